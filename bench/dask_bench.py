@@ -1,0 +1,162 @@
+#!/usr/bin/env python3
+"""Dask side of the rask benchmarks.
+
+    python bench/dask_bench.py WORKLOAD [--scheduler threads|sync] [--repeat N]
+
+Builds the workload's task graph with ``dask.delayed``, computes it with
+``dask.compute(result, scheduler=...)``, checks the answer, and prints exactly
+one JSON line on stdout:
+
+    {"workload": ..., "engine": "dask", "scheduler": ..., "tasks": ...,
+     "build_s": ..., "compute_s": ..., "repeat": ...}
+
+``build_s`` / ``compute_s`` are the minimum over ``--repeat`` runs; the graph
+is rebuilt from scratch for every run.  Everything else goes to stderr.
+A wrong result exits with status 1.
+
+The definitions must match the Rust side (``rask-bench``) exactly; they are
+documented in bench/README.md ("Workloads").
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import sys
+import time
+from typing import Callable, NamedTuple
+
+import dask
+from dask import delayed
+
+
+# --------------------------------------------------------------------------
+# Task functions (module level so they are ordinary, cheap Python callables).
+# --------------------------------------------------------------------------
+def inc(x: int) -> int:
+    return x + 1
+
+
+def add(a: int, b: int) -> int:
+    return a + b
+
+
+def sum_list(xs: list[int]) -> int:
+    return sum(xs)
+
+
+# --------------------------------------------------------------------------
+# Graph builders: each returns (result Delayed, number of delayed calls).
+# --------------------------------------------------------------------------
+FAN_IN = 64
+
+
+def tree_sum(level: list, fan_in: int = FAN_IN) -> tuple[object, int]:
+    """Reduce ``level`` with ``delayed(sum_list)`` over consecutive chunks of
+    ``fan_in`` until one node remains.  Returns (root, calls made)."""
+    calls = 0
+    while len(level) > 1:
+        level = [delayed(sum_list)(level[i:i + fan_in]) for i in range(0, len(level), fan_in)]
+        calls += len(level)
+    return level[0], calls
+
+
+def build_independent(n: int) -> tuple[object, int]:
+    leaves = [delayed(inc)(i) for i in range(n)]
+    root, calls = tree_sum(leaves)
+    return root, n + calls
+
+
+def build_chain(n: int) -> tuple[object, int]:
+    x = delayed(inc)(0)
+    for _ in range(n - 1):
+        x = delayed(inc)(x)
+    return x, n
+
+
+def build_tree(n_leaves: int) -> tuple[object, int]:
+    level = [delayed(inc)(i) for i in range(n_leaves)]
+    calls = n_leaves
+    while len(level) > 1:
+        nxt = [delayed(add)(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:  # odd count: carry the last node up unchanged
+            nxt.append(level[-1])
+        calls += len(level) // 2
+        level = nxt
+    return level[0], calls
+
+
+def sum_inc(n: int) -> int:
+    """sum(i + 1 for i in range(n))"""
+    return n * (n + 1) // 2
+
+
+class Workload(NamedTuple):
+    build: Callable[[], tuple[object, int]]
+    expected_tasks: int
+    expected_result: int
+
+
+WORKLOADS: dict[str, Workload] = {
+    # 100_000 inc leaves + fan-in-64 tree sum: 100_000 + 1_563 + 25 + 1 tasks.
+    "delayed-independent": Workload(lambda: build_independent(100_000), 101_589, sum_inc(100_000)),
+    # inc(0) then 9_999 x inc(x): 10_000 tasks, result 10_000.
+    "delayed-chain": Workload(lambda: build_chain(10_000), 10_000, 10_000),
+    # 65_536 inc leaves, pairwise add level by level: 131_071 tasks.
+    "delayed-tree": Workload(lambda: build_tree(65_536), 131_071, sum_inc(65_536)),
+    # 1_000_000 inc leaves + fan-in-64 tree sum: 1_000_000 + 15_625 + 245 + 4 + 1 tasks.
+    "delayed-million": Workload(lambda: build_independent(1_000_000), 1_015_875, sum_inc(1_000_000)),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("workload", choices=sorted(WORKLOADS))
+    p.add_argument("--scheduler", choices=["threads", "sync"], default="threads")
+    p.add_argument("--repeat", type=int, default=3)
+    args = p.parse_args(argv)
+    if args.repeat < 1:
+        p.error("--repeat must be >= 1")
+
+    wl = WORKLOADS[args.workload]
+    builds: list[float] = []
+    computes: list[float] = []
+    tasks = 0
+    for r in range(args.repeat):
+        gc.collect()
+        t0 = time.perf_counter()
+        root, tasks = wl.build()
+        t1 = time.perf_counter()
+        (value,) = dask.compute(root, scheduler=args.scheduler)
+        t2 = time.perf_counter()
+
+        if tasks != wl.expected_tasks:
+            print(f"dask_bench: {args.workload}: built {tasks} tasks, expected {wl.expected_tasks}",
+                  file=sys.stderr)
+            return 1
+        if value != wl.expected_result:
+            print(f"dask_bench: {args.workload}: wrong result {value!r}, expected {wl.expected_result}",
+                  file=sys.stderr)
+            return 1
+        builds.append(t1 - t0)
+        computes.append(t2 - t1)
+        print(f"dask_bench: {args.workload} {args.scheduler} run {r + 1}/{args.repeat}: "
+              f"build {t1 - t0:.4f}s compute {t2 - t1:.4f}s", file=sys.stderr)
+        del root, value  # free the graph before rebuilding
+
+    print(json.dumps({
+        "workload": args.workload,
+        "engine": "dask",
+        "scheduler": args.scheduler,
+        "tasks": tasks,
+        "build_s": min(builds),
+        "compute_s": min(computes),
+        "repeat": args.repeat,
+    }), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

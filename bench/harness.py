@@ -1,0 +1,474 @@
+#!/usr/bin/env python3
+"""rask vs Dask benchmark harness.
+
+Runs each requested workload once per engine x scheduler, each measurement in
+its own subprocess, and prints one row per measurement: tasks, build seconds,
+compute seconds, microseconds per task, peak RSS, and the ratio to Dask.
+
+Normally started through ``bench/run`` (which builds rask-bench and the venv);
+see bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import json
+import math
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+
+SCHEDULERS = ("threads", "sync")
+
+
+# ==========================================================================
+# Engines: how to start one measurement.
+# ==========================================================================
+@dataclass(frozen=True)
+class Engine:
+    name: str
+    # argv for (workload, scheduler, repeat); scheduler is None for engines
+    # that have no scheduler choice (e.g. a plain NumPy reference).
+    command: Callable[["Context", str, str | None, int], list[str]]
+    # schedulers this engine is run with by default
+    schedulers: tuple[str | None, ...] = SCHEDULERS
+    # Which dask row a row of this engine is compared with: None -> the dask
+    # row with the same scheduler; otherwise that fixed dask scheduler.
+    baseline_scheduler: str | None = None
+
+
+@dataclass
+class Context:
+    rask_bin: Path
+    python: str = sys.executable
+
+
+def _rask_cmd(ctx: Context, workload: str, scheduler: str | None, repeat: int) -> list[str]:
+    return [str(ctx.rask_bin), workload, "--scheduler", str(scheduler), "--repeat", str(repeat)]
+
+
+def _script_cmd(script: str) -> Callable[[Context, str, str | None, int], list[str]]:
+    def cmd(ctx: Context, workload: str, scheduler: str | None, repeat: int) -> list[str]:
+        argv = [ctx.python, str(BENCH_DIR / script), workload]
+        if scheduler is not None:
+            argv += ["--scheduler", scheduler]
+        return argv + ["--repeat", str(repeat)]
+    return cmd
+
+
+ENGINES: dict[str, Engine] = {
+    "rask": Engine("rask", _rask_cmd),
+    "dask": Engine("dask", _script_cmd("dask_bench.py")),
+    # Plain NumPy reference for array workloads: bench/numpy_bench.py, same
+    # CLI and JSON line as dask_bench.py, no --scheduler, one row per
+    # workload, compared with the dask *threads* row.  (The script is added
+    # together with the first workload that lists "numpy" below.)
+    "numpy": Engine("numpy", _script_cmd("numpy_bench.py"), schedulers=(None,),
+                    baseline_scheduler="threads"),
+}
+
+
+# ==========================================================================
+# Workloads: which engines can run each one, and which run by default.
+# ==========================================================================
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    engines: tuple[str, ...]              # engines that implement it
+    default_engines: tuple[str, ...] = ()  # run when --engines is not given (default: all)
+    description: str = ""
+
+    def selected(self, requested: list[str] | None) -> list[str]:
+        if requested is None:
+            return list(self.default_engines or self.engines)
+        return [e for e in requested if e in self.engines]
+
+
+WORKLOADS: dict[str, Workload] = {w.name: w for w in [
+    Workload("delayed-independent", ("rask", "dask"),
+             description="100,000 inc leaves + fan-in-64 tree sum (101,589 tasks)"),
+    Workload("delayed-chain", ("rask", "dask"),
+             description="inc chain of 10,000 tasks"),
+    Workload("delayed-tree", ("rask", "dask"),
+             description="65,536 inc leaves + pairwise add tree (131,071 tasks)"),
+    # Dask takes minutes here, so it runs only with an explicit --engines ...,dask.
+    Workload("delayed-million", ("rask", "dask"), default_engines=("rask",),
+             description="1,000,000 inc leaves + fan-in-64 tree sum (1,015,875 tasks)"),
+]}
+
+DEFAULT_WORKLOADS = ["delayed-independent", "delayed-chain", "delayed-tree"]
+
+
+# ==========================================================================
+# Measurement
+# ==========================================================================
+REQUIRED = {"workload": str, "engine": str, "scheduler": (str, type(None)), "tasks": int,
+            "build_s": (int, float), "compute_s": (int, float), "repeat": int}
+
+
+@dataclass
+class Row:
+    workload: str
+    engine: str
+    scheduler: str | None
+    ok: bool = False
+    error: str = ""
+    tasks: int | None = None
+    build_s: float | None = None
+    compute_s: float | None = None
+    repeat: int | None = None
+    peak_rss_mb: float | None = None
+    wall_s: float | None = None
+    ratio_compute: float | None = None
+    ratio_rss: float | None = None
+    command: list[str] = field(default_factory=list)
+
+    @property
+    def us_per_task(self) -> float | None:
+        if self.compute_s is None or not self.tasks:
+            return None
+        return self.compute_s / self.tasks * 1e6
+
+
+def _parse_result(stdout: str, row: Row) -> dict | str:
+    """The single JSON object on stdout, or an error message.  Other lines
+    are forwarded to stderr."""
+    found: list[dict] = []
+    for line in stdout.splitlines():
+        s = line.strip()
+        if s.startswith("{"):
+            try:
+                obj = json.loads(s)
+            except json.JSONDecodeError:
+                obj = None
+            if isinstance(obj, dict):
+                found.append(obj)
+                continue
+        if s:
+            print(f"  [{row.engine} stdout] {line}", file=sys.stderr)
+    if len(found) != 1:
+        return f"expected exactly one JSON line on stdout, got {len(found)}"
+    obj = found[0]
+    for key, typ in REQUIRED.items():
+        if key not in obj:
+            return f"JSON line lacks {key!r}"
+        if not isinstance(obj[key], typ) or isinstance(obj[key], bool):
+            return f"JSON field {key!r} has the wrong type: {obj[key]!r}"
+    for key in ("build_s", "compute_s"):
+        if not math.isfinite(obj[key]) or obj[key] < 0:
+            return f"JSON field {key!r} is not a finite non-negative number: {obj[key]!r}"
+    for key, want in (("workload", row.workload), ("engine", row.engine), ("scheduler", row.scheduler)):
+        if obj[key] != want:
+            return f"JSON {key!r} is {obj[key]!r}, expected {want!r}"
+    return obj
+
+
+def measure(ctx: Context, engine: Engine, workload: str, scheduler: str | None,
+            repeat: int, timeout: float) -> Row:
+    row = Row(workload, engine.name, scheduler)
+    argv = engine.command(ctx, workload, scheduler, repeat)
+    row.command = argv
+    print(f"bench: {workload} / {engine.name} / {scheduler or '-'}: {shlex.join(argv)}",
+          file=sys.stderr, flush=True)
+    t0 = time.perf_counter()
+    try:
+        # stderr is inherited (progress shows up live); stdout is collected.
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
+                                cwd=ROOT, text=True)
+    except OSError as exc:
+        row.error = f"cannot start: {exc}"
+        return row
+
+    timed_out = threading.Event()
+
+    def _kill() -> None:
+        timed_out.set()
+        try:
+            proc.kill()
+        except OSError:
+            pass
+
+    timer = threading.Timer(timeout, _kill)
+    timer.daemon = True
+    timer.start()
+    try:
+        assert proc.stdout is not None
+        stdout = proc.stdout.read()
+        proc.stdout.close()
+        # wait4 (not Popen.wait) so we get the child's rusage: ru_maxrss is the
+        # peak resident set size of that process, in KiB on Linux.
+        _, status, rusage = os.wait4(proc.pid, 0)
+    finally:
+        timer.cancel()
+    proc.returncode = os.waitstatus_to_exitcode(status)  # already reaped: tell Popen
+    row.wall_s = time.perf_counter() - t0
+    row.peak_rss_mb = rusage.ru_maxrss * 1024 / 1e6 if sys.platform != "darwin" \
+        else rusage.ru_maxrss / 1e6  # macOS reports bytes
+
+    if timed_out.is_set():
+        row.error = f"timed out after {timeout:g} s"
+        _parse_result(stdout, row)  # still forward its output
+        return row
+    if proc.returncode != 0:
+        row.error = f"exit status {proc.returncode}"
+        _parse_result(stdout, row)
+        return row
+    res = _parse_result(stdout, row)
+    if isinstance(res, str):
+        row.error = res
+        return row
+    row.ok = True
+    row.tasks = res["tasks"]
+    row.build_s = float(res["build_s"])
+    row.compute_s = float(res["compute_s"])
+    row.repeat = res["repeat"]
+    return row
+
+
+def fill_ratios(rows: list[Row]) -> None:
+    """Ratio to the dask row of the same workload and scheduler (for engines
+    with a fixed baseline_scheduler, e.g. numpy, to that dask row)."""
+    dask_rows = {(r.workload, r.scheduler): r for r in rows if r.engine == "dask" and r.ok}
+    for r in rows:
+        if not r.ok:
+            continue
+        eng = ENGINES.get(r.engine)
+        sched = eng.baseline_scheduler if eng and eng.baseline_scheduler else r.scheduler
+        base = dask_rows.get((r.workload, sched))
+        if base is None:
+            continue
+        if base.compute_s and r.compute_s is not None:
+            r.ratio_compute = r.compute_s / base.compute_s
+        if base.peak_rss_mb and r.peak_rss_mb is not None:
+            r.ratio_rss = r.peak_rss_mb / base.peak_rss_mb
+
+
+# ==========================================================================
+# Machine description and output
+# ==========================================================================
+def machine_info() -> dict:
+    info: dict = {"cpus": os.cpu_count()}
+    try:
+        info["cpus_usable"] = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        pass
+    mem_kib = None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    mem_kib = int(line.split()[1])
+                    break
+    except OSError:
+        pass
+    info["mem_gib"] = round(mem_kib / 2**20, 1) if mem_kib else None
+    model = None
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, val = line.partition(":")
+                if key.strip() in ("model name", "Model", "cpu model", "Processor"):
+                    model = val.strip()
+                    break
+    except OSError:
+        pass
+    info["cpu_model"] = model or platform.processor() or platform.machine() or "unknown"
+    info["python"] = platform.python_version()
+    try:
+        from importlib.metadata import version
+        info["dask"] = version("dask")
+    except Exception:
+        info["dask"] = None
+    return info
+
+
+def _fmt(v: float | int | None, spec: str) -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def _ratio(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}x"
+
+
+COLUMNS = [  # (title, align)
+    ("workload", "<"), ("engine", "<"), ("scheduler", "<"), ("tasks", ">"),
+    ("build_s", ">"), ("compute_s", ">"), ("us/task", ">"), ("peak_rss_MB", ">"),
+    ("compute/dask", ">"), ("rss/dask", ">"), ("note", "<"),
+]
+
+
+def table_cells(r: Row) -> list[str]:
+    return [
+        r.workload, r.engine, r.scheduler or "-",
+        _fmt(r.tasks, ","), _fmt(r.build_s, ".4f"), _fmt(r.compute_s, ".4f"),
+        _fmt(r.us_per_task, ".2f"), _fmt(r.peak_rss_mb, ".1f"),
+        _ratio(r.ratio_compute), _ratio(r.ratio_rss),
+        "" if r.ok else f"ERROR: {r.error}",
+    ]
+
+
+def print_table(rows: list[Row], header: str, out=sys.stdout) -> None:
+    cells = [table_cells(r) for r in rows]
+    titles = [c[0] for c in COLUMNS]
+    widths = [max([len(t)] + [len(c[i]) for c in cells]) for i, t in enumerate(titles)]
+
+    def line(vals: list[str]) -> str:
+        parts = [format(v, f"{a}{w}") for v, w, (_, a) in zip(vals, widths, COLUMNS)]
+        return "  ".join(parts).rstrip()
+
+    print(header, file=out)
+    print(line(titles), file=out)
+    print(line(["-" * w for w in widths]), file=out)
+    prev = None
+    for r, c in zip(rows, cells):
+        if prev is not None and r.workload != prev:
+            print(file=out)
+        prev = r.workload
+        print(line(c), file=out)
+    out.flush()
+
+
+def row_json(r: Row, date: str, machine: dict) -> dict:
+    return {
+        "workload": r.workload, "engine": r.engine, "scheduler": r.scheduler,
+        "status": "ok" if r.ok else "error", "error": r.error or None,
+        "tasks": r.tasks, "build_s": r.build_s, "compute_s": r.compute_s,
+        "us_per_task": r.us_per_task, "peak_rss_mb": r.peak_rss_mb,
+        "ratio_compute": r.ratio_compute, "ratio_rss": r.ratio_rss,
+        "repeat": r.repeat, "wall_s": r.wall_s, "date": date, "machine": machine,
+    }
+
+
+# ==========================================================================
+# CLI
+# ==========================================================================
+def default_rask_bin() -> Path:
+    env = os.environ.get("RASK_BENCH_BIN")  # set by bench/run
+    if env:
+        return Path(env)
+    target = Path(os.environ.get("CARGO_TARGET_DIR", "target"))
+    if not target.is_absolute():
+        target = ROOT / target
+    return target / "release" / "rask-bench"
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="bench/run",
+        description="Run rask and Dask on the same workloads and compare them.",
+        epilog="Workloads: " + "; ".join(
+            f"{w.name}: {w.description} [{','.join(w.selected(None))}]" for w in WORKLOADS.values()),
+    )
+    p.add_argument("workloads", nargs="*", metavar="WORKLOAD",
+                   help=f"workloads to run (default: {' '.join(DEFAULT_WORKLOADS)})")
+    p.add_argument("--json", action="store_true", help="print one JSON object per row instead of a table")
+    p.add_argument("--repeat", type=int, default=3, help="runs per measurement; minimum is reported (default 3)")
+    p.add_argument("--engines", type=_csv, default=None,
+                   help=f"comma-separated engines (default: each workload's own; known: {','.join(ENGINES)})")
+    p.add_argument("--schedulers", type=_csv, default=None,
+                   help="comma-separated schedulers for rask/dask (default: threads,sync)")
+    p.add_argument("--rask-bin", type=Path, default=None,
+                   help="rask-bench binary (default: target/release/rask-bench, honouring CARGO_TARGET_DIR)")
+    p.add_argument("--save", type=Path, metavar="DIR", default=None,
+                   help="also write the JSON lines to DIR/<timestamp>.jsonl")
+    p.add_argument("--timeout", type=float, default=1800.0,
+                   help="seconds before one measurement subprocess is killed (default 1800)")
+    p.add_argument("--list", action="store_true", help="list workloads and exit")
+    args = p.parse_args(argv)
+
+    if args.list:
+        for w in WORKLOADS.values():
+            print(f"{w.name:22} {w.description}  [default engines: {','.join(w.selected(None))}; "
+                  f"available: {','.join(w.engines)}]")
+        return 0
+    if args.repeat < 1:
+        p.error("--repeat must be >= 1")
+    workloads = args.workloads or DEFAULT_WORKLOADS
+    unknown = [w for w in workloads if w not in WORKLOADS]
+    if unknown:
+        p.error(f"unknown workload(s): {', '.join(unknown)}; known: {', '.join(WORKLOADS)}")
+    if args.engines is not None:
+        bad = [e for e in args.engines if e not in ENGINES]
+        if bad:
+            p.error(f"unknown engine(s): {', '.join(bad)}; known: {', '.join(ENGINES)}")
+    if args.schedulers is not None:
+        bad = [s for s in args.schedulers if s not in SCHEDULERS]
+        if bad:
+            p.error(f"unknown scheduler(s): {', '.join(bad)}; known: {', '.join(SCHEDULERS)}")
+
+    ctx = Context(rask_bin=(args.rask_bin or default_rask_bin()).resolve())
+
+    plan: list[tuple[str, Engine, str | None]] = []
+    for wname in workloads:
+        for ename in WORKLOADS[wname].selected(args.engines):
+            eng = ENGINES[ename]
+            for sched in eng.schedulers:
+                if sched is not None and args.schedulers is not None and sched not in args.schedulers:
+                    continue
+                plan.append((wname, eng, sched))
+    if not plan:
+        p.error("nothing to run: no workload supports the selected engines/schedulers")
+    if any(e.name == "rask" for _, e, _ in plan) and not ctx.rask_bin.is_file():
+        print(f"bench: warning: rask binary {ctx.rask_bin} not found "
+              f"(build it with `cargo build --release -p rask-bench` or pass --rask-bin)", file=sys.stderr)
+
+    now = _dt.datetime.now(_dt.timezone.utc)
+    date = now.isoformat(timespec="seconds")
+    machine = machine_info()
+    header = (f"# rask bench  {now.strftime('%Y-%m-%d %H:%M:%S UTC')}  |  "
+              f"{machine['cpus']} CPUs, {machine['mem_gib']} GiB RAM, {machine['cpu_model']}  |  "
+              f"python {machine['python']}, dask {machine['dask'] or '?'}  |  repeat {args.repeat}")
+
+    rows: list[Row] = []
+    json_lines: list[str] = []
+    by_workload: dict[str, list[Row]] = {}
+    for i, (wname, eng, sched) in enumerate(plan):
+        r = measure(ctx, eng, wname, sched, args.repeat, args.timeout)
+        status = (f"compute {r.compute_s:.4f}s, peak RSS {r.peak_rss_mb:.1f} MB" if r.ok
+                  else f"FAILED: {r.error}")
+        print(f"bench: [{i + 1}/{len(plan)}] {wname} / {eng.name} / {sched or '-'}: {status}",
+              file=sys.stderr, flush=True)
+        rows.append(r)
+        by_workload.setdefault(wname, []).append(r)
+        last_of_workload = i + 1 == len(plan) or plan[i + 1][0] != wname
+        if last_of_workload:
+            fill_ratios(by_workload[wname])
+            for wr in by_workload[wname]:
+                line = json.dumps(row_json(wr, date, machine))
+                json_lines.append(line)
+                if args.json:
+                    print(line, flush=True)
+
+    if not args.json:
+        print_table(rows, header)
+
+    if args.save is not None:
+        args.save.mkdir(parents=True, exist_ok=True)
+        path = args.save / f"{now.strftime('%Y%m%dT%H%M%SZ')}.jsonl"
+        path.write_text("".join(line + "\n" for line in json_lines))
+        print(f"bench: saved {len(json_lines)} rows to {path}", file=sys.stderr)
+
+    failed = [r for r in rows if not r.ok]
+    if failed:
+        print(f"bench: {len(failed)} of {len(rows)} measurements failed", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+//! `Config::to_toml` writes a complete, commented file that reads back.
+
+use std::time::Duration;
+
+use rask_config::{ByteSize, Config, KEYS, ProgressMode, SchedulerKind};
+
+use crate::parse;
+
+#[test]
+fn default_file_lists_every_key_with_its_docs() {
+    let text = Config::default().to_toml();
+    for doc in KEYS {
+        assert!(text.contains(doc.env), "{text}\nlacks {}", doc.env);
+        assert!(text.contains(doc.doc), "{text}\nlacks {}", doc.doc);
+    }
+    for line in [
+        "scheduler = \"threads\"",
+        "progress-delay = \"500 ms\"",
+        "[optimization]",
+        "fuse = true",
+        "[array]",
+        "chunk-size = \"128 MiB\"",
+        "split-every = 4",
+        "num-workers = \"auto\"",
+        "memory-limit = \"auto\"",
+    ] {
+        assert!(text.lines().any(|l| l == line), "{text}\nlacks {line}");
+    }
+    assert_eq!(parse(&text).unwrap(), Config::default());
+}
+
+#[test]
+fn round_trips_non_default_values() {
+    for config in [
+        Config {
+            scheduler: SchedulerKind::Sync,
+            num_workers: Some(7),
+            progress: ProgressMode::Off,
+            progress_delay: Duration::from_micros(1500),
+            fuse: false,
+            array_chunk_size: ByteSize(1_500_000_000),
+            split_every: 2,
+            memory_limit: Some(ByteSize(123_456_789)),
+        },
+        Config {
+            progress: ProgressMode::On,
+            progress_delay: Duration::ZERO,
+            array_chunk_size: ByteSize(u64::MAX),
+            memory_limit: Some(ByteSize(3 << 30)),
+            ..Config::default()
+        },
+    ] {
+        let text = config.to_toml();
+        assert_eq!(parse(&text).unwrap(), config, "{text}");
+    }
+}

@@ -1,0 +1,561 @@
+//! Task graphs stored in an arena.
+//!
+//! A [`Graph`] holds [`Task`]s in a vector and addresses them by [`TaskId`],
+//! an index into it. Each task has a [`Key`], an [`Op`] and the ids of the
+//! tasks it depends on, in argument order.
+//!
+//! Invariants of a built [`Graph`]: every dependency id is in range, keys are
+//! unique, and there is no cycle. Graphs are built with a [`GraphBuilder`],
+//! which takes dependencies by key, merges tasks with equal keys (the first
+//! one added wins, so graphs from several collections share common work), and
+//! reports dangling dependencies and cycles as errors.
+
+use rustc_hash::FxHashMap as HashMap;
+use std::fmt::Write as _;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, OnceLock};
+
+use crate::error::{Error, Result, TaskError};
+use crate::key::Key;
+use crate::value::Value;
+
+/// Index of a task in its [`Graph`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskId(pub u32);
+
+impl TaskId {
+    /// The index as `usize`.
+    #[inline]
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// The function type of a task: dependencies' values in, one value out.
+pub type TaskFn = dyn Fn(&[Value]) -> Result<Value, TaskError> + Send + Sync;
+
+/// What a task does.
+#[derive(Clone)]
+pub enum Op {
+    /// A value known in advance (a literal, or a persisted result).
+    Value(Value),
+    /// A named function of the dependencies' values.
+    Call(Arc<Call>),
+    /// Several tasks fused into one: the first step gets the task's
+    /// dependencies, every later step gets the previous step's result.
+    Fused(Arc<[FusedStep]>),
+}
+
+/// A named function, the body of [`Op::Call`].
+pub struct Call {
+    name: Arc<str>,
+    func: Box<TaskFn>,
+}
+
+/// One step of a fused task: the key it had before fusion and its operation.
+#[derive(Clone)]
+pub struct FusedStep {
+    /// The step's original key, used in errors.
+    pub key: Key,
+    /// The step's operation; never itself [`Op::Fused`].
+    pub op: Op,
+}
+
+impl Op {
+    /// A task running `func` on its dependencies' values.
+    ///
+    /// ```
+    /// use rask_core::{Op, Value};
+    /// let add = Op::call("add", |args: &[Value]| {
+    ///     let a: &i64 = args[0].get(0)?;
+    ///     let b: &i64 = args[1].get(1)?;
+    ///     Ok(Value::new(a + b))
+    /// });
+    /// assert_eq!(add.name(), "add");
+    /// ```
+    pub fn call(
+        name: impl Into<Arc<str>>,
+        func: impl Fn(&[Value]) -> Result<Value, TaskError> + Send + Sync + 'static,
+    ) -> Self {
+        Op::Call(Arc::new(Call {
+            name: name.into(),
+            func: Box::new(func),
+        }))
+    }
+
+    /// A task whose result is known: `value`.
+    pub fn value(value: Value) -> Self {
+        Op::Value(value)
+    }
+
+    /// The operation's name, for errors and diagnostics.
+    pub fn name(&self) -> &str {
+        match self {
+            Op::Value(_) => "value",
+            Op::Call(c) => &c.name,
+            Op::Fused(steps) => steps.last().map_or("fused", |s| s.op.name()),
+        }
+    }
+
+    /// Runs the operation. Panics in user code are caught and reported as
+    /// [`TaskError::Panicked`]; the error names `key`, or for a fused task the
+    /// key of the step that failed.
+    pub fn run(&self, key: &Key, args: &[Value]) -> Result<Value> {
+        match self {
+            Op::Fused(steps) => {
+                let mut steps = steps.iter();
+                let Some(first) = steps.next() else {
+                    return Err(Error::Scheduler(format!("fused task {key} has no steps")));
+                };
+                let mut acc = first.op.run(&first.key, args)?;
+                for step in steps {
+                    acc = step.op.run(&step.key, std::slice::from_ref(&acc))?;
+                }
+                Ok(acc)
+            }
+            _ => self.run_one(args).map_err(|cause| Error::Task {
+                key: key.clone(),
+                op: self.name().to_string(),
+                cause,
+            }),
+        }
+    }
+
+    fn run_one(&self, args: &[Value]) -> Result<Value, TaskError> {
+        match self {
+            Op::Value(v) => Ok(v.clone()),
+            Op::Call(c) => match catch_unwind(AssertUnwindSafe(|| (c.func)(args))) {
+                Ok(r) => r,
+                Err(payload) => Err(TaskError::from_panic(payload)),
+            },
+            Op::Fused(_) => unreachable!("fused steps are flattened when fusing"),
+        }
+    }
+}
+
+impl std::fmt::Debug for Op {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Op::Value(v) => write!(f, "Value({v:?})"),
+            Op::Call(c) => write!(f, "Call({})", c.name),
+            Op::Fused(steps) => write!(f, "Fused({} steps)", steps.len()),
+        }
+    }
+}
+
+/// One node of a [`Graph`].
+#[derive(Clone, Debug)]
+pub struct Task {
+    /// The task's key.
+    pub key: Key,
+    /// What it does.
+    pub op: Op,
+    /// Its dependencies, in argument order.
+    pub deps: Vec<TaskId>,
+}
+
+/// An acyclic task graph in an arena; see the module docs.
+#[derive(Debug, Default)]
+pub struct Graph {
+    tasks: Vec<Task>,
+    index: OnceLock<HashMap<Key, TaskId>>,
+}
+
+impl Graph {
+    /// Builds a graph from tasks whose dependency ids are already resolved.
+    ///
+    /// Checks the invariants: ids in range, keys unique, no cycle.
+    pub fn from_tasks(tasks: Vec<Task>) -> Result<Self> {
+        let n = tasks.len();
+        if n > u32::MAX as usize {
+            return Err(Error::invalid("graph", "more than 2^32 - 1 tasks"));
+        }
+        let mut index = HashMap::with_capacity_and_hasher(n, Default::default());
+        for (i, t) in tasks.iter().enumerate() {
+            if let Some(&d) = t.deps.iter().find(|d| d.index() >= n) {
+                return Err(Error::Scheduler(format!(
+                    "task {} depends on task id {} but the graph has {n} tasks",
+                    t.key, d.0
+                )));
+            }
+            if index.insert(t.key.clone(), TaskId(i as u32)).is_some() {
+                return Err(Error::invalid(
+                    "graph",
+                    format!("key {} appears twice; keys must be unique", t.key),
+                ));
+            }
+        }
+        let g = Graph {
+            tasks,
+            index: OnceLock::from(index),
+        };
+        g.check_acyclic()?;
+        Ok(g)
+    }
+
+    /// Builds without checks; the caller keeps the invariants.
+    pub(crate) fn from_tasks_unchecked(tasks: Vec<Task>) -> Self {
+        Graph {
+            tasks,
+            index: OnceLock::new(),
+        }
+    }
+
+    /// Number of tasks.
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// Whether the graph has no task.
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    /// All tasks, indexed by [`TaskId`].
+    pub fn tasks(&self) -> &[Task] {
+        &self.tasks
+    }
+
+    /// One task.
+    #[inline]
+    pub fn task(&self, id: TaskId) -> &Task {
+        &self.tasks[id.index()]
+    }
+
+    /// Takes the tasks out, for passes that rebuild the graph.
+    pub(crate) fn into_tasks(self) -> Vec<Task> {
+        self.tasks
+    }
+
+    /// The id of the task with this key.
+    pub fn id_of(&self, key: &Key) -> Option<TaskId> {
+        self.index
+            .get_or_init(|| {
+                self.tasks
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| (t.key.clone(), TaskId(i as u32)))
+                    .collect()
+            })
+            .get(key)
+            .copied()
+    }
+
+    /// Ids of the tasks with these keys, or [`Error::MissingKey`].
+    pub fn ids_of(&self, keys: &[Key]) -> Result<Vec<TaskId>> {
+        keys.iter()
+            .map(|k| {
+                self.id_of(k)
+                    .ok_or_else(|| Error::MissingKey { key: k.clone() })
+            })
+            .collect()
+    }
+
+    /// For each task, the number of tasks that depend on it (an edge counts
+    /// once per argument position).
+    pub fn dependent_counts(&self) -> Vec<u32> {
+        let mut counts = vec![0u32; self.tasks.len()];
+        for t in &self.tasks {
+            for d in &t.deps {
+                counts[d.index()] += 1;
+            }
+        }
+        counts
+    }
+
+    /// Dependents of every task in compressed form: the dependents of task `i`
+    /// are `targets[offsets[i]..offsets[i + 1]]`.
+    pub fn dependents(&self) -> Dependents {
+        let counts = self.dependent_counts();
+        let mut offsets = Vec::with_capacity(counts.len() + 1);
+        let mut acc = 0u32;
+        offsets.push(0);
+        for c in &counts {
+            acc += c;
+            offsets.push(acc);
+        }
+        let mut fill = offsets.clone();
+        let mut targets = vec![TaskId(0); acc as usize];
+        for (i, t) in self.tasks.iter().enumerate() {
+            for d in &t.deps {
+                let slot = &mut fill[d.index()];
+                targets[*slot as usize] = TaskId(i as u32);
+                *slot += 1;
+            }
+        }
+        Dependents { offsets, targets }
+    }
+
+    /// A topological order (every task after its dependencies), or the cycle
+    /// that prevents one.
+    pub fn topological_order(&self) -> Result<Vec<TaskId>> {
+        let n = self.tasks.len();
+        let deps_of = self.dependents();
+        let mut waiting: Vec<u32> = self.tasks.iter().map(|t| t.deps.len() as u32).collect();
+        let mut order: Vec<TaskId> = (0..n)
+            .filter(|&i| waiting[i] == 0)
+            .map(|i| TaskId(i as u32))
+            .collect();
+        let mut head = 0;
+        while head < order.len() {
+            let t = order[head];
+            head += 1;
+            for &c in deps_of.of(t) {
+                let w = &mut waiting[c.index()];
+                *w -= 1;
+                if *w == 0 {
+                    order.push(c);
+                }
+            }
+        }
+        if order.len() == n {
+            return Ok(order);
+        }
+        Err(Error::Cycle {
+            keys: self.find_cycle(&waiting),
+        })
+    }
+
+    fn check_acyclic(&self) -> Result<()> {
+        self.topological_order().map(|_| ())
+    }
+
+    /// Finds one cycle among the tasks left with unmet dependencies.
+    fn find_cycle(&self, waiting: &[u32]) -> Vec<Key> {
+        // Every task left over has a dependency that is also left over, so
+        // walking "first leftover dependency" must revisit a task.
+        let Some(start) = waiting.iter().position(|&w| w > 0) else {
+            return Vec::new();
+        };
+        let mut seen = vec![usize::MAX; self.tasks.len()];
+        let mut path = Vec::new();
+        let mut cur = start;
+        while seen[cur] == usize::MAX {
+            seen[cur] = path.len();
+            path.push(cur);
+            cur = self.tasks[cur]
+                .deps
+                .iter()
+                .map(|d| d.index())
+                .find(|&d| waiting[d] > 0)
+                .expect("a task in a cycle has a leftover dependency");
+        }
+        path[seen[cur]..]
+            .iter()
+            .map(|&i| self.tasks[i].key.clone())
+            .collect()
+    }
+
+    /// The graph in Graphviz DOT: one node per task labelled with its key,
+    /// one edge from each dependency to its dependent.
+    ///
+    /// ```
+    /// use rask_core::{GraphBuilder, Key, Op, Value};
+    /// let mut b = GraphBuilder::new();
+    /// b.insert(Key::new("x-1"), Op::value(Value::new(1)), vec![]);
+    /// b.insert(Key::new("inc-2"), Op::call("inc", |a: &[Value]| Ok(Value::new(*a[0].get::<i32>(0)? + 1))), vec![Key::new("x-1")]);
+    /// let dot = b.build().unwrap().to_dot();
+    /// assert!(dot.contains("n0 -> n1"));
+    /// ```
+    pub fn to_dot(&self) -> String {
+        let mut s = String::from(
+            "digraph rask {\n  rankdir=BT;\n  node [shape=box, fontname=\"monospace\"];\n",
+        );
+        for (i, t) in self.tasks.iter().enumerate() {
+            let label = t.key.to_string().replace('\\', "\\\\").replace('"', "\\\"");
+            let shape = if matches!(t.op, Op::Value(_)) {
+                ", shape=ellipse"
+            } else {
+                ""
+            };
+            let _ = writeln!(s, "  n{i} [label=\"{label}\"{shape}];");
+        }
+        for (i, t) in self.tasks.iter().enumerate() {
+            for d in &t.deps {
+                let _ = writeln!(s, "  n{} -> n{i};", d.0);
+            }
+        }
+        s.push_str("}\n");
+        s
+    }
+}
+
+/// Dependents of every task; see [`Graph::dependents`].
+#[derive(Clone, Debug)]
+pub struct Dependents {
+    offsets: Vec<u32>,
+    targets: Vec<TaskId>,
+}
+
+impl Dependents {
+    /// The tasks that depend on `id`.
+    #[inline]
+    pub fn of(&self, id: TaskId) -> &[TaskId] {
+        let i = id.index();
+        &self.targets[self.offsets[i] as usize..self.offsets[i + 1] as usize]
+    }
+}
+
+/// Builds a [`Graph`] from tasks whose dependencies are given by key.
+///
+/// ```
+/// use rask_core::{GraphBuilder, Key, Op, Value};
+/// let mut b = GraphBuilder::new();
+/// b.insert(Key::new("a"), Op::value(Value::new(2i64)), vec![]);
+/// b.insert(Key::new("double"), Op::call("double", |a: &[Value]| Ok(Value::new(a[0].get::<i64>(0)? * 2))), vec![Key::new("a")]);
+/// let g = b.build().unwrap();
+/// assert_eq!(g.len(), 2);
+/// ```
+#[derive(Default)]
+pub struct GraphBuilder {
+    keys: HashMap<Key, TaskId>,
+    /// Key, operation, and the range of its dependencies in `dep_keys`.
+    pending: Vec<(Key, Op, u32, u32)>,
+    dep_keys: Vec<Key>,
+}
+
+impl GraphBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether a task with this key was added.
+    pub fn contains(&self, key: &Key) -> bool {
+        self.keys.contains_key(key)
+    }
+
+    /// Number of tasks added.
+    pub fn len(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Whether no task was added.
+    pub fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// Adds a task. Returns `false`, keeping the first task, when one with an
+    /// equal key was added before: equal keys are one task.
+    pub fn insert(&mut self, key: Key, op: Op, deps: impl IntoIterator<Item = Key>) -> bool {
+        use std::collections::hash_map::Entry;
+        match self.keys.entry(key) {
+            Entry::Occupied(_) => false,
+            Entry::Vacant(v) => {
+                let key = v.key().clone();
+                v.insert(TaskId(self.pending.len() as u32));
+                let start = self.dep_keys.len();
+                self.dep_keys.extend(deps);
+                let len = self.dep_keys.len() - start;
+                self.pending.push((key, op, start as u32, len as u32));
+                true
+            }
+        }
+    }
+
+    /// Resolves dependencies and checks the graph: a dependency on a key that
+    /// was never added is [`Error::MissingDependency`], a cycle is
+    /// [`Error::Cycle`].
+    pub fn build(self) -> Result<Graph> {
+        let GraphBuilder {
+            keys,
+            pending,
+            dep_keys,
+        } = self;
+        let mut tasks = Vec::with_capacity(pending.len());
+        for (key, op, start, len) in pending {
+            let dep_keys = &dep_keys[start as usize..(start + len) as usize];
+            let mut deps = Vec::with_capacity(dep_keys.len());
+            for d in dep_keys {
+                match keys.get(d) {
+                    Some(&id) => deps.push(id),
+                    None => {
+                        return Err(Error::MissingDependency {
+                            key,
+                            missing: d.clone(),
+                        });
+                    }
+                }
+            }
+            tasks.push(Task { key, op, deps });
+        }
+        drop(dep_keys);
+        let g = Graph {
+            tasks,
+            index: OnceLock::from(keys),
+        };
+        g.check_acyclic()?;
+        Ok(g)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lit(v: i64) -> Op {
+        Op::value(Value::new(v))
+    }
+
+    #[test]
+    fn missing_dependency_names_both_keys() {
+        let mut b = GraphBuilder::new();
+        b.insert("a".into(), lit(1), vec!["nope".into()]);
+        let err = b.build().unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, Error::MissingDependency { .. }));
+        assert!(msg.contains("a") && msg.contains("nope"), "{msg}");
+    }
+
+    #[test]
+    fn cycle_is_reported_with_its_keys() {
+        let mut b = GraphBuilder::new();
+        b.insert("root".into(), lit(1), vec![]);
+        b.insert("a".into(), lit(1), vec!["c".into(), "root".into()]);
+        b.insert("b".into(), lit(1), vec!["a".into()]);
+        b.insert("c".into(), lit(1), vec!["b".into()]);
+        b.insert("d".into(), lit(1), vec!["c".into()]);
+        let Err(Error::Cycle { keys }) = b.build() else {
+            panic!("expected a cycle")
+        };
+        let mut names: Vec<_> = keys.iter().map(|k| k.name().to_string()).collect();
+        names.sort();
+        assert_eq!(names, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn self_loop_is_a_cycle() {
+        let mut b = GraphBuilder::new();
+        b.insert("a".into(), lit(1), vec!["a".into()]);
+        assert!(matches!(b.build(), Err(Error::Cycle { .. })));
+    }
+
+    #[test]
+    fn equal_keys_merge() {
+        let mut b = GraphBuilder::new();
+        assert!(b.insert("a".into(), lit(1), vec![]));
+        assert!(!b.insert("a".into(), lit(2), vec![]));
+        assert_eq!(b.build().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn dependents_are_inverse_of_deps() {
+        let mut b = GraphBuilder::new();
+        b.insert("a".into(), lit(1), vec![]);
+        b.insert("b".into(), lit(1), vec!["a".into()]);
+        b.insert("c".into(), lit(1), vec!["a".into(), "b".into()]);
+        let g = b.build().unwrap();
+        let d = g.dependents();
+        assert_eq!(d.of(TaskId(0)), &[TaskId(1), TaskId(2)]);
+        assert_eq!(d.of(TaskId(1)), &[TaskId(2)]);
+        assert!(d.of(TaskId(2)).is_empty());
+    }
+
+    #[test]
+    fn panics_become_task_errors() {
+        let op = Op::call("boom", |_: &[Value]| panic!("kaboom"));
+        let err = op.run(&Key::new("boom-1"), &[]).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("boom-1") && msg.contains("kaboom"), "{msg}");
+    }
+}

@@ -1,0 +1,192 @@
+//! Static task priorities that keep memory low.
+//!
+//! The job of Dask's `order`: give every task a priority so that a scheduler
+//! taking ready tasks lowest-priority-first finishes one branch of the graph
+//! before starting the next. Intermediate values then die young: a tree
+//! reduction holds about one value per level, and many independent chains
+//! feeding a reduction hold about one value per running thread, not one per
+//! chain.
+//!
+//! # Algorithm
+//!
+//! A depth-first traversal from the graph's sinks (tasks nothing depends on),
+//! in the order the sinks were added, numbering each task after all of its
+//! dependencies (post-order). Among a task's dependencies the traversal visits
+//! the tallest first (height = longest path down to a task without
+//! dependencies), ties in argument order — the Sethi–Ullman rule: the deep
+//! branch is computed while nothing else waits, and short branches, whose
+//! results would otherwise sit in memory, come last.
+//!
+//! The numbering is a topological order, so the sync scheduler simply runs
+//! tasks by ascending priority. The traversal is iterative: a chain of a
+//! million tasks does not touch the call stack.
+
+use std::cmp::Reverse;
+
+use crate::error::Result;
+use crate::graph::{Graph, TaskId};
+
+/// One priority per task (lower runs first); see the module docs.
+///
+/// ```
+/// use rask_core::{order, GraphBuilder, Key, Op, Value};
+/// let mut b = GraphBuilder::new();
+/// b.insert(Key::new("a"), Op::value(Value::new(1)), vec![]);
+/// b.insert(Key::new("b"), Op::value(Value::new(2)), vec![]);
+/// b.insert(Key::new("sum"), Op::call("sum", |_: &[Value]| Ok(Value::new(3))), vec![Key::new("a"), Key::new("b")]);
+/// let g = b.build().unwrap();
+/// let p = order::priorities(&g).unwrap();
+/// assert!(p[2] > p[0] && p[2] > p[1]);
+/// ```
+pub fn priorities(graph: &Graph) -> Result<Vec<u32>> {
+    let n = graph.len();
+    let height = heights(graph)?;
+    let mut has_dependent = vec![false; n];
+    for t in graph.tasks() {
+        for d in &t.deps {
+            has_dependent[d.index()] = true;
+        }
+    }
+    const UNSEEN: u32 = u32::MAX;
+    const OPEN: u32 = u32::MAX - 1;
+    let mut prio = vec![UNSEEN; n];
+    let mut next = 0u32;
+    // (task, expanded): expanded entries are numbered when popped.
+    let mut stack: Vec<(TaskId, bool)> = Vec::new();
+    let mut buf: Vec<TaskId> = Vec::new();
+    for sink in (0..n).filter(|&i| !has_dependent[i]) {
+        stack.push((TaskId(sink as u32), false));
+        while let Some((t, expanded)) = stack.pop() {
+            let p = &mut prio[t.index()];
+            if expanded {
+                *p = next;
+                next += 1;
+                continue;
+            }
+            if *p != UNSEEN {
+                continue;
+            }
+            *p = OPEN;
+            stack.push((t, true));
+            buf.clear();
+            buf.extend(
+                graph
+                    .task(t)
+                    .deps
+                    .iter()
+                    .filter(|d| prio[d.index()] == UNSEEN),
+            );
+            buf.sort_by_key(|d| Reverse(height[d.index()]));
+            // Reversed so the first preferred dependency is popped first.
+            stack.extend(buf.iter().rev().map(|&d| (d, false)));
+        }
+    }
+    debug_assert!(
+        prio.iter().all(|&p| p < OPEN),
+        "an acyclic graph numbers every task"
+    );
+    Ok(prio)
+}
+
+/// Longest path from each task down to a task without dependencies.
+fn heights(graph: &Graph) -> Result<Vec<u32>> {
+    let mut height = vec![0u32; graph.len()];
+    for t in graph.topological_order()? {
+        let h = graph
+            .task(t)
+            .deps
+            .iter()
+            .map(|d| height[d.index()] + 1)
+            .max()
+            .unwrap_or(0);
+        height[t.index()] = h;
+    }
+    Ok(height)
+}
+
+/// Task ids sorted by ascending priority: the order the sync scheduler runs.
+pub fn sorted_by_priority(priority: &[u32]) -> Vec<TaskId> {
+    let mut ids: Vec<TaskId> = vec![TaskId(0); priority.len()];
+    for (i, &p) in priority.iter().enumerate() {
+        ids[p as usize] = TaskId(i as u32);
+    }
+    ids
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{GraphBuilder, Key, Op, Value};
+
+    fn lit() -> Op {
+        Op::value(Value::new(0i64))
+    }
+
+    #[test]
+    fn priorities_are_a_permutation_and_topological() {
+        let mut b = GraphBuilder::new();
+        for i in 0..8 {
+            b.insert(format!("leaf-{i}").into(), lit(), vec![]);
+        }
+        for i in 0..4 {
+            b.insert(
+                format!("pair-{i}").into(),
+                lit(),
+                vec![
+                    format!("leaf-{}", 2 * i).into(),
+                    format!("leaf-{}", 2 * i + 1).into(),
+                ],
+            );
+        }
+        b.insert(
+            "top".into(),
+            lit(),
+            (0..4).map(|i| Key::new(format!("pair-{i}"))),
+        );
+        let g = b.build().unwrap();
+        let p = priorities(&g).unwrap();
+        let mut sorted = p.clone();
+        sorted.sort();
+        assert_eq!(sorted, (0..g.len() as u32).collect::<Vec<_>>());
+        for (i, t) in g.tasks().iter().enumerate() {
+            for d in &t.deps {
+                assert!(p[d.index()] < p[i]);
+            }
+        }
+        // The first pair is finished before the third leaf starts.
+        let id = |k: &str| g.id_of(&Key::new(k)).unwrap().index();
+        assert!(p[id("pair-0")] < p[id("leaf-2")]);
+    }
+
+    #[test]
+    fn tallest_dependency_first() {
+        let mut b = GraphBuilder::new();
+        b.insert("short".into(), lit(), vec![]);
+        b.insert("deep-0".into(), lit(), vec![]);
+        b.insert("deep-1".into(), lit(), vec!["deep-0".into()]);
+        b.insert("deep-2".into(), lit(), vec!["deep-1".into()]);
+        b.insert("top".into(), lit(), vec!["short".into(), "deep-2".into()]);
+        let g = b.build().unwrap();
+        let p = priorities(&g).unwrap();
+        let id = |k: &str| g.id_of(&Key::new(k)).unwrap().index();
+        assert!(p[id("deep-2")] < p[id("short")]);
+    }
+
+    #[test]
+    fn long_chain_does_not_overflow_the_stack() {
+        let n = 200_000;
+        let mut b = GraphBuilder::new();
+        b.insert("c-0".into(), lit(), vec![]);
+        for i in 1..n {
+            b.insert(
+                format!("c-{i}").into(),
+                lit(),
+                vec![format!("c-{}", i - 1).into()],
+            );
+        }
+        let g = b.build().unwrap();
+        let p = priorities(&g).unwrap();
+        assert_eq!(p[n - 1], (n - 1) as u32);
+        assert_eq!(sorted_by_priority(&p)[0], TaskId(0));
+    }
+}

@@ -1,0 +1,464 @@
+//! Lazy, typed calls of ordinary Rust functions.
+//!
+//! `delayed` turns existing code into a task graph without rewriting it: wrap
+//! a call in [`delayed`], chain further calls with [`Delayed::map`],
+//! [`Delayed::map2`], [`Delayed::zip`] and [`collect`], and run the whole
+//! graph with [`Delayed::compute`] — on every core by default.
+//!
+//! ```
+//! use rask_delayed::{self as delayed, Delayed};
+//!
+//! fn load(i: u64) -> Vec<f64> { (0..100).map(|x| (x * i) as f64).collect() }
+//! fn fit(v: &[f64]) -> f64 { v.iter().sum::<f64>() / v.len() as f64 }
+//!
+//! let parts: Vec<Delayed<Vec<f64>>> = (0..8).map(|i| delayed::delayed(move || load(i))).collect();
+//! let fitted: Vec<Delayed<f64>> = parts.iter().map(|p| p.map(|v| fit(v))).collect();
+//! let total: Delayed<f64> = delayed::collect(fitted).map(|xs| xs.iter().sum());
+//! assert_eq!(total.compute().unwrap(), 49.5 * 28.0);
+//! ```
+//!
+//! # Model
+//!
+//! A [`Delayed<T>`] is a handle on one node of a graph: a key, an operation
+//! and the nodes it depends on. Cloning it is cheap (one reference count).
+//! Functions receive their arguments by reference, because a value may feed
+//! several dependents; it is computed once and dropped as soon as the last of
+//! them has run. Computing requires `T: Clone` only to hand the result out:
+//! when nothing else holds it, it is moved, not cloned.
+//!
+//! Functions are `Fn` (not `FnOnce`) so that a task can be run again, by a
+//! retry or on another worker. Errors returned by [`try_delayed`] /
+//! [`Delayed::try_map`] functions and panics come back from `compute` as
+//! [`Error::Task`] naming the failed task's key.
+
+use std::any::Any;
+use std::borrow::Borrow;
+use std::marker::PhantomData;
+use std::path::Path;
+use std::sync::Arc;
+
+use rask_core::{BoxError, Collection, Error, GraphBuilder, Key, Op, Result, TaskError, Value};
+use rask_local::Scheduler;
+
+/// A lazy value of type `T`: a node in a task graph.
+#[must_use = "a Delayed does nothing until it is computed"]
+pub struct Delayed<T> {
+    node: Arc<Node>,
+    _type: PhantomData<fn() -> T>,
+}
+
+struct Node {
+    key: Key,
+    op: Op,
+    deps: Vec<Arc<Node>>,
+}
+
+impl Drop for Node {
+    /// Drops long chains without recursion: a chain of a million nodes would
+    /// otherwise overflow the stack.
+    fn drop(&mut self) {
+        let mut stack = std::mem::take(&mut self.deps);
+        while let Some(dep) = stack.pop() {
+            if let Ok(mut node) = Arc::try_unwrap(dep) {
+                stack.append(&mut node.deps);
+            }
+        }
+    }
+}
+
+impl<T> Clone for Delayed<T> {
+    fn clone(&self) -> Self {
+        Delayed {
+            node: self.node.clone(),
+            _type: PhantomData,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Delayed<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Delayed<{}>({})",
+            std::any::type_name::<T>(),
+            self.node.key
+        )
+    }
+}
+
+/// Bounds of values that flow through a graph.
+pub trait Data: Any + Send + Sync {}
+impl<T: Any + Send + Sync> Data for T {}
+
+/// The key prefix for a function: its name for a `fn` item, `default` for a
+/// closure.
+fn prefix_of<F>(default: &'static str) -> &'static str {
+    let full = std::any::type_name::<F>();
+    if full.contains("{{closure}}") {
+        return default;
+    }
+    let path = full.split('<').next().unwrap_or(full);
+    match path.rsplit("::").next() {
+        Some(name) if !name.is_empty() => name,
+        _ => default,
+    }
+}
+
+fn arg<T: Data>(args: &[Value], i: usize, arity: usize) -> Result<&T, TaskError> {
+    if args.len() != arity {
+        return Err(TaskError::WrongArity {
+            expected: arity,
+            found: args.len(),
+        });
+    }
+    args[i].get::<T>(i)
+}
+
+impl<T: Data> Delayed<T> {
+    fn from_parts(prefix: &str, op: Op, deps: Vec<Arc<Node>>) -> Self {
+        Delayed {
+            node: Arc::new(Node {
+                key: Key::unique(prefix),
+                op,
+                deps,
+            }),
+            _type: PhantomData,
+        }
+    }
+
+    /// The key of this node.
+    pub fn key(&self) -> &Key {
+        &self.node.key
+    }
+
+    /// The same computation under a key with another prefix, for readable
+    /// errors and diagnostics. Call it before using the node elsewhere:
+    /// the renamed node is a separate task.
+    ///
+    /// ```
+    /// let d = rask_delayed::delayed(|| 1).with_name("load");
+    /// assert_eq!(d.key().prefix(), "load");
+    /// ```
+    pub fn with_name(&self, prefix: &str) -> Delayed<T> {
+        Delayed::from_parts(prefix, self.node.op.clone(), self.node.deps.clone())
+    }
+
+    /// Applies `f` to the value.
+    ///
+    /// ```
+    /// let n = rask_delayed::value(vec![1, 2, 3]).map(|v| v.len());
+    /// assert_eq!(n.compute().unwrap(), 3);
+    /// ```
+    pub fn map<U: Data>(&self, f: impl Fn(&T) -> U + Send + Sync + 'static) -> Delayed<U> {
+        let name = prefix_name(&f, "map");
+        let op = Op::call(name, move |args: &[Value]| {
+            Ok(Value::new(f(arg::<T>(args, 0, 1)?)))
+        });
+        Delayed::from_parts(name, op, vec![self.node.clone()])
+    }
+
+    /// Applies a fallible `f` to the value; an `Err` fails the task.
+    ///
+    /// ```
+    /// let parsed = rask_delayed::value("12".to_string()).try_map(|s| s.parse::<i32>());
+    /// assert_eq!(parsed.compute().unwrap(), 12);
+    /// let bad = rask_delayed::value("x".to_string()).try_map(|s| s.parse::<i32>());
+    /// assert!(bad.compute().is_err());
+    /// ```
+    pub fn try_map<U: Data, E: Into<BoxError>>(
+        &self,
+        f: impl Fn(&T) -> Result<U, E> + Send + Sync + 'static,
+    ) -> Delayed<U> {
+        let name = prefix_name(&f, "map");
+        let op = Op::call(name, move |args: &[Value]| {
+            f(arg::<T>(args, 0, 1)?)
+                .map(Value::new)
+                .map_err(TaskError::failed)
+        });
+        Delayed::from_parts(name, op, vec![self.node.clone()])
+    }
+
+    /// Applies `f` to this value and another.
+    ///
+    /// ```
+    /// let a = rask_delayed::value(2);
+    /// let b = rask_delayed::value(3);
+    /// assert_eq!(a.map2(&b, |x, y| x * y).compute().unwrap(), 6);
+    /// ```
+    pub fn map2<U: Data, V: Data>(
+        &self,
+        other: &Delayed<U>,
+        f: impl Fn(&T, &U) -> V + Send + Sync + 'static,
+    ) -> Delayed<V> {
+        let name = prefix_name(&f, "map");
+        let op = Op::call(name, move |args: &[Value]| {
+            Ok(Value::new(f(arg::<T>(args, 0, 2)?, arg::<U>(args, 1, 2)?)))
+        });
+        Delayed::from_parts(name, op, vec![self.node.clone(), other.node.clone()])
+    }
+
+    /// Applies `f` to this value and two others.
+    ///
+    /// ```
+    /// let (a, b, c) = (rask_delayed::value(1), rask_delayed::value(2), rask_delayed::value(3));
+    /// assert_eq!(a.map3(&b, &c, |x, y, z| x + y + z).compute().unwrap(), 6);
+    /// ```
+    pub fn map3<U: Data, V: Data, W: Data>(
+        &self,
+        b: &Delayed<U>,
+        c: &Delayed<V>,
+        f: impl Fn(&T, &U, &V) -> W + Send + Sync + 'static,
+    ) -> Delayed<W> {
+        let name = prefix_name(&f, "map");
+        let op = Op::call(name, move |args: &[Value]| {
+            Ok(Value::new(f(
+                arg::<T>(args, 0, 3)?,
+                arg::<U>(args, 1, 3)?,
+                arg::<V>(args, 2, 3)?,
+            )))
+        });
+        Delayed::from_parts(
+            name,
+            op,
+            vec![self.node.clone(), b.node.clone(), c.node.clone()],
+        )
+    }
+
+    /// Pairs this value with another.
+    ///
+    /// ```
+    /// let p = rask_delayed::value(1).zip(&rask_delayed::value("a"));
+    /// assert_eq!(p.compute().unwrap(), (1, "a"));
+    /// ```
+    pub fn zip<U: Data + Clone>(&self, other: &Delayed<U>) -> Delayed<(T, U)>
+    where
+        T: Clone,
+    {
+        let op = Op::call("zip", |args: &[Value]| {
+            Ok(Value::new((
+                arg::<T>(args, 0, 2)?.clone(),
+                arg::<U>(args, 1, 2)?.clone(),
+            )))
+        });
+        Delayed::from_parts("zip", op, vec![self.node.clone(), other.node.clone()])
+    }
+}
+
+impl<T: Data + Clone> Delayed<T> {
+    /// Computes the value on the configured scheduler (threads by default).
+    pub fn compute(&self) -> Result<T> {
+        Scheduler::current()?.compute(self)
+    }
+
+    /// Computes the value on `scheduler`.
+    ///
+    /// ```
+    /// use rask_local::Scheduler;
+    /// let x = rask_delayed::delayed(|| 40).map(|x| x + 2);
+    /// assert_eq!(x.compute_with(&Scheduler::sync()).unwrap(), 42);
+    /// ```
+    pub fn compute_with(&self, scheduler: &Scheduler) -> Result<T> {
+        scheduler.compute(self)
+    }
+}
+
+impl<T: Data> Delayed<T> {
+    /// Computes the value now and returns a `Delayed` backed by it, with the
+    /// same key: later computations that use it do not repeat the work.
+    ///
+    /// ```
+    /// let x = rask_delayed::delayed(|| 6 * 7).persist().unwrap();
+    /// assert_eq!(x.map(|v| v + 1).compute().unwrap(), 43);
+    /// ```
+    pub fn persist(&self) -> Result<Delayed<T>> {
+        self.persist_with(&Scheduler::current()?)
+    }
+
+    /// Like [`Delayed::persist`], on `scheduler`.
+    pub fn persist_with(&self, scheduler: &Scheduler) -> Result<Delayed<T>> {
+        let value = scheduler.compute(&RawValue(&self.node))?;
+        Ok(Delayed {
+            node: Arc::new(Node {
+                key: self.node.key.clone(),
+                op: Op::value(value),
+                deps: Vec::new(),
+            }),
+            _type: PhantomData,
+        })
+    }
+
+    /// Writes the graph behind this value as Graphviz DOT to `path`.
+    ///
+    /// ```no_run
+    /// let x = rask_delayed::delayed(|| 1).map(|v| v + 1);
+    /// x.visualize("graph.dot").unwrap();
+    /// ```
+    pub fn visualize(&self, path: impl AsRef<Path>) -> Result<()> {
+        visualize(&RawValue(&self.node), path)
+    }
+}
+
+/// Writes the (unoptimized) graph of any collection as Graphviz DOT.
+pub fn visualize<C: Collection + ?Sized>(collection: &C, path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    let mut builder = GraphBuilder::new();
+    collection.add_to_graph(&mut builder, &mut Vec::new());
+    let dot = builder.build()?.to_dot();
+    std::fs::write(path, dot).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn prefix_name<F>(_f: &F, default: &'static str) -> &'static str {
+    prefix_of::<F>(default)
+}
+
+/// Adds the graph under `root` to `builder`, depth first, without recursion.
+fn add_nodes(root: &Arc<Node>, builder: &mut GraphBuilder) {
+    let mut stack: Vec<&Arc<Node>> = vec![root];
+    while let Some(node) = stack.pop() {
+        let deps = node.deps.iter().map(|d| d.key.clone());
+        if !builder.insert(node.key.clone(), node.op.clone(), deps) {
+            continue;
+        }
+        stack.extend(node.deps.iter().filter(|d| !builder.contains(&d.key)));
+    }
+}
+
+/// A node computed to its raw [`Value`].
+struct RawValue<'a>(&'a Arc<Node>);
+
+impl Collection for RawValue<'_> {
+    type Output = Value;
+    fn add_to_graph(&self, builder: &mut GraphBuilder, outputs: &mut Vec<Key>) {
+        add_nodes(self.0, builder);
+        outputs.push(self.0.key.clone());
+    }
+    fn finalize(&self, values: &mut dyn Iterator<Item = Value>) -> Result<Value> {
+        values.next().ok_or_else(|| missing_output(&self.0.key))
+    }
+}
+
+fn missing_output(key: &Key) -> Error {
+    Error::Scheduler(format!("internal error: no value came back for {key}"))
+}
+
+impl<T: Data + Clone> Collection for Delayed<T> {
+    type Output = T;
+    fn add_to_graph(&self, builder: &mut GraphBuilder, outputs: &mut Vec<Key>) {
+        add_nodes(&self.node, builder);
+        outputs.push(self.node.key.clone());
+    }
+    fn finalize(&self, values: &mut dyn Iterator<Item = Value>) -> Result<T> {
+        let value = values
+            .next()
+            .ok_or_else(|| missing_output(&self.node.key))?;
+        value.into_inner::<T>(0).map_err(|cause| Error::Task {
+            key: self.node.key.clone(),
+            op: "compute".into(),
+            cause,
+        })
+    }
+}
+
+/// A lazy call of `f`: nothing runs until the result is computed.
+///
+/// The key's prefix is the function's name for a `fn` item, `delayed` for a
+/// closure (rename with [`Delayed::with_name`]).
+///
+/// ```
+/// fn answer() -> u32 { 42 }
+/// let d = rask_delayed::delayed(answer);
+/// assert_eq!(d.key().prefix(), "answer");
+/// assert_eq!(d.compute().unwrap(), 42);
+/// ```
+pub fn delayed<T: Data>(f: impl Fn() -> T + Send + Sync + 'static) -> Delayed<T> {
+    let name = prefix_name(&f, "delayed");
+    let op = Op::call(name, move |args: &[Value]| {
+        if !args.is_empty() {
+            return Err(TaskError::WrongArity {
+                expected: 0,
+                found: args.len(),
+            });
+        }
+        Ok(Value::new(f()))
+    });
+    Delayed::from_parts(name, op, Vec::new())
+}
+
+/// A lazy call of a fallible `f`; an `Err` fails the task and comes back from
+/// `compute` naming its key.
+///
+/// ```
+/// let d = rask_delayed::try_delayed(|| std::fs::read_to_string("/no/such/file"));
+/// let err = d.compute().unwrap_err();
+/// assert!(err.to_string().contains("delayed-"));
+/// ```
+pub fn try_delayed<T: Data, E: Into<BoxError>>(
+    f: impl Fn() -> Result<T, E> + Send + Sync + 'static,
+) -> Delayed<T> {
+    let name = prefix_name(&f, "delayed");
+    let op = Op::call(name, move |_: &[Value]| {
+        f().map(Value::new).map_err(TaskError::failed)
+    });
+    Delayed::from_parts(name, op, Vec::new())
+}
+
+/// A `Delayed` holding a value that exists already (Dask's `delayed(obj)`).
+///
+/// ```
+/// assert_eq!(rask_delayed::value(5).compute().unwrap(), 5);
+/// ```
+pub fn value<T: Data>(value: T) -> Delayed<T> {
+    Delayed::from_parts("value", Op::value(Value::new(value)), Vec::new())
+}
+
+/// Gathers many delayed values into one delayed vector, in order.
+///
+/// ```
+/// let xs: Vec<_> = (0..4).map(|i| rask_delayed::delayed(move || i * i)).collect();
+/// assert_eq!(rask_delayed::collect(&xs).compute().unwrap(), vec![0, 1, 4, 9]);
+/// ```
+pub fn collect<T, I>(items: I) -> Delayed<Vec<T>>
+where
+    T: Data + Clone,
+    I: IntoIterator,
+    I::Item: Borrow<Delayed<T>>,
+{
+    let deps: Vec<Arc<Node>> = items.into_iter().map(|d| d.borrow().node.clone()).collect();
+    let arity = deps.len();
+    let op = Op::call("collect", move |args: &[Value]| {
+        (0..arity)
+            .map(|i| arg::<T>(args, i, arity).cloned())
+            .collect::<Result<Vec<T>, _>>()
+            .map(Value::new)
+    });
+    Delayed::from_parts("collect", op, deps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn double(x: &i64) -> i64 {
+        x * 2
+    }
+
+    #[test]
+    fn prefixes_come_from_fn_names() {
+        let d = value(2i64).map(double);
+        assert_eq!(d.key().prefix(), "double");
+        assert_eq!(value(1).map(|x| x + 1).key().prefix(), "map");
+        assert_eq!(delayed(|| 1).key().prefix(), "delayed");
+    }
+
+    #[test]
+    fn dropping_a_long_chain_does_not_overflow() {
+        let mut x = value(0u64);
+        for _ in 0..1_000_000 {
+            x = x.map(|v| v + 1);
+        }
+        drop(x);
+    }
+}

@@ -1,0 +1,378 @@
+//! The thread-pool scheduler: one OS thread per core, work stealing, ready
+//! tasks taken in priority order.
+//!
+//! # Design
+//!
+//! Each compute starts `n - 1` scoped threads and uses the calling thread as
+//! the n-th worker, so nothing outlives the call and a task may itself call
+//! `compute` without deadlocking a shared pool.
+//!
+//! * **Roots** (tasks without dependencies) sit in one vector sorted by
+//!   priority; workers claim them with a compare-and-swap on a cursor.
+//! * **Ready queues**: when a task finishes, the dependents it made ready go
+//!   to the finishing worker's own priority heap — they need the value it just
+//!   made, so running them there keeps data in its cache.
+//! * **Taking work** is one policy: the best of (own heap's top, next root),
+//!   else steal the best task from another worker's heap, else sleep.
+//!   "Best" is the lowest static priority (`rask_core::order`), so every
+//!   worker finishes the branch it is on before starting a new root.
+//! * **Release**: each task counts its outstanding dependents; the value is
+//!   dropped when the last one has run (outputs are kept).
+//! * **Sleeping** uses a counter of queued tasks (`ready`) checked under the
+//!   sleep lock, and a pusher that sees sleepers notifies under the same lock,
+//!   so a wake-up is never lost. A worker that pushes a single task runs it
+//!   itself and wakes nobody, which keeps chains cheap.
+//! * **Failure**: the first error is kept, a flag stops all workers from
+//!   starting new tasks, sleepers are woken, and the error is returned after
+//!   every thread has joined. State lives in the call, so the executor is
+//!   usable again at once.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+
+use rask_core::{Callback, Dependents, Error, Executor, Plan, Result, TaskId, Value};
+
+/// A pool of worker threads, one per core by default.
+///
+/// ```
+/// use rask_core::{Executor, GraphBuilder, Key, Op, Plan, PlanOptions, Value};
+/// use rask_local::ThreadsExecutor;
+/// let pool = ThreadsExecutor::new(2).unwrap();
+/// let mut b = GraphBuilder::new();
+/// for i in 0..10i64 {
+///     b.insert(Key::new(format!("x-{i}")), Op::value(Value::new(i)), vec![]);
+/// }
+/// let keys: Vec<Key> = (0..10).map(|i| Key::new(format!("x-{i}"))).collect();
+/// b.insert(Key::new("sum"), Op::call("sum", |xs: &[Value]| {
+///     let mut s = 0i64;
+///     for (i, x) in xs.iter().enumerate() { s += x.get::<i64>(i)?; }
+///     Ok(Value::new(s))
+/// }), keys);
+/// let plan = Plan::new(b, &[Key::new("sum")], PlanOptions::default()).unwrap();
+/// let out = pool.execute(&plan, &[]).unwrap();
+/// assert_eq!(*out[0].downcast_ref::<i64>().unwrap(), 45);
+/// assert!(ThreadsExecutor::new(0).is_err());
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct ThreadsExecutor {
+    threads: usize,
+}
+
+impl ThreadsExecutor {
+    /// A pool of `threads` workers; zero is an error.
+    pub fn new(threads: usize) -> Result<Self> {
+        if threads == 0 {
+            return Err(Error::invalid(
+                "number of threads",
+                "0 threads cannot run anything; ask for at least 1 (or leave it unset for one per core)",
+            ));
+        }
+        Ok(ThreadsExecutor { threads })
+    }
+
+    /// One worker per core.
+    pub fn per_core() -> Self {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        ThreadsExecutor { threads }
+    }
+
+    /// Number of workers.
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+}
+
+impl Executor for ThreadsExecutor {
+    fn execute(&self, plan: &Plan, callbacks: &[&dyn Callback]) -> Result<Vec<Value>> {
+        for cb in callbacks {
+            cb.on_start(plan);
+        }
+        let result = execute(plan, callbacks, self.threads.min(plan.len().max(1)));
+        for cb in callbacks {
+            cb.on_end(plan, result.is_ok());
+        }
+        result
+    }
+
+    fn name(&self) -> &str {
+        "threads"
+    }
+}
+
+/// Keeps each worker's queue on its own cache lines.
+#[repr(align(128))]
+struct Padded<T>(T);
+
+type ReadyHeap = BinaryHeap<Reverse<(u32, TaskId)>>;
+
+/// Shared state of one run.
+struct Run<'a> {
+    plan: &'a Plan,
+    callbacks: &'a [&'a dyn Callback],
+    dependents: Dependents,
+    /// Unfinished dependencies per task.
+    waiting: Vec<AtomicU32>,
+    /// Dependents per task that have not run yet.
+    refs: Vec<AtomicU32>,
+    /// Results, present from the task's end until its last dependent ran.
+    slots: Vec<Mutex<Option<Value>>>,
+    keep: Vec<bool>,
+    roots: Vec<TaskId>,
+    next_root: AtomicUsize,
+    queues: Vec<Padded<Mutex<ReadyHeap>>>,
+    /// Tasks in queues plus roots not yet claimed.
+    ready: AtomicUsize,
+    /// Tasks not yet finished.
+    remaining: AtomicUsize,
+    failed: AtomicBool,
+    error: Mutex<Option<Error>>,
+    sleepers: AtomicUsize,
+    sleep_lock: Mutex<()>,
+    wake: Condvar,
+}
+
+fn execute(plan: &Plan, callbacks: &[&dyn Callback], threads: usize) -> Result<Vec<Value>> {
+    let graph = &plan.graph;
+    let n = graph.len();
+    let mut keep = vec![false; n];
+    for o in &plan.outputs {
+        keep[o.index()] = true;
+    }
+    let mut roots: Vec<TaskId> = (0..n as u32)
+        .map(TaskId)
+        .filter(|t| graph.task(*t).deps.is_empty())
+        .collect();
+    roots.sort_unstable_by_key(|t| plan.priority[t.index()]);
+    let run = Run {
+        plan,
+        callbacks,
+        dependents: graph.dependents(),
+        waiting: graph
+            .tasks()
+            .iter()
+            .map(|t| AtomicU32::new(t.deps.len() as u32))
+            .collect(),
+        refs: graph
+            .dependent_counts()
+            .into_iter()
+            .map(AtomicU32::new)
+            .collect(),
+        slots: (0..n).map(|_| Mutex::new(None)).collect(),
+        keep,
+        ready: AtomicUsize::new(roots.len()),
+        roots,
+        next_root: AtomicUsize::new(0),
+        queues: (0..threads)
+            .map(|_| Padded(Mutex::new(BinaryHeap::new())))
+            .collect(),
+        remaining: AtomicUsize::new(n),
+        failed: AtomicBool::new(false),
+        error: Mutex::new(None),
+        sleepers: AtomicUsize::new(0),
+        sleep_lock: Mutex::new(()),
+        wake: Condvar::new(),
+    };
+    if n > 0 {
+        std::thread::scope(|s| {
+            for w in 1..threads {
+                let run = &run;
+                let spawned = std::thread::Builder::new()
+                    .name(format!("rask-worker-{w}"))
+                    .spawn_scoped(s, move || run.work(w));
+                if let Err(e) = spawned {
+                    run.fail(Error::Scheduler(format!(
+                        "cannot start worker thread {w}: {e}"
+                    )));
+                    break;
+                }
+            }
+            run.work(0);
+        });
+    }
+    let Run { slots, error, .. } = run;
+    if let Some(e) = into_inner(error) {
+        return Err(e);
+    }
+    let mut slots: Vec<Option<Value>> = slots.into_iter().map(into_inner).collect();
+    let mut out = Vec::with_capacity(plan.outputs.len());
+    for o in &plan.outputs {
+        // An output requested twice is cloned for all but its last use.
+        let v = slots[o.index()].clone().ok_or_else(|| {
+            Error::Scheduler(format!(
+                "internal error: output {} has no value",
+                graph.task(*o).key
+            ))
+        })?;
+        out.push(v);
+    }
+    slots.clear();
+    Ok(out)
+}
+
+/// Locks, ignoring poisoning: no code panics while holding these locks
+/// (task code runs outside them, behind `catch_unwind`).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn into_inner<T>(m: Mutex<T>) -> T {
+    m.into_inner().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Run<'_> {
+    fn work(&self, w: usize) {
+        let mut args: Vec<Value> = Vec::new();
+        let mut newly_ready: Vec<TaskId> = Vec::new();
+        while !self.failed.load(Ordering::Acquire) {
+            match self.next_task(w) {
+                Some(t) => self.run_task(w, t, &mut args, &mut newly_ready),
+                None if self.remaining.load(Ordering::Acquire) == 0 => break,
+                None => self.sleep(),
+            }
+        }
+    }
+
+    /// The policy: own heap or next root, whichever has the better priority;
+    /// else steal; else nothing.
+    fn next_task(&self, w: usize) -> Option<TaskId> {
+        self.take_local_or_root(w).or_else(|| self.steal(w))
+    }
+
+    fn take_local_or_root(&self, w: usize) -> Option<TaskId> {
+        let prio = &self.plan.priority;
+        let mut queue = lock(&self.queues[w].0);
+        loop {
+            let local = queue.peek().map(|Reverse((p, _))| *p);
+            let cursor = self.next_root.load(Ordering::Acquire);
+            let root = self.roots.get(cursor).copied();
+            let take_root = match (local, root) {
+                (_, None) => false,
+                (None, Some(_)) => true,
+                (Some(lp), Some(r)) => prio[r.index()] < lp,
+            };
+            if take_root {
+                if self
+                    .next_root
+                    .compare_exchange_weak(cursor, cursor + 1, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    self.ready.fetch_sub(1, Ordering::SeqCst);
+                    return root;
+                }
+                continue;
+            }
+            let Reverse((_, t)) = queue.pop()?;
+            self.ready.fetch_sub(1, Ordering::SeqCst);
+            return Some(t);
+        }
+    }
+
+    fn steal(&self, w: usize) -> Option<TaskId> {
+        let n = self.queues.len();
+        (1..n).map(|i| (w + i) % n).find_map(|victim| {
+            let Reverse((_, t)) = lock(&self.queues[victim].0).pop()?;
+            self.ready.fetch_sub(1, Ordering::SeqCst);
+            Some(t)
+        })
+    }
+
+    fn run_task(&self, w: usize, t: TaskId, args: &mut Vec<Value>, newly_ready: &mut Vec<TaskId>) {
+        let plan = self.plan;
+        let task = plan.graph.task(t);
+        for cb in self.callbacks {
+            cb.on_task_start(plan, t, w);
+        }
+        args.clear();
+        for d in &task.deps {
+            match lock(&self.slots[d.index()]).clone() {
+                Some(v) => args.push(v),
+                None => {
+                    return self.fail(Error::Scheduler(format!(
+                        "internal error: the value of {} was released before {} ran",
+                        plan.graph.task(*d).key,
+                        task.key
+                    )));
+                }
+            }
+        }
+        let result = task.op.run(&task.key, args);
+        args.clear();
+        for cb in self.callbacks {
+            cb.on_task_finish(plan, t, w, result.is_ok());
+        }
+        let value = match result {
+            Ok(v) => v,
+            Err(e) => return self.fail(e),
+        };
+        if self.keep[t.index()] || self.refs[t.index()].load(Ordering::Relaxed) > 0 {
+            *lock(&self.slots[t.index()]) = Some(value);
+        } else {
+            drop(value);
+        }
+        for d in &task.deps {
+            if self.refs[d.index()].fetch_sub(1, Ordering::AcqRel) == 1 && !self.keep[d.index()] {
+                let released = lock(&self.slots[d.index()]).take();
+                drop(released);
+            }
+        }
+        newly_ready.clear();
+        for &c in self.dependents.of(t) {
+            if self.waiting[c.index()].fetch_sub(1, Ordering::AcqRel) == 1 {
+                newly_ready.push(c);
+            }
+        }
+        if !newly_ready.is_empty() {
+            self.push_ready(w, newly_ready);
+        }
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.wake_all();
+        }
+    }
+
+    fn push_ready(&self, w: usize, tasks: &[TaskId]) {
+        let prio = &self.plan.priority;
+        let queued = {
+            let mut queue = lock(&self.queues[w].0);
+            queue.extend(tasks.iter().map(|&t| Reverse((prio[t.index()], t))));
+            // Counted before the lock is released, so a thief that pops one
+            // of these never sees the counter below the number of tasks.
+            self.ready.fetch_add(tasks.len(), Ordering::SeqCst);
+            queue.len()
+        };
+        // This worker runs one of them next; wake a sleeper only for the rest.
+        if queued > 1 && self.sleepers.load(Ordering::SeqCst) > 0 {
+            let _g = lock(&self.sleep_lock);
+            self.wake.notify_one();
+        }
+    }
+
+    fn sleep(&self) {
+        let mut guard = lock(&self.sleep_lock);
+        self.sleepers.fetch_add(1, Ordering::SeqCst);
+        while self.ready.load(Ordering::SeqCst) == 0
+            && self.remaining.load(Ordering::SeqCst) != 0
+            && !self.failed.load(Ordering::SeqCst)
+        {
+            guard = self.wake.wait(guard).unwrap_or_else(|p| p.into_inner());
+        }
+        self.sleepers.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    fn wake_all(&self) {
+        let _g = lock(&self.sleep_lock);
+        self.wake.notify_all();
+    }
+
+    fn fail(&self, e: Error) {
+        {
+            let mut slot = lock(&self.error);
+            if slot.is_none() {
+                *slot = Some(e);
+            }
+        }
+        self.failed.store(true, Ordering::SeqCst);
+        self.wake_all();
+    }
+}

@@ -1,0 +1,123 @@
+//! # rask — parallel computing for Rust in the spirit of Dask
+//!
+//! rask runs your existing functions on every core without rewriting them.
+//! Wrap calls in [`delayed`](fn@delayed), chain them into a lazy task graph,
+//! and compute it: rask culls what is not needed, fuses linear chains, orders
+//! tasks so that memory stays low, and runs them on a work-stealing thread
+//! pool (or on one thread, for debugging).
+//!
+//! ```
+//! use rask::prelude::*;
+//!
+//! fn load(i: u64) -> Vec<f64> { (0..1_000).map(|x| ((x * (i + 1)) % 97) as f64).collect() }
+//! fn fit(v: &[f64]) -> f64 { v.iter().sum::<f64>() / v.len() as f64 }
+//!
+//! # fn main() -> rask::Result<()> {
+//! let parts: Vec<Delayed<Vec<f64>>> = (0..8).map(|i| rask::delayed(move || load(i))).collect();
+//! let fitted: Vec<Delayed<f64>> = parts.iter().map(|p| p.map(|v| fit(&v))).collect();
+//! let total: Delayed<f64> = rask::delayed::collect(fitted).map(|xs| xs.iter().sum());
+//! let count: Delayed<usize> = rask::delayed::collect(&parts).map(|ps| ps.iter().map(Vec::len).sum());
+//!
+//! let x: f64 = total.compute()?;                              // threads, one per core
+//! let y: f64 = total.compute_with(&rask::Scheduler::sync())?; // one thread, deterministic
+//! assert_eq!(x, y);
+//! let (t, n) = rask::compute((&total, &count))?;              // shared `load`s run once
+//! assert_eq!((t, n), (x, 8_000));
+//! let pair = total.zip(&count);                               // Delayed<(f64, usize)>
+//! assert_eq!(pair.compute()?, (x, 8_000));
+//! let kept = total.persist()?;                                // backed by the computed value
+//! assert_eq!(kept.compute()?, x);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Map of the crate
+//!
+//! * [`delayed`](mod@delayed) — lazy calls of ordinary functions.
+//! * [`compute`], [`compute_with`], [`get`] — run collections or hand-built
+//!   graphs.
+//! * [`Scheduler`] — `sync`, `threads(n)`, or any [`graph::Executor`].
+//! * [`config`] — defaults, `rask.toml`, `RASK_*` environment variables.
+//! * [`graph`] — keys, graphs, optimizations and ordering, for building graphs
+//!   by hand and for writing collections.
+//! * [`Error`] — what goes wrong, with the key of the task that failed.
+
+pub use rask_core::{Collection, Error, Key, Result, TaskError, Value};
+pub use rask_delayed::delayed;
+pub use rask_local::Scheduler;
+
+/// Lazy calls of ordinary Rust functions; see [`Delayed`](delayed::Delayed).
+pub mod delayed {
+    pub use rask_delayed::{Data, Delayed, collect, delayed, try_delayed, value, visualize};
+}
+
+/// Configuration: defaults, `rask.toml`, and `RASK_*` environment variables.
+///
+/// ```
+/// use rask::config::{self, SchedulerKind};
+/// let _guard = config::update(|c| c.scheduler = SchedulerKind::Sync);
+/// assert_eq!(config::get().scheduler, SchedulerKind::Sync);
+/// ```
+pub mod config {
+    pub use rask_config::*;
+}
+
+/// Task graphs by hand, and the pieces collections are built from.
+pub mod graph {
+    pub use rask_core::optimize;
+    pub use rask_core::order;
+    pub use rask_core::{
+        BoxError, Call, Callback, Dependents, Executor, FusedStep, Graph, GraphBuilder, Op, Plan,
+        PlanOptions, Task, TaskFn, TaskId, fresh_token,
+    };
+    pub use rask_local::{ProgressCounter, SyncExecutor, ThreadsExecutor};
+}
+
+/// The names most programs need: `use rask::prelude::*;`.
+pub mod prelude {
+    pub use crate::delayed::Delayed;
+    pub use crate::{Collection, Error, Scheduler};
+}
+
+/// Computes one collection, or several at once — `compute((&a, &b))` — on the
+/// configured scheduler. Work shared between them runs once.
+///
+/// ```
+/// let a = rask::delayed(|| 2);
+/// let b = a.map(|x| x * 10);
+/// assert_eq!(rask::compute((&a, &b)).unwrap(), (2, 20));
+/// ```
+pub fn compute<C: Collection>(collection: C) -> Result<C::Output> {
+    Scheduler::current()?.compute(&collection)
+}
+
+/// Like [`compute`], on a given scheduler.
+///
+/// ```
+/// let xs: Vec<_> = (0..3).map(|i| rask::delayed(move || i)).collect();
+/// assert_eq!(rask::compute_with(&xs, &rask::Scheduler::sync()).unwrap(), vec![0, 1, 2]);
+/// ```
+pub fn compute_with<C: Collection>(collection: C, scheduler: &Scheduler) -> Result<C::Output> {
+    scheduler.compute(&collection)
+}
+
+/// Runs a hand-built graph and returns the values of `keys` (Dask's `get`).
+///
+/// ```
+/// use rask::graph::{GraphBuilder, Op};
+/// use rask::{Key, Value};
+/// let mut b = GraphBuilder::new();
+/// b.insert(Key::new("x"), Op::value(Value::new(4i32)), vec![]);
+/// b.insert(Key::new("sq"), Op::call("square", |a: &[Value]| Ok(Value::new(a[0].get::<i32>(0)?.pow(2)))), vec![Key::new("x")]);
+/// let graph = b.build().unwrap();
+/// let out = rask::get(graph, &[Key::new("sq")], &rask::Scheduler::sync()).unwrap();
+/// assert_eq!(out[0].downcast_ref::<i32>(), Some(&16));
+/// ```
+pub fn get(graph: graph::Graph, keys: &[Key], scheduler: &Scheduler) -> Result<Vec<Value>> {
+    scheduler.get(graph, keys)
+}
+
+/// Writes the graph of a collection as Graphviz DOT.
+pub fn visualize<C: Collection>(collection: C, path: impl AsRef<std::path::Path>) -> Result<()> {
+    rask_delayed::visualize(&collection, path)
+}
