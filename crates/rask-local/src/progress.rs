@@ -63,13 +63,8 @@ fn tick(total: usize, delay: Duration, counter: &ProgressCounter, stop: mpsc::Re
     .unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style);
     bar.set_position(counter.done.load(Ordering::Relaxed));
-    loop {
-        match stop.recv_timeout(Duration::from_millis(100)) {
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                bar.set_position(counter.done.load(Ordering::Relaxed))
-            }
-            _ => break,
-        }
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(Duration::from_millis(100)) {
+        bar.set_position(counter.done.load(Ordering::Relaxed));
     }
     bar.set_position(counter.done.load(Ordering::Relaxed));
     bar.finish_with_message(format!("in {:.2?}", start.elapsed()));

@@ -1,0 +1,182 @@
+//! Bad input and failing tasks give clear errors; nothing hangs, nothing is
+//! lost, and the scheduler is usable afterwards.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rask::graph::{GraphBuilder, Op};
+use rask::prelude::*;
+use rask::{Key, TaskError, Value};
+
+use crate::support::schedulers;
+
+#[derive(Debug)]
+struct FitError(&'static str);
+impl std::fmt::Display for FitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "model did not converge: {}", self.0)
+    }
+}
+impl std::error::Error for FitError {}
+
+#[test]
+fn a_returned_error_names_the_key_and_cause() {
+    for sched in schedulers() {
+        let bad = rask::delayed::value(3)
+            .try_map(|_| Err::<i32, _>(FitError("device 7")))
+            .with_name("fit");
+        let ok: Vec<Delayed<i32>> = (0..20).map(|i| rask::delayed(move || i)).collect();
+        let total = rask::delayed::collect(&ok).map2(&bad, |xs, b| xs.iter().sum::<i32>() + b);
+        let err = total.compute_with(&sched).unwrap_err();
+        assert_eq!(err.task_key(), Some(bad.key()), "{sched:?}: {err}");
+        let msg = err.to_string();
+        assert!(msg.contains(&bad.key().to_string()), "{msg}");
+        assert!(msg.contains("model did not converge: device 7"), "{msg}");
+        assert!(matches!(
+            err,
+            Error::Task {
+                cause: TaskError::Failed(_),
+                ..
+            }
+        ));
+    }
+}
+
+#[test]
+fn a_panic_is_caught_and_reported() {
+    for sched in schedulers() {
+        let boom = rask::delayed(|| -> i32 { panic!("sensor table is empty") });
+        let err = boom.map(|x| x + 1).compute_with(&sched).unwrap_err();
+        let msg = err.to_string();
+        assert!(msg.contains("panicked: sensor table is empty"), "{msg}");
+        assert_eq!(err.task_key(), Some(boom.key()));
+    }
+}
+
+#[test]
+fn failure_cancels_the_rest_and_the_scheduler_stays_usable() {
+    for sched in schedulers() {
+        let ran = Arc::new(AtomicUsize::new(0));
+        // One failing root first in priority order, then many slow tasks.
+        let fail = rask::delayed(|| -> u64 { panic!("first") });
+        let mut parts = vec![fail];
+        for i in 0..200u64 {
+            let r = ran.clone();
+            parts.push(rask::delayed(move || {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                r.fetch_add(1, Ordering::SeqCst);
+                i
+            }));
+        }
+        let total = rask::delayed::collect(&parts).map(|xs| xs.iter().sum::<u64>());
+        assert!(total.compute_with(&sched).is_err());
+        let n = ran.load(Ordering::SeqCst);
+        assert!(n < 200, "{sched:?}: {n} tasks still ran after the failure");
+        // Usable again, repeatedly.
+        for _ in 0..3 {
+            let ok = rask::delayed(|| 1).map(|x| x + 1);
+            assert_eq!(ok.compute_with(&sched).unwrap(), 2);
+        }
+    }
+}
+
+#[test]
+fn many_failures_at_once_return_one_error_without_hanging() {
+    for sched in schedulers() {
+        let parts: Vec<Delayed<u32>> = (0..500u32)
+            .map(|i| rask::delayed(move || if i % 3 == 0 { panic!("bad {i}") } else { i }))
+            .collect();
+        let err = rask::compute_with(&parts, &sched).unwrap_err();
+        assert!(err.to_string().contains("panicked: bad"), "{err}");
+    }
+}
+
+fn lit(v: i64) -> Op {
+    Op::value(Value::new(v))
+}
+
+fn inc() -> Op {
+    Op::call("inc", |a: &[Value]| Ok(Value::new(a[0].get::<i64>(0)? + 1)))
+}
+
+#[test]
+fn a_cycle_is_a_clear_error() {
+    let mut b = GraphBuilder::new();
+    b.insert(Key::new("a"), inc(), [Key::new("c")]);
+    b.insert(Key::new("b"), inc(), [Key::new("a")]);
+    b.insert(Key::new("c"), inc(), [Key::new("b")]);
+    let err = b.build().unwrap_err();
+    assert!(matches!(err, Error::Cycle { .. }));
+    let msg = err.to_string();
+    assert!(
+        msg.contains("cycle") && msg.contains("a") && msg.contains("b") && msg.contains("c"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_missing_dependency_is_a_clear_error() {
+    let mut b = GraphBuilder::new();
+    b.insert(Key::new("load-1"), lit(1), []);
+    b.insert(Key::new("fit-1"), inc(), [Key::new("clean-1")]);
+    let err = b.build().unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("fit-1") && msg.contains("clean-1") && msg.contains("not in the graph"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn a_missing_requested_key_is_a_clear_error() {
+    let mut b = GraphBuilder::new();
+    b.insert(Key::new("x"), lit(1), []);
+    let g = b.build().unwrap();
+    let err = rask::get(g, &[Key::new("y")], &Scheduler::sync()).unwrap_err();
+    assert!(matches!(err, Error::MissingKey { .. }), "{err}");
+    assert!(err.to_string().contains('y'));
+}
+
+#[test]
+fn a_value_of_the_wrong_type_is_a_clear_error() {
+    for sched in schedulers() {
+        let mut b = GraphBuilder::new();
+        b.insert(
+            Key::new("text-1"),
+            Op::value(Value::new(String::from("12"))),
+            [],
+        );
+        b.insert(Key::new("inc-1"), inc(), [Key::new("text-1")]);
+        let g = b.build().unwrap();
+        let err = rask::get(g, &[Key::new("inc-1")], &sched).unwrap_err();
+        let msg = err.to_string();
+        assert_eq!(err.task_key(), Some(&Key::new("inc-1")));
+        assert!(msg.contains("String") && msg.contains("i64"), "{msg}");
+        assert!(matches!(
+            err,
+            Error::Task {
+                cause: TaskError::WrongType { .. },
+                ..
+            }
+        ));
+    }
+}
+
+#[test]
+fn zero_threads_is_a_clear_error() {
+    let err = Scheduler::threads(0).unwrap_err();
+    assert!(matches!(err, Error::InvalidArgument { .. }));
+    assert!(err.to_string().contains("at least 1"), "{err}");
+}
+
+#[test]
+fn duplicate_keys_in_from_tasks_are_rejected() {
+    use rask::graph::{Graph, Task};
+    let t = |k: &str| Task {
+        key: Key::new(k),
+        op: lit(1),
+        deps: vec![],
+    };
+    let err = Graph::from_tasks(vec![t("a"), t("a")]).unwrap_err();
+    assert!(err.to_string().contains("appears twice"), "{err}");
+}
