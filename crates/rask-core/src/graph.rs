@@ -11,6 +11,7 @@
 //! reports dangling dependencies and cycles as errors.
 
 use rustc_hash::FxHashMap as HashMap;
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, OnceLock};
@@ -48,7 +49,7 @@ pub enum Op {
 
 /// A named function, the body of [`Op::Call`].
 pub struct Call {
-    name: Arc<str>,
+    name: Cow<'static, str>,
     func: Box<TaskFn>,
 }
 
@@ -74,7 +75,7 @@ impl Op {
     /// assert_eq!(add.name(), "add");
     /// ```
     pub fn call(
-        name: impl Into<Arc<str>>,
+        name: impl Into<Cow<'static, str>>,
         func: impl Fn(&[Value]) -> Result<Value, TaskError> + Send + Sync + 'static,
     ) -> Self {
         Op::Call(Arc::new(Call {
@@ -220,6 +221,12 @@ impl Graph {
     #[inline]
     pub fn task(&self, id: TaskId) -> &Task {
         &self.tasks[id.index()]
+    }
+
+    /// The same graph without its key index (rebuilt on demand by
+    /// [`Graph::id_of`]), to save memory while it runs.
+    pub(crate) fn without_index(self) -> Self {
+        Graph::from_tasks_unchecked(self.tasks)
     }
 
     /// Takes the tasks out, for passes that rebuild the graph.

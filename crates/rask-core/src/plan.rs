@@ -61,6 +61,8 @@ impl Plan {
             (graph, outputs)
         };
         let priority = order::priorities(&graph).expect("a built graph is acyclic");
+        // Executors address tasks by id; the key index is not needed any more.
+        let graph = graph.without_index();
         Plan {
             graph,
             outputs,
