@@ -42,24 +42,15 @@ pub enum Op {
     Value(Value),
     /// A named function of the dependencies' values.
     Call(Arc<Call>),
-    /// Several tasks fused into one: the first step gets the task's
-    /// dependencies, every later step gets the previous step's result.
-    Fused(Arc<[FusedStep]>),
+    /// Several tasks fused into one; see [`Program`].
+    Fused(Arc<Program>),
 }
 
 /// A named function, the body of [`Op::Call`].
 pub struct Call {
     name: Cow<'static, str>,
+    blockwise: bool,
     func: Box<TaskFn>,
-}
-
-/// One step of a fused task: the key it had before fusion and its operation.
-#[derive(Clone)]
-pub struct FusedStep {
-    /// The step's original key, used in errors.
-    pub key: Key,
-    /// The step's operation; never itself [`Op::Fused`].
-    pub op: Op,
 }
 
 impl Op {
@@ -80,6 +71,22 @@ impl Op {
     ) -> Self {
         Op::Call(Arc::new(Call {
             name: name.into(),
+            blockwise: false,
+            func: Box::new(func),
+        }))
+    }
+
+    /// A per-block task of a chunked collection (elementwise arithmetic,
+    /// `map_blocks`, block creation). The optimizer may fuse a blockwise task
+    /// into its only dependent when that one is blockwise too, so a chain of
+    /// elementwise operations becomes one task per block.
+    pub fn blockwise(
+        name: impl Into<Cow<'static, str>>,
+        func: impl Fn(&[Value]) -> Result<Value, TaskError> + Send + Sync + 'static,
+    ) -> Self {
+        Op::Call(Arc::new(Call {
+            name: name.into(),
+            blockwise: true,
             func: Box::new(func),
         }))
     }
@@ -89,12 +96,21 @@ impl Op {
         Op::Value(value)
     }
 
+    /// Whether this is a blockwise operation (see [`Op::blockwise`]).
+    pub fn is_blockwise(&self) -> bool {
+        match self {
+            Op::Value(_) => false,
+            Op::Call(c) => c.blockwise,
+            Op::Fused(p) => p.steps.last().is_some_and(|s| s.op.is_blockwise()),
+        }
+    }
+
     /// The operation's name, for errors and diagnostics.
     pub fn name(&self) -> &str {
         match self {
             Op::Value(_) => "value",
             Op::Call(c) => &c.name,
-            Op::Fused(steps) => steps.last().map_or("fused", |s| s.op.name()),
+            Op::Fused(p) => p.steps.last().map_or("fused", |s| s.op.name()),
         }
     }
 
@@ -102,35 +118,19 @@ impl Op {
     /// [`TaskError::Panicked`]; the error names `key`, or for a fused task the
     /// key of the step that failed.
     pub fn run(&self, key: &Key, args: &[Value]) -> Result<Value> {
-        match self {
-            Op::Fused(steps) => {
-                let mut steps = steps.iter();
-                let Some(first) = steps.next() else {
-                    return Err(Error::Scheduler(format!("fused task {key} has no steps")));
-                };
-                let mut acc = first.op.run(&first.key, args)?;
-                for step in steps {
-                    acc = step.op.run(&step.key, std::slice::from_ref(&acc))?;
-                }
-                Ok(acc)
-            }
-            _ => self.run_one(args).map_err(|cause| Error::Task {
-                key: key.clone(),
-                op: self.name().to_string(),
-                cause,
-            }),
-        }
-    }
-
-    fn run_one(&self, args: &[Value]) -> Result<Value, TaskError> {
-        match self {
+        let result = match self {
+            Op::Fused(program) => return program.run(key, args),
             Op::Value(v) => Ok(v.clone()),
             Op::Call(c) => match catch_unwind(AssertUnwindSafe(|| (c.func)(args))) {
                 Ok(r) => r,
                 Err(payload) => Err(TaskError::from_panic(payload)),
             },
-            Op::Fused(_) => unreachable!("fused steps are flattened when fusing"),
-        }
+        };
+        result.map_err(|cause| Error::Task {
+            key: key.clone(),
+            op: self.name().to_string(),
+            cause,
+        })
     }
 }
 
@@ -139,8 +139,103 @@ impl std::fmt::Debug for Op {
         match self {
             Op::Value(v) => write!(f, "Value({v:?})"),
             Op::Call(c) => write!(f, "Call({})", c.name),
-            Op::Fused(steps) => write!(f, "Fused({} steps)", steps.len()),
+            Op::Fused(p) => write!(f, "Fused({} steps)", p.steps.len()),
         }
+    }
+}
+
+/// Where a fused step takes an argument from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Arg {
+    /// The fused task's dependency at this position.
+    Input(u32),
+    /// The result of an earlier step.
+    Step(u32),
+}
+
+/// One step of a [`Program`]: a task as it was before fusion.
+#[derive(Clone, Debug)]
+pub struct Step {
+    /// The step's original key, used in errors.
+    pub key: Key,
+    /// The step's operation.
+    pub op: Op,
+    /// Its arguments.
+    pub args: Vec<Arg>,
+}
+
+/// The body of a fused task: steps in execution order, the last one giving
+/// the result. Each step's result is dropped right after its last use.
+#[derive(Debug)]
+pub struct Program {
+    steps: Vec<Step>,
+    /// For each step, the earlier steps whose last use it is.
+    free_after: Vec<Vec<u32>>,
+}
+
+impl Program {
+    /// A program of `steps`; every [`Arg::Step`] must refer to an earlier
+    /// step, which is checked.
+    pub fn new(steps: Vec<Step>) -> Result<Self> {
+        if steps.is_empty() {
+            return Err(Error::invalid("fused program", "it has no steps"));
+        }
+        let mut last_use = vec![u32::MAX; steps.len()];
+        for (i, s) in steps.iter().enumerate() {
+            for a in &s.args {
+                if let Arg::Step(j) = *a {
+                    if j as usize >= i {
+                        return Err(Error::invalid(
+                            "fused program",
+                            format!("step {} ({}) uses the result of a later step {j}", i, s.key),
+                        ));
+                    }
+                    last_use[j as usize] = i as u32;
+                }
+            }
+        }
+        let mut free_after = vec![Vec::new(); steps.len()];
+        for (j, &u) in last_use.iter().enumerate() {
+            if u != u32::MAX {
+                free_after[u as usize].push(j as u32);
+            }
+        }
+        Ok(Program { steps, free_after })
+    }
+
+    /// The steps, in execution order.
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
+    fn run(&self, key: &Key, inputs: &[Value]) -> Result<Value> {
+        let mut results: Vec<Option<Value>> = vec![None; self.steps.len()];
+        let mut args: Vec<Value> = Vec::new();
+        for (i, step) in self.steps.iter().enumerate() {
+            args.clear();
+            for a in &step.args {
+                let v = match *a {
+                    Arg::Input(k) => inputs.get(k as usize).cloned(),
+                    Arg::Step(j) => results[j as usize].clone(),
+                };
+                args.push(v.ok_or_else(|| {
+                    Error::Scheduler(format!(
+                        "fused task {key}: step {} lacks an argument",
+                        step.key
+                    ))
+                })?);
+            }
+            let value = step.op.run(&step.key, &args)?;
+            args.clear();
+            for &j in &self.free_after[i] {
+                results[j as usize] = None;
+            }
+            results[i] = Some(value);
+        }
+        results
+            .pop()
+            .flatten()
+            .ok_or_else(|| Error::Scheduler(format!("fused task {key} produced no value")))
     }
 }
 

@@ -6,7 +6,7 @@
 //! * [`Key`] — stable, printable task names with an optional block index;
 //! * [`Graph`] / [`GraphBuilder`] — tasks in an arena addressed by
 //!   [`TaskId`], merged by key, checked for cycles and dangling dependencies;
-//! * [`optimize`] — culling and fusion of linear chains;
+//! * [`optimize`] — culling, and fusion of linear chains and blockwise trees;
 //! * [`order`] — static priorities that finish branches before starting new
 //!   ones, so memory stays low;
 //! * [`Plan`] — the optimized, ordered graph that executors run;
@@ -30,7 +30,9 @@ mod value;
 pub use collection::Collection;
 pub use error::{BoxError, Error, Result, TaskError};
 pub use executor::{Callback, Executor};
-pub use graph::{Call, Dependents, FusedStep, Graph, GraphBuilder, Op, Task, TaskFn, TaskId};
+pub use graph::{
+    Arg, Call, Dependents, Graph, GraphBuilder, Op, Program, Step, Task, TaskFn, TaskId,
+};
 pub use key::{Key, fresh_token};
 pub use plan::{Plan, PlanOptions};
 pub use value::Value;

@@ -1,13 +1,17 @@
 //! Graph optimizations run before execution: culling and fusion.
 //!
 //! * [`cull`] keeps only the tasks that the requested outputs need.
-//! * [`fuse_linear`] merges linear chains — a task whose only dependent has no
-//!   other dependency — into one task, so a chain of `n` small steps costs one
-//!   scheduling decision instead of `n`. A fused task keeps the key of the last
-//!   step (so requested outputs keep their keys) and remembers every step's
-//!   key for errors. Outputs are never fused away.
+//! * [`fuse`] merges a task into its only dependent when that dependent has no
+//!   other dependency (linear chains), or when both are blockwise operations
+//!   (trees of elementwise operations on one block). A chain of `n` small
+//!   steps then costs one scheduling decision instead of `n`, and
+//!   `(x + y) * 2 - z` is one task per block. A fused task keeps the key of
+//!   its last step (so requested outputs keep their keys) and remembers every
+//!   step's key for errors. Outputs are never fused away.
 
-use crate::graph::{FusedStep, Graph, Op, Task, TaskId};
+use std::sync::Arc;
+
+use crate::graph::{Arg, Graph, Op, Program, Step, Task, TaskId};
 
 /// Keeps the tasks reachable from `outputs`; returns the smaller graph and the
 /// outputs' ids in it. Relative order of the kept tasks is preserved.
@@ -55,23 +59,32 @@ pub fn cull(graph: Graph, outputs: &[TaskId]) -> (Graph, Vec<TaskId>) {
     (Graph::from_tasks_unchecked(tasks), outputs)
 }
 
-/// Fuses linear chains; returns the new graph and the outputs' ids in it.
+/// Fuses tasks into their only dependent; returns the new graph and the
+/// outputs' ids in it.
 ///
-/// A task `a` is absorbed into `b` when `b` is `a`'s only dependent, `a` is
-/// `b`'s only dependency, and `a` is not an output.
-pub fn fuse_linear(graph: Graph, outputs: &[TaskId]) -> (Graph, Vec<TaskId>) {
+/// A task `a` that is not an output and has exactly one dependent `b` is
+/// absorbed into `b` when
+/// * `a` is `b`'s only dependency (a linear chain), or
+/// * both are blockwise operations ([`Op::blockwise`]): a tree of
+///   elementwise operations over the same block becomes one task.
+///
+/// The fused task keeps `b`'s key and runs a [`Program`] of the absorbed
+/// tasks in post-order; its dependencies are the tree's external inputs.
+pub fn fuse(graph: Graph, outputs: &[TaskId]) -> (Graph, Vec<TaskId>) {
     let n = graph.len();
     let dependents = graph.dependents();
     let mut is_output = vec![false; n];
     for o in outputs {
         is_output[o.index()] = true;
     }
-    // absorbed[a] = a is merged into its single dependent.
     let absorbed: Vec<bool> = (0..n)
         .map(|i| {
             let id = TaskId(i as u32);
-            let ds = dependents.of(id);
-            !is_output[i] && ds.len() == 1 && graph.task(ds[0]).deps.len() == 1
+            let &[b] = dependents.of(id) else {
+                return false;
+            };
+            let (a, b) = (graph.task(id), graph.task(b));
+            !is_output[i] && (b.deps.len() == 1 || (a.op.is_blockwise() && b.op.is_blockwise()))
         })
         .collect();
     if !absorbed.iter().any(|&a| a) {
@@ -85,52 +98,78 @@ pub fn fuse_linear(graph: Graph, outputs: &[TaskId]) -> (Graph, Vec<TaskId>) {
             next += 1;
         }
     }
-    let mut slots: Vec<Option<Task>> = graph.into_tasks().into_iter().map(Some).collect();
+    let mut step_index = vec![u32::MAX; n];
+    let mut stack: Vec<(TaskId, usize)> = Vec::new();
     let mut tasks = Vec::with_capacity(next as usize);
     for i in 0..n {
         if absorbed[i] {
             continue;
         }
-        let mut tail = slots[i].take().expect("each task is taken once");
-        // Walk up the chain from the tail through absorbed dependencies.
-        let mut chain: Vec<Task> = Vec::new();
-        loop {
-            let cur = chain.last().unwrap_or(&tail);
-            let next = match cur.deps.as_slice() {
-                [d] if absorbed[d.index()] => *d,
-                _ => break,
-            };
-            chain.push(
-                slots[next.index()]
-                    .take()
-                    .expect("an absorbed task has one dependent"),
-            );
+        let root = TaskId(i as u32);
+        let task = graph.task(root);
+        if !task.deps.iter().any(|d| absorbed[d.index()]) {
+            tasks.push(Task {
+                key: task.key.clone(),
+                op: task.op.clone(),
+                deps: task
+                    .deps
+                    .iter()
+                    .map(|d| TaskId(new_id[d.index()]))
+                    .collect(),
+            });
+            continue;
         }
-        if let Some(head) = chain.last_mut() {
-            let head_deps = std::mem::take(&mut head.deps);
-            let mut steps: Vec<FusedStep> = Vec::with_capacity(chain.len() + 1);
-            for t in chain.into_iter().rev() {
-                push_steps(&mut steps, t.key, t.op);
+        // Post-order walk of the absorbed tree under `root`, iteratively.
+        let mut steps: Vec<Step> = Vec::new();
+        let mut inputs: Vec<TaskId> = Vec::new();
+        stack.push((root, 0));
+        while let Some((t, next_dep)) = stack.last_mut() {
+            let deps = &graph.task(*t).deps;
+            if let Some(&d) = deps.get(*next_dep) {
+                *next_dep += 1;
+                if absorbed[d.index()] {
+                    stack.push((d, 0));
+                }
+                continue;
             }
-            let tail_op = std::mem::replace(&mut tail.op, Op::Value(crate::Value::new(())));
-            push_steps(&mut steps, tail.key.clone(), tail_op);
-            tail.op = Op::Fused(steps.into());
-            tail.deps = head_deps;
+            let t = *t;
+            stack.pop();
+            let args = deps
+                .iter()
+                .map(|d| {
+                    if absorbed[d.index()] {
+                        Arg::Step(step_index[d.index()])
+                    } else {
+                        Arg::Input(input_slot(&mut inputs, *d))
+                    }
+                })
+                .collect();
+            step_index[t.index()] = steps.len() as u32;
+            let task = graph.task(t);
+            steps.push(Step {
+                key: task.key.clone(),
+                op: task.op.clone(),
+                args,
+            });
         }
-        for d in &mut tail.deps {
-            *d = TaskId(new_id[d.index()]);
-        }
-        tasks.push(tail);
+        let program = Program::new(steps).expect("post-order steps only use earlier steps");
+        tasks.push(Task {
+            key: task.key.clone(),
+            op: Op::Fused(Arc::new(program)),
+            deps: inputs.iter().map(|d| TaskId(new_id[d.index()])).collect(),
+        });
     }
     let outputs = outputs.iter().map(|o| TaskId(new_id[o.index()])).collect();
     (Graph::from_tasks_unchecked(tasks), outputs)
 }
 
-fn push_steps(steps: &mut Vec<FusedStep>, key: crate::Key, op: Op) {
-    match op {
-        Op::Fused(inner) => steps.extend(inner.iter().cloned()),
-        op => steps.push(FusedStep { key, op }),
-    }
+/// The position of `dep` among a fused task's inputs, adding it if new.
+fn input_slot(inputs: &mut Vec<TaskId>, dep: TaskId) -> u32 {
+    let pos = inputs.iter().position(|&x| x == dep).unwrap_or_else(|| {
+        inputs.push(dep);
+        inputs.len() - 1
+    });
+    pos as u32
 }
 
 #[cfg(test)]
@@ -159,7 +198,7 @@ mod tests {
     fn chain_fuses_into_one_task_keeping_the_output_key() {
         let g = chain(1000);
         let out = g.id_of(&Key::new("c-999")).unwrap();
-        let (g, outs) = fuse_linear(g, &[out]);
+        let (g, outs) = fuse(g, &[out]);
         assert_eq!(g.len(), 1);
         assert_eq!(g.task(outs[0]).key, Key::new("c-999"));
         let v = g.task(outs[0]).op.run(&Key::new("c-999"), &[]).unwrap();
@@ -171,7 +210,7 @@ mod tests {
         let g = chain(10);
         let mid = g.id_of(&Key::new("c-4")).unwrap();
         let end = g.id_of(&Key::new("c-9")).unwrap();
-        let (g, outs) = fuse_linear(g, &[mid, end]);
+        let (g, outs) = fuse(g, &[mid, end]);
         assert_eq!(g.len(), 2);
         assert_eq!(g.task(outs[0]).key, Key::new("c-4"));
         assert_eq!(g.task(outs[1]).deps, vec![outs[0]]);
@@ -191,6 +230,59 @@ mod tests {
         assert!(g.id_of(&Key::new("unused")).is_none());
     }
 
+    fn add() -> Op {
+        Op::blockwise("add", |a: &[Value]| {
+            Ok(Value::new(a[0].get::<i64>(0)? + a[1].get::<i64>(1)?))
+        })
+    }
+
+    #[test]
+    fn blockwise_trees_fuse_into_one_task_per_block() {
+        // (x + y) + (x + z) per block: x is shared, so it stays a task; the
+        // three additions become one.
+        let mut b = GraphBuilder::new();
+        for (k, v) in [("x", 1i64), ("y", 10), ("z", 100)] {
+            b.insert(k.into(), Op::value(Value::new(v)), vec![]);
+        }
+        b.insert("xy".into(), add(), vec!["x".into(), "y".into()]);
+        b.insert("xz".into(), add(), vec!["x".into(), "z".into()]);
+        b.insert("out".into(), add(), vec!["xy".into(), "xz".into()]);
+        let g = b.build().unwrap();
+        let out = g.id_of(&Key::new("out")).unwrap();
+        let (g, outs) = fuse(g, &[out]);
+        assert_eq!(g.len(), 4, "x, y, z and one fused task");
+        let fused = g.task(outs[0]);
+        let Op::Fused(p) = &fused.op else {
+            panic!("expected a fused task")
+        };
+        assert_eq!(p.steps().len(), 3);
+        let keys: Vec<_> = fused
+            .deps
+            .iter()
+            .map(|d| g.task(*d).key.name().to_string())
+            .collect();
+        assert_eq!(keys, ["x", "y", "z"], "shared input x appears once");
+        let args: Vec<Value> = [1i64, 10, 100].into_iter().map(Value::new).collect();
+        let v = fused.op.run(&fused.key, &args).unwrap();
+        assert_eq!(*v.downcast_ref::<i64>().unwrap(), 112);
+    }
+
+    #[test]
+    fn non_blockwise_trees_are_not_fused() {
+        let sum = || Op::call("sum", |a: &[Value]| Ok(Value::new(a.len() as i64)));
+        let mut b = GraphBuilder::new();
+        for k in ["a", "b", "c", "d"] {
+            b.insert(k.into(), Op::value(Value::new(0i64)), vec![]);
+        }
+        b.insert("ab".into(), sum(), vec!["a".into(), "b".into()]);
+        b.insert("cd".into(), sum(), vec!["c".into(), "d".into()]);
+        b.insert("top".into(), sum(), vec!["ab".into(), "cd".into()]);
+        let g = b.build().unwrap();
+        let out = g.id_of(&Key::new("top")).unwrap();
+        let (g, _) = fuse(g, &[out]);
+        assert_eq!(g.len(), 7, "a tree reduction keeps its parallelism");
+    }
+
     #[test]
     fn fused_error_names_the_failing_step() {
         let mut b = GraphBuilder::new();
@@ -203,7 +295,7 @@ mod tests {
         b.insert("c".into(), inc(), vec!["bad-1".into()]);
         let g = b.build().unwrap();
         let out = g.id_of(&Key::new("c")).unwrap();
-        let (g, outs) = fuse_linear(g, &[out]);
+        let (g, outs) = fuse(g, &[out]);
         let err = g.task(outs[0]).op.run(&Key::new("c"), &[]).unwrap_err();
         assert_eq!(err.task_key(), Some(&Key::new("bad-1")));
     }

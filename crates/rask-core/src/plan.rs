@@ -2,7 +2,7 @@
 //!
 //! Every compute goes through the same steps before an executor sees it:
 //! resolve the requested keys, [`cull`](crate::optimize::cull) to what they
-//! need, [`fuse`](crate::optimize::fuse_linear) linear chains (when enabled),
+//! need, [`fuse`](crate::optimize::fuse) chains and blockwise trees (when enabled),
 //! and [`order`](crate::order) the tasks. A [`Plan`] is the result; executors
 //! only run plans.
 
@@ -14,7 +14,7 @@ use crate::{optimize, order};
 /// Options of the optimization pipeline.
 #[derive(Clone, Copy, Debug)]
 pub struct PlanOptions {
-    /// Fuse linear chains into single tasks.
+    /// Fuse linear chains and blockwise trees into single tasks.
     pub fuse: bool,
 }
 
@@ -56,7 +56,7 @@ impl Plan {
     pub fn from_graph(graph: Graph, outputs: &[TaskId], options: PlanOptions) -> Plan {
         let (graph, outputs) = optimize::cull(graph, outputs);
         let (graph, outputs) = if options.fuse {
-            optimize::fuse_linear(graph, &outputs)
+            optimize::fuse(graph, &outputs)
         } else {
             (graph, outputs)
         };

@@ -67,8 +67,8 @@ pub mod graph {
     pub use rask_core::optimize;
     pub use rask_core::order;
     pub use rask_core::{
-        BoxError, Call, Callback, Dependents, Executor, FusedStep, Graph, GraphBuilder, Op, Plan,
-        PlanOptions, Task, TaskFn, TaskId, fresh_token,
+        Arg, BoxError, Call, Callback, Dependents, Executor, Graph, GraphBuilder, Op, Plan,
+        PlanOptions, Program, Step, Task, TaskFn, TaskId, fresh_token,
     };
     pub use rask_local::{ProgressCounter, SyncExecutor, ThreadsExecutor};
 }

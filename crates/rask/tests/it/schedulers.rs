@@ -13,6 +13,8 @@ struct RandomDag {
     deps: Vec<Vec<usize>>,
     consts: Vec<i64>,
     outputs: Vec<usize>,
+    /// Which tasks are blockwise, so fusion of trees is exercised too.
+    blockwise: Vec<bool>,
 }
 
 fn random_dag() -> impl Strategy<Value = RandomDag> {
@@ -28,10 +30,14 @@ fn random_dag() -> impl Strategy<Value = RandomDag> {
             .collect::<Vec<_>>();
         let consts = proptest::collection::vec(-100i64..100, n);
         let outputs = proptest::collection::vec(0..n, 1..5);
-        (deps, consts, outputs).prop_map(|(deps, consts, outputs)| RandomDag {
-            deps,
-            consts,
-            outputs,
+        let blockwise = proptest::collection::vec(any::<bool>(), n);
+        (deps, consts, outputs, blockwise).prop_map(|(deps, consts, outputs, blockwise)| {
+            RandomDag {
+                deps,
+                consts,
+                outputs,
+                blockwise,
+            }
         })
     })
 }
@@ -56,13 +62,18 @@ fn build(dag: &RandomDag) -> GraphBuilder {
     // Insert in reverse so the arena is not already in topological order.
     for i in (0..dag.consts.len()).rev() {
         let c = dag.consts[i];
-        let op = Op::call("mix", move |args: &[Value]| {
+        let mix = move |args: &[Value]| {
             let mut acc = c;
             for (p, a) in args.iter().enumerate() {
                 acc = acc.wrapping_mul(3).wrapping_add(*a.get::<i64>(p)?);
             }
             Ok(Value::new(acc))
-        });
+        };
+        let op = if dag.blockwise[i] {
+            Op::blockwise("mix", mix)
+        } else {
+            Op::call("mix", mix)
+        };
         b.insert(key(i), op, dag.deps[i].iter().map(|&d| key(d)));
     }
     b
@@ -118,6 +129,7 @@ fn callbacks_see_every_task_start_and_finish() {
             .collect(),
         consts: vec![1; 100],
         outputs: (50..100).collect(),
+        blockwise: vec![false; 100],
     };
     let keys: Vec<Key> = dag.outputs.iter().map(|&o| key(o)).collect();
     for sched in schedulers() {
