@@ -298,7 +298,9 @@ def _fmt(v: float | int | None, spec: str) -> str:
 
 
 def _ratio(v: float | None) -> str:
-    return "-" if v is None else f"{v:.2f}x"
+    if v is None:
+        return "-"
+    return f"{v:.2f}x" if v >= 0.995 else f"{v:.3g}x"  # keep 3 digits for big speed-ups
 
 
 COLUMNS = [  # (title, align)
