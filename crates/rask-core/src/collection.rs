@@ -23,6 +23,12 @@ pub trait Collection {
     /// Builds the result from the values of the output keys, taking exactly
     /// as many values from `values` as keys were appended.
     fn finalize(&self, values: &mut dyn Iterator<Item = Value>) -> Result<Self::Output>;
+
+    /// Reports an error known before anything runs (an invalid collection),
+    /// so `compute` can return it without building a graph.
+    fn validate(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 impl<C: Collection + ?Sized> Collection for &C {
@@ -33,6 +39,9 @@ impl<C: Collection + ?Sized> Collection for &C {
     fn finalize(&self, values: &mut dyn Iterator<Item = Value>) -> Result<Self::Output> {
         (**self).finalize(values)
     }
+    fn validate(&self) -> Result<()> {
+        (**self).validate()
+    }
 }
 
 impl<C: Collection> Collection for Vec<C> {
@@ -42,6 +51,9 @@ impl<C: Collection> Collection for Vec<C> {
     }
     fn finalize(&self, values: &mut dyn Iterator<Item = Value>) -> Result<Self::Output> {
         self.as_slice().finalize(values)
+    }
+    fn validate(&self) -> Result<()> {
+        self.as_slice().validate()
     }
 }
 
@@ -55,6 +67,9 @@ impl<C: Collection> Collection for [C] {
     fn finalize(&self, values: &mut dyn Iterator<Item = Value>) -> Result<Self::Output> {
         self.iter().map(|c| c.finalize(values)).collect()
     }
+    fn validate(&self) -> Result<()> {
+        self.iter().try_for_each(|c| c.validate())
+    }
 }
 
 macro_rules! tuple_collection {
@@ -66,6 +81,10 @@ macro_rules! tuple_collection {
             }
             fn finalize(&self, values: &mut dyn Iterator<Item = Value>) -> Result<Self::Output> {
                 Ok(($(self.$idx.finalize(values)?,)+))
+            }
+            fn validate(&self) -> Result<()> {
+                $(self.$idx.validate()?;)+
+                Ok(())
             }
         }
     };

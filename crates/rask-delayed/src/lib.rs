@@ -51,7 +51,13 @@ struct Node {
     key: Key,
     op: Op,
     deps: Vec<Arc<Node>>,
+    /// For a node whose task belongs to another collection's graph: adds
+    /// that graph (which holds a task with `key`); `op` is then unused.
+    external: Option<Arc<GraphFn>>,
 }
+
+/// Adds tasks to a graph builder.
+pub type GraphFn = dyn Fn(&mut GraphBuilder) + Send + Sync;
 
 impl Drop for Node {
     /// Drops long chains without recursion: a chain of a million nodes would
@@ -121,6 +127,7 @@ impl<T: Data> Delayed<T> {
                 key: Key::unique(prefix),
                 op,
                 deps,
+                external: None,
             }),
             _type: PhantomData,
         }
@@ -140,6 +147,9 @@ impl<T: Data> Delayed<T> {
     /// assert_eq!(d.key().prefix(), "load");
     /// ```
     pub fn with_name(&self, prefix: &str) -> Delayed<T> {
+        if self.node.external.is_some() {
+            return self.clone(); // its key belongs to another collection
+        }
         Delayed::from_parts(prefix, self.node.op.clone(), self.node.deps.clone())
     }
 
@@ -282,6 +292,7 @@ impl<T: Data> Delayed<T> {
                 key: self.node.key.clone(),
                 op: Op::value(value),
                 deps: Vec::new(),
+                external: None,
             }),
             _type: PhantomData,
         })
@@ -318,6 +329,12 @@ fn prefix_name<F>(_f: &F, default: &'static str) -> &'static str {
 fn add_nodes(root: &Arc<Node>, builder: &mut GraphBuilder) {
     let mut stack: Vec<&Arc<Node>> = vec![root];
     while let Some(node) = stack.pop() {
+        if let Some(add) = &node.external {
+            if !builder.contains(&node.key) {
+                add(builder);
+            }
+            continue;
+        }
         let deps = node.deps.iter().map(|d| d.key.clone());
         if !builder.insert(node.key.clone(), node.op.clone(), deps) {
             continue;
@@ -403,6 +420,32 @@ pub fn try_delayed<T: Data, E: Into<BoxError>>(
         f().map(Value::new).map_err(TaskError::failed)
     });
     Delayed::from_parts(name, op, Vec::new())
+}
+
+/// A `Delayed` for the task `key` of another collection's graph, which `add`
+/// puts into a builder (for example one block of an array). The task's value
+/// must be a `T`; a mismatch fails at compute time with a type error.
+///
+/// ```
+/// use std::sync::Arc;
+/// use rask_core::{Key, Op, Value};
+/// let key = Key::new("answer-1");
+/// let k = key.clone();
+/// let d: rask_delayed::Delayed<i32> = rask_delayed::from_graph(key, Arc::new(move |b| {
+///     b.insert(k.clone(), Op::value(Value::new(42i32)), []);
+/// }));
+/// assert_eq!(d.compute().unwrap(), 42);
+/// ```
+pub fn from_graph<T: Data>(key: Key, add: Arc<GraphFn>) -> Delayed<T> {
+    Delayed {
+        node: Arc::new(Node {
+            key,
+            op: Op::value(Value::new(())),
+            deps: Vec::new(),
+            external: Some(add),
+        }),
+        _type: PhantomData,
+    }
 }
 
 /// A `Delayed` holding a value that exists already (Dask's `delayed(obj)`).

@@ -95,6 +95,7 @@ impl Scheduler {
 
     /// Computes a collection (or a tuple / vector of them, sharing work).
     pub fn compute<C: Collection + ?Sized>(&self, collection: &C) -> Result<C::Output> {
+        collection.validate()?;
         let config = rask_config::try_get()?;
         let mut builder = GraphBuilder::new();
         let mut keys = Vec::new();

@@ -34,6 +34,7 @@
 //! ## Map of the crate
 //!
 //! * [`delayed`](mod@delayed) — lazy calls of ordinary functions.
+//! * [`array`] — chunked n-d arrays with NumPy semantics.
 //! * [`compute`], [`compute_with`], [`get`] — run collections or hand-built
 //!   graphs.
 //! * [`Scheduler`] — `sync`, `threads(n)`, or any [`graph::Executor`].
@@ -49,6 +50,20 @@ pub use rask_local::Scheduler;
 /// Lazy calls of ordinary Rust functions; see [`Delayed`](delayed::Delayed).
 pub mod delayed {
     pub use rask_delayed::{Data, Delayed, collect, delayed, try_delayed, value, visualize};
+}
+
+/// Chunked n-d arrays with NumPy semantics; see [`Array`](array::Array).
+///
+/// ```
+/// use rask::array::{self, Array};
+/// use rask::array::ndarray::Axis;
+/// let x: Array<f64> = array::random::uniform(&[400, 300], &[100, 100], 42).unwrap();
+/// let col_means = x.mean_axis(Axis(0)).compute().unwrap();
+/// assert_eq!(col_means.shape(), &[300]);
+/// ```
+#[cfg(feature = "array")]
+pub mod array {
+    pub use rask_array::*;
 }
 
 /// Configuration: defaults, `rask.toml`, and `RASK_*` environment variables.

@@ -1,0 +1,195 @@
+//! Element types of arrays.
+//!
+//! [`Element`] is every type an [`Array`](crate::Array) can hold: the
+//! integers `i8`–`i64`, `u8`–`u64`, `f32`, `f64` and `bool`. [`Number`] adds
+//! arithmetic (all but `bool`), [`Float`] the floating-point functions.
+
+use std::fmt::Debug;
+
+/// A type an array can hold.
+pub trait Element:
+    Copy + Send + Sync + 'static + Debug + PartialEq + PartialOrd + Default
+{
+    /// NumPy's name for the type (`"float64"`, `"int32"`, `"bool"`).
+    const DTYPE: &'static str;
+    /// Whether the value is "true" (non-zero), as in `any` / `all`.
+    fn is_truthy(self) -> bool;
+}
+
+/// An element with arithmetic.
+pub trait Number:
+    Element
+    + num_traits::Num
+    + num_traits::NumCast
+    + num_traits::Bounded
+    + std::ops::AddAssign
+    + std::ops::MulAssign
+{
+    /// Converts to `f64` (possibly losing precision).
+    fn to_f64(self) -> f64;
+    /// Converts from `f64`, as NumPy's `astype` does for in-range values.
+    fn from_f64(v: f64) -> Self;
+    /// `a + b` with wrap-around on integer overflow, as NumPy does.
+    fn wrapping_add(self, other: Self) -> Self;
+    /// `a * b` with wrap-around on integer overflow, as NumPy does.
+    fn wrapping_mul(self, other: Self) -> Self;
+    /// The identity of `min`: `+inf` for floats, the largest value for integers.
+    fn min_identity() -> Self;
+    /// The identity of `max`: `-inf` for floats, the smallest value for integers.
+    fn max_identity() -> Self;
+    /// Whether the value is NaN (never for integers).
+    fn is_nan_value(self) -> bool;
+    /// Sum of a contiguous slice; integers wrap around, floats are summed
+    /// with several accumulators (faster, and more accurate than one).
+    fn sum_slice(xs: &[Self]) -> Self;
+}
+
+/// A floating-point element.
+pub trait Float: Number + num_traits::Float {}
+
+impl Element for bool {
+    const DTYPE: &'static str = "bool";
+    fn is_truthy(self) -> bool {
+        self
+    }
+}
+
+macro_rules! int_element {
+    ($($t:ty => $name:literal),*) => {$(
+        impl Element for $t {
+            const DTYPE: &'static str = $name;
+            fn is_truthy(self) -> bool {
+                self != 0
+            }
+        }
+        impl Number for $t {
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            fn from_f64(v: f64) -> Self {
+                v as $t
+            }
+            fn wrapping_add(self, other: Self) -> Self {
+                <$t>::wrapping_add(self, other)
+            }
+            fn wrapping_mul(self, other: Self) -> Self {
+                <$t>::wrapping_mul(self, other)
+            }
+            fn min_identity() -> Self {
+                <$t>::MAX
+            }
+            fn max_identity() -> Self {
+                <$t>::MIN
+            }
+            fn is_nan_value(self) -> bool {
+                false
+            }
+            fn sum_slice(xs: &[Self]) -> Self {
+                xs.iter().fold(0, |a: $t, &b| a.wrapping_add(b))
+            }
+        }
+    )*};
+}
+
+int_element!(i8 => "int8", i16 => "int16", i32 => "int32", i64 => "int64",
+             u8 => "uint8", u16 => "uint16", u32 => "uint32", u64 => "uint64");
+
+macro_rules! float_element {
+    ($($t:ty => $name:literal),*) => {$(
+        impl Element for $t {
+            const DTYPE: &'static str = $name;
+            fn is_truthy(self) -> bool {
+                self != 0.0
+            }
+        }
+        impl Number for $t {
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            fn from_f64(v: f64) -> Self {
+                v as $t
+            }
+            fn wrapping_add(self, other: Self) -> Self {
+                self + other
+            }
+            fn wrapping_mul(self, other: Self) -> Self {
+                self * other
+            }
+            fn min_identity() -> Self {
+                <$t>::INFINITY
+            }
+            fn max_identity() -> Self {
+                <$t>::NEG_INFINITY
+            }
+            fn is_nan_value(self) -> bool {
+                self.is_nan()
+            }
+            fn sum_slice(xs: &[Self]) -> Self {
+                let mut acc = [0.0 as $t; 8];
+                let mut chunks = xs.chunks_exact(8);
+                for c in &mut chunks {
+                    for i in 0..8 {
+                        acc[i] += c[i];
+                    }
+                }
+                let mut total = ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
+                for &x in chunks.remainder() {
+                    total += x;
+                }
+                total
+            }
+        }
+        impl Float for $t {}
+    )*};
+}
+
+float_element!(f32 => "float32", f64 => "float64");
+
+/// Converts between element types the way NumPy's `astype` does.
+pub trait CastFrom<S> {
+    /// The converted value.
+    fn cast_from(s: S) -> Self;
+}
+
+macro_rules! casts {
+    ($($t:ty),*) => {
+        casts!(@each [$($t),*] [$($t),*]);
+    };
+    (@each [$($s:ty),*] $all:tt) => {$(
+        casts!(@to $s $all);
+    )*};
+    (@to $s:ty [$($t:ty),*]) => {$(
+        impl CastFrom<$s> for $t {
+            #[allow(clippy::unnecessary_cast)]
+            fn cast_from(s: $s) -> Self {
+                s as $t
+            }
+        }
+    )*};
+}
+
+casts!(i8, i16, i32, i64, u8, u16, u32, u64, f32, f64);
+
+macro_rules! bool_casts {
+    ($($t:ty),*) => {$(
+        impl CastFrom<bool> for $t {
+            fn cast_from(s: bool) -> Self {
+                s as u8 as $t
+            }
+        }
+        impl CastFrom<$t> for bool {
+            #[allow(clippy::float_cmp)]
+            fn cast_from(s: $t) -> Self {
+                s != (0 as $t)
+            }
+        }
+    )*};
+}
+
+bool_casts!(i8, i16, i32, i64, u8, u16, u32, u64, f32, f64);
+
+impl CastFrom<bool> for bool {
+    fn cast_from(s: bool) -> Self {
+        s
+    }
+}

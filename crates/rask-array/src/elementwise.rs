@@ -1,0 +1,576 @@
+//! Elementwise operations with NumPy broadcasting.
+//!
+//! Shapes broadcast as in NumPy: axes are matched from the right, and an
+//! axis of length 1 (or a missing leading axis) stretches to the other
+//! operand's length. Chunks are unified before blocks are paired: along each
+//! axis, every operand that is not broadcast must be split the same way; when
+//! they differ, each is split further at the others' block boundaries (the
+//! common refinement), which only slices blocks and never moves data between
+//! them. Every output block then reads exactly one block of each operand.
+//!
+//! All elementwise layers are blockwise tasks, so chains and trees of them
+//! fuse into one task per block.
+
+use std::sync::Arc;
+
+use ndarray::{ArrayD, IxDyn, Slice, Zip};
+use rask_core::{Op, TaskError, Value};
+
+use crate::array::{Array, BlockTask, Node, block_arg, block_key, block_value};
+use crate::chunks::{Chunks, fmt_shape, refine};
+use crate::element::{CastFrom, Element, Float, Number};
+
+/// NumPy's broadcast of several shapes.
+pub(crate) fn broadcast_shapes(shapes: &[&[usize]]) -> Result<Vec<usize>, String> {
+    let ndim = shapes.iter().map(|s| s.len()).max().unwrap_or(0);
+    let mut out = vec![1usize; ndim];
+    for (ax, o) in out.iter_mut().enumerate() {
+        let mut dim: Option<usize> = None;
+        for s in shapes {
+            let k = ax as isize - (ndim - s.len()) as isize;
+            if k < 0 {
+                continue;
+            }
+            let d = s[k as usize];
+            match dim {
+                _ if d == 1 => {}
+                None => dim = Some(d),
+                Some(e) if e == d => {}
+                Some(_) => {
+                    let list: Vec<String> = shapes.iter().map(|s| fmt_shape(s)).collect();
+                    return Err(format!(
+                        "operands could not be broadcast together with shapes {}",
+                        list.join(" ")
+                    ));
+                }
+            }
+        }
+        *o = dim.unwrap_or(1);
+    }
+    Ok(out)
+}
+
+/// Output chunks, and for each operand the chunks it must have (its own
+/// where they already fit).
+pub(crate) fn unify(operands: &[(&[usize], &Chunks)], out_shape: &[usize]) -> (Chunks, Vec<Vec<Vec<usize>>>) {
+    let ndim = out_shape.len();
+    let mut out_chunks = Vec::with_capacity(ndim);
+    for (ax, &len) in out_shape.iter().enumerate() {
+        let mut acc: Option<Vec<usize>> = None;
+        for (shape, chunks) in operands {
+            let off = ndim - shape.len();
+            if ax < off || (shape[ax - off] == 1 && len != 1) {
+                continue;
+            }
+            let c = chunks.axis(ax - off);
+            acc = Some(match acc {
+                None => c.to_vec(),
+                Some(a) if a == c => a,
+                Some(a) => refine(&a, c),
+            });
+        }
+        out_chunks.push(acc.unwrap_or_else(|| vec![len]));
+    }
+    let targets = operands
+        .iter()
+        .map(|(shape, chunks)| {
+            let off = ndim - shape.len();
+            (0..shape.len())
+                .map(|a| {
+                    if shape[a] == 1 && out_shape[a + off] != 1 {
+                        chunks.axis(a).to_vec()
+                    } else {
+                        out_chunks[a + off].clone()
+                    }
+                })
+                .collect()
+        })
+        .collect();
+    (Chunks::from_vec(out_chunks), targets)
+}
+
+impl<T: Element> Array<T> {
+    /// The same array split at finer boundaries: every new block lies in one
+    /// old block, so each is a slice of one block.
+    pub(crate) fn refined(&self, target: &[Vec<usize>]) -> Array<T> {
+        if self.error().is_some() || self.chunks().as_slices() == target {
+            return self.clone();
+        }
+        let old = self.chunks().clone();
+        let old_offsets: Vec<Vec<usize>> = (0..old.ndim()).map(|a| old.offsets(a)).collect();
+        let new = Chunks::from_vec(target.to_vec());
+        let src = self.node.name.clone();
+        let c = new.clone();
+        Array::layer("rechunk-split", new, vec![self.input()], move |idx| {
+            let start = c.block_start(idx);
+            let shape = c.block_shape(idx);
+            let mut old_idx = Vec::with_capacity(idx.len());
+            let mut within = Vec::with_capacity(idx.len());
+            for (ax, &s) in start.iter().enumerate() {
+                // The old block containing `s`: the last offset <= s.
+                let offs = &old_offsets[ax];
+                let b = offs.partition_point(|&o| o <= s).saturating_sub(1).min(offs.len() - 2);
+                old_idx.push(b);
+                within.push(s - offs[b]);
+            }
+            BlockTask {
+                op: Op::blockwise("rechunk-split", move |args: &[Value]| {
+                    let b = block_arg::<T>(args, 0)?;
+                    let view = b.slice_each_axis(|d| {
+                        let ax = d.axis.index();
+                        Slice::from(within[ax]..within[ax] + shape[ax])
+                    });
+                    Ok(block_value(view.to_owned()))
+                }),
+                deps: vec![block_key(&src, &old_idx)],
+            }
+        })
+    }
+}
+
+/// A blockwise layer over operands already split like `chunks` (apart from
+/// broadcast axes); `f` gets the operands' blocks and the output block shape.
+pub(crate) fn blockwise_layer<U: Element>(
+    prefix: &'static str,
+    operands: &[&Arc<Node>],
+    chunks: Chunks,
+    f: impl Fn(&[Value], &[usize]) -> Result<ArrayD<U>, TaskError> + Send + Sync + 'static,
+) -> Array<U> {
+    let f = Arc::new(f);
+    let ndim = chunks.ndim();
+    let out_shape = chunks.shape();
+    let ops: Vec<(Arc<str>, Vec<bool>)> = operands
+        .iter()
+        .map(|n| {
+            let off = ndim - n.shape.len();
+            // Broadcast axes read block 0 of the operand.
+            let broadcast = (0..n.shape.len())
+                .map(|a| n.shape[a] == 1 && out_shape[a + off] != 1)
+                .collect();
+            (n.name.clone(), broadcast)
+        })
+        .collect();
+    let inputs = operands.iter().map(|n| crate::array::Input::Array((*n).clone())).collect();
+    let c = chunks.clone();
+    Array::layer(prefix, chunks, inputs, move |idx| {
+        let deps = ops
+            .iter()
+            .map(|(name, broadcast)| {
+                let off = idx.len() - broadcast.len();
+                let i: Vec<usize> = broadcast
+                    .iter()
+                    .enumerate()
+                    .map(|(a, &b)| if b { 0 } else { idx[a + off] })
+                    .collect();
+                block_key(name, &i)
+            })
+            .collect();
+        let shape = c.block_shape(idx);
+        let f = f.clone();
+        BlockTask {
+            op: Op::blockwise(prefix, move |args: &[Value]| Ok(block_value(f(args, &shape)?))),
+            deps,
+        }
+    })
+}
+
+fn broadcast_error(shape: &[usize], to: &[usize]) -> TaskError {
+    TaskError::failed(format!(
+        "a block of shape {} cannot broadcast to {}",
+        fmt_shape(shape),
+        fmt_shape(to)
+    ))
+}
+
+/// `f` applied to the elements of two arrays, broadcast together.
+pub(crate) fn zip2<A: Element, B: Element, C: Element>(
+    prefix: &'static str,
+    a: &Array<A>,
+    b: &Array<B>,
+    f: impl Fn(A, B) -> C + Copy + Send + Sync + 'static,
+) -> Array<C> {
+    if let Some(e) = a.error().or(b.error()) {
+        return Array::invalid(e);
+    }
+    let out_shape = match broadcast_shapes(&[a.shape(), b.shape()]) {
+        Ok(s) => s,
+        Err(e) => return Array::invalid(format!("{prefix}: {e}")),
+    };
+    let (chunks, targets) = unify(&[(a.shape(), a.chunks()), (b.shape(), b.chunks())], &out_shape);
+    let (a, b) = (a.refined(&targets[0]), b.refined(&targets[1]));
+    blockwise_layer(prefix, &[&a.node, &b.node], chunks, move |args, shape| {
+        let x = block_arg::<A>(args, 0)?;
+        let y = block_arg::<B>(args, 1)?;
+        let xv = x.broadcast(IxDyn(shape)).ok_or_else(|| broadcast_error(x.shape(), shape))?;
+        let yv = y.broadcast(IxDyn(shape)).ok_or_else(|| broadcast_error(y.shape(), shape))?;
+        Ok(Zip::from(&xv).and(&yv).map_collect(|&p, &q| f(p, q)))
+    })
+}
+
+/// `f` applied to the elements of three arrays, broadcast together.
+pub(crate) fn zip3<A: Element, B: Element, C: Element, D: Element>(
+    prefix: &'static str,
+    a: &Array<A>,
+    b: &Array<B>,
+    c: &Array<C>,
+    f: impl Fn(A, B, C) -> D + Copy + Send + Sync + 'static,
+) -> Array<D> {
+    if let Some(e) = a.error().or(b.error()).or(c.error()) {
+        return Array::invalid(e);
+    }
+    let out_shape = match broadcast_shapes(&[a.shape(), b.shape(), c.shape()]) {
+        Ok(s) => s,
+        Err(e) => return Array::invalid(format!("{prefix}: {e}")),
+    };
+    let (chunks, t) = unify(
+        &[(a.shape(), a.chunks()), (b.shape(), b.chunks()), (c.shape(), c.chunks())],
+        &out_shape,
+    );
+    let (a, b, c) = (a.refined(&t[0]), b.refined(&t[1]), c.refined(&t[2]));
+    blockwise_layer(prefix, &[&a.node, &b.node, &c.node], chunks, move |args, shape| {
+        let x = block_arg::<A>(args, 0)?;
+        let y = block_arg::<B>(args, 1)?;
+        let z = block_arg::<C>(args, 2)?;
+        let xv = x.broadcast(IxDyn(shape)).ok_or_else(|| broadcast_error(x.shape(), shape))?;
+        let yv = y.broadcast(IxDyn(shape)).ok_or_else(|| broadcast_error(y.shape(), shape))?;
+        let zv = z.broadcast(IxDyn(shape)).ok_or_else(|| broadcast_error(z.shape(), shape))?;
+        Ok(Zip::from(&xv).and(&yv).and(&zv).map_collect(|&p, &q, &r| f(p, q, r)))
+    })
+}
+
+impl<T: Element> Array<T> {
+    /// `f` applied to every element, as one blockwise layer named `prefix`.
+    pub(crate) fn map_elements<U: Element>(
+        &self,
+        prefix: &'static str,
+        f: impl Fn(T) -> U + Copy + Send + Sync + 'static,
+    ) -> Array<U> {
+        if let Some(e) = self.error() {
+            return Array::invalid(e);
+        }
+        blockwise_layer(prefix, &[&self.node], self.chunks().clone(), move |args, _| {
+            Ok(block_arg::<T>(args, 0)?.mapv(f))
+        })
+    }
+
+    /// `f` applied to every element (NumPy's `vectorize`, as a lazy
+    /// blockwise operation).
+    ///
+    /// ```
+    /// let x = rask_array::Array::<i32>::arange(0, 5, 1, &[2]).unwrap();
+    /// let y = x.map(|v| v * v);
+    /// assert_eq!(y.compute().unwrap().into_raw_vec_and_offset().0, vec![0, 1, 4, 9, 16]);
+    /// ```
+    pub fn map<U: Element>(&self, f: impl Fn(T) -> U + Copy + Send + Sync + 'static) -> Array<U> {
+        self.map_elements("map", f)
+    }
+
+    /// The array converted to another element type, as NumPy's `astype`.
+    ///
+    /// ```
+    /// let x = rask_array::Array::linspace(0.0, 3.0, 4, &[2]).unwrap();
+    /// assert_eq!(x.astype::<i32>().sum().compute_scalar().unwrap(), 6);
+    /// ```
+    pub fn astype<U: Element + CastFrom<T>>(&self) -> Array<U> {
+        self.map_elements("astype", U::cast_from)
+    }
+
+    /// Elementwise `==`, giving a bool array.
+    pub fn eq_elem<O: Into<Operand<T>>>(&self, other: O) -> Array<bool> {
+        self.compare("eq", other, |a, b| a == b)
+    }
+
+    /// Elementwise `!=`.
+    pub fn ne_elem<O: Into<Operand<T>>>(&self, other: O) -> Array<bool> {
+        self.compare("ne", other, |a, b| a != b)
+    }
+
+    /// Elementwise `<`.
+    ///
+    /// ```
+    /// let x = rask_array::Array::<f64>::arange(0.0, 4.0, 1.0, &[3]).unwrap();
+    /// assert_eq!(x.lt(2.0).astype::<i64>().sum().compute_scalar().unwrap(), 2);
+    /// ```
+    pub fn lt<O: Into<Operand<T>>>(&self, other: O) -> Array<bool> {
+        self.compare("lt", other, |a, b| a < b)
+    }
+
+    /// Elementwise `<=`.
+    pub fn le<O: Into<Operand<T>>>(&self, other: O) -> Array<bool> {
+        self.compare("le", other, |a, b| a <= b)
+    }
+
+    /// Elementwise `>`.
+    pub fn gt<O: Into<Operand<T>>>(&self, other: O) -> Array<bool> {
+        self.compare("gt", other, |a, b| a > b)
+    }
+
+    /// Elementwise `>=`.
+    pub fn ge<O: Into<Operand<T>>>(&self, other: O) -> Array<bool> {
+        self.compare("ge", other, |a, b| a >= b)
+    }
+
+    fn compare<O: Into<Operand<T>>>(
+        &self,
+        prefix: &'static str,
+        other: O,
+        f: fn(T, T) -> bool,
+    ) -> Array<bool> {
+        match other.into() {
+            Operand::Scalar(s) => self.map_elements(prefix, move |a| f(a, s)),
+            Operand::Array(b) => zip2(prefix, self, &b, f),
+        }
+    }
+}
+
+/// The right-hand side of a comparison: an array or a scalar.
+pub enum Operand<T> {
+    /// An array, broadcast against the left-hand side.
+    Array(Array<T>),
+    /// A scalar.
+    Scalar(T),
+}
+
+impl<T: Element> From<T> for Operand<T> {
+    fn from(v: T) -> Self {
+        Operand::Scalar(v)
+    }
+}
+
+impl<T: Element> From<&Array<T>> for Operand<T> {
+    fn from(a: &Array<T>) -> Self {
+        Operand::Array(a.clone())
+    }
+}
+
+/// `cond ? x : y` elementwise, broadcasting all three (NumPy's `where`).
+///
+/// ```
+/// use rask_array::{Array, where_};
+/// let x = Array::<f64>::arange(-2.0, 3.0, 1.0, &[2]).unwrap();
+/// let relu = where_(&x.gt(0.0), &x, &Array::zeros(&[], &[] as &[usize]).unwrap());
+/// assert_eq!(relu.compute().unwrap().into_raw_vec_and_offset().0, vec![0.0, 0.0, 0.0, 1.0, 2.0]);
+/// ```
+pub fn where_<T: Element>(cond: &Array<bool>, x: &Array<T>, y: &Array<T>) -> Array<T> {
+    zip3("where", cond, x, y, |c, a, b| if c { a } else { b })
+}
+
+impl<T: Number> Array<T> {
+    /// Values limited to `[min, max]`.
+    pub fn clip(&self, min: T, max: T) -> Array<T> {
+        self.map_elements("clip", move |v| {
+            if v < min {
+                min
+            } else if v > max {
+                max
+            } else {
+                v
+            }
+        })
+    }
+
+    /// Elementwise maximum with another array (NumPy's `maximum`).
+    pub fn maximum(&self, other: &Array<T>) -> Array<T> {
+        zip2("maximum", self, other, |a, b| if b > a { b } else { a })
+    }
+
+    /// Elementwise minimum with another array (NumPy's `minimum`).
+    pub fn minimum(&self, other: &Array<T>) -> Array<T> {
+        zip2("minimum", self, other, |a, b| if b < a { b } else { a })
+    }
+}
+
+impl<T: Number + num_traits::Signed> Array<T> {
+    /// Absolute values.
+    pub fn abs(&self) -> Array<T> {
+        self.map_elements("abs", |v| v.abs())
+    }
+}
+
+macro_rules! float_unary {
+    ($($(#[$doc:meta])* $name:ident),*) => {
+        impl<T: Float> Array<T> {
+            $(
+                $(#[$doc])*
+                pub fn $name(&self) -> Array<T> {
+                    self.map_elements(stringify!($name), |v| v.$name())
+                }
+            )*
+        }
+    };
+}
+
+float_unary!(
+    /// Square roots.
+    sqrt,
+    /// `e` to the power of each element.
+    exp,
+    /// Natural logarithms.
+    ln,
+    /// Base-10 logarithms.
+    log10,
+    /// Base-2 logarithms.
+    log2,
+    /// Sines.
+    sin,
+    /// Cosines.
+    cos,
+    /// Tangents.
+    tan,
+    /// Hyperbolic tangents.
+    tanh,
+    /// Largest integers not above each element.
+    floor,
+    /// Smallest integers not below each element.
+    ceil,
+    /// Nearest integers, halves away from zero.
+    round
+);
+
+impl<T: Float> Array<T> {
+    /// Each element to the power `p`.
+    pub fn powf(&self, p: T) -> Array<T> {
+        self.map_elements("pow", move |v| v.powf(p))
+    }
+
+    /// Each element to an integer power.
+    pub fn powi(&self, p: i32) -> Array<T> {
+        self.map_elements("pow", move |v| v.powi(p))
+    }
+
+    /// Elementwise NaN test.
+    pub fn isnan(&self) -> Array<bool> {
+        self.map_elements("isnan", |v| v.is_nan())
+    }
+}
+
+macro_rules! binary_operator {
+    ($trait:ident, $method:ident, $prefix:literal, $op:tt) => {
+        impl<T: Number> std::ops::$trait<&Array<T>> for &Array<T> {
+            type Output = Array<T>;
+            fn $method(self, rhs: &Array<T>) -> Array<T> {
+                zip2($prefix, self, rhs, |a, b| a $op b)
+            }
+        }
+        impl<T: Number> std::ops::$trait<Array<T>> for &Array<T> {
+            type Output = Array<T>;
+            fn $method(self, rhs: Array<T>) -> Array<T> {
+                zip2($prefix, self, &rhs, |a, b| a $op b)
+            }
+        }
+        impl<T: Number> std::ops::$trait<&Array<T>> for Array<T> {
+            type Output = Array<T>;
+            fn $method(self, rhs: &Array<T>) -> Array<T> {
+                zip2($prefix, &self, rhs, |a, b| a $op b)
+            }
+        }
+        impl<T: Number> std::ops::$trait<Array<T>> for Array<T> {
+            type Output = Array<T>;
+            fn $method(self, rhs: Array<T>) -> Array<T> {
+                zip2($prefix, &self, &rhs, |a, b| a $op b)
+            }
+        }
+        impl<T: Number> std::ops::$trait<T> for &Array<T> {
+            type Output = Array<T>;
+            fn $method(self, rhs: T) -> Array<T> {
+                self.map_elements($prefix, move |a| a $op rhs)
+            }
+        }
+        impl<T: Number> std::ops::$trait<T> for Array<T> {
+            type Output = Array<T>;
+            fn $method(self, rhs: T) -> Array<T> {
+                self.map_elements($prefix, move |a| a $op rhs)
+            }
+        }
+    };
+}
+
+binary_operator!(Add, add, "add", +);
+binary_operator!(Sub, sub, "sub", -);
+binary_operator!(Mul, mul, "mul", *);
+binary_operator!(Div, div, "div", /);
+binary_operator!(Rem, rem, "mod", %);
+
+macro_rules! scalar_left {
+    ($($t:ty),*) => {$(
+        impl std::ops::Add<&Array<$t>> for $t {
+            type Output = Array<$t>;
+            fn add(self, rhs: &Array<$t>) -> Array<$t> { rhs.map_elements("add", move |b| self + b) }
+        }
+        impl std::ops::Sub<&Array<$t>> for $t {
+            type Output = Array<$t>;
+            fn sub(self, rhs: &Array<$t>) -> Array<$t> { rhs.map_elements("sub", move |b| self - b) }
+        }
+        impl std::ops::Mul<&Array<$t>> for $t {
+            type Output = Array<$t>;
+            fn mul(self, rhs: &Array<$t>) -> Array<$t> { rhs.map_elements("mul", move |b| self * b) }
+        }
+        impl std::ops::Div<&Array<$t>> for $t {
+            type Output = Array<$t>;
+            fn div(self, rhs: &Array<$t>) -> Array<$t> { rhs.map_elements("div", move |b| self / b) }
+        }
+    )*};
+}
+
+scalar_left!(f32, f64, i8, i16, i32, i64, u8, u16, u32, u64);
+
+impl<T: Number + std::ops::Neg<Output = T>> std::ops::Neg for &Array<T> {
+    type Output = Array<T>;
+    fn neg(self) -> Array<T> {
+        self.map_elements("neg", |a| -a)
+    }
+}
+
+impl<T: Number + std::ops::Neg<Output = T>> std::ops::Neg for Array<T> {
+    type Output = Array<T>;
+    fn neg(self) -> Array<T> {
+        self.map_elements("neg", |a| -a)
+    }
+}
+
+impl std::ops::Not for &Array<bool> {
+    type Output = Array<bool>;
+    fn not(self) -> Array<bool> {
+        self.map_elements("invert", |a| !a)
+    }
+}
+
+impl Array<bool> {
+    /// Elementwise logical and.
+    pub fn and(&self, other: &Array<bool>) -> Array<bool> {
+        zip2("and", self, other, |a, b| a && b)
+    }
+
+    /// Elementwise logical or.
+    pub fn or(&self, other: &Array<bool>) -> Array<bool> {
+        zip2("or", self, other, |a, b| a || b)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcasting_follows_numpy() {
+        assert_eq!(broadcast_shapes(&[&[3, 1], &[4]]).unwrap(), vec![3, 4]);
+        assert_eq!(broadcast_shapes(&[&[], &[2, 2]]).unwrap(), vec![2, 2]);
+        assert_eq!(broadcast_shapes(&[&[5, 1, 4], &[3, 1]]).unwrap(), vec![5, 3, 4]);
+        assert_eq!(broadcast_shapes(&[&[0], &[1]]).unwrap(), vec![0]);
+        let err = broadcast_shapes(&[&[3, 4], &[5]]).unwrap_err();
+        assert!(err.contains("(3, 4) (5,)"), "{err}");
+    }
+
+    #[test]
+    fn unify_refines_differing_chunks() {
+        let a = Chunks::new(vec![vec![4, 4, 2]], &[10]).unwrap();
+        let b = Chunks::new(vec![vec![5, 5]], &[10]).unwrap();
+        let (out, t) = unify(&[(&[10], &a), (&[10], &b)], &[10]);
+        assert_eq!(out.axis(0), &[4, 1, 3, 2]);
+        assert_eq!(t[0][0], vec![4, 1, 3, 2]);
+        let one = Chunks::new(vec![vec![1]], &[1]).unwrap();
+        let (out, t) = unify(&[(&[10], &a), (&[1], &one)], &[10]);
+        assert_eq!(out.axis(0), &[4, 4, 2]);
+        assert_eq!(t[1][0], vec![1], "a broadcast axis keeps its single block");
+    }
+}

@@ -1,0 +1,44 @@
+//! Chunked n-d arrays: NumPy semantics over blocks of `ndarray` arrays.
+//!
+//! An [`Array`] is a lazy n-d array split into blocks along every axis
+//! ([`Chunks`]). Operations build a task graph — one task per block per
+//! operation, fused where possible — and `compute` runs it on rask's
+//! schedulers, so arrays larger than one core (or, with the memory manager
+//! later, larger than memory) are processed block by block. Results equal
+//! what NumPy gives for the same operation on the whole array.
+//!
+//! ```
+//! use rask_array::{self as array, Array};
+//! use rask_array::ndarray::Axis;
+//!
+//! # fn main() -> rask_core::Result<()> {
+//! let x: Array<f64> = array::random::uniform(&[2_000, 2_000], &[500, 500], 42)?;
+//! let total: f64 = (&x + &x.t()).sum().compute_scalar()?;
+//! let col_means = x.mean_axis(Axis(0)).compute()?;
+//! assert_eq!(col_means.shape(), &[2_000]);
+//! assert!((total / 4e6 - 1.0).abs() < 0.01);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! For NumPy users: `x.t()` is `x.T`, `x.sum_axis(Axis(0))` is
+//! `x.sum(axis=0)`, `x.std(1.0)` is `x.std(ddof=1)`, chunk requests take
+//! block sizes (`&[1000, 1000]`) or [`ChunkSpec`]s (`Whole` is Dask's `-1`,
+//! `Auto` aims at `array.chunk-size`).
+
+pub use ndarray;
+
+mod array;
+pub mod chunks;
+mod creation;
+mod element;
+mod elementwise;
+pub mod random;
+mod reduction;
+mod transpose;
+
+pub use array::Array;
+pub use chunks::{ChunkSpec, Chunks, IntoChunks};
+pub use creation::BlockInfo;
+pub use element::{CastFrom, Element, Float, Number};
+pub use elementwise::{Operand, where_};

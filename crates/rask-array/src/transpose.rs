@@ -1,0 +1,65 @@
+//! Transposition: `t()` and `permute_axes`.
+//!
+//! Block `(i, j)` of `x.t()` is block `(j, i)` of `x`, transposed; chunks
+//! are permuted the same way. The layer is blockwise, so a transpose feeding
+//! elementwise operations fuses with them.
+
+use ndarray::IxDyn;
+use rask_core::{Op, Value};
+
+use crate::array::{Array, BlockTask, block_arg, block_key, block_value};
+use crate::chunks::{Chunks, fmt_shape};
+use crate::element::Element;
+
+impl<T: Element> Array<T> {
+    /// The array with its axes reversed (NumPy's `x.T`).
+    ///
+    /// ```
+    /// use rask_array::{Array, ndarray::array};
+    /// let x = Array::from_ndarray(array![[1, 2, 3], [4, 5, 6]].into_dyn(), &[1, 2]).unwrap();
+    /// assert_eq!(x.t().compute().unwrap(), array![[1, 4], [2, 5], [3, 6]].into_dyn());
+    /// ```
+    pub fn t(&self) -> Array<T> {
+        let axes: Vec<usize> = (0..self.ndim()).rev().collect();
+        self.permute_axes(&axes)
+    }
+
+    /// The array with axis `axes[i]` as its `i`-th axis (NumPy's
+    /// `transpose(axes)`); `axes` must be a permutation of `0..ndim`.
+    pub fn permute_axes(&self, axes: &[usize]) -> Array<T> {
+        if let Some(e) = self.error() {
+            return Array::invalid(e);
+        }
+        let mut seen = vec![false; self.ndim()];
+        let valid = axes.len() == self.ndim()
+            && axes.iter().all(|&a| a < self.ndim() && !std::mem::replace(&mut seen[a], true));
+        if !valid {
+            return Array::invalid(format!(
+                "permute_axes: {axes:?} is not a permutation of the axes of an array of shape {}",
+                fmt_shape(self.shape())
+            ));
+        }
+        if axes.iter().enumerate().all(|(i, &a)| i == a) {
+            return self.clone();
+        }
+        let chunks = Chunks::from_vec(axes.iter().map(|&a| self.chunks().axis(a).to_vec()).collect());
+        let src = self.node.name.clone();
+        let axes = axes.to_vec();
+        Array::layer("transpose", chunks, vec![self.input()], move |idx| {
+            // Output block idx reads input block whose axis axes[i] is idx[i].
+            let mut in_idx = vec![0; idx.len()];
+            for (i, &a) in axes.iter().enumerate() {
+                in_idx[a] = idx[i];
+            }
+            let axes = axes.clone();
+            BlockTask {
+                op: Op::blockwise("transpose", move |args: &[Value]| {
+                    let b = block_arg::<T>(args, 0)?;
+                    let view = b.view().permuted_axes(IxDyn(&axes));
+                    Ok(block_value(view.as_standard_layout().into_owned()))
+                }),
+                deps: vec![block_key(&src, &in_idx)],
+            }
+        })
+    }
+}
