@@ -114,7 +114,10 @@ impl<T: Element> std::fmt::Debug for Array<T> {
 }
 
 /// The block at `i` among a task's arguments.
-pub(crate) fn block_arg<T: Element>(args: &[Value], i: usize) -> std::result::Result<&ArrayD<T>, TaskError> {
+pub(crate) fn block_arg<T: Element>(
+    args: &[Value],
+    i: usize,
+) -> std::result::Result<&ArrayD<T>, TaskError> {
     match args.get(i) {
         Some(v) => v.get::<ArrayD<T>>(i),
         None => Err(TaskError::WrongArity {
@@ -275,7 +278,10 @@ impl<T: Element> Array<T> {
             ));
         }
         let a = self.compute()?;
-        a.iter().next().copied().ok_or_else(|| Error::Scheduler("a 0-d array has no element".into()))
+        a.iter()
+            .next()
+            .copied()
+            .ok_or_else(|| Error::Scheduler("a 0-d array has no element".into()))
     }
 
     /// Computes every block now and returns an array backed by the results,
@@ -319,7 +325,8 @@ impl<T: Element> Array<T> {
     /// ```
     pub fn to_delayed(&self) -> ArrayD<Delayed<ArrayD<T>>> {
         let this = self.clone();
-        let add: Arc<GraphFn> = Arc::new(move |b: &mut GraphBuilder| this.add_to_graph(b, &mut Vec::new()));
+        let add: Arc<GraphFn> =
+            Arc::new(move |b: &mut GraphBuilder| this.add_to_graph(b, &mut Vec::new()));
         let blocks: Vec<Delayed<ArrayD<T>>> = self
             .node
             .chunks
@@ -337,7 +344,10 @@ impl<T: Element> Array<T> {
 
 /// Position of a block in C order.
 pub(crate) fn linear_index(index: &[usize], numblocks: &[usize]) -> usize {
-    index.iter().zip(numblocks).fold(0, |acc, (&i, &n)| acc * n + i)
+    index
+        .iter()
+        .zip(numblocks)
+        .fold(0, |acc, (&i, &n)| acc * n + i)
 }
 
 /// Adds every layer reachable from `root`, each once.
@@ -394,7 +404,9 @@ impl<T: Element> Collection for Array<T> {
             let key = Key::unique("invalid-array");
             builder.insert(
                 key.clone(),
-                Op::call("invalid-array", move |_: &[Value]| Err(TaskError::failed(e.clone()))),
+                Op::call("invalid-array", move |_: &[Value]| {
+                    Err(TaskError::failed(e.clone()))
+                }),
                 [],
             );
             outputs.push(key);
@@ -419,12 +431,16 @@ impl<T: Element> Collection for Array<T> {
         let chunks = &self.node.chunks;
         if chunks.nblocks() == 1 {
             let v = values.next().ok_or_else(|| missing(self))?;
-            return v.into_inner::<ArrayD<T>>(0).map_err(|cause| wrong_block(self, cause));
+            return v
+                .into_inner::<ArrayD<T>>(0)
+                .map_err(|cause| wrong_block(self, cause));
         }
         let mut out = ArrayD::<T>::default(IxDyn(&self.node.shape));
         for idx in chunks.block_indices() {
             let v = values.next().ok_or_else(|| missing(self))?;
-            let block = v.get::<ArrayD<T>>(0).map_err(|cause| wrong_block(self, cause))?;
+            let block = v
+                .get::<ArrayD<T>>(0)
+                .map_err(|cause| wrong_block(self, cause))?;
             let start = chunks.block_start(&idx);
             let mut view = out.view_mut();
             for (ax, (&s, &len)) in start.iter().zip(block.shape()).enumerate() {
@@ -448,7 +464,10 @@ impl<T: Element> Collection for Array<T> {
 }
 
 fn missing<T: Element>(a: &Array<T>) -> Error {
-    Error::Scheduler(format!("internal error: a block of {} did not come back", a.name()))
+    Error::Scheduler(format!(
+        "internal error: a block of {} did not come back",
+        a.name()
+    ))
 }
 
 fn wrong_block<T: Element>(a: &Array<T>, cause: TaskError) -> Error {

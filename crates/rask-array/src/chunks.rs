@@ -158,7 +158,10 @@ impl Chunks {
                 ChunkSpec::Size(0) if len > 0 => {
                     return Err(Error::invalid(
                         "chunks",
-                        format!("block size 0 along axis {ax} of shape {}; use a size of at least 1", fmt_shape(shape)),
+                        format!(
+                            "block size 0 along axis {ax} of shape {}; use a size of at least 1",
+                            fmt_shape(shape)
+                        ),
                     ));
                 }
                 ChunkSpec::Size(s) => regular_axis(len, (*s).max(1)),
@@ -213,7 +216,11 @@ impl Chunks {
 
     /// Shape of the block at `index`.
     pub fn block_shape(&self, index: &[usize]) -> Vec<usize> {
-        index.iter().enumerate().map(|(ax, &i)| self.0[ax][i]).collect()
+        index
+            .iter()
+            .enumerate()
+            .map(|(ax, &i)| self.0[ax][i])
+            .collect()
     }
 
     /// Where the block at `index` starts in the array.
@@ -240,7 +247,12 @@ impl Chunks {
 }
 
 /// Block sizes for `Auto` axes: square-ish blocks near `target_bytes`.
-fn auto_sizes(shape: &[usize], specs: &[ChunkSpec], itemsize: usize, target_bytes: u64) -> Vec<usize> {
+fn auto_sizes(
+    shape: &[usize],
+    specs: &[ChunkSpec],
+    itemsize: usize,
+    target_bytes: u64,
+) -> Vec<usize> {
     let mut out = vec![0; shape.len()];
     let fixed: u64 = specs
         .iter()
@@ -253,7 +265,9 @@ fn auto_sizes(shape: &[usize], specs: &[ChunkSpec], itemsize: usize, target_byte
         })
         .product();
     let mut budget = (target_bytes / itemsize.max(1) as u64 / fixed).max(1) as f64;
-    let mut autos: Vec<usize> = (0..shape.len()).filter(|&a| specs[a] == ChunkSpec::Auto).collect();
+    let mut autos: Vec<usize> = (0..shape.len())
+        .filter(|&a| specs[a] == ChunkSpec::Auto)
+        .collect();
     // Short axes first: what they do not use goes to the longer ones.
     autos.sort_by_key(|&a| shape[a]);
     let mut left = autos.len();
@@ -301,7 +315,9 @@ pub fn refine(a: &[usize], b: &[usize]) -> Vec<usize> {
 }
 
 /// Every index in the product of half-open `ranges`, in C order.
-pub(crate) fn ranges_product(ranges: &[(usize, usize)]) -> impl Iterator<Item = Vec<usize>> + use<> {
+pub(crate) fn ranges_product(
+    ranges: &[(usize, usize)],
+) -> impl Iterator<Item = Vec<usize>> + use<> {
     let counts: Vec<usize> = ranges.iter().map(|(a, b)| b - a).collect();
     let starts: Vec<usize> = ranges.iter().map(|(a, _)| *a).collect();
     BlockIndices::new(counts).map(move |i| i.iter().zip(&starts).map(|(k, s)| k + s).collect())
@@ -425,7 +441,13 @@ mod tests {
 
     #[test]
     fn whole_and_explicit() {
-        let c = Chunks::from_specs(&[5, 6], &[ChunkSpec::Whole, ChunkSpec::Sizes(vec![1, 5])], 8, 1 << 20).unwrap();
+        let c = Chunks::from_specs(
+            &[5, 6],
+            &[ChunkSpec::Whole, ChunkSpec::Sizes(vec![1, 5])],
+            8,
+            1 << 20,
+        )
+        .unwrap();
         assert_eq!(c.as_slices(), &[vec![5], vec![1, 5]]);
     }
 
@@ -449,15 +471,33 @@ mod tests {
     #[test]
     fn auto_aims_at_the_target_size() {
         // 8-byte items, 1 MiB target: 131072 elements, about 362 x 362.
-        let c = Chunks::from_specs(&[10_000, 10_000], &[ChunkSpec::Auto, ChunkSpec::Auto], 8, 1 << 20).unwrap();
+        let c = Chunks::from_specs(
+            &[10_000, 10_000],
+            &[ChunkSpec::Auto, ChunkSpec::Auto],
+            8,
+            1 << 20,
+        )
+        .unwrap();
         let bytes = c.max_block_len() * 8;
         assert!(bytes <= 1 << 20 && bytes > (1 << 20) / 2, "{c:?}");
         // A short axis is taken whole and the rest goes to the long one.
-        let c = Chunks::from_specs(&[3, 1_000_000], &[ChunkSpec::Auto, ChunkSpec::Auto], 8, 1 << 20).unwrap();
+        let c = Chunks::from_specs(
+            &[3, 1_000_000],
+            &[ChunkSpec::Auto, ChunkSpec::Auto],
+            8,
+            1 << 20,
+        )
+        .unwrap();
         assert_eq!(c.axis(0), &[3]);
         assert_eq!(c.axis(1)[0], (1 << 20) / 8 / 3);
         // Fixed axes count against the budget.
-        let c = Chunks::from_specs(&[1000, 1_000_000], &[ChunkSpec::Whole, ChunkSpec::Auto], 8, 8_000_000).unwrap();
+        let c = Chunks::from_specs(
+            &[1000, 1_000_000],
+            &[ChunkSpec::Whole, ChunkSpec::Auto],
+            8,
+            8_000_000,
+        )
+        .unwrap();
         assert_eq!(c.axis(1)[0], 1000);
     }
 
@@ -467,7 +507,10 @@ mod tests {
         let idx: Vec<_> = c.block_indices().collect();
         assert_eq!(idx, vec![vec![0, 0], vec![0, 1], vec![1, 0], vec![1, 1]]);
         let scalar = Chunks::new(vec![], &[]).unwrap();
-        assert_eq!(scalar.block_indices().collect::<Vec<_>>(), vec![Vec::<usize>::new()]);
+        assert_eq!(
+            scalar.block_indices().collect::<Vec<_>>(),
+            vec![Vec::<usize>::new()]
+        );
     }
 
     #[test]

@@ -122,9 +122,11 @@ impl<T: Element> Array<T> {
             .collect();
         let blocks = Arc::new(blocks);
         let numblocks = chunks.numblocks();
-        Ok(Array::layer("array", chunks, Vec::new(), move |idx| BlockTask {
-            op: Op::value(blocks[linear_index(idx, &numblocks)].clone()),
-            deps: Vec::new(),
+        Ok(Array::layer("array", chunks, Vec::new(), move |idx| {
+            BlockTask {
+                op: Op::value(blocks[linear_index(idx, &numblocks)].clone()),
+                deps: Vec::new(),
+            }
         }))
     }
 
@@ -160,21 +162,29 @@ impl<T: Element> Array<T> {
         });
         let numblocks = chunks.numblocks();
         let c = chunks.clone();
-        Ok(Array::layer("from-delayed", chunks, vec![Input::Graph(add)], move |idx| {
-            let expected = c.block_shape(idx);
-            BlockTask {
-                op: Op::call("from-delayed", move |args: &[Value]| {
-                    check_block_shape(block_arg::<T>(args, 0)?, &expected)?;
-                    Ok(args[0].clone())
-                }),
-                deps: vec![keys[linear_index(idx, &numblocks)].clone()],
-            }
-        }))
+        Ok(Array::layer(
+            "from-delayed",
+            chunks,
+            vec![Input::Graph(add)],
+            move |idx| {
+                let expected = c.block_shape(idx);
+                BlockTask {
+                    op: Op::call("from-delayed", move |args: &[Value]| {
+                        check_block_shape(block_arg::<T>(args, 0)?, &expected)?;
+                        Ok(args[0].clone())
+                    }),
+                    deps: vec![keys[linear_index(idx, &numblocks)].clone()],
+                }
+            },
+        ))
     }
 }
 
 /// The error for a block of the wrong shape.
-pub(crate) fn check_block_shape<T>(block: &ArrayD<T>, expected: &[usize]) -> std::result::Result<(), TaskError> {
+pub(crate) fn check_block_shape<T>(
+    block: &ArrayD<T>,
+    expected: &[usize],
+) -> std::result::Result<(), TaskError> {
     if block.shape() == expected {
         Ok(())
     } else {
@@ -213,7 +223,9 @@ impl<T: Number> Array<T> {
         if step == T::zero() {
             return Err(Error::invalid("step", "arange needs a non-zero step"));
         }
-        let n = ((stop.to_f64() - start.to_f64()) / step.to_f64()).ceil().max(0.0) as usize;
+        let n = ((stop.to_f64() - start.to_f64()) / step.to_f64())
+            .ceil()
+            .max(0.0) as usize;
         let chunks = chunks.into_chunks(&[n], size_of::<T>())?;
         Ok(Array::generated("arange", chunks, move |info| {
             let s = info.start[0];
@@ -234,7 +246,11 @@ impl<T: Number> Array<T> {
         Ok(Array::generated("eye", chunks, |info| {
             let (r, c) = (info.start[0], info.start[1]);
             ArrayD::from_shape_fn(IxDyn(&info.shape), |i| {
-                if r + i[0] == c + i[1] { T::one() } else { T::zero() }
+                if r + i[0] == c + i[1] {
+                    T::one()
+                } else {
+                    T::zero()
+                }
             })
         }))
     }
@@ -256,7 +272,11 @@ impl<T: Float> Array<T> {
             let s = info.start[0];
             ArrayD::from_shape_fn(IxDyn(&info.shape), |i| {
                 let k = s + i[0];
-                if num > 1 && k == num - 1 { stop } else { start + T::from_f64(k as f64) * step }
+                if num > 1 && k == num - 1 {
+                    stop
+                } else {
+                    start + T::from_f64(k as f64) * step
+                }
             })
         }))
     }

@@ -7,9 +7,7 @@
 use std::fmt::Debug;
 
 /// A type an array can hold.
-pub trait Element:
-    Copy + Send + Sync + 'static + Debug + PartialEq + PartialOrd + Default
-{
+pub trait Element: Copy + Send + Sync + 'static + Debug + PartialEq + PartialOrd + Default {
     /// NumPy's name for the type (`"float64"`, `"int32"`, `"bool"`).
     const DTYPE: &'static str;
     /// Whether the value is "true" (non-zero), as in `any` / `all`.

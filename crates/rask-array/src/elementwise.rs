@@ -52,7 +52,10 @@ pub(crate) fn broadcast_shapes(shapes: &[&[usize]]) -> Result<Vec<usize>, String
 
 /// Output chunks, and for each operand the chunks it must have (its own
 /// where they already fit).
-pub(crate) fn unify(operands: &[(&[usize], &Chunks)], out_shape: &[usize]) -> (Chunks, Vec<Vec<Vec<usize>>>) {
+pub(crate) fn unify(
+    operands: &[(&[usize], &Chunks)],
+    out_shape: &[usize],
+) -> (Chunks, Vec<Vec<Vec<usize>>>) {
     let ndim = out_shape.len();
     let mut out_chunks = Vec::with_capacity(ndim);
     for (ax, &len) in out_shape.iter().enumerate() {
@@ -109,7 +112,10 @@ impl<T: Element> Array<T> {
             for (ax, &s) in start.iter().enumerate() {
                 // The old block containing `s`: the last offset <= s.
                 let offs = &old_offsets[ax];
-                let b = offs.partition_point(|&o| o <= s).saturating_sub(1).min(offs.len() - 2);
+                let b = offs
+                    .partition_point(|&o| o <= s)
+                    .saturating_sub(1)
+                    .min(offs.len() - 2);
                 old_idx.push(b);
                 within.push(s - offs[b]);
             }
@@ -150,7 +156,10 @@ pub(crate) fn blockwise_layer<U: Element>(
             (n.name.clone(), broadcast)
         })
         .collect();
-    let inputs = operands.iter().map(|n| crate::array::Input::Array((*n).clone())).collect();
+    let inputs = operands
+        .iter()
+        .map(|n| crate::array::Input::Array((*n).clone()))
+        .collect();
     let c = chunks.clone();
     Array::layer(prefix, chunks, inputs, move |idx| {
         let deps = ops
@@ -168,7 +177,9 @@ pub(crate) fn blockwise_layer<U: Element>(
         let shape = c.block_shape(idx);
         let f = f.clone();
         BlockTask {
-            op: Op::blockwise(prefix, move |args: &[Value]| Ok(block_value(f(args, &shape)?))),
+            op: Op::blockwise(prefix, move |args: &[Value]| {
+                Ok(block_value(f(args, &shape)?))
+            }),
             deps,
         }
     })
@@ -196,13 +207,20 @@ pub(crate) fn zip2<A: Element, B: Element, C: Element>(
         Ok(s) => s,
         Err(e) => return Array::invalid(format!("{prefix}: {e}")),
     };
-    let (chunks, targets) = unify(&[(a.shape(), a.chunks()), (b.shape(), b.chunks())], &out_shape);
+    let (chunks, targets) = unify(
+        &[(a.shape(), a.chunks()), (b.shape(), b.chunks())],
+        &out_shape,
+    );
     let (a, b) = (a.refined(&targets[0]), b.refined(&targets[1]));
     blockwise_layer(prefix, &[&a.node, &b.node], chunks, move |args, shape| {
         let x = block_arg::<A>(args, 0)?;
         let y = block_arg::<B>(args, 1)?;
-        let xv = x.broadcast(IxDyn(shape)).ok_or_else(|| broadcast_error(x.shape(), shape))?;
-        let yv = y.broadcast(IxDyn(shape)).ok_or_else(|| broadcast_error(y.shape(), shape))?;
+        let xv = x
+            .broadcast(IxDyn(shape))
+            .ok_or_else(|| broadcast_error(x.shape(), shape))?;
+        let yv = y
+            .broadcast(IxDyn(shape))
+            .ok_or_else(|| broadcast_error(y.shape(), shape))?;
         Ok(Zip::from(&xv).and(&yv).map_collect(|&p, &q| f(p, q)))
     })
 }
@@ -223,19 +241,37 @@ pub(crate) fn zip3<A: Element, B: Element, C: Element, D: Element>(
         Err(e) => return Array::invalid(format!("{prefix}: {e}")),
     };
     let (chunks, t) = unify(
-        &[(a.shape(), a.chunks()), (b.shape(), b.chunks()), (c.shape(), c.chunks())],
+        &[
+            (a.shape(), a.chunks()),
+            (b.shape(), b.chunks()),
+            (c.shape(), c.chunks()),
+        ],
         &out_shape,
     );
     let (a, b, c) = (a.refined(&t[0]), b.refined(&t[1]), c.refined(&t[2]));
-    blockwise_layer(prefix, &[&a.node, &b.node, &c.node], chunks, move |args, shape| {
-        let x = block_arg::<A>(args, 0)?;
-        let y = block_arg::<B>(args, 1)?;
-        let z = block_arg::<C>(args, 2)?;
-        let xv = x.broadcast(IxDyn(shape)).ok_or_else(|| broadcast_error(x.shape(), shape))?;
-        let yv = y.broadcast(IxDyn(shape)).ok_or_else(|| broadcast_error(y.shape(), shape))?;
-        let zv = z.broadcast(IxDyn(shape)).ok_or_else(|| broadcast_error(z.shape(), shape))?;
-        Ok(Zip::from(&xv).and(&yv).and(&zv).map_collect(|&p, &q, &r| f(p, q, r)))
-    })
+    blockwise_layer(
+        prefix,
+        &[&a.node, &b.node, &c.node],
+        chunks,
+        move |args, shape| {
+            let x = block_arg::<A>(args, 0)?;
+            let y = block_arg::<B>(args, 1)?;
+            let z = block_arg::<C>(args, 2)?;
+            let xv = x
+                .broadcast(IxDyn(shape))
+                .ok_or_else(|| broadcast_error(x.shape(), shape))?;
+            let yv = y
+                .broadcast(IxDyn(shape))
+                .ok_or_else(|| broadcast_error(y.shape(), shape))?;
+            let zv = z
+                .broadcast(IxDyn(shape))
+                .ok_or_else(|| broadcast_error(z.shape(), shape))?;
+            Ok(Zip::from(&xv)
+                .and(&yv)
+                .and(&zv)
+                .map_collect(|&p, &q, &r| f(p, q, r)))
+        },
+    )
 }
 
 impl<T: Element> Array<T> {
@@ -248,9 +284,12 @@ impl<T: Element> Array<T> {
         if let Some(e) = self.error() {
             return Array::invalid(e);
         }
-        blockwise_layer(prefix, &[&self.node], self.chunks().clone(), move |args, _| {
-            Ok(block_arg::<T>(args, 0)?.mapv(f))
-        })
+        blockwise_layer(
+            prefix,
+            &[&self.node],
+            self.chunks().clone(),
+            move |args, _| Ok(block_arg::<T>(args, 0)?.mapv(f)),
+        )
     }
 
     /// `f` applied to every element (NumPy's `vectorize`, as a lazy
@@ -555,7 +594,10 @@ mod tests {
     fn broadcasting_follows_numpy() {
         assert_eq!(broadcast_shapes(&[&[3, 1], &[4]]).unwrap(), vec![3, 4]);
         assert_eq!(broadcast_shapes(&[&[], &[2, 2]]).unwrap(), vec![2, 2]);
-        assert_eq!(broadcast_shapes(&[&[5, 1, 4], &[3, 1]]).unwrap(), vec![5, 3, 4]);
+        assert_eq!(
+            broadcast_shapes(&[&[5, 1, 4], &[3, 1]]).unwrap(),
+            vec![5, 3, 4]
+        );
         assert_eq!(broadcast_shapes(&[&[0], &[1]]).unwrap(), vec![0]);
         let err = broadcast_shapes(&[&[3, 4], &[5]]).unwrap_err();
         assert!(err.contains("(3, 4) (5,)"), "{err}");

@@ -29,12 +29,19 @@
 pub use ndarray;
 
 mod array;
+mod blockwise;
 pub mod chunks;
 mod creation;
+mod cumulative;
 mod element;
 mod elementwise;
+mod join;
+mod linalg;
+mod manipulation;
 pub mod random;
+mod rechunk;
 mod reduction;
+mod slicing;
 mod transpose;
 
 pub use array::Array;
@@ -42,3 +49,5 @@ pub use chunks::{ChunkSpec, Chunks, IntoChunks};
 pub use creation::BlockInfo;
 pub use element::{CastFrom, Element, Float, Number};
 pub use elementwise::{Operand, where_};
+#[allow(unused_imports)]
+pub use {blockwise::*, join::*, linalg::*, manipulation::*, rechunk::*, slicing::*};

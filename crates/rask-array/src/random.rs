@@ -18,7 +18,11 @@ use crate::creation::BlockInfo;
 /// The seed of one block's stream: the array seed mixed with the block's
 /// position (SplitMix64, a bijection, so distinct blocks get distinct seeds).
 fn block_seed(seed: u64, info: &BlockInfo) -> u64 {
-    let linear = info.index.iter().zip(&info.numblocks).fold(0u64, |acc, (&i, &n)| acc * n as u64 + i as u64);
+    let linear = info
+        .index
+        .iter()
+        .zip(&info.numblocks)
+        .fold(0u64, |acc, (&i, &n)| acc * n as u64 + i as u64);
     let mut z = seed ^ linear.wrapping_mul(0x9e37_79b9_7f4a_7c15);
     z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -50,11 +54,19 @@ fn sampled(
 /// assert!((m - 0.5).abs() < 0.01);
 /// ```
 pub fn uniform(shape: &[usize], chunks: impl IntoChunks, seed: u64) -> Result<Array<f64>> {
-    sampled("uniform", shape, chunks, seed, |rng| StandardUniform.sample(rng))
+    sampled("uniform", shape, chunks, seed, |rng| {
+        StandardUniform.sample(rng)
+    })
 }
 
 /// Uniform values in `[low, high)`.
-pub fn uniform_range(low: f64, high: f64, shape: &[usize], chunks: impl IntoChunks, seed: u64) -> Result<Array<f64>> {
+pub fn uniform_range(
+    low: f64,
+    high: f64,
+    shape: &[usize],
+    chunks: impl IntoChunks,
+    seed: u64,
+) -> Result<Array<f64>> {
     sampled("uniform", shape, chunks, seed, move |rng| {
         let u: f64 = StandardUniform.sample(rng);
         low + (high - low) * u
@@ -68,11 +80,19 @@ pub fn uniform_range(low: f64, high: f64, shape: &[usize], chunks: impl IntoChun
 /// assert!((x.std(0.0).compute_scalar().unwrap() - 1.0).abs() < 0.01);
 /// ```
 pub fn normal(shape: &[usize], chunks: impl IntoChunks, seed: u64) -> Result<Array<f64>> {
-    sampled("normal", shape, chunks, seed, |rng| StandardNormal.sample(rng))
+    sampled("normal", shape, chunks, seed, |rng| {
+        StandardNormal.sample(rng)
+    })
 }
 
 /// Normal values with mean `loc` and standard deviation `scale`.
-pub fn normal_with(loc: f64, scale: f64, shape: &[usize], chunks: impl IntoChunks, seed: u64) -> Result<Array<f64>> {
+pub fn normal_with(
+    loc: f64,
+    scale: f64,
+    shape: &[usize],
+    chunks: impl IntoChunks,
+    seed: u64,
+) -> Result<Array<f64>> {
     sampled("normal", shape, chunks, seed, move |rng| {
         let z: f64 = StandardNormal.sample(rng);
         loc + scale * z

@@ -46,7 +46,12 @@ pub(crate) trait Reducer<T: Element>: Send + Sync + 'static {
 
 /// Folds over several axes: iterates every element once, adding it to the
 /// accumulator of its output position.
-fn fold_many<T: Copy, A: Clone>(block: &ArrayD<T>, axes: &[usize], init: A, f: impl Fn(&A, T) -> A) -> ArrayD<A> {
+fn fold_many<T: Copy, A: Clone>(
+    block: &ArrayD<T>,
+    axes: &[usize],
+    init: A,
+    f: impl Fn(&A, T) -> A,
+) -> ArrayD<A> {
     let mut out_shape = block.shape().to_vec();
     for &a in axes {
         out_shape[a] = 1;
@@ -63,7 +68,9 @@ fn fold_many<T: Copy, A: Clone>(block: &ArrayD<T>, axes: &[usize], init: A, f: i
     for _ in 0..n_out {
         let mut a = init.clone();
         for _ in 0..lane {
-            let x = *it.next().expect("the permuted view has n_out * lane elements");
+            let x = *it
+                .next()
+                .expect("the permuted view has n_out * lane elements");
             a = f(&a, x);
         }
         accs.push(a);
@@ -144,7 +151,11 @@ impl MinMax {
         if a.is_nan_value() {
             return x;
         }
-        if (self.max && x > a) || (!self.max && x < a) { x } else { a }
+        if (self.max && x > a) || (!self.max && x < a) {
+            x
+        } else {
+            a
+        }
     }
 }
 
@@ -193,18 +204,31 @@ impl<T: Float> Reducer<T> for MomentReducer<T> {
     fn chunk(&self, block: &ArrayD<T>, axes: &[usize], _: &BlockInfo) -> Moments<T> {
         let skip = self.skip_nan;
         let sums = fold_many(block, axes, (T::zero(), T::zero()), move |&(n, s), x| {
-            if skip && x.is_nan() { (n, s) } else { (n + T::one(), s + x) }
+            if skip && x.is_nan() {
+                (n, s)
+            } else {
+                (n + T::one(), s + x)
+            }
         });
         let count = sums.mapv(|(n, _)| n);
         let mean = sums.mapv(|(n, s)| if n > T::zero() { s / n } else { T::zero() });
         let m2 = if self.order >= 2 {
             // Second pass: squared deviations from each lane's mean.
             let mut out = ArrayD::from_elem(mean.raw_dim(), T::zero());
-            let bmean = mean.broadcast(block.raw_dim()).expect("keepdims mean broadcasts to its block");
+            let bmean = mean
+                .broadcast(block.raw_dim())
+                .expect("keepdims mean broadcasts to its block");
             let mut dev = ArrayD::from_elem(block.raw_dim(), T::zero());
-            Zip::from(&mut dev).and(block).and(&bmean).for_each(|d, &x, &m| {
-                *d = if skip && x.is_nan() { T::zero() } else { (x - m) * (x - m) };
-            });
+            Zip::from(&mut dev)
+                .and(block)
+                .and(&bmean)
+                .for_each(|d, &x, &m| {
+                    *d = if skip && x.is_nan() {
+                        T::zero()
+                    } else {
+                        (x - m) * (x - m)
+                    };
+                });
             let folded = fold_many(&dev, axes, T::zero(), |&a, x| a + x);
             out.assign(&folded);
             out
@@ -322,12 +346,16 @@ impl<T: Number> Reducer<T> for ArgReducer {
     fn combine(&self, parts: Vec<&Self::Partial>) -> Self::Partial {
         let (mut vals, mut idxs) = parts[0].clone();
         for (v, i) in &parts[1..] {
-            Zip::from(&mut vals).and(&mut idxs).and(v).and(i).for_each(|bv, bi, &x, &xi| {
-                if xi >= 0 && (*bi < 0 || self.better(*bv, x)) {
-                    *bv = x;
-                    *bi = xi;
-                }
-            });
+            Zip::from(&mut vals)
+                .and(&mut idxs)
+                .and(v)
+                .and(i)
+                .for_each(|bv, bi, &x, &xi| {
+                    if xi >= 0 && (*bi < 0 || self.better(*bv, x)) {
+                        *bv = x;
+                        *bi = xi;
+                    }
+                });
         }
         (vals, idxs)
     }
@@ -346,7 +374,13 @@ impl<T: Element> Reducer<T> for Truth {
     type Out = bool;
     fn chunk(&self, block: &ArrayD<T>, axes: &[usize], _: &BlockInfo) -> ArrayD<bool> {
         let all = self.all;
-        fold_many(block, axes, all, move |&a, x| if all { a && x.is_truthy() } else { a || x.is_truthy() })
+        fold_many(block, axes, all, move |&a, x| {
+            if all {
+                a && x.is_truthy()
+            } else {
+                a || x.is_truthy()
+            }
+        })
     }
     fn combine(&self, parts: Vec<&ArrayD<bool>>) -> ArrayD<bool> {
         let all = self.all;
@@ -358,7 +392,12 @@ impl<T: Element> Reducer<T> for Truth {
 }
 
 /// Checks and sorts the axes of a reduction.
-fn check_axes(name: &str, ndim: usize, shape: &[usize], axes: &[usize]) -> Result<Vec<usize>, String> {
+fn check_axes(
+    name: &str,
+    ndim: usize,
+    shape: &[usize],
+    axes: &[usize],
+) -> Result<Vec<usize>, String> {
     let mut sorted = axes.to_vec();
     sorted.sort_unstable();
     sorted.dedup();
@@ -399,7 +438,10 @@ impl<T: Element> Array<T> {
         }
         let reducer = Arc::new(reducer);
         let split_every = rask_config::get().split_every.max(2);
-        let per_axis = ((split_every as f64).powf(1.0 / axes.len().max(1) as f64).floor() as usize).max(2);
+        let per_axis = ((split_every as f64)
+            .powf(1.0 / axes.len().max(1) as f64)
+            .floor() as usize)
+            .max(2);
 
         // 1. One partial per block.
         let chunks = self.chunks().clone();
@@ -411,17 +453,22 @@ impl<T: Element> Array<T> {
         let r = reducer.clone();
         let axes_c = axes.clone();
         let c = chunks.clone();
-        let mut level: Array<R::Out> = Array::layer(name, Chunks::from_vec(part_chunks.clone()), vec![self.input()], move |idx| {
-            let info = BlockInfo::new(&c, idx);
-            let (r, axes) = (r.clone(), axes_c.clone());
-            BlockTask {
-                op: Op::blockwise(name, move |args: &[Value]| {
-                    let block = block_arg::<T>(args, 0)?;
-                    Ok(Value::new(r.chunk(block, &axes, &info)))
-                }),
-                deps: vec![block_key(&src, idx)],
-            }
-        });
+        let mut level: Array<R::Out> = Array::layer(
+            name,
+            Chunks::from_vec(part_chunks.clone()),
+            vec![self.input()],
+            move |idx| {
+                let info = BlockInfo::new(&c, idx);
+                let (r, axes) = (r.clone(), axes_c.clone());
+                BlockTask {
+                    op: Op::blockwise(name, move |args: &[Value]| {
+                        let block = block_arg::<T>(args, 0)?;
+                        Ok(Value::new(r.chunk(block, &axes, &info)))
+                    }),
+                    deps: vec![block_key(&src, idx)],
+                }
+            },
+        );
 
         // 2. Combine groups until one partial is left along each reduced axis.
         let mut numblocks: Vec<usize> = part_chunks.iter().map(Vec::len).collect();
@@ -429,7 +476,13 @@ impl<T: Element> Array<T> {
             let next: Vec<usize> = numblocks
                 .iter()
                 .enumerate()
-                .map(|(a, &n)| if axes.contains(&a) { n.div_ceil(per_axis) } else { n })
+                .map(|(a, &n)| {
+                    if axes.contains(&a) {
+                        n.div_ceil(per_axis)
+                    } else {
+                        n
+                    }
+                })
                 .collect();
             let mut next_chunks = part_chunks.clone();
             for &a in &axes {
@@ -484,38 +537,46 @@ impl<T: Element> Array<T> {
         }
         let src = level.node.name.clone();
         let (r, axes_c) = (reducer, axes);
-        Array::layer(name, Chunks::from_vec(out_chunks), vec![level.input()], move |idx| {
-            // The partial's index: reduced axes are 0.
-            let mut pidx = Vec::with_capacity(numblocks.len());
-            let mut it = idx.iter();
-            for a in 0..numblocks.len() {
-                if axes_c.contains(&a) {
-                    pidx.push(0);
-                    if keepdims {
-                        it.next();
-                    }
-                } else {
-                    pidx.push(*it.next().expect("one index per kept axis"));
-                }
-            }
-            let (r, axes) = (r.clone(), axes_c.clone());
-            BlockTask {
-                op: Op::call(name, move |args: &[Value]| {
-                    let part = args
-                        .first()
-                        .ok_or(TaskError::WrongArity { expected: 1, found: 0 })?
-                        .get::<R::Partial>(0)?;
-                    let mut out = r.finish(part);
-                    if !keepdims {
-                        for &a in axes.iter().rev() {
-                            out = out.index_axis_move(Axis(a), 0);
+        Array::layer(
+            name,
+            Chunks::from_vec(out_chunks),
+            vec![level.input()],
+            move |idx| {
+                // The partial's index: reduced axes are 0.
+                let mut pidx = Vec::with_capacity(numblocks.len());
+                let mut it = idx.iter();
+                for a in 0..numblocks.len() {
+                    if axes_c.contains(&a) {
+                        pidx.push(0);
+                        if keepdims {
+                            it.next();
                         }
+                    } else {
+                        pidx.push(*it.next().expect("one index per kept axis"));
                     }
-                    Ok(block_value(out))
-                }),
-                deps: vec![block_key(&src, &pidx)],
-            }
-        })
+                }
+                let (r, axes) = (r.clone(), axes_c.clone());
+                BlockTask {
+                    op: Op::call(name, move |args: &[Value]| {
+                        let part = args
+                            .first()
+                            .ok_or(TaskError::WrongArity {
+                                expected: 1,
+                                found: 0,
+                            })?
+                            .get::<R::Partial>(0)?;
+                        let mut out = r.finish(part);
+                        if !keepdims {
+                            for &a in axes.iter().rev() {
+                                out = out.index_axis_move(Axis(a), 0);
+                            }
+                        }
+                        Ok(block_value(out))
+                    }),
+                    deps: vec![block_key(&src, &pidx)],
+                }
+            },
+        )
     }
 
     /// Whether any element is true (non-zero), over all axes.
@@ -597,7 +658,12 @@ impl<T: Float> Reducer<T> for NanSum {
     type Partial = ArrayD<T>;
     type Out = T;
     fn chunk(&self, block: &ArrayD<T>, axes: &[usize], _: &BlockInfo) -> ArrayD<T> {
-        fold_many(block, axes, T::zero(), |&a, x| if x.is_nan() { a } else { a + x })
+        fold_many(
+            block,
+            axes,
+            T::zero(),
+            |&a, x| if x.is_nan() { a } else { a + x },
+        )
     }
     fn combine(&self, parts: Vec<&ArrayD<T>>) -> ArrayD<T> {
         merge(&parts, |&a, &b| a + b)
@@ -614,7 +680,12 @@ impl<T: Float> Reducer<T> for NanProd {
     type Partial = ArrayD<T>;
     type Out = T;
     fn chunk(&self, block: &ArrayD<T>, axes: &[usize], _: &BlockInfo) -> ArrayD<T> {
-        fold_many(block, axes, T::one(), |&a, x| if x.is_nan() { a } else { a * x })
+        fold_many(
+            block,
+            axes,
+            T::one(),
+            |&a, x| if x.is_nan() { a } else { a * x },
+        )
     }
     fn combine(&self, parts: Vec<&ArrayD<T>>) -> ArrayD<T> {
         merge(&parts, |&a, &b| a * b)
@@ -681,8 +752,27 @@ impl<T: Float> Array<T> {
         self.moments("nanstd", axes, ddof, keepdims, true, true)
     }
 
-    fn moments(&self, name: &'static str, axes: &[usize], ddof: T, keepdims: bool, sqrt: bool, skip_nan: bool) -> Array<T> {
-        self.reduce(name, MomentReducer { order: 2, ddof, sqrt, skip_nan }, axes, keepdims, false)
+    fn moments(
+        &self,
+        name: &'static str,
+        axes: &[usize],
+        ddof: T,
+        keepdims: bool,
+        sqrt: bool,
+        skip_nan: bool,
+    ) -> Array<T> {
+        self.reduce(
+            name,
+            MomentReducer {
+                order: 2,
+                ddof,
+                sqrt,
+                skip_nan,
+            },
+            axes,
+            keepdims,
+            false,
+        )
     }
 }
 
@@ -696,33 +786,93 @@ impl<T: Number> Array<T> {
     /// assert_eq!(x.argmax().compute_scalar().unwrap(), 0);
     /// ```
     pub fn argmin(&self) -> Array<i64> {
-        self.reduce("argmin", ArgReducer { max: false, flat: true, skip_nan: false }, &self.every_axis(), false, true)
+        self.reduce(
+            "argmin",
+            ArgReducer {
+                max: false,
+                flat: true,
+                skip_nan: false,
+            },
+            &self.every_axis(),
+            false,
+            true,
+        )
     }
 
     /// Flat index of the first largest element (NaN counts as largest).
     pub fn argmax(&self) -> Array<i64> {
-        self.reduce("argmax", ArgReducer { max: true, flat: true, skip_nan: false }, &self.every_axis(), false, true)
+        self.reduce(
+            "argmax",
+            ArgReducer {
+                max: true,
+                flat: true,
+                skip_nan: false,
+            },
+            &self.every_axis(),
+            false,
+            true,
+        )
     }
 
     /// Index along `axis` of the first smallest element of each lane.
     pub fn argmin_axis(&self, axis: Axis) -> Array<i64> {
-        self.reduce("argmin", ArgReducer { max: false, flat: false, skip_nan: false }, &[axis.index()], false, true)
+        self.reduce(
+            "argmin",
+            ArgReducer {
+                max: false,
+                flat: false,
+                skip_nan: false,
+            },
+            &[axis.index()],
+            false,
+            true,
+        )
     }
 
     /// Index along `axis` of the first largest element of each lane.
     pub fn argmax_axis(&self, axis: Axis) -> Array<i64> {
-        self.reduce("argmax", ArgReducer { max: true, flat: false, skip_nan: false }, &[axis.index()], false, true)
+        self.reduce(
+            "argmax",
+            ArgReducer {
+                max: true,
+                flat: false,
+                skip_nan: false,
+            },
+            &[axis.index()],
+            false,
+            true,
+        )
     }
 }
 
 impl<T: Float> Array<T> {
     /// Flat index of the first smallest element, ignoring NaN.
     pub fn nanargmin(&self) -> Array<i64> {
-        self.reduce("nanargmin", ArgReducer { max: false, flat: true, skip_nan: true }, &self.every_axis(), false, true)
+        self.reduce(
+            "nanargmin",
+            ArgReducer {
+                max: false,
+                flat: true,
+                skip_nan: true,
+            },
+            &self.every_axis(),
+            false,
+            true,
+        )
     }
 
     /// Flat index of the first largest element, ignoring NaN.
     pub fn nanargmax(&self) -> Array<i64> {
-        self.reduce("nanargmax", ArgReducer { max: true, flat: true, skip_nan: true }, &self.every_axis(), false, true)
+        self.reduce(
+            "nanargmax",
+            ArgReducer {
+                max: true,
+                flat: true,
+                skip_nan: true,
+            },
+            &self.every_axis(),
+            false,
+            true,
+        )
     }
 }

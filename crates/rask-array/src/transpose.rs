@@ -32,7 +32,9 @@ impl<T: Element> Array<T> {
         }
         let mut seen = vec![false; self.ndim()];
         let valid = axes.len() == self.ndim()
-            && axes.iter().all(|&a| a < self.ndim() && !std::mem::replace(&mut seen[a], true));
+            && axes
+                .iter()
+                .all(|&a| a < self.ndim() && !std::mem::replace(&mut seen[a], true));
         if !valid {
             return Array::invalid(format!(
                 "permute_axes: {axes:?} is not a permutation of the axes of an array of shape {}",
@@ -42,7 +44,11 @@ impl<T: Element> Array<T> {
         if axes.iter().enumerate().all(|(i, &a)| i == a) {
             return self.clone();
         }
-        let chunks = Chunks::from_vec(axes.iter().map(|&a| self.chunks().axis(a).to_vec()).collect());
+        let chunks = Chunks::from_vec(
+            axes.iter()
+                .map(|&a| self.chunks().axis(a).to_vec())
+                .collect(),
+        );
         let src = self.node.name.clone();
         let axes = axes.to_vec();
         Array::layer("transpose", chunks, vec![self.input()], move |idx| {

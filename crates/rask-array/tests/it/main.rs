@@ -1,0 +1,15 @@
+//! Integration tests of rask-array: every operation against the same
+//! operation done by ndarray on the whole array.
+
+mod blockwise;
+mod creation;
+mod cumulative;
+mod elementwise;
+mod fusion;
+mod join;
+mod linalg;
+mod manipulation;
+mod rechunk;
+mod reductions;
+mod slicing;
+mod support;

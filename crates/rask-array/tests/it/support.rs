@@ -1,0 +1,80 @@
+//! Shared helpers: strategies for shapes and chunkings, and comparisons.
+#![allow(dead_code)]
+
+use proptest::prelude::*;
+use rask_array::Chunks;
+use rask_array::ndarray::{ArrayD, IxDyn};
+
+/// A shape of 0 to `max_ndim` axes, each of length 0 to `max_len`.
+pub fn shape(max_ndim: usize, max_len: usize) -> impl Strategy<Value = Vec<usize>> {
+    proptest::collection::vec(0..=max_len, 0..=max_ndim)
+}
+
+/// A shape with no empty axis.
+pub fn nonempty_shape(max_ndim: usize, max_len: usize) -> impl Strategy<Value = Vec<usize>> {
+    proptest::collection::vec(1..=max_len, 1..=max_ndim)
+}
+
+/// Random explicit chunks for `shape`: each axis cut at random places.
+pub fn chunks_for(shape: Vec<usize>) -> impl Strategy<Value = Chunks> {
+    let axes: Vec<BoxedStrategy<Vec<usize>>> = shape
+        .iter()
+        .map(|&len| {
+            if len == 0 {
+                Just(vec![0]).boxed()
+            } else {
+                proptest::collection::vec(any::<bool>(), len - 1)
+                    .prop_map(move |cuts| {
+                        let mut sizes = Vec::new();
+                        let mut run = 1;
+                        for c in cuts {
+                            if c {
+                                sizes.push(run);
+                                run = 1;
+                            } else {
+                                run += 1;
+                            }
+                        }
+                        sizes.push(run);
+                        sizes
+                    })
+                    .boxed()
+            }
+        })
+        .collect();
+    axes.prop_map(move |per_axis| {
+        Chunks::new(per_axis, &shape).expect("cuts sum to the axis length")
+    })
+}
+
+/// A shape and a random chunking of it.
+pub fn shape_and_chunks(
+    max_ndim: usize,
+    max_len: usize,
+) -> impl Strategy<Value = (Vec<usize>, Chunks)> {
+    shape(max_ndim, max_len).prop_flat_map(|s| (Just(s.clone()), chunks_for(s)))
+}
+
+/// A deterministic f64 array of `shape` with values in [-10, 10).
+pub fn data(shape: &[usize], seed: u64) -> ArrayD<f64> {
+    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    ArrayD::from_shape_fn(IxDyn(shape), |_| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % 2000) as f64 / 100.0 - 10.0
+    })
+}
+
+/// Asserts two float arrays have equal shapes and values within `rtol`
+/// relative (plus `1e-12` absolute) tolerance; NaN equals NaN.
+pub fn assert_close(got: &ArrayD<f64>, want: &ArrayD<f64>, rtol: f64) {
+    assert_eq!(got.shape(), want.shape(), "shapes differ");
+    for (i, (g, w)) in got.iter().zip(want.iter()).enumerate() {
+        if g.is_nan() && w.is_nan() {
+            continue;
+        }
+        let tol = 1e-12 + rtol * w.abs().max(g.abs());
+        assert!((g - w).abs() <= tol, "element {i}: got {g}, want {w}");
+    }
+}
