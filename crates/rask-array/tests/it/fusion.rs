@@ -1,1 +1,68 @@
-//! (being written)
+//! Blockwise fusion: chains and trees of elementwise operations become one
+//! task per block, so intermediates are never stored as graph values.
+
+use rask_array::Array;
+use rask_core::{Collection, GraphBuilder, Op, Plan, PlanOptions};
+
+use crate::support::data;
+
+/// The optimized plan of an array.
+fn plan_of(a: &Array<f64>) -> Plan {
+    let mut b = GraphBuilder::new();
+    let mut keys = Vec::new();
+    a.add_to_graph(&mut b, &mut keys);
+    Plan::new(b, &keys, PlanOptions { fuse: true }).unwrap()
+}
+
+fn count_prefix(plan: &Plan, prefix: &str) -> usize {
+    plan.graph.tasks().iter().filter(|t| t.key.prefix() == prefix).count()
+}
+
+#[test]
+fn an_elementwise_expression_is_one_task_per_block() {
+    let chunks: &[usize] = &[4, 5];
+    let x = Array::from_ndarray(data(&[8, 10], 1), chunks).unwrap();
+    let y = Array::from_ndarray(data(&[8, 10], 2), chunks).unwrap();
+    let z = Array::from_ndarray(data(&[8, 10], 3), chunks).unwrap();
+    let e = (&x + &y) * 2.0 - &z;
+    let plan = plan_of(&e);
+    // 3 inputs x 4 blocks, plus one fused task per block.
+    assert_eq!(plan.len(), 3 * 4 + 4);
+    assert_eq!(count_prefix(&plan, "sub"), 4);
+    assert_eq!(count_prefix(&plan, "add"), 0);
+    assert_eq!(count_prefix(&plan, "mul"), 0);
+    let fused = plan.graph.tasks().iter().find(|t| t.key.prefix() == "sub").unwrap();
+    let Op::Fused(program) = &fused.op else { panic!("expected a fused task") };
+    let names: Vec<&str> = program.steps().iter().map(|s| s.op.name()).collect();
+    assert_eq!(names, ["add", "mul", "sub"]);
+    // And the value is right.
+    let want = (&data(&[8, 10], 1) + &data(&[8, 10], 2)) * 2.0 - &data(&[8, 10], 3);
+    assert_eq!(e.compute().unwrap(), want);
+}
+
+#[test]
+fn generation_elementwise_and_block_reduction_fuse() {
+    let x = rask_array::random::uniform(&[40, 40], &[10, 10], 7).unwrap();
+    let s = (&x * 3.0 + 1.0).sum();
+    let plan = plan_of(&s);
+    // 16 fused (uniform -> mul -> add -> partial sum) tasks, then combines.
+    let fused = plan.graph.tasks().iter().filter(|t| matches!(t.op, Op::Fused(_)) && t.deps.is_empty()).count();
+    assert_eq!(fused, 16);
+    assert_eq!(count_prefix(&plan, "uniform"), 0, "generation fused into its consumer");
+    let v = s.compute_scalar().unwrap();
+    let direct = x.compute().unwrap().mapv(|v| v * 3.0 + 1.0).sum();
+    assert!((v - direct).abs() < 1e-9 * direct.abs());
+}
+
+#[test]
+fn a_shared_intermediate_is_not_fused_twice() {
+    let x = Array::from_ndarray(data(&[6], 4), &[3]).unwrap();
+    let y = &x + 1.0;
+    let a = &y * 2.0;
+    let b = &y * 3.0;
+    let e = &a + &b;
+    let plan = plan_of(&e);
+    // y has two dependents per block, so it stays a task of its own.
+    assert_eq!(count_prefix(&plan, "add"), 2 + 2, "y's blocks and e's fused blocks");
+    assert_eq!(e.compute().unwrap(), data(&[6], 4).mapv(|v| (v + 1.0) * 2.0 + (v + 1.0) * 3.0));
+}
