@@ -1,1 +1,147 @@
-fn main() {}
+//! `rask`, the command-line tool of rask.
+//!
+//! ```text
+//! rask config          # the configuration in force, as a complete rask.toml
+//! rask config --keys   # every key with its environment variable, default and meaning
+//! rask version         # the version (also `rask --version`)
+//! ```
+//!
+//! The configuration comes from the defaults, then `rask.toml` (or the file
+//! named by `RASK_CONFIG`), then `RASK_*` environment variables. A bad value
+//! anywhere makes `rask config` print the error and exit with status 2.
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+/// Parallel computing for Rust in the spirit of Dask.
+#[derive(Debug, Parser)]
+#[command(name = "rask", version, arg_required_else_help = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the configuration in force, as a rask.toml.
+    ///
+    /// Values come from the defaults, overridden by the config file (the one
+    /// named by RASK_CONFIG, else ./rask.toml if there is one), overridden by
+    /// RASK_* environment variables. An invalid value is reported and the
+    /// exit status is 2.
+    Config {
+        /// List every key with its environment variable, default and
+        /// description instead.
+        #[arg(long)]
+        keys: bool,
+    },
+    /// Print the version of rask.
+    Version,
+}
+
+/// Exit status when the configuration cannot be read.
+const CONFIG_ERROR: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut out = io::stdout().lock();
+    match run(cli.command, &mut out) {
+        Ok(code) => code,
+        // `rask config | head -1` closes the pipe early: that is not an error.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Config { keys: true } => {
+            write_keys(out).context("cannot write the list of keys")?;
+        }
+        Command::Config { keys: false } => {
+            let config = match rask::config::try_get() {
+                Ok(config) => config,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    eprintln!("(`rask config --keys` lists every key and the values it takes)");
+                    return Ok(ExitCode::from(CONFIG_ERROR));
+                }
+            };
+            out.write_all(config.to_toml().as_bytes())
+                .context("cannot write the configuration")?;
+        }
+        Command::Version => {
+            writeln!(out, "rask {}", env!("CARGO_PKG_VERSION")).context("cannot write")?;
+        }
+    }
+    out.flush().context("cannot write to standard output")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One line per key, in columns: key, environment variable, default, what
+/// it does.
+fn write_keys(out: &mut impl Write) -> io::Result<()> {
+    const HEADER: [&str; 4] = ["KEY", "ENVIRONMENT VARIABLE", "DEFAULT", "DESCRIPTION"];
+    let keys = rask::config::KEYS;
+    let width = |header: &str, field: fn(&rask::config::KeyDoc) -> &str| {
+        keys.iter()
+            .map(|k| field(k).len())
+            .chain([header.len()])
+            .max()
+            .unwrap_or(0)
+    };
+    let (key_w, env_w, default_w) = (
+        width(HEADER[0], |k| k.key),
+        width(HEADER[1], |k| k.env),
+        width(HEADER[2], |k| k.default),
+    );
+    let rows = [HEADER]
+        .into_iter()
+        .chain(keys.iter().map(|k| [k.key, k.env, k.default, k.doc]));
+    for [key, env, default, doc] in rows {
+        writeln!(
+            out,
+            "{key:<key_w$}  {env:<env_w$}  {default:<default_w$}  {doc}"
+        )?;
+    }
+    Ok(())
+}
+
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|io| io.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_listed_in_aligned_columns() {
+        let mut out = Vec::new();
+        write_keys(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), rask::config::KEYS.len() + 1);
+        let env_column = lines[0].find("ENVIRONMENT VARIABLE").unwrap();
+        for (line, key) in lines[1..].iter().zip(rask::config::KEYS) {
+            assert!(line.starts_with(key.key), "{line}");
+            assert_eq!(line.find(key.env), Some(env_column), "{line}");
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}
