@@ -292,10 +292,10 @@ fn main() -> rask::Result<()> {
             f.intercept
         );
     }
-    let workers = match &scheduler {
-        Scheduler::Threads(t) if t.threads() == 1 => " (1 worker)".to_owned(),
-        Scheduler::Threads(t) => format!(" ({} workers)", t.threads()),
-        _ => String::new(),
+    let workers = match scheduler.workers() {
+        Some(1) => " (1 worker)".to_owned(),
+        Some(n) => format!(" ({n} workers)"),
+        None => String::new(),
     };
     println!(
         "computed in {:.2} s on the {} scheduler{workers}",

@@ -71,7 +71,10 @@ impl TaskError {
 }
 
 /// Everything that can go wrong in rask.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` prints the message and its causes (not the structure), so that
+/// `fn main() -> rask::Result<()>` reports a readable error.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// A task failed; the rest of the computation was cancelled.
@@ -130,6 +133,28 @@ pub enum Error {
     /// The executor itself failed (for example, no thread could be started).
     #[error("the scheduler failed: {0}")]
     Scheduler(String),
+}
+
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{self}")?;
+        let mut source = std::error::Error::source(self);
+        let mut first = true;
+        while let Some(s) = source {
+            // Task and config errors already print their cause inline.
+            let shown = self.to_string();
+            let text = s.to_string();
+            if !shown.contains(&text) {
+                if first {
+                    f.write_str("\n\nCaused by:")?;
+                    first = false;
+                }
+                write!(f, "\n    {text}")?;
+            }
+            source = s.source();
+        }
+        Ok(())
+    }
 }
 
 impl Error {

@@ -80,6 +80,16 @@ impl Scheduler {
         Scheduler::Custom(executor)
     }
 
+    /// Number of worker threads: 1 for `sync`, the pool size for `threads`,
+    /// and `None` for a custom executor.
+    pub fn workers(&self) -> Option<usize> {
+        match self {
+            Scheduler::Sync(_) => Some(1),
+            Scheduler::Threads(t) => Some(t.threads()),
+            Scheduler::Custom(_) => None,
+        }
+    }
+
     /// A short name: `"sync"`, `"threads"`, or the custom executor's name.
     pub fn name(&self) -> &str {
         self.executor().name()
