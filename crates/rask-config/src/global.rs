@@ -21,9 +21,18 @@ struct Loaded {
 
 static LOADED: OnceLock<Loaded> = OnceLock::new();
 
-/// The config installed by [`set`], if any. Only ever held for a clone or a
-/// swap of an `Arc`, so poisoning cannot leave it half-written.
-static OVERRIDE: RwLock<Option<Arc<Config>>> = RwLock::new(None);
+/// The config installed by [`set`] or [`update`], if any. Only ever held for
+/// a clone or a swap, so poisoning cannot leave it half-written.
+static OVERRIDE: RwLock<Option<Override>> = RwLock::new(None);
+
+/// An installed configuration, and whether it was derived (by [`update`])
+/// from a load that failed — then [`try_get`] keeps reporting that failure,
+/// so a bad `RASK_*` variable is not hidden by a program's own tweaks.
+#[derive(Clone, Debug)]
+struct Override {
+    config: Arc<Config>,
+    inherits_load_error: bool,
+}
 
 fn loaded() -> &'static Loaded {
     LOADED.get_or_init(|| match Config::from_env_and_file() {
@@ -38,7 +47,7 @@ fn loaded() -> &'static Loaded {
     })
 }
 
-fn current_override() -> Option<Arc<Config>> {
+fn current_override() -> Option<Override> {
     OVERRIDE
         .read()
         .unwrap_or_else(PoisonError::into_inner)
@@ -57,7 +66,7 @@ fn current_override() -> Option<Arc<Config>> {
 /// assert!(config.worker_threads() >= 1);
 /// ```
 pub fn get() -> Arc<Config> {
-    current_override().unwrap_or_else(|| Arc::clone(&loaded().config))
+    current_override().map_or_else(|| Arc::clone(&loaded().config), |o| o.config)
 }
 
 /// Like [`get`], but reports why the environment or config file could not
@@ -72,12 +81,16 @@ pub fn get() -> Arc<Config> {
 ///
 /// # Errors
 ///
-/// The error of [`Config::from_env_and_file`], while no [`set`] is in force.
+/// The error of [`Config::from_env_and_file`], unless a [`set`] replaced the
+/// whole configuration.
 pub fn try_get() -> Result<Arc<Config>> {
-    if let Some(config) = current_override() {
-        return Ok(config);
-    }
     let loaded = loaded();
+    if let Some(o) = current_override() {
+        match (&loaded.error, o.inherits_load_error) {
+            (Some(error), true) => return Err(error.clone()),
+            _ => return Ok(o.config),
+        }
+    }
     match &loaded.error {
         Some(error) => Err(error.clone()),
         None => Ok(Arc::clone(&loaded.config)),
@@ -101,13 +114,22 @@ pub fn try_get() -> Result<Arc<Config>> {
 /// assert_eq!(rask_config::get(), before);
 /// ```
 pub fn set(config: Config) -> ConfigGuard {
+    install(config, false)
+}
+
+fn install(config: Config, inherits_load_error: bool) -> ConfigGuard {
     let mut current = OVERRIDE.write().unwrap_or_else(PoisonError::into_inner);
-    let previous = current.replace(Arc::new(config));
+    let previous = current.replace(Override {
+        config: Arc::new(config),
+        inherits_load_error,
+    });
     ConfigGuard { previous }
 }
 
 /// Changes a copy of the current configuration with `f` and makes it
-/// current until the returned guard is dropped (see [`set`]).
+/// current until the returned guard is dropped (see [`set`]). If the
+/// environment or config file could not be read, [`try_get`] still reports
+/// that error: the change builds on the defaults, not on what the user asked.
 ///
 /// ```
 /// use rask_config::SchedulerKind;
@@ -117,9 +139,13 @@ pub fn set(config: Config) -> ConfigGuard {
 /// drop(guard);
 /// ```
 pub fn update(f: impl FnOnce(&mut Config)) -> ConfigGuard {
+    let inherits = match current_override() {
+        Some(o) => o.inherits_load_error,
+        None => loaded().error.is_some(),
+    };
     let mut config = Config::clone(&get());
     f(&mut config);
-    set(config)
+    install(config, inherits)
 }
 
 /// Undoes a [`set`] or [`update`] when dropped, restoring the configuration
@@ -133,7 +159,7 @@ pub fn update(f: impl FnOnce(&mut Config)) -> ConfigGuard {
 #[derive(Debug)]
 #[must_use = "the configuration is restored as soon as the guard is dropped"]
 pub struct ConfigGuard {
-    previous: Option<Arc<Config>>,
+    previous: Option<Override>,
 }
 
 impl Drop for ConfigGuard {
