@@ -243,7 +243,7 @@ impl<T: Number> Array<T> {
 }
 
 /// How one operand's blocks are addressed and viewed as matrices.
-struct Operand {
+struct Factor {
     name: Arc<str>,
     /// Free axes, in order.
     free: Vec<usize>,
@@ -255,11 +255,11 @@ struct Operand {
     split: usize,
 }
 
-impl Operand {
+impl Factor {
     /// `a` of a product: free axes as rows, contracted axes as columns.
     fn left<T: Element>(a: &Array<T>, contracted: &[usize]) -> Self {
         let free: Vec<usize> = (0..a.ndim()).filter(|x| !contracted.contains(x)).collect();
-        Operand {
+        Factor {
             name: a.node.name.clone(),
             perm: free.iter().chain(contracted).copied().collect(),
             split: free.len(),
@@ -271,7 +271,7 @@ impl Operand {
     /// `b` of a product: contracted axes as rows, free axes as columns.
     fn right<T: Element>(b: &Array<T>, contracted: &[usize]) -> Self {
         let free: Vec<usize> = (0..b.ndim()).filter(|x| !contracted.contains(x)).collect();
-        Operand {
+        Factor {
             name: b.node.name.clone(),
             perm: contracted.iter().chain(&free).copied().collect(),
             split: contracted.len(),
@@ -320,8 +320,8 @@ fn contract<T: Number>(
     }
     let (a, b) = (a.refined(&target_a), b.refined(&target_b));
     let kernel = Arc::new(Kernel {
-        a: Operand::left(&a, axes_a),
-        b: Operand::right(&b, axes_b),
+        a: Factor::left(&a, axes_a),
+        b: Factor::right(&b, axes_b),
     });
     let out_chunks = Chunks::from_vec(
         (kernel.a.free.iter().map(|&x| a.chunks().axis(x).to_vec()))
@@ -411,8 +411,8 @@ fn sum_task<T: Number>(
 
 /// The block-level contraction shared by every task of one product.
 struct Kernel {
-    a: Operand,
-    b: Operand,
+    a: Factor,
+    b: Factor,
 }
 
 impl Kernel {
