@@ -1,1 +1,332 @@
-//! (being written)
+//! matmul, dot and tensordot against ndarray's products and a naive
+//! reference.
+
+use proptest::prelude::*;
+use rask_array::ndarray::{ArrayD, Dimension, Ix1, Ix2, IxDyn};
+use rask_array::{Array, Chunks};
+use rask_local::Scheduler;
+
+use crate::support::{assert_close, chunks_for, data};
+
+fn sync() -> Scheduler {
+    Scheduler::sync()
+}
+
+/// `m, k, n` up to `max` and random chunkings of `(m, k)` and `(k, n)`.
+fn matmul_case(max: usize) -> impl Strategy<Value = (usize, usize, usize, Chunks, Chunks)> {
+    (0..=max, 0..=max, 0..=max).prop_flat_map(|(m, k, n)| {
+        (
+            Just(m),
+            Just(k),
+            Just(n),
+            chunks_for(vec![m, k]),
+            chunks_for(vec![k, n]),
+        )
+    })
+}
+
+fn nd_matmul(a: &ArrayD<f64>, b: &ArrayD<f64>) -> ArrayD<f64> {
+    let a = a.view().into_dimensionality::<Ix2>().unwrap();
+    let b = b.view().into_dimensionality::<Ix2>().unwrap();
+    a.dot(&b).into_dyn()
+}
+
+fn as_i64(a: &ArrayD<f64>) -> ArrayD<i64> {
+    a.mapv(|v| v as i64)
+}
+
+/// NumPy's tensordot, one output element at a time.
+fn naive_tensordot(
+    a: &ArrayD<f64>,
+    b: &ArrayD<f64>,
+    axes_a: &[usize],
+    axes_b: &[usize],
+) -> ArrayD<f64> {
+    let free_a: Vec<usize> = (0..a.ndim()).filter(|x| !axes_a.contains(x)).collect();
+    let free_b: Vec<usize> = (0..b.ndim()).filter(|x| !axes_b.contains(x)).collect();
+    let out_shape: Vec<usize> = free_a
+        .iter()
+        .map(|&x| a.shape()[x])
+        .chain(free_b.iter().map(|&x| b.shape()[x]))
+        .collect();
+    let k_shape: Vec<usize> = axes_a.iter().map(|&x| a.shape()[x]).collect();
+    ArrayD::from_shape_fn(IxDyn(&out_shape), |o| {
+        let o = o.slice().to_vec();
+        let mut sum = 0.0;
+        for q in ArrayD::<u8>::zeros(IxDyn(&k_shape))
+            .indexed_iter()
+            .map(|(q, _)| q)
+        {
+            let mut ia = vec![0; a.ndim()];
+            let mut ib = vec![0; b.ndim()];
+            for (j, &x) in free_a.iter().enumerate() {
+                ia[x] = o[j];
+            }
+            for (j, &x) in free_b.iter().enumerate() {
+                ib[x] = o[free_a.len() + j];
+            }
+            for (j, (&x, &y)) in axes_a.iter().zip(axes_b).enumerate() {
+                ia[x] = q[j];
+                ib[y] = q[j];
+            }
+            sum += a[IxDyn(&ia)] * b[IxDyn(&ib)];
+        }
+        sum
+    })
+}
+
+/// A 3-d and a 2-d shape with 0 to 2 contracted pairs, and chunkings.
+#[allow(clippy::type_complexity)]
+fn tensordot_case() -> impl Strategy<
+    Value = (
+        Vec<usize>,
+        Vec<usize>,
+        Vec<usize>,
+        Vec<usize>,
+        Chunks,
+        Chunks,
+    ),
+> {
+    (
+        proptest::collection::vec(1usize..=5, 3),
+        Just(vec![0usize, 1, 2]).prop_shuffle(),
+        Just(vec![0usize, 1]).prop_shuffle(),
+        0usize..=2,
+        proptest::collection::vec(1usize..=5, 2),
+    )
+        .prop_flat_map(|(a_shape, perm_a, perm_b, pairs, b_free_len)| {
+            let axes_a = perm_a[..pairs].to_vec();
+            let axes_b = perm_b[..pairs].to_vec();
+            let mut b_shape = b_free_len;
+            for (&x, &y) in axes_a.iter().zip(&axes_b) {
+                b_shape[y] = a_shape[x];
+            }
+            (
+                Just(a_shape.clone()),
+                Just(b_shape.clone()),
+                Just(axes_a),
+                Just(axes_b),
+                chunks_for(a_shape),
+                chunks_for(b_shape),
+            )
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn matmul_matches_ndarray_f64((m, k, n, ca, cb) in matmul_case(12), seed in any::<u64>()) {
+        let an = data(&[m, k], seed);
+        let bn = data(&[k, n], seed ^ 7);
+        let a = Array::from_ndarray(an.clone(), ca).unwrap();
+        let b = Array::from_ndarray(bn.clone(), cb).unwrap();
+        let p = a.matmul(&b).unwrap();
+        prop_assert_eq!(p.shape(), &[m, n]);
+        prop_assert_eq!(p.chunks().axis(0), a.chunks().axis(0));
+        prop_assert_eq!(p.chunks().axis(1), b.chunks().axis(1));
+        assert_close(&p.compute_with(&sync()).unwrap(), &nd_matmul(&an, &bn), 1e-10);
+    }
+
+    #[test]
+    fn matmul_matches_ndarray_i64_exactly((m, k, n, ca, cb) in matmul_case(12), seed in any::<u64>()) {
+        let an = as_i64(&data(&[m, k], seed));
+        let bn = as_i64(&data(&[k, n], seed ^ 7));
+        let a = Array::from_ndarray(an.clone(), ca).unwrap();
+        let b = Array::from_ndarray(bn.clone(), cb).unwrap();
+        let want = an.into_dimensionality::<Ix2>().unwrap().dot(&bn.into_dimensionality::<Ix2>().unwrap());
+        prop_assert_eq!(a.dot(&b).unwrap().compute_with(&sync()).unwrap(), want.into_dyn());
+    }
+
+    #[test]
+    fn matmul_with_1d_operands((m, k, n, ca, cb) in matmul_case(10), seed in any::<u64>()) {
+        let an = data(&[m, k], seed);
+        let bn = data(&[k, n], seed ^ 3);
+        let vn = data(&[k], seed ^ 5);
+        let a = Array::from_ndarray(an.clone(), ca.clone()).unwrap();
+        let b = Array::from_ndarray(bn.clone(), cb).unwrap();
+        // The vector is chunked like a's columns.
+        let v = Array::from_ndarray(vn.clone(), Chunks::new(vec![ca.axis(1).to_vec()], &[k]).unwrap()).unwrap();
+        let a2 = an.view().into_dimensionality::<Ix2>().unwrap();
+        let b2 = bn.view().into_dimensionality::<Ix2>().unwrap();
+        let v1 = vn.view().into_dimensionality::<Ix1>().unwrap();
+        // (m, k) @ (k,) -> (m,)
+        let av = a.matmul(&v).unwrap();
+        prop_assert_eq!(av.shape(), &[m]);
+        assert_close(&av.compute_with(&sync()).unwrap(), &a2.dot(&v1).into_dyn(), 1e-10);
+        // (k,) @ (k, n) -> (n,)
+        let vb = v.matmul(&b).unwrap();
+        prop_assert_eq!(vb.shape(), &[n]);
+        assert_close(&vb.compute_with(&sync()).unwrap(), &v1.dot(&b2).into_dyn(), 1e-10);
+        // (k,) @ (k,) -> ()
+        let vv = v.matmul(&v).unwrap();
+        prop_assert_eq!(vv.ndim(), 0);
+        let got = vv.compute_scalar().unwrap();
+        let want = v1.dot(&v1);
+        prop_assert!((got - want).abs() <= 1e-12 + 1e-10 * want.abs(), "{} vs {}", got, want);
+    }
+
+    #[test]
+    fn tensordot_matches_a_naive_reference(
+        (a_shape, b_shape, axes_a, axes_b, ca, cb) in tensordot_case(),
+        seed in any::<u64>(),
+    ) {
+        let an = data(&a_shape, seed);
+        let bn = data(&b_shape, seed ^ 11);
+        let a = Array::from_ndarray(an.clone(), ca).unwrap();
+        let b = Array::from_ndarray(bn.clone(), cb).unwrap();
+        let t = a.tensordot(&b, &axes_a, &axes_b).unwrap();
+        let want = naive_tensordot(&an, &bn, &axes_a, &axes_b);
+        prop_assert_eq!(t.shape(), want.shape());
+        assert_close(&t.compute_with(&sync()).unwrap(), &want, 1e-10);
+    }
+}
+
+#[test]
+fn matmul_with_its_transpose_contract() {
+    let xn = data(&[7, 5], 3);
+    let x = Array::from_ndarray(xn.clone(), &[3, 2]).unwrap();
+    let p: Array<f64> = x.matmul(&x.t()).unwrap();
+    assert_eq!(p.shape(), &[7, 7]);
+    assert_close(
+        &p.compute_with(&sync()).unwrap(),
+        &nd_matmul(&xn, &xn.t().to_owned()),
+        1e-12,
+    );
+    // The same array on both sides: blocks read twice by one task.
+    let sq = Array::from_ndarray(data(&[6, 6], 4), &[2, 4]).unwrap();
+    assert_close(
+        &sq.matmul(&sq).unwrap().compute().unwrap(),
+        &nd_matmul(&data(&[6, 6], 4), &data(&[6, 6], 4)),
+        1e-12,
+    );
+}
+
+#[test]
+fn many_contracted_blocks_sum_in_a_tree() {
+    // 40 blocks along k: more than split_every (4 by default), so partial
+    // products over groups are summed in a tree.
+    let an = data(&[5, 40], 8);
+    let bn = data(&[40, 3], 9);
+    let a = Array::from_ndarray(an.clone(), &[2, 1]).unwrap();
+    let b = Array::from_ndarray(bn.clone(), &[3, 3]).unwrap();
+    let p = a.matmul(&b).unwrap();
+    assert_eq!(p.chunks().as_slices(), &[vec![2, 2, 1], vec![3]]);
+    assert_close(
+        &p.compute_with(&sync()).unwrap(),
+        &nd_matmul(&an, &bn),
+        1e-10,
+    );
+    let ai = Array::from_ndarray(as_i64(&an), &[5, 1]).unwrap();
+    let bi = Array::from_ndarray(as_i64(&bn), &[1, 2]).unwrap();
+    let want = as_i64(&an)
+        .into_dimensionality::<Ix2>()
+        .unwrap()
+        .dot(&as_i64(&bn).into_dimensionality::<Ix2>().unwrap());
+    assert_eq!(ai.matmul(&bi).unwrap().compute().unwrap(), want.into_dyn());
+}
+
+#[test]
+fn no_product_task_reads_more_than_split_every_pairs() {
+    use rask_core::{Collection, GraphBuilder};
+    let a = Array::<f64>::ones(&[4, 64], &[2, 1]).unwrap();
+    let b = Array::<f64>::ones(&[64, 4], &[1, 2]).unwrap();
+    let p = a.matmul(&b).unwrap();
+    let mut builder = GraphBuilder::new();
+    p.add_to_graph(&mut builder, &mut Vec::new());
+    let graph = builder.build().unwrap();
+    let split_every = rask_config::get().split_every.max(2);
+    let widest = graph.tasks().iter().map(|t| t.deps.len()).max().unwrap();
+    assert!(widest <= 2 * split_every, "a task reads {widest} blocks");
+    assert_eq!(
+        p.compute_with(&sync()).unwrap(),
+        ArrayD::from_elem(IxDyn(&[4, 4]), 64.0)
+    );
+}
+
+#[test]
+fn integer_products_wrap_around_like_numpy() {
+    let a = Array::from_ndarray(ArrayD::from_elem(IxDyn(&[1, 2]), 100i8), &[1, 1]).unwrap();
+    let b = Array::from_ndarray(ArrayD::from_elem(IxDyn(&[2, 1]), 2i8), &[1, 1]).unwrap();
+    // 100 * 2 + 100 * 2 = 400, which is -112 in int8.
+    assert_eq!(a.matmul(&b).unwrap().compute().unwrap()[[0, 0]], -112);
+}
+
+#[test]
+fn dot_follows_numpy_for_more_axes_and_scalars() {
+    // dot(a, b) sums a's last axis with b's second-to-last.
+    let an = data(&[2, 3, 4], 1);
+    let bn = data(&[5, 4, 2], 2);
+    let a = Array::from_ndarray(an.clone(), &[1, 2, 3]).unwrap();
+    let b = Array::from_ndarray(bn.clone(), &[2, 2, 1]).unwrap();
+    let d = a.dot(&b).unwrap();
+    assert_eq!(d.shape(), &[2, 3, 5, 2]);
+    assert_close(
+        &d.compute_with(&sync()).unwrap(),
+        &naive_tensordot(&an, &bn, &[2], &[1]),
+        1e-12,
+    );
+    let s = Array::from_ndarray(ArrayD::from_elem(IxDyn(&[]), 2.0), &[] as &[usize]).unwrap();
+    assert_close(&a.dot(&s).unwrap().compute().unwrap(), &(&an * 2.0), 1e-12);
+}
+
+#[test]
+fn shape_mismatch_errors_name_both_shapes() {
+    let a = Array::<f64>::ones(&[3, 4], &[2, 2]).unwrap();
+    let b = Array::<f64>::ones(&[5, 6], &[2, 2]).unwrap();
+    let err = a.matmul(&b).unwrap_err().to_string();
+    assert!(
+        err.contains("matmul: shapes (3, 4) and (5, 6) not aligned: 4 (dim 1) != 5 (dim 0)"),
+        "{err}"
+    );
+    let err = a.dot(&b).unwrap_err().to_string();
+    assert!(
+        err.contains("dot: shapes (3, 4) and (5, 6) not aligned"),
+        "{err}"
+    );
+    let v = Array::<f64>::ones(&[5], &[2]).unwrap();
+    let err = v.matmul(&a).unwrap_err().to_string();
+    assert!(
+        err.contains("shapes (5,) and (3, 4) not aligned: 5 (dim 0) != 3 (dim 0)"),
+        "{err}"
+    );
+    let s = Array::<f64>::ones(&[], &[] as &[usize]).unwrap();
+    let err = s.matmul(&a).unwrap_err().to_string();
+    assert!(err.contains("0-d"), "{err}");
+    let c = Array::<f64>::ones(&[2, 3, 4], &[2, 2, 2]).unwrap();
+    let err = c.matmul(&b).unwrap_err().to_string();
+    assert!(
+        err.contains("(2, 3, 4)") && err.contains("tensordot"),
+        "{err}"
+    );
+}
+
+#[test]
+fn tensordot_rejects_bad_axes() {
+    let a = Array::<f64>::ones(&[3, 4, 5], &[2, 2, 2]).unwrap();
+    let b = Array::<f64>::ones(&[6, 7], &[2, 2]).unwrap();
+    let err = a.tensordot(&b, &[2], &[0]).unwrap_err().to_string();
+    assert!(
+        err.contains("axis 2 of (3, 4, 5) has length 5")
+            && err.contains("axis 0 of (6, 7) has length 6"),
+        "{err}"
+    );
+    let err = a.tensordot(&b, &[0, 1], &[0]).unwrap_err().to_string();
+    assert!(err.contains("same number"), "{err}");
+    let err = a.tensordot(&b, &[3], &[0]).unwrap_err().to_string();
+    assert!(
+        err.contains("axis 3 is out of range") && err.contains("(3, 4, 5)"),
+        "{err}"
+    );
+    let err = a.tensordot(&b, &[0, 0], &[0, 1]).unwrap_err().to_string();
+    assert!(err.contains("listed twice"), "{err}");
+}
+
+#[test]
+fn an_invalid_operand_reports_its_error() {
+    let a = Array::<f64>::ones(&[3], &[2]).unwrap();
+    let b = Array::<f64>::ones(&[4], &[2]).unwrap();
+    let bad = &a + &b;
+    let err = bad.matmul(&a).unwrap_err().to_string();
+    assert!(err.contains("broadcast"), "{err}");
+}
