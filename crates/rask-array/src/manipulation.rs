@@ -30,6 +30,9 @@ use crate::array::{Array, BlockTask, block_arg, block_key, block_value};
 use crate::chunks::{Chunks, fmt_shape};
 use crate::element::Element;
 
+/// Per-axis block sizes.
+type AxisChunks = Vec<Vec<usize>>;
+
 /// Chunks that `factor` divides, made by merging neighbours of `chunks`
 /// (whose sum `factor` divides): `[2, 2, 8, 4]` by 4 is `[4, 8, 4]`.
 fn contract(chunks: &[usize], factor: usize) -> Vec<usize> {
@@ -49,11 +52,7 @@ fn contract(chunks: &[usize], factor: usize) -> Vec<usize> {
 /// The chunks the input must have and the chunks of the output, for a
 /// reshape between shapes of equal, non-zero size. `None` only if the
 /// shapes do not hold the same number of elements.
-fn reshape_plan(
-    old: &[usize],
-    chunks: &Chunks,
-    new: &[usize],
-) -> Option<(Vec<Vec<usize>>, Vec<Vec<usize>>)> {
+fn reshape_plan(old: &[usize], chunks: &Chunks, new: &[usize]) -> Option<(AxisChunks, AxisChunks)> {
     let mut in_c: Vec<Vec<usize>> = chunks.as_slices().to_vec();
     let mut out_c: Vec<Vec<usize>> = vec![Vec::new(); new.len()];
     let (mut i, mut j) = (0, 0);
@@ -319,11 +318,7 @@ impl<T: Element> Array<T> {
 mod tests {
     use super::*;
 
-    fn plan(
-        old: &[usize],
-        chunks: Vec<Vec<usize>>,
-        new: &[usize],
-    ) -> (Vec<Vec<usize>>, Vec<Vec<usize>>) {
+    fn plan(old: &[usize], chunks: AxisChunks, new: &[usize]) -> (AxisChunks, AxisChunks) {
         let c = Chunks::new(chunks, old).unwrap();
         reshape_plan(old, &c, new).unwrap()
     }

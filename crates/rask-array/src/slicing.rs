@@ -308,7 +308,8 @@ fn range_pieces(
             }
             (k0, ((e - 1 - start) / a).min(n - 1))
         } else {
-            let k0 = if start <= e - 1 {
+            // `e - 1` is the block's last position.
+            let k0 = if start < e {
                 0
             } else {
                 (start - (e - 1) + a - 1) / a
