@@ -337,22 +337,23 @@ fn range_pieces(
     out
 }
 
-/// How one input axis is read.
-enum AxisRead {
-    /// Output axis `out` has one block per piece: input block and slice.
+/// One element of a normalised index, in the caller's order.
+enum Step {
+    /// Inserts a length-1 output axis.
+    NewAxis,
+    /// Reads one position of one input block; the input axis is dropped.
+    Index { block: usize, local: usize },
+    /// Output axis `out` has one block per piece: an input block and the
+    /// slice of it.
     Range {
         out: usize,
         pieces: Vec<(usize, SliceInfoElem)>,
     },
-    /// One position of one input block; the axis is dropped.
-    Index { block: usize, local: usize },
 }
 
-/// A normalised index: what every input axis does, and where new axes go.
+/// A normalised index and the output's chunks.
 struct SlicePlan {
-    reads: Vec<AxisRead>,
-    /// Per output axis: `None` for a new axis, else the input axis.
-    out_axes: Vec<Option<usize>>,
+    steps: Vec<Step>,
     out_chunks: Chunks,
 }
 
@@ -366,14 +367,13 @@ fn plan(shape: &[usize], chunks: &Chunks, elems: &[SliceElem]) -> Result<SlicePl
         ));
     }
     let full = vec![SliceElem::Full; shape.len() - consumed];
-    let mut reads = Vec::with_capacity(shape.len());
-    let mut out_axes = Vec::new();
+    let mut steps = Vec::with_capacity(elems.len() + full.len());
     let mut out_chunks = Vec::new();
     let mut ax = 0;
     for elem in elems.iter().chain(&full) {
         match *elem {
             SliceElem::NewAxis => {
-                out_axes.push(None);
+                steps.push(Step::NewAxis);
                 out_chunks.push(vec![1]);
             }
             SliceElem::Index(i) => {
@@ -391,7 +391,7 @@ fn plan(shape: &[usize], chunks: &Chunks, elems: &[SliceElem]) -> Result<SlicePl
                     pos -= chunks.axis(ax)[block];
                     block += 1;
                 }
-                reads.push(AxisRead::Index { block, local: pos });
+                steps.push(Step::Index { block, local: pos });
                 ax += 1;
             }
             SliceElem::Range { step: 0, .. } => {
@@ -412,19 +412,17 @@ fn plan(shape: &[usize], chunks: &Chunks, elems: &[SliceElem]) -> Result<SlicePl
                 } else {
                     pieces.iter().map(|(_, s)| slice_len(s)).collect()
                 };
-                reads.push(AxisRead::Range {
-                    out: out_axes.len(),
+                steps.push(Step::Range {
+                    out: out_chunks.len(),
                     pieces,
                 });
-                out_axes.push(Some(ax));
                 out_chunks.push(sizes);
                 ax += 1;
             }
         }
     }
     Ok(SlicePlan {
-        reads,
-        out_axes,
+        steps,
         out_chunks: Chunks::from_vec(out_chunks),
     })
 }
@@ -467,70 +465,46 @@ impl<T: Element> Array<T> {
             Ok(p) => p,
             Err(e) => return Array::invalid(e),
         };
-        let identity = plan.out_axes.len() == self.ndim()
-            && plan.out_chunks == *self.chunks()
-            && plan.reads.iter().all(|r| match r {
-                AxisRead::Range { pieces, .. } => pieces.iter().enumerate().all(|(i, (b, s))| {
+        let identity = plan.out_chunks == *self.chunks()
+            && plan.steps.iter().all(|step| match step {
+                Step::Range { pieces, .. } => pieces.iter().enumerate().all(|(i, (b, s))| {
                     *b == i && matches!(s, SliceInfoElem::Slice { step: 1, .. })
                 }),
-                AxisRead::Index { .. } => false,
+                Step::NewAxis | Step::Index { .. } => false,
             });
         if identity {
             return self.clone();
         }
-        let SlicePlan {
-            reads,
-            out_axes,
-            out_chunks,
-        } = plan;
+        let SlicePlan { steps, out_chunks } = plan;
         let src = self.node.name.clone();
         let in_chunks = self.chunks().clone();
         Array::layer("getitem", out_chunks, vec![self.input()], move |idx| {
-            let mut in_idx = Vec::with_capacity(reads.len());
-            let mut info: Vec<SliceInfoElem> = Vec::with_capacity(out_axes.len() + reads.len());
-            let mut whole = true;
-            let mut next_read = reads.iter();
-            // Walk the output axes, emitting the index elements of input
-            // axes that are dropped before each kept one.
-            let mut emit_until =
-                |info: &mut Vec<SliceInfoElem>, in_idx: &mut Vec<usize>, stop_at_range: bool| {
-                    for r in next_read.by_ref() {
-                        match r {
-                            AxisRead::Index { block, local } => {
-                                in_idx.push(*block);
-                                info.push(SliceInfoElem::Index(*local as isize));
-                            }
-                            AxisRead::Range { out, pieces } => {
-                                let (b, s) = pieces[idx[*out]];
-                                in_idx.push(b);
-                                info.push(s);
-                                if stop_at_range {
-                                    return;
-                                }
-                            }
-                        }
+            // The input block to read and the ndarray index of the slice.
+            let mut in_idx = Vec::with_capacity(steps.len());
+            let mut info: Vec<SliceInfoElem> = Vec::with_capacity(steps.len());
+            for step in &steps {
+                match step {
+                    Step::NewAxis => info.push(SliceInfoElem::NewAxis),
+                    Step::Index { block, local } => {
+                        in_idx.push(*block);
+                        info.push(SliceInfoElem::Index(*local as isize));
                     }
-                };
-            for o in &out_axes {
-                match o {
-                    None => info.push(SliceInfoElem::NewAxis),
-                    Some(_) => emit_until(&mut info, &mut in_idx, true),
+                    Step::Range { out, pieces } => {
+                        let (b, s) = pieces[idx[*out]];
+                        in_idx.push(b);
+                        info.push(s);
+                    }
                 }
             }
-            emit_until(&mut info, &mut in_idx, false);
             let expected = in_chunks.block_shape(&in_idx);
-            for (s, &n) in info
-                .iter()
-                .filter(|s| !matches!(s, SliceInfoElem::NewAxis))
-                .zip(&expected)
-            {
-                let full_block = matches!(
-                    *s,
-                    SliceInfoElem::Slice { start: 0, end: Some(e), step: 1 } if e == n as isize
-                );
-                whole &= full_block;
-            }
-            whole &= info.len() == expected.len();
+            // Reading a whole block as it is passes it on without a copy.
+            let whole = info.len() == expected.len()
+                && info.iter().zip(&expected).all(|(s, &n)| {
+                    matches!(
+                        *s,
+                        SliceInfoElem::Slice { start: 0, end: Some(e), step: 1 } if e == n as isize
+                    )
+                });
             let op = if whole {
                 Op::blockwise("getitem", |args: &[Value]| {
                     block_arg::<T>(args, 0)?;
@@ -613,7 +587,8 @@ impl<T: Element> Array<T> {
         let src = self.node.name.clone();
         let c = out_chunks.clone();
         Array::layer("take", out_chunks, vec![self.input()], move |idx| {
-            let part = hits.chunks(size).nth(idx[ax]).unwrap_or(&[]);
+            let from = (idx[ax] * size).min(hits.len());
+            let part = &hits[from..(from + size).min(hits.len())];
             let mut blocks: Vec<usize> = part.iter().map(|&(b, _)| b).collect();
             blocks.sort_unstable();
             blocks.dedup();
