@@ -41,7 +41,7 @@ mod manipulation;
 pub mod random;
 mod rechunk;
 mod reduction;
-mod slicing;
+pub mod slicing;
 mod transpose;
 
 pub use array::Array;
@@ -49,5 +49,6 @@ pub use chunks::{ChunkSpec, Chunks, IntoChunks};
 pub use creation::BlockInfo;
 pub use element::{CastFrom, Element, Float, Number};
 pub use elementwise::{Operand, where_};
+pub use slicing::{NewAxis, SliceElem, SliceRange};
 #[allow(unused_imports)]
-pub use {blockwise::*, join::*, linalg::*, manipulation::*, rechunk::*, slicing::*};
+pub use {blockwise::*, join::*, linalg::*, manipulation::*, rechunk::*};

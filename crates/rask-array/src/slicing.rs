@@ -35,7 +35,7 @@ use crate::element::Element;
 /// ```
 /// use rask_array::SliceElem;
 /// let e = SliceElem::Range { start: Some(1), stop: None, step: -1 };
-/// assert_eq!(e, rask_array::range_step(1, None, -1));
+/// assert_eq!(e, rask_array::slicing::range_step(1, None, -1));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum SliceElem {
@@ -61,7 +61,7 @@ pub enum SliceElem {
 /// The element at position `i` of an axis, which is dropped (`x[i]`).
 ///
 /// ```
-/// use rask_array::{Array, idx};
+/// use rask_array::{Array, slicing::idx};
 /// let x = Array::<i64>::arange(0, 6, 1, &[4]).unwrap();
 /// assert_eq!(x.slice(&[idx(-1)]).compute_scalar().unwrap(), 5);
 /// ```
@@ -72,7 +72,7 @@ pub fn idx(i: isize) -> SliceElem {
 /// The positions `start..stop` of an axis (`x[start:stop]`).
 ///
 /// ```
-/// use rask_array::{Array, range};
+/// use rask_array::{Array, slicing::range};
 /// let x = Array::<i64>::arange(0, 6, 1, &[4]).unwrap();
 /// assert_eq!(x.slice(&[range(1, -1)]).compute().unwrap().into_raw_vec_and_offset().0, vec![1, 2, 3, 4]);
 /// ```
@@ -88,7 +88,7 @@ pub fn range(start: isize, stop: isize) -> SliceElem {
 /// `None` (`x[::-2]` is `range_step(None, None, -2)`).
 ///
 /// ```
-/// use rask_array::{Array, range_step};
+/// use rask_array::{Array, slicing::range_step};
 /// let x = Array::<i64>::arange(0, 6, 1, &[4]).unwrap();
 /// let y = x.slice(&[range_step(None, None, -2)]);
 /// assert_eq!(y.compute().unwrap().into_raw_vec_and_offset().0, vec![5, 3, 1]);
@@ -110,7 +110,7 @@ pub fn range_step(
 /// The whole axis (`x[:]`).
 ///
 /// ```
-/// use rask_array::{Array, full, idx};
+/// use rask_array::{Array, slicing::{full, idx}};
 /// let x = Array::<f64>::ones(&[3, 4], &[2, 2]).unwrap();
 /// assert_eq!(x.slice(&[full(), idx(0)]).shape(), &[3]);
 /// ```
@@ -121,7 +121,7 @@ pub fn full() -> SliceElem {
 /// A new axis of length 1 (`x[None]`).
 ///
 /// ```
-/// use rask_array::{Array, newaxis};
+/// use rask_array::{Array, slicing::newaxis};
 /// let x = Array::<f64>::ones(&[3], &[2]).unwrap();
 /// assert_eq!(x.slice(&[newaxis()]).shape(), &[1, 3]);
 /// ```
@@ -211,7 +211,7 @@ impl SliceElem {
     ///
     /// ```
     /// use rask_array::SliceElem;
-    /// assert_eq!(SliceElem::stepped(..3, 2), rask_array::range_step(None, 3, 2));
+    /// assert_eq!(SliceElem::stepped(..3, 2), rask_array::slicing::range_step(None, 3, 2));
     /// ```
     pub fn stepped(range: impl SliceRange, step: isize) -> SliceElem {
         let (start, stop) = range.ends();
@@ -449,7 +449,7 @@ impl<T: Element> Array<T> {
     /// 0 gives an invalid array whose `compute` returns the error.
     ///
     /// ```
-    /// use rask_array::{Array, ndarray::array, range, idx, s};
+    /// use rask_array::{Array, ndarray::array, s, slicing::{idx, range}};
     /// let nd = array![[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]].into_dyn();
     /// let x = Array::from_ndarray(nd.clone(), &[2, 3]).unwrap();
     /// let y = x.slice(&[range(1, 3), idx(-1)]);

@@ -15,7 +15,11 @@ fn plan_of(a: &Array<f64>) -> Plan {
 }
 
 fn count_prefix(plan: &Plan, prefix: &str) -> usize {
-    plan.graph.tasks().iter().filter(|t| t.key.prefix() == prefix).count()
+    plan.graph
+        .tasks()
+        .iter()
+        .filter(|t| t.key.prefix() == prefix)
+        .count()
 }
 
 #[test]
@@ -31,8 +35,15 @@ fn an_elementwise_expression_is_one_task_per_block() {
     assert_eq!(count_prefix(&plan, "sub"), 4);
     assert_eq!(count_prefix(&plan, "add"), 0);
     assert_eq!(count_prefix(&plan, "mul"), 0);
-    let fused = plan.graph.tasks().iter().find(|t| t.key.prefix() == "sub").unwrap();
-    let Op::Fused(program) = &fused.op else { panic!("expected a fused task") };
+    let fused = plan
+        .graph
+        .tasks()
+        .iter()
+        .find(|t| t.key.prefix() == "sub")
+        .unwrap();
+    let Op::Fused(program) = &fused.op else {
+        panic!("expected a fused task")
+    };
     let names: Vec<&str> = program.steps().iter().map(|s| s.op.name()).collect();
     assert_eq!(names, ["add", "mul", "sub"]);
     // And the value is right.
@@ -46,9 +57,18 @@ fn generation_elementwise_and_block_reduction_fuse() {
     let s = (&x * 3.0 + 1.0).sum();
     let plan = plan_of(&s);
     // 16 fused (uniform -> mul -> add -> partial sum) tasks, then combines.
-    let fused = plan.graph.tasks().iter().filter(|t| matches!(t.op, Op::Fused(_)) && t.deps.is_empty()).count();
+    let fused = plan
+        .graph
+        .tasks()
+        .iter()
+        .filter(|t| matches!(t.op, Op::Fused(_)) && t.deps.is_empty())
+        .count();
     assert_eq!(fused, 16);
-    assert_eq!(count_prefix(&plan, "uniform"), 0, "generation fused into its consumer");
+    assert_eq!(
+        count_prefix(&plan, "uniform"),
+        0,
+        "generation fused into its consumer"
+    );
     let v = s.compute_scalar().unwrap();
     let direct = x.compute().unwrap().mapv(|v| v * 3.0 + 1.0).sum();
     assert!((v - direct).abs() < 1e-9 * direct.abs());
@@ -63,6 +83,13 @@ fn a_shared_intermediate_is_not_fused_twice() {
     let e = &a + &b;
     let plan = plan_of(&e);
     // y has two dependents per block, so it stays a task of its own.
-    assert_eq!(count_prefix(&plan, "add"), 2 + 2, "y's blocks and e's fused blocks");
-    assert_eq!(e.compute().unwrap(), data(&[6], 4).mapv(|v| (v + 1.0) * 2.0 + (v + 1.0) * 3.0));
+    assert_eq!(
+        count_prefix(&plan, "add"),
+        2 + 2,
+        "y's blocks and e's fused blocks"
+    );
+    assert_eq!(
+        e.compute().unwrap(),
+        data(&[6], 4).mapv(|v| (v + 1.0) * 2.0 + (v + 1.0) * 3.0)
+    );
 }

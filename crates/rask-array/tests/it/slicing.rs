@@ -4,7 +4,8 @@
 
 use proptest::prelude::*;
 use rask_array::ndarray::{ArrayD, Axis};
-use rask_array::{Array, Chunks, NewAxis, SliceElem, idx, range, range_step, s};
+use rask_array::slicing::{idx, range, range_step};
+use rask_array::{Array, Chunks, NewAxis, SliceElem, s};
 use rask_local::Scheduler;
 
 use crate::support::{data, shape_and_chunks};
@@ -245,5 +246,5 @@ fn bad_indices_name_the_axis_and_length() {
 }
 
 fn full_() -> SliceElem {
-    rask_array::full()
+    rask_array::slicing::full()
 }
