@@ -252,8 +252,8 @@ impl<T: Float> Reducer<T> for MomentReducer<T> {
                         return;
                     }
                     let delta = mb - *ma;
-                    *ma = *ma + delta * nb / n;
-                    *m2a = *m2a + m2b + delta * delta * *na * nb / n;
+                    *ma += delta * nb / n;
+                    *m2a += m2b + delta * delta * *na * nb / n;
                     *na = n;
                 });
         }
