@@ -223,9 +223,16 @@ impl<T: Number> Array<T> {
         if step == T::zero() {
             return Err(Error::invalid("step", "arange needs a non-zero step"));
         }
-        let n = ((stop.to_f64() - start.to_f64()) / step.to_f64())
-            .ceil()
-            .max(0.0) as usize;
+        let len = ((stop.to_f64() - start.to_f64()) / step.to_f64()).ceil();
+        if !len.is_finite() {
+            return Err(Error::invalid(
+                "arange",
+                format!(
+                    "cannot compute the length of arange({start:?}, {stop:?}, {step:?}); give finite bounds and step"
+                ),
+            ));
+        }
+        let n = len.max(0.0) as usize;
         let chunks = chunks.into_chunks(&[n], size_of::<T>())?;
         Ok(Array::generated("arange", chunks, move |info| {
             let s = info.start[0];

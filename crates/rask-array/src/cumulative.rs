@@ -1,1 +1,274 @@
-//! (being written)
+//! Cumulative sums and products along an axis: `cumsum`, `cumprod`,
+//! `nancumsum`, `nancumprod`.
+//!
+//! # Plan (Dask's)
+//!
+//! Let the blocks along the axis be `0..n`, for every lane of blocks (a
+//! fixed index along the other axes):
+//!
+//! 1. **Local**: every block is scanned on its own (a blockwise task, so it
+//!    fuses with the elementwise operations feeding it).
+//! 2. **Carries**: `carry_1` is the last slice of `local_0` along the axis
+//!    (the block's total, kept as an axis of length 1); `carry_k` is
+//!    `carry_{k-1}` combined with the last slice of `local_{k-1}`. This is a
+//!    sequential chain of small tasks per lane, the only part that cannot run
+//!    in parallel; each reads one slice per block, so it is cheap. (Taking
+//!    the last slice happens inside the carry task, which saves a layer of
+//!    tasks.)
+//! 3. **Result**: block `k > 0` is `local_k` combined with `carry_k`
+//!    broadcast along the axis; block 0 is `local_0` unchanged.
+//!
+//! With a single block along the axis (including a zero-length axis) the
+//! local scan is the whole result. Integers wrap around on overflow, as in
+//! NumPy; the NaN-skipping versions replace NaN by the identity (0 for sums,
+//! 1 for products) before scanning.
+
+use std::sync::{Arc, OnceLock};
+
+use ndarray::{ArrayD, Axis, IxDyn, Slice};
+use rask_core::{Op, TaskError, Value};
+
+use crate::array::{Array, BlockTask, block_arg, block_key, block_value};
+use crate::chunks::{Chunks, fmt_shape};
+use crate::element::{Float, Number};
+
+/// Which scan: the operation and its identity.
+#[derive(Clone, Copy)]
+struct Scan<T> {
+    name: &'static str,
+    combine: fn(T, T) -> T,
+    identity: T,
+    /// Replace NaN by `identity` before scanning.
+    skip_nan: bool,
+}
+
+impl<T: Number> Scan<T> {
+    fn sum(name: &'static str, skip_nan: bool) -> Self {
+        Scan {
+            name,
+            combine: T::wrapping_add,
+            identity: T::zero(),
+            skip_nan,
+        }
+    }
+
+    fn prod(name: &'static str, skip_nan: bool) -> Self {
+        Scan {
+            name,
+            combine: T::wrapping_mul,
+            identity: T::one(),
+            skip_nan,
+        }
+    }
+
+    /// The scan of one block along `axis`.
+    fn local(&self, block: &ArrayD<T>, axis: usize) -> ArrayD<T> {
+        let mut out = if self.skip_nan {
+            let id = self.identity;
+            block.mapv(|v| if v.is_nan_value() { id } else { v })
+        } else {
+            block.clone()
+        };
+        let f = self.combine;
+        out.accumulate_axis_inplace(Axis(axis), |&prev, cur| *cur = f(prev, *cur));
+        out
+    }
+
+    /// The last slice of a scanned block along `axis`, as an axis of length
+    /// 1 (the identity if the block is empty along the axis).
+    fn last(&self, scanned: &ArrayD<T>, axis: usize) -> ArrayD<T> {
+        let len = scanned.len_of(Axis(axis));
+        if len == 0 {
+            let mut shape = scanned.shape().to_vec();
+            shape[axis] = 1;
+            return ArrayD::from_elem(IxDyn(&shape), self.identity);
+        }
+        scanned
+            .slice_axis(Axis(axis), Slice::from(len - 1..len))
+            .to_owned()
+    }
+}
+
+impl<T: Number> Array<T> {
+    /// Cumulative sum along `axis` (NumPy's `cumsum(axis=...)`); integers
+    /// wrap around on overflow.
+    ///
+    /// ```
+    /// use rask_array::{Array, ndarray::{Axis, array}};
+    /// let x = Array::from_ndarray(array![[1, 2, 3], [4, 5, 6]].into_dyn(), &[1, 2]).unwrap();
+    /// assert_eq!(x.cumsum(Axis(1)).compute().unwrap(), array![[1, 3, 6], [4, 9, 15]].into_dyn());
+    /// assert_eq!(x.cumsum(Axis(0)).compute().unwrap(), array![[1, 2, 3], [5, 7, 9]].into_dyn());
+    /// ```
+    pub fn cumsum(&self, axis: Axis) -> Array<T> {
+        self.scan(Scan::sum("cumsum", false), axis.index())
+    }
+
+    /// Cumulative product along `axis` (NumPy's `cumprod(axis=...)`);
+    /// integers wrap around on overflow.
+    ///
+    /// ```
+    /// use rask_array::{Array, ndarray::{Axis, array}};
+    /// let x = Array::from_ndarray(array![1, 2, 3, 4, 5].into_dyn(), &[2]).unwrap();
+    /// assert_eq!(x.cumprod(Axis(0)).compute().unwrap(), array![1, 2, 6, 24, 120].into_dyn());
+    /// ```
+    pub fn cumprod(&self, axis: Axis) -> Array<T> {
+        self.scan(Scan::prod("cumprod", false), axis.index())
+    }
+
+    /// Builds the local / carry / result layers of a scan along `axis`.
+    fn scan(&self, scan: Scan<T>, axis: usize) -> Array<T> {
+        if let Some(e) = self.error() {
+            return Array::invalid(e);
+        }
+        let name = scan.name;
+        if axis >= self.ndim() {
+            return Array::invalid(format!(
+                "{name}: axis {axis} is out of range for an array of shape {} ({} axes)",
+                fmt_shape(self.shape()),
+                self.ndim()
+            ));
+        }
+
+        // 1. Scan every block on its own.
+        let src = self.node.name.clone();
+        let local: Array<T> = Array::layer(
+            name,
+            self.chunks().clone(),
+            vec![self.input()],
+            move |idx| BlockTask {
+                op: Op::blockwise(name, move |args: &[Value]| {
+                    Ok(block_value(scan.local(block_arg::<T>(args, 0)?, axis)))
+                }),
+                deps: vec![block_key(&src, idx)],
+            },
+        );
+        let n = self.numblocks()[axis];
+        if n <= 1 {
+            return local;
+        }
+
+        // 2. Carries: block j of this layer is the carry of block j + 1. The
+        // chain reads the layer's own blocks, so the closure learns the
+        // layer's name once the layer exists.
+        let mut carry_chunks = self.chunks().as_slices().to_vec();
+        carry_chunks[axis] = vec![1; n - 1];
+        let local_name = local.node.name.clone();
+        let own_name: Arc<OnceLock<Arc<str>>> = Arc::new(OnceLock::new());
+        let own = own_name.clone();
+        let carry: Array<T> = Array::layer(
+            "cumulative-carry",
+            Chunks::from_vec(carry_chunks),
+            vec![local.input()],
+            move |idx| {
+                let j = idx[axis];
+                let mut deps = Vec::with_capacity(2);
+                if j > 0 {
+                    let mut prev = idx.to_vec();
+                    prev[axis] = j - 1;
+                    let own = own
+                        .get()
+                        .expect("the name is set right after the layer is made, before any task");
+                    deps.push(block_key(own, &prev));
+                }
+                deps.push(block_key(&local_name, idx));
+                BlockTask {
+                    op: Op::call("cumulative-carry", move |args: &[Value]| {
+                        let last = scan.last(block_arg::<T>(args, args.len() - 1)?, axis);
+                        if args.len() == 1 {
+                            return Ok(block_value(last));
+                        }
+                        let mut carry = block_arg::<T>(args, 0)?.clone();
+                        check_same_shape(&carry, &last)?;
+                        let f = scan.combine;
+                        carry.zip_mut_with(&last, |c, &l| *c = f(*c, l));
+                        Ok(block_value(carry))
+                    }),
+                    deps,
+                }
+            },
+        );
+        own_name
+            .set(carry.node.name.clone())
+            .expect("the name is set only here");
+
+        // 3. Results: local blocks plus their carries.
+        let (local_name, carry_name) = (local.node.name.clone(), carry.node.name.clone());
+        Array::layer(
+            name,
+            self.chunks().clone(),
+            vec![local.input(), carry.input()],
+            move |idx| {
+                let k = idx[axis];
+                if k == 0 {
+                    return BlockTask {
+                        op: Op::blockwise(name, |args: &[Value]| {
+                            args.first().cloned().ok_or(TaskError::WrongArity {
+                                expected: 1,
+                                found: 0,
+                            })
+                        }),
+                        deps: vec![block_key(&local_name, idx)],
+                    };
+                }
+                let mut cidx = idx.to_vec();
+                cidx[axis] = k - 1;
+                BlockTask {
+                    op: Op::blockwise(name, move |args: &[Value]| {
+                        let mut out = block_arg::<T>(args, 0)?.clone();
+                        let carry = block_arg::<T>(args, 1)?;
+                        let bc = carry.broadcast(out.raw_dim()).ok_or_else(|| {
+                            TaskError::failed(format!(
+                                "a carry of shape {} does not broadcast to its block of shape {}",
+                                fmt_shape(carry.shape()),
+                                fmt_shape(out.shape())
+                            ))
+                        })?;
+                        let f = scan.combine;
+                        out.zip_mut_with(&bc, |x, &c| *x = f(c, *x));
+                        Ok(block_value(out))
+                    }),
+                    deps: vec![block_key(&local_name, idx), block_key(&carry_name, &cidx)],
+                }
+            },
+        )
+    }
+}
+
+impl<T: Float> Array<T> {
+    /// Cumulative sum along `axis` treating NaN as zero (NumPy's
+    /// `nancumsum`).
+    ///
+    /// ```
+    /// use rask_array::{Array, ndarray::{Axis, array}};
+    /// let x = Array::from_ndarray(array![f64::NAN, 1.0, f64::NAN, 2.0].into_dyn(), &[3]).unwrap();
+    /// assert_eq!(x.nancumsum(Axis(0)).compute().unwrap(), array![0.0, 1.0, 1.0, 3.0].into_dyn());
+    /// ```
+    pub fn nancumsum(&self, axis: Axis) -> Array<T> {
+        self.scan(Scan::sum("nancumsum", true), axis.index())
+    }
+
+    /// Cumulative product along `axis` treating NaN as one (NumPy's
+    /// `nancumprod`).
+    ///
+    /// ```
+    /// use rask_array::{Array, ndarray::{Axis, array}};
+    /// let x = Array::from_ndarray(array![2.0, f64::NAN, 3.0].into_dyn(), &[1]).unwrap();
+    /// assert_eq!(x.nancumprod(Axis(0)).compute().unwrap(), array![2.0, 2.0, 6.0].into_dyn());
+    /// ```
+    pub fn nancumprod(&self, axis: Axis) -> Array<T> {
+        self.scan(Scan::prod("nancumprod", true), axis.index())
+    }
+}
+
+/// Carries of one lane must have equal shapes.
+fn check_same_shape<T>(a: &ArrayD<T>, b: &ArrayD<T>) -> Result<(), TaskError> {
+    if a.shape() == b.shape() {
+        Ok(())
+    } else {
+        Err(TaskError::failed(format!(
+            "a carry of shape {} meets a block total of shape {}",
+            fmt_shape(a.shape()),
+            fmt_shape(b.shape())
+        )))
+    }
+}

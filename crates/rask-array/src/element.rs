@@ -31,6 +31,20 @@ pub trait Number:
     fn wrapping_add(self, other: Self) -> Self;
     /// `a * b` with wrap-around on integer overflow, as NumPy does.
     fn wrapping_mul(self, other: Self) -> Self;
+    /// `a - b` with wrap-around on integer overflow, as NumPy does.
+    fn wrapping_sub(self, other: Self) -> Self;
+    /// `a / b`; for integers it truncates toward zero (Rust's `/`), wraps
+    /// around on overflow (`MIN / -1` is `MIN`) and gives 0 for a division
+    /// by zero, as NumPy's integer division does, instead of panicking.
+    fn wrapping_div(self, other: Self) -> Self;
+    /// `a % b` (Rust's remainder, NumPy's `fmod`: the sign of `a`); 0 for
+    /// integers when `b` is 0, as NumPy does, instead of panicking.
+    fn wrapping_rem(self, other: Self) -> Self;
+    /// `-a` with wrap-around on integer overflow (`-MIN` is `MIN`).
+    fn wrapping_neg(self) -> Self;
+    /// `|a|` with wrap-around on integer overflow (`|MIN|` is `MIN`, as in
+    /// NumPy).
+    fn wrapping_abs(self) -> Self;
     /// The identity of `min`: `+inf` for floats, the largest value for integers.
     fn min_identity() -> Self;
     /// The identity of `max`: `-inf` for floats, the smallest value for integers.
@@ -73,6 +87,21 @@ macro_rules! int_element {
             fn wrapping_mul(self, other: Self) -> Self {
                 <$t>::wrapping_mul(self, other)
             }
+            fn wrapping_sub(self, other: Self) -> Self {
+                <$t>::wrapping_sub(self, other)
+            }
+            fn wrapping_div(self, other: Self) -> Self {
+                if other == 0 { 0 } else { <$t>::wrapping_div(self, other) }
+            }
+            fn wrapping_rem(self, other: Self) -> Self {
+                if other == 0 { 0 } else { <$t>::wrapping_rem(self, other) }
+            }
+            fn wrapping_neg(self) -> Self {
+                <$t>::wrapping_neg(self)
+            }
+            fn wrapping_abs(self) -> Self {
+                if self < <$t as num_traits::Zero>::zero() { <$t>::wrapping_neg(self) } else { self }
+            }
             fn min_identity() -> Self {
                 <$t>::MAX
             }
@@ -112,6 +141,21 @@ macro_rules! float_element {
             }
             fn wrapping_mul(self, other: Self) -> Self {
                 self * other
+            }
+            fn wrapping_sub(self, other: Self) -> Self {
+                self - other
+            }
+            fn wrapping_div(self, other: Self) -> Self {
+                self / other
+            }
+            fn wrapping_rem(self, other: Self) -> Self {
+                self % other
+            }
+            fn wrapping_neg(self) -> Self {
+                -self
+            }
+            fn wrapping_abs(self) -> Self {
+                self.abs()
             }
             fn min_identity() -> Self {
                 <$t>::INFINITY

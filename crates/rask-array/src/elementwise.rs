@@ -395,34 +395,59 @@ pub fn where_<T: Element>(cond: &Array<bool>, x: &Array<T>, y: &Array<T>) -> Arr
 }
 
 impl<T: Number> Array<T> {
-    /// Values limited to `[min, max]`.
+    /// Values limited to `[min, max]` (NumPy's `clip`: `minimum(maximum(x,
+    /// min), max)`, so `max` wins when `min > max`; NaN stays NaN).
+    ///
+    /// ```
+    /// let x = rask_array::Array::<i32>::arange(0, 6, 1, &[4]).unwrap();
+    /// assert_eq!(x.clip(1, 3).compute().unwrap().into_raw_vec_and_offset().0, vec![1, 1, 2, 3, 3, 3]);
+    /// ```
     pub fn clip(&self, min: T, max: T) -> Array<T> {
         self.map_elements("clip", move |v| {
-            if v < min {
-                min
-            } else if v > max {
-                max
+            let v = if v < min { min } else { v };
+            if v > max { max } else { v }
+        })
+    }
+
+    /// Elementwise maximum with another array (NumPy's `maximum`: NaN
+    /// propagates).
+    ///
+    /// ```
+    /// use rask_array::{Array, ndarray::array};
+    /// let x = Array::from_ndarray(array![1.0, 5.0, f64::NAN].into_dyn(), &[2]).unwrap();
+    /// let y = Array::from_ndarray(array![3.0].into_dyn(), &[1]).unwrap();
+    /// let m = x.maximum(&y).compute().unwrap();
+    /// assert_eq!((m[0], m[1]), (3.0, 5.0));
+    /// assert!(m[2].is_nan());
+    /// ```
+    pub fn maximum(&self, other: &Array<T>) -> Array<T> {
+        zip2("maximum", self, other, |a, b| {
+            if a.is_nan_value() || (!b.is_nan_value() && a >= b) {
+                a
             } else {
-                v
+                b
             }
         })
     }
 
-    /// Elementwise maximum with another array (NumPy's `maximum`).
-    pub fn maximum(&self, other: &Array<T>) -> Array<T> {
-        zip2("maximum", self, other, |a, b| if b > a { b } else { a })
-    }
-
-    /// Elementwise minimum with another array (NumPy's `minimum`).
+    /// Elementwise minimum with another array (NumPy's `minimum`: NaN
+    /// propagates).
     pub fn minimum(&self, other: &Array<T>) -> Array<T> {
-        zip2("minimum", self, other, |a, b| if b < a { b } else { a })
+        zip2("minimum", self, other, |a, b| {
+            if a.is_nan_value() || (!b.is_nan_value() && a <= b) {
+                a
+            } else {
+                b
+            }
+        })
     }
 }
 
 impl<T: Number + num_traits::Signed> Array<T> {
-    /// Absolute values.
+    /// Absolute values (integers wrap around: `|MIN|` is `MIN`, as in
+    /// NumPy).
     pub fn abs(&self) -> Array<T> {
-        self.map_elements("abs", |v| v.abs())
+        self.map_elements("abs", T::wrapping_abs)
     }
 }
 
@@ -484,69 +509,69 @@ impl<T: Float> Array<T> {
 }
 
 macro_rules! binary_operator {
-    ($trait:ident, $method:ident, $prefix:literal, $op:tt) => {
+    ($trait:ident, $method:ident, $prefix:literal, $f:ident) => {
         impl<T: Number> std::ops::$trait<&Array<T>> for &Array<T> {
             type Output = Array<T>;
             fn $method(self, rhs: &Array<T>) -> Array<T> {
-                zip2($prefix, self, rhs, |a, b| a $op b)
+                zip2($prefix, self, rhs, T::$f)
             }
         }
         impl<T: Number> std::ops::$trait<Array<T>> for &Array<T> {
             type Output = Array<T>;
             fn $method(self, rhs: Array<T>) -> Array<T> {
-                zip2($prefix, self, &rhs, |a, b| a $op b)
+                zip2($prefix, self, &rhs, T::$f)
             }
         }
         impl<T: Number> std::ops::$trait<&Array<T>> for Array<T> {
             type Output = Array<T>;
             fn $method(self, rhs: &Array<T>) -> Array<T> {
-                zip2($prefix, &self, rhs, |a, b| a $op b)
+                zip2($prefix, &self, rhs, T::$f)
             }
         }
         impl<T: Number> std::ops::$trait<Array<T>> for Array<T> {
             type Output = Array<T>;
             fn $method(self, rhs: Array<T>) -> Array<T> {
-                zip2($prefix, &self, &rhs, |a, b| a $op b)
+                zip2($prefix, &self, &rhs, T::$f)
             }
         }
         impl<T: Number> std::ops::$trait<T> for &Array<T> {
             type Output = Array<T>;
             fn $method(self, rhs: T) -> Array<T> {
-                self.map_elements($prefix, move |a| a $op rhs)
+                self.map_elements($prefix, move |a| T::$f(a, rhs))
             }
         }
         impl<T: Number> std::ops::$trait<T> for Array<T> {
             type Output = Array<T>;
             fn $method(self, rhs: T) -> Array<T> {
-                self.map_elements($prefix, move |a| a $op rhs)
+                self.map_elements($prefix, move |a| T::$f(a, rhs))
             }
         }
     };
 }
 
-binary_operator!(Add, add, "add", +);
-binary_operator!(Sub, sub, "sub", -);
-binary_operator!(Mul, mul, "mul", *);
-binary_operator!(Div, div, "div", /);
-binary_operator!(Rem, rem, "mod", %);
+binary_operator!(Add, add, "add", wrapping_add);
+binary_operator!(Sub, sub, "sub", wrapping_sub);
+binary_operator!(Mul, mul, "mul", wrapping_mul);
+binary_operator!(Div, div, "div", wrapping_div);
+binary_operator!(Rem, rem, "mod", wrapping_rem);
 
 macro_rules! scalar_left {
     ($($t:ty),*) => {$(
         impl std::ops::Add<&Array<$t>> for $t {
             type Output = Array<$t>;
-            fn add(self, rhs: &Array<$t>) -> Array<$t> { rhs.map_elements("add", move |b| self + b) }
+            fn add(self, rhs: &Array<$t>) -> Array<$t> { rhs.map_elements("add", move |b| Number::wrapping_add(self, b)) }
         }
         impl std::ops::Sub<&Array<$t>> for $t {
             type Output = Array<$t>;
-            fn sub(self, rhs: &Array<$t>) -> Array<$t> { rhs.map_elements("sub", move |b| self - b) }
+            fn sub(self, rhs: &Array<$t>) -> Array<$t> { rhs.map_elements("sub", move |b| Number::wrapping_sub(self, b)) }
         }
         impl std::ops::Mul<&Array<$t>> for $t {
             type Output = Array<$t>;
-            fn mul(self, rhs: &Array<$t>) -> Array<$t> { rhs.map_elements("mul", move |b| self * b) }
+            fn mul(self, rhs: &Array<$t>) -> Array<$t> { rhs.map_elements("mul", move |b| Number::wrapping_mul(self, b)) }
         }
         impl std::ops::Div<&Array<$t>> for $t {
             type Output = Array<$t>;
-            fn div(self, rhs: &Array<$t>) -> Array<$t> { rhs.map_elements("div", move |b| self / b) }
+            fn div(self, rhs: &Array<$t>) -> Array<$t> { rhs.map_elements("div", move |b| Number::wrapping_div(self, b)) }
         }
     )*};
 }
@@ -556,14 +581,14 @@ scalar_left!(f32, f64, i8, i16, i32, i64, u8, u16, u32, u64);
 impl<T: Number + std::ops::Neg<Output = T>> std::ops::Neg for &Array<T> {
     type Output = Array<T>;
     fn neg(self) -> Array<T> {
-        self.map_elements("neg", |a| -a)
+        self.map_elements("neg", T::wrapping_neg)
     }
 }
 
 impl<T: Number + std::ops::Neg<Output = T>> std::ops::Neg for Array<T> {
     type Output = Array<T>;
     fn neg(self) -> Array<T> {
-        self.map_elements("neg", |a| -a)
+        self.map_elements("neg", T::wrapping_neg)
     }
 }
 

@@ -18,17 +18,22 @@
 //!
 //! Means and variances carry counts and use Chan's pairwise update, so the
 //! tree is numerically stable; `argmin`/`argmax` carry global indices and
-//! keep the first occurrence, as NumPy does.
+//! keep the first occurrence, as NumPy does: among equal values the smaller
+//! index wins (blocks are not merged in flat order). The per-block kernels
+//! live in `reducers`.
+
+mod reducers;
 
 use std::sync::Arc;
 
-use ndarray::{ArrayD, Axis, Dimension, IxDyn, Zip};
+use ndarray::{ArrayD, Axis};
 use rask_core::{Op, TaskError, Value};
 
 use crate::array::{Array, BlockTask, block_arg, block_key, block_value};
 use crate::chunks::{Chunks, fmt_shape};
 use crate::creation::BlockInfo;
 use crate::element::{Element, Float, Number};
+use reducers::{ArgReducer, MinMax, MomentReducer, NanProd, NanSum, SumProd, Truth};
 
 /// One kind of reduction: how to reduce a block, merge partials, finish.
 pub(crate) trait Reducer<T: Element>: Send + Sync + 'static {
@@ -40,355 +45,9 @@ pub(crate) trait Reducer<T: Element>: Send + Sync + 'static {
     fn chunk(&self, block: &ArrayD<T>, axes: &[usize], info: &BlockInfo) -> Self::Partial;
     /// Merges partials of equal shape, in block order.
     fn combine(&self, parts: Vec<&Self::Partial>) -> Self::Partial;
-    /// The result block (reduced axes still of length 1).
-    fn finish(&self, part: &Self::Partial) -> ArrayD<Self::Out>;
-}
-
-/// Folds over several axes: iterates every element once, adding it to the
-/// accumulator of its output position.
-fn fold_many<T: Copy, A: Clone>(
-    block: &ArrayD<T>,
-    axes: &[usize],
-    init: A,
-    f: impl Fn(&A, T) -> A,
-) -> ArrayD<A> {
-    let mut out_shape = block.shape().to_vec();
-    for &a in axes {
-        out_shape[a] = 1;
-    }
-    // Move reduced axes last, so each output position owns one contiguous
-    // run of the permuted iteration order.
-    let keep: Vec<usize> = (0..block.ndim()).filter(|a| !axes.contains(a)).collect();
-    let order: Vec<usize> = keep.iter().chain(axes.iter()).copied().collect();
-    let permuted = block.view().permuted_axes(IxDyn(&order));
-    let lane: usize = axes.iter().map(|&a| block.shape()[a]).product();
-    let n_out: usize = keep.iter().map(|&a| block.shape()[a]).product();
-    let mut accs: Vec<A> = Vec::with_capacity(n_out);
-    let mut it = permuted.iter();
-    for _ in 0..n_out {
-        let mut a = init.clone();
-        for _ in 0..lane {
-            let x = *it
-                .next()
-                .expect("the permuted view has n_out * lane elements");
-            a = f(&a, x);
-        }
-        accs.push(a);
-    }
-    ArrayD::from_shape_vec(IxDyn(&out_shape), accs).expect("one accumulator per output position")
-}
-
-/// `shape` without axis `ax`.
-fn without(shape: &[usize], ax: usize) -> Vec<usize> {
-    let mut s = shape.to_vec();
-    s.remove(ax);
-    s
-}
-
-/// Elementwise merge of equally shaped partials.
-fn merge<A: Clone>(parts: &[&ArrayD<A>], f: impl Fn(&A, &A) -> A) -> ArrayD<A> {
-    let mut out = parts[0].clone();
-    for p in &parts[1..] {
-        out.zip_mut_with(p, |a, b| *a = f(a, b));
-    }
-    out
-}
-
-/// Sum or product with integer wrap-around.
-struct SumProd {
-    product: bool,
-}
-
-impl<T: Number> Reducer<T> for SumProd {
-    type Partial = ArrayD<T>;
-    type Out = T;
-    fn chunk(&self, block: &ArrayD<T>, axes: &[usize], _: &BlockInfo) -> ArrayD<T> {
-        if !self.product {
-            if axes.len() == block.ndim() {
-                let s = match block.as_slice_memory_order() {
-                    Some(xs) => T::sum_slice(xs),
-                    None => block.iter().fold(T::zero(), |a, &b| a.wrapping_add(b)),
-                };
-                return ArrayD::from_elem(IxDyn(&vec![1; block.ndim()]), s);
-            }
-            if let [ax] = axes {
-                let mut out = ArrayD::from_elem(IxDyn(&without(block.shape(), *ax)), T::zero());
-                for lane in block.axis_iter(Axis(*ax)) {
-                    out.zip_mut_with(&lane, |a, &b| *a = a.wrapping_add(b));
-                }
-                return out.insert_axis(Axis(*ax));
-            }
-            return fold_many(block, axes, T::zero(), |a, x| a.wrapping_add(x));
-        }
-        fold_many(block, axes, T::one(), |a, x| a.wrapping_mul(x))
-    }
-    fn combine(&self, parts: Vec<&ArrayD<T>>) -> ArrayD<T> {
-        if self.product {
-            merge(&parts, |a, b| a.wrapping_mul(*b))
-        } else {
-            merge(&parts, |a, b| a.wrapping_add(*b))
-        }
-    }
-    fn finish(&self, part: &ArrayD<T>) -> ArrayD<T> {
-        part.clone()
-    }
-}
-
-/// Minimum or maximum; NaN propagates unless `skip_nan`.
-struct MinMax {
-    max: bool,
-    skip_nan: bool,
-}
-
-impl MinMax {
-    fn pick<T: Number>(&self, a: T, x: T) -> T {
-        if a.is_nan_value() && !self.skip_nan {
-            return a;
-        }
-        if x.is_nan_value() {
-            return if self.skip_nan { a } else { x };
-        }
-        if a.is_nan_value() {
-            return x;
-        }
-        if (self.max && x > a) || (!self.max && x < a) {
-            x
-        } else {
-            a
-        }
-    }
-}
-
-impl<T: Number> Reducer<T> for MinMax {
-    type Partial = ArrayD<T>;
-    type Out = T;
-    fn chunk(&self, block: &ArrayD<T>, axes: &[usize], _: &BlockInfo) -> ArrayD<T> {
-        // All-NaN lanes of nanmin/nanmax give NaN, as NumPy does (with a
-        // warning there): start from NaN when skipping NaN.
-        let init = if self.skip_nan {
-            T::from_f64(f64::NAN)
-        } else if self.max {
-            T::max_identity()
-        } else {
-            T::min_identity()
-        };
-        fold_many(block, axes, init, |&a, x| self.pick(a, x))
-    }
-    fn combine(&self, parts: Vec<&ArrayD<T>>) -> ArrayD<T> {
-        merge(&parts, |&a, &b| self.pick(a, b))
-    }
-    fn finish(&self, part: &ArrayD<T>) -> ArrayD<T> {
-        part.clone()
-    }
-}
-
-/// Count, mean and sum of squared deviations per lane (Chan et al.).
-#[derive(Clone)]
-struct Moments<T> {
-    count: ArrayD<T>,
-    mean: ArrayD<T>,
-    m2: ArrayD<T>,
-}
-
-/// Mean (`order == 1`) or variance / standard deviation (`order == 2`).
-struct MomentReducer<T> {
-    order: u8,
-    ddof: T,
-    sqrt: bool,
-    skip_nan: bool,
-}
-
-impl<T: Float> Reducer<T> for MomentReducer<T> {
-    type Partial = Moments<T>;
-    type Out = T;
-    fn chunk(&self, block: &ArrayD<T>, axes: &[usize], _: &BlockInfo) -> Moments<T> {
-        let skip = self.skip_nan;
-        let sums = fold_many(block, axes, (T::zero(), T::zero()), move |&(n, s), x| {
-            if skip && x.is_nan() {
-                (n, s)
-            } else {
-                (n + T::one(), s + x)
-            }
-        });
-        let count = sums.mapv(|(n, _)| n);
-        let mean = sums.mapv(|(n, s)| if n > T::zero() { s / n } else { T::zero() });
-        let m2 = if self.order >= 2 {
-            // Second pass: squared deviations from each lane's mean.
-            let mut out = ArrayD::from_elem(mean.raw_dim(), T::zero());
-            let bmean = mean
-                .broadcast(block.raw_dim())
-                .expect("keepdims mean broadcasts to its block");
-            let mut dev = ArrayD::from_elem(block.raw_dim(), T::zero());
-            Zip::from(&mut dev)
-                .and(block)
-                .and(&bmean)
-                .for_each(|d, &x, &m| {
-                    *d = if skip && x.is_nan() {
-                        T::zero()
-                    } else {
-                        (x - m) * (x - m)
-                    };
-                });
-            let folded = fold_many(&dev, axes, T::zero(), |&a, x| a + x);
-            out.assign(&folded);
-            out
-        } else {
-            ArrayD::from_elem(mean.raw_dim(), T::zero())
-        };
-        Moments { count, mean, m2 }
-    }
-    fn combine(&self, parts: Vec<&Moments<T>>) -> Moments<T> {
-        let mut acc = parts[0].clone();
-        for p in &parts[1..] {
-            Zip::from(&mut acc.count)
-                .and(&mut acc.mean)
-                .and(&mut acc.m2)
-                .and(&p.count)
-                .and(&p.mean)
-                .and(&p.m2)
-                .for_each(|na, ma, m2a, &nb, &mb, &m2b| {
-                    let n = *na + nb;
-                    if n == T::zero() {
-                        return;
-                    }
-                    let delta = mb - *ma;
-                    *ma = *ma + delta * nb / n;
-                    *m2a = *m2a + m2b + delta * delta * *na * nb / n;
-                    *na = n;
-                });
-        }
-        acc
-    }
-    fn finish(&self, m: &Moments<T>) -> ArrayD<T> {
-        if self.order == 1 {
-            return Zip::from(&m.count)
-                .and(&m.mean)
-                .map_collect(|&n, &mean| if n > T::zero() { mean } else { T::nan() });
-        }
-        let (ddof, sqrt) = (self.ddof, self.sqrt);
-        Zip::from(&m.count).and(&m.m2).map_collect(|&n, &m2| {
-            let dof = n - ddof;
-            let v = if dof > T::zero() { m2 / dof } else { T::nan() };
-            if sqrt { v.sqrt() } else { v }
-        })
-    }
-}
-
-/// Index of the first minimum / maximum; `flat` gives indices into the
-/// flattened array, otherwise along the single reduced axis.
-struct ArgReducer {
-    max: bool,
-    flat: bool,
-    skip_nan: bool,
-}
-
-impl ArgReducer {
-    /// Whether `x` replaces `best` (ties keep the earlier one).
-    fn better<T: Number>(&self, best: T, x: T) -> bool {
-        if self.skip_nan {
-            if x.is_nan_value() {
-                return false;
-            }
-            if best.is_nan_value() {
-                return true;
-            }
-        } else {
-            if best.is_nan_value() {
-                return false;
-            }
-            if x.is_nan_value() {
-                return true;
-            }
-        }
-        if self.max { x > best } else { x < best }
-    }
-}
-
-impl<T: Number> Reducer<T> for ArgReducer {
-    type Partial = (ArrayD<T>, ArrayD<i64>);
-    type Out = i64;
-    fn chunk(&self, block: &ArrayD<T>, axes: &[usize], info: &BlockInfo) -> Self::Partial {
-        let mut shape = block.shape().to_vec();
-        for &a in axes {
-            shape[a] = 1;
-        }
-        let mut vals = ArrayD::from_elem(IxDyn(&shape), T::from_f64(f64::NAN));
-        let mut idxs = ArrayD::from_elem(IxDyn(&shape), -1i64);
-        let strides: Vec<usize> = {
-            let mut s = vec![1usize; info.array_shape.len()];
-            for a in (0..s.len().saturating_sub(1)).rev() {
-                s[a] = s[a + 1] * info.array_shape[a + 1];
-            }
-            s
-        };
-        for (pos, &x) in block.indexed_iter() {
-            let mut out_pos = pos.slice().to_vec();
-            for &a in axes {
-                out_pos[a] = 0;
-            }
-            let global: i64 = if self.flat {
-                pos.slice()
-                    .iter()
-                    .enumerate()
-                    .map(|(a, &i)| (info.start[a] + i) * strides[a])
-                    .sum::<usize>() as i64
-            } else {
-                (info.start[axes[0]] + pos[axes[0]]) as i64
-            };
-            let op = IxDyn(&out_pos);
-            if idxs[&op] < 0 || self.better(vals[&op], x) {
-                vals[&op] = x;
-                idxs[&op] = global;
-            }
-        }
-        (vals, idxs)
-    }
-    fn combine(&self, parts: Vec<&Self::Partial>) -> Self::Partial {
-        let (mut vals, mut idxs) = parts[0].clone();
-        for (v, i) in &parts[1..] {
-            Zip::from(&mut vals)
-                .and(&mut idxs)
-                .and(v)
-                .and(i)
-                .for_each(|bv, bi, &x, &xi| {
-                    if xi >= 0 && (*bi < 0 || self.better(*bv, x)) {
-                        *bv = x;
-                        *bi = xi;
-                    }
-                });
-        }
-        (vals, idxs)
-    }
-    fn finish(&self, part: &Self::Partial) -> ArrayD<i64> {
-        part.1.clone()
-    }
-}
-
-/// `any` / `all`.
-struct Truth {
-    all: bool,
-}
-
-impl<T: Element> Reducer<T> for Truth {
-    type Partial = ArrayD<bool>;
-    type Out = bool;
-    fn chunk(&self, block: &ArrayD<T>, axes: &[usize], _: &BlockInfo) -> ArrayD<bool> {
-        let all = self.all;
-        fold_many(block, axes, all, move |&a, x| {
-            if all {
-                a && x.is_truthy()
-            } else {
-                a || x.is_truthy()
-            }
-        })
-    }
-    fn combine(&self, parts: Vec<&ArrayD<bool>>) -> ArrayD<bool> {
-        let all = self.all;
-        merge(&parts, move |&a, &b| if all { a && b } else { a || b })
-    }
-    fn finish(&self, part: &ArrayD<bool>) -> ArrayD<bool> {
-        part.clone()
-    }
+    /// The result block (reduced axes still of length 1), or why there is
+    /// none (`nanargmin` of an all-NaN lane).
+    fn finish(&self, part: &Self::Partial) -> Result<ArrayD<Self::Out>, TaskError>;
 }
 
 /// Checks and sorts the axes of a reduction.
@@ -565,7 +224,7 @@ impl<T: Element> Array<T> {
                                 found: 0,
                             })?
                             .get::<R::Partial>(0)?;
-                        let mut out = r.finish(part);
+                        let mut out = r.finish(part)?;
                         if !keepdims {
                             for &a in axes.iter().rev() {
                                 out = out.index_axis_move(Axis(a), 0);
@@ -650,50 +309,6 @@ reductions!(Float;
     /// Product ignoring NaN.
     nanprod, nanprod_axis, nanprod_axes => NanProd, false;
 );
-
-/// Sum treating NaN as zero.
-struct NanSum;
-
-impl<T: Float> Reducer<T> for NanSum {
-    type Partial = ArrayD<T>;
-    type Out = T;
-    fn chunk(&self, block: &ArrayD<T>, axes: &[usize], _: &BlockInfo) -> ArrayD<T> {
-        fold_many(
-            block,
-            axes,
-            T::zero(),
-            |&a, x| if x.is_nan() { a } else { a + x },
-        )
-    }
-    fn combine(&self, parts: Vec<&ArrayD<T>>) -> ArrayD<T> {
-        merge(&parts, |&a, &b| a + b)
-    }
-    fn finish(&self, part: &ArrayD<T>) -> ArrayD<T> {
-        part.clone()
-    }
-}
-
-/// Product treating NaN as one.
-struct NanProd;
-
-impl<T: Float> Reducer<T> for NanProd {
-    type Partial = ArrayD<T>;
-    type Out = T;
-    fn chunk(&self, block: &ArrayD<T>, axes: &[usize], _: &BlockInfo) -> ArrayD<T> {
-        fold_many(
-            block,
-            axes,
-            T::one(),
-            |&a, x| if x.is_nan() { a } else { a * x },
-        )
-    }
-    fn combine(&self, parts: Vec<&ArrayD<T>>) -> ArrayD<T> {
-        merge(&parts, |&a, &b| a * b)
-    }
-    fn finish(&self, part: &ArrayD<T>) -> ArrayD<T> {
-        part.clone()
-    }
-}
 
 impl<T: Float> Array<T> {
     /// Variance with `ddof` delta degrees of freedom (NumPy's default is 0).
