@@ -33,12 +33,14 @@ pub trait Number:
     fn wrapping_mul(self, other: Self) -> Self;
     /// `a - b` with wrap-around on integer overflow, as NumPy does.
     fn wrapping_sub(self, other: Self) -> Self;
-    /// `a / b`; for integers it truncates toward zero (Rust's `/`), wraps
-    /// around on overflow (`MIN / -1` is `MIN`) and gives 0 for a division
-    /// by zero, as NumPy's integer division does, instead of panicking.
+    /// `a / b`; for integers NumPy's floor division `//` (rounds toward
+    /// minus infinity), wrapping around on overflow (`MIN / -1` is `MIN`)
+    /// and giving 0 for a division by zero, as NumPy does, instead of
+    /// panicking. (NumPy's `/` on integers gives floats: use `astype` first
+    /// for that.)
     fn wrapping_div(self, other: Self) -> Self;
-    /// `a % b` (Rust's remainder, NumPy's `fmod`: the sign of `a`); 0 for
-    /// integers when `b` is 0, as NumPy does, instead of panicking.
+    /// `a % b` as NumPy's `%` (`np.remainder`): the result has the sign of
+    /// `b`; 0 for integers when `b` is 0, as NumPy does.
     fn wrapping_rem(self, other: Self) -> Self;
     /// `-a` with wrap-around on integer overflow (`-MIN` is `MIN`).
     fn wrapping_neg(self) -> Self;
@@ -90,11 +92,24 @@ macro_rules! int_element {
             fn wrapping_sub(self, other: Self) -> Self {
                 <$t>::wrapping_sub(self, other)
             }
+            #[allow(unused_comparisons, clippy::absurd_extreme_comparisons)]
             fn wrapping_div(self, other: Self) -> Self {
-                if other == 0 { 0 } else { <$t>::wrapping_div(self, other) }
+                if other == 0 {
+                    return 0;
+                }
+                // Floor division, as NumPy's integer `//`.
+                let q = <$t>::wrapping_div(self, other);
+                let r = <$t>::wrapping_rem(self, other);
+                if r != 0 && ((r < 0) != (other < 0)) { q.wrapping_sub(1) } else { q }
             }
+            #[allow(unused_comparisons, clippy::absurd_extreme_comparisons)]
             fn wrapping_rem(self, other: Self) -> Self {
-                if other == 0 { 0 } else { <$t>::wrapping_rem(self, other) }
+                if other == 0 {
+                    return 0;
+                }
+                // The remainder takes the divisor's sign, as NumPy's `%`.
+                let r = <$t>::wrapping_rem(self, other);
+                if r != 0 && ((r < 0) != (other < 0)) { r.wrapping_add(other) } else { r }
             }
             fn wrapping_neg(self) -> Self {
                 <$t>::wrapping_neg(self)
@@ -149,7 +164,9 @@ macro_rules! float_element {
                 self / other
             }
             fn wrapping_rem(self, other: Self) -> Self {
-                self % other
+                // NumPy's `%` (np.remainder): the result takes the divisor's sign.
+                let r = self % other;
+                if r != 0.0 && ((r < 0.0) != (other < 0.0)) { r + other } else { r }
             }
             fn wrapping_neg(self) -> Self {
                 -self
@@ -233,5 +250,26 @@ bool_casts!(i8, i16, i32, i64, u8, u16, u32, u64, f32, f64);
 impl CastFrom<bool> for bool {
     fn cast_from(s: bool) -> Self {
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Number;
+
+    #[test]
+    fn division_and_remainder_follow_numpy() {
+        // NumPy: -7 // 2 == -4, -7 % 2 == 1, 7 % -2 == -1, 7 // -2 == -4.
+        assert_eq!(Number::wrapping_div(-7i32, 2), -4);
+        assert_eq!(Number::wrapping_rem(-7i32, 2), 1);
+        assert_eq!(Number::wrapping_rem(7i32, -2), -1);
+        assert_eq!(Number::wrapping_div(7i32, -2), -4);
+        assert_eq!(Number::wrapping_div(6i32, -2), -3);
+        assert_eq!(Number::wrapping_div(7u8, 2), 3);
+        assert_eq!(Number::wrapping_div(i8::MIN, -1), i8::MIN);
+        assert_eq!(Number::wrapping_rem(5i64, 0), 0);
+        // np.remainder(-7.5, 2) == 0.5; true division for floats.
+        assert_eq!(Number::wrapping_rem(-7.5f64, 2.0), 0.5);
+        assert_eq!(Number::wrapping_div(-7.0f64, 2.0), -3.5);
     }
 }

@@ -108,7 +108,12 @@ proptest! {
         assert_same(&(&x - &y).compute_with(&sync()).unwrap(), &(&p.a - &p.b));
         assert_same(&(&x * &y).compute_with(&sync()).unwrap(), &(&p.a * &p.b));
         assert_same(&(&x / &y).compute_with(&sync()).unwrap(), &(&p.a / &p.b));
-        assert_same(&(&x % &y).compute_with(&sync()).unwrap(), &(&p.a % &p.b));
+        // NumPy's `%`: the remainder takes the divisor's sign.
+        let want = zip_ref(&p.a, &p.b, |a: f64, b: f64| {
+            let r = a % b;
+            if r != 0.0 && ((r < 0.0) != (b < 0.0)) { r + b } else { r }
+        });
+        assert_same(&(&x % &y).compute_with(&sync()).unwrap(), &want);
         // Owned operands too.
         assert_same(&(x.clone() + y.clone()).compute_with(&sync()).unwrap(), &(&p.a + &p.b));
     }
@@ -124,8 +129,16 @@ proptest! {
         prop_assert_eq!((&x - &y).compute_with(&sync()).unwrap(), zip_ref(&a, &b, i8::wrapping_sub));
         prop_assert_eq!((&x * &y).compute_with(&sync()).unwrap(), zip_ref(&a, &b, i8::wrapping_mul));
         // Division by zero gives 0, as NumPy's integer division does.
-        let div = |p: i8, q: i8| if q == 0 { 0 } else { p.wrapping_div(q) };
-        let rem = |p: i8, q: i8| if q == 0 { 0 } else { p.wrapping_rem(q) };
+        // Floor division and a remainder with the divisor's sign, as NumPy.
+        let floor_div = |p: i8, q: i8| -> i32 {
+            let (a, b) = (i32::from(p), i32::from(q));
+            let d = a / b;
+            if a % b != 0 && ((a < 0) != (b < 0)) { d - 1 } else { d }
+        };
+        let div = |p: i8, q: i8| if q == 0 { 0 } else { floor_div(p, q) as i8 };
+        let rem = |p: i8, q: i8| {
+            if q == 0 { 0 } else { (i32::from(p) - i32::from(q) * floor_div(p, q)) as i8 }
+        };
         prop_assert_eq!((&x / &y).compute_with(&sync()).unwrap(), zip_ref(&a, &b, div));
         prop_assert_eq!((&x % &y).compute_with(&sync()).unwrap(), zip_ref(&a, &b, rem));
     }
