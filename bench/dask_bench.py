@@ -3,12 +3,16 @@
 
     python bench/dask_bench.py WORKLOAD [--scheduler threads|sync] [--repeat N]
 
-Builds the workload's task graph with ``dask.delayed``, computes it with
+Builds the workload's task graph (``dask.delayed`` for ``delayed-*``,
+``dask.array`` for ``array-*``), computes it with
 ``dask.compute(result, scheduler=...)``, checks the answer, and prints exactly
 one JSON line on stdout:
 
     {"workload": ..., "engine": "dask", "scheduler": ..., "tasks": ...,
      "build_s": ..., "compute_s": ..., "repeat": ...}
+
+(array workloads add ``tasks_optimized``: the graph size after
+``dask.optimize``; ``tasks`` is the size of the graph as built.)
 
 ``build_s`` / ``compute_s`` are the minimum over ``--repeat`` runs; the graph
 is rebuilt from scratch for every run.  Everything else goes to stderr.
@@ -29,6 +33,8 @@ from typing import Callable, NamedTuple
 
 import dask
 from dask import delayed
+
+from array_workloads import ARRAY_WORKLOADS, CHUNK, SEED
 
 
 # --------------------------------------------------------------------------
@@ -110,15 +116,66 @@ WORKLOADS: dict[str, Workload] = {
 }
 
 
+def random_x(n: int):
+    """x: uniform [0, 1) float64, n x n, in CHUNK x CHUNK blocks, drawn with
+    NumPy's default Generator (PCG64) per block, lazily inside compute."""
+    import dask.array as da
+
+    return da.random.default_rng(SEED).random((n, n), chunks=(CHUNK, CHUNK))
+
+
+def run_array(name: str, scheduler: str, repeat: int) -> int:
+    import dask.array  # noqa: F401  (imported here, not in the timed build; delayed rows never load it)
+
+    wl = ARRAY_WORKLOADS[name]
+    builds: list[float] = []
+    computes: list[float] = []
+    for r in range(repeat):
+        gc.collect()
+        t0 = time.perf_counter()
+        x = random_x(wl.n)
+        expr = wl.expr(x)
+        t1 = time.perf_counter()
+        (value,) = dask.compute(expr, scheduler=scheduler)
+        t2 = time.perf_counter()
+        err = wl.check(wl.n, value)
+        if err:
+            print(f"dask_bench: {name}: wrong result: {err}", file=sys.stderr)
+            return 1
+        builds.append(t1 - t0)
+        computes.append(t2 - t1)
+        print(f"dask_bench: {name} {scheduler} run {r + 1}/{repeat}: "
+              f"build {t1 - t0:.4f}s compute {t2 - t1:.4f}s", file=sys.stderr)
+        del x, expr, value
+    # Counted outside the timed runs, on a fresh graph: the graph as built,
+    # and what dask.compute runs after optimization.
+    expr = wl.expr(random_x(wl.n))
+    tasks = len(expr.__dask_graph__())
+    (optimized,) = dask.optimize(expr)
+    print(json.dumps({
+        "workload": name,
+        "engine": "dask",
+        "scheduler": scheduler,
+        "tasks": tasks,
+        "tasks_optimized": len(optimized.__dask_graph__()),
+        "build_s": min(builds),
+        "compute_s": min(computes),
+        "repeat": repeat,
+    }), flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("workload", choices=sorted(WORKLOADS))
+    p.add_argument("workload", choices=sorted([*WORKLOADS, *ARRAY_WORKLOADS]))
     p.add_argument("--scheduler", choices=["threads", "sync"], default="threads")
     p.add_argument("--repeat", type=int, default=3)
     args = p.parse_args(argv)
     if args.repeat < 1:
         p.error("--repeat must be >= 1")
+    if args.workload in ARRAY_WORKLOADS:
+        return run_array(args.workload, args.scheduler, args.repeat)
 
     wl = WORKLOADS[args.workload]
     builds: list[float] = []

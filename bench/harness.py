@@ -3,7 +3,9 @@
 
 Runs each requested workload once per engine x scheduler, each measurement in
 its own subprocess, and prints one row per measurement: tasks, build seconds,
-compute seconds, microseconds per task, peak RSS, and the ratio to Dask.
+compute seconds, microseconds per task, peak RSS, and the ratio to Dask.  For
+the streaming array workloads it also measures the memory bandwidth
+(``rask-bench bandwidth``) and reports the memory-bandwidth bound.
 
 Normally started through ``bench/run`` (which builds rask-bench and the venv);
 see bench/README.md.
@@ -25,6 +27,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
+
+from array_workloads import ARRAY_WORKLOADS
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -72,8 +76,7 @@ ENGINES: dict[str, Engine] = {
     "dask": Engine("dask", _script_cmd("dask_bench.py")),
     # Plain NumPy reference for array workloads: bench/numpy_bench.py, same
     # CLI and JSON line as dask_bench.py, no --scheduler, one row per
-    # workload, compared with the dask *threads* row.  (The script is added
-    # together with the first workload that lists "numpy" below.)
+    # workload, compared with the dask *threads* row.
     "numpy": Engine("numpy", _script_cmd("numpy_bench.py"), schedulers=(None,),
                     baseline_scheduler="threads"),
 }
@@ -88,6 +91,8 @@ class Workload:
     engines: tuple[str, ...]              # engines that implement it
     default_engines: tuple[str, ...] = ()  # run when --engines is not given (default: all)
     description: str = ""
+    # schedulers run when --schedulers is not given (default: every one)
+    schedulers: tuple[str, ...] = SCHEDULERS
 
     def selected(self, requested: list[str] | None) -> list[str]:
         if requested is None:
@@ -105,9 +110,27 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in [
     # Dask takes minutes here, so it runs only with an explicit --engines ...,dask.
     Workload("delayed-million", ("rask", "dask"), default_engines=("rask",),
              description="1,000,000 inc leaves + fan-in-64 tree sum (1,015,875 tasks)"),
+    # x = random uniform (20,000, 20,000), chunks (1,000, 1,000); 3.2 GB.
+    # Threads only by default: sync would take minutes in Dask.
+    Workload("array-sum", ("rask", "dask", "numpy"), schedulers=("threads",),
+             description="x.sum(): generating x, the generation floor"),
+    Workload("array-sum-transpose", ("rask", "dask", "numpy"), schedulers=("threads",),
+             description="(x + x.T).sum()"),
+    Workload("array-mean-axis0", ("rask", "dask", "numpy"), schedulers=("threads",),
+             description="x.mean(axis=0), all 20,000 column means"),
+    Workload("array-std", ("rask", "dask", "numpy"), schedulers=("threads",),
+             description="x.std() (ddof 0)"),
+    Workload("array-matmul", ("rask", "dask", "numpy"), schedulers=("threads",),
+             description="(x @ x.T).sum(), x 8,000 x 8,000 in (1,000, 1,000) chunks"),
 ]}
 
 DEFAULT_WORKLOADS = ["delayed-independent", "delayed-chain", "delayed-tree"]
+
+# Names that stand for several workloads on the command line.
+GROUPS: dict[str, list[str]] = {
+    "delayed": DEFAULT_WORKLOADS,
+    "array": [w for w in WORKLOADS if w.startswith("array-")],
+}
 
 
 # ==========================================================================
@@ -125,6 +148,7 @@ class Row:
     ok: bool = False
     error: str = ""
     tasks: int | None = None
+    tasks_optimized: int | None = None  # graph size after optimization, when reported
     build_s: float | None = None
     compute_s: float | None = None
     repeat: int | None = None
@@ -132,6 +156,7 @@ class Row:
     wall_s: float | None = None
     ratio_compute: float | None = None
     ratio_rss: float | None = None
+    bound: "Bound | None" = None  # streaming array workloads only
     command: list[str] = field(default_factory=list)
 
     @property
@@ -230,6 +255,8 @@ def measure(ctx: Context, engine: Engine, workload: str, scheduler: str | None,
         return row
     row.ok = True
     row.tasks = res["tasks"]
+    if isinstance(res.get("tasks_optimized"), int):
+        row.tasks_optimized = res["tasks_optimized"]
     row.build_s = float(res["build_s"])
     row.compute_s = float(res["compute_s"])
     row.repeat = res["repeat"]
@@ -252,6 +279,117 @@ def fill_ratios(rows: list[Row]) -> None:
             r.ratio_compute = r.compute_s / base.compute_s
         if base.peak_rss_mb and r.peak_rss_mb is not None:
             r.ratio_rss = r.peak_rss_mb / base.peak_rss_mb
+
+
+# ==========================================================================
+# Memory-bandwidth bound of the streaming array workloads
+# (bench/README.md, "Memory-bandwidth bound")
+# ==========================================================================
+# How often x must at least cross memory: (writes, reads).  Workloads not
+# listed (array-matmul) are bound by arithmetic, not memory.
+TRAFFIC: dict[str, tuple[int, int]] = {
+    "array-sum": (1, 1),
+    "array-sum-transpose": (1, 2),
+    "array-mean-axis0": (1, 1),
+    "array-std": (1, 1),
+}
+# Its rask threads compute time is the generation floor of the others.
+GENERATION_WORKLOAD = "array-sum"
+
+
+@dataclass(frozen=True)
+class Bandwidth:
+    read_gbs: float
+    write_gbs: float
+    threads: int
+    nbytes: float
+
+
+@dataclass(frozen=True)
+class Bound:
+    nbytes: int          # bytes of x
+    writes: int
+    reads: int
+    memory_s: float      # writes x nbytes / write bandwidth + reads x nbytes / read bandwidth
+    generation_s: float | None  # rask threads compute_s of GENERATION_WORKLOAD, this run
+
+    def ratio_memory(self, compute_s: float) -> float:
+        return compute_s / self.memory_s
+
+    def ratio_generation(self, compute_s: float) -> float | None:
+        return compute_s / self.generation_s if self.generation_s else None
+
+
+def measure_bandwidth(ctx: Context, timeout: float) -> Bandwidth | str:
+    """Runs `rask-bench bandwidth`; the measurement, or why there is none."""
+    argv = [str(ctx.rask_bin), "bandwidth"]
+    print(f"bench: memory bandwidth: {shlex.join(argv)}", file=sys.stderr, flush=True)
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                              stdin=subprocess.DEVNULL, cwd=ROOT)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"rask-bench bandwidth failed: {exc}"
+    if proc.returncode != 0:
+        return f"rask-bench bandwidth exited with {proc.returncode}: {proc.stderr.strip()[-500:]}"
+    try:
+        obj = json.loads(proc.stdout.strip().splitlines()[-1])
+        bw = Bandwidth(float(obj["read_gbs"]), float(obj["write_gbs"]), int(obj["threads"]),
+                       float(obj["bytes"]))
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        return f"rask-bench bandwidth printed no usable JSON ({exc}): {proc.stdout[-300:]!r}"
+    print(f"bench: memory bandwidth: read {bw.read_gbs:.1f} GB/s, write {bw.write_gbs:.1f} GB/s "
+          f"({bw.threads} threads, {bw.nbytes / 2**30:g} GiB)", file=sys.stderr, flush=True)
+    return bw
+
+
+def generation_floor(rows: list[Row]) -> float | None:
+    for r in rows:
+        if (r.ok and r.workload == GENERATION_WORKLOAD and r.engine == "rask"
+                and r.scheduler == "threads"):
+            return r.compute_s
+    return None
+
+
+def fill_bounds(rows: list[Row], all_rows: list[Row], bw: Bandwidth | None) -> None:
+    """The bound of each ok row of a streaming workload; the generation floor
+    comes from the rask array-sum row among `all_rows` (measured so far)."""
+    if bw is None:
+        return
+    gen = generation_floor(all_rows)
+    for r in rows:
+        if not r.ok or r.workload not in TRAFFIC:
+            continue
+        writes, reads = TRAFFIC[r.workload]
+        n = ARRAY_WORKLOADS[r.workload].n
+        nbytes = n * n * 8
+        memory_s = writes * nbytes / (bw.write_gbs * 1e9) + reads * nbytes / (bw.read_gbs * 1e9)
+        r.bound = Bound(nbytes, writes, reads, memory_s, gen)
+
+
+def print_bounds(rows: list[Row], bw: Bandwidth | str | None, out=sys.stdout) -> None:
+    """Footer: each streaming workload's bound and rask's ratio to it."""
+    if bw is None:
+        return
+    if isinstance(bw, str):
+        print(f"# memory-bandwidth bound: not measured ({bw})", file=out)
+        return
+    gen = generation_floor(rows)
+    print(f"# memory-bandwidth bound (bench/README.md): measured read {bw.read_gbs:.1f} GB/s, "
+          f"write {bw.write_gbs:.1f} GB/s ({bw.threads} threads, {bw.nbytes / 2**30:g} GiB buffer); "
+          f"generation floor: " + (f"rask {GENERATION_WORKLOAD} threads {gen:.3f} s" if gen
+                                   else f"- (run {GENERATION_WORKLOAD} with rask threads)"),
+          file=out)
+    width = max(len(w) for w in TRAFFIC)
+    for r in rows:
+        if r.bound is None or r.engine != "rask" or r.scheduler != "threads":
+            continue
+        b = r.bound
+        gen_ratio = b.ratio_generation(r.compute_s)
+        print(f"#   {r.workload:<{width}}  x {b.nbytes / 1e9:.2f} GB written {b.writes}x, read "
+              f"{b.reads}x: bound {b.memory_s:.3f} s; rask threads {r.compute_s:.3f} s = "
+              f"{_ratio(b.ratio_memory(r.compute_s))} bound, {_ratio(gen_ratio)} generation floor",
+              file=out)
+    out.flush()
 
 
 # ==========================================================================
@@ -342,12 +480,19 @@ def print_table(rows: list[Row], header: str, out=sys.stdout) -> None:
 
 
 def row_json(r: Row, date: str, machine: dict) -> dict:
+    b = r.bound
     return {
         "workload": r.workload, "engine": r.engine, "scheduler": r.scheduler,
         "status": "ok" if r.ok else "error", "error": r.error or None,
-        "tasks": r.tasks, "build_s": r.build_s, "compute_s": r.compute_s,
+        "tasks": r.tasks, "tasks_optimized": r.tasks_optimized,
+        "build_s": r.build_s, "compute_s": r.compute_s,
         "us_per_task": r.us_per_task, "peak_rss_mb": r.peak_rss_mb,
         "ratio_compute": r.ratio_compute, "ratio_rss": r.ratio_rss,
+        "bound_memory_s": b.memory_s if b else None,
+        "bound_generation_s": b.generation_s if b else None,
+        "ratio_bound_memory": b.ratio_memory(r.compute_s) if b and r.compute_s is not None else None,
+        "ratio_bound_generation": (b.ratio_generation(r.compute_s)
+                                   if b and r.compute_s is not None else None),
         "repeat": r.repeat, "wall_s": r.wall_s, "date": date, "machine": machine,
     }
 
@@ -377,7 +522,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{w.name}: {w.description} [{','.join(w.selected(None))}]" for w in WORKLOADS.values()),
     )
     p.add_argument("workloads", nargs="*", metavar="WORKLOAD",
-                   help=f"workloads to run (default: {' '.join(DEFAULT_WORKLOADS)})")
+                   help=f"workloads to run (default: {' '.join(DEFAULT_WORKLOADS)}); "
+                        f"groups: {', '.join(GROUPS)}")
     p.add_argument("--json", action="store_true", help="print one JSON object per row instead of a table")
     p.add_argument("--repeat", type=int, default=3, help="runs per measurement; minimum is reported (default 3)")
     p.add_argument("--engines", type=_csv, default=None,
@@ -390,17 +536,30 @@ def main(argv: list[str] | None = None) -> int:
                    help="also write the JSON lines to DIR/<timestamp>.jsonl")
     p.add_argument("--timeout", type=float, default=1800.0,
                    help="seconds before one measurement subprocess is killed (default 1800)")
+    p.add_argument("--no-bound", action="store_true",
+                   help="do not measure the memory bandwidth for the array workloads' bound")
     p.add_argument("--list", action="store_true", help="list workloads and exit")
     args = p.parse_args(argv)
 
     if args.list:
         for w in WORKLOADS.values():
             print(f"{w.name:22} {w.description}  [default engines: {','.join(w.selected(None))}; "
-                  f"available: {','.join(w.engines)}]")
+                  f"available: {','.join(w.engines)}; schedulers: {','.join(w.schedulers)}]")
+        for g, members in GROUPS.items():
+            print(f"{g:22} group: {' '.join(members)}")
         return 0
     if args.repeat < 1:
         p.error("--repeat must be >= 1")
-    workloads = args.workloads or DEFAULT_WORKLOADS
+    workloads: list[str] = []
+    for w in args.workloads or DEFAULT_WORKLOADS:
+        for name in GROUPS.get(w, [w]):
+            if name not in workloads:
+                workloads.append(name)
+    # The generation floor of the other array workloads is measured first.
+    if GENERATION_WORKLOAD in workloads:
+        workloads.remove(GENERATION_WORKLOAD)
+        first_array = next((i for i, w in enumerate(workloads) if w in TRAFFIC), len(workloads))
+        workloads.insert(first_array, GENERATION_WORKLOAD)
     unknown = [w for w in workloads if w not in WORKLOADS]
     if unknown:
         p.error(f"unknown workload(s): {', '.join(unknown)}; known: {', '.join(WORKLOADS)}")
@@ -417,10 +576,12 @@ def main(argv: list[str] | None = None) -> int:
 
     plan: list[tuple[str, Engine, str | None]] = []
     for wname in workloads:
-        for ename in WORKLOADS[wname].selected(args.engines):
+        wl = WORKLOADS[wname]
+        scheds = args.schedulers if args.schedulers is not None else wl.schedulers
+        for ename in wl.selected(args.engines):
             eng = ENGINES[ename]
             for sched in eng.schedulers:
-                if sched is not None and args.schedulers is not None and sched not in args.schedulers:
+                if sched is not None and sched not in scheds:
                     continue
                 plan.append((wname, eng, sched))
     if not plan:
@@ -432,6 +593,17 @@ def main(argv: list[str] | None = None) -> int:
     now = _dt.datetime.now(_dt.timezone.utc)
     date = now.isoformat(timespec="seconds")
     machine = machine_info()
+    bandwidth: Bandwidth | str | None = None
+    if not args.no_bound and any(w in TRAFFIC for w, _, _ in plan):
+        if ctx.rask_bin.is_file():
+            bandwidth = measure_bandwidth(ctx, args.timeout)
+        else:
+            bandwidth = f"no rask binary at {ctx.rask_bin}"
+        if isinstance(bandwidth, Bandwidth):
+            machine["mem_read_gbs"] = round(bandwidth.read_gbs, 2)
+            machine["mem_write_gbs"] = round(bandwidth.write_gbs, 2)
+        else:
+            print(f"bench: warning: memory bandwidth not measured: {bandwidth}", file=sys.stderr)
     header = (f"# rask bench  {now.strftime('%Y-%m-%d %H:%M:%S UTC')}  |  "
               f"{machine['cpus']} CPUs, {machine['mem_gib']} GiB RAM, {machine['cpu_model']}  |  "
               f"python {machine['python']}, dask {machine['dask'] or '?'}  |  repeat {args.repeat}")
@@ -450,6 +622,8 @@ def main(argv: list[str] | None = None) -> int:
         last_of_workload = i + 1 == len(plan) or plan[i + 1][0] != wname
         if last_of_workload:
             fill_ratios(by_workload[wname])
+            fill_bounds(by_workload[wname], rows,
+                        bandwidth if isinstance(bandwidth, Bandwidth) else None)
             for wr in by_workload[wname]:
                 line = json.dumps(row_json(wr, date, machine))
                 json_lines.append(line)
@@ -458,6 +632,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.json:
         print_table(rows, header)
+        print_bounds(rows, bandwidth)
 
     if args.save is not None:
         args.save.mkdir(parents=True, exist_ok=True)

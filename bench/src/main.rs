@@ -4,83 +4,64 @@
 //! computes one workload `N` times and prints one JSON line with the minimum
 //! build and compute times. `bench/run` runs it next to the Dask version of
 //! the same workload (`bench/dask_bench.py`) and prints the comparison.
+//!
+//! `rask-bench bandwidth [--mib M] [--threads T] [--repeat N]` measures the
+//! memory bandwidth instead ([`bandwidth`]).
+
+mod arrays;
+mod bandwidth;
+mod delayed;
 
 use std::time::Instant;
 
 use anyhow::{Context, bail};
-use rask::delayed::Delayed;
 
-fn inc(x: &u64) -> u64 {
-    x + 1
+const USAGE: &str = "usage: rask-bench WORKLOAD [--scheduler threads|sync] [--repeat N]\n       \
+                     rask-bench bandwidth [--mib M] [--threads T] [--repeat N]";
+
+/// Best build and compute seconds over the repeats.
+struct Timing {
+    build_s: f64,
+    compute_s: f64,
 }
 
-fn add(a: &u64, b: &u64) -> u64 {
-    a + b
-}
-
-/// Groups a level into chunks of `fan_in` and sums each, until one remains.
-fn tree_sum(mut level: Vec<Delayed<u64>>, fan_in: usize) -> (Delayed<u64>, usize) {
-    let mut tasks = 0;
-    while level.len() > 1 {
-        level = level
-            .chunks(fan_in)
-            .map(|c| rask::delayed::collect(c).map(|xs| xs.iter().sum::<u64>()))
-            .collect();
-        tasks += level.len();
+/// Builds, computes and checks a workload `repeat` times, rebuilding the
+/// graph every time; only `build` and `compute` are timed.
+fn measure<G, O>(
+    repeat: usize,
+    mut build: impl FnMut() -> anyhow::Result<G>,
+    mut compute: impl FnMut(&G) -> anyhow::Result<O>,
+    mut check: impl FnMut(&O) -> anyhow::Result<()>,
+) -> anyhow::Result<Timing> {
+    let mut best = Timing {
+        build_s: f64::INFINITY,
+        compute_s: f64::INFINITY,
+    };
+    for r in 0..repeat {
+        let t0 = Instant::now();
+        let graph = build()?;
+        let t1 = Instant::now();
+        let out = compute(&graph)?;
+        let t2 = Instant::now();
+        check(&out)?;
+        drop((graph, out));
+        let (b, c) = ((t1 - t0).as_secs_f64(), (t2 - t1).as_secs_f64());
+        eprintln!(
+            "rask-bench: run {}/{repeat}: build {b:.4}s compute {c:.4}s",
+            r + 1
+        );
+        best.build_s = best.build_s.min(b);
+        best.compute_s = best.compute_s.min(c);
     }
-    (level.pop().expect("a non-empty level"), tasks)
-}
-
-/// `n` independent `inc` tasks, then a tree sum with fan-in 64.
-fn independent(n: u64) -> (Delayed<u64>, usize, u64) {
-    let leaves: Vec<Delayed<u64>> = (0..n).map(|i| rask::delayed(move || inc(&i))).collect();
-    let (total, sums) = tree_sum(leaves, 64);
-    (total, n as usize + sums, (1..=n).sum())
-}
-
-/// `n` dependent `inc` tasks.
-fn chain(n: u64) -> (Delayed<u64>, usize, u64) {
-    let mut x = rask::delayed(|| inc(&0));
-    for _ in 1..n {
-        x = x.map(inc);
-    }
-    (x, n as usize, n)
-}
-
-/// A binary tree reduction over `n` leaves.
-fn tree(n: u64) -> (Delayed<u64>, usize, u64) {
-    let mut level: Vec<Delayed<u64>> = (0..n).map(|i| rask::delayed(move || inc(&i))).collect();
-    let mut tasks = level.len();
-    while level.len() > 1 {
-        level = level
-            .chunks(2)
-            .map(|p| {
-                if p.len() == 2 {
-                    p[0].map2(&p[1], add)
-                } else {
-                    p[0].clone()
-                }
-            })
-            .collect();
-        tasks += level.len();
-    }
-    (level.pop().expect("one root"), tasks - 1 + 1, (1..=n).sum())
-}
-
-fn build(workload: &str) -> anyhow::Result<(Delayed<u64>, usize, u64)> {
-    Ok(match workload {
-        "delayed-independent" => independent(100_000),
-        "delayed-chain" => chain(10_000),
-        "delayed-tree" => tree(65_536),
-        "delayed-million" => independent(1_000_000),
-        other => bail!(
-            "unknown workload {other:?}; known: delayed-independent, delayed-chain, delayed-tree, delayed-million"
-        ),
-    })
+    Ok(best)
 }
 
 fn main() -> anyhow::Result<()> {
-    let mut args = std::env::args().skip(1);
+    let mut args = std::env::args().skip(1).peekable();
+    if args.peek().map(String::as_str) == Some("bandwidth") {
+        args.next();
+        return bandwidth::run(&bandwidth::Options::parse(args)?);
+    }
     let mut workload = None;
     let mut scheduler = "threads".to_string();
     let mut repeat = 3usize;
@@ -95,41 +76,65 @@ fn main() -> anyhow::Result<()> {
                     .context("--repeat takes a number")?
             }
             w if !w.starts_with('-') && workload.is_none() => workload = Some(w.to_string()),
-            other => bail!(
-                "unexpected argument {other:?}; usage: rask-bench WORKLOAD [--scheduler threads|sync] [--repeat N]"
-            ),
+            other => bail!("unexpected argument {other:?}\n{USAGE}"),
         }
     }
-    let workload =
-        workload.context("usage: rask-bench WORKLOAD [--scheduler threads|sync] [--repeat N]")?;
+    let workload = workload.context(USAGE)?;
+    let repeat = repeat.max(1);
     let sched = match scheduler.as_str() {
         "threads" => rask::Scheduler::default(),
         "sync" => rask::Scheduler::sync(),
         other => bail!("unknown scheduler {other:?}: use threads or sync"),
     };
-    let mut best_build = f64::INFINITY;
-    let mut best_compute = f64::INFINITY;
-    let mut tasks = 0;
-    for _ in 0..repeat.max(1) {
-        let t0 = Instant::now();
-        let (graph, n, expected) = build(&workload)?;
-        let t1 = Instant::now();
-        let got = graph.compute_with(&sched)?;
-        let t2 = Instant::now();
-        if got != expected {
-            bail!("{workload}: got {got}, expected {expected}");
-        }
-        tasks = n;
-        best_build = best_build.min((t1 - t0).as_secs_f64());
-        best_compute = best_compute.min((t2 - t1).as_secs_f64());
-        drop(graph);
-    }
-    println!(
-        "{}",
-        serde_json::json!({
-            "workload": workload, "engine": "rask", "scheduler": scheduler, "tasks": tasks,
-            "build_s": best_build, "compute_s": best_compute, "repeat": repeat,
-        })
-    );
+
+    let mut extra = serde_json::Map::new();
+    let (tasks, timing) = if arrays::NAMES.contains(&workload.as_str()) {
+        let w = arrays::workload(&workload)?;
+        let timing = measure(
+            repeat,
+            || w.build(),
+            |expr| w.compute(expr, &sched),
+            |out| {
+                w.check(out)
+                    .with_context(|| format!("{workload}: wrong result"))
+            },
+        )?;
+        // Counted outside the timed runs, on a fresh graph.
+        let (built, fused) = arrays::graph_sizes(&w.build()?)?;
+        extra.insert("tasks_optimized".into(), fused.into());
+        (built, timing)
+    } else if delayed::NAMES.contains(&workload.as_str()) {
+        let mut tasks = 0;
+        let timing = measure(
+            repeat,
+            || delayed::build(&workload),
+            |b| {
+                tasks = b.tasks;
+                Ok((b.graph.compute_with(&sched)?, b.expected))
+            },
+            |&(got, expected)| {
+                if got != expected {
+                    bail!("{workload}: got {got}, expected {expected}");
+                }
+                Ok(())
+            },
+        )?;
+        (tasks, timing)
+    } else {
+        bail!(
+            "unknown workload {workload:?}; known: {}, {}, and `bandwidth`",
+            delayed::NAMES.join(", "),
+            arrays::NAMES.join(", ")
+        )
+    };
+
+    let mut line = serde_json::json!({
+        "workload": workload, "engine": "rask", "scheduler": scheduler, "tasks": tasks,
+        "build_s": timing.build_s, "compute_s": timing.compute_s, "repeat": repeat,
+    });
+    line.as_object_mut()
+        .expect("a JSON object literal")
+        .extend(extra);
+    println!("{line}");
     Ok(())
 }

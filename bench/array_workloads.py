@@ -1,0 +1,75 @@
+"""Array workloads shared by bench/dask_bench.py and bench/numpy_bench.py.
+
+Every workload draws ``x``, a random uniform [0, 1) float64 matrix of side
+``n`` (chunks ``CHUNK`` x ``CHUNK`` where the engine has chunks), and
+computes one expression of it.  The expressions are written once, as
+functions of ``x``, and work unchanged on a NumPy ndarray and on a
+dask.array.  The definitions must match the Rust side
+(``bench/src/arrays.rs``); they are documented in bench/README.md.
+
+The engines draw different random numbers (rask's streams are not NumPy's),
+so ``check`` compares a result with what uniform [0, 1) numbers must give,
+not with another engine's value.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, NamedTuple
+
+SEED = 42
+CHUNK = 1_000
+N_STREAM = 20_000  # 20,000^2 float64 = 3.2 GB
+N_MATMUL = 8_000   # 8,000^2 float64 = 512 MB
+
+
+def _near(what: str, got: float, want: float, rel: float) -> str | None:
+    if not abs((got - want) / want) <= rel:
+        return f"{what} = {got!r}, expected {want!r} within {rel:g} relative"
+    return None
+
+
+def _scalar(value) -> float:
+    return float(value)  # a 0-d array or a NumPy scalar
+
+
+def _check_col_means(n: int, value) -> str | None:
+    """n column means, each within ~10 standard errors of 0.5, averaging 0.5."""
+    import numpy as np
+
+    v = np.asarray(value)
+    if v.shape != (n,):
+        return f"x.mean(axis=0) has shape {v.shape}, expected ({n},)"
+    tol = 10 * math.sqrt(1 / 12) / math.sqrt(n)
+    bad = np.flatnonzero(~(np.abs(v - 0.5) <= tol))
+    if bad.size:
+        i = int(bad[0])
+        return f"x.mean(axis=0)[{i}] = {v[i]!r}, expected 0.5 within {tol:.4f}"
+    return _near("mean of x.mean(axis=0)", float(v.mean()), 0.5, 1e-3)
+
+
+def _check_matmul(n: int, value) -> str | None:
+    # (x @ x.T).sum() = sum_k (sum_i x_ik)^2 and E[(sum_i x_ik)^2] = n^2/4 + n/12.
+    return _near("(x @ x.T).sum()", _scalar(value), n * (n * n / 4 + n / 12), 1e-2)
+
+
+class ArrayWorkload(NamedTuple):
+    n: int
+    expr: Callable  # x -> lazy (dask) or computed (numpy) result
+    check: Callable[[int, object], "str | None"]  # (n, value) -> error or None
+
+
+ARRAY_WORKLOADS: dict[str, ArrayWorkload] = {
+    # Generating x is all the work: the generation floor.
+    "array-sum": ArrayWorkload(
+        N_STREAM, lambda x: x.sum(),
+        lambda n, v: _near("x.sum()", _scalar(v), n * n * 0.5, 1e-3)),
+    "array-sum-transpose": ArrayWorkload(
+        N_STREAM, lambda x: (x + x.T).sum(),
+        lambda n, v: _near("(x + x.T).sum()", _scalar(v), float(n * n), 1e-3)),
+    "array-mean-axis0": ArrayWorkload(N_STREAM, lambda x: x.mean(axis=0), _check_col_means),
+    "array-std": ArrayWorkload(
+        N_STREAM, lambda x: x.std(),
+        lambda n, v: _near("x.std()", _scalar(v), math.sqrt(1 / 12), 1e-3)),
+    "array-matmul": ArrayWorkload(N_MATMUL, lambda x: (x @ x.T).sum(), _check_matmul),
+}
