@@ -103,18 +103,8 @@ pub fn workload(name: &str) -> anyhow::Result<Workload> {
     Ok(Workload { n, expr, check })
 }
 
-#[cfg(feature = "matmul")]
 fn matmul_sum(x: &Array<f64>) -> anyhow::Result<Array<f64>> {
     Ok(x.matmul(&x.t())?.sum())
-}
-
-#[cfg(not(feature = "matmul"))]
-fn matmul_sum(_: &Array<f64>) -> anyhow::Result<Array<f64>> {
-    bail!(
-        "array-matmul needs the matmul feature: build with \
-         `cargo build --release -p rask-bench --features matmul` \
-         (it calls Array::matmul), or turn the feature on in bench/Cargo.toml"
-    )
 }
 
 /// Number of tasks in the graph as built, and after culling and fusion
