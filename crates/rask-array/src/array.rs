@@ -51,6 +51,10 @@ pub(crate) struct Node {
     pub inputs: Vec<Input>,
     /// Why this array is invalid; `make` is `None` then.
     pub error: Option<String>,
+    /// For a transpose: the source layer and the axis permutation, so
+    /// elementwise operations can read the source blocks through permuted
+    /// views instead of copying them (see `elementwise::blockwise_layer`).
+    pub transposed: Option<(Arc<Node>, Vec<usize>)>,
 }
 
 impl Drop for Node {
@@ -156,6 +160,7 @@ impl<T: Element> Array<T> {
                 make: Some(Box::new(make)),
                 inputs,
                 error: None,
+                transposed: None,
             }),
             _type: PhantomData,
         }
@@ -171,6 +176,7 @@ impl<T: Element> Array<T> {
                 make: None,
                 inputs: Vec::new(),
                 error: Some(message.into()),
+                transposed: None,
             }),
             _type: PhantomData,
         }
@@ -308,6 +314,7 @@ impl<T: Element> Array<T> {
                 })),
                 inputs: Vec::new(),
                 error: None,
+                transposed: None,
             }),
             _type: PhantomData,
         })

@@ -136,53 +136,90 @@ impl<T: Element> Array<T> {
 
 /// A blockwise layer over operands already split like `chunks` (apart from
 /// broadcast axes); `f` gets the operands' blocks and the output block shape.
+///
+/// With `see_through`, an operand that is a transpose is replaced by its
+/// source: the task reads the source block and `f` gets, for that operand,
+/// the axis permutation to view it through (`perms[i]`), so `x + x.T` never
+/// copies a transposed block.
 pub(crate) fn blockwise_layer<U: Element>(
     prefix: &'static str,
     operands: &[&Arc<Node>],
     chunks: Chunks,
-    f: impl Fn(&[Value], &[usize]) -> Result<ArrayD<U>, TaskError> + Send + Sync + 'static,
+    see_through: bool,
+    f: impl Fn(&[Value], &[usize], &[Option<Vec<usize>>]) -> Result<ArrayD<U>, TaskError>
+    + Send
+    + Sync
+    + 'static,
 ) -> Array<U> {
     let f = Arc::new(f);
     let ndim = chunks.ndim();
     let out_shape = chunks.shape();
-    let ops: Vec<(Arc<str>, Vec<bool>)> = operands
+    let sources: Vec<(Arc<Node>, Option<Vec<usize>>)> = operands
         .iter()
-        .map(|n| {
+        .map(|n| match (&n.transposed, see_through) {
+            (Some((src, perm)), true) => (src.clone(), Some(perm.clone())),
+            _ => ((*n).clone(), None),
+        })
+        .collect();
+    let ops: Vec<(Arc<str>, Vec<bool>, Option<Vec<usize>>)> = operands
+        .iter()
+        .zip(&sources)
+        .map(|(n, (src, perm))| {
             let off = ndim - n.shape.len();
             // Broadcast axes read block 0 of the operand.
             let broadcast = (0..n.shape.len())
                 .map(|a| n.shape[a] == 1 && out_shape[a + off] != 1)
                 .collect();
-            (n.name.clone(), broadcast)
+            (src.name.clone(), broadcast, perm.clone())
         })
         .collect();
-    let inputs = operands
-        .iter()
-        .map(|n| crate::array::Input::Array((*n).clone()))
+    let perms: Arc<Vec<Option<Vec<usize>>>> =
+        Arc::new(sources.iter().map(|(_, p)| p.clone()).collect());
+    let inputs = sources
+        .into_iter()
+        .map(|(n, _)| crate::array::Input::Array(n))
         .collect();
     let c = chunks.clone();
     Array::layer(prefix, chunks, inputs, move |idx| {
         let deps = ops
             .iter()
-            .map(|(name, broadcast)| {
+            .map(|(name, broadcast, perm)| {
                 let off = idx.len() - broadcast.len();
                 let i: Vec<usize> = broadcast
                     .iter()
                     .enumerate()
                     .map(|(a, &b)| if b { 0 } else { idx[a + off] })
                     .collect();
-                block_key(name, &i)
+                match perm {
+                    // Logical axis k of the transpose is source axis perm[k].
+                    Some(perm) => {
+                        let mut src = vec![0; i.len()];
+                        for (k, &a) in perm.iter().enumerate() {
+                            src[a] = i[k];
+                        }
+                        block_key(name, &src)
+                    }
+                    None => block_key(name, &i),
+                }
             })
             .collect();
         let shape = c.block_shape(idx);
-        let f = f.clone();
+        let (f, perms) = (f.clone(), perms.clone());
         BlockTask {
             op: Op::blockwise(prefix, move |args: &[Value]| {
-                Ok(block_value(f(args, &shape)?))
+                Ok(block_value(f(args, &shape, &perms)?))
             }),
             deps,
         }
     })
+}
+
+/// A block seen through an optional axis permutation.
+fn view_of<'a, T>(block: &'a ArrayD<T>, perm: &Option<Vec<usize>>) -> ndarray::ArrayViewD<'a, T> {
+    match perm {
+        Some(p) => block.view().permuted_axes(IxDyn(p)),
+        None => block.view(),
+    }
 }
 
 fn broadcast_error(shape: &[usize], to: &[usize]) -> TaskError {
@@ -212,17 +249,23 @@ pub(crate) fn zip2<A: Element, B: Element, C: Element>(
         &out_shape,
     );
     let (a, b) = (a.refined(&targets[0]), b.refined(&targets[1]));
-    blockwise_layer(prefix, &[&a.node, &b.node], chunks, move |args, shape| {
-        let x = block_arg::<A>(args, 0)?;
-        let y = block_arg::<B>(args, 1)?;
-        let xv = x
-            .broadcast(IxDyn(shape))
-            .ok_or_else(|| broadcast_error(x.shape(), shape))?;
-        let yv = y
-            .broadcast(IxDyn(shape))
-            .ok_or_else(|| broadcast_error(y.shape(), shape))?;
-        Ok(Zip::from(&xv).and(&yv).map_collect(|&p, &q| f(p, q)))
-    })
+    blockwise_layer(
+        prefix,
+        &[&a.node, &b.node],
+        chunks,
+        true,
+        move |args, shape, perms| {
+            let x = view_of(block_arg::<A>(args, 0)?, &perms[0]);
+            let y = view_of(block_arg::<B>(args, 1)?, &perms[1]);
+            let xv = x
+                .broadcast(IxDyn(shape))
+                .ok_or_else(|| broadcast_error(x.shape(), shape))?;
+            let yv = y
+                .broadcast(IxDyn(shape))
+                .ok_or_else(|| broadcast_error(y.shape(), shape))?;
+            Ok(Zip::from(&xv).and(&yv).map_collect(|&p, &q| f(p, q)))
+        },
+    )
 }
 
 /// `f` applied to the elements of three arrays, broadcast together.
@@ -253,10 +296,11 @@ pub(crate) fn zip3<A: Element, B: Element, C: Element, D: Element>(
         prefix,
         &[&a.node, &b.node, &c.node],
         chunks,
-        move |args, shape| {
-            let x = block_arg::<A>(args, 0)?;
-            let y = block_arg::<B>(args, 1)?;
-            let z = block_arg::<C>(args, 2)?;
+        true,
+        move |args, shape, perms| {
+            let x = view_of(block_arg::<A>(args, 0)?, &perms[0]);
+            let y = view_of(block_arg::<B>(args, 1)?, &perms[1]);
+            let z = view_of(block_arg::<C>(args, 2)?, &perms[2]);
             let xv = x
                 .broadcast(IxDyn(shape))
                 .ok_or_else(|| broadcast_error(x.shape(), shape))?;
@@ -288,7 +332,8 @@ impl<T: Element> Array<T> {
             prefix,
             &[&self.node],
             self.chunks().clone(),
-            move |args, _| Ok(block_arg::<T>(args, 0)?.mapv(f)),
+            false,
+            move |args, _, _| Ok(block_arg::<T>(args, 0)?.mapv(f)),
         )
     }
 

@@ -50,8 +50,10 @@ impl<T: Element> Array<T> {
                 .collect(),
         );
         let src = self.node.name.clone();
+        let source = self.node.clone();
         let axes = axes.to_vec();
-        Array::layer("transpose", chunks, vec![self.input()], move |idx| {
+        let perm = axes.clone();
+        let mut out = Array::layer("transpose", chunks, vec![self.input()], move |idx| {
             // Output block idx reads input block whose axis axes[i] is idx[i].
             let mut in_idx = vec![0; idx.len()];
             for (i, &a) in axes.iter().enumerate() {
@@ -74,7 +76,11 @@ impl<T: Element> Array<T> {
                 }),
                 deps: vec![block_key(&src, &in_idx)],
             }
-        })
+        });
+        if let Some(node) = std::sync::Arc::get_mut(&mut out.node) {
+            node.transposed = Some((source, perm));
+        }
+        out
     }
 }
 

@@ -209,6 +209,37 @@ mod tests {
     }
 
     #[test]
+    fn a_sibling_sharing_the_same_inputs_runs_next() {
+        // u and v both read a and b (like blocks (i, j) and (j, i) of
+        // x + x.T). u feeds the first sink, v the second, with a long chain
+        // between them in depth-first order: v must still follow u at once.
+        let mut b = GraphBuilder::new();
+        b.insert("a".into(), lit(), vec![]);
+        b.insert("b".into(), lit(), vec![]);
+        b.insert("u".into(), lit(), vec!["a".into(), "b".into()]);
+        b.insert("v".into(), lit(), vec!["b".into(), "a".into()]);
+        b.insert("c-0".into(), lit(), vec![]);
+        for i in 1..10 {
+            b.insert(
+                format!("c-{i}").into(),
+                lit(),
+                vec![format!("c-{}", i - 1).into()],
+            );
+        }
+        b.insert("sink-1".into(), lit(), vec!["u".into()]);
+        b.insert("sink-2".into(), lit(), vec!["c-9".into(), "v".into()]);
+        let g = b.build().unwrap();
+        let p = priorities(&g).unwrap();
+        let id = |k: &str| g.id_of(&Key::new(k)).unwrap().index();
+        assert_eq!(p[id("v")], p[id("u")] + 1);
+        for (i, t) in g.tasks().iter().enumerate() {
+            for d in &t.deps {
+                assert!(p[d.index()] < p[i], "still a topological order");
+            }
+        }
+    }
+
+    #[test]
     fn long_chain_does_not_overflow_the_stack() {
         let n = 200_000;
         let mut b = GraphBuilder::new();

@@ -93,3 +93,66 @@ fn a_shared_intermediate_is_not_fused_twice() {
         data(&[6], 4).mapv(|v| (v + 1.0) * 2.0 + (v + 1.0) * 3.0)
     );
 }
+
+mod transposed_operands {
+    use proptest::prelude::*;
+    use rask_array::Array;
+    use rask_array::ndarray::IxDyn;
+
+    use crate::support::{assert_close, chunks_for, data};
+
+    /// A shape, a permutation of its axes, and chunkings for the operand and
+    /// for the source of the transposed operand.
+    fn case() -> impl Strategy<
+        Value = (
+            Vec<usize>,
+            Vec<usize>,
+            rask_array::Chunks,
+            rask_array::Chunks,
+            u64,
+        ),
+    > {
+        proptest::collection::vec(1usize..7, 1..4)
+            .prop_flat_map(|shape| {
+                let n = shape.len();
+                let perm = Just((0..n).collect::<Vec<_>>()).prop_shuffle();
+                (Just(shape), perm)
+            })
+            .prop_flat_map(|(shape, perm)| {
+                // The source has the shape that `perm` turns into `shape`.
+                let mut src = vec![0; shape.len()];
+                for (k, &a) in perm.iter().enumerate() {
+                    src[a] = shape[k];
+                }
+                (
+                    Just(shape.clone()),
+                    Just(perm),
+                    chunks_for(shape),
+                    chunks_for(src),
+                    any::<u64>(),
+                )
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        /// `a + b.permute_axes(p)` reads b's blocks through permuted views;
+        /// the result must equal ndarray's on whole arrays.
+        #[test]
+        fn elementwise_with_a_transposed_operand((shape, perm, ca, cb, seed) in case()) {
+            let a_nd = data(&shape, seed);
+            let src_shape = cb.shape();
+            let b_nd = data(&src_shape, seed ^ 1);
+            let a = Array::from_ndarray(a_nd.clone(), ca).unwrap();
+            let b = Array::from_ndarray(b_nd.clone(), cb).unwrap();
+            let got = (&a + &b.permute_axes(&perm)).compute().unwrap();
+            let want = &a_nd + &b_nd.view().permuted_axes(IxDyn(&perm));
+            assert_close(&got, &want, 0.0);
+            // And with the transpose first, then a scalar op (not seen through).
+            let got = (&b.permute_axes(&perm) * 2.0 - &a).compute().unwrap();
+            let want = &b_nd.view().permuted_axes(IxDyn(&perm)).mapv(|v| v * 2.0) - &a_nd;
+            assert_close(&got, &want, 0.0);
+        }
+    }
+}
