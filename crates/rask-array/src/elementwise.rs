@@ -134,6 +134,11 @@ impl<T: Element> Array<T> {
     }
 }
 
+/// How a blockwise task reads one operand: the layer name, which axes are
+/// broadcast (read block 0), and the permutation when it sees through a
+/// transpose.
+type OperandRead = (Arc<str>, Vec<bool>, Option<Vec<usize>>);
+
 /// A blockwise layer over operands already split like `chunks` (apart from
 /// broadcast axes); `f` gets the operands' blocks and the output block shape.
 ///
@@ -161,7 +166,7 @@ pub(crate) fn blockwise_layer<U: Element>(
             _ => ((*n).clone(), None),
         })
         .collect();
-    let ops: Vec<(Arc<str>, Vec<bool>, Option<Vec<usize>>)> = operands
+    let ops: Vec<OperandRead> = operands
         .iter()
         .zip(&sources)
         .map(|(n, (src, perm))| {
