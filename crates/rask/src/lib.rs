@@ -44,6 +44,12 @@
 //! * [`Error`] — what goes wrong, with the key of the task that failed.
 
 pub use rask_core::{Collection, Error, Key, Result, TaskError, Value};
+
+/// With the `mimalloc` feature, mimalloc is the program's global allocator
+/// (see the feature's description in `Cargo.toml`).
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static GLOBAL_ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 pub use rask_delayed::delayed;
 pub use rask_local::Scheduler;
 
