@@ -209,8 +209,13 @@ def measure(ctx: Context, engine: Engine, workload: str, scheduler: str | None,
     t0 = time.perf_counter()
     try:
         # stderr is inherited (progress shows up live); stdout is collected.
+        env = dict(os.environ)
+        if engine.name == "rask":
+            # rask multiplies blocks in parallel, one per worker: a BLAS that
+            # starts its own threads per call would oversubscribe the cores.
+            env.setdefault("OPENBLAS_NUM_THREADS", "1")
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                cwd=ROOT, text=True)
+                                cwd=ROOT, text=True, env=env)
     except OSError as exc:
         row.error = f"cannot start: {exc}"
         return row

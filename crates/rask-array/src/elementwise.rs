@@ -219,12 +219,26 @@ pub(crate) fn blockwise_layer<U: Element>(
     })
 }
 
-/// A block seen through an optional axis permutation.
-fn view_of<'a, T>(block: &'a ArrayD<T>, perm: &Option<Vec<usize>>) -> ndarray::ArrayViewD<'a, T> {
-    match perm {
+/// Operand `i`'s block, seen through its permutation if it is a transpose.
+fn operand<'a, T: Element>(
+    args: &'a [Value],
+    i: usize,
+    perms: &[Option<Vec<usize>>],
+) -> Result<ndarray::ArrayViewD<'a, T>, TaskError> {
+    let block = block_arg::<T>(args, i)?;
+    Ok(match &perms[i] {
         Some(p) => block.view().permuted_axes(IxDyn(p)),
         None => block.view(),
-    }
+    })
+}
+
+/// `view` broadcast to the output block's `shape`.
+fn stretched<'a, T>(
+    view: &'a ndarray::ArrayViewD<'_, T>,
+    shape: &[usize],
+) -> Result<ndarray::ArrayViewD<'a, T>, TaskError> {
+    view.broadcast(IxDyn(shape))
+        .ok_or_else(|| broadcast_error(view.shape(), shape))
 }
 
 fn broadcast_error(shape: &[usize], to: &[usize]) -> TaskError {
@@ -260,14 +274,8 @@ pub(crate) fn zip2<A: Element, B: Element, C: Element>(
         chunks,
         true,
         move |args, shape, perms| {
-            let x = view_of(block_arg::<A>(args, 0)?, &perms[0]);
-            let y = view_of(block_arg::<B>(args, 1)?, &perms[1]);
-            let xv = x
-                .broadcast(IxDyn(shape))
-                .ok_or_else(|| broadcast_error(x.shape(), shape))?;
-            let yv = y
-                .broadcast(IxDyn(shape))
-                .ok_or_else(|| broadcast_error(y.shape(), shape))?;
+            let (x, y) = (operand::<A>(args, 0, perms)?, operand::<B>(args, 1, perms)?);
+            let (xv, yv) = (stretched(&x, shape)?, stretched(&y, shape)?);
             Ok(Zip::from(&xv).and(&yv).map_collect(|&p, &q| f(p, q)))
         },
     )
@@ -303,18 +311,13 @@ pub(crate) fn zip3<A: Element, B: Element, C: Element, D: Element>(
         chunks,
         true,
         move |args, shape, perms| {
-            let x = view_of(block_arg::<A>(args, 0)?, &perms[0]);
-            let y = view_of(block_arg::<B>(args, 1)?, &perms[1]);
-            let z = view_of(block_arg::<C>(args, 2)?, &perms[2]);
-            let xv = x
-                .broadcast(IxDyn(shape))
-                .ok_or_else(|| broadcast_error(x.shape(), shape))?;
-            let yv = y
-                .broadcast(IxDyn(shape))
-                .ok_or_else(|| broadcast_error(y.shape(), shape))?;
-            let zv = z
-                .broadcast(IxDyn(shape))
-                .ok_or_else(|| broadcast_error(z.shape(), shape))?;
+            let (x, y) = (operand::<A>(args, 0, perms)?, operand::<B>(args, 1, perms)?);
+            let z = operand::<C>(args, 2, perms)?;
+            let (xv, yv, zv) = (
+                stretched(&x, shape)?,
+                stretched(&y, shape)?,
+                stretched(&z, shape)?,
+            );
             Ok(Zip::from(&xv)
                 .and(&yv)
                 .and(&zv)

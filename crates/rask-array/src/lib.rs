@@ -28,6 +28,11 @@
 
 pub use ndarray;
 
+// Links the BLAS implementation that ndarray's `blas` feature calls.
+#[cfg(feature = "blas")]
+#[allow(unused_extern_crates)]
+extern crate blas_src;
+
 mod array;
 mod blockwise;
 pub mod chunks;

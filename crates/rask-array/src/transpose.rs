@@ -84,6 +84,17 @@ impl<T: Element> Array<T> {
     }
 }
 
+/// The transpose of a 2-d block, in standard layout.
+pub(crate) fn transposed_2d<T: Element>(b: &ArrayD<T>) -> ArrayD<T> {
+    match (b.shape(), b.as_slice()) {
+        (&[rows, cols], Some(src)) => {
+            ArrayD::from_shape_vec(IxDyn(&[cols, rows]), transpose_2d(src, rows, cols))
+                .expect("a transposed block has as many elements as its source")
+        }
+        _ => b.t().as_standard_layout().into_owned(),
+    }
+}
+
 /// Transposes a row-major `rows` x `cols` matrix, tile by tile so that both
 /// the reads and the writes stay in cache (a plain strided copy is several
 /// times slower on large blocks).

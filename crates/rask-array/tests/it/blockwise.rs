@@ -6,7 +6,7 @@ use rask_array::ndarray::{ArrayD, Axis, Ix2, IxDyn};
 use rask_array::{Array, Chunks, blockwise};
 use rask_local::Scheduler;
 
-use crate::support::{assert_close, chunks_for, data, shape_and_chunks};
+use crate::support::{assert_close, chunks_for, data, matmul_case, shape_and_chunks};
 
 fn sync() -> Scheduler {
     Scheduler::sync()
@@ -16,20 +16,6 @@ fn dot(blocks: &[ArrayD<f64>]) -> ArrayD<f64> {
     let x = blocks[0].view().into_dimensionality::<Ix2>().unwrap();
     let y = blocks[1].view().into_dimensionality::<Ix2>().unwrap();
     x.dot(&y).into_dyn()
-}
-
-/// Matrix sizes `m, k, n` up to `max` and random chunkings of `(m, k)` and
-/// `(k, n)`.
-fn matmul_case(max: usize) -> impl Strategy<Value = (usize, usize, usize, Chunks, Chunks)> {
-    (0..=max, 0..=max, 0..=max).prop_flat_map(|(m, k, n)| {
-        (
-            Just(m),
-            Just(k),
-            Just(n),
-            chunks_for(vec![m, k]),
-            chunks_for(vec![k, n]),
-        )
-    })
 }
 
 proptest! {

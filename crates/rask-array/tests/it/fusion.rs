@@ -156,3 +156,50 @@ mod transposed_operands {
         }
     }
 }
+
+mod symmetric_products {
+    use proptest::prelude::*;
+    use rask_array::Array;
+    use rask_array::ndarray::Ix2;
+
+    use crate::support::{assert_close, chunks_for, data};
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 32, ..ProptestConfig::default() })]
+
+        /// `x @ x.T` computes the blocks on and above the diagonal and
+        /// transposes them below it; the result must equal ndarray's.
+        #[test]
+        fn x_times_its_transpose((shape, chunks, seed) in (1usize..10, 1usize..10).prop_flat_map(|(m, k)| {
+            (Just(vec![m, k]), chunks_for(vec![m, k]), any::<u64>())
+        })) {
+            let nd = data(&shape, seed);
+            let x = Array::from_ndarray(nd.clone(), chunks).unwrap();
+            let got = x.matmul(&x.t()).unwrap().compute().unwrap();
+            let m = nd.clone().into_dimensionality::<Ix2>().unwrap();
+            let want = m.dot(&m.t()).into_dyn();
+            assert_close(&got, &want, 1e-12);
+        }
+    }
+
+    #[test]
+    fn only_the_upper_triangle_of_blocks_is_multiplied() {
+        let x = Array::from_ndarray(data(&[8, 6], 1), &[2, 3]).unwrap();
+        let p = x.matmul(&x.t()).unwrap();
+        let mut b = rask_core::GraphBuilder::new();
+        let mut keys = Vec::new();
+        rask_core::Collection::add_to_graph(&p, &mut b, &mut keys);
+        let plan = rask_core::Plan::new(b, &keys, rask_core::PlanOptions { fuse: false }).unwrap();
+        let products = plan
+            .graph
+            .tasks()
+            .iter()
+            .filter(|t| t.key.prefix() == "matmul")
+            .count();
+        assert_eq!(
+            products,
+            4 * 5 / 2,
+            "4 x 4 blocks: 10 on and above the diagonal"
+        );
+    }
+}

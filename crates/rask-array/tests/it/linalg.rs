@@ -6,23 +6,10 @@ use rask_array::ndarray::{ArrayD, Dimension, Ix1, Ix2, IxDyn};
 use rask_array::{Array, Chunks};
 use rask_local::Scheduler;
 
-use crate::support::{assert_close, chunks_for, data};
+use crate::support::{assert_close, chunks_for, data, matmul_case};
 
 fn sync() -> Scheduler {
     Scheduler::sync()
-}
-
-/// `m, k, n` up to `max` and random chunkings of `(m, k)` and `(k, n)`.
-fn matmul_case(max: usize) -> impl Strategy<Value = (usize, usize, usize, Chunks, Chunks)> {
-    (0..=max, 0..=max, 0..=max).prop_flat_map(|(m, k, n)| {
-        (
-            Just(m),
-            Just(k),
-            Just(n),
-            chunks_for(vec![m, k]),
-            chunks_for(vec![k, n]),
-        )
-    })
 }
 
 fn nd_matmul(a: &ArrayD<f64>, b: &ArrayD<f64>) -> ArrayD<f64> {

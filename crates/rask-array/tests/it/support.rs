@@ -78,3 +78,17 @@ pub fn assert_close(got: &ArrayD<f64>, want: &ArrayD<f64>, rtol: f64) {
         assert!((g - w).abs() <= tol, "element {i}: got {g}, want {w}");
     }
 }
+
+/// Matrix sizes `m, k, n` up to `max` and random chunkings of `(m, k)` and
+/// `(k, n)`.
+pub fn matmul_case(max: usize) -> impl Strategy<Value = (usize, usize, usize, Chunks, Chunks)> {
+    (0..=max, 0..=max, 0..=max).prop_flat_map(|(m, k, n)| {
+        (
+            Just(m),
+            Just(k),
+            Just(n),
+            chunks_for(vec![m, k]),
+            chunks_for(vec![k, n]),
+        )
+    })
+}
