@@ -55,6 +55,28 @@ pub(crate) struct Node {
     /// elementwise operations can read the source blocks through permuted
     /// views instead of copying them (see `elementwise::blockwise_layer`).
     pub transposed: Option<(Arc<Node>, Vec<usize>)>,
+    /// For an elementwise layer: how to evaluate any block a slab of rows
+    /// at a time, so a reduction can consume it without storing the block.
+    pub slab: Option<Slab>,
+}
+
+/// The keys a block of a layer reads, by block index.
+pub(crate) type DepsFn = dyn Fn(&[usize]) -> Vec<Key> + Send + Sync;
+
+/// Rows `rows` (along axis 0) of a block of shape `shape`, from the values
+/// of the blocks it reads.
+pub(crate) type SlabFn = dyn Fn(&[Value], &[usize], std::ops::Range<usize>) -> std::result::Result<Value, TaskError>
+    + Send
+    + Sync;
+
+/// Slab-wise evaluation of an elementwise layer (see `Node::slab`).
+pub(crate) struct Slab {
+    /// What the layer reads.
+    pub inputs: Vec<Input>,
+    /// The keys a block reads.
+    pub deps: Arc<DepsFn>,
+    /// One slab of a block.
+    pub eval: Arc<SlabFn>,
 }
 
 impl Drop for Node {
@@ -161,6 +183,7 @@ impl<T: Element> Array<T> {
                 inputs,
                 error: None,
                 transposed: None,
+                slab: None,
             }),
             _type: PhantomData,
         }
@@ -177,6 +200,7 @@ impl<T: Element> Array<T> {
                 inputs: Vec::new(),
                 error: Some(message.into()),
                 transposed: None,
+                slab: None,
             }),
             _type: PhantomData,
         }
@@ -315,6 +339,7 @@ impl<T: Element> Array<T> {
                 inputs: Vec::new(),
                 error: None,
                 transposed: None,
+                slab: None,
             }),
             _type: PhantomData,
         })

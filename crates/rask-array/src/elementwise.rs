@@ -11,6 +11,7 @@
 //! All elementwise layers are blockwise tasks, so chains and trees of them
 //! fuse into one task per block.
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use ndarray::{ArrayD, IxDyn, Slice, Zip};
@@ -151,7 +152,12 @@ pub(crate) fn blockwise_layer<U: Element>(
     operands: &[&Arc<Node>],
     chunks: Chunks,
     see_through: bool,
-    f: impl Fn(&[Value], &[usize], &[Option<Vec<usize>>]) -> Result<ArrayD<U>, TaskError>
+    f: impl Fn(
+        &[Value],
+        &[usize],
+        &[Option<Vec<usize>>],
+        Option<Range<usize>>,
+    ) -> Result<ArrayD<U>, TaskError>
     + Send
     + Sync
     + 'static,
@@ -184,10 +190,9 @@ pub(crate) fn blockwise_layer<U: Element>(
         .into_iter()
         .map(|(n, _)| crate::array::Input::Array(n))
         .collect();
-    let c = chunks.clone();
-    Array::layer(prefix, chunks, inputs, move |idx| {
-        let deps = ops
-            .iter()
+    let inputs: Vec<crate::array::Input> = inputs;
+    let deps_of = Arc::new(move |idx: &[usize]| -> Vec<rask_core::Key> {
+        ops.iter()
             .map(|(name, broadcast, perm)| {
                 let off = idx.len() - broadcast.len();
                 let i: Vec<usize> = broadcast
@@ -207,16 +212,43 @@ pub(crate) fn blockwise_layer<U: Element>(
                     None => block_key(name, &i),
                 }
             })
-            .collect();
+            .collect()
+    });
+    let c = chunks.clone();
+    let (f2, perms2, deps2) = (f.clone(), perms.clone(), deps_of.clone());
+    let mut out = Array::layer(prefix, chunks, inputs.clone(), move |idx| {
         let shape = c.block_shape(idx);
-        let (f, perms) = (f.clone(), perms.clone());
+        let (f, perms) = (f2.clone(), perms2.clone());
         BlockTask {
             op: Op::blockwise(prefix, move |args: &[Value]| {
-                Ok(block_value(f(args, &shape, &perms)?))
+                Ok(block_value(f(args, &shape, &perms, None)?))
             }),
-            deps,
+            deps: deps2(idx),
         }
-    })
+    });
+    if let Some(node) = Arc::get_mut(&mut out.node) {
+        node.slab = Some(crate::array::Slab {
+            inputs,
+            deps: deps_of,
+            eval: Arc::new(move |args: &[Value], shape: &[usize], rows: Range<usize>| {
+                Ok(block_value(f(args, shape, &perms, Some(rows))?))
+            }),
+        });
+    }
+    out
+}
+
+/// `view` restricted to `rows` along axis 0 (all of it for `None`).
+fn rows_of<'a, T>(
+    mut view: ndarray::ArrayViewD<'a, T>,
+    rows: &Option<Range<usize>>,
+) -> ndarray::ArrayViewD<'a, T> {
+    if let Some(r) = rows {
+        if view.ndim() > 0 {
+            view.slice_axis_inplace(ndarray::Axis(0), Slice::from(r.clone()));
+        }
+    }
+    view
 }
 
 /// Operand `i`'s block, seen through its permutation if it is a transpose.
@@ -273,9 +305,10 @@ pub(crate) fn zip2<A: Element, B: Element, C: Element>(
         &[&a.node, &b.node],
         chunks,
         true,
-        move |args, shape, perms| {
+        move |args, shape, perms, rows| {
             let (x, y) = (operand::<A>(args, 0, perms)?, operand::<B>(args, 1, perms)?);
-            let (xv, yv) = (stretched(&x, shape)?, stretched(&y, shape)?);
+            let xv = rows_of(stretched(&x, shape)?, &rows);
+            let yv = rows_of(stretched(&y, shape)?, &rows);
             Ok(Zip::from(&xv).and(&yv).map_collect(|&p, &q| f(p, q)))
         },
     )
@@ -310,13 +343,13 @@ pub(crate) fn zip3<A: Element, B: Element, C: Element, D: Element>(
         &[&a.node, &b.node, &c.node],
         chunks,
         true,
-        move |args, shape, perms| {
+        move |args, shape, perms, rows| {
             let (x, y) = (operand::<A>(args, 0, perms)?, operand::<B>(args, 1, perms)?);
             let z = operand::<C>(args, 2, perms)?;
             let (xv, yv, zv) = (
-                stretched(&x, shape)?,
-                stretched(&y, shape)?,
-                stretched(&z, shape)?,
+                rows_of(stretched(&x, shape)?, &rows),
+                rows_of(stretched(&y, shape)?, &rows),
+                rows_of(stretched(&z, shape)?, &rows),
             );
             Ok(Zip::from(&xv)
                 .and(&yv)
@@ -341,7 +374,7 @@ impl<T: Element> Array<T> {
             &[&self.node],
             self.chunks().clone(),
             false,
-            move |args, _, _| Ok(block_arg::<T>(args, 0)?.mapv(f)),
+            move |args, _, _, rows| Ok(rows_of(block_arg::<T>(args, 0)?.view(), &rows).mapv(f)),
         )
     }
 

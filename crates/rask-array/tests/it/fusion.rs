@@ -203,3 +203,83 @@ mod symmetric_products {
         );
     }
 }
+
+mod slab_reductions {
+    use proptest::prelude::*;
+    use rask_array::Array;
+    use rask_array::ndarray::ArrayD;
+
+    use crate::support::{assert_close, chunks_for, data};
+
+    /// A 1-3 d shape (axis 0 up to 40 long, so blocks span several slabs
+    /// only when rows are long), a chunking, a set of axes containing 0,
+    /// keepdims, and a seed.
+    fn case() -> impl Strategy<Value = (Vec<usize>, rask_array::Chunks, Vec<usize>, bool, u64)> {
+        proptest::collection::vec(1usize..20, 1..4).prop_flat_map(|shape| {
+            let n = shape.len();
+            let others = proptest::collection::vec(any::<bool>(), n - 1);
+            (
+                Just(shape.clone()),
+                chunks_for(shape),
+                others,
+                any::<bool>(),
+                any::<u64>(),
+            )
+                .prop_map(|(shape, chunks, others, keep, seed)| {
+                    let mut axes = vec![0];
+                    axes.extend(
+                        others
+                            .iter()
+                            .enumerate()
+                            .filter(|(_, b)| **b)
+                            .map(|(i, _)| i + 1),
+                    );
+                    (shape, chunks, axes, keep, seed)
+                })
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        /// Reducing an elementwise expression (evaluated slab by slab inside
+        /// the reduction) equals reducing the stored expression.
+        #[test]
+        fn slab_reductions_equal_stored_ones((shape, chunks, axes, keep, seed) in case()) {
+            let (a_nd, b_nd) = (data(&shape, seed), data(&shape, seed ^ 7));
+            let a = Array::from_ndarray(a_nd.clone(), chunks.clone()).unwrap();
+            let b = Array::from_ndarray(b_nd.clone(), chunks.clone()).unwrap();
+            let expr = &a * 2.0 + &b;
+            let stored = Array::from_ndarray(&a_nd * 2.0 + &b_nd, chunks).unwrap();
+            let pairs: [(ArrayD<f64>, ArrayD<f64>); 5] = [
+                (expr.sum_axes(&axes, keep).compute().unwrap(), stored.sum_axes(&axes, keep).compute().unwrap()),
+                (expr.mean_axes(&axes, keep).compute().unwrap(), stored.mean_axes(&axes, keep).compute().unwrap()),
+                (expr.var_axes(&axes, 1.0, keep).compute().unwrap(), stored.var_axes(&axes, 1.0, keep).compute().unwrap()),
+                (expr.max_axes(&axes, keep).compute().unwrap(), stored.max_axes(&axes, keep).compute().unwrap()),
+                (expr.nanmin_axes(&axes, keep).compute().unwrap(), stored.nanmin_axes(&axes, keep).compute().unwrap()),
+            ];
+            for (got, want) in &pairs {
+                assert_close(got, want, 1e-9);
+            }
+            prop_assert_eq!(expr.argmin().compute().unwrap(), stored.argmin().compute().unwrap());
+            prop_assert_eq!(expr.gt(0.0).any_axes(&axes, keep).compute().unwrap(), stored.gt(0.0).any_axes(&axes, keep).compute().unwrap());
+        }
+    }
+
+    #[test]
+    fn long_blocks_span_many_slabs() {
+        // 300 x 100 rows per block: 16384 / 100 = 163 rows per slab.
+        let nd = data(&[600, 100], 3);
+        let x = Array::from_ndarray(nd.clone(), &[300, 50]).unwrap();
+        let got = (&x + &x.t().t())
+            .sum_axis(rask_array::ndarray::Axis(0))
+            .compute()
+            .unwrap();
+        let want = (&nd + &nd).sum_axis(rask_array::ndarray::Axis(0));
+        assert_close(&got, &want, 1e-12);
+        assert_eq!(
+            (&x * 1.0).argmax().compute_scalar().unwrap(),
+            x.argmax().compute_scalar().unwrap()
+        );
+    }
+}
