@@ -33,7 +33,7 @@ use crate::array::{Array, BlockTask, block_arg, block_key, block_value};
 use crate::chunks::{Chunks, fmt_shape};
 use crate::creation::BlockInfo;
 use crate::element::{Element, Float, Number};
-use reducers::{ArgReducer, MinMax, MomentReducer, NanProd, NanSum, SumProd, Truth};
+use reducers::{ArgReducer, MinMax, MomentReducer, NanSumProd, SumProd, Truth};
 
 /// One kind of reduction: how to reduce a block, merge partials, finish.
 pub(crate) trait Reducer<T: Element>: Send + Sync + 'static {
@@ -367,7 +367,7 @@ reductions!(Float;
     /// Mean of all elements.
     mean, mean_axis, mean_axes => MomentReducer { order: 1, ddof: T::zero(), sqrt: false, skip_nan: false }, false;
     /// Sum ignoring NaN.
-    nansum, nansum_axis, nansum_axes => NanSum, false;
+    nansum, nansum_axis, nansum_axes => NanSumProd { product: false }, false;
     /// Mean ignoring NaN.
     nanmean, nanmean_axis, nanmean_axes => MomentReducer { order: 1, ddof: T::zero(), sqrt: false, skip_nan: true }, false;
     /// Smallest element ignoring NaN.
@@ -375,7 +375,7 @@ reductions!(Float;
     /// Largest element ignoring NaN.
     nanmax, nanmax_axis, nanmax_axes => MinMax { max: true, skip_nan: true }, true;
     /// Product ignoring NaN.
-    nanprod, nanprod_axis, nanprod_axes => NanProd, false;
+    nanprod, nanprod_axis, nanprod_axes => NanSumProd { product: true }, false;
 );
 
 impl<T: Float> Array<T> {

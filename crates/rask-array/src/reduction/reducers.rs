@@ -571,44 +571,37 @@ impl<T: Element> Reducer<T> for Truth {
     }
 }
 
-/// Sum treating NaN as zero.
-pub(super) struct NanSum;
-
-impl<T: Float> Reducer<T> for NanSum {
-    type Partial = ArrayD<T>;
-    type Out = T;
-    fn chunk(&self, block: &ArrayD<T>, axes: &[usize], _: &BlockInfo) -> ArrayD<T> {
-        fold_axes(
-            block,
-            axes,
-            T::zero(),
-            |&a, x| if x.is_nan() { a } else { a + x },
-        )
-    }
-    fn combine(&self, parts: Vec<&ArrayD<T>>) -> ArrayD<T> {
-        merge(&parts, |&a, &b| a + b)
-    }
-    fn finish(&self, part: &ArrayD<T>) -> Result<ArrayD<T>, TaskError> {
-        Ok(part.clone())
-    }
+/// Sum (NaN counts as zero) or product (NaN counts as one).
+pub(super) struct NanSumProd {
+    pub product: bool,
 }
 
-/// Product treating NaN as one.
-pub(super) struct NanProd;
-
-impl<T: Float> Reducer<T> for NanProd {
+impl<T: Float> Reducer<T> for NanSumProd {
     type Partial = ArrayD<T>;
     type Out = T;
     fn chunk(&self, block: &ArrayD<T>, axes: &[usize], _: &BlockInfo) -> ArrayD<T> {
-        fold_axes(
-            block,
-            axes,
-            T::one(),
-            |&a, x| if x.is_nan() { a } else { a * x },
-        )
+        if self.product {
+            fold_axes(
+                block,
+                axes,
+                T::one(),
+                |&a, x| if x.is_nan() { a } else { a * x },
+            )
+        } else {
+            fold_axes(
+                block,
+                axes,
+                T::zero(),
+                |&a, x| if x.is_nan() { a } else { a + x },
+            )
+        }
     }
     fn combine(&self, parts: Vec<&ArrayD<T>>) -> ArrayD<T> {
-        merge(&parts, |&a, &b| a * b)
+        if self.product {
+            merge(&parts, |&a, &b| a * b)
+        } else {
+            merge(&parts, |&a, &b| a + b)
+        }
     }
     fn finish(&self, part: &ArrayD<T>) -> Result<ArrayD<T>, TaskError> {
         Ok(part.clone())
