@@ -14,6 +14,7 @@ not with another engine's value.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Callable, NamedTuple
 
@@ -73,3 +74,11 @@ ARRAY_WORKLOADS: dict[str, ArrayWorkload] = {
         lambda n, v: _near("x.std()", _scalar(v), math.sqrt(1 / 12), 1e-3)),
     "array-matmul": ArrayWorkload(N_MATMUL, lambda x: (x @ x.T).sum(), _check_matmul),
 }
+
+
+def emit_row(workload: str, engine: str, scheduler: str | None, tasks: int,
+             build_s: float, compute_s: float, repeat: int, **extra: object) -> None:
+    """Prints the one JSON line the harness reads from every engine's script."""
+    row = {"workload": workload, "engine": engine, "scheduler": scheduler, "tasks": tasks,
+           **extra, "build_s": build_s, "compute_s": compute_s, "repeat": repeat}
+    print(json.dumps(row), flush=True)

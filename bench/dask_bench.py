@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import sys
 import time
 from typing import Callable, NamedTuple
@@ -34,7 +33,7 @@ from typing import Callable, NamedTuple
 import dask
 from dask import delayed
 
-from array_workloads import ARRAY_WORKLOADS, CHUNK, SEED
+from array_workloads import ARRAY_WORKLOADS, CHUNK, SEED, emit_row
 
 
 # --------------------------------------------------------------------------
@@ -152,16 +151,8 @@ def run_array(name: str, scheduler: str, repeat: int) -> int:
     expr = wl.expr(random_x(wl.n))
     tasks = len(expr.__dask_graph__())
     (optimized,) = dask.optimize(expr)
-    print(json.dumps({
-        "workload": name,
-        "engine": "dask",
-        "scheduler": scheduler,
-        "tasks": tasks,
-        "tasks_optimized": len(optimized.__dask_graph__()),
-        "build_s": min(builds),
-        "compute_s": min(computes),
-        "repeat": repeat,
-    }), flush=True)
+    emit_row(name, "dask", scheduler, tasks, min(builds), min(computes), repeat,
+             tasks_optimized=len(optimized.__dask_graph__()))
     return 0
 
 
@@ -203,15 +194,8 @@ def main(argv: list[str] | None = None) -> int:
               f"build {t1 - t0:.4f}s compute {t2 - t1:.4f}s", file=sys.stderr)
         del root, value  # free the graph before rebuilding
 
-    print(json.dumps({
-        "workload": args.workload,
-        "engine": "dask",
-        "scheduler": args.scheduler,
-        "tasks": tasks,
-        "build_s": min(builds),
-        "compute_s": min(computes),
-        "repeat": args.repeat,
-    }), flush=True)
+    emit_row(args.workload, "dask", args.scheduler, tasks, min(builds), min(computes),
+             args.repeat)
     return 0
 
 

@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import sys
 import time
 
 import numpy as np
 
-from array_workloads import ARRAY_WORKLOADS, SEED
+from array_workloads import ARRAY_WORKLOADS, SEED, emit_row
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,15 +56,7 @@ def main(argv: list[str] | None = None) -> int:
               f"generate {t1 - t0:.4f}s expression {t2 - t1:.4f}s", file=sys.stderr)
         del x, value
 
-    print(json.dumps({
-        "workload": args.workload,
-        "engine": "numpy",
-        "scheduler": None,
-        "tasks": 0,
-        "build_s": 0.0,
-        "compute_s": min(computes),
-        "repeat": args.repeat,
-    }), flush=True)
+    emit_row(args.workload, "numpy", None, 0, 0.0, min(computes), args.repeat)
     return 0
 
 
