@@ -55,28 +55,55 @@ pub(crate) struct Node {
     /// elementwise operations can read the source blocks through permuted
     /// views instead of copying them (see `elementwise::blockwise_layer`).
     pub transposed: Option<(Arc<Node>, Vec<usize>)>,
-    /// For an elementwise layer: how to evaluate any block a slab of rows
-    /// at a time, so a reduction can consume it without storing the block.
+    /// For an elementwise or creation layer: how to evaluate any region of
+    /// any block, so consumers can evaluate it piecewise without storing
+    /// the block (see [`Slab`]).
     pub slab: Option<Slab>,
 }
 
 /// The keys a block of a layer reads, by block index.
 pub(crate) type DepsFn = dyn Fn(&[usize]) -> Vec<Key> + Send + Sync;
 
-/// Rows `rows` (along axis 0) of a block of shape `shape`, from the values
-/// of the blocks it reads.
-pub(crate) type SlabFn = dyn Fn(&[Value], &[usize], std::ops::Range<usize>) -> std::result::Result<Value, TaskError>
-    + Send
-    + Sync;
+/// A region of a block: a range along every axis, in the block's own
+/// coordinates.
+pub(crate) type Region = [std::ops::Range<usize>];
 
-/// Slab-wise evaluation of an elementwise layer (see `Node::slab`).
+/// The region `region` of block `index` of a layer, from the values of the
+/// keys the block reads (`Slab::deps`).
+pub(crate) type RegionFn =
+    dyn Fn(&[Value], &[usize], &Region) -> std::result::Result<Value, TaskError> + Send + Sync;
+
+/// Region-wise evaluation of a layer whose elements are cheap to compute
+/// where they are needed: an elementwise layer (from the blocks it reads)
+/// or a creation layer (from nothing).
+///
+/// A reduction evaluates its input one slab of rows at a time through this,
+/// so `(x + y).sum()` never stores `x + y`, and an elementwise layer
+/// evaluates its operands' regions inline, so a whole expression tree runs
+/// slab by slab inside one task, reading only its stored leaves.
 pub(crate) struct Slab {
     /// What the layer reads.
     pub inputs: Vec<Input>,
-    /// The keys a block reads.
+    /// The keys a block reads; always `ndeps` of them.
     pub deps: Arc<DepsFn>,
-    /// One slab of a block.
-    pub eval: Arc<SlabFn>,
+    /// How many keys a block reads.
+    pub ndeps: usize,
+    /// One region of a block.
+    pub eval: Arc<RegionFn>,
+    /// Leaves (stored reads and generators) one evaluation touches: the
+    /// work repeated when the layer is evaluated inline by several
+    /// consumers, kept small so shared subtrees cannot blow up.
+    pub cost: usize,
+}
+
+/// The shape of a region.
+pub(crate) fn region_shape(region: &Region) -> Vec<usize> {
+    region.iter().map(|r| r.end - r.start).collect()
+}
+
+/// The whole of a block of shape `shape`, as a region.
+pub(crate) fn whole(shape: &[usize]) -> Vec<std::ops::Range<usize>> {
+    shape.iter().map(|&n| 0..n).collect()
 }
 
 impl Drop for Node {

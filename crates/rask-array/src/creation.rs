@@ -11,7 +11,10 @@ use ndarray::{ArrayD, IxDyn, Slice};
 use rask_core::{Collection, Error, GraphBuilder, Op, Result, TaskError, Value};
 use rask_delayed::Delayed;
 
-use crate::array::{Array, BlockTask, GraphFn, Input, block_arg, block_value, linear_index};
+use crate::array::{
+    Array, BlockTask, GraphFn, Input, Region, Slab, block_arg, block_value, linear_index,
+    region_shape, whole,
+};
 use crate::chunks::{Chunks, IntoChunks, fmt_shape};
 use crate::element::{Element, Float, Number};
 
@@ -66,6 +69,57 @@ impl<T: Element> Array<T> {
         })
     }
 
+    /// A layer whose elements are cheap to make anywhere: `f` gives any
+    /// region (block-local ranges along every axis) of the block described
+    /// by a [`BlockInfo`], with the region's shape. Consumers evaluate such
+    /// a layer region by region where they need it (see
+    /// [`Slab`](crate::array::Slab)), so its blocks are never stored.
+    pub(crate) fn generated_regions(
+        prefix: &'static str,
+        chunks: Chunks,
+        f: impl Fn(&BlockInfo, &Region) -> ArrayD<T> + Send + Sync + 'static,
+    ) -> Self {
+        let f = Arc::new(f);
+        let c = chunks.clone();
+        let whole_block = f.clone();
+        let mut out = Array::generated(prefix, chunks, move |info| {
+            whole_block(info, &whole(&info.shape))
+        });
+        if let Some(node) = Arc::get_mut(&mut out.node) {
+            node.slab = Some(Slab {
+                inputs: Vec::new(),
+                deps: Arc::new(|_: &[usize]| Vec::new()),
+                ndeps: 0,
+                eval: Arc::new(move |_: &[Value], idx: &[usize], region: &Region| {
+                    let info = BlockInfo::new(&c, idx);
+                    let block = f(&info, region);
+                    check_block_shape(&block, &region_shape(region))?;
+                    Ok(block_value(block))
+                }),
+                cost: 1,
+            });
+        }
+        out
+    }
+
+    /// A layer made by `f`, which reads only [`BlockInfo::start`] and
+    /// [`BlockInfo::shape`]: any region of a block is then `f` of a block
+    /// that starts at the region, so the layer is region-capable.
+    pub(crate) fn positional(
+        prefix: &'static str,
+        chunks: Chunks,
+        f: impl Fn(&BlockInfo) -> ArrayD<T> + Send + Sync + 'static,
+    ) -> Self {
+        Array::generated_regions(prefix, chunks, move |info, region| {
+            let mut sub = info.clone();
+            for (a, r) in region.iter().enumerate() {
+                sub.start[a] += r.start;
+                sub.shape[a] = r.end - r.start;
+            }
+            f(&sub)
+        })
+    }
+
     /// An array of `value` everywhere.
     ///
     /// ```
@@ -74,7 +128,7 @@ impl<T: Element> Array<T> {
     /// ```
     pub fn full(shape: &[usize], chunks: impl IntoChunks, value: T) -> Result<Self> {
         let chunks = chunks.into_chunks(shape, size_of::<T>())?;
-        Ok(Array::generated("full", chunks, move |info| {
+        Ok(Array::positional("full", chunks, move |info| {
             ArrayD::from_elem(IxDyn(&info.shape), value)
         }))
     }
@@ -234,7 +288,7 @@ impl<T: Number> Array<T> {
         }
         let n = len.max(0.0) as usize;
         let chunks = chunks.into_chunks(&[n], size_of::<T>())?;
-        Ok(Array::generated("arange", chunks, move |info| {
+        Ok(Array::positional("arange", chunks, move |info| {
             let s = info.start[0];
             ArrayD::from_shape_fn(IxDyn(&info.shape), |i| {
                 start + T::from_f64((s + i[0]) as f64) * step
@@ -250,7 +304,7 @@ impl<T: Number> Array<T> {
     /// ```
     pub fn eye(n: usize, chunks: impl IntoChunks) -> Result<Self> {
         let chunks = chunks.into_chunks(&[n, n], size_of::<T>())?;
-        Ok(Array::generated("eye", chunks, |info| {
+        Ok(Array::positional("eye", chunks, |info| {
             let (r, c) = (info.start[0], info.start[1]);
             ArrayD::from_shape_fn(IxDyn(&info.shape), |i| {
                 if r + i[0] == c + i[1] {
@@ -275,7 +329,7 @@ impl<T: Float> Array<T> {
         let chunks = chunks.into_chunks(&[num], size_of::<T>())?;
         let div = if num > 1 { num - 1 } else { 1 };
         let step = (stop - start) / T::from_f64(div as f64);
-        Ok(Array::generated("linspace", chunks, move |info| {
+        Ok(Array::positional("linspace", chunks, move |info| {
             let s = info.start[0];
             ArrayD::from_shape_fn(IxDyn(&info.shape), |i| {
                 let k = s + i[0];

@@ -15,9 +15,12 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use ndarray::{ArrayD, IxDyn, Slice, Zip};
-use rask_core::{Op, TaskError, Value};
+use rask_core::{Key, Op, TaskError, Value};
 
-use crate::array::{Array, BlockTask, Node, block_arg, block_key, block_value};
+use crate::array::{
+    Array, BlockTask, DepsFn, Node, Region, RegionFn, Slab, block_arg, block_key, block_value,
+    region_shape, whole,
+};
 use crate::chunks::{Chunks, fmt_shape, refine};
 use crate::element::{CastFrom, Element, Float, Number};
 
@@ -135,136 +138,270 @@ impl<T: Element> Array<T> {
     }
 }
 
-/// How a blockwise task reads one operand: the layer name, which axes are
-/// broadcast (read block 0), and the permutation when it sees through a
-/// transpose.
-type OperandRead = (Arc<str>, Vec<bool>, Option<Vec<usize>>);
+/// The most leaves (stored blocks read, generators run) one elementwise
+/// evaluation may touch through inlined operands. Inlining repeats the work
+/// of a subtree for every consumer that inlines it, so a shared subtree
+/// (`y = x + x; z = y + y; …`) would grow exponentially without a bound;
+/// past it, operands are read as stored blocks.
+const INLINE_COST: usize = 16;
 
-/// A blockwise layer over operands already split like `chunks` (apart from
-/// broadcast axes); `f` gets the operands' blocks and the output block shape.
+/// How an elementwise task reads one operand.
+pub(crate) struct OperandPlan {
+    /// The layer read: the transpose's source when seen through one.
+    name: Arc<str>,
+    /// Output axes the operand lacks (leading, as in NumPy broadcasting).
+    off: usize,
+    /// Operand axes of length 1 stretched against a longer output axis:
+    /// they read block 0.
+    broadcast: Vec<bool>,
+    /// The axis permutation to view the source through, for a transpose.
+    perm: Option<Vec<usize>>,
+    /// When the source is evaluated inline, region by region, instead of
+    /// read as stored blocks: its keys, their number, and its evaluation.
+    inline: Option<(Arc<DepsFn>, usize, Arc<RegionFn>)>,
+}
+
+impl OperandPlan {
+    /// The source block read by output block `idx`.
+    fn source_index(&self, idx: &[usize]) -> Vec<usize> {
+        let logical: Vec<usize> = (0..self.broadcast.len())
+            .map(|a| {
+                if self.broadcast[a] {
+                    0
+                } else {
+                    idx[a + self.off]
+                }
+            })
+            .collect();
+        self.to_source(logical)
+    }
+
+    /// The operand's region (in its own axes) under the output `region`.
+    fn logical_region(&self, region: &Region) -> Vec<Range<usize>> {
+        (0..self.broadcast.len())
+            .map(|a| {
+                if self.broadcast[a] {
+                    0..1
+                } else {
+                    region[a + self.off].clone()
+                }
+            })
+            .collect()
+    }
+
+    /// Logical axis `k` of a transpose is source axis `perm[k]`.
+    fn to_source<X: Clone + Default>(&self, logical: Vec<X>) -> Vec<X> {
+        match &self.perm {
+            Some(perm) => {
+                let mut src = vec![X::default(); logical.len()];
+                for (k, &a) in perm.iter().enumerate() {
+                    src[a] = logical[k].clone();
+                }
+                src
+            }
+            None => logical,
+        }
+    }
+
+    fn ndeps(&self) -> usize {
+        self.inline.as_ref().map_or(1, |(_, n, _)| *n)
+    }
+
+    fn deps(&self, idx: &[usize], out: &mut Vec<Key>) {
+        let src = self.source_index(idx);
+        match &self.inline {
+            Some((deps, _, _)) => out.extend(deps(&src)),
+            None => out.push(block_key(&self.name, &src)),
+        }
+    }
+}
+
+/// The operands of one elementwise evaluation: output block `idx`, region
+/// `region` of it, with the task's arguments `args`.
+pub(crate) struct Operands<'a> {
+    plans: &'a [OperandPlan],
+    args: &'a [Value],
+    idx: &'a [usize],
+    region: &'a Region,
+    /// The region's shape: what every operand is stretched to.
+    pub shape: Vec<usize>,
+}
+
+impl Operands<'_> {
+    /// Operand `i` under the region: a stored block to slice, or the
+    /// region evaluated inline.
+    pub(crate) fn read<A: Element>(&self, i: usize) -> Result<OperandBlock<'_, A>, TaskError> {
+        let plan = &self.plans[i];
+        let first: usize = self.plans[..i].iter().map(OperandPlan::ndeps).sum();
+        let logical = self.logical_region_of(plan);
+        let (value, slice) = match &plan.inline {
+            Some((_, n, eval)) => {
+                let args = self
+                    .args
+                    .get(first..first + n)
+                    .ok_or(TaskError::WrongArity {
+                        expected: first + n,
+                        found: self.args.len(),
+                    })?;
+                let src_region = plan.to_source(logical);
+                let src_idx = plan.source_index(self.idx);
+                (eval(args, &src_idx, &src_region)?, None)
+            }
+            None => {
+                block_arg::<A>(self.args, first)?;
+                (self.args[first].clone(), Some(logical))
+            }
+        };
+        Ok(OperandBlock {
+            value,
+            arg: first,
+            perm: plan.perm.as_deref(),
+            slice,
+            _type: std::marker::PhantomData,
+        })
+    }
+
+    fn logical_region_of(&self, plan: &OperandPlan) -> Vec<Range<usize>> {
+        plan.logical_region(self.region)
+    }
+}
+
+/// One operand's values under a region (see [`Operands::read`]).
+pub(crate) struct OperandBlock<'p, A> {
+    value: Value,
+    arg: usize,
+    perm: Option<&'p [usize]>,
+    /// For a stored block: the region to slice out, in the operand's axes.
+    slice: Option<Vec<Range<usize>>>,
+    _type: std::marker::PhantomData<fn() -> A>,
+}
+
+impl<A: Element> OperandBlock<'_, A> {
+    /// The operand's values under the region, in the output's axis order
+    /// (not yet stretched: see [`stretched`]).
+    pub(crate) fn view(&self) -> Result<ndarray::ArrayViewD<'_, A>, TaskError> {
+        let block = self.value.get::<ArrayD<A>>(self.arg)?;
+        let mut v = match self.perm {
+            Some(p) => block.view().permuted_axes(IxDyn(p)),
+            None => block.view(),
+        };
+        if let Some(slice) = &self.slice {
+            for (a, r) in slice.iter().enumerate() {
+                if r.start != 0 || r.end != v.len_of(ndarray::Axis(a)) {
+                    v.slice_axis_inplace(ndarray::Axis(a), Slice::from(r.clone()));
+                }
+            }
+        }
+        Ok(v)
+    }
+}
+
+/// An elementwise layer over operands already split like `chunks` (apart
+/// from broadcast axes); `f` gets the operands under one region of an
+/// output block and returns the output's values there.
 ///
-/// With `see_through`, an operand that is a transpose is replaced by its
-/// source: the task reads the source block and `f` gets, for that operand,
-/// the axis permutation to view it through (`perms[i]`), so `x + x.T` never
-/// copies a transposed block.
+/// Operands are read in one of two ways:
+///
+/// - **inline**: an operand that is itself elementwise or a creation layer
+///   (it has a [`Slab`]) is evaluated region by region inside this layer's
+///   task, reading its own stored leaves, as long as the evaluation stays
+///   within [`INLINE_COST`] leaves. Whole expression trees over random or
+///   stored arrays thus run slab by slab, and their intermediates never
+///   exist as blocks.
+/// - **stored**: the operand's block is a task argument, sliced to the
+///   region.
+///
+/// An operand that is a transpose is read through its source (see-through):
+/// the task reads the source block (or evaluates the source's region) and
+/// views it through the axis permutation, so `x + x.T` never copies a
+/// transposed block.
+///
+/// The layer is itself region-capable, so consumers can inline it in turn.
 pub(crate) fn blockwise_layer<U: Element>(
     prefix: &'static str,
     operands: &[&Arc<Node>],
     chunks: Chunks,
-    see_through: bool,
-    f: impl Fn(
-        &[Value],
-        &[usize],
-        &[Option<Vec<usize>>],
-        Option<Range<usize>>,
-    ) -> Result<ArrayD<U>, TaskError>
-    + Send
-    + Sync
-    + 'static,
+    f: impl Fn(&Operands<'_>) -> Result<ArrayD<U>, TaskError> + Send + Sync + 'static,
 ) -> Array<U> {
-    let f = Arc::new(f);
-    let ndim = chunks.ndim();
     let out_shape = chunks.shape();
-    let sources: Vec<(Arc<Node>, Option<Vec<usize>>)> = operands
-        .iter()
-        .map(|n| match (&n.transposed, see_through) {
-            (Some((src, perm)), true) => (src.clone(), Some(perm.clone())),
-            _ => ((*n).clone(), None),
-        })
-        .collect();
-    let ops: Vec<OperandRead> = operands
-        .iter()
-        .zip(&sources)
-        .map(|(n, (src, perm))| {
-            let off = ndim - n.shape.len();
-            // Broadcast axes read block 0 of the operand.
-            let broadcast = (0..n.shape.len())
-                .map(|a| n.shape[a] == 1 && out_shape[a + off] != 1)
-                .collect();
-            (src.name.clone(), broadcast, perm.clone())
-        })
-        .collect();
-    let perms: Arc<Vec<Option<Vec<usize>>>> =
-        Arc::new(sources.iter().map(|(_, p)| p.clone()).collect());
-    let inputs = sources
-        .into_iter()
-        .map(|(n, _)| crate::array::Input::Array(n))
-        .collect();
-    let inputs: Vec<crate::array::Input> = inputs;
-    let deps_of = Arc::new(move |idx: &[usize]| -> Vec<rask_core::Key> {
-        ops.iter()
-            .map(|(name, broadcast, perm)| {
-                let off = idx.len() - broadcast.len();
-                let i: Vec<usize> = broadcast
-                    .iter()
-                    .enumerate()
-                    .map(|(a, &b)| if b { 0 } else { idx[a + off] })
-                    .collect();
-                match perm {
-                    // Logical axis k of the transpose is source axis perm[k].
-                    Some(perm) => {
-                        let mut src = vec![0; i.len()];
-                        for (k, &a) in perm.iter().enumerate() {
-                            src[a] = i[k];
-                        }
-                        block_key(name, &src)
-                    }
-                    None => block_key(name, &i),
-                }
-            })
-            .collect()
+    let ndim = out_shape.len();
+    let mut cost = 0;
+    let mut inputs = Vec::new();
+    let mut plans = Vec::with_capacity(operands.len());
+    for n in operands {
+        let (src, perm) = match &n.transposed {
+            Some((src, perm)) => (src.clone(), Some(perm.clone())),
+            None => ((*n).clone(), None),
+        };
+        let off = ndim - n.shape.len();
+        // Broadcast axes read block 0 of the operand.
+        let broadcast = (0..n.shape.len())
+            .map(|a| n.shape[a] == 1 && out_shape[a + off] != 1)
+            .collect();
+        let inline = match &src.slab {
+            Some(slab) if cost + slab.cost <= INLINE_COST => {
+                cost += slab.cost;
+                inputs.extend(slab.inputs.iter().cloned());
+                Some((slab.deps.clone(), slab.ndeps, slab.eval.clone()))
+            }
+            _ => {
+                cost += 1;
+                inputs.push(crate::array::Input::Array(src.clone()));
+                None
+            }
+        };
+        plans.push(OperandPlan {
+            name: src.name.clone(),
+            off,
+            broadcast,
+            perm,
+            inline,
+        });
+    }
+    let plans = Arc::new(plans);
+    let ndeps = plans.iter().map(OperandPlan::ndeps).sum();
+    let p = plans.clone();
+    let deps_of = Arc::new(move |idx: &[usize]| -> Vec<Key> {
+        let mut out = Vec::with_capacity(ndeps);
+        for plan in p.iter() {
+            plan.deps(idx, &mut out);
+        }
+        out
+    });
+    let eval: Arc<RegionFn> = Arc::new(move |args: &[Value], idx: &[usize], region: &Region| {
+        let ops = Operands {
+            plans: &plans,
+            args,
+            idx,
+            region,
+            shape: region_shape(region),
+        };
+        Ok(block_value(f(&ops)?))
     });
     let c = chunks.clone();
-    let (f2, perms2, deps2) = (f.clone(), perms.clone(), deps_of.clone());
+    let (eval2, deps2) = (eval.clone(), deps_of.clone());
     let mut out = Array::layer(prefix, chunks, inputs.clone(), move |idx| {
-        let shape = c.block_shape(idx);
-        let (f, perms) = (f2.clone(), perms2.clone());
+        let (region, idx_owned, eval) = (whole(&c.block_shape(idx)), idx.to_vec(), eval2.clone());
         BlockTask {
             op: Op::blockwise(prefix, move |args: &[Value]| {
-                Ok(block_value(f(args, &shape, &perms, None)?))
+                eval(args, &idx_owned, &region)
             }),
             deps: deps2(idx),
         }
     });
     if let Some(node) = Arc::get_mut(&mut out.node) {
-        node.slab = Some(crate::array::Slab {
+        node.slab = Some(Slab {
             inputs,
             deps: deps_of,
-            eval: Arc::new(move |args: &[Value], shape: &[usize], rows: Range<usize>| {
-                Ok(block_value(f(args, shape, &perms, Some(rows))?))
-            }),
+            ndeps,
+            eval,
+            cost,
         });
     }
     out
 }
 
-/// `view` restricted to `rows` along axis 0 (all of it for `None`).
-fn rows_of<'a, T>(
-    mut view: ndarray::ArrayViewD<'a, T>,
-    rows: &Option<Range<usize>>,
-) -> ndarray::ArrayViewD<'a, T> {
-    if let Some(r) = rows {
-        if view.ndim() > 0 {
-            view.slice_axis_inplace(ndarray::Axis(0), Slice::from(r.clone()));
-        }
-    }
-    view
-}
-
-/// Operand `i`'s block, seen through its permutation if it is a transpose.
-fn operand<'a, T: Element>(
-    args: &'a [Value],
-    i: usize,
-    perms: &[Option<Vec<usize>>],
-) -> Result<ndarray::ArrayViewD<'a, T>, TaskError> {
-    let block = block_arg::<T>(args, i)?;
-    Ok(match &perms[i] {
-        Some(p) => block.view().permuted_axes(IxDyn(p)),
-        None => block.view(),
-    })
-}
-
-/// `view` broadcast to the output block's `shape`.
+/// `view` broadcast to the output region's `shape`.
 fn stretched<'a, T>(
     view: &'a ndarray::ArrayViewD<'_, T>,
     shape: &[usize],
@@ -300,18 +437,12 @@ pub(crate) fn zip2<A: Element, B: Element, C: Element>(
         &out_shape,
     );
     let (a, b) = (a.refined(&targets[0]), b.refined(&targets[1]));
-    blockwise_layer(
-        prefix,
-        &[&a.node, &b.node],
-        chunks,
-        true,
-        move |args, shape, perms, rows| {
-            let (x, y) = (operand::<A>(args, 0, perms)?, operand::<B>(args, 1, perms)?);
-            let xv = rows_of(stretched(&x, shape)?, &rows);
-            let yv = rows_of(stretched(&y, shape)?, &rows);
-            Ok(Zip::from(&xv).and(&yv).map_collect(|&p, &q| f(p, q)))
-        },
-    )
+    blockwise_layer(prefix, &[&a.node, &b.node], chunks, move |ops| {
+        let (x, y) = (ops.read::<A>(0)?, ops.read::<B>(1)?);
+        let (x, y) = (x.view()?, y.view()?);
+        let (xv, yv) = (stretched(&x, &ops.shape)?, stretched(&y, &ops.shape)?);
+        Ok(Zip::from(&xv).and(&yv).map_collect(|&p, &q| f(p, q)))
+    })
 }
 
 /// `f` applied to the elements of three arrays, broadcast together.
@@ -338,25 +469,20 @@ pub(crate) fn zip3<A: Element, B: Element, C: Element, D: Element>(
         &out_shape,
     );
     let (a, b, c) = (a.refined(&t[0]), b.refined(&t[1]), c.refined(&t[2]));
-    blockwise_layer(
-        prefix,
-        &[&a.node, &b.node, &c.node],
-        chunks,
-        true,
-        move |args, shape, perms, rows| {
-            let (x, y) = (operand::<A>(args, 0, perms)?, operand::<B>(args, 1, perms)?);
-            let z = operand::<C>(args, 2, perms)?;
-            let (xv, yv, zv) = (
-                rows_of(stretched(&x, shape)?, &rows),
-                rows_of(stretched(&y, shape)?, &rows),
-                rows_of(stretched(&z, shape)?, &rows),
-            );
-            Ok(Zip::from(&xv)
-                .and(&yv)
-                .and(&zv)
-                .map_collect(|&p, &q, &r| f(p, q, r)))
-        },
-    )
+    blockwise_layer(prefix, &[&a.node, &b.node, &c.node], chunks, move |ops| {
+        let (x, y, z) = (ops.read::<A>(0)?, ops.read::<B>(1)?, ops.read::<C>(2)?);
+        let (x, y, z) = (x.view()?, y.view()?, z.view()?);
+        let shape = &ops.shape;
+        let (xv, yv, zv) = (
+            stretched(&x, shape)?,
+            stretched(&y, shape)?,
+            stretched(&z, shape)?,
+        );
+        Ok(Zip::from(&xv)
+            .and(&yv)
+            .and(&zv)
+            .map_collect(|&p, &q, &r| f(p, q, r)))
+    })
 }
 
 impl<T: Element> Array<T> {
@@ -369,13 +495,9 @@ impl<T: Element> Array<T> {
         if let Some(e) = self.error() {
             return Array::invalid(e);
         }
-        blockwise_layer(
-            prefix,
-            &[&self.node],
-            self.chunks().clone(),
-            false,
-            move |args, _, _, rows| Ok(rows_of(block_arg::<T>(args, 0)?.view(), &rows).mapv(f)),
-        )
+        blockwise_layer(prefix, &[&self.node], self.chunks().clone(), move |ops| {
+            Ok(ops.read::<T>(0)?.view()?.mapv(f))
+        })
     }
 
     /// `f` applied to every element (NumPy's `vectorize`, as a lazy

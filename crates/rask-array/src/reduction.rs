@@ -29,7 +29,7 @@ use std::sync::Arc;
 use ndarray::{ArrayD, Axis};
 use rask_core::{Op, TaskError, Value};
 
-use crate::array::{Array, BlockTask, block_arg, block_key, block_value};
+use crate::array::{Array, BlockTask, Region, block_arg, block_key, block_value, whole};
 use crate::chunks::{Chunks, fmt_shape};
 use crate::creation::BlockInfo;
 use crate::element::{Element, Float, Number};
@@ -61,16 +61,18 @@ fn reduce_slabs<T: Element, R: Reducer<T>>(
     r: &R,
     axes: &[usize],
     info: &BlockInfo,
-    slab: impl Fn(std::ops::Range<usize>) -> Result<Value, TaskError>,
+    slab: impl Fn(&Region) -> Result<Value, TaskError>,
 ) -> Result<R::Partial, TaskError> {
     let rows = info.shape[0];
     let row_len: usize = info.shape[1..].iter().product::<usize>().max(1);
     let step = (SLAB_ELEMENTS / row_len).max(1);
     let mut parts = Vec::new();
+    let mut region = whole(&info.shape);
     let mut r0 = 0;
     loop {
         let r1 = (r0 + step).min(rows);
-        let v = slab(r0..r1)?;
+        region[0] = r0..r1;
+        let v = slab(&region)?;
         let block = v.get::<ArrayD<T>>(0)?;
         let mut sinfo = info.clone();
         sinfo.start[0] += r0;
@@ -168,7 +170,7 @@ impl<T: Element> Array<T> {
                                         r.as_ref(),
                                         &axes,
                                         &info,
-                                        |rows| eval(args, &info.shape, rows),
+                                        |region| eval(args, &info.index, region),
                                     )?))
                                 }),
                                 deps: deps(idx),
