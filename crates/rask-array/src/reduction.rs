@@ -54,39 +54,80 @@ pub(crate) trait Reducer<T: Element>: Send + Sync + 'static {
 /// 128 KiB of f64, which stays in the core's L2 cache.
 const SLAB_ELEMENTS: usize = 16 * 1024;
 
-/// Reduces a block produced slab by slab (rows along axis 0, which is among
-/// `axes`): each slab gives a partial, and the partials are combined in
-/// order, as blocks' partials are.
+/// The tile a block is reduced in when produced region by region: only
+/// reduced axes are split (so every tile's partial has the same shape), the
+/// longest first, until a tile holds at most [`SLAB_ELEMENTS`]. A reduction
+/// along axis 0 gets slabs of whole rows; a full reduction of a 2-d block
+/// gets square tiles, so a transposed operand is made in long rows too.
+fn tile_shape(shape: &[usize], axes: &[usize]) -> Vec<usize> {
+    let mut tile = shape.to_vec();
+    while tile.iter().product::<usize>() > SLAB_ELEMENTS {
+        let Some(&a) = axes
+            .iter()
+            .filter(|&&a| tile[a] > 1)
+            .max_by_key(|&&a| (tile[a], std::cmp::Reverse(a)))
+        else {
+            break;
+        };
+        tile[a] = tile[a].div_ceil(2);
+    }
+    tile
+}
+
+/// Reduces a block produced region by region (tiles of [`tile_shape`]):
+/// each tile gives a partial, and the partials are combined in C order of
+/// the tiles, as blocks' partials are.
 fn reduce_slabs<T: Element, R: Reducer<T>>(
     r: &R,
     axes: &[usize],
     info: &BlockInfo,
     slab: impl Fn(&Region) -> Result<Value, TaskError>,
 ) -> Result<R::Partial, TaskError> {
-    let rows = info.shape[0];
-    let row_len: usize = info.shape[1..].iter().product::<usize>().max(1);
-    let step = (SLAB_ELEMENTS / row_len).max(1);
-    let mut parts = Vec::new();
-    let mut region = whole(&info.shape);
-    let mut r0 = 0;
+    let shape = &info.shape;
+    if shape.contains(&0) {
+        let v = slab(&whole(shape))?;
+        return Ok(r.chunk(v.get::<ArrayD<T>>(0)?, axes, info));
+    }
+    let tile = tile_shape(shape, axes);
+    let grid: Vec<usize> = shape
+        .iter()
+        .zip(&tile)
+        .map(|(&n, &t)| n.div_ceil(t))
+        .collect();
+    let mut parts = Vec::with_capacity(grid.iter().product());
+    let mut pos = vec![0usize; shape.len()];
     loop {
-        let r1 = (r0 + step).min(rows);
-        region[0] = r0..r1;
+        let region: Vec<std::ops::Range<usize>> = (0..shape.len())
+            .map(|a| {
+                let lo = pos[a] * tile[a];
+                lo..(lo + tile[a]).min(shape[a])
+            })
+            .collect();
         let v = slab(&region)?;
         let block = v.get::<ArrayD<T>>(0)?;
         let mut sinfo = info.clone();
-        sinfo.start[0] += r0;
-        sinfo.shape[0] = r1 - r0;
+        for (a, rg) in region.iter().enumerate() {
+            sinfo.start[a] += rg.start;
+            sinfo.shape[a] = rg.end - rg.start;
+        }
         parts.push(r.chunk(block, axes, &sinfo));
-        r0 = r1;
-        if r0 >= rows {
-            break;
+        // Next tile, C order.
+        let mut a = shape.len();
+        loop {
+            if a == 0 {
+                return Ok(match parts.len() {
+                    1 => parts.pop().expect("one partial"),
+                    _ => r.combine(parts.iter().collect()),
+                });
+            }
+            a -= 1;
+            pos[a] += 1;
+            if pos[a] < grid[a] {
+                break;
+            }
+            pos[a] = 0;
         }
     }
-    Ok(match parts.len() {
-        1 => parts.pop().expect("one partial"),
-        _ => r.combine(parts.iter().collect()),
-    })
 }
 
 /// Checks and sorts the axes of a reduction.

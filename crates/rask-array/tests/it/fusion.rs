@@ -2,7 +2,7 @@
 //! task per block, so intermediates are never stored as graph values.
 
 use rask_array::Array;
-use rask_core::{Collection, GraphBuilder, Op, Plan, PlanOptions};
+use rask_core::{Collection, GraphBuilder, Plan, PlanOptions};
 
 use crate::support::data;
 
@@ -54,19 +54,23 @@ fn generation_elementwise_and_block_reduction_fuse() {
     let x = rask_array::random::uniform(&[40, 40], &[10, 10], 7).unwrap();
     let s = (&x * 3.0 + 1.0).sum();
     let plan = plan_of(&s);
-    // 16 fused (uniform -> mul -> add -> partial sum) tasks, then combines.
-    let fused = plan
+    // 16 partial sums, each generating its block slab by slab and applying
+    // `* 3 + 1` to every slab, then combines: nothing else is a task.
+    let roots: Vec<_> = plan
         .graph
         .tasks()
         .iter()
-        .filter(|t| matches!(t.op, Op::Fused(_)) && t.deps.is_empty())
-        .count();
-    assert_eq!(fused, 16);
-    assert_eq!(
-        count_prefix(&plan, "uniform"),
-        0,
-        "generation fused into its consumer"
-    );
+        .filter(|t| t.deps.is_empty())
+        .collect();
+    assert_eq!(roots.len(), 16);
+    assert!(roots.iter().all(|t| t.key.prefix() == "sum"));
+    for prefix in ["uniform", "mul", "add"] {
+        assert_eq!(
+            count_prefix(&plan, prefix),
+            0,
+            "{prefix} is evaluated inline"
+        );
+    }
     let v = s.compute_scalar().unwrap();
     let direct = x.compute().unwrap().mapv(|v| v * 3.0 + 1.0).sum();
     assert!((v - direct).abs() < 1e-9 * direct.abs());
@@ -300,5 +304,60 @@ mod slab_reductions {
             (&x * 1.0).argmax().compute_scalar().unwrap(),
             x.argmax().compute_scalar().unwrap()
         );
+    }
+}
+
+mod inline_trees {
+    use proptest::prelude::*;
+    use rask_array::ndarray::{ArrayD, Axis};
+    use rask_array::{Array, random};
+
+    use crate::support::assert_close;
+
+    /// A square shape large enough that blocks span several reduction tiles,
+    /// block sizes along both axes, and a seed.
+    fn case() -> impl Strategy<Value = (usize, usize, usize, u64)> {
+        (130usize..260).prop_flat_map(|n| (Just(n), n / 2..=n, n / 3..=n, any::<u64>()))
+    }
+
+    /// `(x + x.T) * 2 - eye + 0.5`, built from `x`.
+    fn expr(x: &Array<f64>, n: usize, chunks: &[usize]) -> Array<f64> {
+        let eye = Array::<f64>::eye(n, chunks).unwrap();
+        (x + &x.t()) * 2.0 - &eye + 0.5
+    }
+
+    fn expr_nd(x: &ArrayD<f64>, n: usize) -> ArrayD<f64> {
+        let t = x.t().to_owned();
+        let eye = rask_array::ndarray::Array2::<f64>::eye(n).into_dyn();
+        (x + &t) * 2.0 - &eye + 0.5
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+        /// A tree over a random array, its transpose and a generated
+        /// identity, evaluated inline tile by tile inside reductions and
+        /// block by block otherwise, equals the same tree over the stored
+        /// values and the ndarray result on the whole array.
+        #[test]
+        fn trees_over_generated_arrays_equal_stored_ones((n, c0, c1, seed) in case()) {
+            let chunks = [c0, c1];
+            let x = random::uniform(&[n, n], &chunks[..], seed).unwrap();
+            let x_nd = x.compute().unwrap();
+            let stored = Array::from_ndarray(x_nd.clone(), &chunks[..]).unwrap();
+            let e = expr(&x, n, &chunks);
+            let want = expr_nd(&x_nd, n);
+            prop_assert_eq!(&e.compute().unwrap(), &want);
+            prop_assert_eq!(&expr(&stored, n, &chunks).compute().unwrap(), &want);
+
+            let sum = e.sum().compute_scalar().unwrap();
+            prop_assert!((sum - want.sum()).abs() <= 1e-9 * want.sum().abs());
+            assert_close(&e.mean_axis(Axis(0)).compute().unwrap(), &want.mean_axis(Axis(0)).unwrap(), 1e-12);
+            let std = e.std(0.0).compute_scalar().unwrap();
+            prop_assert!((std - want.std(0.0)).abs() <= 1e-9 * want.std(0.0));
+            let flat: Vec<f64> = want.iter().copied().collect();
+            let best = flat.iter().enumerate().fold(0, |b, (i, &v)| if v > flat[b] { i } else { b });
+            prop_assert_eq!(e.argmax().compute_scalar().unwrap(), best as i64);
+        }
     }
 }
