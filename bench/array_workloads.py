@@ -1,8 +1,8 @@
 """Array workloads shared by bench/dask_bench.py and bench/numpy_bench.py.
 
 Every workload draws ``x``, a random uniform [0, 1) float64 matrix of side
-``n`` (chunks ``CHUNK`` x ``CHUNK`` where the engine has chunks), and
-computes one expression of it.  The expressions are written once, as
+``n`` (chunks ``CHUNK`` x ``CHUNK``, or the workload's ``chunks``, where the
+engine has chunks), and computes one expression of it.  The expressions are written once, as
 functions of ``x``, and work unchanged on a NumPy ndarray and on a
 dask.array.  The definitions must match the Rust side
 (``bench/src/arrays.rs``); they are documented in bench/README.md.
@@ -22,6 +22,10 @@ SEED = 42
 CHUNK = 1_000
 N_STREAM = 20_000  # 20,000^2 float64 = 3.2 GB
 N_MATMUL = 8_000   # 8,000^2 float64 = 512 MB
+N_RECHUNK = 8_000  # 8,000^2 float64 = 512 MB
+# array-rechunk goes from columns to rows.
+RECHUNK_FROM = (N_RECHUNK, 50)
+RECHUNK_TO = (50, N_RECHUNK)
 
 
 def _near(what: str, got: float, want: float, rel: float) -> str | None:
@@ -58,6 +62,8 @@ class ArrayWorkload(NamedTuple):
     n: int
     expr: Callable  # x -> lazy (dask) or computed (numpy) result
     check: Callable[[int, object], "str | None"]  # (n, value) -> error or None
+    chunks: tuple[int, int] = (CHUNK, CHUNK)  # chunks of x, where the engine has chunks
+    numpy: bool = True  # whether the plain NumPy reference can run it
 
 
 ARRAY_WORKLOADS: dict[str, ArrayWorkload] = {
@@ -73,6 +79,12 @@ ARRAY_WORKLOADS: dict[str, ArrayWorkload] = {
         N_STREAM, lambda x: x.std(),
         lambda n, v: _near("x.std()", _scalar(v), math.sqrt(1 / 12), 1e-3)),
     "array-matmul": ArrayWorkload(N_MATMUL, lambda x: (x @ x.T).sum(), _check_matmul),
+    # Columns to rows, then a sum so the result is small: the rechunk is the
+    # work (Dask's "rechunk across time").  Chunks mean nothing to NumPy.
+    "array-rechunk": ArrayWorkload(
+        N_RECHUNK, lambda x: x.rechunk(RECHUNK_TO).sum(),
+        lambda n, v: _near("x.rechunk((50, n)).sum()", _scalar(v), n * n * 0.5, 1e-3),
+        chunks=RECHUNK_FROM, numpy=False),
 }
 
 

@@ -33,7 +33,7 @@ from typing import Callable, NamedTuple
 import dask
 from dask import delayed
 
-from array_workloads import ARRAY_WORKLOADS, CHUNK, SEED, emit_row
+from array_workloads import ARRAY_WORKLOADS, SEED, emit_row
 
 
 # --------------------------------------------------------------------------
@@ -115,12 +115,12 @@ WORKLOADS: dict[str, Workload] = {
 }
 
 
-def random_x(n: int):
-    """x: uniform [0, 1) float64, n x n, in CHUNK x CHUNK blocks, drawn with
+def random_x(n: int, chunks: tuple[int, int]):
+    """x: uniform [0, 1) float64, n x n, in blocks of ``chunks``, drawn with
     NumPy's default Generator (PCG64) per block, lazily inside compute."""
     import dask.array as da
 
-    return da.random.default_rng(SEED).random((n, n), chunks=(CHUNK, CHUNK))
+    return da.random.default_rng(SEED).random((n, n), chunks=chunks)
 
 
 def run_array(name: str, scheduler: str, repeat: int) -> int:
@@ -132,7 +132,7 @@ def run_array(name: str, scheduler: str, repeat: int) -> int:
     for r in range(repeat):
         gc.collect()
         t0 = time.perf_counter()
-        x = random_x(wl.n)
+        x = random_x(wl.n, wl.chunks)
         expr = wl.expr(x)
         t1 = time.perf_counter()
         (value,) = dask.compute(expr, scheduler=scheduler)
@@ -148,7 +148,7 @@ def run_array(name: str, scheduler: str, repeat: int) -> int:
         del x, expr, value
     # Counted outside the timed runs, on a fresh graph: the graph as built,
     # and what dask.compute runs after optimization.
-    expr = wl.expr(random_x(wl.n))
+    expr = wl.expr(random_x(wl.n, wl.chunks))
     tasks = len(expr.__dask_graph__())
     (optimized,) = dask.optimize(expr)
     emit_row(name, "dask", scheduler, tasks, min(builds), min(computes), repeat,

@@ -122,6 +122,9 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in [
              description="x.std() (ddof 0)"),
     Workload("array-matmul", ("rask", "dask", "numpy"), schedulers=("threads",),
              description="(x @ x.T).sum(), x 8,000 x 8,000 in (1,000, 1,000) chunks"),
+    # Chunks mean nothing to NumPy: no numpy row.
+    Workload("array-rechunk", ("rask", "dask"), schedulers=("threads",),
+             description="x.rechunk((50, 8,000)).sum(), x 8,000 x 8,000 in (8,000, 50) chunks"),
 ]}
 
 DEFAULT_WORKLOADS = ["delayed-independent", "delayed-chain", "delayed-tree"]

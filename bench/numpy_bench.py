@@ -32,7 +32,8 @@ from array_workloads import ARRAY_WORKLOADS, SEED, emit_row
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("workload", choices=sorted(ARRAY_WORKLOADS))
+    # Workloads about chunks (array-rechunk) have no NumPy counterpart.
+    p.add_argument("workload", choices=sorted(w for w, wl in ARRAY_WORKLOADS.items() if wl.numpy))
     p.add_argument("--repeat", type=int, default=3)
     args = p.parse_args(argv)
     if args.repeat < 1:

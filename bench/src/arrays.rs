@@ -1,7 +1,8 @@
 //! The `array-*` workloads: NumPy expressions on a random uniform matrix.
 //!
-//! Every workload draws `x = random::uniform(&[n, n], &[chunk, chunk], SEED)`
-//! and computes one expression of it; the random numbers are made lazily,
+//! Every workload draws `x = random::uniform(&[n, n], &chunks, SEED)`
+//! (`chunks` is `[1000, 1000]` but for `array-rechunk`) and computes one
+//! expression of it; the random numbers are made lazily,
 //! block by block, inside `compute`, so generation is part of the compute
 //! time (as in Dask, and as the NumPy reference row counts it). Definitions
 //! match `bench/array_workloads.py`.
@@ -22,8 +23,13 @@ const SEED: u64 = 42;
 const N_STREAM: usize = 20_000;
 /// Side of `array-matmul`: 8,000² f64 = 512 MB.
 const N_MATMUL: usize = 8_000;
-/// Block side of every workload.
+/// Block side of every workload but `array-rechunk`.
 const CHUNK: usize = 1_000;
+/// Side of `array-rechunk`: 8,000² f64 = 512 MB.
+const N_RECHUNK: usize = 8_000;
+/// `array-rechunk` goes from columns `(8000, 50)` to rows `(50, 8000)`.
+const RECHUNK_FROM: [usize; 2] = [N_RECHUNK, 50];
+const RECHUNK_TO: [usize; 2] = [50, N_RECHUNK];
 
 /// Names of the array workloads.
 pub const NAMES: &[&str] = &[
@@ -32,14 +38,17 @@ pub const NAMES: &[&str] = &[
     "array-mean-axis0",
     "array-std",
     "array-matmul",
+    "array-rechunk",
 ];
 
 type Expr = fn(&Array<f64>) -> anyhow::Result<Array<f64>>;
 type Check = fn(usize, &ArrayD<f64>) -> anyhow::Result<()>;
 
-/// One array workload: the side of `x`, the expression, and its check.
+/// One array workload: the side and chunks of `x`, the expression, and its
+/// check.
 pub struct Workload {
     pub n: usize,
+    chunks: [usize; 2],
     expr: Expr,
     check: Check,
 }
@@ -47,7 +56,7 @@ pub struct Workload {
 impl Workload {
     /// Builds the graph: `x` and the expression, nothing computed.
     pub fn build(&self) -> anyhow::Result<Array<f64>> {
-        let x = rask::array::random::uniform(&[self.n, self.n], &[CHUNK, CHUNK], SEED)?;
+        let x = rask::array::random::uniform(&[self.n, self.n], &self.chunks, SEED)?;
         (self.expr)(&x)
     }
 
@@ -95,12 +104,27 @@ pub fn workload(name: &str) -> anyhow::Result<Workload> {
                 1e-2,
             )
         }),
+        // Columns to rows, then a sum so the result is small: the rechunk
+        // is the work (Dask's "rechunk across time").
+        "array-rechunk" => {
+            return Ok(Workload {
+                n: N_RECHUNK,
+                chunks: RECHUNK_FROM,
+                expr: |x| Ok(x.rechunk(&RECHUNK_TO).sum()),
+                check: |n, v| near("x.rechunk((50, n)).sum()", scalar(v)?, sq(n) * 0.5, 1e-3),
+            });
+        }
         other => bail!(
             "unknown array workload {other:?}; known: {}",
             NAMES.join(", ")
         ),
     };
-    Ok(Workload { n, expr, check })
+    Ok(Workload {
+        n,
+        chunks: [CHUNK, CHUNK],
+        expr,
+        check,
+    })
 }
 
 fn matmul_sum(x: &Array<f64>) -> anyhow::Result<Array<f64>> {

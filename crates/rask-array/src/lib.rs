@@ -44,7 +44,7 @@ mod join;
 mod linalg;
 mod manipulation;
 pub mod random;
-mod rechunk;
+pub mod rechunk;
 mod reduction;
 pub mod slicing;
 mod transpose;
@@ -56,4 +56,4 @@ pub use element::{CastFrom, Element, Float, Number};
 pub use elementwise::{Operand, where_};
 pub use slicing::{NewAxis, SliceElem, SliceRange};
 #[allow(unused_imports)]
-pub use {blockwise::*, join::*, linalg::*, manipulation::*, rechunk::*};
+pub use {blockwise::*, join::*, linalg::*, manipulation::*};

@@ -1,7 +1,10 @@
-//! Changing an array's chunks: [`Array::rechunk`].
+//! Changing an array's chunks: [`Array::rechunk`], and the staged plan it
+//! follows ([`plan`]).
 //!
 //! The data stay where they are in the array; only the block boundaries
-//! move. Three cases, cheapest first:
+//! move. A rechunk goes through the chunkings of its [`plan`] (zero or more
+//! intermediates, then the target), and each step from one chunking to the
+//! next is one *stage*, the cheapest of:
 //!
 //! 1. **Same chunks**: the array itself.
 //! 2. **Only splits** (every old boundary is still a boundary, so every new
@@ -12,21 +15,63 @@
 //!    old blocks that overlap it on every axis (in C order) and assigns the
 //!    overlapping piece of each into place. One task per new block.
 //!
-//! # Design note: staged plans
+//! # Staged plans
 //!
-//! A direct gather can be expensive when the chunkings are "crossed", as in
-//! going from row blocks `(1, n)` to column blocks `(n, 1)`: every new block
-//! reads every old block, so the graph has `nblocks²` edges and each task
-//! holds many input blocks in memory at once. Dask avoids this with an
-//! intermediate plan (`plan_rechunk`): it goes through one or more
-//! intermediate chunkings, each of which merges along the axes that the
-//! target makes bigger and splits along those it makes smaller, chosen so
-//! that no intermediate block exceeds a memory limit (the larger of the old
-//! and new block sizes, capped by `array.chunk-size`) and the number of
-//! edges per stage stays near linear in the number of blocks. Each stage is
-//! then a direct gather like the one here. [`Array::rechunk`] does the
-//! single direct stage for now; the staged plan can be added in
-//! [`Array::rechunk_to`] without changing the API.
+//! A direct gather from chunking `a` to chunking `b` has exactly
+//! `edges(a, b) = ∏ |refine(a[ax], b[ax])|` graph edges: along one axis the
+//! pairs (old block, new block) that overlap are the pieces of the common
+//! refinement. A gather that only merges or only splits has about
+//! `blocks(a) + blocks(b)` edges, but one that merges along some axes and
+//! splits along others is "crossed": going from `(n, 1)` blocks to `(1, n)`
+//! blocks, every new block reads every old one — `nblocks²` edges, and each
+//! task holds `n` input blocks. The planner ([`plan`], after Dask's
+//! `plan_rechunk`) separates the two: it merges first, as far as a memory
+//! limit allows, and splits in a later stage.
+//!
+//! **Memory.** No intermediate block may hold more than `limit` elements:
+//! the caller's byte limit (the `array.chunk-size` configuration key for
+//! [`Array::rechunk`]) divided by the item size, raised to the largest old
+//! or new block where those are bigger. A chunking's block size is measured
+//! as the product of its widest block along every axis, a bound on all its
+//! blocks.
+//!
+//! **One step** from the current chunking `cur` towards the target `new`,
+//! with `c` and `n` the widest blocks of each along an axis: *merge axes*
+//! have `n > c` (the target's blocks are wider), *split axes* `n < c`. In
+//! logarithms, the merge axes want to grow by `Γ = Σ ln(n/c)`, the split
+//! axes to shrink by `Σ = Σ ln(c/n)`, and the current blocks leave the
+//! headroom `H = ln(limit / ∏ c)`.
+//!
+//! * If `Γ ≤ H` the step merges fully and leaves the split axes alone; the
+//!   next stage only splits. Two stages in all.
+//! * Otherwise the step first shrinks the split axes by
+//!   `σ = min(Σ, Γ − H, ln 4)`: just what the merge needs, but never more
+//!   than a factor [`THRESHOLD`], since shrinking by `e^σ` multiplies the
+//!   stage's edges by `e^σ`. It then grows the merge axes as far as the
+//!   limit allows. Axes with smaller ratios go first, so whole axes reach
+//!   their target.
+//!
+//! The intermediate's blocks are runs of the pieces of `refine(cur, new)`:
+//! on a split axis, runs inside one block of `cur` (the stage only splits
+//! along it); on a merge axis, runs inside one block of `new` (the next
+//! stage merges whole blocks along it). Each block of the coarser chunking
+//! is cut into about equal runs no wider than the width chosen.
+//!
+//! **The plan** repeats steps from the intermediate until the stage to the
+//! target is cheap — at most [`THRESHOLD`] `× (blocks(cur) + blocks(new))`
+//! edges — or a step merges nothing, with at most [`MAX_INTERMEDIATES`]
+//! intermediates. Under a tight limit (`H = 0`) every step shrinks by 4 and
+//! grows by 4, so there are about `log₄` of the merge factor stages, each
+//! reading about 4 blocks per task along the merge axes. A staged plan with
+//! no fewer edges in all than the direct gather is dropped for it. Arrays
+//! of 0 or 1 axes, or with an empty axis, are never staged: along one axis
+//! a gather is already linear.
+//!
+//! For example, `(8000, 8000)` float64 from `(8000, 50)` columns to
+//! `(50, 8000)` rows with 128 MiB blocks: the direct gather has 25,600
+//! edges, each task reading 160 blocks. The plan goes through
+//! `(2000, 8000)` blocks — each gathers its rows of all 160 columns, 640
+//! edges — and then splits each into 40 rows: 160 edges, 800 in all.
 
 use std::sync::Arc;
 
@@ -36,6 +81,10 @@ use rask_core::{Key, Op, TaskError, Value};
 use crate::array::{Array, BlockTask, block_arg, block_key, block_value};
 use crate::chunks::{Chunks, IntoChunks, fmt_shape, ranges_product, refine};
 use crate::element::Element;
+
+mod planner;
+
+pub use planner::{MAX_INTERMEDIATES, THRESHOLD, plan};
 
 /// One overlap along an axis: old block `block`, its elements
 /// `src..src + len` land at `dst..dst + len` in the new block.
@@ -92,6 +141,11 @@ pub(crate) fn axis_pieces(old: &[usize], new: &[usize]) -> Vec<Vec<Piece>> {
     out
 }
 
+/// The configured `array.chunk-size`, the default block size limit.
+fn chunk_size_limit() -> u64 {
+    rask_config::get().array_chunk_size.as_u64()
+}
+
 impl<T: Element> Array<T> {
     /// The same array split into other blocks (Dask's `rechunk`).
     ///
@@ -99,6 +153,13 @@ impl<T: Element> Array<T> {
     /// (`Whole`, `Auto`, explicit sizes) or [`Chunks`]. A request that does
     /// not fit the shape gives an invalid array whose `compute` returns the
     /// error.
+    ///
+    /// A rechunk that both merges and splits blocks goes through
+    /// intermediate chunkings ([`rechunk::plan`](crate::rechunk::plan)) so
+    /// that no task reads very many blocks; intermediate blocks stay within
+    /// `array.chunk-size` bytes, or the largest old or new block where that
+    /// is larger. [`Array::rechunk_plan`] shows the stages and
+    /// [`Array::rechunk_with_limit`] sets another limit.
     ///
     /// [`ChunkSpec`]: crate::ChunkSpec
     ///
@@ -112,21 +173,106 @@ impl<T: Element> Array<T> {
     /// assert_eq!(whole.numblocks(), vec![1]);
     /// ```
     pub fn rechunk(&self, chunks: impl IntoChunks) -> Array<T> {
+        self.rechunk_with_limit(chunks, chunk_size_limit())
+    }
+
+    /// Like [`Array::rechunk`], with intermediate blocks of at most
+    /// `block_size_limit` bytes (or the largest old or new block, where
+    /// that is larger) instead of `array.chunk-size` (Dask's
+    /// `block_size_limit`).
+    ///
+    /// ```
+    /// use rask_array::Array;
+    /// # fn main() -> rask_core::Result<()> {
+    /// let x = Array::<f64>::ones(&[400, 400], &[400, 1])?;
+    /// // No block larger than the old and new ones (3.2 kB): several stages.
+    /// let y = x.rechunk_with_limit(&[1, 400], 0);
+    /// assert_eq!(y.chunks().axis(0), &[1; 400][..]);
+    /// assert!(rask_array::rechunk::plan(x.chunks(), y.chunks(), 8, 0)?.len() > 2);
+    /// assert_eq!(y.sum().compute_scalar()?, 160_000.0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn rechunk_with_limit(&self, chunks: impl IntoChunks, block_size_limit: u64) -> Array<T> {
         if let Some(e) = self.error() {
             return Array::invalid(e);
         }
-        match chunks.into_chunks(self.shape(), size_of::<T>()) {
-            Ok(c) => self.rechunk_to(&c),
-            Err(e) => Array::invalid(format!(
-                "rechunk: the requested chunks do not fit the array of shape {}: {e}",
-                fmt_shape(self.shape())
-            )),
+        match self.resolve_rechunk(chunks) {
+            Ok(c) => self.rechunk_staged(&c, block_size_limit),
+            Err(e) => Array::invalid(e),
         }
     }
 
-    /// Rechunks to `new`, which callers guarantee covers the same shape.
+    /// The chunkings [`Array::rechunk`] would take this array through: the
+    /// intermediates, then the requested chunks (see
+    /// [`rechunk::plan`](crate::rechunk::plan)).
+    ///
+    /// # Errors
+    ///
+    /// When the array is invalid or the request does not fit its shape.
+    ///
+    /// ```
+    /// use rask_array::Array;
+    /// # fn main() -> rask_core::Result<()> {
+    /// let x = Array::<f64>::ones(&[4000, 4000], &[4000, 10])?;
+    /// let stages = x.rechunk_plan(&[10, 4000])?;
+    /// // One 128 MB block in between (within the default 128 MiB), then
+    /// // 400 slices of it, instead of 400 tasks reading 400 blocks each.
+    /// assert_eq!(stages.len(), 2);
+    /// assert_eq!(stages[0].numblocks(), vec![1, 1]);
+    /// assert_eq!(stages[1].numblocks(), vec![400, 1]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn rechunk_plan(&self, chunks: impl IntoChunks) -> rask_core::Result<Vec<Chunks>> {
+        if let Some(e) = self.error() {
+            return Err(rask_core::Error::invalid("array", e));
+        }
+        let new = self
+            .resolve_rechunk(chunks)
+            .map_err(|e| rask_core::Error::invalid("chunks", e))?;
+        plan(self.chunks(), &new, size_of::<T>(), chunk_size_limit())
+    }
+
+    /// Resolves a chunk request for this array's shape and element size.
+    fn resolve_rechunk(&self, chunks: impl IntoChunks) -> Result<Chunks, String> {
+        chunks
+            .into_chunks(self.shape(), size_of::<T>())
+            .map_err(|e| {
+                format!(
+                    "rechunk: the requested chunks do not fit the array of shape {}: {e}",
+                    fmt_shape(self.shape())
+                )
+            })
+    }
+
+    /// Rechunks to `new`, which callers guarantee covers the same shape,
+    /// through the staged plan with the configured `array.chunk-size`.
     pub(crate) fn rechunk_to(&self, new: &Chunks) -> Array<T> {
+        self.rechunk_staged(new, chunk_size_limit())
+    }
+
+    /// Rechunks to `new` (same shape) through the plan for this limit.
+    fn rechunk_staged(&self, new: &Chunks, block_size_limit: u64) -> Array<T> {
         if self.error().is_some() || self.chunks() == new {
+            return self.clone();
+        }
+        let stages = planner::stages(
+            self.chunks().as_slices(),
+            new.as_slices(),
+            size_of::<T>(),
+            block_size_limit,
+        );
+        let mut x = self.clone();
+        for stage in stages {
+            x = x.rechunk_stage(&Chunks::from_vec(stage));
+        }
+        x
+    }
+
+    /// One stage: the same array, a split, or a direct gather into `new`.
+    fn rechunk_stage(&self, new: &Chunks) -> Array<T> {
+        if self.chunks() == new {
             return self.clone();
         }
         let old = self.chunks().clone();
