@@ -29,10 +29,10 @@
 use std::any::TypeId;
 use std::sync::Arc;
 
-use ndarray::{Array2, ArrayD, ArrayView2, CowArray, Ix2, IxDyn};
+use ndarray::{Array2, ArrayBase, ArrayD, ArrayView2, CowArray, DataMut, Ix2, IxDyn};
 use rask_core::{Error, Op, Result, TaskError, Value};
 
-use crate::array::{Array, BlockTask, block_arg, block_key, block_value};
+use crate::array::{Array, BlockTask, Input, block_arg, block_key, block_value};
 use crate::chunks::{Chunks, fmt_shape, ranges_product, refine};
 use crate::element::{Element, Number};
 
@@ -350,7 +350,6 @@ fn contract<T: Number>(
     axes_b: &[usize],
     split_every: usize,
 ) -> Array<T> {
-    let split_every = split_every.max(2);
     // 1. Align the contracted pairs.
     let mut target_a: Vec<Vec<usize>> = a.chunks().as_slices().to_vec();
     let mut target_b: Vec<Vec<usize>> = b.chunks().as_slices().to_vec();
@@ -371,16 +370,51 @@ fn contract<T: Number>(
             .chain(kernel.b.free.iter().map(|&x| b.chunks().axis(x).to_vec()))
             .collect(),
     );
-    let n_q: usize = k_blocks.iter().product();
     let q_ranges: Vec<(usize, usize)> = k_blocks.iter().map(|&n| (0, n)).collect();
-    let qs: Arc<Vec<Vec<usize>>> = Arc::new(ranges_product(&q_ranges).collect());
+    let qs: Vec<Vec<usize>> = ranges_product(&q_ranges).collect();
     let inputs = vec![a.input(), b.input()];
+    summed(
+        name,
+        out_chunks,
+        inputs,
+        qs,
+        split_every,
+        move |op, idx, group, shape| kernel.task::<T>(op, idx, group, shape),
+    )
+}
+
+/// The task of one output block (or partial sum) of a product: operation
+/// name, output block index, the contracted block indices `q` to sum over,
+/// and the output block's shape.
+type ProductTask =
+    dyn Fn(&'static str, &[usize], &[Vec<usize>], Vec<usize>) -> BlockTask + Send + Sync;
+
+/// Steps 2 and 3 of the plan: output blocks that are sums of block products
+/// over the contracted block indices `qs`, one task per output block when
+/// there are at most `split_every` of them, else partial products over
+/// groups of `split_every` summed in a tree of that fan-in. `task` makes a
+/// (partial) product task.
+fn summed<T: Number>(
+    name: &'static str,
+    out_chunks: Chunks,
+    inputs: Vec<Input>,
+    qs: Vec<Vec<usize>>,
+    split_every: usize,
+    task: impl Fn(&'static str, &[usize], &[Vec<usize>], Vec<usize>) -> BlockTask
+    + Send
+    + Sync
+    + 'static,
+) -> Array<T> {
+    let split_every = split_every.max(2);
+    let n_q = qs.len();
+    let qs = Arc::new(qs);
+    let task: Arc<ProductTask> = Arc::new(task);
 
     // 2. One task per output block when the contracted blocks are few.
     if n_q <= split_every {
         let c = out_chunks.clone();
         return Array::layer(name, out_chunks, inputs, move |idx| {
-            kernel.task::<T>(name, idx, &qs, c.block_shape(idx))
+            task(name, idx, &qs, c.block_shape(idx))
         });
     }
 
@@ -394,11 +428,10 @@ fn contract<T: Number>(
     };
     let mut groups = n_q.div_ceil(split_every);
     let c = out_chunks.clone();
-    let k = kernel.clone();
     let mut level: Array<T> = Array::layer(PARTIAL, group_chunks(groups), inputs, move |idx| {
         let (g, out_idx) = (idx[0], &idx[1..]);
         let group = &qs[g * split_every..((g + 1) * split_every).min(qs.len())];
-        k.task::<T>(PARTIAL, out_idx, group, c.block_shape(out_idx))
+        task(PARTIAL, out_idx, group, c.block_shape(out_idx))
     });
     while groups > split_every {
         let next = groups.div_ceil(split_every);
@@ -559,7 +592,11 @@ fn is_float<T: 'static>() -> bool {
 
 /// `c += x · y`: matrixmultiply for floats; a wrapping loop for integers,
 /// whose products overflow as NumPy's do instead of panicking.
-fn mat_mul_add<T: Number>(c: &mut Array2<T>, x: &ArrayView2<'_, T>, y: &ArrayView2<'_, T>) {
+fn mat_mul_add<T: Number, S: DataMut<Elem = T>>(
+    c: &mut ArrayBase<S, Ix2>,
+    x: &ArrayView2<'_, T>,
+    y: &ArrayView2<'_, T>,
+) {
     if is_float::<T>() {
         ndarray::linalg::general_mat_mul(T::one(), x, y, T::one(), c);
         return;
