@@ -1,7 +1,8 @@
 //! Products of arrays: [`Array::matmul`], [`Array::dot`] and
 //! [`Array::tensordot`].
 //!
-//! All three are one contraction: a sum over pairs of axes of `a` and `b`,
+//! All three (`matmul` as long as no operand has more than two axes) are
+//! one contraction: a sum over pairs of axes of `a` and `b`,
 //! the result's axes being `a`'s free axes then `b`'s. Matrix products are
 //! the contraction of `a`'s last axis with `b`'s first (or second-to-last,
 //! for `dot` of more axes); a 1-d operand is a row (left) or column (right)
@@ -25,6 +26,12 @@
 //!    groups of `split_every` blocks are separate tasks, summed in a tree of
 //!    fan-in `split_every`, so no task holds more than `2 · split_every`
 //!    input blocks.
+//!
+//! `matmul` of operands with more than two axes (batches of matrices,
+//! broadcast against each other) has its own plan in [`batched`], which
+//! shares the tree of step 3.
+
+mod batched;
 
 use std::any::TypeId;
 use std::sync::Arc;
@@ -91,16 +98,21 @@ fn carried(a: Option<&str>) -> Result<()> {
 }
 
 impl<T: Number> Array<T> {
-    /// The matrix product, as NumPy's `matmul` (`a @ b`) for 1-d and 2-d
-    /// operands: a 1-d left operand is a row vector and a 1-d right operand a
-    /// column vector, the added axis removed from the result (`(k,) @ (k,)`
-    /// is 0-d).
+    /// The matrix product, as NumPy's `matmul` (`a @ b`).
+    ///
+    /// For 1-d and 2-d operands, a 1-d left operand is a row vector and a
+    /// 1-d right operand a column vector, the added axis removed from the
+    /// result (`(k,) @ (k,)` is 0-d). With more axes, the last two of each
+    /// operand are its matrices and the axes before them are batch axes,
+    /// which broadcast against each other as in elementwise operations:
+    /// `(2, 1, m, k) @ (3, k, n)` is `(2, 3, m, n)`, and a 1-d operand takes
+    /// part in every batch (`(b, m, k) @ (k,)` is `(b, m)`).
     ///
     /// # Errors
     ///
-    /// A 0-d operand, an operand of more than 2 axes (use
-    /// [`Array::tensordot`]), contracted lengths that differ (the message
-    /// names both shapes), or an operand that carries an error.
+    /// A 0-d operand, contracted lengths that differ, batch axes that do not
+    /// broadcast (the messages name both shapes), or an operand that carries
+    /// an error.
     ///
     /// ```
     /// use rask_array::Array;
@@ -111,6 +123,12 @@ impl<T: Number> Array<T> {
     /// let v = Array::<f64>::ones(&[4], &[2])?;
     /// assert_eq!(x.matmul(&v)?.shape(), &[6]);
     /// assert!(x.matmul(&x).is_err());
+    /// // A stack of 5 matrices times one matrix, broadcast over the stack.
+    /// let s = Array::<f64>::ones(&[5, 6, 4], &[2, 3, 4])?;
+    /// let q = Array::<f64>::ones(&[4, 3], &[2, 3])?;
+    /// let sq = s.matmul(&q)?;
+    /// assert_eq!(sq.shape(), &[5, 6, 3]);
+    /// assert_eq!(sq.compute()?[[4, 5, 2]], 4.0);
     /// # Ok(())
     /// # }
     /// ```
@@ -121,20 +139,13 @@ impl<T: Number> Array<T> {
             return Err(Error::invalid(
                 "operands",
                 format!(
-                    "matmul: operand {} of shape () is 0-d, but matmul needs 1-d or 2-d operands; multiply by a scalar with `*` instead",
+                    "matmul: operand {} of shape () is 0-d, but matmul needs operands of at least one axis; multiply by a scalar with `*` instead",
                     if na == 0 { 0 } else { 1 }
                 ),
             ));
         }
         if na > 2 || nb > 2 {
-            return Err(Error::invalid(
-                "operands",
-                format!(
-                    "matmul of shapes {} and {}: only 1-d and 2-d operands are supported; use tensordot for more axes",
-                    fmt_shape(self.shape()),
-                    fmt_shape(other.shape())
-                ),
-            ));
+            return batched::matmul(self, other, rask_config::get().split_every);
         }
         let (ka, kb) = (na - 1, 0);
         if self.shape()[ka] != other.shape()[kb] {

@@ -122,7 +122,7 @@ fn reshape_plan(old: &[usize], chunks: &Chunks, new: &[usize]) -> Option<(AxisCh
 }
 
 /// Unravels a C-order position into an index of a grid of `dims`.
-fn unravel(mut pos: usize, dims: &[usize]) -> Vec<usize> {
+pub(crate) fn unravel(mut pos: usize, dims: &[usize]) -> Vec<usize> {
     let mut idx = vec![0; dims.len()];
     for (i, &d) in dims.iter().enumerate().rev() {
         idx[i] = pos % d;
