@@ -20,6 +20,16 @@
 //! `concatenate=True`). Without contracted letters every output block reads
 //! one block per input and the task is blockwise (fusable); with them it is
 //! an ordinary task that gathers a row of blocks.
+//!
+//! A letter may repeat within one input's index (`"ii"`, as in Dask). Its
+//! axes are unified like those of one letter in different inputs: refined
+//! to the common boundaries, so block `q` covers the same range on each,
+//! and they must have the same length. An output letter that repeats in an
+//! input reads that input's blocks with the same block index on those axes:
+//! output block `i` of `"ii" -> "i"` reads the diagonal block `(i, i)`. A
+//! contracted letter that repeats gathers every block along those axes, as
+//! Dask does (each occurrence runs over all blocks), so the function sees
+//! the whole axes.
 
 use std::sync::Arc;
 
@@ -234,8 +244,9 @@ struct Letter {
     name: char,
     len: usize,
     chunks: Vec<usize>,
-    /// Where the length was first seen: input position and its shape.
-    seen_in: (usize, Vec<usize>),
+    /// Where the length was first seen: input position, axis and the
+    /// input's shape.
+    seen_in: (usize, usize, Vec<usize>),
 }
 
 /// How an input axis is addressed: by an output axis or a contracted letter.
@@ -259,12 +270,21 @@ fn invalid(message: String) -> Error {
 /// across inputs by refining. `f`'s result must have the shape of the
 /// output block, whose sizes are those of the letters' unified chunks.
 ///
+/// A letter may repeat within one input (`"ii"`): its axes are refined to
+/// common chunks (never an error for differing chunks, only for differing
+/// lengths), and an output letter then reads the blocks with the same
+/// index on all of them — `"ii" -> "i"` gives `f` the diagonal blocks
+/// `(i, i)`, `"ij", "jj" -> "ij"` pairs block `(i, j)` of the first input
+/// with the diagonal block `(j, j)` of the second. A repeated contracted
+/// letter gathers all blocks along its axes, as Dask does.
+///
 /// # Errors
 ///
-/// An index whose length is not its array's number of axes, a letter twice
-/// in one index, a letter whose axes have different lengths in different
-/// inputs, or an output letter that no input has. An input that carries an
-/// error returns it.
+/// An index whose length is not its array's number of axes, a letter whose
+/// axes have different lengths (in one input or in several; the message
+/// names the inputs, axes and shapes), a letter twice in the output index,
+/// or an output letter that no input has. An input that carries an error
+/// returns it.
 ///
 /// ```
 /// use rask_array::{Array, blockwise, ndarray::{Array2, Ix2}};
@@ -279,6 +299,26 @@ fn invalid(message: String) -> Error {
 ///     x.dot(&y).into_dyn()
 /// })?;
 /// assert_eq!(p.compute()?, Array2::from_elem((4, 5), 6.0).into_dyn());
+/// # Ok(())
+/// # }
+/// ```
+///
+/// The diagonal of a square matrix from its diagonal blocks, each block
+/// reduced to its own diagonal. Rows (`[2, 3]`) and columns (`[3, 2]`) are
+/// chunked differently, so both are first split to `[2, 1, 2]`:
+///
+/// ```
+/// use rask_array::{Array, Chunks, blockwise, ndarray::{Array2, Ix2}};
+/// # fn main() -> rask_core::Result<()> {
+/// let m = Array2::from_shape_fn((5, 5), |(i, j)| (10 * i + j) as i64);
+/// let chunks = Chunks::new(vec![vec![2, 3], vec![3, 2]], &[5, 5])?;
+/// let x = Array::from_ndarray(m.clone().into_dyn(), chunks)?;
+/// let diag = blockwise("i", &[(&x, "ii")], |blocks| {
+///     let block = blocks[0].view().into_dimensionality::<Ix2>().unwrap();
+///     block.diag().to_owned().into_dyn()
+/// })?;
+/// assert_eq!(diag.chunks().axis(0), &[2, 1, 2]);
+/// assert_eq!(diag.compute()?, m.diag().to_owned().into_dyn());
 /// # Ok(())
 /// # }
 /// ```
@@ -315,11 +355,6 @@ pub fn blockwise<T: Element, U: Element>(
         }
         let mut ids = Vec::with_capacity(chars.len());
         for (ax, &c) in chars.iter().enumerate() {
-            if chars[..ax].contains(&c) {
-                return Err(invalid(format!(
-                    "blockwise: letter {c:?} appears twice in the index {index:?} of input {p}; diagonals are not supported, give each axis its own letter"
-                )));
-            }
             let len = a.shape()[ax];
             let axis_chunks = a.chunks().axis(ax);
             match letters.iter().position(|l| l.name == c) {
@@ -327,10 +362,11 @@ pub fn blockwise<T: Element, U: Element>(
                     let l = &mut letters[id];
                     if l.len != len {
                         return Err(invalid(format!(
-                            "blockwise: letter {c:?} has length {} in input {} of shape {}, but {len} in input {p} of shape {}; axes with the same letter must have the same length",
+                            "blockwise: letter {c:?} has length {} in axis {} of input {} of shape {}, but {len} in axis {ax} of input {p} of shape {}; axes with the same letter must have the same length",
                             l.len,
+                            l.seen_in.1,
                             l.seen_in.0,
-                            fmt_shape(&l.seen_in.1),
+                            fmt_shape(&l.seen_in.2),
                             fmt_shape(a.shape())
                         )));
                     }
@@ -344,7 +380,7 @@ pub fn blockwise<T: Element, U: Element>(
                         name: c,
                         len,
                         chunks: axis_chunks.to_vec(),
-                        seen_in: (p, a.shape().to_vec()),
+                        seen_in: (p, ax, a.shape().to_vec()),
                     });
                     ids.push(letters.len() - 1);
                 }

@@ -1,7 +1,8 @@
 //! Products of arrays: [`Array::matmul`], [`Array::dot`] and
 //! [`Array::tensordot`].
 //!
-//! All three are one contraction: a sum over pairs of axes of `a` and `b`,
+//! All three (`matmul` as long as no operand has more than two axes) are
+//! one contraction: a sum over pairs of axes of `a` and `b`,
 //! the result's axes being `a`'s free axes then `b`'s. Matrix products are
 //! the contraction of `a`'s last axis with `b`'s first (or second-to-last,
 //! for `dot` of more axes); a 1-d operand is a row (left) or column (right)
@@ -25,14 +26,20 @@
 //!    groups of `split_every` blocks are separate tasks, summed in a tree of
 //!    fan-in `split_every`, so no task holds more than `2 · split_every`
 //!    input blocks.
+//!
+//! `matmul` of operands with more than two axes (batches of matrices,
+//! broadcast against each other) has its own plan in [`batched`], which
+//! shares the tree of step 3.
+
+mod batched;
 
 use std::any::TypeId;
 use std::sync::Arc;
 
-use ndarray::{Array2, ArrayD, ArrayView2, CowArray, Ix2, IxDyn};
+use ndarray::{Array2, ArrayBase, ArrayD, ArrayView2, CowArray, DataMut, Ix2, IxDyn};
 use rask_core::{Error, Op, Result, TaskError, Value};
 
-use crate::array::{Array, BlockTask, block_arg, block_key, block_value};
+use crate::array::{Array, BlockTask, Input, block_arg, block_key, block_value};
 use crate::chunks::{Chunks, fmt_shape, ranges_product, refine};
 use crate::element::{Element, Number};
 
@@ -91,16 +98,21 @@ fn carried(a: Option<&str>) -> Result<()> {
 }
 
 impl<T: Number> Array<T> {
-    /// The matrix product, as NumPy's `matmul` (`a @ b`) for 1-d and 2-d
-    /// operands: a 1-d left operand is a row vector and a 1-d right operand a
-    /// column vector, the added axis removed from the result (`(k,) @ (k,)`
-    /// is 0-d).
+    /// The matrix product, as NumPy's `matmul` (`a @ b`).
+    ///
+    /// For 1-d and 2-d operands, a 1-d left operand is a row vector and a
+    /// 1-d right operand a column vector, the added axis removed from the
+    /// result (`(k,) @ (k,)` is 0-d). With more axes, the last two of each
+    /// operand are its matrices and the axes before them are batch axes,
+    /// which broadcast against each other as in elementwise operations:
+    /// `(2, 1, m, k) @ (3, k, n)` is `(2, 3, m, n)`, and a 1-d operand takes
+    /// part in every batch (`(b, m, k) @ (k,)` is `(b, m)`).
     ///
     /// # Errors
     ///
-    /// A 0-d operand, an operand of more than 2 axes (use
-    /// [`Array::tensordot`]), contracted lengths that differ (the message
-    /// names both shapes), or an operand that carries an error.
+    /// A 0-d operand, contracted lengths that differ, batch axes that do not
+    /// broadcast (the messages name both shapes), or an operand that carries
+    /// an error.
     ///
     /// ```
     /// use rask_array::Array;
@@ -111,6 +123,12 @@ impl<T: Number> Array<T> {
     /// let v = Array::<f64>::ones(&[4], &[2])?;
     /// assert_eq!(x.matmul(&v)?.shape(), &[6]);
     /// assert!(x.matmul(&x).is_err());
+    /// // A stack of 5 matrices times one matrix, broadcast over the stack.
+    /// let s = Array::<f64>::ones(&[5, 6, 4], &[2, 3, 4])?;
+    /// let q = Array::<f64>::ones(&[4, 3], &[2, 3])?;
+    /// let sq = s.matmul(&q)?;
+    /// assert_eq!(sq.shape(), &[5, 6, 3]);
+    /// assert_eq!(sq.compute()?[[4, 5, 2]], 4.0);
     /// # Ok(())
     /// # }
     /// ```
@@ -121,20 +139,13 @@ impl<T: Number> Array<T> {
             return Err(Error::invalid(
                 "operands",
                 format!(
-                    "matmul: operand {} of shape () is 0-d, but matmul needs 1-d or 2-d operands; multiply by a scalar with `*` instead",
+                    "matmul: operand {} of shape () is 0-d, but matmul needs operands of at least one axis; multiply by a scalar with `*` instead",
                     if na == 0 { 0 } else { 1 }
                 ),
             ));
         }
         if na > 2 || nb > 2 {
-            return Err(Error::invalid(
-                "operands",
-                format!(
-                    "matmul of shapes {} and {}: only 1-d and 2-d operands are supported; use tensordot for more axes",
-                    fmt_shape(self.shape()),
-                    fmt_shape(other.shape())
-                ),
-            ));
+            return batched::matmul(self, other, rask_config::get().split_every);
         }
         let (ka, kb) = (na - 1, 0);
         if self.shape()[ka] != other.shape()[kb] {
@@ -350,7 +361,6 @@ fn contract<T: Number>(
     axes_b: &[usize],
     split_every: usize,
 ) -> Array<T> {
-    let split_every = split_every.max(2);
     // 1. Align the contracted pairs.
     let mut target_a: Vec<Vec<usize>> = a.chunks().as_slices().to_vec();
     let mut target_b: Vec<Vec<usize>> = b.chunks().as_slices().to_vec();
@@ -371,16 +381,51 @@ fn contract<T: Number>(
             .chain(kernel.b.free.iter().map(|&x| b.chunks().axis(x).to_vec()))
             .collect(),
     );
-    let n_q: usize = k_blocks.iter().product();
     let q_ranges: Vec<(usize, usize)> = k_blocks.iter().map(|&n| (0, n)).collect();
-    let qs: Arc<Vec<Vec<usize>>> = Arc::new(ranges_product(&q_ranges).collect());
+    let qs: Vec<Vec<usize>> = ranges_product(&q_ranges).collect();
     let inputs = vec![a.input(), b.input()];
+    summed(
+        name,
+        out_chunks,
+        inputs,
+        qs,
+        split_every,
+        move |op, idx, group, shape| kernel.task::<T>(op, idx, group, shape),
+    )
+}
+
+/// The task of one output block (or partial sum) of a product: operation
+/// name, output block index, the contracted block indices `q` to sum over,
+/// and the output block's shape.
+type ProductTask =
+    dyn Fn(&'static str, &[usize], &[Vec<usize>], Vec<usize>) -> BlockTask + Send + Sync;
+
+/// Steps 2 and 3 of the plan: output blocks that are sums of block products
+/// over the contracted block indices `qs`, one task per output block when
+/// there are at most `split_every` of them, else partial products over
+/// groups of `split_every` summed in a tree of that fan-in. `task` makes a
+/// (partial) product task.
+fn summed<T: Number>(
+    name: &'static str,
+    out_chunks: Chunks,
+    inputs: Vec<Input>,
+    qs: Vec<Vec<usize>>,
+    split_every: usize,
+    task: impl Fn(&'static str, &[usize], &[Vec<usize>], Vec<usize>) -> BlockTask
+    + Send
+    + Sync
+    + 'static,
+) -> Array<T> {
+    let split_every = split_every.max(2);
+    let n_q = qs.len();
+    let qs = Arc::new(qs);
+    let task: Arc<ProductTask> = Arc::new(task);
 
     // 2. One task per output block when the contracted blocks are few.
     if n_q <= split_every {
         let c = out_chunks.clone();
         return Array::layer(name, out_chunks, inputs, move |idx| {
-            kernel.task::<T>(name, idx, &qs, c.block_shape(idx))
+            task(name, idx, &qs, c.block_shape(idx))
         });
     }
 
@@ -394,11 +439,10 @@ fn contract<T: Number>(
     };
     let mut groups = n_q.div_ceil(split_every);
     let c = out_chunks.clone();
-    let k = kernel.clone();
     let mut level: Array<T> = Array::layer(PARTIAL, group_chunks(groups), inputs, move |idx| {
         let (g, out_idx) = (idx[0], &idx[1..]);
         let group = &qs[g * split_every..((g + 1) * split_every).min(qs.len())];
-        k.task::<T>(PARTIAL, out_idx, group, c.block_shape(out_idx))
+        task(PARTIAL, out_idx, group, c.block_shape(out_idx))
     });
     while groups > split_every {
         let next = groups.div_ceil(split_every);
@@ -559,7 +603,11 @@ fn is_float<T: 'static>() -> bool {
 
 /// `c += x · y`: matrixmultiply for floats; a wrapping loop for integers,
 /// whose products overflow as NumPy's do instead of panicking.
-fn mat_mul_add<T: Number>(c: &mut Array2<T>, x: &ArrayView2<'_, T>, y: &ArrayView2<'_, T>) {
+fn mat_mul_add<T: Number, S: DataMut<Elem = T>>(
+    c: &mut ArrayBase<S, Ix2>,
+    x: &ArrayView2<'_, T>,
+    y: &ArrayView2<'_, T>,
+) {
     if is_float::<T>() {
         ndarray::linalg::general_mat_mul(T::one(), x, y, T::one(), c);
         return;

@@ -2,26 +2,39 @@
 //! shortcuts built on it: `squeeze`, `squeeze_axes`, `expand_dims`,
 //! `ravel` and `flatten`.
 //!
-//! # Plan (Dask's `reshape_rechunk`)
+//! # Plan (after Dask's `reshape_rechunk`)
 //!
 //! Old and new axes are walked from the left and grouped into the smallest
 //! runs with equal products; a length-1 axis on either side is a group of
-//! its own (dropped, or added with chunks `[1]`). Then, per group:
+//! its own (dropped, or added with chunks `[1]`). Every other group, old
+//! axes `a0 a1 … ap` and new axes `b0 b1 … bq`, gets one rule:
 //!
-//! * **one → one** (equal lengths): chunks are kept;
-//! * **many → one** (merge): all but the first old axis are rechunked to a
-//!   single block, so an input block is a contiguous run in C order; the new
-//!   axis' chunks are the first old axis' chunks times the product of the
-//!   others;
-//! * **one → many** (split): the old axis is rechunked so every block is a
-//!   multiple of `r`, the product of all but the first new axis; the first
-//!   new axis gets chunks `old / r`, the others their whole length;
-//! * **many → many**: the whole group becomes one block on both sides.
+//! * A block must be a contiguous run of the group in C order on both
+//!   sides, so every axis but the leading one (`a0`, `b0`) is whole.
+//! * Block boundaries along `a0` must then fall on whole rows of `b0`: with
+//!   `R_in = a1⋯ap` and `R_out = b1⋯bq` elements per row, at multiples of
+//!   `step = lcm(R_in, R_out) / R_in` rows of `a0`. The old chunks of `a0`
+//!   are kept, neighbours merged only until each is a multiple of `step`,
+//!   and `b0` gets the same runs of elements, `c · R_in / R_out` rows each.
+//! * When the group has trailing old axes (`p ≥ 1`), making them whole
+//!   multiplies block sizes by their number of blocks, so the chunks of
+//!   `a0` are split further, at multiples of `step`, until a block holds no
+//!   more elements of the group than the largest block did before (Dask's
+//!   `expand_tuple`), unless a single step is already larger.
+//!
+//! One rule covers every kind of group: one → one (`step` is 1, chunks are
+//! kept), many → one (`R_out = 1`: the merge keeps `a0`'s chunks, each
+//! `R_in` times longer), one → many (`R_in = 1`: `a0` is merged to
+//! multiples of `R_out`) and many → many: `(6, 4) → (4, 6)` has `step` 3,
+//! so `a0` in blocks of 3 rows becomes `b0` in blocks of 2. The whole group
+//! is one block only when `step` is all of `a0`, as in `(4, 6) → (3, 8)`.
 //!
 //! After that rechunk, the input and output have equal numbers of blocks,
 //! matched in C order, and every output block is the C-order reshape of one
 //! input block: a blockwise task. Arrays with no element become one empty
 //! block.
+
+use std::ops::Range;
 
 use ndarray::{ArrayD, IxDyn, Order};
 use rask_core::{Op, TaskError, Value};
@@ -91,38 +104,71 @@ fn reshape_plan(old: &[usize], chunks: &Chunks, new: &[usize]) -> Option<(AxisCh
                 j += 1;
             }
         }
-        match (i - i0, j - j0) {
-            (1, 1) => out_c[j0] = in_c[i0].clone(),
-            (_, 1) => {
-                let rest: usize = old[i0 + 1..i].iter().product();
-                for (a, c) in in_c.iter_mut().enumerate().take(i).skip(i0 + 1) {
-                    *c = vec![old[a]];
-                }
-                out_c[j0] = in_c[i0].iter().map(|c| c * rest).collect();
-            }
-            (1, _) => {
-                let rest: usize = new[j0 + 1..j].iter().product();
-                in_c[i0] = contract(&in_c[i0], rest);
-                out_c[j0] = in_c[i0].iter().map(|c| c / rest).collect();
-                for (b, c) in out_c.iter_mut().enumerate().take(j).skip(j0 + 1) {
-                    *c = vec![new[b]];
-                }
-            }
-            _ => {
-                for (a, c) in in_c.iter_mut().enumerate().take(i).skip(i0) {
-                    *c = vec![old[a]];
-                }
-                for (b, c) in out_c.iter_mut().enumerate().take(j).skip(j0) {
-                    *c = vec![new[b]];
-                }
-            }
-        }
+        group_chunks(old, new, &mut in_c, &mut out_c, i0..i, j0..j);
     }
     Some((in_c, out_c))
 }
 
+/// The chunks of one group of old axes `ia` and new axes `ja` with equal
+/// products (see the module docs): `in_c` is updated to the chunks the
+/// input must have, and `out_c` gets the output's.
+fn group_chunks(
+    old: &[usize],
+    new: &[usize],
+    in_c: &mut AxisChunks,
+    out_c: &mut AxisChunks,
+    ia: Range<usize>,
+    ja: Range<usize>,
+) {
+    let (i0, j0) = (ia.start, ja.start);
+    let r_in: usize = old[i0 + 1..ia.end].iter().product();
+    let r_out: usize = new[j0 + 1..ja.end].iter().product();
+    let step = r_out / gcd(r_in, r_out);
+    let mut lead = contract(&in_c[i0], step);
+    if ia.len() > 1 {
+        let largest: usize = in_c[ia.clone()]
+            .iter()
+            .map(|c| c.iter().copied().max().unwrap_or(1))
+            .product();
+        let rows = (largest / r_in / step).max(1) * step;
+        lead = split_to(&lead, rows, step);
+    }
+    for a in i0 + 1..ia.end {
+        in_c[a] = vec![old[a]];
+    }
+    out_c[j0] = lead.iter().map(|c| c * r_in / r_out).collect();
+    in_c[i0] = lead;
+    for b in j0 + 1..ja.end {
+        out_c[b] = vec![new[b]];
+    }
+}
+
+fn gcd(mut a: usize, mut b: usize) -> usize {
+    while b != 0 {
+        (a, b) = (b, a % b);
+    }
+    a
+}
+
+/// `chunks` (multiples of `step`) with every chunk longer than `rows` (a
+/// multiple of `step`) cut into nearly equal multiples of `step` of at most
+/// `rows`: `[12, 4]` with rows 4 and step 2 is `[4, 4, 4, 4]`.
+fn split_to(chunks: &[usize], rows: usize, step: usize) -> Vec<usize> {
+    let mut out = Vec::with_capacity(chunks.len());
+    for &c in chunks {
+        if c <= rows {
+            out.push(c);
+            continue;
+        }
+        let (steps, pieces) = (c / step, c.div_ceil(rows));
+        let (base, extra) = (steps / pieces, steps % pieces);
+        out.extend((0..pieces).map(|k| (base + usize::from(k < extra)) * step));
+    }
+    out
+}
+
 /// Unravels a C-order position into an index of a grid of `dims`.
-fn unravel(mut pos: usize, dims: &[usize]) -> Vec<usize> {
+pub(crate) fn unravel(mut pos: usize, dims: &[usize]) -> Vec<usize> {
     let mut idx = vec![0; dims.len()];
     for (i, &d) in dims.iter().enumerate().rev() {
         idx[i] = pos % d;
@@ -330,10 +376,32 @@ mod tests {
     }
 
     #[test]
+    fn split_to_cuts_long_chunks_at_multiples_of_the_step() {
+        assert_eq!(split_to(&[12, 4], 4, 2), vec![4, 4, 4, 4]);
+        assert_eq!(split_to(&[10, 2], 4, 2), vec![4, 4, 2, 2]);
+        assert_eq!(split_to(&[9, 3], 3, 3), vec![3, 3, 3, 3]);
+        assert_eq!(split_to(&[5], 8, 1), vec![5]);
+    }
+
+    #[test]
     fn merge_keeps_the_first_axis_chunks() {
-        let (i, o) = plan(&[4, 4, 4], vec![vec![2, 2]; 3], &[64]);
+        // The trailing axes are already whole: nothing to split.
+        let (i, o) = plan(&[4, 4, 4], vec![vec![2, 2], vec![4], vec![4]], &[64]);
         assert_eq!(i, vec![vec![2, 2], vec![4], vec![4]]);
         assert_eq!(o, vec![vec![32, 32]]);
+    }
+
+    #[test]
+    fn merge_splits_the_first_axis_to_keep_blocks_small() {
+        // Blocks of 2 x 2 x 2; merging the trailing axes whole would make
+        // them 2 x 4 x 4, so the first axis is cut to rows of 1.
+        let (i, o) = plan(&[4, 4, 4], vec![vec![2, 2]; 3], &[64]);
+        assert_eq!(i, vec![vec![1; 4], vec![4], vec![4]]);
+        assert_eq!(o, vec![vec![16; 4]]);
+        // Blocks of 3 x 2 become 1 x 6 (a block cannot be less than a row).
+        let (i, o) = plan(&[6, 6], vec![vec![3, 3], vec![2, 2, 2]], &[36]);
+        assert_eq!(i, vec![vec![1; 6], vec![6]]);
+        assert_eq!(o, vec![vec![6; 6]]);
     }
 
     #[test]
@@ -341,6 +409,33 @@ mod tests {
         let (i, o) = plan(&[64], vec![vec![10, 10, 10, 10, 10, 10, 4]], &[4, 4, 4]);
         assert_eq!(i, vec![vec![16; 4]]);
         assert_eq!(o, vec![vec![1; 4], vec![4], vec![4]]);
+    }
+
+    #[test]
+    fn many_to_many_keeps_the_leading_axis_chunked() {
+        // 4 and 6 elements per row: boundaries every lcm = 12 elements, 3
+        // rows of the old leading axis and 2 of the new one.
+        let (i, o) = plan(&[6, 4], vec![vec![2, 2, 2], vec![4]], &[4, 6]);
+        assert_eq!(i, vec![vec![3, 3], vec![4]]);
+        assert_eq!(o, vec![vec![2, 2], vec![6]]);
+        // 10 and 12 per row: steps of 6 rows; [4, 4, 4] merges to [6, 6].
+        let (i, o) = plan(&[12, 10], vec![vec![4, 4, 4], vec![10]], &[10, 12]);
+        assert_eq!(i, vec![vec![6, 6], vec![10]]);
+        assert_eq!(o, vec![vec![5, 5], vec![12]]);
+        // Whole leading axis, chunked trailing axis: blocks of 24 elements
+        // stay at 24 (4 rows of 6), instead of the whole group of 48.
+        let (i, o) = plan(&[8, 6], vec![vec![8], vec![3, 3]], &[6, 8]);
+        assert_eq!(i, vec![vec![4, 4], vec![6]]);
+        assert_eq!(o, vec![vec![3, 3], vec![8]]);
+        // More axes on both sides, with unrelated axes around the group:
+        // (2, 6, 2, 2, 5) -> (2, 4, 6, 5), rows of 4 and of 6 elements.
+        let (i, o) = plan(
+            &[2, 6, 2, 2, 5],
+            vec![vec![1, 1], vec![3, 3], vec![2], vec![2], vec![5]],
+            &[2, 4, 6, 5],
+        );
+        assert_eq!(i, vec![vec![1, 1], vec![3, 3], vec![2], vec![2], vec![5]]);
+        assert_eq!(o, vec![vec![1, 1], vec![2, 2], vec![6], vec![5]]);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! array.
 
 use proptest::prelude::*;
+use rask_array::chunks::refine;
 use rask_array::ndarray::{ArrayD, Axis, Ix2, IxDyn};
 use rask_array::{Array, Chunks, blockwise};
 use rask_local::Scheduler;
@@ -40,6 +41,46 @@ proptest! {
         prop_assert_eq!(p.shape(), &[m, n]);
         let want = an.into_dimensionality::<Ix2>().unwrap().dot(&bn.into_dimensionality::<Ix2>().unwrap());
         assert_close(&p.compute_with(&sync()).unwrap(), &want.into_dyn(), 1e-10);
+    }
+
+    #[test]
+    fn blockwise_diagonal_blocks_give_the_diagonal(
+        (n, chunks) in (1usize..=9).prop_flat_map(|n| (Just(n), chunks_for(vec![n, n]))),
+        seed in any::<u64>(),
+    ) {
+        // Rows and columns are cut independently: "ii" refines both to the
+        // common boundaries, then reads the diagonal blocks.
+        let nd = data(&[n, n], seed);
+        let x = Array::from_ndarray(nd.clone(), chunks.clone()).unwrap();
+        let d = blockwise("i", &[(&x, "ii")], |b| {
+            b[0].view().into_dimensionality::<Ix2>().unwrap().diag().to_owned().into_dyn()
+        }).unwrap();
+        let common = refine(chunks.axis(0), chunks.axis(1));
+        prop_assert_eq!(d.chunks().axis(0), common.as_slice());
+        let want = nd.view().into_dimensionality::<Ix2>().unwrap().diag().to_owned().into_dyn();
+        prop_assert_eq!(d.compute_with(&sync()).unwrap(), want);
+    }
+
+    #[test]
+    fn blockwise_pairs_blocks_with_diagonal_blocks(
+        (m, n, ca, cb) in (1usize..=6, 1usize..=7).prop_flat_map(|(m, n)| {
+            (Just(m), Just(n), chunks_for(vec![m, n]), chunks_for(vec![n, n]))
+        }),
+        seed in any::<u64>(),
+    ) {
+        // "ij,jj->ij": block (i, j) of a with the diagonal block (j, j) of
+        // b; adding b's block diagonal to every row gives a + diag(b).
+        let an = data(&[m, n], seed);
+        let bn = data(&[n, n], seed ^ 5);
+        let a = Array::from_ndarray(an.clone(), ca).unwrap();
+        let b = Array::from_ndarray(bn.clone(), cb).unwrap();
+        let s = blockwise("ij", &[(&a, "ij"), (&b, "jj")], |blocks| {
+            let d = blocks[1].view().into_dimensionality::<Ix2>().unwrap().diag().to_owned();
+            &blocks[0] + &d.into_dyn()
+        }).unwrap();
+        let diag = bn.view().into_dimensionality::<Ix2>().unwrap().diag().to_owned();
+        let want = &an + &diag.into_dyn();
+        assert_close(&s.compute_with(&sync()).unwrap(), &want, 1e-12);
     }
 
     #[test]
@@ -200,6 +241,65 @@ fn blockwise_unifies_chunks_and_gathers_contracted_blocks() {
 }
 
 #[test]
+fn blockwise_repeated_letters_read_diagonal_blocks() {
+    // a @ blockdiag(b): block (i, j) of the result is a's block (i, j)
+    // times b's diagonal block (j, j), on the unified chunks of j.
+    let an = data(&[4, 6], 1);
+    let bn = data(&[6, 6], 2);
+    let a = Array::from_ndarray(an.clone(), &[3, 4]).unwrap();
+    let b = Array::from_ndarray(
+        bn.clone(),
+        Chunks::new(vec![vec![3, 3], vec![6]], &[6, 6]).unwrap(),
+    )
+    .unwrap();
+    let p = blockwise("ij", &[(&a, "ij"), (&b, "jj")], dot).unwrap();
+    assert_eq!(p.chunks().as_slices(), &[vec![3, 1], vec![3, 1, 2]]);
+    let mut block_diag = ArrayD::<f64>::zeros(IxDyn(&[6, 6]));
+    for (lo, hi) in [(0, 3), (3, 4), (4, 6)] {
+        for i in lo..hi {
+            for j in lo..hi {
+                block_diag[[i, j]] = bn[[i, j]];
+            }
+        }
+    }
+    let want = an
+        .into_dimensionality::<Ix2>()
+        .unwrap()
+        .dot(&block_diag.into_dimensionality::<Ix2>().unwrap());
+    assert_close(&p.compute_with(&sync()).unwrap(), &want.into_dyn(), 1e-12);
+    // Three axes, two of them paired: "iij" -> "ij" keeps block (i, i, j).
+    let cn = ArrayD::from_shape_fn(IxDyn(&[3, 3, 2]), |i| {
+        (i[0] * 100 + i[1] * 10 + i[2]) as f64
+    });
+    let c = Array::from_ndarray(cn.clone(), &[2, 1, 1]).unwrap();
+    let d = blockwise("ij", &[(&c, "iij")], |blocks| {
+        let b = &blocks[0];
+        ArrayD::from_shape_fn(IxDyn(&[b.shape()[0], b.shape()[2]]), |i| {
+            b[[i[0], i[0], i[1]]]
+        })
+    })
+    .unwrap();
+    let want = ArrayD::from_shape_fn(IxDyn(&[3, 2]), |i| cn[[i[0], i[0], i[1]]]);
+    assert_eq!(d.compute_with(&sync()).unwrap(), want);
+}
+
+#[test]
+fn blockwise_repeated_contracted_letter_gathers_the_whole_axes() {
+    // As in Dask, "ii" -> "" runs over all blocks on both axes: f gets the
+    // whole matrix, here to take its trace.
+    let nd = data(&[5, 5], 7);
+    let x = Array::from_ndarray(nd.clone(), &[2, 3]).unwrap();
+    let t = blockwise("", &[(&x, "ii")], |b| {
+        assert_eq!(b[0].shape(), &[5, 5], "both axes arrive whole");
+        let m = b[0].view().into_dimensionality::<Ix2>().unwrap();
+        ArrayD::from_elem(IxDyn(&[]), m.diag().sum())
+    })
+    .unwrap();
+    let want = nd.into_dimensionality::<Ix2>().unwrap().diag().sum();
+    assert!((t.compute_with(&sync()).unwrap()[[]] - want).abs() < 1e-12);
+}
+
+#[test]
 fn blockwise_rejects_bad_indices() {
     let a = Array::<f64>::ones(&[3, 4], &[2, 2]).unwrap();
     let b = Array::<f64>::ones(&[5, 6], &[2, 2]).unwrap();
@@ -220,8 +320,12 @@ fn blockwise_rejects_bad_indices() {
         err.contains("'j'") && err.contains("(3, 4)") && err.contains("(5, 6)"),
         "{err}"
     );
+    // A repeated letter over axes of different lengths.
     let err = blockwise("i", &[(&a, "ii")], id).unwrap_err().to_string();
-    assert!(err.contains("twice in the index"), "{err}");
+    assert!(
+        err.contains("letter 'i' has length 3 in axis 0 of input 0 of shape (3, 4), but 4 in axis 1 of input 0"),
+        "{err}"
+    );
 }
 
 #[test]

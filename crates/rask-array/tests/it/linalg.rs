@@ -2,7 +2,9 @@
 //! reference.
 
 use proptest::prelude::*;
-use rask_array::ndarray::{ArrayD, Dimension, Ix1, Ix2, IxDyn};
+use rask_array::ndarray::{
+    ArrayD, ArrayView2, ArrayViewD, Axis, Dimension, Ix1, Ix2, IxDyn, LinalgScalar,
+};
 use rask_array::{Array, Chunks};
 use rask_local::Scheduler;
 
@@ -60,6 +62,105 @@ fn naive_tensordot(
         }
         sum
     })
+}
+
+/// NumPy's `matmul` on whole arrays: 1-d operands promoted to a row (left)
+/// or column (right), batch axes broadcast by hand, one ndarray `dot` per
+/// batch position, then the promoted axes removed.
+fn nd_batched_matmul<T: LinalgScalar>(a: &ArrayD<T>, b: &ArrayD<T>) -> ArrayD<T> {
+    let a2 = match a.ndim() {
+        1 => a.view().insert_axis(Axis(0)),
+        _ => a.view(),
+    };
+    let b2 = match b.ndim() {
+        1 => b.view().insert_axis(Axis(1)),
+        _ => b.view(),
+    };
+    let ba = &a2.shape()[..a2.ndim() - 2];
+    let bb = &b2.shape()[..b2.ndim() - 2];
+    let nd = ba.len().max(bb.len());
+    let dim = |s: &[usize], ax: usize| match (ax + s.len()).checked_sub(nd) {
+        Some(i) => s[i],
+        None => 1,
+    };
+    let batch: Vec<usize> = (0..nd)
+        .map(|ax| {
+            let (x, y) = (dim(ba, ax), dim(bb, ax));
+            assert!(x == y || x == 1 || y == 1, "the case broadcasts");
+            if x == 1 { y } else { x }
+        })
+        .collect();
+    let (m, n) = (a2.shape()[a2.ndim() - 2], b2.shape()[b2.ndim() - 1]);
+    let mut out_shape = batch.clone();
+    out_shape.extend([m, n]);
+    let mut out = ArrayD::<T>::zeros(IxDyn(&out_shape));
+    for (at, _) in ArrayD::<u8>::zeros(IxDyn(&batch)).indexed_iter() {
+        let at = at.slice().to_vec();
+        let prod = matrix_at(&a2, nd, &at).dot(&matrix_at(&b2, nd, &at));
+        let mut o = out.view_mut();
+        for &i in &at {
+            o = o.index_axis_move(Axis(0), i);
+        }
+        o.assign(&prod);
+    }
+    if b.ndim() == 1 {
+        let last = out.ndim() - 1;
+        out = out.index_axis_move(Axis(last), 0);
+    }
+    if a.ndim() == 1 {
+        let rows = out.ndim() - if b.ndim() == 1 { 1 } else { 2 };
+        out = out.index_axis_move(Axis(rows), 0);
+    }
+    out
+}
+
+/// The matrix of `v` (batch axes, then two) at position `at` of an `nd`-axis
+/// batch shape it broadcasts to.
+fn matrix_at<'a, T>(v: &ArrayViewD<'a, T>, nd: usize, at: &[usize]) -> ArrayView2<'a, T> {
+    let mut v = v.clone();
+    let off = nd - (v.ndim() - 2);
+    for &i in &at[off..] {
+        // A length-1 batch axis serves every position.
+        let i = if v.shape()[0] == 1 { 0 } else { i };
+        v = v.index_axis_move(Axis(0), i);
+    }
+    v.into_dimensionality::<Ix2>().unwrap()
+}
+
+/// Operand shapes for a batched `matmul`: up to 3 output batch axes, each
+/// operand dropping some leading ones and having length 1 on others (so it
+/// broadcasts), or being 1-d; matrix sizes up to 4; random chunkings.
+fn batched_case() -> impl Strategy<Value = (Vec<usize>, Vec<usize>, Chunks, Chunks)> {
+    (
+        proptest::collection::vec((1usize..=3, any::<bool>(), any::<bool>()), 0..=3),
+        (0usize..=2, 0usize..=2),
+        (0usize..=4, 0usize..=4, 0usize..=4),
+        (0usize..6, 0usize..6),
+    )
+        .prop_flat_map(|(batch, (drop_a, drop_b), (m, k, n), (kind_a, kind_b))| {
+            let side = |drop: usize, full: fn(&(usize, bool, bool)) -> bool| -> Vec<usize> {
+                batch
+                    .iter()
+                    .skip(drop.min(batch.len()))
+                    .map(|t| if full(t) { t.0 } else { 1 })
+                    .collect()
+            };
+            // One case in six has a 1-d operand on that side.
+            let a_shape = match kind_a {
+                0 => vec![k],
+                _ => [side(drop_a, |t| t.1), vec![m, k]].concat(),
+            };
+            let b_shape = match kind_b {
+                0 => vec![k],
+                _ => [side(drop_b, |t| t.2), vec![k, n]].concat(),
+            };
+            (
+                Just(a_shape.clone()),
+                Just(b_shape.clone()),
+                chunks_for(a_shape),
+                chunks_for(b_shape),
+            )
+        })
 }
 
 /// A 3-d and a 2-d shape with 0 to 2 contracted pairs, and chunkings.
@@ -151,6 +252,35 @@ proptest! {
         let got = vv.compute_scalar().unwrap();
         let want = v1.dot(&v1);
         prop_assert!((got - want).abs() <= 1e-12 + 1e-10 * want.abs(), "{} vs {}", got, want);
+    }
+
+    #[test]
+    fn batched_matmul_matches_a_per_batch_dot_f64(
+        (a_shape, b_shape, ca, cb) in batched_case(),
+        seed in any::<u64>(),
+    ) {
+        let an = data(&a_shape, seed);
+        let bn = data(&b_shape, seed ^ 13);
+        let a = Array::from_ndarray(an.clone(), ca).unwrap();
+        let b = Array::from_ndarray(bn.clone(), cb).unwrap();
+        let p = a.matmul(&b).unwrap();
+        let want = nd_batched_matmul(&an, &bn);
+        prop_assert_eq!(p.shape(), want.shape());
+        prop_assert_eq!(p.chunks().shape(), want.shape().to_vec());
+        assert_close(&p.compute_with(&sync()).unwrap(), &want, 1e-10);
+    }
+
+    #[test]
+    fn batched_matmul_matches_a_per_batch_dot_i64_exactly(
+        (a_shape, b_shape, ca, cb) in batched_case(),
+        seed in any::<u64>(),
+    ) {
+        let an = as_i64(&data(&a_shape, seed));
+        let bn = as_i64(&data(&b_shape, seed ^ 17));
+        let a = Array::from_ndarray(an.clone(), ca).unwrap();
+        let b = Array::from_ndarray(bn.clone(), cb).unwrap();
+        let p = a.matmul(&b).unwrap();
+        prop_assert_eq!(p.compute_with(&sync()).unwrap(), nd_batched_matmul(&an, &bn));
     }
 
     #[test]
@@ -283,8 +413,83 @@ fn shape_mismatch_errors_name_both_shapes() {
     let c = Array::<f64>::ones(&[2, 3, 4], &[2, 2, 2]).unwrap();
     let err = c.matmul(&b).unwrap_err().to_string();
     assert!(
-        err.contains("(2, 3, 4)") && err.contains("tensordot"),
+        err.contains("matmul: shapes (2, 3, 4) and (5, 6) not aligned: 4 (dim 2) != 5 (dim 0)"),
         "{err}"
+    );
+}
+
+#[test]
+fn batched_shape_errors_name_both_shapes() {
+    let a = Array::<f64>::ones(&[2, 3, 4], &[1, 2, 2]).unwrap();
+    let b = Array::<f64>::ones(&[3, 4, 5], &[1, 2, 2]).unwrap();
+    let err = a.matmul(&b).unwrap_err().to_string();
+    assert!(
+        err.contains("shapes (2, 3, 4) and (3, 4, 5) do not broadcast")
+            && err.contains("(2,) and (3,)"),
+        "{err}"
+    );
+    let v = Array::<f64>::ones(&[5], &[2]).unwrap();
+    let err = v.matmul(&b).unwrap_err().to_string();
+    assert!(
+        err.contains("shapes (5,) and (3, 4, 5) not aligned: 5 (dim 0) != 4 (dim 1)"),
+        "{err}"
+    );
+    assert_eq!(b.matmul(&v).unwrap().shape(), &[3, 4]);
+    let bad = &a + &b;
+    let err = bad.matmul(&a).unwrap_err().to_string();
+    assert!(err.contains("broadcast"), "{err}");
+}
+
+#[test]
+fn batched_matmul_sums_many_contracted_blocks_in_a_tree() {
+    use rask_core::{Collection, GraphBuilder};
+    let an = data(&[2, 3, 24], 21);
+    let bn = data(&[1, 24, 2], 22);
+    let a = Array::from_ndarray(an.clone(), &[1, 2, 1]).unwrap();
+    let b = Array::from_ndarray(bn.clone(), &[1, 2, 2]).unwrap();
+    let p = a.matmul(&b).unwrap();
+    assert_eq!(p.chunks().as_slices(), &[vec![1, 1], vec![2, 1], vec![2]]);
+    let mut builder = GraphBuilder::new();
+    p.add_to_graph(&mut builder, &mut Vec::new());
+    let graph = builder.build().unwrap();
+    let split_every = rask_config::get().split_every.max(2);
+    let widest = graph.tasks().iter().map(|t| t.deps.len()).max().unwrap();
+    assert!(widest <= 2 * split_every, "a task reads {widest} blocks");
+    assert_close(
+        &p.compute_with(&sync()).unwrap(),
+        &nd_batched_matmul(&an, &bn),
+        1e-10,
+    );
+}
+
+#[test]
+fn batched_matmul_of_empty_batches_and_vectors() {
+    // A zero-length batch axis broadcast against a length-1 one.
+    let a = Array::from_ndarray(data(&[0, 3, 2], 1), &[1, 2, 1]).unwrap();
+    let b = Array::from_ndarray(data(&[1, 2, 4], 2), &[1, 1, 3]).unwrap();
+    let p = a.matmul(&b).unwrap();
+    assert_eq!(p.shape(), &[0, 3, 4]);
+    assert_eq!(p.compute_with(&sync()).unwrap().shape(), &[0, 3, 4]);
+    // (k,) @ (b, k, n) -> (b, n) and (b, m, k) @ (k,) -> (b, m).
+    let sn = data(&[4, 3, 5], 3);
+    let vn = data(&[3], 4);
+    let s = Array::from_ndarray(sn.clone(), &[3, 2, 2]).unwrap();
+    let v = Array::from_ndarray(vn.clone(), &[1]).unwrap();
+    let vs = v.matmul(&s).unwrap();
+    assert_eq!(vs.shape(), &[4, 5]);
+    assert_close(
+        &vs.compute_with(&sync()).unwrap(),
+        &nd_batched_matmul(&vn, &sn),
+        1e-12,
+    );
+    let st = s
+        .matmul(&Array::from_ndarray(data(&[5], 5), &[2]).unwrap())
+        .unwrap();
+    assert_eq!(st.shape(), &[4, 3]);
+    assert_close(
+        &st.compute_with(&sync()).unwrap(),
+        &nd_batched_matmul(&sn, &data(&[5], 5)),
+        1e-12,
     );
 }
 

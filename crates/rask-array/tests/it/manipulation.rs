@@ -65,6 +65,51 @@ fn reshape_case() -> impl Strategy<Value = (Vec<usize>, Chunks, Vec<usize>)> {
     })
 }
 
+fn lcm(a: usize, b: usize) -> usize {
+    let (mut x, mut y) = (a, b);
+    while y != 0 {
+        (x, y) = (y, x % y);
+    }
+    a / x * b
+}
+
+/// A reshape `(w, a0, r_in, z) -> (w, b0, r_out, z)` whose middle axes are
+/// one many-to-many group (`r_in != r_out`), with the input's leading group
+/// axis cut at random multiples of `step = lcm(r_in, r_out) / r_in` rows
+/// and the other axes chunked at random. Also gives `step` and `r_in`.
+#[allow(clippy::type_complexity)]
+fn many_to_many_case() -> impl Strategy<Value = ((Vec<usize>, Vec<usize>), Chunks, usize, usize)> {
+    (
+        (2usize..=6, 2usize..=6)
+            .prop_filter("rows of different lengths", |(r_in, r_out)| r_in != r_out),
+        // At least 2 steps, so neither leading axis has length 1 (which
+        // would make a group of its own).
+        2usize..=4,
+        1usize..=3,
+        1usize..=3,
+    )
+        .prop_flat_map(|((r_in, r_out), steps, w, z)| {
+            let step = lcm(r_in, r_out) / r_in;
+            let a0 = step * steps;
+            let b0 = a0 * r_in / r_out;
+            let shape = vec![w, a0, r_in, z];
+            let target = vec![w, b0, r_out, z];
+            (
+                Just((shape, target)),
+                crate::support::chunks_for(vec![w, steps, r_in, z]),
+                Just(step),
+                Just(r_in),
+            )
+        })
+        .prop_map(|(case, units, step, r_in)| {
+            // Cuts of the leading group axis in whole steps.
+            let mut per_axis = units.as_slices().to_vec();
+            per_axis[1] = per_axis[1].iter().map(|c| c * step).collect();
+            let chunks = Chunks::new(per_axis, &case.0).unwrap();
+            (case, chunks, step, r_in)
+        })
+}
+
 fn c_reshape(nd: &ArrayD<f64>, shape: &[usize]) -> ArrayD<f64> {
     nd.to_shape((IxDyn(shape), Order::RowMajor))
         .unwrap()
@@ -96,6 +141,34 @@ proptest! {
     }
 
     #[test]
+    fn many_to_many_reshape_keeps_the_leading_axis_chunked(
+        (case, chunks, step, r_in) in many_to_many_case(),
+        seed in 0u64..1000,
+    ) {
+        let (shape, target) = case;
+        let nd = data(&shape, seed);
+        let x = Array::from_ndarray(nd.clone(), &chunks).unwrap();
+        let y = x.reshape(&target);
+        prop_assert_eq!(y.compute_with(&Scheduler::sync()).unwrap(), c_reshape(&nd, &target));
+        // The group is axes 1 and 2 on both sides. Its trailing axes are
+        // whole; the leading ones are cut at least where the input's
+        // leading axis was cut at a multiple of `step` rows.
+        prop_assert_eq!(y.chunks().axis(2), &[target[2]]);
+        let cuts = chunks.axis(1).len();
+        prop_assert!(y.numblocks()[1] >= cuts, "{:?} from {:?}", y.chunks(), chunks);
+        if cuts > 1 {
+            prop_assert!(y.nblocks() > 1);
+        }
+        // Blocks hold whole steps, and no more than the input's largest
+        // block allows, unless one step is larger.
+        let unit = step * r_in / target[2];
+        prop_assert!(y.chunks().axis(1).iter().all(|c| c % unit == 0), "{:?}", y.chunks());
+        let others = chunks.axis(0).iter().max().unwrap() * chunks.axis(3).iter().max().unwrap();
+        let bound = chunks.max_block_len().max(step * r_in * others);
+        prop_assert!(y.chunks().max_block_len() <= bound, "{:?} from {:?}", y.chunks(), chunks);
+    }
+
+    #[test]
     fn squeeze_and_expand_dims((shape, chunks) in shape_and_chunks(4, 3), at in any::<prop::sample::Index>(), seed in 0u64..1000) {
         let nd = data(&shape, seed);
         let x = Array::from_ndarray(nd.clone(), &chunks).unwrap();
@@ -121,9 +194,31 @@ fn reshape_rechunks_only_where_needed() {
         &[vec![1, 1, 1], vec![2], vec![1, 1], vec![2]]
     );
     assert_eq!(y.compute().unwrap(), c_reshape(&nd, &[3, 2, 2, 2]));
+    // Merging rows of 4 whole would double the blocks of 2 x 2: the rows
+    // are taken one by one instead.
     let z = x.reshape(&[24]);
-    assert_eq!(z.chunks().axis(0), &[8, 8, 8]);
+    assert_eq!(z.chunks().axis(0), &[4; 6]);
     assert_eq!(z.compute().unwrap(), c_reshape(&nd, &[24]));
+    let w = Array::from_ndarray(nd.clone(), &[2, 4])
+        .unwrap()
+        .reshape(&[24]);
+    assert_eq!(w.chunks().axis(0), &[8, 8, 8]);
+}
+
+#[test]
+fn many_to_many_reshape_keeps_blocks_bounded() {
+    // (60, 40) -> (40, 60): rows of 40 and of 60 elements meet every 120,
+    // so the old leading axis is cut every 3 rows and the new every 2.
+    let nd = data(&[60, 40], 2);
+    let x = Array::from_ndarray(nd.clone(), &[6, 10]).unwrap();
+    let y = x.reshape(&[40, 60]);
+    assert_eq!(y.chunks().axis(1), &[60]);
+    assert!(y.nblocks() > 1, "not one block over the whole group");
+    // Input blocks hold 60 elements; the smallest block the group allows
+    // is one step, 3 rows of 40, and every block is one step.
+    assert_eq!(y.chunks().axis(0), &[2; 20]);
+    assert_eq!(y.chunks().max_block_len(), 120);
+    assert_eq!(y.compute().unwrap(), c_reshape(&nd, &[40, 60]));
 }
 
 #[test]
