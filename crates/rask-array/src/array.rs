@@ -70,8 +70,15 @@ pub(crate) type Region = [std::ops::Range<usize>];
 
 /// The region `region` of block `index` of a layer, from the values of the
 /// keys the block reads (`Slab::deps`).
-pub(crate) type RegionFn =
-    dyn Fn(&[Value], &[usize], &Region) -> std::result::Result<Value, TaskError> + Send + Sync;
+///
+/// The last argument is a layout hint: `Some(perm)` when the consumer will
+/// view the region through the axis permutation `perm` (it reads a
+/// transpose). An evaluator that can may then lay the region out in memory
+/// so that the permuted view is C-contiguous; the values are the same
+/// either way.
+pub(crate) type RegionFn = dyn Fn(&[Value], &[usize], &Region, Option<&[usize]>) -> std::result::Result<Value, TaskError>
+    + Send
+    + Sync;
 
 /// Region-wise evaluation of a layer whose elements are cheap to compute
 /// where they are needed: an elementwise layer (from the blocks it reads)

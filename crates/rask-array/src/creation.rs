@@ -71,28 +71,29 @@ impl<T: Element> Array<T> {
 
     /// A layer whose elements are cheap to make anywhere: `f` gives any
     /// region (block-local ranges along every axis) of the block described
-    /// by a [`BlockInfo`], with the region's shape. Consumers evaluate such
+    /// by a [`BlockInfo`], with the region's shape, optionally laid out for
+    /// a permuted view (see [`RegionFn`](crate::array::RegionFn)). Consumers evaluate such
     /// a layer region by region where they need it (see
     /// [`Slab`](crate::array::Slab)), so its blocks are never stored.
     pub(crate) fn generated_regions(
         prefix: &'static str,
         chunks: Chunks,
-        f: impl Fn(&BlockInfo, &Region) -> ArrayD<T> + Send + Sync + 'static,
+        f: impl Fn(&BlockInfo, &Region, Option<&[usize]>) -> ArrayD<T> + Send + Sync + 'static,
     ) -> Self {
         let f = Arc::new(f);
         let c = chunks.clone();
         let whole_block = f.clone();
         let mut out = Array::generated(prefix, chunks, move |info| {
-            whole_block(info, &whole(&info.shape))
+            whole_block(info, &whole(&info.shape), None)
         });
         if let Some(node) = Arc::get_mut(&mut out.node) {
             node.slab = Some(Slab {
                 inputs: Vec::new(),
                 deps: Arc::new(|_: &[usize]| Vec::new()),
                 ndeps: 0,
-                eval: Arc::new(move |_: &[Value], idx: &[usize], region: &Region| {
+                eval: Arc::new(move |_: &[Value], idx: &[usize], region: &Region, order| {
                     let info = BlockInfo::new(&c, idx);
-                    let block = f(&info, region);
+                    let block = f(&info, region, order);
                     check_block_shape(&block, &region_shape(region))?;
                     Ok(block_value(block))
                 }),
@@ -110,7 +111,7 @@ impl<T: Element> Array<T> {
         chunks: Chunks,
         f: impl Fn(&BlockInfo) -> ArrayD<T> + Send + Sync + 'static,
     ) -> Self {
-        Array::generated_regions(prefix, chunks, move |info, region| {
+        Array::generated_regions(prefix, chunks, move |info, region, _| {
             let mut sub = info.clone();
             for (a, r) in region.iter().enumerate() {
                 sub.start[a] += r.start;

@@ -245,7 +245,7 @@ impl Operands<'_> {
                     })?;
                 let src_region = plan.to_source(logical);
                 let src_idx = plan.source_index(self.idx);
-                (eval(args, &src_idx, &src_region)?, None)
+                (eval(args, &src_idx, &src_region, plan.perm.as_deref())?, None)
             }
             None => {
                 block_arg::<A>(self.args, first)?;
@@ -368,7 +368,7 @@ pub(crate) fn blockwise_layer<U: Element>(
         }
         out
     });
-    let eval: Arc<RegionFn> = Arc::new(move |args: &[Value], idx: &[usize], region: &Region| {
+    let eval: Arc<RegionFn> = Arc::new(move |args: &[Value], idx: &[usize], region: &Region, _| {
         let ops = Operands {
             plans: &plans,
             args,
@@ -384,7 +384,7 @@ pub(crate) fn blockwise_layer<U: Element>(
         let (region, idx_owned, eval) = (whole(&c.block_shape(idx)), idx.to_vec(), eval2.clone());
         BlockTask {
             op: Op::blockwise(prefix, move |args: &[Value]| {
-                eval(args, &idx_owned, &region)
+                eval(args, &idx_owned, &region, None)
             }),
             deps: deps2(idx),
         }

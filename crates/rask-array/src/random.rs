@@ -21,7 +21,7 @@
 use ndarray::{ArrayD, IxDyn};
 use rask_core::Result;
 
-use crate::array::{Array, Region, region_shape};
+use crate::array::{Array, Region};
 use crate::chunks::IntoChunks;
 use crate::creation::BlockInfo;
 
@@ -62,19 +62,28 @@ fn block_key(seed: u64, info: &BlockInfo) -> u64 {
     mix(seed ^ linear.wrapping_mul(GAMMA)).wrapping_add(GAMMA)
 }
 
-/// Appends the uniform values at positions `first..first + len`.
+/// Appends the uniform values at positions `first + k * step`, `k < len`.
 #[inline(always)]
-fn push_uniform(out: &mut Vec<f64>, key: u64, first: u64, len: usize) {
-    out.extend((first..first + len as u64).map(|i| unit(bits(key, i))));
+fn push_uniform(out: &mut Vec<f64>, key: u64, first: u64, len: usize, step: u64) {
+    // SplitMix64's state for position `first`, advanced by `step`
+    // positions at a time: an induction the compiler vectorises.
+    let delta = step.wrapping_mul(GAMMA);
+    let mut z = key.wrapping_add(first.wrapping_add(1).wrapping_mul(GAMMA));
+    out.extend((0..len).map(|_| {
+        let v = unit(mix(z));
+        z = z.wrapping_add(delta);
+        v
+    }));
 }
 
-/// Appends the standard normal values at positions `first..first + len`:
-/// the value at position `i` is one half of the Box–Muller pair made from
-/// uniforms `2p` and `2p + 1` of the stream, `p = i / 2` (the cosine for
-/// even `i`, the sine for odd).
+/// Appends the standard normal values at positions `first + k * step`,
+/// `k < len`: the value at position `i` is one half of the Box–Muller pair
+/// made from uniforms `2p` and `2p + 1` of the stream, `p = i / 2` (the
+/// cosine for even `i`, the sine for odd).
 #[inline(always)]
-fn push_normal(out: &mut Vec<f64>, key: u64, first: u64, len: usize) {
-    out.extend((first..first + len as u64).map(|i| {
+fn push_normal(out: &mut Vec<f64>, key: u64, first: u64, len: usize, step: u64) {
+    out.extend((0..len as u64).map(|k| {
+        let i = first + k * step;
         let p = i / 2;
         let u1 = unit(bits(key, 2 * p));
         let u2 = unit(bits(key, 2 * p + 1));
@@ -88,57 +97,87 @@ fn push_normal(out: &mut Vec<f64>, key: u64, first: u64, len: usize) {
     }));
 }
 
-/// A region of a block, made row by row (rows along the last axis are runs
-/// of consecutive stream positions) by `push(out, key, first, len)`. The
-/// loop is compiled for AVX2 as well and picked at run time.
-fn region_of<P: Fn(&mut Vec<f64>, u64, u64, usize)>(
+/// What makes a run of values: `push(out, key, first, len, step)` appends
+/// the values at stream positions `first + k * step`, `k < len`.
+trait Push: Fn(&mut Vec<f64>, u64, u64, usize, u64) + Copy + Send + Sync + 'static {}
+impl<P: Fn(&mut Vec<f64>, u64, u64, usize, u64) + Copy + Send + Sync + 'static> Push for P {}
+
+/// A region of a block. With `order = Some(perm)` the values are laid out
+/// so that the view through `perm` is C-contiguous (the consumer reads a
+/// transpose); otherwise in C order. Either way the region is made in runs
+/// along the last axis of the memory order, each a run of stream positions
+/// with a fixed step. The loop is compiled for AVX2 as well and picked at
+/// run time.
+fn region_of(
     info: &BlockInfo,
     region: &Region,
+    order: Option<&[usize]>,
     key: u64,
-    push: P,
+    push: impl Push,
 ) -> ArrayD<f64> {
-    let shape = region_shape(region);
-    let nd = shape.len();
-    // C-order strides of the whole block.
+    let nd = region.len();
+    // Stream positions are C-order offsets in the whole block.
     let mut strides = vec![1usize; nd];
     for a in (0..nd.saturating_sub(1)).rev() {
         strides[a] = strides[a + 1] * info.shape[a + 1];
     }
+    // The memory order: axis k of the made array is block axis perm[k].
+    let perm: Vec<usize> = match order {
+        Some(p) if p.len() == nd => p.to_vec(),
+        _ => (0..nd).collect(),
+    };
+    let shape: Vec<usize> = perm.iter().map(|&a| region[a].end - region[a].start).collect();
+    let starts: Vec<usize> = perm.iter().map(|&a| region[a].start).collect();
+    let steps: Vec<usize> = perm.iter().map(|&a| strides[a]).collect();
     let data = pulp::Arch::new().dispatch(RegionFill {
         shape: &shape,
-        region,
-        strides: &strides,
+        starts: &starts,
+        steps: &steps,
         key,
         push,
     });
-    ArrayD::from_shape_vec(IxDyn(&shape), data).expect("as many values as the region holds")
+    let made =
+        ArrayD::from_shape_vec(IxDyn(&shape), data).expect("as many values as the region holds");
+    if perm.iter().enumerate().all(|(k, &a)| k == a) {
+        return made;
+    }
+    // Back to the block's axis order: block axis a is made axis k where
+    // perm[k] = a.
+    let mut inverse = vec![0; nd];
+    for (k, &a) in perm.iter().enumerate() {
+        inverse[a] = k;
+    }
+    made.permuted_axes(IxDyn(&inverse))
 }
 
 /// The loop of [`region_of`], as a `pulp` kernel so that everything it
 /// inlines is compiled for the instruction set picked at run time.
 struct RegionFill<'a, P> {
+    /// The shape in memory order.
     shape: &'a [usize],
-    region: &'a Region,
-    strides: &'a [usize],
+    /// Where the region starts along each axis, in memory order.
+    starts: &'a [usize],
+    /// The stream step of each axis, in memory order.
+    steps: &'a [usize],
     key: u64,
     push: P,
 }
 
-impl<P: Fn(&mut Vec<f64>, u64, u64, usize)> pulp::WithSimd for RegionFill<'_, P> {
+impl<P: Push> pulp::WithSimd for RegionFill<'_, P> {
     type Output = Vec<f64>;
 
     #[inline(always)]
     fn with_simd<S: pulp::Simd>(self, _: S) -> Vec<f64> {
         let RegionFill {
             shape,
-            region,
-            strides,
+            starts,
+            steps,
             key,
             push,
         } = self;
         let mut data = Vec::with_capacity(shape.iter().product());
         let Some((&row, outer)) = shape.split_last() else {
-            push(&mut data, key, 0, 1);
+            push(&mut data, key, 0, 1, 1);
             return data;
         };
         if row == 0 {
@@ -147,15 +186,15 @@ impl<P: Fn(&mut Vec<f64>, u64, u64, usize)> pulp::WithSimd for RegionFill<'_, P>
         let nd = shape.len();
         let rows: usize = outer.iter().product();
         for j in 0..rows {
-            // Unravel `j` over the region's outer axes.
+            // Unravel `j` over the outer axes.
             let mut rest = j;
-            let mut first = region[nd - 1].start;
+            let mut first = starts[nd - 1] * steps[nd - 1];
             for a in (0..outer.len()).rev() {
                 let pos = rest % outer[a];
                 rest /= outer[a];
-                first += (region[a].start + pos) * strides[a];
+                first += (starts[a] + pos) * steps[a];
             }
-            push(&mut data, key, first as u64, row);
+            push(&mut data, key, first as u64, row, steps[nd - 1] as u64);
         }
         data
     }
@@ -163,9 +202,9 @@ impl<P: Fn(&mut Vec<f64>, u64, u64, usize)> pulp::WithSimd for RegionFill<'_, P>
 
 /// The values at positions `first..first + len` (for tests).
 #[cfg(test)]
-fn run_of(push: fn(&mut Vec<f64>, u64, u64, usize), key: u64, first: u64, len: usize) -> Vec<f64> {
+fn run_of(push: impl Push, key: u64, first: u64, len: usize) -> Vec<f64> {
     let mut out = Vec::new();
-    push(&mut out, key, first, len);
+    push(&mut out, key, first, len, 1);
     out
 }
 
@@ -174,15 +213,15 @@ fn sampled(
     shape: &[usize],
     chunks: impl IntoChunks,
     seed: u64,
-    push: impl Fn(&mut Vec<f64>, u64, u64, usize) + Copy + Send + Sync + 'static,
+    push: impl Push,
     affine: Option<(f64, f64)>,
 ) -> Result<Array<f64>> {
     let chunks = chunks.into_chunks(shape, size_of::<f64>())?;
     Ok(Array::generated_regions(
         prefix,
         chunks,
-        move |info, region| {
-            let mut block = region_of(info, region, block_key(seed, info), push);
+        move |info, region, order| {
+            let mut block = region_of(info, region, order, block_key(seed, info), push);
             if let Some((offset, scale)) = affine {
                 block.mapv_inplace(|v| offset + scale * v);
             }
@@ -275,11 +314,17 @@ mod tests {
     #[test]
     fn a_region_equals_the_same_part_of_the_whole_block() {
         let info = info(&[5, 7, 3]);
-        let all = region_of(&info, &whole(&info.shape), 99, push_uniform);
+        let all = region_of(&info, &whole(&info.shape), None, 99, push_uniform);
         let region = [1..4, 2..7, 0..2];
-        let part = region_of(&info, &region, 99, push_uniform);
+        let part = region_of(&info, &region, None, 99, push_uniform);
         let want = all.slice(ndarray::s![1..4, 2..7, 0..2]);
         assert_eq!(part, want.into_dyn());
+        // Laid out for a permuted view: same values, and the view through
+        // the permutation is C-contiguous.
+        let perm = [2, 0, 1];
+        let laid = region_of(&info, &region, Some(&perm), 99, push_normal);
+        assert_eq!(laid, region_of(&info, &region, None, 99, push_normal));
+        assert!(laid.view().permuted_axes(ndarray::IxDyn(&perm)).is_standard_layout());
     }
 
     #[test]

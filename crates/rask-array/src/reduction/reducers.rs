@@ -177,6 +177,30 @@ impl<T: Number> Reducer<T> for SumProd {
     }
 }
 
+/// The mean as NumPy computes it: the sum, divided by the count at the end.
+/// Every lane of a block counts the same elements, so the partial is one
+/// count and the lanes' sums.
+pub(super) struct MeanReducer;
+
+impl<T: Float> Reducer<T> for MeanReducer {
+    type Partial = (f64, ArrayD<T>);
+    type Out = T;
+    fn chunk(&self, block: &ArrayD<T>, axes: &[usize], info: &BlockInfo) -> (f64, ArrayD<T>) {
+        let count: usize = axes.iter().map(|&a| block.shape()[a]).product();
+        (count as f64, SumProd { product: false }.chunk(block, axes, info))
+    }
+    fn combine(&self, parts: Vec<&(f64, ArrayD<T>)>) -> (f64, ArrayD<T>) {
+        let count = parts.iter().map(|p| p.0).sum();
+        let sums: Vec<&ArrayD<T>> = parts.iter().map(|p| &p.1).collect();
+        (count, merge(&sums, |a, b| *a + *b))
+    }
+    fn finish(&self, (count, sums): &(f64, ArrayD<T>)) -> Result<ArrayD<T>, TaskError> {
+        // An empty lane's mean is NaN, as in NumPy (0 / 0).
+        let n = T::from_f64(*count);
+        Ok(sums.mapv(|s| s / n))
+    }
+}
+
 /// Minimum or maximum; NaN propagates unless `skip_nan`.
 pub(super) struct MinMax {
     pub max: bool,
