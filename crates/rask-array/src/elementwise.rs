@@ -245,7 +245,10 @@ impl Operands<'_> {
                     })?;
                 let src_region = plan.to_source(logical);
                 let src_idx = plan.source_index(self.idx);
-                (eval(args, &src_idx, &src_region, plan.perm.as_deref())?, None)
+                (
+                    eval(args, &src_idx, &src_region, plan.perm.as_deref())?,
+                    None,
+                )
             }
             None => {
                 block_arg::<A>(self.args, first)?;

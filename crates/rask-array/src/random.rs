@@ -126,7 +126,10 @@ fn region_of(
         Some(p) if p.len() == nd => p.to_vec(),
         _ => (0..nd).collect(),
     };
-    let shape: Vec<usize> = perm.iter().map(|&a| region[a].end - region[a].start).collect();
+    let shape: Vec<usize> = perm
+        .iter()
+        .map(|&a| region[a].end - region[a].start)
+        .collect();
     let starts: Vec<usize> = perm.iter().map(|&a| region[a].start).collect();
     let steps: Vec<usize> = perm.iter().map(|&a| strides[a]).collect();
     let data = pulp::Arch::new().dispatch(RegionFill {
@@ -324,7 +327,11 @@ mod tests {
         let perm = [2, 0, 1];
         let laid = region_of(&info, &region, Some(&perm), 99, push_normal);
         assert_eq!(laid, region_of(&info, &region, None, 99, push_normal));
-        assert!(laid.view().permuted_axes(ndarray::IxDyn(&perm)).is_standard_layout());
+        assert!(
+            laid.view()
+                .permuted_axes(ndarray::IxDyn(&perm))
+                .is_standard_layout()
+        );
     }
 
     #[test]

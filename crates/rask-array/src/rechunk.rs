@@ -42,14 +42,17 @@
 //! axes to shrink by `Σ = Σ ln(c/n)`, and the current blocks leave the
 //! headroom `H = ln(limit / ∏ c)`.
 //!
-//! * If `Γ ≤ H` the step merges fully and leaves the split axes alone; the
-//!   next stage only splits. Two stages in all.
-//! * Otherwise the step first shrinks the split axes by
-//!   `σ = min(Σ, Γ − H, ln 4)`: just what the merge needs, but never more
-//!   than a factor [`THRESHOLD`], since shrinking by `e^σ` multiplies the
-//!   stage's edges by `e^σ`. It then grows the merge axes as far as the
-//!   limit allows. Axes with smaller ratios go first, so whole axes reach
-//!   their target.
+//! * The step first tries a **pure merge**: it grows the merge axes as far
+//!   as the limit allows and leaves the split axes alone. Each block of
+//!   such a stage reads a disjoint group of whole old blocks, so old blocks
+//!   are freed while the stage runs, which keeps memory low. If `Γ ≤ H` the
+//!   merge is complete and the next stage only splits.
+//! * Only when the limit leaves no room to merge at all does the step first
+//!   shrink the split axes by `σ = min(Σ, Γ − H, ln 4)`: just what the merge
+//!   needs, but never more than a factor [`THRESHOLD`], since shrinking by
+//!   `e^σ` multiplies the stage's edges by `e^σ`; it then grows the merge
+//!   axes as far as the limit allows. Axes with smaller ratios go first, so
+//!   whole axes reach their target.
 //!
 //! The intermediate's blocks are runs of the pieces of `refine(cur, new)`:
 //! on a split axis, runs inside one block of `cur` (the stage only splits
@@ -70,8 +73,9 @@
 //! For example, `(8000, 8000)` float64 from `(8000, 50)` columns to
 //! `(50, 8000)` rows with 128 MiB blocks: the direct gather has 25,600
 //! edges, each task reading 160 blocks. The plan goes through
-//! `(2000, 8000)` blocks — each gathers its rows of all 160 columns, 640
-//! edges — and then splits each into 40 rows: 160 edges, 800 in all.
+//! `(8000, 2000)` blocks — each merges 40 whole columns, 160 edges — and
+//! then each row gathers its part of the 4 merged blocks: 640 edges, 800
+//! in all. Dask's planner picks the same intermediate.
 
 use std::sync::Arc;
 

@@ -44,11 +44,11 @@ type Axes = Vec<Vec<usize>>;
 /// let old = Chunks::regular(&[4000, 4000], &[4000, 10])?;
 /// let new = Chunks::regular(&[4000, 4000], &[10, 4000])?;
 ///
-/// // With 32 MiB blocks allowed, the plan first gathers (1000, 4000)
-/// // blocks, each from its rows of the 400 columns, then splits them.
+/// // With 32 MiB blocks allowed, the plan first merges the columns into
+/// // (4000, 1000) blocks, then each row gathers its part of those 4.
 /// let stages = rechunk::plan(&old, &new, 8, 32 << 20)?;
 /// assert_eq!(stages.len(), 2);
-/// assert_eq!(stages[0].as_slices(), &[vec![1000; 4], vec![4000]]);
+/// assert_eq!(stages[0].as_slices(), &[vec![4000], vec![1000; 4]]);
 /// assert_eq!(stages[1], new);
 ///
 /// // Same chunks, or an easy rechunk: one stage.
@@ -158,7 +158,22 @@ fn largest_block(a: &[Vec<usize>]) -> u128 {
 
 /// One intermediate chunking from `cur` towards `new` whose blocks hold at
 /// most `limit` elements (`cur`'s do), or `None` when no merge is possible.
+///
+/// A pure merge (growing the axes the target widens, splitting nothing) is
+/// tried first: each of its blocks reads a disjoint group of old blocks, so
+/// old blocks are freed as the stage runs and memory stays low. Only when
+/// the limit leaves no room to merge are the split axes shrunk first.
 fn step(cur: &[Vec<usize>], new: &[Vec<usize>], limit: u128) -> Option<Axes> {
+    step_with(cur, new, limit, false).or_else(|| step_with(cur, new, limit, true))
+}
+
+/// [`step`], shrinking the split axes first when `shrink_first`.
+fn step_with(
+    cur: &[Vec<usize>],
+    new: &[Vec<usize>],
+    limit: u128,
+    shrink_first: bool,
+) -> Option<Axes> {
     let ndim = cur.len();
     let c: Vec<u128> = cur.iter().map(|a| widest(a)).collect();
     let n: Vec<u128> = new.iter().map(|a| widest(a)).collect();
@@ -175,7 +190,11 @@ fn step(cur: &[Vec<usize>], new: &[Vec<usize>], limit: u128) -> Option<Axes> {
     let headroom = ((limit as f64).ln() - (largest_block(cur) as f64).ln()).max(0.0);
     let grow: f64 = merge.iter().map(|&a| ratio(a)).sum();
     let shrink: f64 = split.iter().map(|&a| ratio(a)).sum();
-    let sigma = shrink.min(THRESHOLD.ln()).min((grow - headroom).max(0.0));
+    let sigma = if shrink_first {
+        shrink.min(THRESHOLD.ln()).min((grow - headroom).max(0.0))
+    } else {
+        0.0
+    };
 
     let mut next: Axes = cur.to_vec();
     // Shrink the split axes by e^sigma in all, inside current blocks.
@@ -287,9 +306,10 @@ mod tests {
     fn crossed_rechunk_merges_then_splits() {
         let old = vec![vec![8000], vec![50; 160]];
         let new = vec![vec![50; 160], vec![8000]];
-        // 128 MiB of f64: 16 Mi elements, so (2000, 8000) blocks.
+        // 128 MiB of f64: 16 Mi elements. A pure merge to (8000, 2000)
+        // blocks (each reads 40 whole old blocks), then a gather.
         let plan = stages(&old, &new, 8, 128 << 20);
-        assert_eq!(plan, vec![vec![vec![2000; 4], vec![8000]], new.clone()]);
+        assert_eq!(plan, vec![vec![vec![8000], vec![2000; 4]], new.clone()]);
         assert_eq!(plan_edges(&old, &plan), 640.0 + 160.0);
         assert_eq!(edges(&old, &new), 160.0 * 160.0);
         // Enough memory for the whole array: one block in between.

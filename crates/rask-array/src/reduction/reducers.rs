@@ -187,7 +187,10 @@ impl<T: Float> Reducer<T> for MeanReducer {
     type Out = T;
     fn chunk(&self, block: &ArrayD<T>, axes: &[usize], info: &BlockInfo) -> (f64, ArrayD<T>) {
         let count: usize = axes.iter().map(|&a| block.shape()[a]).product();
-        (count as f64, SumProd { product: false }.chunk(block, axes, info))
+        (
+            count as f64,
+            SumProd { product: false }.chunk(block, axes, info),
+        )
     }
     fn combine(&self, parts: Vec<&(f64, ArrayD<T>)>) -> (f64, ArrayD<T>) {
         let count = parts.iter().map(|p| p.0).sum();

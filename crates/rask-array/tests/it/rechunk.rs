@@ -238,12 +238,13 @@ fn a_crossed_rechunk_goes_through_an_intermediate_with_far_fewer_edges() {
     assert_eq!(y.chunks(), &to);
     let (edges, _) = rechunk_edges(&y);
     assert!(edges * 100 < direct, "{edges} edges");
-    // With a 32 MiB limit the intermediate has 4 blocks of (1000, 4000),
-    // each gathered from its rows of the 400 columns, then 400 slices.
+    // With a 32 MiB limit the intermediate has 4 blocks of (4000, 1000),
+    // each merged from 100 whole columns; then each of the 400 rows reads
+    // its part of the 4 intermediate blocks.
     let z = x.rechunk_with_limit(&to, 32 << 20);
     let (edges, widest) = rechunk_edges(&z);
-    assert_eq!(edges, 4 * 400 + 400, "{edges} edges");
-    assert_eq!(widest, 400);
+    assert_eq!(edges, 400 + 400 * 4, "{edges} edges");
+    assert_eq!(widest, 100);
 }
 
 #[test]
