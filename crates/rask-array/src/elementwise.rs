@@ -233,7 +233,7 @@ impl Operands<'_> {
     pub(crate) fn read<A: Element>(&self, i: usize) -> Result<OperandBlock<'_, A>, TaskError> {
         let plan = &self.plans[i];
         let first: usize = self.plans[..i].iter().map(OperandPlan::ndeps).sum();
-        let logical = self.logical_region_of(plan);
+        let logical = plan.logical_region(self.region);
         let (value, slice) = match &plan.inline {
             Some((_, n, eval)) => {
                 let args = self
@@ -251,8 +251,11 @@ impl Operands<'_> {
                 )
             }
             None => {
-                block_arg::<A>(self.args, first)?;
-                (self.args[first].clone(), Some(logical))
+                let value = self.args.get(first).ok_or(TaskError::WrongArity {
+                    expected: first + 1,
+                    found: self.args.len(),
+                })?;
+                (value.clone(), Some(logical))
             }
         };
         Ok(OperandBlock {
@@ -262,10 +265,6 @@ impl Operands<'_> {
             slice,
             _type: std::marker::PhantomData,
         })
-    }
-
-    fn logical_region_of(&self, plan: &OperandPlan) -> Vec<Range<usize>> {
-        plan.logical_region(self.region)
     }
 }
 

@@ -623,7 +623,8 @@ fn mat_mul_add<T: Number, S: DataMut<Elem = T>>(
 mod tests {
     use super::*;
 
-    fn ramp(shape: &[usize], chunks: &[usize]) -> Array<i64> {
+    /// Small integers in a repeating ramp, as an array with `chunks`.
+    pub(super) fn ramp(shape: &[usize], chunks: &[usize]) -> Array<i64> {
         let n: usize = shape.iter().product();
         let data = ArrayD::from_shape_vec(IxDyn(shape), (0..n as i64).map(|v| v % 7 - 3).collect())
             .expect("n elements");

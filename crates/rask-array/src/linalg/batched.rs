@@ -274,13 +274,7 @@ fn mismatch<T>(x: &ArrayD<T>, y: &ArrayD<T>, out_shape: &[usize]) -> TaskError {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ramp(shape: &[usize], chunks: &[usize]) -> Array<i64> {
-        let n: usize = shape.iter().product();
-        let data = ArrayD::from_shape_vec(IxDyn(shape), (0..n as i64).map(|v| v % 5 - 2).collect())
-            .expect("n elements");
-        Array::from_ndarray(data, chunks).expect("valid chunks")
-    }
+    use crate::linalg::tests::ramp;
 
     #[test]
     fn deep_sum_trees_give_the_direct_result() {
