@@ -50,7 +50,7 @@ pub enum Op {
 pub struct Call {
     name: Cow<'static, str>,
     blockwise: bool,
-    func: Box<TaskFn>,
+    func: Arc<TaskFn>,
 }
 
 impl Op {
@@ -72,7 +72,7 @@ impl Op {
         Op::Call(Arc::new(Call {
             name: name.into(),
             blockwise: false,
-            func: Box::new(func),
+            func: Arc::new(func),
         }))
     }
 
@@ -87,13 +87,33 @@ impl Op {
         Op::Call(Arc::new(Call {
             name: name.into(),
             blockwise: true,
-            func: Box::new(func),
+            func: Arc::new(func),
         }))
     }
 
     /// A task whose result is known: `value`.
     pub fn value(value: Value) -> Self {
         Op::Value(value)
+    }
+
+    /// The same operation under another name (shown in errors and
+    /// diagnostics); the function is shared, not copied. A value or a fused
+    /// program keeps its own name.
+    ///
+    /// ```
+    /// use rask_core::{Op, Value};
+    /// let op = Op::call("lambda", |_: &[Value]| Ok(Value::new(1)));
+    /// assert_eq!(op.renamed("load").name(), "load");
+    /// ```
+    pub fn renamed(&self, name: impl Into<Cow<'static, str>>) -> Op {
+        match self {
+            Op::Call(c) => Op::Call(Arc::new(Call {
+                name: name.into(),
+                blockwise: c.blockwise,
+                func: c.func.clone(),
+            })),
+            other => other.clone(),
+        }
     }
 
     /// Whether this is a blockwise operation (see [`Op::blockwise`]).

@@ -138,19 +138,22 @@ impl<T: Data> Delayed<T> {
         &self.node.key
     }
 
-    /// The same computation under a key with another prefix, for readable
-    /// errors and diagnostics. Call it before using the node elsewhere:
-    /// the renamed node is a separate task.
+    /// The same computation under a key with another prefix and an
+    /// operation of that name, for readable errors and diagnostics. Call it
+    /// before using the node elsewhere: the renamed node is a separate task.
     ///
     /// ```
-    /// let d = rask_delayed::delayed(|| 1).with_name("load");
+    /// let d = rask_delayed::try_delayed(|| Err::<i32, _>("disk full")).with_name("load");
     /// assert_eq!(d.key().prefix(), "load");
+    /// let err = d.compute().unwrap_err().to_string();
+    /// assert!(err.contains("load"), "{err}");
     /// ```
     pub fn with_name(&self, prefix: &str) -> Delayed<T> {
         if self.node.external.is_some() {
             return self.clone(); // its key belongs to another collection
         }
-        Delayed::from_parts(prefix, self.node.op.clone(), self.node.deps.clone())
+        let op = self.node.op.renamed(prefix.to_string());
+        Delayed::from_parts(prefix, op, self.node.deps.clone())
     }
 
     /// Applies `f` to the value.
