@@ -221,8 +221,8 @@ fn axis_plan<T: Copy>(
         .collect()
 }
 
-/// The checks shared by `overlap` and `trim_internal`: one depth and one
-/// rule per axis.
+/// The checks shared by `overlap`, `trim_internal` and `map_overlap`: a
+/// valid array, one depth and one rule per axis.
 fn check_args<T: Element>(
     op: &str,
     x: &Array<T>,
@@ -287,6 +287,12 @@ impl<T: Element> Array<T> {
         for (a, &d) in depth.iter().enumerate() {
             let sizes = self.chunks().axis(a);
             let smallest = sizes.iter().copied().min().unwrap_or(0);
+            if d > 0 && self.shape()[a] == 0 {
+                return Array::invalid(format!(
+                    "overlap: depth {d} along axis {a}, but that axis of the array of shape {} is empty; an empty axis has no elements to copy into halos, give it depth 0",
+                    fmt_shape(self.shape())
+                ));
+            }
             if d > smallest {
                 return Array::invalid(format!(
                     "overlap: depth {d} along axis {a} exceeds the smallest block ({smallest}) there, for the array of shape {} with chunks {} and depths {}; halos come from the neighbouring blocks only, so depth must be at most the chunk size (as in Dask): rechunk to blocks of at least {d} along axis {a} first",

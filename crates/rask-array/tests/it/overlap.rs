@@ -402,3 +402,19 @@ fn an_invalid_input_carries_its_error_through() {
     let err = error_of(&bad.map_overlap(&[1], Boundary::Reflect, |b| b.clone(), true));
     assert!(err.contains("depth 3 along axis 0"), "{err}");
 }
+
+#[test]
+fn empty_arrays_take_halos_only_along_non_empty_axes() {
+    let x = Array::<f64>::zeros(&[0, 4], &[1, 2]).unwrap();
+    let g = x.overlap(&[0, 1], Boundary::Reflect);
+    assert_eq!(g.shape(), &[0, 8]);
+    assert_eq!(g.compute_with(&sync()).unwrap().shape(), &[0, 8]);
+    let y = x.map_overlap(&[0, 2], Boundary::Constant(1.0), |b| b + 1.0, true);
+    assert_eq!(y.chunks(), x.chunks());
+    assert_eq!(y.compute_with(&sync()).unwrap().shape(), &[0, 4]);
+    let err = error_of(&x.overlap(&[1, 1], Boundary::Reflect));
+    assert!(
+        err.contains("axis 0") && err.contains("is empty") && err.contains("depth 0"),
+        "{err}"
+    );
+}
