@@ -43,6 +43,7 @@ mod elementwise;
 mod join;
 mod linalg;
 mod manipulation;
+pub mod overlap;
 pub mod random;
 pub mod rechunk;
 mod reduction;
@@ -54,6 +55,7 @@ pub use chunks::{ChunkSpec, Chunks, IntoChunks};
 pub use creation::BlockInfo;
 pub use element::{CastFrom, Element, Float, Number};
 pub use elementwise::{Operand, where_};
+pub use overlap::{Boundary, IntoBoundaries};
 pub use slicing::{NewAxis, SliceElem, SliceRange};
 #[allow(unused_imports)]
 pub use {blockwise::*, join::*, linalg::*, manipulation::*};
