@@ -9,8 +9,8 @@
 //!   the same seed and chunks always give the same array;
 //! - any region of a block can be made on its own, which lets consumers
 //!   generate the array slab by slab where they need it: `x.sum()` or
-//!   `(&x + &x.t()).sum()` never store `x` (see
-//!   [`Slab`](crate::array::Slab));
+//!   `(&x + &x.t()).sum()` never store `x` (see "Region-wise evaluation"
+//!   in `docs/architecture.md`);
 //! - the loop has no dependency between elements, so it is vectorised: the
 //!   kernel is compiled for AVX2 as well and picked at run time (`pulp`).
 //!
