@@ -43,6 +43,7 @@ mod elementwise;
 mod join;
 mod linalg;
 mod manipulation;
+pub mod npy;
 pub mod random;
 pub mod rechunk;
 mod reduction;
