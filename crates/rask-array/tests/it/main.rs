@@ -9,6 +9,7 @@ mod fusion;
 mod join;
 mod linalg;
 mod manipulation;
+mod npy;
 mod rechunk;
 mod reductions;
 mod slicing;
