@@ -662,8 +662,10 @@ impl<T: Element> Array<T> {
         if header.fortran_order {
             stored_shape.reverse();
         }
+        // Blocks are read later, perhaps after the working directory changed.
+        let absolute = std::path::absolute(path).map_err(|source| io_error(path, source))?;
         let layout = Arc::new(FileLayout {
-            path: path.into(),
+            path: absolute.into(),
             data_offset: header.data_offset,
             stored_shape,
             fortran_order: header.fortran_order,
@@ -700,6 +702,9 @@ impl<T: Element> Array<T> {
     /// file is written under a temporary name next to `path` and renamed
     /// to `path` only when every block is written: a failed compute leaves
     /// no partial file at `path` (and an existing file there untouched).
+    /// It also means an array read from `path` can be written back to
+    /// `path`: its blocks are read from the old file until the new one
+    /// replaces it.
     ///
     /// ```
     /// use rask_array::Array;

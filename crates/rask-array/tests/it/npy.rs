@@ -300,6 +300,22 @@ fn writes_large_arrays_in_many_blocks() {
     assert_eq!(total, 2.0 * 299_999.0 * 300_000.0 / 2.0);
 }
 
+#[test]
+fn an_array_read_from_a_file_can_be_written_back_to_it() {
+    let dir = TempDir::new("overwrite");
+    let path = dir.path("x.npy");
+    let a = values::<i64>(&[9, 4], 3);
+    Array::from_ndarray(a.clone(), &[4, 4])
+        .unwrap()
+        .to_npy(&path)
+        .unwrap();
+    let x = Array::<i64>::from_npy(&path, &[2, 3]).unwrap();
+    (&x * 3).to_npy(&path).unwrap();
+    let back = Array::<i64>::from_npy(&path, &[9, 4]).unwrap();
+    assert_eq!(back.compute().unwrap(), a.mapv(|v| v * 3));
+    assert_eq!(dir.files(), vec!["x.npy".to_string()]);
+}
+
 fn err_text<T: std::fmt::Debug>(r: rask_core::Result<T>) -> String {
     r.expect_err("expected an error").to_string()
 }
