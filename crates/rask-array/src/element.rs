@@ -12,6 +12,15 @@ pub trait Element: Copy + Send + Sync + 'static + Debug + PartialEq + PartialOrd
     const DTYPE: &'static str;
     /// Whether the value is "true" (non-zero), as in `any` / `all`.
     fn is_truthy(self) -> bool;
+    /// NumPy's type code in a `.npy` header, without the byte order:
+    /// kind and size in bytes (`"f8"`, `"i4"`, `"b1"`).
+    const NPY_CODE: &'static str;
+    /// Reads one element from its `size_of::<Self>()` bytes, stored
+    /// big-endian when `big_endian`, else little-endian; `bool` is any
+    /// non-zero byte, as NumPy reads it.
+    fn from_npy_bytes(bytes: &[u8], big_endian: bool) -> Self;
+    /// Appends the element's little-endian bytes to `out`.
+    fn push_le_bytes(self, out: &mut Vec<u8>);
 }
 
 /// An element with arithmetic.
@@ -66,15 +75,42 @@ impl Element for bool {
     fn is_truthy(self) -> bool {
         self
     }
+    const NPY_CODE: &'static str = "b1";
+    fn from_npy_bytes(bytes: &[u8], _big_endian: bool) -> Self {
+        bytes[0] != 0
+    }
+    fn push_le_bytes(self, out: &mut Vec<u8>) {
+        out.push(self as u8);
+    }
+}
+
+/// The byte-level half of [`Element`] for the number types.
+macro_rules! npy_bytes {
+    ($t:ty, $code:literal) => {
+        const NPY_CODE: &'static str = $code;
+        fn from_npy_bytes(bytes: &[u8], big_endian: bool) -> Self {
+            let mut raw = [0u8; size_of::<$t>()];
+            raw.copy_from_slice(&bytes[..size_of::<$t>()]);
+            if big_endian {
+                <$t>::from_be_bytes(raw)
+            } else {
+                <$t>::from_le_bytes(raw)
+            }
+        }
+        fn push_le_bytes(self, out: &mut Vec<u8>) {
+            out.extend_from_slice(&self.to_le_bytes());
+        }
+    };
 }
 
 macro_rules! int_element {
-    ($($t:ty => $name:literal),*) => {$(
+    ($($t:ty => $name:literal, $code:literal),*) => {$(
         impl Element for $t {
             const DTYPE: &'static str = $name;
             fn is_truthy(self) -> bool {
                 self != 0
             }
+            npy_bytes!($t, $code);
         }
         impl Number for $t {
             fn to_f64(self) -> f64 {
@@ -133,16 +169,17 @@ macro_rules! int_element {
     )*};
 }
 
-int_element!(i8 => "int8", i16 => "int16", i32 => "int32", i64 => "int64",
-             u8 => "uint8", u16 => "uint16", u32 => "uint32", u64 => "uint64");
+int_element!(i8 => "int8", "i1", i16 => "int16", "i2", i32 => "int32", "i4", i64 => "int64", "i8",
+             u8 => "uint8", "u1", u16 => "uint16", "u2", u32 => "uint32", "u4", u64 => "uint64", "u8");
 
 macro_rules! float_element {
-    ($($t:ty => $name:literal),*) => {$(
+    ($($t:ty => $name:literal, $code:literal),*) => {$(
         impl Element for $t {
             const DTYPE: &'static str = $name;
             fn is_truthy(self) -> bool {
                 self != 0.0
             }
+            npy_bytes!($t, $code);
         }
         impl Number for $t {
             fn to_f64(self) -> f64 {
@@ -210,7 +247,7 @@ macro_rules! float_element {
     )*};
 }
 
-float_element!(f32 => "float32", f64 => "float64");
+float_element!(f32 => "float32", "f4", f64 => "float64", "f8");
 
 /// Converts between element types the way NumPy's `astype` does.
 pub trait CastFrom<S> {

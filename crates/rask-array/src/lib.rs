@@ -25,6 +25,10 @@
 //! `x.sum(axis=0)`, `x.std(1.0)` is `x.std(ddof=1)`, chunk requests take
 //! block sizes (`&[1000, 1000]`) or [`ChunkSpec`]s (`Whole` is Dask's `-1`,
 //! `Auto` aims at `array.chunk-size`).
+//!
+//! NumPy's `.npy` files are read and written block by block, so they may be
+//! larger than memory: [`Array::from_npy`] (`np.load(path, mmap_mode='r')`
+//! split into chunks) and [`Array::to_npy`] (`np.save`); see [`npy`].
 
 pub use ndarray;
 
@@ -43,6 +47,7 @@ mod elementwise;
 mod join;
 mod linalg;
 mod manipulation;
+pub mod npy;
 pub mod overlap;
 pub mod random;
 pub mod rechunk;

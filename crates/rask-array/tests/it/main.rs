@@ -9,6 +9,7 @@ mod fusion;
 mod join;
 mod linalg;
 mod manipulation;
+mod npy;
 mod overlap;
 mod rechunk;
 mod reductions;
