@@ -44,6 +44,7 @@ mod creation;
 mod cumulative;
 mod element;
 mod elementwise;
+mod histogram;
 mod join;
 mod linalg;
 mod manipulation;
@@ -60,6 +61,7 @@ pub use chunks::{ChunkSpec, Chunks, IntoChunks};
 pub use creation::BlockInfo;
 pub use element::{CastFrom, Element, Float, Number};
 pub use elementwise::{Operand, where_};
+pub use histogram::{histogram, histogram_edges};
 pub use overlap::{Boundary, IntoBoundaries};
 pub use slicing::{NewAxis, SliceElem, SliceRange};
 #[allow(unused_imports)]

@@ -6,6 +6,7 @@ mod creation;
 mod cumulative;
 mod elementwise;
 mod fusion;
+mod histogram;
 mod join;
 mod linalg;
 mod manipulation;
