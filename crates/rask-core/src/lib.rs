@@ -35,4 +35,4 @@ pub use graph::{
 };
 pub use key::{Key, fresh_token};
 pub use plan::{Plan, PlanOptions};
-pub use value::Value;
+pub use value::{Shared, Value};

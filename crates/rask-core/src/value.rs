@@ -122,6 +122,60 @@ impl Value {
     }
 }
 
+impl Value {
+    /// A typed handle to the value that shares it instead of copying it, or
+    /// [`TaskError::WrongType`] naming both types; `position` is the
+    /// argument position used in that error.
+    ///
+    /// ```
+    /// use rask_core::Value;
+    /// let v = Value::new(vec![1u8; 1 << 20]);
+    /// let a = v.shared::<Vec<u8>>(0).unwrap();
+    /// assert_eq!(a.len(), 1 << 20);
+    /// assert!(v.shared::<String>(0).is_err());
+    /// ```
+    pub fn shared<T: Any>(&self, position: usize) -> Result<Shared<T>, TaskError> {
+        self.get::<T>(position)?;
+        Ok(Shared {
+            value: self.clone(),
+            _type: std::marker::PhantomData,
+        })
+    }
+}
+
+/// A typed, read-only handle to a task's value, shared rather than copied
+/// (see [`Value::shared`]). Cloning it is cheap; it dereferences to `T`.
+pub struct Shared<T> {
+    value: Value,
+    _type: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T: Any> std::ops::Deref for Shared<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        // The type was checked when the handle was made, and a stored value
+        // never changes.
+        self.value
+            .downcast_ref::<T>()
+            .expect("a Shared handle holds a value of its type")
+    }
+}
+
+impl<T> Clone for Shared<T> {
+    fn clone(&self) -> Self {
+        Shared {
+            value: self.value.clone(),
+            _type: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<T: Any + fmt::Debug> fmt::Debug for Shared<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
 impl fmt::Debug for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Value<{}>({} bytes)", self.type_name(), self.nbytes())

@@ -37,7 +37,9 @@ use std::marker::PhantomData;
 use std::path::Path;
 use std::sync::Arc;
 
-use rask_core::{BoxError, Collection, Error, GraphBuilder, Key, Op, Result, TaskError, Value};
+use rask_core::{
+    BoxError, Collection, Error, GraphBuilder, Key, Op, Result, Shared, TaskError, Value,
+};
 use rask_local::Scheduler;
 
 /// A lazy value of type `T`: a node in a task graph.
@@ -478,6 +480,46 @@ where
         (0..arity)
             .map(|i| arg::<T>(args, i, arity).cloned())
             .collect::<Result<Vec<T>, _>>()
+            .map(Value::new)
+    });
+    Delayed::from_parts("collect", op, deps)
+}
+
+/// Gathers a list of delayed values into one list of shared handles: like
+/// [`collect`], but the values are not copied (and need not be `Clone`),
+/// which matters when they are large — per-device frames, fitted models.
+/// Each [`Shared`] dereferences to its value.
+///
+/// ```
+/// use rask_delayed::{collect_shared, delayed};
+/// // A type without Clone.
+/// struct Model { weights: Vec<f64> }
+/// let models: Vec<_> = (0..3)
+///     .map(|i| delayed(move || Model { weights: vec![i as f64; 1000] }))
+///     .collect();
+/// let total = collect_shared(&models)
+///     .map(|ms| ms.iter().map(|m| m.weights.iter().sum::<f64>()).sum::<f64>());
+/// assert_eq!(total.compute().unwrap(), 3000.0);
+/// ```
+pub fn collect_shared<T, I>(items: I) -> Delayed<Vec<Shared<T>>>
+where
+    T: Data,
+    I: IntoIterator,
+    I::Item: Borrow<Delayed<T>>,
+{
+    let deps: Vec<Arc<Node>> = items.into_iter().map(|d| d.borrow().node.clone()).collect();
+    let arity = deps.len();
+    let op = Op::call("collect", move |args: &[Value]| {
+        if args.len() != arity {
+            return Err(TaskError::WrongArity {
+                expected: arity,
+                found: args.len(),
+            });
+        }
+        args.iter()
+            .enumerate()
+            .map(|(i, v)| v.shared::<T>(i))
+            .collect::<Result<Vec<Shared<T>>, _>>()
             .map(Value::new)
     });
     Delayed::from_parts("collect", op, deps)

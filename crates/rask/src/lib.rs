@@ -55,7 +55,10 @@ pub use rask_local::Scheduler;
 
 /// Lazy calls of ordinary Rust functions; see [`Delayed`](delayed::Delayed).
 pub mod delayed {
-    pub use rask_delayed::{Data, Delayed, collect, delayed, try_delayed, value, visualize};
+    pub use rask_core::Shared;
+    pub use rask_delayed::{
+        Data, Delayed, collect, collect_shared, delayed, try_delayed, value, visualize,
+    };
 }
 
 /// Chunked n-d arrays with NumPy semantics; see [`Array`](array::Array).

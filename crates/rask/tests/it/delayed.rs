@@ -138,3 +138,29 @@ fn a_task_may_compute_inside_a_task() {
         assert_eq!(outer.compute_with(&sched).unwrap(), 42);
     }
 }
+
+#[test]
+fn collect_shared_hands_out_the_values_without_copying_them() {
+    // Not Clone: `collect` would not accept it.
+    struct Frame {
+        rows: Vec<f64>,
+    }
+    let frames: Vec<Delayed<Frame>> = (0..4)
+        .map(|i| {
+            rask::delayed(move || Frame {
+                rows: vec![i as f64; 10_000],
+            })
+        })
+        .collect();
+    let shared = rask::delayed::collect_shared(&frames);
+    // Two consumers of the same list see the very same frames.
+    let same = rask::delayed::collect_shared(&frames).map2(&shared, |a, b| {
+        a.iter()
+            .zip(b.iter())
+            .all(|(x, y)| std::ptr::eq(&x.rows[..], &y.rows[..]))
+    });
+    let total = shared.map(|fs| fs.iter().map(|f| f.rows.iter().sum::<f64>()).sum::<f64>());
+    let (same, total) = rask::compute((&same, &total)).unwrap();
+    assert!(same);
+    assert_eq!(total, 60_000.0);
+}
