@@ -662,12 +662,12 @@ impl<T: Number + num_traits::Signed> Array<T> {
 }
 
 macro_rules! float_unary {
-    ($($(#[$doc:meta])* $name:ident),*) => {
+    ($($(#[$doc:meta])* $name:ident => $f:expr),* $(,)?) => {
         impl<T: Float> Array<T> {
             $(
                 $(#[$doc])*
                 pub fn $name(&self) -> Array<T> {
-                    self.map_elements(stringify!($name), |v| v.$name())
+                    self.map_elements(stringify!($name), $f)
                 }
             )*
         }
@@ -676,29 +676,72 @@ macro_rules! float_unary {
 
 float_unary!(
     /// Square roots.
-    sqrt,
+    sqrt => |v: T| v.sqrt(),
+    /// Squares.
+    square => |v: T| v * v,
     /// `e` to the power of each element.
-    exp,
+    exp => |v: T| v.exp(),
+    /// `e^x - 1`, accurate near zero (NumPy's `expm1`).
+    expm1 => |v: T| v.exp_m1(),
     /// Natural logarithms.
-    ln,
+    ln => |v: T| v.ln(),
+    /// `ln(1 + x)`, accurate near zero (NumPy's `log1p`).
+    log1p => |v: T| v.ln_1p(),
     /// Base-10 logarithms.
-    log10,
+    log10 => |v: T| v.log10(),
     /// Base-2 logarithms.
-    log2,
+    log2 => |v: T| v.log2(),
     /// Sines.
-    sin,
+    sin => |v: T| v.sin(),
     /// Cosines.
-    cos,
+    cos => |v: T| v.cos(),
     /// Tangents.
-    tan,
+    tan => |v: T| v.tan(),
+    /// Inverse sines.
+    arcsin => |v: T| v.asin(),
+    /// Inverse cosines.
+    arccos => |v: T| v.acos(),
+    /// Inverse tangents.
+    arctan => |v: T| v.atan(),
+    /// Hyperbolic sines.
+    sinh => |v: T| v.sinh(),
+    /// Hyperbolic cosines.
+    cosh => |v: T| v.cosh(),
     /// Hyperbolic tangents.
-    tanh,
+    tanh => |v: T| v.tanh(),
     /// Largest integers not above each element.
-    floor,
+    floor => |v: T| v.floor(),
     /// Smallest integers not below each element.
-    ceil,
-    /// Nearest integers, halves away from zero.
-    round
+    ceil => |v: T| v.ceil(),
+    /// Integer parts, rounding toward zero.
+    trunc => |v: T| v.trunc(),
+    /// Nearest integers, halves to the even neighbour, as NumPy's `round`
+    /// (`0.5 -> 0`, `1.5 -> 2`, `2.5 -> 2`).
+    ///
+    /// ```
+    /// let x = rask_array::Array::from_ndarray(
+    ///     rask_array::ndarray::arr1(&[0.5, 1.5, 2.5, -2.5, 2.4]).into_dyn(), &[2]).unwrap();
+    /// assert_eq!(x.round().compute().unwrap().into_raw_vec_and_offset().0, vec![0.0, 2.0, 2.0, -2.0, 2.0]);
+    /// ```
+    round => |v: T| {
+        let two = T::one() + T::one();
+        if (v - v.trunc()).abs() == T::one() / two {
+            two * (v / two).round()
+        } else {
+            v.round()
+        }
+    },
+    /// `-1`, `0` or `1` by sign; NaN stays NaN (NumPy's `sign`, where
+    /// `sign(0) = 0`, unlike Rust's `signum`).
+    sign => |v: T| {
+        if v > T::zero() {
+            T::one()
+        } else if v < T::zero() {
+            -T::one()
+        } else {
+            v
+        }
+    },
 );
 
 impl<T: Float> Array<T> {
@@ -715,6 +758,35 @@ impl<T: Float> Array<T> {
     /// Elementwise NaN test.
     pub fn isnan(&self) -> Array<bool> {
         self.map_elements("isnan", |v| v.is_nan())
+    }
+
+    /// Elementwise test for positive or negative infinity.
+    pub fn isinf(&self) -> Array<bool> {
+        self.map_elements("isinf", |v| v.is_infinite())
+    }
+
+    /// Elementwise test for a finite value (neither infinite nor NaN).
+    pub fn isfinite(&self) -> Array<bool> {
+        self.map_elements("isfinite", |v| v.is_finite())
+    }
+
+    /// The angle of the point `(other, self)`, elementwise with
+    /// broadcasting (NumPy's `arctan2(self, other)`).
+    ///
+    /// ```
+    /// let y = rask_array::Array::<f64>::ones(&[2], &[1]).unwrap();
+    /// let x = rask_array::Array::<f64>::zeros(&[2], &[1]).unwrap();
+    /// let a = y.arctan2(&x).compute().unwrap();
+    /// assert!((a[[0]] - std::f64::consts::FRAC_PI_2).abs() < 1e-15);
+    /// ```
+    pub fn arctan2(&self, other: &Array<T>) -> Array<T> {
+        zip2("arctan2", self, other, |y: T, x: T| y.atan2(x))
+    }
+
+    /// `sqrt(self² + other²)` without overflow, elementwise with
+    /// broadcasting (NumPy's `hypot`).
+    pub fn hypot(&self, other: &Array<T>) -> Array<T> {
+        zip2("hypot", self, other, |a: T, b: T| a.hypot(b))
     }
 }
 
