@@ -52,9 +52,9 @@ fn box3(block: &ArrayD<f64>) -> ArrayD<f64> {
     let (ny, nx) = (block.shape()[1], block.shape()[2]);
     for t in 0..block.shape()[0] {
         let f = block.slice(s![t, .., ..]);
-        let h = &f.slice(s![.., 0..nx - 2]) + &f.slice(s![.., 1..nx - 1]) + &f.slice(s![.., 2..nx]);
+        let h = &f.slice(s![.., 0..nx - 2]) + &f.slice(s![.., 1..nx - 1]) + f.slice(s![.., 2..nx]);
         let v =
-            (&h.slice(s![0..ny - 2, ..]) + &h.slice(s![1..ny - 1, ..]) + &h.slice(s![2..ny, ..]))
+            (&h.slice(s![0..ny - 2, ..]) + &h.slice(s![1..ny - 1, ..]) + h.slice(s![2..ny, ..]))
                 / 9.0;
         out.slice_mut(s![t, 1..ny - 1, 1..nx - 1]).assign(&v);
     }
