@@ -15,3 +15,4 @@ mod rechunk;
 mod reductions;
 mod slicing;
 mod support;
+mod zarr;
