@@ -21,7 +21,9 @@
 //! blocks (the blocks must therefore be regular: equal along each axis
 //! but for a smaller last one), with the `bytes` codec (little-endian)
 //! and optionally `gzip`, and the fill value 0 (`false`). Each block task
-//! encodes and writes its own chunk, in parallel. The store is written
+//! encodes and writes its own chunk, in parallel; a chunk that is all
+//! zeros is not stored at all (readers fill it in), as zarr-python does by
+//! default. The store is written
 //! under a temporary name next to the path and renamed to the path only
 //! once every chunk is written, as [`Array::to_npy`] does: a failed
 //! compute leaves nothing at the path, and an array read from a store can

@@ -233,6 +233,24 @@ fn writes_large_arrays_in_many_blocks() {
 }
 
 #[test]
+fn chunks_of_zeros_are_not_stored_and_read_back_as_zeros() {
+    let dir = TempDir::new("zeros");
+    let path = dir.path("z.zarr");
+    // Blocks 0 and 2 are all zeros; block 1 is not.
+    let i = Array::<i32>::arange(0, 9, 1, &[3]).unwrap();
+    let x = i.ge(3).and(&i.lt(6)).astype::<i32>();
+    x.to_zarr(&path).unwrap();
+    let mut files: Vec<String> = std::fs::read_dir(path.join("c"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(files, vec!["1".to_string()]);
+    let back = Array::<i32>::from_zarr(&path, &[9]).unwrap();
+    assert_eq!(back.compute().unwrap(), x.compute().unwrap());
+}
+
+#[test]
 fn an_array_read_from_a_store_can_be_written_back_over_it() {
     let dir = TempDir::new("overwrite");
     let path = dir.path("x.zarr");
