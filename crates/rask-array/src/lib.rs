@@ -29,6 +29,9 @@
 //! NumPy's `.npy` files are read and written block by block, so they may be
 //! larger than memory: [`Array::from_npy`] (`np.load(path, mmap_mode='r')`
 //! split into chunks) and [`Array::to_npy`] (`np.save`); see [`npy`].
+//! Zarr arrays on the local filesystem likewise, chunk by chunk:
+//! [`Array::from_zarr`] / [`Array::from_zarr_native`] (Dask's `from_zarr`)
+//! and [`Array::to_zarr`]; see [`zarr`].
 
 pub use ndarray;
 
@@ -55,6 +58,7 @@ pub mod rechunk;
 mod reduction;
 pub mod slicing;
 mod transpose;
+pub mod zarr;
 
 pub use array::Array;
 pub use chunks::{ChunkSpec, Chunks, IntoChunks};

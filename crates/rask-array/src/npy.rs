@@ -565,7 +565,7 @@ fn header_bytes(descr: &str, fortran_order: bool, shape: &[usize]) -> Vec<u8> {
 }
 
 /// A fresh name next to `path` for the file being written.
-fn temp_sibling(path: &Path) -> PathBuf {
+pub(crate) fn temp_sibling(path: &Path) -> PathBuf {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let mut name = path.file_name().unwrap_or_default().to_os_string();

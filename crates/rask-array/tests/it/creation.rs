@@ -36,7 +36,7 @@ proptest! {
         prop_assert_eq!(x.chunks(), &c);
         prop_assert_eq!(x.compute_with(&sync()).unwrap(), ArrayD::from_elem(IxDyn(&s), v));
         let z = Array::<f32>::zeros(&s, c.clone()).unwrap().compute_with(&sync()).unwrap();
-        prop_assert_eq!(z, ArrayD::zeros(IxDyn(&s)));
+        prop_assert_eq!(z, ArrayD::<f32>::zeros(IxDyn(&s)));
         let o = Array::<u8>::ones(&s, c).unwrap().compute_with(&sync()).unwrap();
         prop_assert_eq!(o, ArrayD::from_elem(IxDyn(&s), 1u8));
     }

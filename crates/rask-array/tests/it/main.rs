@@ -16,3 +16,4 @@ mod rechunk;
 mod reductions;
 mod slicing;
 mod support;
+mod zarr;

@@ -1,0 +1,758 @@
+//! Zarr arrays on the local filesystem: [`Array::from_zarr`] reads one
+//! block by block, [`Array::to_zarr`] writes one chunk by chunk, so
+//! neither holds the whole array in memory.
+//!
+//! A Zarr array is a directory: its metadata (`zarr.json` for Zarr v3,
+//! `.zarray` for v2) names the shape, the data type, a grid of chunks and
+//! the codecs that encode each chunk, and every chunk is a file of its
+//! own. Reading and writing go through the `zarrs` crate, which decodes
+//! and encodes the chunks.
+//!
+//! Reading opens the metadata once, eagerly: the shape, the data type
+//! (which must be the element type asked for) and the store's chunk grid.
+//! Each block task then reads only its own region of the store — the
+//! chunks it overlaps, decoded and cut to the block — so a store larger
+//! than memory is read in pieces. [`Array::from_zarr_native`] splits the
+//! array along the store's own chunks (what Dask's `from_zarr` does), so
+//! that every block is exactly one chunk; [`Array::from_zarr`] takes any
+//! other chunking.
+//!
+//! Writing makes a Zarr v3 array whose regular chunk grid is the array's
+//! blocks (the blocks must therefore be regular: equal along each axis
+//! but for a smaller last one), with the `bytes` codec (little-endian)
+//! and optionally `gzip`, and the fill value 0 (`false`). Each block task
+//! encodes and writes its own chunk, in parallel; a chunk that is all
+//! zeros is not stored at all (readers fill it in), as zarr-python does by
+//! default. The store is written
+//! under a temporary name next to the path and renamed to the path only
+//! once every chunk is written, as [`Array::to_npy`] does: a failed
+//! compute leaves nothing at the path, and an array read from a store can
+//! be written back over it.
+//!
+//! rask builds `zarrs` with a lean set of codecs: `bytes`, `gzip`,
+//! `zstd` (zarr-python's default compressor), `crc32c`, `transpose` and
+//! `sharding_indexed` — not `blosc` (a larger C library). Opening a store
+//! that uses another codec fails with an error that names it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ndarray::{ArrayD, IxDyn};
+use rask_core::{Collection, Error, GraphBuilder, Key, Op, Result, TaskError, Value};
+use rask_local::Scheduler;
+use zarrs::array::codec::GzipCodec;
+use zarrs::array::{
+    ArrayBuilder, ArrayBytes, ArrayCreateError, ArrayMetadata, ArraySubset, CodecOptions, DataType,
+    FillValue, data_type,
+};
+use zarrs::filesystem::FilesystemStore;
+
+use crate::array::{Array, BlockTask, block_arg, block_value};
+use crate::chunks::{Chunks, IntoChunks, fmt_shape};
+use crate::element::Element;
+use crate::npy::temp_sibling;
+
+/// A Zarr array opened through `zarrs`.
+type Store = zarrs::array::Array<FilesystemStore>;
+
+/// Makes one of `zarrs`' built-in data types.
+type MakeDataType = fn() -> DataType;
+
+/// The data types rask arrays hold, by NumPy's name (which is also the
+/// Zarr v3 name).
+const DATA_TYPES: [(&str, MakeDataType); 11] = [
+    ("bool", data_type::bool),
+    ("int8", data_type::int8),
+    ("int16", data_type::int16),
+    ("int32", data_type::int32),
+    ("int64", data_type::int64),
+    ("uint8", data_type::uint8),
+    ("uint16", data_type::uint16),
+    ("uint32", data_type::uint32),
+    ("uint64", data_type::uint64),
+    ("float32", data_type::float32),
+    ("float64", data_type::float64),
+];
+
+/// The Zarr data type of `T`.
+fn data_type_of<T: Element>() -> DataType {
+    let (_, make) = DATA_TYPES
+        .iter()
+        .find(|(name, _)| *name == T::DTYPE)
+        .expect("every element type has a Zarr data type");
+    make()
+}
+
+/// NumPy's name for a stored data type, or `None` when rask arrays cannot
+/// hold it.
+fn numpy_name(dt: &DataType) -> Option<&'static str> {
+    DATA_TYPES
+        .iter()
+        .find(|(_, make)| make() == *dt)
+        .map(|(name, _)| *name)
+}
+
+/// Codec options for one block task: rask runs the blocks in parallel,
+/// so a task decodes and encodes on its own thread.
+fn codec_options() -> CodecOptions {
+    CodecOptions::default().with_concurrent_target(1)
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn bad_store(path: &Path, msg: impl std::fmt::Display) -> Error {
+    Error::invalid("zarr array", format!("{}: {msg}", path.display()))
+}
+
+/// What the metadata of a Zarr array says.
+///
+/// ```
+/// use rask_array::{Array, zarr};
+/// let path = std::env::temp_dir().join(format!("rask-doc-zarr-meta-{}", std::process::id()));
+/// Array::<i16>::zeros(&[5, 4], &[2, 4]).unwrap().to_zarr(&path).unwrap();
+/// let meta = zarr::read_metadata(&path).unwrap();
+/// assert_eq!(meta.zarr_format, 3);
+/// assert_eq!(meta.shape, vec![5, 4]);
+/// assert_eq!(meta.dtype, "int16");
+/// assert_eq!(meta.chunks.as_slices(), &[vec![2, 2, 1], vec![4]]);
+/// std::fs::remove_dir_all(&path).unwrap();
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ZarrMetadata {
+    /// The Zarr format version of the metadata: 2 or 3.
+    pub zarr_format: u8,
+    /// The array's shape.
+    pub shape: Vec<usize>,
+    /// The data type: NumPy's name (`"float64"`) for the types rask arrays
+    /// hold, else the name Zarr gives it.
+    pub dtype: String,
+    /// The store's chunks, clipped to the shape (the chunks of a sharded
+    /// array are its shards).
+    pub chunks: Chunks,
+}
+
+/// Reads the metadata of the Zarr array at `path` (not its chunks).
+///
+/// Fails naming the path when it is missing, is not a Zarr array (a
+/// directory with `zarr.json` or `.zarray`), or uses a codec or data type
+/// that this build of `zarrs` does not know.
+pub fn read_metadata(path: impl AsRef<Path>) -> Result<ZarrMetadata> {
+    let path = path.as_ref();
+    let store = open(path)?;
+    Ok(ZarrMetadata {
+        zarr_format: match store.metadata() {
+            ArrayMetadata::V2(_) => 2,
+            ArrayMetadata::V3(_) => 3,
+        },
+        shape: shape_of(path, &store)?,
+        dtype: numpy_name(store.data_type())
+            .map(str::to_string)
+            .unwrap_or_else(|| store.data_type().to_string()),
+        chunks: native_chunks(path, &store)?,
+    })
+}
+
+/// Opens the Zarr array at `path`, with errors that name it.
+fn open(path: &Path) -> Result<Store> {
+    let meta = std::fs::metadata(path).map_err(|source| io_error(path, source))?;
+    if !meta.is_dir() {
+        return Err(bad_store(
+            path,
+            "not a Zarr array: it is a file, and a Zarr array on disk is a directory \
+             holding zarr.json (Zarr v3) or .zarray (Zarr v2)",
+        ));
+    }
+    let has = |name: &str| path.join(name).exists();
+    if !has("zarr.json") && !has(".zarray") {
+        let what = if has(".zgroup") {
+            "it is a Zarr v2 group; open one of its arrays (a subdirectory)"
+        } else {
+            "it holds no zarr.json (Zarr v3) or .zarray (Zarr v2) metadata"
+        };
+        return Err(bad_store(path, format!("not a Zarr array: {what}")));
+    }
+    let fs = FilesystemStore::new(path).map_err(|e| bad_store(path, e))?;
+    Store::open(Arc::new(fs), "/").map_err(|e| match e {
+        ArrayCreateError::CodecsCreateError(e) => bad_store(
+            path,
+            format!(
+                "its codecs cannot be read: {e}; rask reads the Zarr codecs bytes, gzip, zstd, \
+                 crc32c, transpose and sharding_indexed (not blosc): rewrite the store with those \
+                 (in zarr-python: compressors=zarr.codecs.ZstdCodec())"
+            ),
+        ),
+        e if has("zarr.json") && is_group(path) => bad_store(
+            path,
+            format!("not a Zarr array: it is a Zarr group; open one of its arrays ({e})"),
+        ),
+        e => bad_store(path, format!("cannot open it as a Zarr array: {e}")),
+    })
+}
+
+/// Whether `path/zarr.json` describes a group.
+fn is_group(path: &Path) -> bool {
+    std::fs::read(path.join("zarr.json"))
+        .ok()
+        .and_then(|text| serde_json::from_slice::<serde_json::Value>(&text).ok())
+        .is_some_and(|meta| meta["node_type"] == "group")
+}
+
+fn shape_of(path: &Path, store: &Store) -> Result<Vec<usize>> {
+    store
+        .shape()
+        .iter()
+        .map(|&n| usize::try_from(n))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|_| {
+            bad_store(
+                path,
+                format!(
+                    "the shape {:?} does not fit in memory addresses",
+                    store.shape()
+                ),
+            )
+        })
+}
+
+/// The store's chunk grid as rask chunks: along each axis, the lengths of
+/// the chunks clipped to the array.
+fn native_chunks(path: &Path, store: &Store) -> Result<Chunks> {
+    let shape = shape_of(path, store)?;
+    let grid = store.chunk_grid_shape().to_vec();
+    let mut per_axis = Vec::with_capacity(shape.len());
+    for (axis, &len) in shape.iter().enumerate() {
+        if len == 0 {
+            per_axis.push(vec![0]);
+            continue;
+        }
+        let mut sizes = Vec::with_capacity(grid[axis] as usize);
+        let mut index = vec![0u64; shape.len()];
+        for i in 0..grid[axis] {
+            index[axis] = i;
+            let subset = store
+                .chunk_subset_bounded(&index)
+                .map_err(|e| bad_store(path, format!("cannot read the chunk grid: {e}")))?;
+            sizes.push(subset.shape()[axis] as usize);
+        }
+        per_axis.push(sizes);
+    }
+    Chunks::new(per_axis, &shape)
+        .map_err(|e| bad_store(path, format!("its chunk grid does not tile the array: {e}")))
+}
+
+/// Opens `path` as an array of `T`: the store, its shape and its chunks.
+fn open_as<T: Element>(path: &Path) -> Result<(Store, Vec<usize>)> {
+    let store = open(path)?;
+    let dt = store.data_type();
+    match numpy_name(dt) {
+        Some(name) if name == T::DTYPE => {}
+        Some(name) => {
+            return Err(bad_store(
+                path,
+                format!(
+                    "the store holds data type {name}, which does not match the requested element type {}; \
+                     read it as Array::<{}>::from_zarr and convert with astype::<{}>() if you need {}",
+                    T::DTYPE,
+                    rust_type(name),
+                    rust_type(T::DTYPE),
+                    T::DTYPE
+                ),
+            ));
+        }
+        None => {
+            return Err(bad_store(
+                path,
+                format!(
+                    "the store holds data type {dt}, which rask arrays cannot hold; they hold bool, \
+                     int8-int64, uint8-uint64, float32 and float64 (requested: {})",
+                    T::DTYPE
+                ),
+            ));
+        }
+    }
+    let shape = shape_of(path, &store)?;
+    Ok((store, shape))
+}
+
+/// The Rust type holding NumPy's `name`.
+fn rust_type(name: &str) -> &'static str {
+    match name {
+        "bool" => "bool",
+        "int8" => "i8",
+        "int16" => "i16",
+        "int32" => "i32",
+        "int64" => "i64",
+        "uint8" => "u8",
+        "uint16" => "u16",
+        "uint32" => "u32",
+        "uint64" => "u64",
+        "float32" => "f32",
+        _ => "f64",
+    }
+}
+
+fn subset(start: &[usize], shape: &[usize]) -> std::result::Result<ArraySubset, String> {
+    ArraySubset::new_with_start_shape(
+        start.iter().map(|&s| s as u64).collect(),
+        shape.iter().map(|&n| n as u64).collect(),
+    )
+    .map_err(|e| e.to_string())
+}
+
+/// Reads the block at `start` of shape `shape` from the store.
+fn read_block<T: Element>(
+    store: &Store,
+    start: &[usize],
+    shape: &[usize],
+) -> std::result::Result<ArrayD<T>, String> {
+    let elems = if shape.contains(&0) {
+        Vec::new()
+    } else {
+        let bytes: ArrayBytes<'static> = store
+            .retrieve_array_subset_opt(&subset(start, shape)?, &codec_options())
+            .map_err(|e| e.to_string())?;
+        let raw = bytes.into_fixed().map_err(|e| e.to_string())?;
+        // zarrs decodes to the machine's byte order.
+        raw.chunks_exact(size_of::<T>())
+            .map(|b| T::from_npy_bytes(b, cfg!(target_endian = "big")))
+            .collect()
+    };
+    ArrayD::from_shape_vec(IxDyn(shape), elems).map_err(|e| e.to_string())
+}
+
+/// Encodes `block`, which starts at `start`, into the store.
+fn write_block<T: Element>(
+    store: &Store,
+    start: &[usize],
+    block: &ArrayD<T>,
+) -> std::result::Result<(), String> {
+    if block.is_empty() {
+        return Ok(());
+    }
+    let block = block.as_standard_layout();
+    let elems = block
+        .as_slice()
+        .expect("a standard-layout block is contiguous");
+    let mut bytes = Vec::with_capacity(std::mem::size_of_val(elems));
+    for &x in elems {
+        x.push_le_bytes(&mut bytes);
+    }
+    // zarrs takes the elements in the machine's byte order.
+    if cfg!(target_endian = "big") {
+        for e in bytes.chunks_exact_mut(size_of::<T>()) {
+            e.reverse();
+        }
+    }
+    store
+        .store_array_subset_opt(
+            &subset(start, block.shape())?,
+            ArrayBytes::new_flen(bytes),
+            &codec_options(),
+        )
+        .map_err(|e| e.to_string())
+}
+
+/// How [`Array::to_zarr_with`] writes a store.
+///
+/// ```
+/// use rask_array::zarr::ZarrWriteOptions;
+/// let opts = ZarrWriteOptions::new().overwrite(true).gzip(5);
+/// assert!(opts.overwrites());
+/// assert_eq!(opts.gzip_level(), Some(5));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ZarrWriteOptions {
+    overwrite: bool,
+    gzip_level: Option<u32>,
+}
+
+impl ZarrWriteOptions {
+    /// The defaults: fail when the path exists; no compression.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether to replace a Zarr store (or an empty directory) already at
+    /// the path, like Dask's `to_zarr(overwrite=True)`. Anything else at
+    /// the path is never deleted.
+    #[must_use]
+    pub fn overwrite(mut self, overwrite: bool) -> Self {
+        self.overwrite = overwrite;
+        self
+    }
+
+    /// Compresses each chunk with gzip at `level` (0–9).
+    #[must_use]
+    pub fn gzip(mut self, level: u32) -> Self {
+        self.gzip_level = Some(level);
+        self
+    }
+
+    /// Whether an existing store at the path is replaced.
+    pub fn overwrites(&self) -> bool {
+        self.overwrite
+    }
+
+    /// The gzip level, if chunks are compressed.
+    pub fn gzip_level(&self) -> Option<u32> {
+        self.gzip_level
+    }
+}
+
+/// The chunk shape of a regular Zarr grid matching `chunks`, or an error
+/// saying how to make them regular.
+fn regular_chunk_shape(path: &Path, chunks: &Chunks) -> Result<Vec<u64>> {
+    let mut out = Vec::with_capacity(chunks.ndim());
+    for axis in 0..chunks.ndim() {
+        let sizes = chunks.axis(axis);
+        let first = sizes[0];
+        let regular =
+            sizes[..sizes.len() - 1].iter().all(|&s| s == first) && sizes[sizes.len() - 1] <= first;
+        if !regular {
+            let suggestion: Vec<usize> = (0..chunks.ndim())
+                .map(|a| chunks.axis(a).iter().copied().max().unwrap_or(0).max(1))
+                .collect();
+            return Err(Error::invalid(
+                "zarr array",
+                format!(
+                    "cannot write {}: the blocks along axis {axis} have the irregular sizes {sizes:?}, \
+                     and a Zarr chunk grid is regular (equal chunks, the last one possibly smaller); \
+                     rechunk first, for example with .rechunk(&{suggestion:?})",
+                    path.display()
+                ),
+            ));
+        }
+        // An empty axis has no chunks; Zarr still wants a chunk length.
+        out.push(first.max(1) as u64);
+    }
+    Ok(out)
+}
+
+/// Whether `path` holds something `overwrite` may replace: a Zarr store
+/// (array or group) or an empty directory.
+fn replaceable(path: &Path) -> bool {
+    if !path.is_dir() {
+        return false;
+    }
+    ["zarr.json", ".zarray", ".zgroup"]
+        .iter()
+        .any(|name| path.join(name).exists())
+        || std::fs::read_dir(path).is_ok_and(|mut entries| entries.next().is_none())
+}
+
+impl<T: Element> Array<T> {
+    /// Opens the Zarr array at `path` (a directory on the local
+    /// filesystem, Zarr v3 or v2) as an array split into `chunks`, reading
+    /// only the metadata now: each block reads its region of the store
+    /// when it is computed, so the store may be larger than memory.
+    ///
+    /// Chunks that line up with the store's chunks read each stored chunk
+    /// once; [`Array::from_zarr_native`] uses the store's chunks.
+    ///
+    /// The store's data type must be `T`'s (`float64` for `f64`, `int32`
+    /// for `i32`, `bool` for `bool` …). Fails, naming the path, when it is
+    /// missing, not a Zarr array, of another data type (read it as that
+    /// type and `astype` it), or encoded with a codec rask's `zarrs` build
+    /// lacks (blosc). A block whose read fails later fails the
+    /// compute with an error naming the path and the block.
+    ///
+    /// ```
+    /// use rask_array::Array;
+    /// let path = std::env::temp_dir().join(format!("rask-doc-from-zarr-{}", std::process::id()));
+    /// let x = Array::<f64>::arange(0.0, 12.0, 1.0, &[5]).unwrap().reshape(&[3, 4]);
+    /// x.to_zarr(&path).unwrap();
+    /// let y = Array::<f64>::from_zarr(&path, &[2, 2]).unwrap();
+    /// assert_eq!(y.numblocks(), vec![2, 2]);
+    /// assert_eq!(y.compute().unwrap(), x.compute().unwrap());
+    /// assert!(Array::<i32>::from_zarr(&path, &[2, 2]).is_err()); // the store holds float64
+    /// std::fs::remove_dir_all(&path).unwrap();
+    /// ```
+    pub fn from_zarr(path: impl AsRef<Path>, chunks: impl IntoChunks) -> Result<Self> {
+        let path = path.as_ref();
+        let (store, shape) = open_as::<T>(path)?;
+        let chunks = chunks.into_chunks(&shape, size_of::<T>())?;
+        Self::zarr_layer(path, store, chunks)
+    }
+
+    /// Opens the Zarr array at `path` split along the store's own chunks
+    /// (its shards, for a sharded array), as Dask's `from_zarr` does by
+    /// default: each block decodes exactly one stored chunk. Otherwise as
+    /// [`Array::from_zarr`].
+    ///
+    /// ```
+    /// use rask_array::Array;
+    /// let path = std::env::temp_dir().join(format!("rask-doc-zarr-native-{}", std::process::id()));
+    /// Array::<u8>::ones(&[10, 6], &[4, 3]).unwrap().to_zarr(&path).unwrap();
+    /// let y = Array::<u8>::from_zarr_native(&path).unwrap();
+    /// assert_eq!(y.chunks().as_slices(), &[vec![4, 4, 2], vec![3, 3]]);
+    /// assert_eq!(y.astype::<u64>().sum().compute_scalar().unwrap(), 60);
+    /// std::fs::remove_dir_all(&path).unwrap();
+    /// ```
+    pub fn from_zarr_native(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let (store, _) = open_as::<T>(path)?;
+        let chunks = native_chunks(path, &store)?;
+        Self::zarr_layer(path, store, chunks)
+    }
+
+    /// The layer of block reads from an opened store.
+    fn zarr_layer(path: &Path, store: Store, chunks: Chunks) -> Result<Self> {
+        let store = Arc::new(store);
+        // Named in errors of blocks read later, perhaps after the working
+        // directory changed (the store itself holds the path it opened).
+        let shown: Arc<Path> = std::path::absolute(path)
+            .map_err(|source| io_error(path, source))?
+            .into();
+        let c = chunks.clone();
+        Ok(Array::layer("from-zarr", chunks, Vec::new(), move |idx| {
+            let (start, shape) = (c.block_start(idx), c.block_shape(idx));
+            let (store, shown) = (store.clone(), shown.clone());
+            let index = idx.to_vec();
+            BlockTask {
+                op: Op::blockwise("from-zarr", move |_: &[Value]| {
+                    read_block::<T>(&store, &start, &shape)
+                        .map(block_value)
+                        .map_err(|e| {
+                            TaskError::failed(format!(
+                                "reading block {index:?} (elements from {start:?}, shape {}) of the Zarr array {}: {e}",
+                                fmt_shape(&shape),
+                                shown.display()
+                            ))
+                        })
+                }),
+                deps: Vec::new(),
+            }
+        }))
+    }
+
+    /// Computes the array on the configured scheduler and writes it to
+    /// `path` as a Zarr v3 array whose chunks are the array's blocks
+    /// (uncompressed; see [`Array::to_zarr_with`] for gzip and overwrite).
+    ///
+    /// Fails, naming the path, when something already exists there, or
+    /// when the blocks are irregular (a Zarr chunk grid is regular:
+    /// `rechunk` first). Blocks are computed in parallel and each is
+    /// encoded and written as soon as it is ready, so the whole array is
+    /// never in memory. The store is written under a temporary name next
+    /// to `path` and renamed to `path` only when every chunk is written: a
+    /// failed compute leaves nothing at `path`.
+    ///
+    /// ```
+    /// use rask_array::Array;
+    /// let path = std::env::temp_dir().join(format!("rask-doc-to-zarr-{}", std::process::id()));
+    /// let x = Array::<i32>::eye(5, &[2, 5]).unwrap();
+    /// x.to_zarr(&path).unwrap();
+    /// assert!(path.join("zarr.json").exists());
+    /// assert!(x.to_zarr(&path).is_err()); // the path exists
+    /// let back = Array::<i32>::from_zarr_native(&path).unwrap();
+    /// assert_eq!(back.chunks(), x.chunks());
+    /// assert_eq!(back.sum().compute_scalar().unwrap(), 5);
+    /// std::fs::remove_dir_all(&path).unwrap();
+    /// ```
+    pub fn to_zarr(&self, path: impl AsRef<Path>) -> Result<()> {
+        self.to_zarr_with(path, &ZarrWriteOptions::default(), &Scheduler::current()?)
+    }
+
+    /// Like [`Array::to_zarr`], with `options` (overwrite, gzip), on
+    /// `scheduler`.
+    ///
+    /// With `overwrite`, a Zarr store (or an empty directory) at `path` is
+    /// replaced once the new one is complete; it may be the store the
+    /// array is read from. Anything else at `path` is left alone, with an
+    /// error.
+    ///
+    /// ```
+    /// use rask_array::Array;
+    /// use rask_array::zarr::ZarrWriteOptions;
+    /// use rask_local::Scheduler;
+    /// let path = std::env::temp_dir().join(format!("rask-doc-to-zarr-with-{}", std::process::id()));
+    /// let x = Array::<f32>::ones(&[100], &[25]).unwrap();
+    /// x.to_zarr(&path).unwrap();
+    /// // Double it in place: read from the store, write over it.
+    /// let y = Array::<f32>::from_zarr_native(&path).unwrap() * 2.0;
+    /// let opts = ZarrWriteOptions::new().overwrite(true).gzip(6);
+    /// y.to_zarr_with(&path, &opts, &Scheduler::current().unwrap()).unwrap();
+    /// let z = Array::<f32>::from_zarr(&path, &[50]).unwrap();
+    /// assert_eq!(z.sum().compute_scalar().unwrap(), 200.0);
+    /// std::fs::remove_dir_all(&path).unwrap();
+    /// ```
+    pub fn to_zarr_with(
+        &self,
+        path: impl AsRef<Path>,
+        options: &ZarrWriteOptions,
+        scheduler: &Scheduler,
+    ) -> Result<()> {
+        let path = path.as_ref();
+        self.validate()?;
+        let exists = path.symlink_metadata().is_ok();
+        if exists && !options.overwrite {
+            return Err(Error::invalid(
+                "zarr array",
+                format!(
+                    "cannot write {}: the path exists; choose another path, remove it, or pass \
+                     ZarrWriteOptions::new().overwrite(true) to replace a Zarr store there",
+                    path.display()
+                ),
+            ));
+        }
+        if exists && !replaceable(path) {
+            return Err(Error::invalid(
+                "zarr array",
+                format!(
+                    "cannot overwrite {}: it is not a Zarr store (no zarr.json, .zarray or .zgroup) \
+                     nor an empty directory, and rask deletes only those; remove it yourself or \
+                     choose another path",
+                    path.display()
+                ),
+            ));
+        }
+        let chunk_shape = regular_chunk_shape(path, self.chunks())?;
+        let mut builder = ArrayBuilder::new(
+            self.shape().iter().map(|&n| n as u64).collect::<Vec<_>>(),
+            chunk_shape.as_slice(),
+            data_type_of::<T>(),
+            FillValue::new(vec![0u8; size_of::<T>()]),
+        );
+        if let Some(level) = options.gzip_level {
+            let gzip = GzipCodec::new(level).map_err(|e| {
+                Error::invalid(
+                    "gzip level",
+                    format!("{level} for {}: {e}; use 0 to 9", path.display()),
+                )
+            })?;
+            builder.bytes_to_bytes_codecs(vec![Arc::new(gzip)]);
+        }
+
+        let tmp = temp_sibling(path);
+        let result = (|| {
+            std::fs::create_dir(&tmp).map_err(|source| io_error(&tmp, source))?;
+            let fs = FilesystemStore::new(&tmp).map_err(|e| bad_store(&tmp, e))?;
+            let store = builder
+                .build(Arc::new(fs), "/")
+                .map_err(|e| bad_store(path, format!("cannot create the Zarr array: {e}")))?;
+            store
+                .store_metadata()
+                .map_err(|e| bad_store(&tmp, format!("cannot write the metadata: {e}")))?;
+            scheduler.compute(&ZarrWrite {
+                array: self,
+                store: Arc::new(store),
+                path: tmp.as_path().into(),
+            })?;
+            replace(&tmp, path)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        result
+    }
+}
+
+/// Moves the finished store `tmp` to `path`, replacing what is there.
+fn replace(tmp: &Path, path: &Path) -> Result<()> {
+    let Ok(meta) = path.symlink_metadata() else {
+        return std::fs::rename(tmp, path).map_err(|source| io_error(path, source));
+    };
+    // Move the old store aside first, so that `path` is never a mix.
+    let old: PathBuf = temp_sibling(path);
+    std::fs::rename(path, &old).map_err(|source| io_error(path, source))?;
+    if let Err(source) = std::fs::rename(tmp, path) {
+        let _ = std::fs::rename(&old, path);
+        return Err(io_error(path, source));
+    }
+    let removed = if meta.is_dir() {
+        std::fs::remove_dir_all(&old)
+    } else {
+        std::fs::remove_file(&old)
+    };
+    removed.map_err(|source| io_error(&old, source))
+}
+
+/// An array written block by block into a Zarr store whose chunks are
+/// its blocks.
+struct ZarrWrite<'a, T> {
+    array: &'a Array<T>,
+    store: Arc<Store>,
+    /// Where the store is being written (named in errors).
+    path: Arc<Path>,
+}
+
+impl<T: Element> Collection for ZarrWrite<'_, T> {
+    type Output = ();
+
+    fn add_to_graph(&self, builder: &mut GraphBuilder, outputs: &mut Vec<Key>) {
+        let mut blocks = Vec::new();
+        self.array.add_to_graph(builder, &mut blocks);
+        let name: Arc<str> = Key::unique("to-zarr").name().into();
+        let chunks = self.array.chunks();
+        for (idx, block_key) in chunks.block_indices().zip(blocks) {
+            let key = crate::array::block_key(&name, &idx);
+            let start = chunks.block_start(&idx);
+            let (store, path) = (self.store.clone(), self.path.clone());
+            let op = Op::blockwise("to-zarr", move |args: &[Value]| {
+                let block = block_arg::<T>(args, 0)?;
+                write_block(&store, &start, block).map_err(|e| {
+                    TaskError::failed(format!(
+                        "writing block {idx:?} (elements from {start:?}, shape {}) to the Zarr array {}: {e}",
+                        fmt_shape(block.shape()),
+                        path.display()
+                    ))
+                })?;
+                Ok(Value::with_nbytes((), 0))
+            });
+            builder.insert(key.clone(), op, [block_key]);
+            outputs.push(key);
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.array.validate()
+    }
+
+    fn finalize(&self, values: &mut dyn Iterator<Item = Value>) -> Result<()> {
+        for _ in 0..self.array.nblocks() {
+            values.next();
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_element_type_has_a_zarr_data_type() {
+        fn check<T: Element>() {
+            assert_eq!(numpy_name(&data_type_of::<T>()), Some(T::DTYPE));
+        }
+        check::<bool>();
+        check::<i8>();
+        check::<i16>();
+        check::<i32>();
+        check::<i64>();
+        check::<u8>();
+        check::<u16>();
+        check::<u32>();
+        check::<u64>();
+        check::<f32>();
+        check::<f64>();
+        assert_eq!(numpy_name(&data_type::float16()), None);
+    }
+
+    #[test]
+    fn irregular_blocks_are_refused_with_a_rechunk_hint() {
+        let path = Path::new("/nowhere/x.zarr");
+        let ok = Chunks::new(vec![vec![3, 3, 1], vec![0]], &[7, 0]).unwrap();
+        assert_eq!(regular_chunk_shape(path, &ok).unwrap(), vec![3, 1]);
+        let bad = Chunks::new(vec![vec![2, 3, 2]], &[7]).unwrap();
+        let msg = regular_chunk_shape(path, &bad).unwrap_err().to_string();
+        assert!(msg.contains("/nowhere/x.zarr"), "{msg}");
+        assert!(msg.contains("axis 0"), "{msg}");
+        assert!(msg.contains(".rechunk(&[3])"), "{msg}");
+    }
+}
