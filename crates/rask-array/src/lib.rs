@@ -29,9 +29,10 @@
 //! NumPy's `.npy` files are read and written block by block, so they may be
 //! larger than memory: [`Array::from_npy`] (`np.load(path, mmap_mode='r')`
 //! split into chunks) and [`Array::to_npy`] (`np.save`); see [`npy`].
-//! Zarr arrays on the local filesystem likewise, chunk by chunk:
-//! [`Array::from_zarr`] / [`Array::from_zarr_native`] (Dask's `from_zarr`)
-//! and [`Array::to_zarr`]; see [`zarr`].
+//! Zarr arrays on the local filesystem likewise, chunk by chunk (cargo
+//! feature `zarr`, on by default): `Array::from_zarr` /
+//! `Array::from_zarr_native` (Dask's `from_zarr`) and `Array::to_zarr`; see
+//! the `zarr` module.
 
 pub use ndarray;
 
@@ -58,6 +59,7 @@ pub mod rechunk;
 mod reduction;
 pub mod slicing;
 mod transpose;
+#[cfg(feature = "zarr")]
 pub mod zarr;
 
 pub use array::Array;

@@ -16,4 +16,5 @@ mod rechunk;
 mod reductions;
 mod slicing;
 mod support;
+#[cfg(feature = "zarr")]
 mod zarr;
