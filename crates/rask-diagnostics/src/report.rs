@@ -10,11 +10,13 @@
 //!   [`ResourceProfiler`] is given, the process's RSS; then its CPU use.
 //! * **Summary**: count, total and mean time and bytes per key prefix.
 //!
-//! To keep the file small for large graphs, consecutive tasks of the same
-//! prefix on one worker whose rectangles would together span less than a
-//! pixel are drawn as one rectangle (its title gives their number), and the
-//! memory series keeps, per half pixel, its peak and its last value. A
-//! 100 000-task graph gives a file of a few megabytes at most.
+//! To keep the file small for large graphs, consecutive tasks on one worker
+//! whose rectangles would together span less than a pixel are drawn as one
+//! rectangle, coloured by the prefix that took most of its time (its title
+//! counts the tasks per prefix), and the memory series keeps, per half
+//! pixel, its peak and its last value. A row then holds at most about two
+//! rectangles per pixel, so the file stays around a megabyte per 4 workers
+//! however many tasks ran.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -58,6 +60,15 @@ pub fn report(
 
 /// The report as a string of HTML; see [`report`].
 pub fn report_html(profiler: &Profiler, resources: Option<&ResourceProfiler>) -> String {
+    render(profiler, resources, true)
+}
+
+/// The report, with tiny tasks merged into shared rectangles or not.
+pub(crate) fn render(
+    profiler: &Profiler,
+    resources: Option<&ResourceProfiler>,
+    merge: bool,
+) -> String {
     let runs = profiler.runs();
     let records = profiler.records();
     let summary = profiler.by_prefix();
@@ -130,7 +141,7 @@ pub fn report_html(profiler: &Profiler, resources: Option<&ResourceProfiler>) ->
         );
     }
     html.push_str("</div>\n");
-    task_stream(&mut html, &records, &run_offset, &colour, &axis);
+    task_stream(&mut html, &records, &run_offset, &colour, &axis, merge);
 
     // Memory and CPU.
     html.push_str("<h2>Memory</h2>\n");
@@ -224,7 +235,41 @@ struct Pending<'a> {
     x0: f64,
     x1: f64,
     count: usize,
-    busy: Duration,
+    ok: bool,
+    /// Count and busy time per prefix, in order of appearance.
+    prefixes: Vec<(&'a str, usize, Duration)>,
+}
+
+impl<'a> Pending<'a> {
+    fn new(r: &'a TaskRecord, x0: f64, x1: f64) -> Self {
+        Pending {
+            first: r,
+            x0,
+            x1,
+            count: 1,
+            ok: r.ok,
+            prefixes: vec![(r.key.prefix(), 1, r.duration())],
+        }
+    }
+
+    fn add(&mut self, r: &'a TaskRecord, x1: f64) {
+        self.x1 = self.x1.max(x1);
+        self.count += 1;
+        self.ok &= r.ok;
+        let prefix = r.key.prefix();
+        match self.prefixes.iter_mut().find(|p| p.0 == prefix) {
+            Some(p) => {
+                p.1 += 1;
+                p.2 += r.duration();
+            }
+            None => self.prefixes.push((prefix, 1, r.duration())),
+        }
+    }
+
+    /// The prefix that took most of the rectangle's time.
+    fn main_prefix(&self) -> &'a str {
+        self.prefixes.iter().max_by_key(|p| p.2).map_or("", |p| p.0)
+    }
 }
 
 fn task_stream(
@@ -233,6 +278,7 @@ fn task_stream(
     run_offset: &[Duration],
     colour: &HashMap<&str, usize>,
     axis: &Axis,
+    merge: bool,
 ) {
     let workers = records.iter().map(|r| r.worker + 1).max().unwrap_or(1);
     let height = workers as f64 * ROW + 24.0;
@@ -262,25 +308,18 @@ fn task_stream(
         for r in row.iter() {
             let x0 = axis.x(at(r) + r.start);
             let x1 = axis.x(at(r) + r.end);
+            // Tasks that together span under a pixel become one rectangle.
             if let Some(p) = &mut pending
-                && p.first.key.prefix() == r.key.prefix()
+                && merge
                 && x1 - p.x0 < 1.0
             {
-                p.x1 = p.x1.max(x1);
-                p.count += 1;
-                p.busy += r.duration();
+                p.add(r, x1);
                 continue;
             }
             if let Some(p) = pending.take() {
                 task_rect(out, &p, y, colour);
             }
-            pending = Some(Pending {
-                first: r,
-                x0,
-                x1,
-                count: 1,
-                busy: r.duration(),
-            });
+            pending = Some(Pending::new(r, x0, x1));
         }
         if let Some(p) = pending.take() {
             task_rect(out, &p, y, colour);
@@ -291,7 +330,7 @@ fn task_stream(
 
 fn task_rect(out: &mut String, p: &Pending<'_>, y: f64, colour: &HashMap<&str, usize>) {
     let r = p.first;
-    let class = colour.get(r.key.prefix()).copied().unwrap_or(0);
+    let class = colour.get(p.main_prefix()).copied().unwrap_or(0);
     let width = (p.x1 - p.x0).max(0.5);
     let _ = write!(
         out,
@@ -300,7 +339,7 @@ fn task_rect(out: &mut String, p: &Pending<'_>, y: f64, colour: &HashMap<&str, u
         y + 1.0,
         ROW - 2.0
     );
-    if !r.ok {
+    if !p.ok {
         out.push_str(" stroke=\"#c00\" stroke-width=\"2\"");
     }
     out.push_str("><title>");
@@ -316,14 +355,16 @@ fn task_rect(out: &mut String, p: &Pending<'_>, y: f64, colour: &HashMap<&str, u
             if r.ok { "" } else { " · failed" }
         );
     } else {
-        let _ = write!(
-            out,
-            "{} tasks {} · worker {} · {} busy",
-            p.count,
-            esc(r.key.prefix()),
-            r.worker,
-            fmt_duration(p.busy)
-        );
+        let _ = write!(out, "{} tasks on worker {}:", p.count, r.worker);
+        for (prefix, count, busy) in &p.prefixes {
+            let _ = write!(
+                out,
+                " {} × {} ({})",
+                count,
+                esc(prefix),
+                fmt_duration(*busy)
+            );
+        }
     }
     out.push_str("</title></rect>\n");
 }

@@ -174,11 +174,11 @@ fn guards_nest_and_nothing_is_recorded_after_they_end() {
     assert_eq!(outer.records().len(), 2 * plan.len());
     assert!(runs[0].offset <= runs[1].offset);
     assert!(runs[0].offset + runs[0].duration <= runs[1].offset);
-    // Each run has its own clock: tasks of both start near zero.
-    let firsts: Vec<_> = (0..2)
-        .map(|i| outer.records().into_iter().find(|r| r.run == i).unwrap())
-        .collect();
-    assert!(firsts.iter().all(|r| r.start < runs[1].offset));
+    // Each run has its own clock: its tasks end within its duration.
+    for r in outer.records() {
+        let run = runs.iter().find(|x| x.index == r.run).unwrap();
+        assert!(r.start <= r.end && r.end <= run.duration);
+    }
 
     // Recording again accumulates; dropping a guard stops it.
     let again = outer.record();
@@ -265,7 +265,7 @@ fn check_well_formed(html: &str) {
 #[test]
 fn report_draws_one_rect_per_task_with_a_legend_and_escapes_keys() {
     let _s = serial();
-    // Distinct prefixes, so no two tasks are merged into one rectangle.
+    // Without merging of tiny tasks, each task is one rectangle.
     let mut b = GraphBuilder::new();
     let names = ["odd<&>-1", "alpha-2", "beta-3", "gamma-4"];
     for n in names {
@@ -276,10 +276,15 @@ fn report_draws_one_rect_per_task_with_a_legend_and_escapes_keys() {
     let guard = Profiler::start();
     run(&Scheduler::threads(2).unwrap(), &plan);
     let profiler = guard.finish();
-    let html = report_html(&profiler, None);
+    let html = crate::report::render(&profiler, None, false);
     check_well_formed(&html);
     assert_eq!(html.matches("<svg").count(), html.matches("</svg>").count());
     assert_eq!(html.matches("<rect ").count(), 4);
+    let merged = report_html(&profiler, None);
+    check_well_formed(&merged);
+    let rects = merged.matches("<rect ").count();
+    assert!((1..=4).contains(&rects));
+    assert!(merged.contains("</i>alpha</span>") && !merged.contains("odd<&>"));
     for legend in ["alpha", "beta", "gamma", "odd&lt;&amp;&gt;"] {
         assert!(html.contains(&format!("</i>{legend}</span>")), "{legend}");
     }
@@ -312,7 +317,7 @@ fn report_merges_tiny_tasks_and_shows_resources() {
     check_well_formed(&html);
     let rects = html.matches("<rect ").count();
     assert!(rects > 0 && rects < n as usize / 2, "{rects} rectangles");
-    assert!(html.contains("tasks tiny"));
+    assert!(html.contains(" × tiny ("));
     assert!(html.contains("<h2>CPU</h2>"));
     if crate::ResourceProfiler::supported() {
         assert!(html.contains("process RSS"));
