@@ -9,7 +9,11 @@
 //! whole compute pipeline: build the graph of a [`Collection`], optimize it
 //! into a [`Plan`], run it with the progress bar when the configuration asks
 //! for one, and turn the values back into the collection's result.
+//!
+//! [`callbacks::register`] attaches a [`Callback`] (a profiler, say) to every
+//! run for as long as its guard lives.
 
+pub mod callbacks;
 mod progress;
 mod sync;
 mod threads;
@@ -131,19 +135,26 @@ impl Scheduler {
         self.run(&plan, &config, &[])
     }
 
-    /// Runs a plan with extra callbacks, adding the progress bar when
-    /// `config` asks for it.
+    /// Runs a plan with extra callbacks, adding the callbacks registered
+    /// with [`callbacks::register`] (a snapshot taken now) and the progress
+    /// bar when `config` asks for it.
     pub fn run(
         &self,
         plan: &Plan,
         config: &Config,
         callbacks: &[&dyn Callback],
     ) -> Result<Vec<Value>> {
-        if !progress::enabled(config) || plan.is_empty() {
+        let registered = callbacks::snapshot();
+        let progress = progress::enabled(config) && !plan.is_empty();
+        if registered.is_empty() && !progress {
             return self.executor().execute(plan, callbacks);
         }
-        let counter = ProgressCounter::default();
         let mut all: Vec<&dyn Callback> = callbacks.to_vec();
+        all.extend(registered.iter().map(|cb| cb.as_ref()));
+        if !progress {
+            return self.executor().execute(plan, &all);
+        }
+        let counter = ProgressCounter::default();
         all.push(&counter);
         progress::with_progress(plan.len(), config.progress_delay, &counter, || {
             self.executor().execute(plan, &all)

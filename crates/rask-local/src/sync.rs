@@ -58,6 +58,11 @@ fn run(plan: &Plan, callbacks: &[&dyn Callback]) -> Result<Vec<Value>> {
         }
         let result = task.op.run(&task.key, &args);
         args.clear();
+        if let Ok(value) = &result {
+            for cb in callbacks {
+                cb.on_task_result(plan, t, 0, value);
+            }
+        }
         for cb in callbacks {
             cb.on_task_finish(plan, t, 0, result.is_ok());
         }

@@ -299,6 +299,11 @@ impl Run<'_> {
         }
         let result = task.op.run(&task.key, args);
         args.clear();
+        if let Ok(value) = &result {
+            for cb in self.callbacks {
+                cb.on_task_result(plan, t, w, value);
+            }
+        }
         for cb in self.callbacks {
             cb.on_task_finish(plan, t, w, result.is_ok());
         }

@@ -39,6 +39,7 @@
 //!   graphs.
 //! * [`Scheduler`] — `sync`, `threads(n)`, or any [`graph::Executor`].
 //! * [`config`] — defaults, `rask.toml`, `RASK_*` environment variables.
+//! * [`diagnostics`] — the task and resource profilers and their HTML report.
 //! * [`graph`] — keys, graphs, optimizations and ordering, for building graphs
 //!   by hand and for writing collections.
 //! * [`Error`] — what goes wrong, with the key of the task that failed.
@@ -73,6 +74,24 @@ pub mod delayed {
 #[cfg(feature = "array")]
 pub mod array {
     pub use rask_array::*;
+}
+
+/// Profilers and the HTML report: where the time and memory of a compute go.
+///
+/// ```
+/// use rask::diagnostics::{Profiler, report};
+/// let prof = Profiler::start();
+/// let x = rask::delayed(|| vec![0u8; 1000]).map(|v| v.len());
+/// assert_eq!(x.compute().unwrap(), 1000);
+/// let prof = prof.finish();
+/// assert!(!prof.records().is_empty());
+/// let path = std::env::temp_dir().join(format!("rask-facade-profile-{}.html", std::process::id()));
+/// report(&path, &prof, None).unwrap();
+/// # std::fs::remove_file(&path).ok();
+/// ```
+pub mod diagnostics {
+    pub use rask_diagnostics::*;
+    pub use rask_local::callbacks::{self, CallbackGuard};
 }
 
 /// Configuration: defaults, `rask.toml`, and `RASK_*` environment variables.

@@ -1,8 +1,9 @@
 //! Integration tests of the `rask` facade: delayed, schedulers, ordering and
-//! memory release, errors on bad input.
+//! memory release, errors on bad input, profiling.
 
 mod array;
 mod delayed;
+mod diagnostics;
 mod errors;
 mod ordering;
 mod schedulers;
