@@ -58,6 +58,7 @@ pub mod random;
 pub mod rechunk;
 mod reduction;
 pub mod slicing;
+mod store;
 mod transpose;
 #[cfg(feature = "zarr")]
 pub mod zarr;

@@ -30,12 +30,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ndarray::{ArrayD, IxDyn, ShapeBuilder};
-use rask_core::{Collection, Error, GraphBuilder, Key, Op, Result, TaskError, Value};
+use rask_core::{Collection, Error, Op, Result, TaskError, Value};
 use rask_local::Scheduler;
 
-use crate::array::{Array, BlockTask, block_arg, block_value};
+use crate::array::{Array, BlockTask, block_value};
 use crate::chunks::{Chunks, IntoChunks, fmt_shape};
 use crate::element::Element;
+use crate::store::BlockWrite;
 
 const MAGIC: &[u8; 6] = b"\x93NUMPY";
 /// The data starts at a multiple of this, as NumPy writes it.
@@ -532,17 +533,8 @@ fn write_block<T: Element>(
 /// The header NumPy would write for this array: version 1.0 when the
 /// header fits in 64 KiB, else 2.0; padded so the data is 64-byte aligned.
 fn header_bytes(descr: &str, fortran_order: bool, shape: &[usize]) -> Vec<u8> {
-    let tuple = match shape {
-        [n] => format!("({n},)"),
-        _ => format!(
-            "({})",
-            shape
-                .iter()
-                .map(|n| n.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    };
+    // NumPy's shape tuple, as `fmt_shape` prints it.
+    let tuple = fmt_shape(shape);
     let order = if fortran_order { "True" } else { "False" };
     let dict = format!("{{'descr': '{descr}', 'fortran_order': {order}, 'shape': {tuple}, }}");
     for (version, len_bytes) in [(1u8, 2usize), (2, 4)] {
@@ -734,10 +726,19 @@ impl<T: Element> Array<T> {
                 .and_then(|()| file.set_len(header.len() as u64 + self.nbytes() as u64))
                 .map_err(|source| io_error(&tmp, source))?;
             drop(file);
-            scheduler.compute(&NpyWrite {
+            let (file_path, offset): (Arc<Path>, u64) = (tmp.as_path().into(), header.len() as u64);
+            let shape: Arc<[usize]> = self.shape().into();
+            scheduler.compute(&BlockWrite {
                 array: self,
-                path: tmp.as_path().into(),
-                data_offset: header.len() as u64,
+                prefix: "to-npy",
+                target: tmp.display().to_string().into(),
+                write: Arc::new(move |start: &[usize], block: &ArrayD<T>| {
+                    OpenOptions::new()
+                        .write(true)
+                        .open(&file_path)
+                        .and_then(|file| write_block(&file, offset, &shape, start, block))
+                        .map_err(|e| e.to_string())
+                }),
             })?;
             std::fs::rename(&tmp, path).map_err(|source| io_error(path, source))
         })();
@@ -745,58 +746,6 @@ impl<T: Element> Array<T> {
             let _ = std::fs::remove_file(&tmp);
         }
         result
-    }
-}
-
-/// An array written block by block into a pre-sized `.npy` file.
-struct NpyWrite<'a, T> {
-    array: &'a Array<T>,
-    path: Arc<Path>,
-    data_offset: u64,
-}
-
-impl<T: Element> Collection for NpyWrite<'_, T> {
-    type Output = ();
-
-    fn add_to_graph(&self, builder: &mut GraphBuilder, outputs: &mut Vec<Key>) {
-        let mut blocks = Vec::new();
-        self.array.add_to_graph(builder, &mut blocks);
-        let name: Arc<str> = Key::unique("to-npy").name().into();
-        let chunks = self.array.chunks();
-        let shape: Arc<[usize]> = self.array.shape().into();
-        for (idx, block_key) in chunks.block_indices().zip(blocks) {
-            let key = crate::array::block_key(&name, &idx);
-            let start = chunks.block_start(&idx);
-            let (path, offset, shape) = (self.path.clone(), self.data_offset, shape.clone());
-            let op = Op::blockwise("to-npy", move |args: &[Value]| {
-                let block = block_arg::<T>(args, 0)?;
-                OpenOptions::new()
-                    .write(true)
-                    .open(&path)
-                    .and_then(|file| write_block(&file, offset, &shape, &start, block))
-                    .map_err(|e| {
-                        TaskError::failed(format!(
-                            "writing block {idx:?} (elements from {start:?}, shape {}) to {}: {e}",
-                            fmt_shape(block.shape()),
-                            path.display()
-                        ))
-                    })?;
-                Ok(Value::with_nbytes((), 0))
-            });
-            builder.insert(key.clone(), op, [block_key]);
-            outputs.push(key);
-        }
-    }
-
-    fn validate(&self) -> Result<()> {
-        self.array.validate()
-    }
-
-    fn finalize(&self, values: &mut dyn Iterator<Item = Value>) -> Result<()> {
-        for _ in 0..self.array.nblocks() {
-            values.next();
-        }
-        Ok(())
     }
 }
 

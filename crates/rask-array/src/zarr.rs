@@ -38,7 +38,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ndarray::{ArrayD, IxDyn};
-use rask_core::{Collection, Error, GraphBuilder, Key, Op, Result, TaskError, Value};
+use rask_core::{Collection, Error, Op, Result, TaskError, Value};
 use rask_local::Scheduler;
 use zarrs::array::codec::GzipCodec;
 use zarrs::array::{
@@ -47,10 +47,11 @@ use zarrs::array::{
 };
 use zarrs::filesystem::FilesystemStore;
 
-use crate::array::{Array, BlockTask, block_arg, block_value};
+use crate::array::{Array, BlockTask, block_value};
 use crate::chunks::{Chunks, IntoChunks, fmt_shape};
 use crate::element::Element;
 use crate::npy::temp_sibling;
+use crate::store::BlockWrite;
 
 /// A Zarr array opened through `zarrs`.
 type Store = zarrs::array::Array<FilesystemStore>;
@@ -638,10 +639,14 @@ impl<T: Element> Array<T> {
             store
                 .store_metadata()
                 .map_err(|e| bad_store(&tmp, format!("cannot write the metadata: {e}")))?;
-            scheduler.compute(&ZarrWrite {
+            let store = Arc::new(store);
+            scheduler.compute(&BlockWrite {
                 array: self,
-                store: Arc::new(store),
-                path: tmp.as_path().into(),
+                prefix: "to-zarr",
+                target: format!("the Zarr array {}", tmp.display()).into(),
+                write: Arc::new(move |start: &[usize], block: &ArrayD<T>| {
+                    write_block(&store, start, block)
+                }),
             })?;
             replace(&tmp, path)
         })();
@@ -670,55 +675,6 @@ fn replace(tmp: &Path, path: &Path) -> Result<()> {
         std::fs::remove_file(&old)
     };
     removed.map_err(|source| io_error(&old, source))
-}
-
-/// An array written block by block into a Zarr store whose chunks are
-/// its blocks.
-struct ZarrWrite<'a, T> {
-    array: &'a Array<T>,
-    store: Arc<Store>,
-    /// Where the store is being written (named in errors).
-    path: Arc<Path>,
-}
-
-impl<T: Element> Collection for ZarrWrite<'_, T> {
-    type Output = ();
-
-    fn add_to_graph(&self, builder: &mut GraphBuilder, outputs: &mut Vec<Key>) {
-        let mut blocks = Vec::new();
-        self.array.add_to_graph(builder, &mut blocks);
-        let name: Arc<str> = Key::unique("to-zarr").name().into();
-        let chunks = self.array.chunks();
-        for (idx, block_key) in chunks.block_indices().zip(blocks) {
-            let key = crate::array::block_key(&name, &idx);
-            let start = chunks.block_start(&idx);
-            let (store, path) = (self.store.clone(), self.path.clone());
-            let op = Op::blockwise("to-zarr", move |args: &[Value]| {
-                let block = block_arg::<T>(args, 0)?;
-                write_block(&store, &start, block).map_err(|e| {
-                    TaskError::failed(format!(
-                        "writing block {idx:?} (elements from {start:?}, shape {}) to the Zarr array {}: {e}",
-                        fmt_shape(block.shape()),
-                        path.display()
-                    ))
-                })?;
-                Ok(Value::with_nbytes((), 0))
-            });
-            builder.insert(key.clone(), op, [block_key]);
-            outputs.push(key);
-        }
-    }
-
-    fn validate(&self) -> Result<()> {
-        self.array.validate()
-    }
-
-    fn finalize(&self, values: &mut dyn Iterator<Item = Value>) -> Result<()> {
-        for _ in 0..self.array.nblocks() {
-            values.next();
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]
