@@ -298,6 +298,24 @@ impl CastFrom<bool> for bool {
     }
 }
 
+/// The Rust element type holding NumPy's dtype `name` (`"int32"` → `"i32"`),
+/// for errors that tell users which `Array<T>` to ask for.
+pub(crate) fn rust_type(name: &str) -> &'static str {
+    match name {
+        "bool" => "bool",
+        "int8" => "i8",
+        "int16" => "i16",
+        "int32" => "i32",
+        "int64" => "i64",
+        "uint8" => "u8",
+        "uint16" => "u16",
+        "uint32" => "u32",
+        "uint64" => "u64",
+        "float32" => "f32",
+        _ => "f64",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Number;

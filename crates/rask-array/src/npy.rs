@@ -351,23 +351,6 @@ fn parse_descr(descr: &str) -> Dtype {
     }
 }
 
-/// The Rust type holding NumPy's `name`.
-fn rust_type(name: &str) -> &'static str {
-    match name {
-        "bool" => "bool",
-        "int8" => "i8",
-        "int16" => "i16",
-        "int32" => "i32",
-        "int64" => "i64",
-        "uint8" => "u8",
-        "uint16" => "u16",
-        "uint32" => "u32",
-        "uint64" => "u64",
-        "float32" => "f32",
-        _ => "f64",
-    }
-}
-
 /// The little-endian descr of `T`, as NumPy writes it (`'|'` for one byte).
 fn descr_of<T: Element>() -> String {
     let order = if size_of::<T>() == 1 { '|' } else { '<' };
@@ -605,8 +588,8 @@ impl<T: Element> Array<T> {
                          read it as Array::<{}>::from_npy and convert with astype::<{}>() if you need {}",
                         header.descr,
                         T::DTYPE,
-                        rust_type(name),
-                        rust_type(T::DTYPE),
+                        crate::element::rust_type(name),
+                        crate::element::rust_type(T::DTYPE),
                         T::DTYPE
                     ),
                 ));

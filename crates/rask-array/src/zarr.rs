@@ -259,8 +259,8 @@ fn open_as<T: Element>(path: &Path) -> Result<(Store, Vec<usize>)> {
                     "the store holds data type {name}, which does not match the requested element type {}; \
                      read it as Array::<{}>::from_zarr and convert with astype::<{}>() if you need {}",
                     T::DTYPE,
-                    rust_type(name),
-                    rust_type(T::DTYPE),
+                    crate::element::rust_type(name),
+                    crate::element::rust_type(T::DTYPE),
                     T::DTYPE
                 ),
             ));
@@ -278,23 +278,6 @@ fn open_as<T: Element>(path: &Path) -> Result<(Store, Vec<usize>)> {
     }
     let shape = shape_of(path, &store)?;
     Ok((store, shape))
-}
-
-/// The Rust type holding NumPy's `name`.
-fn rust_type(name: &str) -> &'static str {
-    match name {
-        "bool" => "bool",
-        "int8" => "i8",
-        "int16" => "i16",
-        "int32" => "i32",
-        "int64" => "i64",
-        "uint8" => "u8",
-        "uint16" => "u16",
-        "uint32" => "u32",
-        "uint64" => "u64",
-        "float32" => "f32",
-        _ => "f64",
-    }
 }
 
 fn subset(start: &[usize], shape: &[usize]) -> std::result::Result<ArraySubset, String> {

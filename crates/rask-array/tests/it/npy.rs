@@ -4,48 +4,12 @@
 //! when it is installed, and bad input.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use proptest::prelude::*;
 use rask_array::ndarray::{ArrayD, IxDyn, ShapeBuilder};
 use rask_array::{Array, CastFrom, Chunks, Element, npy};
 
-use crate::support::{chunks_for, data, shape};
-
-/// A fresh directory under the system's temporary directory, removed on
-/// drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("rask-npy-test-{name}-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self, file: &str) -> PathBuf {
-        self.0.join(file)
-    }
-
-    /// The names of the files in the directory, sorted.
-    fn files(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(&self.0)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use crate::support::{TempDir, chunks_for, data, shape};
 
 /// Element types with their bytes spelled out independently of the
 /// library: code, and bytes in either order.
@@ -155,7 +119,7 @@ fn shape_and_two_chunks() -> impl Strategy<Value = (Vec<usize>, Chunks, Chunks)>
 /// Writes `a` with rask chunked as `write`, checks the bytes against the
 /// reference writer, reads it back chunked as `read`.
 fn round_trip<T: Raw>(a: ArrayD<T>, write: Chunks, read: Chunks) -> Result<(), TestCaseError> {
-    let dir = TempDir::new("round-trip");
+    let dir = TempDir::new("npy", "round-trip");
     let path = dir.path("a.npy");
     Array::from_ndarray(a.clone(), write)
         .unwrap()
@@ -169,7 +133,7 @@ fn round_trip<T: Raw>(a: ArrayD<T>, write: Chunks, read: Chunks) -> Result<(), T
     let back = Array::<T>::from_npy(&path, read.clone()).unwrap();
     prop_assert_eq!(back.chunks(), &read);
     prop_assert_eq!(back.compute().unwrap(), a);
-    prop_assert_eq!(dir.files(), vec!["a.npy".to_string()]);
+    prop_assert_eq!(dir.entries(), vec!["a.npy".to_string()]);
     Ok(())
 }
 
@@ -216,7 +180,7 @@ proptest! {
         align in prop::sample::select(vec![16usize, 64]),
     ) {
         let form = Form { big_endian, fortran, version, align };
-        let dir = TempDir::new("layouts");
+        let dir = TempDir::new("npy", "layouts");
         let path = dir.path("f.npy");
         let a = values::<f64>(&s, seed);
         std::fs::write(&path, reference_npy(&a, form)).unwrap();
@@ -243,7 +207,7 @@ fn reads_big_endian_f8_fixture() {
     for x in want {
         file.extend(x.to_be_bytes());
     }
-    let dir = TempDir::new("fixture");
+    let dir = TempDir::new("npy", "fixture");
     let path = dir.path("be.npy");
     std::fs::write(&path, &file).unwrap();
     let h = npy::read_header(&path).unwrap();
@@ -269,7 +233,7 @@ fn reads_version_2_fixture_in_fortran_order() {
     for x in [1u16, 4, 2, 5, 3, 6] {
         file.extend(x.to_le_bytes());
     }
-    let dir = TempDir::new("fixture");
+    let dir = TempDir::new("npy", "fixture");
     let path = dir.path("v2.npy");
     std::fs::write(&path, &file).unwrap();
     let got = Array::<u16>::from_npy(&path, &[1, 2])
@@ -287,7 +251,7 @@ fn reads_version_2_fixture_in_fortran_order() {
 fn writes_large_arrays_in_many_blocks() {
     // Blocks that span whole trailing axes and ones that do not, on an
     // array of a few hundred thousand elements computed from operations.
-    let dir = TempDir::new("large");
+    let dir = TempDir::new("npy", "large");
     let path = dir.path("x.npy");
     let x = Array::<f64>::arange(0.0, 300_000.0, 1.0, &[70_000])
         .unwrap()
@@ -302,7 +266,7 @@ fn writes_large_arrays_in_many_blocks() {
 
 #[test]
 fn an_array_read_from_a_file_can_be_written_back_to_it() {
-    let dir = TempDir::new("overwrite");
+    let dir = TempDir::new("npy", "overwrite");
     let path = dir.path("x.npy");
     let a = values::<i64>(&[9, 4], 3);
     Array::from_ndarray(a.clone(), &[4, 4])
@@ -313,7 +277,7 @@ fn an_array_read_from_a_file_can_be_written_back_to_it() {
     (&x * 3).to_npy(&path).unwrap();
     let back = Array::<i64>::from_npy(&path, &[9, 4]).unwrap();
     assert_eq!(back.compute().unwrap(), a.mapv(|v| v * 3));
-    assert_eq!(dir.files(), vec!["x.npy".to_string()]);
+    assert_eq!(dir.entries(), vec!["x.npy".to_string()]);
 }
 
 fn err_text<T: std::fmt::Debug>(r: rask_core::Result<T>) -> String {
@@ -322,7 +286,7 @@ fn err_text<T: std::fmt::Debug>(r: rask_core::Result<T>) -> String {
 
 #[test]
 fn not_an_npy_file_is_an_error_naming_the_path() {
-    let dir = TempDir::new("bad");
+    let dir = TempDir::new("npy", "bad");
     let path = dir.path("hello.npy");
     std::fs::write(&path, b"hello, world").unwrap();
     let e = err_text(Array::<f64>::from_npy(&path, &[2]));
@@ -348,7 +312,7 @@ fn not_an_npy_file_is_an_error_naming_the_path() {
 
 #[test]
 fn wrong_dtype_is_an_error_saying_what_to_do() {
-    let dir = TempDir::new("bad");
+    let dir = TempDir::new("npy", "bad");
     let path = dir.path("ints.npy");
     Array::<i32>::zeros(&[4], &[2])
         .unwrap()
@@ -374,7 +338,7 @@ fn wrong_dtype_is_an_error_saying_what_to_do() {
 
 #[test]
 fn truncated_file_is_an_error_naming_sizes() {
-    let dir = TempDir::new("bad");
+    let dir = TempDir::new("npy", "bad");
     let path = dir.path("short.npy");
     Array::<f64>::ones(&[3, 4], &[2, 2])
         .unwrap()
@@ -398,7 +362,7 @@ fn truncated_file_is_an_error_naming_sizes() {
 
 #[test]
 fn missing_file_is_an_error_naming_the_path() {
-    let dir = TempDir::new("bad");
+    let dir = TempDir::new("npy", "bad");
     let path = dir.path("nowhere.npy");
     let e = err_text(Array::<f64>::from_npy(&path, &[2]));
     assert!(e.contains(&path.display().to_string()), "{e}");
@@ -412,7 +376,7 @@ fn missing_file_is_an_error_naming_the_path() {
 
 #[test]
 fn a_file_that_shrinks_after_opening_fails_the_block_that_reads_past_its_end() {
-    let dir = TempDir::new("bad");
+    let dir = TempDir::new("npy", "bad");
     let path = dir.path("shrinks.npy");
     Array::<f64>::ones(&[4, 4], &[4, 4])
         .unwrap()
@@ -432,7 +396,7 @@ fn a_file_that_shrinks_after_opening_fails_the_block_that_reads_past_its_end() {
 
 #[test]
 fn a_failed_write_leaves_no_file_behind() {
-    let dir = TempDir::new("atomic");
+    let dir = TempDir::new("npy", "atomic");
     let target = dir.path("out.npy");
     std::fs::write(&target, b"old contents").unwrap();
     // An array whose compute fails: read from a file that shrinks.
@@ -452,7 +416,7 @@ fn a_failed_write_leaves_no_file_behind() {
     assert!(e.contains("src.npy"), "{e}");
     assert_eq!(std::fs::read(&target).unwrap(), b"old contents");
     assert_eq!(
-        dir.files(),
+        dir.entries(),
         vec!["out.npy".to_string(), "src.npy".to_string()]
     );
     // An invalid array is refused before anything is written.
@@ -460,7 +424,7 @@ fn a_failed_write_leaves_no_file_behind() {
     let e = err_text(bad.to_npy(dir.path("new.npy")));
     assert!(e.contains("shape"), "{e}");
     assert_eq!(
-        dir.files(),
+        dir.entries(),
         vec!["out.npy".to_string(), "src.npy".to_string()]
     );
 }
@@ -532,7 +496,7 @@ fn numpy_reads_rask_files_and_rask_reads_numpy_files() {
         eprintln!("note: skipping the NumPy oracle test: no Python with NumPy found");
         return;
     };
-    let dir = TempDir::new("numpy");
+    let dir = TempDir::new("npy", "numpy");
     let mut expect: Vec<(String, &str, Vec<usize>, u32)> = Vec::new();
     let mut save = |name: &str, dtype: &'static str, shape: Vec<usize>, crc: u32| {
         expect.push((name.to_string(), dtype, shape, crc));

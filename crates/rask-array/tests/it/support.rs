@@ -92,3 +92,42 @@ pub fn matmul_case(max: usize) -> impl Strategy<Value = (usize, usize, usize, Ch
         )
     })
 }
+
+/// A fresh directory under the system's temporary directory, removed on
+/// drop; `kind` and `name` make it recognisable (`rask-npy-test-…`).
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(kind: &str, name: &str) -> Self {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!(
+            "rask-{kind}-test-{name}-{}-{n}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    /// `file` inside the directory.
+    pub fn path(&self, file: &str) -> std::path::PathBuf {
+        self.0.join(file)
+    }
+
+    /// The names of the entries in the directory, sorted.
+    pub fn entries(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

@@ -3,7 +3,6 @@
 //! out, zarr-python itself when it is installed, and bad input.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use proptest::prelude::*;
 use rask_array::ndarray::{ArrayD, IxDyn};
@@ -11,42 +10,7 @@ use rask_array::zarr::{self, ZarrWriteOptions};
 use rask_array::{Array, CastFrom, Chunks, Element};
 use rask_local::Scheduler;
 
-use crate::support::{chunks_for, data, shape};
-
-/// A fresh directory under the system's temporary directory, removed on
-/// drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        static COUNTER: AtomicUsize = AtomicUsize::new(0);
-        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("rask-zarr-test-{name}-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    /// The names in the directory, sorted.
-    fn entries(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(&self.0)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use crate::support::{TempDir, chunks_for, data, shape};
 
 /// A deterministic array of `T` of `shape`.
 fn values<T: Element + CastFrom<f64>>(shape: &[usize], seed: u64) -> ArrayD<T> {
@@ -79,7 +43,7 @@ fn round_trip<T: Element + CastFrom<f64>>(
     read: Chunks,
     gzip: bool,
 ) -> Result<(), TestCaseError> {
-    let dir = TempDir::new("round-trip");
+    let dir = TempDir::new("zarr", "round-trip");
     let path = dir.path("a.zarr");
     let x = Array::from_ndarray(a.clone(), write.clone()).unwrap();
     let mut opts = ZarrWriteOptions::new();
@@ -146,7 +110,7 @@ fn reads_a_v3_store_laid_out_by_hand() {
     // A 3 x 5 int16 array in 2 x 2 chunks, uncompressed little-endian; the
     // chunk at (1, 2) is missing and so holds the fill value 7; edge
     // chunks are stored whole (padded), as the specification says.
-    let dir = TempDir::new("v3");
+    let dir = TempDir::new("zarr", "v3");
     let store = dir.path("a");
     put(
         &store,
@@ -192,7 +156,7 @@ fn reads_a_v3_store_laid_out_by_hand() {
 fn reads_a_big_endian_v2_store_laid_out_by_hand() {
     // A Zarr v2 float64 array of shape (5,) in chunks of 2, stored
     // big-endian and uncompressed, with "." keys.
-    let dir = TempDir::new("v2");
+    let dir = TempDir::new("zarr", "v2");
     let store = dir.path("b");
     put(
         &store,
@@ -219,7 +183,7 @@ fn reads_a_big_endian_v2_store_laid_out_by_hand() {
 
 #[test]
 fn writes_large_arrays_in_many_blocks() {
-    let dir = TempDir::new("large");
+    let dir = TempDir::new("zarr", "large");
     let path = dir.path("x.zarr");
     let x = Array::<f64>::arange(0.0, 300_000.0, 1.0, &[70_000])
         .unwrap()
@@ -234,7 +198,7 @@ fn writes_large_arrays_in_many_blocks() {
 
 #[test]
 fn chunks_of_zeros_are_not_stored_and_read_back_as_zeros() {
-    let dir = TempDir::new("zeros");
+    let dir = TempDir::new("zarr", "zeros");
     let path = dir.path("z.zarr");
     // Blocks 0 and 2 are all zeros; block 1 is not.
     let i = Array::<i32>::arange(0, 9, 1, &[3]).unwrap();
@@ -252,7 +216,7 @@ fn chunks_of_zeros_are_not_stored_and_read_back_as_zeros() {
 
 #[test]
 fn an_array_read_from_a_store_can_be_written_back_over_it() {
-    let dir = TempDir::new("overwrite");
+    let dir = TempDir::new("zarr", "overwrite");
     let path = dir.path("x.zarr");
     let a = values::<i64>(&[9, 4], 3);
     Array::from_ndarray(a.clone(), &[4, 4])
@@ -284,7 +248,7 @@ fn err_text<T: std::fmt::Debug>(r: rask_core::Result<T>) -> String {
 
 #[test]
 fn missing_path_is_an_error_naming_it() {
-    let dir = TempDir::new("bad");
+    let dir = TempDir::new("zarr", "bad");
     let path = dir.path("nowhere.zarr");
     let e = err_text(Array::<f64>::from_zarr(&path, &[2]));
     assert!(e.contains(&path.display().to_string()), "{e}");
@@ -300,7 +264,7 @@ fn missing_path_is_an_error_naming_it() {
 
 #[test]
 fn not_a_zarr_array_is_an_error_naming_the_path() {
-    let dir = TempDir::new("bad");
+    let dir = TempDir::new("zarr", "bad");
     // A file.
     let file = dir.path("file.zarr");
     std::fs::write(&file, b"hello").unwrap();
@@ -337,7 +301,7 @@ fn not_a_zarr_array_is_an_error_naming_the_path() {
 
 #[test]
 fn an_unknown_codec_is_an_error_naming_it_and_the_path() {
-    let dir = TempDir::new("bad");
+    let dir = TempDir::new("zarr", "bad");
     let store = dir.path("blosc");
     put(
         &store,
@@ -357,7 +321,7 @@ fn an_unknown_codec_is_an_error_naming_it_and_the_path() {
 
 #[test]
 fn wrong_dtype_is_an_error_saying_what_to_do() {
-    let dir = TempDir::new("bad");
+    let dir = TempDir::new("zarr", "bad");
     let path = dir.path("ints.zarr");
     Array::<i32>::zeros(&[4], &[2])
         .unwrap()
@@ -389,7 +353,7 @@ fn wrong_dtype_is_an_error_saying_what_to_do() {
 
 #[test]
 fn irregular_chunks_on_write_are_an_error_suggesting_rechunk() {
-    let dir = TempDir::new("bad");
+    let dir = TempDir::new("zarr", "bad");
     let path = dir.path("irregular.zarr");
     let x = Array::<f64>::ones(
         &[6, 4],
@@ -409,7 +373,7 @@ fn irregular_chunks_on_write_are_an_error_suggesting_rechunk() {
 
 #[test]
 fn an_existing_path_is_kept_unless_overwrite_is_asked() {
-    let dir = TempDir::new("exists");
+    let dir = TempDir::new("zarr", "exists");
     let path = dir.path("x.zarr");
     let ones = Array::<u8>::ones(&[3], &[2]).unwrap();
     ones.to_zarr(&path).unwrap();
@@ -454,7 +418,7 @@ fn an_existing_path_is_kept_unless_overwrite_is_asked() {
 
 #[test]
 fn a_failed_write_leaves_the_old_store_in_place() {
-    let dir = TempDir::new("atomic");
+    let dir = TempDir::new("zarr", "atomic");
     let target = dir.path("out.zarr");
     Array::<f64>::full(&[4], &[4], 5.0)
         .unwrap()
@@ -588,7 +552,7 @@ fn zarr_python_reads_rask_stores_and_rask_reads_zarr_python_stores() {
         );
         return;
     };
-    let dir = TempDir::new("python");
+    let dir = TempDir::new("zarr", "python");
     let sched = Scheduler::current().unwrap();
     let mut expect: Vec<Expected> = Vec::new();
     let f = Array::<f64>::from_ndarray(data(&[7, 5, 3], 1), &[3, 2, 2]).unwrap();
