@@ -281,14 +281,7 @@ fn task_stream(
     merge: bool,
 ) {
     let workers = records.iter().map(|r| r.worker + 1).max().unwrap_or(1);
-    let height = workers as f64 * ROW + 24.0;
-    let _ = writeln!(
-        out,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{height:.0}\" \
-         viewBox=\"0 0 {} {height:.0}\">",
-        LEFT + WIDTH + RIGHT,
-        LEFT + WIDTH + RIGHT
-    );
+    svg_open(out, workers as f64 * ROW + 24.0);
     axis.draw(out, 0.0, workers as f64 * ROW);
     let mut rows: Vec<Vec<&TaskRecord>> = vec![Vec::new(); workers];
     for r in records {
@@ -418,8 +411,8 @@ fn cpu_chart(out: &mut String, cpu: &[(f64, f64)], axis: &Axis) {
     out.push_str("</svg>\n");
 }
 
-fn chart_open(out: &mut String, top: f64, axis: &Axis) {
-    let height = top + CHART + 24.0;
+/// Opens an `<svg>` element as wide as every chart and `height` tall.
+fn svg_open(out: &mut String, height: f64) {
     let _ = writeln!(
         out,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{height:.0}\" \
@@ -427,6 +420,10 @@ fn chart_open(out: &mut String, top: f64, axis: &Axis) {
         LEFT + WIDTH + RIGHT,
         LEFT + WIDTH + RIGHT
     );
+}
+
+fn chart_open(out: &mut String, top: f64, axis: &Axis) {
+    svg_open(out, top + CHART + 24.0);
     axis.draw(out, top, top + CHART);
 }
 
