@@ -17,7 +17,9 @@
 //! 3. the per-pixel standard deviation over time and the mean light curve
 //!    are computed together, sharing the work;
 //! 4. the time-variability map is written to a `.npy` file that NumPy can
-//!    open (`np.load`), block by block.
+//!    open (`np.load`), block by block;
+//! 5. step 3 is profiled, and the profile is written as an HTML report (task
+//!    stream per worker, memory and CPU over time).
 //!
 //! Frames are made, smoothed and reduced in parallel, block by block; only
 //! the rechunk across time holds the smoothed stack at once, as it must
@@ -28,6 +30,7 @@ use std::time::Instant;
 
 use rask::array::ndarray::{ArrayD, IxDyn, s};
 use rask::array::{Array, Boundary, random};
+use rask::diagnostics::{Profiler, ResourceProfiler, report};
 
 /// Frames in the stack.
 const FRAMES: usize = 64;
@@ -85,10 +88,12 @@ fn main() -> rask::Result<()> {
     let stages = smooth.rechunk_plan(series.chunks())?.len();
     println!("rechunk frames -> pixel rows in {stages} stage(s)");
 
-    // 4. Variability map and light curve, computed together.
+    // 4. Variability map and light curve, computed together, profiled.
     let variability = series.std_axes(&[0], 0.0, false);
     let light_curve = smooth.mean_axes(&[1, 2], false);
+    let (prof, rprof) = (Profiler::start(), ResourceProfiler::start()?);
     let (var_map, curve) = rask::compute((&variability, &light_curve))?;
+    let (prof, rprof) = (prof.finish(), rprof.finish());
     println!(
         "variability: max {:.4}, disc centre {:.4}, sky corner {:.4}",
         var_map.iter().cloned().fold(f64::MIN, f64::max),
@@ -106,6 +111,12 @@ fn main() -> rask::Result<()> {
     let path = std::env::temp_dir().join(format!("rask-variability-{}.npy", std::process::id()));
     variability.to_npy(&path)?;
     println!("wrote {} (np.load opens it)", path.display());
+    let profile = std::env::temp_dir().join("rask-images-profile.html");
+    report(&profile, &prof, Some(&rprof))?;
+    println!(
+        "profile of the variability and light-curve compute: {}",
+        profile.display()
+    );
     println!("computed in {:.2} s", started.elapsed().as_secs_f64());
 
     // Check one pixel by hand: the disc centre's 3 x 3 neighbourhood in
