@@ -131,3 +131,16 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// Called by an oracle test that found no Python with the library it needs:
+/// skips it with a note, or fails when `RASK_REQUIRE_ORACLES` is set (as
+/// `.ci/run` does after installing the oracles), so CI cannot skip silently.
+pub fn no_oracle(what: &str) {
+    let message = format!(
+        "no Python with {what} found (set RASK_PYTHON, or run bench/run to make bench/.venv)"
+    );
+    if std::env::var_os("RASK_REQUIRE_ORACLES").is_some() {
+        panic!("RASK_REQUIRE_ORACLES is set but {message}");
+    }
+    eprintln!("note: skipping the {what} oracle test: {message}");
+}

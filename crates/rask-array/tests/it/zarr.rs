@@ -10,7 +10,7 @@ use rask_array::zarr::{self, ZarrWriteOptions};
 use rask_array::{Array, CastFrom, Chunks, Element};
 use rask_local::Scheduler;
 
-use crate::support::{TempDir, chunks_for, data, shape};
+use crate::support::{TempDir, chunks_for, data, no_oracle, shape};
 
 /// A deterministic array of `T` of `shape`.
 fn values<T: Element + CastFrom<f64>>(shape: &[usize], seed: u64) -> ArrayD<T> {
@@ -546,11 +546,7 @@ type Expected = (String, &'static str, Vec<usize>, Vec<usize>, u32);
 #[test]
 fn zarr_python_reads_rask_stores_and_rask_reads_zarr_python_stores() {
     let Some(python) = python_with_zarr() else {
-        eprintln!(
-            "note: skipping the zarr-python oracle test: no Python with zarr found \
-             (set RASK_PYTHON, or run bench/run to make bench/.venv)"
-        );
-        return;
+        return no_oracle("zarr-python");
     };
     let dir = TempDir::new("zarr", "python");
     let sched = Scheduler::current().unwrap();
