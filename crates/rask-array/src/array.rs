@@ -118,10 +118,10 @@ impl Drop for Node {
     fn drop(&mut self) {
         let mut stack = std::mem::take(&mut self.inputs);
         while let Some(input) = stack.pop() {
-            if let Input::Array(node) = input {
-                if let Ok(mut node) = Arc::try_unwrap(node) {
-                    stack.append(&mut node.inputs);
-                }
+            if let Input::Array(node) = input
+                && let Ok(mut node) = Arc::try_unwrap(node)
+            {
+                stack.append(&mut node.inputs);
             }
         }
     }

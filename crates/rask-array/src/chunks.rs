@@ -70,7 +70,7 @@ fn regular_axis(len: usize, size: usize) -> Vec<usize> {
         return vec![0];
     }
     let mut v = vec![size; len / size];
-    if len % size != 0 {
+    if !len.is_multiple_of(size) {
         v.push(len % size);
     }
     v

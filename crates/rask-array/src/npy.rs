@@ -460,10 +460,9 @@ fn read_block<T: Element>(
             while off < end {
                 let n = piece.min(end - off);
                 if let (Some(&(first, _)), Some(&(last, last_len))) = (group.first(), group.last())
+                    && (off - (last + last_len) > MAX_GAP || off + n - first > MAX_IO)
                 {
-                    if off - (last + last_len) > MAX_GAP || off + n - first > MAX_IO {
-                        flush(&mut group)?;
-                    }
+                    flush(&mut group)?;
                 }
                 group.push((off, n));
                 off += n;

@@ -89,7 +89,7 @@ fn push_normal(out: &mut Vec<f64>, key: u64, first: u64, len: usize, step: u64) 
         let u2 = unit(bits(key, 2 * p + 1));
         let r = (-2.0 * (1.0 - u1).ln()).sqrt();
         let angle = std::f64::consts::TAU * u2;
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             r * angle.cos()
         } else {
             r * angle.sin()

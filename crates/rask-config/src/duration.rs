@@ -106,7 +106,7 @@ pub(crate) fn format_duration(d: Duration) -> String {
     }
     let (name, unit) = UNITS
         .iter()
-        .find(|(_, unit)| nanos % unit == 0)
+        .find(|(_, unit)| nanos.is_multiple_of(*unit))
         .unwrap_or(&UNITS[5]);
     format!("{} {name}", nanos / unit)
 }

@@ -267,7 +267,7 @@ mod tests {
 
     fn regular(len: usize, size: usize) -> Vec<usize> {
         let mut v = vec![size; len / size];
-        if len % size != 0 {
+        if !len.is_multiple_of(size) {
             v.push(len % size);
         }
         v
