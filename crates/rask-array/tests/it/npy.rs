@@ -3,13 +3,11 @@
 //! orders, C and Fortran order, header versions 1.0–3.0), NumPy itself
 //! when it is installed, and bad input.
 
-use std::path::{Path, PathBuf};
-
 use proptest::prelude::*;
 use rask_array::ndarray::{ArrayD, IxDyn, ShapeBuilder};
 use rask_array::{Array, CastFrom, Chunks, Element, npy};
 
-use crate::support::{TempDir, chunks_for, data, no_oracle, shape};
+use crate::support::{TempDir, chunks_for, crc32, data, err_text, no_oracle, python_with, shape};
 
 /// Element types with their bytes spelled out independently of the
 /// library: code, and bytes in either order.
@@ -280,10 +278,6 @@ fn an_array_read_from_a_file_can_be_written_back_to_it() {
     assert_eq!(dir.entries(), vec!["x.npy".to_string()]);
 }
 
-fn err_text<T: std::fmt::Debug>(r: rask_core::Result<T>) -> String {
-    r.expect_err("expected an error").to_string()
-}
-
 #[test]
 fn not_an_npy_file_is_an_error_naming_the_path() {
     let dir = TempDir::new("npy", "bad");
@@ -429,43 +423,10 @@ fn a_failed_write_leaves_no_file_behind() {
     );
 }
 
-/// CRC-32 (the one `zlib.crc32` computes).
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc ^= b as u32;
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xedb8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
 /// The CRC-32 of an array's elements, little-endian in C order.
 fn checksum<T: Raw>(a: &ArrayD<T>) -> u32 {
     let bytes: Vec<u8> = a.iter().flat_map(|x| x.bytes(false)).collect();
     crc32(&bytes)
-}
-
-/// A Python that has NumPy: `RASK_PYTHON`, the benchmarks' virtual
-/// environment, or `python3`.
-fn python_with_numpy() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let candidates = [
-        std::env::var_os("RASK_PYTHON").map(PathBuf::from),
-        Some(root.join("bench/.venv/bin/python")),
-        Some(PathBuf::from("python3")),
-    ];
-    candidates.into_iter().flatten().find(|py| {
-        std::process::Command::new(py)
-            .args(["-c", "import numpy"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
 }
 
 /// Per file, NumPy's dtype, shape and CRC-32 of the little-endian C-order
@@ -492,7 +453,7 @@ for name in ["np_f8_be_fortran", "np_i2", "np_bool", "np_f4_0d"]:
 
 #[test]
 fn numpy_reads_rask_files_and_rask_reads_numpy_files() {
-    let Some(python) = python_with_numpy() else {
+    let Some(python) = python_with("numpy") else {
         return no_oracle("NumPy");
     };
     let dir = TempDir::new("npy", "numpy");

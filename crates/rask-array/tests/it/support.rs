@@ -144,3 +144,42 @@ pub fn no_oracle(what: &str) {
     }
     eprintln!("note: skipping the {what} oracle test: {message}");
 }
+
+/// The error of a result that must fail, as text.
+pub fn err_text<T: std::fmt::Debug>(r: rask_core::Result<T>) -> String {
+    r.expect_err("expected an error").to_string()
+}
+
+/// CRC-32 (the one `zlib.crc32` computes), for comparing data with Python.
+pub fn crc32(bytes: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in bytes {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xedb8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// A Python that can `import {modules}` (e.g. `"numpy"`): `RASK_PYTHON`,
+/// the benchmarks' virtual environment, or `python3`.
+pub fn python_with(modules: &str) -> Option<std::path::PathBuf> {
+    use std::path::{Path, PathBuf};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let candidates = [
+        std::env::var_os("RASK_PYTHON").map(PathBuf::from),
+        Some(root.join("bench/.venv/bin/python")),
+        Some(PathBuf::from("python3")),
+    ];
+    candidates.into_iter().flatten().find(|py| {
+        std::process::Command::new(py)
+            .args(["-c", &format!("import {modules}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}

@@ -2,7 +2,7 @@
 //! built here file by file as the Zarr v2 and v3 specifications lay them
 //! out, zarr-python itself when it is installed, and bad input.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use proptest::prelude::*;
 use rask_array::ndarray::{ArrayD, IxDyn};
@@ -10,7 +10,7 @@ use rask_array::zarr::{self, ZarrWriteOptions};
 use rask_array::{Array, CastFrom, Chunks, Element};
 use rask_local::Scheduler;
 
-use crate::support::{TempDir, chunks_for, data, no_oracle, shape};
+use crate::support::{TempDir, chunks_for, crc32, data, err_text, no_oracle, python_with, shape};
 
 /// A deterministic array of `T` of `shape`.
 fn values<T: Element + CastFrom<f64>>(shape: &[usize], seed: u64) -> ArrayD<T> {
@@ -242,10 +242,6 @@ fn an_array_read_from_a_store_can_be_written_back_over_it() {
     assert!(empty.join("zarr.json").exists());
 }
 
-fn err_text<T: std::fmt::Debug>(r: rask_core::Result<T>) -> String {
-    r.expect_err("expected an error").to_string()
-}
-
 #[test]
 fn missing_path_is_an_error_naming_it() {
     let dir = TempDir::new("zarr", "bad");
@@ -448,22 +444,6 @@ fn a_failed_write_leaves_the_old_store_in_place() {
     );
 }
 
-/// CRC-32 (the one `zlib.crc32` computes).
-fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in bytes {
-        crc ^= b as u32;
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xedb8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
 /// Little-endian bytes of the element types checked against Python.
 trait LeBytes: Element {
     fn le_bytes(self) -> Vec<u8>;
@@ -491,23 +471,6 @@ impl LeBytes for bool {
 fn checksum<T: LeBytes>(a: &ArrayD<T>) -> u32 {
     let bytes: Vec<u8> = a.iter().flat_map(|x| x.le_bytes()).collect();
     crc32(&bytes)
-}
-
-/// A Python that has zarr: `RASK_PYTHON`, the benchmarks' virtual
-/// environment, or `python3`.
-fn python_with_zarr() -> Option<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let candidates = [
-        std::env::var_os("RASK_PYTHON").map(PathBuf::from),
-        Some(root.join("bench/.venv/bin/python")),
-        Some(PathBuf::from("python3")),
-    ];
-    candidates.into_iter().flatten().find(|py| {
-        std::process::Command::new(py)
-            .args(["-c", "import zarr, numpy"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    })
 }
 
 /// Per store rask wrote, zarr-python's dtype, shape, chunks and CRC-32 of
@@ -545,7 +508,7 @@ type Expected = (String, &'static str, Vec<usize>, Vec<usize>, u32);
 
 #[test]
 fn zarr_python_reads_rask_stores_and_rask_reads_zarr_python_stores() {
-    let Some(python) = python_with_zarr() else {
+    let Some(python) = python_with("zarr, numpy") else {
         return no_oracle("zarr-python");
     };
     let dir = TempDir::new("zarr", "python");
