@@ -43,7 +43,9 @@
 //! headroom `H = ln(limit / ∏ c)`.
 //!
 //! * The step first tries a **pure merge**: it grows the merge axes as far
-//!   as the limit allows and leaves the split axes alone. Each block of
+//!   as the limit allows and leaves the split axes alone. The limit here is
+//!   the block limit, but at most a [`PARALLEL_BLOCKS`]-th of the array, so
+//!   that the stage has several blocks to build in parallel. Each block of
 //!   such a stage reads a disjoint group of whole old blocks, so old blocks
 //!   are freed while the stage runs, which keeps memory low. If `Γ ≤ H` the
 //!   merge is complete and the next stage only splits.
@@ -88,7 +90,7 @@ use crate::element::Element;
 
 mod planner;
 
-pub use planner::{MAX_INTERMEDIATES, THRESHOLD, plan};
+pub use planner::{MAX_INTERMEDIATES, PARALLEL_BLOCKS, THRESHOLD, plan};
 
 /// One overlap along an axis: old block `block`, its elements
 /// `src..src + len` land at `dst..dst + len` in the new block.
@@ -220,10 +222,11 @@ impl<T: Element> Array<T> {
     /// # fn main() -> rask_core::Result<()> {
     /// let x = Array::<f64>::ones(&[4000, 4000], &[4000, 10])?;
     /// let stages = x.rechunk_plan(&[10, 4000])?;
-    /// // One 128 MB block in between (within the default 128 MiB), then
-    /// // 400 slices of it, instead of 400 tasks reading 400 blocks each.
+    /// // Four 32 MB blocks in between (each merged from 100 columns, by
+    /// // four tasks in parallel), then 400 rows reading 4 blocks each,
+    /// // instead of 400 tasks reading 400 blocks each.
     /// assert_eq!(stages.len(), 2);
-    /// assert_eq!(stages[0].numblocks(), vec![1, 1]);
+    /// assert_eq!(stages[0].numblocks(), vec![1, 4]);
     /// assert_eq!(stages[1].numblocks(), vec![400, 1]);
     /// # Ok(())
     /// # }

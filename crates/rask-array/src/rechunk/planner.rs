@@ -11,6 +11,13 @@ use crate::chunks::{Chunks, fmt_shape, refine};
 /// most a staged step may shrink the split axes by.
 pub const THRESHOLD: f64 = 4.0;
 
+/// An intermediate block holds at most this fraction of the array, so that
+/// a stage has at least this many tasks to run in parallel (unless the old
+/// or new blocks are larger): with a large `array.chunk-size`, merging a
+/// stack of frames would otherwise make one block of everything, built by
+/// one task while the other workers wait.
+pub const PARALLEL_BLOCKS: usize = 4;
+
 /// The most intermediate chunkings a plan goes through.
 pub const MAX_INTERMEDIATES: usize = 8;
 
@@ -93,7 +100,15 @@ pub(crate) fn stages(
     if old.len() <= 1 || empty || old == new || cheap(old, new) {
         return direct;
     }
+    // Intermediate blocks hold at most the limit, and at most a
+    // PARALLEL_BLOCKS-th of the array, so a stage has work for several
+    // workers; never less than the largest old or new block.
+    let total: u128 = old
+        .iter()
+        .map(|a| a.iter().sum::<usize>() as u128)
+        .product();
     let limit = (u128::from(block_size_limit) / itemsize.max(1) as u128)
+        .min(total.div_ceil(PARALLEL_BLOCKS as u128))
         .max(largest_block(old))
         .max(largest_block(new));
     let mut plan: Vec<Axes> = Vec::new();
@@ -312,9 +327,15 @@ mod tests {
         assert_eq!(plan, vec![vec![vec![8000], vec![2000; 4]], new.clone()]);
         assert_eq!(plan_edges(&old, &plan), 640.0 + 160.0);
         assert_eq!(edges(&old, &new), 160.0 * 160.0);
-        // Enough memory for the whole array: one block in between.
+        // Enough memory for the whole array: still four blocks in between,
+        // so the merge runs in parallel.
         let plan = stages(&old, &new, 8, 1 << 30);
-        assert_eq!(plan[0], vec![vec![8000], vec![8000]]);
+        assert_eq!(plan[0], vec![vec![8000], vec![2000; 4]]);
+        // A stack of frames merged along time: four blocks, not one.
+        let frames = vec![vec![1; 64], vec![512], vec![512]];
+        let series = vec![vec![64], vec![32; 16], vec![512]];
+        let plan = stages(&frames, &series, 8, 128 << 20);
+        assert_eq!(plan[0], vec![vec![16; 4], vec![512], vec![512]]);
     }
 
     #[test]
