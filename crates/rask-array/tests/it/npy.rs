@@ -7,7 +7,10 @@ use proptest::prelude::*;
 use rask_array::ndarray::{ArrayD, IxDyn, ShapeBuilder};
 use rask_array::{Array, CastFrom, Chunks, Element, npy};
 
-use crate::support::{TempDir, chunks_for, crc32, data, err_text, no_oracle, python_with, shape};
+use crate::support::{
+    TempDir, chunks_for, crc32, data, err_text, no_oracle, python_with, run_oracle, shape,
+    usize_list,
+};
 
 /// Element types with their bytes spelled out independently of the
 /// library: code, and bytes in either order.
@@ -497,39 +500,20 @@ fn numpy_reads_rask_files_and_rask_reads_numpy_files() {
     );
 
     let names: Vec<String> = expect.iter().map(|e| e.0.clone()).collect();
-    let out = std::process::Command::new(&python)
-        .arg("-c")
-        .arg(ORACLE)
-        .arg(&dir.0)
-        .args(&names)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "python failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let lines: Vec<Vec<&str>> = stdout.lines().map(|l| l.split(' ').collect()).collect();
-    assert_eq!(lines.len(), names.len() + 4, "{stdout}");
-    let shape_of = |s: &str| -> Vec<usize> {
-        s.split(',')
-            .filter(|p| !p.is_empty())
-            .map(|p| p.parse().unwrap())
-            .collect()
-    };
+    let lines = run_oracle(&python, ORACLE, &dir.0, &names);
+    assert_eq!(lines.len(), names.len() + 4, "{lines:?}");
     // NumPy reads what rask wrote.
     for ((name, dtype, shape, crc), line) in expect.iter().zip(&lines) {
-        assert_eq!(line[0], name);
+        assert_eq!(&line[0], name);
         assert_eq!(line[1], *dtype, "{name}");
-        assert_eq!(shape_of(line[2]), *shape, "{name}");
+        assert_eq!(usize_list(&line[2]), *shape, "{name}");
         assert_eq!(line[3].parse::<u32>().unwrap(), *crc, "{name}");
     }
     // rask reads what NumPy wrote.
     let numpy = &lines[names.len()..];
     let read = |name: &str| dir.path(&format!("{name}.npy"));
-    let check = |line: &Vec<&str>, shape: &[usize], crc: u32| {
-        assert_eq!(shape_of(line[2]), shape, "{}", line[0]);
+    let check = |line: &Vec<String>, shape: &[usize], crc: u32| {
+        assert_eq!(usize_list(&line[2]), shape, "{}", line[0]);
         assert_eq!(line[3].parse::<u32>().unwrap(), crc, "{}", line[0]);
     };
     let x = Array::<f64>::from_npy(read("np_f8_be_fortran"), &[2, 3, 2]).unwrap();

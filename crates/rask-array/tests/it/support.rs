@@ -183,3 +183,39 @@ pub fn python_with(modules: &str) -> Option<std::path::PathBuf> {
             .is_ok_and(|o| o.status.success())
     })
 }
+
+/// Runs the oracle `script` with `python`, passing `dir` and `names` as
+/// arguments; its standard output split into lines of space-separated
+/// fields. Fails the test with Python's standard error if it fails.
+pub fn run_oracle(
+    python: &std::path::Path,
+    script: &str,
+    dir: &std::path::Path,
+    names: &[String],
+) -> Vec<Vec<String>> {
+    let out = std::process::Command::new(python)
+        .arg("-c")
+        .arg(script)
+        .arg(dir)
+        .args(names)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| l.split(' ').map(str::to_owned).collect())
+        .collect()
+}
+
+/// A comma-separated list of sizes as Python prints it (`"3,4"`, `""`).
+pub fn usize_list(s: &str) -> Vec<usize> {
+    s.split(',')
+        .filter(|p| !p.is_empty())
+        .map(|p| p.parse().unwrap())
+        .collect()
+}

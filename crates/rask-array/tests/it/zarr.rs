@@ -10,7 +10,10 @@ use rask_array::zarr::{self, ZarrWriteOptions};
 use rask_array::{Array, CastFrom, Chunks, Element};
 use rask_local::Scheduler;
 
-use crate::support::{TempDir, chunks_for, crc32, data, err_text, no_oracle, python_with, shape};
+use crate::support::{
+    TempDir, chunks_for, crc32, data, err_text, no_oracle, python_with, run_oracle, shape,
+    usize_list,
+};
 
 /// A deterministic array of `T` of `shape`.
 fn values<T: Element + CastFrom<f64>>(shape: &[usize], seed: u64) -> ArrayD<T> {
@@ -570,40 +573,21 @@ fn zarr_python_reads_rask_stores_and_rask_reads_zarr_python_stores() {
     ));
 
     let names: Vec<String> = expect.iter().map(|e| e.0.clone()).collect();
-    let out = std::process::Command::new(&python)
-        .arg("-c")
-        .arg(ORACLE)
-        .arg(&dir.0)
-        .args(&names)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "python failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8(out.stdout).unwrap();
-    let lines: Vec<Vec<&str>> = stdout.lines().map(|l| l.split(' ').collect()).collect();
-    assert_eq!(lines.len(), names.len() + 5, "{stdout}");
-    let list = |s: &str| -> Vec<usize> {
-        s.split(',')
-            .filter(|p| !p.is_empty())
-            .map(|p| p.parse().unwrap())
-            .collect()
-    };
+    let lines = run_oracle(&python, ORACLE, &dir.0, &names);
+    assert_eq!(lines.len(), names.len() + 5, "{lines:?}");
     // zarr-python reads what rask wrote.
     for ((name, dtype, shape, chunks, crc), line) in expect.iter().zip(&lines) {
-        assert_eq!(line[0], name);
+        assert_eq!(&line[0], name);
         assert_eq!(line[1], *dtype, "{name}");
-        assert_eq!(list(line[2]), *shape, "{name}");
-        assert_eq!(list(line[3]), *chunks, "{name}");
+        assert_eq!(usize_list(&line[2]), *shape, "{name}");
+        assert_eq!(usize_list(&line[3]), *chunks, "{name}");
         assert_eq!(line[4].parse::<u32>().unwrap(), *crc, "{name}");
     }
     // rask reads what zarr-python wrote.
     let py = &lines[names.len()..];
     let store = |name: &str| dir.path(name);
-    let check = |line: &Vec<&str>, shape: &[usize], crc: u32| {
-        assert_eq!(list(line[2]), shape, "{}", line[0]);
+    let check = |line: &Vec<String>, shape: &[usize], crc: u32| {
+        assert_eq!(usize_list(&line[2]), shape, "{}", line[0]);
         assert_eq!(line[4].parse::<u32>().unwrap(), crc, "{}", line[0]);
     };
     let x = Array::<f64>::from_zarr_native(store("py_f8_default")).unwrap();
