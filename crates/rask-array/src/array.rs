@@ -18,9 +18,8 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use ndarray::{ArrayD, IxDyn, Slice};
-use rask_core::{Collection, Error, GraphBuilder, Key, Op, Result, TaskError, Value};
+use rask_core::{Collection, Error, Executor, GraphBuilder, Key, Op, Result, TaskError, Value};
 use rask_delayed::Delayed;
-use rask_local::Scheduler;
 
 use crate::chunks::{Chunks, fmt_shape};
 use crate::element::Element;
@@ -133,6 +132,7 @@ impl Drop for Node {
 /// without computing.
 ///
 /// ```
+/// # use rask_local as _;
 /// use rask_array::Array;
 /// let x = Array::<f64>::ones(&[4, 6], &[2, 3]).unwrap();
 /// assert_eq!(x.shape(), &[4, 6]);
@@ -315,19 +315,21 @@ impl<T: Element> Array<T> {
         self.len() * std::mem::size_of::<T>()
     }
 
-    /// Computes the whole array on the configured scheduler.
+    /// Computes the whole array on the executor in force (the configured
+    /// scheduler, threads by default).
     pub fn compute(&self) -> Result<ArrayD<T>> {
-        Scheduler::current()?.compute(self)
+        rask_core::compute::compute(self)
     }
 
-    /// Computes the whole array on `scheduler`.
-    pub fn compute_with(&self, scheduler: &Scheduler) -> Result<ArrayD<T>> {
-        scheduler.compute(self)
+    /// Computes the whole array on `scheduler` (any executor).
+    pub fn compute_with(&self, scheduler: &(impl Executor + ?Sized)) -> Result<ArrayD<T>> {
+        crate::array::compute_on(scheduler, self)
     }
 
     /// Computes a 0-d array (the result of a full reduction) to its value.
     ///
     /// ```
+    /// # use rask_local as _;
     /// let x = rask_array::Array::<i64>::arange(0, 10, 1, &[3]).unwrap();
     /// assert_eq!(x.sum().compute_scalar().unwrap(), 45);
     /// ```
@@ -351,15 +353,16 @@ impl<T: Element> Array<T> {
     /// Computes every block now and returns an array backed by the results,
     /// with the same keys: later computations do not repeat the work.
     pub fn persist(&self) -> Result<Array<T>> {
-        self.persist_with(&Scheduler::current()?)
+        self.persist_with(&*rask_core::executor::current()?)
     }
 
-    /// Like [`Array::persist`], on `scheduler`.
-    pub fn persist_with(&self, scheduler: &Scheduler) -> Result<Array<T>> {
-        let values = scheduler.compute(&Blocks(self))?;
+    /// Like [`Array::persist`], on `scheduler`: the blocks stay where the
+    /// executor keeps them (in this process for the local schedulers).
+    pub fn persist_with(&self, scheduler: &(impl Executor + ?Sized)) -> Result<Array<T>> {
+        let kept = rask_core::compute::persist_with(self, scheduler)?;
         let name = self.node.name.clone();
         let chunks = self.node.chunks.clone();
-        let values: Arc<Vec<Value>> = Arc::new(values);
+        let values: Arc<Vec<Op>> = Arc::new(kept.into_iter().map(|(_, op)| op).collect());
         let numblocks = chunks.numblocks();
         Ok(Array {
             node: Arc::new(Node {
@@ -367,7 +370,7 @@ impl<T: Element> Array<T> {
                 shape: self.node.shape.clone(),
                 chunks,
                 make: Some(Box::new(move |idx: &[usize]| BlockTask {
-                    op: Op::value(values[linear_index(idx, &numblocks)].clone()),
+                    op: values[linear_index(idx, &numblocks)].clone(),
                     deps: Vec::new(),
                 })),
                 inputs: Vec::new(),
@@ -383,6 +386,7 @@ impl<T: Element> Array<T> {
     /// grid.
     ///
     /// ```
+    /// # use rask_local as _;
     /// let x = rask_array::Array::<f64>::ones(&[4], &[2]).unwrap();
     /// let blocks = x.to_delayed();
     /// assert_eq!(blocks.shape(), &[2]);
@@ -406,6 +410,15 @@ impl<T: Element> Array<T> {
     pub fn visualize(&self, path: impl AsRef<std::path::Path>) -> Result<()> {
         rask_delayed::visualize(self, path)
     }
+}
+
+/// Computes `collection` on `executor` (argument order of the old
+/// `Scheduler::compute`, for the writers).
+pub(crate) fn compute_on<C: Collection + ?Sized>(
+    executor: &(impl Executor + ?Sized),
+    collection: &C,
+) -> Result<C::Output> {
+    rask_core::compute::compute_with(collection, executor)
 }
 
 /// Position of a block in C order.
@@ -541,21 +554,5 @@ fn wrong_block<T: Element>(a: &Array<T>, cause: TaskError) -> Error {
         key: Key::new(a.name()),
         op: "assemble".into(),
         cause,
-    }
-}
-
-/// An array computed to its raw block values, for `persist`.
-struct Blocks<'a, T>(&'a Array<T>);
-
-impl<T: Element> Collection for Blocks<'_, T> {
-    type Output = Vec<Value>;
-    fn add_to_graph(&self, builder: &mut GraphBuilder, outputs: &mut Vec<Key>) {
-        self.0.add_to_graph(builder, outputs)
-    }
-    fn finalize(&self, values: &mut dyn Iterator<Item = Value>) -> Result<Vec<Value>> {
-        Ok(values.take(self.0.nblocks()).collect())
-    }
-    fn validate(&self) -> Result<()> {
-        self.0.validate()
     }
 }

@@ -52,6 +52,7 @@ use crate::element::Element;
 ///   blocks times the size.
 ///
 /// ```
+/// # use rask_local as _;
 /// use rask_array::{Chunks, DeclaredChunks};
 /// let c = (&[2, 1]).declared_chunks(&[3, 1]).unwrap();
 /// assert_eq!(c, Chunks::new(vec![vec![2, 2, 2], vec![1]], &[6, 1]).unwrap());
@@ -138,6 +139,7 @@ impl<T: Element> Array<T> {
     /// an error naming the block and both shapes.
     ///
     /// ```
+    /// # use rask_local as _;
     /// use rask_array::Array;
     /// let x = Array::<f64>::arange(0.0, 9.0, 1.0, &[4]).unwrap();
     /// let y = x.map_blocks(|b| b.mapv(f64::sqrt));
@@ -184,6 +186,7 @@ impl<T: Element> Array<T> {
     /// declared chunks fails the compute naming the block and both shapes.
     ///
     /// ```
+    /// # use rask_local as _;
     /// use rask_array::{Array, ndarray::{ArrayD, IxDyn}};
     /// let x = Array::<i64>::arange(0, 10, 1, &[4]).unwrap();
     /// // Every block becomes one element: its sum, tagged with its index.
@@ -287,6 +290,7 @@ fn invalid(message: String) -> Error {
 /// returns it.
 ///
 /// ```
+/// # use rask_local as _;
 /// use rask_array::{Array, blockwise, ndarray::{Array2, Ix2}};
 /// # fn main() -> rask_core::Result<()> {
 /// let a = Array::<f64>::ones(&[4, 6], &[2, 3])?;
@@ -308,6 +312,7 @@ fn invalid(message: String) -> Error {
 /// chunked differently, so both are first split to `[2, 1, 2]`:
 ///
 /// ```
+/// # use rask_local as _;
 /// use rask_array::{Array, Chunks, blockwise, ndarray::{Array2, Ix2}};
 /// # fn main() -> rask_core::Result<()> {
 /// let m = Array2::from_shape_fn((5, 5), |(i, j)| (10 * i + j) as i64);

@@ -38,6 +38,7 @@ impl From<Vec<usize>> for ChunkSpec {
 /// Block sizes along every axis.
 ///
 /// ```
+/// # use rask_local as _;
 /// use rask_array::Chunks;
 /// let c = Chunks::regular(&[10, 4], &[4, 4]).unwrap();
 /// assert_eq!(c.axis(0), &[4, 4, 2]);
@@ -285,6 +286,7 @@ fn auto_sizes(
 /// either is a boundary of the result.
 ///
 /// ```
+/// # use rask_local as _;
 /// assert_eq!(rask_array::chunks::refine(&[4, 4, 2], &[5, 5]), vec![4, 1, 3, 2]);
 /// ```
 pub fn refine(a: &[usize], b: &[usize]) -> Vec<usize> {

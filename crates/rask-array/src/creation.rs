@@ -124,6 +124,7 @@ impl<T: Element> Array<T> {
     /// An array of `value` everywhere.
     ///
     /// ```
+    /// # use rask_local as _;
     /// let x = rask_array::Array::full(&[3, 2], &[2, 2], 7u8).unwrap();
     /// assert_eq!(x.compute().unwrap().sum(), 42);
     /// ```
@@ -138,6 +139,7 @@ impl<T: Element> Array<T> {
     /// return a block of the shape in [`BlockInfo::shape`].
     ///
     /// ```
+    /// # use rask_local as _;
     /// use rask_array::{Array, ndarray::{ArrayD, IxDyn}};
     /// // Each element holds the index of its block.
     /// let x = Array::from_fn(&[4], &[2], |info| ArrayD::from_elem(IxDyn(&info.shape), info.index[0] as i32)).unwrap();
@@ -155,6 +157,7 @@ impl<T: Element> Array<T> {
     /// Splits an in-memory array into blocks.
     ///
     /// ```
+    /// # use rask_local as _;
     /// use rask_array::{Array, ndarray};
     /// let nd = ndarray::Array2::<f64>::from_shape_fn((6, 4), |(i, j)| (i * 4 + j) as f64);
     /// let a = Array::from_ndarray(nd.clone().into_dyn(), &[4, 3]).unwrap();
@@ -190,6 +193,7 @@ impl<T: Element> Array<T> {
     /// `chunks` says fails the compute with an error naming the block.
     ///
     /// ```
+    /// # use rask_local as _;
     /// use rask_array::{Array, Chunks, ndarray::{ArrayD, IxDyn}};
     /// let parts: Vec<_> = (0..3).map(|i| rask_delayed::delayed(move || ArrayD::from_elem(IxDyn(&[2]), i as f64))).collect();
     /// let grid = ArrayD::from_shape_vec(IxDyn(&[3]), parts).unwrap();
@@ -255,6 +259,7 @@ impl<T: Number> Array<T> {
     /// An array of zeros.
     ///
     /// ```
+    /// # use rask_local as _;
     /// let z = rask_array::Array::<i32>::zeros(&[5], &[2]).unwrap();
     /// assert_eq!(z.compute().unwrap().sum(), 0);
     /// ```
@@ -271,6 +276,7 @@ impl<T: Number> Array<T> {
     /// `arange`: element `i` is `start + i * step`.
     ///
     /// ```
+    /// # use rask_local as _;
     /// let a = rask_array::Array::arange(1.0, 2.0, 0.25, &[3]).unwrap();
     /// assert_eq!(a.compute().unwrap().into_raw_vec_and_offset().0, vec![1.0, 1.25, 1.5, 1.75]);
     /// ```
@@ -300,6 +306,7 @@ impl<T: Number> Array<T> {
     /// The `n` x `n` identity matrix.
     ///
     /// ```
+    /// # use rask_local as _;
     /// let i = rask_array::Array::<f32>::eye(5, &[2, 2]).unwrap();
     /// assert_eq!(i.sum().compute_scalar().unwrap(), 5.0);
     /// ```
@@ -323,6 +330,7 @@ impl<T: Float> Array<T> {
     /// NumPy's `linspace`.
     ///
     /// ```
+    /// # use rask_local as _;
     /// let a = rask_array::Array::linspace(0.0, 1.0, 5, &[2]).unwrap();
     /// assert_eq!(a.compute().unwrap().into_raw_vec_and_offset().0, vec![0.0, 0.25, 0.5, 0.75, 1.0]);
     /// ```

@@ -94,6 +94,7 @@ impl<T: Number> Array<T> {
     /// wrap around on overflow.
     ///
     /// ```
+    /// # use rask_local as _;
     /// use rask_array::{Array, ndarray::{Axis, array}};
     /// let x = Array::from_ndarray(array![[1, 2, 3], [4, 5, 6]].into_dyn(), &[1, 2]).unwrap();
     /// assert_eq!(x.cumsum(Axis(1)).compute().unwrap(), array![[1, 3, 6], [4, 9, 15]].into_dyn());
@@ -107,6 +108,7 @@ impl<T: Number> Array<T> {
     /// integers wrap around on overflow.
     ///
     /// ```
+    /// # use rask_local as _;
     /// use rask_array::{Array, ndarray::{Axis, array}};
     /// let x = Array::from_ndarray(array![1, 2, 3, 4, 5].into_dyn(), &[2]).unwrap();
     /// assert_eq!(x.cumprod(Axis(0)).compute().unwrap(), array![1, 2, 6, 24, 120].into_dyn());
@@ -239,6 +241,7 @@ impl<T: Float> Array<T> {
     /// `nancumsum`).
     ///
     /// ```
+    /// # use rask_local as _;
     /// use rask_array::{Array, ndarray::{Axis, array}};
     /// let x = Array::from_ndarray(array![f64::NAN, 1.0, f64::NAN, 2.0].into_dyn(), &[3]).unwrap();
     /// assert_eq!(x.nancumsum(Axis(0)).compute().unwrap(), array![0.0, 1.0, 1.0, 3.0].into_dyn());
@@ -251,6 +254,7 @@ impl<T: Float> Array<T> {
     /// `nancumprod`).
     ///
     /// ```
+    /// # use rask_local as _;
     /// use rask_array::{Array, ndarray::{Axis, array}};
     /// let x = Array::from_ndarray(array![2.0, f64::NAN, 3.0].into_dyn(), &[1]).unwrap();
     /// assert_eq!(x.nancumprod(Axis(0)).compute().unwrap(), array![2.0, 2.0, 6.0].into_dyn());

@@ -506,6 +506,7 @@ impl<T: Element> Array<T> {
     /// blockwise operation).
     ///
     /// ```
+    /// # use rask_local as _;
     /// let x = rask_array::Array::<i32>::arange(0, 5, 1, &[2]).unwrap();
     /// let y = x.map(|v| v * v);
     /// assert_eq!(y.compute().unwrap().into_raw_vec_and_offset().0, vec![0, 1, 4, 9, 16]);
@@ -517,6 +518,7 @@ impl<T: Element> Array<T> {
     /// The array converted to another element type, as NumPy's `astype`.
     ///
     /// ```
+    /// # use rask_local as _;
     /// let x = rask_array::Array::linspace(0.0, 3.0, 4, &[2]).unwrap();
     /// assert_eq!(x.astype::<i32>().sum().compute_scalar().unwrap(), 6);
     /// ```
@@ -537,6 +539,7 @@ impl<T: Element> Array<T> {
     /// Elementwise `<`.
     ///
     /// ```
+    /// # use rask_local as _;
     /// let x = rask_array::Array::<f64>::arange(0.0, 4.0, 1.0, &[3]).unwrap();
     /// assert_eq!(x.lt(2.0).astype::<i64>().sum().compute_scalar().unwrap(), 2);
     /// ```
@@ -595,6 +598,7 @@ impl<T: Element> From<&Array<T>> for Operand<T> {
 /// `cond ? x : y` elementwise, broadcasting all three (NumPy's `where`).
 ///
 /// ```
+/// # use rask_local as _;
 /// use rask_array::{Array, where_};
 /// let x = Array::<f64>::arange(-2.0, 3.0, 1.0, &[2]).unwrap();
 /// let relu = where_(&x.gt(0.0), &x, &Array::zeros(&[], &[] as &[usize]).unwrap());
@@ -609,6 +613,7 @@ impl<T: Number> Array<T> {
     /// min), max)`, so `max` wins when `min > max`; NaN stays NaN).
     ///
     /// ```
+    /// # use rask_local as _;
     /// let x = rask_array::Array::<i32>::arange(0, 6, 1, &[4]).unwrap();
     /// assert_eq!(x.clip(1, 3).compute().unwrap().into_raw_vec_and_offset().0, vec![1, 1, 2, 3, 3, 3]);
     /// ```
@@ -623,6 +628,7 @@ impl<T: Number> Array<T> {
     /// propagates).
     ///
     /// ```
+    /// # use rask_local as _;
     /// use rask_array::{Array, ndarray::array};
     /// let x = Array::from_ndarray(array![1.0, 5.0, f64::NAN].into_dyn(), &[2]).unwrap();
     /// let y = Array::from_ndarray(array![3.0].into_dyn(), &[1]).unwrap();
@@ -719,6 +725,7 @@ float_unary!(
     /// (`0.5 -> 0`, `1.5 -> 2`, `2.5 -> 2`).
     ///
     /// ```
+    /// # use rask_local as _;
     /// let x = rask_array::Array::from_ndarray(
     ///     rask_array::ndarray::arr1(&[0.5, 1.5, 2.5, -2.5, 2.4]).into_dyn(), &[2]).unwrap();
     /// assert_eq!(x.round().compute().unwrap().into_raw_vec_and_offset().0, vec![0.0, 2.0, 2.0, -2.0, 2.0]);
@@ -774,6 +781,7 @@ impl<T: Float> Array<T> {
     /// broadcasting (NumPy's `arctan2(self, other)`).
     ///
     /// ```
+    /// # use rask_local as _;
     /// let y = rask_array::Array::<f64>::ones(&[2], &[1]).unwrap();
     /// let x = rask_array::Array::<f64>::zeros(&[2], &[1]).unwrap();
     /// let a = y.arctan2(&x).compute().unwrap();

@@ -96,6 +96,7 @@ impl Binning {
 /// When `bins` is 0 or the range is not finite with `lo < hi`.
 ///
 /// ```
+/// # use rask_local as _;
 /// use rask_array::{Array, histogram};
 /// let x = Array::<f64>::arange(0.0, 10.0, 1.0, &[3]).unwrap();
 /// let (counts, edges) = histogram(&x, 5, (0.0, 10.0)).unwrap();
@@ -143,6 +144,7 @@ pub fn histogram<T: Number>(
 /// non-decreasing.
 ///
 /// ```
+/// # use rask_local as _;
 /// use rask_array::{Array, histogram_edges};
 /// let x = Array::<i32>::arange(0, 10, 1, &[4]).unwrap();
 /// let counts = histogram_edges(&x, &[0.0, 1.0, 5.0, 9.0]).unwrap();

@@ -42,6 +42,7 @@ fn check_inputs<T: Element>(what: &str, arrays: &[&Array<T>]) -> Result<()> {
 /// every axis but `axis`; the error lists their shapes otherwise.
 ///
 /// ```
+/// # use rask_local as _;
 /// use rask_array::{Array, concatenate, ndarray::{array, Axis}};
 /// # fn main() -> rask_core::Result<()> {
 /// let a = Array::from_ndarray(array![[1, 2], [3, 4]].into_dyn(), &[1, 2])?;
@@ -163,6 +164,7 @@ pub fn concatenate<T: Element>(axis: Axis, arrays: &[&Array<T>]) -> Result<Array
 /// (NumPy's `stack`); the new axis has one block per array.
 ///
 /// ```
+/// # use rask_local as _;
 /// use rask_array::{Array, stack, ndarray::{array, Axis}};
 /// # fn main() -> rask_core::Result<()> {
 /// let a = Array::from_ndarray(array![1, 2, 3].into_dyn(), &[2])?;

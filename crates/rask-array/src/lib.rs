@@ -8,6 +8,7 @@
 //! what NumPy gives for the same operation on the whole array.
 //!
 //! ```
+//! # use rask_local as _;
 //! use rask_array::{self as array, Array};
 //! use rask_array::ndarray::Axis;
 //!

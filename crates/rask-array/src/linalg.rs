@@ -115,6 +115,7 @@ impl<T: Number> Array<T> {
     /// an error.
     ///
     /// ```
+    /// # use rask_local as _;
     /// use rask_array::Array;
     /// # fn main() -> rask_core::Result<()> {
     /// let x: Array<f64> = rask_array::random::uniform(&[6, 4], &[3, 2], 7)?;
@@ -181,6 +182,7 @@ impl<T: Number> Array<T> {
     /// an operand that carries an error.
     ///
     /// ```
+    /// # use rask_local as _;
     /// use rask_array::{Array, ndarray::array};
     /// # fn main() -> rask_core::Result<()> {
     /// let a = Array::from_ndarray(array![[1, 2], [3, 4]].into_dyn(), &[1, 2])?;
@@ -222,6 +224,7 @@ impl<T: Number> Array<T> {
     /// shapes), or an operand that carries an error.
     ///
     /// ```
+    /// # use rask_local as _;
     /// use rask_array::Array;
     /// # fn main() -> rask_core::Result<()> {
     /// let a = Array::<f64>::ones(&[3, 4, 5], &[2, 2, 5])?;

@@ -186,6 +186,7 @@ impl<T: Element> Array<T> {
     /// module docs), then each is reshaped on its own.
     ///
     /// ```
+    /// # use rask_local as _;
     /// use rask_array::Array;
     /// let x = Array::<i64>::arange(0, 24, 1, &[5]).unwrap();
     /// let y = x.reshape(&[2, 3, 4]);
@@ -254,6 +255,7 @@ impl<T: Element> Array<T> {
     /// The array without its length-1 axes (NumPy's `squeeze()`).
     ///
     /// ```
+    /// # use rask_local as _;
     /// let x = rask_array::Array::<f64>::ones(&[1, 3, 1, 2], &[1, 2, 1, 2]).unwrap();
     /// assert_eq!(x.squeeze().shape(), &[3, 2]);
     /// ```
@@ -269,6 +271,7 @@ impl<T: Element> Array<T> {
     /// `squeeze(axis=...)`); otherwise an invalid array naming the axis.
     ///
     /// ```
+    /// # use rask_local as _;
     /// let x = rask_array::Array::<f64>::ones(&[1, 3, 1], &[1, 2, 1]).unwrap();
     /// assert_eq!(x.squeeze_axes(&[2]).shape(), &[1, 3]);
     /// assert!(x.squeeze_axes(&[1]).compute().is_err());
@@ -313,6 +316,7 @@ impl<T: Element> Array<T> {
     /// `expand_dims`); `axis` may be at most `ndim`.
     ///
     /// ```
+    /// # use rask_local as _;
     /// let x = rask_array::Array::<f64>::ones(&[3, 2], &[2, 2]).unwrap();
     /// let y = x.expand_dims(1);
     /// assert_eq!(y.shape(), &[3, 1, 2]);
@@ -337,6 +341,7 @@ impl<T: Element> Array<T> {
     /// The elements as a 1-d array in C order (NumPy's `ravel`).
     ///
     /// ```
+    /// # use rask_local as _;
     /// use rask_array::{Array, ndarray::array};
     /// let x = Array::from_ndarray(array![[1, 2], [3, 4]].into_dyn(), &[1, 2]).unwrap();
     /// assert_eq!(x.ravel().compute().unwrap(), array![1, 2, 3, 4].into_dyn());
@@ -352,6 +357,7 @@ impl<T: Element> Array<T> {
     /// until computed either way).
     ///
     /// ```
+    /// # use rask_local as _;
     /// let x = rask_array::Array::<f64>::ones(&[2, 3], &[1, 3]).unwrap();
     /// assert_eq!(x.flatten().shape(), &[6]);
     /// ```

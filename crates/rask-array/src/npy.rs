@@ -30,8 +30,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ndarray::{ArrayD, IxDyn, ShapeBuilder};
-use rask_core::{Collection, Error, Op, Result, TaskError, Value};
-use rask_local::Scheduler;
+use rask_core::{Collection, Error, Executor, Op, Result, TaskError, Value};
 
 use crate::array::{Array, BlockTask, block_value};
 use crate::chunks::{Chunks, IntoChunks, fmt_shape};
@@ -49,6 +48,7 @@ const MAX_IO: u64 = 8 << 20;
 /// What the header of a `.npy` file says.
 ///
 /// ```
+/// # use rask_local as _;
 /// use rask_array::{Array, npy};
 /// let path = std::env::temp_dir().join(format!("rask-doc-header-{}.npy", std::process::id()));
 /// Array::<i16>::zeros(&[3, 5], &[2, 5]).unwrap().to_npy(&path).unwrap();
@@ -562,6 +562,7 @@ impl<T: Element> Array<T> {
     /// block.
     ///
     /// ```
+    /// # use rask_local as _;
     /// use rask_array::Array;
     /// let path = std::env::temp_dir().join(format!("rask-doc-from-npy-{}.npy", std::process::id()));
     /// let x = Array::<f64>::arange(0.0, 12.0, 1.0, &[5]).unwrap().reshape(&[3, 4]);
@@ -681,6 +682,7 @@ impl<T: Element> Array<T> {
     /// replaces it.
     ///
     /// ```
+    /// # use rask_local as _;
     /// use rask_array::Array;
     /// let path = std::env::temp_dir().join(format!("rask-doc-to-npy-{}.npy", std::process::id()));
     /// let x = Array::<i32>::eye(4, &[3, 3]).unwrap();
@@ -693,11 +695,15 @@ impl<T: Element> Array<T> {
     /// std::fs::remove_file(&path).unwrap();
     /// ```
     pub fn to_npy(&self, path: impl AsRef<Path>) -> Result<()> {
-        self.to_npy_with(path, &Scheduler::current()?)
+        self.to_npy_with(path, &*rask_core::executor::current()?)
     }
 
     /// Like [`Array::to_npy`], on `scheduler`.
-    pub fn to_npy_with(&self, path: impl AsRef<Path>, scheduler: &Scheduler) -> Result<()> {
+    pub fn to_npy_with(
+        &self,
+        path: impl AsRef<Path>,
+        scheduler: &(impl Executor + ?Sized),
+    ) -> Result<()> {
         let path = path.as_ref();
         self.validate()?;
         let tmp = temp_sibling(path);
@@ -710,18 +716,21 @@ impl<T: Element> Array<T> {
             drop(file);
             let (file_path, offset): (Arc<Path>, u64) = (tmp.as_path().into(), header.len() as u64);
             let shape: Arc<[usize]> = self.shape().into();
-            scheduler.compute(&BlockWrite {
-                array: self,
-                prefix: "to-npy",
-                target: tmp.display().to_string().into(),
-                write: Arc::new(move |start: &[usize], block: &ArrayD<T>| {
-                    OpenOptions::new()
-                        .write(true)
-                        .open(&file_path)
-                        .and_then(|file| write_block(&file, offset, &shape, start, block))
-                        .map_err(|e| e.to_string())
-                }),
-            })?;
+            crate::array::compute_on(
+                scheduler,
+                &BlockWrite {
+                    array: self,
+                    prefix: "to-npy",
+                    target: tmp.display().to_string().into(),
+                    write: Arc::new(move |start: &[usize], block: &ArrayD<T>| {
+                        OpenOptions::new()
+                            .write(true)
+                            .open(&file_path)
+                            .and_then(|file| write_block(&file, offset, &shape, start, block))
+                            .map_err(|e| e.to_string())
+                    }),
+                },
+            )?;
             std::fs::rename(&tmp, path).map_err(|source| io_error(path, source))
         })();
         if result.is_err() {

@@ -58,6 +58,7 @@ use crate::element::Element;
 /// | `None` | `[1, 2, 3, 4]`: the edge blocks get no halo there |
 ///
 /// ```
+/// # use rask_local as _;
 /// use rask_array::{Array, Boundary, ndarray::array};
 /// # fn main() -> rask_core::Result<()> {
 /// let x = Array::from_ndarray(array![1, 2, 3, 4].into_dyn(), &[4])?;
@@ -92,6 +93,7 @@ pub enum Boundary<T> {
 /// per axis (`&[Boundary<T>]`, `[Boundary<T>; N]`, `Vec<Boundary<T>>`).
 ///
 /// ```
+/// # use rask_local as _;
 /// use rask_array::{Boundary, IntoBoundaries};
 /// let b = Boundary::Constant(1.5).into_boundaries(2).unwrap();
 /// assert_eq!(b, vec![Boundary::Constant(1.5); 2]);
@@ -268,6 +270,7 @@ impl<T: Element> Array<T> {
     /// most the chunk size; rechunk to larger blocks first.
     ///
     /// ```
+    /// # use rask_local as _;
     /// use rask_array::{Array, Boundary, ndarray::array};
     /// # fn main() -> rask_core::Result<()> {
     /// let x = Array::from_ndarray(array![0, 1, 2, 3, 4, 5].into_dyn(), &[3])?;
@@ -344,6 +347,7 @@ impl<T: Element> Array<T> {
     /// would be left empty).
     ///
     /// ```
+    /// # use rask_local as _;
     /// use rask_array::{Array, Boundary, ndarray::ArrayD};
     /// # fn main() -> rask_core::Result<()> {
     /// let whole = ArrayD::from_shape_fn(vec![4, 5], |i| (10 * i[0] + i[1]) as i64);
@@ -440,6 +444,7 @@ impl<T: Element> Array<T> {
     /// the whole array:
     ///
     /// ```
+    /// # use rask_local as _;
     /// use rask_array::{Array, Boundary, ndarray::{ArrayD, Axis, Slice}};
     /// # fn main() -> rask_core::Result<()> {
     /// // (a[i-1] + a[i] + a[i+1]) / 3 for the interior of a block.

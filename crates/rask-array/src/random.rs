@@ -236,6 +236,7 @@ fn sampled(
 /// Uniform values in `[0, 1)`.
 ///
 /// ```
+/// # use rask_local as _;
 /// let x = rask_array::random::uniform(&[1000, 1000], &[250, 250], 42).unwrap();
 /// let m = x.mean().compute_scalar().unwrap();
 /// assert!((m - 0.5).abs() < 0.01);
@@ -247,6 +248,7 @@ pub fn uniform(shape: &[usize], chunks: impl IntoChunks, seed: u64) -> Result<Ar
 /// Uniform values in `[low, high)`.
 ///
 /// ```
+/// # use rask_local as _;
 /// let x = rask_array::random::uniform_range(-1.0, 1.0, &[10_000], &[2_500], 3).unwrap();
 /// assert!(x.min().compute_scalar().unwrap() >= -1.0);
 /// assert!(x.max().compute_scalar().unwrap() < 1.0);
@@ -271,6 +273,7 @@ pub fn uniform_range(
 /// Standard normal values (mean 0, standard deviation 1).
 ///
 /// ```
+/// # use rask_local as _;
 /// let x = rask_array::random::normal(&[200_000], &[50_000], 7).unwrap();
 /// assert!((x.std(0.0).compute_scalar().unwrap() - 1.0).abs() < 0.01);
 /// ```
@@ -281,6 +284,7 @@ pub fn normal(shape: &[usize], chunks: impl IntoChunks, seed: u64) -> Result<Arr
 /// Normal values with mean `loc` and standard deviation `scale`.
 ///
 /// ```
+/// # use rask_local as _;
 /// let x = rask_array::random::normal_with(10.0, 2.0, &[200_000], &[50_000], 7).unwrap();
 /// assert!((x.mean().compute_scalar().unwrap() - 10.0).abs() < 0.05);
 /// ```

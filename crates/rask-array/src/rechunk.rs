@@ -170,6 +170,7 @@ impl<T: Element> Array<T> {
     /// [`ChunkSpec`]: crate::ChunkSpec
     ///
     /// ```
+    /// # use rask_local as _;
     /// use rask_array::{Array, ChunkSpec};
     /// let x = Array::<i64>::arange(0, 12, 1, &[5]).unwrap();
     /// let y = x.rechunk(&[4]);
@@ -188,6 +189,7 @@ impl<T: Element> Array<T> {
     /// `block_size_limit`).
     ///
     /// ```
+    /// # use rask_local as _;
     /// use rask_array::Array;
     /// # fn main() -> rask_core::Result<()> {
     /// let x = Array::<f64>::ones(&[400, 400], &[400, 1])?;
@@ -218,6 +220,7 @@ impl<T: Element> Array<T> {
     /// When the array is invalid or the request does not fit its shape.
     ///
     /// ```
+    /// # use rask_local as _;
     /// use rask_array::Array;
     /// # fn main() -> rask_core::Result<()> {
     /// let x = Array::<f64>::ones(&[4000, 4000], &[4000, 10])?;

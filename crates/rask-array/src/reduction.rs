@@ -426,6 +426,7 @@ impl<T: Float> Array<T> {
     /// Variance with `ddof` delta degrees of freedom (NumPy's default is 0).
     ///
     /// ```
+    /// # use rask_local as _;
     /// let x = rask_array::Array::<f64>::arange(0.0, 4.0, 1.0, &[3]).unwrap();
     /// assert_eq!(x.var(0.0).compute_scalar().unwrap(), 1.25);
     /// assert!((x.var(1.0).compute_scalar().unwrap() - 5.0 / 3.0).abs() < 1e-12);
@@ -507,6 +508,7 @@ impl<T: Number> Array<T> {
     /// Flat index of the first smallest element (NaN counts as smallest).
     ///
     /// ```
+    /// # use rask_local as _;
     /// use rask_array::{Array, ndarray::array};
     /// let x = Array::from_ndarray(array![[3.0, 1.0], [1.0, 0.5]].into_dyn(), &[1, 1]).unwrap();
     /// assert_eq!(x.argmin().compute_scalar().unwrap(), 3);

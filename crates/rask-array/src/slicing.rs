@@ -33,6 +33,7 @@ use crate::element::Element;
 /// [`newaxis`], or with the [`s!`](crate::s) macro.
 ///
 /// ```
+/// # use rask_local as _;
 /// use rask_array::SliceElem;
 /// let e = SliceElem::Range { start: Some(1), stop: None, step: -1 };
 /// assert_eq!(e, rask_array::slicing::range_step(1, None, -1));
@@ -61,6 +62,7 @@ pub enum SliceElem {
 /// The element at position `i` of an axis, which is dropped (`x[i]`).
 ///
 /// ```
+/// # use rask_local as _;
 /// use rask_array::{Array, slicing::idx};
 /// let x = Array::<i64>::arange(0, 6, 1, &[4]).unwrap();
 /// assert_eq!(x.slice(&[idx(-1)]).compute_scalar().unwrap(), 5);
@@ -72,6 +74,7 @@ pub fn idx(i: isize) -> SliceElem {
 /// The positions `start..stop` of an axis (`x[start:stop]`).
 ///
 /// ```
+/// # use rask_local as _;
 /// use rask_array::{Array, slicing::range};
 /// let x = Array::<i64>::arange(0, 6, 1, &[4]).unwrap();
 /// assert_eq!(x.slice(&[range(1, -1)]).compute().unwrap().into_raw_vec_and_offset().0, vec![1, 2, 3, 4]);
@@ -88,6 +91,7 @@ pub fn range(start: isize, stop: isize) -> SliceElem {
 /// `None` (`x[::-2]` is `range_step(None, None, -2)`).
 ///
 /// ```
+/// # use rask_local as _;
 /// use rask_array::{Array, slicing::range_step};
 /// let x = Array::<i64>::arange(0, 6, 1, &[4]).unwrap();
 /// let y = x.slice(&[range_step(None, None, -2)]);
@@ -110,6 +114,7 @@ pub fn range_step(
 /// The whole axis (`x[:]`).
 ///
 /// ```
+/// # use rask_local as _;
 /// use rask_array::{Array, slicing::{full, idx}};
 /// let x = Array::<f64>::ones(&[3, 4], &[2, 2]).unwrap();
 /// assert_eq!(x.slice(&[full(), idx(0)]).shape(), &[3]);
@@ -121,6 +126,7 @@ pub fn full() -> SliceElem {
 /// A new axis of length 1 (`x[None]`).
 ///
 /// ```
+/// # use rask_local as _;
 /// use rask_array::{Array, slicing::newaxis};
 /// let x = Array::<f64>::ones(&[3], &[2]).unwrap();
 /// assert_eq!(x.slice(&[newaxis()]).shape(), &[1, 3]);
@@ -132,6 +138,7 @@ pub fn newaxis() -> SliceElem {
 /// A marker for a new axis in the [`s!`](crate::s) macro (NumPy's `None`).
 ///
 /// ```
+/// # use rask_local as _;
 /// use rask_array::{Array, NewAxis, s};
 /// let x = Array::<f64>::ones(&[3], &[2]).unwrap();
 /// assert_eq!(x.slice(&s![.., NewAxis]).shape(), &[3, 1]);
@@ -210,6 +217,7 @@ impl SliceElem {
     /// A range with a step: `SliceElem::stepped(1.., -1)` is `x[1::-1]`.
     ///
     /// ```
+    /// # use rask_local as _;
     /// use rask_array::SliceElem;
     /// assert_eq!(SliceElem::stepped(..3, 2), rask_array::slicing::range_step(None, 3, 2));
     /// ```
@@ -225,6 +233,7 @@ impl SliceElem {
 /// and any [`SliceElem`] may be used as is.
 ///
 /// ```
+/// # use rask_local as _;
 /// use rask_array::{Array, NewAxis, s};
 /// let x = Array::<i64>::arange(0, 12, 1, &[5]).unwrap();
 /// let y = x.slice(&s![..;-3]);
@@ -449,6 +458,7 @@ impl<T: Element> Array<T> {
     /// 0 gives an invalid array whose `compute` returns the error.
     ///
     /// ```
+    /// # use rask_local as _;
     /// use rask_array::{Array, ndarray::array, s, slicing::{idx, range}};
     /// let nd = array![[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]].into_dyn();
     /// let x = Array::from_ndarray(nd.clone(), &[2, 3]).unwrap();
@@ -542,6 +552,7 @@ impl<T: Element> Array<T> {
     /// its indices hit.
     ///
     /// ```
+    /// # use rask_local as _;
     /// use rask_array::{Array, ndarray::{array, Axis}};
     /// let x = Array::from_ndarray(array![[1, 2, 3], [4, 5, 6]].into_dyn(), &[1, 2]).unwrap();
     /// let y = x.take(&[2, 0, -1], Axis(1));

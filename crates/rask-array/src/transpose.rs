@@ -15,6 +15,7 @@ impl<T: Element> Array<T> {
     /// The array with its axes reversed (NumPy's `x.T`).
     ///
     /// ```
+    /// # use rask_local as _;
     /// use rask_array::{Array, ndarray::array};
     /// let x = Array::from_ndarray(array![[1, 2, 3], [4, 5, 6]].into_dyn(), &[1, 2]).unwrap();
     /// assert_eq!(x.t().compute().unwrap(), array![[1, 4], [2, 5], [3, 6]].into_dyn());

@@ -38,8 +38,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use ndarray::{ArrayD, IxDyn};
-use rask_core::{Collection, Error, Op, Result, TaskError, Value};
-use rask_local::Scheduler;
+use rask_core::{Collection, Error, Executor, Op, Result, TaskError, Value};
 use zarrs::array::codec::GzipCodec;
 use zarrs::array::{
     ArrayBuilder, ArrayBytes, ArrayCreateError, ArrayMetadata, ArraySubset, CodecOptions, DataType,
@@ -113,6 +112,7 @@ fn bad_store(path: &Path, msg: impl std::fmt::Display) -> Error {
 /// What the metadata of a Zarr array says.
 ///
 /// ```
+/// # use rask_local as _;
 /// use rask_array::{Array, zarr};
 /// let path = std::env::temp_dir().join(format!("rask-doc-zarr-meta-{}", std::process::id()));
 /// Array::<i16>::zeros(&[5, 4], &[2, 4]).unwrap().to_zarr(&path).unwrap();
@@ -344,6 +344,7 @@ fn write_block<T: Element>(
 /// How [`Array::to_zarr_with`] writes a store.
 ///
 /// ```
+/// # use rask_local as _;
 /// use rask_array::zarr::ZarrWriteOptions;
 /// let opts = ZarrWriteOptions::new().overwrite(true).gzip(5);
 /// assert!(opts.overwrites());
@@ -446,6 +447,7 @@ impl<T: Element> Array<T> {
     /// compute with an error naming the path and the block.
     ///
     /// ```
+    /// # use rask_local as _;
     /// use rask_array::Array;
     /// let path = std::env::temp_dir().join(format!("rask-doc-from-zarr-{}", std::process::id()));
     /// let x = Array::<f64>::arange(0.0, 12.0, 1.0, &[5]).unwrap().reshape(&[3, 4]);
@@ -469,6 +471,7 @@ impl<T: Element> Array<T> {
     /// [`Array::from_zarr`].
     ///
     /// ```
+    /// # use rask_local as _;
     /// use rask_array::Array;
     /// let path = std::env::temp_dir().join(format!("rask-doc-zarr-native-{}", std::process::id()));
     /// Array::<u8>::ones(&[10, 6], &[4, 3]).unwrap().to_zarr(&path).unwrap();
@@ -527,6 +530,7 @@ impl<T: Element> Array<T> {
     /// failed compute leaves nothing at `path`.
     ///
     /// ```
+    /// # use rask_local as _;
     /// use rask_array::Array;
     /// let path = std::env::temp_dir().join(format!("rask-doc-to-zarr-{}", std::process::id()));
     /// let x = Array::<i32>::eye(5, &[2, 5]).unwrap();
@@ -539,7 +543,11 @@ impl<T: Element> Array<T> {
     /// std::fs::remove_dir_all(&path).unwrap();
     /// ```
     pub fn to_zarr(&self, path: impl AsRef<Path>) -> Result<()> {
-        self.to_zarr_with(path, &ZarrWriteOptions::default(), &Scheduler::current()?)
+        self.to_zarr_with(
+            path,
+            &ZarrWriteOptions::default(),
+            &*rask_core::executor::current()?,
+        )
     }
 
     /// Like [`Array::to_zarr`], with `options` (overwrite, gzip), on
@@ -551,6 +559,7 @@ impl<T: Element> Array<T> {
     /// error.
     ///
     /// ```
+    /// # use rask_local as _;
     /// use rask_array::Array;
     /// use rask_array::zarr::ZarrWriteOptions;
     /// use rask_local::Scheduler;
@@ -569,7 +578,7 @@ impl<T: Element> Array<T> {
         &self,
         path: impl AsRef<Path>,
         options: &ZarrWriteOptions,
-        scheduler: &Scheduler,
+        scheduler: &(impl Executor + ?Sized),
     ) -> Result<()> {
         let path = path.as_ref();
         self.validate()?;
@@ -623,14 +632,17 @@ impl<T: Element> Array<T> {
                 .store_metadata()
                 .map_err(|e| bad_store(&tmp, format!("cannot write the metadata: {e}")))?;
             let store = Arc::new(store);
-            scheduler.compute(&BlockWrite {
-                array: self,
-                prefix: "to-zarr",
-                target: format!("the Zarr array {}", tmp.display()).into(),
-                write: Arc::new(move |start: &[usize], block: &ArrayD<T>| {
-                    write_block(&store, start, block)
-                }),
-            })?;
+            crate::array::compute_on(
+                scheduler,
+                &BlockWrite {
+                    array: self,
+                    prefix: "to-zarr",
+                    target: format!("the Zarr array {}", tmp.display()).into(),
+                    write: Arc::new(move |start: &[usize], block: &ArrayD<T>| {
+                        write_block(&store, start, block)
+                    }),
+                },
+            )?;
             replace(&tmp, path)
         })();
         if result.is_err() {

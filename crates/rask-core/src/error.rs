@@ -133,6 +133,29 @@ pub enum Error {
     /// The executor itself failed (for example, no thread could be started).
     #[error("the scheduler failed: {0}")]
     Scheduler(String),
+    /// A task cannot be sent to the executor in force, which runs tasks in
+    /// other processes.
+    #[error("task {key} (operation `{op}`) cannot run in another process: {reason}")]
+    NotPortable {
+        /// The first such task.
+        key: Key,
+        /// Its operation.
+        op: String,
+        /// Why, and how to fix it.
+        reason: String,
+    },
+    /// Encoded bytes (a graph, a kernel's parameters, a value) do not
+    /// decode.
+    #[error("cannot decode {what}: {message}")]
+    Decode {
+        /// What was being decoded, naming the task where there is one.
+        what: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The compute was cancelled.
+    #[error("the compute was cancelled")]
+    Cancelled,
 }
 
 impl std::fmt::Debug for Error {

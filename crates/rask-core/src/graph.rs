@@ -16,7 +16,9 @@ use std::fmt::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, OnceLock};
 
+use crate::annotations::Annotations;
 use crate::error::{Error, Result, TaskError};
+use crate::kernel::{DynKernel, Kernel};
 use crate::key::Key;
 use crate::value::Value;
 
@@ -36,14 +38,62 @@ impl TaskId {
 pub type TaskFn = dyn Fn(&[Value]) -> Result<Value, TaskError> + Send + Sync;
 
 /// What a task does.
+///
+/// A task is *portable* — it can be encoded, shipped to another rask process
+/// of the same build and run there — when its operation is a registered
+/// [`Kernel`](crate::Kernel), a value whose type has a codec, data held by
+/// an executor, or a fused program of those. A [`Op::Call`] closure runs only
+/// in the process that made it.
 #[derive(Clone)]
 pub enum Op {
     /// A value known in advance (a literal, or a persisted result).
     Value(Value),
-    /// A named function of the dependencies' values.
+    /// A named function of the dependencies' values: a closure, local only.
     Call(Arc<Call>),
     /// Several tasks fused into one; see [`Program`].
     Fused(Arc<Program>),
+    /// A registered kernel with its parameters; portable.
+    Kernel(Arc<KernelOp>),
+    /// A result kept by an executor where it was computed (a cluster's
+    /// worker, say); see [`Held`].
+    Held(Arc<dyn Held>),
+}
+
+/// A result an executor keeps where it was computed, referred to by key
+/// (Dask's persisted futures). Dropping the last handle lets the executor
+/// release the data.
+pub trait Held: Send + Sync + 'static {
+    /// The key under which the executor holds the data.
+    fn key(&self) -> &Key;
+    /// The name of the executor that holds it.
+    fn executor(&self) -> &str;
+    /// The value, when it can be had in this process (fetched from where it
+    /// is held, if need be).
+    fn fetch(&self) -> Result<Value, TaskError>;
+}
+
+/// The body of [`Op::Kernel`]: a kernel and how the task shows it.
+pub struct KernelOp {
+    kernel: Arc<dyn DynKernel>,
+    label: Cow<'static, str>,
+    blockwise: bool,
+}
+
+impl KernelOp {
+    /// The kernel.
+    pub fn kernel(&self) -> &Arc<dyn DynKernel> {
+        &self.kernel
+    }
+
+    /// The display name.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// Whether the task is blockwise (see [`Op::blockwise`]).
+    pub fn is_blockwise(&self) -> bool {
+        self.blockwise
+    }
 }
 
 /// A named function, the body of [`Op::Call`].
@@ -96,6 +146,73 @@ impl Op {
         Op::Value(value)
     }
 
+    /// A task running the registered kernel `kernel` (its value is the
+    /// parameters) on its dependencies' values. Portable.
+    pub fn kernel<K: Kernel>(kernel: K) -> Self {
+        Op::from_kernel(Arc::new(kernel), false)
+    }
+
+    /// Like [`Op::kernel`], for a per-block task that may be fused with
+    /// its blockwise neighbours (see [`Op::blockwise`]).
+    pub fn kernel_blockwise<K: Kernel>(kernel: K) -> Self {
+        Op::from_kernel(Arc::new(kernel), true)
+    }
+
+    /// A task running a kernel given as a trait object (a decoded one, or
+    /// one shared by many tasks).
+    pub fn from_kernel(kernel: Arc<dyn DynKernel>, blockwise: bool) -> Self {
+        let label = kernel.label();
+        Op::Kernel(Arc::new(KernelOp {
+            kernel,
+            label,
+            blockwise,
+        }))
+    }
+
+    /// The kernel's registry name and its encoded parameters, for a kernel
+    /// task (`None` otherwise). The parameters are `Err` with the reason
+    /// when they fail to encode.
+    pub fn kernel_parts(&self) -> Option<(&'static str, std::result::Result<Vec<u8>, String>)> {
+        match self {
+            Op::Kernel(k) => Some((k.kernel.kernel_name(), k.kernel.encode_params())),
+            _ => None,
+        }
+    }
+
+    /// Data held by an executor.
+    pub fn held(held: Arc<dyn Held>) -> Self {
+        Op::Held(held)
+    }
+
+    /// Why the operation cannot leave this process, or `None` when it is
+    /// portable.
+    pub fn non_portable_reason(&self) -> Option<String> {
+        match self {
+            Op::Kernel(_) | Op::Held(_) => None,
+            Op::Call(c) => Some(format!(
+                "its operation `{}` is a closure, which cannot be sent to another process; \
+                 mark the function `#[rask::remote]` (or implement `rask::graph::Kernel` and \
+                 register it) and build the task from that",
+                c.name
+            )),
+            Op::Value(v) if v.is_portable() => None,
+            Op::Value(v) => Some(format!(
+                "its value of type `{}` has no codec; register the type with \
+                 `rask::register_type!`",
+                v.type_name()
+            )),
+            Op::Fused(p) => p.steps.iter().find_map(|s| {
+                s.op.non_portable_reason()
+                    .map(|r| format!("its fused step {}: {r}", s.key))
+            }),
+        }
+    }
+
+    /// Whether the operation can leave this process (see the type's docs).
+    pub fn is_portable(&self) -> bool {
+        self.non_portable_reason().is_none()
+    }
+
     /// The same operation under another name (shown in errors and
     /// diagnostics); the function is shared, not copied. A value or a fused
     /// program keeps its own name.
@@ -112,6 +229,11 @@ impl Op {
                 blockwise: c.blockwise,
                 func: c.func.clone(),
             })),
+            Op::Kernel(k) => Op::Kernel(Arc::new(KernelOp {
+                kernel: k.kernel.clone(),
+                label: name.into(),
+                blockwise: k.blockwise,
+            })),
             other => other.clone(),
         }
     }
@@ -119,8 +241,9 @@ impl Op {
     /// Whether this is a blockwise operation (see [`Op::blockwise`]).
     pub fn is_blockwise(&self) -> bool {
         match self {
-            Op::Value(_) => false,
+            Op::Value(_) | Op::Held(_) => false,
             Op::Call(c) => c.blockwise,
+            Op::Kernel(k) => k.blockwise,
             Op::Fused(p) => p.steps.last().is_some_and(|s| s.op.is_blockwise()),
         }
     }
@@ -129,7 +252,9 @@ impl Op {
     pub fn name(&self) -> &str {
         match self {
             Op::Value(_) => "value",
+            Op::Held(_) => "held",
             Op::Call(c) => &c.name,
+            Op::Kernel(k) => &k.label,
             Op::Fused(p) => p.steps.last().map_or("fused", |s| s.op.name()),
         }
     }
@@ -141,7 +266,12 @@ impl Op {
         let result = match self {
             Op::Fused(program) => return program.run(key, args),
             Op::Value(v) => Ok(v.clone()),
+            Op::Held(h) => h.fetch(),
             Op::Call(c) => match catch_unwind(AssertUnwindSafe(|| (c.func)(args))) {
+                Ok(r) => r,
+                Err(payload) => Err(TaskError::from_panic(payload)),
+            },
+            Op::Kernel(k) => match catch_unwind(AssertUnwindSafe(|| k.kernel.run(args))) {
                 Ok(r) => r,
                 Err(payload) => Err(TaskError::from_panic(payload)),
             },
@@ -159,6 +289,8 @@ impl std::fmt::Debug for Op {
         match self {
             Op::Value(v) => write!(f, "Value({v:?})"),
             Op::Call(c) => write!(f, "Call({})", c.name),
+            Op::Kernel(k) => write!(f, "Kernel({}: {})", k.kernel.kernel_name(), k.label),
+            Op::Held(h) => write!(f, "Held({} on {})", h.key(), h.executor()),
             Op::Fused(p) => write!(f, "Fused({} steps)", p.steps.len()),
         }
     }
@@ -268,6 +400,37 @@ pub struct Task {
     pub op: Op,
     /// Its dependencies, in argument order.
     pub deps: Vec<TaskId>,
+    /// Priority, retries, resources and allowed workers, when any was set.
+    pub annotations: Option<Arc<Annotations>>,
+}
+
+impl Task {
+    /// A task without annotations.
+    pub fn new(key: Key, op: Op, deps: Vec<TaskId>) -> Self {
+        Task {
+            key,
+            op,
+            deps,
+            annotations: None,
+        }
+    }
+
+    /// How many times a failed run is retried (annotation `retries`).
+    pub fn retries(&self) -> u32 {
+        self.annotations.as_ref().map_or(0, |a| a.retries)
+    }
+
+    /// Runs the operation on `args`, retrying a failure as many times as the
+    /// task's `retries` annotation allows; the last failure is returned.
+    pub fn run(&self, args: &[Value]) -> Result<Value> {
+        let mut left = self.retries();
+        loop {
+            match self.op.run(&self.key, args) {
+                Err(_) if left > 0 => left -= 1,
+                other => return other,
+            }
+        }
+    }
 }
 
 /// An acyclic task graph in an arena; see the module docs.
@@ -361,6 +524,26 @@ impl Graph {
             })
             .get(key)
             .copied()
+    }
+
+    /// The first task that cannot leave this process, with the reason, or
+    /// `Ok` when the whole graph is portable (see [`Op`]).
+    pub fn check_portable(&self) -> Result<()> {
+        for t in &self.tasks {
+            if let Some(reason) = t.op.non_portable_reason() {
+                return Err(Error::NotPortable {
+                    key: t.key.clone(),
+                    op: t.op.name().to_string(),
+                    reason,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether every task can leave this process.
+    pub fn is_portable(&self) -> bool {
+        self.tasks.iter().all(|t| t.op.is_portable())
     }
 
     /// Ids of the tasks with these keys, or [`Error::MissingKey`].
@@ -534,6 +717,10 @@ pub struct GraphBuilder {
     /// Key, operation, and the range of its dependencies in `dep_keys`.
     pending: Vec<(Key, Op, u32, u32)>,
     dep_keys: Vec<Key>,
+    /// Annotations by task position, for the few tasks that have them.
+    annotations: Vec<(u32, Arc<Annotations>)>,
+    /// Annotations given to every task inserted while set.
+    scope: Option<Arc<Annotations>>,
 }
 
 impl GraphBuilder {
@@ -569,10 +756,44 @@ impl GraphBuilder {
                 let start = self.dep_keys.len();
                 self.dep_keys.extend(deps);
                 let len = self.dep_keys.len() - start;
+                if let Some(a) = &self.scope {
+                    self.annotations
+                        .push((self.pending.len() as u32, a.clone()));
+                }
                 self.pending.push((key, op, start as u32, len as u32));
                 true
             }
         }
+    }
+
+    /// Adds a task with annotations (priority, retries, resources, allowed
+    /// workers); like [`GraphBuilder::insert`] otherwise.
+    pub fn insert_annotated(
+        &mut self,
+        key: Key,
+        op: Op,
+        deps: impl IntoIterator<Item = Key>,
+        annotations: Arc<Annotations>,
+    ) -> bool {
+        let pos = self.pending.len() as u32;
+        if !self.insert(key, op, deps) {
+            return false;
+        }
+        if let Some(last) = self.annotations.last_mut()
+            && last.0 == pos
+        {
+            last.1 = annotations;
+        } else {
+            self.annotations.push((pos, annotations));
+        }
+        true
+    }
+
+    /// Gives `annotations` to every task inserted until the returned value
+    /// is passed back to [`GraphBuilder::set_scope`] (Dask's
+    /// `with dask.annotate(...)` while a collection adds its tasks).
+    pub fn set_scope(&mut self, annotations: Option<Arc<Annotations>>) -> Option<Arc<Annotations>> {
+        std::mem::replace(&mut self.scope, annotations)
     }
 
     /// Resolves dependencies and checks the graph: a dependency on a key that
@@ -583,7 +804,10 @@ impl GraphBuilder {
             keys,
             pending,
             dep_keys,
+            annotations,
+            scope: _,
         } = self;
+        let mut annotations = annotations.into_iter().peekable();
         let mut tasks = Vec::with_capacity(pending.len());
         for (key, op, start, len) in pending {
             let dep_keys = &dep_keys[start as usize..(start + len) as usize];
@@ -599,7 +823,17 @@ impl GraphBuilder {
                     }
                 }
             }
-            tasks.push(Task { key, op, deps });
+            let pos = tasks.len() as u32;
+            let ann = match annotations.peek() {
+                Some((p, _)) if *p == pos => annotations.next().map(|(_, a)| a),
+                _ => None,
+            };
+            tasks.push(Task {
+                key,
+                op,
+                deps,
+                annotations: ann,
+            });
         }
         drop(dep_keys);
         let g = Graph {

@@ -12,27 +12,51 @@
 //! * [`Plan`] — the optimized, ordered graph that executors run;
 //! * [`Executor`] / [`Callback`] — how collections reach schedulers and how
 //!   diagnostics watch them;
-//! * [`Collection`] — what `compute` accepts;
-//! * [`Value`] and [`Error`].
+//! * [`Collection`] — what `compute` accepts; [`compute`] — the pipeline
+//!   every collection goes through, and [`executor::current`] — the
+//!   executor in force;
+//! * [`Kernel`] — task operations that are data (a registered name plus
+//!   serde parameters), so graphs can leave the process ([`wire`]);
+//! * [`Value`] — results, with real sizes ([`SizeOf`]) and codecs
+//!   ([`codec`]); [`Tokenizer`] — deterministic keys;
+//! * [`Annotations`] — priority, retries, resources, allowed workers;
+//! * [`Error`].
 //!
 //! Users normally reach these through the `rask` facade crate.
 
+mod annotations;
+pub mod callbacks;
+pub mod codec;
 mod collection;
+pub mod compute;
 mod error;
-mod executor;
+pub mod executor;
 mod graph;
+pub mod kernel;
 mod key;
 pub mod optimize;
 pub mod order;
 mod plan;
+pub mod size;
+mod token;
 mod value;
+pub mod wire;
 
+pub use annotations::Annotations;
 pub use collection::Collection;
 pub use error::{BoxError, Error, Result, TaskError};
-pub use executor::{Callback, Executor};
+pub use executor::{Callback, CancelToken, Executor};
 pub use graph::{
-    Arg, Call, Dependents, Graph, GraphBuilder, Op, Program, Step, Task, TaskFn, TaskId,
+    Arg, Call, Dependents, Graph, GraphBuilder, Held, KernelOp, Op, Program, Step, Task, TaskFn,
+    TaskId,
 };
+pub use kernel::{DynKernel, Kernel};
 pub use key::{Key, fresh_token};
 pub use plan::{Plan, PlanOptions};
+pub use size::SizeOf;
+pub use token::Tokenizer;
 pub use value::{Shared, Value};
+
+/// Re-exported for the registration macros.
+#[doc(hidden)]
+pub use inventory;

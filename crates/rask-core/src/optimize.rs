@@ -7,7 +7,8 @@
 //!   steps then costs one scheduling decision instead of `n`, and
 //!   `(x + y) * 2 - z` is one task per block. A fused task keeps the key of
 //!   its last step (so requested outputs keep their keys) and remembers every
-//!   step's key for errors. Outputs are never fused away.
+//!   step's key for errors. Outputs are never fused away, and tasks with
+//!   different annotations (priority, retries, ...) are never fused together.
 
 use std::sync::Arc;
 
@@ -84,7 +85,9 @@ pub fn fuse(graph: Graph, outputs: &[TaskId]) -> (Graph, Vec<TaskId>) {
                 return false;
             };
             let (a, b) = (graph.task(id), graph.task(b));
-            !is_output[i] && (b.deps.len() == 1 || (a.op.is_blockwise() && b.op.is_blockwise()))
+            !is_output[i]
+                && same_annotations(a, b)
+                && (b.deps.len() == 1 || (a.op.is_blockwise() && b.op.is_blockwise()))
         })
         .collect();
     if !absorbed.iter().any(|&a| a) {
@@ -116,6 +119,7 @@ pub fn fuse(graph: Graph, outputs: &[TaskId]) -> (Graph, Vec<TaskId>) {
                     .iter()
                     .map(|d| TaskId(new_id[d.index()]))
                     .collect(),
+                annotations: task.annotations.clone(),
             });
             continue;
         }
@@ -157,10 +161,21 @@ pub fn fuse(graph: Graph, outputs: &[TaskId]) -> (Graph, Vec<TaskId>) {
             key: task.key.clone(),
             op: Op::Fused(Arc::new(program)),
             deps: inputs.iter().map(|d| TaskId(new_id[d.index()])).collect(),
+            annotations: task.annotations.clone(),
         });
     }
     let outputs = outputs.iter().map(|o| TaskId(new_id[o.index()])).collect();
     (Graph::from_tasks_unchecked(tasks), outputs)
+}
+
+/// Tasks fuse only when their annotations agree (a task with retries or a
+/// priority keeps them, and never hands them to its neighbours).
+fn same_annotations(a: &Task, b: &Task) -> bool {
+    match (&a.annotations, &b.annotations) {
+        (None, None) => true,
+        (Some(x), Some(y)) => Arc::ptr_eq(x, y) || x == y,
+        _ => false,
+    }
 }
 
 /// The position of `dep` among a fused task's inputs, adding it if new.

@@ -60,7 +60,14 @@ impl Plan {
         } else {
             (graph, outputs)
         };
-        let priority = order::priorities(&graph).expect("a built graph is acyclic");
+        let mut priority = order::priorities(&graph).expect("a built graph is acyclic");
+        if graph
+            .tasks()
+            .iter()
+            .any(|t| t.annotations.as_ref().is_some_and(|a| a.priority != 0))
+        {
+            priority = with_user_priorities(&graph, &priority);
+        }
         // Executors address tasks by id; the key index is not needed any more.
         let graph = graph.without_index();
         Plan {
@@ -68,6 +75,11 @@ impl Plan {
             outputs,
             priority,
         }
+    }
+
+    /// Whether every task can leave this process (see [`Graph::check_portable`]).
+    pub fn is_portable(&self) -> bool {
+        self.graph.is_portable()
     }
 
     /// Number of tasks to run.
@@ -78,5 +90,86 @@ impl Plan {
     /// Whether there is nothing to run.
     pub fn is_empty(&self) -> bool {
         self.graph.is_empty()
+    }
+}
+
+/// Re-ranks tasks by the `priority` annotation (higher first), breaking ties
+/// by the static order. A task's dependencies inherit the highest priority
+/// of the tasks that need them, so the ranking stays a topological order
+/// (the sync scheduler runs tasks by rank).
+fn with_user_priorities(graph: &Graph, static_rank: &[u32]) -> Vec<u32> {
+    let n = graph.len();
+    let mut effective: Vec<i32> = graph
+        .tasks()
+        .iter()
+        .map(|t| t.annotations.as_ref().map_or(0, |a| a.priority))
+        .collect();
+    // Dependents rank after their dependencies, so visiting ranks downwards
+    // settles every task before its dependencies.
+    for t in order::sorted_by_priority(static_rank).into_iter().rev() {
+        let p = effective[t.index()];
+        for d in &graph.task(t).deps {
+            let e = &mut effective[d.index()];
+            *e = (*e).max(p);
+        }
+    }
+    let mut ids: Vec<u32> = (0..n as u32).collect();
+    ids.sort_unstable_by_key(|&i| {
+        (
+            std::cmp::Reverse(effective[i as usize]),
+            static_rank[i as usize],
+        )
+    });
+    let mut rank = vec![0u32; n];
+    for (r, &i) in ids.iter().enumerate() {
+        rank[i as usize] = r as u32;
+    }
+    rank
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Annotations, Op, Value};
+    use std::sync::Arc;
+
+    #[test]
+    fn higher_priority_branches_run_first_and_order_stays_topological() {
+        let mut b = GraphBuilder::new();
+        for br in ["low", "high"] {
+            b.insert(
+                Key::new(format!("{br}-leaf")),
+                Op::value(Value::new(1i64)),
+                vec![],
+            );
+        }
+        b.insert(
+            Key::new("low-top"),
+            Op::value(Value::new(0i64)),
+            vec![Key::new("low-leaf")],
+        );
+        b.insert_annotated(
+            Key::new("high-top"),
+            Op::value(Value::new(0i64)),
+            vec![Key::new("high-leaf")],
+            Arc::new(Annotations::default().priority(5)),
+        );
+        let plan = Plan::new(
+            b,
+            &[Key::new("low-top"), Key::new("high-top")],
+            PlanOptions { fuse: false },
+        )
+        .unwrap();
+        let rank = |k: &str| plan.priority[plan.graph.id_of(&Key::new(k)).unwrap().index()];
+        assert!(
+            rank("high-leaf") < rank("low-leaf"),
+            "the high branch's input inherits its priority"
+        );
+        assert!(rank("high-top") < rank("low-leaf"));
+        for (i, t) in plan.graph.tasks().iter().enumerate() {
+            for d in &t.deps {
+                assert!(plan.priority[d.index()] < plan.priority[i]);
+            }
+        }
     }
 }

@@ -3,8 +3,10 @@
 //! A [`Value`] is a reference-counted, type-erased result. Locally a value is
 //! never copied or serialized: dependents read it through a shared reference.
 //! Each value remembers the name of its type (so a value of the wrong type
-//! reaching a task gives an error that names both types) and its size in bytes
-//! (for memory accounting).
+//! reaching a task gives an error that names both types) and its real size in
+//! bytes (for memory accounting; see [`crate::size`]). Values whose type has a
+//! registered codec can be encoded to bytes and decoded in another process
+//! ([`Value::encode`], [`Value::decode`]; see [`crate::codec`]).
 
 use std::any::Any;
 use std::fmt;
@@ -55,11 +57,35 @@ impl<T: Any + Send + Sync> Stored for Slot<T> {
 pub struct Value(Arc<dyn Stored>);
 
 impl Value {
-    /// Wraps a value. Its size is taken as `size_of::<T>()`, the shallow size;
-    /// use [`Value::with_nbytes`] when the value owns heap memory worth
-    /// counting.
+    /// Wraps a value. Its size is its real size when the type is registered
+    /// (numbers, strings, vectors, maps and n-d blocks are; see
+    /// [`crate::codec`]), else the inline size `size_of::<T>()`; use
+    /// [`Value::sized`] or [`Value::with_nbytes`] for other types that own
+    /// heap memory.
+    ///
+    /// ```
+    /// use rask_core::Value;
+    /// assert_eq!(Value::new(vec![0f64; 1000]).nbytes(), 24 + 8000);
+    /// ```
     pub fn new<T: Any + Send + Sync>(value: T) -> Self {
-        Value::with_nbytes(value, std::mem::size_of::<T>())
+        let nbytes = crate::codec::registered_size(&value).unwrap_or(std::mem::size_of::<T>());
+        Value::with_nbytes(value, nbytes)
+    }
+
+    /// Wraps a value whose type reports its own size.
+    ///
+    /// ```
+    /// use rask_core::{SizeOf, Value};
+    /// struct Model { weights: Vec<f64> }
+    /// impl SizeOf for Model {
+    ///     fn heap_bytes(&self) -> usize { self.weights.heap_bytes() }
+    /// }
+    /// let v = Value::sized(Model { weights: vec![0.0; 100] });
+    /// assert_eq!(v.nbytes(), 24 + 800);
+    /// ```
+    pub fn sized<T: crate::SizeOf + Any + Send + Sync>(value: T) -> Self {
+        let nbytes = value.size_bytes();
+        Value::with_nbytes(value, nbytes)
     }
 
     /// Wraps a value whose size in bytes is known.
@@ -114,6 +140,30 @@ impl Value {
     /// The size of the value in bytes, as reported when it was made.
     pub fn nbytes(&self) -> usize {
         self.0.nbytes()
+    }
+
+    /// The [`TypeId`](std::any::TypeId) of the stored value.
+    pub fn value_type_id(&self) -> std::any::TypeId {
+        self.0.as_any().type_id()
+    }
+
+    /// Whether the value's type has a codec, so it can leave the process.
+    pub fn is_portable(&self) -> bool {
+        crate::codec::has_codec(self.value_type_id())
+    }
+
+    /// The value as bytes with its type's tag, or
+    /// [`CodecError::NoCodec`](crate::codec::CodecError::NoCodec) naming the
+    /// type when it has no codec.
+    pub fn encode(&self) -> Result<crate::codec::EncodedValue, crate::codec::CodecError> {
+        crate::codec::encode(self.0.as_any(), self.type_name())
+    }
+
+    /// Decodes bytes made by [`Value::encode`] (in this or another process
+    /// of the same build). Never panics: bytes that do not decode give an
+    /// error.
+    pub fn decode(tag: &str, bytes: &[u8]) -> Result<Value, crate::codec::CodecError> {
+        crate::codec::decode(tag, bytes)
     }
 
     /// Whether two handles point at the same stored value.

@@ -30,6 +30,16 @@
 //! retry or on another worker. Errors returned by [`try_delayed`] /
 //! [`Delayed::try_map`] functions and panics come back from `compute` as
 //! [`Error::Task`] naming the failed task's key.
+//!
+//! # Local closures and registered functions
+//!
+//! Closures run in the process that built them. Functions marked
+//! `#[rask::remote]` are registered kernels ([`from_kernel`]): their tasks
+//! can be sent to other processes (a cluster's workers), and their keys are
+//! deterministic — derived from the function's name and its inputs' keys —
+//! so the same call built twice is one task. A graph that holds a closure is
+//! refused by an executor that needs portable tasks, with an error naming
+//! the task.
 
 use std::any::Any;
 use std::borrow::Borrow;
@@ -38,9 +48,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rask_core::{
-    BoxError, Collection, Error, GraphBuilder, Key, Op, Result, Shared, TaskError, Value,
+    BoxError, Collection, Error, Executor, GraphBuilder, Kernel, Key, Op, Result, Shared,
+    TaskError, Tokenizer, Value,
 };
-use rask_local::Scheduler;
 
 /// A lazy value of type `T`: a node in a task graph.
 #[must_use = "a Delayed does nothing until it is computed"]
@@ -260,20 +270,21 @@ impl<T: Data> Delayed<T> {
 }
 
 impl<T: Data + Clone> Delayed<T> {
-    /// Computes the value on the configured scheduler (threads by default).
+    /// Computes the value on the executor in force (the configured
+    /// scheduler, threads by default; see `rask_core::executor`).
     pub fn compute(&self) -> Result<T> {
-        Scheduler::current()?.compute(self)
+        rask_core::compute::compute(self)
     }
 
-    /// Computes the value on `scheduler`.
+    /// Computes the value on `executor`.
     ///
     /// ```
     /// use rask_local::Scheduler;
     /// let x = rask_delayed::delayed(|| 40).map(|x| x + 2);
     /// assert_eq!(x.compute_with(&Scheduler::sync()).unwrap(), 42);
     /// ```
-    pub fn compute_with(&self, scheduler: &Scheduler) -> Result<T> {
-        scheduler.compute(self)
+    pub fn compute_with<E: Executor + ?Sized>(&self, executor: &E) -> Result<T> {
+        rask_core::compute::compute_with(self, executor)
     }
 }
 
@@ -286,21 +297,29 @@ impl<T: Data> Delayed<T> {
     /// assert_eq!(x.map(|v| v + 1).compute().unwrap(), 43);
     /// ```
     pub fn persist(&self) -> Result<Delayed<T>> {
-        self.persist_with(&Scheduler::current()?)
+        self.persist_with(&*rask_core::executor::current()?)
     }
 
-    /// Like [`Delayed::persist`], on `scheduler`.
-    pub fn persist_with(&self, scheduler: &Scheduler) -> Result<Delayed<T>> {
-        let value = scheduler.compute(&RawValue(&self.node))?;
+    /// Like [`Delayed::persist`], on `executor`: the result stays where the
+    /// executor keeps it (in this process for the local schedulers).
+    pub fn persist_with<E: Executor + ?Sized>(&self, executor: &E) -> Result<Delayed<T>> {
+        let mut kept = rask_core::compute::persist_with(&RawValue(&self.node), executor)?;
+        let (key, op) = kept.pop().ok_or_else(|| missing_output(&self.node.key))?;
         Ok(Delayed {
             node: Arc::new(Node {
-                key: self.node.key.clone(),
-                op: Op::value(value),
+                key,
+                op,
                 deps: Vec::new(),
                 external: None,
             }),
             _type: PhantomData,
         })
+    }
+
+    /// This node without its type, for building calls of kernels
+    /// ([`from_kernel`]).
+    pub fn erase(&self) -> AnyDelayed {
+        AnyDelayed(self.node.clone())
     }
 
     /// Writes the graph behind this value as Graphviz DOT to `path`.
@@ -455,11 +474,115 @@ pub fn from_graph<T: Data>(key: Key, add: Arc<GraphFn>) -> Delayed<T> {
 
 /// A `Delayed` holding a value that exists already (Dask's `delayed(obj)`).
 ///
+/// When the value's type has a codec (see `rask_core::codec`), the key is
+/// derived from its bytes, so equal values are one task and the value can
+/// be sent to other processes.
+///
 /// ```
 /// assert_eq!(rask_delayed::value(5).compute().unwrap(), 5);
+/// assert_eq!(rask_delayed::value(5).key(), rask_delayed::value(5).key());
 /// ```
 pub fn value<T: Data>(value: T) -> Delayed<T> {
-    Delayed::from_parts("value", Op::value(Value::new(value)), Vec::new())
+    let value = Value::new(value);
+    let key = match value.encode() {
+        Ok(e) => Tokenizer::new("value")
+            .str(&e.tag)
+            .bytes(&e.bytes)
+            .finish_key("value"),
+        Err(_) => Key::unique("value"),
+    };
+    Delayed {
+        node: Arc::new(Node {
+            key,
+            op: Op::value(value),
+            deps: Vec::new(),
+            external: None,
+        }),
+        _type: PhantomData,
+    }
+}
+
+/// A [`Delayed`] without its type: an argument of [`from_kernel`].
+#[derive(Clone)]
+pub struct AnyDelayed(Arc<Node>);
+
+impl AnyDelayed {
+    /// The node's key.
+    pub fn key(&self) -> &Key {
+        &self.0.key
+    }
+}
+
+/// What a registered function accepts as an argument of type `T`: a
+/// `&Delayed<T>` (its result, once computed) or a plain `T` (wrapped with
+/// [`value`]).
+pub trait IntoArg<T> {
+    /// The argument as a delayed value.
+    fn into_arg(self) -> Delayed<T>;
+}
+
+impl<T> IntoArg<T> for &Delayed<T> {
+    fn into_arg(self) -> Delayed<T> {
+        self.clone()
+    }
+}
+
+impl<T> IntoArg<T> for Delayed<T> {
+    fn into_arg(self) -> Delayed<T> {
+        self
+    }
+}
+
+impl<T: Data> IntoArg<T> for T {
+    fn into_arg(self) -> Delayed<T> {
+        value(self)
+    }
+}
+
+/// A lazy call of the registered kernel `kernel` on `args` (what
+/// `#[rask::remote]` functions build): portable, and when `pure`, keyed by
+/// the kernel's name, parameters and the arguments' keys, so the same call
+/// built twice is one task. The kernel's result must be a `T`.
+///
+/// ```
+/// use rask_core::{Kernel, TaskError, Value};
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct Add;
+/// impl Kernel for Add {
+///     const NAME: &'static str = "doc.add";
+///     fn run(&self, a: &[Value]) -> Result<Value, TaskError> {
+///         Ok(Value::new(a[0].get::<i64>(0)? + a[1].get::<i64>(1)?))
+///     }
+/// }
+/// rask_core::register_kernel!(Add);
+/// let (a, b) = (rask_delayed::value(2i64), rask_delayed::value(3i64));
+/// let s: rask_delayed::Delayed<i64> = rask_delayed::from_kernel(Add, vec![a.erase(), b.erase()], true);
+/// let t: rask_delayed::Delayed<i64> = rask_delayed::from_kernel(Add, vec![a.erase(), b.erase()], true);
+/// assert_eq!(s.key(), t.key());
+/// # use rask_local as _;
+/// assert_eq!(s.compute().unwrap(), 5);
+/// ```
+pub fn from_kernel<T: Data, K: Kernel>(kernel: K, args: Vec<AnyDelayed>, pure: bool) -> Delayed<T> {
+    let label = kernel.label();
+    let key = if pure {
+        let mut t = Tokenizer::new(K::NAME);
+        t.serde(&kernel);
+        for a in &args {
+            t.key(&a.0.key);
+        }
+        t.finish_key(&label)
+    } else {
+        Key::unique(&label)
+    };
+    Delayed {
+        node: Arc::new(Node {
+            key,
+            op: Op::kernel(kernel),
+            deps: args.into_iter().map(|a| a.0).collect(),
+            external: None,
+        }),
+        _type: PhantomData,
+    }
 }
 
 /// Gathers many delayed values into one delayed vector, in order.

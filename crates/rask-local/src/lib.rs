@@ -5,26 +5,28 @@
 //! * [`ThreadsExecutor`] — one OS thread per core with work stealing; the
 //!   default.
 //!
-//! [`Scheduler`] picks one of them (or any other [`Executor`]) and runs the
-//! whole compute pipeline: build the graph of a [`Collection`], optimize it
-//! into a [`Plan`], run it with the progress bar when the configuration asks
-//! for one, and turn the values back into the collection's result.
+//! [`Scheduler`] picks one of them (or any other [`Executor`]) and shows the
+//! progress bar while it runs when the configuration asks for one. This
+//! crate registers `Scheduler` under the configuration names `"sync"` and
+//! `"threads"` with `rask-core`, which is how `compute` of any collection
+//! finds it (see `rask_core::executor`): collections never depend on this
+//! crate.
 //!
 //! [`callbacks::register`] attaches a [`Callback`] (a profiler, say) to every
 //! run for as long as its guard lives.
 
-pub mod callbacks;
 mod progress;
 mod sync;
+#[cfg(test)]
+mod tests;
 mod threads;
 
 use std::sync::Arc;
 
 use rask_config::{Config, SchedulerKind};
-use rask_core::{
-    Callback, Collection, Error, Executor, Graph, GraphBuilder, Key, Plan, PlanOptions, Result,
-    Value,
-};
+use rask_core::{Callback, CancelToken, Collection, Executor, Graph, Key, Op, Plan, Result, Value};
+
+pub use rask_core::callbacks;
 
 pub use progress::ProgressCounter;
 pub use sync::SyncExecutor;
@@ -33,7 +35,9 @@ pub use threads::ThreadsExecutor;
 /// Which executor runs a compute.
 ///
 /// Scheduler flavours are an enum: the two local ones, plus any other
-/// [`Executor`] (the distributed client will be one).
+/// [`Executor`] (the distributed client will be one). It is an [`Executor`]
+/// itself, so `x.compute_with(&Scheduler::sync())` works for every
+/// collection.
 ///
 /// ```
 /// use rask_local::Scheduler;
@@ -79,6 +83,12 @@ impl Scheduler {
         Scheduler::from_config(&config)
     }
 
+    /// The executor in force (a scoped or default executor, else the
+    /// configuration's), as `compute` finds it.
+    pub fn in_force() -> Result<Arc<dyn Executor>> {
+        rask_core::executor::current()
+    }
+
     /// Wraps any executor.
     pub fn custom(executor: Arc<dyn Executor>) -> Self {
         Scheduler::Custom(executor)
@@ -109,35 +119,18 @@ impl Scheduler {
 
     /// Computes a collection (or a tuple / vector of them, sharing work).
     pub fn compute<C: Collection + ?Sized>(&self, collection: &C) -> Result<C::Output> {
-        collection.validate()?;
-        let config = rask_config::try_get()?;
-        let mut builder = GraphBuilder::new();
-        let mut keys = Vec::new();
-        collection.add_to_graph(&mut builder, &mut keys);
-        let plan = Plan::new(builder, &keys, PlanOptions { fuse: config.fuse })?;
-        let values = self.run(&plan, &config, &[])?;
-        let mut values = values.into_iter();
-        let out = collection.finalize(&mut values)?;
-        if values.next().is_some() {
-            return Err(Error::Scheduler(
-                "internal error: a collection did not consume all of its outputs".into(),
-            ));
-        }
-        Ok(out)
+        rask_core::compute::compute_with(collection, self)
     }
 
     /// Runs a hand-built graph and returns the values of `keys` (like
     /// `dask.get`).
     pub fn get(&self, graph: Graph, keys: &[Key]) -> Result<Vec<Value>> {
-        let config = rask_config::try_get()?;
-        let ids = graph.ids_of(keys)?;
-        let plan = Plan::from_graph(graph, &ids, PlanOptions { fuse: config.fuse });
-        self.run(&plan, &config, &[])
+        rask_core::compute::get(graph, keys, self)
     }
 
-    /// Runs a plan with extra callbacks, adding the callbacks registered
-    /// with [`callbacks::register`] (a snapshot taken now) and the progress
-    /// bar when `config` asks for it.
+    /// Runs a plan with `callbacks`, the callbacks registered with
+    /// [`callbacks::register`] (a snapshot taken now), and the progress bar
+    /// when `config` asks for it.
     pub fn run(
         &self,
         plan: &Plan,
@@ -145,32 +138,78 @@ impl Scheduler {
         callbacks: &[&dyn Callback],
     ) -> Result<Vec<Value>> {
         let registered = callbacks::snapshot();
-        let progress = progress::enabled(config) && !plan.is_empty();
-        if registered.is_empty() && !progress {
-            return self.executor().execute(plan, callbacks);
-        }
         let mut all: Vec<&dyn Callback> = callbacks.to_vec();
         all.extend(registered.iter().map(|cb| cb.as_ref()));
+        self.run_with(plan, config, &all, None)
+    }
+
+    fn run_with(
+        &self,
+        plan: &Plan,
+        config: &Config,
+        callbacks: &[&dyn Callback],
+        cancel: Option<&CancelToken>,
+    ) -> Result<Vec<Value>> {
+        let exec = |cbs: &[&dyn Callback]| match cancel {
+            Some(c) => self.executor().execute_cancellable(plan, cbs, c),
+            None => self.executor().execute(plan, cbs),
+        };
+        let progress = progress::enabled(config) && !plan.is_empty();
         if !progress {
-            return self.executor().execute(plan, &all);
+            return exec(callbacks);
         }
+        let mut all: Vec<&dyn Callback> = callbacks.to_vec();
         let counter = ProgressCounter::default();
         all.push(&counter);
-        progress::with_progress(plan.len(), config.progress_delay, &counter, || {
-            self.executor().execute(plan, &all)
-        })
+        progress::with_progress(plan.len(), config.progress_delay, &counter, || exec(&all))
     }
 }
 
+/// As an [`Executor`], a `Scheduler` adds the progress bar but not the
+/// registered callbacks: the compute pipeline passes those in.
 impl Executor for Scheduler {
     fn execute(&self, plan: &Plan, callbacks: &[&dyn Callback]) -> Result<Vec<Value>> {
-        self.executor().execute(plan, callbacks)
+        let config = rask_config::try_get()?;
+        self.run_with(plan, &config, callbacks, None)
+    }
+
+    fn execute_cancellable(
+        &self,
+        plan: &Plan,
+        callbacks: &[&dyn Callback],
+        cancel: &CancelToken,
+    ) -> Result<Vec<Value>> {
+        let config = rask_config::try_get()?;
+        self.run_with(plan, &config, callbacks, Some(cancel))
+    }
+
+    fn persist(&self, plan: &Plan, callbacks: &[&dyn Callback]) -> Result<Vec<Op>> {
+        Ok(self
+            .execute(plan, callbacks)?
+            .into_iter()
+            .map(Op::value)
+            .collect())
     }
 
     fn name(&self) -> &str {
         self.executor().name()
     }
+
+    fn workers(&self) -> Option<usize> {
+        Scheduler::workers(self)
+    }
 }
+
+fn make_sync(_config: &Config) -> Result<Arc<dyn Executor>> {
+    Ok(Arc::new(Scheduler::sync()))
+}
+
+fn make_threads(config: &Config) -> Result<Arc<dyn Executor>> {
+    Ok(Arc::new(Scheduler::threads(config.worker_threads())?))
+}
+
+rask_core::register_executor!("sync", make_sync);
+rask_core::register_executor!("threads", make_threads);
 
 impl std::fmt::Debug for Scheduler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

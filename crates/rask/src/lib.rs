@@ -44,21 +44,52 @@
 //!   by hand and for writing collections.
 //! * [`Error`] — what goes wrong, with the key of the task that failed.
 
-pub use rask_core::{Collection, Error, Key, Result, TaskError, Value};
+pub use rask_core::{
+    Annotations, Collection, Error, Key, Result, SizeOf, TaskError, Value, register_size,
+    register_type,
+};
 
 /// With the `mimalloc` feature, mimalloc is the program's global allocator
 /// (see the feature's description in `Cargo.toml`).
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static GLOBAL_ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-pub use rask_delayed::delayed;
+pub use rask_delayed::{delayed, try_delayed};
 pub use rask_local::Scheduler;
+/// Registers a function for use in other processes (a cluster's workers),
+/// with a deterministic key per call.
+///
+/// Next to the function it adds a module of the same name whose
+/// `delayed(args…)` builds a lazy, portable call; each argument is a
+/// `&Delayed<T>` or a plain `T`. Argument and result types must implement
+/// serde's `Serialize` and `Deserialize`. A function returning
+/// `Result<T, E>` gives a `Delayed<T>` whose `Err` fails the task.
+/// `#[rask::remote(pure = false)]` gives every call a fresh key (for side
+/// effects). Mark functions at module level (not inside another function's
+/// body): the registered name is the module path plus the function's name.
+///
+/// ```
+/// #[rask::remote]
+/// fn clean(raw: &Vec<f64>, limit: f64) -> Vec<f64> {
+///     raw.iter().copied().filter(|x| x.abs() < limit).collect()
+/// }
+///
+/// fn main() {
+///     let raw = rask::delayed::value(vec![1.0, 50.0, -2.0]);
+///     let cleaned = clean::delayed(&raw, 10.0);
+///     assert_eq!(cleaned.compute().unwrap(), vec![1.0, -2.0]);
+///     assert_eq!(cleaned.key(), clean::delayed(&raw, 10.0).key()); // same work, same key
+///     assert!(clean(&vec![1.0], 2.0).len() == 1); // the function is unchanged
+/// }
+/// ```
+pub use rask_macros::remote;
 
 /// Lazy calls of ordinary Rust functions; see [`Delayed`](delayed::Delayed).
 pub mod delayed {
     pub use rask_core::Shared;
     pub use rask_delayed::{
-        Data, Delayed, collect, collect_shared, delayed, try_delayed, value, visualize,
+        AnyDelayed, Data, Delayed, IntoArg, collect, collect_shared, delayed, from_kernel,
+        try_delayed, value, visualize,
     };
 }
 
@@ -90,8 +121,8 @@ pub mod array {
 /// # std::fs::remove_file(&path).ok();
 /// ```
 pub mod diagnostics {
+    pub use rask_core::callbacks::{self, CallbackGuard};
     pub use rask_diagnostics::*;
-    pub use rask_local::callbacks::{self, CallbackGuard};
 }
 
 /// Configuration: defaults, `rask.toml`, and `RASK_*` environment variables.
@@ -107,12 +138,12 @@ pub mod config {
 
 /// Task graphs by hand, and the pieces collections are built from.
 pub mod graph {
-    pub use rask_core::optimize;
-    pub use rask_core::order;
     pub use rask_core::{
-        Arg, BoxError, Call, Callback, Dependents, Executor, Graph, GraphBuilder, Op, Plan,
-        PlanOptions, Program, Step, Task, TaskFn, TaskId, fresh_token,
+        Arg, BoxError, Call, Callback, CancelToken, Dependents, DynKernel, Executor, Graph,
+        GraphBuilder, Held, Kernel, KernelOp, Op, Plan, PlanOptions, Program, Step, Task, TaskFn,
+        TaskId, Tokenizer, fresh_token, register_executor, register_kernel,
     };
+    pub use rask_core::{codec, compute as pipeline, executor, kernel, optimize, order, wire};
     pub use rask_local::{ProgressCounter, SyncExecutor, ThreadsExecutor};
 }
 
@@ -131,7 +162,7 @@ pub mod prelude {
 /// assert_eq!(rask::compute((&a, &b)).unwrap(), (2, 20));
 /// ```
 pub fn compute<C: Collection>(collection: C) -> Result<C::Output> {
-    Scheduler::current()?.compute(&collection)
+    rask_core::compute::compute(&collection)
 }
 
 /// Like [`compute`], on a given scheduler.
@@ -140,8 +171,11 @@ pub fn compute<C: Collection>(collection: C) -> Result<C::Output> {
 /// let xs: Vec<_> = (0..3).map(|i| rask::delayed(move || i)).collect();
 /// assert_eq!(rask::compute_with(&xs, &rask::Scheduler::sync()).unwrap(), vec![0, 1, 2]);
 /// ```
-pub fn compute_with<C: Collection>(collection: C, scheduler: &Scheduler) -> Result<C::Output> {
-    scheduler.compute(&collection)
+pub fn compute_with<C: Collection, E: graph::Executor + ?Sized>(
+    collection: C,
+    scheduler: &E,
+) -> Result<C::Output> {
+    rask_core::compute::compute_with(&collection, scheduler)
 }
 
 /// Runs a hand-built graph and returns the values of `keys` (Dask's `get`).
@@ -156,11 +190,55 @@ pub fn compute_with<C: Collection>(collection: C, scheduler: &Scheduler) -> Resu
 /// let out = rask::get(graph, &[Key::new("sq")], &rask::Scheduler::sync()).unwrap();
 /// assert_eq!(out[0].downcast_ref::<i32>(), Some(&16));
 /// ```
-pub fn get(graph: graph::Graph, keys: &[Key], scheduler: &Scheduler) -> Result<Vec<Value>> {
-    scheduler.get(graph, keys)
+pub fn get<E: graph::Executor + ?Sized>(
+    graph: graph::Graph,
+    keys: &[Key],
+    scheduler: &E,
+) -> Result<Vec<Value>> {
+    rask_core::compute::get(graph, keys, scheduler)
 }
 
 /// Writes the graph of a collection as Graphviz DOT.
 pub fn visualize<C: Collection>(collection: C, path: impl AsRef<std::path::Path>) -> Result<()> {
     rask_delayed::visualize(&collection, path)
+}
+
+/// What `#[rask::remote]` expands to; not public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use rask_core::codec::TypeEntry;
+    pub use rask_core::inventory;
+    pub use rask_core::kernel::{Kernel, KernelDef};
+    pub use serde;
+
+    use rask_core::{BoxError, TaskError, Value};
+
+    /// Fails unless the task got `n` arguments.
+    pub fn check_arity(args: &[Value], n: usize) -> Result<(), TaskError> {
+        if args.len() == n {
+            Ok(())
+        } else {
+            Err(TaskError::WrongArity {
+                expected: n,
+                found: args.len(),
+            })
+        }
+    }
+
+    /// Argument `i` as a `T`.
+    pub fn arg<T: std::any::Any>(args: &[Value], i: usize) -> Result<&T, TaskError> {
+        args[i].get::<T>(i)
+    }
+
+    /// The function's result as a value.
+    pub fn output<T: std::any::Any + Send + Sync>(out: T) -> Result<Value, TaskError> {
+        Ok(Value::new(out))
+    }
+
+    /// A fallible function's result as a value or a task error.
+    pub fn output_result<T: std::any::Any + Send + Sync, E: Into<BoxError>>(
+        out: Result<T, E>,
+    ) -> Result<Value, TaskError> {
+        out.map(Value::new).map_err(TaskError::failed)
+    }
 }

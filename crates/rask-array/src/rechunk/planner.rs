@@ -43,6 +43,7 @@ type Axes = Vec<Vec<usize>>;
 /// When `old` and `new` do not cover the same shape.
 ///
 /// ```
+/// # use rask_local as _;
 /// use rask_array::{Chunks, rechunk};
 ///
 /// # fn main() -> rask_core::Result<()> {

@@ -172,11 +172,7 @@ fn zero_threads_is_a_clear_error() {
 #[test]
 fn duplicate_keys_in_from_tasks_are_rejected() {
     use rask::graph::{Graph, Task};
-    let t = |k: &str| Task {
-        key: Key::new(k),
-        op: lit(1),
-        deps: vec![],
-    };
+    let t = |k: &str| Task::new(Key::new(k), lit(1), vec![]);
     let err = Graph::from_tasks(vec![t("a"), t("a")]).unwrap_err();
     assert!(err.to_string().contains("appears twice"), "{err}");
 }

@@ -1,0 +1,563 @@
+//! Value codecs and the type registry: how a value becomes bytes and back.
+//!
+//! Locally, values are never copied or serialized (see [`Value`]). To cross a
+//! process boundary — a worker, a spill file — a value needs a *codec*,
+//! found through a registry of types. Each [`TypeEntry`] names a type by a
+//! *tag* (its Rust type name: stable within one build, which is what a
+//! cluster requires anyway), and gives
+//!
+//! * its real size in bytes ([`SizeOf`]), used by [`Value::new`];
+//! * optionally, an encoder and a decoder.
+//!
+//! Two encodings exist:
+//!
+//! * **n-d blocks** (`ndarray::ArrayD<T>` for the element types `bool`,
+//!   `i8`–`i64`, `u8`–`u64`, `f32`, `f64`): a header (dtype code, number of
+//!   axes, shape) followed by the elements' raw little-endian bytes — one
+//!   copy, no per-element encoding;
+//! * **everything else** with serde through postcard.
+//!
+//! Common types are registered here (numbers, strings, vectors and tuples of
+//! them, blocks); a program registers its own with
+//! [`register_type!`](crate::register_type) (serde types) or
+//! [`register_size!`](crate::register_size) (local-only types that should
+//! report a real size). `#[rask::remote]` registers the argument and return
+//! types of the functions it marks.
+//!
+//! Decoding never panics: bytes that do not decode to a value of the tagged
+//! type give a [`CodecError`].
+//!
+//! ```
+//! use rask_core::Value;
+//! let v = Value::new(vec![1.5f64, 2.5]);
+//! let encoded = v.encode().unwrap();
+//! let back = Value::decode(&encoded.tag, &encoded.bytes).unwrap();
+//! assert_eq!(back.downcast_ref::<Vec<f64>>(), Some(&vec![1.5, 2.5]));
+//! assert!(Value::decode(&encoded.tag, &encoded.bytes[..3]).is_err());
+//! ```
+
+use std::any::{Any, TypeId};
+use std::sync::LazyLock;
+
+use ndarray::{ArrayD, IxDyn};
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::size::SizeOf;
+use crate::value::Value;
+
+/// Why a value could not be encoded or decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CodecError {
+    /// The value's type has no codec registered.
+    #[error(
+        "values of type `{type_name}` cannot leave this process: no codec is registered for it; \
+         register it with `rask::register_type!({type_name})` (it must implement serde's \
+         Serialize and Deserialize)"
+    )]
+    NoCodec {
+        /// The type.
+        type_name: &'static str,
+    },
+    /// No type with this tag is registered in this program.
+    #[error(
+        "no value type `{tag}` is registered in this program; the sender was built from \
+         other code, or the type was not registered with `rask::register_type!`"
+    )]
+    UnknownTag {
+        /// The tag that was received.
+        tag: String,
+    },
+    /// The bytes do not decode to a value of the tagged type.
+    #[error("bytes of a `{tag}` value do not decode: {reason}")]
+    Malformed {
+        /// The type the bytes claimed to be.
+        tag: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Encoding failed (a serde error from the type's `Serialize`).
+    #[error("a `{tag}` value could not be encoded: {reason}")]
+    Encode {
+        /// The type.
+        tag: String,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// A value as bytes, with the tag of its type.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct EncodedValue {
+    /// The registered tag of the value's type.
+    pub tag: String,
+    /// The encoded value.
+    pub bytes: Vec<u8>,
+}
+
+type SizeFn = fn(&dyn Any) -> usize;
+type EncodeFn = fn(&dyn Any, &mut Vec<u8>) -> Result<(), CodecError>;
+type DecodeFn = fn(&[u8]) -> Result<Value, CodecError>;
+
+/// One registered value type: its tag, size function and codec.
+///
+/// Made with the `const fn`s below and registered with `inventory` (the
+/// [`register_type!`](crate::register_type) and
+/// [`register_size!`](crate::register_size) macros do it).
+pub struct TypeEntry {
+    type_id: fn() -> TypeId,
+    tag: fn() -> &'static str,
+    size: SizeFn,
+    codec: Option<(EncodeFn, DecodeFn)>,
+    /// Whether `size` is a [`SizeOf`] (preferred over an estimate when a
+    /// type is registered twice).
+    exact_size: bool,
+}
+
+inventory::collect!(TypeEntry);
+
+impl TypeEntry {
+    /// A serde type: real size from [`SizeOf`], encoded with postcard.
+    pub const fn serde<T: Serialize + DeserializeOwned + SizeOf + Any + Send + Sync>() -> Self {
+        TypeEntry {
+            type_id: TypeId::of::<T>,
+            tag: std::any::type_name::<T>,
+            size: size_of_any::<T>,
+            codec: Some((encode_serde::<T>, decode_serde::<T>)),
+            exact_size: true,
+        }
+    }
+
+    /// A serde type without a [`SizeOf`]: its size is taken as the length
+    /// of its encoding (a walk over the value, no allocation).
+    pub const fn serde_unsized<T: Serialize + DeserializeOwned + Any + Send + Sync>() -> Self {
+        TypeEntry {
+            type_id: TypeId::of::<T>,
+            tag: std::any::type_name::<T>,
+            size: serialized_size::<T>,
+            codec: Some((encode_serde::<T>, decode_serde::<T>)),
+            exact_size: false,
+        }
+    }
+
+    /// A local-only type that reports its real size.
+    pub const fn sized<T: SizeOf + Any>() -> Self {
+        TypeEntry {
+            type_id: TypeId::of::<T>,
+            tag: std::any::type_name::<T>,
+            size: size_of_any::<T>,
+            codec: None,
+            exact_size: true,
+        }
+    }
+
+    /// An n-d block of `T`, encoded as header + raw bytes.
+    pub const fn block<T: BlockElement>() -> Self {
+        TypeEntry {
+            type_id: TypeId::of::<ArrayD<T>>,
+            tag: std::any::type_name::<ArrayD<T>>,
+            size: size_of_any::<ArrayD<T>>,
+            codec: Some((encode_block::<T>, decode_block::<T>)),
+            exact_size: true,
+        }
+    }
+
+    /// The type's tag.
+    pub fn tag(&self) -> &'static str {
+        (self.tag)()
+    }
+
+    /// Whether values of this type can be encoded.
+    pub fn has_codec(&self) -> bool {
+        self.codec.is_some()
+    }
+}
+
+/// Registers serde types so their values can cross process boundaries and
+/// report real sizes. Each type must implement `Serialize`,
+/// `DeserializeOwned` and [`SizeOf`].
+///
+/// ```
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct Fit { slope: f64, points: Vec<f64> }
+/// impl rask_core::SizeOf for Fit {
+///     fn heap_bytes(&self) -> usize { self.points.heap_bytes() }
+/// }
+/// rask_core::register_type!(Fit);
+///
+/// let v = rask_core::Value::new(Fit { slope: 1.0, points: vec![0.0; 100] });
+/// assert!(v.nbytes() >= 800);
+/// assert!(v.is_portable());
+/// ```
+#[macro_export]
+macro_rules! register_type {
+    ($($t:ty),+ $(,)?) => {$(
+        $crate::inventory::submit! { $crate::codec::TypeEntry::serde::<$t>() }
+    )+};
+}
+
+/// Registers types that stay in this process but should report their real
+/// size ([`SizeOf`]) to memory accounting and the profiler.
+#[macro_export]
+macro_rules! register_size {
+    ($($t:ty),+ $(,)?) => {$(
+        $crate::inventory::submit! { $crate::codec::TypeEntry::sized::<$t>() }
+    )+};
+}
+
+struct Registry {
+    by_type: FxHashMap<TypeId, &'static TypeEntry>,
+    by_tag: FxHashMap<&'static str, &'static TypeEntry>,
+}
+
+static REGISTRY: LazyLock<Registry> = LazyLock::new(|| {
+    let mut by_type = FxHashMap::default();
+    let mut by_tag = FxHashMap::default();
+    for entry in inventory::iter::<TypeEntry> {
+        // A type registered twice (by rask and by `#[rask::remote]`, say)
+        // keeps the entry with a codec and an exact size.
+        let rank = |e: &TypeEntry| (e.codec.is_some(), e.exact_size);
+        let slot = by_type.entry((entry.type_id)()).or_insert(entry);
+        if rank(entry) > rank(slot) {
+            *slot = entry;
+        }
+        let slot = by_tag.entry((entry.tag)()).or_insert(entry);
+        if rank(entry) > rank(slot) {
+            *slot = entry;
+        }
+    }
+    Registry { by_type, by_tag }
+});
+
+/// The registry entry of a type, if it has one.
+pub fn entry_of(type_id: TypeId) -> Option<&'static TypeEntry> {
+    REGISTRY.by_type.get(&type_id).copied()
+}
+
+/// The registry entry for a tag, if this program has one.
+pub fn entry_for_tag(tag: &str) -> Option<&'static TypeEntry> {
+    REGISTRY.by_tag.get(tag).copied()
+}
+
+/// The real size of `value` when its type is registered.
+pub(crate) fn registered_size(value: &dyn Any) -> Option<usize> {
+    entry_of(value.type_id()).map(|e| (e.size)(value))
+}
+
+/// Whether values of this type can be encoded.
+pub fn has_codec(type_id: TypeId) -> bool {
+    entry_of(type_id).is_some_and(TypeEntry::has_codec)
+}
+
+pub(crate) fn encode(value: &dyn Any, type_name: &'static str) -> Result<EncodedValue, CodecError> {
+    let entry = entry_of(value.type_id()).ok_or(CodecError::NoCodec { type_name })?;
+    let (enc, _) = entry.codec.ok_or(CodecError::NoCodec { type_name })?;
+    let mut bytes = Vec::new();
+    enc(value, &mut bytes)?;
+    Ok(EncodedValue {
+        tag: entry.tag().to_string(),
+        bytes,
+    })
+}
+
+pub(crate) fn decode(tag: &str, bytes: &[u8]) -> Result<Value, CodecError> {
+    let entry = entry_for_tag(tag).ok_or_else(|| CodecError::UnknownTag {
+        tag: tag.to_string(),
+    })?;
+    let (_, dec) = entry.codec.ok_or_else(|| CodecError::UnknownTag {
+        tag: tag.to_string(),
+    })?;
+    dec(bytes)
+}
+
+fn size_of_any<T: SizeOf + Any>(v: &dyn Any) -> usize {
+    v.downcast_ref::<T>()
+        .map_or(std::mem::size_of::<T>(), T::size_bytes)
+}
+
+/// Counts bytes without storing them.
+struct Counter(usize);
+
+impl postcard::ser_flavors::Flavor for Counter {
+    type Output = usize;
+    fn try_push(&mut self, _: u8) -> postcard::Result<()> {
+        self.0 += 1;
+        Ok(())
+    }
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0 += data.len();
+        Ok(())
+    }
+    fn finalize(self) -> postcard::Result<usize> {
+        Ok(self.0)
+    }
+}
+
+fn serialized_size<T: Serialize + Any>(v: &dyn Any) -> usize {
+    let inline = std::mem::size_of::<T>();
+    v.downcast_ref::<T>()
+        .and_then(|t| postcard::serialize_with_flavor(t, Counter(0)).ok())
+        .map_or(inline, |n| n.max(inline))
+}
+
+fn encode_serde<T: Serialize + Any>(v: &dyn Any, out: &mut Vec<u8>) -> Result<(), CodecError> {
+    let tag = std::any::type_name::<T>();
+    let t = v.downcast_ref::<T>().ok_or_else(|| CodecError::Encode {
+        tag: tag.into(),
+        reason: "the value is of another type".into(),
+    })?;
+    let bytes = postcard::to_allocvec(t).map_err(|e| CodecError::Encode {
+        tag: tag.into(),
+        reason: e.to_string(),
+    })?;
+    out.extend_from_slice(&bytes);
+    Ok(())
+}
+
+fn decode_serde<T: DeserializeOwned + Any + Send + Sync>(
+    bytes: &[u8],
+) -> Result<Value, CodecError> {
+    let malformed = |reason: String| CodecError::Malformed {
+        tag: std::any::type_name::<T>().into(),
+        reason,
+    };
+    let (value, rest) =
+        postcard::take_from_bytes::<T>(bytes).map_err(|e| malformed(e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(malformed(format!("{} bytes left over", rest.len())));
+    }
+    Ok(Value::new(value))
+}
+
+/// Element types of n-d blocks that travel as raw bytes.
+pub trait BlockElement: Copy + Default + Send + Sync + 'static {
+    /// A one-byte code of the type in the block header.
+    const CODE: u8;
+    /// Bytes per element.
+    const SIZE: usize;
+    /// Appends the elements' little-endian bytes.
+    fn extend_le(xs: &[Self], out: &mut Vec<u8>);
+    /// Reads elements from exactly `xs.len() * SIZE` little-endian bytes.
+    fn read_le(bytes: &[u8], xs: &mut [Self]) -> Result<(), String>;
+}
+
+macro_rules! pod_block {
+    ($($t:ty => $code:literal),*) => {$(
+        impl BlockElement for $t {
+            const CODE: u8 = $code;
+            const SIZE: usize = std::mem::size_of::<$t>();
+            fn extend_le(xs: &[Self], out: &mut Vec<u8>) {
+                if cfg!(target_endian = "little") {
+                    out.extend_from_slice(bytemuck::cast_slice(xs));
+                } else {
+                    for x in xs {
+                        out.extend_from_slice(&x.to_le_bytes());
+                    }
+                }
+            }
+            fn read_le(bytes: &[u8], xs: &mut [Self]) -> Result<(), String> {
+                if cfg!(target_endian = "little") {
+                    bytemuck::cast_slice_mut::<$t, u8>(xs).copy_from_slice(bytes);
+                } else {
+                    for (x, c) in xs.iter_mut().zip(bytes.chunks_exact(Self::SIZE)) {
+                        let mut raw = [0u8; std::mem::size_of::<$t>()];
+                        raw.copy_from_slice(c);
+                        *x = <$t>::from_le_bytes(raw);
+                    }
+                }
+                Ok(())
+            }
+        }
+    )*};
+}
+
+pod_block!(
+    i8 => 1, i16 => 2, i32 => 3, i64 => 4,
+    u8 => 5, u16 => 6, u32 => 7, u64 => 8,
+    f32 => 9, f64 => 10
+);
+
+impl BlockElement for bool {
+    const CODE: u8 = 11;
+    const SIZE: usize = 1;
+    fn extend_le(xs: &[Self], out: &mut Vec<u8>) {
+        out.extend(xs.iter().map(|&b| b as u8));
+    }
+    fn read_le(bytes: &[u8], xs: &mut [Self]) -> Result<(), String> {
+        for (i, (x, &b)) in xs.iter_mut().zip(bytes).enumerate() {
+            *x = match b {
+                0 => false,
+                1 => true,
+                other => return Err(format!("element {i} is the byte {other}, not a bool")),
+            };
+        }
+        Ok(())
+    }
+}
+
+/// Header: magic `b"RB"`, element code, number of axes, then each axis
+/// length as a little-endian u64.
+const BLOCK_MAGIC: &[u8; 2] = b"RB";
+
+fn encode_block<T: BlockElement>(v: &dyn Any, out: &mut Vec<u8>) -> Result<(), CodecError> {
+    let tag = std::any::type_name::<ArrayD<T>>();
+    let a = v
+        .downcast_ref::<ArrayD<T>>()
+        .ok_or_else(|| CodecError::Encode {
+            tag: tag.into(),
+            reason: "the value is of another type".into(),
+        })?;
+    if a.ndim() > u8::MAX as usize {
+        return Err(CodecError::Encode {
+            tag: tag.into(),
+            reason: format!("{} axes; blocks have at most 255", a.ndim()),
+        });
+    }
+    out.reserve(4 + 8 * a.ndim() + a.len() * T::SIZE);
+    out.extend_from_slice(BLOCK_MAGIC);
+    out.push(T::CODE);
+    out.push(a.ndim() as u8);
+    for &n in a.shape() {
+        out.extend_from_slice(&(n as u64).to_le_bytes());
+    }
+    match a.as_slice() {
+        Some(xs) => T::extend_le(xs, out),
+        None => {
+            let xs: Vec<T> = a.iter().copied().collect();
+            T::extend_le(&xs, out);
+        }
+    }
+    Ok(())
+}
+
+fn decode_block<T: BlockElement>(bytes: &[u8]) -> Result<Value, CodecError> {
+    let malformed = |reason: String| CodecError::Malformed {
+        tag: std::any::type_name::<ArrayD<T>>().into(),
+        reason,
+    };
+    if bytes.len() < 4 || &bytes[..2] != BLOCK_MAGIC {
+        return Err(malformed("missing block header".into()));
+    }
+    if bytes[2] != T::CODE {
+        return Err(malformed(format!(
+            "element code {} where {} was expected",
+            bytes[2],
+            T::CODE
+        )));
+    }
+    let ndim = bytes[3] as usize;
+    let body = &bytes[4..];
+    if body.len() < 8 * ndim {
+        return Err(malformed(format!(
+            "the header promises {ndim} axes but is cut short"
+        )));
+    }
+    let mut shape = Vec::with_capacity(ndim);
+    let mut len: usize = 1;
+    for c in body[..8 * ndim].chunks_exact(8) {
+        let mut raw = [0u8; 8];
+        raw.copy_from_slice(c);
+        let n = usize::try_from(u64::from_le_bytes(raw))
+            .map_err(|_| malformed("an axis length does not fit in memory".into()))?;
+        len = len
+            .checked_mul(n)
+            .ok_or_else(|| malformed("the shape's size overflows".into()))?;
+        shape.push(n);
+    }
+    let data = &body[8 * ndim..];
+    let expected = len
+        .checked_mul(T::SIZE)
+        .ok_or_else(|| malformed("the shape's size overflows".into()))?;
+    if data.len() != expected {
+        return Err(malformed(format!(
+            "shape {shape:?} needs {expected} bytes of elements, found {}",
+            data.len()
+        )));
+    }
+    let mut xs = vec![T::default(); len];
+    T::read_le(data, &mut xs).map_err(malformed)?;
+    let a = ArrayD::from_shape_vec(IxDyn(&shape), xs).map_err(|e| malformed(e.to_string()))?;
+    Ok(Value::new(a))
+}
+
+macro_rules! builtin_types {
+    (serde: $($t:ty),* ; blocks: $($b:ty),*) => {
+        $( inventory::submit! { TypeEntry::serde::<$t>() } )*
+        $( inventory::submit! { TypeEntry::block::<$b>() } )*
+    };
+}
+
+builtin_types!(
+    serde: (), bool, char, u8, u16, u32, u64, usize, i8, i16, i32, i64, isize, f32, f64, String,
+    Vec<bool>, Vec<u8>, Vec<u16>, Vec<u32>, Vec<u64>, Vec<usize>,
+    Vec<i8>, Vec<i16>, Vec<i32>, Vec<i64>, Vec<f32>, Vec<f64>, Vec<String>,
+    Vec<Vec<f64>>, Vec<Vec<i64>>, Vec<Vec<u64>>,
+    (f64, f64), (i64, i64), (u64, u64), (f64, u64), (u64, f64), (String, f64), (String, i64),
+    Option<f64>, Option<i64>, Option<u64>, Option<String>,
+    Vec<(f64, f64)>, Vec<(u64, u64)>, Vec<(String, f64)>;
+    blocks: bool, i8, i16, i32, i64, u8, u16, u32, u64, f32, f64
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blocks_round_trip_for_every_element_type() {
+        fn check<T: BlockElement + PartialEq + std::fmt::Debug>(xs: Vec<T>) {
+            let a = ArrayD::from_shape_vec(IxDyn(&[2, xs.len() / 2]), xs).unwrap();
+            let e = Value::new(a.clone()).encode().unwrap();
+            let back = Value::decode(&e.tag, &e.bytes).unwrap();
+            assert_eq!(back.downcast_ref::<ArrayD<T>>(), Some(&a));
+        }
+        check(vec![1.5f64, -2.0, 3.0, f64::NAN.min(0.0)]);
+        check(vec![1.5f32, -2.0]);
+        check(vec![i8::MIN, i8::MAX]);
+        check(vec![u64::MAX, 0, 7, 9]);
+        check(vec![true, false]);
+    }
+
+    #[test]
+    fn non_contiguous_blocks_encode_in_logical_order() {
+        let a = ArrayD::from_shape_vec(IxDyn(&[2, 3]), (0..6).map(|x| x as f64).collect()).unwrap();
+        let t = a.t().to_owned();
+        let e = Value::new(t.clone()).encode().unwrap();
+        let back = Value::decode(&e.tag, &e.bytes).unwrap();
+        assert_eq!(back.downcast_ref::<ArrayD<f64>>(), Some(&t));
+    }
+
+    #[test]
+    fn blocks_have_real_sizes() {
+        let a = ArrayD::<f64>::zeros(IxDyn(&[100, 10]));
+        assert!(Value::new(a).nbytes() >= 8000);
+        assert_eq!(Value::new(vec![0u8; 1 << 20]).nbytes(), 24 + (1 << 20));
+    }
+
+    #[test]
+    fn unregistered_types_say_how_to_register() {
+        struct Local;
+        let err = Value::new(Local).encode().unwrap_err().to_string();
+        assert!(err.contains("register_type"), "{err}");
+    }
+
+    #[test]
+    fn wrong_tag_and_truncated_bytes_are_errors() {
+        let e = Value::new(ArrayD::<f64>::zeros(IxDyn(&[3])))
+            .encode()
+            .unwrap();
+        for cut in 0..e.bytes.len() {
+            assert!(
+                Value::decode(&e.tag, &e.bytes[..cut]).is_err(),
+                "cut at {cut}"
+            );
+        }
+        let f32_tag = std::any::type_name::<ArrayD<f32>>();
+        assert!(Value::decode(f32_tag, &e.bytes).is_err());
+        assert!(matches!(
+            Value::decode("no::such::Type", &e.bytes),
+            Err(CodecError::UnknownTag { .. })
+        ));
+    }
+}
