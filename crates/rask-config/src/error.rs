@@ -9,10 +9,14 @@ use std::path::PathBuf;
 /// Result type of this crate.
 ///
 /// ```
-/// fn workers() -> rask_config::Result<usize> {
-///     Ok(rask_config::try_get()?.worker_threads())
+/// use std::path::Path;
+/// use rask_config::Config;
+///
+/// fn workers(toml: &str) -> rask_config::Result<usize> {
+///     Ok(Config::from_toml_str(toml, Path::new("rask.toml"))?.worker_threads())
 /// }
-/// assert!(workers().is_ok() || workers().is_err());
+/// assert_eq!(workers("num-workers = 3").unwrap(), 3);
+/// assert!(workers("num-workers = \"many\"").is_err());
 /// ```
 pub type Result<T, E = ConfigError> = std::result::Result<T, E>;
 

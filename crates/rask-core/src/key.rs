@@ -8,6 +8,11 @@
 //!
 //! Two keys are equal when name and index are equal; graphs merged from
 //! several collections treat equal keys as one task.
+//!
+//! Keys are cloned for every dependency edge of a graph, so cloning one never
+//! allocates: the name is a shared `Arc<str>`, and a block index of up to
+//! three axes is stored inline (more axes share one allocation behind an
+//! `Arc`). A `Key` is 32 bytes, two words for the name and two for the index.
 
 use std::fmt;
 use std::hash::{Hash, Hasher};
@@ -16,7 +21,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The name and optional block index of a task.
 ///
-/// Cloning a key is cheap: the name is shared.
+/// Cloning a key is cheap and never allocates: the name is shared and the
+/// block index is stored inline (or shared, for more than three axes).
 ///
 /// # Examples
 ///
@@ -28,10 +34,75 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// assert_eq!(b.to_string(), "('add-3f2a', 0, 4)");
 /// assert_eq!(b.prefix(), "add");
 /// ```
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone)]
 pub struct Key {
     name: Arc<str>,
-    index: Box<[u32]>,
+    index: BlockIndex,
+}
+
+/// Axes of a block index stored inside the key itself.
+const INLINE_AXES: usize = 3;
+
+/// A block index whose clone never allocates.
+///
+/// Three inline axes keep the whole enum at two words (the tag and length
+/// share the first one), so a `Key` is no bigger than with a boxed slice.
+/// Longer indices use a thin `Arc` (to the boxed slice) for the same reason.
+#[derive(Clone)]
+enum BlockIndex {
+    /// `axes[..len]` is the index.
+    Inline { len: u8, axes: [u32; INLINE_AXES] },
+    /// More than [`INLINE_AXES`] axes.
+    Shared(Arc<Box<[u32]>>),
+}
+
+impl BlockIndex {
+    const EMPTY: BlockIndex = BlockIndex::Inline {
+        len: 0,
+        axes: [0; INLINE_AXES],
+    };
+
+    fn new(index: &[u32]) -> Self {
+        if index.len() > INLINE_AXES {
+            return BlockIndex::Shared(Arc::new(index.into()));
+        }
+        let mut axes = [0; INLINE_AXES];
+        axes[..index.len()].copy_from_slice(index);
+        BlockIndex::Inline {
+            len: index.len() as u8,
+            axes,
+        }
+    }
+
+    fn as_slice(&self) -> &[u32] {
+        match self {
+            BlockIndex::Inline { len, axes } => &axes[..usize::from(*len)],
+            BlockIndex::Shared(axes) => axes,
+        }
+    }
+}
+
+impl PartialEq for Key {
+    fn eq(&self, other: &Self) -> bool {
+        self.name == other.name && self.index() == other.index()
+    }
+}
+
+impl Eq for Key {}
+
+impl PartialOrd for Key {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Key {
+    /// By name, then by index (lexicographically, a shorter prefix first).
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.name
+            .cmp(&other.name)
+            .then_with(|| self.index().cmp(other.index()))
+    }
 }
 
 impl Key {
@@ -39,7 +110,7 @@ impl Key {
     pub fn new(name: impl Into<Arc<str>>) -> Self {
         Key {
             name: name.into(),
-            index: Box::default(),
+            index: BlockIndex::EMPTY,
         }
     }
 
@@ -47,7 +118,7 @@ impl Key {
     pub fn with_index(name: impl Into<Arc<str>>, index: &[u32]) -> Self {
         Key {
             name: name.into(),
-            index: index.into(),
+            index: BlockIndex::new(index),
         }
     }
 
@@ -76,7 +147,7 @@ impl Key {
 
     /// The block index; empty for keys without one.
     pub fn index(&self) -> &[u32] {
-        &self.index
+        self.index.as_slice()
     }
 
     /// The part of the name before the token: what the task does.
@@ -93,17 +164,17 @@ impl Key {
 impl Hash for Key {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.name.hash(state);
-        self.index.hash(state);
+        self.index().hash(state);
     }
 }
 
 impl fmt::Display for Key {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.index.is_empty() {
+        if self.index().is_empty() {
             return f.write_str(&self.name);
         }
         write!(f, "('{}'", self.name)?;
-        for i in self.index.iter() {
+        for i in self.index() {
             write!(f, ", {i}")?;
         }
         f.write_str(")")
@@ -175,5 +246,40 @@ mod tests {
         assert_ne!(Key::with_index("a", &[0]), Key::with_index("a", &[1]));
         assert_ne!(Key::new("a"), Key::with_index("a", &[0]));
         assert_eq!(Key::with_index("a", &[2, 3]), Key::with_index("a", &[2, 3]));
+    }
+
+    #[test]
+    fn a_key_is_four_words() {
+        assert_eq!(std::mem::size_of::<Key>(), 32);
+    }
+
+    #[test]
+    fn inline_and_shared_indices_keep_identity_and_order() {
+        for len in 0..=6u32 {
+            let idx: Vec<u32> = (0..len).map(|i| i * 7 + 1).collect();
+            let k = Key::with_index("x", &idx);
+            assert_eq!(k.index(), idx.as_slice());
+            assert_eq!(k.clone(), k);
+            let mut longer = idx.clone();
+            longer.push(0);
+            let l = Key::with_index("x", &longer);
+            assert_ne!(k, l);
+            assert!(k < l, "a prefix sorts first, as for slices");
+        }
+        assert!(Key::with_index("a", &[9, 9, 9, 9]) < Key::with_index("b", &[0]));
+        assert!(Key::with_index("a", &[1, 2, 3, 4]) < Key::with_index("a", &[1, 2, 4]));
+        let set: std::collections::HashSet<Key> = [
+            Key::with_index("a", &[1, 2, 3, 4]),
+            Key::with_index("a", &[1, 2, 3, 4]),
+            Key::with_index("a", &[1, 2, 3]),
+            Key::with_index("a", &[1, 2, 3]),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(set.len(), 2);
+        assert_eq!(
+            Key::with_index("add-3f2a", &[0, 4, 1, 2]).to_string(),
+            "('add-3f2a', 0, 4, 1, 2)"
+        );
     }
 }

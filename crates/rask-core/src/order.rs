@@ -24,6 +24,12 @@
 //! the one that reads `(j, i)` and `(i, j)`, so both blocks are released
 //! together instead of one waiting for the far end of the graph.
 //!
+//! That check is O(1): each task counts its dependencies not numbered yet,
+//! and numbering a task decrements the count of each of its dependents. So
+//! ordering is linear in the edges (times at most `SIBLING_SCAN_LIMIT`),
+//! even for `collect(&parts)` next to a `map` of every part, where a rescan
+//! of all the inputs of `collect` per part would be quadratic.
+//!
 //! The numbering is a topological order, so the sync scheduler simply runs
 //! tasks by ascending priority. The traversal is iterative: a chain of a
 //! million tasks does not touch the call stack.
@@ -49,9 +55,11 @@ pub fn priorities(graph: &Graph) -> Result<Vec<u32>> {
     let n = graph.len();
     let height = heights(graph)?;
     let dependents = graph.dependents();
-    const UNSEEN: u32 = u32::MAX;
-    const OPEN: u32 = u32::MAX - 1;
     let mut prio = vec![UNSEEN; n];
+    // Dependencies not numbered yet, per task (an edge listed twice counts
+    // twice, as `dependents` lists it twice): zero means "all inputs
+    // numbered" in O(1), which keeps the sibling rule linear.
+    let mut unnumbered: Vec<u32> = graph.tasks().iter().map(|t| t.deps.len() as u32).collect();
     let mut next = 0u32;
     // (task, expanded): expanded entries are numbered when popped.
     let mut stack: Vec<(TaskId, bool)> = Vec::new();
@@ -63,7 +71,10 @@ pub fn priorities(graph: &Graph) -> Result<Vec<u32>> {
             if expanded {
                 *p = next;
                 next += 1;
-                push_ready_siblings(graph, &dependents, &prio, t, &mut stack);
+                for &u in users_of(&dependents, t) {
+                    unnumbered[u.index()] -= 1;
+                }
+                push_ready_siblings(graph, &dependents, &prio, &unnumbered, t, &mut stack);
                 continue;
             }
             if *p != UNSEEN {
@@ -73,9 +84,7 @@ pub fn priorities(graph: &Graph) -> Result<Vec<u32>> {
             stack.push((t, true));
             buf.clear();
             buf.extend(
-                graph
-                    .task(t)
-                    .deps
+                deps_of(graph, t)
                     .iter()
                     .filter(|d| prio[d.index()] == UNSEEN),
             );
@@ -91,37 +100,73 @@ pub fn priorities(graph: &Graph) -> Result<Vec<u32>> {
     Ok(prio)
 }
 
+/// Priority of a task the traversal has not reached yet.
+const UNSEEN: u32 = u32::MAX;
+/// Priority of a task on the traversal's stack, waiting for its dependencies.
+const OPEN: u32 = u32::MAX - 1;
+
 /// Dependencies with more dependents than this are not scanned for
 /// siblings, which keeps ordering linear for values used everywhere.
 const SIBLING_SCAN_LIMIT: usize = 16;
 
 /// Pushes the dependents of `t`'s dependencies whose dependencies are all
 /// numbered, so they are numbered next and those values can be released.
+///
+/// Work: at most [`SIBLING_SCAN_LIMIT`] O(1) checks per edge into `t`.
 fn push_ready_siblings(
     graph: &Graph,
     dependents: &crate::graph::Dependents,
     prio: &[u32],
+    unnumbered: &[u32],
     t: TaskId,
     stack: &mut Vec<(TaskId, bool)>,
 ) {
-    const NUMBERED_BELOW: u32 = u32::MAX - 1;
-    for &d in &graph.task(t).deps {
-        let users = dependents.of(d);
-        if users.len() < 2 || users.len() > SIBLING_SCAN_LIMIT {
+    for &d in deps_of(graph, t) {
+        let fan_out = dependents.of(d).len();
+        if !(2..=SIBLING_SCAN_LIMIT).contains(&fan_out) {
             continue;
         }
-        for &u in users {
-            if prio[u.index()] == u32::MAX
-                && graph
-                    .task(u)
-                    .deps
-                    .iter()
-                    .all(|x| prio[x.index()] < NUMBERED_BELOW)
-            {
+        for &u in users_of(dependents, d) {
+            if prio[u.index()] == UNSEEN && unnumbered[u.index()] == 0 {
                 stack.push((u, false));
             }
         }
     }
+}
+
+// Every walk over edges in this module goes through `deps_of` or
+// `users_of`, which count the edges they hand out in tests: the regression
+// test of the sibling rule asserts that ordering is linear in the edges.
+
+/// The dependencies of `t`.
+#[inline]
+fn deps_of(graph: &Graph, t: TaskId) -> &[TaskId] {
+    let deps = &graph.task(t).deps;
+    count_edge_visits(deps.len());
+    deps
+}
+
+/// The dependents of `t`.
+#[inline]
+fn users_of(dependents: &crate::graph::Dependents, t: TaskId) -> &[TaskId] {
+    let users = dependents.of(t);
+    count_edge_visits(users.len());
+    users
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Edges handed out by `deps_of` and `users_of` on this thread.
+    static EDGE_VISITS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Counts `n` edge visits (in tests; nothing otherwise).
+#[inline]
+fn count_edge_visits(n: usize) {
+    #[cfg(test)]
+    EDGE_VISITS.with(|c| c.set(c.get() + n as u64));
+    #[cfg(not(test))]
+    let _ = n;
 }
 
 /// Longest path from each task down to a task without dependencies.
@@ -255,5 +300,47 @@ mod tests {
         let p = priorities(&g).unwrap();
         assert_eq!(p[n - 1], (n - 1) as u32);
         assert_eq!(sorted_by_priority(&p)[0], TaskId(0));
+    }
+
+    #[test]
+    fn ordering_a_collect_of_mapped_parts_is_linear() {
+        // N parts, a map of each, and one collect of all parts, inserted
+        // after the maps: every map numbered makes the sibling rule look at
+        // the collect, which used to rescan all N of its inputs each time.
+        let n = 20_000;
+        let mut b = GraphBuilder::new();
+        for i in 0..n {
+            b.insert(format!("part-{i}").into(), lit(), vec![]);
+        }
+        for i in 0..n {
+            b.insert(
+                format!("map-{i}").into(),
+                lit(),
+                vec![format!("part-{i}").into()],
+            );
+        }
+        b.insert(
+            "collect".into(),
+            lit(),
+            (0..n).map(|i| Key::new(format!("part-{i}"))),
+        );
+        let g = b.build().unwrap();
+        let edges: usize = g.tasks().iter().map(|t| t.deps.len()).sum();
+        assert_eq!(edges, 2 * n);
+        EDGE_VISITS.with(|c| c.set(0));
+        let p = priorities(&g).unwrap();
+        let visits = EDGE_VISITS.with(|c| c.get());
+        assert!(
+            visits <= 8 * edges as u64,
+            "{visits} edge visits for {edges} edges: ordering is not linear"
+        );
+        let mut sorted = p.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, (0..g.len() as u32).collect::<Vec<_>>());
+        for (i, t) in g.tasks().iter().enumerate() {
+            for d in &t.deps {
+                assert!(p[d.index()] < p[i], "topological");
+            }
+        }
     }
 }

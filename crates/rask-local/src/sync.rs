@@ -3,8 +3,17 @@
 //! Runs tasks one after another in priority order (which is a topological
 //! order, see `rask_core::order`) on the calling thread, and drops each value
 //! as soon as its last dependent has run.
+//!
+//! This module also holds the panic guards both local executors use: a panic
+//! in a task is caught by the task's [`Op`](rask_core::Op), but code outside
+//! it — a [`Callback`], or the `Drop` of a value being released — could
+//! panic too. The guards catch that and turn it into an [`Error`] naming the
+//! task, so `compute` fails cleanly instead of unwinding through the
+//! scheduler (and, with threads, leaving the other workers waiting forever).
 
-use rask_core::{Callback, Error, Plan, Result, Value, order};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use rask_core::{Callback, Error, Plan, Result, TaskError, TaskId, Value, order};
 
 /// Runs every task on the calling thread, in priority order.
 ///
@@ -23,14 +32,7 @@ pub struct SyncExecutor;
 
 impl rask_core::Executor for SyncExecutor {
     fn execute(&self, plan: &Plan, callbacks: &[&dyn Callback]) -> Result<Vec<Value>> {
-        for cb in callbacks {
-            cb.on_start(plan);
-        }
-        let result = run(plan, callbacks);
-        for cb in callbacks {
-            cb.on_end(plan, result.is_ok());
-        }
-        result
+        with_run_callbacks(plan, callbacks, || run(plan, callbacks))
     }
 
     fn name(&self) -> &str {
@@ -46,11 +48,38 @@ fn run(plan: &Plan, callbacks: &[&dyn Callback]) -> Result<Vec<Value>> {
         keep[o.index()] = true;
     }
     let mut slots: Vec<Option<Value>> = vec![None; graph.len()];
+    let result = run_tasks(plan, callbacks, &mut refs, &keep, &mut slots);
+    let out = result.and_then(|()| {
+        plan.outputs
+            .iter()
+            .map(|o| slots[o.index()].clone().ok_or_else(|| missing(plan, *o)))
+            .collect::<Result<Vec<Value>>>()
+    });
+    match out {
+        // Only outputs are left, and `out` holds their values now.
+        Ok(out) => drop_guarded(plan, None, slots).map(|()| out),
+        Err(e) => {
+            drop_quietly(slots);
+            Err(e)
+        }
+    }
+}
+
+fn run_tasks(
+    plan: &Plan,
+    callbacks: &[&dyn Callback],
+    refs: &mut [u32],
+    keep: &[bool],
+    slots: &mut [Option<Value>],
+) -> Result<()> {
+    let graph = &plan.graph;
     let mut args: Vec<Value> = Vec::new();
     for t in order::sorted_by_priority(&plan.priority) {
         let task = graph.task(t);
         for cb in callbacks {
-            cb.on_task_start(plan, t, 0);
+            guard_callback(plan, "on_task_start", Some(t), || {
+                cb.on_task_start(plan, t, 0)
+            })?;
         }
         args.clear();
         for d in &task.deps {
@@ -58,30 +87,52 @@ fn run(plan: &Plan, callbacks: &[&dyn Callback]) -> Result<Vec<Value>> {
         }
         let result = task.op.run(&task.key, &args);
         args.clear();
-        if let Ok(value) = &result {
-            for cb in callbacks {
-                cb.on_task_result(plan, t, 0, value);
+        let value = match result {
+            Ok(value) => {
+                let notified = callbacks
+                    .iter()
+                    .try_for_each(|cb| {
+                        guard_callback(plan, "on_task_result", Some(t), || {
+                            cb.on_task_result(plan, t, 0, &value)
+                        })
+                    })
+                    .and_then(|()| {
+                        callbacks.iter().try_for_each(|cb| {
+                            guard_callback(plan, "on_task_finish", Some(t), || {
+                                cb.on_task_finish(plan, t, 0, true)
+                            })
+                        })
+                    });
+                if let Err(e) = notified {
+                    drop_quietly(value);
+                    return Err(e);
+                }
+                value
             }
-        }
-        for cb in callbacks {
-            cb.on_task_finish(plan, t, 0, result.is_ok());
-        }
-        let value = result?;
+            Err(e) => {
+                // The task's own error is the one to report.
+                for cb in callbacks {
+                    let _ = guard_callback(plan, "on_task_finish", Some(t), || {
+                        cb.on_task_finish(plan, t, 0, false)
+                    });
+                }
+                return Err(e);
+            }
+        };
         for d in &task.deps {
             let r = &mut refs[d.index()];
             *r -= 1;
             if *r == 0 && !keep[d.index()] {
-                slots[d.index()] = None;
+                drop_guarded(plan, Some(*d), slots[d.index()].take())?;
             }
         }
         if refs[t.index()] > 0 || keep[t.index()] {
             slots[t.index()] = Some(value);
+        } else {
+            drop_guarded(plan, Some(t), value)?;
         }
     }
-    plan.outputs
-        .iter()
-        .map(|o| slots[o.index()].clone().ok_or_else(|| missing(plan, *o)))
-        .collect()
+    Ok(())
 }
 
 fn missing(plan: &Plan, t: rask_core::TaskId) -> Error {
@@ -89,4 +140,86 @@ fn missing(plan: &Plan, t: rask_core::TaskId) -> Error {
         "internal error: a value needed by {} was released early",
         plan.graph.task(t).key
     ))
+}
+
+/// Calls `on_start` of every callback, runs `run`, then calls `on_end`: a
+/// panic in either fails the run (a run that failed already keeps its own
+/// error).
+pub(crate) fn with_run_callbacks(
+    plan: &Plan,
+    callbacks: &[&dyn Callback],
+    run: impl FnOnce() -> Result<Vec<Value>>,
+) -> Result<Vec<Value>> {
+    let result = callbacks
+        .iter()
+        .try_for_each(|cb| guard_callback(plan, "on_start", None, || cb.on_start(plan)))
+        .and_then(|()| run());
+    let ok = result.is_ok();
+    let ended = callbacks
+        .iter()
+        .try_for_each(|cb| guard_callback(plan, "on_end", None, || cb.on_end(plan, ok)));
+    match (result, ended) {
+        (Ok(values), Err(e)) => {
+            drop_quietly(values);
+            Err(e)
+        }
+        (result, _) => result,
+    }
+}
+
+/// Calls one callback hook, turning a panic into [`Error::Scheduler`] that
+/// names the hook and the task.
+pub(crate) fn guard_callback(
+    plan: &Plan,
+    hook: &str,
+    task: Option<TaskId>,
+    call: impl FnOnce(),
+) -> Result<()> {
+    catch_unwind(AssertUnwindSafe(call)).map_err(|payload| {
+        let of_task = task.map_or_else(String::new, |t| {
+            format!(" for task {}", plan.graph.task(t).key)
+        });
+        Error::Scheduler(format!(
+            "callback `{hook}`{of_task} panicked: {}",
+            panic_message(payload)
+        ))
+    })
+}
+
+/// Drops `values` (a released value, or what is left of a run), turning a
+/// panic in a `Drop` into an error: [`Error::Task`] for the value of `task`,
+/// [`Error::Scheduler`] when no single task owns them.
+pub(crate) fn drop_guarded<T>(plan: &Plan, task: Option<TaskId>, values: T) -> Result<()> {
+    catch_unwind(AssertUnwindSafe(move || drop(values))).map_err(|payload| {
+        let message = panic_message(payload);
+        match task {
+            Some(t) => {
+                let task = plan.graph.task(t);
+                Error::Task {
+                    key: task.key.clone(),
+                    op: task.op.name().to_string(),
+                    cause: TaskError::Panicked(format!(
+                        "the Drop of its value panicked: {message}"
+                    )),
+                }
+            }
+            None => Error::Scheduler(format!(
+                "the Drop of a value left at the end of the run panicked: {message}"
+            )),
+        }
+    })
+}
+
+/// Drops `values`, ignoring a panic: for values left behind by a run that
+/// failed already, whose first error is the one to report.
+pub(crate) fn drop_quietly<T>(values: T) {
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(values)));
+}
+
+/// The message of a panic payload.
+pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    match TaskError::from_panic(payload) {
+        TaskError::Panicked(message) => message,
+        other => other.to_string(),
+    }
 }

@@ -7,6 +7,13 @@
 //! the n-th worker, so nothing outlives the call and a task may itself call
 //! `compute` without deadlocking a shared pool.
 //!
+//! * **Nested computes** run on the calling thread only. A thread-local flag
+//!   marks the threads that are workers of a running compute; a compute
+//!   started from a task on such a thread starts no threads and runs its
+//!   plan there, in priority order (as [`SyncExecutor`](crate::SyncExecutor)
+//!   would, reporting worker 0 to callbacks). So `n` workers whose tasks
+//!   each compute still use `n` threads, not `n²`.
+//!
 //! * **Roots** (tasks without dependencies) sit in one vector sorted by
 //!   priority; workers claim them with a compare-and-swap on a cursor.
 //! * **Ready queues**: when a task finishes, the dependents it made ready go
@@ -20,19 +27,53 @@
 //!   dropped when the last one has run (outputs are kept).
 //! * **Sleeping** uses a counter of queued tasks (`ready`) checked under the
 //!   sleep lock, and a pusher that sees sleepers notifies under the same lock,
-//!   so a wake-up is never lost. A worker that pushes a single task runs it
-//!   itself and wakes nobody, which keeps chains cheap.
+//!   so a wake-up is never lost. A worker that pushes tasks runs one of them
+//!   itself and wakes one sleeper for each of the others (all sleepers when
+//!   there are more tasks than sleepers): a root that makes a thousand tasks
+//!   ready puts every core to work, and a chain wakes nobody.
 //! * **Failure**: the first error is kept, a flag stops all workers from
 //!   starting new tasks, sleepers are woken, and the error is returned after
 //!   every thread has joined. State lives in the call, so the executor is
 //!   usable again at once.
+//! * **Panics outside tasks** — in a [`Callback`], in the `Drop` of a value
+//!   being released, or anywhere else on a worker — are caught too and fail
+//!   the run like a task error (the guards live in `sync.rs`); a worker never
+//!   dies and leaves the others waiting for a task that will not finish.
 
+use std::cell::Cell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 use rask_core::{Callback, Dependents, Error, Executor, Plan, Result, TaskId, Value};
+
+use crate::sync::{drop_guarded, drop_quietly, guard_callback, panic_message, with_run_callbacks};
+
+thread_local! {
+    /// Whether this thread is a worker of a running threads compute.
+    static IN_WORKER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Marks the current thread as a worker until dropped.
+struct WorkerMark {
+    previous: bool,
+}
+
+impl WorkerMark {
+    fn set() -> Self {
+        WorkerMark {
+            previous: IN_WORKER.with(|w| w.replace(true)),
+        }
+    }
+}
+
+impl Drop for WorkerMark {
+    fn drop(&mut self) {
+        IN_WORKER.with(|w| w.set(self.previous));
+    }
+}
 
 /// A pool of worker threads, one per core by default.
 ///
@@ -86,14 +127,14 @@ impl ThreadsExecutor {
 
 impl Executor for ThreadsExecutor {
     fn execute(&self, plan: &Plan, callbacks: &[&dyn Callback]) -> Result<Vec<Value>> {
-        for cb in callbacks {
-            cb.on_start(plan);
-        }
-        let result = execute(plan, callbacks, self.threads.min(plan.len().max(1)));
-        for cb in callbacks {
-            cb.on_end(plan, result.is_ok());
-        }
-        result
+        // Inside a worker, the other cores are already busy with this
+        // compute's siblings: run the nested plan here, with no new threads.
+        let threads = if IN_WORKER.with(Cell::get) {
+            1
+        } else {
+            self.threads.min(plan.len().max(1))
+        };
+        with_run_callbacks(plan, callbacks, || execute(plan, callbacks, threads))
     }
 
     fn name(&self) -> &str {
@@ -192,27 +233,36 @@ fn execute(plan: &Plan, callbacks: &[&dyn Callback], threads: usize) -> Result<V
         });
     }
     let Run { slots, error, .. } = run;
+    let slots: Vec<Option<Value>> = slots.into_iter().map(into_inner).collect();
     if let Some(e) = into_inner(error) {
+        // Values left by a failed run: a panic dropping one must not
+        // replace the error that stopped the run.
+        drop_quietly(slots);
         return Err(e);
     }
-    let mut slots: Vec<Option<Value>> = slots.into_iter().map(into_inner).collect();
-    let mut out = Vec::with_capacity(plan.outputs.len());
-    for o in &plan.outputs {
-        // An output requested twice is cloned for all but its last use.
-        let v = slots[o.index()].clone().ok_or_else(|| {
-            Error::Scheduler(format!(
-                "internal error: output {} has no value",
-                graph.task(*o).key
-            ))
-        })?;
-        out.push(v);
+    let out: Result<Vec<Value>> = plan
+        .outputs
+        .iter()
+        .map(|o| {
+            slots[o.index()].clone().ok_or_else(|| {
+                Error::Scheduler(format!(
+                    "internal error: output {} has no value",
+                    graph.task(*o).key
+                ))
+            })
+        })
+        .collect();
+    // Only outputs are left; `out` holds their values now.
+    let released = drop_guarded(plan, None, slots);
+    match (out, released) {
+        (Ok(out), Ok(())) => Ok(out),
+        (Err(e), _) | (Ok(_), Err(e)) => Err(e),
     }
-    slots.clear();
-    Ok(out)
 }
 
 /// Locks, ignoring poisoning: no code panics while holding these locks
-/// (task code runs outside them, behind `catch_unwind`).
+/// (task code, callbacks and drops of values run outside them, behind
+/// `catch_unwind`).
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -222,7 +272,20 @@ fn into_inner<T>(m: Mutex<T>) -> T {
 }
 
 impl Run<'_> {
+    /// Runs tasks until none are left or the run failed. A panic that
+    /// escapes the guards around tasks, callbacks and drops fails the run
+    /// instead of killing this worker while the others wait for its task.
     fn work(&self, w: usize) {
+        let _mark = WorkerMark::set();
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| self.work_loop(w))) {
+            self.fail(Error::Scheduler(format!(
+                "worker thread {w} panicked outside any task: {}",
+                panic_message(payload)
+            )));
+        }
+    }
+
+    fn work_loop(&self, w: usize) {
         let mut args: Vec<Value> = Vec::new();
         let mut newly_ready: Vec<TaskId> = Vec::new();
         while !self.failed.load(Ordering::Acquire) {
@@ -279,17 +342,31 @@ impl Run<'_> {
     }
 
     fn run_task(&self, w: usize, t: TaskId, args: &mut Vec<Value>, newly_ready: &mut Vec<TaskId>) {
+        if let Err(e) = self.try_run_task(w, t, args, newly_ready) {
+            self.fail(e);
+        }
+    }
+
+    fn try_run_task(
+        &self,
+        w: usize,
+        t: TaskId,
+        args: &mut Vec<Value>,
+        newly_ready: &mut Vec<TaskId>,
+    ) -> Result<()> {
         let plan = self.plan;
         let task = plan.graph.task(t);
         for cb in self.callbacks {
-            cb.on_task_start(plan, t, w);
+            guard_callback(plan, "on_task_start", Some(t), || {
+                cb.on_task_start(plan, t, w)
+            })?;
         }
         args.clear();
         for d in &task.deps {
             match lock(&self.slots[d.index()]).clone() {
                 Some(v) => args.push(v),
                 None => {
-                    return self.fail(Error::Scheduler(format!(
+                    return Err(Error::Scheduler(format!(
                         "internal error: the value of {} was released before {} ran",
                         plan.graph.task(*d).key,
                         task.key
@@ -298,28 +375,51 @@ impl Run<'_> {
             }
         }
         let result = task.op.run(&task.key, args);
+        // Clones: the slots still hold these values (released below).
         args.clear();
-        if let Ok(value) = &result {
-            for cb in self.callbacks {
-                cb.on_task_result(plan, t, w, value);
-            }
-        }
-        for cb in self.callbacks {
-            cb.on_task_finish(plan, t, w, result.is_ok());
-        }
         let value = match result {
-            Ok(v) => v,
-            Err(e) => return self.fail(e),
+            Ok(value) => {
+                let notified = self
+                    .callbacks
+                    .iter()
+                    .try_for_each(|cb| {
+                        guard_callback(plan, "on_task_result", Some(t), || {
+                            cb.on_task_result(plan, t, w, &value)
+                        })
+                    })
+                    .and_then(|()| {
+                        self.callbacks.iter().try_for_each(|cb| {
+                            guard_callback(plan, "on_task_finish", Some(t), || {
+                                cb.on_task_finish(plan, t, w, true)
+                            })
+                        })
+                    });
+                if let Err(e) = notified {
+                    drop_quietly(value);
+                    return Err(e);
+                }
+                value
+            }
+            Err(e) => {
+                // The task's own error is the one to report.
+                for cb in self.callbacks {
+                    let _ = guard_callback(plan, "on_task_finish", Some(t), || {
+                        cb.on_task_finish(plan, t, w, false)
+                    });
+                }
+                return Err(e);
+            }
         };
         if self.keep[t.index()] || self.refs[t.index()].load(Ordering::Relaxed) > 0 {
             *lock(&self.slots[t.index()]) = Some(value);
         } else {
-            drop(value);
+            drop_guarded(plan, Some(t), value)?;
         }
         for d in &task.deps {
             if self.refs[d.index()].fetch_sub(1, Ordering::AcqRel) == 1 && !self.keep[d.index()] {
+                // Taken under the lock, dropped after it is released.
                 let released = lock(&self.slots[d.index()]).take();
-                drop(released);
+                drop_guarded(plan, Some(*d), released)?;
             }
         }
         newly_ready.clear();
@@ -334,6 +434,7 @@ impl Run<'_> {
         if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.wake_all();
         }
+        Ok(())
     }
 
     fn push_ready(&self, w: usize, tasks: &[TaskId]) {
@@ -346,10 +447,19 @@ impl Run<'_> {
             self.ready.fetch_add(tasks.len(), Ordering::SeqCst);
             queue.len()
         };
-        // This worker runs one of them next; wake a sleeper only for the rest.
-        if queued > 1 && self.sleepers.load(Ordering::SeqCst) > 0 {
+        // This worker runs one of them next; wake a sleeper for each of the
+        // others, so a batch of ready tasks reaches every idle core.
+        let extra = queued - 1;
+        let sleepers = self.sleepers.load(Ordering::SeqCst);
+        if extra > 0 && sleepers > 0 {
             let _g = lock(&self.sleep_lock);
-            self.wake.notify_one();
+            if extra >= sleepers {
+                self.wake.notify_all();
+            } else {
+                for _ in 0..extra {
+                    self.wake.notify_one();
+                }
+            }
         }
     }
 

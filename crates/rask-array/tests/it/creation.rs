@@ -8,7 +8,7 @@ use rask_array::ndarray::{Array2, ArrayD, Dimension, IxDyn};
 use rask_array::{Array, BlockInfo, ChunkSpec, Chunks, random};
 use rask_local::Scheduler;
 
-use crate::support::{data, shape_and_chunks};
+use crate::support::{config_unchanged, data, shape_and_chunks};
 
 fn sync() -> Scheduler {
     Scheduler::sync()
@@ -202,6 +202,7 @@ fn random_arrays_are_deterministic_per_seed_and_chunks() {
 
 #[test]
 fn auto_chunks_aim_at_the_configured_size() {
+    let _config = config_unchanged();
     let target = rask_config::get().array_chunk_size.as_u64();
     let x = Array::<f64>::zeros(&[100_000, 50_000], ChunkSpec::Auto).unwrap();
     let want = Chunks::from_specs(

@@ -8,7 +8,7 @@ use rask_array::ndarray::{
 use rask_array::{Array, Chunks};
 use rask_local::Scheduler;
 
-use crate::support::{assert_close, chunks_for, data, matmul_case};
+use crate::support::{assert_close, chunks_for, config_unchanged, data, matmul_case};
 
 fn sync() -> Scheduler {
     Scheduler::sync()
@@ -345,6 +345,8 @@ fn many_contracted_blocks_sum_in_a_tree() {
 
 #[test]
 fn no_product_task_reads_more_than_split_every_pairs() {
+    // Graph shape and assertion both depend on `split-every`.
+    let _config = config_unchanged();
     use rask_core::{Collection, GraphBuilder};
     let a = Array::<f64>::ones(&[4, 64], &[2, 1]).unwrap();
     let b = Array::<f64>::ones(&[64, 4], &[1, 2]).unwrap();
@@ -442,6 +444,8 @@ fn batched_shape_errors_name_both_shapes() {
 
 #[test]
 fn batched_matmul_sums_many_contracted_blocks_in_a_tree() {
+    // Graph shape and assertion both depend on `split-every`.
+    let _config = config_unchanged();
     use rask_core::{Collection, GraphBuilder};
     let an = data(&[2, 3, 24], 21);
     let bn = data(&[1, 24, 2], 22);

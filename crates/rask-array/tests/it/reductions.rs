@@ -8,7 +8,7 @@ use rask_array::ndarray::{ArrayD, Axis, IxDyn};
 use rask_array::{Array, Chunks};
 use rask_local::Scheduler;
 
-use crate::support::{assert_close, chunks_for, data, shape};
+use crate::support::{assert_close, chunks_for, data, override_config, shape};
 
 fn sync() -> Scheduler {
     Scheduler::sync()
@@ -334,10 +334,11 @@ fn deeper_trees_with_a_small_split_every() {
     let a = data(&[37, 23], 3).mapv(|v| (v * 16.0).round() / 16.0);
     let x = Array::from_ndarray(a.clone(), &[2, 3]).unwrap();
     for split_every in [2, 3, 8, 100] {
-        // The setting is read when the graph is built; the guard is dropped
-        // before computing, so other tests barely see it.
+        // The setting is read when the graph is built; the override waits
+        // for, and holds off, tests that depend on the configuration, and is
+        // undone before computing.
         let (sum0, sum_all, var1, arg, mx) = {
-            let _g = rask_config::update(|c| c.split_every = split_every);
+            let _g = override_config(|c| c.split_every = split_every);
             (
                 x.sum_axis(Axis(0)),
                 x.sum(),

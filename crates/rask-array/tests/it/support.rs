@@ -1,9 +1,39 @@
 //! Shared helpers: strategies for shapes and chunkings, and comparisons.
 #![allow(dead_code)]
 
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
 use proptest::prelude::*;
 use rask_array::Chunks;
 use rask_array::ndarray::{ArrayD, IxDyn};
+use rask_config::{Config, ConfigGuard};
+
+/// Orders tests that change the process-wide configuration (which graph
+/// building reads: `split-every`, the chunk size) after or before the tests
+/// whose graphs or assertions depend on it, never during them.
+static CONFIG_LOCK: RwLock<()> = RwLock::new(());
+
+/// Held by a test whose graphs or assertions depend on the configuration:
+/// no [`override_config`] is in force while it lives.
+pub fn config_unchanged() -> RwLockReadGuard<'static, ()> {
+    CONFIG_LOCK.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A configuration change, undone (before the lock is released) on drop.
+pub struct ConfigOverride {
+    _config: ConfigGuard,
+    _lock: RwLockWriteGuard<'static, ()>,
+}
+
+/// Changes the configuration with `f` until the result is dropped, once no
+/// test holding [`config_unchanged`] runs.
+pub fn override_config(f: impl FnOnce(&mut Config)) -> ConfigOverride {
+    let lock = CONFIG_LOCK.write().unwrap_or_else(PoisonError::into_inner);
+    ConfigOverride {
+        _config: rask_config::update(f),
+        _lock: lock,
+    }
+}
 
 /// A shape of 0 to `max_ndim` axes, each of length 0 to `max_len`.
 pub fn shape(max_ndim: usize, max_len: usize) -> impl Strategy<Value = Vec<usize>> {

@@ -1,0 +1,5 @@
+//! Integration tests of the local schedulers, run through the public
+//! [`Executor`](rask_core::Executor) API with hand-built plans.
+
+mod support;
+mod threads;
