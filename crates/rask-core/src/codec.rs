@@ -100,6 +100,7 @@ pub struct EncodedValue {
 type SizeFn = fn(&dyn Any) -> usize;
 type EncodeFn = fn(&dyn Any, &mut Vec<u8>) -> Result<(), CodecError>;
 type DecodeFn = fn(&[u8]) -> Result<Value, CodecError>;
+type CollectFn = fn(&[Value]) -> Result<Value, crate::TaskError>;
 
 /// One registered value type: its tag, size function and codec.
 ///
@@ -114,31 +115,38 @@ pub struct TypeEntry {
     /// Whether `size` is a [`SizeOf`] (preferred over an estimate when a
     /// type is registered twice).
     exact_size: bool,
+    /// Gathers values of this type into a `Vec` of them (the portable form
+    /// of `delayed::collect`).
+    collect: Option<CollectFn>,
 }
 
 inventory::collect!(TypeEntry);
 
 impl TypeEntry {
     /// A serde type: real size from [`SizeOf`], encoded with postcard.
-    pub const fn serde<T: Serialize + DeserializeOwned + SizeOf + Any + Send + Sync>() -> Self {
+    pub const fn serde<T: Serialize + DeserializeOwned + SizeOf + Clone + Any + Send + Sync>()
+    -> Self {
         TypeEntry {
             type_id: TypeId::of::<T>,
             tag: std::any::type_name::<T>,
             size: size_of_any::<T>,
             codec: Some((encode_serde::<T>, decode_serde::<T>)),
             exact_size: true,
+            collect: Some(collect_values::<T>),
         }
     }
 
     /// A serde type without a [`SizeOf`]: its size is taken as the length
     /// of its encoding (a walk over the value, no allocation).
-    pub const fn serde_unsized<T: Serialize + DeserializeOwned + Any + Send + Sync>() -> Self {
+    pub const fn serde_unsized<T: Serialize + DeserializeOwned + Clone + Any + Send + Sync>() -> Self
+    {
         TypeEntry {
             type_id: TypeId::of::<T>,
             tag: std::any::type_name::<T>,
             size: serialized_size::<T>,
             codec: Some((encode_serde::<T>, decode_serde::<T>)),
             exact_size: false,
+            collect: Some(collect_values::<T>),
         }
     }
 
@@ -150,6 +158,7 @@ impl TypeEntry {
             size: size_of_any::<T>,
             codec: None,
             exact_size: true,
+            collect: None,
         }
     }
 
@@ -161,6 +170,7 @@ impl TypeEntry {
             size: size_of_any::<ArrayD<T>>,
             codec: Some((encode_block::<T>, decode_block::<T>)),
             exact_size: true,
+            collect: Some(collect_values::<ArrayD<T>>),
         }
     }
 
@@ -173,14 +183,32 @@ impl TypeEntry {
     pub fn has_codec(&self) -> bool {
         self.codec.is_some()
     }
+
+    /// Gathers `values`, each of this type, into one `Vec` of them; `None`
+    /// when the type was registered without this ability.
+    pub fn collect(&self, values: &[Value]) -> Option<Result<Value, crate::TaskError>> {
+        self.collect.map(|f| f(values))
+    }
+}
+
+fn collect_values<T: Clone + Any + Send + Sync>(
+    values: &[Value],
+) -> Result<Value, crate::TaskError> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| v.get::<T>(i).cloned())
+        .collect::<Result<Vec<T>, _>>()
+        .map(Value::new)
 }
 
 /// Registers serde types so their values can cross process boundaries and
 /// report real sizes. Each type must implement `Serialize`,
-/// `DeserializeOwned` and [`SizeOf`].
+/// `DeserializeOwned`, `Clone` and [`SizeOf`]. Register `Vec<T>` too when
+/// values are gathered with `delayed::collect` and the list must travel.
 ///
 /// ```
-/// #[derive(serde::Serialize, serde::Deserialize)]
+/// #[derive(Clone, serde::Serialize, serde::Deserialize)]
 /// struct Fit { slope: f64, points: Vec<f64> }
 /// impl rask_core::SizeOf for Fit {
 ///     fn heap_bytes(&self) -> usize { self.points.heap_bytes() }

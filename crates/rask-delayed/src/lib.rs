@@ -48,8 +48,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rask_core::{
-    BoxError, Collection, Error, Executor, GraphBuilder, Kernel, Key, Op, Result, Shared,
-    TaskError, Tokenizer, Value,
+    Annotations, BoxError, Collection, Error, Executor, GraphBuilder, Kernel, Key, Op, Result,
+    Shared, TaskError, Tokenizer, Value,
 };
 
 /// A lazy value of type `T`: a node in a task graph.
@@ -63,6 +63,8 @@ struct Node {
     key: Key,
     op: Op,
     deps: Vec<Arc<Node>>,
+    /// Priority, retries, resources, allowed workers.
+    annotations: Option<Arc<Annotations>>,
     /// For a node whose task belongs to another collection's graph: adds
     /// that graph (which holds a task with `key`); `op` is then unused.
     external: Option<Arc<GraphFn>>,
@@ -139,7 +141,38 @@ impl<T: Data> Delayed<T> {
                 key: Key::unique(prefix),
                 op,
                 deps,
+                annotations: None,
                 external: None,
+            }),
+            _type: PhantomData,
+        }
+    }
+
+    /// The same task with `annotations` (Dask's `dask.annotate`): a
+    /// `priority` (higher runs first among ready tasks), `retries` (a
+    /// failure is run again up to that many times), and, for clusters,
+    /// `resources` and allowed `workers`. The key stays the same.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use rask_core::Annotations;
+    /// static TRIES: AtomicU32 = AtomicU32::new(0);
+    /// let flaky = rask_delayed::try_delayed(|| {
+    ///     if TRIES.fetch_add(1, Ordering::SeqCst) < 2 { Err("not yet") } else { Ok(7) }
+    /// });
+    /// # use rask_local as _;
+    /// let x = flaky.with_annotations(Annotations::default().retries(2));
+    /// assert_eq!(x.compute().unwrap(), 7);
+    /// assert_eq!(TRIES.load(Ordering::SeqCst), 3);
+    /// ```
+    pub fn with_annotations(&self, annotations: Annotations) -> Delayed<T> {
+        Delayed {
+            node: Arc::new(Node {
+                key: self.node.key.clone(),
+                op: self.node.op.clone(),
+                deps: self.node.deps.clone(),
+                annotations: Some(Arc::new(annotations)),
+                external: self.node.external.clone(),
             }),
             _type: PhantomData,
         }
@@ -310,6 +343,7 @@ impl<T: Data> Delayed<T> {
                 key,
                 op,
                 deps: Vec::new(),
+                annotations: None,
                 external: None,
             }),
             _type: PhantomData,
@@ -360,7 +394,11 @@ fn add_nodes(root: &Arc<Node>, builder: &mut GraphBuilder) {
             continue;
         }
         let deps = node.deps.iter().map(|d| d.key.clone());
-        if !builder.insert(node.key.clone(), node.op.clone(), deps) {
+        let added = match &node.annotations {
+            Some(a) => builder.insert_annotated(node.key.clone(), node.op.clone(), deps, a.clone()),
+            None => builder.insert(node.key.clone(), node.op.clone(), deps),
+        };
+        if !added {
             continue;
         }
         stack.extend(node.deps.iter().filter(|d| !builder.contains(&d.key)));
@@ -466,6 +504,7 @@ pub fn from_graph<T: Data>(key: Key, add: Arc<GraphFn>) -> Delayed<T> {
             key,
             op: Op::value(Value::new(())),
             deps: Vec::new(),
+            annotations: None,
             external: Some(add),
         }),
         _type: PhantomData,
@@ -496,6 +535,7 @@ pub fn value<T: Data>(value: T) -> Delayed<T> {
             key,
             op: Op::value(value),
             deps: Vec::new(),
+            annotations: None,
             external: None,
         }),
         _type: PhantomData,
@@ -579,13 +619,41 @@ pub fn from_kernel<T: Data, K: Kernel>(kernel: K, args: Vec<AnyDelayed>, pure: b
             key,
             op: Op::kernel(kernel),
             deps: args.into_iter().map(|a| a.0).collect(),
+            annotations: None,
             external: None,
         }),
         _type: PhantomData,
     }
 }
 
+/// The portable `collect`: gathers values of the registered type `tag`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Collect {
+    tag: String,
+}
+
+impl Kernel for Collect {
+    const NAME: &'static str = "rask.delayed.collect";
+    fn run(&self, args: &[Value]) -> Result<Value, TaskError> {
+        rask_core::codec::entry_for_tag(&self.tag)
+            .and_then(|e| e.collect(args))
+            .unwrap_or_else(|| {
+                Err(TaskError::failed(format!(
+                    "values of type `{}` cannot be collected here: the type is not registered \
+                     in this program",
+                    self.tag
+                )))
+            })
+    }
+}
+
+rask_core::register_kernel!(Collect);
+
 /// Gathers many delayed values into one delayed vector, in order.
+///
+/// When `T` is a registered type (numbers, strings, vectors, n-d blocks, and
+/// the argument and result types of `#[rask::remote]` functions), the task
+/// is portable and its key is derived from its inputs' keys.
 ///
 /// ```
 /// let xs: Vec<_> = (0..4).map(|i| rask_delayed::delayed(move || i * i)).collect();
@@ -598,6 +666,17 @@ where
     I::Item: Borrow<Delayed<T>>,
 {
     let deps: Vec<Arc<Node>> = items.into_iter().map(|d| d.borrow().node.clone()).collect();
+    if let Some(entry) = rask_core::codec::entry_of(std::any::TypeId::of::<T>())
+        && entry.collect(&[]).is_some()
+    {
+        return from_kernel(
+            Collect {
+                tag: entry.tag().to_string(),
+            },
+            deps.into_iter().map(AnyDelayed).collect(),
+            true,
+        );
+    }
     let arity = deps.len();
     let op = Op::call("collect", move |args: &[Value]| {
         (0..arity)

@@ -32,7 +32,20 @@ pub struct SyncExecutor;
 
 impl rask_core::Executor for SyncExecutor {
     fn execute(&self, plan: &Plan, callbacks: &[&dyn Callback]) -> Result<Vec<Value>> {
-        with_run_callbacks(plan, callbacks, || run(plan, callbacks))
+        with_run_callbacks(plan, callbacks, || run(plan, callbacks, None))
+    }
+
+    fn execute_cancellable(
+        &self,
+        plan: &Plan,
+        callbacks: &[&dyn Callback],
+        cancel: &rask_core::CancelToken,
+    ) -> Result<Vec<Value>> {
+        with_run_callbacks(plan, callbacks, || run(plan, callbacks, Some(cancel)))
+    }
+
+    fn workers(&self) -> Option<usize> {
+        Some(1)
     }
 
     fn name(&self) -> &str {
@@ -40,7 +53,11 @@ impl rask_core::Executor for SyncExecutor {
     }
 }
 
-fn run(plan: &Plan, callbacks: &[&dyn Callback]) -> Result<Vec<Value>> {
+fn run(
+    plan: &Plan,
+    callbacks: &[&dyn Callback],
+    cancel: Option<&rask_core::CancelToken>,
+) -> Result<Vec<Value>> {
     let graph = &plan.graph;
     let mut refs = graph.dependent_counts();
     let mut keep = vec![false; graph.len()];
@@ -48,7 +65,7 @@ fn run(plan: &Plan, callbacks: &[&dyn Callback]) -> Result<Vec<Value>> {
         keep[o.index()] = true;
     }
     let mut slots: Vec<Option<Value>> = vec![None; graph.len()];
-    let result = run_tasks(plan, callbacks, &mut refs, &keep, &mut slots);
+    let result = run_tasks(plan, callbacks, cancel, &mut refs, &keep, &mut slots);
     let out = result.and_then(|()| {
         plan.outputs
             .iter()
@@ -68,6 +85,7 @@ fn run(plan: &Plan, callbacks: &[&dyn Callback]) -> Result<Vec<Value>> {
 fn run_tasks(
     plan: &Plan,
     callbacks: &[&dyn Callback],
+    cancel: Option<&rask_core::CancelToken>,
     refs: &mut [u32],
     keep: &[bool],
     slots: &mut [Option<Value>],
@@ -75,6 +93,9 @@ fn run_tasks(
     let graph = &plan.graph;
     let mut args: Vec<Value> = Vec::new();
     for t in order::sorted_by_priority(&plan.priority) {
+        if cancel.is_some_and(rask_core::CancelToken::is_cancelled) {
+            return Err(Error::Cancelled);
+        }
         let task = graph.task(t);
         for cb in callbacks {
             guard_callback(plan, "on_task_start", Some(t), || {
@@ -85,7 +106,7 @@ fn run_tasks(
         for d in &task.deps {
             args.push(slots[d.index()].clone().ok_or_else(|| missing(plan, t))?);
         }
-        let result = task.op.run(&task.key, &args);
+        let result = task.run(&args);
         args.clear();
         let value = match result {
             Ok(value) => {

@@ -47,7 +47,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
-use rask_core::{Callback, Dependents, Error, Executor, Plan, Result, TaskId, Value};
+use rask_core::{Callback, CancelToken, Dependents, Error, Executor, Plan, Result, TaskId, Value};
 
 use crate::sync::{drop_guarded, drop_quietly, guard_callback, panic_message, with_run_callbacks};
 
@@ -134,11 +134,31 @@ impl Executor for ThreadsExecutor {
         } else {
             self.threads.min(plan.len().max(1))
         };
-        with_run_callbacks(plan, callbacks, || execute(plan, callbacks, threads))
+        with_run_callbacks(plan, callbacks, || execute(plan, callbacks, threads, None))
+    }
+
+    fn execute_cancellable(
+        &self,
+        plan: &Plan,
+        callbacks: &[&dyn Callback],
+        cancel: &CancelToken,
+    ) -> Result<Vec<Value>> {
+        let threads = if IN_WORKER.with(Cell::get) {
+            1
+        } else {
+            self.threads.min(plan.len().max(1))
+        };
+        with_run_callbacks(plan, callbacks, || {
+            execute(plan, callbacks, threads, Some(cancel))
+        })
     }
 
     fn name(&self) -> &str {
         "threads"
+    }
+
+    fn workers(&self) -> Option<usize> {
+        Some(self.threads)
     }
 }
 
@@ -172,9 +192,19 @@ struct Run<'a> {
     sleepers: AtomicUsize,
     sleep_lock: Mutex<()>,
     wake: Condvar,
+    /// Checked before every task; sleepers wake now and then to look.
+    cancel: Option<&'a CancelToken>,
 }
 
-fn execute(plan: &Plan, callbacks: &[&dyn Callback], threads: usize) -> Result<Vec<Value>> {
+/// How often a sleeping worker looks at a cancel token.
+const CANCEL_POLL: std::time::Duration = std::time::Duration::from_millis(20);
+
+fn execute(
+    plan: &Plan,
+    callbacks: &[&dyn Callback],
+    threads: usize,
+    cancel: Option<&CancelToken>,
+) -> Result<Vec<Value>> {
     let graph = &plan.graph;
     let n = graph.len();
     let mut keep = vec![false; n];
@@ -214,6 +244,7 @@ fn execute(plan: &Plan, callbacks: &[&dyn Callback], threads: usize) -> Result<V
         sleepers: AtomicUsize::new(0),
         sleep_lock: Mutex::new(()),
         wake: Condvar::new(),
+        cancel,
     };
     if n > 0 {
         std::thread::scope(|s| {
@@ -289,6 +320,10 @@ impl Run<'_> {
         let mut args: Vec<Value> = Vec::new();
         let mut newly_ready: Vec<TaskId> = Vec::new();
         while !self.failed.load(Ordering::Acquire) {
+            if self.cancel.is_some_and(CancelToken::is_cancelled) {
+                self.fail(Error::Cancelled);
+                break;
+            }
             match self.next_task(w) {
                 Some(t) => self.run_task(w, t, &mut args, &mut newly_ready),
                 None if self.remaining.load(Ordering::Acquire) == 0 => break,
@@ -374,7 +409,7 @@ impl Run<'_> {
                 }
             }
         }
-        let result = task.op.run(&task.key, args);
+        let result = task.run(args);
         // Clones: the slots still hold these values (released below).
         args.clear();
         let value = match result {
@@ -470,6 +505,17 @@ impl Run<'_> {
             && self.remaining.load(Ordering::SeqCst) != 0
             && !self.failed.load(Ordering::SeqCst)
         {
+            if let Some(c) = self.cancel {
+                if c.is_cancelled() {
+                    break;
+                }
+                guard = self
+                    .wake
+                    .wait_timeout(guard, CANCEL_POLL)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0;
+                continue;
+            }
             guard = self.wake.wait(guard).unwrap_or_else(|p| p.into_inner());
         }
         self.sleepers.fetch_sub(1, Ordering::SeqCst);

@@ -6,8 +6,9 @@
 //! macro adds
 //!
 //! * a kernel type registered under the name `module_path::function`;
-//! * codecs for its argument and result types (they must implement serde's
-//!   `Serialize` and `Deserialize`);
+//! * codecs for its argument and result types, and for `Vec`s of its result
+//!   type (they must implement `Clone` and serde's `Serialize` and
+//!   `Deserialize`);
 //! * a module of the same name with `delayed(args…)`, which builds a lazy
 //!   call: each argument is a `&Delayed<T>` or a plain `T`, and the key is
 //!   derived from the function's name and its arguments' keys.
@@ -230,6 +231,9 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
         )*
         ::rask::__private::inventory::submit! {
             ::rask::__private::TypeEntry::serde_unsized::<#ret_ty>()
+        }
+        ::rask::__private::inventory::submit! {
+            ::rask::__private::TypeEntry::serde_unsized::<::std::vec::Vec<#ret_ty>>()
         }
 
         #[doc = #doc]

@@ -6,5 +6,6 @@ mod delayed;
 mod diagnostics;
 mod errors;
 mod ordering;
+mod portable;
 mod schedulers;
 mod support;
