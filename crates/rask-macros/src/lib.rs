@@ -11,11 +11,12 @@
 //!   `Deserialize`);
 //! * a module of the same name with `delayed(args…)`, which builds a lazy
 //!   call: each argument is a `&Delayed<T>` or a plain `T`, and the key is
-//!   derived from the function's name and its arguments' keys.
+//!   derived from the function's name and its arguments' keys. A `&[T]`
+//!   argument is a `Vec<T>` value and a `&str` argument a `String` value.
 //!
 //! ```ignore
 //! #[rask::remote]
-//! fn clean(raw: &Vec<f64>, limit: f64) -> Vec<f64> {
+//! fn clean(raw: &[f64], limit: f64) -> Vec<f64> {
 //!     raw.iter().copied().filter(|x| x.abs() < limit).collect()
 //! }
 //!
@@ -47,9 +48,12 @@ pub fn remote(attr: TokenStream, item: TokenStream) -> TokenStream {
     }
 }
 
-/// How an argument is taken from its value: by reference or cloned.
+/// How an argument is taken from its value: by reference, as a slice or
+/// `str` of a stored `Vec` or `String`, or cloned.
 enum ArgKind {
     Ref(Type),
+    Slice(Type),
+    Str,
     Owned(Type),
 }
 
@@ -136,16 +140,11 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
                                 "arguments are shared with other tasks: take `&T`, not `&mut T`",
                             ));
                         }
-                        if matches!(&*r.elem, Type::Slice(_))
-                            || matches!(&*r.elem, Type::Path(p) if p.path.is_ident("str"))
-                        {
-                            return Err(Error::new_spanned(
-                                r,
-                                "take an owned collection by reference (`&Vec<T>`, `&String`): \
-                                 task values are sized types",
-                            ));
+                        match &*r.elem {
+                            Type::Slice(sl) => ArgKind::Slice((*sl.elem).clone()),
+                            Type::Path(p) if p.path.is_ident("str") => ArgKind::Str,
+                            other => ArgKind::Ref(other.clone()),
                         }
-                        ArgKind::Ref((*r.elem).clone())
                     }
                     other => ArgKind::Owned(other.clone()),
                 });
@@ -169,19 +168,25 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
     let mut erased = Vec::new();
     for (i, k) in kinds.iter().enumerate() {
         let var = format_ident!("__arg{}", i);
-        let ty = match k {
-            ArgKind::Ref(t) | ArgKind::Owned(t) => t,
+        let ty: Type = match k {
+            ArgKind::Ref(t) | ArgKind::Owned(t) => t.clone(),
+            ArgKind::Slice(t) => syn::parse_quote!(::std::vec::Vec<#t>),
+            ArgKind::Str => syn::parse_quote!(::std::string::String),
         };
         arg_types.push(ty.clone());
         takes.push(match k {
-            ArgKind::Ref(t) => quote! {
-                let #var: &#t = ::rask::__private::arg::<#t>(args, #i)?;
+            ArgKind::Ref(_) | ArgKind::Slice(_) | ArgKind::Str => quote! {
+                let #var: &#ty = ::rask::__private::arg::<#ty>(args, #i)?;
             },
             ArgKind::Owned(t) => quote! {
                 let #var: #t = ::core::clone::Clone::clone(::rask::__private::arg::<#t>(args, #i)?);
             },
         });
-        call_args.push(quote! { #var });
+        call_args.push(match k {
+            ArgKind::Slice(_) => quote! { #var.as_slice() },
+            ArgKind::Str => quote! { #var.as_str() },
+            _ => quote! { #var },
+        });
         params.push(quote! { #var: impl ::rask::delayed::IntoArg<#ty> });
         erased.push(quote! { ::rask::delayed::IntoArg::<#ty>::into_arg(#var).erase() });
     }

@@ -61,8 +61,9 @@ pub use rask_local::Scheduler;
 ///
 /// Next to the function it adds a module of the same name whose
 /// `delayed(args…)` builds a lazy, portable call; each argument is a
-/// `&Delayed<T>` or a plain `T`. Argument and result types must implement
-/// serde's `Serialize` and `Deserialize`. A function returning
+/// `&Delayed<T>` or a plain `T` (a `&[T]` parameter takes a `Vec<T>`, a
+/// `&str` one a `String`). Argument and result types must implement
+/// `Clone` and serde's `Serialize` and `Deserialize`. A function returning
 /// `Result<T, E>` gives a `Delayed<T>` whose `Err` fails the task.
 /// `#[rask::remote(pure = false)]` gives every call a fresh key (for side
 /// effects). Mark functions at module level (not inside another function's
@@ -70,7 +71,7 @@ pub use rask_local::Scheduler;
 ///
 /// ```
 /// #[rask::remote]
-/// fn clean(raw: &Vec<f64>, limit: f64) -> Vec<f64> {
+/// fn clean(raw: &[f64], limit: f64) -> Vec<f64> {
 ///     raw.iter().copied().filter(|x| x.abs() < limit).collect()
 /// }
 ///
@@ -79,7 +80,7 @@ pub use rask_local::Scheduler;
 ///     let cleaned = clean::delayed(&raw, 10.0);
 ///     assert_eq!(cleaned.compute().unwrap(), vec![1.0, -2.0]);
 ///     assert_eq!(cleaned.key(), clean::delayed(&raw, 10.0).key()); // same work, same key
-///     assert!(clean(&vec![1.0], 2.0).len() == 1); // the function is unchanged
+///     assert!(clean(&[1.0], 2.0).len() == 1); // the function is unchanged
 /// }
 /// ```
 pub use rask_macros::remote;

@@ -11,17 +11,17 @@ use rask::graph::{Callback, CancelToken, Executor, Op, Plan, SyncExecutor, wire}
 use rask::{Annotations, Error, Value};
 
 #[rask::remote]
-fn scale(x: &Vec<f64>, by: f64) -> Vec<f64> {
+fn scale(x: &[f64], by: f64) -> Vec<f64> {
     x.iter().map(|v| v * by).collect()
 }
 
 #[rask::remote]
-fn total(parts: &Vec<Vec<f64>>) -> f64 {
+fn total(parts: &[Vec<f64>]) -> f64 {
     parts.iter().flatten().sum()
 }
 
 #[rask::remote]
-fn parse_reading(s: &String) -> Result<f64, std::num::ParseFloatError> {
+fn parse_reading(s: &str) -> Result<f64, std::num::ParseFloatError> {
     s.trim().parse()
 }
 
@@ -33,9 +33,9 @@ fn ramp(n: u64, seed: u64) -> Vec<f64> {
 /// A pipeline of registered functions only: portable.
 fn pipeline(n: u64, by: f64) -> Delayed<f64> {
     let parts: Vec<Delayed<Vec<f64>>> = (0..n)
-        .map(|i| scale::delayed(&ramp::delayed(100 + i, i), by))
+        .map(|i| scale::delayed(ramp::delayed(100 + i, i), by))
         .collect();
-    total::delayed(&collect(&parts))
+    total::delayed(collect(&parts))
 }
 
 #[test]
@@ -193,7 +193,7 @@ fn an_encoded_plan_runs_in_another_process_with_equal_result_bytes() {
     std::fs::create_dir_all(&dir).unwrap();
     let x = pipeline(8, 0.25);
     let parts: Vec<Delayed<Vec<f64>>> = (0..3)
-        .map(|i| scale::delayed(&ramp::delayed(7, i), 3.0))
+        .map(|i| scale::delayed(ramp::delayed(7, i), 3.0))
         .collect();
     for (name, plan) in [
         ("total", rask::graph::pipeline::plan(&x).unwrap()),
@@ -347,7 +347,7 @@ proptest! {
     /// parameters never collide.
     #[test]
     fn keys_follow_the_work(a in 0u64..50, b in 0u64..50, x in -1e6f64..1e6, y in -1e6f64..1e6) {
-        let k = |n: u64, by: f64| scale::delayed(&ramp::delayed(n, 1), by).key().clone();
+        let k = |n: u64, by: f64| scale::delayed(ramp::delayed(n, 1), by).key().clone();
         prop_assert_eq!(k(a, x), k(a, x));
         if a != b || x.to_bits() != y.to_bits() {
             prop_assert_ne!(k(a, x), k(b, y));
