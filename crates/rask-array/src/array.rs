@@ -42,6 +42,17 @@ pub(crate) enum Input {
     Graph(Arc<GraphFn>),
 }
 
+impl Input {
+    /// What identifies the input in a layer name: the layer's name, or a
+    /// fresh token for a graph from elsewhere.
+    pub(crate) fn token_name(&self) -> Arc<str> {
+        match self {
+            Input::Array(n) => n.name.clone(),
+            Input::Graph(_) => rask_core::fresh_token().into(),
+        }
+    }
+}
+
 pub(crate) struct Node {
     pub name: Arc<str>,
     pub shape: Vec<usize>,
@@ -200,14 +211,41 @@ pub(crate) fn block_key(name: &Arc<str>, index: &[usize]) -> Key {
 }
 
 impl<T: Element> Array<T> {
-    /// A new layer: `make` gives the task of each block.
+    /// A new layer with a fresh random name (for layers whose tasks are
+    /// closures): `make` gives the task of each block.
     pub(crate) fn layer(
         prefix: &str,
         chunks: Chunks,
         inputs: Vec<Input>,
         make: impl Fn(&[usize]) -> BlockTask + Send + Sync + 'static,
     ) -> Self {
-        let name: Arc<str> = Key::unique(prefix).name().into();
+        Array::layer_named(Key::unique(prefix).name().into(), chunks, inputs, make)
+    }
+
+    /// A new layer of portable tasks, named deterministically from the
+    /// operation `prefix`, its `params` and the layers it reads (see
+    /// [`crate::kernels::layer_name`]).
+    pub(crate) fn kernel_layer<P: serde::Serialize + ?Sized>(
+        prefix: &str,
+        params: &P,
+        chunks: Chunks,
+        inputs: Vec<Input>,
+        make: impl Fn(&[usize]) -> BlockTask + Send + Sync + 'static,
+    ) -> Self {
+        let names: Vec<Arc<str>> = inputs.iter().map(Input::token_name).collect();
+        let refs: Vec<&str> = names.iter().map(|n| &**n).collect();
+        let name =
+            crate::kernels::layer_name(prefix, &(params, T::DTYPE, chunks.as_slices()), &refs);
+        Array::layer_named(name, chunks, inputs, make)
+    }
+
+    /// A new layer called `name`: `make` gives the task of each block.
+    pub(crate) fn layer_named(
+        name: Arc<str>,
+        chunks: Chunks,
+        inputs: Vec<Input>,
+        make: impl Fn(&[usize]) -> BlockTask + Send + Sync + 'static,
+    ) -> Self {
         Array {
             node: Arc::new(Node {
                 name,

@@ -7,9 +7,24 @@
 use std::fmt::Debug;
 
 /// A type an array can hold.
-pub trait Element: Copy + Send + Sync + 'static + Debug + PartialEq + PartialOrd + Default {
+pub trait Element:
+    Copy
+    + Send
+    + Sync
+    + 'static
+    + Debug
+    + PartialEq
+    + PartialOrd
+    + Default
+    + serde::Serialize
+    + serde::de::DeserializeOwned
+    + rask_core::codec::BlockElement
+{
     /// NumPy's name for the type (`"float64"`, `"int32"`, `"bool"`).
     const DTYPE: &'static str;
+    /// The type's position in [`crate::kernels::DTYPES`], which names the
+    /// registered kernels of this element type.
+    const INDEX: usize;
     /// Whether the value is "true" (non-zero), as in `any` / `all`.
     fn is_truthy(self) -> bool;
     /// NumPy's type code in a `.npy` header, without the byte order:
@@ -72,6 +87,7 @@ pub trait Float: Number + num_traits::Float {}
 
 impl Element for bool {
     const DTYPE: &'static str = "bool";
+    const INDEX: usize = 0;
     fn is_truthy(self) -> bool {
         self
     }
@@ -104,9 +120,10 @@ macro_rules! npy_bytes {
 }
 
 macro_rules! int_element {
-    ($($t:ty => $name:literal, $code:literal),*) => {$(
+    ($($t:ty => $name:literal, $code:literal, $index:literal),*) => {$(
         impl Element for $t {
             const DTYPE: &'static str = $name;
+            const INDEX: usize = $index;
             fn is_truthy(self) -> bool {
                 self != 0
             }
@@ -169,13 +186,15 @@ macro_rules! int_element {
     )*};
 }
 
-int_element!(i8 => "int8", "i1", i16 => "int16", "i2", i32 => "int32", "i4", i64 => "int64", "i8",
-             u8 => "uint8", "u1", u16 => "uint16", "u2", u32 => "uint32", "u4", u64 => "uint64", "u8");
+int_element!(i8 => "int8", "i1", 1, i16 => "int16", "i2", 2, i32 => "int32", "i4", 3,
+             i64 => "int64", "i8", 4, u8 => "uint8", "u1", 5, u16 => "uint16", "u2", 6,
+             u32 => "uint32", "u4", 7, u64 => "uint64", "u8", 8);
 
 macro_rules! float_element {
-    ($($t:ty => $name:literal, $code:literal),*) => {$(
+    ($($t:ty => $name:literal, $code:literal, $index:literal),*) => {$(
         impl Element for $t {
             const DTYPE: &'static str = $name;
+            const INDEX: usize = $index;
             fn is_truthy(self) -> bool {
                 self != 0.0
             }
@@ -247,7 +266,7 @@ macro_rules! float_element {
     )*};
 }
 
-float_element!(f32 => "float32", "f4", f64 => "float64", "f8");
+float_element!(f32 => "float32", "f4", 9, f64 => "float64", "f8", 10);
 
 /// Converts between element types the way NumPy's `astype` does.
 pub trait CastFrom<S> {

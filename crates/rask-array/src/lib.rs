@@ -51,6 +51,7 @@ mod element;
 mod elementwise;
 mod histogram;
 mod join;
+pub mod kernels;
 mod linalg;
 mod manipulation;
 pub mod npy;

@@ -4,12 +4,49 @@
 //! are permuted the same way. The layer is blockwise, so a transpose feeding
 //! elementwise operations fuses with them.
 
+use std::marker::PhantomData;
+
 use ndarray::{ArrayD, IxDyn};
-use rask_core::{Op, Value};
+use rask_core::{Kernel, Op, TaskError, Value};
+use serde::{Deserialize, Serialize};
 
 use crate::array::{Array, BlockTask, block_arg, block_key, block_value};
 use crate::chunks::{Chunks, fmt_shape};
 use crate::element::Element;
+use crate::kernels::{elem_name, register_elements};
+
+/// One block of a transpose: the input block viewed through `axes`.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+struct TransposeBlock<T> {
+    axes: Vec<usize>,
+    _t: PhantomData<T>,
+}
+
+impl<T: Element> Kernel for TransposeBlock<T> {
+    const NAME: &'static str = elem_name!("rask.array.transpose", T);
+    fn run(&self, args: &[Value]) -> Result<Value, TaskError> {
+        let b = block_arg::<T>(args, 0)?;
+        if self.axes.len() != b.ndim() {
+            return Err(TaskError::failed(format!(
+                "a transpose by {:?} got a block of shape {}",
+                self.axes,
+                fmt_shape(b.shape())
+            )));
+        }
+        if let (&[1, 0], &[rows, cols], Some(src)) = (self.axes.as_slice(), b.shape(), b.as_slice())
+        {
+            let data = transpose_2d(src, rows, cols);
+            let out = ArrayD::from_shape_vec(IxDyn(&[cols, rows]), data)
+                .map_err(|e| TaskError::failed(e.to_string()))?;
+            return Ok(block_value(out));
+        }
+        let view = b.view().permuted_axes(IxDyn(&self.axes));
+        Ok(block_value(view.as_standard_layout().into_owned()))
+    }
+}
+
+register_elements!(TransposeBlock);
 
 impl<T: Element> Array<T> {
     /// The array with its axes reversed (NumPy's `x.T`).
@@ -54,30 +91,27 @@ impl<T: Element> Array<T> {
         let source = self.node.clone();
         let axes = axes.to_vec();
         let perm = axes.clone();
-        let mut out = Array::layer("transpose", chunks, vec![self.input()], move |idx| {
-            // Output block idx reads input block whose axis axes[i] is idx[i].
-            let mut in_idx = vec![0; idx.len()];
-            for (i, &a) in axes.iter().enumerate() {
-                in_idx[a] = idx[i];
-            }
-            let axes = axes.clone();
-            BlockTask {
-                op: Op::blockwise("transpose", move |args: &[Value]| {
-                    let b = block_arg::<T>(args, 0)?;
-                    if let (&[1, 0], &[rows, cols], Some(src)) =
-                        (axes.as_slice(), b.shape(), b.as_slice())
-                    {
-                        let data = transpose_2d(src, rows, cols);
-                        let out = ArrayD::from_shape_vec(IxDyn(&[cols, rows]), data)
-                            .expect("a transposed block has as many elements as its source");
-                        return Ok(block_value(out));
-                    }
-                    let view = b.view().permuted_axes(IxDyn(&axes));
-                    Ok(block_value(view.as_standard_layout().into_owned()))
-                }),
-                deps: vec![block_key(&src, &in_idx)],
-            }
-        });
+        let params = axes.clone();
+        let mut out = Array::kernel_layer(
+            "transpose",
+            &params,
+            chunks,
+            vec![self.input()],
+            move |idx| {
+                // Output block idx reads input block whose axis axes[i] is idx[i].
+                let mut in_idx = vec![0; idx.len()];
+                for (i, &a) in axes.iter().enumerate() {
+                    in_idx[a] = idx[i];
+                }
+                BlockTask {
+                    op: Op::kernel_blockwise(TransposeBlock::<T> {
+                        axes: axes.clone(),
+                        _t: PhantomData,
+                    }),
+                    deps: vec![block_key(&src, &in_idx)],
+                }
+            },
+        );
         if let Some(node) = std::sync::Arc::get_mut(&mut out.node) {
             node.transposed = Some((source, perm));
         }

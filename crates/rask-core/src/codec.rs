@@ -362,7 +362,7 @@ fn decode_serde<T: DeserializeOwned + Any + Send + Sync>(
 /// Element types of n-d blocks that travel as raw bytes.
 pub trait BlockElement: Copy + Default + Send + Sync + 'static {
     /// A one-byte code of the type in the block header.
-    const CODE: u8;
+    const BLOCK_CODE: u8;
     /// Bytes per element.
     const SIZE: usize;
     /// Appends the elements' little-endian bytes.
@@ -374,7 +374,7 @@ pub trait BlockElement: Copy + Default + Send + Sync + 'static {
 macro_rules! pod_block {
     ($($t:ty => $code:literal),*) => {$(
         impl BlockElement for $t {
-            const CODE: u8 = $code;
+            const BLOCK_CODE: u8 = $code;
             const SIZE: usize = std::mem::size_of::<$t>();
             fn extend_le(xs: &[Self], out: &mut Vec<u8>) {
                 if cfg!(target_endian = "little") {
@@ -408,7 +408,7 @@ pod_block!(
 );
 
 impl BlockElement for bool {
-    const CODE: u8 = 11;
+    const BLOCK_CODE: u8 = 11;
     const SIZE: usize = 1;
     fn extend_le(xs: &[Self], out: &mut Vec<u8>) {
         out.extend(xs.iter().map(|&b| b as u8));
@@ -445,7 +445,7 @@ fn encode_block<T: BlockElement>(v: &dyn Any, out: &mut Vec<u8>) -> Result<(), C
     }
     out.reserve(4 + 8 * a.ndim() + a.len() * T::SIZE);
     out.extend_from_slice(BLOCK_MAGIC);
-    out.push(T::CODE);
+    out.push(T::BLOCK_CODE);
     out.push(a.ndim() as u8);
     for &n in a.shape() {
         out.extend_from_slice(&(n as u64).to_le_bytes());
@@ -468,11 +468,11 @@ fn decode_block<T: BlockElement>(bytes: &[u8]) -> Result<Value, CodecError> {
     if bytes.len() < 4 || &bytes[..2] != BLOCK_MAGIC {
         return Err(malformed("missing block header".into()));
     }
-    if bytes[2] != T::CODE {
+    if bytes[2] != T::BLOCK_CODE {
         return Err(malformed(format!(
             "element code {} where {} was expected",
             bytes[2],
-            T::CODE
+            T::BLOCK_CODE
         )));
     }
     let ndim = bytes[3] as usize;

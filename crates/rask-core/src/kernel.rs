@@ -64,9 +64,11 @@ pub trait Kernel: Serialize + DeserializeOwned + Send + Sync + 'static {
     }
 }
 
-/// The part of a kernel name after its last `.` or `::`.
+/// The part of a kernel name after its last `.` or `::`, without a
+/// trailing `<…>` of type parameters (`rask.array.sum<float64>` is `sum`).
 pub fn short_name(name: &str) -> &str {
-    let after_dots = name.rsplit('.').next().unwrap_or(name);
+    let base = name.split('<').next().unwrap_or(name);
+    let after_dots = base.rsplit('.').next().unwrap_or(base);
     after_dots.rsplit("::").next().unwrap_or(after_dots)
 }
 
@@ -245,5 +247,6 @@ mod tests {
         assert_eq!(short_name("rask.array.sum"), "sum");
         assert_eq!(short_name("my_crate::stats::clean"), "clean");
         assert_eq!(short_name("plain"), "plain");
+        assert_eq!(short_name("rask.array.sum<float64>"), "sum");
     }
 }

@@ -260,3 +260,14 @@ fn bad_shapes_and_axes_are_named() {
     let err = x.expand_dims(4).compute().unwrap_err().to_string();
     assert!(err.contains("axis 4") && err.contains("(3, 1, 4)"), "{err}");
 }
+
+#[test]
+fn transposes_are_portable_with_deterministic_names() {
+    let data = crate::support::data(&[7, 5, 3], 1);
+    let x = Array::from_ndarray(data.clone(), &[3, 2, 3]).unwrap();
+    let y = x.permute_axes(&[2, 0, 1]);
+    assert_eq!(y.name(), x.permute_axes(&[2, 0, 1]).name());
+    assert_ne!(y.name(), x.permute_axes(&[1, 0, 2]).name());
+    let got = crate::support::assert_portable(&y);
+    assert_eq!(got, data.view().permuted_axes(IxDyn(&[2, 0, 1])).to_owned());
+}

@@ -249,3 +249,25 @@ pub fn usize_list(s: &str) -> Vec<usize> {
         .map(|p| p.parse().unwrap())
         .collect()
 }
+
+/// Checks that `x`'s graph is portable and means the same elsewhere: the
+/// optimized plan encodes to bytes, decodes (as another process of this
+/// build would), runs, and its blocks equal the local result bit for bit.
+/// Returns the computed array.
+pub fn assert_portable<T: rask_array::Element>(x: &rask_array::Array<T>) -> ArrayD<T> {
+    use rask_core::{Executor, Plan};
+    let plan = rask_core::compute::plan(x).unwrap();
+    if let Err(e) = plan.graph.check_portable() {
+        panic!("{} is not portable: {e}", x.name());
+    }
+    let decoded = Plan::decode(&plan.encode().unwrap()).unwrap();
+    let here = rask_local::SyncExecutor.execute(&plan, &[]).unwrap();
+    let there = rask_local::SyncExecutor.execute(&decoded, &[]).unwrap();
+    assert_eq!(
+        rask_core::wire::encode_values(&here).unwrap(),
+        rask_core::wire::encode_values(&there).unwrap(),
+        "{}: decoded plan gave other blocks",
+        x.name()
+    );
+    x.compute().unwrap()
+}
