@@ -22,8 +22,8 @@ const TREE_LEAVES: u64 = 100_000;
 const FANOUT_WIDTH: u64 = 2_000;
 const FANOUT_SPIN: Duration = Duration::from_millis(1);
 
-/// A built delayed workload: its result, its number of tasks, and the value
-/// the result must have.
+/// A built delayed workload: its result, its number of tasks as built
+/// (before fusion), and the value the result must have.
 pub struct Built {
     pub graph: Delayed<u64>,
     pub tasks: usize,

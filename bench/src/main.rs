@@ -2,8 +2,11 @@
 //!
 //! `rask-bench WORKLOAD --scheduler threads|sync [--repeat N]` builds and
 //! computes one workload `N` times and prints one JSON line with the minimum
-//! build and compute times. `bench/run` runs it next to the Dask version of
-//! the same workload (`bench/dask_bench.py`) and prints the comparison.
+//! build and compute times, the tasks as built and as run (`tasks`,
+//! `tasks_optimized`) and, for delayed workloads, the seconds of each phase
+//! of one more compute ([`pipeline`]). `bench/run` runs it next to the Dask
+//! version of the same workload (`bench/dask_bench.py`) and prints the
+//! comparison.
 //!
 //! `rask-bench bandwidth [--mib M] [--threads T] [--repeat N]` measures the
 //! memory bandwidth instead ([`bandwidth`]).
