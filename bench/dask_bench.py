@@ -11,8 +11,9 @@ one JSON line on stdout:
     {"workload": ..., "engine": "dask", "scheduler": ..., "tasks": ...,
      "build_s": ..., "compute_s": ..., "repeat": ...}
 
-(array workloads add ``tasks_optimized``: the graph size after
-``dask.optimize``; ``tasks`` is the size of the graph as built.)
+(plus ``tasks_optimized``: the graph size after ``dask.optimize``, counted
+outside the timed runs; ``tasks`` is the size of the graph as built; and
+``workers``: threads of the scheduler.)
 
 ``build_s`` / ``compute_s`` are the minimum over ``--repeat`` runs; the graph
 is rebuilt from scratch for every run.  Everything else goes to stderr.
@@ -49,6 +50,26 @@ def add(a: int, b: int) -> int:
 
 def sum_list(xs: list[int]) -> int:
     return sum(xs)
+
+
+def one() -> int:
+    return 1
+
+
+def spin(seconds: float) -> None:
+    """Busy-waits on the clock: CPU work of a known duration (the same loop
+    as ``spin`` in bench/src/delayed.rs)."""
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        pass
+
+
+FANOUT_SPIN_S = 0.001
+
+
+def spin_add(r: int, i: int) -> int:
+    spin(FANOUT_SPIN_S)
+    return r + i
 
 
 # --------------------------------------------------------------------------
@@ -92,6 +113,13 @@ def build_tree(n_leaves: int) -> tuple[object, int]:
     return level[0], calls
 
 
+def build_fanout(n: int) -> tuple[object, int]:
+    root = delayed(one)()
+    leaves = [delayed(spin_add)(root, i) for i in range(n)]
+    top, calls = tree_sum(leaves)
+    return top, 1 + n + calls
+
+
 def sum_inc(n: int) -> int:
     """sum(i + 1 for i in range(n))"""
     return n * (n + 1) // 2
@@ -108,11 +136,23 @@ WORKLOADS: dict[str, Workload] = {
     "delayed-independent": Workload(lambda: build_independent(100_000), 101_589, sum_inc(100_000)),
     # inc(0) then 9_999 x inc(x): 10_000 tasks, result 10_000.
     "delayed-chain": Workload(lambda: build_chain(10_000), 10_000, 10_000),
-    # 65_536 inc leaves, pairwise add level by level: 131_071 tasks.
-    "delayed-tree": Workload(lambda: build_tree(65_536), 131_071, sum_inc(65_536)),
+    # 100_000 inc leaves, pairwise add level by level: 100_000 + 99_999 tasks.
+    # (rask builds each add as zip + map: two tasks, fused into one.)
+    "delayed-tree": Workload(lambda: build_tree(100_000), 199_999, sum_inc(100_000)),
     # 1_000_000 inc leaves + fan-in-64 tree sum: 1_000_000 + 15_625 + 245 + 4 + 1 tasks.
     "delayed-million": Workload(lambda: build_independent(1_000_000), 1_015_875, sum_inc(1_000_000)),
+    # one() root, 2_000 x spin_add(root, i) spinning 1 ms each, fan-in-64 tree sum:
+    # 1 + 2_000 + 32 + 1 tasks; result 2_000 * 1 + sum(range(2_000)).
+    "delayed-fanout": Workload(lambda: build_fanout(2_000), 2_034, 2_000 + 1_999_000),
 }
+
+
+def workers(scheduler: str) -> int:
+    """Threads the scheduler computes with (Dask's threaded default: one per CPU)."""
+    if scheduler == "sync":
+        return 1
+    from dask.system import CPU_COUNT
+    return int(dask.config.get("num_workers", None) or CPU_COUNT)
 
 
 def random_x(n: int, chunks: tuple[int, int]):
@@ -152,7 +192,7 @@ def run_array(name: str, scheduler: str, repeat: int) -> int:
     tasks = len(expr.__dask_graph__())
     (optimized,) = dask.optimize(expr)
     emit_row(name, "dask", scheduler, tasks, min(builds), min(computes), repeat,
-             tasks_optimized=len(optimized.__dask_graph__()))
+             tasks_optimized=len(optimized.__dask_graph__()), workers=workers(scheduler))
     return 0
 
 
@@ -172,6 +212,7 @@ def main(argv: list[str] | None = None) -> int:
     builds: list[float] = []
     computes: list[float] = []
     tasks = 0
+    tasks_optimized = None
     for r in range(args.repeat):
         gc.collect()
         t0 = time.perf_counter()
@@ -192,10 +233,19 @@ def main(argv: list[str] | None = None) -> int:
         computes.append(t2 - t1)
         print(f"dask_bench: {args.workload} {args.scheduler} run {r + 1}/{args.repeat}: "
               f"build {t1 - t0:.4f}s compute {t2 - t1:.4f}s", file=sys.stderr)
+        if r + 1 == args.repeat:
+            # Outside the timed runs (computing leaves the graph as it was):
+            # what dask.compute runs after optimization.
+            t3 = time.perf_counter()
+            (optimized,) = dask.optimize(root)
+            tasks_optimized = len(optimized.__dask_graph__())
+            print(f"dask_bench: {args.workload}: {tasks} tasks built, {tasks_optimized} after "
+                  f"dask.optimize ({time.perf_counter() - t3:.2f}s)", file=sys.stderr)
+            del optimized
         del root, value  # free the graph before rebuilding
 
     emit_row(args.workload, "dask", args.scheduler, tasks, min(builds), min(computes),
-             args.repeat)
+             args.repeat, tasks_optimized=tasks_optimized, workers=workers(args.scheduler))
     return 0
 
 

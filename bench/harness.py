@@ -2,8 +2,12 @@
 """rask vs Dask benchmark harness.
 
 Runs each requested workload once per engine x scheduler, each measurement in
-its own subprocess, and prints one row per measurement: tasks, build seconds,
-compute seconds, microseconds per task, peak RSS, and the ratio to Dask.  For
+its own subprocess, and prints one row per measurement: tasks (as built and
+as run), build seconds, compute seconds, microseconds per task run, peak RSS
+(and bytes per task), and the ratio to Dask.  For the delayed workloads it
+also prints where rask's time goes (graph merge, optimization, run), and for
+``delayed-fanout`` each engine's threads time against the ideal (its sync
+time / workers).  For
 the streaming array workloads it also measures the memory bandwidth
 (``rask-bench bandwidth``) and reports the memory-bandwidth bound.
 
@@ -106,10 +110,17 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in [
     Workload("delayed-chain", ("rask", "dask"),
              description="inc chain of 10,000 tasks"),
     Workload("delayed-tree", ("rask", "dask"),
-             description="65,536 inc leaves + pairwise add tree (131,071 tasks)"),
+             description="100,000 inc leaves + pairwise add tree (rask: zip + map per add, "
+                         "299,998 tasks; Dask: delayed(add), 199,999 tasks)"),
     # Dask takes minutes here, so it runs only with an explicit --engines ...,dask.
     Workload("delayed-million", ("rask", "dask"), default_engines=("rask",),
              description="1,000,000 inc leaves + fan-in-64 tree sum (1,015,875 tasks)"),
+    Workload("delayed-fanout", ("rask", "dask"),
+             description="1 root, 2,000 tasks on it spinning 1 ms each, fan-in-64 tree sum "
+                         "(2,034 tasks); threads vs ideal = sync / workers"),
+    # Rask only: Dask would need ~40 GB and hours for 10M delayed tasks.
+    Workload("delayed-10m", ("rask",),
+             description="10,000,000 inc leaves + fan-in-64 tree sum (10,158,732 tasks), rask only"),
     # x = random uniform (20,000, 20,000), chunks (1,000, 1,000); 3.2 GB.
     # Threads only by default: sync would take minutes in Dask.
     Workload("array-sum", ("rask", "dask", "numpy"), schedulers=("threads",),
@@ -127,11 +138,13 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in [
              description="x.rechunk((50, 8,000)).sum(), x 8,000 x 8,000 in (8,000, 50) chunks"),
 ]}
 
-DEFAULT_WORKLOADS = ["delayed-independent", "delayed-chain", "delayed-tree"]
+DEFAULT_WORKLOADS = ["delayed-independent", "delayed-chain", "delayed-tree", "delayed-fanout"]
 
 # Names that stand for several workloads on the command line.
 GROUPS: dict[str, list[str]] = {
     "delayed": DEFAULT_WORKLOADS,
+    # Graphs of millions of tasks, rask only by default (minutes with --repeat 3).
+    "delayed-large": ["delayed-million", "delayed-10m"],
     "array": [w for w in WORKLOADS if w.startswith("array-")],
 }
 
@@ -152,6 +165,14 @@ class Row:
     error: str = ""
     tasks: int | None = None
     tasks_optimized: int | None = None  # graph size after optimization, when reported
+    workers: int | None = None          # threads the scheduler computed with, when reported
+    # rask delayed workloads: one compute taken apart (bench/src/pipeline.rs)
+    merge_s: float | None = None        # add_to_graph + GraphBuilder::build
+    optimize_s: float | None = None     # Plan::from_graph: cull, fuse, order
+    run_s: float | None = None          # Executor::execute
+    release_s: float | None = None      # dropping the plan + Collection::finalize
+    ideal_s: float | None = None        # delayed-fanout threads rows: sync compute_s / workers
+    ratio_ideal: float | None = None    # compute_s / ideal_s
     build_s: float | None = None
     compute_s: float | None = None
     repeat: int | None = None
@@ -163,10 +184,24 @@ class Row:
     command: list[str] = field(default_factory=list)
 
     @property
+    def tasks_run(self) -> int | None:
+        """Tasks the scheduler ran: after optimization when the engine says,
+        else as built."""
+        return self.tasks_optimized if self.tasks_optimized is not None else self.tasks
+
+    @property
     def us_per_task(self) -> float | None:
-        if self.compute_s is None or not self.tasks:
+        """compute_s per task *as run* (a fused chain counts once), µs."""
+        if self.compute_s is None or not self.tasks_run:
             return None
-        return self.compute_s / self.tasks * 1e6
+        return self.compute_s / self.tasks_run * 1e6
+
+    @property
+    def bytes_per_task(self) -> float | None:
+        """Peak RSS per task as built, bytes."""
+        if self.peak_rss_mb is None or not self.tasks:
+            return None
+        return self.peak_rss_mb * 1e6 / self.tasks
 
 
 def _parse_result(stdout: str, row: Row) -> dict | str:
@@ -263,8 +298,12 @@ def measure(ctx: Context, engine: Engine, workload: str, scheduler: str | None,
         return row
     row.ok = True
     row.tasks = res["tasks"]
-    if isinstance(res.get("tasks_optimized"), int):
-        row.tasks_optimized = res["tasks_optimized"]
+    for key in ("tasks_optimized", "workers"):
+        if isinstance(res.get(key), int) and not isinstance(res[key], bool):
+            setattr(row, key, res[key])
+    for key in ("merge_s", "optimize_s", "run_s", "release_s"):
+        if isinstance(res.get(key), (int, float)) and not isinstance(res[key], bool):
+            setattr(row, key, float(res[key]))
     row.build_s = float(res["build_s"])
     row.compute_s = float(res["compute_s"])
     row.repeat = res["repeat"]
@@ -287,6 +326,74 @@ def fill_ratios(rows: list[Row]) -> None:
             r.ratio_compute = r.compute_s / base.compute_s
         if base.peak_rss_mb and r.peak_rss_mb is not None:
             r.ratio_rss = r.peak_rss_mb / base.peak_rss_mb
+
+
+# ==========================================================================
+# delayed-fanout: threads against the ideal parallel time
+# ==========================================================================
+FANOUT_WORKLOAD = "delayed-fanout"
+FANOUT_WORK_S = 2_000 * 0.001  # 2,000 tasks x 1 ms of spinning
+
+
+def fill_ideal(rows: list[Row]) -> None:
+    """For each engine's threads row of delayed-fanout: ideal = that engine's
+    sync compute_s (measured in this run) / the threads row's workers."""
+    sync = {r.engine: r for r in rows
+            if r.ok and r.workload == FANOUT_WORKLOAD and r.scheduler == "sync"}
+    for r in rows:
+        if not (r.ok and r.workload == FANOUT_WORKLOAD and r.scheduler == "threads"):
+            continue
+        base = sync.get(r.engine)
+        if base is None or not r.workers or base.compute_s is None or r.compute_s is None:
+            continue
+        r.ideal_s = base.compute_s / r.workers
+        r.ratio_ideal = r.compute_s / r.ideal_s if r.ideal_s else None
+
+
+def print_ideal(rows: list[Row], out=sys.stdout) -> None:
+    """Footer: delayed-fanout threads rows against the ideal."""
+    fan = [r for r in rows if r.ok and r.workload == FANOUT_WORKLOAD and r.scheduler == "threads"]
+    if not fan:
+        return
+    print(f"# {FANOUT_WORKLOAD}: ideal = that engine's sync compute_s / workers "
+          f"(nominal work {FANOUT_WORK_S:g} s of spinning)", file=out)
+    for r in fan:
+        if r.ideal_s is None:
+            print(f"#   {r.engine:<5} threads {r.compute_s:.3f} s: no ideal (run the sync "
+                  f"scheduler too)", file=out)
+            continue
+        nominal = FANOUT_WORK_S / r.workers if r.workers else None
+        print(f"#   {r.engine:<5} threads {r.compute_s:.3f} s, {r.workers} workers; ideal "
+              f"{r.ideal_s:.3f} s (sync {r.ideal_s * r.workers:.3f} s / {r.workers}) = "
+              f"{_ratio(r.ratio_ideal)} ideal"
+              + (f"; {r.compute_s / nominal:.2f}x the nominal {nominal:.3f} s" if nominal else ""),
+              file=out)
+    out.flush()
+
+
+def print_phases(rows: list[Row], out=sys.stdout) -> None:
+    """Footer: where rask's time goes on the delayed workloads (one extra,
+    untimed-by-the-main-loop compute per row)."""
+    ph = [r for r in rows if r.ok and r.merge_s is not None]
+    if not ph:
+        return
+    print("# where the time goes (rask, one extra compute on a fresh graph, seconds): merge = "
+          "add_to_graph + GraphBuilder::build, optimize = Plan::from_graph (cull, fuse, order), "
+          "run = Executor::execute, release = drop the plan + finalize", file=out)
+    wl = max(len(r.workload) for r in ph)
+
+    def f(v: float | None) -> str:
+        return "-" if v is None else f"{v:.4f}"
+
+    for r in ph:
+        parts = [r.merge_s, r.optimize_s, r.run_s, r.release_s]
+        total = sum(v for v in parts if v is not None)
+        per = (f"  run/task {r.run_s / r.tasks_run * 1e6:.2f} us"
+               if r.run_s is not None and r.tasks_run else "")
+        print(f"#   {r.workload:<{wl}}  {r.scheduler or '-':<7}  merge {f(r.merge_s):>7}  "
+              f"optimize {f(r.optimize_s):>7}  run {f(r.run_s):>7}  release {f(r.release_s):>7}  "
+              f"= {total:.4f} (compute_s {r.compute_s:.4f}){per}", file=out)
+    out.flush()
 
 
 # ==========================================================================
@@ -430,6 +537,10 @@ def machine_info() -> dict:
     except OSError:
         pass
     info["cpu_model"] = model or platform.processor() or platform.machine() or "unknown"
+    try:  # other work on the machine skews timings, spinning workloads most
+        info["loadavg_1m"] = round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        info["loadavg_1m"] = None
     info["python"] = platform.python_version()
     try:
         from importlib.metadata import version
@@ -450,17 +561,18 @@ def _ratio(v: float | None) -> str:
 
 
 COLUMNS = [  # (title, align)
-    ("workload", "<"), ("engine", "<"), ("scheduler", "<"), ("tasks", ">"),
+    ("workload", "<"), ("engine", "<"), ("scheduler", "<"), ("tasks", ">"), ("run", ">"),
     ("build_s", ">"), ("compute_s", ">"), ("us/task", ">"), ("peak_rss_MB", ">"),
-    ("compute/dask", ">"), ("rss/dask", ">"), ("note", "<"),
+    ("B/task", ">"), ("compute/dask", ">"), ("rss/dask", ">"), ("note", "<"),
 ]
 
 
 def table_cells(r: Row) -> list[str]:
     return [
         r.workload, r.engine, r.scheduler or "-",
-        _fmt(r.tasks, ","), _fmt(r.build_s, ".4f"), _fmt(r.compute_s, ".4f"),
-        _fmt(r.us_per_task, ".2f"), _fmt(r.peak_rss_mb, ".1f"),
+        _fmt(r.tasks, ","), _fmt(r.tasks_optimized, ","),
+        _fmt(r.build_s, ".4f"), _fmt(r.compute_s, ".4f"),
+        _fmt(r.us_per_task, ".2f"), _fmt(r.peak_rss_mb, ".1f"), _fmt(r.bytes_per_task, ",.0f"),
         _ratio(r.ratio_compute), _ratio(r.ratio_rss),
         "" if r.ok else f"ERROR: {r.error}",
     ]
@@ -492,9 +604,13 @@ def row_json(r: Row, date: str, machine: dict) -> dict:
     return {
         "workload": r.workload, "engine": r.engine, "scheduler": r.scheduler,
         "status": "ok" if r.ok else "error", "error": r.error or None,
-        "tasks": r.tasks, "tasks_optimized": r.tasks_optimized,
+        "tasks": r.tasks, "tasks_optimized": r.tasks_optimized, "workers": r.workers,
         "build_s": r.build_s, "compute_s": r.compute_s,
         "us_per_task": r.us_per_task, "peak_rss_mb": r.peak_rss_mb,
+        "bytes_per_task": r.bytes_per_task,
+        "merge_s": r.merge_s, "optimize_s": r.optimize_s, "run_s": r.run_s,
+        "release_s": r.release_s,
+        "ideal_s": r.ideal_s, "ratio_ideal": r.ratio_ideal,
         "ratio_compute": r.ratio_compute, "ratio_rss": r.ratio_rss,
         "bound_memory_s": b.memory_s if b else None,
         "bound_generation_s": b.generation_s if b else None,
@@ -614,7 +730,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"bench: warning: memory bandwidth not measured: {bandwidth}", file=sys.stderr)
     header = (f"# rask bench  {now.strftime('%Y-%m-%d %H:%M:%S UTC')}  |  "
               f"{machine['cpus']} CPUs, {machine['mem_gib']} GiB RAM, {machine['cpu_model']}  |  "
-              f"python {machine['python']}, dask {machine['dask'] or '?'}  |  repeat {args.repeat}")
+              f"python {machine['python']}, dask {machine['dask'] or '?'}  |  repeat {args.repeat}  |  "
+              f"load {machine.get('loadavg_1m', '?')}")
 
     rows: list[Row] = []
     json_lines: list[str] = []
@@ -630,6 +747,7 @@ def main(argv: list[str] | None = None) -> int:
         last_of_workload = i + 1 == len(plan) or plan[i + 1][0] != wname
         if last_of_workload:
             fill_ratios(by_workload[wname])
+            fill_ideal(by_workload[wname])
             fill_bounds(by_workload[wname], rows,
                         bandwidth if isinstance(bandwidth, Bandwidth) else None)
             for wr in by_workload[wname]:
@@ -640,6 +758,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.json:
         print_table(rows, header)
+        print_phases(rows)
+        print_ideal(rows)
         print_bounds(rows, bandwidth)
 
     if args.save is not None:

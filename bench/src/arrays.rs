@@ -11,10 +11,9 @@
 //! what uniform `[0, 1)` numbers must give, not against NumPy's values.
 
 use anyhow::{Context, bail, ensure};
+use rask::Scheduler;
 use rask::array::Array;
 use rask::array::ndarray::{ArrayD, Axis};
-use rask::graph::{GraphBuilder, Plan, PlanOptions};
-use rask::{Collection, Scheduler};
 
 /// Seed of `x` (any seed; the checks hold for all).
 const SEED: u64 = 42;
@@ -129,17 +128,6 @@ pub fn workload(name: &str) -> anyhow::Result<Workload> {
 
 fn matmul_sum(x: &Array<f64>) -> anyhow::Result<Array<f64>> {
     Ok(x.matmul(&x.t())?.sum())
-}
-
-/// Number of tasks in the graph as built, and after culling and fusion
-/// (what the scheduler runs).
-pub fn graph_sizes(expr: &Array<f64>) -> anyhow::Result<(usize, usize)> {
-    let mut builder = GraphBuilder::new();
-    let mut keys = Vec::new();
-    expr.add_to_graph(&mut builder, &mut keys);
-    let built = builder.len();
-    let plan = Plan::new(builder, &keys, PlanOptions { fuse: true })?;
-    Ok((built, plan.len()))
 }
 
 fn sq(n: usize) -> f64 {

@@ -2,8 +2,11 @@
 //!
 //! `rask-bench WORKLOAD --scheduler threads|sync [--repeat N]` builds and
 //! computes one workload `N` times and prints one JSON line with the minimum
-//! build and compute times. `bench/run` runs it next to the Dask version of
-//! the same workload (`bench/dask_bench.py`) and prints the comparison.
+//! build and compute times, the tasks as built and as run (`tasks`,
+//! `tasks_optimized`) and, for delayed workloads, the seconds of each phase
+//! of one more compute ([`pipeline`]). `bench/run` runs it next to the Dask
+//! version of the same workload (`bench/dask_bench.py`) and prints the
+//! comparison.
 //!
 //! `rask-bench bandwidth [--mib M] [--threads T] [--repeat N]` measures the
 //! memory bandwidth instead ([`bandwidth`]).
@@ -11,10 +14,11 @@
 mod arrays;
 mod bandwidth;
 mod delayed;
+mod pipeline;
 
 use std::time::Instant;
 
-use anyhow::{Context, bail};
+use anyhow::{Context, bail, ensure};
 
 const USAGE: &str = "usage: rask-bench WORKLOAD [--scheduler threads|sync] [--repeat N]\n       \
                      rask-bench bandwidth [--mib M] [--threads T] [--repeat N]";
@@ -100,26 +104,52 @@ fn main() -> anyhow::Result<()> {
             },
         )?;
         // Counted outside the timed runs, on a fresh graph.
-        let (built, fused) = arrays::graph_sizes(&w.build()?)?;
-        extra.insert("tasks_optimized".into(), fused.into());
-        (built, timing)
+        let sizes = pipeline::sizes(&w.build()?)?;
+        extra.insert("tasks_optimized".into(), sizes.run.into());
+        (sizes.built, timing)
     } else if delayed::NAMES.contains(&workload.as_str()) {
-        let mut tasks = 0;
+        let check = |got: u64, expected: u64| {
+            ensure!(
+                got == expected,
+                "{workload}: got {got}, expected {expected}"
+            );
+            Ok(())
+        };
         let timing = measure(
             repeat,
             || delayed::build(&workload),
-            |b| {
-                tasks = b.tasks;
-                Ok((b.graph.compute_with(&sched)?, b.expected))
-            },
-            |&(got, expected)| {
-                if got != expected {
-                    bail!("{workload}: got {got}, expected {expected}");
-                }
-                Ok(())
-            },
+            |b| Ok((b.graph.compute_with(&sched)?, b.expected)),
+            |&(got, expected)| check(got, expected),
         )?;
-        (tasks, timing)
+        // One more run outside the timed ones, on a fresh graph: the graph
+        // sizes, and where the time of one compute goes.
+        let b = delayed::build(&workload)?;
+        let (phases, got) = pipeline::timed_compute(&b.graph, &sched)?;
+        check(got, b.expected)?;
+        let sizes = phases.sizes;
+        ensure!(
+            sizes.built == b.tasks,
+            "{workload}: the graph has {} tasks, expected {}",
+            sizes.built,
+            b.tasks
+        );
+        drop(b);
+        eprintln!(
+            "rask-bench: phases: merge {:.4}s optimize {:.4}s run {:.4}s release {:.4}s; \
+             tasks {} built, {} run",
+            phases.merge_s,
+            phases.optimize_s,
+            phases.run_s,
+            phases.release_s,
+            sizes.built,
+            sizes.run
+        );
+        extra.insert("tasks_optimized".into(), sizes.run.into());
+        extra.insert("merge_s".into(), phases.merge_s.into());
+        extra.insert("optimize_s".into(), phases.optimize_s.into());
+        extra.insert("run_s".into(), phases.run_s.into());
+        extra.insert("release_s".into(), phases.release_s.into());
+        (sizes.built, timing)
     } else {
         bail!(
             "unknown workload {workload:?}; known: {}, {}, and `bandwidth`",
@@ -131,6 +161,7 @@ fn main() -> anyhow::Result<()> {
     let mut line = serde_json::json!({
         "workload": workload, "engine": "rask", "scheduler": scheduler, "tasks": tasks,
         "build_s": timing.build_s, "compute_s": timing.compute_s, "repeat": repeat,
+        "workers": sched.workers(),
     });
     line.as_object_mut()
         .expect("a JSON object literal")
