@@ -78,18 +78,6 @@ pub(crate) type DepsFn = dyn Fn(&[usize]) -> Vec<Key> + Send + Sync;
 /// coordinates.
 pub(crate) type Region = [std::ops::Range<usize>];
 
-/// The region `region` of block `index` of a layer, from the values of the
-/// keys the block reads (`Slab::deps`).
-///
-/// The last argument is a layout hint: `Some(perm)` when the consumer will
-/// view the region through the axis permutation `perm` (it reads a
-/// transpose). An evaluator that can may then lay the region out in memory
-/// so that the permuted view is C-contiguous; the values are the same
-/// either way.
-pub(crate) type RegionFn = dyn Fn(&[Value], &[usize], &Region, Option<&[usize]>) -> std::result::Result<Value, TaskError>
-    + Send
-    + Sync;
-
 /// Region-wise evaluation of a layer whose elements are cheap to compute
 /// where they are needed: an elementwise layer (from the blocks it reads)
 /// or a creation layer (from nothing).
@@ -105,8 +93,8 @@ pub(crate) struct Slab {
     pub deps: Arc<DepsFn>,
     /// How many keys a block reads.
     pub ndeps: usize,
-    /// One region of a block.
-    pub eval: Arc<RegionFn>,
+    /// One region of a block, as data (see [`crate::region`]).
+    pub expr: crate::region::RegionRef,
     /// Leaves (stored reads and generators) one evaluation touches: the
     /// work repeated when the layer is evaluated inline by several
     /// consumers, kept small so shared subtrees cannot blow up.

@@ -11,15 +11,18 @@ use ndarray::{ArrayD, IxDyn, Slice};
 use rask_core::{Collection, Error, GraphBuilder, Op, Result, TaskError, Value};
 use rask_delayed::Delayed;
 
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
 use crate::array::{
-    Array, BlockTask, GraphFn, Input, Region, Slab, block_arg, block_value, linear_index,
-    region_shape, whole,
+    Array, BlockTask, GraphFn, Input, Region, block_arg, block_value, linear_index,
 };
 use crate::chunks::{Chunks, IntoChunks, fmt_shape};
 use crate::element::{Element, Float, Number};
+use crate::region::{RegionKernel, RegionRef, register_region_for};
 
 /// Where a block sits: handed to functions that make or transform blocks.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BlockInfo {
     /// The block's index in the block grid.
     pub index: Vec<usize>,
@@ -34,6 +37,51 @@ pub struct BlockInfo {
 }
 
 impl BlockInfo {
+    /// The block `index` of a layer split like `chunks` (block sizes per
+    /// axis), or an error when the index is outside the grid.
+    pub(crate) fn from_sizes(chunks: &[Vec<usize>], index: &[usize]) -> Result<Self, TaskError> {
+        if index.len() != chunks.len() || index.iter().zip(chunks).any(|(&i, c)| i >= c.len()) {
+            return Err(TaskError::failed(format!(
+                "block {index:?} is not in a grid of {:?} blocks",
+                chunks.iter().map(Vec::len).collect::<Vec<_>>()
+            )));
+        }
+        Ok(BlockInfo {
+            index: index.to_vec(),
+            start: chunks
+                .iter()
+                .zip(index)
+                .map(|(c, &i)| c[..i].iter().sum())
+                .collect(),
+            shape: chunks.iter().zip(index).map(|(c, &i)| c[i]).collect(),
+            numblocks: chunks.iter().map(Vec::len).collect(),
+            array_shape: chunks.iter().map(|c| c.iter().sum()).collect(),
+        })
+    }
+
+    /// The part of this block under `region` (block-local ranges), as a
+    /// block of its own; an error when the region leaves the block.
+    pub(crate) fn sub(&self, region: &Region) -> Result<Self, TaskError> {
+        if region.len() != self.shape.len()
+            || region
+                .iter()
+                .zip(&self.shape)
+                .any(|(r, &n)| r.start > r.end || r.end > n)
+        {
+            return Err(TaskError::failed(format!(
+                "region {region:?} is not inside block {:?} of shape {}",
+                self.index,
+                fmt_shape(&self.shape)
+            )));
+        }
+        let mut sub = self.clone();
+        for (a, r) in region.iter().enumerate() {
+            sub.start[a] += r.start;
+            sub.shape[a] = r.end - r.start;
+        }
+        Ok(sub)
+    }
+
     pub(crate) fn new(chunks: &Chunks, index: &[usize]) -> Self {
         BlockInfo {
             index: index.to_vec(),
@@ -69,56 +117,29 @@ impl<T: Element> Array<T> {
         })
     }
 
-    /// A layer whose elements are cheap to make anywhere: `f` gives any
-    /// region (block-local ranges along every axis) of the block described
-    /// by a [`BlockInfo`], with the region's shape, optionally laid out for
-    /// a permuted view (see [`RegionFn`](crate::array::RegionFn)). Consumers evaluate such
-    /// a layer region by region where they need it (see
-    /// [`Slab`](crate::array::Slab)), so its blocks are never stored.
-    pub(crate) fn generated_regions(
+    /// A layer whose blocks depend only on their position (a [`Positional`]
+    /// creation): any region of a block is the block that starts there, so
+    /// consumers make it region by region where they need it and it is
+    /// never stored (see [`Slab`](crate::array::Slab)). Portable, with a
+    /// name derived from `p` and the chunks.
+    pub(crate) fn positional<P: Positional<Elem = T>>(
         prefix: &'static str,
         chunks: Chunks,
-        f: impl Fn(&BlockInfo, &Region, Option<&[usize]>) -> ArrayD<T> + Send + Sync + 'static,
+        p: P,
     ) -> Self {
-        let f = Arc::new(f);
-        let c = chunks.clone();
-        let whole_block = f.clone();
-        let mut out = Array::generated(prefix, chunks, move |info| {
-            whole_block(info, &whole(&info.shape), None)
+        let expr = RegionRef::new(PositionalRegion {
+            p,
+            chunks: chunks.as_slices().to_vec(),
         });
-        if let Some(node) = Arc::get_mut(&mut out.node) {
-            node.slab = Some(Slab {
-                inputs: Vec::new(),
-                deps: Arc::new(|_: &[usize]| Vec::new()),
-                ndeps: 0,
-                eval: Arc::new(move |_: &[Value], idx: &[usize], region: &Region, order| {
-                    let info = BlockInfo::new(&c, idx);
-                    let block = f(&info, region, order);
-                    check_block_shape(&block, &region_shape(region))?;
-                    Ok(block_value(block))
-                }),
-                cost: 1,
-            });
-        }
-        out
-    }
-
-    /// A layer made by `f`, which reads only [`BlockInfo::start`] and
-    /// [`BlockInfo::shape`]: any region of a block is then `f` of a block
-    /// that starts at the region, so the layer is region-capable.
-    pub(crate) fn positional(
-        prefix: &'static str,
-        chunks: Chunks,
-        f: impl Fn(&BlockInfo) -> ArrayD<T> + Send + Sync + 'static,
-    ) -> Self {
-        Array::generated_regions(prefix, chunks, move |info, region, _| {
-            let mut sub = info.clone();
-            for (a, r) in region.iter().enumerate() {
-                sub.start[a] += r.start;
-                sub.shape[a] = r.end - r.start;
-            }
-            f(&sub)
-        })
+        Array::region_layer(
+            prefix,
+            chunks,
+            Vec::new(),
+            expr,
+            Arc::new(|_: &[usize]| Vec::new()),
+            0,
+            1,
+        )
     }
 
     /// An array of `value` everywhere.
@@ -130,9 +151,7 @@ impl<T: Element> Array<T> {
     /// ```
     pub fn full(shape: &[usize], chunks: impl IntoChunks, value: T) -> Result<Self> {
         let chunks = chunks.into_chunks(shape, size_of::<T>())?;
-        Ok(Array::positional("full", chunks, move |info| {
-            ArrayD::from_elem(IxDyn(&info.shape), value)
-        }))
+        Ok(Array::positional("full", chunks, Full { value }))
     }
 
     /// An array whose blocks are made by `f` from their position, which must
@@ -295,12 +314,7 @@ impl<T: Number> Array<T> {
         }
         let n = len.max(0.0) as usize;
         let chunks = chunks.into_chunks(&[n], size_of::<T>())?;
-        Ok(Array::positional("arange", chunks, move |info| {
-            let s = info.start[0];
-            ArrayD::from_shape_fn(IxDyn(&info.shape), |i| {
-                start + T::from_f64((s + i[0]) as f64) * step
-            })
-        }))
+        Ok(Array::positional("arange", chunks, Arange { start, step }))
     }
 
     /// The `n` x `n` identity matrix.
@@ -312,16 +326,13 @@ impl<T: Number> Array<T> {
     /// ```
     pub fn eye(n: usize, chunks: impl IntoChunks) -> Result<Self> {
         let chunks = chunks.into_chunks(&[n, n], size_of::<T>())?;
-        Ok(Array::positional("eye", chunks, |info| {
-            let (r, c) = (info.start[0], info.start[1]);
-            ArrayD::from_shape_fn(IxDyn(&info.shape), |i| {
-                if r + i[0] == c + i[1] {
-                    T::one()
-                } else {
-                    T::zero()
-                }
-            })
-        }))
+        Ok(Array::positional(
+            "eye",
+            chunks,
+            Eye {
+                _t: std::marker::PhantomData,
+            },
+        ))
     }
 }
 
@@ -338,16 +349,139 @@ impl<T: Float> Array<T> {
         let chunks = chunks.into_chunks(&[num], size_of::<T>())?;
         let div = if num > 1 { num - 1 } else { 1 };
         let step = (stop - start) / T::from_f64(div as f64);
-        Ok(Array::positional("linspace", chunks, move |info| {
-            let s = info.start[0];
-            ArrayD::from_shape_fn(IxDyn(&info.shape), |i| {
-                let k = s + i[0];
-                if num > 1 && k == num - 1 {
-                    stop
-                } else {
-                    start + T::from_f64(k as f64) * step
-                }
-            })
-        }))
+        Ok(Array::positional(
+            "linspace",
+            chunks,
+            Linspace {
+                start,
+                stop,
+                step,
+                num,
+            },
+        ))
     }
 }
+
+/// A creation whose blocks depend only on where they start and their shape
+/// (`full`, `arange`, `eye`, `linspace`): the region-wise, portable form.
+pub(crate) trait Positional: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// The element type made.
+    type Elem: Element;
+    /// The registry name (per element type).
+    const NAME: &'static str;
+    /// The block described by `info` (start and shape).
+    fn make(&self, info: &BlockInfo) -> ArrayD<Self::Elem>;
+}
+
+/// The region kernel of a [`Positional`] creation over a layer split like
+/// `chunks`.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub(crate) struct PositionalRegion<P: Positional> {
+    p: P,
+    chunks: Vec<Vec<usize>>,
+}
+
+impl<P: Positional> RegionKernel for PositionalRegion<P> {
+    const NAME: &'static str = P::NAME;
+    fn eval(
+        &self,
+        _args: &[Value],
+        idx: &[usize],
+        region: &Region,
+        _layout: Option<&[usize]>,
+    ) -> Result<Value, TaskError> {
+        let info = BlockInfo::from_sizes(&self.chunks, idx)?.sub(region)?;
+        Ok(block_value(self.p.make(&info)))
+    }
+}
+
+/// `full`: `value` everywhere.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub(crate) struct Full<T: Element> {
+    value: T,
+}
+
+impl<T: Element> Positional for Full<T> {
+    type Elem = T;
+    const NAME: &'static str = crate::kernels::elem_name!("rask.array.full", T);
+    fn make(&self, info: &BlockInfo) -> ArrayD<T> {
+        ArrayD::from_elem(IxDyn(&info.shape), self.value)
+    }
+}
+
+/// `arange`: element `i` is `start + i * step`.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub(crate) struct Arange<T: Element> {
+    start: T,
+    step: T,
+}
+
+impl<T: Number> Positional for Arange<T> {
+    type Elem = T;
+    const NAME: &'static str = crate::kernels::elem_name!("rask.array.arange", T);
+    fn make(&self, info: &BlockInfo) -> ArrayD<T> {
+        let s = info.start.first().copied().unwrap_or(0);
+        ArrayD::from_shape_fn(IxDyn(&info.shape), |i| {
+            self.start + T::from_f64((s + i[0]) as f64) * self.step
+        })
+    }
+}
+
+/// `eye`: ones on the diagonal.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub(crate) struct Eye<T: Element> {
+    _t: std::marker::PhantomData<T>,
+}
+
+impl<T: Number> Positional for Eye<T> {
+    type Elem = T;
+    const NAME: &'static str = crate::kernels::elem_name!("rask.array.eye", T);
+    fn make(&self, info: &BlockInfo) -> ArrayD<T> {
+        let (r, c) = match info.start.as_slice() {
+            &[r, c] => (r, c),
+            _ => (0, 0),
+        };
+        ArrayD::from_shape_fn(IxDyn(&info.shape), |i| {
+            if r + i[0] == c + i[1] {
+                T::one()
+            } else {
+                T::zero()
+            }
+        })
+    }
+}
+
+/// `linspace`: `num` values from `start` to `stop` inclusive.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub(crate) struct Linspace<T: Element> {
+    start: T,
+    stop: T,
+    step: T,
+    num: usize,
+}
+
+impl<T: Float> Positional for Linspace<T> {
+    type Elem = T;
+    const NAME: &'static str = crate::kernels::elem_name!("rask.array.linspace", T);
+    fn make(&self, info: &BlockInfo) -> ArrayD<T> {
+        let s = info.start.first().copied().unwrap_or(0);
+        ArrayD::from_shape_fn(IxDyn(&info.shape), |i| {
+            let k = s + i[0];
+            if self.num > 1 && k == self.num - 1 {
+                self.stop
+            } else {
+                self.start + T::from_f64(k as f64) * self.step
+            }
+        })
+    }
+}
+
+register_region_for!(elements: PositionalRegion<Full>);
+register_region_for!(numbers: PositionalRegion<Arange>);
+register_region_for!(numbers: PositionalRegion<Eye>);
+register_region_for!(floats: PositionalRegion<Linspace>);

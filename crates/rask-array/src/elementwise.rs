@@ -16,13 +16,16 @@ use std::sync::Arc;
 
 use ndarray::{ArrayD, IxDyn, Slice, Zip};
 use rask_core::{Key, Op, TaskError, Value};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::array::{
-    Array, BlockTask, DepsFn, Node, Region, RegionFn, Slab, block_arg, block_key, block_value,
-    region_shape, whole,
+    Array, BlockTask, DepsFn, Input, Node, Region, block_arg, block_key, block_value, region_shape,
 };
 use crate::chunks::{Chunks, fmt_shape, refine};
 use crate::element::{CastFrom, Element, Float, Number};
+use crate::kernels::{elem_name, elem_name2};
+use crate::region::{ClosureRegion, RegionKernel, RegionRef, register_region, register_region_for};
 
 /// NumPy's broadcast of several shapes.
 pub(crate) fn broadcast_shapes(shapes: &[&[usize]]) -> Result<Vec<usize>, String> {
@@ -145,10 +148,10 @@ impl<T: Element> Array<T> {
 /// past it, operands are read as stored blocks.
 const INLINE_COST: usize = 16;
 
-/// How an elementwise task reads one operand.
-pub(crate) struct OperandPlan {
-    /// The layer read: the transpose's source when seen through one.
-    name: Arc<str>,
+/// How an elementwise evaluation reads one operand: data, part of the
+/// layer's region kernel ([`ElementwiseRegion`]).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct OperandSpec {
     /// Output axes the operand lacks (leading, as in NumPy broadcasting).
     off: usize,
     /// Operand axes of length 1 stretched against a longer output axis:
@@ -157,11 +160,12 @@ pub(crate) struct OperandPlan {
     /// The axis permutation to view the source through, for a transpose.
     perm: Option<Vec<usize>>,
     /// When the source is evaluated inline, region by region, instead of
-    /// read as stored blocks: its keys, their number, and its evaluation.
-    inline: Option<(Arc<DepsFn>, usize, Arc<RegionFn>)>,
+    /// read as a stored block: how many of the task's arguments it reads,
+    /// and its evaluation.
+    inline: Option<(usize, RegionRef)>,
 }
 
-impl OperandPlan {
+impl OperandSpec {
     /// The source block read by output block `idx`.
     fn source_index(&self, idx: &[usize]) -> Vec<usize> {
         let logical: Vec<usize> = (0..self.broadcast.len())
@@ -169,7 +173,7 @@ impl OperandPlan {
                 if self.broadcast[a] {
                     0
                 } else {
-                    idx[a + self.off]
+                    idx.get(a + self.off).copied().unwrap_or(0)
                 }
             })
             .collect();
@@ -183,7 +187,7 @@ impl OperandPlan {
                 if self.broadcast[a] {
                     0..1
                 } else {
-                    region[a + self.off].clone()
+                    region.get(a + self.off).cloned().unwrap_or(0..0)
                 }
             })
             .collect()
@@ -192,25 +196,43 @@ impl OperandPlan {
     /// Logical axis `k` of a transpose is source axis `perm[k]`.
     fn to_source<X: Clone + Default>(&self, logical: Vec<X>) -> Vec<X> {
         match &self.perm {
-            Some(perm) => {
+            Some(perm) if perm.len() == logical.len() => {
                 let mut src = vec![X::default(); logical.len()];
                 for (k, &a) in perm.iter().enumerate() {
-                    src[a] = logical[k].clone();
+                    if let Some(slot) = src.get_mut(a) {
+                        *slot = logical[k].clone();
+                    }
                 }
                 src
             }
-            None => logical,
+            _ => logical,
         }
     }
 
     fn ndeps(&self) -> usize {
-        self.inline.as_ref().map_or(1, |(_, n, _)| *n)
+        self.inline.as_ref().map_or(1, |(n, _)| *n)
     }
 
+    fn is_portable(&self) -> bool {
+        self.inline.as_ref().is_none_or(|(_, r)| r.is_portable())
+    }
+}
+
+/// The graph-building half of an operand: which layer it reads and the keys
+/// a block reads.
+struct OperandPlan {
+    /// The layer read: the transpose's source when seen through one.
+    name: Arc<str>,
+    spec: OperandSpec,
+    /// For an inline operand: the keys its region evaluation reads.
+    deps: Option<Arc<DepsFn>>,
+}
+
+impl OperandPlan {
     fn deps(&self, idx: &[usize], out: &mut Vec<Key>) {
-        let src = self.source_index(idx);
-        match &self.inline {
-            Some((deps, _, _)) => out.extend(deps(&src)),
+        let src = self.spec.source_index(idx);
+        match &self.deps {
+            Some(deps) => out.extend(deps(&src)),
             None => out.push(block_key(&self.name, &src)),
         }
     }
@@ -219,7 +241,7 @@ impl OperandPlan {
 /// The operands of one elementwise evaluation: output block `idx`, region
 /// `region` of it, with the task's arguments `args`.
 pub(crate) struct Operands<'a> {
-    plans: &'a [OperandPlan],
+    plans: &'a [OperandSpec],
     args: &'a [Value],
     idx: &'a [usize],
     region: &'a Region,
@@ -231,11 +253,14 @@ impl Operands<'_> {
     /// Operand `i` under the region: a stored block to slice, or the
     /// region evaluated inline.
     pub(crate) fn read<A: Element>(&self, i: usize) -> Result<OperandBlock<'_, A>, TaskError> {
-        let plan = &self.plans[i];
-        let first: usize = self.plans[..i].iter().map(OperandPlan::ndeps).sum();
+        let plan = self.plans.get(i).ok_or(TaskError::WrongArity {
+            expected: i + 1,
+            found: self.plans.len(),
+        })?;
+        let first: usize = self.plans[..i].iter().map(OperandSpec::ndeps).sum();
         let logical = plan.logical_region(self.region);
         let (value, slice) = match &plan.inline {
-            Some((_, n, eval)) => {
+            Some((n, expr)) => {
                 let args = self
                     .args
                     .get(first..first + n)
@@ -246,7 +271,7 @@ impl Operands<'_> {
                 let src_region = plan.to_source(logical);
                 let src_idx = plan.source_index(self.idx);
                 (
-                    eval(args, &src_idx, &src_region, plan.perm.as_deref())?,
+                    expr.eval(args, &src_idx, &src_region, plan.perm.as_deref())?,
                     None,
                 )
             }
@@ -284,12 +309,25 @@ impl<A: Element> OperandBlock<'_, A> {
     pub(crate) fn view(&self) -> Result<ndarray::ArrayViewD<'_, A>, TaskError> {
         let block = self.value.get::<ArrayD<A>>(self.arg)?;
         let mut v = match self.perm {
-            Some(p) => block.view().permuted_axes(IxDyn(p)),
+            Some(p) if p.len() == block.ndim() => block.view().permuted_axes(IxDyn(p)),
+            Some(p) => {
+                return Err(TaskError::failed(format!(
+                    "a block of shape {} cannot be viewed through the axes {p:?}",
+                    fmt_shape(block.shape())
+                )));
+            }
             None => block.view(),
         };
         if let Some(slice) = &self.slice {
+            if slice.len() != v.ndim() {
+                return Err(broadcast_error(v.shape(), &region_shape(slice)));
+            }
             for (a, r) in slice.iter().enumerate() {
-                if r.start != 0 || r.end != v.len_of(ndarray::Axis(a)) {
+                let n = v.len_of(ndarray::Axis(a));
+                if r.start > r.end || r.end > n {
+                    return Err(broadcast_error(v.shape(), &region_shape(slice)));
+                }
+                if r.start != 0 || r.end != n {
                     v.slice_axis_inplace(ndarray::Axis(a), Slice::from(r.clone()));
                 }
             }
@@ -298,34 +336,63 @@ impl<A: Element> OperandBlock<'_, A> {
     }
 }
 
-/// An elementwise layer over operands already split like `chunks` (apart
-/// from broadcast axes); `f` gets the operands under one region of an
-/// output block and returns the output's values there.
-///
-/// Operands are read in one of two ways:
-///
-/// - **inline**: an operand that is itself elementwise or a creation layer
-///   (it has a [`Slab`]) is evaluated region by region inside this layer's
-///   task, reading its own stored leaves, as long as the evaluation stays
-///   within [`INLINE_COST`] leaves. Whole expression trees over random or
-///   stored arrays thus run slab by slab, and their intermediates never
-///   exist as blocks.
-/// - **stored**: the operand's block is a task argument, sliced to the
-///   region.
-///
-/// An operand that is a transpose is read through its source (see-through):
-/// the task reads the source block (or evaluates the source's region) and
-/// views it through the axis permutation, so `x + x.T` never copies a
-/// transposed block.
-///
-/// The layer is itself region-capable, so consumers can inline it in turn.
-pub(crate) fn blockwise_layer<U: Element>(
-    prefix: &'static str,
+/// An elementwise function: the output's values under one region, from the
+/// operands there.
+pub(crate) trait ElemFn: Send + Sync + 'static {
+    /// The output element type.
+    type Out: Element;
+    /// The output under the region of `ops`.
+    fn apply(&self, ops: &Operands<'_>) -> Result<ArrayD<Self::Out>, TaskError>;
+}
+
+/// An elementwise function that is data: it has a registered name (per
+/// element type), so its layer is portable.
+pub(crate) trait NamedElemFn: ElemFn + Serialize + DeserializeOwned {
+    /// The name in the registry of region kernels.
+    const NAME: &'static str;
+}
+
+/// The region kernel of an elementwise layer: the function and how it reads
+/// each operand (inline operands carry their own region kernels, so an
+/// expression tree is a tree of these).
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub(crate) struct ElementwiseRegion<F: NamedElemFn> {
+    f: F,
+    operands: Vec<OperandSpec>,
+}
+
+impl<F: NamedElemFn> RegionKernel for ElementwiseRegion<F> {
+    const NAME: &'static str = F::NAME;
+    fn eval(
+        &self,
+        args: &[Value],
+        idx: &[usize],
+        region: &Region,
+        _layout: Option<&[usize]>,
+    ) -> Result<Value, TaskError> {
+        let ops = Operands {
+            plans: &self.operands,
+            args,
+            idx,
+            region,
+            shape: region_shape(region),
+        };
+        Ok(block_value(self.f.apply(&ops)?))
+    }
+    fn is_portable(&self) -> bool {
+        self.operands.iter().all(OperandSpec::is_portable)
+    }
+}
+
+/// Plans the operands of an elementwise layer over `out_shape`: each is
+/// read inline when it is region-capable and the inline budget allows (see
+/// [`INLINE_COST`]), else as stored blocks; a transpose is read through its
+/// source. Returns the plans, the layer's inputs and its cost.
+fn plan_operands(
     operands: &[&Arc<Node>],
-    chunks: Chunks,
-    f: impl Fn(&Operands<'_>) -> Result<ArrayD<U>, TaskError> + Send + Sync + 'static,
-) -> Array<U> {
-    let out_shape = chunks.shape();
+    out_shape: &[usize],
+) -> (Vec<OperandPlan>, Vec<Input>, usize) {
     let ndim = out_shape.len();
     let mut cost = 0;
     let mut inputs = Vec::new();
@@ -340,67 +407,111 @@ pub(crate) fn blockwise_layer<U: Element>(
         let broadcast = (0..n.shape.len())
             .map(|a| n.shape[a] == 1 && out_shape[a + off] != 1)
             .collect();
-        let inline = match &src.slab {
+        let (inline, deps) = match &src.slab {
             Some(slab) if cost + slab.cost <= INLINE_COST => {
                 cost += slab.cost;
                 inputs.extend(slab.inputs.iter().cloned());
-                Some((slab.deps.clone(), slab.ndeps, slab.eval.clone()))
+                (
+                    Some((slab.ndeps, slab.expr.clone())),
+                    Some(slab.deps.clone()),
+                )
             }
             _ => {
                 cost += 1;
-                inputs.push(crate::array::Input::Array(src.clone()));
-                None
+                inputs.push(Input::Array(src.clone()));
+                (None, None)
             }
         };
         plans.push(OperandPlan {
             name: src.name.clone(),
-            off,
-            broadcast,
-            perm,
-            inline,
+            spec: OperandSpec {
+                off,
+                broadcast,
+                perm,
+                inline,
+            },
+            deps,
         });
     }
-    let plans = Arc::new(plans);
-    let ndeps = plans.iter().map(OperandPlan::ndeps).sum();
-    let p = plans.clone();
+    (plans, inputs, cost)
+}
+
+/// The layer over planned operands, evaluated by `expr`.
+fn layer_of<U: Element>(
+    prefix: &'static str,
+    chunks: Chunks,
+    plans: Vec<OperandPlan>,
+    inputs: Vec<Input>,
+    cost: usize,
+    expr: RegionRef,
+) -> Array<U> {
+    let ndeps = plans.iter().map(|p| p.spec.ndeps()).sum();
     let deps_of = Arc::new(move |idx: &[usize]| -> Vec<Key> {
         let mut out = Vec::with_capacity(ndeps);
-        for plan in p.iter() {
+        for plan in &plans {
             plan.deps(idx, &mut out);
         }
         out
     });
-    let eval: Arc<RegionFn> = Arc::new(move |args: &[Value], idx: &[usize], region: &Region, _| {
-        let ops = Operands {
-            plans: &plans,
-            args,
-            idx,
-            region,
-            shape: region_shape(region),
-        };
-        Ok(block_value(f(&ops)?))
-    });
-    let c = chunks.clone();
-    let (eval2, deps2) = (eval.clone(), deps_of.clone());
-    let mut out = Array::layer(prefix, chunks, inputs.clone(), move |idx| {
-        let (region, idx_owned, eval) = (whole(&c.block_shape(idx)), idx.to_vec(), eval2.clone());
-        BlockTask {
-            op: Op::blockwise(prefix, move |args: &[Value]| {
-                eval(args, &idx_owned, &region, None)
-            }),
-            deps: deps2(idx),
-        }
-    });
-    if let Some(node) = Arc::get_mut(&mut out.node) {
-        node.slab = Some(Slab {
-            inputs,
-            deps: deps_of,
-            ndeps,
-            eval,
-            cost,
-        });
-    }
-    out
+    Array::region_layer(prefix, chunks, inputs, expr, deps_of, ndeps, cost)
+}
+
+/// An elementwise layer over operands already split like `chunks` (apart
+/// from broadcast axes), computing `f` — a registered function, so the
+/// layer is portable and its name derived from `f` and its inputs.
+///
+/// Operands are read in one of two ways:
+///
+/// - **inline**: an operand that is itself elementwise or a creation layer
+///   (it has a [`Slab`](crate::array::Slab)) is evaluated region by region
+///   inside this layer's task, reading its own stored leaves, as long as the
+///   evaluation stays within [`INLINE_COST`] leaves. Whole expression trees
+///   over random or stored arrays thus run slab by slab, and their
+///   intermediates never exist as blocks.
+/// - **stored**: the operand's block is a task argument, sliced to the
+///   region.
+///
+/// An operand that is a transpose is read through its source (see-through):
+/// the task reads the source block (or evaluates the source's region) and
+/// views it through the axis permutation, so `x + x.T` never copies a
+/// transposed block.
+///
+/// The layer is itself region-capable, so consumers can inline it in turn.
+pub(crate) fn elementwise<F: NamedElemFn>(
+    prefix: &'static str,
+    operands: &[&Arc<Node>],
+    chunks: Chunks,
+    f: F,
+) -> Array<F::Out> {
+    let (plans, inputs, cost) = plan_operands(operands, &chunks.shape());
+    let specs = plans.iter().map(|p| p.spec.clone()).collect();
+    let expr = RegionRef::new(ElementwiseRegion { f, operands: specs });
+    layer_of(prefix, chunks, plans, inputs, cost, expr)
+}
+
+/// Like [`elementwise`], for a closure (`Array::map`): runs only in this
+/// process, with a fresh name.
+fn elementwise_closure<U: Element>(
+    prefix: &'static str,
+    operands: &[&Arc<Node>],
+    chunks: Chunks,
+    f: impl Fn(&Operands<'_>) -> Result<ArrayD<U>, TaskError> + Send + Sync + 'static,
+) -> Array<U> {
+    let (plans, inputs, cost) = plan_operands(operands, &chunks.shape());
+    let specs: Vec<OperandSpec> = plans.iter().map(|p| p.spec.clone()).collect();
+    let expr = RegionRef(Arc::new(ClosureRegion(
+        move |args: &[Value], idx: &[usize], region: &Region, _: Option<&[usize]>| {
+            let ops = Operands {
+                plans: &specs,
+                args,
+                idx,
+                region,
+                shape: region_shape(region),
+            };
+            Ok(block_value(f(&ops)?))
+        },
+    )));
+    layer_of(prefix, chunks, plans, inputs, cost, expr)
 }
 
 /// `view` broadcast to the output region's `shape`.
@@ -420,86 +531,108 @@ fn broadcast_error(shape: &[usize], to: &[usize]) -> TaskError {
     ))
 }
 
-/// `f` applied to the elements of two arrays, broadcast together.
-pub(crate) fn zip2<A: Element, B: Element, C: Element>(
+/// `f` of operand 0's elements.
+fn unary<A: Element, U: Element>(
+    ops: &Operands<'_>,
+    f: impl Fn(A) -> U,
+) -> Result<ArrayD<U>, TaskError> {
+    Ok(ops.read::<A>(0)?.view()?.mapv(f))
+}
+
+/// `f` of operands 0 and 1's elements, broadcast together.
+fn binary<A: Element, B: Element, C: Element>(
+    ops: &Operands<'_>,
+    f: impl Fn(A, B) -> C,
+) -> Result<ArrayD<C>, TaskError> {
+    let (x, y) = (ops.read::<A>(0)?, ops.read::<B>(1)?);
+    let (x, y) = (x.view()?, y.view()?);
+    let (xv, yv) = (stretched(&x, &ops.shape)?, stretched(&y, &ops.shape)?);
+    Ok(Zip::from(&xv).and(&yv).map_collect(|&p, &q| f(p, q)))
+}
+
+/// `f` of operands 0, 1 and 2's elements, broadcast together.
+fn ternary<A: Element, B: Element, C: Element, D: Element>(
+    ops: &Operands<'_>,
+    f: impl Fn(A, B, C) -> D,
+) -> Result<ArrayD<D>, TaskError> {
+    let (x, y, z) = (ops.read::<A>(0)?, ops.read::<B>(1)?, ops.read::<C>(2)?);
+    let (x, y, z) = (x.view()?, y.view()?, z.view()?);
+    let shape = &ops.shape;
+    let (xv, yv, zv) = (
+        stretched(&x, shape)?,
+        stretched(&y, shape)?,
+        stretched(&z, shape)?,
+    );
+    Ok(Zip::from(&xv)
+        .and(&yv)
+        .and(&zv)
+        .map_collect(|&p, &q, &r| f(p, q, r)))
+}
+
+/// The output chunks of operands broadcast together, with the operands
+/// refined to them, or the error of an invalid or mismatched operand.
+fn broadcast_together(
+    prefix: &str,
+    nodes: &[(&[usize], &Chunks)],
+) -> Result<(Chunks, Vec<Vec<Vec<usize>>>), String> {
+    let shapes: Vec<&[usize]> = nodes.iter().map(|(s, _)| *s).collect();
+    let out_shape = broadcast_shapes(&shapes).map_err(|e| format!("{prefix}: {e}"))?;
+    Ok(unify(nodes, &out_shape))
+}
+
+/// A registered function of two arrays' elements, broadcast together.
+pub(crate) fn zip2<A: Element, B: Element, F: NamedElemFn>(
     prefix: &'static str,
     a: &Array<A>,
     b: &Array<B>,
-    f: impl Fn(A, B) -> C + Copy + Send + Sync + 'static,
-) -> Array<C> {
+    f: F,
+) -> Array<F::Out> {
     if let Some(e) = a.error().or(b.error()) {
         return Array::invalid(e);
     }
-    let out_shape = match broadcast_shapes(&[a.shape(), b.shape()]) {
-        Ok(s) => s,
-        Err(e) => return Array::invalid(format!("{prefix}: {e}")),
-    };
-    let (chunks, targets) = unify(
-        &[(a.shape(), a.chunks()), (b.shape(), b.chunks())],
-        &out_shape,
-    );
+    let (chunks, targets) =
+        match broadcast_together(prefix, &[(a.shape(), a.chunks()), (b.shape(), b.chunks())]) {
+            Ok(x) => x,
+            Err(e) => return Array::invalid(e),
+        };
     let (a, b) = (a.refined(&targets[0]), b.refined(&targets[1]));
-    blockwise_layer(prefix, &[&a.node, &b.node], chunks, move |ops| {
-        let (x, y) = (ops.read::<A>(0)?, ops.read::<B>(1)?);
-        let (x, y) = (x.view()?, y.view()?);
-        let (xv, yv) = (stretched(&x, &ops.shape)?, stretched(&y, &ops.shape)?);
-        Ok(Zip::from(&xv).and(&yv).map_collect(|&p, &q| f(p, q)))
-    })
+    elementwise(prefix, &[&a.node, &b.node], chunks, f)
 }
 
-/// `f` applied to the elements of three arrays, broadcast together.
-pub(crate) fn zip3<A: Element, B: Element, C: Element, D: Element>(
+/// A registered function of three arrays' elements, broadcast together.
+pub(crate) fn zip3<A: Element, B: Element, C: Element, F: NamedElemFn>(
     prefix: &'static str,
     a: &Array<A>,
     b: &Array<B>,
     c: &Array<C>,
-    f: impl Fn(A, B, C) -> D + Copy + Send + Sync + 'static,
-) -> Array<D> {
+    f: F,
+) -> Array<F::Out> {
     if let Some(e) = a.error().or(b.error()).or(c.error()) {
         return Array::invalid(e);
     }
-    let out_shape = match broadcast_shapes(&[a.shape(), b.shape(), c.shape()]) {
-        Ok(s) => s,
-        Err(e) => return Array::invalid(format!("{prefix}: {e}")),
-    };
-    let (chunks, t) = unify(
+    let (chunks, t) = match broadcast_together(
+        prefix,
         &[
             (a.shape(), a.chunks()),
             (b.shape(), b.chunks()),
             (c.shape(), c.chunks()),
         ],
-        &out_shape,
-    );
+    ) {
+        Ok(x) => x,
+        Err(e) => return Array::invalid(e),
+    };
     let (a, b, c) = (a.refined(&t[0]), b.refined(&t[1]), c.refined(&t[2]));
-    blockwise_layer(prefix, &[&a.node, &b.node, &c.node], chunks, move |ops| {
-        let (x, y, z) = (ops.read::<A>(0)?, ops.read::<B>(1)?, ops.read::<C>(2)?);
-        let (x, y, z) = (x.view()?, y.view()?, z.view()?);
-        let shape = &ops.shape;
-        let (xv, yv, zv) = (
-            stretched(&x, shape)?,
-            stretched(&y, shape)?,
-            stretched(&z, shape)?,
-        );
-        Ok(Zip::from(&xv)
-            .and(&yv)
-            .and(&zv)
-            .map_collect(|&p, &q, &r| f(p, q, r)))
-    })
+    elementwise(prefix, &[&a.node, &b.node, &c.node], chunks, f)
 }
 
 impl<T: Element> Array<T> {
-    /// `f` applied to every element, as one blockwise layer named `prefix`.
-    pub(crate) fn map_elements<U: Element>(
-        &self,
-        prefix: &'static str,
-        f: impl Fn(T) -> U + Copy + Send + Sync + 'static,
-    ) -> Array<U> {
+    /// A registered function of every element, as one blockwise layer
+    /// named `prefix`.
+    pub(crate) fn map1<F: NamedElemFn>(&self, prefix: &'static str, f: F) -> Array<F::Out> {
         if let Some(e) = self.error() {
             return Array::invalid(e);
         }
-        blockwise_layer(prefix, &[&self.node], self.chunks().clone(), move |ops| {
-            Ok(ops.read::<T>(0)?.view()?.mapv(f))
-        })
+        elementwise(prefix, &[&self.node], self.chunks().clone(), f)
     }
 
     /// `f` applied to every element (NumPy's `vectorize`, as a lazy
@@ -511,8 +644,16 @@ impl<T: Element> Array<T> {
     /// let y = x.map(|v| v * v);
     /// assert_eq!(y.compute().unwrap().into_raw_vec_and_offset().0, vec![0, 1, 4, 9, 16]);
     /// ```
+    ///
+    /// The function is a closure, so an array made with `map` runs only in
+    /// this process; the built-in elementwise functions are portable.
     pub fn map<U: Element>(&self, f: impl Fn(T) -> U + Copy + Send + Sync + 'static) -> Array<U> {
-        self.map_elements("map", f)
+        if let Some(e) = self.error() {
+            return Array::invalid(e);
+        }
+        elementwise_closure("map", &[&self.node], self.chunks().clone(), move |ops| {
+            unary(ops, f)
+        })
     }
 
     /// The array converted to another element type, as NumPy's `astype`.
@@ -523,17 +664,17 @@ impl<T: Element> Array<T> {
     /// assert_eq!(x.astype::<i32>().sum().compute_scalar().unwrap(), 6);
     /// ```
     pub fn astype<U: Element + CastFrom<T>>(&self) -> Array<U> {
-        self.map_elements("astype", U::cast_from)
+        self.map1("astype", Cast::<T, U>(std::marker::PhantomData))
     }
 
     /// Elementwise `==`, giving a bool array.
     pub fn eq_elem<O: Into<Operand<T>>>(&self, other: O) -> Array<bool> {
-        self.compare("eq", other, |a, b| a == b)
+        self.compare("eq", other, Cmp::Eq)
     }
 
     /// Elementwise `!=`.
     pub fn ne_elem<O: Into<Operand<T>>>(&self, other: O) -> Array<bool> {
-        self.compare("ne", other, |a, b| a != b)
+        self.compare("ne", other, Cmp::Ne)
     }
 
     /// Elementwise `<`.
@@ -544,33 +685,34 @@ impl<T: Element> Array<T> {
     /// assert_eq!(x.lt(2.0).astype::<i64>().sum().compute_scalar().unwrap(), 2);
     /// ```
     pub fn lt<O: Into<Operand<T>>>(&self, other: O) -> Array<bool> {
-        self.compare("lt", other, |a, b| a < b)
+        self.compare("lt", other, Cmp::Lt)
     }
 
     /// Elementwise `<=`.
     pub fn le<O: Into<Operand<T>>>(&self, other: O) -> Array<bool> {
-        self.compare("le", other, |a, b| a <= b)
+        self.compare("le", other, Cmp::Le)
     }
 
     /// Elementwise `>`.
     pub fn gt<O: Into<Operand<T>>>(&self, other: O) -> Array<bool> {
-        self.compare("gt", other, |a, b| a > b)
+        self.compare("gt", other, Cmp::Gt)
     }
 
     /// Elementwise `>=`.
     pub fn ge<O: Into<Operand<T>>>(&self, other: O) -> Array<bool> {
-        self.compare("ge", other, |a, b| a >= b)
+        self.compare("ge", other, Cmp::Ge)
     }
 
-    fn compare<O: Into<Operand<T>>>(
-        &self,
-        prefix: &'static str,
-        other: O,
-        f: fn(T, T) -> bool,
-    ) -> Array<bool> {
+    fn compare<O: Into<Operand<T>>>(&self, prefix: &'static str, other: O, op: Cmp) -> Array<bool> {
         match other.into() {
-            Operand::Scalar(s) => self.map_elements(prefix, move |a| f(a, s)),
-            Operand::Array(b) => zip2(prefix, self, &b, f),
+            Operand::Scalar(s) => self.map1(
+                prefix,
+                Compare {
+                    op,
+                    scalar: Some(s),
+                },
+            ),
+            Operand::Array(b) => zip2(prefix, self, &b, Compare::<T> { op, scalar: None }),
         }
     }
 }
@@ -605,7 +747,7 @@ impl<T: Element> From<&Array<T>> for Operand<T> {
 /// assert_eq!(relu.compute().unwrap().into_raw_vec_and_offset().0, vec![0.0, 0.0, 0.0, 1.0, 2.0]);
 /// ```
 pub fn where_<T: Element>(cond: &Array<bool>, x: &Array<T>, y: &Array<T>) -> Array<T> {
-    zip3("where", cond, x, y, |c, a, b| if c { a } else { b })
+    zip3("where", cond, x, y, Where::<T>(std::marker::PhantomData))
 }
 
 impl<T: Number> Array<T> {
@@ -618,10 +760,7 @@ impl<T: Number> Array<T> {
     /// assert_eq!(x.clip(1, 3).compute().unwrap().into_raw_vec_and_offset().0, vec![1, 1, 2, 3, 3, 3]);
     /// ```
     pub fn clip(&self, min: T, max: T) -> Array<T> {
-        self.map_elements("clip", move |v| {
-            let v = if v < min { min } else { v };
-            if v > max { max } else { v }
-        })
+        self.map1("clip", NumUnary(NumFn::Clip(min, max)))
     }
 
     /// Elementwise maximum with another array (NumPy's `maximum`: NaN
@@ -637,25 +776,23 @@ impl<T: Number> Array<T> {
     /// assert!(m[2].is_nan());
     /// ```
     pub fn maximum(&self, other: &Array<T>) -> Array<T> {
-        zip2("maximum", self, other, |a, b| {
-            if a.is_nan_value() || (!b.is_nan_value() && a >= b) {
-                a
-            } else {
-                b
-            }
-        })
+        zip2(
+            "maximum",
+            self,
+            other,
+            NumBinary::<T>(BinOp::Maximum, std::marker::PhantomData),
+        )
     }
 
     /// Elementwise minimum with another array (NumPy's `minimum`: NaN
     /// propagates).
     pub fn minimum(&self, other: &Array<T>) -> Array<T> {
-        zip2("minimum", self, other, |a, b| {
-            if a.is_nan_value() || (!b.is_nan_value() && a <= b) {
-                a
-            } else {
-                b
-            }
-        })
+        zip2(
+            "minimum",
+            self,
+            other,
+            NumBinary::<T>(BinOp::Minimum, std::marker::PhantomData),
+        )
     }
 }
 
@@ -663,17 +800,17 @@ impl<T: Number + num_traits::Signed> Array<T> {
     /// Absolute values (integers wrap around: `|MIN|` is `MIN`, as in
     /// NumPy).
     pub fn abs(&self) -> Array<T> {
-        self.map_elements("abs", T::wrapping_abs)
+        self.map1("abs", NumUnary::<T>(NumFn::Abs))
     }
 }
 
 macro_rules! float_unary {
-    ($($(#[$doc:meta])* $name:ident => $f:expr),* $(,)?) => {
+    ($($(#[$doc:meta])* $name:ident => $f:ident),* $(,)?) => {
         impl<T: Float> Array<T> {
             $(
                 $(#[$doc])*
                 pub fn $name(&self) -> Array<T> {
-                    self.map_elements(stringify!($name), $f)
+                    self.map1(stringify!($name), FloatUnary::<T>(FloatFn::$f))
                 }
             )*
         }
@@ -682,45 +819,45 @@ macro_rules! float_unary {
 
 float_unary!(
     /// Square roots.
-    sqrt => |v: T| v.sqrt(),
+    sqrt => Sqrt,
     /// Squares.
-    square => |v: T| v * v,
+    square => Square,
     /// `e` to the power of each element.
-    exp => |v: T| v.exp(),
+    exp => Exp,
     /// `e^x - 1`, accurate near zero (NumPy's `expm1`).
-    expm1 => |v: T| v.exp_m1(),
+    expm1 => Expm1,
     /// Natural logarithms.
-    ln => |v: T| v.ln(),
+    ln => Ln,
     /// `ln(1 + x)`, accurate near zero (NumPy's `log1p`).
-    log1p => |v: T| v.ln_1p(),
+    log1p => Log1p,
     /// Base-10 logarithms.
-    log10 => |v: T| v.log10(),
+    log10 => Log10,
     /// Base-2 logarithms.
-    log2 => |v: T| v.log2(),
+    log2 => Log2,
     /// Sines.
-    sin => |v: T| v.sin(),
+    sin => Sin,
     /// Cosines.
-    cos => |v: T| v.cos(),
+    cos => Cos,
     /// Tangents.
-    tan => |v: T| v.tan(),
+    tan => Tan,
     /// Inverse sines.
-    arcsin => |v: T| v.asin(),
+    arcsin => Arcsin,
     /// Inverse cosines.
-    arccos => |v: T| v.acos(),
+    arccos => Arccos,
     /// Inverse tangents.
-    arctan => |v: T| v.atan(),
+    arctan => Arctan,
     /// Hyperbolic sines.
-    sinh => |v: T| v.sinh(),
+    sinh => Sinh,
     /// Hyperbolic cosines.
-    cosh => |v: T| v.cosh(),
+    cosh => Cosh,
     /// Hyperbolic tangents.
-    tanh => |v: T| v.tanh(),
+    tanh => Tanh,
     /// Largest integers not above each element.
-    floor => |v: T| v.floor(),
+    floor => Floor,
     /// Smallest integers not below each element.
-    ceil => |v: T| v.ceil(),
+    ceil => Ceil,
     /// Integer parts, rounding toward zero.
-    trunc => |v: T| v.trunc(),
+    trunc => Trunc,
     /// Nearest integers, halves to the even neighbour, as NumPy's `round`
     /// (`0.5 -> 0`, `1.5 -> 2`, `2.5 -> 2`).
     ///
@@ -730,51 +867,39 @@ float_unary!(
     ///     rask_array::ndarray::arr1(&[0.5, 1.5, 2.5, -2.5, 2.4]).into_dyn(), &[2]).unwrap();
     /// assert_eq!(x.round().compute().unwrap().into_raw_vec_and_offset().0, vec![0.0, 2.0, 2.0, -2.0, 2.0]);
     /// ```
-    round => |v: T| {
-        let two = T::one() + T::one();
-        if (v - v.trunc()).abs() == T::one() / two {
-            two * (v / two).round()
-        } else {
-            v.round()
-        }
-    },
+    round => Round,
     /// `-1`, `0` or `1` by sign; NaN stays NaN (NumPy's `sign`, where
     /// `sign(0) = 0`, unlike Rust's `signum`).
-    sign => |v: T| {
-        if v > T::zero() {
-            T::one()
-        } else if v < T::zero() {
-            -T::one()
-        } else {
-            v
-        }
-    },
+    sign => Sign,
 );
 
 impl<T: Float> Array<T> {
     /// Each element to the power `p`.
     pub fn powf(&self, p: T) -> Array<T> {
-        self.map_elements("pow", move |v| v.powf(p))
+        self.map1("pow", FloatUnary(FloatFn::Powf(p)))
     }
 
     /// Each element to an integer power.
     pub fn powi(&self, p: i32) -> Array<T> {
-        self.map_elements("pow", move |v| v.powi(p))
+        self.map1("pow", FloatUnary(FloatFn::Powi(p)))
     }
 
     /// Elementwise NaN test.
     pub fn isnan(&self) -> Array<bool> {
-        self.map_elements("isnan", |v| v.is_nan())
+        self.map1("isnan", FloatTest::<T>(Test::Nan, std::marker::PhantomData))
     }
 
     /// Elementwise test for positive or negative infinity.
     pub fn isinf(&self) -> Array<bool> {
-        self.map_elements("isinf", |v| v.is_infinite())
+        self.map1("isinf", FloatTest::<T>(Test::Inf, std::marker::PhantomData))
     }
 
     /// Elementwise test for a finite value (neither infinite nor NaN).
     pub fn isfinite(&self) -> Array<bool> {
-        self.map_elements("isfinite", |v| v.is_finite())
+        self.map1(
+            "isfinite",
+            FloatTest::<T>(Test::Finite, std::marker::PhantomData),
+        )
     }
 
     /// The angle of the point `(other, self)`, elementwise with
@@ -788,13 +913,23 @@ impl<T: Float> Array<T> {
     /// assert!((a[[0]] - std::f64::consts::FRAC_PI_2).abs() < 1e-15);
     /// ```
     pub fn arctan2(&self, other: &Array<T>) -> Array<T> {
-        zip2("arctan2", self, other, |y: T, x: T| y.atan2(x))
+        zip2(
+            "arctan2",
+            self,
+            other,
+            FloatBinary::<T>(FloatOp::Arctan2, std::marker::PhantomData),
+        )
     }
 
     /// `sqrt(self² + other²)` without overflow, elementwise with
     /// broadcasting (NumPy's `hypot`).
     pub fn hypot(&self, other: &Array<T>) -> Array<T> {
-        zip2("hypot", self, other, |a: T, b: T| a.hypot(b))
+        zip2(
+            "hypot",
+            self,
+            other,
+            FloatBinary::<T>(FloatOp::Hypot, std::marker::PhantomData),
+        )
     }
 }
 
@@ -803,65 +938,85 @@ macro_rules! binary_operator {
         impl<T: Number> std::ops::$trait<&Array<T>> for &Array<T> {
             type Output = Array<T>;
             fn $method(self, rhs: &Array<T>) -> Array<T> {
-                zip2($prefix, self, rhs, T::$f)
+                zip2(
+                    $prefix,
+                    self,
+                    rhs,
+                    NumBinary::<T>(BinOp::$f, std::marker::PhantomData),
+                )
             }
         }
         impl<T: Number> std::ops::$trait<Array<T>> for &Array<T> {
             type Output = Array<T>;
             fn $method(self, rhs: Array<T>) -> Array<T> {
-                zip2($prefix, self, &rhs, T::$f)
+                zip2(
+                    $prefix,
+                    self,
+                    &rhs,
+                    NumBinary::<T>(BinOp::$f, std::marker::PhantomData),
+                )
             }
         }
         impl<T: Number> std::ops::$trait<&Array<T>> for Array<T> {
             type Output = Array<T>;
             fn $method(self, rhs: &Array<T>) -> Array<T> {
-                zip2($prefix, &self, rhs, T::$f)
+                zip2(
+                    $prefix,
+                    &self,
+                    rhs,
+                    NumBinary::<T>(BinOp::$f, std::marker::PhantomData),
+                )
             }
         }
         impl<T: Number> std::ops::$trait<Array<T>> for Array<T> {
             type Output = Array<T>;
             fn $method(self, rhs: Array<T>) -> Array<T> {
-                zip2($prefix, &self, &rhs, T::$f)
+                zip2(
+                    $prefix,
+                    &self,
+                    &rhs,
+                    NumBinary::<T>(BinOp::$f, std::marker::PhantomData),
+                )
             }
         }
         impl<T: Number> std::ops::$trait<T> for &Array<T> {
             type Output = Array<T>;
             fn $method(self, rhs: T) -> Array<T> {
-                self.map_elements($prefix, move |a| T::$f(a, rhs))
+                self.map1($prefix, NumUnary(NumFn::Right(BinOp::$f, rhs)))
             }
         }
         impl<T: Number> std::ops::$trait<T> for Array<T> {
             type Output = Array<T>;
             fn $method(self, rhs: T) -> Array<T> {
-                self.map_elements($prefix, move |a| T::$f(a, rhs))
+                self.map1($prefix, NumUnary(NumFn::Right(BinOp::$f, rhs)))
             }
         }
     };
 }
 
-binary_operator!(Add, add, "add", wrapping_add);
-binary_operator!(Sub, sub, "sub", wrapping_sub);
-binary_operator!(Mul, mul, "mul", wrapping_mul);
-binary_operator!(Div, div, "div", wrapping_div);
-binary_operator!(Rem, rem, "mod", wrapping_rem);
+binary_operator!(Add, add, "add", Add);
+binary_operator!(Sub, sub, "sub", Sub);
+binary_operator!(Mul, mul, "mul", Mul);
+binary_operator!(Div, div, "div", Div);
+binary_operator!(Rem, rem, "mod", Rem);
 
 macro_rules! scalar_left {
     ($($t:ty),*) => {$(
         impl std::ops::Add<&Array<$t>> for $t {
             type Output = Array<$t>;
-            fn add(self, rhs: &Array<$t>) -> Array<$t> { rhs.map_elements("add", move |b| Number::wrapping_add(self, b)) }
+            fn add(self, rhs: &Array<$t>) -> Array<$t> { rhs.map1("add", NumUnary(NumFn::Left(BinOp::Add, self))) }
         }
         impl std::ops::Sub<&Array<$t>> for $t {
             type Output = Array<$t>;
-            fn sub(self, rhs: &Array<$t>) -> Array<$t> { rhs.map_elements("sub", move |b| Number::wrapping_sub(self, b)) }
+            fn sub(self, rhs: &Array<$t>) -> Array<$t> { rhs.map1("sub", NumUnary(NumFn::Left(BinOp::Sub, self))) }
         }
         impl std::ops::Mul<&Array<$t>> for $t {
             type Output = Array<$t>;
-            fn mul(self, rhs: &Array<$t>) -> Array<$t> { rhs.map_elements("mul", move |b| Number::wrapping_mul(self, b)) }
+            fn mul(self, rhs: &Array<$t>) -> Array<$t> { rhs.map1("mul", NumUnary(NumFn::Left(BinOp::Mul, self))) }
         }
         impl std::ops::Div<&Array<$t>> for $t {
             type Output = Array<$t>;
-            fn div(self, rhs: &Array<$t>) -> Array<$t> { rhs.map_elements("div", move |b| Number::wrapping_div(self, b)) }
+            fn div(self, rhs: &Array<$t>) -> Array<$t> { rhs.map1("div", NumUnary(NumFn::Left(BinOp::Div, self))) }
         }
     )*};
 }
@@ -871,35 +1026,516 @@ scalar_left!(f32, f64, i8, i16, i32, i64, u8, u16, u32, u64);
 impl<T: Number + std::ops::Neg<Output = T>> std::ops::Neg for &Array<T> {
     type Output = Array<T>;
     fn neg(self) -> Array<T> {
-        self.map_elements("neg", T::wrapping_neg)
+        self.map1("neg", NumUnary::<T>(NumFn::Neg))
     }
 }
 
 impl<T: Number + std::ops::Neg<Output = T>> std::ops::Neg for Array<T> {
     type Output = Array<T>;
     fn neg(self) -> Array<T> {
-        self.map_elements("neg", T::wrapping_neg)
+        self.map1("neg", NumUnary::<T>(NumFn::Neg))
     }
 }
 
 impl std::ops::Not for &Array<bool> {
     type Output = Array<bool>;
     fn not(self) -> Array<bool> {
-        self.map_elements("invert", |a| !a)
+        self.map1("invert", BoolFn::Not)
     }
 }
 
 impl Array<bool> {
     /// Elementwise logical and.
     pub fn and(&self, other: &Array<bool>) -> Array<bool> {
-        zip2("and", self, other, |a, b| a && b)
+        zip2("and", self, other, BoolFn::And)
     }
 
     /// Elementwise logical or.
     pub fn or(&self, other: &Array<bool>) -> Array<bool> {
-        zip2("or", self, other, |a, b| a || b)
+        zip2("or", self, other, BoolFn::Or)
     }
 }
+
+/// NumPy's float functions of one argument.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(bound = "")]
+pub(crate) enum FloatFn<T: Element> {
+    Sqrt,
+    Square,
+    Exp,
+    Expm1,
+    Ln,
+    Log1p,
+    Log10,
+    Log2,
+    Sin,
+    Cos,
+    Tan,
+    Arcsin,
+    Arccos,
+    Arctan,
+    Sinh,
+    Cosh,
+    Tanh,
+    Floor,
+    Ceil,
+    Trunc,
+    Round,
+    Sign,
+    Powf(T),
+    Powi(i32),
+}
+
+/// A float function of one array's elements.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub(crate) struct FloatUnary<T: Element>(FloatFn<T>);
+
+impl<T: Float> ElemFn for FloatUnary<T> {
+    type Out = T;
+    fn apply(&self, ops: &Operands<'_>) -> Result<ArrayD<T>, TaskError> {
+        match self.0 {
+            FloatFn::Sqrt => unary(ops, |v: T| v.sqrt()),
+            FloatFn::Square => unary(ops, |v: T| v * v),
+            FloatFn::Exp => unary(ops, |v: T| v.exp()),
+            FloatFn::Expm1 => unary(ops, |v: T| v.exp_m1()),
+            FloatFn::Ln => unary(ops, |v: T| v.ln()),
+            FloatFn::Log1p => unary(ops, |v: T| v.ln_1p()),
+            FloatFn::Log10 => unary(ops, |v: T| v.log10()),
+            FloatFn::Log2 => unary(ops, |v: T| v.log2()),
+            FloatFn::Sin => unary(ops, |v: T| v.sin()),
+            FloatFn::Cos => unary(ops, |v: T| v.cos()),
+            FloatFn::Tan => unary(ops, |v: T| v.tan()),
+            FloatFn::Arcsin => unary(ops, |v: T| v.asin()),
+            FloatFn::Arccos => unary(ops, |v: T| v.acos()),
+            FloatFn::Arctan => unary(ops, |v: T| v.atan()),
+            FloatFn::Sinh => unary(ops, |v: T| v.sinh()),
+            FloatFn::Cosh => unary(ops, |v: T| v.cosh()),
+            FloatFn::Tanh => unary(ops, |v: T| v.tanh()),
+            FloatFn::Floor => unary(ops, |v: T| v.floor()),
+            FloatFn::Ceil => unary(ops, |v: T| v.ceil()),
+            FloatFn::Trunc => unary(ops, |v: T| v.trunc()),
+            FloatFn::Round => unary(ops, |v: T| {
+                let two = T::one() + T::one();
+                if (v - v.trunc()).abs() == T::one() / two {
+                    two * (v / two).round()
+                } else {
+                    v.round()
+                }
+            }),
+            FloatFn::Sign => unary(ops, |v: T| {
+                if v > T::zero() {
+                    T::one()
+                } else if v < T::zero() {
+                    -T::one()
+                } else {
+                    v
+                }
+            }),
+            FloatFn::Powf(p) => unary(ops, move |v: T| v.powf(p)),
+            FloatFn::Powi(p) => unary(ops, move |v: T| v.powi(p)),
+        }
+    }
+}
+
+impl<T: Float> NamedElemFn for FloatUnary<T> {
+    const NAME: &'static str = elem_name!("rask.array.float-unary", T);
+}
+
+/// Which test of floats.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub(crate) enum Test {
+    Nan,
+    Inf,
+    Finite,
+}
+
+/// `isnan`, `isinf` or `isfinite` of one array's elements.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub(crate) struct FloatTest<T>(Test, std::marker::PhantomData<T>);
+
+impl<T: Float> ElemFn for FloatTest<T> {
+    type Out = bool;
+    fn apply(&self, ops: &Operands<'_>) -> Result<ArrayD<bool>, TaskError> {
+        match self.0 {
+            Test::Nan => unary(ops, |v: T| v.is_nan()),
+            Test::Inf => unary(ops, |v: T| v.is_infinite()),
+            Test::Finite => unary(ops, |v: T| v.is_finite()),
+        }
+    }
+}
+
+impl<T: Float> NamedElemFn for FloatTest<T> {
+    const NAME: &'static str = elem_name!("rask.array.float-test", T);
+}
+
+/// Arithmetic of two numbers, as NumPy does it (integers wrap around,
+/// division floors, `maximum`/`minimum` propagate NaN).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub(crate) enum BinOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Rem,
+    Maximum,
+    Minimum,
+}
+
+fn maximum<T: Number>(a: T, b: T) -> T {
+    if a.is_nan_value() || (!b.is_nan_value() && a >= b) {
+        a
+    } else {
+        b
+    }
+}
+
+fn minimum<T: Number>(a: T, b: T) -> T {
+    if a.is_nan_value() || (!b.is_nan_value() && a <= b) {
+        a
+    } else {
+        b
+    }
+}
+
+/// `op` of two arrays' elements.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub(crate) struct NumBinary<T>(BinOp, std::marker::PhantomData<T>);
+
+impl<T: Number> ElemFn for NumBinary<T> {
+    type Out = T;
+    fn apply(&self, ops: &Operands<'_>) -> Result<ArrayD<T>, TaskError> {
+        match self.0 {
+            BinOp::Add => binary(ops, T::wrapping_add),
+            BinOp::Sub => binary(ops, T::wrapping_sub),
+            BinOp::Mul => binary(ops, T::wrapping_mul),
+            BinOp::Div => binary(ops, T::wrapping_div),
+            BinOp::Rem => binary(ops, T::wrapping_rem),
+            BinOp::Maximum => binary(ops, maximum::<T>),
+            BinOp::Minimum => binary(ops, minimum::<T>),
+        }
+    }
+}
+
+impl<T: Number> NamedElemFn for NumBinary<T> {
+    const NAME: &'static str = elem_name!("rask.array.binary", T);
+}
+
+/// Number functions of one array's elements.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(bound = "")]
+pub(crate) enum NumFn<T: Element> {
+    Neg,
+    Abs,
+    Clip(T, T),
+    /// `x op scalar`.
+    Right(BinOp, T),
+    /// `scalar op x`.
+    Left(BinOp, T),
+}
+
+/// A number function of one array's elements.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub(crate) struct NumUnary<T: Element>(NumFn<T>);
+
+impl<T: Number> ElemFn for NumUnary<T> {
+    type Out = T;
+    fn apply(&self, ops: &Operands<'_>) -> Result<ArrayD<T>, TaskError> {
+        match self.0 {
+            NumFn::Neg => unary(ops, T::wrapping_neg),
+            NumFn::Abs => unary(ops, T::wrapping_abs),
+            NumFn::Clip(min, max) => unary(ops, move |v: T| {
+                let v = if v < min { min } else { v };
+                if v > max { max } else { v }
+            }),
+            NumFn::Right(op, s) => match op {
+                BinOp::Add => unary(ops, move |a: T| a.wrapping_add(s)),
+                BinOp::Sub => unary(ops, move |a: T| a.wrapping_sub(s)),
+                BinOp::Mul => unary(ops, move |a: T| a.wrapping_mul(s)),
+                BinOp::Div => unary(ops, move |a: T| a.wrapping_div(s)),
+                BinOp::Rem => unary(ops, move |a: T| a.wrapping_rem(s)),
+                BinOp::Maximum => unary(ops, move |a: T| maximum(a, s)),
+                BinOp::Minimum => unary(ops, move |a: T| minimum(a, s)),
+            },
+            NumFn::Left(op, s) => match op {
+                BinOp::Add => unary(ops, move |b: T| s.wrapping_add(b)),
+                BinOp::Sub => unary(ops, move |b: T| s.wrapping_sub(b)),
+                BinOp::Mul => unary(ops, move |b: T| s.wrapping_mul(b)),
+                BinOp::Div => unary(ops, move |b: T| s.wrapping_div(b)),
+                BinOp::Rem => unary(ops, move |b: T| s.wrapping_rem(b)),
+                BinOp::Maximum => unary(ops, move |b: T| maximum(s, b)),
+                BinOp::Minimum => unary(ops, move |b: T| minimum(s, b)),
+            },
+        }
+    }
+}
+
+impl<T: Number> NamedElemFn for NumUnary<T> {
+    const NAME: &'static str = elem_name!("rask.array.unary", T);
+}
+
+/// Float functions of two arrays' elements.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub(crate) enum FloatOp {
+    Arctan2,
+    Hypot,
+}
+
+/// A float function of two arrays' elements.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub(crate) struct FloatBinary<T>(FloatOp, std::marker::PhantomData<T>);
+
+impl<T: Float> ElemFn for FloatBinary<T> {
+    type Out = T;
+    fn apply(&self, ops: &Operands<'_>) -> Result<ArrayD<T>, TaskError> {
+        match self.0 {
+            FloatOp::Arctan2 => binary(ops, |y: T, x: T| y.atan2(x)),
+            FloatOp::Hypot => binary(ops, |a: T, b: T| a.hypot(b)),
+        }
+    }
+}
+
+impl<T: Float> NamedElemFn for FloatBinary<T> {
+    const NAME: &'static str = elem_name!("rask.array.float-binary", T);
+}
+
+/// A comparison.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub(crate) enum Cmp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+}
+
+/// A comparison of two arrays' elements, or of one array's with a scalar.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub(crate) struct Compare<T: Element> {
+    op: Cmp,
+    scalar: Option<T>,
+}
+
+impl<T: Element> ElemFn for Compare<T> {
+    type Out = bool;
+    fn apply(&self, ops: &Operands<'_>) -> Result<ArrayD<bool>, TaskError> {
+        match self.scalar {
+            Some(s) => match self.op {
+                Cmp::Eq => unary(ops, move |a: T| a == s),
+                Cmp::Ne => unary(ops, move |a: T| a != s),
+                Cmp::Lt => unary(ops, move |a: T| a < s),
+                Cmp::Le => unary(ops, move |a: T| a <= s),
+                Cmp::Gt => unary(ops, move |a: T| a > s),
+                Cmp::Ge => unary(ops, move |a: T| a >= s),
+            },
+            None => match self.op {
+                Cmp::Eq => binary(ops, |a: T, b: T| a == b),
+                Cmp::Ne => binary(ops, |a: T, b: T| a != b),
+                Cmp::Lt => binary(ops, |a: T, b: T| a < b),
+                Cmp::Le => binary(ops, |a: T, b: T| a <= b),
+                Cmp::Gt => binary(ops, |a: T, b: T| a > b),
+                Cmp::Ge => binary(ops, |a: T, b: T| a >= b),
+            },
+        }
+    }
+}
+
+impl<T: Element> NamedElemFn for Compare<T> {
+    const NAME: &'static str = elem_name!("rask.array.compare", T);
+}
+
+/// `where(cond, x, y)`.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub(crate) struct Where<T>(std::marker::PhantomData<T>);
+
+impl<T: Element> ElemFn for Where<T> {
+    type Out = T;
+    fn apply(&self, ops: &Operands<'_>) -> Result<ArrayD<T>, TaskError> {
+        ternary(ops, |c: bool, a: T, b: T| if c { a } else { b })
+    }
+}
+
+impl<T: Element> NamedElemFn for Where<T> {
+    const NAME: &'static str = elem_name!("rask.array.where", T);
+}
+
+/// Logic of bools.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub(crate) enum BoolFn {
+    Not,
+    And,
+    Or,
+}
+
+impl ElemFn for BoolFn {
+    type Out = bool;
+    fn apply(&self, ops: &Operands<'_>) -> Result<ArrayD<bool>, TaskError> {
+        match self {
+            BoolFn::Not => unary(ops, |a: bool| !a),
+            BoolFn::And => binary(ops, |a: bool, b: bool| a && b),
+            BoolFn::Or => binary(ops, |a: bool, b: bool| a || b),
+        }
+    }
+}
+
+impl NamedElemFn for BoolFn {
+    const NAME: &'static str = "rask.array.logic";
+}
+
+/// `astype`: each element converted as NumPy does.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub(crate) struct Cast<A, U>(std::marker::PhantomData<(A, U)>);
+
+impl<A: Element, U: Element + CastFrom<A>> ElemFn for Cast<A, U> {
+    type Out = U;
+    fn apply(&self, ops: &Operands<'_>) -> Result<ArrayD<U>, TaskError> {
+        unary(ops, U::cast_from)
+    }
+}
+
+impl<A: Element, U: Element + CastFrom<A>> NamedElemFn for Cast<A, U> {
+    const NAME: &'static str = elem_name2!("rask.array.astype", A, U);
+}
+
+register_region_for!(floats: ElementwiseRegion<FloatUnary>);
+register_region_for!(floats: ElementwiseRegion<FloatTest>);
+register_region_for!(floats: ElementwiseRegion<FloatBinary>);
+register_region_for!(numbers: ElementwiseRegion<NumUnary>);
+register_region_for!(numbers: ElementwiseRegion<NumBinary>);
+register_region_for!(elements: ElementwiseRegion<Compare>);
+register_region_for!(elements: ElementwiseRegion<Where>);
+register_region!(ElementwiseRegion<BoolFn>);
+register_region!(
+    ElementwiseRegion<Cast<bool, bool>>,
+    ElementwiseRegion<Cast<bool, i8>>,
+    ElementwiseRegion<Cast<bool, i16>>,
+    ElementwiseRegion<Cast<bool, i32>>,
+    ElementwiseRegion<Cast<bool, i64>>,
+    ElementwiseRegion<Cast<bool, u8>>,
+    ElementwiseRegion<Cast<bool, u16>>,
+    ElementwiseRegion<Cast<bool, u32>>,
+    ElementwiseRegion<Cast<bool, u64>>,
+    ElementwiseRegion<Cast<bool, f32>>,
+    ElementwiseRegion<Cast<bool, f64>>,
+    ElementwiseRegion<Cast<i8, bool>>,
+    ElementwiseRegion<Cast<i8, i8>>,
+    ElementwiseRegion<Cast<i8, i16>>,
+    ElementwiseRegion<Cast<i8, i32>>,
+    ElementwiseRegion<Cast<i8, i64>>,
+    ElementwiseRegion<Cast<i8, u8>>,
+    ElementwiseRegion<Cast<i8, u16>>,
+    ElementwiseRegion<Cast<i8, u32>>,
+    ElementwiseRegion<Cast<i8, u64>>,
+    ElementwiseRegion<Cast<i8, f32>>,
+    ElementwiseRegion<Cast<i8, f64>>,
+    ElementwiseRegion<Cast<i16, bool>>,
+    ElementwiseRegion<Cast<i16, i8>>,
+    ElementwiseRegion<Cast<i16, i16>>,
+    ElementwiseRegion<Cast<i16, i32>>,
+    ElementwiseRegion<Cast<i16, i64>>,
+    ElementwiseRegion<Cast<i16, u8>>,
+    ElementwiseRegion<Cast<i16, u16>>,
+    ElementwiseRegion<Cast<i16, u32>>,
+    ElementwiseRegion<Cast<i16, u64>>,
+    ElementwiseRegion<Cast<i16, f32>>,
+    ElementwiseRegion<Cast<i16, f64>>,
+    ElementwiseRegion<Cast<i32, bool>>,
+    ElementwiseRegion<Cast<i32, i8>>,
+    ElementwiseRegion<Cast<i32, i16>>,
+    ElementwiseRegion<Cast<i32, i32>>,
+    ElementwiseRegion<Cast<i32, i64>>,
+    ElementwiseRegion<Cast<i32, u8>>,
+    ElementwiseRegion<Cast<i32, u16>>,
+    ElementwiseRegion<Cast<i32, u32>>,
+    ElementwiseRegion<Cast<i32, u64>>,
+    ElementwiseRegion<Cast<i32, f32>>,
+    ElementwiseRegion<Cast<i32, f64>>,
+    ElementwiseRegion<Cast<i64, bool>>,
+    ElementwiseRegion<Cast<i64, i8>>,
+    ElementwiseRegion<Cast<i64, i16>>,
+    ElementwiseRegion<Cast<i64, i32>>,
+    ElementwiseRegion<Cast<i64, i64>>,
+    ElementwiseRegion<Cast<i64, u8>>,
+    ElementwiseRegion<Cast<i64, u16>>,
+    ElementwiseRegion<Cast<i64, u32>>,
+    ElementwiseRegion<Cast<i64, u64>>,
+    ElementwiseRegion<Cast<i64, f32>>,
+    ElementwiseRegion<Cast<i64, f64>>,
+    ElementwiseRegion<Cast<u8, bool>>,
+    ElementwiseRegion<Cast<u8, i8>>,
+    ElementwiseRegion<Cast<u8, i16>>,
+    ElementwiseRegion<Cast<u8, i32>>,
+    ElementwiseRegion<Cast<u8, i64>>,
+    ElementwiseRegion<Cast<u8, u8>>,
+    ElementwiseRegion<Cast<u8, u16>>,
+    ElementwiseRegion<Cast<u8, u32>>,
+    ElementwiseRegion<Cast<u8, u64>>,
+    ElementwiseRegion<Cast<u8, f32>>,
+    ElementwiseRegion<Cast<u8, f64>>,
+    ElementwiseRegion<Cast<u16, bool>>,
+    ElementwiseRegion<Cast<u16, i8>>,
+    ElementwiseRegion<Cast<u16, i16>>,
+    ElementwiseRegion<Cast<u16, i32>>,
+    ElementwiseRegion<Cast<u16, i64>>,
+    ElementwiseRegion<Cast<u16, u8>>,
+    ElementwiseRegion<Cast<u16, u16>>,
+    ElementwiseRegion<Cast<u16, u32>>,
+    ElementwiseRegion<Cast<u16, u64>>,
+    ElementwiseRegion<Cast<u16, f32>>,
+    ElementwiseRegion<Cast<u16, f64>>,
+    ElementwiseRegion<Cast<u32, bool>>,
+    ElementwiseRegion<Cast<u32, i8>>,
+    ElementwiseRegion<Cast<u32, i16>>,
+    ElementwiseRegion<Cast<u32, i32>>,
+    ElementwiseRegion<Cast<u32, i64>>,
+    ElementwiseRegion<Cast<u32, u8>>,
+    ElementwiseRegion<Cast<u32, u16>>,
+    ElementwiseRegion<Cast<u32, u32>>,
+    ElementwiseRegion<Cast<u32, u64>>,
+    ElementwiseRegion<Cast<u32, f32>>,
+    ElementwiseRegion<Cast<u32, f64>>,
+    ElementwiseRegion<Cast<u64, bool>>,
+    ElementwiseRegion<Cast<u64, i8>>,
+    ElementwiseRegion<Cast<u64, i16>>,
+    ElementwiseRegion<Cast<u64, i32>>,
+    ElementwiseRegion<Cast<u64, i64>>,
+    ElementwiseRegion<Cast<u64, u8>>,
+    ElementwiseRegion<Cast<u64, u16>>,
+    ElementwiseRegion<Cast<u64, u32>>,
+    ElementwiseRegion<Cast<u64, u64>>,
+    ElementwiseRegion<Cast<u64, f32>>,
+    ElementwiseRegion<Cast<u64, f64>>,
+    ElementwiseRegion<Cast<f32, bool>>,
+    ElementwiseRegion<Cast<f32, i8>>,
+    ElementwiseRegion<Cast<f32, i16>>,
+    ElementwiseRegion<Cast<f32, i32>>,
+    ElementwiseRegion<Cast<f32, i64>>,
+    ElementwiseRegion<Cast<f32, u8>>,
+    ElementwiseRegion<Cast<f32, u16>>,
+    ElementwiseRegion<Cast<f32, u32>>,
+    ElementwiseRegion<Cast<f32, u64>>,
+    ElementwiseRegion<Cast<f32, f32>>,
+    ElementwiseRegion<Cast<f32, f64>>,
+    ElementwiseRegion<Cast<f64, bool>>,
+    ElementwiseRegion<Cast<f64, i8>>,
+    ElementwiseRegion<Cast<f64, i16>>,
+    ElementwiseRegion<Cast<f64, i32>>,
+    ElementwiseRegion<Cast<f64, i64>>,
+    ElementwiseRegion<Cast<f64, u8>>,
+    ElementwiseRegion<Cast<f64, u16>>,
+    ElementwiseRegion<Cast<f64, u32>>,
+    ElementwiseRegion<Cast<f64, u64>>,
+    ElementwiseRegion<Cast<f64, f32>>,
+    ElementwiseRegion<Cast<f64, f64>>
+);
 
 #[cfg(test)]
 mod tests {

@@ -38,7 +38,7 @@ pub const DTYPES: [&str; 11] = [
 /// The registry name of kernel `$base` for element type `$t`:
 /// `"$base<float64>"`. A constant expression, for `Kernel::NAME`.
 macro_rules! elem_name {
-    ($base:literal, $t:ty) => {
+    ($base:expr, $t:ty) => {
         [
             concat!($base, "<bool>"),
             concat!($base, "<int8>"),
@@ -59,7 +59,7 @@ macro_rules! elem_name {
 /// (a cast, say): `"$base<int32,float64>"`.
 #[allow(unused_macros)]
 macro_rules! elem_name2 {
-    ($base:literal, $a:ty, $b:ty) => {
+    ($base:expr, $a:ty, $b:ty) => {
         [
             [
                 concat!($base, "<bool,bool>"),

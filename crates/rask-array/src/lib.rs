@@ -59,6 +59,7 @@ pub mod overlap;
 pub mod random;
 pub mod rechunk;
 mod reduction;
+mod region;
 pub mod slicing;
 mod store;
 mod transpose;

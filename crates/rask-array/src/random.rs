@@ -19,11 +19,13 @@
 //! streams are not NumPy's: equal seeds do not give NumPy's numbers.
 
 use ndarray::{ArrayD, IxDyn};
-use rask_core::Result;
+use rask_core::{Result, TaskError, Value};
+use serde::{Deserialize, Serialize};
 
-use crate::array::{Array, Region};
+use crate::array::{Array, Region, block_value};
 use crate::chunks::IntoChunks;
 use crate::creation::BlockInfo;
+use crate::region::{RegionKernel, RegionRef, register_region};
 
 /// SplitMix64's increment (the golden ratio in 64 bits).
 const GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
@@ -211,25 +213,81 @@ fn run_of(push: impl Push, key: u64, first: u64, len: usize) -> Vec<f64> {
     out
 }
 
+/// Which distribution a random layer samples.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum Dist {
+    Uniform,
+    Normal,
+}
+
+/// The region kernel of a random layer: seeded, counter-based, so any
+/// region of any block is made on its own, anywhere.
+#[derive(Serialize, Deserialize)]
+struct RandomRegion {
+    dist: Dist,
+    seed: u64,
+    /// `offset + scale * v` of each standard value `v`.
+    affine: Option<(f64, f64)>,
+    /// Block sizes along every axis.
+    chunks: Vec<Vec<usize>>,
+}
+
+impl RegionKernel for RandomRegion {
+    const NAME: &'static str = "rask.array.random";
+    fn eval(
+        &self,
+        _args: &[Value],
+        idx: &[usize],
+        region: &Region,
+        layout: Option<&[usize]>,
+    ) -> std::result::Result<Value, TaskError> {
+        let info = BlockInfo::from_sizes(&self.chunks, idx)?;
+        info.sub(region)?;
+        if let Some(p) = layout
+            && (p.len() != region.len() || (0..p.len()).any(|a| !p.contains(&a)))
+        {
+            return Err(TaskError::failed(format!(
+                "layout {p:?} is not a permutation of {} axes",
+                region.len()
+            )));
+        }
+        let key = block_key(self.seed, &info);
+        let mut block = match self.dist {
+            Dist::Uniform => region_of(&info, region, layout, key, push_uniform),
+            Dist::Normal => region_of(&info, region, layout, key, push_normal),
+        };
+        if let Some((offset, scale)) = self.affine {
+            block.mapv_inplace(|v| offset + scale * v);
+        }
+        Ok(block_value(block))
+    }
+}
+
+register_region!(RandomRegion);
+
 fn sampled(
     prefix: &'static str,
     shape: &[usize],
     chunks: impl IntoChunks,
     seed: u64,
-    push: impl Push,
+    dist: Dist,
     affine: Option<(f64, f64)>,
 ) -> Result<Array<f64>> {
     let chunks = chunks.into_chunks(shape, size_of::<f64>())?;
-    Ok(Array::generated_regions(
+    let expr = RegionRef::new(RandomRegion {
+        dist,
+        seed,
+        affine,
+        chunks: chunks.as_slices().to_vec(),
+    });
+    Ok(Array::region_layer(
         prefix,
         chunks,
-        move |info, region, order| {
-            let mut block = region_of(info, region, order, block_key(seed, info), push);
-            if let Some((offset, scale)) = affine {
-                block.mapv_inplace(|v| offset + scale * v);
-            }
-            block
-        },
+        Vec::new(),
+        expr,
+        std::sync::Arc::new(|_: &[usize]| Vec::new()),
+        0,
+        1,
     ))
 }
 
@@ -242,7 +300,7 @@ fn sampled(
 /// assert!((m - 0.5).abs() < 0.01);
 /// ```
 pub fn uniform(shape: &[usize], chunks: impl IntoChunks, seed: u64) -> Result<Array<f64>> {
-    sampled("uniform", shape, chunks, seed, push_uniform, None)
+    sampled("uniform", shape, chunks, seed, Dist::Uniform, None)
 }
 
 /// Uniform values in `[low, high)`.
@@ -265,7 +323,7 @@ pub fn uniform_range(
         shape,
         chunks,
         seed,
-        push_uniform,
+        Dist::Uniform,
         Some((low, high - low)),
     )
 }
@@ -278,7 +336,7 @@ pub fn uniform_range(
 /// assert!((x.std(0.0).compute_scalar().unwrap() - 1.0).abs() < 0.01);
 /// ```
 pub fn normal(shape: &[usize], chunks: impl IntoChunks, seed: u64) -> Result<Array<f64>> {
-    sampled("normal", shape, chunks, seed, push_normal, None)
+    sampled("normal", shape, chunks, seed, Dist::Normal, None)
 }
 
 /// Normal values with mean `loc` and standard deviation `scale`.
@@ -300,7 +358,7 @@ pub fn normal_with(
         shape,
         chunks,
         seed,
-        push_normal,
+        Dist::Normal,
         Some((loc, scale)),
     )
 }

@@ -24,23 +24,35 @@
 
 mod reducers;
 
-use std::sync::Arc;
+use std::marker::PhantomData;
 
 use ndarray::{ArrayD, Axis};
-use rask_core::{Op, TaskError, Value};
+use rask_core::{Kernel, Op, TaskError, Value};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use crate::array::{Array, BlockTask, Region, block_arg, block_key, block_value, whole};
 use crate::chunks::{Chunks, fmt_shape};
 use crate::creation::BlockInfo;
 use crate::element::{Element, Float, Number};
+use crate::region::RegionRef;
 use reducers::{ArgReducer, MeanReducer, MinMax, MomentReducer, NanSumProd, SumProd, Truth};
 
 /// One kind of reduction: how to reduce a block, merge partials, finish.
-pub(crate) trait Reducer<T: Element>: Send + Sync + 'static {
+///
+/// A reducer is data (serde), so the reduction's tasks are registered
+/// kernels ([`ChunkReduce`], [`ChunkRegions`], [`Combine`], [`Finish`])
+/// named by [`Reducer::NAMES`]; its partials are registered value types.
+pub(crate) trait Reducer<T: Element>:
+    Clone + Serialize + DeserializeOwned + Send + Sync + 'static
+{
     /// What a block reduces to; reduced axes have length 1.
     type Partial: Send + Sync + 'static;
     /// The result element type.
     type Out: Element;
+    /// Registry names of the chunk, chunk-by-regions, combine and finish
+    /// kernels for this reducer and element type ([`reducer_names!`]).
+    const NAMES: [&'static str; 4];
     /// Reduces one block along `axes` (sorted, ascending).
     fn chunk(&self, block: &ArrayD<T>, axes: &[usize], info: &BlockInfo) -> Self::Partial;
     /// Merges partials of equal shape, in block order.
@@ -49,6 +61,165 @@ pub(crate) trait Reducer<T: Element>: Send + Sync + 'static {
     /// none (`nanargmin` of an all-NaN lane).
     fn finish(&self, part: &Self::Partial) -> Result<ArrayD<Self::Out>, TaskError>;
 }
+
+/// Registry names of a reducer's four kernels for element type `T`.
+macro_rules! reducer_names {
+    ($base:literal, $t:ty) => {
+        [
+            $crate::kernels::elem_name!(concat!("rask.array.reduce.", $base, ".chunk"), $t),
+            $crate::kernels::elem_name!(concat!("rask.array.reduce.", $base, ".chunk-regions"), $t),
+            $crate::kernels::elem_name!(concat!("rask.array.reduce.", $base, ".combine"), $t),
+            $crate::kernels::elem_name!(concat!("rask.array.reduce.", $base, ".finish"), $t),
+        ]
+    };
+}
+use reducer_names;
+
+/// The first argument, for kernels of one argument.
+fn first_arg<P: 'static>(args: &[Value]) -> Result<&P, TaskError> {
+    args.first()
+        .ok_or(TaskError::WrongArity {
+            expected: 1,
+            found: 0,
+        })?
+        .get::<P>(0)
+}
+
+/// A block reduced to its partial.
+#[derive(Serialize, Deserialize)]
+#[serde(bound(serialize = "R: Serialize", deserialize = "R: DeserializeOwned"))]
+pub(crate) struct ChunkReduce<T, R> {
+    r: R,
+    axes: Vec<usize>,
+    info: BlockInfo,
+    _t: PhantomData<T>,
+}
+
+impl<T: Element, R: Reducer<T>> Kernel for ChunkReduce<T, R> {
+    const NAME: &'static str = R::NAMES[0];
+    fn run(&self, args: &[Value]) -> Result<Value, TaskError> {
+        let block = block_arg::<T>(args, 0)?;
+        Ok(Value::new(self.r.chunk(block, &self.axes, &self.info)))
+    }
+}
+
+/// A block of a region-capable layer reduced tile by tile, never stored.
+#[derive(Serialize, Deserialize)]
+#[serde(bound(serialize = "R: Serialize", deserialize = "R: DeserializeOwned"))]
+pub(crate) struct ChunkRegions<T, R> {
+    r: R,
+    axes: Vec<usize>,
+    info: BlockInfo,
+    source: RegionRef,
+    _t: PhantomData<T>,
+}
+
+impl<T: Element, R: Reducer<T>> Kernel for ChunkRegions<T, R> {
+    const NAME: &'static str = R::NAMES[1];
+    fn run(&self, args: &[Value]) -> Result<Value, TaskError> {
+        Ok(Value::new(reduce_slabs(
+            &self.r,
+            &self.axes,
+            &self.info,
+            |region| self.source.eval(args, &self.info.index, region, None),
+        )?))
+    }
+    fn is_portable(&self) -> bool {
+        self.source.is_portable()
+    }
+}
+
+/// Partials of equal shape merged, in block order.
+#[derive(Serialize, Deserialize)]
+#[serde(bound(serialize = "R: Serialize", deserialize = "R: DeserializeOwned"))]
+pub(crate) struct Combine<T, R> {
+    r: R,
+    _t: PhantomData<T>,
+}
+
+impl<T: Element, R: Reducer<T>> Kernel for Combine<T, R> {
+    const NAME: &'static str = R::NAMES[2];
+    fn run(&self, args: &[Value]) -> Result<Value, TaskError> {
+        let parts = args
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v.get::<R::Partial>(i))
+            .collect::<Result<Vec<_>, TaskError>>()?;
+        if parts.is_empty() {
+            return Err(TaskError::WrongArity {
+                expected: 1,
+                found: 0,
+            });
+        }
+        Ok(Value::new(self.r.combine(parts)))
+    }
+}
+
+/// The last partial made a result block; reduced axes dropped unless
+/// `keepdims`.
+#[derive(Serialize, Deserialize)]
+#[serde(bound(serialize = "R: Serialize", deserialize = "R: DeserializeOwned"))]
+pub(crate) struct Finish<T, R> {
+    r: R,
+    axes: Vec<usize>,
+    keepdims: bool,
+    _t: PhantomData<T>,
+}
+
+impl<T: Element, R: Reducer<T>> Kernel for Finish<T, R> {
+    const NAME: &'static str = R::NAMES[3];
+    fn run(&self, args: &[Value]) -> Result<Value, TaskError> {
+        let part = first_arg::<R::Partial>(args)?;
+        let mut out = self.r.finish(part)?;
+        if !self.keepdims {
+            for &a in self.axes.iter().rev() {
+                if a >= out.ndim() {
+                    return Err(TaskError::failed(format!(
+                        "cannot drop axis {a} of a result block with {} axes",
+                        out.ndim()
+                    )));
+                }
+                out = out.index_axis_move(Axis(a), 0);
+            }
+        }
+        Ok(block_value(out))
+    }
+}
+
+/// Registers a reducer's four kernels for a set of element types.
+macro_rules! register_reducer {
+    (@each $r:ty; $($t:ty),*) => {
+        rask_core::register_kernel!(
+            $(ChunkReduce<$t, $r>, ChunkRegions<$t, $r>, Combine<$t, $r>, Finish<$t, $r>),*
+        );
+    };
+    (numbers: $r:ty) => {
+        register_reducer!(@each $r; i8, i16, i32, i64, u8, u16, u32, u64, f32, f64);
+    };
+    (floats: $r:ty) => {
+        register_reducer!(@each $r; f32, f64);
+    };
+    (elements: $r:ty) => {
+        register_reducer!(@each $r; bool, i8, i16, i32, i64, u8, u16, u32, u64, f32, f64);
+    };
+}
+
+register_reducer!(numbers: SumProd);
+register_reducer!(numbers: MinMax);
+register_reducer!(numbers: ArgReducer);
+register_reducer!(elements: Truth);
+register_reducer!(floats: MeanReducer);
+register_reducer!(floats: NanSumProd);
+rask_core::register_kernel!(
+    ChunkReduce<f32, reducers::MomentReducer<f32>>,
+    ChunkRegions<f32, reducers::MomentReducer<f32>>,
+    Combine<f32, reducers::MomentReducer<f32>>,
+    Finish<f32, reducers::MomentReducer<f32>>,
+    ChunkReduce<f64, reducers::MomentReducer<f64>>,
+    ChunkRegions<f64, reducers::MomentReducer<f64>>,
+    Combine<f64, reducers::MomentReducer<f64>>,
+    Finish<f64, reducers::MomentReducer<f64>>,
+);
 
 /// Elements per tile when a region-capable block is reduced tile by tile:
 /// 256 KiB of f64, which stays in a core's L2 cache (measured: 16 Ki and
@@ -176,7 +347,6 @@ impl<T: Element> Array<T> {
                 fmt_shape(self.shape())
             ));
         }
-        let reducer = Arc::new(reducer);
         let split_every = rask_config::get().split_every.max(2);
         let per_axis = ((split_every as f64)
             .powf(1.0 / axes.len().max(1) as f64)
@@ -189,8 +359,8 @@ impl<T: Element> Array<T> {
         for &a in &axes {
             part_chunks[a] = vec![1; part_chunks[a].len()];
         }
-        let r = reducer.clone();
-        let axes_c = axes.clone();
+        let part = Chunks::from_vec(part_chunks.clone());
+        let params = (&reducer, &axes);
         let c = chunks.clone();
         // An elementwise input with axis 0 reduced is evaluated slab by slab
         // inside the chunk task: its block is never stored (the slabs'
@@ -198,46 +368,44 @@ impl<T: Element> Array<T> {
         let mut level: Array<R::Out> =
             match self.node.slab.as_ref().filter(|_| axes.first() == Some(&0)) {
                 Some(slab) => {
-                    let (deps, eval) = (slab.deps.clone(), slab.eval.clone());
-                    Array::layer(
-                        name,
-                        Chunks::from_vec(part_chunks.clone()),
-                        slab.inputs.clone(),
-                        move |idx| {
-                            let info = BlockInfo::new(&c, idx);
-                            let (r, axes, eval) = (r.clone(), axes_c.clone(), eval.clone());
-                            BlockTask {
-                                op: Op::blockwise(name, move |args: &[Value]| {
-                                    Ok(Value::new(reduce_slabs(
-                                        r.as_ref(),
-                                        &axes,
-                                        &info,
-                                        |region| eval(args, &info.index, region, None),
-                                    )?))
-                                }),
-                                deps: deps(idx),
-                            }
-                        },
-                    )
+                    let (deps, source) = (slab.deps.clone(), slab.expr.clone());
+                    let (r, axes_c) = (reducer.clone(), axes.clone());
+                    let make = move |idx: &[usize]| BlockTask {
+                        op: Op::kernel_blockwise(ChunkRegions::<T, R> {
+                            r: r.clone(),
+                            axes: axes_c.clone(),
+                            info: BlockInfo::new(&c, idx),
+                            source: source.clone(),
+                            _t: PhantomData,
+                        }),
+                        deps: deps(idx),
+                    };
+                    if slab.expr.is_portable() {
+                        Array::kernel_layer(
+                            name,
+                            &(params, &slab.expr),
+                            part,
+                            slab.inputs.clone(),
+                            make,
+                        )
+                    } else {
+                        Array::layer(name, part, slab.inputs.clone(), make)
+                    }
                 }
                 None => {
                     let src = self.node.name.clone();
-                    Array::layer(
-                        name,
-                        Chunks::from_vec(part_chunks.clone()),
-                        vec![self.input()],
-                        move |idx| {
-                            let info = BlockInfo::new(&c, idx);
-                            let (r, axes) = (r.clone(), axes_c.clone());
-                            BlockTask {
-                                op: Op::blockwise(name, move |args: &[Value]| {
-                                    let block = block_arg::<T>(args, 0)?;
-                                    Ok(Value::new(r.chunk(block, &axes, &info)))
-                                }),
-                                deps: vec![block_key(&src, idx)],
-                            }
-                        },
-                    )
+                    let (r, axes_c) = (reducer.clone(), axes.clone());
+                    Array::kernel_layer(name, &params, part, vec![self.input()], move |idx| {
+                        BlockTask {
+                            op: Op::kernel_blockwise(ChunkReduce::<T, R> {
+                                r: r.clone(),
+                                axes: axes_c.clone(),
+                                info: BlockInfo::new(&c, idx),
+                                _t: PhantomData,
+                            }),
+                            deps: vec![block_key(&src, idx)],
+                        }
+                    })
                 }
             };
 
@@ -261,8 +429,9 @@ impl<T: Element> Array<T> {
             }
             let src = level.node.name.clone();
             let (r, axes_c, prev) = (reducer.clone(), axes.clone(), numblocks.clone());
-            level = Array::layer(
+            level = Array::kernel_layer(
                 "combine",
+                &(&reducer, &axes, per_axis),
                 Chunks::from_vec(next_chunks.clone()),
                 vec![level.input()],
                 move |idx| {
@@ -281,15 +450,10 @@ impl<T: Element> Array<T> {
                     let deps = crate::chunks::ranges_product(&ranges)
                         .map(|i| block_key(&src, &i))
                         .collect();
-                    let r = r.clone();
                     BlockTask {
-                        op: Op::call("combine", move |args: &[Value]| {
-                            let parts = args
-                                .iter()
-                                .enumerate()
-                                .map(|(i, v)| v.get::<R::Partial>(i))
-                                .collect::<Result<Vec<_>, TaskError>>()?;
-                            Ok(Value::new(r.combine(parts)))
+                        op: Op::kernel(Combine::<T, R> {
+                            r: r.clone(),
+                            _t: PhantomData,
                         }),
                         deps,
                     }
@@ -307,9 +471,11 @@ impl<T: Element> Array<T> {
             }
         }
         let src = level.node.name.clone();
-        let (r, axes_c) = (reducer, axes);
-        Array::layer(
+        let params = (&reducer, &axes, keepdims);
+        let (r, axes_c) = (reducer.clone(), axes.clone());
+        Array::kernel_layer(
             name,
+            &params,
             Chunks::from_vec(out_chunks),
             vec![level.input()],
             move |idx| {
@@ -326,23 +492,12 @@ impl<T: Element> Array<T> {
                         pidx.push(*it.next().expect("one index per kept axis"));
                     }
                 }
-                let (r, axes) = (r.clone(), axes_c.clone());
                 BlockTask {
-                    op: Op::call(name, move |args: &[Value]| {
-                        let part = args
-                            .first()
-                            .ok_or(TaskError::WrongArity {
-                                expected: 1,
-                                found: 0,
-                            })?
-                            .get::<R::Partial>(0)?;
-                        let mut out = r.finish(part)?;
-                        if !keepdims {
-                            for &a in axes.iter().rev() {
-                                out = out.index_axis_move(Axis(a), 0);
-                            }
-                        }
-                        Ok(block_value(out))
+                    op: Op::kernel(Finish::<T, R> {
+                        r: r.clone(),
+                        axes: axes_c.clone(),
+                        keepdims,
+                        _t: PhantomData,
                     }),
                     deps: vec![block_key(&src, &pidx)],
                 }

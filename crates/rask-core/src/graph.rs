@@ -188,7 +188,13 @@ impl Op {
     /// portable.
     pub fn non_portable_reason(&self) -> Option<String> {
         match self {
-            Op::Kernel(_) | Op::Held(_) => None,
+            Op::Held(_) => None,
+            Op::Kernel(k) if k.kernel.is_portable() => None,
+            Op::Kernel(k) => Some(format!(
+                "its operation `{}` holds a closure, which cannot be sent to another process; \
+                 use built-in operations or functions marked `#[rask::remote]` instead",
+                k.label
+            )),
             Op::Call(c) => Some(format!(
                 "its operation `{}` is a closure, which cannot be sent to another process; \
                  mark the function `#[rask::remote]` (or implement `rask::graph::Kernel` and \

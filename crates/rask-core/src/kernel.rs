@@ -62,6 +62,13 @@ pub trait Kernel: Serialize + DeserializeOwned + Send + Sync + 'static {
     fn label(&self) -> Cow<'static, str> {
         Cow::Borrowed(short_name(Self::NAME))
     }
+
+    /// Whether the parameters are data all the way down. A kernel that
+    /// wraps something local-only (a closure among its parameters) says
+    /// `false`, and its task is refused by executors in other processes.
+    fn is_portable(&self) -> bool {
+        true
+    }
 }
 
 /// The part of a kernel name after its last `.` or `::`, without a
@@ -82,6 +89,8 @@ pub trait DynKernel: Send + Sync + 'static {
     fn encode_params(&self) -> Result<Vec<u8>, String>;
     /// The display name.
     fn label(&self) -> Cow<'static, str>;
+    /// See [`Kernel::is_portable`].
+    fn is_portable(&self) -> bool;
 }
 
 impl<K: Kernel> DynKernel for K {
@@ -96,6 +105,9 @@ impl<K: Kernel> DynKernel for K {
     }
     fn label(&self) -> Cow<'static, str> {
         Kernel::label(self)
+    }
+    fn is_portable(&self) -> bool {
+        Kernel::is_portable(self)
     }
 }
 

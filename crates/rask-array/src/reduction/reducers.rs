@@ -140,6 +140,7 @@ fn merge<A: Clone>(parts: &[&ArrayD<A>], f: impl Fn(&A, &A) -> A) -> ArrayD<A> {
 }
 
 /// Sum or product with integer wrap-around.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub(super) struct SumProd {
     pub product: bool,
 }
@@ -147,6 +148,7 @@ pub(super) struct SumProd {
 impl<T: Number> Reducer<T> for SumProd {
     type Partial = ArrayD<T>;
     type Out = T;
+    const NAMES: [&'static str; 4] = super::reducer_names!("sum-prod", T);
     fn chunk(&self, block: &ArrayD<T>, axes: &[usize], _: &BlockInfo) -> ArrayD<T> {
         if self.product {
             return fold_axes(block, axes, T::one(), |&a, x| a.wrapping_mul(x));
@@ -180,11 +182,13 @@ impl<T: Number> Reducer<T> for SumProd {
 /// The mean as NumPy computes it: the sum, divided by the count at the end.
 /// Every lane of a block counts the same elements, so the partial is one
 /// count and the lanes' sums.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub(super) struct MeanReducer;
 
 impl<T: Float> Reducer<T> for MeanReducer {
     type Partial = (f64, ArrayD<T>);
     type Out = T;
+    const NAMES: [&'static str; 4] = super::reducer_names!("mean", T);
     fn chunk(&self, block: &ArrayD<T>, axes: &[usize], info: &BlockInfo) -> (f64, ArrayD<T>) {
         let count: usize = axes.iter().map(|&a| block.shape()[a]).product();
         (
@@ -205,6 +209,7 @@ impl<T: Float> Reducer<T> for MeanReducer {
 }
 
 /// Minimum or maximum; NaN propagates unless `skip_nan`.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub(super) struct MinMax {
     pub max: bool,
     pub skip_nan: bool,
@@ -232,6 +237,7 @@ impl MinMax {
 impl<T: Number> Reducer<T> for MinMax {
     type Partial = ArrayD<T>;
     type Out = T;
+    const NAMES: [&'static str; 4] = super::reducer_names!("min-max", T);
     fn chunk(&self, block: &ArrayD<T>, axes: &[usize], _: &BlockInfo) -> ArrayD<T> {
         // All-NaN lanes of nanmin/nanmax give NaN, as NumPy does (with a
         // warning there): start from NaN when skipping NaN.
@@ -253,8 +259,9 @@ impl<T: Number> Reducer<T> for MinMax {
 }
 
 /// Count, mean and sum of squared deviations per lane (Chan et al.).
-#[derive(Clone)]
-pub(super) struct Moments<T> {
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+#[serde(bound = "")]
+pub(super) struct Moments<T: Element> {
     count: ArrayD<T>,
     mean: ArrayD<T>,
     m2: ArrayD<T>,
@@ -286,7 +293,9 @@ fn squared_deviations<T: Float>(run: &[T], mean: T) -> T {
 }
 
 /// Mean (`order == 1`) or variance / standard deviation (`order == 2`).
-pub(super) struct MomentReducer<T> {
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+#[serde(bound = "")]
+pub(super) struct MomentReducer<T: Element> {
     pub order: u8,
     pub ddof: T,
     pub sqrt: bool,
@@ -399,6 +408,7 @@ impl<T: Float> MomentReducer<T> {
 impl<T: Float> Reducer<T> for MomentReducer<T> {
     type Partial = Moments<T>;
     type Out = T;
+    const NAMES: [&'static str; 4] = super::reducer_names!("moments", T);
     fn chunk(&self, block: &ArrayD<T>, axes: &[usize], _: &BlockInfo) -> Moments<T> {
         if let Some(runs) = over_runs(block, axes, |run| self.run(run)) {
             return Moments {
@@ -453,6 +463,7 @@ impl<T: Float> Reducer<T> for MomentReducer<T> {
 
 /// Index of the first minimum / maximum; `flat` gives indices into the
 /// flattened array, otherwise along the single reduced axis.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub(super) struct ArgReducer {
     pub max: bool,
     pub flat: bool,
@@ -517,6 +528,7 @@ fn global_flat_index(local: usize, info: &BlockInfo) -> i64 {
 impl<T: Number> Reducer<T> for ArgReducer {
     type Partial = (ArrayD<T>, ArrayD<i64>);
     type Out = i64;
+    const NAMES: [&'static str; 4] = super::reducer_names!("arg", T);
     fn chunk(&self, block: &ArrayD<T>, axes: &[usize], info: &BlockInfo) -> Self::Partial {
         let shape = reduced_shape(block.shape(), axes);
         if self.flat {
@@ -601,6 +613,7 @@ impl<T: Number> Reducer<T> for ArgReducer {
 }
 
 /// `any` / `all`.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub(super) struct Truth {
     pub all: bool,
 }
@@ -608,6 +621,7 @@ pub(super) struct Truth {
 impl<T: Element> Reducer<T> for Truth {
     type Partial = ArrayD<bool>;
     type Out = bool;
+    const NAMES: [&'static str; 4] = super::reducer_names!("truth", T);
     fn chunk(&self, block: &ArrayD<T>, axes: &[usize], _: &BlockInfo) -> ArrayD<bool> {
         let all = self.all;
         fold_axes(block, axes, all, move |&a, x| {
@@ -628,6 +642,7 @@ impl<T: Element> Reducer<T> for Truth {
 }
 
 /// Sum (NaN counts as zero) or product (NaN counts as one).
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub(super) struct NanSumProd {
     pub product: bool,
 }
@@ -635,6 +650,7 @@ pub(super) struct NanSumProd {
 impl<T: Float> Reducer<T> for NanSumProd {
     type Partial = ArrayD<T>;
     type Out = T;
+    const NAMES: [&'static str; 4] = super::reducer_names!("nan-sum-prod", T);
     fn chunk(&self, block: &ArrayD<T>, axes: &[usize], _: &BlockInfo) -> ArrayD<T> {
         if self.product {
             fold_axes(
@@ -715,3 +731,23 @@ mod tests {
         assert_eq!(i, 1);
     }
 }
+
+impl<T: Element> rask_core::SizeOf for Moments<T> {
+    fn heap_bytes(&self) -> usize {
+        self.count.heap_bytes() + self.mean.heap_bytes() + self.m2.heap_bytes()
+    }
+}
+
+/// Partials that travel between reduction tasks, registered so they have
+/// codecs and real sizes (plain blocks are registered by rask-core).
+macro_rules! register_partials {
+    (floats: $($t:ty),*) => {
+        rask_core::register_type!($((f64, ndarray::ArrayD<$t>), Moments<$t>),*);
+    };
+    (numbers: $($t:ty),*) => {
+        rask_core::register_type!($((ndarray::ArrayD<$t>, ndarray::ArrayD<i64>)),*);
+    };
+}
+
+register_partials!(floats: f32, f64);
+register_partials!(numbers: i8, i16, i32, i64, u8, u16, u32, u64, f32, f64);

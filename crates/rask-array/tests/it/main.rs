@@ -12,6 +12,7 @@ mod linalg;
 mod manipulation;
 mod npy;
 mod overlap;
+mod portable;
 mod rechunk;
 mod reductions;
 mod slicing;
