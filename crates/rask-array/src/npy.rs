@@ -18,24 +18,36 @@
 //! their offsets in a pre-sized file, and the file takes its name only
 //! once every block is written.
 //!
+//! Block reads and writes are registered kernels (`ReadNpyBlock`,
+//! `WriteNpyBlock`) whose parameters hold the absolute path and the layout
+//! the header gave, so a graph can run in another process on the same
+//! filesystem. A read layer's name is derived from the path, the file's
+//! size, modification time and inode, the layout and the chunks: the same
+//! file read twice has the same keys, a rewritten one new keys. Every block
+//! read checks the header again, so a file rewritten with another dtype,
+//! shape or order since it was opened fails the block instead of being
+//! misread.
+//!
 //! The header is parsed here rather than with a crate: the format is a
 //! short, fixed dict, and the crates that parse it read the whole array
 //! rather than giving the data's offset to read blocks from.
 
 use std::fs::{File, OpenOptions};
 use std::io::Read;
+use std::marker::PhantomData;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use ndarray::{ArrayD, IxDyn, ShapeBuilder};
-use rask_core::{Collection, Error, Executor, Op, Result, TaskError, Value};
+use rask_core::{Collection, Error, Executor, Kernel, Op, Result, TaskError, Value};
+use serde::{Deserialize, Serialize};
 
 use crate::array::{Array, BlockTask, block_value};
 use crate::chunks::{Chunks, IntoChunks, fmt_shape};
 use crate::element::Element;
-use crate::store::BlockWrite;
+use crate::kernels::{elem_name, register_elements};
+use crate::store::{BlockWrite, FileStamp, check_place, file_path, write_arg};
 
 const MAGIC: &[u8; 6] = b"\x93NUMPY";
 /// The data starts at a multiple of this, as NumPy writes it.
@@ -357,17 +369,141 @@ fn descr_of<T: Element>() -> String {
     format!("{order}{}", T::NPY_CODE)
 }
 
-/// Where the data of a file lies and how to decode it.
-#[derive(Clone)]
+/// Where the data of a `.npy` file lies and how to decode it, as its
+/// header said when the array was opened: what a block read needs besides
+/// the block's place, and a layer name's parameters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct FileLayout {
-    path: Arc<Path>,
-    data_offset: u64,
-    /// The shape as stored in C order: the array's shape, reversed for a
-    /// Fortran-order file.
-    stored_shape: Vec<usize>,
+    /// The absolute path.
+    path: String,
+    /// Which version of the file (part of the layer name only).
+    stamp: FileStamp,
+    /// The header's dtype, shape and order, checked again by every block.
+    descr: String,
+    shape: Vec<usize>,
     fortran_order: bool,
+    data_offset: u64,
     big_endian: bool,
 }
+
+impl FileLayout {
+    /// The shape as stored in C order: the array's shape, reversed for a
+    /// Fortran-order file.
+    fn stored_shape(&self) -> Vec<usize> {
+        let mut s = self.shape.clone();
+        if self.fortran_order {
+            s.reverse();
+        }
+        s
+    }
+
+    /// Whether `header`, read from the file now, still describes the data
+    /// this layout reads; else what changed.
+    fn check(&self, header: &NpyHeader) -> std::result::Result<(), String> {
+        if header.descr == self.descr
+            && header.shape == self.shape
+            && header.fortran_order == self.fortran_order
+            && header.data_offset == self.data_offset
+        {
+            return Ok(());
+        }
+        let order = |f: bool| if f { "Fortran" } else { "C" };
+        Err(format!(
+            "the file changed since the array was opened: its header said dtype '{}', shape {}, \
+             {} order, data at byte {}, and now says dtype '{}', shape {}, {} order, data at byte {}; \
+             open the file again",
+            self.descr,
+            fmt_shape(&self.shape),
+            order(self.fortran_order),
+            self.data_offset,
+            header.descr,
+            fmt_shape(&header.shape),
+            order(header.fortran_order),
+            header.data_offset
+        ))
+    }
+}
+
+/// Reads one block of a `.npy` file: reopens the file, checks that its
+/// header is the one the array was opened with, and reads the block's
+/// bytes.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+struct ReadNpyBlock<T> {
+    layout: FileLayout,
+    /// The block's index, for errors.
+    index: Vec<usize>,
+    start: Vec<usize>,
+    shape: Vec<usize>,
+    _t: PhantomData<T>,
+}
+
+impl<T: Element> Kernel for ReadNpyBlock<T> {
+    const NAME: &'static str = elem_name!("rask.array.from_npy", T);
+    fn run(&self, _: &[Value]) -> std::result::Result<Value, TaskError> {
+        read_block::<T>(&self.layout, &self.start, &self.shape)
+            .map(block_value)
+            .map_err(|e| {
+                TaskError::failed(format!(
+                    "reading block {:?} (elements from {:?}, shape {}) of {}: {e}",
+                    self.index,
+                    self.start,
+                    fmt_shape(&self.shape),
+                    self.layout.path
+                ))
+            })
+    }
+    fn label(&self) -> std::borrow::Cow<'static, str> {
+        "from-npy".into()
+    }
+}
+
+register_elements!(ReadNpyBlock);
+
+/// Writes one block into the pre-sized, C-order, little-endian `.npy` file
+/// being written.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+struct WriteNpyBlock<T> {
+    /// The absolute path of the file being written.
+    path: String,
+    /// Where the data starts in the file.
+    offset: u64,
+    /// The whole array's shape.
+    shape: Vec<usize>,
+    /// The block's index, for errors.
+    index: Vec<usize>,
+    /// Where the block starts in the array.
+    start: Vec<usize>,
+    _t: PhantomData<T>,
+}
+
+impl<T: Element> Kernel for WriteNpyBlock<T> {
+    const NAME: &'static str = elem_name!("rask.array.to_npy", T);
+    fn run(&self, args: &[Value]) -> std::result::Result<Value, TaskError> {
+        write_arg(
+            args,
+            &self.index,
+            &self.start,
+            &self.path,
+            |block: &ArrayD<T>| {
+                check_place(&self.shape, &self.start, block.shape())?;
+                OpenOptions::new()
+                    .write(true)
+                    .open(&self.path)
+                    .and_then(|file| {
+                        write_block(&file, self.offset, &self.shape, &self.start, block)
+                    })
+                    .map_err(|e| e.to_string())
+            },
+        )
+    }
+    fn label(&self) -> std::borrow::Cow<'static, str> {
+        "to-npy".into()
+    }
+}
+
+register_elements!(WriteNpyBlock);
 
 /// Calls `f(element offset, length)` for every contiguous run, in C order,
 /// of the block at `start` of shape `shape` in a C-order array of shape
@@ -419,12 +555,23 @@ fn read_block<T: Element>(
     layout: &FileLayout,
     start: &[usize],
     shape: &[usize],
-) -> std::io::Result<ArrayD<T>> {
+) -> std::result::Result<ArrayD<T>, String> {
+    check_place(&layout.shape, start, shape)?;
     let item = size_of::<T>() as u64;
     let len: usize = shape.iter().product();
-    let mut out: Vec<T> = Vec::with_capacity(len);
+    let mut out: Vec<T> = Vec::new();
     if len > 0 {
-        let file = File::open(&layout.path)?;
+        let mut file = File::open(&layout.path).map_err(|e| e.to_string())?;
+        layout.check(&parse_header(&mut file)?)?;
+        // No more than the file holds, should it have shrunk.
+        let held = file
+            .metadata()
+            .map_err(|e| e.to_string())?
+            .len()
+            .saturating_sub(layout.data_offset)
+            / item;
+        out.reserve_exact(len.min(usize::try_from(held).unwrap_or(usize::MAX)));
+        let stored_shape = layout.stored_shape();
         let (start, shape): (Vec<usize>, Vec<usize>) = if layout.fortran_order {
             (
                 start.iter().rev().copied().collect(),
@@ -455,7 +602,7 @@ fn read_block<T: Element>(
             group.clear();
             Ok(())
         };
-        for_each_run::<std::io::Error>(&layout.stored_shape, &start, &shape, |off, run| {
+        for_each_run::<std::io::Error>(&stored_shape, &start, &shape, |off, run| {
             let (mut off, end) = (off * item, (off + run) * item);
             while off < end {
                 let n = piece.min(end - off);
@@ -468,15 +615,16 @@ fn read_block<T: Element>(
                 off += n;
             }
             Ok(())
-        })?;
-        flush(&mut group)?;
+        })
+        .and_then(|()| flush(&mut group))
+        .map_err(|e| e.to_string())?;
     }
     let block = if layout.fortran_order {
         ArrayD::from_shape_vec(IxDyn(shape).f(), out).map(|a| a.as_standard_layout().into_owned())
     } else {
         ArrayD::from_shape_vec(IxDyn(shape), out)
     };
-    block.map_err(|e| std::io::Error::other(e.to_string()))
+    block.map_err(|e| e.to_string())
 }
 
 /// Writes `block`, which starts at `start`, into the C-order data of an
@@ -616,9 +764,8 @@ impl<T: Element> Array<T> {
                     format!("the shape {} is too large", fmt_shape(&header.shape)),
                 )
             })?;
-        let file_len = std::fs::metadata(path)
-            .map_err(|source| io_error(path, source))?
-            .len();
+        let stamp = FileStamp::of(path).map_err(|source| io_error(path, source))?;
+        let file_len = stamp.size();
         let expected = header.data_offset + nbytes;
         if file_len < expected {
             return Err(bad_file(
@@ -633,39 +780,32 @@ impl<T: Element> Array<T> {
             ));
         }
         let chunks: Chunks = chunks.into_chunks(&header.shape, size_of::<T>())?;
-        let mut stored_shape = header.shape.clone();
-        if header.fortran_order {
-            stored_shape.reverse();
-        }
-        // Blocks are read later, perhaps after the working directory changed.
-        let absolute = std::path::absolute(path).map_err(|source| io_error(path, source))?;
-        let layout = Arc::new(FileLayout {
-            path: absolute.into(),
-            data_offset: header.data_offset,
-            stored_shape,
+        let layout = FileLayout {
+            path: file_path(path)?,
+            stamp,
+            descr: header.descr,
+            shape: header.shape,
             fortran_order: header.fortran_order,
+            data_offset: header.data_offset,
             big_endian: dtype.big_endian,
-        });
+        };
         let c = chunks.clone();
-        Ok(Array::layer("from-npy", chunks, Vec::new(), move |idx| {
-            let (start, shape) = (c.block_start(idx), c.block_shape(idx));
-            let layout = layout.clone();
-            let index = idx.to_vec();
-            BlockTask {
-                op: Op::blockwise("from-npy", move |_: &[Value]| {
-                    read_block::<T>(&layout, &start, &shape)
-                        .map(block_value)
-                        .map_err(|e| {
-                            TaskError::failed(format!(
-                                "reading block {index:?} (elements from {start:?}, shape {}) of {}: {e}",
-                                fmt_shape(&shape),
-                                layout.path.display()
-                            ))
-                        })
+        Ok(Array::kernel_layer(
+            "from-npy",
+            &layout.clone(),
+            chunks,
+            Vec::new(),
+            move |idx| BlockTask {
+                op: Op::kernel_blockwise(ReadNpyBlock::<T> {
+                    layout: layout.clone(),
+                    index: idx.to_vec(),
+                    start: c.block_start(idx),
+                    shape: c.block_shape(idx),
+                    _t: PhantomData,
                 }),
                 deps: Vec::new(),
-            }
-        }))
+            },
+        ))
     }
 
     /// Computes the array on the configured scheduler and writes it to
@@ -707,28 +847,15 @@ impl<T: Element> Array<T> {
         let path = path.as_ref();
         self.validate()?;
         let tmp = temp_sibling(path);
-        let header = header_bytes(&descr_of::<T>(), false, self.shape());
         let result = (|| {
-            let file = File::create(&tmp).map_err(|source| io_error(&tmp, source))?;
-            file.write_all_at(&header, 0)
-                .and_then(|()| file.set_len(header.len() as u64 + self.nbytes() as u64))
-                .map_err(|source| io_error(&tmp, source))?;
-            drop(file);
-            let (file_path, offset): (Arc<Path>, u64) = (tmp.as_path().into(), header.len() as u64);
-            let shape: Arc<[usize]> = self.shape().into();
+            let offset = create_npy::<T>(&tmp, self.shape(), self.nbytes() as u64)?;
+            let kernel = npy_block_writer::<T>(&tmp, offset, self.shape())?;
             crate::array::compute_on(
                 scheduler,
                 &BlockWrite {
                     array: self,
                     prefix: "to-npy",
-                    target: tmp.display().to_string().into(),
-                    write: Arc::new(move |start: &[usize], block: &ArrayD<T>| {
-                        OpenOptions::new()
-                            .write(true)
-                            .open(&file_path)
-                            .and_then(|file| write_block(&file, offset, &shape, start, block))
-                            .map_err(|e| e.to_string())
-                    }),
+                    kernel: &kernel,
                 },
             )?;
             std::fs::rename(&tmp, path).map_err(|source| io_error(path, source))
@@ -740,9 +867,66 @@ impl<T: Element> Array<T> {
     }
 }
 
+/// Creates the file `tmp` that `to_npy` fills: the header of a
+/// little-endian C-order array of `T` of shape `shape`, then room for its
+/// `nbytes` of data. Returns where the data starts.
+fn create_npy<T: Element>(tmp: &Path, shape: &[usize], nbytes: u64) -> Result<u64> {
+    let header = header_bytes(&descr_of::<T>(), false, shape);
+    let file = File::create(tmp).map_err(|source| io_error(tmp, source))?;
+    file.write_all_at(&header, 0)
+        .and_then(|()| file.set_len(header.len() as u64 + nbytes))
+        .map_err(|source| io_error(tmp, source))?;
+    Ok(header.len() as u64)
+}
+
+/// The write kernel of each block of an array of shape `shape` into the
+/// pre-sized `.npy` file at `file`, whose data starts at `offset`.
+fn npy_block_writer<T: Element>(
+    file: &Path,
+    offset: u64,
+    shape: &[usize],
+) -> Result<impl Fn(&[usize], &[usize]) -> WriteNpyBlock<T> + use<T>> {
+    let (path, shape) = (file_path(file)?, shape.to_vec());
+    Ok(move |index: &[usize], start: &[usize]| WriteNpyBlock {
+        path: path.clone(),
+        offset,
+        shape: shape.clone(),
+        index: index.to_vec(),
+        start: start.to_vec(),
+        _t: PhantomData,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The write graph of `to_npy`, built as it builds it, is portable:
+    /// decoded as another process would, it writes the file.
+    #[test]
+    fn write_graphs_are_portable() {
+        use rask_core::{Executor, Plan};
+        let dir = std::env::temp_dir().join(format!("rask-npy-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (tmp, path) = (dir.join("w.npy.tmp"), dir.join("w.npy"));
+        let a = ArrayD::from_shape_fn(IxDyn(&[5, 7]), |i| (i[0] * 7 + i[1]) as i64 - 9);
+        let x = Array::from_ndarray(a.clone(), &[2, 3]).unwrap();
+        let offset = create_npy::<i64>(&tmp, x.shape(), x.nbytes() as u64).unwrap();
+        let kernel = npy_block_writer::<i64>(&tmp, offset, x.shape()).unwrap();
+        let write = BlockWrite {
+            array: &x,
+            prefix: "to-npy",
+            kernel: &kernel,
+        };
+        let plan = rask_core::compute::plan(&write).unwrap();
+        plan.graph.check_portable().unwrap();
+        let decoded = Plan::decode(&plan.encode().unwrap()).unwrap();
+        rask_local::SyncExecutor.execute(&decoded, &[]).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+        let back = Array::<i64>::from_npy(&path, &[5, 7]).unwrap();
+        assert_eq!(back.compute_with(&rask_local::SyncExecutor).unwrap(), a);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn runs_coalesce_whole_trailing_axes() {

@@ -29,16 +29,27 @@
 //! compute leaves nothing at the path, and an array read from a store can
 //! be written back over it.
 //!
+//! Block reads and writes are registered kernels (`ReadZarrBlock`,
+//! `WriteZarrBlock`) whose parameters hold the store's absolute path and
+//! the block's place, so a graph can run in another process on the same
+//! filesystem. A task opens the store itself; a process keeps the few
+//! stores it opened last, by path and the stamp (size, modification time,
+//! inode) of their metadata file, so the blocks of a graph open it once. A
+//! read layer's name is derived from the path, that stamp and the chunks:
+//! the same store read twice has the same keys, a rewritten one new keys.
+//!
 //! rask builds `zarrs` with a lean set of codecs: `bytes`, `gzip`,
 //! `zstd` (zarr-python's default compressor), `crc32c`, `transpose` and
 //! `sharding_indexed` — not `blosc` (a larger C library). Opening a store
 //! that uses another codec fails with an error that names it.
 
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use ndarray::{ArrayD, IxDyn};
-use rask_core::{Collection, Error, Executor, Op, Result, TaskError, Value};
+use rask_core::{Collection, Error, Executor, Kernel, Op, Result, TaskError, Value};
+use serde::{Deserialize, Serialize};
 use zarrs::array::codec::GzipCodec;
 use zarrs::array::{
     ArrayBuilder, ArrayBytes, ArrayCreateError, ArrayMetadata, ArraySubset, CodecOptions, DataType,
@@ -49,8 +60,9 @@ use zarrs::filesystem::FilesystemStore;
 use crate::array::{Array, BlockTask, block_value};
 use crate::chunks::{Chunks, IntoChunks, fmt_shape};
 use crate::element::Element;
+use crate::kernels::{elem_name, register_elements};
 use crate::npy::temp_sibling;
-use crate::store::BlockWrite;
+use crate::store::{BlockWrite, FileStamp, check_place, file_path, write_arg};
 
 /// A Zarr array opened through `zarrs`.
 type Store = zarrs::array::Array<FilesystemStore>;
@@ -177,7 +189,10 @@ fn open(path: &Path) -> Result<Store> {
         };
         return Err(bad_store(path, format!("not a Zarr array: {what}")));
     }
-    let fs = FilesystemStore::new(path).map_err(|e| bad_store(path, e))?;
+    // Absolute, as block tasks may use the store after the working
+    // directory changed.
+    let absolute = std::path::absolute(path).map_err(|source| io_error(path, source))?;
+    let fs = FilesystemStore::new(absolute).map_err(|e| bad_store(path, e))?;
     Store::open(Arc::new(fs), "/").map_err(|e| match e {
         ArrayCreateError::CodecsCreateError(e) => bad_store(
             path,
@@ -286,6 +301,159 @@ fn subset(start: &[usize], shape: &[usize]) -> std::result::Result<ArraySubset, 
         shape.iter().map(|&n| n as u64).collect(),
     )
     .map_err(|e| e.to_string())
+}
+
+/// The stamp of the metadata file of the Zarr array at `path`
+/// (`zarr.json`, else `.zarray`): which version of the store a layer reads.
+fn metadata_stamp(path: &Path) -> std::io::Result<FileStamp> {
+    FileStamp::of(&path.join("zarr.json")).or_else(|_| FileStamp::of(&path.join(".zarray")))
+}
+
+/// How many opened stores [`opened`] keeps.
+const KEPT_STORES: usize = 8;
+
+/// Stores opened in this process, by absolute path and the stamp of their
+/// metadata when they were opened; most recently opened last.
+static OPENED: Mutex<Vec<(String, FileStamp, Arc<Store>)>> = Mutex::new(Vec::new());
+
+/// Keeps `store`, opened from `path` whose metadata had `stamp` before it
+/// was opened, for the block tasks of this process.
+fn keep_opened(path: String, stamp: FileStamp, store: Arc<Store>) {
+    let mut kept = OPENED.lock().unwrap_or_else(PoisonError::into_inner);
+    kept.retain(|(p, _, _)| *p != path);
+    if kept.len() >= KEPT_STORES {
+        kept.remove(0);
+    }
+    kept.push((path, stamp, store));
+}
+
+/// The Zarr array of `T` at the absolute `path`, for a block task: opened
+/// once per version of its metadata in this process (a graph's blocks read
+/// the same few stores), so each task needs only its parameters.
+fn opened<T: Element>(path: &str) -> std::result::Result<Arc<Store>, String> {
+    let dir = Path::new(path);
+    let stamp =
+        metadata_stamp(dir).map_err(|e| format!("its metadata cannot be read any more: {e}"))?;
+    let kept = OPENED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .find(|(p, s, _)| p == path && *s == stamp)
+        .map(|(_, _, store)| store.clone());
+    let store = match kept {
+        Some(store) => store,
+        None => {
+            let store = Arc::new(open(dir).map_err(|e| e.to_string())?);
+            keep_opened(path.to_string(), stamp, store.clone());
+            store
+        }
+    };
+    match numpy_name(store.data_type()) {
+        Some(name) if name == T::DTYPE => Ok(store),
+        _ => Err(format!(
+            "the store changed since the array was opened: it now holds data type {} where {} was \
+             expected; open it again",
+            numpy_name(store.data_type())
+                .map(str::to_string)
+                .unwrap_or_else(|| store.data_type().to_string()),
+            T::DTYPE
+        )),
+    }
+}
+
+/// Reads one block of a Zarr array: its region of the store, from the
+/// chunks it overlaps.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+struct ReadZarrBlock<T> {
+    /// The store's absolute path.
+    path: String,
+    /// The block's index, for errors.
+    index: Vec<usize>,
+    start: Vec<usize>,
+    shape: Vec<usize>,
+    _t: PhantomData<T>,
+}
+
+impl<T: Element> Kernel for ReadZarrBlock<T> {
+    const NAME: &'static str = elem_name!("rask.array.from_zarr", T);
+    fn run(&self, _: &[Value]) -> std::result::Result<Value, TaskError> {
+        opened::<T>(&self.path)
+            .and_then(|store| {
+                let shape = shape_of(Path::new(&self.path), &store).map_err(|e| e.to_string())?;
+                check_place(&shape, &self.start, &self.shape).map_err(|e| {
+                    format!("the store changed since the array was opened: {e}; open it again")
+                })?;
+                read_block::<T>(&store, &self.start, &self.shape)
+            })
+            .map(block_value)
+            .map_err(|e| {
+                TaskError::failed(format!(
+                    "reading block {:?} (elements from {:?}, shape {}) of the Zarr array {}: {e}",
+                    self.index,
+                    self.start,
+                    fmt_shape(&self.shape),
+                    self.path
+                ))
+            })
+    }
+    fn label(&self) -> std::borrow::Cow<'static, str> {
+        "from-zarr".into()
+    }
+}
+
+register_elements!(ReadZarrBlock);
+
+/// Encodes one block into the Zarr array being written, whose chunks are
+/// the blocks.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+struct WriteZarrBlock<T> {
+    /// The absolute path of the store being written.
+    path: String,
+    /// The block's index: the indices of its chunk in the store.
+    index: Vec<usize>,
+    /// Where the block starts in the array.
+    start: Vec<usize>,
+    _t: PhantomData<T>,
+}
+
+impl<T: Element> Kernel for WriteZarrBlock<T> {
+    const NAME: &'static str = elem_name!("rask.array.to_zarr", T);
+    fn run(&self, args: &[Value]) -> std::result::Result<Value, TaskError> {
+        let target = format!("the Zarr array {}", self.path);
+        write_arg(
+            args,
+            &self.index,
+            &self.start,
+            target,
+            |block: &ArrayD<T>| {
+                let store = opened::<T>(&self.path)?;
+                let shape = shape_of(Path::new(&self.path), &store).map_err(|e| e.to_string())?;
+                check_place(&shape, &self.start, block.shape())?;
+                write_block(&store, &self.start, block)
+            },
+        )
+    }
+    fn label(&self) -> std::borrow::Cow<'static, str> {
+        "to-zarr".into()
+    }
+}
+
+register_elements!(WriteZarrBlock);
+
+/// The write kernel of each block into the store at `store`, created with
+/// the blocks as its chunks.
+fn zarr_block_writer<T: Element>(
+    store: &Path,
+) -> Result<impl Fn(&[usize], &[usize]) -> WriteZarrBlock<T> + use<T>> {
+    let path = file_path(store)?;
+    Ok(move |index: &[usize], start: &[usize]| WriteZarrBlock {
+        path: path.clone(),
+        index: index.to_vec(),
+        start: start.to_vec(),
+        _t: PhantomData,
+    })
 }
 
 /// Reads the block at `start` of shape `shape` from the store.
@@ -460,9 +628,12 @@ impl<T: Element> Array<T> {
     /// ```
     pub fn from_zarr(path: impl AsRef<Path>, chunks: impl IntoChunks) -> Result<Self> {
         let path = path.as_ref();
+        // Before opening: should the metadata change in between, the store
+        // is kept as of an older stamp, and block tasks open it again.
+        let stamp = metadata_stamp(path).ok();
         let (store, shape) = open_as::<T>(path)?;
         let chunks = chunks.into_chunks(&shape, size_of::<T>())?;
-        Self::zarr_layer(path, store, chunks)
+        Self::zarr_layer(path, stamp, store, chunks)
     }
 
     /// Opens the Zarr array at `path` split along the store's own chunks
@@ -482,39 +653,43 @@ impl<T: Element> Array<T> {
     /// ```
     pub fn from_zarr_native(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
+        let stamp = metadata_stamp(path).ok();
         let (store, _) = open_as::<T>(path)?;
         let chunks = native_chunks(path, &store)?;
-        Self::zarr_layer(path, store, chunks)
+        Self::zarr_layer(path, stamp, store, chunks)
     }
 
-    /// The layer of block reads from an opened store.
-    fn zarr_layer(path: &Path, store: Store, chunks: Chunks) -> Result<Self> {
-        let store = Arc::new(store);
-        // Named in errors of blocks read later, perhaps after the working
-        // directory changed (the store itself holds the path it opened).
-        let shown: Arc<Path> = std::path::absolute(path)
-            .map_err(|source| io_error(path, source))?
-            .into();
+    /// The layer of block reads from a store opened when its metadata had
+    /// `stamp`; the layer's name is derived from the path and the stamp.
+    fn zarr_layer(
+        path: &Path,
+        stamp: Option<FileStamp>,
+        store: Store,
+        chunks: Chunks,
+    ) -> Result<Self> {
+        let text = file_path(path)?;
+        // Opened above, so the metadata is there unless it vanished since.
+        let stamp = stamp
+            .ok_or_else(|| bad_store(path, "its metadata vanished while it was being opened"))?;
+        keep_opened(text.clone(), stamp, Arc::new(store));
         let c = chunks.clone();
-        Ok(Array::layer("from-zarr", chunks, Vec::new(), move |idx| {
-            let (start, shape) = (c.block_start(idx), c.block_shape(idx));
-            let (store, shown) = (store.clone(), shown.clone());
-            let index = idx.to_vec();
-            BlockTask {
-                op: Op::blockwise("from-zarr", move |_: &[Value]| {
-                    read_block::<T>(&store, &start, &shape)
-                        .map(block_value)
-                        .map_err(|e| {
-                            TaskError::failed(format!(
-                                "reading block {index:?} (elements from {start:?}, shape {}) of the Zarr array {}: {e}",
-                                fmt_shape(&shape),
-                                shown.display()
-                            ))
-                        })
+        let params = (text.clone(), stamp);
+        Ok(Array::kernel_layer(
+            "from-zarr",
+            &params,
+            chunks,
+            Vec::new(),
+            move |idx| BlockTask {
+                op: Op::kernel_blockwise(ReadZarrBlock::<T> {
+                    path: text.clone(),
+                    index: idx.to_vec(),
+                    start: c.block_start(idx),
+                    shape: c.block_shape(idx),
+                    _t: PhantomData,
                 }),
                 deps: Vec::new(),
-            }
-        }))
+            },
+        ))
     }
 
     /// Computes the array on the configured scheduler and writes it to
@@ -604,6 +779,30 @@ impl<T: Element> Array<T> {
                 ),
             ));
         }
+        let builder = self.zarr_builder(path, options)?;
+        let tmp = temp_sibling(path);
+        let result = (|| {
+            create_store(&tmp, path, &builder)?;
+            let kernel = zarr_block_writer::<T>(&tmp)?;
+            crate::array::compute_on(
+                scheduler,
+                &BlockWrite {
+                    array: self,
+                    prefix: "to-zarr",
+                    kernel: &kernel,
+                },
+            )?;
+            replace(&tmp, path)
+        })();
+        if result.is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        result
+    }
+
+    /// How `to_zarr_with` makes the store for this array at `path`: the
+    /// array's blocks as a regular chunk grid, compressed as `options` say.
+    fn zarr_builder(&self, path: &Path, options: &ZarrWriteOptions) -> Result<ArrayBuilder> {
         let chunk_shape = regular_chunk_shape(path, self.chunks())?;
         let mut builder = ArrayBuilder::new(
             self.shape().iter().map(|&n| n as u64).collect::<Vec<_>>(),
@@ -620,36 +819,21 @@ impl<T: Element> Array<T> {
             })?;
             builder.bytes_to_bytes_codecs(vec![Arc::new(gzip)]);
         }
-
-        let tmp = temp_sibling(path);
-        let result = (|| {
-            std::fs::create_dir(&tmp).map_err(|source| io_error(&tmp, source))?;
-            let fs = FilesystemStore::new(&tmp).map_err(|e| bad_store(&tmp, e))?;
-            let store = builder
-                .build(Arc::new(fs), "/")
-                .map_err(|e| bad_store(path, format!("cannot create the Zarr array: {e}")))?;
-            store
-                .store_metadata()
-                .map_err(|e| bad_store(&tmp, format!("cannot write the metadata: {e}")))?;
-            let store = Arc::new(store);
-            crate::array::compute_on(
-                scheduler,
-                &BlockWrite {
-                    array: self,
-                    prefix: "to-zarr",
-                    target: format!("the Zarr array {}", tmp.display()).into(),
-                    write: Arc::new(move |start: &[usize], block: &ArrayD<T>| {
-                        write_block(&store, start, block)
-                    }),
-                },
-            )?;
-            replace(&tmp, path)
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_dir_all(&tmp);
-        }
-        result
+        Ok(builder)
     }
+}
+
+/// Creates the empty store `tmp` that will become `path`: the directory
+/// and the metadata `builder` makes, which the block tasks then open.
+fn create_store(tmp: &Path, path: &Path, builder: &ArrayBuilder) -> Result<()> {
+    std::fs::create_dir(tmp).map_err(|source| io_error(tmp, source))?;
+    let fs = FilesystemStore::new(tmp).map_err(|e| bad_store(tmp, e))?;
+    let store = builder
+        .build(Arc::new(fs), "/")
+        .map_err(|e| bad_store(path, format!("cannot create the Zarr array: {e}")))?;
+    store
+        .store_metadata()
+        .map_err(|e| bad_store(tmp, format!("cannot write the metadata: {e}")))
 }
 
 /// Moves the finished store `tmp` to `path`, replacing what is there.
@@ -693,6 +877,35 @@ mod tests {
         check::<f32>();
         check::<f64>();
         assert_eq!(numpy_name(&data_type::float16()), None);
+    }
+
+    /// The write graph of `to_zarr`, built as it builds it, is portable:
+    /// decoded as another process would, it writes the store.
+    #[test]
+    fn write_graphs_are_portable() {
+        use rask_core::{Executor, Plan};
+        let dir = std::env::temp_dir().join(format!("rask-zarr-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (tmp, path) = (dir.join("w.zarr.tmp"), dir.join("w.zarr"));
+        let a = ArrayD::from_shape_fn(IxDyn(&[5, 7]), |i| (i[0] * 7 + i[1]) as f32 - 9.5);
+        let x = Array::from_ndarray(a.clone(), &[2, 3]).unwrap();
+        let options = ZarrWriteOptions::new().gzip(1);
+        create_store(&tmp, &path, &x.zarr_builder(&path, &options).unwrap()).unwrap();
+        let kernel = zarr_block_writer::<f32>(&tmp).unwrap();
+        let write = BlockWrite {
+            array: &x,
+            prefix: "to-zarr",
+            kernel: &kernel,
+        };
+        let plan = rask_core::compute::plan(&write).unwrap();
+        plan.graph.check_portable().unwrap();
+        let decoded = Plan::decode(&plan.encode().unwrap()).unwrap();
+        rask_local::SyncExecutor.execute(&decoded, &[]).unwrap();
+        replace(&tmp, &path).unwrap();
+        let back = Array::<f32>::from_zarr_native(&path).unwrap();
+        assert_eq!(back.chunks(), x.chunks());
+        assert_eq!(back.compute_with(&rask_local::SyncExecutor).unwrap(), a);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -528,3 +528,62 @@ fn numpy_reads_rask_files_and_rask_reads_numpy_files() {
     check(&numpy[3], x.shape(), checksum(&x.compute().unwrap()));
     assert_eq!(x.compute_scalar().unwrap(), 2.5);
 }
+
+#[test]
+fn npy_reads_are_portable_with_names_that_follow_the_file() {
+    let dir = TempDir::new("npy", "portable");
+    let path = dir.path("x.npy");
+    // A Fortran-order, big-endian file, so the layout travels too.
+    let a = values::<i32>(&[7, 5], 11);
+    let form = Form {
+        big_endian: true,
+        fortran: true,
+        ..NUMPY_DEFAULT
+    };
+    std::fs::write(&path, reference_npy(&a, form)).unwrap();
+    let x = Array::<i32>::from_npy(&path, &[3, 2]).unwrap();
+    assert_eq!(crate::support::assert_portable(&x), a);
+    // Reading the same file again: the same keys.
+    assert_eq!(
+        x.name(),
+        Array::<i32>::from_npy(&path, &[3, 2]).unwrap().name()
+    );
+    assert_ne!(
+        x.name(),
+        Array::<i32>::from_npy(&path, &[7, 2]).unwrap().name()
+    );
+    // Rewritten (with the same shape and size): new keys.
+    Array::from_ndarray(values::<i32>(&[7, 5], 12), &[7, 5])
+        .unwrap()
+        .to_npy(&path)
+        .unwrap();
+    let y = Array::<i32>::from_npy(&path, &[3, 2]).unwrap();
+    assert_ne!(x.name(), y.name());
+    assert_eq!(
+        crate::support::assert_portable(&y),
+        values::<i32>(&[7, 5], 12)
+    );
+}
+
+#[test]
+fn a_file_rewritten_with_another_shape_fails_the_blocks_read_from_it() {
+    let dir = TempDir::new("npy", "bad");
+    let path = dir.path("changes.npy");
+    let write = |shape: &[usize]| {
+        Array::from_ndarray(values::<f64>(shape, 1), shape)
+            .unwrap()
+            .to_npy(&path)
+            .unwrap()
+    };
+    write(&[4, 4]);
+    let x = Array::<f64>::from_npy(&path, &[2, 4]).unwrap();
+    write(&[16]);
+    let e = err_text(x.compute());
+    assert!(e.contains(&path.display().to_string()), "{e}");
+    assert!(e.contains("block ["), "{e}");
+    assert!(e.contains("changed since the array was opened"), "{e}");
+    std::fs::remove_file(&path).unwrap();
+    let e = err_text(x.compute());
+    assert!(e.contains(&path.display().to_string()), "{e}");
+    assert!(e.contains("block ["), "{e}");
+}

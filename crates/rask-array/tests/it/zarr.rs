@@ -608,3 +608,80 @@ fn zarr_python_reads_rask_stores_and_rask_reads_zarr_python_stores() {
     let x = Array::<f32>::from_zarr(store("py_f4_v2_be"), &[3, 1]).unwrap();
     check(&py[4], x.shape(), checksum(&x.compute().unwrap()));
 }
+
+#[test]
+fn zarr_reads_are_portable_with_names_that_follow_the_store() {
+    let dir = TempDir::new("zarr", "portable");
+    let path = dir.path("x.zarr");
+    let a = values::<f32>(&[9, 6], 4);
+    Array::from_ndarray(a.clone(), &[4, 3])
+        .unwrap()
+        .to_zarr_with(
+            &path,
+            &ZarrWriteOptions::new().gzip(1),
+            &Scheduler::current().unwrap(),
+        )
+        .unwrap();
+    let native = Array::<f32>::from_zarr_native(&path).unwrap();
+    assert_eq!(crate::support::assert_portable(&native), a);
+    let x = Array::<f32>::from_zarr(&path, &[5, 5]).unwrap();
+    assert_eq!(crate::support::assert_portable(&x), a);
+    // Opening the same store again: the same keys; other chunks: others.
+    assert_eq!(
+        x.name(),
+        Array::<f32>::from_zarr(&path, &[5, 5]).unwrap().name()
+    );
+    assert_eq!(
+        native.name(),
+        Array::<f32>::from_zarr_native(&path).unwrap().name()
+    );
+    assert_ne!(x.name(), native.name());
+    // Rewritten: new keys.
+    let b = values::<f32>(&[9, 6], 5);
+    Array::from_ndarray(b.clone(), &[4, 3])
+        .unwrap()
+        .to_zarr_with(
+            &path,
+            &ZarrWriteOptions::new().overwrite(true).gzip(1),
+            &Scheduler::current().unwrap(),
+        )
+        .unwrap();
+    let y = Array::<f32>::from_zarr(&path, &[5, 5]).unwrap();
+    assert_ne!(x.name(), y.name());
+    assert_eq!(crate::support::assert_portable(&y), b);
+}
+
+#[test]
+fn a_store_rewritten_or_removed_fails_the_blocks_read_from_it() {
+    let dir = TempDir::new("zarr", "changes");
+    let path = dir.path("x.zarr");
+    let a = values::<f64>(&[8, 4], 2);
+    Array::from_ndarray(a.clone(), &[4, 4])
+        .unwrap()
+        .to_zarr(&path)
+        .unwrap();
+    let x = Array::<f64>::from_zarr_native(&path).unwrap();
+    // Smaller now: the second block lies outside the array.
+    let over = ZarrWriteOptions::new().overwrite(true);
+    Array::from_ndarray(values::<f64>(&[4, 4], 3), &[4, 4])
+        .unwrap()
+        .to_zarr_with(&path, &over, &Scheduler::current().unwrap())
+        .unwrap();
+    let e = err_text(x.compute());
+    assert!(e.contains(&path.display().to_string()), "{e}");
+    assert!(e.contains("block [1, 0]"), "{e}");
+    // Another data type.
+    Array::from_ndarray(values::<i64>(&[8, 4], 3), &[4, 4])
+        .unwrap()
+        .to_zarr_with(&path, &over, &Scheduler::current().unwrap())
+        .unwrap();
+    let e = err_text(x.compute());
+    assert!(e.contains(&path.display().to_string()), "{e}");
+    assert!(e.contains("block ["), "{e}");
+    assert!(e.contains("int64"), "{e}");
+    // Gone.
+    std::fs::remove_dir_all(&path).unwrap();
+    let e = err_text(x.compute());
+    assert!(e.contains(&path.display().to_string()), "{e}");
+    assert!(e.contains("block ["), "{e}");
+}
