@@ -340,6 +340,59 @@ fn bad_bytes_are_errors_naming_what_was_wrong() {
     assert!(Op::value(Value::new(1u8)).is_portable());
 }
 
+/// Cases per fuzz property: `RASK_FUZZ_CASES` (default 256, a short run for
+/// CI); `RASK_FUZZ_CASES=200000 cargo test -p rask --test it fuzz_` is a
+/// long one.
+fn fuzz_cases() -> u32 {
+    std::env::var("RASK_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256)
+}
+
+/// Valid encodings to mutate: a plan of registered functions with values,
+/// fused steps and an annotation, and its results.
+fn seeds() -> (Vec<u8>, Vec<u8>) {
+    let x = pipeline(3, 0.5).with_annotations(Annotations::default().retries(1));
+    let plan = rask::graph::pipeline::plan(&x).unwrap();
+    let values = SyncExecutor.execute(&plan, &[]).unwrap();
+    (plan.encode().unwrap(), wire::encode_values(&values).unwrap())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(fuzz_cases()))]
+
+    /// Valid plan and value encodings with bytes overwritten, inserted or
+    /// cut never make a decoder panic.
+    #[test]
+    fn fuzz_mutated_encodings_never_panic(
+        edits in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..8),
+    ) {
+        let (plan, values) = seeds();
+        for mut bytes in [plan, values] {
+            for (at, byte, kind) in &edits {
+                let i = at.index(bytes.len().max(1));
+                match kind {
+                    0 if !bytes.is_empty() => {
+                        let last = bytes.len() - 1;
+                        bytes[i.min(last)] = *byte;
+                    }
+                    1 => bytes.insert(i.min(bytes.len()), *byte),
+                    _ if !bytes.is_empty() => {
+                        bytes.truncate(i.min(bytes.len() - 1));
+                    }
+                    _ => {}
+                }
+            }
+            if let Ok(p) = Plan::decode(&bytes) {
+                // A plan that decodes is a valid plan: it runs or fails cleanly.
+                let _ = SyncExecutor.execute(&p, &[]);
+            }
+            let _ = wire::decode_values(&bytes);
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
@@ -356,7 +409,7 @@ proptest! {
 
     /// Decoders never panic on arbitrary bytes.
     #[test]
-    fn decoders_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+    fn fuzz_decoders_never_panic_on_arbitrary_bytes(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
         let _ = Plan::decode(&bytes);
         let _ = rask::graph::Graph::decode(&bytes);
         let _ = wire::decode_values(&bytes);
