@@ -22,72 +22,206 @@
 //! local scan is the whole result. Integers wrap around on overflow, as in
 //! NumPy; the NaN-skipping versions replace NaN by the identity (0 for sums,
 //! 1 for products) before scanning.
+//!
+//! The three steps are the registered kernels `rask.array.cumulative`,
+//! `rask.array.cumulative_carry` and `rask.array.cumulative_apply`, whose
+//! parameters are the scan (operation, NaN handling) and the axis.
 
+use std::borrow::Cow;
+use std::marker::PhantomData;
 use std::sync::{Arc, OnceLock};
 
 use ndarray::{ArrayD, Axis, IxDyn, Slice};
-use rask_core::{Op, TaskError, Value};
+use rask_core::{Kernel, Op, TaskError, Value};
+use serde::{Deserialize, Serialize};
 
 use crate::array::{Array, BlockTask, block_arg, block_key, block_value};
 use crate::chunks::{Chunks, fmt_shape};
 use crate::element::{Float, Number};
+use crate::kernels::{elem_name, register_numbers};
 
-/// Which scan: the operation and its identity.
-#[derive(Clone, Copy)]
-struct Scan<T> {
-    name: &'static str,
-    combine: fn(T, T) -> T,
-    identity: T,
-    /// Replace NaN by `identity` before scanning.
+/// The operation of a scan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum ScanOp {
+    Sum,
+    Prod,
+}
+
+/// Which scan: the operation, and whether NaN counts as its identity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Scan {
+    op: ScanOp,
+    /// Replace NaN by the identity before scanning.
     skip_nan: bool,
 }
 
-impl<T: Number> Scan<T> {
-    fn sum(name: &'static str, skip_nan: bool) -> Self {
+impl Scan {
+    const fn sum(skip_nan: bool) -> Self {
         Scan {
-            name,
-            combine: T::wrapping_add,
-            identity: T::zero(),
+            op: ScanOp::Sum,
             skip_nan,
         }
     }
 
-    fn prod(name: &'static str, skip_nan: bool) -> Self {
+    const fn prod(skip_nan: bool) -> Self {
         Scan {
-            name,
-            combine: T::wrapping_mul,
-            identity: T::one(),
+            op: ScanOp::Prod,
             skip_nan,
         }
+    }
+
+    /// NumPy's name of the scan.
+    fn name(self) -> &'static str {
+        match (self.op, self.skip_nan) {
+            (ScanOp::Sum, false) => "cumsum",
+            (ScanOp::Sum, true) => "nancumsum",
+            (ScanOp::Prod, false) => "cumprod",
+            (ScanOp::Prod, true) => "nancumprod",
+        }
+    }
+
+    /// The combining function (wrapping for integers).
+    fn combine<T: Number>(self) -> fn(T, T) -> T {
+        match self.op {
+            ScanOp::Sum => T::wrapping_add,
+            ScanOp::Prod => T::wrapping_mul,
+        }
+    }
+
+    fn identity<T: Number>(self) -> T {
+        match self.op {
+            ScanOp::Sum => T::zero(),
+            ScanOp::Prod => T::one(),
+        }
+    }
+
+    /// That `axis` is an axis of `block`, for a task of this scan.
+    fn check_axis<T>(self, block: &ArrayD<T>, axis: usize) -> Result<(), TaskError> {
+        if axis < block.ndim() {
+            return Ok(());
+        }
+        Err(TaskError::failed(format!(
+            "{}: axis {axis} is out of range for a block of shape {}",
+            self.name(),
+            fmt_shape(block.shape())
+        )))
     }
 
     /// The scan of one block along `axis`.
-    fn local(&self, block: &ArrayD<T>, axis: usize) -> ArrayD<T> {
+    fn local<T: Number>(self, block: &ArrayD<T>, axis: usize) -> Result<ArrayD<T>, TaskError> {
+        self.check_axis(block, axis)?;
         let mut out = if self.skip_nan {
-            let id = self.identity;
+            let id = self.identity();
             block.mapv(|v| if v.is_nan_value() { id } else { v })
         } else {
             block.clone()
         };
-        let f = self.combine;
+        let f = self.combine::<T>();
         out.accumulate_axis_inplace(Axis(axis), |&prev, cur| *cur = f(prev, *cur));
-        out
+        Ok(out)
     }
 
     /// The last slice of a scanned block along `axis`, as an axis of length
     /// 1 (the identity if the block is empty along the axis).
-    fn last(&self, scanned: &ArrayD<T>, axis: usize) -> ArrayD<T> {
+    fn last<T: Number>(self, scanned: &ArrayD<T>, axis: usize) -> Result<ArrayD<T>, TaskError> {
+        self.check_axis(scanned, axis)?;
         let len = scanned.len_of(Axis(axis));
         if len == 0 {
             let mut shape = scanned.shape().to_vec();
             shape[axis] = 1;
-            return ArrayD::from_elem(IxDyn(&shape), self.identity);
+            return Ok(ArrayD::from_elem(IxDyn(&shape), self.identity()));
         }
-        scanned
+        Ok(scanned
             .slice_axis(Axis(axis), Slice::from(len - 1..len))
-            .to_owned()
+            .to_owned())
     }
 }
+
+/// Step 1: the scan of one block on its own.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+struct ScanBlock<T> {
+    scan: Scan,
+    axis: usize,
+    _t: PhantomData<T>,
+}
+
+impl<T: Number> Kernel for ScanBlock<T> {
+    const NAME: &'static str = elem_name!("rask.array.cumulative", T);
+    fn run(&self, args: &[Value]) -> Result<Value, TaskError> {
+        let block = block_arg::<T>(args, 0)?;
+        Ok(block_value(self.scan.local(block, self.axis)?))
+    }
+    fn label(&self) -> Cow<'static, str> {
+        Cow::Borrowed(self.scan.name())
+    }
+}
+
+/// Step 2: a carry from the previous carry (if any) and the last slice of
+/// a scanned block (the last argument).
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+struct ScanCarry<T> {
+    scan: Scan,
+    axis: usize,
+    _t: PhantomData<T>,
+}
+
+impl<T: Number> Kernel for ScanCarry<T> {
+    const NAME: &'static str = elem_name!("rask.array.cumulative_carry", T);
+    fn run(&self, args: &[Value]) -> Result<Value, TaskError> {
+        let last = self.scan.last(
+            block_arg::<T>(args, args.len().saturating_sub(1))?,
+            self.axis,
+        )?;
+        if args.len() == 1 {
+            return Ok(block_value(last));
+        }
+        let mut carry = block_arg::<T>(args, 0)?.clone();
+        check_same_shape(&carry, &last)?;
+        let f = self.scan.combine::<T>();
+        carry.zip_mut_with(&last, |c, &l| *c = f(*c, l));
+        Ok(block_value(carry))
+    }
+}
+
+/// Step 3: a scanned block combined with its carry (the second argument)
+/// broadcast along the axis; without a carry, the block itself.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+struct ScanApply<T> {
+    scan: Scan,
+    _t: PhantomData<T>,
+}
+
+impl<T: Number> Kernel for ScanApply<T> {
+    const NAME: &'static str = elem_name!("rask.array.cumulative_apply", T);
+    fn run(&self, args: &[Value]) -> Result<Value, TaskError> {
+        let block = block_arg::<T>(args, 0)?;
+        if args.len() == 1 {
+            return Ok(args[0].clone());
+        }
+        let mut out = block.clone();
+        let carry = block_arg::<T>(args, 1)?;
+        let bc = carry.broadcast(out.raw_dim()).ok_or_else(|| {
+            TaskError::failed(format!(
+                "a carry of shape {} does not broadcast to its block of shape {}",
+                fmt_shape(carry.shape()),
+                fmt_shape(out.shape())
+            ))
+        })?;
+        let f = self.scan.combine::<T>();
+        out.zip_mut_with(&bc, |x, &c| *x = f(c, *x));
+        Ok(block_value(out))
+    }
+    fn label(&self) -> Cow<'static, str> {
+        Cow::Borrowed(self.scan.name())
+    }
+}
+
+register_numbers!(ScanBlock);
+register_numbers!(ScanCarry);
+register_numbers!(ScanApply);
 
 impl<T: Number> Array<T> {
     /// Cumulative sum along `axis` (NumPy's `cumsum(axis=...)`); integers
@@ -101,7 +235,7 @@ impl<T: Number> Array<T> {
     /// assert_eq!(x.cumsum(Axis(0)).compute().unwrap(), array![[1, 2, 3], [5, 7, 9]].into_dyn());
     /// ```
     pub fn cumsum(&self, axis: Axis) -> Array<T> {
-        self.scan(Scan::sum("cumsum", false), axis.index())
+        self.scan(Scan::sum(false), axis.index())
     }
 
     /// Cumulative product along `axis` (NumPy's `cumprod(axis=...)`);
@@ -114,15 +248,15 @@ impl<T: Number> Array<T> {
     /// assert_eq!(x.cumprod(Axis(0)).compute().unwrap(), array![1, 2, 6, 24, 120].into_dyn());
     /// ```
     pub fn cumprod(&self, axis: Axis) -> Array<T> {
-        self.scan(Scan::prod("cumprod", false), axis.index())
+        self.scan(Scan::prod(false), axis.index())
     }
 
     /// Builds the local / carry / result layers of a scan along `axis`.
-    fn scan(&self, scan: Scan<T>, axis: usize) -> Array<T> {
+    fn scan(&self, scan: Scan, axis: usize) -> Array<T> {
         if let Some(e) = self.error() {
             return Array::invalid(e);
         }
-        let name = scan.name;
+        let name = scan.name();
         if axis >= self.ndim() {
             return Array::invalid(format!(
                 "{name}: axis {axis} is out of range for an array of shape {} ({} axes)",
@@ -133,13 +267,17 @@ impl<T: Number> Array<T> {
 
         // 1. Scan every block on its own.
         let src = self.node.name.clone();
-        let local: Array<T> = Array::layer(
+        let params = (scan, axis);
+        let local: Array<T> = Array::kernel_layer(
             name,
+            &params,
             self.chunks().clone(),
             vec![self.input()],
             move |idx| BlockTask {
-                op: Op::blockwise(name, move |args: &[Value]| {
-                    Ok(block_value(scan.local(block_arg::<T>(args, 0)?, axis)))
+                op: Op::kernel_blockwise(ScanBlock::<T> {
+                    scan,
+                    axis,
+                    _t: PhantomData,
                 }),
                 deps: vec![block_key(&src, idx)],
             },
@@ -157,8 +295,9 @@ impl<T: Number> Array<T> {
         let local_name = local.node.name.clone();
         let own_name: Arc<OnceLock<Arc<str>>> = Arc::new(OnceLock::new());
         let own = own_name.clone();
-        let carry: Array<T> = Array::layer(
+        let carry: Array<T> = Array::kernel_layer(
             "cumulative-carry",
+            &params,
             Chunks::from_vec(carry_chunks),
             vec![local.input()],
             move |idx| {
@@ -174,16 +313,10 @@ impl<T: Number> Array<T> {
                 }
                 deps.push(block_key(&local_name, idx));
                 BlockTask {
-                    op: Op::call("cumulative-carry", move |args: &[Value]| {
-                        let last = scan.last(block_arg::<T>(args, args.len() - 1)?, axis);
-                        if args.len() == 1 {
-                            return Ok(block_value(last));
-                        }
-                        let mut carry = block_arg::<T>(args, 0)?.clone();
-                        check_same_shape(&carry, &last)?;
-                        let f = scan.combine;
-                        carry.zip_mut_with(&last, |c, &l| *c = f(*c, l));
-                        Ok(block_value(carry))
+                    op: Op::kernel(ScanCarry::<T> {
+                        scan,
+                        axis,
+                        _t: PhantomData,
                     }),
                     deps,
                 }
@@ -195,40 +328,27 @@ impl<T: Number> Array<T> {
 
         // 3. Results: local blocks plus their carries.
         let (local_name, carry_name) = (local.node.name.clone(), carry.node.name.clone());
-        Array::layer(
+        Array::kernel_layer(
             name,
+            &params,
             self.chunks().clone(),
             vec![local.input(), carry.input()],
             move |idx| {
+                let op = Op::kernel_blockwise(ScanApply::<T> {
+                    scan,
+                    _t: PhantomData,
+                });
                 let k = idx[axis];
                 if k == 0 {
                     return BlockTask {
-                        op: Op::blockwise(name, |args: &[Value]| {
-                            args.first().cloned().ok_or(TaskError::WrongArity {
-                                expected: 1,
-                                found: 0,
-                            })
-                        }),
+                        op,
                         deps: vec![block_key(&local_name, idx)],
                     };
                 }
                 let mut cidx = idx.to_vec();
                 cidx[axis] = k - 1;
                 BlockTask {
-                    op: Op::blockwise(name, move |args: &[Value]| {
-                        let mut out = block_arg::<T>(args, 0)?.clone();
-                        let carry = block_arg::<T>(args, 1)?;
-                        let bc = carry.broadcast(out.raw_dim()).ok_or_else(|| {
-                            TaskError::failed(format!(
-                                "a carry of shape {} does not broadcast to its block of shape {}",
-                                fmt_shape(carry.shape()),
-                                fmt_shape(out.shape())
-                            ))
-                        })?;
-                        let f = scan.combine;
-                        out.zip_mut_with(&bc, |x, &c| *x = f(c, *x));
-                        Ok(block_value(out))
-                    }),
+                    op,
                     deps: vec![block_key(&local_name, idx), block_key(&carry_name, &cidx)],
                 }
             },
@@ -247,7 +367,7 @@ impl<T: Float> Array<T> {
     /// assert_eq!(x.nancumsum(Axis(0)).compute().unwrap(), array![0.0, 1.0, 1.0, 3.0].into_dyn());
     /// ```
     pub fn nancumsum(&self, axis: Axis) -> Array<T> {
-        self.scan(Scan::sum("nancumsum", true), axis.index())
+        self.scan(Scan::sum(true), axis.index())
     }
 
     /// Cumulative product along `axis` treating NaN as one (NumPy's
@@ -260,7 +380,7 @@ impl<T: Float> Array<T> {
     /// assert_eq!(x.nancumprod(Axis(0)).compute().unwrap(), array![2.0, 2.0, 6.0].into_dyn());
     /// ```
     pub fn nancumprod(&self, axis: Axis) -> Array<T> {
-        self.scan(Scan::prod("nancumprod", true), axis.index())
+        self.scan(Scan::prod(true), axis.index())
     }
 }
 
@@ -274,5 +394,41 @@ fn check_same_shape<T>(a: &ArrayD<T>, b: &ArrayD<T>) -> Result<(), TaskError> {
             fmt_shape(a.shape()),
             fmt_shape(b.shape())
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(shape: &[usize]) -> Value {
+        block_value(ArrayD::from_elem(IxDyn(shape), 2i64))
+    }
+
+    #[test]
+    fn axes_and_carries_that_do_not_fit_are_task_errors() {
+        let scan = Scan::sum(false);
+        let local = |axis| ScanBlock::<i64> {
+            scan,
+            axis,
+            _t: PhantomData,
+        };
+        assert!(local(1).run(&[block(&[2, 3])]).is_ok());
+        assert!(local(2).run(&[block(&[2, 3])]).is_err());
+        let carry = |axis| ScanCarry::<i64> {
+            scan,
+            axis,
+            _t: PhantomData,
+        };
+        assert!(carry(0).run(&[block(&[1, 3]), block(&[2, 3])]).is_ok());
+        assert!(carry(0).run(&[block(&[1, 2]), block(&[2, 3])]).is_err());
+        assert!(carry(5).run(&[block(&[2, 3])]).is_err());
+        assert!(carry(0).run(&[]).is_err());
+        let apply = ScanApply::<i64> {
+            scan,
+            _t: PhantomData,
+        };
+        assert!(apply.run(&[block(&[2, 3]), block(&[1, 3])]).is_ok());
+        assert!(apply.run(&[block(&[2, 3]), block(&[1, 2])]).is_err());
     }
 }

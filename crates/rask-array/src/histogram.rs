@@ -20,19 +20,25 @@
 //! An element's bin is found the way NumPy finds it for equal-width bins
 //! (scaled position, then corrected against the edges themselves), so counts
 //! equal NumPy's even for values that round onto an edge.
+//!
+//! The counting tasks are the registered kernel `rask.array.histogram`,
+//! whose parameters are the binning; the rows are `int64` blocks.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use ndarray::{Array1, ArrayD, IxDyn};
-use rask_core::{Error, Op, Result, TaskError, Value};
+use rask_core::{Error, Kernel, Op, Result, TaskError, Value};
+use serde::{Deserialize, Serialize};
 
 use crate::array::{Array, BlockTask, block_arg, block_key, block_value};
 use crate::chunks::Chunks;
 use crate::element::Number;
+use crate::kernels::{elem_name, register_numbers};
 use crate::manipulation::unravel;
 
 /// How elements map to bins.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 enum Binning {
     /// `bins` equal-width bins from `lo` to `hi`, and their edges.
     Equal {
@@ -54,6 +60,21 @@ impl Binning {
 
     fn nbins(&self) -> usize {
         self.edges().len() - 1
+    }
+
+    /// Whether the binning is one `histogram` or `histogram_edges` makes:
+    /// at least two finite, non-decreasing edges, as many as the bins say.
+    /// [`Binning::bin`] may panic on others.
+    fn is_valid(&self) -> bool {
+        let edges = self.edges();
+        let counted = match self {
+            Binning::Equal { bins, .. } => edges.len() == bins.saturating_add(1),
+            Binning::Edges(_) => true,
+        };
+        counted
+            && edges.len() >= 2
+            && edges.iter().all(|e| e.is_finite())
+            && edges.windows(2).all(|w| w[0] <= w[1])
     }
 
     /// The bin of `v`, or `None` when it is outside the edges or NaN.
@@ -175,28 +196,57 @@ fn counts<T: Number>(x: &Array<T>, binning: Binning) -> Array<i64> {
     let nbins = binning.nbins();
     let numblocks = x.numblocks();
     let nblocks = x.nblocks();
-    let binning = Arc::new(binning);
     let src = x.node.name.clone();
+    // The rows are int64 whatever `T` is: the input's dtype is a parameter.
+    let params = (binning.clone(), T::DTYPE);
+    let binning = Arc::new(binning);
     // One row of counts per block, in C order of the blocks.
-    let rows = Array::<i64>::layer(
+    let rows = Array::<i64>::kernel_layer(
         "histogram",
+        &params,
         Chunks::from_vec(vec![vec![1; nblocks], vec![nbins]]),
         vec![x.input()],
-        move |idx| {
-            let binning = binning.clone();
-            BlockTask {
-                op: Op::blockwise("histogram", move |args: &[Value]| {
-                    let block = block_arg::<T>(args, 0)?;
-                    Ok(block_value(count_block(block, &binning, nbins)?))
-                }),
-                deps: vec![block_key(&src, &unravel(idx[0], &numblocks))],
-            }
+        move |idx| BlockTask {
+            op: Op::kernel_blockwise(HistogramBlock::<T> {
+                binning: (*binning).clone(),
+                _t: PhantomData,
+            }),
+            deps: vec![block_key(&src, &unravel(idx[0], &numblocks))],
         },
     );
     // Every array has at least one block (an empty axis has one empty
     // block), so the sum has a row to start from.
     rows.sum_axis(ndarray::Axis(0))
 }
+
+/// The counts of one block of `T` in the bins, as a `(1, bins)` row of
+/// `int64`.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+struct HistogramBlock<T> {
+    binning: Binning,
+    _t: PhantomData<T>,
+}
+
+impl<T: Number> Kernel for HistogramBlock<T> {
+    const NAME: &'static str = elem_name!("rask.array.histogram", T);
+    fn run(&self, args: &[Value]) -> std::result::Result<Value, TaskError> {
+        if !self.binning.is_valid() {
+            return Err(TaskError::failed(format!(
+                "histogram: edges {:?} are not at least 2 finite, non-decreasing edges",
+                self.binning.edges()
+            )));
+        }
+        let block = block_arg::<T>(args, 0)?;
+        Ok(block_value(count_block(
+            block,
+            &self.binning,
+            self.binning.nbins(),
+        )?))
+    }
+}
+
+register_numbers!(HistogramBlock);
 
 /// The counts of one block as a `(1, bins)` row.
 fn count_block<T: Number>(
@@ -244,6 +294,32 @@ mod tests {
         assert_eq!(e.bin(1.0), Some(2));
         assert_eq!(e.bin(3.0), Some(2));
         assert_eq!(e.bin(0.5), Some(0));
+    }
+
+    #[test]
+    fn malformed_binnings_are_task_errors() {
+        let run = |binning| {
+            let block = crate::array::block_value(ArrayD::from_elem(IxDyn(&[3]), 0.5f64));
+            HistogramBlock::<f64> {
+                binning,
+                _t: PhantomData,
+            }
+            .run(&[block])
+        };
+        assert!(run(equal(0.0, 1.0, 2)).is_ok());
+        assert!(run(Binning::Edges(vec![1.0])).is_err());
+        assert!(run(Binning::Edges(vec![0.0, 2.0, 1.0])).is_err());
+        assert!(run(Binning::Edges(vec![0.0, f64::NAN])).is_err());
+        let Binning::Equal { edges, .. } = equal(0.0, 1.0, 2) else {
+            unreachable!()
+        };
+        let wrong = Binning::Equal {
+            lo: 0.0,
+            hi: 1.0,
+            bins: 5,
+            edges,
+        };
+        assert!(run(wrong).is_err());
     }
 
     #[test]

@@ -30,18 +30,28 @@
 //! `matmul` of operands with more than two axes (batches of matrices,
 //! broadcast against each other) has its own plan in [`batched`], which
 //! shares the tree of step 3.
+//!
+//! Every task is a registered kernel: `rask.array.product` (a sum of block
+//! products, 2-d or contracted), `rask.array.batched_product`,
+//! `rask.array.product_sum` (the tree's sums) and `rask.array.matmul_sym`;
+//! a task keeps the operation's name (`matmul`, `product-partial`, ...) as
+//! its label. Operands whose chunks must first be aligned go through
+//! [`Array::refined`], which is not part of this module.
 
 mod batched;
 
 use std::any::TypeId;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use ndarray::{Array2, ArrayBase, ArrayD, ArrayView2, CowArray, DataMut, Ix2, IxDyn};
-use rask_core::{Error, Op, Result, TaskError, Value};
+use rask_core::{Error, Kernel, Op, Result, TaskError, Value};
+use serde::{Deserialize, Serialize};
 
 use crate::array::{Array, BlockTask, Input, block_arg, block_key, block_value};
 use crate::chunks::{Chunks, fmt_shape, ranges_product, refine};
 use crate::element::{Element, Number};
+use crate::kernels::{elem_name, register_numbers};
 
 /// `x @ x.T` is symmetric: block `(i, j)` is the transpose of block
 /// `(j, i)`. This layer reads the product's blocks on and above the
@@ -50,32 +60,52 @@ use crate::element::{Element, Number};
 /// same saving from BLAS's `syrk`).
 fn symmetric<T: Number>(full: &Array<T>) -> Array<T> {
     let src = full.node.name.clone();
-    Array::layer(
+    Array::kernel_layer(
         "matmul-sym",
+        &(),
         full.chunks().clone(),
         vec![full.input()],
         move |idx| {
             let (i, j) = (idx[0], idx[1]);
-            if i <= j {
-                BlockTask {
-                    op: Op::blockwise("matmul-sym", |args: &[Value]| {
-                        block_arg::<T>(args, 0)?;
-                        Ok(args[0].clone())
-                    }),
-                    deps: vec![block_key(&src, &[i, j])],
-                }
+            let (transpose, from) = if i <= j {
+                (false, [i, j])
             } else {
-                BlockTask {
-                    op: Op::blockwise("matmul-sym", |args: &[Value]| {
-                        let b = block_arg::<T>(args, 0)?;
-                        Ok(block_value(crate::transpose::transposed_2d(b)))
-                    }),
-                    deps: vec![block_key(&src, &[j, i])],
-                }
+                (true, [j, i])
+            };
+            BlockTask {
+                op: Op::kernel_blockwise(SymmetricBlock::<T> {
+                    transpose,
+                    _t: PhantomData,
+                }),
+                deps: vec![block_key(&src, &from)],
             }
         },
     )
 }
+
+/// A block of a symmetric product: the block read, or its transpose.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+struct SymmetricBlock<T> {
+    transpose: bool,
+    _t: PhantomData<T>,
+}
+
+impl<T: Number> Kernel for SymmetricBlock<T> {
+    const NAME: &'static str = elem_name!("rask.array.matmul_sym", T);
+    fn run(&self, args: &[Value]) -> std::result::Result<Value, TaskError> {
+        let b = block_arg::<T>(args, 0)?;
+        if !self.transpose {
+            return Ok(args[0].clone());
+        }
+        Ok(block_value(crate::transpose::transposed_2d(b)))
+    }
+    fn label(&self) -> std::borrow::Cow<'static, str> {
+        "matmul-sym".into()
+    }
+}
+
+register_numbers!(SymmetricBlock);
 
 fn not_aligned(op: &str, a: &[usize], b: &[usize], ka: usize, kb: usize) -> Error {
     Error::invalid(
@@ -299,6 +329,16 @@ impl<T: Number> Array<T> {
     }
 }
 
+/// How a block is viewed as a matrix: its axes permuted, the first
+/// `split` of them flattened into rows and the rest into columns.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct MatrixView {
+    /// The axes in matrix order: rows first, then columns.
+    perm: Vec<usize>,
+    /// How many of `perm` make the rows.
+    split: usize,
+}
+
 /// How one operand's blocks are addressed and viewed as matrices.
 struct Factor {
     name: Arc<str>,
@@ -306,10 +346,8 @@ struct Factor {
     free: Vec<usize>,
     /// Contracted axes, in pair order.
     contracted: Vec<usize>,
-    /// The axes in matrix order: rows first, then columns.
-    perm: Vec<usize>,
-    /// How many of `perm` make the rows.
-    split: usize,
+    /// The blocks as matrices.
+    view: MatrixView,
 }
 
 impl Factor {
@@ -318,8 +356,10 @@ impl Factor {
         let free: Vec<usize> = (0..a.ndim()).filter(|x| !contracted.contains(x)).collect();
         Factor {
             name: a.node.name.clone(),
-            perm: free.iter().chain(contracted).copied().collect(),
-            split: free.len(),
+            view: MatrixView {
+                perm: free.iter().chain(contracted).copied().collect(),
+                split: free.len(),
+            },
             free,
             contracted: contracted.to_vec(),
         }
@@ -330,8 +370,10 @@ impl Factor {
         let free: Vec<usize> = (0..b.ndim()).filter(|x| !contracted.contains(x)).collect();
         Factor {
             name: b.node.name.clone(),
-            perm: contracted.iter().chain(&free).copied().collect(),
-            split: contracted.len(),
+            view: MatrixView {
+                perm: contracted.iter().chain(&free).copied().collect(),
+                split: contracted.len(),
+            },
             free,
             contracted: contracted.to_vec(),
         }
@@ -340,7 +382,7 @@ impl Factor {
     /// The block index for free-axis block indices `free_idx` and contracted
     /// block indices `q`.
     fn block_index(&self, free_idx: &[usize], q: &[usize]) -> Vec<usize> {
-        let mut idx = vec![0; self.perm.len()];
+        let mut idx = vec![0; self.view.perm.len()];
         for (&ax, &i) in self.free.iter().zip(free_idx) {
             idx[ax] = i;
         }
@@ -375,25 +417,36 @@ fn contract<T: Number>(
         target_b[kb] = r;
     }
     let (a, b) = (a.refined(&target_a), b.refined(&target_b));
-    let kernel = Arc::new(Kernel {
+    let contraction = Arc::new(Contraction {
         a: Factor::left(&a, axes_a),
         b: Factor::right(&b, axes_b),
     });
     let out_chunks = Chunks::from_vec(
-        (kernel.a.free.iter().map(|&x| a.chunks().axis(x).to_vec()))
-            .chain(kernel.b.free.iter().map(|&x| b.chunks().axis(x).to_vec()))
-            .collect(),
+        (contraction
+            .a
+            .free
+            .iter()
+            .map(|&x| a.chunks().axis(x).to_vec()))
+        .chain(
+            contraction
+                .b
+                .free
+                .iter()
+                .map(|&x| b.chunks().axis(x).to_vec()),
+        )
+        .collect(),
     );
     let q_ranges: Vec<(usize, usize)> = k_blocks.iter().map(|&n| (0, n)).collect();
     let qs: Vec<Vec<usize>> = ranges_product(&q_ranges).collect();
     let inputs = vec![a.input(), b.input()];
     summed(
         name,
+        &(axes_a, axes_b),
         out_chunks,
         inputs,
         qs,
         split_every,
-        move |op, idx, group, shape| kernel.task::<T>(op, idx, group, shape),
+        move |op, idx, group, shape| contraction.task::<T>(op, idx, group, shape),
     )
 }
 
@@ -407,9 +460,11 @@ type ProductTask =
 /// over the contracted block indices `qs`, one task per output block when
 /// there are at most `split_every` of them, else partial products over
 /// groups of `split_every` summed in a tree of that fan-in. `task` makes a
-/// (partial) product task.
-fn summed<T: Number>(
+/// (partial) product task; `params`, with the inputs' names, determines
+/// what the tasks compute (it names the layers).
+fn summed<T: Number, P: Serialize + ?Sized>(
     name: &'static str,
+    params: &P,
     out_chunks: Chunks,
     inputs: Vec<Input>,
     qs: Vec<Vec<usize>>,
@@ -427,7 +482,7 @@ fn summed<T: Number>(
     // 2. One task per output block when the contracted blocks are few.
     if n_q <= split_every {
         let c = out_chunks.clone();
-        return Array::layer(name, out_chunks, inputs, move |idx| {
+        return Array::kernel_layer(name, params, out_chunks, inputs, move |idx| {
             task(name, idx, &qs, c.block_shape(idx))
         });
     }
@@ -442,24 +497,32 @@ fn summed<T: Number>(
     };
     let mut groups = n_q.div_ceil(split_every);
     let c = out_chunks.clone();
-    let mut level: Array<T> = Array::layer(PARTIAL, group_chunks(groups), inputs, move |idx| {
-        let (g, out_idx) = (idx[0], &idx[1..]);
-        let group = &qs[g * split_every..((g + 1) * split_every).min(qs.len())];
-        task(PARTIAL, out_idx, group, c.block_shape(out_idx))
-    });
+    let tree = (params, split_every);
+    let mut level: Array<T> =
+        Array::kernel_layer(PARTIAL, &tree, group_chunks(groups), inputs, move |idx| {
+            let (g, out_idx) = (idx[0], &idx[1..]);
+            let group = &qs[g * split_every..((g + 1) * split_every).min(qs.len())];
+            task(PARTIAL, out_idx, group, c.block_shape(out_idx))
+        });
     while groups > split_every {
         let next = groups.div_ceil(split_every);
         let src = level.node.name.clone();
         let prev = groups;
-        level = Array::layer(SUM, group_chunks(next), vec![level.input()], move |idx| {
-            let (g, out_idx) = (idx[0], &idx[1..]);
-            let members = g * split_every..((g + 1) * split_every).min(prev);
-            sum_task::<T>(&src, members, out_idx)
-        });
+        level = Array::kernel_layer(
+            SUM,
+            &split_every,
+            group_chunks(next),
+            vec![level.input()],
+            move |idx| {
+                let (g, out_idx) = (idx[0], &idx[1..]);
+                let members = g * split_every..((g + 1) * split_every).min(prev);
+                sum_task::<T>(&src, members, out_idx)
+            },
+        );
         groups = next;
     }
     let src = level.node.name.clone();
-    Array::layer(name, out_chunks, vec![level.input()], move |idx| {
+    Array::kernel_layer(name, &tree, out_chunks, vec![level.input()], move |idx| {
         sum_task::<T>(&src, 0..groups, idx)
     })
 }
@@ -480,32 +543,49 @@ fn sum_task<T: Number>(
         })
         .collect();
     BlockTask {
-        op: Op::call(SUM, |args: &[Value]| {
-            let mut acc = block_arg::<T>(args, 0)?.clone();
-            for i in 1..args.len() {
-                let part = block_arg::<T>(args, i)?;
-                if part.shape() != acc.shape() {
-                    return Err(TaskError::failed(format!(
-                        "internal error: partial products of shapes {} and {} cannot be added",
-                        fmt_shape(acc.shape()),
-                        fmt_shape(part.shape())
-                    )));
-                }
-                acc.zip_mut_with(part, |a, &b| *a = a.wrapping_add(b));
-            }
-            Ok(block_value(acc))
-        }),
+        op: Op::kernel(SumPartials::<T> { _t: PhantomData }),
         deps,
     }
 }
 
+/// The sum of its arguments, partial products of one output block.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+struct SumPartials<T> {
+    _t: PhantomData<T>,
+}
+
+impl<T: Number> Kernel for SumPartials<T> {
+    const NAME: &'static str = elem_name!("rask.array.product_sum", T);
+    fn run(&self, args: &[Value]) -> std::result::Result<Value, TaskError> {
+        let mut acc = block_arg::<T>(args, 0)?.clone();
+        for i in 1..args.len() {
+            let part = block_arg::<T>(args, i)?;
+            if part.shape() != acc.shape() {
+                return Err(TaskError::failed(format!(
+                    "internal error: partial products of shapes {} and {} cannot be added",
+                    fmt_shape(acc.shape()),
+                    fmt_shape(part.shape())
+                )));
+            }
+            acc.zip_mut_with(part, |a, &b| *a = a.wrapping_add(b));
+        }
+        Ok(block_value(acc))
+    }
+    fn label(&self) -> std::borrow::Cow<'static, str> {
+        SUM.into()
+    }
+}
+
+register_numbers!(SumPartials);
+
 /// The block-level contraction shared by every task of one product.
-struct Kernel {
+struct Contraction {
     a: Factor,
     b: Factor,
 }
 
-impl Kernel {
+impl Contraction {
     /// The task computing `Σ_{q ∈ qs} a[out_idx.., q] · b[q, out_idx..]`
     /// as one block of `out_shape`.
     fn task<T: Number>(
@@ -521,39 +601,77 @@ impl Kernel {
             deps.push(block_key(&self.a.name, &self.a.block_index(ia, q)));
             deps.push(block_key(&self.b.name, &self.b.block_index(ib, q)));
         }
-        let k = self.clone();
+        let kernel = ProductBlock::<T> {
+            a: self.a.view.clone(),
+            b: self.b.view.clone(),
+            out_shape,
+            _t: PhantomData,
+        };
         BlockTask {
-            op: Op::call(name, move |args: &[Value]| {
-                let (row_sizes, col_sizes) = out_shape.split_at(k.a.free.len());
-                let rows: usize = row_sizes.iter().product();
-                let cols: usize = col_sizes.iter().product();
-                let mut c = Array2::<T>::zeros((rows, cols));
-                for pair in 0..args.len() / 2 {
-                    let x = block_arg::<T>(args, 2 * pair)?;
-                    let y = block_arg::<T>(args, 2 * pair + 1)?;
-                    k.accumulate(&mut c, x, y)?;
-                }
-                let out = c.into_shape_with_order(IxDyn(&out_shape)).map_err(|e| {
-                    TaskError::failed(format!(
-                        "internal error: a product block does not reshape to {}: {e}",
-                        fmt_shape(&out_shape)
-                    ))
-                })?;
-                Ok(block_value(out))
-            }),
+            op: Op::kernel(kernel).renamed(name),
             deps,
         }
     }
+}
 
+/// One output block (or partial sum) of a contraction: `Σ x · y` over the
+/// pairs of argument blocks `(x, y)`, `x` of `a` and `y` of `b` viewed as
+/// matrices, as a block of `out_shape` (`a`'s free axes, then `b`'s).
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+struct ProductBlock<T> {
+    a: MatrixView,
+    b: MatrixView,
+    out_shape: Vec<usize>,
+    _t: PhantomData<T>,
+}
+
+impl<T: Number> Kernel for ProductBlock<T> {
+    const NAME: &'static str = elem_name!("rask.array.product", T);
+    fn run(&self, args: &[Value]) -> std::result::Result<Value, TaskError> {
+        let out_shape = &self.out_shape;
+        // `a`'s rows are its free axes, the first of the output's.
+        let Some((row_sizes, col_sizes)) = out_shape.split_at_checked(self.a.split) else {
+            return Err(TaskError::failed(format!(
+                "a product with {} free axes of its left operand cannot make a block of shape {}",
+                self.a.split,
+                fmt_shape(out_shape)
+            )));
+        };
+        let (Some(rows), Some(cols)) = (elements::<T>(row_sizes), elements::<T>(col_sizes)) else {
+            return Err(too_large(out_shape));
+        };
+        if elements::<T>(&[rows, cols]).is_none() {
+            return Err(too_large(out_shape));
+        }
+        let mut c = Array2::<T>::zeros((rows, cols));
+        for pair in 0..args.len() / 2 {
+            let x = block_arg::<T>(args, 2 * pair)?;
+            let y = block_arg::<T>(args, 2 * pair + 1)?;
+            self.accumulate(&mut c, x, y)?;
+        }
+        let out = c.into_shape_with_order(IxDyn(out_shape)).map_err(|e| {
+            TaskError::failed(format!(
+                "internal error: a product block does not reshape to {}: {e}",
+                fmt_shape(out_shape)
+            ))
+        })?;
+        Ok(block_value(out))
+    }
+}
+
+register_numbers!(ProductBlock);
+
+impl<T: Number> ProductBlock<T> {
     /// `c += x · y` for blocks `x` of `a` and `y` of `b`.
-    fn accumulate<T: Number>(
+    fn accumulate(
         &self,
         c: &mut Array2<T>,
         x: &ArrayD<T>,
         y: &ArrayD<T>,
     ) -> std::result::Result<(), TaskError> {
-        let xm = as_matrix(x, &self.a.perm, self.a.split);
-        let ym = as_matrix(y, &self.b.perm, self.b.split);
+        let xm = as_matrix(x, &self.a)?;
+        let ym = as_matrix(y, &self.b)?;
         if xm.nrows() != c.nrows() || ym.ncols() != c.ncols() || xm.ncols() != ym.nrows() {
             return Err(TaskError::failed(format!(
                 "internal error: blocks of shapes {} and {} do not multiply into a block of {} x {}",
@@ -571,24 +689,37 @@ impl Kernel {
     }
 }
 
-/// A block as a matrix: axes in `perm` order, the first `split` of them
-/// flattened into rows and the rest into columns. Copies only when the
-/// permuted block cannot be viewed that way.
+/// A block as a matrix: axes in `m.perm` order, the first `m.split` of
+/// them flattened into rows and the rest into columns. Copies only when
+/// the permuted block cannot be viewed that way. An error when `m.perm` is
+/// not a permutation of the block's axes.
 fn as_matrix<'a, T: Element>(
     block: &'a ArrayD<T>,
-    perm: &[usize],
-    split: usize,
-) -> CowArray<'a, T, Ix2> {
+    m: &MatrixView,
+) -> std::result::Result<CowArray<'a, T, Ix2>, TaskError> {
+    let (perm, split) = (&m.perm, m.split);
+    let mut seen = vec![false; block.ndim()];
+    let valid = perm.len() == block.ndim()
+        && split <= perm.len()
+        && perm
+            .iter()
+            .all(|&a| a < seen.len() && !std::mem::replace(&mut seen[a], true));
+    if !valid {
+        return Err(TaskError::failed(format!(
+            "internal error: a block of shape {} cannot be viewed as a matrix with axes {perm:?} ({split} of them rows)",
+            fmt_shape(block.shape())
+        )));
+    }
     let view = block.view().permuted_axes(IxDyn(perm));
     let rows: usize = view.shape()[..split].iter().product();
     let cols: usize = view.shape()[split..].iter().product();
     if view.ndim() == 2 && split == 1 {
-        return CowArray::from(
+        return Ok(CowArray::from(
             view.into_dimensionality::<Ix2>()
                 .expect("a 2-d view converts to Ix2"),
-        );
+        ));
     }
-    match view.clone().into_shape_with_order((rows, cols)) {
+    Ok(match view.clone().into_shape_with_order((rows, cols)) {
         Ok(m) => CowArray::from(m),
         Err(_) => {
             let data: Vec<T> = view.iter().copied().collect();
@@ -597,7 +728,24 @@ fn as_matrix<'a, T: Element>(
                     .expect("rows * cols is the number of elements"),
             )
         }
-    }
+    })
+}
+
+/// The number of elements of `shape`, or `None` when a block of `T` of
+/// that shape could not exist (more than `isize::MAX` bytes).
+fn elements<T>(shape: &[usize]) -> Option<usize> {
+    let n = shape
+        .iter()
+        .try_fold(1usize, |n, &len| n.checked_mul(len))?;
+    let bytes = n.checked_mul(std::mem::size_of::<T>().max(1))?;
+    (bytes <= isize::MAX as usize).then_some(n)
+}
+
+fn too_large(out_shape: &[usize]) -> TaskError {
+    TaskError::failed(format!(
+        "a product block of shape {} is too large",
+        fmt_shape(out_shape)
+    ))
 }
 
 fn is_float<T: 'static>() -> bool {
@@ -656,15 +804,49 @@ mod tests {
     }
 
     #[test]
+    fn blocks_that_do_not_fit_the_parameters_are_task_errors() {
+        let block = |shape: &[usize]| block_value(ArrayD::from_elem(IxDyn(shape), 1.0f64));
+        let view = |perm: &[usize], split| MatrixView {
+            perm: perm.to_vec(),
+            split,
+        };
+        let product = |a, out_shape: &[usize]| ProductBlock::<f64> {
+            a,
+            b: view(&[0, 1], 1),
+            out_shape: out_shape.to_vec(),
+            _t: PhantomData,
+        };
+        let args = [block(&[2, 3]), block(&[3, 4])];
+        assert!(product(view(&[0, 1], 1), &[2, 4]).run(&args).is_ok());
+        assert!(product(view(&[0, 1], 3), &[2, 4]).run(&args).is_err());
+        assert!(product(view(&[0, 0], 1), &[2, 4]).run(&args).is_err());
+        assert!(product(view(&[0, 1, 2], 1), &[2, 4]).run(&args).is_err());
+        assert!(product(view(&[0, 1], 1), &[2, 5]).run(&args).is_err());
+        assert!(
+            product(view(&[0, 1], 1), &[usize::MAX, 4])
+                .run(&args)
+                .is_err()
+        );
+        let sum = SumPartials::<f64> { _t: PhantomData };
+        assert!(sum.run(&[block(&[2]), block(&[2])]).is_ok());
+        assert!(sum.run(&[block(&[2]), block(&[3])]).is_err());
+        assert!(sum.run(&[]).is_err());
+    }
+
+    #[test]
     fn blocks_become_matrices_without_copies_when_they_can() {
         let block =
             ArrayD::from_shape_fn(IxDyn(&[2, 3, 4]), |i| (i[0] * 12 + i[1] * 4 + i[2]) as f64);
         // Free axis first, contracted axes after: a plain reshape.
-        let m = as_matrix(&block, &[0, 1, 2], 1);
+        let view = |perm: &[usize], split| MatrixView {
+            perm: perm.to_vec(),
+            split,
+        };
+        let m = as_matrix(&block, &view(&[0, 1, 2], 1)).unwrap();
         assert!(m.is_view());
         assert_eq!(m.dim(), (2, 12));
         // Contracting axis 0 of a 3-d block needs a copy.
-        let m = as_matrix(&block, &[1, 2, 0], 2);
+        let m = as_matrix(&block, &view(&[1, 2, 0], 2)).unwrap();
         assert!(m.is_owned());
         assert_eq!(m.dim(), (12, 2));
         assert_eq!(m[[1, 1]], 13.0);

@@ -33,15 +33,23 @@
 //! Halos come only from the immediate neighbours, so a depth may not
 //! exceed the smallest block along its axis (Dask's rule); the error says
 //! so and suggests rechunking.
+//!
+//! Both layers are registered kernels (`rask.array.overlap`,
+//! `rask.array.trim`) holding every block's pieces or cuts as parameters,
+//! so their tasks can run in another process; the function of
+//! `map_overlap` stays a closure.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use ndarray::{ArrayD, IxDyn, Slice};
-use rask_core::{Key, Op, TaskError, Value};
+use rask_core::{Kernel, Key, Op, TaskError, Value};
+use serde::{Deserialize, Serialize};
 
 use crate::array::{Array, BlockTask, block_arg, block_key, block_value};
 use crate::chunks::{Chunks, fmt_shape, ranges_product};
 use crate::element::Element;
+use crate::kernels::{elem_name, register_elements};
 
 /// What lies beyond the edges of the array, for [`Array::overlap`]: how
 /// the halo of a block at the array's start or end along an axis is
@@ -71,7 +79,7 @@ use crate::element::Element;
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Boundary<T> {
     /// The elements next to the edge, mirrored; the edge element repeats
     /// (Dask's `"reflect"`, NumPy's `pad(mode="symmetric")`).
@@ -152,38 +160,71 @@ fn fmt_chunks(chunks: &Chunks) -> String {
     }
 }
 
+/// A slice of an axis as task parameters: ndarray's [`Slice`] (`start`,
+/// optional `end`, `step`; negative indices count from the end) in a form
+/// serde can carry.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+struct Span {
+    start: isize,
+    end: Option<isize>,
+    step: isize,
+}
+
+impl Span {
+    fn new(start: isize, end: Option<isize>, step: isize) -> Self {
+        Span { start, end, step }
+    }
+
+    fn range(r: std::ops::Range<isize>) -> Self {
+        Span::new(r.start, Some(r.end), 1)
+    }
+
+    /// The slice of an axis of length `len`, or `None` where ndarray would
+    /// panic (an index out of bounds, step 0).
+    fn within(self, len: usize) -> Option<Slice> {
+        let n = isize::try_from(len).ok()?;
+        let abs = |i: isize| if i < 0 { i.checked_add(n) } else { Some(i) };
+        let (start, end) = (abs(self.start)?, abs(self.end.unwrap_or(n))?);
+        let fits = |i: isize| (0..=n).contains(&i);
+        (self.step != 0 && fits(start) && fits(end))
+            .then(|| Slice::new(self.start, self.end, self.step))
+    }
+}
+
 /// Where one piece of an output block comes from, along one axis.
-#[derive(Clone, Copy, Debug)]
-enum Source<T> {
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(bound = "")]
+enum Source<T: Element> {
     /// Elements of input block `block` (an index along the axis: in a
     /// layer's plan) or of the `block`-th block the task reads along the
     /// axis (in a task), sliced in the block's coordinates (step 1, or -1
     /// for a reflection). A slice of one element broadcasts to the piece's
     /// length (`Nearest`).
-    Block { block: usize, slice: Slice },
+    Block { block: usize, slice: Span },
     /// The boundary constant.
     Const(T),
 }
 
 /// One piece of an output block along one axis: its source and length.
-#[derive(Clone, Copy, Debug)]
-struct Piece<T> {
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(bound = "")]
+struct Piece<T: Element> {
     source: Source<T>,
     len: usize,
 }
 
 /// The pieces of output block `i` along an axis with blocks `sizes`.
-fn axis_plan<T: Copy>(
+fn axis_plan<T: Element>(
     sizes: &[usize],
     i: usize,
     depth: usize,
     boundary: &Boundary<T>,
 ) -> Vec<Piece<T>> {
-    let piece = |block: usize, slice: Slice, len: usize| Piece {
+    let piece = |block: usize, slice: Span, len: usize| Piece {
         source: Source::Block { block, slice },
         len,
     };
-    let whole = piece(i, Slice::from(0..sizes[i]), sizes[i]);
+    let whole = piece(i, Span::range(0..sizes[i] as isize), sizes[i]);
     if depth == 0 {
         return vec![whole];
     }
@@ -195,26 +236,26 @@ fn axis_plan<T: Copy>(
         len: depth,
     };
     let left = if i > 0 {
-        Some(piece(i - 1, Slice::from(end(i - 1) - d..), depth))
+        Some(piece(i - 1, Span::new(end(i - 1) - d, None, 1), depth))
     } else {
         match *boundary {
             Boundary::None => None,
             Boundary::Constant(v) => Some(constant(v)),
-            Boundary::Periodic => Some(piece(last, Slice::from(end(last) - d..), depth)),
-            Boundary::Reflect => Some(piece(0, Slice::new(0, Some(d), -1), depth)),
-            Boundary::Nearest => Some(piece(0, Slice::from(0..1), depth)),
+            Boundary::Periodic => Some(piece(last, Span::new(end(last) - d, None, 1), depth)),
+            Boundary::Reflect => Some(piece(0, Span::new(0, Some(d), -1), depth)),
+            Boundary::Nearest => Some(piece(0, Span::range(0..1), depth)),
         }
     };
     let right = if i < last {
-        Some(piece(i + 1, Slice::from(0..d), depth))
+        Some(piece(i + 1, Span::range(0..d), depth))
     } else {
         let e = end(last);
         match *boundary {
             Boundary::None => None,
             Boundary::Constant(v) => Some(constant(v)),
-            Boundary::Periodic => Some(piece(0, Slice::from(0..d), depth)),
-            Boundary::Reflect => Some(piece(last, Slice::new(e - d, Some(e), -1), depth)),
-            Boundary::Nearest => Some(piece(last, Slice::from(e - 1..e), depth)),
+            Boundary::Periodic => Some(piece(0, Span::range(0..d), depth)),
+            Boundary::Reflect => Some(piece(last, Span::new(e - d, Some(e), -1), depth)),
+            Boundary::Nearest => Some(piece(last, Span::range(e - 1..e), depth)),
         }
     };
     left.into_iter()
@@ -330,9 +371,13 @@ impl<T: Element> Array<T> {
         );
         let plans = Arc::new(plans);
         let src = self.node.name.clone();
-        Array::layer("overlap", out_chunks, vec![self.input()], move |idx| {
-            overlap_task(&src, &plans, idx)
-        })
+        Array::kernel_layer(
+            "overlap",
+            &(depth, &boundaries),
+            out_chunks,
+            vec![self.input()],
+            move |idx| overlap_task(&src, &plans, idx),
+        )
     }
 
     /// The halos of [`Array::overlap`] cut off again: `depth[a]` elements
@@ -406,24 +451,20 @@ impl<T: Element> Array<T> {
                 .collect(),
         );
         let src = self.node.name.clone();
-        Array::layer("trim", out_chunks, vec![self.input()], move |idx| {
-            let ranges: Vec<Slice> = idx
-                .iter()
-                .zip(&cuts)
-                .map(|(&i, cut)| {
-                    let (f, b) = cut[i];
-                    Slice::new(f as isize, Some(-(b as isize)).filter(|&e| e != 0), 1)
-                })
-                .collect();
-            BlockTask {
-                op: Op::blockwise("trim", move |args: &[Value]| {
-                    let block = block_arg::<T>(args, 0)?;
-                    let inner = block.slice_each_axis(|ax| ranges[ax.axis.index()]);
-                    Ok(block_value(inner.to_owned()))
+        let params = cuts.clone();
+        Array::kernel_layer(
+            "trim",
+            &params,
+            out_chunks,
+            vec![self.input()],
+            move |idx| BlockTask {
+                op: Op::kernel_blockwise(TrimBlock::<T> {
+                    cuts: idx.iter().zip(&cuts).map(|(&i, cut)| cut[i]).collect(),
+                    _t: PhantomData,
                 }),
                 deps: vec![block_key(&src, idx)],
-            }
-        })
+            },
+        )
     }
 
     /// `f` applied to every block grown by halos (Dask's `map_overlap`):
@@ -542,31 +583,142 @@ fn overlap_task<T: Element>(
             block_key(src, &block)
         })
         .collect();
-    let out_shape: Vec<usize> = pieces
-        .iter()
-        .map(|ps| ps.iter().map(|p| p.len).sum())
-        .collect();
-    let index = idx.to_vec();
-    let func = move |args: &[Value]| -> std::result::Result<Value, TaskError> {
-        assemble(args, &pieces, &counts, &out_shape, &index)
+    let kernel = OverlapBlock {
+        pieces,
+        counts,
+        index: idx.to_vec(),
     };
     let op = if deps.len() == 1 {
-        Op::blockwise("overlap", func)
+        Op::kernel_blockwise(kernel)
     } else {
-        Op::call("overlap", func)
+        Op::kernel(kernel)
     };
     BlockTask { op, deps }
 }
 
-/// Copies every combination of pieces (one per axis) into a new block.
+/// One block of an overlap layer: along every axis, the pieces it is made
+/// of, naming the blocks it reads by position (`counts[a]` of them along
+/// axis `a`; the task reads their product, in C order).
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+struct OverlapBlock<T: Element> {
+    pieces: Vec<Vec<Piece<T>>>,
+    counts: Vec<usize>,
+    /// The output block's index, for error messages.
+    index: Vec<usize>,
+}
+
+impl<T: Element> Kernel for OverlapBlock<T> {
+    const NAME: &'static str = elem_name!("rask.array.overlap", T);
+    fn run(&self, args: &[Value]) -> Result<Value, TaskError> {
+        self.check(args.len())?;
+        assemble(args, &self.pieces, &self.counts, &self.index)
+    }
+}
+
+register_elements!(OverlapBlock);
+
+impl<T: Element> OverlapBlock<T> {
+    /// That the parameters describe a block made from `nargs` blocks.
+    fn check(&self, nargs: usize) -> Result<(), TaskError> {
+        let bad = |what: String| {
+            Err(TaskError::failed(format!(
+                "overlap: block {:?}: {what}",
+                self.index
+            )))
+        };
+        if self.counts.len() != self.pieces.len() {
+            return bad(format!(
+                "{} axes of pieces but {} of block counts",
+                self.pieces.len(),
+                self.counts.len()
+            ));
+        }
+        let reads = self
+            .counts
+            .iter()
+            .try_fold(1usize, |n, &c| n.checked_mul(c));
+        if reads != Some(nargs) {
+            return bad(format!(
+                "it reads {:?} blocks per axis but was given {nargs}",
+                self.counts
+            ));
+        }
+        let mut elements = Some(1usize);
+        for (a, ps) in self.pieces.iter().enumerate() {
+            let mut len = Some(0usize);
+            for p in ps {
+                len = len.and_then(|n| n.checked_add(p.len));
+                if let Source::Block { block, .. } = p.source
+                    && block >= self.counts[a]
+                {
+                    return bad(format!(
+                        "a piece names block {block} of the {} read along axis {a}",
+                        self.counts[a]
+                    ));
+                }
+            }
+            elements = elements.zip(len).and_then(|(n, l)| n.checked_mul(l));
+        }
+        if elements.is_none_or(|n| {
+            n.checked_mul(size_of::<T>().max(1))
+                .is_none_or(|b| b > isize::MAX as usize)
+        }) {
+            return bad("the output block is too large".into());
+        }
+        Ok(())
+    }
+}
+
+/// One block of a trim layer: `cuts[a] = (front, back)` elements removed
+/// from the start and end of axis `a`.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+struct TrimBlock<T> {
+    cuts: Vec<(usize, usize)>,
+    _t: PhantomData<T>,
+}
+
+impl<T: Element> Kernel for TrimBlock<T> {
+    const NAME: &'static str = elem_name!("rask.array.trim", T);
+    fn run(&self, args: &[Value]) -> Result<Value, TaskError> {
+        let block = block_arg::<T>(args, 0)?;
+        let fits = block.ndim() == self.cuts.len()
+            && self
+                .cuts
+                .iter()
+                .zip(block.shape())
+                .all(|(&(f, b), &n)| f.checked_add(b).is_some_and(|c| c <= n));
+        if !fits {
+            return Err(TaskError::failed(format!(
+                "trim: cuts {:?} do not fit a block of shape {}",
+                self.cuts,
+                fmt_shape(block.shape())
+            )));
+        }
+        let inner = block.slice_each_axis(|ax| {
+            let (f, b) = self.cuts[ax.axis.index()];
+            Slice::from(f..ax.len - b)
+        });
+        Ok(block_value(inner.to_owned()))
+    }
+}
+
+register_elements!(TrimBlock);
+
+/// Copies every combination of pieces (one per axis) into a new block;
+/// the pieces are checked against the block counts (`OverlapBlock::check`).
 fn assemble<T: Element>(
     args: &[Value],
     pieces: &[Vec<Piece<T>>],
     counts: &[usize],
-    out_shape: &[usize],
     index: &[usize],
 ) -> std::result::Result<Value, TaskError> {
-    let mut out = ArrayD::from_elem(IxDyn(out_shape), T::default());
+    let out_shape: Vec<usize> = pieces
+        .iter()
+        .map(|ps| ps.iter().map(|p| p.len).sum())
+        .collect();
+    let mut out = ArrayD::from_elem(IxDyn(&out_shape), T::default());
     let offsets: Vec<Vec<usize>> = pieces
         .iter()
         .map(|ps| {
@@ -611,7 +763,22 @@ fn assemble<T: Element>(
             slices.push(slice);
         }
         let block = block_arg::<T>(args, arg)?;
-        let piece = block.slice_each_axis(|ax| slices[ax.axis.index()]);
+        let resolved: Option<Vec<Slice>> = (block.ndim() == slices.len())
+            .then(|| {
+                slices
+                    .iter()
+                    .zip(block.shape())
+                    .map(|(s, &n)| s.within(n))
+                    .collect()
+            })
+            .flatten();
+        let Some(resolved) = resolved else {
+            return Err(TaskError::failed(format!(
+                "overlap: block {index:?} reads slices {slices:?} of a block of shape {}; the input blocks do not match their chunks",
+                fmt_shape(block.shape())
+            )));
+        };
+        let piece = block.slice_each_axis(|ax| resolved[ax.axis.index()]);
         let Some(piece) = piece.broadcast(target.raw_dim()) else {
             return Err(TaskError::failed(format!(
                 "overlap: block {index:?} read a piece of shape {} for a region of shape {}; the input blocks do not match their chunks",
@@ -622,4 +789,55 @@ fn assemble<T: Element>(
         target.assign(&piece);
     }
     Ok(block_value(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block(shape: &[usize]) -> Value {
+        let n = shape.iter().product::<usize>() as i32;
+        block_value(ArrayD::from_shape_vec(IxDyn(shape), (0..n).collect()).unwrap())
+    }
+
+    #[test]
+    fn spans_outside_the_axis_are_refused() {
+        assert!(Span::range(0..3).within(3).is_some());
+        assert!(Span::new(-2, None, 1).within(3).is_some());
+        assert!(Span::new(0, Some(2), -1).within(3).is_some());
+        assert!(Span::range(0..4).within(3).is_none());
+        assert!(Span::new(-4, None, 1).within(3).is_none());
+        assert!(Span::new(0, Some(1), 0).within(3).is_none());
+        assert!(Span::new(isize::MIN, None, 1).within(3).is_none());
+    }
+
+    #[test]
+    fn bad_parameters_and_blocks_are_task_errors() {
+        // Block 0 of an axis of blocks [2, 2], depth 1: it reads both.
+        let overlap = |counts: Vec<usize>| OverlapBlock::<i32> {
+            pieces: vec![axis_plan(&[2, 2], 0, 1, &Boundary::Reflect)],
+            counts,
+            index: vec![0],
+        };
+        let good = overlap(vec![2]).run(&[block(&[2]), block(&[2])]).unwrap();
+        let good = good.downcast_ref::<ArrayD<i32>>().unwrap();
+        assert_eq!(good.as_slice().unwrap(), &[0, 0, 1, 0]);
+        for (k, args) in [
+            (overlap(vec![2]), vec![block(&[2])]),
+            (overlap(vec![2]), vec![block(&[1]), block(&[2])]),
+            (overlap(vec![2]), vec![block(&[2, 2]), block(&[2, 2])]),
+            (overlap(vec![1]), vec![block(&[2])]),
+            (overlap(vec![2, 1]), vec![block(&[2]), block(&[2])]),
+        ] {
+            assert!(k.run(&args).is_err());
+        }
+        let trim = |cuts| TrimBlock::<i32> {
+            cuts,
+            _t: PhantomData,
+        };
+        assert!(trim(vec![(1, 1)]).run(&[block(&[3])]).is_ok());
+        assert!(trim(vec![(1, 1)]).run(&[block(&[1])]).is_err());
+        assert!(trim(vec![(usize::MAX, 1)]).run(&[block(&[3])]).is_err());
+        assert!(trim(vec![(0, 0)]).run(&[block(&[3, 3])]).is_err());
+    }
 }

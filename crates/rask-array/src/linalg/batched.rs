@@ -25,17 +25,22 @@
 //! 3. **Tree**: the sum over the contracted blocks `q` is the partial-product
 //!    tree of 2-d products (see the parent module), so no task reads more
 //!    than `2 · split_every` blocks.
+//!
+//! The products are the registered kernel `rask.array.batched_product`.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use ndarray::{Array3, ArrayD, ArrayView2, ArrayViewD, Axis, Ix2, IxDyn};
-use rask_core::{Error, Op, Result, TaskError, Value};
+use rask_core::{Error, Kernel, Op, Result, TaskError, Value};
+use serde::{Deserialize, Serialize};
 
-use super::{mat_mul_add, not_aligned, summed};
+use super::{elements, mat_mul_add, not_aligned, summed, too_large};
 use crate::array::{Array, BlockTask, block_arg, block_key, block_value};
 use crate::chunks::{Chunks, fmt_shape, refine};
 use crate::element::Number;
 use crate::elementwise::{broadcast_shapes, unify};
+use crate::kernels::{elem_name, register_numbers};
 use crate::manipulation::unravel;
 
 /// `a @ b` for operands of at least one axis, one of them of more than two
@@ -91,48 +96,62 @@ pub(super) fn matmul<T: Number>(
     let (a, b) = (a.refined(&target_a), b.refined(&target_b));
 
     // 2 and 3: one product per output block and contracted block, summed.
-    let kernel = Arc::new(Batched {
+    let batched = Arc::new(Batched {
         a: a.node.name.clone(),
         b: b.node.name.clone(),
-        nbatch: batch.len(),
+        shape: BatchShape {
+            nbatch: batch.len(),
+            a_vec,
+            b_vec,
+        },
         a_single: a_batch.iter().map(|&n| n == 1).collect(),
         b_single: b_batch.iter().map(|&n| n == 1).collect(),
-        a_vec,
-        b_vec,
     });
     let qs = (0..k.len()).map(|q| vec![q]).collect();
+    let params = (
+        batched.shape,
+        batched.a_single.clone(),
+        batched.b_single.clone(),
+    );
     Ok(summed(
         "matmul",
+        &params,
         Chunks::from_vec(out),
         vec![a.input(), b.input()],
         qs,
         split_every,
-        move |op, idx, group, shape| kernel.task::<T>(op, idx, group, shape),
+        move |op, idx, group, shape| batched.task::<T>(op, idx, group, shape),
     ))
 }
 
-/// How the tasks of one batched product address and read their operands.
-struct Batched {
-    a: Arc<str>,
-    b: Arc<str>,
+/// The axes of a batched product's output blocks.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+struct BatchShape {
     /// Number of batch axes of the output.
     nbatch: usize,
-    /// Per batch axis of `a` (aligned with the output's last batch axes):
-    /// whether it has length 1, so its one block serves every output block.
-    a_single: Vec<bool>,
-    /// The same for `b`.
-    b_single: Vec<bool>,
     /// `a` is 1-d: a row vector, and the output has no row axis.
     a_vec: bool,
     /// `b` is 1-d: a column vector, and the output has no column axis.
     b_vec: bool,
 }
 
+/// How the tasks of one batched product address and read their operands.
+struct Batched {
+    a: Arc<str>,
+    b: Arc<str>,
+    shape: BatchShape,
+    /// Per batch axis of `a` (aligned with the output's last batch axes):
+    /// whether it has length 1, so its one block serves every output block.
+    a_single: Vec<bool>,
+    /// The same for `b`.
+    b_single: Vec<bool>,
+}
+
 impl Batched {
     /// An operand's block indices along its batch axes, for output block
     /// index `idx`.
     fn batch_index(&self, single: &[bool], idx: &[usize]) -> Vec<usize> {
-        let off = self.nbatch - single.len();
+        let off = self.shape.nbatch - single.len();
         single
             .iter()
             .enumerate()
@@ -143,8 +162,8 @@ impl Batched {
     /// The block of `a` read by output block `idx` at contracted block `q`.
     fn a_block(&self, idx: &[usize], q: usize) -> Vec<usize> {
         let mut i = self.batch_index(&self.a_single, idx);
-        if !self.a_vec {
-            i.push(idx[self.nbatch]);
+        if !self.shape.a_vec {
+            i.push(idx[self.shape.nbatch]);
         }
         i.push(q);
         i
@@ -154,7 +173,7 @@ impl Batched {
     fn b_block(&self, idx: &[usize], q: usize) -> Vec<usize> {
         let mut i = self.batch_index(&self.b_single, idx);
         i.push(q);
-        if !self.b_vec {
+        if !self.shape.b_vec {
             i.push(idx[idx.len() - 1]);
         }
         i
@@ -174,66 +193,106 @@ impl Batched {
             deps.push(block_key(&self.a, &self.a_block(idx, q[0])));
             deps.push(block_key(&self.b, &self.b_block(idx, q[0])));
         }
-        let k = self.clone();
+        let kernel = BatchedProductBlock::<T> {
+            shape: self.shape,
+            out_shape,
+            _t: PhantomData,
+        };
         BlockTask {
-            op: Op::call(name, move |args: &[Value]| {
-                Ok(block_value(k.multiply::<T>(args, &out_shape)?))
-            }),
+            op: Op::kernel(kernel).renamed(name),
             deps,
         }
     }
+}
 
-    /// The output block of `out_shape` from the pairs of blocks in `args`.
-    fn multiply<T: Number>(
-        &self,
-        args: &[Value],
-        out_shape: &[usize],
-    ) -> std::result::Result<ArrayD<T>, TaskError> {
-        let batch = &out_shape[..self.nbatch];
-        let rows = if self.a_vec {
-            1
-        } else {
-            out_shape[self.nbatch]
-        };
-        let cols = if self.b_vec {
-            1
-        } else {
-            out_shape[out_shape.len() - 1]
-        };
-        let count: usize = batch.iter().product();
-        let mut c = Array3::<T>::zeros((count, rows, cols));
-        for pair in 0..args.len() / 2 {
-            let x = block_arg::<T>(args, 2 * pair)?;
-            let y = block_arg::<T>(args, 2 * pair + 1)?;
-            // 1-d operands as a one-row and a one-column matrix.
-            let xv = match self.a_vec {
-                true => x.view().insert_axis(Axis(0)),
-                false => x.view(),
-            };
-            let yv = match self.b_vec {
-                true => y.view().insert_axis(Axis(y.ndim())),
-                false => y.view(),
-            };
-            let depth = xv.shape()[xv.ndim() - 1];
-            let xs =
-                stretched(&xv, batch, [rows, depth]).ok_or_else(|| mismatch(x, y, out_shape))?;
-            let ys =
-                stretched(&yv, batch, [depth, cols]).ok_or_else(|| mismatch(x, y, out_shape))?;
-            if depth == 0 || rows == 0 || cols == 0 {
-                continue; // an empty sum or an empty result
-            }
-            for (p, mut cm) in c.outer_iter_mut().enumerate() {
-                let at = unravel(p, batch);
-                mat_mul_add(&mut cm, &matrix_at(&xs, &at), &matrix_at(&ys, &at));
-            }
-        }
-        c.into_shape_with_order(IxDyn(out_shape)).map_err(|e| {
-            TaskError::failed(format!(
-                "internal error: a product block does not reshape to {}: {e}",
-                fmt_shape(out_shape)
-            ))
-        })
+/// One output block (or partial sum) of a batched product: the sum over the
+/// pairs of argument blocks `(x, y)` of their matrix products, batch by
+/// batch, as a block of `out_shape`.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+struct BatchedProductBlock<T> {
+    shape: BatchShape,
+    out_shape: Vec<usize>,
+    _t: PhantomData<T>,
+}
+
+impl<T: Number> Kernel for BatchedProductBlock<T> {
+    const NAME: &'static str = elem_name!("rask.array.batched_product", T);
+    fn run(&self, args: &[Value]) -> std::result::Result<Value, TaskError> {
+        Ok(block_value(multiply::<T>(
+            self.shape,
+            args,
+            &self.out_shape,
+        )?))
     }
+}
+
+register_numbers!(BatchedProductBlock);
+
+/// The output block of `out_shape` from the pairs of blocks in `args`.
+fn multiply<T: Number>(
+    shape: BatchShape,
+    args: &[Value],
+    out_shape: &[usize],
+) -> std::result::Result<ArrayD<T>, TaskError> {
+    let BatchShape {
+        nbatch,
+        a_vec,
+        b_vec,
+    } = shape;
+    let matrix_axes = usize::from(!a_vec) + usize::from(!b_vec);
+    if nbatch.checked_add(matrix_axes) != Some(out_shape.len()) {
+        return Err(TaskError::failed(format!(
+            "internal error: a batched product with {nbatch} batch axes cannot make a block of shape {}",
+            fmt_shape(out_shape)
+        )));
+    }
+    let batch = &out_shape[..nbatch];
+    let rows = if a_vec { 1 } else { out_shape[nbatch] };
+    let cols = if b_vec {
+        1
+    } else {
+        out_shape[out_shape.len() - 1]
+    };
+    let Some(count) = elements::<T>(batch) else {
+        return Err(too_large(out_shape));
+    };
+    if elements::<T>(&[count, rows, cols]).is_none() {
+        return Err(too_large(out_shape));
+    }
+    let mut c = Array3::<T>::zeros((count, rows, cols));
+    for pair in 0..args.len() / 2 {
+        let x = block_arg::<T>(args, 2 * pair)?;
+        let y = block_arg::<T>(args, 2 * pair + 1)?;
+        // 1-d operands as a one-row and a one-column matrix.
+        let xv = match a_vec {
+            true => x.view().insert_axis(Axis(0)),
+            false => x.view(),
+        };
+        let yv = match b_vec {
+            true => y.view().insert_axis(Axis(y.ndim())),
+            false => y.view(),
+        };
+        if xv.ndim() < 2 {
+            return Err(mismatch(x, y, out_shape));
+        }
+        let depth = xv.shape()[xv.ndim() - 1];
+        let xs = stretched(&xv, batch, [rows, depth]).ok_or_else(|| mismatch(x, y, out_shape))?;
+        let ys = stretched(&yv, batch, [depth, cols]).ok_or_else(|| mismatch(x, y, out_shape))?;
+        if depth == 0 || rows == 0 || cols == 0 {
+            continue; // an empty sum or an empty result
+        }
+        for (p, mut cm) in c.outer_iter_mut().enumerate() {
+            let at = unravel(p, batch);
+            mat_mul_add(&mut cm, &matrix_at(&xs, &at), &matrix_at(&ys, &at));
+        }
+    }
+    c.into_shape_with_order(IxDyn(out_shape)).map_err(|e| {
+        TaskError::failed(format!(
+            "internal error: a product block does not reshape to {}: {e}",
+            fmt_shape(out_shape)
+        ))
+    })
 }
 
 /// `view` (batch axes, then a matrix of shape `matrix`) broadcast to the
@@ -305,6 +364,30 @@ mod tests {
                 assert_eq!(direct.slice(ndarray::s![i, j, .., ..]), want);
             }
         }
+    }
+
+    #[test]
+    fn blocks_that_do_not_fit_the_parameters_are_task_errors() {
+        let block = |shape: &[usize]| block_value(ArrayD::from_elem(IxDyn(shape), 1i32));
+        let run = |nbatch, a_vec, out_shape: &[usize], args: &[Value]| {
+            let shape = BatchShape {
+                nbatch,
+                a_vec,
+                b_vec: false,
+            };
+            BatchedProductBlock::<i32> {
+                shape,
+                out_shape: out_shape.to_vec(),
+                _t: PhantomData,
+            }
+            .run(args)
+        };
+        let args = [block(&[2, 3, 4]), block(&[4, 5])];
+        assert!(run(1, false, &[2, 3, 5], &args).is_ok());
+        assert!(run(2, false, &[2, 3, 5], &args).is_err());
+        assert!(run(1, false, &[2, 3, 6], &args).is_err());
+        assert!(run(0, true, &[5], &[block(&[]), block(&[4, 5])]).is_err());
+        assert!(run(1, false, &[usize::MAX, 3, 5], &args).is_err());
     }
 
     #[test]

@@ -155,3 +155,34 @@ fn invalid_arrays_propagate() {
         .to_string();
     assert!(err.contains("axis 7"), "{err}");
 }
+
+#[test]
+fn scans_are_portable_with_deterministic_names() {
+    let a = data(&[7, 5], 9);
+    let x = Array::from_ndarray(a.clone(), &[3, 2]).unwrap();
+    for axis in [0, 1] {
+        let y = x.cumsum(Axis(axis));
+        assert_eq!(y.name(), x.cumsum(Axis(axis)).name());
+        let got = crate::support::assert_portable(&y);
+        assert_close(&got, &scan(&a, axis, |p, v| p + v), 1e-12);
+    }
+    assert_ne!(x.cumsum(Axis(0)).name(), x.cumsum(Axis(1)).name());
+    assert_ne!(x.cumsum(Axis(0)).name(), x.cumprod(Axis(0)).name());
+    assert_ne!(x.cumsum(Axis(0)).name(), x.nancumsum(Axis(0)).name());
+
+    let mut with_nan = a.clone();
+    with_nan[[2, 1]] = f64::NAN;
+    with_nan[[4, 3]] = f64::NAN;
+    let xn = Array::from_ndarray(with_nan.clone(), &[2, 3]).unwrap();
+    let no_nan = with_nan.mapv(|v| if v.is_nan() { 1.0 } else { v });
+    let got = crate::support::assert_portable(&xn.nancumprod(Axis(0)));
+    assert_close(&got, &scan(&no_nan, 0, |p, v| p * v), 1e-12);
+
+    // Integers wrap around, and a single block along the axis is one layer.
+    let ints = ArrayD::from_shape_fn(IxDyn(&[6, 3]), |i| (i[0] * 3 + i[1]) as i8 + 100);
+    let xi = Array::from_ndarray(ints.clone(), &[4, 3]).unwrap();
+    for axis in [0, 1] {
+        let got = crate::support::assert_portable(&xi.cumprod(Axis(axis)));
+        assert_eq!(got, scan(&ints, axis, i8::wrapping_mul));
+    }
+}

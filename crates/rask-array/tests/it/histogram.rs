@@ -99,3 +99,57 @@ fn bad_bins_and_ranges_are_errors() {
         .to_string();
     assert!(err.contains("non-decreasing"), "{err}");
 }
+
+/// The layers of `x`'s graph (unoptimized, so nothing is fused) whose keys
+/// have the prefix `prefix`, each with whether all its tasks are portable,
+/// sorted by name.
+pub fn layers<T: rask_array::Element>(x: &Array<T>, prefix: &str) -> Vec<(String, bool)> {
+    use rask_core::{Collection, GraphBuilder};
+    let mut builder = GraphBuilder::new();
+    x.add_to_graph(&mut builder, &mut Vec::new());
+    let graph = builder.build().unwrap();
+    let mut found = std::collections::BTreeMap::<String, bool>::new();
+    for t in graph.tasks() {
+        if t.key.prefix() == prefix {
+            *found.entry(t.key.name().to_string()).or_insert(true) &= t.op.is_portable();
+        }
+    }
+    found.into_iter().collect()
+}
+
+#[test]
+fn counting_tasks_are_portable_with_deterministic_names() {
+    // The sum of the rows is a reduction: it is portable once reductions
+    // are; the counting layer is checked here.
+    let nd = data(&[9, 4], 5);
+    let x = Array::from_ndarray(nd.clone(), &[4, 3]).unwrap();
+    let (counts, edges) = histogram(&x, 6, (-8.0, 8.0)).unwrap();
+    let rows = layers(&counts, "histogram");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(rows[0].1, "a counting task is a closure");
+    assert_eq!(
+        counts.compute().unwrap().into_raw_vec_and_offset().0,
+        reference(&nd, &edges)
+    );
+    let again = histogram(&x, 6, (-8.0, 8.0)).unwrap().0;
+    assert_eq!(layers(&again, "histogram"), rows);
+    for other in [
+        histogram(&x, 5, (-8.0, 8.0)).unwrap().0,
+        histogram(&x, 6, (-8.0, 9.0)).unwrap().0,
+        histogram_edges(&x, &edges).unwrap(),
+    ] {
+        let other = layers(&other, "histogram");
+        assert_eq!(other.len(), 1);
+        assert_ne!(other[0].0, rows[0].0);
+    }
+    // Explicit edges, on integers.
+    let ints = ArrayD::from_shape_fn(vec![10], |i| i[0] as i32);
+    let xi = Array::from_ndarray(ints, &[4]).unwrap();
+    let ci = histogram_edges(&xi, &[0.0, 1.0, 5.0, 9.0]).unwrap();
+    let li = layers(&ci, "histogram");
+    assert!(li.iter().all(|(_, portable)| *portable), "{li:?}");
+    assert_eq!(
+        ci.compute().unwrap().into_raw_vec_and_offset().0,
+        vec![1, 4, 5]
+    );
+}

@@ -526,3 +526,77 @@ fn an_invalid_operand_reports_its_error() {
     let err = bad.matmul(&a).unwrap_err().to_string();
     assert!(err.contains("broadcast"), "{err}");
 }
+
+#[test]
+fn products_are_portable_with_deterministic_names() {
+    // Names and graph shapes depend on `split-every`. Chunks are aligned,
+    // so no operand is rechunked first.
+    let _config = config_unchanged();
+    use crate::support::assert_portable;
+    let (an, bn) = (data(&[5, 6], 21), data(&[6, 4], 22));
+    let a = Array::from_ndarray(an.clone(), &[2, 3]).unwrap();
+    let b = Array::from_ndarray(bn.clone(), &[3, 2]).unwrap();
+    let p = a.matmul(&b).unwrap();
+    assert_eq!(p.name(), a.matmul(&b).unwrap().name());
+    assert_ne!(p.name(), a.dot(&b).unwrap().name());
+    let b2 = Array::from_ndarray(bn.clone(), &[3, 4]).unwrap();
+    assert_ne!(p.name(), a.matmul(&b2).unwrap().name());
+    assert_close(&assert_portable(&p), &nd_matmul(&an, &bn), 1e-12);
+
+    // A tree of partial products and sums (12 blocks along k).
+    let (cn, dn) = (data(&[4, 12], 23), data(&[12, 3], 24));
+    let c = Array::from_ndarray(cn.clone(), &[2, 1]).unwrap();
+    let d = Array::from_ndarray(dn.clone(), &[1, 3]).unwrap();
+    let t = c.matmul(&d).unwrap();
+    assert_eq!(t.name(), c.matmul(&d).unwrap().name());
+    assert_close(&assert_portable(&t), &nd_matmul(&cn, &dn), 1e-12);
+    let ci = Array::from_ndarray(as_i64(&cn), &[4, 1]).unwrap();
+    let di = Array::from_ndarray(as_i64(&dn), &[1, 3]).unwrap();
+    let want = as_i64(&cn)
+        .into_dimensionality::<Ix2>()
+        .unwrap()
+        .dot(&as_i64(&dn).into_dimensionality::<Ix2>().unwrap());
+    assert_eq!(assert_portable(&ci.matmul(&di).unwrap()), want.into_dyn());
+
+    // x @ x.T reads the upper blocks and transposes them.
+    let sym = a.matmul(&a.t()).unwrap();
+    assert_eq!(sym.name(), a.matmul(&a.t()).unwrap().name());
+    assert_close(
+        &assert_portable(&sym),
+        &nd_matmul(&an, &an.t().to_owned()),
+        1e-12,
+    );
+
+    // tensordot and dot of vectors.
+    let td = a.tensordot(&b, &[1], &[0]).unwrap();
+    assert_ne!(td.name(), p.name());
+    assert_close(&assert_portable(&td), &nd_matmul(&an, &bn), 1e-12);
+    let vn = data(&[6], 25);
+    let v = Array::from_ndarray(vn.clone(), &[3]).unwrap();
+    let got = *assert_portable(&v.dot(&v).unwrap()).first().unwrap();
+    let vn = vn.into_dimensionality::<Ix1>().unwrap();
+    let want = vn.dot(&vn);
+    assert!((got - want).abs() < 1e-9, "{got} != {want}");
+}
+
+#[test]
+fn batched_products_are_portable_with_deterministic_names() {
+    let _config = config_unchanged();
+    use crate::support::assert_portable;
+    let (an, bn) = (data(&[2, 3, 4], 31), data(&[4, 5], 32));
+    let a = Array::from_ndarray(an.clone(), &[1, 2, 2]).unwrap();
+    let b = Array::from_ndarray(bn.clone(), &[2, 5]).unwrap();
+    let p = a.matmul(&b).unwrap();
+    assert_eq!(p.shape(), &[2, 3, 5]);
+    assert_eq!(p.name(), a.matmul(&b).unwrap().name());
+    let v = Array::from_ndarray(data(&[4], 33), &[2]).unwrap();
+    assert_ne!(p.name(), a.matmul(&v).unwrap().name());
+    assert_close(&assert_portable(&p), &nd_batched_matmul(&an, &bn), 1e-12);
+    // Many blocks along k: partial products summed in a tree.
+    let (cn, dn) = (data(&[2, 2, 10], 34), data(&[3, 1, 10, 2], 35));
+    let c = Array::from_ndarray(cn.clone(), &[1, 2, 1]).unwrap();
+    let d = Array::from_ndarray(dn.clone(), &[2, 1, 1, 2]).unwrap();
+    let q = c.matmul(&d).unwrap();
+    assert_eq!(q.name(), c.matmul(&d).unwrap().name());
+    assert_close(&assert_portable(&q), &nd_batched_matmul(&cn, &dn), 1e-12);
+}

@@ -418,3 +418,66 @@ fn empty_arrays_take_halos_only_along_non_empty_axes() {
         "{err}"
     );
 }
+
+#[test]
+fn overlap_and_trim_are_portable_with_deterministic_names() {
+    use crate::support::assert_portable;
+    let x = Array::from_ndarray(
+        rask_array::ndarray::array![1, 2, 3, 4, 5, 6].into_dyn(),
+        &[3],
+    )
+    .unwrap();
+    let g = x.overlap(&[2], Boundary::Reflect);
+    assert_eq!(
+        assert_portable(&g),
+        rask_array::ndarray::array![2, 1, 1, 2, 3, 4, 5, 2, 3, 4, 5, 6, 6, 5].into_dyn()
+    );
+
+    let nd = data(&[8, 6], 11);
+    let x = Array::from_ndarray(nd.clone(), &[3, 2]).unwrap();
+    let rules = [Boundary::Reflect, Boundary::Constant(-1.5)];
+    let g = x.overlap(&[2, 1], rules);
+    assert_eq!(g.name(), x.overlap(&[2, 1], rules).name());
+    for other in [
+        x.overlap(&[1, 1], rules),
+        x.overlap(&[2, 1], [Boundary::Periodic, Boundary::Constant(-1.5)]),
+        x.overlap(&[2, 1], [Boundary::Reflect, Boundary::Constant(2.0)]),
+        x.overlap(&[2, 1], [Boundary::Nearest, Boundary::None]),
+    ] {
+        assert_ne!(g.name(), other.name());
+        assert_portable(&other);
+    }
+    let got = assert_portable(&g);
+    assert_eq!(got, g.compute_with(&sync()).unwrap());
+    let back = g.trim_internal(&[2, 1], rules);
+    assert_eq!(back.name(), g.trim_internal(&[2, 1], rules).name());
+    assert_ne!(
+        back.name(),
+        g.trim_internal(&[1, 1], rules).name(),
+        "another depth"
+    );
+    assert_eq!(assert_portable(&back), nd);
+    // With `None`, the outer edges lose nothing.
+    let none = [Boundary::None, Boundary::Nearest];
+    let back = x.overlap(&[1, 1], none).trim_internal(&[1, 1], none);
+    assert_eq!(back.chunks(), x.chunks());
+    assert_eq!(assert_portable(&back), nd);
+}
+
+#[test]
+fn map_overlap_keeps_its_function_a_closure_between_kernels() {
+    let nd = data(&[8, 6], 12);
+    let x = Array::from_ndarray(nd.clone(), &[4, 3]).unwrap();
+    let y = x.map_overlap(&[1, 1], Boundary::Periodic, laplacian, true);
+    let layers = |prefix| crate::histogram::layers(&y, prefix);
+    for prefix in ["overlap", "trim"] {
+        let found = layers(prefix);
+        assert_eq!(found.len(), 1, "{prefix}: {found:?}");
+        assert!(found[0].1, "{prefix} is a closure");
+    }
+    let z = x.map_overlap(&[1, 1], Boundary::Periodic, laplacian, true);
+    assert_eq!(layers("overlap"), crate::histogram::layers(&z, "overlap"));
+    assert_ne!(y.name(), z.name(), "the user's function has a fresh name");
+    let want = whole_stencil(&nd, &[1, 1], &[Boundary::Periodic; 2], laplacian);
+    assert_close(&y.compute_with(&sync()).unwrap(), &want, 1e-12);
+}
