@@ -99,6 +99,45 @@ pub(crate) fn unify(
     (Chunks::from_vec(out_chunks), targets)
 }
 
+/// One block of [`Array::refined`]: the region of shape `shape` starting
+/// at `within` of the one old block it lies in.
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(bound = "")]
+struct RechunkSplit<T> {
+    within: Vec<usize>,
+    shape: Vec<usize>,
+    _t: std::marker::PhantomData<T>,
+}
+
+impl<T: Element> rask_core::Kernel for RechunkSplit<T> {
+    const NAME: &'static str = crate::kernels::elem_name!("rask.array.rechunk_split", T);
+    fn run(&self, args: &[Value]) -> Result<Value, TaskError> {
+        let b = block_arg::<T>(args, 0)?;
+        let fits = b.ndim() == self.within.len()
+            && b.ndim() == self.shape.len()
+            && (0..b.ndim()).all(|a| {
+                self.within[a]
+                    .checked_add(self.shape[a])
+                    .is_some_and(|e| e <= b.shape()[a])
+            });
+        if !fits {
+            return Err(TaskError::failed(format!(
+                "rechunk: an input block has shape {}, too small for a block of shape {} at {:?}",
+                fmt_shape(b.shape()),
+                fmt_shape(&self.shape),
+                self.within
+            )));
+        }
+        let view = b.slice_each_axis(|d| {
+            let ax = d.axis.index();
+            Slice::from(self.within[ax]..self.within[ax] + self.shape[ax])
+        });
+        Ok(block_value(view.to_owned()))
+    }
+}
+
+crate::kernels::register_elements!(RechunkSplit);
+
 impl<T: Element> Array<T> {
     /// The same array split at finer boundaries: every new block lies in one
     /// old block, so each is a slice of one block.
@@ -111,7 +150,7 @@ impl<T: Element> Array<T> {
         let new = Chunks::from_vec(target.to_vec());
         let src = self.node.name.clone();
         let c = new.clone();
-        Array::layer("rechunk-split", new, vec![self.input()], move |idx| {
+        Array::kernel_layer("rechunk-split", &(), new, vec![self.input()], move |idx| {
             let start = c.block_start(idx);
             let shape = c.block_shape(idx);
             let mut old_idx = Vec::with_capacity(idx.len());
@@ -127,13 +166,10 @@ impl<T: Element> Array<T> {
                 within.push(s - offs[b]);
             }
             BlockTask {
-                op: Op::blockwise("rechunk-split", move |args: &[Value]| {
-                    let b = block_arg::<T>(args, 0)?;
-                    let view = b.slice_each_axis(|d| {
-                        let ax = d.axis.index();
-                        Slice::from(within[ax]..within[ax] + shape[ax])
-                    });
-                    Ok(block_value(view.to_owned()))
+                op: Op::kernel_blockwise(RechunkSplit::<T> {
+                    within,
+                    shape,
+                    _t: std::marker::PhantomData,
                 }),
                 deps: vec![block_key(&src, &old_idx)],
             }

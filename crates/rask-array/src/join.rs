@@ -7,12 +7,33 @@
 //! block is then one input block as it is — the tasks pass the block on
 //! without copying it.
 
+use std::marker::PhantomData;
+
 use ndarray::Axis;
-use rask_core::{Error, Op, Result, Value};
+use rask_core::{Error, Kernel, Op, Result, TaskError, Value};
+use serde::{Deserialize, Serialize};
 
 use crate::array::{Array, BlockTask, block_arg, block_key};
 use crate::chunks::{Chunks, fmt_shape, refine};
 use crate::element::Element;
+use crate::kernels::{elem_name, register_elements};
+
+/// One block of a join: an input block, passed on as it is.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+struct ConcatenateBlock<T> {
+    _t: PhantomData<T>,
+}
+
+impl<T: Element> Kernel for ConcatenateBlock<T> {
+    const NAME: &'static str = elem_name!("rask.array.concatenate", T);
+    fn run(&self, args: &[Value]) -> std::result::Result<Value, TaskError> {
+        block_arg::<T>(args, 0)?;
+        Ok(args[0].clone())
+    }
+}
+
+register_elements!(ConcatenateBlock);
 
 fn shapes_list<T: Element>(arrays: &[&Array<T>]) -> String {
     arrays
@@ -141,8 +162,9 @@ pub fn concatenate<T: Element>(axis: Axis, arrays: &[&Array<T>]) -> Result<Array
     per_axis[ax] = along;
     let names: Vec<_> = nonempty.iter().map(|p| p.node.name.clone()).collect();
     let inputs = nonempty.iter().map(|p| p.input()).collect();
-    Ok(Array::layer(
+    Ok(Array::kernel_layer(
         "concatenate",
+        &ax,
         Chunks::from_vec(per_axis),
         inputs,
         move |idx| {
@@ -150,10 +172,7 @@ pub fn concatenate<T: Element>(axis: Axis, arrays: &[&Array<T>]) -> Result<Array
             let mut in_idx = idx.to_vec();
             in_idx[ax] = local;
             BlockTask {
-                op: Op::blockwise("concatenate", |args: &[Value]| {
-                    block_arg::<T>(args, 0)?;
-                    Ok(args[0].clone())
-                }),
+                op: Op::kernel_blockwise(ConcatenateBlock::<T> { _t: PhantomData }),
                 deps: vec![block_key(&names[p], &in_idx)],
             }
         },

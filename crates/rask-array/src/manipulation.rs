@@ -34,14 +34,17 @@
 //! input block: a blockwise task. Arrays with no element become one empty
 //! block.
 
+use std::marker::PhantomData;
 use std::ops::Range;
 
 use ndarray::{ArrayD, IxDyn, Order};
-use rask_core::{Op, TaskError, Value};
+use rask_core::{Kernel, Op, TaskError, Value};
+use serde::{Deserialize, Serialize};
 
 use crate::array::{Array, BlockTask, block_arg, block_key, block_value};
 use crate::chunks::{Chunks, fmt_shape};
 use crate::element::Element;
+use crate::kernels::{elem_name, register_elements};
 
 /// Per-axis block sizes.
 type AxisChunks = Vec<Vec<usize>>;
@@ -177,6 +180,58 @@ pub(crate) fn unravel(mut pos: usize, dims: &[usize]) -> Vec<usize> {
     idx
 }
 
+/// One block of a reshape: the input block read and written in C order
+/// into `shape`.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+struct ReshapeBlock<T> {
+    shape: Vec<usize>,
+    _t: PhantomData<T>,
+}
+
+impl<T: Element> Kernel for ReshapeBlock<T> {
+    const NAME: &'static str = elem_name!("rask.array.reshape", T);
+    fn run(&self, args: &[Value]) -> Result<Value, TaskError> {
+        let b = block_arg::<T>(args, 0)?;
+        let out = b
+            .to_shape((IxDyn(&self.shape), Order::RowMajor))
+            .map_err(|e| {
+                TaskError::failed(format!(
+                    "reshape: a block of shape {} cannot become {}: {e}",
+                    fmt_shape(b.shape()),
+                    fmt_shape(&self.shape)
+                ))
+            })?;
+        Ok(block_value(out.into_owned()))
+    }
+}
+
+register_elements!(ReshapeBlock);
+
+/// The one block of a reshape into a shape without elements: an empty
+/// block of shape `shape`, read from nothing.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+struct EmptyBlock<T> {
+    shape: Vec<usize>,
+    _t: PhantomData<T>,
+}
+
+impl<T: Element> Kernel for EmptyBlock<T> {
+    const NAME: &'static str = elem_name!("rask.array.reshape_empty", T);
+    fn run(&self, _: &[Value]) -> Result<Value, TaskError> {
+        let out = ArrayD::<T>::from_shape_vec(IxDyn(&self.shape), Vec::new()).map_err(|e| {
+            TaskError::failed(format!(
+                "reshape: shape {} is not empty: {e}",
+                fmt_shape(&self.shape)
+            ))
+        })?;
+        Ok(block_value(out))
+    }
+}
+
+register_elements!(EmptyBlock);
+
 impl<T: Element> Array<T> {
     /// The same elements in another shape, read and written in C order
     /// (NumPy's `reshape`). The shapes must hold the same number of
@@ -213,9 +268,13 @@ impl<T: Element> Array<T> {
         }
         if size == 0 {
             let chunks = Chunks::from_vec(shape.iter().map(|&n| vec![n]).collect());
-            return Array::generated("reshape", chunks, |info| {
-                ArrayD::from_shape_vec(IxDyn(&info.shape), Vec::new())
-                    .expect("a shape with a zero-length axis holds no element")
+            let block = shape.to_vec();
+            return Array::kernel_layer("reshape", shape, chunks, Vec::new(), move |_| BlockTask {
+                op: Op::kernel_blockwise(EmptyBlock::<T> {
+                    shape: block.clone(),
+                    _t: PhantomData,
+                }),
+                deps: Vec::new(),
             });
         }
         let Some((in_c, out_c)) = reshape_plan(self.shape(), self.chunks(), shape) else {
@@ -231,25 +290,23 @@ impl<T: Element> Array<T> {
         let out_numblocks = out_chunks.numblocks();
         let src = input.node.name.clone();
         let c = out_chunks.clone();
-        Array::layer("reshape", out_chunks, vec![input.input()], move |idx| {
-            let pos = crate::array::linear_index(idx, &out_numblocks);
-            let in_idx = unravel(pos, &in_numblocks);
-            let shape = c.block_shape(idx);
-            BlockTask {
-                op: Op::blockwise("reshape", move |args: &[Value]| {
-                    let b = block_arg::<T>(args, 0)?;
-                    let out = b.to_shape((IxDyn(&shape), Order::RowMajor)).map_err(|e| {
-                        TaskError::failed(format!(
-                            "reshape: a block of shape {} cannot become {}: {e}",
-                            fmt_shape(b.shape()),
-                            fmt_shape(&shape)
-                        ))
-                    })?;
-                    Ok(block_value(out.into_owned()))
-                }),
-                deps: vec![block_key(&src, &in_idx)],
-            }
-        })
+        Array::kernel_layer(
+            "reshape",
+            shape,
+            out_chunks,
+            vec![input.input()],
+            move |idx| {
+                let pos = crate::array::linear_index(idx, &out_numblocks);
+                let in_idx = unravel(pos, &in_numblocks);
+                BlockTask {
+                    op: Op::kernel_blockwise(ReshapeBlock::<T> {
+                        shape: c.block_shape(idx),
+                        _t: PhantomData,
+                    }),
+                    deps: vec![block_key(&src, &in_idx)],
+                }
+            },
+        )
     }
 
     /// The array without its length-1 axes (NumPy's `squeeze()`).

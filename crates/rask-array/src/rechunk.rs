@@ -79,14 +79,17 @@
 //! then each row gathers its part of the 4 merged blocks: 640 edges, 800
 //! in all. Dask's planner picks the same intermediate.
 
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use ndarray::{ArrayD, IxDyn, Slice};
-use rask_core::{Key, Op, TaskError, Value};
+use rask_core::{Kernel, Key, Op, TaskError, Value};
+use serde::{Deserialize, Serialize};
 
 use crate::array::{Array, BlockTask, block_arg, block_key, block_value};
 use crate::chunks::{Chunks, IntoChunks, fmt_shape, ranges_product, refine};
 use crate::element::Element;
+use crate::kernels::{elem_name, register_elements};
 
 mod planner;
 
@@ -94,7 +97,7 @@ pub use planner::{MAX_INTERMEDIATES, PARALLEL_BLOCKS, THRESHOLD, plan};
 
 /// One overlap along an axis: old block `block`, its elements
 /// `src..src + len` land at `dst..dst + len` in the new block.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Piece {
     pub block: usize,
     pub src: usize,
@@ -146,6 +149,72 @@ pub(crate) fn axis_pieces(old: &[usize], new: &[usize]) -> Vec<Vec<Piece>> {
     }
     out
 }
+
+/// One block of a direct gather: a block of shape `shape` assembled from
+/// the pieces of its arguments, `parts[i]` (one piece per axis) from
+/// argument `i`.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+struct RechunkMerge<T> {
+    shape: Vec<usize>,
+    parts: Vec<Vec<Piece>>,
+    _t: PhantomData<T>,
+}
+
+impl<T: Element> Kernel for RechunkMerge<T> {
+    const NAME: &'static str = elem_name!("rask.array.rechunk_merge", T);
+    fn run(&self, args: &[Value]) -> Result<Value, TaskError> {
+        let shape = &self.shape;
+        // Every piece must lie inside its input block and the output block,
+        // and the pieces must hold as many elements as the output: then
+        // nothing below can panic, and the output is allocated only for
+        // elements the inputs have.
+        let mut covered = Some(0usize);
+        for (i, part) in self.parts.iter().enumerate() {
+            let b = block_arg::<T>(args, i)?;
+            let fits = b.ndim() == part.len()
+                && part.len() == shape.len()
+                && part.iter().zip(b.shape()).zip(shape).all(|((p, &n), &m)| {
+                    p.src.checked_add(p.len).is_some_and(|e| e <= n)
+                        && p.dst.checked_add(p.len).is_some_and(|e| e <= m)
+                });
+            if !fits {
+                return Err(TaskError::failed(format!(
+                    "rechunk: an input block has shape {}, smaller than its chunks say",
+                    fmt_shape(b.shape())
+                )));
+            }
+            let elements = part
+                .iter()
+                .try_fold(1usize, |acc, p| acc.checked_mul(p.len));
+            covered = covered.zip(elements).and_then(|(a, e)| a.checked_add(e));
+        }
+        let size = shape.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n));
+        if covered.is_none() || covered != size {
+            return Err(TaskError::failed(format!(
+                "rechunk: the pieces of {} input blocks do not fill a block of shape {}",
+                self.parts.len(),
+                fmt_shape(shape)
+            )));
+        }
+        let mut out = ArrayD::<T>::default(IxDyn(shape));
+        for (i, part) in self.parts.iter().enumerate() {
+            let b = block_arg::<T>(args, i)?;
+            let piece = b.slice_each_axis(|d| {
+                let p = &part[d.axis.index()];
+                Slice::from(p.src..p.src + p.len)
+            });
+            let mut dst = out.slice_each_axis_mut(|d| {
+                let p = &part[d.axis.index()];
+                Slice::from(p.dst..p.dst + p.len)
+            });
+            dst.assign(&piece);
+        }
+        Ok(block_value(out))
+    }
+}
+
+register_elements!(RechunkMerge);
 
 /// The configured `array.chunk-size`, the default block size limit.
 fn chunk_size_limit() -> u64 {
@@ -298,8 +367,9 @@ impl<T: Element> Array<T> {
         );
         let src = self.node.name.clone();
         let c = new.clone();
-        Array::layer(
+        Array::kernel_layer(
             "rechunk-merge",
+            &(),
             new.clone(),
             vec![self.input()],
             move |idx| {
@@ -323,31 +393,11 @@ impl<T: Element> Array<T> {
                     deps.push(block_key(&src, &old_idx));
                     parts.push(part);
                 }
-                let shape = c.block_shape(idx);
                 BlockTask {
-                    op: Op::call("rechunk-merge", move |args: &[Value]| {
-                        let mut out = ArrayD::<T>::default(IxDyn(&shape));
-                        for (i, part) in parts.iter().enumerate() {
-                            let b = block_arg::<T>(args, i)?;
-                            let fits = b.ndim() == part.len()
-                                && part.iter().zip(b.shape()).all(|(p, &n)| p.src + p.len <= n);
-                            if !fits {
-                                return Err(TaskError::failed(format!(
-                                    "rechunk: an input block has shape {}, smaller than its chunks say",
-                                    fmt_shape(b.shape())
-                                )));
-                            }
-                            let piece = b.slice_each_axis(|d| {
-                                let p = &part[d.axis.index()];
-                                Slice::from(p.src..p.src + p.len)
-                            });
-                            let mut dst = out.slice_each_axis_mut(|d| {
-                                let p = &part[d.axis.index()];
-                                Slice::from(p.dst..p.dst + p.len)
-                            });
-                            dst.assign(&piece);
-                        }
-                        Ok(block_value(out))
+                    op: Op::kernel(RechunkMerge::<T> {
+                        shape: c.block_shape(idx),
+                        parts,
+                        _t: PhantomData,
                     }),
                     deps,
                 }
@@ -359,6 +409,43 @@ impl<T: Element> Array<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn merge_kernel_refuses_pieces_that_do_not_fit() {
+        let b = block_value(ArrayD::<i32>::ones(IxDyn(&[2, 3])));
+        let piece = |block, src, dst, len| Piece {
+            block,
+            src,
+            dst,
+            len,
+        };
+        let merge = |shape: Vec<usize>, parts: Vec<Vec<Piece>>, args: &[Value]| {
+            RechunkMerge::<i32> {
+                shape,
+                parts,
+                _t: PhantomData,
+            }
+            .run(args)
+        };
+        let two = [b.clone(), b.clone()];
+        // Two blocks side by side.
+        let whole = vec![
+            vec![piece(0, 0, 0, 2), piece(0, 0, 0, 3)],
+            vec![piece(1, 0, 0, 2), piece(1, 0, 3, 3)],
+        ];
+        let out = merge(vec![2, 6], whole.clone(), &two).unwrap();
+        assert_eq!(out.get::<ArrayD<i32>>(0).unwrap().sum(), 12);
+        // Past the input, past the output, holes, too few arguments, the
+        // wrong number of axes, sizes that overflow.
+        let src_past = vec![vec![piece(0, 1, 0, 2), piece(0, 0, 0, 3)]];
+        assert!(merge(vec![2, 3], src_past, &two[..1]).is_err());
+        assert!(merge(vec![2, 5], whole.clone(), &two).is_err());
+        assert!(merge(vec![2, 7], whole.clone(), &two).is_err());
+        assert!(merge(vec![2, 6], whole.clone(), &two[..1]).is_err());
+        assert!(merge(vec![2, 6, 1], whole, &two).is_err());
+        let huge = vec![vec![piece(0, 0, 0, 2), piece(0, 0, 0, 3)]];
+        assert!(merge(vec![usize::MAX, 3], huge, &two[..1]).is_err());
+    }
 
     #[test]
     fn pieces_intersect_intervals() {

@@ -17,15 +17,22 @@
 //!
 //! `take` gathers: its output blocks split the index list like the input's
 //! first block size, and each reads every input block its indices hit.
+//!
+//! Both are registered kernels (`rask.array.getitem`, `rask.array.take`)
+//! in layers named from the normalised index, so equal selections written
+//! differently (`1:7:2` and `1::2` on a length-7 axis) are the same layer.
 
+use std::marker::PhantomData;
 use std::ops::{Range, RangeFrom, RangeFull, RangeTo};
 
 use ndarray::{ArrayD, Axis, IxDyn, SliceInfo, SliceInfoElem};
-use rask_core::{Op, TaskError, Value};
+use rask_core::{Kernel, Op, TaskError, Value};
+use serde::{Deserialize, Serialize};
 
 use crate::array::{Array, BlockTask, block_arg, block_key, block_value};
 use crate::chunks::{Chunks, fmt_shape};
 use crate::element::Element;
+use crate::kernels::{elem_name, register_elements};
 
 /// One element of a NumPy basic index, as in `x[2, 1:-1, ::-2, None, :]`.
 ///
@@ -360,10 +367,25 @@ enum Step {
     },
 }
 
+/// One element of a normalised index as it names the layer: equal keys
+/// select the same elements.
+#[derive(Serialize)]
+enum AxisKey {
+    NewAxis,
+    Index(usize),
+    Range {
+        start: isize,
+        step: isize,
+        count: usize,
+    },
+}
+
 /// A normalised index and the output's chunks.
 struct SlicePlan {
     steps: Vec<Step>,
     out_chunks: Chunks,
+    /// What names the layer.
+    key: Vec<AxisKey>,
 }
 
 fn plan(shape: &[usize], chunks: &Chunks, elems: &[SliceElem]) -> Result<SlicePlan, String> {
@@ -378,11 +400,13 @@ fn plan(shape: &[usize], chunks: &Chunks, elems: &[SliceElem]) -> Result<SlicePl
     let full = vec![SliceElem::Full; shape.len() - consumed];
     let mut steps = Vec::with_capacity(elems.len() + full.len());
     let mut out_chunks = Vec::new();
+    let mut key = Vec::with_capacity(steps.capacity());
     let mut ax = 0;
     for elem in elems.iter().chain(&full) {
         match *elem {
             SliceElem::NewAxis => {
                 steps.push(Step::NewAxis);
+                key.push(AxisKey::NewAxis);
                 out_chunks.push(vec![1]);
             }
             SliceElem::Index(i) => {
@@ -395,6 +419,7 @@ fn plan(shape: &[usize], chunks: &Chunks, elems: &[SliceElem]) -> Result<SlicePl
                     ));
                 }
                 let mut pos = pos as usize;
+                key.push(AxisKey::Index(pos));
                 let mut block = 0;
                 while pos >= chunks.axis(ax)[block] {
                     pos -= chunks.axis(ax)[block];
@@ -415,6 +440,19 @@ fn plan(shape: &[usize], chunks: &Chunks, elems: &[SliceElem]) -> Result<SlicePl
                     _ => (None, None, 1),
                 };
                 let (first, count) = normalize(start, stop, step, shape[ax]);
+                key.push(if count == 0 {
+                    AxisKey::Range {
+                        start: 0,
+                        step: 1,
+                        count: 0,
+                    }
+                } else {
+                    AxisKey::Range {
+                        start: first,
+                        step,
+                        count,
+                    }
+                });
                 let pieces = range_pieces(chunks.axis(ax), first, step, count);
                 let sizes: Vec<usize> = if count == 0 {
                     vec![0]
@@ -433,6 +471,7 @@ fn plan(shape: &[usize], chunks: &Chunks, elems: &[SliceElem]) -> Result<SlicePl
     Ok(SlicePlan {
         steps,
         out_chunks: Chunks::from_vec(out_chunks),
+        key,
     })
 }
 
@@ -447,6 +486,122 @@ fn slice_len(s: &SliceInfoElem) -> usize {
         _ => 0,
     }
 }
+
+/// One axis of a block's slice, as a kernel parameter: what
+/// [`SliceInfoElem`] says, in block coordinates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+enum Sel {
+    /// A new length-1 axis.
+    NewAxis,
+    /// One position; the axis is dropped.
+    Index(usize),
+    /// Positions `start..end`, every `step`-th, from the end when negative.
+    Slice {
+        start: usize,
+        end: usize,
+        step: isize,
+    },
+}
+
+impl Sel {
+    /// The parameter of a slice element made by [`plan`]: non-negative
+    /// positions and an end.
+    fn of(s: &SliceInfoElem) -> Sel {
+        match *s {
+            SliceInfoElem::NewAxis => Sel::NewAxis,
+            SliceInfoElem::Index(i) => Sel::Index(i as usize),
+            SliceInfoElem::Slice { start, end, step } => Sel::Slice {
+                start: start as usize,
+                end: end.map_or(start as usize, |e| e as usize),
+                step,
+            },
+        }
+    }
+
+    fn info(self) -> SliceInfoElem {
+        match self {
+            Sel::NewAxis => SliceInfoElem::NewAxis,
+            Sel::Index(i) => SliceInfoElem::Index(i as isize),
+            Sel::Slice { start, end, step } => SliceInfoElem::Slice {
+                start: start as isize,
+                end: Some(end as isize),
+                step,
+            },
+        }
+    }
+}
+
+/// One block of a slice: a slice of one input block of shape `expected`,
+/// or the whole block as it is (`index` is `None`).
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+struct GetitemBlock<T> {
+    expected: Vec<usize>,
+    index: Option<Vec<Sel>>,
+    _t: PhantomData<T>,
+}
+
+impl<T: Element> Kernel for GetitemBlock<T> {
+    const NAME: &'static str = elem_name!("rask.array.getitem", T);
+    fn run(&self, args: &[Value]) -> Result<Value, TaskError> {
+        let b = block_arg::<T>(args, 0)?;
+        let Some(index) = &self.index else {
+            // Reading a whole block as it is passes it on without a copy.
+            return Ok(args[0].clone());
+        };
+        if b.shape() != self.expected.as_slice() {
+            return Err(TaskError::failed(format!(
+                "getitem: an input block has shape {}, but its chunks say {}",
+                fmt_shape(b.shape()),
+                fmt_shape(&self.expected)
+            )));
+        }
+        // Out-of-bounds positions would make ndarray panic: check them.
+        let mut lens = b.shape().iter();
+        let fits = index.iter().all(|s| match *s {
+            Sel::NewAxis => true,
+            Sel::Index(i) => lens.next().is_some_and(|&n| i < n),
+            Sel::Slice { start, end, step } => {
+                step != 0
+                    && step != isize::MIN
+                    && start <= end
+                    && lens.next().is_some_and(|&n| end <= n)
+            }
+        }) && lens.next().is_none();
+        if !fits {
+            return Err(TaskError::failed(format!(
+                "getitem: the index {index:?} does not fit a block of shape {}",
+                fmt_shape(b.shape())
+            )));
+        }
+        let info: Vec<SliceInfoElem> = index.iter().map(|s| s.info()).collect();
+        let info = SliceInfo::<&[SliceInfoElem], IxDyn, IxDyn>::try_from(info.as_slice())
+            .map_err(|e| TaskError::failed(format!("getitem: {e}")))?;
+        Ok(block_value(b.slice(info).as_standard_layout().into_owned()))
+    }
+}
+
+register_elements!(GetitemBlock);
+
+/// One block of `take`: lane `local` (along `axis`) of argument `p`, for
+/// every `(p, local)` in `reads`, stacked into a block of shape `shape`.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+struct TakeBlock<T> {
+    reads: Vec<(usize, usize)>,
+    axis: usize,
+    shape: Vec<usize>,
+    _t: PhantomData<T>,
+}
+
+impl<T: Element> Kernel for TakeBlock<T> {
+    const NAME: &'static str = elem_name!("rask.array.take", T);
+    fn run(&self, args: &[Value]) -> Result<Value, TaskError> {
+        gather::<T>(args, &self.reads, self.axis, &self.shape)
+    }
+}
+
+register_elements!(TakeBlock);
 
 impl<T: Element> Array<T> {
     /// NumPy's basic indexing: `x.slice(&s![1, 2..-1, ..;-1, NewAxis])` is
@@ -485,62 +640,56 @@ impl<T: Element> Array<T> {
         if identity {
             return self.clone();
         }
-        let SlicePlan { steps, out_chunks } = plan;
+        let SlicePlan {
+            steps,
+            out_chunks,
+            key,
+        } = plan;
         let src = self.node.name.clone();
         let in_chunks = self.chunks().clone();
-        Array::layer("getitem", out_chunks, vec![self.input()], move |idx| {
-            // The input block to read and the ndarray index of the slice.
-            let mut in_idx = Vec::with_capacity(steps.len());
-            let mut info: Vec<SliceInfoElem> = Vec::with_capacity(steps.len());
-            for step in &steps {
-                match step {
-                    Step::NewAxis => info.push(SliceInfoElem::NewAxis),
-                    Step::Index { block, local } => {
-                        in_idx.push(*block);
-                        info.push(SliceInfoElem::Index(*local as isize));
-                    }
-                    Step::Range { out, pieces } => {
-                        let (b, s) = pieces[idx[*out]];
-                        in_idx.push(b);
-                        info.push(s);
+        Array::kernel_layer(
+            "getitem",
+            &key,
+            out_chunks,
+            vec![self.input()],
+            move |idx| {
+                // The input block to read and the index of the slice.
+                let mut in_idx = Vec::with_capacity(steps.len());
+                let mut index: Vec<Sel> = Vec::with_capacity(steps.len());
+                for step in &steps {
+                    match step {
+                        Step::NewAxis => index.push(Sel::NewAxis),
+                        Step::Index { block, local } => {
+                            in_idx.push(*block);
+                            index.push(Sel::Index(*local));
+                        }
+                        Step::Range { out, pieces } => {
+                            let (b, s) = &pieces[idx[*out]];
+                            in_idx.push(*b);
+                            index.push(Sel::of(s));
+                        }
                     }
                 }
-            }
-            let expected = in_chunks.block_shape(&in_idx);
-            // Reading a whole block as it is passes it on without a copy.
-            let whole = info.len() == expected.len()
-                && info.iter().zip(&expected).all(|(s, &n)| {
-                    matches!(
-                        *s,
-                        SliceInfoElem::Slice { start: 0, end: Some(e), step: 1 } if e == n as isize
-                    )
-                });
-            let op = if whole {
-                Op::blockwise("getitem", |args: &[Value]| {
-                    block_arg::<T>(args, 0)?;
-                    Ok(args[0].clone())
-                })
-            } else {
-                Op::blockwise("getitem", move |args: &[Value]| {
-                    let b = block_arg::<T>(args, 0)?;
-                    if b.shape() != expected.as_slice() {
-                        return Err(TaskError::failed(format!(
-                            "getitem: an input block has shape {}, but its chunks say {}",
-                            fmt_shape(b.shape()),
-                            fmt_shape(&expected)
-                        )));
-                    }
-                    let info =
-                        SliceInfo::<&[SliceInfoElem], IxDyn, IxDyn>::try_from(info.as_slice())
-                            .map_err(|e| TaskError::failed(format!("getitem: {e}")))?;
-                    Ok(block_value(b.slice(info).as_standard_layout().into_owned()))
-                })
-            };
-            BlockTask {
-                op,
-                deps: vec![block_key(&src, &in_idx)],
-            }
-        })
+                let expected = in_chunks.block_shape(&in_idx);
+                // Reading a whole block as it is passes it on without a copy.
+                let whole = index.len() == expected.len()
+                    && index.iter().zip(&expected).all(|(s, &n)| {
+                        *s == Sel::Slice {
+                            start: 0,
+                            end: n,
+                            step: 1,
+                        }
+                    });
+                BlockTask {
+                    op: Op::kernel_blockwise(GetitemBlock::<T> {
+                        expected,
+                        index: (!whole).then_some(index),
+                        _t: PhantomData,
+                    }),
+                    deps: vec![block_key(&src, &in_idx)],
+                }
+            },
+        )
     }
 
     /// The elements at `indices` along `axis` (NumPy's `take`); negative
@@ -575,6 +724,7 @@ impl<T: Element> Array<T> {
         let offsets = in_chunks.offsets(ax);
         // (input block, position inside it) of every index.
         let mut hits = Vec::with_capacity(indices.len());
+        let mut positions = Vec::with_capacity(indices.len());
         for &i in indices {
             let pos = if i < 0 { i + len as isize } else { i };
             if pos < 0 || pos >= len as isize {
@@ -584,6 +734,7 @@ impl<T: Element> Array<T> {
                 ));
             }
             let pos = pos as usize;
+            positions.push(pos);
             let b = offsets.partition_point(|&o| o <= pos) - 1;
             hits.push((b, pos - offsets[b]));
         }
@@ -597,33 +748,42 @@ impl<T: Element> Array<T> {
         let out_chunks = Chunks::from_vec(per_axis);
         let src = self.node.name.clone();
         let c = out_chunks.clone();
-        Array::layer("take", out_chunks, vec![self.input()], move |idx| {
-            let from = (idx[ax] * size).min(hits.len());
-            let part = &hits[from..(from + size).min(hits.len())];
-            let mut blocks: Vec<usize> = part.iter().map(|&(b, _)| b).collect();
-            blocks.sort_unstable();
-            blocks.dedup();
-            let deps = blocks
-                .iter()
-                .map(|&b| {
-                    let mut i = idx.to_vec();
-                    i[ax] = b;
-                    block_key(&src, &i)
-                })
-                .collect();
-            // Each index as (argument position, position in that block).
-            let reads: Vec<(usize, usize)> = part
-                .iter()
-                .map(|&(b, local)| (blocks.binary_search(&b).unwrap_or(0), local))
-                .collect();
-            let shape = c.block_shape(idx);
-            BlockTask {
-                op: Op::call("take", move |args: &[Value]| {
-                    gather::<T>(args, &reads, ax, &shape)
-                }),
-                deps,
-            }
-        })
+        Array::kernel_layer(
+            "take",
+            &(ax, positions),
+            out_chunks,
+            vec![self.input()],
+            move |idx| {
+                let from = (idx[ax] * size).min(hits.len());
+                let part = &hits[from..(from + size).min(hits.len())];
+                let mut blocks: Vec<usize> = part.iter().map(|&(b, _)| b).collect();
+                blocks.sort_unstable();
+                blocks.dedup();
+                let deps = blocks
+                    .iter()
+                    .map(|&b| {
+                        let mut i = idx.to_vec();
+                        i[ax] = b;
+                        block_key(&src, &i)
+                    })
+                    .collect();
+                // Each index as (argument position, position in that block).
+                let reads: Vec<(usize, usize)> = part
+                    .iter()
+                    .map(|&(b, local)| (blocks.binary_search(&b).unwrap_or(0), local))
+                    .collect();
+                let shape = c.block_shape(idx);
+                BlockTask {
+                    op: Op::kernel(TakeBlock::<T> {
+                        reads,
+                        axis: ax,
+                        shape,
+                        _t: PhantomData,
+                    }),
+                    deps,
+                }
+            },
+        )
     }
 }
 
@@ -642,7 +802,7 @@ fn gather<T: Element>(
     let mut lanes = Vec::with_capacity(reads.len());
     for &(p, local) in reads {
         let b = block_arg::<T>(args, p)?;
-        if b.ndim() != shape.len() || local >= b.shape()[ax] {
+        if b.ndim() != shape.len() || ax >= shape.len() || local >= b.shape()[ax] {
             return Err(TaskError::failed(format!(
                 "take: an input block has shape {}, too small for position {local} along axis {ax}",
                 fmt_shape(b.shape())
@@ -650,12 +810,21 @@ fn gather<T: Element>(
         }
         lanes.push(b.index_axis(Axis(ax), local));
     }
-    let out = ndarray::stack(Axis(ax), &lanes).map_err(|e| {
-        TaskError::failed(format!(
-            "take: input blocks do not line up into a block of shape {}: {e}",
-            fmt_shape(shape)
-        ))
-    })?;
+    let out = ndarray::stack(Axis(ax), &lanes)
+        .map_err(|e| e.to_string())
+        .and_then(|out| {
+            if out.shape() == shape {
+                Ok(out)
+            } else {
+                Err(format!("they make one of shape {}", fmt_shape(out.shape())))
+            }
+        })
+        .map_err(|e| {
+            TaskError::failed(format!(
+                "take: input blocks do not line up into a block of shape {}: {e}",
+                fmt_shape(shape)
+            ))
+        })?;
     Ok(block_value(out))
 }
 
@@ -681,6 +850,45 @@ mod tests {
         assert_eq!(positions(Some(0), None, -1, 5), vec![0]);
         assert_eq!(positions(None, None, 1, 0), Vec::<isize>::new());
         assert_eq!(positions(None, None, -3, 0), Vec::<isize>::new());
+    }
+
+    #[test]
+    fn kernels_refuse_what_does_not_fit_instead_of_panicking() {
+        let b = [block_value(ArrayD::<f64>::zeros(IxDyn(&[3, 4])))];
+        let get = |index: Vec<Sel>| {
+            GetitemBlock::<f64> {
+                expected: vec![3, 4],
+                index: Some(index),
+                _t: PhantomData,
+            }
+            .run(&b)
+        };
+        let range = |start, end, step| Sel::Slice { start, end, step };
+        assert!(get(vec![Sel::Index(3), range(0, 4, 1)]).is_err());
+        assert!(get(vec![Sel::Index(0), range(0, 5, 1)]).is_err());
+        assert!(get(vec![Sel::Index(0), range(2, 1, 1)]).is_err());
+        assert!(get(vec![Sel::Index(0), range(0, 4, 0)]).is_err());
+        assert!(get(vec![Sel::Index(0), range(0, 4, isize::MIN)]).is_err());
+        assert!(get(vec![Sel::Index(0)]).is_err());
+        assert!(get(vec![Sel::Index(0), Sel::Index(0), Sel::Index(0)]).is_err());
+        let ok = get(vec![Sel::Index(2), Sel::NewAxis, range(1, 4, -2)]).unwrap();
+        assert_eq!(ok.get::<ArrayD<f64>>(0).unwrap().shape(), &[1, 2]);
+
+        let take = |reads: Vec<(usize, usize)>, axis, shape: Vec<usize>| {
+            TakeBlock::<f64> {
+                reads,
+                axis,
+                shape,
+                _t: PhantomData,
+            }
+            .run(&b)
+        };
+        assert!(take(vec![(0, 3)], 0, vec![1, 4]).is_err());
+        assert!(take(vec![(0, 0)], 2, vec![1, 4]).is_err());
+        assert!(take(vec![(1, 0)], 0, vec![1, 4]).is_err());
+        assert!(take(vec![(0, 0)], 0, vec![2, 4]).is_err());
+        assert!(take(vec![], 0, vec![1, 4]).is_err());
+        assert!(take(vec![(0, 2), (0, 0)], 0, vec![2, 4]).is_ok());
     }
 
     #[test]

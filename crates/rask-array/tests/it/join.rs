@@ -138,3 +138,26 @@ fn bad_inputs_are_errors_listing_the_shapes() {
     let err = stack(Axis(0), &[&bad]).unwrap_err().to_string();
     assert!(err.contains("reshape"), "{err}");
 }
+
+#[test]
+fn joins_are_portable_with_deterministic_names() {
+    let a = data(&[4, 5], 21);
+    let b = data(&[3, 5], 22);
+    let x = Array::from_ndarray(a.clone(), &[3, 2]).unwrap();
+    let y = Array::from_ndarray(b.clone(), &[2, 3]).unwrap();
+    let c = concatenate(Axis(0), &[&x, &y]).unwrap();
+    assert_eq!(c.name(), concatenate(Axis(0), &[&x, &y]).unwrap().name());
+    assert_ne!(c.name(), concatenate(Axis(0), &[&y, &x]).unwrap().name());
+    let got = crate::support::assert_portable(&c);
+    assert_eq!(
+        got,
+        ndarray::concatenate(Axis(0), &[a.view(), b.view()]).unwrap()
+    );
+
+    let z = Array::from_ndarray(b.clone(), &[3, 5]).unwrap();
+    let s = stack(Axis(1), &[&y, &z]).unwrap();
+    assert_eq!(s.name(), stack(Axis(1), &[&y, &z]).unwrap().name());
+    assert_ne!(s.name(), stack(Axis(0), &[&y, &z]).unwrap().name());
+    let got = crate::support::assert_portable(&s);
+    assert_eq!(got, ndarray::stack(Axis(1), &[b.view(), b.view()]).unwrap());
+}

@@ -271,3 +271,32 @@ fn transposes_are_portable_with_deterministic_names() {
     let got = crate::support::assert_portable(&y);
     assert_eq!(got, data.view().permuted_axes(IxDyn(&[2, 0, 1])).to_owned());
 }
+
+#[test]
+fn reshapes_are_portable_with_deterministic_names() {
+    let nd = data(&[6, 4, 5], 2);
+    let x = Array::from_ndarray(nd.clone(), &[4, 3, 5]).unwrap();
+    let y = x.reshape(&[4, 6, 5]);
+    assert_eq!(y.name(), x.reshape(&[4, 6, 5]).name());
+    assert_ne!(y.name(), x.reshape(&[24, 5]).name());
+    let got = crate::support::assert_portable(&y);
+    assert_eq!(
+        got,
+        nd.to_shape((IxDyn(&[4, 6, 5]), Order::RowMajor))
+            .unwrap()
+            .into_owned()
+    );
+    let flat = x.ravel();
+    assert_eq!(crate::support::assert_portable(&flat).len(), 120);
+    let stacked = x.expand_dims(1).squeeze();
+    assert_eq!(crate::support::assert_portable(&stacked), nd);
+}
+
+#[test]
+fn empty_reshapes_are_portable() {
+    let x = Array::from_ndarray(ArrayD::<i32>::zeros(IxDyn(&[0, 6])), &[1, 4]).unwrap();
+    let y = x.reshape(&[3, 0, 2]);
+    assert_eq!(y.name(), x.reshape(&[3, 0, 2]).name());
+    assert_ne!(y.name(), x.reshape(&[2, 0, 3]).name());
+    assert_eq!(crate::support::assert_portable(&y).shape(), &[3, 0, 2]);
+}

@@ -277,3 +277,32 @@ fn plans_of_mismatched_shapes_are_an_error() {
     let err = x.rechunk_plan(&[2]).unwrap_err().to_string();
     assert!(err.contains("(6, 4)"), "{err}");
 }
+
+#[test]
+fn rechunks_are_portable_with_deterministic_names() {
+    let nd = data(&[12, 10], 31);
+    let x = Array::from_ndarray(nd.clone(), &[5, 3]).unwrap();
+    // A gather that merges and splits, a split, and a staged plan.
+    let y = x.rechunk(&[4, 7]);
+    assert_eq!(y.name(), x.rechunk(&[4, 7]).name());
+    assert_ne!(y.name(), x.rechunk(&[4, 6]).name());
+    assert_eq!(crate::support::assert_portable(&y), nd);
+    let split = x.rechunk(&[1, 1]);
+    assert!(
+        split.name().starts_with("rechunk-split"),
+        "{}",
+        split.name()
+    );
+    assert_eq!(split.name(), x.rechunk(&[1, 1]).name());
+    assert_eq!(crate::support::assert_portable(&split), nd);
+    let rows = Array::from_ndarray(nd.clone(), &[12, 1]).unwrap();
+    let staged = rows.rechunk_with_limit(&[1, 10], 0);
+    assert!(
+        rechunk::plan(rows.chunks(), staged.chunks(), 8, 0)
+            .unwrap()
+            .len()
+            > 1
+    );
+    assert_eq!(staged.name(), rows.rechunk_with_limit(&[1, 10], 0).name());
+    assert_eq!(crate::support::assert_portable(&staged), nd);
+}

@@ -248,3 +248,48 @@ fn bad_indices_name_the_axis_and_length() {
 fn full_() -> SliceElem {
     rask_array::slicing::full()
 }
+
+#[test]
+fn slices_are_portable_with_deterministic_names() {
+    let nd = data(&[7, 6, 4], 11);
+    let x = Array::from_ndarray(nd.clone(), &[3, 4, 2]).unwrap();
+    let y = x.slice(&s![1..;2, ..;-1, -1, NewAxis]);
+    assert_eq!(y.name(), x.slice(&s![1..;2, ..;-1, -1, NewAxis]).name());
+    // The same selection written another way is the same layer.
+    assert_eq!(y.name(), x.slice(&s![1..7;2, ..;-1, 3, NewAxis]).name());
+    assert_ne!(y.name(), x.slice(&s![1..;2, ..;-1, -2, NewAxis]).name());
+    assert_ne!(y.name(), x.slice(&s![..;2, ..;-1, -1, NewAxis]).name());
+    let got = crate::support::assert_portable(&y);
+    let want = ArrayD::from_shape_fn(vec![3, 6, 1], |i| nd[[1 + 2 * i[0], 5 - i[1], 3]]);
+    assert_eq!(got, want);
+    // Whole blocks read as they are, a single index, an empty selection.
+    let whole = x.slice(&s![0..3, .., ..]);
+    assert_eq!(
+        crate::support::assert_portable(&whole),
+        nd.slice(rask_array::ndarray::s![0..3, .., ..]).into_dyn()
+    );
+    let one = x.slice(&s![2, 5, 1]);
+    assert_eq!(
+        crate::support::assert_portable(&one)
+            .into_raw_vec_and_offset()
+            .0,
+        vec![nd[[2, 5, 1]]]
+    );
+    let empty = x.slice(&[range(4, 2)]);
+    assert_eq!(crate::support::assert_portable(&empty).shape(), &[0, 6, 4]);
+}
+
+#[test]
+fn takes_are_portable_with_deterministic_names() {
+    let nd = data(&[5, 7], 12);
+    let x = Array::from_ndarray(nd.clone(), &[2, 3]).unwrap();
+    let y = x.take(&[6, 0, -1, 3, 3], Axis(1));
+    assert_eq!(y.name(), x.take(&[6, 0, -1, 3, 3], Axis(1)).name());
+    assert_eq!(y.name(), x.take(&[-1, 0, 6, 3, -4], Axis(1)).name());
+    assert_ne!(y.name(), x.take(&[6, 0, 5, 3, 3], Axis(1)).name());
+    assert_ne!(y.name(), x.take(&[4, 0, -1, 3, 3], Axis(0)).name());
+    let got = crate::support::assert_portable(&y);
+    assert_eq!(got, nd.select(Axis(1), &[6, 0, 6, 3, 3]));
+    let none = x.take(&[], Axis(0));
+    assert_eq!(crate::support::assert_portable(&none).shape(), &[0, 7]);
+}
