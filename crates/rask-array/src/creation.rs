@@ -197,9 +197,26 @@ impl<T: Element> Array<T> {
                 block_value(view.to_owned())
             })
             .collect();
+        // The name hashes the data (Dask's tokenize of a NumPy array), so
+        // the same array split the same way is the same layer anywhere.
+        let mut t = rask_core::Tokenizer::new("rask.array.from_ndarray");
+        let mut buf = Vec::new();
+        for b in &blocks {
+            let block = b
+                .get::<ArrayD<T>>(0)
+                .map_err(|e| Error::invalid("array", e.to_string()))?;
+            buf.clear();
+            match block.as_slice() {
+                Some(xs) => T::extend_le(xs, &mut buf),
+                None => T::extend_le(&block.iter().copied().collect::<Vec<T>>(), &mut buf),
+            }
+            t.bytes(&buf);
+        }
+        let name =
+            crate::kernels::layer_name("array", &(t.finish(), T::DTYPE, chunks.as_slices()), &[]);
         let blocks = Arc::new(blocks);
         let numblocks = chunks.numblocks();
-        Ok(Array::layer("array", chunks, Vec::new(), move |idx| {
+        Ok(Array::layer_named(name, chunks, Vec::new(), move |idx| {
             BlockTask {
                 op: Op::value(blocks[linear_index(idx, &numblocks)].clone()),
                 deps: Vec::new(),
@@ -240,23 +257,48 @@ impl<T: Element> Array<T> {
         });
         let numblocks = chunks.numblocks();
         let c = chunks.clone();
-        Ok(Array::layer(
+        let key_names: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+        let name = crate::kernels::layer_name(
             "from-delayed",
+            &(key_names, T::DTYPE, chunks.as_slices()),
+            &[],
+        );
+        Ok(Array::layer_named(
+            name,
             chunks,
             vec![Input::Graph(add)],
-            move |idx| {
-                let expected = c.block_shape(idx);
-                BlockTask {
-                    op: Op::call("from-delayed", move |args: &[Value]| {
-                        check_block_shape(block_arg::<T>(args, 0)?, &expected)?;
-                        Ok(args[0].clone())
-                    }),
-                    deps: vec![keys[linear_index(idx, &numblocks)].clone()],
-                }
+            move |idx| BlockTask {
+                op: Op::kernel(CheckedBlock::<T> {
+                    expected: c.block_shape(idx),
+                    _t: std::marker::PhantomData,
+                }),
+                deps: vec![keys[linear_index(idx, &numblocks)].clone()],
             },
         ))
     }
 }
+
+/// A block from elsewhere (a `Delayed`), passed on once its shape is
+/// checked against the chunks.
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+struct CheckedBlock<T> {
+    expected: Vec<usize>,
+    _t: std::marker::PhantomData<T>,
+}
+
+impl<T: Element> rask_core::Kernel for CheckedBlock<T> {
+    const NAME: &'static str = crate::kernels::elem_name!("rask.array.from_delayed", T);
+    fn run(&self, args: &[Value]) -> std::result::Result<Value, TaskError> {
+        check_block_shape(block_arg::<T>(args, 0)?, &self.expected)?;
+        Ok(args[0].clone())
+    }
+    fn label(&self) -> std::borrow::Cow<'static, str> {
+        std::borrow::Cow::Borrowed("from-delayed")
+    }
+}
+
+crate::kernels::register_elements!(CheckedBlock);
 
 /// The error for a block of the wrong shape.
 pub(crate) fn check_block_shape<T>(

@@ -605,12 +605,12 @@ fn ternary<A: Element, B: Element, C: Element, D: Element>(
         .map_collect(|&p, &q, &r| f(p, q, r)))
 }
 
+/// Output chunks, and the block sizes each operand must be split into.
+type Unified = (Chunks, Vec<Vec<Vec<usize>>>);
+
 /// The output chunks of operands broadcast together, with the operands
 /// refined to them, or the error of an invalid or mismatched operand.
-fn broadcast_together(
-    prefix: &str,
-    nodes: &[(&[usize], &Chunks)],
-) -> Result<(Chunks, Vec<Vec<Vec<usize>>>), String> {
+fn broadcast_together(prefix: &str, nodes: &[(&[usize], &Chunks)]) -> Result<Unified, String> {
     let shapes: Vec<&[usize]> = nodes.iter().map(|(s, _)| *s).collect();
     let out_shape = broadcast_shapes(&shapes).map_err(|e| format!("{prefix}: {e}"))?;
     Ok(unify(nodes, &out_shape))

@@ -356,7 +356,10 @@ fn seeds() -> (Vec<u8>, Vec<u8>) {
     let x = pipeline(3, 0.5).with_annotations(Annotations::default().retries(1));
     let plan = rask::graph::pipeline::plan(&x).unwrap();
     let values = SyncExecutor.execute(&plan, &[]).unwrap();
-    (plan.encode().unwrap(), wire::encode_values(&values).unwrap())
+    (
+        plan.encode().unwrap(),
+        wire::encode_values(&values).unwrap(),
+    )
 }
 
 proptest! {
