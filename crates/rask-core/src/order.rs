@@ -71,10 +71,10 @@ pub fn priorities(graph: &Graph) -> Result<Vec<u32>> {
             if expanded {
                 *p = next;
                 next += 1;
-                for &u in users_of(&dependents, t) {
+                for &u in users_of(dependents, t) {
                     unnumbered[u.index()] -= 1;
                 }
-                push_ready_siblings(graph, &dependents, &prio, &unnumbered, t, &mut stack);
+                push_ready_siblings(graph, dependents, &prio, &unnumbered, t, &mut stack);
                 continue;
             }
             if *p != UNSEEN {
