@@ -6,8 +6,8 @@
 //! Tuples, vectors and references of collections are collections too, so
 //! `compute((&a, &b))` merges both graphs and runs shared work once.
 
+use crate::builder::GraphBuilder;
 use crate::error::Result;
-use crate::graph::GraphBuilder;
 use crate::key::Key;
 use crate::value::Value;
 

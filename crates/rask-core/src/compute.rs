@@ -13,11 +13,12 @@
 //! checked first and a closure is refused with [`Error::NotPortable`] naming
 //! the task.
 
+use crate::builder::GraphBuilder;
 use crate::callbacks;
 use crate::collection::Collection;
 use crate::error::{Error, Result};
 use crate::executor::{self, Callback, CancelToken, Executor};
-use crate::graph::{Graph, GraphBuilder, Op};
+use crate::graph::{Graph, Op};
 use crate::key::Key;
 use crate::plan::{Plan, PlanOptions};
 use crate::value::Value;

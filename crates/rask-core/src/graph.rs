@@ -5,12 +5,11 @@
 //! tasks it depends on, in argument order.
 //!
 //! Invariants of a built [`Graph`]: every dependency id is in range, keys are
-//! unique, and there is no cycle. Graphs are built with a [`GraphBuilder`],
+//! unique, and there is no cycle. Graphs are built with a [`GraphBuilder`](crate::GraphBuilder),
 //! which takes dependencies by key, merges tasks with equal keys (the first
 //! one added wins, so graphs from several collections share common work), and
 //! reports dangling dependencies and cycles as errors.
 
-use rustc_hash::FxHashMap as HashMap;
 use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -20,6 +19,7 @@ use crate::annotations::Annotations;
 use crate::error::{Error, Result, TaskError};
 use crate::kernel::{DynKernel, Kernel};
 use crate::key::Key;
+use crate::key_index::KeyIndex;
 use crate::value::Value;
 
 /// Index of a task in its [`Graph`].
@@ -97,10 +97,13 @@ impl KernelOp {
 }
 
 /// A named function, the body of [`Op::Call`].
-pub struct Call {
+///
+/// The function is stored in the same allocation as its name: a closure
+/// task costs one allocation.
+pub struct Call<F: ?Sized = TaskFn> {
     name: Cow<'static, str>,
     blockwise: bool,
-    func: Arc<TaskFn>,
+    func: F,
 }
 
 impl Op {
@@ -122,7 +125,7 @@ impl Op {
         Op::Call(Arc::new(Call {
             name: name.into(),
             blockwise: false,
-            func: Arc::new(func),
+            func,
         }))
     }
 
@@ -137,7 +140,7 @@ impl Op {
         Op::Call(Arc::new(Call {
             name: name.into(),
             blockwise: true,
-            func: Arc::new(func),
+            func,
         }))
     }
 
@@ -230,11 +233,14 @@ impl Op {
     /// ```
     pub fn renamed(&self, name: impl Into<Cow<'static, str>>) -> Op {
         match self {
-            Op::Call(c) => Op::Call(Arc::new(Call {
-                name: name.into(),
-                blockwise: c.blockwise,
-                func: c.func.clone(),
-            })),
+            Op::Call(c) => {
+                let inner = c.clone();
+                Op::Call(Arc::new(Call {
+                    name: name.into(),
+                    blockwise: c.blockwise,
+                    func: move |args: &[Value]| (inner.func)(args),
+                }))
+            }
             Op::Kernel(k) => Op::Kernel(Arc::new(KernelOp {
                 kernel: k.kernel.clone(),
                 label: name.into(),
@@ -327,8 +333,9 @@ pub struct Step {
 #[derive(Debug)]
 pub struct Program {
     steps: Vec<Step>,
-    /// For each step, the earlier steps whose last use it is.
-    free_after: Vec<Vec<u32>>,
+    /// (step, an earlier step whose last use it is), by step: after running
+    /// a step, the results listed for it are dropped.
+    frees: Box<[(u32, u32)]>,
 }
 
 impl Program {
@@ -338,6 +345,8 @@ impl Program {
         if steps.is_empty() {
             return Err(Error::invalid("fused program", "it has no steps"));
         }
+        // (last use, step); a result never used is the program's own.
+        let mut frees: Vec<(u32, u32)> = Vec::with_capacity(steps.len() - 1);
         let mut last_use = vec![u32::MAX; steps.len()];
         for (i, s) in steps.iter().enumerate() {
             for a in &s.args {
@@ -352,13 +361,16 @@ impl Program {
                 }
             }
         }
-        let mut free_after = vec![Vec::new(); steps.len()];
         for (j, &u) in last_use.iter().enumerate() {
             if u != u32::MAX {
-                free_after[u as usize].push(j as u32);
+                frees.push((u, j as u32));
             }
         }
-        Ok(Program { steps, free_after })
+        frees.sort_unstable();
+        Ok(Program {
+            steps,
+            frees: frees.into_boxed_slice(),
+        })
     }
 
     /// The steps, in execution order.
@@ -369,6 +381,7 @@ impl Program {
     fn run(&self, key: &Key, inputs: &[Value]) -> Result<Value> {
         let mut results: Vec<Option<Value>> = vec![None; self.steps.len()];
         let mut args: Vec<Value> = Vec::new();
+        let mut frees = self.frees.iter().peekable();
         for (i, step) in self.steps.iter().enumerate() {
             args.clear();
             for a in &step.args {
@@ -385,8 +398,8 @@ impl Program {
             }
             let value = step.op.run(&step.key, &args)?;
             args.clear();
-            for &j in &self.free_after[i] {
-                results[j as usize] = None;
+            while let Some((_, j)) = frees.next_if(|(after, _)| *after as usize == i) {
+                results[*j as usize] = None;
             }
             results[i] = Some(value);
         }
@@ -443,7 +456,11 @@ impl Task {
 #[derive(Debug, Default)]
 pub struct Graph {
     tasks: Vec<Task>,
-    index: OnceLock<HashMap<Key, TaskId>>,
+    /// Task ids by key, made on first use when the graph was not built with
+    /// one.
+    index: OnceLock<KeyIndex>,
+    /// Made on first use: ordering and the executors share it.
+    dependents: OnceLock<Dependents>,
 }
 
 impl Graph {
@@ -455,27 +472,36 @@ impl Graph {
         if n > u32::MAX as usize {
             return Err(Error::invalid("graph", "more than 2^32 - 1 tasks"));
         }
-        let mut index = HashMap::with_capacity_and_hasher(n, Default::default());
-        for (i, t) in tasks.iter().enumerate() {
+        for t in &tasks {
             if let Some(&d) = t.deps.iter().find(|d| d.index() >= n) {
                 return Err(Error::Scheduler(format!(
                     "task {} depends on task id {} but the graph has {n} tasks",
                     t.key, d.0
                 )));
             }
-            if index.insert(t.key.clone(), TaskId(i as u32)).is_some() {
-                return Err(Error::invalid(
-                    "graph",
-                    format!("key {} appears twice; keys must be unique", t.key),
-                ));
-            }
         }
-        let g = Graph {
-            tasks,
-            index: OnceLock::from(index),
-        };
+        let (index, repeated) = KeyIndex::of_tasks(&tasks);
+        if let Some(t) = repeated {
+            return Err(Error::invalid(
+                "graph",
+                format!(
+                    "key {} appears twice; keys must be unique",
+                    tasks[t.index()].key
+                ),
+            ));
+        }
+        let g = Graph::from_parts(tasks, index);
         g.check_acyclic()?;
         Ok(g)
+    }
+
+    /// A graph of `tasks` with their key index.
+    pub(crate) fn from_parts(tasks: Vec<Task>, index: KeyIndex) -> Self {
+        Graph {
+            tasks,
+            index: OnceLock::from(index),
+            dependents: OnceLock::new(),
+        }
     }
 
     /// Builds without checks; the caller keeps the invariants.
@@ -483,6 +509,7 @@ impl Graph {
         Graph {
             tasks,
             index: OnceLock::new(),
+            dependents: OnceLock::new(),
         }
     }
 
@@ -509,8 +536,9 @@ impl Graph {
 
     /// The same graph without its key index (rebuilt on demand by
     /// [`Graph::id_of`]), to save memory while it runs.
-    pub(crate) fn without_index(self) -> Self {
-        Graph::from_tasks_unchecked(self.tasks)
+    pub(crate) fn without_index(mut self) -> Self {
+        self.index = OnceLock::new();
+        self
     }
 
     /// Takes the tasks out, for passes that rebuild the graph.
@@ -521,15 +549,8 @@ impl Graph {
     /// The id of the task with this key.
     pub fn id_of(&self, key: &Key) -> Option<TaskId> {
         self.index
-            .get_or_init(|| {
-                self.tasks
-                    .iter()
-                    .enumerate()
-                    .map(|(i, t)| (t.key.clone(), TaskId(i as u32)))
-                    .collect()
-            })
-            .get(key)
-            .copied()
+            .get_or_init(|| KeyIndex::of_tasks(&self.tasks).0)
+            .get(key, &self.tasks)
     }
 
     /// The first task that cannot leave this process, with the reason, or
@@ -575,8 +596,13 @@ impl Graph {
     }
 
     /// Dependents of every task in compressed form: the dependents of task `i`
-    /// are `targets[offsets[i]..offsets[i + 1]]`.
-    pub fn dependents(&self) -> Dependents {
+    /// are `targets[offsets[i]..offsets[i + 1]]`. Made on first use and kept
+    /// with the graph.
+    pub fn dependents(&self) -> &Dependents {
+        self.dependents.get_or_init(|| self.make_dependents())
+    }
+
+    fn make_dependents(&self) -> Dependents {
         let counts = self.dependent_counts();
         let mut offsets = Vec::with_capacity(counts.len() + 1);
         let mut acc = 0u32;
@@ -627,7 +653,7 @@ impl Graph {
         })
     }
 
-    fn check_acyclic(&self) -> Result<()> {
+    pub(crate) fn check_acyclic(&self) -> Result<()> {
         self.topological_order().map(|_| ())
     }
 
@@ -707,197 +733,13 @@ impl Dependents {
     }
 }
 
-/// Builds a [`Graph`] from tasks whose dependencies are given by key.
-///
-/// ```
-/// use rask_core::{GraphBuilder, Key, Op, Value};
-/// let mut b = GraphBuilder::new();
-/// b.insert(Key::new("a"), Op::value(Value::new(2i64)), vec![]);
-/// b.insert(Key::new("double"), Op::call("double", |a: &[Value]| Ok(Value::new(a[0].get::<i64>(0)? * 2))), vec![Key::new("a")]);
-/// let g = b.build().unwrap();
-/// assert_eq!(g.len(), 2);
-/// ```
-#[derive(Default)]
-pub struct GraphBuilder {
-    keys: HashMap<Key, TaskId>,
-    /// Key, operation, and the range of its dependencies in `dep_keys`.
-    pending: Vec<(Key, Op, u32, u32)>,
-    dep_keys: Vec<Key>,
-    /// Annotations by task position, for the few tasks that have them.
-    annotations: Vec<(u32, Arc<Annotations>)>,
-    /// Annotations given to every task inserted while set.
-    scope: Option<Arc<Annotations>>,
-}
-
-impl GraphBuilder {
-    /// An empty builder.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Whether a task with this key was added.
-    pub fn contains(&self, key: &Key) -> bool {
-        self.keys.contains_key(key)
-    }
-
-    /// Number of tasks added.
-    pub fn len(&self) -> usize {
-        self.pending.len()
-    }
-
-    /// Whether no task was added.
-    pub fn is_empty(&self) -> bool {
-        self.pending.is_empty()
-    }
-
-    /// Adds a task. Returns `false`, keeping the first task, when one with an
-    /// equal key was added before: equal keys are one task.
-    pub fn insert(&mut self, key: Key, op: Op, deps: impl IntoIterator<Item = Key>) -> bool {
-        use std::collections::hash_map::Entry;
-        match self.keys.entry(key) {
-            Entry::Occupied(_) => false,
-            Entry::Vacant(v) => {
-                let key = v.key().clone();
-                v.insert(TaskId(self.pending.len() as u32));
-                let start = self.dep_keys.len();
-                self.dep_keys.extend(deps);
-                let len = self.dep_keys.len() - start;
-                if let Some(a) = &self.scope {
-                    self.annotations
-                        .push((self.pending.len() as u32, a.clone()));
-                }
-                self.pending.push((key, op, start as u32, len as u32));
-                true
-            }
-        }
-    }
-
-    /// Adds a task with annotations (priority, retries, resources, allowed
-    /// workers); like [`GraphBuilder::insert`] otherwise.
-    pub fn insert_annotated(
-        &mut self,
-        key: Key,
-        op: Op,
-        deps: impl IntoIterator<Item = Key>,
-        annotations: Arc<Annotations>,
-    ) -> bool {
-        let pos = self.pending.len() as u32;
-        if !self.insert(key, op, deps) {
-            return false;
-        }
-        if let Some(last) = self.annotations.last_mut()
-            && last.0 == pos
-        {
-            last.1 = annotations;
-        } else {
-            self.annotations.push((pos, annotations));
-        }
-        true
-    }
-
-    /// Gives `annotations` to every task inserted until the returned value
-    /// is passed back to [`GraphBuilder::set_scope`] (Dask's
-    /// `with dask.annotate(...)` while a collection adds its tasks).
-    pub fn set_scope(&mut self, annotations: Option<Arc<Annotations>>) -> Option<Arc<Annotations>> {
-        std::mem::replace(&mut self.scope, annotations)
-    }
-
-    /// Resolves dependencies and checks the graph: a dependency on a key that
-    /// was never added is [`Error::MissingDependency`], a cycle is
-    /// [`Error::Cycle`].
-    pub fn build(self) -> Result<Graph> {
-        let GraphBuilder {
-            keys,
-            pending,
-            dep_keys,
-            annotations,
-            scope: _,
-        } = self;
-        let mut annotations = annotations.into_iter().peekable();
-        let mut tasks = Vec::with_capacity(pending.len());
-        for (key, op, start, len) in pending {
-            let dep_keys = &dep_keys[start as usize..(start + len) as usize];
-            let mut deps = Vec::with_capacity(dep_keys.len());
-            for d in dep_keys {
-                match keys.get(d) {
-                    Some(&id) => deps.push(id),
-                    None => {
-                        return Err(Error::MissingDependency {
-                            key,
-                            missing: d.clone(),
-                        });
-                    }
-                }
-            }
-            let pos = tasks.len() as u32;
-            let ann = match annotations.peek() {
-                Some((p, _)) if *p == pos => annotations.next().map(|(_, a)| a),
-                _ => None,
-            };
-            tasks.push(Task {
-                key,
-                op,
-                deps,
-                annotations: ann,
-            });
-        }
-        drop(dep_keys);
-        let g = Graph {
-            tasks,
-            index: OnceLock::from(keys),
-        };
-        g.check_acyclic()?;
-        Ok(g)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::GraphBuilder;
 
     fn lit(v: i64) -> Op {
         Op::value(Value::new(v))
-    }
-
-    #[test]
-    fn missing_dependency_names_both_keys() {
-        let mut b = GraphBuilder::new();
-        b.insert("a".into(), lit(1), vec!["nope".into()]);
-        let err = b.build().unwrap_err();
-        let msg = err.to_string();
-        assert!(matches!(err, Error::MissingDependency { .. }));
-        assert!(msg.contains("a") && msg.contains("nope"), "{msg}");
-    }
-
-    #[test]
-    fn cycle_is_reported_with_its_keys() {
-        let mut b = GraphBuilder::new();
-        b.insert("root".into(), lit(1), vec![]);
-        b.insert("a".into(), lit(1), vec!["c".into(), "root".into()]);
-        b.insert("b".into(), lit(1), vec!["a".into()]);
-        b.insert("c".into(), lit(1), vec!["b".into()]);
-        b.insert("d".into(), lit(1), vec!["c".into()]);
-        let Err(Error::Cycle { keys }) = b.build() else {
-            panic!("expected a cycle")
-        };
-        let mut names: Vec<_> = keys.iter().map(|k| k.name().to_string()).collect();
-        names.sort();
-        assert_eq!(names, ["a", "b", "c"]);
-    }
-
-    #[test]
-    fn self_loop_is_a_cycle() {
-        let mut b = GraphBuilder::new();
-        b.insert("a".into(), lit(1), vec!["a".into()]);
-        assert!(matches!(b.build(), Err(Error::Cycle { .. })));
-    }
-
-    #[test]
-    fn equal_keys_merge() {
-        let mut b = GraphBuilder::new();
-        assert!(b.insert("a".into(), lit(1), vec![]));
-        assert!(!b.insert("a".into(), lit(2), vec![]));
-        assert_eq!(b.build().unwrap().len(), 1);
     }
 
     #[test]

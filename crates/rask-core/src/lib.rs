@@ -25,6 +25,7 @@
 //! Users normally reach these through the `rask` facade crate.
 
 mod annotations;
+mod builder;
 pub mod callbacks;
 pub mod codec;
 mod collection;
@@ -34,6 +35,7 @@ pub mod executor;
 mod graph;
 pub mod kernel;
 mod key;
+mod key_index;
 pub mod optimize;
 pub mod order;
 mod plan;
@@ -43,12 +45,12 @@ mod value;
 pub mod wire;
 
 pub use annotations::Annotations;
+pub use builder::GraphBuilder;
 pub use collection::Collection;
 pub use error::{BoxError, Error, Result, TaskError};
 pub use executor::{Callback, CancelToken, Executor};
 pub use graph::{
-    Arg, Call, Dependents, Graph, GraphBuilder, Held, KernelOp, Op, Program, Step, Task, TaskFn,
-    TaskId,
+    Arg, Call, Dependents, Graph, Held, KernelOp, Op, Program, Step, Task, TaskFn, TaskId,
 };
 pub use kernel::{DynKernel, Kernel};
 pub use key::{Key, fresh_token};

@@ -9,10 +9,17 @@
 //!   its last step (so requested outputs keep their keys) and remembers every
 //!   step's key for errors. Outputs are never fused away, and tasks with
 //!   different annotations (priority, retries, ...) are never fused together.
+//!
+//! Both passes work in place: the tasks that stay are moved down in the
+//! graph's own task list, keeping their relative order, and only their
+//! dependency ids are rewritten, so neither pass holds two copies of a
+//! graph of a million tasks.
 
 use std::sync::Arc;
 
 use crate::graph::{Arg, Graph, Op, Program, Step, Task, TaskId};
+use crate::key::Key;
+use crate::value::Value;
 
 /// Keeps the tasks reachable from `outputs`; returns the smaller graph and the
 /// outputs' ids in it. Relative order of the kept tasks is preserved.
@@ -44,18 +51,17 @@ pub fn cull(graph: Graph, outputs: &[TaskId]) -> (Graph, Vec<TaskId>) {
             next += 1;
         }
     }
-    let tasks = graph
-        .into_tasks()
-        .into_iter()
-        .zip(keep)
-        .filter(|(_, k)| *k)
-        .map(|(mut t, _)| {
-            for d in &mut t.deps {
-                *d = TaskId(new_id[d.index()]);
-            }
-            t
-        })
-        .collect();
+    let mut tasks = graph.into_tasks();
+    let mut position = 0;
+    tasks.retain(|_| {
+        position += 1;
+        keep[position - 1]
+    });
+    for t in &mut tasks {
+        for d in &mut t.deps {
+            *d = TaskId(new_id[d.index()]);
+        }
+    }
     let outputs = outputs.iter().map(|o| TaskId(new_id[o.index()])).collect();
     (Graph::from_tasks_unchecked(tasks), outputs)
 }
@@ -73,12 +79,62 @@ pub fn cull(graph: Graph, outputs: &[TaskId]) -> (Graph, Vec<TaskId>) {
 /// tasks in post-order; its dependencies are the tree's external inputs.
 pub fn fuse(graph: Graph, outputs: &[TaskId]) -> (Graph, Vec<TaskId>) {
     let n = graph.len();
+    let absorbed = absorbed_tasks(&graph, outputs);
+    if !absorbed.iter().any(|&a| a) {
+        return (graph, outputs.to_vec());
+    }
+    // For a task that stays, its new id; for an absorbed one, its place in
+    // `parts`.
+    let mut slot = vec![0u32; n];
+    let (mut stays, mut parts_len) = (0u32, 0u32);
+    for (s, &a) in slot.iter_mut().zip(&absorbed) {
+        let counter = if a { &mut parts_len } else { &mut stays };
+        *s = *counter;
+        *counter += 1;
+    }
+    let mut tasks = graph.into_tasks();
+    // The absorbed tasks, moved out so their places can be reused.
+    let hole = Op::value(Value::new(()));
+    let mut parts: Vec<Part> = Vec::with_capacity(parts_len as usize);
+    for (t, _) in tasks.iter_mut().zip(&absorbed).filter(|(_, a)| **a) {
+        parts.push(Part {
+            key: std::mem::replace(&mut t.key, Key::from("")),
+            op: std::mem::replace(&mut t.op, hole.clone()),
+            deps: std::mem::take(&mut t.deps),
+            step: u32::MAX,
+        });
+    }
+    let mut walk = TreeWalk::default();
+    for i in 0..n {
+        if absorbed[i] {
+            continue;
+        }
+        let task = &mut tasks[i];
+        if task.deps.iter().any(|d| absorbed[d.index()]) {
+            walk.fuse_into(task, &absorbed, &slot, &mut parts, &hole);
+        } else {
+            for d in &mut task.deps {
+                *d = TaskId(slot[d.index()]);
+            }
+        }
+        // Every place below `i` that no kept task holds is free: absorbed
+        // tasks were moved out, kept ones moved down already.
+        tasks.swap(slot[i] as usize, i);
+    }
+    tasks.truncate(stays as usize);
+    let outputs = outputs.iter().map(|o| TaskId(slot[o.index()])).collect();
+    (Graph::from_tasks_unchecked(tasks), outputs)
+}
+
+/// Which tasks [`fuse`] absorbs into their dependent.
+fn absorbed_tasks(graph: &Graph, outputs: &[TaskId]) -> Vec<bool> {
+    let n = graph.len();
     let dependents = graph.dependents();
     let mut is_output = vec![false; n];
     for o in outputs {
         is_output[o.index()] = true;
     }
-    let absorbed: Vec<bool> = (0..n)
+    (0..n)
         .map(|i| {
             let id = TaskId(i as u32);
             let &[b] = dependents.of(id) else {
@@ -89,83 +145,86 @@ pub fn fuse(graph: Graph, outputs: &[TaskId]) -> (Graph, Vec<TaskId>) {
                 && same_annotations(a, b)
                 && (b.deps.len() == 1 || (a.op.is_blockwise() && b.op.is_blockwise()))
         })
-        .collect();
-    if !absorbed.iter().any(|&a| a) {
-        return (graph, outputs.to_vec());
-    }
-    let mut new_id = vec![u32::MAX; n];
-    let mut next = 0u32;
-    for i in 0..n {
-        if !absorbed[i] {
-            new_id[i] = next;
-            next += 1;
-        }
-    }
-    let mut step_index = vec![u32::MAX; n];
-    let mut stack: Vec<(TaskId, usize)> = Vec::new();
-    let mut tasks = Vec::with_capacity(next as usize);
-    for i in 0..n {
-        if absorbed[i] {
-            continue;
-        }
-        let root = TaskId(i as u32);
-        let task = graph.task(root);
-        if !task.deps.iter().any(|d| absorbed[d.index()]) {
-            tasks.push(Task {
-                key: task.key.clone(),
-                op: task.op.clone(),
-                deps: task
-                    .deps
-                    .iter()
-                    .map(|d| TaskId(new_id[d.index()]))
-                    .collect(),
-                annotations: task.annotations.clone(),
-            });
-            continue;
-        }
-        // Post-order walk of the absorbed tree under `root`, iteratively.
+        .collect()
+}
+
+/// An absorbed task, moved out of the graph until it becomes a step.
+struct Part {
+    key: Key,
+    op: Op,
+    deps: Vec<TaskId>,
+    /// Its step number in the program being built.
+    step: u32,
+}
+
+/// Scratch space of [`fuse`], reused from one fused task to the next.
+#[derive(Default)]
+struct TreeWalk {
+    /// (absorbed task's place in `parts`, or `None` for the root; index of
+    /// the next dependency to visit)
+    stack: Vec<(Option<u32>, usize)>,
+    /// The fused task's inputs, by old id.
+    inputs: Vec<TaskId>,
+}
+
+impl TreeWalk {
+    /// Makes `root` the fused task of the absorbed tree under it: a
+    /// post-order walk, dependencies in argument order.
+    fn fuse_into(
+        &mut self,
+        root: &mut Task,
+        absorbed: &[bool],
+        slot: &[u32],
+        parts: &mut [Part],
+        hole: &Op,
+    ) {
         let mut steps: Vec<Step> = Vec::new();
-        let mut inputs: Vec<TaskId> = Vec::new();
-        stack.push((root, 0));
-        while let Some((t, next_dep)) = stack.last_mut() {
-            let deps = &graph.task(*t).deps;
+        self.inputs.clear();
+        self.stack.push((None, 0));
+        while let Some((node, next_dep)) = self.stack.last_mut() {
+            let node = *node;
+            let deps = match node {
+                Some(p) => &parts[p as usize].deps,
+                None => &root.deps,
+            };
             if let Some(&d) = deps.get(*next_dep) {
                 *next_dep += 1;
                 if absorbed[d.index()] {
-                    stack.push((d, 0));
+                    self.stack.push((Some(slot[d.index()]), 0));
                 }
                 continue;
             }
-            let t = *t;
-            stack.pop();
+            self.stack.pop();
             let args = deps
                 .iter()
                 .map(|d| {
                     if absorbed[d.index()] {
-                        Arg::Step(step_index[d.index()])
+                        Arg::Step(parts[slot[d.index()] as usize].step)
                     } else {
-                        Arg::Input(input_slot(&mut inputs, *d))
+                        Arg::Input(input_slot(&mut self.inputs, *d))
                     }
                 })
                 .collect();
-            step_index[t.index()] = steps.len() as u32;
-            let task = graph.task(t);
-            steps.push(Step {
-                key: task.key.clone(),
-                op: task.op.clone(),
-                args,
-            });
+            let (key, op) = match node {
+                Some(p) => {
+                    let part = &mut parts[p as usize];
+                    part.step = steps.len() as u32;
+                    let key = std::mem::replace(&mut part.key, Key::from(""));
+                    (key, std::mem::replace(&mut part.op, hole.clone()))
+                }
+                None => (
+                    root.key.clone(),
+                    std::mem::replace(&mut root.op, hole.clone()),
+                ),
+            };
+            steps.push(Step { key, op, args });
         }
         let program = Program::new(steps).expect("post-order steps only use earlier steps");
-        tasks.push(Task {
-            key: task.key.clone(),
-            op: Op::Fused(Arc::new(program)),
-            deps: inputs.iter().map(|d| TaskId(new_id[d.index()])).collect(),
-            annotations: task.annotations.clone(),
-        });
+        root.op = Op::Fused(Arc::new(program));
+        root.deps.clear();
+        root.deps
+            .extend(self.inputs.iter().map(|d| TaskId(slot[d.index()])));
     }
-    let outputs = outputs.iter().map(|o| TaskId(new_id[o.index()])).collect();
-    (Graph::from_tasks_unchecked(tasks), outputs)
 }
 
 /// Tasks fuse only when their annotations agree (a task with retries or a

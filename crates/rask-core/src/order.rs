@@ -71,10 +71,10 @@ pub fn priorities(graph: &Graph) -> Result<Vec<u32>> {
             if expanded {
                 *p = next;
                 next += 1;
-                for &u in users_of(&dependents, t) {
+                for &u in users_of(dependents, t) {
                     unnumbered[u.index()] -= 1;
                 }
-                push_ready_siblings(graph, &dependents, &prio, &unnumbered, t, &mut stack);
+                push_ready_siblings(graph, dependents, &prio, &unnumbered, t, &mut stack);
                 continue;
             }
             if *p != UNSEEN {
@@ -172,6 +172,26 @@ fn count_edge_visits(n: usize) {
 /// Longest path from each task down to a task without dependencies.
 fn heights(graph: &Graph) -> Result<Vec<u32>> {
     let mut height = vec![0u32; graph.len()];
+    // Graphs from a builder usually list every task after its dependencies:
+    // then one pass in id order is enough.
+    let mut in_id_order = true;
+    for (i, t) in graph.tasks().iter().enumerate() {
+        let mut h = 0;
+        for d in &t.deps {
+            if d.index() >= i {
+                in_id_order = false;
+                break;
+            }
+            h = h.max(height[d.index()] + 1);
+        }
+        if !in_id_order {
+            break;
+        }
+        height[i] = h;
+    }
+    if in_id_order {
+        return Ok(height);
+    }
     for t in graph.topological_order()? {
         let h = graph
             .task(t)

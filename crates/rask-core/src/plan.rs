@@ -6,8 +6,9 @@
 //! and [`order`](crate::order) the tasks. A [`Plan`] is the result; executors
 //! only run plans.
 
+use crate::builder::GraphBuilder;
 use crate::error::Result;
-use crate::graph::{Graph, GraphBuilder, TaskId};
+use crate::graph::{Graph, TaskId};
 use crate::key::Key;
 use crate::{optimize, order};
 
@@ -54,6 +55,9 @@ impl Plan {
 
     /// Runs the pipeline on a built graph.
     pub fn from_graph(graph: Graph, outputs: &[TaskId], options: PlanOptions) -> Plan {
+        // The passes and the executors address tasks by id: the key index
+        // is not needed any more (`Graph::id_of` makes it again on demand).
+        let graph = graph.without_index();
         let (graph, outputs) = optimize::cull(graph, outputs);
         let (graph, outputs) = if options.fuse {
             optimize::fuse(graph, &outputs)
@@ -68,8 +72,6 @@ impl Plan {
         {
             priority = with_user_priorities(&graph, &priority);
         }
-        // Executors address tasks by id; the key index is not needed any more.
-        let graph = graph.without_index();
         Plan {
             graph,
             outputs,

@@ -46,10 +46,11 @@ use std::borrow::Borrow;
 use std::marker::PhantomData;
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use rask_core::{
     Annotations, BoxError, Collection, Error, Executor, GraphBuilder, Kernel, Key, Op, Result,
-    Shared, TaskError, Tokenizer, Value,
+    Shared, TaskError, TaskId, Tokenizer, Value,
 };
 
 /// A lazy value of type `T`: a node in a task graph.
@@ -59,28 +60,118 @@ pub struct Delayed<T> {
     _type: PhantomData<fn() -> T>,
 }
 
+/// One node of a delayed graph. A graph of a million closures holds a
+/// million of these, so the layout is kept small: 80 bytes, plus one
+/// allocation for the operation (a closure and its name) and one for the
+/// dependencies when there are any; a key `prefix-<token>` is stored inline.
 struct Node {
     key: Key,
+    body: Body,
+    /// Where this node's task went in the builder that added it last: the
+    /// builder's serial (its low 32 bits) in the high half, the task id in
+    /// the low half. A hint that saves looking the key up, trusted only when
+    /// the builder's task of that id has this node's key (see [`Node::id_in`]).
+    added_as: AtomicU64,
+}
+
+enum Body {
+    /// A task: what it does and the nodes it depends on, in argument order.
+    Task { op: Op, deps: Box<[Arc<Node>]> },
+    /// A task with priority, retries, resources or allowed workers.
+    Annotated(Box<Annotated>),
+    /// A task of another collection's graph, which this adds to a builder
+    /// (the graph holds a task with the node's key).
+    External(Arc<GraphFn>),
+}
+
+struct Annotated {
     op: Op,
-    deps: Vec<Arc<Node>>,
-    /// Priority, retries, resources, allowed workers.
-    annotations: Option<Arc<Annotations>>,
-    /// For a node whose task belongs to another collection's graph: adds
-    /// that graph (which holds a task with `key`); `op` is then unused.
-    external: Option<Arc<GraphFn>>,
+    deps: Box<[Arc<Node>]>,
+    annotations: Arc<Annotations>,
 }
 
 /// Adds tasks to a graph builder.
 pub type GraphFn = dyn Fn(&mut GraphBuilder) + Send + Sync;
 
+impl Node {
+    fn new(key: Key, body: Body) -> Arc<Node> {
+        Arc::new(Node {
+            key,
+            body,
+            added_as: AtomicU64::new(0),
+        })
+    }
+
+    fn task(key: Key, op: Op, deps: Box<[Arc<Node>]>) -> Arc<Node> {
+        Node::new(key, Body::Task { op, deps })
+    }
+
+    /// The nodes this one depends on, in argument order.
+    fn deps(&self) -> &[Arc<Node>] {
+        match &self.body {
+            Body::Task { deps, .. } => deps,
+            Body::Annotated(a) => &a.deps,
+            Body::External(_) => &[],
+        }
+    }
+
+    /// The operation; `None` for an external node.
+    fn op(&self) -> Option<&Op> {
+        match &self.body {
+            Body::Task { op, .. } => Some(op),
+            Body::Annotated(a) => Some(&a.op),
+            Body::External(_) => None,
+        }
+    }
+
+    fn annotations(&self) -> Option<&Arc<Annotations>> {
+        match &self.body {
+            Body::Annotated(a) => Some(&a.annotations),
+            _ => None,
+        }
+    }
+
+    /// The id of this node's task in `builder`, when the node was added to
+    /// it (or a task with an equal key was).
+    fn id_in(&self, builder: &GraphBuilder) -> Option<TaskId> {
+        let hint = self.added_as.load(Ordering::Relaxed);
+        // A hint from another builder (one running on another thread, or
+        // one whose serial agrees in the low 32 bits) names a task with
+        // another key, or none: checked, never trusted.
+        if hint >> 32 == builder.serial() & 0xffff_ffff {
+            let id = TaskId(hint as u32);
+            if builder.key(id) == Some(&self.key) {
+                return Some(id);
+            }
+        }
+        let id = builder.id_of(&self.key)?;
+        self.remember(builder, id);
+        Some(id)
+    }
+
+    fn remember(&self, builder: &GraphBuilder, id: TaskId) {
+        let hint = (builder.serial() << 32) | u64::from(id.0);
+        self.added_as.store(hint, Ordering::Relaxed);
+    }
+
+    /// Takes the dependencies out, leaving none.
+    fn take_deps(&mut self) -> Box<[Arc<Node>]> {
+        match &mut self.body {
+            Body::Task { deps, .. } => std::mem::take(deps),
+            Body::Annotated(a) => std::mem::take(&mut a.deps),
+            Body::External(_) => Box::default(),
+        }
+    }
+}
+
 impl Drop for Node {
     /// Drops long chains without recursion: a chain of a million nodes would
     /// otherwise overflow the stack.
     fn drop(&mut self) {
-        let mut stack = std::mem::take(&mut self.deps);
+        let mut stack = self.take_deps().into_vec();
         while let Some(dep) = stack.pop() {
             if let Ok(mut node) = Arc::try_unwrap(dep) {
-                stack.append(&mut node.deps);
+                stack.extend(node.take_deps());
             }
         }
     }
@@ -137,13 +228,7 @@ fn arg<T: Data>(args: &[Value], i: usize, arity: usize) -> Result<&T, TaskError>
 impl<T: Data> Delayed<T> {
     fn from_parts(prefix: &str, op: Op, deps: Vec<Arc<Node>>) -> Self {
         Delayed {
-            node: Arc::new(Node {
-                key: Key::unique(prefix),
-                op,
-                deps,
-                annotations: None,
-                external: None,
-            }),
+            node: Node::task(Key::unique(prefix), op, deps.into_boxed_slice()),
             _type: PhantomData,
         }
     }
@@ -166,14 +251,19 @@ impl<T: Data> Delayed<T> {
     /// assert_eq!(TRIES.load(Ordering::SeqCst), 3);
     /// ```
     pub fn with_annotations(&self, annotations: Annotations) -> Delayed<T> {
+        let body = match (&self.node.body, self.node.op()) {
+            // The task belongs to another collection, with its annotations.
+            (Body::External(add), _) => Body::External(add.clone()),
+            (_, op) => Body::Annotated(Box::new(Annotated {
+                op: op
+                    .expect("a node that is not external has an operation")
+                    .clone(),
+                deps: self.node.deps().into(),
+                annotations: Arc::new(annotations),
+            })),
+        };
         Delayed {
-            node: Arc::new(Node {
-                key: self.node.key.clone(),
-                op: self.node.op.clone(),
-                deps: self.node.deps.clone(),
-                annotations: Some(Arc::new(annotations)),
-                external: self.node.external.clone(),
-            }),
+            node: Node::new(self.node.key.clone(), body),
             _type: PhantomData,
         }
     }
@@ -194,11 +284,11 @@ impl<T: Data> Delayed<T> {
     /// assert!(err.contains("load"), "{err}");
     /// ```
     pub fn with_name(&self, prefix: &str) -> Delayed<T> {
-        if self.node.external.is_some() {
+        let Some(op) = self.node.op() else {
             return self.clone(); // its key belongs to another collection
-        }
-        let op = self.node.op.renamed(prefix.to_string());
-        Delayed::from_parts(prefix, op, self.node.deps.clone())
+        };
+        let op = op.renamed(prefix.to_string());
+        Delayed::from_parts(prefix, op, self.node.deps().to_vec())
     }
 
     /// Applies `f` to the value.
@@ -339,13 +429,7 @@ impl<T: Data> Delayed<T> {
         let mut kept = rask_core::compute::persist_with(&RawValue(&self.node), executor)?;
         let (key, op) = kept.pop().ok_or_else(|| missing_output(&self.node.key))?;
         Ok(Delayed {
-            node: Arc::new(Node {
-                key,
-                op,
-                deps: Vec::new(),
-                annotations: None,
-                external: None,
-            }),
+            node: Node::task(key, op, Box::default()),
             _type: PhantomData,
         })
     }
@@ -383,26 +467,67 @@ fn prefix_name<F>(_f: &F, default: &'static str) -> &'static str {
     prefix_of::<F>(default)
 }
 
-/// Adds the graph under `root` to `builder`, depth first, without recursion.
+/// Adds the graph under `root` to `builder`, without recursion.
+///
+/// Each task is added after its dependencies (post-order, dependencies in
+/// argument order), by [`GraphBuilder::insert_with_ids`], and its node
+/// remembers the id it got: a dependency is then resolved without hashing
+/// its key. Only a node met for the first time is looked up by key, so a
+/// node whose key is in the builder already (an equal value, a pure kernel
+/// call built twice, an annotated copy) is one task with it, and its
+/// dependencies are not visited: the first one added wins.
 fn add_nodes(root: &Arc<Node>, builder: &mut GraphBuilder) {
-    let mut stack: Vec<&Arc<Node>> = vec![root];
-    while let Some(node) = stack.pop() {
-        if let Some(add) = &node.external {
-            if !builder.contains(&node.key) {
-                add(builder);
+    if is_added(root, builder) {
+        return;
+    }
+    // (node, index of the next dependency to visit)
+    let mut stack: Vec<(&Node, usize)> = vec![(root, 0)];
+    while let Some((node, next)) = stack.last_mut() {
+        let node: &Node = node;
+        if let Some(dep) = node.deps().get(*next) {
+            *next += 1;
+            if !is_added(dep, builder) {
+                stack.push((dep, 0));
             }
             continue;
         }
-        let deps = node.deps.iter().map(|d| d.key.clone());
-        let added = match &node.annotations {
-            Some(a) => builder.insert_annotated(node.key.clone(), node.op.clone(), deps, a.clone()),
-            None => builder.insert(node.key.clone(), node.op.clone(), deps),
-        };
-        if !added {
-            continue;
-        }
-        stack.extend(node.deps.iter().filter(|d| !builder.contains(&d.key)));
+        stack.pop();
+        add_node(node, builder);
     }
+}
+
+/// Whether `node` has a task in `builder`; an external node's graph is
+/// added now.
+fn is_added(node: &Node, builder: &mut GraphBuilder) -> bool {
+    if node.id_in(builder).is_some() {
+        return true;
+    }
+    if let Body::External(add) = &node.body {
+        add(builder);
+        return true;
+    }
+    false
+}
+
+/// Adds the task of `node`, whose dependencies were visited.
+fn add_node(node: &Node, builder: &mut GraphBuilder) {
+    let op = node
+        .op()
+        .expect("an external node is never added as a task");
+    let ids: Option<Vec<TaskId>> = node.deps().iter().map(|d| d.id_in(builder)).collect();
+    let Some(ids) = ids else {
+        // An external graph did not add the key it promised: by key, so
+        // that building reports the missing dependency.
+        let keys = node.deps().iter().map(|d| d.key.clone());
+        match node.annotations() {
+            Some(a) => builder.insert_annotated(node.key.clone(), op.clone(), keys, a.clone()),
+            None => builder.insert(node.key.clone(), op.clone(), keys),
+        };
+        return;
+    };
+    let annotations = node.annotations().cloned();
+    let (id, _) = builder.insert_with_ids(node.key.clone(), op.clone(), ids, annotations);
+    node.remember(builder, id);
 }
 
 /// A node computed to its raw [`Value`].
@@ -500,13 +625,7 @@ pub fn try_delayed<T: Data, E: Into<BoxError>>(
 /// ```
 pub fn from_graph<T: Data>(key: Key, add: Arc<GraphFn>) -> Delayed<T> {
     Delayed {
-        node: Arc::new(Node {
-            key,
-            op: Op::value(Value::new(())),
-            deps: Vec::new(),
-            annotations: None,
-            external: Some(add),
-        }),
+        node: Node::new(key, Body::External(add)),
         _type: PhantomData,
     }
 }
@@ -531,13 +650,7 @@ pub fn value<T: Data>(value: T) -> Delayed<T> {
         Err(_) => Key::unique("value"),
     };
     Delayed {
-        node: Arc::new(Node {
-            key,
-            op: Op::value(value),
-            deps: Vec::new(),
-            annotations: None,
-            external: None,
-        }),
+        node: Node::task(key, Op::value(value), Box::default()),
         _type: PhantomData,
     }
 }
@@ -615,13 +728,11 @@ pub fn from_kernel<T: Data, K: Kernel>(kernel: K, args: Vec<AnyDelayed>, pure: b
         Key::unique(&label)
     };
     Delayed {
-        node: Arc::new(Node {
+        node: Node::task(
             key,
-            op: Op::kernel(kernel),
-            deps: args.into_iter().map(|a| a.0).collect(),
-            annotations: None,
-            external: None,
-        }),
+            Op::kernel(kernel),
+            args.into_iter().map(|a| a.0).collect(),
+        ),
         _type: PhantomData,
     }
 }
@@ -741,6 +852,11 @@ mod tests {
         assert_eq!(d.key().prefix(), "double");
         assert_eq!(value(1).map(|x| x + 1).key().prefix(), "map");
         assert_eq!(delayed(|| 1).key().prefix(), "delayed");
+    }
+
+    #[test]
+    fn a_node_is_eighty_bytes() {
+        assert_eq!(std::mem::size_of::<Node>(), 80);
     }
 
     #[test]

@@ -172,7 +172,7 @@ type ReadyHeap = BinaryHeap<Reverse<(u32, TaskId)>>;
 struct Run<'a> {
     plan: &'a Plan,
     callbacks: &'a [&'a dyn Callback],
-    dependents: Dependents,
+    dependents: &'a Dependents,
     /// Unfinished dependencies per task.
     waiting: Vec<AtomicU32>,
     /// Dependents per task that have not run yet.
@@ -216,19 +216,18 @@ fn execute(
         .filter(|t| graph.task(*t).deps.is_empty())
         .collect();
     roots.sort_unstable_by_key(|t| plan.priority[t.index()]);
+    let dependents = graph.dependents();
     let run = Run {
         plan,
         callbacks,
-        dependents: graph.dependents(),
+        dependents,
         waiting: graph
             .tasks()
             .iter()
             .map(|t| AtomicU32::new(t.deps.len() as u32))
             .collect(),
-        refs: graph
-            .dependent_counts()
-            .into_iter()
-            .map(AtomicU32::new)
+        refs: (0..n as u32)
+            .map(|i| AtomicU32::new(dependents.of(TaskId(i)).len() as u32))
             .collect(),
         slots: (0..n).map(|_| Mutex::new(None)).collect(),
         keep,
