@@ -4,10 +4,10 @@
 //! Every built-in array operation is a [`Kernel`](rask_core::Kernel): a
 //! struct holding the task's parameters (serde), generic over the element
 //! type, and registered once per element type under a name such as
-//! `rask.array.transpose<float64>` ([`elem_name!`]). A worker of the same
+//! `rask.array.transpose<float64>` (`elem_name!`). A worker of the same
 //! build decodes the parameters, finds the kernel by name and runs it. Layer
 //! names are derived from the operation's parameters and the names of the
-//! layers it reads ([`layer_name`]), so the same array built twice, in one
+//! layers it reads (`layer_name`), so the same array built twice, in one
 //! process or two, has the same keys.
 //!
 //! The pattern, for an operation `Foo` on blocks of `T`:

@@ -35,7 +35,7 @@ pub trait Executor: Send + Sync {
     /// Runs `plan` and returns the values of `plan.outputs`, in order.
     ///
     /// The first task failure cancels the tasks not yet started and comes back
-    /// as [`Error::Task`](crate::Error::Task); the executor stays usable.
+    /// as [`Error::Task`]; the executor stays usable.
     fn execute(&self, plan: &Plan, callbacks: &[&dyn Callback]) -> Result<Vec<Value>>;
 
     /// A short name for diagnostics (`"threads"`, `"sync"`, ...).

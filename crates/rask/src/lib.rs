@@ -34,7 +34,7 @@
 //! ## Map of the crate
 //!
 //! * [`delayed`](mod@delayed) — lazy calls of ordinary functions.
-//! * [`array`] — chunked n-d arrays with NumPy semantics.
+//! * [`array`](mod@array) — chunked n-d arrays with NumPy semantics.
 //! * [`compute`], [`compute_with`], [`get`] — run collections or hand-built
 //!   graphs.
 //! * [`Scheduler`] — `sync`, `threads(n)`, or any [`graph::Executor`].
