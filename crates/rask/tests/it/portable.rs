@@ -432,3 +432,87 @@ proptest! {
         }
     }
 }
+
+/// An executor that keeps persisted results "elsewhere" (a map standing for
+/// a cluster's memory) and hands back references to them.
+type Store = Arc<std::sync::Mutex<std::collections::HashMap<rask::Key, Value>>>;
+
+#[derive(Default)]
+struct Keeper {
+    kept: Store,
+}
+
+/// A reference to a result kept by a [`Keeper`].
+struct KeptRef {
+    key: rask::Key,
+    kept: Store,
+}
+
+impl rask::graph::Held for KeptRef {
+    fn key(&self) -> &rask::Key {
+        &self.key
+    }
+    fn executor(&self) -> &str {
+        "keeper"
+    }
+    fn fetch(&self) -> Result<Value, rask::TaskError> {
+        let kept = self.kept.lock().unwrap();
+        kept.get(&self.key)
+            .cloned()
+            .ok_or_else(|| rask::TaskError::failed(format!("{} was released", self.key)))
+    }
+}
+
+impl Executor for Keeper {
+    fn execute(&self, plan: &Plan, callbacks: &[&dyn Callback]) -> rask::Result<Vec<Value>> {
+        SyncExecutor.execute(plan, callbacks)
+    }
+    fn name(&self) -> &str {
+        "keeper"
+    }
+    fn persist(&self, plan: &Plan, callbacks: &[&dyn Callback]) -> rask::Result<Vec<Op>> {
+        let values = self.execute(plan, callbacks)?;
+        let mut kept = self.kept.lock().unwrap();
+        Ok(plan
+            .outputs
+            .iter()
+            .zip(values)
+            .map(|(o, v)| {
+                let key = plan.graph.task(*o).key.clone();
+                kept.insert(key.clone(), v);
+                Op::held(Arc::new(KeptRef {
+                    key,
+                    kept: self.kept.clone(),
+                }))
+            })
+            .collect())
+    }
+    fn release(&self, keys: &[rask::Key]) -> rask::Result<()> {
+        let mut kept = self.kept.lock().unwrap();
+        for k in keys {
+            kept.remove(k);
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn persist_keeps_results_where_the_executor_holds_them() {
+    let keeper = Keeper::default();
+    let x = pipeline(3, 2.0);
+    let want = x.compute().unwrap();
+    let kept = x.persist_with(&keeper).unwrap();
+    assert_eq!(kept.key(), x.key(), "a persisted value keeps its key");
+    assert_eq!(keeper.kept.lock().unwrap().len(), 1);
+    // Later graphs read the held result; its plan says where it is.
+    let y = kept.map(|t| t + 1.0);
+    assert_eq!(y.compute().unwrap(), want + 1.0);
+    let plan = rask::graph::pipeline::plan(&kept).unwrap();
+    let w = plan.to_wire().unwrap();
+    assert!(matches!(w.graph.tasks[0].op, wire::WireOp::Held { .. }));
+    assert!(Plan::from_wire(&w, None).is_err(), "no resolver, no data");
+    // Released, it is gone, and a compute that needs it says so.
+    keeper.release(std::slice::from_ref(x.key())).unwrap();
+    let msg = y.compute().unwrap_err().to_string();
+    assert!(msg.contains("released"), "{msg}");
+}
