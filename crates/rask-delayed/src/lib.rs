@@ -149,6 +149,17 @@ impl Node {
     /// The id of this node's task in `builder`, when the node was added to
     /// it (or a task with an equal key was).
     fn id_in(&self, builder: &GraphBuilder) -> Option<TaskId> {
+        if let Some(id) = self.hinted_in(builder) {
+            return Some(id);
+        }
+        let id = builder.id_of(&self.key)?;
+        self.remember(builder, id);
+        Some(id)
+    }
+
+    /// The id of this node's task in `builder` when the hint names it.
+    #[inline]
+    fn hinted_in(&self, builder: &GraphBuilder) -> Option<TaskId> {
         let hint = self.added_as.load(Ordering::Relaxed);
         // A hint from another builder (one running on another thread, or
         // one whose serial agrees in the low 32 bits) names a task with
@@ -159,9 +170,7 @@ impl Node {
                 return Some(id);
             }
         }
-        let id = builder.id_of(&self.key)?;
-        self.remember(builder, id);
-        Some(id)
+        None
     }
 
     fn remember(&self, builder: &GraphBuilder, id: TaskId) {
@@ -495,6 +504,7 @@ fn add_nodes(root: &Arc<Node>, builder: &mut GraphBuilder) {
     if is_added(root, builder) {
         return;
     }
+    builder.reserve(count_new(root, builder));
     // (node, index of the next dependency to visit)
     let mut stack: Vec<(&Node, usize)> = vec![(root, 0)];
     while let Some((node, next)) = stack.last_mut() {
@@ -509,6 +519,27 @@ fn add_nodes(root: &Arc<Node>, builder: &mut GraphBuilder) {
         stack.pop();
         add_node(node, builder);
     }
+}
+
+/// How many nodes of the graph of `root` (not added to `builder`) have no
+/// task in `builder` yet: one pass that marks each node it counts, so a
+/// shared node counts once. Nodes added by another builder count too; an
+/// external node counts as one task. A bound to reserve room with, not exact.
+fn count_new(root: &Node, builder: &GraphBuilder) -> usize {
+    // A hint that names no task (the id is never a task's), for this builder.
+    let counted = (builder.serial() << 32) | u64::from(u32::MAX);
+    let mut count = 0;
+    let mut stack: Vec<&Node> = vec![root];
+    while let Some(node) = stack.pop() {
+        let hint = node.added_as.load(Ordering::Relaxed);
+        if hint == counted || node.hinted_in(builder).is_some() {
+            continue;
+        }
+        node.added_as.store(counted, Ordering::Relaxed);
+        count += 1;
+        stack.extend(node.deps().iter().map(|d| &**d));
+    }
+    count
 }
 
 /// Whether `node` has a task in `builder`; an external node's graph is
