@@ -83,6 +83,12 @@ impl KeyIndex {
         }
     }
 
+    /// Makes room for `additional` more keys.
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.table
+            .reserve(additional, |&(_, bits)| table_hash(bits));
+    }
+
     /// Number of keys indexed.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {

@@ -61,9 +61,10 @@ pub struct Delayed<T> {
 }
 
 /// One node of a delayed graph. A graph of a million closures holds a
-/// million of these, so the layout is kept small: 80 bytes, plus one
-/// allocation for the operation (a closure and its name) and one for the
-/// dependencies when there are any; a key `prefix-<token>` is stored inline.
+/// million of these, so the layout is kept small: 64 bytes, plus one
+/// allocation for the operation (a closure and its name) and, for a node
+/// with dependencies, one for the operation and dependencies together and
+/// one for the dependencies; a key `prefix-<token>` is stored inline.
 struct Node {
     key: Key,
     body: Body,
@@ -75,13 +76,21 @@ struct Node {
 }
 
 enum Body {
+    /// A task without dependencies: what it does. Kept apart from [`Body::Task`]
+    /// so a leaf (most nodes of a wide graph) needs no room for dependencies.
+    Leaf(Op),
     /// A task: what it does and the nodes it depends on, in argument order.
-    Task { op: Op, deps: Box<[Arc<Node>]> },
+    Task(Box<WithDeps>),
     /// A task with priority, retries, resources or allowed workers.
     Annotated(Box<Annotated>),
     /// A task of another collection's graph, which this adds to a builder
     /// (the graph holds a task with the node's key).
     External(Arc<GraphFn>),
+}
+
+struct WithDeps {
+    op: Op,
+    deps: Box<[Arc<Node>]>,
 }
 
 struct Annotated {
@@ -103,22 +112,28 @@ impl Node {
     }
 
     fn task(key: Key, op: Op, deps: Box<[Arc<Node>]>) -> Arc<Node> {
-        Node::new(key, Body::Task { op, deps })
+        let body = if deps.is_empty() {
+            Body::Leaf(op)
+        } else {
+            Body::Task(Box::new(WithDeps { op, deps }))
+        };
+        Node::new(key, body)
     }
 
     /// The nodes this one depends on, in argument order.
     fn deps(&self) -> &[Arc<Node>] {
         match &self.body {
-            Body::Task { deps, .. } => deps,
+            Body::Task(t) => &t.deps,
             Body::Annotated(a) => &a.deps,
-            Body::External(_) => &[],
+            Body::Leaf(_) | Body::External(_) => &[],
         }
     }
 
     /// The operation; `None` for an external node.
     fn op(&self) -> Option<&Op> {
         match &self.body {
-            Body::Task { op, .. } => Some(op),
+            Body::Leaf(op) => Some(op),
+            Body::Task(t) => Some(&t.op),
             Body::Annotated(a) => Some(&a.op),
             Body::External(_) => None,
         }
@@ -134,6 +149,17 @@ impl Node {
     /// The id of this node's task in `builder`, when the node was added to
     /// it (or a task with an equal key was).
     fn id_in(&self, builder: &GraphBuilder) -> Option<TaskId> {
+        if let Some(id) = self.hinted_in(builder) {
+            return Some(id);
+        }
+        let id = builder.id_of(&self.key)?;
+        self.remember(builder, id);
+        Some(id)
+    }
+
+    /// The id of this node's task in `builder` when the hint names it.
+    #[inline]
+    fn hinted_in(&self, builder: &GraphBuilder) -> Option<TaskId> {
         let hint = self.added_as.load(Ordering::Relaxed);
         // A hint from another builder (one running on another thread, or
         // one whose serial agrees in the low 32 bits) names a task with
@@ -144,9 +170,7 @@ impl Node {
                 return Some(id);
             }
         }
-        let id = builder.id_of(&self.key)?;
-        self.remember(builder, id);
-        Some(id)
+        None
     }
 
     fn remember(&self, builder: &GraphBuilder, id: TaskId) {
@@ -157,9 +181,9 @@ impl Node {
     /// Takes the dependencies out, leaving none.
     fn take_deps(&mut self) -> Box<[Arc<Node>]> {
         match &mut self.body {
-            Body::Task { deps, .. } => std::mem::take(deps),
+            Body::Task(t) => std::mem::take(&mut t.deps),
             Body::Annotated(a) => std::mem::take(&mut a.deps),
-            Body::External(_) => Box::default(),
+            Body::Leaf(_) | Body::External(_) => Box::default(),
         }
     }
 }
@@ -480,6 +504,7 @@ fn add_nodes(root: &Arc<Node>, builder: &mut GraphBuilder) {
     if is_added(root, builder) {
         return;
     }
+    builder.reserve(count_new(root, builder));
     // (node, index of the next dependency to visit)
     let mut stack: Vec<(&Node, usize)> = vec![(root, 0)];
     while let Some((node, next)) = stack.last_mut() {
@@ -494,6 +519,27 @@ fn add_nodes(root: &Arc<Node>, builder: &mut GraphBuilder) {
         stack.pop();
         add_node(node, builder);
     }
+}
+
+/// How many nodes of the graph of `root` (not added to `builder`) have no
+/// task in `builder` yet: one pass that marks each node it counts, so a
+/// shared node counts once. Nodes added by another builder count too; an
+/// external node counts as one task. A bound to reserve room with, not exact.
+fn count_new(root: &Node, builder: &GraphBuilder) -> usize {
+    // A hint that names no task (the id is never a task's), for this builder.
+    let counted = (builder.serial() << 32) | u64::from(u32::MAX);
+    let mut count = 0;
+    let mut stack: Vec<&Node> = vec![root];
+    while let Some(node) = stack.pop() {
+        let hint = node.added_as.load(Ordering::Relaxed);
+        if hint == counted || node.hinted_in(builder).is_some() {
+            continue;
+        }
+        node.added_as.store(counted, Ordering::Relaxed);
+        count += 1;
+        stack.extend(node.deps().iter().map(|d| &**d));
+    }
+    count
 }
 
 /// Whether `node` has a task in `builder`; an external node's graph is
@@ -847,16 +893,17 @@ mod tests {
     }
 
     #[test]
+    fn a_node_is_64_bytes() {
+        // A million-task graph holds a million nodes (see the `Node` docs).
+        assert_eq!(std::mem::size_of::<Node>(), 64);
+    }
+
+    #[test]
     fn prefixes_come_from_fn_names() {
         let d = value(2i64).map(double);
         assert_eq!(d.key().prefix(), "double");
         assert_eq!(value(1).map(|x| x + 1).key().prefix(), "map");
         assert_eq!(delayed(|| 1).key().prefix(), "delayed");
-    }
-
-    #[test]
-    fn a_node_is_eighty_bytes() {
-        assert_eq!(std::mem::size_of::<Node>(), 80);
     }
 
     #[test]

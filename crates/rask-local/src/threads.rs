@@ -168,6 +168,51 @@ struct Padded<T>(T);
 
 type ReadyHeap = BinaryHeap<Reverse<(u32, TaskId)>>;
 
+/// The results of a run's tasks, one `Option<Value>` per task (16 bytes; a
+/// lock per task would make it 24). Tasks share [`STRIPES`] locks, task `t`
+/// taking lock `t % STRIPES`, held only to put, clone or take a value: two
+/// workers rarely meet at one, and never wait for each other's tasks there.
+struct Slots {
+    stripes: Box<[Padded<Mutex<Stripe>>]>,
+}
+
+/// The slots of the tasks `s, s + STRIPES, s + 2 * STRIPES, ..`.
+type Stripe = Vec<Option<Value>>;
+
+/// Locks of [`Slots`].
+const STRIPES: usize = 64;
+
+impl Slots {
+    fn new(n: usize) -> Self {
+        let stripes = (0..STRIPES)
+            .map(|s| {
+                Padded(Mutex::new(vec![
+                    None;
+                    n.saturating_sub(s).div_ceil(STRIPES)
+                ]))
+            })
+            .collect();
+        Slots { stripes }
+    }
+
+    /// Runs `f` on the slot of `t`, holding its stripe's lock.
+    #[inline]
+    fn with<R>(&self, t: TaskId, f: impl FnOnce(&mut Option<Value>) -> R) -> R {
+        let i = t.index();
+        f(&mut lock(&self.stripes[i % STRIPES].0)[i / STRIPES])
+    }
+
+    /// The slots without their locks, by stripe (read with [`Slots::get`]).
+    fn into_stripes(self) -> Vec<Stripe> {
+        self.stripes.into_iter().map(|p| into_inner(p.0)).collect()
+    }
+
+    /// The slot of `t` in `stripes` (see [`Slots::into_stripes`]).
+    fn get(stripes: &[Stripe], t: TaskId) -> &Option<Value> {
+        &stripes[t.index() % STRIPES][t.index() / STRIPES]
+    }
+}
+
 /// Shared state of one run.
 struct Run<'a> {
     plan: &'a Plan,
@@ -178,7 +223,7 @@ struct Run<'a> {
     /// Dependents per task that have not run yet.
     refs: Vec<AtomicU32>,
     /// Results, present from the task's end until its last dependent ran.
-    slots: Vec<Mutex<Option<Value>>>,
+    slots: Slots,
     keep: Vec<bool>,
     roots: Vec<TaskId>,
     next_root: AtomicUsize,
@@ -229,7 +274,7 @@ fn execute(
         refs: (0..n as u32)
             .map(|i| AtomicU32::new(dependents.of(TaskId(i)).len() as u32))
             .collect(),
-        slots: (0..n).map(|_| Mutex::new(None)).collect(),
+        slots: Slots::new(n),
         keep,
         ready: AtomicUsize::new(roots.len()),
         roots,
@@ -263,7 +308,7 @@ fn execute(
         });
     }
     let Run { slots, error, .. } = run;
-    let slots: Vec<Option<Value>> = slots.into_iter().map(into_inner).collect();
+    let slots = slots.into_stripes();
     if let Some(e) = into_inner(error) {
         // Values left by a failed run: a panic dropping one must not
         // replace the error that stopped the run.
@@ -274,7 +319,7 @@ fn execute(
         .outputs
         .iter()
         .map(|o| {
-            slots[o.index()].clone().ok_or_else(|| {
+            Slots::get(&slots, *o).clone().ok_or_else(|| {
                 Error::Scheduler(format!(
                     "internal error: output {} has no value",
                     graph.task(*o).key
@@ -397,7 +442,7 @@ impl Run<'_> {
         }
         args.clear();
         for d in &task.deps {
-            match lock(&self.slots[d.index()]).clone() {
+            match self.slots.with(*d, |slot| slot.clone()) {
                 Some(v) => args.push(v),
                 None => {
                     return Err(Error::Scheduler(format!(
@@ -445,14 +490,14 @@ impl Run<'_> {
             }
         };
         if self.keep[t.index()] || self.refs[t.index()].load(Ordering::Relaxed) > 0 {
-            *lock(&self.slots[t.index()]) = Some(value);
+            self.slots.with(t, |slot| *slot = Some(value));
         } else {
             drop_guarded(plan, Some(t), value)?;
         }
         for d in &task.deps {
             if self.refs[d.index()].fetch_sub(1, Ordering::AcqRel) == 1 && !self.keep[d.index()] {
                 // Taken under the lock, dropped after it is released.
-                let released = lock(&self.slots[d.index()]).take();
+                let released = self.slots.with(*d, Option::take);
                 drop_guarded(plan, Some(*d), released)?;
             }
         }
