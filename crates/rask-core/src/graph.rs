@@ -12,7 +12,6 @@
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, OnceLock};
 
 use crate::annotations::Annotations;
@@ -308,14 +307,8 @@ impl Op {
             Op::Fused(program) => return program.run(key, args),
             Op::Value(v) => Ok(v.clone()),
             Op::Held(h) => h.fetch(),
-            Op::Call(c) => match catch_unwind(AssertUnwindSafe(|| (c.func)(args))) {
-                Ok(r) => r,
-                Err(payload) => Err(TaskError::from_panic(payload)),
-            },
-            Op::Kernel(k) => match catch_unwind(AssertUnwindSafe(|| k.kernel.run(args))) {
-                Ok(r) => r,
-                Err(payload) => Err(TaskError::from_panic(payload)),
-            },
+            Op::Call(c) => crate::panics::catch(|| (c.func)(args)),
+            Op::Kernel(k) => crate::panics::catch(|| k.kernel.run(args)),
         };
         result.map_err(|cause| Error::Task {
             key: key.clone(),

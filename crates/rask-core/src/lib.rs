@@ -38,6 +38,7 @@ mod key;
 mod key_index;
 pub mod optimize;
 pub mod order;
+mod panics;
 mod plan;
 pub mod size;
 mod token;

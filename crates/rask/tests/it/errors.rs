@@ -210,3 +210,46 @@ fn duplicate_keys_in_from_tasks_are_rejected() {
     let err = Graph::from_tasks(vec![t("a"), t("a")]).unwrap_err();
     assert!(err.to_string().contains("appears twice"), "{err}");
 }
+
+/// Entry point of the child process in
+/// `a_caught_panic_prints_nothing_and_its_error_says_where`: computes a task
+/// that panics and prints the error. Run normally, it has nothing to do.
+#[test]
+fn child_process_computes_a_panicking_task() {
+    if std::env::var_os("RASK_TEST_PANIC_CHILD").is_none() {
+        return;
+    }
+    let fit = rask::delayed(|| -> i32 { panic!("no valid rows") }).with_name("fit");
+    let err = fit.compute().unwrap_err();
+    println!("ERROR: {err}");
+}
+
+#[test]
+fn a_caught_panic_prints_nothing_and_its_error_says_where() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "errors::child_process_computes_a_panicking_task",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("RASK_TEST_PANIC_CHILD", "1")
+        .env("RASK_PROGRESS", "off")
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("ERROR: task fit-") && stdout.contains("no valid rows"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("errors.rs:"),
+        "the error names where: {stdout}"
+    );
+    assert!(!stderr.contains("panicked at"), "stderr: {stderr}");
+}
