@@ -208,22 +208,52 @@ macro_rules! elem_name2 {
     };
 }
 
+/// Registers `$k<T>` (or `$outer<$inner<T>>`) for every element type, the
+/// number types (all but `bool`) or the float types, as task kernels
+/// (`kernel`) or region kernels (`region`, see [`crate::region`]). The one
+/// list of element types behind every registration macro.
+macro_rules! register_for {
+    ($what:ident, elements: $($k:tt)+) => {
+        $crate::kernels::register_for!(@each $what [bool, i8, i16, i32, i64, u8, u16, u32, u64, f32, f64] $($k)+);
+    };
+    ($what:ident, numbers: $($k:tt)+) => {
+        $crate::kernels::register_for!(@each $what [i8, i16, i32, i64, u8, u16, u32, u64, f32, f64] $($k)+);
+    };
+    ($what:ident, floats: $($k:tt)+) => {
+        $crate::kernels::register_for!(@each $what [f32, f64] $($k)+);
+    };
+    // `$outer<$inner<A, B>>` for every pair of element types (a cast).
+    (region, pairs: $outer:ident < $inner:ident >) => {
+        $crate::kernels::register_for!(
+            @rows [bool, i8, i16, i32, i64, u8, u16, u32, u64, f32, f64]
+            [bool, i8, i16, i32, i64, u8, u16, u32, u64, f32, f64]
+            $outer<$inner>
+        );
+    };
+    (@rows [$($a:ty),*] $all:tt $outer:ident < $inner:ident >) => {
+        $( $crate::kernels::register_for!(@row $a $all $outer<$inner>); )*
+    };
+    (@row $a:ty [$($b:ty),*] $outer:ident < $inner:ident >) => {
+        $crate::region::register_region!($($outer<$inner<$a, $b>>),*);
+    };
+    (@each kernel [$($t:ty),*] $outer:ident < $inner:ident >) => {
+        rask_core::register_kernel!($($outer<$inner<$t>>),*);
+    };
+    (@each kernel [$($t:ty),*] $k:ident) => {
+        rask_core::register_kernel!($($k<$t>),*);
+    };
+    (@each region [$($t:ty),*] $outer:ident < $inner:ident >) => {
+        $crate::region::register_region!($($outer<$inner<$t>>),*);
+    };
+    (@each region [$($t:ty),*] $k:ident) => {
+        $crate::region::register_region!($($k<$t>),*);
+    };
+}
+
 /// Registers kernel `$k<T>` for every element type.
 macro_rules! register_elements {
     ($k:ident) => {
-        rask_core::register_kernel!(
-            $k<bool>,
-            $k<i8>,
-            $k<i16>,
-            $k<i32>,
-            $k<i64>,
-            $k<u8>,
-            $k<u16>,
-            $k<u32>,
-            $k<u64>,
-            $k<f32>,
-            $k<f64>
-        );
+        $crate::kernels::register_for!(kernel, elements: $k);
     };
 }
 
@@ -231,18 +261,7 @@ macro_rules! register_elements {
 #[allow(unused_macros)]
 macro_rules! register_numbers {
     ($k:ident) => {
-        rask_core::register_kernel!(
-            $k<i8>,
-            $k<i16>,
-            $k<i32>,
-            $k<i64>,
-            $k<u8>,
-            $k<u16>,
-            $k<u32>,
-            $k<u64>,
-            $k<f32>,
-            $k<f64>
-        );
+        $crate::kernels::register_for!(kernel, numbers: $k);
     };
 }
 
@@ -250,22 +269,13 @@ macro_rules! register_numbers {
 #[allow(unused_macros)]
 macro_rules! register_floats {
     ($k:ident) => {
-        rask_core::register_kernel!($k<f32>, $k<f64>);
-    };
-}
-
-/// Registers kernel `$k<A, B>` for every pair of element types.
-#[allow(unused_macros)]
-macro_rules! register_element_pairs {
-    ($k:ident) => {
-        rask_core::register_kernel!($k<bool, bool>, $k<bool, i8>, $k<bool, i16>, $k<bool, i32>, $k<bool, i64>, $k<bool, u8>, $k<bool, u16>, $k<bool, u32>, $k<bool, u64>, $k<bool, f32>, $k<bool, f64>, $k<i8, bool>, $k<i8, i8>, $k<i8, i16>, $k<i8, i32>, $k<i8, i64>, $k<i8, u8>, $k<i8, u16>, $k<i8, u32>, $k<i8, u64>, $k<i8, f32>, $k<i8, f64>, $k<i16, bool>, $k<i16, i8>, $k<i16, i16>, $k<i16, i32>, $k<i16, i64>, $k<i16, u8>, $k<i16, u16>, $k<i16, u32>, $k<i16, u64>, $k<i16, f32>, $k<i16, f64>, $k<i32, bool>, $k<i32, i8>, $k<i32, i16>, $k<i32, i32>, $k<i32, i64>, $k<i32, u8>, $k<i32, u16>, $k<i32, u32>, $k<i32, u64>, $k<i32, f32>, $k<i32, f64>, $k<i64, bool>, $k<i64, i8>, $k<i64, i16>, $k<i64, i32>, $k<i64, i64>, $k<i64, u8>, $k<i64, u16>, $k<i64, u32>, $k<i64, u64>, $k<i64, f32>, $k<i64, f64>, $k<u8, bool>, $k<u8, i8>, $k<u8, i16>, $k<u8, i32>, $k<u8, i64>, $k<u8, u8>, $k<u8, u16>, $k<u8, u32>, $k<u8, u64>, $k<u8, f32>, $k<u8, f64>, $k<u16, bool>, $k<u16, i8>, $k<u16, i16>, $k<u16, i32>, $k<u16, i64>, $k<u16, u8>, $k<u16, u16>, $k<u16, u32>, $k<u16, u64>, $k<u16, f32>, $k<u16, f64>, $k<u32, bool>, $k<u32, i8>, $k<u32, i16>, $k<u32, i32>, $k<u32, i64>, $k<u32, u8>, $k<u32, u16>, $k<u32, u32>, $k<u32, u64>, $k<u32, f32>, $k<u32, f64>, $k<u64, bool>, $k<u64, i8>, $k<u64, i16>, $k<u64, i32>, $k<u64, i64>, $k<u64, u8>, $k<u64, u16>, $k<u64, u32>, $k<u64, u64>, $k<u64, f32>, $k<u64, f64>, $k<f32, bool>, $k<f32, i8>, $k<f32, i16>, $k<f32, i32>, $k<f32, i64>, $k<f32, u8>, $k<f32, u16>, $k<f32, u32>, $k<f32, u64>, $k<f32, f32>, $k<f32, f64>, $k<f64, bool>, $k<f64, i8>, $k<f64, i16>, $k<f64, i32>, $k<f64, i64>, $k<f64, u8>, $k<f64, u16>, $k<f64, u32>, $k<f64, u64>, $k<f64, f32>, $k<f64, f64>);
+        $crate::kernels::register_for!(kernel, floats: $k);
     };
 }
 
 #[allow(unused_imports)]
 pub(crate) use {
-    elem_name, elem_name2, register_element_pairs, register_elements, register_floats,
-    register_numbers,
+    elem_name, elem_name2, register_elements, register_floats, register_for, register_numbers,
 };
 
 /// A deterministic layer name `prefix-<token>`: the token hashes the

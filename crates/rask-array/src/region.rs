@@ -250,14 +250,8 @@ where
 /// Registers `$outer<$inner<T>>` (or `$outer<T>`) as region kernels for
 /// every element type, the number types, or the float types.
 macro_rules! register_region_for {
-    (elements: $($k:tt)+) => { $crate::region::register_region_for!(@each [bool, i8, i16, i32, i64, u8, u16, u32, u64, f32, f64] $($k)+); };
-    (numbers: $($k:tt)+) => { $crate::region::register_region_for!(@each [i8, i16, i32, i64, u8, u16, u32, u64, f32, f64] $($k)+); };
-    (floats: $($k:tt)+) => { $crate::region::register_region_for!(@each [f32, f64] $($k)+); };
-    (@each [$($t:ty),*] $outer:ident < $inner:ident >) => {
-        $crate::region::register_region!($($outer<$inner<$t>>),*);
-    };
-    (@each [$($t:ty),*] $outer:ident) => {
-        $crate::region::register_region!($($outer<$t>),*);
+    ($set:ident: $($k:tt)+) => {
+        $crate::kernels::register_for!(region, $set: $($k)+);
     };
 }
 pub(crate) use register_region_for;

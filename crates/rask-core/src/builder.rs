@@ -218,13 +218,7 @@ impl GraphBuilder {
         if let Err(first) = self.index.insert(&key, id, &self.tasks) {
             return (first, false);
         }
-        let annotations = annotations.or_else(|| self.scope.clone());
-        self.tasks.push(Task {
-            key,
-            op,
-            deps,
-            annotations,
-        });
+        self.push_indexed(key, op, deps, annotations);
         (id, true)
     }
 
@@ -233,6 +227,18 @@ impl GraphBuilder {
         let id = TaskId(self.tasks.len() as u32);
         let fresh = self.index.insert(&key, id, &self.tasks);
         debug_assert!(fresh.is_ok(), "the caller checked that {key} is new");
+        self.push_indexed(key, op, deps, annotations);
+    }
+
+    /// Appends a task whose key was just indexed under the next id; tasks
+    /// without annotations of their own get the scope's.
+    fn push_indexed(
+        &mut self,
+        key: Key,
+        op: Op,
+        deps: Vec<TaskId>,
+        annotations: Option<Arc<Annotations>>,
+    ) {
         let annotations = annotations.or_else(|| self.scope.clone());
         self.tasks.push(Task {
             key,

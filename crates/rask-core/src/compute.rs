@@ -12,6 +12,32 @@
 //! tasks in other processes ([`Executor::requires_portable`]), the plan is
 //! checked first and a closure is refused with [`Error::NotPortable`] naming
 //! the task.
+//!
+//! ```
+//! use rask_core::{Callback, Executor, GraphBuilder, Key, Op, Plan, Result, Value, compute};
+//!
+//! /// An executor that runs tasks one by one in priority order.
+//! struct InOrder;
+//! impl Executor for InOrder {
+//!     fn execute(&self, plan: &Plan, _: &[&dyn Callback]) -> Result<Vec<Value>> {
+//!         let mut done: Vec<Option<Value>> = vec![None; plan.len()];
+//!         for t in rask_core::order::sorted_by_priority(&plan.priority) {
+//!             let task = plan.graph.task(t);
+//!             let args: Vec<Value> = task.deps.iter().map(|d| done[d.index()].clone().unwrap()).collect();
+//!             done[t.index()] = Some(task.run(&args)?);
+//!         }
+//!         Ok(plan.outputs.iter().map(|o| done[o.index()].clone().unwrap()).collect())
+//!     }
+//!     fn name(&self) -> &str { "in-order" }
+//! }
+//!
+//! let mut b = GraphBuilder::new();
+//! b.insert(Key::new("x"), Op::value(Value::new(20i64)), vec![]);
+//! b.insert(Key::new("y"), Op::call("inc", |a: &[Value]| Ok(Value::new(a[0].get::<i64>(0)? + 1))), vec![Key::new("x")]);
+//! let out = compute::get(b.build()?, &[Key::new("y")], &InOrder)?;
+//! assert_eq!(out[0].downcast_ref::<i64>(), Some(&21));
+//! # Ok::<(), rask_core::Error>(())
+//! ```
 
 use crate::builder::GraphBuilder;
 use crate::callbacks;
@@ -58,12 +84,7 @@ pub fn persist_with<C: Collection + ?Sized, E: Executor + ?Sized>(
     collection: &C,
     executor: &E,
 ) -> Result<Vec<(Key, Op)>> {
-    collection.validate()?;
-    let config = rask_config::try_get()?;
-    let mut builder = GraphBuilder::new();
-    let mut keys = Vec::new();
-    collection.add_to_graph(&mut builder, &mut keys);
-    let plan = Plan::new(builder, &keys, PlanOptions { fuse: config.fuse })?;
+    let (plan, keys) = plan_and_keys(collection)?;
     check(&plan, executor)?;
     let registered = callbacks::snapshot();
     let all: Vec<&dyn Callback> = registered.iter().map(|c| c.as_ref()).collect();
@@ -82,12 +103,18 @@ pub fn persist_with<C: Collection + ?Sized, E: Executor + ?Sized>(
 /// The optimized plan of a collection under the configuration in force
 /// (`optimization.fuse`).
 pub fn plan<C: Collection + ?Sized>(collection: &C) -> Result<Plan> {
+    plan_and_keys(collection).map(|(plan, _)| plan)
+}
+
+/// The optimized plan and the collection's output keys, in order.
+fn plan_and_keys<C: Collection + ?Sized>(collection: &C) -> Result<(Plan, Vec<Key>)> {
     collection.validate()?;
     let config = rask_config::try_get()?;
     let mut builder = GraphBuilder::new();
     let mut keys = Vec::new();
     collection.add_to_graph(&mut builder, &mut keys);
-    Plan::new(builder, &keys, PlanOptions { fuse: config.fuse })
+    let plan = Plan::new(builder, &keys, PlanOptions { fuse: config.fuse })?;
+    Ok((plan, keys))
 }
 
 /// Runs a hand-built graph on `executor` and returns the values of `keys`

@@ -272,6 +272,21 @@ impl Drop for DefaultExecutorGuard {
 /// Makes `executor` the one in force on this thread until the guard is
 /// dropped (Dask's `with dask.config.set(scheduler=...)` for one block of
 /// code). Guards nest.
+///
+/// ```
+/// use std::sync::Arc;
+/// use rask_core::{Callback, Executor, Plan, Result, Value, executor};
+/// struct Refuse;
+/// impl Executor for Refuse {
+///     fn execute(&self, _: &Plan, _: &[&dyn Callback]) -> Result<Vec<Value>> {
+///         Err(rask_core::Error::Scheduler("not here".into()))
+///     }
+///     fn name(&self) -> &str { "refuse" }
+/// }
+/// let guard = executor::scoped(Arc::new(Refuse));
+/// assert_eq!(executor::current().unwrap().name(), "refuse");
+/// drop(guard);
+/// ```
 pub fn scoped(executor: Arc<dyn Executor>) -> ScopedExecutorGuard {
     SCOPED.with(|s| s.borrow_mut().push(executor));
     ScopedExecutorGuard {

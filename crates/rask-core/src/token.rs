@@ -118,17 +118,9 @@ mod tests {
     #[test]
     fn the_token_is_fixed_across_builds() {
         // A changed algorithm would silently stop keys from matching those
-        // of other processes: pin one value.
+        // of other processes (and of persisted results): pin one value.
         let mut t = Tokenizer::new("rask.test");
         t.u64(42).key(&Key::with_index("x-1", &[3]));
-        assert_eq!(
-            t.finish(),
-            Tokenizer::new("rask.test")
-                .u64(42)
-                .key(&Key::with_index("x-1", &[3]))
-                .finish()
-        );
-        assert_eq!(t.finish().len(), 32);
-        assert!(t.finish().bytes().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(t.finish(), "33c7f7528484f1b0391bd199b20dab01");
     }
 }

@@ -423,6 +423,30 @@ pub fn encode_values(values: &[Value]) -> Result<Vec<u8>> {
     to_bytes(&encoded, "values")
 }
 
+/// What a process that receives work does with it: decodes the plan in
+/// `bytes`, runs it on `executor`, and returns the outputs' values encoded
+/// with [`encode_values`].
+///
+/// ```
+/// use rask_core::{GraphBuilder, Key, Op, Plan, PlanOptions, Value, wire};
+/// # struct Inline;
+/// # impl rask_core::Executor for Inline {
+/// #     fn execute(&self, plan: &Plan, _: &[&dyn rask_core::Callback]) -> rask_core::Result<Vec<Value>> {
+/// #         plan.outputs.iter().map(|o| { let t = plan.graph.task(*o); t.run(&[]) }).collect()
+/// #     }
+/// #     fn name(&self) -> &str { "inline" }
+/// # }
+/// let mut b = GraphBuilder::new();
+/// b.insert(Key::new("x"), Op::value(Value::new(7u64)), vec![]);
+/// let plan = Plan::new(b, &[Key::new("x")], PlanOptions::default()).unwrap();
+/// let out = wire::run_encoded(&plan.encode().unwrap(), &Inline).unwrap();
+/// assert_eq!(wire::decode_values(&out).unwrap()[0].downcast_ref::<u64>(), Some(&7));
+/// ```
+pub fn run_encoded<E: crate::Executor + ?Sized>(bytes: &[u8], executor: &E) -> Result<Vec<u8>> {
+    let plan = Plan::decode(bytes)?;
+    encode_values(&executor.execute(&plan, &[])?)
+}
+
 /// Values from bytes made by [`encode_values`].
 pub fn decode_values(bytes: &[u8]) -> Result<Vec<Value>> {
     let encoded: Vec<crate::codec::EncodedValue> = from_bytes(bytes, "list of values")?;

@@ -24,7 +24,7 @@ mod threads;
 use std::sync::Arc;
 
 use rask_config::{Config, SchedulerKind};
-use rask_core::{Callback, CancelToken, Collection, Executor, Graph, Key, Op, Plan, Result, Value};
+use rask_core::{Callback, CancelToken, Collection, Executor, Graph, Key, Plan, Result, Value};
 
 pub use rask_core::callbacks;
 
@@ -181,14 +181,6 @@ impl Executor for Scheduler {
     ) -> Result<Vec<Value>> {
         let config = rask_config::try_get()?;
         self.run_with(plan, &config, callbacks, Some(cancel))
-    }
-
-    fn persist(&self, plan: &Plan, callbacks: &[&dyn Callback]) -> Result<Vec<Op>> {
-        Ok(self
-            .execute(plan, callbacks)?
-            .into_iter()
-            .map(Op::value)
-            .collect())
     }
 
     fn name(&self) -> &str {

@@ -125,8 +125,13 @@ impl ThreadsExecutor {
     }
 }
 
-impl Executor for ThreadsExecutor {
-    fn execute(&self, plan: &Plan, callbacks: &[&dyn Callback]) -> Result<Vec<Value>> {
+impl ThreadsExecutor {
+    fn run(
+        &self,
+        plan: &Plan,
+        callbacks: &[&dyn Callback],
+        cancel: Option<&CancelToken>,
+    ) -> Result<Vec<Value>> {
         // Inside a worker, the other cores are already busy with this
         // compute's siblings: run the nested plan here, with no new threads.
         let threads = if IN_WORKER.with(Cell::get) {
@@ -134,7 +139,15 @@ impl Executor for ThreadsExecutor {
         } else {
             self.threads.min(plan.len().max(1))
         };
-        with_run_callbacks(plan, callbacks, || execute(plan, callbacks, threads, None))
+        with_run_callbacks(plan, callbacks, || {
+            execute(plan, callbacks, threads, cancel)
+        })
+    }
+}
+
+impl Executor for ThreadsExecutor {
+    fn execute(&self, plan: &Plan, callbacks: &[&dyn Callback]) -> Result<Vec<Value>> {
+        self.run(plan, callbacks, None)
     }
 
     fn execute_cancellable(
@@ -143,14 +156,7 @@ impl Executor for ThreadsExecutor {
         callbacks: &[&dyn Callback],
         cancel: &CancelToken,
     ) -> Result<Vec<Value>> {
-        let threads = if IN_WORKER.with(Cell::get) {
-            1
-        } else {
-            self.threads.min(plan.len().max(1))
-        };
-        with_run_callbacks(plan, callbacks, || {
-            execute(plan, callbacks, threads, Some(cancel))
-        })
+        self.run(plan, callbacks, Some(cancel))
     }
 
     fn name(&self) -> &str {

@@ -62,6 +62,9 @@ fn expression_trees_and_reductions_are_portable() {
     let ints = Array::<i32>::arange(0, 100, 1, &[30]).unwrap();
     assert_portable(&(&ints % 7).prod());
     assert_portable(&(-(&ints * 3)).argmin());
+    // Casts are registered for every pair of element types.
+    assert_portable(&ints.astype::<bool>().all());
+    assert_portable(&ints.astype::<u8>().astype::<f32>().sum());
 }
 
 #[test]
@@ -100,12 +103,8 @@ fn child_process_runs_an_encoded_array_plan() {
         return;
     };
     let bytes = std::fs::read(&path).expect("the parent wrote the plan");
-    let plan = Plan::decode(&bytes).expect("the plan decodes in the child");
-    let out = rask_local::ThreadsExecutor::new(2)
-        .unwrap()
-        .execute(&plan, &[])
-        .unwrap();
-    std::fs::write(format!("{path}.out"), wire::encode_values(&out).unwrap()).unwrap();
+    let out = wire::run_encoded(&bytes, &rask_local::ThreadsExecutor::new(2).unwrap()).unwrap();
+    std::fs::write(format!("{path}.out"), out).unwrap();
 }
 
 /// Runs each plan in one child process (this test binary, started again)

@@ -159,12 +159,8 @@ fn child_process_runs_an_encoded_plan() {
         return;
     };
     let bytes = std::fs::read(&path).expect("the parent wrote the plan");
-    let plan = Plan::decode(&bytes).expect("the plan decodes in the child");
-    let out = rask::Scheduler::threads(2)
-        .unwrap()
-        .execute(&plan, &[])
-        .unwrap();
-    std::fs::write(format!("{path}.out"), wire::encode_values(&out).unwrap()).unwrap();
+    let out = wire::run_encoded(&bytes, &rask::Scheduler::threads(2).unwrap()).unwrap();
+    std::fs::write(format!("{path}.out"), out).unwrap();
 }
 
 /// Runs `plan` in a child process (this test binary, started again) and
