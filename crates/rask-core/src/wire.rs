@@ -258,6 +258,31 @@ fn decode_op(key: &Key, op: &WireOp, held: Option<HeldResolver<'_>>) -> Result<O
     })
 }
 
+/// One task's operation as bytes (postcard of its [`WireOp`]), for a
+/// scheduler that forwards operations without decoding them; fails with
+/// [`Error::NotPortable`] for a closure.
+///
+/// ```
+/// use rask_core::{Key, Op, Value, wire};
+/// let key = Key::new("x");
+/// let bytes = wire::encode_op_bytes(&key, &Op::value(Value::new(vec![1u8, 2]))).unwrap();
+/// let op = wire::decode_op_bytes(&key, &bytes, None).unwrap();
+/// let v = op.run(&key, &[]).unwrap();
+/// assert_eq!(v.downcast_ref::<Vec<u8>>(), Some(&vec![1u8, 2]));
+/// ```
+pub fn encode_op_bytes(key: &Key, op: &Op) -> Result<Vec<u8>> {
+    to_bytes(&encode_op(key, op)?, "an operation")
+}
+
+/// Decodes bytes of [`encode_op_bytes`] into an operation of this process:
+/// kernels are looked up in the registry, values decoded by their tags, held
+/// keys resolved by `held`. Bad bytes give an [`Error::Decode`] naming the
+/// task; never a panic.
+pub fn decode_op_bytes(key: &Key, bytes: &[u8], held: Option<HeldResolver<'_>>) -> Result<Op> {
+    let op: WireOp = from_bytes(bytes, &format!("the operation of task {key}"))?;
+    decode_op(key, &op, held)
+}
+
 impl Graph {
     /// The graph in its wire form; fails on the first non-portable task.
     pub fn to_wire(&self) -> Result<WireGraph> {

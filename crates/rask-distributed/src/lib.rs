@@ -1,0 +1,1 @@
+//! Client, futures and clusters of rask's distributed runtime.
