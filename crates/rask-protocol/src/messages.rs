@@ -308,8 +308,9 @@ pub enum SchedulerToWorker {
         /// The keys and where they are.
         keys: Vec<DepLocation>,
     },
-    /// Hand your data to peers and leave: the scheduler answers the
-    /// worker's [`WorkerToScheduler::Retired`] with `Close`.
+    /// Retiring: take no more tasks. The scheduler moves the worker's data
+    /// to peers (with [`SchedulerToWorker::Acquire`] to them) and then sends
+    /// `Close`.
     Retire,
     /// Shut down now.
     Close {
@@ -394,8 +395,10 @@ pub enum WorkerToScheduler {
         /// The keys.
         keys: Vec<WireKey>,
     },
-    /// Retirement is done: its data is with peers.
-    Retired,
+    /// The worker wants to leave (it was asked to stop, say by SIGTERM):
+    /// the scheduler moves its data to peers, then sends
+    /// [`SchedulerToWorker::Close`].
+    Retire,
 }
 
 /// A request to a worker's data server.
