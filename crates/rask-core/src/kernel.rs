@@ -209,6 +209,43 @@ pub fn decode(name: &str, params: &[u8]) -> Result<Arc<dyn DynKernel>, KernelErr
     })
 }
 
+/// A function registered with `#[rask::remote]`, found from the function
+/// item itself: `client.submit(inc, (1,))` looks up the [`TypeId`] of
+/// `inc`'s item type here to learn the kernel it runs.
+///
+/// [`TypeId`]: std::any::TypeId
+pub struct RemoteFn {
+    /// The `TypeId` of the function item's type (a function, so that the
+    /// entry can be built in a static).
+    pub type_id: fn() -> std::any::TypeId,
+    /// The kernel that runs the function.
+    pub kernel: &'static str,
+    /// Whether the function returns a `Result` (the kernel's value is then
+    /// the `Ok` value).
+    pub fallible: bool,
+}
+
+inventory::collect!(RemoteFn);
+
+/// The `TypeId` of a value's type; the remote macro uses it for function
+/// items, whose types cannot be named.
+pub fn type_id_of<T: 'static>(_: &T) -> std::any::TypeId {
+    std::any::TypeId::of::<T>()
+}
+
+static REMOTE_FNS: LazyLock<FxHashMap<std::any::TypeId, &'static RemoteFn>> = LazyLock::new(|| {
+    inventory::iter::<RemoteFn>
+        .into_iter()
+        .map(|f| ((f.type_id)(), f))
+        .collect()
+});
+
+/// The registry entry of the function item of type `F`, if it was marked
+/// `#[rask::remote]`.
+pub fn remote_fn<F: 'static>() -> Option<&'static RemoteFn> {
+    REMOTE_FNS.get(&std::any::TypeId::of::<F>()).copied()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

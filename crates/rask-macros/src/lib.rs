@@ -229,6 +229,13 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
         ::rask::__private::inventory::submit! {
             ::rask::__private::KernelDef::of::<#kernel>()
         }
+        ::rask::__private::inventory::submit! {
+            ::rask::__private::RemoteFn {
+                type_id: || ::rask::__private::type_id_of(&#name),
+                kernel: <#kernel as ::rask::__private::Kernel>::NAME,
+                fallible: #fallible,
+            }
+        }
         #(
             ::rask::__private::inventory::submit! {
                 ::rask::__private::TypeEntry::serde_unsized::<#arg_types>()

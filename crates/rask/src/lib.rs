@@ -209,7 +209,7 @@ pub fn visualize<C: Collection>(collection: C, path: impl AsRef<std::path::Path>
 pub mod __private {
     pub use rask_core::codec::TypeEntry;
     pub use rask_core::inventory;
-    pub use rask_core::kernel::{Kernel, KernelDef};
+    pub use rask_core::kernel::{Kernel, KernelDef, RemoteFn, type_id_of};
     pub use serde;
 
     use rask_core::{BoxError, TaskError, Value};

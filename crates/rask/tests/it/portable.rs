@@ -511,3 +511,19 @@ fn persist_keeps_results_where_the_executor_holds_them() {
     let msg = y.compute().unwrap_err().to_string();
     assert!(msg.contains("released"), "{msg}");
 }
+
+fn remote_entry<F: 'static>(_: F) -> Option<&'static rask::graph::kernel::RemoteFn> {
+    rask::graph::kernel::remote_fn::<F>()
+}
+
+#[test]
+fn remote_functions_are_found_from_the_function_item() {
+    let e = remote_entry(scale).expect("scale is registered");
+    assert_eq!(e.kernel, scale::NAME);
+    assert!(!e.fallible);
+    assert!(remote_entry(parse_reading).unwrap().fallible);
+    fn plain(x: &u64) -> u64 {
+        *x
+    }
+    assert!(remote_entry(plain).is_none());
+}
