@@ -43,7 +43,7 @@ pub struct KeyDoc {
 /// for k in rask_config::KEYS {
 ///     println!("{:<20} {:<24} default {}", k.key, k.env, k.default);
 /// }
-/// assert_eq!(rask_config::KEYS.len(), 8);
+/// assert_eq!(rask_config::KEYS.len(), 10);
 /// ```
 pub const KEYS: &[KeyDoc] = &[
     KeyDoc {
@@ -77,6 +77,12 @@ pub const KEYS: &[KeyDoc] = &[
         doc: "Memory budget of the memory manager (reserved); auto or none means no fixed limit.",
     },
     KeyDoc {
+        key: "token",
+        env: "RASK_TOKEN",
+        default: "",
+        doc: "Shared secret every scheduler, worker and client of a cluster must present; empty for none.",
+    },
+    KeyDoc {
         key: "optimization.fuse",
         env: "RASK_OPTIMIZATION_FUSE",
         default: "true",
@@ -93,6 +99,12 @@ pub const KEYS: &[KeyDoc] = &[
         env: "RASK_ARRAY_SPLIT_EVERY",
         default: "4",
         doc: "How many chunks each step of a tree reduction combines, at least 2.",
+    },
+    KeyDoc {
+        key: "distributed.connect-timeout",
+        env: "RASK_DISTRIBUTED_CONNECT_TIMEOUT",
+        default: "5 s",
+        doc: "How long connecting to a scheduler or worker (and its handshake) may take before it is an error.",
     },
 ];
 
@@ -142,6 +154,13 @@ pub struct Config {
     /// `memory-limit`, `RASK_MEMORY_LIMIT`: memory budget, reserved for the
     /// memory manager; `None` (written `auto` or `none`) by default.
     pub memory_limit: Option<ByteSize>,
+    /// `token`, `RASK_TOKEN`: the shared secret of a cluster
+    /// (empty: none).
+    pub token: String,
+    /// `distributed.connect-timeout`, `RASK_DISTRIBUTED_CONNECT_TIMEOUT`:
+    /// limit for connecting to a scheduler or worker, handshake included
+    /// (default 5 s).
+    pub connect_timeout: Duration,
 }
 
 impl Default for Config {
@@ -155,6 +174,8 @@ impl Default for Config {
             array_chunk_size: ByteSize(128 << 20),
             split_every: 4,
             memory_limit: None,
+            token: String::new(),
+            connect_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -378,6 +399,11 @@ impl Config {
                 .map_or_else(|| quoted("auto".into()), size),
             "optimization.fuse" => self.fuse.to_string(),
             "array.chunk-size" => size(self.array_chunk_size),
+            "token" => format!(
+                "\"{}\"",
+                self.token.replace('\\', "\\\\").replace('"', "\\\"")
+            ),
+            "distributed.connect-timeout" => quoted(format_duration(self.connect_timeout)),
             _ => self.split_every.to_string(),
         }
     }
@@ -466,6 +492,13 @@ fn set_key(config: &mut Config, key: &str, value: &str) -> Result<(), String> {
         }
         "array.chunk-size" => config.array_chunk_size = nonzero_size("")?,
         "array.split-every" => config.split_every = at_least(2, "a whole number", "")?,
+        "token" => config.token = value.to_owned(),
+        "distributed.connect-timeout" => {
+            config.connect_timeout = duration::parse(value)?;
+            if config.connect_timeout.is_zero() {
+                return Err("a duration greater than zero".to_owned());
+            }
+        }
         _ => return Err(format!("one of the keys {}", key_list())),
     }
     Ok(())

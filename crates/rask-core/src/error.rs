@@ -156,6 +156,26 @@ pub enum Error {
     /// The compute was cancelled.
     #[error("the compute was cancelled")]
     Cancelled,
+    /// Talking to a cluster failed: the scheduler or a worker cannot be
+    /// reached, refused the connection, or went away.
+    #[error("cluster at {address}: {message}")]
+    Cluster {
+        /// The address of the scheduler or worker.
+        address: String,
+        /// What went wrong and what to do.
+        message: String,
+    },
+    /// A task was running on workers that died, too many times (Dask's
+    /// `KilledWorker`); it may crash its worker or use too much memory.
+    #[error("task {key} (operation `{op}`) killed its workers: {message}")]
+    KilledWorker {
+        /// The task.
+        key: Key,
+        /// Its operation.
+        op: String,
+        /// How many workers died and which.
+        message: String,
+    },
 }
 
 impl std::fmt::Debug for Error {

@@ -20,6 +20,8 @@ fn every_variable_overrides_its_key() {
             var("RASK_ARRAY_CHUNK_SIZE", "4 MiB"),
             var("RASK_ARRAY_SPLIT_EVERY", "16"),
             var("RASK_MEMORY_LIMIT", "2 GB"),
+            var("RASK_TOKEN", "s3cret"),
+            var("RASK_DISTRIBUTED_CONNECT_TIMEOUT", "250 ms"),
         ])
         .unwrap();
     assert_eq!(
@@ -33,6 +35,8 @@ fn every_variable_overrides_its_key() {
             array_chunk_size: ByteSize(4 << 20),
             split_every: 16,
             memory_limit: Some(ByteSize(2_000_000_000)),
+            token: "s3cret".into(),
+            connect_timeout: Duration::from_millis(250),
         }
     );
 }

@@ -47,6 +47,7 @@ fn every_key_can_be_set_from_the_file() {
         array_chunk_size: ByteSize(64_000_000),
         split_every: 8,
         memory_limit: Some(ByteSize(16 << 30)),
+        ..Config::default()
     };
     assert_eq!(parse(text).unwrap(), expected);
     assert_eq!(expected.worker_threads(), 4);

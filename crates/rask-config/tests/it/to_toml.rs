@@ -41,6 +41,8 @@ fn round_trips_non_default_values() {
             array_chunk_size: ByteSize(1_500_000_000),
             split_every: 2,
             memory_limit: Some(ByteSize(123_456_789)),
+            token: "a \"quoted\" token".into(),
+            connect_timeout: Duration::from_millis(1500),
         },
         Config {
             progress: ProgressMode::On,
