@@ -233,7 +233,7 @@ pub fn build_fingerprint() -> &'static str {
 }
 
 /// How [`connect`] connects.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ConnectOptions {
     /// What this side is.
     pub role: Role,
@@ -266,7 +266,7 @@ impl Default for ConnectOptions {
 }
 
 /// How a [`Listener`] accepts.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ListenOptions {
     /// The auth token peers must present (empty for none).
     pub token: String,
@@ -290,6 +290,41 @@ impl Default for ListenOptions {
             max_frame: DEFAULT_MAX_FRAME,
             name: String::new(),
         }
+    }
+}
+
+/// Shows a token as set or not, never its text.
+fn redacted(token: &str) -> &'static str {
+    if token.is_empty() {
+        "<none>"
+    } else {
+        "<redacted>"
+    }
+}
+
+impl fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("role", &self.role)
+            .field("name", &self.name)
+            .field("token", &redacted(&self.token))
+            .field("build", &self.build)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("max_frame", &self.max_frame)
+            .finish()
+    }
+}
+
+impl fmt::Debug for ListenOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ListenOptions")
+            .field("token", &redacted(&self.token))
+            .field("build", &self.build)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("max_frame", &self.max_frame)
+            .field("name", &self.name)
+            .finish()
     }
 }
 
@@ -372,8 +407,8 @@ fn tcp_address(addr: SocketAddr) -> String {
 /// once the peer has welcomed it.
 ///
 /// `address` is `tcp://HOST:PORT` or `HOST:PORT` (hostnames are resolved;
-/// IPv6 in brackets). Each resolved address is tried in turn within
-/// `opts.connect_timeout`.
+/// IPv6 in brackets). Resolving and trying each resolved address in turn
+/// share `opts.connect_timeout`.
 ///
 /// # Errors
 ///
@@ -382,8 +417,8 @@ fn tcp_address(addr: SocketAddr) -> String {
 /// [`ProtocolError::Refused`] with the peer's reason, or an error of the
 /// handshake's messages.
 pub async fn connect(address: &str, opts: &ConnectOptions) -> Result<Connection> {
-    let addrs = resolve(address).await?;
     let stream = tokio::time::timeout(opts.connect_timeout, async {
+        let addrs = resolve(address).await?;
         let mut last = None;
         for addr in &addrs {
             match TcpStream::connect(addr).await {
@@ -738,6 +773,15 @@ impl Connection {
         self.reader.recv().await
     }
 
+    /// Flushes and closes the writing side. See [`ConnWriter::shutdown`].
+    ///
+    /// # Errors
+    ///
+    /// As [`ConnWriter::shutdown`].
+    pub async fn shutdown(&mut self) -> Result<()> {
+        self.writer.shutdown().await
+    }
+
     /// Splits into a reader and a writer, so one task reads while another
     /// writes.
     pub fn into_split(self) -> (ConnReader, ConnWriter) {
@@ -1076,6 +1120,20 @@ mod tests {
             "{f}"
         );
         assert!(f.ends_with(" / protocol 1 / wire 1"), "{f}");
+    }
+
+    #[test]
+    fn debug_hides_tokens() {
+        let opts = ListenOptions {
+            token: "hunter2".into(),
+            ..ListenOptions::default()
+        };
+        assert!(!format!("{opts:?}").contains("hunter2"));
+        let opts = ConnectOptions {
+            token: "hunter2".into(),
+            ..ConnectOptions::default()
+        };
+        assert!(!format!("{opts:?}").contains("hunter2"));
     }
 
     #[test]

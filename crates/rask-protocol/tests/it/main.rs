@@ -441,6 +441,15 @@ async fn addresses_in_every_form_bind_and_connect() {
         connect(&address, &ConnectOptions::default()).await.unwrap();
     }
     server.await.unwrap();
+    // IPv6 loopback, where the machine has it.
+    if let Ok(listener) = Listener::bind("tcp://[::1]:0", ListenOptions::default()).await {
+        let address = listener.address();
+        assert!(address.starts_with("tcp://[::1]:"), "{address}");
+        let server = tokio::spawn(async move { accept_one(&listener).await.map(|_| ()) });
+        let conn = connect(&address, &ConnectOptions::default()).await.unwrap();
+        assert_eq!(conn.peer(), address);
+        server.await.unwrap().unwrap();
+    }
     let err = Listener::bind("tls://127.0.0.1:0", ListenOptions::default())
         .await
         .unwrap_err();
