@@ -169,9 +169,10 @@ pub enum ProtocolError {
         /// What postcard said.
         message: String,
     },
-    /// The peer closed the connection in the middle of a message.
+    /// The peer closed the connection in the middle of a message (or,
+    /// accepting, before its `Hello`).
     #[error(
-        "{address} closed the connection in the middle of a message; the peer probably stopped, crashed or was killed"
+        "{address} closed the connection in the middle of a message or of the handshake; the peer probably stopped, crashed or was killed (a port probe does this too)"
     )]
     Closed {
         /// The peer's address.
@@ -472,7 +473,11 @@ pub async fn connect(address: &str, opts: &ConnectOptions) -> Result<Connection>
         e => e,
     })?;
     match reply {
-        None => Err(ProtocolError::Closed { address: peer }),
+        None => Err(ProtocolError::Malformed {
+            address: peer,
+            message: "the peer closed the connection instead of answering our Hello (see its log)"
+                .into(),
+        }),
         Some(Message { msg, .. }) => match msg {
             HelloReply::Welcome { name } => {
                 conn.set_peer_name(name);
