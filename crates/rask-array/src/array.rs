@@ -582,3 +582,9 @@ fn wrong_block<T: Element>(a: &Array<T>, cause: TaskError) -> Error {
         cause,
     }
 }
+
+impl<T: Element> rask_core::Persist for Array<T> {
+    fn persist_on(&self, executor: &dyn Executor) -> Result<Self> {
+        self.persist_with(executor)
+    }
+}

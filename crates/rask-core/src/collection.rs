@@ -98,3 +98,11 @@ tuple_collection!(A 0, B 1, C 2, D 3, E 4);
 tuple_collection!(A 0, B 1, C 2, D 3, E 4, F 5);
 tuple_collection!(A 0, B 1, C 2, D 3, E 4, F 5, G 6);
 tuple_collection!(A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+
+/// A collection that can be computed and kept where an executor keeps its
+/// results (Dask's `persist`): the returned collection has the same keys and
+/// refers to the kept results, so later computations start from there.
+pub trait Persist: Collection + Sized {
+    /// Persists on `executor`.
+    fn persist_on(&self, executor: &dyn crate::Executor) -> Result<Self>;
+}

@@ -223,6 +223,9 @@ pub struct RemoteFn {
     /// Whether the function returns a `Result` (the kernel's value is then
     /// the `Ok` value).
     pub fallible: bool,
+    /// Whether a call is determined by its arguments (`pure = false` gives
+    /// every call a fresh key).
+    pub pure: bool,
 }
 
 inventory::collect!(RemoteFn);

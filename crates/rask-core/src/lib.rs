@@ -47,7 +47,7 @@ pub mod wire;
 
 pub use annotations::Annotations;
 pub use builder::GraphBuilder;
-pub use collection::Collection;
+pub use collection::{Collection, Persist};
 pub use error::{BoxError, Error, Result, TaskError};
 pub use executor::{Callback, CancelToken, Executor};
 pub use graph::{

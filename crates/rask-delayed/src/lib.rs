@@ -915,3 +915,9 @@ mod tests {
         drop(x);
     }
 }
+
+impl<T: Data + Clone> rask_core::Persist for Delayed<T> {
+    fn persist_on(&self, executor: &dyn Executor) -> Result<Self> {
+        self.persist_with(executor)
+    }
+}

@@ -1,1 +1,18 @@
 //! Client, futures and clusters of rask's distributed runtime.
+//!
+//! Used through the facade as `rask::distributed`:
+//!
+//! * [`Client`] connects to a scheduler; it submits registered functions
+//!   ([`Client::submit`], [`Client::map`]), stores data on workers
+//!   ([`Client::scatter`]), computes and persists any collection, and can be
+//!   made the default executor so that `.compute()` runs on the cluster.
+//! * [`Future`] is a handle to a result on the cluster; [`as_completed`]
+//!   yields futures as they finish.
+
+mod client;
+mod future;
+mod remote;
+
+pub use client::{Client, ClientOptions, Submitter};
+pub use future::{AsCompleted, Future, as_completed};
+pub use remote::{ArgSource, ByRef, ByValue, Remote, SubmitArg, SubmitArgs};

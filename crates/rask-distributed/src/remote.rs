@@ -74,54 +74,327 @@ impl SubmitArgs<()> for () {
     }
 }
 
-macro_rules! remote_fn {
-    ($( [$($a:ident : $m:ident),*] )*) => {$(
-        impl<Func, Out, $($a,)*> Remote<($($a,)*), ($($m,)*)> for Func
-        where
-            Func: Fn($(remote_fn!(@param $a $m)),*) -> Out + Copy + Send + 'static,
-            $($a: remote_fn!(@bound $m),)*
-        {
-            type Output = Out;
-        }
-    )*};
-    (@param $a:ident ByRef) => { &$a };
-    (@param $a:ident ByValue) => { $a };
-    (@bound ByRef) => { 'static };
-    (@bound ByValue) => { DeserializeOwned + 'static };
+// One impl per arity and combination of parameter kinds (up to four
+// parameters). A by-value parameter must be `DeserializeOwned`, which keeps
+// a by-reference function from also matching the by-value impl.
+impl<Func, Out> Remote<(), ()> for Func
+where
+    Func: Fn() -> Out + Copy + Send + 'static,
+{
+    type Output = Out;
 }
 
-remote_fn! {
-    []
-    [A1: ByRef]
-    [A1: ByValue]
-    [A1: ByRef, A2: ByRef]
-    [A1: ByRef, A2: ByValue]
-    [A1: ByValue, A2: ByRef]
-    [A1: ByValue, A2: ByValue]
-    [A1: ByRef, A2: ByRef, A3: ByRef]
-    [A1: ByRef, A2: ByRef, A3: ByValue]
-    [A1: ByRef, A2: ByValue, A3: ByRef]
-    [A1: ByRef, A2: ByValue, A3: ByValue]
-    [A1: ByValue, A2: ByRef, A3: ByRef]
-    [A1: ByValue, A2: ByRef, A3: ByValue]
-    [A1: ByValue, A2: ByValue, A3: ByRef]
-    [A1: ByValue, A2: ByValue, A3: ByValue]
-    [A1: ByRef, A2: ByRef, A3: ByRef, A4: ByRef]
-    [A1: ByRef, A2: ByRef, A3: ByRef, A4: ByValue]
-    [A1: ByRef, A2: ByRef, A3: ByValue, A4: ByRef]
-    [A1: ByRef, A2: ByRef, A3: ByValue, A4: ByValue]
-    [A1: ByRef, A2: ByValue, A3: ByRef, A4: ByRef]
-    [A1: ByRef, A2: ByValue, A3: ByRef, A4: ByValue]
-    [A1: ByRef, A2: ByValue, A3: ByValue, A4: ByRef]
-    [A1: ByRef, A2: ByValue, A3: ByValue, A4: ByValue]
-    [A1: ByValue, A2: ByRef, A3: ByRef, A4: ByRef]
-    [A1: ByValue, A2: ByRef, A3: ByRef, A4: ByValue]
-    [A1: ByValue, A2: ByRef, A3: ByValue, A4: ByRef]
-    [A1: ByValue, A2: ByRef, A3: ByValue, A4: ByValue]
-    [A1: ByValue, A2: ByValue, A3: ByRef, A4: ByRef]
-    [A1: ByValue, A2: ByValue, A3: ByRef, A4: ByValue]
-    [A1: ByValue, A2: ByValue, A3: ByValue, A4: ByRef]
-    [A1: ByValue, A2: ByValue, A3: ByValue, A4: ByValue]
+impl<Func, Out, A1> Remote<(A1,), (ByRef,)> for Func
+where
+    Func: Fn(&A1) -> Out + Copy + Send + 'static,
+    A1: 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out, A1> Remote<(A1,), (ByValue,)> for Func
+where
+    Func: Fn(A1) -> Out + Copy + Send + 'static,
+    A1: DeserializeOwned + 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out, A1, A2> Remote<(A1, A2), (ByRef, ByRef)> for Func
+where
+    Func: Fn(&A1, &A2) -> Out + Copy + Send + 'static,
+    A1: 'static,
+    A2: 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out, A1, A2> Remote<(A1, A2), (ByRef, ByValue)> for Func
+where
+    Func: Fn(&A1, A2) -> Out + Copy + Send + 'static,
+    A1: 'static,
+    A2: DeserializeOwned + 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out, A1, A2> Remote<(A1, A2), (ByValue, ByRef)> for Func
+where
+    Func: Fn(A1, &A2) -> Out + Copy + Send + 'static,
+    A1: DeserializeOwned + 'static,
+    A2: 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out, A1, A2> Remote<(A1, A2), (ByValue, ByValue)> for Func
+where
+    Func: Fn(A1, A2) -> Out + Copy + Send + 'static,
+    A1: DeserializeOwned + 'static,
+    A2: DeserializeOwned + 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out, A1, A2, A3> Remote<(A1, A2, A3), (ByRef, ByRef, ByRef)> for Func
+where
+    Func: Fn(&A1, &A2, &A3) -> Out + Copy + Send + 'static,
+    A1: 'static,
+    A2: 'static,
+    A3: 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out, A1, A2, A3> Remote<(A1, A2, A3), (ByRef, ByRef, ByValue)> for Func
+where
+    Func: Fn(&A1, &A2, A3) -> Out + Copy + Send + 'static,
+    A1: 'static,
+    A2: 'static,
+    A3: DeserializeOwned + 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out, A1, A2, A3> Remote<(A1, A2, A3), (ByRef, ByValue, ByRef)> for Func
+where
+    Func: Fn(&A1, A2, &A3) -> Out + Copy + Send + 'static,
+    A1: 'static,
+    A2: DeserializeOwned + 'static,
+    A3: 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out, A1, A2, A3> Remote<(A1, A2, A3), (ByRef, ByValue, ByValue)> for Func
+where
+    Func: Fn(&A1, A2, A3) -> Out + Copy + Send + 'static,
+    A1: 'static,
+    A2: DeserializeOwned + 'static,
+    A3: DeserializeOwned + 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out, A1, A2, A3> Remote<(A1, A2, A3), (ByValue, ByRef, ByRef)> for Func
+where
+    Func: Fn(A1, &A2, &A3) -> Out + Copy + Send + 'static,
+    A1: DeserializeOwned + 'static,
+    A2: 'static,
+    A3: 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out, A1, A2, A3> Remote<(A1, A2, A3), (ByValue, ByRef, ByValue)> for Func
+where
+    Func: Fn(A1, &A2, A3) -> Out + Copy + Send + 'static,
+    A1: DeserializeOwned + 'static,
+    A2: 'static,
+    A3: DeserializeOwned + 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out, A1, A2, A3> Remote<(A1, A2, A3), (ByValue, ByValue, ByRef)> for Func
+where
+    Func: Fn(A1, A2, &A3) -> Out + Copy + Send + 'static,
+    A1: DeserializeOwned + 'static,
+    A2: DeserializeOwned + 'static,
+    A3: 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out, A1, A2, A3> Remote<(A1, A2, A3), (ByValue, ByValue, ByValue)> for Func
+where
+    Func: Fn(A1, A2, A3) -> Out + Copy + Send + 'static,
+    A1: DeserializeOwned + 'static,
+    A2: DeserializeOwned + 'static,
+    A3: DeserializeOwned + 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out, A1, A2, A3, A4> Remote<(A1, A2, A3, A4), (ByRef, ByRef, ByRef, ByRef)> for Func
+where
+    Func: Fn(&A1, &A2, &A3, &A4) -> Out + Copy + Send + 'static,
+    A1: 'static,
+    A2: 'static,
+    A3: 'static,
+    A4: 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out, A1, A2, A3, A4> Remote<(A1, A2, A3, A4), (ByRef, ByRef, ByRef, ByValue)> for Func
+where
+    Func: Fn(&A1, &A2, &A3, A4) -> Out + Copy + Send + 'static,
+    A1: 'static,
+    A2: 'static,
+    A3: 'static,
+    A4: DeserializeOwned + 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out, A1, A2, A3, A4> Remote<(A1, A2, A3, A4), (ByRef, ByRef, ByValue, ByRef)> for Func
+where
+    Func: Fn(&A1, &A2, A3, &A4) -> Out + Copy + Send + 'static,
+    A1: 'static,
+    A2: 'static,
+    A3: DeserializeOwned + 'static,
+    A4: 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out, A1, A2, A3, A4> Remote<(A1, A2, A3, A4), (ByRef, ByRef, ByValue, ByValue)> for Func
+where
+    Func: Fn(&A1, &A2, A3, A4) -> Out + Copy + Send + 'static,
+    A1: 'static,
+    A2: 'static,
+    A3: DeserializeOwned + 'static,
+    A4: DeserializeOwned + 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out, A1, A2, A3, A4> Remote<(A1, A2, A3, A4), (ByRef, ByValue, ByRef, ByRef)> for Func
+where
+    Func: Fn(&A1, A2, &A3, &A4) -> Out + Copy + Send + 'static,
+    A1: 'static,
+    A2: DeserializeOwned + 'static,
+    A3: 'static,
+    A4: 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out, A1, A2, A3, A4> Remote<(A1, A2, A3, A4), (ByRef, ByValue, ByRef, ByValue)> for Func
+where
+    Func: Fn(&A1, A2, &A3, A4) -> Out + Copy + Send + 'static,
+    A1: 'static,
+    A2: DeserializeOwned + 'static,
+    A3: 'static,
+    A4: DeserializeOwned + 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out, A1, A2, A3, A4> Remote<(A1, A2, A3, A4), (ByRef, ByValue, ByValue, ByRef)> for Func
+where
+    Func: Fn(&A1, A2, A3, &A4) -> Out + Copy + Send + 'static,
+    A1: 'static,
+    A2: DeserializeOwned + 'static,
+    A3: DeserializeOwned + 'static,
+    A4: 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out, A1, A2, A3, A4> Remote<(A1, A2, A3, A4), (ByRef, ByValue, ByValue, ByValue)>
+    for Func
+where
+    Func: Fn(&A1, A2, A3, A4) -> Out + Copy + Send + 'static,
+    A1: 'static,
+    A2: DeserializeOwned + 'static,
+    A3: DeserializeOwned + 'static,
+    A4: DeserializeOwned + 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out, A1, A2, A3, A4> Remote<(A1, A2, A3, A4), (ByValue, ByRef, ByRef, ByRef)> for Func
+where
+    Func: Fn(A1, &A2, &A3, &A4) -> Out + Copy + Send + 'static,
+    A1: DeserializeOwned + 'static,
+    A2: 'static,
+    A3: 'static,
+    A4: 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out, A1, A2, A3, A4> Remote<(A1, A2, A3, A4), (ByValue, ByRef, ByRef, ByValue)> for Func
+where
+    Func: Fn(A1, &A2, &A3, A4) -> Out + Copy + Send + 'static,
+    A1: DeserializeOwned + 'static,
+    A2: 'static,
+    A3: 'static,
+    A4: DeserializeOwned + 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out, A1, A2, A3, A4> Remote<(A1, A2, A3, A4), (ByValue, ByRef, ByValue, ByRef)> for Func
+where
+    Func: Fn(A1, &A2, A3, &A4) -> Out + Copy + Send + 'static,
+    A1: DeserializeOwned + 'static,
+    A2: 'static,
+    A3: DeserializeOwned + 'static,
+    A4: 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out, A1, A2, A3, A4> Remote<(A1, A2, A3, A4), (ByValue, ByRef, ByValue, ByValue)>
+    for Func
+where
+    Func: Fn(A1, &A2, A3, A4) -> Out + Copy + Send + 'static,
+    A1: DeserializeOwned + 'static,
+    A2: 'static,
+    A3: DeserializeOwned + 'static,
+    A4: DeserializeOwned + 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out, A1, A2, A3, A4> Remote<(A1, A2, A3, A4), (ByValue, ByValue, ByRef, ByRef)> for Func
+where
+    Func: Fn(A1, A2, &A3, &A4) -> Out + Copy + Send + 'static,
+    A1: DeserializeOwned + 'static,
+    A2: DeserializeOwned + 'static,
+    A3: 'static,
+    A4: 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out, A1, A2, A3, A4> Remote<(A1, A2, A3, A4), (ByValue, ByValue, ByRef, ByValue)>
+    for Func
+where
+    Func: Fn(A1, A2, &A3, A4) -> Out + Copy + Send + 'static,
+    A1: DeserializeOwned + 'static,
+    A2: DeserializeOwned + 'static,
+    A3: 'static,
+    A4: DeserializeOwned + 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out, A1, A2, A3, A4> Remote<(A1, A2, A3, A4), (ByValue, ByValue, ByValue, ByRef)>
+    for Func
+where
+    Func: Fn(A1, A2, A3, &A4) -> Out + Copy + Send + 'static,
+    A1: DeserializeOwned + 'static,
+    A2: DeserializeOwned + 'static,
+    A3: DeserializeOwned + 'static,
+    A4: 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out, A1, A2, A3, A4> Remote<(A1, A2, A3, A4), (ByValue, ByValue, ByValue, ByValue)>
+    for Func
+where
+    Func: Fn(A1, A2, A3, A4) -> Out + Copy + Send + 'static,
+    A1: DeserializeOwned + 'static,
+    A2: DeserializeOwned + 'static,
+    A3: DeserializeOwned + 'static,
+    A4: DeserializeOwned + 'static,
+{
+    type Output = Out;
 }
 
 macro_rules! submit_args {

@@ -234,6 +234,7 @@ fn expand(attr: TokenStream2, item: TokenStream2) -> syn::Result<TokenStream2> {
                 type_id: || ::rask::__private::type_id_of(&#name),
                 kernel: <#kernel as ::rask::__private::Kernel>::NAME,
                 fallible: #fallible,
+                pure: #pure,
             }
         }
         #(

@@ -1,0 +1,1214 @@
+//! The client: a connection to a scheduler, futures, and an executor for
+//! every collection.
+//!
+//! A [`Client`] owns a small tokio runtime (one thread) that keeps the
+//! connection to the scheduler: one task writes what the client sends, one
+//! reads what the scheduler reports and wakes the threads waiting on
+//! futures. Everything the user calls is blocking, like Dask's synchronous
+//! client. Results small enough come inline with the scheduler's report;
+//! larger ones are fetched straight from the workers that hold them.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rask_core::Held;
+use rask_core::executor::DefaultExecutorGuard;
+use rask_core::wire::{self, WireKey, WireOp, WireStep};
+use rask_core::{
+    Annotations, Callback, CancelToken, Collection, Error, Executor, Key, Op, Plan, Result,
+    TaskError, Tokenizer, Value,
+};
+use rask_protocol::{
+    BulkRef, ClientToScheduler, ConnectOptions, Connection, DepRef, Failure, FailureKind,
+    PeerReply, PeerRequest, Role, SchedulerToClient, SubmittedTask, WorkerInfo,
+};
+use rustc_hash::FxHashMap;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::future::{Future, KeyHandle, single};
+use crate::remote::{ArgSource, Remote, SubmitArg, SubmitArgs};
+
+/// Results up to this size come back inline with the scheduler's report.
+const INLINE_RESULTS: bool = true;
+
+/// How a client connects.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// The shared secret of the cluster (config `token`, `RASK_TOKEN`).
+    pub token: String,
+    /// Limit for connecting and the handshake (config
+    /// `distributed.connect-timeout`).
+    pub connect_timeout: Duration,
+    /// A name for the scheduler's logs and dashboard.
+    pub name: String,
+}
+
+impl ClientOptions {
+    /// Options from the configuration in force.
+    pub fn from_config() -> Result<Self> {
+        let config = rask_config::try_get()?;
+        Ok(ClientOptions {
+            token: config.token.clone(),
+            connect_timeout: config.connect_timeout,
+            name: format!("client-{}", std::process::id()),
+        })
+    }
+}
+
+/// What the writer task sends.
+enum Outgoing {
+    Message(ClientToScheduler, Vec<Bytes>),
+    Release(Key),
+}
+
+/// What the client knows of one key it holds futures for.
+enum Status {
+    Pending,
+    Memory {
+        tag: String,
+        inline: Option<Bytes>,
+        who_has: Vec<String>,
+    },
+    Failed(Failure),
+    Refused(String),
+}
+
+struct Entry {
+    refs: u32,
+    status: Status,
+}
+
+#[derive(Default)]
+struct State {
+    keys: FxHashMap<Key, Entry>,
+    /// Why the connection to the scheduler is gone, once it is.
+    closed: Option<String>,
+    /// Waiting for the scheduler's answers, in the order asked.
+    replies: VecDeque<oneshot::Sender<SchedulerToClient>>,
+}
+
+/// The state shared with the reader task.
+struct Shared {
+    state: Mutex<State>,
+    cond: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+pub(crate) struct ClientInner {
+    address: String,
+    shared: Arc<Shared>,
+    tx: mpsc::UnboundedSender<Outgoing>,
+    peer_options: ConnectOptions,
+    peers: tokio::sync::Mutex<FxHashMap<String, Connection>>,
+    runtime: Option<tokio::runtime::Runtime>,
+    closed_by_user: AtomicBool,
+}
+
+/// A connection to a cluster's scheduler (Dask's `Client`).
+///
+/// Cloning gives another handle to the same connection. Submit functions
+/// registered with `#[rask::remote]`, map them over inputs, scatter data,
+/// compute or persist any collection; or make the client the default
+/// executor so that every `.compute()` runs on the cluster.
+///
+/// ```no_run
+/// use rask_distributed::Client;
+///
+/// #[rask::remote]
+/// fn inc(x: &u64) -> u64 { x + 1 }
+///
+/// let client = Client::connect("tcp://127.0.0.1:8786")?;
+/// let f = client.submit(inc, (1u64,))?;
+/// assert_eq!(f.result()?, 2);
+/// # Ok::<(), rask_core::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) inner: Arc<ClientInner>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Client({})", self.inner.address)
+    }
+}
+
+fn cluster_error(address: &str, message: impl Into<String>) -> Error {
+    Error::Cluster {
+        address: address.to_string(),
+        message: message.into(),
+    }
+}
+
+impl Client {
+    /// Connects to the scheduler at `address` (`tcp://host:port`, or
+    /// `host:port`) with the token and timeout of the configuration.
+    pub fn connect(address: &str) -> Result<Client> {
+        Client::connect_with(address, ClientOptions::from_config()?)
+    }
+
+    /// Connects with explicit options.
+    pub fn connect_with(address: &str, options: ClientOptions) -> Result<Client> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("rask-client")
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                cluster_error(address, format!("cannot start the client's runtime: {e}"))
+            })?;
+        let connect = ConnectOptions {
+            role: Role::Client,
+            name: options.name.clone(),
+            token: options.token.clone(),
+            connect_timeout: options.connect_timeout,
+            handshake_timeout: options.connect_timeout,
+            ..ConnectOptions::default()
+        };
+        let conn = runtime
+            .block_on(rask_protocol::connect(address, &connect))
+            .map_err(|e| cluster_error(address, e.to_string()))?;
+        let address = conn.peer().to_string();
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            cond: Condvar::new(),
+        });
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (reader, writer) = conn.into_split();
+        runtime.spawn(write_loop(writer, rx, shared.clone(), address.clone()));
+        runtime.spawn(read_loop(reader, shared.clone(), address.clone()));
+        let peer_options = ConnectOptions {
+            role: Role::Peer,
+            ..connect
+        };
+        Ok(Client {
+            inner: Arc::new(ClientInner {
+                address,
+                shared,
+                tx,
+                peer_options,
+                peers: tokio::sync::Mutex::new(FxHashMap::default()),
+                runtime: Some(runtime),
+                closed_by_user: AtomicBool::new(false),
+            }),
+        })
+    }
+
+    /// The scheduler's address.
+    pub fn address(&self) -> &str {
+        &self.inner.address
+    }
+
+    /// Runs `f(args…)` on the cluster. `f` is a function marked
+    /// `#[rask::remote]`; each argument is a plain value or a future (the
+    /// task then waits for it and runs where its data is). The same call
+    /// with the same arguments has the same key and runs once.
+    pub fn submit<F, A, M, X>(&self, f: F, args: X) -> Result<Future<F::Output>>
+    where
+        F: Remote<A, M>,
+        X: SubmitArgs<A>,
+        F::Output: Clone + Send + Sync + 'static,
+    {
+        self.submitter().submit(f, args)
+    }
+
+    /// Runs `f` on every item (each a value or a future), in one
+    /// submission: Dask's `client.map`.
+    pub fn map<F, A1, M, I>(&self, f: F, items: I) -> Result<Vec<Future<F::Output>>>
+    where
+        F: Remote<(A1,), M>,
+        I: IntoIterator,
+        I::Item: SubmitArg<A1>,
+        F::Output: Clone + Send + Sync + 'static,
+    {
+        self.submitter().map(f, items)
+    }
+
+    /// Submissions with annotations: `client.retries(2).submit(f, args)`.
+    pub fn retries(&self, retries: u32) -> Submitter<'_> {
+        self.submitter().retries(retries)
+    }
+
+    /// Submissions with a priority (higher runs first):
+    /// `client.priority(10).submit(f, args)`.
+    pub fn priority(&self, priority: i32) -> Submitter<'_> {
+        self.submitter().priority(priority)
+    }
+
+    /// A submission builder with no annotations yet.
+    pub fn submitter(&self) -> Submitter<'_> {
+        Submitter {
+            client: self,
+            annotations: Annotations::default(),
+        }
+    }
+
+    /// Waits for every future and brings their results here, in order; the
+    /// first failure is the error.
+    pub fn gather<T>(&self, futures: &[Future<T>]) -> Result<Vec<T>> {
+        let keys: Vec<Key> = futures.iter().map(|f| f.key().clone()).collect();
+        // One wait and one fetch per worker for all of them.
+        self.inner.values(&keys, None)?;
+        futures.iter().map(|f| f.result()).collect()
+    }
+
+    /// Waits until every future is done (finished, failed or cancelled).
+    pub fn wait<T>(&self, futures: &[Future<T>]) -> Result<()> {
+        let keys: Vec<Key> = futures.iter().flat_map(|f| f.keys().cloned()).collect();
+        self.inner.wait_done(&keys, None)
+    }
+
+    /// Stores `value` on a worker and returns a future for it, to pass to
+    /// later submissions without sending it again. Its type needs a codec
+    /// (`#[rask::remote]` argument and result types have one, as do the
+    /// built-in types).
+    pub fn scatter<T: Clone + Send + Sync + 'static>(&self, value: T) -> Result<Future<T>> {
+        let encoded = Value::new(value).encode().map_err(|e| {
+            Error::invalid(
+                "scattered value",
+                format!("{e}; register its type with rask::register_type! or use it in a #[rask::remote] function"),
+            )
+        })?;
+        let short = std::any::type_name::<T>()
+            .rsplit("::")
+            .next()
+            .unwrap_or("value")
+            .trim_end_matches('>');
+        let key = Tokenizer::new("scatter")
+            .str(&encoded.tag)
+            .bytes(&encoded.bytes)
+            .finish_key(short);
+        let handle = self.inner.track(&key);
+        self.inner.send(
+            ClientToScheduler::Scatter {
+                values: vec![(
+                    WireKey::from(&key),
+                    BulkRef {
+                        frame: 0,
+                        tag: encoded.tag,
+                    },
+                )],
+                broadcast: false,
+            },
+            vec![Bytes::from(encoded.bytes)],
+        )?;
+        Ok(Future::new(vec![handle], single::<T>()))
+    }
+
+    /// Computes a collection (an array, a delayed value, a tuple of them)
+    /// on the cluster; the future's result is what `.compute()` gives.
+    pub fn compute<C>(&self, collection: &C) -> Result<Future<C::Output>>
+    where
+        C: Collection + Clone + Send + Sync + 'static,
+    {
+        let plan = rask_core::compute::plan(collection)?;
+        plan.graph.check_portable()?;
+        let handles = self.inner.submit_plan(&plan)?;
+        let c = collection.clone();
+        Ok(Future::new(
+            handles,
+            Arc::new(move |values: Vec<Value>| c.finalize(&mut values.into_iter())),
+        ))
+    }
+
+    /// Computes a collection and keeps its blocks on the workers: the
+    /// returned collection refers to them, so later computations start from
+    /// there (Dask's `client.persist`). The data is released when the
+    /// returned collection (and everything built from it) is dropped.
+    pub fn persist<C: rask_core::Persist>(&self, collection: &C) -> Result<C> {
+        collection.persist_on(self)
+    }
+
+    /// Makes this client the process's default executor until the guard is
+    /// dropped: every `.compute()` runs on the cluster.
+    pub fn as_default(&self) -> DefaultExecutorGuard {
+        rask_core::executor::set_default(Arc::new(self.clone()))
+    }
+
+    /// The workers the scheduler knows.
+    pub fn workers_info(&self) -> Result<Vec<WorkerInfo>> {
+        match self.inner.ask(ClientToScheduler::Info)? {
+            SchedulerToClient::Info { workers, .. } => Ok(workers),
+            other => Err(cluster_error(
+                &self.inner.address,
+                format!("unexpected answer to an info request: {other:?}"),
+            )),
+        }
+    }
+
+    /// Cancels the futures' work (see [`Future::cancel`]).
+    pub fn cancel<T>(&self, futures: &[Future<T>]) -> Result<()> {
+        let keys: Vec<Key> = futures.iter().flat_map(|f| f.keys().cloned()).collect();
+        self.inner.cancel(&keys)
+    }
+
+    /// Closes the connection: the scheduler releases everything this client
+    /// wanted. Futures still held fail with a "client closed" error.
+    pub fn close(&self) -> Result<()> {
+        self.inner.closed_by_user.store(true, Ordering::Relaxed);
+        let r = self.inner.send(ClientToScheduler::Close, Vec::new());
+        let mut st = self.inner.shared.lock();
+        st.closed
+            .get_or_insert_with(|| "the client was closed".to_string());
+        drop(st);
+        self.inner.shared.cond.notify_all();
+        r
+    }
+}
+
+/// Submissions with annotations (retries, priority, resources, workers).
+///
+/// ```no_run
+/// # use rask_distributed::Client;
+/// # #[rask::remote] fn inc(x: &u64) -> u64 { x + 1 }
+/// # let client = Client::connect("tcp://127.0.0.1:8786")?;
+/// let f = client.retries(3).priority(10).submit(inc, (1u64,))?;
+/// # Ok::<(), rask_core::Error>(())
+/// ```
+pub struct Submitter<'c> {
+    client: &'c Client,
+    annotations: Annotations,
+}
+
+impl Submitter<'_> {
+    /// Runs a failed task again up to `retries` times.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.annotations.retries = retries;
+        self
+    }
+
+    /// Higher runs first among ready tasks.
+    pub fn priority(mut self, priority: i32) -> Self {
+        self.annotations.priority = priority;
+        self
+    }
+
+    /// Needs this much of an abstract resource on its worker.
+    pub fn resource(mut self, name: impl Into<String>, amount: f64) -> Self {
+        self.annotations.resources.push((name.into(), amount));
+        self
+    }
+
+    /// May run only on this worker (by name or address); may be repeated.
+    pub fn worker(mut self, worker: impl Into<String>) -> Self {
+        self.annotations.workers.push(worker.into());
+        self
+    }
+
+    /// As [`Client::submit`], with these annotations.
+    pub fn submit<F, A, M, X>(&self, _f: F, args: X) -> Result<Future<F::Output>>
+    where
+        F: Remote<A, M>,
+        X: SubmitArgs<A>,
+        F::Output: Clone + Send + Sync + 'static,
+    {
+        let call = Call::of::<F>()?;
+        let (task, key) = call.task(args.into_sources(), &self.annotations)?;
+        let inner = &self.client.inner;
+        let handle = inner.track(&key);
+        inner.send(
+            ClientToScheduler::UpdateGraph {
+                tasks: vec![task],
+                wanted: vec![0],
+                inline_results: INLINE_RESULTS,
+            },
+            Vec::new(),
+        )?;
+        Ok(Future::new(vec![handle], single::<F::Output>()))
+    }
+
+    /// As [`Client::map`], with these annotations.
+    pub fn map<F, A1, M, I>(&self, _f: F, items: I) -> Result<Vec<Future<F::Output>>>
+    where
+        F: Remote<(A1,), M>,
+        I: IntoIterator,
+        I::Item: SubmitArg<A1>,
+        F::Output: Clone + Send + Sync + 'static,
+    {
+        let call = Call::of::<F>()?;
+        let mut tasks = Vec::new();
+        let mut keys = Vec::new();
+        for item in items {
+            let (task, key) = call.task(vec![item.into_source()], &self.annotations)?;
+            tasks.push(task);
+            keys.push(key);
+        }
+        let inner = &self.client.inner;
+        let finish = single::<F::Output>();
+        let futures: Vec<Future<F::Output>> = keys
+            .iter()
+            .map(|k| Future::new(vec![inner.track(k)], finish.clone()))
+            .collect();
+        let wanted = (0..tasks.len() as u32).collect();
+        inner.send(
+            ClientToScheduler::UpdateGraph {
+                tasks,
+                wanted,
+                inline_results: INLINE_RESULTS,
+            },
+            Vec::new(),
+        )?;
+        Ok(futures)
+    }
+}
+
+/// A registered function as submissions call it.
+struct Call {
+    kernel: &'static str,
+    label: &'static str,
+    pure: bool,
+}
+
+impl Call {
+    fn of<F: 'static>() -> Result<Call> {
+        let name = std::any::type_name::<F>();
+        let entry = rask_core::kernel::remote_fn::<F>().ok_or_else(|| {
+            Error::invalid(
+                "submitted function",
+                format!(
+                    "`{name}` is not registered: mark it #[rask::remote] so that workers can run it"
+                ),
+            )
+        })?;
+        if entry.fallible {
+            return Err(Error::invalid(
+                "submitted function",
+                format!(
+                    "`{name}` returns a Result; submit a function returning the value itself, \
+                     or build the call with `{}::delayed(…)` and compute it with client.compute",
+                    name.rsplit("::").next().unwrap_or(name)
+                ),
+            ));
+        }
+        Ok(Call {
+            kernel: entry.kernel,
+            label: rask_core::kernel::short_name(entry.kernel)
+                .rsplit("::")
+                .next()
+                .unwrap_or(entry.kernel),
+            pure: entry.pure,
+        })
+    }
+
+    /// The task of one call: literal arguments are encoded into a fused
+    /// operation (one task, not one per argument); futures are
+    /// dependencies.
+    fn task(
+        &self,
+        args: Vec<ArgSource>,
+        annotations: &Annotations,
+    ) -> Result<(SubmittedTask, Key)> {
+        let mut token = Tokenizer::new("submit");
+        token.str(self.kernel);
+        if !self.pure {
+            token.str(&rask_core::fresh_token());
+        }
+        let mut steps = Vec::new();
+        let mut call_args = Vec::with_capacity(args.len());
+        let mut deps = Vec::new();
+        for (i, a) in args.into_iter().enumerate() {
+            match a {
+                ArgSource::Value(v) => {
+                    let e = v.encode().map_err(|e| {
+                        Error::invalid(
+                            format!("argument {} of `{}`", i + 1, self.label),
+                            e.to_string(),
+                        )
+                    })?;
+                    token.u64(0).str(&e.tag).bytes(&e.bytes);
+                    call_args.push((true, steps.len() as u32));
+                    steps.push(WireStep {
+                        key: WireKey {
+                            name: format!("{}-arg{}", self.label, i + 1),
+                            index: Vec::new(),
+                        },
+                        op: WireOp::Value {
+                            tag: e.tag,
+                            bytes: e.bytes,
+                        },
+                        args: Vec::new(),
+                    });
+                }
+                ArgSource::Key(k) => {
+                    token.u64(1).key(&k);
+                    call_args.push((false, deps.len() as u32));
+                    deps.push(DepRef::Known(WireKey::from(&k)));
+                }
+            }
+        }
+        let key = token.finish_key(self.label);
+        let kernel = WireOp::Kernel {
+            name: self.kernel.to_string(),
+            label: self.label.to_string(),
+            blockwise: false,
+            params: Vec::new(),
+        };
+        let op = if steps.is_empty() {
+            kernel
+        } else {
+            steps.push(WireStep {
+                key: WireKey::from(&key),
+                op: kernel,
+                args: call_args,
+            });
+            WireOp::Fused { steps }
+        };
+        let task = SubmittedTask {
+            key: WireKey::from(&key),
+            op: wire::to_bytes(&op, "a submitted call")?,
+            deps,
+            order: 0,
+            annotations: (!annotations.is_empty()).then(|| annotations.clone()),
+        };
+        Ok((task, key))
+    }
+}
+
+impl ClientInner {
+    fn send(&self, msg: ClientToScheduler, bulk: Vec<Bytes>) -> Result<()> {
+        if let Some(reason) = &self.shared.lock().closed {
+            return Err(cluster_error(&self.address, reason.clone()));
+        }
+        self.tx
+            .send(Outgoing::Message(msg, bulk))
+            .map_err(|_| cluster_error(&self.address, "the connection to the scheduler is closed"))
+    }
+
+    /// A handle on `key`, counted: the last one dropped releases it.
+    pub(crate) fn track(self: &Arc<Self>, key: &Key) -> KeyHandle {
+        let mut st = self.shared.lock();
+        st.keys
+            .entry(key.clone())
+            .or_insert(Entry {
+                refs: 0,
+                status: Status::Pending,
+            })
+            .refs += 1;
+        KeyHandle {
+            client: self.clone(),
+            key: key.clone(),
+        }
+    }
+
+    pub(crate) fn untrack(&self, key: &Key) {
+        let mut st = self.shared.lock();
+        let gone = match st.keys.get_mut(key) {
+            Some(e) => {
+                e.refs -= 1;
+                e.refs == 0
+            }
+            None => false,
+        };
+        if gone {
+            st.keys.remove(key);
+            drop(st);
+            let _ = self.tx.send(Outgoing::Release(key.clone()));
+        }
+    }
+
+    pub(crate) fn all_done<'k>(&self, mut keys: impl Iterator<Item = &'k Key>) -> bool {
+        let st = self.shared.lock();
+        keys.all(|k| {
+            st.keys
+                .get(k)
+                .is_none_or(|e| !matches!(e.status, Status::Pending))
+        })
+    }
+
+    /// Index of a future that is done, waiting for one if none is.
+    pub(crate) fn wait_any<T>(&self, futures: &[Future<T>]) -> usize {
+        let mut st = self.shared.lock();
+        loop {
+            let found = futures.iter().position(|f| {
+                st.closed.is_some()
+                    || f.keys().all(|k| {
+                        st.keys
+                            .get(k)
+                            .is_none_or(|e| !matches!(e.status, Status::Pending))
+                    })
+            });
+            if let Some(i) = found {
+                return i;
+            }
+            st = self.shared.cond.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Waits until every key is done; the first failure is the error.
+    pub(crate) fn wait_keys(&self, keys: &[Key], timeout: Option<Duration>) -> Result<()> {
+        self.wait_inner(keys, timeout, true, None)
+    }
+
+    /// Waits until every key is done, failed or not.
+    pub(crate) fn wait_done(&self, keys: &[Key], timeout: Option<Duration>) -> Result<()> {
+        self.wait_inner(keys, timeout, false, None)
+    }
+
+    fn wait_inner(
+        &self,
+        keys: &[Key],
+        timeout: Option<Duration>,
+        fail_fast: bool,
+        cancel: Option<&CancelToken>,
+    ) -> Result<()> {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut st = self.shared.lock();
+        // Keys never go back to pending, so the scan resumes where it was.
+        let mut next = 0;
+        loop {
+            while next < keys.len() {
+                let Some(e) = st.keys.get(&keys[next]) else {
+                    return Err(cluster_error(
+                        &self.address,
+                        format!("key {} is not held by this client", keys[next]),
+                    ));
+                };
+                match &e.status {
+                    Status::Pending => break,
+                    Status::Failed(f) if fail_fast => return Err(failure_error(f)),
+                    Status::Refused(m) if fail_fast => {
+                        return Err(cluster_error(&self.address, m.clone()));
+                    }
+                    _ => next += 1,
+                }
+            }
+            if next == keys.len() {
+                return Ok(());
+            }
+            if let Some(reason) = &st.closed {
+                return Err(cluster_error(&self.address, reason.clone()));
+            }
+            if cancel.is_some_and(|c| c.is_cancelled()) {
+                drop(st);
+                let _ = self.cancel(keys);
+                return Err(Error::Cancelled);
+            }
+            let mut wait = Duration::from_millis(if cancel.is_some() { 50 } else { 1000 });
+            if let Some(d) = deadline {
+                let now = Instant::now();
+                if now >= d {
+                    return Err(cluster_error(
+                        &self.address,
+                        format!(
+                            "timed out after {:?} waiting for {}",
+                            timeout.unwrap_or_default(),
+                            keys[next]
+                        ),
+                    ));
+                }
+                wait = wait.min(d - now);
+            }
+            st = self
+                .shared
+                .cond
+                .wait_timeout(st, wait)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// The values of `keys`, waiting for them and fetching those not sent
+    /// inline from the workers holding them (one request per worker).
+    pub(crate) fn values(&self, keys: &[Key], timeout: Option<Duration>) -> Result<Vec<Value>> {
+        self.values_cancellable(keys, timeout, None)
+    }
+
+    fn values_cancellable(
+        &self,
+        keys: &[Key],
+        timeout: Option<Duration>,
+        cancel: Option<&CancelToken>,
+    ) -> Result<Vec<Value>> {
+        self.wait_inner(keys, timeout, true, cancel)?;
+        let mut out: Vec<Option<Value>> = vec![None; keys.len()];
+        let mut remote: FxHashMap<String, Vec<usize>> = FxHashMap::default();
+        {
+            let st = self.shared.lock();
+            for (i, k) in keys.iter().enumerate() {
+                match st.keys.get(k).map(|e| &e.status) {
+                    Some(Status::Memory {
+                        tag,
+                        inline: Some(bytes),
+                        ..
+                    }) => {
+                        out[i] = Some(decode(k, tag, bytes)?);
+                    }
+                    Some(Status::Memory { who_has, .. }) if !who_has.is_empty() => {
+                        remote.entry(who_has[0].clone()).or_default().push(i);
+                    }
+                    _ => remote.entry(String::new()).or_default().push(i),
+                }
+            }
+        }
+        for (worker, idx) in remote {
+            let wanted: Vec<Key> = idx.iter().map(|&i| keys[i].clone()).collect();
+            let got = self.fetch_anywhere(&worker, &wanted)?;
+            for (i, v) in idx.into_iter().zip(got) {
+                out[i] = Some(v);
+            }
+        }
+        Ok(out
+            .into_iter()
+            .map(|v| v.expect("every key filled"))
+            .collect())
+    }
+
+    /// Fetches from `worker` (when known), asking the scheduler where the
+    /// keys are for those it does not have.
+    fn fetch_anywhere(&self, worker: &str, keys: &[Key]) -> Result<Vec<Value>> {
+        let mut found: FxHashMap<Key, Value> = FxHashMap::default();
+        let mut missing: Vec<Key> = keys.to_vec();
+        if !worker.is_empty() {
+            let (got, miss) = self.fetch(worker, &missing)?;
+            found.extend(got);
+            missing = miss;
+        }
+        if !missing.is_empty() {
+            let who = self.who_has(&missing)?;
+            let mut by_worker: FxHashMap<String, Vec<Key>> = FxHashMap::default();
+            for (k, addrs) in who {
+                match addrs.into_iter().find(|a| a != worker) {
+                    Some(a) => by_worker.entry(a).or_default().push(k),
+                    None => {
+                        return Err(cluster_error(
+                            &self.address,
+                            format!("no worker holds {k} any more; compute it again"),
+                        ));
+                    }
+                }
+            }
+            for (w, ks) in by_worker {
+                let (got, miss) = self.fetch(&w, &ks)?;
+                if let Some(k) = miss.first() {
+                    return Err(cluster_error(
+                        &w,
+                        format!("the worker no longer holds {k}; compute it again"),
+                    ));
+                }
+                found.extend(got);
+            }
+        }
+        keys.iter()
+            .map(|k| {
+                found.remove(k).ok_or_else(|| {
+                    cluster_error(&self.address, format!("{k} could not be fetched"))
+                })
+            })
+            .collect()
+    }
+
+    /// Asks one worker for `keys`: the values it had, and the keys it had
+    /// not.
+    fn fetch(&self, worker: &str, keys: &[Key]) -> Result<(Vec<(Key, Value)>, Vec<Key>)> {
+        let runtime = self
+            .runtime
+            .as_ref()
+            .expect("runtime lives as long as the client");
+        let request = PeerRequest::GetData {
+            keys: keys.iter().map(WireKey::from).collect(),
+        };
+        let reply = runtime.block_on(async {
+            let mut peers = self.peers.lock().await;
+            if !peers.contains_key(worker) {
+                let c = rask_protocol::connect(worker, &self.peer_options).await?;
+                peers.insert(worker.to_string(), c);
+            }
+            let conn = peers.get_mut(worker).expect("just inserted");
+            let r = async {
+                conn.send(&request, &[]).await?;
+                conn.recv::<PeerReply>().await
+            }
+            .await;
+            if r.is_err() {
+                peers.remove(worker);
+            }
+            r
+        });
+        let reply = reply.map_err(|e| cluster_error(worker, e.to_string()))?;
+        match reply {
+            Some(m) => match m.msg {
+                PeerReply::Data { values, missing } => {
+                    let mut got = Vec::with_capacity(values.len());
+                    for (k, r) in values {
+                        let key = Key::from(&k);
+                        let bytes = m.bulk.get(r.frame as usize).ok_or_else(|| {
+                            cluster_error(worker, format!("the value of {key} is missing"))
+                        })?;
+                        got.push((key.clone(), decode(&key, &r.tag, bytes)?));
+                    }
+                    Ok((got, missing.iter().map(Key::from).collect()))
+                }
+                PeerReply::Busy => Ok((Vec::new(), keys.to_vec())),
+            },
+            None => Err(cluster_error(worker, "the worker closed the connection")),
+        }
+    }
+
+    fn who_has(&self, keys: &[Key]) -> Result<Vec<(Key, Vec<String>)>> {
+        match self.ask(ClientToScheduler::WhoHas {
+            keys: keys.iter().map(WireKey::from).collect(),
+        })? {
+            SchedulerToClient::WhoHas { entries } => Ok(entries
+                .into_iter()
+                .map(|(k, a)| (Key::from(&k), a))
+                .collect()),
+            other => Err(cluster_error(
+                &self.address,
+                format!("unexpected answer to who-has: {other:?}"),
+            )),
+        }
+    }
+
+    /// Sends a request the scheduler answers, and waits for the answer.
+    fn ask(&self, msg: ClientToScheduler) -> Result<SchedulerToClient> {
+        let (tx, rx) = oneshot::channel();
+        self.shared.lock().replies.push_back(tx);
+        self.send(msg, Vec::new())?;
+        let runtime = self
+            .runtime
+            .as_ref()
+            .expect("runtime lives as long as the client");
+        runtime
+            .block_on(async { tokio::time::timeout(Duration::from_secs(30), rx).await })
+            .map_err(|_| cluster_error(&self.address, "the scheduler did not answer in 30 s"))?
+            .map_err(|_| cluster_error(&self.address, "the connection to the scheduler closed"))
+    }
+
+    pub(crate) fn cancel(&self, keys: &[Key]) -> Result<()> {
+        self.send(
+            ClientToScheduler::Cancel {
+                keys: keys.iter().map(WireKey::from).collect(),
+            },
+            Vec::new(),
+        )
+    }
+
+    /// Sends a plan's tasks; the returned handles are for its outputs, in
+    /// order. Tasks standing for held data become dependencies on the held
+    /// keys.
+    pub(crate) fn submit_plan(self: &Arc<Self>, plan: &Plan) -> Result<Vec<KeyHandle>> {
+        let g = &plan.graph;
+        let mut position: Vec<Option<u32>> = vec![None; g.len()];
+        let mut held: Vec<Option<Key>> = vec![None; g.len()];
+        let mut n = 0u32;
+        for (i, t) in g.tasks().iter().enumerate() {
+            if let Op::Held(h) = &t.op {
+                held[i] = Some(h.key().clone());
+            } else {
+                position[i] = Some(n);
+                n += 1;
+            }
+        }
+        let mut tasks = Vec::with_capacity(n as usize);
+        for (i, t) in g.tasks().iter().enumerate() {
+            if held[i].is_some() {
+                continue;
+            }
+            let deps = t
+                .deps
+                .iter()
+                .map(|d| match (&held[d.index()], position[d.index()]) {
+                    (Some(k), _) => DepRef::Known(WireKey::from(k)),
+                    (None, Some(p)) => DepRef::Local(p),
+                    (None, None) => unreachable!("every task is held or submitted"),
+                })
+                .collect();
+            tasks.push(SubmittedTask {
+                key: WireKey::from(&t.key),
+                op: wire::encode_op_bytes(&t.key, &t.op)?,
+                deps,
+                order: plan.priority.get(i).copied().unwrap_or(0),
+                annotations: t.annotations.as_deref().cloned(),
+            });
+        }
+        let mut handles = Vec::with_capacity(plan.outputs.len());
+        let mut wanted = Vec::new();
+        let mut known = Vec::new();
+        for o in &plan.outputs {
+            let i = o.index();
+            match (&held[i], position[i]) {
+                (Some(k), _) => {
+                    handles.push(self.track(k));
+                    known.push(WireKey::from(k));
+                }
+                (None, Some(p)) => {
+                    handles.push(self.track(&g.task(*o).key));
+                    wanted.push(p);
+                }
+                (None, None) => unreachable!("every task is held or submitted"),
+            }
+        }
+        if !known.is_empty() {
+            self.send(ClientToScheduler::Want { keys: known }, Vec::new())?;
+        }
+        if !tasks.is_empty() {
+            self.send(
+                ClientToScheduler::UpdateGraph {
+                    tasks,
+                    wanted,
+                    inline_results: INLINE_RESULTS,
+                },
+                Vec::new(),
+            )?;
+        }
+        Ok(handles)
+    }
+}
+
+impl Drop for ClientInner {
+    fn drop(&mut self) {
+        if !self.closed_by_user.load(Ordering::Relaxed) {
+            let _ = self
+                .tx
+                .send(Outgoing::Message(ClientToScheduler::Close, Vec::new()));
+        }
+        if let Some(rt) = self.runtime.take() {
+            // Give the writer a moment to send the goodbye, then stop.
+            rt.shutdown_timeout(Duration::from_millis(200));
+        }
+    }
+}
+
+fn decode(key: &Key, tag: &str, bytes: &[u8]) -> Result<Value> {
+    Value::decode(tag, bytes).map_err(|e| Error::Decode {
+        what: format!("the result of {key}"),
+        message: e.to_string(),
+    })
+}
+
+/// The error a failed key gives.
+pub(crate) fn failure_error(f: &Failure) -> Error {
+    let key = Key::from(&f.key);
+    let on = f
+        .worker
+        .as_deref()
+        .map(|w| format!(" (on worker {w})"))
+        .unwrap_or_default();
+    match f.kind {
+        FailureKind::KilledWorker => Error::KilledWorker {
+            key,
+            op: f.op.clone(),
+            message: f.message.clone(),
+        },
+        FailureKind::Cancelled => Error::Cancelled,
+        FailureKind::Lost => Error::Cluster {
+            address: f.worker.clone().unwrap_or_default(),
+            message: format!("{key} was lost: {}", f.message),
+        },
+        FailureKind::Task | FailureKind::Dependency | FailureKind::Missing => Error::Task {
+            key,
+            op: f.op.clone(),
+            cause: TaskError::failed(format!("{}{on}", f.message)),
+        },
+    }
+}
+
+async fn write_loop(
+    mut writer: rask_protocol::ConnWriter,
+    mut rx: mpsc::UnboundedReceiver<Outgoing>,
+    shared: Arc<Shared>,
+    address: String,
+) {
+    // Everything queued is written before one flush; releases in a row
+    // become one message, sent before whatever follows them (a key released
+    // and then wanted again must reach the scheduler in that order).
+    let mut releases: Vec<WireKey> = Vec::new();
+    while let Some(first) = rx.recv().await {
+        let mut item = Some(first);
+        while let Some(next) = item.take() {
+            match next {
+                Outgoing::Release(k) => releases.push(WireKey::from(&k)),
+                Outgoing::Message(m, b) => {
+                    let closing = matches!(m, ClientToScheduler::Close);
+                    let r = async {
+                        if !releases.is_empty() {
+                            let keys = std::mem::take(&mut releases);
+                            writer
+                                .feed(&ClientToScheduler::Release { keys }, &[])
+                                .await?;
+                        }
+                        writer.feed(&m, &b).await?;
+                        if closing {
+                            writer.flush().await?;
+                        }
+                        Ok::<(), rask_protocol::ProtocolError>(())
+                    }
+                    .await;
+                    if let Err(e) = r {
+                        return lost(&shared, &address, e.to_string());
+                    }
+                    if closing {
+                        return;
+                    }
+                }
+            }
+            item = rx.try_recv().ok();
+        }
+        let r = async {
+            if !releases.is_empty() {
+                let keys = std::mem::take(&mut releases);
+                writer
+                    .feed(&ClientToScheduler::Release { keys }, &[])
+                    .await?;
+            }
+            writer.flush().await
+        }
+        .await;
+        if let Err(e) = r {
+            return lost(&shared, &address, e.to_string());
+        }
+    }
+}
+
+fn lost(shared: &Shared, address: &str, why: String) {
+    let mut st = shared.lock();
+    st.closed.get_or_insert_with(|| {
+        format!("lost the connection to the scheduler ({why}); results of unfinished futures are gone, connect again")
+    });
+    st.replies.clear();
+    drop(st);
+    shared.cond.notify_all();
+    let _ = address;
+}
+
+async fn read_loop(mut reader: rask_protocol::ConnReader, shared: Arc<Shared>, address: String) {
+    loop {
+        let m = match reader.recv::<SchedulerToClient>().await {
+            Ok(Some(m)) => m,
+            Ok(None) => return lost(&shared, &address, "the scheduler closed it".into()),
+            Err(e) => return lost(&shared, &address, e.to_string()),
+        };
+        let mut st = shared.lock();
+        match m.msg {
+            SchedulerToClient::InMemory {
+                key,
+                tag,
+                inline,
+                who_has,
+                ..
+            } => {
+                let key = Key::from(&key);
+                if let Some(e) = st.keys.get_mut(&key) {
+                    e.status = Status::Memory {
+                        tag,
+                        inline: inline.and_then(|r| m.bulk.get(r.frame as usize).cloned()),
+                        who_has,
+                    };
+                }
+            }
+            SchedulerToClient::Erred(f) => {
+                let key = Key::from(&f.key);
+                if let Some(e) = st.keys.get_mut(&key) {
+                    e.status = Status::Failed(f);
+                }
+            }
+            reply @ (SchedulerToClient::WhoHas { .. } | SchedulerToClient::Info { .. }) => {
+                if let Some(tx) = st.replies.pop_front() {
+                    let _ = tx.send(reply);
+                }
+            }
+            SchedulerToClient::Error { message } => {
+                for e in st.keys.values_mut() {
+                    if matches!(e.status, Status::Pending) {
+                        e.status = Status::Refused(message.clone());
+                    }
+                }
+            }
+            SchedulerToClient::Closing { reason } => {
+                drop(st);
+                return lost(
+                    &shared,
+                    &address,
+                    format!("the scheduler is closing: {reason}"),
+                );
+            }
+        }
+        drop(st);
+        shared.cond.notify_all();
+    }
+}
+
+/// A result kept on the cluster, standing for itself in later graphs.
+struct HeldResult {
+    handle: KeyHandle,
+}
+
+impl Held for HeldResult {
+    fn key(&self) -> &Key {
+        &self.handle.key
+    }
+    fn executor(&self) -> &str {
+        "distributed"
+    }
+    fn fetch(&self) -> std::result::Result<Value, TaskError> {
+        self.handle
+            .client
+            .values(std::slice::from_ref(&self.handle.key), None)
+            .map(|mut v| v.remove(0))
+            .map_err(TaskError::failed)
+    }
+}
+
+impl Executor for Client {
+    fn execute(&self, plan: &Plan, callbacks: &[&dyn Callback]) -> Result<Vec<Value>> {
+        self.execute_cancellable(plan, callbacks, &CancelToken::new())
+    }
+
+    fn name(&self) -> &str {
+        "distributed"
+    }
+
+    fn execute_cancellable(
+        &self,
+        plan: &Plan,
+        callbacks: &[&dyn Callback],
+        cancel: &CancelToken,
+    ) -> Result<Vec<Value>> {
+        for c in callbacks {
+            c.on_start(plan);
+        }
+        let handles = self.inner.submit_plan(plan)?;
+        let keys: Vec<Key> = handles.iter().map(|h| h.key.clone()).collect();
+        let r = self.inner.values_cancellable(&keys, None, Some(cancel));
+        for c in callbacks {
+            c.on_end(plan, r.is_ok());
+        }
+        drop(handles);
+        r
+    }
+
+    fn persist(&self, plan: &Plan, callbacks: &[&dyn Callback]) -> Result<Vec<Op>> {
+        for c in callbacks {
+            c.on_start(plan);
+        }
+        let handles = self.inner.submit_plan(plan)?;
+        let keys: Vec<Key> = handles.iter().map(|h| h.key.clone()).collect();
+        let r = self.inner.wait_keys(&keys, None);
+        for c in callbacks {
+            c.on_end(plan, r.is_ok());
+        }
+        r?;
+        Ok(handles
+            .into_iter()
+            .map(|handle| Op::held(Arc::new(HeldResult { handle })))
+            .collect())
+    }
+
+    fn requires_portable(&self) -> bool {
+        true
+    }
+
+    fn workers(&self) -> Option<usize> {
+        self.workers_info()
+            .ok()
+            .map(|ws| ws.iter().map(|w| w.nthreads as usize).sum::<usize>().max(1))
+    }
+}
