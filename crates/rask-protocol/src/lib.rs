@@ -9,8 +9,15 @@
 //! token are checked, and a peer that does not match is refused with a
 //! reason that says which.
 //!
-//! [`messages`] holds one message enum per direction.
+//! [`messages`] holds one message enum per direction; [`transport`] holds
+//! the framing, the handshake and connections (its docs give the wire
+//! format).
 
 pub mod messages;
+pub mod transport;
 
 pub use messages::*;
+pub use transport::{
+    ConnReader, ConnWriter, ConnectOptions, Connection, Incoming, ListenOptions, Listener, Message,
+    ProtocolError, build_fingerprint, connect,
+};

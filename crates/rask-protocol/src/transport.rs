@@ -1,0 +1,1190 @@
+//! Framed messages over TCP: addresses, the handshake, and connections.
+//!
+//! # Wire format
+//!
+//! Everything on a connection is a sequence of **frames**: a little-endian
+//! `u64` length, then that many bytes. A **message** is one *header frame*
+//! followed by its *bulk frames*:
+//!
+//! ```text
+//! header frame:  [u64 len][u32 count (LE)][postcard bytes of the message]
+//! bulk frames:   [u64 len][bytes] × count
+//! ```
+//!
+//! The header's payload starts with the number of bulk frames that follow,
+//! then the postcard encoding of the message value. Bulk frames carry raw
+//! bytes (encoded values) that the message refers to by position
+//! ([`crate::BulkRef::frame`]); they are written straight from the caller's
+//! buffers, never copied into the header.
+//!
+//! Every length is checked against the receiver's `max_frame` *before*
+//! anything is allocated ([`ProtocolError::FrameTooLarge`]); a header that
+//! is too short, announces more than [`MAX_BULK_FRAMES`] bulk frames, or does
+//! not decode is [`ProtocolError::Malformed`]. A sender checks its own
+//! `max_frame` as well, before writing anything, so a refused send leaves the
+//! connection usable.
+//!
+//! # Handshake
+//!
+//! The connecting side sends a [`Hello`] message, the accepting side answers
+//! with a [`HelloReply`]. The acceptor checks, in this order, the protocol
+//! version, the build fingerprint ([`build_fingerprint`]) and the auth token
+//! (compared in constant time), and refuses the first mismatch with a reason
+//! that says which check failed and what to do. Both sides then get
+//! [`ProtocolError::Refused`] with that reason. Handshake frames are limited
+//! to [`HANDSHAKE_MAX_FRAME`] bytes so an unauthenticated peer cannot make the
+//! acceptor allocate much.
+//!
+//! # Streams
+//!
+//! A connection reads through a buffered reader and writes through a
+//! buffered writer over boxed [`AsyncRead`] / [`AsyncWrite`] halves, so
+//! another stream (TLS, planned for a later version) slots in without
+//! changing [`Connection`]. Only `tcp://` addresses are served today.
+//!
+//! # Example
+//!
+//! ```
+//! use rask_protocol::{connect, ConnectOptions, Listener, ListenOptions};
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let listener = Listener::bind("tcp://127.0.0.1:0", ListenOptions::default()).await?;
+//! let address = listener.address();
+//! let server = tokio::spawn(async move {
+//!     let (mut conn, _hello) = listener.accept().await?.handshake().await?;
+//!     let request = conn.recv::<String>().await?.expect("a request");
+//!     conn.send(&format!("hello, {}", request.msg), &request.bulk).await
+//! });
+//! let mut conn = connect(&address, &ConnectOptions::default()).await?;
+//! conn.send(&"rask".to_string(), &[bytes::Bytes::from_static(b"raw")]).await?;
+//! let reply = conn.recv::<String>().await?.expect("a reply");
+//! assert_eq!(reply.msg, "hello, rask");
+//! assert_eq!(&reply.bulk[0][..], b"raw");
+//! server.await.unwrap()?;
+//! # Ok::<(), rask_protocol::ProtocolError>(())
+//! # }).unwrap();
+//! ```
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, BufWriter};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::messages::{Hello, HelloReply, PROTOCOL_VERSION, Role};
+
+/// Default limit on one frame: 1 GiB.
+pub const DEFAULT_MAX_FRAME: usize = 1 << 30;
+
+/// Limit on the frames of the handshake ([`Hello`], [`HelloReply`]).
+pub const HANDSHAKE_MAX_FRAME: usize = 64 * 1024;
+
+/// Most bulk frames one message may carry; a header announcing more is
+/// [`ProtocolError::Malformed`].
+pub const MAX_BULK_FRAMES: u32 = 1 << 24;
+
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
+const BUFFER: usize = 64 * 1024;
+
+/// Result of this crate's operations.
+pub type Result<T, E = ProtocolError> = std::result::Result<T, E>;
+
+/// Everything that can go wrong on the wire. Every variant names the
+/// address concerned (the peer's, or the one being bound or connected to).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ProtocolError {
+    /// The TCP connection could not be made.
+    #[error(
+        "cannot connect to {address}: {source}; check that a rask scheduler or worker runs there and that the host and port are right"
+    )]
+    Connect {
+        /// The address connected to.
+        address: String,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The address could not be listened on.
+    #[error(
+        "cannot listen on {address}: {source}; pick another port (or 0 for any) or stop the process that uses it"
+    )]
+    Bind {
+        /// The address asked for.
+        address: String,
+        /// The cause.
+        source: io::Error,
+    },
+    /// Connecting or the handshake took too long.
+    #[error(
+        "{what} with {address} timed out after {after:?}; check that a rask process (and not something else) listens there and that the network lets the connection through"
+    )]
+    Timeout {
+        /// The peer's address.
+        address: String,
+        /// `"connect"` or `"handshake"`.
+        what: &'static str,
+        /// The timeout that ran out.
+        after: Duration,
+    },
+    /// The handshake failed a check; `reason` says which and what to do.
+    #[error("handshake with {address} refused: {reason}")]
+    Refused {
+        /// The peer's address.
+        address: String,
+        /// Which check failed and what to do, meant for people.
+        reason: String,
+    },
+    /// A frame is longer than the limit.
+    #[error(
+        "a frame of {size} bytes on the connection with {address} exceeds the limit of {limit} bytes; raise max_frame on the receiving side or send smaller values (more, smaller chunks)"
+    )]
+    FrameTooLarge {
+        /// The peer's address.
+        address: String,
+        /// The frame's size in bytes.
+        size: u64,
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The peer sent bytes that are not a rask message.
+    #[error(
+        "malformed data from {address}: {message}; check that the peer is a rask process of the same version"
+    )]
+    Malformed {
+        /// The peer's address.
+        address: String,
+        /// What was wrong.
+        message: String,
+    },
+    /// A message could not be encoded (a type serde cannot represent).
+    #[error("cannot encode a message for {address}: {message}")]
+    Encode {
+        /// The peer's address.
+        address: String,
+        /// What postcard said.
+        message: String,
+    },
+    /// The peer closed the connection in the middle of a message.
+    #[error(
+        "{address} closed the connection in the middle of a message; the peer probably stopped, crashed or was killed"
+    )]
+    Closed {
+        /// The peer's address.
+        address: String,
+    },
+    /// Reading or writing failed.
+    #[error("I/O error on the connection with {address}: {source}")]
+    Io {
+        /// The peer's address.
+        address: String,
+        /// The cause.
+        source: io::Error,
+    },
+    /// The address cannot be used.
+    #[error("bad address `{address}`: {message}")]
+    BadAddress {
+        /// The address as given.
+        address: String,
+        /// What is wrong and how to write it.
+        message: String,
+    },
+}
+
+impl ProtocolError {
+    /// The address the error is about.
+    pub fn address(&self) -> &str {
+        match self {
+            Self::Connect { address, .. }
+            | Self::Bind { address, .. }
+            | Self::Timeout { address, .. }
+            | Self::Refused { address, .. }
+            | Self::FrameTooLarge { address, .. }
+            | Self::Malformed { address, .. }
+            | Self::Encode { address, .. }
+            | Self::Closed { address }
+            | Self::Io { address, .. }
+            | Self::BadAddress { address, .. } => address,
+        }
+    }
+}
+
+/// This build's fingerprint, like
+/// `"rask 0.1.0 / rustc 1.95.0 / x86_64-unknown-linux-gnu / protocol 1 / wire 1"`.
+///
+/// Processes with different fingerprints may encode values or kernels
+/// differently, so the handshake refuses them.
+pub fn build_fingerprint() -> &'static str {
+    static FINGERPRINT: OnceLock<String> = OnceLock::new();
+    FINGERPRINT.get_or_init(|| {
+        format!(
+            "rask {} / {} / {} / protocol {} / wire {}",
+            env!("CARGO_PKG_VERSION"),
+            env!("RASK_BUILD_RUSTC"),
+            env!("RASK_BUILD_TARGET"),
+            PROTOCOL_VERSION,
+            rask_core::wire::WIRE_VERSION,
+        )
+    })
+}
+
+/// How [`connect`] connects.
+#[derive(Clone)]
+pub struct ConnectOptions {
+    /// What this side is.
+    pub role: Role,
+    /// This side's name, sent in the [`Hello`].
+    pub name: String,
+    /// The shared auth token (empty for none).
+    pub token: String,
+    /// The build fingerprint sent; [`build_fingerprint`] by default.
+    pub build: String,
+    /// Limit on establishing the TCP connection (default 5 s).
+    pub connect_timeout: Duration,
+    /// Limit on the handshake (default 5 s).
+    pub handshake_timeout: Duration,
+    /// Largest frame accepted and sent, in bytes (default 1 GiB).
+    pub max_frame: usize,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self {
+            role: Role::Client,
+            name: String::new(),
+            token: String::new(),
+            build: build_fingerprint().to_owned(),
+            connect_timeout: DEFAULT_TIMEOUT,
+            handshake_timeout: DEFAULT_TIMEOUT,
+            max_frame: DEFAULT_MAX_FRAME,
+        }
+    }
+}
+
+/// How a [`Listener`] accepts.
+#[derive(Clone)]
+pub struct ListenOptions {
+    /// The auth token peers must present (empty for none).
+    pub token: String,
+    /// The build fingerprint peers must have; [`build_fingerprint`] by
+    /// default.
+    pub build: String,
+    /// Limit on a peer's handshake (default 5 s).
+    pub handshake_timeout: Duration,
+    /// Largest frame accepted and sent, in bytes (default 1 GiB).
+    pub max_frame: usize,
+    /// This side's name, sent in the [`HelloReply::Welcome`].
+    pub name: String,
+}
+
+impl Default for ListenOptions {
+    fn default() -> Self {
+        Self {
+            token: String::new(),
+            build: build_fingerprint().to_owned(),
+            handshake_timeout: DEFAULT_TIMEOUT,
+            max_frame: DEFAULT_MAX_FRAME,
+            name: String::new(),
+        }
+    }
+}
+
+/// Shows a token as set or not, never its text.
+fn redacted(token: &str) -> &'static str {
+    if token.is_empty() {
+        "<none>"
+    } else {
+        "<redacted>"
+    }
+}
+
+impl fmt::Debug for ConnectOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectOptions")
+            .field("role", &self.role)
+            .field("name", &self.name)
+            .field("token", &redacted(&self.token))
+            .field("build", &self.build)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("max_frame", &self.max_frame)
+            .finish()
+    }
+}
+
+impl fmt::Debug for ListenOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ListenOptions")
+            .field("token", &redacted(&self.token))
+            .field("build", &self.build)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("max_frame", &self.max_frame)
+            .field("name", &self.name)
+            .finish()
+    }
+}
+
+/// A parsed address: host and port, scheme checked.
+fn parse_address(address: &str) -> Result<(&str, u16)> {
+    let bad = |message: String| ProtocolError::BadAddress {
+        address: address.to_owned(),
+        message,
+    };
+    let rest = if let Some(rest) = address.strip_prefix("tcp://") {
+        rest
+    } else if address.starts_with("tls://") {
+        return Err(bad(
+            "TLS comes in a later version of this crate; use a tcp:// address for now".into(),
+        ));
+    } else if let Some((scheme, _)) = address.split_once("://") {
+        return Err(bad(format!(
+            "unknown scheme `{scheme}://`; write tcp://HOST:PORT or HOST:PORT"
+        )));
+    } else {
+        address
+    };
+    let Some((host, port)) = rest.rsplit_once(':') else {
+        return Err(bad(
+            "no port; write tcp://HOST:PORT or HOST:PORT (IPv6 in brackets: tcp://[::1]:8786)"
+                .into(),
+        ));
+    };
+    let port: u16 = port.parse().map_err(|_| {
+        bad(format!(
+            "port `{port}` is not a number from 0 to 65535; write tcp://HOST:PORT"
+        ))
+    })?;
+    let host = if let Some(inner) = host.strip_prefix('[') {
+        let Some(inner) = inner.strip_suffix(']') else {
+            return Err(bad(
+                "unclosed `[`; write IPv6 addresses as [::1]:8786".into()
+            ));
+        };
+        if inner.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(bad(format!("`{inner}` is not an IPv6 address")));
+        }
+        inner
+    } else if host.contains(':') {
+        return Err(bad(
+            "IPv6 addresses need brackets; write tcp://[::1]:8786".into()
+        ));
+    } else {
+        host
+    };
+    if host.is_empty() {
+        return Err(bad("no host; write tcp://HOST:PORT".into()));
+    }
+    Ok((host, port))
+}
+
+async fn resolve(address: &str) -> Result<Vec<SocketAddr>> {
+    let (host, port) = parse_address(address)?;
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| ProtocolError::BadAddress {
+            address: address.to_owned(),
+            message: format!("cannot resolve host `{host}`: {e}; check the name"),
+        })?
+        .collect();
+    if addrs.is_empty() {
+        return Err(ProtocolError::BadAddress {
+            address: address.to_owned(),
+            message: format!("host `{host}` resolves to no address; check the name"),
+        });
+    }
+    Ok(addrs)
+}
+
+fn tcp_address(addr: SocketAddr) -> String {
+    format!("tcp://{addr}")
+}
+
+/// Connects to `address` and does the handshake; returns the connection
+/// once the peer has welcomed it.
+///
+/// `address` is `tcp://HOST:PORT` or `HOST:PORT` (hostnames are resolved;
+/// IPv6 in brackets). Resolving and trying each resolved address in turn
+/// share `opts.connect_timeout`.
+///
+/// # Errors
+///
+/// [`ProtocolError::BadAddress`], [`ProtocolError::Connect`],
+/// [`ProtocolError::Timeout`] (connect or handshake),
+/// [`ProtocolError::Refused`] with the peer's reason, or an error of the
+/// handshake's messages.
+pub async fn connect(address: &str, opts: &ConnectOptions) -> Result<Connection> {
+    let stream = tokio::time::timeout(opts.connect_timeout, async {
+        let addrs = resolve(address).await?;
+        let mut last = None;
+        for addr in &addrs {
+            match TcpStream::connect(addr).await {
+                Ok(stream) => return Ok(stream),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(ProtocolError::Connect {
+            address: address.to_owned(),
+            source: last.unwrap_or_else(|| io::Error::other("no address to try")),
+        })
+    })
+    .await
+    .map_err(|_| ProtocolError::Timeout {
+        address: address.to_owned(),
+        what: "connect",
+        after: opts.connect_timeout,
+    })??;
+    let peer = stream
+        .peer_addr()
+        .map(tcp_address)
+        .unwrap_or_else(|_| address.to_owned());
+    let _ = stream.set_nodelay(true);
+    let mut conn = Connection::from_tcp(stream, peer.clone(), opts.max_frame);
+    let hello = Hello {
+        protocol: PROTOCOL_VERSION,
+        build: opts.build.clone(),
+        token: opts.token.clone(),
+        role: opts.role,
+        name: opts.name.clone(),
+    };
+    let reply = tokio::time::timeout(opts.handshake_timeout, async {
+        conn.send(&hello, &[]).await?;
+        conn.reader
+            .recv_limited::<HelloReply>(HANDSHAKE_MAX_FRAME)
+            .await
+    })
+    .await
+    .map_err(|_| ProtocolError::Timeout {
+        address: peer.clone(),
+        what: "handshake",
+        after: opts.handshake_timeout,
+    })?
+    .map_err(|e| match e {
+        ProtocolError::Malformed { .. } | ProtocolError::FrameTooLarge { .. } => {
+            ProtocolError::Malformed {
+                address: peer.clone(),
+                message: not_a_handshake("the answer to our Hello", &e),
+            }
+        }
+        e => e,
+    })?;
+    match reply {
+        None => Err(ProtocolError::Closed { address: peer }),
+        Some(Message { msg, .. }) => match msg {
+            HelloReply::Welcome { name } => {
+                conn.set_peer_name(name);
+                Ok(conn)
+            }
+            HelloReply::Refused { reason } => Err(ProtocolError::Refused {
+                address: peer,
+                reason,
+            }),
+        },
+    }
+}
+
+/// A bound TCP socket that accepts connections.
+///
+/// [`Listener::accept`] only accepts; the handshake runs in
+/// [`Incoming::handshake`], typically in a task of its own, so a slow or
+/// hostile peer never blocks the accept loop.
+#[derive(Debug)]
+pub struct Listener {
+    inner: TcpListener,
+    address: String,
+    opts: Arc<ListenOptions>,
+}
+
+impl Listener {
+    /// Binds `address` (`tcp://0.0.0.0:0`, `127.0.0.1:8786`, `tcp://[::]:0`;
+    /// port 0 picks a free port).
+    ///
+    /// # Errors
+    ///
+    /// [`ProtocolError::BadAddress`] or [`ProtocolError::Bind`].
+    pub async fn bind(address: &str, opts: ListenOptions) -> Result<Listener> {
+        let addrs = resolve(address).await?;
+        let inner = TcpListener::bind(&addrs[..])
+            .await
+            .map_err(|source| ProtocolError::Bind {
+                address: address.to_owned(),
+                source,
+            })?;
+        let local = inner.local_addr().map_err(|source| ProtocolError::Bind {
+            address: address.to_owned(),
+            source,
+        })?;
+        Ok(Listener {
+            inner,
+            address: tcp_address(local),
+            opts: Arc::new(opts),
+        })
+    }
+
+    /// The bound socket's address, `tcp://IP:PORT` (the actual port when 0
+    /// was asked for).
+    pub fn address(&self) -> String {
+        self.address.clone()
+    }
+
+    /// Accepts the next TCP connection, without the handshake.
+    ///
+    /// # Errors
+    ///
+    /// [`ProtocolError::Io`] naming the listener's address. Some of these
+    /// are transient (too many open files, a connection aborted before it
+    /// was accepted): an accept loop should log them and go on.
+    pub async fn accept(&self) -> Result<Incoming> {
+        let (stream, addr) = self
+            .inner
+            .accept()
+            .await
+            .map_err(|source| ProtocolError::Io {
+                address: self.address.clone(),
+                source,
+            })?;
+        let _ = stream.set_nodelay(true);
+        Ok(Incoming {
+            stream,
+            peer: tcp_address(addr),
+            opts: Arc::clone(&self.opts),
+        })
+    }
+}
+
+/// An accepted connection whose handshake has not run yet.
+#[derive(Debug)]
+pub struct Incoming {
+    stream: TcpStream,
+    peer: String,
+    opts: Arc<ListenOptions>,
+}
+
+impl Incoming {
+    /// The peer's address, `tcp://IP:PORT`.
+    pub fn peer(&self) -> &str {
+        &self.peer
+    }
+
+    /// Runs the handshake within the listener's `handshake_timeout`:
+    /// reads the peer's [`Hello`], checks the protocol version, then the
+    /// build, then the token, and answers.
+    ///
+    /// # Errors
+    ///
+    /// A peer that fails a check is sent [`HelloReply::Refused`] and this
+    /// returns [`ProtocolError::Refused`] with the same reason. A peer that
+    /// sends something else than a `Hello` gets a refusal too and this
+    /// returns [`ProtocolError::Malformed`]; one that says nothing gets
+    /// [`ProtocolError::Timeout`].
+    pub async fn handshake(self) -> Result<(Connection, Hello)> {
+        let Incoming { stream, peer, opts } = self;
+        let mut conn = Connection::from_tcp(stream, peer.clone(), opts.max_frame);
+        let after = opts.handshake_timeout;
+        let address = peer.clone();
+        tokio::time::timeout(after, async move {
+            let hello = match conn.reader.recv_limited::<Hello>(HANDSHAKE_MAX_FRAME).await {
+                Ok(Some(hello)) => hello.msg,
+                Ok(None) => return Err(ProtocolError::Closed { address: peer }),
+                Err(e @ (ProtocolError::Malformed { .. } | ProtocolError::FrameTooLarge { .. })) => {
+                    let reason = match conn.reader.undecoded_protocol.take() {
+                        Some(version) if version != PROTOCOL_VERSION => version_reason(version),
+                        _ => "the first message was not a rask Hello: connect with a rask client or worker of the same version".to_owned(),
+                    };
+                    // Best effort: the peer may not even speak the protocol.
+                    let _ = conn.send(&HelloReply::Refused { reason }, &[]).await;
+                    let _ = conn.writer.shutdown().await;
+                    return Err(ProtocolError::Malformed {
+                        address: peer,
+                        message: not_a_handshake("a Hello", &e),
+                    });
+                }
+                Err(e) => return Err(e),
+            };
+            if let Some(reason) = check_hello(&hello, &opts) {
+                conn.send(&HelloReply::Refused { reason: reason.clone() }, &[])
+                    .await?;
+                // Let the refusal reach the peer before the socket closes.
+                let _ = conn.writer.shutdown().await;
+                return Err(ProtocolError::Refused {
+                    address: peer,
+                    reason,
+                });
+            }
+            conn.send(
+                &HelloReply::Welcome {
+                    name: opts.name.clone(),
+                },
+                &[],
+            )
+            .await?;
+            conn.set_peer_name(hello.name.clone());
+            Ok((conn, hello))
+        })
+        .await
+        .map_err(|_| ProtocolError::Timeout {
+            address,
+            what: "handshake",
+            after,
+        })?
+    }
+}
+
+/// What a handshake frame that is not one of ours looked like.
+fn not_a_handshake(expected: &str, e: &ProtocolError) -> String {
+    match e {
+        ProtocolError::FrameTooLarge { size, limit, .. } => format!(
+            "expected {expected}, got a frame length of {size} bytes where a handshake frame has at most {limit}: the peer does not speak the rask protocol"
+        ),
+        ProtocolError::Malformed { message, .. } => format!("expected {expected}: {message}"),
+        e => format!("expected {expected}: {e}"),
+    }
+}
+
+fn version_reason(theirs: u32) -> String {
+    format!(
+        "protocol version {theirs} of the peer differs from {PROTOCOL_VERSION} here: run the same rask version everywhere"
+    )
+}
+
+/// Why `hello` is refused, if it is.
+fn check_hello(hello: &Hello, opts: &ListenOptions) -> Option<String> {
+    if hello.protocol != PROTOCOL_VERSION {
+        return Some(version_reason(hello.protocol));
+    }
+    if hello.build != opts.build {
+        return Some(format!(
+            "build differs: peer is `{}`, here `{}`: start workers from the same build (the same binary or the same rask version compiled with the same compiler)",
+            hello.build, opts.build
+        ));
+    }
+    if !constant_time_eq(hello.token.as_bytes(), opts.token.as_bytes()) {
+        return Some(
+            "auth token does not match: give every process the same RASK_TOKEN".to_owned(),
+        );
+    }
+    None
+}
+
+/// Compares without an early exit, so the time taken does not tell how
+/// much of a guessed token was right (only its length may leak).
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = u8::from(a.len() != b.len());
+    for i in 0..a.len().max(b.len()) {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        diff |= std::hint::black_box(x ^ y);
+    }
+    diff == 0
+}
+
+/// A received message and its bulk frames, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Message<M> {
+    /// The decoded header.
+    pub msg: M,
+    /// The bulk frames that followed it.
+    pub bulk: Vec<Bytes>,
+}
+
+type BoxRead = Box<dyn AsyncRead + Send + Unpin>;
+type BoxWrite = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// An established connection (handshake done).
+///
+/// [`Connection::into_split`] gives a reader and a writer for two tasks.
+pub struct Connection {
+    reader: ConnReader,
+    writer: ConnWriter,
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("peer", &self.reader.peer)
+            .field("peer_name", &self.reader.peer_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connection {
+    fn from_tcp(stream: TcpStream, peer: String, max_frame: usize) -> Self {
+        let (read, write) = stream.into_split();
+        Self::from_halves(Box::new(read), Box::new(write), peer, max_frame)
+    }
+
+    /// Builds a connection over any stream halves (a TLS stream later).
+    fn from_halves(read: BoxRead, write: BoxWrite, peer: String, max_frame: usize) -> Self {
+        let peer: Arc<str> = peer.into();
+        let name: Arc<str> = "".into();
+        Connection {
+            reader: ConnReader {
+                inner: BufReader::with_capacity(BUFFER, read),
+                peer: Arc::clone(&peer),
+                peer_name: Arc::clone(&name),
+                max_frame,
+                undecoded_protocol: None,
+            },
+            writer: ConnWriter {
+                inner: BufWriter::with_capacity(BUFFER, write),
+                peer,
+                peer_name: name,
+                max_frame,
+                scratch: Vec::new(),
+            },
+        }
+    }
+
+    fn set_peer_name(&mut self, name: String) {
+        let name: Arc<str> = name.into();
+        self.reader.peer_name = Arc::clone(&name);
+        self.writer.peer_name = name;
+    }
+
+    /// The peer's address, `tcp://IP:PORT`.
+    pub fn peer(&self) -> &str {
+        &self.reader.peer
+    }
+
+    /// The peer's name from the handshake (its [`Hello::name`] or the name
+    /// in its [`HelloReply::Welcome`]).
+    pub fn peer_name(&self) -> &str {
+        &self.reader.peer_name
+    }
+
+    /// Sends `msg` followed by the `bulk` frames. See [`ConnWriter::send`].
+    ///
+    /// # Errors
+    ///
+    /// As [`ConnWriter::send`].
+    pub async fn send<M: Serialize>(&mut self, msg: &M, bulk: &[Bytes]) -> Result<()> {
+        self.writer.send(msg, bulk).await
+    }
+
+    /// Receives the next message. See [`ConnReader::recv`].
+    ///
+    /// # Errors
+    ///
+    /// As [`ConnReader::recv`].
+    pub async fn recv<M: DeserializeOwned>(&mut self) -> Result<Option<Message<M>>> {
+        self.reader.recv().await
+    }
+
+    /// Flushes and closes the writing side. See [`ConnWriter::shutdown`].
+    ///
+    /// # Errors
+    ///
+    /// As [`ConnWriter::shutdown`].
+    pub async fn shutdown(&mut self) -> Result<()> {
+        self.writer.shutdown().await
+    }
+
+    /// Splits into a reader and a writer, so one task reads while another
+    /// writes.
+    pub fn into_split(self) -> (ConnReader, ConnWriter) {
+        (self.reader, self.writer)
+    }
+}
+
+/// The reading half of a [`Connection`].
+pub struct ConnReader {
+    inner: BufReader<BoxRead>,
+    peer: Arc<str>,
+    peer_name: Arc<str>,
+    max_frame: usize,
+    /// When a header failed to decode: the leading `u32` of its message, in
+    /// case it was a `Hello` of another protocol version.
+    undecoded_protocol: Option<u32>,
+}
+
+impl fmt::Debug for ConnReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnReader")
+            .field("peer", &self.peer)
+            .field("peer_name", &self.peer_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConnReader {
+    /// The peer's address, `tcp://IP:PORT`.
+    pub fn peer(&self) -> &str {
+        &self.peer
+    }
+
+    /// The peer's name from the handshake.
+    pub fn peer_name(&self) -> &str {
+        &self.peer_name
+    }
+
+    /// Receives the next message with its bulk frames; `Ok(None)` when the
+    /// peer closed the connection cleanly between messages.
+    ///
+    /// Not cancel-safe: dropping the future in the middle of a message
+    /// leaves the connection unusable.
+    ///
+    /// # Errors
+    ///
+    /// [`ProtocolError::FrameTooLarge`] for a frame over `max_frame`,
+    /// [`ProtocolError::Malformed`] for a header that does not decode as
+    /// `M`, [`ProtocolError::Closed`] when the peer closed mid-message,
+    /// [`ProtocolError::Io`] otherwise. After an error the connection
+    /// should be dropped.
+    pub async fn recv<M: DeserializeOwned>(&mut self) -> Result<Option<Message<M>>> {
+        self.recv_limited(self.max_frame).await
+    }
+
+    async fn recv_limited<M: DeserializeOwned>(
+        &mut self,
+        limit: usize,
+    ) -> Result<Option<Message<M>>> {
+        let Some(len) = self.read_len_or_eof().await? else {
+            return Ok(None);
+        };
+        self.check_len(len, limit)?;
+        if len < 4 {
+            return Err(self.malformed(format!(
+                "a header frame of {len} bytes is shorter than its 4-byte bulk count"
+            )));
+        }
+        let mut header = vec![0u8; len as usize];
+        self.read_exact(&mut header).await?;
+        let count = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+        if count > MAX_BULK_FRAMES {
+            return Err(self.malformed(format!(
+                "the header announces {count} bulk frames, more than the limit of {MAX_BULK_FRAMES}"
+            )));
+        }
+        let msg = match postcard::from_bytes::<M>(&header[4..]) {
+            Ok(msg) => msg,
+            Err(e) => {
+                self.undecoded_protocol = postcard::take_from_bytes::<u32>(&header[4..])
+                    .ok()
+                    .map(|(v, _)| v);
+                return Err(self.malformed(format!(
+                    "the message header does not decode as {}: {e}",
+                    std::any::type_name::<M>()
+                )));
+            }
+        };
+        let mut bulk = Vec::with_capacity(count.min(1024) as usize);
+        for _ in 0..count {
+            let mut len = [0u8; 8];
+            self.read_exact(&mut len).await?;
+            let len = u64::from_le_bytes(len);
+            self.check_len(len, limit)?;
+            let mut frame = Vec::with_capacity(len as usize);
+            let got = (&mut self.inner)
+                .take(len)
+                .read_to_end(&mut frame)
+                .await
+                .map_err(|e| self.io(e))?;
+            if (got as u64) < len {
+                return Err(ProtocolError::Closed {
+                    address: self.peer.to_string(),
+                });
+            }
+            bulk.push(Bytes::from(frame));
+        }
+        Ok(Some(Message { msg, bulk }))
+    }
+
+    /// Reads a frame length; `None` on a clean end of stream before it.
+    async fn read_len_or_eof(&mut self) -> Result<Option<u64>> {
+        let mut buf = [0u8; 8];
+        let mut filled = 0;
+        while filled < buf.len() {
+            let n = self
+                .inner
+                .read(&mut buf[filled..])
+                .await
+                .map_err(|e| self.io(e))?;
+            if n == 0 {
+                if filled == 0 {
+                    return Ok(None);
+                }
+                return Err(ProtocolError::Closed {
+                    address: self.peer.to_string(),
+                });
+            }
+            filled += n;
+        }
+        Ok(Some(u64::from_le_bytes(buf)))
+    }
+
+    async fn read_exact(&mut self, buf: &mut [u8]) -> Result<()> {
+        match self.inner.read_exact(buf).await {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.io(e)),
+        }
+    }
+
+    fn check_len(&self, len: u64, limit: usize) -> Result<()> {
+        if len > limit as u64 {
+            return Err(ProtocolError::FrameTooLarge {
+                address: self.peer.to_string(),
+                size: len,
+                limit: limit as u64,
+            });
+        }
+        Ok(())
+    }
+
+    fn malformed(&self, message: String) -> ProtocolError {
+        ProtocolError::Malformed {
+            address: self.peer.to_string(),
+            message,
+        }
+    }
+
+    fn io(&self, e: io::Error) -> ProtocolError {
+        io_error(&self.peer, e)
+    }
+}
+
+fn io_error(peer: &str, e: io::Error) -> ProtocolError {
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        ProtocolError::Closed {
+            address: peer.to_owned(),
+        }
+    } else {
+        ProtocolError::Io {
+            address: peer.to_owned(),
+            source: e,
+        }
+    }
+}
+
+/// The writing half of a [`Connection`].
+pub struct ConnWriter {
+    inner: BufWriter<BoxWrite>,
+    peer: Arc<str>,
+    peer_name: Arc<str>,
+    max_frame: usize,
+    /// The header being encoded, reused between messages.
+    scratch: Vec<u8>,
+}
+
+impl fmt::Debug for ConnWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnWriter")
+            .field("peer", &self.peer)
+            .field("peer_name", &self.peer_name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ConnWriter {
+    /// The peer's address, `tcp://IP:PORT`.
+    pub fn peer(&self) -> &str {
+        &self.peer
+    }
+
+    /// The peer's name from the handshake.
+    pub fn peer_name(&self) -> &str {
+        &self.peer_name
+    }
+
+    /// Sends `msg` followed by the `bulk` frames, and flushes.
+    ///
+    /// Small parts go through a buffer; large bulk frames are written
+    /// straight from their `Bytes`, never copied into the header. Sizes are
+    /// checked against `max_frame` before anything is written, so a refused
+    /// send leaves the connection usable. Not cancel-safe: dropping the
+    /// future mid-message leaves the connection unusable.
+    ///
+    /// # Errors
+    ///
+    /// [`ProtocolError::FrameTooLarge`], [`ProtocolError::Encode`],
+    /// [`ProtocolError::Malformed`] for more than [`MAX_BULK_FRAMES`] bulk
+    /// frames, [`ProtocolError::Io`] or [`ProtocolError::Closed`] when the
+    /// peer is gone.
+    pub async fn send<M: Serialize>(&mut self, msg: &M, bulk: &[Bytes]) -> Result<()> {
+        let count = u32::try_from(bulk.len())
+            .ok()
+            .filter(|&c| c <= MAX_BULK_FRAMES)
+            .ok_or_else(|| ProtocolError::Malformed {
+                address: self.peer.to_string(),
+                message: format!(
+                    "a message may carry at most {MAX_BULK_FRAMES} bulk frames, not {}; send the values in several messages",
+                    bulk.len()
+                ),
+            })?;
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.clear();
+        scratch.extend_from_slice(&[0u8; 8]);
+        scratch.extend_from_slice(&count.to_le_bytes());
+        let encoded = postcard::to_extend(msg, scratch);
+        let mut header = match encoded {
+            Ok(header) => header,
+            Err(e) => {
+                return Err(ProtocolError::Encode {
+                    address: self.peer.to_string(),
+                    message: e.to_string(),
+                });
+            }
+        };
+        let header_len = (header.len() - 8) as u64;
+        let too_large = std::iter::once(header_len)
+            .chain(bulk.iter().map(|b| b.len() as u64))
+            .find(|&len| len > self.max_frame as u64);
+        if let Some(size) = too_large {
+            self.scratch = header;
+            return Err(ProtocolError::FrameTooLarge {
+                address: self.peer.to_string(),
+                size,
+                limit: self.max_frame as u64,
+            });
+        }
+        header[..8].copy_from_slice(&header_len.to_le_bytes());
+        let result = self.write_message(&header, bulk).await;
+        // Keep a modest buffer around for the next header.
+        if header.capacity() <= BUFFER {
+            self.scratch = header;
+        }
+        result.map_err(|e| io_error(&self.peer, e))
+    }
+
+    async fn write_message(&mut self, header: &[u8], bulk: &[Bytes]) -> io::Result<()> {
+        self.inner.write_all(header).await?;
+        for frame in bulk {
+            self.inner
+                .write_all(&(frame.len() as u64).to_le_bytes())
+                .await?;
+            // A frame at least as large as the buffer bypasses it.
+            self.inner.write_all(frame).await?;
+        }
+        self.inner.flush().await
+    }
+
+    /// Flushes and closes the writing side; the peer's `recv` then returns
+    /// `Ok(None)`.
+    ///
+    /// # Errors
+    ///
+    /// [`ProtocolError::Io`] when the peer is gone.
+    pub async fn shutdown(&mut self) -> Result<()> {
+        self.inner
+            .shutdown()
+            .await
+            .map_err(|e| io_error(&self.peer, e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_parse() {
+        assert_eq!(
+            parse_address("tcp://127.0.0.1:8786").unwrap(),
+            ("127.0.0.1", 8786)
+        );
+        assert_eq!(parse_address("localhost:0").unwrap(), ("localhost", 0));
+        assert_eq!(parse_address("tcp://[::]:0").unwrap(), ("::", 0));
+        assert_eq!(parse_address("[::1]:9").unwrap(), ("::1", 9));
+        for bad in [
+            "",
+            "tcp://",
+            "host",
+            "host:port",
+            "host:70000",
+            "::1:80",
+            "[::1:80",
+            "udp://h:1",
+            ":80",
+        ] {
+            let err = parse_address(bad).unwrap_err();
+            assert!(
+                matches!(err, ProtocolError::BadAddress { .. }),
+                "{bad}: {err}"
+            );
+            assert_eq!(err.address(), bad);
+        }
+        let err = parse_address("tls://h:1").unwrap_err().to_string();
+        assert!(
+            err.contains("TLS comes in a later version of this crate"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn fingerprint_names_everything() {
+        let f = build_fingerprint();
+        assert!(
+            f.starts_with(&format!("rask {} / rustc ", env!("CARGO_PKG_VERSION"))),
+            "{f}"
+        );
+        assert!(f.ends_with(" / protocol 1 / wire 1"), "{f}");
+    }
+
+    #[test]
+    fn debug_hides_tokens() {
+        let opts = ListenOptions {
+            token: "hunter2".into(),
+            ..ListenOptions::default()
+        };
+        assert!(!format!("{opts:?}").contains("hunter2"));
+        let opts = ConnectOptions {
+            token: "hunter2".into(),
+            ..ConnectOptions::default()
+        };
+        assert!(!format!("{opts:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn tokens_compare() {
+        assert!(constant_time_eq(b"", b""));
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+        assert!(!constant_time_eq(b"", b"x"));
+    }
+
+    #[test]
+    fn checks_run_in_order() {
+        let opts = ListenOptions {
+            token: "t".into(),
+            ..ListenOptions::default()
+        };
+        let hello = Hello {
+            protocol: PROTOCOL_VERSION + 1,
+            build: "other".into(),
+            token: "wrong".into(),
+            role: Role::Worker,
+            name: "w".into(),
+        };
+        assert!(
+            check_hello(&hello, &opts)
+                .unwrap()
+                .starts_with("protocol version 2")
+        );
+        let hello = Hello {
+            protocol: PROTOCOL_VERSION,
+            ..hello
+        };
+        assert!(
+            check_hello(&hello, &opts)
+                .unwrap()
+                .starts_with("build differs")
+        );
+        let hello = Hello {
+            build: opts.build.clone(),
+            ..hello
+        };
+        assert!(
+            check_hello(&hello, &opts)
+                .unwrap()
+                .starts_with("auth token")
+        );
+        let hello = Hello {
+            token: "t".into(),
+            ..hello
+        };
+        assert_eq!(check_hello(&hello, &opts), None);
+    }
+}
