@@ -98,20 +98,25 @@ fn outcome_of(task: &ExecTask) -> Outcome {
     };
     // `Op::run` catches panics in task code itself (quietly); this outer
     // guard keeps a thread alive should anything else panic.
-    let result = catch_unwind(AssertUnwindSafe(|| op.run(&task.key, &task.args)))
-        .unwrap_or_else(|payload| {
+    let result = catch_unwind(AssertUnwindSafe(|| op.run(&task.key, &task.args))).unwrap_or_else(
+        |payload| {
             Err(Error::Task {
                 key: task.key.clone(),
                 op: op.name().to_string(),
                 cause: TaskError::from_panic(payload),
             })
-        });
+        },
+    );
     match result {
         Ok(value) => {
             let inline = inline_encoding(&value, task.inline_limit);
             Outcome::Finished { value, inline }
         }
-        Err(Error::Task { key, op: step, cause }) => Outcome::Failed {
+        Err(Error::Task {
+            key,
+            op: step,
+            cause,
+        }) => Outcome::Failed {
             kind: FailureKind::Task,
             op: op.name().to_string(),
             message: if key == task.key {
@@ -264,7 +269,10 @@ mod tests {
         assert_eq!(back.downcast_ref::<Vec<u32>>(), Some(&vec![1, 2, 3]));
 
         let done = run_task(task(&op, vec![], 2));
-        assert!(matches!(done.outcome, Outcome::Finished { inline: None, .. }));
+        assert!(matches!(
+            done.outcome,
+            Outcome::Finished { inline: None, .. }
+        ));
     }
 
     #[test]

@@ -116,7 +116,10 @@ impl WorkerOptions {
             message,
         };
         if self.nthreads == 0 {
-            return Err(invalid("nthreads", "a worker needs at least 1 thread".into()));
+            return Err(invalid(
+                "nthreads",
+                "a worker needs at least 1 thread".into(),
+            ));
         }
         if self.scheduler.trim().is_empty() {
             return Err(invalid(
@@ -125,9 +128,16 @@ impl WorkerOptions {
             ));
         }
         if self.heartbeat.is_zero() {
-            return Err(invalid("heartbeat", "the interval must be above zero".into()));
+            return Err(invalid(
+                "heartbeat",
+                "the interval must be above zero".into(),
+            ));
         }
-        if let Some((r, n)) = self.resources.iter().find(|(_, n)| !(n.is_finite() && *n >= 0.0)) {
+        if let Some((r, n)) = self
+            .resources
+            .iter()
+            .find(|(_, n)| !(n.is_finite() && *n >= 0.0))
+        {
             return Err(invalid(
                 "resources",
                 format!("resource `{r}` = {n}; amounts must be finite and not negative"),
@@ -169,7 +179,10 @@ mod tests {
         .unwrap()
         .unwrap_err()
         .to_string();
-        assert!(err.contains("RASK_WORKER_NTHREADS") && err.contains("many"), "{err}");
+        assert!(
+            err.contains("RASK_WORKER_NTHREADS") && err.contains("many"),
+            "{err}"
+        );
         let err = WorkerOptions::from_vars([
             ("RASK_WORKER_SCHEDULER", "x:1"),
             ("RASK_WORKER_MEMORY_LIMIT", "lots"),
@@ -186,7 +199,12 @@ mod tests {
             nthreads: 0,
             ..WorkerOptions::new("tcp://127.0.0.1:1")
         };
-        assert!(opts.validated().unwrap_err().to_string().contains("nthreads"));
+        assert!(
+            opts.validated()
+                .unwrap_err()
+                .to_string()
+                .contains("nthreads")
+        );
         let opts = WorkerOptions {
             resources: vec![("GPU".into(), -1.0)],
             ..WorkerOptions::new("tcp://127.0.0.1:1")

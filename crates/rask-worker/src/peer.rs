@@ -17,8 +17,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use rask_core::{Key, Value};
 use rask_protocol::{
-    BulkRef, ConnectOptions, Connection, Incoming, Listener, PeerReply, PeerRequest, Role,
-    WireKey,
+    BulkRef, ConnectOptions, Connection, Incoming, Listener, PeerReply, PeerRequest, Role, WireKey,
 };
 use rustc_hash::FxHashMap;
 use tokio::task::JoinSet;
@@ -104,9 +103,14 @@ impl Peers {
         mut conn: Connection,
         keys: &[WireKey],
     ) -> Result<FetchResult, String> {
-        conn.send(&PeerRequest::GetData { keys: keys.to_vec() }, &[])
-            .await
-            .map_err(|e| e.to_string())?;
+        conn.send(
+            &PeerRequest::GetData {
+                keys: keys.to_vec(),
+            },
+            &[],
+        )
+        .await
+        .map_err(|e| e.to_string())?;
         let reply = tokio::time::timeout(REPLY_TIMEOUT, conn.recv::<PeerReply>())
             .await
             .map_err(|_| format!("{peer} did not answer within {REPLY_TIMEOUT:?}"))?

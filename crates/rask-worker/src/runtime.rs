@@ -477,7 +477,9 @@ async fn watch_signals(events: UnboundedSender<Event>) {
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
     ) else {
-        tracing::warn!("cannot watch for SIGTERM and SIGINT; stop the worker through the scheduler");
+        tracing::warn!(
+            "cannot watch for SIGTERM and SIGINT; stop the worker through the scheduler"
+        );
         return;
     };
     let mut count = 0;

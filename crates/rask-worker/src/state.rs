@@ -671,7 +671,11 @@ impl WorkerState {
                     || (load(peer) < FETCH_PER_PEER
                         && self.total_in_flight + batches.len() < FETCH_TOTAL)
             };
-            let Some(peer) = candidates.filter(|p| open(p)).min_by_key(|p| load(p)).cloned() else {
+            let Some(peer) = candidates
+                .filter(|p| open(p))
+                .min_by_key(|p| load(p))
+                .cloned()
+            else {
                 keep.push(key);
                 continue;
             };
@@ -767,3 +771,6 @@ impl WorkerState {
 fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
+
+#[cfg(test)]
+mod tests;

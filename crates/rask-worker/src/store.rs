@@ -110,6 +110,7 @@ impl Store {
     }
 
     /// Number of values held.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.lock().values.len()
     }
