@@ -227,6 +227,13 @@ async fn run_worker(
     ready: std::sync::mpsc::Sender<String>,
     signals: bool,
 ) -> Result<()> {
+    // Handlers go in before registering, so a signal that follows the
+    // registration is never the default one (death).
+    let signals = if signals {
+        Some(Signals::install())
+    } else {
+        None
+    };
     let started = start_up(&opts, &name).await;
     let (listener, writer, reader, address) = started?;
     let scheduler = opts.scheduler.clone();
@@ -264,8 +271,8 @@ async fn run_worker(
     }
     let store = Arc::new(Store::default());
     tasks.spawn(crate::peer::serve(listener, Arc::clone(&store)));
-    if signals {
-        tasks.spawn(watch_signals(events_tx.clone()));
+    if let Some(signals) = signals {
+        tasks.spawn(signals.watch(events_tx.clone()));
     }
     let pool = {
         let tx = events_tx.clone();
@@ -471,32 +478,50 @@ fn socket_addr(address: &str) -> Option<SocketAddr> {
     rest.to_socket_addrs().ok()?.next()
 }
 
-async fn watch_signals(events: UnboundedSender<Event>) {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        tracing::warn!(
-            "cannot watch for SIGTERM and SIGINT; stop the worker through the scheduler"
-        );
-        return;
-    };
-    let mut count = 0;
-    loop {
-        tokio::select! {
-            _ = term.recv() => {}
-            _ = int.recv() => {}
-        }
-        count += 1;
-        let event = if count == 1 {
-            tracing::info!("signal received: retiring (send it again to stop at once)");
-            Event::Retire
-        } else {
-            Event::Kill
+/// SIGTERM and SIGINT, caught.
+struct Signals {
+    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl Signals {
+    fn install() -> Signals {
+        use tokio::signal::unix::{SignalKind, signal};
+        let streams = match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(term), Ok(int)) => Some((term, int)),
+            _ => {
+                tracing::warn!(
+                    "cannot watch for SIGTERM and SIGINT; stop the worker through the scheduler"
+                );
+                None
+            }
         };
-        if events.send(event).is_err() {
+        Signals { streams }
+    }
+
+    /// The first signal retires the worker, the second stops it.
+    async fn watch(self, events: UnboundedSender<Event>) {
+        let Some((mut term, mut int)) = self.streams else {
             return;
+        };
+        let mut count = 0;
+        loop {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            count += 1;
+            let event = if count == 1 {
+                tracing::info!("signal received: retiring (send it again to stop at once)");
+                Event::Retire
+            } else {
+                Event::Kill
+            };
+            if events.send(event).is_err() {
+                return;
+            }
         }
     }
 }

@@ -54,17 +54,28 @@ impl Scheduler {
         }
     }
 
+    /// Starts accepting one worker.
+    pub fn accept(&self) -> Accepting {
+        let listener = Arc::clone(&self.listener);
+        Accepting(
+            self.rt
+                .spawn(async move { listener.accept().await?.handshake().await }),
+        )
+    }
+
+    /// The accepted worker's connection.
+    pub fn link(&self, accepting: Accepting) -> Link<'_> {
+        let (conn, hello) = self.rt.block_on(accepting.0).unwrap().unwrap();
+        assert_eq!(hello.role, Role::Worker);
+        Link { rt: &self.rt, conn }
+    }
+
     /// Starts a worker and accepts it; returns the worker, the scheduler's
     /// end of its connection and its registration.
     pub fn worker(&self, opts: WorkerOptions) -> (WorkerHandle, Link<'_>, Registered) {
-        let listener = Arc::clone(&self.listener);
-        let accepted = self
-            .rt
-            .spawn(async move { listener.accept().await?.handshake().await });
+        let accepted = self.accept();
         let handle = Worker::start(opts).expect("the worker starts");
-        let (conn, hello) = self.rt.block_on(accepted).unwrap().unwrap();
-        assert_eq!(hello.role, Role::Worker);
-        let mut link = Link { rt: &self.rt, conn };
+        let mut link = self.link(accepted);
         let registered = match link.recv() {
             WorkerToScheduler::Register {
                 name,
@@ -115,6 +126,13 @@ impl Scheduler {
         })
     }
 }
+
+/// A worker being accepted.
+pub struct Accepting(
+    tokio::task::JoinHandle<
+        Result<(Connection, rask_protocol::Hello), rask_protocol::ProtocolError>,
+    >,
+);
 
 pub struct Registered {
     pub name: String,

@@ -84,3 +84,65 @@ fn an_unreachable_scheduler_is_an_error_naming_it() {
     assert!(matches!(err, WorkerError::Connect { .. }), "{err:?}");
     assert!(err.to_string().contains(&address), "{err}");
 }
+
+/// Run in a child process by `a_process_started_as_a_worker_retires_on_sigterm`.
+#[test]
+fn worker_process_child() {
+    if std::env::var_os("RASK_WORKER_TEST_CHILD").is_none() {
+        return;
+    }
+    let result = rask_worker::run_from_env().expect("launched as a worker");
+    println!("CHILD-RESULT: {result:?}");
+    result.unwrap();
+}
+
+#[test]
+fn a_process_started_as_a_worker_retires_on_sigterm() {
+    let sched = Scheduler::new();
+    let accepted = sched.accept();
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "lifecycle::worker_process_child", "--nocapture"])
+        .env("RASK_WORKER_TEST_CHILD", "1")
+        .env("RASK_WORKER_SCHEDULER", &sched.address)
+        .env("RASK_WORKER_NTHREADS", "3")
+        .env("RASK_WORKER_NAME", "child-worker")
+        .env("RASK_WORKER_MEMORY_LIMIT", "1 GiB")
+        .env("RASK_WORKER_LISTEN", "tcp://127.0.0.1:0")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut link = sched.link(accepted);
+    match link.recv() {
+        WorkerToScheduler::Register {
+            name,
+            nthreads,
+            memory_limit,
+            pid,
+            ..
+        } => {
+            assert_eq!(name, "child-worker");
+            assert_eq!(nthreads, 3);
+            assert_eq!(memory_limit, 1 << 30);
+            assert_eq!(pid, child.id());
+        }
+        other => panic!("{other:?}"),
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert_eq!(link.recv(), WorkerToScheduler::Retire);
+    link.send(SchedulerToWorker::Close {
+        reason: "retired".into(),
+    });
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("CHILD-RESULT: Ok(())"), "{stdout}");
+}

@@ -78,6 +78,16 @@ fn ready_tasks_run_smallest_priority_first() {
             ..task(name, Op::value(Value::new(0u8)), vec![])
         }));
     }
+    // Messages are handled in order: once this is answered, all three
+    // tasks are queued behind the blocked one.
+    link.send(SchedulerToWorker::Steal { key: wk("sync") });
+    assert!(matches!(
+        link.recv(),
+        WorkerToScheduler::StealReply {
+            released: false,
+            ..
+        }
+    ));
     open_gate(gate);
     let order: Vec<_> = (0..4)
         .map(|_| match link.recv() {
