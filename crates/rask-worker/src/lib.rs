@@ -78,7 +78,6 @@ pub fn run(opts: WorkerOptions) -> Result<()> {
 ///
 /// ```
 /// // Not launched as a worker: nothing happens.
-/// # // SAFETY of the test: no other thread reads this variable.
 /// if std::env::var_os("RASK_WORKER_SCHEDULER").is_none() {
 ///     assert!(rask_worker::run_from_env().is_none());
 /// }

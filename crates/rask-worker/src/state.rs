@@ -22,7 +22,7 @@
 //! fetch policy, applied after every event: take the wanted inputs that are
 //! not in flight, give each to the holder with the fewest requests in flight
 //! that it has not yet tried, and send one request per holder for all its
-//! inputs (up to [`FETCH_BATCH_BYTES`]), with at most
+//! inputs (up to [`FETCH_BATCH_BYTES`] and [`FETCH_BATCH_KEYS`]), with at most
 //! [`FETCH_PER_PEER`] requests in flight per holder and
 //! [`FETCH_TOTAL`] in all. Fetched values are kept and announced with
 //! `AddKeys` (the scheduler then counts this worker among their holders and
@@ -54,6 +54,8 @@ pub(crate) const FETCH_TOTAL: usize = 32;
 /// Bytes asked for in one request, at most (a single larger value is still
 /// asked for alone).
 pub(crate) const FETCH_BATCH_BYTES: u64 = 64 << 20;
+/// Keys asked for in one request, at most.
+pub(crate) const FETCH_BATCH_KEYS: usize = 10_000;
 
 /// Something the I/O layer must do.
 pub(crate) enum Action {
@@ -113,11 +115,11 @@ struct Want {
 }
 
 impl Want {
-    fn next_holder<'a>(&'a self, me: &str) -> impl Iterator<Item = &'a String> + 'a {
-        let me = me.to_string();
+    /// Holders not yet tried, other than `me`.
+    fn next_holder<'a>(&'a self, me: &'a str) -> impl Iterator<Item = &'a String> + 'a {
         self.who_has
             .iter()
-            .filter(move |a| **a != me && !self.tried.contains(a))
+            .filter(move |a| a.as_str() != me && !self.tried.contains(a))
     }
 }
 
@@ -394,8 +396,9 @@ impl WorkerState {
         self.request_done(peer);
         let mut added = Vec::new();
         let mut got = FxHashSet::default();
+        let asked: FxHashSet<&Key> = requested.iter().collect();
         for (key, value) in found {
-            if !requested.contains(&key) || !self.wants.contains_key(&key) {
+            if !asked.contains(&key) || !self.wants.contains_key(&key) {
                 continue; // not asked for, or nobody needs it any more
             }
             let entry = Entry::new(value);
@@ -665,9 +668,7 @@ impl WorkerState {
             let open = |peer: &str| {
                 // A batch planned for the peer that has room, or room for a
                 // new request.
-                batches
-                    .iter()
-                    .any(|b| b.0 == peer && b.2 + w.nbytes <= FETCH_BATCH_BYTES)
+                batches.iter().any(|b| b.0 == peer && has_room(b, w.nbytes))
                     || (load(peer) < FETCH_PER_PEER
                         && self.total_in_flight + batches.len() < FETCH_TOTAL)
             };
@@ -682,7 +683,7 @@ impl WorkerState {
             let nbytes = w.nbytes;
             match batches
                 .iter_mut()
-                .find(|b| b.0 == peer && b.2 + nbytes <= FETCH_BATCH_BYTES)
+                .find(|b| b.0 == peer && has_room(b, nbytes))
             {
                 Some(b) => {
                     b.1.push(key.clone());
@@ -765,6 +766,12 @@ impl WorkerState {
         }
         self.ready.extend(set_aside);
     }
+}
+
+/// Whether a planned request (peer, keys, bytes) can take a value of
+/// `nbytes` more.
+fn has_room(batch: &(String, Vec<Key>, u64), nbytes: u64) -> bool {
+    batch.1.len() < FETCH_BATCH_KEYS && batch.2 + nbytes <= FETCH_BATCH_BYTES
 }
 
 /// A run's duration for the wire.

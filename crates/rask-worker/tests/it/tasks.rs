@@ -242,3 +242,61 @@ fn steal_gives_back_a_task_that_has_not_started() {
     ));
     worker.kill();
 }
+
+/// Per-task cost through one worker (run with `--release --ignored`).
+#[test]
+#[ignore = "a measurement, not a check"]
+fn throughput_of_tiny_tasks() {
+    let sched = Scheduler::new();
+    let (worker, link, _) = sched.worker(sched.options(2));
+    let mut conn = link.conn;
+    let n = 20_000;
+    let tasks: Vec<_> = (0..n + 1000)
+        .map(|i| task(&format!("t-{i}"), Op::value(Value::new(i as u64)), vec![]))
+        .collect();
+    let (pipelined, roundtrip) = sched.rt.block_on(async move {
+        let mut tasks = tasks.into_iter();
+        let mut finished = 0;
+        let start = std::time::Instant::now();
+        // Send and receive at once: the worker answers while tasks arrive.
+        let (mut reader, mut writer) = conn.into_split();
+        let send_all = async {
+            for t in tasks.by_ref().take(n) {
+                writer
+                    .send(&SchedulerToWorker::Compute(t), &[])
+                    .await
+                    .unwrap();
+            }
+        };
+        let recv_all = async {
+            while finished < n {
+                let m = reader.recv::<WorkerToScheduler>().await.unwrap().unwrap();
+                if let WorkerToScheduler::TaskFinished { .. } = m.msg {
+                    finished += 1;
+                }
+            }
+        };
+        tokio::join!(send_all, recv_all);
+        let pipelined = start.elapsed();
+        let start = std::time::Instant::now();
+        for t in tasks {
+            writer
+                .send(&SchedulerToWorker::Compute(t), &[])
+                .await
+                .unwrap();
+            loop {
+                let m = reader.recv::<WorkerToScheduler>().await.unwrap().unwrap();
+                if let WorkerToScheduler::TaskFinished { .. } = m.msg {
+                    break;
+                }
+            }
+        }
+        (pipelined, start.elapsed())
+    });
+    println!(
+        "pipelined: {:.1} µs per task; round trip: {:.1} µs per task",
+        pipelined.as_secs_f64() * 1e6 / n as f64,
+        roundtrip.as_secs_f64() * 1e6 / 1000.0
+    );
+    worker.kill();
+}
