@@ -249,7 +249,7 @@ fn steal_gives_back_a_task_that_has_not_started() {
 fn throughput_of_tiny_tasks() {
     let sched = Scheduler::new();
     let (worker, link, _) = sched.worker(sched.options(2));
-    let mut conn = link.conn;
+    let conn = link.conn;
     let n = 20_000;
     let tasks: Vec<_> = (0..n + 1000)
         .map(|i| task(&format!("t-{i}"), Op::value(Value::new(i as u64)), vec![]))
