@@ -64,4 +64,18 @@ impl Kernel for Gate {
     }
 }
 
-rask_core::register_kernel!(Inc, Explode, Gate);
+/// A type with no codec: it cannot leave the worker.
+pub struct Opaque;
+
+/// Returns an [`Opaque`].
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct MakeOpaque;
+
+impl Kernel for MakeOpaque {
+    const NAME: &'static str = "rask_worker_tests.make_opaque";
+    fn run(&self, _args: &[Value]) -> Result<Value, TaskError> {
+        Ok(Value::new(Opaque))
+    }
+}
+
+rask_core::register_kernel!(Inc, Explode, Gate, MakeOpaque);

@@ -6,7 +6,7 @@ use rask_core::{Op, Value};
 use rask_protocol::{BulkRef, SchedulerToWorker, WorkerToScheduler};
 
 use crate::harness::{Scheduler, finished_value, located, task, wk};
-use crate::kernels::Inc;
+use crate::kernels::{Inc, MakeOpaque};
 
 #[test]
 fn an_input_on_another_worker_is_fetched_from_it() {
@@ -15,7 +15,7 @@ fn an_input_on_another_worker_is_fetched_from_it() {
     let (b, mut link_b, _) = sched.worker(sched.options(1));
     link_a.send(SchedulerToWorker::Compute(task(
         "x",
-        Op::value(Value::new(vec![5u64; 1000])),
+        Op::value(Value::new(vec![5u64; 300_000])),
         vec![],
     )));
     assert!(matches!(
@@ -34,7 +34,7 @@ fn an_input_on_another_worker_is_fetched_from_it() {
 
     // B acquires `x` and runs `z = inc(y)`: both come from A.
     link_b.send(SchedulerToWorker::Acquire {
-        keys: vec![located("x", 8024, &[a.address()])],
+        keys: vec![located("x", 2_400_024, &[a.address()])],
     });
     link_b.send(SchedulerToWorker::Compute(task(
         "z",
@@ -68,7 +68,7 @@ fn an_input_on_another_worker_is_fetched_from_it() {
     assert_eq!(values.len(), 2);
     assert_eq!(
         values[0].1.downcast_ref::<Vec<u64>>(),
-        Some(&vec![5u64; 1000])
+        Some(&vec![5u64; 300_000])
     );
     a.kill();
     b.kill();
@@ -139,5 +139,27 @@ fn stored_values_are_served_and_free_drops_them() {
     let (values, missing) = sched.get_data(w.address(), &["s"]);
     assert!(values.is_empty());
     assert_eq!(missing, vec![wk("s")]);
+    w.kill();
+}
+
+#[test]
+fn a_value_without_codec_stays_here_and_is_listed_missing() {
+    let sched = Scheduler::new();
+    let (w, mut link, _) = sched.worker(sched.options(1));
+    link.send(SchedulerToWorker::Compute(task(
+        "o",
+        Op::kernel(MakeOpaque),
+        vec![],
+    )));
+    match link.recv() {
+        WorkerToScheduler::TaskFinished { tag, inline, .. } => {
+            assert_eq!(tag, "");
+            assert_eq!(inline, None);
+        }
+        other => panic!("{other:?}"),
+    }
+    let (values, missing) = sched.get_data(w.address(), &["o"]);
+    assert!(values.is_empty());
+    assert_eq!(missing, vec![wk("o")]);
     w.kill();
 }
