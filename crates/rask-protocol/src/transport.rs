@@ -169,9 +169,10 @@ pub enum ProtocolError {
         /// What postcard said.
         message: String,
     },
-    /// The peer closed the connection in the middle of a message.
+    /// The peer closed the connection in the middle of a message (or,
+    /// accepting, before its `Hello`).
     #[error(
-        "{address} closed the connection in the middle of a message; the peer probably stopped, crashed or was killed"
+        "{address} closed the connection in the middle of a message or of the handshake; the peer probably stopped, crashed or was killed (a port probe does this too)"
     )]
     Closed {
         /// The peer's address.
@@ -472,7 +473,11 @@ pub async fn connect(address: &str, opts: &ConnectOptions) -> Result<Connection>
         e => e,
     })?;
     match reply {
-        None => Err(ProtocolError::Closed { address: peer }),
+        None => Err(ProtocolError::Malformed {
+            address: peer,
+            message: "the peer closed the connection instead of answering our Hello (see its log)"
+                .into(),
+        }),
         Some(Message { msg, .. }) => match msg {
             HelloReply::Welcome { name } => {
                 conn.set_peer_name(name);
@@ -727,6 +732,7 @@ impl Connection {
                 peer_name: Arc::clone(&name),
                 max_frame,
                 undecoded_protocol: None,
+                scratch: Vec::new(),
             },
             writer: ConnWriter {
                 inner: BufWriter::with_capacity(BUFFER, write),
@@ -764,6 +770,25 @@ impl Connection {
         self.writer.send(msg, bulk).await
     }
 
+    /// Writes `msg` and its bulk frames without flushing. See
+    /// [`ConnWriter::feed`].
+    ///
+    /// # Errors
+    ///
+    /// As [`ConnWriter::send`].
+    pub async fn feed<M: Serialize>(&mut self, msg: &M, bulk: &[Bytes]) -> Result<()> {
+        self.writer.feed(msg, bulk).await
+    }
+
+    /// Writes out what [`Connection::feed`] left in the buffer.
+    ///
+    /// # Errors
+    ///
+    /// As [`ConnWriter::flush`].
+    pub async fn flush(&mut self) -> Result<()> {
+        self.writer.flush().await
+    }
+
     /// Receives the next message. See [`ConnReader::recv`].
     ///
     /// # Errors
@@ -798,6 +823,8 @@ pub struct ConnReader {
     /// When a header failed to decode: the leading `u32` of its message, in
     /// case it was a `Hello` of another protocol version.
     undecoded_protocol: Option<u32>,
+    /// The header being read, reused between messages.
+    scratch: Vec<u8>,
 }
 
 impl fmt::Debug for ConnReader {
@@ -850,26 +877,16 @@ impl ConnReader {
                 "a header frame of {len} bytes is shorter than its 4-byte bulk count"
             )));
         }
-        let mut header = vec![0u8; len as usize];
+        let mut header = std::mem::take(&mut self.scratch);
+        header.clear();
+        header.resize(len as usize, 0);
         self.read_exact(&mut header).await?;
-        let count = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
-        if count > MAX_BULK_FRAMES {
-            return Err(self.malformed(format!(
-                "the header announces {count} bulk frames, more than the limit of {MAX_BULK_FRAMES}"
-            )));
+        let decoded = self.decode_header::<M>(&header);
+        // Keep a modest buffer around for the next header.
+        if header.capacity() <= BUFFER {
+            self.scratch = header;
         }
-        let msg = match postcard::from_bytes::<M>(&header[4..]) {
-            Ok(msg) => msg,
-            Err(e) => {
-                self.undecoded_protocol = postcard::take_from_bytes::<u32>(&header[4..])
-                    .ok()
-                    .map(|(v, _)| v);
-                return Err(self.malformed(format!(
-                    "the message header does not decode as {}: {e}",
-                    std::any::type_name::<M>()
-                )));
-            }
-        };
+        let (msg, count) = decoded?;
         let mut bulk = Vec::with_capacity(count.min(1024) as usize);
         for _ in 0..count {
             let mut len = [0u8; 8];
@@ -890,6 +907,39 @@ impl ConnReader {
             bulk.push(Bytes::from(frame));
         }
         Ok(Some(Message { msg, bulk }))
+    }
+
+    /// Decodes a header frame's payload: the message and its bulk count.
+    fn decode_header<M: DeserializeOwned>(&mut self, header: &[u8]) -> Result<(M, u32)> {
+        let count = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+        if count > MAX_BULK_FRAMES {
+            return Err(self.malformed(format!(
+                "the header announces {count} bulk frames, more than the limit of {MAX_BULK_FRAMES}"
+            )));
+        }
+        let msg = match postcard::take_from_bytes::<M>(&header[4..]) {
+            Ok((msg, [])) => msg,
+            Ok((_, rest)) => {
+                self.undecoded_protocol = postcard::take_from_bytes::<u32>(&header[4..])
+                    .ok()
+                    .map(|(v, _)| v);
+                return Err(self.malformed(format!(
+                    "{} bytes are left over after a {}: the peer sent another message type",
+                    rest.len(),
+                    std::any::type_name::<M>()
+                )));
+            }
+            Err(e) => {
+                self.undecoded_protocol = postcard::take_from_bytes::<u32>(&header[4..])
+                    .ok()
+                    .map(|(v, _)| v);
+                return Err(self.malformed(format!(
+                    "the message header does not decode as {}: {e}",
+                    std::any::type_name::<M>()
+                )));
+            }
+        };
+        Ok((msg, count))
     }
 
     /// Reads a frame length; `None` on a clean end of stream before it.
@@ -1003,6 +1053,19 @@ impl ConnWriter {
     /// frames, [`ProtocolError::Io`] or [`ProtocolError::Closed`] when the
     /// peer is gone.
     pub async fn send<M: Serialize>(&mut self, msg: &M, bulk: &[Bytes]) -> Result<()> {
+        self.feed(msg, bulk).await?;
+        self.flush().await
+    }
+
+    /// Like [`ConnWriter::send`] but without the flush: the message may
+    /// wait in the buffer until the next [`ConnWriter::flush`] (or until the
+    /// buffer fills). Feeding a burst of small messages and flushing once
+    /// saves a system call per message.
+    ///
+    /// # Errors
+    ///
+    /// As [`ConnWriter::send`].
+    pub async fn feed<M: Serialize>(&mut self, msg: &M, bulk: &[Bytes]) -> Result<()> {
         let count = u32::try_from(bulk.len())
             .ok()
             .filter(|&c| c <= MAX_BULK_FRAMES)
@@ -1057,7 +1120,20 @@ impl ConnWriter {
             // A frame at least as large as the buffer bypasses it.
             self.inner.write_all(frame).await?;
         }
-        self.inner.flush().await
+        Ok(())
+    }
+
+    /// Writes out what [`ConnWriter::feed`] left in the buffer.
+    ///
+    /// # Errors
+    ///
+    /// [`ProtocolError::Io`] or [`ProtocolError::Closed`] when the peer is
+    /// gone.
+    pub async fn flush(&mut self) -> Result<()> {
+        self.inner
+            .flush()
+            .await
+            .map_err(|e| io_error(&self.peer, e))
     }
 
     /// Flushes and closes the writing side; the peer's `recv` then returns

@@ -483,3 +483,32 @@ async fn an_undecodable_hello_of_another_version_gets_the_version_reason() {
     }
     server.await.unwrap();
 }
+
+#[tokio::test]
+async fn fed_messages_arrive_after_a_flush_and_wrong_types_are_malformed() {
+    let listener = listener(ListenOptions::default()).await;
+    let address = listener.address();
+    let server = tokio::spawn(async move {
+        let (mut conn, _) = accept_one(&listener).await.unwrap();
+        for i in 0..10u32 {
+            let m = conn.recv::<u32>().await.unwrap().unwrap();
+            assert_eq!(m.msg, i);
+            assert_eq!(m.bulk, [Bytes::from(vec![i as u8; i as usize])]);
+        }
+        // A (u32, u32) read as a u32 leaves bytes over.
+        let err = conn.recv::<u32>().await.unwrap_err();
+        assert!(
+            matches!(&err, ProtocolError::Malformed { message, .. } if message.contains("left over")),
+            "{err:?}"
+        );
+    });
+    let mut conn = connect(&address, &ConnectOptions::default()).await.unwrap();
+    for i in 0..10u32 {
+        conn.feed(&i, &[Bytes::from(vec![i as u8; i as usize])])
+            .await
+            .unwrap();
+    }
+    conn.flush().await.unwrap();
+    conn.send(&(1000u32, 2000u32), &[]).await.unwrap();
+    server.await.unwrap();
+}
