@@ -17,12 +17,12 @@
 //! threads finishing the run they are in.
 
 use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use bytes::Bytes;
 use rask_core::Key;
 use rask_protocol::{
     ConnWriter, ConnectOptions, ListenOptions, Listener, Message, ProtocolError, Role,
@@ -241,7 +241,6 @@ async fn run_worker(
         address: scheduler.clone(),
         message,
     };
-    let mut conn = SchedulerLink { writer };
     let register = WorkerToScheduler::Register {
         name: name.clone(),
         address: address.clone(),
@@ -250,7 +249,9 @@ async fn run_worker(
         resources: opts.resources.clone(),
         pid: std::process::id(),
     };
-    conn.send(register, Vec::new())
+    let mut writer = writer;
+    writer
+        .send(&register, &[])
         .await
         .map_err(|e| lost(e.to_string()))?;
 
@@ -289,7 +290,7 @@ async fn run_worker(
         handshake_timeout: opts.connect_timeout,
         ..ConnectOptions::default()
     }));
-    let mut state = WorkerState::new(
+    let state = WorkerState::new(
         name.clone(),
         address.clone(),
         opts.nthreads,
@@ -299,107 +300,156 @@ async fn run_worker(
     tracing::info!(worker = %name, %address, scheduler = %opts.scheduler, "worker registered");
     let _ = ready.send(address);
 
-    let mut fetches = JoinSet::new();
+    let mut core = Core {
+        state,
+        pool,
+        peers,
+        fetches: JoinSet::new(),
+        events_tx,
+        writer,
+        name,
+        scheduler: opts.scheduler.clone(),
+    };
     let mut heartbeat = tokio::time::interval(opts.heartbeat);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let result = loop {
-        let actions = tokio::select! {
-            event = events.recv() => {
-                // The loop holds a sender itself, so the channel stays open.
-                let Some(event) = event else { break Ok(()) };
-                match event {
-                    Event::Scheduler(Ok(Some(m))) => match m.msg {
-                        SchedulerToWorker::Compute(ct) => state.on_compute(ct),
-                        SchedulerToWorker::Free { keys } => state.on_free(&keys),
-                        SchedulerToWorker::Steal { key } => state.on_steal(key),
-                        SchedulerToWorker::Store { values } => state.on_store(
-                            crate::peer::decode_values(&opts.scheduler, values, &m.bulk)
-                                .into_iter()
-                                .map(|(k, v)| ((&k).into(), v))
-                                .collect(),
-                        ),
-                        SchedulerToWorker::Acquire { keys } => state.on_acquire(keys),
-                        SchedulerToWorker::Retire => {
-                            tracing::info!(worker = %name, "retiring");
-                            state.on_retire();
-                            Vec::new()
-                        }
-                        SchedulerToWorker::Close { reason } => {
-                            tracing::info!(worker = %name, %reason, "closed by the scheduler");
-                            break Ok(());
-                        }
-                    },
-                    Event::Scheduler(Ok(None)) => {
-                        break Err(lost("the scheduler closed the connection".into()));
-                    }
-                    Event::Scheduler(Err(e)) => break Err(lost(e.to_string())),
-                    Event::Done(done) => state.on_done(done),
-                    Event::Fetched { peer, keys, result } => match result {
-                        FetchResult::Data(found) => state.on_fetched(&peer, &keys, found),
-                        FetchResult::Busy => state.on_peer_busy(&peer, &keys),
-                        FetchResult::Failed(message) => {
-                            tracing::warn!(worker = %name, %peer, "fetch failed: {message}");
-                            state.on_fetch_failed(&peer, &keys)
-                        }
-                    },
-                    Event::Retire => {
-                        tracing::info!(worker = %name, "asking the scheduler to retire this worker");
-                        vec![Action::Send(WorkerToScheduler::Retire, Vec::new())]
-                    }
-                    Event::Kill => break Err(WorkerError::Killed),
-                }
-            }
-            _ = heartbeat.tick() => vec![Action::Send(
-                WorkerToScheduler::Heartbeat(state.metrics()),
+        let step = tokio::select! {
+            // The loop holds a sender itself, so the channel stays open.
+            Some(event) = events.recv() => core.on_event(event),
+            _ = heartbeat.tick() => ControlFlow::Continue(vec![Action::Send(
+                WorkerToScheduler::Heartbeat(core.state.metrics()),
                 Vec::new(),
-            )],
-            Some(_) = fetches.join_next(), if !fetches.is_empty() => Vec::new(),
+            )]),
+            Some(_) = core.fetches.join_next(), if !core.fetches.is_empty() => {
+                ControlFlow::Continue(Vec::new())
+            }
         };
-        let mut failed = None;
+        let mut stop = match step {
+            ControlFlow::Break(result) => Some(result),
+            ControlFlow::Continue(actions) => core.perform(actions).await.err().map(Err),
+        };
+        // Take the events already waiting too, then flush once: a burst of
+        // messages costs one system call, not one each.
+        for _ in 0..DRAIN_EVENTS {
+            if stop.is_some() {
+                break;
+            }
+            let Ok(event) = events.try_recv() else { break };
+            stop = match core.on_event(event) {
+                ControlFlow::Break(result) => Some(result),
+                ControlFlow::Continue(actions) => core.perform(actions).await.err().map(Err),
+            };
+        }
+        if let Err(e) = core.writer.flush().await {
+            stop.get_or_insert(Err(core.lost(e.to_string())));
+        }
+        if let Some(result) = stop {
+            break result;
+        }
+    };
+    if let Err(e) = &result {
+        tracing::warn!(worker = %core.name, "worker stopped: {e}");
+    }
+    core.pool.stop(false);
+    core.fetches.abort_all();
+    tasks.abort_all();
+    result
+}
+
+/// Events handled between two flushes, at most.
+const DRAIN_EVENTS: usize = 256;
+
+/// What the worker's loop works with.
+struct Core {
+    state: WorkerState,
+    pool: Pool,
+    peers: Arc<Peers>,
+    fetches: JoinSet<()>,
+    events_tx: UnboundedSender<Event>,
+    writer: ConnWriter,
+    name: String,
+    scheduler: String,
+}
+
+impl Core {
+    fn lost(&self, message: String) -> WorkerError {
+        WorkerError::SchedulerLost {
+            address: self.scheduler.clone(),
+            message,
+        }
+    }
+
+    /// Feeds an event to the state machine: the actions to perform, or the
+    /// end of the worker.
+    fn on_event(&mut self, event: Event) -> ControlFlow<Result<()>, Vec<Action>> {
+        let state = &mut self.state;
+        let name = &self.name;
+        ControlFlow::Continue(match event {
+            Event::Scheduler(Ok(Some(m))) => match m.msg {
+                SchedulerToWorker::Compute(ct) => state.on_compute(ct),
+                SchedulerToWorker::Free { keys } => state.on_free(&keys),
+                SchedulerToWorker::Steal { key } => state.on_steal(key),
+                SchedulerToWorker::Store { values } => state.on_store(
+                    crate::peer::decode_values(&self.scheduler, values, &m.bulk)
+                        .into_iter()
+                        .map(|(k, v)| ((&k).into(), v))
+                        .collect(),
+                ),
+                SchedulerToWorker::Acquire { keys } => state.on_acquire(keys),
+                SchedulerToWorker::Retire => {
+                    tracing::info!(worker = %name, "retiring");
+                    state.on_retire();
+                    Vec::new()
+                }
+                SchedulerToWorker::Close { reason } => {
+                    tracing::info!(worker = %name, %reason, "closed by the scheduler");
+                    return ControlFlow::Break(Ok(()));
+                }
+            },
+            Event::Scheduler(Ok(None)) => {
+                return ControlFlow::Break(Err(
+                    self.lost("the scheduler closed the connection".into())
+                ));
+            }
+            Event::Scheduler(Err(e)) => return ControlFlow::Break(Err(self.lost(e.to_string()))),
+            Event::Done(done) => state.on_done(done),
+            Event::Fetched { peer, keys, result } => match result {
+                FetchResult::Data(found) => state.on_fetched(&peer, &keys, found),
+                FetchResult::Busy => state.on_peer_busy(&peer, &keys),
+                FetchResult::Failed(message) => {
+                    tracing::warn!(worker = %name, %peer, "fetch failed: {message}");
+                    state.on_fetch_failed(&peer, &keys)
+                }
+            },
+            Event::Retire => {
+                tracing::info!(worker = %name, "asking the scheduler to retire this worker");
+                vec![Action::Send(WorkerToScheduler::Retire, Vec::new())]
+            }
+            Event::Kill => return ControlFlow::Break(Err(WorkerError::Killed)),
+        })
+    }
+
+    /// Performs the state machine's actions; messages are fed, not flushed.
+    async fn perform(&mut self, actions: Vec<Action>) -> Result<()> {
         for action in actions {
             match action {
                 Action::Send(msg, bulk) => {
-                    if let Err(e) = conn.send(msg, bulk).await {
-                        failed = Some(lost(e.to_string()));
-                        break;
+                    if let Err(e) = self.writer.feed(&msg, &bulk).await {
+                        return Err(self.lost(e.to_string()));
                     }
                 }
-                Action::Execute(task) => pool.execute(task),
+                Action::Execute(task) => self.pool.execute(task),
                 Action::Fetch { peer, keys } => {
-                    let peers = Arc::clone(&peers);
-                    let tx = events_tx.clone();
-                    fetches.spawn(async move {
+                    let peers = Arc::clone(&self.peers);
+                    let tx = self.events_tx.clone();
+                    self.fetches.spawn(async move {
                         let result = peers.fetch(&peer, &keys).await;
                         let _ = tx.send(Event::Fetched { peer, keys, result });
                     });
                 }
             }
         }
-        if let Some(e) = failed {
-            break Err(e);
-        }
-    };
-    if let Err(e) = &result {
-        tracing::warn!(worker = %name, "worker stopped: {e}");
-    }
-    pool.stop(false);
-    tasks.abort_all();
-    fetches.abort_all();
-    result
-}
-
-/// The connection to the scheduler, write side.
-struct SchedulerLink {
-    writer: ConnWriter,
-}
-
-impl SchedulerLink {
-    async fn send(
-        &mut self,
-        msg: WorkerToScheduler,
-        bulk: Vec<Bytes>,
-    ) -> std::result::Result<(), ProtocolError> {
-        self.writer.send(&msg, &bulk).await
+        Ok(())
     }
 }
 

@@ -261,12 +261,16 @@ fn throughput_of_tiny_tasks() {
         // Send and receive at once: the worker answers while tasks arrive.
         let (mut reader, mut writer) = conn.into_split();
         let send_all = async {
-            for t in tasks.by_ref().take(n) {
+            for (i, t) in tasks.by_ref().take(n).enumerate() {
                 writer
-                    .send(&SchedulerToWorker::Compute(t), &[])
+                    .feed(&SchedulerToWorker::Compute(t), &[])
                     .await
                     .unwrap();
+                if i % 64 == 63 {
+                    writer.flush().await.unwrap();
+                }
             }
+            writer.flush().await.unwrap();
         };
         let recv_all = async {
             while finished < n {
