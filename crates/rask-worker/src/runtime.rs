@@ -8,7 +8,10 @@
 //! loop takes events in order — scheduler messages (read by a task of their
 //! own, since reads are not cancel-safe), finished runs from the task
 //! threads, fetch results, heartbeat ticks, requests from the handle — and
-//! performs the actions the state machine returns.
+//! performs the actions the state machine returns. Messages to the
+//! scheduler are written without flushing while events are waiting (up to
+//! [`DRAIN_EVENTS`] of them), then flushed once: a burst of finished tasks
+//! costs one system call.
 //!
 //! Shut-down: `Close` from the scheduler ends the loop with `Ok`; a lost
 //! scheduler connection ends it with [`WorkerError::SchedulerLost`]; a kill
