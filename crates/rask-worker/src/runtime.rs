@@ -31,6 +31,7 @@ use rask_protocol::{
     ConnWriter, ConnectOptions, ListenOptions, Listener, Message, ProtocolError, Role,
     SchedulerToWorker, WorkerToScheduler,
 };
+use tokio::sync::Notify;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 use tokio::task::JoinSet;
 
@@ -55,8 +56,6 @@ enum Event {
     },
     /// Ask the scheduler to retire this worker.
     Retire,
-    /// Stop now.
-    Kill,
 }
 
 /// The entry point for starting workers in-process; see [`Worker::start`].
@@ -90,6 +89,7 @@ pub struct WorkerHandle {
     name: String,
     address: String,
     events: UnboundedSender<Event>,
+    kill: Arc<Notify>,
     thread: Option<JoinHandle<Result<()>>>,
 }
 
@@ -128,7 +128,7 @@ impl WorkerHandle {
     /// nothing is handed over. Tasks running on its threads finish in the
     /// background and are discarded.
     pub fn kill(mut self) {
-        let _ = self.events.send(Event::Kill);
+        self.kill.notify_one();
         let _ = self.join();
     }
 
@@ -152,7 +152,7 @@ impl WorkerHandle {
 impl Drop for WorkerHandle {
     fn drop(&mut self) {
         if self.thread.is_some() {
-            let _ = self.events.send(Event::Kill);
+            self.kill.notify_one();
             let _ = self.join();
         }
     }
@@ -163,9 +163,12 @@ pub(crate) fn start(opts: WorkerOptions, signals: bool) -> Result<WorkerHandle> 
     let opts = opts.validated()?;
     let name = opts.name.clone().unwrap_or_else(default_name);
     let (events_tx, events_rx) = unbounded_channel();
+    // A kill does not queue behind events: it ends the loop wherever it is.
+    let kill = Arc::new(Notify::new());
     let (ready_tx, ready_rx) = std::sync::mpsc::channel::<String>();
     let thread = {
         let events_tx = events_tx.clone();
+        let kill = Arc::clone(&kill);
         let name = name.clone();
         std::thread::Builder::new()
             .name(format!("rask-worker-{name}"))
@@ -182,7 +185,7 @@ pub(crate) fn start(opts: WorkerOptions, signals: bool) -> Result<WorkerHandle> 
                     }
                 };
                 let result = rt.block_on(run_worker(
-                    opts, name, events_tx, events_rx, ready_tx, signals,
+                    opts, name, events_tx, events_rx, kill, ready_tx, signals,
                 ));
                 // Blocking encodes or decodes still under way are dropped.
                 rt.shutdown_timeout(Duration::from_millis(100));
@@ -197,6 +200,7 @@ pub(crate) fn start(opts: WorkerOptions, signals: bool) -> Result<WorkerHandle> 
             name,
             address,
             events: events_tx,
+            kill,
             thread: Some(thread),
         }),
         Err(_) => Err(match thread.join() {
@@ -227,6 +231,7 @@ async fn run_worker(
     name: String,
     events_tx: UnboundedSender<Event>,
     mut events: UnboundedReceiver<Event>,
+    kill: Arc<Notify>,
     ready: std::sync::mpsc::Sender<String>,
     signals: bool,
 ) -> Result<()> {
@@ -276,7 +281,7 @@ async fn run_worker(
     let store = Arc::new(Store::default());
     tasks.spawn(crate::peer::serve(listener, Arc::clone(&store)));
     if let Some(signals) = signals {
-        tasks.spawn(signals.watch(events_tx.clone()));
+        tasks.spawn(signals.watch(events_tx.clone(), Arc::clone(&kill)));
     }
     let pool = {
         let tx = events_tx.clone();
@@ -313,42 +318,9 @@ async fn run_worker(
         name,
         scheduler: opts.scheduler.clone(),
     };
-    let mut heartbeat = tokio::time::interval(opts.heartbeat);
-    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let result = loop {
-        let step = tokio::select! {
-            // The loop holds a sender itself, so the channel stays open.
-            Some(event) = events.recv() => core.on_event(event),
-            _ = heartbeat.tick() => ControlFlow::Continue(vec![Action::Send(
-                WorkerToScheduler::Heartbeat(core.state.metrics()),
-                Vec::new(),
-            )]),
-            Some(_) = core.fetches.join_next(), if !core.fetches.is_empty() => {
-                ControlFlow::Continue(Vec::new())
-            }
-        };
-        let mut stop = match step {
-            ControlFlow::Break(result) => Some(result),
-            ControlFlow::Continue(actions) => core.perform(actions).await.err().map(Err),
-        };
-        // Take the events already waiting too, then flush once: a burst of
-        // messages costs one system call, not one each.
-        for _ in 0..DRAIN_EVENTS {
-            if stop.is_some() {
-                break;
-            }
-            let Ok(event) = events.try_recv() else { break };
-            stop = match core.on_event(event) {
-                ControlFlow::Break(result) => Some(result),
-                ControlFlow::Continue(actions) => core.perform(actions).await.err().map(Err),
-            };
-        }
-        if let Err(e) = core.writer.flush().await {
-            stop.get_or_insert(Err(core.lost(e.to_string())));
-        }
-        if let Some(result) = stop {
-            break result;
-        }
+    let result = tokio::select! {
+        result = core.run(&mut events, opts.heartbeat) => result,
+        _ = kill.notified() => Err(WorkerError::Killed),
     };
     if let Err(e) = &result {
         tracing::warn!(worker = %core.name, "worker stopped: {e}");
@@ -379,6 +351,51 @@ impl Core {
         WorkerError::SchedulerLost {
             address: self.scheduler.clone(),
             message,
+        }
+    }
+
+    /// The loop: events in, actions out, until the worker stops.
+    async fn run(
+        &mut self,
+        events: &mut UnboundedReceiver<Event>,
+        heartbeat: Duration,
+    ) -> Result<()> {
+        let mut heartbeat = tokio::time::interval(heartbeat);
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let step = tokio::select! {
+                // The loop holds a sender itself, so the channel stays open.
+                Some(event) = events.recv() => self.on_event(event),
+                _ = heartbeat.tick() => ControlFlow::Continue(vec![Action::Send(
+                    WorkerToScheduler::Heartbeat(self.state.metrics()),
+                    Vec::new(),
+                )]),
+                Some(_) = self.fetches.join_next(), if !self.fetches.is_empty() => {
+                    ControlFlow::Continue(Vec::new())
+                }
+            };
+            let mut stop = match step {
+                ControlFlow::Break(result) => Some(result),
+                ControlFlow::Continue(actions) => self.perform(actions).await.err().map(Err),
+            };
+            // Take the events already waiting too, then flush once: a burst of
+            // messages costs one system call, not one each.
+            for _ in 0..DRAIN_EVENTS {
+                if stop.is_some() {
+                    break;
+                }
+                let Ok(event) = events.try_recv() else { break };
+                stop = match self.on_event(event) {
+                    ControlFlow::Break(result) => Some(result),
+                    ControlFlow::Continue(actions) => self.perform(actions).await.err().map(Err),
+                };
+            }
+            if let Err(e) = self.writer.flush().await {
+                stop.get_or_insert(Err(self.lost(e.to_string())));
+            }
+            if let Some(result) = stop {
+                break result;
+            }
         }
     }
 
@@ -428,7 +445,6 @@ impl Core {
                 tracing::info!(worker = %name, "asking the scheduler to retire this worker");
                 vec![Action::Send(WorkerToScheduler::Retire, Vec::new())]
             }
-            Event::Kill => return ControlFlow::Break(Err(WorkerError::Killed)),
         })
     }
 
@@ -555,7 +571,7 @@ impl Signals {
     }
 
     /// The first signal retires the worker, the second stops it.
-    async fn watch(self, events: UnboundedSender<Event>) {
+    async fn watch(self, events: UnboundedSender<Event>, kill: Arc<Notify>) {
         let Some((mut term, mut int)) = self.streams else {
             return;
         };
@@ -566,13 +582,13 @@ impl Signals {
                 _ = int.recv() => {}
             }
             count += 1;
-            let event = if count == 1 {
+            if count == 1 {
                 tracing::info!("signal received: retiring (send it again to stop at once)");
-                Event::Retire
+                if events.send(Event::Retire).is_err() {
+                    return;
+                }
             } else {
-                Event::Kill
-            };
-            if events.send(event).is_err() {
+                kill.notify_one();
                 return;
             }
         }
