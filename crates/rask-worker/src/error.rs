@@ -1,0 +1,54 @@
+//! The worker's error type.
+
+/// Result with the worker's [`WorkerError`].
+pub type Result<T, E = WorkerError> = std::result::Result<T, E>;
+
+/// Why a worker could not start, or why it stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WorkerError {
+    /// The scheduler could not be reached or refused the worker.
+    #[error(
+        "cannot connect to the scheduler at {address}: {message}; check that a scheduler \
+         runs there (`rask scheduler`) and that the token and build match"
+    )]
+    Connect {
+        /// The scheduler's address.
+        address: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The data server could not listen on its address.
+    #[error(
+        "cannot listen for peers on {address}: {message}; choose another address or port \
+         (`--listen`)"
+    )]
+    Bind {
+        /// The address.
+        address: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// The connection to the scheduler was lost; the worker stopped.
+    #[error("lost the connection to the scheduler at {address}: {message}; the worker stopped")]
+    SchedulerLost {
+        /// The scheduler's address.
+        address: String,
+        /// What happened.
+        message: String,
+    },
+    /// The options are not usable.
+    #[error("invalid worker option {what}: {message}")]
+    InvalidOption {
+        /// Which option (or environment variable).
+        what: String,
+        /// What is wrong and what would be right.
+        message: String,
+    },
+    /// The worker's threads or runtime could not be started.
+    #[error("the worker could not start: {0}")]
+    Start(String),
+    /// The worker was stopped abruptly (killed) before it finished.
+    #[error("the worker was killed")]
+    Killed,
+}

@@ -1,0 +1,214 @@
+//! How a worker is configured.
+
+use std::time::Duration;
+
+use crate::error::{Result, WorkerError};
+
+/// How a worker runs.
+///
+/// Make one with [`WorkerOptions::new`] and override fields:
+///
+/// ```
+/// use rask_worker::WorkerOptions;
+/// let opts = WorkerOptions {
+///     nthreads: 4,
+///     resources: vec![("GPU".into(), 1.0)],
+///     ..WorkerOptions::new("tcp://10.0.0.1:8786")
+/// };
+/// assert_eq!(opts.listen, "tcp://0.0.0.0:0");
+/// ```
+#[derive(Clone, Debug)]
+pub struct WorkerOptions {
+    /// The scheduler's address, `tcp://HOST:PORT` or `HOST:PORT`.
+    pub scheduler: String,
+    /// The worker's name, unique in the cluster; by default
+    /// `HOST-PID-N`.
+    pub name: Option<String>,
+    /// Threads that run tasks (default: one per core).
+    pub nthreads: usize,
+    /// Memory limit in bytes, reported to the scheduler (0: none).
+    pub memory_limit: u64,
+    /// Where the data server listens (default `tcp://0.0.0.0:0`: every
+    /// interface, any free port).
+    pub listen: String,
+    /// The address peers and clients are told to fetch data from. By
+    /// default the data server's address, with an unspecified host
+    /// (`0.0.0.0`) replaced by this machine's address on the route to the
+    /// scheduler.
+    pub contact_address: Option<String>,
+    /// Abstract resources offered, like `("GPU", 1.0)`: a task that needs
+    /// some runs only while they are free.
+    pub resources: Vec<(String, f64)>,
+    /// The cluster's auth token (empty for none).
+    pub token: String,
+    /// How often to report to the scheduler (default 1 s).
+    pub heartbeat: Duration,
+    /// Limit on connecting and on the handshake, to the scheduler and to
+    /// peers (default 5 s).
+    pub connect_timeout: Duration,
+}
+
+impl WorkerOptions {
+    /// Default options for a worker of the scheduler at `scheduler`.
+    pub fn new(scheduler: impl Into<String>) -> WorkerOptions {
+        WorkerOptions {
+            scheduler: scheduler.into(),
+            name: None,
+            nthreads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            memory_limit: 0,
+            listen: "tcp://0.0.0.0:0".into(),
+            contact_address: None,
+            resources: Vec::new(),
+            token: String::new(),
+            heartbeat: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// The options given by environment variables (see
+    /// [`run_from_env`](crate::run_from_env)); `None` when
+    /// `RASK_WORKER_SCHEDULER` is not set.
+    pub(crate) fn from_vars<'a>(
+        vars: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Option<Result<WorkerOptions>> {
+        let vars: Vec<(&str, &str)> = vars.into_iter().filter(|(_, v)| !v.is_empty()).collect();
+        let get = |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+        let mut opts = WorkerOptions::new(get("RASK_WORKER_SCHEDULER")?);
+        let invalid = |what: &str, message: String| WorkerError::InvalidOption {
+            what: what.into(),
+            message,
+        };
+        let result = (|| {
+            if let Some(n) = get("RASK_WORKER_NTHREADS") {
+                opts.nthreads = n.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    invalid(
+                        "RASK_WORKER_NTHREADS",
+                        format!("`{n}` is not a positive number of threads"),
+                    )
+                })?;
+            }
+            if let Some(m) = get("RASK_WORKER_MEMORY_LIMIT") {
+                opts.memory_limit = match m.trim() {
+                    "none" | "0" => 0,
+                    m => m
+                        .parse::<rask_config::ByteSize>()
+                        .map_err(|e| invalid("RASK_WORKER_MEMORY_LIMIT", e.to_string()))?
+                        .as_u64(),
+                };
+            }
+            opts.name = get("RASK_WORKER_NAME").map(str::to_string);
+            if let Some(l) = get("RASK_WORKER_LISTEN") {
+                opts.listen = l.to_string();
+            }
+            opts.contact_address = get("RASK_WORKER_CONTACT_ADDRESS").map(str::to_string);
+            if let Some(t) = get("RASK_TOKEN") {
+                opts.token = t.to_string();
+            }
+            Ok(opts)
+        })();
+        Some(result)
+    }
+
+    /// Checks the options, filling in what is left to defaults.
+    pub(crate) fn validated(mut self) -> Result<WorkerOptions> {
+        let invalid = |what: &str, message: String| WorkerError::InvalidOption {
+            what: what.into(),
+            message,
+        };
+        if self.nthreads == 0 {
+            return Err(invalid(
+                "nthreads",
+                "a worker needs at least 1 thread".into(),
+            ));
+        }
+        if self.scheduler.trim().is_empty() {
+            return Err(invalid(
+                "scheduler",
+                "no scheduler address; give one like tcp://HOST:8786".into(),
+            ));
+        }
+        if self.heartbeat.is_zero() {
+            return Err(invalid(
+                "heartbeat",
+                "the interval must be above zero".into(),
+            ));
+        }
+        if let Some((r, n)) = self
+            .resources
+            .iter()
+            .find(|(_, n)| !(n.is_finite() && *n >= 0.0))
+        {
+            return Err(invalid(
+                "resources",
+                format!("resource `{r}` = {n}; amounts must be finite and not negative"),
+            ));
+        }
+        if self.name.as_deref().is_some_and(|n| n.trim().is_empty()) {
+            self.name = None;
+        }
+        Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_come_from_the_environment() {
+        assert!(WorkerOptions::from_vars([("RASK_WORKER_NTHREADS", "2")]).is_none());
+        let opts = WorkerOptions::from_vars([
+            ("RASK_WORKER_SCHEDULER", "tcp://10.1.2.3:8786"),
+            ("RASK_WORKER_NTHREADS", "3"),
+            ("RASK_WORKER_NAME", "w7"),
+            ("RASK_WORKER_MEMORY_LIMIT", "2 GiB"),
+            ("RASK_TOKEN", "s3cret"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(opts.scheduler, "tcp://10.1.2.3:8786");
+        assert_eq!(opts.nthreads, 3);
+        assert_eq!(opts.name.as_deref(), Some("w7"));
+        assert_eq!(opts.memory_limit, 2 << 30);
+        assert_eq!(opts.token, "s3cret");
+
+        let err = WorkerOptions::from_vars([
+            ("RASK_WORKER_SCHEDULER", "tcp://10.1.2.3:8786"),
+            ("RASK_WORKER_NTHREADS", "many"),
+        ])
+        .unwrap()
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("RASK_WORKER_NTHREADS") && err.contains("many"),
+            "{err}"
+        );
+        let err = WorkerOptions::from_vars([
+            ("RASK_WORKER_SCHEDULER", "x:1"),
+            ("RASK_WORKER_MEMORY_LIMIT", "lots"),
+        ])
+        .unwrap()
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("RASK_WORKER_MEMORY_LIMIT"), "{err}");
+    }
+
+    #[test]
+    fn bad_options_are_refused_by_name() {
+        let opts = WorkerOptions {
+            nthreads: 0,
+            ..WorkerOptions::new("tcp://127.0.0.1:1")
+        };
+        assert!(
+            opts.validated()
+                .unwrap_err()
+                .to_string()
+                .contains("nthreads")
+        );
+        let opts = WorkerOptions {
+            resources: vec![("GPU".into(), -1.0)],
+            ..WorkerOptions::new("tcp://127.0.0.1:1")
+        };
+        assert!(opts.validated().unwrap_err().to_string().contains("GPU"));
+    }
+}

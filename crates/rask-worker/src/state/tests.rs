@@ -1,0 +1,336 @@
+//! The state machine, driven by hand: no sockets, no threads.
+
+use super::*;
+use rask_core::{Op, wire};
+
+fn wk(name: &str) -> WireKey {
+    WireKey::from(&Key::new(name))
+}
+
+fn dep(name: &str, who_has: &[&str], nbytes: u64) -> DepLocation {
+    DepLocation {
+        key: wk(name),
+        nbytes,
+        who_has: who_has.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+fn compute(name: &str, deps: Vec<DepLocation>, priority: i64) -> ComputeTask {
+    let key = Key::new(name);
+    ComputeTask {
+        op: wire::encode_op_bytes(&key, &Op::value(Value::new(1u64))).unwrap(),
+        key: wk(name),
+        deps,
+        priority: (priority, 0, 0),
+        resources: vec![],
+        inline_limit: 0,
+    }
+}
+
+fn worker(nthreads: usize) -> WorkerState {
+    WorkerState::new(
+        "w".into(),
+        "tcp://me:1".into(),
+        nthreads,
+        &[("GPU".into(), 1.0)],
+        Arc::new(Store::default()),
+    )
+}
+
+fn executed(actions: &[Action]) -> Vec<String> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Execute(t) => Some(t.key.to_string()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn fetches(actions: &[Action]) -> Vec<(String, Vec<String>)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Fetch { peer, keys } => {
+                Some((peer.clone(), keys.iter().map(|k| k.to_string()).collect()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn sent(actions: &[Action]) -> Vec<&WorkerToScheduler> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send(m, _) => Some(m),
+            _ => None,
+        })
+        .collect()
+}
+
+fn finished(name: &str, value: u64) -> Done {
+    Done {
+        key: Key::new(name),
+        outcome: Outcome::Finished {
+            value: Value::new(value),
+            inline: None,
+        },
+        duration: Duration::from_micros(5),
+    }
+}
+
+#[test]
+fn ready_tasks_run_in_priority_order_one_per_thread() {
+    let mut w = worker(1);
+    assert_eq!(executed(&w.on_compute(compute("c", vec![], 3))), ["c"]);
+    assert!(executed(&w.on_compute(compute("b", vec![], 2))).is_empty());
+    assert!(executed(&w.on_compute(compute("a", vec![], 1))).is_empty());
+    assert_eq!(w.metrics().executing, 1);
+    assert_eq!(w.metrics().queued, 2);
+    let out = w.on_done(finished("c", 7));
+    assert!(matches!(
+        sent(&out)[..],
+        [WorkerToScheduler::TaskFinished { nbytes: 8, .. }]
+    ));
+    assert_eq!(executed(&out), ["a"]);
+    assert_eq!(executed(&w.on_done(finished("a", 1))), ["b"]);
+    assert!(executed(&w.on_done(finished("b", 1))).is_empty());
+    assert_eq!(w.task_count(), 0);
+    assert_eq!(w.metrics().managed_bytes, 24);
+}
+
+#[test]
+fn inputs_are_fetched_in_one_request_per_peer() {
+    let mut w = worker(2);
+    let out = w.on_compute(compute(
+        "t",
+        vec![
+            dep("x", &["tcp://a:1"], 8),
+            dep("y", &["tcp://a:1"], 8),
+            dep("z", &["tcp://b:1"], 8),
+        ],
+        0,
+    ));
+    let mut f = fetches(&out);
+    f.sort();
+    assert_eq!(
+        f,
+        [
+            (
+                "tcp://a:1".to_string(),
+                vec!["x".to_string(), "y".to_string()]
+            ),
+            ("tcp://b:1".to_string(), vec!["z".to_string()]),
+        ]
+    );
+    assert!(executed(&out).is_empty());
+    // A second task wanting `x` does not ask for it again.
+    assert!(fetches(&w.on_compute(compute("u", vec![dep("x", &["tcp://a:1"], 8)], 1))).is_empty());
+
+    let out = w.on_fetched(
+        "tcp://a:1",
+        &[Key::new("x"), Key::new("y")],
+        vec![
+            (Key::new("x"), Value::new(1u64)),
+            (Key::new("y"), Value::new(2u64)),
+        ],
+    );
+    assert!(matches!(sent(&out)[..], [WorkerToScheduler::AddKeys { keys }] if keys.len() == 2));
+    assert_eq!(executed(&out), ["u"]);
+    let out = w.on_fetched(
+        "tcp://b:1",
+        &[Key::new("z")],
+        vec![(Key::new("z"), Value::new(3u64))],
+    );
+    assert_eq!(executed(&out), ["t"]);
+}
+
+#[test]
+fn a_missing_input_is_tried_at_every_holder_then_reported() {
+    let mut w = worker(1);
+    let out = w.on_compute(compute(
+        "t",
+        vec![dep("x", &["tcp://a:1", "tcp://b:1"], 8)],
+        0,
+    ));
+    let first = fetches(&out)[0].0.clone();
+    let out = w.on_fetched(&first, &[Key::new("x")], vec![]);
+    let second = fetches(&out)[0].0.clone();
+    assert_ne!(first, second);
+    let out = w.on_fetch_failed(&second, &[Key::new("x")]);
+    match &sent(&out)[..] {
+        [WorkerToScheduler::MissingData { key, missing }] => {
+            assert_eq!(key, &wk("t"));
+            assert_eq!(missing[0].0, wk("x"));
+            assert_eq!(missing[0].1.len(), 2);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(w.task_count(), 0);
+}
+
+#[test]
+fn an_input_held_only_here_but_gone_is_missing_at_once() {
+    let mut w = worker(1);
+    let out = w.on_compute(compute("t", vec![dep("x", &["tcp://me:1"], 8)], 0));
+    assert!(fetches(&out).is_empty());
+    assert!(matches!(
+        sent(&out)[..],
+        [WorkerToScheduler::MissingData { .. }]
+    ));
+}
+
+#[test]
+fn busy_peers_are_asked_again() {
+    let mut w = worker(1);
+    let out = w.on_compute(compute("t", vec![dep("x", &["tcp://a:1"], 8)], 0));
+    assert_eq!(fetches(&out).len(), 1);
+    let out = w.on_peer_busy("tcp://a:1", &[Key::new("x")]);
+    assert_eq!(
+        fetches(&out),
+        [("tcp://a:1".to_string(), vec!["x".to_string()])]
+    );
+}
+
+#[test]
+fn requests_per_peer_are_limited_and_batches_bounded_in_bytes() {
+    let mut w = worker(1);
+    let mut requests = 0;
+    for i in 0..10 {
+        let name = format!("x{i}");
+        let out = w.on_compute(compute(
+            &format!("t{i}"),
+            vec![dep(&name, &["tcp://a:1"], FETCH_BATCH_BYTES / 2 + 1)],
+            i,
+        ));
+        requests += fetches(&out).len();
+    }
+    assert_eq!(requests, FETCH_PER_PEER);
+    // One answer frees a slot: one more request.
+    let out = w.on_fetched(
+        "tcp://a:1",
+        &[Key::new("x0")],
+        vec![(Key::new("x0"), Value::new(0u8))],
+    );
+    assert_eq!(fetches(&out).len(), 1);
+}
+
+#[test]
+fn steal_releases_only_tasks_that_have_not_started() {
+    let mut w = worker(1);
+    w.on_compute(compute("a", vec![], 0));
+    w.on_compute(compute("b", vec![], 1));
+    w.on_compute(compute("c", vec![dep("x", &["tcp://a:1"], 8)], 2));
+    for (key, released) in [("a", false), ("b", true), ("c", true), ("zz", false)] {
+        let out = w.on_steal(wk(key));
+        assert!(
+            matches!(sent(&out)[..], [WorkerToScheduler::StealReply { released: r, .. }] if *r == released),
+            "{key}"
+        );
+    }
+    // The stolen tasks do not run, and `x` arriving later is not kept.
+    let out = w.on_done(finished("a", 1));
+    assert!(executed(&out).is_empty());
+    let out = w.on_fetched(
+        "tcp://a:1",
+        &[Key::new("x")],
+        vec![(Key::new("x"), Value::new(1u8))],
+    );
+    assert!(sent(&out).is_empty());
+    assert_eq!(w.metrics().managed_bytes, 8);
+}
+
+#[test]
+fn a_task_freed_while_running_is_forgotten() {
+    let mut w = worker(1);
+    w.on_compute(compute("a", vec![], 0));
+    w.on_compute(compute("b", vec![], 1));
+    w.on_free(&[wk("a"), wk("b")]);
+    let out = w.on_done(finished("a", 1));
+    assert!(sent(&out).is_empty() && executed(&out).is_empty());
+    assert_eq!(w.task_count(), 0);
+    assert_eq!(w.metrics().managed_bytes, 0);
+}
+
+#[test]
+fn free_drops_stored_values() {
+    let mut w = worker(1);
+    let out = w.on_store(vec![(wk("s"), Value::new(5u64))]);
+    assert!(matches!(sent(&out)[..], [WorkerToScheduler::AddKeys { keys }] if keys[0].1 == 8));
+    assert_eq!(w.metrics().managed_bytes, 8);
+    w.on_free(&[wk("s")]);
+    assert_eq!(w.metrics().managed_bytes, 0);
+}
+
+#[test]
+fn acquire_fetches_and_announces() {
+    let mut w = worker(1);
+    w.on_store(vec![(wk("here"), Value::new(5u64))]);
+    let out = w.on_acquire(vec![
+        dep("here", &["tcp://a:1"], 8),
+        dep("there", &["tcp://a:1"], 8),
+    ]);
+    assert!(
+        matches!(sent(&out)[..], [WorkerToScheduler::AddKeys { keys }] if keys[0].0 == wk("here"))
+    );
+    assert_eq!(
+        fetches(&out),
+        [("tcp://a:1".to_string(), vec!["there".to_string()])]
+    );
+    let out = w.on_fetched(
+        "tcp://a:1",
+        &[Key::new("there")],
+        vec![(Key::new("there"), Value::new(1u64))],
+    );
+    assert!(
+        matches!(sent(&out)[..], [WorkerToScheduler::AddKeys { keys }] if keys[0].0 == wk("there"))
+    );
+}
+
+#[test]
+fn resources_bound_what_runs_at_once() {
+    let mut w = worker(2);
+    let gpu = |name: &str| ComputeTask {
+        resources: vec![("GPU".into(), 1.0)],
+        ..compute(name, vec![], 0)
+    };
+    assert_eq!(executed(&w.on_compute(gpu("g1"))), ["g1"]);
+    assert!(executed(&w.on_compute(gpu("g2"))).is_empty());
+    assert_eq!(executed(&w.on_compute(compute("cpu", vec![], 5))), ["cpu"]);
+    assert_eq!(executed(&w.on_done(finished("g1", 1))), ["g2"]);
+
+    let out = w.on_compute(ComputeTask {
+        resources: vec![("TPU".into(), 1.0)],
+        ..compute("t", vec![], 0)
+    });
+    match &sent(&out)[..] {
+        [WorkerToScheduler::TaskErred(f)] => assert!(f.message.contains("`TPU`"), "{}", f.message),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_failed_run_is_reported_with_its_kind() {
+    let mut w = worker(1);
+    w.on_compute(compute("a", vec![], 0));
+    let out = w.on_done(Done {
+        key: Key::new("a"),
+        outcome: Outcome::Failed {
+            kind: FailureKind::Task,
+            op: "inc".into(),
+            message: "boom".into(),
+        },
+        duration: Duration::ZERO,
+    });
+    match &sent(&out)[..] {
+        [WorkerToScheduler::TaskErred(f)] => {
+            assert_eq!(
+                (f.key.clone(), f.op.as_str(), f.message.as_str()),
+                (wk("a"), "inc", "boom")
+            );
+            assert_eq!(f.worker.as_deref(), Some("w"));
+        }
+        other => panic!("{other:?}"),
+    }
+}

@@ -1,0 +1,165 @@
+//! Data between workers and clients: fetching inputs from peers, storing,
+//! serving and freeing values.
+
+use bytes::Bytes;
+use rask_core::{Op, Value};
+use rask_protocol::{BulkRef, SchedulerToWorker, WorkerToScheduler};
+
+use crate::harness::{Scheduler, finished_value, located, task, wk};
+use crate::kernels::{Inc, MakeOpaque};
+
+#[test]
+fn an_input_on_another_worker_is_fetched_from_it() {
+    let sched = Scheduler::new();
+    let (a, mut link_a, _) = sched.worker(sched.options(1));
+    let (b, mut link_b, _) = sched.worker(sched.options(1));
+    link_a.send(SchedulerToWorker::Compute(task(
+        "x",
+        Op::value(Value::new(vec![5u64; 300_000])),
+        vec![],
+    )));
+    assert!(matches!(
+        link_a.recv(),
+        WorkerToScheduler::TaskFinished { .. }
+    ));
+    link_a.send(SchedulerToWorker::Compute(task(
+        "y",
+        Op::value(Value::new(9u64)),
+        vec![],
+    )));
+    assert!(matches!(
+        link_a.recv(),
+        WorkerToScheduler::TaskFinished { .. }
+    ));
+
+    // B acquires `x` and runs `z = inc(y)`: both come from A.
+    link_b.send(SchedulerToWorker::Acquire {
+        keys: vec![located("x", 2_400_024, &[a.address()])],
+    });
+    link_b.send(SchedulerToWorker::Compute(task(
+        "z",
+        Op::kernel(Inc),
+        vec![located("y", 8, &[a.address()])],
+    )));
+    let mut added = Vec::new();
+    let value = loop {
+        let m = link_b.recv_full();
+        match &m.msg {
+            WorkerToScheduler::AddKeys { keys } => {
+                added.extend(keys.iter().map(|k| k.0.name.clone()))
+            }
+            WorkerToScheduler::TaskFinished { .. } => break finished_value(&m, "z"),
+            other => panic!("{other:?}"),
+        }
+    };
+    assert_eq!(value.downcast_ref::<u64>(), Some(&10));
+    // The fetched input is announced (the scheduler frees it later); `x`
+    // may still be on its way.
+    assert!(added.contains(&"y".to_string()), "{added:?}");
+    while !added.contains(&"x".to_string()) {
+        match link_b.recv() {
+            WorkerToScheduler::AddKeys { keys } => {
+                added.extend(keys.iter().map(|k| k.0.name.clone()))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let (values, _) = sched.get_data(b.address(), &["x", "y"]);
+    assert_eq!(values.len(), 2);
+    assert_eq!(
+        values[0].1.downcast_ref::<Vec<u64>>(),
+        Some(&vec![5u64; 300_000])
+    );
+    a.kill();
+    b.kill();
+}
+
+#[test]
+fn an_input_no_peer_has_is_reported_missing() {
+    let sched = Scheduler::new();
+    let (a, _link_a, _) = sched.worker(sched.options(1));
+    let (b, mut link_b, _) = sched.worker(sched.options(1));
+    let a_address = a.address().to_string();
+    a.kill();
+    link_b.send(SchedulerToWorker::Compute(task(
+        "z",
+        Op::kernel(Inc),
+        vec![located("gone", 8, &[&a_address])],
+    )));
+    match link_b.recv() {
+        WorkerToScheduler::MissingData { key, missing } => {
+            assert_eq!(key, wk("z"));
+            assert_eq!(missing, vec![(wk("gone"), vec![a_address])]);
+        }
+        other => panic!("{other:?}"),
+    }
+    b.kill();
+}
+
+#[test]
+fn stored_values_are_served_and_free_drops_them() {
+    let sched = Scheduler::new();
+    let (w, mut link, _) = sched.worker(sched.options(1));
+    let e = Value::new("hello".to_string()).encode().unwrap();
+    link.send_with(
+        SchedulerToWorker::Store {
+            values: vec![(
+                wk("s"),
+                BulkRef {
+                    frame: 0,
+                    tag: e.tag.clone(),
+                },
+            )],
+        },
+        vec![Bytes::from(e.bytes)],
+    );
+    match link.recv() {
+        WorkerToScheduler::AddKeys { keys } => {
+            assert_eq!(keys, vec![(wk("s"), 29, e.tag.clone())]);
+        }
+        other => panic!("{other:?}"),
+    }
+    let (values, missing) = sched.get_data(w.address(), &["s", "nothing"]);
+    assert_eq!(values[0].1.downcast_ref::<String>().unwrap(), "hello");
+    assert_eq!(missing, vec![wk("nothing")]);
+
+    link.send(SchedulerToWorker::Free {
+        keys: vec![wk("s")],
+    });
+    // Free has no answer; a task sent after it is handled after it.
+    link.send(SchedulerToWorker::Compute(task(
+        "sync",
+        Op::value(Value::new(0u8)),
+        vec![],
+    )));
+    assert!(matches!(
+        link.recv(),
+        WorkerToScheduler::TaskFinished { .. }
+    ));
+    let (values, missing) = sched.get_data(w.address(), &["s"]);
+    assert!(values.is_empty());
+    assert_eq!(missing, vec![wk("s")]);
+    w.kill();
+}
+
+#[test]
+fn a_value_without_codec_stays_here_and_is_listed_missing() {
+    let sched = Scheduler::new();
+    let (w, mut link, _) = sched.worker(sched.options(1));
+    link.send(SchedulerToWorker::Compute(task(
+        "o",
+        Op::kernel(MakeOpaque),
+        vec![],
+    )));
+    match link.recv() {
+        WorkerToScheduler::TaskFinished { tag, inline, .. } => {
+            assert_eq!(tag, "");
+            assert_eq!(inline, None);
+        }
+        other => panic!("{other:?}"),
+    }
+    let (values, missing) = sched.get_data(w.address(), &["o"]);
+    assert!(values.is_empty());
+    assert_eq!(missing, vec![wk("o")]);
+    w.kill();
+}
