@@ -520,7 +520,10 @@ impl Scheduler {
                 continue;
             }
             self.take_out(t);
-            self.tasks[t as usize].cause = Some(cause.clone());
+            let task = &mut self.tasks[t as usize];
+            task.cause = Some(cause.clone());
+            // Clients told it was in memory must hear that it is gone.
+            task.wanted_by.iter_mut().for_each(|w| w.told = false);
             self.set_state(t, TaskState::Erred);
             self.report_erred(t, comm);
             self.tasks[t as usize].dependents.copy_into(&mut deps);

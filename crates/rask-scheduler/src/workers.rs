@@ -282,7 +282,8 @@ impl Scheduler {
         self.refresh_room(w);
         self.refill.push(w);
         // Tasks that had nowhere to go may fit now.
-        let parked = std::mem::take(&mut self.no_worker);
+        let mut parked: Vec<TaskId> = std::mem::take(&mut self.no_worker).into_iter().collect();
+        parked.sort_unstable_by_key(|&t| (self.tasks[t as usize].priority, t));
         for t in parked {
             self.set_state(t, TaskState::Waiting);
             self.make_ready(t, comm);

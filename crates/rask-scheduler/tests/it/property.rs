@@ -1,0 +1,100 @@
+//! Random graphs with random worker deaths always finish, each wanted key
+//! reported in memory exactly once, and everything is freed afterwards.
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use rask_protocol::*;
+use rask_scheduler::{Event, SchedulerConfig, WorkerId};
+
+use crate::harness::*;
+
+#[derive(Debug, Clone)]
+struct Case {
+    deps: Vec<Vec<u32>>,
+    wanted: Vec<u32>,
+    /// Per step: which worker acts, and whether it dies instead.
+    steps: Vec<(u8, u8)>,
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    (2usize..40).prop_flat_map(|n| {
+        let deps = (0..n)
+            .map(|i| proptest::collection::vec(0..(i.max(1) as u32), if i == 0 { 0..1 } else { 0..4 }))
+            .collect::<Vec<_>>();
+        (
+            deps,
+            proptest::collection::vec(0..n as u32, 1..6),
+            proptest::collection::vec((0u8..3, 0u8..30), 0..200),
+        )
+            .prop_map(|(deps, wanted, steps)| Case { deps, wanted, steps })
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+    #[test]
+    fn random_graphs_survive_worker_deaths(c in case()) {
+        let mut h = H::with(SchedulerConfig { allowed_failures: 1000, ..SchedulerConfig::default() });
+        let mut sim = Sim::default();
+        let mut next = 0u32;
+        for _ in 0..3 {
+            sim.add(&mut h, next, 1 + next % 2);
+            next += 1;
+        }
+        let tasks: Vec<_> = c.deps.iter().enumerate().map(|(i, d)| {
+            let mut t = task(&format!("t{i}"), d);
+            t.order = i as u32;
+            t
+        }).collect();
+        h.submit(tasks, &c.wanted);
+        for &(who, roll) in &c.steps {
+            for (w, r) in sim.absorb(&mut h) {
+                h.from_worker(w, r);
+            }
+            let ids: Vec<u32> = sim.workers.keys().copied().collect();
+            let w = ids[who as usize % ids.len()];
+            if roll == 0 {
+                // Kill it; a fresh worker takes its place.
+                sim.workers.remove(&w);
+                h.ev(Event::WorkerGone { worker: WorkerId(w) });
+                sim.add(&mut h, next, 1);
+                next += 1;
+            } else if roll == 1 {
+                h.now += std::time::Duration::from_millis(150);
+                h.ev(Event::Tick);
+            } else if let Some(m) = sim.run_one(w) {
+                h.from_worker(w, m);
+            }
+        }
+        sim.run_all(&mut h);
+        let mut reported: BTreeMap<String, usize> = BTreeMap::new();
+        for m in &sim.client {
+            match m {
+                SchedulerToClient::InMemory { key, .. } => *reported.entry(key.name.clone()).or_default() += 1,
+                other => prop_assert!(false, "unexpected {other:?}"),
+            }
+        }
+        let mut wanted: Vec<String> = c.wanted.iter().map(|w| format!("t{w}")).collect();
+        wanted.sort();
+        wanted.dedup();
+        prop_assert_eq!(reported.keys().cloned().collect::<Vec<_>>(), wanted);
+        prop_assert!(reported.values().all(|&n| n == 1), "{:?}", reported);
+        let st = h.s.stats();
+        prop_assert_eq!(st.memory as usize, reported.len());
+        prop_assert_eq!(st.processing + st.waiting + st.queued + st.no_worker, 0);
+        // Each wanted key is really held by a live worker.
+        for k in reported.keys() {
+            let holders = h.s.who_has(&key(k));
+            prop_assert!(!holders.is_empty());
+            prop_assert!(sim.workers.iter().any(|(id, x)| holders.contains(&address(*id)) && x.held.contains(k)));
+        }
+        // Release everything: all data freed, all records forgotten.
+        h.from_client(ClientToScheduler::Release { keys: reported.keys().map(|k| key(k)).collect() });
+        sim.absorb(&mut h);
+        prop_assert_eq!(h.s.stats().tasks, 0);
+        for x in sim.workers.values() {
+            prop_assert!(x.held.is_empty(), "{:?}", x.held);
+        }
+    }
+}
