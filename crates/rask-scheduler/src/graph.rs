@@ -33,7 +33,7 @@ impl Scheduler {
         // same name (blocks of one array, calls of one map).
         let mut keys = Vec::with_capacity(n);
         let mut last_name: Option<Arc<str>> = None;
-        for st in &tasks {
+        for st in &mut tasks {
             let name = match &last_name {
                 Some(a) if **a == *st.key.name => a.clone(),
                 _ => {
@@ -47,11 +47,16 @@ impl Scheduler {
             } else {
                 Key::with_index(name, &st.key.index)
             });
+            // The message's copy of the key is not needed any more.
+            st.key = rask_protocol::WireKey {
+                name: String::new(),
+                index: Vec::new(),
+            };
         }
         // Check positions, known keys and wants.
         let mut existing: Vec<Option<TaskId>> = Vec::with_capacity(n);
         for (i, st) in tasks.iter().enumerate() {
-            existing.push(self.keys.get(&keys[i]).copied());
+            existing.push(self.keys.get(&keys[i], &self.tasks));
             for d in &st.deps {
                 match d {
                     DepRef::Local(j) if *j as usize >= n => {
@@ -90,6 +95,10 @@ impl Scheduler {
         })?;
 
         // Add the new tasks, inputs first.
+        let new = existing.iter().filter(|e| e.is_none()).count();
+        self.tasks
+            .reserve(new.saturating_sub(self.free_slots.len()));
+        self.keys.reserve(new, &self.tasks);
         self.generation += 1;
         let generation = self.generation;
         let mut ids: Vec<TaskId> = vec![0; n];
@@ -98,7 +107,7 @@ impl Scheduler {
         let mut args: Vec<u32> = Vec::new();
         for i in order {
             let i = i as usize;
-            if let Some(&t) = self.keys.get(&keys[i]) {
+            if let Some(t) = self.keys.get(&keys[i], &self.tasks) {
                 ids[i] = t;
                 continue;
             }
@@ -116,8 +125,8 @@ impl Scheduler {
                     workers: ann.workers,
                 })
             });
-            let priority = (-(ann.priority as i64), generation, st.order);
-            let op = std::mem::take(&mut st.op);
+            let priority = (ann.priority.saturating_neg(), generation as u32, st.order);
+            let op = std::mem::take(&mut st.op).into_boxed_slice();
             ids[i] = self.new_task(
                 keys[i].clone(),
                 op,
@@ -172,7 +181,10 @@ fn dedup_inputs(raw: &[TaskId], deps: &mut Vec<TaskId>, args: &mut Vec<u32>) -> 
 /// The positions of the new tasks (those without an existing record) in an
 /// order where every task comes after its `Local` inputs; existing tasks
 /// come first and keep their own inputs. `Err(i)`: task `i` is on a cycle.
-fn topological_order(tasks: &[SubmittedTask], existing: &[Option<TaskId>]) -> Result<Vec<u32>, usize> {
+fn topological_order(
+    tasks: &[SubmittedTask],
+    existing: &[Option<TaskId>],
+) -> Result<Vec<u32>, usize> {
     let n = tasks.len();
     let mut indegree = vec![0u32; n];
     // Reverse edges as a compressed adjacency list: input → dependents.
@@ -206,7 +218,9 @@ fn topological_order(tasks: &[SubmittedTask], existing: &[Option<TaskId>]) -> Re
         }
     }
     drop(fill);
-    let mut order: Vec<u32> = (0..n as u32).filter(|&i| indegree[i as usize] == 0).collect();
+    let mut order: Vec<u32> = (0..n as u32)
+        .filter(|&i| indegree[i as usize] == 0)
+        .collect();
     let mut next = 0;
     while next < order.len() {
         let j = order[next] as usize;
@@ -219,8 +233,59 @@ fn topological_order(tasks: &[SubmittedTask], existing: &[Option<TaskId>]) -> Re
         }
     }
     if order.len() < n {
-        let i = (0..n).find(|&i| indegree[i] > 0).expect("some task is left");
+        let i = (0..n)
+            .find(|&i| indegree[i] > 0)
+            .expect("some task is left");
         return Err(i);
     }
     Ok(order)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rask_protocol::WireKey;
+
+    fn t(deps: &[u32]) -> SubmittedTask {
+        SubmittedTask {
+            key: WireKey {
+                name: "k".into(),
+                index: vec![],
+            },
+            op: vec![],
+            deps: deps.iter().map(|&d| DepRef::Local(d)).collect(),
+            order: 0,
+            annotations: None,
+        }
+    }
+
+    #[test]
+    fn order_puts_inputs_first() {
+        let tasks = [t(&[1, 2]), t(&[2]), t(&[])];
+        let order = topological_order(&tasks, &[None, None, None]).unwrap();
+        assert_eq!(order, [2, 1, 0]);
+    }
+
+    #[test]
+    fn cycle_is_found_but_existing_tasks_break_it() {
+        let tasks = [t(&[1]), t(&[0])];
+        assert!(topological_order(&tasks, &[None, None]).is_err());
+        // Task 1 exists already: its submitted inputs are ignored.
+        assert_eq!(topological_order(&tasks, &[None, Some(9)]).unwrap(), [1, 0]);
+    }
+
+    #[test]
+    fn repeated_inputs_become_argument_positions() {
+        let (mut deps, mut args) = (Vec::new(), Vec::new());
+        assert!(dedup_inputs(&[5, 6, 5], &mut deps, &mut args));
+        assert_eq!(
+            (deps.as_slice(), args.as_slice()),
+            (&[5, 6][..], &[0, 1, 0][..])
+        );
+        let long: Vec<u32> = (0..20).chain([3]).collect();
+        assert!(dedup_inputs(&long, &mut deps, &mut args));
+        assert_eq!(deps.len(), 20);
+        assert_eq!(args[20], 3);
+        assert!(!dedup_inputs(&[1, 2], &mut deps, &mut args));
+    }
 }

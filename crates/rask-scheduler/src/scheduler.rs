@@ -13,9 +13,9 @@ use rask_core::Key;
 use rask_protocol::{
     BulkRef, ClientToScheduler, SchedulerToClient, SchedulerToWorker, WireKey, WorkerInfo,
 };
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
-use crate::task::{Priority, Task, TaskId, TaskState};
+use crate::task::{KeyIndex, Priority, Task, TaskId, TaskState};
 use crate::workers::Worker;
 use crate::{ClientId, Comm, Event, SchedulerConfig, Stats, WorkerId};
 
@@ -23,8 +23,12 @@ use crate::{ClientId, Comm, Event, SchedulerConfig, Stats, WorkerId};
 #[derive(Debug, Default)]
 pub(crate) struct Client {
     pub name: String,
-    /// Tasks it wants.
-    pub wants: FxHashSet<TaskId>,
+    /// Tasks it wants, possibly with stale entries (released since): the
+    /// task's own `wanted_by` is the truth. A log instead of a set keeps a
+    /// million wants cheap; it is compacted when mostly stale.
+    pub wants: Vec<TaskId>,
+    /// How many of `wants` are live.
+    pub live: usize,
     /// Whether it asked for small results inline (latest submission).
     pub inline: bool,
 }
@@ -37,7 +41,7 @@ pub struct Scheduler {
     pub(crate) address: String,
     pub(crate) tasks: Vec<Task>,
     pub(crate) free_slots: Vec<TaskId>,
-    pub(crate) keys: FxHashMap<Key, TaskId>,
+    pub(crate) keys: KeyIndex,
     pub(crate) tags: Vec<String>,
     pub(crate) tag_ids: FxHashMap<String, u32>,
     pub(crate) counts: [u64; 8],
@@ -74,7 +78,7 @@ impl Scheduler {
             address: String::new(),
             tasks: Vec::new(),
             free_slots: Vec::new(),
-            keys: FxHashMap::default(),
+            keys: KeyIndex::default(),
             tags: vec![String::new()],
             tag_ids: FxHashMap::from_iter([(String::new(), 0)]),
             counts: [0; 8],
@@ -192,7 +196,7 @@ impl Scheduler {
     }
 
     pub(crate) fn lookup(&self, key: &WireKey) -> Option<TaskId> {
-        self.keys.get(&Key::from(key)).copied()
+        self.keys.get(&Key::from(key), &self.tasks)
     }
 
     pub(crate) fn addresses(&self, ws: &[WorkerId]) -> Vec<String> {
@@ -244,15 +248,10 @@ impl Scheduler {
         bulk: Vec<Bytes>,
         comm: &mut dyn Comm,
     ) {
-        if !self.clients.contains_key(&client) {
-            self.clients.insert(
-                client,
-                Client {
-                    name: format!("client-{}", client.0),
-                    ..Client::default()
-                },
-            );
-        }
+        self.clients.entry(client).or_insert_with(|| Client {
+            name: format!("client-{}", client.0),
+            ..Client::default()
+        });
         match msg {
             ClientToScheduler::UpdateGraph {
                 tasks,
@@ -328,8 +327,11 @@ impl Scheduler {
         };
         for t in c.wants {
             let task = &mut self.tasks[t as usize];
+            let before = task.wanted_by.len();
             task.wanted_by.retain(|w| w.client != client);
-            self.checks.push(t);
+            if task.wanted_by.len() != before {
+                self.checks.push(t);
+            }
         }
     }
 
@@ -340,7 +342,19 @@ impl Scheduler {
         task.wanted_by.retain(|w| w.client != client);
         if task.wanted_by.len() != before {
             if let Some(c) = self.clients.get_mut(&client) {
-                c.wants.remove(&t);
+                c.live = c.live.saturating_sub(1);
+                if c.wants.len() > 64 && c.wants.len() > 4 * c.live {
+                    let tasks = &self.tasks;
+                    c.wants.sort_unstable();
+                    c.wants.dedup();
+                    c.wants.retain(|&t| {
+                        tasks[t as usize]
+                            .wanted_by
+                            .iter()
+                            .any(|w| w.client == client)
+                    });
+                    c.live = c.wants.len();
+                }
             }
             self.checks.push(t);
         }
@@ -361,10 +375,7 @@ impl Scheduler {
             message: format!("{} was cancelled by the client", task.key),
             worker: None,
         };
-        let told = task
-            .wanted_by
-            .iter()
-            .any(|w| w.client == client && w.told);
+        let told = task.wanted_by.iter().any(|w| w.client == client && w.told);
         self.remove_want(client, t);
         if !told {
             comm.to_client(client, SchedulerToClient::Erred(failure), Vec::new());
@@ -400,11 +411,13 @@ impl Scheduler {
         }
         self.generation += 1;
         let mut planned: FxHashMap<WorkerId, u64> = FxHashMap::default();
-        let mut out: BTreeMap<WorkerId, (Vec<(WireKey, BulkRef)>, Vec<Bytes>)> = BTreeMap::new();
+        // Per worker: the values and their frames.
+        type Batch = (Vec<(WireKey, BulkRef)>, Vec<Bytes>);
+        let mut out: BTreeMap<WorkerId, Batch> = BTreeMap::new();
         for (i, (wk, r)) in values.into_iter().enumerate() {
             let key = Key::from(&wk);
             let frame = bulk[r.frame as usize].clone();
-            if let Some(&t) = self.keys.get(&key) {
+            if let Some(t) = self.keys.get(&key, &self.tasks) {
                 let state = self.tasks[t as usize].state;
                 if state != TaskState::Released {
                     self.add_want(client, t, comm);
@@ -423,17 +436,17 @@ impl Scheduler {
                     .expect("running is not empty (checked above)");
                 vec![w]
             };
-            let t = match self.keys.get(&key) {
-                Some(&t) => {
+            let t = match self.keys.get(&key, &self.tasks) {
+                Some(t) => {
                     self.tasks[t as usize].scattered = true;
                     t
                 }
                 None => self.new_task(
                     key,
-                    Vec::new(),
+                    Box::default(),
                     Vec::new(),
                     None,
-                    (0, self.generation, i as u32),
+                    (0, self.generation as u32, i as u32),
                     None,
                     0,
                     true,

@@ -17,8 +17,9 @@ use crate::{ClientId, WorkerId};
 pub(crate) type TaskId = u32;
 
 /// Run order: smaller first. `(-(annotation priority), submission
-/// generation, order within the submission)`.
-pub(crate) type Priority = (i64, u64, u32);
+/// generation, order within the submission)`; widened to the protocol's
+/// `(i64, u64, u32)` in `ComputeTask`.
+pub(crate) type Priority = (i32, u32, u32);
 
 /// The state of a task; see the crate docs for the table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -73,7 +74,7 @@ pub(crate) struct Want {
 #[derive(Debug)]
 pub(crate) enum IdSet {
     Small(Vec<TaskId>),
-    Large(FxHashSet<TaskId>),
+    Large(Box<FxHashSet<TaskId>>),
 }
 
 const SMALL_SET: usize = 32;
@@ -96,7 +97,7 @@ impl IdSet {
                 } else {
                     let mut s: FxHashSet<TaskId> = v.drain(..).collect();
                     s.insert(id);
-                    *self = IdSet::Large(s);
+                    *self = IdSet::Large(Box::new(s));
                 }
             }
             IdSet::Large(s) => {
@@ -138,12 +139,78 @@ impl IdSet {
     }
 }
 
+/// A list that holds one element without allocating (most results have
+/// one holder, most tasks one wanting client).
+#[derive(Debug, Clone)]
+pub(crate) enum SmallList<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+impl<T> Default for SmallList<T> {
+    fn default() -> Self {
+        SmallList::Many(Vec::new())
+    }
+}
+
+impl<T> std::ops::Deref for SmallList<T> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        match self {
+            SmallList::One(x) => std::slice::from_ref(x),
+            SmallList::Many(v) => v,
+        }
+    }
+}
+
+impl<T> std::ops::DerefMut for SmallList<T> {
+    fn deref_mut(&mut self) -> &mut [T] {
+        match self {
+            SmallList::One(x) => std::slice::from_mut(x),
+            SmallList::Many(v) => v,
+        }
+    }
+}
+
+impl<T> SmallList<T> {
+    pub fn push(&mut self, x: T) {
+        match std::mem::take(self) {
+            SmallList::Many(v) if v.is_empty() => *self = SmallList::One(x),
+            SmallList::Many(mut v) => {
+                v.push(x);
+                *self = SmallList::Many(v);
+            }
+            SmallList::One(a) => *self = SmallList::Many(vec![a, x]),
+        }
+    }
+
+    pub fn retain(&mut self, mut keep: impl FnMut(&T) -> bool) {
+        match self {
+            SmallList::One(x) => {
+                if !keep(x) {
+                    *self = SmallList::default();
+                }
+            }
+            SmallList::Many(v) => v.retain(keep),
+        }
+    }
+
+    pub fn swap_remove(&mut self, i: usize) {
+        match self {
+            SmallList::One(_) => *self = SmallList::default(),
+            SmallList::Many(v) => {
+                v.swap_remove(i);
+            }
+        }
+    }
+}
+
 /// One task.
 #[derive(Debug)]
 pub(crate) struct Task {
     pub key: Key,
     /// The op bytes, forwarded to the worker; empty for scattered data.
-    pub op: Vec<u8>,
+    pub op: Box<[u8]>,
     /// Scattered data: no op, cannot be recomputed.
     pub scattered: bool,
     /// Distinct inputs, in order of first use.
@@ -157,11 +224,11 @@ pub(crate) struct Task {
     pub retries_left: u32,
     /// Workers that died while running it.
     pub failures: u32,
-    pub who_has: Vec<WorkerId>,
+    pub who_has: SmallList<WorkerId>,
     pub nbytes: u64,
     /// Interned type tag.
     pub tag: u32,
-    pub wanted_by: Vec<Want>,
+    pub wanted_by: SmallList<Want>,
     pub state: TaskState,
     pub processing_on: Option<WorkerId>,
     /// Distinct inputs not in memory (meaningful while waiting).
@@ -178,7 +245,7 @@ impl Task {
     pub fn blank() -> Task {
         Task {
             key: Key::new(""),
-            op: Vec::new(),
+            op: Box::default(),
             scattered: false,
             deps: Box::default(),
             args: None,
@@ -187,10 +254,10 @@ impl Task {
             restrictions: None,
             retries_left: 0,
             failures: 0,
-            who_has: Vec::new(),
+            who_has: SmallList::default(),
             nbytes: 0,
             tag: 0,
-            wanted_by: Vec::new(),
+            wanted_by: SmallList::default(),
             state: TaskState::Forgotten,
             processing_on: None,
             waiting_on: 0,
@@ -198,5 +265,114 @@ impl Task {
             visit: 0,
             cause: None,
         }
+    }
+}
+
+/// Key → task id, storing only the 4-byte id: the key itself lives in the
+/// task record, so a million keys cost ~10 MB here instead of ~80 MB.
+#[derive(Default)]
+pub(crate) struct KeyIndex {
+    table: hashbrown::HashTable<TaskId>,
+    hasher: rustc_hash::FxBuildHasher,
+}
+
+impl std::fmt::Debug for KeyIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KeyIndex({} keys)", self.table.len())
+    }
+}
+
+impl KeyIndex {
+    fn hash(&self, key: &Key) -> u64 {
+        use std::hash::BuildHasher;
+        self.hasher.hash_one(key)
+    }
+
+    pub fn get(&self, key: &Key, tasks: &[Task]) -> Option<TaskId> {
+        self.table
+            .find(self.hash(key), |&t| tasks[t as usize].key == *key)
+            .copied()
+    }
+
+    /// Add `t`, whose record (with its key) is already in `tasks`.
+    pub fn insert(&mut self, t: TaskId, tasks: &[Task]) {
+        let h = self.hash(&tasks[t as usize].key);
+        let hasher = &self.hasher;
+        self.table.insert_unique(h, t, |&x| {
+            use std::hash::BuildHasher;
+            hasher.hash_one(&tasks[x as usize].key)
+        });
+    }
+
+    /// Remove `t`; call before its record is cleared.
+    pub fn remove(&mut self, t: TaskId, tasks: &[Task]) {
+        let h = self.hash(&tasks[t as usize].key);
+        if let Ok(e) = self.table.find_entry(h, |&x| x == t) {
+            e.remove();
+        }
+    }
+
+    pub fn reserve(&mut self, additional: usize, tasks: &[Task]) {
+        let hasher = &self.hasher;
+        self.table.reserve(additional, |&x| {
+            use std::hash::BuildHasher;
+            hasher.hash_one(&tasks[x as usize].key)
+        });
+    }
+
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A million tasks must stay well under a gigabyte: guard the record size.
+    #[test]
+    fn task_record_stays_small() {
+        assert!(
+            std::mem::size_of::<Task>() <= 224,
+            "{}",
+            std::mem::size_of::<Task>()
+        );
+        assert_eq!(std::mem::size_of::<SmallList<WorkerId>>(), 24);
+        assert_eq!(std::mem::size_of::<IdSet>(), 24);
+    }
+
+    #[test]
+    fn id_set_grows_into_a_hash_set_and_back_to_empty() {
+        let mut s = IdSet::default();
+        for i in 0..100 {
+            s.insert(i);
+            s.insert(i);
+        }
+        assert!(matches!(s, IdSet::Large(_)));
+        let mut out = Vec::new();
+        s.copy_into(&mut out);
+        assert_eq!(out, (0..100).collect::<Vec<_>>());
+        for i in 0..100 {
+            s.remove(i);
+        }
+        assert!(s.is_empty());
+    }
+
+    #[test]
+    fn small_list_holds_one_inline() {
+        let mut l: SmallList<u32> = SmallList::default();
+        assert!(l.is_empty());
+        l.push(7);
+        assert!(matches!(l, SmallList::One(7)));
+        l.push(8);
+        l.push(9);
+        assert_eq!(&*l, &[7, 8, 9]);
+        l.retain(|&x| x != 8);
+        l.swap_remove(0);
+        assert_eq!(&*l, &[9]);
+        l.retain(|_| false);
+        assert!(l.is_empty());
+        l.push(1);
+        assert!(matches!(l, SmallList::One(1)));
     }
 }

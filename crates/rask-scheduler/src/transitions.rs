@@ -29,7 +29,7 @@ impl Scheduler {
     pub(crate) fn new_task(
         &mut self,
         key: Key,
-        op: Vec<u8>,
+        op: Box<[u8]>,
         deps: Vec<TaskId>,
         args: Option<Box<[u32]>>,
         priority: Priority,
@@ -38,7 +38,7 @@ impl Scheduler {
         scattered: bool,
     ) -> TaskId {
         let task = Task {
-            key: key.clone(),
+            key,
             op,
             scattered,
             deps: deps.into_boxed_slice(),
@@ -60,7 +60,7 @@ impl Scheduler {
             }
         };
         self.counts[TaskState::Released as usize] += 1;
-        self.keys.insert(key, t);
+        self.keys.insert(t, &self.tasks);
         for i in 0..self.tasks[t as usize].deps.len() {
             let d = self.tasks[t as usize].deps[i];
             self.tasks[d as usize].dependents.insert(t);
@@ -111,7 +111,8 @@ impl Scheduler {
             _ => {}
         }
         let task = &self.tasks[t as usize];
-        if matches!(task.state, TaskState::Released | TaskState::Erred) && task.dependents.is_empty()
+        if matches!(task.state, TaskState::Released | TaskState::Erred)
+            && task.dependents.is_empty()
         {
             self.forget(t);
         }
@@ -119,9 +120,9 @@ impl Scheduler {
 
     /// Remove a record nothing refers to.
     fn forget(&mut self, t: TaskId) {
+        self.keys.remove(t, &self.tasks);
         let task = std::mem::replace(&mut self.tasks[t as usize], Task::blank());
         self.counts[task.state as usize] -= 1;
-        self.keys.remove(&task.key);
         for &d in task.deps.iter() {
             self.tasks[d as usize].dependents.remove(t);
             self.checks.push(d);
@@ -133,7 +134,7 @@ impl Scheduler {
     fn release_memory(&mut self, t: TaskId) {
         let holders = std::mem::take(&mut self.tasks[t as usize].who_has);
         let nbytes = self.tasks[t as usize].nbytes;
-        for w in holders {
+        for &w in holders.iter() {
             if let Some(worker) = self.workers.get_mut(&w) {
                 worker.has_what.remove(&t);
                 worker.managed_bytes = worker.managed_bytes.saturating_sub(nbytes);
@@ -321,16 +322,19 @@ impl Scheduler {
                 .collect(),
             None => task.deps.iter().map(|&d| location(d)).collect(),
         };
-        let inline = task.wanted_by.iter().any(|w| {
-            self.clients
-                .get(&w.client)
-                .is_some_and(|c| c.inline)
-        });
+        let inline = task
+            .wanted_by
+            .iter()
+            .any(|w| self.clients.get(&w.client).is_some_and(|c| c.inline));
         let msg = ComputeTask {
             key: WireKey::from(&task.key),
-            op: task.op.clone(),
+            op: task.op.to_vec(),
             deps,
-            priority: task.priority,
+            priority: (
+                task.priority.0 as i64,
+                task.priority.1 as u64,
+                task.priority.2,
+            ),
             resources: task
                 .restrictions
                 .as_ref()
@@ -486,10 +490,7 @@ impl Scheduler {
             key,
             op: task.key.prefix().to_string(),
             kind: FailureKind::Dependency,
-            message: format!(
-                "dependency {cause_key} failed: {}",
-                cause.message
-            ),
+            message: format!("dependency {cause_key} failed: {}", cause.message),
             worker: cause.worker.clone(),
         })
     }
@@ -501,9 +502,17 @@ impl Scheduler {
         let Some(failure) = self.failure_for(t) else {
             return;
         };
-        for want in self.tasks[t as usize].wanted_by.iter_mut().filter(|w| !w.told) {
+        for want in self.tasks[t as usize]
+            .wanted_by
+            .iter_mut()
+            .filter(|w| !w.told)
+        {
             want.told = true;
-            comm.to_client(want.client, SchedulerToClient::Erred(failure.clone()), Vec::new());
+            comm.to_client(
+                want.client,
+                SchedulerToClient::Erred(failure.clone()),
+                Vec::new(),
+            );
         }
     }
 
@@ -546,7 +555,8 @@ impl Scheduler {
             told: false,
         });
         if let Some(c) = self.clients.get_mut(&client) {
-            c.wants.insert(t);
+            c.wants.push(t);
+            c.live += 1;
         }
         match task.state {
             TaskState::Memory => self.report_memory(t, None, comm),

@@ -25,8 +25,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rask_protocol::{
-    DepLocation, Failure, FailureKind, SchedulerToWorker, WireKey, WorkerMetrics,
-    WorkerToScheduler,
+    DepLocation, Failure, FailureKind, SchedulerToWorker, WireKey, WorkerMetrics, WorkerToScheduler,
 };
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -101,7 +100,16 @@ impl Scheduler {
                 memory_limit,
                 resources,
                 pid,
-            } => self.register(w, name, address, nthreads, memory_limit, resources, pid, comm),
+            } => self.register(
+                w,
+                name,
+                address,
+                nthreads,
+                memory_limit,
+                resources,
+                pid,
+                comm,
+            ),
             _ if !registered => {}
             WorkerToScheduler::Heartbeat(metrics) => {
                 if let Some(worker) = self.workers.get_mut(&w) {
@@ -445,7 +453,8 @@ impl Scheduler {
                 .saturating_sub(x.nthreads as usize)
                 .saturating_sub(x.processing.len() - candidates.len());
             // Lowest priority first: the ones it would start last.
-            candidates.sort_unstable_by_key(|&t| std::cmp::Reverse((self.tasks[t as usize].priority, t)));
+            candidates
+                .sort_unstable_by_key(|&t| std::cmp::Reverse((self.tasks[t as usize].priority, t)));
             let mut taken = 0;
             for t in candidates {
                 if taken >= surplus || capacity.is_empty() {
@@ -552,7 +561,9 @@ impl Scheduler {
         };
         let by_name = r.workers.is_empty()
             || r.workers.iter().any(|a| {
-                *a == x.name || *a == x.address || x.address.split_once("://").is_some_and(|(_, h)| h == a)
+                *a == x.name
+                    || *a == x.address
+                    || x.address.split_once("://").is_some_and(|(_, h)| h == a)
             });
         by_name
             && r.resources.iter().all(|(name, need)| {
@@ -597,10 +608,15 @@ impl Scheduler {
         let task = &self.tasks[t as usize];
         let mut candidates: Vec<WorkerId> = Vec::new();
         if task.restrictions.is_some() {
-            candidates.extend(self.running.iter().copied().filter(|&w| self.allowed_on(t, w)));
+            candidates.extend(
+                self.running
+                    .iter()
+                    .copied()
+                    .filter(|&w| self.allowed_on(t, w)),
+            );
         } else {
             for &d in task.deps.iter() {
-                for w in &self.tasks[d as usize].who_has {
+                for w in self.tasks[d as usize].who_has.iter() {
                     if self.running.contains(w) && !candidates.contains(w) {
                         candidates.push(*w);
                     }

@@ -28,7 +28,10 @@ fn bad_local_position_is_refused() {
     let mut h = H::new();
     h.submit(vec![task("a", &[]), task("b", &[7])], &[1]);
     let e = error_of(&mut h);
-    assert!(e.contains("position 7") && e.contains("'b'") || e.contains("b"), "{e}");
+    assert!(
+        e.contains("position 7") && e.contains("'b'") || e.contains("b"),
+        "{e}"
+    );
     assert_eq!(h.s.stats().tasks, 0);
 }
 
@@ -43,7 +46,15 @@ fn bad_wanted_position_is_refused() {
 #[test]
 fn cycle_is_refused() {
     let mut h = H::new();
-    h.submit(vec![task("a", &[2]), task("b", &[0]), task("c", &[1]), task("d", &[])], &[2, 3]);
+    h.submit(
+        vec![
+            task("a", &[2]),
+            task("b", &[0]),
+            task("c", &[1]),
+            task("d", &[]),
+        ],
+        &[2, 3],
+    );
     let e = error_of(&mut h);
     assert!(e.contains("cycle"), "{e}");
     assert_eq!(h.s.stats().tasks, 0);
@@ -56,7 +67,10 @@ fn out_of_order_submission_is_accepted() {
     let mut h = H::new();
     let mut sim = Sim::default();
     sim.add(&mut h, 1, 1);
-    h.submit(vec![task("c", &[1, 2]), task("b", &[2]), task("a", &[])], &[0]);
+    h.submit(
+        vec![task("c", &[1, 2]), task("b", &[2]), task("a", &[])],
+        &[0],
+    );
     sim.run_all(&mut h);
     assert_eq!(in_memory(&sim.client), ["c"]);
 }

@@ -95,7 +95,7 @@ impl H {
             worker: WorkerId(w),
             peer_address: format!("10.0.0.{w}:50000"),
         });
-        self.from_worker(
+        self.worker_says(
             w,
             WorkerToScheduler::Register {
                 name: format!("w{w}"),
@@ -108,7 +108,7 @@ impl H {
         );
     }
 
-    pub fn from_worker(&mut self, w: u32, msg: WorkerToScheduler) {
+    pub fn worker_says(&mut self, w: u32, msg: WorkerToScheduler) {
         self.ev(Event::Worker {
             worker: WorkerId(w),
             msg,
@@ -116,7 +116,7 @@ impl H {
         });
     }
 
-    pub fn from_client(&mut self, msg: ClientToScheduler) {
+    pub fn client_says(&mut self, msg: ClientToScheduler) {
         self.ev(Event::Client {
             client: C,
             msg,
@@ -125,7 +125,7 @@ impl H {
     }
 
     pub fn submit(&mut self, tasks: Vec<SubmittedTask>, wanted: &[u32]) {
-        self.from_client(ClientToScheduler::UpdateGraph {
+        self.client_says(ClientToScheduler::UpdateGraph {
             tasks,
             wanted: wanted.to_vec(),
             inline_results: false,
@@ -133,7 +133,7 @@ impl H {
     }
 
     pub fn finish(&mut self, w: u32, name: &str, nbytes: u64) {
-        self.from_worker(
+        self.worker_says(
             w,
             WorkerToScheduler::TaskFinished {
                 key: key(name),
@@ -235,7 +235,7 @@ impl Sim {
                 Msg::Closed(w, _) => {
                     self.workers.remove(&w.0);
                 }
-                Msg::Worker(w, msg, _) => {
+                Msg::Worker(w, msg, bulk) => {
                     let Some(x) = self.workers.get_mut(&w.0) else {
                         continue;
                     };
@@ -261,6 +261,7 @@ impl Sim {
                             ));
                         }
                         SchedulerToWorker::Store { values } => {
+                            assert_eq!(values.len(), bulk.len(), "one frame per stored value");
                             let keys = values
                                 .into_iter()
                                 .map(|(k, _)| {
@@ -324,7 +325,7 @@ impl Sim {
     pub fn run_all(&mut self, h: &mut H) {
         for _ in 0..100_000 {
             for (w, r) in self.absorb(h) {
-                h.from_worker(w, r);
+                h.worker_says(w, r);
             }
             let Some(w) = self
                 .workers
@@ -338,7 +339,7 @@ impl Sim {
                 continue;
             };
             if let Some(m) = self.run_one(w) {
-                h.from_worker(w, m);
+                h.worker_says(w, m);
             }
         }
         panic!("simulation did not settle");

@@ -21,7 +21,9 @@ fn lost_worker_reschedules_and_recomputes_from_lineage() {
     assert_eq!(h.frees(), [(1, "a".to_string())].into());
     assert_eq!(h.computes(), vec![(1, "c".to_string())]);
     h.worker(2, 1);
-    h.ev(Event::WorkerGone { worker: WorkerId(1) });
+    h.ev(Event::WorkerGone {
+        worker: WorkerId(1),
+    });
     // b was only on worker 1: it is recomputed, and so is a (its input).
     assert_eq!(h.computes(), vec![(2, "a".to_string())]);
     assert_eq!(h.s.task_state(&key("b")), Some(TaskState::Waiting));
@@ -44,12 +46,16 @@ fn worker_silent_past_ttl_is_dropped() {
     let w = c[0].0;
     let other = 3 - w;
     h.now = Duration::from_secs(4);
-    h.from_worker(other, WorkerToScheduler::Heartbeat(WorkerMetrics::default()));
+    h.worker_says(
+        other,
+        WorkerToScheduler::Heartbeat(WorkerMetrics::default()),
+    );
     h.now = Duration::from_secs(6);
     h.ev(Event::Tick);
     let msgs = h.take();
     assert!(
-        msgs.iter().any(|m| matches!(m, Msg::Closed(x, why) if x.0 == w && why.contains("no heartbeat"))),
+        msgs.iter()
+            .any(|m| matches!(m, Msg::Closed(x, why) if x.0 == w && why.contains("no heartbeat"))),
         "{msgs:?}"
     );
     assert!(msgs.iter().any(|m| matches!(m, Msg::Worker(x, SchedulerToWorker::Compute(c), _) if x.0 == other && c.key == key("a"))));
@@ -63,7 +69,9 @@ fn task_that_kills_three_workers_errs() {
     for w in 1..=3 {
         h.worker(w, 1);
         assert_eq!(h.computes(), vec![(w, "bomb".to_string())]);
-        h.ev(Event::WorkerGone { worker: WorkerId(w) });
+        h.ev(Event::WorkerGone {
+            worker: WorkerId(w),
+        });
     }
     let e = erred(&h.client_msgs());
     assert_eq!(e.len(), 1);
@@ -82,7 +90,7 @@ fn retries_then_error_flows_to_dependents() {
     flaky.annotations = Some(Annotations::default().retries(1));
     h.submit(vec![flaky, task("after", &[0])], &[1]);
     let fail = |h: &mut H| {
-        h.from_worker(
+        h.worker_says(
             1,
             WorkerToScheduler::TaskErred(Failure {
                 key: key("flaky"),
@@ -105,11 +113,15 @@ fn retries_then_error_flows_to_dependents() {
     assert!(e[0].message.contains("flaky") && e[0].message.contains("boom"));
     assert_eq!(e[0].worker.as_deref(), Some("w1"));
     // Wanting the erred key again reports the error again... once per want.
-    h.from_client(ClientToScheduler::Want { keys: vec![key("flaky")] });
+    h.client_says(ClientToScheduler::Want {
+        keys: vec![key("flaky")],
+    });
     let e = erred(&h.client_msgs());
     assert_eq!(e[0].kind, FailureKind::Task);
     // Releasing forgets everything.
-    h.from_client(ClientToScheduler::Release { keys: vec![key("after"), key("flaky")] });
+    h.client_says(ClientToScheduler::Release {
+        keys: vec![key("after"), key("flaky")],
+    });
     assert_eq!(h.s.stats().tasks, 0);
 }
 
@@ -125,9 +137,12 @@ fn missing_data_corrects_who_has_and_recomputes() {
     let c = h.computes();
     let wb = c[0].0;
     // The holder lost it (say, it restarted): b's worker reports it.
-    h.from_worker(
+    h.worker_says(
         wb,
-        WorkerToScheduler::MissingData { key: key("b"), missing: vec![(key("a"), vec![address(w)])] },
+        WorkerToScheduler::MissingData {
+            key: key("b"),
+            missing: vec![(key("a"), vec![address(w)])],
+        },
     );
     assert_eq!(h.s.who_has(&key("a")), Vec::<String>::new());
     let again: Vec<_> = h.computes().into_iter().map(|(_, k)| k).collect();
@@ -136,9 +151,14 @@ fn missing_data_corrects_who_has_and_recomputes() {
 
 #[test]
 fn killed_worker_limit_is_configurable() {
-    let mut h = H::with(SchedulerConfig { allowed_failures: 1, ..SchedulerConfig::default() });
+    let mut h = H::with(SchedulerConfig {
+        allowed_failures: 1,
+        ..SchedulerConfig::default()
+    });
     h.worker(1, 1);
     h.submit(vec![task("x", &[])], &[0]);
-    h.ev(Event::WorkerGone { worker: WorkerId(1) });
+    h.ev(Event::WorkerGone {
+        worker: WorkerId(1),
+    });
     assert_eq!(erred(&h.client_msgs())[0].kind, FailureKind::KilledWorker);
 }

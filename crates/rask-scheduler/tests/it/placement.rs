@@ -132,14 +132,35 @@ fn idle_workers_steal_from_busy_ones() {
     // Lowest priority first.
     assert_eq!(steals[0].1, key("y9"));
     // One given back, one already started.
-    h.from_worker(1, WorkerToScheduler::StealReply { key: steals[0].1.clone(), released: true });
-    h.from_worker(1, WorkerToScheduler::StealReply { key: steals[1].1.clone(), released: false });
+    h.worker_says(
+        1,
+        WorkerToScheduler::StealReply {
+            key: steals[0].1.clone(),
+            released: true,
+        },
+    );
+    h.worker_says(
+        1,
+        WorkerToScheduler::StealReply {
+            key: steals[1].1.clone(),
+            released: false,
+        },
+    );
     assert_eq!(h.computes(), vec![(2, "y9".to_string())]);
-    assert_eq!(h.s.processing_on(&key("y9")), Some(rask_scheduler::WorkerId(2)));
-    assert_eq!(h.s.processing_on(&key("y8")), Some(rask_scheduler::WorkerId(1)));
+    assert_eq!(
+        h.s.processing_on(&key("y9")),
+        Some(rask_scheduler::WorkerId(2))
+    );
+    assert_eq!(
+        h.s.processing_on(&key("y8")),
+        Some(rask_scheduler::WorkerId(1))
+    );
     // A late result from the victim is still accepted.
     h.finish(1, "y9", 8);
-    assert_eq!(h.s.task_state(&key("y9")), Some(rask_scheduler::TaskState::Memory));
+    assert_eq!(
+        h.s.task_state(&key("y9")),
+        Some(rask_scheduler::TaskState::Memory)
+    );
 }
 
 #[test]
@@ -160,7 +181,9 @@ fn resources_and_allowed_workers_are_honoured() {
         .take()
         .into_iter()
         .filter_map(|m| match m {
-            Msg::Worker(w, SchedulerToWorker::Compute(c), _) => Some((w.0, c.key.name, c.resources)),
+            Msg::Worker(w, SchedulerToWorker::Compute(c), _) => {
+                Some((w.0, c.key.name, c.resources))
+            }
             _ => None,
         })
         .collect::<Vec<_>>();

@@ -20,14 +20,20 @@ struct Case {
 fn case() -> impl Strategy<Value = Case> {
     (2usize..40).prop_flat_map(|n| {
         let deps = (0..n)
-            .map(|i| proptest::collection::vec(0..(i.max(1) as u32), if i == 0 { 0..1 } else { 0..4 }))
+            .map(|i| {
+                proptest::collection::vec(0..(i.max(1) as u32), if i == 0 { 0..1 } else { 0..4 })
+            })
             .collect::<Vec<_>>();
         (
             deps,
             proptest::collection::vec(0..n as u32, 1..6),
             proptest::collection::vec((0u8..3, 0u8..30), 0..200),
         )
-            .prop_map(|(deps, wanted, steps)| Case { deps, wanted, steps })
+            .prop_map(|(deps, wanted, steps)| Case {
+                deps,
+                wanted,
+                steps,
+            })
     })
 }
 
@@ -50,7 +56,7 @@ proptest! {
         h.submit(tasks, &c.wanted);
         for &(who, roll) in &c.steps {
             for (w, r) in sim.absorb(&mut h) {
-                h.from_worker(w, r);
+                h.worker_says(w, r);
             }
             let ids: Vec<u32> = sim.workers.keys().copied().collect();
             let w = ids[who as usize % ids.len()];
@@ -64,7 +70,7 @@ proptest! {
                 h.now += std::time::Duration::from_millis(150);
                 h.ev(Event::Tick);
             } else if let Some(m) = sim.run_one(w) {
-                h.from_worker(w, m);
+                h.worker_says(w, m);
             }
         }
         sim.run_all(&mut h);
@@ -90,7 +96,7 @@ proptest! {
             prop_assert!(sim.workers.iter().any(|(id, x)| holders.contains(&address(*id)) && x.held.contains(k)));
         }
         // Release everything: all data freed, all records forgotten.
-        h.from_client(ClientToScheduler::Release { keys: reported.keys().map(|k| key(k)).collect() });
+        h.client_says(ClientToScheduler::Release { keys: reported.keys().map(|k| key(k)).collect() });
         sim.absorb(&mut h);
         prop_assert_eq!(h.s.stats().tasks, 0);
         for x in sim.workers.values() {

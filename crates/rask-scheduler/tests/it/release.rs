@@ -26,12 +26,18 @@ fn intermediates_are_freed_once_dependents_are_done() {
     sim.run_all(&mut h);
     assert_eq!(in_memory(&sim.client), ["top"]);
     let held = &sim.workers[&1].held;
-    assert_eq!(held.iter().collect::<Vec<_>>(), ["top"], "only the result is kept");
+    assert_eq!(
+        held.iter().collect::<Vec<_>>(),
+        ["top"],
+        "only the result is kept"
+    );
     // Records of the lineage stay while the result is in memory.
     assert_eq!(h.s.stats().memory, 1);
     assert_eq!(h.s.task_state(&key("l0")), Some(TaskState::Released));
     // Releasing the result frees it and forgets everything.
-    h.from_client(ClientToScheduler::Release { keys: vec![key("top")] });
+    h.client_says(ClientToScheduler::Release {
+        keys: vec![key("top")],
+    });
     sim.absorb(&mut h);
     assert!(sim.workers[&1].held.is_empty());
     assert_eq!(h.s.stats().tasks, 0);
@@ -41,7 +47,10 @@ fn intermediates_are_freed_once_dependents_are_done() {
 fn client_gone_releases_its_work() {
     let mut h = H::new();
     h.worker(1, 1);
-    h.submit(vec![task("a", &[]), task("b", &[0]), task("c", &[])], &[1, 2]);
+    h.submit(
+        vec![task("a", &[]), task("b", &[0]), task("c", &[])],
+        &[1, 2],
+    );
     let c = h.computes();
     assert_eq!(c.len(), 2);
     h.finish(1, "a", 8);
@@ -49,7 +58,10 @@ fn client_gone_releases_its_work() {
     h.ev(Event::ClientGone { client: C });
     // b (processing) is cancelled on its worker, a freed, all forgotten.
     let frees = h.frees();
-    assert!(frees.contains(&(1, "a".into())) && frees.contains(&(1, "b".into())), "{frees:?}");
+    assert!(
+        frees.contains(&(1, "a".into())) && frees.contains(&(1, "b".into())),
+        "{frees:?}"
+    );
     assert_eq!(h.s.stats().tasks, 0);
     // A late result of a forgotten task is freed on the worker.
     h.finish(1, "b", 8);
@@ -62,7 +74,9 @@ fn cancel_reports_and_drops_work_only_it_needed() {
     h.worker(1, 1);
     h.submit(vec![task("a", &[]), task("b", &[0])], &[1]);
     h.take();
-    h.from_client(ClientToScheduler::Cancel { keys: vec![key("b")] });
+    h.client_says(ClientToScheduler::Cancel {
+        keys: vec![key("b")],
+    });
     let e = erred(&h.client_msgs());
     assert_eq!(e.len(), 1);
     assert_eq!(e[0].kind, FailureKind::Cancelled);
@@ -75,14 +89,21 @@ fn cancel_reports_and_drops_work_only_it_needed() {
 fn cancel_keeps_work_another_client_wants() {
     let mut h = H::new();
     h.worker(1, 1);
-    h.ev(Event::ClientConnected { client: ClientId(1), name: "other".into() });
+    h.ev(Event::ClientConnected {
+        client: ClientId(1),
+        name: "other".into(),
+    });
     h.submit(vec![task("a", &[])], &[0]);
     h.ev(Event::Client {
         client: ClientId(1),
-        msg: ClientToScheduler::Want { keys: vec![key("a")] },
+        msg: ClientToScheduler::Want {
+            keys: vec![key("a")],
+        },
         bulk: vec![],
     });
-    h.from_client(ClientToScheduler::Cancel { keys: vec![key("a")] });
+    h.client_says(ClientToScheduler::Cancel {
+        keys: vec![key("a")],
+    });
     h.take();
     assert_eq!(h.s.task_state(&key("a")), Some(TaskState::Processing));
     h.finish(1, "a", 8);
@@ -105,13 +126,26 @@ fn keys_are_reused_across_submissions() {
     h.take();
     // Resubmitting b and a new dependent runs only the new one; b in memory
     // is reported at once.
-    h.submit(vec![task("a", &[]), task("b", &[0]), task("c", &[1])], &[1, 2]);
+    h.submit(
+        vec![task("a", &[]), task("b", &[0]), task("c", &[1])],
+        &[1, 2],
+    );
     assert_eq!(h.computes(), vec![(1, "c".to_string())]);
-    assert!(in_memory(&h.client_msgs()).is_empty(), "b already reported to this client");
-    h.ev(Event::ClientConnected { client: ClientId(2), name: "late".into() });
+    assert!(
+        in_memory(&h.client_msgs()).is_empty(),
+        "b already reported to this client"
+    );
+    h.ev(Event::ClientConnected {
+        client: ClientId(2),
+        name: "late".into(),
+    });
     h.ev(Event::Client {
         client: ClientId(2),
-        msg: ClientToScheduler::UpdateGraph { tasks: vec![task("b", &[])], wanted: vec![0], inline_results: false },
+        msg: ClientToScheduler::UpdateGraph {
+            tasks: vec![task("b", &[])],
+            wanted: vec![0],
+            inline_results: false,
+        },
         bulk: vec![],
     });
     assert_eq!(in_memory(&h.client_msgs()), ["b"]);
@@ -122,7 +156,11 @@ fn keys_are_reused_across_submissions() {
 fn inline_results_are_forwarded_to_clients_that_asked() {
     let mut h = H::new();
     h.worker(1, 1);
-    h.from_client(ClientToScheduler::UpdateGraph { tasks: vec![task("a", &[])], wanted: vec![0], inline_results: true });
+    h.client_says(ClientToScheduler::UpdateGraph {
+        tasks: vec![task("a", &[])],
+        wanted: vec![0],
+        inline_results: true,
+    });
     let limit = h
         .take()
         .into_iter()
@@ -140,12 +178,24 @@ fn inline_results_are_forwarded_to_clients_that_asked() {
             nbytes: 8,
             tag: "u64".into(),
             duration_us: 1,
-            inline: Some(BulkRef { frame: 0, tag: "u64".into() }),
+            inline: Some(BulkRef {
+                frame: 0,
+                tag: "u64".into(),
+            }),
         },
         bulk: vec![frame.clone()],
     });
     let m = h.take();
-    let Msg::Client(_, SchedulerToClient::InMemory { inline: Some(r), .. }, bulk) = &m[0] else { panic!("{m:?}") };
+    let Msg::Client(
+        _,
+        SchedulerToClient::InMemory {
+            inline: Some(r), ..
+        },
+        bulk,
+    ) = &m[0]
+    else {
+        panic!("{m:?}")
+    };
     assert_eq!(r.frame, 0);
     assert_eq!(bulk[0], frame);
 }
@@ -157,7 +207,9 @@ fn release_of_a_queued_task_cancels_it() {
     let tasks: Vec<_> = (0..5).map(|i| task(&format!("r{i}"), &[])).collect();
     h.submit(tasks, &[0, 1, 2, 3, 4]);
     assert_eq!(h.s.stats().queued, 3);
-    h.from_client(ClientToScheduler::Release { keys: vec![key("r4")] });
+    h.client_says(ClientToScheduler::Release {
+        keys: vec![key("r4")],
+    });
     assert_eq!(h.s.stats().queued, 2);
     assert_eq!(h.s.task_state(&key("r4")), None);
 }

@@ -10,10 +10,22 @@ fn scatter(h: &mut H, names: &[&str], broadcast: bool) {
     let values = names
         .iter()
         .enumerate()
-        .map(|(i, n)| (key(n), BulkRef { frame: i as u32, tag: "u64".into() }))
+        .map(|(i, n)| {
+            (
+                key(n),
+                BulkRef {
+                    frame: i as u32,
+                    tag: "u64".into(),
+                },
+            )
+        })
         .collect();
     let bulk = names.iter().map(|_| Bytes::from_static(&[0; 8])).collect();
-    h.ev(Event::Client { client: C, msg: ClientToScheduler::Scatter { values, broadcast }, bulk });
+    h.ev(Event::Client {
+        client: C,
+        msg: ClientToScheduler::Scatter { values, broadcast },
+        bulk,
+    });
 }
 
 #[test]
@@ -32,16 +44,28 @@ fn scatter_stores_on_least_loaded_worker_and_reports_on_confirmation() {
     assert_eq!(holders, [address(1), address(2)], "spread over workers");
     // A task on scattered data runs; who-has and info answer.
     h.submit(
-        vec![SubmittedTask { key: key("f"), op: vec![], deps: vec![DepRef::Known(key("s0"))], order: 0, annotations: None }],
+        vec![SubmittedTask {
+            key: key("f"),
+            op: vec![],
+            deps: vec![DepRef::Known(key("s0"))],
+            order: 0,
+            annotations: None,
+        }],
         &[0],
     );
     sim.run_all(&mut h);
-    h.from_client(ClientToScheduler::WhoHas { keys: vec![key("s1"), key("nope")] });
-    h.from_client(ClientToScheduler::Info);
+    h.client_says(ClientToScheduler::WhoHas {
+        keys: vec![key("s1"), key("nope")],
+    });
+    h.client_says(ClientToScheduler::Info);
     let msgs = h.client_msgs();
-    let SchedulerToClient::WhoHas { entries } = &msgs[0] else { panic!("{msgs:?}") };
+    let SchedulerToClient::WhoHas { entries } = &msgs[0] else {
+        panic!("{msgs:?}")
+    };
     assert_eq!(entries[1], (key("nope"), vec![]));
-    let SchedulerToClient::Info { workers, tasks, .. } = &msgs[1] else { panic!("{msgs:?}") };
+    let SchedulerToClient::Info { workers, tasks, .. } = &msgs[1] else {
+        panic!("{msgs:?}")
+    };
     assert_eq!(workers.len(), 2);
     assert_eq!(*tasks, 3);
 }
@@ -59,16 +83,32 @@ fn broadcast_and_lost_scattered_data() {
     let holder = h.s.who_has(&key("once"))[0].clone();
     let w = if holder == address(1) { 1 } else { 2 };
     sim.workers.remove(&w);
-    h.ev(Event::WorkerGone { worker: WorkerId(w) });
+    h.ev(Event::WorkerGone {
+        worker: WorkerId(w),
+    });
     // A dependent of the lost value errs as lost, not hangs.
     h.submit(
-        vec![SubmittedTask { key: key("g"), op: vec![], deps: vec![DepRef::Known(key("once"))], order: 0, annotations: None }],
+        vec![SubmittedTask {
+            key: key("g"),
+            op: vec![],
+            deps: vec![DepRef::Known(key("once"))],
+            order: 0,
+            annotations: None,
+        }],
         &[0],
     );
     sim.run_all(&mut h);
     let e = erred(&sim.client);
-    assert!(e.iter().any(|f| f.key == key("once") && f.kind == FailureKind::Lost), "{e:?}");
-    assert!(e.iter().any(|f| f.key == key("g") && f.kind == FailureKind::Dependency), "{e:?}");
+    assert!(
+        e.iter()
+            .any(|f| f.key == key("once") && f.kind == FailureKind::Lost),
+        "{e:?}"
+    );
+    assert!(
+        e.iter()
+            .any(|f| f.key == key("g") && f.kind == FailureKind::Dependency),
+        "{e:?}"
+    );
     assert_eq!(h.s.who_has(&key("everywhere")).len(), 1);
 }
 
@@ -77,7 +117,9 @@ fn scatter_without_workers_is_an_error() {
     let mut h = H::new();
     scatter(&mut h, &["x"], false);
     let msgs = h.client_msgs();
-    assert!(matches!(&msgs[0], SchedulerToClient::Error { message } if message.contains("no workers")));
+    assert!(
+        matches!(&msgs[0], SchedulerToClient::Error { message } if message.contains("no workers"))
+    );
 }
 
 #[test]
@@ -88,13 +130,24 @@ fn retiring_worker_hands_its_data_over_then_closes() {
     h.submit(vec![task("a", &[])], &[0]);
     sim.run_all(&mut h);
     sim.add(&mut h, 2, 1);
-    h.from_worker(1, WorkerToScheduler::Retire);
+    h.worker_says(1, WorkerToScheduler::Retire);
     let msgs = h.take();
     assert!(msgs.iter().any(|m| matches!(m, Msg::Worker(w, SchedulerToWorker::Acquire { keys }, _) if w.0 == 2 && keys[0].key == key("a"))));
-    h.from_worker(2, WorkerToScheduler::AddKeys { keys: vec![(key("a"), 8, "u64".into())] });
+    h.worker_says(
+        2,
+        WorkerToScheduler::AddKeys {
+            keys: vec![(key("a"), 8, "u64".into())],
+        },
+    );
     let msgs = h.take();
-    assert!(msgs.iter().any(|m| matches!(m, Msg::Worker(w, SchedulerToWorker::Close { .. }, _) if w.0 == 1)), "{msgs:?}");
-    h.ev(Event::WorkerGone { worker: WorkerId(1) });
+    assert!(
+        msgs.iter()
+            .any(|m| matches!(m, Msg::Worker(w, SchedulerToWorker::Close { .. }, _) if w.0 == 1)),
+        "{msgs:?}"
+    );
+    h.ev(Event::WorkerGone {
+        worker: WorkerId(1),
+    });
     assert_eq!(h.s.who_has(&key("a")), [address(2)]);
     assert_eq!(h.s.task_state(&key("a")), Some(TaskState::Memory));
     // New work avoids nothing: worker 2 runs it.
@@ -109,8 +162,14 @@ fn retire_requested_by_api() {
     h.worker(2, 1);
     h.s.retire_worker(h.now, WorkerId(2), &mut h.rec);
     let msgs = h.take();
-    assert!(msgs.iter().any(|m| matches!(m, Msg::Worker(w, SchedulerToWorker::Retire, _) if w.0 == 2)));
-    assert!(msgs.iter().any(|m| matches!(m, Msg::Worker(w, SchedulerToWorker::Close { .. }, _) if w.0 == 2)));
+    assert!(
+        msgs.iter()
+            .any(|m| matches!(m, Msg::Worker(w, SchedulerToWorker::Retire, _) if w.0 == 2))
+    );
+    assert!(
+        msgs.iter()
+            .any(|m| matches!(m, Msg::Worker(w, SchedulerToWorker::Close { .. }, _) if w.0 == 2))
+    );
     h.submit(vec![task("b", &[])], &[0]);
     assert_eq!(h.computes(), vec![(1, "b".to_string())]);
 }
