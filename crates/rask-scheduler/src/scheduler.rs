@@ -196,7 +196,7 @@ impl Scheduler {
     }
 
     pub(crate) fn lookup(&self, key: &WireKey) -> Option<TaskId> {
-        self.keys.get(&Key::from(key), &self.tasks)
+        self.keys.get_wire(key, &self.tasks)
     }
 
     pub(crate) fn addresses(&self, ws: &[WorkerId]) -> Vec<String> {

@@ -294,6 +294,22 @@ impl KeyIndex {
             .copied()
     }
 
+    /// Look a wire key up without building a `Key` (no allocation). Hashes
+    /// exactly as `Key`'s `Hash` does: name bytes, `0xff`, the index slice.
+    pub fn get_wire(&self, key: &rask_protocol::WireKey, tasks: &[Task]) -> Option<TaskId> {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let mut h = self.hasher.build_hasher();
+        h.write(key.name.as_bytes());
+        h.write_u8(0xff);
+        key.index.as_slice().hash(&mut h);
+        self.table
+            .find(h.finish(), |&t| {
+                let k = &tasks[t as usize].key;
+                k.name() == key.name && k.index() == key.index.as_slice()
+            })
+            .copied()
+    }
+
     /// Add `t`, whose record (with its key) is already in `tasks`.
     pub fn insert(&mut self, t: TaskId, tasks: &[Task]) {
         let h = self.hash(&tasks[t as usize].key);
@@ -339,6 +355,37 @@ mod tests {
         );
         assert_eq!(std::mem::size_of::<SmallList<WorkerId>>(), 24);
         assert_eq!(std::mem::size_of::<IdSet>(), 24);
+    }
+
+    #[test]
+    fn wire_lookup_hashes_like_key() {
+        let mut tasks = Vec::new();
+        let mut index = KeyIndex::default();
+        for (i, k) in [
+            Key::new("short"),
+            Key::new("a-name-longer-than-thirty-bytes-for-sure"),
+            Key::with_index("x", &[1, 2]),
+            Key::with_index("x", &[1, 2, 3, 4, 5]),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            tasks.push(Task {
+                key: k,
+                ..Task::blank()
+            });
+            index.insert(i as TaskId, &tasks);
+        }
+        for (i, t) in tasks.iter().enumerate() {
+            let wire = rask_protocol::WireKey::from(&t.key);
+            assert_eq!(index.get_wire(&wire, &tasks), Some(i as TaskId));
+            assert_eq!(index.get(&t.key, &tasks), Some(i as TaskId));
+        }
+        let other = rask_protocol::WireKey {
+            name: "x".into(),
+            index: vec![1],
+        };
+        assert_eq!(index.get_wire(&other, &tasks), None);
     }
 
     #[test]
