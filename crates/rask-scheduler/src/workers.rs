@@ -87,6 +87,9 @@ impl Scheduler {
         comm: &mut dyn Comm,
     ) {
         let now = self.now;
+        if matches!(msg, WorkerToScheduler::Register { .. }) && !self.workers.contains_key(&w) {
+            self.worker_connected(w, String::new());
+        }
         let Some(worker) = self.workers.get_mut(&w) else {
             return; // already forgotten (closed for missing heartbeats)
         };

@@ -222,6 +222,8 @@ pub struct Sim {
     pub workers: BTreeMap<u32, SimWorker>,
     /// Every client message seen.
     pub client: Vec<SchedulerToClient>,
+    /// Tasks that always fail.
+    pub failing: BTreeSet<String>,
 }
 
 impl Sim {
@@ -310,6 +312,15 @@ impl Sim {
                 key: c.key,
                 missing,
             });
+        }
+        if self.failing.contains(&c.key.name) {
+            return Some(WorkerToScheduler::TaskErred(Failure {
+                key: c.key,
+                op: "sim".into(),
+                kind: FailureKind::Task,
+                message: "simulated failure".into(),
+                worker: None,
+            }));
         }
         self.workers.get_mut(&w)?.held.insert(c.key.name.clone());
         Some(WorkerToScheduler::TaskFinished {

@@ -162,3 +162,123 @@ fn killed_worker_limit_is_configurable() {
     });
     assert_eq!(erred(&h.client_msgs())[0].kind, FailureKind::KilledWorker);
 }
+
+#[test]
+fn duplicate_worker_name_is_refused() {
+    let mut h = H::new();
+    h.worker(1, 1);
+    h.ev(Event::WorkerConnected {
+        worker: WorkerId(2),
+        peer_address: "10.0.0.9:1".into(),
+    });
+    h.worker_says(
+        2,
+        WorkerToScheduler::Register {
+            name: "w1".into(),
+            address: address(9),
+            nthreads: 1,
+            memory_limit: 0,
+            resources: vec![],
+            pid: 9,
+        },
+    );
+    let msgs = h.take();
+    assert!(
+        msgs.iter().any(|m| matches!(m, Msg::Worker(w, SchedulerToWorker::Close { reason }, _) if w.0 == 2 && reason.contains("w1") && reason.contains("--name"))),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs.iter()
+            .any(|m| matches!(m, Msg::Closed(w, _) if w.0 == 2))
+    );
+    assert_eq!(h.s.stats().workers, 1);
+}
+
+#[test]
+fn stale_and_unknown_worker_messages_are_harmless() {
+    let mut h = H::new();
+    h.worker(1, 1);
+    // A result for a key nobody knows is freed on that worker.
+    h.finish(1, "ghost", 8);
+    assert_eq!(h.frees(), [(1, "ghost".to_string())].into());
+    // Errors, steal replies and missing data for unknown keys are ignored.
+    h.worker_says(
+        1,
+        WorkerToScheduler::StealReply {
+            key: key("ghost"),
+            released: true,
+        },
+    );
+    h.worker_says(
+        1,
+        WorkerToScheduler::TaskErred(Failure {
+            key: key("ghost"),
+            op: "x".into(),
+            kind: FailureKind::Task,
+            message: "x".into(),
+            worker: None,
+        }),
+    );
+    h.worker_says(
+        1,
+        WorkerToScheduler::MissingData {
+            key: key("ghost"),
+            missing: vec![(key("nope"), vec![address(7)])],
+        },
+    );
+    h.worker_says(
+        1,
+        WorkerToScheduler::RemovedKeys {
+            keys: vec![key("ghost")],
+        },
+    );
+    // Messages from a worker that never connected are ignored.
+    h.worker_says(42, WorkerToScheduler::Heartbeat(WorkerMetrics::default()));
+    h.ev(Event::WorkerGone {
+        worker: WorkerId(42),
+    });
+    assert!(h.take().is_empty());
+    assert_eq!(h.s.stats().tasks, 0);
+}
+
+#[test]
+fn stealing_respects_restrictions() {
+    let mut h = H::new();
+    h.worker_with(1, 1, vec![("GPU".into(), 1.0)]);
+    let tasks: Vec<_> = (0..4)
+        .map(|i| {
+            let mut t = task(&format!("g{i}"), &[]);
+            t.annotations = Some(Annotations::default().resource("GPU", 1.0));
+            t
+        })
+        .collect();
+    h.submit(tasks, &[0, 1, 2, 3]);
+    assert_eq!(h.computes().len(), 4);
+    h.worker(2, 4);
+    h.now += Duration::from_secs(1);
+    h.ev(Event::Tick);
+    let steals = h
+        .take()
+        .into_iter()
+        .filter(|m| matches!(m, Msg::Worker(_, SchedulerToWorker::Steal { .. }, _)))
+        .count();
+    assert_eq!(steals, 0, "worker 2 has no GPU");
+}
+
+#[test]
+fn removed_keys_are_recomputed_when_needed() {
+    let mut h = H::new();
+    h.worker(1, 1);
+    h.submit(vec![task("a", &[])], &[0]);
+    h.finish(1, "a", 8);
+    h.take();
+    h.worker_says(
+        1,
+        WorkerToScheduler::RemovedKeys {
+            keys: vec![key("a")],
+        },
+    );
+    assert_eq!(h.computes(), vec![(1, "a".to_string())]);
+    h.finish(1, "a", 8);
+    assert!(in_memory(&h.client_msgs()).is_empty(), "reported once");
+}

@@ -37,6 +37,32 @@ fn case() -> impl Strategy<Value = Case> {
     })
 }
 
+/// Drive the scheduler through `c`'s steps, then until it settles.
+fn drive(h: &mut H, sim: &mut Sim, c: &Case, next: &mut u32) {
+    for &(who, roll) in &c.steps {
+        for (w, r) in sim.absorb(h) {
+            h.worker_says(w, r);
+        }
+        let ids: Vec<u32> = sim.workers.keys().copied().collect();
+        let w = ids[who as usize % ids.len()];
+        if roll == 0 {
+            // Kill it; a fresh worker takes its place.
+            sim.workers.remove(&w);
+            h.ev(Event::WorkerGone {
+                worker: WorkerId(w),
+            });
+            sim.add(h, *next, 1);
+            *next += 1;
+        } else if roll == 1 {
+            h.now += std::time::Duration::from_millis(150);
+            h.ev(Event::Tick);
+        } else if let Some(m) = sim.run_one(w) {
+            h.worker_says(w, m);
+        }
+    }
+    sim.run_all(h);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
     #[test]
@@ -54,26 +80,7 @@ proptest! {
             t
         }).collect();
         h.submit(tasks, &c.wanted);
-        for &(who, roll) in &c.steps {
-            for (w, r) in sim.absorb(&mut h) {
-                h.worker_says(w, r);
-            }
-            let ids: Vec<u32> = sim.workers.keys().copied().collect();
-            let w = ids[who as usize % ids.len()];
-            if roll == 0 {
-                // Kill it; a fresh worker takes its place.
-                sim.workers.remove(&w);
-                h.ev(Event::WorkerGone { worker: WorkerId(w) });
-                sim.add(&mut h, next, 1);
-                next += 1;
-            } else if roll == 1 {
-                h.now += std::time::Duration::from_millis(150);
-                h.ev(Event::Tick);
-            } else if let Some(m) = sim.run_one(w) {
-                h.worker_says(w, m);
-            }
-        }
-        sim.run_all(&mut h);
+        drive(&mut h, &mut sim, &c, &mut next);
         let mut reported: BTreeMap<String, usize> = BTreeMap::new();
         for m in &sim.client {
             match m {
@@ -102,5 +109,53 @@ proptest! {
         for x in sim.workers.values() {
             prop_assert!(x.held.is_empty(), "{:?}", x.held);
         }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    /// With failing tasks (one retry each): every wanted key is reported
+    /// exactly once, erred exactly when a failing task is in its lineage.
+    #[test]
+    fn failures_reach_exactly_the_keys_that_depend_on_them(c in case(), failing in proptest::collection::vec(0u32..40, 0..3)) {
+        let mut h = H::with(SchedulerConfig { allowed_failures: 1000, ..SchedulerConfig::default() });
+        let mut sim = Sim::default();
+        let mut next = 0u32;
+        for _ in 0..2 {
+            sim.add(&mut h, next, 1);
+            next += 1;
+        }
+        let n = c.deps.len() as u32;
+        sim.failing = failing.iter().filter(|&&f| f < n).map(|f| format!("t{f}")).collect();
+        let tasks: Vec<_> = c.deps.iter().enumerate().map(|(i, d)| {
+            let mut t = task(&format!("t{i}"), d);
+            t.annotations = Some(rask_core::Annotations::default().retries(1));
+            t
+        }).collect();
+        h.submit(tasks, &c.wanted);
+        drive(&mut h, &mut sim, &c, &mut next);
+        // Which tasks have a failing task in their lineage?
+        let mut bad = vec![false; n as usize];
+        for i in 0..n as usize {
+            bad[i] = sim.failing.contains(&format!("t{i}")) || c.deps[i].iter().any(|&d| bad[d as usize]);
+        }
+        let mut reports: BTreeMap<String, Vec<bool>> = BTreeMap::new();
+        for m in &sim.client {
+            match m {
+                SchedulerToClient::InMemory { key, .. } => reports.entry(key.name.clone()).or_default().push(true),
+                SchedulerToClient::Erred(f) => reports.entry(f.key.name.clone()).or_default().push(false),
+                other => prop_assert!(false, "unexpected {other:?}"),
+            }
+        }
+        for &w in &c.wanted {
+            let name = format!("t{w}");
+            let r = reports.get(&name).cloned().unwrap_or_default();
+            prop_assert_eq!(r, vec![!bad[w as usize]], "{}", name);
+        }
+        let st = h.s.stats();
+        prop_assert_eq!(st.processing + st.waiting + st.queued + st.no_worker, 0);
+        h.client_says(ClientToScheduler::Release { keys: c.wanted.iter().map(|w| key(&format!("t{w}"))).collect() });
+        sim.absorb(&mut h);
+        prop_assert_eq!(h.s.stats().tasks, 0);
     }
 }

@@ -213,3 +213,69 @@ fn release_of_a_queued_task_cancels_it() {
     assert_eq!(h.s.stats().queued, 2);
     assert_eq!(h.s.task_state(&key("r4")), None);
 }
+
+#[test]
+fn want_of_an_unknown_key_is_an_error_naming_it() {
+    let mut h = H::new();
+    h.client_says(ClientToScheduler::Want {
+        keys: vec![key("ghost")],
+    });
+    let msgs = h.client_msgs();
+    assert!(
+        matches!(&msgs[..], [SchedulerToClient::Error { message }] if message.contains("ghost")),
+        "{msgs:?}"
+    );
+}
+
+#[test]
+fn shared_work_survives_one_client_leaving() {
+    let mut h = H::new();
+    h.worker(1, 1);
+    h.ev(Event::ClientConnected {
+        client: ClientId(1),
+        name: "other".into(),
+    });
+    h.submit(vec![task("a", &[]), task("b", &[0])], &[1]);
+    h.ev(Event::Client {
+        client: ClientId(1),
+        msg: ClientToScheduler::UpdateGraph {
+            tasks: vec![task("a", &[]), task("b", &[0])],
+            wanted: vec![1],
+            inline_results: false,
+        },
+        bulk: vec![],
+    });
+    h.ev(Event::ClientGone { client: C });
+    assert!(h.frees().is_empty());
+    h.finish(1, "a", 8);
+    h.finish(1, "b", 8);
+    let msgs = h.take();
+    assert!(msgs.iter().any(|m| matches!(m, Msg::Client(c, SchedulerToClient::InMemory { key, .. }, _) if *c == ClientId(1) && key.name == "b")));
+    assert_eq!(h.s.stats().clients, 1);
+}
+
+#[test]
+fn many_wants_released_one_by_one_stay_consistent() {
+    let mut h = H::new();
+    let mut sim = Sim::default();
+    sim.add(&mut h, 1, 2);
+    let tasks: Vec<_> = (0..300).map(|i| task(&format!("m{i}"), &[])).collect();
+    h.submit(tasks, &(0..300).collect::<Vec<_>>());
+    sim.run_all(&mut h);
+    for i in 0..250 {
+        h.client_says(ClientToScheduler::Release {
+            keys: vec![key(&format!("m{i}"))],
+        });
+    }
+    // Re-want a few released and a few live ones, then leave.
+    h.submit(
+        (0..5).map(|i| task(&format!("m{i}"), &[])).collect(),
+        &[0, 1, 2, 3, 4],
+    );
+    sim.run_all(&mut h);
+    assert_eq!(h.s.stats().memory, 55);
+    h.ev(Event::ClientGone { client: C });
+    sim.absorb(&mut h);
+    assert_eq!(h.s.stats().tasks, 0);
+    assert!(sim.workers[&1].held.is_empty());
+}
