@@ -42,6 +42,26 @@
 //! [`Event::Tick`], idle workers steal queued tasks from workers that have
 //! more than they can run.
 //!
+//! # What the scheduler expects of its peers
+//!
+//! - Each client is told the outcome of each key it wants once:
+//!   `InMemory` or `Erred`. A result lost and recomputed is not reported
+//!   again; a result lost for good (scattered data) is reported `Erred`
+//!   even after `InMemory`.
+//! - A worker that answers a task with `TaskErred` or `MissingData` has
+//!   dropped it. `Free` of a task a worker still has queued cancels it; a
+//!   result that arrives for a task nobody needs is answered with `Free`.
+//! - Scattered values are `processing` on their worker until it confirms
+//!   them with `AddKeys`; then they are in memory and reported to the client.
+//! - Retirement (the worker's `Retire`, or [`Scheduler::retire_worker`]):
+//!   the worker gets no new tasks and finishes what it has; keys only it
+//!   holds are copied to the least loaded peers with `Acquire`; once the
+//!   peers confirm with `AddKeys` and nothing runs there, it gets `Close`.
+//!   With no peer left it is closed at once (its data is recomputed later
+//!   if needed).
+//! - Messages to one worker leave in the order the scheduler decided them:
+//!   pending `Free`s are flushed before a `Compute` or `Store` to it.
+//!
 //! # Example
 //!
 //! ```
