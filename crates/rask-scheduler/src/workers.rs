@@ -7,9 +7,11 @@
 //! tasks than threads and another has more tasks than threads, the busy
 //! worker is asked (`Steal`) to give back its surplus, lowest priority first
 //! (those it would start last), each destined for an idle worker allowed to
-//! run it. A worker that has not started the task answers
-//! `StealReply { released: true }` and the task goes to the thief (or
-//! wherever is best, if the thief left meanwhile); a started task stays.
+//! run it, and only when moving the task's inputs there takes less time
+//! than waiting behind the victim's queue. A worker that has not started
+//! the task answers `StealReply { released: true }` and the task goes to
+//! the thief (or wherever is best, if the thief left meanwhile); a started
+//! task stays. A retiring worker is asked the same for all it has queued.
 //!
 //! # Loss
 //!
@@ -463,10 +465,13 @@ impl Scheduler {
                 if taken >= surplus || capacity.is_empty() {
                     break;
                 }
+                // Worth it only if moving the inputs costs less than
+                // waiting behind the victim's queue.
+                let wait = surplus as f64 / x.nthreads as f64 * self.avg_duration;
                 let Some(thief) = capacity
                     .keys()
                     .copied()
-                    .find(|&w| w != v && self.allowed_on(t, w))
+                    .find(|&w| w != v && self.allowed_on(t, w) && self.transfer_time(t, w) <= wait)
                 else {
                     continue;
                 };
@@ -483,6 +488,18 @@ impl Scheduler {
         }
     }
 
+    /// Seconds to move `t`'s inputs that `w` lacks.
+    fn transfer_time(&self, t: TaskId, w: WorkerId) -> f64 {
+        let bytes: u64 = self.tasks[t as usize]
+            .deps
+            .iter()
+            .map(|&d| &self.tasks[d as usize])
+            .filter(|d| !d.who_has.contains(&w))
+            .map(|d| d.nbytes)
+            .sum();
+        bytes as f64 / self.cfg.bandwidth
+    }
+
     /// Stop giving `w` tasks and start moving its data away.
     pub(crate) fn start_retire(&mut self, w: WorkerId, comm: &mut dyn Comm) {
         let Some(worker) = self.workers.get_mut(&w) else {
@@ -494,6 +511,25 @@ impl Scheduler {
         worker.retiring = true;
         self.running.remove(&w);
         self.room.remove(&w);
+        // Ask for its queued tasks back (beyond what its threads run now),
+        // so retiring does not wait for a long queue.
+        if !self.running.is_empty() {
+            let worker = &self.workers[&w];
+            let mut queued: Vec<TaskId> = worker
+                .processing
+                .iter()
+                .copied()
+                .filter(|t| !self.steals.contains_key(t))
+                .collect();
+            queued.sort_unstable_by_key(|&t| (self.tasks[t as usize].priority, t));
+            let running_now = worker.nthreads as usize;
+            for &t in queued.iter().skip(running_now) {
+                // The retiring worker as "thief": the reply places it anew.
+                self.steals.insert(t, w);
+                let key = WireKey::from(&self.tasks[t as usize].key);
+                comm.to_worker(w, SchedulerToWorker::Steal { key }, Vec::new());
+            }
+        }
         self.retire_progress(w, comm);
     }
 
@@ -562,12 +598,13 @@ impl Scheduler {
         let Some(x) = self.workers.get(&w) else {
             return false;
         };
+        // By name, full address, address without scheme, or host alone.
+        let no_scheme = x.address.split_once("://").map_or(&*x.address, |(_, h)| h);
+        let host = no_scheme.rsplit_once(':').map_or(no_scheme, |(h, _)| h);
         let by_name = r.workers.is_empty()
-            || r.workers.iter().any(|a| {
-                *a == x.name
-                    || *a == x.address
-                    || x.address.split_once("://").is_some_and(|(_, h)| h == a)
-            });
+            || r.workers
+                .iter()
+                .any(|a| *a == x.name || *a == x.address || a == no_scheme || a == host);
         by_name
             && r.resources.iter().all(|(name, need)| {
                 x.resources

@@ -211,3 +211,45 @@ fn tasks_wait_for_a_worker_without_error() {
     h.worker(1, 1);
     assert_eq!(h.computes(), vec![(1, "a".to_string())]);
 }
+
+#[test]
+fn big_inputs_are_not_stolen() {
+    let mut h = H::new();
+    h.worker(1, 1);
+    h.submit(vec![task("x", &[])], &[0]);
+    h.take();
+    h.finish(1, "x", 10_000_000_000);
+    let tasks: Vec<_> = (0..3)
+        .map(|i| SubmittedTask {
+            key: key(&format!("y{i}")),
+            op: vec![],
+            deps: vec![DepRef::Known(key("x"))],
+            order: i,
+            annotations: None,
+        })
+        .collect();
+    h.submit(tasks, &[0, 1, 2]);
+    h.worker(2, 1);
+    h.now += std::time::Duration::from_secs(1);
+    h.ev(rask_scheduler::Event::Tick);
+    let steals = h
+        .take()
+        .into_iter()
+        .filter(|m| matches!(m, Msg::Worker(_, SchedulerToWorker::Steal { .. }, _)))
+        .count();
+    assert_eq!(
+        steals, 0,
+        "moving 10 GB costs more than waiting for two tiny tasks"
+    );
+}
+
+#[test]
+fn allowed_workers_match_host_alone() {
+    let mut h = H::new();
+    h.worker(1, 1);
+    h.worker(2, 1);
+    let mut t = task("here", &[]);
+    t.annotations = Some(Annotations::default().worker("10.0.0.2"));
+    h.submit(vec![t], &[0]);
+    assert_eq!(h.computes(), vec![(2, "here".to_string())]);
+}

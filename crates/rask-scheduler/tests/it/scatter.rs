@@ -173,3 +173,46 @@ fn retire_requested_by_api() {
     h.submit(vec![task("b", &[])], &[0]);
     assert_eq!(h.computes(), vec![(1, "b".to_string())]);
 }
+
+#[test]
+fn retiring_worker_gives_back_its_queue() {
+    let mut h = H::new();
+    h.worker(1, 1);
+    h.submit(vec![task("x", &[])], &[0]);
+    h.take();
+    h.finish(1, "x", 8);
+    let tasks: Vec<_> = (0..4)
+        .map(|i| SubmittedTask {
+            key: key(&format!("y{i}")),
+            op: vec![],
+            deps: vec![DepRef::Known(key("x"))],
+            order: i,
+            annotations: None,
+        })
+        .collect();
+    h.submit(tasks, &[0, 1, 2, 3]);
+    h.worker(2, 1);
+    h.take();
+    h.worker_says(1, WorkerToScheduler::Retire);
+    let steals: Vec<WireKey> = h
+        .take()
+        .into_iter()
+        .filter_map(|m| match m {
+            Msg::Worker(w, SchedulerToWorker::Steal { key }, _) if w.0 == 1 => Some(key),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(steals, [key("y1"), key("y2"), key("y3")], "y0 is running");
+    for k in steals {
+        h.worker_says(
+            1,
+            WorkerToScheduler::StealReply {
+                key: k,
+                released: true,
+            },
+        );
+    }
+    let moved: Vec<_> = h.computes();
+    assert_eq!(moved.len(), 3);
+    assert!(moved.iter().all(|(w, _)| *w == 2));
+}
