@@ -100,6 +100,7 @@
 //! ```
 
 mod graph;
+mod invariants;
 mod scheduler;
 mod task;
 mod transitions;

@@ -84,6 +84,9 @@ impl H {
 
     pub fn ev(&mut self, e: Event) {
         self.s.handle(self.now, e, &mut self.rec);
+        if let Err(e) = self.s.check_invariants() {
+            panic!("invariant broken: {e}");
+        }
     }
 
     pub fn worker(&mut self, w: u32, nthreads: u32) {

@@ -159,3 +159,68 @@ proptest! {
         prop_assert_eq!(h.s.stats().tasks, 0);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    /// Clients releasing, cancelling, re-wanting and resubmitting at random
+    /// while workers run and die: the bookkeeping stays consistent after
+    /// every event (checked by the harness), and once every client has left
+    /// nothing is left anywhere.
+    #[test]
+    fn random_client_actions_keep_the_books(c in case(), actions in proptest::collection::vec((0u8..5, 0u32..40), 0..60)) {
+        let mut h = H::with(SchedulerConfig { allowed_failures: 1000, ..SchedulerConfig::default() });
+        let mut sim = Sim::default();
+        let mut next = 0u32;
+        for _ in 0..2 {
+            sim.add(&mut h, next, 1);
+            next += 1;
+        }
+        let n = c.deps.len() as u32;
+        let tasks = |c: &Case| -> Vec<rask_protocol::SubmittedTask> {
+            c.deps.iter().enumerate().map(|(i, d)| task(&format!("t{i}"), d)).collect()
+        };
+        h.submit(tasks(&c), &c.wanted);
+        let mut steps = c.steps.iter();
+        for &(what, which) in &actions {
+            let k = key(&format!("t{}", which % n));
+            match what {
+                0 => h.client_says(ClientToScheduler::Release { keys: vec![k] }),
+                1 => h.client_says(ClientToScheduler::Cancel { keys: vec![k] }),
+                2 => {
+                    if h.s.task_state(&k).is_some() {
+                        h.client_says(ClientToScheduler::Want { keys: vec![k] });
+                    }
+                }
+                3 => h.submit(tasks(&c), &[which % n]),
+                _ => {}
+            }
+            // A few worker steps between client actions.
+            for &(who, roll) in steps.by_ref().take(3) {
+                for (w, r) in sim.absorb(&mut h) {
+                    h.worker_says(w, r);
+                }
+                let ids: Vec<u32> = sim.workers.keys().copied().collect();
+                let w = ids[who as usize % ids.len()];
+                if roll == 0 {
+                    sim.workers.remove(&w);
+                    h.ev(Event::WorkerGone { worker: WorkerId(w) });
+                    sim.add(&mut h, next, 1);
+                    next += 1;
+                } else if let Some(m) = sim.run_one(w) {
+                    h.worker_says(w, m);
+                }
+            }
+        }
+        sim.run_all(&mut h);
+        let errors = sim.client.iter().filter(|m| matches!(m, SchedulerToClient::Error { .. })).count();
+        prop_assert_eq!(errors, 0);
+        let st = h.s.stats();
+        prop_assert_eq!(st.processing + st.waiting + st.queued + st.no_worker, 0);
+        h.ev(Event::ClientGone { client: C });
+        sim.absorb(&mut h);
+        prop_assert_eq!(h.s.stats().tasks, 0);
+        for x in sim.workers.values() {
+            prop_assert!(x.held.is_empty(), "{:?}", x.held);
+        }
+    }
+}
