@@ -101,20 +101,14 @@ impl Scheduler {
                         return Err(format!("{k} is processing with an input not in memory"));
                     }
                 }
-                TaskState::Queued => {
-                    if !self.queue.contains(&(task.priority, t)) {
-                        return Err(format!("{k} is queued but not in the queue"));
-                    }
+                TaskState::Queued if !self.queue.contains(&(task.priority, t)) => {
+                    return Err(format!("{k} is queued but not in the queue"));
                 }
-                TaskState::NoWorker => {
-                    if !self.no_worker.contains(&t) {
-                        return Err(format!("{k} is no-worker but not in that set"));
-                    }
+                TaskState::NoWorker if !self.no_worker.contains(&t) => {
+                    return Err(format!("{k} is no-worker but not in that set"));
                 }
-                TaskState::Memory => {
-                    if task.who_has.is_empty() {
-                        return Err(format!("{k} is in memory nowhere"));
-                    }
+                TaskState::Memory if task.who_has.is_empty() => {
+                    return Err(format!("{k} is in memory nowhere"));
                 }
                 _ => {}
             }
