@@ -186,10 +186,8 @@ proptest! {
             match what {
                 0 => h.client_says(ClientToScheduler::Release { keys: vec![k] }),
                 1 => h.client_says(ClientToScheduler::Cancel { keys: vec![k] }),
-                2 => {
-                    if h.s.task_state(&k).is_some() {
-                        h.client_says(ClientToScheduler::Want { keys: vec![k] });
-                    }
+                2 if h.s.task_state(&k).is_some() => {
+                    h.client_says(ClientToScheduler::Want { keys: vec![k] })
                 }
                 3 => h.submit(tasks(&c), &[which % n]),
                 _ => {}
