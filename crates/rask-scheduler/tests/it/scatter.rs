@@ -1,0 +1,218 @@
+//! Scatter, who-has, info and retirement.
+
+use bytes::Bytes;
+use rask_protocol::*;
+use rask_scheduler::{Event, TaskState, WorkerId};
+
+use crate::harness::*;
+
+fn scatter(h: &mut H, names: &[&str], broadcast: bool) {
+    let values = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            (
+                key(n),
+                BulkRef {
+                    frame: i as u32,
+                    tag: "u64".into(),
+                },
+            )
+        })
+        .collect();
+    let bulk = names.iter().map(|_| Bytes::from_static(&[0; 8])).collect();
+    h.ev(Event::Client {
+        client: C,
+        msg: ClientToScheduler::Scatter { values, broadcast },
+        bulk,
+    });
+}
+
+#[test]
+fn scatter_stores_on_least_loaded_worker_and_reports_on_confirmation() {
+    let mut h = H::new();
+    let mut sim = Sim::default();
+    sim.add(&mut h, 1, 1);
+    sim.add(&mut h, 2, 1);
+    scatter(&mut h, &["s0", "s1"], false);
+    assert_eq!(h.s.task_state(&key("s0")), Some(TaskState::Processing));
+    sim.run_all(&mut h);
+    assert_eq!(in_memory(&sim.client), ["s0", "s1"]);
+    let mut holders = h.s.who_has(&key("s0"));
+    holders.extend(h.s.who_has(&key("s1")));
+    holders.sort();
+    assert_eq!(holders, [address(1), address(2)], "spread over workers");
+    // A task on scattered data runs; who-has and info answer.
+    h.submit(
+        vec![SubmittedTask {
+            key: key("f"),
+            op: vec![],
+            deps: vec![DepRef::Known(key("s0"))],
+            order: 0,
+            annotations: None,
+        }],
+        &[0],
+    );
+    sim.run_all(&mut h);
+    h.client_says(ClientToScheduler::WhoHas {
+        keys: vec![key("s1"), key("nope")],
+    });
+    h.client_says(ClientToScheduler::Info);
+    let msgs = h.client_msgs();
+    let SchedulerToClient::WhoHas { entries } = &msgs[0] else {
+        panic!("{msgs:?}")
+    };
+    assert_eq!(entries[1], (key("nope"), vec![]));
+    let SchedulerToClient::Info { workers, tasks, .. } = &msgs[1] else {
+        panic!("{msgs:?}")
+    };
+    assert_eq!(workers.len(), 2);
+    assert_eq!(*tasks, 3);
+}
+
+#[test]
+fn broadcast_and_lost_scattered_data() {
+    let mut h = H::new();
+    let mut sim = Sim::default();
+    sim.add(&mut h, 1, 1);
+    sim.add(&mut h, 2, 1);
+    scatter(&mut h, &["everywhere"], true);
+    scatter(&mut h, &["once"], false);
+    sim.run_all(&mut h);
+    assert_eq!(h.s.who_has(&key("everywhere")).len(), 2);
+    let holder = h.s.who_has(&key("once"))[0].clone();
+    let w = if holder == address(1) { 1 } else { 2 };
+    sim.workers.remove(&w);
+    h.ev(Event::WorkerGone {
+        worker: WorkerId(w),
+    });
+    // A dependent of the lost value errs as lost, not hangs.
+    h.submit(
+        vec![SubmittedTask {
+            key: key("g"),
+            op: vec![],
+            deps: vec![DepRef::Known(key("once"))],
+            order: 0,
+            annotations: None,
+        }],
+        &[0],
+    );
+    sim.run_all(&mut h);
+    let e = erred(&sim.client);
+    assert!(
+        e.iter()
+            .any(|f| f.key == key("once") && f.kind == FailureKind::Lost),
+        "{e:?}"
+    );
+    assert!(
+        e.iter()
+            .any(|f| f.key == key("g") && f.kind == FailureKind::Dependency),
+        "{e:?}"
+    );
+    assert_eq!(h.s.who_has(&key("everywhere")).len(), 1);
+}
+
+#[test]
+fn scatter_without_workers_is_an_error() {
+    let mut h = H::new();
+    scatter(&mut h, &["x"], false);
+    let msgs = h.client_msgs();
+    assert!(
+        matches!(&msgs[0], SchedulerToClient::Error { message } if message.contains("no workers"))
+    );
+}
+
+#[test]
+fn retiring_worker_hands_its_data_over_then_closes() {
+    let mut h = H::new();
+    let mut sim = Sim::default();
+    sim.add(&mut h, 1, 1);
+    h.submit(vec![task("a", &[])], &[0]);
+    sim.run_all(&mut h);
+    sim.add(&mut h, 2, 1);
+    h.worker_says(1, WorkerToScheduler::Retire);
+    let msgs = h.take();
+    assert!(msgs.iter().any(|m| matches!(m, Msg::Worker(w, SchedulerToWorker::Acquire { keys }, _) if w.0 == 2 && keys[0].key == key("a"))));
+    h.worker_says(
+        2,
+        WorkerToScheduler::AddKeys {
+            keys: vec![(key("a"), 8, "u64".into())],
+        },
+    );
+    let msgs = h.take();
+    assert!(
+        msgs.iter()
+            .any(|m| matches!(m, Msg::Worker(w, SchedulerToWorker::Close { .. }, _) if w.0 == 1)),
+        "{msgs:?}"
+    );
+    h.ev(Event::WorkerGone {
+        worker: WorkerId(1),
+    });
+    assert_eq!(h.s.who_has(&key("a")), [address(2)]);
+    assert_eq!(h.s.task_state(&key("a")), Some(TaskState::Memory));
+    // New work avoids nothing: worker 2 runs it.
+    h.submit(vec![task("b", &[])], &[0]);
+    assert_eq!(h.computes(), vec![(2, "b".to_string())]);
+}
+
+#[test]
+fn retire_requested_by_api() {
+    let mut h = H::new();
+    h.worker(1, 1);
+    h.worker(2, 1);
+    h.s.retire_worker(h.now, WorkerId(2), &mut h.rec);
+    let msgs = h.take();
+    assert!(
+        msgs.iter()
+            .any(|m| matches!(m, Msg::Worker(w, SchedulerToWorker::Retire, _) if w.0 == 2))
+    );
+    assert!(
+        msgs.iter()
+            .any(|m| matches!(m, Msg::Worker(w, SchedulerToWorker::Close { .. }, _) if w.0 == 2))
+    );
+    h.submit(vec![task("b", &[])], &[0]);
+    assert_eq!(h.computes(), vec![(1, "b".to_string())]);
+}
+
+#[test]
+fn retiring_worker_gives_back_its_queue() {
+    let mut h = H::new();
+    h.worker(1, 1);
+    h.submit(vec![task("x", &[])], &[0]);
+    h.take();
+    h.finish(1, "x", 8);
+    let tasks: Vec<_> = (0..4)
+        .map(|i| SubmittedTask {
+            key: key(&format!("y{i}")),
+            op: vec![],
+            deps: vec![DepRef::Known(key("x"))],
+            order: i,
+            annotations: None,
+        })
+        .collect();
+    h.submit(tasks, &[0, 1, 2, 3]);
+    h.worker(2, 1);
+    h.take();
+    h.worker_says(1, WorkerToScheduler::Retire);
+    let steals: Vec<WireKey> = h
+        .take()
+        .into_iter()
+        .filter_map(|m| match m {
+            Msg::Worker(w, SchedulerToWorker::Steal { key }, _) if w.0 == 1 => Some(key),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(steals, [key("y1"), key("y2"), key("y3")], "y0 is running");
+    for k in steals {
+        h.worker_says(
+            1,
+            WorkerToScheduler::StealReply {
+                key: k,
+                released: true,
+            },
+        );
+    }
+    let moved: Vec<_> = h.computes();
+    assert_eq!(moved.len(), 3);
+    assert!(moved.iter().all(|(w, _)| *w == 2));
+}
