@@ -4,6 +4,8 @@
 //! rask config          # the configuration in force, as a complete rask.toml
 //! rask config --keys   # every key with its environment variable, default and meaning
 //! rask version         # the version (also `rask --version`)
+//! rask scheduler       # a cluster's scheduler, on port 8786
+//! rask worker tcp://HOST:8786 --nthreads 4   # a worker of that scheduler
 //! ```
 //!
 //! The configuration comes from the defaults, then `rask.toml` (or the file
@@ -15,6 +17,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+
+mod cluster;
 
 /// Parallel computing for Rust in the spirit of Dask.
 #[derive(Debug, Parser)]
@@ -40,12 +44,60 @@ enum Command {
     },
     /// Print the version of rask.
     Version,
+    /// Run a cluster's scheduler until stopped (Ctrl-C or SIGTERM).
+    ///
+    /// Workers join with `rask worker ADDRESS`, clients with
+    /// `Client::connect(ADDRESS)`. Every peer must present the same token
+    /// (RASK_TOKEN, or `token` in rask.toml).
+    Scheduler {
+        /// Port to listen on.
+        #[arg(long, default_value_t = 8786)]
+        port: u16,
+        /// Interface to listen on (0.0.0.0: every interface).
+        #[arg(long, default_value = "0.0.0.0")]
+        host: String,
+        /// Write the scheduler's address to this file (JSON), for workers
+        /// and clients started by a batch system.
+        #[arg(long)]
+        scheduler_file: Option<std::path::PathBuf>,
+    },
+    /// Run a worker of the scheduler at ADDRESS until the scheduler closes
+    /// it; SIGTERM or Ctrl-C hands its data to other workers first.
+    Worker {
+        /// The scheduler's address (tcp://HOST:PORT); or use --scheduler-file.
+        address: Option<String>,
+        /// Read the scheduler's address from this file (written by
+        /// `rask scheduler --scheduler-file`), waiting for it to appear.
+        #[arg(long)]
+        scheduler_file: Option<std::path::PathBuf>,
+        /// Threads running tasks (default: one per core).
+        #[arg(long)]
+        nthreads: Option<usize>,
+        /// Memory limit, like "4 GiB" (default: none).
+        #[arg(long)]
+        memory_limit: Option<String>,
+        /// The worker's name (default: host-pid).
+        #[arg(long)]
+        name: Option<String>,
+        /// Address the data server listens on.
+        #[arg(long, default_value = "tcp://0.0.0.0:0")]
+        listen: String,
+        /// Address peers should use to reach this worker, when it differs
+        /// from the one it listens on (NAT, containers).
+        #[arg(long)]
+        contact_address: Option<String>,
+    },
 }
 
 /// Exit status when the configuration cannot be read.
 const CONFIG_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
+    // A cluster started this process as a worker: run it and exit.
+    if let Err(e) = rask::distributed::init() {
+        eprintln!("error: {e}");
+        return ExitCode::FAILURE;
+    }
     let cli = Cli::parse();
     let mut out = io::stdout().lock();
     match run(cli.command, &mut out) {
@@ -78,6 +130,30 @@ fn run(command: Command, out: &mut impl Write) -> anyhow::Result<ExitCode> {
         }
         Command::Version => {
             writeln!(out, "rask {}", env!("CARGO_PKG_VERSION")).context("cannot write")?;
+        }
+        Command::Scheduler {
+            port,
+            host,
+            scheduler_file,
+        } => return cluster::scheduler(port, &host, scheduler_file.as_deref(), out),
+        Command::Worker {
+            address,
+            scheduler_file,
+            nthreads,
+            memory_limit,
+            name,
+            listen,
+            contact_address,
+        } => {
+            return cluster::worker(cluster::WorkerArgs {
+                address,
+                scheduler_file,
+                nthreads,
+                memory_limit,
+                name,
+                listen,
+                contact_address,
+            });
         }
     }
     out.flush().context("cannot write to standard output")?;

@@ -9,6 +9,7 @@
 //!   its last step (so requested outputs keep their keys) and remembers every
 //!   step's key for errors. Outputs are never fused away, and tasks with
 //!   different annotations (priority, retries, ...) are never fused together.
+//!   Data held by an executor ([`Op::Held`]) is never fused into another task.
 //!
 //! Both passes work in place: the tasks that stay are moved down in the
 //! graph's own task list, keeping their relative order, and only their
@@ -141,7 +142,10 @@ fn absorbed_tasks(graph: &Graph, outputs: &[TaskId]) -> Vec<bool> {
                 return false;
             };
             let (a, b) = (graph.task(id), graph.task(b));
+            // Held data stays a task of its own: an executor that holds it
+            // resolves it as a dependency, not as a step of another task.
             !is_output[i]
+                && !matches!(a.op, Op::Held(_))
                 && same_annotations(a, b)
                 && (b.deps.len() == 1 || (a.op.is_blockwise() && b.op.is_blockwise()))
         })

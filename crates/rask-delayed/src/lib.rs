@@ -884,6 +884,12 @@ where
     Delayed::from_parts("collect", op, deps)
 }
 
+impl<T: Data + Clone> rask_core::Persist for Delayed<T> {
+    fn persist_on(&self, executor: &dyn Executor) -> Result<Self> {
+        self.persist_with(executor)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -913,11 +919,5 @@ mod tests {
             x = x.map(|v| v + 1);
         }
         drop(x);
-    }
-}
-
-impl<T: Data + Clone> rask_core::Persist for Delayed<T> {
-    fn persist_on(&self, executor: &dyn Executor) -> Result<Self> {
-        self.persist_with(executor)
     }
 }

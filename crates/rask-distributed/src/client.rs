@@ -31,8 +31,11 @@ use tokio::sync::{mpsc, oneshot};
 use crate::future::{Future, KeyHandle, single};
 use crate::remote::{ArgSource, Remote, SubmitArg, SubmitArgs};
 
-/// Results up to this size come back inline with the scheduler's report.
+/// Whether small results come back inline with the scheduler's report.
 const INLINE_RESULTS: bool = true;
+
+/// What one worker sent: the values it had, and the keys it had not.
+type Fetched = (Vec<(Key, Value)>, Vec<Key>);
 
 /// How a client connects.
 #[derive(Clone, Debug)]
@@ -807,7 +810,7 @@ impl ClientInner {
 
     /// Asks one worker for `keys`: the values it had, and the keys it had
     /// not.
-    fn fetch(&self, worker: &str, keys: &[Key]) -> Result<(Vec<(Key, Value)>, Vec<Key>)> {
+    fn fetch(&self, worker: &str, keys: &[Key]) -> Result<Fetched> {
         let runtime = self
             .runtime
             .as_ref()

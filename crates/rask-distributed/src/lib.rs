@@ -8,11 +8,15 @@
 //!   made the default executor so that `.compute()` runs on the cluster.
 //! * [`Future`] is a handle to a result on the cluster; [`as_completed`]
 //!   yields futures as they finish.
+//! * [`LocalCluster`] starts a scheduler and workers on this machine;
+//!   [`init`] at the top of `main` lets it start this program as a worker.
 
 mod client;
+mod cluster;
 mod future;
 mod remote;
 
 pub use client::{Client, ClientOptions, Submitter};
+pub use cluster::{LocalCluster, LocalClusterBuilder, WORKER_ENV, init};
 pub use future::{AsCompleted, Future, as_completed};
-pub use remote::{ArgSource, ByRef, ByValue, Remote, SubmitArg, SubmitArgs};
+pub use remote::{ArgSource, ByRef, BySlice, ByStr, ByValue, Remote, SubmitArg, SubmitArgs};

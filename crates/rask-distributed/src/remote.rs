@@ -19,10 +19,14 @@ use crate::future::Future;
 pub struct ByRef;
 /// Marks a parameter taken by value.
 pub struct ByValue;
+/// Marks a slice parameter (`&[T]`), given as a `Vec<T>`.
+pub struct BySlice;
+/// Marks a string parameter (`&str`), given as a `String`.
+pub struct ByStr;
 
 /// A function item that can be submitted with argument types `A` (a tuple)
-/// and parameter kinds `M` (a tuple of [`ByRef`] / [`ByValue`]); implemented
-/// for every function of up to four parameters. Whether it is registered
+/// and parameter kinds `M` (a tuple of [`ByRef`], [`ByValue`], [`BySlice`],
+/// [`ByStr`]); implemented for functions of up to four parameters. Whether it is registered
 /// with `#[rask::remote]` is checked when it is submitted.
 pub trait Remote<A, M>: Copy + Send + 'static {
     /// What the function returns.
@@ -74,9 +78,10 @@ impl SubmitArgs<()> for () {
     }
 }
 
-// One impl per arity and combination of parameter kinds (up to four
-// parameters). A by-value parameter must be `DeserializeOwned`, which keeps
-// a by-reference function from also matching the by-value impl.
+// One impl per arity and combination of parameter kinds: up to two
+// parameters of any kind, three or four taken by reference or by value. A
+// by-value parameter must be `DeserializeOwned`, which keeps a
+// by-reference function from also matching the by-value impl.
 impl<Func, Out> Remote<(), ()> for Func
 where
     Func: Fn() -> Out + Copy + Send + 'static,
@@ -100,6 +105,21 @@ where
     type Output = Out;
 }
 
+impl<Func, Out, A1> Remote<(Vec<A1>,), (BySlice,)> for Func
+where
+    Func: Fn(&[A1]) -> Out + Copy + Send + 'static,
+    A1: 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out> Remote<(String,), (ByStr,)> for Func
+where
+    Func: Fn(&str) -> Out + Copy + Send + 'static,
+{
+    type Output = Out;
+}
+
 impl<Func, Out, A1, A2> Remote<(A1, A2), (ByRef, ByRef)> for Func
 where
     Func: Fn(&A1, &A2) -> Out + Copy + Send + 'static,
@@ -118,6 +138,23 @@ where
     type Output = Out;
 }
 
+impl<Func, Out, A1, A2> Remote<(A1, Vec<A2>), (ByRef, BySlice)> for Func
+where
+    Func: Fn(&A1, &[A2]) -> Out + Copy + Send + 'static,
+    A1: 'static,
+    A2: 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out, A1> Remote<(A1, String), (ByRef, ByStr)> for Func
+where
+    Func: Fn(&A1, &str) -> Out + Copy + Send + 'static,
+    A1: 'static,
+{
+    type Output = Out;
+}
+
 impl<Func, Out, A1, A2> Remote<(A1, A2), (ByValue, ByRef)> for Func
 where
     Func: Fn(A1, &A2) -> Out + Copy + Send + 'static,
@@ -132,6 +169,89 @@ where
     Func: Fn(A1, A2) -> Out + Copy + Send + 'static,
     A1: DeserializeOwned + 'static,
     A2: DeserializeOwned + 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out, A1, A2> Remote<(A1, Vec<A2>), (ByValue, BySlice)> for Func
+where
+    Func: Fn(A1, &[A2]) -> Out + Copy + Send + 'static,
+    A1: DeserializeOwned + 'static,
+    A2: 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out, A1> Remote<(A1, String), (ByValue, ByStr)> for Func
+where
+    Func: Fn(A1, &str) -> Out + Copy + Send + 'static,
+    A1: DeserializeOwned + 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out, A1, A2> Remote<(Vec<A1>, A2), (BySlice, ByRef)> for Func
+where
+    Func: Fn(&[A1], &A2) -> Out + Copy + Send + 'static,
+    A1: 'static,
+    A2: 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out, A1, A2> Remote<(Vec<A1>, A2), (BySlice, ByValue)> for Func
+where
+    Func: Fn(&[A1], A2) -> Out + Copy + Send + 'static,
+    A1: 'static,
+    A2: DeserializeOwned + 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out, A1, A2> Remote<(Vec<A1>, Vec<A2>), (BySlice, BySlice)> for Func
+where
+    Func: Fn(&[A1], &[A2]) -> Out + Copy + Send + 'static,
+    A1: 'static,
+    A2: 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out, A1> Remote<(Vec<A1>, String), (BySlice, ByStr)> for Func
+where
+    Func: Fn(&[A1], &str) -> Out + Copy + Send + 'static,
+    A1: 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out, A2> Remote<(String, A2), (ByStr, ByRef)> for Func
+where
+    Func: Fn(&str, &A2) -> Out + Copy + Send + 'static,
+    A2: 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out, A2> Remote<(String, A2), (ByStr, ByValue)> for Func
+where
+    Func: Fn(&str, A2) -> Out + Copy + Send + 'static,
+    A2: DeserializeOwned + 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out, A2> Remote<(String, Vec<A2>), (ByStr, BySlice)> for Func
+where
+    Func: Fn(&str, &[A2]) -> Out + Copy + Send + 'static,
+    A2: 'static,
+{
+    type Output = Out;
+}
+
+impl<Func, Out> Remote<(String, String), (ByStr, ByStr)> for Func
+where
+    Func: Fn(&str, &str) -> Out + Copy + Send + 'static,
 {
     type Output = Out;
 }

@@ -102,6 +102,7 @@
 mod graph;
 mod invariants;
 mod scheduler;
+pub mod server;
 mod task;
 mod transitions;
 mod workers;

@@ -35,6 +35,7 @@
 //!
 //! * [`delayed`](mod@delayed) — lazy calls of ordinary functions.
 //! * [`array`](mod@array) — chunked n-d arrays with NumPy semantics.
+//! * [`distributed`] — clusters: scheduler, workers, clients and futures.
 //! * [`compute`], [`compute_with`], [`get`] — run collections or hand-built
 //!   graphs.
 //! * [`Scheduler`] — `sync`, `threads(n)`, or any [`graph::Executor`].
@@ -106,6 +107,41 @@ pub mod delayed {
 #[cfg(feature = "array")]
 pub mod array {
     pub use rask_array::*;
+}
+
+/// A cluster: a scheduler, workers and clients, on one machine or many.
+///
+/// [`LocalCluster`](distributed::LocalCluster) starts one on this machine;
+/// [`Client`](distributed::Client) connects to any (`rask scheduler` and
+/// `rask worker ADDRESS` start one from the command line). Functions marked
+/// `#[rask::remote]` are submitted by name and run on workers; any
+/// collection computes there with [`Client::compute`](distributed::Client::compute)
+/// or, after [`Client::as_default`](distributed::Client::as_default), with
+/// its own `.compute()`. Call [`init`](distributed::init) at the top of
+/// `main` so that the cluster can start this program as a worker.
+///
+/// ```no_run
+/// use rask::distributed::{Client, LocalCluster, as_completed};
+///
+/// #[rask::remote]
+/// fn inc(x: &u64) -> u64 { x + 1 }
+///
+/// fn main() -> rask::Result<()> {
+///     rask::distributed::init()?;
+///     let cluster = LocalCluster::builder().workers(2).threads_per_worker(1).build()?;
+///     let client = cluster.client()?;
+///     let f = client.submit(inc, (1u64,))?;
+///     assert_eq!(f.result()?, 2);
+///     let fs = client.map(inc, 0..100u64)?;
+///     for done in as_completed(&fs) {
+///         let _x: u64 = done.result()?;
+///     }
+///     Ok(())
+/// }
+/// ```
+#[cfg(feature = "distributed")]
+pub mod distributed {
+    pub use rask_distributed::*;
 }
 
 /// Profilers and the HTML report: where the time and memory of a compute go.

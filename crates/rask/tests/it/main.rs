@@ -4,6 +4,7 @@
 mod array;
 mod delayed;
 mod diagnostics;
+mod distributed;
 mod errors;
 mod ordering;
 mod portable;

@@ -1,0 +1,127 @@
+//! `rask scheduler` and `rask worker`.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+/// Runs a scheduler until SIGINT or SIGTERM.
+pub fn scheduler(
+    port: u16,
+    host: &str,
+    scheduler_file: Option<&Path>,
+    out: &mut impl Write,
+) -> anyhow::Result<ExitCode> {
+    let config = rask::config::try_get()?;
+    let listen = if host.contains(':') {
+        format!("tcp://[{host}]:{port}")
+    } else {
+        format!("tcp://{host}:{port}")
+    };
+    let server = rask_scheduler::server::start(rask_scheduler::server::ServerOptions {
+        listen,
+        token: config.token.clone(),
+        handshake_timeout: config.connect_timeout,
+        ..Default::default()
+    })?;
+    let address = server.address().to_string();
+    writeln!(out, "rask scheduler listening at {address}")?;
+    out.flush()?;
+    if let Some(path) = scheduler_file {
+        write_scheduler_file(path, &address)
+            .with_context(|| format!("cannot write the scheduler file {}", path.display()))?;
+    }
+    server.run_until_signal();
+    if let Some(path) = scheduler_file {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `{"address": "..."}` by a temporary name and renames it, so a
+/// reader never sees half a file.
+fn write_scheduler_file(path: &Path, address: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    let text = serde_json::json!({ "address": address }).to_string();
+    std::fs::write(&tmp, text + "\n")?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Reads the address from a scheduler file, waiting up to `wait` for it.
+fn read_scheduler_file(path: &Path, wait: Duration) -> anyhow::Result<String> {
+    let deadline = Instant::now() + wait;
+    loop {
+        match std::fs::read_to_string(path) {
+            Ok(text) => {
+                let v: serde_json::Value = serde_json::from_str(&text).with_context(|| {
+                    format!("the scheduler file {} is not JSON", path.display())
+                })?;
+                return match v.get("address").and_then(|a| a.as_str()) {
+                    Some(a) => Ok(a.to_string()),
+                    None => bail!(
+                        "the scheduler file {} has no \"address\"; it should be written by \
+                         `rask scheduler --scheduler-file`",
+                        path.display()
+                    ),
+                };
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "cannot read the scheduler file {} (waited {wait:?} for it)",
+                        path.display()
+                    )
+                });
+            }
+        }
+    }
+}
+
+/// The arguments of `rask worker`.
+pub struct WorkerArgs {
+    pub address: Option<String>,
+    pub scheduler_file: Option<PathBuf>,
+    pub nthreads: Option<usize>,
+    pub memory_limit: Option<String>,
+    pub name: Option<String>,
+    pub listen: String,
+    pub contact_address: Option<String>,
+}
+
+/// Runs a worker until the scheduler closes it.
+pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
+    let config = rask::config::try_get()?;
+    let address = match (args.address, &args.scheduler_file) {
+        (Some(a), None) => a,
+        (None, Some(path)) => read_scheduler_file(path, Duration::from_secs(60))?,
+        (Some(_), Some(_)) => bail!("give the scheduler's address or --scheduler-file, not both"),
+        (None, None) => bail!(
+            "which scheduler? give its address (rask worker tcp://HOST:8786) or --scheduler-file"
+        ),
+    };
+    let mut opts = rask_worker::WorkerOptions::new(address);
+    if let Some(n) = args.nthreads {
+        if n == 0 {
+            bail!("--nthreads must be at least 1");
+        }
+        opts.nthreads = n;
+    }
+    if let Some(m) = args.memory_limit {
+        let size: rask::config::ByteSize = m
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--memory-limit {m:?}: {e}"))?;
+        opts.memory_limit = size.0;
+    }
+    opts.name = args.name;
+    opts.listen = args.listen;
+    opts.contact_address = args.contact_address;
+    opts.token = config.token.clone();
+    opts.connect_timeout = config.connect_timeout;
+    rask_worker::run(opts)?;
+    Ok(ExitCode::SUCCESS)
+}

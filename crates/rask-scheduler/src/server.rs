@@ -1,0 +1,374 @@
+//! The scheduler's server: the pure [`Scheduler`] state machine behind TCP.
+//!
+//! One tokio task owns the state machine and takes events from one channel:
+//! connections accepted and lost, messages read from clients and workers,
+//! and a clock tick. What the state machine sends goes to a per-connection
+//! channel; each connection's writer task writes everything queued before
+//! one flush, so a burst of messages costs one system call. Handshakes run
+//! in their own tasks, so a slow or hostile peer never blocks the accept
+//! loop or the scheduler.
+//!
+//! ```no_run
+//! use rask_scheduler::server::{ServerOptions, start};
+//! let server = start(ServerOptions { listen: "tcp://127.0.0.1:0".into(), ..Default::default() })?;
+//! println!("scheduler at {}", server.address());
+//! # Ok::<(), rask_protocol::ProtocolError>(())
+//! ```
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rask_protocol::{
+    ClientToScheduler, ConnWriter, ListenOptions, Listener, ProtocolError, Role, SchedulerToClient,
+    SchedulerToWorker, WorkerToScheduler,
+};
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{ClientId, Comm, Event, Scheduler, SchedulerConfig, Stats, WorkerId};
+
+/// How a scheduler server starts.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    /// Address to listen on (`tcp://0.0.0.0:8786`; port 0 picks a free one).
+    pub listen: String,
+    /// The shared secret peers must present (empty: none).
+    pub token: String,
+    /// The state machine's settings.
+    pub config: SchedulerConfig,
+    /// How often the state machine is ticked (heartbeat checks, stealing).
+    pub tick: Duration,
+    /// Limit for a peer's handshake.
+    pub handshake_timeout: Duration,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        ServerOptions {
+            listen: "tcp://0.0.0.0:8786".into(),
+            token: String::new(),
+            config: SchedulerConfig::default(),
+            tick: Duration::from_millis(100),
+            handshake_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+enum Input {
+    Event(Event),
+    ClientWriter(ClientId, mpsc::UnboundedSender<Out<SchedulerToClient>>),
+    WorkerWriter(WorkerId, mpsc::UnboundedSender<Out<SchedulerToWorker>>),
+    Stats(oneshot::Sender<Stats>),
+    Shutdown(String),
+}
+
+enum Out<M> {
+    Message(M, Vec<Bytes>),
+    Close,
+}
+
+/// A running scheduler server; dropping it shuts the server down.
+pub struct ServerHandle {
+    address: String,
+    tx: mpsc::UnboundedSender<Input>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl ServerHandle {
+    /// The address clients and workers connect to (`tcp://IP:PORT`).
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Counts of tasks by state and of workers.
+    pub fn stats(&self) -> Option<Stats> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Input::Stats(tx)).ok()?;
+        self.runtime.as_ref()?.block_on(rx).ok()
+    }
+
+    /// Tells every client and worker that the scheduler is closing, then
+    /// stops.
+    pub fn close(mut self) {
+        self.shutdown("the scheduler was closed");
+    }
+
+    fn shutdown(&mut self, reason: &str) {
+        let _ = self.tx.send(Input::Shutdown(reason.to_string()));
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(Duration::from_millis(300));
+        }
+    }
+
+    /// Blocks until the process gets SIGINT or SIGTERM, then closes.
+    pub fn run_until_signal(mut self) {
+        if let Some(rt) = &self.runtime {
+            rt.block_on(async {
+                let mut term =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = async {
+                        match term.as_mut() {
+                            Some(t) => { t.recv().await; }
+                            None => std::future::pending::<()>().await,
+                        }
+                    } => {}
+                }
+            });
+        }
+        self.shutdown("the scheduler was stopped");
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        self.shutdown("the scheduler was closed");
+    }
+}
+
+/// Starts a scheduler server on its own runtime and returns once it
+/// listens.
+pub fn start(options: ServerOptions) -> Result<ServerHandle, ProtocolError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("rask-scheduler")
+        .enable_all()
+        .build()
+        .map_err(|source| ProtocolError::Bind {
+            address: options.listen.clone(),
+            source,
+        })?;
+    let listener = runtime.block_on(Listener::bind(
+        &options.listen,
+        ListenOptions {
+            token: options.token.clone(),
+            handshake_timeout: options.handshake_timeout,
+            name: "scheduler".into(),
+            ..ListenOptions::default()
+        },
+    ))?;
+    let address = listener.address();
+    let (tx, rx) = mpsc::unbounded_channel();
+    runtime.spawn(core_loop(
+        Scheduler::new(options.config.clone()),
+        rx,
+        options.tick,
+    ));
+    runtime.spawn(accept_loop(listener, tx.clone()));
+    Ok(ServerHandle {
+        address,
+        tx,
+        runtime: Some(runtime),
+    })
+}
+
+/// The [`Comm`] of the server: per-connection queues.
+#[derive(Default)]
+struct Queues {
+    clients: FxHashMap<ClientId, mpsc::UnboundedSender<Out<SchedulerToClient>>>,
+    workers: FxHashMap<WorkerId, mpsc::UnboundedSender<Out<SchedulerToWorker>>>,
+}
+
+impl Comm for Queues {
+    fn to_client(&mut self, c: ClientId, msg: SchedulerToClient, bulk: Vec<Bytes>) {
+        if let Some(q) = self.clients.get(&c) {
+            let _ = q.send(Out::Message(msg, bulk));
+        }
+    }
+
+    fn to_worker(&mut self, w: WorkerId, msg: SchedulerToWorker, bulk: Vec<Bytes>) {
+        if let Some(q) = self.workers.get(&w) {
+            let _ = q.send(Out::Message(msg, bulk));
+        }
+    }
+
+    fn close_worker(&mut self, w: WorkerId, _reason: &str) {
+        if let Some(q) = self.workers.remove(&w) {
+            let _ = q.send(Out::Close);
+        }
+    }
+}
+
+async fn core_loop(
+    mut scheduler: Scheduler,
+    mut rx: mpsc::UnboundedReceiver<Input>,
+    tick: Duration,
+) {
+    let start = Instant::now();
+    let mut queues = Queues::default();
+    let mut ticker = tokio::time::interval(tick);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let input = tokio::select! {
+            biased;
+            i = rx.recv() => match i { Some(i) => i, None => return },
+            _ = ticker.tick() => Input::Event(Event::Tick),
+        };
+        let mut next = Some(input);
+        // Everything already queued is handled before yielding.
+        while let Some(input) = next.take() {
+            match input {
+                Input::Event(e) => {
+                    if let Event::ClientGone { client } = &e {
+                        queues.clients.remove(client);
+                    }
+                    let gone_worker = match &e {
+                        Event::WorkerGone { worker } => Some(*worker),
+                        _ => None,
+                    };
+                    scheduler.handle(start.elapsed(), e, &mut queues);
+                    if let Some(w) = gone_worker {
+                        queues.workers.remove(&w);
+                    }
+                }
+                Input::ClientWriter(id, q) => {
+                    queues.clients.insert(id, q);
+                }
+                Input::WorkerWriter(id, q) => {
+                    queues.workers.insert(id, q);
+                }
+                Input::Stats(tx) => {
+                    let _ = tx.send(scheduler.stats());
+                }
+                Input::Shutdown(reason) => {
+                    for q in queues.clients.values() {
+                        let _ = q.send(Out::Message(
+                            SchedulerToClient::Closing {
+                                reason: reason.clone(),
+                            },
+                            Vec::new(),
+                        ));
+                    }
+                    for q in queues.workers.values() {
+                        let _ = q.send(Out::Message(
+                            SchedulerToWorker::Close {
+                                reason: reason.clone(),
+                            },
+                            Vec::new(),
+                        ));
+                    }
+                    return;
+                }
+            }
+            next = rx.try_recv().ok();
+        }
+    }
+}
+
+async fn accept_loop(listener: Listener, tx: mpsc::UnboundedSender<Input>) {
+    let ids = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    loop {
+        let incoming = match listener.accept().await {
+            Ok(i) => i,
+            Err(e) => {
+                tracing::warn!("accepting a connection failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let tx = tx.clone();
+        let ids = ids.clone();
+        tokio::spawn(async move {
+            let (conn, hello) = match incoming.handshake().await {
+                Ok(x) => x,
+                Err(ProtocolError::Closed { .. }) => return,
+                Err(e) => {
+                    tracing::warn!("refused a connection: {e}");
+                    return;
+                }
+            };
+            let id = ids.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let peer = conn.peer().to_string();
+            let (mut reader, writer) = conn.into_split();
+            match hello.role {
+                Role::Client => {
+                    let client = ClientId(id);
+                    let (qtx, qrx) = mpsc::unbounded_channel();
+                    let _ = tx.send(Input::ClientWriter(client, qtx));
+                    let _ = tx.send(Input::Event(Event::ClientConnected {
+                        client,
+                        name: hello.name,
+                    }));
+                    tokio::spawn(write_loop(writer, qrx));
+                    loop {
+                        match reader.recv::<ClientToScheduler>().await {
+                            Ok(Some(m)) => {
+                                let _ = tx.send(Input::Event(Event::Client {
+                                    client,
+                                    msg: m.msg,
+                                    bulk: m.bulk,
+                                }));
+                            }
+                            Ok(None) => break,
+                            Err(e) => {
+                                tracing::warn!("client {peer}: {e}");
+                                break;
+                            }
+                        }
+                    }
+                    let _ = tx.send(Input::Event(Event::ClientGone { client }));
+                }
+                Role::Worker => {
+                    let worker = WorkerId(id);
+                    let (qtx, qrx) = mpsc::unbounded_channel();
+                    let _ = tx.send(Input::WorkerWriter(worker, qtx));
+                    let _ = tx.send(Input::Event(Event::WorkerConnected {
+                        worker,
+                        peer_address: peer.clone(),
+                    }));
+                    tokio::spawn(write_loop(writer, qrx));
+                    loop {
+                        match reader.recv::<WorkerToScheduler>().await {
+                            Ok(Some(m)) => {
+                                let _ = tx.send(Input::Event(Event::Worker {
+                                    worker,
+                                    msg: m.msg,
+                                    bulk: m.bulk,
+                                }));
+                            }
+                            Ok(None) => break,
+                            Err(e) => {
+                                tracing::warn!("worker {peer}: {e}");
+                                break;
+                            }
+                        }
+                    }
+                    let _ = tx.send(Input::Event(Event::WorkerGone { worker }));
+                }
+                Role::Peer => {
+                    tracing::warn!(
+                        "{peer} asked the scheduler for data; data is served by workers"
+                    );
+                }
+            }
+        });
+    }
+}
+
+async fn write_loop<M: Serialize>(mut writer: ConnWriter, mut rx: mpsc::UnboundedReceiver<Out<M>>) {
+    while let Some(first) = rx.recv().await {
+        let mut item = Some(first);
+        while let Some(out) = item.take() {
+            match out {
+                Out::Message(m, b) => {
+                    if writer.feed(&m, &b).await.is_err() {
+                        return;
+                    }
+                }
+                Out::Close => {
+                    let _ = writer.flush().await;
+                    let _ = writer.shutdown().await;
+                    return;
+                }
+            }
+            item = rx.try_recv().ok();
+        }
+        if writer.flush().await.is_err() {
+            return;
+        }
+    }
+    let _ = writer.flush().await;
+}

@@ -1,0 +1,337 @@
+//! Clusters of real processes over loopback sockets: futures, collections
+//! computed on workers equal to local results, a worker killed with SIGKILL,
+//! refused peers, and errors that name their task.
+//!
+//! Worker processes are this test binary, started with a filter that runs
+//! only [`worker_entry`], where `rask::distributed::init()` turns the
+//! process into a worker — so the functions registered here exist there.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use rask::Error;
+use rask::distributed::{Client, ClientOptions, LocalCluster, as_completed};
+
+#[rask::remote]
+fn inc(x: &u64) -> u64 {
+    x + 1
+}
+
+#[rask::remote]
+fn add(x: &u64, y: &u64) -> u64 {
+    x + y
+}
+
+#[rask::remote]
+fn slow_square(x: &u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(30));
+    x * x
+}
+
+#[rask::remote]
+fn refuse_three(x: &u64) -> u64 {
+    assert!(*x != 3, "three is not allowed");
+    *x
+}
+
+#[rask::remote]
+fn sum_all(xs: &[u64]) -> u64 {
+    xs.iter().sum()
+}
+
+#[rask::remote]
+fn ramp(n: u64) -> Vec<u64> {
+    (0..n).collect()
+}
+
+/// Fails the first time it runs for `marker` (a file that it then
+/// creates), succeeds afterwards: retried tasks succeed.
+#[rask::remote]
+fn flaky(marker: &str) -> u64 {
+    if std::fs::metadata(marker).is_err() {
+        std::fs::write(marker, b"ran").unwrap();
+        panic!("first run fails");
+    }
+    7
+}
+
+/// Becomes a worker when a cluster started this binary as one; otherwise
+/// does nothing.
+#[test]
+fn worker_entry() {
+    rask::distributed::init().unwrap();
+}
+
+fn worker_args() -> [&'static str; 4] {
+    [
+        "--exact",
+        "distributed::worker_entry",
+        "--test-threads=1",
+        "--quiet",
+    ]
+}
+
+/// A cluster whose workers are processes of this test binary.
+fn process_cluster(workers: usize) -> LocalCluster {
+    LocalCluster::builder()
+        .workers(workers)
+        .threads_per_worker(1)
+        .worker_command(std::env::current_exe().unwrap(), worker_args())
+        .build()
+        .expect("a local cluster starts")
+}
+
+/// A cluster whose workers are threads of this process.
+fn thread_cluster(workers: usize) -> LocalCluster {
+    LocalCluster::builder()
+        .workers(workers)
+        .threads_per_worker(1)
+        .processes(false)
+        .build()
+        .expect("a local cluster starts")
+}
+
+#[test]
+fn futures_submit_map_gather_scatter_and_as_completed() {
+    let cluster = process_cluster(2);
+    assert!(cluster.uses_processes());
+    let client = cluster.client().unwrap();
+
+    let f = client.submit(inc, (1u64,)).unwrap();
+    assert_eq!(f.result().unwrap(), 2);
+    assert!(f.done());
+
+    let fs = client.map(inc, 0..1_000u64).unwrap();
+    let xs: Vec<u64> = client.gather(&fs).unwrap();
+    assert_eq!(xs, (1..=1_000u64).collect::<Vec<_>>());
+
+    let mut seen = 0u64;
+    for done in as_completed(&fs[..50]) {
+        seen += done.result().unwrap();
+    }
+    assert_eq!(seen, (1..=50u64).sum::<u64>());
+
+    // Futures as arguments: the task runs after, and where, its input is.
+    let g = client.submit(add, (&f, 40u64)).unwrap();
+    assert_eq!(g.result().unwrap(), 42);
+
+    let big = client.scatter(vec![3u64; 1 << 17]).unwrap();
+    let s = client.submit(sum_all, (&big,)).unwrap();
+    assert_eq!(s.result().unwrap(), 3 << 17);
+    assert_eq!(big.result().unwrap().len(), 1 << 17);
+
+    // The same call has the same key and runs once.
+    assert_eq!(
+        client.submit(inc, (1u64,)).unwrap().key(),
+        client.submit(inc, (1u64,)).unwrap().key()
+    );
+    client.close().unwrap();
+}
+
+#[rask::remote]
+fn sum_nested(parts: &[Vec<u64>]) -> u64 {
+    parts.iter().flatten().sum()
+}
+
+#[test]
+fn collections_computed_on_the_cluster_equal_local_results() {
+    let cluster = thread_cluster(2);
+    let client = cluster.client().unwrap();
+
+    let y = rask::array::random::uniform(&[300, 200], &[70, 60], 7).unwrap();
+    let remote = client.compute(&y.sum()).unwrap().result().unwrap();
+    assert_eq!(remote, y.sum().compute().unwrap());
+    let z = y.t().mean_axis(rask::array::ndarray::Axis(1));
+    assert_eq!(
+        client.compute(&z).unwrap().result().unwrap(),
+        z.compute().unwrap()
+    );
+
+    let parts: Vec<_> = (0..6u64).map(|i| ramp::delayed(10 + i)).collect();
+    let total = sum_nested::delayed(rask::delayed::collect(&parts));
+    assert_eq!(
+        client.compute(&total).unwrap().result().unwrap(),
+        total.compute().unwrap()
+    );
+
+    // Persisted blocks stay on the workers; later work starts from them.
+    let kept = client.persist(&y).unwrap();
+    assert_eq!(
+        client.compute(&kept.sum()).unwrap().result().unwrap(),
+        remote
+    );
+    let info = client.workers_info().unwrap();
+    assert_eq!(info.len(), 2);
+    assert!(
+        info.iter().map(|w| w.managed_bytes).sum::<u64>() >= 300 * 200 * 8,
+        "{info:?}"
+    );
+}
+
+#[test]
+fn a_closure_graph_is_refused_by_the_cluster_naming_the_task() {
+    let cluster = thread_cluster(1);
+    let client = cluster.client().unwrap();
+    let x = rask::delayed(|| 41u64).map(|v| v + 1);
+    let err = client.compute(&x).unwrap_err();
+    assert!(matches!(err, Error::NotPortable { .. }), "{err}");
+    assert!(err.to_string().contains("#[rask::remote]"), "{err}");
+}
+
+#[test]
+fn task_errors_name_the_key_and_cause_and_dependents_fail_too() {
+    let cluster = thread_cluster(1);
+    let client = cluster.client().unwrap();
+    let fs = client.map(refuse_three, 0..5u64).unwrap();
+    let err = fs[3].result().unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("refuse_three"), "{text}");
+    assert!(text.contains("three is not allowed"), "{text}");
+    assert_eq!(err.task_key(), Some(fs[3].key()));
+    assert_eq!(fs[2].result().unwrap(), 2);
+    let after = client.submit(inc, (&fs[3],)).unwrap();
+    let err = after.result().unwrap_err();
+    assert!(err.to_string().contains("refuse_three"), "{err}");
+    assert!(client.gather(&fs).is_err());
+}
+
+#[test]
+fn retries_run_a_failed_task_again() {
+    let dir = std::env::temp_dir().join(format!("rask-dist-retry-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let marker = dir.join("ran").display().to_string();
+    let cluster = thread_cluster(1);
+    let client = cluster.client().unwrap();
+    let f = client.retries(1).submit(flaky, (marker.clone(),)).unwrap();
+    assert_eq!(f.result().unwrap(), 7);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_worker_killed_mid_graph_still_gives_the_right_answer() {
+    let mut cluster = process_cluster(2);
+    let client = cluster.client().unwrap();
+    let fs = client.map(slow_square, 0..60u64).unwrap();
+    // Let some finish on both workers, then kill one.
+    let start = Instant::now();
+    while fs.iter().filter(|f| f.done()).count() < 6 && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    cluster.kill_worker(0).unwrap();
+    let xs = client.gather(&fs).unwrap();
+    assert_eq!(xs, (0..60u64).map(|x| x * x).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_wrong_token_is_refused_and_the_scheduler_keeps_serving() {
+    let cluster = LocalCluster::builder()
+        .workers(1)
+        .processes(false)
+        .token("right")
+        .build()
+        .unwrap();
+    let mut options = ClientOptions::from_config().unwrap();
+    options.token = "wrong".into();
+    let err = Client::connect_with(cluster.address(), options).unwrap_err();
+    assert!(matches!(err, Error::Cluster { .. }), "{err}");
+    assert!(err.to_string().contains("token"), "{err}");
+    assert!(err.to_string().contains(cluster.address()), "{err}");
+    let client = cluster.client().unwrap();
+    assert_eq!(client.submit(inc, (1u64,)).unwrap().result().unwrap(), 2);
+}
+
+#[test]
+fn an_unreachable_scheduler_is_a_clear_error_not_a_hang() {
+    // A port that was just free: nothing listens there.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let address = format!("tcp://127.0.0.1:{port}");
+    let start = Instant::now();
+    let err = Client::connect(&address).unwrap_err();
+    assert!(
+        err.to_string().contains(&format!("127.0.0.1:{port}")),
+        "{err}"
+    );
+    assert!(start.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn a_scheduler_that_goes_away_is_reported_to_waiting_clients() {
+    let cluster = thread_cluster(1);
+    let client = cluster.client().unwrap();
+    let f = client.submit(slow_square, (1_000u64,)).unwrap();
+    let g = client.map(slow_square, 0..200u64).unwrap();
+    cluster.close();
+    let start = Instant::now();
+    let err = g[199].result().unwrap_err();
+    assert!(matches!(err, Error::Cluster { .. }), "{err}");
+    assert!(start.elapsed() < Duration::from_secs(10));
+    drop(f);
+}
+
+#[test]
+fn released_futures_free_their_results_on_the_workers() {
+    let cluster = thread_cluster(1);
+    let client = cluster.client().unwrap();
+    let big = client.map(ramp, [100_000u64, 100_001]).unwrap();
+    client.wait(&big).unwrap();
+    let held = |c: &Client| -> u64 {
+        c.workers_info()
+            .unwrap()
+            .iter()
+            .map(|w| w.managed_bytes)
+            .sum()
+    };
+    assert!(held(&client) >= 2 * 800_000);
+    drop(big);
+    let start = Instant::now();
+    while held(&client) > 0 && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(held(&client), 0);
+}
+
+#[test]
+fn cancelled_futures_report_cancellation() {
+    let cluster = thread_cluster(1);
+    let client = cluster.client().unwrap();
+    let fs = client.map(slow_square, 100..160u64).unwrap();
+    fs[59].cancel().unwrap();
+    let err = fs[59].result().unwrap_err();
+    assert!(matches!(err, Error::Cancelled), "{err}");
+}
+
+/// `client.as_default()` changes the executor of the whole process, so it
+/// is checked in a child process, away from the other tests.
+#[test]
+fn as_default_makes_compute_run_on_the_cluster() {
+    if std::env::var_os("RASK_TEST_AS_DEFAULT").is_some() {
+        let cluster = thread_cluster(1);
+        let client = cluster.client().unwrap();
+        let _guard = client.as_default();
+        assert_eq!(
+            rask::graph::executor::current().unwrap().name(),
+            "distributed"
+        );
+        let y = rask::array::random::uniform(&[100, 100], &[50, 50], 1).unwrap();
+        let m = y.mean().compute_scalar().unwrap();
+        assert!((m - 0.5).abs() < 0.05, "{m}");
+        let x = rask::delayed(|| 1u64);
+        assert!(matches!(x.compute(), Err(Error::NotPortable { .. })));
+        return;
+    }
+    let status = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "distributed::as_default_makes_compute_run_on_the_cluster",
+            "--test-threads=1",
+            "--quiet",
+        ])
+        .env("RASK_TEST_AS_DEFAULT", "1")
+        .status()
+        .unwrap();
+    assert!(status.success(), "the child process failed: {status}");
+}
