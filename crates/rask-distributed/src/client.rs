@@ -338,8 +338,21 @@ impl Client {
 
     /// The workers the scheduler knows.
     pub fn workers_info(&self) -> Result<Vec<WorkerInfo>> {
+        Ok(self.info()?.workers)
+    }
+
+    /// The cluster as the scheduler sees it: workers and tasks.
+    pub fn info(&self) -> Result<ClusterInfo> {
         match self.inner.ask(ClientToScheduler::Info)? {
-            SchedulerToClient::Info { workers, .. } => Ok(workers),
+            SchedulerToClient::Info {
+                address,
+                workers,
+                tasks,
+            } => Ok(ClusterInfo {
+                address,
+                workers,
+                tasks,
+            }),
             other => Err(cluster_error(
                 &self.inner.address,
                 format!("unexpected answer to an info request: {other:?}"),
@@ -365,6 +378,17 @@ impl Client {
         self.inner.shared.cond.notify_all();
         r
     }
+}
+
+/// The cluster as the scheduler sees it ([`Client::info`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClusterInfo {
+    /// The scheduler's address.
+    pub address: String,
+    /// The workers.
+    pub workers: Vec<WorkerInfo>,
+    /// Tasks the scheduler holds records of (in any state but forgotten).
+    pub tasks: u64,
 }
 
 /// Submissions with annotations (retries, priority, resources, workers).

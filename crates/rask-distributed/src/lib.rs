@@ -16,7 +16,8 @@ mod cluster;
 mod future;
 mod remote;
 
-pub use client::{Client, ClientOptions, Submitter};
+pub use client::{Client, ClientOptions, ClusterInfo, Submitter};
 pub use cluster::{LocalCluster, LocalClusterBuilder, WORKER_ENV, init};
 pub use future::{AsCompleted, Future, as_completed};
+pub use rask_protocol::WorkerInfo;
 pub use remote::{ArgSource, ByRef, BySlice, ByStr, ByValue, Remote, SubmitArg, SubmitArgs};

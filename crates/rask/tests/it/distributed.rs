@@ -335,3 +335,79 @@ fn as_default_makes_compute_run_on_the_cluster() {
         .unwrap();
     assert!(status.success(), "the child process failed: {status}");
 }
+
+#[rask::remote]
+fn crash(x: &u64) -> u64 {
+    if *x > 0 {
+        std::process::abort();
+    }
+    0
+}
+
+#[test]
+fn a_task_that_kills_three_workers_fails_as_killed_worker() {
+    let cluster = process_cluster(3);
+    let client = cluster.client().unwrap();
+    let f = client.submit(crash, (1u64,)).unwrap();
+    let err = f.result_timeout(Duration::from_secs(60)).unwrap_err();
+    assert!(matches!(err, Error::KilledWorker { .. }), "{err}");
+    let text = err.to_string();
+    assert!(text.contains("crash"), "{text}");
+    assert!(text.contains('3'), "{text}");
+}
+
+#[test]
+fn a_client_that_disconnects_has_its_work_released() {
+    let cluster = thread_cluster(1);
+    let leaving = cluster.client().unwrap();
+    let fs = leaving.map(slow_square, 0..200u64).unwrap();
+    let watcher = cluster.client().unwrap();
+    let start = Instant::now();
+    while watcher.info().unwrap().tasks < 200 && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    leaving.close().unwrap();
+    drop(fs);
+    drop(leaving);
+    while watcher.info().unwrap().tasks > 0 && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(watcher.info().unwrap().tasks, 0);
+    // The worker is free again: new work does not wait for the old.
+    let f = watcher.submit(inc, (5u64,)).unwrap();
+    assert_eq!(f.result_timeout(Duration::from_secs(5)).unwrap(), 6);
+}
+
+#[test]
+fn a_different_build_and_a_malformed_frame_are_refused_and_the_scheduler_keeps_serving() {
+    use std::io::{Read, Write};
+    let cluster = thread_cluster(1);
+    let addr = cluster.address().trim_start_matches("tcp://").to_string();
+
+    // Garbage instead of a handshake.
+    let mut raw = std::net::TcpStream::connect(&addr).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    raw.write_all(&[0xff; 64]).unwrap();
+    let mut sink = Vec::new();
+    let _ = raw.read_to_end(&mut sink); // the scheduler answers (or not) and closes
+
+    // A peer of another build.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let options = rask_protocol::ConnectOptions {
+        build: "rask 0.0.0 / some other build".into(),
+        ..Default::default()
+    };
+    let err = rt
+        .block_on(rask_protocol::connect(cluster.address(), &options))
+        .err()
+        .expect("a different build is refused");
+    let text = err.to_string();
+    assert!(text.contains("build"), "{text}");
+    assert!(text.contains("some other build"), "{text}");
+
+    let client = cluster.client().unwrap();
+    assert_eq!(client.submit(inc, (9u64,)).unwrap().result().unwrap(), 10);
+}
