@@ -91,6 +91,7 @@ pub struct WorkerArgs {
     pub name: Option<String>,
     pub listen: String,
     pub contact_address: Option<String>,
+    pub scheduler_wait: f64,
 }
 
 /// Runs a worker until the scheduler closes it.
@@ -122,6 +123,10 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     opts.contact_address = args.contact_address;
     opts.token = config.token.clone();
     opts.connect_timeout = config.connect_timeout;
+    if !(args.scheduler_wait >= 0.0 && args.scheduler_wait.is_finite()) {
+        bail!("--scheduler-wait must be a number of seconds, at least 0");
+    }
+    opts.scheduler_wait = Duration::from_secs_f64(args.scheduler_wait);
     rask_worker::run(opts)?;
     Ok(ExitCode::SUCCESS)
 }

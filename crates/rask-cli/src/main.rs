@@ -86,6 +86,9 @@ enum Command {
         /// from the one it listens on (NAT, containers).
         #[arg(long)]
         contact_address: Option<String>,
+        /// Seconds to keep trying a scheduler that is not listening yet.
+        #[arg(long, default_value_t = 60.0)]
+        scheduler_wait: f64,
     },
 }
 
@@ -144,6 +147,7 @@ fn run(command: Command, out: &mut impl Write) -> anyhow::Result<ExitCode> {
             name,
             listen,
             contact_address,
+            scheduler_wait,
         } => {
             return cluster::worker(cluster::WorkerArgs {
                 address,
@@ -153,6 +157,7 @@ fn run(command: Command, out: &mut impl Write) -> anyhow::Result<ExitCode> {
                 name,
                 listen,
                 contact_address,
+                scheduler_wait,
             });
         }
     }

@@ -16,6 +16,7 @@
 //! ```
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -74,6 +75,8 @@ pub struct ServerHandle {
     address: String,
     tx: mpsc::UnboundedSender<Input>,
     runtime: Option<tokio::runtime::Runtime>,
+    /// Connection writers still running.
+    writers: Arc<AtomicUsize>,
 }
 
 impl ServerHandle {
@@ -96,10 +99,19 @@ impl ServerHandle {
     }
 
     fn shutdown(&mut self, reason: &str) {
+        let Some(rt) = self.runtime.take() else {
+            return;
+        };
         let _ = self.tx.send(Input::Shutdown(reason.to_string()));
-        if let Some(rt) = self.runtime.take() {
-            rt.shutdown_timeout(Duration::from_millis(300));
-        }
+        // Let the writers deliver the goodbyes (a second at most).
+        let writers = self.writers.clone();
+        rt.block_on(async {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+            while writers.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        rt.shutdown_timeout(Duration::from_millis(100));
     }
 
     /// Blocks until the process gets SIGINT or SIGTERM, then closes.
@@ -157,11 +169,13 @@ pub fn start(options: ServerOptions) -> Result<ServerHandle, ProtocolError> {
         rx,
         options.tick,
     ));
-    runtime.spawn(accept_loop(listener, tx.clone()));
+    let writers = Arc::new(AtomicUsize::new(0));
+    runtime.spawn(accept_loop(listener, tx.clone(), writers.clone()));
     Ok(ServerHandle {
         address,
         tx,
         runtime: Some(runtime),
+        writers,
     })
 }
 
@@ -241,6 +255,7 @@ async fn core_loop(
                             },
                             Vec::new(),
                         ));
+                        let _ = q.send(Out::Close);
                     }
                     for q in queues.workers.values() {
                         let _ = q.send(Out::Message(
@@ -249,6 +264,7 @@ async fn core_loop(
                             },
                             Vec::new(),
                         ));
+                        let _ = q.send(Out::Close);
                     }
                     return;
                 }
@@ -258,7 +274,11 @@ async fn core_loop(
     }
 }
 
-async fn accept_loop(listener: Listener, tx: mpsc::UnboundedSender<Input>) {
+async fn accept_loop(
+    listener: Listener,
+    tx: mpsc::UnboundedSender<Input>,
+    writers: Arc<AtomicUsize>,
+) {
     let ids = Arc::new(std::sync::atomic::AtomicU32::new(0));
     loop {
         let incoming = match listener.accept().await {
@@ -271,6 +291,7 @@ async fn accept_loop(listener: Listener, tx: mpsc::UnboundedSender<Input>) {
         };
         let tx = tx.clone();
         let ids = ids.clone();
+        let writers = writers.clone();
         tokio::spawn(async move {
             let (conn, hello) = match incoming.handshake().await {
                 Ok(x) => x,
@@ -292,7 +313,7 @@ async fn accept_loop(listener: Listener, tx: mpsc::UnboundedSender<Input>) {
                         client,
                         name: hello.name,
                     }));
-                    tokio::spawn(write_loop(writer, qrx));
+                    tokio::spawn(counted(writers.clone(), write_loop(writer, qrx)));
                     loop {
                         match reader.recv::<ClientToScheduler>().await {
                             Ok(Some(m)) => {
@@ -319,7 +340,7 @@ async fn accept_loop(listener: Listener, tx: mpsc::UnboundedSender<Input>) {
                         worker,
                         peer_address: peer.clone(),
                     }));
-                    tokio::spawn(write_loop(writer, qrx));
+                    tokio::spawn(counted(writers.clone(), write_loop(writer, qrx)));
                     loop {
                         match reader.recv::<WorkerToScheduler>().await {
                             Ok(Some(m)) => {
@@ -346,6 +367,13 @@ async fn accept_loop(listener: Listener, tx: mpsc::UnboundedSender<Input>) {
             }
         });
     }
+}
+
+/// Runs a writer, counted in `writers` while it runs.
+async fn counted(writers: Arc<AtomicUsize>, writer: impl std::future::Future<Output = ()>) {
+    writers.fetch_add(1, Ordering::AcqRel);
+    writer.await;
+    writers.fetch_sub(1, Ordering::AcqRel);
 }
 
 async fn write_loop<M: Serialize>(mut writer: ConnWriter, mut rx: mpsc::UnboundedReceiver<Out<M>>) {

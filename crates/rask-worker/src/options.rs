@@ -46,6 +46,9 @@ pub struct WorkerOptions {
     /// Limit on connecting and on the handshake, to the scheduler and to
     /// peers (default 5 s).
     pub connect_timeout: Duration,
+    /// How long to keep trying a scheduler that refuses connections (it may
+    /// not be listening yet); default 0: fail at once.
+    pub scheduler_wait: Duration,
 }
 
 impl WorkerOptions {
@@ -62,6 +65,7 @@ impl WorkerOptions {
             token: String::new(),
             heartbeat: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(5),
+            scheduler_wait: Duration::ZERO,
         }
     }
 

@@ -491,22 +491,34 @@ async fn start_up(opts: &WorkerOptions, name: &str) -> Result<Started> {
         address: opts.listen.clone(),
         message: e.to_string(),
     })?;
-    let conn = rask_protocol::connect(
-        &opts.scheduler,
-        &ConnectOptions {
-            role: Role::Worker,
-            name: name.to_string(),
-            token: opts.token.clone(),
-            connect_timeout: opts.connect_timeout,
-            handshake_timeout: opts.connect_timeout,
-            ..ConnectOptions::default()
-        },
-    )
-    .await
-    .map_err(|e| WorkerError::Connect {
-        address: opts.scheduler.clone(),
-        message: e.to_string(),
-    })?;
+    let connect = ConnectOptions {
+        role: Role::Worker,
+        name: name.to_string(),
+        token: opts.token.clone(),
+        connect_timeout: opts.connect_timeout,
+        handshake_timeout: opts.connect_timeout,
+        ..ConnectOptions::default()
+    };
+    // A scheduler that is not listening yet (started at the same time, as
+    // batch jobs are) is tried again until `scheduler_wait` has passed; a
+    // refusal is final.
+    let wait_until = std::time::Instant::now() + opts.scheduler_wait;
+    let conn = loop {
+        match rask_protocol::connect(&opts.scheduler, &connect).await {
+            Ok(c) => break c,
+            Err(rask_protocol::ProtocolError::Connect { .. })
+                if std::time::Instant::now() < wait_until =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+            Err(e) => {
+                return Err(WorkerError::Connect {
+                    address: opts.scheduler.clone(),
+                    message: e.to_string(),
+                });
+            }
+        }
+    };
     let address = match &opts.contact_address {
         Some(a) => a.clone(),
         None => advertised(&listener.address(), conn.peer()),
