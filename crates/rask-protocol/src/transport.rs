@@ -1201,11 +1201,14 @@ impl ConnReader {
         let mut buf = [0u8; 8];
         let mut filled = 0;
         while filled < buf.len() {
-            let n = self
-                .inner
-                .read(&mut buf[filled..])
-                .await
-                .map_err(|e| self.io(e))?;
+            let n = match self.inner.read(&mut buf[filled..]).await {
+                Ok(n) => n,
+                // A TLS peer that ends the TCP connection without a
+                // close_notify between messages has gone like a TCP peer
+                // that closes: treat both alike (mid-message it is Closed).
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof && filled == 0 => 0,
+                Err(e) => return Err(self.io(e)),
+            };
             if n == 0 {
                 if filled == 0 {
                     return Ok(None);

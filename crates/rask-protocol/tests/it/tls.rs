@@ -380,3 +380,23 @@ async fn bad_tls_files_are_named() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_peer_that_drops_between_messages_ends_recv_cleanly() {
+    let dir = TempDir::new("tls-drop");
+    let files = dir.certs("set");
+    let listener = tls_listener(&files).await;
+    let address = listener.address();
+    let server = tokio::spawn(async move {
+        let (mut conn, _) = accept_one(&listener).await.unwrap();
+        let first = conn.recv::<u64>().await.unwrap().unwrap();
+        assert_eq!(first.msg, 7);
+        // No close_notify came: the TCP connection just ended.
+        conn.recv::<u64>().await
+    });
+    let mut conn = connect(&address, &client(Some(&files))).await.unwrap();
+    conn.send(&7u64, &[]).await.unwrap();
+    drop(conn);
+    let end = server.await.unwrap();
+    assert!(matches!(end, Ok(None)), "{end:?}");
+}
