@@ -586,7 +586,7 @@ pub async fn connect(address: &str, opts: &ConnectOptions) -> Result<Connection>
 async fn say_hello(
     mut conn: Connection,
     hello: Hello,
-    explain: Option<&dyn Fn(io::Error) -> ProtocolError>,
+    explain: Option<&(dyn Fn(io::Error) -> ProtocolError + Sync)>,
 ) -> Result<Connection> {
     let peer = conn.peer().to_owned();
     let reply = async {
@@ -1477,6 +1477,18 @@ mod tests {
         );
         assert_eq!(tls_for("h:1", Scheme::Bare, None, "").unwrap(), None);
         assert_eq!(tls_for("tcp://h:1", Scheme::Tcp, None, "").unwrap(), None);
+    }
+
+    /// Servers spawn these futures on multi-threaded runtimes.
+    #[test]
+    fn connect_and_handshake_futures_are_send() {
+        fn send<T: Send>(_: &T) {}
+        let opts = ConnectOptions::default();
+        send(&connect("tls://h:1", &opts));
+        send(&Listener::bind("tls://h:1", ListenOptions::default()));
+        let handshake = |incoming: Incoming| async move { incoming.handshake().await };
+        fn send_fn<F: Fn(Incoming) -> Fut, Fut: Send>(_: F) {}
+        send_fn(handshake);
     }
 
     #[test]
