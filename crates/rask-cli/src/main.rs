@@ -6,6 +6,7 @@
 //! rask version         # the version (also `rask --version`)
 //! rask scheduler       # a cluster's scheduler, on port 8786
 //! rask worker tcp://HOST:8786 --nthreads 4   # a worker of that scheduler
+//! rask certs --out DIR [--host H]...   # a self-signed CA and certificate for tls://
 //! ```
 //!
 //! The configuration comes from the defaults, then `rask.toml` (or the file
@@ -13,6 +14,7 @@
 //! anywhere makes `rask config` print the error and exit with status 2.
 
 use std::io::{self, Write};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -90,6 +92,24 @@ enum Command {
         #[arg(long, default_value_t = 60.0)]
         scheduler_wait: f64,
     },
+    /// Write a self-signed CA and a certificate for tls:// addresses.
+    ///
+    /// Writes ca.pem, cert.pem and key.pem into DIR: a new CA, and one
+    /// certificate signed by it that is valid for every --host plus
+    /// localhost, 127.0.0.1 and ::1, as server and as client certificate.
+    /// Give the same three files to the scheduler, every worker and every
+    /// client. For tests and private clusters: whoever holds key.pem is
+    /// trusted.
+    Certs {
+        /// The directory to write into (created if missing; existing files
+        /// there are replaced).
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// A DNS name or IP address the certificate is valid for (repeat
+        /// for more).
+        #[arg(long = "host", value_name = "HOST")]
+        hosts: Vec<String>,
+    },
 }
 
 /// Exit status when the configuration cannot be read.
@@ -160,6 +180,10 @@ fn run(command: Command, out: &mut impl Write) -> anyhow::Result<ExitCode> {
                 scheduler_wait,
             });
         }
+        Command::Certs { out: dir, hosts } => {
+            let files = rask_protocol::generate_self_signed(&dir, &hosts)?;
+            write_certs_report(out, &files, &hosts).context("cannot write")?;
+        }
     }
     out.flush().context("cannot write to standard output")?;
     Ok(ExitCode::SUCCESS)
@@ -192,6 +216,62 @@ fn write_keys(out: &mut impl Write) -> io::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// What `rask certs` wrote and how to use it.
+fn write_certs_report(
+    out: &mut impl Write,
+    files: &rask_protocol::TlsFiles,
+    hosts: &[String],
+) -> io::Result<()> {
+    // Absolute paths, so they can be pasted into options anywhere.
+    let absolute = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
+    let (ca, cert, key) = (
+        absolute(&files.ca),
+        absolute(&files.cert),
+        absolute(&files.key),
+    );
+    // As generate_self_signed names them: trimmed, `[::1]` as `::1`, once.
+    let mut valid_for: Vec<&str> = Vec::new();
+    for host in hosts
+        .iter()
+        .map(|h| h.trim())
+        .chain(["localhost", "127.0.0.1", "::1"])
+    {
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        if !valid_for.contains(&host) {
+            valid_for.push(host);
+        }
+    }
+    let example = match valid_for[0] {
+        ipv6 if ipv6.contains(':') => format!("[{ipv6}]"),
+        host => host.to_owned(),
+    };
+    writeln!(out, "ca:   {}", ca.display())?;
+    writeln!(out, "cert: {}", cert.display())?;
+    writeln!(out, "key:  {}", key.display())?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "A new CA, and a certificate signed by it for: {}.",
+        valid_for.join(", ")
+    )?;
+    writeln!(
+        out,
+        "Give these three files to the scheduler, every worker and every client, as the TLS"
+    )?;
+    writeln!(
+        out,
+        "options (TlsFiles {{ ca, cert, key }} in ConnectOptions::tls and ListenOptions::tls),"
+    )?;
+    writeln!(out, "and use tls:// addresses, e.g. tls://{example}:8786.")?;
+    writeln!(
+        out,
+        "For tests and private clusters only: whoever holds key.pem is trusted."
+    )
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {

@@ -11,12 +11,15 @@
 //!
 //! [`messages`] holds one message enum per direction; [`transport`] holds
 //! the framing, the handshake and connections (its docs give the wire
-//! format).
+//! format); [`tls`] holds mutual TLS for `tls://` addresses and
+//! [`generate_self_signed`] for test certificates.
 
 pub mod messages;
+pub mod tls;
 pub mod transport;
 
 pub use messages::*;
+pub use tls::{TlsFiles, generate_self_signed};
 pub use transport::{
     ConnReader, ConnWriter, ConnectOptions, Connection, Incoming, ListenOptions, Listener, Message,
     ProtocolError, build_fingerprint, connect,

@@ -35,12 +35,16 @@
 //! to [`HANDSHAKE_MAX_FRAME`] bytes so an unauthenticated peer cannot make the
 //! acceptor allocate much.
 //!
-//! # Streams
+//! # Streams and addresses
 //!
 //! A connection reads through a buffered reader and writes through a
-//! buffered writer over boxed [`AsyncRead`] / [`AsyncWrite`] halves, so
-//! another stream (TLS, planned for a later version) slots in without
-//! changing [`Connection`]. Only `tcp://` addresses are served today.
+//! buffered writer over boxed [`AsyncRead`] / [`AsyncWrite`] halves: a TCP
+//! stream for `tcp://` addresses, a TLS stream over TCP for `tls://` ones
+//! (see [`crate::tls`]: mutual TLS with [`TlsFiles`], the rask handshake
+//! running inside TLS). A bare `HOST:PORT` means `tls://` when TLS files are
+//! set and `tcp://` otherwise; a `tls://` address without TLS files, or a
+//! `tcp://` address with them, is an error rather than a silent change of
+//! security.
 //!
 //! # Example
 //!
@@ -67,6 +71,7 @@
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -77,6 +82,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader, B
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::messages::{Hello, HelloReply, PROTOCOL_VERSION, Role};
+use crate::tls::{self, TlsFiles};
 
 /// Default limit on one frame: 1 GiB.
 pub const DEFAULT_MAX_FRAME: usize = 1 << 30;
@@ -194,6 +200,26 @@ pub enum ProtocolError {
         /// What is wrong and how to write it.
         message: String,
     },
+    /// A TLS file (CA, certificate or key) cannot be read, parsed, used or
+    /// written.
+    #[error("TLS file {}: {message}", path.display())]
+    TlsFile {
+        /// The address the file was loaded for; empty when writing files
+        /// ([`crate::generate_self_signed`]).
+        address: String,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong and what to do.
+        message: String,
+    },
+    /// TLS is asked for but not configured, or the TLS handshake failed.
+    #[error("TLS with {address}: {message}")]
+    Tls {
+        /// The peer's address (or the address being bound).
+        address: String,
+        /// What went wrong and what to check, meant for people.
+        message: String,
+    },
 }
 
 impl ProtocolError {
@@ -209,7 +235,9 @@ impl ProtocolError {
             | Self::Encode { address, .. }
             | Self::Closed { address }
             | Self::Io { address, .. }
-            | Self::BadAddress { address, .. } => address,
+            | Self::BadAddress { address, .. }
+            | Self::TlsFile { address, .. }
+            | Self::Tls { address, .. } => address,
         }
     }
 }
@@ -250,6 +278,10 @@ pub struct ConnectOptions {
     pub handshake_timeout: Duration,
     /// Largest frame accepted and sent, in bytes (default 1 GiB).
     pub max_frame: usize,
+    /// The files for `tls://` addresses (default none): the server must
+    /// present a certificate signed by `ca` and valid for the address's
+    /// host; this side presents `cert`.
+    pub tls: Option<TlsFiles>,
 }
 
 impl Default for ConnectOptions {
@@ -262,6 +294,7 @@ impl Default for ConnectOptions {
             connect_timeout: DEFAULT_TIMEOUT,
             handshake_timeout: DEFAULT_TIMEOUT,
             max_frame: DEFAULT_MAX_FRAME,
+            tls: None,
         }
     }
 }
@@ -280,6 +313,9 @@ pub struct ListenOptions {
     pub max_frame: usize,
     /// This side's name, sent in the [`HelloReply::Welcome`].
     pub name: String,
+    /// The files for a `tls://` listener (default none): it presents
+    /// `cert` and accepts only clients whose certificate is signed by `ca`.
+    pub tls: Option<TlsFiles>,
 }
 
 impl Default for ListenOptions {
@@ -290,6 +326,7 @@ impl Default for ListenOptions {
             handshake_timeout: DEFAULT_TIMEOUT,
             max_frame: DEFAULT_MAX_FRAME,
             name: String::new(),
+            tls: None,
         }
     }
 }
@@ -313,6 +350,7 @@ impl fmt::Debug for ConnectOptions {
             .field("connect_timeout", &self.connect_timeout)
             .field("handshake_timeout", &self.handshake_timeout)
             .field("max_frame", &self.max_frame)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -325,28 +363,36 @@ impl fmt::Debug for ListenOptions {
             .field("handshake_timeout", &self.handshake_timeout)
             .field("max_frame", &self.max_frame)
             .field("name", &self.name)
+            .field("tls", &self.tls)
             .finish()
     }
 }
 
-/// A parsed address: host and port, scheme checked.
-fn parse_address(address: &str) -> Result<(&str, u16)> {
+/// The scheme an address was written with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Scheme {
+    Tcp,
+    Tls,
+    /// `HOST:PORT`: TLS when TLS files are set.
+    Bare,
+}
+
+/// A parsed address: scheme, host and port.
+fn parse_address(address: &str) -> Result<(Scheme, &str, u16)> {
     let bad = |message: String| ProtocolError::BadAddress {
         address: address.to_owned(),
         message,
     };
-    let rest = if let Some(rest) = address.strip_prefix("tcp://") {
-        rest
-    } else if address.starts_with("tls://") {
-        return Err(bad(
-            "TLS comes in a later version of this crate; use a tcp:// address for now".into(),
-        ));
+    let (scheme, rest) = if let Some(rest) = address.strip_prefix("tcp://") {
+        (Scheme::Tcp, rest)
+    } else if let Some(rest) = address.strip_prefix("tls://") {
+        (Scheme::Tls, rest)
     } else if let Some((scheme, _)) = address.split_once("://") {
         return Err(bad(format!(
-            "unknown scheme `{scheme}://`; write tcp://HOST:PORT or HOST:PORT"
+            "unknown scheme `{scheme}://`; write tcp://HOST:PORT, tls://HOST:PORT or HOST:PORT"
         )));
     } else {
-        address
+        (Scheme::Bare, address)
     };
     let Some((host, port)) = rest.rsplit_once(':') else {
         return Err(bad(
@@ -379,11 +425,36 @@ fn parse_address(address: &str) -> Result<(&str, u16)> {
     if host.is_empty() {
         return Err(bad("no host; write tcp://HOST:PORT".into()));
     }
-    Ok((host, port))
+    Ok((scheme, host, port))
 }
 
-async fn resolve(address: &str) -> Result<Vec<SocketAddr>> {
-    let (host, port) = parse_address(address)?;
+/// The TLS files to use for `address`, if TLS is used: `tls://` needs
+/// files, `tcp://` refuses them, a bare address follows them. `side` names
+/// the options field for the error (`ConnectOptions` or `ListenOptions`).
+fn tls_for<'a>(
+    address: &str,
+    scheme: Scheme,
+    files: Option<&'a TlsFiles>,
+    side: &str,
+) -> Result<Option<&'a TlsFiles>> {
+    match (scheme, files) {
+        (Scheme::Tls, None) => Err(ProtocolError::Tls {
+            address: address.to_owned(),
+            message: format!(
+                "tls:// address but no TLS files configured: set {side}::tls (CA, certificate and key; `rask certs --out DIR` makes a set for tests), or use a tcp:// address"
+            ),
+        }),
+        (Scheme::Tcp, Some(_)) => Err(ProtocolError::BadAddress {
+            address: address.to_owned(),
+            message: format!(
+                "TLS files are configured but the address says tcp://: write tls://HOST:PORT, or unset {side}::tls for plain TCP"
+            ),
+        }),
+        (_, files) => Ok(files),
+    }
+}
+
+async fn resolve(address: &str, host: &str, port: u16) -> Result<Vec<SocketAddr>> {
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
         .await
         .map_err(|e| ProtocolError::BadAddress {
@@ -404,22 +475,38 @@ fn tcp_address(addr: SocketAddr) -> String {
     format!("tcp://{addr}")
 }
 
+fn tls_address(addr: SocketAddr) -> String {
+    format!("tls://{addr}")
+}
+
 /// Connects to `address` and does the handshake; returns the connection
 /// once the peer has welcomed it.
 ///
-/// `address` is `tcp://HOST:PORT` or `HOST:PORT` (hostnames are resolved;
-/// IPv6 in brackets). Resolving and trying each resolved address in turn
-/// share `opts.connect_timeout`.
+/// `address` is `tcp://HOST:PORT`, `tls://HOST:PORT` or `HOST:PORT`
+/// (hostnames are resolved; IPv6 in brackets). Resolving and trying each
+/// resolved address in turn share `opts.connect_timeout`; the TLS handshake
+/// (for `tls://`) and the rask handshake share `opts.handshake_timeout`.
 ///
 /// # Errors
 ///
 /// [`ProtocolError::BadAddress`], [`ProtocolError::Connect`],
 /// [`ProtocolError::Timeout`] (connect or handshake),
-/// [`ProtocolError::Refused`] with the peer's reason, or an error of the
-/// handshake's messages.
+/// [`ProtocolError::Refused`] with the peer's reason,
+/// [`ProtocolError::TlsFile`] for a TLS file that cannot be used,
+/// [`ProtocolError::Tls`] when TLS is not configured or its handshake fails
+/// (saying what to check), or an error of the handshake's messages.
 pub async fn connect(address: &str, opts: &ConnectOptions) -> Result<Connection> {
+    let (scheme, host, port) = parse_address(address)?;
+    let tls = match tls_for(address, scheme, opts.tls.as_ref(), "ConnectOptions")? {
+        Some(files) => Some((
+            files,
+            tls::client_config(address, files)?,
+            tls::server_name(address, host)?,
+        )),
+        None => None,
+    };
     let stream = tokio::time::timeout(opts.connect_timeout, async {
-        let addrs = resolve(address).await?;
+        let addrs = resolve(address, host, port).await?;
         let mut last = None;
         for addr in &addrs {
             match TcpStream::connect(addr).await {
@@ -438,12 +525,8 @@ pub async fn connect(address: &str, opts: &ConnectOptions) -> Result<Connection>
         what: "connect",
         after: opts.connect_timeout,
     })??;
-    let peer = stream
-        .peer_addr()
-        .map(tcp_address)
-        .unwrap_or_else(|_| address.to_owned());
     let _ = stream.set_nodelay(true);
-    let mut conn = Connection::from_tcp(stream, peer.clone(), opts.max_frame);
+    let peer_addr = stream.peer_addr().ok();
     let hello = Hello {
         protocol: PROTOCOL_VERSION,
         build: opts.build.clone(),
@@ -451,31 +534,89 @@ pub async fn connect(address: &str, opts: &ConnectOptions) -> Result<Connection>
         role: opts.role,
         name: opts.name.clone(),
     };
-    let reply = tokio::time::timeout(opts.handshake_timeout, async {
+    match tls {
+        None => {
+            let peer = peer_addr.map_or_else(|| address.to_owned(), tcp_address);
+            let conn = Connection::from_tcp(stream, peer.clone(), opts.max_frame);
+            tokio::time::timeout(opts.handshake_timeout, say_hello(conn, hello, None))
+                .await
+                .map_err(|_| ProtocolError::Timeout {
+                    address: peer,
+                    what: "handshake",
+                    after: opts.handshake_timeout,
+                })?
+        }
+        Some((files, config, name)) => {
+            let peer = peer_addr.map_or_else(|| address.to_owned(), tls_address);
+            let explain = |e: io::Error| match tls::explain_connect(&e, files, host) {
+                Some(message) => ProtocolError::Tls {
+                    address: peer.clone(),
+                    message,
+                },
+                None => io_error(&peer, e),
+            };
+            tokio::time::timeout(opts.handshake_timeout, async {
+                let stream = tokio_rustls::TlsConnector::from(config)
+                    .connect(name, stream)
+                    .await
+                    .map_err(explain)?;
+                let (read, write) = tokio::io::split(stream);
+                let conn = Connection::from_halves(
+                    Box::new(read),
+                    Box::new(write),
+                    peer.clone(),
+                    opts.max_frame,
+                );
+                say_hello(conn, hello, Some(&explain)).await
+            })
+            .await
+            .map_err(|_| ProtocolError::Timeout {
+                address: peer.clone(),
+                what: "handshake",
+                after: opts.handshake_timeout,
+            })?
+        }
+    }
+}
+
+/// The connecting side of the rask handshake: sends `hello`, reads the
+/// answer. Over TLS, `explain` turns I/O errors that carry a TLS failure
+/// (such as the server refusing our certificate, which TLS 1.3 reports only
+/// after the TLS handshake) into [`ProtocolError::Tls`].
+async fn say_hello(
+    mut conn: Connection,
+    hello: Hello,
+    explain: Option<&(dyn Fn(io::Error) -> ProtocolError + Sync)>,
+) -> Result<Connection> {
+    let peer = conn.peer().to_owned();
+    let reply = async {
         conn.send(&hello, &[]).await?;
         conn.reader
             .recv_limited::<HelloReply>(HANDSHAKE_MAX_FRAME)
             .await
-    })
-    .await
-    .map_err(|_| ProtocolError::Timeout {
-        address: peer.clone(),
-        what: "handshake",
-        after: opts.handshake_timeout,
-    })?
-    .map_err(|e| match e {
-        ProtocolError::Malformed { .. } | ProtocolError::FrameTooLarge { .. } => {
-            ProtocolError::Malformed {
-                address: peer.clone(),
-                message: not_a_handshake("the answer to our Hello", &e),
-            }
+    }
+    .await;
+    let reply = match (reply, explain) {
+        (Ok(reply), _) => reply,
+        (Err(ProtocolError::Io { source, .. }), Some(explain)) => return Err(explain(source)),
+        (Err(_), None) if conn.reader.tls_like => {
+            return Err(ProtocolError::Tls {
+                address: peer,
+                message: "the peer answered with TLS: it listens on tls://; connect with a tls:// address and TLS files".into(),
+            });
         }
-        e => e,
-    })?;
+        (Err(e @ (ProtocolError::Malformed { .. } | ProtocolError::FrameTooLarge { .. })), _) => {
+            return Err(ProtocolError::Malformed {
+                address: peer,
+                message: not_a_handshake("the answer to our Hello", &e),
+            });
+        }
+        (Err(e), _) => return Err(e),
+    };
     match reply {
         None => Err(ProtocolError::Malformed {
             address: peer,
-            message: "the peer closed the connection instead of answering our Hello (see its log)"
+            message: "the peer closed the connection instead of answering our Hello (see its log; a tls:// listener does this to a plain TCP client)"
                 .into(),
         }),
         Some(Message { msg, .. }) => match msg {
@@ -491,27 +632,53 @@ pub async fn connect(address: &str, opts: &ConnectOptions) -> Result<Connection>
     }
 }
 
-/// A bound TCP socket that accepts connections.
+/// A bound TCP socket that accepts connections, plain or TLS.
 ///
-/// [`Listener::accept`] only accepts; the handshake runs in
-/// [`Incoming::handshake`], typically in a task of its own, so a slow or
+/// [`Listener::accept`] only accepts; the handshake (TLS, then rask's) runs
+/// in [`Incoming::handshake`], typically in a task of its own, so a slow or
 /// hostile peer never blocks the accept loop.
 #[derive(Debug)]
 pub struct Listener {
     inner: TcpListener,
     address: String,
     opts: Arc<ListenOptions>,
+    tls: Option<Arc<ServerTls>>,
+}
+
+/// A TLS listener's acceptor and the files it came from (for errors).
+struct ServerTls {
+    acceptor: tokio_rustls::TlsAcceptor,
+    files: TlsFiles,
+}
+
+impl fmt::Debug for ServerTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerTls")
+            .field("files", &self.files)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Listener {
-    /// Binds `address` (`tcp://0.0.0.0:0`, `127.0.0.1:8786`, `tcp://[::]:0`;
-    /// port 0 picks a free port).
+    /// Binds `address` (`tcp://0.0.0.0:0`, `127.0.0.1:8786`, `tcp://[::]:0`,
+    /// `tls://0.0.0.0:8786`; port 0 picks a free port). A `tls://` address
+    /// needs `opts.tls`; its files are read here, once.
     ///
     /// # Errors
     ///
-    /// [`ProtocolError::BadAddress`] or [`ProtocolError::Bind`].
+    /// [`ProtocolError::BadAddress`], [`ProtocolError::Bind`],
+    /// [`ProtocolError::TlsFile`] for a TLS file that cannot be used, or
+    /// [`ProtocolError::Tls`] for a `tls://` address without TLS files.
     pub async fn bind(address: &str, opts: ListenOptions) -> Result<Listener> {
-        let addrs = resolve(address).await?;
+        let (scheme, host, port) = parse_address(address)?;
+        let tls = match tls_for(address, scheme, opts.tls.as_ref(), "ListenOptions")? {
+            Some(files) => Some(Arc::new(ServerTls {
+                acceptor: tls::server_config(address, files)?.into(),
+                files: files.clone(),
+            })),
+            None => None,
+        };
+        let addrs = resolve(address, host, port).await?;
         let inner = TcpListener::bind(&addrs[..])
             .await
             .map_err(|source| ProtocolError::Bind {
@@ -524,13 +691,18 @@ impl Listener {
         })?;
         Ok(Listener {
             inner,
-            address: tcp_address(local),
+            address: if tls.is_some() {
+                tls_address(local)
+            } else {
+                tcp_address(local)
+            },
             opts: Arc::new(opts),
+            tls,
         })
     }
 
-    /// The bound socket's address, `tcp://IP:PORT` (the actual port when 0
-    /// was asked for).
+    /// The bound socket's address, `tcp://IP:PORT` or `tls://IP:PORT` (the
+    /// actual port when 0 was asked for).
     pub fn address(&self) -> String {
         self.address.clone()
     }
@@ -554,8 +726,13 @@ impl Listener {
         let _ = stream.set_nodelay(true);
         Ok(Incoming {
             stream,
-            peer: tcp_address(addr),
+            peer: if self.tls.is_some() {
+                tls_address(addr)
+            } else {
+                tcp_address(addr)
+            },
             opts: Arc::clone(&self.opts),
+            tls: self.tls.clone(),
         })
     }
 }
@@ -566,17 +743,20 @@ pub struct Incoming {
     stream: TcpStream,
     peer: String,
     opts: Arc<ListenOptions>,
+    tls: Option<Arc<ServerTls>>,
 }
 
 impl Incoming {
-    /// The peer's address, `tcp://IP:PORT`.
+    /// The peer's address, `tcp://IP:PORT` or `tls://IP:PORT`.
     pub fn peer(&self) -> &str {
         &self.peer
     }
 
-    /// Runs the handshake within the listener's `handshake_timeout`:
-    /// reads the peer's [`Hello`], checks the protocol version, then the
-    /// build, then the token, and answers.
+    /// Runs the handshake within the listener's `handshake_timeout`: on a
+    /// TLS listener first the TLS handshake (which checks the client's
+    /// certificate against the CA), then, inside it, rask's: reads the
+    /// peer's [`Hello`], checks the protocol version, then the build, then
+    /// the token, and answers.
     ///
     /// # Errors
     ///
@@ -584,50 +764,40 @@ impl Incoming {
     /// returns [`ProtocolError::Refused`] with the same reason. A peer that
     /// sends something else than a `Hello` gets a refusal too and this
     /// returns [`ProtocolError::Malformed`]; one that says nothing gets
-    /// [`ProtocolError::Timeout`].
+    /// [`ProtocolError::Timeout`]. A failed TLS handshake (a certificate
+    /// from another CA, a peer that does not speak TLS) is
+    /// [`ProtocolError::Tls`], saying what to check.
     pub async fn handshake(self) -> Result<(Connection, Hello)> {
-        let Incoming { stream, peer, opts } = self;
-        let mut conn = Connection::from_tcp(stream, peer.clone(), opts.max_frame);
+        let Incoming {
+            stream,
+            peer,
+            opts,
+            tls,
+        } = self;
         let after = opts.handshake_timeout;
         let address = peer.clone();
         tokio::time::timeout(after, async move {
-            let hello = match conn.reader.recv_limited::<Hello>(HANDSHAKE_MAX_FRAME).await {
-                Ok(Some(hello)) => hello.msg,
-                Ok(None) => return Err(ProtocolError::Closed { address: peer }),
-                Err(e @ (ProtocolError::Malformed { .. } | ProtocolError::FrameTooLarge { .. })) => {
-                    let reason = match conn.reader.undecoded_protocol.take() {
-                        Some(version) if version != PROTOCOL_VERSION => version_reason(version),
-                        _ => "the first message was not a rask Hello: connect with a rask client or worker of the same version".to_owned(),
+            let conn = match tls {
+                None => Connection::from_tcp(stream, peer, opts.max_frame),
+                Some(tls) => {
+                    let stream = match tls.acceptor.accept(stream).into_fallible().await {
+                        Ok(stream) => stream,
+                        Err((e, stream)) => {
+                            linger(stream).await;
+                            return Err(match tls::explain_accept(&e, &tls.files) {
+                                Some(message) => ProtocolError::Tls {
+                                    address: peer,
+                                    message,
+                                },
+                                None => io_error(&peer, e),
+                            });
+                        }
                     };
-                    // Best effort: the peer may not even speak the protocol.
-                    let _ = conn.send(&HelloReply::Refused { reason }, &[]).await;
-                    let _ = conn.writer.shutdown().await;
-                    return Err(ProtocolError::Malformed {
-                        address: peer,
-                        message: not_a_handshake("a Hello", &e),
-                    });
+                    let (read, write) = tokio::io::split(stream);
+                    Connection::from_halves(Box::new(read), Box::new(write), peer, opts.max_frame)
                 }
-                Err(e) => return Err(e),
             };
-            if let Some(reason) = check_hello(&hello, &opts) {
-                conn.send(&HelloReply::Refused { reason: reason.clone() }, &[])
-                    .await?;
-                // Let the refusal reach the peer before the socket closes.
-                let _ = conn.writer.shutdown().await;
-                return Err(ProtocolError::Refused {
-                    address: peer,
-                    reason,
-                });
-            }
-            conn.send(
-                &HelloReply::Welcome {
-                    name: opts.name.clone(),
-                },
-                &[],
-            )
-            .await?;
-            conn.set_peer_name(hello.name.clone());
-            Ok((conn, hello))
+            hear_hello(conn, &opts).await
         })
         .await
         .map_err(|_| ProtocolError::Timeout {
@@ -636,6 +806,83 @@ impl Incoming {
             after,
         })?
     }
+}
+
+/// After a failed TLS handshake: closes our side and reads what the peer
+/// still sends until it closes too, so the alert rustls wrote reaches the
+/// peer instead of being lost to a reset. Bounded by the caller's timeout.
+async fn linger(mut stream: TcpStream) {
+    let _ = stream.shutdown().await;
+    let mut sink = [0u8; 4096];
+    let mut left = HANDSHAKE_MAX_FRAME;
+    while left > 0 {
+        match stream.read(&mut sink).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => left = left.saturating_sub(n),
+        }
+    }
+}
+
+/// The accepting side of the rask handshake: reads the [`Hello`], checks
+/// it, answers.
+async fn hear_hello(mut conn: Connection, opts: &ListenOptions) -> Result<(Connection, Hello)> {
+    let peer = conn.peer().to_owned();
+    let hello = match conn.reader.recv_limited::<Hello>(HANDSHAKE_MAX_FRAME).await {
+        Ok(Some(hello)) => hello.msg,
+        Ok(None) => return Err(ProtocolError::Closed { address: peer }),
+        Err(e @ (ProtocolError::Malformed { .. } | ProtocolError::FrameTooLarge { .. })) => {
+            let reason = match conn.reader.undecoded_protocol.take() {
+                Some(version) if version != PROTOCOL_VERSION => version_reason(version),
+                _ if conn.reader.tls_like => "the peer speaks TLS but this listener is plain TCP: connect with a tcp:// address, or start the listener on tls://".to_owned(),
+                _ => "the first message was not a rask Hello: connect with a rask client or worker of the same version".to_owned(),
+            };
+            // Best effort: the peer may not even speak the protocol.
+            let _ = conn
+                .send(
+                    &HelloReply::Refused {
+                        reason: reason.clone(),
+                    },
+                    &[],
+                )
+                .await;
+            let _ = conn.writer.shutdown().await;
+            if conn.reader.tls_like {
+                return Err(ProtocolError::Tls {
+                    address: peer,
+                    message: reason,
+                });
+            }
+            return Err(ProtocolError::Malformed {
+                address: peer,
+                message: not_a_handshake("a Hello", &e),
+            });
+        }
+        Err(e) => return Err(e),
+    };
+    if let Some(reason) = check_hello(&hello, opts) {
+        conn.send(
+            &HelloReply::Refused {
+                reason: reason.clone(),
+            },
+            &[],
+        )
+        .await?;
+        // Let the refusal reach the peer before the socket closes.
+        let _ = conn.writer.shutdown().await;
+        return Err(ProtocolError::Refused {
+            address: peer,
+            reason,
+        });
+    }
+    conn.send(
+        &HelloReply::Welcome {
+            name: opts.name.clone(),
+        },
+        &[],
+    )
+    .await?;
+    conn.set_peer_name(hello.name.clone());
+    Ok((conn, hello))
 }
 
 /// What a handshake frame that is not one of ours looked like.
@@ -721,7 +968,7 @@ impl Connection {
         Self::from_halves(Box::new(read), Box::new(write), peer, max_frame)
     }
 
-    /// Builds a connection over any stream halves (a TLS stream later).
+    /// Builds a connection over any stream halves (those of a TLS stream).
     fn from_halves(read: BoxRead, write: BoxWrite, peer: String, max_frame: usize) -> Self {
         let peer: Arc<str> = peer.into();
         let name: Arc<str> = "".into();
@@ -732,6 +979,7 @@ impl Connection {
                 peer_name: Arc::clone(&name),
                 max_frame,
                 undecoded_protocol: None,
+                tls_like: false,
                 scratch: Vec::new(),
             },
             writer: ConnWriter {
@@ -750,7 +998,7 @@ impl Connection {
         self.writer.peer_name = name;
     }
 
-    /// The peer's address, `tcp://IP:PORT`.
+    /// The peer's address, `tcp://IP:PORT` or `tls://IP:PORT`.
     pub fn peer(&self) -> &str {
         &self.reader.peer
     }
@@ -823,6 +1071,9 @@ pub struct ConnReader {
     /// When a header failed to decode: the leading `u32` of its message, in
     /// case it was a `Hello` of another protocol version.
     undecoded_protocol: Option<u32>,
+    /// Whether the last frame length that failed looked like a TLS record
+    /// header: the peer speaks TLS where plain TCP was expected.
+    tls_like: bool,
     /// The header being read, reused between messages.
     scratch: Vec<u8>,
 }
@@ -837,7 +1088,7 @@ impl fmt::Debug for ConnReader {
 }
 
 impl ConnReader {
-    /// The peer's address, `tcp://IP:PORT`.
+    /// The peer's address, `tcp://IP:PORT` or `tls://IP:PORT`.
     pub fn peer(&self) -> &str {
         &self.peer
     }
@@ -871,7 +1122,10 @@ impl ConnReader {
         let Some(len) = self.read_len_or_eof().await? else {
             return Ok(None);
         };
-        self.check_len(len, limit)?;
+        if let Err(e) = self.check_len(len, limit) {
+            self.tls_like = tls::looks_like_tls(&len.to_le_bytes());
+            return Err(e);
+        }
         if len < 4 {
             return Err(self.malformed(format!(
                 "a header frame of {len} bytes is shorter than its 4-byte bulk count"
@@ -947,15 +1201,19 @@ impl ConnReader {
         let mut buf = [0u8; 8];
         let mut filled = 0;
         while filled < buf.len() {
-            let n = self
-                .inner
-                .read(&mut buf[filled..])
-                .await
-                .map_err(|e| self.io(e))?;
+            let n = match self.inner.read(&mut buf[filled..]).await {
+                Ok(n) => n,
+                // A TLS peer that ends the TCP connection without a
+                // close_notify between messages has gone like a TCP peer
+                // that closes: treat both alike (mid-message it is Closed).
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof && filled == 0 => 0,
+                Err(e) => return Err(self.io(e)),
+            };
             if n == 0 {
                 if filled == 0 {
                     return Ok(None);
                 }
+                self.tls_like = tls::looks_like_tls(&buf[..filled]);
                 return Err(ProtocolError::Closed {
                     address: self.peer.to_string(),
                 });
@@ -1028,7 +1286,7 @@ impl fmt::Debug for ConnWriter {
 }
 
 impl ConnWriter {
-    /// The peer's address, `tcp://IP:PORT`.
+    /// The peer's address, `tcp://IP:PORT` or `tls://IP:PORT`.
     pub fn peer(&self) -> &str {
         &self.peer
     }
@@ -1158,14 +1416,25 @@ mod tests {
     fn addresses_parse() {
         assert_eq!(
             parse_address("tcp://127.0.0.1:8786").unwrap(),
-            ("127.0.0.1", 8786)
+            (Scheme::Tcp, "127.0.0.1", 8786)
         );
-        assert_eq!(parse_address("localhost:0").unwrap(), ("localhost", 0));
-        assert_eq!(parse_address("tcp://[::]:0").unwrap(), ("::", 0));
-        assert_eq!(parse_address("[::1]:9").unwrap(), ("::1", 9));
+        assert_eq!(
+            parse_address("tls://node1:8786").unwrap(),
+            (Scheme::Tls, "node1", 8786)
+        );
+        assert_eq!(
+            parse_address("localhost:0").unwrap(),
+            (Scheme::Bare, "localhost", 0)
+        );
+        assert_eq!(
+            parse_address("tcp://[::]:0").unwrap(),
+            (Scheme::Tcp, "::", 0)
+        );
+        assert_eq!(parse_address("[::1]:9").unwrap(), (Scheme::Bare, "::1", 9));
         for bad in [
             "",
             "tcp://",
+            "tls://",
             "host",
             "host:port",
             "host:70000",
@@ -1181,11 +1450,45 @@ mod tests {
             );
             assert_eq!(err.address(), bad);
         }
-        let err = parse_address("tls://h:1").unwrap_err().to_string();
-        assert!(
-            err.contains("TLS comes in a later version of this crate"),
-            "{err}"
+    }
+
+    #[test]
+    fn the_scheme_and_the_tls_files_agree() {
+        let files = TlsFiles {
+            ca: "ca.pem".into(),
+            cert: "cert.pem".into(),
+            key: "key.pem".into(),
+        };
+        let a = "tls://h:1";
+        let err = tls_for(a, Scheme::Tls, None, "ConnectOptions").unwrap_err();
+        assert!(matches!(err, ProtocolError::Tls { .. }), "{err}");
+        let text = err.to_string();
+        assert!(text.contains("no TLS files configured"), "{text}");
+        assert!(text.contains("ConnectOptions::tls"), "{text}");
+        let err = tls_for("tcp://h:1", Scheme::Tcp, Some(&files), "ListenOptions").unwrap_err();
+        assert!(err.to_string().contains("write tls://HOST:PORT"), "{err}");
+        assert_eq!(
+            tls_for(a, Scheme::Tls, Some(&files), "").unwrap(),
+            Some(&files)
         );
+        assert_eq!(
+            tls_for("h:1", Scheme::Bare, Some(&files), "").unwrap(),
+            Some(&files)
+        );
+        assert_eq!(tls_for("h:1", Scheme::Bare, None, "").unwrap(), None);
+        assert_eq!(tls_for("tcp://h:1", Scheme::Tcp, None, "").unwrap(), None);
+    }
+
+    /// Servers spawn these futures on multi-threaded runtimes.
+    #[test]
+    fn connect_and_handshake_futures_are_send() {
+        fn send<T: Send>(_: &T) {}
+        let opts = ConnectOptions::default();
+        send(&connect("tls://h:1", &opts));
+        send(&Listener::bind("tls://h:1", ListenOptions::default()));
+        let handshake = |incoming: Incoming| async move { incoming.handshake().await };
+        fn send_fn<F: Fn(Incoming) -> Fut, Fut: Send>(_: F) {}
+        send_fn(handshake);
     }
 
     #[test]

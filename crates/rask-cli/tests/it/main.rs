@@ -1,6 +1,7 @@
 //! Integration tests of the `rask` binary: they run the built executable
 //! with a controlled environment and check what it prints.
 
+mod certs;
 mod cluster;
 mod config;
 mod version;
