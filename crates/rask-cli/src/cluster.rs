@@ -15,14 +15,17 @@ pub fn scheduler(
     out: &mut impl Write,
 ) -> anyhow::Result<ExitCode> {
     let config = rask::config::try_get()?;
+    let tls = rask::distributed::tls_from_config(&config)?;
+    let scheme = if tls.is_some() { "tls" } else { "tcp" };
     let listen = if host.contains(':') {
-        format!("tcp://[{host}]:{port}")
+        format!("{scheme}://[{host}]:{port}")
     } else {
-        format!("tcp://{host}:{port}")
+        format!("{scheme}://{host}:{port}")
     };
     let server = rask_scheduler::server::start(rask_scheduler::server::ServerOptions {
         listen,
         token: config.token.clone(),
+        tls,
         handshake_timeout: config.connect_timeout,
         ..Default::default()
     })?;
@@ -122,6 +125,10 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     opts.listen = args.listen;
     opts.contact_address = args.contact_address;
     opts.token = config.token.clone();
+    opts.tls = rask::distributed::tls_from_config(&config)?;
+    if opts.tls.is_some() && opts.listen.starts_with("tcp://") {
+        opts.listen = opts.listen.replacen("tcp://", "tls://", 1);
+    }
     opts.connect_timeout = config.connect_timeout;
     if !(args.scheduler_wait >= 0.0 && args.scheduler_wait.is_finite()) {
         bail!("--scheduler-wait must be a number of seconds, at least 0");

@@ -43,7 +43,7 @@ pub struct KeyDoc {
 /// for k in rask_config::KEYS {
 ///     println!("{:<20} {:<24} default {}", k.key, k.env, k.default);
 /// }
-/// assert_eq!(rask_config::KEYS.len(), 10);
+/// assert_eq!(rask_config::KEYS.len(), 13);
 /// ```
 pub const KEYS: &[KeyDoc] = &[
     KeyDoc {
@@ -106,6 +106,24 @@ pub const KEYS: &[KeyDoc] = &[
         default: "5 s",
         doc: "How long connecting to a scheduler or worker (and its handshake) may take before it is an error.",
     },
+    KeyDoc {
+        key: "tls.ca-file",
+        env: "RASK_TLS_CA_FILE",
+        default: "",
+        doc: "CA certificate (PEM) that signs every cluster member's certificate; with tls.cert and tls.key, peers talk over tls://.",
+    },
+    KeyDoc {
+        key: "tls.cert",
+        env: "RASK_TLS_CERT",
+        default: "",
+        doc: "This process's certificate (PEM), signed by tls.ca-file (`rask certs` makes a set).",
+    },
+    KeyDoc {
+        key: "tls.key",
+        env: "RASK_TLS_KEY",
+        default: "",
+        doc: "The private key (PEM) of tls.cert.",
+    },
 ];
 
 /// The valid keys, comma-separated, for error messages.
@@ -161,6 +179,12 @@ pub struct Config {
     /// limit for connecting to a scheduler or worker, handshake included
     /// (default 5 s).
     pub connect_timeout: Duration,
+    /// `tls.ca-file`, `RASK_TLS_CA_FILE`: the CA of a TLS cluster.
+    pub tls_ca_file: Option<PathBuf>,
+    /// `tls.cert`, `RASK_TLS_CERT`: this process's certificate.
+    pub tls_cert: Option<PathBuf>,
+    /// `tls.key`, `RASK_TLS_KEY`: its private key.
+    pub tls_key: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -176,6 +200,9 @@ impl Default for Config {
             memory_limit: None,
             token: String::new(),
             connect_timeout: Duration::from_secs(5),
+            tls_ca_file: None,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -399,11 +426,29 @@ impl Config {
                 .map_or_else(|| quoted("auto".into()), size),
             "optimization.fuse" => self.fuse.to_string(),
             "array.chunk-size" => size(self.array_chunk_size),
-            "token" => format!(
-                "\"{}\"",
-                self.token.replace('\\', "\\\\").replace('"', "\\\"")
-            ),
+            "token" => toml_string(&self.token),
             "distributed.connect-timeout" => quoted(format_duration(self.connect_timeout)),
+            "tls.ca-file" => toml_string(
+                &self
+                    .tls_ca_file
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            ),
+            "tls.cert" => toml_string(
+                &self
+                    .tls_cert
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            ),
+            "tls.key" => toml_string(
+                &self
+                    .tls_key
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            ),
             _ => self.split_every.to_string(),
         }
     }
@@ -423,6 +468,11 @@ impl Config {
 
 /// A TOML value as the text the validators read: strings as they are,
 /// other scalars as TOML writes them.
+/// `s` as a TOML basic string.
+fn toml_string(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
 fn toml_text(value: &toml::Value) -> String {
     match value {
         toml::Value::String(s) => s.clone(),
@@ -493,6 +543,9 @@ fn set_key(config: &mut Config, key: &str, value: &str) -> Result<(), String> {
         "array.chunk-size" => config.array_chunk_size = nonzero_size("")?,
         "array.split-every" => config.split_every = at_least(2, "a whole number", "")?,
         "token" => config.token = value.to_owned(),
+        "tls.ca-file" => config.tls_ca_file = (!value.is_empty()).then(|| PathBuf::from(value)),
+        "tls.cert" => config.tls_cert = (!value.is_empty()).then(|| PathBuf::from(value)),
+        "tls.key" => config.tls_key = (!value.is_empty()).then(|| PathBuf::from(value)),
         "distributed.connect-timeout" => {
             config.connect_timeout = duration::parse(value)?;
             if config.connect_timeout.is_zero() {

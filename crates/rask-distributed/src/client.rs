@@ -47,6 +47,9 @@ pub struct ClientOptions {
     pub connect_timeout: Duration,
     /// A name for the scheduler's logs and dashboard.
     pub name: String,
+    /// TLS files (config `tls.ca-file`, `tls.cert`, `tls.key`): the
+    /// scheduler and workers are then reached over `tls://`.
+    pub tls: Option<rask_protocol::TlsFiles>,
 }
 
 impl ClientOptions {
@@ -57,6 +60,7 @@ impl ClientOptions {
             token: config.token.clone(),
             connect_timeout: config.connect_timeout,
             name: format!("client-{}", std::process::id()),
+            tls: crate::tls_from_config(&config)?,
         })
     }
 }
@@ -172,6 +176,7 @@ impl Client {
             role: Role::Client,
             name: options.name.clone(),
             token: options.token.clone(),
+            tls: options.tls.clone(),
             connect_timeout: options.connect_timeout,
             handshake_timeout: options.connect_timeout,
             ..ConnectOptions::default()

@@ -66,6 +66,7 @@ pub struct LocalClusterBuilder {
     host: String,
     port: u16,
     token: Option<String>,
+    tls: Option<Option<rask_protocol::TlsFiles>>,
     memory_limit: u64,
     start_timeout: Duration,
 }
@@ -128,6 +129,13 @@ impl LocalClusterBuilder {
         self
     }
 
+    /// Talk over TLS with these files (default: the configuration's
+    /// `tls.*` keys, if set).
+    pub fn tls(mut self, files: rask_protocol::TlsFiles) -> Self {
+        self.tls = Some(Some(files));
+        self
+    }
+
     /// Memory limit of each worker in bytes (0: none).
     pub fn memory_limit(mut self, bytes: u64) -> Self {
         self.memory_limit = bytes;
@@ -154,10 +162,16 @@ impl LocalClusterBuilder {
             Some(t) => t,
             None => rask_config::try_get()?.token.clone(),
         };
-        let listen = format!("tcp://{}:{}", self.host, self.port);
+        let tls = match self.tls.clone() {
+            Some(t) => t,
+            None => crate::tls_from_config(&*rask_config::try_get()?)?,
+        };
+        let scheme = if tls.is_some() { "tls" } else { "tcp" };
+        let listen = format!("{scheme}://{}:{}", self.host, self.port);
         let server = rask_scheduler::server::start(ServerOptions {
             listen: listen.clone(),
             token: token.clone(),
+            tls: tls.clone(),
             ..ServerOptions::default()
         })
         .map_err(|e| cluster_error(&listen, e.to_string()))?;
@@ -170,6 +184,7 @@ impl LocalClusterBuilder {
             workers: Vec::new(),
             address: address.clone(),
             token: token.clone(),
+            tls,
             settings: self.clone(),
             processes,
             next_name: 0,
@@ -201,6 +216,7 @@ pub struct LocalCluster {
     workers: Vec<LocalWorker>,
     address: String,
     token: String,
+    tls: Option<rask_protocol::TlsFiles>,
     settings: LocalClusterBuilder,
     processes: bool,
     next_name: usize,
@@ -218,6 +234,7 @@ impl LocalCluster {
             host: "127.0.0.1".into(),
             port: 0,
             token: None,
+            tls: None,
             memory_limit: 0,
             start_timeout: Duration::from_secs(30),
         }
@@ -237,6 +254,7 @@ impl LocalCluster {
     pub fn client(&self) -> Result<Client> {
         let mut options = ClientOptions::from_config()?;
         options.token = self.token.clone();
+        options.tls = self.tls.clone();
         Client::connect_with(&self.address, options)
     }
 
@@ -313,7 +331,13 @@ impl LocalCluster {
                     )
                 })?,
             };
-            let child = Command::new(&program)
+            let mut cmd = Command::new(&program);
+            if let Some(t) = &self.tls {
+                cmd.env("RASK_TLS_CA_FILE", &t.ca)
+                    .env("RASK_TLS_CERT", &t.cert)
+                    .env("RASK_TLS_KEY", &t.key);
+            }
+            let child = cmd
                 .args(&s.worker_args)
                 .env(WORKER_ENV, &self.address)
                 .env("RASK_WORKER_NTHREADS", s.threads_per_worker.to_string())
@@ -335,7 +359,12 @@ impl LocalCluster {
                 nthreads: s.threads_per_worker,
                 memory_limit: s.memory_limit,
                 token: self.token.clone(),
-                listen: format!("tcp://{}:0", s.host),
+                tls: self.tls.clone(),
+                listen: format!(
+                    "{}://{}:0",
+                    if self.tls.is_some() { "tls" } else { "tcp" },
+                    s.host
+                ),
                 ..WorkerOptions::new(self.address.clone())
             })
             .map_err(|e| cluster_error(&self.address, e.to_string()))?;

@@ -43,6 +43,8 @@ pub struct ServerOptions {
     pub tick: Duration,
     /// Limit for a peer's handshake.
     pub handshake_timeout: Duration,
+    /// TLS files; the listen address must then be `tls://`.
+    pub tls: Option<rask_protocol::TlsFiles>,
 }
 
 impl Default for ServerOptions {
@@ -53,6 +55,7 @@ impl Default for ServerOptions {
             config: SchedulerConfig::default(),
             tick: Duration::from_millis(100),
             handshake_timeout: Duration::from_secs(5),
+            tls: None,
         }
     }
 }
@@ -157,6 +160,7 @@ pub fn start(options: ServerOptions) -> Result<ServerHandle, ProtocolError> {
         &options.listen,
         ListenOptions {
             token: options.token.clone(),
+            tls: options.tls.clone(),
             handshake_timeout: options.handshake_timeout,
             name: "scheduler".into(),
             ..ListenOptions::default()

@@ -49,6 +49,9 @@ pub struct WorkerOptions {
     /// How long to keep trying a scheduler that refuses connections (it may
     /// not be listening yet); default 0: fail at once.
     pub scheduler_wait: Duration,
+    /// TLS files: the scheduler, peers and clients are then reached over
+    /// `tls://`, and the data server listens with TLS.
+    pub tls: Option<rask_protocol::TlsFiles>,
 }
 
 impl WorkerOptions {
@@ -66,6 +69,7 @@ impl WorkerOptions {
             heartbeat: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(5),
             scheduler_wait: Duration::ZERO,
+            tls: None,
         }
     }
 
@@ -107,6 +111,29 @@ impl WorkerOptions {
             opts.contact_address = get("RASK_WORKER_CONTACT_ADDRESS").map(str::to_string);
             if let Some(t) = get("RASK_TOKEN") {
                 opts.token = t.to_string();
+            }
+            match (
+                get("RASK_TLS_CA_FILE"),
+                get("RASK_TLS_CERT"),
+                get("RASK_TLS_KEY"),
+            ) {
+                (None, None, None) => {}
+                (Some(ca), Some(cert), Some(key)) => {
+                    opts.tls = Some(rask_protocol::TlsFiles {
+                        ca: ca.into(),
+                        cert: cert.into(),
+                        key: key.into(),
+                    });
+                    if opts.listen.starts_with("tcp://") {
+                        opts.listen = opts.listen.replacen("tcp://", "tls://", 1);
+                    }
+                }
+                _ => {
+                    return Err(invalid(
+                        "RASK_TLS_CA_FILE, RASK_TLS_CERT, RASK_TLS_KEY",
+                        "set all three TLS files or none".into(),
+                    ));
+                }
             }
             Ok(opts)
         })();

@@ -294,6 +294,7 @@ async fn run_worker(
         role: Role::Peer,
         name: name.clone(),
         token: opts.token.clone(),
+        tls: opts.tls.clone(),
         connect_timeout: opts.connect_timeout,
         handshake_timeout: opts.connect_timeout,
         ..ConnectOptions::default()
@@ -481,6 +482,7 @@ async fn start_up(opts: &WorkerOptions, name: &str) -> Result<Started> {
         &opts.listen,
         ListenOptions {
             token: opts.token.clone(),
+            tls: opts.tls.clone(),
             handshake_timeout: opts.connect_timeout,
             name: name.to_string(),
             ..ListenOptions::default()
@@ -495,6 +497,7 @@ async fn start_up(opts: &WorkerOptions, name: &str) -> Result<Started> {
         role: Role::Worker,
         name: name.to_string(),
         token: opts.token.clone(),
+        tls: opts.tls.clone(),
         connect_timeout: opts.connect_timeout,
         handshake_timeout: opts.connect_timeout,
         ..ConnectOptions::default()
@@ -548,8 +551,9 @@ fn advertised(bound: &str, scheduler: &str) -> String {
         probe.connect(s).ok()?;
         probe.local_addr().ok().map(|a| a.ip())
     });
+    let scheme = bound.split_once("://").map_or("tcp", |(s, _)| s);
     match ip {
-        Some(ip) => format!("tcp://{}", SocketAddr::new(ip, bound_addr.port())),
+        Some(ip) => format!("{scheme}://{}", SocketAddr::new(ip, bound_addr.port())),
         None => bound.to_string(),
     }
 }

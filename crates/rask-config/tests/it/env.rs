@@ -22,6 +22,9 @@ fn every_variable_overrides_its_key() {
             var("RASK_MEMORY_LIMIT", "2 GB"),
             var("RASK_TOKEN", "s3cret"),
             var("RASK_DISTRIBUTED_CONNECT_TIMEOUT", "250 ms"),
+            var("RASK_TLS_CA_FILE", "/etc/rask/ca.pem"),
+            var("RASK_TLS_CERT", "/etc/rask/cert.pem"),
+            var("RASK_TLS_KEY", "/etc/rask/key.pem"),
         ])
         .unwrap();
     assert_eq!(
@@ -37,6 +40,9 @@ fn every_variable_overrides_its_key() {
             memory_limit: Some(ByteSize(2_000_000_000)),
             token: "s3cret".into(),
             connect_timeout: Duration::from_millis(250),
+            tls_ca_file: Some("/etc/rask/ca.pem".into()),
+            tls_cert: Some("/etc/rask/cert.pem".into()),
+            tls_key: Some("/etc/rask/key.pem".into()),
         }
     );
 }

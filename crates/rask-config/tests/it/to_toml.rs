@@ -43,6 +43,9 @@ fn round_trips_non_default_values() {
             memory_limit: Some(ByteSize(123_456_789)),
             token: "a \"quoted\" token".into(),
             connect_timeout: Duration::from_millis(1500),
+            tls_ca_file: Some("/tmp/a \"b\"/ca.pem".into()),
+            tls_cert: Some("cert.pem".into()),
+            tls_key: None,
         },
         Config {
             progress: ProgressMode::On,

@@ -410,3 +410,37 @@ fn a_different_build_and_a_malformed_frame_are_refused_and_the_scheduler_keeps_s
     let client = cluster.client().unwrap();
     assert_eq!(client.submit(inc, (9u64,)).unwrap().result().unwrap(), 10);
 }
+
+#[test]
+fn a_tls_cluster_of_processes_computes_and_refuses_plain_clients() {
+    let dir = std::env::temp_dir().join(format!("rask-dist-tls-{}", std::process::id()));
+    let files = rask_protocol::generate_self_signed(&dir, &[]).unwrap();
+    let cluster = LocalCluster::builder()
+        .workers(2)
+        .threads_per_worker(1)
+        .worker_command(std::env::current_exe().unwrap(), worker_args())
+        .tls(files.clone())
+        .build()
+        .unwrap();
+    assert!(
+        cluster.address().starts_with("tls://"),
+        "{}",
+        cluster.address()
+    );
+    let client = cluster.client().unwrap();
+    for w in client.workers_info().unwrap() {
+        assert!(w.address.starts_with("tls://"), "{w:?}");
+    }
+    let fs = client.map(inc, 0..100u64).unwrap();
+    assert_eq!(client.gather(&fs).unwrap(), (1..=100).collect::<Vec<u64>>());
+    let big = client.map(ramp, [200_000u64]).unwrap();
+    assert_eq!(big[0].result().unwrap().len(), 200_000);
+
+    let mut plain = ClientOptions::from_config().unwrap();
+    plain.tls = None;
+    let err = Client::connect_with(cluster.address(), plain).unwrap_err();
+    assert!(err.to_string().contains("TLS"), "{err}");
+    drop(client);
+    drop(cluster);
+    std::fs::remove_dir_all(&dir).ok();
+}
