@@ -126,8 +126,10 @@ pub(crate) struct ClientInner {
 /// compute or persist any collection; or make the client the default
 /// executor so that every `.compute()` runs on the cluster.
 ///
-/// ```no_run
-/// use rask_distributed::Client;
+/// In a program using the `rask` facade (`#[rask::remote]` comes from it):
+///
+/// ```ignore
+/// use rask::distributed::Client;
 ///
 /// #[rask::remote]
 /// fn inc(x: &u64) -> u64 { x + 1 }
@@ -398,8 +400,8 @@ pub struct ClusterInfo {
 
 /// Submissions with annotations (retries, priority, resources, workers).
 ///
-/// ```no_run
-/// # use rask_distributed::Client;
+/// ```ignore
+/// # use rask::distributed::Client;
 /// # #[rask::remote] fn inc(x: &u64) -> u64 { x + 1 }
 /// # let client = Client::connect("tcp://127.0.0.1:8786")?;
 /// let f = client.retries(3).priority(10).submit(inc, (1u64,))?;
