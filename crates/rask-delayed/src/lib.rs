@@ -62,7 +62,9 @@ pub struct Delayed<T> {
 
 /// One node of a delayed graph. A graph of a million closures holds a
 /// million of these, so the layout is kept small: 64 bytes, plus one
-/// allocation for the operation (a closure and its name) and, for a node
+/// allocation for the operation (a closure, 24 bytes for one that captures
+/// a word: its name is found from its type when shown, see
+/// `Op::call_named_by`) and, for a node
 /// with dependencies, one for the operation and dependencies together and
 /// one for the dependencies; a key `prefix-<token>` is stored inline.
 struct Node {
