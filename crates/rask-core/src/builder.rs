@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::annotations::Annotations;
 use crate::error::{Error, Result};
-use crate::graph::{Graph, Op, Task, TaskId};
+use crate::graph::{Deps, Graph, Op, Task, TaskId};
 use crate::key::Key;
 use crate::key_index::KeyIndex;
 
@@ -204,9 +204,10 @@ impl GraphBuilder {
         &mut self,
         key: Key,
         op: Op,
-        deps: Vec<TaskId>,
+        deps: impl Into<Deps>,
         annotations: Option<Arc<Annotations>>,
     ) -> (TaskId, bool) {
+        let deps = deps.into();
         let id = TaskId(self.tasks.len() as u32);
         if let Some(d) = deps.iter().find(|d| d.0 >= id.0) {
             panic!(
@@ -223,7 +224,7 @@ impl GraphBuilder {
     }
 
     /// Appends a task whose key is not indexed yet.
-    fn push(&mut self, key: Key, op: Op, deps: Vec<TaskId>, annotations: Option<Arc<Annotations>>) {
+    fn push(&mut self, key: Key, op: Op, deps: Deps, annotations: Option<Arc<Annotations>>) {
         let id = TaskId(self.tasks.len() as u32);
         let fresh = self.index.insert(&key, id, &self.tasks);
         debug_assert!(fresh.is_ok(), "the caller checked that {key} is new");
@@ -236,7 +237,7 @@ impl GraphBuilder {
         &mut self,
         key: Key,
         op: Op,
-        deps: Vec<TaskId>,
+        deps: Deps,
         annotations: Option<Arc<Annotations>>,
     ) {
         let annotations = annotations.or_else(|| self.scope.clone());

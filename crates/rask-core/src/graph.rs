@@ -95,14 +95,66 @@ impl KernelOp {
     }
 }
 
-/// A named function, the body of [`Op::Call`].
+/// A named function, the body of [`Op::Call`]: a [`CallBody`] behind one
+/// reference count.
 ///
-/// The function is stored in the same allocation as its name: a closure
-/// task costs one allocation, of 48 bytes for a closure that captures one
-/// word (a million-task graph holds a million of these).
-pub struct Call<F: ?Sized = TaskFn> {
+/// The function is stored in the same allocation as its name. A closure
+/// task made by [`Op::call_named_by`] keeps no name at all (the name
+/// function is called when the name is shown), so a closure that captures
+/// one word costs one allocation of 24 bytes — a million-task graph holds a
+/// million of these. [`Op::call`] stores the name given: 48 bytes.
+pub struct Call<F: ?Sized = dyn CallBody>(F);
+
+/// What an [`Op::Call`] runs: a function of the dependencies' values, with
+/// its name. Implemented by the closures that [`Op::call`],
+/// [`Op::blockwise`] and [`Op::call_named_by`] wrap.
+pub trait CallBody: Send + Sync {
+    /// Runs the function.
+    fn call(&self, args: &[Value]) -> Result<Value, TaskError>;
+    /// The name shown in errors and diagnostics.
+    fn name(&self) -> &str;
+    /// Whether the task is blockwise (see [`Op::blockwise`]).
+    fn is_blockwise(&self) -> bool;
+}
+
+/// A function with a name it stores.
+struct Labelled<F> {
     label: CallLabel,
     func: F,
+}
+
+impl<F: Fn(&[Value]) -> Result<Value, TaskError> + Send + Sync> CallBody for Labelled<F> {
+    fn call(&self, args: &[Value]) -> Result<Value, TaskError> {
+        (self.func)(args)
+    }
+    fn name(&self) -> &str {
+        self.label.name()
+    }
+    fn is_blockwise(&self) -> bool {
+        self.label.is_blockwise()
+    }
+}
+
+/// A function whose name a function gives, when asked.
+struct NamedBy<N, F> {
+    name: N,
+    func: F,
+}
+
+impl<N, F> CallBody for NamedBy<N, F>
+where
+    N: Fn() -> &'static str + Send + Sync,
+    F: Fn(&[Value]) -> Result<Value, TaskError> + Send + Sync,
+{
+    fn call(&self, args: &[Value]) -> Result<Value, TaskError> {
+        (self.func)(args)
+    }
+    fn name(&self) -> &str {
+        (self.name)()
+    }
+    fn is_blockwise(&self) -> bool {
+        false
+    }
 }
 
 /// The name of a [`Call`] and whether it is blockwise, in 24 bytes: a
@@ -137,6 +189,21 @@ impl CallLabel {
     }
 }
 
+impl Call {
+    /// Runs the function.
+    fn run(&self, args: &[Value]) -> Result<Value, TaskError> {
+        self.0.call(args)
+    }
+
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    fn is_blockwise(&self) -> bool {
+        self.0.is_blockwise()
+    }
+}
+
 impl Op {
     /// A task running `func` on its dependencies' values.
     ///
@@ -153,10 +220,28 @@ impl Op {
         name: impl Into<Cow<'static, str>>,
         func: impl Fn(&[Value]) -> Result<Value, TaskError> + Send + Sync + 'static,
     ) -> Self {
-        Op::Call(Arc::new(Call {
+        Op::Call(Arc::new(Call(Labelled {
             label: CallLabel::new(name.into(), false),
             func,
-        }))
+        })))
+    }
+
+    /// Like [`Op::call`], with the name given by `name`, a function called
+    /// only when the name is shown (in errors and diagnostics). A `name`
+    /// that captures nothing takes no memory, so a task costs only its
+    /// closure: graphs of millions of small closures (`rask-delayed`) use
+    /// this.
+    ///
+    /// ```
+    /// use rask_core::{Op, Value};
+    /// let one = Op::call_named_by(|| "one", |_: &[Value]| Ok(Value::new(1)));
+    /// assert_eq!(one.name(), "one");
+    /// ```
+    pub fn call_named_by(
+        name: impl Fn() -> &'static str + Send + Sync + 'static,
+        func: impl Fn(&[Value]) -> Result<Value, TaskError> + Send + Sync + 'static,
+    ) -> Self {
+        Op::Call(Arc::new(Call(NamedBy { name, func })))
     }
 
     /// A per-block task of a chunked collection (elementwise arithmetic,
@@ -167,10 +252,10 @@ impl Op {
         name: impl Into<Cow<'static, str>>,
         func: impl Fn(&[Value]) -> Result<Value, TaskError> + Send + Sync + 'static,
     ) -> Self {
-        Op::Call(Arc::new(Call {
+        Op::Call(Arc::new(Call(Labelled {
             label: CallLabel::new(name.into(), true),
             func,
-        }))
+        })))
     }
 
     /// A task whose result is known: `value`.
@@ -231,7 +316,7 @@ impl Op {
                 "its operation `{}` is a closure, which cannot be sent to another process; \
                  mark the function `#[rask::remote]` (or implement `rask::graph::Kernel` and \
                  register it) and build the task from that",
-                c.label.name()
+                c.name()
             )),
             Op::Value(v) if v.is_portable() => None,
             Op::Value(v) => Some(format!(
@@ -264,10 +349,10 @@ impl Op {
         match self {
             Op::Call(c) => {
                 let inner = c.clone();
-                Op::Call(Arc::new(Call {
-                    label: CallLabel::new(name.into(), c.label.is_blockwise()),
-                    func: move |args: &[Value]| (inner.func)(args),
-                }))
+                Op::Call(Arc::new(Call(Labelled {
+                    label: CallLabel::new(name.into(), c.is_blockwise()),
+                    func: move |args: &[Value]| inner.run(args),
+                })))
             }
             Op::Kernel(k) => Op::Kernel(Arc::new(KernelOp {
                 kernel: k.kernel.clone(),
@@ -282,7 +367,7 @@ impl Op {
     pub fn is_blockwise(&self) -> bool {
         match self {
             Op::Value(_) | Op::Held(_) => false,
-            Op::Call(c) => c.label.is_blockwise(),
+            Op::Call(c) => c.is_blockwise(),
             Op::Kernel(k) => k.blockwise,
             Op::Fused(p) => p.steps.last().is_some_and(|s| s.op.is_blockwise()),
         }
@@ -293,7 +378,7 @@ impl Op {
         match self {
             Op::Value(_) => "value",
             Op::Held(_) => "held",
-            Op::Call(c) => c.label.name(),
+            Op::Call(c) => c.name(),
             Op::Kernel(k) => &k.label,
             Op::Fused(p) => p.steps.last().map_or("fused", |s| s.op.name()),
         }
@@ -307,7 +392,7 @@ impl Op {
             Op::Fused(program) => return program.run(key, args),
             Op::Value(v) => Ok(v.clone()),
             Op::Held(h) => h.fetch(),
-            Op::Call(c) => crate::panics::catch(|| (c.func)(args)),
+            Op::Call(c) => crate::panics::catch(|| c.run(args)),
             Op::Kernel(k) => crate::panics::catch(|| k.kernel.run(args)),
         };
         result.map_err(|cause| Error::Task {
@@ -322,7 +407,7 @@ impl std::fmt::Debug for Op {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Op::Value(v) => write!(f, "Value({v:?})"),
-            Op::Call(c) => write!(f, "Call({})", c.label.name()),
+            Op::Call(c) => write!(f, "Call({})", c.name()),
             Op::Kernel(k) => write!(f, "Kernel({}: {})", k.kernel.kernel_name(), k.label),
             Op::Held(h) => write!(f, "Held({} on {})", h.key(), h.executor()),
             Op::Fused(p) => write!(f, "Fused({} steps)", p.steps.len()),
@@ -432,6 +517,219 @@ impl Program {
     }
 }
 
+/// The dependencies of a task, in argument order: a list of [`TaskId`]s in
+/// 16 bytes (a `Vec` takes 24), up to two of them inside the list itself,
+/// so most tasks need no allocation for it. It dereferences to
+/// `[TaskId]`, compares equal to a `Vec<TaskId>` or an array with the same
+/// ids, and is made from either.
+///
+/// ```
+/// use rask_core::{Deps, TaskId};
+/// let d: Deps = vec![TaskId(3), TaskId(1)].into();
+/// assert_eq!(d.len(), 2);
+/// assert_eq!(d, vec![TaskId(3), TaskId(1)]);
+/// assert_eq!(d.iter().map(|t| t.0).sum::<u32>(), 4);
+/// let many: Deps = (0..5).map(TaskId).collect();
+/// assert_eq!(many[4], TaskId(4));
+/// assert!(Deps::default().is_empty());
+/// ```
+#[derive(Clone)]
+pub struct Deps(DepsRepr);
+
+#[derive(Clone)]
+enum DepsRepr {
+    /// Up to two ids; [`Deps::NONE`] marks an unused place.
+    Inline([TaskId; 2]),
+    /// Any other list.
+    Heap(Box<[TaskId]>),
+}
+
+impl Deps {
+    /// The unused place of an inline list: never a task's id, since a graph
+    /// has fewer than `u32::MAX` tasks. A list holding it is stored on the
+    /// heap.
+    const NONE: TaskId = TaskId(u32::MAX);
+
+    /// No dependencies.
+    pub const fn new() -> Self {
+        Deps(DepsRepr::Inline([Deps::NONE; 2]))
+    }
+
+    /// The ids as a slice.
+    #[inline]
+    pub fn as_slice(&self) -> &[TaskId] {
+        match &self.0 {
+            DepsRepr::Inline(ids) => &ids[..Deps::inline_len(ids)],
+            DepsRepr::Heap(ids) => ids,
+        }
+    }
+
+    /// The ids as a mutable slice (to rewrite ids in place).
+    #[inline]
+    pub fn as_mut_slice(&mut self) -> &mut [TaskId] {
+        match &mut self.0 {
+            DepsRepr::Inline(ids) => {
+                let n = Deps::inline_len(ids);
+                &mut ids[..n]
+            }
+            DepsRepr::Heap(ids) => ids,
+        }
+    }
+
+    #[inline]
+    fn inline_len(ids: &[TaskId; 2]) -> usize {
+        if ids[0] == Deps::NONE {
+            0
+        } else if ids[1] == Deps::NONE {
+            1
+        } else {
+            2
+        }
+    }
+
+    /// The ids in a `Vec`.
+    pub fn into_vec(self) -> Vec<TaskId> {
+        match self.0 {
+            DepsRepr::Heap(ids) => ids.into_vec(),
+            DepsRepr::Inline(_) => self.as_slice().to_vec(),
+        }
+    }
+
+    /// The list of `ids`, inline when there are at most two (and none is
+    /// `u32::MAX`).
+    fn from_slice(ids: &[TaskId]) -> Self {
+        match *ids {
+            [] => Deps::new(),
+            [a] if a != Deps::NONE => Deps(DepsRepr::Inline([a, Deps::NONE])),
+            [a, b] if a != Deps::NONE && b != Deps::NONE => Deps(DepsRepr::Inline([a, b])),
+            _ => Deps(DepsRepr::Heap(ids.into())),
+        }
+    }
+}
+
+impl Default for Deps {
+    fn default() -> Self {
+        Deps::new()
+    }
+}
+
+impl std::ops::Deref for Deps {
+    type Target = [TaskId];
+    #[inline]
+    fn deref(&self) -> &[TaskId] {
+        self.as_slice()
+    }
+}
+
+impl std::ops::DerefMut for Deps {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut [TaskId] {
+        self.as_mut_slice()
+    }
+}
+
+impl From<Vec<TaskId>> for Deps {
+    fn from(ids: Vec<TaskId>) -> Self {
+        if ids.len() <= 2 {
+            Deps::from_slice(&ids)
+        } else {
+            Deps(DepsRepr::Heap(ids.into_boxed_slice()))
+        }
+    }
+}
+
+impl From<&[TaskId]> for Deps {
+    fn from(ids: &[TaskId]) -> Self {
+        Deps::from_slice(ids)
+    }
+}
+
+impl<const N: usize> From<[TaskId; N]> for Deps {
+    fn from(ids: [TaskId; N]) -> Self {
+        Deps::from_slice(&ids)
+    }
+}
+
+impl From<Deps> for Vec<TaskId> {
+    fn from(deps: Deps) -> Self {
+        deps.into_vec()
+    }
+}
+
+impl FromIterator<TaskId> for Deps {
+    /// Collects without allocating up to two ids.
+    fn from_iter<I: IntoIterator<Item = TaskId>>(iter: I) -> Self {
+        let mut iter = iter.into_iter();
+        let Some(a) = iter.next() else {
+            return Deps::new();
+        };
+        let Some(b) = iter.next() else {
+            return Deps::from_slice(&[a]);
+        };
+        let Some(c) = iter.next() else {
+            return Deps::from_slice(&[a, b]);
+        };
+        let mut ids = Vec::with_capacity(3 + iter.size_hint().0);
+        ids.extend([a, b, c]);
+        ids.extend(iter);
+        Deps(DepsRepr::Heap(ids.into_boxed_slice()))
+    }
+}
+
+impl<'a> IntoIterator for &'a Deps {
+    type Item = &'a TaskId;
+    type IntoIter = std::slice::Iter<'a, TaskId>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.as_slice().iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a mut Deps {
+    type Item = &'a mut TaskId;
+    type IntoIter = std::slice::IterMut<'a, TaskId>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.as_mut_slice().iter_mut()
+    }
+}
+
+impl PartialEq for Deps {
+    fn eq(&self, other: &Deps) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl Eq for Deps {}
+
+impl PartialEq<Vec<TaskId>> for Deps {
+    fn eq(&self, other: &Vec<TaskId>) -> bool {
+        self.as_slice() == other.as_slice()
+    }
+}
+
+impl PartialEq<[TaskId]> for Deps {
+    fn eq(&self, other: &[TaskId]) -> bool {
+        self.as_slice() == other
+    }
+}
+
+impl<const N: usize> PartialEq<[TaskId; N]> for Deps {
+    fn eq(&self, other: &[TaskId; N]) -> bool {
+        self.as_slice() == other
+    }
+}
+
+impl std::hash::Hash for Deps {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.as_slice().hash(state);
+    }
+}
+
+impl std::fmt::Debug for Deps {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.as_slice()).finish()
+    }
+}
+
 /// One node of a [`Graph`].
 #[derive(Clone, Debug)]
 pub struct Task {
@@ -440,18 +738,18 @@ pub struct Task {
     /// What it does.
     pub op: Op,
     /// Its dependencies, in argument order.
-    pub deps: Vec<TaskId>,
+    pub deps: Deps,
     /// Priority, retries, resources and allowed workers, when any was set.
     pub annotations: Option<Arc<Annotations>>,
 }
 
 impl Task {
     /// A task without annotations.
-    pub fn new(key: Key, op: Op, deps: Vec<TaskId>) -> Self {
+    pub fn new(key: Key, op: Op, deps: impl Into<Deps>) -> Self {
         Task {
             key,
             op,
-            deps,
+            deps: deps.into(),
             annotations: None,
         }
     }
@@ -765,12 +1063,42 @@ mod tests {
     }
 
     #[test]
-    fn a_call_of_a_one_word_closure_is_32_bytes() {
-        // With the `Arc` counts, 48 bytes per closure task (see `Call`).
-        assert_eq!(std::mem::size_of::<Call<u64>>(), 32);
+    fn a_call_of_a_one_word_closure_named_by_a_function_is_8_bytes() {
+        // With the `Arc` counts, 24 bytes per closure task (see `Call`).
+        let name = || "x";
+        let word = 7u64;
+        let f = move |_: &[Value]| Ok::<_, TaskError>(Value::new(word));
+        assert_eq!(std::mem::size_of_val(&Call(NamedBy { name, func: f })), 8);
+        assert_eq!(std::mem::size_of::<Call<Labelled<u64>>>(), 32);
         let op = Op::blockwise(String::from("owned"), |_: &[Value]| Ok(Value::new(1)));
         assert_eq!(op.name(), "owned");
         assert!(op.is_blockwise());
+    }
+
+    #[test]
+    fn a_task_is_80_bytes_and_its_deps_16() {
+        // A million-task plan holds a million tasks.
+        assert_eq!(std::mem::size_of::<Deps>(), 16);
+        assert_eq!(std::mem::size_of::<Task>(), 80);
+    }
+
+    #[test]
+    fn deps_keep_every_id_and_compare_by_content() {
+        for n in 0..5u32 {
+            let ids: Vec<TaskId> = (0..n).map(|i| TaskId(i * 7)).collect();
+            let d = Deps::from(ids.clone());
+            assert_eq!(d, ids);
+            assert_eq!(d.len(), n as usize);
+            assert_eq!(ids.iter().copied().collect::<Deps>(), d);
+            assert_eq!(Deps::from(&ids[..]).into_vec(), ids);
+        }
+        // An id that is no task's goes on the heap, kept (and caught by
+        // the graph's checks).
+        let odd = Deps::from(vec![TaskId(u32::MAX)]);
+        assert_eq!(odd.as_slice(), &[TaskId(u32::MAX)]);
+        let mut d = Deps::from([TaskId(1), TaskId(2)]);
+        d[1] = TaskId(5);
+        assert_eq!(d, [TaskId(1), TaskId(5)]);
     }
 
     #[test]

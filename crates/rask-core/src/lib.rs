@@ -51,7 +51,8 @@ pub use collection::{Collection, Persist};
 pub use error::{BoxError, Error, Result, TaskError};
 pub use executor::{Callback, CancelToken, Executor};
 pub use graph::{
-    Arg, Call, Dependents, Graph, Held, KernelOp, Op, Program, Step, Task, TaskFn, TaskId,
+    Arg, Call, CallBody, Dependents, Deps, Graph, Held, KernelOp, Op, Program, Step, Task, TaskFn,
+    TaskId,
 };
 pub use kernel::{DynKernel, Kernel};
 pub use key::{Key, fresh_token};

@@ -18,7 +18,7 @@
 
 use std::sync::Arc;
 
-use crate::graph::{Arg, Graph, Op, Program, Step, Task, TaskId};
+use crate::graph::{Arg, Deps, Graph, Op, Program, Step, Task, TaskId};
 use crate::key::Key;
 use crate::value::Value;
 
@@ -156,7 +156,7 @@ fn absorbed_tasks(graph: &Graph, outputs: &[TaskId]) -> Vec<bool> {
 struct Part {
     key: Key,
     op: Op,
-    deps: Vec<TaskId>,
+    deps: Deps,
     /// Its step number in the program being built.
     step: u32,
 }
@@ -225,9 +225,11 @@ impl TreeWalk {
         }
         let program = Program::new(steps).expect("post-order steps only use earlier steps");
         root.op = Op::Fused(Arc::new(program));
-        root.deps.clear();
-        root.deps
-            .extend(self.inputs.iter().map(|d| TaskId(slot[d.index()])));
+        root.deps = self
+            .inputs
+            .iter()
+            .map(|d| TaskId(slot[d.index()]))
+            .collect();
     }
 }
 

@@ -49,8 +49,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use rask_core::{
-    Annotations, BoxError, Collection, Error, Executor, GraphBuilder, Kernel, Key, Op, Result,
-    Shared, TaskError, TaskId, Tokenizer, Value,
+    Annotations, BoxError, Collection, Deps, Error, Executor, GraphBuilder, Kernel, Key, Op,
+    Result, Shared, TaskError, TaskId, Tokenizer, Value,
 };
 
 /// A lazy value of type `T`: a node in a task graph.
@@ -62,7 +62,9 @@ pub struct Delayed<T> {
 
 /// One node of a delayed graph. A graph of a million closures holds a
 /// million of these, so the layout is kept small: 64 bytes, plus one
-/// allocation for the operation (a closure and its name) and, for a node
+/// allocation for the operation (a closure, 24 bytes for one that captures
+/// a word: its name is found from its type when shown, see
+/// `Op::call_named_by`) and, for a node
 /// with dependencies, one for the operation and dependencies together and
 /// one for the dependencies; a key `prefix-<token>` is stored inline.
 struct Node {
@@ -323,7 +325,7 @@ impl<T: Data> Delayed<T> {
     /// ```
     pub fn map<U: Data>(&self, f: impl Fn(&T) -> U + Send + Sync + 'static) -> Delayed<U> {
         let name = prefix_name(&f, "map");
-        let op = Op::call(name, move |args: &[Value]| {
+        let op = Op::call_named_by(map_name(&f), move |args: &[Value]| {
             Ok(Value::new(f(arg::<T>(args, 0, 1)?)))
         });
         Delayed::from_parts(name, op, vec![self.node.clone()])
@@ -342,7 +344,7 @@ impl<T: Data> Delayed<T> {
         f: impl Fn(&T) -> Result<U, E> + Send + Sync + 'static,
     ) -> Delayed<U> {
         let name = prefix_name(&f, "map");
-        let op = Op::call(name, move |args: &[Value]| {
+        let op = Op::call_named_by(map_name(&f), move |args: &[Value]| {
             f(arg::<T>(args, 0, 1)?)
                 .map(Value::new)
                 .map_err(TaskError::failed)
@@ -363,7 +365,7 @@ impl<T: Data> Delayed<T> {
         f: impl Fn(&T, &U) -> V + Send + Sync + 'static,
     ) -> Delayed<V> {
         let name = prefix_name(&f, "map");
-        let op = Op::call(name, move |args: &[Value]| {
+        let op = Op::call_named_by(map_name(&f), move |args: &[Value]| {
             Ok(Value::new(f(arg::<T>(args, 0, 2)?, arg::<U>(args, 1, 2)?)))
         });
         Delayed::from_parts(name, op, vec![self.node.clone(), other.node.clone()])
@@ -382,7 +384,7 @@ impl<T: Data> Delayed<T> {
         f: impl Fn(&T, &U, &V) -> W + Send + Sync + 'static,
     ) -> Delayed<W> {
         let name = prefix_name(&f, "map");
-        let op = Op::call(name, move |args: &[Value]| {
+        let op = Op::call_named_by(map_name(&f), move |args: &[Value]| {
             Ok(Value::new(f(
                 arg::<T>(args, 0, 3)?,
                 arg::<U>(args, 1, 3)?,
@@ -406,12 +408,15 @@ impl<T: Data> Delayed<T> {
     where
         T: Clone,
     {
-        let op = Op::call("zip", |args: &[Value]| {
-            Ok(Value::new((
-                arg::<T>(args, 0, 2)?.clone(),
-                arg::<U>(args, 1, 2)?.clone(),
-            )))
-        });
+        let op = Op::call_named_by(
+            || "zip",
+            |args: &[Value]| {
+                Ok(Value::new((
+                    arg::<T>(args, 0, 2)?.clone(),
+                    arg::<U>(args, 1, 2)?.clone(),
+                )))
+            },
+        );
         Delayed::from_parts("zip", op, vec![self.node.clone(), other.node.clone()])
     }
 }
@@ -491,6 +496,18 @@ fn prefix_name<F>(_f: &F, default: &'static str) -> &'static str {
     prefix_of::<F>(default)
 }
 
+/// The name of an operation calling `f` (see [`prefix_name`]), as a
+/// function that captures nothing and so takes no memory in the task (see
+/// `Op::call_named_by`); it is found when it is shown.
+fn map_name<F: 'static>(_f: &F) -> impl Fn() -> &'static str + Send + Sync + 'static {
+    || prefix_of::<F>("map")
+}
+
+/// Like [`map_name`], for a call without arguments.
+fn delayed_name<F: 'static>(_f: &F) -> impl Fn() -> &'static str + Send + Sync + 'static {
+    || prefix_of::<F>("delayed")
+}
+
 /// Adds the graph under `root` to `builder`, without recursion.
 ///
 /// Each task is added after its dependencies (post-order, dependencies in
@@ -560,7 +577,7 @@ fn add_node(node: &Node, builder: &mut GraphBuilder) {
     let op = node
         .op()
         .expect("an external node is never added as a task");
-    let ids: Option<Vec<TaskId>> = node.deps().iter().map(|d| d.id_in(builder)).collect();
+    let ids: Option<Deps> = node.deps().iter().map(|d| d.id_in(builder)).collect();
     let Some(ids) = ids else {
         // An external graph did not add the key it promised: by key, so
         // that building reports the missing dependency.
@@ -625,7 +642,7 @@ impl<T: Data + Clone> Collection for Delayed<T> {
 /// ```
 pub fn delayed<T: Data>(f: impl Fn() -> T + Send + Sync + 'static) -> Delayed<T> {
     let name = prefix_name(&f, "delayed");
-    let op = Op::call(name, move |args: &[Value]| {
+    let op = Op::call_named_by(delayed_name(&f), move |args: &[Value]| {
         if !args.is_empty() {
             return Err(TaskError::WrongArity {
                 expected: 0,
@@ -649,7 +666,7 @@ pub fn try_delayed<T: Data, E: Into<BoxError>>(
     f: impl Fn() -> Result<T, E> + Send + Sync + 'static,
 ) -> Delayed<T> {
     let name = prefix_name(&f, "delayed");
-    let op = Op::call(name, move |_: &[Value]| {
+    let op = Op::call_named_by(delayed_name(&f), move |_: &[Value]| {
         f().map(Value::new).map_err(TaskError::failed)
     });
     Delayed::from_parts(name, op, Vec::new())
@@ -835,12 +852,15 @@ where
         );
     }
     let arity = deps.len();
-    let op = Op::call("collect", move |args: &[Value]| {
-        (0..arity)
-            .map(|i| arg::<T>(args, i, arity).cloned())
-            .collect::<Result<Vec<T>, _>>()
-            .map(Value::new)
-    });
+    let op = Op::call_named_by(
+        || "collect",
+        move |args: &[Value]| {
+            (0..arity)
+                .map(|i| arg::<T>(args, i, arity).cloned())
+                .collect::<Result<Vec<T>, _>>()
+                .map(Value::new)
+        },
+    );
     Delayed::from_parts("collect", op, deps)
 }
 
@@ -868,19 +888,22 @@ where
 {
     let deps: Vec<Arc<Node>> = items.into_iter().map(|d| d.borrow().node.clone()).collect();
     let arity = deps.len();
-    let op = Op::call("collect", move |args: &[Value]| {
-        if args.len() != arity {
-            return Err(TaskError::WrongArity {
-                expected: arity,
-                found: args.len(),
-            });
-        }
-        args.iter()
-            .enumerate()
-            .map(|(i, v)| v.shared::<T>(i))
-            .collect::<Result<Vec<Shared<T>>, _>>()
-            .map(Value::new)
-    });
+    let op = Op::call_named_by(
+        || "collect",
+        move |args: &[Value]| {
+            if args.len() != arity {
+                return Err(TaskError::WrongArity {
+                    expected: arity,
+                    found: args.len(),
+                });
+            }
+            args.iter()
+                .enumerate()
+                .map(|(i, v)| v.shared::<T>(i))
+                .collect::<Result<Vec<Shared<T>>, _>>()
+                .map(Value::new)
+        },
+    );
     Delayed::from_parts("collect", op, deps)
 }
 

@@ -16,6 +16,7 @@
 //! run for as long as its guard lives.
 
 mod progress;
+mod slots;
 mod sync;
 #[cfg(test)]
 mod tests;

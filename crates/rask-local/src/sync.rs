@@ -15,6 +15,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use rask_core::{Callback, Error, Plan, Result, TaskError, TaskId, Value, order};
 
+use crate::slots::Slots;
+
 /// Runs every task on the calling thread, in priority order.
 ///
 /// ```
@@ -64,12 +66,16 @@ fn run(
     for o in &plan.outputs {
         keep[o.index()] = true;
     }
-    let mut slots: Vec<Option<Value>> = vec![None; graph.len()];
+    let mut slots = Slots::default();
     let result = run_tasks(plan, callbacks, cancel, &mut refs, &keep, &mut slots);
     let out = result.and_then(|()| {
         plan.outputs
             .iter()
-            .map(|o| slots[o.index()].clone().ok_or_else(|| missing(plan, *o)))
+            .map(|o| {
+                crate::slots::get(&slots, *o)
+                    .cloned()
+                    .ok_or_else(|| missing(plan, *o))
+            })
             .collect::<Result<Vec<Value>>>()
     });
     match out {
@@ -88,7 +94,7 @@ fn run_tasks(
     cancel: Option<&rask_core::CancelToken>,
     refs: &mut [u32],
     keep: &[bool],
-    slots: &mut [Option<Value>],
+    slots: &mut Slots,
 ) -> Result<()> {
     let graph = &plan.graph;
     let mut args: Vec<Value> = Vec::new();
@@ -104,7 +110,11 @@ fn run_tasks(
         }
         args.clear();
         for d in &task.deps {
-            args.push(slots[d.index()].clone().ok_or_else(|| missing(plan, t))?);
+            args.push(
+                crate::slots::get(slots, *d)
+                    .cloned()
+                    .ok_or_else(|| missing(plan, t))?,
+            );
         }
         let result = task.run(&args);
         args.clear();
@@ -144,11 +154,11 @@ fn run_tasks(
             let r = &mut refs[d.index()];
             *r -= 1;
             if *r == 0 && !keep[d.index()] {
-                drop_guarded(plan, Some(*d), slots[d.index()].take())?;
+                drop_guarded(plan, Some(*d), slots.remove(&d.0))?;
             }
         }
         if refs[t.index()] > 0 || keep[t.index()] {
-            slots[t.index()] = Some(value);
+            slots.insert(t.0, value);
         } else {
             drop_guarded(plan, Some(t), value)?;
         }

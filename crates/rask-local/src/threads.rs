@@ -174,48 +174,42 @@ struct Padded<T>(T);
 
 type ReadyHeap = BinaryHeap<Reverse<(u32, TaskId)>>;
 
-/// The results of a run's tasks, one `Option<Value>` per task (16 bytes; a
-/// lock per task would make it 24). Tasks share [`STRIPES`] locks, task `t`
-/// taking lock `t % STRIPES`, held only to put, clone or take a value: two
-/// workers rarely meet at one, and never wait for each other's tasks there.
+/// The results of a run's tasks that are live (see `crate::slots`). Tasks
+/// share [`STRIPES`] maps, each behind its lock, task `t` using map
+/// `t % STRIPES`, held only to put, clone or take a value: two workers
+/// rarely meet at one, and never wait for each other's tasks there.
 struct Slots {
     stripes: Box<[Padded<Mutex<Stripe>>]>,
 }
 
-/// The slots of the tasks `s, s + STRIPES, s + 2 * STRIPES, ..`.
-type Stripe = Vec<Option<Value>>;
+/// The live results of the tasks `s, s + STRIPES, s + 2 * STRIPES, ..`.
+type Stripe = crate::slots::Slots;
 
 /// Locks of [`Slots`].
 const STRIPES: usize = 64;
 
 impl Slots {
-    fn new(n: usize) -> Self {
+    fn new() -> Self {
         let stripes = (0..STRIPES)
-            .map(|s| {
-                Padded(Mutex::new(vec![
-                    None;
-                    n.saturating_sub(s).div_ceil(STRIPES)
-                ]))
-            })
+            .map(|_| Padded(Mutex::new(Stripe::default())))
             .collect();
         Slots { stripes }
     }
 
-    /// Runs `f` on the slot of `t`, holding its stripe's lock.
+    /// Runs `f` on the live results of `t`'s stripe, holding its lock.
     #[inline]
-    fn with<R>(&self, t: TaskId, f: impl FnOnce(&mut Option<Value>) -> R) -> R {
-        let i = t.index();
-        f(&mut lock(&self.stripes[i % STRIPES].0)[i / STRIPES])
+    fn with<R>(&self, t: TaskId, f: impl FnOnce(&mut Stripe) -> R) -> R {
+        f(&mut lock(&self.stripes[t.index() % STRIPES].0))
     }
 
-    /// The slots without their locks, by stripe (read with [`Slots::get`]).
+    /// The maps without their locks, by stripe (read with [`Slots::get`]).
     fn into_stripes(self) -> Vec<Stripe> {
         self.stripes.into_iter().map(|p| into_inner(p.0)).collect()
     }
 
-    /// The slot of `t` in `stripes` (see [`Slots::into_stripes`]).
-    fn get(stripes: &[Stripe], t: TaskId) -> &Option<Value> {
-        &stripes[t.index() % STRIPES][t.index() / STRIPES]
+    /// The result of `t` in `stripes` (see [`Slots::into_stripes`]).
+    fn get(stripes: &[Stripe], t: TaskId) -> Option<&Value> {
+        crate::slots::get(&stripes[t.index() % STRIPES], t)
     }
 }
 
@@ -280,7 +274,7 @@ fn execute(
         refs: (0..n as u32)
             .map(|i| AtomicU32::new(dependents.of(TaskId(i)).len() as u32))
             .collect(),
-        slots: Slots::new(n),
+        slots: Slots::new(),
         keep,
         ready: AtomicUsize::new(roots.len()),
         roots,
@@ -325,7 +319,7 @@ fn execute(
         .outputs
         .iter()
         .map(|o| {
-            Slots::get(&slots, *o).clone().ok_or_else(|| {
+            Slots::get(&slots, *o).cloned().ok_or_else(|| {
                 Error::Scheduler(format!(
                     "internal error: output {} has no value",
                     graph.task(*o).key
@@ -448,7 +442,7 @@ impl Run<'_> {
         }
         args.clear();
         for d in &task.deps {
-            match self.slots.with(*d, |slot| slot.clone()) {
+            match self.slots.with(*d, |s| crate::slots::get(s, *d).cloned()) {
                 Some(v) => args.push(v),
                 None => {
                     return Err(Error::Scheduler(format!(
@@ -496,14 +490,15 @@ impl Run<'_> {
             }
         };
         if self.keep[t.index()] || self.refs[t.index()].load(Ordering::Relaxed) > 0 {
-            self.slots.with(t, |slot| *slot = Some(value));
+            let old = self.slots.with(t, |s| s.insert(t.0, value));
+            debug_assert!(old.is_none(), "a task runs once");
         } else {
             drop_guarded(plan, Some(t), value)?;
         }
         for d in &task.deps {
             if self.refs[d.index()].fetch_sub(1, Ordering::AcqRel) == 1 && !self.keep[d.index()] {
                 // Taken under the lock, dropped after it is released.
-                let released = self.slots.with(*d, Option::take);
+                let released = self.slots.with(*d, |s| s.remove(&d.0));
                 drop_guarded(plan, Some(*d), released)?;
             }
         }

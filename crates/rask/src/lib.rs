@@ -176,9 +176,9 @@ pub mod config {
 /// Task graphs by hand, and the pieces collections are built from.
 pub mod graph {
     pub use rask_core::{
-        Arg, BoxError, Call, Callback, CancelToken, Dependents, DynKernel, Executor, Graph,
-        GraphBuilder, Held, Kernel, KernelOp, Op, Plan, PlanOptions, Program, Step, Task, TaskFn,
-        TaskId, Tokenizer, fresh_token, register_executor, register_kernel,
+        Arg, BoxError, Call, CallBody, Callback, CancelToken, Dependents, Deps, DynKernel,
+        Executor, Graph, GraphBuilder, Held, Kernel, KernelOp, Op, Plan, PlanOptions, Program,
+        Step, Task, TaskFn, TaskId, Tokenizer, fresh_token, register_executor, register_kernel,
     };
     pub use rask_core::{codec, compute as pipeline, executor, kernel, optimize, order, wire};
     pub use rask_local::{ProgressCounter, SyncExecutor, ThreadsExecutor};
