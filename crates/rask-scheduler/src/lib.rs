@@ -199,6 +199,18 @@ pub struct SchedulerConfig {
     /// Root tasks are withheld beyond `ceil(withhold_factor × nthreads)`
     /// tasks per worker (default 1.1); 0 or less turns withholding off.
     pub withhold_factor: f64,
+    /// When tasks are short and their results small, a worker may hold
+    /// more root tasks: enough to keep each thread busy for this long
+    /// (default 2 ms), so that it never idles for a round trip to the
+    /// scheduler between tiny tasks. Zero keeps `withhold_factor` alone.
+    pub withhold_window: Duration,
+    /// At most this many root tasks per thread under `withhold_window`
+    /// (default 64).
+    pub withhold_max_per_thread: usize,
+    /// `withhold_window` applies only while results average at most this
+    /// many bytes (default 256 KiB), so fast tasks that make big results
+    /// are still held back.
+    pub withhold_small_result: u64,
     /// Results up to this size are sent inline to clients that asked
     /// (default 64 KiB).
     pub inline_limit: u64,
@@ -217,6 +229,9 @@ impl Default for SchedulerConfig {
             allowed_failures: 3,
             worker_ttl: Duration::from_secs(5),
             withhold_factor: 1.1,
+            withhold_window: Duration::from_millis(2),
+            withhold_max_per_thread: 64,
+            withhold_small_result: 256 * 1024,
             inline_limit: 64 * 1024,
             steal_interval: Duration::from_millis(100),
             bandwidth: 100e6,

@@ -64,6 +64,9 @@ pub struct Scheduler {
     pub(crate) frees: BTreeMap<WorkerId, Vec<WireKey>>,
     /// Moving average of task run time, seconds.
     pub(crate) avg_duration: f64,
+    /// Moving average of result sizes, bytes (starts high: no widening
+    /// of withholding before results have been seen).
+    pub(crate) avg_nbytes: f64,
     pub(crate) last_steal: Duration,
     pub(crate) scratch: Vec<TaskId>,
 }
@@ -96,6 +99,7 @@ impl Scheduler {
             refill: Vec::new(),
             frees: BTreeMap::new(),
             avg_duration,
+            avg_nbytes: f64::INFINITY,
             last_steal: Duration::ZERO,
             scratch: Vec::new(),
         }

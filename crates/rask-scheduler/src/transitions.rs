@@ -397,6 +397,11 @@ impl Scheduler {
         self.set_state(t, TaskState::Memory);
         if let Some(us) = duration_us {
             self.avg_duration = 0.9 * self.avg_duration + 0.1 * (us as f64 * 1e-6);
+            self.avg_nbytes = if self.avg_nbytes.is_finite() {
+                0.9 * self.avg_nbytes + 0.1 * nbytes as f64
+            } else {
+                nbytes as f64
+            };
         }
         // Wake dependents.
         let mut deps = std::mem::take(&mut self.scratch);

@@ -67,9 +67,18 @@ pub(crate) struct Worker {
 }
 
 impl Worker {
-    /// Tasks it may hold before root tasks are withheld.
-    fn slots(&self, factor: f64) -> usize {
-        ((factor * self.nthreads as f64).ceil() as usize).max(1)
+    /// Tasks it may hold before root tasks are withheld: `ceil(factor ×
+    /// threads)`, or, while tasks are short and results small, enough to
+    /// keep every thread busy for `window` (at most `max_per_thread` each).
+    fn slots(&self, factor: f64, window: Option<(f64, usize)>) -> usize {
+        let base = ((factor * self.nthreads as f64).ceil() as usize).max(1);
+        match window {
+            Some((per_thread, max)) => {
+                let more = (per_thread.ceil() as usize).min(max) * self.nthreads as usize;
+                base.max(more)
+            }
+            None => base,
+        }
     }
 }
 
@@ -619,7 +628,17 @@ impl Scheduler {
             self.room.remove(&w);
             return;
         };
-        if self.running.contains(&w) && x.processing.len() < x.slots(self.cfg.withhold_factor) {
+        let window = (!self.cfg.withhold_window.is_zero()
+            && self.avg_nbytes <= self.cfg.withhold_small_result as f64)
+            .then(|| {
+                (
+                    self.cfg.withhold_window.as_secs_f64() / self.avg_duration.max(1e-7),
+                    self.cfg.withhold_max_per_thread,
+                )
+            });
+        if self.running.contains(&w)
+            && x.processing.len() < x.slots(self.cfg.withhold_factor, window)
+        {
             self.room.insert(w);
         } else {
             self.room.remove(&w);

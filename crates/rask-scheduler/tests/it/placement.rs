@@ -3,6 +3,9 @@
 
 use rask_core::Annotations;
 use rask_protocol::*;
+use std::time::Duration;
+
+use rask_scheduler::SchedulerConfig;
 
 use crate::harness::*;
 
@@ -60,7 +63,11 @@ fn compute_message_lists_inputs_in_argument_order() {
 
 #[test]
 fn root_tasks_are_withheld() {
-    let mut h = H::new();
+    // Dask's rule alone (no widening for short tasks).
+    let mut h = H::with(SchedulerConfig {
+        withhold_window: Duration::ZERO,
+        ..SchedulerConfig::default()
+    });
     h.worker(1, 1);
     h.worker(2, 1);
     let tasks: Vec<_> = (0..100).map(|i| task(&format!("r{i}"), &[])).collect();
@@ -252,4 +259,38 @@ fn allowed_workers_match_host_alone() {
     t.annotations = Some(Annotations::default().worker("10.0.0.2"));
     h.submit(vec![t], &[0]);
     assert_eq!(h.computes(), vec![(2, "here".to_string())]);
+}
+
+/// Runs 1,000 root tasks on 2 one-thread workers, finishing them as they
+/// come with results of `nbytes`; the most in flight at once.
+fn most_in_flight(nbytes: u64) -> u64 {
+    let mut h = H::new();
+    h.worker(1, 1);
+    h.worker(2, 1);
+    let tasks: Vec<_> = (0..1000).map(|i| task(&format!("r{i}"), &[])).collect();
+    h.submit(tasks, &(0..1000).collect::<Vec<_>>());
+    let mut sent = h.computes();
+    let mut most = 0;
+    while !sent.is_empty() {
+        let (w, k) = sent.remove(0);
+        h.finish(w, &k, nbytes);
+        sent.extend(h.computes());
+        most = most.max(h.s.stats().processing);
+    }
+    assert_eq!(h.s.stats().memory, 1000);
+    most
+}
+
+#[test]
+fn short_tasks_with_small_results_keep_workers_fed() {
+    // Tasks of 10 µs with 8-byte results: a worker holds enough to cover
+    // the 2 ms window (capped at 64 per thread), not 2.
+    let most = most_in_flight(8);
+    assert!(most > 4, "{most}");
+    assert!(most <= 128, "{most}");
+}
+
+#[test]
+fn short_tasks_with_big_results_stay_withheld() {
+    assert!(most_in_flight(4 << 20) <= 4);
 }
