@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Dask side of the rask benchmarks.
 
-    python bench/dask_bench.py WORKLOAD [--scheduler threads|sync] [--repeat N]
+    python bench/dask_bench.py WORKLOAD [--scheduler threads|sync|distributed] [--repeat N]
 
 Builds the workload's task graph (``dask.delayed`` for ``delayed-*``,
 ``dask.array`` for ``array-*``), computes it with
@@ -17,6 +17,11 @@ outside the timed runs; ``tasks`` is the size of the graph as built; and
 
 ``build_s`` / ``compute_s`` are the minimum over ``--repeat`` runs; the graph
 is rebuilt from scratch for every run.  Everything else goes to stderr.
+
+The distributed workloads (``futures-*``, ``cluster-*``; ``--scheduler
+distributed``) run on ``dask.distributed.LocalCluster(n_workers=2,
+threads_per_worker=1, processes=True)``, started once and warmed up with one
+task before the timed repeats (its start-up is reported in ``cluster``).
 A wrong result exits with status 1.
 
 The definitions must match the Rust side (``rask-bench``) exactly; they are
@@ -196,15 +201,159 @@ def run_array(name: str, scheduler: str, repeat: int) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------
+# Distributed workloads: a LocalCluster of 2 worker processes x 1 thread.
+# The same work as bench/src/distributed.rs.
+# --------------------------------------------------------------------------
+ROUNDTRIPS = 200          # futures-roundtrip: sequential submit + result
+MAP_TASKS = 10_000        # futures-map-10k: map + gather
+CLUSTER_LEAVES = 100_000  # cluster-delayed-100k: inc leaves + fan-in-64 tree sum
+ARG_STRIDE = 10_000_000   # repeat r uses arguments from r * ARG_STRIDE: fresh keys
+
+DISTRIBUTED_WORKLOADS = ("futures-roundtrip", "futures-map-10k", "cluster-delayed-100k",
+                         "cluster-array-sum-transpose")
+
+
+def sum_inc_from(n: int, base: int) -> int:
+    """sum(base + i + 1 for i in range(n))"""
+    return n * base + n * (n + 1) // 2
+
+
+def build_independent_from(n: int, base: int) -> tuple[object, int]:
+    leaves = [delayed(inc)(base + i) for i in range(n)]
+    root, calls = tree_sum(leaves)
+    return root, n + calls
+
+
+def _peak_rss_mb() -> float:
+    """Peak RSS of the calling process, MB (ru_maxrss is KiB on Linux)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / 1e6
+
+
+def _cpu_s() -> float:
+    """CPU seconds (user + system) of the calling process."""
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _distributed_once(name: str, client, base: int) -> tuple[float, float, int, dict]:
+    """One timed repeat: (build_s, compute_s, tasks, extra)."""
+    extra: dict = {}
+    if name == "futures-roundtrip":
+        each = []
+        t0 = time.perf_counter()
+        for i in range(ROUNDTRIPS):
+            t = time.perf_counter()
+            got = client.submit(inc, base + i).result()
+            each.append(time.perf_counter() - t)
+            if got != base + i + 1:
+                raise SystemExit(f"dask_bench: inc({base + i}) gave {got!r}")
+        total = time.perf_counter() - t0
+        each.sort()
+        extra["roundtrip_median_ms"] = each[len(each) // 2] * 1e3
+        extra["roundtrip_min_ms"] = each[0] * 1e3
+        return 0.0, total, ROUNDTRIPS, extra
+    if name == "futures-map-10k":
+        t0 = time.perf_counter()
+        fs = client.map(inc, range(base, base + MAP_TASKS))
+        submitted = time.perf_counter() - t0
+        xs = client.gather(fs)
+        total = time.perf_counter() - t0
+        del fs
+        if len(xs) != MAP_TASKS or sum(xs) != sum_inc_from(MAP_TASKS, base):
+            raise SystemExit(f"dask_bench: {name}: gather gave {len(xs)} values summing to {sum(xs)}")
+        extra["submit_s"] = submitted
+        return 0.0, total, MAP_TASKS, extra
+    if name == "cluster-delayed-100k":
+        t0 = time.perf_counter()
+        root, tasks = build_independent_from(CLUSTER_LEAVES, base)
+        t1 = time.perf_counter()
+        fut = client.compute(root)
+        t2 = time.perf_counter()
+        got = fut.result()
+        t3 = time.perf_counter()
+        del fut
+        if tasks != 101_589 or got != sum_inc_from(CLUSTER_LEAVES, base):
+            raise SystemExit(f"dask_bench: {name}: {tasks} tasks gave {got!r}, expected 101589 "
+                             f"tasks giving {sum_inc_from(CLUSTER_LEAVES, base)}")
+        extra["submit_s"] = t2 - t1
+        extra["wait_s"] = t3 - t2
+        return t1 - t0, t3 - t1, tasks, extra
+    if name == "cluster-array-sum-transpose":
+        wl = ARRAY_WORKLOADS["array-sum-transpose"]
+        t0 = time.perf_counter()
+        expr = wl.expr(random_x(wl.n, wl.chunks))
+        t1 = time.perf_counter()
+        value = client.compute(expr).result()
+        t2 = time.perf_counter()
+        err = wl.check(wl.n, value)
+        if err:
+            raise SystemExit(f"dask_bench: {name}: wrong result: {err}")
+        return t1 - t0, t2 - t1, len(expr.__dask_graph__()), extra
+    raise SystemExit(f"dask_bench: unknown distributed workload {name!r}")
+
+
+def run_distributed(name: str, repeat: int) -> int:
+    from distributed import Client, LocalCluster
+
+    t0 = time.perf_counter()
+    # dashboard_address=None: no web server (and no bokeh needed).
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                           dashboard_address=None)
+    t_cluster = time.perf_counter() - t0
+    client = Client(cluster)
+    t_client = time.perf_counter() - t0
+    warm = client.submit(inc, ARG_STRIDE - 1).result()  # warm-up, not timed
+    assert warm == ARG_STRIDE
+    startup = time.perf_counter() - t0
+    print(f"dask_bench: cluster up in {startup:.3f}s (LocalCluster {t_cluster:.3f}s, client "
+          f"{t_client - t_cluster:.3f}s, first task {startup - t_client:.3f}s)", file=sys.stderr)
+
+    def worker_cpu() -> dict:
+        return client.run(_cpu_s)
+
+    best = None
+    for r in range(1, repeat + 1):
+        gc.collect()
+        cpu0, wcpu0 = _cpu_s(), worker_cpu()
+        build_s, compute_s, tasks, extra = _distributed_once(name, client, r * ARG_STRIDE)
+        cpu1, wcpu1 = _cpu_s(), worker_cpu()
+        cpu = {"threads": {"client+scheduler": round(cpu1 - cpu0, 2)},
+               "workers": [round(wcpu1[w] - wcpu0.get(w, 0.0), 2) for w in sorted(wcpu1)]}
+        print(f"dask_bench: {name} distributed run {r}/{repeat}: build {build_s:.4f}s "
+              f"compute {compute_s:.4f}s; cpu {cpu}", file=sys.stderr)
+        if best is None or compute_s < best[1]:
+            best = (build_s, compute_s, tasks, extra, cpu)
+    build_s, compute_s, tasks, extra, cpu = best
+    workers_rss = client.run(_peak_rss_mb)
+    details = {"workers": 2, "threads_per_worker": 1, "startup_s": startup,
+               "scheduler_rss_mb": _peak_rss_mb(),
+               "workers_rss_mb": [workers_rss[w] for w in sorted(workers_rss)],
+               "cpu_s": cpu, **extra}
+    client.close()
+    cluster.close()
+    emit_row(name, "dask", "distributed", tasks, build_s, compute_s, repeat, workers=2,
+             cluster=details)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("workload", choices=sorted([*WORKLOADS, *ARRAY_WORKLOADS]))
-    p.add_argument("--scheduler", choices=["threads", "sync"], default="threads")
+    p.add_argument("workload", choices=sorted([*WORKLOADS, *ARRAY_WORKLOADS, *DISTRIBUTED_WORKLOADS]))
+    p.add_argument("--scheduler", choices=["threads", "sync", "distributed"], default="threads")
     p.add_argument("--repeat", type=int, default=3)
     args = p.parse_args(argv)
     if args.repeat < 1:
         p.error("--repeat must be >= 1")
+    if (args.workload in DISTRIBUTED_WORKLOADS) != (args.scheduler == "distributed"):
+        p.error("the distributed workloads (and only they) run with --scheduler distributed")
+    if args.workload in DISTRIBUTED_WORKLOADS:
+        return run_distributed(args.workload, args.repeat)
     if args.workload in ARRAY_WORKLOADS:
         return run_array(args.workload, args.scheduler, args.repeat)
 

@@ -9,7 +9,10 @@ also prints where rask's time goes (graph merge, optimization, run), and for
 ``delayed-fanout`` each engine's threads time against the ideal (its sync
 time / workers).  For
 the streaming array workloads it also measures the memory bandwidth
-(``rask-bench bandwidth``) and reports the memory-bandwidth bound.
+(``rask-bench bandwidth``) and reports the memory-bandwidth bound.  The
+distributed workloads (group ``distributed``, scheduler ``distributed``) run on
+a local cluster of 2 worker processes x 1 thread; their footer gives the
+cluster's start-up, CPU seconds per part and peak RSS per process.
 
 Normally started through ``bench/run`` (which builds rask-bench and the venv);
 see bench/README.md.
@@ -37,7 +40,10 @@ from array_workloads import ARRAY_WORKLOADS
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 
-SCHEDULERS = ("threads", "sync")
+# Local schedulers (threads, sync) and a local cluster of 2 worker processes
+# x 1 thread (distributed: LocalCluster in rask and in dask.distributed).
+SCHEDULERS = ("threads", "sync", "distributed")
+LOCAL_SCHEDULERS = ("threads", "sync")
 
 
 # ==========================================================================
@@ -95,8 +101,8 @@ class Workload:
     engines: tuple[str, ...]              # engines that implement it
     default_engines: tuple[str, ...] = ()  # run when --engines is not given (default: all)
     description: str = ""
-    # schedulers run when --schedulers is not given (default: every one)
-    schedulers: tuple[str, ...] = SCHEDULERS
+    # schedulers run when --schedulers is not given (default: the local ones)
+    schedulers: tuple[str, ...] = LOCAL_SCHEDULERS
 
     def selected(self, requested: list[str] | None) -> list[str]:
         if requested is None:
@@ -136,6 +142,21 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in [
     # Chunks mean nothing to NumPy: no numpy row.
     Workload("array-rechunk", ("rask", "dask"), schedulers=("threads",),
              description="x.rechunk((50, 8,000)).sum(), x 8,000 x 8,000 in (8,000, 50) chunks"),
+    # On a local cluster of 2 worker processes x 1 thread (scheduler
+    # `distributed`); start-up and a warm-up task are not timed.
+    Workload("futures-roundtrip", ("rask", "dask"), schedulers=("distributed",),
+             description="200 x (submit inc + result), one after the other; ms per round trip"),
+    Workload("futures-map-10k", ("rask", "dask"), schedulers=("distributed",),
+             description="map inc over 10,000 ints + gather"),
+    Workload("cluster-delayed-100k", ("rask", "dask"), schedulers=("distributed",),
+             description="delayed-independent on the cluster: 100,000 remote inc leaves + "
+                         "fan-in-64 sum_list tree (101,589 tasks run)"),
+    Workload("cluster-array-sum-transpose", ("rask", "dask"), schedulers=("distributed",),
+             description="array-sum-transpose on the cluster: (x + x.T).sum(), x 20,000^2"),
+    # Dask would take many minutes for a million tasks on 2 workers.
+    Workload("scheduler-1m", ("rask",), schedulers=("distributed",),
+             description="1,000,000 remote inc leaves + fan-in-64 tree sum (1,015,875 tasks) "
+                         "through the scheduler; tasks/s and peak RSS, rask only"),
 ]}
 
 DEFAULT_WORKLOADS = ["delayed-independent", "delayed-chain", "delayed-tree", "delayed-fanout"]
@@ -146,6 +167,9 @@ GROUPS: dict[str, list[str]] = {
     # Graphs of millions of tasks, rask only by default (minutes with --repeat 3).
     "delayed-large": ["delayed-million", "delayed-10m"],
     "array": [w for w in WORKLOADS if w.startswith("array-")],
+    # Local clusters (a few minutes, Dask's cluster-delayed-100k most of it).
+    "distributed": ["futures-roundtrip", "futures-map-10k", "cluster-delayed-100k",
+                    "cluster-array-sum-transpose", "scheduler-1m"],
 }
 
 
@@ -181,6 +205,7 @@ class Row:
     ratio_compute: float | None = None
     ratio_rss: float | None = None
     bound: "Bound | None" = None  # streaming array workloads only
+    cluster: dict | None = None   # distributed workloads: start-up, CPU, RSS per process
     command: list[str] = field(default_factory=list)
 
     @property
@@ -304,6 +329,8 @@ def measure(ctx: Context, engine: Engine, workload: str, scheduler: str | None,
     for key in ("merge_s", "optimize_s", "run_s", "release_s"):
         if isinstance(res.get(key), (int, float)) and not isinstance(res[key], bool):
             setattr(row, key, float(res[key]))
+    if isinstance(res.get("cluster"), dict):
+        row.cluster = res["cluster"]
     row.build_s = float(res["build_s"])
     row.compute_s = float(res["compute_s"])
     row.repeat = res["repeat"]
@@ -368,6 +395,54 @@ def print_ideal(rows: list[Row], out=sys.stdout) -> None:
               f"{_ratio(r.ratio_ideal)} ideal"
               + (f"; {r.compute_s / nominal:.2f}x the nominal {nominal:.3f} s" if nominal else ""),
               file=out)
+    out.flush()
+
+
+def _mb(v: object) -> str:
+    return f"{v:.0f}" if isinstance(v, (int, float)) else "-"
+
+
+# Distributed workloads whose footer gives tasks per second (compute_s over
+# the tasks run, or as built where the engine does not say).
+THROUGHPUT_WORKLOADS = ("futures-map-10k", "cluster-delayed-100k", "scheduler-1m")
+
+
+def print_cluster(rows: list[Row], out=sys.stdout) -> None:
+    """Footer: the distributed rows' start-up, per-operation figure, CPU
+    seconds of each part in the best repeat, and peak RSS per process."""
+    cl = [r for r in rows if r.ok and r.cluster is not None]
+    if not cl:
+        return
+    print("# distributed: 2 worker processes x 1 thread; start-up (cluster + client + one task) "
+          "not timed; cpu = CPU seconds in the best repeat (this process's threads by name, "
+          "then each worker); RSS = peak MB of the process holding scheduler and client, "
+          "and of each worker", file=out)
+    wl = max(len(r.workload) for r in cl)
+    for r in cl:
+        c = r.cluster
+        figure = ""
+        if r.workload == "futures-roundtrip" and r.compute_s is not None and r.tasks:
+            figure = (f"{r.compute_s / r.tasks * 1e3:.3f} ms/round trip (median "
+                      f"{c.get('roundtrip_median_ms', float('nan')):.3f}, min "
+                      f"{c.get('roundtrip_min_ms', float('nan')):.3f})")
+        elif r.workload in THROUGHPUT_WORKLOADS and r.compute_s and r.tasks_run:
+            figure = f"{r.tasks_run / r.compute_s:,.0f} tasks/s"
+        if isinstance(c.get("submit_s"), (int, float)):
+            figure += f", submit {c['submit_s']:.3f} s"
+            if isinstance(c.get("plan_s"), (int, float)):
+                figure += f" (plan {c['plan_s']:.3f} s)"
+            if isinstance(c.get("wait_s"), (int, float)):
+                figure += f" + wait {c['wait_s']:.3f} s"
+        cpu = c.get("cpu_s") or {}
+        threads = ", ".join(f"{k} {v:.2f}" for k, v in (cpu.get("threads") or {}).items()) or "-"
+        workers = "/".join(f"{v:.2f}" for v in cpu.get("workers") or [])
+        wrss = "/".join(_mb(v) for v in c.get("workers_rss_mb") or [])
+        start = c.get("startup_s")
+        figure = figure or "-"
+        print(f"#   {r.workload:<{wl}}  {r.engine:<4}  start-up "
+              f"{_fmt(start if isinstance(start, (int, float)) else None, '.2f')} s  |  {figure}  |  "
+              f"cpu {threads}; workers {workers}  |  RSS {_mb(c.get('scheduler_rss_mb'))} MB, "
+              f"workers {wrss} MB", file=out)
     out.flush()
 
 
@@ -617,6 +692,7 @@ def row_json(r: Row, date: str, machine: dict) -> dict:
         "ratio_bound_memory": b.ratio_memory(r.compute_s) if b and r.compute_s is not None else None,
         "ratio_bound_generation": (b.ratio_generation(r.compute_s)
                                    if b and r.compute_s is not None else None),
+        "cluster": r.cluster,
         "repeat": r.repeat, "wall_s": r.wall_s, "date": date, "machine": machine,
     }
 
@@ -653,7 +729,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--engines", type=_csv, default=None,
                    help=f"comma-separated engines (default: each workload's own; known: {','.join(ENGINES)})")
     p.add_argument("--schedulers", type=_csv, default=None,
-                   help="comma-separated schedulers for rask/dask (default: threads,sync)")
+                   help="comma-separated schedulers for rask/dask (default: each workload's own: "
+                        "threads,sync for delayed, threads for arrays, distributed for the "
+                        "cluster workloads)")
     p.add_argument("--rask-bin", type=Path, default=None,
                    help="rask-bench binary (default: target/release/rask-bench, honouring CARGO_TARGET_DIR)")
     p.add_argument("--save", type=Path, metavar="DIR", default=None,
@@ -761,6 +839,7 @@ def main(argv: list[str] | None = None) -> int:
         print_phases(rows)
         print_ideal(rows)
         print_bounds(rows, bandwidth)
+        print_cluster(rows)
 
     if args.save is not None:
         args.save.mkdir(parents=True, exist_ok=True)

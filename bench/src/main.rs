@@ -8,19 +8,25 @@
 //! version of the same workload (`bench/dask_bench.py`) and prints the
 //! comparison.
 //!
+//! `rask-bench WORKLOAD --scheduler distributed [--repeat N]` runs one of
+//! the distributed workloads on a local cluster of 2 worker processes,
+//! which are this program: `main` calls `rask::distributed::init()` first
+//! ([`distributed`]).
+//!
 //! `rask-bench bandwidth [--mib M] [--threads T] [--repeat N]` measures the
 //! memory bandwidth instead ([`bandwidth`]).
 
 mod arrays;
 mod bandwidth;
 mod delayed;
+mod distributed;
 mod pipeline;
 
 use std::time::Instant;
 
 use anyhow::{Context, bail, ensure};
 
-const USAGE: &str = "usage: rask-bench WORKLOAD [--scheduler threads|sync] [--repeat N]\n       \
+const USAGE: &str = "usage: rask-bench WORKLOAD [--scheduler threads|sync|distributed] [--repeat N]\n       \
                      rask-bench bandwidth [--mib M] [--threads T] [--repeat N]";
 
 /// Best build and compute seconds over the repeats.
@@ -61,6 +67,9 @@ fn measure<G, O>(
 }
 
 fn main() -> anyhow::Result<()> {
+    // A process that a LocalCluster started as a worker runs the worker
+    // here and exits; any other returns at once.
+    rask::distributed::init()?;
     let mut args = std::env::args().skip(1).peekable();
     if args.peek().map(String::as_str) == Some("bandwidth") {
         args.next();
@@ -85,9 +94,28 @@ fn main() -> anyhow::Result<()> {
     }
     let workload = workload.context(USAGE)?;
     let repeat = repeat.max(1);
+    if distributed::NAMES.contains(&workload.as_str()) {
+        ensure!(
+            scheduler == "distributed",
+            "{workload} runs on a cluster: use --scheduler distributed"
+        );
+        let r = distributed::run(&workload, repeat)?;
+        let line = serde_json::json!({
+            "workload": workload, "engine": "rask", "scheduler": scheduler, "tasks": r.tasks,
+            "tasks_optimized": r.tasks_run, "workers": 2,
+            "build_s": r.build_s, "compute_s": r.compute_s, "repeat": repeat,
+            "cluster": r.cluster,
+        });
+        println!("{line}");
+        return Ok(());
+    }
     let sched = match scheduler.as_str() {
         "threads" => rask::Scheduler::default(),
         "sync" => rask::Scheduler::sync(),
+        "distributed" => bail!(
+            "--scheduler distributed is for the distributed workloads ({})",
+            distributed::NAMES.join(", ")
+        ),
         other => bail!("unknown scheduler {other:?}: use threads or sync"),
     };
 
@@ -152,9 +180,10 @@ fn main() -> anyhow::Result<()> {
         (sizes.built, timing)
     } else {
         bail!(
-            "unknown workload {workload:?}; known: {}, {}, and `bandwidth`",
+            "unknown workload {workload:?}; known: {}, {}, {}, and `bandwidth`",
             delayed::NAMES.join(", "),
-            arrays::NAMES.join(", ")
+            arrays::NAMES.join(", "),
+            distributed::NAMES.join(", ")
         )
     };
 
