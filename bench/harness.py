@@ -437,11 +437,18 @@ def print_cluster(rows: list[Row], out=sys.stdout) -> None:
         threads = ", ".join(f"{k} {v:.2f}" for k, v in (cpu.get("threads") or {}).items()) or "-"
         workers = "/".join(f"{v:.2f}" for v in cpu.get("workers") or [])
         wrss = "/".join(_mb(v) for v in c.get("workers_rss_mb") or [])
+        if cpu.get("scheduler_process") is not None:
+            threads += f"; scheduler process {cpu['scheduler_process']:.2f}"
+        if c.get("scheduler_process"):
+            rss = (f"scheduler process {_mb(c.get('scheduler_rss_mb'))} MB, "
+                   f"client {_mb(c.get('client_rss_mb'))} MB")
+        else:
+            rss = f"scheduler + client {_mb(c.get('scheduler_rss_mb'))} MB"
         start = c.get("startup_s")
         figure = figure or "-"
         print(f"#   {r.workload:<{wl}}  {r.engine:<4}  start-up "
               f"{_fmt(start if isinstance(start, (int, float)) else None, '.2f')} s  |  {figure}  |  "
-              f"cpu {threads}; workers {workers}  |  RSS {_mb(c.get('scheduler_rss_mb'))} MB, "
+              f"cpu {threads}; workers {workers}  |  RSS {rss}, "
               f"workers {wrss} MB", file=out)
     out.flush()
 

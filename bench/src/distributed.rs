@@ -12,6 +12,12 @@
 //! result of an earlier repeat can be reused), and the best repeat is
 //! reported.
 //!
+//! `scheduler-1m` runs its scheduler in a process of its own (this program
+//! again, see [`scheduler_main`]) and its workers as plain worker
+//! processes, so that the scheduler's peak memory is measured alone
+//! (`scheduler_rss_mb`), apart from the client's graph in this process
+//! (`client_rss_mb`).
+//!
 //! Besides the JSON fields every workload has, these report a `cluster`
 //! object: start-up seconds, the peak RSS of this process (scheduler and
 //! client) and of each worker, and the CPU seconds that each part used in
@@ -19,7 +25,9 @@
 //! worker), which say where the time goes.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, ensure};
 use rask::delayed::Delayed;
@@ -57,6 +65,149 @@ fn inc(x: &u64) -> u64 {
 #[rask::remote]
 fn sum_list(xs: &[u64]) -> u64 {
     xs.iter().sum()
+}
+
+/// The environment variable that makes this program the scheduler process
+/// of `scheduler-1m`.
+const SCHEDULER_ENV: &str = "RASK_BENCH_SCHEDULER";
+
+/// In the scheduler process of `scheduler-1m`: serves until standard input
+/// closes (the parent went away) and returns `true`; elsewhere `false`.
+pub fn scheduler_main() -> anyhow::Result<bool> {
+    if std::env::var_os(SCHEDULER_ENV).is_none() {
+        return Ok(false);
+    }
+    let server = rask_scheduler::server::start(rask_scheduler::server::ServerOptions {
+        listen: "tcp://127.0.0.1:0".into(),
+        ..Default::default()
+    })?;
+    println!("{}", server.address());
+    let mut sink = Vec::new();
+    let _ = std::io::stdin().read_to_end(&mut sink);
+    server.close();
+    Ok(true)
+}
+
+/// The cluster of a measurement: a [`LocalCluster`] (scheduler in this
+/// process), or a scheduler process and worker processes.
+enum Cluster {
+    Local(LocalCluster),
+    Separate {
+        address: String,
+        scheduler: Child,
+        workers: Vec<Child>,
+    },
+}
+
+impl Cluster {
+    fn start(separate_scheduler: bool) -> anyhow::Result<Cluster> {
+        if !separate_scheduler {
+            let cluster = LocalCluster::builder()
+                .workers(2)
+                .threads_per_worker(1)
+                .build()
+                .context("starting a LocalCluster of 2 workers")?;
+            ensure!(
+                cluster.uses_processes(),
+                "the cluster's workers are threads, not processes: main must call rask::distributed::init()"
+            );
+            return Ok(Cluster::Local(cluster));
+        }
+        let exe = std::env::current_exe()?;
+        let mut scheduler = Command::new(&exe)
+            .env(SCHEDULER_ENV, "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .context("starting the scheduler process")?;
+        let mut line = String::new();
+        BufReader::new(scheduler.stdout.take().context("scheduler stdout")?)
+            .read_line(&mut line)?;
+        let address = line.trim().to_string();
+        ensure!(
+            !address.is_empty(),
+            "the scheduler process printed no address"
+        );
+        let workers = (0..2)
+            .map(|i| {
+                Command::new(&exe)
+                    .env(rask::distributed::WORKER_ENV, &address)
+                    .env("RASK_WORKER_NTHREADS", "1")
+                    .env("RASK_WORKER_NAME", format!("bench-{i}"))
+                    .stdin(Stdio::null())
+                    .spawn()
+                    .context("starting a worker process")
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(Cluster::Separate {
+            address,
+            scheduler,
+            workers,
+        })
+    }
+
+    fn client(&self) -> anyhow::Result<Client> {
+        match self {
+            Cluster::Local(c) => Ok(c.client()?),
+            Cluster::Separate { address, .. } => {
+                let client = Client::connect(address)?;
+                let t0 = Instant::now();
+                while client.workers_info()?.len() < 2 {
+                    ensure!(
+                        t0.elapsed() < Duration::from_secs(30),
+                        "workers did not join"
+                    );
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Ok(client)
+            }
+        }
+    }
+
+    fn worker_pids(&self) -> Vec<u32> {
+        match self {
+            Cluster::Local(c) => c.worker_pids(),
+            Cluster::Separate { workers, .. } => workers.iter().map(Child::id).collect(),
+        }
+    }
+
+    /// Peak RSS of the process holding the scheduler.
+    fn scheduler_rss_mb(&self) -> Option<f64> {
+        match self {
+            Cluster::Local(_) => peak_rss_mb("self"),
+            Cluster::Separate { scheduler, .. } => peak_rss_mb(&scheduler.id().to_string()),
+        }
+    }
+
+    fn scheduler_cpu(&self) -> Option<f64> {
+        match self {
+            Cluster::Local(_) => None,
+            Cluster::Separate { scheduler, .. } => Some(process_cpu(scheduler.id())),
+        }
+    }
+
+    fn close(self) {
+        match self {
+            Cluster::Local(c) => c.close(),
+            Cluster::Separate {
+                mut scheduler,
+                mut workers,
+                ..
+            } => {
+                drop(scheduler.stdin.take()); // the scheduler closes, telling the workers
+                let _ = scheduler.wait();
+                for w in &mut workers {
+                    let t0 = Instant::now();
+                    while matches!(w.try_wait(), Ok(None)) && t0.elapsed() < Duration::from_secs(2)
+                    {
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    let _ = w.kill();
+                    let _ = w.wait();
+                }
+            }
+        }
+    }
 }
 
 /// What one distributed measurement reports (see the module docs).
@@ -130,13 +281,15 @@ fn peak_rss_mb(pid: &str) -> Option<f64> {
 struct CpuSnapshot {
     threads: BTreeMap<String, f64>,
     workers: Vec<f64>,
+    scheduler: Option<f64>,
 }
 
 impl CpuSnapshot {
-    fn take(cluster: &LocalCluster) -> Self {
+    fn take(cluster: &Cluster) -> Self {
         CpuSnapshot {
             threads: thread_cpu(),
             workers: cluster.worker_pids().into_iter().map(process_cpu).collect(),
+            scheduler: cluster.scheduler_cpu(),
         }
     }
 
@@ -156,7 +309,14 @@ impl CpuSnapshot {
             .zip(&before.workers)
             .map(|(a, b)| json!(((a - b) * 100.0).round() / 100.0))
             .collect();
-        json!({ "threads": threads, "workers": workers })
+        match (self.scheduler, before.scheduler) {
+            (Some(a), Some(b)) => json!({
+                "threads": threads,
+                "workers": workers,
+                "scheduler_process": ((a - b) * 100.0).round() / 100.0,
+            }),
+            _ => json!({ "threads": threads, "workers": workers }),
+        }
     }
 }
 
@@ -171,15 +331,7 @@ struct Run {
 /// Runs `workload` `repeat` times on a fresh 2-worker cluster.
 pub fn run(workload: &str, repeat: usize) -> anyhow::Result<Report> {
     let t0 = Instant::now();
-    let cluster = LocalCluster::builder()
-        .workers(2)
-        .threads_per_worker(1)
-        .build()
-        .context("starting a LocalCluster of 2 workers")?;
-    ensure!(
-        cluster.uses_processes(),
-        "the cluster's workers are threads, not processes: main must call rask::distributed::init()"
-    );
+    let cluster = Cluster::start(workload == "scheduler-1m")?;
     let t_cluster = t0.elapsed().as_secs_f64();
     let client = cluster.client()?;
     let t_client = t0.elapsed().as_secs_f64();
@@ -225,7 +377,11 @@ pub fn run(workload: &str, repeat: usize) -> anyhow::Result<Report> {
     details.insert("threads_per_worker".into(), json!(1));
     details.insert("startup_s".into(), json!(startup_s));
     // Read before closing: the cluster is still up, nothing is freed yet.
-    details.insert("scheduler_rss_mb".into(), json!(peak_rss_mb("self")));
+    details.insert("scheduler_rss_mb".into(), json!(cluster.scheduler_rss_mb()));
+    if let Cluster::Separate { .. } = cluster {
+        details.insert("client_rss_mb".into(), json!(peak_rss_mb("self")));
+        details.insert("scheduler_process".into(), json!(true));
+    }
     details.insert("workers_rss_mb".into(), Json::Array(workers_rss));
     details.insert("cpu_s".into(), cpu);
     // Counted after the timed runs and the memory readings, so that neither

@@ -70,6 +70,10 @@ fn main() -> anyhow::Result<()> {
     // A process that a LocalCluster started as a worker runs the worker
     // here and exits; any other returns at once.
     rask::distributed::init()?;
+    // The separate scheduler process of `scheduler-1m`.
+    if distributed::scheduler_main()? {
+        return Ok(());
+    }
     let mut args = std::env::args().skip(1).peekable();
     if args.peek().map(String::as_str) == Some("bandwidth") {
         args.next();
