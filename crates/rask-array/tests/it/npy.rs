@@ -455,6 +455,10 @@ for name in ["np_f8_be_fortran", "np_i2", "np_bool", "np_f4_0d"]:
 "#;
 
 #[test]
+#[cfg_attr(
+    not(rask_oracle_numpy),
+    ignore = "no Python with NumPy was found when rask-array was built: set RASK_PYTHON (or run bench/run) and test again"
+)]
 fn numpy_reads_rask_files_and_rask_reads_numpy_files() {
     let Some(python) = python_with("numpy") else {
         return no_oracle("NumPy");

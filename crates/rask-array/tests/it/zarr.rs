@@ -510,6 +510,10 @@ for name in ["py_f8_default", "py_i2_gzip", "py_i4_sharded", "py_bool_v2", "py_f
 type Expected = (String, &'static str, Vec<usize>, Vec<usize>, u32);
 
 #[test]
+#[cfg_attr(
+    not(rask_oracle_zarr),
+    ignore = "no Python with zarr-python was found when rask-array was built: set RASK_PYTHON (or run bench/run) and test again"
+)]
 fn zarr_python_reads_rask_stores_and_rask_reads_zarr_python_stores() {
     let Some(python) = python_with("zarr, numpy") else {
         return no_oracle("zarr-python");
