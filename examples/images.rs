@@ -81,7 +81,7 @@ fn main() -> rask::Result<()> {
     );
 
     // 2. Smooth every frame; halos of one pixel in y and x, none in time.
-    let smooth = stack.map_overlap(&[0, 1, 1], Boundary::Nearest, box3, true);
+    let smooth = stack.map_overlap(&[0, 1, 1], Boundary::Nearest, box3);
 
     // 3. Time series per pixel: blocks of 32 rows spanning all frames.
     let series = smooth.rechunk(&[FRAMES, 32, SIDE]);

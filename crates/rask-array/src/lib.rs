@@ -31,8 +31,9 @@
 //! larger than memory: [`Array::from_npy`] (`np.load(path, mmap_mode='r')`
 //! split into chunks) and [`Array::to_npy`] (`np.save`); see [`npy`].
 //! Zarr arrays on the local filesystem likewise, chunk by chunk (cargo
-//! feature `zarr`, on by default): `Array::from_zarr` /
-//! `Array::from_zarr_native` (Dask's `from_zarr`) and `Array::to_zarr`; see
+//! feature `zarr`, on by default): `Array::from_zarr` (the store's own
+//! chunks, as Dask's `from_zarr`), `Array::from_zarr_with_chunks` and
+//! `Array::to_zarr`; see
 //! the `zarr` module.
 
 pub use ndarray;

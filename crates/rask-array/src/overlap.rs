@@ -10,7 +10,7 @@
 //! if the whole array had been padded first. A function mapped over the
 //! grown blocks then sees what it would see on the whole padded array, and
 //! `trim_internal` cuts the halos off again: `map_overlap` does all three,
-//! and with `trim` its result has exactly the input's chunks, with no trace
+//! and by default its result has exactly the input's chunks, with no trace
 //! of the block boundaries.
 //!
 //! # Plan
@@ -469,8 +469,12 @@ impl<T: Element> Array<T> {
 
     /// `f` applied to every block grown by halos (Dask's `map_overlap`):
     /// [`Array::overlap`] with `depth` and `boundary`, then `f` on every
-    /// grown block, which must return a block of the same shape, then, when
-    /// `trim` is true, [`Array::trim_internal`] back to the input's chunks.
+    /// grown block, which must return a block of the same shape, then
+    /// [`Array::trim_internal`] back to the input's chunks (as Dask trims by
+    /// default; [`Array::map_overlap_untrimmed`] keeps the grown blocks).
+    ///
+    /// The tasks are named after `f` when it is a function item (`smooth`
+    /// below), in keys, errors and the profiler's report.
     ///
     /// For a stencil whose reach is at most `depth`, the trimmed result is
     /// the stencil applied to the whole array padded by the boundary rule,
@@ -499,7 +503,7 @@ impl<T: Element> Array<T> {
     /// }
     /// let whole = ArrayD::from_shape_fn(vec![10], |i| (i[0] * i[0]) as f64);
     /// let x = Array::from_ndarray(whole.clone(), &[3])?;
-    /// let y = x.map_overlap(&[1], Boundary::Nearest, smooth, true);
+    /// let y = x.map_overlap(&[1], Boundary::Nearest, smooth);
     /// assert_eq!(y.chunks(), x.chunks());
     ///
     /// // The same on the whole array, padded with its edge values.
@@ -513,6 +517,34 @@ impl<T: Element> Array<T> {
     /// # }
     /// ```
     pub fn map_overlap<U: Element>(
+        &self,
+        depth: &[usize],
+        boundary: impl IntoBoundaries<T>,
+        f: impl Fn(&ArrayD<T>) -> ArrayD<U> + Send + Sync + 'static,
+    ) -> Array<U> {
+        self.map_overlap_impl(depth, boundary, f, true)
+    }
+
+    /// Like [`Array::map_overlap`] without the trim (Dask's `trim=False`):
+    /// the result keeps the grown blocks, halos included.
+    ///
+    /// ```
+    /// # use rask_local as _;
+    /// use rask_array::{Array, Boundary};
+    /// let x = Array::<f64>::ones(&[6], &[3]).unwrap();
+    /// let y = x.map_overlap_untrimmed(&[1], Boundary::Constant(0.0), |b| b * 2.0);
+    /// assert_eq!(y.chunks().as_slices(), &[vec![5, 5]]);
+    /// ```
+    pub fn map_overlap_untrimmed<U: Element>(
+        &self,
+        depth: &[usize],
+        boundary: impl IntoBoundaries<T>,
+        f: impl Fn(&ArrayD<T>) -> ArrayD<U> + Send + Sync + 'static,
+    ) -> Array<U> {
+        self.map_overlap_impl(depth, boundary, f, false)
+    }
+
+    fn map_overlap_impl<U: Element>(
         &self,
         depth: &[usize],
         boundary: impl IntoBoundaries<T>,

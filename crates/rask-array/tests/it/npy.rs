@@ -6,6 +6,7 @@
 use proptest::prelude::*;
 use rask_array::ndarray::{ArrayD, IxDyn, ShapeBuilder};
 use rask_array::{Array, CastFrom, Chunks, Element, npy};
+use rask_local::Scheduler;
 
 use crate::support::{
     TempDir, chunks_for, crc32, data, err_text, no_oracle, python_with, run_oracle, shape,
@@ -275,7 +276,16 @@ fn an_array_read_from_a_file_can_be_written_back_to_it() {
         .to_npy(&path)
         .unwrap();
     let x = Array::<i64>::from_npy(&path, &[2, 3]).unwrap();
-    (&x * 3).to_npy(&path).unwrap();
+    // Refused unless asked for, like to_zarr.
+    let e = err_text((&x * 3).to_npy(&path));
+    assert!(
+        e.contains("the path exists") && e.contains("overwrite(true)"),
+        "{e}"
+    );
+    let replace = npy::NpyWriteOptions::new().overwrite(true);
+    (&x * 3)
+        .to_npy_with(&path, &replace, &Scheduler::sync())
+        .unwrap();
     let back = Array::<i64>::from_npy(&path, &[9, 4]).unwrap();
     assert_eq!(back.compute().unwrap(), a.mapv(|v| v * 3));
     assert_eq!(dir.entries(), vec!["x.npy".to_string()]);
@@ -409,7 +419,8 @@ fn a_failed_write_leaves_no_file_behind() {
         .unwrap()
         .set_len(128 + 8)
         .unwrap();
-    let e = err_text((&x + 1.0).to_npy(&target));
+    let replace = npy::NpyWriteOptions::new().overwrite(true);
+    let e = err_text((&x + 1.0).to_npy_with(&target, &replace, &Scheduler::sync()));
     assert!(e.contains("src.npy"), "{e}");
     assert_eq!(std::fs::read(&target).unwrap(), b"old contents");
     assert_eq!(
@@ -559,7 +570,11 @@ fn npy_reads_are_portable_with_names_that_follow_the_file() {
     // Rewritten (with the same shape and size): new keys.
     Array::from_ndarray(values::<i32>(&[7, 5], 12), &[7, 5])
         .unwrap()
-        .to_npy(&path)
+        .to_npy_with(
+            &path,
+            &npy::NpyWriteOptions::new().overwrite(true),
+            &Scheduler::sync(),
+        )
         .unwrap();
     let y = Array::<i32>::from_npy(&path, &[3, 2]).unwrap();
     assert_ne!(x.name(), y.name());
@@ -576,7 +591,11 @@ fn a_file_rewritten_with_another_shape_fails_the_blocks_read_from_it() {
     let write = |shape: &[usize]| {
         Array::from_ndarray(values::<f64>(shape, 1), shape)
             .unwrap()
-            .to_npy(&path)
+            .to_npy_with(
+                &path,
+                &npy::NpyWriteOptions::new().overwrite(true),
+                &Scheduler::sync(),
+            )
             .unwrap()
     };
     write(&[4, 4]);

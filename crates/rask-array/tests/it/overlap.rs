@@ -217,7 +217,7 @@ proptest! {
     ) {
         let nd = data(&shape, seed);
         let x = Array::from_ndarray(nd.clone(), chunks.clone()).unwrap();
-        let y = x.map_overlap(&depth, rules.as_slice(), laplacian, true);
+        let y = x.map_overlap(&depth, rules.as_slice(), laplacian);
         prop_assert_eq!(y.chunks(), &chunks);
         let want = whole_stencil(&nd, &depth, &rules, laplacian);
         assert_close(&y.compute_with(&sync()).unwrap(), &want, 1e-12);
@@ -234,7 +234,7 @@ proptest! {
         }
         let nd = data(&shape, seed);
         let x = Array::from_ndarray(nd.clone(), chunks.clone()).unwrap();
-        let y = x.map_overlap(&depth, rules.as_slice(), moving_average, true);
+        let y = x.map_overlap(&depth, rules.as_slice(), moving_average);
         prop_assert_eq!(y.chunks(), &chunks);
         let want = whole_stencil(&nd, &depth, &rules, moving_average);
         assert_close(&y.compute_with(&sync()).unwrap(), &want, 1e-12);
@@ -248,7 +248,7 @@ proptest! {
         let nd = data(&shape, seed);
         let x = Array::from_ndarray(nd, chunks).unwrap();
         let g = x.overlap(&depth, rules.as_slice());
-        let y = x.map_overlap(&depth, rules.as_slice(), |b| b * 2.0, false);
+        let y = x.map_overlap_untrimmed(&depth, rules.as_slice(), |b| b * 2.0);
         prop_assert_eq!(y.chunks(), g.chunks());
         let want = g.compute_with(&sync()).unwrap() * 2.0;
         prop_assert_eq!(y.compute_with(&sync()).unwrap(), want);
@@ -292,7 +292,7 @@ fn overlap_runs_on_the_threaded_scheduler() {
     let nd = data(&[30, 20], 7);
     let x = Array::from_ndarray(nd.clone(), &[7, 5]).unwrap();
     let rules = [Boundary::Periodic, Boundary::Reflect];
-    let y = x.map_overlap(&[2, 3], rules, laplacian, true);
+    let y = x.map_overlap(&[2, 3], rules, laplacian);
     let got = y.compute_with(&Scheduler::threads(2).unwrap()).unwrap();
     assert_close(&got, &whole_stencil(&nd, &[2, 3], &rules, laplacian), 1e-12);
 }
@@ -337,7 +337,7 @@ fn depth_beyond_the_smallest_block_is_an_error_suggesting_rechunk() {
         assert!(err.contains(part), "{part:?} not in {err}");
     }
     // The same for map_overlap, whatever the rule.
-    let err = error_of(&x.map_overlap(&[3, 0], Boundary::None, |b| b.clone(), true));
+    let err = error_of(&x.map_overlap(&[3, 0], Boundary::None, |b| b.clone()));
     assert!(err.contains("depth 3 along axis 0"), "{err}");
 }
 
@@ -359,7 +359,7 @@ fn wrong_numbers_of_depths_or_rules_are_errors() {
         err.contains("trim_internal") && err.contains("3 depths"),
         "{err}"
     );
-    let err = error_of(&x.map_overlap(&[1, 1], vec![Boundary::None; 3], |b| b.clone(), true));
+    let err = error_of(&x.map_overlap(&[1, 1], vec![Boundary::None; 3], |b| b.clone()));
     assert!(
         err.contains("map_overlap") && err.contains("3 boundary rules"),
         "{err}"
@@ -380,12 +380,9 @@ fn trimming_more_than_a_block_holds_is_an_error() {
 #[test]
 fn a_block_of_another_shape_from_the_function_fails_the_compute() {
     let x = Array::<f64>::ones(&[6], &[3]).unwrap();
-    let y = x.map_overlap(
-        &[1],
-        Boundary::Reflect,
-        |b| b.slice_axis(Axis(0), Slice::from(1..)).to_owned(),
-        true,
-    );
+    let y = x.map_overlap(&[1], Boundary::Reflect, |b| {
+        b.slice_axis(Axis(0), Slice::from(1..)).to_owned()
+    });
     let err = error_of(&y);
     assert!(
         err.contains("block [0]") && err.contains("(4,)") && err.contains("(5,)"),
@@ -399,7 +396,7 @@ fn an_invalid_input_carries_its_error_through() {
     let bad = x.overlap(&[3], Boundary::Reflect);
     let err = error_of(&bad.trim_internal(&[3], Boundary::Reflect));
     assert!(err.contains("depth 3 along axis 0"), "{err}");
-    let err = error_of(&bad.map_overlap(&[1], Boundary::Reflect, |b| b.clone(), true));
+    let err = error_of(&bad.map_overlap(&[1], Boundary::Reflect, |b| b.clone()));
     assert!(err.contains("depth 3 along axis 0"), "{err}");
 }
 
@@ -409,7 +406,7 @@ fn empty_arrays_take_halos_only_along_non_empty_axes() {
     let g = x.overlap(&[0, 1], Boundary::Reflect);
     assert_eq!(g.shape(), &[0, 8]);
     assert_eq!(g.compute_with(&sync()).unwrap().shape(), &[0, 8]);
-    let y = x.map_overlap(&[0, 2], Boundary::Constant(1.0), |b| b + 1.0, true);
+    let y = x.map_overlap(&[0, 2], Boundary::Constant(1.0), |b| b + 1.0);
     assert_eq!(y.chunks(), x.chunks());
     assert_eq!(y.compute_with(&sync()).unwrap().shape(), &[0, 4]);
     let err = error_of(&x.overlap(&[1, 1], Boundary::Reflect));
@@ -468,14 +465,14 @@ fn overlap_and_trim_are_portable_with_deterministic_names() {
 fn map_overlap_keeps_its_function_a_closure_between_kernels() {
     let nd = data(&[8, 6], 12);
     let x = Array::from_ndarray(nd.clone(), &[4, 3]).unwrap();
-    let y = x.map_overlap(&[1, 1], Boundary::Periodic, laplacian, true);
+    let y = x.map_overlap(&[1, 1], Boundary::Periodic, laplacian);
     let layers = |prefix| crate::histogram::layers(&y, prefix);
     for prefix in ["overlap", "trim"] {
         let found = layers(prefix);
         assert_eq!(found.len(), 1, "{prefix}: {found:?}");
         assert!(found[0].1, "{prefix} is a closure");
     }
-    let z = x.map_overlap(&[1, 1], Boundary::Periodic, laplacian, true);
+    let z = x.map_overlap(&[1, 1], Boundary::Periodic, laplacian);
     assert_eq!(layers("overlap"), crate::histogram::layers(&z, "overlap"));
     assert_ne!(y.name(), z.name(), "the user's function has a fresh name");
     let want = whole_stencil(&nd, &[1, 1], &[Boundary::Periodic; 2], laplacian);
