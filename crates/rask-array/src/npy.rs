@@ -713,7 +713,7 @@ impl<T: Element> Array<T> {
     /// # use rask_local as _;
     /// use rask_array::Array;
     /// let path = std::env::temp_dir().join(format!("rask-doc-from-npy-{}.npy", std::process::id()));
-    /// let x = Array::<f64>::arange(0.0, 12.0, 1.0, &[5]).unwrap().reshape(&[3, 4]);
+    /// let x = Array::<f64>::arange(0.0, 12.0, 1.0, &[5]).unwrap().reshape(&[3, 4]).unwrap();
     /// x.to_npy(&path).unwrap();
     /// let y = Array::<f64>::from_npy(&path, &[2, 2]).unwrap();
     /// assert_eq!(y.shape(), &[3, 4]);

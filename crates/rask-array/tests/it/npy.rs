@@ -257,8 +257,9 @@ fn writes_large_arrays_in_many_blocks() {
     let path = dir.path("x.npy");
     let x = Array::<f64>::arange(0.0, 300_000.0, 1.0, &[70_000])
         .unwrap()
-        .reshape(&[300, 1000]);
-    let y = (&x * 2.0).rechunk(&[64, 300]);
+        .reshape(&[300, 1000])
+        .unwrap();
+    let y = (&x * 2.0).rechunk(&[64, 300]).unwrap();
     y.to_npy(&path).unwrap();
     let back = Array::<f64>::from_npy(&path, &[300, 7]).unwrap();
     assert_eq!(back.compute().unwrap(), y.compute().unwrap());
@@ -489,7 +490,7 @@ fn numpy_reads_rask_files_and_rask_reads_numpy_files() {
         checksum(&f.compute().unwrap()),
     );
     let i = Array::<i32>::arange(-1000, 1000, 7, &[50]).unwrap();
-    let i = (&i * &i).reshape(&[2, 143]);
+    let i = (&i * &i).reshape(&[2, 143]).unwrap();
     i.to_npy(dir.path("i32.npy")).unwrap();
     save(
         "i32",

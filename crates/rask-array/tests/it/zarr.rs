@@ -190,8 +190,9 @@ fn writes_large_arrays_in_many_blocks() {
     let path = dir.path("x.zarr");
     let x = Array::<f64>::arange(0.0, 300_000.0, 1.0, &[70_000])
         .unwrap()
-        .reshape(&[300, 1000]);
-    let y = (&x * 2.0).rechunk(&[64, 300]);
+        .reshape(&[300, 1000])
+        .unwrap();
+    let y = (&x * 2.0).rechunk(&[64, 300]).unwrap();
     y.to_zarr(&path).unwrap();
     let back = Array::<f64>::from_zarr_with_chunks(&path, &[300, 7]).unwrap();
     assert_eq!(back.compute().unwrap(), y.compute().unwrap());
@@ -230,6 +231,7 @@ fn an_array_read_from_a_store_can_be_written_back_over_it() {
     let over = ZarrWriteOptions::new().overwrite(true);
     (&x * 3)
         .rechunk(&[5, 2])
+        .unwrap()
         .to_zarr_with(&path, &over, &Scheduler::current().unwrap())
         .unwrap();
     let back = Array::<i64>::from_zarr(&path).unwrap();
@@ -367,7 +369,7 @@ fn irregular_chunks_on_write_are_an_error_suggesting_rechunk() {
     );
     assert!(dir.entries().is_empty(), "{:?}", dir.entries());
     // Rechunked as suggested, it writes.
-    x.rechunk(&[4, 4]).to_zarr(&path).unwrap();
+    x.rechunk(&[4, 4]).unwrap().to_zarr(&path).unwrap();
 }
 
 #[test]
@@ -532,7 +534,11 @@ fn zarr_python_reads_rask_stores_and_rask_reads_zarr_python_stores() {
         checksum(&f.compute().unwrap()),
     ));
     let i = Array::<i32>::arange(-1000, 1000, 7, &[50]).unwrap();
-    let i = (&i * &i).reshape(&[2, 143]).rechunk(&[1, 50]);
+    let i = (&i * &i)
+        .reshape(&[2, 143])
+        .unwrap()
+        .rechunk(&[1, 50])
+        .unwrap();
     i.to_zarr_with(
         dir.path("i32_gzip"),
         &ZarrWriteOptions::new().gzip(9),
