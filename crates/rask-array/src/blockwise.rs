@@ -135,11 +135,34 @@ fn check_output_block<U>(
 /// it; `None` for a closure.
 pub(crate) fn fn_name<F>(_f: &F) -> Option<&'static str> {
     let full = std::any::type_name::<F>();
-    if full.contains("{{closure}}") || full.contains('{') {
+    // Closures (`{{closure}}`), function pointers (`fn(…) -> …`) and
+    // methods of types (`<impl f64>::sqrt`) have no name of their own here.
+    if full.contains(['{', '(', ' ']) {
         return None;
     }
     let path = full.split('<').next().unwrap_or(full);
-    path.rsplit("::").next().filter(|n| !n.is_empty())
+    path.rsplit("::")
+        .next()
+        .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_alphanumeric() || c == '_'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fn_name;
+    use ndarray::ArrayD;
+
+    fn smooth(b: &ArrayD<f64>) -> ArrayD<f64> {
+        b.clone()
+    }
+
+    #[test]
+    fn function_items_are_named_and_other_functions_are_not() {
+        assert_eq!(fn_name(&smooth), Some("smooth"));
+        assert_eq!(fn_name(&|b: &ArrayD<f64>| b.clone()), None);
+        let pointer: fn(&ArrayD<f64>) -> ArrayD<f64> = smooth;
+        assert_eq!(fn_name(&pointer), None);
+        assert_eq!(fn_name(&f64::sqrt), None);
+    }
 }
 
 impl<T: Element> Array<T> {

@@ -18,9 +18,16 @@ pub const OTHER_ENV: &[&str] = &[
     "RASK_ORACLE_VENV",
 ];
 
-/// Prefixes of `RASK_*` variables used internally (by tests, builds and
-/// benchmarks), never warned about.
-const INTERNAL_PREFIXES: &[&str] = &["RASK_TEST_", "RASK_BUILD_", "RASK_BENCH_", "RASK_FUZZ_"];
+/// Prefixes of `RASK_*` variables never warned about: the worker
+/// command's (it reads and checks its own) and those used internally by
+/// tests, builds and benchmarks.
+const INTERNAL_PREFIXES: &[&str] = &[
+    "RASK_WORKER_",
+    "RASK_TEST_",
+    "RASK_BUILD_",
+    "RASK_BENCH_",
+    "RASK_FUZZ_",
+];
 
 /// The edit distance (insertions, deletions, substitutions and swaps of
 /// neighbours) between `a` and `b`, compared without case.

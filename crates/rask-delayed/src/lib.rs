@@ -1,7 +1,7 @@
 //! Lazy, typed calls of ordinary Rust functions.
 //!
 //! `delayed` turns existing code into a task graph without rewriting it: wrap
-//! a call in [`delayed`], chain further calls with [`Delayed::map`],
+//! a call in [`delayed()`], chain further calls with [`Delayed::map`],
 //! [`Delayed::map2`], [`Delayed::zip`] and [`collect`], and run the whole
 //! graph with [`Delayed::compute`] — on every core by default.
 //!
