@@ -147,7 +147,7 @@ pub(crate) fn fn_name<F>(_f: &F) -> Option<&'static str> {
 }
 
 #[cfg(test)]
-mod tests {
+mod fn_names {
     use super::fn_name;
     use ndarray::ArrayD;
 
