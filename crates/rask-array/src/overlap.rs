@@ -421,14 +421,15 @@ impl<T: Element> Array<T> {
         match check_args("trim_internal", self, depth, boundary) {
             Ok(b) => {
                 let none: Vec<bool> = b.iter().map(|b| matches!(b, Boundary::None)).collect();
-                self.trim_halos(depth, &none)
+                self.trim_halos(depth, &none, "trim")
             }
             Err(e) => Array::invalid(e),
         }
     }
 
-    /// `trim_internal` with the axes whose rule is `None` given as flags.
-    fn trim_halos(&self, depth: &[usize], none: &[bool]) -> Array<T> {
+    /// `trim_internal` with the axes whose rule is `None` given as flags,
+    /// as a layer whose keys start with `prefix`.
+    fn trim_halos(&self, depth: &[usize], none: &[bool], prefix: &str) -> Array<T> {
         if let Some(e) = self.error() {
             return Array::invalid(e);
         }
@@ -466,7 +467,7 @@ impl<T: Element> Array<T> {
         let src = self.node.name.clone();
         let params = cuts.clone();
         Array::kernel_layer(
-            "trim",
+            prefix,
             &params,
             out_chunks,
             vec![self.input()],
@@ -574,9 +575,12 @@ impl<T: Element> Array<T> {
             .iter()
             .map(|b| matches!(b, Boundary::None))
             .collect();
+        // The result is named after `f` when it is a function item, so that
+        // reports show `smooth`, not `trim`.
+        let name = crate::blockwise::fn_name(&f).unwrap_or("trim");
         let mapped = self.overlap_or_invalid(depth, boundaries).map_blocks(f);
         if trim {
-            mapped.trim_halos(depth, &none)
+            mapped.trim_halos(depth, &none, name)
         } else {
             mapped
         }
