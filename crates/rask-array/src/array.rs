@@ -331,6 +331,40 @@ impl<T: Element> Array<T> {
         &self.node.name
     }
 
+    /// The same array with its last operation named `name`: block keys
+    /// `('name-<token>', i, j)` and tasks whose operation is `name`, in
+    /// errors and in the profiler's report (where a fused task lists it
+    /// among its steps). For closures given to `map_blocks` or
+    /// `map_overlap`, which are otherwise named `map_blocks`; a function
+    /// item names its tasks itself. An invalid array is returned as it is.
+    ///
+    /// ```
+    /// # use rask_local as _;
+    /// use rask_array::Array;
+    /// let x = Array::<f64>::ones(&[6], &[3]).unwrap();
+    /// let y = x.map_blocks(|b| b * 2.0).with_name("double");
+    /// assert!(y.name().starts_with("double-"));
+    /// assert_eq!(y.sum().compute_scalar().unwrap(), 12.0);
+    /// ```
+    pub fn with_name(&self, name: &str) -> Array<T> {
+        if self.node.error.is_some() || self.node.make.is_none() {
+            return self.clone();
+        }
+        let old = self.node.clone();
+        let label: Arc<str> = name.into();
+        Array::layer(name, old.chunks.clone(), old.inputs.clone(), move |idx| {
+            let make = old
+                .make
+                .as_ref()
+                .expect("a valid layer has a make function (checked above)");
+            let task = make(idx);
+            BlockTask {
+                op: task.op.renamed(label.to_string()),
+                deps: task.deps,
+            }
+        })
+    }
+
     /// The shape; empty for an invalid array (see [`Array::try_shape`]).
     pub fn shape(&self) -> &[usize] {
         &self.node.shape

@@ -125,3 +125,26 @@ fn fused_tasks_are_named_after_their_steps_and_results_have_real_sizes() -> rask
     assert!(r.nbytes >= 8_000_000, "{} bytes", r.nbytes);
     Ok(())
 }
+
+#[test]
+fn closures_mapped_over_blocks_take_a_name() -> rask::Result<()> {
+    let x = Array::<f64>::ones(&[40], &[10])?;
+    let y = x
+        .map_overlap(&[1], array::Boundary::Nearest, |b| b * 2.0)?
+        .with_name("smooth");
+    assert!(y.name().starts_with("smooth-"), "{}", y.name());
+    let z = (&y + 1.0).map_blocks(|b| b * 3.0).with_name("scale");
+    let prof = Profiler::start();
+    let values = z.compute_with(&rask::Scheduler::sync())?;
+    let records = prof.finish().records();
+    assert!(values.iter().all(|&v| v == 9.0));
+    let outputs: Vec<_> = records
+        .iter()
+        .filter(|t| t.key.name() == z.name())
+        .collect();
+    assert_eq!(outputs.len(), 4);
+    for t in outputs {
+        assert_eq!(t.op.as_ref(), "overlap+map_blocks+smooth+add+scale");
+    }
+    Ok(())
+}
