@@ -81,10 +81,10 @@ fn main() -> rask::Result<()> {
     );
 
     // 2. Smooth every frame; halos of one pixel in y and x, none in time.
-    let smooth = stack.map_overlap(&[0, 1, 1], Boundary::Nearest, box3, true);
+    let smooth = stack.map_overlap(&[0, 1, 1], Boundary::Nearest, box3)?;
 
     // 3. Time series per pixel: blocks of 32 rows spanning all frames.
-    let series = smooth.rechunk(&[FRAMES, 32, SIDE]);
+    let series = smooth.rechunk(&[FRAMES, 32, SIDE])?;
     let stages = smooth.rechunk_plan(series.chunks())?.len();
     println!("rechunk frames -> pixel rows in {stages} stage(s)");
 
@@ -108,9 +108,11 @@ fn main() -> rask::Result<()> {
     );
 
     // 5. Store the map for NumPy, block by block.
-    let path = std::env::temp_dir().join(format!("rask-variability-{}.npy", std::process::id()));
-    variability.to_npy(&path)?;
-    println!("wrote {} (np.load opens it)", path.display());
+    // The same path on every run: replace the file an earlier run wrote.
+    let path = std::env::temp_dir().join("rask-variability.npy");
+    let replace = rask::array::npy::NpyWriteOptions::new().overwrite(true);
+    variability.to_npy_with(&path, &replace, &rask::Scheduler::current()?)?;
+    println!("wrote {} (numpy.load opens it)", path.display());
     let profile = std::env::temp_dir().join("rask-images-profile.html");
     report(&profile, &prof, Some(&rprof))?;
     println!(
@@ -124,7 +126,7 @@ fn main() -> rask::Result<()> {
     // filtered, then its standard deviation over time.
     let c = SIDE / 2;
     let patch = stack
-        .slice(&rask::array::s![.., c - 1..c + 2, c - 1..c + 2])
+        .slice(&rask::array::s![.., c - 1..c + 2, c - 1..c + 2])?
         .compute()?;
     let by_hand: Vec<f64> = (0..FRAMES)
         .map(|t| patch.slice(s![t, .., ..]).sum() / 9.0)
@@ -141,6 +143,10 @@ fn main() -> rask::Result<()> {
             "DIFFERENT"
         }
     );
-    std::fs::remove_file(&path).ok();
+    println!(
+        "kept {} and {} for you to open",
+        path.display(),
+        profile.display()
+    );
     Ok(())
 }

@@ -109,7 +109,7 @@ pub fn workload(name: &str) -> anyhow::Result<Workload> {
             return Ok(Workload {
                 n: N_RECHUNK,
                 chunks: RECHUNK_FROM,
-                expr: |x| Ok(x.rechunk(&RECHUNK_TO).sum()),
+                expr: |x| Ok(x.rechunk(&RECHUNK_TO)?.sum()),
                 check: |n, v| near("x.rechunk((50, n)).sum()", scalar(v)?, sq(n) * 0.5, 1e-3),
             });
         }

@@ -266,9 +266,54 @@ impl<T: Element> Array<T> {
         }
     }
 
-    /// The error this array carries, if any.
-    pub(crate) fn error(&self) -> Option<&str> {
+    /// The error this array carries, if it is invalid (see "Invalid
+    /// arrays" in the crate docs): made by an infallible operation (an
+    /// operator, a reduction) on bad input, or derived from such an array.
+    ///
+    /// ```
+    /// use rask_array::Array;
+    /// let a = Array::<f64>::ones(&[100, 100], &[50, 50]).unwrap();
+    /// let b = Array::<f64>::ones(&[100, 99], &[50, 50]).unwrap();
+    /// let c = &a + &b;
+    /// assert!(!c.is_valid());
+    /// assert!(c.error().unwrap().contains("(100, 99)"), "{:?}", c.error());
+    /// assert!(c.try_shape().is_err());
+    /// assert!(format!("{c:?}").contains("invalid"));
+    /// ```
+    pub fn error(&self) -> Option<&str> {
         self.node.error.as_deref()
+    }
+
+    /// Whether the array is valid: it carries no error (see
+    /// [`Array::error`]).
+    pub fn is_valid(&self) -> bool {
+        self.node.error.is_none()
+    }
+
+    /// This array, or the error it carries.
+    pub(crate) fn into_result(self) -> Result<Self> {
+        match &self.node.error {
+            Some(e) => Err(Error::invalid("array", e.clone())),
+            None => Ok(self),
+        }
+    }
+
+    /// The shape, or the error of an invalid array (whose [`Array::shape`]
+    /// is empty).
+    pub fn try_shape(&self) -> Result<&[usize]> {
+        match &self.node.error {
+            Some(e) => Err(Error::invalid("array", e.clone())),
+            None => Ok(&self.node.shape),
+        }
+    }
+
+    /// The chunks, or the error of an invalid array (whose
+    /// [`Array::chunks`] has no axis).
+    pub fn try_chunks(&self) -> Result<&Chunks> {
+        match &self.node.error {
+            Some(e) => Err(Error::invalid("array", e.clone())),
+            None => Ok(&self.node.chunks),
+        }
     }
 
     /// This array as an input of another layer.
@@ -286,7 +331,41 @@ impl<T: Element> Array<T> {
         &self.node.name
     }
 
-    /// The shape.
+    /// The same array with its last operation named `name`: block keys
+    /// `('name-<token>', i, j)` and tasks whose operation is `name`, in
+    /// errors and in the profiler's report (where a fused task lists it
+    /// among its steps). For closures given to `map_blocks` or
+    /// `map_overlap`, which are otherwise named `map_blocks`; a function
+    /// item names its tasks itself. An invalid array is returned as it is.
+    ///
+    /// ```
+    /// # use rask_local as _;
+    /// use rask_array::Array;
+    /// let x = Array::<f64>::ones(&[6], &[3]).unwrap();
+    /// let y = x.map_blocks(|b| b * 2.0).with_name("double");
+    /// assert!(y.name().starts_with("double-"));
+    /// assert_eq!(y.sum().compute_scalar().unwrap(), 12.0);
+    /// ```
+    pub fn with_name(&self, name: &str) -> Array<T> {
+        if self.node.error.is_some() || self.node.make.is_none() {
+            return self.clone();
+        }
+        let old = self.node.clone();
+        let label: Arc<str> = name.into();
+        Array::layer(name, old.chunks.clone(), old.inputs.clone(), move |idx| {
+            let make = old
+                .make
+                .as_ref()
+                .expect("a valid layer has a make function (checked above)");
+            let task = make(idx);
+            BlockTask {
+                op: task.op.renamed(label.to_string()),
+                deps: task.deps,
+            }
+        })
+    }
+
+    /// The shape; empty for an invalid array (see [`Array::try_shape`]).
     pub fn shape(&self) -> &[usize] {
         &self.node.shape
     }
@@ -306,7 +385,8 @@ impl<T: Element> Array<T> {
         self.len() == 0
     }
 
-    /// Block sizes along every axis.
+    /// Block sizes along every axis; no axis for an invalid array (see
+    /// [`Array::try_chunks`]).
     pub fn chunks(&self) -> &Chunks {
         &self.node.chunks
     }

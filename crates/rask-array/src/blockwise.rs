@@ -130,9 +130,48 @@ fn check_output_block<U>(
     )))
 }
 
+/// The name of the function `f` when it is a function item (`smooth` for
+/// `filters::smooth`), for the keys and operations of the tasks that call
+/// it; `None` for a closure.
+pub(crate) fn fn_name<F>(_f: &F) -> Option<&'static str> {
+    let full = std::any::type_name::<F>();
+    // Closures (`{{closure}}`), function pointers (`fn(…) -> …`) and
+    // methods of types (`<impl f64>::sqrt`) have no name of their own here.
+    if full.contains(['{', '(', ' ']) {
+        return None;
+    }
+    let path = full.split('<').next().unwrap_or(full);
+    path.rsplit("::")
+        .next()
+        .filter(|n| !n.is_empty() && n.chars().all(|c| c.is_alphanumeric() || c == '_'))
+}
+
+#[cfg(test)]
+mod fn_names {
+    use super::fn_name;
+    use ndarray::ArrayD;
+
+    fn smooth(b: &ArrayD<f64>) -> ArrayD<f64> {
+        b.clone()
+    }
+
+    #[test]
+    fn function_items_are_named_and_other_functions_are_not() {
+        assert_eq!(fn_name(&smooth), Some("smooth"));
+        assert_eq!(fn_name(&|b: &ArrayD<f64>| b.clone()), None);
+        let pointer: fn(&ArrayD<f64>) -> ArrayD<f64> = smooth;
+        assert_eq!(fn_name(&pointer), None);
+        assert_eq!(fn_name(&f64::sqrt), None);
+    }
+}
+
 impl<T: Element> Array<T> {
     /// `f` applied to every block; each result must have the shape of its
     /// input block (use [`Array::map_blocks_with`] to change block shapes).
+    ///
+    /// The tasks are named after `f` when it is a function item (`smooth`
+    /// for `fn smooth`, in keys, errors and the profiler's report), and
+    /// `map-blocks` for a closure.
     ///
     /// The layer is blockwise: it fuses with the elementwise operations
     /// before and after it. A block of another shape fails the compute with
@@ -152,16 +191,18 @@ impl<T: Element> Array<T> {
         if let Some(e) = self.error() {
             return Array::invalid(e);
         }
+        let name = fn_name(&f);
         let f = Arc::new(f);
         let src = self.node.name.clone();
         let chunks = self.chunks().clone();
         let c = chunks.clone();
-        Array::layer("map-blocks", chunks, vec![self.input()], move |idx| {
+        let layer = name.unwrap_or("map-blocks");
+        Array::layer(layer, chunks, vec![self.input()], move |idx| {
             let f = f.clone();
             let index = idx.to_vec();
             let expected = c.block_shape(idx);
             BlockTask {
-                op: Op::blockwise("map_blocks", move |args: &[Value]| {
+                op: Op::blockwise(name.unwrap_or("map_blocks"), move |args: &[Value]| {
                     let out = f(block_arg::<T>(args, 0)?);
                     check_output_block(
                         "map_blocks",
@@ -216,16 +257,18 @@ impl<T: Element> Array<T> {
                 fmt_shape(&numblocks)
             ));
         }
+        let name = fn_name(&f);
         let f = Arc::new(f);
         let src = self.node.name.clone();
         let in_chunks = self.chunks().clone();
         let c = out_chunks.clone();
-        Array::layer("map-blocks", out_chunks, vec![self.input()], move |idx| {
+        let layer = name.unwrap_or("map-blocks");
+        Array::layer(layer, out_chunks, vec![self.input()], move |idx| {
             let f = f.clone();
             let info = BlockInfo::new(&in_chunks, idx);
             let expected = c.block_shape(idx);
             BlockTask {
-                op: Op::blockwise("map_blocks", move |args: &[Value]| {
+                op: Op::blockwise(name.unwrap_or("map_blocks"), move |args: &[Value]| {
                     let out = f(block_arg::<T>(args, 0)?, &info);
                     check_output_block(
                         "map_blocks_with",

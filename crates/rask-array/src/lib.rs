@@ -31,9 +31,40 @@
 //! larger than memory: [`Array::from_npy`] (`np.load(path, mmap_mode='r')`
 //! split into chunks) and [`Array::to_npy`] (`np.save`); see [`npy`].
 //! Zarr arrays on the local filesystem likewise, chunk by chunk (cargo
-//! feature `zarr`, on by default): `Array::from_zarr` /
-//! `Array::from_zarr_native` (Dask's `from_zarr`) and `Array::to_zarr`; see
+//! feature `zarr`, on by default): `Array::from_zarr` (the store's own
+//! chunks, as Dask's `from_zarr`), `Array::from_zarr_with_chunks` and
+//! `Array::to_zarr`; see
 //! the `zarr` module.
+//!
+//! # Errors at the line that caused them
+//!
+//! One rule for every method:
+//!
+//! * A method whose arguments can be wrong in a way the caller chose —
+//!   chunks ([`Array::rechunk`]), shapes ([`Array::reshape`]), indices
+//!   ([`Array::slice`], [`Array::take`]), halo depths ([`Array::overlap`],
+//!   [`Array::map_overlap`]), joins ([`concatenate`], [`stack`]), products
+//!   ([`Array::matmul`]), creation and I/O — returns a `Result`, so `?` stops at
+//!   the line with the mistake.
+//! * Operators (`&a + &b`) and the methods that read like them (unary
+//!   math, reductions, `astype`, `t`, `squeeze`, ...) stay infallible, so
+//!   that expressions read like NumPy. Given bad input (shapes that do not
+//!   broadcast, an axis the array lacks) they return an *invalid array*:
+//!   [`Array::is_valid`] is false, [`Array::error`] says what went wrong,
+//!   [`Array::try_shape`] and [`Array::try_chunks`] return that error (its
+//!   [`Array::shape`] is empty), its `Debug` form says `invalid`, every
+//!   array derived from it carries the error, every fallible method given
+//!   it returns the error, and `compute` returns it.
+//!
+//! ```
+//! use rask_array::Array;
+//! let a = Array::<f64>::ones(&[100, 100], &[50, 50]).unwrap();
+//! let b = Array::<f64>::ones(&[100, 99], &[50, 50]).unwrap();
+//! let c = &a + &b;                       // infallible: an invalid array
+//! assert!(c.error().unwrap().contains("(100, 99)"));
+//! assert!(c.rechunk(&[10, 10]).is_err()); // fallible: the error, at once
+//! assert!(a.reshape(&[7]).is_err());       // 10 000 elements are not 7
+//! ```
 
 pub use ndarray;
 

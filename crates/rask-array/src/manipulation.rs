@@ -235,7 +235,7 @@ register_elements!(EmptyBlock);
 impl<T: Element> Array<T> {
     /// The same elements in another shape, read and written in C order
     /// (NumPy's `reshape`). The shapes must hold the same number of
-    /// elements; otherwise the result is an invalid array naming both.
+    /// elements; otherwise it is an error naming both.
     ///
     /// Blocks are first rechunked where the reshape needs it (see the
     /// module docs), then each is reshaped on its own.
@@ -244,13 +244,18 @@ impl<T: Element> Array<T> {
     /// # use rask_local as _;
     /// use rask_array::Array;
     /// let x = Array::<i64>::arange(0, 24, 1, &[5]).unwrap();
-    /// let y = x.reshape(&[2, 3, 4]);
+    /// let y = x.reshape(&[2, 3, 4]).unwrap();
     /// assert_eq!(y.chunks().as_slices(), &[vec![1, 1], vec![3], vec![4]]);
     /// let nd = y.compute().unwrap();
     /// assert_eq!(nd[[1, 2, 3]], 23);
-    /// assert_eq!(y.reshape(&[24]).compute().unwrap(), x.compute().unwrap());
+    /// assert_eq!(y.reshape(&[24]).unwrap().compute().unwrap(), x.compute().unwrap());
     /// ```
-    pub fn reshape(&self, shape: &[usize]) -> Array<T> {
+    pub fn reshape(&self, shape: &[usize]) -> rask_core::Result<Array<T>> {
+        self.reshape_or_invalid(shape).into_result()
+    }
+
+    /// [`Array::reshape`], with an error carried by the array instead.
+    pub(crate) fn reshape_or_invalid(&self, shape: &[usize]) -> Array<T> {
         if let Some(e) = self.error() {
             return Array::invalid(e);
         }
@@ -321,7 +326,7 @@ impl<T: Element> Array<T> {
             return Array::invalid(e);
         }
         let shape: Vec<usize> = self.shape().iter().copied().filter(|&n| n != 1).collect();
-        self.reshape(&shape)
+        self.reshape_or_invalid(&shape)
     }
 
     /// The array without the given axes, which must have length 1 (NumPy's
@@ -366,7 +371,7 @@ impl<T: Element> Array<T> {
             .filter(|(_, d)| !**d)
             .map(|(&n, _)| n)
             .collect();
-        self.reshape(&shape)
+        self.reshape_or_invalid(&shape)
     }
 
     /// The array with a new length-1 axis at position `axis` (NumPy's
@@ -392,7 +397,7 @@ impl<T: Element> Array<T> {
         }
         let mut shape = self.shape().to_vec();
         shape.insert(axis, 1);
-        self.reshape(&shape)
+        self.reshape_or_invalid(&shape)
     }
 
     /// The elements as a 1-d array in C order (NumPy's `ravel`).
@@ -407,7 +412,7 @@ impl<T: Element> Array<T> {
         if let Some(e) = self.error() {
             return Array::invalid(e);
         }
-        self.reshape(&[self.len()])
+        self.reshape_or_invalid(&[self.len()])
     }
 
     /// The same as [`Array::ravel`] (NumPy's `flatten`; nothing is copied

@@ -713,7 +713,7 @@ impl<T: Element> Array<T> {
     /// # use rask_local as _;
     /// use rask_array::Array;
     /// let path = std::env::temp_dir().join(format!("rask-doc-from-npy-{}.npy", std::process::id()));
-    /// let x = Array::<f64>::arange(0.0, 12.0, 1.0, &[5]).unwrap().reshape(&[3, 4]);
+    /// let x = Array::<f64>::arange(0.0, 12.0, 1.0, &[5]).unwrap().reshape(&[3, 4]).unwrap();
     /// x.to_npy(&path).unwrap();
     /// let y = Array::<f64>::from_npy(&path, &[2, 2]).unwrap();
     /// assert_eq!(y.shape(), &[3, 4]);
@@ -816,10 +816,13 @@ impl<T: Element> Array<T> {
     /// soon as it is ready, so the whole array is never in memory. The
     /// file is written under a temporary name next to `path` and renamed
     /// to `path` only when every block is written: a failed compute leaves
-    /// no partial file at `path` (and an existing file there untouched).
-    /// It also means an array read from `path` can be written back to
-    /// `path`: its blocks are read from the old file until the new one
-    /// replaces it.
+    /// no partial file at `path`.
+    ///
+    /// Fails, naming the path, when something already exists there (as
+    /// [`Array::to_zarr`] does): pass [`NpyWriteOptions::overwrite`] to
+    /// [`Array::to_npy_with`] to replace a file. An array read from `path`
+    /// can be written back to `path` that way: its blocks are read from the
+    /// old file until the new one replaces it.
     ///
     /// ```
     /// # use rask_local as _;
@@ -827,6 +830,7 @@ impl<T: Element> Array<T> {
     /// let path = std::env::temp_dir().join(format!("rask-doc-to-npy-{}.npy", std::process::id()));
     /// let x = Array::<i32>::eye(4, &[3, 3]).unwrap();
     /// x.to_npy(&path).unwrap();
+    /// assert!(x.to_npy(&path).is_err()); // the file exists
     /// let bytes = std::fs::read(&path).unwrap();
     /// assert_eq!(&bytes[..6], b"\x93NUMPY");
     /// assert_eq!(bytes.len(), 128 + 16 * 4); // 128-byte header, 16 int32
@@ -835,17 +839,58 @@ impl<T: Element> Array<T> {
     /// std::fs::remove_file(&path).unwrap();
     /// ```
     pub fn to_npy(&self, path: impl AsRef<Path>) -> Result<()> {
-        self.to_npy_with(path, &*rask_core::executor::current()?)
+        self.to_npy_with(
+            path,
+            &NpyWriteOptions::new(),
+            &*rask_core::executor::current()?,
+        )
     }
 
-    /// Like [`Array::to_npy`], on `scheduler`.
+    /// Like [`Array::to_npy`], with `options` (to replace an existing file),
+    /// on `scheduler`.
+    ///
+    /// ```
+    /// # use rask_local as _;
+    /// use rask_array::{Array, npy::NpyWriteOptions};
+    /// use rask_local::Scheduler;
+    /// let path = std::env::temp_dir().join(format!("rask-doc-to-npy-with-{}.npy", std::process::id()));
+    /// Array::<f64>::ones(&[6], &[3]).unwrap().to_npy(&path).unwrap();
+    /// // Double it in place: read from the file, write over it.
+    /// let y = Array::<f64>::from_npy(&path, &[2]).unwrap() * 2.0;
+    /// y.to_npy_with(&path, &NpyWriteOptions::new().overwrite(true), &Scheduler::sync()).unwrap();
+    /// let back = Array::<f64>::from_npy(&path, &[6]).unwrap();
+    /// assert_eq!(back.sum().compute_scalar().unwrap(), 12.0);
+    /// std::fs::remove_file(&path).unwrap();
+    /// ```
     pub fn to_npy_with(
         &self,
         path: impl AsRef<Path>,
+        options: &NpyWriteOptions,
         scheduler: &(impl Executor + ?Sized),
     ) -> Result<()> {
         let path = path.as_ref();
         self.validate()?;
+        if let Ok(meta) = path.symlink_metadata() {
+            if !options.overwrite {
+                return Err(Error::invalid(
+                    "npy file",
+                    format!(
+                        "cannot write {}: the path exists; choose another path, remove it, or \
+                         pass NpyWriteOptions::new().overwrite(true) to to_npy_with to replace it",
+                        path.display()
+                    ),
+                ));
+            }
+            if meta.is_dir() {
+                return Err(Error::invalid(
+                    "npy file",
+                    format!(
+                        "cannot overwrite {}: it is a directory; choose another path",
+                        path.display()
+                    ),
+                ));
+            }
+        }
         let tmp = temp_sibling(path);
         let result = (|| {
             let offset = create_npy::<T>(&tmp, self.shape(), self.nbytes() as u64)?;
@@ -864,6 +909,37 @@ impl<T: Element> Array<T> {
             let _ = std::fs::remove_file(&tmp);
         }
         result
+    }
+}
+
+/// How [`Array::to_npy_with`] writes a file.
+///
+/// ```
+/// use rask_array::npy::NpyWriteOptions;
+/// assert!(!NpyWriteOptions::new().overwrites());
+/// assert!(NpyWriteOptions::new().overwrite(true).overwrites());
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NpyWriteOptions {
+    overwrite: bool,
+}
+
+impl NpyWriteOptions {
+    /// The defaults: fail when the path exists.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether to replace a file already at the path (never a directory).
+    #[must_use]
+    pub fn overwrite(mut self, overwrite: bool) -> Self {
+        self.overwrite = overwrite;
+        self
+    }
+
+    /// Whether an existing file at the path is replaced.
+    pub fn overwrites(&self) -> bool {
+        self.overwrite
     }
 }
 

@@ -10,7 +10,7 @@
 //! if the whole array had been padded first. A function mapped over the
 //! grown blocks then sees what it would see on the whole padded array, and
 //! `trim_internal` cuts the halos off again: `map_overlap` does all three,
-//! and with `trim` its result has exactly the input's chunks, with no trace
+//! and by default its result has exactly the input's chunks, with no trace
 //! of the block boundaries.
 //!
 //! # Plan
@@ -70,7 +70,7 @@ use crate::kernels::{elem_name, register_elements};
 /// use rask_array::{Array, Boundary, ndarray::array};
 /// # fn main() -> rask_core::Result<()> {
 /// let x = Array::from_ndarray(array![1, 2, 3, 4].into_dyn(), &[4])?;
-/// let padded = |b| x.overlap(&[2], b).compute();
+/// let padded = |b| x.overlap(&[2], b).unwrap().compute();
 /// assert_eq!(padded(Boundary::Reflect)?, array![2, 1, 1, 2, 3, 4, 4, 3].into_dyn());
 /// assert_eq!(padded(Boundary::Periodic)?, array![3, 4, 1, 2, 3, 4, 1, 2].into_dyn());
 /// assert_eq!(padded(Boundary::Nearest)?, array![1, 1, 1, 2, 3, 4, 4, 4].into_dyn());
@@ -304,7 +304,7 @@ impl<T: Element> Array<T> {
     ///
     /// # Errors
     ///
-    /// An invalid array (the error comes back from `compute`) when the
+    /// An error (as for an invalid input array) when the
     /// number of depths or of boundary rules is not the number of axes, or
     /// when a depth exceeds the smallest block along its axis: halos come
     /// from the immediate neighbours only, so, as in Dask, depth must be at
@@ -315,15 +315,28 @@ impl<T: Element> Array<T> {
     /// use rask_array::{Array, Boundary, ndarray::array};
     /// # fn main() -> rask_core::Result<()> {
     /// let x = Array::from_ndarray(array![0, 1, 2, 3, 4, 5].into_dyn(), &[3])?;
-    /// let g = x.overlap(&[1], Boundary::Constant(-1));
+    /// let g = x.overlap(&[1], Boundary::Constant(-1)).unwrap();
     /// assert_eq!(g.chunks().axis(0), &[5, 5]);
     /// // Blocks [-1, 0, 1, 2, 3] and [2, 3, 4, 5, -1].
     /// assert_eq!(g.compute()?, array![-1, 0, 1, 2, 3, 2, 3, 4, 5, -1].into_dyn());
-    /// assert!(x.overlap(&[4], Boundary::Reflect).compute().is_err());
+    /// assert!(x.overlap(&[4], Boundary::Reflect).is_err()); // deeper than a block
     /// # Ok(())
     /// # }
     /// ```
-    pub fn overlap(&self, depth: &[usize], boundary: impl IntoBoundaries<T>) -> Array<T> {
+    pub fn overlap(
+        &self,
+        depth: &[usize],
+        boundary: impl IntoBoundaries<T>,
+    ) -> rask_core::Result<Array<T>> {
+        self.overlap_or_invalid(depth, boundary).into_result()
+    }
+
+    /// [`Array::overlap`], with an error carried by the array instead.
+    pub(crate) fn overlap_or_invalid(
+        &self,
+        depth: &[usize],
+        boundary: impl IntoBoundaries<T>,
+    ) -> Array<T> {
         let boundaries = match check_args("overlap", self, depth, boundary) {
             Ok(b) => b,
             Err(e) => return Array::invalid(e),
@@ -397,7 +410,7 @@ impl<T: Element> Array<T> {
     /// # fn main() -> rask_core::Result<()> {
     /// let whole = ArrayD::from_shape_fn(vec![4, 5], |i| (10 * i[0] + i[1]) as i64);
     /// let x = Array::from_ndarray(whole, &[2, 3])?;
-    /// let g = x.overlap(&[1, 2], Boundary::Periodic);
+    /// let g = x.overlap(&[1, 2], Boundary::Periodic).unwrap();
     /// let back = g.trim_internal(&[1, 2], Boundary::Periodic);
     /// assert_eq!(back.chunks(), x.chunks());
     /// assert_eq!(back.compute()?, x.compute()?);
@@ -408,14 +421,15 @@ impl<T: Element> Array<T> {
         match check_args("trim_internal", self, depth, boundary) {
             Ok(b) => {
                 let none: Vec<bool> = b.iter().map(|b| matches!(b, Boundary::None)).collect();
-                self.trim_halos(depth, &none)
+                self.trim_halos(depth, &none, "trim")
             }
             Err(e) => Array::invalid(e),
         }
     }
 
-    /// `trim_internal` with the axes whose rule is `None` given as flags.
-    fn trim_halos(&self, depth: &[usize], none: &[bool]) -> Array<T> {
+    /// `trim_internal` with the axes whose rule is `None` given as flags,
+    /// as a layer whose keys start with `prefix`.
+    fn trim_halos(&self, depth: &[usize], none: &[bool], prefix: &str) -> Array<T> {
         if let Some(e) = self.error() {
             return Array::invalid(e);
         }
@@ -453,7 +467,7 @@ impl<T: Element> Array<T> {
         let src = self.node.name.clone();
         let params = cuts.clone();
         Array::kernel_layer(
-            "trim",
+            prefix,
             &params,
             out_chunks,
             vec![self.input()],
@@ -469,8 +483,12 @@ impl<T: Element> Array<T> {
 
     /// `f` applied to every block grown by halos (Dask's `map_overlap`):
     /// [`Array::overlap`] with `depth` and `boundary`, then `f` on every
-    /// grown block, which must return a block of the same shape, then, when
-    /// `trim` is true, [`Array::trim_internal`] back to the input's chunks.
+    /// grown block, which must return a block of the same shape, then
+    /// [`Array::trim_internal`] back to the input's chunks (as Dask trims by
+    /// default; [`Array::map_overlap_untrimmed`] keeps the grown blocks).
+    ///
+    /// The tasks are named after `f` when it is a function item (`smooth`
+    /// below), in keys, errors and the profiler's report.
     ///
     /// For a stencil whose reach is at most `depth`, the trimmed result is
     /// the stencil applied to the whole array padded by the boundary rule,
@@ -499,7 +517,7 @@ impl<T: Element> Array<T> {
     /// }
     /// let whole = ArrayD::from_shape_fn(vec![10], |i| (i[0] * i[0]) as f64);
     /// let x = Array::from_ndarray(whole.clone(), &[3])?;
-    /// let y = x.map_overlap(&[1], Boundary::Nearest, smooth, true);
+    /// let y = x.map_overlap(&[1], Boundary::Nearest, smooth).unwrap();
     /// assert_eq!(y.chunks(), x.chunks());
     ///
     /// // The same on the whole array, padded with its edge values.
@@ -517,6 +535,36 @@ impl<T: Element> Array<T> {
         depth: &[usize],
         boundary: impl IntoBoundaries<T>,
         f: impl Fn(&ArrayD<T>) -> ArrayD<U> + Send + Sync + 'static,
+    ) -> rask_core::Result<Array<U>> {
+        self.map_overlap_impl(depth, boundary, f, true)
+            .into_result()
+    }
+
+    /// Like [`Array::map_overlap`] without the trim (Dask's `trim=False`):
+    /// the result keeps the grown blocks, halos included.
+    ///
+    /// ```
+    /// # use rask_local as _;
+    /// use rask_array::{Array, Boundary};
+    /// let x = Array::<f64>::ones(&[6], &[3]).unwrap();
+    /// let y = x.map_overlap_untrimmed(&[1], Boundary::Constant(0.0), |b| b * 2.0).unwrap();
+    /// assert_eq!(y.chunks().as_slices(), &[vec![5, 5]]);
+    /// ```
+    pub fn map_overlap_untrimmed<U: Element>(
+        &self,
+        depth: &[usize],
+        boundary: impl IntoBoundaries<T>,
+        f: impl Fn(&ArrayD<T>) -> ArrayD<U> + Send + Sync + 'static,
+    ) -> rask_core::Result<Array<U>> {
+        self.map_overlap_impl(depth, boundary, f, false)
+            .into_result()
+    }
+
+    fn map_overlap_impl<U: Element>(
+        &self,
+        depth: &[usize],
+        boundary: impl IntoBoundaries<T>,
+        f: impl Fn(&ArrayD<T>) -> ArrayD<U> + Send + Sync + 'static,
         trim: bool,
     ) -> Array<U> {
         let boundaries = match check_args("map_overlap", self, depth, boundary) {
@@ -527,9 +575,12 @@ impl<T: Element> Array<T> {
             .iter()
             .map(|b| matches!(b, Boundary::None))
             .collect();
-        let mapped = self.overlap(depth, boundaries).map_blocks(f);
+        // The result is named after `f` when it is a function item, so that
+        // reports show `smooth`, not `trim`.
+        let name = crate::blockwise::fn_name(&f).unwrap_or("trim");
+        let mapped = self.overlap_or_invalid(depth, boundaries).map_blocks(f);
         if trim {
-            mapped.trim_halos(depth, &none)
+            mapped.trim_halos(depth, &none, name)
         } else {
             mapped
         }

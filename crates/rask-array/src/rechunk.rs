@@ -226,8 +226,7 @@ impl<T: Element> Array<T> {
     ///
     /// `chunks` is any chunk request: block sizes, [`ChunkSpec`]s
     /// (`Whole`, `Auto`, explicit sizes) or [`Chunks`]. A request that does
-    /// not fit the shape gives an invalid array whose `compute` returns the
-    /// error.
+    /// not fit the shape is an error naming it and the shape.
     ///
     /// A rechunk that both merges and splits blocks goes through
     /// intermediate chunkings ([`rechunk::plan`](crate::rechunk::plan)) so
@@ -242,13 +241,13 @@ impl<T: Element> Array<T> {
     /// # use rask_local as _;
     /// use rask_array::{Array, ChunkSpec};
     /// let x = Array::<i64>::arange(0, 12, 1, &[5]).unwrap();
-    /// let y = x.rechunk(&[4]);
+    /// let y = x.rechunk(&[4]).unwrap();
     /// assert_eq!(y.chunks().axis(0), &[4, 4, 4]);
     /// assert_eq!(y.compute().unwrap(), x.compute().unwrap());
-    /// let whole = x.rechunk([ChunkSpec::Whole]);
+    /// let whole = x.rechunk([ChunkSpec::Whole]).unwrap();
     /// assert_eq!(whole.numblocks(), vec![1]);
     /// ```
-    pub fn rechunk(&self, chunks: impl IntoChunks) -> Array<T> {
+    pub fn rechunk(&self, chunks: impl IntoChunks) -> rask_core::Result<Array<T>> {
         self.rechunk_with_limit(chunks, chunk_size_limit())
     }
 
@@ -263,14 +262,28 @@ impl<T: Element> Array<T> {
     /// # fn main() -> rask_core::Result<()> {
     /// let x = Array::<f64>::ones(&[400, 400], &[400, 1])?;
     /// // No block larger than the old and new ones (3.2 kB): several stages.
-    /// let y = x.rechunk_with_limit(&[1, 400], 0);
+    /// let y = x.rechunk_with_limit(&[1, 400], 0).unwrap();
     /// assert_eq!(y.chunks().axis(0), &[1; 400][..]);
     /// assert!(rask_array::rechunk::plan(x.chunks(), y.chunks(), 8, 0)?.len() > 2);
     /// assert_eq!(y.sum().compute_scalar()?, 160_000.0);
     /// # Ok(())
     /// # }
     /// ```
-    pub fn rechunk_with_limit(&self, chunks: impl IntoChunks, block_size_limit: u64) -> Array<T> {
+    pub fn rechunk_with_limit(
+        &self,
+        chunks: impl IntoChunks,
+        block_size_limit: u64,
+    ) -> rask_core::Result<Array<T>> {
+        self.rechunk_or_invalid(chunks, block_size_limit)
+            .into_result()
+    }
+
+    /// [`Array::rechunk_with_limit`], with an error carried by the array instead.
+    pub(crate) fn rechunk_or_invalid(
+        &self,
+        chunks: impl IntoChunks,
+        block_size_limit: u64,
+    ) -> Array<T> {
         if let Some(e) = self.error() {
             return Array::invalid(e);
         }

@@ -72,7 +72,7 @@ pub enum SliceElem {
 /// # use rask_local as _;
 /// use rask_array::{Array, slicing::idx};
 /// let x = Array::<i64>::arange(0, 6, 1, &[4]).unwrap();
-/// assert_eq!(x.slice(&[idx(-1)]).compute_scalar().unwrap(), 5);
+/// assert_eq!(x.slice(&[idx(-1)]).unwrap().compute_scalar().unwrap(), 5);
 /// ```
 pub fn idx(i: isize) -> SliceElem {
     SliceElem::Index(i)
@@ -84,7 +84,7 @@ pub fn idx(i: isize) -> SliceElem {
 /// # use rask_local as _;
 /// use rask_array::{Array, slicing::range};
 /// let x = Array::<i64>::arange(0, 6, 1, &[4]).unwrap();
-/// assert_eq!(x.slice(&[range(1, -1)]).compute().unwrap().into_raw_vec_and_offset().0, vec![1, 2, 3, 4]);
+/// assert_eq!(x.slice(&[range(1, -1)]).unwrap().compute().unwrap().into_raw_vec_and_offset().0, vec![1, 2, 3, 4]);
 /// ```
 pub fn range(start: isize, stop: isize) -> SliceElem {
     SliceElem::Range {
@@ -101,9 +101,9 @@ pub fn range(start: isize, stop: isize) -> SliceElem {
 /// # use rask_local as _;
 /// use rask_array::{Array, slicing::range_step};
 /// let x = Array::<i64>::arange(0, 6, 1, &[4]).unwrap();
-/// let y = x.slice(&[range_step(None, None, -2)]);
+/// let y = x.slice(&[range_step(None, None, -2)]).unwrap();
 /// assert_eq!(y.compute().unwrap().into_raw_vec_and_offset().0, vec![5, 3, 1]);
-/// let z = x.slice(&[range_step(4, 0, -3)]);
+/// let z = x.slice(&[range_step(4, 0, -3)]).unwrap();
 /// assert_eq!(z.compute().unwrap().into_raw_vec_and_offset().0, vec![4, 1]);
 /// ```
 pub fn range_step(
@@ -124,7 +124,7 @@ pub fn range_step(
 /// # use rask_local as _;
 /// use rask_array::{Array, slicing::{full, idx}};
 /// let x = Array::<f64>::ones(&[3, 4], &[2, 2]).unwrap();
-/// assert_eq!(x.slice(&[full(), idx(0)]).shape(), &[3]);
+/// assert_eq!(x.slice(&[full(), idx(0)]).unwrap().shape(), &[3]);
 /// ```
 pub fn full() -> SliceElem {
     SliceElem::Full
@@ -136,7 +136,7 @@ pub fn full() -> SliceElem {
 /// # use rask_local as _;
 /// use rask_array::{Array, slicing::newaxis};
 /// let x = Array::<f64>::ones(&[3], &[2]).unwrap();
-/// assert_eq!(x.slice(&[newaxis()]).shape(), &[1, 3]);
+/// assert_eq!(x.slice(&[newaxis()]).unwrap().shape(), &[1, 3]);
 /// ```
 pub fn newaxis() -> SliceElem {
     SliceElem::NewAxis
@@ -148,7 +148,7 @@ pub fn newaxis() -> SliceElem {
 /// # use rask_local as _;
 /// use rask_array::{Array, NewAxis, s};
 /// let x = Array::<f64>::ones(&[3], &[2]).unwrap();
-/// assert_eq!(x.slice(&s![.., NewAxis]).shape(), &[3, 1]);
+/// assert_eq!(x.slice(&s![.., NewAxis]).unwrap().shape(), &[3, 1]);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NewAxis;
@@ -243,10 +243,10 @@ impl SliceElem {
 /// # use rask_local as _;
 /// use rask_array::{Array, NewAxis, s};
 /// let x = Array::<i64>::arange(0, 12, 1, &[5]).unwrap();
-/// let y = x.slice(&s![..;-3]);
+/// let y = x.slice(&s![..;-3]).unwrap();
 /// assert_eq!(y.compute().unwrap().into_raw_vec_and_offset().0, vec![11, 8, 5, 2]);
-/// assert_eq!(x.slice(&s![NewAxis, 2..-2;2]).shape(), &[1, 4]);
-/// assert_eq!(x.slice(&s![-1]).compute_scalar().unwrap(), 11);
+/// assert_eq!(x.slice(&s![NewAxis, 2..-2;2]).unwrap().shape(), &[1, 4]);
+/// assert_eq!(x.slice(&s![-1]).unwrap().compute_scalar().unwrap(), 11);
 /// ```
 #[macro_export]
 macro_rules! s {
@@ -604,25 +604,30 @@ impl<T: Element> Kernel for TakeBlock<T> {
 register_elements!(TakeBlock);
 
 impl<T: Element> Array<T> {
-    /// NumPy's basic indexing: `x.slice(&s![1, 2..-1, ..;-1, NewAxis])` is
+    /// NumPy's basic indexing: `x.slice(&s![1, 2..-1, ..;-1, NewAxis]).unwrap()` is
     /// `x[1, 2:-1, ::-1, None]`.
     ///
     /// Axes without an element are taken whole. Negative positions count
     /// from the end; ranges follow Python's rules (clipped to the axis,
     /// negative steps walk backwards). An integer out of range or a step of
-    /// 0 gives an invalid array whose `compute` returns the error.
+    /// 0 is an error naming the axis.
     ///
     /// ```
     /// # use rask_local as _;
     /// use rask_array::{Array, ndarray::array, s, slicing::{idx, range}};
     /// let nd = array![[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]].into_dyn();
     /// let x = Array::from_ndarray(nd.clone(), &[2, 3]).unwrap();
-    /// let y = x.slice(&[range(1, 3), idx(-1)]);
+    /// let y = x.slice(&[range(1, 3), idx(-1)]).unwrap();
     /// assert_eq!(y.compute().unwrap(), array![7, 11].into_dyn());
-    /// let z = x.slice(&s![..;-1, 1..;2]);
+    /// let z = x.slice(&s![..;-1, 1..;2]).unwrap();
     /// assert_eq!(z.compute().unwrap(), array![[9, 11], [5, 7], [1, 3]].into_dyn());
     /// ```
-    pub fn slice(&self, elems: &[SliceElem]) -> Array<T> {
+    pub fn slice(&self, elems: &[SliceElem]) -> rask_core::Result<Array<T>> {
+        self.slice_or_invalid(elems).into_result()
+    }
+
+    /// [`Array::slice`], with an error carried by the array instead.
+    pub(crate) fn slice_or_invalid(&self, elems: &[SliceElem]) -> Array<T> {
         if let Some(e) = self.error() {
             return Array::invalid(e);
         }
@@ -694,7 +699,7 @@ impl<T: Element> Array<T> {
 
     /// The elements at `indices` along `axis` (NumPy's `take`); negative
     /// indices count from the end and may repeat. An index out of range or
-    /// an axis the array does not have gives an invalid array.
+    /// an axis the array does not have is an error.
     ///
     /// The output splits the indices into blocks of the input's first block
     /// size along `axis`; each output block gathers from the input blocks
@@ -704,10 +709,15 @@ impl<T: Element> Array<T> {
     /// # use rask_local as _;
     /// use rask_array::{Array, ndarray::{array, Axis}};
     /// let x = Array::from_ndarray(array![[1, 2, 3], [4, 5, 6]].into_dyn(), &[1, 2]).unwrap();
-    /// let y = x.take(&[2, 0, -1], Axis(1));
+    /// let y = x.take(&[2, 0, -1], Axis(1)).unwrap();
     /// assert_eq!(y.compute().unwrap(), array![[3, 1, 3], [6, 4, 6]].into_dyn());
     /// ```
-    pub fn take(&self, indices: &[isize], axis: Axis) -> Array<T> {
+    pub fn take(&self, indices: &[isize], axis: Axis) -> rask_core::Result<Array<T>> {
+        self.take_or_invalid(indices, axis).into_result()
+    }
+
+    /// [`Array::take`], with an error carried by the array instead.
+    pub(crate) fn take_or_invalid(&self, indices: &[isize], axis: Axis) -> Array<T> {
         if let Some(e) = self.error() {
             return Array::invalid(e);
         }

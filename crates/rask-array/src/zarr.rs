@@ -12,10 +12,10 @@
 //! (which must be the element type asked for) and the store's chunk grid.
 //! Each block task then reads only its own region of the store — the
 //! chunks it overlaps, decoded and cut to the block — so a store larger
-//! than memory is read in pieces. [`Array::from_zarr_native`] splits the
+//! than memory is read in pieces. [`Array::from_zarr`] splits the
 //! array along the store's own chunks (what Dask's `from_zarr` does), so
-//! that every block is exactly one chunk; [`Array::from_zarr`] takes any
-//! other chunking.
+//! that every block is exactly one chunk; [`Array::from_zarr_with_chunks`]
+//! takes any other chunking.
 //!
 //! Writing makes a Zarr v3 array whose regular chunk grid is the array's
 //! blocks (the blocks must therefore be regular: equal along each axis
@@ -605,7 +605,7 @@ impl<T: Element> Array<T> {
     /// when it is computed, so the store may be larger than memory.
     ///
     /// Chunks that line up with the store's chunks read each stored chunk
-    /// once; [`Array::from_zarr_native`] uses the store's chunks.
+    /// once; [`Array::from_zarr`] uses the store's chunks.
     ///
     /// The store's data type must be `T`'s (`float64` for `f64`, `int32`
     /// for `i32`, `bool` for `bool` …). Fails, naming the path, when it is
@@ -618,15 +618,15 @@ impl<T: Element> Array<T> {
     /// # use rask_local as _;
     /// use rask_array::Array;
     /// let path = std::env::temp_dir().join(format!("rask-doc-from-zarr-{}", std::process::id()));
-    /// let x = Array::<f64>::arange(0.0, 12.0, 1.0, &[5]).unwrap().reshape(&[3, 4]);
+    /// let x = Array::<f64>::arange(0.0, 12.0, 1.0, &[5]).unwrap().reshape(&[3, 4]).unwrap();
     /// x.to_zarr(&path).unwrap();
-    /// let y = Array::<f64>::from_zarr(&path, &[2, 2]).unwrap();
+    /// let y = Array::<f64>::from_zarr_with_chunks(&path, &[2, 2]).unwrap();
     /// assert_eq!(y.numblocks(), vec![2, 2]);
     /// assert_eq!(y.compute().unwrap(), x.compute().unwrap());
-    /// assert!(Array::<i32>::from_zarr(&path, &[2, 2]).is_err()); // the store holds float64
+    /// assert!(Array::<i32>::from_zarr_with_chunks(&path, &[2, 2]).is_err()); // the store holds float64
     /// std::fs::remove_dir_all(&path).unwrap();
     /// ```
-    pub fn from_zarr(path: impl AsRef<Path>, chunks: impl IntoChunks) -> Result<Self> {
+    pub fn from_zarr_with_chunks(path: impl AsRef<Path>, chunks: impl IntoChunks) -> Result<Self> {
         let path = path.as_ref();
         // Before opening: should the metadata change in between, the store
         // is kept as of an older stamp, and block tasks open it again.
@@ -639,19 +639,19 @@ impl<T: Element> Array<T> {
     /// Opens the Zarr array at `path` split along the store's own chunks
     /// (its shards, for a sharded array), as Dask's `from_zarr` does by
     /// default: each block decodes exactly one stored chunk. Otherwise as
-    /// [`Array::from_zarr`].
+    /// [`Array::from_zarr_with_chunks`].
     ///
     /// ```
     /// # use rask_local as _;
     /// use rask_array::Array;
     /// let path = std::env::temp_dir().join(format!("rask-doc-zarr-native-{}", std::process::id()));
     /// Array::<u8>::ones(&[10, 6], &[4, 3]).unwrap().to_zarr(&path).unwrap();
-    /// let y = Array::<u8>::from_zarr_native(&path).unwrap();
+    /// let y = Array::<u8>::from_zarr(&path).unwrap();
     /// assert_eq!(y.chunks().as_slices(), &[vec![4, 4, 2], vec![3, 3]]);
     /// assert_eq!(y.astype::<u64>().sum().compute_scalar().unwrap(), 60);
     /// std::fs::remove_dir_all(&path).unwrap();
     /// ```
-    pub fn from_zarr_native(path: impl AsRef<Path>) -> Result<Self> {
+    pub fn from_zarr(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let stamp = metadata_stamp(path).ok();
         let (store, _) = open_as::<T>(path)?;
@@ -712,7 +712,7 @@ impl<T: Element> Array<T> {
     /// x.to_zarr(&path).unwrap();
     /// assert!(path.join("zarr.json").exists());
     /// assert!(x.to_zarr(&path).is_err()); // the path exists
-    /// let back = Array::<i32>::from_zarr_native(&path).unwrap();
+    /// let back = Array::<i32>::from_zarr(&path).unwrap();
     /// assert_eq!(back.chunks(), x.chunks());
     /// assert_eq!(back.sum().compute_scalar().unwrap(), 5);
     /// std::fs::remove_dir_all(&path).unwrap();
@@ -742,10 +742,10 @@ impl<T: Element> Array<T> {
     /// let x = Array::<f32>::ones(&[100], &[25]).unwrap();
     /// x.to_zarr(&path).unwrap();
     /// // Double it in place: read from the store, write over it.
-    /// let y = Array::<f32>::from_zarr_native(&path).unwrap() * 2.0;
+    /// let y = Array::<f32>::from_zarr(&path).unwrap() * 2.0;
     /// let opts = ZarrWriteOptions::new().overwrite(true).gzip(6);
     /// y.to_zarr_with(&path, &opts, &Scheduler::current().unwrap()).unwrap();
-    /// let z = Array::<f32>::from_zarr(&path, &[50]).unwrap();
+    /// let z = Array::<f32>::from_zarr_with_chunks(&path, &[50]).unwrap();
     /// assert_eq!(z.sum().compute_scalar().unwrap(), 200.0);
     /// std::fs::remove_dir_all(&path).unwrap();
     /// ```
@@ -902,7 +902,7 @@ mod tests {
         let decoded = Plan::decode(&plan.encode().unwrap()).unwrap();
         rask_local::SyncExecutor.execute(&decoded, &[]).unwrap();
         replace(&tmp, &path).unwrap();
-        let back = Array::<f32>::from_zarr_native(&path).unwrap();
+        let back = Array::<f32>::from_zarr(&path).unwrap();
         assert_eq!(back.chunks(), x.chunks());
         assert_eq!(back.compute_with(&rask_local::SyncExecutor).unwrap(), a);
         std::fs::remove_dir_all(&dir).unwrap();

@@ -61,8 +61,9 @@ pub enum ConfigError {
     },
     /// The config file has a key that rask does not know.
     #[error(
-        "unknown key `{key}` in config file {}; valid keys are {}",
+        "unknown key `{key}` in config file {}; {}valid keys are {}",
         path.display(),
+        crate::suggest::closest_key(key).map(|k| format!("did you mean `{k}`? ")).unwrap_or_default(),
         crate::config::key_list()
     )]
     UnknownKey {

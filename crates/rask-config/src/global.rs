@@ -35,7 +35,21 @@ struct Override {
 }
 
 fn loaded() -> &'static Loaded {
-    LOADED.get_or_init(|| match Config::from_env_and_file() {
+    LOADED.get_or_init(|| {
+        // Misspelt variables would otherwise be ignored without a word.
+        let vars = std::env::vars_os().filter_map(|(name, _)| {
+            let name = name.into_string().ok()?;
+            name.starts_with("RASK_").then(|| (name, String::new()))
+        });
+        for warning in crate::env_warnings(vars) {
+            eprintln!("{warning}");
+        }
+        load_env_and_file()
+    })
+}
+
+fn load_env_and_file() -> Loaded {
+    match Config::from_env_and_file() {
         Ok(config) => Loaded {
             config: Arc::new(config),
             error: None,
@@ -44,7 +58,7 @@ fn loaded() -> &'static Loaded {
             config: Arc::new(Config::default()),
             error: Some(error),
         },
-    })
+    }
 }
 
 fn current_override() -> Option<Override> {

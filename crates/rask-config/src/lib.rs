@@ -51,6 +51,7 @@ mod duration;
 mod error;
 mod global;
 mod kinds;
+mod suggest;
 
 pub use bytes::ByteSize;
 pub use config::{Config, KEYS, KeyDoc};
@@ -58,3 +59,4 @@ pub use duration::parse_duration;
 pub use error::{ConfigError, Result};
 pub use global::{ConfigGuard, get, set, try_get, update};
 pub use kinds::{ProgressMode, SchedulerKind};
+pub use suggest::{OTHER_ENV, closest, env_warnings};

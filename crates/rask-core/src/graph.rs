@@ -380,7 +380,7 @@ impl Op {
             Op::Held(_) => "held",
             Op::Call(c) => c.name(),
             Op::Kernel(k) => &k.label,
-            Op::Fused(p) => p.steps.last().map_or("fused", |s| s.op.name()),
+            Op::Fused(p) => p.name(),
         }
     }
 
@@ -440,12 +440,41 @@ pub struct Step {
 #[derive(Debug)]
 pub struct Program {
     steps: Vec<Step>,
+    /// The operations of the steps, in order, joined by `+` (`smooth+mean`):
+    /// the fused task's name in errors and diagnostics.
+    name: Box<str>,
     /// (step, an earlier step whose last use it is), by step: after running
     /// a step, the results listed for it are dropped.
     frees: Box<[(u32, u32)]>,
 }
 
+/// The name of a program of `steps`: the names of their operations in
+/// order, joined by `+`, a run of equal names once (`add+add` is `add`),
+/// values and held data left out.
+fn fused_name(steps: &[Step]) -> Box<str> {
+    let mut names: Vec<&str> = Vec::new();
+    for s in steps {
+        if matches!(s.op, Op::Value(_) | Op::Held(_)) {
+            continue;
+        }
+        for name in s.op.name().split('+') {
+            if names.last() != Some(&name) {
+                names.push(name);
+            }
+        }
+    }
+    match names.as_slice() {
+        [] => "fused".into(),
+        names => names.join("+").into_boxed_str(),
+    }
+}
+
 impl Program {
+    /// The operations of the steps in order, joined by `+` (`smooth+mean`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// A program of `steps`; every [`Arg::Step`] must refer to an earlier
     /// step, which is checked.
     pub fn new(steps: Vec<Step>) -> Result<Self> {
@@ -475,6 +504,7 @@ impl Program {
         }
         frees.sort_unstable();
         Ok(Program {
+            name: fused_name(&steps),
             steps,
             frees: frees.into_boxed_slice(),
         })

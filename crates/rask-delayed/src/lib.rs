@@ -1,7 +1,7 @@
 //! Lazy, typed calls of ordinary Rust functions.
 //!
 //! `delayed` turns existing code into a task graph without rewriting it: wrap
-//! a call in [`delayed`], chain further calls with [`Delayed::map`],
+//! a call in [`delayed()`], chain further calls with [`Delayed::map`],
 //! [`Delayed::map2`], [`Delayed::zip`] and [`collect`], and run the whole
 //! graph with [`Delayed::compute`] — on every core by default.
 //!
@@ -16,6 +16,14 @@
 //! let total: Delayed<f64> = delayed::collect(fitted).map(|xs| xs.iter().sum());
 //! assert_eq!(total.compute().unwrap(), 49.5 * 28.0);
 //! ```
+//!
+//! # Named calls
+//!
+//! [`delayed!`] is Dask's `delayed(f)(a, b)`: `delayed!(fit(&cleaned, alpha))`
+//! calls the function `fit` on any mix of delayed and plain arguments, and
+//! the task's key and operation are named `fit`, so an error says which
+//! function failed; [`Delayed::with_index`] adds which item of many it was,
+//! and [`Delayed::with_name`] gives a name of your own.
 //!
 //! # Model
 //!
@@ -47,6 +55,15 @@ use std::marker::PhantomData;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+
+mod call;
+
+/// What the [`delayed!`] macro expands to; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::call::*;
+    pub use rask_core::Value;
+}
 
 use rask_core::{
     Annotations, BoxError, Collection, Deps, Error, Executor, GraphBuilder, Kernel, Key, Op,
@@ -315,6 +332,42 @@ impl<T: Data> Delayed<T> {
         };
         let op = op.renamed(prefix.to_string());
         Delayed::from_parts(prefix, op, self.node.deps().to_vec())
+    }
+
+    /// The same computation under the key `(name, index)`, where `name` is
+    /// a fresh `prefix-<token>` with this node's prefix: for many calls of
+    /// one function, the error of a failed one says which item it was
+    /// (`task ('fit-3d30…', 7) (operation `fit`) failed: …`), as the keys
+    /// of an array's blocks do. Call it before using the node elsewhere:
+    /// the new node is a separate task.
+    ///
+    /// ```
+    /// fn fit(rows: &Vec<f64>) -> Result<f64, String> {
+    ///     rows.first().copied().ok_or_else(|| "no valid rows".to_string())
+    /// }
+    /// let parts = vec![vec![1.0], vec![], vec![3.0]];
+    /// let fits: Vec<_> = parts
+    ///     .into_iter()
+    ///     .enumerate()
+    ///     .map(|(i, rows)| rask_delayed::delayed!(fit(&rows)?).with_index(i as u32))
+    ///     .collect();
+    /// assert_eq!(fits[1].key().index(), &[1]);
+    /// let err = rask_delayed::collect(&fits).compute().unwrap_err().to_string();
+    /// assert!(err.starts_with("task ('fit-") && err.contains("', 1) (operation `fit`) failed: no valid rows"), "{err}");
+    /// ```
+    pub fn with_index(&self, index: u32) -> Delayed<T> {
+        let Some(op) = self.node.op() else {
+            return self.clone(); // its key belongs to another collection
+        };
+        let name = Key::unique(self.node.key.prefix());
+        Delayed {
+            node: Node::task(
+                Key::with_index(name.shared_name(), &[index]),
+                op.clone(),
+                self.node.deps().into(),
+            ),
+            _type: PhantomData,
+        }
     }
 
     /// Applies `f` to the value.

@@ -106,7 +106,7 @@ pub(crate) fn render(
          <title>rask profile</title>\n<style>\n\
          body{font:14px system-ui,sans-serif;margin:24px;color:#222}\n\
          h1{font-size:20px}h2{font-size:16px;margin-top:28px}\n\
-         svg{display:block}svg text{font-size:11px;fill:#444}\n\
+         svg{display:block;width:100%;height:auto}svg text{font-size:11px;fill:#444}\n\
          .axis{stroke:#999;stroke-width:1}.grid{stroke:#eee;stroke-width:1}\n\
          .legend span{display:inline-block;margin:0 14px 4px 0}\n\
          .legend i{display:inline-block;width:12px;height:12px;margin-right:4px;vertical-align:-1px}\n\
@@ -411,13 +411,13 @@ fn cpu_chart(out: &mut String, cpu: &[(f64, f64)], axis: &Axis) {
     out.push_str("</svg>\n");
 }
 
-/// Opens an `<svg>` element as wide as every chart and `height` tall.
+/// Opens an `<svg>` element of the charts' drawing size, `height` tall,
+/// scaled by the page to fill the window's width (the `svg` style rule).
 fn svg_open(out: &mut String, height: f64) {
     let _ = writeln!(
         out,
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{height:.0}\" \
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"100%\" \
          viewBox=\"0 0 {} {height:.0}\">",
-        LEFT + WIDTH + RIGHT,
         LEFT + WIDTH + RIGHT
     );
 }

@@ -330,3 +330,20 @@ fn report_of_nothing_is_still_a_page() {
     check_well_formed(&html);
     assert!(html.contains("0 run(s), 0 task(s)"));
 }
+
+#[test]
+fn charts_fill_the_window_width() {
+    let _serial = serial();
+    let plan = plan(8);
+    let guard = Profiler::start();
+    run(&Scheduler::sync(), &plan);
+    let html = report_html(&guard.finish(), None);
+    assert!(html.contains("svg{display:block;width:100%;height:auto}"));
+    let svgs = html.matches("<svg ").count();
+    assert!(svgs >= 2, "{svgs}");
+    assert_eq!(
+        html.matches("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"100%\"")
+            .count(),
+        svgs
+    );
+}

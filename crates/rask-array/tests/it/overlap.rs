@@ -162,7 +162,7 @@ proptest! {
     ) {
         let nd = data(&shape, seed);
         let x = Array::from_ndarray(nd.clone(), chunks.clone()).unwrap();
-        let g = x.overlap(&depth, rules.as_slice());
+        let g = x.overlap(&depth, rules.as_slice()).unwrap();
         let got = g.compute_with(&sync()).unwrap();
         let padded = pad(&nd, &depth, &rules);
         let offsets = pad_offsets(&depth, &rules);
@@ -205,7 +205,7 @@ proptest! {
     ) {
         let nd = data(&shape, seed);
         let x = Array::from_ndarray(nd.clone(), chunks.clone()).unwrap();
-        let back = x.overlap(&depth, rules.as_slice()).trim_internal(&depth, rules.as_slice());
+        let back = x.overlap(&depth, rules.as_slice()).unwrap().trim_internal(&depth, rules.as_slice());
         prop_assert_eq!(back.chunks(), &chunks);
         prop_assert_eq!(back.compute_with(&sync()).unwrap(), nd);
     }
@@ -217,7 +217,7 @@ proptest! {
     ) {
         let nd = data(&shape, seed);
         let x = Array::from_ndarray(nd.clone(), chunks.clone()).unwrap();
-        let y = x.map_overlap(&depth, rules.as_slice(), laplacian, true);
+        let y = x.map_overlap(&depth, rules.as_slice(), laplacian).unwrap();
         prop_assert_eq!(y.chunks(), &chunks);
         let want = whole_stencil(&nd, &depth, &rules, laplacian);
         assert_close(&y.compute_with(&sync()).unwrap(), &want, 1e-12);
@@ -234,7 +234,7 @@ proptest! {
         }
         let nd = data(&shape, seed);
         let x = Array::from_ndarray(nd.clone(), chunks.clone()).unwrap();
-        let y = x.map_overlap(&depth, rules.as_slice(), moving_average, true);
+        let y = x.map_overlap(&depth, rules.as_slice(), moving_average).unwrap();
         prop_assert_eq!(y.chunks(), &chunks);
         let want = whole_stencil(&nd, &depth, &rules, moving_average);
         assert_close(&y.compute_with(&sync()).unwrap(), &want, 1e-12);
@@ -247,8 +247,8 @@ proptest! {
     ) {
         let nd = data(&shape, seed);
         let x = Array::from_ndarray(nd, chunks).unwrap();
-        let g = x.overlap(&depth, rules.as_slice());
-        let y = x.map_overlap(&depth, rules.as_slice(), |b| b * 2.0, false);
+        let g = x.overlap(&depth, rules.as_slice()).unwrap();
+        let y = x.map_overlap_untrimmed(&depth, rules.as_slice(), |b| b * 2.0).unwrap();
         prop_assert_eq!(y.chunks(), g.chunks());
         let want = g.compute_with(&sync()).unwrap() * 2.0;
         prop_assert_eq!(y.compute_with(&sync()).unwrap(), want);
@@ -259,7 +259,7 @@ proptest! {
 fn overlap_of_a_2d_array_fills_corners_from_diagonal_neighbours() {
     let nd = ArrayD::from_shape_fn(IxDyn(&[4, 4]), |i| (10 * i[0] + i[1]) as i64);
     let x = Array::from_ndarray(nd, &[2, 2]).unwrap();
-    let g = x.overlap(&[1, 1], Boundary::Constant(-1));
+    let g = x.overlap(&[1, 1], Boundary::Constant(-1)).unwrap();
     assert_eq!(g.chunks().as_slices(), &[vec![4, 4], vec![4, 4]]);
     let got = g.compute_with(&sync()).unwrap();
     // Block (0, 0): constant row and column, then its own 2x2 and the
@@ -280,7 +280,9 @@ fn constants_of_several_axes_compose_axis_after_axis() {
     // The corners take the last axis's constant, as Dask pads axis after
     // axis.
     let x = Array::from_ndarray(ArrayD::<i64>::zeros(IxDyn(&[2, 2])), &[2, 2]).unwrap();
-    let g = x.overlap(&[1, 1], [Boundary::Constant(1), Boundary::Constant(2)]);
+    let g = x
+        .overlap(&[1, 1], [Boundary::Constant(1), Boundary::Constant(2)])
+        .unwrap();
     let got = g.compute_with(&sync()).unwrap();
     let want = rask_array::ndarray::array![[2, 1, 1, 2], [2, 0, 0, 2], [2, 0, 0, 2], [2, 1, 1, 2]]
         .into_dyn();
@@ -292,7 +294,7 @@ fn overlap_runs_on_the_threaded_scheduler() {
     let nd = data(&[30, 20], 7);
     let x = Array::from_ndarray(nd.clone(), &[7, 5]).unwrap();
     let rules = [Boundary::Periodic, Boundary::Reflect];
-    let y = x.map_overlap(&[2, 3], rules, laplacian, true);
+    let y = x.map_overlap(&[2, 3], rules, laplacian).unwrap();
     let got = y.compute_with(&Scheduler::threads(2).unwrap()).unwrap();
     assert_close(&got, &whole_stencil(&nd, &[2, 3], &rules, laplacian), 1e-12);
 }
@@ -300,7 +302,7 @@ fn overlap_runs_on_the_threaded_scheduler() {
 #[test]
 fn zero_depth_is_the_array_itself() {
     let x = Array::<f64>::ones(&[5, 4], &[2, 3]).unwrap();
-    let g = x.overlap(&[0, 0], Boundary::Reflect);
+    let g = x.overlap(&[0, 0], Boundary::Reflect).unwrap();
     assert_eq!(g.chunks(), x.chunks());
     assert_eq!(
         g.compute_with(&sync()).unwrap(),
@@ -311,7 +313,7 @@ fn zero_depth_is_the_array_itself() {
 #[test]
 fn overlap_of_a_0d_array_takes_no_depth() {
     let x = Array::from_ndarray(ArrayD::from_elem(IxDyn(&[]), 3.0), &[] as &[usize]).unwrap();
-    let g = x.overlap(&[], Boundary::Nearest);
+    let g = x.overlap(&[], Boundary::Nearest).unwrap();
     assert_eq!(
         g.compute_with(&sync()).unwrap(),
         ArrayD::from_elem(IxDyn(&[]), 3.0)
@@ -325,7 +327,10 @@ fn error_of<T: rask_array::Element>(a: &Array<T>) -> String {
 #[test]
 fn depth_beyond_the_smallest_block_is_an_error_suggesting_rechunk() {
     let x = Array::<f64>::ones(&[10, 7], &[4, 5]).unwrap();
-    let err = error_of(&x.overlap(&[1, 3], Boundary::Reflect));
+    let err = x
+        .overlap(&[1, 3], Boundary::Reflect)
+        .unwrap_err()
+        .to_string();
     for part in [
         "depth 3 along axis 1",
         "smallest block (2)",
@@ -337,19 +342,25 @@ fn depth_beyond_the_smallest_block_is_an_error_suggesting_rechunk() {
         assert!(err.contains(part), "{part:?} not in {err}");
     }
     // The same for map_overlap, whatever the rule.
-    let err = error_of(&x.map_overlap(&[3, 0], Boundary::None, |b| b.clone(), true));
+    let err = x
+        .map_overlap(&[3, 0], Boundary::None, |b| b.clone())
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("depth 3 along axis 0"), "{err}");
 }
 
 #[test]
 fn wrong_numbers_of_depths_or_rules_are_errors() {
     let x = Array::<f64>::ones(&[4, 6], &[2, 3]).unwrap();
-    let err = error_of(&x.overlap(&[1], Boundary::Periodic));
+    let err = x.overlap(&[1], Boundary::Periodic).unwrap_err().to_string();
     assert!(
         err.contains("1 depths") && err.contains("shape (4, 6)") && err.contains("2 axes"),
         "{err}"
     );
-    let err = error_of(&x.overlap(&[1, 1], [Boundary::Periodic]));
+    let err = x
+        .overlap(&[1, 1], [Boundary::Periodic])
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("1 boundary rules") && err.contains("2 axes"),
         "{err}"
@@ -359,7 +370,10 @@ fn wrong_numbers_of_depths_or_rules_are_errors() {
         err.contains("trim_internal") && err.contains("3 depths"),
         "{err}"
     );
-    let err = error_of(&x.map_overlap(&[1, 1], vec![Boundary::None; 3], |b| b.clone(), true));
+    let err = x
+        .map_overlap(&[1, 1], vec![Boundary::None; 3], |b| b.clone())
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("map_overlap") && err.contains("3 boundary rules"),
         "{err}"
@@ -369,7 +383,9 @@ fn wrong_numbers_of_depths_or_rules_are_errors() {
 #[test]
 fn trimming_more_than_a_block_holds_is_an_error() {
     let x = Array::from_ndarray(data(&[5], 1), &[2]).unwrap();
-    let x = x.rechunk(Chunks::new(vec![vec![2, 3]], &[5]).unwrap());
+    let x = x
+        .rechunk(Chunks::new(vec![vec![2, 3]], &[5]).unwrap())
+        .unwrap();
     let err = error_of(&x.trim_internal(&[1], Boundary::Reflect));
     assert!(err.contains("block 0 along axis 0 has 2 elements"), "{err}");
     // With None the outer edges lose nothing, so this works.
@@ -380,12 +396,11 @@ fn trimming_more_than_a_block_holds_is_an_error() {
 #[test]
 fn a_block_of_another_shape_from_the_function_fails_the_compute() {
     let x = Array::<f64>::ones(&[6], &[3]).unwrap();
-    let y = x.map_overlap(
-        &[1],
-        Boundary::Reflect,
-        |b| b.slice_axis(Axis(0), Slice::from(1..)).to_owned(),
-        true,
-    );
+    let y = x
+        .map_overlap(&[1], Boundary::Reflect, |b| {
+            b.slice_axis(Axis(0), Slice::from(1..)).to_owned()
+        })
+        .unwrap();
     let err = error_of(&y);
     assert!(
         err.contains("block [0]") && err.contains("(4,)") && err.contains("(5,)"),
@@ -396,23 +411,33 @@ fn a_block_of_another_shape_from_the_function_fails_the_compute() {
 #[test]
 fn an_invalid_input_carries_its_error_through() {
     let x = Array::<f64>::ones(&[4], &[2]).unwrap();
-    let bad = x.overlap(&[3], Boundary::Reflect);
-    let err = error_of(&bad.trim_internal(&[3], Boundary::Reflect));
-    assert!(err.contains("depth 3 along axis 0"), "{err}");
-    let err = error_of(&bad.map_overlap(&[1], Boundary::Reflect, |b| b.clone(), true));
-    assert!(err.contains("depth 3 along axis 0"), "{err}");
+    // An operator on mismatched shapes gives an invalid array.
+    let bad = &x + &Array::<f64>::ones(&[5], &[5]).unwrap();
+    assert!(!bad.is_valid());
+    let err = error_of(&bad.trim_internal(&[1], Boundary::Reflect));
+    assert!(err.contains("(5,)"), "{err}");
+    let err = bad
+        .map_overlap(&[1], Boundary::Reflect, |b| b.clone())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("(5,)"), "{err}");
 }
 
 #[test]
 fn empty_arrays_take_halos_only_along_non_empty_axes() {
     let x = Array::<f64>::zeros(&[0, 4], &[1, 2]).unwrap();
-    let g = x.overlap(&[0, 1], Boundary::Reflect);
+    let g = x.overlap(&[0, 1], Boundary::Reflect).unwrap();
     assert_eq!(g.shape(), &[0, 8]);
     assert_eq!(g.compute_with(&sync()).unwrap().shape(), &[0, 8]);
-    let y = x.map_overlap(&[0, 2], Boundary::Constant(1.0), |b| b + 1.0, true);
+    let y = x
+        .map_overlap(&[0, 2], Boundary::Constant(1.0), |b| b + 1.0)
+        .unwrap();
     assert_eq!(y.chunks(), x.chunks());
     assert_eq!(y.compute_with(&sync()).unwrap().shape(), &[0, 4]);
-    let err = error_of(&x.overlap(&[1, 1], Boundary::Reflect));
+    let err = x
+        .overlap(&[1, 1], Boundary::Reflect)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("axis 0") && err.contains("is empty") && err.contains("depth 0"),
         "{err}"
@@ -427,7 +452,7 @@ fn overlap_and_trim_are_portable_with_deterministic_names() {
         &[3],
     )
     .unwrap();
-    let g = x.overlap(&[2], Boundary::Reflect);
+    let g = x.overlap(&[2], Boundary::Reflect).unwrap();
     assert_eq!(
         assert_portable(&g),
         rask_array::ndarray::array![2, 1, 1, 2, 3, 4, 5, 2, 3, 4, 5, 6, 6, 5].into_dyn()
@@ -436,13 +461,16 @@ fn overlap_and_trim_are_portable_with_deterministic_names() {
     let nd = data(&[8, 6], 11);
     let x = Array::from_ndarray(nd.clone(), &[3, 2]).unwrap();
     let rules = [Boundary::Reflect, Boundary::Constant(-1.5)];
-    let g = x.overlap(&[2, 1], rules);
-    assert_eq!(g.name(), x.overlap(&[2, 1], rules).name());
+    let g = x.overlap(&[2, 1], rules).unwrap();
+    assert_eq!(g.name(), x.overlap(&[2, 1], rules).unwrap().name());
     for other in [
-        x.overlap(&[1, 1], rules),
-        x.overlap(&[2, 1], [Boundary::Periodic, Boundary::Constant(-1.5)]),
-        x.overlap(&[2, 1], [Boundary::Reflect, Boundary::Constant(2.0)]),
-        x.overlap(&[2, 1], [Boundary::Nearest, Boundary::None]),
+        x.overlap(&[1, 1], rules).unwrap(),
+        x.overlap(&[2, 1], [Boundary::Periodic, Boundary::Constant(-1.5)])
+            .unwrap(),
+        x.overlap(&[2, 1], [Boundary::Reflect, Boundary::Constant(2.0)])
+            .unwrap(),
+        x.overlap(&[2, 1], [Boundary::Nearest, Boundary::None])
+            .unwrap(),
     ] {
         assert_ne!(g.name(), other.name());
         assert_portable(&other);
@@ -459,7 +487,10 @@ fn overlap_and_trim_are_portable_with_deterministic_names() {
     assert_eq!(assert_portable(&back), nd);
     // With `None`, the outer edges lose nothing.
     let none = [Boundary::None, Boundary::Nearest];
-    let back = x.overlap(&[1, 1], none).trim_internal(&[1, 1], none);
+    let back = x
+        .overlap(&[1, 1], none)
+        .unwrap()
+        .trim_internal(&[1, 1], none);
     assert_eq!(back.chunks(), x.chunks());
     assert_eq!(assert_portable(&back), nd);
 }
@@ -468,14 +499,26 @@ fn overlap_and_trim_are_portable_with_deterministic_names() {
 fn map_overlap_keeps_its_function_a_closure_between_kernels() {
     let nd = data(&[8, 6], 12);
     let x = Array::from_ndarray(nd.clone(), &[4, 3]).unwrap();
-    let y = x.map_overlap(&[1, 1], Boundary::Periodic, laplacian, true);
+    let y = x
+        .map_overlap(&[1, 1], Boundary::Periodic, laplacian)
+        .unwrap();
     let layers = |prefix| crate::histogram::layers(&y, prefix);
-    for prefix in ["overlap", "trim"] {
-        let found = layers(prefix);
-        assert_eq!(found.len(), 1, "{prefix}: {found:?}");
-        assert!(found[0].1, "{prefix} is a closure");
-    }
-    let z = x.map_overlap(&[1, 1], Boundary::Periodic, laplacian, true);
+    let found = layers("overlap");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(found[0].1, "overlap is a closure");
+    // The user's function and the trim after it are both named after the
+    // function (`laplacian`): the function's layer is a closure, the trim
+    // a kernel.
+    let found = layers("laplacian");
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(
+        found.iter().filter(|(_, portable)| *portable).count(),
+        1,
+        "{found:?}"
+    );
+    let z = x
+        .map_overlap(&[1, 1], Boundary::Periodic, laplacian)
+        .unwrap();
     assert_eq!(layers("overlap"), crate::histogram::layers(&z, "overlap"));
     assert_ne!(y.name(), z.name(), "the user's function has a fresh name");
     let want = whole_stencil(&nd, &[1, 1], &[Boundary::Periodic; 2], laplacian);

@@ -60,10 +60,10 @@ fn round_trip<T: Element + CastFrom<f64>>(
     prop_assert_eq!(&meta.shape, a.shape());
     prop_assert_eq!(meta.dtype.as_str(), T::DTYPE);
     prop_assert_eq!(&meta.chunks, &write);
-    let back = Array::<T>::from_zarr(&path, read.clone()).unwrap();
+    let back = Array::<T>::from_zarr_with_chunks(&path, read.clone()).unwrap();
     prop_assert_eq!(back.chunks(), &read);
     prop_assert_eq!(back.compute().unwrap(), a.clone());
-    let native = Array::<T>::from_zarr_native(&path).unwrap();
+    let native = Array::<T>::from_zarr(&path).unwrap();
     prop_assert_eq!(native.chunks(), &write);
     prop_assert_eq!(native.compute().unwrap(), a);
     prop_assert_eq!(dir.entries(), vec!["a.zarr".to_string()]);
@@ -148,10 +148,10 @@ fn reads_a_v3_store_laid_out_by_hand() {
             put(&store, &format!("c/{ci}/{cj}"), &bytes);
         }
     }
-    let x = Array::<i16>::from_zarr_native(&store).unwrap();
+    let x = Array::<i16>::from_zarr(&store).unwrap();
     assert_eq!(x.chunks().as_slices(), &[vec![2, 1], vec![2, 2, 1]]);
     assert_eq!(x.compute().unwrap(), want);
-    let y = Array::<i16>::from_zarr(&store, &[3, 3]).unwrap();
+    let y = Array::<i16>::from_zarr_with_chunks(&store, &[3, 3]).unwrap();
     assert_eq!(y.compute().unwrap(), want);
 }
 
@@ -178,9 +178,9 @@ fn reads_a_big_endian_v2_store_laid_out_by_hand() {
     let meta = zarr::read_metadata(&store).unwrap();
     assert_eq!(meta.zarr_format, 2);
     assert_eq!(meta.dtype, "float64");
-    let x = Array::<f64>::from_zarr(&store, &[3]).unwrap();
+    let x = Array::<f64>::from_zarr_with_chunks(&store, &[3]).unwrap();
     assert_eq!(x.compute().unwrap().as_slice().unwrap(), &want);
-    let native = Array::<f64>::from_zarr_native(&store).unwrap();
+    let native = Array::<f64>::from_zarr(&store).unwrap();
     assert_eq!(native.chunks().as_slices(), &[vec![2, 2, 1]]);
 }
 
@@ -190,10 +190,11 @@ fn writes_large_arrays_in_many_blocks() {
     let path = dir.path("x.zarr");
     let x = Array::<f64>::arange(0.0, 300_000.0, 1.0, &[70_000])
         .unwrap()
-        .reshape(&[300, 1000]);
-    let y = (&x * 2.0).rechunk(&[64, 300]);
+        .reshape(&[300, 1000])
+        .unwrap();
+    let y = (&x * 2.0).rechunk(&[64, 300]).unwrap();
     y.to_zarr(&path).unwrap();
-    let back = Array::<f64>::from_zarr(&path, &[300, 7]).unwrap();
+    let back = Array::<f64>::from_zarr_with_chunks(&path, &[300, 7]).unwrap();
     assert_eq!(back.compute().unwrap(), y.compute().unwrap());
     let total: f64 = back.sum().compute_scalar().unwrap();
     assert_eq!(total, 2.0 * 299_999.0 * 300_000.0 / 2.0);
@@ -213,7 +214,7 @@ fn chunks_of_zeros_are_not_stored_and_read_back_as_zeros() {
         .collect();
     files.sort();
     assert_eq!(files, vec!["1".to_string()]);
-    let back = Array::<i32>::from_zarr(&path, &[9]).unwrap();
+    let back = Array::<i32>::from_zarr_with_chunks(&path, &[9]).unwrap();
     assert_eq!(back.compute().unwrap(), x.compute().unwrap());
 }
 
@@ -226,13 +227,14 @@ fn an_array_read_from_a_store_can_be_written_back_over_it() {
         .unwrap()
         .to_zarr(&path)
         .unwrap();
-    let x = Array::<i64>::from_zarr(&path, &[2, 3]).unwrap();
+    let x = Array::<i64>::from_zarr_with_chunks(&path, &[2, 3]).unwrap();
     let over = ZarrWriteOptions::new().overwrite(true);
     (&x * 3)
         .rechunk(&[5, 2])
+        .unwrap()
         .to_zarr_with(&path, &over, &Scheduler::current().unwrap())
         .unwrap();
-    let back = Array::<i64>::from_zarr_native(&path).unwrap();
+    let back = Array::<i64>::from_zarr(&path).unwrap();
     assert_eq!(back.chunks().as_slices(), &[vec![5, 4], vec![2, 2]]);
     assert_eq!(back.compute().unwrap(), a.mapv(|v| v * 3));
     assert_eq!(dir.entries(), vec!["x.zarr".to_string()]);
@@ -249,9 +251,9 @@ fn an_array_read_from_a_store_can_be_written_back_over_it() {
 fn missing_path_is_an_error_naming_it() {
     let dir = TempDir::new("zarr", "bad");
     let path = dir.path("nowhere.zarr");
-    let e = err_text(Array::<f64>::from_zarr(&path, &[2]));
+    let e = err_text(Array::<f64>::from_zarr_with_chunks(&path, &[2]));
     assert!(e.contains(&path.display().to_string()), "{e}");
-    let e = err_text(Array::<f64>::from_zarr_native(&path));
+    let e = err_text(Array::<f64>::from_zarr(&path));
     assert!(e.contains(&path.display().to_string()), "{e}");
     let e = err_text(zarr::read_metadata(&path));
     assert!(e.contains(&path.display().to_string()), "{e}");
@@ -267,13 +269,13 @@ fn not_a_zarr_array_is_an_error_naming_the_path() {
     // A file.
     let file = dir.path("file.zarr");
     std::fs::write(&file, b"hello").unwrap();
-    let e = err_text(Array::<f64>::from_zarr_native(&file));
+    let e = err_text(Array::<f64>::from_zarr(&file));
     assert!(e.contains(&file.display().to_string()), "{e}");
     assert!(e.contains("not a Zarr array") && e.contains("file"), "{e}");
     // A directory without metadata.
     let plain = dir.path("plain");
     std::fs::create_dir(&plain).unwrap();
-    let e = err_text(Array::<f64>::from_zarr(&plain, &[2]));
+    let e = err_text(Array::<f64>::from_zarr_with_chunks(&plain, &[2]));
     assert!(e.contains(&plain.display().to_string()), "{e}");
     assert!(e.contains("zarr.json") && e.contains(".zarray"), "{e}");
     // Groups, v3 and v2.
@@ -283,18 +285,18 @@ fn not_a_zarr_array_is_an_error_naming_the_path() {
         "zarr.json",
         br#"{"zarr_format":3,"node_type":"group","attributes":{}}"#,
     );
-    let e = err_text(Array::<f64>::from_zarr_native(&group));
+    let e = err_text(Array::<f64>::from_zarr(&group));
     assert!(e.contains(&group.display().to_string()), "{e}");
     assert!(e.contains("group"), "{e}");
     let group2 = dir.path("group2");
     put(&group2, ".zgroup", br#"{"zarr_format":2}"#);
-    let e = err_text(Array::<f64>::from_zarr_native(&group2));
+    let e = err_text(Array::<f64>::from_zarr(&group2));
     assert!(e.contains(&group2.display().to_string()), "{e}");
     assert!(e.contains("group"), "{e}");
     // Broken metadata.
     let broken = dir.path("broken");
     put(&broken, "zarr.json", b"{\"zarr_format\": 3, \"node_");
-    let e = err_text(Array::<f64>::from_zarr_native(&broken));
+    let e = err_text(Array::<f64>::from_zarr(&broken));
     assert!(e.contains(&broken.display().to_string()), "{e}");
 }
 
@@ -313,7 +315,7 @@ fn an_unknown_codec_is_an_error_naming_it_and_the_path() {
                         {"name": "blosc", "configuration": {"cname": "lz4", "clevel": 5,
                          "shuffle": "shuffle", "typesize": 8, "blocksize": 0}}]}"#,
     );
-    let e = err_text(Array::<f64>::from_zarr_native(&store));
+    let e = err_text(Array::<f64>::from_zarr(&store));
     assert!(e.contains(&store.display().to_string()), "{e}");
     assert!(e.contains("blosc") && e.contains("gzip"), "{e}");
 }
@@ -326,14 +328,14 @@ fn wrong_dtype_is_an_error_saying_what_to_do() {
         .unwrap()
         .to_zarr(&path)
         .unwrap();
-    let e = err_text(Array::<f64>::from_zarr(&path, &[2]));
+    let e = err_text(Array::<f64>::from_zarr_with_chunks(&path, &[2]));
     assert!(e.contains(&path.display().to_string()), "{e}");
     assert!(e.contains("int32") && e.contains("float64"), "{e}");
     assert!(
         e.contains("Array::<i32>::from_zarr") && e.contains("astype::<f64>()"),
         "{e}"
     );
-    let e = err_text(Array::<bool>::from_zarr_native(&path));
+    let e = err_text(Array::<bool>::from_zarr(&path));
     assert!(e.contains("int32") && e.contains("bool"), "{e}");
     // A data type no rask array holds.
     let half = dir.path("half");
@@ -345,7 +347,7 @@ fn wrong_dtype_is_an_error_saying_what_to_do() {
              "chunk_key_encoding": {"name": "default", "configuration": {"separator": "/"}},
              "fill_value": 0.0, "codecs": [{"name": "bytes", "configuration": {"endian": "little"}}]}"#,
     );
-    let e = err_text(Array::<f32>::from_zarr_native(&half));
+    let e = err_text(Array::<f32>::from_zarr(&half));
     assert!(e.contains(&half.display().to_string()), "{e}");
     assert!(e.contains("float16") && e.contains("cannot hold"), "{e}");
 }
@@ -367,7 +369,7 @@ fn irregular_chunks_on_write_are_an_error_suggesting_rechunk() {
     );
     assert!(dir.entries().is_empty(), "{:?}", dir.entries());
     // Rechunked as suggested, it writes.
-    x.rechunk(&[4, 4]).to_zarr(&path).unwrap();
+    x.rechunk(&[4, 4]).unwrap().to_zarr(&path).unwrap();
 }
 
 #[test]
@@ -379,7 +381,7 @@ fn an_existing_path_is_kept_unless_overwrite_is_asked() {
     let e = err_text(Array::<u8>::zeros(&[3], &[2]).unwrap().to_zarr(&path));
     assert!(e.contains(&path.display().to_string()), "{e}");
     assert!(e.contains("exists") && e.contains("overwrite(true)"), "{e}");
-    let kept = Array::<u8>::from_zarr_native(&path).unwrap();
+    let kept = Array::<u8>::from_zarr(&path).unwrap();
     assert_eq!(kept.compute().unwrap(), ArrayD::from_elem(IxDyn(&[3]), 1u8));
     // Something that is not a Zarr store is never deleted, even with
     // overwrite.
@@ -434,12 +436,12 @@ fn a_failed_write_leaves_the_old_store_in_place() {
             &Scheduler::current().unwrap(),
         )
         .unwrap();
-    let x = Array::<f64>::from_zarr_native(&src).unwrap();
+    let x = Array::<f64>::from_zarr(&src).unwrap();
     std::fs::write(src.join("c/1"), b"not gzip").unwrap();
     let over = ZarrWriteOptions::new().overwrite(true);
     let e = err_text((&x + 1.0).to_zarr_with(&target, &over, &Scheduler::current().unwrap()));
     assert!(e.contains("src.zarr") && e.contains("block [1]"), "{e}");
-    let old = Array::<f64>::from_zarr_native(&target).unwrap();
+    let old = Array::<f64>::from_zarr(&target).unwrap();
     assert_eq!(old.compute().unwrap(), ArrayD::from_elem(IxDyn(&[4]), 5.0));
     assert_eq!(
         dir.entries(),
@@ -510,6 +512,10 @@ for name in ["py_f8_default", "py_i2_gzip", "py_i4_sharded", "py_bool_v2", "py_f
 type Expected = (String, &'static str, Vec<usize>, Vec<usize>, u32);
 
 #[test]
+#[cfg_attr(
+    not(rask_oracle_zarr),
+    ignore = "no Python with zarr-python was found when rask-array was built: set RASK_PYTHON (or run bench/run) and test again"
+)]
 fn zarr_python_reads_rask_stores_and_rask_reads_zarr_python_stores() {
     let Some(python) = python_with("zarr, numpy") else {
         return no_oracle("zarr-python");
@@ -528,7 +534,11 @@ fn zarr_python_reads_rask_stores_and_rask_reads_zarr_python_stores() {
         checksum(&f.compute().unwrap()),
     ));
     let i = Array::<i32>::arange(-1000, 1000, 7, &[50]).unwrap();
-    let i = (&i * &i).reshape(&[2, 143]).rechunk(&[1, 50]);
+    let i = (&i * &i)
+        .reshape(&[2, 143])
+        .unwrap()
+        .rechunk(&[1, 50])
+        .unwrap();
     i.to_zarr_with(
         dir.path("i32_gzip"),
         &ZarrWriteOptions::new().gzip(9),
@@ -590,22 +600,22 @@ fn zarr_python_reads_rask_stores_and_rask_reads_zarr_python_stores() {
         assert_eq!(usize_list(&line[2]), shape, "{}", line[0]);
         assert_eq!(line[4].parse::<u32>().unwrap(), crc, "{}", line[0]);
     };
-    let x = Array::<f64>::from_zarr_native(store("py_f8_default")).unwrap();
+    let x = Array::<f64>::from_zarr(store("py_f8_default")).unwrap();
     assert_eq!(x.chunks().as_slices(), &[vec![2, 1], vec![3, 1], vec![5]]);
     check(&py[0], x.shape(), checksum(&x.compute().unwrap()));
-    let x = Array::<i16>::from_zarr(store("py_i2_gzip"), &[5, 5]).unwrap();
+    let x = Array::<i16>::from_zarr_with_chunks(store("py_i2_gzip"), &[5, 5]).unwrap();
     check(&py[1], x.shape(), checksum(&x.compute().unwrap()));
     // A sharded store: its chunks for rask are the shards.
-    let x = Array::<i32>::from_zarr_native(store("py_i4_sharded")).unwrap();
+    let x = Array::<i32>::from_zarr(store("py_i4_sharded")).unwrap();
     assert_eq!(x.chunks().as_slices(), &[vec![4, 4], vec![6, 6]]);
     check(&py[2], x.shape(), checksum(&x.compute().unwrap()));
-    let x = Array::<i32>::from_zarr(store("py_i4_sharded"), &[3, 5]).unwrap();
+    let x = Array::<i32>::from_zarr_with_chunks(store("py_i4_sharded"), &[3, 5]).unwrap();
     check(&py[2], x.shape(), checksum(&x.compute().unwrap()));
     let meta = zarr::read_metadata(store("py_bool_v2")).unwrap();
     assert_eq!((meta.zarr_format, meta.dtype.as_str()), (2, "bool"));
-    let x = Array::<bool>::from_zarr_native(store("py_bool_v2")).unwrap();
+    let x = Array::<bool>::from_zarr(store("py_bool_v2")).unwrap();
     check(&py[3], x.shape(), checksum(&x.compute().unwrap()));
-    let x = Array::<f32>::from_zarr(store("py_f4_v2_be"), &[3, 1]).unwrap();
+    let x = Array::<f32>::from_zarr_with_chunks(store("py_f4_v2_be"), &[3, 1]).unwrap();
     check(&py[4], x.shape(), checksum(&x.compute().unwrap()));
 }
 
@@ -622,18 +632,20 @@ fn zarr_reads_are_portable_with_names_that_follow_the_store() {
             &Scheduler::current().unwrap(),
         )
         .unwrap();
-    let native = Array::<f32>::from_zarr_native(&path).unwrap();
+    let native = Array::<f32>::from_zarr(&path).unwrap();
     assert_eq!(crate::support::assert_portable(&native), a);
-    let x = Array::<f32>::from_zarr(&path, &[5, 5]).unwrap();
+    let x = Array::<f32>::from_zarr_with_chunks(&path, &[5, 5]).unwrap();
     assert_eq!(crate::support::assert_portable(&x), a);
     // Opening the same store again: the same keys; other chunks: others.
     assert_eq!(
         x.name(),
-        Array::<f32>::from_zarr(&path, &[5, 5]).unwrap().name()
+        Array::<f32>::from_zarr_with_chunks(&path, &[5, 5])
+            .unwrap()
+            .name()
     );
     assert_eq!(
         native.name(),
-        Array::<f32>::from_zarr_native(&path).unwrap().name()
+        Array::<f32>::from_zarr(&path).unwrap().name()
     );
     assert_ne!(x.name(), native.name());
     // Rewritten: new keys.
@@ -646,7 +658,7 @@ fn zarr_reads_are_portable_with_names_that_follow_the_store() {
             &Scheduler::current().unwrap(),
         )
         .unwrap();
-    let y = Array::<f32>::from_zarr(&path, &[5, 5]).unwrap();
+    let y = Array::<f32>::from_zarr_with_chunks(&path, &[5, 5]).unwrap();
     assert_ne!(x.name(), y.name());
     assert_eq!(crate::support::assert_portable(&y), b);
 }
@@ -660,7 +672,7 @@ fn a_store_rewritten_or_removed_fails_the_blocks_read_from_it() {
         .unwrap()
         .to_zarr(&path)
         .unwrap();
-    let x = Array::<f64>::from_zarr_native(&path).unwrap();
+    let x = Array::<f64>::from_zarr(&path).unwrap();
     // Smaller now: the second block lies outside the array.
     let over = ZarrWriteOptions::new().overwrite(true);
     Array::from_ndarray(values::<f64>(&[4, 4], 3), &[4, 4])
@@ -684,4 +696,19 @@ fn a_store_rewritten_or_removed_fails_the_blocks_read_from_it() {
     let e = err_text(x.compute());
     assert!(e.contains(&path.display().to_string()), "{e}");
     assert!(e.contains("block ["), "{e}");
+}
+
+/// Dask's `from_zarr(path)` uses the store's chunks; so does rask's.
+#[test]
+fn from_zarr_uses_the_stores_own_chunks_by_default() {
+    let dir = TempDir::new("zarr", "default-chunks");
+    let path = dir.path("x.zarr");
+    Array::<u16>::ones(&[10, 7], &[4, 3])
+        .unwrap()
+        .to_zarr(&path)
+        .unwrap();
+    let x = Array::<u16>::from_zarr(&path).unwrap();
+    assert_eq!(x.chunks().as_slices(), &[vec![4, 4, 2], vec![3, 3, 1]]);
+    let y = Array::<u16>::from_zarr_with_chunks(&path, &[5, 7]).unwrap();
+    assert_eq!(y.chunks().as_slices(), &[vec![5, 5], vec![7]]);
 }

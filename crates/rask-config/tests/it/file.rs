@@ -213,3 +213,23 @@ fn unreadable_files_name_the_path() {
             .starts_with("cannot read config file /nonexistent/rask.toml: ")
     );
 }
+
+#[test]
+fn a_misspelt_key_gets_the_valid_one() {
+    let message = parse("num_workers = 3").unwrap_err().to_string();
+    assert!(
+        message.contains(
+            "unknown key `num_workers` in config file rask.toml; did you mean `num-workers`?"
+        ),
+        "{message}"
+    );
+    let message = parse("[array]\nchunk-sise = \"1 MiB\"")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("did you mean `array.chunk-size`?"),
+        "{message}"
+    );
+    let message = parse("colour = \"blue\"").unwrap_err().to_string();
+    assert!(!message.contains("did you mean"), "{message}");
+}

@@ -50,9 +50,16 @@ fn array_errors_come_back_from_compute_without_panics() {
     let b = Array::<f64>::ones(&[5], &[5]).unwrap();
     let err = (&a + &b).sum().compute_scalar().unwrap_err().to_string();
     assert!(err.contains("(3, 4) (5,)"), "{err}");
+    // An invalid array says so before compute.
+    let c = &a + &b;
+    assert!(!c.is_valid() && c.try_shape().is_err() && c.try_chunks().is_err());
+    assert!(c.error().is_some_and(|e| e.contains("(3, 4) (5,)")));
+    assert!(format!("{c:?}").contains("invalid"));
+    assert!(c.rechunk(&[1]).unwrap_err().to_string().contains("(5,)"));
     let err = a.mean_axis(Axis(2)).compute().unwrap_err().to_string();
     assert!(err.contains("axis 2") && err.contains("(3, 4)"), "{err}");
-    let err = a.reshape(&[5, 2]).compute().unwrap_err().to_string();
+    // A fallible method returns the error where it is called.
+    let err = a.reshape(&[5, 2]).unwrap_err().to_string();
     assert!(err.contains("(3, 4)") && err.contains("(5, 2)"), "{err}");
     let err = Array::<f64>::zeros(&[10], &[3, 3]).unwrap_err().to_string();
     assert!(err.contains("(10,)"), "{err}");

@@ -164,3 +164,47 @@ fn collect_shared_hands_out_the_values_without_copying_them() {
     assert!(same);
     assert_eq!(total, 60_000.0);
 }
+
+/// The README's "which item failed" example.
+mod named_calls {
+    fn clean(raw: &[f64]) -> Vec<f64> {
+        raw.iter().copied().filter(|x| x.is_finite()).collect()
+    }
+
+    fn fit_plain(rows: &[f64], alpha: f64) -> Result<f64, String> {
+        if rows.is_empty() {
+            return Err("no valid rows".into());
+        }
+        Ok(alpha * rows.iter().sum::<f64>() / rows.len() as f64)
+    }
+
+    #[test]
+    fn a_failing_item_of_fifty_names_the_function_and_the_item() {
+        let files: Vec<Vec<f64>> = (0..50)
+            .map(|i| {
+                if i == 31 {
+                    vec![f64::NAN]
+                } else {
+                    vec![i as f64; 10]
+                }
+            })
+            .collect();
+        let fits: Vec<_> = files
+            .into_iter()
+            .enumerate()
+            .map(|(i, raw)| {
+                let cleaned = rask::delayed!(clean(&raw));
+                rask::delayed!(fit_plain(&cleaned, 0.5)?).with_index(i as u32)
+            })
+            .collect();
+        let err = rask::delayed::collect(&fits).compute().unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("task ('fit_plain-"), "{text}");
+        assert!(
+            text.ends_with("', 31) (operation `fit_plain`) failed: no valid rows"),
+            "{text}"
+        );
+        // The good items compute.
+        assert_eq!(fits[2].compute().unwrap(), 1.0);
+    }
+}

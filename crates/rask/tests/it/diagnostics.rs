@@ -60,3 +60,91 @@ fn an_array_computation_is_profiled_into_a_report() -> rask::Result<()> {
     }
     Ok(())
 }
+
+/// A 3-point smoothing along the last axis, kept at the edges.
+fn smooth(b: &array::ndarray::ArrayD<f64>) -> array::ndarray::ArrayD<f64> {
+    let mut out = b.clone();
+    let n = b.len();
+    for i in 1..n.saturating_sub(1) {
+        out[[i]] = (b[[i - 1]] + b[[i]] + b[[i + 1]]) / 3.0;
+    }
+    out
+}
+
+#[test]
+fn fused_tasks_are_named_after_their_steps_and_results_have_real_sizes() -> rask::Result<()> {
+    let x = Array::<f64>::ones(&[40_000], &[10_000])?;
+    let smoothed = x.map_overlap(&[1], array::Boundary::Nearest, smooth)?;
+    // The trimmed result of map_overlap is named after the function.
+    assert!(
+        smoothed.name().starts_with("smooth-"),
+        "{}",
+        smoothed.name()
+    );
+    let y = (&smoothed * 2.0).map_blocks(smooth);
+    let prof = Profiler::start();
+    let values = y.compute_with(&rask::Scheduler::sync())?;
+    let prof = prof.finish();
+    assert_eq!(values.len(), 40_000);
+    let run = prof
+        .runs()
+        .into_iter()
+        .find(|r| r.outputs.iter().all(|k| k.name() == y.name()))
+        .expect("the run was recorded");
+    let records: Vec<_> = prof
+        .records()
+        .into_iter()
+        .filter(|t| t.run == run.index)
+        .collect();
+    // The outputs: halos, smooth, trim, multiply and smooth again, fused
+    // into one task per block named after its steps.
+    let outputs: Vec<_> = records
+        .iter()
+        .filter(|t| run.outputs.contains(&t.key))
+        .collect();
+    assert_eq!(outputs.len(), 4);
+    for t in &outputs {
+        assert_eq!(t.op.as_ref(), "overlap+smooth+trim+mul+smooth");
+        assert_eq!(t.key.prefix(), "smooth");
+        // 10 000 f64 are 80 000 bytes, not the size of a handle.
+        assert!(t.nbytes >= 80_000, "{}: {} bytes", t.op, t.nbytes);
+    }
+    // And the delayed results of named functions have their real size.
+    fn load() -> Vec<f64> {
+        vec![1.0; 1_000_000]
+    }
+    let d = rask::delayed!(load());
+    let prof = Profiler::start();
+    d.compute_with(&rask::Scheduler::sync())?;
+    let records = prof.finish().records();
+    let r = records
+        .iter()
+        .find(|t| t.key == *d.key())
+        .expect("the task was recorded");
+    assert_eq!(r.op.as_ref(), "load");
+    assert!(r.nbytes >= 8_000_000, "{} bytes", r.nbytes);
+    Ok(())
+}
+
+#[test]
+fn closures_mapped_over_blocks_take_a_name() -> rask::Result<()> {
+    let x = Array::<f64>::ones(&[40], &[10])?;
+    let y = x
+        .map_overlap(&[1], array::Boundary::Nearest, |b| b * 2.0)?
+        .with_name("smooth");
+    assert!(y.name().starts_with("smooth-"), "{}", y.name());
+    let z = (&y + 1.0).map_blocks(|b| b * 3.0).with_name("scale");
+    let prof = Profiler::start();
+    let values = z.compute_with(&rask::Scheduler::sync())?;
+    let records = prof.finish().records();
+    assert!(values.iter().all(|&v| v == 9.0));
+    let outputs: Vec<_> = records
+        .iter()
+        .filter(|t| t.key.name() == z.name())
+        .collect();
+    assert_eq!(outputs.len(), 4);
+    for t in outputs {
+        assert_eq!(t.op.as_ref(), "overlap+map_blocks+smooth+add+scale");
+    }
+    Ok(())
+}

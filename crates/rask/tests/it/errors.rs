@@ -253,3 +253,45 @@ fn a_caught_panic_prints_nothing_and_its_error_says_where() {
     );
     assert!(!stderr.contains("panicked at"), "stderr: {stderr}");
 }
+
+/// Entry point of the child process in
+/// `a_misspelt_variable_is_warned_about_with_the_valid_name`: reads the
+/// configuration. Run normally, it has nothing to do.
+#[test]
+fn child_process_reads_the_config() {
+    if std::env::var_os("RASK_TEST_CONFIG_CHILD").is_none() {
+        return;
+    }
+    let workers = rask::config::get().worker_threads();
+    println!("WORKERS: {workers}");
+}
+
+#[test]
+fn a_misspelt_variable_is_warned_about_with_the_valid_name() {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "errors::child_process_reads_the_config",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("RASK_TEST_CONFIG_CHILD", "1")
+        .env("RASK_NUMWORKERS", "3")
+        .env("RASK_PROGRESS", "off")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "the environment variable RASK_NUMWORKERS is not a rask setting and is ignored; \
+             did you mean RASK_NUM_WORKERS?"
+        ),
+        "stderr: {stderr}"
+    );
+    assert!(!stderr.contains("RASK_PROGRESS is not"), "stderr: {stderr}");
+    assert!(
+        !stderr.contains("RASK_TEST_CONFIG_CHILD"),
+        "stderr: {stderr}"
+    );
+}
