@@ -91,7 +91,7 @@ pub fn scheduler_main() -> anyhow::Result<bool> {
 /// The cluster of a measurement: a [`LocalCluster`] (scheduler in this
 /// process), or a scheduler process and worker processes.
 enum Cluster {
-    Local(LocalCluster),
+    Local(Box<LocalCluster>),
     Separate {
         address: String,
         scheduler: Child,
@@ -111,7 +111,7 @@ impl Cluster {
                 cluster.uses_processes(),
                 "the cluster's workers are threads, not processes: main must call rask::distributed::init()"
             );
-            return Ok(Cluster::Local(cluster));
+            return Ok(Cluster::Local(Box::new(cluster)));
         }
         let exe = std::env::current_exe()?;
         let mut scheduler = Command::new(&exe)
