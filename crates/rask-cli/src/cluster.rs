@@ -86,15 +86,33 @@ fn read_scheduler_file(path: &Path, wait: Duration) -> anyhow::Result<String> {
 }
 
 /// The arguments of `rask worker`.
+#[derive(Debug, clap::Args)]
 pub struct WorkerArgs {
-    pub address: Option<String>,
-    pub scheduler_file: Option<PathBuf>,
-    pub nthreads: Option<usize>,
-    pub memory_limit: Option<String>,
-    pub name: Option<String>,
-    pub listen: String,
-    pub contact_address: Option<String>,
-    pub scheduler_wait: f64,
+    /// The scheduler's address (tcp://HOST:PORT); or use --scheduler-file.
+    address: Option<String>,
+    /// Read the scheduler's address from this file (written by
+    /// `rask scheduler --scheduler-file`), waiting for it to appear.
+    #[arg(long)]
+    scheduler_file: Option<PathBuf>,
+    /// Threads running tasks (default: one per core).
+    #[arg(long)]
+    nthreads: Option<usize>,
+    /// Memory limit, like "4 GiB" (default: none).
+    #[arg(long)]
+    memory_limit: Option<String>,
+    /// The worker's name (default: host-pid).
+    #[arg(long)]
+    name: Option<String>,
+    /// Address the data server listens on.
+    #[arg(long, default_value = "tcp://0.0.0.0:0")]
+    listen: String,
+    /// Address peers should use to reach this worker, when it differs
+    /// from the one it listens on (NAT, containers).
+    #[arg(long)]
+    contact_address: Option<String>,
+    /// Seconds to keep trying a scheduler that is not listening yet.
+    #[arg(long, default_value_t = 60.0)]
+    scheduler_wait: f64,
 }
 
 /// Runs a worker until the scheduler closes it.

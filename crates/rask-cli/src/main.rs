@@ -65,33 +65,7 @@ enum Command {
     },
     /// Run a worker of the scheduler at ADDRESS until the scheduler closes
     /// it; SIGTERM or Ctrl-C hands its data to other workers first.
-    Worker {
-        /// The scheduler's address (tcp://HOST:PORT); or use --scheduler-file.
-        address: Option<String>,
-        /// Read the scheduler's address from this file (written by
-        /// `rask scheduler --scheduler-file`), waiting for it to appear.
-        #[arg(long)]
-        scheduler_file: Option<std::path::PathBuf>,
-        /// Threads running tasks (default: one per core).
-        #[arg(long)]
-        nthreads: Option<usize>,
-        /// Memory limit, like "4 GiB" (default: none).
-        #[arg(long)]
-        memory_limit: Option<String>,
-        /// The worker's name (default: host-pid).
-        #[arg(long)]
-        name: Option<String>,
-        /// Address the data server listens on.
-        #[arg(long, default_value = "tcp://0.0.0.0:0")]
-        listen: String,
-        /// Address peers should use to reach this worker, when it differs
-        /// from the one it listens on (NAT, containers).
-        #[arg(long)]
-        contact_address: Option<String>,
-        /// Seconds to keep trying a scheduler that is not listening yet.
-        #[arg(long, default_value_t = 60.0)]
-        scheduler_wait: f64,
-    },
+    Worker(cluster::WorkerArgs),
     /// Write a self-signed CA and a certificate for tls:// addresses.
     ///
     /// Writes ca.pem, cert.pem and key.pem into DIR: a new CA, and one
@@ -159,27 +133,7 @@ fn run(command: Command, out: &mut impl Write) -> anyhow::Result<ExitCode> {
             host,
             scheduler_file,
         } => return cluster::scheduler(port, &host, scheduler_file.as_deref(), out),
-        Command::Worker {
-            address,
-            scheduler_file,
-            nthreads,
-            memory_limit,
-            name,
-            listen,
-            contact_address,
-            scheduler_wait,
-        } => {
-            return cluster::worker(cluster::WorkerArgs {
-                address,
-                scheduler_file,
-                nthreads,
-                memory_limit,
-                name,
-                listen,
-                contact_address,
-                scheduler_wait,
-            });
-        }
+        Command::Worker(args) => return cluster::worker(args),
         Command::Certs { out: dir, hosts } => {
             let files = rask_protocol::generate_self_signed(&dir, &hosts)?;
             write_certs_report(out, &files, &hosts).context("cannot write")?;

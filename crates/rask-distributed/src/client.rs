@@ -448,14 +448,7 @@ impl Submitter<'_> {
         let (task, key) = call.task(args.into_sources(), &self.annotations)?;
         let inner = &self.client.inner;
         let handle = inner.track(&key);
-        inner.send(
-            ClientToScheduler::UpdateGraph {
-                tasks: vec![task],
-                wanted: vec![0],
-                inline_results: INLINE_RESULTS,
-            },
-            Vec::new(),
-        )?;
+        inner.update_graph(vec![task], vec![0])?;
         Ok(Future::new(vec![handle], single::<F::Output>()))
     }
 
@@ -482,14 +475,7 @@ impl Submitter<'_> {
             .map(|k| Future::new(vec![inner.track(k)], finish.clone()))
             .collect();
         let wanted = (0..tasks.len() as u32).collect();
-        inner.send(
-            ClientToScheduler::UpdateGraph {
-                tasks,
-                wanted,
-                inline_results: INLINE_RESULTS,
-            },
-            Vec::new(),
-        )?;
+        inner.update_graph(tasks, wanted)?;
         Ok(futures)
     }
 }
@@ -607,6 +593,18 @@ impl Call {
 }
 
 impl ClientInner {
+    /// Sends new tasks, wanting those at positions `wanted`.
+    fn update_graph(&self, tasks: Vec<SubmittedTask>, wanted: Vec<u32>) -> Result<()> {
+        self.send(
+            ClientToScheduler::UpdateGraph {
+                tasks,
+                wanted,
+                inline_results: INLINE_RESULTS,
+            },
+            Vec::new(),
+        )
+    }
+
     fn send(&self, msg: ClientToScheduler, bulk: Vec<Bytes>) -> Result<()> {
         if let Some(reason) = &self.shared.lock().closed {
             return Err(cluster_error(&self.address, reason.clone()));
@@ -984,14 +982,7 @@ impl ClientInner {
             self.send(ClientToScheduler::Want { keys: known }, Vec::new())?;
         }
         if !tasks.is_empty() {
-            self.send(
-                ClientToScheduler::UpdateGraph {
-                    tasks,
-                    wanted,
-                    inline_results: INLINE_RESULTS,
-                },
-                Vec::new(),
-            )?;
+            self.update_graph(tasks, wanted)?;
         }
         Ok(handles)
     }

@@ -233,15 +233,7 @@ impl Scheduler {
                         None => self.frees.entry(w).or_default().push(k),
                     }
                 }
-                let retiring: Vec<WorkerId> = self
-                    .workers
-                    .iter()
-                    .filter(|(_, x)| x.retiring)
-                    .map(|(&id, _)| id)
-                    .collect();
-                for r in retiring {
-                    self.retire_progress(r, comm);
-                }
+                self.progress_retirements(comm);
             }
             WorkerToScheduler::RemovedKeys { keys } => {
                 for k in keys {
@@ -422,6 +414,11 @@ impl Scheduler {
             self.last_steal = now;
             self.steal(comm);
         }
+        self.progress_retirements(comm);
+    }
+
+    /// Moves every retiring worker's retirement along.
+    fn progress_retirements(&mut self, comm: &mut dyn Comm) {
         let retiring: Vec<WorkerId> = self
             .workers
             .iter()
