@@ -1,7 +1,8 @@
 //! Running tasks: the worker's own threads and what one task run does.
 //!
-//! The state machine hands ready tasks to a pool of `nthreads` OS threads
-//! (never more tasks than threads, so a task handed over starts at once).
+//! The state machine hands ready tasks to a pool of `nthreads` OS threads:
+//! one per thread, and, while tasks are short, one more per thread queued
+//! ahead so that a thread never sleeps between two tiny tasks.
 //! A thread decodes the task's operation, runs it on its inputs, and, when
 //! the scheduler asked for small results inline, encodes the result; then it
 //! reports a [`Done`] back to the state machine.

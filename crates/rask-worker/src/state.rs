@@ -12,8 +12,9 @@
 //! A task is *waiting* while some input is not in the store, *ready* once
 //! all are, and *executing* on a thread. Ready tasks run in
 //! [`ComputeTask::priority`] order, smallest first (ties: arrival order),
-//! never more at once than threads, and only while the abstract resources
-//! they hold fit in what the worker offers. A task freed while it runs is
+//! never more at once than threads (while tasks are short, one more per
+//! thread waits at the thread, counted as executing), and only while the
+//! abstract resources they hold fit in what the worker offers. A task freed while it runs is
 //! forgotten when it ends: its result is dropped, nothing is reported.
 //!
 //! # Fetching inputs
@@ -134,6 +135,9 @@ pub(crate) struct WorkerState {
     tasks: FxHashMap<Key, Task>,
     ready: BinaryHeap<ReadyItem>,
     executing: usize,
+    /// Moving average of task run time, seconds (infinite until a run has
+    /// been seen: nothing is handed to a thread ahead of time before that).
+    avg_run: f64,
     seq: u64,
     /// Resources offered, and what is free now.
     offered: FxHashMap<String, f64>,
@@ -163,6 +167,7 @@ impl WorkerState {
             tasks: FxHashMap::default(),
             ready: BinaryHeap::new(),
             executing: 0,
+            avg_run: f64::INFINITY,
             seq: 0,
             free_resources: offered.clone(),
             offered,
@@ -341,6 +346,12 @@ impl WorkerState {
     /// A thread finished a task.
     pub(crate) fn on_done(&mut self, done: Done) -> Vec<Action> {
         let mut out = Vec::new();
+        let run = done.duration.as_secs_f64();
+        self.avg_run = if self.avg_run.is_finite() {
+            0.9 * self.avg_run + 0.1 * run
+        } else {
+            run
+        };
         let Some(task) = self.tasks.remove(&done.key) else {
             return out;
         };
@@ -711,10 +722,20 @@ impl WorkerState {
     }
 
     /// Hands ready tasks to idle threads, in priority order, as far as
-    /// resources allow.
+    /// resources allow. While tasks are short (under a millisecond on
+    /// average), each thread also gets one task ahead, which it starts the
+    /// moment it is done with the one before, instead of sleeping until this
+    /// state machine has seen the first finish (a wake-up and a thread
+    /// switch per task). A task handed ahead counts as started: it cannot be
+    /// stolen back.
     fn dispatch(&mut self, out: &mut Vec<Action>) {
         let mut set_aside = Vec::new();
-        while self.executing < self.nthreads {
+        let ahead = if self.avg_run < 1e-3 {
+            self.nthreads
+        } else {
+            0
+        };
+        while self.executing < self.nthreads + ahead {
             let Some(Reverse(item)) = self.ready.pop() else {
                 break;
             };
@@ -728,7 +749,8 @@ impl WorkerState {
             let fits = task
                 .resources
                 .iter()
-                .all(|(r, n)| self.free_resources.get(r).copied().unwrap_or(0.0) >= *n);
+                .all(|(r, n)| self.free_resources.get(r).copied().unwrap_or(0.0) >= *n)
+                && (self.executing < self.nthreads || task.resources.is_empty());
             if !fits {
                 set_aside.push(Reverse(item));
                 continue;

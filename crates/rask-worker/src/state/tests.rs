@@ -82,22 +82,61 @@ fn finished(name: &str, value: u64) -> Done {
 
 #[test]
 fn ready_tasks_run_in_priority_order_one_per_thread() {
+    // Tasks of 50 ms: nothing is handed to the thread ahead of time.
+    let slow = |name: &str, v: u64| Done {
+        duration: Duration::from_millis(50),
+        ..finished(name, v)
+    };
     let mut w = worker(1);
     assert_eq!(executed(&w.on_compute(compute("c", vec![], 3))), ["c"]);
     assert!(executed(&w.on_compute(compute("b", vec![], 2))).is_empty());
     assert!(executed(&w.on_compute(compute("a", vec![], 1))).is_empty());
     assert_eq!(w.metrics().executing, 1);
     assert_eq!(w.metrics().queued, 2);
-    let out = w.on_done(finished("c", 7));
+    let out = w.on_done(slow("c", 7));
     assert!(matches!(
         sent(&out)[..],
         [WorkerToScheduler::TaskFinished { nbytes: 8, .. }]
     ));
     assert_eq!(executed(&out), ["a"]);
-    assert_eq!(executed(&w.on_done(finished("a", 1))), ["b"]);
-    assert!(executed(&w.on_done(finished("b", 1))).is_empty());
+    assert_eq!(executed(&w.on_done(slow("a", 1))), ["b"]);
+    assert!(executed(&w.on_done(slow("b", 1))).is_empty());
     assert_eq!(w.task_count(), 0);
     assert_eq!(w.metrics().managed_bytes, 24);
+}
+
+#[test]
+fn short_tasks_are_handed_to_threads_one_ahead() {
+    let mut w = worker(1);
+    assert_eq!(executed(&w.on_compute(compute("a", vec![], 1))), ["a"]);
+    for (name, p) in [("b", 2), ("c", 3), ("d", 4)] {
+        assert!(executed(&w.on_compute(compute(name, vec![], p))).is_empty());
+    }
+    // After a 5 µs run, the thread gets the next two: one to run, one ahead.
+    assert_eq!(executed(&w.on_done(finished("a", 1))), ["b", "c"]);
+    assert_eq!(w.metrics().executing, 2);
+    // A task handed ahead counts as started: it is not given back.
+    let out = w.on_steal(wk("c"));
+    assert!(matches!(
+        sent(&out)[..],
+        [WorkerToScheduler::StealReply {
+            released: false,
+            ..
+        }]
+    ));
+    assert_eq!(executed(&w.on_done(finished("b", 1))), ["d"]);
+}
+
+#[test]
+fn long_tasks_are_not_handed_ahead() {
+    let mut w = worker(1);
+    for (name, p) in [("a", 1), ("b", 2), ("c", 3)] {
+        w.on_compute(compute(name, vec![], p));
+    }
+    let mut slow = finished("a", 1);
+    slow.duration = Duration::from_millis(50);
+    assert_eq!(executed(&w.on_done(slow)), ["b"]);
+    assert_eq!(w.metrics().executing, 1);
 }
 
 #[test]
