@@ -264,10 +264,13 @@ impl Client {
     /// Waits for every future and brings their results here, in order; the
     /// first failure is the error.
     pub fn gather<T>(&self, futures: &[Future<T>]) -> Result<Vec<T>> {
-        let keys: Vec<Key> = futures.iter().map(|f| f.key().clone()).collect();
-        // One wait and one fetch per worker for all of them.
-        self.inner.values(&keys, None)?;
-        futures.iter().map(|f| f.result()).collect()
+        // One wait, and one fetch per worker, for all of them.
+        let keys: Vec<Key> = futures.iter().flat_map(|f| f.keys().cloned()).collect();
+        let mut values = self.inner.values(&keys, None)?.into_iter();
+        futures
+            .iter()
+            .map(|f| f.finish(values.by_ref().take(f.keys().count()).collect()))
+            .collect()
     }
 
     /// Waits until every future is done (finished, failed or cancelled).
@@ -655,20 +658,23 @@ impl ClientInner {
         })
     }
 
-    /// Index of a future that is done, waiting for one if none is.
-    pub(crate) fn wait_any<T>(&self, futures: &[Future<T>]) -> usize {
+    /// Which futures are done, waiting until at least one is.
+    pub(crate) fn wait_any<T>(&self, futures: &[Future<T>]) -> Vec<bool> {
         let mut st = self.shared.lock();
         loop {
-            let found = futures.iter().position(|f| {
-                st.closed.is_some()
-                    || f.keys().all(|k| {
-                        st.keys
-                            .get(k)
-                            .is_none_or(|e| !matches!(e.status, Status::Pending))
-                    })
-            });
-            if let Some(i) = found {
-                return i;
+            let done: Vec<bool> = futures
+                .iter()
+                .map(|f| {
+                    st.closed.is_some()
+                        || f.keys().all(|k| {
+                            st.keys
+                                .get(k)
+                                .is_none_or(|e| !matches!(e.status, Status::Pending))
+                        })
+                })
+                .collect();
+            if done.contains(&true) {
+                return done;
             }
             st = self.shared.cond.wait(st).unwrap_or_else(|p| p.into_inner());
         }
@@ -762,6 +768,9 @@ impl ClientInner {
         self.wait_inner(keys, timeout, true, cancel)?;
         let mut out: Vec<Option<Value>> = vec![None; keys.len()];
         let mut remote: FxHashMap<String, Vec<usize>> = FxHashMap::default();
+        // Inline values are decoded after the lock is released, so the
+        // reader task is not held up.
+        let mut inline: Vec<(usize, String, Bytes)> = Vec::new();
         {
             let st = self.shared.lock();
             for (i, k) in keys.iter().enumerate() {
@@ -770,15 +779,16 @@ impl ClientInner {
                         tag,
                         inline: Some(bytes),
                         ..
-                    }) => {
-                        out[i] = Some(decode(k, tag, bytes)?);
-                    }
+                    }) => inline.push((i, tag.clone(), bytes.clone())),
                     Some(Status::Memory { who_has, .. }) if !who_has.is_empty() => {
                         remote.entry(who_has[0].clone()).or_default().push(i);
                     }
                     _ => remote.entry(String::new()).or_default().push(i),
                 }
             }
+        }
+        for (i, tag, bytes) in inline {
+            out[i] = Some(decode(&keys[i], &tag, &bytes)?);
         }
         for (worker, idx) in remote {
             let wanted: Vec<Key> = idx.iter().map(|&i| keys[i].clone()).collect();

@@ -92,6 +92,11 @@ impl<T> Future<T> {
         (self.finish)(values)
     }
 
+    /// The result from the values of [`Future::keys`], in order.
+    pub(crate) fn finish(&self, values: Vec<Value>) -> Result<T> {
+        (self.finish)(values)
+    }
+
     /// Like [`Future::result`], giving up after `timeout` with an error.
     pub fn result_timeout(&self, timeout: Duration) -> Result<T> {
         let keys: Vec<Key> = self.keys().cloned().collect();
@@ -128,28 +133,40 @@ impl<T> Future<T> {
 pub fn as_completed<T>(futures: &[Future<T>]) -> AsCompleted<T> {
     AsCompleted {
         pending: futures.to_vec(),
+        done: std::collections::VecDeque::new(),
     }
 }
 
 /// The iterator of [`as_completed`].
 pub struct AsCompleted<T> {
     pending: Vec<Future<T>>,
+    /// Found done by the last wait, not yet yielded.
+    done: std::collections::VecDeque<Future<T>>,
 }
 
 impl<T> Iterator for AsCompleted<T> {
     type Item = Future<T>;
 
     fn next(&mut self) -> Option<Future<T>> {
-        if self.pending.is_empty() {
-            return None;
+        if self.done.is_empty() && !self.pending.is_empty() {
+            // One wait moves every future done by then, so many futures
+            // finishing together cost one scan, not one each.
+            let client = self.pending[0].client().clone();
+            let finished = client.wait_any(&self.pending);
+            for (f, is_done) in std::mem::take(&mut self.pending).into_iter().zip(finished) {
+                if is_done {
+                    self.done.push_back(f);
+                } else {
+                    self.pending.push(f);
+                }
+            }
         }
-        let client = self.pending[0].client().clone();
-        let i = client.wait_any(&self.pending);
-        Some(self.pending.swap_remove(i))
+        self.done.pop_front()
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        (self.pending.len(), Some(self.pending.len()))
+        let n = self.pending.len() + self.done.len();
+        (n, Some(n))
     }
 }
 

@@ -451,13 +451,8 @@ impl Scheduler {
             .map(|(&w, _)| w)
             .collect();
         for v in victims {
+            let mut candidates = self.not_being_stolen(v);
             let x = &self.workers[&v];
-            let mut candidates: Vec<TaskId> = x
-                .processing
-                .iter()
-                .copied()
-                .filter(|t| !self.steals.contains_key(t))
-                .collect();
             let surplus = x
                 .processing
                 .len()
@@ -520,13 +515,8 @@ impl Scheduler {
         // Ask for its queued tasks back (beyond what its threads run now),
         // so retiring does not wait for a long queue.
         if !self.running.is_empty() {
+            let mut queued = self.not_being_stolen(w);
             let worker = &self.workers[&w];
-            let mut queued: Vec<TaskId> = worker
-                .processing
-                .iter()
-                .copied()
-                .filter(|t| !self.steals.contains_key(t))
-                .collect();
             queued.sort_unstable_by_key(|&t| (self.tasks[t as usize].priority, t));
             let running_now = worker.nthreads as usize;
             for &t in queued.iter().skip(running_now) {
@@ -617,6 +607,16 @@ impl Scheduler {
                     .iter()
                     .any(|(have, amount)| have == name && amount >= need)
             })
+    }
+
+    /// Tasks processing on `w` that no steal request is out for.
+    fn not_being_stolen(&self, w: WorkerId) -> Vec<TaskId> {
+        self.workers[&w]
+            .processing
+            .iter()
+            .copied()
+            .filter(|t| !self.steals.contains_key(t))
+            .collect()
     }
 
     /// Keep `room` (workers with a free slot for a root task) current.

@@ -45,6 +45,22 @@ fn tcp_addr(address: &str) -> &str {
     address.strip_prefix("tcp://").unwrap()
 }
 
+/// Sends a message with bulk frames and checks that it comes back.
+pub(crate) async fn roundtrip(conn: &mut rask_protocol::Connection) {
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    let bulk = vec![
+        Bytes::from_static(b"small"),
+        Bytes::new(),
+        Bytes::from(big),
+        Bytes::from(vec![42u8; 65_536]),
+    ];
+    let msg = vec!["a".to_string(), "bc".to_string()];
+    conn.send(&msg, &bulk).await.unwrap();
+    let back = conn.recv::<Vec<String>>().await.unwrap().unwrap();
+    assert_eq!(back.msg, msg);
+    assert_eq!(back.bulk, bulk);
+}
+
 #[tokio::test]
 async fn bulk_frames_roundtrip() {
     let listener = listener(ListenOptions {
@@ -72,18 +88,7 @@ async fn bulk_frames_roundtrip() {
     let mut conn = connect(&address, &opts).await.unwrap();
     assert_eq!(conn.peer(), address);
     assert_eq!(conn.peer_name(), "sched");
-    let big: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
-    let bulk = vec![
-        Bytes::from_static(b"small"),
-        Bytes::new(),
-        Bytes::from(big),
-        Bytes::from(vec![42u8; 65_536]),
-    ];
-    let msg = vec!["a".to_string(), "bc".to_string()];
-    conn.send(&msg, &bulk).await.unwrap();
-    let back = conn.recv::<Vec<String>>().await.unwrap().unwrap();
-    assert_eq!(back.msg, msg);
-    assert_eq!(back.bulk, bulk);
+    roundtrip(&mut conn).await;
     drop(conn);
     server.await.unwrap();
 }

@@ -4,13 +4,12 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use rask_protocol::{
     ConnectOptions, ListenOptions, Listener, ProtocolError, Role, TlsFiles, connect,
     generate_self_signed,
 };
 
-use crate::accept_one;
+use crate::{accept_one, roundtrip};
 
 /// A directory of its own, removed on drop.
 struct TempDir(PathBuf);
@@ -66,22 +65,6 @@ async fn echo(mut conn: rask_protocol::Connection) {
     while let Some(m) = conn.recv::<Vec<String>>().await.unwrap() {
         conn.send(&m.msg, &m.bulk).await.unwrap();
     }
-}
-
-/// Sends a message with bulk frames and checks that it comes back.
-async fn roundtrip(conn: &mut rask_protocol::Connection) {
-    let big: Vec<u8> = (0..300_000u32).map(|i| (i * 7 % 251) as u8).collect();
-    let bulk = vec![
-        Bytes::from_static(b"small"),
-        Bytes::new(),
-        Bytes::from(big),
-        Bytes::from(vec![42u8; 65_536]),
-    ];
-    let msg = vec!["a".to_string(), "bc".to_string()];
-    conn.send(&msg, &bulk).await.unwrap();
-    let back = conn.recv::<Vec<String>>().await.unwrap().unwrap();
-    assert_eq!(back.msg, msg);
-    assert_eq!(back.bulk, bulk);
 }
 
 #[tokio::test]

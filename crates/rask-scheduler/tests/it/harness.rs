@@ -127,6 +127,24 @@ impl H {
         });
     }
 
+    /// Input `x` of `nbytes` computed on worker 1, then `n` wanted tasks
+    /// `y0`, `y1`, … that read it (in that order of priority).
+    pub fn x_on_worker_1_and_readers(&mut self, nbytes: u64, n: u32) {
+        self.submit(vec![task("x", &[])], &[0]);
+        self.take();
+        self.finish(1, "x", nbytes);
+        let readers: Vec<_> = (0..n)
+            .map(|i| SubmittedTask {
+                key: key(&format!("y{i}")),
+                op: vec![],
+                deps: vec![DepRef::Known(key("x"))],
+                order: i,
+                annotations: None,
+            })
+            .collect();
+        self.submit(readers, &(0..n).collect::<Vec<_>>());
+    }
+
     pub fn submit(&mut self, tasks: Vec<SubmittedTask>, wanted: &[u32]) {
         self.client_says(ClientToScheduler::UpdateGraph {
             tasks,

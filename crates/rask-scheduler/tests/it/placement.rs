@@ -109,19 +109,7 @@ fn idle_workers_steal_from_busy_ones() {
     let mut h = H::new();
     h.worker(1, 1);
     // One input on worker 1, then ten tasks reading it: all go there.
-    h.submit(vec![task("x", &[])], &[0]);
-    h.take();
-    h.finish(1, "x", 8);
-    let tasks: Vec<_> = (0..10)
-        .map(|i| SubmittedTask {
-            key: key(&format!("y{i}")),
-            op: vec![],
-            deps: vec![DepRef::Known(key("x"))],
-            order: i,
-            annotations: None,
-        })
-        .collect();
-    h.submit(tasks, &(0..10).collect::<Vec<_>>());
+    h.x_on_worker_1_and_readers(8, 10);
     assert!(h.computes().iter().all(|(w, _)| *w == 1));
     h.worker(2, 2);
     h.now += std::time::Duration::from_millis(200);
@@ -223,19 +211,7 @@ fn tasks_wait_for_a_worker_without_error() {
 fn big_inputs_are_not_stolen() {
     let mut h = H::new();
     h.worker(1, 1);
-    h.submit(vec![task("x", &[])], &[0]);
-    h.take();
-    h.finish(1, "x", 10_000_000_000);
-    let tasks: Vec<_> = (0..3)
-        .map(|i| SubmittedTask {
-            key: key(&format!("y{i}")),
-            op: vec![],
-            deps: vec![DepRef::Known(key("x"))],
-            order: i,
-            annotations: None,
-        })
-        .collect();
-    h.submit(tasks, &[0, 1, 2]);
+    h.x_on_worker_1_and_readers(10_000_000_000, 3);
     h.worker(2, 1);
     h.now += std::time::Duration::from_secs(1);
     h.ev(rask_scheduler::Event::Tick);

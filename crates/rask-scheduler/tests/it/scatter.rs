@@ -178,19 +178,7 @@ fn retire_requested_by_api() {
 fn retiring_worker_gives_back_its_queue() {
     let mut h = H::new();
     h.worker(1, 1);
-    h.submit(vec![task("x", &[])], &[0]);
-    h.take();
-    h.finish(1, "x", 8);
-    let tasks: Vec<_> = (0..4)
-        .map(|i| SubmittedTask {
-            key: key(&format!("y{i}")),
-            op: vec![],
-            deps: vec![DepRef::Known(key("x"))],
-            order: i,
-            annotations: None,
-        })
-        .collect();
-    h.submit(tasks, &[0, 1, 2, 3]);
+    h.x_on_worker_1_and_readers(8, 4);
     h.worker(2, 1);
     h.take();
     h.worker_says(1, WorkerToScheduler::Retire);
