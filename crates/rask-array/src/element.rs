@@ -3,6 +3,8 @@
 //! [`Element`] is every type an [`Array`](crate::Array) can hold: the
 //! integers `i8`–`i64`, `u8`–`u64`, `f32`, `f64` and `bool`. [`Number`] adds
 //! arithmetic (all but `bool`), [`Float`] the floating-point functions.
+//! [`ComplexElement`] is `Complex<f32>` and `Complex<f64>` (NumPy's
+//! `complex64` and `complex128`): elements, but not ordered `Number`s.
 
 use std::fmt::Debug;
 
@@ -14,7 +16,6 @@ pub trait Element:
     + 'static
     + Debug
     + PartialEq
-    + PartialOrd
     + Default
     + serde::Serialize
     + serde::de::DeserializeOwned
@@ -41,6 +42,7 @@ pub trait Element:
 /// An element with arithmetic.
 pub trait Number:
     Element
+    + PartialOrd
     + num_traits::Num
     + num_traits::NumCast
     + num_traits::Bounded
@@ -268,6 +270,80 @@ macro_rules! float_element {
 
 float_element!(f32 => "float32", "f4", 9, f64 => "float64", "f8", 10);
 
+// Complex elements (NumPy's complex64 and complex128), for the spectra of
+// `fft`. They have no order, so they are `Element`s but not `Number`s; their
+// arithmetic lives in `crate::complex`.
+
+/// The complex element types: `Complex<f32>` (NumPy's `complex64`) and
+/// `Complex<f64>` (`complex128`).
+pub trait ComplexElement:
+    Element
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::Div<Output = Self>
+    + std::ops::Neg<Output = Self>
+{
+    /// The type of the real and imaginary parts.
+    type Part: Float;
+    /// `re + im·i`.
+    fn from_parts(re: Self::Part, im: Self::Part) -> Self;
+    /// The real part.
+    fn re(self) -> Self::Part;
+    /// The imaginary part.
+    fn im(self) -> Self::Part;
+    /// The magnitude `|z|` (`hypot(re, im)`, as NumPy's `abs`).
+    fn magnitude(self) -> Self::Part;
+    /// The phase angle in radians (`atan2(im, re)`, as NumPy's `angle`).
+    fn phase(self) -> Self::Part;
+}
+
+macro_rules! complex_element {
+    ($($t:ty => $name:literal, $code:literal, $index:literal),*) => {$(
+        impl Element for num_complex::Complex<$t> {
+            const DTYPE: &'static str = $name;
+            const INDEX: usize = $index;
+            fn is_truthy(self) -> bool {
+                self.re != 0.0 || self.im != 0.0
+            }
+            const NPY_CODE: &'static str = $code;
+            fn from_npy_bytes(bytes: &[u8], big_endian: bool) -> Self {
+                let half = size_of::<$t>();
+                let part = |b: &[u8]| {
+                    let mut raw = [0u8; size_of::<$t>()];
+                    raw.copy_from_slice(b);
+                    if big_endian { <$t>::from_be_bytes(raw) } else { <$t>::from_le_bytes(raw) }
+                };
+                num_complex::Complex::new(part(&bytes[..half]), part(&bytes[half..2 * half]))
+            }
+            fn push_le_bytes(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.re.to_le_bytes());
+                out.extend_from_slice(&self.im.to_le_bytes());
+            }
+        }
+        impl ComplexElement for num_complex::Complex<$t> {
+            type Part = $t;
+            fn from_parts(re: $t, im: $t) -> Self {
+                num_complex::Complex::new(re, im)
+            }
+            fn re(self) -> $t {
+                self.re
+            }
+            fn im(self) -> $t {
+                self.im
+            }
+            fn magnitude(self) -> $t {
+                self.re.hypot(self.im)
+            }
+            fn phase(self) -> $t {
+                self.im.atan2(self.re)
+            }
+        }
+    )*};
+}
+
+complex_element!(f32 => "complex64", "c8", 11, f64 => "complex128", "c16", 12);
+
 /// Converts between element types the way NumPy's `astype` does.
 pub trait CastFrom<S> {
     /// The converted value.
@@ -331,6 +407,8 @@ pub(crate) fn rust_type(name: &str) -> &'static str {
         "uint32" => "u32",
         "uint64" => "u64",
         "float32" => "f32",
+        "complex64" => "Complex<f32>",
+        "complex128" => "Complex<f64>",
         _ => "f64",
     }
 }
