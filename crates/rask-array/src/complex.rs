@@ -144,7 +144,9 @@ pub(crate) struct ToComplex<R>(PhantomData<R>);
 impl<R: RealElement> ElemFn for ToComplex<R> {
     type Out = R::Complex;
     fn apply(&self, ops: &Operands<'_>) -> Result<ArrayD<R::Complex>, TaskError> {
-        unary(ops, |a: R| R::Complex::from_parts(a, <R as num_traits::Zero>::zero()))
+        unary(ops, |a: R| {
+            R::Complex::from_parts(a, <R as num_traits::Zero>::zero())
+        })
     }
 }
 

@@ -31,10 +31,20 @@ use rask_core::Tokenizer;
 /// NumPy names of the element types, in [`Element::INDEX`](crate::Element::INDEX)
 /// order.
 pub const DTYPES: [&str; 13] = [
-    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32",
+    "bool",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float32",
     "float64",
     // The complex types (`Complex<f32>`, `Complex<f64>`), for `fft`.
-    "complex64", "complex128",
+    "complex64",
+    "complex128",
 ];
 
 /// The registry name of kernel `$base` for element type `$t`:

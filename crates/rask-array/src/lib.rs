@@ -81,6 +81,7 @@ mod creation;
 mod cumulative;
 mod element;
 mod elementwise;
+pub mod fft;
 mod histogram;
 mod join;
 pub mod kernels;
@@ -100,13 +101,13 @@ pub mod zarr;
 
 pub use array::Array;
 pub use chunks::{ChunkSpec, Chunks, IntoChunks};
-pub use creation::BlockInfo;
-pub use element::{CastFrom, Element, Float, Number};
 pub use complex::RealElement;
+pub use creation::BlockInfo;
 pub use element::ComplexElement;
-pub use num_complex::{self, Complex};
+pub use element::{CastFrom, Element, Float, Number};
 pub use elementwise::{Operand, where_};
 pub use histogram::{histogram, histogram_edges};
+pub use num_complex::{self, Complex};
 pub use overlap::{Boundary, IntoBoundaries};
 pub use slicing::{NewAxis, SliceElem, SliceRange};
 #[allow(unused_imports)]

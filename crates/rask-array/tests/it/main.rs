@@ -5,6 +5,7 @@ mod blockwise;
 mod creation;
 mod cumulative;
 mod elementwise;
+mod fft;
 mod fusion;
 mod histogram;
 mod join;
