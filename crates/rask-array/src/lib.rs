@@ -96,6 +96,7 @@ mod region;
 pub mod slicing;
 mod store;
 mod transpose;
+pub mod wavelet;
 #[cfg(feature = "zarr")]
 pub mod zarr;
 

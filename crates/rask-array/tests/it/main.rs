@@ -18,5 +18,6 @@ mod rechunk;
 mod reductions;
 mod slicing;
 mod support;
+mod wavelet;
 #[cfg(feature = "zarr")]
 mod zarr;
