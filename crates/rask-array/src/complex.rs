@@ -196,7 +196,7 @@ macro_rules! complex_array {
             /// ```
             /// # use rask_local as _;
             /// use rask_array::{Array, Complex, ndarray::array};
-            /// let z = Array::from_ndarray(array![Complex::new(1.0, 2.0)].into_dyn(), &[1]).unwrap();
+            /// let z = Array::from_ndarray(array![Complex::new(1.0f64, 2.0)].into_dyn(), &[1]).unwrap();
             /// assert_eq!(z.real().compute().unwrap(), array![1.0].into_dyn());
             /// ```
             pub fn real(&self) -> Array<<$c as ComplexElement>::Part> {

@@ -795,7 +795,7 @@ fn shift<T: Element>(
 ) -> Result<Array<T>> {
     let shape = x.try_shape()?.to_vec();
     let axes = match axes {
-        Some(a) if a.is_empty() => return Ok(x.clone()),
+        Some([]) => return Ok(x.clone()),
         _ => check_axes(what, axes, shape.len())?,
     };
     let mut out = x.clone();

@@ -4,6 +4,9 @@
 //! filters follow from it exactly (see [`super::Wavelet`]), as they do in
 //! PyWavelets; a test checks all four against PyWavelets.
 
+// The digits are PyWavelets' as they are (`haar`'s happen to be 1/√2).
+#![allow(clippy::approx_constant)]
+
 /// `(name, dec_lo)` of every known wavelet, in the order errors list them.
 #[rustfmt::skip]
 pub(crate) const WAVELETS: &[(&str, &[f64])] = &[

@@ -288,7 +288,8 @@ mod tests {
         let p: Vec<_> = (-2..6).map(|t| source(t, 3, Mode::Periodization)).collect();
         assert_eq!(p, s(&[2, 2, 0, 1, 2, 2, 0, 1]));
         // Far past the ends: mirrored again and again.
-        assert_eq!(source(-9, 2, Mode::Symmetric), Some(1));
+        assert_eq!(source(-9, 2, Mode::Symmetric), Some(0));
+        assert_eq!(source(-7, 2, Mode::Symmetric), Some(1));
     }
 
     #[test]

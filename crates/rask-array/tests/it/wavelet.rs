@@ -153,7 +153,9 @@ fn transforms_equal_pywavelets() {
         tol: 1e-5,
     });
     // 2-d over chunked image axes.
-    let layouts2: [(&[usize], &[usize], [usize; 2], usize); 3] = [
+    /// Shape, chunks, axes and level of a 2-d case.
+    type Layout2 = (&'static [usize], &'static [usize], [usize; 2], usize);
+    let layouts2: [Layout2; 3] = [
         (&[20, 17], &[6, 5], [0, 1], 2),
         (&[2, 33, 24], &[1, 8, 24], [1, 2], 2),
         (&[12, 3, 9], &[5, 3, 4], [2, 0], 1),
