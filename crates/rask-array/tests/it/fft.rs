@@ -368,3 +368,15 @@ print(z.dtype.name, repr(complex(z[3, 4])))
         "{e}"
     );
 }
+
+#[test]
+fn transforms_are_portable() {
+    let x =
+        Array::from_ndarray(data(&[4, 6, 8], 5), [2.into(), 3.into(), ChunkSpec::Whole]).unwrap();
+    let spec = fft::rfft(&x.astype::<f32>(), Axis(2)).unwrap();
+    crate::support::assert_portable(&spec);
+    let z = fft::fftn(&spec.rechunk(&[4, 6, 5]).unwrap(), None).unwrap();
+    let back = fft::irfft(&(&z.conj() * Complex::new(0.5f32, 0.0)), Axis(2)).unwrap();
+    crate::support::assert_portable(&back);
+    crate::support::assert_portable(&fft::fftshift(&z.abs(), None).unwrap());
+}

@@ -360,3 +360,19 @@ fn bad_input_is_a_clear_error() {
     let bad = &x + &Array::<f64>::ones(&[3], &[3]).unwrap();
     assert!(wavelet::wavedec(&bad, "haar", 1, Axis(0), Mode::Symmetric).is_err());
 }
+
+#[test]
+fn transforms_are_portable() {
+    let x = Array::from_ndarray(data(&[30, 3, 4], 5), &[7, 2, 4]).unwrap();
+    let c = wavelet::wavedec(&x.astype::<f32>(), "db4", 2, Axis(0), Mode::Symmetric).unwrap();
+    for a in &c {
+        crate::support::assert_portable(a);
+    }
+    crate::support::assert_portable(
+        &wavelet::waverec(&c, "db4", Axis(0), Mode::Symmetric).unwrap(),
+    );
+    let c2 = wavelet::wavedec2(&x, "sym4", 1, [Axis(1), Axis(2)], Mode::Periodization).unwrap();
+    crate::support::assert_portable(
+        &wavelet::waverec2(&c2, "sym4", [Axis(1), Axis(2)], Mode::Periodization).unwrap(),
+    );
+}
