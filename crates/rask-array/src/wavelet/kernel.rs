@@ -8,7 +8,7 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use ndarray::{ArrayD, ArrayView1, Axis, IxDyn};
+use ndarray::{ArrayD, IxDyn};
 use rask_core::{Error, Kernel, Op, Result, TaskError, Value};
 use serde::{Deserialize, Serialize};
 
@@ -123,16 +123,7 @@ impl<T: Float> Kernel for DwtBlock<T> {
         let table = table(self.lo, width, &self.starts, &lens, |t| source(t, n, mode))?;
         let filter: Vec<T> = self.filter.iter().map(|&v| T::from_f64(v)).collect();
         let mut out = ArrayD::<T>::zeros(IxDyn(&out_shape(first.shape(), self.axis, self.len)));
-        each_lane(&mut out, &bs, self.axis, width, &table, |buf, mut o| {
-            for (k, o) in o.iter_mut().enumerate() {
-                let c = f - 1 + 2 * k;
-                let mut acc = T::zero();
-                for (j, &fj) in filter.iter().enumerate() {
-                    acc += fj * buf[c - j];
-                }
-                *o = acc;
-            }
-        });
+        filter_axis(&mut out, &bs, self.axis, &table, &filter, 2, false);
         Ok(block_value(out))
     }
 }
@@ -177,26 +168,11 @@ impl<T: Float> Kernel for IdwtBlock<T> {
         let g: Vec<T> = self.rec_lo.iter().map(|&v| T::from_f64(v)).collect();
         let h: Vec<T> = self.rec_hi.iter().map(|&v| T::from_f64(v)).collect();
         let shape = out_shape(first.shape(), self.axis, self.len);
-        // The detail's part first, then the approximation's added to it.
+        // The approximation's part, then the detail's added to it, as
+        // PyWavelets sums them.
         let mut out = ArrayD::<T>::zeros(IxDyn(&shape));
-        each_lane(&mut out, &d, self.axis, width, &d_table, |buf, mut o| {
-            for (k, o) in o.iter_mut().enumerate() {
-                let mut acc = T::zero();
-                for (j, &hj) in h.iter().enumerate() {
-                    acc += hj * buf[k + f - 1 - j];
-                }
-                *o = acc;
-            }
-        });
-        each_lane(&mut out, &a, self.axis, width, &a_table, |buf, mut o| {
-            for (k, o) in o.iter_mut().enumerate() {
-                let mut acc = T::zero();
-                for (j, &gj) in g.iter().enumerate() {
-                    acc += gj * buf[k + f - 1 - j];
-                }
-                *o += acc;
-            }
-        });
+        filter_axis(&mut out, &a, self.axis, &a_table, &g, 1, false);
+        filter_axis(&mut out, &d, self.axis, &d_table, &h, 1, true);
         Ok(block_value(out))
     }
 }
@@ -204,35 +180,124 @@ impl<T: Float> Kernel for IdwtBlock<T> {
 register_floats!(DwtBlock);
 register_floats!(IdwtBlock);
 
-/// For every lane of `out` along `axis`: the window gathered from the
-/// same lane of `blocks` through `table` into a buffer of `width`, then
-/// `f(buffer, output lane)`.
-fn each_lane<T: Float>(
+/// Elements along the axis's hyperplanes filtered at a time (so that a
+/// window of rows of this many stays in cache).
+const TILE: usize = 1024;
+
+/// `out[.., k, ..] = sum_j filter[j] * window[.., (f - 1) + step k - j, ..]`
+/// for every position `k` along `axis` of `out` (`f` the filter's length;
+/// with `add`, added to what `out` holds), where window position `w` is
+/// the element `table[w]` of `blocks` (or zero). The sum runs over `j` in
+/// order, from zero, in both layouts below, so that the result does not
+/// depend on how the other axes are chunked.
+///
+/// When the axis is the last (lanes contiguous), each lane is gathered
+/// into a buffer and filtered; otherwise whole rows of the elements after
+/// the axis are combined, a tile at a time, so the inner loop is a
+/// contiguous multiply-add.
+fn filter_axis<T: Float>(
     out: &mut ArrayD<T>,
     blocks: &[&ArrayD<T>],
     axis: usize,
-    width: usize,
     table: &Table,
-    mut f: impl FnMut(&[T], ndarray::ArrayViewMut1<'_, T>),
+    filter: &[T],
+    step: usize,
+    add: bool,
 ) {
-    let mut iters: Vec<_> = blocks
+    let shape = out.shape().to_vec();
+    let len = shape[axis];
+    let first = filter.len() - 1;
+    let outer: usize = shape[..axis].iter().product();
+    let inner: usize = shape[axis + 1..].iter().product();
+    let views: Vec<ndarray::CowArray<'_, T, IxDyn>> =
+        blocks.iter().map(|b| b.as_standard_layout()).collect();
+    let srcs: Vec<(&[T], usize)> = views
         .iter()
-        .map(|b| b.lanes(Axis(axis)).into_iter())
+        .map(|v| {
+            let data = v.as_slice().expect("a standard-layout block is contiguous");
+            (data, v.shape()[axis])
+        })
         .collect();
-    let mut lanes: Vec<ArrayView1<'_, T>> = Vec::with_capacity(blocks.len());
-    let mut buf = vec![T::zero(); width];
-    for o in out.lanes_mut(Axis(axis)) {
-        lanes.clear();
-        // Every block has as many lanes as the output (checked by `blocks`).
-        lanes.extend(iters.iter_mut().filter_map(Iterator::next));
-        for (b, e) in buf.iter_mut().zip(table) {
-            *b = match *e {
-                Some((k, p)) => lanes[k][p],
-                None => T::zero(),
-            };
+    let dst = out
+        .as_slice_mut()
+        .expect("a new array is in standard layout");
+    if inner == 1 {
+        let runs = runs(table);
+        let mut buf = vec![T::zero(); table.len()];
+        for o in 0..outer {
+            for &(w, len, src) in &runs {
+                let dst = &mut buf[w..w + len];
+                match src {
+                    Some((d, p)) => {
+                        let (data, n) = srcs[d];
+                        dst.copy_from_slice(&data[o * n + p..][..len]);
+                    }
+                    None => dst.fill(T::zero()),
+                }
+            }
+            for (k, x) in dst[o * len..(o + 1) * len].iter_mut().enumerate() {
+                let c = first + step * k;
+                // buf[c], buf[c - 1], ..., buf[c - first]: tap j reads buf[c - j].
+                let window = &buf[c - first..=c];
+                let mut acc = T::zero();
+                for (&fj, &v) in filter.iter().zip(window.iter().rev()) {
+                    acc += fj * v;
+                }
+                if add { *x += acc } else { *x = acc }
+            }
         }
-        f(&buf, o);
+        return;
     }
+    let mut acc = vec![T::zero(); TILE.min(inner)];
+    for o in 0..outer {
+        for t0 in (0..inner).step_by(TILE) {
+            let tw = TILE.min(inner - t0);
+            let acc = &mut acc[..tw];
+            for k in 0..len {
+                acc.fill(T::zero());
+                let c = first + step * k;
+                for (j, &fj) in filter.iter().enumerate() {
+                    // A zero (`None`) adds nothing.
+                    if let Some((d, p)) = table[c - j] {
+                        let (src, n) = srcs[d];
+                        let row = &src[(o * n + p) * inner + t0..][..tw];
+                        for (a, &v) in acc.iter_mut().zip(row) {
+                            *a += fj * v;
+                        }
+                    }
+                }
+                let row = &mut dst[(o * len + k) * inner + t0..][..tw];
+                if add {
+                    for (x, &a) in row.iter_mut().zip(acc.iter()) {
+                        *x += a;
+                    }
+                } else {
+                    row.copy_from_slice(acc);
+                }
+            }
+        }
+    }
+}
+
+/// The table as runs `(window position, length, source)` of consecutive
+/// elements of one block (`Some((block, first position))`) or of zeros.
+fn runs(table: &Table) -> Vec<(usize, usize, Option<(usize, usize)>)> {
+    let mut out: Vec<(usize, usize, Option<(usize, usize)>)> = Vec::new();
+    for (w, &e) in table.iter().enumerate() {
+        if let Some((start, len, src)) = out.last_mut() {
+            let extends = match (*src, e) {
+                (Some((d, p)), Some((d2, p2))) => d == d2 && p + *len == p2,
+                (None, None) => true,
+                _ => false,
+            };
+            if extends && *start + *len == w {
+                *len += 1;
+                continue;
+            }
+        }
+        out.push((w, 1, e));
+    }
+    out
 }
 
 /// One output part of a level: its task's parameters besides the data.

@@ -380,3 +380,24 @@ fn transforms_are_portable() {
     crate::support::assert_portable(&back);
     crate::support::assert_portable(&fft::fftshift(&z.abs(), None).unwrap());
 }
+
+/// Spectra go to Zarr (`complex64`/`complex128`, as zarr-python names
+/// them) and back.
+#[cfg(feature = "zarr")]
+#[test]
+fn spectra_round_trip_through_zarr() {
+    let dir = TempDir::new("fft", "zarr");
+    let x = Array::from_ndarray(data(&[6, 8], 6), [3.into(), ChunkSpec::Whole]).unwrap();
+    let spec = fft::rfft(&x.astype::<f32>(), Axis(1)).unwrap();
+    spec.to_zarr(dir.path("spec.zarr")).unwrap();
+    let back = Array::<Complex<f32>>::from_zarr(dir.path("spec.zarr")).unwrap();
+    assert_eq!(back.compute().unwrap(), spec.compute().unwrap());
+    let z = fft::fft(&x, Axis(1)).unwrap();
+    z.to_zarr(dir.path("z.zarr")).unwrap();
+    let back = Array::<Complex<f64>>::from_zarr(dir.path("z.zarr")).unwrap();
+    assert_eq!(back.compute().unwrap(), z.compute().unwrap());
+    let e = Array::<f64>::from_zarr(dir.path("z.zarr"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("complex128"), "{e}");
+}
