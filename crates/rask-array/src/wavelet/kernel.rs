@@ -25,6 +25,10 @@ use crate::kernels::{elem_name, register_floats};
 /// task's arguments and the position in it, or `None` for a zero.
 type Table = Vec<Option<(usize, usize)>>;
 
+/// A run of a [`Table`]: window position, length, and the source of its
+/// first element (consecutive elements of one block), or `None` (zeros).
+type Run = (usize, usize, Option<(usize, usize)>);
+
 /// The table of a window: position `w` is `pick(lo + w)` (an index along
 /// the whole axis), found among the blocks starting at `starts` with the
 /// lengths `lens`.
@@ -281,8 +285,8 @@ fn filter_axis<T: Float>(
 
 /// The table as runs `(window position, length, source)` of consecutive
 /// elements of one block (`Some((block, first position))`) or of zeros.
-fn runs(table: &Table) -> Vec<(usize, usize, Option<(usize, usize)>)> {
-    let mut out: Vec<(usize, usize, Option<(usize, usize)>)> = Vec::new();
+fn runs(table: &Table) -> Vec<Run> {
+    let mut out: Vec<Run> = Vec::new();
     for (w, &e) in table.iter().enumerate() {
         if let Some((start, len, src)) = out.last_mut() {
             let extends = match (*src, e) {
