@@ -376,3 +376,23 @@ fn transforms_are_portable() {
         &wavelet::waverec2(&c2, "sym4", [Axis(1), Axis(2)], Mode::Periodization).unwrap(),
     );
 }
+
+#[test]
+fn idwt_lines_up_coefficients_chunked_differently() {
+    let x = Array::from_ndarray(data(&[20, 6], 3), &[20, 6]).unwrap();
+    let (a, d) = wavelet::dwt(&x, "db2", Axis(0), Mode::Symmetric).unwrap();
+    let want = wavelet::idwt(&a, &d, "db2", Axis(0), Mode::Symmetric)
+        .unwrap()
+        .compute()
+        .unwrap();
+    let a2 = a.rechunk(&[4, 2]).unwrap();
+    let d2 = d.rechunk(&[3, 5]).unwrap();
+    let got = wavelet::idwt(&a2, &d2, "db2", Axis(0), Mode::Symmetric).unwrap();
+    assert_eq!(
+        got.chunks().axis(1),
+        &[2, 2, 2],
+        "the approximation's blocks"
+    );
+    assert_eq!(got.compute().unwrap(), want);
+    assert!(rel_err(&want, &x.compute().unwrap()) < 1e-12);
+}
