@@ -433,6 +433,10 @@ def print_cluster(rows: list[Row], out=sys.stdout) -> None:
                 figure += f" (plan {c['plan_s']:.3f} s)"
             if isinstance(c.get("wait_s"), (int, float)):
                 figure += f" + wait {c['wait_s']:.3f} s"
+                if r.workload in THROUGHPUT_WORKLOADS and r.tasks_run and c["wait_s"] > 0:
+                    # The scheduler's throughput: from the graph handed over
+                    # (sent, not yet received) to the result back.
+                    figure += f" ({r.tasks_run / c['wait_s']:,.0f} tasks/s once submitted)"
         cpu = c.get("cpu_s") or {}
         threads = ", ".join(f"{k} {v:.2f}" for k, v in (cpu.get("threads") or {}).items()) or "-"
         workers = "/".join(f"{v:.2f}" for v in cpu.get("workers") or [])
