@@ -38,6 +38,18 @@ const INLINE_RESULTS: bool = true;
 type Fetched = (Vec<(Key, Value)>, Vec<Key>);
 
 /// How a client connects.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use rask_distributed::{Client, ClientOptions};
+/// let options = ClientOptions {
+///     token: "s3cret".into(),
+///     connect_timeout: Duration::from_secs(30),
+///     ..ClientOptions::from_config()?
+/// };
+/// let client = Client::connect_with("tcp://10.0.0.5:8786", options)?;
+/// # Ok::<(), rask_core::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
     /// The shared secret of the cluster (config `token`, `RASK_TOKEN`).
@@ -391,6 +403,13 @@ impl Client {
 }
 
 /// The cluster as the scheduler sees it ([`Client::info`]).
+///
+/// ```no_run
+/// # let client = rask_distributed::Client::connect("tcp://127.0.0.1:8786")?;
+/// let info = client.info()?;
+/// println!("{}: {} workers, {} tasks", info.address, info.workers.len(), info.tasks);
+/// # Ok::<(), rask_core::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClusterInfo {
     /// The scheduler's address.

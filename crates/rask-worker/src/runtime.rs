@@ -59,6 +59,16 @@ enum Event {
 }
 
 /// The entry point for starting workers in-process; see [`Worker::start`].
+///
+/// ```no_run
+/// use rask_worker::{Worker, WorkerOptions};
+/// let mut opts = WorkerOptions::new("tcp://10.0.0.5:8786");
+/// opts.nthreads = 4;
+/// let worker = Worker::start(opts)?;
+/// println!("serving data at {}", worker.address());
+/// worker.wait()?; // until the scheduler closes it
+/// # Ok::<(), rask_worker::WorkerError>(())
+/// ```
 #[derive(Debug)]
 pub struct Worker;
 
