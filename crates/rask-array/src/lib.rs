@@ -100,7 +100,7 @@ pub mod zarr;
 pub use array::Array;
 pub use chunks::{ChunkSpec, Chunks, IntoChunks};
 pub use creation::BlockInfo;
-pub use element::{CastFrom, Element, Float, Number};
+pub use element::{Accumulate, CastFrom, Element, Float, Number};
 pub use elementwise::{Operand, where_};
 pub use histogram::{histogram, histogram_edges};
 pub use overlap::{Boundary, IntoBoundaries};
