@@ -287,7 +287,6 @@ impl<T: Accumulate> Array<T> {
 }
 
 impl<T: Number> Array<T> {
-
     /// Builds the local / carry / result layers of a scan along `axis`.
     fn scan(&self, scan: Scan, axis: usize) -> Array<T> {
         if let Some(e) = self.error() {

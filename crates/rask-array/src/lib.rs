@@ -87,6 +87,7 @@ mod linalg;
 mod manipulation;
 pub mod npy;
 pub mod overlap;
+mod quantile;
 pub mod random;
 pub mod rechunk;
 mod reduction;

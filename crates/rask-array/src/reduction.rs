@@ -297,7 +297,7 @@ fn reduce_slabs<T: Element, R: Reducer<T>>(
 }
 
 /// Checks and sorts the axes of a reduction.
-fn check_axes(
+pub(crate) fn check_axes(
     name: &str,
     ndim: usize,
     shape: &[usize],

@@ -201,14 +201,19 @@ impl<T: Accumulate> Reducer<T> for Prod {
     const NAMES: [&'static str; 4] = super::reducer_names!("prod", T);
     fn chunk(&self, block: &ArrayD<T>, axes: &[usize], _: &BlockInfo) -> ArrayD<T::Acc> {
         let skip = self.skip_nan;
-        fold_axes(block, axes, <T::Acc as num_traits::One>::one(), move |&a, x| {
-            let v = T::Acc::cast_from(x);
-            if skip && v.is_nan_value() {
-                a
-            } else {
-                a.wrapping_mul(v)
-            }
-        })
+        fold_axes(
+            block,
+            axes,
+            <T::Acc as num_traits::One>::one(),
+            move |&a, x| {
+                let v = T::Acc::cast_from(x);
+                if skip && v.is_nan_value() {
+                    a
+                } else {
+                    a.wrapping_mul(v)
+                }
+            },
+        )
     }
     fn combine(&self, parts: Vec<&ArrayD<T::Acc>>) -> ArrayD<T::Acc> {
         merge(&parts, |a, b| a.wrapping_mul(*b))
@@ -490,9 +495,9 @@ impl<T: Float> Reducer<T> for MomentReducer {
     }
     fn finish(&self, m: &Moments) -> Result<ArrayD<T>, TaskError> {
         if self.order == 1 {
-            return Ok(Zip::from(&m.count).and(&m.mean).map_collect(|&n, &mean| {
-                T::from_f64(if n > 0.0 { mean } else { f64::NAN })
-            }));
+            return Ok(Zip::from(&m.count)
+                .and(&m.mean)
+                .map_collect(|&n, &mean| T::from_f64(if n > 0.0 { mean } else { f64::NAN })));
         }
         let (ddof, sqrt) = (self.ddof, self.sqrt);
         Ok(Zip::from(&m.count).and(&m.m2).map_collect(|&n, &m2| {
@@ -719,6 +724,34 @@ mod tests {
         // Block (1, 0) starts at row 2; its 6th element is (1, 1) locally,
         // (3, 1) in the array.
         assert_eq!(global_flat_index(5, &info), 16);
+    }
+
+    #[test]
+    fn moment_counts_stay_exact_above_2_pow_24() {
+        // 2^24 + 1 is not an f32: counts and means are carried in f64.
+        let r = MomentReducer {
+            order: 2,
+            ddof: 1.0,
+            sqrt: false,
+            skip_nan: false,
+        };
+        let n = (1u64 << 24) as f64;
+        let big = Moments {
+            count: array![n].into_dyn(),
+            mean: array![0.0].into_dyn(),
+            m2: array![0.0].into_dyn(),
+        };
+        let one = Moments {
+            count: array![1.0].into_dyn(),
+            mean: array![n + 1.0].into_dyn(),
+            m2: array![0.0].into_dyn(),
+        };
+        let m = <MomentReducer as Reducer<f32>>::combine(&r, vec![&big, &one]);
+        assert_eq!(m.count[[0]], n + 1.0);
+        assert_eq!(m.mean[[0]], 1.0);
+        // var(ddof=1) of 2^24 zeros and one 2^24 + 1: m2 = N + N^2 over N.
+        let v = <MomentReducer as Reducer<f32>>::finish(&r, &m).unwrap();
+        assert_eq!(v[[0]], (n + 1.0) as f32);
     }
 
     #[test]
