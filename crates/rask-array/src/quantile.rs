@@ -251,6 +251,27 @@ fn check_quantiles(name: &str, qs: &[f64], scale: f64) -> Result<()> {
     Ok(())
 }
 
+/// Where and how an order statistic reduces.
+#[derive(Clone, Copy)]
+struct Form<'a> {
+    axes: &'a [usize],
+    keepdims: bool,
+    skip_nan: bool,
+    /// A leading result axis with one entry per quantile.
+    q_axis: bool,
+}
+
+impl<'a> Form<'a> {
+    fn new(axes: &'a [usize], keepdims: bool, skip_nan: bool, q_axis: bool) -> Self {
+        Form {
+            axes,
+            keepdims,
+            skip_nan,
+            q_axis,
+        }
+    }
+}
+
 impl<T: Number> Array<T>
 where
     T::Real: Float,
@@ -260,11 +281,14 @@ where
         &self,
         name: &'static str,
         stat: Stat,
-        axes: &[usize],
-        keepdims: bool,
-        skip_nan: bool,
-        q_axis: bool,
+        form: Form<'_>,
     ) -> Result<Array<T::Real>> {
+        let Form {
+            axes,
+            keepdims,
+            skip_nan,
+            q_axis,
+        } = form;
         let this = self.clone().into_result()?;
         let axes = crate::reduction::check_axes(name, this.ndim(), this.shape(), axes)
             .map_err(|e| Error::invalid("axis", e))?;
@@ -348,19 +372,17 @@ where
         ))
     }
 
+    /// Quantiles `qs / scale` (`scale` 100 for percentiles).
     fn quantiles_impl(
         &self,
         name: &'static str,
         qs: &[f64],
         scale: f64,
-        axes: &[usize],
-        keepdims: bool,
-        skip_nan: bool,
-        q_axis: bool,
+        form: Form<'_>,
     ) -> Result<Array<T::Real>> {
         let qs: Vec<f64> = qs.iter().map(|&q| q / scale).collect();
         check_quantiles(name, &qs, scale)?;
-        self.order_statistic(name, Stat::Quantiles(qs), axes, keepdims, skip_nan, q_axis)
+        self.order_statistic(name, Stat::Quantiles(qs), form)
     }
 }
 
@@ -410,7 +432,7 @@ order_statistics!(
     /// assert_eq!(ints.median().unwrap().compute_scalar().unwrap(), 3.0f64);
     /// ```
     median, median_axis, median_axes () => |s, axes, keep| {
-        s.order_statistic("median", Stat::Median, axes, keep, false, false)
+        s.order_statistic("median", Stat::Median, Form::new(axes, keep, false, false))
     };
     /// Median ignoring NaN (NumPy's `nanmedian`); an all-NaN lane gives NaN.
     ///
@@ -421,7 +443,7 @@ order_statistics!(
     /// assert_eq!(x.nanmedian().unwrap().compute_scalar().unwrap(), 2.5);
     /// ```
     nanmedian, nanmedian_axis, nanmedian_axes () => |s, axes, keep| {
-        s.order_statistic("nanmedian", Stat::Median, axes, keep, true, false)
+        s.order_statistic("nanmedian", Stat::Median, Form::new(axes, keep, true, false))
     };
     /// Quantile `q` in `[0, 1]` (NumPy's `quantile` with the default
     /// `method="linear"`), exact; see the [module docs](self).
@@ -434,11 +456,11 @@ order_statistics!(
     /// assert!(x.quantile(1.5).is_err());
     /// ```
     quantile, quantile_axis, quantile_axes (q: f64) => |s, axes, keep| {
-        s.quantiles_impl("quantile", &[q], 1.0, axes, keep, false, false)
+        s.quantiles_impl("quantile", &[q], 1.0, Form::new(axes, keep, false, false))
     };
     /// Quantile `q` ignoring NaN (NumPy's `nanquantile`).
     nanquantile, nanquantile_axis, nanquantile_axes (q: f64) => |s, axes, keep| {
-        s.quantiles_impl("nanquantile", &[q], 1.0, axes, keep, true, false)
+        s.quantiles_impl("nanquantile", &[q], 1.0, Form::new(axes, keep, true, false))
     };
     /// Percentile `p` in `[0, 100]` (NumPy's `percentile`: the quantile
     /// `p / 100`).
@@ -450,11 +472,11 @@ order_statistics!(
     /// assert_eq!(x.percentile(75.0).unwrap().compute_scalar().unwrap(), 25.0);
     /// ```
     percentile, percentile_axis, percentile_axes (p: f64) => |s, axes, keep| {
-        s.quantiles_impl("percentile", &[p], 100.0, axes, keep, false, false)
+        s.quantiles_impl("percentile", &[p], 100.0, Form::new(axes, keep, false, false))
     };
     /// Percentile `p` ignoring NaN (NumPy's `nanpercentile`).
     nanpercentile, nanpercentile_axis, nanpercentile_axes (p: f64) => |s, axes, keep| {
-        s.quantiles_impl("nanpercentile", &[p], 100.0, axes, keep, true, false)
+        s.quantiles_impl("nanpercentile", &[p], 100.0, Form::new(axes, keep, true, false))
     };
     /// Several quantiles at once, with a leading axis of one entry per
     /// quantile (NumPy's `quantile` with a list `q`); the lanes are gathered
@@ -468,19 +490,19 @@ order_statistics!(
     /// assert_eq!(q.compute().unwrap(), array![[1.0, 3.0], [1.5, 3.5], [2.0, 4.0]].into_dyn());
     /// ```
     quantiles, quantiles_axis, quantiles_axes (qs: &[f64]) => |s, axes, keep| {
-        s.quantiles_impl("quantile", qs, 1.0, axes, keep, false, true)
+        s.quantiles_impl("quantile", qs, 1.0, Form::new(axes, keep, false, true))
     };
     /// Several quantiles at once ignoring NaN, with a leading quantile axis.
     nanquantiles, nanquantiles_axis, nanquantiles_axes (qs: &[f64]) => |s, axes, keep| {
-        s.quantiles_impl("nanquantile", qs, 1.0, axes, keep, true, true)
+        s.quantiles_impl("nanquantile", qs, 1.0, Form::new(axes, keep, true, true))
     };
     /// Several percentiles at once, with a leading percentile axis.
     percentiles, percentiles_axis, percentiles_axes (ps: &[f64]) => |s, axes, keep| {
-        s.quantiles_impl("percentile", ps, 100.0, axes, keep, false, true)
+        s.quantiles_impl("percentile", ps, 100.0, Form::new(axes, keep, false, true))
     };
     /// Several percentiles at once ignoring NaN, with a leading axis.
     nanpercentiles, nanpercentiles_axis, nanpercentiles_axes (ps: &[f64]) => |s, axes, keep| {
-        s.quantiles_impl("nanpercentile", ps, 100.0, axes, keep, true, true)
+        s.quantiles_impl("nanpercentile", ps, 100.0, Form::new(axes, keep, true, true))
     };
 );
 

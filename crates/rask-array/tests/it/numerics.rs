@@ -5,7 +5,7 @@
 
 use proptest::prelude::*;
 use rask_array::ndarray::{ArrayD, Axis, IxDyn};
-use rask_array::{Array, Chunks, Element, Number};
+use rask_array::{Array, ChunkSpec, Chunks, Element, Number};
 use rask_local::Scheduler;
 
 use crate::support::{TempDir, chunks_for, data, err_text, no_oracle, python_with, run_oracle};
@@ -95,6 +95,29 @@ fn close<T: Number>(got: &ArrayD<T>, want: &ArrayD<T>, tol: f64, what: &str) {
     }
 }
 
+/// NumPy's results of the oracle script, and how many were compared.
+struct Oracle<'a> {
+    dir: &'a TempDir,
+    dtypes: std::collections::HashMap<String, String>,
+    checked: usize,
+}
+
+impl Oracle<'_> {
+    /// rask's `x` against NumPy's result `name`: the same dtype (NumPy's
+    /// file is read as `T`), values within `tol` (see [`close`]).
+    fn check<T: Number>(&mut self, name: &str, x: Array<T>, tol: f64) {
+        let dtype = self.dtypes.get(name).map(String::as_str);
+        assert_eq!(dtype, Some(T::DTYPE), "{name}: result dtype");
+        let path = self.dir.path(&format!("out_{name}.npy"));
+        let want = Array::<T>::from_npy(path, ChunkSpec::Auto)
+            .unwrap()
+            .compute()
+            .unwrap();
+        close(&x.compute().unwrap(), &want, tol, name);
+        self.checked += 1;
+    }
+}
+
 #[test]
 #[cfg_attr(
     not(rask_oracle_numpy),
@@ -142,174 +165,91 @@ fn result_types_and_values_follow_numpy() {
     put("f64b", &|p| f64b.to_npy(p));
 
     let lines = run_oracle(&python, ORACLE, &dir.0, &[]);
-    let dtypes: std::collections::HashMap<&str, &str> = lines
-        .iter()
-        .map(|l| (l[0].as_str(), l[1].as_str()))
-        .collect();
-    let mut checked = 0;
-    let mut check = |name: &str, got: &dyn Fn() -> (&'static str, Box<dyn FnOnce(&str)>)| {
-        let (dtype, compare) = got();
-        assert_eq!(Some(&dtype), dtypes.get(name), "{name}: result dtype");
-        compare(&dir.path(&format!("out_{name}.npy")).to_string_lossy());
-        checked += 1;
+    let mut o = Oracle {
+        dir: &dir,
+        dtypes: lines.iter().map(|l| (l[0].clone(), l[1].clone())).collect(),
+        checked: 0,
     };
-    /// rask's result against NumPy's saved one, read as the same type.
-    fn cmp<T: Number>(x: Array<T>, rtol: f64, name: &str) -> (&'static str, Box<dyn FnOnce(&str)>) {
-        let name = name.to_string();
-        (
-            T::DTYPE,
-            Box::new(move |path: &str| {
-                let want = Array::<T>::from_npy(path, rask_array::ChunkSpec::Auto)
-                    .unwrap()
-                    .compute()
-                    .unwrap();
-                close(&x.compute().unwrap(), &want, rtol, &name);
-            }),
-        )
-    }
     let (x, y) = (&i32a, &i32b);
     let ax = |i| Axis(i);
-    check("sum_u16", &|| cmp::<u64>(u16s.sum(), 0.0, "sum_u16"));
-    check("sum_u16_ax0", &|| {
-        cmp::<u64>(u16s.sum_axis(ax(0)), 0.0, "sum_u16_ax0")
-    });
-    check("sum_i8_ax1", &|| {
-        cmp::<i64>(i8s.sum_axis(ax(1)), 0.0, "sum_i8_ax1")
-    });
-    check("prod_i8_ax1", &|| {
-        cmp::<i64>(i8s.prod_axis(ax(1)), 0.0, "prod_i8_ax1")
-    });
-    check("sum_bool", &|| cmp::<i64>(bools.sum(), 0.0, "sum_bool"));
-    check("sum_bool_ax0", &|| {
-        cmp::<i64>(bools.sum_axis(ax(0)), 0.0, "sum_bool_ax0")
-    });
-    check("cumsum_u8_ax0", &|| {
-        cmp::<u64>(u8s.cumsum(ax(0)), 0.0, "cumsum_u8_ax0")
-    });
-    check("cumsum_i8_ax1", &|| {
-        cmp::<i64>(i8s.cumsum(ax(1)), 0.0, "cumsum_i8_ax1")
-    });
-    check("cumprod_i8_ax1", &|| {
-        cmp::<i64>(i8s.cumprod(ax(1)), 0.0, "cumprod_i8_ax1")
-    });
-    check("cumsum_bool_ax1", &|| {
-        cmp::<i64>(bools.cumsum(ax(1)), 0.0, "cumsum_bool_ax1")
-    });
-    check("mean_i32", &|| cmp::<f64>(x.mean(), 1e-12, "mean_i32"));
-    check("mean_u16_ax0", &|| {
-        cmp::<f64>(u16s.mean_axis(ax(0)), 1e-12, "mean_u16_ax0")
-    });
-    check("var_i32_ax0", &|| {
-        cmp::<f64>(x.var_axis(ax(0), 1.0), 1e-12, "var_i32_ax0")
-    });
-    check("std_u16_ax2", &|| {
-        cmp::<f64>(u16s.std_axis(ax(2), 0.0), 1e-12, "std_u16_ax2")
-    });
-    check("mean_bool", &|| {
-        cmp::<f64>(bools.mean(), 1e-12, "mean_bool")
-    });
-    check("mean_f32_ax1", &|| {
-        cmp::<f32>(f32s.mean_axis(ax(1)), 1e-6, "mean_f32_ax1")
-    });
-    check("var_f32", &|| cmp::<f32>(f32s.var(0.0), 1e-6, "var_f32"));
-    check("sum_f32_ax2", &|| {
-        cmp::<f32>(f32s.sum_axis(ax(2)), 1e-6, "sum_f32_ax2")
-    });
-    check("div_i32", &|| cmp::<f64>(x / y, 0.0, "div_i32"));
-    check("div_i32_scalar", &|| {
-        cmp::<f64>(x / 7, 0.0, "div_i32_scalar")
-    });
-    check("div_scalar_i32", &|| {
-        cmp::<f64>(7i32 / y, 0.0, "div_scalar_i32")
-    });
-    check("div_u8", &|| cmp::<f64>(&u8s / &u8b, 0.0, "div_u8"));
-    check("div_f32", &|| cmp::<f32>(&f32s / &f32b, 0.0, "div_f32"));
-    check("div_f32_scalar", &|| {
-        cmp::<f32>(&f32s / 3.0f32, 0.0, "div_f32_scalar")
-    });
-    check("floordiv_i32", &|| {
-        cmp::<i32>(x.floor_divide(y), 0.0, "floordiv_i32")
-    });
-    check("floordiv_f64", &|| {
-        cmp::<f64>(f64s.floor_divide(&f64b), 0.0, "floordiv_f64")
-    });
-    check("floordiv_f32_scalar", &|| {
-        cmp::<f32>(f32s.floor_divide(0.7f32), 0.0, "floordiv_f32_scalar")
-    });
-    check("median_f32_ax0", &|| {
-        cmp::<f32>(f32s.median_axis(ax(0)).unwrap(), 0.0, "median_f32_ax0")
-    });
-    check("median_u16_ax0", &|| {
-        cmp::<f64>(u16s.median_axis(ax(0)).unwrap(), 0.0, "median_u16_ax0")
-    });
-    check("median_i8", &|| {
-        cmp::<f64>(i8s.median().unwrap(), 0.0, "median_i8")
-    });
-    check("median_f64_ax12", &|| {
-        cmp::<f64>(
-            f64s.median_axes(&[1, 2], false).unwrap(),
-            0.0,
-            "median_f64_ax12",
-        )
-    });
-    check("median_f32n_ax1", &|| {
-        cmp::<f32>(f32n.median_axis(ax(1)).unwrap(), 0.0, "median_f32n_ax1")
-    });
-    check("nanmedian_f32n_ax1", &|| {
-        cmp::<f32>(
-            f32n.nanmedian_axis(ax(1)).unwrap(),
-            0.0,
-            "nanmedian_f32n_ax1",
-        )
-    });
-    check("quantile_f64_ax2", &|| {
-        cmp::<f64>(
-            f64s.quantile_axis(0.3, ax(2)).unwrap(),
-            0.0,
-            "quantile_f64_ax2",
-        )
-    });
-    check("quantile_f32_ax0", &|| {
-        cmp::<f32>(
-            f32s.quantile_axis(0.71, ax(0)).unwrap(),
-            0.0,
-            "quantile_f32_ax0",
-        )
-    });
-    check("quantile_i32_ax0", &|| {
-        cmp::<f64>(
-            x.quantile_axis(0.4, ax(0)).unwrap(),
-            0.0,
-            "quantile_i32_ax0",
-        )
-    });
-    check("percentile_i32_ax0", &|| {
-        let p = x.percentiles_axis(&[10.0, 50.0, 99.9], ax(0)).unwrap();
-        cmp::<f64>(p, 0.0, "percentile_i32_ax0")
-    });
-    check("percentile_u16", &|| {
-        cmp::<f64>(u16s.percentile(37.5).unwrap(), 0.0, "percentile_u16")
-    });
-    check("nanquantile_f32n_ax1", &|| {
-        cmp::<f32>(
-            f32n.nanquantile_axis(0.25, ax(1)).unwrap(),
-            0.0,
-            "nanquantile_f32n_ax1",
-        )
-    });
-    check("nanpercentile_f32n_ax0", &|| {
-        cmp::<f32>(
-            f32n.nanpercentile_axis(90.0, ax(0)).unwrap(),
-            0.0,
-            "nanpercentile_f32n_ax0",
-        )
-    });
+    o.check("sum_u16", u16s.sum(), 0.0);
+    o.check("sum_u16_ax0", u16s.sum_axis(ax(0)), 0.0);
+    o.check("sum_i8_ax1", i8s.sum_axis(ax(1)), 0.0);
+    o.check("prod_i8_ax1", i8s.prod_axis(ax(1)), 0.0);
+    o.check("sum_bool", bools.sum(), 0.0);
+    o.check("sum_bool_ax0", bools.sum_axis(ax(0)), 0.0);
+    o.check("cumsum_u8_ax0", u8s.cumsum(ax(0)), 0.0);
+    o.check("cumsum_i8_ax1", i8s.cumsum(ax(1)), 0.0);
+    o.check("cumprod_i8_ax1", i8s.cumprod(ax(1)), 0.0);
+    o.check("cumsum_bool_ax1", bools.cumsum(ax(1)), 0.0);
+    o.check("mean_i32", x.mean(), 1e-12);
+    o.check("mean_u16_ax0", u16s.mean_axis(ax(0)), 1e-12);
+    o.check("var_i32_ax0", x.var_axis(ax(0), 1.0), 1e-12);
+    o.check("std_u16_ax2", u16s.std_axis(ax(2), 0.0), 1e-12);
+    o.check("mean_bool", bools.mean(), 1e-12);
+    o.check("mean_f32_ax1", f32s.mean_axis(ax(1)), 1e-6);
+    o.check("var_f32", f32s.var(0.0), 1e-6);
+    o.check("sum_f32_ax2", f32s.sum_axis(ax(2)), 1e-6);
+    o.check("div_i32", x / y, 0.0);
+    o.check("div_i32_scalar", x / 7, 0.0);
+    o.check("div_scalar_i32", 7i32 / y, 0.0);
+    o.check("div_u8", &u8s / &u8b, 0.0);
+    o.check("div_f32", &f32s / &f32b, 0.0);
+    o.check("div_f32_scalar", &f32s / 3.0f32, 0.0);
+    o.check("floordiv_i32", x.floor_divide(y), 0.0);
+    o.check("floordiv_f64", f64s.floor_divide(&f64b), 0.0);
+    o.check("floordiv_f32_scalar", f32s.floor_divide(0.7f32), 0.0);
+    o.check("median_f32_ax0", f32s.median_axis(ax(0)).unwrap(), 0.0);
+    o.check("median_u16_ax0", u16s.median_axis(ax(0)).unwrap(), 0.0);
+    o.check("median_i8", i8s.median().unwrap(), 0.0);
+    o.check(
+        "median_f64_ax12",
+        f64s.median_axes(&[1, 2], false).unwrap(),
+        0.0,
+    );
+    o.check("median_f32n_ax1", f32n.median_axis(ax(1)).unwrap(), 0.0);
+    o.check(
+        "nanmedian_f32n_ax1",
+        f32n.nanmedian_axis(ax(1)).unwrap(),
+        0.0,
+    );
+    o.check(
+        "quantile_f64_ax2",
+        f64s.quantile_axis(0.3, ax(2)).unwrap(),
+        0.0,
+    );
+    o.check(
+        "quantile_f32_ax0",
+        f32s.quantile_axis(0.71, ax(0)).unwrap(),
+        0.0,
+    );
+    o.check(
+        "quantile_i32_ax0",
+        x.quantile_axis(0.4, ax(0)).unwrap(),
+        0.0,
+    );
+    o.check(
+        "percentile_i32_ax0",
+        x.percentiles_axis(&[10.0, 50.0, 99.9], ax(0)).unwrap(),
+        0.0,
+    );
+    o.check("percentile_u16", u16s.percentile(37.5).unwrap(), 0.0);
+    o.check(
+        "nanquantile_f32n_ax1",
+        f32n.nanquantile_axis(0.25, ax(1)).unwrap(),
+        0.0,
+    );
+    o.check(
+        "nanpercentile_f32n_ax0",
+        f32n.nanpercentile_axis(90.0, ax(0)).unwrap(),
+        0.0,
+    );
 
     // A long f32 sum: at least as close to the exact sum as NumPy's pairwise
     // one, and within a few float32 ulps of it.
     let long = Array::<f32>::from_npy(dir.path("long.npy"), &[2_500_000]).unwrap();
     let got = long.sum().compute_scalar().unwrap() as f64;
-    let numpy = Array::<f32>::from_npy(dir.path("out_sum_long.npy"), rask_array::ChunkSpec::Auto)
+    let numpy = Array::<f32>::from_npy(dir.path("out_sum_long.npy"), ChunkSpec::Auto)
         .unwrap()
         .compute_scalar()
         .unwrap() as f64;
@@ -320,8 +260,12 @@ fn result_types_and_values_follow_numpy() {
         "{got} {numpy} {exact}"
     );
     assert!((got - numpy).abs() <= 4.0 * ulp, "{got} {numpy}");
-    assert_eq!(dtypes.get("sum_long"), Some(&"float32"));
-    assert_eq!(checked + 1, lines.len() - 1, "every NumPy result compared");
+    assert_eq!(o.dtypes["sum_long"], "float32");
+    assert_eq!(
+        o.checked + 1,
+        lines.len() - 1,
+        "every NumPy result compared"
+    );
 }
 
 /// NumPy's quantile of one lane by sorting it in full (the reference for
