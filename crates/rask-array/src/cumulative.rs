@@ -234,9 +234,14 @@ impl<T: Accumulate> Array<T> {
     /// ```
     /// # use rask_local as _;
     /// use rask_array::{Array, ndarray::{Axis, array}};
-    /// let x = Array::from_ndarray(array![[1, 2, 3], [4, 5, 6]].into_dyn(), &[1, 2]).unwrap();
-    /// assert_eq!(x.cumsum(Axis(1)).compute().unwrap(), array![[1, 3, 6], [4, 9, 15]].into_dyn());
+    /// let x = Array::from_ndarray(array![[1i32, 2, 3], [4, 5, 6]].into_dyn(), &[1, 2]).unwrap();
+    /// // int32 accumulates in int64, as NumPy's.
+    /// let rows: Array<i64> = x.cumsum(Axis(1));
+    /// assert_eq!(rows.compute().unwrap(), array![[1, 3, 6], [4, 9, 15]].into_dyn());
     /// assert_eq!(x.cumsum(Axis(0)).compute().unwrap(), array![[1, 2, 3], [5, 7, 9]].into_dyn());
+    /// let frames = Array::<u16>::full(&[3], &[1], u16::MAX).unwrap();
+    /// let run: Array<u64> = frames.cumsum(Axis(0));
+    /// assert_eq!(run.compute().unwrap()[2], 3 * u16::MAX as u64);
     /// ```
     pub fn cumsum(&self, axis: Axis) -> Array<T::Acc> {
         self.cast_or_same::<T::Acc>()
@@ -249,8 +254,8 @@ impl<T: Accumulate> Array<T> {
     /// ```
     /// # use rask_local as _;
     /// use rask_array::{Array, ndarray::{Axis, array}};
-    /// let x = Array::from_ndarray(array![1, 2, 3, 4, 5].into_dyn(), &[2]).unwrap();
-    /// assert_eq!(x.cumprod(Axis(0)).compute().unwrap(), array![1, 2, 6, 24, 120].into_dyn());
+    /// let x = Array::from_ndarray(array![1u8, 2, 3, 4, 5].into_dyn(), &[2]).unwrap();
+    /// assert_eq!(x.cumprod(Axis(0)).compute().unwrap(), array![1u64, 2, 6, 24, 120].into_dyn());
     /// ```
     pub fn cumprod(&self, axis: Axis) -> Array<T::Acc> {
         self.cast_or_same::<T::Acc>()
