@@ -419,7 +419,8 @@ macro_rules! order_statistics {
 
 order_statistics!(
     /// Median (NumPy's `median`), exact: the reduced axes are rechunked to
-    /// one block each first (see the [module docs](self)). Integers give
+    /// one block each first (as Dask's `median`; a lane must fit in one
+    /// task, and `median()` gathers the whole array). Integers give
     /// `f64`, floats their own type; a lane with NaN gives NaN.
     ///
     /// ```
@@ -446,7 +447,9 @@ order_statistics!(
         s.order_statistic("nanmedian", Stat::Median, Form::new(axes, keep, true, false))
     };
     /// Quantile `q` in `[0, 1]` (NumPy's `quantile` with the default
-    /// `method="linear"`), exact; see the [module docs](self).
+    /// `method="linear"`), exact, rechunking as [`Array::median`] does.
+    /// Integers give `f64` (computed from the converted neighbours; NumPy
+    /// subtracts them in the integer type, which can wrap around).
     ///
     /// ```
     /// # use rask_local as _;
