@@ -26,6 +26,11 @@
 //! `x.sum(axis=0)`, `x.std(1.0)` is `x.std(ddof=1)`, chunk requests take
 //! block sizes (`&[1000, 1000]`) or [`ChunkSpec`]s (`Whole` is Dask's `-1`,
 //! `Auto` aims at `array.chunk-size`).
+//! Result types are NumPy's ([`Accumulate`]): `u16` frames sum to `u64`,
+//! integer means and variances are `f64`, `&a / &b` is true division (`f64`
+//! for integers; `a.floor_divide(&b)` is `a // b`), and `median_axis`,
+//! `quantile_axis`, `percentile_axis` (and `nan*`) are exact, rechunking the
+//! reduced axes to one block as Dask's `median` does.
 //!
 //! NumPy's `.npy` files are read and written block by block, so they may be
 //! larger than memory: [`Array::from_npy`] (`np.load(path, mmap_mode='r')`
@@ -87,6 +92,7 @@ mod linalg;
 mod manipulation;
 pub mod npy;
 pub mod overlap;
+mod quantile;
 pub mod random;
 pub mod rechunk;
 mod reduction;
@@ -100,7 +106,7 @@ pub mod zarr;
 pub use array::Array;
 pub use chunks::{ChunkSpec, Chunks, IntoChunks};
 pub use creation::BlockInfo;
-pub use element::{CastFrom, Element, Float, Number};
+pub use element::{Accumulate, CastFrom, Element, Float, Number};
 pub use elementwise::{Operand, where_};
 pub use histogram::{histogram, histogram_edges};
 pub use overlap::{Boundary, IntoBoundaries};

@@ -11,6 +11,7 @@ mod join;
 mod linalg;
 mod manipulation;
 mod npy;
+mod numerics;
 mod overlap;
 mod portable;
 mod rechunk;
