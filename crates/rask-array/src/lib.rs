@@ -80,6 +80,7 @@ mod creation;
 mod cumulative;
 mod element;
 mod elementwise;
+pub mod fits;
 mod histogram;
 mod join;
 pub mod kernels;
@@ -88,11 +89,14 @@ mod manipulation;
 pub mod npy;
 pub mod overlap;
 pub mod random;
+pub mod raw;
 pub mod rechunk;
 mod reduction;
 mod region;
 pub mod slicing;
 mod store;
+#[cfg(feature = "tiff")]
+pub mod tiff;
 mod transpose;
 #[cfg(feature = "zarr")]
 pub mod zarr;
@@ -105,5 +109,7 @@ pub use elementwise::{Operand, where_};
 pub use histogram::{histogram, histogram_edges};
 pub use overlap::{Boundary, IntoBoundaries};
 pub use slicing::{NewAxis, SliceElem, SliceRange};
+#[cfg(feature = "tiff")]
+pub use tiff::{from_tiff, from_tiff_stack};
 #[allow(unused_imports)]
 pub use {blockwise::*, join::*, linalg::*, manipulation::*};

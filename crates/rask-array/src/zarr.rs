@@ -20,7 +20,8 @@
 //! Writing makes a Zarr v3 array whose regular chunk grid is the array's
 //! blocks (the blocks must therefore be regular: equal along each axis
 //! but for a smaller last one), with the `bytes` codec (little-endian)
-//! and optionally `gzip`, and the fill value 0 (`false`). Each block task
+//! and optionally `gzip` or `zstd` ([`ZarrCompression`]), any JSON
+//! attributes, and the fill value 0 (`false`). Each block task
 //! encodes and writes its own chunk, in parallel; a chunk that is all
 //! zeros is not stored at all (readers fill it in), as zarr-python does by
 //! default. The store is written
@@ -28,6 +29,11 @@
 //! once every chunk is written, as [`Array::to_npy`] does: a failed
 //! compute leaves nothing at the path, and an array read from a store can
 //! be written back over it.
+//!
+//! An existing array can also be written into: a region of it
+//! ([`Array::to_zarr_region`]) or past its end along an axis
+//! ([`Array::append_to_zarr`]), blocks in parallel without a lock once
+//! checked to write disjoint stored chunks (see the `region` submodule).
 //!
 //! Block reads and writes are registered kernels (`ReadZarrBlock`,
 //! `WriteZarrBlock`) whose parameters hold the store's absolute path and
@@ -50,7 +56,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use ndarray::{ArrayD, IxDyn};
 use rask_core::{Collection, Error, Executor, Kernel, Op, Result, TaskError, Value};
 use serde::{Deserialize, Serialize};
-use zarrs::array::codec::GzipCodec;
+use zarrs::array::codec::{GzipCodec, ZstdCodec};
 use zarrs::array::{
     ArrayBuilder, ArrayBytes, ArrayCreateError, ArrayMetadata, ArraySubset, CodecOptions, DataType,
     FillValue, data_type,
@@ -63,6 +69,8 @@ use crate::element::Element;
 use crate::kernels::{elem_name, register_elements};
 use crate::npy::temp_sibling;
 use crate::store::{BlockWrite, FileStamp, check_place, file_path, write_arg};
+
+mod region;
 
 /// A Zarr array opened through `zarrs`.
 type Store = zarrs::array::Array<FilesystemStore>;
@@ -509,23 +517,49 @@ fn write_block<T: Element>(
         .map_err(|e| e.to_string())
 }
 
-/// How [`Array::to_zarr_with`] writes a store.
+/// How each chunk of a Zarr array rask writes is compressed.
+///
+/// zarr-python's default for new arrays is `Zstd { level: 0 }` (zstd's
+/// default level, 3); rask's [`Array::to_zarr`] keeps chunks uncompressed
+/// unless asked.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ZarrCompression {
+    /// No compression: the `bytes` codec only.
+    #[default]
+    None,
+    /// The `gzip` codec at this level (0–9).
+    Gzip(u32),
+    /// The `zstd` codec at this level (-131072 to 22; 0 is zstd's default,
+    /// 3), without checksums, as zarr-python writes it.
+    Zstd(i32),
+}
+
+/// How [`Array::to_zarr_with`] writes a store: overwrite, compression and
+/// attributes.
 ///
 /// ```
 /// # use rask_local as _;
-/// use rask_array::zarr::ZarrWriteOptions;
-/// let opts = ZarrWriteOptions::new().overwrite(true).gzip(5);
+/// use rask_array::zarr::{ZarrCompression, ZarrWriteOptions};
+/// let opts = ZarrWriteOptions::new()
+///     .overwrite(true)
+///     .zstd(3)
+///     .attribute("units", "DN")
+///     .attribute("wavelength_nm", 617.3);
 /// assert!(opts.overwrites());
-/// assert_eq!(opts.gzip_level(), Some(5));
+/// assert_eq!(opts.compression(), ZarrCompression::Zstd(3));
+/// assert_eq!(opts.attributes()["units"], "DN");
+/// assert_eq!(ZarrWriteOptions::new().gzip(5).gzip_level(), Some(5));
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ZarrWriteOptions {
     overwrite: bool,
-    gzip_level: Option<u32>,
+    compression: ZarrCompression,
+    attributes: serde_json::Map<String, serde_json::Value>,
 }
 
 impl ZarrWriteOptions {
-    /// The defaults: fail when the path exists; no compression.
+    /// The defaults: fail when the path exists; no compression; no
+    /// attributes.
     pub fn new() -> Self {
         Self::default()
     }
@@ -539,10 +573,47 @@ impl ZarrWriteOptions {
         self
     }
 
+    /// Compresses each chunk as `compression` says.
+    #[must_use]
+    pub fn compress(mut self, compression: ZarrCompression) -> Self {
+        self.compression = compression;
+        self
+    }
+
     /// Compresses each chunk with gzip at `level` (0–9).
     #[must_use]
-    pub fn gzip(mut self, level: u32) -> Self {
-        self.gzip_level = Some(level);
+    pub fn gzip(self, level: u32) -> Self {
+        self.compress(ZarrCompression::Gzip(level))
+    }
+
+    /// Compresses each chunk with zstd at `level` (0 is zstd's default
+    /// level, as zarr-python's default codec `ZstdCodec(level=0)`).
+    #[must_use]
+    pub fn zstd(self, level: i32) -> Self {
+        self.compress(ZarrCompression::Zstd(level))
+    }
+
+    /// Adds the attribute `key` (any JSON value: units, world coordinates,
+    /// a header) to the array's metadata, where zarr-python reads it as
+    /// `z.attrs[key]`; a later value for the same key replaces the
+    /// earlier.
+    #[must_use]
+    pub fn attribute(
+        mut self,
+        key: impl Into<String>,
+        value: impl Into<serde_json::Value>,
+    ) -> Self {
+        self.attributes.insert(key.into(), value.into());
+        self
+    }
+
+    /// Adds every attribute of `attributes` (see [`ZarrWriteOptions::attribute`]).
+    #[must_use]
+    pub fn attributes_from(
+        mut self,
+        attributes: serde_json::Map<String, serde_json::Value>,
+    ) -> Self {
+        self.attributes.extend(attributes);
         self
     }
 
@@ -551,9 +622,22 @@ impl ZarrWriteOptions {
         self.overwrite
     }
 
-    /// The gzip level, if chunks are compressed.
+    /// How chunks are compressed.
+    pub fn compression(&self) -> ZarrCompression {
+        self.compression
+    }
+
+    /// The gzip level, if chunks are compressed with gzip.
     pub fn gzip_level(&self) -> Option<u32> {
-        self.gzip_level
+        match self.compression {
+            ZarrCompression::Gzip(level) => Some(level),
+            _ => None,
+        }
+    }
+
+    /// The attributes written into the array's metadata.
+    pub fn attributes(&self) -> &serde_json::Map<String, serde_json::Value> {
+        &self.attributes
     }
 }
 
@@ -694,7 +778,8 @@ impl<T: Element> Array<T> {
 
     /// Computes the array on the configured scheduler and writes it to
     /// `path` as a Zarr v3 array whose chunks are the array's blocks
-    /// (uncompressed; see [`Array::to_zarr_with`] for gzip and overwrite).
+    /// (uncompressed; see [`Array::to_zarr_with`] for zstd or gzip,
+    /// attributes and overwrite).
     ///
     /// Fails, naming the path, when something already exists there, or
     /// when the blocks are irregular (a Zarr chunk grid is regular:
@@ -725,7 +810,8 @@ impl<T: Element> Array<T> {
         )
     }
 
-    /// Like [`Array::to_zarr`], with `options` (overwrite, gzip), on
+    /// Like [`Array::to_zarr`], with `options` (overwrite, compression,
+    /// attributes), on
     /// `scheduler`.
     ///
     /// With `overwrite`, a Zarr store (or an empty directory) at `path` is
@@ -810,15 +896,32 @@ impl<T: Element> Array<T> {
             data_type_of::<T>(),
             FillValue::new(vec![0u8; size_of::<T>()]),
         );
-        if let Some(level) = options.gzip_level {
-            let gzip = GzipCodec::new(level).map_err(|e| {
-                Error::invalid(
-                    "gzip level",
-                    format!("{level} for {}: {e}; use 0 to 9", path.display()),
-                )
-            })?;
-            builder.bytes_to_bytes_codecs(vec![Arc::new(gzip)]);
+        match options.compression {
+            ZarrCompression::None => {}
+            ZarrCompression::Gzip(level) => {
+                let gzip = GzipCodec::new(level).map_err(|e| {
+                    Error::invalid(
+                        "gzip level",
+                        format!("{level} for {}: {e}; use 0 to 9", path.display()),
+                    )
+                })?;
+                builder.bytes_to_bytes_codecs(vec![Arc::new(gzip)]);
+            }
+            ZarrCompression::Zstd(level) => {
+                if !(-131072..=22).contains(&level) {
+                    return Err(Error::invalid(
+                        "zstd level",
+                        format!(
+                            "{level} for {}: zstd levels run from -131072 to 22; use 0 (the \
+                             default level) to 22",
+                            path.display()
+                        ),
+                    ));
+                }
+                builder.bytes_to_bytes_codecs(vec![Arc::new(ZstdCodec::new(level, false))]);
+            }
         }
+        builder.attributes(options.attributes.clone());
         Ok(builder)
     }
 }
