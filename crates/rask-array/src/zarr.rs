@@ -58,8 +58,8 @@ use rask_core::{Collection, Error, Executor, Kernel, Op, Result, TaskError, Valu
 use serde::{Deserialize, Serialize};
 use zarrs::array::codec::{GzipCodec, ZstdCodec};
 use zarrs::array::{
-    ArrayBuilder, ArrayBytes, ArrayCreateError, ArrayMetadata, ArraySubset, CodecOptions, DataType,
-    FillValue, data_type,
+    ArrayBuilder, ArrayBytes, ArrayCreateError, ArrayMetadata, ArrayMetadataOptions, ArraySubset,
+    CodecOptions, DataType, FillValue, data_type,
 };
 use zarrs::filesystem::FilesystemStore;
 
@@ -71,6 +71,10 @@ use crate::npy::temp_sibling;
 use crate::store::{BlockWrite, FileStamp, check_place, file_path, write_arg};
 
 mod region;
+
+/// The `serde_json` crate, for the attributes of [`ZarrWriteOptions`]
+/// (`zarr::serde_json::json!({"units": "DN"})`).
+pub use serde_json;
 
 /// A Zarr array opened through `zarrs`.
 type Store = zarrs::array::Array<FilesystemStore>;
@@ -935,8 +939,14 @@ fn create_store(tmp: &Path, path: &Path, builder: &ArrayBuilder) -> Result<()> {
         .build(Arc::new(fs), "/")
         .map_err(|e| bad_store(path, format!("cannot create the Zarr array: {e}")))?;
     store
-        .store_metadata()
+        .store_metadata_opt(&metadata_options())
         .map_err(|e| bad_store(tmp, format!("cannot write the metadata: {e}")))
+}
+
+/// How rask writes metadata: without the `_zarrs` attribute `zarrs` adds
+/// by default, so the attributes are the caller's only.
+fn metadata_options() -> ArrayMetadataOptions {
+    ArrayMetadataOptions::default().with_include_zarrs_metadata(false)
 }
 
 /// Moves the finished store `tmp` to `path`, replacing what is there.

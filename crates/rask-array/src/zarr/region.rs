@@ -25,7 +25,7 @@ use std::path::Path;
 
 use rask_core::{Collection, Executor, Result};
 
-use super::{Store, bad_store, native_chunks, open_as, zarr_block_writer};
+use super::{Store, bad_store, metadata_options, native_chunks, open_as, zarr_block_writer};
 use crate::array::Array;
 use crate::chunks::{Chunks, fmt_shape};
 use crate::element::Element;
@@ -222,7 +222,7 @@ fn set_shape(path: &Path, store: &mut Store, shape: Vec<u64>) -> Result<()> {
         .set_shape(shape)
         .map_err(|e| bad_store(path, format!("cannot resize the array: {e}")))?;
     store
-        .store_metadata()
+        .store_metadata_opt(&metadata_options())
         .map_err(|e| bad_store(path, format!("cannot write the metadata: {e}")))
 }
 
@@ -231,10 +231,21 @@ fn set_shape(path: &Path, store: &mut Store, shape: Vec<u64>) -> Result<()> {
 fn check_aligned(path: &Path, store: &Store, chunks: &Chunks, start: &[usize]) -> Result<()> {
     let grid = native_chunks(path, store)?;
     for (axis, &origin) in start.iter().enumerate() {
-        // The stored chunks' boundaries along this axis.
+        // The stored chunks' boundaries along this axis, continued past
+        // the array's end (for an append) in steps of the first chunk's
+        // length, as a regular grid goes on.
+        let lens = grid.axis(axis);
+        let first = lens.first().copied().unwrap_or(1).max(1);
         let mut bounds = vec![0usize];
-        for &len in grid.axis(axis) {
+        for &len in lens {
+            if len < first {
+                break; // the last chunk, clipped to the array
+            }
             bounds.push(bounds[bounds.len() - 1] + len);
+        }
+        let end = origin + chunks.shape()[axis];
+        while bounds[bounds.len() - 1] < end {
+            bounds.push(bounds[bounds.len() - 1] + first);
         }
         let sizes = chunks.axis(axis);
         let mut at = origin;
@@ -243,7 +254,6 @@ fn check_aligned(path: &Path, store: &Store, chunks: &Chunks, start: &[usize]) -
             if bounds.binary_search(&at).is_err() {
                 let i = bounds.partition_point(|&b| b <= at);
                 let (lo, hi) = (bounds[i - 1], bounds.get(i).copied().unwrap_or(at));
-                let first = grid.axis(axis).first().copied().unwrap_or(1).max(1);
                 return Err(bad_store(
                     path,
                     format!(
