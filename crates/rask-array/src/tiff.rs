@@ -140,13 +140,17 @@ impl std::fmt::Display for PageKind {
 
 type TiffDecoder = Decoder<BufReader<File>>;
 
-fn open_decoder(path: &Path) -> std::result::Result<TiffDecoder, String> {
+/// Opens a decoder on the file at `path` that may decode images of
+/// `image_bytes` (0 when only headers are read).
+fn open_decoder(path: &Path, image_bytes: usize) -> std::result::Result<TiffDecoder, String> {
     let file = File::open(path).map_err(|e| format!("cannot open it: {e}"))?;
     let mut limits = Limits::default();
-    // Whole images are decoded at once; the default cap (256 MiB) would
-    // refuse large frames.
-    limits.decoding_buffer_size = usize::MAX;
-    limits.intermediate_buffer_size = usize::MAX;
+    // Whole images are decoded at once, of a size the reference file's
+    // header gave (each page is checked against it before decoding): the
+    // default caps (256 MiB, 128 MiB) would refuse large frames, and no
+    // cap would let a corrupt header ask for any amount of memory.
+    limits.decoding_buffer_size = limits.decoding_buffer_size.max(image_bytes);
+    limits.intermediate_buffer_size = limits.intermediate_buffer_size.max(image_bytes);
     Decoder::new(BufReader::new(file))
         .map(|d| d.with_limits(limits))
         .map_err(|e| format!("not a TIFF file, or a corrupt one: {e}"))
@@ -249,7 +253,7 @@ fn bad_file(path: &Path, msg: impl std::fmt::Display) -> Error {
 /// differ.
 pub fn read_info(path: impl AsRef<Path>) -> Result<TiffInfo> {
     let path = path.as_ref();
-    let mut d = open_decoder(path).map_err(|e| bad_file(path, e))?;
+    let mut d = open_decoder(path, 0).map_err(|e| bad_file(path, e))?;
     let first = page_kind(&mut d).map_err(|e| bad_file(path, e))?;
     let pages = count_pages(&mut d, &first).map_err(|e| bad_file(path, e))?;
     Ok(TiffInfo {
@@ -322,7 +326,14 @@ fn read_pages<T: Element>(
     reference: &str,
     out: &mut Vec<T>,
 ) -> std::result::Result<(), String> {
-    let mut d = open_decoder(Path::new(&source.path))?;
+    let item = match page.dtype.as_str() {
+        "uint8" | "int8" => 1,
+        "uint16" | "int16" => 2,
+        "uint32" | "int32" | "float32" => 4,
+        _ => 8,
+    };
+    let image_bytes = page.shape.iter().product::<usize>().saturating_mul(item);
+    let mut d = open_decoder(Path::new(&source.path), image_bytes)?;
     if source.first_page > 0 {
         d.seek_to_image(source.first_page)
             .map_err(|e| format!("cannot find page {}: {e}", source.first_page))?;
@@ -526,7 +537,7 @@ fn stack_of<T: Element>(
     options: &TiffOptions,
 ) -> Result<Array<T>> {
     let first = &files[0];
-    let mut d = open_decoder(first).map_err(|e| bad_file(first, e))?;
+    let mut d = open_decoder(first, 0).map_err(|e| bad_file(first, e))?;
     let page = page_kind(&mut d).map_err(|e| bad_file(first, e))?;
     let pages = count_pages(&mut d, &page).map_err(|e| bad_file(first, e))?;
     check_type::<T>(first, &page)?;
@@ -604,7 +615,7 @@ fn first_axis_chunks(shape: &[usize], k: usize) -> Result<Chunks> {
     let n = shape[0];
     let k = k.max(1);
     let mut first: Vec<usize> = (0..n / k).map(|_| k).collect();
-    if n % k != 0 || n == 0 {
+    if !n.is_multiple_of(k) || n == 0 {
         first.push(n % k);
     }
     let mut per_axis = vec![first];

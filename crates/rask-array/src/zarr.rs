@@ -339,6 +339,15 @@ fn keep_opened(path: String, stamp: FileStamp, store: Arc<Store>) {
     kept.push((path, stamp, store));
 }
 
+/// Drops the store opened from `path`, if kept, so that the next
+/// [`opened`] opens it again.
+fn forget_opened(path: &str) {
+    OPENED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .retain(|(p, _, _)| p != path);
+}
+
 /// The Zarr array of `T` at the absolute `path`, for a block task: opened
 /// once per version of its metadata in this process (a graph's blocks read
 /// the same few stores), so each task needs only its parameters.
@@ -440,9 +449,18 @@ impl<T: Element> Kernel for WriteZarrBlock<T> {
             &self.start,
             target,
             |block: &ArrayD<T>| {
-                let store = opened::<T>(&self.path)?;
-                let shape = shape_of(Path::new(&self.path), &store).map_err(|e| e.to_string())?;
-                check_place(&shape, &self.start, block.shape())?;
+                let mut store = opened::<T>(&self.path)?;
+                let shape_now = |store: &Store| {
+                    shape_of(Path::new(&self.path), store).map_err(|e| e.to_string())
+                };
+                if check_place(&shape_now(&store)?, &self.start, block.shape()).is_err() {
+                    // An append may have grown the array within the
+                    // resolution of the metadata's stamp (same size, same
+                    // modification time): open it again.
+                    forget_opened(&self.path);
+                    store = opened::<T>(&self.path)?;
+                }
+                check_place(&shape_now(&store)?, &self.start, block.shape())?;
                 write_block(&store, &self.start, block)
             },
         )

@@ -25,11 +25,13 @@ use std::path::Path;
 
 use rask_core::{Collection, Executor, Result};
 
-use super::{Store, bad_store, metadata_options, native_chunks, open_as, zarr_block_writer};
+use super::{
+    Store, bad_store, forget_opened, metadata_options, native_chunks, open_as, zarr_block_writer,
+};
 use crate::array::Array;
 use crate::chunks::{Chunks, fmt_shape};
 use crate::element::Element;
-use crate::store::BlockWrite;
+use crate::store::{BlockWrite, file_path};
 
 impl<T: Element> Array<T> {
     /// Computes the array on the configured scheduler and writes it into
@@ -178,11 +180,17 @@ impl<T: Element> Array<T> {
         }
         let old: Vec<u64> = shape.iter().map(|&n| n as u64).collect();
         set_shape(path, &mut store, grown.iter().map(|&n| n as u64).collect())?;
+        if let Ok(text) = file_path(path) {
+            forget_opened(&text);
+        }
         let written = self.write_into(path, &start, scheduler);
         if written.is_err() {
             // Readers see the array as it was; chunks written past the old
             // end lie outside it.
             let _ = set_shape(path, &mut store, old);
+            if let Ok(text) = file_path(path) {
+                forget_opened(&text);
+            }
         }
         written
     }

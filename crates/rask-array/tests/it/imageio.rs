@@ -160,6 +160,39 @@ fn tiff_stack_bad_input_names_the_file() {
     assert!(msg.contains("[.tif"), "{msg}");
 }
 
+/// Files cut at every length fail with an error naming them (at open or
+/// at compute), never a panic, and never read as something else.
+#[test]
+fn files_cut_anywhere_fail_naming_the_file() {
+    let dir = TempDir::new("imageio", "cut");
+    let whole = dir.path("whole.tif");
+    tiff::tests_support::write_gray16(&whole, 9, 7, 3);
+    let tif = std::fs::read(&whole).unwrap();
+    let cut = dir.path("cut.tif");
+    for len in (0..tif.len()).step_by(7) {
+        std::fs::write(&cut, &tif[..len]).unwrap();
+        let result = array::from_tiff::<u16>(&cut).and_then(|x| x.compute());
+        match result {
+            Err(e) => assert!(e.to_string().contains("cut.tif"), "{len}: {e}"),
+            // Cut inside the last page's unused tail only.
+            Ok(a) => assert_eq!(a.shape()[0], 3, "{len}"),
+        }
+    }
+    let fits_bytes = fits::tests_support::tiny_fits(-64, &[30, 20], 0.0);
+    let cut = dir.path("cut.fits");
+    for len in (0..fits_bytes.len()).step_by(97) {
+        std::fs::write(&cut, &fits_bytes[..len]).unwrap();
+        let result = Array::<f64>::from_fits(&cut, &[7, 30]).and_then(|x| x.compute());
+        let end_of_data = 2880 + 30 * 20 * 8;
+        if len >= end_of_data {
+            assert!(result.is_ok(), "{len}");
+        } else {
+            let e = result.unwrap_err().to_string();
+            assert!(e.contains("cut.fits"), "{len}: {e}");
+        }
+    }
+}
+
 /// tifffile writes a stack (uncompressed, zlib, zlib with the
 /// horizontal predictor; LZW needs imagecodecs to write), multi-page files of every sample type, an RGB
 /// image, and bad stacks; NumPy saves what tifffile reads back.
