@@ -35,6 +35,10 @@
 //! chunks, as Dask's `from_zarr`), `Array::from_zarr_with_chunks` and
 //! `Array::to_zarr`; see
 //! the `zarr` module.
+//! Image files are read lazily too: stacks of TIFF files and multi-page
+//! TIFF (`from_tiff_stack`, `from_tiff`; cargo feature `tiff`, on by
+//! default), FITS images ([`Array::from_fits`], scaled as astropy does; see
+//! [`fits`]) and raw binary files ([`Array::from_raw`]; see [`raw`]).
 //!
 //! # Errors at the line that caused them
 //!

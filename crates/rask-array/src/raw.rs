@@ -15,7 +15,7 @@
 //! hold the absolute path and the layout, so a graph can run in another
 //! process on the same filesystem; a layer's name is derived from the
 //! layout, the file's stamp (size, modification time, inode) and the
-//! chunks. The byte-range reader here, [`read_region`], is shared with
+//! chunks. The byte-range reader here, `read_region`, is shared with
 //! the FITS reader.
 
 use std::fs::File;

@@ -302,9 +302,9 @@ impl<T: Element> Kernel for ReadTiffBlock<T> {
             ))
         };
         let len: usize = self.shape.iter().product();
-        let mut out: Vec<T> = Vec::with_capacity(len);
+        let mut out: Vec<T> = Vec::new();
         for source in &self.sources {
-            read_pages(source, &self.page, &self.reference, &mut out)
+            read_pages(source, &self.page, &self.reference, len, &mut out)
                 .map_err(|e| fail(format!("{}: {e}", source.path)))?;
         }
         ArrayD::from_shape_vec(IxDyn(&self.shape), out)
@@ -319,11 +319,12 @@ impl<T: Element> Kernel for ReadTiffBlock<T> {
 register_elements!(ReadTiffBlock);
 
 /// Decodes the pages `source` names, each checked against `page`, onto
-/// `out`.
+/// `out`, which will hold `total` values.
 fn read_pages<T: Element>(
     source: &Source,
     page: &PageKind,
     reference: &str,
+    total: usize,
     out: &mut Vec<T>,
 ) -> std::result::Result<(), String> {
     let item = match page.dtype.as_str() {
@@ -390,7 +391,14 @@ fn read_pages<T: Element>(
                 fmt_shape(&page.shape)
             ));
         }
-        out.extend_from_slice(&values[..want]);
+        if out.is_empty() && values.len() == want {
+            // The block's first image: keep the decoder's buffer.
+            *out = *values;
+            out.reserve_exact(total.saturating_sub(want));
+        } else {
+            out.reserve_exact(total.saturating_sub(out.len()));
+            out.extend_from_slice(&values[..want]);
+        }
     }
     if source.whole_file && d.more_images() {
         return Err(format!(
