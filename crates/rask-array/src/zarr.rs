@@ -566,7 +566,8 @@ pub enum ZarrCompression {
 ///     .overwrite(true)
 ///     .zstd(3)
 ///     .attribute("units", "DN")
-///     .attribute("wavelength_nm", 617.3);
+///     .attribute("wavelength_nm", 617.3)
+///     .dimension_names(["t", "y", "x"]);
 /// assert!(opts.overwrites());
 /// assert_eq!(opts.compression(), ZarrCompression::Zstd(3));
 /// assert_eq!(opts.attributes()["units"], "DN");
@@ -577,6 +578,7 @@ pub struct ZarrWriteOptions {
     overwrite: bool,
     compression: ZarrCompression,
     attributes: serde_json::Map<String, serde_json::Value>,
+    dimension_names: Option<Vec<String>>,
 }
 
 impl ZarrWriteOptions {
@@ -636,6 +638,14 @@ impl ZarrWriteOptions {
         attributes: serde_json::Map<String, serde_json::Value>,
     ) -> Self {
         self.attributes.extend(attributes);
+        self
+    }
+
+    /// Names the axes (Zarr v3 `dimension_names`, which xarray reads as
+    /// its dimensions): one name per axis of the array written.
+    #[must_use]
+    pub fn dimension_names<S: Into<String>>(mut self, names: impl IntoIterator<Item = S>) -> Self {
+        self.dimension_names = Some(names.into_iter().map(Into::into).collect());
         self
     }
 
@@ -944,6 +954,19 @@ impl<T: Element> Array<T> {
             }
         }
         builder.attributes(options.attributes.clone());
+        if let Some(names) = &options.dimension_names {
+            if names.len() != self.ndim() {
+                return Err(Error::invalid(
+                    "dimension names",
+                    format!(
+                        "{names:?} for {}: the array has {} axes; give one name per axis",
+                        path.display(),
+                        self.ndim()
+                    ),
+                ));
+            }
+            builder.dimension_names(Some(names.iter().map(String::as_str)));
+        }
         Ok(builder)
     }
 }

@@ -14,7 +14,11 @@ use rask_array::zarr::{ZarrCompression, ZarrWriteOptions};
 use rask_array::{self as array, Array, ChunkSpec, Chunks, Element, IntoChunks, fits};
 use rask_local::Scheduler;
 
-use crate::support::{TempDir, assert_portable, err_text, no_oracle, python_with, run_oracle};
+use proptest::prelude::*;
+
+use crate::support::{
+    TempDir, assert_portable, chunks_for, err_text, no_oracle, python_with, run_oracle,
+};
 
 /// The whole `.npy` file at `path`, as rask reads it.
 fn npy<T: Element>(path: &Path) -> ArrayD<T> {
@@ -695,7 +699,8 @@ for name in sys.argv[2:]:
     z = zarr.open_array(f"{d}/{name}", mode="r")
     np.save(f"{d}/{name}.npy", z[...])
     codecs = ",".join(type(c).__name__ for c in z.compressors)
-    print(name, codecs, json.dumps(dict(z.attrs), sort_keys=True).replace(" ", ""))
+    dims = ",".join(z.metadata.dimension_names or ["-"])
+    print(name, codecs, json.dumps(dict(z.attrs), sort_keys=True).replace(" ", ""), dims)
 "#;
 
 #[test]
@@ -713,8 +718,10 @@ fn zarr_python_reads_rask_compressed_stores_with_attributes() {
     let attrs = ZarrWriteOptions::new()
         .attribute("units", "DN")
         .attribute("cdelt", json!([0.6, 0.6]));
-    x.to_zarr_with(dir.path("zstd"), &attrs.clone().zstd(0), &sched)
-        .unwrap();
+    let named = attrs.clone().zstd(0).dimension_names(["t", "y", "x"]);
+    x.to_zarr_with(dir.path("zstd"), &named, &sched).unwrap();
+    let msg = err_text(x.to_zarr_with(dir.path("bad"), &named.dimension_names(["t"]), &sched));
+    assert!(msg.contains("one name per axis"), "{msg}");
     x.to_zarr_with(dir.path("gzip"), &attrs.gzip(6), &sched)
         .unwrap();
     // A store grown by appends and a region write.
@@ -726,6 +733,7 @@ fn zarr_python_reads_rask_compressed_stores_with_attributes() {
     let lines = run_oracle(&python, ZARR_ORACLE, &dir.0, &names);
     assert_eq!(lines.len(), 3, "{lines:?}");
     assert_eq!(lines[0][1], "ZstdCodec");
+    assert_eq!(lines[0][3], "t,y,x");
     assert_eq!(lines[1][1], "GzipCodec");
     for line in &lines[..2] {
         assert_eq!(line[2], r#"{"cdelt":[0.6,0.6],"units":"DN"}"#);
@@ -739,4 +747,62 @@ fn zarr_python_reads_rask_compressed_stores_with_attributes() {
     )
     .unwrap();
     assert_eq!(grown, want);
+}
+
+/// A store's shape and chunk shape, a region inside it and blocks for it.
+fn region_case() -> impl Strategy<Value = (Vec<usize>, Vec<usize>, Vec<usize>, Chunks)> {
+    proptest::collection::vec((1usize..=10, 1usize..=10), 1..=2)
+        .prop_flat_map(|axes| {
+            let shape: Vec<usize> = axes.iter().map(|&(n, _)| n).collect();
+            let chunk: Vec<usize> = axes.iter().map(|&(n, c)| c.min(n)).collect();
+            let starts: Vec<_> = shape.iter().map(|&n| 0..n).collect();
+            (Just(shape), Just(chunk), starts)
+        })
+        .prop_flat_map(|(shape, chunk, start)| {
+            let lens: Vec<_> = shape.iter().zip(&start).map(|(&n, &s)| 1..=n - s).collect();
+            (Just(shape), Just(chunk), Just(start), lens)
+        })
+        .prop_flat_map(|(shape, chunk, start, lens)| {
+            (Just(shape), Just(chunk), Just(start), chunks_for(lens))
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// A region write succeeds, and lands where NumPy's `z[region] = x`
+    /// would, exactly when every place two blocks meet is a stored chunk
+    /// boundary; otherwise it is refused and nothing is written.
+    #[test]
+    fn region_writes_are_refused_exactly_when_blocks_would_share_a_chunk(
+        (shape, chunk, start, blocks) in region_case()
+    ) {
+        let dir = TempDir::new("imageio", "regionprop");
+        let path = dir.path("z");
+        Array::<f32>::zeros(&shape, &chunk[..]).unwrap().to_zarr(&path).unwrap();
+        let region = blocks.shape();
+        let (a, x) = sample(&region, blocks.clone());
+        let aligned = (0..shape.len()).all(|axis| {
+            let sizes = blocks.axis(axis);
+            let mut at = start[axis];
+            sizes[..sizes.len() - 1].iter().all(|&len| {
+                at += len;
+                at % chunk[axis] == 0
+            })
+        });
+        let result = x.to_zarr_region(&path, &start);
+        let back = Array::<f32>::from_zarr(&path).unwrap().compute().unwrap();
+        let mut want = ArrayD::<f32>::zeros(IxDyn(&shape));
+        if aligned {
+            prop_assert!(result.is_ok(), "{result:?}");
+            let slices: Vec<_> = (0..shape.len())
+                .map(|ax| rask_array::ndarray::SliceInfoElem::from(start[ax]..start[ax] + region[ax]))
+                .collect();
+            want.slice_mut(slices.as_slice()).assign(&a);
+        } else {
+            let msg = err_text(result);
+            prop_assert!(msg.contains("lock"), "{msg}");
+        }
+        prop_assert_eq!(back, want);
+    }
 }
