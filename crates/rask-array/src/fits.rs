@@ -339,6 +339,13 @@ fn read_header(file: &mut File, offset: u64, hdu: usize) -> std::result::Result<
     }
 }
 
+/// Whether an extension's header starts at `offset` of `file`.
+fn starts_extension(file: &File, offset: u64) -> bool {
+    use std::os::unix::fs::FileExt;
+    let mut lead = [0u8; 8];
+    file.read_exact_at(&mut lead, offset).is_ok() && &lead == b"XTENSION"
+}
+
 /// What kind of HDU a header describes.
 enum Kind {
     Image,
@@ -402,6 +409,11 @@ fn walk<R>(
     let mut offset = 0u64;
     let mut hdu = 0;
     while offset < len {
+        if hdu > 0 && !starts_extension(&file, offset) {
+            // Padding or bytes after the last HDU, which astropy ignores
+            // (with a warning).
+            break;
+        }
         let header = read_header(&mut file, offset, hdu).map_err(|e| bad_file(path, e))?;
         let data = header
             .data_bytes()

@@ -12,7 +12,10 @@
 //! names the file otherwise. [`TiffOptions::check_headers`] checks every
 //! file's header when opening instead. A multi-page file has its image
 //! directories walked at open (they are small), so a page that differs
-//! fails at once.
+//! fails at once. A block of pages finds its first page by following the
+//! chain of directories from the file's start (the `tiff` crate decodes
+//! from a page index only), a read of a few hundred bytes per page before
+//! it: negligible beside decoding for files of hundreds of pages.
 //!
 //! Shapes follow tifffile: a grayscale image is `(height, width)`, an
 //! image of several samples per pixel (RGB, stored interleaved) is

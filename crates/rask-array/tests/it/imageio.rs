@@ -323,6 +323,11 @@ fn fits_files_written_here_read_and_fail_naming_the_file() {
     std::fs::write(&cut, &bytes[..2880 + 100]).unwrap();
     let msg = err_text(y.compute());
     assert!(msg.contains("cut.fits"), "{msg}");
+    // Bytes after the last HDU are ignored, as astropy ignores them.
+    std::fs::write(&cut, [&bytes[..], &[0u8; 100][..]].concat()).unwrap();
+    let z = Array::<i32>::from_fits(&cut, &[1, 4, 5]).unwrap();
+    assert_eq!(z.compute().unwrap(), want);
+    assert_eq!(fits::read_images(&cut).unwrap().len(), 1);
     // Not FITS at all.
     std::fs::write(&cut, b"hello").unwrap();
     let msg = err_text(Array::<i32>::from_fits(&cut, &[1]));
