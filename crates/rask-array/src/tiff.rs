@@ -18,8 +18,9 @@
 //! it: negligible beside decoding for files of hundreds of pages.
 //!
 //! Shapes follow tifffile: a grayscale image is `(height, width)`, an
-//! image of several samples per pixel (RGB, stored interleaved) is
-//! `(height, width, samples)`; a multi-page file is `(pages, …)` and a
+//! image of several samples per pixel (RGB) is `(height, width, samples)`
+//! when they are stored interleaved and `(samples, height, width)` when
+//! stored as planes; a multi-page file is `(pages, …)` and a
 //! stack `(files, …)`, or `(files, pages, …)` when its files have several
 //! pages each. Sample types: unsigned and signed integers of 8–64 bits and
 //! 32- or 64-bit floats; the element type asked for must be the files'.
@@ -122,7 +123,8 @@ pub struct TiffInfo {
     /// The number of pages (images).
     pub pages: usize,
     /// The shape of the first page: `(height, width)`, or `(height, width,
-    /// samples)` for several samples per pixel.
+    /// samples)` for several interleaved samples per pixel, `(samples,
+    /// height, width)` for several planes.
     pub image_shape: Vec<usize>,
     /// The sample type, by NumPy's name (`"uint16"`).
     pub dtype: String,
@@ -209,17 +211,18 @@ fn page_kind(d: &mut TiffDecoder) -> std::result::Result<PageKind, String> {
             ));
         }
     };
-    if samples > 1 && planar != 1 {
-        return Err(format!(
-            "its {samples} samples per pixel are stored as separate planes (PlanarConfiguration 2), \
-             which rask does not read; write the image with the samples interleaved (tifffile: \
-             planarconfig='contig')"
-        ));
-    }
-    let mut shape = vec![height as usize, width as usize];
-    if samples > 1 {
-        shape.push(samples as usize);
-    }
+    // As tifffile shapes them: interleaved samples last, planes first.
+    let (h, w, s) = (height as usize, width as usize, samples as usize);
+    let shape = match (samples, planar) {
+        (1, _) => vec![h, w],
+        (_, 1) => vec![h, w, s],
+        (_, 2) => vec![s, h, w],
+        _ => {
+            return Err(format!(
+                "its PlanarConfiguration is {planar}, where TIFF allows 1 and 2"
+            ));
+        }
+    };
     Ok(PageKind {
         shape,
         dtype: dtype.into(),
@@ -367,8 +370,9 @@ fn read_pages<T: Element>(
                 }
             ));
         }
-        let image = d
-            .read_image()
+        // Every plane of a planar image, unlike `read_image`.
+        let mut image = DecodingResult::U8(Vec::new());
+        d.read_image_to_buffer(&mut image)
             .map_err(|e| format!("cannot decode page {n} (truncated or corrupt?): {e}"))?;
         let values: Box<dyn Any> = match image {
             DecodingResult::U8(v) => Box::new(v),

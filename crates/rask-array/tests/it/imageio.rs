@@ -226,6 +226,12 @@ for name in ["uint8", "int8", "int16", "uint32", "int32", "uint64", "int64", "fl
 rgb = rng.integers(0, 255, size=(10, 12, 3), dtype=np.uint8)
 tifffile.imwrite(f"{d}/rgb.tif", rgb, photometric="rgb")
 np.save(f"{d}/rgb.npy", tifffile.imread(f"{d}/rgb.tif"))
+tiled = rng.integers(0, 65535, size=(3, 40, 50), dtype=np.uint16)
+tifffile.imwrite(f"{d}/tiled.tif", tiled, tile=(16, 32), compression="zlib", photometric="minisblack")
+planar = rng.integers(0, 65535, size=(2, 3, 20, 30), dtype=np.uint16)
+tifffile.imwrite(f"{d}/planar.tif", planar, photometric="rgb", planarconfig="separate")
+np.save(f"{d}/planar.npy", tifffile.imread(f"{d}/planar.tif"))
+np.save(f"{d}/tiled.npy", tifffile.imread(f"{d}/tiled.tif"))
 one = rng.integers(0, 1000, size=(9, 11), dtype=np.uint16)
 tifffile.imwrite(f"{d}/one.tif", one)
 np.save(f"{d}/one.npy", tifffile.imread(f"{d}/one.tif"))
@@ -276,6 +282,14 @@ fn tifffile_files_read_as_tifffile_reads_them() {
     let rgb: Array<u8> = array::from_tiff(d.join("rgb.tif")).unwrap();
     assert_eq!(rgb.shape(), &[10, 12, 3]);
     assert_eq!(rgb.compute().unwrap(), npy::<u8>(&d.join("rgb.npy")));
+    // Tiled, with partial tiles at the edges.
+    let tiled: Array<u16> =
+        tiff::from_tiff_with(d.join("tiled.tif"), &TiffOptions::new().images_per_block(2)).unwrap();
+    assert_eq!(tiled.compute().unwrap(), npy::<u16>(&d.join("tiled.npy")));
+    // Two pages of planar RGB: (pages, samples, height, width).
+    let planar: Array<u16> = array::from_tiff(d.join("planar.tif")).unwrap();
+    assert_eq!(planar.shape(), &[2, 3, 20, 30]);
+    assert_eq!(planar.compute().unwrap(), npy::<u16>(&d.join("planar.npy")));
     let one: Array<u16> = array::from_tiff(d.join("one.tif")).unwrap();
     assert_eq!(one.shape(), &[9, 11]);
     assert_eq!(one.compute().unwrap(), npy::<u16>(&d.join("one.npy")));
