@@ -40,6 +40,10 @@
 //! chunks, as Dask's `from_zarr`), `Array::from_zarr_with_chunks` and
 //! `Array::to_zarr`; see
 //! the `zarr` module.
+//! Image files are read lazily too: stacks of TIFF files and multi-page
+//! TIFF (`from_tiff_stack`, `from_tiff`; cargo feature `tiff`, on by
+//! default), FITS images ([`Array::from_fits`], scaled as astropy does; see
+//! [`fits`]) and raw binary files ([`Array::from_raw`]; see [`raw`]).
 //!
 //! # Errors at the line that caused them
 //!
@@ -85,6 +89,7 @@ mod creation;
 mod cumulative;
 mod element;
 mod elementwise;
+pub mod fits;
 mod histogram;
 mod join;
 pub mod kernels;
@@ -94,11 +99,14 @@ pub mod npy;
 pub mod overlap;
 mod quantile;
 pub mod random;
+pub mod raw;
 pub mod rechunk;
 mod reduction;
 mod region;
 pub mod slicing;
 mod store;
+#[cfg(feature = "tiff")]
+pub mod tiff;
 mod transpose;
 #[cfg(feature = "zarr")]
 pub mod zarr;
@@ -111,5 +119,7 @@ pub use elementwise::{Operand, where_};
 pub use histogram::{histogram, histogram_edges};
 pub use overlap::{Boundary, IntoBoundaries};
 pub use slicing::{NewAxis, SliceElem, SliceRange};
+#[cfg(feature = "tiff")]
+pub use tiff::{from_tiff, from_tiff_stack};
 #[allow(unused_imports)]
 pub use {blockwise::*, join::*, linalg::*, manipulation::*};

@@ -7,6 +7,8 @@ mod cumulative;
 mod elementwise;
 mod fusion;
 mod histogram;
+#[cfg(all(feature = "zarr", feature = "tiff"))]
+mod imageio;
 mod join;
 mod linalg;
 mod manipulation;
