@@ -19,8 +19,10 @@
 //!    broadcast along the axis; block 0 is `local_0` unchanged.
 //!
 //! With a single block along the axis (including a zero-length axis) the
-//! local scan is the whole result. Integers wrap around on overflow, as in
-//! NumPy; the NaN-skipping versions replace NaN by the identity (0 for sums,
+//! local scan is the whole result. The input is first cast to the type
+//! NumPy accumulates in ([`Accumulate::Acc`]: `u16` scans in `u64`), a cast
+//! that fuses with the local scan; `i64`/`u64` wrap around on overflow, as
+//! in NumPy; the NaN-skipping versions replace NaN by the identity (0 for sums,
 //! 1 for products) before scanning.
 //!
 //! The three steps are the registered kernels `rask.array.cumulative`,
@@ -37,7 +39,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::array::{Array, BlockTask, block_arg, block_key, block_value};
 use crate::chunks::{Chunks, fmt_shape};
-use crate::element::{Float, Number};
+use crate::element::{Accumulate, Number};
 use crate::kernels::{elem_name, register_numbers};
 
 /// The operation of a scan.
@@ -223,34 +225,73 @@ register_numbers!(ScanBlock);
 register_numbers!(ScanCarry);
 register_numbers!(ScanApply);
 
-impl<T: Number> Array<T> {
-    /// Cumulative sum along `axis` (NumPy's `cumsum(axis=...)`); integers
-    /// wrap around on overflow.
+impl<T: Accumulate> Array<T> {
+    /// Cumulative sum along `axis` (NumPy's `cumsum(axis=...)`), in the
+    /// type NumPy accumulates in ([`Accumulate::Acc`]: `i64` for `bool` and
+    /// signed integers, `u64` for unsigned, floats their own type); only
+    /// `i64`/`u64` wrap around on overflow.
     ///
     /// ```
     /// # use rask_local as _;
     /// use rask_array::{Array, ndarray::{Axis, array}};
-    /// let x = Array::from_ndarray(array![[1, 2, 3], [4, 5, 6]].into_dyn(), &[1, 2]).unwrap();
-    /// assert_eq!(x.cumsum(Axis(1)).compute().unwrap(), array![[1, 3, 6], [4, 9, 15]].into_dyn());
+    /// let x = Array::from_ndarray(array![[1i32, 2, 3], [4, 5, 6]].into_dyn(), &[1, 2]).unwrap();
+    /// // int32 accumulates in int64, as NumPy's.
+    /// let rows: Array<i64> = x.cumsum(Axis(1));
+    /// assert_eq!(rows.compute().unwrap(), array![[1, 3, 6], [4, 9, 15]].into_dyn());
     /// assert_eq!(x.cumsum(Axis(0)).compute().unwrap(), array![[1, 2, 3], [5, 7, 9]].into_dyn());
+    /// let frames = Array::<u16>::full(&[3], &[1], u16::MAX).unwrap();
+    /// let run: Array<u64> = frames.cumsum(Axis(0));
+    /// assert_eq!(run.compute().unwrap()[2], 3 * u16::MAX as u64);
     /// ```
-    pub fn cumsum(&self, axis: Axis) -> Array<T> {
-        self.scan(Scan::sum(false), axis.index())
+    pub fn cumsum(&self, axis: Axis) -> Array<T::Acc> {
+        self.cast_or_same::<T::Acc>()
+            .scan(Scan::sum(false), axis.index())
     }
 
-    /// Cumulative product along `axis` (NumPy's `cumprod(axis=...)`);
-    /// integers wrap around on overflow.
+    /// Cumulative product along `axis` (NumPy's `cumprod(axis=...)`), in
+    /// [`Accumulate::Acc`] as [`Array::cumsum`].
     ///
     /// ```
     /// # use rask_local as _;
     /// use rask_array::{Array, ndarray::{Axis, array}};
-    /// let x = Array::from_ndarray(array![1, 2, 3, 4, 5].into_dyn(), &[2]).unwrap();
-    /// assert_eq!(x.cumprod(Axis(0)).compute().unwrap(), array![1, 2, 6, 24, 120].into_dyn());
+    /// let x = Array::from_ndarray(array![1u8, 2, 3, 4, 5].into_dyn(), &[2]).unwrap();
+    /// assert_eq!(x.cumprod(Axis(0)).compute().unwrap(), array![1u64, 2, 6, 24, 120].into_dyn());
     /// ```
-    pub fn cumprod(&self, axis: Axis) -> Array<T> {
-        self.scan(Scan::prod(false), axis.index())
+    pub fn cumprod(&self, axis: Axis) -> Array<T::Acc> {
+        self.cast_or_same::<T::Acc>()
+            .scan(Scan::prod(false), axis.index())
     }
 
+    /// Cumulative sum along `axis` treating NaN as zero (NumPy's
+    /// `nancumsum`), in [`Accumulate::Acc`].
+    ///
+    /// ```
+    /// # use rask_local as _;
+    /// use rask_array::{Array, ndarray::{Axis, array}};
+    /// let x = Array::from_ndarray(array![f64::NAN, 1.0, f64::NAN, 2.0].into_dyn(), &[3]).unwrap();
+    /// assert_eq!(x.nancumsum(Axis(0)).compute().unwrap(), array![0.0, 1.0, 1.0, 3.0].into_dyn());
+    /// ```
+    pub fn nancumsum(&self, axis: Axis) -> Array<T::Acc> {
+        self.cast_or_same::<T::Acc>()
+            .scan(Scan::sum(true), axis.index())
+    }
+
+    /// Cumulative product along `axis` treating NaN as one (NumPy's
+    /// `nancumprod`), in [`Accumulate::Acc`].
+    ///
+    /// ```
+    /// # use rask_local as _;
+    /// use rask_array::{Array, ndarray::{Axis, array}};
+    /// let x = Array::from_ndarray(array![2.0, f64::NAN, 3.0].into_dyn(), &[1]).unwrap();
+    /// assert_eq!(x.nancumprod(Axis(0)).compute().unwrap(), array![2.0, 2.0, 6.0].into_dyn());
+    /// ```
+    pub fn nancumprod(&self, axis: Axis) -> Array<T::Acc> {
+        self.cast_or_same::<T::Acc>()
+            .scan(Scan::prod(true), axis.index())
+    }
+}
+
+impl<T: Number> Array<T> {
     /// Builds the local / carry / result layers of a scan along `axis`.
     fn scan(&self, scan: Scan, axis: usize) -> Array<T> {
         if let Some(e) = self.error() {
@@ -353,34 +394,6 @@ impl<T: Number> Array<T> {
                 }
             },
         )
-    }
-}
-
-impl<T: Float> Array<T> {
-    /// Cumulative sum along `axis` treating NaN as zero (NumPy's
-    /// `nancumsum`).
-    ///
-    /// ```
-    /// # use rask_local as _;
-    /// use rask_array::{Array, ndarray::{Axis, array}};
-    /// let x = Array::from_ndarray(array![f64::NAN, 1.0, f64::NAN, 2.0].into_dyn(), &[3]).unwrap();
-    /// assert_eq!(x.nancumsum(Axis(0)).compute().unwrap(), array![0.0, 1.0, 1.0, 3.0].into_dyn());
-    /// ```
-    pub fn nancumsum(&self, axis: Axis) -> Array<T> {
-        self.scan(Scan::sum(true), axis.index())
-    }
-
-    /// Cumulative product along `axis` treating NaN as one (NumPy's
-    /// `nancumprod`).
-    ///
-    /// ```
-    /// # use rask_local as _;
-    /// use rask_array::{Array, ndarray::{Axis, array}};
-    /// let x = Array::from_ndarray(array![2.0, f64::NAN, 3.0].into_dyn(), &[1]).unwrap();
-    /// assert_eq!(x.nancumprod(Axis(0)).compute().unwrap(), array![2.0, 2.0, 6.0].into_dyn());
-    /// ```
-    pub fn nancumprod(&self, axis: Axis) -> Array<T> {
-        self.scan(Scan::prod(true), axis.index())
     }
 }
 

@@ -23,7 +23,7 @@ use crate::array::{
     Array, BlockTask, DepsFn, Input, Node, Region, block_arg, block_key, block_value, region_shape,
 };
 use crate::chunks::{Chunks, fmt_shape, refine};
-use crate::element::{CastFrom, Element, Float, Number};
+use crate::element::{Accumulate, CastFrom, Element, Float, Number};
 use crate::kernels::{elem_name, elem_name2};
 use crate::region::{ClosureRegion, RegionKernel, RegionRef, register_region, register_region_for};
 
@@ -1036,8 +1036,77 @@ macro_rules! binary_operator {
 binary_operator!(Add, add, "add", Add);
 binary_operator!(Sub, sub, "sub", Sub);
 binary_operator!(Mul, mul, "mul", Mul);
-binary_operator!(Div, div, "div", Div);
 binary_operator!(Rem, rem, "mod", Rem);
+
+/// `/` is NumPy's `true_divide`: integer operands give `f64`, `f32` gives
+/// `f32`, `f64` gives `f64` ([`Accumulate::Real`]). For the quotient
+/// rounded down in the operands' type use [`Array::floor_divide`].
+macro_rules! true_divide_operator {
+    ($($lhs:ty, $rhs:ty, $l:ident => $a:expr, $r:ident => $b:expr;)*) => {$(
+        impl<T: Number> std::ops::Div<$rhs> for $lhs {
+            type Output = Array<T::Real>;
+            fn div(self, rhs: $rhs) -> Array<T::Real> {
+                let ($l, $r) = (self, rhs);
+                zip2(
+                    "true_divide",
+                    $a,
+                    $b,
+                    TrueDivide::<T>(Quotient::Arrays),
+                )
+            }
+        }
+    )*};
+}
+
+true_divide_operator!(
+    &Array<T>, &Array<T>, a => a, b => b;
+    &Array<T>, Array<T>, a => a, b => &b;
+    Array<T>, &Array<T>, a => &a, b => b;
+    Array<T>, Array<T>, a => &a, b => &b;
+);
+
+impl<T: Number> std::ops::Div<T> for &Array<T> {
+    type Output = Array<T::Real>;
+    fn div(self, rhs: T) -> Array<T::Real> {
+        self.map1("true_divide", TrueDivide(Quotient::ByScalar(rhs)))
+    }
+}
+
+impl<T: Number> std::ops::Div<T> for Array<T> {
+    type Output = Array<T::Real>;
+    fn div(self, rhs: T) -> Array<T::Real> {
+        self.map1("true_divide", TrueDivide(Quotient::ByScalar(rhs)))
+    }
+}
+
+impl<T: Number> Array<T> {
+    /// The quotient rounded toward minus infinity, in the operands' type
+    /// (NumPy's `floor_divide`, `a // b`), by an array (broadcast) or a
+    /// scalar. Integers wrap around on overflow (`MIN // -1` is `MIN`) and
+    /// give 0 for a division by zero, as NumPy does.
+    ///
+    /// ```
+    /// # use rask_local as _;
+    /// use rask_array::{Array, ndarray::array};
+    /// let a = Array::from_ndarray(array![-7, 7, 6].into_dyn(), &[2]).unwrap();
+    /// let b = Array::from_ndarray(array![2, -2, 0].into_dyn(), &[2]).unwrap();
+    /// assert_eq!(a.floor_divide(&b).compute().unwrap(), array![-4, -4, 0].into_dyn());
+    /// assert_eq!(a.floor_divide(2).compute().unwrap(), array![-4, 3, 3].into_dyn());
+    /// ```
+    pub fn floor_divide<O: Into<Operand<T>>>(&self, other: O) -> Array<T> {
+        match other.into() {
+            Operand::Scalar(s) => {
+                self.map1("floor_divide", NumUnary(NumFn::Right(BinOp::FloorDiv, s)))
+            }
+            Operand::Array(b) => zip2(
+                "floor_divide",
+                self,
+                &b,
+                NumBinary::<T>(BinOp::FloorDiv, std::marker::PhantomData),
+            ),
+        }
+    }
+}
 
 macro_rules! scalar_left {
     ($($t:ty),*) => {$(
@@ -1054,8 +1123,8 @@ macro_rules! scalar_left {
             fn mul(self, rhs: &Array<$t>) -> Array<$t> { rhs.map1("mul", NumUnary(NumFn::Left(BinOp::Mul, self))) }
         }
         impl std::ops::Div<&Array<$t>> for $t {
-            type Output = Array<$t>;
-            fn div(self, rhs: &Array<$t>) -> Array<$t> { rhs.map1("div", NumUnary(NumFn::Left(BinOp::Div, self))) }
+            type Output = Array<<$t as Accumulate>::Real>;
+            fn div(self, rhs: &Array<$t>) -> Self::Output { rhs.map1("true_divide", TrueDivide(Quotient::OfScalar(self))) }
         }
     )*};
 }
@@ -1210,13 +1279,13 @@ impl<T: Float> NamedElemFn for FloatTest<T> {
 }
 
 /// Arithmetic of two numbers, as NumPy does it (integers wrap around,
-/// division floors, `maximum`/`minimum` propagate NaN).
+/// `floor_divide` floors, `maximum`/`minimum` propagate NaN).
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub(crate) enum BinOp {
     Add,
     Sub,
     Mul,
-    Div,
+    FloorDiv,
     Rem,
     Maximum,
     Minimum,
@@ -1250,7 +1319,7 @@ impl<T: Number> ElemFn for NumBinary<T> {
             BinOp::Add => binary(ops, T::wrapping_add),
             BinOp::Sub => binary(ops, T::wrapping_sub),
             BinOp::Mul => binary(ops, T::wrapping_mul),
-            BinOp::Div => binary(ops, T::wrapping_div),
+            BinOp::FloorDiv => binary(ops, T::floor_divide),
             BinOp::Rem => binary(ops, T::wrapping_rem),
             BinOp::Maximum => binary(ops, maximum::<T>),
             BinOp::Minimum => binary(ops, minimum::<T>),
@@ -1294,7 +1363,7 @@ impl<T: Number> ElemFn for NumUnary<T> {
                 BinOp::Add => unary(ops, move |a: T| a.wrapping_add(s)),
                 BinOp::Sub => unary(ops, move |a: T| a.wrapping_sub(s)),
                 BinOp::Mul => unary(ops, move |a: T| a.wrapping_mul(s)),
-                BinOp::Div => unary(ops, move |a: T| a.wrapping_div(s)),
+                BinOp::FloorDiv => unary(ops, move |a: T| a.floor_divide(s)),
                 BinOp::Rem => unary(ops, move |a: T| a.wrapping_rem(s)),
                 BinOp::Maximum => unary(ops, move |a: T| maximum(a, s)),
                 BinOp::Minimum => unary(ops, move |a: T| minimum(a, s)),
@@ -1303,7 +1372,7 @@ impl<T: Number> ElemFn for NumUnary<T> {
                 BinOp::Add => unary(ops, move |b: T| s.wrapping_add(b)),
                 BinOp::Sub => unary(ops, move |b: T| s.wrapping_sub(b)),
                 BinOp::Mul => unary(ops, move |b: T| s.wrapping_mul(b)),
-                BinOp::Div => unary(ops, move |b: T| s.wrapping_div(b)),
+                BinOp::FloorDiv => unary(ops, move |b: T| s.floor_divide(b)),
                 BinOp::Rem => unary(ops, move |b: T| s.wrapping_rem(b)),
                 BinOp::Maximum => unary(ops, move |b: T| maximum(s, b)),
                 BinOp::Minimum => unary(ops, move |b: T| minimum(s, b)),
@@ -1314,6 +1383,46 @@ impl<T: Number> ElemFn for NumUnary<T> {
 
 impl<T: Number> NamedElemFn for NumUnary<T> {
     const NAME: &'static str = elem_name!("rask.array.unary", T);
+}
+
+/// Which operands a true division has.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+#[serde(bound = "")]
+pub(crate) enum Quotient<T: Element> {
+    /// Two arrays, broadcast together.
+    Arrays,
+    /// `x / scalar`.
+    ByScalar(T),
+    /// `scalar / x`.
+    OfScalar(T),
+}
+
+/// NumPy's `true_divide`: both operands converted to
+/// [`Accumulate::Real`], then divided (`1 / 0` is `inf`, `0 / 0` NaN).
+#[derive(Serialize, Deserialize)]
+#[serde(bound = "")]
+pub(crate) struct TrueDivide<T: Element>(Quotient<T>);
+
+impl<T: Number> ElemFn for TrueDivide<T> {
+    type Out = T::Real;
+    fn apply(&self, ops: &Operands<'_>) -> Result<ArrayD<T::Real>, TaskError> {
+        let r = <T::Real as CastFrom<T>>::cast_from;
+        match self.0 {
+            Quotient::Arrays => binary(ops, move |a: T, b: T| r(a) / r(b)),
+            Quotient::ByScalar(s) => {
+                let d = r(s);
+                unary(ops, move |a: T| r(a) / d)
+            }
+            Quotient::OfScalar(s) => {
+                let n = r(s);
+                unary(ops, move |b: T| n / r(b))
+            }
+        }
+    }
+}
+
+impl<T: Number> NamedElemFn for TrueDivide<T> {
+    const NAME: &'static str = elem_name!("rask.array.true-divide", T);
 }
 
 /// Float functions of two arrays' elements.
@@ -1449,6 +1558,7 @@ register_region_for!(floats: ElementwiseRegion<FloatTest>);
 register_region_for!(floats: ElementwiseRegion<FloatBinary>);
 register_region_for!(numbers: ElementwiseRegion<NumUnary>);
 register_region_for!(numbers: ElementwiseRegion<NumBinary>);
+register_region_for!(numbers: ElementwiseRegion<TrueDivide>);
 register_region_for!(ordered: ElementwiseRegion<Compare>);
 register_region_for!(elements: ElementwiseRegion<Where>);
 register_region!(ElementwiseRegion<BoolFn>);

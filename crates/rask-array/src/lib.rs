@@ -26,6 +26,11 @@
 //! `x.sum(axis=0)`, `x.std(1.0)` is `x.std(ddof=1)`, chunk requests take
 //! block sizes (`&[1000, 1000]`) or [`ChunkSpec`]s (`Whole` is Dask's `-1`,
 //! `Auto` aims at `array.chunk-size`).
+//! Result types are NumPy's ([`Accumulate`]): `u16` frames sum to `u64`,
+//! integer means and variances are `f64`, `&a / &b` is true division (`f64`
+//! for integers; `a.floor_divide(&b)` is `a // b`), and `median_axis`,
+//! `quantile_axis`, `percentile_axis` (and `nan*`) are exact, rechunking the
+//! reduced axes to one block as Dask's `median` does.
 //!
 //! NumPy's `.npy` files are read and written block by block, so they may be
 //! larger than memory: [`Array::from_npy`] (`np.load(path, mmap_mode='r')`
@@ -35,6 +40,10 @@
 //! chunks, as Dask's `from_zarr`), `Array::from_zarr_with_chunks` and
 //! `Array::to_zarr`; see
 //! the `zarr` module.
+//! Image files are read lazily too: stacks of TIFF files and multi-page
+//! TIFF (`from_tiff_stack`, `from_tiff`; cargo feature `tiff`, on by
+//! default), FITS images ([`Array::from_fits`], scaled as astropy does; see
+//! [`fits`]) and raw binary files ([`Array::from_raw`]; see [`raw`]).
 //!
 //! # Errors at the line that caused them
 //!
@@ -82,6 +91,7 @@ mod cumulative;
 mod element;
 mod elementwise;
 pub mod fft;
+pub mod fits;
 mod histogram;
 mod join;
 pub mod kernels;
@@ -89,12 +99,16 @@ mod linalg;
 mod manipulation;
 pub mod npy;
 pub mod overlap;
+mod quantile;
 pub mod random;
+pub mod raw;
 pub mod rechunk;
 mod reduction;
 mod region;
 pub mod slicing;
 mod store;
+#[cfg(feature = "tiff")]
+pub mod tiff;
 mod transpose;
 pub mod wavelet;
 #[cfg(feature = "zarr")]
@@ -105,11 +119,13 @@ pub use chunks::{ChunkSpec, Chunks, IntoChunks};
 pub use complex::RealElement;
 pub use creation::BlockInfo;
 pub use element::ComplexElement;
-pub use element::{CastFrom, Element, Float, Number};
+pub use element::{Accumulate, CastFrom, Element, Float, Number};
 pub use elementwise::{Operand, where_};
 pub use histogram::{histogram, histogram_edges};
 pub use num_complex::{self, Complex};
 pub use overlap::{Boundary, IntoBoundaries};
 pub use slicing::{NewAxis, SliceElem, SliceRange};
+#[cfg(feature = "tiff")]
+pub use tiff::{from_tiff, from_tiff_stack};
 #[allow(unused_imports)]
 pub use {blockwise::*, join::*, linalg::*, manipulation::*};

@@ -510,7 +510,7 @@ register_elements!(WriteNpyBlock);
 /// Calls `f(element offset, length)` for every contiguous run, in C order,
 /// of the block at `start` of shape `shape` in a C-order array of shape
 /// `array_shape`. Runs span every trailing axis the block covers whole.
-fn for_each_run<E>(
+pub(crate) fn for_each_run<E>(
     array_shape: &[usize],
     start: &[usize],
     shape: &[usize],

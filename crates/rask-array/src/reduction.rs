@@ -1,6 +1,9 @@
 //! Reductions as trees: `sum`, `prod`, `min`, `max`, `mean`, `var`, `std`,
 //! `argmin`, `argmax`, `any`, `all` and their NaN-skipping versions, over any
-//! set of axes, with or without `keepdims`.
+//! set of axes, with or without `keepdims`. Result types follow NumPy
+//! ([`Accumulate`]): sums of small integers in `i64`/`u64`, means and
+//! variances of integers in `f64`; `f32` sums and all moments are carried in
+//! `f64` between blocks.
 //!
 //! # Plan
 //!
@@ -34,9 +37,9 @@ use serde::{Deserialize, Serialize};
 use crate::array::{Array, BlockTask, Region, block_arg, block_key, block_value, whole};
 use crate::chunks::{Chunks, fmt_shape};
 use crate::creation::BlockInfo;
-use crate::element::{Element, Float, Number};
+use crate::element::{Accumulate, CastFrom, Element, Float, Number};
 use crate::region::RegionRef;
-use reducers::{ArgReducer, MeanReducer, MinMax, MomentReducer, NanSumProd, SumProd, Truth};
+use reducers::{ArgReducer, MeanReducer, MinMax, MomentReducer, Prod, Sum, Truth};
 
 /// One kind of reduction: how to reduce a block, merge partials, finish.
 ///
@@ -204,22 +207,13 @@ macro_rules! register_reducer {
     };
 }
 
-register_reducer!(numbers: SumProd);
+register_reducer!(elements: Sum);
+register_reducer!(elements: Prod);
 register_reducer!(numbers: MinMax);
 register_reducer!(numbers: ArgReducer);
 register_reducer!(elements: Truth);
 register_reducer!(floats: MeanReducer);
-register_reducer!(floats: NanSumProd);
-rask_core::register_kernel!(
-    ChunkReduce<f32, reducers::MomentReducer<f32>>,
-    ChunkRegions<f32, reducers::MomentReducer<f32>>,
-    Combine<f32, reducers::MomentReducer<f32>>,
-    Finish<f32, reducers::MomentReducer<f32>>,
-    ChunkReduce<f64, reducers::MomentReducer<f64>>,
-    ChunkRegions<f64, reducers::MomentReducer<f64>>,
-    Combine<f64, reducers::MomentReducer<f64>>,
-    Finish<f64, reducers::MomentReducer<f64>>,
-);
+register_reducer!(floats: MomentReducer);
 
 /// Elements per tile when a region-capable block is reduced tile by tile:
 /// 256 KiB of f64, which stays in a core's L2 cache (measured: 16 Ki and
@@ -303,7 +297,7 @@ fn reduce_slabs<T: Element, R: Reducer<T>>(
 }
 
 /// Checks and sorts the axes of a reduction.
-fn check_axes(
+pub(crate) fn check_axes(
     name: &str,
     ndim: usize,
     shape: &[usize],
@@ -531,19 +525,19 @@ impl<T: Element> Array<T> {
 }
 
 macro_rules! reductions {
-    ($bound:ident; $($(#[$doc:meta])* $name:ident, $axis:ident, $axes:ident => $reducer:expr, $identity:expr;)*) => {
+    ($bound:ident -> $out:ty; $($(#[$doc:meta])* $name:ident, $axis:ident, $axes:ident => $reducer:expr, $identity:expr;)*) => {
         impl<T: $bound> Array<T> {
             $(
                 $(#[$doc])*
-                pub fn $name(&self) -> Array<T> {
+                pub fn $name(&self) -> Array<$out> {
                     self.$axes(&self.every_axis(), false)
                 }
                 #[doc = concat!("`", stringify!($name), "` along one axis (NumPy's `axis=`).")]
-                pub fn $axis(&self, axis: Axis) -> Array<T> {
+                pub fn $axis(&self, axis: Axis) -> Array<$out> {
                     self.$axes(&[axis.index()], false)
                 }
                 #[doc = concat!("`", stringify!($name), "` over several axes, keeping them with length 1 if `keepdims`.")]
-                pub fn $axes(&self, axes: &[usize], keepdims: bool) -> Array<T> {
+                pub fn $axes(&self, axes: &[usize], keepdims: bool) -> Array<$out> {
                     self.reduce(stringify!($name), $reducer, axes, keepdims, $identity)
                 }
             )*
@@ -551,34 +545,99 @@ macro_rules! reductions {
     };
 }
 
-reductions!(Number;
-    /// Sum of all elements (integers wrap around on overflow, as in NumPy).
-    sum, sum_axis, sum_axes => SumProd { product: false }, false;
-    /// Product of all elements.
-    prod, prod_axis, prod_axes => SumProd { product: true }, false;
+reductions!(Accumulate -> T::Acc;
+    /// Sum of all elements, as NumPy's `sum`: `bool` and signed integers
+    /// accumulate and return in `i64`, unsigned integers in `u64` (wrapping
+    /// around only there), floats in their own type — `f32` summed in `f64`,
+    /// at least as exact as NumPy's pairwise summation. See [`Accumulate`].
+    ///
+    /// ```
+    /// # use rask_local as _;
+    /// use rask_array::Array;
+    /// let frames = Array::<u16>::full(&[4, 100, 100], &[1, 50, 50], u16::MAX).unwrap();
+    /// let total: Array<u64> = frames.sum();
+    /// assert_eq!(total.compute_scalar().unwrap(), 40_000 * u16::MAX as u64);
+    /// ```
+    sum, sum_axis, sum_axes => Sum { skip_nan: false }, false;
+    /// Product of all elements, in the type [`sum`](Array::sum) returns.
+    prod, prod_axis, prod_axes => Prod { skip_nan: false }, false;
+    /// Sum treating NaN as zero (NumPy's `nansum`), in the type
+    /// [`sum`](Array::sum) returns.
+    nansum, nansum_axis, nansum_axes => Sum { skip_nan: true }, false;
+    /// Product treating NaN as one (NumPy's `nanprod`).
+    nanprod, nanprod_axis, nanprod_axes => Prod { skip_nan: true }, false;
+);
+
+reductions!(Number -> T;
     /// Smallest element; NaN if any is NaN.
     min, min_axis, min_axes => MinMax { max: false, skip_nan: false }, true;
     /// Largest element; NaN if any is NaN.
     max, max_axis, max_axes => MinMax { max: true, skip_nan: false }, true;
 );
 
-reductions!(Float;
-    /// Mean of all elements.
-    mean, mean_axis, mean_axes => MeanReducer, false;
-    /// Sum ignoring NaN.
-    nansum, nansum_axis, nansum_axes => NanSumProd { product: false }, false;
-    /// Mean ignoring NaN.
-    nanmean, nanmean_axis, nanmean_axes => MomentReducer { order: 1, ddof: T::zero(), sqrt: false, skip_nan: true }, false;
+reductions!(Float -> T;
     /// Smallest element ignoring NaN.
     nanmin, nanmin_axis, nanmin_axes => MinMax { max: false, skip_nan: true }, true;
     /// Largest element ignoring NaN.
     nanmax, nanmax_axis, nanmax_axes => MinMax { max: true, skip_nan: true }, true;
-    /// Product ignoring NaN.
-    nanprod, nanprod_axis, nanprod_axes => NanSumProd { product: true }, false;
 );
 
-impl<T: Float> Array<T> {
-    /// Variance with `ddof` delta degrees of freedom (NumPy's default is 0).
+impl<T: Element> Array<T> {
+    /// This array as an `Array<U>`: itself when `U` is `T`, else `astype`.
+    pub(crate) fn cast_or_same<U: Element + CastFrom<T>>(&self) -> Array<U> {
+        match (self as &dyn std::any::Any).downcast_ref::<Array<U>>() {
+            Some(same) => same.clone(),
+            None => self.astype::<U>(),
+        }
+    }
+}
+
+impl<T: Accumulate> Array<T>
+where
+    T::Real: Float,
+{
+    /// Mean of all elements. Integers and `bool` give `f64` (NumPy sums
+    /// them as `f64`), floats their own type ([`Accumulate::Real`]).
+    ///
+    /// ```
+    /// # use rask_local as _;
+    /// let x = rask_array::Array::<i32>::arange(0, 4, 1, &[3]).unwrap();
+    /// let m: rask_array::Array<f64> = x.mean();
+    /// assert_eq!(m.compute_scalar().unwrap(), 1.5);
+    /// ```
+    pub fn mean(&self) -> Array<T::Real> {
+        self.mean_axes(&self.every_axis(), false)
+    }
+
+    /// `mean` along one axis (NumPy's `axis=`).
+    pub fn mean_axis(&self, axis: Axis) -> Array<T::Real> {
+        self.mean_axes(&[axis.index()], false)
+    }
+
+    /// `mean` over several axes, keeping them with length 1 if `keepdims`.
+    pub fn mean_axes(&self, axes: &[usize], keepdims: bool) -> Array<T::Real> {
+        self.cast_or_same::<T::Real>()
+            .reduce("mean", MeanReducer, axes, keepdims, false)
+    }
+
+    /// Mean ignoring NaN (NumPy's `nanmean`); an all-NaN lane gives NaN.
+    pub fn nanmean(&self) -> Array<T::Real> {
+        self.nanmean_axes(&self.every_axis(), false)
+    }
+
+    /// `nanmean` along one axis.
+    pub fn nanmean_axis(&self, axis: Axis) -> Array<T::Real> {
+        self.nanmean_axes(&[axis.index()], false)
+    }
+
+    /// `nanmean` over several axes, keeping them with length 1 if `keepdims`.
+    pub fn nanmean_axes(&self, axes: &[usize], keepdims: bool) -> Array<T::Real> {
+        self.moments("nanmean", axes, 0.0, keepdims, 1, false, true)
+    }
+
+    /// Variance with `ddof` delta degrees of freedom (NumPy's default is 0),
+    /// in [`Accumulate::Real`] (`f64` for integers). Computed in `f64`, so
+    /// counts are exact far beyond 2^24 elements.
     ///
     /// ```
     /// # use rask_local as _;
@@ -586,68 +645,70 @@ impl<T: Float> Array<T> {
     /// assert_eq!(x.var(0.0).compute_scalar().unwrap(), 1.25);
     /// assert!((x.var(1.0).compute_scalar().unwrap() - 5.0 / 3.0).abs() < 1e-12);
     /// ```
-    pub fn var(&self, ddof: T) -> Array<T> {
+    pub fn var(&self, ddof: f64) -> Array<T::Real> {
         self.var_axes(&self.every_axis(), ddof, false)
     }
 
     /// Variance along one axis.
-    pub fn var_axis(&self, axis: Axis, ddof: T) -> Array<T> {
+    pub fn var_axis(&self, axis: Axis, ddof: f64) -> Array<T::Real> {
         self.var_axes(&[axis.index()], ddof, false)
     }
 
     /// Variance over several axes.
-    pub fn var_axes(&self, axes: &[usize], ddof: T, keepdims: bool) -> Array<T> {
-        self.moments("var", axes, ddof, keepdims, false, false)
+    pub fn var_axes(&self, axes: &[usize], ddof: f64, keepdims: bool) -> Array<T::Real> {
+        self.moments("var", axes, ddof, keepdims, 2, false, false)
     }
 
     /// Standard deviation with `ddof` delta degrees of freedom.
-    pub fn std(&self, ddof: T) -> Array<T> {
+    pub fn std(&self, ddof: f64) -> Array<T::Real> {
         self.std_axes(&self.every_axis(), ddof, false)
     }
 
     /// Standard deviation along one axis.
-    pub fn std_axis(&self, axis: Axis, ddof: T) -> Array<T> {
+    pub fn std_axis(&self, axis: Axis, ddof: f64) -> Array<T::Real> {
         self.std_axes(&[axis.index()], ddof, false)
     }
 
     /// Standard deviation over several axes.
-    pub fn std_axes(&self, axes: &[usize], ddof: T, keepdims: bool) -> Array<T> {
-        self.moments("std", axes, ddof, keepdims, true, false)
+    pub fn std_axes(&self, axes: &[usize], ddof: f64, keepdims: bool) -> Array<T::Real> {
+        self.moments("std", axes, ddof, keepdims, 2, true, false)
     }
 
     /// Variance ignoring NaN.
-    pub fn nanvar(&self, ddof: T) -> Array<T> {
+    pub fn nanvar(&self, ddof: f64) -> Array<T::Real> {
         self.nanvar_axes(&self.every_axis(), ddof, false)
     }
 
     /// Variance ignoring NaN, over several axes.
-    pub fn nanvar_axes(&self, axes: &[usize], ddof: T, keepdims: bool) -> Array<T> {
-        self.moments("nanvar", axes, ddof, keepdims, false, true)
+    pub fn nanvar_axes(&self, axes: &[usize], ddof: f64, keepdims: bool) -> Array<T::Real> {
+        self.moments("nanvar", axes, ddof, keepdims, 2, false, true)
     }
 
     /// Standard deviation ignoring NaN.
-    pub fn nanstd(&self, ddof: T) -> Array<T> {
+    pub fn nanstd(&self, ddof: f64) -> Array<T::Real> {
         self.nanstd_axes(&self.every_axis(), ddof, false)
     }
 
     /// Standard deviation ignoring NaN, over several axes.
-    pub fn nanstd_axes(&self, axes: &[usize], ddof: T, keepdims: bool) -> Array<T> {
-        self.moments("nanstd", axes, ddof, keepdims, true, true)
+    pub fn nanstd_axes(&self, axes: &[usize], ddof: f64, keepdims: bool) -> Array<T::Real> {
+        self.moments("nanstd", axes, ddof, keepdims, 2, true, true)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn moments(
         &self,
         name: &'static str,
         axes: &[usize],
-        ddof: T,
+        ddof: f64,
         keepdims: bool,
+        order: u8,
         sqrt: bool,
         skip_nan: bool,
-    ) -> Array<T> {
-        self.reduce(
+    ) -> Array<T::Real> {
+        self.cast_or_same::<T::Real>().reduce(
             name,
             MomentReducer {
-                order: 2,
+                order,
                 ddof,
                 sqrt,
                 skip_nan,

@@ -20,7 +20,8 @@
 //! Writing makes a Zarr v3 array whose regular chunk grid is the array's
 //! blocks (the blocks must therefore be regular: equal along each axis
 //! but for a smaller last one), with the `bytes` codec (little-endian)
-//! and optionally `gzip`, and the fill value 0 (`false`). Each block task
+//! and optionally `gzip` or `zstd` ([`ZarrCompression`]), any JSON
+//! attributes, and the fill value 0 (`false`). Each block task
 //! encodes and writes its own chunk, in parallel; a chunk that is all
 //! zeros is not stored at all (readers fill it in), as zarr-python does by
 //! default. The store is written
@@ -28,6 +29,11 @@
 //! once every chunk is written, as [`Array::to_npy`] does: a failed
 //! compute leaves nothing at the path, and an array read from a store can
 //! be written back over it.
+//!
+//! An existing array can also be written into: a region of it
+//! ([`Array::to_zarr_region`]) or past its end along an axis
+//! ([`Array::append_to_zarr`]), blocks in parallel without a lock once
+//! checked to write disjoint stored chunks (see the `region` submodule).
 //!
 //! Block reads and writes are registered kernels (`ReadZarrBlock`,
 //! `WriteZarrBlock`) whose parameters hold the store's absolute path and
@@ -50,10 +56,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use ndarray::{ArrayD, IxDyn};
 use rask_core::{Collection, Error, Executor, Kernel, Op, Result, TaskError, Value};
 use serde::{Deserialize, Serialize};
-use zarrs::array::codec::GzipCodec;
+use zarrs::array::codec::{GzipCodec, ZstdCodec};
 use zarrs::array::{
-    ArrayBuilder, ArrayBytes, ArrayCreateError, ArrayMetadata, ArraySubset, CodecOptions, DataType,
-    FillValue, data_type,
+    ArrayBuilder, ArrayBytes, ArrayCreateError, ArrayMetadata, ArrayMetadataOptions, ArraySubset,
+    CodecOptions, DataType, FillValue, data_type,
 };
 use zarrs::filesystem::FilesystemStore;
 
@@ -63,6 +69,15 @@ use crate::element::Element;
 use crate::kernels::{elem_name, register_elements};
 use crate::npy::temp_sibling;
 use crate::store::{BlockWrite, FileStamp, check_place, file_path, write_arg};
+
+mod options;
+mod region;
+
+pub use options::{ZarrCompression, ZarrWriteOptions};
+
+/// The `serde_json` crate, for the attributes of [`ZarrWriteOptions`]
+/// (`zarr::serde_json::json!({"units": "DN"})`).
+pub use serde_json;
 
 /// A Zarr array opened through `zarrs`.
 type Store = zarrs::array::Array<FilesystemStore>;
@@ -329,6 +344,15 @@ fn keep_opened(path: String, stamp: FileStamp, store: Arc<Store>) {
     kept.push((path, stamp, store));
 }
 
+/// Drops the store opened from `path`, if kept, so that the next
+/// [`opened`] opens it again.
+fn forget_opened(path: &str) {
+    OPENED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .retain(|(p, _, _)| p != path);
+}
+
 /// The Zarr array of `T` at the absolute `path`, for a block task: opened
 /// once per version of its metadata in this process (a graph's blocks read
 /// the same few stores), so each task needs only its parameters.
@@ -430,9 +454,18 @@ impl<T: Element> Kernel for WriteZarrBlock<T> {
             &self.start,
             target,
             |block: &ArrayD<T>| {
-                let store = opened::<T>(&self.path)?;
-                let shape = shape_of(Path::new(&self.path), &store).map_err(|e| e.to_string())?;
-                check_place(&shape, &self.start, block.shape())?;
+                let mut store = opened::<T>(&self.path)?;
+                let shape_now = |store: &Store| {
+                    shape_of(Path::new(&self.path), store).map_err(|e| e.to_string())
+                };
+                if check_place(&shape_now(&store)?, &self.start, block.shape()).is_err() {
+                    // An append may have grown the array within the
+                    // resolution of the metadata's stamp (same size, same
+                    // modification time): open it again.
+                    forget_opened(&self.path);
+                    store = opened::<T>(&self.path)?;
+                }
+                check_place(&shape_now(&store)?, &self.start, block.shape())?;
                 write_block(&store, &self.start, block)
             },
         )
@@ -509,54 +542,6 @@ fn write_block<T: Element>(
             &codec_options(),
         )
         .map_err(|e| e.to_string())
-}
-
-/// How [`Array::to_zarr_with`] writes a store.
-///
-/// ```
-/// # use rask_local as _;
-/// use rask_array::zarr::ZarrWriteOptions;
-/// let opts = ZarrWriteOptions::new().overwrite(true).gzip(5);
-/// assert!(opts.overwrites());
-/// assert_eq!(opts.gzip_level(), Some(5));
-/// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct ZarrWriteOptions {
-    overwrite: bool,
-    gzip_level: Option<u32>,
-}
-
-impl ZarrWriteOptions {
-    /// The defaults: fail when the path exists; no compression.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Whether to replace a Zarr store (or an empty directory) already at
-    /// the path, like Dask's `to_zarr(overwrite=True)`. Anything else at
-    /// the path is never deleted.
-    #[must_use]
-    pub fn overwrite(mut self, overwrite: bool) -> Self {
-        self.overwrite = overwrite;
-        self
-    }
-
-    /// Compresses each chunk with gzip at `level` (0–9).
-    #[must_use]
-    pub fn gzip(mut self, level: u32) -> Self {
-        self.gzip_level = Some(level);
-        self
-    }
-
-    /// Whether an existing store at the path is replaced.
-    pub fn overwrites(&self) -> bool {
-        self.overwrite
-    }
-
-    /// The gzip level, if chunks are compressed.
-    pub fn gzip_level(&self) -> Option<u32> {
-        self.gzip_level
-    }
 }
 
 /// The chunk shape of a regular Zarr grid matching `chunks`, or an error
@@ -696,7 +681,8 @@ impl<T: Element> Array<T> {
 
     /// Computes the array on the configured scheduler and writes it to
     /// `path` as a Zarr v3 array whose chunks are the array's blocks
-    /// (uncompressed; see [`Array::to_zarr_with`] for gzip and overwrite).
+    /// (uncompressed; see [`Array::to_zarr_with`] for zstd or gzip,
+    /// attributes and overwrite).
     ///
     /// Fails, naming the path, when something already exists there, or
     /// when the blocks are irregular (a Zarr chunk grid is regular:
@@ -727,7 +713,8 @@ impl<T: Element> Array<T> {
         )
     }
 
-    /// Like [`Array::to_zarr`], with `options` (overwrite, gzip), on
+    /// Like [`Array::to_zarr`], with `options` (overwrite, compression,
+    /// attributes), on
     /// `scheduler`.
     ///
     /// With `overwrite`, a Zarr store (or an empty directory) at `path` is
@@ -760,7 +747,7 @@ impl<T: Element> Array<T> {
         let path = path.as_ref();
         self.validate()?;
         let exists = path.symlink_metadata().is_ok();
-        if exists && !options.overwrite {
+        if exists && !options.overwrites() {
             return Err(Error::invalid(
                 "zarr array",
                 format!(
@@ -812,14 +799,44 @@ impl<T: Element> Array<T> {
             data_type_of::<T>(),
             FillValue::new(vec![0u8; size_of::<T>()]),
         );
-        if let Some(level) = options.gzip_level {
-            let gzip = GzipCodec::new(level).map_err(|e| {
-                Error::invalid(
-                    "gzip level",
-                    format!("{level} for {}: {e}; use 0 to 9", path.display()),
-                )
-            })?;
-            builder.bytes_to_bytes_codecs(vec![Arc::new(gzip)]);
+        match options.compression() {
+            ZarrCompression::None => {}
+            ZarrCompression::Gzip(level) => {
+                let gzip = GzipCodec::new(level).map_err(|e| {
+                    Error::invalid(
+                        "gzip level",
+                        format!("{level} for {}: {e}; use 0 to 9", path.display()),
+                    )
+                })?;
+                builder.bytes_to_bytes_codecs(vec![Arc::new(gzip)]);
+            }
+            ZarrCompression::Zstd(level) => {
+                if !(-131072..=22).contains(&level) {
+                    return Err(Error::invalid(
+                        "zstd level",
+                        format!(
+                            "{level} for {}: zstd levels run from -131072 to 22; use 0 (the \
+                             default level) to 22",
+                            path.display()
+                        ),
+                    ));
+                }
+                builder.bytes_to_bytes_codecs(vec![Arc::new(ZstdCodec::new(level, false))]);
+            }
+        }
+        builder.attributes(options.attributes().clone());
+        if let Some(names) = options.axis_names() {
+            if names.len() != self.ndim() {
+                return Err(Error::invalid(
+                    "dimension names",
+                    format!(
+                        "{names:?} for {}: the array has {} axes; give one name per axis",
+                        path.display(),
+                        self.ndim()
+                    ),
+                ));
+            }
+            builder.dimension_names(Some(names.iter().map(String::as_str)));
         }
         Ok(builder)
     }
@@ -834,8 +851,14 @@ fn create_store(tmp: &Path, path: &Path, builder: &ArrayBuilder) -> Result<()> {
         .build(Arc::new(fs), "/")
         .map_err(|e| bad_store(path, format!("cannot create the Zarr array: {e}")))?;
     store
-        .store_metadata()
+        .store_metadata_opt(&metadata_options())
         .map_err(|e| bad_store(tmp, format!("cannot write the metadata: {e}")))
+}
+
+/// How rask writes metadata: without the `_zarrs` attribute `zarrs` adds
+/// by default, so the attributes are the caller's only.
+fn metadata_options() -> ArrayMetadataOptions {
+    ArrayMetadataOptions::default().with_include_zarrs_metadata(false)
 }
 
 /// Moves the finished store `tmp` to `path`, replacing what is there.

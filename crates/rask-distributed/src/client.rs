@@ -38,6 +38,18 @@ const INLINE_RESULTS: bool = true;
 type Fetched = (Vec<(Key, Value)>, Vec<Key>);
 
 /// How a client connects.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use rask_distributed::{Client, ClientOptions};
+/// let options = ClientOptions {
+///     token: "s3cret".into(),
+///     connect_timeout: Duration::from_secs(30),
+///     ..ClientOptions::from_config()?
+/// };
+/// let client = Client::connect_with("tcp://10.0.0.5:8786", options)?;
+/// # Ok::<(), rask_core::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct ClientOptions {
     /// The shared secret of the cluster (config `token`, `RASK_TOKEN`).
@@ -50,6 +62,10 @@ pub struct ClientOptions {
     /// TLS files (config `tls.ca-file`, `tls.cert`, `tls.key`): the
     /// scheduler and workers are then reached over `tls://`.
     pub tls: Option<rask_protocol::TlsFiles>,
+    /// Tasks per message when a big graph is submitted (default 50,000):
+    /// the cluster starts on the first part while the client encodes the
+    /// rest.
+    pub submit_part: usize,
 }
 
 impl ClientOptions {
@@ -61,6 +77,7 @@ impl ClientOptions {
             connect_timeout: config.connect_timeout,
             name: format!("client-{}", std::process::id()),
             tls: crate::tls_from_config(&config)?,
+            submit_part: SUBMIT_PART,
         })
     }
 }
@@ -117,6 +134,7 @@ pub(crate) struct ClientInner {
     peers: tokio::sync::Mutex<FxHashMap<String, Connection>>,
     runtime: Option<tokio::runtime::Runtime>,
     closed_by_user: AtomicBool,
+    submit_part: usize,
 }
 
 /// A connection to a cluster's scheduler (Dask's `Client`).
@@ -208,6 +226,7 @@ impl Client {
                 peers: tokio::sync::Mutex::new(FxHashMap::default()),
                 runtime: Some(runtime),
                 closed_by_user: AtomicBool::new(false),
+                submit_part: options.submit_part.max(1),
             }),
         })
     }
@@ -391,6 +410,13 @@ impl Client {
 }
 
 /// The cluster as the scheduler sees it ([`Client::info`]).
+///
+/// ```no_run
+/// # let client = rask_distributed::Client::connect("tcp://127.0.0.1:8786")?;
+/// let info = client.info()?;
+/// println!("{}: {} workers, {} tasks", info.address, info.workers.len(), info.tasks);
+/// # Ok::<(), rask_core::Error>(())
+/// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct ClusterInfo {
     /// The scheduler's address.
@@ -936,54 +962,79 @@ impl ClientInner {
     /// Sends a plan's tasks; the returned handles are for its outputs, in
     /// order. Tasks standing for held data become dependencies on the held
     /// keys.
+    ///
+    /// A big plan goes in parts of `submit_part` tasks in execution
+    /// order, each sent as soon as it is encoded, so the cluster starts on
+    /// the first tasks while the client still encodes the rest. A task that
+    /// a later part depends on is wanted by the client until the last part
+    /// is sent (so the scheduler keeps it), then released.
     pub(crate) fn submit_plan(self: &Arc<Self>, plan: &Plan) -> Result<Vec<KeyHandle>> {
         let g = &plan.graph;
-        let mut position: Vec<Option<u32>> = vec![None; g.len()];
-        let mut held: Vec<Option<Key>> = vec![None; g.len()];
-        let mut n = 0u32;
-        for (i, t) in g.tasks().iter().enumerate() {
-            if let Op::Held(h) = &t.op {
-                held[i] = Some(h.key().clone());
-            } else {
-                position[i] = Some(n);
-                n += 1;
+        let held: Vec<Option<Key>> = g
+            .tasks()
+            .iter()
+            .map(|t| match &t.op {
+                Op::Held(h) => Some(h.key().clone()),
+                _ => None,
+            })
+            .collect();
+        let deps_of = |i: usize| &g.tasks()[i].deps;
+        // The order of submission: the graph's (inputs first); for a plan
+        // big enough to go in parts, execution order when that too puts
+        // every task after its inputs (rask's ordering does), so that the
+        // first part holds the first tasks to run.
+        let mut seq: Vec<usize> = (0..g.len()).filter(|&i| held[i].is_none()).collect();
+        let mut part_len = seq.len().max(1);
+        if seq.len() > self.submit_part && plan.priority.len() == g.len() {
+            let mut by_priority = seq.clone();
+            by_priority.sort_by_key(|&i| plan.priority[i]);
+            let mut rank = vec![0usize; g.len()];
+            for (r, &i) in by_priority.iter().enumerate() {
+                rank[i] = r;
             }
-        }
-        let mut tasks = Vec::with_capacity(n as usize);
-        for (i, t) in g.tasks().iter().enumerate() {
-            if held[i].is_some() {
-                continue;
-            }
-            let deps = t
-                .deps
-                .iter()
-                .map(|d| match (&held[d.index()], position[d.index()]) {
-                    (Some(k), _) => DepRef::Known(WireKey::from(k)),
-                    (None, Some(p)) => DepRef::Local(p),
-                    (None, None) => unreachable!("every task is held or submitted"),
-                })
-                .collect();
-            tasks.push(SubmittedTask {
-                key: WireKey::from(&t.key),
-                op: wire::encode_op_bytes(&t.key, &t.op)?,
-                deps,
-                order: plan.priority.get(i).copied().unwrap_or(0),
-                annotations: t.annotations.as_deref().cloned(),
+            let inputs_first = by_priority.iter().all(|&i| {
+                deps_of(i)
+                    .iter()
+                    .all(|d| held[d.index()].is_some() || rank[d.index()] < rank[i])
             });
+            if inputs_first {
+                seq = by_priority;
+                part_len = self.submit_part;
+            }
         }
+        // Each task's part and position in it.
+        let mut place: Vec<Option<(usize, u32)>> = vec![None; g.len()];
+        for (r, &i) in seq.iter().enumerate() {
+            place[i] = Some((r / part_len, (r % part_len) as u32));
+        }
+        let parts = seq.len().div_ceil(part_len).max(1);
+        // Tasks a later part depends on.
+        let mut bridge = vec![false; g.len()];
+        for &i in &seq {
+            let (pi, _) = place[i].expect("placed");
+            for d in deps_of(i) {
+                if let Some((pd, _)) = place[d.index()]
+                    && pd < pi
+                {
+                    bridge[d.index()] = true;
+                }
+            }
+        }
+        // Outputs: handles in order; held ones are wanted by key, the
+        // others by position in their part.
         let mut handles = Vec::with_capacity(plan.outputs.len());
-        let mut wanted = Vec::new();
+        let mut wanted: Vec<Vec<u32>> = vec![Vec::new(); parts];
         let mut known = Vec::new();
         for o in &plan.outputs {
             let i = o.index();
-            match (&held[i], position[i]) {
+            match (&held[i], place[i]) {
                 (Some(k), _) => {
                     handles.push(self.track(k));
                     known.push(WireKey::from(k));
                 }
-                (None, Some(p)) => {
+                (None, Some((p, at))) => {
                     handles.push(self.track(&g.task(*o).key));
-                    wanted.push(p);
+                    wanted[p].push(at);
                 }
                 (None, None) => unreachable!("every task is held or submitted"),
             }
@@ -991,12 +1042,44 @@ impl ClientInner {
         if !known.is_empty() {
             self.send(ClientToScheduler::Want { keys: known }, Vec::new())?;
         }
-        if !tasks.is_empty() {
-            self.update_graph(tasks, wanted)?;
+        // Wanted until every part is sent, then released (dropped).
+        let mut bridges = Vec::new();
+        for (p, chunk) in seq.chunks(part_len).enumerate() {
+            let mut tasks = Vec::with_capacity(chunk.len());
+            for &i in chunk {
+                let t = &g.tasks()[i];
+                let deps = t
+                    .deps
+                    .iter()
+                    .map(|d| match (&held[d.index()], place[d.index()]) {
+                        (Some(k), _) => DepRef::Known(WireKey::from(k)),
+                        (None, Some((pd, at))) if pd == p => DepRef::Local(at),
+                        (None, Some(_)) => DepRef::Known(WireKey::from(&g.task(*d).key)),
+                        (None, None) => unreachable!("every task is held or submitted"),
+                    })
+                    .collect();
+                if bridge[i] {
+                    bridges.push(self.track(&t.key));
+                    wanted[p].push(place[i].expect("placed").1);
+                }
+                tasks.push(SubmittedTask {
+                    key: WireKey::from(&t.key),
+                    op: wire::encode_op_bytes(&t.key, &t.op)?,
+                    deps,
+                    order: plan.priority.get(i).copied().unwrap_or(0),
+                    annotations: t.annotations.as_deref().cloned(),
+                });
+            }
+            self.update_graph(tasks, std::mem::take(&mut wanted[p]))?;
         }
+        drop(bridges);
         Ok(handles)
     }
 }
+
+/// Tasks per message when a big plan is sent in parts (the default of
+/// [`ClientOptions::submit_part`]).
+const SUBMIT_PART: usize = 50_000;
 
 impl Drop for ClientInner {
     fn drop(&mut self) {

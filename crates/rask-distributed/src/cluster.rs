@@ -56,6 +56,19 @@ fn cluster_error(address: &str, message: impl Into<String>) -> Error {
 }
 
 /// Settings of a [`LocalCluster`]; see [`LocalCluster::builder`].
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use rask_distributed::LocalCluster;
+/// let cluster = LocalCluster::builder()
+///     .workers(4)
+///     .threads_per_worker(2)
+///     .memory_limit(4 << 30)
+///     .start_timeout(Duration::from_secs(60))
+///     .build()?;
+/// let client = cluster.client()?;
+/// # Ok::<(), rask_core::Error>(())
+/// ```
 #[derive(Clone, Debug)]
 pub struct LocalClusterBuilder {
     workers: usize,

@@ -35,6 +35,15 @@ type Finish<T> = dyn Fn(Vec<Value>) -> Result<T> + Send + Sync;
 /// [`Client::map`](crate::Client::map),
 /// [`Client::scatter`](crate::Client::scatter) and
 /// [`Client::compute`](crate::Client::compute).
+/// Dropping the last copy of a future releases its result on the cluster.
+///
+/// ```no_run
+/// # let client = rask_distributed::Client::connect("tcp://127.0.0.1:8786")?;
+/// let f = client.scatter(vec![1u32, 2, 3])?;   // a value placed on a worker
+/// assert_eq!(f.result()?, vec![1, 2, 3]);      // blocks until it is there
+/// assert!(f.done());
+/// # Ok::<(), rask_core::Error>(())
+/// ```
 pub struct Future<T> {
     keys: Arc<[KeyHandle]>,
     finish: Arc<Finish<T>>,
@@ -137,7 +146,8 @@ pub fn as_completed<T>(futures: &[Future<T>]) -> AsCompleted<T> {
     }
 }
 
-/// The iterator of [`as_completed`].
+/// The iterator of [`as_completed`]: blocks in `next` until another future
+/// has finished; ends when all have.
 pub struct AsCompleted<T> {
     pending: Vec<Future<T>>,
     /// Found done by the last wait, not yet yielded.

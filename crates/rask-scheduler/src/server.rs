@@ -147,8 +147,12 @@ impl Drop for ServerHandle {
 /// Starts a scheduler server on its own runtime and returns once it
 /// listens.
 pub fn start(options: ServerOptions) -> Result<ServerHandle, ProtocolError> {
+    // One thread for the state machine and every connection: the state
+    // machine is single-threaded anyway, and with everything on one thread a
+    // message passed from a connection's reader to the state machine and on
+    // to a writer never wakes another thread (a system call each).
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(1)
         .thread_name("rask-scheduler")
         .enable_all()
         .build()

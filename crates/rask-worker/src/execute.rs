@@ -182,18 +182,30 @@ fn missing_in(op: &WireOp) -> Option<(String, String)> {
 }
 
 /// The worker's task threads.
+///
+/// Results go back in batches: a thread that has another task waiting for
+/// it keeps its results until its queue runs dry, the batch is
+/// [`RESULT_BATCH_AGE`] old or [`RESULT_BATCH_LEN`] long, so a stream of
+/// tiny tasks costs one wake-up of the worker's loop per batch instead of
+/// one per task. A thread with nothing more to run reports at once, so a
+/// lone task's result is never held back.
 pub(crate) struct Pool {
     queue: Option<mpsc::Sender<ExecTask>>,
     threads: Vec<JoinHandle<()>>,
 }
 
+/// A thread reports its results at the latest when the oldest is this old.
+const RESULT_BATCH_AGE: Duration = Duration::from_micros(500);
+/// ... or when it holds this many.
+const RESULT_BATCH_LEN: usize = 64;
+
 impl Pool {
     /// Starts `nthreads` threads named after the worker; each reports its
-    /// runs to `done`.
+    /// runs to `done`, in batches (see [`Pool`]).
     pub(crate) fn start(
         nthreads: usize,
         worker: &str,
-        done: impl Fn(Done) + Send + Sync + 'static,
+        done: impl Fn(Vec<Done>) + Send + Sync + 'static,
     ) -> std::io::Result<Pool> {
         let (tx, rx) = mpsc::channel::<ExecTask>();
         let rx = Arc::new(Mutex::new(rx));
@@ -205,12 +217,38 @@ impl Pool {
             let thread = std::thread::Builder::new()
                 .name(format!("rask-worker-{worker}-{i}"))
                 .spawn(move || {
+                    let mut batch: Vec<Done> = Vec::new();
+                    let mut oldest = Instant::now();
                     loop {
-                        // The lock is held only while waiting for the next
-                        // task, never while running one.
-                        let next = rx.lock().unwrap_or_else(|p| p.into_inner()).recv();
-                        let Ok(task) = next else { break };
-                        done(run_task(task));
+                        // The lock is held only while taking the next task,
+                        // never while running one.
+                        let next = {
+                            let rx = rx.lock().unwrap_or_else(|p| p.into_inner());
+                            if batch.is_empty() {
+                                rx.recv().ok()
+                            } else {
+                                match rx.try_recv() {
+                                    Ok(task) => Some(task),
+                                    Err(mpsc::TryRecvError::Disconnected) => None,
+                                    Err(mpsc::TryRecvError::Empty) => {
+                                        drop(rx);
+                                        done(std::mem::take(&mut batch));
+                                        continue;
+                                    }
+                                }
+                            }
+                        };
+                        let Some(task) = next else { break };
+                        if batch.is_empty() {
+                            oldest = Instant::now();
+                        }
+                        batch.push(run_task(task));
+                        if batch.len() >= RESULT_BATCH_LEN || oldest.elapsed() >= RESULT_BATCH_AGE {
+                            done(std::mem::take(&mut batch));
+                        }
+                    }
+                    if !batch.is_empty() {
+                        done(batch);
                     }
                 })?;
             threads.push(thread);
@@ -317,8 +355,10 @@ mod tests {
     fn the_pool_runs_tasks_on_its_threads() {
         let (tx, rx) = mpsc::channel();
         let tx = Mutex::new(tx);
-        let pool = Pool::start(2, "p", move |d| {
-            let _ = tx.lock().unwrap().send(d.key);
+        let pool = Pool::start(2, "p", move |ds| {
+            for d in ds {
+                let _ = tx.lock().unwrap().send(d.key);
+            }
         })
         .unwrap();
         for _ in 0..3 {

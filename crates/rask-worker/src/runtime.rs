@@ -46,8 +46,8 @@ use crate::store::Store;
 enum Event {
     /// A message from the scheduler, or the end of its connection.
     Scheduler(std::result::Result<Option<Message<SchedulerToWorker>>, ProtocolError>),
-    /// A task thread finished a run.
-    Done(Done),
+    /// A task thread finished runs.
+    Done(Vec<Done>),
     /// A fetch from a peer ended.
     Fetched {
         peer: String,
@@ -59,6 +59,16 @@ enum Event {
 }
 
 /// The entry point for starting workers in-process; see [`Worker::start`].
+///
+/// ```no_run
+/// use rask_worker::{Worker, WorkerOptions};
+/// let mut opts = WorkerOptions::new("tcp://10.0.0.5:8786");
+/// opts.nthreads = 4;
+/// let worker = Worker::start(opts)?;
+/// println!("serving data at {}", worker.address());
+/// worker.wait()?; // until the scheduler closes it
+/// # Ok::<(), rask_worker::WorkerError>(())
+/// ```
 #[derive(Debug)]
 pub struct Worker;
 
@@ -173,8 +183,12 @@ pub(crate) fn start(opts: WorkerOptions, signals: bool) -> Result<WorkerHandle> 
         std::thread::Builder::new()
             .name(format!("rask-worker-{name}"))
             .spawn(move || {
-                let rt = match tokio::runtime::Builder::new_multi_thread()
-                    .worker_threads(2)
+                // One thread runs the loop and all network tasks: nothing
+                // a task does crosses threads (a wake-up of another thread
+                // costs a system call each time), and the state machine is
+                // single-threaded anyway. Big encodes and decodes go to
+                // tokio's blocking threads.
+                let rt = match tokio::runtime::Builder::new_current_thread()
                     .thread_name(format!("rask-worker-{name}-io"))
                     .enable_all()
                     .build()
@@ -433,7 +447,7 @@ impl Core {
                 ));
             }
             Event::Scheduler(Err(e)) => return ControlFlow::Break(Err(self.lost(e.to_string()))),
-            Event::Done(done) => state.on_done(done),
+            Event::Done(done) => done.into_iter().flat_map(|d| state.on_done(d)).collect(),
             Event::Fetched { peer, keys, result } => match result {
                 FetchResult::Data(found) => state.on_fetched(&peer, &keys, found),
                 FetchResult::Busy => state.on_peer_busy(&peer, &keys),

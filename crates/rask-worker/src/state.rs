@@ -12,8 +12,8 @@
 //! A task is *waiting* while some input is not in the store, *ready* once
 //! all are, and *executing* on a thread. Ready tasks run in
 //! [`ComputeTask::priority`] order, smallest first (ties: arrival order),
-//! never more at once than threads (while tasks are short, one more per
-//! thread waits at the thread, counted as executing), and only while the
+//! never more at once than threads (while tasks are short, a few more per
+//! thread wait at the thread, counted as executing), and only while the
 //! abstract resources they hold fit in what the worker offers. A task freed while it runs is
 //! forgotten when it ends: its result is dropped, nothing is reported.
 //!
@@ -723,15 +723,17 @@ impl WorkerState {
 
     /// Hands ready tasks to idle threads, in priority order, as far as
     /// resources allow. While tasks are short (under a millisecond on
-    /// average), each thread also gets one task ahead, which it starts the
+    /// average), each thread also gets tasks ahead — about [`AHEAD_WORK`] of
+    /// work, at least one and at most [`AHEAD_MAX`] — which it starts the
     /// moment it is done with the one before, instead of sleeping until this
     /// state machine has seen the first finish (a wake-up and a thread
-    /// switch per task). A task handed ahead counts as started: it cannot be
-    /// stolen back.
+    /// switch per task); the thread then reports their results together. A
+    /// task handed ahead counts as started: it cannot be stolen back.
     fn dispatch(&mut self, out: &mut Vec<Action>) {
         let mut set_aside = Vec::new();
         let ahead = if self.avg_run < 1e-3 {
-            self.nthreads
+            let per_thread = (AHEAD_WORK.as_secs_f64() / self.avg_run.max(1e-9)) as usize;
+            self.nthreads * per_thread.clamp(1, AHEAD_MAX)
         } else {
             0
         };
@@ -789,6 +791,11 @@ impl WorkerState {
         self.ready.extend(set_aside);
     }
 }
+
+/// Work handed to each thread ahead of time while tasks are short.
+const AHEAD_WORK: Duration = Duration::from_micros(500);
+/// Tasks handed to each thread ahead of time, at most.
+const AHEAD_MAX: usize = 64;
 
 /// Whether a planned request (peer, keys, bytes) can take a value of
 /// `nbytes` more.

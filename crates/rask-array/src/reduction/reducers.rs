@@ -8,7 +8,7 @@
 //! - **Runs** ([`over_runs`]): when the reduced axes are the trailing axes of
 //!   a C-contiguous block (a full reduction, or the last axis), every output
 //!   position reads one contiguous run of memory; sums use
-//!   [`Number::sum_slice`] on it.
+//!   [`Accumulate::sum_wide`] on it.
 //! - **Along one axis** ([`along_axis`]): otherwise, for a single axis, the
 //!   block is walked one sub-view along the axis at a time, each merged into
 //!   the accumulators elementwise — for axis 0 those are contiguous rows.
@@ -22,7 +22,7 @@ use rask_core::TaskError;
 
 use super::Reducer;
 use crate::creation::BlockInfo;
-use crate::element::{Element, Float, Number};
+use crate::element::{Accumulate, CastFrom, Element, Float, Number};
 
 /// The keepdims shape of a block reduced along `axes`.
 fn reduced_shape(shape: &[usize], axes: &[usize]) -> Vec<usize> {
@@ -139,72 +139,116 @@ fn merge<A: Clone>(parts: &[&ArrayD<A>], f: impl Fn(&A, &A) -> A) -> ArrayD<A> {
     out
 }
 
-/// Sum or product with integer wrap-around.
+/// Sum, in [`Accumulate::Wide`] (so `u16` sums to `u64`, and `f32` is
+/// summed in `f64`); NaN counts as zero if `skip_nan`.
 #[derive(Clone, serde::Serialize, serde::Deserialize)]
-pub(super) struct SumProd {
-    pub product: bool,
+pub(super) struct Sum {
+    pub skip_nan: bool,
 }
 
-impl<T: Number> Reducer<T> for SumProd {
-    type Partial = ArrayD<T>;
-    type Out = T;
-    const NAMES: [&'static str; 4] = super::reducer_names!("sum-prod", T);
-    fn chunk(&self, block: &ArrayD<T>, axes: &[usize], _: &BlockInfo) -> ArrayD<T> {
-        if self.product {
-            return fold_axes(block, axes, T::one(), |&a, x| a.wrapping_mul(x));
+impl<T: Accumulate> Reducer<T> for Sum {
+    type Partial = ArrayD<T::Wide>;
+    type Out = T::Acc;
+    const NAMES: [&'static str; 4] = super::reducer_names!("sum", T);
+    fn chunk(&self, block: &ArrayD<T>, axes: &[usize], _: &BlockInfo) -> ArrayD<T::Wide> {
+        let zero = <T::Wide as num_traits::Zero>::zero();
+        if self.skip_nan {
+            return fold_axes(block, axes, zero, |&a, x| {
+                let v = T::Wide::cast_from(x);
+                if v.is_nan_value() {
+                    a
+                } else {
+                    a.wrapping_add(v)
+                }
+            });
         }
         if axes.len() == block.ndim() {
             // A full reduction: one pass over memory, in any order.
             if let Some(xs) = block.as_slice_memory_order() {
-                return ArrayD::from_elem(IxDyn(&vec![1; block.ndim()]), T::sum_slice(xs));
+                return ArrayD::from_elem(IxDyn(&vec![1; block.ndim()]), T::sum_wide(xs));
             }
         }
-        if let Some(out) = over_runs(block, axes, T::sum_slice) {
+        if let Some(out) = over_runs(block, axes, T::sum_wide) {
             return out;
         }
         if let [ax] = axes {
-            return along_axis(block, *ax, T::zero(), |a, x| *a = a.wrapping_add(x));
+            return along_axis(block, *ax, zero, |a, x| {
+                *a = a.wrapping_add(T::Wide::cast_from(x))
+            });
         }
-        fold_many(block, axes, T::zero(), |&a, x| a.wrapping_add(x))
+        fold_many(block, axes, zero, |&a, x| {
+            a.wrapping_add(T::Wide::cast_from(x))
+        })
     }
-    fn combine(&self, parts: Vec<&ArrayD<T>>) -> ArrayD<T> {
-        if self.product {
-            merge(&parts, |a, b| a.wrapping_mul(*b))
-        } else {
-            merge(&parts, |a, b| a.wrapping_add(*b))
-        }
+    fn combine(&self, parts: Vec<&ArrayD<T::Wide>>) -> ArrayD<T::Wide> {
+        merge(&parts, |a, b| a.wrapping_add(*b))
     }
-    fn finish(&self, part: &ArrayD<T>) -> Result<ArrayD<T>, TaskError> {
+    fn finish(&self, part: &ArrayD<T::Wide>) -> Result<ArrayD<T::Acc>, TaskError> {
+        Ok(part.mapv(T::Acc::cast_from))
+    }
+}
+
+/// Product, in [`Accumulate::Acc`] with integer wrap-around; NaN counts as
+/// one if `skip_nan`.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+pub(super) struct Prod {
+    pub skip_nan: bool,
+}
+
+impl<T: Accumulate> Reducer<T> for Prod {
+    type Partial = ArrayD<T::Acc>;
+    type Out = T::Acc;
+    const NAMES: [&'static str; 4] = super::reducer_names!("prod", T);
+    fn chunk(&self, block: &ArrayD<T>, axes: &[usize], _: &BlockInfo) -> ArrayD<T::Acc> {
+        let skip = self.skip_nan;
+        fold_axes(
+            block,
+            axes,
+            <T::Acc as num_traits::One>::one(),
+            move |&a, x| {
+                let v = T::Acc::cast_from(x);
+                if skip && v.is_nan_value() {
+                    a
+                } else {
+                    a.wrapping_mul(v)
+                }
+            },
+        )
+    }
+    fn combine(&self, parts: Vec<&ArrayD<T::Acc>>) -> ArrayD<T::Acc> {
+        merge(&parts, |a, b| a.wrapping_mul(*b))
+    }
+    fn finish(&self, part: &ArrayD<T::Acc>) -> Result<ArrayD<T::Acc>, TaskError> {
         Ok(part.clone())
     }
 }
 
-/// The mean as NumPy computes it: the sum, divided by the count at the end.
-/// Every lane of a block counts the same elements, so the partial is one
-/// count and the lanes' sums.
+/// The mean as NumPy computes it: the sum, divided by the count at the end
+/// (the sum carried in [`Accumulate::Wide`], so `f32` means are summed in
+/// `f64`). Every lane of a block counts the same elements, so the partial
+/// is one count and the lanes' sums.
 #[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub(super) struct MeanReducer;
 
 impl<T: Float> Reducer<T> for MeanReducer {
-    type Partial = (f64, ArrayD<T>);
+    type Partial = (f64, ArrayD<T::Wide>);
     type Out = T;
     const NAMES: [&'static str; 4] = super::reducer_names!("mean", T);
-    fn chunk(&self, block: &ArrayD<T>, axes: &[usize], info: &BlockInfo) -> (f64, ArrayD<T>) {
+    fn chunk(&self, block: &ArrayD<T>, axes: &[usize], info: &BlockInfo) -> Self::Partial {
         let count: usize = axes.iter().map(|&a| block.shape()[a]).product();
         (
             count as f64,
-            SumProd { product: false }.chunk(block, axes, info),
+            Sum { skip_nan: false }.chunk(block, axes, info),
         )
     }
-    fn combine(&self, parts: Vec<&(f64, ArrayD<T>)>) -> (f64, ArrayD<T>) {
+    fn combine(&self, parts: Vec<&Self::Partial>) -> Self::Partial {
         let count = parts.iter().map(|p| p.0).sum();
-        let sums: Vec<&ArrayD<T>> = parts.iter().map(|p| &p.1).collect();
-        (count, merge(&sums, |a, b| *a + *b))
+        let sums: Vec<&ArrayD<T::Wide>> = parts.iter().map(|p| &p.1).collect();
+        (count, merge(&sums, |a, b| a.wrapping_add(*b)))
     }
-    fn finish(&self, (count, sums): &(f64, ArrayD<T>)) -> Result<ArrayD<T>, TaskError> {
+    fn finish(&self, (count, sums): &Self::Partial) -> Result<ArrayD<T>, TaskError> {
         // An empty lane's mean is NaN, as in NumPy (0 / 0).
-        let n = T::from_f64(*count);
-        Ok(sums.mapv(|s| s / n))
+        Ok(sums.mapv(|s| T::from_f64(s.to_f64() / count)))
     }
 }
 
@@ -258,74 +302,77 @@ impl<T: Number> Reducer<T> for MinMax {
     }
 }
 
-/// Count, mean and sum of squared deviations per lane (Chan et al.).
+/// Count, mean and sum of squared deviations per lane (Chan et al.), in
+/// `f64` whatever the element type: counts stay exact far above 2^24 and
+/// `f32` data gains precision.
 #[derive(Clone, serde::Serialize, serde::Deserialize)]
-#[serde(bound = "")]
-pub(super) struct Moments<T: Element> {
-    count: ArrayD<T>,
-    mean: ArrayD<T>,
-    m2: ArrayD<T>,
+pub(super) struct Moments {
+    count: ArrayD<f64>,
+    mean: ArrayD<f64>,
+    m2: ArrayD<f64>,
 }
 
-/// The sum of `(x - mean)²` over `run`, in eight independent lanes so the
-/// additions pipeline and vectorise (compiled for AVX2 as well, picked at
-/// run time).
-fn squared_deviations<T: Float>(run: &[T], mean: T) -> T {
+/// The sum of `(x - mean)²` over `run` in `f64`, in eight independent lanes
+/// so the additions pipeline and vectorise (compiled for AVX2 as well,
+/// picked at run time).
+fn squared_deviations<T: Float>(run: &[T], mean: f64) -> f64 {
     pulp::Arch::new().dispatch(
         #[inline(always)]
         || {
-            let mut acc = [T::zero(); 8];
+            let mut acc = [0.0f64; 8];
             let mut chunks = run.chunks_exact(8);
             for c in &mut chunks {
                 for i in 0..8 {
-                    let d = c[i] - mean;
+                    let d = c[i].to_f64() - mean;
                     acc[i] += d * d;
                 }
             }
             let mut total =
                 ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]));
             for &x in chunks.remainder() {
-                total += (x - mean) * (x - mean);
+                let d = x.to_f64() - mean;
+                total += d * d;
             }
             total
         },
     )
 }
 
-/// Mean (`order == 1`) or variance / standard deviation (`order == 2`).
+/// Mean (`order == 1`) or variance / standard deviation (`order == 2`),
+/// computed in `f64` and rounded to the element type at the end.
 #[derive(Clone, serde::Serialize, serde::Deserialize)]
-#[serde(bound = "")]
-pub(super) struct MomentReducer<T: Element> {
+pub(super) struct MomentReducer {
     pub order: u8,
-    pub ddof: T,
+    pub ddof: f64,
     pub sqrt: bool,
     pub skip_nan: bool,
 }
 
-impl<T: Float> MomentReducer<T> {
+impl MomentReducer {
     /// Count, mean and m2 of one contiguous run, two passes over it.
-    fn run(&self, run: &[T]) -> (T, T, T) {
+    fn run<T: Float>(&self, run: &[T]) -> (f64, f64, f64) {
         let (n, s) = if self.skip_nan {
-            run.iter().fold((T::zero(), T::zero()), |(n, s), &x| {
+            run.iter().fold((0.0, 0.0), |(n, s), &x| {
                 if x.is_nan() {
                     (n, s)
                 } else {
-                    (n + T::one(), s + x)
+                    (n + 1.0, s + x.to_f64())
                 }
             })
         } else {
-            (T::from_f64(run.len() as f64), T::sum_slice(run))
+            (run.len() as f64, T::sum_wide(run).to_f64())
         };
-        if n == T::zero() {
-            return (n, T::zero(), T::zero());
+        if n == 0.0 {
+            return (n, 0.0, 0.0);
         }
         let mean = s / n;
-        let mut m2 = T::zero();
+        let mut m2 = 0.0;
         if self.order >= 2 {
             if self.skip_nan {
                 for &x in run {
                     if !x.is_nan() {
-                        m2 += (x - mean) * (x - mean);
+                        let d = x.to_f64() - mean;
+                        m2 += d * d;
                     }
                 }
             } else {
@@ -336,25 +383,25 @@ impl<T: Float> MomentReducer<T> {
     }
 
     /// Moments along the single axis `ax`, a sub-view at a time.
-    fn along(&self, block: &ArrayD<T>, ax: usize) -> Moments<T> {
+    fn along<T: Float>(&self, block: &ArrayD<T>, ax: usize) -> Moments {
         let skip = self.skip_nan;
         let (count, sum) = if skip {
-            let counts = along_axis(block, ax, (T::zero(), T::zero()), |(n, s), x| {
+            let counts = along_axis(block, ax, (0.0, 0.0), |(n, s), x: T| {
                 if !x.is_nan() {
-                    *n += T::one();
-                    *s += x;
+                    *n += 1.0;
+                    *s += x.to_f64();
                 }
             });
             (counts.mapv(|(n, _)| n), counts.mapv(|(_, s)| s))
         } else {
-            let n = T::from_f64(block.len_of(Axis(ax)) as f64);
-            let sum = along_axis(block, ax, T::zero(), |s, x| *s += x);
+            let n = block.len_of(Axis(ax)) as f64;
+            let sum = along_axis(block, ax, 0.0, |s, x: T| *s += x.to_f64());
             (ArrayD::from_elem(sum.raw_dim(), n), sum)
         };
         let mean = Zip::from(&count)
             .and(&sum)
-            .map_collect(|&n, &s| if n > T::zero() { s / n } else { T::zero() });
-        let mut m2 = ArrayD::from_elem(mean.raw_dim(), T::zero());
+            .map_collect(|&n, &s| if n > 0.0 { s / n } else { 0.0 });
+        let mut m2 = ArrayD::from_elem(mean.raw_dim(), 0.0);
         if self.order >= 2 {
             let mean_row = mean.index_axis(Axis(ax), 0);
             let mut m2_row = m2.index_axis_mut(Axis(ax), 0);
@@ -364,7 +411,8 @@ impl<T: Float> MomentReducer<T> {
                     .and(&mean_row)
                     .for_each(|d, &x, &m| {
                         if !(skip && x.is_nan()) {
-                            *d += (x - m) * (x - m);
+                            let e = x.to_f64() - m;
+                            *d += e * e;
                         }
                     });
             }
@@ -373,17 +421,17 @@ impl<T: Float> MomentReducer<T> {
     }
 
     /// Moments over any axes: two element-at-a-time passes.
-    fn general(&self, block: &ArrayD<T>, axes: &[usize]) -> Moments<T> {
+    fn general<T: Float>(&self, block: &ArrayD<T>, axes: &[usize]) -> Moments {
         let skip = self.skip_nan;
-        let sums = fold_many(block, axes, (T::zero(), T::zero()), move |&(n, s), x| {
+        let sums = fold_many(block, axes, (0.0, 0.0), move |&(n, s), x: T| {
             if skip && x.is_nan() {
                 (n, s)
             } else {
-                (n + T::one(), s + x)
+                (n + 1.0, s + x.to_f64())
             }
         });
         let count = sums.mapv(|(n, _)| n);
-        let mean = sums.mapv(|(n, s)| if n > T::zero() { s / n } else { T::zero() });
+        let mean = sums.mapv(|(n, s)| if n > 0.0 { s / n } else { 0.0 });
         let m2 = if self.order >= 2 {
             // Squared deviations from each lane's mean, lanes walked in the
             // same permuted order as `fold_many`.
@@ -392,24 +440,25 @@ impl<T: Float> MomentReducer<T> {
                 .expect("keepdims mean broadcasts to its block");
             let pairs = Zip::from(block).and(&bmean).map_collect(|&x, &m| {
                 if skip && x.is_nan() {
-                    T::zero()
+                    0.0
                 } else {
-                    (x - m) * (x - m)
+                    let e = x.to_f64() - m;
+                    e * e
                 }
             });
-            fold_many(&pairs, axes, T::zero(), |&a, x| a + x)
+            fold_many(&pairs, axes, 0.0, |&a, x| a + x)
         } else {
-            ArrayD::from_elem(mean.raw_dim(), T::zero())
+            ArrayD::from_elem(mean.raw_dim(), 0.0)
         };
         Moments { count, mean, m2 }
     }
 }
 
-impl<T: Float> Reducer<T> for MomentReducer<T> {
-    type Partial = Moments<T>;
+impl<T: Float> Reducer<T> for MomentReducer {
+    type Partial = Moments;
     type Out = T;
     const NAMES: [&'static str; 4] = super::reducer_names!("moments", T);
-    fn chunk(&self, block: &ArrayD<T>, axes: &[usize], _: &BlockInfo) -> Moments<T> {
+    fn chunk(&self, block: &ArrayD<T>, axes: &[usize], _: &BlockInfo) -> Moments {
         if let Some(runs) = over_runs(block, axes, |run| self.run(run)) {
             return Moments {
                 count: runs.mapv(|(n, _, _)| n),
@@ -422,7 +471,7 @@ impl<T: Float> Reducer<T> for MomentReducer<T> {
         }
         self.general(block, axes)
     }
-    fn combine(&self, parts: Vec<&Moments<T>>) -> Moments<T> {
+    fn combine(&self, parts: Vec<&Moments>) -> Moments {
         let mut acc = parts[0].clone();
         for p in &parts[1..] {
             Zip::from(&mut acc.count)
@@ -433,7 +482,7 @@ impl<T: Float> Reducer<T> for MomentReducer<T> {
                 .and(&p.m2)
                 .for_each(|na, ma, m2a, &nb, &mb, &m2b| {
                     let n = *na + nb;
-                    if n == T::zero() {
+                    if n == 0.0 {
                         return;
                     }
                     let delta = mb - *ma;
@@ -444,19 +493,19 @@ impl<T: Float> Reducer<T> for MomentReducer<T> {
         }
         acc
     }
-    fn finish(&self, m: &Moments<T>) -> Result<ArrayD<T>, TaskError> {
+    fn finish(&self, m: &Moments) -> Result<ArrayD<T>, TaskError> {
         if self.order == 1 {
             return Ok(Zip::from(&m.count)
                 .and(&m.mean)
-                .map_collect(|&n, &mean| if n > T::zero() { mean } else { T::nan() }));
+                .map_collect(|&n, &mean| T::from_f64(if n > 0.0 { mean } else { f64::NAN })));
         }
         let (ddof, sqrt) = (self.ddof, self.sqrt);
         Ok(Zip::from(&m.count).and(&m.m2).map_collect(|&n, &m2| {
             // NumPy divides by max(n - ddof, 0): inf when the deviations are
             // not all zero, NaN when they are (or the lane is empty).
             let dof = n - ddof;
-            let v = m2 / if dof > T::zero() { dof } else { T::zero() };
-            if sqrt { v.sqrt() } else { v }
+            let v = m2 / if dof > 0.0 { dof } else { 0.0 };
+            T::from_f64(if sqrt { v.sqrt() } else { v })
         }))
     }
 }
@@ -641,45 +690,6 @@ impl<T: Element> Reducer<T> for Truth {
     }
 }
 
-/// Sum (NaN counts as zero) or product (NaN counts as one).
-#[derive(Clone, serde::Serialize, serde::Deserialize)]
-pub(super) struct NanSumProd {
-    pub product: bool,
-}
-
-impl<T: Float> Reducer<T> for NanSumProd {
-    type Partial = ArrayD<T>;
-    type Out = T;
-    const NAMES: [&'static str; 4] = super::reducer_names!("nan-sum-prod", T);
-    fn chunk(&self, block: &ArrayD<T>, axes: &[usize], _: &BlockInfo) -> ArrayD<T> {
-        if self.product {
-            fold_axes(
-                block,
-                axes,
-                T::one(),
-                |&a, x| if x.is_nan() { a } else { a * x },
-            )
-        } else {
-            fold_axes(
-                block,
-                axes,
-                T::zero(),
-                |&a, x| if x.is_nan() { a } else { a + x },
-            )
-        }
-    }
-    fn combine(&self, parts: Vec<&ArrayD<T>>) -> ArrayD<T> {
-        if self.product {
-            merge(&parts, |&a, &b| a * b)
-        } else {
-            merge(&parts, |&a, &b| a + b)
-        }
-    }
-    fn finish(&self, part: &ArrayD<T>) -> Result<ArrayD<T>, TaskError> {
-        Ok(part.clone())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -717,6 +727,34 @@ mod tests {
     }
 
     #[test]
+    fn moment_counts_stay_exact_above_2_pow_24() {
+        // 2^24 + 1 is not an f32: counts and means are carried in f64.
+        let r = MomentReducer {
+            order: 2,
+            ddof: 1.0,
+            sqrt: false,
+            skip_nan: false,
+        };
+        let n = (1u64 << 24) as f64;
+        let big = Moments {
+            count: array![n].into_dyn(),
+            mean: array![0.0].into_dyn(),
+            m2: array![0.0].into_dyn(),
+        };
+        let one = Moments {
+            count: array![1.0].into_dyn(),
+            mean: array![n + 1.0].into_dyn(),
+            m2: array![0.0].into_dyn(),
+        };
+        let m = <MomentReducer as Reducer<f32>>::combine(&r, vec![&big, &one]);
+        assert_eq!(m.count[[0]], n + 1.0);
+        assert_eq!(m.mean[[0]], 1.0);
+        // var(ddof=1) of 2^24 zeros and one 2^24 + 1: m2 = N + N^2 over N.
+        let v = <MomentReducer as Reducer<f32>>::finish(&r, &m).unwrap();
+        assert_eq!(v[[0]], (n + 1.0) as f32);
+    }
+
+    #[test]
     fn arg_ties_resolve_to_the_smaller_index() {
         let r = ArgReducer {
             max: true,
@@ -732,7 +770,7 @@ mod tests {
     }
 }
 
-impl<T: Element> rask_core::SizeOf for Moments<T> {
+impl rask_core::SizeOf for Moments {
     fn heap_bytes(&self) -> usize {
         self.count.heap_bytes() + self.mean.heap_bytes() + self.m2.heap_bytes()
     }
@@ -741,13 +779,10 @@ impl<T: Element> rask_core::SizeOf for Moments<T> {
 /// Partials that travel between reduction tasks, registered so they have
 /// codecs and real sizes (plain blocks are registered by rask-core).
 macro_rules! register_partials {
-    (floats: $($t:ty),*) => {
-        rask_core::register_type!($((f64, ndarray::ArrayD<$t>), Moments<$t>),*);
-    };
     (numbers: $($t:ty),*) => {
         rask_core::register_type!($((ndarray::ArrayD<$t>, ndarray::ArrayD<i64>)),*);
     };
 }
 
-register_partials!(floats: f32, f64);
+rask_core::register_type!((f64, ndarray::ArrayD<f64>), Moments);
 register_partials!(numbers: i8, i16, i32, i64, u8, u16, u32, u64, f32, f64);

@@ -62,14 +62,14 @@ proptest! {
 
     #[test]
     fn integer_scans_are_exact_and_wrap((a, chunks, axis) in case()) {
-        // int8 overflows quickly: NumPy wraps around, so must we.
+        // int8 scans in int64, as NumPy's; int64 wraps around, so must we.
         let a = a.mapv(|v| (v * 12.0) as i8);
         let x = Array::from_ndarray(a.clone(), chunks).unwrap();
-        let s = x.cumsum(Axis(axis)).compute_with(&sync()).unwrap();
-        prop_assert_eq!(s, scan(&a, axis, i8::wrapping_add));
-        let p = x.cumprod(Axis(axis)).compute_with(&sync()).unwrap();
-        prop_assert_eq!(p, scan(&a, axis, i8::wrapping_mul));
         let wide = a.mapv(i64::from);
+        let s = x.cumsum(Axis(axis)).compute_with(&sync()).unwrap();
+        prop_assert_eq!(s, scan(&wide, axis, i64::wrapping_add));
+        let p = x.cumprod(Axis(axis)).compute_with(&sync()).unwrap();
+        prop_assert_eq!(p, scan(&wide, axis, i64::wrapping_mul));
         let y = Array::from_ndarray(wide.clone(), x.chunks()).unwrap();
         prop_assert_eq!(y.cumsum(Axis(axis)).compute_with(&sync()).unwrap(), scan(&wide, axis, |p, q| p + q));
     }
@@ -123,7 +123,7 @@ fn zero_length_axes() {
     let x = Array::<i32>::ones(&[3, 0, 4], &[1, 1, 1]).unwrap();
     assert_eq!(
         x.cumsum(Axis(2)).compute_with(&sync()).unwrap(),
-        ArrayD::<i32>::zeros(IxDyn(&[3, 0, 4]))
+        ArrayD::<i64>::zeros(IxDyn(&[3, 0, 4]))
     );
 }
 
@@ -178,11 +178,12 @@ fn scans_are_portable_with_deterministic_names() {
     let got = crate::support::assert_portable(&xn.nancumprod(Axis(0)));
     assert_close(&got, &scan(&no_nan, 0, |p, v| p * v), 1e-12);
 
-    // Integers wrap around, and a single block along the axis is one layer.
+    // int8 scans in int64 (wrapping there), and a single block along the
+    // axis is one layer.
     let ints = ArrayD::from_shape_fn(IxDyn(&[6, 3]), |i| (i[0] * 3 + i[1]) as i8 + 100);
     let xi = Array::from_ndarray(ints.clone(), &[4, 3]).unwrap();
     for axis in [0, 1] {
         let got = crate::support::assert_portable(&xi.cumprod(Axis(axis)));
-        assert_eq!(got, scan(&ints, axis, i8::wrapping_mul));
+        assert_eq!(got, scan(&ints.mapv(i64::from), axis, i64::wrapping_mul));
     }
 }

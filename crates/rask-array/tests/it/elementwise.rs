@@ -139,7 +139,11 @@ proptest! {
         let rem = |p: i8, q: i8| {
             if q == 0 { 0 } else { (i32::from(p) - i32::from(q) * floor_div(p, q)) as i8 }
         };
-        prop_assert_eq!((&x / &y).compute_with(&sync()).unwrap(), zip_ref(&a, &b, div));
+        prop_assert_eq!(x.floor_divide(&y).compute_with(&sync()).unwrap(), zip_ref(&a, &b, div));
+        // `/` is true division, in f64 (NumPy's `true_divide`).
+        let quotient = (&x / &y).compute_with(&sync()).unwrap();
+        let want = zip_ref(&a, &b, |p: i8, q: i8| f64::from(p) / f64::from(q));
+        prop_assert!(quotient.iter().zip(&want).all(|(g, w)| g == w || (g.is_nan() && w.is_nan())));
         prop_assert_eq!((&x % &y).compute_with(&sync()).unwrap(), zip_ref(&a, &b, rem));
     }
 
@@ -351,12 +355,19 @@ fn integer_negation_and_abs_wrap_like_numpy() {
     assert_eq!(got, vec![4, 13]);
     let got = (1u8 - &y).compute().unwrap().into_raw_vec_and_offset().0;
     assert_eq!(got, vec![7, 254]);
+    let got = (&y - 3u8)
+        .floor_divide(7u8)
+        .compute()
+        .unwrap()
+        .into_raw_vec_and_offset()
+        .0;
+    assert_eq!(got, vec![35, 0], "247 // 7 and 0 // 7");
     let got = (7u8 / &(&y - 3u8))
         .compute()
         .unwrap()
         .into_raw_vec_and_offset()
         .0;
-    assert_eq!(got, vec![0, 0], "7 / 247 and 7 / 0");
+    assert_eq!(got, vec![7.0 / 247.0, f64::INFINITY], "7 / 247 and 7 / 0");
 }
 
 #[test]

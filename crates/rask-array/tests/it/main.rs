@@ -8,10 +8,13 @@ mod elementwise;
 mod fft;
 mod fusion;
 mod histogram;
+#[cfg(all(feature = "zarr", feature = "tiff"))]
+mod imageio;
 mod join;
 mod linalg;
 mod manipulation;
 mod npy;
+mod numerics;
 mod overlap;
 mod portable;
 mod rechunk;

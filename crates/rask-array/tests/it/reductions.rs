@@ -401,7 +401,7 @@ fn empty_arrays() {
     assert_eq!(e2.min_axis(Axis(1)).compute().unwrap().shape(), &[0]);
     assert_eq!(
         e2.sum_axis(Axis(0)).compute().unwrap(),
-        ArrayD::<i32>::zeros(IxDyn(&[3]))
+        ArrayD::<i64>::zeros(IxDyn(&[3]))
     );
     let err = e2.max_axis(Axis(0)).compute().unwrap_err().to_string();
     assert!(err.contains("(0, 3)"), "{err}");

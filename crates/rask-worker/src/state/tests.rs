@@ -106,15 +106,16 @@ fn ready_tasks_run_in_priority_order_one_per_thread() {
 }
 
 #[test]
-fn short_tasks_are_handed_to_threads_one_ahead() {
+fn short_tasks_are_handed_to_threads_ahead() {
     let mut w = worker(1);
     assert_eq!(executed(&w.on_compute(compute("a", vec![], 1))), ["a"]);
     for (name, p) in [("b", 2), ("c", 3), ("d", 4)] {
         assert!(executed(&w.on_compute(compute(name, vec![], p))).is_empty());
     }
-    // After a 5 µs run, the thread gets the next two: one to run, one ahead.
-    assert_eq!(executed(&w.on_done(finished("a", 1))), ["b", "c"]);
-    assert_eq!(w.metrics().executing, 2);
+    // After a 5 µs run, the thread gets all three: one to run, two ahead
+    // (0.5 ms of work would be 100 such tasks).
+    assert_eq!(executed(&w.on_done(finished("a", 1))), ["b", "c", "d"]);
+    assert_eq!(w.metrics().executing, 3);
     // A task handed ahead counts as started: it is not given back.
     let out = w.on_steal(wk("c"));
     assert!(matches!(
@@ -124,7 +125,20 @@ fn short_tasks_are_handed_to_threads_one_ahead() {
             ..
         }]
     ));
-    assert_eq!(executed(&w.on_done(finished("b", 1))), ["d"]);
+    assert!(executed(&w.on_compute(compute("e", vec![], 5))).contains(&"e".to_string()));
+}
+
+#[test]
+fn tasks_ahead_are_about_half_a_millisecond_of_work() {
+    let mut w = worker(1);
+    for (name, p) in [("a", 1), ("b", 2), ("c", 3), ("d", 4), ("e", 5)] {
+        w.on_compute(compute(name, vec![], p));
+    }
+    // Runs of 200 µs: two ahead of the one running.
+    let mut run = finished("a", 1);
+    run.duration = Duration::from_micros(200);
+    assert_eq!(executed(&w.on_done(run)), ["b", "c", "d"]);
+    assert_eq!(w.metrics().executing, 3);
 }
 
 #[test]

@@ -444,3 +444,33 @@ fn a_tls_cluster_of_processes_computes_and_refuses_plain_clients() {
     drop(cluster);
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn a_big_graph_sent_in_parts_gives_the_right_answer_and_leaves_nothing_behind() {
+    let cluster = thread_cluster(2);
+    let options = ClientOptions {
+        token: String::new(),
+        submit_part: 100,
+        ..ClientOptions::from_config().unwrap()
+    };
+    let client = Client::connect_with(cluster.address(), options).unwrap();
+    // 2,000 leaves and a tree sum of fan-in 8 over them: about 2,300 tasks
+    // to run, so 20-odd parts, each depending on tasks of earlier ones.
+    let mut level: Vec<_> = (0..2_000u64).map(inc::delayed).collect();
+    while level.len() > 1 {
+        level = level
+            .chunks(8)
+            .map(|c| sum_all::delayed(rask::delayed::collect(c)))
+            .collect();
+    }
+    let total = level.pop().unwrap();
+    let f = client.compute(&total).unwrap();
+    assert_eq!(f.result().unwrap(), (1..=2_000u64).sum::<u64>());
+    drop(f);
+    // The tasks kept for later parts were released with the rest.
+    let start = Instant::now();
+    while client.info().unwrap().tasks > 0 && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(client.info().unwrap().tasks, 0);
+}
