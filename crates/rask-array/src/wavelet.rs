@@ -42,8 +42,9 @@
 //! through a table built once per task, then filtered and downsampled.
 //! Nothing is rechunked, so a 3-level `db4` transform along a time axis of
 //! 16-frame blocks reads, per block and level, that block and its
-//! neighbours; the result equals the transform of the whole axis (the
-//! arithmetic is in [`plan`](self::Mode) and checked against PyWavelets).
+//! neighbours; the result equals the transform of the whole axis, bit for
+//! bit (the index arithmetic is in `wavelet/plan.rs`; the property tests
+//! check it over random chunkings, the oracle tests against PyWavelets).
 
 mod filters;
 mod kernel;
