@@ -8,10 +8,12 @@
 //! add is here: the arithmetic operators (`+ - * /` between arrays, with a
 //! complex scalar, and unary `-`), [`real`](Array::real),
 //! [`imag`](Array::imag), [`conj`](Array::conj), [`abs`](Array::abs)
-//! (giving real arrays, as NumPy's), [`angle`](Array::angle), and
-//! [`Array::to_complex`] from a real array. Every one is a registered
-//! elementwise function, so it fuses with its neighbours and runs on a
-//! cluster.
+//! (giving real arrays, as NumPy's), [`angle`](Array::angle),
+//! [`Array::to_complex`] from a real array, and `sum` / `mean` (whole or
+//! along axes, accumulated in `Complex<f64>`). Every one is a registered
+//! kernel (elementwise ones fuse with their neighbours), so it runs on a
+//! cluster. Complex arrays have no order: no comparisons, `min`, `max` or
+//! sorting.
 //!
 //! ```
 //! # use rask_local as _;
@@ -34,9 +36,11 @@ use rask_core::TaskError;
 use serde::{Deserialize, Serialize};
 
 use crate::array::Array;
-use crate::element::{ComplexElement, Element, Float};
+use crate::creation::BlockInfo;
+use crate::element::{ComplexElement, Element, Float, Number};
 use crate::elementwise::{ElemFn, ElementwiseRegion, NamedElemFn, Operands, binary, unary, zip2};
 use crate::kernels::elem_name;
+use crate::reduction::{ChunkReduce, ChunkRegions, Combine, Finish, Reducer};
 
 /// An arithmetic operation on complex numbers.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
@@ -85,6 +89,8 @@ pub(crate) enum ComplexFn<C: Element> {
     Right(ComplexOp, C),
     /// `scalar op x`.
     Left(ComplexOp, C),
+    /// Both parts divided by the scalar's real part (NumPy's complex / real).
+    DivReal(C),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -99,6 +105,9 @@ impl<C: ComplexElement> ElemFn for ComplexUnary<C> {
             ComplexFn::Conj => unary(ops, |a: C| C::from_parts(a.re(), -a.im())),
             ComplexFn::Right(op, s) => unary(ops, move |a: C| op.apply(a, s)),
             ComplexFn::Left(op, s) => unary(ops, move |a: C| op.apply(s, a)),
+            ComplexFn::DivReal(s) => unary(ops, move |a: C| {
+                C::from_parts(a.re() / s.re(), a.im() / s.re())
+            }),
         }
     }
 }
@@ -153,6 +162,51 @@ impl<R: RealElement> ElemFn for ToComplex<R> {
 impl<R: RealElement> NamedElemFn for ToComplex<R> {
     const NAME: &'static str = elem_name!("rask.array.complex.from_real", R);
 }
+
+/// The sum of complex elements, accumulated in `Complex<f64>`.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub(crate) struct ComplexSum;
+
+impl<C: ComplexElement> Reducer<C> for ComplexSum {
+    type Partial = ArrayD<Complex<f64>>;
+    type Out = C;
+    const NAMES: [&'static str; 4] = [
+        elem_name!("rask.array.reduce.complex-sum.chunk", C),
+        elem_name!("rask.array.reduce.complex-sum.chunk-regions", C),
+        elem_name!("rask.array.reduce.complex-sum.combine", C),
+        elem_name!("rask.array.reduce.complex-sum.finish", C),
+    ];
+    fn chunk(&self, block: &ArrayD<C>, axes: &[usize], _: &BlockInfo) -> ArrayD<Complex<f64>> {
+        let mut out = block.mapv(|v| Complex::new(v.re().to_f64(), v.im().to_f64()));
+        for &ax in axes {
+            out = out
+                .sum_axis(ndarray::Axis(ax))
+                .insert_axis(ndarray::Axis(ax));
+        }
+        out
+    }
+    fn combine(&self, parts: Vec<&ArrayD<Complex<f64>>>) -> ArrayD<Complex<f64>> {
+        let mut out = parts[0].clone();
+        for p in &parts[1..] {
+            out += *p;
+        }
+        out
+    }
+    fn finish(&self, part: &ArrayD<Complex<f64>>) -> Result<ArrayD<C>, TaskError> {
+        Ok(part.mapv(|v| C::from_parts(C::Part::from_f64(v.re), C::Part::from_f64(v.im))))
+    }
+}
+
+rask_core::register_kernel!(
+    ChunkReduce<Complex<f32>, ComplexSum>,
+    ChunkRegions<Complex<f32>, ComplexSum>,
+    Combine<Complex<f32>, ComplexSum>,
+    Finish<Complex<f32>, ComplexSum>,
+    ChunkReduce<Complex<f64>, ComplexSum>,
+    ChunkRegions<Complex<f64>, ComplexSum>,
+    Combine<Complex<f64>, ComplexSum>,
+    Finish<Complex<f64>, ComplexSum>
+);
 
 /// The real element types with a complex counterpart: `f32`
 /// (`Complex<f32>`) and `f64` (`Complex<f64>`).
@@ -223,6 +277,54 @@ macro_rules! complex_array {
             /// The complex conjugate of every element (NumPy's `conj`).
             pub fn conj(&self) -> Array<$c> {
                 self.map1("conj", ComplexUnary::<$c>(ComplexFn::Conj))
+            }
+
+            /// The sum of all elements (a 0-d array), accumulated in
+            /// `Complex<f64>` (NumPy's `sum`).
+            ///
+            /// ```
+            /// # use rask_local as _;
+            /// use rask_array::{Array, Complex};
+            /// let z = Array::<f64>::ones(&[3, 4], &[2, 3]).unwrap().to_complex();
+            /// let s = (z * Complex::new(1.0, -2.0)).sum().compute_scalar().unwrap();
+            /// assert_eq!(s, Complex::new(12.0, -24.0));
+            /// ```
+            pub fn sum(&self) -> Array<$c> {
+                self.sum_axes(&self.every_axis(), false)
+            }
+
+            /// The sum along one axis (NumPy's `sum(axis=)`).
+            pub fn sum_axis(&self, axis: ndarray::Axis) -> Array<$c> {
+                self.sum_axes(&[axis.index()], false)
+            }
+
+            /// The sum over several axes, keeping them with length 1 if
+            /// `keepdims`.
+            pub fn sum_axes(&self, axes: &[usize], keepdims: bool) -> Array<$c> {
+                self.reduce("sum", ComplexSum, axes, keepdims, false)
+            }
+
+            /// The mean of all elements (a 0-d array): the sum with both
+            /// parts divided by the count, as NumPy's `mean`.
+            pub fn mean(&self) -> Array<$c> {
+                self.mean_axes(&self.every_axis(), false)
+            }
+
+            /// The mean along one axis (NumPy's `mean(axis=)`).
+            pub fn mean_axis(&self, axis: ndarray::Axis) -> Array<$c> {
+                self.mean_axes(&[axis.index()], false)
+            }
+
+            /// The mean over several axes, keeping them with length 1 if
+            /// `keepdims`.
+            pub fn mean_axes(&self, axes: &[usize], keepdims: bool) -> Array<$c> {
+                let sum = self.sum_axes(axes, keepdims);
+                let count: usize = axes
+                    .iter()
+                    .filter_map(|&a| self.shape().get(a))
+                    .product();
+                let n = <$c as ComplexElement>::Part::from_f64(count as f64);
+                sum.map1("mean", ComplexUnary::<$c>(ComplexFn::DivReal(<$c>::new(n, 0.0))))
             }
         }
 

@@ -153,6 +153,25 @@ fn transforms_equal_numpy_fft() {
         "np.fft.irfft(np.fft.rfft(x.astype(np.float32), axis=2), axis=2)",
         Got::F32(fft::irfft(&rspec32, ax).unwrap().compute().unwrap()),
     );
+    // Reductions of spectra.
+    add(
+        "sum_axis",
+        &x,
+        "np.fft.fft(x, axis=2).sum(axis=1)",
+        Got::C128(spec.sum_axis(Axis(1)).compute().unwrap()),
+    );
+    add(
+        "sum",
+        &x,
+        "np.fft.fft(x, axis=2).sum()",
+        Got::C128(spec.sum().compute().unwrap()),
+    );
+    add(
+        "mean_f32",
+        &x,
+        "np.fft.rfft(x.astype(np.float32), axis=2).mean(axis=(0, 2))",
+        Got::C64(rspec32.mean_axes(&[0, 2], false).compute().unwrap()),
+    );
     // Along the first axis, a prime length.
     let y = Array::from_ndarray(data(&[13, 4, 3], 2), [whole.clone(), 3.into(), 2.into()]).unwrap();
     add(
@@ -379,6 +398,7 @@ fn transforms_are_portable() {
     let back = fft::irfft(&(&z.conj() * Complex::new(0.5f32, 0.0)), Axis(2)).unwrap();
     crate::support::assert_portable(&back);
     crate::support::assert_portable(&fft::fftshift(&z.abs(), None).unwrap());
+    crate::support::assert_portable(&z.mean_axis(Axis(0)));
 }
 
 /// Spectra go to Zarr (`complex64`/`complex128`, as zarr-python names
