@@ -10,6 +10,7 @@ mod histogram;
 mod join;
 mod linalg;
 mod manipulation;
+mod ndimage;
 mod npy;
 mod overlap;
 mod portable;
