@@ -564,8 +564,7 @@ fn compute_f64(line: &Line, e: &[f64], tw: usize, core: usize, res: &mut [f64]) 
                         for (a, &c) in acc.iter_mut().zip(row(i + h)) {
                             *a = c * wc;
                         }
-                        for j in 0..h {
-                            let w = weights[j];
+                        for (j, &w) in weights.iter().enumerate().take(h) {
                             let (l, r) = (row(i + j), row(i + s - 1 - j));
                             if *symmetry == Symmetry::Even {
                                 for ((a, &x), &y) in acc.iter_mut().zip(l).zip(r) {
@@ -703,7 +702,7 @@ fn median<T: Number>(
     }
     let rank = count / 2;
     let mut window = vec![T::default(); count];
-    let out = ArrayD::from_shape_fn(IxDyn(&core), |idx| {
+    ArrayD::from_shape_fn(IxDyn(&core), |idx| {
         let base: usize = (0..ndim).map(|a| idx[a] * strides[a]).sum();
         for (w, &o) in window.iter_mut().zip(&offsets) {
             *w = p[base + o];
@@ -712,8 +711,7 @@ fn median<T: Number>(
             a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal)
         });
         *m
-    });
-    out
+    })
 }
 
 #[cfg(test)]
