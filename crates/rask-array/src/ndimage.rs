@@ -632,7 +632,7 @@ mod tests {
     #[test]
     fn small_blocks_merge_until_they_hold_the_halo() {
         assert_eq!(merge_small_blocks(&[1, 1, 1, 1, 1], 2), [2, 3]);
-        assert_eq!(merge_small_blocks(&[5, 1, 5], 2), [6, 5]);
+        assert_eq!(merge_small_blocks(&[5, 1, 5], 2), [5, 6]);
         assert_eq!(merge_small_blocks(&[2, 2], 8), [4]);
         assert_eq!(merge_small_blocks(&[3, 3, 3], 3), [3, 3, 3]);
     }

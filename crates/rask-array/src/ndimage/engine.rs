@@ -394,10 +394,14 @@ fn separable<T: Number>(
     x.unwrap_or_else(|| block.to_owned())
 }
 
-/// Lines gathered side by side in one tile along the last axis; columns
-/// of a tile along the other axes.
+/// Lines gathered side by side in one tile along the last axis, for the
+/// running mean (whose sum runs along the line, so lanes must be lines).
 const LINES_PER_TILE: usize = 32;
+/// Columns of a tile along the other axes.
 const COLUMNS_PER_TILE: usize = 512;
+/// Output elements computed together, term after term (about 16 kB of
+/// `f64`, so they stay in the L1 cache).
+const SEGMENT: usize = 2048;
 
 /// `line` along `axis` of `x`, whose halo there is `halo`: the result has
 /// the core's length along `axis` and `x`'s along the others.
@@ -428,87 +432,133 @@ fn pass<T: Number>(
     let src: Vec<Option<usize>> = (0..ext)
         .map(|q| map_index(q as isize - before as isize + halo.front as isize, n, mode))
         .collect();
+    let shape = TileShape {
+        outer,
+        n,
+        core,
+        inner,
+        lines: if matches!(line, Line::Uniform(_)) {
+            LINES_PER_TILE
+        } else {
+            1
+        },
+    };
     let mut out = vec![T::default(); out_len];
+    // Compiled for AVX2 as well, picked at run time (without FMA
+    // contraction, so the sums stay scipy's bit for bit).
+    let arch = pulp::Arch::new();
     match line {
         Line::Correlate { .. } | Line::Uniform(_) => {
             let cval = mode.cval();
-            run_tiles(
-                data,
-                &mut out,
-                &src,
-                outer,
-                n,
-                core,
-                inner,
-                |v: T| v.to_f64(),
-                cval,
-                |e, tw, res| compute_f64(line, e, tw, core, res),
-                |v: f64| T::from_f64(v),
+            arch.dispatch(
+                #[inline(always)]
+                || {
+                    run_tiles(
+                        data,
+                        &mut out,
+                        &src,
+                        shape,
+                        |v: T| v.to_f64(),
+                        cval,
+                        |e, tw, res| compute_f64(line, e, tw, core, res),
+                        |v: f64| T::from_f64(v),
+                    )
+                },
             );
         }
         Line::Min(_) | Line::Max(_) => {
             let cval = T::from_f64(mode.cval());
             let max = matches!(line, Line::Max(_));
-            run_tiles(
-                data,
-                &mut out,
-                &src,
-                outer,
-                n,
-                core,
-                inner,
-                |v: T| v,
-                cval,
-                |e, tw, res| min_max(e, tw, core, s, max, res),
-                |v: T| v,
+            arch.dispatch(
+                #[inline(always)]
+                || {
+                    run_tiles(
+                        data,
+                        &mut out,
+                        &src,
+                        shape,
+                        |v: T| v,
+                        cval,
+                        |e, tw, res| min_max(e, tw, core, s, max, res),
+                        |v: T| v,
+                    )
+                },
             );
         }
     }
     ArrayD::from_shape_vec(IxDyn(&out_shape), out).expect("the output has its shape's length")
 }
 
-/// Runs `compute` over tiles: each tile is the extended lines (`src`
-/// positions, `cval` where `None`) of up to a tile's worth of lines,
-/// converted by `load` into a row-major buffer `[ext, tw]`; `compute`
-/// fills `[core, tw]` results, stored by `store`.
-#[allow(clippy::too_many_arguments)]
-fn run_tiles<T: Copy, B: Copy + Default>(
-    data: &[T],
-    out: &mut [T],
-    src: &[Option<usize>],
+/// A pass's array seen as `[outer, n, inner]` (output `[outer, core,
+/// inner]`), and how many lines to gather side by side when `inner` is 1.
+#[derive(Clone, Copy)]
+struct TileShape {
     outer: usize,
     n: usize,
     core: usize,
     inner: usize,
+    lines: usize,
+}
+
+/// Runs `compute` over tiles: each tile is the extended lines (`src`
+/// positions, `cval` where `None`) of a tile's worth of lines, converted
+/// by `load` into a row-major buffer `[ext, tw]`; `compute` fills `[core,
+/// tw]` results, stored by `store`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn run_tiles<T: Copy, B: Copy + Default>(
+    data: &[T],
+    out: &mut [T],
+    src: &[Option<usize>],
+    shape: TileShape,
     load: impl Fn(T) -> B,
     cval: B,
     compute: impl Fn(&[B], usize, &mut [B]),
     store: impl Fn(B) -> T,
 ) {
+    let TileShape {
+        outer,
+        n,
+        core,
+        inner,
+        lines,
+    } = shape;
     let ext = src.len();
     if inner == 1 {
-        // Along the last axis: gather lines side by side.
-        let tw_max = LINES_PER_TILE.min(outer);
+        // Along the last axis: `lines` lines side by side (each a
+        // contiguous row when 1).
+        let tw_max = lines.min(outer).max(1);
         let mut e = vec![B::default(); ext * tw_max];
         let mut res = vec![B::default(); core * tw_max];
         let mut o0 = 0;
         while o0 < outer {
             let tw = tw_max.min(outer - o0);
-            for (q, s) in src.iter().enumerate() {
-                let row = &mut e[q * tw..(q + 1) * tw];
-                match s {
-                    Some(p) => {
-                        for (t, v) in row.iter_mut().enumerate() {
-                            *v = load(data[(o0 + t) * n + p]);
-                        }
-                    }
-                    None => row.fill(cval),
+            if tw == 1 {
+                let line = &data[o0 * n..(o0 + 1) * n];
+                for (v, s) in e.iter_mut().zip(src) {
+                    *v = s.map_or(cval, |p| load(line[p]));
                 }
-            }
-            compute(&e[..ext * tw], tw, &mut res[..core * tw]);
-            for i in 0..core {
-                for t in 0..tw {
-                    out[(o0 + t) * core + i] = store(res[i * tw + t]);
+                compute(&e[..ext], 1, &mut res[..core]);
+                for (d, &v) in out[o0 * core..(o0 + 1) * core].iter_mut().zip(&res) {
+                    *d = store(v);
+                }
+            } else {
+                for (q, s) in src.iter().enumerate() {
+                    let row = &mut e[q * tw..(q + 1) * tw];
+                    match s {
+                        Some(p) => {
+                            for (t, v) in row.iter_mut().enumerate() {
+                                *v = load(data[(o0 + t) * n + p]);
+                            }
+                        }
+                        None => row.fill(cval),
+                    }
+                }
+                compute(&e[..ext * tw], tw, &mut res[..core * tw]);
+                for i in 0..core {
+                    for t in 0..tw {
+                        out[(o0 + t) * core + i] = store(res[i * tw + t]);
+                    }
                 }
             }
             o0 += tw;
@@ -548,24 +598,42 @@ fn run_tiles<T: Copy, B: Copy + Default>(
     }
 }
 
+/// Calls `f(i0, rows)` for segments of the outputs `[core, tw]`: outputs
+/// `i0 .. i0 + rows`, about [`SEGMENT`] elements at a time.
+#[inline(always)]
+fn segments(core: usize, tw: usize, mut f: impl FnMut(usize, usize)) {
+    let seg = (SEGMENT / tw).max(1);
+    let mut i0 = 0;
+    while i0 < core {
+        let rows = seg.min(core - i0);
+        f(i0, rows);
+        i0 += rows;
+    }
+}
+
 /// A correlation or uniform filter over the extended rows `e` (`[core +
-/// len - 1, tw]`) into `res` (`[core, tw]`), term by term as scipy.
+/// len - 1, tw]`) into `res` (`[core, tw]`), term by term as scipy: each
+/// output gets the same operations in the same order as in scipy's C
+/// loop, but a segment of outputs takes each term together (the rows of
+/// outputs `i0..i0 + rows` shifted by `q` are one contiguous slice of `e`).
+#[inline(always)]
 fn compute_f64(line: &Line, e: &[f64], tw: usize, core: usize, res: &mut [f64]) {
-    let row = |q: usize| &e[q * tw..(q + 1) * tw];
     match line {
         Line::Correlate { weights, symmetry } => {
             let s = weights.len();
             let h = s / 2;
-            for i in 0..core {
-                let acc = &mut res[i * tw..(i + 1) * tw];
+            segments(core, tw, |i0, rows| {
+                let span = rows * tw;
+                let acc = &mut res[i0 * tw..][..span];
+                let at = |q: usize| &e[(i0 + q) * tw..][..span];
                 match symmetry {
                     Symmetry::Even | Symmetry::Odd => {
                         let wc = weights[h];
-                        for (a, &c) in acc.iter_mut().zip(row(i + h)) {
+                        for (a, &c) in acc.iter_mut().zip(at(h)) {
                             *a = c * wc;
                         }
                         for (j, &w) in weights.iter().enumerate().take(h) {
-                            let (l, r) = (row(i + j), row(i + s - 1 - j));
+                            let (l, r) = (at(j), at(s - 1 - j));
                             if *symmetry == Symmetry::Even {
                                 for ((a, &x), &y) in acc.iter_mut().zip(l).zip(r) {
                                     *a += (x + y) * w;
@@ -579,19 +647,20 @@ fn compute_f64(line: &Line, e: &[f64], tw: usize, core: usize, res: &mut [f64]) 
                     }
                     Symmetry::None => {
                         let w0 = weights[0];
-                        for (a, &x) in acc.iter_mut().zip(row(i)) {
+                        for (a, &x) in acc.iter_mut().zip(at(0)) {
                             *a = x * w0;
                         }
                         for (j, &w) in weights.iter().enumerate().skip(1) {
-                            for (a, &x) in acc.iter_mut().zip(row(i + j)) {
+                            for (a, &x) in acc.iter_mut().zip(at(j)) {
                                 *a += x * w;
                             }
                         }
                     }
                 }
-            }
+            });
         }
         Line::Uniform(s) => {
+            let row = |q: usize| &e[q * tw..(q + 1) * tw];
             let s = *s;
             let size = s as f64;
             // The running mean of scipy's uniform_filter1d.
@@ -620,6 +689,7 @@ fn compute_f64(line: &Line, e: &[f64], tw: usize, core: usize, res: &mut [f64]) 
 }
 
 /// The minimum (or maximum) over windows of `s` rows.
+#[inline(always)]
 fn min_max<B: Copy + PartialOrd>(
     e: &[B],
     tw: usize,
@@ -628,18 +698,27 @@ fn min_max<B: Copy + PartialOrd>(
     max: bool,
     res: &mut [B],
 ) {
-    let row = |q: usize| &e[q * tw..(q + 1) * tw];
-    for i in 0..core {
-        let acc = &mut res[i * tw..(i + 1) * tw];
-        acc.copy_from_slice(row(i));
+    segments(core, tw, |i0, rows| {
+        let span = rows * tw;
+        let acc = &mut res[i0 * tw..][..span];
+        let at = |q: usize| &e[(i0 + q) * tw..][..span];
+        acc.copy_from_slice(at(0));
         for j in 1..s {
-            for (a, &x) in acc.iter_mut().zip(row(i + j)) {
-                if (max && x > *a) || (!max && x < *a) {
-                    *a = x;
+            if max {
+                for (a, &x) in acc.iter_mut().zip(at(j)) {
+                    if x > *a {
+                        *a = x;
+                    }
+                }
+            } else {
+                for (a, &x) in acc.iter_mut().zip(at(j)) {
+                    if x < *a {
+                        *a = x;
+                    }
                 }
             }
         }
-    }
+    });
 }
 
 /// scipy's `median_filter` with a box of `size`: the element of rank
@@ -657,41 +736,48 @@ fn median<T: Number>(
         .map(|a| shape[a] - halos[a].front - halos[a].back)
         .collect();
     let count: usize = size.iter().product();
-    if count <= 1 {
+    if count <= 1 || ndim == 0 {
         return crop(block.to_owned(), halos, &core);
     }
-    // The block extended by the mode to exactly what the windows read.
+    let x = block.as_standard_layout();
+    let data = x.as_slice().expect("a standard-layout array is contiguous");
+    let row_major = |dims: &[usize]| {
+        let mut st = vec![1usize; dims.len()];
+        for a in (0..dims.len().saturating_sub(1)).rev() {
+            st[a] = st[a + 1] * dims[a + 1];
+        }
+        st
+    };
+    let in_strides = row_major(&shape);
+    // The block extended by the mode to exactly what the windows read:
+    // per axis, the input offset of every extended position (None: the
+    // constant).
     let ext: Vec<usize> = (0..ndim).map(|a| core[a] + size[a] - 1).collect();
     let src: Vec<Vec<Option<usize>>> = (0..ndim)
         .map(|a| {
             (0..ext[a])
                 .map(|q| {
                     let p = q as isize - (size[a] / 2) as isize + halos[a].front as isize;
-                    map_index(p, shape[a], mode)
+                    map_index(p, shape[a], mode).map(|i| i * in_strides[a])
                 })
                 .collect()
         })
         .collect();
     let cval = T::from_f64(mode.cval());
-    let padded = ArrayD::from_shape_fn(IxDyn(&ext), |idx| {
-        let mut at = Vec::with_capacity(ndim);
-        for a in 0..ndim {
-            match src[a][idx[a]] {
-                Some(p) => at.push(p),
-                None => return cval,
-            }
+    let last = ndim - 1;
+    let mut padded: Vec<T> = Vec::with_capacity(ext.iter().product());
+    for_each_prefix(&ext[..last], |idx| {
+        let prefix = idx
+            .iter()
+            .enumerate()
+            .try_fold(0usize, |o, (a, &q)| src[a][q].map(|s| o + s));
+        match prefix {
+            None => padded.extend(std::iter::repeat_n(cval, ext[last])),
+            Some(o) => padded.extend(src[last].iter().map(|s| s.map_or(cval, |s| data[o + s]))),
         }
-        block[IxDyn(&at)]
     });
-    let padded = padded.as_standard_layout();
-    let p = padded
-        .as_slice()
-        .expect("a standard-layout array is contiguous");
-    // Row-major strides of the padded block, and the window's offsets.
-    let mut strides = vec![1usize; ndim];
-    for a in (0..ndim.saturating_sub(1)).rev() {
-        strides[a] = strides[a + 1] * ext[a + 1];
-    }
+    // The window's offsets in the padded block.
+    let strides = row_major(&ext);
     let mut offsets = vec![0usize];
     for a in 0..ndim {
         let (len, stride) = (size[a], strides[a]);
@@ -702,16 +788,44 @@ fn median<T: Number>(
     }
     let rank = count / 2;
     let mut window = vec![T::default(); count];
-    ArrayD::from_shape_fn(IxDyn(&core), |idx| {
-        let base: usize = (0..ndim).map(|a| idx[a] * strides[a]).sum();
-        for (w, &o) in window.iter_mut().zip(&offsets) {
-            *w = p[base + o];
+    let mut out: Vec<T> = Vec::with_capacity(core.iter().product());
+    for_each_prefix(&core[..last], |idx| {
+        let row: usize = idx.iter().zip(&strides).map(|(&i, &s)| i * s).sum();
+        for base in row..row + core[last] {
+            for (w, &o) in window.iter_mut().zip(&offsets) {
+                *w = padded[base + o];
+            }
+            let (_, m, _) = window.select_nth_unstable_by(rank, |a, b| {
+                a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal)
+            });
+            out.push(*m);
         }
-        let (_, m, _) = window.select_nth_unstable_by(rank, |a, b| {
-            a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal)
-        });
-        *m
-    })
+    });
+    ArrayD::from_shape_vec(IxDyn(&core), out).expect("one median per core element")
+}
+
+/// Calls `f` with every index of `dims` in row-major order (once, with an
+/// empty index, when `dims` is empty).
+fn for_each_prefix(dims: &[usize], mut f: impl FnMut(&[usize])) {
+    if dims.contains(&0) {
+        return;
+    }
+    let mut idx = vec![0usize; dims.len()];
+    loop {
+        f(&idx);
+        let mut a = dims.len();
+        loop {
+            if a == 0 {
+                return;
+            }
+            a -= 1;
+            idx[a] += 1;
+            if idx[a] < dims[a] {
+                break;
+            }
+            idx[a] = 0;
+        }
+    }
 }
 
 #[cfg(test)]
