@@ -120,6 +120,28 @@ pub enum Mode {
 }
 
 impl Mode {
+    /// The [`Boundary`] rule of [`Array::overlap`] that pads an array's
+    /// edges as this mode extends them, for per-block filters under
+    /// [`Array::map_overlap`](crate::Array::map_overlap): `Reflect`,
+    /// `Nearest` and `Constant` have their namesakes, `Wrap` is
+    /// `Periodic`; `Mirror` has none (`None`).
+    ///
+    /// ```
+    /// use rask_array::{Boundary, ndimage::Mode};
+    /// assert_eq!(Mode::Wrap.boundary::<f32>(), Some(Boundary::Periodic));
+    /// assert_eq!(Mode::Constant(2.0).boundary::<u8>(), Some(Boundary::Constant(2)));
+    /// assert_eq!(Mode::Mirror.boundary::<f64>(), None);
+    /// ```
+    pub fn boundary<T: Number>(self) -> Option<Boundary<T>> {
+        match self {
+            Mode::Reflect => Some(Boundary::Reflect),
+            Mode::Nearest => Some(Boundary::Nearest),
+            Mode::Wrap => Some(Boundary::Periodic),
+            Mode::Constant(c) => Some(Boundary::Constant(T::from_f64(c))),
+            Mode::Mirror => None,
+        }
+    }
+
     /// The constant beyond the edges (0 unless `Constant`).
     fn cval(self) -> f64 {
         match self {

@@ -6,9 +6,12 @@
 //! To filter a chunked array so that the block boundaries do not show,
 //! use the functions of [`ndimage`](super) on the whole array instead:
 //! they add the halos and apply the mode at the array's edges only.
-//! (`map_overlap` with a [`Boundary`](crate::Boundary) and one of these
-//! gives the same inside the array; at its edges the boundary rules and
-//! the modes differ for `Mirror`, and for `Constant` with several axes.)
+//! `map_overlap` with a depth of at least the filter's radius and the
+//! boundary rule [`Mode::boundary`] gives the same inside the array; at
+//! its edges too for `Reflect`, `Nearest` and `Wrap` (where each edge
+//! block holds at least the depth), but not for `Mirror` (no boundary rule)
+//! or `Constant` with several filtered axes (Dask pads the corners with
+//! the constant, scipy filters them).
 //!
 //! ```
 //! use rask_array::ndimage::{Mode, block};
@@ -16,6 +19,24 @@
 //! let img = array![[0.0, 0.0, 0.0], [0.0, 9.0, 0.0], [0.0, 0.0, 0.0]];
 //! let smooth = block::uniform_filter(&img, &[3, 3], Mode::Constant(0.0)).unwrap();
 //! assert_eq!(smooth, array![[1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]);
+//! ```
+//!
+//! Under `map_overlap`, a 5-wide median per block equals the whole-array
+//! filter:
+//!
+//! ```
+//! # use rask_local as _;
+//! use rask_array::{Array, ndimage::{self, Mode, block}, ndarray::ArrayD};
+//! # fn main() -> rask_core::Result<()> {
+//! let x = Array::from_ndarray(ArrayD::from_shape_fn(vec![40], |i| (i[0] * 37 % 11) as f64), &[10])?;
+//! let mode = Mode::Reflect;
+//! let per_block = x.map_overlap(&[2], mode.boundary().unwrap(), move |b| {
+//!     block::median_filter(b, &[5], mode).expect("one size for one axis")
+//! })?;
+//! let whole = ndimage::median_filter(&x, &[5], mode)?;
+//! assert_eq!(per_block.compute()?, whole.compute()?);
+//! # Ok(())
+//! # }
 //! ```
 
 use ndarray::{Array, ArrayBase, Data, Dimension};
