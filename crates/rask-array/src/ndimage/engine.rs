@@ -399,6 +399,9 @@ fn separable<T: Number>(
 const LINES_PER_TILE: usize = 32;
 /// Columns of a tile along the other axes.
 const COLUMNS_PER_TILE: usize = 512;
+/// The most elements of a tile's buffer (8 MB of `f64`): fewer lines or
+/// columns per tile for very long windows.
+const TILE_BUDGET: usize = 1 << 20;
 /// Output elements computed together, term after term (about 16 kB of
 /// `f64`, so they stay in the L1 cache).
 const SEGMENT: usize = 2048;
@@ -527,7 +530,7 @@ fn run_tiles<T: Copy, B: Copy + Default>(
     if inner == 1 {
         // Along the last axis: `lines` lines side by side (each a
         // contiguous row when 1).
-        let tw_max = lines.min(outer).max(1);
+        let tw_max = lines.min(outer).min(TILE_BUDGET / ext).max(1);
         let mut e = vec![B::default(); ext * tw_max];
         let mut res = vec![B::default(); core * tw_max];
         let mut o0 = 0;
@@ -564,7 +567,7 @@ fn run_tiles<T: Copy, B: Copy + Default>(
             o0 += tw;
         }
     } else {
-        let tw_max = COLUMNS_PER_TILE.min(inner);
+        let tw_max = COLUMNS_PER_TILE.min(inner).min(TILE_BUDGET / ext).max(1);
         let mut e = vec![B::default(); ext * tw_max];
         let mut res = vec![B::default(); core * tw_max];
         for o in 0..outer {
