@@ -106,7 +106,8 @@ fn mode_name(m: Mode) -> (&'static str, f64) {
 }
 
 const ORACLE: &str = r#"
-import sys
+import os, sys
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 import numpy as np
 from scipy import ndimage as ndi
 d = sys.argv[1]
