@@ -14,9 +14,17 @@
 //! element type in between, as scipy's `output` array is), computing in
 //! `f64` (scipy's line buffers are `double`). A pass along axis `a` keeps
 //! the halos of the other axes and drops its own, so later passes see
-//! correct neighbours. The inner loops run over contiguous `f64` rows of a
-//! tile (many lines side by side), so they vectorise; along the last axis
-//! a tile is a group of lines gathered across.
+//! correct neighbours.
+//!
+//! A pass gathers a *tile* — the extended lines of up to 128 neighbouring
+//! columns (along an outer axis) or one line (along the last axis) — into
+//! a row-major `f64` buffer, then adds the filter's terms one at a time to
+//! a segment of about 2048 outputs: each term is one contiguous slice of
+//! the buffer, so the loops vectorise (compiled for AVX2 too, chosen at
+//! run time, never contracted to FMA). Every output still gets scipy's
+//! operations in scipy's order. The running mean of the uniform filter
+//! runs along the line, so along the last axis it takes 32 lines side by
+//! side instead.
 //!
 //! The sums follow scipy's C code term by term (symmetric kernels add the
 //! mirrored pair before multiplying; the uniform filter keeps a running
