@@ -13,6 +13,7 @@ mod imageio;
 mod join;
 mod linalg;
 mod manipulation;
+mod ndimage;
 mod npy;
 mod numerics;
 mod overlap;
