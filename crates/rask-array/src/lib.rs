@@ -100,6 +100,7 @@ mod manipulation;
 pub mod ndimage;
 pub mod npy;
 pub mod overlap;
+mod percentile_approx;
 mod quantile;
 pub mod random;
 pub mod raw;

@@ -191,7 +191,9 @@ where
         }
         Stat::Quantiles(qs) => {
             // Neighbour indices of every quantile, selected in ascending
-            // order, each selection within the part right of the last.
+            // order, each selection strictly right of the last (a
+            // selection in a slice that starts at the last selected index
+            // could move that element away).
             let plan: Vec<(usize, usize, f64)> = qs.iter().map(|&q| neighbours(n, q)).collect();
             let mut wanted: Vec<usize> = plan.iter().flat_map(|&(p, q, _)| [p, q]).collect();
             wanted.sort_unstable();
@@ -199,7 +201,7 @@ where
             let mut lo = 0;
             for &k in &wanted {
                 xs[lo..].select_nth_unstable_by(k - lo, cmp);
-                lo = k;
+                lo = k + 1;
             }
             for (v, &(p, q, g)) in vals.iter_mut().zip(&plan) {
                 *v = lerp(real(xs[p]), real(xs[q]), g);

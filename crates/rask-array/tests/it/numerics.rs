@@ -463,3 +463,61 @@ fn result_types_are_numpys() {
     let s = frames.sum().compute_scalar().unwrap();
     assert_eq!(s, 4800 * u16::MAX as u64);
 }
+
+// ---- Dask's approximate percentile ----------------------------------------
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Merged percentiles stay within the data, rise with the percentile,
+    /// equal the exact ones for one block, and are close for many.
+    #[test]
+    fn approximate_percentiles_are_close_to_exact_ones(
+        n in 1usize..400,
+        blocks in 1usize..6,
+        seed in 0u64..1_000,
+    ) {
+        let values = data(&[n], seed);
+        let chunk = n.div_ceil(blocks).max(1);
+        let x = Array::from_ndarray(values.clone(), &[chunk]).unwrap();
+        let ps = [0.0, 5.0, 25.0, 50.0, 90.0, 100.0];
+        let approx = x.percentile_approx(&ps).unwrap().compute().unwrap();
+        let exact = x.percentiles(&ps).unwrap().compute().unwrap();
+        let (lo, hi) = (exact[[0]], exact[[ps.len() - 1]]);
+        for (i, &a) in approx.iter().enumerate() {
+            prop_assert!(a >= lo && a <= hi, "p{} = {a} outside [{lo}, {hi}]", ps[i]);
+            if i > 0 {
+                prop_assert!(a >= approx[[i - 1]]);
+            }
+        }
+        prop_assert_eq!(approx[[0]], lo);
+        prop_assert_eq!(approx[[ps.len() - 1]], hi);
+        if x.numblocks()[0] == 1 {
+            for (a, e) in approx.iter().zip(exact.iter()) {
+                prop_assert!((a - e).abs() <= 1e-12 * e.abs().max(1.0), "{a} vs {e}: {approx} vs {exact}");
+            }
+        }
+    }
+}
+
+#[test]
+fn approximate_percentiles_of_many_blocks_and_their_errors() {
+    // 0..=99,999 in 37 blocks: the merge is within a few values of exact.
+    let x = Array::<f64>::arange(0.0, 100_000.0, 1.0, &[2_713]).unwrap();
+    let p = crate::support::assert_portable(&x.percentile_approx(&[1.0, 50.0, 99.0]).unwrap());
+    for (got, want) in p.iter().zip([999.99, 49_999.5, 98_999.01]) {
+        assert!((got - want).abs() < 30.0, "{got} vs {want}");
+    }
+    // Integers give f64; f32 gives f32; NaN gives NaN unless skipped.
+    let ints =
+        Array::from_ndarray(ArrayD::from_shape_fn(IxDyn(&[10]), |i| i[0] as i16), &[3]).unwrap();
+    let _: Array<f64> = ints.percentile_approx(&[50.0]).unwrap();
+    let mut v = data(&[50], 3).mapv(|x| x as f32);
+    v[[7]] = f32::NAN;
+    let f = Array::from_ndarray(v, &[20]).unwrap();
+    assert!(f.percentile_approx(&[50.0]).unwrap().compute().unwrap()[[0]].is_nan());
+    assert!(!f.nanpercentile_approx(&[50.0]).unwrap().compute().unwrap()[[0]].is_nan());
+    // Bad percentiles are errors at the call.
+    assert!(err_text(f.percentile_approx(&[101.0])).contains("outside [0, 100]"));
+    assert!(err_text(f.percentile_approx(&[])).contains("no percentiles"));
+}
