@@ -515,16 +515,18 @@ def print_cluster(rows: list[Row], out=sys.stdout) -> None:
                 figure += f" (plan {c['plan_s']:.3f} s)"
             if isinstance(c.get("wait_s"), (int, float)):
                 figure += f" + wait {c['wait_s']:.3f} s"
-                if r.workload in THROUGHPUT_WORKLOADS and r.tasks_run and c["wait_s"] > 0:
-                    # The scheduler's throughput: from the graph handed over
-                    # (sent, not yet received) to the result back.
-                    figure += f" ({r.tasks_run / c['wait_s']:,.0f} tasks/s once submitted)"
+
         cpu = c.get("cpu_s") or {}
         threads = ", ".join(f"{k} {v:.2f}" for k, v in (cpu.get("threads") or {}).items()) or "-"
         workers = "/".join(f"{v:.2f}" for v in cpu.get("workers") or [])
         wrss = "/".join(_mb(v) for v in c.get("workers_rss_mb") or [])
         if cpu.get("scheduler_process") is not None:
             threads += f"; scheduler process {cpu['scheduler_process']:.2f}"
+            if r.tasks_run and cpu["scheduler_process"] > 0:
+                # The scheduler's own capacity: tasks per second of its CPU
+                # (what it would sustain with a core to itself).
+                figure += (f" ({r.tasks_run / cpu['scheduler_process']:,.0f} tasks "
+                           f"per scheduler CPU-second)")
         if c.get("scheduler_process"):
             rss = (f"scheduler process {_mb(c.get('scheduler_rss_mb'))} MB, "
                    f"client {_mb(c.get('client_rss_mb'))} MB")
