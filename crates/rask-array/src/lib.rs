@@ -95,6 +95,7 @@ mod join;
 pub mod kernels;
 mod linalg;
 mod manipulation;
+pub mod ndimage;
 pub mod npy;
 pub mod overlap;
 mod quantile;

@@ -12,6 +12,7 @@ mod imageio;
 mod join;
 mod linalg;
 mod manipulation;
+mod ndimage;
 mod npy;
 mod numerics;
 mod overlap;
