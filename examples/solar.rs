@@ -96,7 +96,8 @@ impl Options {
         };
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
-            let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value\n{USAGE}"));
+            let mut value =
+                |name: &str| args.next().ok_or(format!("{name} needs a value\n{USAGE}"));
             let number = |name: &str, v: String| {
                 v.parse::<usize>()
                     .map_err(|_| format!("{name} takes a whole number, not {v:?}"))
@@ -168,9 +169,14 @@ impl Sun {
         if r2 < 1.0 {
             // Four spots drifting with the rotation (x grows with time).
             let tf = t as f64 / self.frames.max(1) as f64;
-            for (k, (lat, x0, w)) in [(-0.15, -0.30, 0.012), (0.10, -0.10, 0.008), (0.20, 0.05, 0.015), (-0.05, 0.20, 0.010)]
-                .into_iter()
-                .enumerate()
+            for (k, (lat, x0, w)) in [
+                (-0.15, -0.30, 0.012),
+                (0.10, -0.10, 0.008),
+                (0.20, 0.05, 0.015),
+                (-0.05, 0.20, 0.010),
+            ]
+            .into_iter()
+            .enumerate()
             {
                 let sx = xc + (x0 + 0.25 * tf) * n;
                 let sy = yc + lat * n + 0.01 * n * k as f64;
@@ -209,9 +215,14 @@ fn write_sun(frames: usize, size: usize, path: &Path, sched: &Scheduler) -> rask
         .overwrite(true)
         .zstd(0)
         .attribute("units", UNITS)
-        .attribute("description", "synthetic sun: limb-darkened disk, moving spots, a flare, noise")
+        .attribute(
+            "description",
+            "synthetic sun: limb-darkened disk, moving spots, a flare, noise",
+        )
         .dimension_names(["t", "y", "x"]);
-    Sun { frames, size }.array()?.to_zarr_with(path, &opts, sched)
+    Sun { frames, size }
+        .array()?
+        .to_zarr_with(path, &opts, sched)
 }
 
 /// The lazy products of the pipeline on the store at `input`.
@@ -252,7 +263,13 @@ fn pipeline(input: &Path) -> rask::Result<Products> {
     let max = series.max_axis(Axis(0));
     let light_curve = smooth.astype::<f64>().sum_axes(&[1, 2], false);
     // 5. DWT in space of the time-mean image.
-    let c2 = wavelet::wavedec2(&mean, WAVELET, LEVELS, [Axis(0), Axis(1)], wavelet::Mode::Symmetric)?;
+    let c2 = wavelet::wavedec2(
+        &mean,
+        WAVELET,
+        LEVELS,
+        [Axis(0), Axis(1)],
+        wavelet::Mode::Symmetric,
+    )?;
     let mut bands = vec![energy(&c2.approx)];
     for level in &c2.details {
         bands.extend(level.iter().map(energy));
@@ -307,14 +324,21 @@ fn write_results(r: &Results, out: &Path, sched: &Scheduler) -> rask::Result<()>
     let yx = ["y", "x"];
     let maps: [(&str, &ArrayD<f32>, &str); 3] = [
         ("mean", &r.mean, "mean over time of the smoothed frames"),
-        ("std", &r.std, "standard deviation over time (ddof 0) of the smoothed frames"),
+        (
+            "std",
+            &r.std,
+            "standard deviation over time (ddof 0) of the smoothed frames",
+        ),
         ("max", &r.max, "maximum over time of the smoothed frames"),
     ];
     for (name, a, what) in maps {
         let n = a.shape().to_vec();
         Array::from_ndarray(a.clone(), &n[..])?.to_zarr_with(
             out.join(format!("{name}.zarr")),
-            &base().attribute("units", UNITS).attribute("description", what).dimension_names(yx),
+            &base()
+                .attribute("units", UNITS)
+                .attribute("description", what)
+                .dimension_names(yx),
             sched,
         )?;
     }
@@ -355,12 +379,18 @@ fn check(input: &Path, p: &Products, r: &Results) -> Result<String, String> {
     // The light curve against the raw frames' sums: a gaussian filter in
     // reflect mode keeps each image's sum.
     let raw = Array::<f32>::from_zarr(input).map_err(fail)?;
-    let sums = raw.astype::<f64>().sum_axes(&[1, 2], false).compute().map_err(fail)?;
+    let sums = raw
+        .astype::<f64>()
+        .sum_axes(&[1, 2], false)
+        .compute()
+        .map_err(fail)?;
     let mut worst = 0.0f64;
     for (t, (a, b)) in sums.iter().zip(r.light_curve.iter()).enumerate() {
         let rel = (a - b).abs() / a.abs().max(1.0);
         if rel > 1e-4 {
-            return Err(format!("light curve frame {t}: {b} against the raw frame's sum {a}"));
+            return Err(format!(
+                "light curve frame {t}: {b} against the raw frame's sum {a}"
+            ));
         }
         worst = worst.max(rel);
     }
@@ -384,7 +414,9 @@ fn check(input: &Path, p: &Products, r: &Results) -> Result<String, String> {
         ("max", max, r.max[[y, x]]),
     ] {
         if (hand - f64::from(got)).abs() > 1e-4 * hand.abs().max(1.0) {
-            return Err(format!("pixel ({y}, {x}): {what} by hand {hand}, pipeline {got}"));
+            return Err(format!(
+                "pixel ({y}, {x}): {what} by hand {hand}, pipeline {got}"
+            ));
         }
     }
     Ok(format!(
@@ -405,7 +437,14 @@ fn tasks_of(p: &Products) -> usize {
     use rask::Collection;
     let mut builder = rask::graph::GraphBuilder::new();
     let mut keys = Vec::new();
-    (&p.mean, &p.std, &p.max, &p.time_energy, &p.space_energy, &p.light_curve)
+    (
+        &p.mean,
+        &p.std,
+        &p.max,
+        &p.time_energy,
+        &p.space_energy,
+        &p.light_curve,
+    )
         .add_to_graph(&mut builder, &mut keys);
     builder.len()
 }

@@ -50,7 +50,8 @@ pub fn cache_dir() -> anyhow::Result<PathBuf> {
 /// One value of `reference.json`.
 fn reference(dir: &Path, key: &str) -> anyhow::Result<serde_json::Value> {
     let path = dir.join("reference.json");
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let json: serde_json::Value =
         serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     json.get(key)
@@ -177,7 +178,12 @@ impl Workload {
                     want.len()
                 );
                 for (i, (g, w)) in v.iter().zip(&want).enumerate() {
-                    near(&format!("sum of squares of coefficient array {i}"), *g, *w, 1e-4)?;
+                    near(
+                        &format!("sum of squares of coefficient array {i}"),
+                        *g,
+                        *w,
+                        1e-4,
+                    )?;
                 }
                 Ok(())
             }
@@ -188,7 +194,12 @@ impl Workload {
                 for (t, file) in [(0, "gaussian_first.npy"), (last, "gaussian_last.npy")] {
                     let got = y.slice(&s![t..t + 1, .., ..])?.compute()?;
                     let want = Array::<f32>::from_npy(d.join(file), &[1, 2048, 2048])?.compute()?;
-                    ensure!(got.shape() == want.shape(), "frame {t}: shape {:?}, expected {:?}", got.shape(), want.shape());
+                    ensure!(
+                        got.shape() == want.shape(),
+                        "frame {t}: shape {:?}, expected {:?}",
+                        got.shape(),
+                        want.shape()
+                    );
                     let diff = got
                         .iter()
                         .zip(want.iter())
@@ -205,15 +216,28 @@ impl Workload {
             ("array-zarr-roundtrip", Output::Written(path)) => {
                 let x = Array::<f32>::from_zarr(d.join("frames2048.zarr"))?;
                 let y = Array::<f32>::from_zarr(path)?;
-                ensure!(y.shape() == x.shape(), "copy has shape {:?}, expected {:?}", y.shape(), x.shape());
+                ensure!(
+                    y.shape() == x.shape(),
+                    "copy has shape {:?}, expected {:?}",
+                    y.shape(),
+                    x.shape()
+                );
                 let last = x.shape()[0] - 1;
                 for t in [0, last / 2, last] {
                     let a = x.slice(&s![t..t + 1, .., ..])?.compute()?;
                     let b = y.slice(&s![t..t + 1, .., ..])?.compute()?;
-                    ensure!(a == b, "frame {t} of the copy {} differs from the input", path.display());
+                    ensure!(
+                        a == b,
+                        "frame {t} of the copy {} differs from the input",
+                        path.display()
+                    );
                 }
                 let meta = std::fs::read_to_string(path.join("zarr.json"))?;
-                ensure!(meta.contains("zstd"), "the copy {} is not zstd-compressed", path.display());
+                ensure!(
+                    meta.contains("zstd"),
+                    "the copy {} is not zstd-compressed",
+                    path.display()
+                );
                 Ok(())
             }
             (name, _) => bail!("{name}: unexpected kind of output"),
@@ -236,8 +260,15 @@ pub enum Countable<'a> {
 }
 
 fn scalar(v: &ArrayD<f64>) -> anyhow::Result<f64> {
-    ensure!(v.ndim() == 0, "expected a 0-d result, got shape {:?}", v.shape());
-    v.iter().next().copied().context("a 0-d array has one element")
+    ensure!(
+        v.ndim() == 0,
+        "expected a 0-d result, got shape {:?}",
+        v.shape()
+    );
+    v.iter()
+        .next()
+        .copied()
+        .context("a 0-d array has one element")
 }
 
 fn near(what: &str, got: f64, want: f64, rel: f64) -> anyhow::Result<()> {
