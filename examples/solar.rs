@@ -117,7 +117,7 @@ impl Options {
                 other => return Err(format!("unexpected argument {other:?}\n{USAGE}")),
             }
         }
-        if o.frames < 2 || o.size < 16 || o.size % 8 != 0 {
+        if o.frames < 2 || o.size < 16 || !o.size.is_multiple_of(8) {
             return Err(format!(
                 "--frames must be at least 2 and --size a multiple of 8 of at least 16 \
                  (got {} frames of {} pixels)",
