@@ -6,6 +6,8 @@
 //! [`Accumulate`] says which types NumPy's sums, means and divisions return
 //! for each element type (`uint16` sums to `uint64`, `int32 / int32` is
 //! `float64`).
+//! [`ComplexElement`] is `Complex<f32>` and `Complex<f64>` (NumPy's
+//! `complex64` and `complex128`): elements, but not ordered `Number`s.
 
 use std::fmt::Debug;
 
@@ -17,7 +19,6 @@ pub trait Element:
     + 'static
     + Debug
     + PartialEq
-    + PartialOrd
     + Default
     + serde::Serialize
     + serde::de::DeserializeOwned
@@ -85,6 +86,7 @@ pub trait Accumulate: Element {
 pub trait Number:
     Element
     + Accumulate
+    + PartialOrd
     + num_traits::Num
     + num_traits::NumCast
     + num_traits::Bounded
@@ -368,6 +370,80 @@ fn pairwise_sum<T: Copy + Into<f64>>(xs: &[T]) -> f64 {
     )
 }
 
+// Complex elements (NumPy's complex64 and complex128), for the spectra of
+// `fft`. They have no order, so they are `Element`s but not `Number`s; their
+// arithmetic lives in `crate::complex`.
+
+/// The complex element types: `Complex<f32>` (NumPy's `complex64`) and
+/// `Complex<f64>` (`complex128`).
+pub trait ComplexElement:
+    Element
+    + std::ops::Add<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Mul<Output = Self>
+    + std::ops::Div<Output = Self>
+    + std::ops::Neg<Output = Self>
+{
+    /// The type of the real and imaginary parts.
+    type Part: Float;
+    /// `re + im·i`.
+    fn from_parts(re: Self::Part, im: Self::Part) -> Self;
+    /// The real part.
+    fn re(self) -> Self::Part;
+    /// The imaginary part.
+    fn im(self) -> Self::Part;
+    /// The magnitude `|z|` (`hypot(re, im)`, as NumPy's `abs`).
+    fn magnitude(self) -> Self::Part;
+    /// The phase angle in radians (`atan2(im, re)`, as NumPy's `angle`).
+    fn phase(self) -> Self::Part;
+}
+
+macro_rules! complex_element {
+    ($($t:ty => $name:literal, $code:literal, $index:literal),*) => {$(
+        impl Element for num_complex::Complex<$t> {
+            const DTYPE: &'static str = $name;
+            const INDEX: usize = $index;
+            fn is_truthy(self) -> bool {
+                self.re != 0.0 || self.im != 0.0
+            }
+            const NPY_CODE: &'static str = $code;
+            fn from_npy_bytes(bytes: &[u8], big_endian: bool) -> Self {
+                let half = size_of::<$t>();
+                let part = |b: &[u8]| {
+                    let mut raw = [0u8; size_of::<$t>()];
+                    raw.copy_from_slice(b);
+                    if big_endian { <$t>::from_be_bytes(raw) } else { <$t>::from_le_bytes(raw) }
+                };
+                num_complex::Complex::new(part(&bytes[..half]), part(&bytes[half..2 * half]))
+            }
+            fn push_le_bytes(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.re.to_le_bytes());
+                out.extend_from_slice(&self.im.to_le_bytes());
+            }
+        }
+        impl ComplexElement for num_complex::Complex<$t> {
+            type Part = $t;
+            fn from_parts(re: $t, im: $t) -> Self {
+                num_complex::Complex::new(re, im)
+            }
+            fn re(self) -> $t {
+                self.re
+            }
+            fn im(self) -> $t {
+                self.im
+            }
+            fn magnitude(self) -> $t {
+                self.re.hypot(self.im)
+            }
+            fn phase(self) -> $t {
+                self.im.atan2(self.re)
+            }
+        }
+    )*};
+}
+
+complex_element!(f32 => "complex64", "c8", 11, f64 => "complex128", "c16", 12);
+
 /// Converts between element types the way NumPy's `astype` does.
 pub trait CastFrom<S> {
     /// The converted value.
@@ -431,6 +507,8 @@ pub(crate) fn rust_type(name: &str) -> &'static str {
         "uint32" => "u32",
         "uint64" => "u64",
         "float32" => "f32",
+        "complex64" => "Complex<f32>",
+        "complex128" => "Complex<f64>",
         _ => "f64",
     }
 }

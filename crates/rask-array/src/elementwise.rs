@@ -568,7 +568,7 @@ fn broadcast_error(shape: &[usize], to: &[usize]) -> TaskError {
 }
 
 /// `f` of operand 0's elements.
-fn unary<A: Element, U: Element>(
+pub(crate) fn unary<A: Element, U: Element>(
     ops: &Operands<'_>,
     f: impl Fn(A) -> U,
 ) -> Result<ArrayD<U>, TaskError> {
@@ -576,7 +576,7 @@ fn unary<A: Element, U: Element>(
 }
 
 /// `f` of operands 0 and 1's elements, broadcast together.
-fn binary<A: Element, B: Element, C: Element>(
+pub(crate) fn binary<A: Element, B: Element, C: Element>(
     ops: &Operands<'_>,
     f: impl Fn(A, B) -> C,
 ) -> Result<ArrayD<C>, TaskError> {
@@ -702,7 +702,10 @@ impl<T: Element> Array<T> {
     pub fn astype<U: Element + CastFrom<T>>(&self) -> Array<U> {
         self.map1("astype", Cast::<T, U>(std::marker::PhantomData))
     }
+}
 
+/// Comparisons need an order, which complex elements lack.
+impl<T: Element + PartialOrd> Array<T> {
     /// Elementwise `==`, giving a bool array.
     pub fn eq_elem<O: Into<Operand<T>>>(&self, other: O) -> Array<bool> {
         self.compare("eq", other, Cmp::Eq)
@@ -1467,7 +1470,7 @@ pub(crate) struct Compare<T: Element> {
     scalar: Option<T>,
 }
 
-impl<T: Element> ElemFn for Compare<T> {
+impl<T: Element + PartialOrd> ElemFn for Compare<T> {
     type Out = bool;
     fn apply(&self, ops: &Operands<'_>) -> Result<ArrayD<bool>, TaskError> {
         match self.scalar {
@@ -1491,7 +1494,7 @@ impl<T: Element> ElemFn for Compare<T> {
     }
 }
 
-impl<T: Element> NamedElemFn for Compare<T> {
+impl<T: Element + PartialOrd> NamedElemFn for Compare<T> {
     const NAME: &'static str = elem_name!("rask.array.compare", T);
 }
 
@@ -1556,7 +1559,7 @@ register_region_for!(floats: ElementwiseRegion<FloatBinary>);
 register_region_for!(numbers: ElementwiseRegion<NumUnary>);
 register_region_for!(numbers: ElementwiseRegion<NumBinary>);
 register_region_for!(numbers: ElementwiseRegion<TrueDivide>);
-register_region_for!(elements: ElementwiseRegion<Compare>);
+register_region_for!(ordered: ElementwiseRegion<Compare>);
 register_region_for!(elements: ElementwiseRegion<Where>);
 register_region!(ElementwiseRegion<BoolFn>);
 register_region_for!(pairs: ElementwiseRegion<Cast>);

@@ -30,9 +30,21 @@ use rask_core::Tokenizer;
 
 /// NumPy names of the element types, in [`Element::INDEX`](crate::Element::INDEX)
 /// order.
-pub const DTYPES: [&str; 11] = [
-    "bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32",
+pub const DTYPES: [&str; 13] = [
+    "bool",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "uint16",
+    "uint32",
+    "uint64",
+    "float32",
     "float64",
+    // The complex types (`Complex<f32>`, `Complex<f64>`), for `fft`.
+    "complex64",
+    "complex128",
 ];
 
 /// The registry name of kernel `$base` for element type `$t`:
@@ -51,6 +63,9 @@ macro_rules! elem_name {
             concat!($base, "<uint64>"),
             concat!($base, "<float32>"),
             concat!($base, "<float64>"),
+            // The complex types.
+            concat!($base, "<complex64>"),
+            concat!($base, "<complex128>"),
         ][<$t as $crate::element::Element>::INDEX]
     };
 }
@@ -214,6 +229,12 @@ macro_rules! elem_name2 {
 /// list of element types behind every registration macro.
 macro_rules! register_for {
     ($what:ident, elements: $($k:tt)+) => {
+        $crate::kernels::register_for!(@each $what [bool, i8, i16, i32, i64, u8, u16, u32, u64, f32, f64] $($k)+);
+        // The complex types, for `fft`.
+        $crate::kernels::register_for!(@each $what [num_complex::Complex<f32>, num_complex::Complex<f64>] $($k)+);
+    };
+    // Every element type but the complex ones (which have no order).
+    ($what:ident, ordered: $($k:tt)+) => {
         $crate::kernels::register_for!(@each $what [bool, i8, i16, i32, i64, u8, u16, u32, u64, f32, f64] $($k)+);
     };
     ($what:ident, numbers: $($k:tt)+) => {

@@ -85,10 +85,12 @@ extern crate blas_src;
 mod array;
 mod blockwise;
 pub mod chunks;
+mod complex;
 mod creation;
 mod cumulative;
 mod element;
 mod elementwise;
+pub mod fft;
 pub mod fits;
 mod histogram;
 mod join;
@@ -109,15 +111,19 @@ mod store;
 #[cfg(feature = "tiff")]
 pub mod tiff;
 mod transpose;
+pub mod wavelet;
 #[cfg(feature = "zarr")]
 pub mod zarr;
 
 pub use array::Array;
 pub use chunks::{ChunkSpec, Chunks, IntoChunks};
+pub use complex::RealElement;
 pub use creation::BlockInfo;
+pub use element::ComplexElement;
 pub use element::{Accumulate, CastFrom, Element, Float, Number};
 pub use elementwise::{Operand, where_};
 pub use histogram::{histogram, histogram_edges};
+pub use num_complex::{self, Complex};
 pub use overlap::{Boundary, IntoBoundaries};
 pub use slicing::{NewAxis, SliceElem, SliceRange};
 #[cfg(feature = "tiff")]

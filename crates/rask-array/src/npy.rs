@@ -355,6 +355,8 @@ fn parse_descr(descr: &str) -> Dtype {
         "u8" => Some("uint64"),
         "f4" => Some("float32"),
         "f8" => Some("float64"),
+        "c8" => Some("complex64"),
+        "c16" => Some("complex128"),
         _ => None,
     };
     Dtype {

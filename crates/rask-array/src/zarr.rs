@@ -87,7 +87,7 @@ type MakeDataType = fn() -> DataType;
 
 /// The data types rask arrays hold, by NumPy's name (which is also the
 /// Zarr v3 name).
-const DATA_TYPES: [(&str, MakeDataType); 11] = [
+const DATA_TYPES: [(&str, MakeDataType); 13] = [
     ("bool", data_type::bool),
     ("int8", data_type::int8),
     ("int16", data_type::int16),
@@ -99,6 +99,8 @@ const DATA_TYPES: [(&str, MakeDataType); 11] = [
     ("uint64", data_type::uint64),
     ("float32", data_type::float32),
     ("float64", data_type::float64),
+    ("complex64", data_type::complex64),
+    ("complex128", data_type::complex128),
 ];
 
 /// The Zarr data type of `T`.

@@ -425,6 +425,44 @@ impl BlockElement for bool {
     }
 }
 
+/// Complex numbers (NumPy's `complex64` and `complex128`): the real part's
+/// little-endian bytes, then the imaginary part's, as NumPy stores them.
+macro_rules! complex_block {
+    ($($t:ty => $code:literal),*) => {$(
+        impl BlockElement for num_complex::Complex<$t> {
+            const BLOCK_CODE: u8 = $code;
+            const SIZE: usize = 2 * std::mem::size_of::<$t>();
+            fn extend_le(xs: &[Self], out: &mut Vec<u8>) {
+                if cfg!(target_endian = "little") {
+                    out.extend_from_slice(bytemuck::cast_slice(xs));
+                } else {
+                    for x in xs {
+                        out.extend_from_slice(&x.re.to_le_bytes());
+                        out.extend_from_slice(&x.im.to_le_bytes());
+                    }
+                }
+            }
+            fn read_le(bytes: &[u8], xs: &mut [Self]) -> Result<(), String> {
+                if cfg!(target_endian = "little") {
+                    bytemuck::cast_slice_mut::<Self, u8>(xs).copy_from_slice(bytes);
+                } else {
+                    const HALF: usize = std::mem::size_of::<$t>();
+                    for (x, c) in xs.iter_mut().zip(bytes.chunks_exact(Self::SIZE)) {
+                        let mut raw = [0u8; HALF];
+                        raw.copy_from_slice(&c[..HALF]);
+                        x.re = <$t>::from_le_bytes(raw);
+                        raw.copy_from_slice(&c[HALF..]);
+                        x.im = <$t>::from_le_bytes(raw);
+                    }
+                }
+                Ok(())
+            }
+        }
+    )*};
+}
+
+complex_block!(f32 => 12, f64 => 13);
+
 /// Header: magic `b"RB"`, element code, number of axes, then each axis
 /// length as a little-endian u64.
 const BLOCK_MAGIC: &[u8; 2] = b"RB";
@@ -525,7 +563,8 @@ builtin_types!(
     (f64, f64), (i64, i64), (u64, u64), (f64, u64), (u64, f64), (String, f64), (String, i64),
     Option<f64>, Option<i64>, Option<u64>, Option<String>,
     Vec<(f64, f64)>, Vec<(u64, u64)>, Vec<(String, f64)>;
-    blocks: bool, i8, i16, i32, i64, u8, u16, u32, u64, f32, f64
+    blocks: bool, i8, i16, i32, i64, u8, u16, u32, u64, f32, f64,
+        num_complex::Complex<f32>, num_complex::Complex<f64>
 );
 
 #[cfg(test)]
@@ -545,6 +584,9 @@ mod tests {
         check(vec![i8::MIN, i8::MAX]);
         check(vec![u64::MAX, 0, 7, 9]);
         check(vec![true, false]);
+        use num_complex::Complex;
+        check(vec![Complex::new(1.5f32, -2.0), Complex::new(0.0, 3.25)]);
+        check(vec![Complex::new(1.5f64, -2.0), Complex::new(-0.5, 1e300)]);
     }
 
     #[test]

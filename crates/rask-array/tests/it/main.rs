@@ -5,6 +5,7 @@ mod blockwise;
 mod creation;
 mod cumulative;
 mod elementwise;
+mod fft;
 mod fusion;
 mod histogram;
 #[cfg(all(feature = "zarr", feature = "tiff"))]
@@ -21,5 +22,6 @@ mod rechunk;
 mod reductions;
 mod slicing;
 mod support;
+mod wavelet;
 #[cfg(feature = "zarr")]
 mod zarr;

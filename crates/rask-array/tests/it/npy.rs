@@ -333,15 +333,15 @@ fn wrong_dtype_is_an_error_saying_what_to_do() {
         e.contains("Array::<i32>::from_npy") && e.contains("astype::<f64>()"),
         "{e}"
     );
-    // A dtype no rask array holds.
+    // A dtype no rask array holds (half floats).
     let mut file = b"\x93NUMPY\x01\x00\x76\x00".to_vec();
-    file.extend(b"{'descr': '<c16', 'fortran_order': False, 'shape': (1,), }");
+    file.extend(b"{'descr': '<f2', 'fortran_order': False, 'shape': (1,), }");
     file.resize(127, b' ');
     file.push(b'\n');
     file.extend([0u8; 16]);
     std::fs::write(&path, &file).unwrap();
     let e = err_text(Array::<f64>::from_npy(&path, &[2]));
-    assert!(e.contains("'<c16'") && e.contains("cannot hold"), "{e}");
+    assert!(e.contains("'<f2'") && e.contains("cannot hold"), "{e}");
 }
 
 #[test]
