@@ -153,8 +153,17 @@ impl Workload {
         })
     }
 
-    /// Fails unless `out` is what the reference says.
+    /// Fails unless `out` is what the reference says. A written store is
+    /// removed once checked (a GiB each; the disk is shared).
     pub fn check(&self, out: &Output) -> anyhow::Result<()> {
+        let result = self.check_output(out);
+        if let Output::Written(path) = out {
+            let _ = std::fs::remove_dir_all(path);
+        }
+        result
+    }
+
+    fn check_output(&self, out: &Output) -> anyhow::Result<()> {
         let d = &self.dir;
         match (self.name.as_str(), out) {
             ("array-npy-sum-transpose", Output::Value(v)) => {
