@@ -94,3 +94,27 @@ def emit_row(workload: str, engine: str, scheduler: str | None, tasks: int,
     row = {"workload": workload, "engine": engine, "scheduler": scheduler, "tasks": tasks,
            **extra, "build_s": build_s, "compute_s": compute_s, "repeat": repeat}
     print(json.dumps(row), flush=True)
+
+
+# --------------------------------------------------------------------------
+# Workloads on stored input (bench/inputs.py writes it once into the cache
+# directory $RASK_BENCH_CACHE; both engines read the same bytes).  The Dask
+# side is in dask_bench.py (run_stored), the rask side in
+# bench/src/stored.rs; checks compare with reference.json.
+# --------------------------------------------------------------------------
+STORED_WORKLOADS: dict[str, str] = {
+    "array-npy-sum-transpose": "(x + x.T).sum(), x 20,000^2 f64 read from x20000.npy in (1,000, 1,000) "
+                               "blocks (Dask: np.load(mmap_mode='r') + da.from_array)",
+    "array-matmul-general": "(x @ y).sum(), x and y 8,000^2 f64 from .npy in (1,000, 1,000) blocks; "
+                            "OPENBLAS_NUM_THREADS=1 in both engines",
+    "array-gaussian": "gaussian sigma (0, 2, 2) mode reflect per image of 64 x 2048 x 2048 f32 from "
+                      "Zarr (chunks (4, 1024, 1024)), written to a new Zarr store (zstd)",
+    "array-dwt": "3-level db4 along time (symmetric) of 64 x 1024 x 1024 f32 from Zarr (chunks "
+                 "(8, 1024, 1024)); the sum of squares of each coefficient array",
+    "array-zarr-roundtrip": "read the 64 x 2048 x 2048 f32 Zarr store, write a copy with zstd",
+}
+# Gaussian: radius int(4 * sigma + 0.5) = 8 pixels of halo in y and x.
+GAUSS_SIGMA = (0.0, 2.0, 2.0)
+GAUSS_DEPTH = 8
+# array-dwt in Dask: rechunk so time is whole, then PyWavelets per block.
+DWT_RECHUNK = (64, 128, 1024)

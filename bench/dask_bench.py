@@ -39,7 +39,8 @@ from typing import Callable, NamedTuple
 import dask
 from dask import delayed
 
-from array_workloads import ARRAY_WORKLOADS, SEED, emit_row
+from array_workloads import (ARRAY_WORKLOADS, DWT_RECHUNK, GAUSS_DEPTH, GAUSS_SIGMA, SEED,
+                             STORED_WORKLOADS, emit_row)
 
 
 # --------------------------------------------------------------------------
@@ -202,6 +203,140 @@ def run_array(name: str, scheduler: str, repeat: int) -> int:
 
 
 # --------------------------------------------------------------------------
+# Array workloads on stored input (bench/inputs.py wrote it into
+# $RASK_BENCH_CACHE); the same definitions as bench/src/stored.rs.
+# --------------------------------------------------------------------------
+def _gauss_block(b):
+    from scipy import ndimage
+    return ndimage.gaussian_filter(b, sigma=GAUSS_SIGMA, mode="reflect")
+
+
+def _dwt_energy_block(b):
+    """Sum of squares of each of the 4 coefficient arrays of a 3-level db4
+    transform along time (axis 0, whole in the block), as a (1, 1, 4) block."""
+    import numpy as np
+    import pywt
+    coeffs = pywt.wavedec(b, "db4", mode="symmetric", level=3, axis=0)
+    return np.array([np.sum(np.square(c), dtype=np.float64) for c in coeffs]).reshape(1, 1, 4)
+
+
+def _stored_graph(name: str, cache):
+    """("value", lazy result) or ("write", lazy array, output path)."""
+    import dask.array as da
+    import numpy as np
+
+    if name == "array-npy-sum-transpose":
+        x = da.from_array(np.load(cache / "x20000.npy", mmap_mode="r"), chunks=(1_000, 1_000))
+        return "value", (x + x.T).sum(), None
+    if name == "array-matmul-general":
+        x = da.from_array(np.load(cache / "x8000.npy", mmap_mode="r"), chunks=(1_000, 1_000))
+        y = da.from_array(np.load(cache / "y8000.npy", mmap_mode="r"), chunks=(1_000, 1_000))
+        return "value", (x @ y).sum(), None
+    out = cache / "out" / f"{name}-dask.zarr"
+    if name == "array-gaussian":
+        x = da.from_zarr(str(cache / "frames2048.zarr"))
+        smooth = x.map_overlap(_gauss_block, depth={0: 0, 1: GAUSS_DEPTH, 2: GAUSS_DEPTH},
+                               boundary="none", dtype=np.float32)
+        return "write", smooth, out
+    if name == "array-zarr-roundtrip":
+        return "write", da.from_zarr(str(cache / "frames2048.zarr")), out
+    if name == "array-dwt":
+        x = da.from_zarr(str(cache / "frames1024.zarr")).rechunk(DWT_RECHUNK)
+        e = x.map_blocks(_dwt_energy_block, chunks=(1, 1, 4), dtype=np.float64)
+        return "value", e.sum(axis=(0, 1)), None
+    raise ValueError(name)
+
+
+def _check_stored(name: str, cache, value, out) -> str | None:
+    import json
+    import numpy as np
+    import zarr
+
+    ref = json.loads((cache / "reference.json").read_text())
+
+    def near(what, got, want, rel):
+        if not abs((got - want) / want) <= rel:
+            return f"{what} = {got!r}, expected {want!r} within {rel:g} relative"
+        return None
+
+    if name == "array-npy-sum-transpose":
+        return near("(x + x.T).sum()", float(value), 2 * ref["x20000_sum"], 1e-9)
+    if name == "array-matmul-general":
+        return near("(x @ y).sum()", float(value), ref["matmul_sum"], 1e-9)
+    if name == "array-dwt":
+        for i, (g, w) in enumerate(zip(np.asarray(value), ref["dwt_sumsq"])):
+            err = near(f"sum of squares of coefficient array {i}", float(g), w, 1e-4)
+            if err:
+                return err
+        return None
+    y = zarr.open_array(str(out), mode="r")
+    if name == "array-gaussian":
+        for t, which in ((0, "first"), (y.shape[0] - 1, "last")):
+            want = np.load(cache / f"gaussian_{which}.npy")[0]
+            diff = float(np.max(np.abs(y[t] - want)))
+            if not diff <= 1e-5:
+                return f"frame {t} differs from scipy.ndimage.gaussian_filter by up to {diff:g}"
+        return None
+    if name == "array-zarr-roundtrip":
+        x = zarr.open_array(str(cache / "frames2048.zarr"), mode="r")
+        for t in (0, x.shape[0] // 2, x.shape[0] - 1):
+            if not np.array_equal(x[t], y[t]):
+                return f"frame {t} of the copy differs from the input"
+        if "zstd" not in (out / "zarr.json").read_text():
+            return "the copy is not zstd-compressed"
+        return None
+    raise ValueError(name)
+
+
+def run_stored(name: str, scheduler: str, repeat: int) -> int:
+    import os
+    from pathlib import Path
+
+    import dask.array as da
+
+    cache = os.environ.get("RASK_BENCH_CACHE")
+    if not cache or not (Path(cache) / "reference.json").is_file():
+        print(f"dask_bench: {name} reads the inputs bench/run generates (bench/inputs.py); "
+              f"RASK_BENCH_CACHE={cache!r} has none", file=sys.stderr)
+        return 1
+    cache = Path(cache)
+    builds: list[float] = []
+    computes: list[float] = []
+    for r in range(repeat):
+        gc.collect()
+        t0 = time.perf_counter()
+        kind, expr, out = _stored_graph(name, cache)
+        if kind == "write":
+            out.parent.mkdir(parents=True, exist_ok=True)
+            target = da.to_zarr(expr, str(out), overwrite=True, compute=False)
+        t1 = time.perf_counter()
+        if kind == "write":
+            dask.compute(target, scheduler=scheduler)
+            value = None
+        else:
+            (value,) = dask.compute(expr, scheduler=scheduler)
+        t2 = time.perf_counter()
+        err = _check_stored(name, cache, value, out)
+        if out is not None:  # a GiB each; the disk is shared
+            import shutil
+            shutil.rmtree(out, ignore_errors=True)
+        if err:
+            print(f"dask_bench: {name}: wrong result: {err}", file=sys.stderr)
+            return 1
+        builds.append(t1 - t0)
+        computes.append(t2 - t1)
+        print(f"dask_bench: {name} {scheduler} run {r + 1}/{repeat}: "
+              f"build {t1 - t0:.4f}s compute {t2 - t1:.4f}s", file=sys.stderr)
+        del expr, value
+    _, expr, _ = _stored_graph(name, cache)
+    tasks = len(expr.__dask_graph__())
+    (optimized,) = dask.optimize(expr)
+    emit_row(name, "dask", scheduler, tasks, min(builds), min(computes), repeat,
+             tasks_optimized=len(optimized.__dask_graph__()), workers=workers(scheduler))
+    return 0
+
+
+# --------------------------------------------------------------------------
 # Distributed workloads: a LocalCluster of 2 worker processes x 1 thread.
 # The same work as bench/src/distributed.rs.
 # --------------------------------------------------------------------------
@@ -344,7 +479,8 @@ def run_distributed(name: str, repeat: int) -> int:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("workload", choices=sorted([*WORKLOADS, *ARRAY_WORKLOADS, *DISTRIBUTED_WORKLOADS]))
+    p.add_argument("workload", choices=sorted([*WORKLOADS, *ARRAY_WORKLOADS, *STORED_WORKLOADS,
+                                                *DISTRIBUTED_WORKLOADS]))
     p.add_argument("--scheduler", choices=["threads", "sync", "distributed"], default="threads")
     p.add_argument("--repeat", type=int, default=3)
     args = p.parse_args(argv)
@@ -356,6 +492,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_distributed(args.workload, args.repeat)
     if args.workload in ARRAY_WORKLOADS:
         return run_array(args.workload, args.scheduler, args.repeat)
+    if args.workload in STORED_WORKLOADS:
+        return run_stored(args.workload, args.scheduler, args.repeat)
 
     wl = WORKLOADS[args.workload]
     builds: list[float] = []

@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from array_workloads import ARRAY_WORKLOADS
+from array_workloads import ARRAY_WORKLOADS, STORED_WORKLOADS
+import inputs
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -103,6 +104,8 @@ class Workload:
     description: str = ""
     # schedulers run when --schedulers is not given (default: the local ones)
     schedulers: tuple[str, ...] = LOCAL_SCHEDULERS
+    # environment set for every engine's subprocess of this workload
+    env: tuple[tuple[str, str], ...] = ()
 
     def selected(self, requested: list[str] | None) -> list[str]:
         if requested is None:
@@ -142,6 +145,27 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in [
     # Chunks mean nothing to NumPy: no numpy row.
     Workload("array-rechunk", ("rask", "dask"), schedulers=("threads",),
              description="x.rechunk((50, 8,000)).sum(), x 8,000 x 8,000 in (8,000, 50) chunks"),
+    # Stored input: bench/inputs.py writes it once into the cache directory
+    # (RASK_BENCH_CACHE, default bench/.cache); generation is not timed.
+    Workload("array-npy-sum-transpose", ("rask", "dask"), schedulers=("threads",),
+             description=STORED_WORKLOADS["array-npy-sum-transpose"]),
+    # One BLAS thread in both engines: they multiply blocks in parallel.
+    Workload("array-matmul-general", ("rask", "dask"), schedulers=("threads",),
+             env=(("OPENBLAS_NUM_THREADS", "1"), ("OMP_NUM_THREADS", "1"),
+                  ("MKL_NUM_THREADS", "1")),
+             description=STORED_WORKLOADS["array-matmul-general"]),
+    Workload("array-gaussian", ("rask", "dask"), schedulers=("threads",),
+             description=STORED_WORKLOADS["array-gaussian"]),
+    Workload("array-dwt", ("rask", "dask"), schedulers=("threads",),
+             description=STORED_WORKLOADS["array-dwt"]),
+    Workload("array-zarr-roundtrip", ("rask", "dask"), schedulers=("threads",),
+             description=STORED_WORKLOADS["array-zarr-roundtrip"]),
+    # examples/solar.rs against bench/solar_dask.py on a synthetic sun that
+    # the rask example writes once into the cache (not timed).
+    Workload("solar", ("rask", "dask"), schedulers=("threads",),
+             description="the solar pipeline (examples/solar.rs vs bench/solar_dask.py) on "
+                         "32 x 1024 x 1024 f32: gaussian, rechunk, DWT in time and space, "
+                         "per-pixel statistics, light curve, results to Zarr"),
     # On a local cluster of 2 worker processes x 1 thread (scheduler
     # `distributed`); start-up and a warm-up task are not timed.
     Workload("futures-roundtrip", ("rask", "dask"), schedulers=("distributed",),
@@ -166,7 +190,9 @@ GROUPS: dict[str, list[str]] = {
     "delayed": DEFAULT_WORKLOADS,
     # Graphs of millions of tasks, rask only by default (minutes with --repeat 3).
     "delayed-large": ["delayed-million", "delayed-10m"],
-    "array": [w for w in WORKLOADS if w.startswith("array-")],
+    "array": list(ARRAY_WORKLOADS),
+    # Stored input (npy, Zarr) instead of random numbers; generated once into the cache.
+    "array-stored": list(STORED_WORKLOADS),
     # Local clusters (a few minutes, Dask's cluster-delayed-100k most of it).
     "distributed": ["futures-roundtrip", "futures-map-10k", "cluster-delayed-100k",
                     "cluster-array-sum-transpose", "scheduler-1m"],
@@ -265,7 +291,8 @@ def _parse_result(stdout: str, row: Row) -> dict | str:
 def measure(ctx: Context, engine: Engine, workload: str, scheduler: str | None,
             repeat: int, timeout: float) -> Row:
     row = Row(workload, engine.name, scheduler)
-    argv = engine.command(ctx, workload, scheduler, repeat)
+    argv = (solar_command(ctx, engine.name, repeat) if workload == "solar"
+            else engine.command(ctx, workload, scheduler, repeat))
     row.command = argv
     print(f"bench: {workload} / {engine.name} / {scheduler or '-'}: {shlex.join(argv)}",
           file=sys.stderr, flush=True)
@@ -273,6 +300,10 @@ def measure(ctx: Context, engine: Engine, workload: str, scheduler: str | None,
     try:
         # stderr is inherited (progress shows up live); stdout is collected.
         env = dict(os.environ)
+        env["RASK_BENCH_CACHE"] = str(cache_dir())
+        wl = WORKLOADS.get(workload)
+        if wl is not None:
+            env.update(dict(wl.env))
         if engine.name == "rask":
             # rask multiplies blocks in parallel, one per worker: a BLAS that
             # starts its own threads per call would oversubscribe the cores.
@@ -335,6 +366,57 @@ def measure(ctx: Context, engine: Engine, workload: str, scheduler: str | None,
     row.compute_s = float(res["compute_s"])
     row.repeat = res["repeat"]
     return row
+
+
+def cache_dir() -> Path:
+    """Where the stored inputs live: $RASK_BENCH_CACHE, else bench/.cache."""
+    env = os.environ.get("RASK_BENCH_CACHE")
+    return Path(env).resolve() if env else BENCH_DIR / ".cache"
+
+
+# The solar workload: frames x side x side, its input store in the cache.
+SOLAR_FRAMES, SOLAR_SIDE = 32, 1024
+SOLAR_INPUT = f"sun-{SOLAR_FRAMES}x{SOLAR_SIDE}.zarr"
+
+
+def solar_bin(ctx: Context) -> Path:
+    """examples/solar.rs's binary, next to rask-bench (bench/run builds both)."""
+    return ctx.rask_bin.parent / "examples" / "solar"
+
+
+def solar_command(ctx: Context, engine: str, repeat: int) -> list[str]:
+    sun = cache_dir() / SOLAR_INPUT
+    out = cache_dir() / "out" / f"solar-{engine}"
+    if engine == "rask":
+        return [str(solar_bin(ctx)), "--input", str(sun), "--out", str(out), "--bench",
+                "--repeat", str(repeat)]
+    return [ctx.python, str(BENCH_DIR / "solar_dask.py"), "--input", str(sun), "--out", str(out),
+            "--bench", "--repeat", str(repeat)]
+
+
+def ensure_inputs(ctx: Context, workloads: list[str]) -> dict[str, float] | str:
+    """Generates the stored inputs the workloads need (not timed); returns
+    the seconds each generated one took, or an error."""
+    cache = cache_dir()
+    log = lambda m: print(f"bench: {m}", file=sys.stderr, flush=True)  # noqa: E731
+    try:
+        made = inputs.ensure(cache, inputs.inputs_of(workloads), log=log)
+    except Exception as exc:  # noqa: BLE001  (reported, the rows then fail)
+        return f"generating inputs in {cache} failed: {exc!r}"
+    if "solar" in workloads:
+        sun = cache / SOLAR_INPUT
+        stamp = cache / (SOLAR_INPUT + ".done")
+        if not stamp.exists():
+            argv = [str(solar_bin(ctx)), "--frames", str(SOLAR_FRAMES), "--size", str(SOLAR_SIDE),
+                    "--write-sun", str(sun)]
+            log(f"generating the synthetic sun: {shlex.join(argv)}")
+            t0 = time.perf_counter()
+            proc = subprocess.run(argv, stdout=sys.stderr, cwd=ROOT)
+            if proc.returncode != 0:
+                return f"{shlex.join(argv)} exited with status {proc.returncode}"
+            made["sun"] = time.perf_counter() - t0
+            stamp.write_text("1\n")
+    return made
 
 
 def fill_ratios(rows: list[Row]) -> None:
@@ -819,6 +901,13 @@ def main(argv: list[str] | None = None) -> int:
             machine["mem_write_gbs"] = round(bandwidth.write_gbs, 2)
         else:
             print(f"bench: warning: memory bandwidth not measured: {bandwidth}", file=sys.stderr)
+    generated: dict[str, float] | str = {}
+    if any(w in inputs.NEEDS or w == "solar" for w, _, _ in plan):
+        generated = ensure_inputs(ctx, [w for w, _, _ in plan])
+        if isinstance(generated, str):
+            print(f"bench: error: {generated}", file=sys.stderr)
+        else:
+            machine["inputs_generated_s"] = {k: round(v, 2) for k, v in generated.items()}
     header = (f"# rask bench  {now.strftime('%Y-%m-%d %H:%M:%S UTC')}  |  "
               f"{machine['cpus']} CPUs, {machine['mem_gib']} GiB RAM, {machine['cpu_model']}  |  "
               f"python {machine['python']}, dask {machine['dask'] or '?'}  |  repeat {args.repeat}  |  "
@@ -853,6 +942,14 @@ def main(argv: list[str] | None = None) -> int:
         print_ideal(rows)
         print_bounds(rows, bandwidth)
         print_cluster(rows)
+        if any(r.workload in inputs.NEEDS or r.workload == "solar" for r in rows):
+            if isinstance(generated, str):
+                print(f"# stored inputs: {generated}")
+            elif generated:
+                print(f"# stored inputs generated before the measurements (not timed) in "
+                      f"{cache_dir()}: " + ", ".join(f"{k} {v:.1f} s" for k, v in generated.items()))
+            else:
+                print(f"# stored inputs: reused from {cache_dir()} (generated by an earlier run)")
 
     if args.save is not None:
         args.save.mkdir(parents=True, exist_ok=True)

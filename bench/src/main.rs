@@ -21,6 +21,7 @@ mod bandwidth;
 mod delayed;
 mod distributed;
 mod pipeline;
+mod stored;
 
 use std::time::Instant;
 
@@ -139,6 +140,26 @@ fn main() -> anyhow::Result<()> {
         let sizes = pipeline::sizes(&w.build()?)?;
         extra.insert("tasks_optimized".into(), sizes.run.into());
         (sizes.built, timing)
+    } else if stored::NAMES.contains(&workload.as_str()) {
+        let w = stored::Workload::new(&workload)?;
+        let timing = measure(
+            repeat,
+            || w.build(),
+            |graph| w.compute(graph, &sched),
+            |out| {
+                w.check(out)
+                    .with_context(|| format!("{workload}: wrong result"))
+            },
+        )?;
+        // Counted outside the timed runs, on a fresh graph (for a write: the
+        // array written, one write task per block more as built).
+        let graph = w.build()?;
+        let sizes = match stored::Workload::countable(&graph) {
+            stored::Countable::F64(a) => pipeline::sizes(a)?,
+            stored::Countable::F32(a) => pipeline::sizes(a)?,
+        };
+        extra.insert("tasks_optimized".into(), sizes.run.into());
+        (sizes.built, timing)
     } else if delayed::NAMES.contains(&workload.as_str()) {
         let check = |got: u64, expected: u64| {
             ensure!(
@@ -184,9 +205,10 @@ fn main() -> anyhow::Result<()> {
         (sizes.built, timing)
     } else {
         bail!(
-            "unknown workload {workload:?}; known: {}, {}, {}, and `bandwidth`",
+            "unknown workload {workload:?}; known: {}, {}, {}, {}, and `bandwidth`",
             delayed::NAMES.join(", "),
             arrays::NAMES.join(", "),
+            stored::NAMES.join(", "),
             distributed::NAMES.join(", ")
         )
     };

@@ -1,0 +1,172 @@
+"""Stored inputs of the benchmark workloads that read data instead of drawing it.
+
+The harness calls ``ensure(cache, names)`` before it measures anything: each
+input is written once, deterministically (NumPy's default Generator with a
+fixed seed), into the cache directory that both engines read (``.npy`` files
+and Zarr v3 stores with zarr-python's default zstd codec), together with
+``reference.json``: what each workload must give, computed here with NumPy,
+scipy.ndimage and PyWavelets.  An input whose stamp file
+(``<input>.done``) holds the current ``VERSION`` is kept: the inputs are
+the same bytes on every run, so they are made only once per cache
+directory.  Generation is never part of a measurement; the harness reports
+its time apart.
+
+    python bench/inputs.py DIR [INPUT ...]   # generate by hand
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+# Bump when an input's definition changes: every input is then made again.
+VERSION = 1
+
+N_NPY = 20_000       # x20000.npy: 20,000^2 float64, 3.2 GB
+N_MATMUL = 8_000     # x8000.npy, y8000.npy: 8,000^2 float64, 512 MB each
+FRAMES = 64
+SIDE_GAUSS = 2_048   # frames2048.zarr: 64 x 2048 x 2048 float32, 1 GiB
+CHUNKS_GAUSS = (4, 1_024, 1_024)
+SIDE_DWT = 1_024     # frames1024.zarr: 64 x 1024 x 1024 float32, 256 MiB
+CHUNKS_DWT = (8, 1_024, 1_024)  # frames grouped as a camera writes them: time is chunked
+GAUSS_SIGMA = 2.0
+
+# Which inputs each workload reads.
+NEEDS: dict[str, tuple[str, ...]] = {
+    "array-npy-sum-transpose": ("x20000",),
+    "array-matmul-general": ("matmul",),
+    "array-gaussian": ("frames2048",),
+    "array-zarr-roundtrip": ("frames2048",),
+    "array-dwt": ("frames1024",),
+}
+
+
+def _update_reference(cache: Path, values: dict) -> None:
+    path = cache / "reference.json"
+    ref = json.loads(path.read_text()) if path.exists() else {}
+    ref.update(values)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(ref, indent=1) + "\n")
+    tmp.replace(path)
+
+
+def _npy(path: Path, n: int, seed: int) -> "np.ndarray":
+    """An n x n float64 uniform [0, 1) matrix written row block by row block;
+    returns its column sums and row sums (float64) and its total."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    tmp = path.with_name(path.name + ".tmp")
+    mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float64, shape=(n, n))
+    col = np.zeros(n)
+    row = np.empty(n)
+    for i in range(0, n, 1_000):
+        block = rng.random((min(1_000, n - i), n))
+        mm[i:i + block.shape[0]] = block
+        col += block.sum(axis=0)
+        row[i:i + block.shape[0]] = block.sum(axis=1)
+    mm.flush()
+    del mm
+    tmp.replace(path)
+    return col, row
+
+
+def _frames(path: Path, side: int, chunks: tuple[int, int, int], seed: int, visit=None) -> None:
+    """FRAMES x side x side float32 uniform [0, 1) frames in a Zarr v3 store
+    (zarr-python's default codec, zstd), written chunk row by chunk row;
+    ``visit(t0, block)`` sees each group of frames."""
+    import numpy as np
+    import zarr
+
+    rng = np.random.default_rng(seed)
+    tmp = path.with_name(path.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    z = zarr.create_array(store=str(tmp), shape=(FRAMES, side, side), chunks=chunks,
+                          dtype="float32", dimension_names=("t", "y", "x"))
+    for t in range(0, FRAMES, chunks[0]):
+        block = rng.random((chunks[0], side, side), dtype=np.float32)
+        z[t:t + chunks[0]] = block
+        if visit is not None:
+            visit(t, block)
+    shutil.rmtree(path, ignore_errors=True)
+    tmp.rename(path)
+
+
+def make(cache: Path, name: str) -> None:
+    import numpy as np
+
+    if name == "x20000":
+        col, _ = _npy(cache / "x20000.npy", N_NPY, 42)
+        _update_reference(cache, {"x20000_sum": float(col.sum())})
+    elif name == "matmul":
+        xcol, _ = _npy(cache / "x8000.npy", N_MATMUL, 43)
+        _, yrow = _npy(cache / "y8000.npy", N_MATMUL, 44)
+        # (x @ y).sum() = sum_k (sum_i x_ik) (sum_j y_kj)
+        _update_reference(cache, {"matmul_sum": float(xcol @ yrow)})
+    elif name == "frames2048":
+        from scipy import ndimage
+
+        def visit(t0, block):
+            for i in range(block.shape[0]):
+                t = t0 + i
+                if t in (0, FRAMES - 1):
+                    ref = ndimage.gaussian_filter(block[i], GAUSS_SIGMA, mode="reflect")
+                    which = "first" if t == 0 else "last"
+                    np.save(cache / f"gaussian_{which}.npy", ref[None].astype(np.float32))
+
+        _frames(cache / "frames2048.zarr", SIDE_GAUSS, CHUNKS_GAUSS, 45, visit)
+    elif name == "frames1024":
+        import pywt
+        import zarr
+
+        _frames(cache / "frames1024.zarr", SIDE_DWT, CHUNKS_DWT, 46)
+        x = zarr.open_array(str(cache / "frames1024.zarr"), mode="r")[...]
+        sums = []
+        # Column slabs keep the float32 coefficients small.
+        parts = [pywt.wavedec(x[:, i:i + 128], "db4", mode="symmetric", level=3, axis=0)
+                 for i in range(0, SIDE_DWT, 128)]
+        for k in range(4):
+            sums.append(float(sum(np.sum(np.square(p[k]), dtype=np.float64) for p in parts)))
+        _update_reference(cache, {"dwt_sumsq": sums})
+    else:
+        raise ValueError(f"unknown input {name!r}; known: x20000, matmul, frames2048, frames1024")
+
+
+def ensure(cache: Path, names: list[str], log=None) -> dict[str, float]:
+    """Makes every input in ``names`` that is missing or out of date; returns
+    the seconds each one that was made took."""
+    cache.mkdir(parents=True, exist_ok=True)
+    made: dict[str, float] = {}
+    for name in names:
+        stamp = cache / f"{name}.done"
+        if stamp.exists() and stamp.read_text().strip() == str(VERSION):
+            continue
+        stamp.unlink(missing_ok=True)
+        if log:
+            log(f"generating input {name} into {cache} ...")
+        t0 = time.perf_counter()
+        make(cache, name)
+        made[name] = time.perf_counter() - t0
+        stamp.write_text(f"{VERSION}\n")
+        if log:
+            log(f"generated {name} in {made[name]:.1f} s")
+    return made
+
+
+def inputs_of(workloads: list[str]) -> list[str]:
+    out: list[str] = []
+    for w in workloads:
+        for name in NEEDS.get(w, ()):
+            if name not in out:
+                out.append(name)
+    return out
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    todo = sys.argv[2:] or ["x20000", "matmul", "frames2048", "frames1024"]
+    print(ensure(Path(sys.argv[1]), todo, log=print))
