@@ -75,3 +75,15 @@ fn graphs_are_portable() {
     let plan = rask_core::compute::plan(&d).unwrap();
     plan.graph.check_portable().unwrap();
 }
+
+#[test]
+fn partitions_travel_as_bytes() {
+    let pl = data(40, 6);
+    let v = rask_core::Value::sized(dd::Part(pl.clone()));
+    assert!(v.is_portable());
+    assert!(v.nbytes() >= pl.estimated_size());
+    let enc = v.encode().unwrap();
+    let back = rask_core::Value::decode(&enc.tag, &enc.bytes).unwrap();
+    assert_frames_eq(&back.downcast_ref::<dd::Part>().unwrap().0, &pl);
+    assert!(rask_core::Value::decode(&enc.tag, &enc.bytes[..enc.bytes.len() / 2]).is_err());
+}
