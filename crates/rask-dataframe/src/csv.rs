@@ -175,15 +175,26 @@ impl ReadCsv {
                 ),
             )
         };
-        let df = CsvReadOptions::default()
-            .with_has_header(self.has_header)
-            .with_infer_schema_length(None)
-            .with_n_threads(Some(1))
-            .with_raise_if_empty(false)
-            .with_parse_options(CsvParseOptions::default().with_separator(self.separator))
-            .into_reader_with_file_handle(std::io::Cursor::new(buf.clone()))
-            .finish()
-            .map_err(|e| bad(e.to_string()))?;
+        let infer = |bytes: &[u8]| {
+            CsvReadOptions::default()
+                .with_has_header(self.has_header)
+                .with_infer_schema_length(None)
+                .with_n_threads(Some(1))
+                .with_raise_if_empty(false)
+                .with_parse_options(CsvParseOptions::default().with_separator(self.separator))
+                .into_reader_with_file_handle(std::io::Cursor::new(bytes))
+                .finish()
+        };
+        let df = infer(&buf).map_err(|e| match first_bad_line(&buf, |b| infer(b).is_err()) {
+            Some((line, text)) => rask_core::Error::invalid(
+                "csv file",
+                format!(
+                    "{}, line {line}: the row `{text}` does not parse: {e}; fix the row",
+                    path.display()
+                ),
+            ),
+            None => bad(e.to_string()),
+        })?;
         let mut schema: Schema = (**df.schema()).clone();
         for (name, dtype) in &self.dtypes {
             if !schema.contains(name) {
@@ -349,39 +360,11 @@ impl ReadCsvBlock {
     /// parses of shrinking prefixes), and its number by counting the
     /// newlines before the block.
     fn locate(&self, offset: u64, bytes: &[u8], err: &polars::prelude::PolarsError) -> String {
-        let starts: Vec<usize> = std::iter::once(0)
-            .chain(
-                bytes
-                    .iter()
-                    .enumerate()
-                    .filter(|(i, b)| **b == b'\n' && i + 1 < bytes.len())
-                    .map(|(i, _)| i + 1),
-            )
-            .collect();
-        let prefix_fails = |k: usize| {
-            let end = starts.get(k).copied().unwrap_or(bytes.len());
-            self.parse(&bytes[..end]).is_err()
-        };
-        // The smallest k such that the first k lines fail to parse.
-        let (mut lo, mut hi) = (1usize, starts.len());
-        if !prefix_fails(hi) {
+        let Some((lo, text)) = first_bad_line(bytes, |b| self.parse(b).is_err()) else {
             return format!("{}: {err}", self.path);
-        }
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            if prefix_fails(mid) {
-                hi = mid
-            } else {
-                lo = mid + 1
-            }
-        }
+        };
         let before = count_newlines(&self.path, offset).unwrap_or(0);
         let line = before + lo as u64;
-        let text = {
-            let s = starts[lo - 1];
-            let e = starts.get(lo).copied().unwrap_or(bytes.len());
-            String::from_utf8_lossy(&bytes[s..e]).trim_end().to_string()
-        };
         format!(
             "{}, line {line}: the row `{text}` does not parse: {err}; fix the row, or give the \
              column a wider type with ReadCsv::dtype",
@@ -391,6 +374,40 @@ impl ReadCsvBlock {
 }
 
 rask_core::register_kernel!(ReadCsvBlock);
+
+/// The first line of `bytes` (1-based) such that `fails` is true of the
+/// lines up to it, and its text; `None` when all of `bytes` does not fail.
+/// Bisects over line prefixes: a handful of parses of shrinking prefixes.
+fn first_bad_line(bytes: &[u8], fails: impl Fn(&[u8]) -> bool) -> Option<(usize, String)> {
+    let starts: Vec<usize> = std::iter::once(0)
+        .chain(
+            bytes
+                .iter()
+                .enumerate()
+                .filter(|(i, b)| **b == b'\n' && i + 1 < bytes.len())
+                .map(|(i, _)| i + 1),
+        )
+        .collect();
+    let prefix = |k: usize| &bytes[..starts.get(k).copied().unwrap_or(bytes.len())];
+    let (mut lo, mut hi) = (1usize, starts.len());
+    if !fails(prefix(hi)) {
+        return None;
+    }
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if fails(prefix(mid)) {
+            hi = mid
+        } else {
+            lo = mid + 1
+        }
+    }
+    let s = starts[lo - 1];
+    let e = starts.get(lo).copied().unwrap_or(bytes.len());
+    Some((
+        lo,
+        String::from_utf8_lossy(&bytes[s..e]).trim_end().to_string(),
+    ))
+}
 
 fn read_at(f: &mut File, pos: u64, buf: &mut [u8]) -> std::io::Result<usize> {
     f.seek(SeekFrom::Start(pos))?;

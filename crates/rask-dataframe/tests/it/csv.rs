@@ -109,3 +109,23 @@ fn a_bad_row_is_named_by_file_and_line() {
         assert!(e.contains("oops"), "{e}");
     }
 }
+
+#[test]
+fn a_ragged_row_is_named_by_file_and_line() {
+    let dir = temp_dir("csv-ragged");
+    let f = dir.join("r.csv");
+    std::fs::write(&f, "a,b\n1,2\n3,4\n5,6,7\n8,9\n").unwrap();
+    // In the sample: reading fails at once.
+    let e = dd::read_csv(f.to_str().unwrap()).unwrap_err().to_string();
+    assert!(e.contains("r.csv, line 4") && e.contains("5,6,7"), "{e}");
+    // Past the sample: the block's task fails.
+    let e = ReadCsv::new(f.to_str().unwrap())
+        .sample(8)
+        .blocksize(6)
+        .finish()
+        .unwrap()
+        .compute()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("r.csv, line 4") && e.contains("5,6,7"), "{e}");
+}
