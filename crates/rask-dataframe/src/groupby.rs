@@ -54,7 +54,8 @@ impl GroupBy {
 
     /// Aggregates every group: one row per group, the key columns first,
     /// then one column per aggregation. Supported: `sum`, `mean`, `count`,
-    /// `len`, `min`, `max`, `var(ddof)`, `std(ddof)` of an expression, each
+    /// `len`, `min`, `max`, `first`, `last`, `var(ddof)`, `std(ddof)` of an
+    /// expression, each
     /// optionally aliased. The result has one partition; rows are in no
     /// particular order.
     pub fn agg<E: AsRef<[Expr]>>(&self, aggs: E) -> DataFrame {
@@ -134,6 +135,24 @@ fn decompose(agg: &Expr, i: usize) -> Result<Parts, String> {
         Expr::Agg(AggExpr::Sum(_)) | Expr::Agg(AggExpr::Count { .. }) | Expr::Len => {
             same(e.clone())
         }
+        // Partial results are stacked in partition order at every level,
+        // so the first of the firsts is the first.
+        Expr::Agg(AggExpr::First(_)) => {
+            let c = n("v");
+            Parts {
+                chunk: vec![e.clone().alias(c.clone())],
+                combine: vec![col(c.clone()).first().alias(c.clone())],
+                finish: col(c),
+            }
+        }
+        Expr::Agg(AggExpr::Last(_)) => {
+            let c = n("v");
+            Parts {
+                chunk: vec![e.clone().alias(c.clone())],
+                combine: vec![col(c.clone()).last().alias(c.clone())],
+                finish: col(c),
+            }
+        }
         Expr::Agg(AggExpr::Min { .. }) => {
             let c = n("v");
             Parts {
@@ -197,7 +216,7 @@ fn decompose(agg: &Expr, i: usize) -> Result<Parts, String> {
         other => {
             return Err(format!(
                 "the aggregation `{other}` cannot run as a tree reduction yet; supported are \
-                 sum, mean, count, len, min, max, var and std of an expression"
+                 sum, mean, count, len, min, max, first, last, var and std of an expression"
             ));
         }
     })

@@ -17,6 +17,8 @@ fn aggs() -> Vec<Expr> {
         col("v").std(1).alias("std"),
         col("v").var(0).alias("var0"),
         len().alias("rows"),
+        col("v").first().alias("first"),
+        col("w").last().alias("last"),
     ]
 }
 
