@@ -35,6 +35,8 @@
 //!
 //! * [`delayed`](mod@delayed) — lazy calls of ordinary functions.
 //! * [`array`](mod@array) — chunked n-d arrays with NumPy semantics.
+//! * `dataframe` (cargo feature `dataframe`) — partitioned dataframes on
+//!   Polars.
 //! * [`distributed`] — clusters: scheduler, workers, clients and futures.
 //! * [`compute`], [`compute_with`], [`get`] — run collections or hand-built
 //!   graphs.
@@ -107,6 +109,25 @@ pub mod delayed {
 #[cfg(feature = "array")]
 pub mod array {
     pub use rask_array::*;
+}
+
+/// Partitioned dataframes on Polars; see
+/// [`DataFrame`](dataframe::DataFrame). Needs the cargo feature
+/// `dataframe`. Polars itself is [`dataframe::polars`], so your code uses
+/// the same version.
+///
+/// ```
+/// use rask::dataframe::{self as dd, DataFrame};
+/// use rask::dataframe::polars::prelude::*;
+///
+/// let pl = df!("kind" => ["a", "b", "a"], "value" => [1.0, 2.0, 4.0]).unwrap();
+/// let df: DataFrame = dd::from_polars(pl, 2).unwrap();
+/// let out = df.group_by([col("kind")]).agg([col("value").sum().alias("total")]).compute().unwrap();
+/// assert_eq!(out.height(), 2);
+/// ```
+#[cfg(feature = "dataframe")]
+pub mod dataframe {
+    pub use rask_dataframe::*;
 }
 
 /// A cluster: a scheduler, workers and clients, on one machine or many.

@@ -1,0 +1,453 @@
+//! Reading CSV files split into byte ranges.
+//!
+//! Each file is cut into blocks of `blocksize` bytes. Block `[s, e)` owns
+//! the lines that *start* in it: it begins at the first line start at or
+//! after `s` (after the header in a file's first block) and ends at the
+//! first line start at or after `e`, so every line is read by exactly one
+//! block whatever the block size. (Quoted fields holding newlines can break
+//! this rule; they are not handled yet.)
+//!
+//! The schema comes from a sample at the start of the first file (column
+//! names from its header, types inferred by Polars from the sample's rows),
+//! with per-column overrides. A row that does not parse fails its block's
+//! task with the file and the line number: the block's first line number is
+//! counted only then, and the bad line is found by bisecting the block.
+
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+use std::sync::Arc;
+
+use polars::prelude::{
+    CsvParseOptions, CsvReadOptions, DataFrame as PlFrame, DataType, PlSmallStr, Schema, SchemaRef,
+    SerReader,
+};
+use rask_core::{Op, Result, TaskError, Value};
+use serde::{Deserialize, Serialize};
+
+use crate::files;
+use crate::frame::{DataFrame, Reader, Source};
+use crate::kernels::{Part, polars_pool};
+use crate::steps::{SerSchema, Step, run_steps};
+
+/// Options of [`read_csv`], as a builder.
+///
+/// ```
+/// # use rask_local as _;
+/// use rask_dataframe::{ReadCsv, polars::prelude::DataType};
+/// let dir = std::env::temp_dir().join(format!("rask-doc-csv-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir).unwrap();
+/// std::fs::write(dir.join("a.csv"), "id,x\n1,2.5\n2,3.5\n").unwrap();
+/// let df = ReadCsv::new(dir.join("*.csv").to_str().unwrap())
+///     .blocksize(8)
+///     .dtype("id", DataType::Int32)
+///     .finish()
+///     .unwrap();
+/// assert_eq!(df.dtype("id"), Some(&DataType::Int32));
+/// assert_eq!(df.len().unwrap(), 2);
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+#[derive(Clone, Debug)]
+pub struct ReadCsv {
+    pattern: String,
+    blocksize: u64,
+    sample: usize,
+    separator: u8,
+    has_header: bool,
+    dtypes: Vec<(String, DataType)>,
+}
+
+/// Reads the CSV files matching `pattern` (a path or a glob), each split
+/// into blocks of 64 MiB; see [`ReadCsv`] for options.
+pub fn read_csv(pattern: impl AsRef<str>) -> Result<DataFrame> {
+    ReadCsv::new(pattern).finish()
+}
+
+impl ReadCsv {
+    /// Options for the files matching `pattern`.
+    pub fn new(pattern: impl AsRef<str>) -> Self {
+        ReadCsv {
+            pattern: pattern.as_ref().to_string(),
+            blocksize: 64 << 20,
+            sample: 256 << 10,
+            separator: b',',
+            has_header: true,
+            dtypes: Vec::new(),
+        }
+    }
+
+    /// Bytes per block (partition); at least 1. Default 64 MiB.
+    pub fn blocksize(mut self, bytes: u64) -> Self {
+        self.blocksize = bytes.max(1);
+        self
+    }
+
+    /// Bytes at the start of the first file from which types are
+    /// inferred. Default 256 KiB.
+    pub fn sample(mut self, bytes: usize) -> Self {
+        self.sample = bytes.max(1);
+        self
+    }
+
+    /// The field separator. Default `,`.
+    pub fn separator(mut self, separator: u8) -> Self {
+        self.separator = separator;
+        self
+    }
+
+    /// Whether files start with a header line of column names (default
+    /// `true`; without one, columns are named `column_1`, `column_2`, …).
+    pub fn has_header(mut self, yes: bool) -> Self {
+        self.has_header = yes;
+        self
+    }
+
+    /// The type of column `name`, instead of the inferred one.
+    pub fn dtype(mut self, name: impl Into<String>, dtype: DataType) -> Self {
+        self.dtypes.push((name.into(), dtype));
+        self
+    }
+
+    /// Lists the files, infers the schema and plans the blocks.
+    pub fn finish(self) -> Result<DataFrame> {
+        let paths = files::expand("csv pattern", &self.pattern)?;
+        let schema = self.infer_schema(&paths[0])?;
+        let mut blocks = Vec::new();
+        for (file, path) in paths.iter().enumerate() {
+            let size = std::fs::metadata(path)
+                .map_err(|e| files::io(path.clone(), e))?
+                .len();
+            let mut start = 0;
+            loop {
+                let end = (start + self.blocksize).min(size);
+                blocks.push(Block { file, start, end });
+                if end >= size {
+                    break;
+                }
+                start = end;
+            }
+        }
+        let token = crate::frame::layer_name(
+            "read_csv",
+            &(
+                &paths,
+                &blocks,
+                SerSchema(schema.clone()),
+                self.separator,
+                self.has_header,
+            ),
+            &[],
+        );
+        let reader = CsvSource {
+            paths: paths
+                .into_iter()
+                .map(|p| p.to_string_lossy().into())
+                .collect(),
+            blocks,
+            schema,
+            separator: self.separator,
+            has_header: self.has_header,
+            token,
+        };
+        Ok(DataFrame::from_source(Source::Read(Arc::new(reader)), None))
+    }
+
+    fn infer_schema(&self, path: &Path) -> Result<SchemaRef> {
+        let mut f = File::open(path).map_err(|e| files::io(path, e))?;
+        let mut buf = Vec::new();
+        (&mut f)
+            .take(self.sample as u64)
+            .read_to_end(&mut buf)
+            .map_err(|e| files::io(path, e))?;
+        strip_bom(&mut buf);
+        let whole = f.read(&mut [0u8]).map_err(|e| files::io(path, e))? == 0;
+        if !whole && let Some(last) = buf.iter().rposition(|&b| b == b'\n') {
+            buf.truncate(last + 1);
+        }
+        let bad = |msg: String| {
+            rask_core::Error::invalid(
+                "csv file",
+                format!(
+                    "{}: the schema cannot be inferred from its first {} bytes: {msg}; \
+                     give the columns' types with ReadCsv::dtype",
+                    path.display(),
+                    buf.len()
+                ),
+            )
+        };
+        let infer = |bytes: &[u8]| {
+            CsvReadOptions::default()
+                .with_has_header(self.has_header)
+                .with_infer_schema_length(None)
+                .with_n_threads(Some(1))
+                .with_raise_if_empty(false)
+                .with_parse_options(CsvParseOptions::default().with_separator(self.separator))
+                .into_reader_with_file_handle(std::io::Cursor::new(bytes))
+                .finish()
+        };
+        let df = infer(&buf).map_err(|e| match first_bad_line(&buf, |b| infer(b).is_err()) {
+            Some((line, text)) => rask_core::Error::invalid(
+                "csv file",
+                format!(
+                    "{}, line {line}: the row `{text}` does not parse: {e}; fix the row",
+                    path.display()
+                ),
+            ),
+            None => bad(e.to_string()),
+        })?;
+        let mut schema: Schema = (**df.schema()).clone();
+        for (name, dtype) in &self.dtypes {
+            if !schema.contains(name) {
+                return Err(rask_core::Error::invalid(
+                    "csv dtype",
+                    format!(
+                        "{}: there is no column `{name}`; its columns are {}",
+                        path.display(),
+                        crate::frame::fmt_schema(&schema)
+                    ),
+                ));
+            }
+            schema.with_column(PlSmallStr::from(name.as_str()), dtype.clone());
+        }
+        Ok(Arc::new(schema))
+    }
+}
+
+/// A UTF-8 byte order mark at the start of a file is not data.
+fn strip_bom(buf: &mut Vec<u8>) {
+    if buf.starts_with(&[0xEF, 0xBB, 0xBF]) {
+        buf.drain(..3);
+    }
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+struct Block {
+    file: usize,
+    start: u64,
+    end: u64,
+}
+
+struct CsvSource {
+    paths: Vec<String>,
+    blocks: Vec<Block>,
+    schema: SchemaRef,
+    separator: u8,
+    has_header: bool,
+    token: Arc<str>,
+}
+
+impl Reader for CsvSource {
+    fn npartitions(&self) -> usize {
+        self.blocks.len()
+    }
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+    fn token(&self) -> &str {
+        &self.token
+    }
+    fn op(&self, i: usize, steps: &[Step], columns: Option<&[String]>) -> Op {
+        let b = self.blocks[i];
+        Op::kernel(ReadCsvBlock {
+            path: self.paths[b.file].clone(),
+            start: b.start,
+            end: b.end,
+            header: self.has_header,
+            separator: self.separator,
+            schema: SerSchema(self.schema.clone()),
+            columns: columns.map(<[String]>::to_vec),
+            steps: steps.to_vec(),
+        })
+    }
+}
+
+/// Reads one block of a CSV file and runs the partition's steps on it.
+#[derive(Serialize, Deserialize)]
+struct ReadCsvBlock {
+    path: String,
+    start: u64,
+    end: u64,
+    header: bool,
+    separator: u8,
+    schema: SerSchema,
+    columns: Option<Vec<String>>,
+    steps: Vec<Step>,
+}
+
+impl rask_core::Kernel for ReadCsvBlock {
+    const NAME: &'static str = "rask.dataframe.read_csv";
+    fn run(&self, _: &[Value]) -> std::result::Result<Value, TaskError> {
+        let (offset, bytes) = self
+            .block_bytes()
+            .map_err(|e| TaskError::failed(format!("{}: cannot read: {e}", self.path)))?;
+        let df = polars_pool(|| self.parse(&bytes))
+            .map_err(|e| TaskError::failed(self.locate(offset, &bytes, &e)))?;
+        let out = polars_pool(|| run_steps(&self.steps, df))
+            .map_err(|e| TaskError::failed(format!("{}: {e}", self.path)))?;
+        Ok(Part::value(out))
+    }
+}
+
+impl ReadCsvBlock {
+    /// The bytes of the lines this block owns, and their offset in the
+    /// file.
+    fn block_bytes(&self) -> std::io::Result<(u64, Vec<u8>)> {
+        let mut f = File::open(&self.path)?;
+        let size = f.metadata()?.len();
+        // Where the first owned line starts.
+        let begin = if self.start == 0 {
+            let bom = {
+                let mut b = [0u8; 3];
+                let n = read_at(&mut f, 0, &mut b)?;
+                if n == 3 && b == [0xEF, 0xBB, 0xBF] {
+                    3
+                } else {
+                    0
+                }
+            };
+            if self.header {
+                next_line_start(&mut f, bom, size)?
+            } else {
+                bom
+            }
+        } else {
+            next_line_start(&mut f, self.start - 1, size)?
+        };
+        let begin = begin.max(self.start);
+        if begin >= self.end {
+            return Ok((begin, Vec::new()));
+        }
+        let end = if self.end >= size {
+            size
+        } else {
+            next_line_start(&mut f, self.end - 1, size)?
+        };
+        let mut buf = vec![0u8; (end - begin) as usize];
+        f.seek(SeekFrom::Start(begin))?;
+        f.read_exact(&mut buf)?;
+        Ok((begin, buf))
+    }
+
+    fn options(&self) -> CsvReadOptions {
+        CsvReadOptions::default()
+            .with_has_header(false)
+            .with_schema(Some(self.schema.0.clone()))
+            .with_n_threads(Some(1))
+            .with_raise_if_empty(false)
+            .with_columns(
+                self.columns
+                    .as_ref()
+                    .map(|c| c.iter().map(|s| PlSmallStr::from(s.as_str())).collect()),
+            )
+            .with_parse_options(CsvParseOptions::default().with_separator(self.separator))
+    }
+
+    fn parse(&self, bytes: &[u8]) -> polars::prelude::PolarsResult<PlFrame> {
+        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+            let schema = match &self.columns {
+                Some(c) => self.schema.0.try_project(c.iter().map(|s| s.as_str()))?,
+                None => (*self.schema.0).clone(),
+            };
+            return Ok(PlFrame::empty_with_schema(&schema));
+        }
+        self.options()
+            .into_reader_with_file_handle(std::io::Cursor::new(bytes))
+            .finish()
+    }
+
+    /// The message of a parse error: file, line and Polars' reason. The
+    /// failing line is found by bisecting the block's lines (a handful of
+    /// parses of shrinking prefixes), and its number by counting the
+    /// newlines before the block.
+    fn locate(&self, offset: u64, bytes: &[u8], err: &polars::prelude::PolarsError) -> String {
+        let Some((lo, text)) = first_bad_line(bytes, |b| self.parse(b).is_err()) else {
+            return format!("{}: {err}", self.path);
+        };
+        let before = count_newlines(&self.path, offset).unwrap_or(0);
+        let line = before + lo as u64;
+        format!(
+            "{}, line {line}: the row `{text}` does not parse: {err}; fix the row, or give the \
+             column a wider type with ReadCsv::dtype",
+            self.path
+        )
+    }
+}
+
+rask_core::register_kernel!(ReadCsvBlock);
+
+/// The first line of `bytes` (1-based) such that `fails` is true of the
+/// lines up to it, and its text; `None` when all of `bytes` does not fail.
+/// Bisects over line prefixes: a handful of parses of shrinking prefixes.
+fn first_bad_line(bytes: &[u8], fails: impl Fn(&[u8]) -> bool) -> Option<(usize, String)> {
+    let starts: Vec<usize> = std::iter::once(0)
+        .chain(
+            bytes
+                .iter()
+                .enumerate()
+                .filter(|(i, b)| **b == b'\n' && i + 1 < bytes.len())
+                .map(|(i, _)| i + 1),
+        )
+        .collect();
+    let prefix = |k: usize| &bytes[..starts.get(k).copied().unwrap_or(bytes.len())];
+    let (mut lo, mut hi) = (1usize, starts.len());
+    if !fails(prefix(hi)) {
+        return None;
+    }
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        if fails(prefix(mid)) {
+            hi = mid
+        } else {
+            lo = mid + 1
+        }
+    }
+    let s = starts[lo - 1];
+    let e = starts.get(lo).copied().unwrap_or(bytes.len());
+    Some((
+        lo,
+        String::from_utf8_lossy(&bytes[s..e]).trim_end().to_string(),
+    ))
+}
+
+fn read_at(f: &mut File, pos: u64, buf: &mut [u8]) -> std::io::Result<usize> {
+    f.seek(SeekFrom::Start(pos))?;
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+/// The position after the first `\n` at or after `pos` (or `size`).
+fn next_line_start(f: &mut File, mut pos: u64, size: u64) -> std::io::Result<u64> {
+    let mut buf = [0u8; 64 << 10];
+    while pos < size {
+        let n = read_at(f, pos, &mut buf)?;
+        if n == 0 {
+            break;
+        }
+        if let Some(i) = buf[..n].iter().position(|&b| b == b'\n') {
+            return Ok(pos + i as u64 + 1);
+        }
+        pos += n as u64;
+    }
+    Ok(size)
+}
+
+/// Number of `\n` in the first `upto` bytes of the file.
+fn count_newlines(path: &str, upto: u64) -> std::io::Result<u64> {
+    let f = File::open(path)?;
+    let mut r = std::io::BufReader::new(f.take(upto));
+    let mut buf = [0u8; 64 << 10];
+    let mut count = 0u64;
+    loop {
+        let n = r.read(&mut buf)?;
+        if n == 0 {
+            return Ok(count);
+        }
+        count += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+    }
+}

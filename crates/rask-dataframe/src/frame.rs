@@ -1,0 +1,618 @@
+//! The lazy partitioned dataframe: [`DataFrame`].
+//!
+//! A dataframe is a *source* of partitions plus a chain of per-partition
+//! [`Step`]s. The source is either a layer of tasks (partition `i` is the
+//! task `(layer, i)`: data from `from_polars`, the result of a reduction)
+//! or a reader (CSV blocks, Parquet row groups) that makes partition `i`
+//! from files. When the graph is built, the steps become one task per
+//! partition running one Polars lazy plan; over a reader, the steps are
+//! fused into the reader's own task, and the reader is told the columns the
+//! steps need (projection pushdown).
+//!
+//! The schema is known without computing: every operation derives it by
+//! running its plan on an empty frame with the input's schema, which also
+//! checks column names and types. An invalid operation (an unknown column)
+//! gives a dataframe that carries the error; `compute`, `len` and `head`
+//! return it.
+
+use std::sync::Arc;
+
+use polars::prelude::{
+    DataFrame as PlFrame, DataType, Expr, PolarsError, Schema, SchemaRef, col, len,
+};
+use rask_core::{
+    Collection, Error, Executor, GraphBuilder, Key, Op, Result, TaskError, Tokenizer, Value,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::kernels::{Part, concat, failed, part_arg, polars_pool};
+use crate::steps::{SerExpr, Step, needed_columns, output_schema, run_steps};
+
+/// Makes the partitions of a dataframe read from files.
+pub(crate) trait Reader: Send + Sync {
+    /// How many partitions.
+    fn npartitions(&self) -> usize;
+    /// The files' schema (before any step).
+    fn schema(&self) -> &SchemaRef;
+    /// What identifies this read in layer names.
+    fn token(&self) -> &str;
+    /// The task of partition `i`, running `steps` after reading only
+    /// `columns` (all of them when `None`).
+    fn op(&self, i: usize, steps: &[Step], columns: Option<&[String]>) -> Op;
+}
+
+/// A layer of tasks, one per partition.
+pub(crate) struct Layer {
+    pub name: Arc<str>,
+    pub npartitions: usize,
+    pub schema: SchemaRef,
+    /// Adds the layer's tasks, and those of what it reads, to a graph.
+    pub add: Box<dyn Fn(&mut GraphBuilder) + Send + Sync>,
+}
+
+#[derive(Clone)]
+pub(crate) enum Source {
+    Layer(Arc<Layer>),
+    Read(Arc<dyn Reader>),
+}
+
+impl Source {
+    fn schema(&self) -> &SchemaRef {
+        match self {
+            Source::Layer(l) => &l.schema,
+            Source::Read(r) => r.schema(),
+        }
+    }
+    fn npartitions(&self) -> usize {
+        match self {
+            Source::Layer(l) => l.npartitions,
+            Source::Read(r) => r.npartitions(),
+        }
+    }
+    fn token(&self) -> &str {
+        match self {
+            Source::Layer(l) => &l.name,
+            Source::Read(r) => r.token(),
+        }
+    }
+}
+
+/// Sorted boundaries of the index over the partitions: partition `i` holds
+/// the rows whose index is in `[bounds[i], bounds[i + 1])` (the last one
+/// closed). Carried through operations that keep rows where they are.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Divisions {
+    /// The index column.
+    pub column: String,
+    /// `npartitions + 1` boundaries, as `f64` (numbers and timestamps).
+    pub bounds: Vec<f64>,
+}
+
+/// A lazy dataframe split into partitions, each a Polars `DataFrame`.
+///
+/// Cheap to clone; nothing runs until [`DataFrame::compute`],
+/// [`DataFrame::len`], [`DataFrame::head`] or a writer. The schema is known
+/// without computing.
+///
+/// ```
+/// # use rask_local as _;
+/// use rask_dataframe::{self as dd, polars::prelude::*};
+/// let pl = df!("k" => ["a", "b", "a", "c"], "v" => [1i64, 2, 3, 4]).unwrap();
+/// let d = dd::from_polars(pl, 2).unwrap();
+/// let big = d.filter(col("v").gt(lit(1))).with_columns([(col("v") * lit(10)).alias("w")]);
+/// assert_eq!(big.columns(), ["k", "v", "w"]);
+/// assert_eq!(big.len().unwrap(), 3);
+/// assert_eq!(big.compute().unwrap().column("w").unwrap().i64().unwrap().get(0), Some(20));
+/// ```
+#[derive(Clone)]
+#[must_use = "a DataFrame is lazy: compute it, or use it in another operation"]
+pub struct DataFrame {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub source: Source,
+    pub steps: Vec<Step>,
+    pub schema: SchemaRef,
+    pub name: Arc<str>,
+    pub divisions: Option<Divisions>,
+    pub error: Option<Arc<str>>,
+}
+
+impl std::fmt::Debug for DataFrame {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "rask DataFrame {} ({} partitions) {}",
+            self.inner.name,
+            self.npartitions(),
+            fmt_schema(&self.inner.schema)
+        )
+    }
+}
+
+/// `name: type, …` of a schema, for messages.
+pub(crate) fn fmt_schema(schema: &Schema) -> String {
+    let cols: Vec<String> = schema.iter().map(|(n, t)| format!("{n}: {t}")).collect();
+    format!("[{}]", cols.join(", "))
+}
+
+/// The name of a layer made by `prefix` from `params` and `inputs`: the
+/// same operation on the same inputs gets the same name.
+pub(crate) fn layer_name<P: Serialize + ?Sized>(
+    prefix: &str,
+    params: &P,
+    inputs: &[&str],
+) -> Arc<str> {
+    let mut t = Tokenizer::new(prefix);
+    t.serde(params);
+    t.u64(inputs.len() as u64);
+    for i in inputs {
+        t.str(i);
+    }
+    t.finish_key(prefix).name().into()
+}
+
+/// The key of partition `i` of layer `name`.
+pub(crate) fn part_key(name: &str, i: usize) -> Key {
+    Key::with_index(name, &[i as u32])
+}
+
+impl DataFrame {
+    /// A dataframe of `source`'s partitions, no steps.
+    pub(crate) fn from_source(source: Source, divisions: Option<Divisions>) -> DataFrame {
+        let name: Arc<str> = match &source {
+            Source::Layer(l) => l.name.clone(),
+            Source::Read(r) => layer_name("read", &(), &[r.token()]),
+        };
+        DataFrame {
+            inner: Arc::new(Inner {
+                schema: source.schema().clone(),
+                source,
+                steps: Vec::new(),
+                name,
+                divisions,
+                error: None,
+            }),
+        }
+    }
+
+    /// This dataframe with one more per-partition step (`what` names the
+    /// operation in errors).
+    pub(crate) fn with_step(&self, what: &str, step: Step) -> DataFrame {
+        let mut steps = self.inner.steps.clone();
+        let (schema, error) = match &self.inner.error {
+            Some(e) => (self.inner.schema.clone(), Some(e.clone())),
+            None => match output_schema(&self.inner.schema, std::slice::from_ref(&step)) {
+                Ok(s) => (s, None),
+                Err(e) => (
+                    self.inner.schema.clone(),
+                    Some(step_error(what, &e, &self.inner.schema).into()),
+                ),
+            },
+        };
+        steps.push(step);
+        let name = layer_name(what, &steps, &[self.inner.source.token()]);
+        // Rows stay where they are, so divisions survive unless the index
+        // column is gone.
+        let divisions = self
+            .inner
+            .divisions
+            .clone()
+            .filter(|d| schema.contains(&d.column));
+        DataFrame {
+            inner: Arc::new(Inner {
+                source: self.inner.source.clone(),
+                steps,
+                schema,
+                name,
+                divisions,
+                error,
+            }),
+        }
+    }
+
+    /// This dataframe marked invalid with `message` (unless it already is).
+    pub(crate) fn with_error(&self, message: String) -> DataFrame {
+        if self.inner.error.is_some() {
+            return self.clone();
+        }
+        DataFrame {
+            inner: Arc::new(Inner {
+                source: self.inner.source.clone(),
+                steps: self.inner.steps.clone(),
+                schema: self.inner.schema.clone(),
+                name: self.inner.name.clone(),
+                divisions: None,
+                error: Some(message.into()),
+            }),
+        }
+    }
+
+    /// The schema: column names and types, known without computing.
+    pub fn schema(&self) -> &SchemaRef {
+        &self.inner.schema
+    }
+
+    /// The column names, in order.
+    pub fn columns(&self) -> Vec<String> {
+        self.inner
+            .schema
+            .iter_names()
+            .map(|n| n.to_string())
+            .collect()
+    }
+
+    /// The type of column `name`, if there is one.
+    pub fn dtype(&self, name: &str) -> Option<&DataType> {
+        self.inner.schema.get(name)
+    }
+
+    /// Number of partitions.
+    pub fn npartitions(&self) -> usize {
+        self.inner.source.npartitions()
+    }
+
+    /// The known index boundaries of the partitions, if any.
+    pub fn divisions(&self) -> Option<&Divisions> {
+        self.inner.divisions.as_ref()
+    }
+
+    /// The error this dataframe carries, if an operation on it was invalid.
+    pub fn error(&self) -> Option<&str> {
+        self.inner.error.as_deref()
+    }
+
+    /// The name of the layer of output partitions (partition `i` is the key
+    /// `(name, i)`).
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The keys of the output partitions, in order.
+    pub fn keys(&self) -> Vec<Key> {
+        (0..self.npartitions())
+            .map(|i| part_key(&self.inner.name, i))
+            .collect()
+    }
+
+    /// Keeps the results of `exprs` (Polars expressions), per partition.
+    ///
+    /// ```
+    /// # use rask_local as _;
+    /// use rask_dataframe::{self as dd, polars::prelude::*};
+    /// let d = dd::from_polars(df!("a" => [1i64, 2], "b" => [3i64, 4]).unwrap(), 2).unwrap();
+    /// assert_eq!(d.select([(col("a") + col("b")).alias("s")]).columns(), ["s"]);
+    /// assert!(d.select([col("zz")]).error().unwrap().contains("zz"));
+    /// ```
+    pub fn select<E: AsRef<[Expr]>>(&self, exprs: E) -> DataFrame {
+        let exprs = exprs.as_ref().iter().cloned().map(SerExpr).collect();
+        self.with_step("select", Step::Select(exprs))
+    }
+
+    /// Keeps the rows where `predicate` is true (nulls count as false).
+    pub fn filter(&self, predicate: Expr) -> DataFrame {
+        self.with_step("filter", Step::Filter(SerExpr(predicate)))
+    }
+
+    /// Adds columns, or replaces those of the same name.
+    pub fn with_columns<E: AsRef<[Expr]>>(&self, exprs: E) -> DataFrame {
+        let exprs = exprs.as_ref().iter().cloned().map(SerExpr).collect();
+        self.with_step("with_columns", Step::WithColumns(exprs))
+    }
+
+    /// Adds one column, or replaces the one of the same name.
+    pub fn with_column(&self, expr: Expr) -> DataFrame {
+        self.with_columns([expr])
+    }
+
+    /// The first `n` rows, computing partitions from the first on, as many
+    /// as needed (one, then twice as many each round).
+    pub fn head(&self, n: usize) -> Result<PlFrame> {
+        self.head_with(n, &*rask_core::executor::current()?)
+    }
+
+    /// Like [`DataFrame::head`], on `executor`.
+    pub fn head_with(&self, n: usize, executor: &(impl Executor + ?Sized)) -> Result<PlFrame> {
+        self.check()?;
+        let limited = self.with_step("head", Step::Head(n as u64));
+        let mut frames = Vec::new();
+        let mut have = 0usize;
+        let (mut start, mut batch) = (0usize, 1usize);
+        let total = self.npartitions();
+        while have < n && start < total {
+            let end = (start + batch).min(total);
+            let parts = PartRange {
+                df: &limited,
+                range: start..end,
+            };
+            for f in rask_core::compute::compute_with(&parts, executor)? {
+                have += f.height();
+                frames.push(f);
+            }
+            start = end;
+            batch *= 2;
+        }
+        if frames.is_empty() {
+            return Ok(PlFrame::empty_with_schema(&self.inner.schema));
+        }
+        let out = concat(frames).map_err(|e| polars_error("head", e))?;
+        Ok(out.head(Some(n)))
+    }
+
+    /// The number of rows, counted per partition and summed.
+    pub fn len(&self) -> Result<usize> {
+        self.len_with(&*rask_core::executor::current()?)
+    }
+
+    /// Like [`DataFrame::len`], on `executor`.
+    pub fn len_with(&self, executor: &(impl Executor + ?Sized)) -> Result<usize> {
+        self.check()?;
+        let counts = self.with_step("len", Step::Select(vec![SerExpr(len().alias("len"))]));
+        let total = crate::tree::reduce(
+            &counts,
+            "len",
+            vec![Step::Select(vec![SerExpr(col("len").sum().alias("len"))])],
+            Vec::new(),
+            rask_config::try_get()?.split_every,
+        );
+        let out = rask_core::compute::compute_with(&total, executor)?;
+        let n = out
+            .column("len")
+            .and_then(|c| c.cast(&DataType::UInt64))
+            .map_err(|e| polars_error("len", e))?;
+        Ok(n.u64().ok().and_then(|c| c.get(0)).unwrap_or(0) as usize)
+    }
+
+    /// Whether the dataframe has no rows (computes [`DataFrame::len`]).
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// Computes every partition and stacks them, in order, into one Polars
+    /// frame.
+    pub fn compute(&self) -> Result<PlFrame> {
+        rask_core::compute::compute(self)
+    }
+
+    /// Like [`DataFrame::compute`], on `executor`.
+    pub fn compute_with(&self, executor: &(impl Executor + ?Sized)) -> Result<PlFrame> {
+        rask_core::compute::compute_with(self, executor)
+    }
+
+    /// Computes the partitions and returns them, one Polars frame each.
+    pub fn compute_partitions(&self) -> Result<Vec<PlFrame>> {
+        let parts = PartRange {
+            df: self,
+            range: 0..self.npartitions(),
+        };
+        rask_core::compute::compute(&parts)
+    }
+
+    /// The error carried by an invalid dataframe.
+    pub(crate) fn check(&self) -> Result<()> {
+        match &self.inner.error {
+            Some(e) => Err(Error::invalid("dataframe operation", e.to_string())),
+            None => Ok(()),
+        }
+    }
+
+    /// Adds the tasks of partitions `range` to `builder` and returns their
+    /// keys.
+    pub(crate) fn add_parts(
+        &self,
+        builder: &mut GraphBuilder,
+        range: std::ops::Range<usize>,
+    ) -> Vec<Key> {
+        let inner = &*self.inner;
+        let keys: Vec<Key> = range.clone().map(|i| part_key(&inner.name, i)).collect();
+        if keys.iter().all(|k| builder.contains(k)) {
+            return keys;
+        }
+        match &inner.source {
+            Source::Layer(layer) => {
+                let first = part_key(&layer.name, 0);
+                if layer.npartitions > 0 && !builder.contains(&first) {
+                    (layer.add)(builder);
+                }
+                if !inner.steps.is_empty() {
+                    let kernel = Arc::new(Apply {
+                        steps: inner.steps.clone(),
+                    });
+                    for (i, key) in range.zip(&keys) {
+                        builder.insert(
+                            key.clone(),
+                            Op::from_kernel(kernel.clone(), true),
+                            [part_key(&layer.name, i)],
+                        );
+                    }
+                }
+            }
+            Source::Read(reader) => {
+                let columns = needed_columns(reader.schema(), &inner.steps).map(|mut c| {
+                    // A plan that reads no column (a row count) still needs
+                    // the rows: read the first column.
+                    if c.is_empty()
+                        && let Some(first) = reader.schema().iter_names().next()
+                    {
+                        c.push(first.clone());
+                    }
+                    c.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+                });
+                for (i, key) in range.zip(&keys) {
+                    builder.insert(
+                        key.clone(),
+                        reader.op(i, &inner.steps, columns.as_deref()),
+                        [],
+                    );
+                }
+            }
+        }
+        keys
+    }
+}
+
+/// Some partitions of a dataframe, as a collection (for `head` and
+/// `compute_partitions`).
+pub(crate) struct PartRange<'a> {
+    pub df: &'a DataFrame,
+    pub range: std::ops::Range<usize>,
+}
+
+impl Collection for PartRange<'_> {
+    type Output = Vec<PlFrame>;
+    fn add_to_graph(&self, builder: &mut GraphBuilder, outputs: &mut Vec<Key>) {
+        outputs.extend(self.df.add_parts(builder, self.range.clone()));
+    }
+    fn finalize(&self, values: &mut dyn Iterator<Item = Value>) -> Result<Self::Output> {
+        self.range
+            .clone()
+            .map(|i| take_part(values, &self.df.inner.name, i))
+            .collect()
+    }
+    fn validate(&self) -> Result<()> {
+        self.df.check()
+    }
+}
+
+fn take_part(values: &mut dyn Iterator<Item = Value>, name: &str, i: usize) -> Result<PlFrame> {
+    let v = values
+        .next()
+        .ok_or_else(|| Error::Scheduler("internal error: a partition is missing".into()))?;
+    v.into_inner::<Part>(0)
+        .map(|p| p.0)
+        .map_err(|cause| Error::Task {
+            key: part_key(name, i),
+            op: "partition".into(),
+            cause,
+        })
+}
+
+impl Collection for DataFrame {
+    type Output = PlFrame;
+    fn add_to_graph(&self, builder: &mut GraphBuilder, outputs: &mut Vec<Key>) {
+        outputs.extend(self.add_parts(builder, 0..self.npartitions()));
+    }
+    fn finalize(&self, values: &mut dyn Iterator<Item = Value>) -> Result<PlFrame> {
+        let parts: Vec<PlFrame> = (0..self.npartitions())
+            .map(|i| take_part(values, &self.inner.name, i))
+            .collect::<Result<_>>()?;
+        if parts.is_empty() {
+            return Ok(PlFrame::empty_with_schema(&self.inner.schema));
+        }
+        concat(parts).map_err(|e| polars_error("compute", e))
+    }
+    fn validate(&self) -> Result<()> {
+        self.check()
+    }
+}
+
+/// A Polars error from the driver side (stacking results) as a rask error.
+pub(crate) fn polars_error(what: &str, e: PolarsError) -> Error {
+    Error::invalid(what, e.to_string())
+}
+
+/// The message of an invalid step: Polars' reason and the input's schema.
+fn step_error(what: &str, e: &PolarsError, schema: &Schema) -> String {
+    format!(
+        "{what}: {e}; the dataframe's schema is {}",
+        fmt_schema(schema)
+    )
+}
+
+/// Runs per-partition steps on the partition in argument 0.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Apply {
+    pub steps: Vec<Step>,
+}
+
+impl rask_core::Kernel for Apply {
+    const NAME: &'static str = "rask.dataframe.apply";
+    fn run(&self, args: &[Value]) -> std::result::Result<Value, TaskError> {
+        let df = part_arg(args, 0)?.clone();
+        let out = polars_pool(|| run_steps(&self.steps, df)).map_err(failed)?;
+        Ok(Part::value(out))
+    }
+}
+
+/// Stacks the partitions in its arguments and runs steps on the result (a
+/// level of a tree reduction).
+#[derive(Serialize, Deserialize)]
+pub(crate) struct ConcatApply {
+    pub steps: Vec<Step>,
+}
+
+impl rask_core::Kernel for ConcatApply {
+    const NAME: &'static str = "rask.dataframe.concat_apply";
+    fn run(&self, args: &[Value]) -> std::result::Result<Value, TaskError> {
+        let frames = (0..args.len())
+            .map(|i| part_arg(args, i).cloned())
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let out = polars_pool(|| concat(frames).and_then(|df| run_steps(&self.steps, df)))
+            .map_err(failed)?;
+        Ok(Part::value(out))
+    }
+}
+
+rask_core::register_kernel!(Apply, ConcatApply);
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use polars::prelude::*;
+
+    use super::*;
+
+    /// A reader that records the columns each partition is asked for.
+    struct Recording {
+        schema: SchemaRef,
+        asked: Mutex<Vec<Option<Vec<String>>>>,
+    }
+
+    impl Reader for Recording {
+        fn npartitions(&self) -> usize {
+            2
+        }
+        fn schema(&self) -> &SchemaRef {
+            &self.schema
+        }
+        fn token(&self) -> &str {
+            "recording"
+        }
+        fn op(&self, _: usize, _: &[Step], columns: Option<&[String]>) -> Op {
+            self.asked
+                .lock()
+                .unwrap()
+                .push(columns.map(<[String]>::to_vec));
+            Op::value(Value::new(0u8))
+        }
+    }
+
+    #[test]
+    fn readers_are_asked_only_for_the_columns_the_steps_need() {
+        let schema = Arc::new(Schema::from_iter([
+            Field::new("a".into(), DataType::Int64),
+            Field::new("b".into(), DataType::Int64),
+            Field::new("c".into(), DataType::Int64),
+        ]));
+        let r = Arc::new(Recording {
+            schema,
+            asked: Mutex::new(Vec::new()),
+        });
+        let df = super::DataFrame::from_source(Source::Read(r.clone()), None);
+        let q = df
+            .filter(col("c").gt(lit(1)))
+            .select([(col("a") * lit(2)).alias("x")]);
+        q.add_parts(&mut GraphBuilder::new(), 0..2);
+        let counted = df.with_step("len", Step::Select(vec![SerExpr(len())]));
+        counted.add_parts(&mut GraphBuilder::new(), 0..1);
+        df.add_parts(&mut GraphBuilder::new(), 0..1);
+        let asked = r.asked.lock().unwrap().clone();
+        let ac = Some(vec!["a".to_string(), "c".to_string()]);
+        assert_eq!(
+            asked,
+            vec![ac.clone(), ac, Some(vec!["a".to_string()]), None]
+        );
+    }
+}

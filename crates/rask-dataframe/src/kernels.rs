@@ -1,0 +1,66 @@
+//! Partition operations as registered kernels, so a dataframe's graph can
+//! leave the process (see `rask_core::kernel`).
+//!
+//! A partition is a [`Part`]: a Polars `DataFrame` with a real size and a
+//! codec (Arrow IPC, Polars' own serde of frames), so partitions can travel
+//! between workers and be spilled.
+//!
+//! **Threads.** rask runs partitions in parallel, one task per thread. Every
+//! kernel runs its Polars work through [`polars_pool`], which moves it onto
+//! Polars' own thread pool (`POOL.install`) and blocks the rask thread until
+//! it is done: Polars' nested parallelism then shares that one pool, so the
+//! threads doing work never outnumber Polars' pool (`POLARS_MAX_THREADS`,
+//! by default one per core) however many partitions rask runs at once.
+//! Readers are also told to use one thread (`n_threads`, no parallel
+//! row-group decoding), since the parallelism is across partitions.
+
+use polars::prelude::{DataFrame as PlFrame, PolarsError};
+use rask_core::{SizeOf, TaskError, Value};
+use serde::{Deserialize, Serialize};
+
+/// One partition of a dataframe: a Polars frame that knows its size and
+/// travels as Arrow IPC.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Part(pub PlFrame);
+
+impl SizeOf for Part {
+    fn heap_bytes(&self) -> usize {
+        self.0.estimated_size()
+    }
+}
+
+rask_core::register_type!(Part, Vec<Part>);
+
+impl Part {
+    /// Wraps a frame as a task value.
+    pub(crate) fn value(df: PlFrame) -> Value {
+        Value::sized(Part(df))
+    }
+}
+
+/// Runs `f` on Polars' thread pool and waits for it (see the module docs).
+pub(crate) fn polars_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
+    polars_core::runtime::THREAD_POOL.install(f)
+}
+
+/// A Polars error as a task error.
+pub(crate) fn failed(e: PolarsError) -> TaskError {
+    TaskError::failed(e.to_string())
+}
+
+/// The frame of argument `i`.
+pub(crate) fn part_arg(args: &[Value], i: usize) -> Result<&PlFrame, TaskError> {
+    Ok(&args[i].get::<Part>(i)?.0)
+}
+
+/// Stacks frames of one schema vertically, in order.
+pub(crate) fn concat(frames: impl IntoIterator<Item = PlFrame>) -> Result<PlFrame, PolarsError> {
+    let mut it = frames.into_iter();
+    let Some(mut out) = it.next() else {
+        return Ok(PlFrame::empty());
+    };
+    for f in it {
+        out.vstack_mut_owned(f)?;
+    }
+    Ok(out)
+}

@@ -1,0 +1,297 @@
+//! Reading and writing Parquet.
+//!
+//! A read lists the files, reads each file's footer (row groups and their
+//! row counts) and makes one partition per `row_groups_per_partition` row
+//! groups of a file. A partition's task reads its row range with Polars'
+//! Parquet reader, which decodes only the row groups in the range and only
+//! the columns the dataframe's steps need (projection pushdown); the steps
+//! then run in the same task. (Skipping row groups by their statistics
+//! under a filter is not done yet.)
+//!
+//! A write makes one file per partition, `part.{i}.parquet`, each written
+//! under a temporary name in the same directory and renamed when complete,
+//! so a failed write leaves no half file under a final name.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use polars::prelude::{
+    ParallelStrategy, ParquetReader, ParquetWriter, Schema, SchemaExt, SchemaRef, SerReader,
+};
+use rask_core::{Error, Op, Result, TaskError, Value};
+use serde::{Deserialize, Serialize};
+
+use crate::files;
+use crate::frame::{DataFrame, Reader, Source, layer_name, part_key};
+use crate::kernels::{Part, part_arg, polars_pool};
+use crate::steps::{Step, run_steps};
+
+/// Options of [`read_parquet`], as a builder.
+#[derive(Clone, Debug)]
+pub struct ReadParquet {
+    pattern: String,
+    row_groups_per_partition: usize,
+}
+
+/// Reads the Parquet files matching `pattern` (a path or a glob), one
+/// partition per row group; see [`ReadParquet`] for options.
+pub fn read_parquet(pattern: impl AsRef<str>) -> Result<DataFrame> {
+    ReadParquet::new(pattern).finish()
+}
+
+impl ReadParquet {
+    /// Options for the files matching `pattern`.
+    pub fn new(pattern: impl AsRef<str>) -> Self {
+        ReadParquet {
+            pattern: pattern.as_ref().to_string(),
+            row_groups_per_partition: 1,
+        }
+    }
+
+    /// How many consecutive row groups of a file make one partition
+    /// (default 1).
+    pub fn row_groups_per_partition(mut self, n: usize) -> Self {
+        self.row_groups_per_partition = n.max(1);
+        self
+    }
+
+    /// Lists the files, reads their footers and plans the partitions.
+    pub fn finish(self) -> Result<DataFrame> {
+        let paths = files::expand("parquet pattern", &self.pattern)?;
+        let mut schema: Option<SchemaRef> = None;
+        let mut parts = Vec::new();
+        for (file, path) in paths.iter().enumerate() {
+            let (file_schema, groups) = footer(path)?;
+            match &schema {
+                None => schema = Some(Arc::new(file_schema)),
+                Some(s) if **s != file_schema => {
+                    return Err(Error::invalid(
+                        "parquet files",
+                        format!(
+                            "{} has schema {} but {} has {}; read them separately and cast",
+                            path.display(),
+                            crate::frame::fmt_schema(&file_schema),
+                            paths[0].display(),
+                            crate::frame::fmt_schema(s)
+                        ),
+                    ));
+                }
+                Some(_) => {}
+            }
+            let mut offset = 0usize;
+            if groups.is_empty() {
+                parts.push(RowRange {
+                    file,
+                    offset: 0,
+                    len: 0,
+                });
+            }
+            for chunk in groups.chunks(self.row_groups_per_partition) {
+                let len: usize = chunk.iter().sum();
+                parts.push(RowRange { file, offset, len });
+                offset += len;
+            }
+        }
+        let schema = schema.expect("at least one file (expand never returns none)");
+        let paths: Vec<String> = paths
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect();
+        let token = layer_name("read_parquet", &(&paths, &parts), &[]);
+        let reader = ParquetSource {
+            paths,
+            parts,
+            schema,
+            token,
+        };
+        Ok(DataFrame::from_source(Source::Read(Arc::new(reader)), None))
+    }
+}
+
+/// The schema and the row counts of the row groups of a Parquet file.
+fn footer(path: &Path) -> Result<(Schema, Vec<usize>)> {
+    let f = File::open(path).map_err(|e| files::io(path, e))?;
+    let not_parquet = |e: polars::prelude::PolarsError| {
+        Error::invalid(
+            "parquet file",
+            format!(
+                "{}: not a readable Parquet file ({e}); check that it is Parquet and complete",
+                path.display()
+            ),
+        )
+    };
+    let mut r = ParquetReader::new(f);
+    let arrow = r.schema().map_err(not_parquet)?;
+    let groups = r
+        .get_metadata()
+        .map_err(not_parquet)?
+        .row_groups
+        .iter()
+        .map(|g| g.num_rows())
+        .collect();
+    Ok((Schema::from_arrow_schema(&arrow), groups))
+}
+
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+struct RowRange {
+    file: usize,
+    offset: usize,
+    len: usize,
+}
+
+struct ParquetSource {
+    paths: Vec<String>,
+    parts: Vec<RowRange>,
+    schema: SchemaRef,
+    token: Arc<str>,
+}
+
+impl Reader for ParquetSource {
+    fn npartitions(&self) -> usize {
+        self.parts.len()
+    }
+    fn schema(&self) -> &SchemaRef {
+        &self.schema
+    }
+    fn token(&self) -> &str {
+        &self.token
+    }
+    fn op(&self, i: usize, steps: &[Step], columns: Option<&[String]>) -> Op {
+        let p = self.parts[i];
+        Op::kernel(ReadParquetPart {
+            path: self.paths[p.file].clone(),
+            offset: p.offset,
+            len: p.len,
+            columns: columns.map(<[String]>::to_vec),
+            steps: steps.to_vec(),
+        })
+    }
+}
+
+/// Reads rows `offset..offset + len` of a Parquet file (only `columns`)
+/// and runs the partition's steps on them.
+#[derive(Serialize, Deserialize)]
+struct ReadParquetPart {
+    path: String,
+    offset: usize,
+    len: usize,
+    columns: Option<Vec<String>>,
+    steps: Vec<Step>,
+}
+
+impl rask_core::Kernel for ReadParquetPart {
+    const NAME: &'static str = "rask.dataframe.read_parquet";
+    fn run(&self, _: &[Value]) -> std::result::Result<Value, TaskError> {
+        let f = File::open(&self.path)
+            .map_err(|e| TaskError::failed(format!("{}: cannot open: {e}", self.path)))?;
+        let out = polars_pool(|| {
+            let df = ParquetReader::new(f)
+                .with_columns(self.columns.clone())
+                .with_slice(Some((self.offset, self.len)))
+                .read_parallel(ParallelStrategy::None)
+                .finish()?;
+            run_steps(&self.steps, df)
+        })
+        .map_err(|e| TaskError::failed(format!("{}: {e}", self.path)))?;
+        Ok(Part::value(out))
+    }
+}
+
+/// Writes the partition in argument 0 to `dir/part.{index}.parquet`,
+/// through a temporary file renamed when complete. Its value is the number
+/// of rows written.
+#[derive(Serialize, Deserialize)]
+struct WriteParquetPart {
+    dir: PathBuf,
+    index: usize,
+    token: String,
+}
+
+impl rask_core::Kernel for WriteParquetPart {
+    const NAME: &'static str = "rask.dataframe.write_parquet";
+    fn run(&self, args: &[Value]) -> std::result::Result<Value, TaskError> {
+        let mut df = part_arg(args, 0)?.clone();
+        let name = format!("part.{}.parquet", self.index);
+        let path = self.dir.join(&name);
+        let tmp = self.dir.join(format!(".{name}.{}.tmp", self.token));
+        let fail = |what: &str, e: &dyn std::fmt::Display| {
+            let _ = std::fs::remove_file(&tmp);
+            TaskError::failed(format!("{}: {what}: {e}", path.display()))
+        };
+        let file = File::create(&tmp).map_err(|e| fail("cannot create", &e))?;
+        let rows = df.height() as u64;
+        polars_pool(|| ParquetWriter::new(file).set_parallel(false).finish(&mut df))
+            .map_err(|e| fail("cannot write", &e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| fail("cannot rename the temporary file", &e))?;
+        Ok(Value::new(rows))
+    }
+}
+
+rask_core::register_kernel!(ReadParquetPart, WriteParquetPart);
+
+impl DataFrame {
+    /// Writes one Parquet file per partition into directory `dir`
+    /// (created if missing), named `part.{i}.parquet`. Each file is written
+    /// under a temporary name and renamed when complete.
+    pub fn to_parquet(&self, dir: impl AsRef<Path>) -> Result<()> {
+        self.to_parquet_with(dir, &*rask_core::executor::current()?)
+    }
+
+    /// Like [`DataFrame::to_parquet`], on `executor`.
+    pub fn to_parquet_with(
+        &self,
+        dir: impl AsRef<Path>,
+        executor: &(impl rask_core::Executor + ?Sized),
+    ) -> Result<()> {
+        self.check()?;
+        let dir = dir.as_ref().to_path_buf();
+        std::fs::create_dir_all(&dir).map_err(|e| files::io(dir.clone(), e))?;
+        let write = WriteAll {
+            df: self,
+            dir,
+            token: rask_core::fresh_token(),
+        };
+        rask_core::compute::compute_with(&write, executor).map(|_| ())
+    }
+}
+
+/// The writes of every partition, as a collection.
+struct WriteAll<'a> {
+    df: &'a DataFrame,
+    dir: PathBuf,
+    token: String,
+}
+
+impl rask_core::Collection for WriteAll<'_> {
+    type Output = u64;
+    fn add_to_graph(&self, b: &mut rask_core::GraphBuilder, outputs: &mut Vec<rask_core::Key>) {
+        let parts = self.df.add_parts(b, 0..self.df.npartitions());
+        let name = format!("to_parquet-{}", self.token);
+        for (i, p) in parts.into_iter().enumerate() {
+            let k = part_key(&name, i);
+            b.insert(
+                k.clone(),
+                Op::kernel(WriteParquetPart {
+                    dir: self.dir.clone(),
+                    index: i,
+                    token: self.token.clone(),
+                }),
+                [p],
+            );
+            outputs.push(k);
+        }
+    }
+    fn finalize(&self, values: &mut dyn Iterator<Item = Value>) -> Result<u64> {
+        let mut n = 0;
+        for _ in 0..self.df.npartitions() {
+            if let Some(v) = values.next() {
+                n += v.downcast_ref::<u64>().copied().unwrap_or(0);
+            }
+        }
+        Ok(n)
+    }
+    fn validate(&self) -> Result<()> {
+        self.df.check()
+    }
+}

@@ -1,0 +1,12 @@
+//! Integration tests of rask-dataframe: every operation equals Polars on the
+//! concatenated data (Polars is the oracle), over random partitionings with
+//! empty partitions and nulls; bad input gives clear errors.
+
+use rask_local as _;
+
+mod csv;
+mod errors;
+mod frame;
+mod groupby;
+mod parquet;
+mod support;
