@@ -222,19 +222,28 @@ impl Pool {
                     loop {
                         // The lock is held only while taking the next task,
                         // never while running one.
-                        let next = {
-                            let rx = rx.lock().unwrap_or_else(|p| p.into_inner());
-                            if batch.is_empty() {
-                                rx.recv().ok()
-                            } else {
-                                match rx.try_recv() {
-                                    Ok(task) => Some(task),
-                                    Err(mpsc::TryRecvError::Disconnected) => None,
-                                    Err(mpsc::TryRecvError::Empty) => {
-                                        drop(rx);
-                                        done(std::mem::take(&mut batch));
-                                        continue;
-                                    }
+                        let next = if batch.is_empty() {
+                            rx.lock().unwrap_or_else(|p| p.into_inner()).recv().ok()
+                        } else {
+                            // With results in hand, never wait: not for a
+                            // task, and not for the lock, which an idle
+                            // thread holds while it waits for one (the
+                            // results would wait with it).
+                            let taken = match rx.try_lock() {
+                                Ok(rx) => rx.try_recv(),
+                                Err(std::sync::TryLockError::Poisoned(p)) => {
+                                    p.into_inner().try_recv()
+                                }
+                                Err(std::sync::TryLockError::WouldBlock) => {
+                                    Err(mpsc::TryRecvError::Empty)
+                                }
+                            };
+                            match taken {
+                                Ok(task) => Some(task),
+                                Err(mpsc::TryRecvError::Disconnected) => None,
+                                Err(mpsc::TryRecvError::Empty) => {
+                                    done(std::mem::take(&mut batch));
+                                    continue;
                                 }
                             }
                         };
@@ -349,6 +358,25 @@ mod tests {
         assert_eq!(kind, FailureKind::Missing);
         assert!(message.contains("kernel `nowhere.kernel` is not in this worker's build"));
         assert!(message.contains("rask::distributed::init()"));
+    }
+
+    #[test]
+    fn a_result_is_reported_while_another_thread_waits_for_work() {
+        // One task at a time on two threads: the idle thread holds the
+        // queue's lock while it waits; the busy one must still report.
+        let (tx, rx) = mpsc::channel();
+        let tx = Mutex::new(tx);
+        let pool = Pool::start(2, "p", move |ds| {
+            for d in ds {
+                let _ = tx.lock().unwrap().send(d.key);
+            }
+        })
+        .unwrap();
+        for _ in 0..50 {
+            pool.execute(task(&Op::value(Value::new(1u8)), vec![], 0));
+            assert!(rx.recv_timeout(Duration::from_secs(10)).is_ok());
+        }
+        pool.stop(true);
     }
 
     #[test]
