@@ -360,10 +360,9 @@ mod tests {
         assert!(message.contains("rask::distributed::init()"));
     }
 
-    #[test]
-    fn a_result_is_reported_while_another_thread_waits_for_work() {
-        // One task at a time on two threads: the idle thread holds the
-        // queue's lock while it waits; the busy one must still report.
+    /// A pool of two threads that sends the key of each run to the
+    /// receiver.
+    fn counting_pool() -> (Pool, mpsc::Receiver<Key>) {
         let (tx, rx) = mpsc::channel();
         let tx = Mutex::new(tx);
         let pool = Pool::start(2, "p", move |ds| {
@@ -372,6 +371,14 @@ mod tests {
             }
         })
         .unwrap();
+        (pool, rx)
+    }
+
+    #[test]
+    fn a_result_is_reported_while_another_thread_waits_for_work() {
+        // One task at a time on two threads: the idle thread holds the
+        // queue's lock while it waits; the busy one must still report.
+        let (pool, rx) = counting_pool();
         for _ in 0..50 {
             pool.execute(task(&Op::value(Value::new(1u8)), vec![], 0));
             assert!(rx.recv_timeout(Duration::from_secs(10)).is_ok());
@@ -381,19 +388,15 @@ mod tests {
 
     #[test]
     fn the_pool_runs_tasks_on_its_threads() {
-        let (tx, rx) = mpsc::channel();
-        let tx = Mutex::new(tx);
-        let pool = Pool::start(2, "p", move |ds| {
-            for d in ds {
-                let _ = tx.lock().unwrap().send(d.key);
-            }
-        })
-        .unwrap();
+        let (pool, rx) = counting_pool();
         for _ in 0..3 {
             pool.execute(task(&Op::value(Value::new(1u8)), vec![], 0));
         }
         for _ in 0..3 {
-            assert_eq!(rx.recv().unwrap(), Key::new("t"));
+            assert_eq!(
+                rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+                Key::new("t")
+            );
         }
         pool.stop(true);
     }
