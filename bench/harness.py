@@ -399,10 +399,25 @@ def ensure_inputs(ctx: Context, workloads: list[str]) -> dict[str, float] | str:
     the seconds each generated one took, or an error."""
     cache = cache_dir()
     log = lambda m: print(f"bench: {m}", file=sys.stderr, flush=True)  # noqa: E731
+    # In a process of its own: generating x (3.2 GB) here would raise this
+    # process's peak RSS, which Linux hands down to every child forked later
+    # (ru_maxrss of each measured engine would then read at least that).
+    code = (
+        "import json, sys\n"
+        f"sys.path.insert(0, {str(Path(__file__).resolve().parent)!r})\n"
+        "from pathlib import Path\n"
+        "import inputs\n"
+        "log = lambda m: print('bench: ' + m, file=sys.stderr, flush=True)\n"
+        f"made = inputs.ensure(Path({str(cache)!r}), inputs.inputs_of({workloads!r}), log=log)\n"
+        "print(json.dumps(made))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    if proc.returncode != 0:
+        return f"generating inputs in {cache} failed (exit status {proc.returncode}; see above)"
     try:
-        made = inputs.ensure(cache, inputs.inputs_of(workloads), log=log)
-    except Exception as exc:  # noqa: BLE001  (reported, the rows then fail)
-        return f"generating inputs in {cache} failed: {exc!r}"
+        made = json.loads(proc.stdout.strip().splitlines()[-1]) if proc.stdout.strip() else {}
+    except (ValueError, IndexError) as exc:
+        return f"generating inputs in {cache}: unreadable report {proc.stdout!r}: {exc}"
     if "solar" in workloads:
         sun = cache / SOLAR_INPUT
         stamp = cache / (SOLAR_INPUT + ".done")
