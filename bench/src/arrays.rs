@@ -135,7 +135,7 @@ fn sq(n: usize) -> f64 {
 }
 
 /// The value of a 0-d result.
-fn scalar(v: &ArrayD<f64>) -> anyhow::Result<f64> {
+pub(crate) fn scalar(v: &ArrayD<f64>) -> anyhow::Result<f64> {
     ensure!(
         v.ndim() == 0,
         "expected a 0-d result, got shape {:?}",
@@ -148,7 +148,7 @@ fn scalar(v: &ArrayD<f64>) -> anyhow::Result<f64> {
 }
 
 /// Fails unless `got` is within `rel` (relative) of `want`.
-fn near(what: &str, got: f64, want: f64, rel: f64) -> anyhow::Result<()> {
+pub(crate) fn near(what: &str, got: f64, want: f64, rel: f64) -> anyhow::Result<()> {
     ensure!(
         ((got - want) / want).abs() <= rel,
         "{what} = {got}, expected {want} within {rel:e} relative"

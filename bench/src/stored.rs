@@ -18,6 +18,8 @@ use rask::array::ndarray::{ArrayD, Axis};
 use rask::array::zarr::ZarrWriteOptions;
 use rask::array::{Array, ndimage, s, wavelet};
 
+use crate::arrays::{near, scalar};
+
 /// Names of the stored-input workloads.
 pub const NAMES: &[&str] = &[
     "array-npy-sum-transpose",
@@ -266,24 +268,4 @@ impl Workload {
 pub enum Countable<'a> {
     F64(&'a Array<f64>),
     F32(&'a Array<f32>),
-}
-
-fn scalar(v: &ArrayD<f64>) -> anyhow::Result<f64> {
-    ensure!(
-        v.ndim() == 0,
-        "expected a 0-d result, got shape {:?}",
-        v.shape()
-    );
-    v.iter()
-        .next()
-        .copied()
-        .context("a 0-d array has one element")
-}
-
-fn near(what: &str, got: f64, want: f64, rel: f64) -> anyhow::Result<()> {
-    ensure!(
-        ((got - want) / want).abs() <= rel,
-        "{what} = {got}, expected {want} within {rel:e} relative"
-    );
-    Ok(())
 }

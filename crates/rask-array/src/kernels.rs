@@ -26,8 +26,6 @@
 
 use std::sync::Arc;
 
-use rask_core::Tokenizer;
-
 /// NumPy names of the element types, in [`Element::INDEX`](crate::Element::INDEX)
 /// order.
 pub const DTYPES: [&str; 13] = [
@@ -308,11 +306,5 @@ pub(crate) fn layer_name<P: serde::Serialize + ?Sized>(
     params: &P,
     inputs: &[&str],
 ) -> Arc<str> {
-    let mut t = Tokenizer::new(prefix);
-    t.serde(params);
-    t.u64(inputs.len() as u64);
-    for i in inputs {
-        t.str(i);
-    }
-    t.finish_key(prefix).name().into()
+    rask_core::Tokenizer::layer_name(prefix, params, inputs)
 }

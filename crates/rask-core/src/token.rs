@@ -100,6 +100,33 @@ impl Tokenizer {
     pub fn finish_key(&self, prefix: &str) -> Key {
         Key::new(format!("{prefix}-{}", self.finish()))
     }
+
+    /// A deterministic layer name `prefix-<token>` for a collection's layer:
+    /// the token hashes the operation (`prefix`), its parameters and the
+    /// names of the layers it reads, so the same operation on the same
+    /// inputs gets the same name in every build of a graph and in every
+    /// process.
+    ///
+    /// ```
+    /// use rask_core::Tokenizer;
+    /// let a = Tokenizer::layer_name("add", &(1u8, "x"), &["in-1"]);
+    /// assert_eq!(a, Tokenizer::layer_name("add", &(1u8, "x"), &["in-1"]));
+    /// assert_ne!(a, Tokenizer::layer_name("add", &(2u8, "x"), &["in-1"]));
+    /// assert!(a.starts_with("add-"));
+    /// ```
+    pub fn layer_name<P: serde::Serialize + ?Sized>(
+        prefix: &str,
+        params: &P,
+        inputs: &[&str],
+    ) -> std::sync::Arc<str> {
+        let mut t = Tokenizer::new(prefix);
+        t.serde(params);
+        t.u64(inputs.len() as u64);
+        for i in inputs {
+            t.str(i);
+        }
+        t.finish_key(prefix).name().into()
+    }
 }
 
 #[cfg(test)]

@@ -20,9 +20,7 @@ use std::sync::Arc;
 use polars::prelude::{
     DataFrame as PlFrame, DataType, Expr, PolarsError, Schema, SchemaRef, col, len,
 };
-use rask_core::{
-    Collection, Error, Executor, GraphBuilder, Key, Op, Result, TaskError, Tokenizer, Value,
-};
+use rask_core::{Collection, Error, Executor, GraphBuilder, Key, Op, Result, TaskError, Value};
 use serde::{Deserialize, Serialize};
 
 use crate::kernels::{Part, concat, failed, part_arg, polars_pool};
@@ -144,13 +142,7 @@ pub(crate) fn layer_name<P: Serialize + ?Sized>(
     params: &P,
     inputs: &[&str],
 ) -> Arc<str> {
-    let mut t = Tokenizer::new(prefix);
-    t.serde(params);
-    t.u64(inputs.len() as u64);
-    for i in inputs {
-        t.str(i);
-    }
-    t.finish_key(prefix).name().into()
+    rask_core::Tokenizer::layer_name(prefix, params, inputs)
 }
 
 /// The key of partition `i` of layer `name`.
