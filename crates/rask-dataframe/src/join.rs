@@ -38,7 +38,7 @@ use serde::{Deserialize, Serialize};
 use crate::frame::{ConcatApply, DataFrame, Layer, Source, fmt_schema, layer_name, part_key};
 use crate::kernels::{Part, failed, part_arg, polars_pool};
 use crate::shuffle::{
-    HashPartitioning, PlBytes, ShuffleOptions, hash_shuffle, key_dtypes, plain_column,
+    HashPartitioning, PlBytes, ShuffleOptions, hash_dtype, hash_shuffle, key_dtypes, plain_column,
 };
 use crate::steps::SerExpr;
 
@@ -201,7 +201,7 @@ fn plan(
     let dtypes: Vec<DataType> = ldt
         .iter()
         .zip(&rdt)
-        .map(|(l, r)| try_get_supertype(l, r).unwrap_or_else(|_| l.clone()))
+        .map(|(l, r)| hash_dtype(&try_get_supertype(l, r).unwrap_or_else(|_| l.clone())))
         .collect();
 
     let (nl, nr) = (left.npartitions(), right.npartitions());

@@ -176,7 +176,7 @@ impl DataFrame {
             return self.with_error("shuffle: no key given; pass at least one expression".into());
         }
         let dtypes = match key_dtypes("shuffle", self, keys) {
-            Ok(d) => d,
+            Ok(d) => d.iter().map(hash_dtype).collect::<Vec<_>>(),
             Err(e) => return self.with_error(e),
         };
         let n = options.npartitions.unwrap_or(self.npartitions());
@@ -207,6 +207,17 @@ impl DataFrame {
                 error: i.error.clone(),
             }),
         }
+    }
+}
+
+/// The type a key of type `dt` is cast to for hashing: itself, except
+/// that a categorical is hashed as its string (its own hash depends on
+/// the process's category mapping; an enum's codes do not).
+pub(crate) fn hash_dtype(dt: &DataType) -> DataType {
+    if dt.is_categorical() {
+        DataType::String
+    } else {
+        dt.clone()
     }
 }
 
@@ -399,14 +410,7 @@ impl Partitioner {
                 let s = k.columns()[0].as_materialized_series();
                 let bounds = &bounds.0;
                 let m = bounds.len() as u32;
-                let mut t = vec![0u32; h];
-                for i in 0..bounds.len() {
-                    let b = bounds.slice(i as i64, 1);
-                    let ge = s.gt_eq(&b)?;
-                    for (t, ge) in t.iter_mut().zip(ge.iter()) {
-                        *t += u32::from(ge == Some(true));
-                    }
-                }
+                let mut t = bounds_below(s, bounds)?;
                 let nulls = s.is_null();
                 for (t, null) in t.iter_mut().zip(nulls.iter()) {
                     if null == Some(true) {
@@ -421,6 +425,52 @@ impl Partitioner {
             }
         }
     }
+}
+
+/// For every value of `s`, how many of the sorted `bounds` are at most it
+/// (nulls: 0), compared as Polars' sort orders them: by binary search for
+/// numbers, timestamps and strings (floats with NaN above every number),
+/// one comparison per boundary for other types.
+fn bounds_below(s: &Series, bounds: &Series) -> PolarsResult<Vec<u32>> {
+    fn count<T>(
+        values: impl Iterator<Item = Option<T>>,
+        bounds: &[T],
+        le: impl Fn(&T, &T) -> bool,
+    ) -> Vec<u32> {
+        values
+            .map(|v| v.map_or(0, |v| bounds.partition_point(|b| le(b, &v)) as u32))
+            .collect()
+    }
+    let (sp, bp) = (s.to_physical_repr(), bounds.to_physical_repr());
+    let dt = sp.dtype();
+    if dt.is_float() {
+        let (sv, bv) = (sp.cast(&DataType::Float64)?, bp.cast(&DataType::Float64)?);
+        let b: Vec<f64> = bv.f64()?.iter().flatten().collect();
+        // NaN sorts above every number, and equals itself.
+        let le = |b: &f64, x: &f64| b.is_nan() <= x.is_nan() && (x.is_nan() || b <= x);
+        return Ok(count(sv.f64()?.iter(), &b, le));
+    }
+    if *dt == DataType::UInt64 {
+        let b: Vec<u64> = bp.u64()?.iter().flatten().collect();
+        return Ok(count(sp.u64()?.iter(), &b, |b, x| b <= x));
+    }
+    if dt.is_integer() {
+        let (sv, bv) = (sp.cast(&DataType::Int64)?, bp.cast(&DataType::Int64)?);
+        let b: Vec<i64> = bv.i64()?.iter().flatten().collect();
+        return Ok(count(sv.i64()?.iter(), &b, |b, x| b <= x));
+    }
+    if dt.is_string() {
+        let b: Vec<&str> = bp.str()?.iter().flatten().collect();
+        return Ok(count(sp.str()?.iter(), &b, |b, x| b <= x));
+    }
+    let mut t = vec![0u32; s.len()];
+    for i in 0..bounds.len() {
+        let ge = s.gt_eq(&bounds.slice(i as i64, 1))?;
+        for (t, ge) in t.iter_mut().zip(ge.iter()) {
+            *t += u32::from(ge == Some(true));
+        }
+    }
+    Ok(t)
 }
 
 /// Cuts `df` into `n` frames by `targets` (one per row), keeping row order.

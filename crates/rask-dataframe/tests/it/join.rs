@@ -305,3 +305,57 @@ fn bad_join_keys_are_named() {
         .to_string();
     assert!(e.contains("zz"), "{e}");
 }
+
+#[test]
+fn categorical_keys_join_like_polars() {
+    let cat = DataType::from_categories(Categories::global());
+    let lpl = data(200, 12)
+        .lazy()
+        .with_columns([col("k").cast(cat.clone())])
+        .collect()
+        .unwrap();
+    let rpl = right_table(30, 13)
+        .lazy()
+        .with_columns([col("k").cast(cat)])
+        .collect()
+        .unwrap();
+    let left = dd::from_partitions(random_parts(&lpl, 4, 1)).unwrap();
+    let right = dd::from_partitions(random_parts(&rpl, 3, 2)).unwrap();
+    for how in [
+        JoinType::Inner,
+        JoinType::Left,
+        JoinType::Full,
+        JoinType::Anti,
+    ] {
+        let got = left.join_with(
+            &right,
+            [col("k")],
+            [col("k")],
+            JoinArgs::new(how.clone()),
+            JoinStrategy::Shuffle(ShuffleOptions::default()),
+        );
+        let want = lpl
+            .clone()
+            .lazy()
+            .join(
+                rpl.clone().lazy(),
+                [col("k")],
+                [col("k")],
+                JoinArgs::new(how.clone()),
+            )
+            .collect()
+            .unwrap();
+        // Compare as strings (sorting a categorical sorts its codes).
+        let strs = |df: DataFrame| {
+            df.lazy()
+                .with_columns([dtype_col(&DataType::from_categories(Categories::global()))
+                    .as_selector()
+                    .as_expr()
+                    .cast(DataType::String)])
+                .collect()
+                .unwrap()
+        };
+        let (g, w) = (strs(got.compute().unwrap()), strs(want));
+        assert_frames_eq(&all_sorted(&g), &all_sorted(&w));
+    }
+}

@@ -252,3 +252,72 @@ proptest! {
         assert_frames_eq(&d.repartition(n_out).compute().unwrap(), &pl);
     }
 }
+
+#[test]
+fn float_sorts_place_nan_and_null_like_polars() {
+    let x: Vec<Option<f64>> = (0..90)
+        .map(|i| match i % 9 {
+            0 => None,
+            1 => Some(f64::NAN),
+            2 => Some(-0.0),
+            _ => Some(((i * 37) % 23) as f64 - 11.5),
+        })
+        .collect();
+    let pl = df!("x" => x, "i" => (0..90i64).collect::<Vec<_>>()).unwrap();
+    let d = dd::from_partitions(random_parts(&pl, 5, 3)).unwrap();
+    for (desc, nulls_last) in [(false, false), (true, false), (false, true), (true, true)] {
+        let o = stable()
+            .with_order_descending(desc)
+            .with_nulls_last(nulls_last);
+        let got = d
+            .sort_with(
+                [col("x")],
+                o.clone(),
+                &ShuffleOptions::default().npartitions(4),
+            )
+            .unwrap()
+            .compute()
+            .unwrap();
+        let want = pl.sort(["x"], o).unwrap();
+        assert!(
+            got.column("i").unwrap().equals(want.column("i").unwrap()),
+            "descending {desc}, nulls_last {nulls_last}:\n{got}\n{want}"
+        );
+    }
+}
+
+/// The graphs of shuffles, joins, sorts and repartitions are portable:
+/// they encode, decode (as another process of this build would) and give
+/// the same partitions.
+#[test]
+fn shuffle_join_and_sort_graphs_are_portable() {
+    use rask_core::{Executor, Plan};
+    let pl = data(200, 91);
+    let d = dd::from_partitions(random_parts(&pl, 4, 1)).unwrap();
+    let small = dd::from_polars(pl.head(Some(20)), 1).unwrap();
+    let spill = ShuffleOptions::default().memory_limit(0);
+    let inner = JoinArgs::new(JoinType::Inner);
+    let frames = [
+        d.shuffle_with([col("k")], &spill),
+        d.join(&small, [col("g")], [col("g")], inner.clone()),
+        d.join(&d, [col("g")], [col("g")], JoinArgs::new(JoinType::Full)),
+        d.sort([col("w")]).unwrap(),
+        d.repartition(7),
+        d.repartition(2),
+    ];
+    for f in frames {
+        let plan = rask_core::compute::plan(&f).unwrap();
+        if let Err(e) = plan.graph.check_portable() {
+            panic!("{} is not portable: {e}", f.name());
+        }
+        let decoded = Plan::decode(&plan.encode().unwrap()).unwrap();
+        let here = rask_local::SyncExecutor.execute(&plan, &[]).unwrap();
+        let there = rask_local::SyncExecutor.execute(&decoded, &[]).unwrap();
+        assert_eq!(here.len(), f.npartitions());
+        for (a, b) in here.iter().zip(&there) {
+            let a = &a.get::<dd::Part>(0).unwrap().0;
+            let b = &b.get::<dd::Part>(0).unwrap().0;
+            assert!(a.equals_missing(b), "{}", f.name());
+        }
+    }
+}
