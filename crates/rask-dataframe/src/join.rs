@@ -19,7 +19,9 @@
 //!   common type, so `i32` and `i64` keys hash alike) into the same number
 //!   of partitions (the larger side's by default), then joined partition
 //!   by partition. The result keeps the partitioning of the side whose keys
-//!   it keeps, so a further join on the same keys needs no shuffle.
+//!   it keeps, so a further join on the same keys needs no shuffle; a
+//!   broadcast of the right side keeps the left side's partitioning and
+//!   divisions, since left rows stay where they were.
 //!
 //! Polars' join options apply per partition. Checks of key uniqueness
 //! (`validation`) are exact after a shuffle, and a side is not broadcast
@@ -328,13 +330,19 @@ impl Ctx<'_> {
         out.with_meta(None, kept.cloned())
     }
 
+    /// Left rows stay in their partitions, so the left side's divisions
+    /// and partitioning hold for the result when their columns are there
+    /// unchanged.
     fn broadcast_right(&self) -> DataFrame {
-        self.build(
-            self.left,
-            self.right,
-            Shape::BroadcastRight,
-            self.left.npartitions(),
-        )
+        let l = self.left;
+        let out = self.build(l, self.right, Shape::BroadcastRight, l.npartitions());
+        let same = |c: &str| self.schema.get(c).is_some() && l.dtype(c) == self.schema.get(c);
+        let divisions = l.divisions().filter(|d| same(&d.column)).cloned();
+        let partitioning = l
+            .partitioning()
+            .filter(|p| p.columns.iter().all(|c| same(c)))
+            .cloned();
+        out.with_meta(divisions, partitioning)
     }
 
     fn broadcast_left(&self) -> DataFrame {

@@ -359,3 +359,25 @@ fn categorical_keys_join_like_polars() {
         assert_frames_eq(&all_sorted(&g), &all_sorted(&w));
     }
 }
+
+#[test]
+fn broadcasting_the_right_side_keeps_the_left_divisions() {
+    let lpl = data(300, 14);
+    let rpl = right_table(20, 15);
+    let left = dd::from_partitions(random_parts(&lpl, 4, 1))
+        .unwrap()
+        .set_index("w")
+        .unwrap();
+    let right = dd::from_polars(rpl.clone(), 1).unwrap();
+    let on = [col("g")];
+    for how in [
+        JoinType::Inner,
+        JoinType::Left,
+        JoinType::Semi,
+        JoinType::Anti,
+    ] {
+        let j = left.join(&right, on.clone(), on.clone(), JoinArgs::new(how.clone()));
+        assert_eq!(j.divisions(), left.divisions(), "{how:?}");
+        let _ = check(&left, &right, &lpl, &rpl, &["g"], how, JoinStrategy::Auto);
+    }
+}

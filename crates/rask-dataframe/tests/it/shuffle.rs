@@ -321,3 +321,18 @@ fn shuffle_join_and_sort_graphs_are_portable() {
         }
     }
 }
+
+#[test]
+fn an_unusable_spill_directory_is_named() {
+    let dir = temp_dir("badspill");
+    let file = dir.join("a-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let d = dd::from_polars(data(50, 1), 3).unwrap();
+    let opts = ShuffleOptions::default().memory_limit(0).spill_dir(&file);
+    let e = d
+        .shuffle_with([col("g")], &opts)
+        .compute()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("a-file") && e.contains("spill"), "{e}");
+}
