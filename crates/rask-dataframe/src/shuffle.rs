@@ -14,7 +14,11 @@
 //!
 //! So the graph has `n_in + n_out` tasks (and `n_in × n_out` edges). Since
 //! pieces are stacked in input order, rows with equal keys keep their
-//! relative order (a stable sort stays stable).
+//! relative order (a stable sort stays stable). On one machine a gather
+//! reads the splits' values in place; on a cluster it would fetch every
+//! split's whole value, so [`ShuffleOptions::piece_tasks`] adds one task
+//! per (input, output) pair that takes out one piece ([`Pick`]), and a
+//! gather then fetches only its own pieces.
 //!
 //! **Hashing.** Rows are placed by Polars' own row hash
 //! (`Column::vec_hash`, combined over the key columns) with a fixed seed,
@@ -48,7 +52,7 @@ use polars::prelude::{
     ChunkCompareIneq, DataFrame as PlFrame, DataType, Expr, IdxCa, IdxSize, IntoLazy, PolarsResult,
     Series, SortMultipleOptions, polars_err,
 };
-use rask_core::{GraphBuilder, Op, SizeOf, TaskError, Value};
+use rask_core::{GraphBuilder, Key, Op, SizeOf, TaskError, Value};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -89,6 +93,7 @@ pub struct ShuffleOptions {
     npartitions: Option<usize>,
     memory_limit: Option<Option<u64>>,
     spill_dir: Option<PathBuf>,
+    piece_tasks: bool,
 }
 
 impl ShuffleOptions {
@@ -117,6 +122,16 @@ impl ShuffleOptions {
     /// directory); it is created if need be.
     pub fn spill_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.spill_dir = Some(dir.into());
+        self
+    }
+
+    /// Adds one small task per (input, output) pair that takes out one
+    /// piece, so that on a cluster a gather fetches only its own pieces
+    /// instead of every split's whole output (`n_in × n_out` more tasks;
+    /// off by default, which is best on one machine, where a gather reads
+    /// the splits' outputs in place).
+    pub fn piece_tasks(mut self, on: bool) -> Self {
+        self.piece_tasks = on;
         self
     }
 
@@ -297,16 +312,18 @@ pub(crate) fn shuffle(
     if input.error().is_some() {
         return input.clone();
     }
-    let name = layer_name(what, &(&by, &sort), &[input.name()]);
+    let name = layer_name(what, &(&by, &sort, options.piece_tasks), &[input.name()]);
     let split = Arc::new(Split {
         by,
         spill: options.spill(),
     });
     let input2 = input.clone();
     let name2 = name.clone();
+    let piece_tasks = options.piece_tasks;
     let add = Box::new(move |b: &mut GraphBuilder| {
         let parts = input2.add_parts(b, 0..input2.npartitions());
         let split_name = format!("{name2}-split");
+        let piece_name = format!("{name2}-piece");
         let splits: Vec<_> = parts
             .into_iter()
             .enumerate()
@@ -321,11 +338,21 @@ pub(crate) fn shuffle(
                 index: j as u32,
                 sort: sort.clone(),
             };
-            b.insert(
-                part_key(&name2, j),
-                Op::kernel(gather),
-                splits.iter().cloned(),
-            );
+            let inputs: Vec<_> = if piece_tasks {
+                splits
+                    .iter()
+                    .enumerate()
+                    .map(|(i, split)| {
+                        let k = Key::with_index(piece_name.as_str(), &[i as u32, j as u32]);
+                        let pick = Pick { index: j as u32 };
+                        b.insert(k.clone(), Op::kernel(pick), [split.clone()]);
+                        k
+                    })
+                    .collect()
+            } else {
+                splits.clone()
+            };
+            b.insert(part_key(&name2, j), Op::kernel(gather), inputs);
         }
     });
     DataFrame::from_source(
@@ -548,7 +575,10 @@ impl rask_core::Kernel for Gather {
         let frames = args
             .iter()
             .enumerate()
-            .map(|(i, v)| v.get::<Pieces>(i)?.load(self.index as usize))
+            .map(|(i, v)| match v.downcast_ref::<Pieces>() {
+                Some(p) => p.load(self.index as usize),
+                None => part_arg(args, i).cloned(),
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let out = polars_pool(|| {
             let df = concat(frames)?;
@@ -562,7 +592,22 @@ impl rask_core::Kernel for Gather {
     }
 }
 
-rask_core::register_kernel!(Split, Gather);
+/// Takes piece `index` out of the split in argument 0 (see
+/// [`ShuffleOptions::piece_tasks`]).
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Pick {
+    index: u32,
+}
+
+impl rask_core::Kernel for Pick {
+    const NAME: &'static str = "rask.dataframe.shuffle_piece";
+    fn run(&self, args: &[Value]) -> Result<Value, TaskError> {
+        let piece = args[0].get::<Pieces>(0)?.load(self.index as usize)?;
+        Ok(Part::value(piece))
+    }
+}
+
+rask_core::register_kernel!(Split, Gather, Pick);
 
 /// Bytes of shuffle pieces held in memory by this process.
 static HELD: AtomicU64 = AtomicU64::new(0);

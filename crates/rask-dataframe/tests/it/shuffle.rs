@@ -69,8 +69,13 @@ fn spilled_shuffles_give_the_same_rows_and_leave_no_files() {
     let parts = s.compute_partitions().unwrap();
     assert_keys_apart(&parts, "g");
     let in_memory = d.shuffle([col("g")], 4).compute_partitions().unwrap();
-    for (a, b) in parts.iter().zip(&in_memory) {
+    let picked = d
+        .shuffle_with([col("g")], &spill.clone().piece_tasks(true))
+        .compute_partitions()
+        .unwrap();
+    for ((a, b), c) in parts.iter().zip(&in_memory).zip(&picked) {
         assert_frames_eq(a, b);
+        assert_frames_eq(a, c);
     }
     let left: Vec<_> = std::fs::read_dir(dir.join("pieces")).unwrap().collect();
     assert!(left.is_empty(), "spill files left behind: {left:?}");
@@ -299,6 +304,7 @@ fn shuffle_join_and_sort_graphs_are_portable() {
     let inner = JoinArgs::new(JoinType::Inner);
     let frames = [
         d.shuffle_with([col("k")], &spill),
+        d.shuffle_with([col("k")], &spill.clone().piece_tasks(true)),
         d.join(&small, [col("g")], [col("g")], inner.clone()),
         d.join(&d, [col("g")], [col("g")], JoinArgs::new(JoinType::Full)),
         d.sort([col("w")]).unwrap(),
