@@ -83,6 +83,12 @@ impl DataFrame {
                 "no sort key given; pass at least one expression",
             ));
         };
+        if options.limit.is_some() {
+            return Err(Error::invalid(
+                "sort",
+                "a sort with a limit is not supported; sort, then take head(n)",
+            ));
+        }
         // Checks names and types on an empty frame.
         let mut probe = PlFrame::empty_with_schema(self.schema())
             .lazy()

@@ -114,11 +114,18 @@ fn stable_sorts_equal_polars_exactly() {
             (vec!["k", "w"], true, true),
             (vec!["v"], false, false),
             (vec!["k"], false, false),
+            (vec!["neg"], false, false),
         ] {
             let o = stable()
                 .with_order_descending(desc)
                 .with_nulls_last(nulls_last);
-            let exprs: Vec<Expr> = by.iter().map(|c| col(*c)).collect();
+            let exprs: Vec<Expr> = by
+                .iter()
+                .map(|c| match *c {
+                    "neg" => lit(0) - col("w"),
+                    c => col(c),
+                })
+                .collect();
             let got = d.sort_with(&exprs, o.clone(), &opts).unwrap();
             assert!(got.npartitions() <= n_out.max(1));
             let want = pl
@@ -194,6 +201,15 @@ fn set_index_records_divisions_that_hold() {
             .to_string()
             .contains("numeric")
     );
+    let limited = SortMultipleOptions {
+        limit: Some(3),
+        ..Default::default()
+    };
+    let e = d
+        .sort_with([col("w")], limited, &ShuffleOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("head"), "{e}");
     let e = d.sort([col("nope")]).unwrap_err().to_string();
     assert!(e.contains("nope") && e.contains("w: i64"), "{e}");
 }
