@@ -50,6 +50,7 @@ mod parquet;
 mod repartition;
 mod shuffle;
 mod sort;
+mod spill;
 mod steps;
 mod tree;
 
@@ -59,7 +60,8 @@ pub use groupby::GroupBy;
 pub use join::JoinStrategy;
 pub use kernels::Part;
 pub use parquet::{ReadParquet, read_parquet};
-pub use shuffle::{HashPartitioning, ShuffleOptions, shuffle_bytes_in_memory};
+pub use shuffle::{HashPartitioning, ShuffleOptions};
+pub use spill::shuffle_bytes_in_memory;
 
 use std::sync::Arc;
 
