@@ -25,6 +25,10 @@
 //! * [`from_polars`], [`read_csv`] / [`ReadCsv`], [`read_parquet`] /
 //!   [`ReadParquet`], [`DataFrame::to_parquet`] — in and out.
 //! * [`DataFrame::group_by`] — aggregations as tree reductions.
+//! * [`DataFrame::shuffle`], [`DataFrame::join`], [`DataFrame::sort`],
+//!   [`DataFrame::set_index`], [`DataFrame::repartition`] — operations
+//!   that move rows between partitions (hash and range shuffles that spill
+//!   to disk over a memory limit; broadcast or shuffled joins).
 //! * [`polars`] — the Polars this crate is built with, so users match its
 //!   version.
 //!
@@ -40,16 +44,24 @@ mod csv;
 mod files;
 mod frame;
 mod groupby;
+mod join;
 pub mod kernels;
 mod parquet;
+mod repartition;
+mod shuffle;
+mod sort;
+mod spill;
 mod steps;
 mod tree;
 
 pub use csv::{ReadCsv, read_csv};
 pub use frame::{DataFrame, Divisions};
 pub use groupby::GroupBy;
+pub use join::JoinStrategy;
 pub use kernels::Part;
 pub use parquet::{ReadParquet, read_parquet};
+pub use shuffle::{HashPartitioning, ShuffleOptions};
+pub use spill::shuffle_bytes_in_memory;
 
 use std::sync::Arc;
 

@@ -8,5 +8,7 @@ mod csv;
 mod errors;
 mod frame;
 mod groupby;
+mod join;
 mod parquet;
+mod shuffle;
 mod support;
