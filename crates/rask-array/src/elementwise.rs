@@ -583,7 +583,57 @@ pub(crate) fn binary<A: Element, B: Element, C: Element>(
     let (x, y) = (ops.read::<A>(0)?, ops.read::<B>(1)?);
     let (x, y) = (x.view()?, y.view()?);
     let (xv, yv) = (stretched(&x, &ops.shape)?, stretched(&y, &ops.shape)?);
+    if crossed(&xv, &yv) {
+        return zip_tiled(&xv, &yv, f);
+    }
     Ok(Zip::from(&xv).and(&yv).map_collect(|&p, &q| f(p, q)))
+}
+
+/// Side of the square tiles [`zip_tiled`] works in: a tile of each operand
+/// (64 × 64 `f64`s, 32 KiB) stays in the cache while it is read across.
+const TILE: usize = 64;
+
+/// Whether `x` and `y` are 2-d, contiguous along different axes (a block
+/// and a transposed block, as in `x + x.T`), and big enough for tiling to
+/// pay.
+fn crossed<A, B>(x: &ndarray::ArrayViewD<'_, A>, y: &ndarray::ArrayViewD<'_, B>) -> bool {
+    fn contiguous_axis(shape: &[usize], strides: &[isize]) -> Option<usize> {
+        (0..shape.len()).rev().find(|&a| shape[a] > 1 && strides[a].unsigned_abs() == 1)
+    }
+    if x.ndim() != 2 || x.shape().iter().any(|&n| n <= TILE) {
+        return false;
+    }
+    matches!(
+        (contiguous_axis(x.shape(), x.strides()), contiguous_axis(y.shape(), y.strides())),
+        (Some(a), Some(b)) if a != b
+    )
+}
+
+/// `f` of 2-d `x` and `y`'s elements, tile by tile, so that the operand
+/// read across the grain of its memory stays in the cache (element by
+/// element over whole rows, it misses the cache on every element).
+fn zip_tiled<A: Element, B: Element, C: Element>(
+    x: &ndarray::ArrayViewD<'_, A>,
+    y: &ndarray::ArrayViewD<'_, B>,
+    f: impl Fn(A, B) -> C,
+) -> Result<ArrayD<C>, TaskError> {
+    let not_2d = |_| TaskError::failed("a tiled operand is not 2-d");
+    let x = x.view().into_dimensionality::<ndarray::Ix2>().map_err(not_2d)?;
+    let y = y.view().into_dimensionality::<ndarray::Ix2>().map_err(not_2d)?;
+    let (rows, cols) = x.dim();
+    let mut out = ndarray::Array2::<C>::default((rows, cols));
+    for i in (0..rows).step_by(TILE) {
+        for j in (0..cols).step_by(TILE) {
+            let cs = j..(j + TILE).min(cols);
+            for r in i..(i + TILE).min(rows) {
+                Zip::from(out.row_mut(r).slice_mut(ndarray::s![cs.clone()]))
+                    .and(x.row(r).slice(ndarray::s![cs.clone()]))
+                    .and(y.row(r).slice(ndarray::s![cs.clone()]))
+                    .for_each(|o, &p, &q| *o = f(p, q));
+            }
+        }
+    }
+    Ok(out.into_dyn())
 }
 
 /// `f` of operands 0, 1 and 2's elements, broadcast together.

@@ -278,6 +278,25 @@ fn threads_give_the_same_answer() {
     assert_same(&got, &(&(&(&a + &b) * &a) - 1.0));
 }
 
+/// Blocks big enough to be combined tile by tile with a transposed block
+/// (uneven tiles at the edges, a permuted 3-d operand) give ndarray's values.
+#[test]
+fn transposed_operands_combine_tile_by_tile() {
+    let a = data(&[300, 300], 3);
+    let x = Array::from_ndarray(a.clone(), &[200, 150]).unwrap();
+    let got = (&x - &x.t()).compute_with(&sync()).unwrap();
+    assert_same(&got, &(&a - &a.t()));
+
+    let c = data(&[3, 130, 140], 4);
+    let z = Array::from_ndarray(c.clone(), &[2, 130, 140]).unwrap();
+    let zt = z.permute_axes(&[0, 2, 1]);
+    let w = data(&[3, 140, 130], 5);
+    let wa = Array::from_ndarray(w.clone(), &[3, 70, 130]).unwrap();
+    let got = (&zt * &wa).compute_with(&sync()).unwrap();
+    let want = &c.view().permuted_axes(IxDyn(&[0, 2, 1])) * &w;
+    assert_same(&got, &want);
+}
+
 #[test]
 fn incompatible_shapes_fail_at_compute_naming_both() {
     let x = Array::<f64>::ones(&[3, 4], &[2, 2]).unwrap();
