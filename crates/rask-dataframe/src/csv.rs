@@ -1,11 +1,23 @@
 //! Reading CSV files split into byte ranges.
 //!
 //! Each file is cut into blocks of `blocksize` bytes. Block `[s, e)` owns
-//! the lines that *start* in it: it begins at the first line start at or
+//! the rows that *start* in it: it begins at the first row start at or
 //! after `s` (after the header in a file's first block) and ends at the
-//! first line start at or after `e`, so every line is read by exactly one
-//! block whatever the block size. (Quoted fields holding newlines can break
-//! this rule; they are not handled yet.)
+//! first row start at or after `e`, so every row is read by exactly one
+//! block whatever the block size.
+//!
+//! **Quoted newlines.** A row starts after a newline that is *outside*
+//! quotes; a quoted field may hold newlines. Whether position `s` is inside
+//! quotes is the parity of the number of quote characters before it (RFC
+//! 4180: a quote inside a quoted field is written twice, so it does not
+//! change the parity). A block's task learns that parity from the quote
+//! counts of the blocks before it in its file, each counted once per
+//! process and cached (so reading a file costs one extra counting pass over
+//! its bytes, in parallel across blocks), then finds its first and last
+//! row starts with quote-aware scans. Two neighbouring blocks compute their
+//! shared boundary identically, so no row is lost or read twice.
+//! `ReadCsv::quote_char(None)` turns quoting off (and the counting pass
+//! with it).
 //!
 //! The schema comes from a sample at the start of the first file (column
 //! names from its header, types inferred by Polars from the sample's rows),
@@ -54,7 +66,9 @@ pub struct ReadCsv {
     sample: usize,
     separator: u8,
     has_header: bool,
+    quote: Option<u8>,
     dtypes: Vec<(String, DataType)>,
+    categorical: Vec<String>,
 }
 
 /// Reads the CSV files matching `pattern` (a path or a glob), each split
@@ -72,7 +86,9 @@ impl ReadCsv {
             sample: 256 << 10,
             separator: b',',
             has_header: true,
+            quote: Some(b'"'),
             dtypes: Vec::new(),
+            categorical: Vec::new(),
         }
     }
 
@@ -99,6 +115,22 @@ impl ReadCsv {
     /// `true`; without one, columns are named `column_1`, `column_2`, …).
     pub fn has_header(mut self, yes: bool) -> Self {
         self.has_header = yes;
+        self
+    }
+
+    /// The quote character (default `"`), or `None` for files without
+    /// quoting (which skips the counting pass that finds rows in blocks when
+    /// quoted fields hold newlines; see the module docs).
+    pub fn quote_char(mut self, quote: Option<u8>) -> Self {
+        self.quote = quote;
+        self
+    }
+
+    /// Reads string column `name` as a categorical whose categories are the
+    /// same in every partition (see [`DataFrame::cast_categorical`]; the
+    /// categories are found when [`ReadCsv::finish`] runs).
+    pub fn categorical(mut self, name: impl Into<String>) -> Self {
+        self.categorical.push(name.into());
         self
     }
 
@@ -135,6 +167,7 @@ impl ReadCsv {
                 SerSchema(schema.clone()),
                 self.separator,
                 self.has_header,
+                self.quote,
             ),
             &[],
         );
@@ -147,9 +180,15 @@ impl ReadCsv {
             schema,
             separator: self.separator,
             has_header: self.has_header,
+            quote: self.quote,
+            blocksize: self.blocksize,
             token,
         };
-        Ok(DataFrame::from_source(Source::Read(Arc::new(reader)), None))
+        let df = DataFrame::from_source(Source::Read(Arc::new(reader)), None);
+        if self.categorical.is_empty() {
+            return Ok(df);
+        }
+        df.cast_categorical(&self.categorical)
     }
 
     fn infer_schema(&self, path: &Path) -> Result<SchemaRef> {
@@ -161,8 +200,8 @@ impl ReadCsv {
             .map_err(|e| files::io(path, e))?;
         strip_bom(&mut buf);
         let whole = f.read(&mut [0u8]).map_err(|e| files::io(path, e))? == 0;
-        if !whole && let Some(last) = buf.iter().rposition(|&b| b == b'\n') {
-            buf.truncate(last + 1);
+        if !whole && let Some(last) = row_starts(&buf, self.quote).last().copied() {
+            buf.truncate(last);
         }
         let bad = |msg: String| {
             rask_core::Error::invalid(
@@ -181,19 +220,25 @@ impl ReadCsv {
                 .with_infer_schema_length(None)
                 .with_n_threads(Some(1))
                 .with_raise_if_empty(false)
-                .with_parse_options(CsvParseOptions::default().with_separator(self.separator))
+                .with_parse_options(
+                    CsvParseOptions::default()
+                        .with_separator(self.separator)
+                        .with_quote_char(self.quote),
+                )
                 .into_reader_with_file_handle(std::io::Cursor::new(bytes))
                 .finish()
         };
-        let df = infer(&buf).map_err(|e| match first_bad_line(&buf, |b| infer(b).is_err()) {
-            Some((line, text)) => rask_core::Error::invalid(
-                "csv file",
-                format!(
-                    "{}, line {line}: the row `{text}` does not parse: {e}; fix the row",
-                    path.display()
+        let df = infer(&buf).map_err(|e| {
+            match first_bad_line(&buf, self.quote, |b| infer(b).is_err()) {
+                Some((line, text)) => rask_core::Error::invalid(
+                    "csv file",
+                    format!(
+                        "{}, line {line}: the row `{text}` does not parse: {e}; fix the row",
+                        path.display()
+                    ),
                 ),
-            ),
-            None => bad(e.to_string()),
+                None => bad(e.to_string()),
+            }
         })?;
         let mut schema: Schema = (**df.schema()).clone();
         for (name, dtype) in &self.dtypes {
@@ -233,6 +278,8 @@ struct CsvSource {
     schema: SchemaRef,
     separator: u8,
     has_header: bool,
+    quote: Option<u8>,
+    blocksize: u64,
     token: Arc<str>,
 }
 
@@ -254,6 +301,8 @@ impl Reader for CsvSource {
             end: b.end,
             header: self.has_header,
             separator: self.separator,
+            quote: self.quote,
+            blocksize: self.blocksize,
             schema: SerSchema(self.schema.clone()),
             columns: columns.map(<[String]>::to_vec),
             steps: steps.to_vec(),
@@ -269,6 +318,8 @@ struct ReadCsvBlock {
     end: u64,
     header: bool,
     separator: u8,
+    quote: Option<u8>,
+    blocksize: u64,
     schema: SerSchema,
     columns: Option<Vec<String>>,
     steps: Vec<Step>,
@@ -289,12 +340,35 @@ impl rask_core::Kernel for ReadCsvBlock {
 }
 
 impl ReadCsvBlock {
-    /// The bytes of the lines this block owns, and their offset in the
+    /// The bytes of the rows this block owns, and their offset in the
     /// file.
     fn block_bytes(&self) -> std::io::Result<(u64, Vec<u8>)> {
         let mut f = File::open(&self.path)?;
-        let size = f.metadata()?.len();
-        // Where the first owned line starts.
+        let meta = f.metadata()?;
+        let size = meta.len();
+        let quotes = match self.quote {
+            Some(q) => Some((q, quote_counts(&self.path, &meta, self.blocksize, q)?)),
+            None => None,
+        };
+        // Whether byte `boundary - 1` is inside quotes (before it is read),
+        // `boundary` being a block boundary: the parity of the quotes in
+        // the blocks before it, less that byte if it is a quote.
+        let inside = |f: &mut File, boundary: u64| -> std::io::Result<bool> {
+            let Some((q, counts)) = &quotes else {
+                return Ok(false);
+            };
+            let mut n = 0u64;
+            for k in 0..(boundary / self.blocksize) as usize {
+                n += counts.get(f, k)?;
+            }
+            let mut last = [0u8; 1];
+            read_at(f, boundary - 1, &mut last)?;
+            if last[0] == *q {
+                n -= 1;
+            }
+            Ok(n % 2 == 1)
+        };
+        // Where the first owned row starts.
         let begin = if self.start == 0 {
             let bom = {
                 let mut b = [0u8; 3];
@@ -306,12 +380,13 @@ impl ReadCsvBlock {
                 }
             };
             if self.header {
-                next_line_start(&mut f, bom, size)?
+                next_row_start(&mut f, bom, false, self.quote, size)?
             } else {
                 bom
             }
         } else {
-            next_line_start(&mut f, self.start - 1, size)?
+            let q = inside(&mut f, self.start)?;
+            next_row_start(&mut f, self.start - 1, q, self.quote, size)?
         };
         let begin = begin.max(self.start);
         if begin >= self.end {
@@ -320,7 +395,8 @@ impl ReadCsvBlock {
         let end = if self.end >= size {
             size
         } else {
-            next_line_start(&mut f, self.end - 1, size)?
+            let q = inside(&mut f, self.end)?;
+            next_row_start(&mut f, self.end - 1, q, self.quote, size)?
         };
         let mut buf = vec![0u8; (end - begin) as usize];
         f.seek(SeekFrom::Start(begin))?;
@@ -339,7 +415,11 @@ impl ReadCsvBlock {
                     .as_ref()
                     .map(|c| c.iter().map(|s| PlSmallStr::from(s.as_str())).collect()),
             )
-            .with_parse_options(CsvParseOptions::default().with_separator(self.separator))
+            .with_parse_options(
+                CsvParseOptions::default()
+                    .with_separator(self.separator)
+                    .with_quote_char(self.quote),
+            )
     }
 
     fn parse(&self, bytes: &[u8]) -> polars::prelude::PolarsResult<PlFrame> {
@@ -360,7 +440,7 @@ impl ReadCsvBlock {
     /// parses of shrinking prefixes), and its number by counting the
     /// newlines before the block.
     fn locate(&self, offset: u64, bytes: &[u8], err: &polars::prelude::PolarsError) -> String {
-        let Some((lo, text)) = first_bad_line(bytes, |b| self.parse(b).is_err()) else {
+        let Some((lo, text)) = first_bad_line(bytes, self.quote, |b| self.parse(b).is_err()) else {
             return format!("{}: {err}", self.path);
         };
         let before = count_newlines(&self.path, offset).unwrap_or(0);
@@ -378,14 +458,16 @@ rask_core::register_kernel!(ReadCsvBlock);
 /// The first line of `bytes` (1-based) such that `fails` is true of the
 /// lines up to it, and its text; `None` when all of `bytes` does not fail.
 /// Bisects over line prefixes: a handful of parses of shrinking prefixes.
-fn first_bad_line(bytes: &[u8], fails: impl Fn(&[u8]) -> bool) -> Option<(usize, String)> {
+fn first_bad_line(
+    bytes: &[u8],
+    quote: Option<u8>,
+    fails: impl Fn(&[u8]) -> bool,
+) -> Option<(usize, String)> {
     let starts: Vec<usize> = std::iter::once(0)
         .chain(
-            bytes
-                .iter()
-                .enumerate()
-                .filter(|(i, b)| **b == b'\n' && i + 1 < bytes.len())
-                .map(|(i, _)| i + 1),
+            row_starts(bytes, quote)
+                .into_iter()
+                .filter(|&i| i < bytes.len()),
         )
         .collect();
     let prefix = |k: usize| &bytes[..starts.get(k).copied().unwrap_or(bytes.len())];
@@ -403,8 +485,10 @@ fn first_bad_line(bytes: &[u8], fails: impl Fn(&[u8]) -> bool) -> Option<(usize,
     }
     let s = starts[lo - 1];
     let e = starts.get(lo).copied().unwrap_or(bytes.len());
+    // The row's line number: the lines before it, plus one.
+    let line = 1 + bytes[..s].iter().filter(|&&b| b == b'\n').count();
     Some((
-        lo,
+        line,
         String::from_utf8_lossy(&bytes[s..e]).trim_end().to_string(),
     ))
 }
@@ -421,20 +505,110 @@ fn read_at(f: &mut File, pos: u64, buf: &mut [u8]) -> std::io::Result<usize> {
     Ok(n)
 }
 
-/// The position after the first `\n` at or after `pos` (or `size`).
-fn next_line_start(f: &mut File, mut pos: u64, size: u64) -> std::io::Result<u64> {
+/// The position after the first `\n` outside quotes at or after `pos`
+/// (or `size`); `inside` says whether byte `pos` is inside quotes.
+fn next_row_start(
+    f: &mut File,
+    mut pos: u64,
+    mut inside: bool,
+    quote: Option<u8>,
+    size: u64,
+) -> std::io::Result<u64> {
     let mut buf = [0u8; 64 << 10];
     while pos < size {
         let n = read_at(f, pos, &mut buf)?;
         if n == 0 {
             break;
         }
-        if let Some(i) = buf[..n].iter().position(|&b| b == b'\n') {
-            return Ok(pos + i as u64 + 1);
+        for (i, &b) in buf[..n].iter().enumerate() {
+            if Some(b) == quote {
+                inside = !inside;
+            } else if b == b'\n' && !inside {
+                return Ok(pos + i as u64 + 1);
+            }
         }
         pos += n as u64;
     }
     Ok(size)
+}
+
+/// The positions after each `\n` outside quotes in `bytes` (which start
+/// outside quotes).
+fn row_starts(bytes: &[u8], quote: Option<u8>) -> Vec<usize> {
+    let mut inside = false;
+    let mut out = Vec::new();
+    for (i, &b) in bytes.iter().enumerate() {
+        if Some(b) == quote {
+            inside = !inside;
+        } else if b == b'\n' && !inside {
+            out.push(i + 1);
+        }
+    }
+    out
+}
+
+/// The number of quote characters in each block of a file, each counted
+/// when first needed, once per process.
+struct QuoteCounts {
+    blocksize: u64,
+    size: u64,
+    quote: u8,
+    counts: Vec<std::sync::OnceLock<u64>>,
+}
+
+impl QuoteCounts {
+    /// The count of block `k`, read from `f` if not known yet.
+    fn get(&self, f: &mut File, k: usize) -> std::io::Result<u64> {
+        if let Some(n) = self.counts[k].get() {
+            return Ok(*n);
+        }
+        let from = k as u64 * self.blocksize;
+        let to = (from + self.blocksize).min(self.size);
+        let mut buf = vec![0u8; (to - from) as usize];
+        read_at(f, from, &mut buf)?;
+        let n = buf.iter().filter(|&&b| b == self.quote).count() as u64;
+        Ok(*self.counts[k].get_or_init(|| n))
+    }
+}
+
+type QuoteKey = (String, u64, Option<std::time::SystemTime>, u64, u8);
+
+/// The quote counts of the file at `path` (cached by path, size,
+/// modification time, block size and quote character; at most 1024 files
+/// are remembered).
+fn quote_counts(
+    path: &str,
+    meta: &std::fs::Metadata,
+    blocksize: u64,
+    quote: u8,
+) -> std::io::Result<Arc<QuoteCounts>> {
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, Mutex};
+    static CACHE: LazyLock<Mutex<HashMap<QuoteKey, Arc<QuoteCounts>>>> =
+        LazyLock::new(|| Mutex::new(HashMap::new()));
+    let key = (
+        path.to_string(),
+        meta.len(),
+        meta.modified().ok(),
+        blocksize,
+        quote,
+    );
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    if cache.len() >= 1024 && !cache.contains_key(&key) {
+        cache.clear();
+    }
+    let blocks = meta.len().div_ceil(blocksize.max(1)) as usize;
+    Ok(cache
+        .entry(key)
+        .or_insert_with(|| {
+            Arc::new(QuoteCounts {
+                blocksize,
+                size: meta.len(),
+                quote,
+                counts: (0..blocks).map(|_| std::sync::OnceLock::new()).collect(),
+            })
+        })
+        .clone())
 }
 
 /// Number of `\n` in the first `upto` bytes of the file.

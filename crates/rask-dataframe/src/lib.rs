@@ -36,11 +36,15 @@
 
 pub use polars;
 
+mod categorical;
 mod csv;
+mod csv_write;
 mod files;
 mod frame;
 mod groupby;
 pub mod kernels;
+mod map;
+mod ops;
 mod parquet;
 mod steps;
 mod tree;

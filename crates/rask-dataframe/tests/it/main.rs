@@ -4,9 +4,13 @@
 
 use rask_local as _;
 
+mod categorical;
 mod csv;
 mod errors;
 mod frame;
 mod groupby;
+mod io;
+mod map;
+mod ops;
 mod parquet;
 mod support;
