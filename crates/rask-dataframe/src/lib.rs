@@ -39,6 +39,7 @@ pub use polars;
 mod categorical;
 mod csv;
 mod csv_write;
+mod delayed;
 mod files;
 mod frame;
 mod groupby;
@@ -50,6 +51,7 @@ mod steps;
 mod tree;
 
 pub use csv::{ReadCsv, read_csv};
+pub use delayed::from_delayed;
 pub use frame::{DataFrame, Divisions};
 pub use groupby::GroupBy;
 pub use kernels::Part;

@@ -6,6 +6,7 @@ use rask_local as _;
 
 mod categorical;
 mod csv;
+mod delayed;
 mod errors;
 mod frame;
 mod groupby;
