@@ -290,9 +290,10 @@ fn is_ordered(t: &DataType) -> bool {
 }
 
 /// A one-partition dataframe of one row whose columns are the lists of
-/// distinct values of `columns` (nulls dropped when `drop_nulls`), then
-/// `finish`.
-fn distinct(df: &DataFrame, columns: &[String], drop_nulls: bool, finish: Vec<Step>) -> DataFrame {
+/// distinct values of `columns`, then `finish`. For `categories`, the
+/// values are strings without nulls (partitions may hold the column as
+/// strings or as categoricals of other categories).
+fn distinct(df: &DataFrame, columns: &[String], categories: bool, finish: Vec<Step>) -> DataFrame {
     if let Some(bad) = columns.iter().find(|c| df.dtype(c).is_none()) {
         return df.with_error(format!(
             "there is no column `{bad}`; the dataframe's schema is {}",
@@ -303,7 +304,11 @@ fn distinct(df: &DataFrame, columns: &[String], drop_nulls: bool, finish: Vec<St
         .iter()
         .map(|c| {
             let e = col(c.as_str());
-            let e = if drop_nulls { e.drop_nulls() } else { e };
+            let e = if categories {
+                e.cast(DataType::String).drop_nulls()
+            } else {
+                e
+            };
             distinct_list(e, c)
         })
         .collect();
@@ -322,15 +327,15 @@ fn distinct(df: &DataFrame, columns: &[String], drop_nulls: bool, finish: Vec<St
 }
 
 /// The distinct values of each of `columns`, computed now, one series
-/// each.
+/// each (as strings without nulls, for `categories`).
 pub(crate) fn distinct_values(
     df: &DataFrame,
     columns: &[String],
-    drop_nulls: bool,
+    categories: bool,
     executor: &(impl Executor + ?Sized),
 ) -> Result<Vec<Series>> {
     let one =
-        rask_core::compute::compute_with(&distinct(df, columns, drop_nulls, Vec::new()), executor)?;
+        rask_core::compute::compute_with(&distinct(df, columns, categories, Vec::new()), executor)?;
     columns
         .iter()
         .map(|c| {

@@ -23,8 +23,8 @@ use std::sync::Arc;
 
 use polars::polars_utils::slice_enum::Slice;
 use polars::prelude::{
-    DslPlan, HiveOptions, LazyFrame, ParallelStrategy, ParquetReader, ParquetWriter, PlRefPath,
-    ScanArgsParquet, Schema, SchemaExt, SchemaRef, SerReader, col,
+    DataType, DslPlan, HiveOptions, LazyFrame, ParallelStrategy, ParquetReader, ParquetWriter,
+    PlRefPath, ScanArgsParquet, Schema, SchemaExt, SchemaRef, SerReader, col,
 };
 use rask_core::{Error, Op, Result, TaskError, Value};
 use serde::{Deserialize, Serialize};
@@ -83,7 +83,7 @@ impl ReadParquet {
             let (file_schema, groups) = footer(path)?;
             match &schema {
                 None => schema = Some(Arc::new(file_schema)),
-                Some(s) if **s != file_schema => {
+                Some(s) if !same_schema(s, &file_schema, &self.categorical) => {
                     return Err(Error::invalid(
                         "parquet files",
                         format!(
@@ -129,6 +129,24 @@ impl ReadParquet {
         }
         df.cast_categorical(&self.categorical)
     }
+}
+
+/// Whether two files' schemas agree, where a column in `categorical` may
+/// be a string in one and a categorical (of other categories) in another:
+/// it is cast to the categories of all files anyway.
+fn same_schema(a: &Schema, b: &Schema, categorical: &[String]) -> bool {
+    let stringy = |t: &DataType| {
+        matches!(
+            t,
+            DataType::String | DataType::Categorical(..) | DataType::Enum(..)
+        )
+    };
+    a.len() == b.len()
+        && a.iter().zip(b.iter()).all(|((na, ta), (nb, tb))| {
+            na == nb
+                && (ta == tb
+                    || (categorical.iter().any(|c| c == na.as_str()) && stringy(ta) && stringy(tb)))
+        })
 }
 
 /// The schema and the row counts of the row groups of a Parquet file.

@@ -144,3 +144,49 @@ fn cast_categorical_refuses_unknown_and_non_string_columns() {
     let e = d.cast_categorical(["w"]).unwrap_err().to_string();
     assert!(e.contains("`w`") && e.contains("string"), "{e}");
 }
+
+#[test]
+fn files_with_other_categories_are_unified() {
+    let dir = temp_dir("cat-unify");
+    let a = df!("k" => ["x", "y", "x"], "v" => [1i64, 2, 3]).unwrap();
+    let b = df!("k" => ["z", "y"], "v" => [4i64, 5]).unwrap();
+    // Each file written with its own categories.
+    dd::from_polars(a.clone(), 1)
+        .unwrap()
+        .cast_categorical(["k"])
+        .unwrap()
+        .to_parquet(dir.join("a"))
+        .unwrap();
+    dd::from_polars(b.clone(), 1)
+        .unwrap()
+        .cast_categorical(["k"])
+        .unwrap()
+        .to_parquet(dir.join("b"))
+        .unwrap();
+    std::fs::rename(dir.join("b/part.0.parquet"), dir.join("a/part.1.parquet")).unwrap();
+    let pattern = dir.join("a/*.parquet");
+    // Without the option the schemas differ, and the error says so.
+    let e = dd::read_parquet(pattern.to_str().unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("schema"), "{e}");
+    let d = ReadParquet::new(pattern.to_str().unwrap())
+        .categorical("k")
+        .finish()
+        .unwrap();
+    let cats = d.categories("k").unwrap();
+    assert_eq!(cats, ["x", "y", "z"]);
+    assert_codes_agree(&d.compute_partitions().unwrap(), "k", &cats);
+    let got = d
+        .group_by([col("k")])
+        .agg([col("v").sum()])
+        .compute()
+        .unwrap();
+    let got = got
+        .lazy()
+        .with_column(col("k").cast(DataType::String))
+        .collect()
+        .unwrap();
+    let want = df!("k" => ["x", "y", "z"], "v" => [4i64, 7, 4]).unwrap();
+    assert_frames_eq(&sorted(&got, &["k"]), &want);
+}
