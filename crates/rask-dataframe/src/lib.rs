@@ -23,8 +23,17 @@
 //!   or a reader of files) plus per-partition steps fused into one Polars
 //!   lazy plan per partition; schema known without computing.
 //! * [`from_polars`], [`read_csv`] / [`ReadCsv`], [`read_parquet`] /
-//!   [`ReadParquet`], [`DataFrame::to_parquet`] — in and out.
-//! * [`DataFrame::group_by`] — aggregations as tree reductions.
+//!   [`ReadParquet`], [`DataFrame::to_parquet`], [`DataFrame::to_csv`],
+//!   [`from_delayed`] / [`DataFrame::to_delayed`] — in and out.
+//! * [`DataFrame::group_by`] — aggregations as tree reductions; so are
+//!   [`DataFrame::agg`] (and `sum`, `mean`, `min`, `max`, `count`),
+//!   [`DataFrame::nunique`], [`DataFrame::value_counts`],
+//!   [`DataFrame::drop_duplicates`] and [`DataFrame::describe`].
+//! * [`DataFrame::cast_categorical`] — categoricals with the same
+//!   categories in every partition (Polars `Enum`s; see its docs for why).
+//! * [`DataFrame::map_partitions`] (closures, local) and
+//!   [`DataFrame::map_partitions_remote`] (`#[rask::remote]` functions,
+//!   portable).
 //! * [`polars`] — the Polars this crate is built with, so users match its
 //!   version.
 //!

@@ -86,8 +86,10 @@ impl DataFrame {
     /// ```ignore
     /// use rask::dataframe::polars::prelude::*;
     ///
+    /// // Spell the `Result` out: the macro knows a fallible function by a
+    /// // return type named `Result`, not an alias such as `PolarsResult`.
     /// #[rask::remote]
-    /// fn add_w(df: &DataFrame) -> PolarsResult<DataFrame> {
+    /// fn add_w(df: &DataFrame) -> Result<DataFrame, PolarsError> {
     ///     df.clone().lazy().with_column((col("v") * lit(10)).alias("w")).collect()
     /// }
     ///

@@ -7,7 +7,9 @@ use rask::dataframe::{self as dd};
 use rask::distributed::LocalCluster;
 
 #[rask::remote]
-fn scale_w(df: &DataFrame) -> PolarsResult<DataFrame> {
+// `#[rask::remote]` sees a `Result` by its name: `PolarsResult<T>` would be
+// taken for a value type, so spell the error type out.
+fn scale_w(df: &DataFrame) -> Result<DataFrame, PolarsError> {
     df.clone()
         .lazy()
         .with_column((col("w") * lit(3)).alias("w3"))
