@@ -59,7 +59,7 @@ impl DataFrame {
             Some(s) => Arc::new(s),
             None => {
                 let empty = PlFrame::empty_with_schema(self.schema());
-                match polars_pool(|| f(empty).map_err(Into::<BoxError>::into)) {
+                match guarded(|| f(empty).map_err(Into::<BoxError>::into)) {
                     Ok(out) => out.schema().clone(),
                     Err(e) => return self.with_error(meta_error("a closure", &e)),
                 }
@@ -115,11 +115,11 @@ impl DataFrame {
             Some(s) => Arc::new(s),
             None => {
                 let empty = PlFrame::empty_with_schema(self.schema());
-                match polars_pool(|| kernel.call(empty)) {
+                match guarded(|| kernel.call(empty).map_err(|e| e.to_string().into())) {
                     Ok(out) => out.schema().clone(),
                     Err(e) => {
                         let what = format!("`{}`", entry.kernel);
-                        return self.with_error(meta_error(&what, &e.to_string().into()));
+                        return self.with_error(meta_error(&what, &e));
                     }
                 }
             }
@@ -150,6 +150,20 @@ impl DataFrame {
             None,
         )
     }
+}
+
+/// Runs `f` on Polars' pool with a panic turned into an error (the user's
+/// function runs here, on the caller's thread, to find the schema).
+fn guarded(f: impl FnOnce() -> Result<PlFrame, BoxError> + Send) -> Result<PlFrame, BoxError> {
+    let run = std::panic::AssertUnwindSafe(|| polars_pool(f));
+    std::panic::catch_unwind(run).unwrap_or_else(|p| {
+        let msg = p
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".to_string());
+        Err(format!("panicked: {msg}").into())
+    })
 }
 
 fn meta_error(what: &str, e: &BoxError) -> String {

@@ -59,6 +59,11 @@ impl DataFrame {
             return self.clone();
         }
         let aggs = aggs.as_ref();
+        if aggs.is_empty() {
+            // Nothing to aggregate (a `sum` of a frame without numbers).
+            return crate::from_polars(PlFrame::empty(), 1)
+                .expect("one partition is always a valid partitioning");
+        }
         let oracle = match output_schema(self.schema(), &[Step::Select(ser(aggs))]) {
             Ok(s) => s,
             Err(e) => {

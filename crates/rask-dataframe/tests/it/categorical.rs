@@ -190,3 +190,48 @@ fn files_with_other_categories_are_unified() {
     let want = df!("k" => ["x", "y", "z"], "v" => [4i64, 7, 4]).unwrap();
     assert_frames_eq(&sorted(&got, &["k"]), &want);
 }
+
+#[test]
+fn distinct_values_and_counts_of_a_categorical() {
+    let pl = data(200, 13);
+    let c = dd::from_partitions(random_parts(&pl, 5, 1))
+        .unwrap()
+        .cast_categorical(["k"])
+        .unwrap();
+    let n = c.nunique(["k"]).compute().unwrap();
+    let want = pl
+        .clone()
+        .lazy()
+        .select([col("k").n_unique()])
+        .collect()
+        .unwrap();
+    assert_frames_eq(&n, &want);
+    let as_strings = |df: DataFrame| {
+        df.lazy()
+            .with_column(col("k").cast(DataType::String))
+            .collect()
+            .unwrap()
+    };
+    let vc = as_strings(c.value_counts("k").compute().unwrap());
+    let want = pl
+        .clone()
+        .lazy()
+        .group_by([col("k")])
+        .agg([len().alias("count")])
+        .collect()
+        .unwrap();
+    assert_frames_eq(&sorted(&vc, &["k"]), &sorted(&want, &["k"]));
+    let u = as_strings(c.drop_duplicates(Some(&["k"])).compute().unwrap());
+    let want = pl
+        .unique_stable(Some(&["k".into()]), UniqueKeepStrategy::First, None)
+        .unwrap();
+    assert_frames_eq(&sorted(&u, &["k"]), &sorted(&want, &["k"]));
+    // Sorted by the categorical is sorted by the strings.
+    let all = c.compute().unwrap();
+    let s = all.sort(["k"], Default::default()).unwrap();
+    let s2 = pl.sort(["k"], Default::default()).unwrap();
+    assert_eq!(
+        as_strings(s).column("k").unwrap().as_materialized_series(),
+        s2.column("k").unwrap().as_materialized_series()
+    );
+}

@@ -110,3 +110,29 @@ fn meta_given_and_checked() {
         .to_string();
     assert!(e.contains("rask::remote"), "{e}");
 }
+
+#[test]
+fn a_panicking_function_is_an_error_not_a_crash() {
+    let d = dd::from_polars(data(20, 3), 2).unwrap();
+    let m = d.map_partitions(
+        |_: DataFrame| -> PolarsResult<DataFrame> { panic!("boom") },
+        None,
+    );
+    let e = m.error().unwrap();
+    assert!(e.contains("boom") && e.contains("meta"), "{e}");
+    let schema = (**d.schema()).clone();
+    let m = d.map_partitions(
+        |p: DataFrame| -> PolarsResult<DataFrame> {
+            if p.height() > 0 {
+                panic!("boom on data")
+            }
+            Ok(p)
+        },
+        Some(schema),
+    );
+    let e = m.compute().unwrap_err().to_string();
+    assert!(e.contains("boom on data"), "{e}");
+    // Nothing numeric to sum: an empty result, not an error.
+    let s = dd::from_polars(df!("k" => ["a"]).unwrap(), 1).unwrap();
+    assert_eq!(s.sum().compute().unwrap().width(), 0);
+}
