@@ -6,18 +6,12 @@
 //! first row start at or after `e`, so every row is read by exactly one
 //! block whatever the block size.
 //!
-//! **Quoted newlines.** A row starts after a newline that is *outside*
-//! quotes; a quoted field may hold newlines. Whether position `s` is inside
-//! quotes is the parity of the number of quote characters before it (RFC
-//! 4180: a quote inside a quoted field is written twice, so it does not
-//! change the parity). A block's task learns that parity from the quote
-//! counts of the blocks before it in its file, each counted once per
-//! process and cached (so reading a file costs one extra counting pass over
-//! its bytes, in parallel across blocks), then finds its first and last
-//! row starts with quote-aware scans. Two neighbouring blocks compute their
-//! shared boundary identically, so no row is lost or read twice.
-//! `ReadCsv::quote_char(None)` turns quoting off (and the counting pass
-//! with it).
+//! **Quoted newlines.** A row starts after a newline *outside* quotes; a
+//! quoted field may hold newlines. A block's task learns whether its first
+//! byte is inside quotes from the parity of the quote characters of the
+//! blocks before it, counted once per block and cached per file in the
+//! process (see `csv_rows`), then finds its first and last rows with
+//! quote-aware scans. `ReadCsv::quote_char(None)` turns quoting off.
 //!
 //! The schema comes from a sample at the start of the first file (column
 //! names from its header, types inferred by Polars from the sample's rows),
@@ -37,6 +31,7 @@ use polars::prelude::{
 use rask_core::{Op, Result, TaskError, Value};
 use serde::{Deserialize, Serialize};
 
+use crate::csv_rows::{Syntax, file_states, next_row_start, read_at, row_start_from};
 use crate::files;
 use crate::frame::{DataFrame, Reader, Source};
 use crate::kernels::{Part, polars_pool};
@@ -119,8 +114,8 @@ impl ReadCsv {
     }
 
     /// The quote character (default `"`), or `None` for files without
-    /// quoting (which skips the counting pass that finds rows in blocks when
-    /// quoted fields hold newlines; see the module docs).
+    /// quoting. With quoting on, a quoted field may hold newlines, commas
+    /// and doubled quotes, whatever the block size.
     pub fn quote_char(mut self, quote: Option<u8>) -> Self {
         self.quote = quote;
         self
@@ -200,7 +195,8 @@ impl ReadCsv {
             .map_err(|e| files::io(path, e))?;
         strip_bom(&mut buf);
         let whole = f.read(&mut [0u8]).map_err(|e| files::io(path, e))? == 0;
-        if !whole && let Some(last) = row_starts(&buf, self.quote).last().copied() {
+        let syntax = Syntax { quote: self.quote };
+        if !whole && let Some(last) = syntax.row_starts(&buf).last().copied() {
             buf.truncate(last);
         }
         let bad = |msg: String| {
@@ -228,18 +224,19 @@ impl ReadCsv {
                 .into_reader_with_file_handle(std::io::Cursor::new(bytes))
                 .finish()
         };
-        let df = infer(&buf).map_err(|e| {
-            match first_bad_line(&buf, self.quote, |b| infer(b).is_err()) {
-                Some((line, text)) => rask_core::Error::invalid(
-                    "csv file",
-                    format!(
-                        "{}, line {line}: the row `{text}` does not parse: {e}; fix the row",
-                        path.display()
+        let df =
+            infer(&buf).map_err(
+                |e| match first_bad_line(&buf, syntax, |b| infer(b).is_err()) {
+                    Some((line, text)) => rask_core::Error::invalid(
+                        "csv file",
+                        format!(
+                            "{}, line {line}: the row `{text}` does not parse: {e}; fix the row",
+                            path.display()
+                        ),
                     ),
-                ),
-                None => bad(e.to_string()),
-            }
-        })?;
+                    None => bad(e.to_string()),
+                },
+            )?;
         let mut schema: Schema = (**df.schema()).clone();
         for (name, dtype) in &self.dtypes {
             if !schema.contains(name) {
@@ -346,28 +343,8 @@ impl ReadCsvBlock {
         let mut f = File::open(&self.path)?;
         let meta = f.metadata()?;
         let size = meta.len();
-        let quotes = match self.quote {
-            Some(q) => Some((q, quote_counts(&self.path, &meta, self.blocksize, q)?)),
-            None => None,
-        };
-        // Whether byte `boundary - 1` is inside quotes (before it is read),
-        // `boundary` being a block boundary: the parity of the quotes in
-        // the blocks before it, less that byte if it is a quote.
-        let inside = |f: &mut File, boundary: u64| -> std::io::Result<bool> {
-            let Some((q, counts)) = &quotes else {
-                return Ok(false);
-            };
-            let mut n = 0u64;
-            for k in 0..(boundary / self.blocksize) as usize {
-                n += counts.get(f, k)?;
-            }
-            let mut last = [0u8; 1];
-            read_at(f, boundary - 1, &mut last)?;
-            if last[0] == *q {
-                n -= 1;
-            }
-            Ok(n % 2 == 1)
-        };
+        let syntax = self.syntax();
+        let states = file_states(&self.path, &meta, self.blocksize, syntax);
         // Where the first owned row starts.
         let begin = if self.start == 0 {
             let bom = {
@@ -380,28 +357,31 @@ impl ReadCsvBlock {
                 }
             };
             if self.header {
-                next_row_start(&mut f, bom, false, self.quote, size)?
+                next_row_start(&mut f, bom, false, syntax, size)?
             } else {
                 bom
             }
         } else {
-            let q = inside(&mut f, self.start)?;
-            next_row_start(&mut f, self.start - 1, q, self.quote, size)?
+            let inside = states.inside_at(&mut f, self.start)?;
+            row_start_from(&mut f, self.start, inside, syntax, size)?
         };
-        let begin = begin.max(self.start);
         if begin >= self.end {
             return Ok((begin, Vec::new()));
         }
         let end = if self.end >= size {
             size
         } else {
-            let q = inside(&mut f, self.end)?;
-            next_row_start(&mut f, self.end - 1, q, self.quote, size)?
+            let inside = states.inside_at(&mut f, self.end)?;
+            row_start_from(&mut f, self.end, inside, syntax, size)?
         };
         let mut buf = vec![0u8; (end - begin) as usize];
         f.seek(SeekFrom::Start(begin))?;
         f.read_exact(&mut buf)?;
         Ok((begin, buf))
+    }
+
+    fn syntax(&self) -> Syntax {
+        Syntax { quote: self.quote }
     }
 
     fn options(&self) -> CsvReadOptions {
@@ -440,7 +420,8 @@ impl ReadCsvBlock {
     /// parses of shrinking prefixes), and its number by counting the
     /// newlines before the block.
     fn locate(&self, offset: u64, bytes: &[u8], err: &polars::prelude::PolarsError) -> String {
-        let Some((lo, text)) = first_bad_line(bytes, self.quote, |b| self.parse(b).is_err()) else {
+        let Some((lo, text)) = first_bad_line(bytes, self.syntax(), |b| self.parse(b).is_err())
+        else {
             return format!("{}: {err}", self.path);
         };
         let before = count_newlines(&self.path, offset).unwrap_or(0);
@@ -460,12 +441,13 @@ rask_core::register_kernel!(ReadCsvBlock);
 /// Bisects over line prefixes: a handful of parses of shrinking prefixes.
 fn first_bad_line(
     bytes: &[u8],
-    quote: Option<u8>,
+    syntax: Syntax,
     fails: impl Fn(&[u8]) -> bool,
 ) -> Option<(usize, String)> {
     let starts: Vec<usize> = std::iter::once(0)
         .chain(
-            row_starts(bytes, quote)
+            syntax
+                .row_starts(bytes)
                 .into_iter()
                 .filter(|&i| i < bytes.len()),
         )
@@ -491,124 +473,6 @@ fn first_bad_line(
         line,
         String::from_utf8_lossy(&bytes[s..e]).trim_end().to_string(),
     ))
-}
-
-fn read_at(f: &mut File, pos: u64, buf: &mut [u8]) -> std::io::Result<usize> {
-    f.seek(SeekFrom::Start(pos))?;
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
-}
-
-/// The position after the first `\n` outside quotes at or after `pos`
-/// (or `size`); `inside` says whether byte `pos` is inside quotes.
-fn next_row_start(
-    f: &mut File,
-    mut pos: u64,
-    mut inside: bool,
-    quote: Option<u8>,
-    size: u64,
-) -> std::io::Result<u64> {
-    let mut buf = [0u8; 64 << 10];
-    while pos < size {
-        let n = read_at(f, pos, &mut buf)?;
-        if n == 0 {
-            break;
-        }
-        for (i, &b) in buf[..n].iter().enumerate() {
-            if Some(b) == quote {
-                inside = !inside;
-            } else if b == b'\n' && !inside {
-                return Ok(pos + i as u64 + 1);
-            }
-        }
-        pos += n as u64;
-    }
-    Ok(size)
-}
-
-/// The positions after each `\n` outside quotes in `bytes` (which start
-/// outside quotes).
-fn row_starts(bytes: &[u8], quote: Option<u8>) -> Vec<usize> {
-    let mut inside = false;
-    let mut out = Vec::new();
-    for (i, &b) in bytes.iter().enumerate() {
-        if Some(b) == quote {
-            inside = !inside;
-        } else if b == b'\n' && !inside {
-            out.push(i + 1);
-        }
-    }
-    out
-}
-
-/// The number of quote characters in each block of a file, each counted
-/// when first needed, once per process.
-struct QuoteCounts {
-    blocksize: u64,
-    size: u64,
-    quote: u8,
-    counts: Vec<std::sync::OnceLock<u64>>,
-}
-
-impl QuoteCounts {
-    /// The count of block `k`, read from `f` if not known yet.
-    fn get(&self, f: &mut File, k: usize) -> std::io::Result<u64> {
-        if let Some(n) = self.counts[k].get() {
-            return Ok(*n);
-        }
-        let from = k as u64 * self.blocksize;
-        let to = (from + self.blocksize).min(self.size);
-        let mut buf = vec![0u8; (to - from) as usize];
-        read_at(f, from, &mut buf)?;
-        let n = buf.iter().filter(|&&b| b == self.quote).count() as u64;
-        Ok(*self.counts[k].get_or_init(|| n))
-    }
-}
-
-type QuoteKey = (String, u64, Option<std::time::SystemTime>, u64, u8);
-
-/// The quote counts of the file at `path` (cached by path, size,
-/// modification time, block size and quote character; at most 1024 files
-/// are remembered).
-fn quote_counts(
-    path: &str,
-    meta: &std::fs::Metadata,
-    blocksize: u64,
-    quote: u8,
-) -> std::io::Result<Arc<QuoteCounts>> {
-    use std::collections::HashMap;
-    use std::sync::{LazyLock, Mutex};
-    static CACHE: LazyLock<Mutex<HashMap<QuoteKey, Arc<QuoteCounts>>>> =
-        LazyLock::new(|| Mutex::new(HashMap::new()));
-    let key = (
-        path.to_string(),
-        meta.len(),
-        meta.modified().ok(),
-        blocksize,
-        quote,
-    );
-    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
-    if cache.len() >= 1024 && !cache.contains_key(&key) {
-        cache.clear();
-    }
-    let blocks = meta.len().div_ceil(blocksize.max(1)) as usize;
-    Ok(cache
-        .entry(key)
-        .or_insert_with(|| {
-            Arc::new(QuoteCounts {
-                blocksize,
-                size: meta.len(),
-                quote,
-                counts: (0..blocks).map(|_| std::sync::OnceLock::new()).collect(),
-            })
-        })
-        .clone())
 }
 
 /// Number of `\n` in the first `upto` bytes of the file.

@@ -47,6 +47,7 @@ pub use polars;
 
 mod categorical;
 mod csv;
+mod csv_rows;
 mod csv_write;
 mod delayed;
 mod files;

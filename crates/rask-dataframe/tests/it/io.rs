@@ -58,17 +58,15 @@ fn quoted_newlines_across_block_boundaries() {
     let mut ids = Vec::new();
     let mut notes = Vec::new();
     for i in 0..60i64 {
-        let note = match i % 4 {
+        let note = match i % 5 {
             0 => format!("line one\nline two of {i}"),
             1 => format!("plain {i}"),
             2 => format!("a \"quoted\" word,\nand\n\nmore {i}"),
-            _ => "\n".to_string(),
+            3 => "\n".to_string(),
+            _ => format!("\"{i}\""),
         };
-        text.push_str(&format!(
-            "{i},\"{}\",{}\n",
-            note.replace('"', "\"\""),
-            i * 2
-        ));
+        let quoted = note.replace('"', "\"\"");
+        text.push_str(&format!("{i},\"{quoted}\",{}\n", i * 2));
         ids.push(i);
         notes.push(note);
     }
