@@ -585,6 +585,9 @@ fn read_block<T: Element>(
         // Runs in byte offsets, split to at most MAX_IO, gathered into
         // groups read at once.
         let piece = (MAX_IO / item).max(1) * item;
+        // Little-endian numbers on a little-endian machine are copied as
+        // they are; bools go element by element (any non-zero byte is true).
+        let native = !layout.big_endian && cfg!(target_endian = "little") && T::DTYPE != "bool";
         let mut group: Vec<(u64, u64)> = Vec::new();
         let mut buf: Vec<u8> = Vec::new();
         let mut flush = |group: &mut Vec<(u64, u64)>| -> std::io::Result<()> {
@@ -595,11 +598,17 @@ fn read_block<T: Element>(
             file.read_exact_at(&mut buf, layout.data_offset + first)?;
             for &(off, n) in group.iter() {
                 let bytes = &buf[(off - first) as usize..(off - first + n) as usize];
-                out.extend(
-                    bytes
-                        .chunks_exact(item as usize)
-                        .map(|b| T::from_npy_bytes(b, layout.big_endian)),
-                );
+                if native {
+                    let at = out.len();
+                    out.resize(at + bytes.len() / item as usize, T::default());
+                    T::read_le(bytes, &mut out[at..]).map_err(std::io::Error::other)?;
+                } else {
+                    out.extend(
+                        bytes
+                            .chunks_exact(item as usize)
+                            .map(|b| T::from_npy_bytes(b, layout.big_endian)),
+                    );
+                }
             }
             group.clear();
             Ok(())
@@ -651,9 +660,7 @@ fn write_block<T: Element>(
         while done < run {
             let n = piece.min(run - done);
             buf.clear();
-            for &x in &elems[pos..pos + n as usize] {
-                x.push_le_bytes(&mut buf);
-            }
+            T::extend_le(&elems[pos..pos + n as usize], &mut buf);
             file.write_all_at(&buf, data_offset + (off + done) * item)?;
             pos += n as usize;
             done += n;

@@ -504,10 +504,17 @@ fn read_block<T: Element>(
             .retrieve_array_subset_opt(&subset(start, shape)?, &codec_options())
             .map_err(|e| e.to_string())?;
         let raw = bytes.into_fixed().map_err(|e| e.to_string())?;
-        // zarrs decodes to the machine's byte order.
-        raw.chunks_exact(size_of::<T>())
-            .map(|b| T::from_npy_bytes(b, cfg!(target_endian = "big")))
-            .collect()
+        // zarrs decodes to the machine's byte order: on a little-endian
+        // machine that is one copy of the bytes.
+        if cfg!(target_endian = "little") && T::DTYPE != "bool" {
+            let mut out = vec![T::default(); raw.len() / size_of::<T>()];
+            T::read_le(&raw, &mut out)?;
+            out
+        } else {
+            raw.chunks_exact(size_of::<T>())
+                .map(|b| T::from_npy_bytes(b, cfg!(target_endian = "big")))
+                .collect()
+        }
     };
     ArrayD::from_shape_vec(IxDyn(shape), elems).map_err(|e| e.to_string())
 }
@@ -526,9 +533,7 @@ fn write_block<T: Element>(
         .as_slice()
         .expect("a standard-layout block is contiguous");
     let mut bytes = Vec::with_capacity(std::mem::size_of_val(elems));
-    for &x in elems {
-        x.push_le_bytes(&mut bytes);
-    }
+    T::extend_le(elems, &mut bytes);
     // zarrs takes the elements in the machine's byte order.
     if cfg!(target_endian = "big") {
         for e in bytes.chunks_exact_mut(size_of::<T>()) {

@@ -114,6 +114,8 @@ pub(crate) struct Inner {
     pub schema: SchemaRef,
     pub name: Arc<str>,
     pub divisions: Option<Divisions>,
+    /// How rows are placed by hash, when a shuffle placed them.
+    pub partitioning: Option<crate::shuffle::HashPartitioning>,
     pub error: Option<Arc<str>>,
 }
 
@@ -164,6 +166,7 @@ impl DataFrame {
                 steps: Vec::new(),
                 name,
                 divisions,
+                partitioning: None,
                 error: None,
             }),
         }
@@ -192,6 +195,12 @@ impl DataFrame {
             .divisions
             .clone()
             .filter(|d| schema.contains(&d.column));
+        // Filters and limits keep rows and columns as they are.
+        let partitioning = self
+            .inner
+            .partitioning
+            .clone()
+            .filter(|_| matches!(steps.last(), Some(Step::Filter(_) | Step::Head(_))));
         DataFrame {
             inner: Arc::new(Inner {
                 source: self.inner.source.clone(),
@@ -199,6 +208,7 @@ impl DataFrame {
                 schema,
                 name,
                 divisions,
+                partitioning,
                 error,
             }),
         }
@@ -216,6 +226,7 @@ impl DataFrame {
                 schema: self.inner.schema.clone(),
                 name: self.inner.name.clone(),
                 divisions: None,
+                partitioning: None,
                 error: Some(message.into()),
             }),
         }

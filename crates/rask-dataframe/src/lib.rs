@@ -34,6 +34,10 @@
 //! * [`DataFrame::map_partitions`] (closures, local) and
 //!   [`DataFrame::map_partitions_remote`] (`#[rask::remote]` functions,
 //!   portable).
+//! * [`DataFrame::shuffle`], [`DataFrame::join`], [`DataFrame::sort`],
+//!   [`DataFrame::set_index`], [`DataFrame::repartition`] — operations
+//!   that move rows between partitions (hash and range shuffles that spill
+//!   to disk over a memory limit; broadcast or shuffled joins).
 //! * [`polars`] — the Polars this crate is built with, so users match its
 //!   version.
 //!
@@ -53,10 +57,15 @@ mod delayed;
 mod files;
 mod frame;
 mod groupby;
+mod join;
 pub mod kernels;
 mod map;
 mod ops;
 mod parquet;
+mod repartition;
+mod shuffle;
+mod sort;
+mod spill;
 mod steps;
 mod tree;
 
@@ -64,8 +73,11 @@ pub use csv::{ReadCsv, read_csv};
 pub use delayed::from_delayed;
 pub use frame::{DataFrame, Divisions};
 pub use groupby::GroupBy;
+pub use join::JoinStrategy;
 pub use kernels::Part;
 pub use parquet::{ReadParquet, read_parquet};
+pub use shuffle::{HashPartitioning, ShuffleOptions};
+pub use spill::shuffle_bytes_in_memory;
 
 use std::sync::Arc;
 

@@ -1,0 +1,442 @@
+//! Joins of two partitioned dataframes.
+//!
+//! Every strategy ends in one Polars join per output partition
+//! ([`JoinParts`]) between a left frame and a right frame that together
+//! hold every match of their rows:
+//!
+//! * **Co-partitioned** (no shuffle): both sides were hash-partitioned by
+//!   these keys, with the same key types and partition count (their
+//!   [`HashPartitioning`]s agree), so partition `i` joins partition `i`.
+//! * **Broadcast**: one side is stacked into one frame and joined with
+//!   every partition of the other. Only the side whose unmatched rows the
+//!   join does not keep may be broadcast, or they would appear once per
+//!   partition: the right side of an inner, left, semi or anti join, the
+//!   left side of an inner or right join. A full join never broadcasts
+//!   (unless both sides are one partition). `Auto` broadcasts a side of
+//!   one partition, or one with a tenth or fewer of the other's
+//!   partitions.
+//! * **Shuffle**: both sides are hash-shuffled by their keys (cast to a
+//!   common type, so `i32` and `i64` keys hash alike) into the same number
+//!   of partitions (the larger side's by default), then joined partition
+//!   by partition. The result keeps the partitioning of the side whose keys
+//!   it keeps, so a further join on the same keys needs no shuffle; a
+//!   broadcast of the right side keeps the left side's partitioning and
+//!   divisions, since left rows stay where they were.
+//!
+//! Polars' join options apply per partition. Checks of key uniqueness
+//! (`validation`) are exact after a shuffle, and a side is not broadcast
+//! when the check is on the other side (each partition would see only
+//! part of it). A `slice` of the result is refused: take `head` instead.
+
+use std::sync::Arc;
+
+use polars::prelude::{
+    DataFrame as PlFrame, DataType, Expr, IntoLazy, JoinArgs, JoinType, JoinValidation,
+};
+use polars_core::utils::try_get_supertype;
+use rask_core::{GraphBuilder, Op, TaskError, Value};
+use serde::{Deserialize, Serialize};
+
+use crate::frame::{ConcatApply, DataFrame, Layer, Source, fmt_schema, layer_name, part_key};
+use crate::kernels::{Part, failed, part_arg, polars_pool};
+use crate::shuffle::{
+    HashPartitioning, PlBytes, ShuffleOptions, hash_dtype, hash_shuffle, key_dtypes, plain_column,
+};
+use crate::steps::SerExpr;
+
+/// How [`DataFrame::join_with`] brings matching rows together.
+#[derive(Clone, Debug, Default)]
+pub enum JoinStrategy {
+    /// No shuffle when both sides are partitioned on the keys, broadcast a
+    /// small side when the join type allows it, shuffle otherwise (see the
+    /// module docs of `join`).
+    #[default]
+    Auto,
+    /// Broadcast the side the join type allows (the right one when both
+    /// may be); an error for a full join of partitioned sides.
+    Broadcast,
+    /// Hash-shuffle both sides (unless they are already partitioned alike),
+    /// with these options.
+    Shuffle(ShuffleOptions),
+}
+
+impl DataFrame {
+    /// Joins with `other` where `left_on` (on this dataframe) equals
+    /// `right_on` (on `other`), with Polars' join `args`: inner, left,
+    /// right, full, semi and anti joins. The result is what Polars gives
+    /// on the two stacked frames, up to row order. The strategy (broadcast
+    /// or shuffle) is chosen automatically; see [`DataFrame::join_with`].
+    ///
+    /// ```
+    /// # use rask_local as _;
+    /// use rask_dataframe::{self as dd, polars::prelude::*};
+    /// let readings = df!("device_id" => [1i64, 2, 1, 3], "value" => [0.5, 1.5, 2.5, 3.5]).unwrap();
+    /// let devices = df!("device_id" => [1i64, 2], "site" => ["north", "south"]).unwrap();
+    /// let df = dd::from_polars(readings, 2).unwrap();
+    /// let devices = dd::from_polars(devices, 1).unwrap();
+    /// let j = df.join(&devices, [col("device_id")], [col("device_id")], JoinArgs::new(JoinType::Inner));
+    /// assert_eq!(j.columns(), ["device_id", "value", "site"]);
+    /// assert_eq!(j.len().unwrap(), 3);
+    /// ```
+    pub fn join<L: AsRef<[Expr]>, R: AsRef<[Expr]>>(
+        &self,
+        other: &DataFrame,
+        left_on: L,
+        right_on: R,
+        args: JoinArgs,
+    ) -> DataFrame {
+        self.join_with(other, left_on, right_on, args, JoinStrategy::Auto)
+    }
+
+    /// Like [`DataFrame::join`], with the strategy chosen by the caller.
+    ///
+    /// ```
+    /// # use rask_local as _;
+    /// use rask_dataframe::{self as dd, JoinStrategy, ShuffleOptions, polars::prelude::*};
+    /// let a = dd::from_polars(df!("k" => [1i64, 2, 3, 4], "x" => [1i64, 2, 3, 4]).unwrap(), 2).unwrap();
+    /// let b = dd::from_polars(df!("k" => [2i64, 4, 5], "y" => [20i64, 40, 50]).unwrap(), 3).unwrap();
+    /// let shuffle = JoinStrategy::Shuffle(ShuffleOptions::default().npartitions(4));
+    /// let j = a.join_with(&b, [col("k")], [col("k")], JoinArgs::new(JoinType::Full), shuffle);
+    /// assert_eq!(j.npartitions(), 4);
+    /// assert_eq!(j.len().unwrap(), 5);
+    /// ```
+    pub fn join_with<L: AsRef<[Expr]>, R: AsRef<[Expr]>>(
+        &self,
+        other: &DataFrame,
+        left_on: L,
+        right_on: R,
+        args: JoinArgs,
+        strategy: JoinStrategy,
+    ) -> DataFrame {
+        match plan(
+            self,
+            other,
+            left_on.as_ref(),
+            right_on.as_ref(),
+            &args,
+            &strategy,
+        ) {
+            Ok(d) => d,
+            Err(e) => self.with_error(format!("join: {e}")),
+        }
+    }
+}
+
+/// Which side a join may broadcast.
+fn broadcastable(args: &JoinArgs) -> (bool, bool) {
+    let (left, right) = match args.how {
+        JoinType::Inner => (true, true),
+        JoinType::Left | JoinType::Semi | JoinType::Anti => (false, true),
+        JoinType::Right => (true, false),
+        _ => (false, false),
+    };
+    // A uniqueness check must see all of its side at once.
+    let checks_left = matches!(
+        args.validation,
+        JoinValidation::OneToMany | JoinValidation::OneToOne
+    );
+    let checks_right = matches!(
+        args.validation,
+        JoinValidation::ManyToOne | JoinValidation::OneToOne
+    );
+    (left && !checks_right, right && !checks_left)
+}
+
+/// Builds the join, or says why it cannot be.
+fn plan(
+    left: &DataFrame,
+    right: &DataFrame,
+    left_on: &[Expr],
+    right_on: &[Expr],
+    args: &JoinArgs,
+    strategy: &JoinStrategy,
+) -> Result<DataFrame, String> {
+    if let Some(e) = left.error() {
+        return Err(e.to_string());
+    }
+    if let Some(e) = right.error() {
+        return Err(format!("the right dataframe is invalid: {e}"));
+    }
+    if left_on.is_empty() || left_on.len() != right_on.len() {
+        return Err(format!(
+            "{} left key(s) and {} right key(s); pass the same number of each, at least one",
+            left_on.len(),
+            right_on.len()
+        ));
+    }
+    if !matches!(
+        args.how,
+        JoinType::Inner
+            | JoinType::Left
+            | JoinType::Right
+            | JoinType::Full
+            | JoinType::Semi
+            | JoinType::Anti
+    ) {
+        return Err(format!(
+            "{} joins are not supported; use inner, left, right, full, semi or anti",
+            args.how
+        ));
+    }
+    if args.slice.is_some() {
+        return Err("a sliced join is not supported; take head() of the result".into());
+    }
+    // Names, key types and the result's schema, from empty frames.
+    let ldt = key_dtypes("left keys", left, left_on)?;
+    let rdt = key_dtypes("right keys", right, right_on)?;
+    let schema = PlFrame::empty_with_schema(left.schema())
+        .lazy()
+        .join(
+            PlFrame::empty_with_schema(right.schema()).lazy(),
+            left_on,
+            right_on,
+            args.clone(),
+        )
+        .collect_schema()
+        .map_err(|e| {
+            format!(
+                "{e}; the left schema is {}, the right schema is {}",
+                fmt_schema(left.schema()),
+                fmt_schema(right.schema())
+            )
+        })?;
+    let dtypes: Vec<DataType> = ldt
+        .iter()
+        .zip(&rdt)
+        .map(|(l, r)| hash_dtype(&try_get_supertype(l, r).unwrap_or_else(|_| l.clone())))
+        .collect();
+
+    let (nl, nr) = (left.npartitions(), right.npartitions());
+    let (may_left, may_right) = broadcastable(args);
+    let aligned = |n: usize| {
+        let want = |on: &[Expr]| HashPartitioning {
+            columns: on.iter().filter_map(plain_column).collect(),
+            dtypes: dtypes.clone(),
+            npartitions: n,
+        };
+        left_on.iter().all(|e| plain_column(e).is_some())
+            && right_on.iter().all(|e| plain_column(e).is_some())
+            && left.partitioning() == Some(&want(left_on))
+            && right.partitioning() == Some(&want(right_on))
+    };
+    let ctx = Ctx {
+        left,
+        right,
+        left_on,
+        right_on,
+        args,
+        schema: &schema,
+    };
+    let copartitioned = nl == nr && (nl == 1 || aligned(nl));
+    match strategy {
+        JoinStrategy::Auto => {
+            if copartitioned {
+                return Ok(ctx.zip(left, right));
+            }
+            let small = |n: usize, other: usize| n == 1 || n * 10 <= other;
+            let right_small = may_right && small(nr, nl);
+            let left_small = may_left && small(nl, nr);
+            match (left_small, right_small) {
+                (true, true) if nl < nr => Ok(ctx.broadcast_left()),
+                (_, true) => Ok(ctx.broadcast_right()),
+                (true, false) => Ok(ctx.broadcast_left()),
+                (false, false) => Ok(ctx.shuffled(&dtypes, nl.max(nr), &ShuffleOptions::default())),
+            }
+        }
+        JoinStrategy::Broadcast => {
+            if may_right {
+                Ok(ctx.broadcast_right())
+            } else if may_left {
+                Ok(ctx.broadcast_left())
+            } else if copartitioned {
+                Ok(ctx.zip(left, right))
+            } else {
+                Err(format!(
+                    "a {} join{} cannot broadcast either side (unmatched rows would repeat); \
+                     use JoinStrategy::Shuffle or Auto",
+                    args.how,
+                    if matches!(args.validation, JoinValidation::ManyToMany) {
+                        ""
+                    } else {
+                        " with a uniqueness check"
+                    }
+                ))
+            }
+        }
+        JoinStrategy::Shuffle(options) => {
+            let n = options.get_npartitions().unwrap_or(nl.max(nr));
+            if nl == n && nr == n && (n == 1 || aligned(n)) {
+                Ok(ctx.zip(left, right))
+            } else {
+                Ok(ctx.shuffled(&dtypes, n, options))
+            }
+        }
+    }
+}
+
+/// What every strategy needs.
+struct Ctx<'a> {
+    left: &'a DataFrame,
+    right: &'a DataFrame,
+    left_on: &'a [Expr],
+    right_on: &'a [Expr],
+    args: &'a JoinArgs,
+    schema: &'a polars::prelude::SchemaRef,
+}
+
+/// How the tasks of a join read their inputs.
+#[derive(Clone, Copy, Serialize)]
+enum Shape {
+    /// Partition i with partition i.
+    Zip,
+    /// Every left partition with the stacked right side.
+    BroadcastRight,
+    /// The stacked left side with every right partition.
+    BroadcastLeft,
+}
+
+impl Ctx<'_> {
+    fn kernel(&self) -> JoinParts {
+        JoinParts {
+            left_on: self.left_on.iter().cloned().map(SerExpr).collect(),
+            right_on: self.right_on.iter().cloned().map(SerExpr).collect(),
+            args: PlBytes(self.args.clone()),
+        }
+    }
+
+    /// Both sides shuffled into `n` partitions, then joined pairwise.
+    fn shuffled(&self, dtypes: &[DataType], n: usize, options: &ShuffleOptions) -> DataFrame {
+        let l = hash_shuffle(self.left, self.left_on, dtypes, n, options);
+        let r = hash_shuffle(self.right, self.right_on, dtypes, n, options);
+        self.zip(&l, &r)
+    }
+
+    fn zip(&self, l: &DataFrame, r: &DataFrame) -> DataFrame {
+        let out = self.build(l, r, Shape::Zip, l.npartitions());
+        // The result keeps the partitioning of the side whose key columns
+        // it keeps, when they are there unchanged.
+        let (kept, side) = match self.args.how {
+            JoinType::Inner | JoinType::Left | JoinType::Semi | JoinType::Anti => {
+                (l.partitioning(), l)
+            }
+            JoinType::Right => (r.partitioning(), r),
+            _ => (None, l),
+        };
+        let kept = kept.filter(|p| {
+            p.columns
+                .iter()
+                .all(|c| self.schema.get(c).is_some() && side.dtype(c) == self.schema.get(c))
+        });
+        out.with_meta(None, kept.cloned())
+    }
+
+    /// Left rows stay in their partitions, so the left side's divisions
+    /// and partitioning hold for the result when their columns are there
+    /// unchanged.
+    fn broadcast_right(&self) -> DataFrame {
+        let l = self.left;
+        let out = self.build(l, self.right, Shape::BroadcastRight, l.npartitions());
+        let same = |c: &str| self.schema.get(c).is_some() && l.dtype(c) == self.schema.get(c);
+        let divisions = l.divisions().filter(|d| same(&d.column)).cloned();
+        let partitioning = l
+            .partitioning()
+            .filter(|p| p.columns.iter().all(|c| same(c)))
+            .cloned();
+        out.with_meta(divisions, partitioning)
+    }
+
+    fn broadcast_left(&self) -> DataFrame {
+        self.build(
+            self.left,
+            self.right,
+            Shape::BroadcastLeft,
+            self.right.npartitions(),
+        )
+    }
+
+    /// The layer of `n` join tasks over `l` and `r`.
+    fn build(&self, l: &DataFrame, r: &DataFrame, shape: Shape, n: usize) -> DataFrame {
+        let kernel = Arc::new(self.kernel());
+        let name = layer_name(
+            "join",
+            &(&kernel.left_on, &kernel.right_on, &kernel.args, shape),
+            &[l.name(), r.name()],
+        );
+        let (l2, r2, name2) = (l.clone(), r.clone(), name.clone());
+        let add = Box::new(move |b: &mut GraphBuilder| {
+            let lk = l2.add_parts(b, 0..l2.npartitions());
+            let rk = r2.add_parts(b, 0..r2.npartitions());
+            // The broadcast side is stacked once, in its own task.
+            let stack = |b: &mut GraphBuilder, side: &str, keys: Vec<rask_core::Key>| {
+                if keys.len() == 1 {
+                    return keys[0].clone();
+                }
+                let k = part_key(&format!("{name2}-{side}"), 0);
+                b.insert(
+                    k.clone(),
+                    Op::kernel(ConcatApply { steps: Vec::new() }),
+                    keys,
+                );
+                k
+            };
+            let pairs: Vec<(rask_core::Key, rask_core::Key)> = match shape {
+                Shape::Zip => lk.into_iter().zip(rk).collect(),
+                Shape::BroadcastRight => {
+                    let all = stack(b, "right", rk);
+                    lk.into_iter().map(|k| (k, all.clone())).collect()
+                }
+                Shape::BroadcastLeft => {
+                    let all = stack(b, "left", lk);
+                    rk.into_iter().map(|k| (all.clone(), k)).collect()
+                }
+            };
+            for (i, (a, c)) in pairs.into_iter().enumerate() {
+                b.insert(
+                    part_key(&name2, i),
+                    Op::from_kernel(kernel.clone(), false),
+                    [a, c],
+                );
+            }
+        });
+        DataFrame::from_source(
+            Source::Layer(Arc::new(Layer {
+                name,
+                npartitions: n,
+                schema: self.schema.clone(),
+                add,
+            })),
+            None,
+        )
+    }
+}
+
+/// Joins the left frame in argument 0 with the right frame in argument 1.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct JoinParts {
+    left_on: Vec<SerExpr>,
+    right_on: Vec<SerExpr>,
+    args: PlBytes<JoinArgs>,
+}
+
+impl rask_core::Kernel for JoinParts {
+    const NAME: &'static str = "rask.dataframe.join";
+    fn run(&self, args: &[Value]) -> Result<Value, TaskError> {
+        let l = part_arg(args, 0)?.clone();
+        let r = part_arg(args, 1)?.clone();
+        let out = polars_pool(|| {
+            let on = |v: &[SerExpr]| v.iter().map(|e| e.0.clone()).collect::<Vec<_>>();
+            l.lazy()
+                .join(
+                    r.lazy(),
+                    on(&self.left_on),
+                    on(&self.right_on),
+                    self.args.0.clone(),
+                )
+                .collect()
+        })
+        .map_err(failed)?;
+        Ok(Part::value(out))
+    }
+}
+
+rask_core::register_kernel!(JoinParts);

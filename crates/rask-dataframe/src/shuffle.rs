@@ -1,0 +1,696 @@
+//! Shuffles: moving rows between partitions by the value of a key.
+//!
+//! A shuffle of `n_in` partitions into `n_out` is two layers of tasks, as in
+//! Dask's task-based shuffle:
+//!
+//! * one **split** task per input partition ([`Split`]) computes each row's
+//!   output partition (a [`Partitioner`]: a hash of key expressions, or
+//!   the range of a sort key between sampled boundaries) and cuts the
+//!   partition into `n_out` pieces, returned together as one [`Pieces`]
+//!   value;
+//! * one **gather** task per output partition ([`Gather`]) takes piece `j`
+//!   of every split, in input order, and stacks them (then sorts them, for
+//!   a sort).
+//!
+//! So the graph has `n_in + n_out` tasks (and `n_in × n_out` edges). Since
+//! pieces are stacked in input order, rows with equal keys keep their
+//! relative order (a stable sort stays stable). On one machine a gather
+//! reads the splits' values in place; on a cluster it would fetch every
+//! split's whole value, so [`ShuffleOptions::piece_tasks`] adds one task
+//! per (input, output) pair that takes out one piece ([`Pick`]), and a
+//! gather then fetches only its own pieces.
+//!
+//! **Hashing.** Rows are placed by Polars' own row hash
+//! (`Column::vec_hash`, combined over the key columns) with a fixed seed,
+//! so equal keys land in the same output partition whatever partition they
+//! come from, in every process of the same build. The hash of an integer
+//! depends on its type, so a join hashes both sides' keys cast to one
+//! common type. A shuffled dataframe records its [`HashPartitioning`], so
+//! a later join on the same keys with the same partition count needs no
+//! second shuffle.
+//!
+//! **Memory and spilling.** A split whose pieces would take the bytes of
+//! pieces held by the process over [`ShuffleOptions::memory_limit`] (by
+//! default the configuration's `memory-limit`; none means no limit) writes
+//! them to files in [`ShuffleOptions::spill_dir`] instead, and its gathers
+//! read them back; see [`crate::spill`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use polars::polars_utils::aliases::{PlSeedableRandomStateQuality, SeedableFromU64SeedExt};
+use polars::polars_utils::pl_serialize;
+use polars::prelude::{
+    ChunkCompareIneq, DataFrame as PlFrame, DataType, Expr, IdxCa, IdxSize, IntoLazy, PolarsResult,
+    Series, SortMultipleOptions, polars_err,
+};
+use rask_core::{GraphBuilder, Key, Op, TaskError, Value};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::frame::{DataFrame, Inner, Layer, Source, layer_name, part_key};
+use crate::kernels::{Part, concat, failed, part_arg, polars_pool};
+use crate::spill::{Pieces, Spill};
+use crate::steps::SerExpr;
+
+/// The seed of the row hash that places rows: fixed, so every process of
+/// a build places equal keys alike.
+const HASH_SEED: u64 = 0x7261_736b_5f73_6866; // "rask_shf"
+
+/// How a shuffle placed rows: by the hash of these columns, each cast to
+/// its type in `dtypes`, into `npartitions` partitions.
+///
+/// Two dataframes with equal `HashPartitioning`s hold equal keys in
+/// partitions of the same number, so they can be joined partition by
+/// partition.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HashPartitioning {
+    /// The key columns.
+    pub columns: Vec<String>,
+    /// The type each key was cast to before hashing.
+    pub dtypes: Vec<DataType>,
+    /// The number of partitions.
+    pub npartitions: usize,
+}
+
+/// Options of a shuffle ([`DataFrame::shuffle_with`], and the shuffles of
+/// joins and sorts).
+///
+/// ```
+/// use rask_dataframe::ShuffleOptions;
+/// let o = ShuffleOptions::default().npartitions(8).memory_limit(1 << 30);
+/// assert_eq!(o.get_npartitions(), Some(8));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct ShuffleOptions {
+    npartitions: Option<usize>,
+    memory_limit: Option<Option<u64>>,
+    spill_dir: Option<PathBuf>,
+    piece_tasks: bool,
+}
+
+impl ShuffleOptions {
+    /// The number of output partitions (by default the input's, or the
+    /// larger input's for a join).
+    pub fn npartitions(mut self, n: usize) -> Self {
+        self.npartitions = Some(n.max(1));
+        self
+    }
+
+    /// The bytes of shuffle pieces this process may hold in memory; pieces
+    /// over it are spilled to disk. By default the configuration's
+    /// `memory-limit` (`RASK_MEMORY_LIMIT`); `0` spills every piece.
+    pub fn memory_limit(mut self, bytes: u64) -> Self {
+        self.memory_limit = Some(Some(bytes));
+        self
+    }
+
+    /// Never spill (whatever the configuration says).
+    pub fn no_memory_limit(mut self) -> Self {
+        self.memory_limit = Some(None);
+        self
+    }
+
+    /// Where spilled pieces go (by default the system's temporary
+    /// directory); it is created if need be.
+    pub fn spill_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.spill_dir = Some(dir.into());
+        self
+    }
+
+    /// Adds one small task per (input, output) pair that takes out one
+    /// piece, so that on a cluster a gather fetches only its own pieces
+    /// instead of every split's whole output (`n_in × n_out` more tasks;
+    /// off by default, which is best on one machine, where a gather reads
+    /// the splits' outputs in place).
+    pub fn piece_tasks(mut self, on: bool) -> Self {
+        self.piece_tasks = on;
+        self
+    }
+
+    /// The number of output partitions asked for, if any.
+    pub fn get_npartitions(&self) -> Option<usize> {
+        self.npartitions
+    }
+
+    /// The spill policy the split tasks carry.
+    fn spill(&self) -> Spill {
+        let limit = match self.memory_limit {
+            Some(l) => l,
+            None => rask_config::try_get()
+                .ok()
+                .and_then(|c| c.memory_limit)
+                .map(|b| b.as_u64()),
+        };
+        Spill {
+            limit,
+            dir: self
+                .spill_dir
+                .as_ref()
+                .map(|d| d.to_string_lossy().into_owned()),
+        }
+    }
+}
+
+impl DataFrame {
+    /// Moves rows into `npartitions` partitions by the hash of `keys`
+    /// (Polars expressions, usually columns): rows with equal keys end up in
+    /// the same partition. Rows keep their relative order within a
+    /// partition. See [`DataFrame::shuffle_with`] for spilling options.
+    ///
+    /// ```
+    /// # use rask_local as _;
+    /// use rask_dataframe::{self as dd, polars::prelude::*};
+    /// let pl = df!("k" => [1i64, 2, 1, 3, 2, 1], "v" => [1i64, 2, 3, 4, 5, 6]).unwrap();
+    /// let d = dd::from_polars(pl, 3).unwrap().shuffle([col("k")], 2);
+    /// assert_eq!(d.npartitions(), 2);
+    /// let parts = d.compute_partitions().unwrap();
+    /// // Each key is in one partition only.
+    /// let ones: Vec<usize> = parts
+    ///     .iter()
+    ///     .map(|p| p.column("k").unwrap().i64().unwrap().iter().filter(|k| *k == Some(1)).count())
+    ///     .collect();
+    /// assert!(ones.contains(&3));
+    /// ```
+    pub fn shuffle<E: AsRef<[Expr]>>(&self, keys: E, npartitions: usize) -> DataFrame {
+        self.shuffle_with(keys, &ShuffleOptions::default().npartitions(npartitions))
+    }
+
+    /// Like [`DataFrame::shuffle`], with options (the partition count, a
+    /// memory limit for the pieces and where to spill them).
+    pub fn shuffle_with<E: AsRef<[Expr]>>(&self, keys: E, options: &ShuffleOptions) -> DataFrame {
+        let keys = keys.as_ref();
+        if keys.is_empty() {
+            return self.with_error("shuffle: no key given; pass at least one expression".into());
+        }
+        let dtypes = match key_dtypes("shuffle", self, keys) {
+            Ok(d) => d.iter().map(hash_dtype).collect::<Vec<_>>(),
+            Err(e) => return self.with_error(e),
+        };
+        let n = options.npartitions.unwrap_or(self.npartitions());
+        hash_shuffle(self, keys, &dtypes, n, options)
+    }
+
+    /// How this dataframe's rows are placed by hash, when a shuffle placed
+    /// them (and no operation since moved or changed the key columns).
+    pub fn partitioning(&self) -> Option<&HashPartitioning> {
+        self.inner.partitioning.as_ref()
+    }
+
+    /// This dataframe with its metadata replaced.
+    pub(crate) fn with_meta(
+        &self,
+        divisions: Option<crate::Divisions>,
+        partitioning: Option<HashPartitioning>,
+    ) -> DataFrame {
+        let i = &*self.inner;
+        DataFrame {
+            inner: Arc::new(Inner {
+                source: i.source.clone(),
+                steps: i.steps.clone(),
+                schema: i.schema.clone(),
+                name: i.name.clone(),
+                divisions,
+                partitioning,
+                error: i.error.clone(),
+            }),
+        }
+    }
+}
+
+/// The type a key of type `dt` is cast to for hashing: itself, except
+/// that a categorical is hashed as its string (its own hash depends on
+/// the process's category mapping; an enum's codes do not).
+pub(crate) fn hash_dtype(dt: &DataType) -> DataType {
+    if dt.is_categorical() {
+        DataType::String
+    } else {
+        dt.clone()
+    }
+}
+
+/// The types of `keys` evaluated on `df`'s schema, or an error naming the
+/// schema.
+pub(crate) fn key_dtypes(
+    what: &str,
+    df: &DataFrame,
+    keys: &[Expr],
+) -> Result<Vec<DataType>, String> {
+    if let Some(e) = df.error() {
+        return Err(e.to_string());
+    }
+    let mut lf = PlFrame::empty_with_schema(df.schema()).lazy().select(keys);
+    lf.collect_schema()
+        .map(|s| s.iter_values().cloned().collect())
+        .map_err(|e| {
+            format!(
+                "{what}: {e}; the dataframe's schema is {}",
+                crate::frame::fmt_schema(df.schema())
+            )
+        })
+}
+
+/// `df` hash-partitioned by `keys` cast to `dtypes` into `n` partitions.
+pub(crate) fn hash_shuffle(
+    df: &DataFrame,
+    keys: &[Expr],
+    dtypes: &[DataType],
+    n: usize,
+    options: &ShuffleOptions,
+) -> DataFrame {
+    let n = n.max(1);
+    let cast: Vec<SerExpr> = keys
+        .iter()
+        .zip(dtypes)
+        .map(|(k, t)| SerExpr(k.clone().cast(t.clone())))
+        .collect();
+    let out = shuffle(
+        df,
+        "shuffle",
+        Partitioner::Hash {
+            keys: cast,
+            n: n as u32,
+        },
+        n,
+        None,
+        options,
+    );
+    let columns: Option<Vec<String>> = keys.iter().map(plain_column).collect();
+    let partitioning = columns.map(|columns| HashPartitioning {
+        columns,
+        dtypes: dtypes.to_vec(),
+        npartitions: n,
+    });
+    out.with_meta(None, partitioning)
+}
+
+/// The name of a plain column expression.
+pub(crate) fn plain_column(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Column(name) => Some(name.to_string()),
+        _ => None,
+    }
+}
+
+/// A dataframe of `n_out` partitions: `input`'s rows placed by `by`, each
+/// output partition then sorted by `sort` if given.
+pub(crate) fn shuffle(
+    input: &DataFrame,
+    what: &str,
+    by: Partitioner,
+    n_out: usize,
+    sort: Option<SortSpec>,
+    options: &ShuffleOptions,
+) -> DataFrame {
+    if input.error().is_some() {
+        return input.clone();
+    }
+    let name = layer_name(what, &(&by, &sort, options.piece_tasks), &[input.name()]);
+    let split = Arc::new(Split {
+        by,
+        spill: options.spill(),
+    });
+    let input2 = input.clone();
+    let name2 = name.clone();
+    let piece_tasks = options.piece_tasks;
+    let add = Box::new(move |b: &mut GraphBuilder| {
+        let parts = input2.add_parts(b, 0..input2.npartitions());
+        let split_name = format!("{name2}-split");
+        let piece_name = format!("{name2}-piece");
+        let splits: Vec<_> = parts
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let k = part_key(&split_name, i);
+                b.insert(k.clone(), Op::from_kernel(split.clone(), false), [p]);
+                k
+            })
+            .collect();
+        for j in 0..n_out {
+            let gather = Gather {
+                index: j as u32,
+                sort: sort.clone(),
+            };
+            let inputs: Vec<_> = if piece_tasks {
+                splits
+                    .iter()
+                    .enumerate()
+                    .map(|(i, split)| {
+                        let k = Key::with_index(piece_name.as_str(), &[i as u32, j as u32]);
+                        let pick = Pick { index: j as u32 };
+                        b.insert(k.clone(), Op::kernel(pick), [split.clone()]);
+                        k
+                    })
+                    .collect()
+            } else {
+                splits.clone()
+            };
+            b.insert(part_key(&name2, j), Op::kernel(gather), inputs);
+        }
+    });
+    DataFrame::from_source(
+        Source::Layer(Arc::new(Layer {
+            name,
+            npartitions: n_out,
+            schema: input.schema().clone(),
+            add,
+        })),
+        None,
+    )
+}
+
+/// Where each row of a partition goes.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) enum Partitioner {
+    /// By the hash of the keys (already cast to their hashing types),
+    /// into `n` partitions.
+    Hash { keys: Vec<SerExpr>, n: u32 },
+    /// By the range of one key: partition `i` holds the rows whose key is
+    /// at least `bounds[i - 1]` and below `bounds[i]` (`bounds` sorted,
+    /// ascending). Nulls go first, or last with `nulls_last`; with
+    /// `descending` the partitions are in the opposite order.
+    Range {
+        key: SerExpr,
+        bounds: PlBytes<Series>,
+        descending: bool,
+        nulls_last: bool,
+    },
+}
+
+impl Partitioner {
+    /// The number of output partitions.
+    fn npartitions(&self) -> usize {
+        match self {
+            Partitioner::Hash { n, .. } => *n as usize,
+            Partitioner::Range { bounds, .. } => bounds.0.len() + 1,
+        }
+    }
+
+    /// The output partition of every row of `df`.
+    fn targets(&self, df: &PlFrame) -> PolarsResult<Vec<u32>> {
+        let h = df.height();
+        let eval = |keys: Vec<Expr>| -> PolarsResult<PlFrame> {
+            let k = df.clone().lazy().select(keys).collect()?;
+            if k.height() != h {
+                return Err(polars_err!(
+                    ComputeError: "shuffle keys give {} values for {} rows; use expressions with one value per row",
+                    k.height(), h
+                ));
+            }
+            Ok(k)
+        };
+        match self {
+            Partitioner::Hash { keys, n } => {
+                let k = eval(keys.iter().map(|e| e.0.clone()).collect())?;
+                let state = PlSeedableRandomStateQuality::seed_from_u64(HASH_SEED);
+                let mut hashes = Vec::with_capacity(h);
+                let mut cols = k.columns().iter();
+                if let Some(first) = cols.next() {
+                    first.vec_hash(state.clone(), &mut hashes)?;
+                    for c in cols {
+                        c.vec_hash_combine(state.clone(), &mut hashes)?;
+                    }
+                }
+                hashes.resize(h, 0);
+                // The high bits of hash × n: a multiply instead of a
+                // division, and uniform over the partitions.
+                let n = *n as u128;
+                Ok(hashes
+                    .into_iter()
+                    .map(|x| ((x as u128 * n) >> 64) as u32)
+                    .collect())
+            }
+            Partitioner::Range {
+                key,
+                bounds,
+                descending,
+                nulls_last,
+            } => {
+                let k = eval(vec![key.0.clone()])?;
+                let s = k.columns()[0].as_materialized_series();
+                let bounds = &bounds.0;
+                let m = bounds.len() as u32;
+                let mut t = bounds_below(s, bounds)?;
+                let nulls = s.is_null();
+                for (t, null) in t.iter_mut().zip(nulls.iter()) {
+                    if null == Some(true) {
+                        *t = if *nulls_last { m } else { 0 };
+                    } else if *descending {
+                        *t = m - *t;
+                    }
+                }
+                // Nulls go at the end or start of the whole order, so with
+                // `descending` only the non-null rows were flipped.
+                Ok(t)
+            }
+        }
+    }
+}
+
+/// For every value of `s`, how many of the sorted `bounds` are at most it
+/// (nulls: 0), compared as Polars' sort orders them: by binary search for
+/// numbers, timestamps and strings (floats with NaN above every number),
+/// one comparison per boundary for other types.
+fn bounds_below(s: &Series, bounds: &Series) -> PolarsResult<Vec<u32>> {
+    fn count<T>(
+        values: impl Iterator<Item = Option<T>>,
+        bounds: &[T],
+        le: impl Fn(&T, &T) -> bool,
+    ) -> Vec<u32> {
+        values
+            .map(|v| v.map_or(0, |v| bounds.partition_point(|b| le(b, &v)) as u32))
+            .collect()
+    }
+    let (sp, bp) = (s.to_physical_repr(), bounds.to_physical_repr());
+    let dt = sp.dtype();
+    if dt.is_float() {
+        let (sv, bv) = (sp.cast(&DataType::Float64)?, bp.cast(&DataType::Float64)?);
+        let b: Vec<f64> = bv.f64()?.iter().flatten().collect();
+        // NaN sorts above every number, and equals itself.
+        let le = |b: &f64, x: &f64| b.is_nan() <= x.is_nan() && (x.is_nan() || b <= x);
+        return Ok(count(sv.f64()?.iter(), &b, le));
+    }
+    if *dt == DataType::UInt64 {
+        let b: Vec<u64> = bp.u64()?.iter().flatten().collect();
+        return Ok(count(sp.u64()?.iter(), &b, |b, x| b <= x));
+    }
+    if dt.is_integer() {
+        let (sv, bv) = (sp.cast(&DataType::Int64)?, bp.cast(&DataType::Int64)?);
+        let b: Vec<i64> = bv.i64()?.iter().flatten().collect();
+        return Ok(count(sv.i64()?.iter(), &b, |b, x| b <= x));
+    }
+    if dt.is_string() {
+        let b: Vec<&str> = bp.str()?.iter().flatten().collect();
+        return Ok(count(sp.str()?.iter(), &b, |b, x| b <= x));
+    }
+    let mut t = vec![0u32; s.len()];
+    for i in 0..bounds.len() {
+        let ge = s.gt_eq(&bounds.slice(i as i64, 1))?;
+        for (t, ge) in t.iter_mut().zip(ge.iter()) {
+            *t += u32::from(ge == Some(true));
+        }
+    }
+    Ok(t)
+}
+
+/// Cuts `df` into `n` frames by `targets` (one per row), keeping row order.
+pub(crate) fn split_by(df: &PlFrame, targets: &[u32], n: usize) -> PolarsResult<Vec<PlFrame>> {
+    if n == 1 {
+        return Ok(vec![df.clone()]);
+    }
+    let mut rows: Vec<Vec<IdxSize>> = vec![Vec::new(); n];
+    for (row, &t) in targets.iter().enumerate() {
+        rows[t as usize].push(row as IdxSize);
+    }
+    rows.into_iter()
+        .map(|r| df.take(&IdxCa::from_vec("".into(), r)))
+        .collect()
+}
+
+/// How to sort each output partition of a shuffle.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct SortSpec {
+    pub by: Vec<SerExpr>,
+    pub options: PlBytes<SortMultipleOptions>,
+}
+
+impl SortSpec {
+    pub(crate) fn run(&self, df: PlFrame) -> PolarsResult<PlFrame> {
+        let by: Vec<Expr> = self.by.iter().map(|e| e.0.clone()).collect();
+        df.lazy()
+            .sort_by_exprs(by, self.options.0.clone())
+            .collect()
+    }
+}
+
+/// Splits the partition in argument 0 into the pieces of every output
+/// partition.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Split {
+    by: Partitioner,
+    spill: Spill,
+}
+
+impl rask_core::Kernel for Split {
+    const NAME: &'static str = "rask.dataframe.shuffle_split";
+    fn run(&self, args: &[Value]) -> Result<Value, TaskError> {
+        let df = part_arg(args, 0)?;
+        let n = self.by.npartitions();
+        let pieces = polars_pool(|| {
+            let targets = self.by.targets(df)?;
+            split_by(df, &targets, n)
+        })
+        .map_err(failed)?;
+        Ok(Value::sized(Pieces::hold(pieces, &self.spill)?))
+    }
+}
+
+/// Stacks piece `index` of every split in its arguments, in order, and
+/// sorts the result if asked.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Gather {
+    index: u32,
+    sort: Option<SortSpec>,
+}
+
+impl rask_core::Kernel for Gather {
+    const NAME: &'static str = "rask.dataframe.shuffle_gather";
+    fn run(&self, args: &[Value]) -> Result<Value, TaskError> {
+        let frames = args
+            .iter()
+            .enumerate()
+            .map(|(i, v)| match v.downcast_ref::<Pieces>() {
+                Some(p) => p.load(self.index as usize),
+                None => part_arg(args, i).cloned(),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let out = polars_pool(|| {
+            let df = concat(frames)?;
+            match &self.sort {
+                Some(s) => s.run(df),
+                None => Ok(df),
+            }
+        })
+        .map_err(failed)?;
+        Ok(Part::value(out))
+    }
+}
+
+/// Takes piece `index` out of the split in argument 0 (see
+/// [`ShuffleOptions::piece_tasks`]).
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Pick {
+    index: u32,
+}
+
+impl rask_core::Kernel for Pick {
+    const NAME: &'static str = "rask.dataframe.shuffle_piece";
+    fn run(&self, args: &[Value]) -> Result<Value, TaskError> {
+        let piece = args[0].get::<Pieces>(0)?.load(self.index as usize)?;
+        Ok(Part::value(piece))
+    }
+}
+
+rask_core::register_kernel!(Split, Gather, Pick);
+
+/// A Polars value (a series, sort options, join options) that travels as
+/// bytes in Polars' own encoding, like expressions (see `steps`).
+#[derive(Clone, Debug)]
+pub(crate) struct PlBytes<T>(pub T);
+
+impl<T: Serialize> Serialize for PlBytes<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut bytes = Vec::new();
+        pl_serialize::SerializeOptions::default()
+            .serialize_into_writer::<_, _, false>(&mut bytes, &self.0)
+            .map_err(serde::ser::Error::custom)?;
+        bytes.serialize(s)
+    }
+}
+
+impl<'de, T: DeserializeOwned> Deserialize<'de> for PlBytes<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let bytes = Vec::<u8>::deserialize(d)?;
+        pl_serialize::SerializeOptions::default()
+            .deserialize_from_reader::<T, _, false>(bytes.as_slice())
+            .map(PlBytes)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use polars::prelude::*;
+    use rask_core::Kernel;
+
+    use super::*;
+
+    fn frame() -> PlFrame {
+        df!("k" => [Some(1i64), Some(2), None, Some(1), Some(5)], "v" => [1i64, 2, 3, 4, 5])
+            .unwrap()
+    }
+
+    #[test]
+    fn equal_keys_get_equal_targets_whatever_the_partition() {
+        let p = Partitioner::Hash {
+            keys: vec![SerExpr(col("k"))],
+            n: 3,
+        };
+        let a = p.targets(&frame()).unwrap();
+        let b = p.targets(&frame().slice(3, 2)).unwrap();
+        assert_eq!(a[0], a[3]);
+        assert_eq!(b[0], a[0]);
+        assert!(a.iter().all(|t| *t < 3));
+    }
+
+    #[test]
+    fn range_targets_put_nulls_first_or_last() {
+        let bounds = Series::new("k".into(), [2i64, 5]);
+        let mk = |descending, nulls_last| Partitioner::Range {
+            key: SerExpr(col("k")),
+            bounds: PlBytes(bounds.clone()),
+            descending,
+            nulls_last,
+        };
+        assert_eq!(mk(false, false).targets(&frame()).unwrap(), [0, 1, 0, 0, 2]);
+        assert_eq!(mk(false, true).targets(&frame()).unwrap(), [0, 1, 2, 0, 2]);
+        assert_eq!(mk(true, false).targets(&frame()).unwrap(), [2, 1, 0, 2, 0]);
+    }
+
+    #[test]
+    fn split_and_gather_round_trip_through_spill_files_and_postcard() {
+        let dir = std::env::temp_dir().join(format!("rask-spill-unit-{}", std::process::id()));
+        let split = Split {
+            by: Partitioner::Hash {
+                keys: vec![SerExpr(col("k"))],
+                n: 2,
+            },
+            spill: Spill {
+                limit: Some(0),
+                dir: Some(dir.to_string_lossy().into_owned()),
+            },
+        };
+        let bytes = postcard::to_allocvec(&split).unwrap();
+        let split: Split = postcard::from_bytes(&bytes).unwrap();
+        let pieces = split.run(&[Part::value(frame())]).unwrap();
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2);
+        let enc = pieces.encode().unwrap();
+        let back = Value::decode(&enc.tag, &enc.bytes).unwrap();
+        let mut rows = 0;
+        for j in 0..2 {
+            let g = Gather {
+                index: j,
+                sort: None,
+            };
+            let a = g.run(std::slice::from_ref(&pieces)).unwrap();
+            let b = g.run(std::slice::from_ref(&back)).unwrap();
+            let (a, b) = (&a.get::<Part>(0).unwrap().0, &b.get::<Part>(0).unwrap().0);
+            assert!(a.equals_missing(b));
+            rows += a.height();
+        }
+        assert_eq!(rows, 5);
+        drop(pieces);
+        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+        let _ = std::fs::remove_dir(&dir);
+    }
+}

@@ -1,0 +1,339 @@
+//! `sort` and `set_index`: a global sort by sampled quantiles.
+//!
+//! Sorting `n` partitions takes three passes, as Dask's `set_index` does:
+//!
+//! 1. **Sample** (computed at once): every partition sorts the values of
+//!    the first sort key and keeps evenly spaced ones (its minimum and
+//!    maximum among them), each weighted by how many rows it stands for.
+//! 2. **Boundaries**: the weighted quantiles `1/n, 2/n, …` of the pooled
+//!    sample, repeated values dropped (so a key with few distinct values
+//!    gives fewer partitions).
+//! 3. **Range shuffle** (lazy): every row goes to the partition of its key's
+//!    range (see [`crate::shuffle`]), and each output partition is sorted
+//!    by all the keys with Polars. Rows with equal first keys land in the
+//!    same partition, so the partitions in order are the sorted frame.
+//!
+//! Nulls of the first key go to the first partition (the last with
+//! `nulls_last`). A sort by one plain numeric or temporal column, ascending,
+//! records the partitions' [`Divisions`] (the sample's minimum, the
+//! boundaries, the maximum); null keys, which sort first, lie outside them.
+
+use std::sync::Arc;
+
+use polars::prelude::{
+    DataFrame as PlFrame, DataType, Expr, IdxCa, IdxSize, IntoLazy, NamedFrom, Series,
+    SortMultipleOptions, col,
+};
+use rask_core::{Error, GraphBuilder, Op, Result, TaskError, Value};
+use serde::{Deserialize, Serialize};
+
+use crate::frame::{
+    DataFrame, Divisions, Layer, Source, fmt_schema, layer_name, part_key, polars_error,
+};
+use crate::kernels::{Part, failed, part_arg, polars_pool};
+use crate::shuffle::{Partitioner, PlBytes, ShuffleOptions, SortSpec, plain_column, shuffle};
+use crate::steps::SerExpr;
+
+impl DataFrame {
+    /// Sorts the rows by `by` (Polars expressions, usually columns),
+    /// ascending with nulls first, like Polars' `sort`. Samples the first
+    /// key at once to choose the partitions' ranges (see the module docs),
+    /// so it returns a `Result`; the sort itself is lazy.
+    ///
+    /// ```
+    /// # use rask_local as _;
+    /// use rask_dataframe::{self as dd, polars::prelude::*};
+    /// let pl = df!("ts" => [5i64, 3, 9, 1, 7, 2], "v" => [0i64, 1, 2, 3, 4, 5]).unwrap();
+    /// let d = dd::from_polars(pl, 3).unwrap();
+    /// let first = d.sort([col("ts")]).unwrap().head(2).unwrap();
+    /// assert_eq!(first.column("ts").unwrap().i64().unwrap().to_vec(), [Some(1), Some(2)]);
+    /// ```
+    pub fn sort<E: AsRef<[Expr]>>(&self, by: E) -> Result<DataFrame> {
+        self.sort_with(
+            by,
+            SortMultipleOptions::default(),
+            &ShuffleOptions::default(),
+        )
+    }
+
+    /// Like [`DataFrame::sort`], with Polars' sort options (descending,
+    /// nulls last, stable order of equal keys) and shuffle options (the
+    /// partition count, by default the input's; spilling).
+    ///
+    /// ```
+    /// # use rask_local as _;
+    /// use rask_dataframe::{self as dd, ShuffleOptions, polars::prelude::*};
+    /// let pl = df!("x" => [Some(2i64), None, Some(8), Some(4)]).unwrap();
+    /// let d = dd::from_polars(pl, 2).unwrap();
+    /// let opts = SortMultipleOptions::default().with_order_descending(true).with_nulls_last(true);
+    /// let s = d.sort_with([col("x")], opts, &ShuffleOptions::default()).unwrap().compute().unwrap();
+    /// assert_eq!(s.column("x").unwrap().i64().unwrap().to_vec(), [Some(8), Some(4), Some(2), None]);
+    /// ```
+    pub fn sort_with<E: AsRef<[Expr]>>(
+        &self,
+        by: E,
+        options: SortMultipleOptions,
+        shuffle_options: &ShuffleOptions,
+    ) -> Result<DataFrame> {
+        self.check()?;
+        let by = by.as_ref().to_vec();
+        let Some(first) = by.first().cloned() else {
+            return Err(Error::invalid(
+                "sort",
+                "no sort key given; pass at least one expression",
+            ));
+        };
+        if options.limit.is_some() {
+            return Err(Error::invalid(
+                "sort",
+                "a sort with a limit is not supported; sort, then take head(n)",
+            ));
+        }
+        // Checks names and types on an empty frame.
+        let mut probe = PlFrame::empty_with_schema(self.schema())
+            .lazy()
+            .sort_by_exprs(by.clone(), options.clone());
+        let key_dtype = probe
+            .collect_schema()
+            .and_then(|_| {
+                PlFrame::empty_with_schema(self.schema())
+                    .lazy()
+                    .select([first.clone()])
+                    .collect_schema()
+            })
+            .map_err(|e| {
+                Error::invalid(
+                    "sort",
+                    format!(
+                        "{e}; the dataframe's schema is {}",
+                        fmt_schema(self.schema())
+                    ),
+                )
+            })?
+            .iter_values()
+            .next()
+            .cloned()
+            .unwrap_or(DataType::Null);
+        let descending = options.descending.first().copied().unwrap_or(false);
+        let nulls_last = options.nulls_last.first().copied().unwrap_or(false);
+        let n_out = shuffle_options
+            .get_npartitions()
+            .unwrap_or(self.npartitions());
+        let may_divide = by.len() == 1
+            && !descending
+            && plain_column(&first).is_some()
+            && (key_dtype.is_primitive_numeric() || key_dtype.is_temporal());
+        let (bounds, range) = if n_out <= 1 && !may_divide {
+            (
+                Series::new_empty(first_name(&first).into(), &key_dtype),
+                None,
+            )
+        } else {
+            boundaries(self, &first, n_out)?
+        };
+        let spec = SortSpec {
+            by: by.iter().cloned().map(SerExpr).collect(),
+            options: PlBytes(options),
+        };
+        let partitioner = Partitioner::Range {
+            key: SerExpr(first.clone()),
+            bounds: PlBytes(bounds.clone()),
+            descending,
+            nulls_last,
+        };
+        let n = bounds.len() + 1;
+        let out = shuffle(self, "sort", partitioner, n, Some(spec), shuffle_options);
+        let divisions = match (plain_column(&first), range) {
+            (Some(column), Some((lo, hi))) if may_divide => as_f64(&bounds).map(|inner| {
+                let mut b = vec![lo];
+                b.extend(inner);
+                b.push(hi);
+                Divisions { column, bounds: b }
+            }),
+            _ => None,
+        };
+        Ok(out.with_meta(divisions, None))
+    }
+
+    /// Sorts by `column` and records the partitions' [`Divisions`] (Polars
+    /// frames have no index, so the column stays a column): the basis of
+    /// Dask's `set_index`. Nulls go first, outside the divisions.
+    ///
+    /// ```
+    /// # use rask_local as _;
+    /// use rask_dataframe::{self as dd, polars::prelude::*};
+    /// let pl = df!("t" => (0..100i64).rev().collect::<Vec<_>>()).unwrap();
+    /// let d = dd::from_polars(pl, 4).unwrap().set_index("t").unwrap();
+    /// let div = d.divisions().unwrap();
+    /// assert_eq!(div.column, "t");
+    /// assert_eq!(div.bounds.first(), Some(&0.0));
+    /// assert_eq!(div.bounds.last(), Some(&99.0));
+    /// ```
+    pub fn set_index(&self, column: &str) -> Result<DataFrame> {
+        self.check()?;
+        match self.dtype(column) {
+            Some(t) if t.is_primitive_numeric() || t.is_temporal() => self.sort([col(column)]),
+            Some(t) => Err(Error::invalid(
+                "set_index",
+                format!(
+                    "column `{column}` is {t}; divisions need a numeric or temporal column \
+                     (use sort for others)"
+                ),
+            )),
+            None => Err(Error::invalid(
+                "set_index",
+                format!(
+                    "no column `{column}`; the dataframe's schema is {}",
+                    fmt_schema(self.schema())
+                ),
+            )),
+        }
+    }
+}
+
+/// The output name of a key expression, for an empty boundary series.
+fn first_name(e: &Expr) -> String {
+    plain_column(e).unwrap_or_else(|| "key".to_string())
+}
+
+/// The values of a numeric or temporal series as `f64`.
+fn as_f64(s: &Series) -> Option<Vec<f64>> {
+    let f = s.to_physical_repr().cast(&DataType::Float64).ok()?;
+    let f = f.f64().ok()?;
+    f.iter().collect()
+}
+
+/// The range boundaries of `n` partitions for the key `first`, from a
+/// sample, and the sample's (min, max) as `f64` when the key is a number.
+fn boundaries(df: &DataFrame, first: &Expr, n: usize) -> Result<(Series, Option<(f64, f64)>)> {
+    let per_part = (4 * n).clamp(16, 1024) as u32;
+    let sampled = sample_layer(df, first, per_part).compute()?;
+    let sampled = sampled
+        .sort(["key"], Default::default())
+        .map_err(|e| polars_error("sort: sampling", e))?;
+    let key = sampled
+        .column("key")
+        .map_err(|e| polars_error("sort: sampling", e))?
+        .as_materialized_series()
+        .clone();
+    let w = sampled
+        .column("w")
+        .and_then(|c| c.f64().cloned())
+        .map_err(|e| polars_error("sort: sampling", e))?;
+    let total: f64 = w.iter().flatten().sum();
+    let mut rows: Vec<IdxSize> = Vec::new();
+    let mut cum = 0.0;
+    let mut next = 1usize;
+    for (r, wi) in w.iter().enumerate() {
+        cum += wi.unwrap_or(0.0);
+        while next < n && cum >= total * next as f64 / n as f64 {
+            rows.push(r as IdxSize);
+            next += 1;
+        }
+    }
+    let picked = key
+        .take(&IdxCa::from_vec("".into(), rows))
+        .map_err(|e| polars_error("sort: sampling", e))?;
+    // Drop repeated boundaries (a repeated one makes an empty partition).
+    let mut keep: Vec<IdxSize> = Vec::new();
+    for i in 0..picked.len() {
+        let same = i > 0
+            && picked.get(i).ok() == picked.get(keep.last().copied().unwrap_or(0) as usize).ok();
+        if !same {
+            keep.push(i as IdxSize);
+        }
+    }
+    let bounds = picked
+        .take(&IdxCa::from_vec("".into(), keep))
+        .map_err(|e| polars_error("sort: sampling", e))?;
+    let range = if key.is_empty() {
+        None
+    } else {
+        as_f64(&key.slice(0, 1))
+            .zip(as_f64(&key.slice(key.len() as i64 - 1, 1)))
+            .map(|(lo, hi)| (lo[0], hi[0]))
+    };
+    Ok((bounds, range))
+}
+
+/// One sample task per partition of `df`: up to `count` evenly spaced
+/// values of the sorted, non-null `key`, each weighted by the rows it
+/// stands for.
+fn sample_layer(df: &DataFrame, key: &Expr, count: u32) -> DataFrame {
+    let kernel = Arc::new(Sample {
+        key: SerExpr(key.clone()),
+        count,
+    });
+    let name = layer_name("sort-sample", &(&kernel.key, count), &[df.name()]);
+    let schema = {
+        let mut s = PlFrame::empty_with_schema(df.schema())
+            .lazy()
+            .select([key.clone().alias("key")]);
+        let mut s = s.collect_schema().map(|s| (*s).clone()).unwrap_or_default();
+        s.insert("w".into(), DataType::Float64);
+        Arc::new(s)
+    };
+    let (df2, name2) = (df.clone(), name.clone());
+    let add = Box::new(move |b: &mut GraphBuilder| {
+        let parts = df2.add_parts(b, 0..df2.npartitions());
+        for (i, p) in parts.into_iter().enumerate() {
+            b.insert(
+                part_key(&name2, i),
+                Op::from_kernel(kernel.clone(), false),
+                [p],
+            );
+        }
+    });
+    DataFrame::from_source(
+        Source::Layer(Arc::new(Layer {
+            name,
+            npartitions: df.npartitions(),
+            schema,
+            add,
+        })),
+        None,
+    )
+}
+
+/// Samples the sort key of the partition in argument 0 (see
+/// [`sample_layer`]).
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Sample {
+    key: SerExpr,
+    count: u32,
+}
+
+impl rask_core::Kernel for Sample {
+    const NAME: &'static str = "rask.dataframe.sort_sample";
+    fn run(&self, args: &[Value]) -> std::result::Result<Value, TaskError> {
+        let df = part_arg(args, 0)?.clone();
+        let out = polars_pool(|| {
+            let k = df
+                .lazy()
+                .select([self.key.0.clone().alias("key")])
+                .drop_nulls(None)
+                .sort(["key"], Default::default())
+                .collect()?;
+            let m = k.height();
+            let take = (self.count as usize).min(m);
+            let rows: Vec<IdxSize> = match take {
+                0 => Vec::new(),
+                1 => vec![0],
+                t => (0..t).map(|i| (i * (m - 1) / (t - 1)) as IdxSize).collect(),
+            };
+            let mut s = k.take(&IdxCa::from_vec("".into(), rows))?;
+            let w = if take == 0 {
+                0.0
+            } else {
+                m as f64 / take as f64
+            };
+            let wcol = Series::new("w".into(), vec![w; take]);
+            s.with_column(wcol.into())?;
+            Ok(s)
+        })
+        .map_err(failed)?;
+        Ok(Part::value(out))
+    }
+}
+
+rask_core::register_kernel!(Sample);

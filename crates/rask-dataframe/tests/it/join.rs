@@ -1,0 +1,383 @@
+//! Joins equal Polars' join of the concatenated frames, for every join type
+//! and every strategy (broadcast, shuffle, co-partitioned).
+
+use rask_core::{Collection, GraphBuilder};
+use rask_dataframe::polars::prelude::*;
+use rask_dataframe::{self as dd, JoinStrategy, ShuffleOptions};
+
+use crate::support::{Rng, assert_frames_eq, data, random_parts, sorted};
+
+/// A right-hand table keyed by `g` (with duplicates and a null key) and
+/// `k`, with a column `w` that clashes with the left side's.
+fn right_table(rows: usize, seed: u64) -> DataFrame {
+    let mut r = Rng::new(seed);
+    let kinds = ["alpha", "beta", "zeta"];
+    let g: Vec<Option<i64>> = (0..rows)
+        .map(|_| {
+            let x = r.below(12) as i64;
+            (x != 11).then_some(x - 5)
+        })
+        .collect();
+    let k: Vec<Option<&str>> = (0..rows)
+        .map(|_| {
+            let i = r.below(4) as usize;
+            (i < 3).then(|| kinds[i])
+        })
+        .collect();
+    let w: Vec<i64> = (0..rows).map(|_| r.below(50) as i64).collect();
+    let name: Vec<String> = (0..rows).map(|i| format!("r{i}")).collect();
+    df!("g" => g, "k" => k, "w" => w, "name" => name).unwrap()
+}
+
+const HOWS: [JoinType; 6] = [
+    JoinType::Inner,
+    JoinType::Left,
+    JoinType::Right,
+    JoinType::Full,
+    JoinType::Semi,
+    JoinType::Anti,
+];
+
+fn all_sorted(df: &DataFrame) -> DataFrame {
+    let names: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let names: Vec<&str> = names.iter().map(|s| s.as_str()).collect();
+    sorted(df, &names)
+}
+
+fn check(
+    left: &dd::DataFrame,
+    right: &dd::DataFrame,
+    lpl: &DataFrame,
+    rpl: &DataFrame,
+    on: &[&str],
+    how: JoinType,
+    strategy: JoinStrategy,
+) -> dd::DataFrame {
+    let keys: Vec<Expr> = on.iter().map(|c| col(*c)).collect();
+    let args = JoinArgs::new(how.clone());
+    let got = left.join_with(right, &keys, &keys, args.clone(), strategy.clone());
+    let want = lpl
+        .clone()
+        .lazy()
+        .join(rpl.clone().lazy(), &keys, &keys, args)
+        .collect()
+        .unwrap();
+    assert_eq!(&**got.schema(), &**want.schema(), "{how:?} {strategy:?}");
+    let g = got
+        .compute()
+        .unwrap_or_else(|e| panic!("{how:?} {strategy:?}: {e}"));
+    assert_frames_eq(&all_sorted(&g), &all_sorted(&want));
+    got
+}
+
+#[test]
+fn every_join_type_and_strategy_equals_polars() {
+    let lpl = data(400, 21);
+    let rpl = right_table(60, 22);
+    for (nl, nr, seed) in [(1, 1, 1), (5, 1, 2), (7, 3, 3), (2, 6, 4)] {
+        let left = dd::from_partitions(random_parts(&lpl, nl, seed)).unwrap();
+        let right = dd::from_partitions(random_parts(&rpl, nr, seed + 10)).unwrap();
+        for how in HOWS {
+            for on in [&["g"][..], &["k", "g"][..]] {
+                let mut strategies = vec![
+                    JoinStrategy::Auto,
+                    JoinStrategy::Shuffle(ShuffleOptions::default()),
+                    JoinStrategy::Shuffle(ShuffleOptions::default().npartitions(3)),
+                ];
+                if how != JoinType::Full || (nl == 1 && nr == 1) {
+                    strategies.push(JoinStrategy::Broadcast);
+                }
+                for s in strategies {
+                    let _ = check(&left, &right, &lpl, &rpl, on, how.clone(), s);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn broadcast_keeps_the_big_side_partitions_and_shuffle_uses_the_larger_count() {
+    let lpl = data(200, 3);
+    let rpl = right_table(30, 4);
+    let left = dd::from_partitions(random_parts(&lpl, 6, 1)).unwrap();
+    let right = dd::from_polars(rpl.clone(), 1).unwrap();
+    let on = [col("g")];
+    let inner = JoinArgs::new(JoinType::Inner);
+    // The contract's shape: a one-partition table is broadcast.
+    assert_eq!(
+        left.join(&right, on.clone(), on.clone(), inner.clone())
+            .npartitions(),
+        6
+    );
+    // Right joins broadcast the left side, so one output per right partition.
+    let right3 = dd::from_partitions(random_parts(&rpl, 3, 2)).unwrap();
+    let small_left = dd::from_polars(lpl.clone(), 1).unwrap();
+    let j = small_left.join(
+        &right3,
+        on.clone(),
+        on.clone(),
+        JoinArgs::new(JoinType::Right),
+    );
+    assert_eq!(j.npartitions(), 3);
+    // A full join of partitioned sides shuffles, into the larger count.
+    let j = left.join(
+        &right3,
+        on.clone(),
+        on.clone(),
+        JoinArgs::new(JoinType::Full),
+    );
+    assert_eq!(j.npartitions(), 6);
+    let _ = check(
+        &left,
+        &right3,
+        &lpl,
+        &rpl,
+        &["g"],
+        JoinType::Full,
+        JoinStrategy::Auto,
+    );
+    // A full join cannot broadcast either side.
+    let e = small_left
+        .join_with(
+            &right3,
+            on.clone(),
+            on.clone(),
+            JoinArgs::new(JoinType::Full),
+            JoinStrategy::Broadcast,
+        )
+        .compute()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("cannot broadcast"), "{e}");
+}
+
+fn task_count(c: &impl Collection) -> usize {
+    let mut b = GraphBuilder::new();
+    c.add_to_graph(&mut b, &mut Vec::new());
+    b.len()
+}
+
+#[test]
+fn co_partitioned_sides_join_without_another_shuffle() {
+    let lpl = data(300, 8);
+    let rpl = right_table(80, 9);
+    let left = dd::from_partitions(random_parts(&lpl, 5, 3))
+        .unwrap()
+        .shuffle([col("g")], 4);
+    let right = dd::from_partitions(random_parts(&rpl, 3, 4))
+        .unwrap()
+        .shuffle([col("g")], 4);
+    assert_eq!(left.partitioning().unwrap().columns, ["g"]);
+    for how in HOWS {
+        let j = check(
+            &left,
+            &right,
+            &lpl,
+            &rpl,
+            &["g"],
+            how.clone(),
+            JoinStrategy::Auto,
+        );
+        assert_eq!(
+            task_count(&j),
+            task_count(&left) + task_count(&right) + 4,
+            "{how:?}: only the join tasks are added"
+        );
+    }
+    // A join's result keeps its partitioning, so joining it again on the
+    // same key adds only join tasks; a filter keeps it too.
+    let on = [col("g")];
+    let j = left
+        .join(
+            &right,
+            on.clone(),
+            on.clone(),
+            JoinArgs::new(JoinType::Inner),
+        )
+        .filter(col("w").gt(lit(0)));
+    assert!(j.partitioning().is_some());
+    let again = j.join(
+        &right.select([col("g"), col("name")]).shuffle([col("g")], 4),
+        on.clone(),
+        on.clone(),
+        JoinArgs::new(JoinType::Semi),
+    );
+    assert!(again.error().is_none(), "{:?}", again.error());
+    // Different partition counts do shuffle.
+    let other = dd::from_polars(rpl.clone(), 2)
+        .unwrap()
+        .shuffle([col("g")], 2);
+    let j = left.join(
+        &other,
+        on.clone(),
+        on.clone(),
+        JoinArgs::new(JoinType::Full),
+    );
+    assert!(task_count(&j) > task_count(&left) + task_count(&other) + 4);
+    let _ = check(
+        &left,
+        &other,
+        &lpl,
+        &rpl,
+        &["g"],
+        JoinType::Full,
+        JoinStrategy::Auto,
+    );
+}
+
+#[test]
+fn keys_of_different_integer_types_meet_in_a_shuffle() {
+    let lpl = data(200, 5);
+    let rpl = right_table(40, 6)
+        .lazy()
+        .with_columns([col("g").cast(DataType::Int32)])
+        .collect()
+        .unwrap();
+    let left = dd::from_partitions(random_parts(&lpl, 4, 1)).unwrap();
+    let right = dd::from_partitions(random_parts(&rpl, 3, 2)).unwrap();
+    let keys = [col("g")];
+    let want = lpl
+        .clone()
+        .lazy()
+        .join(
+            rpl.clone().lazy(),
+            keys.clone(),
+            keys.clone(),
+            JoinArgs::new(JoinType::Inner),
+        )
+        .collect();
+    let got = left.join_with(
+        &right,
+        keys.clone(),
+        keys.clone(),
+        JoinArgs::new(JoinType::Inner),
+        JoinStrategy::Shuffle(ShuffleOptions::default()),
+    );
+    match want {
+        Ok(want) => assert_frames_eq(&all_sorted(&got.compute().unwrap()), &all_sorted(&want)),
+        // Polars refuses it on one frame too; so must the join.
+        Err(_) => assert!(got.error().is_some()),
+    }
+}
+
+#[test]
+fn bad_join_keys_are_named() {
+    let d = dd::from_polars(data(20, 1), 2).unwrap();
+    let r = dd::from_polars(right_table(5, 1), 1).unwrap();
+    let inner = JoinArgs::new(JoinType::Inner);
+    let e = d
+        .join(&r, [col("nope")], [col("g")], inner.clone())
+        .compute()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("nope") && e.contains("v: f64"), "{e}");
+    let e = d
+        .join(&r, [col("g")], [col("missing_right")], inner.clone())
+        .len()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("missing_right") && e.contains("name: str"),
+        "{e}"
+    );
+    let e = d
+        .join(&r, [col("g")], [col("g"), col("k")], inner.clone())
+        .compute()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("1 left key(s) and 2 right key(s)"), "{e}");
+    let e = d
+        .join(&r, Vec::<Expr>::new(), Vec::<Expr>::new(), inner.clone())
+        .compute()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("at least one"), "{e}");
+    // An invalid input's error flows through.
+    let e = d
+        .select([col("zz")])
+        .join(&r, [col("g")], [col("g")], inner)
+        .compute()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("zz"), "{e}");
+}
+
+#[test]
+fn categorical_keys_join_like_polars() {
+    let cat = DataType::from_categories(Categories::global());
+    let lpl = data(200, 12)
+        .lazy()
+        .with_columns([col("k").cast(cat.clone())])
+        .collect()
+        .unwrap();
+    let rpl = right_table(30, 13)
+        .lazy()
+        .with_columns([col("k").cast(cat)])
+        .collect()
+        .unwrap();
+    let left = dd::from_partitions(random_parts(&lpl, 4, 1)).unwrap();
+    let right = dd::from_partitions(random_parts(&rpl, 3, 2)).unwrap();
+    for how in [
+        JoinType::Inner,
+        JoinType::Left,
+        JoinType::Full,
+        JoinType::Anti,
+    ] {
+        let got = left.join_with(
+            &right,
+            [col("k")],
+            [col("k")],
+            JoinArgs::new(how.clone()),
+            JoinStrategy::Shuffle(ShuffleOptions::default()),
+        );
+        let want = lpl
+            .clone()
+            .lazy()
+            .join(
+                rpl.clone().lazy(),
+                [col("k")],
+                [col("k")],
+                JoinArgs::new(how.clone()),
+            )
+            .collect()
+            .unwrap();
+        // Compare as strings (sorting a categorical sorts its codes).
+        let strs = |df: DataFrame| {
+            df.lazy()
+                .with_columns([dtype_col(&DataType::from_categories(Categories::global()))
+                    .as_selector()
+                    .as_expr()
+                    .cast(DataType::String)])
+                .collect()
+                .unwrap()
+        };
+        let (g, w) = (strs(got.compute().unwrap()), strs(want));
+        assert_frames_eq(&all_sorted(&g), &all_sorted(&w));
+    }
+}
+
+#[test]
+fn broadcasting_the_right_side_keeps_the_left_divisions() {
+    let lpl = data(300, 14);
+    let rpl = right_table(20, 15);
+    let left = dd::from_partitions(random_parts(&lpl, 4, 1))
+        .unwrap()
+        .set_index("w")
+        .unwrap();
+    let right = dd::from_polars(rpl.clone(), 1).unwrap();
+    let on = [col("g")];
+    for how in [
+        JoinType::Inner,
+        JoinType::Left,
+        JoinType::Semi,
+        JoinType::Anti,
+    ] {
+        let j = left.join(&right, on.clone(), on.clone(), JoinArgs::new(how.clone()));
+        assert_eq!(j.divisions(), left.divisions(), "{how:?}");
+        let _ = check(&left, &right, &lpl, &rpl, &["g"], how, JoinStrategy::Auto);
+    }
+}

@@ -1,0 +1,360 @@
+//! Hash shuffles, spilling, sort, set_index and repartition equal Polars on
+//! the concatenated data.
+
+use proptest::prelude::*;
+use rask_dataframe::polars::prelude::*;
+use rask_dataframe::{self as dd, ShuffleOptions};
+
+use crate::support::{assert_frames_eq, data, random_parts, sorted, temp_dir};
+
+const ALL: [&str; 4] = ["k", "g", "v", "w"];
+
+/// Every value of `key` appears in one partition only.
+fn assert_keys_apart(parts: &[DataFrame], key: &str) {
+    let mut seen = std::collections::HashMap::new();
+    for (i, p) in parts.iter().enumerate() {
+        let c = p
+            .column(key)
+            .unwrap()
+            .as_materialized_series()
+            .cast(&DataType::String)
+            .unwrap();
+        for v in c.str().unwrap().iter() {
+            let prev = seen.insert(v.map(str::to_string), i);
+            assert!(
+                prev.is_none_or(|j| j == i),
+                "{key}={v:?} in partitions {prev:?} and {i}"
+            );
+        }
+    }
+}
+
+#[test]
+fn hash_shuffle_places_equal_keys_together_and_keeps_the_rows() {
+    let pl = data(500, 31);
+    for (n_in, n_out, seed) in [(1, 3, 1), (6, 4, 2), (9, 1, 3), (3, 8, 4)] {
+        let d = dd::from_partitions(random_parts(&pl, n_in, seed)).unwrap();
+        for keys in [vec!["k"], vec!["g"], vec!["k", "g"]] {
+            let exprs: Vec<Expr> = keys.iter().map(|k| col(*k)).collect();
+            let s = d.shuffle(&exprs, n_out);
+            assert_eq!(s.npartitions(), n_out);
+            assert_eq!(s.partitioning().unwrap().columns, keys);
+            let parts = s.compute_partitions().unwrap();
+            for k in &keys {
+                if keys.len() == 1 {
+                    assert_keys_apart(&parts, k);
+                }
+            }
+            let all = s.compute().unwrap();
+            assert_frames_eq(&sorted(&all, &ALL), &sorted(&pl, &ALL));
+        }
+    }
+    // On an expression too.
+    let d = dd::from_partitions(random_parts(&pl, 4, 9)).unwrap();
+    let s = d.shuffle([col("w") % lit(7)], 3);
+    assert!(s.partitioning().is_none());
+    assert_eq!(s.len().unwrap(), 500);
+}
+
+#[test]
+fn spilled_shuffles_give_the_same_rows_and_leave_no_files() {
+    let pl = data(300, 41);
+    let d = dd::from_partitions(random_parts(&pl, 5, 1)).unwrap();
+    let dir = temp_dir("spill");
+    let spill = ShuffleOptions::default()
+        .npartitions(4)
+        .memory_limit(0)
+        .spill_dir(dir.join("pieces"));
+    let s = d.shuffle_with([col("g")], &spill);
+    let parts = s.compute_partitions().unwrap();
+    assert_keys_apart(&parts, "g");
+    let in_memory = d.shuffle([col("g")], 4).compute_partitions().unwrap();
+    let picked = d
+        .shuffle_with([col("g")], &spill.clone().piece_tasks(true))
+        .compute_partitions()
+        .unwrap();
+    for ((a, b), c) in parts.iter().zip(&in_memory).zip(&picked) {
+        assert_frames_eq(a, b);
+        assert_frames_eq(a, c);
+    }
+    let left: Vec<_> = std::fs::read_dir(dir.join("pieces")).unwrap().collect();
+    assert!(left.is_empty(), "spill files left behind: {left:?}");
+    // A sort spills the same way.
+    let s = d
+        .sort_with(
+            [col("w")],
+            SortMultipleOptions::default().with_maintain_order(true),
+            &spill,
+        )
+        .unwrap();
+    let want = pl
+        .sort(
+            ["w"],
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .unwrap();
+    assert_frames_eq(&s.compute().unwrap(), &want);
+    assert_eq!(std::fs::read_dir(dir.join("pieces")).unwrap().count(), 0);
+}
+
+fn stable() -> SortMultipleOptions {
+    SortMultipleOptions::default().with_maintain_order(true)
+}
+
+#[test]
+fn stable_sorts_equal_polars_exactly() {
+    let pl = data(600, 51);
+    for (n, n_out, seed) in [(1, 1, 1), (4, 4, 2), (8, 3, 3), (3, 9, 4)] {
+        let d = dd::from_partitions(random_parts(&pl, n, seed)).unwrap();
+        let opts = ShuffleOptions::default().npartitions(n_out);
+        for (by, desc, nulls_last) in [
+            (vec!["g"], false, false),
+            (vec!["g"], true, false),
+            (vec!["g"], false, true),
+            (vec!["k", "w"], true, true),
+            (vec!["v"], false, false),
+            (vec!["k"], false, false),
+            (vec!["neg"], false, false),
+        ] {
+            let o = stable()
+                .with_order_descending(desc)
+                .with_nulls_last(nulls_last);
+            let exprs: Vec<Expr> = by
+                .iter()
+                .map(|c| match *c {
+                    "neg" => lit(0) - col("w"),
+                    c => col(c),
+                })
+                .collect();
+            let got = d.sort_with(&exprs, o.clone(), &opts).unwrap();
+            assert!(got.npartitions() <= n_out.max(1));
+            let want = pl
+                .clone()
+                .lazy()
+                .sort_by_exprs(&exprs, o)
+                .collect()
+                .unwrap();
+            assert_frames_eq(&got.compute().unwrap(), &want);
+            assert_frames_eq(&got.head(5).unwrap(), &want.head(Some(5)));
+        }
+    }
+}
+
+#[test]
+fn default_sort_orders_the_key_and_keeps_the_rows() {
+    let pl = data(400, 61);
+    let d = dd::from_partitions(random_parts(&pl, 6, 5)).unwrap();
+    // The contract's shape.
+    let first = d.sort([col("w")]).unwrap().head(5).unwrap();
+    let want = pl.sort(["w"], Default::default()).unwrap();
+    assert!(
+        first
+            .column("w")
+            .unwrap()
+            .equals(want.head(Some(5)).column("w").unwrap())
+    );
+    let got = d.sort([col("g")]).unwrap().compute().unwrap();
+    let want = pl.sort(["g"], Default::default()).unwrap();
+    assert!(
+        got.column("g")
+            .unwrap()
+            .equals_missing(want.column("g").unwrap())
+    );
+    assert_frames_eq(&sorted(&got, &ALL), &sorted(&pl, &ALL));
+}
+
+#[test]
+fn set_index_records_divisions_that_hold() {
+    let pl = data(500, 71);
+    let d = dd::from_partitions(random_parts(&pl, 7, 2)).unwrap();
+    let s = d.set_index("w").unwrap();
+    let div = s.divisions().unwrap().clone();
+    assert_eq!(div.column, "w");
+    assert_eq!(div.bounds.len(), s.npartitions() + 1);
+    assert!(div.bounds.windows(2).all(|b| b[0] <= b[1]), "{div:?}");
+    let parts = s.compute_partitions().unwrap();
+    let last = parts.len() - 1;
+    for (i, p) in parts.iter().enumerate() {
+        for w in p.column("w").unwrap().i64().unwrap().iter().flatten() {
+            let w = w as f64;
+            assert!(w >= div.bounds[i], "partition {i}: {w} below {div:?}");
+            assert!(
+                w < div.bounds[i + 1] || (i == last && w <= div.bounds[i + 1]),
+                "partition {i}: {w} above {div:?}"
+            );
+        }
+    }
+    // Divisions survive a filter and a coarser repartition.
+    let f = s.filter(col("w").gt(lit(10)));
+    assert_eq!(f.divisions(), Some(&div));
+    let r = s.repartition(2);
+    let rd = r.divisions().unwrap();
+    assert_eq!(rd.bounds.first(), div.bounds.first());
+    assert_eq!(rd.bounds.last(), div.bounds.last());
+    assert_eq!(rd.bounds.len(), 3);
+    // Bad input.
+    let e = d.set_index("nope").unwrap_err().to_string();
+    assert!(e.contains("nope") && e.contains("v: f64"), "{e}");
+    assert!(
+        d.set_index("k")
+            .unwrap_err()
+            .to_string()
+            .contains("numeric")
+    );
+    let limited = SortMultipleOptions {
+        limit: Some(3),
+        ..Default::default()
+    };
+    let e = d
+        .sort_with([col("w")], limited, &ShuffleOptions::default())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("head"), "{e}");
+    let e = d.sort([col("nope")]).unwrap_err().to_string();
+    assert!(e.contains("nope") && e.contains("w: i64"), "{e}");
+}
+
+#[test]
+fn sorts_of_empty_and_one_valued_frames() {
+    let pl = data(50, 3).head(Some(0));
+    let d = dd::from_partitions(random_parts(&pl, 3, 1)).unwrap();
+    let s = d.sort([col("g")]).unwrap();
+    assert_eq!(s.compute().unwrap().height(), 0);
+    let same = df!("x" => [4i64; 40], "y" => (0..40i64).collect::<Vec<_>>()).unwrap();
+    let d = dd::from_polars(same.clone(), 5).unwrap();
+    let s = d
+        .sort_with([col("x")], stable(), &ShuffleOptions::default())
+        .unwrap();
+    assert_eq!(
+        s.npartitions(),
+        2,
+        "one boundary, the repeated ones dropped"
+    );
+    assert_frames_eq(&s.compute().unwrap(), &same);
+}
+
+#[test]
+fn repartition_keeps_rows_in_order() {
+    let pl = data(100, 81);
+    let d = dd::from_partitions(random_parts(&pl, 5, 7)).unwrap();
+    for n in [1, 2, 4, 5, 6, 13] {
+        let r = d.repartition(n);
+        assert_eq!(r.npartitions(), n);
+        assert_frames_eq(&r.compute().unwrap(), &pl);
+    }
+    assert!(
+        d.repartition(0)
+            .compute()
+            .unwrap_err()
+            .to_string()
+            .contains("at least one")
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    /// Any partitioning, any output count: a stable sort equals Polars', a
+    /// shuffle keeps the rows, a repartition keeps rows and order.
+    #[test]
+    fn sort_shuffle_repartition_over_random_partitionings(
+        rows in 0usize..120,
+        n_in in 1usize..7,
+        n_out in 1usize..7,
+        seed in 0u64..1000,
+    ) {
+        let pl = data(rows, seed);
+        let d = dd::from_partitions(random_parts(&pl, n_in, seed + 1)).unwrap();
+        let opts = ShuffleOptions::default().npartitions(n_out);
+        let got = d.sort_with([col("g")], stable(), &opts).unwrap().compute().unwrap();
+        assert_frames_eq(&got, &pl.sort(["g"], stable()).unwrap());
+        let s = d.shuffle([col("k")], n_out).compute().unwrap();
+        assert_frames_eq(&sorted(&s, &ALL), &sorted(&pl, &ALL));
+        assert_frames_eq(&d.repartition(n_out).compute().unwrap(), &pl);
+    }
+}
+
+#[test]
+fn float_sorts_place_nan_and_null_like_polars() {
+    let x: Vec<Option<f64>> = (0..90)
+        .map(|i| match i % 9 {
+            0 => None,
+            1 => Some(f64::NAN),
+            2 => Some(-0.0),
+            _ => Some(((i * 37) % 23) as f64 - 11.5),
+        })
+        .collect();
+    let pl = df!("x" => x, "i" => (0..90i64).collect::<Vec<_>>()).unwrap();
+    let d = dd::from_partitions(random_parts(&pl, 5, 3)).unwrap();
+    for (desc, nulls_last) in [(false, false), (true, false), (false, true), (true, true)] {
+        let o = stable()
+            .with_order_descending(desc)
+            .with_nulls_last(nulls_last);
+        let got = d
+            .sort_with(
+                [col("x")],
+                o.clone(),
+                &ShuffleOptions::default().npartitions(4),
+            )
+            .unwrap()
+            .compute()
+            .unwrap();
+        let want = pl.sort(["x"], o).unwrap();
+        assert!(
+            got.column("i").unwrap().equals(want.column("i").unwrap()),
+            "descending {desc}, nulls_last {nulls_last}:\n{got}\n{want}"
+        );
+    }
+}
+
+/// The graphs of shuffles, joins, sorts and repartitions are portable:
+/// they encode, decode (as another process of this build would) and give
+/// the same partitions.
+#[test]
+fn shuffle_join_and_sort_graphs_are_portable() {
+    use rask_core::{Executor, Plan};
+    let pl = data(200, 91);
+    let d = dd::from_partitions(random_parts(&pl, 4, 1)).unwrap();
+    let small = dd::from_polars(pl.head(Some(20)), 1).unwrap();
+    let spill = ShuffleOptions::default().memory_limit(0);
+    let inner = JoinArgs::new(JoinType::Inner);
+    let frames = [
+        d.shuffle_with([col("k")], &spill),
+        d.shuffle_with([col("k")], &spill.clone().piece_tasks(true)),
+        d.join(&small, [col("g")], [col("g")], inner.clone()),
+        d.join(&d, [col("g")], [col("g")], JoinArgs::new(JoinType::Full)),
+        d.sort([col("w")]).unwrap(),
+        d.repartition(7),
+        d.repartition(2),
+    ];
+    for f in frames {
+        let plan = rask_core::compute::plan(&f).unwrap();
+        if let Err(e) = plan.graph.check_portable() {
+            panic!("{} is not portable: {e}", f.name());
+        }
+        let decoded = Plan::decode(&plan.encode().unwrap()).unwrap();
+        let here = rask_local::SyncExecutor.execute(&plan, &[]).unwrap();
+        let there = rask_local::SyncExecutor.execute(&decoded, &[]).unwrap();
+        assert_eq!(here.len(), f.npartitions());
+        for (a, b) in here.iter().zip(&there) {
+            let a = &a.get::<dd::Part>(0).unwrap().0;
+            let b = &b.get::<dd::Part>(0).unwrap().0;
+            assert!(a.equals_missing(b), "{}", f.name());
+        }
+    }
+}
+
+#[test]
+fn an_unusable_spill_directory_is_named() {
+    let dir = temp_dir("badspill");
+    let file = dir.join("a-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let d = dd::from_polars(data(50, 1), 3).unwrap();
+    let opts = ShuffleOptions::default().memory_limit(0).spill_dir(&file);
+    let e = d
+        .shuffle_with([col("g")], &opts)
+        .compute()
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("a-file") && e.contains("spill"), "{e}");
+}
