@@ -36,6 +36,10 @@ impl DataFrame {
     /// the distinct values now (one pass over those columns); see the
     /// [module docs](self) for why.
     ///
+    /// To join another dataframe on such a column, give its column the same
+    /// type: `other.with_column(col(c).cast(df.dtype(c).unwrap().clone()))`
+    /// (a value outside the categories fails that cast).
+    ///
     /// ```
     /// # use rask_local as _;
     /// use rask_dataframe::{self as dd, polars::prelude::*};

@@ -235,3 +235,54 @@ fn distinct_values_and_counts_of_a_categorical() {
         s2.column("k").unwrap().as_materialized_series()
     );
 }
+
+#[test]
+fn join_and_sort_on_a_categorical_across_partitions() {
+    let pl = data(300, 17);
+    let left = dd::from_partitions(random_parts(&pl, 6, 3))
+        .unwrap()
+        .cast_categorical(["k"])
+        .unwrap();
+    let enum_dtype = left.dtype("k").unwrap().clone();
+    // A table keyed by the same categories (cast to the left's type).
+    let table = df!("k" => ["alpha", "gamma", "eps"], "label" => [1i64, 3, 5]).unwrap();
+    let right = dd::from_polars(table.clone(), 2)
+        .unwrap()
+        .with_column(col("k").cast(enum_dtype.clone()));
+    let got = left
+        .join(
+            &right,
+            [col("k")],
+            [col("k")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .compute()
+        .unwrap();
+    assert!(matches!(
+        got.column("k").unwrap().dtype(),
+        DataType::Enum(..)
+    ));
+    let want = pl
+        .clone()
+        .lazy()
+        .join(
+            table.lazy(),
+            [col("k")],
+            [col("k")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .with_column(col("k").cast(enum_dtype))
+        .collect()
+        .unwrap();
+    let by = ["k", "g", "v", "w"];
+    assert_frames_eq(&sorted(&got, &by), &sorted(&want, &by));
+    // A global sort by the categorical orders by the strings.
+    let s = left.sort([col("k")]).unwrap().compute().unwrap();
+    let strings = s.column("k").unwrap().cast(&DataType::String).unwrap();
+    let want = pl.column("k").unwrap().sort(Default::default()).unwrap();
+    assert!(
+        strings
+            .as_materialized_series()
+            .equals_missing(want.as_materialized_series())
+    );
+}
