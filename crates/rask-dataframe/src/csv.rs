@@ -1,11 +1,17 @@
 //! Reading CSV files split into byte ranges.
 //!
 //! Each file is cut into blocks of `blocksize` bytes. Block `[s, e)` owns
-//! the lines that *start* in it: it begins at the first line start at or
+//! the rows that *start* in it: it begins at the first row start at or
 //! after `s` (after the header in a file's first block) and ends at the
-//! first line start at or after `e`, so every line is read by exactly one
-//! block whatever the block size. (Quoted fields holding newlines can break
-//! this rule; they are not handled yet.)
+//! first row start at or after `e`, so every row is read by exactly one
+//! block whatever the block size.
+//!
+//! **Quoted newlines.** A row starts after a newline *outside* quotes; a
+//! quoted field may hold newlines. A block's task learns whether its first
+//! byte is inside quotes from the parity of the quote characters of the
+//! blocks before it, counted once per block and cached per file in the
+//! process (see `csv_rows`), then finds its first and last rows with
+//! quote-aware scans. `ReadCsv::quote_char(None)` turns quoting off.
 //!
 //! The schema comes from a sample at the start of the first file (column
 //! names from its header, types inferred by Polars from the sample's rows),
@@ -25,6 +31,7 @@ use polars::prelude::{
 use rask_core::{Op, Result, TaskError, Value};
 use serde::{Deserialize, Serialize};
 
+use crate::csv_rows::{Syntax, file_states, next_row_start, read_at, row_start_from};
 use crate::files;
 use crate::frame::{DataFrame, Reader, Source};
 use crate::kernels::{Part, polars_pool};
@@ -54,7 +61,9 @@ pub struct ReadCsv {
     sample: usize,
     separator: u8,
     has_header: bool,
+    quote: Option<u8>,
     dtypes: Vec<(String, DataType)>,
+    categorical: Vec<String>,
 }
 
 /// Reads the CSV files matching `pattern` (a path or a glob), each split
@@ -72,7 +81,9 @@ impl ReadCsv {
             sample: 256 << 10,
             separator: b',',
             has_header: true,
+            quote: Some(b'"'),
             dtypes: Vec::new(),
+            categorical: Vec::new(),
         }
     }
 
@@ -99,6 +110,22 @@ impl ReadCsv {
     /// `true`; without one, columns are named `column_1`, `column_2`, …).
     pub fn has_header(mut self, yes: bool) -> Self {
         self.has_header = yes;
+        self
+    }
+
+    /// The quote character (default `"`), or `None` for files without
+    /// quoting. With quoting on, a quoted field may hold newlines, commas
+    /// and doubled quotes, whatever the block size.
+    pub fn quote_char(mut self, quote: Option<u8>) -> Self {
+        self.quote = quote;
+        self
+    }
+
+    /// Reads string column `name` as a categorical whose categories are the
+    /// same in every partition (see [`DataFrame::cast_categorical`]; the
+    /// categories are found when [`ReadCsv::finish`] runs).
+    pub fn categorical(mut self, name: impl Into<String>) -> Self {
+        self.categorical.push(name.into());
         self
     }
 
@@ -135,6 +162,7 @@ impl ReadCsv {
                 SerSchema(schema.clone()),
                 self.separator,
                 self.has_header,
+                self.quote,
             ),
             &[],
         );
@@ -147,9 +175,15 @@ impl ReadCsv {
             schema,
             separator: self.separator,
             has_header: self.has_header,
+            quote: self.quote,
+            blocksize: self.blocksize,
             token,
         };
-        Ok(DataFrame::from_source(Source::Read(Arc::new(reader)), None))
+        let df = DataFrame::from_source(Source::Read(Arc::new(reader)), None);
+        if self.categorical.is_empty() {
+            return Ok(df);
+        }
+        df.cast_categorical(&self.categorical)
     }
 
     fn infer_schema(&self, path: &Path) -> Result<SchemaRef> {
@@ -161,8 +195,9 @@ impl ReadCsv {
             .map_err(|e| files::io(path, e))?;
         strip_bom(&mut buf);
         let whole = f.read(&mut [0u8]).map_err(|e| files::io(path, e))? == 0;
-        if !whole && let Some(last) = buf.iter().rposition(|&b| b == b'\n') {
-            buf.truncate(last + 1);
+        let syntax = Syntax { quote: self.quote };
+        if !whole && let Some(last) = syntax.row_starts(&buf).last().copied() {
+            buf.truncate(last);
         }
         let bad = |msg: String| {
             rask_core::Error::invalid(
@@ -181,20 +216,27 @@ impl ReadCsv {
                 .with_infer_schema_length(None)
                 .with_n_threads(Some(1))
                 .with_raise_if_empty(false)
-                .with_parse_options(CsvParseOptions::default().with_separator(self.separator))
+                .with_parse_options(
+                    CsvParseOptions::default()
+                        .with_separator(self.separator)
+                        .with_quote_char(self.quote),
+                )
                 .into_reader_with_file_handle(std::io::Cursor::new(bytes))
                 .finish()
         };
-        let df = infer(&buf).map_err(|e| match first_bad_line(&buf, |b| infer(b).is_err()) {
-            Some((line, text)) => rask_core::Error::invalid(
-                "csv file",
-                format!(
-                    "{}, line {line}: the row `{text}` does not parse: {e}; fix the row",
-                    path.display()
-                ),
-            ),
-            None => bad(e.to_string()),
-        })?;
+        let df =
+            infer(&buf).map_err(
+                |e| match first_bad_line(&buf, syntax, |b| infer(b).is_err()) {
+                    Some((line, text)) => rask_core::Error::invalid(
+                        "csv file",
+                        format!(
+                            "{}, line {line}: the row `{text}` does not parse: {e}; fix the row",
+                            path.display()
+                        ),
+                    ),
+                    None => bad(e.to_string()),
+                },
+            )?;
         let mut schema: Schema = (**df.schema()).clone();
         for (name, dtype) in &self.dtypes {
             if !schema.contains(name) {
@@ -233,6 +275,8 @@ struct CsvSource {
     schema: SchemaRef,
     separator: u8,
     has_header: bool,
+    quote: Option<u8>,
+    blocksize: u64,
     token: Arc<str>,
 }
 
@@ -254,6 +298,8 @@ impl Reader for CsvSource {
             end: b.end,
             header: self.has_header,
             separator: self.separator,
+            quote: self.quote,
+            blocksize: self.blocksize,
             schema: SerSchema(self.schema.clone()),
             columns: columns.map(<[String]>::to_vec),
             steps: steps.to_vec(),
@@ -269,6 +315,8 @@ struct ReadCsvBlock {
     end: u64,
     header: bool,
     separator: u8,
+    quote: Option<u8>,
+    blocksize: u64,
     schema: SerSchema,
     columns: Option<Vec<String>>,
     steps: Vec<Step>,
@@ -289,12 +337,15 @@ impl rask_core::Kernel for ReadCsvBlock {
 }
 
 impl ReadCsvBlock {
-    /// The bytes of the lines this block owns, and their offset in the
+    /// The bytes of the rows this block owns, and their offset in the
     /// file.
     fn block_bytes(&self) -> std::io::Result<(u64, Vec<u8>)> {
         let mut f = File::open(&self.path)?;
-        let size = f.metadata()?.len();
-        // Where the first owned line starts.
+        let meta = f.metadata()?;
+        let size = meta.len();
+        let syntax = self.syntax();
+        let states = file_states(&self.path, &meta, self.blocksize, syntax);
+        // Where the first owned row starts.
         let begin = if self.start == 0 {
             let bom = {
                 let mut b = [0u8; 3];
@@ -306,26 +357,31 @@ impl ReadCsvBlock {
                 }
             };
             if self.header {
-                next_line_start(&mut f, bom, size)?
+                next_row_start(&mut f, bom, false, syntax, size)?
             } else {
                 bom
             }
         } else {
-            next_line_start(&mut f, self.start - 1, size)?
+            let inside = states.inside_at(&mut f, self.start)?;
+            row_start_from(&mut f, self.start, inside, syntax, size)?
         };
-        let begin = begin.max(self.start);
         if begin >= self.end {
             return Ok((begin, Vec::new()));
         }
         let end = if self.end >= size {
             size
         } else {
-            next_line_start(&mut f, self.end - 1, size)?
+            let inside = states.inside_at(&mut f, self.end)?;
+            row_start_from(&mut f, self.end, inside, syntax, size)?
         };
         let mut buf = vec![0u8; (end - begin) as usize];
         f.seek(SeekFrom::Start(begin))?;
         f.read_exact(&mut buf)?;
         Ok((begin, buf))
+    }
+
+    fn syntax(&self) -> Syntax {
+        Syntax { quote: self.quote }
     }
 
     fn options(&self) -> CsvReadOptions {
@@ -339,7 +395,11 @@ impl ReadCsvBlock {
                     .as_ref()
                     .map(|c| c.iter().map(|s| PlSmallStr::from(s.as_str())).collect()),
             )
-            .with_parse_options(CsvParseOptions::default().with_separator(self.separator))
+            .with_parse_options(
+                CsvParseOptions::default()
+                    .with_separator(self.separator)
+                    .with_quote_char(self.quote),
+            )
     }
 
     fn parse(&self, bytes: &[u8]) -> polars::prelude::PolarsResult<PlFrame> {
@@ -360,7 +420,8 @@ impl ReadCsvBlock {
     /// parses of shrinking prefixes), and its number by counting the
     /// newlines before the block.
     fn locate(&self, offset: u64, bytes: &[u8], err: &polars::prelude::PolarsError) -> String {
-        let Some((lo, text)) = first_bad_line(bytes, |b| self.parse(b).is_err()) else {
+        let Some((lo, text)) = first_bad_line(bytes, self.syntax(), |b| self.parse(b).is_err())
+        else {
             return format!("{}: {err}", self.path);
         };
         let before = count_newlines(&self.path, offset).unwrap_or(0);
@@ -378,14 +439,17 @@ rask_core::register_kernel!(ReadCsvBlock);
 /// The first line of `bytes` (1-based) such that `fails` is true of the
 /// lines up to it, and its text; `None` when all of `bytes` does not fail.
 /// Bisects over line prefixes: a handful of parses of shrinking prefixes.
-fn first_bad_line(bytes: &[u8], fails: impl Fn(&[u8]) -> bool) -> Option<(usize, String)> {
+fn first_bad_line(
+    bytes: &[u8],
+    syntax: Syntax,
+    fails: impl Fn(&[u8]) -> bool,
+) -> Option<(usize, String)> {
     let starts: Vec<usize> = std::iter::once(0)
         .chain(
-            bytes
-                .iter()
-                .enumerate()
-                .filter(|(i, b)| **b == b'\n' && i + 1 < bytes.len())
-                .map(|(i, _)| i + 1),
+            syntax
+                .row_starts(bytes)
+                .into_iter()
+                .filter(|&i| i < bytes.len()),
         )
         .collect();
     let prefix = |k: usize| &bytes[..starts.get(k).copied().unwrap_or(bytes.len())];
@@ -403,38 +467,12 @@ fn first_bad_line(bytes: &[u8], fails: impl Fn(&[u8]) -> bool) -> Option<(usize,
     }
     let s = starts[lo - 1];
     let e = starts.get(lo).copied().unwrap_or(bytes.len());
+    // The row's line number: the lines before it, plus one.
+    let line = 1 + bytes[..s].iter().filter(|&&b| b == b'\n').count();
     Some((
-        lo,
+        line,
         String::from_utf8_lossy(&bytes[s..e]).trim_end().to_string(),
     ))
-}
-
-fn read_at(f: &mut File, pos: u64, buf: &mut [u8]) -> std::io::Result<usize> {
-    f.seek(SeekFrom::Start(pos))?;
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
-}
-
-/// The position after the first `\n` at or after `pos` (or `size`).
-fn next_line_start(f: &mut File, mut pos: u64, size: u64) -> std::io::Result<u64> {
-    let mut buf = [0u8; 64 << 10];
-    while pos < size {
-        let n = read_at(f, pos, &mut buf)?;
-        if n == 0 {
-            break;
-        }
-        if let Some(i) = buf[..n].iter().position(|&b| b == b'\n') {
-            return Ok(pos + i as u64 + 1);
-        }
-        pos += n as u64;
-    }
-    Ok(size)
 }
 
 /// Number of `\n` in the first `upto` bytes of the file.

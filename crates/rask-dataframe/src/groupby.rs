@@ -108,15 +108,15 @@ impl GroupBy {
 }
 
 /// The three parts of one aggregation (see the module docs).
-struct Parts {
-    chunk: Vec<Expr>,
-    combine: Vec<Expr>,
-    finish: Expr,
+pub(crate) struct Parts {
+    pub chunk: Vec<Expr>,
+    pub combine: Vec<Expr>,
+    pub finish: Expr,
 }
 
 /// Splits aggregation number `i` into its chunk, combine and finish parts,
 /// or says why it cannot be.
-fn decompose(agg: &Expr, i: usize) -> Result<Parts, String> {
+pub(crate) fn decompose(agg: &Expr, i: usize) -> Result<Parts, String> {
     let mut e = agg;
     while let Expr::Alias(inner, _) = e {
         e = inner;

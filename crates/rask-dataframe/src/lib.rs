@@ -23,8 +23,17 @@
 //!   or a reader of files) plus per-partition steps fused into one Polars
 //!   lazy plan per partition; schema known without computing.
 //! * [`from_polars`], [`read_csv`] / [`ReadCsv`], [`read_parquet`] /
-//!   [`ReadParquet`], [`DataFrame::to_parquet`] — in and out.
-//! * [`DataFrame::group_by`] — aggregations as tree reductions.
+//!   [`ReadParquet`], [`DataFrame::to_parquet`], [`DataFrame::to_csv`],
+//!   [`from_delayed`] / [`DataFrame::to_delayed`] — in and out.
+//! * [`DataFrame::group_by`] — aggregations as tree reductions; so are
+//!   [`DataFrame::agg`] (and `sum`, `mean`, `min`, `max`, `count`),
+//!   [`DataFrame::nunique`], [`DataFrame::value_counts`],
+//!   [`DataFrame::drop_duplicates`] and [`DataFrame::describe`].
+//! * [`DataFrame::cast_categorical`] — categoricals with the same
+//!   categories in every partition (Polars `Enum`s; see its docs for why).
+//! * [`DataFrame::map_partitions`] (closures, local) and
+//!   [`DataFrame::map_partitions_remote`] (`#[rask::remote]` functions,
+//!   portable).
 //! * [`DataFrame::shuffle`], [`DataFrame::join`], [`DataFrame::sort`],
 //!   [`DataFrame::set_index`], [`DataFrame::repartition`] — operations
 //!   that move rows between partitions (hash and range shuffles that spill
@@ -40,12 +49,18 @@
 
 pub use polars;
 
+mod categorical;
 mod csv;
+mod csv_rows;
+mod csv_write;
+mod delayed;
 mod files;
 mod frame;
 mod groupby;
 mod join;
 pub mod kernels;
+mod map;
+mod ops;
 mod parquet;
 mod repartition;
 mod shuffle;
@@ -55,6 +70,7 @@ mod steps;
 mod tree;
 
 pub use csv::{ReadCsv, read_csv};
+pub use delayed::from_delayed;
 pub use frame::{DataFrame, Divisions};
 pub use groupby::GroupBy;
 pub use join::JoinStrategy;

@@ -2,11 +2,16 @@
 //!
 //! A read lists the files, reads each file's footer (row groups and their
 //! row counts) and makes one partition per `row_groups_per_partition` row
-//! groups of a file. A partition's task reads its row range with Polars'
-//! Parquet reader, which decodes only the row groups in the range and only
-//! the columns the dataframe's steps need (projection pushdown); the steps
-//! then run in the same task. (Skipping row groups by their statistics
-//! under a filter is not done yet.)
+//! groups of a file. A partition's task is one Polars lazy plan: a scan of
+//! the file whose row range is the scan's own pre-slice (so Polars decodes
+//! only the row groups in the range), then the dataframe's steps. Polars
+//! optimizes the plan as a whole, so only the columns the steps need are
+//! decoded (projection pushdown), and a `filter` reaches the scan as its
+//! predicate (predicate pushdown), where Polars skips the row groups whose
+//! statistics (min, max, null count) show that no row can pass. A slice
+//! written as a `slice` step would stop the predicate (a filter cannot move
+//! below a slice); the scan's pre-slice is applied before its predicate,
+//! which is what a partition means.
 //!
 //! A write makes one file per partition, `part.{i}.parquet`, each written
 //! under a temporary name in the same directory and renamed when complete,
@@ -16,8 +21,10 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use polars::polars_utils::slice_enum::Slice;
 use polars::prelude::{
-    ParallelStrategy, ParquetReader, ParquetWriter, Schema, SchemaExt, SchemaRef, SerReader,
+    DataType, DslPlan, HiveOptions, LazyFrame, ParallelStrategy, ParquetReader, ParquetWriter,
+    PlRefPath, ScanArgsParquet, Schema, SchemaExt, SchemaRef, SerReader, col,
 };
 use rask_core::{Error, Op, Result, TaskError, Value};
 use serde::{Deserialize, Serialize};
@@ -25,13 +32,14 @@ use serde::{Deserialize, Serialize};
 use crate::files;
 use crate::frame::{DataFrame, Reader, Source, layer_name, part_key};
 use crate::kernels::{Part, part_arg, polars_pool};
-use crate::steps::{Step, run_steps};
+use crate::steps::{Step, apply_all};
 
 /// Options of [`read_parquet`], as a builder.
 #[derive(Clone, Debug)]
 pub struct ReadParquet {
     pattern: String,
     row_groups_per_partition: usize,
+    categorical: Vec<String>,
 }
 
 /// Reads the Parquet files matching `pattern` (a path or a glob), one
@@ -46,6 +54,7 @@ impl ReadParquet {
         ReadParquet {
             pattern: pattern.as_ref().to_string(),
             row_groups_per_partition: 1,
+            categorical: Vec::new(),
         }
     }
 
@@ -53,6 +62,15 @@ impl ReadParquet {
     /// (default 1).
     pub fn row_groups_per_partition(mut self, n: usize) -> Self {
         self.row_groups_per_partition = n.max(1);
+        self
+    }
+
+    /// Reads string column `name` as a categorical whose categories are the
+    /// same in every partition (see [`DataFrame::cast_categorical`]; the
+    /// categories are found when [`ReadParquet::finish`] runs, reading only
+    /// that column).
+    pub fn categorical(mut self, name: impl Into<String>) -> Self {
+        self.categorical.push(name.into());
         self
     }
 
@@ -65,7 +83,7 @@ impl ReadParquet {
             let (file_schema, groups) = footer(path)?;
             match &schema {
                 None => schema = Some(Arc::new(file_schema)),
-                Some(s) if **s != file_schema => {
+                Some(s) if !same_schema(s, &file_schema, &self.categorical) => {
                     return Err(Error::invalid(
                         "parquet files",
                         format!(
@@ -105,8 +123,30 @@ impl ReadParquet {
             schema,
             token,
         };
-        Ok(DataFrame::from_source(Source::Read(Arc::new(reader)), None))
+        let df = DataFrame::from_source(Source::Read(Arc::new(reader)), None);
+        if self.categorical.is_empty() {
+            return Ok(df);
+        }
+        df.cast_categorical(&self.categorical)
     }
+}
+
+/// Whether two files' schemas agree, where a column in `categorical` may
+/// be a string in one and a categorical (of other categories) in another:
+/// it is cast to the categories of all files anyway.
+fn same_schema(a: &Schema, b: &Schema, categorical: &[String]) -> bool {
+    let stringy = |t: &DataType| {
+        matches!(
+            t,
+            DataType::String | DataType::Categorical(..) | DataType::Enum(..)
+        )
+    };
+    a.len() == b.len()
+        && a.iter().zip(b.iter()).all(|((na, ta), (nb, tb))| {
+            na == nb
+                && (ta == tb
+                    || (categorical.iter().any(|c| c == na.as_str()) && stringy(ta) && stringy(tb)))
+        })
 }
 
 /// The schema and the row counts of the row groups of a Parquet file.
@@ -183,18 +223,46 @@ struct ReadParquetPart {
 impl rask_core::Kernel for ReadParquetPart {
     const NAME: &'static str = "rask.dataframe.read_parquet";
     fn run(&self, _: &[Value]) -> std::result::Result<Value, TaskError> {
-        let f = File::open(&self.path)
-            .map_err(|e| TaskError::failed(format!("{}: cannot open: {e}", self.path)))?;
-        let out = polars_pool(|| {
-            let df = ParquetReader::new(f)
-                .with_columns(self.columns.clone())
-                .with_slice(Some((self.offset, self.len)))
-                .read_parallel(ParallelStrategy::None)
-                .finish()?;
-            run_steps(&self.steps, df)
-        })
-        .map_err(|e| TaskError::failed(format!("{}: {e}", self.path)))?;
+        if let Err(e) = File::open(&self.path) {
+            return Err(TaskError::failed(format!(
+                "{}: cannot open: {e}",
+                self.path
+            )));
+        }
+        let out = polars_pool(|| self.plan()?.collect())
+            .map_err(|e| TaskError::failed(format!("{}: {e}", self.path)))?;
         Ok(Part::value(out))
+    }
+}
+
+impl ReadParquetPart {
+    /// The partition's plan: a scan of its row range (the scan's
+    /// pre-slice), the needed columns, then the steps (see the module
+    /// docs).
+    fn plan(&self) -> polars::prelude::PolarsResult<LazyFrame> {
+        let args = ScanArgsParquet {
+            parallel: ParallelStrategy::None,
+            glob: false,
+            hive_options: HiveOptions::new_disabled(),
+            cache: false,
+            ..Default::default()
+        };
+        let mut lf = LazyFrame::scan_parquet(PlRefPath::new(self.path.as_str()), args)?;
+        match &mut lf.logical_plan {
+            DslPlan::Scan {
+                unified_scan_args, ..
+            } => {
+                unified_scan_args.pre_slice = Some(Slice::Positive {
+                    offset: self.offset,
+                    len: self.len,
+                });
+            }
+            _ => polars::prelude::polars_bail!(ComputeError: "unexpected plan of a Parquet scan"),
+        }
+        if let Some(c) = &self.columns {
+            lf = lf.select(c.iter().map(|c| col(c.as_str())).collect::<Vec<_>>());
+        }
+        Ok(apply_all(&self.steps, lf))
     }
 }
 

@@ -4,11 +4,16 @@
 
 use rask_local as _;
 
+mod categorical;
 mod csv;
+mod delayed;
 mod errors;
 mod frame;
 mod groupby;
+mod io;
 mod join;
+mod map;
+mod ops;
 mod parquet;
 mod shuffle;
 mod support;
