@@ -1,0 +1,605 @@
+//! [`SpillStore`]: results by key, spilled to disk least recently used
+//! first when they hold more memory than the store's goal.
+//!
+//! # Design
+//!
+//! * **Shards.** Values live in [`SHARDS`] maps, each behind its own lock,
+//!   picked by the high bits of the key's hash: threads that put and take
+//!   different keys rarely meet. A lock is held only to look up, insert,
+//!   remove or swap a slot — never while encoding, writing or reading a
+//!   file.
+//! * **Accounting.** Managed bytes (values in memory, by
+//!   [`Value::nbytes`]), spilled bytes and file bytes are atomics, so the
+//!   goal check after an insert is two loads.
+//! * **Recency.** A clock ticks on every insert; a slot remembers the tick
+//!   of its last insert or read. Spilling sorts the candidates by it, so the
+//!   least recently used go first.
+//! * **What may be spilled.** A value in memory whose type has a codec and
+//!   of which the store holds the only handle ([`Value::handle_count`] is
+//!   1). A running task holds handles to its arguments, a data server to
+//!   the value it sends: spilling those would free nothing, so they are
+//!   *pinned* for as long as those handles live, with no bookkeeping per
+//!   task. Every clone of the store's handle happens under the shard lock,
+//!   so a count of 1 seen under that lock stays true while it is held.
+//! * **Spilling one value**: under the lock, take a second handle; outside
+//!   it, encode and write the file; under the lock again, swap the slot to
+//!   "on disk" only if it still holds that value and nobody else took a
+//!   handle meanwhile — otherwise delete the file and keep the value. The
+//!   store's handles are then dropped outside the lock, which frees the
+//!   memory.
+//! * **Reading back** ([`SpillStore::get`]) reads the file outside the lock
+//!   and puts the value back in memory (the file is deleted), so a value
+//!   read by several dependents is read from disk once.
+//! * **One spiller at a time.** A thread that finds another spilling goes
+//!   on with its work instead of waiting.
+//! * **Files** go to a directory of their own (`rask-spill-PID-N` under
+//!   [`SpillOptions::directory`]), made at the first spill and removed with
+//!   everything in it when the store is dropped. Directories left by
+//!   processes that no longer run are removed when a store makes its own.
+//!
+//! Values without a codec are never spilled: they are counted in managed
+//! memory and kept.
+
+use std::hash::{BuildHasher, Hash};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock, TryLockError};
+
+use rask_config::SpillCompression;
+use rask_core::Value;
+use rustc_hash::{FxBuildHasher, FxHashMap};
+
+use crate::error::SpillError;
+use crate::spill_file;
+
+/// Locks of a [`SpillStore`].
+const SHARDS: usize = 64;
+const SHARD_BITS: u32 = SHARDS.trailing_zeros();
+
+/// Where and how a [`SpillStore`] writes values.
+///
+/// ```
+/// let opts = rask_memory::SpillOptions::default();
+/// assert_eq!(opts.max_spill, u64::MAX);
+/// assert!(opts.directory.is_none());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpillOptions {
+    /// The parent of the store's spill directory; `None` for the system's
+    /// temporary directory.
+    pub directory: Option<PathBuf>,
+    /// Most bytes of spill files at once; past it values stay in memory.
+    pub max_spill: u64,
+    /// Compression of spill files.
+    pub compression: SpillCompression,
+}
+
+impl Default for SpillOptions {
+    fn default() -> Self {
+        SpillOptions {
+            directory: None,
+            max_spill: u64::MAX,
+            compression: SpillCompression::Lz4,
+        }
+    }
+}
+
+/// What [`SpillStore::remove`] and [`SpillStore::insert`] took out.
+#[derive(Debug)]
+pub enum Held {
+    /// The value was in memory; here is the store's handle (drop it where a
+    /// panicking `Drop` can be caught).
+    Memory(Value),
+    /// The value was on disk; its file is deleted.
+    Disk,
+}
+
+/// Figures of a [`SpillStore`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreStats {
+    /// Bytes of the values in memory.
+    pub managed: u64,
+    /// Bytes (in memory, as [`Value::nbytes`]) of the values on disk.
+    pub spilled: u64,
+    /// Bytes of their spill files.
+    pub spilled_disk: u64,
+    /// Values on disk now.
+    pub spilled_count: usize,
+    /// Values written to disk since the store was made.
+    pub spills: u64,
+    /// Values read back since the store was made.
+    pub reads: u64,
+}
+
+enum Slot {
+    Memory {
+        value: Value,
+        nbytes: u64,
+        used: u64,
+    },
+    Disk {
+        path: PathBuf,
+        nbytes: u64,
+        file_len: u64,
+        id: u64,
+    },
+}
+
+#[repr(align(128))]
+struct Shard<K>(Mutex<FxHashMap<K, Slot>>);
+
+/// Results by key that spill to disk above a goal.
+///
+/// `K` is any hashable key: a task id in the local scheduler, a
+/// [`Key`](rask_core::Key) on a worker. Errors name the key through its
+/// `Display` (or map it with [`SpillError::map_key`]).
+///
+/// ```
+/// use rask_core::Value;
+/// use rask_memory::{SpillOptions, SpillStore};
+///
+/// let store = SpillStore::<u32>::new(SpillOptions::default());
+/// store.insert(1, Value::new(vec![1.0f64; 1000]));
+/// store.insert(2, Value::new(vec![2.0f64; 1000]));
+/// // Hold at most 10 kB: the least recently used value goes to disk.
+/// store.set_goal(10_000);
+/// store.spill_if_needed().unwrap();
+/// assert_eq!(store.is_spilled(&1), Some(true));
+/// assert_eq!(store.is_spilled(&2), Some(false));
+/// // Reading it back is transparent.
+/// let v = store.get(&1).unwrap().unwrap();
+/// assert_eq!(v.downcast_ref::<Vec<f64>>().unwrap()[999], 1.0);
+/// ```
+pub struct SpillStore<K> {
+    shards: Box<[Shard<K>]>,
+    managed: AtomicU64,
+    spilled: AtomicU64,
+    spilled_disk: AtomicU64,
+    spilled_count: AtomicUsize,
+    spills: AtomicU64,
+    reads: AtomicU64,
+    clock: AtomicU64,
+    goal: AtomicU64,
+    spiller: Mutex<()>,
+    dir: OnceLock<PathBuf>,
+    next_file: AtomicU64,
+    options: SpillOptions,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // No code panics while holding these locks (values are encoded,
+    // written, read and dropped outside them).
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Drops `value`, swallowing a panic of its `Drop`: the store cannot name
+/// a task to blame, and the memory is gone either way.
+fn drop_quietly<T>(value: T) {
+    let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(value)));
+}
+
+impl<K: Hash + Eq + Clone> SpillStore<K> {
+    /// An empty store that never spills until [`SpillStore::set_goal`] is
+    /// called. Makes no directory until the first spill.
+    pub fn new(options: SpillOptions) -> Self {
+        SpillStore {
+            shards: (0..SHARDS)
+                .map(|_| Shard(Mutex::new(FxHashMap::default())))
+                .collect(),
+            managed: AtomicU64::new(0),
+            spilled: AtomicU64::new(0),
+            spilled_disk: AtomicU64::new(0),
+            spilled_count: AtomicUsize::new(0),
+            spills: AtomicU64::new(0),
+            reads: AtomicU64::new(0),
+            clock: AtomicU64::new(0),
+            goal: AtomicU64::new(u64::MAX),
+            spiller: Mutex::new(()),
+            dir: OnceLock::new(),
+            next_file: AtomicU64::new(0),
+            options,
+        }
+    }
+
+    #[inline]
+    fn shard(&self, key: &K) -> &Mutex<FxHashMap<K, Slot>> {
+        // High bits: the maps inside use the low ones.
+        let h = FxBuildHasher.hash_one(key);
+        &self.shards[(h >> (64 - SHARD_BITS)) as usize].0
+    }
+
+    /// Keeps `value` under `key` (in memory), returning what was there.
+    /// Does not spill: call [`SpillStore::spill_if_needed`] after it.
+    pub fn insert(&self, key: K, value: Value) -> Option<Held> {
+        let nbytes = value.nbytes() as u64;
+        let used = self.clock.fetch_add(1, Ordering::Relaxed);
+        self.managed.fetch_add(nbytes, Ordering::Relaxed);
+        let old = lock(self.shard(&key)).insert(
+            key,
+            Slot::Memory {
+                value,
+                nbytes,
+                used,
+            },
+        );
+        old.map(|s| self.forget(s))
+    }
+
+    /// Takes `key` out of the store; `None` if it was not there.
+    pub fn remove(&self, key: &K) -> Option<Held> {
+        let old = lock(self.shard(key)).remove(key);
+        old.map(|s| self.forget(s))
+    }
+
+    /// Accounts for a slot that left the map, deleting its file.
+    fn forget(&self, slot: Slot) -> Held {
+        match slot {
+            Slot::Memory { value, nbytes, .. } => {
+                self.managed.fetch_sub(nbytes, Ordering::Relaxed);
+                Held::Memory(value)
+            }
+            Slot::Disk {
+                path,
+                nbytes,
+                file_len,
+                ..
+            } => {
+                self.unaccount_disk(nbytes, file_len);
+                let _ = std::fs::remove_file(path);
+                Held::Disk
+            }
+        }
+    }
+
+    fn unaccount_disk(&self, nbytes: u64, file_len: u64) {
+        self.spilled.fetch_sub(nbytes, Ordering::Relaxed);
+        self.spilled_disk.fetch_sub(file_len, Ordering::Relaxed);
+        self.spilled_count.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Whether `key` is held (in memory or on disk).
+    pub fn contains(&self, key: &K) -> bool {
+        lock(self.shard(key)).contains_key(key)
+    }
+
+    /// Whether the value of `key` is on disk; `None` if it is not held.
+    pub fn is_spilled(&self, key: &K) -> Option<bool> {
+        lock(self.shard(key))
+            .get(key)
+            .map(|s| matches!(s, Slot::Disk { .. }))
+    }
+
+    /// The size in bytes of the value of `key` (as [`Value::nbytes`]
+    /// reported it when it was put in), wherever it is.
+    pub fn nbytes_of(&self, key: &K) -> Option<u64> {
+        lock(self.shard(key)).get(key).map(|s| match s {
+            Slot::Memory { nbytes, .. } | Slot::Disk { nbytes, .. } => *nbytes,
+        })
+    }
+
+    /// Number of values held.
+    pub fn len(&self) -> usize {
+        self.shards.iter().map(|s| lock(&s.0).len()).sum()
+    }
+
+    /// Whether no value is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The value of `key`, read back from disk if it was spilled (it then
+    /// stays in memory); `Ok(None)` if it is not held.
+    ///
+    /// # Errors
+    ///
+    /// [`SpillError::Read`] or [`SpillError::Corrupt`] naming the key and
+    /// the file when the spill file cannot be read or is damaged.
+    pub fn get(&self, key: &K) -> Result<Option<Value>, SpillError<K>> {
+        let shard = self.shard(key);
+        loop {
+            let (path, id, nbytes) = {
+                let mut map = lock(shard);
+                match map.get_mut(key) {
+                    None => return Ok(None),
+                    Some(Slot::Memory { value, used, .. }) => {
+                        *used = self.clock.load(Ordering::Relaxed);
+                        return Ok(Some(value.clone()));
+                    }
+                    Some(Slot::Disk {
+                        path, id, nbytes, ..
+                    }) => (path.clone(), *id, *nbytes),
+                }
+            };
+            let read = spill_file::read(&path);
+            let mut map = lock(shard);
+            let Some(slot) = map.get_mut(key) else {
+                // Removed meanwhile.
+                return Ok(None);
+            };
+            if disk_id(slot) != Some(id) {
+                // Read back (and maybe spilled again) by another thread
+                // meanwhile: look again.
+                continue;
+            }
+            let value = match read {
+                Ok(value) => value,
+                Err(spill_file::ReadError::Io(source)) => {
+                    return Err(SpillError::Read {
+                        key: key.clone(),
+                        path,
+                        source,
+                    });
+                }
+                Err(spill_file::ReadError::Corrupt(reason)) => {
+                    return Err(SpillError::Corrupt {
+                        key: key.clone(),
+                        path,
+                        reason,
+                    });
+                }
+            };
+            let used = self.clock.fetch_add(1, Ordering::Relaxed);
+            let old = std::mem::replace(
+                slot,
+                Slot::Memory {
+                    value: value.clone(),
+                    nbytes,
+                    used,
+                },
+            );
+            drop(map);
+            self.managed.fetch_add(nbytes, Ordering::Relaxed);
+            self.reads.fetch_add(1, Ordering::Relaxed);
+            self.forget(old);
+            return Ok(Some(value));
+        }
+    }
+
+    /// Managed bytes above which [`SpillStore::spill_if_needed`] spills.
+    pub fn set_goal(&self, bytes: u64) {
+        self.goal.store(bytes, Ordering::Relaxed);
+    }
+
+    /// The goal set by [`SpillStore::set_goal`] (`u64::MAX`: never spill).
+    pub fn goal(&self) -> u64 {
+        self.goal.load(Ordering::Relaxed)
+    }
+
+    /// Bytes of the values in memory.
+    #[inline]
+    pub fn managed(&self) -> u64 {
+        self.managed.load(Ordering::Relaxed)
+    }
+
+    /// The store's figures.
+    pub fn stats(&self) -> StoreStats {
+        StoreStats {
+            managed: self.managed(),
+            spilled: self.spilled.load(Ordering::Relaxed),
+            spilled_disk: self.spilled_disk.load(Ordering::Relaxed),
+            spilled_count: self.spilled_count.load(Ordering::Relaxed),
+            spills: self.spills.load(Ordering::Relaxed),
+            reads: self.reads.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The spill directory, once the first value was spilled.
+    pub fn directory(&self) -> Option<&Path> {
+        self.dir.get().map(PathBuf::as_path)
+    }
+
+    /// Spills when managed bytes are above the goal; returns the bytes
+    /// freed. Cheap when they are not (two atomic loads).
+    ///
+    /// # Errors
+    ///
+    /// As [`SpillStore::spill_to`].
+    #[inline]
+    pub fn spill_if_needed(&self) -> Result<u64, SpillError<K>> {
+        let goal = self.goal();
+        if self.managed() <= goal {
+            return Ok(0);
+        }
+        self.spill_to(goal)
+    }
+
+    /// Spills least recently used values until managed bytes are a little
+    /// under `goal` (1/16 below, so the next insert does not spill again
+    /// at once) or nothing more can be spilled; returns the bytes freed.
+    /// Returns 0 at once when another thread is spilling.
+    ///
+    /// # Errors
+    ///
+    /// [`SpillError::Write`] naming the key and the file when a spill file
+    /// cannot be written (a full disk says so), and
+    /// [`SpillError::Directory`] when the spill directory cannot be made.
+    pub fn spill_to(&self, goal: u64) -> Result<u64, SpillError<K>> {
+        let _spiller = match self.spiller.try_lock() {
+            Ok(g) => g,
+            Err(TryLockError::Poisoned(p)) => p.into_inner(),
+            Err(TryLockError::WouldBlock) => return Ok(0),
+        };
+        if self.managed() <= goal {
+            return Ok(0);
+        }
+        let aim = goal - goal / 16;
+        let mut candidates: Vec<(u64, K)> = Vec::new();
+        for shard in self.shards.iter() {
+            let map = lock(&shard.0);
+            candidates.extend(map.iter().filter_map(|(k, s)| match s {
+                Slot::Memory { value, used, .. } if value.handle_count() == 1 => {
+                    Some((*used, k.clone()))
+                }
+                _ => None,
+            }));
+        }
+        candidates.sort_unstable_by_key(|c| c.0);
+        let mut freed = 0;
+        for (_, key) in candidates {
+            if self.managed() <= aim {
+                break;
+            }
+            freed += self.spill_one(&key)?;
+        }
+        Ok(freed)
+    }
+
+    /// Writes the value of `key` to disk if it may be spilled; the bytes
+    /// freed.
+    fn spill_one(&self, key: &K) -> Result<u64, SpillError<K>> {
+        let shard = self.shard(key);
+        let (value, nbytes) = match lock(shard).get(key) {
+            Some(Slot::Memory { value, nbytes, .. })
+                if value.handle_count() == 1 && value.is_portable() =>
+            {
+                (value.clone(), *nbytes)
+            }
+            _ => return Ok(0),
+        };
+        let on_disk = self.spilled_disk.load(Ordering::Relaxed);
+        if on_disk.saturating_add(nbytes) > self.options.max_spill {
+            return Ok(0);
+        }
+        // A codec that fails (a serde error) leaves the value in memory.
+        let Ok(encoded) = value.encode() else {
+            return Ok(0);
+        };
+        let dir = self.dir()?;
+        let id = self.next_file.fetch_add(1, Ordering::Relaxed);
+        let path = dir.join(format!("{id}.spill"));
+        let file_len =
+            spill_file::write(&path, &encoded, self.options.compression).map_err(|source| {
+                SpillError::Write {
+                    key: key.clone(),
+                    path: path.clone(),
+                    source,
+                }
+            })?;
+        drop(encoded);
+        let mut map = lock(shard);
+        let swapped = match map.get_mut(key) {
+            Some(slot @ Slot::Memory { .. }) if memory_is(slot, &value) => Some(std::mem::replace(
+                slot,
+                Slot::Disk {
+                    path: path.clone(),
+                    nbytes,
+                    file_len,
+                    id,
+                },
+            )),
+            _ => None,
+        };
+        drop(map);
+        match swapped {
+            Some(old) => {
+                self.managed.fetch_sub(nbytes, Ordering::Relaxed);
+                self.spilled.fetch_add(nbytes, Ordering::Relaxed);
+                self.spilled_disk.fetch_add(file_len, Ordering::Relaxed);
+                self.spilled_count.fetch_add(1, Ordering::Relaxed);
+                self.spills.fetch_add(1, Ordering::Relaxed);
+                drop_quietly((old, value));
+                Ok(nbytes)
+            }
+            None => {
+                // Taken by a task, replaced or removed while it was written.
+                let _ = std::fs::remove_file(&path);
+                Ok(0)
+            }
+        }
+    }
+
+    /// The spill directory, made on first use (under the spiller lock).
+    fn dir(&self) -> Result<&Path, SpillError<K>> {
+        if let Some(d) = self.dir.get() {
+            return Ok(d);
+        }
+        let parent = self
+            .options
+            .directory
+            .clone()
+            .unwrap_or_else(std::env::temp_dir);
+        let made = make_spill_dir(&parent).map_err(|source| SpillError::Directory {
+            path: parent,
+            source,
+        })?;
+        Ok(self.dir.get_or_init(|| made))
+    }
+}
+
+fn disk_id(slot: &Slot) -> Option<u64> {
+    match slot {
+        Slot::Disk { id, .. } => Some(*id),
+        Slot::Memory { .. } => None,
+    }
+}
+
+/// Whether `slot` holds `value` in memory and only the store and the
+/// spiller hold handles to it.
+fn memory_is(slot: &Slot, value: &Value) -> bool {
+    matches!(slot, Slot::Memory { value: v, .. } if v.ptr_eq(value) && v.handle_count() == 2)
+}
+
+static STORE_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// Makes `parent/rask-spill-PID-N`, after removing directories of that
+/// form left by processes that no longer run.
+fn make_spill_dir(parent: &Path) -> std::io::Result<PathBuf> {
+    std::fs::create_dir_all(parent)?;
+    remove_stale(parent);
+    let pid = std::process::id();
+    loop {
+        let n = STORE_SEQ.fetch_add(1, Ordering::Relaxed);
+        let dir = parent.join(format!("rask-spill-{pid}-{n}"));
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Removes `rask-spill-PID-N` directories of dead processes (Linux: a
+/// process runs while `/proc/PID` exists).
+fn remove_stale(parent: &Path) {
+    let proc = Path::new("/proc/self");
+    if !proc.exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("rask-spill-")) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists() {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+impl<K> Drop for SpillStore<K> {
+    fn drop(&mut self) {
+        if let Some(dir) = self.dir.get() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+impl<K> std::fmt::Debug for SpillStore<K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpillStore")
+            .field("managed", &self.managed.load(Ordering::Relaxed))
+            .field("spilled", &self.spilled.load(Ordering::Relaxed))
+            .field("goal", &self.goal.load(Ordering::Relaxed))
+            .field("dir", &self.dir.get())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests;
