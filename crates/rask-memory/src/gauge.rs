@@ -11,9 +11,11 @@
 //!   unmanaged)`: managed memory gets what the process has left under the
 //!   spill threshold, never more than the target — so a task that holds a
 //!   lot of memory of its own makes the store spill sooner;
-//! * if anything was spilled, freed memory is handed back to the operating
-//!   system ([`release_free_memory`](crate::release_free_memory)) and RSS
-//!   read again;
+//! * if anything was spilled, or RSS is above the spill threshold, freed
+//!   memory is handed back to the operating system
+//!   ([`release_free_memory`](crate::release_free_memory)) and RSS read
+//!   again — without that, memory freed by spills and finished tasks stays
+//!   with the allocator and counts as unmanaged;
 //! * the process is *paused* while RSS is above pause × limit.
 //!
 //! Between samples, schedulers ask [`MemoryGauge::over_pause`] with the
@@ -141,7 +143,9 @@ impl MemoryGauge {
         let unmanaged = rss.saturating_sub(managed);
         store.set_goal(self.target.min(self.spill.saturating_sub(unmanaged)));
         let freed = store.spill_if_needed()?;
-        let rss = if freed > 0 {
+        // Memory freed by spills (here or in the workers) and by finished
+        // tasks stays with the allocator until it is handed back.
+        let rss = if freed > 0 || rss > self.spill {
             release_free_memory();
             rss_bytes().unwrap_or(rss)
         } else {

@@ -142,7 +142,7 @@ impl MemoryPolicy {
 
 /// `memory-limit = "auto"`: [`AUTO_FRACTION`] of the smaller of
 /// [`physical_memory`] and [`cgroup_memory_max`]; `None` when neither can
-/// be read.
+/// be read. Read once per process (every compute asks).
 ///
 /// ```
 /// if let Some(limit) = rask_memory::detected_limit() {
@@ -150,6 +150,11 @@ impl MemoryPolicy {
 /// }
 /// ```
 pub fn detected_limit() -> Option<u64> {
+    static DETECTED: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+    *DETECTED.get_or_init(detect)
+}
+
+fn detect() -> Option<u64> {
     let total = match (physical_memory(), cgroup_memory_max()) {
         (Some(a), Some(b)) => a.min(b),
         (a, b) => a.or(b)?,

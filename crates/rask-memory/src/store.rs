@@ -28,22 +28,27 @@
 //!   store's handles are then dropped outside the lock, which frees the
 //!   memory.
 //! * **Reading back** ([`SpillStore::get`]) reads the file outside the lock
-//!   and puts the value back in memory (the file is deleted), so a value
-//!   read by several dependents is read from disk once.
-//! * **One spiller at a time.** A thread that finds another spilling goes
-//!   on with its work instead of waiting.
+//!   and puts the value back in memory, so a value read by several
+//!   dependents is read from disk once. The file is kept until the value
+//!   leaves the store: spilling it again is then free (no encode, no
+//!   write), which stops a value that is read, evicted and read again from
+//!   being written each time.
+//! * **One spiller at a time.** A thread that finds another spilling waits
+//!   for it, then looks again (usually the goal is met by then): results
+//!   cannot pile up in memory faster than the disk takes them.
 //! * **Files** go to a directory of their own (`rask-spill-PID-N` under
 //!   [`SpillOptions::directory`]), made at the first spill and removed with
 //!   everything in it when the store is dropped. Directories left by
 //!   processes that no longer run are removed when a store makes its own.
 //!
 //! Values without a codec are never spilled: they are counted in managed
-//! memory and kept.
+//! memory and kept. Nor are values under 1 KiB, whose file would cost more
+//! than the memory it frees.
 
 use std::hash::{BuildHasher, Hash};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock, TryLockError};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use rask_config::SpillCompression;
 use rask_core::Value;
@@ -51,6 +56,10 @@ use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use crate::error::SpillError;
 use crate::spill_file;
+
+/// Values smaller than this are never spilled: a file per value would cost
+/// more than the memory it frees.
+const MIN_SPILL: u64 = 1024;
 
 /// Locks of a [`SpillStore`].
 const SHARDS: usize = 64;
@@ -101,14 +110,24 @@ pub struct StoreStats {
     pub managed: u64,
     /// Bytes (in memory, as [`Value::nbytes`]) of the values on disk.
     pub spilled: u64,
-    /// Bytes of their spill files.
+    /// Bytes of spill files: of the values on disk, and of values read back
+    /// whose file is kept until they leave the store.
     pub spilled_disk: u64,
     /// Values on disk now.
     pub spilled_count: usize,
-    /// Values written to disk since the store was made.
+    /// Values moved to disk since the store was made (written, or dropped
+    /// from memory with their file kept).
     pub spills: u64,
     /// Values read back since the store was made.
     pub reads: u64,
+}
+
+/// A spill file of one value.
+struct SpillFile {
+    path: PathBuf,
+    len: u64,
+    /// Unique in the store: tells a file from a later one of the same key.
+    id: u64,
 }
 
 enum Slot {
@@ -116,12 +135,13 @@ enum Slot {
         value: Value,
         nbytes: u64,
         used: u64,
+        /// The file of a value read back from disk, kept so that spilling
+        /// it again costs no write.
+        file: Option<SpillFile>,
     },
     Disk {
-        path: PathBuf,
+        file: SpillFile,
         nbytes: u64,
-        file_len: u64,
-        id: u64,
     },
 }
 
@@ -220,6 +240,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
                 value,
                 nbytes,
                 used,
+                file: None,
             },
         );
         old.map(|s| self.forget(s))
@@ -234,27 +255,30 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
     /// Accounts for a slot that left the map, deleting its file.
     fn forget(&self, slot: Slot) -> Held {
         match slot {
-            Slot::Memory { value, nbytes, .. } => {
-                self.managed.fetch_sub(nbytes, Ordering::Relaxed);
-                Held::Memory(value)
-            }
-            Slot::Disk {
-                path,
+            Slot::Memory {
+                value,
                 nbytes,
-                file_len,
+                file,
                 ..
             } => {
-                self.unaccount_disk(nbytes, file_len);
-                let _ = std::fs::remove_file(path);
+                self.managed.fetch_sub(nbytes, Ordering::Relaxed);
+                if let Some(f) = file {
+                    self.delete(f);
+                }
+                Held::Memory(value)
+            }
+            Slot::Disk { file, nbytes } => {
+                self.spilled.fetch_sub(nbytes, Ordering::Relaxed);
+                self.spilled_count.fetch_sub(1, Ordering::Relaxed);
+                self.delete(file);
                 Held::Disk
             }
         }
     }
 
-    fn unaccount_disk(&self, nbytes: u64, file_len: u64) {
-        self.spilled.fetch_sub(nbytes, Ordering::Relaxed);
-        self.spilled_disk.fetch_sub(file_len, Ordering::Relaxed);
-        self.spilled_count.fetch_sub(1, Ordering::Relaxed);
+    fn delete(&self, file: SpillFile) {
+        self.spilled_disk.fetch_sub(file.len, Ordering::Relaxed);
+        let _ = std::fs::remove_file(file.path);
     }
 
     /// Whether `key` is held (in memory or on disk).
@@ -305,9 +329,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
                         *used = self.clock.load(Ordering::Relaxed);
                         return Ok(Some(value.clone()));
                     }
-                    Some(Slot::Disk {
-                        path, id, nbytes, ..
-                    }) => (path.clone(), *id, *nbytes),
+                    Some(Slot::Disk { file, nbytes }) => (file.path.clone(), file.id, *nbytes),
                 }
             };
             let read = spill_file::read(&path);
@@ -339,18 +361,27 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
                 }
             };
             let used = self.clock.fetch_add(1, Ordering::Relaxed);
-            let old = std::mem::replace(
+            let Slot::Disk { file, .. } = std::mem::replace(
                 slot,
                 Slot::Memory {
                     value: value.clone(),
                     nbytes,
                     used,
+                    file: None,
                 },
-            );
+            ) else {
+                unreachable!("the slot was checked to be on disk above");
+            };
+            // The file stays until the value leaves the store: spilling it
+            // again is then free.
+            if let Slot::Memory { file: kept, .. } = slot {
+                *kept = Some(file);
+            }
             drop(map);
             self.managed.fetch_add(nbytes, Ordering::Relaxed);
+            self.spilled.fetch_sub(nbytes, Ordering::Relaxed);
+            self.spilled_count.fetch_sub(1, Ordering::Relaxed);
             self.reads.fetch_add(1, Ordering::Relaxed);
-            self.forget(old);
             return Ok(Some(value));
         }
     }
@@ -406,7 +437,11 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
     /// Spills least recently used values until managed bytes are a little
     /// under `goal` (1/16 below, so the next insert does not spill again
     /// at once) or nothing more can be spilled; returns the bytes freed.
-    /// Returns 0 at once when another thread is spilling.
+    ///
+    /// One thread spills at a time. A thread that finds another spilling
+    /// waits for it and then looks again: the wait is what keeps producers
+    /// from outrunning the disk (results would pile up in memory while one
+    /// thread writes).
     ///
     /// # Errors
     ///
@@ -414,11 +449,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
     /// cannot be written (a full disk says so), and
     /// [`SpillError::Directory`] when the spill directory cannot be made.
     pub fn spill_to(&self, goal: u64) -> Result<u64, SpillError<K>> {
-        let _spiller = match self.spiller.try_lock() {
-            Ok(g) => g,
-            Err(TryLockError::Poisoned(p)) => p.into_inner(),
-            Err(TryLockError::WouldBlock) => return Ok(0),
-        };
+        let _spiller = lock(&self.spiller);
         if self.managed() <= goal {
             return Ok(0);
         }
@@ -448,14 +479,31 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
     /// freed.
     fn spill_one(&self, key: &K) -> Result<u64, SpillError<K>> {
         let shard = self.shard(key);
-        let (value, nbytes) = match lock(shard).get(key) {
-            Some(Slot::Memory { value, nbytes, .. })
-                if value.handle_count() == 1 && value.is_portable() =>
-            {
+        let mut map = lock(shard);
+        let (value, nbytes) = match map.get_mut(key) {
+            Some(Slot::Memory {
+                value,
+                nbytes,
+                file,
+                ..
+            }) if value.handle_count() == 1 && *nbytes >= MIN_SPILL => {
+                if let Some(f) = file.take() {
+                    // Read back earlier and its file kept: nothing to write.
+                    let nbytes = *nbytes;
+                    let old = map.insert(key.clone(), Slot::Disk { file: f, nbytes });
+                    drop(map);
+                    self.moved_to_disk(nbytes);
+                    drop_quietly(old);
+                    return Ok(nbytes);
+                }
+                if !value.is_portable() {
+                    return Ok(0);
+                }
                 (value.clone(), *nbytes)
             }
             _ => return Ok(0),
         };
+        drop(map);
         let on_disk = self.spilled_disk.load(Ordering::Relaxed);
         if on_disk.saturating_add(nbytes) > self.options.max_spill {
             return Ok(0);
@@ -467,7 +515,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
         let dir = self.dir()?;
         let id = self.next_file.fetch_add(1, Ordering::Relaxed);
         let path = dir.join(format!("{id}.spill"));
-        let file_len =
+        let len =
             spill_file::write(&path, &encoded, self.options.compression).map_err(|source| {
                 SpillError::Write {
                     key: key.clone(),
@@ -476,36 +524,35 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
                 }
             })?;
         drop(encoded);
+        self.spilled_disk.fetch_add(len, Ordering::Relaxed);
+        let file = SpillFile { path, len, id };
         let mut map = lock(shard);
         let swapped = match map.get_mut(key) {
-            Some(slot @ Slot::Memory { .. }) if memory_is(slot, &value) => Some(std::mem::replace(
-                slot,
-                Slot::Disk {
-                    path: path.clone(),
-                    nbytes,
-                    file_len,
-                    id,
-                },
-            )),
-            _ => None,
+            Some(slot @ Slot::Memory { .. }) if memory_is(slot, &value) => {
+                Ok(std::mem::replace(slot, Slot::Disk { file, nbytes }))
+            }
+            _ => Err(file),
         };
         drop(map);
         match swapped {
-            Some(old) => {
-                self.managed.fetch_sub(nbytes, Ordering::Relaxed);
-                self.spilled.fetch_add(nbytes, Ordering::Relaxed);
-                self.spilled_disk.fetch_add(file_len, Ordering::Relaxed);
-                self.spilled_count.fetch_add(1, Ordering::Relaxed);
-                self.spills.fetch_add(1, Ordering::Relaxed);
+            Ok(old) => {
+                self.moved_to_disk(nbytes);
                 drop_quietly((old, value));
                 Ok(nbytes)
             }
-            None => {
+            Err(file) => {
                 // Taken by a task, replaced or removed while it was written.
-                let _ = std::fs::remove_file(&path);
+                self.delete(file);
                 Ok(0)
             }
         }
+    }
+
+    fn moved_to_disk(&self, nbytes: u64) {
+        self.managed.fetch_sub(nbytes, Ordering::Relaxed);
+        self.spilled.fetch_add(nbytes, Ordering::Relaxed);
+        self.spilled_count.fetch_add(1, Ordering::Relaxed);
+        self.spills.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The spill directory, made on first use (under the spiller lock).
@@ -528,7 +575,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
 
 fn disk_id(slot: &Slot) -> Option<u64> {
     match slot {
-        Slot::Disk { id, .. } => Some(*id),
+        Slot::Disk { file, .. } => Some(file.id),
         Slot::Memory { .. } => None,
     }
 }

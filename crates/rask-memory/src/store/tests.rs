@@ -121,14 +121,36 @@ fn read_back_equals_the_original_and_stays_in_memory() {
         assert_eq!(store.managed(), 0);
         let st = store.stats();
         assert_eq!(st.spilled, 2 * 24 + 160_000);
-        let back = store.get(&"sines".to_string()).unwrap().unwrap();
-        assert_eq!(back.downcast_ref::<Vec<f64>>(), Some(&original));
+        let sines = store.get(&"sines".to_string()).unwrap().unwrap();
+        assert_eq!(sines.downcast_ref::<Vec<f64>>(), Some(&original));
         let back = store.get(&"zeros".to_string()).unwrap().unwrap();
         assert_eq!(back.downcast_ref::<Vec<u64>>(), Some(&zeros));
         assert_eq!(store.is_spilled(&"sines".to_string()), Some(false));
         assert_eq!(store.stats().reads, 2);
         assert_eq!(store.stats().spilled_count, 0);
         assert_eq!(store.managed(), 2 * 24 + 160_000);
+        // The files are kept while the values live: spilling again writes
+        // nothing new.
+        let disk = store.stats().spilled_disk;
+        assert!(disk > 0);
+        drop((sines, back));
+        store.spill_to(0).unwrap();
+        assert_eq!(store.stats().spilled_disk, disk);
+        assert_eq!(store.stats().spilled_count, 2);
+        assert_eq!(store.stats().spills, 4);
+        assert_eq!(store.managed(), 0);
+        let back = store.get(&"sines".to_string()).unwrap().unwrap();
+        assert_eq!(back.downcast_ref::<Vec<f64>>(), Some(&original));
+        store.remove(&"sines".to_string());
+        store.remove(&"zeros".to_string());
+        assert_eq!(
+            store.stats(),
+            StoreStats {
+                spills: 4,
+                reads: 3,
+                ..StoreStats::default()
+            }
+        );
     }
     assert_eq!(tmp.files(), 0);
 }
