@@ -10,7 +10,11 @@ fn main() {
     let mut level: Vec<Key> = (0..n)
         .map(|i| {
             let k = Key::new(format!("leaf-{i}"));
-            b.insert(k.clone(), Op::call("leaf", move |_: &[Value]| Ok::<_, TaskError>(Value::new(i))), vec![]);
+            b.insert(
+                k.clone(),
+                Op::call("leaf", move |_: &[Value]| Ok::<_, TaskError>(Value::new(i))),
+                vec![],
+            );
             k
         })
         .collect();
@@ -46,5 +50,10 @@ fn main() {
         best = best.min(t.elapsed().as_secs_f64());
         assert_eq!(*out[0].downcast_ref::<u64>().unwrap(), n * (n - 1) / 2);
     }
-    println!("{} tasks: best {:.1} ms, {:.2} us/task", plan.len(), best * 1e3, best * 1e6 / plan.len() as f64);
+    println!(
+        "{} tasks: best {:.1} ms, {:.2} us/task",
+        plan.len(),
+        best * 1e3,
+        best * 1e6 / plan.len() as f64
+    );
 }
