@@ -661,7 +661,7 @@ impl Run<'_> {
         let Some(g) = &self.gauge else {
             return true;
         };
-        if !g.over_pause(self.store.managed()) {
+        if !g.should_pause(&self.store) {
             return true;
         }
         let idle = self.sleepers.load(Ordering::SeqCst) + usize::from(!sleeping);

@@ -18,9 +18,11 @@
 //!   with the allocator and counts as unmanaged;
 //! * the process is *paused* while RSS is above pause × limit.
 //!
-//! Between samples, schedulers ask [`MemoryGauge::over_pause`] with the
-//! store's current managed bytes plus the last unmanaged figure, so a burst
-//! of results pauses new work at once rather than 100 ms later.
+//! Between samples, schedulers ask [`MemoryGauge::should_pause`], which
+//! also pauses when the store's managed bytes plus the last unmanaged
+//! figure are over the threshold (a flag the store keeps as results come
+//! and go), so a burst of results pauses new work at once rather than
+//! 100 ms later.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -114,6 +116,7 @@ impl MemoryGauge {
     /// so spilling works before the first sample).
     pub fn attach<K: std::hash::Hash + Eq + Clone>(&self, store: &SpillStore<K>) {
         store.set_goal(self.target);
+        store.set_pause_at(self.pause);
     }
 
     /// Takes one sample: sets the store's goal, spills if needed, returns
@@ -136,6 +139,7 @@ impl MemoryGauge {
             // No RSS here: managed memory is all that can be seen.
             store.set_goal(self.target);
             store.spill_if_needed()?;
+            store.set_pause_at(self.pause);
             let paused = store.managed() > self.pause;
             self.paused.store(paused, Ordering::Relaxed);
             return Ok(paused);
@@ -153,8 +157,9 @@ impl MemoryGauge {
         };
         self.rss.store(rss, Ordering::Relaxed);
         self.peak_rss.fetch_max(rss, Ordering::Relaxed);
-        self.unmanaged
-            .store(rss.saturating_sub(store.managed()), Ordering::Relaxed);
+        let unmanaged = rss.saturating_sub(store.managed());
+        self.unmanaged.store(unmanaged, Ordering::Relaxed);
+        store.set_pause_at(self.pause.saturating_sub(unmanaged));
         let paused = rss > self.pause;
         self.paused.store(paused, Ordering::Relaxed);
         Ok(paused)
@@ -167,12 +172,13 @@ impl MemoryGauge {
         self.paused.load(Ordering::Relaxed)
     }
 
-    /// Whether `managed` bytes of results plus the unmanaged memory of the
-    /// last sample are above the pause threshold — or the last sample
-    /// paused. Two atomic loads.
+    /// Whether new root tasks should wait: the last sample paused, or
+    /// `store`'s results plus the unmanaged memory of the last sample are
+    /// above the pause threshold (the store keeps that as a flag, see
+    /// [`SpillStore::over_pause`]). Two loads of rarely written flags.
     #[inline]
-    pub fn over_pause(&self, managed: u64) -> bool {
-        self.paused() || managed.saturating_add(self.unmanaged.load(Ordering::Relaxed)) > self.pause
+    pub fn should_pause<K: std::hash::Hash + Eq + Clone>(&self, store: &SpillStore<K>) -> bool {
+        self.paused() || store.over_pause()
     }
 
     /// The figures of the gauge and `store`.

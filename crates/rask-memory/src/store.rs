@@ -63,7 +63,11 @@ const MIN_SPILL: u64 = 1024;
 
 /// Locks of a [`SpillStore`].
 const SHARDS: usize = 64;
-const SHARD_BITS: u32 = SHARDS.trailing_zeros();
+/// Where in a key's hash the shard index is taken from: bits the maps
+/// inside do not use. hashbrown takes a bucket from the low bits and a tag
+/// from the top 7; a shard chosen by either would leave every key of a
+/// shard with the same bucket or the same tag.
+const SHARD_SHIFT: u32 = 40;
 
 /// Where and how a [`SpillStore`] writes values.
 ///
@@ -136,17 +140,22 @@ enum Slot {
         nbytes: u64,
         used: u64,
         /// The file of a value read back from disk, kept so that spilling
-        /// it again costs no write.
-        file: Option<SpillFile>,
+        /// it again costs no write (boxed: most values never have one, and
+        /// a small slot keeps the maps small).
+        file: Option<Box<SpillFile>>,
     },
     Disk {
-        file: SpillFile,
+        file: Box<SpillFile>,
         nbytes: u64,
     },
 }
 
 #[repr(align(128))]
 struct Shard<K>(Mutex<FxHashMap<K, Slot>>);
+
+/// A value on a cache line of its own.
+#[repr(align(128))]
+struct Padded<T>(T);
 
 /// Results by key that spill to disk above a goal.
 ///
@@ -172,13 +181,19 @@ struct Shard<K>(Mutex<FxHashMap<K, Slot>>);
 /// ```
 pub struct SpillStore<K> {
     shards: Box<[Shard<K>]>,
-    managed: AtomicU64,
+    /// Written by every insert and removal: on a cache line of its own.
+    managed: Padded<AtomicU64>,
     spilled: AtomicU64,
     spilled_disk: AtomicU64,
     spilled_count: AtomicUsize,
     spills: AtomicU64,
     reads: AtomicU64,
-    clock: AtomicU64,
+    clock: Padded<AtomicU64>,
+    /// Managed bytes above which [`SpillStore::over_pause`] says so.
+    pause_at: AtomicU64,
+    /// Whether managed bytes are above `pause_at`: written only when that
+    /// changes, so schedulers read it for every root task at little cost.
+    over_pause: std::sync::atomic::AtomicBool,
     goal: AtomicU64,
     spiller: Mutex<()>,
     dir: OnceLock<PathBuf>,
@@ -206,13 +221,15 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
             shards: (0..SHARDS)
                 .map(|_| Shard(Mutex::new(FxHashMap::default())))
                 .collect(),
-            managed: AtomicU64::new(0),
+            managed: Padded(AtomicU64::new(0)),
             spilled: AtomicU64::new(0),
             spilled_disk: AtomicU64::new(0),
             spilled_count: AtomicUsize::new(0),
             spills: AtomicU64::new(0),
             reads: AtomicU64::new(0),
-            clock: AtomicU64::new(0),
+            clock: Padded(AtomicU64::new(0)),
+            pause_at: AtomicU64::new(u64::MAX),
+            over_pause: std::sync::atomic::AtomicBool::new(false),
             goal: AtomicU64::new(u64::MAX),
             spiller: Mutex::new(()),
             dir: OnceLock::new(),
@@ -223,17 +240,16 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
 
     #[inline]
     fn shard(&self, key: &K) -> &Mutex<FxHashMap<K, Slot>> {
-        // High bits: the maps inside use the low ones.
         let h = FxBuildHasher.hash_one(key);
-        &self.shards[(h >> (64 - SHARD_BITS)) as usize].0
+        &self.shards[(h >> SHARD_SHIFT) as usize % SHARDS].0
     }
 
     /// Keeps `value` under `key` (in memory), returning what was there.
     /// Does not spill: call [`SpillStore::spill_if_needed`] after it.
     pub fn insert(&self, key: K, value: Value) -> Option<Held> {
         let nbytes = value.nbytes() as u64;
-        let used = self.clock.fetch_add(1, Ordering::Relaxed);
-        self.managed.fetch_add(nbytes, Ordering::Relaxed);
+        let used = self.clock.0.fetch_add(1, Ordering::Relaxed);
+        self.grew(nbytes);
         let old = lock(self.shard(&key)).insert(
             key,
             Slot::Memory {
@@ -261,7 +277,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
                 file,
                 ..
             } => {
-                self.managed.fetch_sub(nbytes, Ordering::Relaxed);
+                self.shrank(nbytes);
                 if let Some(f) = file {
                     self.delete(f);
                 }
@@ -276,7 +292,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
         }
     }
 
-    fn delete(&self, file: SpillFile) {
+    fn delete(&self, file: Box<SpillFile>) {
         self.spilled_disk.fetch_sub(file.len, Ordering::Relaxed);
         let _ = std::fs::remove_file(file.path);
     }
@@ -326,7 +342,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
                 match map.get_mut(key) {
                     None => return Ok(None),
                     Some(Slot::Memory { value, used, .. }) => {
-                        *used = self.clock.load(Ordering::Relaxed);
+                        *used = self.clock.0.load(Ordering::Relaxed);
                         return Ok(Some(value.clone()));
                     }
                     Some(Slot::Disk { file, nbytes }) => (file.path.clone(), file.id, *nbytes),
@@ -360,7 +376,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
                     });
                 }
             };
-            let used = self.clock.fetch_add(1, Ordering::Relaxed);
+            let used = self.clock.0.fetch_add(1, Ordering::Relaxed);
             let Slot::Disk { file, .. } = std::mem::replace(
                 slot,
                 Slot::Memory {
@@ -378,7 +394,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
                 *kept = Some(file);
             }
             drop(map);
-            self.managed.fetch_add(nbytes, Ordering::Relaxed);
+            self.grew(nbytes);
             self.spilled.fetch_sub(nbytes, Ordering::Relaxed);
             self.spilled_count.fetch_sub(1, Ordering::Relaxed);
             self.reads.fetch_add(1, Ordering::Relaxed);
@@ -399,7 +415,44 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
     /// Bytes of the values in memory.
     #[inline]
     pub fn managed(&self) -> u64 {
-        self.managed.load(Ordering::Relaxed)
+        self.managed.0.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    fn grew(&self, nbytes: u64) {
+        let m = self.managed.0.fetch_add(nbytes, Ordering::Relaxed) + nbytes;
+        self.note(m);
+    }
+
+    #[inline]
+    fn shrank(&self, nbytes: u64) {
+        let m = self.managed.0.fetch_sub(nbytes, Ordering::Relaxed) - nbytes;
+        self.note(m);
+    }
+
+    /// Updates the over-pause flag for managed bytes `m`, writing it only
+    /// when it changes.
+    #[inline]
+    fn note(&self, m: u64) {
+        let over = m > self.pause_at.load(Ordering::Relaxed);
+        if over != self.over_pause.load(Ordering::Relaxed) {
+            self.over_pause.store(over, Ordering::Relaxed);
+        }
+    }
+
+    /// Managed bytes above which [`SpillStore::over_pause`] is true
+    /// (`u64::MAX`, the default: never).
+    pub fn set_pause_at(&self, bytes: u64) {
+        self.pause_at.store(bytes, Ordering::Relaxed);
+        self.note(self.managed());
+    }
+
+    /// Whether managed bytes are above the mark of
+    /// [`SpillStore::set_pause_at`]. One load of a flag that changes only
+    /// when the answer does: cheap enough to ask for every task.
+    #[inline]
+    pub fn over_pause(&self) -> bool {
+        self.over_pause.load(Ordering::Relaxed)
     }
 
     /// The store's figures.
@@ -525,7 +578,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
             })?;
         drop(encoded);
         self.spilled_disk.fetch_add(len, Ordering::Relaxed);
-        let file = SpillFile { path, len, id };
+        let file = Box::new(SpillFile { path, len, id });
         let mut map = lock(shard);
         let swapped = match map.get_mut(key) {
             Some(slot @ Slot::Memory { .. }) if memory_is(slot, &value) => {
@@ -549,7 +602,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
     }
 
     fn moved_to_disk(&self, nbytes: u64) {
-        self.managed.fetch_sub(nbytes, Ordering::Relaxed);
+        self.shrank(nbytes);
         self.spilled.fetch_add(nbytes, Ordering::Relaxed);
         self.spilled_count.fetch_add(1, Ordering::Relaxed);
         self.spills.fetch_add(1, Ordering::Relaxed);
@@ -640,7 +693,7 @@ impl<K> Drop for SpillStore<K> {
 impl<K> std::fmt::Debug for SpillStore<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SpillStore")
-            .field("managed", &self.managed.load(Ordering::Relaxed))
+            .field("managed", &self.managed.0.load(Ordering::Relaxed))
             .field("spilled", &self.spilled.load(Ordering::Relaxed))
             .field("goal", &self.goal.load(Ordering::Relaxed))
             .field("dir", &self.dir.get())

@@ -156,7 +156,7 @@ impl Store {
     pub(crate) fn paused(&self) -> bool {
         self.gauge
             .as_ref()
-            .is_some_and(|g| g.over_pause(self.values.managed()))
+            .is_some_and(|g| g.should_pause(&self.values))
     }
 
     /// Whether the worker has a memory limit to watch.
