@@ -279,20 +279,20 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
             } => {
                 self.shrank(nbytes);
                 if let Some(f) = file {
-                    self.delete(f);
+                    self.delete(*f);
                 }
                 Held::Memory(value)
             }
             Slot::Disk { file, nbytes } => {
                 self.spilled.fetch_sub(nbytes, Ordering::Relaxed);
                 self.spilled_count.fetch_sub(1, Ordering::Relaxed);
-                self.delete(file);
+                self.delete(*file);
                 Held::Disk
             }
         }
     }
 
-    fn delete(&self, file: Box<SpillFile>) {
+    fn delete(&self, file: SpillFile) {
         self.spilled_disk.fetch_sub(file.len, Ordering::Relaxed);
         let _ = std::fs::remove_file(file.path);
     }
@@ -595,7 +595,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
             }
             Err(file) => {
                 // Taken by a task, replaced or removed while it was written.
-                self.delete(file);
+                self.delete(*file);
                 Ok(0)
             }
         }
