@@ -36,7 +36,7 @@ pub(crate) fn write(
     compression: SpillCompression,
 ) -> std::io::Result<u64> {
     let compressed = match compression {
-        SpillCompression::Lz4 if encoded.bytes.len() >= 64 => {
+        SpillCompression::Lz4 if encoded.bytes.len() >= 64 && worth_compressing(&encoded.bytes) => {
             let c = lz4_flex::block::compress(&encoded.bytes);
             // Incompressible values (random floats) are stored raw: reading
             // them back then costs no decompression.
@@ -84,6 +84,22 @@ pub(crate) fn write(
             Err(e)
         }
     }
+}
+
+/// Bytes of a large value tried before compressing all of it.
+const SAMPLE: usize = 16 << 10;
+
+/// Whether compressing `bytes` looks worth it: for a large value, a sample
+/// from its middle must shrink by a tenth. Most floating-point data does
+/// not compress, and trying costs as much as the write (Dask's
+/// `maybe_compress` samples the same way).
+fn worth_compressing(bytes: &[u8]) -> bool {
+    if bytes.len() < 4 * SAMPLE {
+        return true;
+    }
+    let start = bytes.len() / 2 - SAMPLE / 2;
+    let sample = &bytes[start..start + SAMPLE];
+    lz4_flex::block::compress(sample).len() < SAMPLE - SAMPLE / 10
 }
 
 /// Why a spill file could not be read.
@@ -210,6 +226,27 @@ mod tests {
         }
         let zeros = std::fs::metadata(d.join("0-lz4")).unwrap().len();
         assert!(zeros < 1000, "10 kB of zeros compress, got {zeros} bytes");
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn incompressible_values_are_stored_raw_without_compressing_them_all() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let noise: Vec<u8> = (0..(1 << 20))
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        assert!(!worth_compressing(&noise));
+        assert!(worth_compressing(&vec![0u8; 1 << 20]));
+        let d = dir("noise");
+        let e = Value::new(noise).encode().unwrap();
+        let len = write(&d.join("v"), &e, SpillCompression::Lz4).unwrap();
+        assert!(len > 1 << 20);
+        assert_eq!(read(&d.join("v")).ok().unwrap().encode().unwrap(), e);
         std::fs::remove_dir_all(&d).unwrap();
     }
 
