@@ -19,7 +19,7 @@
 //! or fetches the value as it does for any missing input.
 
 use rask_core::{Key, Value};
-use rask_memory::{MemoryGauge, MemoryPolicy, MemoryStats, SpillStore};
+use rask_memory::{MemoryGauge, MemoryPolicy, SpillStore};
 
 /// One value in the store.
 #[derive(Clone)]
@@ -162,12 +162,6 @@ impl Store {
     /// Whether the worker has a memory limit to watch.
     pub(crate) fn has_limit(&self) -> bool {
         self.gauge.is_some()
-    }
-
-    /// The memory figures (None without a limit).
-    #[allow(dead_code)]
-    pub(crate) fn stats(&self) -> Option<MemoryStats> {
-        self.gauge.as_ref().map(|g| g.stats(&self.values))
     }
 
     /// Number of values held.
