@@ -268,3 +268,75 @@ fn unspillable_values_over_the_limit_do_not_deadlock() {
     assert_eq!(field(&out, "count"), 24.0);
     assert_eq!(field(&out, "spills"), 0.0);
 }
+
+/// The child of [`an_unusable_spill_directory_fails_the_compute_by_name`].
+#[test]
+fn bad_spill_directory_child() {
+    if !is_child("memory::bad_spill_directory_child") {
+        return;
+    }
+    let mut b = GraphBuilder::new();
+    let n = 16;
+    for i in 0..n {
+        b.insert(
+            Key::new(format!("block-{i}")),
+            Op::call("block", move |_: &[Value]| {
+                Ok::<_, TaskError>(Value::new(vec![i as f64; 1 << 18]))
+            }),
+            vec![],
+        );
+    }
+    let deps: Vec<Key> = (0..n).map(|i| Key::new(format!("block-{i}"))).collect();
+    b.insert(
+        Key::new("total"),
+        Op::call("total", |xs: &[Value]| {
+            let mut s = 0.0;
+            for (i, x) in xs.iter().enumerate() {
+                s += x.get::<Vec<f64>>(i)?.iter().sum::<f64>();
+            }
+            Ok::<_, TaskError>(Value::new(s))
+        }),
+        deps,
+    );
+    let plan = unfused_plan(b, &[Key::new("total")]);
+    let err = rask_local::ThreadsExecutor::new(2)
+        .unwrap()
+        .execute(&plan, &[])
+        .unwrap_err();
+    println!(
+        "RESULT spill_error={}",
+        u8::from(matches!(err, rask_core::Error::Spill { .. }))
+    );
+    println!("MESSAGE {err}");
+}
+
+/// Spilling into a directory that cannot be made fails the compute with an
+/// error naming the directory and the setting to change — no hang, no
+/// wrong answer.
+#[test]
+fn an_unusable_spill_directory_fails_the_compute_by_name() {
+    if in_any_child() {
+        return;
+    }
+    let parent = spill_parent("unusable");
+    std::fs::create_dir_all(&parent).unwrap();
+    // A file where the spill directory should go.
+    let file = parent.join("not-a-directory");
+    std::fs::write(&file, b"x").unwrap();
+    let out = run_child(
+        "memory::bad_spill_directory_child",
+        &[
+            ("RASK_MEMORY_LIMIT", "8 MiB".into()),
+            ("RASK_PROGRESS", "off".into()),
+            ("RASK_MEMORY_SPILL_DIRECTORY", file.display().to_string()),
+        ],
+    );
+    assert_eq!(field(&out, "spill_error"), 1.0, "{out}");
+    let message = out
+        .lines()
+        .find_map(|l| l.find("MESSAGE").map(|at| &l[at..]))
+        .unwrap_or_else(|| panic!("no MESSAGE in:\n{out}"));
+    assert!(message.contains(&file.display().to_string()), "{message}");
+    assert!(message.contains("memory.spill-directory"), "{message}");
+    let _ = std::fs::remove_dir_all(&parent);
+}

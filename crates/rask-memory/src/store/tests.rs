@@ -308,3 +308,23 @@ fn concurrent_use_keeps_every_value() {
     assert_eq!(st.spilled_count, 0);
     assert!(st.spills > 0);
 }
+
+#[test]
+fn a_full_disk_says_so_naming_the_key_and_the_file() {
+    let err: SpillError<String> = SpillError::Write {
+        key: "rechunk-merge-9c1e-(3, 0)".into(),
+        path: PathBuf::from("/scratch/rask-spill-1-0/17.spill"),
+        source: std::io::Error::from_raw_os_error(28),
+    };
+    let message = err.to_string();
+    assert!(message.contains("rechunk-merge-9c1e-(3, 0)"), "{message}");
+    assert!(
+        message.contains("/scratch/rask-spill-1-0/17.spill"),
+        "{message}"
+    );
+    assert!(message.contains("disk is full"), "{message}");
+    assert!(message.contains("memory.spill-directory"), "{message}");
+    let error = err.into_error();
+    assert!(matches!(error, rask_core::Error::Spill { .. }));
+    assert!(error.to_string().contains("disk is full"), "{error}");
+}
