@@ -11,9 +11,11 @@
 //! * **Accounting.** Managed bytes (values in memory, by
 //!   [`Value::nbytes`]), spilled bytes and file bytes are atomics, so the
 //!   goal check after an insert is two loads.
-//! * **Recency.** A clock ticks on every insert; a slot remembers the tick
-//!   of its last insert or read. Spilling sorts the candidates by it, so the
-//!   least recently used go first.
+//! * **Recency.** Every insert and read takes a tick (a per-thread count
+//!   on top of a store clock moved once per 64 uses, so no shared write
+//!   per use); a slot remembers the tick of its last insert or read.
+//!   Spilling sorts the candidates by it, so the least recently used go
+//!   first.
 //! * **What may be spilled.** A value in memory whose type has a codec and
 //!   of which the store holds the only handle ([`Value::handle_count`] is
 //!   1). A running task holds handles to its arguments, a data server to
@@ -56,6 +58,15 @@ use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use crate::error::SpillError;
 use crate::spill_file;
+
+/// Uses a thread counts before it moves a store's clock (see
+/// `SpillStore::tick`).
+const TICK_BATCH: u64 = 64;
+
+thread_local! {
+    /// Uses counted by this thread, for recency ticks.
+    static LOCAL_TICKS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
 
 /// Values smaller than this are never spilled: a file per value would cost
 /// more than the memory it frees.
@@ -248,7 +259,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
     /// Does not spill: call [`SpillStore::spill_if_needed`] after it.
     pub fn insert(&self, key: K, value: Value) -> Option<Held> {
         let nbytes = value.nbytes() as u64;
-        let used = self.clock.0.fetch_add(1, Ordering::Relaxed);
+        let used = self.tick();
         self.grew(nbytes);
         let old = lock(self.shard(&key)).insert(
             key,
@@ -342,7 +353,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
                 match map.get_mut(key) {
                     None => return Ok(None),
                     Some(Slot::Memory { value, used, .. }) => {
-                        *used = self.clock.0.load(Ordering::Relaxed);
+                        *used = self.tick();
                         return Ok(Some(value.clone()));
                     }
                     Some(Slot::Disk { file, nbytes }) => (file.path.clone(), file.id, *nbytes),
@@ -376,7 +387,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
                     });
                 }
             };
-            let used = self.clock.0.fetch_add(1, Ordering::Relaxed);
+            let used = self.tick();
             let Slot::Disk { file, .. } = std::mem::replace(
                 slot,
                 Slot::Memory {
@@ -416,6 +427,24 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
     #[inline]
     pub fn managed(&self) -> u64 {
         self.managed.0.load(Ordering::Relaxed)
+    }
+
+    /// The recency tick of a use now. Each thread counts its own uses and
+    /// moves the store's clock forward once every [`TICK_BATCH`] of them,
+    /// so a tick costs no shared write: within one thread ticks grow
+    /// strictly, across threads they are ordered to within a batch, which
+    /// is all least-recently-used needs.
+    #[inline]
+    fn tick(&self) -> u64 {
+        LOCAL_TICKS.with(|c| {
+            let n = c.get().wrapping_add(1);
+            c.set(n);
+            let sub = n % TICK_BATCH;
+            if sub == 0 {
+                self.clock.0.fetch_add(TICK_BATCH, Ordering::Relaxed);
+            }
+            self.clock.0.load(Ordering::Relaxed) + sub
+        })
     }
 
     #[inline]
