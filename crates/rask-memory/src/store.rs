@@ -9,8 +9,11 @@
 //!   remove or swap a slot — never while encoding, writing or reading a
 //!   file.
 //! * **Accounting.** Managed bytes (values in memory, by
-//!   [`Value::nbytes`]), spilled bytes and file bytes are atomics, so the
-//!   goal check after an insert is two loads.
+//!   [`Value::nbytes`]) are counted per shard under its lock, and added to
+//!   the store's running total when a shard's change reaches 1/1024 of the
+//!   goal (at most 64 KiB) — large values and spills at once — so tiny
+//!   values cost no shared write, and the goal check after an insert is
+//!   two loads. Spilled and file bytes are atomics.
 //! * **Recency.** Every insert and read takes a tick (a per-thread count
 //!   on top of a store clock moved once per 64 uses, so no shared write
 //!   per use); a slot remembers the tick of its last insert or read.
@@ -58,6 +61,9 @@ use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use crate::error::SpillError;
 use crate::spill_file;
+
+/// Most bytes a shard's managed figure may drift from the store's total.
+const MAX_UNFLUSHED: u64 = 64 << 10;
 
 /// Uses a thread counts before it moves a store's clock (see
 /// `SpillStore::tick`).
@@ -162,7 +168,29 @@ enum Slot {
 }
 
 #[repr(align(128))]
-struct Shard<K>(Mutex<FxHashMap<K, Slot>>);
+struct Shard<K>(Mutex<ShardMap<K>>);
+
+/// One shard's values and its share of the accounting.
+struct ShardMap<K> {
+    map: FxHashMap<K, Slot>,
+    /// Bytes of this shard's values in memory (exact).
+    managed: u64,
+    /// Change of `managed` not yet added to the store's total.
+    unflushed: i64,
+}
+
+impl<K> std::ops::Deref for ShardMap<K> {
+    type Target = FxHashMap<K, Slot>;
+    fn deref(&self) -> &Self::Target {
+        &self.map
+    }
+}
+
+impl<K> std::ops::DerefMut for ShardMap<K> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.map
+    }
+}
 
 /// A value on a cache line of its own.
 #[repr(align(128))]
@@ -202,6 +230,9 @@ pub struct SpillStore<K> {
     clock: Padded<AtomicU64>,
     /// Managed bytes above which [`SpillStore::over_pause`] says so.
     pause_at: AtomicU64,
+    /// How far a shard's managed bytes may drift from the total before
+    /// they are added to it (see `SpillStore::account`).
+    flush_at: AtomicU64,
     /// Whether managed bytes are above `pause_at`: written only when that
     /// changes, so schedulers read it for every root task at little cost.
     over_pause: std::sync::atomic::AtomicBool,
@@ -230,7 +261,13 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
     pub fn new(options: SpillOptions) -> Self {
         SpillStore {
             shards: (0..SHARDS)
-                .map(|_| Shard(Mutex::new(FxHashMap::default())))
+                .map(|_| {
+                    Shard(Mutex::new(ShardMap {
+                        map: FxHashMap::default(),
+                        managed: 0,
+                        unflushed: 0,
+                    }))
+                })
                 .collect(),
             managed: Padded(AtomicU64::new(0)),
             spilled: AtomicU64::new(0),
@@ -240,6 +277,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
             reads: AtomicU64::new(0),
             clock: Padded(AtomicU64::new(0)),
             pause_at: AtomicU64::new(u64::MAX),
+            flush_at: AtomicU64::new(MAX_UNFLUSHED),
             over_pause: std::sync::atomic::AtomicBool::new(false),
             goal: AtomicU64::new(u64::MAX),
             spiller: Mutex::new(()),
@@ -250,7 +288,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
     }
 
     #[inline]
-    fn shard(&self, key: &K) -> &Mutex<FxHashMap<K, Slot>> {
+    fn shard(&self, key: &K) -> &Mutex<ShardMap<K>> {
         let h = FxBuildHasher.hash_one(key);
         &self.shards[(h >> SHARD_SHIFT) as usize % SHARDS].0
     }
@@ -260,8 +298,9 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
     pub fn insert(&self, key: K, value: Value) -> Option<Held> {
         let nbytes = value.nbytes() as u64;
         let used = self.tick();
-        self.grew(nbytes);
-        let old = lock(self.shard(&key)).insert(
+        let mut g = lock(self.shard(&key));
+        self.account(&mut g, nbytes as i64, false);
+        let old = g.insert(
             key,
             Slot::Memory {
                 value,
@@ -270,25 +309,60 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
                 file: None,
             },
         );
+        if let Some(Slot::Memory { nbytes, .. }) = &old {
+            self.account(&mut g, -(*nbytes as i64), false);
+        }
+        drop(g);
         old.map(|s| self.forget(s))
     }
 
     /// Takes `key` out of the store; `None` if it was not there.
     pub fn remove(&self, key: &K) -> Option<Held> {
-        let old = lock(self.shard(key)).remove(key);
+        let mut g = lock(self.shard(key));
+        let old = g.remove(key);
+        if let Some(Slot::Memory { nbytes, .. }) = &old {
+            self.account(&mut g, -(*nbytes as i64), false);
+        }
+        drop(g);
         old.map(|s| self.forget(s))
     }
 
-    /// Accounts for a slot that left the map, deleting its file.
+    /// Adds `delta` to a shard's managed bytes (its lock held as `g`), and
+    /// to the store's total once the shard's unflushed change reaches
+    /// `flush_at` (or at once with `force`). Small values therefore cost
+    /// no shared write; large ones, and spills, are counted at once. The
+    /// total is off by at most `flush_at` per shard, which the goal keeps
+    /// at a 1/1024 of itself.
+    #[inline]
+    fn account(&self, g: &mut ShardMap<K>, delta: i64, force: bool) {
+        g.managed = g.managed.wrapping_add(delta as u64);
+        g.unflushed += delta;
+        if force || g.unflushed.unsigned_abs() >= self.flush_at.load(Ordering::Relaxed) {
+            let d = std::mem::take(&mut g.unflushed);
+            let m = self
+                .managed
+                .0
+                .fetch_add(d as u64, Ordering::Relaxed)
+                .wrapping_add(d as u64);
+            self.note(m);
+        }
+    }
+
+    /// Adds every shard's unflushed change to the store's total.
+    fn flush_all(&self) {
+        for shard in self.shards.iter() {
+            let mut g = lock(&shard.0);
+            if g.unflushed != 0 {
+                self.account(&mut g, 0, true);
+            }
+        }
+    }
+
+    /// Releases a slot that left the map (its managed bytes already
+    /// accounted for): disk figures, and its file deleted.
     fn forget(&self, slot: Slot) -> Held {
         match slot {
-            Slot::Memory {
-                value,
-                nbytes,
-                file,
-                ..
-            } => {
-                self.shrank(nbytes);
+            Slot::Memory { value, file, .. } => {
                 if let Some(f) = file {
                     self.delete(*f);
                 }
@@ -404,8 +478,8 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
             if let Slot::Memory { file: kept, .. } = slot {
                 *kept = Some(file);
             }
+            self.account(&mut map, nbytes as i64, true);
             drop(map);
-            self.grew(nbytes);
             self.spilled.fetch_sub(nbytes, Ordering::Relaxed);
             self.spilled_count.fetch_sub(1, Ordering::Relaxed);
             self.reads.fetch_add(1, Ordering::Relaxed);
@@ -416,6 +490,9 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
     /// Managed bytes above which [`SpillStore::spill_if_needed`] spills.
     pub fn set_goal(&self, bytes: u64) {
         self.goal.store(bytes, Ordering::Relaxed);
+        let flush_at = (bytes / 1024).clamp(1, MAX_UNFLUSHED);
+        self.flush_at.store(flush_at, Ordering::Relaxed);
+        self.flush_all();
     }
 
     /// The goal set by [`SpillStore::set_goal`] (`u64::MAX`: never spill).
@@ -426,6 +503,14 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
     /// Bytes of the values in memory.
     #[inline]
     pub fn managed(&self) -> u64 {
+        self.shards.iter().map(|s| lock(&s.0).managed).sum()
+    }
+
+    /// Bytes of the values in memory, as the store's running total: off by
+    /// at most 1/16 of the goal (small changes are added in batches), and
+    /// one atomic load.
+    #[inline]
+    pub fn managed_fast(&self) -> u64 {
         self.managed.0.load(Ordering::Relaxed)
     }
 
@@ -447,18 +532,6 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
         })
     }
 
-    #[inline]
-    fn grew(&self, nbytes: u64) {
-        let m = self.managed.0.fetch_add(nbytes, Ordering::Relaxed) + nbytes;
-        self.note(m);
-    }
-
-    #[inline]
-    fn shrank(&self, nbytes: u64) {
-        let m = self.managed.0.fetch_sub(nbytes, Ordering::Relaxed) - nbytes;
-        self.note(m);
-    }
-
     /// Updates the over-pause flag for managed bytes `m`, writing it only
     /// when it changes.
     #[inline]
@@ -473,7 +546,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
     /// (`u64::MAX`, the default: never).
     pub fn set_pause_at(&self, bytes: u64) {
         self.pause_at.store(bytes, Ordering::Relaxed);
-        self.note(self.managed());
+        self.note(self.managed_fast());
     }
 
     /// Whether managed bytes are above the mark of
@@ -510,7 +583,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
     #[inline]
     pub fn spill_if_needed(&self) -> Result<u64, SpillError<K>> {
         let goal = self.goal();
-        if self.managed() <= goal {
+        if self.managed_fast() <= goal {
             return Ok(0);
         }
         self.spill_to(goal)
@@ -532,7 +605,9 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
     /// [`SpillError::Directory`] when the spill directory cannot be made.
     pub fn spill_to(&self, goal: u64) -> Result<u64, SpillError<K>> {
         let _spiller = lock(&self.spiller);
-        if self.managed() <= goal {
+        // Exact from here on: spills below add their change at once.
+        self.flush_all();
+        if self.managed_fast() <= goal {
             return Ok(0);
         }
         let aim = goal - goal / 16;
@@ -549,7 +624,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
         candidates.sort_unstable_by_key(|c| c.0);
         let mut freed = 0;
         for (_, key) in candidates {
-            if self.managed() <= aim {
+            if self.managed_fast() <= aim {
                 break;
             }
             freed += self.spill_one(&key)?;
@@ -573,6 +648,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
                     // Read back earlier and its file kept: nothing to write.
                     let nbytes = *nbytes;
                     let old = map.insert(key.clone(), Slot::Disk { file: f, nbytes });
+                    self.account(&mut map, -(nbytes as i64), true);
                     drop(map);
                     self.moved_to_disk(nbytes);
                     drop_quietly(old);
@@ -615,6 +691,9 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
             }
             _ => Err(file),
         };
+        if swapped.is_ok() {
+            self.account(&mut map, -(nbytes as i64), true);
+        }
         drop(map);
         match swapped {
             Ok(old) => {
@@ -631,7 +710,6 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
     }
 
     fn moved_to_disk(&self, nbytes: u64) {
-        self.shrank(nbytes);
         self.spilled.fetch_add(nbytes, Ordering::Relaxed);
         self.spilled_count.fetch_add(1, Ordering::Relaxed);
         self.spills.fetch_add(1, Ordering::Relaxed);
