@@ -38,9 +38,13 @@
 //!   leaves the store: spilling it again is then free (no encode, no
 //!   write), which stops a value that is read, evicted and read again from
 //!   being written each time.
-//! * **One spiller at a time.** A thread that finds another spilling waits
-//!   for it, then looks again (usually the goal is met by then): results
-//!   cannot pile up in memory faster than the disk takes them.
+//! * **Spillers claim, then write.** Choosing is serialized by a short
+//!   lock: a thread over the goal claims the least recently used values
+//!   that cover the excess not already being written by others (a claim
+//!   is a second handle, which keeps other spillers off the value), then
+//!   writes them outside the lock. Producers therefore write their own
+//!   share — results cannot pile up faster than the disk takes them — and
+//!   several threads spill in parallel.
 //! * **Files** go to a directory of their own (`rask-spill-PID-N` under
 //!   [`SpillOptions::directory`]), made at the first spill and removed with
 //!   everything in it when the store is dropped. Directories left by
@@ -230,6 +234,8 @@ pub struct SpillStore<K> {
     clock: Padded<AtomicU64>,
     /// Managed bytes above which [`SpillStore::over_pause`] says so.
     pause_at: AtomicU64,
+    /// Bytes of values claimed by spillers and being written.
+    in_flight: AtomicU64,
     /// How far a shard's managed bytes may drift from the total before
     /// they are added to it (see `SpillStore::account`).
     flush_at: AtomicU64,
@@ -278,6 +284,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
             clock: Padded(AtomicU64::new(0)),
             pause_at: AtomicU64::new(u64::MAX),
             flush_at: AtomicU64::new(MAX_UNFLUSHED),
+            in_flight: AtomicU64::new(0),
             over_pause: std::sync::atomic::AtomicBool::new(false),
             goal: AtomicU64::new(u64::MAX),
             spiller: Mutex::new(()),
@@ -593,10 +600,12 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
     /// under `goal` (1/16 below, so the next insert does not spill again
     /// at once) or nothing more can be spilled; returns the bytes freed.
     ///
-    /// One thread spills at a time. A thread that finds another spilling
-    /// waits for it and then looks again: the wait is what keeps producers
-    /// from outrunning the disk (results would pile up in memory while one
-    /// thread writes).
+    /// Choosing what to spill is done by one thread at a time, writing by
+    /// each spiller for itself: a thread over the goal claims (under a
+    /// short lock) the least recently used values that cover the excess
+    /// not already being written by others, then writes them. So threads
+    /// that produce results also write their share — producers cannot
+    /// outrun the disk — and spills run in parallel.
     ///
     /// # Errors
     ///
@@ -604,64 +613,126 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
     /// cannot be written (a full disk says so), and
     /// [`SpillError::Directory`] when the spill directory cannot be made.
     pub fn spill_to(&self, goal: u64) -> Result<u64, SpillError<K>> {
-        let _spiller = lock(&self.spiller);
-        // Exact from here on: spills below add their change at once.
-        self.flush_all();
-        if self.managed_fast() <= goal {
-            return Ok(0);
-        }
-        let aim = goal - goal / 16;
-        let mut candidates: Vec<(u64, K)> = Vec::new();
-        for shard in self.shards.iter() {
-            let map = lock(&shard.0);
-            candidates.extend(map.iter().filter_map(|(k, s)| match s {
-                Slot::Memory { value, used, .. } if value.handle_count() == 1 => {
-                    Some((*used, k.clone()))
-                }
-                _ => None,
-            }));
-        }
-        candidates.sort_unstable_by_key(|c| c.0);
         let mut freed = 0;
-        for (_, key) in candidates {
-            if self.managed_fast() <= aim {
-                break;
+        let mut claimed: Vec<(K, Value, u64)> = Vec::new();
+        let dir = {
+            let _spiller = lock(&self.spiller);
+            // Exact from here on: spills add their change at once.
+            self.flush_all();
+            let pending = self.in_flight.load(Ordering::Relaxed);
+            let managed = self.managed_fast().saturating_sub(pending);
+            if managed <= goal {
+                return Ok(0);
             }
-            freed += self.spill_one(&key)?;
+            let mut need = managed - (goal - goal / 16);
+            let mut candidates: Vec<(u64, K)> = Vec::new();
+            for shard in self.shards.iter() {
+                let map = lock(&shard.0);
+                candidates.extend(map.iter().filter_map(|(k, s)| match s {
+                    Slot::Memory {
+                        value,
+                        used,
+                        nbytes,
+                        ..
+                    } if *nbytes >= MIN_SPILL && value.handle_count() == 1 => {
+                        Some((*used, k.clone()))
+                    }
+                    _ => None,
+                }));
+            }
+            candidates.sort_unstable_by_key(|c| c.0);
+            for (_, key) in candidates {
+                if need == 0 {
+                    break;
+                }
+                let (n, claim) = self.claim(&key);
+                freed += if claim.is_some() { 0 } else { n };
+                if let Some(value) = claim {
+                    self.in_flight.fetch_add(n, Ordering::Relaxed);
+                    claimed.push((key, value, n));
+                }
+                need = need.saturating_sub(n);
+            }
+            if claimed.is_empty() {
+                return Ok(freed);
+            }
+            match self.dir() {
+                Ok(dir) => dir.to_owned(),
+                Err(e) => {
+                    for (_, _, n) in &claimed {
+                        self.in_flight.fetch_sub(*n, Ordering::Relaxed);
+                    }
+                    return Err(e);
+                }
+            }
+        };
+        // The writes happen outside the selection lock: threads that spill
+        // at once write in parallel, each what it claimed.
+        let mut claimed = claimed.into_iter();
+        let mut error = None;
+        for (key, value, n) in claimed.by_ref() {
+            let written = self.write_claimed(&dir, &key, value, n);
+            self.in_flight.fetch_sub(n, Ordering::Relaxed);
+            match written {
+                Ok(f) => freed += f,
+                Err(e) => {
+                    error = Some(e);
+                    break;
+                }
+            }
         }
-        Ok(freed)
+        // After an error the other claims are let go unwritten.
+        for (_, value, n) in claimed {
+            self.in_flight.fetch_sub(n, Ordering::Relaxed);
+            drop(value);
+        }
+        match error {
+            Some(e) => Err(e),
+            None => Ok(freed),
+        }
     }
 
-    /// Writes the value of `key` to disk if it may be spilled; the bytes
-    /// freed.
-    fn spill_one(&self, key: &K) -> Result<u64, SpillError<K>> {
-        let shard = self.shard(key);
-        let mut map = lock(shard);
-        let (value, nbytes) = match map.get_mut(key) {
+    /// Claims the value of `key` for spilling (under its shard lock): a
+    /// second handle, which also keeps other spillers off it. A value
+    /// read back earlier whose file was kept goes to disk at once instead
+    /// (no claim). Returns its size, and the handle when claimed.
+    fn claim(&self, key: &K) -> (u64, Option<Value>) {
+        let mut map = lock(self.shard(key));
+        match map.get_mut(key) {
             Some(Slot::Memory {
                 value,
                 nbytes,
                 file,
                 ..
             }) if value.handle_count() == 1 && *nbytes >= MIN_SPILL => {
+                let nbytes = *nbytes;
                 if let Some(f) = file.take() {
                     // Read back earlier and its file kept: nothing to write.
-                    let nbytes = *nbytes;
                     let old = map.insert(key.clone(), Slot::Disk { file: f, nbytes });
                     self.account(&mut map, -(nbytes as i64), true);
                     drop(map);
                     self.moved_to_disk(nbytes);
                     drop_quietly(old);
-                    return Ok(nbytes);
+                    return (nbytes, None);
                 }
                 if !value.is_portable() {
-                    return Ok(0);
+                    return (0, None);
                 }
-                (value.clone(), *nbytes)
+                (nbytes, Some(value.clone()))
             }
-            _ => return Ok(0),
-        };
-        drop(map);
+            _ => (0, None),
+        }
+    }
+
+    /// Writes a claimed value to a file in `dir` and swaps its slot to "on
+    /// disk" if nobody took a handle meanwhile; the bytes freed.
+    fn write_claimed(
+        &self,
+        dir: &Path,
+        key: &K,
+        value: Value,
+        nbytes: u64,
+    ) -> Result<u64, SpillError<K>> {
         let on_disk = self.spilled_disk.load(Ordering::Relaxed);
         if on_disk.saturating_add(nbytes) > self.options.max_spill {
             return Ok(0);
@@ -670,7 +741,6 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
         let Ok(encoded) = value.encode() else {
             return Ok(0);
         };
-        let dir = self.dir()?;
         let id = self.next_file.fetch_add(1, Ordering::Relaxed);
         let path = dir.join(format!("{id}.spill"));
         let len =
@@ -684,7 +754,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
         drop(encoded);
         self.spilled_disk.fetch_add(len, Ordering::Relaxed);
         let file = Box::new(SpillFile { path, len, id });
-        let mut map = lock(shard);
+        let mut map = lock(self.shard(key));
         let swapped = match map.get_mut(key) {
             Some(slot @ Slot::Memory { .. }) if memory_is(slot, &value) => {
                 Ok(std::mem::replace(slot, Slot::Disk { file, nbytes }))
