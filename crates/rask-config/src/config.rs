@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::duration::{self, format_duration};
-use crate::{ByteSize, ConfigError, ProgressMode, Result, SchedulerKind, bytes};
+use crate::{ByteSize, ConfigError, ProgressMode, Result, SchedulerKind, SpillCompression, bytes};
 
 /// Documentation of one configuration key.
 ///
@@ -43,7 +43,7 @@ pub struct KeyDoc {
 /// for k in rask_config::KEYS {
 ///     println!("{:<20} {:<24} default {}", k.key, k.env, k.default);
 /// }
-/// assert_eq!(rask_config::KEYS.len(), 13);
+/// assert_eq!(rask_config::KEYS.len(), 20);
 /// ```
 pub const KEYS: &[KeyDoc] = &[
     KeyDoc {
@@ -74,13 +74,55 @@ pub const KEYS: &[KeyDoc] = &[
         key: "memory-limit",
         env: "RASK_MEMORY_LIMIT",
         default: "auto",
-        doc: "Memory budget of the memory manager (reserved); auto or none means no fixed limit.",
+        doc: "Memory budget of this process (a worker's: --memory-limit); auto is 80% of the smaller of physical RAM and the cgroup's memory.max (none is the same as auto).",
     },
     KeyDoc {
         key: "token",
         env: "RASK_TOKEN",
         default: "",
         doc: "Shared secret every scheduler, worker and client of a cluster must present; empty for none.",
+    },
+    KeyDoc {
+        key: "memory.target",
+        env: "RASK_MEMORY_TARGET",
+        default: "0.6",
+        doc: "Fraction of memory-limit that held results may use; above it the least recently used ones are spilled to disk.",
+    },
+    KeyDoc {
+        key: "memory.spill",
+        env: "RASK_MEMORY_SPILL",
+        default: "0.7",
+        doc: "Fraction of memory-limit for the whole process (RSS); above it results are spilled even while their own total is under memory.target.",
+    },
+    KeyDoc {
+        key: "memory.pause",
+        env: "RASK_MEMORY_PAUSE",
+        default: "0.8",
+        doc: "Fraction of memory-limit above which no new root task starts until spilling brings memory down.",
+    },
+    KeyDoc {
+        key: "memory.terminate",
+        env: "RASK_MEMORY_TERMINATE",
+        default: "0.95",
+        doc: "Fraction of memory-limit above which a worker's supervisor restarts it before the system kills it.",
+    },
+    KeyDoc {
+        key: "memory.spill-directory",
+        env: "RASK_MEMORY_SPILL_DIRECTORY",
+        default: "",
+        doc: "Directory for spill files (each compute or worker uses a subdirectory it removes at the end); empty for the system's temporary directory.",
+    },
+    KeyDoc {
+        key: "memory.max-spill",
+        env: "RASK_MEMORY_MAX_SPILL",
+        default: "none",
+        doc: "Most bytes of spill files on disk; past it, results stay in memory. none for no cap.",
+    },
+    KeyDoc {
+        key: "memory.compression",
+        env: "RASK_MEMORY_COMPRESSION",
+        default: "lz4",
+        doc: "Compression of spill files: lz4 (fast; values that do not shrink are stored raw) or none.",
     },
     KeyDoc {
         key: "optimization.fuse",
@@ -169,9 +211,32 @@ pub struct Config {
     /// `array.split-every`, `RASK_ARRAY_SPLIT_EVERY`: fan-in of tree
     /// reductions, at least 2 (default 4).
     pub split_every: usize,
-    /// `memory-limit`, `RASK_MEMORY_LIMIT`: memory budget, reserved for the
-    /// memory manager; `None` (written `auto` or `none`) by default.
+    /// `memory-limit`, `RASK_MEMORY_LIMIT`: memory budget of the process;
+    /// `None` (written `auto` or `none`, the default) means 80% of the
+    /// smaller of physical RAM and the cgroup limit, found at run time.
     pub memory_limit: Option<ByteSize>,
+    /// `memory.target`, `RASK_MEMORY_TARGET`: fraction of the limit that
+    /// held results may use before the least recently used are spilled
+    /// (default 0.6).
+    pub memory_target: f64,
+    /// `memory.spill`, `RASK_MEMORY_SPILL`: fraction of the limit for the
+    /// whole process (RSS) above which results are spilled (default 0.7).
+    pub memory_spill: f64,
+    /// `memory.pause`, `RASK_MEMORY_PAUSE`: fraction of the limit above
+    /// which no new root task starts (default 0.8).
+    pub memory_pause: f64,
+    /// `memory.terminate`, `RASK_MEMORY_TERMINATE`: fraction of the limit
+    /// above which a worker is restarted by its supervisor (default 0.95).
+    pub memory_terminate: f64,
+    /// `memory.spill-directory`, `RASK_MEMORY_SPILL_DIRECTORY`: where spill
+    /// files go; `None` for the system's temporary directory.
+    pub spill_directory: Option<PathBuf>,
+    /// `memory.max-spill`, `RASK_MEMORY_MAX_SPILL`: cap on spill files'
+    /// bytes on disk; `None` for no cap.
+    pub max_spill: Option<ByteSize>,
+    /// `memory.compression`, `RASK_MEMORY_COMPRESSION`: compression of
+    /// spill files (default lz4).
+    pub spill_compression: SpillCompression,
     /// `token`, `RASK_TOKEN`: the shared secret of a cluster
     /// (empty: none).
     pub token: String,
@@ -198,6 +263,13 @@ impl Default for Config {
             array_chunk_size: ByteSize(128 << 20),
             split_every: 4,
             memory_limit: None,
+            memory_target: 0.6,
+            memory_spill: 0.7,
+            memory_pause: 0.8,
+            memory_terminate: 0.95,
+            spill_directory: None,
+            max_spill: None,
+            spill_compression: SpillCompression::Lz4,
             token: String::new(),
             connect_timeout: Duration::from_secs(5),
             tls_ca_file: None,
@@ -424,6 +496,19 @@ impl Config {
             "memory-limit" => self
                 .memory_limit
                 .map_or_else(|| quoted("auto".into()), size),
+            "memory.target" => fraction_text(self.memory_target),
+            "memory.spill" => fraction_text(self.memory_spill),
+            "memory.pause" => fraction_text(self.memory_pause),
+            "memory.terminate" => fraction_text(self.memory_terminate),
+            "memory.spill-directory" => toml_string(
+                &self
+                    .spill_directory
+                    .as_ref()
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default(),
+            ),
+            "memory.max-spill" => self.max_spill.map_or_else(|| quoted("none".into()), size),
+            "memory.compression" => quoted(self.spill_compression.to_string()),
             "optimization.fuse" => self.fuse.to_string(),
             "array.chunk-size" => size(self.array_chunk_size),
             "token" => toml_string(&self.token),
@@ -466,8 +551,33 @@ impl Config {
     }
 }
 
-/// A TOML value as the text the validators read: strings as they are,
-/// other scalars as TOML writes them.
+/// A fraction as TOML writes a float (`0.6`, `1.0`).
+fn fraction_text(x: f64) -> String {
+    let text = x.to_string();
+    if text.contains(['.', 'e', 'E']) {
+        text
+    } else {
+        format!("{text}.0")
+    }
+}
+
+/// Reads a fraction of the memory limit: a number in (0, 1] or a
+/// percentage such as `60%`.
+fn parse_fraction(value: &str) -> Result<f64, String> {
+    let expected = || {
+        "a fraction of the memory limit above 0 and at most 1, such as 0.6 or \"60%\"".to_owned()
+    };
+    let x = match value.strip_suffix('%') {
+        Some(p) => p.trim().parse::<f64>().map_err(|_| expected())? / 100.0,
+        None => value.parse::<f64>().map_err(|_| expected())?,
+    };
+    if x.is_finite() && x > 0.0 && x <= 1.0 {
+        Ok(x)
+    } else {
+        Err(expected())
+    }
+}
+
 /// `s` as a TOML basic string.
 fn toml_string(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
@@ -532,6 +642,22 @@ fn set_key(config: &mut Config, key: &str, value: &str) -> Result<(), String> {
                 "auto" | "none" => None,
                 _ => Some(nonzero_size(", or \"auto\"")?),
             };
+        }
+        "memory.target" => config.memory_target = parse_fraction(value)?,
+        "memory.spill" => config.memory_spill = parse_fraction(value)?,
+        "memory.pause" => config.memory_pause = parse_fraction(value)?,
+        "memory.terminate" => config.memory_terminate = parse_fraction(value)?,
+        "memory.spill-directory" => {
+            config.spill_directory = (!value.is_empty()).then(|| PathBuf::from(value));
+        }
+        "memory.max-spill" => {
+            config.max_spill = match lower.as_str() {
+                "none" | "auto" => None,
+                _ => Some(nonzero_size(", or \"none\" for no cap")?),
+            };
+        }
+        "memory.compression" => {
+            config.spill_compression = value.parse().map_err(|_| SpillCompression::EXPECTED)?;
         }
         "optimization.fuse" => {
             config.fuse = match lower.as_str() {

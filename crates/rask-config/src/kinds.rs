@@ -1,5 +1,5 @@
-//! The small enums of the configuration: which scheduler runs a compute and
-//! whether a progress bar is shown.
+//! The small enums of the configuration: which scheduler runs a compute,
+//! whether a progress bar is shown, and how spilled values are compressed.
 
 use std::fmt;
 use std::io::IsTerminal;
@@ -114,6 +114,53 @@ impl FromStr for ProgressMode {
             "auto" => Ok(ProgressMode::Auto),
             "on" | "true" | "always" | "yes" | "1" => Ok(ProgressMode::On),
             "off" | "false" | "never" | "no" | "0" => Ok(ProgressMode::Off),
+            _ => Err(ConfigError::parse(s, Self::EXPECTED.to_owned())),
+        }
+    }
+}
+
+/// How spilled values are compressed on disk (`memory.compression` in
+/// `rask.toml`).
+///
+/// ```
+/// use rask_config::SpillCompression;
+///
+/// assert_eq!("lz4".parse::<SpillCompression>()?, SpillCompression::Lz4);
+/// assert_eq!("off".parse::<SpillCompression>()?, SpillCompression::None);
+/// assert_eq!(SpillCompression::default().to_string(), "lz4");
+/// # Ok::<(), rask_config::ConfigError>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum SpillCompression {
+    /// LZ4 (the default): gigabytes per second, so spilling costs little
+    /// more than the write; a value that does not shrink is stored raw.
+    #[default]
+    Lz4,
+    /// Raw codec bytes. Also read from `off`, `false` and `raw`.
+    None,
+}
+
+impl SpillCompression {
+    /// What [`FromStr`] accepts, for error messages.
+    pub(crate) const EXPECTED: &'static str = "one of lz4, none";
+}
+
+impl fmt::Display for SpillCompression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.pad(match self {
+            SpillCompression::Lz4 => "lz4",
+            SpillCompression::None => "none",
+        })
+    }
+}
+
+impl FromStr for SpillCompression {
+    type Err = ConfigError;
+
+    fn from_str(s: &str) -> Result<Self, ConfigError> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "lz4" | "on" | "true" | "auto" => Ok(SpillCompression::Lz4),
+            "none" | "off" | "false" | "raw" => Ok(SpillCompression::None),
             _ => Err(ConfigError::parse(s, Self::EXPECTED.to_owned())),
         }
     }

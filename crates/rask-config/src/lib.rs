@@ -19,6 +19,15 @@
 //! progress-delay = "500 ms"
 //! memory-limit = "auto"      # or a size such as "16 GiB"
 //!
+//! [memory]                   # fractions of memory-limit
+//! target = 0.6               # spill least recently used values above this
+//! spill = 0.7                # ... or when the whole process is above this
+//! pause = 0.8                # start no new root tasks above this
+//! terminate = 0.95           # (workers) restart above this
+//! spill-directory = ""       # "": the system's temporary directory
+//! max-spill = "none"         # or a size such as "100 GiB"
+//! compression = "lz4"        # or "none"
+//!
 //! [optimization]
 //! fuse = true
 //!
@@ -58,5 +67,5 @@ pub use config::{Config, KEYS, KeyDoc};
 pub use duration::parse_duration;
 pub use error::{ConfigError, Result};
 pub use global::{ConfigGuard, get, set, try_get, update};
-pub use kinds::{ProgressMode, SchedulerKind};
+pub use kinds::{ProgressMode, SchedulerKind, SpillCompression};
 pub use suggest::{OTHER_ENV, closest, env_warnings};

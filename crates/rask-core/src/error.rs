@@ -130,6 +130,17 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A result could not be written to its spill file, or read back from
+    /// it (disk full, file damaged or removed).
+    #[error("spill of {key} at {}: {message}", path.display())]
+    Spill {
+        /// The key of the result (a task's key, or a worker's data key).
+        key: String,
+        /// The spill file, or the spill directory.
+        path: PathBuf,
+        /// What went wrong and what to do.
+        message: String,
+    },
     /// The executor itself failed (for example, no thread could be started).
     #[error("the scheduler failed: {0}")]
     Scheduler(String),

@@ -166,6 +166,24 @@ impl Value {
         crate::codec::decode(tag, bytes)
     }
 
+    /// How many handles to this value exist (this one included). A store
+    /// that holds the only handle knows that writing the value to disk and
+    /// dropping it frees its memory; with other handles alive (a running
+    /// task's argument, a value being sent) it would not.
+    ///
+    /// ```
+    /// use rask_core::Value;
+    /// let v = Value::new(1u8);
+    /// assert_eq!(v.handle_count(), 1);
+    /// let w = v.clone();
+    /// assert_eq!(v.handle_count(), 2);
+    /// drop(w);
+    /// assert_eq!(v.handle_count(), 1);
+    /// ```
+    pub fn handle_count(&self) -> usize {
+        Arc::strong_count(&self.0)
+    }
+
     /// Whether two handles point at the same stored value.
     pub fn ptr_eq(&self, other: &Value) -> bool {
         Arc::ptr_eq(&self.0, &other.0)

@@ -155,6 +155,7 @@ pub(crate) fn render(
         .map(|s| (axis.x(res_shift + s.time), s.rss as f64))
         .collect();
     memory_chart(&mut html, &held, &rss, &axis);
+    memory_manager(&mut html, rask_local::memory_stats());
     if resources.is_some() {
         html.push_str("<h2>CPU</h2>\n");
         if samples.is_empty() {
@@ -394,6 +395,25 @@ fn memory_chart(out: &mut String, held: &[(f64, f64)], rss: &[(f64, f64)], axis:
         out.push_str("<span><i style=\"background:#cc5500\"></i>process RSS</span>");
     }
     out.push_str("</div>\n");
+}
+
+/// One line on the threads scheduler's memory manager, from the last
+/// compute that ran with a memory limit (`rask_local::memory_stats`).
+fn memory_manager(out: &mut String, stats: Option<rask_local::MemoryStats>) {
+    let Some(m) = stats else {
+        return;
+    };
+    let _ = writeln!(
+        out,
+        "<p>Memory manager (last compute): limit {}, peak RSS {}, peak held by results {}, \
+         {} results spilled to disk, {} read back; unmanaged memory at the end {}.</p>",
+        fmt_bytes(m.limit as f64),
+        fmt_bytes(m.peak_rss as f64),
+        fmt_bytes(m.peak_managed as f64),
+        m.spills,
+        m.reads,
+        fmt_bytes(m.unmanaged as f64),
+    );
 }
 
 fn cpu_chart(out: &mut String, cpu: &[(f64, f64)], axis: &Axis) {

@@ -325,6 +325,22 @@ fn report_merges_tiny_tasks_and_shows_resources() {
 }
 
 #[test]
+fn report_shows_the_memory_manager_of_a_threads_compute() {
+    let _s = serial();
+    let guard = Profiler::start();
+    run(&Scheduler::threads(2).unwrap(), &plan(50));
+    let html = report_html(&guard.finish(), None);
+    check_well_formed(&html);
+    // Every threads compute runs under a limit where RAM can be read.
+    if rask_local::memory_stats().is_some() {
+        assert!(
+            html.contains("Memory manager (last compute): limit "),
+            "{html}"
+        );
+    }
+}
+
+#[test]
 fn report_of_nothing_is_still_a_page() {
     let html = report_html(&Profiler::new(), None);
     check_well_formed(&html);

@@ -12,9 +12,15 @@
 //! finds it (see `rask_core::executor`): collections never depend on this
 //! crate.
 //!
+//! The threads scheduler keeps results in a store that spills to disk under
+//! a memory limit and pauses new root tasks when memory is short (see
+//! `rask-memory`, and [`memory_stats`] for its figures); the sync scheduler,
+//! for debugging, keeps every result in memory.
+//!
 //! [`callbacks::register`] attaches a [`Callback`] (a profiler, say) to every
 //! run for as long as its guard lives.
 
+mod memory;
 mod progress;
 mod slots;
 mod sync;
@@ -29,6 +35,7 @@ use rask_core::{Callback, CancelToken, Collection, Executor, Graph, Key, Plan, R
 
 pub use rask_core::callbacks;
 
+pub use memory::{MemoryStats, memory_stats};
 pub use progress::ProgressCounter;
 pub use sync::SyncExecutor;
 pub use threads::ThreadsExecutor;

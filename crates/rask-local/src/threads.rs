@@ -25,6 +25,21 @@
 //!   worker finishes the branch it is on before starting a new root.
 //! * **Release**: each task counts its outstanding dependents; the value is
 //!   dropped when the last one has run (outputs are kept).
+//! * **Memory**: results live in a [`SpillStore`] (sharded maps, one lock
+//!   each, held only to put, clone or take a handle). With a memory limit
+//!   (`memory-limit`, by default a fraction of RAM), a finished task that
+//!   takes the store over its goal spills the least recently used results
+//!   that no running task holds; a monitor thread samples RSS every 100 ms
+//!   and lowers the goal by the unmanaged memory it sees (see
+//!   `rask_memory::MemoryGauge`). Spilled results are read back when a
+//!   dependent runs. Spill files are removed when the run ends.
+//! * **Pause**: above the pause threshold (results held plus the last
+//!   unmanaged figure, or the sampled RSS) a worker takes no new *root*
+//!   task — tasks whose inputs are ready still run, and they are what
+//!   releases memory. Paused workers with nothing else to do look again
+//!   every few milliseconds. Never a deadlock: when every other worker is
+//!   idle, nothing is running that could free memory, so a root starts
+//!   anyway.
 //! * **Sleeping** uses a counter of queued tasks (`ready`) checked under the
 //!   sleep lock, and a pusher that sees sleepers notifies under the same lock,
 //!   so a wake-up is never lost. A worker that pushes tasks runs one of them
@@ -48,6 +63,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 use rask_core::{Callback, CancelToken, Dependents, Error, Executor, Plan, Result, TaskId, Value};
+use rask_memory::{MemoryGauge, MemoryPolicy, SpillError, SpillStore};
 
 use crate::sync::{drop_guarded, drop_quietly, guard_callback, panic_message, with_run_callbacks};
 
@@ -134,13 +150,22 @@ impl ThreadsExecutor {
     ) -> Result<Vec<Value>> {
         // Inside a worker, the other cores are already busy with this
         // compute's siblings: run the nested plan here, with no new threads.
-        let threads = if IN_WORKER.with(Cell::get) {
+        let nested = IN_WORKER.with(Cell::get);
+        let threads = if nested {
             1
         } else {
             self.threads.min(plan.len().max(1))
         };
+        // A nested compute runs inside a task of an outer one, whose
+        // memory manager already watches the process.
+        let policy = if nested {
+            None
+        } else {
+            let config = rask_config::try_get()?;
+            Some(MemoryPolicy::from_config(&config)?).filter(|p| p.limit > 0)
+        };
         with_run_callbacks(plan, callbacks, || {
-            execute(plan, callbacks, threads, cancel)
+            execute(plan, callbacks, threads, cancel, policy)
         })
     }
 }
@@ -174,45 +199,6 @@ struct Padded<T>(T);
 
 type ReadyHeap = BinaryHeap<Reverse<(u32, TaskId)>>;
 
-/// The results of a run's tasks that are live (see `crate::slots`). Tasks
-/// share [`STRIPES`] maps, each behind its lock, task `t` using map
-/// `t % STRIPES`, held only to put, clone or take a value: two workers
-/// rarely meet at one, and never wait for each other's tasks there.
-struct Slots {
-    stripes: Box<[Padded<Mutex<Stripe>>]>,
-}
-
-/// The live results of the tasks `s, s + STRIPES, s + 2 * STRIPES, ..`.
-type Stripe = crate::slots::Slots;
-
-/// Locks of [`Slots`].
-const STRIPES: usize = 64;
-
-impl Slots {
-    fn new() -> Self {
-        let stripes = (0..STRIPES)
-            .map(|_| Padded(Mutex::new(Stripe::default())))
-            .collect();
-        Slots { stripes }
-    }
-
-    /// Runs `f` on the live results of `t`'s stripe, holding its lock.
-    #[inline]
-    fn with<R>(&self, t: TaskId, f: impl FnOnce(&mut Stripe) -> R) -> R {
-        f(&mut lock(&self.stripes[t.index() % STRIPES].0))
-    }
-
-    /// The maps without their locks, by stripe (read with [`Slots::get`]).
-    fn into_stripes(self) -> Vec<Stripe> {
-        self.stripes.into_iter().map(|p| into_inner(p.0)).collect()
-    }
-
-    /// The result of `t` in `stripes` (see [`Slots::into_stripes`]).
-    fn get(stripes: &[Stripe], t: TaskId) -> Option<&Value> {
-        crate::slots::get(&stripes[t.index() % STRIPES], t)
-    }
-}
-
 /// Shared state of one run.
 struct Run<'a> {
     plan: &'a Plan,
@@ -222,8 +208,13 @@ struct Run<'a> {
     waiting: Vec<AtomicU32>,
     /// Dependents per task that have not run yet.
     refs: Vec<AtomicU32>,
-    /// Results, present from the task's end until its last dependent ran.
-    slots: Slots,
+    /// Results, present from the task's end until its last dependent ran;
+    /// in memory or spilled.
+    store: SpillStore<u32>,
+    /// The memory limit, when there is one.
+    gauge: Option<MemoryGauge>,
+    /// Set when the workers are done, for the monitor thread.
+    finished: AtomicBool,
     keep: Vec<bool>,
     roots: Vec<TaskId>,
     next_root: AtomicUsize,
@@ -244,13 +235,34 @@ struct Run<'a> {
 /// How often a sleeping worker looks at a cancel token.
 const CANCEL_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 
+/// How often a worker paused for memory looks again.
+const PAUSE_POLL: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// How often the monitor samples the process's memory.
+const SAMPLE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Peak managed memory above which a run hands freed memory back to the
+/// operating system when it ends.
+const TRIM_AFTER: u64 = 64 << 20;
+
 fn execute(
     plan: &Plan,
     callbacks: &[&dyn Callback],
     threads: usize,
     cancel: Option<&CancelToken>,
+    policy: Option<MemoryPolicy>,
 ) -> Result<Vec<Value>> {
     let graph = &plan.graph;
+    let store = SpillStore::new(
+        policy
+            .as_ref()
+            .map(|p| p.spill_options.clone())
+            .unwrap_or_default(),
+    );
+    let gauge = policy.map(MemoryGauge::new);
+    if let Some(g) = &gauge {
+        g.attach(&store);
+    }
     let n = graph.len();
     let mut keep = vec![false; n];
     for o in &plan.outputs {
@@ -274,7 +286,9 @@ fn execute(
         refs: (0..n as u32)
             .map(|i| AtomicU32::new(dependents.of(TaskId(i)).len() as u32))
             .collect(),
-        slots: Slots::new(),
+        store,
+        gauge,
+        finished: AtomicBool::new(false),
         keep,
         ready: AtomicUsize::new(roots.len()),
         roots,
@@ -292,47 +306,96 @@ fn execute(
     };
     if n > 0 {
         std::thread::scope(|s| {
+            let monitor = run.gauge.as_ref().and_then(|_| {
+                let run = &run;
+                std::thread::Builder::new()
+                    .name("rask-memory".into())
+                    .spawn_scoped(s, move || run.monitor())
+                    .ok()
+            });
+            let mut workers = Vec::with_capacity(threads.saturating_sub(1));
             for w in 1..threads {
                 let run = &run;
                 let spawned = std::thread::Builder::new()
                     .name(format!("rask-worker-{w}"))
                     .spawn_scoped(s, move || run.work(w));
-                if let Err(e) = spawned {
-                    run.fail(Error::Scheduler(format!(
-                        "cannot start worker thread {w}: {e}"
-                    )));
-                    break;
+                match spawned {
+                    Ok(h) => workers.push(h),
+                    Err(e) => {
+                        run.fail(Error::Scheduler(format!(
+                            "cannot start worker thread {w}: {e}"
+                        )));
+                        break;
+                    }
                 }
             }
             run.work(0);
+            for h in workers {
+                // `work` catches every panic, so a worker always returns.
+                let _ = h.join();
+            }
+            run.finished.store(true, Ordering::Release);
+            if let Some(m) = monitor {
+                m.thread().unpark();
+            }
         });
     }
-    let Run { slots, error, .. } = run;
-    let slots = slots.into_stripes();
+    let stats = run.gauge.as_ref().map(|g| g.stats(&run.store));
+    let Run { store, error, .. } = run;
     if let Some(e) = into_inner(error) {
         // Values left by a failed run: a panic dropping one must not
         // replace the error that stopped the run.
-        drop_quietly(slots);
+        drop_quietly(store);
+        finish_memory(stats);
         return Err(e);
     }
     let out: Result<Vec<Value>> = plan
         .outputs
         .iter()
-        .map(|o| {
-            Slots::get(&slots, *o).cloned().ok_or_else(|| {
-                Error::Scheduler(format!(
-                    "internal error: output {} has no value",
-                    graph.task(*o).key
-                ))
-            })
+        .map(|o| match store.get(&o.0) {
+            Ok(Some(v)) => Ok(v),
+            Ok(None) => Err(Error::Scheduler(format!(
+                "internal error: output {} has no value",
+                graph.task(*o).key
+            ))),
+            Err(e) => Err(spill_error(plan, e)),
         })
         .collect();
-    // Only outputs are left; `out` holds their values now.
-    let released = drop_guarded(plan, None, slots);
+    // Only outputs are left; `out` holds their values now. Dropping the
+    // store removes its spill files.
+    let released = drop_guarded(plan, None, store);
+    finish_memory(stats);
     match (out, released) {
         (Ok(out), Ok(())) => Ok(out),
         (Err(e), _) | (Ok(_), Err(e)) => Err(e),
     }
+}
+
+/// Publishes a run's last memory figures and, after a run that held a lot,
+/// hands freed memory back to the operating system.
+fn finish_memory(stats: Option<rask_memory::MemoryStats>) {
+    let Some(mut stats) = stats else {
+        return;
+    };
+    if stats.peak_managed > TRIM_AFTER || stats.spills > 0 {
+        rask_memory::release_free_memory();
+    }
+    stats.managed = 0;
+    stats.spilled = 0;
+    stats.spilled_disk = 0;
+    stats.spilled_count = 0;
+    stats.paused = false;
+    if let Some(rss) = rask_memory::rss_bytes() {
+        stats.rss = rss;
+        stats.unmanaged = rss;
+    }
+    crate::memory::publish(stats);
+}
+
+/// A store error as rask's error, naming the task's key.
+fn spill_error(plan: &Plan, e: SpillError<u32>) -> Error {
+    e.map_key(|id| plan.graph.task(TaskId(id)).key.to_string())
+        .into_error()
 }
 
 /// Locks, ignoring poisoning: no code panics while holding these locks
@@ -393,7 +456,7 @@ impl Run<'_> {
                 (_, None) => false,
                 (None, Some(_)) => true,
                 (Some(lp), Some(r)) => prio[r.index()] < lp,
-            };
+            } && self.may_start_root(false);
             if take_root {
                 if self
                     .next_root
@@ -442,15 +505,16 @@ impl Run<'_> {
         }
         args.clear();
         for d in &task.deps {
-            match self.slots.with(*d, |s| crate::slots::get(s, *d).cloned()) {
-                Some(v) => args.push(v),
-                None => {
+            match self.store.get(&d.0) {
+                Ok(Some(v)) => args.push(v),
+                Ok(None) => {
                     return Err(Error::Scheduler(format!(
                         "internal error: the value of {} was released before {} ran",
                         plan.graph.task(*d).key,
                         task.key
                     )));
                 }
+                Err(e) => return Err(spill_error(plan, e)),
             }
         }
         let result = task.run(args);
@@ -490,15 +554,18 @@ impl Run<'_> {
             }
         };
         if self.keep[t.index()] || self.refs[t.index()].load(Ordering::Relaxed) > 0 {
-            let old = self.slots.with(t, |s| s.insert(t.0, value));
+            let old = self.store.insert(t.0, value);
             debug_assert!(old.is_none(), "a task runs once");
+            self.store
+                .spill_if_needed()
+                .map_err(|e| spill_error(plan, e))?;
         } else {
             drop_guarded(plan, Some(t), value)?;
         }
         for d in &task.deps {
             if self.refs[d.index()].fetch_sub(1, Ordering::AcqRel) == 1 && !self.keep[d.index()] {
                 // Taken under the lock, dropped after it is released.
-                let released = self.slots.with(*d, |s| s.remove(&d.0));
+                let released = self.store.remove(&d.0);
                 drop_guarded(plan, Some(*d), released)?;
             }
         }
@@ -546,24 +613,81 @@ impl Run<'_> {
     fn sleep(&self) {
         let mut guard = lock(&self.sleep_lock);
         self.sleepers.fetch_add(1, Ordering::SeqCst);
-        while self.ready.load(Ordering::SeqCst) == 0
-            && self.remaining.load(Ordering::SeqCst) != 0
-            && !self.failed.load(Ordering::SeqCst)
-        {
-            if let Some(c) = self.cancel {
-                if c.is_cancelled() {
-                    break;
-                }
-                guard = self
-                    .wake
-                    .wait_timeout(guard, CANCEL_POLL)
-                    .unwrap_or_else(|p| p.into_inner())
-                    .0;
-                continue;
+        while self.remaining.load(Ordering::SeqCst) != 0 && !self.failed.load(Ordering::SeqCst) {
+            let ready = self.ready.load(Ordering::SeqCst);
+            if ready > 0 && !self.paused_with_only_roots(ready) {
+                break;
             }
-            guard = self.wake.wait(guard).unwrap_or_else(|p| p.into_inner());
+            let timeout = if ready > 0 {
+                // Paused: look again soon (spilling or a finishing task
+                // may bring memory down).
+                Some(PAUSE_POLL)
+            } else {
+                self.cancel.map(|_| CANCEL_POLL)
+            };
+            if self.cancel.is_some_and(CancelToken::is_cancelled) {
+                break;
+            }
+            guard = match timeout {
+                Some(t) => {
+                    self.wake
+                        .wait_timeout(guard, t)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
+                }
+                None => self.wake.wait(guard).unwrap_or_else(|p| p.into_inner()),
+            };
         }
         self.sleepers.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Whether a sleeping worker should stay asleep although `ready` tasks
+    /// are counted: memory is paused and all of them are roots.
+    fn paused_with_only_roots(&self, ready: usize) -> bool {
+        if self.gauge.is_none() {
+            return false;
+        }
+        let claimed = self.next_root.load(Ordering::SeqCst).min(self.roots.len());
+        let roots_left = self.roots.len() - claimed;
+        ready <= roots_left && !self.may_start_root(true)
+    }
+
+    /// Whether a new root task may start: memory is not paused, or every
+    /// other worker is idle (then nothing runs that could free memory, and
+    /// waiting would deadlock). `sleeping`: whether the caller counts
+    /// itself among the sleepers.
+    #[inline]
+    fn may_start_root(&self, sleeping: bool) -> bool {
+        let Some(g) = &self.gauge else {
+            return true;
+        };
+        if !g.should_pause(&self.store) {
+            return true;
+        }
+        let idle = self.sleepers.load(Ordering::SeqCst) + usize::from(!sleeping);
+        idle >= self.queues.len()
+    }
+
+    /// The memory monitor: samples every [`SAMPLE_INTERVAL`] until the
+    /// workers are done, wakes paused workers when the pause ends, and
+    /// publishes the figures.
+    fn monitor(&self) {
+        let Some(gauge) = &self.gauge else {
+            return;
+        };
+        while !self.finished.load(Ordering::Acquire) && !self.failed.load(Ordering::Acquire) {
+            let was_paused = gauge.paused();
+            match gauge.sample(&self.store) {
+                Ok(paused) => {
+                    if was_paused && !paused {
+                        self.wake_all();
+                    }
+                }
+                Err(e) => self.fail(spill_error(self.plan, e)),
+            }
+            crate::memory::publish(gauge.stats(&self.store));
+            std::thread::park_timeout(SAMPLE_INTERVAL);
+        }
     }
 
     fn wake_all(&self) {

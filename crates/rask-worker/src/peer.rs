@@ -22,7 +22,7 @@ use rask_protocol::{
 use rustc_hash::FxHashMap;
 use tokio::task::JoinSet;
 
-use crate::store::Store;
+use crate::store::{Entry, Store};
 
 /// Connections kept per peer, at most.
 const KEEP_PER_PEER: usize = 4;
@@ -222,53 +222,75 @@ async fn serve_peer(incoming: Incoming, store: Arc<Store>) {
 }
 
 /// The answer to a `GetData` for `keys`.
-pub(crate) async fn answer(store: &Store, keys: Vec<WireKey>) -> (PeerReply, Vec<Bytes>) {
+pub(crate) async fn answer(store: &Arc<Store>, keys: Vec<WireKey>) -> (PeerReply, Vec<Bytes>) {
     let local: Vec<Key> = keys.iter().map(Key::from).collect();
+    let missing_all = |local: &[Key]| {
+        (
+            PeerReply::Data {
+                values: Vec::new(),
+                missing: local.iter().map(WireKey::from).collect(),
+            },
+            Vec::new(),
+        )
+    };
+    if store.has_spilled() {
+        // Values may have to be read back from disk: off the async threads.
+        let store = Arc::clone(store);
+        let wanted = local.clone();
+        return match tokio::task::spawn_blocking(move || {
+            let entries = store.get_many(&wanted);
+            encode_reply(keys, entries)
+        })
+        .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!("reading or encoding values failed: {e}");
+                missing_all(&local)
+            }
+        };
+    }
     let entries = store.get_many(&local);
     let total: u64 = entries.iter().flatten().map(|e| e.nbytes).sum();
-    let encode = move || {
-        let mut values = Vec::new();
-        let mut missing = Vec::new();
-        let mut bulk = Vec::new();
-        for (wk, entry) in keys.into_iter().zip(entries) {
-            let Some(entry) = entry else {
-                missing.push(wk);
-                continue;
-            };
-            match entry.value.encode() {
-                Ok(e) => {
-                    values.push((
-                        wk,
-                        BulkRef {
-                            frame: bulk.len() as u32,
-                            tag: e.tag,
-                        },
-                    ));
-                    bulk.push(Bytes::from(e.bytes));
-                }
-                Err(e) => {
-                    tracing::warn!(key = %Key::from(&wk), "a value asked for cannot be sent: {e}");
-                    missing.push(wk);
-                }
-            }
-        }
-        (PeerReply::Data { values, missing }, bulk)
-    };
     if total > BLOCKING_BYTES {
-        match tokio::task::spawn_blocking(encode).await {
+        match tokio::task::spawn_blocking(move || encode_reply(keys, entries)).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!("encoding values failed: {e}");
-                (
-                    PeerReply::Data {
-                        values: Vec::new(),
-                        missing: local.iter().map(WireKey::from).collect(),
-                    },
-                    Vec::new(),
-                )
+                missing_all(&local)
             }
         }
     } else {
-        encode()
+        encode_reply(keys, entries)
     }
+}
+
+/// Encodes the values of `keys` (`entries`, `None` where missing).
+fn encode_reply(keys: Vec<WireKey>, entries: Vec<Option<Entry>>) -> (PeerReply, Vec<Bytes>) {
+    let mut values = Vec::new();
+    let mut missing = Vec::new();
+    let mut bulk = Vec::new();
+    for (wk, entry) in keys.into_iter().zip(entries) {
+        let Some(entry) = entry else {
+            missing.push(wk);
+            continue;
+        };
+        match entry.value.encode() {
+            Ok(e) => {
+                values.push((
+                    wk,
+                    BulkRef {
+                        frame: bulk.len() as u32,
+                        tag: e.tag,
+                    },
+                ));
+                bulk.push(Bytes::from(e.bytes));
+            }
+            Err(e) => {
+                tracing::warn!(key = %Key::from(&wk), "a value asked for cannot be sent: {e}");
+                missing.push(wk);
+            }
+        }
+    }
+    (PeerReply::Data { values, missing }, bulk)
 }

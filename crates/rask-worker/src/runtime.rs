@@ -56,7 +56,12 @@ enum Event {
     },
     /// Ask the scheduler to retire this worker.
     Retire,
+    /// Memory fell under the pause threshold: root tasks may start again.
+    MemoryResumed,
 }
+
+/// How often a worker with a memory limit samples its memory.
+const MEMORY_SAMPLE: Duration = Duration::from_millis(100);
 
 /// The entry point for starting workers in-process; see [`Worker::start`].
 ///
@@ -297,8 +302,11 @@ async fn run_worker(
             }
         });
     }
-    let store = Arc::new(Store::default());
+    let store = Arc::new(Store::new(memory_policy(opts.memory_limit)?));
     tasks.spawn(crate::peer::serve(listener, Arc::clone(&store)));
+    if store.has_limit() {
+        tasks.spawn(watch_memory(Arc::clone(&store), events_tx.clone()));
+    }
     if let Some(signals) = signals {
         tasks.spawn(signals.watch(events_tx.clone(), Arc::clone(&kill)));
     }
@@ -349,6 +357,40 @@ async fn run_worker(
     core.fetches.abort_all();
     tasks.abort_all();
     result
+}
+
+/// The memory policy of a worker with a limit of `limit` bytes (0: none):
+/// thresholds, spill directory and compression from the configuration.
+fn memory_policy(limit: u64) -> Result<Option<rask_memory::MemoryPolicy>> {
+    if limit == 0 {
+        return Ok(None);
+    }
+    let config = rask_config::get();
+    let mut policy = rask_memory::MemoryPolicy::from_config(&config).map_err(|e| {
+        WorkerError::InvalidOption {
+            what: "memory thresholds".into(),
+            message: e.to_string(),
+        }
+    })?;
+    policy.limit = limit;
+    Ok(Some(policy))
+}
+
+/// Samples memory every [`MEMORY_SAMPLE`] (spilling off the async threads)
+/// and tells the loop when a pause ends.
+async fn watch_memory(store: Arc<Store>, events: UnboundedSender<Event>) {
+    let mut tick = tokio::time::interval(MEMORY_SAMPLE);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let s = Arc::clone(&store);
+        let Ok((was, now)) = tokio::task::spawn_blocking(move || s.sample()).await else {
+            break;
+        };
+        if was && !now && events.send(Event::MemoryResumed).is_err() {
+            break;
+        }
+    }
 }
 
 /// Events handled between two flushes, at most.
@@ -465,6 +507,7 @@ impl Core {
                 tracing::info!(worker = %name, "asking the scheduler to retire this worker");
                 vec![Action::Send(WorkerToScheduler::Retire, Vec::new())]
             }
+            Event::MemoryResumed => state.on_memory_resumed(),
         })
     }
 

@@ -464,11 +464,18 @@ impl WorkerState {
         out
     }
 
+    /// Memory fell under the pause threshold: start what waited.
+    pub(crate) fn on_memory_resumed(&mut self) -> Vec<Action> {
+        let mut out = Vec::new();
+        self.fetch_and_dispatch(&mut out);
+        out
+    }
+
     /// The heartbeat's figures.
     pub(crate) fn metrics(&self) -> WorkerMetrics {
         WorkerMetrics {
             managed_bytes: self.store.managed_bytes(),
-            spilled_bytes: 0,
+            spilled_bytes: self.store.spilled_bytes(),
             rss: crate::rss_bytes(),
             executing: self.executing as u32,
             queued: (self.tasks.len() - self.executing) as u32,
@@ -754,6 +761,12 @@ impl WorkerState {
                 .all(|(r, n)| self.free_resources.get(r).copied().unwrap_or(0.0) >= *n)
                 && (self.executing < self.nthreads || task.resources.is_empty());
             if !fits {
+                set_aside.push(Reverse(item));
+                continue;
+            }
+            // Paused for memory: no new root task while others run (they
+            // release memory; with none running, waiting would be forever).
+            if task.deps.is_empty() && self.executing > 0 && self.store.paused() {
                 set_aside.push(Reverse(item));
                 continue;
             }

@@ -2,14 +2,24 @@
 //!
 //! The store is shared between the worker's state machine, which alone adds
 //! and removes values, and the data server, which reads them to answer
-//! peers. A lock guards a map of cheap handles ([`Value`] is reference
-//! counted): it is held only to insert, remove or clone handles, never while
-//! encoding or sending.
-
-use std::sync::Mutex;
+//! peers. Values live in a [`SpillStore`] (sharded maps of cheap
+//! [`Value`] handles, locks held only to insert, remove or clone a handle,
+//! never while encoding or sending).
+//!
+//! With a memory limit (`--memory-limit`), results above the target are
+//! spilled to disk least recently used first, and read back when a task or
+//! a peer needs them; a task that runs, or a value being sent, pins its
+//! values (see `rask_memory::SpillStore`). The runtime samples memory every
+//! 100 ms ([`Store::sample`]); while the worker is over the pause threshold
+//! the state machine starts no new root task ([`Store::paused`]), and the
+//! data server keeps serving peers.
+//!
+//! A spill file that cannot be read back (damaged, removed) makes the value
+//! missing: the error is logged with the key, and the scheduler recomputes
+//! or fetches the value as it does for any missing input.
 
 use rask_core::{Key, Value};
-use rustc_hash::FxHashMap;
+use rask_memory::{MemoryGauge, MemoryPolicy, SpillStore};
 
 /// One value in the store.
 #[derive(Clone)]
@@ -42,55 +52,65 @@ pub(crate) fn tag_of(value: &Value) -> String {
         .unwrap_or_default()
 }
 
-#[derive(Default)]
-struct Inner {
-    values: FxHashMap<Key, Entry>,
-    managed_bytes: u64,
+/// Results held by this worker.
+pub(crate) struct Store {
+    values: SpillStore<Key>,
+    /// The memory limit, when the worker has one.
+    gauge: Option<MemoryGauge>,
 }
 
-/// Results held by this worker.
-#[derive(Default)]
-pub(crate) struct Store {
-    inner: Mutex<Inner>,
+impl Default for Store {
+    /// A store without a memory limit: nothing is spilled or paused.
+    fn default() -> Self {
+        Store::new(None)
+    }
 }
 
 impl Store {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        // A panic while holding this lock cannot leave the map inconsistent
-        // (every critical section is a single insert, remove or lookup), so
-        // a poisoned lock is still usable.
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    /// A store that keeps to `policy` (none: no limit).
+    pub(crate) fn new(policy: Option<MemoryPolicy>) -> Store {
+        let options = policy
+            .as_ref()
+            .map(|p| p.spill_options.clone())
+            .unwrap_or_default();
+        let values = SpillStore::new(options);
+        let gauge = policy.filter(|p| p.limit > 0).map(MemoryGauge::new);
+        if let Some(g) = &gauge {
+            g.attach(&values);
+        }
+        Store { values, gauge }
     }
 
-    /// Keeps `entry` under `key`, replacing a previous value.
+    /// Keeps `entry` under `key`, replacing a previous value, and spills
+    /// others if that takes the store over its goal.
     pub(crate) fn insert(&self, key: Key, entry: Entry) {
-        let mut inner = self.lock();
-        inner.managed_bytes += entry.nbytes;
-        if let Some(old) = inner.values.insert(key, entry) {
-            inner.managed_bytes -= old.nbytes;
+        drop(self.values.insert(key, entry.value));
+        if let Err(e) = self.values.spill_if_needed() {
+            // The value stays in memory: the worker goes on, over its
+            // target, and the log says why.
+            tracing::error!("{e}");
         }
     }
 
     /// Drops the value of `key`; whether there was one.
     pub(crate) fn remove(&self, key: &Key) -> bool {
-        let mut inner = self.lock();
-        match inner.values.remove(key) {
-            Some(old) => {
-                inner.managed_bytes -= old.nbytes;
-                true
-            }
-            None => false,
-        }
+        self.values.remove(key).is_some()
     }
 
-    /// The entry of `key`, if held.
+    /// The entry of `key`, if held (read back from disk if spilled).
     pub(crate) fn get(&self, key: &Key) -> Option<Entry> {
-        self.lock().values.get(key).cloned()
+        match self.values.get(key) {
+            Ok(v) => v.map(Entry::new),
+            Err(e) => {
+                tracing::error!("{e}; the value is treated as missing");
+                None
+            }
+        }
     }
 
     /// Whether `key` is held.
     pub(crate) fn contains(&self, key: &Key) -> bool {
-        self.lock().values.contains_key(key)
+        self.values.contains(key)
     }
 
     /// The values of `keys` (cloned handles), `None` for keys not held.
@@ -98,21 +118,56 @@ impl Store {
         &self,
         keys: impl IntoIterator<Item = &'k Key>,
     ) -> Vec<Option<Entry>> {
-        let inner = self.lock();
-        keys.into_iter()
-            .map(|k| inner.values.get(k).cloned())
-            .collect()
+        keys.into_iter().map(|k| self.get(k)).collect()
     }
 
-    /// Bytes of all values held.
+    /// Whether some values are on disk (reading them blocks).
+    pub(crate) fn has_spilled(&self) -> bool {
+        self.values.stats().spilled_count > 0
+    }
+
+    /// Bytes of the values in memory.
     pub(crate) fn managed_bytes(&self) -> u64 {
-        self.lock().managed_bytes
+        self.values.managed()
+    }
+
+    /// Bytes (in memory) of the values on disk.
+    pub(crate) fn spilled_bytes(&self) -> u64 {
+        self.values.stats().spilled
+    }
+
+    /// Takes one memory sample (blocking: it may spill); returns whether
+    /// the worker was paused before and is after.
+    pub(crate) fn sample(&self) -> (bool, bool) {
+        let Some(g) = &self.gauge else {
+            return (false, false);
+        };
+        let was = g.paused();
+        match g.sample(&self.values) {
+            Ok(now) => (was, now),
+            Err(e) => {
+                tracing::error!("{e}");
+                (was, g.paused())
+            }
+        }
+    }
+
+    /// Whether new root tasks should wait for memory.
+    pub(crate) fn paused(&self) -> bool {
+        self.gauge
+            .as_ref()
+            .is_some_and(|g| g.should_pause(&self.values))
+    }
+
+    /// Whether the worker has a memory limit to watch.
+    pub(crate) fn has_limit(&self) -> bool {
+        self.gauge.is_some()
     }
 
     /// Number of values held.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.lock().values.len()
+        self.values.len()
     }
 }
 
@@ -137,5 +192,36 @@ mod tests {
         assert_eq!(store.len(), 1);
         struct Local;
         assert_eq!(tag_of(&Value::new(Local)), "");
+    }
+
+    #[test]
+    fn a_small_limit_spills_and_reads_back() {
+        let dir = std::env::temp_dir().join(format!("rask-worker-store-{}", std::process::id()));
+        let policy = MemoryPolicy {
+            spill_options: rask_memory::SpillOptions {
+                directory: Some(dir.clone()),
+                ..Default::default()
+            },
+            ..MemoryPolicy::with_limit(100_000)
+        };
+        let store = Store::new(Some(policy));
+        for i in 0..10 {
+            store.insert(
+                Key::new(format!("x-{i}")),
+                Entry::new(Value::new(vec![i as f64; 2000])),
+            );
+        }
+        // Target 60 kB: most of the 160 kB went to disk.
+        assert!(store.managed_bytes() <= 60_000, "{}", store.managed_bytes());
+        assert!(store.spilled_bytes() >= 100_000);
+        assert!(store.has_spilled());
+        for i in 0..10 {
+            let e = store.get(&Key::new(format!("x-{i}"))).unwrap();
+            assert_eq!(e.value.downcast_ref::<Vec<f64>>().unwrap()[1999], i as f64);
+            assert!(!e.tag.is_empty());
+        }
+        drop(store);
+        assert_eq!(std::fs::read_dir(&dir).map_or(0, |d| d.count()), 0);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -93,6 +93,9 @@ mod allocator_settings {
 }
 pub use rask_delayed::{delayed, try_delayed};
 pub use rask_local::Scheduler;
+/// Memory figures of the threads scheduler: managed, unmanaged and spilled
+/// bytes, peaks, spills and reads (see the README's "Memory" section).
+pub use rask_local::{MemoryStats, memory_stats};
 /// Registers a function for use in other processes (a cluster's workers),
 /// with a deterministic key per call.
 ///

@@ -25,6 +25,8 @@ fn every_variable_overrides_its_key() {
             var("RASK_TLS_CA_FILE", "/etc/rask/ca.pem"),
             var("RASK_TLS_CERT", "/etc/rask/cert.pem"),
             var("RASK_TLS_KEY", "/etc/rask/key.pem"),
+            var("RASK_MEMORY_PAUSE", "85%"),
+            var("RASK_MEMORY_COMPRESSION", "none"),
         ])
         .unwrap();
     assert_eq!(
@@ -43,6 +45,9 @@ fn every_variable_overrides_its_key() {
             tls_ca_file: Some("/etc/rask/ca.pem".into()),
             tls_cert: Some("/etc/rask/cert.pem".into()),
             tls_key: Some("/etc/rask/key.pem".into()),
+            memory_pause: 0.85,
+            spill_compression: rask_config::SpillCompression::None,
+            ..Config::default()
         }
     );
 }

@@ -233,3 +233,28 @@ fn a_misspelt_key_gets_the_valid_one() {
     let message = parse("colour = \"blue\"").unwrap_err().to_string();
     assert!(!message.contains("did you mean"), "{message}");
 }
+
+#[test]
+fn memory_section_reads_fractions_sizes_and_compression() {
+    let config = parse(
+        "memory-limit = \"2GiB\"\n[memory]\ntarget = \"50%\"\nspill = 0.7\npause = 1\n\
+         spill-directory = \"/scratch/spill\"\nmax-spill = \"10 GiB\"\ncompression = \"none\"\n",
+    )
+    .unwrap();
+    assert_eq!(config.memory_limit, Some(ByteSize(2 << 30)));
+    assert_eq!(config.memory_target, 0.5);
+    assert_eq!(config.memory_pause, 1.0);
+    assert_eq!(
+        config.spill_directory.as_deref(),
+        Some(std::path::Path::new("/scratch/spill"))
+    );
+    assert_eq!(config.max_spill, Some(ByteSize(10 << 30)));
+    assert_eq!(
+        config.spill_compression,
+        rask_config::SpillCompression::None
+    );
+    for bad in ["0", "1.5", "-0.1", "lots", "150%"] {
+        let err = parse(&format!("[memory]\ntarget = \"{bad}\"\n")).unwrap_err();
+        assert!(err.to_string().contains("memory.target"), "{err}");
+    }
+}

@@ -23,6 +23,11 @@ fn default_file_lists_every_key_with_its_docs() {
         "split-every = 4",
         "num-workers = \"auto\"",
         "memory-limit = \"auto\"",
+        "[memory]",
+        "target = 0.6",
+        "pause = 0.8",
+        "max-spill = \"none\"",
+        "compression = \"lz4\"",
     ] {
         assert!(text.lines().any(|l| l == line), "{text}\nlacks {line}");
     }
@@ -41,6 +46,13 @@ fn round_trips_non_default_values() {
             array_chunk_size: ByteSize(1_500_000_000),
             split_every: 2,
             memory_limit: Some(ByteSize(123_456_789)),
+            memory_target: 0.5,
+            memory_spill: 0.65,
+            memory_pause: 0.75,
+            memory_terminate: 1.0,
+            spill_directory: Some("/scratch/a \"b\"".into()),
+            max_spill: Some(ByteSize(100 << 30)),
+            spill_compression: rask_config::SpillCompression::None,
             token: "a \"quoted\" token".into(),
             connect_timeout: Duration::from_millis(1500),
             tls_ca_file: Some("/tmp/a \"b\"/ca.pem".into()),

@@ -387,3 +387,28 @@ fn a_failed_run_is_reported_with_its_kind() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn a_paused_worker_starts_no_new_root_while_others_run() {
+    if rask_memory::rss_bytes().is_none() {
+        eprintln!("skipped: no RSS here, so the worker never pauses");
+        return;
+    }
+    // A limit of 1 MiB: this test process is far over its pause threshold.
+    let store = Arc::new(Store::new(Some(rask_memory::MemoryPolicy::with_limit(
+        1 << 20,
+    ))));
+    assert_eq!(store.sample(), (false, true));
+    let mut w = WorkerState::new("w".into(), "tcp://me:1".into(), 2, &[], store);
+    let slow = |name: &str| Done {
+        duration: Duration::from_millis(50),
+        ..finished(name, 1)
+    };
+    // Nothing runs: a root starts anyway, or the worker would wait forever.
+    assert_eq!(executed(&w.on_compute(compute("a", vec![], 1))), ["a"]);
+    // One runs: the next root waits, though a thread is free.
+    assert!(executed(&w.on_compute(compute("b", vec![], 2))).is_empty());
+    assert!(executed(&w.on_memory_resumed()).is_empty());
+    // Once nothing runs, b starts.
+    assert_eq!(executed(&w.on_done(slow("a"))), ["b"]);
+}

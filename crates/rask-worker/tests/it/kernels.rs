@@ -78,4 +78,18 @@ impl Kernel for MakeOpaque {
     }
 }
 
-rask_core::register_kernel!(Inc, Explode, Gate, MakeOpaque);
+/// A vector of `len` copies of `x`.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct Fill {
+    pub len: usize,
+    pub x: f64,
+}
+
+impl Kernel for Fill {
+    const NAME: &'static str = "rask_worker_tests.fill";
+    fn run(&self, _args: &[Value]) -> Result<Value, TaskError> {
+        Ok(Value::new(vec![self.x; self.len]))
+    }
+}
+
+rask_core::register_kernel!(Inc, Explode, Gate, MakeOpaque, Fill);

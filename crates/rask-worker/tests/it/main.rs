@@ -5,5 +5,6 @@
 mod harness;
 mod kernels;
 mod lifecycle;
+mod memory;
 mod peers;
 mod tasks;

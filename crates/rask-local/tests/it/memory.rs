@@ -1,0 +1,342 @@
+//! The memory manager of the threads scheduler, end to end.
+//!
+//! Each test runs its compute in a child process — this test binary run
+//! again for one test, with [`CHILD`] set — so the memory limit in its
+//! environment applies to it alone and its peak RSS (`VmHWM`) is its own.
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rask_array::Array;
+use rask_array::ndarray::{ArrayD, IxDyn};
+use rask_core::{Executor, GraphBuilder, Key, Op, TaskError, Value};
+
+use crate::support::unfused_plan;
+
+/// Names the test a child process runs.
+const CHILD: &str = "RASK_LOCAL_MEMORY_TEST_CHILD";
+
+/// Whether this process is the child running `test`.
+fn is_child(test: &str) -> bool {
+    std::env::var(CHILD).is_ok_and(|t| t == test)
+}
+
+/// Whether this process is a child at all (parents do nothing there).
+fn in_any_child() -> bool {
+    std::env::var_os(CHILD).is_some()
+}
+
+/// Runs the test `test` of this binary in a child process with `env`;
+/// returns its output, failing when it fails or runs past 120 s.
+fn run_child(test: &str, env: &[(&str, String)]) -> String {
+    let exe = std::env::current_exe().expect("the test binary knows its path");
+    let mut child = Command::new(exe)
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, test)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the test binary can be started again");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("waiting for the child") {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            panic!("{test}: the child process runs past 120 s; it hangs");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut out = String::new();
+    let mut err = String::new();
+    child
+        .stdout
+        .take()
+        .expect("piped")
+        .read_to_string(&mut out)
+        .expect("utf-8 output");
+    child
+        .stderr
+        .take()
+        .expect("piped")
+        .read_to_string(&mut err)
+        .expect("utf-8 output");
+    assert!(
+        status.success(),
+        "{test} failed in its child:\n{out}\n{err}"
+    );
+    out
+}
+
+/// A field of `/proc/self/status` in bytes (`VmRSS`, `VmHWM`).
+fn status_bytes(field: &str) -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
+/// The value `name=...` in a child's output line starting with `RESULT`.
+fn field(out: &str, name: &str) -> f64 {
+    let line = out
+        .lines()
+        .find_map(|l| l.find("RESULT").map(|at| &l[at..]))
+        .unwrap_or_else(|| panic!("no RESULT line in:\n{out}"));
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix(name)?.strip_prefix('='))
+        .unwrap_or_else(|| panic!("no {name}= in {line}"))
+        .parse()
+        .unwrap_or_else(|_| panic!("{name} is not a number in {line}"))
+}
+
+/// A fresh spill parent directory for one test.
+fn spill_parent(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("rask-local-memory-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn files_under(p: &Path) -> usize {
+    std::fs::read_dir(p).map_or(0, |es| {
+        es.flatten()
+            .map(|e| {
+                if e.path().is_dir() {
+                    files_under(&e.path())
+                } else {
+                    1
+                }
+            })
+            .sum()
+    })
+}
+
+const LIMIT: u64 = 32 << 20;
+/// Rows (time) and columns of the array: 3 × [`LIMIT`] of f64.
+const ROWS: usize = 1024;
+const COLS: usize = 12288;
+
+/// Element (i, j) of the test array: exact in f64, different everywhere.
+fn element(i: usize, j: usize) -> f64 {
+    ((i * 7919 + j * 104_729) % 1_000_003) as f64
+}
+
+fn generated(chunks: &[usize]) -> Array<f64> {
+    Array::from_fn(&[ROWS, COLS], chunks, |info| {
+        ArrayD::from_shape_fn(IxDyn(&info.shape), |ix| {
+            element(info.start[0] + ix[0], info.start[1] + ix[1])
+        })
+    })
+    .expect("valid chunks")
+}
+
+/// The child of [`rechunk_of_three_times_the_limit_finishes_under_it`].
+#[test]
+fn rechunk_child() {
+    if !is_child("memory::rechunk_child") {
+        return;
+    }
+    let before = status_bytes("VmRSS").unwrap_or(0);
+    let start = Instant::now();
+    // Columns (all of time, 128 wide: 1 MiB) to rows (16 steps, all
+    // columns: 1.5 MiB): every output block needs every input block.
+    let x = generated(&[ROWS, 128]);
+    let y = x.rechunk_with_limit(&[16, COLS], 1 << 20).unwrap();
+    let z = generated(&[16, COLS]);
+    let diff = (&y - &z).abs().max().compute_scalar().unwrap();
+    let secs = start.elapsed().as_secs_f64();
+    let hwm = status_bytes("VmHWM").unwrap_or(0);
+    let stats = rask_local::memory_stats().expect("a compute with a limit ran");
+    println!(
+        "RESULT diff={diff} before={before} hwm={hwm} secs={secs:.2} limit={} spills={} reads={} \
+         peak_managed={} peak_rss={}",
+        stats.limit, stats.spills, stats.reads, stats.peak_managed, stats.peak_rss
+    );
+}
+
+/// The issue's test: a rechunk across time of an array three times the
+/// memory limit completes with the right answer, with peak RSS within
+/// 1.25 × the limit above what the test binary held before it started,
+/// and leaves no spill file behind.
+#[test]
+fn rechunk_of_three_times_the_limit_finishes_under_it() {
+    if in_any_child() {
+        return;
+    }
+    if status_bytes("VmHWM").is_none() {
+        eprintln!("skipped: /proc/self/status has no VmHWM here, so peak RSS cannot be measured");
+        return;
+    }
+    let parent = spill_parent("rechunk");
+    let out = run_child(
+        "memory::rechunk_child",
+        &[
+            ("RASK_MEMORY_LIMIT", format!("{LIMIT}")),
+            ("RASK_NUM_WORKERS", "2".into()),
+            ("RASK_PROGRESS", "off".into()),
+            ("RASK_MEMORY_SPILL_DIRECTORY", parent.display().to_string()),
+        ],
+    );
+    eprintln!("{out}");
+    assert_eq!(field(&out, "diff"), 0.0, "the rechunked array is wrong");
+    assert_eq!(field(&out, "limit") as u64, LIMIT);
+    assert!(field(&out, "spills") > 0.0, "nothing was spilled:\n{out}");
+    let before = field(&out, "before");
+    let hwm = field(&out, "hwm");
+    // The test binary's own memory before the compute, plus thread stacks
+    // and allocator arenas of the pool.
+    let allowance = before + (8 << 20) as f64;
+    let bound = 1.25 * LIMIT as f64 + allowance;
+    assert!(
+        hwm <= bound,
+        "peak RSS {:.1} MiB is above 1.25 × {} MiB + {:.1} MiB\n{out}",
+        hwm / 1048576.0,
+        LIMIT >> 20,
+        allowance / 1048576.0
+    );
+    assert_eq!(files_under(&parent), 0, "spill files were left behind");
+    let _ = std::fs::remove_dir_all(&parent);
+}
+
+/// A value type without a codec: it cannot be spilled.
+struct Opaque(#[allow(dead_code)] Vec<u8>);
+
+/// The child of [`unspillable_values_over_the_limit_do_not_deadlock`].
+#[test]
+fn unspillable_child() {
+    if !is_child("memory::unspillable_child") {
+        return;
+    }
+    let mut b = GraphBuilder::new();
+    let n = 24;
+    for i in 0..n {
+        b.insert(
+            Key::new(format!("opaque-{i}")),
+            Op::call("opaque", move |_: &[Value]| {
+                Ok(Value::with_nbytes(Opaque(vec![1u8; 4 << 20]), 4 << 20))
+            }),
+            vec![],
+        );
+    }
+    let deps: Vec<Key> = (0..n).map(|i| Key::new(format!("opaque-{i}"))).collect();
+    b.insert(
+        Key::new("count"),
+        Op::call("count", |xs: &[Value]| {
+            for (i, x) in xs.iter().enumerate() {
+                x.get::<Opaque>(i)?;
+            }
+            Ok::<_, TaskError>(Value::new(xs.len() as u64))
+        }),
+        deps,
+    );
+    let plan = unfused_plan(b, &[Key::new("count")]);
+    let out = rask_local::ThreadsExecutor::new(4)
+        .unwrap()
+        .execute(&plan, &[])
+        .unwrap();
+    let stats = rask_local::memory_stats().expect("a compute with a limit ran");
+    println!(
+        "RESULT count={} spills={}",
+        out[0].downcast_ref::<u64>().unwrap(),
+        stats.spills
+    );
+}
+
+/// Values that cannot be spilled, three times the limit, all needed by one
+/// task: the pause must not wait forever for memory that cannot be freed.
+#[test]
+fn unspillable_values_over_the_limit_do_not_deadlock() {
+    if in_any_child() {
+        return;
+    }
+    let out = run_child(
+        "memory::unspillable_child",
+        &[
+            ("RASK_MEMORY_LIMIT", "32 MiB".into()),
+            ("RASK_PROGRESS", "off".into()),
+        ],
+    );
+    assert_eq!(field(&out, "count"), 24.0);
+    assert_eq!(field(&out, "spills"), 0.0);
+}
+
+/// The child of [`an_unusable_spill_directory_fails_the_compute_by_name`].
+#[test]
+fn bad_spill_directory_child() {
+    if !is_child("memory::bad_spill_directory_child") {
+        return;
+    }
+    let mut b = GraphBuilder::new();
+    let n = 16;
+    for i in 0..n {
+        b.insert(
+            Key::new(format!("block-{i}")),
+            Op::call("block", move |_: &[Value]| {
+                Ok::<_, TaskError>(Value::new(vec![i as f64; 1 << 18]))
+            }),
+            vec![],
+        );
+    }
+    let deps: Vec<Key> = (0..n).map(|i| Key::new(format!("block-{i}"))).collect();
+    b.insert(
+        Key::new("total"),
+        Op::call("total", |xs: &[Value]| {
+            let mut s = 0.0;
+            for (i, x) in xs.iter().enumerate() {
+                s += x.get::<Vec<f64>>(i)?.iter().sum::<f64>();
+            }
+            Ok::<_, TaskError>(Value::new(s))
+        }),
+        deps,
+    );
+    let plan = unfused_plan(b, &[Key::new("total")]);
+    let err = rask_local::ThreadsExecutor::new(2)
+        .unwrap()
+        .execute(&plan, &[])
+        .unwrap_err();
+    println!(
+        "RESULT spill_error={}",
+        u8::from(matches!(err, rask_core::Error::Spill { .. }))
+    );
+    println!("MESSAGE {err}");
+}
+
+/// Spilling into a directory that cannot be made fails the compute with an
+/// error naming the directory and the setting to change — no hang, no
+/// wrong answer.
+#[test]
+fn an_unusable_spill_directory_fails_the_compute_by_name() {
+    if in_any_child() {
+        return;
+    }
+    let parent = spill_parent("unusable");
+    std::fs::create_dir_all(&parent).unwrap();
+    // A file where the spill directory should go.
+    let file = parent.join("not-a-directory");
+    std::fs::write(&file, b"x").unwrap();
+    let out = run_child(
+        "memory::bad_spill_directory_child",
+        &[
+            ("RASK_MEMORY_LIMIT", "8 MiB".into()),
+            ("RASK_PROGRESS", "off".into()),
+            ("RASK_MEMORY_SPILL_DIRECTORY", file.display().to_string()),
+        ],
+    );
+    assert_eq!(field(&out, "spill_error"), 1.0, "{out}");
+    let message = out
+        .lines()
+        .find_map(|l| l.find("MESSAGE").map(|at| &l[at..]))
+        .unwrap_or_else(|| panic!("no MESSAGE in:\n{out}"));
+    assert!(message.contains(&file.display().to_string()), "{message}");
+    assert!(message.contains("memory.spill-directory"), "{message}");
+    let _ = std::fs::remove_dir_all(&parent);
+}

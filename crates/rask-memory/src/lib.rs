@@ -1,0 +1,53 @@
+//! The memory manager of rask: results counted by their real sizes, spilled
+//! to disk before memory runs out, and new work paused while it is short.
+//!
+//! Shared by the local threads scheduler (`rask-local`) and the distributed
+//! worker (`rask-worker`):
+//!
+//! * [`SpillStore`] — results by key, counted with [`Value::nbytes`]; above
+//!   its *goal* the least recently used values that nothing else holds are
+//!   written to disk through their codecs ([`rask_core::codec`]), optionally
+//!   LZ4-compressed, and read back transparently by [`SpillStore::get`].
+//!   Spill files live in a directory of their own that is removed when the
+//!   store is dropped (and, for a process that died without dropping it,
+//!   by the next store that starts in the same parent directory).
+//! * [`MemoryPolicy`] — the limit and its thresholds, from the
+//!   configuration ([`MemoryPolicy::from_config`]); `memory-limit = "auto"`
+//!   is 80% of the smaller of physical RAM and the cgroup v2 `memory.max`
+//!   ([`detected_limit`]).
+//! * [`MemoryGauge`] — one sample of the process (RSS from `/proc`) turned
+//!   into a spill goal and a pause decision ([`MemoryGauge::sample`]); the
+//!   schedulers call it about every 100 ms from a thread of their own.
+//! * [`MemoryStats`] — managed, unmanaged and spilled bytes, for the API and
+//!   the profiler.
+//! * [`release_free_memory`] — hands memory the allocator keeps back to the
+//!   operating system, so RSS falls after work.
+//!
+//! # Thresholds
+//!
+//! All are fractions of the limit ([`MemoryPolicy`]):
+//!
+//! | threshold | default | measured on | what happens |
+//! |---|---|---|---|
+//! | target    | 0.6  | managed bytes (results held) | least recently used results are spilled |
+//! | spill     | 0.7  | process RSS | results are spilled until RSS minus unmanaged memory fits |
+//! | pause     | 0.8  | process RSS (or managed) | no new root task starts |
+//! | terminate | 0.95 | process RSS | a worker's supervisor restarts it (not in this crate) |
+//!
+//! Values whose type has no codec cannot be spilled: they are counted in
+//! managed memory and stay in memory.
+//!
+//! [`Value::nbytes`]: rask_core::Value::nbytes
+
+mod error;
+mod gauge;
+mod limit;
+mod process;
+mod spill_file;
+mod store;
+
+pub use error::SpillError;
+pub use gauge::{MemoryGauge, MemoryStats};
+pub use limit::{MemoryPolicy, cgroup_memory_max, detected_limit, physical_memory};
+pub use process::{release_free_memory, rss_bytes, set_release_hook};
+pub use store::{Held, SpillOptions, SpillStore, StoreStats};
