@@ -72,7 +72,16 @@ mod allocator_settings {
     /// `mi_option_eager_commit_delay`, 14); the Rust bindings leave it out.
     const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
+    /// Hands every page mimalloc holds free back to the system: the hook
+    /// rask calls after a compute that held a lot of memory.
+    fn collect() {
+        // SAFETY: `mi_collect` only frees memory mimalloc holds unused; it
+        // is thread-safe.
+        unsafe { libmimalloc_sys::mi_collect(true) }
+    }
+
     extern "C" fn apply() {
+        rask_memory::set_release_hook(collect);
         // The environment variable, when set, is the user's choice.
         if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
             // SAFETY: `mi_option_set` only stores the option's value; it is
