@@ -598,7 +598,9 @@ const TILE: usize = 64;
 /// pay.
 fn crossed<A, B>(x: &ndarray::ArrayViewD<'_, A>, y: &ndarray::ArrayViewD<'_, B>) -> bool {
     fn contiguous_axis(shape: &[usize], strides: &[isize]) -> Option<usize> {
-        (0..shape.len()).rev().find(|&a| shape[a] > 1 && strides[a].unsigned_abs() == 1)
+        (0..shape.len())
+            .rev()
+            .find(|&a| shape[a] > 1 && strides[a].unsigned_abs() == 1)
     }
     if x.ndim() != 2 || x.shape().iter().any(|&n| n <= TILE) {
         return false;
@@ -618,8 +620,14 @@ fn zip_tiled<A: Element, B: Element, C: Element>(
     f: impl Fn(A, B) -> C,
 ) -> Result<ArrayD<C>, TaskError> {
     let not_2d = |_| TaskError::failed("a tiled operand is not 2-d");
-    let x = x.view().into_dimensionality::<ndarray::Ix2>().map_err(not_2d)?;
-    let y = y.view().into_dimensionality::<ndarray::Ix2>().map_err(not_2d)?;
+    let x = x
+        .view()
+        .into_dimensionality::<ndarray::Ix2>()
+        .map_err(not_2d)?;
+    let y = y
+        .view()
+        .into_dimensionality::<ndarray::Ix2>()
+        .map_err(not_2d)?;
     let (rows, cols) = x.dim();
     let mut out = ndarray::Array2::<C>::default((rows, cols));
     for i in (0..rows).step_by(TILE) {
