@@ -99,7 +99,10 @@ impl LocalClusterBuilder {
 
     /// Workers as separate processes (`true`) or as threads of this process
     /// (`false`). The default is processes when `main` called [`init`]
-    /// (or a worker binary is given), threads otherwise.
+    /// (or a worker binary is given), threads otherwise. Each worker
+    /// process runs under a supervisor (a process of the same program) that
+    /// restarts it when it uses more than `memory.terminate` of its memory
+    /// limit, or crashes.
     pub fn processes(mut self, processes: bool) -> Self {
         self.processes = Some(processes);
         self
@@ -281,7 +284,9 @@ impl LocalCluster {
         self.workers.is_empty()
     }
 
-    /// Process ids of worker processes (empty for thread workers).
+    /// Process ids of worker processes (empty for thread workers): each is
+    /// the worker's supervisor, which runs the worker as its child process
+    /// and restarts it above its memory limit or after a crash.
     pub fn worker_pids(&self) -> Vec<u32> {
         self.workers
             .iter()
@@ -300,6 +305,8 @@ impl LocalCluster {
     }
 
     /// Kills worker `i` abruptly (SIGKILL for a process), as a crash would.
+    /// For a process, its supervisor is killed, and the worker with it (it
+    /// exits when its supervisor goes): the worker is not restarted.
     pub fn kill_worker(&mut self, i: usize) -> Result<()> {
         match self.workers.get_mut(i) {
             Some(LocalWorker::Process(c)) => {
@@ -353,6 +360,9 @@ impl LocalCluster {
             let child = cmd
                 .args(&s.worker_args)
                 .env(WORKER_ENV, &self.address)
+                // Through a supervisor, which restarts the worker above its
+                // memory limit or after a crash.
+                .env(rask_worker::supervisor::SUPERVISE_ENV, "1")
                 .env("RASK_WORKER_NTHREADS", s.threads_per_worker.to_string())
                 .env("RASK_WORKER_NAME", &name)
                 .env("RASK_WORKER_MEMORY_LIMIT", s.memory_limit.to_string())

@@ -1540,7 +1540,7 @@ mod tests {
         assert!(
             check_hello(&hello, &opts)
                 .unwrap()
-                .starts_with("protocol version 2")
+                .starts_with(&format!("protocol version {}", PROTOCOL_VERSION + 1))
         );
         let hello = Hello {
             protocol: PROTOCOL_VERSION,
