@@ -102,7 +102,7 @@ impl SupervisorOptions {
 
     /// The terminate threshold in bytes (`None`: no limit).
     fn threshold(&self) -> Option<u64> {
-        (self.memory_limit > 0).then(|| (self.memory_limit as f64 * self.terminate) as u64)
+        (self.memory_limit > 0).then_some((self.memory_limit as f64 * self.terminate) as u64)
     }
 }
 

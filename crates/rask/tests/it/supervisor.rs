@@ -76,7 +76,6 @@ fn a_task_that_uses_too_much_memory_fails_naming_itself_and_the_worker_comes_bac
         .result_timeout(Duration::from_secs(30))
         .unwrap_err();
     let text = err.to_string();
-    eprintln!("the error: {text} (after {:?})", start.elapsed());
     assert!(matches!(err, Error::Task { .. }), "{text}");
     assert!(text.contains("hog"), "{text}");
     assert!(text.contains("used too much memory"), "{text}");
