@@ -73,7 +73,7 @@ pub fn run(opts: WorkerOptions) -> Result<()> {
 /// `RASK_WORKER_NAME`, `RASK_WORKER_MEMORY_LIMIT` (like `4 GiB`),
 /// `RASK_WORKER_LISTEN`, `RASK_WORKER_CONTACT_ADDRESS` and `RASK_TOKEN`.
 ///
-/// With `RASK_WORKER_SUPERVISE=1` too (a [`LocalCluster`] of processes sets
+/// With `RASK_WORKER_SUPERVISE=1` too (a `LocalCluster` of processes sets
 /// it), this process becomes the worker's supervisor instead
 /// ([`supervisor`]): it starts this program again, with the same arguments,
 /// as the worker, and restarts it when it uses more than
@@ -82,8 +82,7 @@ pub fn run(opts: WorkerOptions) -> Result<()> {
 /// This backs `rask::distributed::init()`: called at the top of a user's
 /// `main`, it turns the program into a worker that knows the program's own
 /// `#[rask::remote]` functions.
-///
-/// [`LocalCluster`]: https://docs.rs/rask-distributed
+
 ///
 /// ```
 /// // Not launched as a worker: nothing happens.
