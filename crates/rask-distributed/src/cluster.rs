@@ -48,6 +48,16 @@ pub fn init() -> Result<()> {
     }
 }
 
+/// The child process of `pid` (a supervisor has one: its worker), from
+/// `/proc/PID/task/*/children`; `None` where it cannot be read.
+fn supervised_child(pid: u32) -> Option<u32> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    tasks.flatten().find_map(|t| {
+        let text = std::fs::read_to_string(t.path().join("children")).ok()?;
+        text.split_ascii_whitespace().next()?.parse().ok()
+    })
+}
+
 fn cluster_error(address: &str, message: impl Into<String>) -> Error {
     Error::Cluster {
         address: address.to_string(),
@@ -284,10 +294,22 @@ impl LocalCluster {
         self.workers.is_empty()
     }
 
-    /// Process ids of worker processes (empty for thread workers): each is
-    /// the worker's supervisor, which runs the worker as its child process
-    /// and restarts it above its memory limit or after a crash.
+    /// Process ids of the worker processes (empty for thread workers), for
+    /// reading their CPU time or memory. Each runs under a supervisor (see
+    /// [`LocalCluster::supervisor_pids`]), so after a restart the id is the
+    /// new worker's; where a supervisor's child cannot be read (between two
+    /// workers, or not on Linux) the supervisor's own id stands in.
     pub fn worker_pids(&self) -> Vec<u32> {
+        self.supervisor_pids()
+            .into_iter()
+            .map(|p| supervised_child(p).unwrap_or(p))
+            .collect()
+    }
+
+    /// Process ids of the workers' supervisors (empty for thread workers):
+    /// the processes this cluster started, each of which runs its worker as
+    /// a child and restarts it above its memory limit or after a crash.
+    pub fn supervisor_pids(&self) -> Vec<u32> {
         self.workers
             .iter()
             .filter_map(|w| match w {

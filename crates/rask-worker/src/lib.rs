@@ -82,7 +82,6 @@ pub fn run(opts: WorkerOptions) -> Result<()> {
 /// This backs `rask::distributed::init()`: called at the top of a user's
 /// `main`, it turns the program into a worker that knows the program's own
 /// `#[rask::remote]` functions.
-
 ///
 /// ```
 /// // Not launched as a worker: nothing happens.

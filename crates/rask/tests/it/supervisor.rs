@@ -87,16 +87,6 @@ fn a_task_that_uses_too_much_memory_fails_naming_itself_and_the_worker_comes_bac
     assert!(start.elapsed() < Duration::from_secs(30));
 }
 
-/// The worker process under supervisor `pid` (its only child, started by
-/// whichever of its threads).
-fn child_of(pid: u32) -> Option<u32> {
-    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
-    tasks.flatten().find_map(|t| {
-        let text = std::fs::read_to_string(t.path().join("children")).ok()?;
-        text.split_ascii_whitespace().next()?.parse().ok()
-    })
-}
-
 #[test]
 fn a_worker_killed_with_sigkill_is_restarted_by_its_supervisor() {
     if !linux() {
@@ -105,8 +95,12 @@ fn a_worker_killed_with_sigkill_is_restarted_by_its_supervisor() {
     let cluster = cluster(0);
     let client = cluster.client().unwrap();
     let before = client.info().unwrap().workers[0].address.clone();
-    let supervisor = cluster.worker_pids()[0];
-    let worker = child_of(supervisor).expect("the supervisor runs a worker");
+    let supervisor = cluster.supervisor_pids()[0];
+    let worker = cluster.worker_pids()[0];
+    assert_ne!(
+        worker, supervisor,
+        "the supervisor runs the worker as its child"
+    );
     let status = std::process::Command::new("kill")
         .args(["-KILL", &worker.to_string()])
         .status()
@@ -125,7 +119,8 @@ fn a_worker_killed_with_sigkill_is_restarted_by_its_supervisor() {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_ne!(child_of(supervisor), Some(worker));
+    assert_eq!(cluster.supervisor_pids(), [supervisor]);
+    assert_ne!(cluster.worker_pids(), [worker]);
     let f = client.submit(double, (4u64,)).unwrap();
     assert_eq!(f.result_timeout(Duration::from_secs(10)).unwrap(), 8);
 }
