@@ -113,6 +113,11 @@ pub struct WorkerArgs {
     /// Seconds to keep trying a scheduler that is not listening yet.
     #[arg(long, default_value_t = 60.0)]
     scheduler_wait: f64,
+    /// Run the worker in this process, without a supervisor. By default a
+    /// supervisor process starts the worker and restarts it when it uses
+    /// more than `memory.terminate` (0.95) of --memory-limit, or crashes.
+    #[arg(long)]
+    no_nanny: bool,
 }
 
 /// Runs a worker until the scheduler closes it.
@@ -152,6 +157,20 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         bail!("--scheduler-wait must be a number of seconds, at least 0");
     }
     opts.scheduler_wait = Duration::from_secs_f64(args.scheduler_wait);
-    rask_worker::run(opts)?;
+    opts.supervised =
+        std::env::var_os(rask_worker::supervisor::SUPERVISED_ENV).is_some_and(|v| v == "1");
+    if args.no_nanny || opts.supervised {
+        rask_worker::run(opts)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    // The supervisor: this program again, with the same arguments, as the
+    // worker (which then runs in-process, listening to the supervisor).
+    let program = std::env::current_exe().context("cannot find this program to start a worker")?;
+    let mut s = rask_worker::supervisor::SupervisorOptions::new(program);
+    s.args = std::env::args_os().skip(1).collect();
+    s.args.push("--no-nanny".into());
+    s.memory_limit = opts.memory_limit;
+    s.terminate = rask_worker::terminate_fraction()?;
+    rask_worker::supervisor::supervise(s)?;
     Ok(ExitCode::SUCCESS)
 }

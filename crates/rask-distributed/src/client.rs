@@ -1121,7 +1121,11 @@ pub(crate) fn failure_error(f: &Failure) -> Error {
             address: f.worker.clone().unwrap_or_default(),
             message: format!("{key} was lost: {}", f.message),
         },
-        FailureKind::Task | FailureKind::Dependency | FailureKind::Missing => Error::Task {
+        // The message names the task and gives its memory and the limit.
+        FailureKind::Task
+        | FailureKind::Dependency
+        | FailureKind::Missing
+        | FailureKind::Memory => Error::Task {
             key,
             op: f.op.clone(),
             cause: TaskError::failed(format!("{}{on}", f.message)),

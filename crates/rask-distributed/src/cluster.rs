@@ -48,6 +48,16 @@ pub fn init() -> Result<()> {
     }
 }
 
+/// The child process of `pid` (a supervisor has one: its worker), from
+/// `/proc/PID/task/*/children`; `None` where it cannot be read.
+fn supervised_child(pid: u32) -> Option<u32> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    tasks.flatten().find_map(|t| {
+        let text = std::fs::read_to_string(t.path().join("children")).ok()?;
+        text.split_ascii_whitespace().next()?.parse().ok()
+    })
+}
+
 fn cluster_error(address: &str, message: impl Into<String>) -> Error {
     Error::Cluster {
         address: address.to_string(),
@@ -99,7 +109,10 @@ impl LocalClusterBuilder {
 
     /// Workers as separate processes (`true`) or as threads of this process
     /// (`false`). The default is processes when `main` called [`init`]
-    /// (or a worker binary is given), threads otherwise.
+    /// (or a worker binary is given), threads otherwise. Each worker
+    /// process runs under a supervisor (a process of the same program) that
+    /// restarts it when it uses more than `memory.terminate` of its memory
+    /// limit, or crashes.
     pub fn processes(mut self, processes: bool) -> Self {
         self.processes = Some(processes);
         self
@@ -281,8 +294,22 @@ impl LocalCluster {
         self.workers.is_empty()
     }
 
-    /// Process ids of worker processes (empty for thread workers).
+    /// Process ids of the worker processes (empty for thread workers), for
+    /// reading their CPU time or memory. Each runs under a supervisor (see
+    /// [`LocalCluster::supervisor_pids`]), so after a restart the id is the
+    /// new worker's; where a supervisor's child cannot be read (between two
+    /// workers, or not on Linux) the supervisor's own id stands in.
     pub fn worker_pids(&self) -> Vec<u32> {
+        self.supervisor_pids()
+            .into_iter()
+            .map(|p| supervised_child(p).unwrap_or(p))
+            .collect()
+    }
+
+    /// Process ids of the workers' supervisors (empty for thread workers):
+    /// the processes this cluster started, each of which runs its worker as
+    /// a child and restarts it above its memory limit or after a crash.
+    pub fn supervisor_pids(&self) -> Vec<u32> {
         self.workers
             .iter()
             .filter_map(|w| match w {
@@ -300,6 +327,8 @@ impl LocalCluster {
     }
 
     /// Kills worker `i` abruptly (SIGKILL for a process), as a crash would.
+    /// For a process, its supervisor is killed, and the worker with it (it
+    /// exits when its supervisor goes): the worker is not restarted.
     pub fn kill_worker(&mut self, i: usize) -> Result<()> {
         match self.workers.get_mut(i) {
             Some(LocalWorker::Process(c)) => {
@@ -353,6 +382,9 @@ impl LocalCluster {
             let child = cmd
                 .args(&s.worker_args)
                 .env(WORKER_ENV, &self.address)
+                // Through a supervisor, which restarts the worker above its
+                // memory limit or after a crash.
+                .env(rask_worker::supervisor::SUPERVISE_ENV, "1")
                 .env("RASK_WORKER_NTHREADS", s.threads_per_worker.to_string())
                 .env("RASK_WORKER_NAME", &name)
                 .env("RASK_WORKER_MEMORY_LIMIT", s.memory_limit.to_string())

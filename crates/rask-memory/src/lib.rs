@@ -49,5 +49,5 @@ mod store;
 pub use error::SpillError;
 pub use gauge::{MemoryGauge, MemoryStats};
 pub use limit::{MemoryPolicy, cgroup_memory_max, detected_limit, physical_memory};
-pub use process::{release_free_memory, rss_bytes, set_release_hook};
+pub use process::{release_free_memory, rss_bytes, rss_of, set_release_hook};
 pub use store::{Held, SpillOptions, SpillStore, StoreStats};

@@ -30,6 +30,21 @@ pub fn rss_bytes() -> Option<u64> {
     Some(pages * page_size())
 }
 
+/// The resident set size in bytes of process `pid` (from
+/// `/proc/PID/statm`); `None` where it cannot be read (the process is gone,
+/// or not Linux). A worker's supervisor samples its worker with it.
+///
+/// ```
+/// if let Some(rss) = rask_memory::rss_of(std::process::id()) {
+///     assert!(rss > 0);
+/// }
+/// ```
+pub fn rss_of(pid: u32) -> Option<u64> {
+    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
+    let pages: u64 = statm.split_ascii_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * page_size())
+}
+
 fn page_size() -> u64 {
     static PAGE: OnceLock<u64> = OnceLock::new();
     *PAGE.get_or_init(|| {

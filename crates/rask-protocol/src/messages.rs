@@ -23,7 +23,11 @@ pub use rask_core::wire::WireKey;
 use serde::{Deserialize, Serialize};
 
 /// Version of this protocol; peers with another version are refused.
-pub const PROTOCOL_VERSION: u32 = 1;
+///
+/// History: 2 added [`WorkerToScheduler::MemoryRestart`] and
+/// [`FailureKind::Memory`] (a worker's supervisor restarting it above its
+/// memory limit).
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// What the connecting side is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,6 +123,10 @@ pub enum FailureKind {
     /// The data was lost and cannot be recomputed (a scattered value whose
     /// worker died).
     Lost,
+    /// The task was running on workers that their supervisors restarted
+    /// for using too much memory, this many times; `message` gives the
+    /// figure and the limit.
+    Memory,
 }
 
 /// A failure of one key.
@@ -334,6 +342,24 @@ pub struct WorkerMetrics {
     pub queued: u32,
 }
 
+/// Why a worker is about to stop: its supervisor (the process that
+/// started it) found its memory over the terminate threshold and restarts
+/// it. Sent by the worker just before it exits; the scheduler counts the
+/// restart against the tasks in `executing` only (queued tasks are moved
+/// elsewhere without blame).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MemoryRestart {
+    /// The worker's resident set size the supervisor measured, in bytes.
+    pub rss: u64,
+    /// The worker's memory limit in bytes.
+    pub limit: u64,
+    /// The terminate threshold as a fraction of `limit` (`memory.terminate`,
+    /// 0.95 by default).
+    pub fraction: f64,
+    /// The tasks running on its threads at that moment.
+    pub executing: Vec<WireKey>,
+}
+
 /// Messages from a worker to the scheduler.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum WorkerToScheduler {
@@ -399,6 +425,9 @@ pub enum WorkerToScheduler {
     /// the scheduler moves its data to peers, then sends
     /// [`SchedulerToWorker::Close`].
     Retire,
+    /// The worker's supervisor is restarting it for memory; the connection
+    /// closes right after. Since protocol version 2.
+    MemoryRestart(MemoryRestart),
 }
 
 /// A request to a worker's data server.
@@ -469,6 +498,15 @@ mod tests {
             kind: FailureKind::Task,
             message: "boom".into(),
             worker: Some("w0".into()),
+        }));
+        roundtrip(WorkerToScheduler::MemoryRestart(MemoryRestart {
+            rss: 190 << 20,
+            limit: 200 << 20,
+            fraction: 0.95,
+            executing: vec![WireKey {
+                name: "hog-2a".into(),
+                index: vec![],
+            }],
         }));
     }
 }

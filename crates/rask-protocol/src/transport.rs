@@ -243,7 +243,7 @@ impl ProtocolError {
 }
 
 /// This build's fingerprint, like
-/// `"rask 0.1.0 / rustc 1.95.0 / x86_64-unknown-linux-gnu / protocol 1 / wire 1"`.
+/// `"rask 0.1.0 / rustc 1.95.0 / x86_64-unknown-linux-gnu / protocol 2 / wire 1"`.
 ///
 /// Processes with different fingerprints may encode values or kernels
 /// differently, so the handshake refuses them.
@@ -1498,7 +1498,7 @@ mod tests {
             f.starts_with(&format!("rask {} / rustc ", env!("CARGO_PKG_VERSION"))),
             "{f}"
         );
-        assert!(f.ends_with(" / protocol 1 / wire 1"), "{f}");
+        assert!(f.ends_with(" / protocol 2 / wire 1"), "{f}");
     }
 
     #[test]
@@ -1540,7 +1540,7 @@ mod tests {
         assert!(
             check_hello(&hello, &opts)
                 .unwrap()
-                .starts_with("protocol version 2")
+                .starts_with(&format!("protocol version {}", PROTOCOL_VERSION + 1))
         );
         let hello = Hello {
             protocol: PROTOCOL_VERSION,

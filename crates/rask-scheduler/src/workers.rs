@@ -20,6 +20,13 @@
 //! more suspicious death; at `allowed_failures` the task errs as "killed
 //! worker". Results only it held go back to released and are recomputed from
 //! lineage when still needed (scattered data errs as lost).
+//!
+//! A worker whose supervisor restarts it for memory says so first
+//! (`MemoryRestart`, with its RSS, limit and the tasks on its threads).
+//! When its connection then closes, only the tasks that were running count
+//! a death; queued ones move elsewhere without blame. A task that reaches
+//! `allowed_failures` this way errs as [`FailureKind::Memory`], with a
+//! message naming it and giving the figure and the limit.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,7 +34,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use rask_protocol::{
-    DepLocation, Failure, FailureKind, SchedulerToWorker, WireKey, WorkerMetrics, WorkerToScheduler,
+    DepLocation, Failure, FailureKind, MemoryRestart, SchedulerToWorker, WireKey, WorkerMetrics,
+    WorkerToScheduler,
 };
 use rustc_hash::{FxHashMap, FxHashSet};
 
@@ -64,6 +72,29 @@ pub(crate) struct Worker {
     pub moving: FxHashMap<TaskId, WorkerId>,
     /// Retiring: `Close` sent.
     pub closed: bool,
+    /// Its supervisor is restarting it for memory: the figures, and the
+    /// tasks that were running.
+    pub memory_restart: Option<MemoryRestarting>,
+}
+
+/// What a worker said before its supervisor restarted it for memory.
+#[derive(Debug)]
+pub(crate) struct MemoryRestarting {
+    pub rss: u64,
+    pub limit: u64,
+    pub fraction: f64,
+    pub executing: FxHashSet<TaskId>,
+}
+
+/// Bytes for people: `1.90 GiB`, `191.0 MiB`, `512 B`.
+fn human_bytes(n: u64) -> String {
+    const UNITS: [(&str, u64); 3] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)];
+    for (name, unit) in UNITS {
+        if n >= unit {
+            return format!("{:.2} {name}", n as f64 / unit as f64);
+        }
+    }
+    format!("{n} B")
 }
 
 impl Worker {
@@ -245,6 +276,28 @@ impl Scheduler {
                 }
             }
             WorkerToScheduler::Retire => self.start_retire(w, comm),
+            WorkerToScheduler::MemoryRestart(MemoryRestart {
+                rss,
+                limit,
+                fraction,
+                executing,
+            }) => {
+                let executing = executing.iter().filter_map(|k| self.lookup(k)).collect();
+                if let Some(worker) = self.workers.get_mut(&w) {
+                    tracing::warn!(
+                        worker = %worker.name,
+                        "restarted by its supervisor: memory {} over the limit {} x {fraction}",
+                        human_bytes(rss),
+                        human_bytes(limit)
+                    );
+                    worker.memory_restart = Some(MemoryRestarting {
+                        rss,
+                        limit,
+                        fraction,
+                        executing,
+                    });
+                }
+            }
         }
     }
 
@@ -324,13 +377,17 @@ impl Scheduler {
         let mut rescheduled: Vec<TaskId> = worker.processing.iter().copied().collect();
         rescheduled.sort_unstable();
         let mut killed = Vec::new();
+        let memory = worker.memory_restart.as_ref();
         for &t in &rescheduled {
             self.steals.remove(&t);
             let task = &mut self.tasks[t as usize];
             task.processing_on = None;
-            task.failures += 1;
-            if task.failures >= self.cfg.allowed_failures {
-                killed.push(t);
+            // A memory restart blames only the tasks that were running.
+            if memory.is_none_or(|m| m.executing.contains(&t)) {
+                task.failures += 1;
+                if task.failures >= self.cfg.allowed_failures {
+                    killed.push(t);
+                }
             }
             self.set_state(t, TaskState::Waiting);
         }
@@ -361,15 +418,36 @@ impl Scheduler {
         }
         for t in killed {
             let task = &self.tasks[t as usize];
-            let failure = Failure {
-                key: WireKey::from(&task.key),
-                op: task.key.prefix().to_string(),
-                kind: FailureKind::KilledWorker,
-                message: format!(
-                    "task {} was running on {} workers that died (last: {} at {}); it may crash its worker or use too much memory",
-                    task.key, task.failures, worker.name, worker.address
-                ),
-                worker: Some(worker.name.clone()),
+            let failure = match memory {
+                Some(m) => Failure {
+                    key: WireKey::from(&task.key),
+                    op: task.key.prefix().to_string(),
+                    kind: FailureKind::Memory,
+                    message: format!(
+                        "task {} used too much memory: the workers running it were restarted {} times \
+                         (last: {} at {}, RSS {} over its limit {} x {} = {}); give workers a larger \
+                         --memory-limit or split the task into smaller ones",
+                        task.key,
+                        task.failures,
+                        worker.name,
+                        worker.address,
+                        human_bytes(m.rss),
+                        human_bytes(m.limit),
+                        m.fraction,
+                        human_bytes((m.limit as f64 * m.fraction) as u64),
+                    ),
+                    worker: Some(worker.name.clone()),
+                },
+                None => Failure {
+                    key: WireKey::from(&task.key),
+                    op: task.key.prefix().to_string(),
+                    kind: FailureKind::KilledWorker,
+                    message: format!(
+                        "task {} was running on {} workers that died (last: {} at {}); it may crash its worker or use too much memory",
+                        task.key, task.failures, worker.name, worker.address
+                    ),
+                    worker: Some(worker.name.clone()),
+                },
             };
             self.fail(t, Arc::new(failure), comm);
         }

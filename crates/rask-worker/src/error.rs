@@ -48,6 +48,9 @@ pub enum WorkerError {
     /// The worker's threads or runtime could not be started.
     #[error("the worker could not start: {0}")]
     Start(String),
+    /// A worker's supervisor could not start it, or stopped restarting it.
+    #[error("the worker's supervisor stopped: {0}")]
+    Supervisor(String),
     /// The worker was stopped abruptly (killed) before it finished.
     #[error("the worker was killed")]
     Killed,

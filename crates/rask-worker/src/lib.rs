@@ -43,6 +43,7 @@ mod peer;
 mod runtime;
 mod state;
 mod store;
+pub mod supervisor;
 
 pub use error::{Result, WorkerError};
 pub use options::WorkerOptions;
@@ -72,6 +73,12 @@ pub fn run(opts: WorkerOptions) -> Result<()> {
 /// `RASK_WORKER_NAME`, `RASK_WORKER_MEMORY_LIMIT` (like `4 GiB`),
 /// `RASK_WORKER_LISTEN`, `RASK_WORKER_CONTACT_ADDRESS` and `RASK_TOKEN`.
 ///
+/// With `RASK_WORKER_SUPERVISE=1` too (a `LocalCluster` of processes sets
+/// it), this process becomes the worker's supervisor instead
+/// ([`supervisor`]): it starts this program again, with the same arguments,
+/// as the worker, and restarts it when it uses more than
+/// `memory.terminate` of its memory limit or crashes.
+///
 /// This backs `rask::distributed::init()`: called at the top of a user's
 /// `main`, it turns the program into a worker that knows the program's own
 /// `#[rask::remote]` functions.
@@ -84,8 +91,42 @@ pub fn run(opts: WorkerOptions) -> Result<()> {
 /// ```
 pub fn run_from_env() -> Option<Result<()>> {
     let vars: Vec<(String, String)> = std::env::vars().collect();
+    let get = |name: &str| {
+        vars.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    let supervise =
+        get(supervisor::SUPERVISE_ENV) == Some("1") && get(supervisor::SUPERVISED_ENV) != Some("1");
     let opts = WorkerOptions::from_vars(vars.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
-    Some(opts.and_then(run))
+    if !supervise {
+        return Some(opts.and_then(run));
+    }
+    Some(opts.and_then(|opts| {
+        let program = std::env::current_exe().map_err(|e| {
+            WorkerError::Supervisor(format!("cannot find this program to start its worker: {e}"))
+        })?;
+        let mut s = supervisor::SupervisorOptions::new(program);
+        s.args = std::env::args_os().skip(1).collect();
+        s.memory_limit = opts.memory_limit;
+        s.terminate = terminate_fraction()?;
+        supervisor::supervise(s)
+    }))
+}
+
+/// `memory.terminate` from the configuration: the fraction of a worker's
+/// memory limit above which its supervisor restarts it.
+///
+/// # Errors
+///
+/// [`WorkerError::InvalidOption`] when the `memory.*` settings are invalid.
+pub fn terminate_fraction() -> Result<f64> {
+    rask_memory::MemoryPolicy::from_config(&rask_config::get())
+        .map(|p| p.terminate)
+        .map_err(|e| WorkerError::InvalidOption {
+            what: "memory thresholds".into(),
+            message: e.to_string(),
+        })
 }
 
 /// This process's resident set size in bytes (0 where it cannot be read).

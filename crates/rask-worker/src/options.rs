@@ -52,6 +52,13 @@ pub struct WorkerOptions {
     /// TLS files: the scheduler, peers and clients are then reached over
     /// `tls://`, and the data server listens with TLS.
     pub tls: Option<rask_protocol::TlsFiles>,
+    /// Started by a supervisor ([`crate::supervisor`]): the worker reads
+    /// its supervisor's requests from standard input (retire; report a
+    /// memory restart to the scheduler and exit), and exits at once when
+    /// standard input closes (the supervisor died). Default `false`; set
+    /// from the environment variable `RASK_WORKER_SUPERVISED=1`, which the
+    /// supervisor gives the processes it starts.
+    pub supervised: bool,
 }
 
 impl WorkerOptions {
@@ -70,6 +77,7 @@ impl WorkerOptions {
             connect_timeout: Duration::from_secs(5),
             scheduler_wait: Duration::ZERO,
             tls: None,
+            supervised: false,
         }
     }
 
@@ -109,6 +117,7 @@ impl WorkerOptions {
                 opts.listen = l.to_string();
             }
             opts.contact_address = get("RASK_WORKER_CONTACT_ADDRESS").map(str::to_string);
+            opts.supervised = get(crate::supervisor::SUPERVISED_ENV) == Some("1");
             if let Some(t) = get("RASK_TOKEN") {
                 opts.token = t.to_string();
             }

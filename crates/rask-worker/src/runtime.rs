@@ -43,7 +43,7 @@ use crate::state::{Action, WorkerState};
 use crate::store::Store;
 
 /// Everything the worker's loop reacts to.
-enum Event {
+pub(crate) enum Event {
     /// A message from the scheduler, or the end of its connection.
     Scheduler(std::result::Result<Option<Message<SchedulerToWorker>>, ProtocolError>),
     /// A task thread finished runs.
@@ -58,6 +58,9 @@ enum Event {
     Retire,
     /// Memory fell under the pause threshold: root tasks may start again.
     MemoryResumed,
+    /// The supervisor restarts this worker for memory: tell the scheduler
+    /// (with the tasks running now), flush, and stop.
+    MemoryRestart(crate::supervisor::Request),
 }
 
 /// How often a worker with a memory limit samples its memory.
@@ -310,6 +313,9 @@ async fn run_worker(
     if let Some(signals) = signals {
         tasks.spawn(signals.watch(events_tx.clone(), Arc::clone(&kill)));
     }
+    if opts.supervised {
+        crate::supervisor::listen_to_supervisor(events_tx.clone(), &name)?;
+    }
     let pool = {
         let tx = events_tx.clone();
         Pool::start(opts.nthreads, &name, move |d| {
@@ -345,6 +351,8 @@ async fn run_worker(
         writer,
         name,
         scheduler: opts.scheduler.clone(),
+        retire_sent: false,
+        restarting: false,
     };
     let result = tokio::select! {
         result = core.run(&mut events, opts.heartbeat) => result,
@@ -406,6 +414,10 @@ struct Core {
     writer: ConnWriter,
     name: String,
     scheduler: String,
+    /// `Retire` was sent (a signal and the supervisor may both ask).
+    retire_sent: bool,
+    /// `MemoryRestart` was sent: stop after the next flush.
+    restarting: bool,
 }
 
 impl Core {
@@ -455,6 +467,9 @@ impl Core {
             if let Err(e) = self.writer.flush().await {
                 stop.get_or_insert(Err(self.lost(e.to_string())));
             }
+            if self.restarting {
+                stop.get_or_insert(Ok(()));
+            }
             if let Some(result) = stop {
                 break result;
             }
@@ -503,11 +518,26 @@ impl Core {
                     state.on_fetch_failed(&peer, &keys)
                 }
             },
+            Event::Retire if self.retire_sent => Vec::new(),
             Event::Retire => {
                 tracing::info!(worker = %name, "asking the scheduler to retire this worker");
+                self.retire_sent = true;
                 vec![Action::Send(WorkerToScheduler::Retire, Vec::new())]
             }
             Event::MemoryResumed => state.on_memory_resumed(),
+            Event::MemoryRestart(r) => {
+                tracing::warn!(worker = %name, rss = r.rss, limit = r.limit, "restarted by its supervisor for memory");
+                self.restarting = true;
+                vec![Action::Send(
+                    WorkerToScheduler::MemoryRestart(rask_protocol::MemoryRestart {
+                        rss: r.rss,
+                        limit: r.limit,
+                        fraction: r.fraction,
+                        executing: state.executing_keys(),
+                    }),
+                    Vec::new(),
+                )]
+            }
         })
     }
 

@@ -482,6 +482,15 @@ impl WorkerState {
         }
     }
 
+    /// The keys of the tasks on threads now.
+    pub(crate) fn executing_keys(&self) -> Vec<WireKey> {
+        self.tasks
+            .values()
+            .filter(|t| t.phase == Phase::Executing)
+            .map(|t| t.wire.clone())
+            .collect()
+    }
+
     /// Tasks here, not yet finished.
     #[cfg(test)]
     pub(crate) fn task_count(&self) -> usize {

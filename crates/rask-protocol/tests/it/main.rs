@@ -217,9 +217,11 @@ async fn wrong_version_is_refused_on_both_sides() {
     .await;
     for err in [&client, &server] {
         assert!(
-            err.contains(
-                "protocol version 2 of the peer differs from 1 here: run the same rask version everywhere"
-            ),
+            err.contains(&format!(
+                "protocol version {} of the peer differs from {PROTOCOL_VERSION} here: run the same \
+                 rask version everywhere",
+                PROTOCOL_VERSION + 1
+            )),
             "{err}"
         );
     }
@@ -479,7 +481,9 @@ async fn an_undecodable_hello_of_another_version_gets_the_version_reason() {
     match read_raw::<HelloReply>(&mut stream).await {
         HelloReply::Refused { reason } => {
             assert!(
-                reason.starts_with("protocol version 7 of the peer differs from 1"),
+                reason.starts_with(&format!(
+                    "protocol version 7 of the peer differs from {PROTOCOL_VERSION}"
+                )),
                 "{reason}"
             )
         }

@@ -82,6 +82,73 @@ fn task_that_kills_three_workers_errs() {
     assert_eq!(h.s.task_state(&key("bomb")), Some(TaskState::Erred));
 }
 
+fn memory_restart(w: u32, h: &mut H, executing: &[&str]) {
+    h.worker_says(
+        w,
+        WorkerToScheduler::MemoryRestart(MemoryRestart {
+            rss: 191 << 20,
+            limit: 200 << 20,
+            fraction: 0.95,
+            executing: executing.iter().copied().map(key).collect(),
+        }),
+    );
+    h.ev(Event::WorkerGone {
+        worker: WorkerId(w),
+    });
+}
+
+#[test]
+fn task_that_makes_three_workers_restart_for_memory_errs_naming_its_memory() {
+    let mut h = H::new();
+    h.submit(vec![task("hog", &[])], &[0]);
+    for w in 1..=3 {
+        h.worker(w, 1);
+        assert_eq!(h.computes(), vec![(w, "hog".to_string())]);
+        memory_restart(w, &mut h, &["hog"]);
+    }
+    let e = erred(&h.client_msgs());
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].kind, FailureKind::Memory);
+    let m = &e[0].message;
+    assert!(m.contains("task hog used too much memory"), "{m}");
+    assert!(m.contains("restarted 3 times"), "{m}");
+    assert!(
+        m.contains("RSS 191.00 MiB over its limit 200.00 MiB x 0.95 = 190.00 MiB"),
+        "{m}"
+    );
+    assert!(m.contains(&address(3)), "{m}");
+    assert_eq!(h.s.task_state(&key("hog")), Some(TaskState::Erred));
+}
+
+#[test]
+fn a_memory_restart_does_not_blame_queued_tasks() {
+    let mut h = H::new();
+    // Four root tasks on one thread: "a" runs, the others wait there.
+    h.submit(
+        vec![
+            task("a", &[]),
+            task("b", &[]),
+            task("c", &[]),
+            task("d", &[]),
+        ],
+        &[0, 1, 2, 3],
+    );
+    for w in 1..=3 {
+        h.worker(w, 1);
+        let sent = h.computes();
+        assert!(sent.contains(&(w, "a".to_string())), "{sent:?}");
+        memory_restart(w, &mut h, &["a"]);
+    }
+    let e = erred(&h.client_msgs());
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0].key, key("a"));
+    // The others were moved without blame: still runnable.
+    h.worker(4, 1);
+    for k in ["b", "c", "d"] {
+        assert_ne!(h.s.task_state(&key(k)), Some(TaskState::Erred), "{k}");
+    }
+}
+
 #[test]
 fn retries_then_error_flows_to_dependents() {
     let mut h = H::new();

@@ -11,4 +11,5 @@ mod errors;
 mod ordering;
 mod portable;
 mod schedulers;
+mod supervisor;
 mod support;
