@@ -42,6 +42,11 @@
 //! sums (a gaussian filter in `reflect` mode keeps each image's sum) and
 //! the statistics of one pixel against its own time series.
 //!
+//! `--memory-limit SIZE` (default `1GiB`; `auto` for rask's default of 80%
+//! of RAM) is the memory rask may use: the laptop with little memory of
+//! the story. Results that would not fit are spilled to disk and read back
+//! (see the README's "Memory"), and the summary says how much was.
+//!
 //! `--input STORE` runs the pipeline on an existing store instead of
 //! making one; `--write-sun STORE` only makes one. `--bench` prints one
 //! JSON line for `bench/run` (workload `solar`) instead of the summary,
@@ -78,10 +83,12 @@ struct Options {
     out: PathBuf,
     bench: bool,
     repeat: usize,
+    /// `--memory-limit`: `None` for rask's default.
+    memory_limit: Option<String>,
 }
 
 const USAGE: &str = "usage: solar [--frames T] [--size S] [--out DIR] [--input STORE] \
-                     [--write-sun STORE] [--bench] [--repeat N]";
+                     [--write-sun STORE] [--memory-limit SIZE|auto] [--bench] [--repeat N]";
 
 impl Options {
     fn parse() -> Result<Options, String> {
@@ -93,6 +100,7 @@ impl Options {
             out: std::env::temp_dir().join("rask-solar"),
             bench: false,
             repeat: 1,
+            memory_limit: Some("1GiB".into()),
         };
         let mut args = std::env::args().skip(1);
         while let Some(a) = args.next() {
@@ -110,6 +118,10 @@ impl Options {
                 "--input" => o.input = Some(value("--input")?.into()),
                 "--write-sun" => o.write_sun = Some(value("--write-sun")?.into()),
                 "--bench" => o.bench = true,
+                "--memory-limit" => {
+                    let v = value("--memory-limit")?;
+                    o.memory_limit = (v != "auto").then_some(v);
+                }
                 "-h" | "--help" => {
                     println!("{USAGE}");
                     std::process::exit(0);
@@ -470,6 +482,16 @@ fn main() {
 /// Runs the example; `Ok(false)` when the check found a difference.
 fn run(o: &Options) -> rask::Result<bool> {
     config::try_get()?;
+    // Holds the memory limit for the whole run.
+    let _limit = match &o.memory_limit {
+        Some(limit) => {
+            let bytes: config::ByteSize = limit.parse().map_err(|e| {
+                rask::Error::invalid("--memory-limit", format!("{limit:?} is not a size: {e}"))
+            })?;
+            Some(config::update(|c| c.memory_limit = Some(bytes)))
+        }
+        None => None,
+    };
     let sched = Scheduler::current()?;
     if let Some(path) = &o.write_sun {
         let t0 = Instant::now();
@@ -564,6 +586,8 @@ fn run(o: &Options) -> rask::Result<bool> {
     let (prof, rprof) = (Profiler::start(), ResourceProfiler::start()?);
     let t0 = Instant::now();
     let res = compute(&p, &sched)?;
+    // The figures of the pipeline's compute (each compute publishes its own).
+    let memory = rask::memory_stats();
     let compute_s = t0.elapsed().as_secs_f64();
     let (prof, rprof) = (prof.finish(), rprof.finish());
     let t1 = Instant::now();
@@ -626,6 +650,18 @@ fn run(o: &Options) -> rask::Result<bool> {
         started.elapsed().as_secs_f64()
     );
     println!("profile: {}", profile.display());
+    if let Some(m) = memory {
+        println!(
+            "memory: limit {} MiB; results held peaked at {} MiB, the process at {} MiB; {} MiB \
+             spilled to disk in {} results, {} read back",
+            m.limit >> 20,
+            m.peak_managed >> 20,
+            m.peak_rss >> 20,
+            m.spilled_disk >> 20,
+            m.spills,
+            m.reads
+        );
+    }
     let check = check(&input, &p, &res);
     match status_mb("VmHWM") {
         Some(mb) => println!("peak memory (VmHWM): {mb:.0} MB"),
