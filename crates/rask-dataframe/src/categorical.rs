@@ -34,7 +34,7 @@ impl DataFrame {
     /// whose categories are the same in every partition: a Polars
     /// `DataType::Enum` of the columns' distinct values, sorted. Computes
     /// the distinct values now (one pass over those columns); see the
-    /// [module docs](self) for why.
+    /// architecture notes (`docs/architecture.md`, "Dataframes") for why.
     ///
     /// To join another dataframe on such a column, give its column the same
     /// type: `other.with_column(col(c).cast(df.dtype(c).unwrap().clone()))`

@@ -6,7 +6,7 @@
 //! between workers and be spilled.
 //!
 //! **Threads.** rask runs partitions in parallel, one task per thread. Every
-//! kernel runs its Polars work through [`polars_pool`], which moves it onto
+//! kernel runs its Polars work through `polars_pool`, which moves it onto
 //! Polars' own thread pool (`POOL.install`) and blocks the rask thread until
 //! it is done: Polars' nested parallelism then shares that one pool, so the
 //! threads doing work never outnumber Polars' pool (`POLARS_MAX_THREADS`,

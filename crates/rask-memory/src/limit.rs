@@ -140,7 +140,7 @@ impl MemoryPolicy {
     }
 }
 
-/// `memory-limit = "auto"`: [`AUTO_FRACTION`] of the smaller of
+/// `memory-limit = "auto"`: 80% (`AUTO_FRACTION`) of the smaller of
 /// [`physical_memory`] and [`cgroup_memory_max`]; `None` when neither can
 /// be read. Read once per process (every compute asks).
 ///
