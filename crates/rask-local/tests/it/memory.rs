@@ -86,6 +86,49 @@ fn status_bytes(field: &str) -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// Puts this process under a real memory limit of `bytes` (RSS and the
+/// page cache it writes), in a memory cgroup of its own named `name`: v1's
+/// `memory.limit_in_bytes` or v2's `memory.max`. Over it the kernel
+/// reclaims or kills the process. Returns the cgroup's directory, or why
+/// there is none (not root, no memory controller).
+fn join_memory_cgroup(name: &str, bytes: u64) -> Result<PathBuf, String> {
+    let v1 = Path::new("/sys/fs/cgroup/memory");
+    let v2 = Path::new("/sys/fs/cgroup");
+    let (dir, limit_file) = if v1.join("memory.limit_in_bytes").exists() {
+        (v1.join(name), "memory.limit_in_bytes")
+    } else if std::fs::read_to_string(v2.join("cgroup.subtree_control"))
+        .is_ok_and(|c| c.split_whitespace().any(|c| c == "memory"))
+    {
+        (v2.join(name), "memory.max")
+    } else {
+        return Err("no memory cgroup controller under /sys/fs/cgroup".into());
+    };
+    let setup = || -> std::io::Result<()> {
+        match std::fs::create_dir(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+            _ => {}
+        }
+        std::fs::write(dir.join(limit_file), bytes.to_string())?;
+        std::fs::write(dir.join("cgroup.procs"), std::process::id().to_string())
+    };
+    match setup() {
+        Ok(()) => Ok(dir),
+        Err(e) => {
+            let _ = std::fs::remove_dir(&dir);
+            Err(format!("cannot set up the cgroup {}: {e}", dir.display()))
+        }
+    }
+}
+
+/// The cgroup [`join_memory_cgroup`] makes for the child of `test`.
+fn cgroup_name(test: &str) -> String {
+    format!(
+        "rask-test-{}-{}",
+        std::process::id(),
+        test.replace("::", "-")
+    )
+}
+
 /// The value `name=...` in a child's output line starting with `RESULT`.
 fn field(out: &str, name: &str) -> f64 {
     let line = out
@@ -146,6 +189,18 @@ fn rechunk_child() {
         return;
     }
     let before = status_bytes("VmRSS").unwrap_or(0);
+    // A real limit, where the machine allows one: what the test allows
+    // above the memory the process held before (which stays charged where
+    // it was). Going over it is the kernel's reclaim, then its OOM killer.
+    let hard = LIMIT + LIMIT / 4 + (8 << 20);
+    let cgroup = match std::env::var("RASK_LOCAL_MEMORY_TEST_CGROUP") {
+        Ok(name) => match join_memory_cgroup(&name, hard) {
+            Ok(dir) => format!("{} of {} MiB", dir.display(), hard >> 20),
+            Err(why) => format!("none ({why})"),
+        },
+        Err(_) => "none (not asked)".into(),
+    };
+    println!("real limit: {cgroup}");
     let start = Instant::now();
     // Columns (all of time, 128 wide: 1 MiB) to rows (16 steps, all
     // columns: 1.5 MiB): every output block needs every input block.
@@ -177,16 +232,26 @@ fn rechunk_of_three_times_the_limit_finishes_under_it() {
         return;
     }
     let parent = spill_parent("rechunk");
+    let cgroup = cgroup_name("rechunk");
     let out = run_child(
         "memory::rechunk_child",
         &[
+            ("RASK_LOCAL_MEMORY_TEST_CGROUP", cgroup.clone()),
             ("RASK_MEMORY_LIMIT", format!("{LIMIT}")),
             ("RASK_NUM_WORKERS", "2".into()),
             ("RASK_PROGRESS", "off".into()),
             ("RASK_MEMORY_SPILL_DIRECTORY", parent.display().to_string()),
         ],
     );
+    // The child has exited: its cgroup is empty and can go.
+    for root in ["/sys/fs/cgroup/memory", "/sys/fs/cgroup"] {
+        let _ = std::fs::remove_dir(Path::new(root).join(&cgroup));
+    }
+    // Shown with --nocapture, and in the output of a failure.
     eprintln!("{out}");
+    if let Some(line) = out.lines().find(|l| l.starts_with("real limit: none")) {
+        eprintln!("rechunk under a memory limit: {line}; peak RSS is still checked (VmHWM)");
+    }
     assert_eq!(field(&out, "diff"), 0.0, "the rechunked array is wrong");
     assert_eq!(field(&out, "limit") as u64, LIMIT);
     assert!(field(&out, "spills") > 0.0, "nothing was spilled:\n{out}");
