@@ -2,6 +2,8 @@
 //! memory release, errors on bad input, profiling.
 
 mod array;
+#[cfg(feature = "dataframe")]
+mod automotive;
 mod delayed;
 mod diagnostics;
 mod distributed;
