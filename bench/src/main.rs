@@ -13,11 +13,16 @@
 //! which are this program: `main` calls `rask::distributed::init()` first
 //! ([`distributed`]).
 //!
+//! The dataframe workloads (`df-*`, [`dataframes`]) need the `dataframe`
+//! feature (Polars).
+//!
 //! `rask-bench bandwidth [--mib M] [--threads T] [--repeat N]` measures the
 //! memory bandwidth instead ([`bandwidth`]).
 
 mod arrays;
 mod bandwidth;
+#[cfg(feature = "dataframe")]
+mod dataframes;
 mod delayed;
 mod distributed;
 mod pipeline;
@@ -203,6 +208,24 @@ fn main() -> anyhow::Result<()> {
         extra.insert("run_s".into(), phases.run_s.into());
         extra.insert("release_s".into(), phases.release_s.into());
         (sizes.built, timing)
+    } else if workload.starts_with("df-") {
+        #[cfg(feature = "dataframe")]
+        {
+            ensure!(
+                dataframes::NAMES.contains(&workload.as_str()),
+                "unknown dataframe workload {workload:?}; known: {}",
+                dataframes::NAMES.join(", ")
+            );
+            let (sizes, timing) = dataframes::run(&workload, &sched, repeat)?;
+            extra.insert("tasks_optimized".into(), sizes.run.into());
+            (sizes.built, timing)
+        }
+        #[cfg(not(feature = "dataframe"))]
+        bail!(
+            "{workload} needs rask-bench built with its `dataframe` feature \
+             (cargo build --release -p rask-bench --features dataframe; bench/run does this \
+             when a df workload is asked for)"
+        )
     } else {
         bail!(
             "unknown workload {workload:?}; known: {}, {}, {}, {}, and `bandwidth`",
