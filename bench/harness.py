@@ -37,6 +37,7 @@ from typing import Callable
 
 from array_workloads import ARRAY_WORKLOADS, STORED_WORKLOADS
 from df_workloads import DF_WORKLOADS
+from tpch import TPCH_WORKLOADS
 import df_workloads
 import inputs
 
@@ -95,6 +96,9 @@ ENGINES: dict[str, Engine] = {
     # Polars (Python, lazy API) for the dataframe workloads: bench/polars_bench.py,
     # no scheduler (its own thread pool), compared with the dask threads row.
     "polars": Engine("polars", _script_cmd("polars_bench.py"), schedulers=(None,),
+                     baseline_scheduler="threads"),
+    # DuckDB for TPC-H (bench/duckdb_bench.py): the reference answers come from it.
+    "duckdb": Engine("duckdb", _script_cmd("duckdb_bench.py"), schedulers=(None,),
                      baseline_scheduler="threads"),
 }
 
@@ -192,6 +196,10 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in [
     # turns it on when one of these is asked for).
     *[Workload(name, ("rask", "dask", "polars"), schedulers=("threads",), description=desc)
       for name, desc in DF_WORKLOADS.items()],
+    # TPC-H at SF1 on tpchgen-cli's data (bench/tpch.py), made once into the cache.
+    *[Workload(name, ("rask", "dask", "polars", "duckdb"), schedulers=("threads",),
+               description=desc)
+      for name, desc in TPCH_WORKLOADS.items()],
 ]}
 
 DEFAULT_WORKLOADS = ["delayed-independent", "delayed-chain", "delayed-tree", "delayed-fanout"]
@@ -209,6 +217,8 @@ GROUPS: dict[str, list[str]] = {
                     "cluster-array-sum-transpose", "scheduler-1m"],
     # Dataframes: rask, dask.dataframe and Polars on the same telemetry files.
     "df": list(DF_WORKLOADS),
+    # TPC-H queries at SF1: rask, dask.dataframe, Polars and DuckDB.
+    "tpch": list(TPCH_WORKLOADS),
 }
 
 
@@ -939,7 +949,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"bench: warning: memory bandwidth not measured: {bandwidth}", file=sys.stderr)
     generated: dict[str, float] | str = {}
-    if any(w in inputs.NEEDS or w in DF_WORKLOADS or w == "solar" for w, _, _ in plan):
+    if any(w in inputs.NEEDS or w in DF_WORKLOADS or w in TPCH_WORKLOADS or w == "solar"
+           for w, _, _ in plan):
         generated = ensure_inputs(ctx, [w for w, _, _ in plan])
         if isinstance(generated, str):
             print(f"bench: error: {generated}", file=sys.stderr)
@@ -979,8 +990,8 @@ def main(argv: list[str] | None = None) -> int:
         print_ideal(rows)
         print_bounds(rows, bandwidth)
         print_cluster(rows)
-        if any(r.workload in inputs.NEEDS or r.workload in DF_WORKLOADS or r.workload == "solar"
-               for r in rows):
+        if any(r.workload in inputs.NEEDS or r.workload in DF_WORKLOADS
+               or r.workload in TPCH_WORKLOADS or r.workload == "solar" for r in rows):
             if isinstance(generated, str):
                 print(f"# stored inputs: {generated}")
             elif generated:

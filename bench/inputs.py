@@ -14,7 +14,8 @@ its time apart.
     python bench/inputs.py DIR [INPUT ...]   # generate by hand
 
 The dataframe workloads' telemetry (``telemetry-ROWS``, see
-``df_workloads.py``) is made the same way.
+``df_workloads.py``) and the TPC-H data (``tpch-sf1``, see ``tpch.py``)
+are made the same way.
 """
 
 from __future__ import annotations
@@ -101,7 +102,11 @@ def _frames(path: Path, side: int, chunks: tuple[int, int, int], seed: int, visi
 def make(cache: Path, name: str) -> None:
     import numpy as np
 
-    if name.startswith("telemetry-"):
+    if name == "tpch-sf1":
+        import tpch
+
+        tpch.make_tpch(cache / name, log=print)
+    elif name.startswith("telemetry-"):
         import df_workloads
 
         df_workloads.make_telemetry(cache / name, int(name.removeprefix("telemetry-")))
@@ -165,11 +170,13 @@ def ensure(cache: Path, names: list[str], log=None) -> dict[str, float]:
 
 def inputs_of(workloads: list[str]) -> list[str]:
     import df_workloads
+    import tpch
 
     out: list[str] = []
     for w in workloads:
         # The dataframe workloads read the telemetry of the size asked for.
-        needs = (df_workloads.input_name(),) if w in df_workloads.DF_WORKLOADS else NEEDS.get(w, ())
+        needs = ((df_workloads.input_name(),) if w in df_workloads.DF_WORKLOADS
+                 else (tpch.INPUT,) if w in tpch.TPCH_WORKLOADS else NEEDS.get(w, ()))
         for name in needs:
             if name not in out:
                 out.append(name)
