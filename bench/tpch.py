@@ -1,4 +1,4 @@
-"""TPC-H workloads (``tpch-q1``, ``tpch-q3``, ``tpch-q6``) at scale factor 1:
+"""TPC-H workloads (``tpch-q1``, ``-q3``, ``-q5``, ``-q6``, ``-q10``, ``-q18``) at scale factor 1:
 data, reference answers, and the Dask, Polars and DuckDB sides.
 
 The data is made by ``tpchgen-cli`` (the pinned PyPI wheel of the Rust
@@ -17,6 +17,11 @@ The queries are TPC-H's, with its default substitution parameters:
   and line status: sums, means and the count.
 * Q3 — shipping priority: ``BUILDING`` customers' orders before 1995-03-15
   with lines shipped after it; revenue per order, top 10.
+* Q5 — local supplier volume: revenue of 1994 orders per ASIA nation where
+  customer and supplier are of the same nation (six tables).
+* Q10 — returned items: revenue lost per customer in 1993-Q4, top 20.
+* Q18 — large volume customers: orders of more than 300 units (a group-by
+  over all 1.5 million order keys), top 100 by price.
 * Q6 — forecasting revenue change: ``lineitem`` shipped in 1994 with a
   discount of 0.05–0.07 and quantity under 24: the sum of price × discount.
 """
@@ -37,7 +42,10 @@ from pathlib import Path
 TPCH_WORKLOADS: dict[str, str] = {
     "tpch-q1": "TPC-H Q1 at SF1 (lineitem: filter, group by 2 keys, 8 aggregates)",
     "tpch-q3": "TPC-H Q3 at SF1 (customer x orders x lineitem, revenue per order, top 10)",
+    "tpch-q5": "TPC-H Q5 at SF1 (6 tables joined, revenue per ASIA nation)",
     "tpch-q6": "TPC-H Q6 at SF1 (lineitem: filter, one sum)",
+    "tpch-q10": "TPC-H Q10 at SF1 (returned items: revenue per customer, top 20)",
+    "tpch-q18": "TPC-H Q18 at SF1 (large orders: group by 1.5M order keys, top 100)",
 }
 TABLES = ["lineitem", "orders", "customer", "nation", "region", "supplier", "part", "partsupp"]
 INPUT = "tpch-sf1"
@@ -61,6 +69,31 @@ SQL = {
           and o_orderdate < date '1995-03-15' and l_shipdate > date '1995-03-15'
         group by l_orderkey, o_orderdate, o_shippriority
         order by revenue desc, o_orderdate limit 10""",
+    "tpch-q5": """
+        select n_name, sum(l_extendedprice * (1 - l_discount)) as revenue
+        from customer, orders, lineitem, supplier, nation, region
+        where c_custkey = o_custkey and l_orderkey = o_orderkey and l_suppkey = s_suppkey
+          and c_nationkey = s_nationkey and s_nationkey = n_nationkey
+          and n_regionkey = r_regionkey and r_name = 'ASIA'
+          and o_orderdate >= date '1994-01-01' and o_orderdate < date '1995-01-01'
+        group by n_name order by revenue desc""",
+    "tpch-q10": """
+        select c_custkey, c_name, sum(l_extendedprice * (1 - l_discount)) as revenue,
+               c_acctbal, n_name, c_address, c_phone, c_comment
+        from customer, orders, lineitem, nation
+        where c_custkey = o_custkey and l_orderkey = o_orderkey
+          and o_orderdate >= date '1993-10-01' and o_orderdate < date '1994-01-01'
+          and l_returnflag = 'R' and c_nationkey = n_nationkey
+        group by c_custkey, c_name, c_acctbal, c_phone, n_name, c_address, c_comment
+        order by revenue desc limit 20""",
+    "tpch-q18": """
+        select c_name, c_custkey, o_orderkey, o_orderdate, o_totalprice, sum(l_quantity) as sum_qty
+        from customer, orders, lineitem
+        where o_orderkey in (select l_orderkey from lineitem group by l_orderkey
+                             having sum(l_quantity) > 300)
+          and c_custkey = o_custkey and o_orderkey = l_orderkey
+        group by c_name, c_custkey, o_orderkey, o_orderdate, o_totalprice
+        order by o_totalprice desc, o_orderdate limit 100""",
     "tpch-q6": """
         select sum(l_extendedprice * l_discount) as revenue from lineitem
         where l_shipdate >= date '1994-01-01' and l_shipdate < date '1995-01-01'
@@ -242,6 +275,38 @@ def _polars_query(name: str, path: Path):
                 .select("l_orderkey", "revenue", "o_orderdate", "o_shippriority")
                 .sort(["revenue", "o_orderdate"], descending=[True, False])
                 .head(10))
+    rev = (c("l_extendedprice") * (1 - c("l_discount"))).alias("revenue")
+    if name == "tpch-q5":
+        nations = (t["region"].filter(c("r_name") == "ASIA")
+                   .join(t["nation"], left_on="r_regionkey", right_on="n_regionkey"))
+        sup = t["supplier"].join(nations, left_on="s_nationkey", right_on="n_nationkey")
+        orders = (t["orders"].filter((c("o_orderdate") >= _dt.date(1994, 1, 1))
+                                     & (c("o_orderdate") < _dt.date(1995, 1, 1)))
+                  .join(t["customer"], left_on="o_custkey", right_on="c_custkey"))
+        return (li.join(sup, left_on="l_suppkey", right_on="s_suppkey")
+                .join(orders, left_on="l_orderkey", right_on="o_orderkey")
+                .filter(c("c_nationkey") == c("s_nationkey"))
+                .group_by("n_name").agg(rev.sum())
+                .sort("revenue", descending=True))
+    if name == "tpch-q10":
+        orders = t["orders"].filter((c("o_orderdate") >= _dt.date(1993, 10, 1))
+                                    & (c("o_orderdate") < _dt.date(1994, 1, 1)))
+        per_cust = (li.filter(c("l_returnflag") == "R")
+                    .join(orders, left_on="l_orderkey", right_on="o_orderkey")
+                    .group_by("o_custkey").agg(rev.sum()))
+        return (per_cust.join(t["customer"], left_on="o_custkey", right_on="c_custkey")
+                .join(t["nation"], left_on="c_nationkey", right_on="n_nationkey")
+                .select(c("o_custkey").alias("c_custkey"), "c_name", "revenue", "c_acctbal",
+                        "n_name", "c_address", "c_phone", "c_comment")
+                .sort("revenue", descending=True).head(20))
+    if name == "tpch-q18":
+        big = (li.group_by("l_orderkey").agg(c("l_quantity").sum().alias("sum_qty"))
+               .filter(c("sum_qty") > 300))
+        return (t["orders"].join(big, left_on="o_orderkey", right_on="l_orderkey")
+                .join(t["customer"], left_on="o_custkey", right_on="c_custkey")
+                .select("c_name", c("o_custkey").alias("c_custkey"), "o_orderkey", "o_orderdate",
+                        "o_totalprice", "sum_qty")
+                .sort(["o_totalprice", "o_orderdate"], descending=[True, False]).head(100))
     return (li.filter((c("l_shipdate") >= _dt.date(1994, 1, 1))
                       & (c("l_shipdate") < _dt.date(1995, 1, 1))
                       & c("l_discount").is_between(0.05, 0.07) & (c("l_quantity") < 24))
@@ -266,8 +331,9 @@ def run_dask(name: str, scheduler: str, repeat: int, workers: int) -> int:
     import pandas as pd
 
     def query(path):
-        t = {k: dd.read_parquet(str(path / k)) for k in ("lineitem", "orders", "customer")}
+        t = {k: dd.read_parquet(str(path / k)) for k in TABLES}
         li = t["lineitem"]
+        date = _dt.date.fromisoformat
         if name == "tpch-q1":
             li = li[li.l_shipdate <= _dt.date.fromisoformat("1998-09-02")]
             li = li.assign(disc_price=li.l_extendedprice * (1 - li.l_discount))
@@ -286,6 +352,31 @@ def run_dask(name: str, scheduler: str, repeat: int, workers: int) -> int:
                 li, left_on="o_orderkey", right_on="l_orderkey")
             j = j.assign(revenue=j.l_extendedprice * (1 - j.l_discount))
             x = j.groupby(["l_orderkey", "o_orderdate", "o_shippriority"]).revenue.sum()
+        elif name == "tpch-q5":
+            r, n = t["region"], t["nation"]
+            nations = r[r.r_name == "ASIA"].merge(n, left_on="r_regionkey", right_on="n_regionkey")
+            sup = t["supplier"].merge(nations, left_on="s_nationkey", right_on="n_nationkey")
+            o = t["orders"]
+            o = o[(o.o_orderdate >= date("1994-01-01")) & (o.o_orderdate < date("1995-01-01"))]
+            o = o.merge(t["customer"], left_on="o_custkey", right_on="c_custkey")
+            j = li.merge(sup, left_on="l_suppkey", right_on="s_suppkey").merge(
+                o, left_on="l_orderkey", right_on="o_orderkey")
+            j = j[j.c_nationkey == j.s_nationkey]
+            j = j.assign(revenue=j.l_extendedprice * (1 - j.l_discount))
+            x = j.groupby("n_name").revenue.sum()
+        elif name == "tpch-q10":
+            o = t["orders"]
+            o = o[(o.o_orderdate >= date("1993-10-01")) & (o.o_orderdate < date("1994-01-01"))]
+            j = li[li.l_returnflag == "R"].merge(o, left_on="l_orderkey", right_on="o_orderkey")
+            j = j.assign(revenue=j.l_extendedprice * (1 - j.l_discount))
+            per = j.groupby("o_custkey").revenue.sum().reset_index()
+            x = (per.merge(t["customer"], left_on="o_custkey", right_on="c_custkey")
+                 .merge(t["nation"], left_on="c_nationkey", right_on="n_nationkey"))
+        elif name == "tpch-q18":
+            q = li.groupby("l_orderkey").l_quantity.sum().rename("sum_qty").reset_index()
+            q = q[q.sum_qty > 300]
+            x = (t["orders"].merge(q, left_on="o_orderkey", right_on="l_orderkey")
+                 .merge(t["customer"], left_on="o_custkey", right_on="c_custkey"))
         else:
             m = ((li.l_shipdate >= _dt.date.fromisoformat("1994-01-01"))
                  & (li.l_shipdate < _dt.date.fromisoformat("1995-01-01"))
@@ -299,6 +390,16 @@ def run_dask(name: str, scheduler: str, repeat: int, workers: int) -> int:
         if name == "tpch-q3":
             v = v.reset_index().sort_values(["revenue", "o_orderdate"], ascending=[False, True])
             return _rows(v[["l_orderkey", "revenue", "o_orderdate", "o_shippriority"]].head(10))
+        if name == "tpch-q5":
+            return _rows(v.reset_index().sort_values("revenue", ascending=False))
+        if name == "tpch-q10":
+            v = v.sort_values("revenue", ascending=False).head(20)
+            return _rows(v[["c_custkey", "c_name", "revenue", "c_acctbal", "n_name", "c_address",
+                            "c_phone", "c_comment"]])
+        if name == "tpch-q18":
+            v = v.sort_values(["o_totalprice", "o_orderdate"], ascending=[False, True]).head(100)
+            return _rows(v[["c_name", "c_custkey", "o_orderkey", "o_orderdate", "o_totalprice",
+                            "sum_qty"]])
         return [[float(v)]]
 
     return _run(name, "dask", scheduler, repeat, query, answer, workers)

@@ -1,4 +1,4 @@
-//! TPC-H queries 1, 3 and 6 at scale factor 1 in rask's dataframes, on the
+//! TPC-H queries 1, 3, 5, 6, 10 and 18 at scale factor 1 in rask's dataframes, on the
 //! Parquet files that `bench/tpch.py` makes once (tpchgen-cli, normalised:
 //! decimals as doubles, tables split into files of at most 1,000,000 rows)
 //! in `$RASK_BENCH_CACHE/tpch-sf1`; answers checked against DuckDB's
@@ -16,7 +16,9 @@ use rask::dataframe::{self as dd, DataFrame};
 use crate::{Timing, measure, pipeline};
 
 /// Names of the TPC-H workloads.
-pub const NAMES: &[&str] = &["tpch-q1", "tpch-q3", "tpch-q6"];
+pub const NAMES: &[&str] = &[
+    "tpch-q1", "tpch-q3", "tpch-q5", "tpch-q6", "tpch-q10", "tpch-q18",
+];
 
 /// A date literal: `days` since 1970-01-01.
 fn day(days: i32) -> Expr {
@@ -80,6 +82,110 @@ fn query(name: &str, dir: &Path) -> anyhow::Result<DataFrame> {
                 .group_by([col("l_orderkey"), col("o_orderdate"), col("o_shippriority")])
                 .agg([col("rev").sum().alias("revenue")])
         }
+        "tpch-q5" => {
+            let inner = || JoinArgs::new(JoinType::Inner);
+            let nations = table(dir, "region")?
+                .filter(col("r_name").eq(lit("ASIA")))
+                .join(
+                    &table(dir, "nation")?,
+                    [col("r_regionkey")],
+                    [col("n_regionkey")],
+                    inner(),
+                )
+                .select([col("n_nationkey"), col("n_name")]);
+            let suppliers = table(dir, "supplier")?
+                .select([col("s_suppkey"), col("s_nationkey")])
+                .join(
+                    &nations,
+                    [col("s_nationkey")],
+                    [col("n_nationkey")],
+                    inner(),
+                );
+            let customers = table(dir, "customer")?.select([col("c_custkey"), col("c_nationkey")]);
+            let orders = table(dir, "orders")?
+                .filter(
+                    col("o_orderdate")
+                        .gt_eq(day(8766))
+                        .and(col("o_orderdate").lt(day(9131))),
+                )
+                .select([col("o_orderkey"), col("o_custkey")])
+                .join(&customers, [col("o_custkey")], [col("c_custkey")], inner());
+            li.select([
+                col("l_orderkey"),
+                col("l_suppkey"),
+                col("l_extendedprice"),
+                col("l_discount"),
+            ])
+            .join(&suppliers, [col("l_suppkey")], [col("s_suppkey")], inner())
+            .join(&orders, [col("l_orderkey")], [col("o_orderkey")], inner())
+            .filter(col("c_nationkey").eq(col("s_nationkey")))
+            .with_column(disc_price().alias("rev"))
+            .group_by([col("n_name")])
+            .agg([col("rev").sum().alias("revenue")])
+        }
+        "tpch-q10" => {
+            let inner = || JoinArgs::new(JoinType::Inner);
+            let orders = table(dir, "orders")?
+                .filter(
+                    col("o_orderdate")
+                        .gt_eq(day(8674))
+                        .and(col("o_orderdate").lt(day(8766))),
+                )
+                .select([col("o_orderkey"), col("o_custkey")]);
+            let per_customer = li
+                .filter(col("l_returnflag").eq(lit("R")))
+                .select([col("l_orderkey"), col("l_extendedprice"), col("l_discount")])
+                .join(&orders, [col("l_orderkey")], [col("o_orderkey")], inner())
+                .with_column(disc_price().alias("rev"))
+                .group_by([col("o_custkey")])
+                .agg([col("rev").sum().alias("revenue")]);
+            per_customer
+                .join(
+                    &table(dir, "customer")?,
+                    [col("o_custkey")],
+                    [col("c_custkey")],
+                    inner(),
+                )
+                .join(
+                    &table(dir, "nation")?.select([col("n_nationkey"), col("n_name")]),
+                    [col("c_nationkey")],
+                    [col("n_nationkey")],
+                    inner(),
+                )
+                .select([
+                    col("o_custkey").alias("c_custkey"),
+                    col("c_name"),
+                    col("revenue"),
+                    col("c_acctbal"),
+                    col("n_name"),
+                    col("c_address"),
+                    col("c_phone"),
+                    col("c_comment"),
+                ])
+        }
+        "tpch-q18" => {
+            let inner = || JoinArgs::new(JoinType::Inner);
+            let big = li
+                .group_by([col("l_orderkey")])
+                .agg([col("l_quantity").sum().alias("sum_qty")])
+                .filter(col("sum_qty").gt(lit(300.0)));
+            table(dir, "orders")?
+                .join(&big, [col("o_orderkey")], [col("l_orderkey")], inner())
+                .join(
+                    &table(dir, "customer")?.select([col("c_custkey"), col("c_name")]),
+                    [col("o_custkey")],
+                    [col("c_custkey")],
+                    inner(),
+                )
+                .select([
+                    col("c_name"),
+                    col("o_custkey").alias("c_custkey"),
+                    col("o_orderkey"),
+                    col("o_orderdate"),
+                    col("o_totalprice"),
+                    col("sum_qty"),
+                ])
+        }
         // Per partition the partial sum; their sum is the answer.
         "tpch-q6" => li
             .filter(
@@ -109,6 +215,22 @@ fn finish(name: &str, out: pl::DataFrame) -> pl::PolarsResult<pl::DataFrame> {
             )?
             .head(Some(10))
             .select(["l_orderkey", "revenue", "o_orderdate", "o_shippriority"])?),
+        "tpch-q5" => out.sort(
+            ["revenue"],
+            SortMultipleOptions::default().with_order_descending(true),
+        ),
+        "tpch-q10" => Ok(out
+            .sort(
+                ["revenue"],
+                SortMultipleOptions::default().with_order_descending(true),
+            )?
+            .head(Some(20))),
+        "tpch-q18" => Ok(out
+            .sort(
+                ["o_totalprice", "o_orderdate"],
+                SortMultipleOptions::default().with_order_descending_multi([true, false]),
+            )?
+            .head(Some(100))),
         _ => {
             let total: f64 = out.column("revenue")?.f64()?.iter().flatten().sum();
             pl::df!("revenue" => [total])
