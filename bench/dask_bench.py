@@ -39,6 +39,8 @@ from typing import Callable, NamedTuple
 import dask
 from dask import delayed
 
+from df_workloads import DF_WORKLOADS, run_dask as run_dask_df
+from tpch import TPCH_WORKLOADS, run_dask as run_dask_tpch
 from array_workloads import (ARRAY_WORKLOADS, DWT_RECHUNK, GAUSS_DEPTH, GAUSS_SIGMA, SEED,
                              STORED_WORKLOADS, emit_row)
 
@@ -480,7 +482,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("workload", choices=sorted([*WORKLOADS, *ARRAY_WORKLOADS, *STORED_WORKLOADS,
-                                                *DISTRIBUTED_WORKLOADS]))
+                                                *DISTRIBUTED_WORKLOADS, *DF_WORKLOADS,
+                                                *TPCH_WORKLOADS]))
     p.add_argument("--scheduler", choices=["threads", "sync", "distributed"], default="threads")
     p.add_argument("--repeat", type=int, default=3)
     args = p.parse_args(argv)
@@ -494,6 +497,10 @@ def main(argv: list[str] | None = None) -> int:
         return run_array(args.workload, args.scheduler, args.repeat)
     if args.workload in STORED_WORKLOADS:
         return run_stored(args.workload, args.scheduler, args.repeat)
+    if args.workload in DF_WORKLOADS:
+        return run_dask_df(args.workload, args.scheduler, args.repeat, workers(args.scheduler))
+    if args.workload in TPCH_WORKLOADS:
+        return run_dask_tpch(args.workload, args.scheduler, args.repeat, workers(args.scheduler))
 
     wl = WORKLOADS[args.workload]
     builds: list[float] = []

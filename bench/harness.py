@@ -36,6 +36,9 @@ from pathlib import Path
 from typing import Callable
 
 from array_workloads import ARRAY_WORKLOADS, STORED_WORKLOADS
+from df_workloads import DF_WORKLOADS
+from tpch import TPCH_WORKLOADS
+import df_workloads
 import inputs
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -90,6 +93,13 @@ ENGINES: dict[str, Engine] = {
     # workload, compared with the dask *threads* row.
     "numpy": Engine("numpy", _script_cmd("numpy_bench.py"), schedulers=(None,),
                     baseline_scheduler="threads"),
+    # Polars (Python, lazy API) for the dataframe workloads: bench/polars_bench.py,
+    # no scheduler (its own thread pool), compared with the dask threads row.
+    "polars": Engine("polars", _script_cmd("polars_bench.py"), schedulers=(None,),
+                     baseline_scheduler="threads"),
+    # DuckDB for TPC-H (bench/duckdb_bench.py): the reference answers come from it.
+    "duckdb": Engine("duckdb", _script_cmd("duckdb_bench.py"), schedulers=(None,),
+                     baseline_scheduler="threads"),
 }
 
 
@@ -181,6 +191,15 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in [
     Workload("scheduler-1m", ("rask",), schedulers=("distributed",),
              description="1,000,000 remote inc leaves + fan-in-64 tree sum (1,015,875 tasks) "
                          "through the scheduler; tasks/s and peak RSS, rask only"),
+    # Dataframes on the synthetic telemetry (bench/df_workloads.py), generated
+    # once into the cache; rask-bench needs its `dataframe` feature (bench/run
+    # turns it on when one of these is asked for).
+    *[Workload(name, ("rask", "dask", "polars"), schedulers=("threads",), description=desc)
+      for name, desc in DF_WORKLOADS.items()],
+    # TPC-H at SF1 on tpchgen-cli's data (bench/tpch.py), made once into the cache.
+    *[Workload(name, ("rask", "dask", "polars", "duckdb"), schedulers=("threads",),
+               description=desc)
+      for name, desc in TPCH_WORKLOADS.items()],
 ]}
 
 DEFAULT_WORKLOADS = ["delayed-independent", "delayed-chain", "delayed-tree", "delayed-fanout"]
@@ -196,6 +215,10 @@ GROUPS: dict[str, list[str]] = {
     # Local clusters (a few minutes, Dask's cluster-delayed-100k most of it).
     "distributed": ["futures-roundtrip", "futures-map-10k", "cluster-delayed-100k",
                     "cluster-array-sum-transpose", "scheduler-1m"],
+    # Dataframes: rask, dask.dataframe and Polars on the same telemetry files.
+    "df": list(DF_WORKLOADS),
+    # TPC-H queries at SF1: rask, dask.dataframe, Polars and DuckDB.
+    "tpch": list(TPCH_WORKLOADS),
 }
 
 
@@ -301,6 +324,7 @@ def measure(ctx: Context, engine: Engine, workload: str, scheduler: str | None,
         # stderr is inherited (progress shows up live); stdout is collected.
         env = dict(os.environ)
         env["RASK_BENCH_CACHE"] = str(cache_dir())
+        env["RASK_BENCH_DF_DIR"] = str(cache_dir() / df_workloads.input_name())
         wl = WORKLOADS.get(workload)
         if wl is not None:
             env.update(dict(wl.env))
@@ -850,8 +874,16 @@ def main(argv: list[str] | None = None) -> int:
                    help="seconds before one measurement subprocess is killed (default 1800)")
     p.add_argument("--no-bound", action="store_true",
                    help="do not measure the memory bandwidth for the array workloads' bound")
+    p.add_argument("--df-rows", type=int, default=None, metavar="N",
+                   help=f"rows of the dataframe workloads' telemetry (default "
+                        f"{df_workloads.DF_ROWS:,}; generated once per size into the cache)")
     p.add_argument("--list", action="store_true", help="list workloads and exit")
     args = p.parse_args(argv)
+    if args.df_rows is not None:
+        if args.df_rows < 1000:
+            p.error("--df-rows must be at least 1000")
+        # Read by inputs.py (in the generating process) and df_workloads.
+        os.environ["RASK_BENCH_DF_ROWS"] = str(args.df_rows)
 
     if args.list:
         for w in WORKLOADS.values():
@@ -917,7 +949,8 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"bench: warning: memory bandwidth not measured: {bandwidth}", file=sys.stderr)
     generated: dict[str, float] | str = {}
-    if any(w in inputs.NEEDS or w == "solar" for w, _, _ in plan):
+    if any(w in inputs.NEEDS or w in DF_WORKLOADS or w in TPCH_WORKLOADS or w == "solar"
+           for w, _, _ in plan):
         generated = ensure_inputs(ctx, [w for w, _, _ in plan])
         if isinstance(generated, str):
             print(f"bench: error: {generated}", file=sys.stderr)
@@ -957,7 +990,8 @@ def main(argv: list[str] | None = None) -> int:
         print_ideal(rows)
         print_bounds(rows, bandwidth)
         print_cluster(rows)
-        if any(r.workload in inputs.NEEDS or r.workload == "solar" for r in rows):
+        if any(r.workload in inputs.NEEDS or r.workload in DF_WORKLOADS
+               or r.workload in TPCH_WORKLOADS or r.workload == "solar" for r in rows):
             if isinstance(generated, str):
                 print(f"# stored inputs: {generated}")
             elif generated:

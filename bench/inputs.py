@@ -12,6 +12,10 @@ directory.  Generation is never part of a measurement; the harness reports
 its time apart.
 
     python bench/inputs.py DIR [INPUT ...]   # generate by hand
+
+The dataframe workloads' telemetry (``telemetry-ROWS``, see
+``df_workloads.py``) and the TPC-H data (``tpch-sf1``, see ``tpch.py``)
+are made the same way.
 """
 
 from __future__ import annotations
@@ -98,7 +102,15 @@ def _frames(path: Path, side: int, chunks: tuple[int, int, int], seed: int, visi
 def make(cache: Path, name: str) -> None:
     import numpy as np
 
-    if name == "x20000":
+    if name == "tpch-sf1":
+        import tpch
+
+        tpch.make_tpch(cache / name, log=print)
+    elif name.startswith("telemetry-"):
+        import df_workloads
+
+        df_workloads.make_telemetry(cache / name, int(name.removeprefix("telemetry-")))
+    elif name == "x20000":
         col, _ = _npy(cache / "x20000.npy", N_NPY, 42)
         _update_reference(cache, {"x20000_sum": float(col.sum())})
     elif name == "matmul":
@@ -157,9 +169,15 @@ def ensure(cache: Path, names: list[str], log=None) -> dict[str, float]:
 
 
 def inputs_of(workloads: list[str]) -> list[str]:
+    import df_workloads
+    import tpch
+
     out: list[str] = []
     for w in workloads:
-        for name in NEEDS.get(w, ()):
+        # The dataframe workloads read the telemetry of the size asked for.
+        needs = ((df_workloads.input_name(),) if w in df_workloads.DF_WORKLOADS
+                 else (tpch.INPUT,) if w in tpch.TPCH_WORKLOADS else NEEDS.get(w, ()))
+        for name in needs:
             if name not in out:
                 out.append(name)
     return out

@@ -13,15 +13,22 @@
 //! which are this program: `main` calls `rask::distributed::init()` first
 //! ([`distributed`]).
 //!
+//! The dataframe workloads (`df-*`, [`dataframes`]; `tpch-*`, [`tpch`])
+//! need the `dataframe` feature (Polars).
+//!
 //! `rask-bench bandwidth [--mib M] [--threads T] [--repeat N]` measures the
 //! memory bandwidth instead ([`bandwidth`]).
 
 mod arrays;
 mod bandwidth;
+#[cfg(feature = "dataframe")]
+mod dataframes;
 mod delayed;
 mod distributed;
 mod pipeline;
 mod stored;
+#[cfg(feature = "dataframe")]
+mod tpch;
 
 use std::time::Instant;
 
@@ -203,6 +210,29 @@ fn main() -> anyhow::Result<()> {
         extra.insert("run_s".into(), phases.run_s.into());
         extra.insert("release_s".into(), phases.release_s.into());
         (sizes.built, timing)
+    } else if workload.starts_with("df-") || workload.starts_with("tpch-") {
+        #[cfg(feature = "dataframe")]
+        {
+            let (sizes, timing) = if tpch::NAMES.contains(&workload.as_str()) {
+                tpch::run(&workload, &sched, repeat)?
+            } else {
+                ensure!(
+                    dataframes::NAMES.contains(&workload.as_str()),
+                    "unknown dataframe workload {workload:?}; known: {}, {}",
+                    dataframes::NAMES.join(", "),
+                    tpch::NAMES.join(", ")
+                );
+                dataframes::run(&workload, &sched, repeat)?
+            };
+            extra.insert("tasks_optimized".into(), sizes.run.into());
+            (sizes.built, timing)
+        }
+        #[cfg(not(feature = "dataframe"))]
+        bail!(
+            "{workload} needs rask-bench built with its `dataframe` feature \
+             (cargo build --release -p rask-bench --features dataframe; bench/run does this \
+             when a df workload is asked for)"
+        )
     } else {
         bail!(
             "unknown workload {workload:?}; known: {}, {}, {}, {}, and `bandwidth`",

@@ -3,6 +3,8 @@
 
 mod array;
 #[cfg(feature = "dataframe")]
+mod automotive;
+#[cfg(feature = "dataframe")]
 mod dataframe;
 mod delayed;
 mod diagnostics;
