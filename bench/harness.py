@@ -268,7 +268,7 @@ class Row:
     @property
     def us_per_task(self) -> float | None:
         """compute_s per task *as run* (a fused chain counts once), µs."""
-        if self.compute_s is None or not self.tasks_run:
+        if self.compute_s is None or not self.tasks_run or self.finished is False:
             return None
         return self.compute_s / self.tasks_run * 1e6
 
@@ -569,7 +569,8 @@ def print_rechunk_large(rows: list[Row], out=sys.stdout) -> None:
         x = r.extra or {}
         limit = x.get("memory_limit_mb")
         n = x.get("n")
-        state = "finished" if r.finished is not False else f"DID NOT FINISH ({r.reason or '?'})"
+        state = ("finished" if r.finished is not False
+                 else f"DID NOT FINISH ({_short(r.reason or '?', 160)})")
         rss = r.peak_rss_mb
         vs = (f" = {rss / limit:.2f}x the limit"
               if isinstance(limit, (int, float)) and limit and rss is not None else "")
@@ -581,7 +582,7 @@ def print_rechunk_large(rows: list[Row], out=sys.stdout) -> None:
         c = r.cluster or {}
         if c.get("workers_rss_mb") is not None:
             detail = (f"; scheduler + client {_mb(c.get('scheduler_rss_mb'))} MB, workers "
-                      + "/".join(_mb(v) for v in c.get("workers_rss_mb") or []) + " MB")
+                      + ("/".join(_mb(v) for v in c.get("workers_rss_mb") or []) or "-") + " MB")
         print(f"#   {r.engine:<4}  n {n if n is not None else '?'}, limit "
               f"{_mb(limit)} MB: {state}; compute {_fmt(r.compute_s, '.1f')} s; peak RSS "
               f"{_fmt(rss, '.0f')} MB{vs}{detail}", file=out)
@@ -824,6 +825,12 @@ def _fmt(v: float | int | None, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
 
+def _short(text: str, width: int = 100) -> str:
+    """The first line of `text`, cut to `width` characters (the JSON keeps all)."""
+    line = text.strip().splitlines()[0] if text.strip() else text
+    return line if len(line) <= width else line[:width - 3] + "..."
+
+
 def _ratio(v: float | None) -> str:
     if v is None:
         return "-"
@@ -844,7 +851,7 @@ def table_cells(r: Row) -> list[str]:
         _fmt(r.build_s, ".4f"), _fmt(r.compute_s, ".4f"),
         _fmt(r.us_per_task, ".2f"), _fmt(r.peak_rss_mb, ".1f"), _fmt(r.bytes_per_task, ",.0f"),
         _ratio(r.ratio_compute), _ratio(r.ratio_rss),
-        (f"DID NOT FINISH: {r.reason or '?'}" if r.finished is False else "")
+        (f"DID NOT FINISH: {_short(r.reason or '?')}" if r.finished is False else "")
         if r.ok else f"ERROR: {r.error}",
     ]
 
