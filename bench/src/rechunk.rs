@@ -38,6 +38,9 @@ pub const BLOCK: usize = 100;
 const DEFAULT_N: usize = 40_000;
 const DEFAULT_LIMIT: &str = "2GiB";
 
+/// Whether the rechunk plan is still to be printed (once per process).
+static VERBOSE_PLAN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
 /// Side and memory limit of one run, from the environment.
 #[derive(Debug, Clone)]
 pub struct Params {
@@ -58,8 +61,8 @@ impl Params {
             n > 0 && n % BLOCK == 0,
             "RASK_BENCH_RECHUNK_N={n}: the side must be a positive multiple of {BLOCK}"
         );
-        let limit = std::env::var("RASK_BENCH_RECHUNK_LIMIT")
-            .unwrap_or_else(|_| DEFAULT_LIMIT.to_string());
+        let limit =
+            std::env::var("RASK_BENCH_RECHUNK_LIMIT").unwrap_or_else(|_| DEFAULT_LIMIT.to_string());
         let limit = ByteSize::from_str(limit.trim())
             .map_err(|e| anyhow::anyhow!("RASK_BENCH_RECHUNK_LIMIT={limit:?}: {e}"))?
             .as_u64();
@@ -97,6 +100,26 @@ fn build(p: &Params, dir: &std::path::Path) -> anyhow::Result<Array<f64>> {
         p.n,
         p.n
     );
+    if VERBOSE_PLAN.swap(false, std::sync::atomic::Ordering::Relaxed) {
+        // Once per process, on stderr: the stages rask's rechunk goes through.
+        let stages = x.rechunk_plan(&[BLOCK, p.n])?;
+        let shown: Vec<String> = stages
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} blocks of {:?} ({:.0} MB)",
+                    c.nblocks(),
+                    c.block_shape(&vec![0; c.ndim()]),
+                    (c.max_block_len() * 8) as f64 / 1e6
+                )
+            })
+            .collect();
+        eprintln!(
+            "rask-bench: {NAME}: rechunk plan: {} -> {}",
+            x.chunks().nblocks(),
+            shown.join(" -> ")
+        );
+    }
     let y = x.rechunk(&[BLOCK, p.n])?;
     // One (rows, 1) block of row sums per row block of y: computed from the
     // assembled row block itself.
@@ -161,10 +184,10 @@ pub fn run(sched: &Scheduler, repeat: usize) -> anyhow::Result<Outcome> {
         let t1 = std::time::Instant::now();
         let got = graph.compute_with(sched);
         let t2 = std::time::Instant::now();
-        if let Some(m) = rask::memory_stats() {
-            if stats.is_none_or(|s| m.peak_rss > s.peak_rss) {
-                stats = Some(m);
-            }
+        if let Some(m) = rask::memory_stats()
+            && stats.is_none_or(|s| m.peak_rss > s.peak_rss)
+        {
+            stats = Some(m);
         }
         let (b, c) = ((t1 - t0).as_secs_f64(), (t2 - t1).as_secs_f64());
         let got = match got {
