@@ -478,17 +478,219 @@ def run_distributed(name: str, repeat: int) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------
+# array-rechunk-large: a stored N x N f64 array (columns (N, 100)) rechunked to
+# rows (100, N) on a LocalCluster whose workers together get the memory limit,
+# with Dask's P2P rechunk; the same work as bench/src/rechunk.rs.
+# --------------------------------------------------------------------------
+RECHUNK_LARGE = "array-rechunk-large"
+RECHUNK_BLOCK = 100
+
+
+def _row_sums_block(b):
+    """The row sums of one rechunked (100, N) block, as a (100, 1) block."""
+    return b.sum(axis=1, keepdims=True)
+
+
+def _rechunk_params() -> tuple[int, int]:
+    """(n, limit in bytes) from RASK_BENCH_RECHUNK_N / RASK_BENCH_RECHUNK_LIMIT."""
+    import os
+
+    from dask.utils import parse_bytes
+
+    import inputs
+
+    n = inputs.rechunk_n()
+    raw = os.environ.get("RASK_BENCH_RECHUNK_LIMIT", "").strip() or "2GiB"
+    try:
+        limit = parse_bytes(raw)
+    except (ValueError, TypeError) as exc:
+        raise SystemExit(f"dask_bench: RASK_BENCH_RECHUNK_LIMIT={raw!r}: {exc}")
+    return n, int(limit)
+
+
+class _RssSampler:
+    """Samples the RSS of this process's descendants every 100 ms and keeps
+    each process's peak: the peaks of worker processes that were killed
+    are kept too (client.run can only ask the living)."""
+
+    def __init__(self) -> None:
+        import threading
+
+        import psutil
+
+        self._me = psutil.Process()
+        self.peaks: dict[int, float] = {}     # pid -> peak RSS, MB
+        self.helper: dict[int, bool] = {}     # pid -> not a worker (resource tracker)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import psutil
+
+        while not self._stop.wait(0.1):
+            try:
+                kids = self._me.children(recursive=True)
+            except psutil.Error:
+                continue
+            for k in kids:
+                try:
+                    rss = k.memory_info().rss / 1e6
+                    if k.pid not in self.helper:
+                        self.helper[k.pid] = "resource_tracker" in " ".join(k.cmdline())
+                except psutil.Error:
+                    continue
+                if rss > self.peaks.get(k.pid, 0.0):
+                    self.peaks[k.pid] = rss
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def workers(self) -> list[float]:
+        """Peaks of the worker processes (a LocalCluster's nannies live in
+        this process and start the workers as its children), in start order;
+        multiprocessing's resource tracker is left out."""
+        return [self.peaks[pid] for pid, h in self.helper.items() if not h and pid in self.peaks]
+
+
+def run_rechunk_large(repeat: int) -> int:
+    """One JSON line; a compute that fails (a killed worker, a failed P2P
+    shuffle) or runs past RASK_BENCH_RECHUNK_TIMEOUT seconds (default 1500)
+    is reported as ``"finished": false`` with the reason, not as an error.
+    A worker that was killed and restarted reports the new process's peak
+    RSS: the dead one's is lost."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    import dask.array as da
+    import numpy as np
+    from distributed import Client, LocalCluster
+
+    cache = os.environ.get("RASK_BENCH_CACHE")
+    if not cache or not (Path(cache) / "reference.json").is_file():
+        print(f"dask_bench: {RECHUNK_LARGE} reads the inputs bench/run generates "
+              f"(bench/inputs.py); RASK_BENCH_CACHE={cache!r} has none", file=sys.stderr)
+        return 1
+    cache = Path(cache)
+    n, limit = _rechunk_params()
+    timeout = float(os.environ.get("RASK_BENCH_RECHUNK_TIMEOUT", "1500"))
+    store = cache / f"rechunk{n}.zarr"
+    want = np.load(cache / f"rechunk{n}_rowsums.npy")
+    # P2P writes its shards here (and workers spill here): on the cache's disk.
+    scratch = cache / "out" / "dask-rechunk"
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    print(f"dask_bench: {RECHUNK_LARGE}: n {n} ({n * n * 8 / 1e9:.2f} GB), 2 workers x "
+          f"{limit // 2 / 2**20:.0f} MiB, scratch {scratch}", file=sys.stderr)
+
+    def graph():
+        x = da.from_zarr(str(store))
+        y = x.rechunk((RECHUNK_BLOCK, n), method="p2p")
+        return y.map_blocks(_row_sums_block, chunks=(RECHUNK_BLOCK, 1), dtype=np.float64)
+
+    sampler = _RssSampler()
+    t0 = time.perf_counter()
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                           memory_limit=limit // 2, local_directory=str(scratch),
+                           dashboard_address=None)
+    client = Client(cluster)
+    builds: list[float] = []
+    computes: list[float] = []
+    reason = None
+    tasks = 0
+    try:  # warm-up, not timed; workers paused from the start never run it
+        assert client.submit(inc, 1).result(timeout=120) == 2
+    except Exception as exc:
+        reason = (f"the cluster ran no task within 120 s of starting (workers paused or "
+                  f"restarting under {limit // 2 / 2**20:.0f} MiB each?): {type(exc).__name__}")
+        print(f"dask_bench: {RECHUNK_LARGE}: did not finish: {reason}", file=sys.stderr)
+        builds, computes = [0.0], [0.0]
+    startup = time.perf_counter() - t0
+
+    for r in range(repeat if reason is None else 0):
+        gc.collect()
+        t1 = time.perf_counter()
+        expr = graph()
+        t2 = time.perf_counter()
+        tasks = len(expr.__dask_graph__())
+        fut = client.compute(expr)
+        try:
+            got = fut.result(timeout=timeout)
+        except Exception as exc:  # KilledWorker, a failed P2P shuffle, a timeout
+            t3 = time.perf_counter()
+            reason = f"{type(exc).__name__}: {exc}".strip()
+            if len(reason) > 300:
+                reason = reason[:300] + "..."
+            print(f"dask_bench: {RECHUNK_LARGE}: did not finish after {t3 - t2:.1f}s: {reason}",
+                  file=sys.stderr)
+            builds.append(t2 - t1)
+            computes = [t3 - t2]
+            fut.cancel()
+            break
+        t3 = time.perf_counter()
+        del fut
+        got = np.asarray(got)
+        if got.shape != (n, 1):
+            print(f"dask_bench: {RECHUNK_LARGE}: row sums have shape {got.shape}, expected "
+                  f"({n}, 1)", file=sys.stderr)
+            return 1
+        bad = np.flatnonzero(~(np.abs((got[:, 0] - want) / want) <= 1e-9))
+        if bad.size:
+            i = int(bad[0])
+            print(f"dask_bench: {RECHUNK_LARGE}: wrong result: row {i}: sum {got[i, 0]!r}, "
+                  f"expected {want[i]!r} within 1e-9 relative", file=sys.stderr)
+            return 1
+        builds.append(t2 - t1)
+        computes.append(t3 - t2)
+        print(f"dask_bench: {RECHUNK_LARGE} distributed run {r + 1}/{repeat}: build "
+              f"{t2 - t1:.4f}s compute {t3 - t2:.4f}s", file=sys.stderr)
+        del expr, got
+
+    sampler.stop()
+    sched_rss = _peak_rss_mb()
+    wrss = sampler.workers()
+    # Two worker slots: a restarted worker replaces a dead one, so the two
+    # largest peaks stand for what the cluster's workers held.
+    top2 = sorted(wrss, reverse=True)[:2]
+    details = {"workers": 2, "threads_per_worker": 1, "startup_s": startup,
+               "memory_limit_per_worker_mb": limit // 2 / 1e6,
+               "scheduler_rss_mb": sched_rss, "workers_rss_mb": wrss,
+               "worker_processes": len(wrss),
+               "rechunk_method": "p2p"}
+    try:
+        client.close(timeout=30)
+        cluster.close(timeout=30)
+    except Exception as exc:
+        print(f"dask_bench: {RECHUNK_LARGE}: closing the cluster: {exc}", file=sys.stderr)
+    shutil.rmtree(scratch, ignore_errors=True)
+    emit_row(RECHUNK_LARGE, "dask", "distributed", tasks, min(builds), min(computes), repeat,
+             workers=2, cluster=details, n=n, memory_limit_mb=limit / 1e6,
+             finished=reason is None, reason=reason,
+             # The sum of the processes' peaks (scheduler + client, the two
+             # largest worker peaks; nannies apart): the most the cluster held,
+             # had the peaks come at once.
+             peak_rss_total_mb=sched_rss + sum(top2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("workload", choices=sorted([*WORKLOADS, *ARRAY_WORKLOADS, *STORED_WORKLOADS,
                                                 *DISTRIBUTED_WORKLOADS, *DF_WORKLOADS,
-                                                *TPCH_WORKLOADS]))
+                                                *TPCH_WORKLOADS, RECHUNK_LARGE]))
     p.add_argument("--scheduler", choices=["threads", "sync", "distributed"], default="threads")
     p.add_argument("--repeat", type=int, default=3)
     args = p.parse_args(argv)
     if args.repeat < 1:
         p.error("--repeat must be >= 1")
+    if args.workload == RECHUNK_LARGE:
+        if args.scheduler != "distributed":
+            p.error(f"{RECHUNK_LARGE} runs on a LocalCluster in Dask: --scheduler distributed")
+        return run_rechunk_large(args.repeat)
     if (args.workload in DISTRIBUTED_WORKLOADS) != (args.scheduler == "distributed"):
         p.error("the distributed workloads (and only they) run with --scheduler distributed")
     if args.workload in DISTRIBUTED_WORKLOADS:

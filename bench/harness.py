@@ -116,6 +116,17 @@ class Workload:
     schedulers: tuple[str, ...] = LOCAL_SCHEDULERS
     # environment set for every engine's subprocess of this workload
     env: tuple[tuple[str, str], ...] = ()
+    # per engine, the schedulers it runs with (overrides `schedulers` for it)
+    engine_schedulers: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # ratios against the dask row of this workload whatever its scheduler
+    # (the engines run on different schedulers by design)
+    any_dask_scheduler: bool = False
+    # a run that does not finish (the engine says so, or the harness's
+    # --timeout kills it) is a result, reported in its row, not an error
+    may_not_finish: bool = False
+
+    def schedulers_of(self, engine: str) -> tuple[str, ...]:
+        return dict(self.engine_schedulers).get(engine, self.schedulers)
 
     def selected(self, requested: list[str] | None) -> list[str]:
         if requested is None:
@@ -188,6 +199,16 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in [
     Workload("cluster-array-sum-transpose", ("rask", "dask"), schedulers=("distributed",),
              description="array-sum-transpose on the cluster: (x + x.T).sum(), x 20,000^2"),
     # Dask would take many minutes for a million tasks on 2 workers.
+    # A stored array larger than the memory limit, columns to rows: rask's
+    # threads scheduler with memory-limit set vs a Dask LocalCluster whose
+    # 2 workers share the same limit, P2P rechunk. Size and limit from
+    # RASK_BENCH_RECHUNK_N / RASK_BENCH_RECHUNK_LIMIT (--rechunk-n, --rechunk-limit).
+    Workload("array-rechunk-large", ("rask", "dask"), schedulers=("threads",),
+             engine_schedulers=(("dask", ("distributed",)),), any_dask_scheduler=True,
+             may_not_finish=True,
+             description="(N, N) f64 from Zarr (N = 40,000: 12.8 GB), chunks (N, 100) -> (100, N), "
+                         "row sums per row block, under a memory limit (2 GiB); rask threads with "
+                         "memory-limit vs Dask LocalCluster 2 x limit/2, P2P rechunk"),
     Workload("scheduler-1m", ("rask",), schedulers=("distributed",),
              description="1,000,000 remote inc leaves + fan-in-64 tree sum (1,015,875 tasks) "
                          "through the scheduler; tasks/s and peak RSS, rask only"),
@@ -255,6 +276,10 @@ class Row:
     ratio_rss: float | None = None
     bound: "Bound | None" = None  # streaming array workloads only
     cluster: dict | None = None   # distributed workloads: start-up, CPU, RSS per process
+    # may_not_finish workloads: False (and why) when the run did not finish
+    finished: bool | None = None
+    reason: str | None = None
+    extra: dict | None = None     # array-rechunk-large: n, limit, memory manager figures
     command: list[str] = field(default_factory=list)
 
     @property
@@ -266,7 +291,7 @@ class Row:
     @property
     def us_per_task(self) -> float | None:
         """compute_s per task *as run* (a fused chain counts once), µs."""
-        if self.compute_s is None or not self.tasks_run:
+        if self.compute_s is None or not self.tasks_run or self.finished is False:
             return None
         return self.compute_s / self.tasks_run * 1e6
 
@@ -332,8 +357,11 @@ def measure(ctx: Context, engine: Engine, workload: str, scheduler: str | None,
             # rask multiplies blocks in parallel, one per worker: a BLAS that
             # starts its own threads per call would oversubscribe the cores.
             env.setdefault("OPENBLAS_NUM_THREADS", "1")
+        # A workload that may not finish is killed with its whole process
+        # group on timeout: Dask's worker processes too.
+        own_group = bool(wl is not None and wl.may_not_finish)
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                cwd=ROOT, text=True, env=env)
+                                cwd=ROOT, text=True, env=env, start_new_session=own_group)
     except OSError as exc:
         row.error = f"cannot start: {exc}"
         return row
@@ -343,7 +371,10 @@ def measure(ctx: Context, engine: Engine, workload: str, scheduler: str | None,
     def _kill() -> None:
         timed_out.set()
         try:
-            proc.kill()
+            if own_group:
+                os.killpg(proc.pid, 9)
+            else:
+                proc.kill()
         except OSError:
             pass
 
@@ -365,8 +396,12 @@ def measure(ctx: Context, engine: Engine, workload: str, scheduler: str | None,
         else rusage.ru_maxrss / 1e6  # macOS reports bytes
 
     if timed_out.is_set():
-        row.error = f"timed out after {timeout:g} s"
         _parse_result(stdout, row)  # still forward its output
+        if own_group:
+            row.ok, row.finished = True, False
+            row.reason = f"timed out after {timeout:g} s (killed by the harness)"
+        else:
+            row.error = f"timed out after {timeout:g} s"
         return row
     if proc.returncode != 0:
         row.error = f"exit status {proc.returncode}"
@@ -389,6 +424,17 @@ def measure(ctx: Context, engine: Engine, workload: str, scheduler: str | None,
     row.build_s = float(res["build_s"])
     row.compute_s = float(res["compute_s"])
     row.repeat = res["repeat"]
+    if isinstance(res.get("finished"), bool):
+        row.finished = res["finished"]
+        row.reason = res.get("reason") if isinstance(res.get("reason"), str) else None
+    if wl is not None and wl.may_not_finish:
+        row.extra = {k: res[k] for k in ("n", "memory_limit_mb", "memory") if k in res}
+        total = res.get("peak_rss_total_mb")
+        if isinstance(total, (int, float)) and not isinstance(total, bool):
+            # Dask's cluster: the sum of its processes' peaks (wait4 gives
+            # only the largest one).
+            row.extra["peak_rss_wait4_mb"] = row.peak_rss_mb
+            row.peak_rss_mb = float(total)
     return row
 
 
@@ -461,13 +507,18 @@ def ensure_inputs(ctx: Context, workloads: list[str]) -> dict[str, float] | str:
 def fill_ratios(rows: list[Row]) -> None:
     """Ratio to the dask row of the same workload and scheduler (for engines
     with a fixed baseline_scheduler, e.g. numpy, to that dask row)."""
-    dask_rows = {(r.workload, r.scheduler): r for r in rows if r.engine == "dask" and r.ok}
+    dask_rows = {(r.workload, r.scheduler): r for r in rows
+                 if r.engine == "dask" and r.ok and r.finished is not False}
     for r in rows:
-        if not r.ok:
+        if not r.ok or r.finished is False:
             continue
         eng = ENGINES.get(r.engine)
         sched = eng.baseline_scheduler if eng and eng.baseline_scheduler else r.scheduler
-        base = dask_rows.get((r.workload, sched))
+        wl = WORKLOADS.get(r.workload)
+        if wl is not None and wl.any_dask_scheduler:
+            base = next((b for (w, _), b in dask_rows.items() if w == r.workload), None)
+        else:
+            base = dask_rows.get((r.workload, sched))
         if base is None:
             continue
         if base.compute_s and r.compute_s is not None:
@@ -528,10 +579,45 @@ def _mb(v: object) -> str:
 THROUGHPUT_WORKLOADS = ("futures-map-10k", "cluster-delayed-100k", "scheduler-1m")
 
 
+def print_rechunk_large(rows: list[Row], out=sys.stdout) -> None:
+    """Footer of array-rechunk-large: finished or not, the limit, peak RSS
+    against it, and each engine's memory figures."""
+    rs = [r for r in rows if r.ok and r.workload in WORKLOADS
+          and WORKLOADS[r.workload].may_not_finish]
+    if not rs:
+        return
+    print("# array-rechunk-large: rask = threads scheduler with memory-limit; dask = LocalCluster "
+          "2 workers x 1 thread, memory_limit = limit / 2 each, P2P rechunk; dask's peak RSS = "
+          "scheduler + client process + each worker's peak (summed)", file=out)
+    for r in rs:
+        x = r.extra or {}
+        limit = x.get("memory_limit_mb")
+        n = x.get("n")
+        state = ("finished" if r.finished is not False
+                 else f"DID NOT FINISH ({_short(r.reason or '?', 160)})")
+        rss = r.peak_rss_mb
+        vs = (f" = {rss / limit:.2f}x the limit"
+              if isinstance(limit, (int, float)) and limit and rss is not None else "")
+        detail = ""
+        m = x.get("memory")
+        if isinstance(m, dict):
+            detail = (f"; memory manager: peak RSS sampled {_mb(m.get('peak_rss_sampled_mb'))} MB, "
+                      f"{m.get('spills', '-')} results spilled, {m.get('reads', '-')} read back")
+        c = r.cluster or {}
+        if c.get("workers_rss_mb") is not None:
+            detail = (f"; scheduler + client {_mb(c.get('scheduler_rss_mb'))} MB, workers "
+                      + ("/".join(_mb(v) for v in c.get("workers_rss_mb") or []) or "-") + " MB")
+        print(f"#   {r.engine:<4}  n {n if n is not None else '?'}, limit "
+              f"{_mb(limit)} MB: {state}; compute {_fmt(r.compute_s, '.1f')} s; peak RSS "
+              f"{_fmt(rss, '.0f')} MB{vs}{detail}", file=out)
+    out.flush()
+
+
 def print_cluster(rows: list[Row], out=sys.stdout) -> None:
     """Footer: the distributed rows' start-up, per-operation figure, CPU
     seconds of each part in the best repeat, and peak RSS per process."""
-    cl = [r for r in rows if r.ok and r.cluster is not None]
+    cl = [r for r in rows if r.ok and r.cluster is not None
+          and not (r.workload in WORKLOADS and WORKLOADS[r.workload].may_not_finish)]
     if not cl:
         return
     print("# distributed: 2 worker processes x 1 thread; start-up (cluster + client + one task) "
@@ -763,6 +849,12 @@ def _fmt(v: float | int | None, spec: str) -> str:
     return "-" if v is None else format(v, spec)
 
 
+def _short(text: str, width: int = 100) -> str:
+    """The first line of `text`, cut to `width` characters (the JSON keeps all)."""
+    line = text.strip().splitlines()[0] if text.strip() else text
+    return line if len(line) <= width else line[:width - 3] + "..."
+
+
 def _ratio(v: float | None) -> str:
     if v is None:
         return "-"
@@ -783,7 +875,8 @@ def table_cells(r: Row) -> list[str]:
         _fmt(r.build_s, ".4f"), _fmt(r.compute_s, ".4f"),
         _fmt(r.us_per_task, ".2f"), _fmt(r.peak_rss_mb, ".1f"), _fmt(r.bytes_per_task, ",.0f"),
         _ratio(r.ratio_compute), _ratio(r.ratio_rss),
-        "" if r.ok else f"ERROR: {r.error}",
+        (f"DID NOT FINISH: {_short(r.reason or '?')}" if r.finished is False else "")
+        if r.ok else f"ERROR: {r.error}",
     ]
 
 
@@ -827,6 +920,7 @@ def row_json(r: Row, date: str, machine: dict) -> dict:
         "ratio_bound_generation": (b.ratio_generation(r.compute_s)
                                    if b and r.compute_s is not None else None),
         "cluster": r.cluster,
+        "finished": r.finished, "reason": r.reason, "extra": r.extra,
         "repeat": r.repeat, "wall_s": r.wall_s, "date": date, "machine": machine,
     }
 
@@ -877,6 +971,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--df-rows", type=int, default=None, metavar="N",
                    help=f"rows of the dataframe workloads' telemetry (default "
                         f"{df_workloads.DF_ROWS:,}; generated once per size into the cache)")
+    p.add_argument("--rechunk-n", type=int, default=None, metavar="N",
+                   help="side of array-rechunk-large's array (sets RASK_BENCH_RECHUNK_N; "
+                        "default 40000, 12.8 GB; a multiple of 100)")
+    p.add_argument("--rechunk-limit", default=None, metavar="BYTES",
+                   help="memory limit of array-rechunk-large, e.g. 512MiB (sets "
+                        "RASK_BENCH_RECHUNK_LIMIT; default 2GiB)")
     p.add_argument("--list", action="store_true", help="list workloads and exit")
     args = p.parse_args(argv)
     if args.df_rows is not None:
@@ -888,12 +988,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         for w in WORKLOADS.values():
             print(f"{w.name:22} {w.description}  [default engines: {','.join(w.selected(None))}; "
-                  f"available: {','.join(w.engines)}; schedulers: {','.join(w.schedulers)}]")
+                  f"available: {','.join(w.engines)}; schedulers: {','.join(w.schedulers)}"
+                  + "".join(f" ({e}: {','.join(ss)})" for e, ss in w.engine_schedulers) + "]")
         for g, members in GROUPS.items():
             print(f"{g:22} group: {' '.join(members)}")
         return 0
     if args.repeat < 1:
         p.error("--repeat must be >= 1")
+    if args.rechunk_n is not None:
+        if args.rechunk_n <= 0 or args.rechunk_n % 100:
+            p.error("--rechunk-n must be a positive multiple of 100")
+        os.environ["RASK_BENCH_RECHUNK_N"] = str(args.rechunk_n)
+    if args.rechunk_limit is not None:
+        os.environ["RASK_BENCH_RECHUNK_LIMIT"] = args.rechunk_limit
     workloads: list[str] = []
     for w in args.workloads or DEFAULT_WORKLOADS:
         for name in GROUPS.get(w, [w]):
@@ -921,9 +1028,9 @@ def main(argv: list[str] | None = None) -> int:
     plan: list[tuple[str, Engine, str | None]] = []
     for wname in workloads:
         wl = WORKLOADS[wname]
-        scheds = args.schedulers if args.schedulers is not None else wl.schedulers
         for ename in wl.selected(args.engines):
             eng = ENGINES[ename]
+            scheds = args.schedulers if args.schedulers is not None else wl.schedulers_of(ename)
             for sched in eng.schedulers:
                 if sched is not None and sched not in scheds:
                     continue
@@ -990,6 +1097,7 @@ def main(argv: list[str] | None = None) -> int:
         print_ideal(rows)
         print_bounds(rows, bandwidth)
         print_cluster(rows)
+        print_rechunk_large(rows)
         if any(r.workload in inputs.NEEDS or r.workload in DF_WORKLOADS
                or r.workload in TPCH_WORKLOADS or r.workload == "solar" for r in rows):
             if isinstance(generated, str):

@@ -21,6 +21,7 @@ are made the same way.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import time
@@ -37,6 +38,20 @@ CHUNKS_GAUSS = (4, 1_024, 1_024)
 SIDE_DWT = 1_024     # frames1024.zarr: 64 x 1024 x 1024 float32, 256 MiB
 CHUNKS_DWT = (8, 1_024, 1_024)  # frames grouped as a camera writes them: time is chunked
 GAUSS_SIGMA = 2.0
+# array-rechunk-large: rechunk{N}.zarr, N x N float64 in column blocks (N, 100),
+# seed 47; N from RASK_BENCH_RECHUNK_N (default 40,000: 12.8 GB).
+RECHUNK_N_DEFAULT = 40_000
+RECHUNK_BLOCK = 100
+
+
+def rechunk_n() -> int:
+    """The side of array-rechunk-large's input: $RASK_BENCH_RECHUNK_N or 40,000."""
+    raw = os.environ.get("RASK_BENCH_RECHUNK_N", "").strip()
+    n = int(raw) if raw else RECHUNK_N_DEFAULT
+    if n <= 0 or n % RECHUNK_BLOCK:
+        raise ValueError(f"RASK_BENCH_RECHUNK_N={raw!r}: the side must be a positive multiple "
+                         f"of {RECHUNK_BLOCK}")
+    return n
 
 # Which inputs each workload reads.
 NEEDS: dict[str, tuple[str, ...]] = {
@@ -45,6 +60,8 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "array-gaussian": ("frames2048",),
     "array-zarr-roundtrip": ("frames2048",),
     "array-dwt": ("frames1024",),
+    # The input's name carries its side: rechunk40000, rechunk20000, ...
+    "array-rechunk-large": ("rechunk",),
 }
 
 
@@ -99,10 +116,37 @@ def _frames(path: Path, side: int, chunks: tuple[int, int, int], seed: int, visi
     tmp.rename(path)
 
 
+def _rechunk_input(cache: Path, n: int) -> None:
+    """rechunk{n}.zarr: n x n float64 uniform [0, 1), seed 47, chunks (n, 100),
+    written column block by column block (a 32 MB block at n = 40,000), and
+    rechunk{n}_rowsums.npy: its n row sums (float64), what the workload's
+    per-row-block sums must give."""
+    import numpy as np
+    import zarr
+
+    path = cache / f"rechunk{n}.zarr"
+    rng = np.random.default_rng(47)
+    tmp = path.with_name(path.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    z = zarr.create_array(store=str(tmp), shape=(n, n), chunks=(n, RECHUNK_BLOCK),
+                          dtype="float64")
+    rows = np.zeros(n)
+    for j in range(0, n, RECHUNK_BLOCK):
+        block = rng.random((n, RECHUNK_BLOCK))
+        z[:, j:j + RECHUNK_BLOCK] = block
+        rows += block.sum(axis=1)
+    shutil.rmtree(path, ignore_errors=True)
+    tmp.rename(path)
+    np.save(cache / f"rechunk{n}_rowsums.npy", rows)
+    _update_reference(cache, {f"rechunk{n}_sum": float(rows.sum())})
+
+
 def make(cache: Path, name: str) -> None:
     import numpy as np
 
-    if name == "tpch-sf1":
+    if name.startswith("rechunk") and name[len("rechunk"):].isdigit():
+        _rechunk_input(cache, int(name[len("rechunk"):]))
+    elif name == "tpch-sf1":
         import tpch
 
         tpch.make_tpch(cache / name, log=print)
@@ -144,7 +188,8 @@ def make(cache: Path, name: str) -> None:
             sums.append(float(sum(np.sum(np.square(p[k]), dtype=np.float64) for p in parts)))
         _update_reference(cache, {"dwt_sumsq": sums})
     else:
-        raise ValueError(f"unknown input {name!r}; known: x20000, matmul, frames2048, frames1024")
+        raise ValueError(f"unknown input {name!r}; known: x20000, matmul, frames2048, frames1024, "
+                         f"rechunkN (N a multiple of {RECHUNK_BLOCK})")
 
 
 def ensure(cache: Path, names: list[str], log=None) -> dict[str, float]:
@@ -178,6 +223,8 @@ def inputs_of(workloads: list[str]) -> list[str]:
         needs = ((df_workloads.input_name(),) if w in df_workloads.DF_WORKLOADS
                  else (tpch.INPUT,) if w in tpch.TPCH_WORKLOADS else NEEDS.get(w, ()))
         for name in needs:
+            if name == "rechunk":
+                name = f"rechunk{rechunk_n()}"
             if name not in out:
                 out.append(name)
     return out

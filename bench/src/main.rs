@@ -26,6 +26,7 @@ mod dataframes;
 mod delayed;
 mod distributed;
 mod pipeline;
+mod rechunk;
 mod stored;
 #[cfg(feature = "dataframe")]
 mod tpch;
@@ -131,6 +132,21 @@ fn main() -> anyhow::Result<()> {
         other => bail!("unknown scheduler {other:?}: use threads or sync"),
     };
 
+    if workload == rechunk::NAME {
+        let o = rechunk::run(&sched, repeat)?;
+        let mut line = serde_json::json!({
+            "workload": workload, "engine": "rask", "scheduler": scheduler, "tasks": o.tasks,
+            "tasks_optimized": o.tasks_run, "workers": sched.workers(),
+            "build_s": o.build_s, "compute_s": o.compute_s, "repeat": repeat,
+            "finished": o.not_finished.is_none(), "reason": o.not_finished,
+        });
+        line.as_object_mut()
+            .expect("a JSON object literal")
+            .extend(o.extra);
+        println!("{line}");
+        return Ok(());
+    }
+
     let mut extra = serde_json::Map::new();
     let (tasks, timing) = if arrays::NAMES.contains(&workload.as_str()) {
         let w = arrays::workload(&workload)?;
@@ -235,10 +251,11 @@ fn main() -> anyhow::Result<()> {
         )
     } else {
         bail!(
-            "unknown workload {workload:?}; known: {}, {}, {}, {}, and `bandwidth`",
+            "unknown workload {workload:?}; known: {}, {}, {}, {}, {}, and `bandwidth`",
             delayed::NAMES.join(", "),
             arrays::NAMES.join(", "),
             stored::NAMES.join(", "),
+            rechunk::NAME,
             distributed::NAMES.join(", ")
         )
     };
