@@ -311,3 +311,39 @@ fn rechunks_are_portable_with_deterministic_names() {
     );
     assert_eq!(crate::support::assert_portable(&staged), nd);
 }
+
+/// Under a `memory-limit`, a rechunk's intermediate blocks take at most a
+/// sixteenth of it per worker thread, so merges fit under the limit.
+#[test]
+fn intermediate_blocks_shrink_under_a_memory_limit() {
+    let x = Array::<f64>::zeros(&[4096, 4096], &[4096, 16]).unwrap();
+    let largest = |stages: &[Chunks]| {
+        stages
+            .iter()
+            .map(|c| {
+                let rows = c.axis(0).iter().max().copied().unwrap_or(0);
+                let cols = c.axis(1).iter().max().copied().unwrap_or(0);
+                rows * cols * 8
+            })
+            .max()
+            .unwrap_or(0)
+    };
+    let unlimited = {
+        let _g = crate::support::override_config(|c| {
+            c.memory_limit = None;
+            c.num_workers = Some(2);
+        });
+        x.rechunk_plan(&[16, 4096]).unwrap()
+    };
+    let limited = {
+        let _g = crate::support::override_config(|c| {
+            c.memory_limit = Some(rask_config::ByteSize(64 << 20));
+            c.num_workers = Some(2);
+        });
+        x.rechunk_plan(&[16, 4096]).unwrap()
+    };
+    // Old and new blocks are 512 KiB; 64 MiB / 16 / 2 threads = 2 MiB.
+    assert!(largest(&unlimited) > 2 << 20, "{unlimited:?}");
+    assert!(largest(&limited) <= 2 << 20, "{limited:?}");
+    assert!(limited.len() > unlimited.len());
+}
