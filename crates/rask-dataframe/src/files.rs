@@ -33,3 +33,60 @@ pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         source,
     }
 }
+
+/// Writes partition `index` as `dir/part.{index}.{ext}` through a temporary
+/// file in `dir` (named with `token`) that is renamed when complete and
+/// removed on failure, so a failed write leaves nothing behind. `write`
+/// encodes the frame into the file; the value is the number of rows.
+pub(crate) fn write_part_file<R, E: std::fmt::Display>(
+    dir: &std::path::Path,
+    index: usize,
+    ext: &str,
+    token: &str,
+    df: &mut polars::prelude::DataFrame,
+    write: impl FnOnce(std::fs::File, &mut polars::prelude::DataFrame) -> std::result::Result<R, E>,
+) -> std::result::Result<rask_core::Value, rask_core::TaskError> {
+    let name = format!("part.{index}.{ext}");
+    let path = dir.join(&name);
+    let tmp = dir.join(format!(".{name}.{token}.tmp"));
+    let fail = |what: &str, e: &dyn std::fmt::Display| {
+        let _ = std::fs::remove_file(&tmp);
+        rask_core::TaskError::failed(format!("{}: {what}: {e}", path.display()))
+    };
+    let file = std::fs::File::create(&tmp).map_err(|e| fail("cannot create", &e))?;
+    let rows = df.height() as u64;
+    write(file, df).map_err(|e| fail("cannot write", &e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| fail("cannot rename the temporary file", &e))?;
+    Ok(rask_core::Value::new(rows))
+}
+
+/// The writes of every partition of a dataframe, as a collection: one task
+/// per partition, `kernel(index)`, whose value is the rows it wrote; the
+/// output is the total.
+pub(crate) struct WriteParts<'a, F> {
+    pub(crate) df: &'a crate::frame::DataFrame,
+    /// Name of the write tasks' layer (`to_csv-…`).
+    pub(crate) name: String,
+    pub(crate) kernel: F,
+}
+
+impl<F: Fn(usize) -> rask_core::Op> rask_core::Collection for WriteParts<'_, F> {
+    type Output = u64;
+    fn add_to_graph(&self, b: &mut rask_core::GraphBuilder, outputs: &mut Vec<rask_core::Key>) {
+        let parts = self.df.add_parts(b, 0..self.df.npartitions());
+        for (i, p) in parts.into_iter().enumerate() {
+            let k = crate::frame::part_key(&self.name, i);
+            b.insert(k.clone(), (self.kernel)(i), [p]);
+            outputs.push(k);
+        }
+    }
+    fn finalize(&self, values: &mut dyn Iterator<Item = rask_core::Value>) -> Result<u64> {
+        Ok(values
+            .take(self.df.npartitions())
+            .map(|v| v.downcast_ref::<u64>().copied().unwrap_or(0))
+            .sum())
+    }
+    fn validate(&self) -> Result<()> {
+        self.df.check()
+    }
+}

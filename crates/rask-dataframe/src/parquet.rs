@@ -30,7 +30,7 @@ use rask_core::{Error, Op, Result, TaskError, Value};
 use serde::{Deserialize, Serialize};
 
 use crate::files;
-use crate::frame::{DataFrame, Reader, Source, layer_name, part_key};
+use crate::frame::{DataFrame, Reader, Source, layer_name};
 use crate::kernels::{Part, part_arg, polars_pool};
 use crate::steps::{Step, apply_all};
 
@@ -280,19 +280,14 @@ impl rask_core::Kernel for WriteParquetPart {
     const NAME: &'static str = "rask.dataframe.write_parquet";
     fn run(&self, args: &[Value]) -> std::result::Result<Value, TaskError> {
         let mut df = part_arg(args, 0)?.clone();
-        let name = format!("part.{}.parquet", self.index);
-        let path = self.dir.join(&name);
-        let tmp = self.dir.join(format!(".{name}.{}.tmp", self.token));
-        let fail = |what: &str, e: &dyn std::fmt::Display| {
-            let _ = std::fs::remove_file(&tmp);
-            TaskError::failed(format!("{}: {what}: {e}", path.display()))
-        };
-        let file = File::create(&tmp).map_err(|e| fail("cannot create", &e))?;
-        let rows = df.height() as u64;
-        polars_pool(|| ParquetWriter::new(file).set_parallel(false).finish(&mut df))
-            .map_err(|e| fail("cannot write", &e))?;
-        std::fs::rename(&tmp, &path).map_err(|e| fail("cannot rename the temporary file", &e))?;
-        Ok(Value::new(rows))
+        files::write_part_file(
+            &self.dir,
+            self.index,
+            "parquet",
+            &self.token,
+            &mut df,
+            |file, df| polars_pool(|| ParquetWriter::new(file).set_parallel(false).finish(df)),
+        )
     }
 }
 
@@ -315,51 +310,18 @@ impl DataFrame {
         self.check()?;
         let dir = dir.as_ref().to_path_buf();
         std::fs::create_dir_all(&dir).map_err(|e| files::io(dir.clone(), e))?;
-        let write = WriteAll {
+        let token = rask_core::fresh_token();
+        let write = files::WriteParts {
             df: self,
-            dir,
-            token: rask_core::fresh_token(),
+            name: format!("to_parquet-{token}"),
+            kernel: |index| {
+                Op::kernel(WriteParquetPart {
+                    dir: dir.clone(),
+                    index,
+                    token: token.clone(),
+                })
+            },
         };
         rask_core::compute::compute_with(&write, executor).map(|_| ())
-    }
-}
-
-/// The writes of every partition, as a collection.
-struct WriteAll<'a> {
-    df: &'a DataFrame,
-    dir: PathBuf,
-    token: String,
-}
-
-impl rask_core::Collection for WriteAll<'_> {
-    type Output = u64;
-    fn add_to_graph(&self, b: &mut rask_core::GraphBuilder, outputs: &mut Vec<rask_core::Key>) {
-        let parts = self.df.add_parts(b, 0..self.df.npartitions());
-        let name = format!("to_parquet-{}", self.token);
-        for (i, p) in parts.into_iter().enumerate() {
-            let k = part_key(&name, i);
-            b.insert(
-                k.clone(),
-                Op::kernel(WriteParquetPart {
-                    dir: self.dir.clone(),
-                    index: i,
-                    token: self.token.clone(),
-                }),
-                [p],
-            );
-            outputs.push(k);
-        }
-    }
-    fn finalize(&self, values: &mut dyn Iterator<Item = Value>) -> Result<u64> {
-        let mut n = 0;
-        for _ in 0..self.df.npartitions() {
-            if let Some(v) = values.next() {
-                n += v.downcast_ref::<u64>().copied().unwrap_or(0);
-            }
-        }
-        Ok(n)
-    }
-    fn validate(&self) -> Result<()> {
-        self.df.check()
     }
 }
