@@ -238,6 +238,10 @@ const CANCEL_POLL: std::time::Duration = std::time::Duration::from_millis(20);
 /// How often a worker paused for memory looks again.
 const PAUSE_POLL: std::time::Duration = std::time::Duration::from_millis(5);
 
+/// How often worker threads sample the process's memory between tasks, at
+/// most (reading RSS costs a few microseconds).
+const INLINE_SAMPLE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// How often the monitor samples the process's memory.
 const SAMPLE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 
@@ -377,6 +381,7 @@ fn finish_memory(stats: Option<rask_memory::MemoryStats>) {
     let Some(mut stats) = stats else {
         return;
     };
+    rask_memory::set_memory_pressure(false);
     if stats.peak_managed > TRIM_AFTER || stats.spills > 0 {
         rask_memory::release_free_memory();
     }
@@ -486,6 +491,19 @@ impl Run<'_> {
     fn run_task(&self, w: usize, t: TaskId, args: &mut Vec<Value>, newly_ready: &mut Vec<TaskId>) {
         if let Err(e) = self.try_run_task(w, t, args, newly_ready) {
             self.fail(e);
+        }
+        if let Some(gauge) = &self.gauge {
+            // Memory is watched between tasks too: a busy machine may delay
+            // the monitor thread while tasks go on allocating.
+            let was_paused = gauge.paused();
+            match gauge.sample_if_due(&self.store, INLINE_SAMPLE_INTERVAL) {
+                Ok(Some(paused)) if was_paused && !paused => self.wake_all(),
+                Ok(_) => {}
+                Err(e) => self.fail(spill_error(self.plan, e)),
+            }
+            // Memory freed on this thread goes back to the system when a
+            // sample asked for it (allocators with per-thread heaps).
+            rask_memory::release_point();
         }
     }
 

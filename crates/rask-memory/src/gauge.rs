@@ -25,10 +25,11 @@
 //! 100 ms later.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::SpillError;
 use crate::limit::MemoryPolicy;
-use crate::process::{release_free_memory, rss_bytes};
+use crate::process::{release_free_memory, rss_bytes, set_memory_pressure};
 use crate::store::SpillStore;
 
 /// Memory figures of a scheduler or worker.
@@ -89,6 +90,10 @@ pub struct MemoryGauge {
     peak_managed: AtomicU64,
     unmanaged: AtomicU64,
     paused: AtomicBool,
+    /// When the gauge was made: the origin of `last_sample`.
+    born: Instant,
+    /// Nanoseconds after `born` of the last sample taken.
+    last_sample: AtomicU64,
 }
 
 impl MemoryGauge {
@@ -104,6 +109,8 @@ impl MemoryGauge {
             peak_managed: AtomicU64::new(0),
             unmanaged: AtomicU64::new(0),
             paused: AtomicBool::new(false),
+            born: Instant::now(),
+            last_sample: AtomicU64::new(0),
         }
     }
 
@@ -133,6 +140,8 @@ impl MemoryGauge {
         if self.policy.limit == 0 {
             return Ok(false);
         }
+        self.last_sample
+            .fetch_max(self.since_born(), Ordering::Relaxed);
         let managed = store.managed();
         self.peak_managed.fetch_max(managed, Ordering::Relaxed);
         let Some(rss) = rss_bytes() else {
@@ -149,12 +158,21 @@ impl MemoryGauge {
         let freed = store.spill_if_needed()?;
         // Memory freed by spills (here or in the workers) and by finished
         // tasks stays with the allocator until it is handed back.
+        // Above the spill threshold the allocator is told to hand freed
+        // memory back at once (see `set_memory_pressure`), until RSS is
+        // back under the target.
+        if rss > self.spill {
+            set_memory_pressure(true);
+        }
         let rss = if freed > 0 || rss > self.spill {
             release_free_memory();
             rss_bytes().unwrap_or(rss)
         } else {
             rss
         };
+        if rss < self.target {
+            set_memory_pressure(false);
+        }
         self.rss.store(rss, Ordering::Relaxed);
         self.peak_rss.fetch_max(rss, Ordering::Relaxed);
         let unmanaged = rss.saturating_sub(store.managed());
@@ -163,6 +181,51 @@ impl MemoryGauge {
         let paused = rss > self.pause;
         self.paused.store(paused, Ordering::Relaxed);
         Ok(paused)
+    }
+
+    /// Takes a sample ([`MemoryGauge::sample`]) if none was taken in the
+    /// last `interval` and no other thread is starting one: worker threads
+    /// call it between tasks, so memory is watched at the pace work changes
+    /// it even when a busy machine delays the sampling thread. `Ok(None)`
+    /// when no sample was due.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use rask_memory::{MemoryGauge, MemoryPolicy, SpillOptions, SpillStore};
+    ///
+    /// let store = SpillStore::<u32>::new(SpillOptions::default());
+    /// let gauge = MemoryGauge::new(MemoryPolicy::with_limit(1 << 40));
+    /// assert_eq!(gauge.sample_if_due(&store, Duration::ZERO).unwrap(), Some(false));
+    /// assert_eq!(gauge.sample_if_due(&store, Duration::from_secs(3600)).unwrap(), None);
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// Those of [`MemoryGauge::sample`].
+    pub fn sample_if_due<K: std::hash::Hash + Eq + Clone>(
+        &self,
+        store: &SpillStore<K>,
+        interval: Duration,
+    ) -> Result<Option<bool>, SpillError<K>> {
+        let now = self.since_born();
+        let last = self.last_sample.load(Ordering::Relaxed);
+        let interval = u64::try_from(interval.as_nanos()).unwrap_or(u64::MAX);
+        if now.saturating_sub(last) < interval
+            || self
+                .last_sample
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Relaxed)
+                .is_err()
+        {
+            return Ok(None);
+        }
+        self.sample(store).map(Some)
+    }
+
+    fn since_born(&self) -> u64 {
+        // Never 0, so that the first call of `sample_if_due` is due.
+        u64::try_from(self.born.elapsed().as_nanos())
+            .unwrap_or(u64::MAX)
+            .max(1)
     }
 
     /// Whether the last sample found the process above the pause

@@ -49,5 +49,8 @@ mod store;
 pub use error::SpillError;
 pub use gauge::{MemoryGauge, MemoryStats};
 pub use limit::{MemoryPolicy, cgroup_memory_max, detected_limit, physical_memory};
-pub use process::{release_free_memory, rss_bytes, rss_of, set_release_hook};
+pub use process::{
+    memory_pressure, release_free_memory, release_point, rss_bytes, rss_of, set_memory_pressure,
+    set_pressure_hook, set_release_hook,
+};
 pub use store::{Held, SpillOptions, SpillStore, StoreStats};

@@ -14,6 +14,8 @@
 
 #![allow(unsafe_code)]
 
+use std::cell::Cell;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{OnceLock, RwLock};
 
 /// The process's resident set size in bytes; `None` where `/proc` cannot be
@@ -77,11 +79,67 @@ pub fn set_release_hook(hook: fn()) {
     *HOOK.write().unwrap_or_else(|p| p.into_inner()) = Some(hook);
 }
 
+/// The function registered with [`set_pressure_hook`].
+static PRESSURE_HOOK: RwLock<Option<fn(bool)>> = RwLock::new(None);
+
+/// Whether the last call of [`set_memory_pressure`] said the process is
+/// short of memory.
+static PRESSURE: AtomicBool = AtomicBool::new(false);
+
+/// Registers `hook` to be told when the process comes under memory
+/// pressure (`true`: a gauge found RSS above its spill threshold) and when
+/// the pressure ends (`false`: back under the target). With mimalloc, rask
+/// makes it hand freed pages back at once under pressure, and keep them
+/// for reuse otherwise.
+///
+/// ```
+/// fn tell(short: bool) { let _ = short; }
+/// rask_memory::set_pressure_hook(tell);
+/// ```
+pub fn set_pressure_hook(hook: fn(bool)) {
+    *PRESSURE_HOOK.write().unwrap_or_else(|p| p.into_inner()) = Some(hook);
+}
+
+/// Says whether the process is short of memory; calls the hook of
+/// [`set_pressure_hook`] when that changes. Gauges call it at each sample.
+///
+/// ```
+/// rask_memory::set_memory_pressure(false);
+/// assert!(!rask_memory::memory_pressure());
+/// ```
+pub fn set_memory_pressure(short: bool) {
+    if PRESSURE.swap(short, Ordering::AcqRel) != short {
+        let hook = *PRESSURE_HOOK.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(f) = hook {
+            f(short);
+        }
+    }
+}
+
+/// Whether the process is under memory pressure (see
+/// [`set_memory_pressure`]).
+pub fn memory_pressure() -> bool {
+    PRESSURE.load(Ordering::Acquire)
+}
+
+/// Requests counted by [`release_free_memory`]; each thread that passes a
+/// [`release_point`] after a new request runs the hook for itself.
+static RELEASE_EPOCH: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// The last request this thread has answered.
+    static SEEN_EPOCH: Cell<u64> = const { Cell::new(0) };
+}
+
 /// Returns memory the allocator holds but no longer uses to the operating
 /// system, so RSS falls after work: `malloc_trim(0)` with glibc, then the
 /// hook of [`set_release_hook`] if one is set. Costs a walk over the free
 /// heap (around a millisecond for a large one): call it after work, not
 /// per task.
+///
+/// Allocators with per-thread heaps (mimalloc) release only the calling
+/// thread's free pages at once; every other thread releases its own at its
+/// next [`release_point`], which worker threads pass between tasks.
 pub fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
@@ -93,13 +151,82 @@ pub fn release_free_memory() {
     }
     let hook = *HOOK.read().unwrap_or_else(|p| p.into_inner());
     if let Some(f) = hook {
+        let epoch = RELEASE_EPOCH.fetch_add(1, Ordering::AcqRel) + 1;
+        SEEN_EPOCH.with(|s| s.set(epoch));
         f();
+    }
+}
+
+/// Runs the release hook on this thread if [`release_free_memory`] was
+/// called (on any thread) since this thread last did: the way a thread
+/// with its own heap gives its free pages back. One atomic load when
+/// nothing was requested; worker threads call it between tasks.
+///
+/// ```
+/// rask_memory::release_point(); // nothing requested: does nothing
+/// ```
+#[inline]
+pub fn release_point() {
+    let epoch = RELEASE_EPOCH.load(Ordering::Acquire);
+    if epoch == 0 {
+        return;
+    }
+    let stale = SEEN_EPOCH.with(|s| s.replace(epoch) != epoch);
+    if stale {
+        let hook = *HOOK.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(f) = hook {
+            f();
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    static HOOK_CALLS: AtomicU64 = AtomicU64::new(0);
+    static SAW_PRESSURE: AtomicBool = AtomicBool::new(false);
+
+    fn counting_hook() {
+        HOOK_CALLS.fetch_add(1, Ordering::SeqCst);
+    }
+
+    fn pressure_hook(short: bool) {
+        if short {
+            SAW_PRESSURE.store(true, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn other_threads_release_at_their_next_release_point() {
+        set_release_hook(counting_hook);
+        let (go, wait) = std::sync::mpsc::channel::<()>();
+        let (ready, started) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || {
+            // Up to date with every request so far.
+            release_point();
+            ready.send(()).unwrap();
+            wait.recv().unwrap();
+            let before = HOOK_CALLS.load(Ordering::SeqCst);
+            release_point();
+            HOOK_CALLS.load(Ordering::SeqCst) - before
+        });
+        started.recv().unwrap();
+        let before = HOOK_CALLS.load(Ordering::SeqCst);
+        release_free_memory();
+        assert!(HOOK_CALLS.load(Ordering::SeqCst) > before);
+        go.send(()).unwrap();
+        // The request made on this thread is answered on the other one.
+        assert_eq!(t.join().unwrap(), 1);
+    }
+
+    #[test]
+    fn pressure_changes_reach_the_hook() {
+        set_pressure_hook(pressure_hook);
+        set_memory_pressure(true);
+        assert!(SAW_PRESSURE.load(Ordering::SeqCst));
+        set_memory_pressure(false);
+    }
 
     #[test]
     fn rss_grows_with_touched_memory_and_trim_does_not_crash() {

@@ -202,18 +202,24 @@ const RESULT_BATCH_LEN: usize = 64;
 impl Pool {
     /// Starts `nthreads` threads named after the worker; each reports its
     /// runs to `done`, in batches (see [`Pool`]).
+    ///
+    /// `after_task` runs on the thread after each task (the worker watches
+    /// its memory there).
     pub(crate) fn start(
         nthreads: usize,
         worker: &str,
         done: impl Fn(Vec<Done>) + Send + Sync + 'static,
+        after_task: impl Fn() + Send + Sync + 'static,
     ) -> std::io::Result<Pool> {
         let (tx, rx) = mpsc::channel::<ExecTask>();
         let rx = Arc::new(Mutex::new(rx));
         let done = Arc::new(done);
+        let after_task = Arc::new(after_task);
         let mut threads = Vec::with_capacity(nthreads);
         for i in 0..nthreads.max(1) {
             let rx = Arc::clone(&rx);
             let done = Arc::clone(&done);
+            let after_task = Arc::clone(&after_task);
             let thread = std::thread::Builder::new()
                 .name(format!("rask-worker-{worker}-{i}"))
                 .spawn(move || {
@@ -252,6 +258,7 @@ impl Pool {
                             oldest = Instant::now();
                         }
                         batch.push(run_task(task));
+                        after_task();
                         if batch.len() >= RESULT_BATCH_LEN || oldest.elapsed() >= RESULT_BATCH_AGE {
                             done(std::mem::take(&mut batch));
                         }
@@ -365,11 +372,16 @@ mod tests {
     fn counting_pool() -> (Pool, mpsc::Receiver<Key>) {
         let (tx, rx) = mpsc::channel();
         let tx = Mutex::new(tx);
-        let pool = Pool::start(2, "p", move |ds| {
-            for d in ds {
-                let _ = tx.lock().unwrap().send(d.key);
-            }
-        })
+        let pool = Pool::start(
+            2,
+            "p",
+            move |ds| {
+                for d in ds {
+                    let _ = tx.lock().unwrap().send(d.key);
+                }
+            },
+            || {},
+        )
         .unwrap();
         (pool, rx)
     }

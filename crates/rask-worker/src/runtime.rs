@@ -318,9 +318,26 @@ async fn run_worker(
     }
     let pool = {
         let tx = events_tx.clone();
-        Pool::start(opts.nthreads, &name, move |d| {
-            let _ = tx.send(Event::Done(d));
-        })
+        let resumed = events_tx.clone();
+        let watched = Arc::clone(&store);
+        Pool::start(
+            opts.nthreads,
+            &name,
+            move |d| {
+                let _ = tx.send(Event::Done(d));
+            },
+            // Memory is watched between tasks too (a busy machine may delay
+            // the sampling task while tasks go on allocating); this thread
+            // hands its free memory back when a sample asked for it.
+            move || {
+                if watched.has_limit() {
+                    if watched.sample_if_due() == Some((true, false)) {
+                        let _ = resumed.send(Event::MemoryResumed);
+                    }
+                    rask_memory::release_point();
+                }
+            },
+        )
         .map_err(|e| WorkerError::Start(format!("cannot start task threads: {e}")))?
     };
     let peers = Arc::new(Peers::new(ConnectOptions {

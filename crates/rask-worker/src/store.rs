@@ -21,6 +21,10 @@
 use rask_core::{Key, Value};
 use rask_memory::{MemoryGauge, MemoryPolicy, SpillStore};
 
+/// How often task threads sample the worker's memory between tasks, at
+/// most.
+const INLINE_SAMPLE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
+
 /// One value in the store.
 #[derive(Clone)]
 pub(crate) struct Entry {
@@ -148,6 +152,21 @@ impl Store {
             Err(e) => {
                 tracing::error!("{e}");
                 (was, g.paused())
+            }
+        }
+    }
+
+    /// Takes a memory sample like [`Store::sample`] if none was taken in the
+    /// last [`INLINE_SAMPLE_INTERVAL`] (task threads call it between
+    /// tasks); `None` when none was due.
+    pub(crate) fn sample_if_due(&self) -> Option<(bool, bool)> {
+        let g = self.gauge.as_ref()?;
+        let was = g.paused();
+        match g.sample_if_due(&self.values, INLINE_SAMPLE_INTERVAL) {
+            Ok(now) => now.map(|now| (was, now)),
+            Err(e) => {
+                tracing::error!("{e}");
+                None
             }
         }
     }

@@ -80,15 +80,28 @@ mod allocator_settings {
         unsafe { libmimalloc_sys::mi_collect(true) }
     }
 
+    /// Sets mimalloc's purge delay (milliseconds).
+    fn set_purge_delay(ms: std::ffi::c_long) {
+        // SAFETY: `mi_option_set` only stores the option's value; it is
+        // safe to call at any time, before or after mimalloc starts.
+        unsafe {
+            libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, ms);
+        }
+    }
+
+    /// Under memory pressure (a memory limit's spill threshold passed),
+    /// freed pages go back to the system at once; otherwise after
+    /// [`PURGE_DELAY_MS`], for reuse.
+    fn pressure(short: bool) {
+        set_purge_delay(if short { 0 } else { PURGE_DELAY_MS });
+    }
+
     extern "C" fn apply() {
         rask_memory::set_release_hook(collect);
         // The environment variable, when set, is the user's choice.
         if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-            // SAFETY: `mi_option_set` only stores the option's value; it is
-            // safe to call at any time, before or after mimalloc starts.
-            unsafe {
-                libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS);
-            }
+            set_purge_delay(PURGE_DELAY_MS);
+            rask_memory::set_pressure_hook(pressure);
         }
     }
 
