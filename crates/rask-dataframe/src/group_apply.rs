@@ -3,9 +3,9 @@
 //! Rows are hash-shuffled by the keys (see [`crate::shuffle`]) so that
 //! every group lands whole in one partition; then each partition runs
 //! Polars' `group_by(keys).apply(f)` on its own rows. There is no shuffle
-//! when the dataframe is already hash-partitioned on the keys into the
-//! wanted number of partitions (after a shuffle, a shuffled join or a
-//! `split_out` aggregation on them).
+//! when the dataframe is already hash-partitioned on the keys, or on some
+//! of them (after a shuffle, a shuffled join or a `split_out` aggregation),
+//! into the wanted number of partitions.
 //!
 //! As with `map_partitions` (see [`crate::map`]), the function is a closure
 //! (local only: a cluster refuses the graph, naming the task) or a function
@@ -25,9 +25,7 @@ use crate::frame::{DataFrame, fmt_schema, layer_name};
 use crate::groupby::GroupBy;
 use crate::kernels::{Part, part_arg, polars_pool};
 use crate::map::{call_remote, check_schema, guarded};
-use crate::shuffle::{
-    HashPartitioning, ShuffleOptions, hash_dtype, hash_shuffle, key_dtypes, plain_column,
-};
+use crate::shuffle::{ShuffleOptions, hash_dtype, hash_shuffle, key_dtypes, plain_column};
 use crate::steps::SerSchema;
 
 const OP: &str = "group_by/apply";
@@ -172,15 +170,10 @@ impl GroupBy {
             Ok(d) => d.iter().map(hash_dtype).collect(),
             Err(e) => return Err(df.with_error(e)),
         };
-        let n = self.split_out.unwrap_or(df.npartitions());
-        let want = HashPartitioning {
-            columns: names.clone(),
-            dtypes: dtypes.clone(),
-            npartitions: n,
-        };
-        let placed = if df.partitioning() == Some(&want) {
+        let placed = if self.grouped_in_place().is_some() {
             df.clone()
         } else {
+            let n = self.split_out.unwrap_or(df.npartitions());
             hash_shuffle(df, &self.keys, &dtypes, n, &ShuffleOptions::default())
         };
         Ok((placed, names))

@@ -28,8 +28,11 @@
 //! order, so `first`/`last` still pick the first/last row. The result
 //! records its hash partitioning on the key columns, so a join on those
 //! keys with the same partition count needs no shuffle. When the input is
-//! already hash-partitioned on the keys into `n` partitions, there is no
-//! shuffle at all.
+//! already hash-partitioned on the keys (or on some of them) — after a
+//! shuffle, a shuffled join or a split-out aggregation — and `split_out`
+//! is not set or equals its partition count, there is no shuffle and no
+//! tree at all: every partition finishes its own groups, and the result
+//! keeps the input's partitioning.
 //!
 //! **Choosing `split_out` automatically.** Nothing is computed to choose:
 //! the number of groups is bounded from the key types alone, where the type
@@ -99,6 +102,8 @@ impl GroupBy {
     /// counts as 1. Without it, `agg` chooses from the key types and the
     /// partition count ([`AUTO_TREE_MAX_GROUPS`],
     /// [`AUTO_INPUTS_PER_OUTPUT`]) and `apply` keeps the input's count.
+    /// An input already hash-partitioned on the keys (or some of them) is
+    /// not moved when `split_out` is unset or equals its partition count.
     ///
     /// ```
     /// # use rask_local as _;
@@ -124,7 +129,19 @@ impl GroupBy {
     /// expression, each optionally aliased. Rows are in no particular
     /// order. The result has one partition (a tree reduction) unless
     /// [`GroupBy::split_out`] asks for more or chooses more automatically;
-    /// then it is hash-partitioned on the key columns.
+    /// then it is hash-partitioned on the key columns (or keeps the
+    /// input's partitioning, when that already holds every group whole).
+    ///
+    /// ```
+    /// # use rask_local as _;
+    /// use rask_dataframe::{self as dd, polars::prelude::*};
+    /// let pl = df!("k" => ["a", "b", "a"], "v" => [1.0, 2.0, 4.0]).unwrap();
+    /// let d = dd::from_polars(pl, 2).unwrap();
+    /// let out = d.group_by([col("k")]).agg([col("v").mean().alias("m"), len().alias("n")]);
+    /// assert_eq!(out.npartitions(), 1); // 2 input partitions: the tree
+    /// let out = out.compute().unwrap().sort(["k"], Default::default()).unwrap();
+    /// assert_eq!(out.column("m").unwrap().f64().unwrap().get(0), Some(2.5));
+    /// ```
     pub fn agg<E: AsRef<[Expr]>>(&self, aggs: E) -> DataFrame {
         let df = &self.df;
         if df.error().is_some() {
@@ -161,11 +178,19 @@ impl GroupBy {
         let key_cols: Vec<Expr> = key_names.iter().map(|k| col(k.clone())).collect();
         let partial = df.with_step("group_by", Step::GroupBy(ser(&self.keys), ser(&chunk)));
         let key_types: Vec<DataType> = oracle.iter_values().take(nkeys).cloned().collect();
+        let combine = Step::GroupBy(ser(&key_cols), ser(&combine));
+        let finish = Step::Select(ser(&finish));
+        // Already placed by (some of) these keys: every group is whole in
+        // one partition, so each partition finishes its own groups.
+        if let Some(p) = self.grouped_in_place() {
+            return partial
+                .with_step("group_by-combine", combine)
+                .with_step("group_by-finish", finish)
+                .with_meta(None, Some(p));
+        }
         let n_out = self
             .split_out
             .unwrap_or_else(|| auto_split_out(&key_types, df.npartitions()));
-        let combine = Step::GroupBy(ser(&key_cols), ser(&combine));
-        let finish = Step::Select(ser(&finish));
         if n_out <= 1 {
             let split_every = match self.split_every {
                 Some(n) => n,
@@ -184,29 +209,29 @@ impl GroupBy {
             dtypes: key_types.iter().map(hash_dtype).collect(),
             npartitions: n_out,
         };
-        // Already placed by these keys: every group is in one partition.
-        let in_place = self
-            .keys
-            .iter()
-            .map(plain_column)
-            .collect::<Option<Vec<_>>>()
-            == Some(placed.columns.clone())
-            && df.partitioning() == Some(&placed);
-        let shuffled = if in_place {
-            partial
-        } else {
-            hash_shuffle(
-                &partial,
-                &key_cols,
-                &placed.dtypes,
-                n_out,
-                &ShuffleOptions::default(),
-            )
-        };
-        shuffled
-            .with_step("group_by-combine", combine)
-            .with_step("group_by-finish", finish)
-            .with_meta(None, Some(placed))
+        hash_shuffle(
+            &partial,
+            &key_cols,
+            &placed.dtypes,
+            n_out,
+            &ShuffleOptions::default(),
+        )
+        .with_step("group_by-combine", combine)
+        .with_step("group_by-finish", finish)
+        .with_meta(None, Some(placed))
+    }
+
+    /// The input's hash partitioning, when it places rows by columns that
+    /// are all among the keys (plain columns) into the partition count
+    /// asked for (any, when `split_out` is not set): then every group is
+    /// whole in one partition, and results keep that partitioning (the key
+    /// columns come out unchanged).
+    pub(crate) fn grouped_in_place(&self) -> Option<HashPartitioning> {
+        let p = self.df.partitioning()?;
+        let keys: Vec<String> = self.keys.iter().map(plain_column).collect::<Option<_>>()?;
+        let fits = self.split_out.is_none_or(|n| n == p.npartitions)
+            && p.columns.iter().all(|c| keys.contains(c));
+        fits.then(|| p.clone())
     }
 }
 

@@ -145,14 +145,22 @@ fn apply_after_a_shuffle_on_the_keys_does_not_shuffle_again() {
     let placed = dd::from_partitions(random_parts(&pl, 4, 1))
         .unwrap()
         .shuffle([col("g")], 4);
-    let got = placed.group_by([col("g")]).apply(top2, None);
-    let mut b = rask_core::GraphBuilder::new();
-    rask_core::Collection::add_to_graph(&got, &mut b, &mut Vec::new());
-    let mut b0 = rask_core::GraphBuilder::new();
-    rask_core::Collection::add_to_graph(&placed, &mut b0, &mut Vec::new());
-    assert_eq!(b.len(), b0.len() + 4, "one task per partition");
-    let want = oracle(&pl, &["g"], top2);
-    assert_frames_eq(&sorted(&got.compute().unwrap(), &ALL), &sorted(&want, &ALL));
+    let count = |d: &dd::DataFrame| {
+        let mut b = rask_core::GraphBuilder::new();
+        rask_core::Collection::add_to_graph(d, &mut b, &mut Vec::new());
+        b.len()
+    };
+    // Partitioned by the key, or by one of the keys.
+    for keys in [vec!["g"], vec!["g", "k"]] {
+        let kexprs: Vec<Expr> = keys.iter().map(|k| col(*k)).collect();
+        let got = placed.group_by(&kexprs).apply(top2, None);
+        assert_eq!(count(&got), count(&placed) + 4, "one task per partition");
+        let want = oracle(&pl, &keys, top2);
+        assert_frames_eq(&sorted(&got.compute().unwrap(), &ALL), &sorted(&want, &ALL));
+    }
+    // Another partition count asked for shuffles.
+    let got = placed.group_by([col("g")]).split_out(2).apply(top2, None);
+    assert!(count(&got) > count(&placed) + 2);
 }
 
 #[test]

@@ -256,21 +256,38 @@ fn split_out_results_join_and_regroup_without_another_shuffle() {
         &sorted(&want, &["g"]),
     );
 
-    // Input already shuffled on the key into as many partitions: one task
-    // per partition, no second shuffle.
+    // Input already shuffled on the key (or on one of the keys) into as
+    // many partitions: one task per partition, no second shuffle, no tree;
+    // the result keeps the input's partitioning.
     let placed = d.shuffle([col("g")], 3);
-    let again = placed.group_by([col("g")]).split_out(3).agg(aggs());
-    assert_eq!(task_count(&again), task_count(&placed) + 3);
-    let want = pl
-        .lazy()
-        .group_by([col("g")])
-        .agg(aggs())
-        .collect()
-        .unwrap();
-    assert_frames_eq(
-        &sorted(&again.compute().unwrap(), &["g"]),
-        &sorted(&want, &["g"]),
-    );
+    for (keys, split_out) in [
+        (vec!["g"], Some(3)),
+        (vec!["g"], None),
+        (vec!["k", "g"], None),
+    ] {
+        let kexprs: Vec<Expr> = keys.iter().map(|k| col(*k)).collect();
+        let mut g = placed.group_by(&kexprs);
+        if let Some(s) = split_out {
+            g = g.split_out(s);
+        }
+        let again = g.agg(aggs());
+        assert_eq!(task_count(&again), task_count(&placed) + 3, "{keys:?}");
+        assert_eq!(again.partitioning(), placed.partitioning());
+        let want = pl
+            .clone()
+            .lazy()
+            .group_by(&kexprs)
+            .agg(aggs())
+            .collect()
+            .unwrap();
+        assert_frames_eq(
+            &sorted(&again.compute().unwrap(), &keys),
+            &sorted(&want, &keys),
+        );
+    }
+    // A different count asked for does shuffle.
+    let other = placed.group_by([col("g")]).split_out(2).agg(aggs());
+    assert!(task_count(&other) > task_count(&placed) + 2);
 }
 
 #[test]
