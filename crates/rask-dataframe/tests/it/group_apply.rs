@@ -121,7 +121,7 @@ fn apply_on_categorical_keys_and_registered_functions() {
         .split_out(4)
         .apply_remote(demean, None);
     assert!(portable(&remote), "a registered function is portable");
-    for got in [local, remote] {
+    for got in [&local, &remote] {
         let got = got.compute().unwrap();
         assert!(matches!(
             got.column("k").unwrap().dtype(),
@@ -129,6 +129,26 @@ fn apply_on_categorical_keys_and_registered_functions() {
         ));
         assert_frames_eq(&sorted(&got, &ALL), &sorted(&want, &ALL));
     }
+    // The remote tasks' parameters survive encoding: decoded on "another
+    // worker", the kernel gives the same answer on a partition.
+    let mut b = rask_core::GraphBuilder::new();
+    rask_core::Collection::add_to_graph(&remote, &mut b, &mut Vec::new());
+    let graph = b.build().unwrap();
+    let mut checked = 0;
+    for task in graph.tasks() {
+        let Some((name, params)) = task.op.kernel_parts() else {
+            continue;
+        };
+        let decoded = rask_core::kernel::decode(name, &params.unwrap()).unwrap();
+        if name == "rask.dataframe.group_apply_remote" {
+            let input = Value::sized(dd::Part(pl_enum.clone()));
+            let out = decoded.run(&[input]).unwrap();
+            let out = &out.get::<dd::Part>(0).unwrap().0;
+            assert_frames_eq(&sorted(out, &ALL), &sorted(&want, &ALL));
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 4, "one remote task per output partition");
     // A function that is not registered is a clear error.
     let e = d
         .group_by([col("k")])
