@@ -1,4 +1,5 @@
-//! `group_by(keys).agg(aggs)` as a tree reduction.
+//! `group_by(keys).agg(aggs)` as a tree reduction, or as a hash shuffle
+//! of partial aggregations for many groups (`split_out`).
 //!
 //! Each aggregation is split into three parts ([`decompose`]):
 //!
@@ -17,29 +18,70 @@
 //! Variance and standard deviation combine per-partition counts, means and
 //! sums of squared deviations with Chan's parallel formula, which stays
 //! accurate where sums of squares would cancel.
+//!
+//! **Split out.** With `n` output partitions ([`GroupBy::split_out`]), the
+//! chunk results are hash-shuffled by their keys into `n` partitions (see
+//! [`crate::shuffle`]) instead of being reduced by a tree, and every output
+//! partition runs the combine and finish parts once on the partials it
+//! received: all partials of a group land in one partition, so that
+//! partition holds the group's whole answer. Pieces are stacked in input
+//! order, so `first`/`last` still pick the first/last row. The result
+//! records its hash partitioning on the key columns, so a join on those
+//! keys with the same partition count needs no shuffle. When the input is
+//! already hash-partitioned on the keys (or on some of them) — after a
+//! shuffle, a shuffled join or a split-out aggregation — and `split_out`
+//! is not set or equals its partition count, there is no shuffle and no
+//! tree at all: every partition finishes its own groups, and the result
+//! keeps the input's partitioning.
+//!
+//! **Choosing `split_out` automatically.** Nothing is computed to choose:
+//! the number of groups is bounded from the key types alone, where the type
+//! bounds it (an `Enum` has its categories plus null, a `Boolean` 3 values,
+//! 8- and 16-bit integers 257 and 65,537; a multi-key bound is the product).
+//! A bound of at most [`AUTO_TREE_MAX_GROUPS`] (the result surely fits
+//! in one partition) keeps the tree. Otherwise the number of groups is
+//! unknown (numbers, strings, dates) or may be large, and the result gets
+//! one partition per [`AUTO_INPUTS_PER_OUTPUT`] input partitions, rounded
+//! up — Dask's rule of thumb for an unknown result size, which keeps the
+//! tree for up to that many input partitions. The shuffle path costs little
+//! when groups are few (the partials it moves are then small), so guessing
+//! high is cheap; set `split_out` explicitly when you know better.
 
 use polars::prelude::{AggExpr, DataType, Expr, NULL, PlSmallStr, col, lit, when};
 
 use crate::frame::DataFrame;
+use crate::shuffle::{HashPartitioning, ShuffleOptions, hash_dtype, hash_shuffle, plain_column};
 use crate::steps::{SerExpr, Step, output_schema};
+
+/// With automatic `split_out`, a group count bounded (by the key types) to
+/// at most this keeps the tree reduction and one output partition.
+pub const AUTO_TREE_MAX_GROUPS: u64 = 1_000_000;
+
+/// With automatic `split_out` and a group count that is unknown or may be
+/// over [`AUTO_TREE_MAX_GROUPS`], one output partition per this many input
+/// partitions (rounded up).
+pub const AUTO_INPUTS_PER_OUTPUT: usize = 16;
 
 /// A pending `group_by`: keys chosen, aggregations not yet.
 #[derive(Clone, Debug)]
 #[must_use = "call .agg(...) to aggregate"]
 pub struct GroupBy {
-    df: DataFrame,
-    keys: Vec<Expr>,
+    pub(crate) df: DataFrame,
+    pub(crate) keys: Vec<Expr>,
     split_every: Option<usize>,
+    pub(crate) split_out: Option<usize>,
 }
 
 impl DataFrame {
     /// Groups rows by the values of `keys` (Polars expressions, usually
-    /// columns); aggregate with [`GroupBy::agg`].
+    /// columns); aggregate with [`GroupBy::agg`], or run a function on
+    /// every group with [`GroupBy::apply`].
     pub fn group_by<E: AsRef<[Expr]>>(&self, keys: E) -> GroupBy {
         GroupBy {
             df: self.clone(),
             keys: keys.as_ref().to_vec(),
             split_every: None,
+            split_out: None,
         }
     }
 }
@@ -52,12 +94,54 @@ impl GroupBy {
         self
     }
 
+    /// The number of output partitions of [`GroupBy::agg`] (and of
+    /// [`GroupBy::apply`]). `1` reduces the partials by a tree into one
+    /// partition; `n > 1` hash-shuffles the per-partition partial
+    /// aggregations by key into `n` partitions and finishes each there, for
+    /// results with many groups (see the module docs of `groupby`). `0`
+    /// counts as 1. Without it, `agg` chooses from the key types and the
+    /// partition count ([`AUTO_TREE_MAX_GROUPS`],
+    /// [`AUTO_INPUTS_PER_OUTPUT`]) and `apply` keeps the input's count.
+    /// An input already hash-partitioned on the keys (or some of them) is
+    /// not moved when `split_out` is unset or equals its partition count.
+    ///
+    /// ```
+    /// # use rask_local as _;
+    /// use rask_dataframe::{self as dd, polars::prelude::*};
+    /// let pl = df!("id" => [1i64, 2, 3, 1, 2, 3, 4], "v" => [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0]).unwrap();
+    /// let d = dd::from_polars(pl, 3).unwrap();
+    /// let per_id = d.group_by([col("id")]).split_out(2).agg([col("v").sum().alias("total")]);
+    /// assert_eq!(per_id.npartitions(), 2);
+    /// // The result is hash-partitioned on the key: a join on `id` with
+    /// // another dataframe shuffled the same way needs no shuffle.
+    /// assert_eq!(per_id.partitioning().unwrap().columns, ["id"]);
+    /// let out = per_id.compute().unwrap().sort(["id"], Default::default()).unwrap();
+    /// assert_eq!(out.column("total").unwrap().f64().unwrap().get(0), Some(5.0));
+    /// ```
+    pub fn split_out(mut self, n: usize) -> Self {
+        self.split_out = Some(n.max(1));
+        self
+    }
+
     /// Aggregates every group: one row per group, the key columns first,
     /// then one column per aggregation. Supported: `sum`, `mean`, `count`,
     /// `len`, `min`, `max`, `first`, `last`, `var(ddof)`, `std(ddof)` of an
-    /// expression, each
-    /// optionally aliased. The result has one partition; rows are in no
-    /// particular order.
+    /// expression, each optionally aliased. Rows are in no particular
+    /// order. The result has one partition (a tree reduction) unless
+    /// [`GroupBy::split_out`] asks for more or chooses more automatically;
+    /// then it is hash-partitioned on the key columns (or keeps the
+    /// input's partitioning, when that already holds every group whole).
+    ///
+    /// ```
+    /// # use rask_local as _;
+    /// use rask_dataframe::{self as dd, polars::prelude::*};
+    /// let pl = df!("k" => ["a", "b", "a"], "v" => [1.0, 2.0, 4.0]).unwrap();
+    /// let d = dd::from_polars(pl, 2).unwrap();
+    /// let out = d.group_by([col("k")]).agg([col("v").mean().alias("m"), len().alias("n")]);
+    /// assert_eq!(out.npartitions(), 1); // 2 input partitions: the tree
+    /// let out = out.compute().unwrap().sort(["k"], Default::default()).unwrap();
+    /// assert_eq!(out.column("m").unwrap().f64().unwrap().get(0), Some(2.5));
+    /// ```
     pub fn agg<E: AsRef<[Expr]>>(&self, aggs: E) -> DataFrame {
         let df = &self.df;
         if df.error().is_some() {
@@ -93,18 +177,89 @@ impl GroupBy {
         }
         let key_cols: Vec<Expr> = key_names.iter().map(|k| col(k.clone())).collect();
         let partial = df.with_step("group_by", Step::GroupBy(ser(&self.keys), ser(&chunk)));
-        let split_every = match self.split_every {
-            Some(n) => n,
-            None => rask_config::try_get().map_or(4, |c| c.split_every),
+        let key_types: Vec<DataType> = oracle.iter_values().take(nkeys).cloned().collect();
+        let combine = Step::GroupBy(ser(&key_cols), ser(&combine));
+        let finish = Step::Select(ser(&finish));
+        // Already placed by (some of) these keys: every group is whole in
+        // one partition, so each partition finishes its own groups.
+        if let Some(p) = self.grouped_in_place() {
+            return partial
+                .with_step("group_by-combine", combine)
+                .with_step("group_by-finish", finish)
+                .with_meta(None, Some(p));
+        }
+        let n_out = self
+            .split_out
+            .unwrap_or_else(|| auto_split_out(&key_types, df.npartitions()));
+        if n_out <= 1 {
+            let split_every = match self.split_every {
+                Some(n) => n,
+                None => rask_config::try_get().map_or(4, |c| c.split_every),
+            };
+            return crate::tree::reduce(
+                &partial,
+                "group_by-agg",
+                vec![combine],
+                vec![finish],
+                split_every,
+            );
+        }
+        let placed = HashPartitioning {
+            columns: key_names.iter().map(|k| k.to_string()).collect(),
+            dtypes: key_types.iter().map(hash_dtype).collect(),
+            npartitions: n_out,
         };
-        crate::tree::reduce(
+        hash_shuffle(
             &partial,
-            "group_by-agg",
-            vec![Step::GroupBy(ser(&key_cols), ser(&combine))],
-            vec![Step::Select(ser(&finish))],
-            split_every,
+            &key_cols,
+            &placed.dtypes,
+            n_out,
+            &ShuffleOptions::default(),
         )
+        .with_step("group_by-combine", combine)
+        .with_step("group_by-finish", finish)
+        .with_meta(None, Some(placed))
     }
+
+    /// The input's hash partitioning, when it places rows by columns that
+    /// are all among the keys (plain columns) into the partition count
+    /// asked for (any, when `split_out` is not set): then every group is
+    /// whole in one partition, and results keep that partitioning (the key
+    /// columns come out unchanged).
+    pub(crate) fn grouped_in_place(&self) -> Option<HashPartitioning> {
+        let p = self.df.partitioning()?;
+        let keys: Vec<String> = self.keys.iter().map(plain_column).collect::<Option<_>>()?;
+        let fits = self.split_out.is_none_or(|n| n == p.npartitions)
+            && p.columns.iter().all(|c| keys.contains(c));
+        fits.then(|| p.clone())
+    }
+}
+
+/// The number of output partitions `agg` chooses when `split_out` is not
+/// set (see the module docs).
+pub(crate) fn auto_split_out(key_types: &[DataType], n_in: usize) -> usize {
+    if let Some(bound) = groups_bound(key_types)
+        && bound <= AUTO_TREE_MAX_GROUPS
+    {
+        return 1;
+    }
+    n_in.div_ceil(AUTO_INPUTS_PER_OUTPUT).max(1)
+}
+
+/// An upper bound on the number of groups of keys of these types (nulls
+/// included), when every type bounds its values.
+pub(crate) fn groups_bound(key_types: &[DataType]) -> Option<u64> {
+    key_types.iter().try_fold(1u64, |acc, t| {
+        let values = match t {
+            DataType::Null => 1,
+            DataType::Boolean => 3,
+            DataType::Int8 | DataType::UInt8 => 257,
+            DataType::Int16 | DataType::UInt16 => 65_537,
+            DataType::Enum(frozen, _) => frozen.categories().len() as u64 + 1,
+            _ => return None,
+        };
+        Some(acc.saturating_mul(values))
+    })
 }
 
 /// The three parts of one aggregation (see the module docs).

@@ -25,7 +25,11 @@
 //! * [`from_polars`], [`read_csv`] / [`ReadCsv`], [`read_parquet`] /
 //!   [`ReadParquet`], [`DataFrame::to_parquet`], [`DataFrame::to_csv`],
 //!   [`from_delayed`] / [`DataFrame::to_delayed`] — in and out.
-//! * [`DataFrame::group_by`] — aggregations as tree reductions; so are
+//! * [`DataFrame::group_by`] — aggregations as tree reductions, or as a
+//!   hash shuffle of partial aggregations into [`GroupBy::split_out`]
+//!   partitions for many groups; [`GroupBy::apply`] /
+//!   [`GroupBy::apply_remote`] run a function on every whole group after
+//!   a shuffle by the keys. Whole-frame reductions are tree reductions too:
 //!   [`DataFrame::agg`] (and `sum`, `mean`, `min`, `max`, `count`),
 //!   [`DataFrame::nunique`], [`DataFrame::value_counts`],
 //!   [`DataFrame::drop_duplicates`] and [`DataFrame::describe`].
@@ -56,6 +60,7 @@ mod csv_write;
 mod delayed;
 mod files;
 mod frame;
+mod group_apply;
 mod groupby;
 mod join;
 pub mod kernels;
@@ -72,7 +77,7 @@ mod tree;
 pub use csv::{ReadCsv, read_csv};
 pub use delayed::from_delayed;
 pub use frame::{DataFrame, Divisions};
-pub use groupby::GroupBy;
+pub use groupby::{AUTO_INPUTS_PER_OUTPUT, AUTO_TREE_MAX_GROUPS, GroupBy};
 pub use join::JoinStrategy;
 pub use kernels::Part;
 pub use parquet::{ReadParquet, read_parquet};

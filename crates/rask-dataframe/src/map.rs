@@ -71,7 +71,7 @@ impl DataFrame {
             let df = part_arg(args, 0)?.clone();
             let out =
                 polars_pool(|| f(df).map_err(Into::<BoxError>::into)).map_err(TaskError::Failed)?;
-            check_schema(&out, &expected, "the closure")?;
+            check_schema(&out, &expected, "map_partitions", "the closure")?;
             Ok(Part::value(out))
         });
         self.map_layer(name, schema, op)
@@ -130,7 +130,7 @@ impl DataFrame {
     }
 
     /// A layer running `op` on each partition of this dataframe.
-    fn map_layer(&self, name: Arc<str>, schema: SchemaRef, op: Op) -> DataFrame {
+    pub(crate) fn map_layer(&self, name: Arc<str>, schema: SchemaRef, op: Op) -> DataFrame {
         let input = self.clone();
         let n = self.npartitions();
         let name2 = name.clone();
@@ -154,7 +154,9 @@ impl DataFrame {
 
 /// Runs `f` on Polars' pool with a panic turned into an error (the user's
 /// function runs here, on the caller's thread, to find the schema).
-fn guarded(f: impl FnOnce() -> Result<PlFrame, BoxError> + Send) -> Result<PlFrame, BoxError> {
+pub(crate) fn guarded(
+    f: impl FnOnce() -> Result<PlFrame, BoxError> + Send,
+) -> Result<PlFrame, BoxError> {
     let run = std::panic::AssertUnwindSafe(|| polars_pool(f));
     std::panic::catch_unwind(run).unwrap_or_else(|p| {
         let msg = p
@@ -173,13 +175,19 @@ fn meta_error(what: &str, e: &BoxError) -> String {
     )
 }
 
-/// Fails unless `out` has the schema the dataframe promised.
-fn check_schema(out: &PlFrame, expected: &Schema, what: &str) -> Result<(), TaskError> {
+/// Fails unless `out` has the schema the dataframe promised (`op` is the
+/// operation, `what` the function).
+pub(crate) fn check_schema(
+    out: &PlFrame,
+    expected: &Schema,
+    op: &str,
+    what: &str,
+) -> Result<(), TaskError> {
     if **out.schema() == *expected {
         return Ok(());
     }
     Err(TaskError::failed(format!(
-        "map_partitions: {what} returned a partition with schema {} but the output schema is \
+        "{op}: {what} returned a partition with schema {} but the output schema is \
          {}; make the function's output schema the same for every partition, or pass the \
          right `meta`",
         fmt_schema(out.schema()),
@@ -197,19 +205,24 @@ struct MapRemote {
 
 impl MapRemote {
     fn call(&self, df: PlFrame) -> Result<PlFrame, TaskError> {
-        // A `#[rask::remote]` function's kernel has no parameters.
-        let k = rask_core::kernel::decode(&self.function, &[])
-            .map_err(|e| TaskError::failed(e.to_string()))?;
-        let wrong = |e: TaskError| {
-            TaskError::failed(format!(
-                "map_partitions_remote: `{}` must take a polars DataFrame (`&DataFrame` or \
-                 `DataFrame`) and return one (or a Result of one): {e}",
-                self.function
-            ))
-        };
-        let out = k.run(&[Value::new(df)])?;
-        out.into_inner::<PlFrame>(0).map_err(wrong)
+        call_remote("map_partitions_remote", &self.function, df)
     }
+}
+
+/// Runs the `#[rask::remote]` function registered as `function` on `df`
+/// (`op` names the operation in errors).
+pub(crate) fn call_remote(op: &str, function: &str, df: PlFrame) -> Result<PlFrame, TaskError> {
+    // A `#[rask::remote]` function's kernel has no parameters.
+    let k =
+        rask_core::kernel::decode(function, &[]).map_err(|e| TaskError::failed(e.to_string()))?;
+    let wrong = |e: TaskError| {
+        TaskError::failed(format!(
+            "{op}: `{function}` must take a polars DataFrame (`&DataFrame` or `DataFrame`) \
+             and return one (or a Result of one): {e}"
+        ))
+    };
+    let out = k.run(&[Value::new(df)])?;
+    out.into_inner::<PlFrame>(0).map_err(wrong)
 }
 
 impl rask_core::Kernel for MapRemote {
@@ -218,7 +231,12 @@ impl rask_core::Kernel for MapRemote {
         let df = part_arg(args, 0)?.clone();
         let out = polars_pool(|| self.call(df))?;
         if let Some(s) = &self.schema {
-            check_schema(&out, &s.0, &format!("`{}`", self.function))?;
+            check_schema(
+                &out,
+                &s.0,
+                "map_partitions",
+                &format!("`{}`", self.function),
+            )?;
         }
         Ok(Part::value(out))
     }

@@ -11,12 +11,13 @@
 //! * [`DataFrame::value_counts`] and [`DataFrame::drop_duplicates`] are
 //!   group-bys (counts summed by value; keys kept once, the other columns'
 //!   first values — partial results are stacked in partition order, so the
-//!   first of the firsts is the first row).
+//!   first of the firsts is the first row), with `split_out` chosen
+//!   automatically.
 //! * [`DataFrame::describe`]: count, null count, mean, standard deviation,
 //!   minimum and maximum of every numeric column, from one reduction.
 //!   Quantiles are not decomposable and are left out.
 //!
-//! Every result has one partition; results equal Polars' on the
+//! Every other result has one partition; results equal Polars' on the
 //! concatenated data up to floating-point rounding (and row order, for
 //! `value_counts` and `drop_duplicates`).
 
@@ -163,7 +164,10 @@ impl DataFrame {
 
     /// How many rows have each value of `column`: a dataframe of the
     /// distinct values (nulls included) and their counts in a column
-    /// `count`, in no particular order; one partition.
+    /// `count`, in no particular order. A `group_by(column).agg(..)`: its
+    /// partition count is chosen as [`GroupBy::split_out`](crate::GroupBy::split_out)
+    /// chooses it (one partition unless there may be many values and
+    /// many partitions).
     ///
     /// ```
     /// # use rask_local as _;
@@ -178,7 +182,9 @@ impl DataFrame {
 
     /// The rows that are distinct in the columns `subset` (every column
     /// when `None`), keeping the first row of each (in partition order);
-    /// rows come out in no particular order, in one partition.
+    /// rows come out in no particular order. A `group_by(..).agg(..)`, so
+    /// its partition count is chosen as
+    /// [`GroupBy::split_out`](crate::GroupBy::split_out) chooses it.
     ///
     /// ```
     /// # use rask_local as _;

@@ -80,3 +80,227 @@ fn unsupported_aggregation_is_an_error_naming_it() {
         .unwrap_err();
     assert!(e.to_string().contains("median"), "{e}");
 }
+
+/// Every partition count `split_out` may choose: 1 (the tree), 3, and
+/// automatic.
+const SPLIT_OUTS: [Option<usize>; 3] = [Some(1), Some(3), None];
+
+#[test]
+fn split_out_equals_polars_for_every_aggregation() {
+    let pl = data(900, 17);
+    // 40 partitions: automatic split_out shuffles into 40 / 16 → 3.
+    for (n, seed) in [(1, 1), (6, 2), (40, 3)] {
+        let d = dd::from_partitions(random_parts(&pl, n, seed)).unwrap();
+        for keys in [vec!["k"], vec!["g"], vec!["k", "g"]] {
+            let kexprs: Vec<Expr> = keys.iter().map(|k| col(*k)).collect();
+            let want = pl
+                .clone()
+                .lazy()
+                .group_by(&kexprs)
+                .agg(aggs())
+                .collect()
+                .unwrap();
+            for split_out in SPLIT_OUTS {
+                let mut g = d.group_by(&kexprs);
+                if let Some(s) = split_out {
+                    g = g.split_out(s);
+                }
+                let out = g.agg(aggs());
+                let parts = match split_out {
+                    Some(s) => s,
+                    None => n.div_ceil(dd::AUTO_INPUTS_PER_OUTPUT),
+                };
+                assert_eq!(out.npartitions(), parts, "{keys:?} {split_out:?}");
+                if parts > 1 {
+                    let p = out
+                        .partitioning()
+                        .expect("a split-out result is partitioned");
+                    assert_eq!(p.columns, keys);
+                    assert_eq!(p.npartitions, parts);
+                }
+                let got = out.compute().unwrap();
+                assert_frames_eq(&sorted(&got, &keys), &sorted(&want, &keys));
+            }
+        }
+    }
+}
+
+#[test]
+fn split_out_puts_each_group_in_one_partition() {
+    let pl = data(400, 3);
+    let d = dd::from_partitions(random_parts(&pl, 7, 2)).unwrap();
+    let parts = d
+        .group_by([col("k"), col("g")])
+        .split_out(4)
+        .agg([len().alias("n")])
+        .compute_partitions()
+        .unwrap();
+    let all = parts
+        .iter()
+        .cloned()
+        .reduce(|mut a, b| {
+            a.vstack_mut_owned(b).unwrap();
+            a
+        })
+        .unwrap();
+    let most = all
+        .lazy()
+        .group_by([col("k"), col("g")])
+        .agg([len().alias("c")])
+        .select([col("c").max()])
+        .collect()
+        .unwrap();
+    assert_eq!(
+        most.column("c").unwrap().u32().unwrap().get(0),
+        Some(1),
+        "no group appears twice"
+    );
+}
+
+#[test]
+fn split_out_on_categoricals_and_expressions_equals_polars() {
+    let pl = data(600, 23);
+    let d = dd::from_partitions(random_parts(&pl, 40, 6)).unwrap();
+    let c = d.cast_categorical(["k"]).unwrap();
+    let enum_dtype = c.dtype("k").unwrap().clone();
+    let pl_enum = pl
+        .clone()
+        .lazy()
+        .with_column(col("k").cast(enum_dtype))
+        .collect()
+        .unwrap();
+    // An Enum of 5 categories bounds the groups: automatic keeps the tree.
+    assert_eq!(c.group_by([col("k")]).agg(aggs()).npartitions(), 1);
+    let want = pl_enum
+        .clone()
+        .lazy()
+        .group_by([col("k")])
+        .agg(aggs())
+        .collect()
+        .unwrap();
+    for split_out in [3, 5] {
+        let got = c.group_by([col("k")]).split_out(split_out).agg(aggs());
+        assert_eq!(got.npartitions(), split_out);
+        let got = got.compute().unwrap();
+        assert!(matches!(
+            got.column("k").unwrap().dtype(),
+            DataType::Enum(..)
+        ));
+        assert_frames_eq(&sorted(&got, &["k"]), &sorted(&want, &["k"]));
+    }
+    // A key that is an expression: the result is partitioned on its name.
+    let key = (col("w") % lit(13)).alias("w13");
+    let got = d
+        .group_by([key.clone()])
+        .split_out(3)
+        .agg([col("v").mean().alias("m"), col("v").std(1).alias("s")]);
+    assert_eq!(got.partitioning().unwrap().columns, ["w13"]);
+    let want = pl
+        .lazy()
+        .group_by([key])
+        .agg([col("v").mean().alias("m"), col("v").std(1).alias("s")])
+        .collect()
+        .unwrap();
+    assert_frames_eq(
+        &sorted(&got.compute().unwrap(), &["w13"]),
+        &sorted(&want, &["w13"]),
+    );
+}
+
+fn task_count(c: &impl rask_core::Collection) -> usize {
+    let mut b = rask_core::GraphBuilder::new();
+    c.add_to_graph(&mut b, &mut Vec::new());
+    b.len()
+}
+
+#[test]
+fn split_out_results_join_and_regroup_without_another_shuffle() {
+    let pl = data(500, 41);
+    let d = dd::from_partitions(random_parts(&pl, 6, 8)).unwrap();
+    let per_g = d
+        .group_by([col("g")])
+        .split_out(4)
+        .agg([col("v").sum().alias("vs")]);
+    let other =
+        df!("g" => [Some(-3i64), Some(0), Some(2), None], "name" => ["a", "b", "c", "n"]).unwrap();
+    let right = dd::from_polars(other.clone(), 2)
+        .unwrap()
+        .shuffle([col("g")], 4);
+    let on = [col("g")];
+    let j = per_g.join(
+        &right,
+        on.clone(),
+        on.clone(),
+        JoinArgs::new(JoinType::Inner),
+    );
+    assert_eq!(
+        task_count(&j),
+        task_count(&per_g) + task_count(&right) + 4,
+        "only the join tasks are added"
+    );
+    let want = pl
+        .clone()
+        .lazy()
+        .group_by([col("g")])
+        .agg([col("v").sum().alias("vs")])
+        .join(
+            other.lazy(),
+            on.clone(),
+            on.clone(),
+            JoinArgs::new(JoinType::Inner),
+        )
+        .collect()
+        .unwrap();
+    assert_frames_eq(
+        &sorted(&j.compute().unwrap(), &["g"]),
+        &sorted(&want, &["g"]),
+    );
+
+    // Input already shuffled on the key (or on one of the keys) into as
+    // many partitions: one task per partition, no second shuffle, no tree;
+    // the result keeps the input's partitioning.
+    let placed = d.shuffle([col("g")], 3);
+    for (keys, split_out) in [
+        (vec!["g"], Some(3)),
+        (vec!["g"], None),
+        (vec!["k", "g"], None),
+    ] {
+        let kexprs: Vec<Expr> = keys.iter().map(|k| col(*k)).collect();
+        let mut g = placed.group_by(&kexprs);
+        if let Some(s) = split_out {
+            g = g.split_out(s);
+        }
+        let again = g.agg(aggs());
+        assert_eq!(task_count(&again), task_count(&placed) + 3, "{keys:?}");
+        assert_eq!(again.partitioning(), placed.partitioning());
+        let want = pl
+            .clone()
+            .lazy()
+            .group_by(&kexprs)
+            .agg(aggs())
+            .collect()
+            .unwrap();
+        assert_frames_eq(
+            &sorted(&again.compute().unwrap(), &keys),
+            &sorted(&want, &keys),
+        );
+    }
+    // A different count asked for does shuffle.
+    let other = placed.group_by([col("g")]).split_out(2).agg(aggs());
+    assert!(task_count(&other) > task_count(&placed) + 2);
+}
+
+#[test]
+fn missing_key_names_it_and_the_schema() {
+    let d = dd::from_polars(data(30, 2), 4).unwrap();
+    for split_out in [1, 3] {
+        let e = d
+            .group_by([col("nope")])
+            .split_out(split_out)
+            .agg([col("v").sum()])
+            .compute()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nope") && e.contains("v: f64"), "{e}");
+    }
+}

@@ -9,6 +9,7 @@ mod csv;
 mod delayed;
 mod errors;
 mod frame;
+mod group_apply;
 mod groupby;
 mod io;
 mod join;
