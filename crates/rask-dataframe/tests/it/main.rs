@@ -10,6 +10,7 @@ mod delayed;
 mod errors;
 mod frame;
 mod groupby;
+mod hive;
 mod io;
 mod join;
 mod map;
