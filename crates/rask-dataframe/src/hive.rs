@@ -647,6 +647,9 @@ mod tests {
         // A stray percent sign (a directory made by hand) is kept.
         assert_eq!(unescape("50%").as_deref(), Some("50%"));
         assert_eq!(unescape("%zz").as_deref(), Some("%zz"));
+        assert_eq!(unescape("%ü%4").as_deref(), Some("%ü%4"));
+        // Bytes that are not UTF-8 once decoded are replaced, not a panic.
+        assert_eq!(unescape("%FF").as_deref(), Some("\u{FFFD}"));
     }
 
     #[test]
