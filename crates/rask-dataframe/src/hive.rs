@@ -653,6 +653,27 @@ mod tests {
     }
 
     #[test]
+    fn a_write_s_leftover_temporaries_are_swept() {
+        let dir = std::env::temp_dir().join(format!("rask-hive-sweep-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("k=a")).unwrap();
+        for f in [
+            ".part.0.parquet.tok1.tmp",
+            ".part.1.parquet.tok2.tmp",
+            "part.0.parquet",
+        ] {
+            std::fs::write(dir.join("k=a").join(f), b"x").unwrap();
+        }
+        remove_temporaries(&dir, "tok1");
+        let mut left: Vec<String> = std::fs::read_dir(dir.join("k=a"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, [".part.1.parquet.tok2.tmp", "part.0.parquet"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn types_are_inferred_from_every_value() {
         let t = |v: &[&str]| HiveType::infer(v.iter().copied());
         assert_eq!(t(&["1", "-20"]), HiveType::Int64);

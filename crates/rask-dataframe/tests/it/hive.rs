@@ -516,3 +516,60 @@ pq.write_to_dataset(t.select(["k", "g", "v", "w"]).cast(pa.schema([("k", pa.stri
             .height()
     );
 }
+
+/// Runs a plan as another process would: encoded, decoded, then run.
+struct Remote;
+
+impl rask_core::Executor for Remote {
+    fn execute(
+        &self,
+        plan: &rask_core::Plan,
+        callbacks: &[&dyn rask_core::Callback],
+    ) -> rask_core::Result<Vec<rask_core::Value>> {
+        plan.graph.check_portable()?;
+        let decoded = rask_core::Plan::decode(&plan.encode()?)?;
+        rask_core::Executor::execute(&rask_local::SyncExecutor, &decoded, callbacks)
+    }
+    fn name(&self) -> &str {
+        "remote (test)"
+    }
+    fn requires_portable(&self) -> bool {
+        true
+    }
+}
+
+#[test]
+fn hive_writes_and_pruned_reads_are_portable() {
+    let dir = temp_dir("hive-portable");
+    let out = dir.join("out");
+    let pl = data(120, 31);
+    let d = dd::from_partitions(random_parts(&pl, 3, 7)).unwrap();
+    WriteParquet::new(&out)
+        .partition_on(["k"])
+        .write_with(&d, &Remote)
+        .unwrap();
+    let back = ReadParquet::new(s(&out))
+        .categorical("k")
+        .finish()
+        .unwrap()
+        .filter(col("k").eq(lit("beta")))
+        .select([col("w"), col("k")]);
+    let got = back.compute_with(&Remote).unwrap();
+    let want = pl
+        .lazy()
+        .filter(col("k").eq(lit("beta")))
+        .select([col("w"), col("k")])
+        .collect()
+        .unwrap();
+    assert_eq!(got.height(), want.height());
+    assert!(matches!(
+        got.column("k").unwrap().dtype(),
+        DataType::Enum(..)
+    ));
+    let got = got
+        .lazy()
+        .with_column(col("k").cast(DataType::String))
+        .collect()
+        .unwrap();
+    assert_frames_eq(&sorted(&got, &["w"]), &sorted(&want, &["w"]));
+}
