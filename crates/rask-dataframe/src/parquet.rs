@@ -15,7 +15,11 @@
 //!
 //! A write makes one file per partition, `part.{i}.parquet`, each written
 //! under a temporary name in the same directory and renamed when complete,
-//! so a failed write leaves no half file under a final name.
+//! so a failed write leaves no half file under a final name. With
+//! `partition_on` it writes a hive-partitioned dataset instead (see
+//! [`WriteParquet`] and the `hive` module): one file per partition in each
+//! `key=value` directory it has rows for; a read restores the key columns
+//! from the paths, and a filter on them drops whole files.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
