@@ -470,15 +470,18 @@ impl rask_core::Kernel for WriteParquetHivePart {
     const NAME: &'static str = "rask.dataframe.write_parquet_hive";
     fn run(&self, args: &[Value]) -> std::result::Result<Value, TaskError> {
         let df = part_arg(args, 0)?;
-        hive::write_part(
-            &self.dir,
-            self.index,
-            "parquet",
-            &self.token,
-            &self.partition_on,
-            df,
-            |file, df| polars_pool(|| ParquetWriter::new(file).set_parallel(false).finish(df)),
-        )
+        // The split by keys runs on Polars' pool too (see `kernels`).
+        polars_pool(|| {
+            hive::write_part(
+                &self.dir,
+                self.index,
+                "parquet",
+                &self.token,
+                &self.partition_on,
+                df,
+                |file, df| ParquetWriter::new(file).set_parallel(false).finish(df),
+            )
+        })
     }
 }
 
