@@ -37,6 +37,12 @@ pub(crate) trait Reader: Send + Sync {
     /// The task of partition `i`, running `steps` after reading only
     /// `columns` (all of them when `None`).
     fn op(&self, i: usize, steps: &[Step], columns: Option<&[String]>) -> Op;
+    /// This read without the partitions that no row passing `predicate`
+    /// can come from, when `predicate` follows `steps` (a filter on hive
+    /// partition columns); `None` when nothing can be dropped.
+    fn prune(&self, _steps: &[Step], _predicate: &Expr) -> Option<Arc<dyn Reader>> {
+        None
+    }
 }
 
 /// A layer of tasks, one per partition.
@@ -294,8 +300,36 @@ impl DataFrame {
     }
 
     /// Keeps the rows where `predicate` is true (nulls count as false).
+    ///
+    /// Over a Parquet read, the predicate reaches the reader (row groups
+    /// whose statistics exclude every row are skipped). Over a
+    /// hive-partitioned read (see [`crate::read_parquet`]), the parts of
+    /// the predicate on partition columns alone (comparisons, `&`, `|`,
+    /// `not`, null tests, casts) are evaluated on each file's values when
+    /// the dataframe is planned, and files that cannot match are not read:
+    /// they are no longer partitions of the result.
     pub fn filter(&self, predicate: Expr) -> DataFrame {
+        if let Some(pruned) = self.pruned_read(&predicate) {
+            return pruned.with_step("filter", Step::Filter(SerExpr(predicate)));
+        }
         self.with_step("filter", Step::Filter(SerExpr(predicate)))
+    }
+
+    /// This dataframe over a read without the partitions `predicate` (a
+    /// filter about to be added) rules out, if its reader can tell.
+    fn pruned_read(&self, predicate: &Expr) -> Option<DataFrame> {
+        if self.inner.error.is_some() {
+            return None;
+        }
+        let Source::Read(reader) = &self.inner.source else {
+            return None;
+        };
+        let pruned = reader.prune(&self.inner.steps, predicate)?;
+        let mut df = DataFrame::from_source(Source::Read(pruned), None);
+        for step in &self.inner.steps {
+            df = df.with_step("replay", step.clone());
+        }
+        Some(df)
     }
 
     /// Adds columns, or replaces those of the same name.

@@ -23,7 +23,8 @@
 //!   or a reader of files) plus per-partition steps fused into one Polars
 //!   lazy plan per partition; schema known without computing.
 //! * [`from_polars`], [`read_csv`] / [`ReadCsv`], [`read_parquet`] /
-//!   [`ReadParquet`], [`DataFrame::to_parquet`], [`DataFrame::to_csv`],
+//!   [`ReadParquet`], [`DataFrame::to_parquet`] / [`WriteParquet`] (hive
+//!   `partition_on`), [`DataFrame::to_csv`],
 //!   [`from_delayed`] / [`DataFrame::to_delayed`] — in and out.
 //! * [`DataFrame::group_by`] — aggregations as tree reductions, or as a
 //!   hash shuffle of partial aggregations into [`GroupBy::split_out`]
@@ -62,6 +63,7 @@ mod files;
 mod frame;
 mod group_apply;
 mod groupby;
+mod hive;
 mod join;
 pub mod kernels;
 mod map;
@@ -80,7 +82,7 @@ pub use frame::{DataFrame, Divisions};
 pub use groupby::{AUTO_INPUTS_PER_OUTPUT, AUTO_TREE_MAX_GROUPS, GroupBy};
 pub use join::JoinStrategy;
 pub use kernels::Part;
-pub use parquet::{ReadParquet, read_parquet};
+pub use parquet::{ReadParquet, WriteParquet, read_parquet};
 pub use shuffle::{HashPartitioning, ShuffleOptions};
 pub use spill::shuffle_bytes_in_memory;
 

@@ -15,7 +15,11 @@
 //!
 //! A write makes one file per partition, `part.{i}.parquet`, each written
 //! under a temporary name in the same directory and renamed when complete,
-//! so a failed write leaves no half file under a final name.
+//! so a failed write leaves no half file under a final name. With
+//! `partition_on` it writes a hive-partitioned dataset instead (see
+//! [`WriteParquet`] and the `hive` module): one file per partition in each
+//! `key=value` directory it has rows for; a read restores the key columns
+//! from the paths, and a filter on them drops whole files.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -23,14 +27,15 @@ use std::sync::Arc;
 
 use polars::polars_utils::slice_enum::Slice;
 use polars::prelude::{
-    DataType, DslPlan, HiveOptions, LazyFrame, ParallelStrategy, ParquetReader, ParquetWriter,
-    PlRefPath, ScanArgsParquet, Schema, SchemaExt, SchemaRef, SerReader, col,
+    DataType, DslPlan, Expr, HiveOptions, LazyFrame, ParallelStrategy, ParquetReader,
+    ParquetWriter, PlRefPath, ScanArgsParquet, Schema, SchemaExt, SchemaRef, SerReader, col,
 };
 use rask_core::{Error, Op, Result, TaskError, Value};
 use serde::{Deserialize, Serialize};
 
 use crate::files;
 use crate::frame::{DataFrame, Reader, Source, layer_name};
+use crate::hive;
 use crate::kernels::{Part, part_arg, polars_pool};
 use crate::steps::{Step, apply_all};
 
@@ -40,10 +45,28 @@ pub struct ReadParquet {
     pattern: String,
     row_groups_per_partition: usize,
     categorical: Vec<String>,
+    hive: bool,
 }
 
-/// Reads the Parquet files matching `pattern` (a path or a glob), one
-/// partition per row group; see [`ReadParquet`] for options.
+/// Reads the Parquet files matching `pattern` (a file, a glob, or a
+/// directory: every `.parquet` file under it, at any depth), one partition
+/// per row group; `key=value` directories in the files' paths (a
+/// hive-partitioned dataset, as [`WriteParquet::partition_on`] writes it)
+/// become columns. See [`ReadParquet`] for options.
+///
+/// ```
+/// # use rask_local as _;
+/// use rask_dataframe::{self as dd, polars::prelude::*};
+/// let dir = std::env::temp_dir().join(format!("rask-doc-read-hive-{}", std::process::id()));
+/// let pl = df!("site" => ["A", "B", "A"], "v" => [1i64, 2, 3]).unwrap();
+/// dd::WriteParquet::new(&dir).partition_on(["site"]).write(&dd::from_polars(pl, 2).unwrap()).unwrap();
+/// let back = dd::read_parquet(dir.to_str().unwrap()).unwrap(); // dir/site=A/part.0.parquet, ...
+/// assert_eq!(back.columns(), ["v", "site"]);
+/// let a = back.filter(col("site").eq(lit("A")));
+/// assert_eq!(a.npartitions(), 2); // the files under site=A only
+/// assert_eq!(a.len().unwrap(), 2);
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
 pub fn read_parquet(pattern: impl AsRef<str>) -> Result<DataFrame> {
     ReadParquet::new(pattern).finish()
 }
@@ -55,7 +78,22 @@ impl ReadParquet {
             pattern: pattern.as_ref().to_string(),
             row_groups_per_partition: 1,
             categorical: Vec::new(),
+            hive: true,
         }
+    }
+
+    /// Whether `key=value` directories between the dataset's base (the
+    /// directory given, or a glob's part before its first wildcard) and
+    /// the files become columns (default true). Their values are
+    /// percent-decoded, `__HIVE_DEFAULT_PARTITION__` is null, and their
+    /// type is inferred from all files' values: `Int64`, `Float64`,
+    /// `Boolean`, else `String` (see [`ReadParquet::categorical`] for
+    /// categoricals). They come after the files' columns. A filter on them
+    /// right after the read drops whole files when the dataframe is
+    /// planned (see [`DataFrame::filter`]).
+    pub fn hive_partitioning(mut self, on: bool) -> Self {
+        self.hive = on;
+        self
     }
 
     /// How many consecutive row groups of a file make one partition
@@ -68,7 +106,9 @@ impl ReadParquet {
     /// Reads string column `name` as a categorical whose categories are the
     /// same in every partition (see [`DataFrame::cast_categorical`]; the
     /// categories are found when [`ReadParquet::finish`] runs, reading only
-    /// that column).
+    /// that column). For a hive partition column, the categories are its
+    /// values in the paths (whatever they look like, numbers too), found
+    /// without reading any data: what Dask gives for partition columns.
     pub fn categorical(mut self, name: impl Into<String>) -> Self {
         self.categorical.push(name.into());
         self
@@ -76,7 +116,12 @@ impl ReadParquet {
 
     /// Lists the files, reads their footers and plans the partitions.
     pub fn finish(self) -> Result<DataFrame> {
-        let paths = files::expand("parquet pattern", &self.pattern)?;
+        let dir = Path::new(&self.pattern);
+        let paths = if dir.is_dir() {
+            files::walk(dir, "parquet")?
+        } else {
+            files::expand("parquet pattern", &self.pattern)?
+        };
         let mut schema: Option<SchemaRef> = None;
         let mut parts = Vec::new();
         for (file, path) in paths.iter().enumerate() {
@@ -111,23 +156,53 @@ impl ReadParquet {
                 offset += len;
             }
         }
-        let schema = schema.expect("at least one file (expand never returns none)");
+        let file_schema = schema.expect("at least one file (expand never returns none)");
+        let mut hive = match self.hive {
+            true => hive::discover(&hive::base_of(&self.pattern), &paths)?,
+            false => None,
+        };
+        let mut categorical = self.categorical.clone();
+        let mut schema = (*file_schema).clone();
+        if let Some(h) = &mut hive {
+            categorical.retain(|c| !h.make_categorical(c));
+            for c in &h.columns {
+                if file_schema.contains(&c.name) {
+                    return Err(Error::invalid(
+                        "parquet files",
+                        format!(
+                            "column `{}` is both in the files ({}) and in their directories \
+                             ({}=…); read with hive_partitioning(false), or rename one",
+                            c.name,
+                            paths[0].display(),
+                            c.name
+                        ),
+                    ));
+                }
+                let dtype =
+                    c.ty.dtype()
+                        .map_err(|e| Error::invalid("parquet files", e.to_string()))?;
+                schema.with_column(c.name.as_str().into(), dtype);
+            }
+        }
         let paths: Vec<String> = paths
             .iter()
             .map(|p| p.to_string_lossy().into_owned())
             .collect();
-        let token = layer_name("read_parquet", &(&paths, &parts), &[]);
+        let hive_columns = hive.as_ref().map(|h| h.columns.clone());
+        let token = layer_name("read_parquet", &(&paths, &parts, &hive_columns), &[]);
         let reader = ParquetSource {
             paths,
             parts,
-            schema,
+            file_schema,
+            schema: Arc::new(schema),
+            hive: hive.map(Arc::new),
             token,
         };
         let df = DataFrame::from_source(Source::Read(Arc::new(reader)), None);
-        if self.categorical.is_empty() {
+        if categorical.is_empty() {
             return Ok(df);
         }
-        df.cast_categorical(&self.categorical)
+        df.cast_categorical(&categorical)
     }
 }
 
@@ -180,10 +255,15 @@ struct RowRange {
     len: usize,
 }
 
+#[derive(Clone)]
 struct ParquetSource {
     paths: Vec<String>,
     parts: Vec<RowRange>,
+    /// The files' own columns.
+    file_schema: SchemaRef,
+    /// The files' columns, then the hive columns.
     schema: SchemaRef,
+    hive: Option<Arc<hive::Hive>>,
     token: Arc<str>,
 }
 
@@ -199,24 +279,96 @@ impl Reader for ParquetSource {
     }
     fn op(&self, i: usize, steps: &[Step], columns: Option<&[String]>) -> Op {
         let p = self.parts[i];
-        Op::kernel(ReadParquetPart {
+        let mut read = ReadParquetPart {
             path: self.paths[p.file].clone(),
             offset: p.offset,
             len: p.len,
             columns: columns.map(<[String]>::to_vec),
+            hive: Vec::new(),
+            output: None,
             steps: steps.to_vec(),
-        })
+        };
+        if let Some(h) = &self.hive {
+            let wanted = |name: &str| columns.is_none_or(|c| c.iter().any(|c| c == name));
+            read.hive = h
+                .columns
+                .iter()
+                .zip(&h.values[p.file])
+                .filter(|(c, _)| wanted(&c.name))
+                .map(|(c, v)| (c.clone(), v.clone()))
+                .collect();
+            if let Some(c) = columns {
+                let mut from_file: Vec<String> = c
+                    .iter()
+                    .filter(|n| self.file_schema.contains(n))
+                    .cloned()
+                    .collect();
+                if from_file.len() < c.len() {
+                    // Partition columns are added after the files' and the
+                    // steps expect `c`'s order; with none of the files'
+                    // columns, the first is read for the number of rows.
+                    if from_file.is_empty()
+                        && let Some(first) = self.file_schema.iter_names().next()
+                    {
+                        from_file.push(first.to_string());
+                    }
+                    read.output = Some(c.to_vec());
+                }
+                read.columns = Some(from_file);
+            }
+        }
+        Op::kernel(read)
+    }
+    fn prune(&self, steps: &[Step], predicate: &Expr) -> Option<Arc<dyn Reader>> {
+        let hive = self.hive.as_ref()?;
+        let keeps_hive_columns = steps.iter().all(|s| match s {
+            Step::Filter(_) | Step::Head(_) => true,
+            Step::WithColumns(e) => e.iter().all(|e| {
+                hive::output_name(&e.0).is_some_and(|n| !hive.columns.iter().any(|c| c.name == n))
+            }),
+            Step::Select(_) | Step::GroupBy(..) => false,
+        });
+        if !keeps_hive_columns {
+            return None;
+        }
+        let keep = hive.files_passing(predicate)?;
+        let mut parts: Vec<RowRange> = self
+            .parts
+            .iter()
+            .filter(|p| keep[p.file])
+            .copied()
+            .collect();
+        if parts.len() == self.parts.len() {
+            return None;
+        }
+        if parts.is_empty() {
+            // No file can match: one empty partition keeps the schema.
+            parts.push(RowRange {
+                file: self.parts[0].file,
+                offset: 0,
+                len: 0,
+            });
+        }
+        let token = layer_name("read_parquet", &(&self.paths, &parts, &hive.columns), &[]);
+        Some(Arc::new(ParquetSource {
+            parts,
+            token,
+            ..self.clone()
+        }))
     }
 }
 
-/// Reads rows `offset..offset + len` of a Parquet file (only `columns`)
-/// and runs the partition's steps on them.
+/// Reads rows `offset..offset + len` of a Parquet file (only `columns`),
+/// adds the file's partition columns (`hive`: values from its path), keeps
+/// `output` (in that order) and runs the partition's steps on them.
 #[derive(Serialize, Deserialize)]
 struct ReadParquetPart {
     path: String,
     offset: usize,
     len: usize,
     columns: Option<Vec<String>>,
+    hive: Vec<(hive::HiveColumn, Option<String>)>,
+    output: Option<Vec<String>>,
     steps: Vec<Step>,
 }
 
@@ -262,6 +414,17 @@ impl ReadParquetPart {
         if let Some(c) = &self.columns {
             lf = lf.select(c.iter().map(|c| col(c.as_str())).collect::<Vec<_>>());
         }
+        if !self.hive.is_empty() {
+            let values = self
+                .hive
+                .iter()
+                .map(|(c, v)| Ok(c.ty.literal(v.as_deref())?.alias(c.name.as_str())))
+                .collect::<polars::prelude::PolarsResult<Vec<_>>>()?;
+            lf = lf.with_columns(values);
+        }
+        if let Some(c) = &self.output {
+            lf = lf.select(c.iter().map(|c| col(c.as_str())).collect::<Vec<_>>());
+        }
         Ok(apply_all(&self.steps, lf))
     }
 }
@@ -291,14 +454,159 @@ impl rask_core::Kernel for WriteParquetPart {
     }
 }
 
-rask_core::register_kernel!(ReadParquetPart, WriteParquetPart);
+/// Writes the partition in argument 0 into hive directories under `dir`:
+/// `dir/k1=v1/…/part.{index}.parquet` for each combination of the key
+/// columns it has rows for, without those columns (see `hive::write_part`
+/// for the all-or-nothing rule). Its value is the number of rows written.
+#[derive(Serialize, Deserialize)]
+struct WriteParquetHivePart {
+    dir: PathBuf,
+    index: usize,
+    token: String,
+    partition_on: Vec<String>,
+}
+
+impl rask_core::Kernel for WriteParquetHivePart {
+    const NAME: &'static str = "rask.dataframe.write_parquet_hive";
+    fn run(&self, args: &[Value]) -> std::result::Result<Value, TaskError> {
+        let df = part_arg(args, 0)?;
+        // The split by keys runs on Polars' pool too (see `kernels`).
+        polars_pool(|| {
+            hive::write_part(
+                &self.dir,
+                self.index,
+                "parquet",
+                &self.token,
+                &self.partition_on,
+                df,
+                |file, df| ParquetWriter::new(file).set_parallel(false).finish(df),
+            )
+        })
+    }
+}
+
+rask_core::register_kernel!(ReadParquetPart, WriteParquetPart, WriteParquetHivePart);
+
+/// Options of a Parquet write, as a builder: [`WriteParquet::write`] runs
+/// it.
+///
+/// Without [`WriteParquet::partition_on`], partition `i` becomes
+/// `dir/part.{i}.parquet`. With it, the dataset is hive-partitioned as
+/// Dask, pyarrow and Polars write it: the rows of partition `i` whose key
+/// columns are `(A, x)` go to `dir/site=A/kind=x/part.{i}.parquet`, without
+/// the key columns (they are in the path; [`read_parquet`] restores them).
+/// Values are written as text (integers in decimal, booleans as
+/// `true`/`false`, categoricals by category), percent-encoded as pyarrow
+/// does (`/`, `=`, `%`, spaces, non-ASCII: `a/b` is `a%2Fb`); a null is
+/// `__HIVE_DEFAULT_PARTITION__`.
+///
+/// Every file is written under a temporary name and renamed when complete.
+/// A partition's files appear together or not at all: when one of them
+/// fails, the task removes the others and the directories it created. The
+/// files of partitions written before a failure stay (as with
+/// [`DataFrame::to_csv`]). Files already in `dir` are not removed, and one
+/// of the same name is replaced: write into a fresh directory.
+///
+/// ```
+/// # use rask_local as _;
+/// use rask_dataframe::{self as dd, polars::prelude::*};
+/// let dir = std::env::temp_dir().join(format!("rask-doc-hive-{}", std::process::id()));
+/// let pl = df!("site" => ["A", "B", "A"], "kind" => [1i64, 1, 2], "v" => [1.0, 2.0, 3.0]).unwrap();
+/// let rows = dd::WriteParquet::new(&dir)
+///     .partition_on(["site", "kind"])
+///     .write(&dd::from_polars(pl, 1).unwrap())
+///     .unwrap();
+/// assert_eq!(rows, 3);
+/// assert!(dir.join("site=A/kind=2/part.0.parquet").is_file());
+/// let back = dd::read_parquet(dir.join("**/*.parquet").to_str().unwrap()).unwrap();
+/// assert_eq!(back.columns(), ["v", "site", "kind"]);
+/// assert_eq!(back.dtype("kind"), Some(&DataType::Int64));
+/// std::fs::remove_dir_all(&dir).unwrap();
+/// ```
+#[derive(Clone, Debug)]
+pub struct WriteParquet {
+    dir: PathBuf,
+    partition_on: Vec<String>,
+}
+
+impl WriteParquet {
+    /// A write into directory `dir` (created if missing).
+    pub fn new(dir: impl AsRef<Path>) -> Self {
+        WriteParquet {
+            dir: dir.as_ref().to_path_buf(),
+            partition_on: Vec::new(),
+        }
+    }
+
+    /// Partitions the files by the values of `columns` (string,
+    /// categorical, integer or boolean columns), in hive directories
+    /// `column=value`, outermost first (see [`WriteParquet`]).
+    pub fn partition_on<I, S>(mut self, columns: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.partition_on = columns
+            .into_iter()
+            .map(|c| c.as_ref().to_string())
+            .collect();
+        self
+    }
+
+    /// Writes `df`; returns the number of rows written.
+    pub fn write(&self, df: &DataFrame) -> Result<u64> {
+        self.write_with(df, &*rask_core::executor::current()?)
+    }
+
+    /// Like [`WriteParquet::write`], on `executor`.
+    pub fn write_with(
+        &self,
+        df: &DataFrame,
+        executor: &(impl rask_core::Executor + ?Sized),
+    ) -> Result<u64> {
+        df.check()?;
+        hive::check_keys(&self.partition_on, df.schema())?;
+        let dir = self.dir.clone();
+        std::fs::create_dir_all(&dir).map_err(|e| files::io(dir.clone(), e))?;
+        let token = rask_core::fresh_token();
+        let keys = self.partition_on.clone();
+        let write = files::WriteParts {
+            df,
+            name: format!("to_parquet-{token}"),
+            kernel: |index| {
+                if keys.is_empty() {
+                    Op::kernel(WriteParquetPart {
+                        dir: dir.clone(),
+                        index,
+                        token: token.clone(),
+                    })
+                } else {
+                    Op::kernel(WriteParquetHivePart {
+                        dir: dir.clone(),
+                        index,
+                        token: token.clone(),
+                        partition_on: keys.clone(),
+                    })
+                }
+            },
+        };
+        let out = rask_core::compute::compute_with(&write, executor);
+        if out.is_err() {
+            // A task that died mid-write (a killed worker) could not
+            // remove its temporary files.
+            hive::remove_temporaries(&dir, &token);
+        }
+        out
+    }
+}
 
 impl DataFrame {
     /// Writes one Parquet file per partition into directory `dir`
     /// (created if missing), named `part.{i}.parquet`. Each file is written
-    /// under a temporary name and renamed when complete.
+    /// under a temporary name and renamed when complete. For hive
+    /// partitioning (`partition_on`), use [`WriteParquet`].
     pub fn to_parquet(&self, dir: impl AsRef<Path>) -> Result<()> {
-        self.to_parquet_with(dir, &*rask_core::executor::current()?)
+        WriteParquet::new(dir).write(self).map(|_| ())
     }
 
     /// Like [`DataFrame::to_parquet`], on `executor`.
@@ -307,21 +615,8 @@ impl DataFrame {
         dir: impl AsRef<Path>,
         executor: &(impl rask_core::Executor + ?Sized),
     ) -> Result<()> {
-        self.check()?;
-        let dir = dir.as_ref().to_path_buf();
-        std::fs::create_dir_all(&dir).map_err(|e| files::io(dir.clone(), e))?;
-        let token = rask_core::fresh_token();
-        let write = files::WriteParts {
-            df: self,
-            name: format!("to_parquet-{token}"),
-            kernel: |index| {
-                Op::kernel(WriteParquetPart {
-                    dir: dir.clone(),
-                    index,
-                    token: token.clone(),
-                })
-            },
-        };
-        rask_core::compute::compute_with(&write, executor).map(|_| ())
+        WriteParquet::new(dir)
+            .write_with(self, executor)
+            .map(|_| ())
     }
 }

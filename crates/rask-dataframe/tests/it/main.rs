@@ -11,6 +11,7 @@ mod errors;
 mod frame;
 mod group_apply;
 mod groupby;
+mod hive;
 mod io;
 mod join;
 mod map;

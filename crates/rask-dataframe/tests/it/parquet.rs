@@ -79,3 +79,19 @@ fn row_groups_become_partitions() {
         &crate::support::sorted(&want, &["k"]),
     );
 }
+
+#[test]
+fn a_directory_reads_its_files_in_partition_order() {
+    let dir = temp_dir("pq-dir-order");
+    let pl = df!("i" => (0..120i64).collect::<Vec<_>>()).unwrap();
+    dd::from_polars(pl.clone(), 12)
+        .unwrap()
+        .to_parquet(dir.join("out"))
+        .unwrap();
+    // part.10 and part.11 come after part.9, as they were written.
+    let back = dd::read_parquet(dir.join("out").to_str().unwrap()).unwrap();
+    assert_eq!(back.npartitions(), 12);
+    assert_frames_eq(&back.compute().unwrap(), &pl);
+    let globbed = dd::read_parquet(dir.join("out/*.parquet").to_str().unwrap()).unwrap();
+    assert_frames_eq(&globbed.compute().unwrap(), &pl);
+}

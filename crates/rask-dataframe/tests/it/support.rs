@@ -133,3 +133,39 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// A Python that can `import {modules}`: `RASK_PYTHON`, the benchmarks'
+/// virtual environment (`bench/.venv`), or `python3`.
+pub fn python_with(modules: &str) -> Option<std::path::PathBuf> {
+    use std::path::{Path, PathBuf};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let candidates = [
+        std::env::var_os("RASK_PYTHON").map(PathBuf::from),
+        Some(root.join("bench/.venv/bin/python")),
+        Some(PathBuf::from("python3")),
+    ];
+    candidates.into_iter().flatten().find(|py| {
+        std::process::Command::new(py)
+            .args(["-c", &format!("import {modules}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    })
+}
+
+/// Called by an oracle test that found no Python with `what`: skips it
+/// with a note on standard error (past the harness's capture, so it shows
+/// beside the test's `ok`), or fails when `RASK_REQUIRE_ORACLES` is set
+/// (as `.ci/run` does after installing the oracles).
+pub fn no_oracle(what: &str) {
+    let message = format!(
+        "no Python with {what} found (set RASK_PYTHON, or run bench/run to make bench/.venv)"
+    );
+    if std::env::var_os("RASK_REQUIRE_ORACLES").is_some() {
+        panic!("RASK_REQUIRE_ORACLES is set but {message}");
+    }
+    use std::io::Write as _;
+    let _ = writeln!(
+        std::io::stderr(),
+        "note: the {what} oracle test did not run: {message}"
+    );
+}
