@@ -1,11 +1,11 @@
 //! group_by(..).apply(f) equals Polars' group_by(..).apply(f) on the
 //! concatenated data: closures locally, registered functions portably.
 
-use rask_core::{Kernel, TaskError, Value};
+use rask_core::Value;
 use rask_dataframe::polars::prelude::*;
 use rask_dataframe::{self as dd};
 
-use crate::support::{assert_frames_eq, data, random_parts, sorted};
+use crate::support::{assert_frames_eq, data, portable, random_parts, sorted};
 
 /// Per group: each row's `w` minus the group's mean `w`, and the group's
 /// row count — output rows per input row, so the whole group is needed.
@@ -31,35 +31,11 @@ fn top2(g: DataFrame) -> PolarsResult<DataFrame> {
     Ok(s.head(Some(2)))
 }
 
-// What `#[rask::remote]` generates for `demean` (the facade's macro cannot
-// be used from this crate): a parameterless kernel and its registry entry.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct DemeanKernel;
-
-impl Kernel for DemeanKernel {
-    const NAME: &'static str = "rask_dataframe_it::group_apply::demean";
-    fn run(&self, args: &[Value]) -> Result<Value, TaskError> {
-        let df: &DataFrame = args[0].get(0)?;
-        demean(df).map(Value::new).map_err(TaskError::failed)
-    }
-}
-
-rask_core::register_kernel!(DemeanKernel);
-rask_core::inventory::submit! {
-    rask_core::kernel::RemoteFn {
-        type_id: || rask_core::kernel::type_id_of(&demean),
-        kernel: "rask_dataframe_it::group_apply::demean",
-        fallible: true,
-        pure: true,
-    }
-}
-
-fn portable(d: &dd::DataFrame) -> bool {
-    let mut b = rask_core::GraphBuilder::new();
-    let mut keys = Vec::new();
-    rask_core::Collection::add_to_graph(d, &mut b, &mut keys);
-    b.build().unwrap().is_portable()
-}
+crate::remote_frame_fn!(
+    DemeanKernel,
+    demean,
+    "rask_dataframe_it::group_apply::demean"
+);
 
 /// Polars' answer on the whole frame.
 fn oracle(

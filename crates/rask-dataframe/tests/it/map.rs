@@ -1,10 +1,9 @@
 //! map_partitions: closures locally, registered functions portably.
 
-use rask_core::{Kernel, TaskError, Value};
 use rask_dataframe::polars::prelude::*;
 use rask_dataframe::{self as dd};
 
-use crate::support::{assert_frames_eq, data, random_parts};
+use crate::support::{assert_frames_eq, data, portable, random_parts};
 
 fn add_w(df: &DataFrame) -> PolarsResult<DataFrame> {
     df.clone()
@@ -14,36 +13,7 @@ fn add_w(df: &DataFrame) -> PolarsResult<DataFrame> {
         .collect()
 }
 
-// What `#[rask::remote]` generates for `add_w` (the facade's macro cannot
-// be used from this crate): a parameterless kernel and its registry entry.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct AddWKernel;
-
-impl Kernel for AddWKernel {
-    const NAME: &'static str = "rask_dataframe_it::map::add_w";
-    fn run(&self, args: &[Value]) -> Result<Value, TaskError> {
-        let df: &DataFrame = args[0].get(0)?;
-        add_w(df).map(Value::new).map_err(TaskError::failed)
-    }
-}
-
-rask_core::register_kernel!(AddWKernel);
-rask_core::inventory::submit! {
-    rask_core::kernel::RemoteFn {
-        type_id: || rask_core::kernel::type_id_of(&add_w),
-        kernel: "rask_dataframe_it::map::add_w",
-        fallible: true,
-        pure: true,
-    }
-}
-
-/// The graph of a dataframe, and whether it can leave the process.
-fn portable(d: &dd::DataFrame) -> bool {
-    let mut b = rask_core::GraphBuilder::new();
-    let mut keys = Vec::new();
-    rask_core::Collection::add_to_graph(d, &mut b, &mut keys);
-    b.build().unwrap().is_portable()
-}
+crate::remote_frame_fn!(AddWKernel, add_w, "rask_dataframe_it::map::add_w");
 
 #[test]
 fn closures_and_registered_functions_equal_polars() {

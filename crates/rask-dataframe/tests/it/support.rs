@@ -169,3 +169,46 @@ pub fn no_oracle(what: &str) {
         "note: the {what} oracle test did not run: {message}"
     );
 }
+
+/// Whether the graph of a dataframe can leave the process (every task a
+/// registered kernel).
+pub fn portable(d: &rask_dataframe::DataFrame) -> bool {
+    let mut b = rask_core::GraphBuilder::new();
+    let mut keys = Vec::new();
+    rask_core::Collection::add_to_graph(d, &mut b, &mut keys);
+    b.build().unwrap().is_portable()
+}
+
+/// What `#[rask::remote]` generates for a fallible one-frame function (the
+/// facade's macro cannot be used from this crate): a parameterless kernel
+/// named `$name` that runs `$f`, and its registry entry.
+#[macro_export]
+macro_rules! remote_frame_fn {
+    ($kernel:ident, $f:ident, $name:literal) => {
+        #[derive(serde::Serialize, serde::Deserialize)]
+        struct $kernel;
+
+        impl rask_core::Kernel for $kernel {
+            const NAME: &'static str = $name;
+            fn run(
+                &self,
+                args: &[rask_core::Value],
+            ) -> Result<rask_core::Value, rask_core::TaskError> {
+                let df: &rask_dataframe::polars::prelude::DataFrame = args[0].get(0)?;
+                $f(df)
+                    .map(rask_core::Value::new)
+                    .map_err(rask_core::TaskError::failed)
+            }
+        }
+
+        rask_core::register_kernel!($kernel);
+        rask_core::inventory::submit! {
+            rask_core::kernel::RemoteFn {
+                type_id: || rask_core::kernel::type_id_of(&$f),
+                kernel: $name,
+                fallible: true,
+                pure: true,
+            }
+        }
+    };
+}
