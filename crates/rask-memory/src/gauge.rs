@@ -3,8 +3,10 @@
 //!
 //! # Policy
 //!
-//! Each sample reads the process's RSS and the store's managed bytes;
-//! *unmanaged* memory is the difference (task intermediates, buffers, the
+//! Each sample reads the process's RSS — its private part, without
+//! file-backed pages such as the program's code, which the kernel can drop
+//! ([`private_rss_bytes`](crate::private_rss_bytes)) — and the store's
+//! managed bytes; *unmanaged* memory is the difference (task intermediates, buffers, the
 //! program itself, memory the allocator has not given back). Then:
 //!
 //! * the store's goal becomes `min(target × limit, spill × limit −
@@ -28,7 +30,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::SpillError;
 use crate::limit::MemoryPolicy;
-use crate::process::{release_free_memory, rss_bytes};
+use crate::process::{private_rss_bytes, release_free_memory};
 use crate::store::SpillStore;
 
 /// Memory figures of a scheduler or worker.
@@ -41,9 +43,11 @@ use crate::store::SpillStore;
 pub struct MemoryStats {
     /// The memory limit in bytes (0: none).
     pub limit: u64,
-    /// Resident set size at the last sample (0 where it cannot be read).
+    /// Resident set size at the last sample, without file-backed pages
+    /// such as the program's code ([`private_rss_bytes`](crate::private_rss_bytes));
+    /// 0 where it cannot be read.
     pub rss: u64,
-    /// Largest RSS sampled.
+    /// Largest RSS sampled (as `rss`).
     pub peak_rss: u64,
     /// Bytes of results held in memory.
     pub managed: u64,
@@ -92,8 +96,13 @@ pub struct MemoryGauge {
 }
 
 impl MemoryGauge {
-    /// A gauge for `policy`; no sample taken yet.
+    /// A gauge for `policy`; no sample taken yet. With a limit, makes the
+    /// allocator return freed memory as it goes
+    /// ([`return_memory_promptly`](crate::return_memory_promptly)).
     pub fn new(policy: MemoryPolicy) -> Self {
+        if policy.limit > 0 {
+            crate::process::return_memory_promptly();
+        }
         MemoryGauge {
             target: policy.target_bytes(),
             spill: policy.spill_bytes(),
@@ -135,7 +144,7 @@ impl MemoryGauge {
         }
         let managed = store.managed();
         self.peak_managed.fetch_max(managed, Ordering::Relaxed);
-        let Some(rss) = rss_bytes() else {
+        let Some(rss) = private_rss_bytes() else {
             // No RSS here: managed memory is all that can be seen.
             store.set_goal(self.target);
             store.spill_if_needed()?;
@@ -151,7 +160,7 @@ impl MemoryGauge {
         // tasks stays with the allocator until it is handed back.
         let rss = if freed > 0 || rss > self.spill {
             release_free_memory();
-            rss_bytes().unwrap_or(rss)
+            private_rss_bytes().unwrap_or(rss)
         } else {
             rss
         };

@@ -15,13 +15,15 @@
 //!   configuration ([`MemoryPolicy::from_config`]); `memory-limit = "auto"`
 //!   is 80% of the smaller of physical RAM and the cgroup v2 `memory.max`
 //!   ([`detected_limit`]).
-//! * [`MemoryGauge`] — one sample of the process (RSS from `/proc`) turned
+//! * [`MemoryGauge`] — one sample of the process (its private resident
+//!   memory from `/proc`, [`private_rss_bytes`]) turned
 //!   into a spill goal and a pause decision ([`MemoryGauge::sample`]); the
 //!   schedulers call it about every 100 ms from a thread of their own.
 //! * [`MemoryStats`] — managed, unmanaged and spilled bytes, for the API and
 //!   the profiler.
 //! * [`release_free_memory`] — hands memory the allocator keeps back to the
-//!   operating system, so RSS falls after work.
+//!   operating system, so RSS falls after work; [`return_memory_promptly`]
+//!   — makes glibc's malloc do so as it goes (called by the gauge).
 //!
 //! # Thresholds
 //!
@@ -49,5 +51,8 @@ mod store;
 pub use error::SpillError;
 pub use gauge::{MemoryGauge, MemoryStats};
 pub use limit::{MemoryPolicy, cgroup_memory_max, detected_limit, physical_memory};
-pub use process::{release_free_memory, rss_bytes, rss_of, set_release_hook};
+pub use process::{
+    private_rss_bytes, release_free_memory, return_memory_promptly, rss_bytes, rss_of,
+    set_release_hook,
+};
 pub use store::{Held, SpillOptions, SpillStore, StoreStats};
