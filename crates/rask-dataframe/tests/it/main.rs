@@ -13,6 +13,7 @@ mod groupby;
 mod io;
 mod join;
 mod map;
+mod memory;
 mod ops;
 mod parquet;
 mod shuffle;
