@@ -363,6 +363,44 @@ mod tests {
     }
 
     #[test]
+    fn a_shuffle_splits_picks_run_right_after_it() {
+        // A shuffle: n splits, a pick of each split's piece j for every
+        // output j (fan-out n > SIBLING_SCAN_LIMIT), a gather j of the picks
+        // j. All picks of a split come right after it, before the next
+        // split, so its output is released at once.
+        let n = 40;
+        let mut b = GraphBuilder::new();
+        for i in 0..n {
+            b.insert(format!("split-{i}").into(), lit(), vec![]);
+            for j in 0..n {
+                b.insert(
+                    format!("pick-{i}-{j}").into(),
+                    lit(),
+                    vec![format!("split-{i}").into()],
+                );
+            }
+        }
+        for j in 0..n {
+            b.insert(
+                format!("gather-{j}").into(),
+                lit(),
+                (0..n).map(|i| Key::new(format!("pick-{i}-{j}"))),
+            );
+        }
+        let g = b.build().unwrap();
+        let p = priorities(&g).unwrap();
+        let prio = |k: String| p[g.id_of(&Key::new(k)).unwrap().index()];
+        for i in 0..n - 1 {
+            let last_pick = (0..n).map(|j| prio(format!("pick-{i}-{j}"))).max().unwrap();
+            assert!(
+                last_pick < prio(format!("split-{}", i + 1)),
+                "a pick of split {i} waits for split {}",
+                i + 1
+            );
+        }
+    }
+
+    #[test]
     fn ordering_a_collect_of_mapped_parts_is_linear() {
         // N parts, a map of each, and one collect of all parts, inserted
         // after the maps: every map numbered makes the sibling rule look at
