@@ -24,6 +24,15 @@
 //! the one that reads `(j, i)` and `(i, j)`, so both blocks are released
 //! together instead of one waiting for the far end of the graph.
 //!
+//! A dependency with more than `SIBLING_SCAN_LIMIT` dependents is swept
+//! once instead, the first time one of its dependents is numbered, and only
+//! for dependents that need nothing else: the pieces taken out of a
+//! shuffle's split, each read by a different gather, are then numbered
+//! together right after the first, so the split's output is released at
+//! once instead of being held (or spilled and read back for every piece)
+//! until the far end of the graph. Dask's `order` treats such `getitem`
+//! fan-outs the same way.
+//!
 //! That check is O(1): each task counts its dependencies not numbered yet,
 //! and numbering a task decrements the count of each of its dependents. So
 //! ordering is linear in the edges (times at most `SIBLING_SCAN_LIMIT`),
@@ -64,6 +73,8 @@ pub fn priorities(graph: &Graph) -> Result<Vec<u32>> {
     // (task, expanded): expanded entries are numbered when popped.
     let mut stack: Vec<(TaskId, bool)> = Vec::new();
     let mut buf: Vec<TaskId> = Vec::new();
+    // Wide dependencies already swept for siblings (see the module docs).
+    let mut swept = vec![false; n];
     for sink in (0..n).filter(|&i| dependents.of(TaskId(i as u32)).is_empty()) {
         stack.push((TaskId(sink as u32), false));
         while let Some((t, expanded)) = stack.pop() {
@@ -74,7 +85,15 @@ pub fn priorities(graph: &Graph) -> Result<Vec<u32>> {
                 for &u in users_of(dependents, t) {
                     unnumbered[u.index()] -= 1;
                 }
-                push_ready_siblings(graph, dependents, &prio, &unnumbered, t, &mut stack);
+                push_ready_siblings(
+                    graph,
+                    dependents,
+                    &prio,
+                    &unnumbered,
+                    &mut swept,
+                    t,
+                    &mut stack,
+                );
                 continue;
             }
             if *p != UNSEEN {
@@ -105,25 +124,46 @@ const UNSEEN: u32 = u32::MAX;
 /// Priority of a task on the traversal's stack, waiting for its dependencies.
 const OPEN: u32 = u32::MAX - 1;
 
-/// Dependencies with more dependents than this are not scanned for
-/// siblings, which keeps ordering linear for values used everywhere.
+/// Dependencies with more dependents than this are scanned for siblings
+/// once only (and for single-input siblings), which keeps ordering linear
+/// for values used everywhere.
 const SIBLING_SCAN_LIMIT: usize = 16;
 
 /// Pushes the dependents of `t`'s dependencies whose dependencies are all
 /// numbered, so they are numbered next and those values can be released.
 ///
-/// Work: at most [`SIBLING_SCAN_LIMIT`] O(1) checks per edge into `t`.
+/// A dependency with more than [`SIBLING_SCAN_LIMIT`] dependents is swept
+/// once (`swept`), for dependents whose only input it is: the pieces a
+/// shuffle's split hands to its gathers.
+///
+/// Work: at most [`SIBLING_SCAN_LIMIT`] O(1) checks per edge into `t`, plus
+/// one sweep per wide dependency.
 fn push_ready_siblings(
     graph: &Graph,
     dependents: &crate::graph::Dependents,
     prio: &[u32],
     unnumbered: &[u32],
+    swept: &mut [bool],
     t: TaskId,
     stack: &mut Vec<(TaskId, bool)>,
 ) {
     for &d in deps_of(graph, t) {
         let fan_out = dependents.of(d).len();
-        if !(2..=SIBLING_SCAN_LIMIT).contains(&fan_out) {
+        if fan_out > SIBLING_SCAN_LIMIT {
+            if std::mem::replace(&mut swept[d.index()], true) {
+                continue;
+            }
+            for &u in users_of(dependents, d) {
+                if prio[u.index()] == UNSEEN
+                    && unnumbered[u.index()] == 0
+                    && graph.task(u).deps.len() == 1
+                {
+                    stack.push((u, false));
+                }
+            }
+            continue;
+        }
+        if fan_out < 2 {
             continue;
         }
         for &u in users_of(dependents, d) {
@@ -320,6 +360,44 @@ mod tests {
         let p = priorities(&g).unwrap();
         assert_eq!(p[n - 1], (n - 1) as u32);
         assert_eq!(sorted_by_priority(&p)[0], TaskId(0));
+    }
+
+    #[test]
+    fn a_shuffle_splits_picks_run_right_after_it() {
+        // A shuffle: n splits, a pick of each split's piece j for every
+        // output j (fan-out n > SIBLING_SCAN_LIMIT), a gather j of the picks
+        // j. All picks of a split come right after it, before the next
+        // split, so its output is released at once.
+        let n = 40;
+        let mut b = GraphBuilder::new();
+        for i in 0..n {
+            b.insert(format!("split-{i}").into(), lit(), vec![]);
+            for j in 0..n {
+                b.insert(
+                    format!("pick-{i}-{j}").into(),
+                    lit(),
+                    vec![format!("split-{i}").into()],
+                );
+            }
+        }
+        for j in 0..n {
+            b.insert(
+                format!("gather-{j}").into(),
+                lit(),
+                (0..n).map(|i| Key::new(format!("pick-{i}-{j}"))),
+            );
+        }
+        let g = b.build().unwrap();
+        let p = priorities(&g).unwrap();
+        let prio = |k: String| p[g.id_of(&Key::new(k)).unwrap().index()];
+        for i in 0..n - 1 {
+            let last_pick = (0..n).map(|j| prio(format!("pick-{i}-{j}"))).max().unwrap();
+            assert!(
+                last_pick < prio(format!("split-{}", i + 1)),
+                "a pick of split {i} waits for split {}",
+                i + 1
+            );
+        }
     }
 
     #[test]

@@ -41,8 +41,9 @@
 //!   portable).
 //! * [`DataFrame::shuffle`], [`DataFrame::join`], [`DataFrame::sort`],
 //!   [`DataFrame::set_index`], [`DataFrame::repartition`] — operations
-//!   that move rows between partitions (hash and range shuffles that spill
-//!   to disk over a memory limit; broadcast or shuffled joins).
+//!   that move rows between partitions (hash and range shuffles whose
+//!   pieces are ordinary results, spilled to disk by the scheduler's memory
+//!   manager over its limit; broadcast or shuffled joins).
 //! * [`polars`] — the Polars this crate is built with, so users match its
 //!   version.
 //!
@@ -69,10 +70,10 @@ pub mod kernels;
 mod map;
 mod ops;
 mod parquet;
+mod pieces;
 mod repartition;
 mod shuffle;
 mod sort;
-mod spill;
 mod steps;
 mod tree;
 
@@ -84,7 +85,6 @@ pub use join::JoinStrategy;
 pub use kernels::Part;
 pub use parquet::{ReadParquet, WriteParquet, read_parquet};
 pub use shuffle::{HashPartitioning, ShuffleOptions};
-pub use spill::shuffle_bytes_in_memory;
 
 use std::sync::Arc;
 

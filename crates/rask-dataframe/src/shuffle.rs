@@ -12,13 +12,11 @@
 //!   of every split, in input order, and stacks them (then sorts them, for
 //!   a sort).
 //!
-//! So the graph has `n_in + n_out` tasks (and `n_in × n_out` edges). Since
-//! pieces are stacked in input order, rows with equal keys keep their
-//! relative order (a stable sort stays stable). On one machine a gather
-//! reads the splits' values in place; on a cluster it would fetch every
-//! split's whole value, so [`ShuffleOptions::piece_tasks`] adds one task
-//! per (input, output) pair that takes out one piece ([`Pick`]), and a
-//! gather then fetches only its own pieces.
+//! So the graph has `n_in + n_out` tasks (and `n_in × n_out` edges), plus,
+//! by default, one **pick** task per (input, output) pair ([`Pick`]) that
+//! takes one piece out of a split's output, so each piece is a result of
+//! its own (see below). Since pieces are stacked in input order, rows with
+//! equal keys keep their relative order (a stable sort stays stable).
 //!
 //! **Hashing.** Rows are placed by Polars' own row hash
 //! (`Column::vec_hash`, combined over the key columns) with a fixed seed,
@@ -29,13 +27,22 @@
 //! a later join on the same keys with the same partition count needs no
 //! second shuffle.
 //!
-//! **Memory and spilling.** A split whose pieces would take the bytes of
-//! pieces held by the process over [`ShuffleOptions::memory_limit`] (by
-//! default the configuration's `memory-limit`; none means no limit) writes
-//! them to files in [`ShuffleOptions::spill_dir`] instead, and its gathers
-//! read them back; see [`crate::spill`].
+//! **Memory and spilling.** A shuffle holds all its pieces at once — the
+//! gathers can only start when every split has run — so a shuffle larger
+//! than memory must put pieces on disk. The scheduler's memory manager
+//! (`rask-memory`'s spill store, the same in the threads scheduler and on
+//! a worker) does it: pieces are ordinary results, counted by their sizes
+//! and spilled least recently used first once results pass the store's
+//! goal (a fraction of `memory-limit`), then read back when their gather
+//! runs. That is why each piece is its own result by default: the store
+//! spills and reads whole values, and a gather reading a spilled split's
+//! whole output (all its pieces) for one piece would bring every split
+//! back into memory at once. A split's output lives only until its picks
+//! have run — they are its only dependents, and run right after it — so
+//! at any time the pieces, in memory or on disk, are the shuffle's only
+//! copy of the data. [`ShuffleOptions::piece_tasks`]`(false)` drops the
+//! pick tasks (fewer tasks, for a shuffle known to fit in memory).
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use polars::polars_utils::aliases::{PlSeedableRandomStateQuality, SeedableFromU64SeedExt};
@@ -50,7 +57,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::frame::{DataFrame, Inner, Layer, Source, layer_name, part_key};
 use crate::kernels::{Part, concat, failed, part_arg, polars_pool};
-use crate::spill::{Pieces, Spill};
+use crate::pieces::Pieces;
 use crate::steps::SerExpr;
 
 /// The seed of the row hash that places rows: fixed, so every process of
@@ -76,17 +83,29 @@ pub struct HashPartitioning {
 /// Options of a shuffle ([`DataFrame::shuffle_with`], and the shuffles of
 /// joins and sorts).
 ///
+/// Spilling needs no option of its own: the pieces of a shuffle are
+/// results like any other, spilled by the scheduler's memory manager under
+/// the `memory-limit` setting, to `memory.spill-directory`.
+///
 /// ```
 /// use rask_dataframe::ShuffleOptions;
-/// let o = ShuffleOptions::default().npartitions(8).memory_limit(1 << 30);
+/// let o = ShuffleOptions::default().npartitions(8);
 /// assert_eq!(o.get_npartitions(), Some(8));
+/// assert!(o.get_piece_tasks());
 /// ```
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct ShuffleOptions {
     npartitions: Option<usize>,
-    memory_limit: Option<Option<u64>>,
-    spill_dir: Option<PathBuf>,
     piece_tasks: bool,
+}
+
+impl Default for ShuffleOptions {
+    fn default() -> Self {
+        ShuffleOptions {
+            npartitions: None,
+            piece_tasks: true,
+        }
+    }
 }
 
 impl ShuffleOptions {
@@ -97,32 +116,14 @@ impl ShuffleOptions {
         self
     }
 
-    /// The bytes of shuffle pieces this process may hold in memory; pieces
-    /// over it are spilled to disk. By default the configuration's
-    /// `memory-limit` (`RASK_MEMORY_LIMIT`); `0` spills every piece.
-    pub fn memory_limit(mut self, bytes: u64) -> Self {
-        self.memory_limit = Some(Some(bytes));
-        self
-    }
-
-    /// Never spill (whatever the configuration says).
-    pub fn no_memory_limit(mut self) -> Self {
-        self.memory_limit = Some(None);
-        self
-    }
-
-    /// Where spilled pieces go (by default the system's temporary
-    /// directory); it is created if need be.
-    pub fn spill_dir(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.spill_dir = Some(dir.into());
-        self
-    }
-
-    /// Adds one small task per (input, output) pair that takes out one
-    /// piece, so that on a cluster a gather fetches only its own pieces
-    /// instead of every split's whole output (`n_in × n_out` more tasks;
-    /// off by default, which is best on one machine, where a gather reads
-    /// the splits' outputs in place).
+    /// Whether one small task per (input, output) pair takes out one piece
+    /// of a split's output (on by default). Each piece is then a result of
+    /// its own: the memory manager can spill pieces one by one, and a
+    /// gather reads (or, on a cluster, fetches) only its own pieces. Off,
+    /// the graph has `n_in × n_out` fewer tasks and each gather reads every
+    /// split's whole output — best for a shuffle known to fit in memory on
+    /// one machine, but a shuffle larger than memory then reads whole
+    /// spilled splits back for every gather.
     pub fn piece_tasks(mut self, on: bool) -> Self {
         self.piece_tasks = on;
         self
@@ -133,22 +134,9 @@ impl ShuffleOptions {
         self.npartitions
     }
 
-    /// The spill policy the split tasks carry.
-    fn spill(&self) -> Spill {
-        let limit = match self.memory_limit {
-            Some(l) => l,
-            None => rask_config::try_get()
-                .ok()
-                .and_then(|c| c.memory_limit)
-                .map(|b| b.as_u64()),
-        };
-        Spill {
-            limit,
-            dir: self
-                .spill_dir
-                .as_ref()
-                .map(|d| d.to_string_lossy().into_owned()),
-        }
+    /// Whether pieces are taken out by tasks of their own.
+    pub fn get_piece_tasks(&self) -> bool {
+        self.piece_tasks
     }
 }
 
@@ -156,7 +144,7 @@ impl DataFrame {
     /// Moves rows into `npartitions` partitions by the hash of `keys`
     /// (Polars expressions, usually columns): rows with equal keys end up in
     /// the same partition. Rows keep their relative order within a
-    /// partition. See [`DataFrame::shuffle_with`] for spilling options.
+    /// partition. See [`DataFrame::shuffle_with`] for options.
     ///
     /// ```
     /// # use rask_local as _;
@@ -176,8 +164,8 @@ impl DataFrame {
         self.shuffle_with(keys, &ShuffleOptions::default().npartitions(npartitions))
     }
 
-    /// Like [`DataFrame::shuffle`], with options (the partition count, a
-    /// memory limit for the pieces and where to spill them).
+    /// Like [`DataFrame::shuffle`], with options (the partition count,
+    /// piece tasks).
     pub fn shuffle_with<E: AsRef<[Expr]>>(&self, keys: E, options: &ShuffleOptions) -> DataFrame {
         let keys = keys.as_ref();
         if keys.is_empty() {
@@ -306,10 +294,7 @@ pub(crate) fn shuffle(
         return input.clone();
     }
     let name = layer_name(what, &(&by, &sort, options.piece_tasks), &[input.name()]);
-    let split = Arc::new(Split {
-        by,
-        spill: options.spill(),
-    });
+    let split = Arc::new(Split { by });
     let input2 = input.clone();
     let name2 = name.clone();
     let piece_tasks = options.piece_tasks;
@@ -528,7 +513,6 @@ impl SortSpec {
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Split {
     by: Partitioner,
-    spill: Spill,
 }
 
 impl rask_core::Kernel for Split {
@@ -541,7 +525,7 @@ impl rask_core::Kernel for Split {
             split_by(df, &targets, n)
         })
         .map_err(failed)?;
-        Ok(Value::sized(Pieces::hold(pieces, &self.spill)?))
+        Ok(Value::sized(Pieces::new(pieces)))
     }
 }
 
@@ -658,24 +642,20 @@ mod tests {
     }
 
     #[test]
-    fn split_and_gather_round_trip_through_spill_files_and_postcard() {
-        let dir = std::env::temp_dir().join(format!("rask-spill-unit-{}", std::process::id()));
+    fn split_pick_and_gather_round_trip_through_postcard() {
         let split = Split {
             by: Partitioner::Hash {
                 keys: vec![SerExpr(col("k"))],
                 n: 2,
             },
-            spill: Spill {
-                limit: Some(0),
-                dir: Some(dir.to_string_lossy().into_owned()),
-            },
         };
         let bytes = postcard::to_allocvec(&split).unwrap();
         let split: Split = postcard::from_bytes(&bytes).unwrap();
         let pieces = split.run(&[Part::value(frame())]).unwrap();
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2);
+        // The split's output travels (and spills) through its codec.
         let enc = pieces.encode().unwrap();
         let back = Value::decode(&enc.tag, &enc.bytes).unwrap();
+        assert_eq!(back.nbytes(), pieces.nbytes());
         let mut rows = 0;
         for j in 0..2 {
             let g = Gather {
@@ -684,13 +664,18 @@ mod tests {
             };
             let a = g.run(std::slice::from_ref(&pieces)).unwrap();
             let b = g.run(std::slice::from_ref(&back)).unwrap();
-            let (a, b) = (&a.get::<Part>(0).unwrap().0, &b.get::<Part>(0).unwrap().0);
+            // A gather of picked pieces gives the same frame.
+            let picked = Pick { index: j }.run(std::slice::from_ref(&back)).unwrap();
+            let c = g.run(std::slice::from_ref(&picked)).unwrap();
+            let (a, b, c) = (
+                &a.get::<Part>(0).unwrap().0,
+                &b.get::<Part>(0).unwrap().0,
+                &c.get::<Part>(0).unwrap().0,
+            );
             assert!(a.equals_missing(b));
+            assert!(a.equals_missing(c));
             rows += a.height();
         }
         assert_eq!(rows, 5);
-        drop(pieces);
-        assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
-        let _ = std::fs::remove_dir(&dir);
     }
 }

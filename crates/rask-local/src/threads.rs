@@ -390,7 +390,7 @@ fn finish_memory(stats: Option<rask_memory::MemoryStats>) {
     stats.spilled_disk = 0;
     stats.spilled_count = 0;
     stats.paused = false;
-    if let Some(rss) = rask_memory::rss_bytes() {
+    if let Some(rss) = rask_memory::private_rss_bytes() {
         stats.rss = rss;
         stats.unmanaged = rss;
     }

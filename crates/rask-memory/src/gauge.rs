@@ -3,8 +3,10 @@
 //!
 //! # Policy
 //!
-//! Each sample reads the process's RSS and the store's managed bytes;
-//! *unmanaged* memory is the difference (task intermediates, buffers, the
+//! Each sample reads the process's RSS — its private part, without
+//! file-backed pages such as the program's code, which the kernel can drop
+//! ([`private_rss_bytes`](crate::private_rss_bytes)) — and the store's
+//! managed bytes; *unmanaged* memory is the difference (task intermediates, buffers, the
 //! program itself, memory the allocator has not given back). Then:
 //!
 //! * the store's goal becomes `min(target × limit, spill × limit −
@@ -29,7 +31,7 @@ use std::time::{Duration, Instant};
 
 use crate::SpillError;
 use crate::limit::MemoryPolicy;
-use crate::process::{release_free_memory, rss_bytes, set_memory_pressure};
+use crate::process::{private_rss_bytes, release_free_memory, set_memory_pressure};
 use crate::store::SpillStore;
 
 /// Memory figures of a scheduler or worker.
@@ -42,9 +44,11 @@ use crate::store::SpillStore;
 pub struct MemoryStats {
     /// The memory limit in bytes (0: none).
     pub limit: u64,
-    /// Resident set size at the last sample (0 where it cannot be read).
+    /// Resident set size at the last sample, without file-backed pages
+    /// such as the program's code ([`private_rss_bytes`](crate::private_rss_bytes));
+    /// 0 where it cannot be read.
     pub rss: u64,
-    /// Largest RSS sampled.
+    /// Largest RSS sampled (as `rss`).
     pub peak_rss: u64,
     /// Bytes of results held in memory.
     pub managed: u64,
@@ -144,7 +148,7 @@ impl MemoryGauge {
             .fetch_max(self.since_born(), Ordering::Relaxed);
         let managed = store.managed();
         self.peak_managed.fetch_max(managed, Ordering::Relaxed);
-        let Some(rss) = rss_bytes() else {
+        let Some(rss) = private_rss_bytes() else {
             // No RSS here: managed memory is all that can be seen.
             store.set_goal(self.target);
             store.spill_if_needed()?;
@@ -166,7 +170,7 @@ impl MemoryGauge {
         }
         let rss = if freed > 0 || rss > self.spill {
             release_free_memory();
-            rss_bytes().unwrap_or(rss)
+            private_rss_bytes().unwrap_or(rss)
         } else {
             rss
         };

@@ -15,13 +15,16 @@
 //!   configuration ([`MemoryPolicy::from_config`]); `memory-limit = "auto"`
 //!   is 80% of the smaller of physical RAM and the cgroup v2 `memory.max`
 //!   ([`detected_limit`]).
-//! * [`MemoryGauge`] — one sample of the process (RSS from `/proc`) turned
+//! * [`MemoryGauge`] — one sample of the process (its private resident
+//!   memory from `/proc`, [`private_rss_bytes`]) turned
 //!   into a spill goal and a pause decision ([`MemoryGauge::sample`]); the
 //!   schedulers call it about every 100 ms from a thread of their own.
 //! * [`MemoryStats`] — managed, unmanaged and spilled bytes, for the API and
 //!   the profiler.
 //! * [`release_free_memory`] — hands memory the allocator keeps back to the
-//!   operating system, so RSS falls after work.
+//!   operating system, so RSS falls after work; [`set_memory_pressure`] —
+//!   makes the allocator do so as it goes while memory is short (called by
+//!   the gauge).
 //!
 //! # Thresholds
 //!
@@ -50,7 +53,7 @@ pub use error::SpillError;
 pub use gauge::{MemoryGauge, MemoryStats};
 pub use limit::{MemoryPolicy, cgroup_memory_max, detected_limit, physical_memory};
 pub use process::{
-    memory_pressure, release_free_memory, release_point, rss_bytes, rss_of, set_memory_pressure,
-    set_pressure_hook, set_release_hook,
+    memory_pressure, private_rss_bytes, release_free_memory, release_point, rss_bytes, rss_of,
+    set_memory_pressure, set_pressure_hook, set_release_hook,
 };
 pub use store::{Held, SpillOptions, SpillStore, StoreStats};

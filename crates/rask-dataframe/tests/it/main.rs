@@ -15,6 +15,7 @@ mod hive;
 mod io;
 mod join;
 mod map;
+mod memory;
 mod ops;
 mod parquet;
 mod shuffle;

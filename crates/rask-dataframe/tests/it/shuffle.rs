@@ -5,7 +5,7 @@ use proptest::prelude::*;
 use rask_dataframe::polars::prelude::*;
 use rask_dataframe::{self as dd, ShuffleOptions};
 
-use crate::support::{assert_frames_eq, data, random_parts, sorted, temp_dir};
+use crate::support::{assert_frames_eq, data, random_parts, sorted};
 
 const ALL: [&str; 4] = ["k", "g", "v", "w"];
 
@@ -56,45 +56,44 @@ fn hash_shuffle_places_equal_keys_together_and_keeps_the_rows() {
     assert_eq!(s.len().unwrap(), 500);
 }
 
+/// With and without piece tasks, a shuffle and a sort give the same
+/// partitions. (Spilling pieces under a memory limit: `memory.rs`.)
 #[test]
-fn spilled_shuffles_give_the_same_rows_and_leave_no_files() {
+fn shuffles_with_and_without_piece_tasks_agree() {
     let pl = data(300, 41);
     let d = dd::from_partitions(random_parts(&pl, 5, 1)).unwrap();
-    let dir = temp_dir("spill");
-    let spill = ShuffleOptions::default()
-        .npartitions(4)
-        .memory_limit(0)
-        .spill_dir(dir.join("pieces"));
-    let s = d.shuffle_with([col("g")], &spill);
-    let parts = s.compute_partitions().unwrap();
-    assert_keys_apart(&parts, "g");
-    let in_memory = d.shuffle([col("g")], 4).compute_partitions().unwrap();
-    let picked = d
-        .shuffle_with([col("g")], &spill.clone().piece_tasks(true))
+    let picks = ShuffleOptions::default().npartitions(4);
+    assert!(picks.get_piece_tasks());
+    let whole = picks.clone().piece_tasks(false);
+    let parts = d
+        .shuffle_with([col("g")], &picks)
         .compute_partitions()
         .unwrap();
-    for ((a, b), c) in parts.iter().zip(&in_memory).zip(&picked) {
-        assert_frames_eq(a, b);
-        assert_frames_eq(a, c);
-    }
-    let left: Vec<_> = std::fs::read_dir(dir.join("pieces")).unwrap().collect();
-    assert!(left.is_empty(), "spill files left behind: {left:?}");
-    // A sort spills the same way.
-    let s = d
-        .sort_with(
-            [col("w")],
-            SortMultipleOptions::default().with_maintain_order(true),
-            &spill,
-        )
+    assert_keys_apart(&parts, "g");
+    let unpicked = d
+        .shuffle_with([col("g")], &whole)
+        .compute_partitions()
         .unwrap();
+    assert_eq!(parts.len(), unpicked.len());
+    for (a, b) in parts.iter().zip(&unpicked) {
+        assert_frames_eq(a, b);
+    }
     let want = pl
         .sort(
             ["w"],
             SortMultipleOptions::default().with_maintain_order(true),
         )
         .unwrap();
-    assert_frames_eq(&s.compute().unwrap(), &want);
-    assert_eq!(std::fs::read_dir(dir.join("pieces")).unwrap().count(), 0);
+    for o in [&picks, &whole] {
+        let s = d
+            .sort_with(
+                [col("w")],
+                SortMultipleOptions::default().with_maintain_order(true),
+                o,
+            )
+            .unwrap();
+        assert_frames_eq(&s.compute().unwrap(), &want);
+    }
 }
 
 fn stable() -> SortMultipleOptions {
@@ -316,11 +315,11 @@ fn shuffle_join_and_sort_graphs_are_portable() {
     let pl = data(200, 91);
     let d = dd::from_partitions(random_parts(&pl, 4, 1)).unwrap();
     let small = dd::from_polars(pl.head(Some(20)), 1).unwrap();
-    let spill = ShuffleOptions::default().memory_limit(0);
+    let whole = ShuffleOptions::default().piece_tasks(false);
     let inner = JoinArgs::new(JoinType::Inner);
     let frames = [
-        d.shuffle_with([col("k")], &spill),
-        d.shuffle_with([col("k")], &spill.clone().piece_tasks(true)),
+        d.shuffle_with([col("k")], &whole),
+        d.shuffle([col("k")], 3),
         d.join(&small, [col("g")], [col("g")], inner.clone()),
         d.join(&d, [col("g")], [col("g")], JoinArgs::new(JoinType::Full)),
         d.sort([col("w")]).unwrap(),
@@ -342,19 +341,4 @@ fn shuffle_join_and_sort_graphs_are_portable() {
             assert!(a.equals_missing(b), "{}", f.name());
         }
     }
-}
-
-#[test]
-fn an_unusable_spill_directory_is_named() {
-    let dir = temp_dir("badspill");
-    let file = dir.join("a-file");
-    std::fs::write(&file, "not a directory").unwrap();
-    let d = dd::from_polars(data(50, 1), 3).unwrap();
-    let opts = ShuffleOptions::default().memory_limit(0).spill_dir(&file);
-    let e = d
-        .shuffle_with([col("g")], &opts)
-        .compute()
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("a-file") && e.contains("spill"), "{e}");
 }
