@@ -394,9 +394,10 @@ fn a_paused_worker_starts_no_new_root_while_others_run() {
         eprintln!("skipped: no RSS here, so the worker never pauses");
         return;
     }
-    // A limit of 1 MiB: this test process is far over its pause threshold.
+    // A limit of 64 KiB: this test process's private memory (a few hundred
+    // KiB) is far over its pause threshold.
     let store = Arc::new(Store::new(Some(rask_memory::MemoryPolicy::with_limit(
-        1 << 20,
+        64 << 10,
     ))));
     assert_eq!(store.sample(), (false, true));
     let mut w = WorkerState::new("w".into(), "tcp://me:1".into(), 2, &[], store);
