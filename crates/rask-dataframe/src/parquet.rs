@@ -1,8 +1,12 @@
 //! Reading and writing Parquet.
 //!
-//! A read lists the files, reads each file's footer (row groups and their
-//! row counts) and makes one partition per `row_groups_per_partition` row
-//! groups of a file. A partition's task is one Polars lazy plan: a scan of
+//! A read lists the files, reads each file's footer (row groups, their row
+//! counts and uncompressed sizes) and makes partitions of about
+//! `partition_size` bytes (uncompressed, 128 MiB by default, as Dask's
+//! `blocksize`): consecutive row groups of a file are combined up to it,
+//! and a row group larger than it is split into row ranges. With
+//! `row_groups_per_partition` set, each partition is that many row groups
+//! instead. A partition's task is one Polars lazy plan: a scan of
 //! the file whose row range is the scan's own pre-slice (so Polars decodes
 //! only the row groups in the range), then the dataframe's steps. Polars
 //! optimizes the plan as a whole, so only the columns the steps need are
@@ -43,14 +47,16 @@ use crate::steps::{Step, apply_all};
 #[derive(Clone, Debug)]
 pub struct ReadParquet {
     pattern: String,
-    row_groups_per_partition: usize,
+    row_groups_per_partition: Option<usize>,
+    partition_size: u64,
     categorical: Vec<String>,
     hive: bool,
 }
 
 /// Reads the Parquet files matching `pattern` (a file, a glob, or a
-/// directory: every `.parquet` file under it, at any depth), one partition
-/// per row group; `key=value` directories in the files' paths (a
+/// directory: every `.parquet` file under it, at any depth), in partitions
+/// of about 128 MiB of uncompressed data, never across files (see
+/// [`ReadParquet::partition_size`]); `key=value` directories in the files' paths (a
 /// hive-partitioned dataset, as [`WriteParquet::partition_on`] writes it)
 /// become columns. See [`ReadParquet`] for options.
 ///
@@ -76,7 +82,8 @@ impl ReadParquet {
     pub fn new(pattern: impl AsRef<str>) -> Self {
         ReadParquet {
             pattern: pattern.as_ref().to_string(),
-            row_groups_per_partition: 1,
+            row_groups_per_partition: None,
+            partition_size: DEFAULT_PARTITION_SIZE,
             categorical: Vec::new(),
             hive: true,
         }
@@ -96,10 +103,44 @@ impl ReadParquet {
         self
     }
 
-    /// How many consecutive row groups of a file make one partition
-    /// (default 1).
+    /// How many consecutive row groups of a file make one partition,
+    /// instead of [`ReadParquet::partition_size`].
     pub fn row_groups_per_partition(mut self, n: usize) -> Self {
-        self.row_groups_per_partition = n.max(1);
+        self.row_groups_per_partition = Some(n.max(1));
+        self
+    }
+
+    /// The uncompressed bytes (as the files' footers give them) a partition
+    /// holds, about: consecutive row groups of a file are combined up to
+    /// it, and a larger row group is split into ranges of rows (default
+    /// 128 MiB, Dask's `blocksize` for Parquet is 256 MiB). Fewer, larger
+    /// partitions cost less per row in every later step (a group-by
+    /// combines fewer partial results); smaller ones hold less memory
+    /// each.
+    ///
+    /// ```
+    /// # use rask_local as _;
+    /// use rask_dataframe::{self as dd, polars::prelude::*};
+    /// let dir = std::env::temp_dir().join(format!("rask-doc-pq-size-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let path = dir.join("x.parquet");
+    /// let mut pl = df!("v" => (0..1000i64).collect::<Vec<_>>()).unwrap();
+    /// ParquetWriter::new(std::fs::File::create(&path).unwrap())
+    ///     .with_row_group_size(Some(100))
+    ///     .finish(&mut pl)
+    ///     .unwrap();
+    /// let whole = dd::read_parquet(path.to_str().unwrap()).unwrap();
+    /// assert_eq!(whole.npartitions(), 1); // 8 kB: one partition
+    /// let small = dd::ReadParquet::new(path.to_str().unwrap())
+    ///     .partition_size(2000)
+    ///     .finish()
+    ///     .unwrap();
+    /// assert!(small.npartitions() >= 4);
+    /// assert_eq!(small.len().unwrap(), 1000);
+    /// std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
+    pub fn partition_size(mut self, bytes: u64) -> Self {
+        self.partition_size = bytes.max(1);
         self
     }
 
@@ -150,8 +191,14 @@ impl ReadParquet {
                     len: 0,
                 });
             }
-            for chunk in groups.chunks(self.row_groups_per_partition) {
-                let len: usize = chunk.iter().sum();
+            let ranges = match self.row_groups_per_partition {
+                Some(n) => groups
+                    .chunks(n)
+                    .map(|c| c.iter().map(|g| g.rows).sum())
+                    .collect(),
+                None => sized_ranges(&groups, self.partition_size),
+            };
+            for len in ranges {
                 parts.push(RowRange { file, offset, len });
                 offset += len;
             }
@@ -225,7 +272,48 @@ fn same_schema(a: &Schema, b: &Schema, categorical: &[String]) -> bool {
 }
 
 /// The schema and the row counts of the row groups of a Parquet file.
-fn footer(path: &Path) -> Result<(Schema, Vec<usize>)> {
+/// The default of [`ReadParquet::partition_size`].
+const DEFAULT_PARTITION_SIZE: u64 = 128 << 20;
+
+/// One row group of a file's footer.
+#[derive(Clone, Copy, Debug)]
+struct Group {
+    rows: usize,
+    /// Uncompressed bytes.
+    bytes: u64,
+}
+
+/// The row counts of a file's partitions of about `target` bytes each:
+/// consecutive row groups combined while they fit, a row group over it cut
+/// into equal row ranges. Every row is in exactly one range, in order.
+fn sized_ranges(groups: &[Group], target: u64) -> Vec<usize> {
+    let mut out = Vec::new();
+    let (mut rows, mut bytes) = (0usize, 0u64);
+    for g in groups {
+        if g.bytes > target {
+            if rows > 0 {
+                out.push(rows);
+                (rows, bytes) = (0, 0);
+            }
+            let pieces = g.bytes.div_ceil(target).min(g.rows.max(1) as u64) as usize;
+            let (each, extra) = (g.rows / pieces, g.rows % pieces);
+            out.extend((0..pieces).map(|i| each + usize::from(i < extra)));
+            continue;
+        }
+        if rows > 0 && bytes + g.bytes > target {
+            out.push(rows);
+            (rows, bytes) = (0, 0);
+        }
+        rows += g.rows;
+        bytes += g.bytes;
+    }
+    if rows > 0 || out.is_empty() && !groups.is_empty() {
+        out.push(rows);
+    }
+    out
+}
+
+fn footer(path: &Path) -> Result<(Schema, Vec<Group>)> {
     let f = File::open(path).map_err(|e| files::io(path, e))?;
     let not_parquet = |e: polars::prelude::PolarsError| {
         Error::invalid(
@@ -243,7 +331,10 @@ fn footer(path: &Path) -> Result<(Schema, Vec<usize>)> {
         .map_err(not_parquet)?
         .row_groups
         .iter()
-        .map(|g| g.num_rows())
+        .map(|g| Group {
+            rows: g.num_rows(),
+            bytes: g.total_byte_size() as u64,
+        })
         .collect();
     Ok((Schema::from_arrow_schema(&arrow), groups))
 }
@@ -618,5 +709,36 @@ impl DataFrame {
         WriteParquet::new(dir)
             .write_with(self, executor)
             .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sized_ranges_combine_small_groups_and_split_large_ones() {
+        let g = |rows, bytes| Group { rows, bytes };
+        // Combined while they fit.
+        assert_eq!(
+            sized_ranges(&[g(10, 40), g(10, 40), g(10, 40)], 100),
+            [20, 10]
+        );
+        assert_eq!(sized_ranges(&[g(10, 40), g(10, 40)], 80), [20]);
+        // A large group alone, cut into equal ranges; neighbours flushed.
+        assert_eq!(
+            sized_ranges(&[g(10, 40), g(10, 250), g(5, 10)], 100),
+            [10, 4, 3, 3, 5]
+        );
+        // Never more pieces than rows; empty groups keep one range.
+        assert_eq!(sized_ranges(&[g(2, 1000)], 1), [1, 1]);
+        assert_eq!(sized_ranges(&[g(0, 0)], 100), [0]);
+        assert!(sized_ranges(&[], 100).is_empty());
+        // Every row exactly once.
+        for target in 1..300u64 {
+            let groups = [g(7, 90), g(0, 0), g(13, 260), g(1, 5), g(30, 31)];
+            let got = sized_ranges(&groups, target);
+            assert_eq!(got.iter().sum::<usize>(), 51, "{target}");
+        }
     }
 }

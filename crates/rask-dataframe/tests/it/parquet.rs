@@ -54,9 +54,26 @@ fn row_groups_become_partitions() {
         .with_row_group_size(Some(100))
         .finish(&mut pl)
         .unwrap();
-    let d = dd::read_parquet(f.to_str().unwrap()).unwrap();
+    // 8 kB in all: one partition by size, the default.
+    let whole = dd::read_parquet(f.to_str().unwrap()).unwrap();
+    assert_eq!(whole.npartitions(), 1);
+    assert_frames_eq(&whole.compute().unwrap(), &pl);
+    let d = ReadParquet::new(f.to_str().unwrap())
+        .row_groups_per_partition(1)
+        .finish()
+        .unwrap();
     assert_eq!(d.npartitions(), 10);
     assert_frames_eq(&d.compute().unwrap(), &pl);
+    // By size: a partition is a few row groups, or part of one.
+    for size in [1u64, 500, 2_000, 5_000] {
+        let s = ReadParquet::new(f.to_str().unwrap())
+            .partition_size(size)
+            .finish()
+            .unwrap();
+        assert!(s.npartitions() >= 1, "{size}");
+        assert_frames_eq(&s.compute().unwrap(), &pl);
+        assert_frames_eq(&s.head(333).unwrap(), &pl.head(Some(333)));
+    }
     let d3 = ReadParquet::new(f.to_str().unwrap())
         .row_groups_per_partition(3)
         .finish()
