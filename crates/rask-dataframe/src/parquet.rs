@@ -48,7 +48,7 @@ use crate::steps::{Step, apply_all};
 pub struct ReadParquet {
     pattern: String,
     row_groups_per_partition: Option<usize>,
-    partition_size: u64,
+    partition_size: Option<u64>,
     categorical: Vec<String>,
     hive: bool,
 }
@@ -83,7 +83,7 @@ impl ReadParquet {
         ReadParquet {
             pattern: pattern.as_ref().to_string(),
             row_groups_per_partition: None,
-            partition_size: DEFAULT_PARTITION_SIZE,
+            partition_size: None,
             categorical: Vec::new(),
             hive: true,
         }
@@ -113,7 +113,9 @@ impl ReadParquet {
     /// The uncompressed bytes (as the files' footers give them) a partition
     /// holds, about: consecutive row groups of a file are combined up to
     /// it, and a larger row group is split into ranges of rows (default
-    /// 128 MiB, Dask's `blocksize` for Parquet is 256 MiB). Fewer, larger
+    /// 128 MiB, Dask's `blocksize` for Parquet is 256 MiB; where
+    /// `memory-limit` is set, at most a sixteenth of it per worker
+    /// thread). Fewer, larger
     /// partitions cost less per row in every later step (a group-by
     /// combines fewer partial results); smaller ones hold less memory
     /// each.
@@ -140,7 +142,7 @@ impl ReadParquet {
     /// std::fs::remove_dir_all(&dir).unwrap();
     /// ```
     pub fn partition_size(mut self, bytes: u64) -> Self {
-        self.partition_size = bytes.max(1);
+        self.partition_size = Some(bytes.max(1));
         self
     }
 
@@ -163,6 +165,7 @@ impl ReadParquet {
         } else {
             files::expand("parquet pattern", &self.pattern)?
         };
+        let partition_size = self.partition_size.unwrap_or_else(default_partition_size);
         let mut schema: Option<SchemaRef> = None;
         let mut parts = Vec::new();
         for (file, path) in paths.iter().enumerate() {
@@ -196,7 +199,7 @@ impl ReadParquet {
                     .chunks(n)
                     .map(|c| c.iter().map(|g| g.rows).sum())
                     .collect(),
-                None => sized_ranges(&groups, self.partition_size),
+                None => sized_ranges(&groups, partition_size),
             };
             for len in ranges {
                 parts.push(RowRange { file, offset, len });
@@ -274,6 +277,28 @@ fn same_schema(a: &Schema, b: &Schema, categorical: &[String]) -> bool {
 /// The schema and the row counts of the row groups of a Parquet file.
 /// The default of [`ReadParquet::partition_size`].
 const DEFAULT_PARTITION_SIZE: u64 = 128 << 20;
+
+/// The share of `memory-limit` (one part in this many) per worker thread
+/// that a partition may take by default: a task holds its input, its output
+/// and Polars' intermediates at once, and running tasks' values cannot be
+/// spilled.
+const MEMORY_SHARE: u64 = 16;
+
+/// [`DEFAULT_PARTITION_SIZE`], or less where a `memory-limit` is set: at
+/// most a sixteenth of it per worker thread (as a rechunk's intermediate
+/// blocks). With 128 MiB partitions, a `set_index` of 10 million rows
+/// (about 600 MB in memory) under a 300 MiB limit peaked at over 600 MB.
+fn default_partition_size() -> u64 {
+    match rask_config::try_get() {
+        Ok(c) => match c.memory_limit {
+            Some(limit) => DEFAULT_PARTITION_SIZE
+                .min(limit.as_u64() / MEMORY_SHARE / c.worker_threads().max(1) as u64)
+                .max(1),
+            None => DEFAULT_PARTITION_SIZE,
+        },
+        Err(_) => DEFAULT_PARTITION_SIZE,
+    }
+}
 
 /// One row group of a file's footer.
 #[derive(Clone, Copy, Debug)]
