@@ -49,6 +49,10 @@ mod process;
 mod spill_file;
 mod store;
 
+#[cfg(feature = "testing")]
+#[doc(hidden)]
+pub mod testing;
+
 pub use error::SpillError;
 pub use gauge::{MemoryGauge, MemoryStats};
 pub use limit::{MemoryPolicy, cgroup_memory_max, detected_limit, physical_memory};

@@ -19,16 +19,27 @@
 //! partition being sorted and the partitions in order.
 
 use std::collections::HashSet;
-use std::io::Read as _;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rask_dataframe::polars::prelude::*;
 use rask_dataframe::{self as dd};
+use rask_memory::testing::{
+    Children, PeakSampler, cgroup_name, files_under, join_memory_cgroup, remove_cgroup,
+    result_field, status_bytes, wait,
+};
 
 /// Names the test a child process runs.
-const CHILD: &str = "DATAFRAME_MEMORY_TEST_CHILD";
+const CHILDREN: Children = Children {
+    var: "DATAFRAME_MEMORY_TEST_CHILD",
+};
+
+fn is_child(test: &str) -> bool {
+    CHILDREN.is_child(test)
+}
+
+fn in_any_child() -> bool {
+    CHILDREN.in_any_child()
+}
 
 /// The memory limit of the children.
 const LIMIT: u64 = 64 << 20;
@@ -41,16 +52,6 @@ const ROWS: usize = 65_536;
 const KEYS: u64 = 1 << 16;
 /// The payload columns, next to the key `k`.
 const PAYLOAD: [&str; 7] = ["a", "b", "c", "d", "e", "f", "g"];
-
-/// Whether this process is the child running `test`.
-fn is_child(test: &str) -> bool {
-    std::env::var(CHILD).is_ok_and(|t| t == test)
-}
-
-/// Whether this process is a child at all (parents do nothing there).
-fn in_any_child() -> bool {
-    std::env::var_os(CHILD).is_some()
-}
 
 /// A 64-bit mix of `x` (SplitMix64's finalizer).
 fn mix(x: u64) -> u64 {
@@ -161,80 +162,6 @@ fn expected() -> (Totals, usize) {
     (totals(&all), keys.len())
 }
 
-/// A field of `/proc/self/status` in bytes (`VmRSS`, `VmHWM`).
-fn status_bytes(field: &str) -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: u64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kb * 1024)
-}
-
-/// Puts this process under a real memory limit of `bytes` in a memory
-/// cgroup of its own named `name` (v1's `memory.limit_in_bytes` or v2's
-/// `memory.max`); over it the kernel reclaims, then kills the process.
-/// Returns the cgroup's directory, or why there is none.
-fn join_memory_cgroup(name: &str, bytes: u64) -> Result<PathBuf, String> {
-    let v1 = Path::new("/sys/fs/cgroup/memory");
-    let v2 = Path::new("/sys/fs/cgroup");
-    let (dir, limit_file) = if v1.join("memory.limit_in_bytes").exists() {
-        (v1.join(name), "memory.limit_in_bytes")
-    } else if std::fs::read_to_string(v2.join("cgroup.subtree_control"))
-        .is_ok_and(|c| c.split_whitespace().any(|c| c == "memory"))
-    {
-        (v2.join(name), "memory.max")
-    } else {
-        return Err("no memory cgroup controller under /sys/fs/cgroup".into());
-    };
-    let setup = || -> std::io::Result<()> {
-        match std::fs::create_dir(&dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
-            _ => {}
-        }
-        std::fs::write(dir.join(limit_file), bytes.to_string())?;
-        std::fs::write(dir.join("cgroup.procs"), std::process::id().to_string())
-    };
-    match setup() {
-        Ok(()) => Ok(dir),
-        Err(e) => {
-            let _ = std::fs::remove_dir(&dir);
-            Err(format!("cannot set up the cgroup {}: {e}", dir.display()))
-        }
-    }
-}
-
-fn files_under(p: &Path) -> usize {
-    std::fs::read_dir(p).map_or(0, |es| {
-        es.flatten()
-            .map(|e| {
-                if e.path().is_dir() {
-                    files_under(&e.path())
-                } else {
-                    1
-                }
-            })
-            .sum()
-    })
-}
-
-/// The value `name=...` in a child's output line starting with `RESULT`.
-fn field(out: &str, name: &str) -> f64 {
-    let line = out
-        .lines()
-        .find_map(|l| l.find("RESULT").map(|at| &l[at..]))
-        .unwrap_or_else(|| panic!("no RESULT line in:\n{out}"));
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix(name)?.strip_prefix('='))
-        .unwrap_or_else(|| panic!("no {name}= in {line}"))
-        .parse()
-        .unwrap_or_else(|_| panic!("{name} is not a number in {line}"))
-}
-
 /// The child's side: joins the cgroup named in the environment, runs
 /// `shuffled` on the generated frame, and prints the figures of every
 /// output partition and its memory.
@@ -286,40 +213,6 @@ fn child(shuffled: impl FnOnce(dd::DataFrame) -> dd::DataFrame) {
     );
 }
 
-/// Samples the private resident memory of the process (RSS without
-/// file-backed pages: [`rask_memory::private_rss_bytes`]) every 2 ms and
-/// keeps the largest. `VmHWM` would be the kernel's own peak, but it
-/// counts the pages of the program's code, and this test binary has
-/// tens of megabytes of Polars code: against a limit of 64 MiB that is
-/// the measure of the binary, not of the shuffle (and not what the cgroup
-/// limit charges for, as the binary's pages were read before the child
-/// joined it).
-struct PeakSampler {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    thread: std::thread::JoinHandle<u64>,
-}
-
-impl PeakSampler {
-    fn start() -> PeakSampler {
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let stop2 = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let mut peak = 0;
-            while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
-                peak = peak.max(rask_memory::private_rss_bytes().unwrap_or(0));
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            peak
-        });
-        PeakSampler { stop, thread }
-    }
-
-    fn stop(self) -> u64 {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        self.thread.join().expect("the sampler does not panic")
-    }
-}
-
 /// One output partition's figures, as the child printed them.
 #[derive(Debug)]
 struct Part {
@@ -367,48 +260,25 @@ fn run_child(test: &str) -> (String, Vec<Part>, usize) {
         test.replace("::", "-")
     ));
     let _ = std::fs::remove_dir_all(&parent);
-    let cgroup = format!(
-        "rask-test-{}-{}",
-        std::process::id(),
-        test.replace("::", "-")
+    let cgroup = cgroup_name(test);
+    let child = CHILDREN.spawn(
+        test,
+        &[
+            ("DATAFRAME_MEMORY_TEST_CGROUP", cgroup.clone()),
+            ("RASK_MEMORY_LIMIT", LIMIT.to_string()),
+            ("RASK_NUM_WORKERS", "2".into()),
+            // Polars' pool runs the partitions' work (kernels move onto it):
+            // two threads, like rask's, whatever the machine.
+            ("POLARS_MAX_THREADS", "2".into()),
+            ("RASK_PROGRESS", "off".into()),
+            ("RASK_MEMORY_SPILL_DIRECTORY", parent.display().to_string()),
+        ],
     );
-    let exe = std::env::current_exe().expect("the test binary knows its path");
-    let mut child = Command::new(exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD, test)
-        .env("DATAFRAME_MEMORY_TEST_CGROUP", &cgroup)
-        .env("RASK_MEMORY_LIMIT", LIMIT.to_string())
-        .env("RASK_NUM_WORKERS", "2")
-        // Polars' pool runs the partitions' work (kernels move onto it):
-        // two threads, like rask's, whatever the machine.
-        .env("POLARS_MAX_THREADS", "2")
-        .env("RASK_PROGRESS", "off")
-        .env("RASK_MEMORY_SPILL_DIRECTORY", &parent)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the test binary can be started again");
     // The oracle, while the child works.
     let (want, distinct) = expected();
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for the child") {
-            break status;
-        }
-        if start.elapsed() > Duration::from_secs(300) {
-            let _ = child.kill();
-            panic!("{test}: the child process runs past 300 s; it hangs");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut out = String::new();
-    let mut err = String::new();
-    let _ = child.stdout.take().expect("piped").read_to_string(&mut out);
-    let _ = child.stderr.take().expect("piped").read_to_string(&mut err);
+    let (status, out, err) = wait(child, test, Duration::from_secs(300));
     // The child has exited: its cgroup is empty and can go.
-    for root in ["/sys/fs/cgroup/memory", "/sys/fs/cgroup"] {
-        let _ = std::fs::remove_dir(Path::new(root).join(&cgroup));
-    }
+    remove_cgroup(&cgroup);
     assert!(
         status.success(),
         "{test} failed in its child ({status}; killed by the kernel when over its cgroup's \
@@ -436,13 +306,13 @@ fn run_child(test: &str) -> (String, Vec<Part>, usize) {
         total, want,
         "the shuffled rows differ from the generated ones"
     );
-    assert_eq!(field(&out, "limit") as u64, LIMIT);
+    assert_eq!(result_field(&out, "limit") as u64, LIMIT);
     assert!(
-        field(&out, "spills") > 0.0,
+        result_field(&out, "spills") > 0.0,
         "nothing was spilled:\n{}",
         summary.join("\n")
     );
-    let (before, hwm) = (field(&out, "before"), field(&out, "peak"));
+    let (before, hwm) = (result_field(&out, "before"), result_field(&out, "peak"));
     if hwm > 0.0 {
         // The test binary's own memory before the compute, plus thread
         // stacks and allocator arenas of the pools.

@@ -4,142 +4,35 @@
 //! again for one test, with [`CHILD`] set — so the memory limit in its
 //! environment applies to it alone and its peak memory is its own.
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rask_array::Array;
 use rask_array::ndarray::{ArrayD, IxDyn};
 use rask_core::{Executor, GraphBuilder, Key, Op, TaskError, Value};
 
+use rask_memory::testing::{
+    Children, PeakSampler, cgroup_name, files_under, join_memory_cgroup, result_field, status_bytes,
+};
+
 use crate::support::unfused_plan;
 
 /// Names the test a child process runs.
-const CHILD: &str = "RASK_LOCAL_MEMORY_TEST_CHILD";
+const CHILDREN: Children = Children {
+    var: "RASK_LOCAL_MEMORY_TEST_CHILD",
+};
 
-/// Whether this process is the child running `test`.
 fn is_child(test: &str) -> bool {
-    std::env::var(CHILD).is_ok_and(|t| t == test)
+    CHILDREN.is_child(test)
 }
 
-/// Whether this process is a child at all (parents do nothing there).
 fn in_any_child() -> bool {
-    std::env::var_os(CHILD).is_some()
+    CHILDREN.in_any_child()
 }
 
-/// Runs the test `test` of this binary in a child process with `env`;
-/// returns its output, failing when it fails or runs past 120 s.
+/// Runs `test` in a child with `env`; its output (fails past 120 s).
 fn run_child(test: &str, env: &[(&str, String)]) -> String {
-    let exe = std::env::current_exe().expect("the test binary knows its path");
-    let mut child = Command::new(exe)
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD, test)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the test binary can be started again");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for the child") {
-            break status;
-        }
-        if start.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
-            panic!("{test}: the child process runs past 120 s; it hangs");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut out = String::new();
-    let mut err = String::new();
-    child
-        .stdout
-        .take()
-        .expect("piped")
-        .read_to_string(&mut out)
-        .expect("utf-8 output");
-    child
-        .stderr
-        .take()
-        .expect("piped")
-        .read_to_string(&mut err)
-        .expect("utf-8 output");
-    assert!(
-        status.success(),
-        "{test} failed in its child:\n{out}\n{err}"
-    );
-    out
-}
-
-/// A field of `/proc/self/status` in bytes (`VmRSS`, `VmHWM`).
-fn status_bytes(field: &str) -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: u64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kb * 1024)
-}
-
-/// Puts this process under a real memory limit of `bytes` (RSS and the
-/// page cache it writes), in a memory cgroup of its own named `name`: v1's
-/// `memory.limit_in_bytes` or v2's `memory.max`. Over it the kernel
-/// reclaims or kills the process. Returns the cgroup's directory, or why
-/// there is none (not root, no memory controller).
-fn join_memory_cgroup(name: &str, bytes: u64) -> Result<PathBuf, String> {
-    let v1 = Path::new("/sys/fs/cgroup/memory");
-    let v2 = Path::new("/sys/fs/cgroup");
-    let (dir, limit_file) = if v1.join("memory.limit_in_bytes").exists() {
-        (v1.join(name), "memory.limit_in_bytes")
-    } else if std::fs::read_to_string(v2.join("cgroup.subtree_control"))
-        .is_ok_and(|c| c.split_whitespace().any(|c| c == "memory"))
-    {
-        (v2.join(name), "memory.max")
-    } else {
-        return Err("no memory cgroup controller under /sys/fs/cgroup".into());
-    };
-    let setup = || -> std::io::Result<()> {
-        match std::fs::create_dir(&dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
-            _ => {}
-        }
-        std::fs::write(dir.join(limit_file), bytes.to_string())?;
-        std::fs::write(dir.join("cgroup.procs"), std::process::id().to_string())
-    };
-    match setup() {
-        Ok(()) => Ok(dir),
-        Err(e) => {
-            let _ = std::fs::remove_dir(&dir);
-            Err(format!("cannot set up the cgroup {}: {e}", dir.display()))
-        }
-    }
-}
-
-/// The cgroup [`join_memory_cgroup`] makes for the child of `test`.
-fn cgroup_name(test: &str) -> String {
-    format!(
-        "rask-test-{}-{}",
-        std::process::id(),
-        test.replace("::", "-")
-    )
-}
-
-/// The value `name=...` in a child's output line starting with `RESULT`.
-fn field(out: &str, name: &str) -> f64 {
-    let line = out
-        .lines()
-        .find_map(|l| l.find("RESULT").map(|at| &l[at..]))
-        .unwrap_or_else(|| panic!("no RESULT line in:\n{out}"));
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix(name)?.strip_prefix('='))
-        .unwrap_or_else(|| panic!("no {name}= in {line}"))
-        .parse()
-        .unwrap_or_else(|_| panic!("{name} is not a number in {line}"))
+    CHILDREN.run(test, env, Duration::from_secs(120))
 }
 
 /// A fresh spill parent directory for one test.
@@ -147,20 +40,6 @@ fn spill_parent(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("rask-local-memory-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     d
-}
-
-fn files_under(p: &Path) -> usize {
-    std::fs::read_dir(p).map_or(0, |es| {
-        es.flatten()
-            .map(|e| {
-                if e.path().is_dir() {
-                    files_under(&e.path())
-                } else {
-                    1
-                }
-            })
-            .sum()
-    })
 }
 
 const LIMIT: u64 = 32 << 20;
@@ -180,37 +59,6 @@ fn generated(chunks: &[usize]) -> Array<f64> {
         })
     })
     .expect("valid chunks")
-}
-
-/// Samples the process's private resident memory (RSS without file-backed
-/// pages, [`rask_memory::private_rss_bytes`], what the memory gauge
-/// measures) every 2 ms and keeps the largest. `VmHWM` also counts the
-/// pages of the program's code, which are no compute's memory and were
-/// read (and charged) before the child joined its cgroup.
-struct PeakSampler {
-    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    thread: std::thread::JoinHandle<u64>,
-}
-
-impl PeakSampler {
-    fn start() -> PeakSampler {
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let stop2 = stop.clone();
-        let thread = std::thread::spawn(move || {
-            let mut peak = 0;
-            while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
-                peak = peak.max(rask_memory::private_rss_bytes().unwrap_or(0));
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            peak
-        });
-        PeakSampler { stop, thread }
-    }
-
-    fn stop(self) -> u64 {
-        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        self.thread.join().expect("the sampler does not panic")
-    }
 }
 
 /// The child of [`rechunk_of_three_times_the_limit_finishes_under_it`].
@@ -285,11 +133,18 @@ fn rechunk_of_three_times_the_limit_finishes_under_it() {
     if let Some(line) = out.lines().find(|l| l.starts_with("real limit: none")) {
         eprintln!("rechunk under a memory limit: {line}; peak RSS is still checked (sampled)");
     }
-    assert_eq!(field(&out, "diff"), 0.0, "the rechunked array is wrong");
-    assert_eq!(field(&out, "limit") as u64, LIMIT);
-    assert!(field(&out, "spills") > 0.0, "nothing was spilled:\n{out}");
-    let before = field(&out, "before");
-    let hwm = field(&out, "peak");
+    assert_eq!(
+        result_field(&out, "diff"),
+        0.0,
+        "the rechunked array is wrong"
+    );
+    assert_eq!(result_field(&out, "limit") as u64, LIMIT);
+    assert!(
+        result_field(&out, "spills") > 0.0,
+        "nothing was spilled:\n{out}"
+    );
+    let before = result_field(&out, "before");
+    let hwm = result_field(&out, "peak");
     // The test binary's own memory before the compute, plus thread stacks
     // and allocator arenas of the pool.
     let allowance = before + (8 << 20) as f64;
@@ -363,8 +218,8 @@ fn unspillable_values_over_the_limit_do_not_deadlock() {
             ("RASK_PROGRESS", "off".into()),
         ],
     );
-    assert_eq!(field(&out, "count"), 24.0);
-    assert_eq!(field(&out, "spills"), 0.0);
+    assert_eq!(result_field(&out, "count"), 24.0);
+    assert_eq!(result_field(&out, "spills"), 0.0);
 }
 
 /// The child of [`an_unusable_spill_directory_fails_the_compute_by_name`].
@@ -429,7 +284,7 @@ fn an_unusable_spill_directory_fails_the_compute_by_name() {
             ("RASK_MEMORY_SPILL_DIRECTORY", file.display().to_string()),
         ],
     );
-    assert_eq!(field(&out, "spill_error"), 1.0, "{out}");
+    assert_eq!(result_field(&out, "spill_error"), 1.0, "{out}");
     let message = out
         .lines()
         .find_map(|l| l.find("MESSAGE").map(|at| &l[at..]))
