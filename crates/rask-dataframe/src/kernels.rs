@@ -14,7 +14,8 @@
 //! Readers are also told to use one thread (`n_threads`, no parallel
 //! row-group decoding), since the parallelism is across partitions.
 
-use polars::prelude::{DataFrame as PlFrame, PolarsError};
+use polars::prelude::{DataFrame as PlFrame, Engine, LazyFrame, PolarsError};
+use polars_core::query_result::QueryResult;
 use rask_core::{SizeOf, TaskError, Value};
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +42,42 @@ impl Part {
 /// Runs `f` on Polars' thread pool and waits for it (see the module docs).
 pub(crate) fn polars_pool<R: Send>(f: impl FnOnce() -> R + Send) -> R {
     polars_core::runtime::THREAD_POOL.install(f)
+}
+
+/// Runs a partition's lazy plan with Polars' streaming engine, which does
+/// group-bys, joins and scans morsel by morsel and is about twice as fast
+/// per thread as its in-memory engine (the `df-groupby-low` query on the
+/// benchmark's 10 files, one thread: 0.275 s against 0.882 s, and 0.522 s
+/// file by file as rask's tasks ran it). A plan the streaming engine does
+/// not implement yet (it panics with "not yet implemented", which Polars'
+/// own automatic mode catches the same way) runs on the in-memory engine;
+/// any other panic is passed on. Polars' streaming engine runs on Polars'
+/// thread pool, like everything else a kernel does (see `polars_pool`).
+pub(crate) fn collect(lf: LazyFrame) -> Result<PlFrame, PolarsError> {
+    let streaming = lf.clone();
+    let run =
+        std::panic::AssertUnwindSafe(move || streaming.collect_with_engine(Engine::Streaming));
+    match std::panic::catch_unwind(run) {
+        Ok(Ok(QueryResult::Single(df))) => Ok(df),
+        Ok(Ok(QueryResult::Multiple(_))) => lf.collect(),
+        Ok(Err(e)) => Err(e),
+        Err(payload) => {
+            let unimplemented = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.starts_with("not yet implemented"))
+                .or_else(|| {
+                    payload
+                        .downcast_ref::<String>()
+                        .map(|s| s.starts_with("not yet implemented"))
+                })
+                .unwrap_or(false);
+            if unimplemented {
+                lf.collect()
+            } else {
+                std::panic::resume_unwind(payload)
+            }
+        }
+    }
 }
 
 /// A Polars error as a task error.

@@ -497,7 +497,7 @@ impl rask_core::Kernel for ReadParquetPart {
                 self.path
             )));
         }
-        let out = polars_pool(|| self.plan()?.collect())
+        let out = polars_pool(|| crate::kernels::collect(self.plan()?))
             .map_err(|e| TaskError::failed(format!("{}: {e}", self.path)))?;
         Ok(Part::value(out))
     }

@@ -65,7 +65,7 @@ pub(crate) fn run_steps(steps: &[Step], df: PlFrame) -> Result<PlFrame, PolarsEr
     if steps.is_empty() {
         return Ok(df);
     }
-    apply_all(steps, df.lazy()).collect()
+    crate::kernels::collect(apply_all(steps, df.lazy()))
 }
 
 /// The schema the steps give from `input`, found on an empty frame: checks
