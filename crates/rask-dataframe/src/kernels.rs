@@ -13,6 +13,8 @@
 //! by default one per core) however many partitions rask runs at once.
 //! Readers are also told to use one thread (`n_threads`, no parallel
 //! row-group decoding), since the parallelism is across partitions.
+//! Partition plans run on Polars' streaming engine where it implements
+//! them (`collect`).
 
 use polars::prelude::{DataFrame as PlFrame, Engine, LazyFrame, PolarsError};
 use polars_core::query_result::QueryResult;
