@@ -218,22 +218,18 @@ register_elements!(RechunkMerge);
 
 /// The default limit of a rechunk's intermediate blocks: the configured
 /// `array.chunk-size`, and where a `memory-limit` is set, no more than
-/// [`MEMORY_SHARE`] of it per worker thread. Every thread may run a merge
+/// [`Config::block_memory_share`](rask_config::Config::block_memory_share)
+/// (a sixteenth of it per worker thread). Every thread may run a merge
 /// that holds its inputs and its output at once, and blocks in use cannot
 /// be spilled: with 128 MiB intermediates, a rechunk of 3.2 GB under a
 /// 512 MiB limit peaked at 4.6 times the limit, with 16 MiB ones at 1.13.
 fn chunk_size_limit() -> u64 {
     let config = rask_config::get();
     let size = config.array_chunk_size.as_u64();
-    match config.memory_limit {
-        Some(limit) => size.min(limit.as_u64() / MEMORY_SHARE / config.worker_threads() as u64),
-        None => size,
-    }
+    config
+        .block_memory_share()
+        .map_or(size, |share| size.min(share))
 }
-
-/// The share of `memory-limit` (one part in this many) per worker thread
-/// that a rechunk's intermediate blocks may take.
-const MEMORY_SHARE: u64 = 16;
 
 impl<T: Element> Array<T> {
     /// The same array split into other blocks (Dask's `rechunk`).

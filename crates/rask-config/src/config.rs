@@ -437,6 +437,27 @@ impl Config {
         })
     }
 
+    /// The most memory one block-sized value of a task should take where
+    /// `memory-limit` is set: a sixteenth of the limit per worker thread
+    /// (`None` without an explicit limit). Every running task holds its
+    /// inputs and its output at once, and values in use cannot be spilled,
+    /// so rechunk intermediates and Parquet partitions stay under it.
+    ///
+    /// ```
+    /// use rask_config::{ByteSize, Config};
+    /// let config = Config {
+    ///     memory_limit: Some(ByteSize(512 << 20)),
+    ///     num_workers: Some(2),
+    ///     ..Default::default()
+    /// };
+    /// assert_eq!(config.block_memory_share(), Some(16 << 20));
+    /// assert_eq!(Config::default().block_memory_share(), None);
+    /// ```
+    pub fn block_memory_share(&self) -> Option<u64> {
+        let limit = self.memory_limit?.as_u64();
+        Some((limit / 16 / self.worker_threads().max(1) as u64).max(1))
+    }
+
     /// A complete `rask.toml` holding these values, every key with a comment
     /// saying what it does, its default and its environment variable. It
     /// reads back as the same `Config`.

@@ -278,26 +278,18 @@ fn same_schema(a: &Schema, b: &Schema, categorical: &[String]) -> bool {
 /// The default of [`ReadParquet::partition_size`].
 const DEFAULT_PARTITION_SIZE: u64 = 128 << 20;
 
-/// The share of `memory-limit` (one part in this many) per worker thread
-/// that a partition may take by default: a task holds its input, its output
-/// and Polars' intermediates at once, and running tasks' values cannot be
-/// spilled.
-const MEMORY_SHARE: u64 = 16;
-
 /// [`DEFAULT_PARTITION_SIZE`], or less where a `memory-limit` is set: at
-/// most a sixteenth of it per worker thread (as a rechunk's intermediate
+/// most [`Config::block_memory_share`](rask_config::Config::block_memory_share)
+/// (a sixteenth of it per worker thread, as a rechunk's intermediate
 /// blocks). With 128 MiB partitions, a `set_index` of 10 million rows
-/// (about 600 MB in memory) under a 300 MiB limit peaked at over 600 MB.
+/// (about 600 MB in memory) under a 200 MiB limit peaked at 736 MB.
 fn default_partition_size() -> u64 {
-    match rask_config::try_get() {
-        Ok(c) => match c.memory_limit {
-            Some(limit) => DEFAULT_PARTITION_SIZE
-                .min(limit.as_u64() / MEMORY_SHARE / c.worker_threads().max(1) as u64)
-                .max(1),
-            None => DEFAULT_PARTITION_SIZE,
-        },
-        Err(_) => DEFAULT_PARTITION_SIZE,
-    }
+    rask_config::try_get()
+        .ok()
+        .and_then(|c| c.block_memory_share())
+        .map_or(DEFAULT_PARTITION_SIZE, |share| {
+            DEFAULT_PARTITION_SIZE.min(share)
+        })
 }
 
 /// One row group of a file's footer.

@@ -165,15 +165,7 @@ fn detect() -> Option<u64> {
 /// Physical RAM in bytes (`MemTotal` of `/proc/meminfo`).
 pub fn physical_memory() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let kb: u64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix("MemTotal:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kb * 1024)
+    crate::process::kib_field(&text, "MemTotal")
 }
 
 /// The cgroup v2 memory limit of this process: the smallest `memory.max`

@@ -73,6 +73,20 @@ pub fn rss_of(pid: u32) -> Option<u64> {
     Some(pages * page_size())
 }
 
+/// The value of `field` in a `/proc` file of `Name:   123 kB` lines
+/// (`/proc/meminfo`, `/proc/self/status`), in bytes.
+pub(crate) fn kib_field(text: &str, field: &str) -> Option<u64> {
+    let kb: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
+}
+
 fn page_size() -> u64 {
     static PAGE: OnceLock<u64> = OnceLock::new();
     *PAGE.get_or_init(|| {

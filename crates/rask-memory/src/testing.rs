@@ -85,15 +85,7 @@ pub fn wait(mut child: Child, test: &str, timeout: Duration) -> (ExitStatus, Str
 /// A field of `/proc/self/status` in bytes (`VmRSS`, `VmHWM`).
 pub fn status_bytes(field: &str) -> Option<u64> {
     let text = std::fs::read_to_string("/proc/self/status").ok()?;
-    let kb: u64 = text
-        .lines()
-        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kb * 1024)
+    crate::process::kib_field(&text, field)
 }
 
 /// The name of the cgroup for the child of `test` of this process.
@@ -136,6 +128,26 @@ pub fn join_memory_cgroup(name: &str, bytes: u64) -> Result<PathBuf, String> {
             let _ = std::fs::remove_dir(&dir);
             Err(format!("cannot set up the cgroup {}: {e}", dir.display()))
         }
+    }
+}
+
+/// The memory a child test allows itself above what it held before: 1.25 ×
+/// `limit` plus 8 MiB (thread stacks, allocator arenas).
+pub fn cgroup_allowance(limit: u64) -> u64 {
+    limit + limit / 4 + (8 << 20)
+}
+
+/// On the child's side: joins the memory cgroup named by the environment
+/// variable `var` (set by the parent, see [`cgroup_name`]) with a limit of
+/// `bytes`, and says what real limit applies, for the child's output:
+/// `"<dir> of N MiB"`, or `"none (why)"`.
+pub fn join_cgroup_named_in(var: &str, bytes: u64) -> String {
+    match std::env::var(var) {
+        Ok(name) => match join_memory_cgroup(&name, bytes) {
+            Ok(dir) => format!("{} of {} MiB", dir.display(), bytes >> 20),
+            Err(why) => format!("none ({why})"),
+        },
+        Err(_) => "none (not asked)".into(),
     }
 }
 

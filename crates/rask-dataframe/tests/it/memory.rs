@@ -24,8 +24,8 @@ use std::time::{Duration, Instant};
 use rask_dataframe::polars::prelude::*;
 use rask_dataframe::{self as dd};
 use rask_memory::testing::{
-    Children, PeakSampler, cgroup_name, files_under, join_memory_cgroup, remove_cgroup,
-    result_field, status_bytes, wait,
+    Children, PeakSampler, cgroup_allowance, cgroup_name, files_under, join_cgroup_named_in,
+    remove_cgroup, result_field, status_bytes, wait,
 };
 
 /// Names the test a child process runs.
@@ -169,14 +169,8 @@ fn child(shuffled: impl FnOnce(dd::DataFrame) -> dd::DataFrame) {
     let before = rask_memory::private_rss_bytes().unwrap_or(0);
     // What the test allows above the memory the process held before
     // (which stays charged where it was).
-    let hard = LIMIT + LIMIT / 4 + (8 << 20);
-    let cgroup = match std::env::var("DATAFRAME_MEMORY_TEST_CGROUP") {
-        Ok(name) => match join_memory_cgroup(&name, hard) {
-            Ok(dir) => format!("{} of {} MiB", dir.display(), hard >> 20),
-            Err(why) => format!("none ({why})"),
-        },
-        Err(_) => "none (not asked)".into(),
-    };
+    let hard = cgroup_allowance(LIMIT);
+    let cgroup = join_cgroup_named_in("DATAFRAME_MEMORY_TEST_CGROUP", hard);
     println!("real limit: {cgroup}");
     let start = Instant::now();
     let peak = PeakSampler::start();

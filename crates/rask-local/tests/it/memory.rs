@@ -12,7 +12,8 @@ use rask_array::ndarray::{ArrayD, IxDyn};
 use rask_core::{Executor, GraphBuilder, Key, Op, TaskError, Value};
 
 use rask_memory::testing::{
-    Children, PeakSampler, cgroup_name, files_under, join_memory_cgroup, result_field, status_bytes,
+    Children, PeakSampler, cgroup_allowance, cgroup_name, files_under, join_cgroup_named_in,
+    result_field, status_bytes,
 };
 
 use crate::support::unfused_plan;
@@ -71,14 +72,8 @@ fn rechunk_child() {
     // A real limit, where the machine allows one: what the test allows
     // above the memory the process held before (which stays charged where
     // it was). Going over it is the kernel's reclaim, then its OOM killer.
-    let hard = LIMIT + LIMIT / 4 + (8 << 20);
-    let cgroup = match std::env::var("RASK_LOCAL_MEMORY_TEST_CGROUP") {
-        Ok(name) => match join_memory_cgroup(&name, hard) {
-            Ok(dir) => format!("{} of {} MiB", dir.display(), hard >> 20),
-            Err(why) => format!("none ({why})"),
-        },
-        Err(_) => "none (not asked)".into(),
-    };
+    let hard = cgroup_allowance(LIMIT);
+    let cgroup = join_cgroup_named_in("RASK_LOCAL_MEMORY_TEST_CGROUP", hard);
     println!("real limit: {cgroup}");
     let start = Instant::now();
     let sampler = PeakSampler::start();
