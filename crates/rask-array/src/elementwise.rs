@@ -631,14 +631,14 @@ fn zip_tiled<A: Element, B: Element, C: Element>(
     let (rows, cols) = x.dim();
     let mut out = ndarray::Array2::<C>::default((rows, cols));
     for i in (0..rows).step_by(TILE) {
+        let rs = i..(i + TILE).min(rows);
         for j in (0..cols).step_by(TILE) {
             let cs = j..(j + TILE).min(cols);
-            for r in i..(i + TILE).min(rows) {
-                Zip::from(out.row_mut(r).slice_mut(ndarray::s![cs.clone()]))
-                    .and(x.row(r).slice(ndarray::s![cs.clone()]))
-                    .and(y.row(r).slice(ndarray::s![cs.clone()]))
-                    .for_each(|o, &p, &q| *o = f(p, q));
-            }
+            let tile = ndarray::s![rs.clone(), cs];
+            Zip::from(out.slice_mut(tile))
+                .and(x.slice(tile))
+                .and(y.slice(tile))
+                .for_each(|o, &p, &q| *o = f(p, q));
         }
     }
     Ok(out.into_dyn())

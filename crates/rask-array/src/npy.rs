@@ -561,18 +561,28 @@ fn read_block<T: Element>(
     check_place(&layout.shape, start, shape)?;
     let item = size_of::<T>() as u64;
     let len: usize = shape.iter().product();
+    // Zeroed in one allocation (fresh pages come zeroed, so this costs no
+    // pass over the memory), then filled run by run.
     let mut out: Vec<T> = Vec::new();
     if len > 0 {
         let mut file = File::open(&layout.path).map_err(|e| e.to_string())?;
         layout.check(&parse_header(&mut file)?)?;
-        // No more than the file holds, should it have shrunk.
+        // A block never holds more than the file does (should it have
+        // shrunk, say so before allocating).
         let held = file
             .metadata()
             .map_err(|e| e.to_string())?
             .len()
             .saturating_sub(layout.data_offset)
             / item;
-        out.reserve_exact(len.min(usize::try_from(held).unwrap_or(usize::MAX)));
+        if len as u64 > held {
+            return Err(format!(
+                "the block of {len} elements is more than the {held} elements the file holds \
+                 after its header: the file is truncated"
+            ));
+        }
+        out = vec![T::default(); len];
+        let mut pos = 0usize;
         let stored_shape = layout.stored_shape();
         let (start, shape): (Vec<usize>, Vec<usize>) = if layout.fortran_order {
             (
@@ -594,21 +604,33 @@ fn read_block<T: Element>(
             let (Some(&(first, _)), Some(&(last, last_len))) = (group.first(), group.last()) else {
                 return Ok(());
             };
+            let elems = |n: u64| (n / item) as usize;
+            let too_long = || std::io::Error::other("the runs read exceed the block");
+            if native && group.len() == 1 {
+                // One run: read straight into the block's memory.
+                let dest = out
+                    .get_mut(pos..pos + elems(last_len))
+                    .ok_or_else(too_long)?;
+                if let Some(bytes) = T::le_bytes_mut(dest) {
+                    file.read_exact_at(bytes, layout.data_offset + first)?;
+                    pos += elems(last_len);
+                    group.clear();
+                    return Ok(());
+                }
+            }
             buf.resize((last + last_len - first) as usize, 0);
             file.read_exact_at(&mut buf, layout.data_offset + first)?;
             for &(off, n) in group.iter() {
                 let bytes = &buf[(off - first) as usize..(off - first + n) as usize];
+                let dest = out.get_mut(pos..pos + elems(n)).ok_or_else(too_long)?;
                 if native {
-                    let at = out.len();
-                    out.resize(at + bytes.len() / item as usize, T::default());
-                    T::read_le(bytes, &mut out[at..]).map_err(std::io::Error::other)?;
+                    T::read_le(bytes, dest).map_err(std::io::Error::other)?;
                 } else {
-                    out.extend(
-                        bytes
-                            .chunks_exact(item as usize)
-                            .map(|b| T::from_npy_bytes(b, layout.big_endian)),
-                    );
+                    for (d, b) in dest.iter_mut().zip(bytes.chunks_exact(item as usize)) {
+                        *d = T::from_npy_bytes(b, layout.big_endian);
+                    }
                 }
+                pos += elems(n);
             }
             group.clear();
             Ok(())
@@ -629,6 +651,9 @@ fn read_block<T: Element>(
         })
         .and_then(|()| flush(&mut group))
         .map_err(|e| e.to_string())?;
+        if pos != len {
+            return Err(format!("read {pos} of the block's {len} elements"));
+        }
     }
     let block = if layout.fortran_order {
         ArrayD::from_shape_vec(IxDyn(shape).f(), out).map(|a| a.as_standard_layout().into_owned())

@@ -369,6 +369,13 @@ pub trait BlockElement: Copy + Default + Send + Sync + 'static {
     fn extend_le(xs: &[Self], out: &mut Vec<u8>);
     /// Reads elements from exactly `xs.len() * SIZE` little-endian bytes.
     fn read_le(bytes: &[u8], xs: &mut [Self]) -> Result<(), String>;
+    /// The elements' memory as bytes, where that memory holds them in
+    /// their little-endian form and every byte pattern is an element (so
+    /// a reader may fill it directly): numbers on a little-endian machine.
+    /// `None` (the default) where not, as for `bool`.
+    fn le_bytes_mut(_xs: &mut [Self]) -> Option<&mut [u8]> {
+        None
+    }
 }
 
 macro_rules! pod_block {
@@ -396,6 +403,9 @@ macro_rules! pod_block {
                     }
                 }
                 Ok(())
+            }
+            fn le_bytes_mut(xs: &mut [Self]) -> Option<&mut [u8]> {
+                cfg!(target_endian = "little").then(|| bytemuck::cast_slice_mut::<$t, u8>(xs))
             }
         }
     )*};
