@@ -48,8 +48,10 @@ use std::sync::Arc;
 use polars::polars_utils::aliases::{PlSeedableRandomStateQuality, SeedableFromU64SeedExt};
 use polars::polars_utils::pl_serialize;
 use polars::prelude::{
-    ChunkCompareIneq, DataFrame as PlFrame, DataType, Expr, IdxCa, IdxSize, IntoLazy, PolarsResult,
-    Series, SortMultipleOptions, polars_err,
+    ChunkCompareIneq, ChunkedArray, Column, DataFrame as PlFrame, DataType, Expr, Float32Type,
+    Float64Type, IdxCa, IdxSize, Int32Type, Int64Type, IntoColumn, IntoLazy, IntoSeries,
+    PolarsResult, Series, SortMultipleOptions, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+    polars_err,
 };
 use rask_core::{GraphBuilder, Key, Op, TaskError, Value};
 use serde::de::DeserializeOwned;
@@ -479,17 +481,97 @@ fn bounds_below(s: &Series, bounds: &Series) -> PolarsResult<Vec<u32>> {
 }
 
 /// Cuts `df` into `n` frames by `targets` (one per row), keeping row order.
+///
+/// The rows are put in target order once (a stable counting sort), then
+/// each piece is a slice of that frame, without a copy. Numeric columns
+/// without nulls (and the logical types stored as numbers: dates, times,
+/// categoricals) are *scattered*: read in order and written to their
+/// places, so every access runs forward through memory. A gather of the
+/// rows of each target, as `take` does it, reads the column out of order,
+/// and on the benchmark's TPC-H joins that cache-missing read was a
+/// quarter of the query's time. Other columns are gathered.
 pub(crate) fn split_by(df: &PlFrame, targets: &[u32], n: usize) -> PolarsResult<Vec<PlFrame>> {
     if n == 1 {
         return Ok(vec![df.clone()]);
     }
-    let mut rows: Vec<Vec<IdxSize>> = vec![Vec::new(); n];
-    for (row, &t) in targets.iter().enumerate() {
-        rows[t as usize].push(row as IdxSize);
+    let mut start = vec![0usize; n + 1];
+    for &t in targets {
+        start[t as usize + 1] += 1;
     }
-    rows.into_iter()
-        .map(|r| df.take(&IdxCa::from_vec("".into(), r)))
-        .collect()
+    for i in 0..n {
+        start[i + 1] += start[i];
+    }
+    // Where each row goes.
+    let mut next = start.clone();
+    let dest: Vec<IdxSize> = targets
+        .iter()
+        .map(|&t| {
+            let at = &mut next[t as usize];
+            *at += 1;
+            (*at - 1) as IdxSize
+        })
+        .collect();
+    let mut order: Option<IdxCa> = None;
+    let columns = df
+        .columns()
+        .iter()
+        .map(|c| match scatter(c.as_materialized_series(), &dest) {
+            Some(s) => Ok(s.into_column()),
+            None => {
+                let order = order.get_or_insert_with(|| {
+                    let mut o = vec![0 as IdxSize; dest.len()];
+                    for (row, &d) in dest.iter().enumerate() {
+                        o[d as usize] = row as IdxSize;
+                    }
+                    IdxCa::from_vec("".into(), o)
+                });
+                c.take(order)
+            }
+        })
+        .collect::<PolarsResult<Vec<Column>>>()?;
+    let sorted = PlFrame::new(df.height(), columns)?;
+    Ok((0..n)
+        .map(|i| sorted.slice(start[i] as i64, start[i + 1] - start[i]))
+        .collect())
+}
+
+/// `s` with row `i` moved to `dest[i]` (a permutation), written in one
+/// forward pass; `None` where `s` has nulls or is not stored as numbers.
+fn scatter(s: &Series, dest: &[IdxSize]) -> Option<Series> {
+    if s.null_count() > 0 || s.len() != dest.len() {
+        return None;
+    }
+    let physical = s.to_physical_repr();
+    let physical = physical.rechunk();
+    macro_rules! scattered {
+        ($t:ty) => {{
+            let ca: &ChunkedArray<$t> = physical.unpack::<$t>().ok()?;
+            let values = ca.cont_slice().ok()?;
+            let mut out = vec![Default::default(); values.len()];
+            for (&v, &d) in values.iter().zip(dest) {
+                *out.get_mut(d as usize)? = v;
+            }
+            ChunkedArray::<$t>::from_vec(s.name().clone(), out).into_series()
+        }};
+    }
+    let out = match physical.dtype() {
+        DataType::UInt8 => scattered!(UInt8Type),
+        DataType::UInt16 => scattered!(UInt16Type),
+        DataType::UInt32 => scattered!(UInt32Type),
+        DataType::UInt64 => scattered!(UInt64Type),
+        DataType::Int32 => scattered!(Int32Type),
+        DataType::Int64 => scattered!(Int64Type),
+        DataType::Float32 => scattered!(Float32Type),
+        DataType::Float64 => scattered!(Float64Type),
+        _ => return None,
+    };
+    if out.dtype() == s.dtype() {
+        Some(out)
+    } else {
+        // Back to the logical type: a reinterpretation for dates and
+        // times, a check of the codes for categoricals.
+        out.cast(s.dtype()).ok().filter(|o| o.dtype() == s.dtype())
+    }
 }
 
 /// How to sort each output partition of a shuffle.
