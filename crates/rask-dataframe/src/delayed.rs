@@ -100,6 +100,7 @@ pub fn from_delayed(parts: &[Delayed<PlFrame>], meta: Option<Schema>) -> Result<
             npartitions: parts.len(),
             schema,
             add,
+            fuse: None,
         })),
         None,
     ))

@@ -52,7 +52,15 @@ pub(crate) struct Layer {
     pub schema: SchemaRef,
     /// Adds the layer's tasks, and those of what it reads, to a graph.
     pub add: Box<dyn Fn(&mut GraphBuilder) + Send + Sync>,
+    /// For a layer that can run per-partition steps inside its own tasks
+    /// (a join): the layer named `name` whose partitions are this layer's
+    /// with `steps` run on them, giving `schema`. It may also read fewer
+    /// columns of its inputs, those the steps need.
+    pub fuse: Option<Fuse>,
 }
+
+/// See [`Layer::fuse`]: `(name, steps, schema) -> layer`.
+pub(crate) type Fuse = Box<dyn Fn(&Arc<str>, &[Step], &SchemaRef) -> Arc<Layer> + Send + Sync>;
 
 #[derive(Clone)]
 pub(crate) enum Source {
@@ -159,6 +167,16 @@ pub(crate) fn part_key(name: &str, i: usize) -> Key {
 }
 
 impl DataFrame {
+    /// Whether steps added to this dataframe run inside the task that
+    /// makes a partition (a reader's, a join's) rather than in a task of
+    /// their own, so narrowing it with a `select` saves work upstream.
+    pub(crate) fn absorbs_steps(&self) -> bool {
+        match &self.inner.source {
+            Source::Read(_) => true,
+            Source::Layer(l) => l.fuse.is_some(),
+        }
+    }
+
     /// A dataframe of `source`'s partitions, no steps.
     pub(crate) fn from_source(source: Source, divisions: Option<Divisions>) -> DataFrame {
         let name: Arc<str> = match &source {
@@ -448,6 +466,16 @@ impl DataFrame {
         }
         match &inner.source {
             Source::Layer(layer) => {
+                if !inner.steps.is_empty()
+                    && let Some(fuse) = &layer.fuse
+                {
+                    // The steps run inside the layer's own tasks.
+                    if !builder.contains(&part_key(&inner.name, 0)) {
+                        let fused = fuse(&inner.name, &inner.steps, &inner.schema);
+                        (fused.add)(builder);
+                    }
+                    return keys;
+                }
                 let first = part_key(&layer.name, 0);
                 if layer.npartitions > 0 && !builder.contains(&first) {
                     (layer.add)(builder);
@@ -651,5 +679,49 @@ mod tests {
             asked,
             vec![ac.clone(), ac, Some(vec!["a".to_string()]), None]
         );
+    }
+
+    #[test]
+    fn steps_after_a_join_narrow_both_readers() {
+        let reader = |names: &[&str]| {
+            Arc::new(Recording {
+                schema: Arc::new(Schema::from_iter(
+                    names
+                        .iter()
+                        .map(|n| Field::new((*n).into(), DataType::Int64)),
+                )),
+                asked: Mutex::new(Vec::new()),
+            })
+        };
+        let (l, r) = (reader(&["a", "b", "c", "e"]), reader(&["a", "b", "d"]));
+        let left = super::DataFrame::from_source(Source::Read(l.clone()), None);
+        let right = super::DataFrame::from_source(Source::Read(r.clone()), None);
+        let j = left
+            .join(
+                &right,
+                [col("a")],
+                [col("a")],
+                JoinArgs::new(JoinType::Inner),
+            )
+            .select([col("b_right"), col("c")]);
+        j.add_parts(&mut GraphBuilder::new(), 0..2);
+        let names = |v: &[&str]| Some(v.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        // `b` stays on the left too, so the right one is still `b_right`.
+        assert_eq!(l.asked.lock().unwrap()[0], names(&["a", "b", "c"]));
+        assert_eq!(r.asked.lock().unwrap()[0], names(&["a", "b"]));
+        // A semi join reads only the right side's keys.
+        let (l, r) = (reader(&["a", "b", "c", "e"]), reader(&["a", "b", "d"]));
+        let left = super::DataFrame::from_source(Source::Read(l.clone()), None);
+        let right = super::DataFrame::from_source(Source::Read(r.clone()), None);
+        left.join(
+            &right,
+            [col("a")],
+            [col("a")],
+            JoinArgs::new(JoinType::Semi),
+        )
+        .select([col("e")])
+        .add_parts(&mut GraphBuilder::new(), 0..2);
+        assert_eq!(l.asked.lock().unwrap()[0], names(&["a", "e"]));
+        assert_eq!(r.asked.lock().unwrap()[0], names(&["a"]));
     }
 }

@@ -30,19 +30,22 @@
 
 use std::sync::Arc;
 
+use std::collections::HashSet;
+
 use polars::prelude::{
-    DataFrame as PlFrame, DataType, Expr, IntoLazy, JoinArgs, JoinType, JoinValidation,
+    DataFrame as PlFrame, DataType, Expr, IntoLazy, JoinArgs, JoinType, JoinValidation, PlSmallStr,
+    PolarsError, SchemaRef, col,
 };
 use polars_core::utils::try_get_supertype;
 use rask_core::{GraphBuilder, Op, TaskError, Value};
 use serde::{Deserialize, Serialize};
 
-use crate::frame::{ConcatApply, DataFrame, Layer, Source, fmt_schema, layer_name, part_key};
+use crate::frame::{ConcatApply, DataFrame, Fuse, Layer, Source, fmt_schema, layer_name, part_key};
 use crate::kernels::{Part, failed, part_arg, polars_pool};
 use crate::shuffle::{
     HashPartitioning, PlBytes, ShuffleOptions, hash_dtype, hash_shuffle, key_dtypes, plain_column,
 };
-use crate::steps::SerExpr;
+use crate::steps::{SerExpr, Step, apply_all, needed_columns, output_schema, root_names};
 
 /// How [`DataFrame::join_with`] brings matching rows together.
 #[derive(Clone, Debug, Default)]
@@ -184,22 +187,13 @@ fn plan(
     // Names, key types and the result's schema, from empty frames.
     let ldt = key_dtypes("left keys", left, left_on)?;
     let rdt = key_dtypes("right keys", right, right_on)?;
-    let schema = PlFrame::empty_with_schema(left.schema())
-        .lazy()
-        .join(
-            PlFrame::empty_with_schema(right.schema()).lazy(),
-            left_on,
-            right_on,
-            args.clone(),
+    let schema = join_schema(left, right, left_on, right_on, args).map_err(|e| {
+        format!(
+            "{e}; the left schema is {}, the right schema is {}",
+            fmt_schema(left.schema()),
+            fmt_schema(right.schema())
         )
-        .collect_schema()
-        .map_err(|e| {
-            format!(
-                "{e}; the left schema is {}, the right schema is {}",
-                fmt_schema(left.schema()),
-                fmt_schema(right.schema())
-            )
-        })?;
+    })?;
     let dtypes: Vec<DataType> = ldt
         .iter()
         .zip(&rdt)
@@ -219,39 +213,48 @@ fn plan(
             && left.partitioning() == Some(&want(left_on))
             && right.partitioning() == Some(&want(right_on))
     };
-    let ctx = Ctx {
-        left,
-        right,
-        left_on,
-        right_on,
-        args,
-        schema: &schema,
+    let at = |inputs: Inputs| JoinPlan {
+        left: left.clone(),
+        right: right.clone(),
+        left_on: left_on.to_vec(),
+        right_on: right_on.to_vec(),
+        args: args.clone(),
+        inputs,
+        schema: schema.clone(),
+    };
+    let shuffled = |n: usize, options: &ShuffleOptions| {
+        at(Inputs::Shuffled {
+            dtypes: dtypes.clone(),
+            n,
+            options: options.clone(),
+        })
     };
     let copartitioned = nl == nr && (nl == 1 || aligned(nl));
-    match strategy {
+    let planned = match strategy {
         JoinStrategy::Auto => {
             if copartitioned {
-                return Ok(ctx.zip(left, right));
-            }
-            let small = |n: usize, other: usize| n == 1 || n * 10 <= other;
-            let right_small = may_right && small(nr, nl);
-            let left_small = may_left && small(nl, nr);
-            match (left_small, right_small) {
-                (true, true) if nl < nr => Ok(ctx.broadcast_left()),
-                (_, true) => Ok(ctx.broadcast_right()),
-                (true, false) => Ok(ctx.broadcast_left()),
-                (false, false) => Ok(ctx.shuffled(&dtypes, nl.max(nr), &ShuffleOptions::default())),
+                at(Inputs::Zip)
+            } else {
+                let small = |n: usize, other: usize| n == 1 || n * 10 <= other;
+                let right_small = may_right && small(nr, nl);
+                let left_small = may_left && small(nl, nr);
+                match (left_small, right_small) {
+                    (true, true) if nl < nr => at(Inputs::BroadcastLeft),
+                    (_, true) => at(Inputs::BroadcastRight),
+                    (true, false) => at(Inputs::BroadcastLeft),
+                    (false, false) => shuffled(nl.max(nr), &ShuffleOptions::default()),
+                }
             }
         }
         JoinStrategy::Broadcast => {
             if may_right {
-                Ok(ctx.broadcast_right())
+                at(Inputs::BroadcastRight)
             } else if may_left {
-                Ok(ctx.broadcast_left())
+                at(Inputs::BroadcastLeft)
             } else if copartitioned {
-                Ok(ctx.zip(left, right))
+                at(Inputs::Zip)
             } else {
-                Err(format!(
+                return Err(format!(
                     "a {} join{} cannot broadcast either side (unmatched rows would repeat); \
                      use JoinStrategy::Shuffle or Auto",
                     args.how,
@@ -260,28 +263,52 @@ fn plan(
                     } else {
                         " with a uniqueness check"
                     }
-                ))
+                ));
             }
         }
         JoinStrategy::Shuffle(options) => {
             let n = options.get_npartitions().unwrap_or(nl.max(nr));
             if nl == n && nr == n && (n == 1 || aligned(n)) {
-                Ok(ctx.zip(left, right))
+                at(Inputs::Zip)
             } else {
-                Ok(ctx.shuffled(&dtypes, n, options))
+                shuffled(n, options)
             }
         }
-    }
+    };
+    Ok(Arc::new(planned).frame())
 }
 
-/// What every strategy needs.
-struct Ctx<'a> {
-    left: &'a DataFrame,
-    right: &'a DataFrame,
-    left_on: &'a [Expr],
-    right_on: &'a [Expr],
-    args: &'a JoinArgs,
-    schema: &'a polars::prelude::SchemaRef,
+/// How the two sides of a join meet.
+#[derive(Clone)]
+enum Inputs {
+    /// Partition `i` with partition `i`, as they are.
+    Zip,
+    /// Both sides hash-shuffled by their keys into `n` partitions, then
+    /// partition `i` with partition `i`.
+    Shuffled {
+        dtypes: Vec<DataType>,
+        n: usize,
+        options: ShuffleOptions,
+    },
+    /// Every left partition with the stacked right side.
+    BroadcastRight,
+    /// The stacked left side with every right partition.
+    BroadcastLeft,
+}
+
+/// A planned join: its two sides, how they meet and the result's schema.
+/// Kept after planning so that per-partition steps on the result can run
+/// inside the join's tasks, with the sides narrowed to the columns the
+/// steps need ([`JoinPlan::fused`]).
+#[derive(Clone)]
+struct JoinPlan {
+    left: DataFrame,
+    right: DataFrame,
+    left_on: Vec<Expr>,
+    right_on: Vec<Expr>,
+    args: JoinArgs,
+    inputs: Inputs,
+    schema: SchemaRef,
 }
 
 /// How the tasks of a join read their inputs.
@@ -295,73 +322,90 @@ enum Shape {
     BroadcastLeft,
 }
 
-impl Ctx<'_> {
-    fn kernel(&self) -> JoinParts {
-        JoinParts {
-            left_on: self.left_on.iter().cloned().map(SerExpr).collect(),
-            right_on: self.right_on.iter().cloned().map(SerExpr).collect(),
-            args: PlBytes(self.args.clone()),
+impl JoinPlan {
+    /// The sides as the join's tasks read them (shuffled, when the plan
+    /// shuffles), and how.
+    fn sides(&self) -> (DataFrame, DataFrame, Shape) {
+        match &self.inputs {
+            Inputs::Zip => (self.left.clone(), self.right.clone(), Shape::Zip),
+            Inputs::Shuffled { dtypes, n, options } => (
+                hash_shuffle(&self.left, &self.left_on, dtypes, *n, options),
+                hash_shuffle(&self.right, &self.right_on, dtypes, *n, options),
+                Shape::Zip,
+            ),
+            Inputs::BroadcastRight => {
+                (self.left.clone(), self.right.clone(), Shape::BroadcastRight)
+            }
+            Inputs::BroadcastLeft => (self.left.clone(), self.right.clone(), Shape::BroadcastLeft),
         }
     }
 
-    /// Both sides shuffled into `n` partitions, then joined pairwise.
-    fn shuffled(&self, dtypes: &[DataType], n: usize, options: &ShuffleOptions) -> DataFrame {
-        let l = hash_shuffle(self.left, self.left_on, dtypes, n, options);
-        let r = hash_shuffle(self.right, self.right_on, dtypes, n, options);
-        self.zip(&l, &r)
-    }
-
-    fn zip(&self, l: &DataFrame, r: &DataFrame) -> DataFrame {
-        let out = self.build(l, r, Shape::Zip, l.npartitions());
-        // The result keeps the partitioning of the side whose key columns
-        // it keeps, when they are there unchanged.
-        let (kept, side) = match self.args.how {
-            JoinType::Inner | JoinType::Left | JoinType::Semi | JoinType::Anti => {
-                (l.partitioning(), l)
-            }
-            JoinType::Right => (r.partitioning(), r),
-            _ => (None, l),
+    /// The join as a dataframe, with what is known of its rows' placement.
+    fn frame(self: Arc<Self>) -> DataFrame {
+        let (l, r, shape) = self.sides();
+        let layer = self.layer(&l, &r, shape, None, &[], self.schema.clone());
+        let out = DataFrame::from_source(Source::Layer(layer), None);
+        let same = |side: &DataFrame, c: &str| {
+            self.schema.get(c).is_some() && side.dtype(c) == self.schema.get(c)
         };
-        let kept = kept.filter(|p| {
-            p.columns
-                .iter()
-                .all(|c| self.schema.get(c).is_some() && side.dtype(c) == self.schema.get(c))
+        match shape {
+            // The result keeps the partitioning of the side whose key
+            // columns it keeps, when they are there unchanged.
+            Shape::Zip => {
+                let (kept, side) = match self.args.how {
+                    JoinType::Inner | JoinType::Left | JoinType::Semi | JoinType::Anti => {
+                        (l.partitioning(), &l)
+                    }
+                    JoinType::Right => (r.partitioning(), &r),
+                    _ => (None, &l),
+                };
+                let kept = kept.filter(|p| p.columns.iter().all(|c| same(side, c)));
+                out.with_meta(None, kept.cloned())
+            }
+            // Left rows stay in their partitions, so the left side's
+            // divisions and partitioning hold for the result when their
+            // columns are there unchanged.
+            Shape::BroadcastRight => {
+                let divisions = l.divisions().filter(|d| same(&l, &d.column)).cloned();
+                let partitioning = l
+                    .partitioning()
+                    .filter(|p| p.columns.iter().all(|c| same(&l, c)))
+                    .cloned();
+                out.with_meta(divisions, partitioning)
+            }
+            Shape::BroadcastLeft => out,
+        }
+    }
+
+    /// The layer of join tasks over `l` and `r`, each running `steps` on
+    /// its result (`schema` is the schema after them). Named `name`, or
+    /// after the join and its inputs.
+    fn layer(
+        self: &Arc<Self>,
+        l: &DataFrame,
+        r: &DataFrame,
+        shape: Shape,
+        name: Option<Arc<str>>,
+        steps: &[Step],
+        schema: SchemaRef,
+    ) -> Arc<Layer> {
+        let kernel = Arc::new(JoinParts {
+            left_on: self.left_on.iter().cloned().map(SerExpr).collect(),
+            right_on: self.right_on.iter().cloned().map(SerExpr).collect(),
+            args: PlBytes(self.args.clone()),
+            steps: steps.to_vec(),
         });
-        out.with_meta(None, kept.cloned())
-    }
-
-    /// Left rows stay in their partitions, so the left side's divisions
-    /// and partitioning hold for the result when their columns are there
-    /// unchanged.
-    fn broadcast_right(&self) -> DataFrame {
-        let l = self.left;
-        let out = self.build(l, self.right, Shape::BroadcastRight, l.npartitions());
-        let same = |c: &str| self.schema.get(c).is_some() && l.dtype(c) == self.schema.get(c);
-        let divisions = l.divisions().filter(|d| same(&d.column)).cloned();
-        let partitioning = l
-            .partitioning()
-            .filter(|p| p.columns.iter().all(|c| same(c)))
-            .cloned();
-        out.with_meta(divisions, partitioning)
-    }
-
-    fn broadcast_left(&self) -> DataFrame {
-        self.build(
-            self.left,
-            self.right,
-            Shape::BroadcastLeft,
-            self.right.npartitions(),
-        )
-    }
-
-    /// The layer of `n` join tasks over `l` and `r`.
-    fn build(&self, l: &DataFrame, r: &DataFrame, shape: Shape, n: usize) -> DataFrame {
-        let kernel = Arc::new(self.kernel());
-        let name = layer_name(
-            "join",
-            &(&kernel.left_on, &kernel.right_on, &kernel.args, shape),
-            &[l.name(), r.name()],
-        );
+        let name = name.unwrap_or_else(|| {
+            layer_name(
+                "join",
+                &(&kernel.left_on, &kernel.right_on, &kernel.args, shape),
+                &[l.name(), r.name()],
+            )
+        });
+        let n = match shape {
+            Shape::Zip | Shape::BroadcastRight => l.npartitions(),
+            Shape::BroadcastLeft => r.npartitions(),
+        };
         let (l2, r2, name2) = (l.clone(), r.clone(), name.clone());
         let add = Box::new(move |b: &mut GraphBuilder| {
             let lk = l2.add_parts(b, 0..l2.npartitions());
@@ -398,16 +442,110 @@ impl Ctx<'_> {
                 );
             }
         });
-        DataFrame::from_source(
-            Source::Layer(Arc::new(Layer {
-                name,
-                npartitions: n,
-                schema: self.schema.clone(),
-                add,
-            })),
-            None,
-        )
+        // Steps on the plain join's result run inside its tasks.
+        let fuse: Option<Fuse> = steps.is_empty().then(|| {
+            let plan = self.clone();
+            Box::new(move |name: &Arc<str>, steps: &[Step], schema: &SchemaRef| {
+                plan.fused(name, steps, schema)
+            }) as Fuse
+        });
+        Arc::new(Layer {
+            name,
+            npartitions: n,
+            schema,
+            add,
+            fuse,
+        })
     }
+
+    /// The layer `name` of this join followed by `steps` (giving `schema`)
+    /// in the same tasks, its sides narrowed to what the steps need.
+    fn fused(self: &Arc<Self>, name: &Arc<str>, steps: &[Step], schema: &SchemaRef) -> Arc<Layer> {
+        let plan = self.narrowed(steps, schema).unwrap_or_else(|| self.clone());
+        let (l, r, shape) = plan.sides();
+        plan.layer(&l, &r, shape, Some(name.clone()), steps, schema.clone())
+    }
+
+    /// This join with each side reduced to the columns `steps` need from
+    /// the result (and the keys), where that saves work: the side is read
+    /// from files or made by a join (the `select` then runs in that task),
+    /// or is about to be shuffled. `None` when nothing can be dropped or
+    /// the steps' columns cannot all be named.
+    ///
+    /// Output names are kept as they were: a name is kept on both sides or
+    /// on neither, so a right column is suffixed exactly when it was. The
+    /// narrowed join must give the steps the same schema, or it is not
+    /// used.
+    fn narrowed(&self, steps: &[Step], schema: &SchemaRef) -> Option<Arc<JoinPlan>> {
+        let needed: HashSet<PlSmallStr> =
+            needed_columns(&self.schema, steps)?.into_iter().collect();
+        let mut keys: HashSet<PlSmallStr> = HashSet::new();
+        for e in self.left_on.iter().chain(&self.right_on) {
+            keys.extend(root_names(e)?);
+        }
+        let suffix = self.args.suffix();
+        let kept = |c: &PlSmallStr| {
+            keys.contains(c)
+                || needed.contains(c)
+                || needed.contains(format!("{c}{suffix}").as_str())
+        };
+        let right_kept = |c: &PlSmallStr| match self.args.how {
+            // Only the keys of the right side matter to these.
+            JoinType::Semi | JoinType::Anti => keys.contains(c),
+            _ => kept(c),
+        };
+        let shuffles = matches!(self.inputs, Inputs::Shuffled { .. });
+        let narrow = |side: &DataFrame, keep: &dyn Fn(&PlSmallStr) -> bool| {
+            let cols: Vec<Expr> = side
+                .schema()
+                .iter_names()
+                .filter(|c| keep(c))
+                .map(|c| col(c.clone()))
+                .collect();
+            if cols.len() < side.schema().len() && (shuffles || side.absorbs_steps()) {
+                Some(side.select(cols))
+            } else {
+                None
+            }
+        };
+        let left = narrow(&self.left, &kept);
+        let right = narrow(&self.right, &right_kept);
+        if left.is_none() && right.is_none() {
+            return None;
+        }
+        let left = left.unwrap_or_else(|| self.left.clone());
+        let right = right.unwrap_or_else(|| self.right.clone());
+        let joined = join_schema(&left, &right, &self.left_on, &self.right_on, &self.args).ok()?;
+        let after = output_schema(&joined, steps).ok()?;
+        if after != *schema {
+            return None;
+        }
+        Some(Arc::new(JoinPlan {
+            left,
+            right,
+            schema: joined,
+            ..self.clone()
+        }))
+    }
+}
+
+/// The schema of the join of `left` and `right`, found on empty frames.
+fn join_schema(
+    left: &DataFrame,
+    right: &DataFrame,
+    left_on: &[Expr],
+    right_on: &[Expr],
+    args: &JoinArgs,
+) -> Result<SchemaRef, PolarsError> {
+    PlFrame::empty_with_schema(left.schema())
+        .lazy()
+        .join(
+            PlFrame::empty_with_schema(right.schema()).lazy(),
+            left_on,
+            right_on,
+            args.clone(),
+        )
+        .collect_schema()
 }
 
 /// Joins the left frame in argument 0 with the right frame in argument 1.
@@ -416,6 +554,8 @@ pub(crate) struct JoinParts {
     left_on: Vec<SerExpr>,
     right_on: Vec<SerExpr>,
     args: PlBytes<JoinArgs>,
+    /// Per-partition steps on the join's result, in the same lazy plan.
+    steps: Vec<Step>,
 }
 
 impl rask_core::Kernel for JoinParts {
@@ -425,14 +565,13 @@ impl rask_core::Kernel for JoinParts {
         let r = part_arg(args, 1)?.clone();
         let out = polars_pool(|| {
             let on = |v: &[SerExpr]| v.iter().map(|e| e.0.clone()).collect::<Vec<_>>();
-            l.lazy()
-                .join(
-                    r.lazy(),
-                    on(&self.left_on),
-                    on(&self.right_on),
-                    self.args.0.clone(),
-                )
-                .collect()
+            let joined = l.lazy().join(
+                r.lazy(),
+                on(&self.left_on),
+                on(&self.right_on),
+                self.args.0.clone(),
+            );
+            apply_all(&self.steps, joined).collect()
         })
         .map_err(failed)?;
         Ok(Part::value(out))

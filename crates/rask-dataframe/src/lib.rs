@@ -159,6 +159,7 @@ pub fn from_partitions(parts: Vec<PlFrame>) -> Result<DataFrame> {
             npartitions: n,
             schema,
             add,
+            fuse: None,
         })),
         None,
     ))

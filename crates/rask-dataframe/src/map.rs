@@ -146,6 +146,7 @@ impl DataFrame {
                 npartitions: n,
                 schema,
                 add,
+                fuse: None,
             })),
             None,
         )

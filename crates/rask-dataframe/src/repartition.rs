@@ -90,6 +90,7 @@ impl DataFrame {
                 npartitions: n,
                 schema: self.schema().clone(),
                 add,
+                fuse: None,
             })),
             divisions,
         )

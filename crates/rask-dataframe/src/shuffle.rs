@@ -341,6 +341,7 @@ pub(crate) fn shuffle(
             npartitions: n_out,
             schema: input.schema().clone(),
             add,
+            fuse: None,
         })),
         None,
     )

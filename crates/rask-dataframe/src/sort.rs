@@ -258,24 +258,20 @@ fn boundaries(df: &DataFrame, first: &Expr, n: usize) -> Result<(Series, Option<
 
 /// One sample task per partition of `df`: up to `count` evenly spaced
 /// values of the sorted, non-null `key`, each weighted by the rows it
-/// stands for.
+/// stands for, and the key's minimum and maximum (weight 0). Only the key
+/// is read (a reader is asked for its columns alone).
 fn sample_layer(df: &DataFrame, key: &Expr, count: u32) -> DataFrame {
-    let kernel = Arc::new(Sample {
-        key: SerExpr(key.clone()),
-        count,
-    });
-    let name = layer_name("sort-sample", &(&kernel.key, count), &[df.name()]);
+    let keys = df.select([key.clone().alias("key")]);
+    let kernel = Arc::new(Sample { count });
+    let name = layer_name("sort-sample", &count, &[keys.name()]);
     let schema = {
-        let mut s = PlFrame::empty_with_schema(df.schema())
-            .lazy()
-            .select([key.clone().alias("key")]);
-        let mut s = s.collect_schema().map(|s| (*s).clone()).unwrap_or_default();
+        let mut s = (**keys.schema()).clone();
         s.insert("w".into(), DataType::Float64);
         Arc::new(s)
     };
-    let (df2, name2) = (df.clone(), name.clone());
+    let (keys2, name2) = (keys.clone(), name.clone());
     let add = Box::new(move |b: &mut GraphBuilder| {
-        let parts = df2.add_parts(b, 0..df2.npartitions());
+        let parts = keys2.add_parts(b, 0..keys2.npartitions());
         for (i, p) in parts.into_iter().enumerate() {
             b.insert(
                 part_key(&name2, i),
@@ -290,16 +286,24 @@ fn sample_layer(df: &DataFrame, key: &Expr, count: u32) -> DataFrame {
             npartitions: df.npartitions(),
             schema,
             add,
+            fuse: None,
         })),
         None,
     )
 }
 
-/// Samples the sort key of the partition in argument 0 (see
+/// Rows a sample task sorts at most: beyond this many non-null keys it
+/// sorts a pseudo-random subset of this size instead of the whole column
+/// (a sort of every key cost as much as the shuffle's own sorts). The
+/// pooled subsets place the boundaries within a fraction of a percent of
+/// the true quantiles, which only moves rows between partitions, never
+/// out of order.
+const SAMPLE_SORT_MAX: usize = 1 << 14;
+
+/// Samples the key column `key` of the partition in argument 0 (see
 /// [`sample_layer`]).
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Sample {
-    key: SerExpr,
     count: u32,
 }
 
@@ -308,32 +312,69 @@ impl rask_core::Kernel for Sample {
     fn run(&self, args: &[Value]) -> std::result::Result<Value, TaskError> {
         let df = part_arg(args, 0)?.clone();
         let out = polars_pool(|| {
-            let k = df
-                .lazy()
-                .select([self.key.0.clone().alias("key")])
-                .drop_nulls(None)
-                .sort(["key"], Default::default())
-                .collect()?;
-            let m = k.height();
-            let take = (self.count as usize).min(m);
+            let key = df.column("key")?.as_materialized_series().drop_nulls();
+            let m = key.len();
+            let (sorted, extremes) = if m <= SAMPLE_SORT_MAX {
+                (key.sort(Default::default())?, None)
+            } else {
+                let rows = sample_rows(m, SAMPLE_SORT_MAX);
+                let sub = key.take(&IdxCa::from_vec("".into(), rows))?;
+                let lo = key.min_reduce()?.into_series("key".into());
+                let hi = key.max_reduce()?.into_series("key".into());
+                (sub.sort(Default::default())?, Some((lo, hi)))
+            };
+            let s_len = sorted.len();
+            let take = (self.count as usize).min(s_len);
             let rows: Vec<IdxSize> = match take {
                 0 => Vec::new(),
                 1 => vec![0],
-                t => (0..t).map(|i| (i * (m - 1) / (t - 1)) as IdxSize).collect(),
+                t => (0..t)
+                    .map(|i| (i * (s_len - 1) / (t - 1)) as IdxSize)
+                    .collect(),
             };
-            let mut s = k.take(&IdxCa::from_vec("".into(), rows))?;
+            let mut picked = sorted.take(&IdxCa::from_vec("".into(), rows))?;
             let w = if take == 0 {
                 0.0
             } else {
                 m as f64 / take as f64
             };
-            let wcol = Series::new("w".into(), vec![w; take]);
-            s.with_column(wcol.into())?;
-            Ok(s)
+            let mut weights = vec![w; take];
+            // The subset may miss the extremes; they bound the divisions.
+            if let Some((lo, hi)) = extremes {
+                let lo = lo.cast(picked.dtype())?;
+                let hi = hi.cast(picked.dtype())?;
+                picked.append(&lo)?;
+                picked.append(&hi)?;
+                weights.extend([0.0, 0.0]);
+            }
+            PlFrame::new(
+                picked.len(),
+                vec![
+                    picked.with_name("key".into()).into(),
+                    Series::new("w".into(), weights).into(),
+                ],
+            )
         })
         .map_err(failed)?;
         Ok(Part::value(out))
     }
 }
 
-rask_core::register_kernel!(Sample);
+/// `k` row numbers below `m` (`k < m`), pseudo-random but the same every
+/// run (SplitMix64 from a fixed seed), in increasing order so the take
+/// reads memory forwards.
+fn sample_rows(m: usize, k: usize) -> Vec<IdxSize> {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15 ^ m as u64;
+    let mut rows: Vec<IdxSize> = (0..k)
+        .map(|_| {
+            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^= z >> 31;
+            ((z as u128 * m as u128) >> 64) as IdxSize
+        })
+        .collect();
+    rows.sort_unstable();
+    rows
+}

@@ -136,7 +136,7 @@ pub(crate) fn needed_columns(input: &Schema, steps: &[Step]) -> Option<Vec<PlSma
 
 /// The columns an expression reads, or `None` when it selects columns by
 /// pattern (a wildcard, a regex, a selector).
-fn root_names(e: &Expr) -> Option<BTreeSet<PlSmallStr>> {
+pub(crate) fn root_names(e: &Expr) -> Option<BTreeSet<PlSmallStr>> {
     let mut out = BTreeSet::new();
     for node in e {
         match node {

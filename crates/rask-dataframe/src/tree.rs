@@ -69,6 +69,7 @@ pub(crate) fn reduce(
             npartitions: 1,
             schema,
             add,
+            fuse: None,
         })),
         None,
     )

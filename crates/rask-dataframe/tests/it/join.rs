@@ -381,3 +381,97 @@ fn broadcasting_the_right_side_keeps_the_left_divisions() {
         let _ = check(&left, &right, &lpl, &rpl, &["g"], how, JoinStrategy::Auto);
     }
 }
+
+/// Per-partition steps after a join run inside the join's tasks, on sides
+/// narrowed to the columns the steps need (read from Parquet, so the
+/// narrowing reaches the readers, before any shuffle). Names stay what the
+/// whole join gives them: `w` of the right side is still `w_right` when
+/// the left `w` is not asked for.
+#[test]
+fn steps_after_a_join_run_in_its_tasks_on_narrowed_sides() {
+    let dir = crate::support::temp_dir("join-steps");
+    let lpl = data(300, 31);
+    let rpl = right_table(40, 32);
+    dd::from_partitions(random_parts(&lpl, 4, 5))
+        .unwrap()
+        .to_parquet(dir.join("left"))
+        .unwrap();
+    let left = dd::read_parquet(format!("{}/left/*.parquet", dir.display())).unwrap();
+    dd::from_partitions(random_parts(&rpl, 2, 6))
+        .unwrap()
+        .to_parquet(dir.join("right"))
+        .unwrap();
+    let right = dd::read_parquet(format!("{}/right/*.parquet", dir.display())).unwrap();
+    let on = [col("g")];
+    type Steps = fn(LazyFrame) -> LazyFrame;
+    let full: [(&str, Steps); 3] = [
+        ("right w only", |f| f.select([col("w_right"), col("name")])),
+        ("filter, derive, narrow", |f| {
+            f.filter(col("w").gt(lit(10)))
+                .with_columns([(col("v") * lit(2.0)).alias("v2")])
+                .select([col("g"), col("v2")])
+        }),
+        ("partial aggregation", |f| {
+            f.group_by([col("k")]).agg([col("v").sum().alias("s")])
+        }),
+    ];
+    // Semi and anti joins give the left columns only.
+    let left_only: [(&str, Steps); 2] = [
+        ("left w only", |f| f.select([col("w")])),
+        ("filter", |f| {
+            f.filter(col("v").gt(lit(0.0))).select([col("k"), col("g")])
+        }),
+    ];
+    for how in HOWS {
+        let cases: &[(&str, Steps)] = if matches!(how, JoinType::Semi | JoinType::Anti) {
+            &left_only
+        } else {
+            &full
+        };
+        let mut strategies = vec![
+            JoinStrategy::Auto,
+            JoinStrategy::Shuffle(ShuffleOptions::default().npartitions(3)),
+        ];
+        if how != JoinType::Full {
+            strategies.push(JoinStrategy::Broadcast);
+        }
+        for s in strategies {
+            let args = JoinArgs::new(how.clone());
+            let j = left.join_with(&right, on.clone(), on.clone(), args.clone(), s.clone());
+            let joined = lpl
+                .clone()
+                .lazy()
+                .join(rpl.clone().lazy(), on.clone(), on.clone(), args);
+            for (what, f) in cases {
+                let want = f(joined.clone()).collect().unwrap();
+                let got_df = rask_steps(what, &j);
+                if *what != "partial aggregation" {
+                    assert_eq!(
+                        task_count(&got_df),
+                        task_count(&j),
+                        "{how:?} {s:?} {what}: the steps run in the join's tasks"
+                    );
+                }
+                let got = got_df
+                    .compute()
+                    .unwrap_or_else(|e| panic!("{how:?} {s:?} {what}: {e}"));
+                assert_frames_eq(&all_sorted(&got), &all_sorted(&want));
+            }
+        }
+    }
+}
+
+/// The rask spelling of the steps named `what` in the test above.
+fn rask_steps(what: &str, j: &dd::DataFrame) -> dd::DataFrame {
+    match what {
+        "right w only" => j.select([col("w_right"), col("name")]),
+        "filter, derive, narrow" => j
+            .filter(col("w").gt(lit(10)))
+            .with_columns([(col("v") * lit(2.0)).alias("v2")])
+            .select([col("g"), col("v2")]),
+        "partial aggregation" => j.group_by([col("k")]).agg([col("v").sum().alias("s")]),
+        "left w only" => j.select([col("w")]),
+        "filter" => j.filter(col("v").gt(lit(0.0))).select([col("k"), col("g")]),
+        other => unreachable!("{other}"),
+    }
+}

@@ -213,6 +213,46 @@ fn set_index_records_divisions_that_hold() {
     assert!(e.contains("nope") && e.contains("w: i64"), "{e}");
 }
 
+/// Partitions larger than the sample sorts (a subset of the keys is
+/// sorted): the divisions still start at the true minimum and end at the
+/// true maximum, every row lies inside its partition's range, the rows
+/// equal Polars' sort, and the partitions come out about equal.
+#[test]
+fn set_index_of_large_partitions_samples_a_subset() {
+    let n = 60_000usize;
+    let mut r = crate::support::Rng::new(5);
+    let t: Vec<i64> = (0..3 * n)
+        .map(|_| r.below(1_000_000_000) as i64 - 7)
+        .collect();
+    let pl = df!("t" => &t, "i" => (0..3 * n as i64).collect::<Vec<_>>()).unwrap();
+    let parts: Vec<DataFrame> = (0..3).map(|i| pl.slice((i * n) as i64, n)).collect();
+    let d = dd::from_partitions(parts).unwrap();
+    let s = d.set_index("t").unwrap();
+    let div = s.divisions().unwrap().clone();
+    assert_eq!(div.bounds.first(), Some(&(*t.iter().min().unwrap() as f64)));
+    assert_eq!(div.bounds.last(), Some(&(*t.iter().max().unwrap() as f64)));
+    let got = s.compute_partitions().unwrap();
+    assert_eq!(got.len(), 3);
+    for (i, p) in got.iter().enumerate() {
+        let c = p.column("t").unwrap().i64().unwrap();
+        let (lo, hi) = (c.min().unwrap() as f64, c.max().unwrap() as f64);
+        assert!(
+            lo >= div.bounds[i] && hi <= div.bounds[i + 1],
+            "{i}: {lo}..{hi} {div:?}"
+        );
+        let off = (p.height() as f64 - n as f64).abs() / n as f64;
+        assert!(
+            off < 0.05,
+            "partition {i} has {} rows of {n} expected",
+            p.height()
+        );
+    }
+    let all = dd::from_partitions(got).unwrap().compute().unwrap();
+    let want = pl.sort(["t"], Default::default()).unwrap();
+    assert!(all.column("t").unwrap().equals(want.column("t").unwrap()));
+    assert_frames_eq(&sorted(&all, &["t", "i"]), &sorted(&want, &["t", "i"]));
+}
+
 #[test]
 fn sorts_of_empty_and_one_valued_frames() {
     let pl = data(50, 3).head(Some(0));
