@@ -23,6 +23,15 @@
 //!   broadcast of the right side keeps the left side's partitioning and
 //!   divisions, since left rows stay where they were.
 //!
+//! Steps that follow a join on its partitions (a filter, a select, the
+//! chunk aggregation of a group-by) run in the join's tasks, in one Polars
+//! plan, and narrow what the sides read ([`JoinPlan::narrowed`]). A join
+//! task runs on Polars' in-memory engine, whose output order is fixed,
+//! unless its steps aggregate without depending on row order: then on the
+//! streaming engine, which joins and aggregates morsel by morsel without
+//! materializing the joined rows (the streaming join's row order differs
+//! from run to run, so only then).
+//!
 //! Polars' join options apply per partition. Checks of key uniqueness
 //! (`validation`) are exact after a shuffle, and a side is not broadcast
 //! when the check is on the other side (each partition would see only
@@ -33,8 +42,8 @@ use std::sync::Arc;
 use std::collections::HashSet;
 
 use polars::prelude::{
-    DataFrame as PlFrame, DataType, Expr, IntoLazy, JoinArgs, JoinType, JoinValidation, PlSmallStr,
-    PolarsError, SchemaRef, col,
+    AggExpr, DataFrame as PlFrame, DataType, Expr, IntoLazy, JoinArgs, JoinType, JoinValidation,
+    PlSmallStr, PolarsError, SchemaRef, col,
 };
 use polars_core::utils::try_get_supertype;
 use rask_core::{GraphBuilder, Op, TaskError, Value};
@@ -394,6 +403,7 @@ impl JoinPlan {
             right_on: self.right_on.iter().cloned().map(SerExpr).collect(),
             args: PlBytes(self.args.clone()),
             steps: steps.to_vec(),
+            streaming: streams(steps),
         });
         let name = name.unwrap_or_else(|| {
             layer_name(
@@ -556,6 +566,49 @@ pub(crate) struct JoinParts {
     args: PlBytes<JoinArgs>,
     /// Per-partition steps on the join's result, in the same lazy plan.
     steps: Vec<Step>,
+    /// Run on Polars' streaming engine (see [`streams`]).
+    streaming: bool,
+}
+
+/// Whether a join followed by `steps` may run on Polars' streaming engine:
+/// when the steps aggregate by groups and nothing in them depends on the
+/// order of rows, which the streaming join does not keep (it differs from
+/// run to run). Only plain columns, literals, casts, arithmetic and
+/// comparisons, conditionals, and sum, min, max, mean, count, length,
+/// variance and distinct counts qualify; anything else (first, last, a
+/// cumulative function, a head) keeps the in-memory engine, whose join
+/// order is fixed.
+fn streams(steps: &[Step]) -> bool {
+    let free = |e: &SerExpr| {
+        (&e.0).into_iter().all(|node| match node {
+            Expr::Column(_)
+            | Expr::Literal(_)
+            | Expr::Alias(..)
+            | Expr::Cast { .. }
+            | Expr::BinaryExpr { .. }
+            | Expr::Ternary { .. }
+            | Expr::Len => true,
+            Expr::Agg(a) => matches!(
+                a,
+                AggExpr::Sum(_)
+                    | AggExpr::Min { .. }
+                    | AggExpr::Max { .. }
+                    | AggExpr::Mean(_)
+                    | AggExpr::Count { .. }
+                    | AggExpr::Var(..)
+                    | AggExpr::Std(..)
+                    | AggExpr::NUnique(_)
+            ),
+            _ => false,
+        })
+    };
+    steps.iter().any(|s| matches!(s, Step::GroupBy(..)))
+        && steps.iter().all(|s| match s {
+            Step::Select(e) | Step::WithColumns(e) => e.iter().all(free),
+            Step::Filter(e) => free(e),
+            Step::GroupBy(k, a) => k.iter().chain(a).all(free),
+            Step::Head(_) => false,
+        })
 }
 
 impl rask_core::Kernel for JoinParts {
@@ -571,7 +624,12 @@ impl rask_core::Kernel for JoinParts {
                 on(&self.right_on),
                 self.args.0.clone(),
             );
-            apply_all(&self.steps, joined).collect()
+            let plan = apply_all(&self.steps, joined);
+            if self.streaming {
+                crate::kernels::collect(plan)
+            } else {
+                plan.collect()
+            }
         })
         .map_err(failed)?;
         Ok(Part::value(out))
@@ -579,3 +637,30 @@ impl rask_core::Kernel for JoinParts {
 }
 
 rask_core::register_kernel!(JoinParts);
+
+#[cfg(test)]
+mod tests {
+    use polars::prelude::{col, len, lit};
+
+    use super::*;
+
+    fn ser(e: impl IntoIterator<Item = Expr>) -> Vec<SerExpr> {
+        e.into_iter().map(SerExpr).collect()
+    }
+
+    #[test]
+    fn only_order_free_aggregations_stream() {
+        let by_k = |aggs: Vec<Expr>| Step::GroupBy(ser([col("k")]), ser(aggs));
+        let sum = by_k(vec![(col("v") * lit(2.0)).sum(), col("v").count(), len()]);
+        let filter = Step::Filter(SerExpr(col("a").eq(col("b"))));
+        assert!(streams(&[filter.clone(), sum.clone()]));
+        // No aggregation: the join's own order is the result's.
+        assert!(!streams(&[filter.clone()]));
+        // First and last depend on the order of rows.
+        assert!(!streams(&[by_k(vec![col("v").first()])]));
+        // So do functions this check does not know (a shift), and heads.
+        let cum = Step::WithColumns(ser([col("v").shift(lit(1))]));
+        assert!(!streams(&[cum, sum.clone()]));
+        assert!(!streams(&[Step::Head(3), sum]));
+    }
+}
