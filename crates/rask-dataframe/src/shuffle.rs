@@ -50,17 +50,17 @@ use polars::polars_utils::pl_serialize;
 use polars::prelude::{
     ChunkCompareIneq, ChunkedArray, Column, DataFrame as PlFrame, DataType, Expr, Float32Type,
     Float64Type, IdxCa, IdxSize, Int32Type, Int64Type, IntoColumn, IntoLazy, IntoSeries,
-    PolarsResult, Series, SortMultipleOptions, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
-    polars_err,
+    PolarsResult, SchemaRef, Series, SortMultipleOptions, UInt8Type, UInt16Type, UInt32Type,
+    UInt64Type, polars_err,
 };
 use rask_core::{GraphBuilder, Key, Op, TaskError, Value};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::frame::{DataFrame, Inner, Layer, Source, layer_name, part_key};
+use crate::frame::{DataFrame, Fuse, Inner, Layer, Source, layer_name, part_key};
 use crate::kernels::{Part, concat, failed, part_arg, polars_pool};
 use crate::pieces::Pieces;
-use crate::steps::SerExpr;
+use crate::steps::{SerExpr, Step, run_steps};
 
 /// The seed of the row hash that places rows: fixed, so every process of
 /// a build places equal keys alike.
@@ -296,55 +296,99 @@ pub(crate) fn shuffle(
         return input.clone();
     }
     let name = layer_name(what, &(&by, &sort, options.piece_tasks), &[input.name()]);
-    let split = Arc::new(Split { by });
-    let input2 = input.clone();
-    let name2 = name.clone();
-    let piece_tasks = options.piece_tasks;
-    let add = Box::new(move |b: &mut GraphBuilder| {
-        let parts = input2.add_parts(b, 0..input2.npartitions());
-        let split_name = format!("{name2}-split");
-        let piece_name = format!("{name2}-piece");
-        let splits: Vec<_> = parts
-            .into_iter()
-            .enumerate()
-            .map(|(i, p)| {
-                let k = part_key(&split_name, i);
-                b.insert(k.clone(), Op::from_kernel(split.clone(), false), [p]);
-                k
-            })
-            .collect();
-        for j in 0..n_out {
-            let gather = Gather {
-                index: j as u32,
-                sort: sort.clone(),
-            };
-            let inputs: Vec<_> = if piece_tasks {
-                splits
-                    .iter()
-                    .enumerate()
-                    .map(|(i, split)| {
-                        let k = Key::with_index(piece_name.as_str(), &[i as u32, j as u32]);
-                        let pick = Pick { index: j as u32 };
-                        b.insert(k.clone(), Op::kernel(pick), [split.clone()]);
-                        k
-                    })
-                    .collect()
-            } else {
-                splits.clone()
-            };
-            b.insert(part_key(&name2, j), Op::kernel(gather), inputs);
-        }
+    let plan = Arc::new(ShufflePlan {
+        name: name.clone(),
+        input: input.clone(),
+        by,
+        n_out,
+        sort,
+        piece_tasks: options.piece_tasks,
     });
     DataFrame::from_source(
-        Source::Layer(Arc::new(Layer {
-            name,
-            npartitions: n_out,
-            schema: input.schema().clone(),
-            add,
-            fuse: None,
-        })),
+        Source::Layer(plan.layer(name, Vec::new(), input.schema().clone())),
         None,
     )
+}
+
+/// A planned shuffle, kept so that the steps on its partitions can run in
+/// its gather tasks ([`Layer::fuse`]).
+struct ShufflePlan {
+    /// The plain shuffle's layer name, which also names its split and
+    /// piece tasks (shared by a fused and a plain use of one shuffle).
+    name: Arc<str>,
+    input: DataFrame,
+    by: Partitioner,
+    n_out: usize,
+    sort: Option<SortSpec>,
+    piece_tasks: bool,
+}
+
+impl ShufflePlan {
+    /// The layer `name` of the shuffle's gathers, each running `steps` on
+    /// its partition (giving `schema`).
+    fn layer(self: &Arc<Self>, name: Arc<str>, steps: Vec<Step>, schema: SchemaRef) -> Arc<Layer> {
+        let plan = self.clone();
+        let name2 = name.clone();
+        let fused = !steps.is_empty();
+        let add = Box::new(move |b: &mut GraphBuilder| {
+            let input = &plan.input;
+            let base = &plan.name;
+            let parts = input.add_parts(b, 0..input.npartitions());
+            let split_name = format!("{base}-split");
+            let piece_name = format!("{base}-piece");
+            let split = Arc::new(Split {
+                by: plan.by.clone(),
+            });
+            let splits: Vec<_> = parts
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let k = part_key(&split_name, i);
+                    if !b.contains(&k) {
+                        b.insert(k.clone(), Op::from_kernel(split.clone(), false), [p]);
+                    }
+                    k
+                })
+                .collect();
+            for j in 0..plan.n_out {
+                let gather = Gather {
+                    index: j as u32,
+                    sort: plan.sort.clone(),
+                    steps: steps.clone(),
+                };
+                let inputs: Vec<_> = if plan.piece_tasks {
+                    splits
+                        .iter()
+                        .enumerate()
+                        .map(|(i, split)| {
+                            let k = Key::with_index(piece_name.as_str(), &[i as u32, j as u32]);
+                            if !b.contains(&k) {
+                                let pick = Pick { index: j as u32 };
+                                b.insert(k.clone(), Op::kernel(pick), [split.clone()]);
+                            }
+                            k
+                        })
+                        .collect()
+                } else {
+                    splits.clone()
+                };
+                b.insert(part_key(&name2, j), Op::kernel(gather), inputs);
+            }
+        });
+        let fuse: Option<Fuse> = (!fused).then(|| {
+            let plan = self.clone();
+            Box::new(move |name: &Arc<str>, steps: &[Step], schema: &SchemaRef| {
+                plan.layer(name.clone(), steps.to_vec(), schema.clone())
+            }) as Fuse
+        });
+        Arc::new(Layer {
+            name,
+            npartitions: self.n_out,
+            schema,
+            add,
+            fuse,
+        })
+    }
 }
 
 /// Where each row of a partition goes.
@@ -618,6 +662,8 @@ impl rask_core::Kernel for Split {
 pub(crate) struct Gather {
     index: u32,
     sort: Option<SortSpec>,
+    /// Per-partition steps on the gathered (and sorted) partition.
+    steps: Vec<Step>,
 }
 
 impl rask_core::Kernel for Gather {
@@ -633,10 +679,11 @@ impl rask_core::Kernel for Gather {
             .collect::<Result<Vec<_>, _>>()?;
         let out = polars_pool(|| {
             let df = concat(frames)?;
-            match &self.sort {
-                Some(s) => s.run(df),
-                None => Ok(df),
-            }
+            let df = match &self.sort {
+                Some(s) => s.run(df)?,
+                None => df,
+            };
+            run_steps(&self.steps, df)
         })
         .map_err(failed)?;
         Ok(Part::value(out))
@@ -744,6 +791,7 @@ mod tests {
             let g = Gather {
                 index: j,
                 sort: None,
+                steps: Vec::new(),
             };
             let a = g.run(std::slice::from_ref(&pieces)).unwrap();
             let b = g.run(std::slice::from_ref(&back)).unwrap();

@@ -213,6 +213,45 @@ fn set_index_records_divisions_that_hold() {
     assert!(e.contains("nope") && e.contains("w: i64"), "{e}");
 }
 
+/// Steps on a shuffle's or a sort's partitions run in its gather tasks
+/// (no task of their own), on the gathered and sorted rows.
+#[test]
+fn steps_after_a_shuffle_run_in_its_gathers() {
+    let pl = data(400, 81);
+    let d = dd::from_partitions(random_parts(&pl, 5, 3)).unwrap();
+    let count = |c: &dd::DataFrame| {
+        let mut b = rask_core::GraphBuilder::new();
+        rask_core::Collection::add_to_graph(c, &mut b, &mut Vec::new());
+        b.len()
+    };
+    let sorted_by_w = d.sort([col("w")]).unwrap();
+    let narrowed = sorted_by_w
+        .filter(col("v").is_not_null())
+        .select([col("w"), (col("v") * lit(2.0)).alias("v2")]);
+    assert_eq!(count(&narrowed), count(&sorted_by_w));
+    let got = narrowed.compute().unwrap();
+    let want = pl
+        .clone()
+        .lazy()
+        .sort(["w"], Default::default())
+        .filter(col("v").is_not_null())
+        .select([col("w"), (col("v") * lit(2.0)).alias("v2")])
+        .collect()
+        .unwrap();
+    // The sort order holds across partitions after the steps.
+    assert!(got.column("w").unwrap().equals(want.column("w").unwrap()));
+    assert_frames_eq(&sorted(&got, &["w", "v2"]), &sorted(&want, &["w", "v2"]));
+    // A plain and a fused use of one shuffle share its split tasks.
+    // (Both in one graph: only the fused gathers are added for the second.)
+    let hashed = d.shuffle([col("k")], 3);
+    let mut b = rask_core::GraphBuilder::new();
+    rask_core::Collection::add_to_graph(&hashed, &mut b, &mut Vec::new());
+    let alone = b.len();
+    let filtered = hashed.filter(col("w").gt(lit(0)));
+    rask_core::Collection::add_to_graph(&filtered, &mut b, &mut Vec::new());
+    assert_eq!(b.len() - alone, 3);
+}
+
 /// Partitions larger than the sample sorts (a subset of the keys is
 /// sorted): the divisions still start at the true minimum and end at the
 /// true maximum, every row lies inside its partition's range, the rows
