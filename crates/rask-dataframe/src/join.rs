@@ -655,7 +655,7 @@ mod tests {
         let filter = Step::Filter(SerExpr(col("a").eq(col("b"))));
         assert!(streams(&[filter.clone(), sum.clone()]));
         // No aggregation: the join's own order is the result's.
-        assert!(!streams(&[filter.clone()]));
+        assert!(!streams(std::slice::from_ref(&filter)));
         // First and last depend on the order of rows.
         assert!(!streams(&[by_k(vec![col("v").first()])]));
         // So do functions this check does not know (a shift), and heads.
