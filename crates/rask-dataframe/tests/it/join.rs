@@ -475,3 +475,38 @@ fn rask_steps(what: &str, j: &dd::DataFrame) -> dd::DataFrame {
         other => unreachable!("{other}"),
     }
 }
+
+/// A uniqueness check still runs, and still fails, when the join's tasks
+/// also aggregate (on the streaming engine).
+#[test]
+fn uniqueness_checks_hold_in_aggregating_join_tasks() {
+    let lpl = data(200, 41);
+    let left = dd::from_partitions(random_parts(&lpl, 4, 1)).unwrap();
+    let unique = df!("g" => [-3i64, -2, -1, 0, 1, 2, 3], "x" => [1i64, 2, 3, 4, 5, 6, 7]).unwrap();
+    let dup = df!("g" => [1i64, 1], "x" => [1i64, 2]).unwrap();
+    let mut m2o = JoinArgs::new(JoinType::Inner);
+    m2o.validation = JoinValidation::ManyToOne;
+    let agg = |right: &DataFrame| {
+        left.join_with(
+            &dd::from_polars(right.clone(), 1).unwrap(),
+            [col("g")],
+            [col("g")],
+            m2o.clone(),
+            JoinStrategy::Shuffle(ShuffleOptions::default().npartitions(2)),
+        )
+        .group_by([col("k")])
+        .agg([col("x").sum().alias("xs")])
+    };
+    let want = lpl
+        .clone()
+        .lazy()
+        .join(unique.clone().lazy(), [col("g")], [col("g")], m2o.clone())
+        .group_by([col("k")])
+        .agg([col("x").sum().alias("xs")])
+        .collect()
+        .unwrap();
+    let got = agg(&unique).compute().unwrap();
+    assert_frames_eq(&sorted(&got, &["k"]), &sorted(&want, &["k"]));
+    let e = agg(&dup).compute().unwrap_err().to_string();
+    assert!(e.contains("m:1 validation"), "{e}");
+}
