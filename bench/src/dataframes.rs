@@ -136,6 +136,15 @@ pub fn run(
         },
     )?;
     let _ = std::fs::remove_dir_all(&out);
+    // The memory figures of the last run's compute (a diagnostic line).
+    if let Some(m) = rask::memory_stats() {
+        let mb = |b: u64| b as f64 / 1e6;
+        eprintln!(
+            "rask-bench: {name}: last run: peak results held {:.1} MB, peak private RSS {:.1} MB",
+            mb(m.peak_managed),
+            mb(m.peak_rss)
+        );
+    }
     // Counted outside the timed runs (for df-set-index, the sorted frame:
     // its divisions are sampled again).
     let df = frame(name, &dir)?;
