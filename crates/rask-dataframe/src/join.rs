@@ -37,9 +37,8 @@
 //! when the check is on the other side (each partition would see only
 //! part of it). A `slice` of the result is refused: take `head` instead.
 
-use std::sync::Arc;
-
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use polars::prelude::{
     AggExpr, DataFrame as PlFrame, DataType, Expr, IntoLazy, JoinArgs, JoinType, JoinValidation,
