@@ -18,7 +18,8 @@
 use std::sync::Arc;
 
 use polars::prelude::{
-    DataFrame as PlFrame, DataType, Expr, PolarsError, Schema, SchemaRef, col, len,
+    DataFrame as PlFrame, DataType, Expr, IntoLazy, PlSmallStr, PolarsError, Schema, SchemaRef,
+    col, len, lit,
 };
 use rask_core::{Collection, Error, Executor, GraphBuilder, Key, Op, Result, TaskError, Value};
 use serde::{Deserialize, Serialize};
@@ -410,6 +411,7 @@ impl DataFrame {
             vec![Step::Select(vec![SerExpr(col("len").sum().alias("len"))])],
             Vec::new(),
             rask_config::try_get()?.split_every,
+            false,
         );
         let out = rask_core::compute::compute_with(&total, executor)?;
         let n = out
@@ -605,6 +607,16 @@ impl rask_core::Kernel for Apply {
 #[derive(Serialize, Deserialize)]
 pub(crate) struct ConcatApply {
     pub steps: Vec<Step>,
+    /// The inputs are group-by results keyed like the first step's group-by
+    /// (each key once per input): when that group-by has one plain integer
+    /// or temporal key and only re-aggregations that give a lone row back
+    /// (sum, min, max, first, last of a column, under its own name), and
+    /// the inputs' key ranges do not overlap (they may touch: then only
+    /// the rows of the touching keys are re-aggregated), every other group
+    /// is already whole and its re-aggregation is skipped. Data sorted by
+    /// the key (orders and their line items by order key) gives such
+    /// partials.
+    pub keyed: bool,
 }
 
 impl rask_core::Kernel for ConcatApply {
@@ -613,10 +625,114 @@ impl rask_core::Kernel for ConcatApply {
         let frames = (0..args.len())
             .map(|i| part_arg(args, i).cloned())
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        let out = polars_pool(|| concat(frames).and_then(|df| run_steps(&self.steps, df)))
-            .map_err(failed)?;
+        let out = polars_pool(|| {
+            let shared = if self.keyed {
+                shared_keys(&self.steps, &frames)
+            } else {
+                None
+            };
+            let Some((key, shared)) = shared else {
+                return concat(frames).and_then(|df| run_steps(&self.steps, df));
+            };
+            let mut df = concat(frames)?;
+            if !shared.is_empty() {
+                // Only the groups of keys at the edge of two inputs' ranges
+                // can be split between inputs: re-aggregate those rows.
+                let key = col(key).cast(DataType::Int64);
+                let on_edge = shared
+                    .iter()
+                    .map(|&x| key.clone().eq(lit(x)))
+                    .reduce(|a, b| a.or(b))
+                    .unwrap_or_else(|| lit(false));
+                let lf = df.lazy();
+                let edge = lf.clone().filter(on_edge.clone()).collect()?;
+                let edge = run_steps(&self.steps[..1], edge)?;
+                let rest = lf.filter(on_edge.not()).collect()?;
+                df = concat([rest, edge])?;
+            }
+            run_steps(&self.steps[1..], df)
+        })
+        .map_err(failed)?;
         Ok(Part::value(out))
     }
+}
+
+/// When the first step of `steps` is a group-by that leaves `frames`
+/// stacked as they are but for the groups of the returned keys — keys
+/// where one input's range ends and the next one's begins — those keys;
+/// `None` when the group-by must run on everything (see
+/// [`ConcatApply::keyed`]). A key in two inputs whose ranges only touch
+/// is the end of one and the start of the other, so the touching keys are
+/// the only ones whose groups can be split.
+fn shared_keys(steps: &[Step], frames: &[PlFrame]) -> Option<(PlSmallStr, Vec<i64>)> {
+    use polars::prelude::{AggExpr, ChunkAgg};
+    let Some(Step::GroupBy(keys, aggs)) = steps.first() else {
+        return None;
+    };
+    let [key] = keys.as_slice() else {
+        return None;
+    };
+    let Expr::Column(key) = &key.0 else {
+        return None;
+    };
+    let identity = |e: &SerExpr| match &e.0 {
+        Expr::Alias(inner, name) => match &**inner {
+            Expr::Agg(
+                AggExpr::Sum(x)
+                | AggExpr::Min { input: x, .. }
+                | AggExpr::Max { input: x, .. }
+                | AggExpr::First(x)
+                | AggExpr::Last(x),
+            ) => matches!(&**x, Expr::Column(c) if c == name),
+            _ => false,
+        },
+        _ => false,
+    };
+    if !aggs.iter().all(identity) {
+        return None;
+    }
+    // The key ranges, as i64 (integer and temporal keys only, no nulls).
+    let mut ranges: Vec<(i64, i64)> = Vec::with_capacity(frames.len());
+    for f in frames {
+        if f.height() == 0 {
+            continue;
+        }
+        let Ok(c) = f.column(key) else { return None };
+        let physical = c.dtype().to_physical();
+        let fits = physical.is_integer() && !matches!(physical, DataType::UInt64);
+        if !fits || c.null_count() > 0 {
+            return None;
+        }
+        let Ok(v) = c
+            .as_materialized_series()
+            .to_physical_repr()
+            .cast(&DataType::Int64)
+        else {
+            return None;
+        };
+        let Ok(v) = v.i64() else { return None };
+        match (v.min(), v.max()) {
+            (Some(lo), Some(hi)) => ranges.push((lo, hi)),
+            _ => return None,
+        }
+    }
+    ranges.sort_unstable();
+    if !ranges.windows(2).all(|w| w[0].1 <= w[1].0) {
+        return None;
+    }
+    let mut shared: Vec<i64> = ranges
+        .windows(2)
+        .filter(|w| w[0].1 == w[1].0)
+        .map(|w| w[0].1)
+        .collect();
+    shared.dedup();
+    // The stacked frames must have the group-by's own output schema.
+    let Some(first) = frames.iter().find(|f| f.height() > 0).or(frames.first()) else {
+        return Some((key.clone(), shared));
+    };
+    let same =
+        matches!(output_schema(first.schema(), &steps[..1]), Ok(s) if *s == **first.schema());
+    same.then(|| (key.clone(), shared))
 }
 
 rask_core::register_kernel!(Apply, ConcatApply);
@@ -723,5 +839,45 @@ mod tests {
         .add_parts(&mut GraphBuilder::new(), 0..2);
         assert_eq!(l.asked.lock().unwrap()[0], names(&["a", "e"]));
         assert_eq!(r.asked.lock().unwrap()[0], names(&["a"]));
+    }
+
+    #[test]
+    fn disjoint_key_ranges_skip_the_re_aggregation() {
+        let ser = |v: Vec<Expr>| v.into_iter().map(SerExpr).collect::<Vec<_>>();
+        let resum = |c: &str| col(c).sum().alias(c);
+        let combine = Step::GroupBy(
+            ser(vec![col("k")]),
+            ser(vec![resum("s"), col("f").first().alias("f")]),
+        );
+        let one = std::slice::from_ref(&combine);
+        let part = |k: Vec<i64>| {
+            let n = k.len();
+            df!("k" => k, "s" => vec![1i64; n], "f" => vec![2.0f64; n]).unwrap()
+        };
+        let (a, b) = (part(vec![5, 1, 3]), part(vec![9, 7]));
+        let shared = |frames: &[PlFrame]| shared_keys(one, frames).map(|(_, s)| s);
+        assert_eq!(shared(&[a.clone(), part(vec![]), b.clone()]), Some(vec![]));
+        // Ranges that touch share their edge key: only its rows regroup.
+        assert_eq!(
+            shared(&[a.clone(), part(vec![5, 6]), b.clone()]),
+            Some(vec![5])
+        );
+        assert_eq!(
+            shared(&[part(vec![5]), a.clone(), part(vec![5, 7])]),
+            Some(vec![5])
+        );
+        // Overlapping ranges must be re-aggregated whole.
+        assert_eq!(shared(&[a.clone(), part(vec![4, 8])]), None);
+        // A null key, a re-aggregation that is not an identity on one row,
+        // a renamed one and two keys all keep the whole re-aggregation.
+        let nulls =
+            df!("k" => [Some(10i64), None], "s" => [1i64, 1], "f" => [2.0f64, 2.0]).unwrap();
+        assert_eq!(shared(&[a.clone(), nulls]), None);
+        let mean = Step::GroupBy(ser(vec![col("k")]), ser(vec![col("s").mean().alias("s")]));
+        assert!(shared_keys(&[mean], &[a.clone(), b.clone()]).is_none());
+        let renamed = Step::GroupBy(ser(vec![col("k")]), ser(vec![col("s").sum().alias("t")]));
+        assert!(shared_keys(&[renamed], &[a.clone(), b.clone()]).is_none());
+        let two = Step::GroupBy(ser(vec![col("k"), col("f")]), ser(vec![resum("s")]));
+        assert!(shared_keys(&[two], &[a, b]).is_none());
     }
 }

@@ -202,6 +202,7 @@ impl GroupBy {
                 vec![combine],
                 vec![finish],
                 split_every,
+                true,
             );
         }
         let placed = HashPartitioning {

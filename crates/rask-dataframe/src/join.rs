@@ -427,7 +427,10 @@ impl JoinPlan {
                 let k = part_key(&format!("{name2}-{side}"), 0);
                 b.insert(
                     k.clone(),
-                    Op::kernel(ConcatApply { steps: Vec::new() }),
+                    Op::kernel(ConcatApply {
+                        steps: Vec::new(),
+                        keyed: false,
+                    }),
                     keys,
                 );
                 k

@@ -92,6 +92,7 @@ impl DataFrame {
             vec![Step::Select(ser(&combine))],
             vec![Step::Select(ser(&finish))],
             split_every(),
+            false,
         )
     }
 
@@ -334,6 +335,7 @@ fn distinct(df: &DataFrame, columns: &[String], categories: bool, finish: Vec<St
         vec![Step::Select(ser(&combine))],
         finish,
         split_every(),
+        false,
     )
 }
 

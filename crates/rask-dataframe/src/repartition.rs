@@ -56,7 +56,10 @@ impl DataFrame {
             });
             Box::new(move |b: &mut GraphBuilder| {
                 let parts = input.add_parts(b, 0..m);
-                let kernel = Arc::new(ConcatApply { steps: Vec::new() });
+                let kernel = Arc::new(ConcatApply {
+                    steps: Vec::new(),
+                    keyed: false,
+                });
                 for j in 0..n {
                     b.insert(
                         part_key(&name2, j),

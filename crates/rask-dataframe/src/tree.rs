@@ -16,13 +16,15 @@ use crate::frame::{ConcatApply, DataFrame, Layer, Source, layer_name, part_key};
 use crate::steps::{Step, output_schema};
 
 /// A one-partition dataframe: `input`'s partitions reduced by `combine`,
-/// then `finish`.
+/// then `finish`. `keyed`: the partitions are group-by results that
+/// `combine`'s first step re-groups (see `ConcatApply::keyed`).
 pub(crate) fn reduce(
     input: &DataFrame,
     what: &str,
     combine: Vec<Step>,
     finish: Vec<Step>,
     split_every: usize,
+    keyed: bool,
 ) -> DataFrame {
     let split_every = split_every.max(2);
     let schema = {
@@ -39,6 +41,7 @@ pub(crate) fn reduce(
         let mut level = input2.add_parts(b, 0..input2.npartitions());
         let combine_k = Arc::new(ConcatApply {
             steps: combine.clone(),
+            keyed,
         });
         let mut depth = 0usize;
         while level.len() > split_every {
@@ -60,6 +63,7 @@ pub(crate) fn reduce(
         }
         let last = ConcatApply {
             steps: combine.iter().chain(&finish).cloned().collect(),
+            keyed,
         };
         b.insert(part_key(&name2, 0), Op::kernel(last), level);
     });

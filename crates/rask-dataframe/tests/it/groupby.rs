@@ -305,3 +305,59 @@ fn missing_key_names_it_and_the_schema() {
         assert!(e.contains("nope") && e.contains("v: f64"), "{e}");
     }
 }
+
+/// Partitions holding disjoint ranges of an integer key (data sorted by
+/// it) give partial results that the tree stacks without re-grouping; cut
+/// anywhere, their ranges touch at the cuts and only those keys' rows are
+/// re-grouped. Both equal Polars, first and last included.
+#[test]
+fn sorted_keys_in_disjoint_partitions_equal_polars() {
+    let pl = data(600, 91)
+        .lazy()
+        .with_columns([col("w").alias("key")])
+        .sort(["key"], Default::default())
+        .collect()
+        .unwrap();
+    let aggs = || {
+        [
+            col("v").sum().alias("s"),
+            col("v").mean().alias("m"),
+            col("v").min().alias("lo"),
+            col("v").max().alias("hi"),
+            col("k").first().alias("first"),
+            col("k").last().alias("last"),
+            col("v").count().alias("n"),
+            len().alias("rows"),
+        ]
+    };
+    let want = pl
+        .clone()
+        .lazy()
+        .group_by([col("key")])
+        .agg(aggs())
+        .collect()
+        .unwrap();
+    // Cut between runs of equal keys (disjoint), and anywhere (touching
+    // at the cuts), with a fan-in of 2 so there are several levels.
+    let keys = pl.column("key").unwrap().i64().unwrap().clone();
+    let mut disjoint = Vec::new();
+    let mut start = 0usize;
+    for i in 1..=pl.height() {
+        if i == pl.height() || (i - start >= 70 && keys.get(i) != keys.get(i - 1)) {
+            disjoint.push(pl.slice(start as i64, i - start));
+            start = i;
+        }
+    }
+    assert!(disjoint.len() > 4);
+    for parts in [disjoint, random_parts(&pl, 7, 3)] {
+        let d = dd::from_partitions(parts).unwrap();
+        let got = d
+            .group_by([col("key")])
+            .split_every(2)
+            .split_out(1)
+            .agg(aggs())
+            .compute()
+            .unwrap();
+        assert_frames_eq(&sorted(&got, &["key"]), &sorted(&want, &["key"]));
+    }
+}
