@@ -19,6 +19,7 @@
 //! streams are not NumPy's: equal seeds do not give NumPy's numbers.
 
 use ndarray::{ArrayD, IxDyn};
+use rask_core::splitmix::{GAMMA, bits, mix};
 use rask_core::{Result, TaskError, Value};
 use serde::{Deserialize, Serialize};
 
@@ -26,23 +27,6 @@ use crate::array::{Array, Region, block_value};
 use crate::chunks::IntoChunks;
 use crate::creation::BlockInfo;
 use crate::region::{RegionKernel, RegionRef, register_region};
-
-/// SplitMix64's increment (the golden ratio in 64 bits).
-const GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
-
-/// SplitMix64's output function: a bijection that scrambles every bit.
-#[inline(always)]
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// The 64 random bits at position `i` of the stream with `key`.
-#[inline(always)]
-fn bits(key: u64, i: u64) -> u64 {
-    mix(key.wrapping_add(i.wrapping_add(1).wrapping_mul(GAMMA)))
-}
 
 /// The top 52 bits as a double in `[0, 1)`: the bits become the mantissa of
 /// a number in `[1, 2)`, then 1 is subtracted (exact, and vectorisable, unlike

@@ -41,6 +41,7 @@ pub mod order;
 mod panics;
 mod plan;
 pub mod size;
+pub mod splitmix;
 mod token;
 mod value;
 pub mod wire;

@@ -54,9 +54,10 @@ pub(crate) struct Layer {
     /// Adds the layer's tasks, and those of what it reads, to a graph.
     pub add: Box<dyn Fn(&mut GraphBuilder) + Send + Sync>,
     /// For a layer that can run per-partition steps inside its own tasks
-    /// (a join): the layer named `name` whose partitions are this layer's
-    /// with `steps` run on them, giving `schema`. It may also read fewer
-    /// columns of its inputs, those the steps need.
+    /// (a join, a shuffle's gathers): the layer named `name` whose
+    /// partitions are this layer's with `steps` run on them, giving
+    /// `schema`. A join's also reads fewer columns of its inputs, those
+    /// the steps need.
     pub fuse: Option<Fuse>,
 }
 

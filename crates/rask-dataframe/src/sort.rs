@@ -361,17 +361,12 @@ impl rask_core::Kernel for Sample {
 }
 
 /// `k` row numbers below `m` (`k < m`), pseudo-random but the same every
-/// run (SplitMix64 from a fixed seed), in increasing order so the take
-/// reads memory forwards.
+/// run (SplitMix64 with the row count as its key), in increasing order so
+/// the take reads memory forwards.
 fn sample_rows(m: usize, k: usize) -> Vec<IdxSize> {
-    let mut state: u64 = 0x9e37_79b9_7f4a_7c15 ^ m as u64;
-    let mut rows: Vec<IdxSize> = (0..k)
-        .map(|_| {
-            state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-            z ^= z >> 31;
+    let mut rows: Vec<IdxSize> = (0..k as u64)
+        .map(|i| {
+            let z = rask_core::splitmix::bits(m as u64, i);
             ((z as u128 * m as u128) >> 64) as IdxSize
         })
         .collect();
