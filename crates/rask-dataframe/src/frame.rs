@@ -25,6 +25,7 @@ use rask_core::{Collection, Error, Executor, GraphBuilder, Key, Op, Result, Task
 use serde::{Deserialize, Serialize};
 
 use crate::kernels::{Part, concat, failed, part_arg, polars_pool};
+use crate::ranges::KeyRanges;
 use crate::steps::{SerExpr, Step, needed_columns, output_schema, run_steps};
 
 /// Makes the partitions of a dataframe read from files.
@@ -43,6 +44,11 @@ pub(crate) trait Reader: Send + Sync {
     /// partition columns); `None` when nothing can be dropped.
     fn prune(&self, _steps: &[Step], _predicate: &Expr) -> Option<Arc<dyn Reader>> {
         None
+    }
+    /// The bounds of key columns per partition that the files tell
+    /// (Parquet statistics), before any step.
+    fn ranges(&self) -> Vec<KeyRanges> {
+        Vec::new()
     }
 }
 
@@ -132,6 +138,8 @@ pub(crate) struct Inner {
     pub divisions: Option<Divisions>,
     /// How rows are placed by hash, when a shuffle placed them.
     pub partitioning: Option<crate::shuffle::HashPartitioning>,
+    /// Known bounds of integer columns per partition.
+    pub ranges: Vec<KeyRanges>,
     pub error: Option<Arc<str>>,
 }
 
@@ -181,9 +189,9 @@ impl DataFrame {
 
     /// A dataframe of `source`'s partitions, no steps.
     pub(crate) fn from_source(source: Source, divisions: Option<Divisions>) -> DataFrame {
-        let name: Arc<str> = match &source {
-            Source::Layer(l) => l.name.clone(),
-            Source::Read(r) => layer_name("read", &(), &[r.token()]),
+        let (name, ranges): (Arc<str>, _) = match &source {
+            Source::Layer(l) => (l.name.clone(), Vec::new()),
+            Source::Read(r) => (layer_name("read", &(), &[r.token()]), r.ranges()),
         };
         DataFrame {
             inner: Arc::new(Inner {
@@ -193,6 +201,7 @@ impl DataFrame {
                 name,
                 divisions,
                 partitioning: None,
+                ranges,
                 error: None,
             }),
         }
@@ -227,6 +236,10 @@ impl DataFrame {
             .partitioning
             .clone()
             .filter(|_| matches!(steps.last(), Some(Step::Filter(_) | Step::Head(_))));
+        let ranges = match steps.last() {
+            Some(step) if error.is_none() => crate::ranges::after_step(&self.inner.ranges, step),
+            _ => Vec::new(),
+        };
         DataFrame {
             inner: Arc::new(Inner {
                 source: self.inner.source.clone(),
@@ -235,6 +248,7 @@ impl DataFrame {
                 name,
                 divisions,
                 partitioning,
+                ranges,
                 error,
             }),
         }
@@ -253,6 +267,7 @@ impl DataFrame {
                 name: self.inner.name.clone(),
                 divisions: None,
                 partitioning: None,
+                ranges: Vec::new(),
                 error: Some(message.into()),
             }),
         }
@@ -285,6 +300,29 @@ impl DataFrame {
     /// The known index boundaries of the partitions, if any.
     pub fn divisions(&self) -> Option<&Divisions> {
         self.inner.divisions.as_ref()
+    }
+
+    /// The bounds of column `name` per partition, where known (see
+    /// [`crate::ranges`]).
+    pub(crate) fn key_ranges(&self, name: &str) -> Option<&KeyRanges> {
+        self.inner.ranges.iter().find(|r| r.column == name)
+    }
+
+    /// This dataframe with its known key ranges replaced.
+    pub(crate) fn with_ranges(&self, ranges: Vec<KeyRanges>) -> DataFrame {
+        let i = &*self.inner;
+        DataFrame {
+            inner: Arc::new(Inner {
+                source: i.source.clone(),
+                steps: i.steps.clone(),
+                schema: i.schema.clone(),
+                name: i.name.clone(),
+                divisions: i.divisions.clone(),
+                partitioning: i.partitioning.clone(),
+                ranges,
+                error: i.error.clone(),
+            }),
+        }
     }
 
     /// The error this dataframe carries, if an operation on it was invalid.

@@ -15,6 +15,16 @@
 //!   (unless both sides are one partition). `Auto` broadcasts a side of
 //!   one partition, or one with a tenth or fewer of the other's
 //!   partitions.
+//! * **Key ranges** (no shuffle, `Auto` only): both sides have known
+//!   bounds of the one key column per partition (from Parquet statistics,
+//!   kept through filters, selects and joins that leave left rows where
+//!   they were; see [`crate::ranges`]), and they pair each left partition
+//!   with few right ones, as files sorted by the key give. Left partition
+//!   `i` joins the right partitions whose ranges overlap its own, stacked
+//!   and filtered to its range. Right rows may reach several tasks, so
+//!   only where the right side could be broadcast, and without a
+//!   uniqueness check or `nulls_equal`. The result keeps the left side's
+//!   ranges, divisions and partitioning.
 //! * **Shuffle**: both sides are hash-shuffled by their keys (cast to a
 //!   common type, so `i32` and `i64` keys hash alike) into the same number
 //!   of partitions (the larger side's by default), then joined partition
@@ -42,7 +52,7 @@ use std::sync::Arc;
 
 use polars::prelude::{
     AggExpr, DataFrame as PlFrame, DataType, Expr, IntoLazy, JoinArgs, JoinType, JoinValidation,
-    PlSmallStr, PolarsError, SchemaRef, col,
+    PlSmallStr, PolarsError, SchemaRef, UnionArgs, col, concat as concat_lf, lit,
 };
 use polars_core::utils::try_get_supertype;
 use rask_core::{GraphBuilder, Op, TaskError, Value};
@@ -50,6 +60,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::frame::{ConcatApply, DataFrame, Fuse, Layer, Source, fmt_schema, layer_name, part_key};
 use crate::kernels::{Part, failed, part_arg, polars_pool};
+use crate::ranges::{Bounds, RangePairs};
 use crate::shuffle::{
     HashPartitioning, PlBytes, ShuffleOptions, hash_dtype, hash_shuffle, key_dtypes, plain_column,
 };
@@ -238,10 +249,30 @@ fn plan(
         })
     };
     let copartitioned = nl == nr && (nl == 1 || aligned(nl));
+    // Partitions paired by the key's known ranges (see `crate::ranges`):
+    // only where right rows may be read by several tasks (they are matched
+    // only with the left rows of each), and no check needs a whole side.
+    let ranged = || -> Option<RangePairs> {
+        if !may_right
+            || left_on.len() != 1
+            || args.nulls_equal
+            || !matches!(args.validation, JoinValidation::ManyToMany)
+        {
+            return None;
+        }
+        let (lc, rc) = (plain_column(&left_on[0])?, plain_column(&right_on[0])?);
+        let (lt, rt) = (left.dtype(&lc)?, right.dtype(&rc)?);
+        if lt != rt && !(lt.is_integer() && rt.is_integer()) {
+            return None;
+        }
+        RangePairs::plan(&left.key_ranges(&lc)?.parts, &right.key_ranges(&rc)?.parts)
+    };
     let planned = match strategy {
         JoinStrategy::Auto => {
             if copartitioned {
                 at(Inputs::Zip)
+            } else if let Some(pairs) = (nr > 1).then(ranged).flatten() {
+                at(Inputs::Ranges(Arc::new(pairs)))
             } else {
                 let small = |n: usize, other: usize| n == 1 || n * 10 <= other;
                 let right_small = may_right && small(nr, nl);
@@ -302,6 +333,9 @@ enum Inputs {
     BroadcastRight,
     /// The stacked left side with every right partition.
     BroadcastLeft,
+    /// Every left partition with the right partitions whose key ranges
+    /// overlap its own, their rows outside its range dropped.
+    Ranges(Arc<RangePairs>),
 }
 
 /// A planned join: its two sides, how they meet and the result's schema.
@@ -328,6 +362,9 @@ enum Shape {
     BroadcastRight,
     /// The stacked left side with every right partition.
     BroadcastLeft,
+    /// Each left partition with the right partitions its key range
+    /// overlaps ([`Inputs::Ranges`]).
+    Ranges,
 }
 
 impl JoinPlan {
@@ -345,6 +382,7 @@ impl JoinPlan {
                 (self.left.clone(), self.right.clone(), Shape::BroadcastRight)
             }
             Inputs::BroadcastLeft => (self.left.clone(), self.right.clone(), Shape::BroadcastLeft),
+            Inputs::Ranges(_) => (self.left.clone(), self.right.clone(), Shape::Ranges),
         }
     }
 
@@ -368,18 +406,27 @@ impl JoinPlan {
                     _ => (None, &l),
                 };
                 let kept = kept.filter(|p| p.columns.iter().all(|c| same(side, c)));
-                out.with_meta(None, kept.cloned())
+                // Only the left side's: a right join's key column is not
+                // the right side's own.
+                let ranges = match self.args.how {
+                    JoinType::Inner | JoinType::Left | JoinType::Semi | JoinType::Anti => {
+                        kept_ranges(side, &self.schema)
+                    }
+                    _ => Vec::new(),
+                };
+                out.with_meta(None, kept.cloned()).with_ranges(ranges)
             }
             // Left rows stay in their partitions, so the left side's
-            // divisions and partitioning hold for the result when their
-            // columns are there unchanged.
-            Shape::BroadcastRight => {
+            // divisions, partitioning and key ranges hold for the result
+            // when their columns are there unchanged.
+            Shape::BroadcastRight | Shape::Ranges => {
                 let divisions = l.divisions().filter(|d| same(&l, &d.column)).cloned();
                 let partitioning = l
                     .partitioning()
                     .filter(|p| p.columns.iter().all(|c| same(&l, c)))
                     .cloned();
                 out.with_meta(divisions, partitioning)
+                    .with_ranges(kept_ranges(&l, &self.schema))
             }
             Shape::BroadcastLeft => out,
         }
@@ -403,6 +450,7 @@ impl JoinPlan {
             args: PlBytes(self.args.clone()),
             steps: steps.to_vec(),
             streaming: streams(steps),
+            keep: None,
         });
         let name = name.unwrap_or_else(|| {
             layer_name(
@@ -412,9 +460,14 @@ impl JoinPlan {
             )
         });
         let n = match shape {
-            Shape::Zip | Shape::BroadcastRight => l.npartitions(),
+            Shape::Zip | Shape::BroadcastRight | Shape::Ranges => l.npartitions(),
             Shape::BroadcastLeft => r.npartitions(),
         };
+        let ranges = match &self.inputs {
+            Inputs::Ranges(p) => Some(p.clone()),
+            _ => None,
+        };
+        let right_key = self.right_on.first().and_then(plain_column);
         let (l2, r2, name2) = (l.clone(), r.clone(), name.clone());
         let add = Box::new(move |b: &mut GraphBuilder| {
             let lk = l2.add_parts(b, 0..l2.npartitions());
@@ -435,8 +488,19 @@ impl JoinPlan {
                 );
                 k
             };
+            if let (Some(ranges), Some(key)) = (&ranges, &right_key) {
+                for (i, (a, (over, bounds))) in lk.into_iter().zip(&ranges.pairs).enumerate() {
+                    let task = JoinParts {
+                        keep: Some((key.clone(), *bounds)),
+                        ..kernel.same()
+                    };
+                    let inputs = std::iter::once(a).chain(over.iter().map(|&j| rk[j].clone()));
+                    b.insert(part_key(&name2, i), Op::kernel(task), inputs);
+                }
+                return;
+            }
             let pairs: Vec<(rask_core::Key, rask_core::Key)> = match shape {
-                Shape::Zip => lk.into_iter().zip(rk).collect(),
+                Shape::Zip | Shape::Ranges => lk.into_iter().zip(rk).collect(),
                 Shape::BroadcastRight => {
                     let all = stack(b, "right", rk);
                     lk.into_iter().map(|k| (k, all.clone())).collect()
@@ -560,7 +624,9 @@ fn join_schema(
         .collect_schema()
 }
 
-/// Joins the left frame in argument 0 with the right frame in argument 1.
+/// Joins the left frame in argument 0 with the right frame in argument 1
+/// (the right frames in arguments 1.., stacked, where key ranges paired
+/// them).
 #[derive(Serialize, Deserialize)]
 pub(crate) struct JoinParts {
     left_on: Vec<SerExpr>,
@@ -570,6 +636,34 @@ pub(crate) struct JoinParts {
     steps: Vec<Step>,
     /// Run on Polars' streaming engine (see [`streams`]).
     streaming: bool,
+    /// Only the right rows whose key column (named) lies within these
+    /// bounds (as `i64`) can match; `None` bounds: none can.
+    keep: Option<(String, Bounds)>,
+}
+
+impl JoinParts {
+    /// A copy of this kernel's parameters.
+    fn same(&self) -> JoinParts {
+        JoinParts {
+            left_on: self.left_on.clone(),
+            right_on: self.right_on.clone(),
+            args: PlBytes(self.args.0.clone()),
+            steps: self.steps.clone(),
+            streaming: self.streaming,
+            keep: self.keep.clone(),
+        }
+    }
+}
+
+/// The ranges of `side` (whose rows stay in their partitions) for the
+/// columns that reach the join's result `schema` under the same name and
+/// type.
+fn kept_ranges(side: &DataFrame, schema: &SchemaRef) -> Vec<crate::ranges::KeyRanges> {
+    let mut out = side.inner.ranges.clone();
+    out.retain(|r| {
+        schema.get(&r.column).is_some() && schema.get(&r.column) == side.dtype(&r.column)
+    });
+    out
 }
 
 /// Whether a join followed by `steps` may run on Polars' streaming engine:
@@ -617,11 +711,33 @@ impl rask_core::Kernel for JoinParts {
     const NAME: &'static str = "rask.dataframe.join";
     fn run(&self, args: &[Value]) -> Result<Value, TaskError> {
         let l = part_arg(args, 0)?.clone();
-        let r = part_arg(args, 1)?.clone();
+        let right = (1..args.len().max(2))
+            .map(|i| part_arg(args, i).map(|r| r.clone().lazy()))
+            .collect::<Result<Vec<_>, _>>()?;
         let out = polars_pool(|| {
             let on = |v: &[SerExpr]| v.iter().map(|e| e.0.clone()).collect::<Vec<_>>();
+            let mut r = match right.len() {
+                1 => right.into_iter().next().expect("one frame"),
+                // One chunk: Polars gathers joined rows from several
+                // chunks only for the types of its enabled features
+                // (not dates).
+                _ => concat_lf(
+                    right,
+                    UnionArgs {
+                        rechunk: true,
+                        ..UnionArgs::default()
+                    },
+                )?,
+            };
+            if let Some((key, bounds)) = &self.keep {
+                let k = || col(key.as_str()).cast(DataType::Int64);
+                r = r.filter(match bounds {
+                    Some((lo, hi)) => k().gt_eq(lit(*lo)).and(k().lt_eq(lit(*hi))),
+                    None => lit(false),
+                });
+            }
             let joined = l.lazy().join(
-                r.lazy(),
+                r,
                 on(&self.left_on),
                 on(&self.right_on),
                 self.args.0.clone(),

@@ -71,6 +71,7 @@ mod map;
 mod ops;
 mod parquet;
 mod pieces;
+mod ranges;
 mod repartition;
 mod shuffle;
 mod sort;

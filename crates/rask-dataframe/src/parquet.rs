@@ -32,8 +32,10 @@ use std::sync::Arc;
 use polars::polars_utils::slice_enum::Slice;
 use polars::prelude::{
     DataType, DslPlan, Expr, HiveOptions, LazyFrame, ParallelStrategy, ParquetReader,
-    ParquetWriter, PlRefPath, ScanArgsParquet, Schema, SchemaExt, SchemaRef, SerReader, col,
+    ParquetWriter, PlRefPath, PlSmallStr, ScanArgsParquet, Schema, SchemaExt, SchemaRef, SerReader,
+    col,
 };
+use polars_parquet::parquet::metadata::RowGroupMetadata;
 use rask_core::{Error, Op, Result, TaskError, Value};
 use serde::{Deserialize, Serialize};
 
@@ -41,6 +43,7 @@ use crate::files;
 use crate::frame::{DataFrame, Reader, Source, layer_name};
 use crate::hive;
 use crate::kernels::{Part, part_arg, polars_pool};
+use crate::ranges::{Bounds, KeyRanges, ranged_dtype};
 use crate::steps::{Step, apply_all};
 
 /// Options of [`read_parquet`], as a builder.
@@ -168,8 +171,17 @@ impl ReadParquet {
         let partition_size = self.partition_size.unwrap_or_else(default_partition_size);
         let mut schema: Option<SchemaRef> = None;
         let mut parts = Vec::new();
+        // Per column that can have ranges, its bounds in each partition
+        // (`None` once a file does not tell).
+        let mut bounds: Vec<(PlSmallStr, Option<Vec<Bounds>>)> = Vec::new();
         for (file, path) in paths.iter().enumerate() {
-            let (file_schema, groups) = footer(path)?;
+            let (file_schema, groups, ranged) = footer(path)?;
+            if file == 0 {
+                bounds = ranged
+                    .iter()
+                    .map(|c| (c.clone(), Some(Vec::new())))
+                    .collect();
+            }
             match &schema {
                 None => schema = Some(Arc::new(file_schema)),
                 Some(s) if !same_schema(s, &file_schema, &self.categorical) => {
@@ -187,6 +199,7 @@ impl ReadParquet {
                 Some(_) => {}
             }
             let mut offset = 0usize;
+            let first = parts.len();
             if groups.is_empty() {
                 parts.push(RowRange {
                     file,
@@ -204,6 +217,15 @@ impl ReadParquet {
             for len in ranges {
                 parts.push(RowRange { file, offset, len });
                 offset += len;
+            }
+            for (name, known) in &mut bounds {
+                let column = ranged.iter().position(|c| c == name);
+                *known = known.take().and_then(|mut v| {
+                    for p in &parts[first..] {
+                        v.push(part_bounds(&groups, column?, p.offset, p.len)?);
+                    }
+                    Some(v)
+                });
             }
         }
         let file_schema = schema.expect("at least one file (expand never returns none)");
@@ -240,9 +262,19 @@ impl ReadParquet {
             .collect();
         let hive_columns = hive.as_ref().map(|h| h.columns.clone());
         let token = layer_name("read_parquet", &(&paths, &parts, &hive_columns), &[]);
+        let ranges = bounds
+            .into_iter()
+            .filter_map(|(column, parts)| {
+                Some(KeyRanges {
+                    column,
+                    parts: parts?.into(),
+                })
+            })
+            .collect();
         let reader = ParquetSource {
             paths,
             parts,
+            ranges,
             file_schema,
             schema: Arc::new(schema),
             hive: hive.map(Arc::new),
@@ -293,11 +325,14 @@ fn default_partition_size() -> u64 {
 }
 
 /// One row group of a file's footer.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 struct Group {
     rows: usize,
     /// Uncompressed bytes.
     bytes: u64,
+    /// Per column of the file that can have ranges (see [`footer`]), the
+    /// bounds of its values, where the statistics tell.
+    bounds: Vec<Option<Bounds>>,
 }
 
 /// The row counts of a file's partitions of about `target` bytes each:
@@ -330,7 +365,7 @@ fn sized_ranges(groups: &[Group], target: u64) -> Vec<usize> {
     out
 }
 
-fn footer(path: &Path) -> Result<(Schema, Vec<Group>)> {
+fn footer(path: &Path) -> Result<(Schema, Vec<Group>, Vec<PlSmallStr>)> {
     let f = File::open(path).map_err(|e| files::io(path, e))?;
     let not_parquet = |e: polars::prelude::PolarsError| {
         Error::invalid(
@@ -343,17 +378,75 @@ fn footer(path: &Path) -> Result<(Schema, Vec<Group>)> {
     };
     let mut r = ParquetReader::new(f);
     let arrow = r.schema().map_err(not_parquet)?;
-    let groups = r
-        .get_metadata()
-        .map_err(not_parquet)?
+    let schema = Schema::from_arrow_schema(&arrow);
+    let ranged: Vec<&str> = schema
+        .iter()
+        .filter(|(_, t)| ranged_dtype(t))
+        .map(|(n, _)| n.as_str())
+        .collect();
+    let meta = r.get_metadata().map_err(not_parquet)?;
+    let groups = meta
         .row_groups
         .iter()
         .map(|g| Group {
             rows: g.num_rows(),
             bytes: g.total_byte_size() as u64,
+            bounds: ranged
+                .iter()
+                .map(|name| group_bounds(&meta.footer_buf, g, name))
+                .collect(),
         })
         .collect();
-    Ok((Schema::from_arrow_schema(&arrow), groups))
+    let ranged = ranged.into_iter().map(PlSmallStr::from).collect();
+    Ok((schema, groups, ranged))
+}
+
+/// The bounds of column `name`'s values in row group `g`, from its
+/// statistics: `None` when they are missing or not of an integer physical
+/// type, `Some(None)` when every value is null.
+fn group_bounds(footer: &[u8], g: &RowGroupMetadata, name: &str) -> Option<Bounds> {
+    use polars_parquet::parquet::statistics::Statistics as S;
+    let mut chunks = g.columns_under_root_iter(name)?;
+    if chunks.len() != 1 {
+        return None;
+    }
+    let stats = chunks.next()?.statistics(footer)?.ok()?;
+    let (min, max, nulls) = match stats {
+        S::Int32(p) => (
+            p.min_value.map(i64::from),
+            p.max_value.map(i64::from),
+            p.null_count,
+        ),
+        S::Int64(p) => (p.min_value, p.max_value, p.null_count),
+        _ => return None,
+    };
+    match (min, max) {
+        (Some(lo), Some(hi)) if lo <= hi => Some(Some((lo, hi))),
+        (None, None) if nulls == Some(g.num_rows() as i64) => Some(None),
+        _ => None,
+    }
+}
+
+/// The bounds of a column over the row groups of `groups` that rows
+/// `offset..offset + len` of the file come from; `None` when one of them
+/// does not tell.
+fn part_bounds(groups: &[Group], column: usize, offset: usize, len: usize) -> Option<Bounds> {
+    let mut out: Bounds = None;
+    let mut start = 0usize;
+    for g in groups {
+        let end = start + g.rows;
+        if end > offset
+            && start < offset + len
+            && let Some((lo, hi)) = g.bounds[column]?
+        {
+            out = Some(match out {
+                None => (lo, hi),
+                Some((a, b)) => (a.min(lo), b.max(hi)),
+            });
+        }
+        start = end;
+    }
+    Some(out)
 }
 
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
@@ -372,10 +465,15 @@ struct ParquetSource {
     /// The files' columns, then the hive columns.
     schema: SchemaRef,
     hive: Option<Arc<hive::Hive>>,
+    /// Bounds of integer columns per partition, from the statistics.
+    ranges: Vec<KeyRanges>,
     token: Arc<str>,
 }
 
 impl Reader for ParquetSource {
+    fn ranges(&self) -> Vec<KeyRanges> {
+        self.ranges.clone()
+    }
     fn npartitions(&self) -> usize {
         self.parts.len()
     }
@@ -440,16 +538,23 @@ impl Reader for ParquetSource {
             return None;
         }
         let keep = hive.files_passing(predicate)?;
-        let mut parts: Vec<RowRange> = self
-            .parts
-            .iter()
-            .filter(|p| keep[p.file])
-            .copied()
+        let kept: Vec<usize> = (0..self.parts.len())
+            .filter(|&i| keep[self.parts[i].file])
             .collect();
-        if parts.len() == self.parts.len() {
+        if kept.len() == self.parts.len() {
             return None;
         }
+        let mut parts: Vec<RowRange> = kept.iter().map(|&i| self.parts[i]).collect();
+        let mut ranges: Vec<KeyRanges> = self
+            .ranges
+            .iter()
+            .map(|r| KeyRanges {
+                column: r.column.clone(),
+                parts: kept.iter().map(|&i| r.parts[i]).collect(),
+            })
+            .collect();
         if parts.is_empty() {
+            ranges.iter_mut().for_each(|r| r.parts = [None].into());
             // No file can match: one empty partition keeps the schema.
             parts.push(RowRange {
                 file: self.parts[0].file,
@@ -460,6 +565,7 @@ impl Reader for ParquetSource {
         let token = layer_name("read_parquet", &(&self.paths, &parts, &hive.columns), &[]);
         Some(Arc::new(ParquetSource {
             parts,
+            ranges,
             token,
             ..self.clone()
         }))
@@ -735,7 +841,11 @@ mod tests {
 
     #[test]
     fn sized_ranges_combine_small_groups_and_split_large_ones() {
-        let g = |rows, bytes| Group { rows, bytes };
+        let g = |rows, bytes| Group {
+            rows,
+            bytes,
+            bounds: Vec::new(),
+        };
         // Combined while they fit.
         assert_eq!(
             sized_ranges(&[g(10, 40), g(10, 40), g(10, 40)], 100),

@@ -202,6 +202,7 @@ impl DataFrame {
                 name: i.name.clone(),
                 divisions,
                 partitioning,
+                ranges: i.ranges.clone(),
                 error: i.error.clone(),
             }),
         }

@@ -510,3 +510,186 @@ fn uniqueness_checks_hold_in_aggregating_join_tasks() {
     let e = agg(&dup).compute().unwrap_err().to_string();
     assert!(e.contains("m:1 validation"), "{e}");
 }
+
+/// Writes `df` sorted by `key` as `files` Parquet files of row groups of
+/// `group` rows, so their statistics give each row group's key range.
+fn write_sorted(dir: &std::path::Path, df: &DataFrame, key: &str, files: usize, group: usize) {
+    let df = df
+        .sort([key], SortMultipleOptions::default().with_nulls_last(true))
+        .unwrap();
+    std::fs::create_dir_all(dir).unwrap();
+    let per = df.height().div_ceil(files);
+    for i in 0..files {
+        let mut part = df.slice((i * per) as i64, per);
+        let f = std::fs::File::create(dir.join(format!("part-{i}.parquet"))).unwrap();
+        ParquetWriter::new(f)
+            .with_row_group_size(Some(group))
+            .finish(&mut part)
+            .unwrap();
+    }
+}
+
+/// Sorted keys with runs of equal keys (so a key can straddle two row
+/// groups, whose ranges then touch), nulls at the end, and gaps.
+fn sorted_table(rows: usize, keys: i64, seed: u64, prefix: &str) -> DataFrame {
+    let mut r = Rng::new(seed);
+    let key: Vec<Option<i64>> = (0..rows)
+        .map(|_| {
+            let x = r.below(keys as u64 + 2) as i64;
+            (x < keys).then_some(x * 3)
+        })
+        .collect();
+    let day: Vec<Option<i32>> = key.iter().map(|k| k.map(|k| k as i32 / 2)).collect();
+    let v: Vec<i64> = (0..rows).map(|_| r.below(1000) as i64).collect();
+    df!("key" => key, "day" => day, format!("{prefix}v").as_str() => v)
+        .unwrap()
+        .lazy()
+        .with_column(col("day").cast(DataType::Date))
+        .collect()
+        .unwrap()
+}
+
+#[test]
+fn sorted_parquet_sides_join_by_key_ranges_without_a_shuffle() {
+    let dir = crate::support::temp_dir("range-join");
+    let lpl = sorted_table(900, 150, 31, "l");
+    let rpl = sorted_table(300, 120, 32, "r");
+    write_sorted(&dir.join("l"), &lpl, "key", 3, 50);
+    write_sorted(&dir.join("r"), &rpl, "key", 2, 40);
+    let read = |side: &str| {
+        dd::ReadParquet::new(dir.join(side).to_string_lossy())
+            .row_groups_per_partition(2)
+            .finish()
+            .unwrap()
+    };
+    let (left, right) = (read("l"), read("r"));
+    assert!(left.npartitions() >= 9 && right.npartitions() >= 4);
+    // A filter and a select on either side keep the ranges.
+    let left = left.filter(col("lv").gt(lit(100)));
+    let right = right.select([col("key"), col("day"), col("rv")]);
+    let lpl = lpl.lazy().filter(col("lv").gt(lit(100))).collect().unwrap();
+    for how in [
+        JoinType::Inner,
+        JoinType::Left,
+        JoinType::Semi,
+        JoinType::Anti,
+    ] {
+        for key in ["key", "day"] {
+            let j = check(
+                &left,
+                &right,
+                &lpl,
+                &rpl,
+                &[key],
+                how.clone(),
+                JoinStrategy::Auto,
+            );
+            assert_eq!(
+                task_count(&j),
+                task_count(&left) + task_count(&right) + left.npartitions(),
+                "{how:?} on {key}: only join tasks, no shuffle"
+            );
+        }
+    }
+    // The result keeps the left side's ranges: joining it again on the key
+    // pairs partitions again, and steps after it run in its tasks.
+    let on = [col("key")];
+    let inner = || JoinArgs::new(JoinType::Inner);
+    let twice = left
+        .join(&right, on.clone(), on.clone(), inner())
+        .join(
+            &right.select([col("key"), col("rv").alias("rv2")]),
+            on.clone(),
+            on.clone(),
+            inner(),
+        )
+        .group_by([col("key")])
+        .agg([col("rv2").sum()]);
+    let want = lpl
+        .clone()
+        .lazy()
+        .join(rpl.clone().lazy(), on.clone(), on.clone(), inner())
+        .join(
+            rpl.clone()
+                .lazy()
+                .select([col("key"), col("rv").alias("rv2")]),
+            on.clone(),
+            on.clone(),
+            inner(),
+        )
+        .group_by([col("key")])
+        .agg([col("rv2").sum()])
+        .collect()
+        .unwrap();
+    assert_frames_eq(
+        &sorted(&twice.compute().unwrap(), &["key"]),
+        &sorted(&want, &["key"]),
+    );
+    // Right and full joins would repeat unmatched right rows: they shuffle.
+    for how in [JoinType::Right, JoinType::Full] {
+        let j = check(&left, &right, &lpl, &rpl, &["key"], how, JoinStrategy::Auto);
+        assert!(task_count(&j) > task_count(&left) + task_count(&right) + left.npartitions());
+    }
+}
+
+#[test]
+fn overlapping_key_ranges_still_shuffle() {
+    let dir = crate::support::temp_dir("range-join-unsorted");
+    let lpl = sorted_table(600, 100, 33, "l");
+    let rpl = sorted_table(200, 100, 34, "r");
+    // Unsorted files: every row group spans nearly all keys.
+    for (name, df) in [("l", &lpl), ("r", &rpl)] {
+        std::fs::create_dir_all(dir.join(name)).unwrap();
+        let f = std::fs::File::create(dir.join(name).join("part-0.parquet")).unwrap();
+        ParquetWriter::new(f)
+            .with_row_group_size(Some(50))
+            .finish(&mut df.clone())
+            .unwrap();
+    }
+    let read = |side: &str| {
+        dd::ReadParquet::new(dir.join(side).to_string_lossy())
+            .row_groups_per_partition(1)
+            .finish()
+            .unwrap()
+    };
+    let (left, right) = (read("l"), read("r"));
+    let j = check(
+        &left,
+        &right,
+        &lpl,
+        &rpl,
+        &["key"],
+        JoinType::Inner,
+        JoinStrategy::Auto,
+    );
+    assert!(task_count(&j) > task_count(&left) + task_count(&right) + left.npartitions());
+}
+
+#[test]
+fn temporal_columns_of_partitions_in_many_chunks_join() {
+    // A partition of two row groups is two chunks; a left join gathers
+    // its rows chunk by chunk, which Polars does for dates only with its
+    // temporal types enabled (it panicked before they were).
+    let dir = crate::support::temp_dir("join-chunks");
+    let lpl = sorted_table(900, 150, 31, "l");
+    let rpl = sorted_table(300, 120, 32, "r");
+    write_sorted(&dir.join("l"), &lpl, "key", 3, 50);
+    let left = dd::ReadParquet::new(dir.join("l").to_string_lossy())
+        .row_groups_per_partition(2)
+        .finish()
+        .unwrap();
+    let right = dd::from_polars(rpl.clone(), 1).unwrap();
+    for how in [JoinType::Inner, JoinType::Left] {
+        for key in ["key", "day"] {
+            let _ = check(
+                &left,
+                &right,
+                &lpl,
+                &rpl,
+                &[key],
+                how.clone(),
+                JoinStrategy::Broadcast,
+            );
+        }
+    }
+}
