@@ -50,6 +50,17 @@ pub(crate) trait Reader: Send + Sync {
     fn ranges(&self) -> Vec<KeyRanges> {
         Vec::new()
     }
+    /// Partition `i`'s read as a kernel whose lazy plan another task can
+    /// run inside its own (a join scans its side itself), where the
+    /// reader has one.
+    fn scan(
+        &self,
+        _i: usize,
+        _steps: &[Step],
+        _columns: Option<&[String]>,
+    ) -> Option<crate::parquet::ReadParquetPart> {
+        None
+    }
 }
 
 /// A layer of tasks, one per partition.
@@ -159,6 +170,20 @@ impl std::fmt::Debug for DataFrame {
 pub(crate) fn fmt_schema(schema: &Schema) -> String {
     let cols: Vec<String> = schema.iter().map(|(n, t)| format!("{n}: {t}")).collect();
     format!("[{}]", cols.join(", "))
+}
+
+/// The columns a read must give for `steps` (all when `None`). A plan
+/// that reads no column (a row count) still needs the rows: it reads the
+/// first column.
+fn read_columns(reader: &dyn Reader, steps: &[Step]) -> Option<Vec<String>> {
+    needed_columns(reader.schema(), steps).map(|mut c| {
+        if c.is_empty()
+            && let Some(first) = reader.schema().iter_names().next()
+        {
+            c.push(first.clone());
+        }
+        c.iter().map(|s| s.to_string()).collect()
+    })
 }
 
 /// The name of a layer made by `prefix` from `params` and `inputs`: the
@@ -495,6 +520,23 @@ impl DataFrame {
 
     /// Adds the tasks of partitions `range` to `builder` and returns their
     /// keys.
+    /// The reads of this dataframe's partitions (with its steps) as
+    /// kernels another task can run inside its own plan: where it is a
+    /// valid read whose reader has them (Parquet).
+    pub(crate) fn scans(&self) -> Option<Vec<crate::parquet::ReadParquetPart>> {
+        let inner = &*self.inner;
+        let Source::Read(reader) = &inner.source else {
+            return None;
+        };
+        if inner.error.is_some() {
+            return None;
+        }
+        let columns = read_columns(&**reader, &inner.steps);
+        (0..reader.npartitions())
+            .map(|i| reader.scan(i, &inner.steps, columns.as_deref()))
+            .collect()
+    }
+
     pub(crate) fn add_parts(
         &self,
         builder: &mut GraphBuilder,
@@ -535,16 +577,7 @@ impl DataFrame {
                 }
             }
             Source::Read(reader) => {
-                let columns = needed_columns(reader.schema(), &inner.steps).map(|mut c| {
-                    // A plan that reads no column (a row count) still needs
-                    // the rows: read the first column.
-                    if c.is_empty()
-                        && let Some(first) = reader.schema().iter_names().next()
-                    {
-                        c.push(first.clone());
-                    }
-                    c.iter().map(|s| s.to_string()).collect::<Vec<_>>()
-                });
+                let columns = read_columns(&**reader, &inner.steps);
                 for (i, key) in range.zip(&keys) {
                     builder.insert(
                         key.clone(),

@@ -33,6 +33,13 @@
 //!   broadcast of the right side keeps the left side's partitioning and
 //!   divisions, since left rows stay where they were.
 //!
+//! Where every task reads one left partition (co-partitioned, broadcast of
+//! the right side, key ranges) and the left side is a Parquet read, the
+//! task scans that partition itself, in the join's own Polars plan, rather
+//! than receiving it from a read task: the left partition is never a
+//! stored result, and Polars plans the scan (its columns and filters) and
+//! the join together.
+//!
 //! Steps that follow a join on its partitions (a filter, a select, the
 //! chunk aggregation of a group-by) run in the join's tasks, in one Polars
 //! plan, and narrow what the sides read ([`JoinPlan::narrowed`]). A join
@@ -60,6 +67,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::frame::{ConcatApply, DataFrame, Fuse, Layer, Source, fmt_schema, layer_name, part_key};
 use crate::kernels::{Part, failed, part_arg, polars_pool};
+use crate::parquet::ReadParquetPart;
 use crate::ranges::{Bounds, RangePairs};
 use crate::shuffle::{
     HashPartitioning, PlBytes, ShuffleOptions, hash_dtype, hash_shuffle, key_dtypes, plain_column,
@@ -451,6 +459,7 @@ impl JoinPlan {
             steps: steps.to_vec(),
             streaming: streams(steps),
             keep: None,
+            left_scan: None,
         });
         let name = name.unwrap_or_else(|| {
             layer_name(
@@ -468,9 +477,18 @@ impl JoinPlan {
             _ => None,
         };
         let right_key = self.right_on.first().and_then(plain_column);
+        // A left side read from files is scanned inside each join task, in
+        // the join's own plan, where every task reads one of its partitions.
+        let scans = match shape {
+            Shape::Zip | Shape::BroadcastRight | Shape::Ranges => l.scans(),
+            Shape::BroadcastLeft => None,
+        };
         let (l2, r2, name2) = (l.clone(), r.clone(), name.clone());
         let add = Box::new(move |b: &mut GraphBuilder| {
-            let lk = l2.add_parts(b, 0..l2.npartitions());
+            let lk = match scans {
+                Some(_) => Vec::new(),
+                None => l2.add_parts(b, 0..l2.npartitions()),
+            };
             let rk = r2.add_parts(b, 0..r2.npartitions());
             // The broadcast side is stacked once, in its own task.
             let stack = |b: &mut GraphBuilder, side: &str, keys: Vec<rask_core::Key>| {
@@ -488,34 +506,58 @@ impl JoinPlan {
                 );
                 k
             };
-            if let (Some(ranges), Some(key)) = (&ranges, &right_key) {
-                for (i, (a, (over, bounds))) in lk.into_iter().zip(&ranges.pairs).enumerate() {
-                    let task = JoinParts {
-                        keep: Some((key.clone(), *bounds)),
-                        ..kernel.same()
-                    };
-                    let inputs = std::iter::once(a).chain(over.iter().map(|&j| rk[j].clone()));
-                    b.insert(part_key(&name2, i), Op::kernel(task), inputs);
-                }
-                return;
-            }
-            let pairs: Vec<(rask_core::Key, rask_core::Key)> = match shape {
-                Shape::Zip | Shape::Ranges => lk.into_iter().zip(rk).collect(),
-                Shape::BroadcastRight => {
+            // Per task: its left input (a partition, by index, or the
+            // stacked left side), its right inputs, and the bounds its
+            // right rows must lie within.
+            type Task = (
+                Result<usize, rask_core::Key>,
+                Vec<rask_core::Key>,
+                Option<Keep>,
+            );
+            let tasks: Vec<Task> = match (shape, &ranges, &right_key) {
+                (Shape::Ranges, Some(ranges), Some(key)) => ranges
+                    .pairs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (over, bounds))| {
+                        let right = over.iter().map(|&j| rk[j].clone()).collect();
+                        (Ok(i), right, Some((key.clone(), *bounds)))
+                    })
+                    .collect(),
+                (Shape::Zip | Shape::Ranges, ..) => rk
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, k)| (Ok(i), vec![k], None))
+                    .collect(),
+                (Shape::BroadcastRight, ..) => {
                     let all = stack(b, "right", rk);
-                    lk.into_iter().map(|k| (k, all.clone())).collect()
+                    (0..n).map(|i| (Ok(i), vec![all.clone()], None)).collect()
                 }
-                Shape::BroadcastLeft => {
-                    let all = stack(b, "left", lk);
-                    rk.into_iter().map(|k| (all.clone(), k)).collect()
+                (Shape::BroadcastLeft, ..) => {
+                    let all = stack(b, "left", lk.clone());
+                    rk.into_iter()
+                        .map(|k| (Err(all.clone()), vec![k], None))
+                        .collect()
                 }
             };
-            for (i, (a, c)) in pairs.into_iter().enumerate() {
-                b.insert(
-                    part_key(&name2, i),
-                    Op::from_kernel(kernel.clone(), false),
-                    [a, c],
-                );
+            for (i, (left, right, keep)) in tasks.into_iter().enumerate() {
+                let (scan, left) = match left {
+                    Ok(p) => match &scans {
+                        Some(s) => (Some(s[p].clone()), None),
+                        None => (None, Some(lk[p].clone())),
+                    },
+                    Err(k) => (None, Some(k)),
+                };
+                let op = if scan.is_none() && keep.is_none() {
+                    Op::from_kernel(kernel.clone(), false)
+                } else {
+                    Op::kernel(JoinParts {
+                        left_scan: scan,
+                        keep,
+                        ..kernel.same()
+                    })
+                };
+                b.insert(part_key(&name2, i), op, left.into_iter().chain(right));
             }
         });
         // Steps on the plain join's result run inside its tasks.
@@ -638,8 +680,14 @@ pub(crate) struct JoinParts {
     streaming: bool,
     /// Only the right rows whose key column (named) lies within these
     /// bounds (as `i64`) can match; `None` bounds: none can.
-    keep: Option<(String, Bounds)>,
+    keep: Option<Keep>,
+    /// The left partition's read, scanned in this task's plan; then every
+    /// argument is a right frame.
+    left_scan: Option<ReadParquetPart>,
 }
+
+/// A right key column and the bounds its values must lie within.
+type Keep = (String, Bounds);
 
 impl JoinParts {
     /// A copy of this kernel's parameters.
@@ -651,6 +699,7 @@ impl JoinParts {
             steps: self.steps.clone(),
             streaming: self.streaming,
             keep: self.keep.clone(),
+            left_scan: self.left_scan.clone(),
         }
     }
 }
@@ -710,11 +759,26 @@ fn streams(steps: &[Step]) -> bool {
 impl rask_core::Kernel for JoinParts {
     const NAME: &'static str = "rask.dataframe.join";
     fn run(&self, args: &[Value]) -> Result<Value, TaskError> {
-        let l = part_arg(args, 0)?.clone();
-        let right = (1..args.len().max(2))
+        let first = usize::from(self.left_scan.is_none());
+        let l = match &self.left_scan {
+            Some(scan) => {
+                scan.check()?;
+                None
+            }
+            None => Some(part_arg(args, 0)?.clone()),
+        };
+        if args.len() <= first {
+            return Err(TaskError::failed("a join task without its right side"));
+        }
+        let right = (first..args.len())
             .map(|i| part_arg(args, i).map(|r| r.clone().lazy()))
             .collect::<Result<Vec<_>, _>>()?;
         let out = polars_pool(|| {
+            let l = match (l, &self.left_scan) {
+                (Some(l), _) => l.lazy(),
+                (None, Some(scan)) => scan.plan()?,
+                (None, None) => unreachable!("a left frame or a scan"),
+            };
             let on = |v: &[SerExpr]| v.iter().map(|e| e.0.clone()).collect::<Vec<_>>();
             let mut r = match right.len() {
                 1 => right.into_iter().next().expect("one frame"),
@@ -736,7 +800,7 @@ impl rask_core::Kernel for JoinParts {
                     None => lit(false),
                 });
             }
-            let joined = l.lazy().join(
+            let joined = l.join(
                 r,
                 on(&self.left_on),
                 on(&self.right_on),
@@ -749,7 +813,10 @@ impl rask_core::Kernel for JoinParts {
                 plan.collect()
             }
         })
-        .map_err(failed)?;
+        .map_err(|e| match &self.left_scan {
+            Some(scan) => TaskError::failed(format!("joining {}: {e}", scan.path())),
+            None => failed(e),
+        })?;
         Ok(Part::value(out))
     }
 }

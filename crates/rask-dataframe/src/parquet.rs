@@ -484,46 +484,15 @@ impl Reader for ParquetSource {
         &self.token
     }
     fn op(&self, i: usize, steps: &[Step], columns: Option<&[String]>) -> Op {
-        let p = self.parts[i];
-        let mut read = ReadParquetPart {
-            path: self.paths[p.file].clone(),
-            offset: p.offset,
-            len: p.len,
-            columns: columns.map(<[String]>::to_vec),
-            hive: Vec::new(),
-            output: None,
-            steps: steps.to_vec(),
-        };
-        if let Some(h) = &self.hive {
-            let wanted = |name: &str| columns.is_none_or(|c| c.iter().any(|c| c == name));
-            read.hive = h
-                .columns
-                .iter()
-                .zip(&h.values[p.file])
-                .filter(|(c, _)| wanted(&c.name))
-                .map(|(c, v)| (c.clone(), v.clone()))
-                .collect();
-            if let Some(c) = columns {
-                let mut from_file: Vec<String> = c
-                    .iter()
-                    .filter(|n| self.file_schema.contains(n))
-                    .cloned()
-                    .collect();
-                if from_file.len() < c.len() {
-                    // Partition columns are added after the files' and the
-                    // steps expect `c`'s order; with none of the files'
-                    // columns, the first is read for the number of rows.
-                    if from_file.is_empty()
-                        && let Some(first) = self.file_schema.iter_names().next()
-                    {
-                        from_file.push(first.to_string());
-                    }
-                    read.output = Some(c.to_vec());
-                }
-                read.columns = Some(from_file);
-            }
-        }
-        Op::kernel(read)
+        Op::kernel(self.part(i, steps, columns))
+    }
+    fn scan(
+        &self,
+        i: usize,
+        steps: &[Step],
+        columns: Option<&[String]>,
+    ) -> Option<ReadParquetPart> {
+        Some(self.part(i, steps, columns))
     }
     fn prune(&self, steps: &[Step], predicate: &Expr) -> Option<Arc<dyn Reader>> {
         let hive = self.hive.as_ref()?;
@@ -572,11 +541,58 @@ impl Reader for ParquetSource {
     }
 }
 
+impl ParquetSource {
+    /// The read of partition `i`: only `columns` (all when `None`), then
+    /// `steps`.
+    fn part(&self, i: usize, steps: &[Step], columns: Option<&[String]>) -> ReadParquetPart {
+        let p = self.parts[i];
+        let mut read = ReadParquetPart {
+            path: self.paths[p.file].clone(),
+            offset: p.offset,
+            len: p.len,
+            columns: columns.map(<[String]>::to_vec),
+            hive: Vec::new(),
+            output: None,
+            steps: steps.to_vec(),
+        };
+        if let Some(h) = &self.hive {
+            let wanted = |name: &str| columns.is_none_or(|c| c.iter().any(|c| c == name));
+            read.hive = h
+                .columns
+                .iter()
+                .zip(&h.values[p.file])
+                .filter(|(c, _)| wanted(&c.name))
+                .map(|(c, v)| (c.clone(), v.clone()))
+                .collect();
+            if let Some(c) = columns {
+                let mut from_file: Vec<String> = c
+                    .iter()
+                    .filter(|n| self.file_schema.contains(n))
+                    .cloned()
+                    .collect();
+                if from_file.len() < c.len() {
+                    // Partition columns are added after the files' and the
+                    // steps expect `c`'s order; with none of the files'
+                    // columns, the first is read for the number of rows.
+                    if from_file.is_empty()
+                        && let Some(first) = self.file_schema.iter_names().next()
+                    {
+                        from_file.push(first.to_string());
+                    }
+                    read.output = Some(c.to_vec());
+                }
+                read.columns = Some(from_file);
+            }
+        }
+        read
+    }
+}
+
 /// Reads rows `offset..offset + len` of a Parquet file (only `columns`),
 /// adds the file's partition columns (`hive`: values from its path), keeps
 /// `output` (in that order) and runs the partition's steps on them.
-#[derive(Serialize, Deserialize)]
-struct ReadParquetPart {
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) struct ReadParquetPart {
     path: String,
     offset: usize,
     len: usize,
@@ -589,12 +605,7 @@ struct ReadParquetPart {
 impl rask_core::Kernel for ReadParquetPart {
     const NAME: &'static str = "rask.dataframe.read_parquet";
     fn run(&self, _: &[Value]) -> std::result::Result<Value, TaskError> {
-        if let Err(e) = File::open(&self.path) {
-            return Err(TaskError::failed(format!(
-                "{}: cannot open: {e}",
-                self.path
-            )));
-        }
+        self.check()?;
         let out = polars_pool(|| crate::kernels::collect(self.plan()?))
             .map_err(|e| TaskError::failed(format!("{}: {e}", self.path)))?;
         Ok(Part::value(out))
@@ -602,10 +613,26 @@ impl rask_core::Kernel for ReadParquetPart {
 }
 
 impl ReadParquetPart {
+    /// An error naming the file, when it cannot be opened.
+    pub(crate) fn check(&self) -> std::result::Result<(), TaskError> {
+        match File::open(&self.path) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(TaskError::failed(format!(
+                "{}: cannot open: {e}",
+                self.path
+            ))),
+        }
+    }
+
+    /// The file this reads.
+    pub(crate) fn path(&self) -> &str {
+        &self.path
+    }
+
     /// The partition's plan: a scan of its row range (the scan's
     /// pre-slice), the needed columns, then the steps (see the module
     /// docs).
-    fn plan(&self) -> polars::prelude::PolarsResult<LazyFrame> {
+    pub(crate) fn plan(&self) -> polars::prelude::PolarsResult<LazyFrame> {
         let args = ScanArgsParquet {
             parallel: ParallelStrategy::None,
             glob: false,

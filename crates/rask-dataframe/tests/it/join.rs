@@ -584,9 +584,10 @@ fn sorted_parquet_sides_join_by_key_ranges_without_a_shuffle() {
                 how.clone(),
                 JoinStrategy::Auto,
             );
+            // The left side's files are scanned inside the join tasks.
             assert_eq!(
                 task_count(&j),
-                task_count(&left) + task_count(&right) + left.npartitions(),
+                task_count(&right) + left.npartitions(),
                 "{how:?} on {key}: only join tasks, no shuffle"
             );
         }
@@ -630,6 +631,11 @@ fn sorted_parquet_sides_join_by_key_ranges_without_a_shuffle() {
         let j = check(&left, &right, &lpl, &rpl, &["key"], how, JoinStrategy::Auto);
         assert!(task_count(&j) > task_count(&left) + task_count(&right) + left.npartitions());
     }
+    // A left file gone when the join runs is named by its task's error.
+    let j = left.join(&right, on.clone(), on.clone(), inner());
+    std::fs::remove_file(dir.join("l").join("part-1.parquet")).unwrap();
+    let e = j.compute().unwrap_err().to_string();
+    assert!(e.contains("part-1.parquet"), "{e}");
 }
 
 #[test]
