@@ -101,6 +101,7 @@ pub fn from_delayed(parts: &[Delayed<PlFrame>], meta: Option<Schema>) -> Result<
             schema,
             add,
             fuse: None,
+            inline: None,
         })),
         None,
     ))

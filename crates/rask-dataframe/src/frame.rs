@@ -76,6 +76,11 @@ pub(crate) struct Layer {
     /// `schema`. A join's also reads fewer columns of its inputs, those
     /// the steps need.
     pub fuse: Option<Fuse>,
+    /// For a layer whose partitions another task can make inside its own
+    /// plan (a join whose tasks each read one left partition): given the
+    /// steps on it and their schema, the plans and inputs per partition
+    /// ([`DataFrame::part_plans`]); `None` where the steps prevent it.
+    pub inline: Option<crate::join::Inline>,
 }
 
 /// See [`Layer::fuse`]: `(name, steps, schema) -> layer`.
@@ -520,21 +525,32 @@ impl DataFrame {
 
     /// Adds the tasks of partitions `range` to `builder` and returns their
     /// keys.
-    /// The reads of this dataframe's partitions (with its steps) as
-    /// kernels another task can run inside its own plan: where it is a
-    /// valid read whose reader has them (Parquet).
-    pub(crate) fn scans(&self) -> Option<Vec<crate::parquet::ReadParquetPart>> {
+    /// This dataframe's partitions (with its steps) as plans another task
+    /// can run inside its own: a Parquet read's scans, or (with `joins`) a
+    /// join's tasks that each read one left partition, their steps free
+    /// of row order. `None` where the partitions must come as inputs.
+    pub(crate) fn part_plans(&self, joins: bool) -> Option<crate::join::PartPlans> {
+        use crate::join::LeftPlan;
         let inner = &*self.inner;
-        let Source::Read(reader) = &inner.source else {
-            return None;
-        };
         if inner.error.is_some() {
             return None;
         }
-        let columns = read_columns(&**reader, &inner.steps);
-        (0..reader.npartitions())
-            .map(|i| reader.scan(i, &inner.steps, columns.as_deref()))
-            .collect()
+        match &inner.source {
+            Source::Read(reader) => {
+                let columns = read_columns(&**reader, &inner.steps);
+                let scans = (0..reader.npartitions())
+                    .map(|i| reader.scan(i, &inner.steps, columns.as_deref()))
+                    .collect::<Option<Vec<_>>>()?;
+                Some(Box::new(move |_: &mut GraphBuilder| {
+                    scans
+                        .iter()
+                        .map(|s| (Some(LeftPlan::Scan(s.clone())), Vec::new()))
+                        .collect()
+                }))
+            }
+            Source::Layer(layer) if joins => (layer.inline.as_ref()?)(&inner.steps, &inner.schema),
+            Source::Layer(_) => None,
+        }
     }
 
     pub(crate) fn add_parts(

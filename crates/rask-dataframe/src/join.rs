@@ -59,10 +59,10 @@ use std::sync::Arc;
 
 use polars::prelude::{
     AggExpr, DataFrame as PlFrame, DataType, Expr, IntoLazy, JoinArgs, JoinType, JoinValidation,
-    PlSmallStr, PolarsError, SchemaRef, UnionArgs, col, concat as concat_lf, lit,
+    LazyFrame, PlSmallStr, PolarsError, SchemaRef, UnionArgs, col, concat as concat_lf, lit,
 };
 use polars_core::utils::try_get_supertype;
-use rask_core::{GraphBuilder, Op, TaskError, Value};
+use rask_core::{GraphBuilder, Key, Op, TaskError, Value};
 use serde::{Deserialize, Serialize};
 
 use crate::frame::{ConcatApply, DataFrame, Fuse, Layer, Source, fmt_schema, layer_name, part_key};
@@ -440,9 +440,123 @@ impl JoinPlan {
         }
     }
 
+    /// The kernel of this join's tasks, running `steps` after the join.
+    fn kernel(&self, steps: &[Step]) -> JoinParts {
+        JoinParts {
+            left_on: self.left_on.iter().cloned().map(SerExpr).collect(),
+            right_on: self.right_on.iter().cloned().map(SerExpr).collect(),
+            args: PlBytes(self.args.clone()),
+            steps: steps.to_vec(),
+            streaming: streams(steps),
+            keep: None,
+            left: None,
+            rights: 1,
+        }
+    }
+
+    /// Adds what the tasks of the join of `l` and `r` read (`stack`
+    /// names the task of a stacked broadcast side) and gives, per output
+    /// partition, the task's kernel (`kernel` with its own inputs) and
+    /// inputs. `left`: the left side's partitions made inside the join's
+    /// tasks, where they can be.
+    #[allow(clippy::too_many_arguments)]
+    fn tasks(
+        &self,
+        b: &mut GraphBuilder,
+        l: &DataFrame,
+        r: &DataFrame,
+        shape: Shape,
+        stack: &str,
+        kernel: &JoinParts,
+        left: Option<&PartPlans>,
+    ) -> Vec<(JoinParts, Vec<Key>)> {
+        let lefts: PartInputs = match (left, shape) {
+            (_, Shape::BroadcastLeft) => Vec::new(),
+            (Some(plans), _) => plans(b),
+            (None, _) => l
+                .add_parts(b, 0..l.npartitions())
+                .into_iter()
+                .map(|k| (None, vec![k]))
+                .collect(),
+        };
+        let rk = r.add_parts(b, 0..r.npartitions());
+        // A broadcast side is stacked once, in its own task.
+        let stacked = |b: &mut GraphBuilder, side: &str, keys: Vec<Key>| {
+            if keys.len() == 1 {
+                return keys[0].clone();
+            }
+            let k = part_key(&format!("{stack}-{side}"), 0);
+            if !b.contains(&k) {
+                b.insert(
+                    k.clone(),
+                    Op::kernel(ConcatApply {
+                        steps: Vec::new(),
+                        keyed: false,
+                    }),
+                    keys,
+                );
+            }
+            k
+        };
+        // Per task: its left input, its right inputs, and the bounds its
+        // right rows must lie within.
+        let tasks: Vec<((Option<LeftPlan>, Vec<Key>), Vec<Key>, Option<Keep>)> = match (
+            shape,
+            &self.inputs,
+            self.right_on.first().and_then(plain_column),
+        ) {
+            (Shape::Ranges, Inputs::Ranges(ranges), Some(key)) => lefts
+                .into_iter()
+                .zip(&ranges.pairs)
+                .map(|(left, (over, bounds))| {
+                    let right = over.iter().map(|&j| rk[j].clone()).collect();
+                    (left, right, Some((key.clone(), *bounds)))
+                })
+                .collect(),
+            (Shape::Zip | Shape::Ranges, ..) => lefts
+                .into_iter()
+                .zip(rk)
+                .map(|(left, k)| (left, vec![k], None))
+                .collect(),
+            (Shape::BroadcastRight, ..) => {
+                let all = stacked(b, "right", rk);
+                lefts
+                    .into_iter()
+                    .map(|left| (left, vec![all.clone()], None))
+                    .collect()
+            }
+            (Shape::BroadcastLeft, ..) => {
+                let lk = l.add_parts(b, 0..l.npartitions());
+                let all = stacked(b, "left", lk);
+                rk.into_iter()
+                    .map(|k| ((None, vec![all.clone()]), vec![k], None))
+                    .collect()
+            }
+        };
+        tasks
+            .into_iter()
+            .map(|((plan, mut inputs), right, keep)| {
+                let task = JoinParts {
+                    left: plan.map(Box::new),
+                    rights: right.len(),
+                    keep,
+                    ..kernel.clone()
+                };
+                inputs.extend(right);
+                (task, inputs)
+            })
+            .collect()
+    }
+
     /// The layer of join tasks over `l` and `r`, each running `steps` on
     /// its result (`schema` is the schema after them). Named `name`, or
     /// after the join and its inputs.
+    ///
+    /// A left side read from files is scanned inside each task that reads
+    /// one of its partitions, in the join's own plan. When the steps
+    /// aggregate without depending on row order (the task runs on the
+    /// streaming engine), a left side that is itself such a join runs in
+    /// the task too, so the whole chain is one pipelined plan.
     fn layer(
         self: &Arc<Self>,
         l: &DataFrame,
@@ -452,128 +566,64 @@ impl JoinPlan {
         steps: &[Step],
         schema: SchemaRef,
     ) -> Arc<Layer> {
-        let kernel = Arc::new(JoinParts {
-            left_on: self.left_on.iter().cloned().map(SerExpr).collect(),
-            right_on: self.right_on.iter().cloned().map(SerExpr).collect(),
-            args: PlBytes(self.args.clone()),
-            steps: steps.to_vec(),
-            streaming: streams(steps),
-            keep: None,
-            left_scan: None,
-        });
-        let name = name.unwrap_or_else(|| {
-            layer_name(
-                "join",
-                &(&kernel.left_on, &kernel.right_on, &kernel.args, shape),
-                &[l.name(), r.name()],
-            )
-        });
+        let kernel = self.kernel(steps);
+        let stack = self.plain_name(l, r, shape);
+        let name = name.unwrap_or_else(|| stack.clone());
         let n = match shape {
             Shape::Zip | Shape::BroadcastRight | Shape::Ranges => l.npartitions(),
             Shape::BroadcastLeft => r.npartitions(),
         };
-        let ranges = match &self.inputs {
-            Inputs::Ranges(p) => Some(p.clone()),
-            _ => None,
-        };
-        let right_key = self.right_on.first().and_then(plain_column);
-        // A left side read from files is scanned inside each join task, in
-        // the join's own plan, where every task reads one of its partitions.
-        let scans = match shape {
-            Shape::Zip | Shape::BroadcastRight | Shape::Ranges => l.scans(),
+        let left = match shape {
             Shape::BroadcastLeft => None,
+            _ => l.part_plans(kernel.streaming),
         };
-        let (l2, r2, name2) = (l.clone(), r.clone(), name.clone());
+        let (plan, l2, r2, name2) = (self.clone(), l.clone(), r.clone(), name.clone());
         let add = Box::new(move |b: &mut GraphBuilder| {
-            let lk = match scans {
-                Some(_) => Vec::new(),
-                None => l2.add_parts(b, 0..l2.npartitions()),
-            };
-            let rk = r2.add_parts(b, 0..r2.npartitions());
-            // The broadcast side is stacked once, in its own task.
-            let stack = |b: &mut GraphBuilder, side: &str, keys: Vec<rask_core::Key>| {
-                if keys.len() == 1 {
-                    return keys[0].clone();
-                }
-                let k = part_key(&format!("{name2}-{side}"), 0);
-                b.insert(
-                    k.clone(),
-                    Op::kernel(ConcatApply {
-                        steps: Vec::new(),
-                        keyed: false,
-                    }),
-                    keys,
-                );
-                k
-            };
-            // Per task: its left input (a partition, by index, or the
-            // stacked left side), its right inputs, and the bounds its
-            // right rows must lie within.
-            type Task = (
-                Result<usize, rask_core::Key>,
-                Vec<rask_core::Key>,
-                Option<Keep>,
-            );
-            let tasks: Vec<Task> = match (shape, &ranges, &right_key) {
-                (Shape::Ranges, Some(ranges), Some(key)) => ranges
-                    .pairs
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (over, bounds))| {
-                        let right = over.iter().map(|&j| rk[j].clone()).collect();
-                        (Ok(i), right, Some((key.clone(), *bounds)))
-                    })
-                    .collect(),
-                (Shape::Zip | Shape::Ranges, ..) => rk
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, k)| (Ok(i), vec![k], None))
-                    .collect(),
-                (Shape::BroadcastRight, ..) => {
-                    let all = stack(b, "right", rk);
-                    (0..n).map(|i| (Ok(i), vec![all.clone()], None)).collect()
-                }
-                (Shape::BroadcastLeft, ..) => {
-                    let all = stack(b, "left", lk.clone());
-                    rk.into_iter()
-                        .map(|k| (Err(all.clone()), vec![k], None))
-                        .collect()
-                }
-            };
-            for (i, (left, right, keep)) in tasks.into_iter().enumerate() {
-                let (scan, left) = match left {
-                    Ok(p) => match &scans {
-                        Some(s) => (Some(s[p].clone()), None),
-                        None => (None, Some(lk[p].clone())),
-                    },
-                    Err(k) => (None, Some(k)),
-                };
-                let op = if scan.is_none() && keep.is_none() {
-                    Op::from_kernel(kernel.clone(), false)
-                } else {
-                    Op::kernel(JoinParts {
-                        left_scan: scan,
-                        keep,
-                        ..kernel.same()
-                    })
-                };
-                b.insert(part_key(&name2, i), op, left.into_iter().chain(right));
+            let tasks = plan.tasks(b, &l2, &r2, shape, &stack, &kernel, left.as_ref());
+            for (i, (task, inputs)) in tasks.into_iter().enumerate() {
+                b.insert(part_key(&name2, i), Op::kernel(task), inputs);
             }
         });
-        // Steps on the plain join's result run inside its tasks.
-        let fuse: Option<Fuse> = steps.is_empty().then(|| {
-            let plan = self.clone();
-            Box::new(move |name: &Arc<str>, steps: &[Step], schema: &SchemaRef| {
-                plan.fused(name, steps, schema)
-            }) as Fuse
-        });
+        // Steps on the plain join's result run inside its tasks, and a
+        // join downstream may run it inside its own.
+        let (fuse, inline): (Option<Fuse>, Option<Inline>) = if steps.is_empty() {
+            let (a, c) = (self.clone(), self.clone());
+            (
+                Some(Box::new(
+                    move |name: &Arc<str>, steps: &[Step], schema: &SchemaRef| {
+                        a.fused(name, steps, schema)
+                    },
+                )),
+                Some(Box::new(move |steps: &[Step], schema: &SchemaRef| {
+                    c.inlined(steps, schema)
+                })),
+            )
+        } else {
+            (None, None)
+        };
         Arc::new(Layer {
             name,
             npartitions: n,
             schema,
             add,
             fuse,
+            inline,
         })
+    }
+
+    /// The name of the plain join of `l` and `r` (no steps after it).
+    fn plain_name(&self, l: &DataFrame, r: &DataFrame, shape: Shape) -> Arc<str> {
+        let on = |v: &[Expr]| v.iter().cloned().map(SerExpr).collect::<Vec<_>>();
+        layer_name(
+            "join",
+            &(
+                on(&self.left_on),
+                on(&self.right_on),
+                PlBytes(self.args.clone()),
+                shape,
+            ),
+            &[l.name(), r.name()],
+        )
     }
 
     /// The layer `name` of this join followed by `steps` (giving `schema`)
@@ -582,6 +632,30 @@ impl JoinPlan {
         let plan = self.narrowed(steps, schema).unwrap_or_else(|| self.clone());
         let (l, r, shape) = plan.sides();
         plan.layer(&l, &r, shape, Some(name.clone()), steps, schema.clone())
+    }
+
+    /// This join followed by `steps` (giving `schema`) as plans that run
+    /// inside a downstream join's tasks, one per partition (see
+    /// [`Layer::inline`]): where each partition's task reads one left
+    /// partition and the steps do not depend on row order.
+    fn inlined(self: &Arc<Self>, steps: &[Step], schema: &SchemaRef) -> Option<PartPlans> {
+        if !order_free(steps) {
+            return None;
+        }
+        let plan = self.narrowed(steps, schema).unwrap_or_else(|| self.clone());
+        let (l, r, shape) = plan.sides();
+        if matches!(shape, Shape::BroadcastLeft) {
+            return None;
+        }
+        let kernel = plan.kernel(steps);
+        let stack = plan.plain_name(&l, &r, shape);
+        let left = l.part_plans(true);
+        Some(Box::new(move |b: &mut GraphBuilder| {
+            plan.tasks(b, &l, &r, shape, &stack, &kernel, left.as_ref())
+                .into_iter()
+                .map(|(task, inputs)| (Some(LeftPlan::Join(Box::new(task))), inputs))
+                .collect()
+        }))
     }
 
     /// This join with each side reduced to the columns `steps` need from
@@ -666,10 +740,12 @@ fn join_schema(
         .collect_schema()
 }
 
-/// Joins the left frame in argument 0 with the right frame in argument 1
-/// (the right frames in arguments 1.., stacked, where key ranges paired
-/// them).
-#[derive(Serialize, Deserialize)]
+/// Joins a left frame with right frames, then runs steps, in one Polars
+/// plan. The left frame is the first argument, or made in the task
+/// ([`LeftPlan`]: a scan, or another join reading the first arguments);
+/// the next `rights` arguments are the right frames, stacked (several
+/// where key ranges paired them).
+#[derive(Clone, Serialize, Deserialize)]
 pub(crate) struct JoinParts {
     left_on: Vec<SerExpr>,
     right_on: Vec<SerExpr>,
@@ -681,26 +757,105 @@ pub(crate) struct JoinParts {
     /// Only the right rows whose key column (named) lies within these
     /// bounds (as `i64`) can match; `None` bounds: none can.
     keep: Option<Keep>,
-    /// The left partition's read, scanned in this task's plan; then every
-    /// argument is a right frame.
-    left_scan: Option<ReadParquetPart>,
+    /// How the left side is made in the task (`None`: an argument).
+    left: Option<Box<LeftPlan>>,
+    /// How many right frames follow the left side's arguments.
+    rights: usize,
 }
 
 /// A right key column and the bounds its values must lie within.
 type Keep = (String, Bounds);
 
+/// How a join task makes its left side itself.
+#[derive(Clone, Serialize, Deserialize)]
+pub(crate) enum LeftPlan {
+    /// A Parquet partition, scanned in the task's plan.
+    Scan(ReadParquetPart),
+    /// Another join (and its steps), in the same plan; it reads its own
+    /// arguments first.
+    Join(Box<JoinParts>),
+}
+
+/// Per partition of a dataframe: the plan that makes it inside another
+/// task (`None`: the partition itself is the input) and the keys of the
+/// inputs it reads.
+pub(crate) type PartInputs = Vec<(Option<LeftPlan>, Vec<Key>)>;
+
+/// How another task can make a dataframe's partitions inside its own
+/// plan: adds the tasks those plans read, and gives their plans and
+/// inputs ([`DataFrame::part_plans`]).
+pub(crate) type PartPlans = Box<dyn Fn(&mut GraphBuilder) -> PartInputs + Send + Sync>;
+
+/// See [`Layer::inline`]: `(steps, schema) -> plans`.
+pub(crate) type Inline = Box<dyn Fn(&[Step], &SchemaRef) -> Option<PartPlans> + Send + Sync>;
+
 impl JoinParts {
-    /// A copy of this kernel's parameters.
-    fn same(&self) -> JoinParts {
-        JoinParts {
-            left_on: self.left_on.clone(),
-            right_on: self.right_on.clone(),
-            args: PlBytes(self.args.0.clone()),
-            steps: self.steps.clone(),
-            streaming: self.streaming,
-            keep: self.keep.clone(),
-            left_scan: self.left_scan.clone(),
+    /// The files this task scans, for errors.
+    fn paths(&self) -> Vec<&str> {
+        match self.left.as_deref() {
+            None => Vec::new(),
+            Some(LeftPlan::Scan(s)) => vec![s.path()],
+            Some(LeftPlan::Join(j)) => j.paths(),
         }
+    }
+
+    /// An error naming a file this task scans that cannot be opened.
+    fn check(&self) -> Result<(), TaskError> {
+        match self.left.as_deref() {
+            None => Ok(()),
+            Some(LeftPlan::Scan(s)) => s.check(),
+            Some(LeftPlan::Join(j)) => j.check(),
+        }
+    }
+
+    /// The lazy plan of this join and its steps, reading its frames from
+    /// `args[*next..]` (and moving `next` past them).
+    fn plan(&self, args: &[Value], next: &mut usize) -> Result<LazyFrame, TaskError> {
+        let l = match self.left.as_deref() {
+            None => {
+                *next += 1;
+                part_arg(args, *next - 1)?.clone().lazy()
+            }
+            Some(LeftPlan::Scan(s)) => s
+                .plan()
+                .map_err(|e| TaskError::failed(format!("{}: {e}", s.path())))?,
+            Some(LeftPlan::Join(j)) => j.plan(args, next)?,
+        };
+        if self.rights == 0 || *next + self.rights > args.len() {
+            return Err(TaskError::failed("a join task without its right side"));
+        }
+        let right = (*next..*next + self.rights)
+            .map(|i| part_arg(args, i).map(|r| r.clone().lazy()))
+            .collect::<Result<Vec<_>, _>>()?;
+        *next += self.rights;
+        let mut r = match right.len() {
+            1 => right.into_iter().next().expect("one frame"),
+            // One chunk: Polars gathers joined rows from several chunks
+            // only for the types of its enabled features.
+            _ => concat_lf(
+                right,
+                UnionArgs {
+                    rechunk: true,
+                    ..UnionArgs::default()
+                },
+            )
+            .map_err(failed)?,
+        };
+        if let Some((key, bounds)) = &self.keep {
+            let k = || col(key.as_str()).cast(DataType::Int64);
+            r = r.filter(match bounds {
+                Some((lo, hi)) => k().gt_eq(lit(*lo)).and(k().lt_eq(lit(*hi))),
+                None => lit(false),
+            });
+        }
+        let on = |v: &[SerExpr]| v.iter().map(|e| e.0.clone()).collect::<Vec<_>>();
+        let joined = l.join(
+            r,
+            on(&self.left_on),
+            on(&self.right_on),
+            self.args.0.clone(),
+        );
+        Ok(apply_all(&self.steps, joined))
     }
 }
 
@@ -724,6 +879,13 @@ fn kept_ranges(side: &DataFrame, schema: &SchemaRef) -> Vec<crate::ranges::KeyRa
 /// cumulative function, a head) keeps the in-memory engine, whose join
 /// order is fixed.
 fn streams(steps: &[Step]) -> bool {
+    steps.iter().any(|s| matches!(s, Step::GroupBy(..))) && order_free(steps)
+}
+
+/// Whether `steps` give the same rows whatever the order of their input's
+/// rows (up to the order of the result): only the expressions [`streams`]
+/// allows, and no head.
+fn order_free(steps: &[Step]) -> bool {
     let free = |e: &SerExpr| {
         (&e.0).into_iter().all(|node| match node {
             Expr::Column(_)
@@ -747,75 +909,29 @@ fn streams(steps: &[Step]) -> bool {
             _ => false,
         })
     };
-    steps.iter().any(|s| matches!(s, Step::GroupBy(..)))
-        && steps.iter().all(|s| match s {
-            Step::Select(e) | Step::WithColumns(e) => e.iter().all(free),
-            Step::Filter(e) => free(e),
-            Step::GroupBy(k, a) => k.iter().chain(a).all(free),
-            Step::Head(_) => false,
-        })
+    steps.iter().all(|s| match s {
+        Step::Select(e) | Step::WithColumns(e) => e.iter().all(free),
+        Step::Filter(e) => free(e),
+        Step::GroupBy(k, a) => k.iter().chain(a).all(free),
+        Step::Head(_) => false,
+    })
 }
 
 impl rask_core::Kernel for JoinParts {
     const NAME: &'static str = "rask.dataframe.join";
     fn run(&self, args: &[Value]) -> Result<Value, TaskError> {
-        let first = usize::from(self.left_scan.is_none());
-        let l = match &self.left_scan {
-            Some(scan) => {
-                scan.check()?;
-                None
-            }
-            None => Some(part_arg(args, 0)?.clone()),
-        };
-        if args.len() <= first {
-            return Err(TaskError::failed("a join task without its right side"));
-        }
-        let right = (first..args.len())
-            .map(|i| part_arg(args, i).map(|r| r.clone().lazy()))
-            .collect::<Result<Vec<_>, _>>()?;
+        self.check()?;
+        let plan = self.plan(args, &mut 0)?;
         let out = polars_pool(|| {
-            let l = match (l, &self.left_scan) {
-                (Some(l), _) => l.lazy(),
-                (None, Some(scan)) => scan.plan()?,
-                (None, None) => unreachable!("a left frame or a scan"),
-            };
-            let on = |v: &[SerExpr]| v.iter().map(|e| e.0.clone()).collect::<Vec<_>>();
-            let mut r = match right.len() {
-                1 => right.into_iter().next().expect("one frame"),
-                // One chunk: Polars gathers joined rows from several
-                // chunks only for the types of its enabled features
-                // (not dates).
-                _ => concat_lf(
-                    right,
-                    UnionArgs {
-                        rechunk: true,
-                        ..UnionArgs::default()
-                    },
-                )?,
-            };
-            if let Some((key, bounds)) = &self.keep {
-                let k = || col(key.as_str()).cast(DataType::Int64);
-                r = r.filter(match bounds {
-                    Some((lo, hi)) => k().gt_eq(lit(*lo)).and(k().lt_eq(lit(*hi))),
-                    None => lit(false),
-                });
-            }
-            let joined = l.join(
-                r,
-                on(&self.left_on),
-                on(&self.right_on),
-                self.args.0.clone(),
-            );
-            let plan = apply_all(&self.steps, joined);
             if self.streaming {
                 crate::kernels::collect(plan)
             } else {
                 plan.collect()
             }
         })
-        .map_err(|e| match &self.left_scan {
-            Some(scan) => TaskError::failed(format!("joining {}: {e}", scan.path())),
-            None => failed(e),
+        .map_err(|e| match self.paths().as_slice() {
+            [] => failed(e),
+            paths => TaskError::failed(format!("joining {}: {e}", paths.join(", "))),
         })?;
         Ok(Part::value(out))
     }

@@ -161,6 +161,7 @@ pub fn from_partitions(parts: Vec<PlFrame>) -> Result<DataFrame> {
             schema,
             add,
             fuse: None,
+            inline: None,
         })),
         None,
     ))

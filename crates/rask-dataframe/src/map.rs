@@ -147,6 +147,7 @@ impl DataFrame {
                 schema,
                 add,
                 fuse: None,
+                inline: None,
             })),
             None,
         )

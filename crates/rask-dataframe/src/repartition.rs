@@ -94,6 +94,7 @@ impl DataFrame {
                 schema: self.schema().clone(),
                 add,
                 fuse: None,
+                inline: None,
             })),
             divisions,
         )

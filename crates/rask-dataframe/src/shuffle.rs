@@ -388,6 +388,7 @@ impl ShufflePlan {
             schema,
             add,
             fuse,
+            inline: None,
         })
     }
 }

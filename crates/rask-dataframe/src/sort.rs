@@ -287,6 +287,7 @@ fn sample_layer(df: &DataFrame, key: &Expr, count: u32) -> DataFrame {
             schema,
             add,
             fuse: None,
+            inline: None,
         })),
         None,
     )

@@ -74,6 +74,7 @@ pub(crate) fn reduce(
             schema,
             add,
             fuse: None,
+            inline: None,
         })),
         None,
     )

@@ -626,6 +626,15 @@ fn sorted_parquet_sides_join_by_key_ranges_without_a_shuffle() {
         &sorted(&twice.compute().unwrap(), &["key"]),
         &sorted(&want, &["key"]),
     );
+    // The aggregating join runs the join on its left inside its own tasks
+    // (one pipelined plan per partition): it adds only the reads of its
+    // right side to the tasks of the same aggregation after one join.
+    let right2 = right.select([col("key"), col("rv").alias("rv2")]);
+    let once = left
+        .join(&right2, on.clone(), on.clone(), inner())
+        .group_by([col("key")])
+        .agg([col("rv2").sum()]);
+    assert_eq!(task_count(&twice), task_count(&once) + task_count(&right));
     // Right and full joins would repeat unmatched right rows: they shuffle.
     for how in [JoinType::Right, JoinType::Full] {
         let j = check(&left, &right, &lpl, &rpl, &["key"], how, JoinStrategy::Auto);
