@@ -500,7 +500,7 @@ impl JoinPlan {
         };
         // Per task: its left input, its right inputs, and the bounds its
         // right rows must lie within.
-        let tasks: Vec<((Option<LeftPlan>, Vec<Key>), Vec<Key>, Option<Keep>)> = match (
+        let tasks: Vec<(PartInput, Vec<Key>, Option<Keep>)> = match (
             shape,
             &self.inputs,
             self.right_on.first().and_then(plain_column),
@@ -779,7 +779,10 @@ pub(crate) enum LeftPlan {
 /// Per partition of a dataframe: the plan that makes it inside another
 /// task (`None`: the partition itself is the input) and the keys of the
 /// inputs it reads.
-pub(crate) type PartInputs = Vec<(Option<LeftPlan>, Vec<Key>)>;
+pub(crate) type PartInputs = Vec<PartInput>;
+
+/// One partition's entry of [`PartInputs`].
+pub(crate) type PartInput = (Option<LeftPlan>, Vec<Key>);
 
 /// How another task can make a dataframe's partitions inside its own
 /// plan: adds the tasks those plans read, and gives their plans and
