@@ -341,14 +341,26 @@ impl DataFrame {
     /// This dataframe with its known key ranges replaced.
     pub(crate) fn with_ranges(&self, ranges: Vec<KeyRanges>) -> DataFrame {
         let i = &*self.inner;
+        self.with_metadata(i.divisions.clone(), i.partitioning.clone(), ranges)
+    }
+
+    /// This dataframe with what is known of its rows' placement replaced:
+    /// divisions, hash partitioning and key ranges.
+    pub(crate) fn with_metadata(
+        &self,
+        divisions: Option<Divisions>,
+        partitioning: Option<crate::shuffle::HashPartitioning>,
+        ranges: Vec<KeyRanges>,
+    ) -> DataFrame {
+        let i = &*self.inner;
         DataFrame {
             inner: Arc::new(Inner {
                 source: i.source.clone(),
                 steps: i.steps.clone(),
                 schema: i.schema.clone(),
                 name: i.name.clone(),
-                divisions: i.divisions.clone(),
-                partitioning: i.partitioning.clone(),
+                divisions,
+                partitioning,
                 ranges,
                 error: i.error.clone(),
             }),

@@ -57,7 +57,7 @@ use rask_core::{GraphBuilder, Key, Op, TaskError, Value};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::frame::{DataFrame, Fuse, Inner, Layer, Source, layer_name, part_key};
+use crate::frame::{DataFrame, Fuse, Layer, Source, layer_name, part_key};
 use crate::kernels::{Part, concat, failed, part_arg, polars_pool};
 use crate::pieces::Pieces;
 use crate::steps::{SerExpr, Step, run_steps};
@@ -187,25 +187,14 @@ impl DataFrame {
         self.inner.partitioning.as_ref()
     }
 
-    /// This dataframe with its metadata replaced.
+    /// This dataframe with its divisions and partitioning replaced (its
+    /// key ranges kept).
     pub(crate) fn with_meta(
         &self,
         divisions: Option<crate::Divisions>,
         partitioning: Option<HashPartitioning>,
     ) -> DataFrame {
-        let i = &*self.inner;
-        DataFrame {
-            inner: Arc::new(Inner {
-                source: i.source.clone(),
-                steps: i.steps.clone(),
-                schema: i.schema.clone(),
-                name: i.name.clone(),
-                divisions,
-                partitioning,
-                ranges: i.ranges.clone(),
-                error: i.error.clone(),
-            }),
-        }
+        self.with_metadata(divisions, partitioning, self.inner.ranges.clone())
     }
 }
 

@@ -511,6 +511,8 @@ fn uniqueness_checks_hold_in_aggregating_join_tasks() {
     assert!(e.contains("m:1 validation"), "{e}");
 }
 
+const AUTO: JoinStrategy = JoinStrategy::Auto;
+
 /// Writes `df` sorted by `key` as `files` Parquet files of row groups of
 /// `group` rows, so their statistics give each row group's key range.
 fn write_sorted(dir: &std::path::Path, df: &DataFrame, key: &str, files: usize, group: usize) {
@@ -575,15 +577,7 @@ fn sorted_parquet_sides_join_by_key_ranges_without_a_shuffle() {
         JoinType::Anti,
     ] {
         for key in ["key", "day"] {
-            let j = check(
-                &left,
-                &right,
-                &lpl,
-                &rpl,
-                &[key],
-                how.clone(),
-                JoinStrategy::Auto,
-            );
+            let j = check(&left, &right, &lpl, &rpl, &[key], how.clone(), AUTO);
             // The left side's files are scanned inside the join tasks.
             assert_eq!(
                 task_count(&j),
@@ -635,6 +629,20 @@ fn sorted_parquet_sides_join_by_key_ranges_without_a_shuffle() {
         .group_by([col("key")])
         .agg([col("rv2").sum()]);
     assert_eq!(task_count(&twice), task_count(&once) + task_count(&right));
+    // Those tasks travel: encoded, decoded and run as another process
+    // would, they give the same answer.
+    let plan = rask_core::compute::plan(&twice).unwrap();
+    plan.graph.check_portable().unwrap();
+    let decoded = rask_core::Plan::decode(&plan.encode().unwrap()).unwrap();
+    let out = rask_core::Executor::execute(&rask_local::SyncExecutor, &decoded, &[]).unwrap();
+    let parts: Vec<DataFrame> = out
+        .iter()
+        .map(|v| v.downcast_ref::<dd::Part>().unwrap().0.clone())
+        .collect();
+    assert_eq!(
+        parts.iter().map(DataFrame::height).sum::<usize>(),
+        want.height()
+    );
     // Right and full joins would repeat unmatched right rows: they shuffle.
     for how in [JoinType::Right, JoinType::Full] {
         let j = check(&left, &right, &lpl, &rpl, &["key"], how, JoinStrategy::Auto);
@@ -694,17 +702,13 @@ fn temporal_columns_of_partitions_in_many_chunks_join() {
         .finish()
         .unwrap();
     let right = dd::from_polars(rpl.clone(), 1).unwrap();
-    for how in [JoinType::Inner, JoinType::Left] {
-        for key in ["key", "day"] {
-            let _ = check(
-                &left,
-                &right,
-                &lpl,
-                &rpl,
-                &[key],
-                how.clone(),
-                JoinStrategy::Broadcast,
-            );
-        }
+    let broadcast = JoinStrategy::Broadcast;
+    for (how, key) in [
+        (JoinType::Inner, "key"),
+        (JoinType::Inner, "day"),
+        (JoinType::Left, "key"),
+        (JoinType::Left, "day"),
+    ] {
+        let _ = check(&left, &right, &lpl, &rpl, &[key], how, broadcast.clone());
     }
 }
