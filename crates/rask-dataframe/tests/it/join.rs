@@ -531,6 +531,14 @@ fn write_sorted(dir: &std::path::Path, df: &DataFrame, key: &str, files: usize, 
     }
 }
 
+/// The Parquet files in `dir/side`, `groups` row groups per partition.
+fn read_side(dir: &std::path::Path, side: &str, groups: usize) -> dd::DataFrame {
+    dd::ReadParquet::new(dir.join(side).to_string_lossy())
+        .row_groups_per_partition(groups)
+        .finish()
+        .unwrap()
+}
+
 /// Sorted keys with runs of equal keys (so a key can straddle two row
 /// groups, whose ranges then touch), nulls at the end, and gaps.
 fn sorted_table(rows: usize, keys: i64, seed: u64, prefix: &str) -> DataFrame {
@@ -558,13 +566,7 @@ fn sorted_parquet_sides_join_by_key_ranges_without_a_shuffle() {
     let rpl = sorted_table(300, 120, 32, "r");
     write_sorted(&dir.join("l"), &lpl, "key", 3, 50);
     write_sorted(&dir.join("r"), &rpl, "key", 2, 40);
-    let read = |side: &str| {
-        dd::ReadParquet::new(dir.join(side).to_string_lossy())
-            .row_groups_per_partition(2)
-            .finish()
-            .unwrap()
-    };
-    let (left, right) = (read("l"), read("r"));
+    let (left, right) = (read_side(&dir, "l", 2), read_side(&dir, "r", 2));
     assert!(left.npartitions() >= 9 && right.npartitions() >= 4);
     // A filter and a select on either side keep the ranges.
     let left = left.filter(col("lv").gt(lit(100)));
@@ -669,13 +671,7 @@ fn overlapping_key_ranges_still_shuffle() {
             .finish(&mut df.clone())
             .unwrap();
     }
-    let read = |side: &str| {
-        dd::ReadParquet::new(dir.join(side).to_string_lossy())
-            .row_groups_per_partition(1)
-            .finish()
-            .unwrap()
-    };
-    let (left, right) = (read("l"), read("r"));
+    let (left, right) = (read_side(&dir, "l", 1), read_side(&dir, "r", 1));
     let j = check(
         &left,
         &right,
@@ -697,10 +693,7 @@ fn temporal_columns_of_partitions_in_many_chunks_join() {
     let lpl = sorted_table(900, 150, 31, "l");
     let rpl = sorted_table(300, 120, 32, "r");
     write_sorted(&dir.join("l"), &lpl, "key", 3, 50);
-    let left = dd::ReadParquet::new(dir.join("l").to_string_lossy())
-        .row_groups_per_partition(2)
-        .finish()
-        .unwrap();
+    let left = read_side(&dir, "l", 2);
     let right = dd::from_polars(rpl.clone(), 1).unwrap();
     let broadcast = JoinStrategy::Broadcast;
     for (how, key) in [
