@@ -253,13 +253,26 @@ impl DataFrame {
         };
         steps.push(step);
         let name = layer_name(what, &steps, &[self.inner.source.token()]);
-        // Rows stay where they are, so divisions survive unless the index
-        // column is gone.
-        let divisions = self
-            .inner
-            .divisions
-            .clone()
-            .filter(|d| schema.contains(&d.column));
+        // Rows stay where they are, so divisions survive while the step
+        // passes the index column through unchanged (under its name, or
+        // renamed by an alias): the rules of key ranges.
+        let divisions = match (&self.inner.divisions, steps.last()) {
+            (Some(d), Some(step)) if error.is_none() => {
+                let marker = KeyRanges {
+                    column: d.column.as_str().into(),
+                    parts: Arc::from(Vec::new()),
+                };
+                crate::ranges::after_step(std::slice::from_ref(&marker), step)
+                    .into_iter()
+                    .find(|r| Arc::ptr_eq(&r.parts, &marker.parts))
+                    .filter(|r| schema.contains(&r.column))
+                    .map(|r| Divisions {
+                        column: r.column.to_string(),
+                        bounds: d.bounds.clone(),
+                    })
+            }
+            _ => None,
+        };
         // Filters and limits keep rows and columns as they are.
         let partitioning = self
             .inner

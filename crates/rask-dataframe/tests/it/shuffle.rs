@@ -186,6 +186,15 @@ fn set_index_records_divisions_that_hold() {
     // Divisions survive a filter and a coarser repartition.
     let f = s.filter(col("w").gt(lit(10)));
     assert_eq!(f.divisions(), Some(&div));
+    // And steps that pass the index through (renamed by an alias, too),
+    // but not one that changes its values or takes its name.
+    let kept = s.with_column((col("v") * lit(2.0)).alias("v2"));
+    assert_eq!(kept.divisions(), Some(&div));
+    let renamed = s.select([col("w").alias("when"), col("v")]);
+    assert_eq!(renamed.divisions().unwrap().column, "when");
+    assert_eq!(renamed.divisions().unwrap().bounds, div.bounds);
+    assert!(s.with_column(col("w") * lit(2)).divisions().is_none());
+    assert!(s.select([col("g").alias("w")]).divisions().is_none());
     let r = s.repartition(2);
     let rd = r.divisions().unwrap();
     assert_eq!(rd.bounds.first(), div.bounds.first());
