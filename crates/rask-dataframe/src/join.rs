@@ -78,8 +78,10 @@ use crate::steps::{SerExpr, Step, apply_all, needed_columns, output_schema, root
 #[derive(Clone, Debug, Default)]
 pub enum JoinStrategy {
     /// No shuffle when both sides are partitioned on the keys, broadcast a
-    /// small side when the join type allows it, shuffle otherwise (see the
-    /// module docs of `join`).
+    /// small side when the join type allows it, pair partitions by their
+    /// known key ranges (Parquet statistics of files sorted by the key)
+    /// when those pair each left partition with few right ones, shuffle
+    /// otherwise (see the module docs of `join`).
     #[default]
     Auto,
     /// Broadcast the side the join type allows (the right one when both
@@ -94,8 +96,9 @@ impl DataFrame {
     /// Joins with `other` where `left_on` (on this dataframe) equals
     /// `right_on` (on `other`), with Polars' join `args`: inner, left,
     /// right, full, semi and anti joins. The result is what Polars gives
-    /// on the two stacked frames, up to row order. The strategy (broadcast
-    /// or shuffle) is chosen automatically; see [`DataFrame::join_with`].
+    /// on the two stacked frames, up to row order. The strategy (broadcast,
+    /// key ranges or shuffle) is chosen automatically; see
+    /// [`DataFrame::join_with`].
     ///
     /// ```
     /// # use rask_local as _;
