@@ -258,13 +258,15 @@ impl DataFrame {
         // renamed by an alias): the rules of key ranges.
         let divisions = match (&self.inner.divisions, steps.last()) {
             (Some(d), Some(step)) if error.is_none() => {
-                let marker = KeyRanges {
+                let index = KeyRanges {
                     column: d.column.as_str().into(),
                     parts: Arc::from(Vec::new()),
                 };
-                crate::ranges::after_step(std::slice::from_ref(&marker), step)
-                    .into_iter()
-                    .find(|r| Arc::ptr_eq(&r.parts, &marker.parts))
+                // Where the step passes it through twice, its own name first.
+                let out = crate::ranges::after_step(std::slice::from_ref(&index), step);
+                out.iter()
+                    .find(|r| r.column == index.column)
+                    .or(out.first())
                     .filter(|r| schema.contains(&r.column))
                     .map(|r| Divisions {
                         column: r.column.to_string(),

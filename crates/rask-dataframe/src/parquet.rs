@@ -218,11 +218,19 @@ impl ReadParquet {
                 parts.push(RowRange { file, offset, len });
                 offset += len;
             }
+            // Where each row group ends, in rows of the file.
+            let ends: Vec<usize> = groups
+                .iter()
+                .scan(0, |end, g| {
+                    *end += g.rows;
+                    Some(*end)
+                })
+                .collect();
             for (name, known) in &mut bounds {
                 let column = ranged.iter().position(|c| c == name);
                 *known = known.take().and_then(|mut v| {
                     for p in &parts[first..] {
-                        v.push(part_bounds(&groups, column?, p.offset, p.len)?);
+                        v.push(part_bounds(&groups, &ends, column?, p.offset, p.len)?);
                     }
                     Some(v)
                 });
@@ -427,24 +435,32 @@ fn group_bounds(footer: &[u8], g: &RowGroupMetadata, name: &str) -> Option<Bound
     }
 }
 
-/// The bounds of a column over the row groups of `groups` that rows
-/// `offset..offset + len` of the file come from; `None` when one of them
-/// does not tell.
-fn part_bounds(groups: &[Group], column: usize, offset: usize, len: usize) -> Option<Bounds> {
+/// The bounds of a column over the row groups of `groups` (ending at rows
+/// `ends` of the file) that rows `offset..offset + len` of the file come
+/// from; `None` when one of them does not tell. Only those groups are
+/// visited.
+fn part_bounds(
+    groups: &[Group],
+    ends: &[usize],
+    column: usize,
+    offset: usize,
+    len: usize,
+) -> Option<Bounds> {
     let mut out: Bounds = None;
-    let mut start = 0usize;
-    for g in groups {
-        let end = start + g.rows;
-        if end > offset
-            && start < offset + len
-            && let Some((lo, hi)) = g.bounds[column]?
-        {
+    if len == 0 {
+        return Some(out);
+    }
+    let first = ends.partition_point(|&end| end <= offset);
+    for (g, end) in groups[first..].iter().zip(&ends[first..]) {
+        if let Some((lo, hi)) = g.bounds[column]? {
             out = Some(match out {
                 None => (lo, hi),
                 Some((a, b)) => (a.min(lo), b.max(hi)),
             });
         }
-        start = end;
+        if *end >= offset + len {
+            break;
+        }
     }
     Some(out)
 }
@@ -865,6 +881,34 @@ impl DataFrame {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_partitions_bounds_join_those_of_its_row_groups() {
+        // Rows 0..10, 10..20, 20..30; the middle group is all null, and a
+        // second column's last group has no statistics.
+        let g = |rows, a: Option<Bounds>, b: Option<Bounds>| Group {
+            rows,
+            bytes: 0,
+            bounds: vec![a, b],
+        };
+        let groups = [
+            g(10, Some(Some((1, 5))), Some(Some((0, 0)))),
+            g(10, Some(None), Some(Some((0, 0)))),
+            g(10, Some(Some((7, 9))), None),
+        ];
+        let ends = [10, 20, 30];
+        let at = |column, offset, len| part_bounds(&groups, &ends, column, offset, len);
+        assert_eq!(at(0, 0, 30), Some(Some((1, 9))));
+        // Part of a group gets the whole group's bounds.
+        assert_eq!(at(0, 5, 3), Some(Some((1, 5))));
+        assert_eq!(at(0, 10, 10), Some(None));
+        assert_eq!(at(0, 15, 10), Some(Some((7, 9))));
+        assert_eq!(at(0, 12, 0), Some(None));
+        // A group that does not tell makes the partition's bounds unknown,
+        // but only for the partitions that read it.
+        assert_eq!(at(1, 0, 20), Some(Some((0, 0))));
+        assert_eq!(at(1, 15, 10), None);
+    }
 
     #[test]
     fn sized_ranges_combine_small_groups_and_split_large_ones() {
