@@ -176,7 +176,12 @@ impl<C: ComplexElement> Reducer<C> for ComplexSum {
         elem_name!("rask.array.reduce.complex-sum.combine", C),
         elem_name!("rask.array.reduce.complex-sum.finish", C),
     ];
-    fn chunk(&self, block: &ArrayD<C>, axes: &[usize], _: &BlockInfo) -> ArrayD<Complex<f64>> {
+    fn chunk(
+        &self,
+        block: &ndarray::ArrayRef<C, ndarray::IxDyn>,
+        axes: &[usize],
+        _: &BlockInfo,
+    ) -> ArrayD<Complex<f64>> {
         let mut out = block.mapv(|v| Complex::new(v.re().to_f64(), v.im().to_f64()));
         for &ax in axes {
             out = out

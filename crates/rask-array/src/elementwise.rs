@@ -343,16 +343,16 @@ impl<A: Element> OperandBlock<'_, A> {
     /// The operand's values under the region, in the output's axis order
     /// (not yet stretched: see [`stretched`]).
     pub(crate) fn view(&self) -> Result<ndarray::ArrayViewD<'_, A>, TaskError> {
-        let block = self.value.get::<ArrayD<A>>(self.arg)?;
+        let block = crate::mapped::region_view::<A>(&self.value, self.arg)?;
         let mut v = match self.perm {
-            Some(p) if p.len() == block.ndim() => block.view().permuted_axes(IxDyn(p)),
+            Some(p) if p.len() == block.ndim() => block.permuted_axes(IxDyn(p)),
             Some(p) => {
                 return Err(TaskError::failed(format!(
                     "a block of shape {} cannot be viewed through the axes {p:?}",
                     fmt_shape(block.shape())
                 )));
             }
-            None => block.view(),
+            None => block,
         };
         if let Some(slice) = &self.slice {
             if slice.len() != v.ndim() {

@@ -97,6 +97,7 @@ mod join;
 pub mod kernels;
 mod linalg;
 mod manipulation;
+mod mapped;
 pub mod ndimage;
 pub mod npy;
 pub mod overlap;

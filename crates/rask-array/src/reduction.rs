@@ -29,7 +29,7 @@ mod reducers;
 
 use std::marker::PhantomData;
 
-use ndarray::{ArrayD, Axis};
+use ndarray::{ArrayD, ArrayRef, Axis, IxDyn};
 use rask_core::{Kernel, Op, TaskError, Value};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -57,7 +57,7 @@ pub(crate) trait Reducer<T: Element>:
     /// kernels for this reducer and element type ([`reducer_names!`]).
     const NAMES: [&'static str; 4];
     /// Reduces one block along `axes` (sorted, ascending).
-    fn chunk(&self, block: &ArrayD<T>, axes: &[usize], info: &BlockInfo) -> Self::Partial;
+    fn chunk(&self, block: &ArrayRef<T, IxDyn>, axes: &[usize], info: &BlockInfo) -> Self::Partial;
     /// Merges partials of equal shape, in block order.
     fn combine(&self, parts: Vec<&Self::Partial>) -> Self::Partial;
     /// The result block (reduced axes still of length 1), or why there is
@@ -270,13 +270,13 @@ fn reduce_slabs<T: Element, R: Reducer<T>>(
             })
             .collect();
         let v = slab(&region)?;
-        let block = v.get::<ArrayD<T>>(0)?;
+        let block = crate::mapped::region_view::<T>(&v, 0)?;
         let mut sinfo = info.clone();
         for (a, rg) in region.iter().enumerate() {
             sinfo.start[a] += rg.start;
             sinfo.shape[a] = rg.end - rg.start;
         }
-        parts.push(r.chunk(block, axes, &sinfo));
+        parts.push(r.chunk(&block, axes, &sinfo));
         // Next tile, C order.
         let mut a = shape.len();
         loop {

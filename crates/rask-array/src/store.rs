@@ -145,14 +145,18 @@ pub(crate) struct FileStamp {
 impl FileStamp {
     /// The stamp of the file at `path` as it is now.
     pub(crate) fn of(path: &Path) -> std::io::Result<FileStamp> {
+        Ok(FileStamp::of_meta(&std::fs::metadata(path)?))
+    }
+
+    /// The stamp of the file `meta` describes.
+    pub(crate) fn of_meta(meta: &std::fs::Metadata) -> FileStamp {
         use std::os::unix::fs::MetadataExt;
-        let meta = std::fs::metadata(path)?;
-        Ok(FileStamp {
+        FileStamp {
             size: meta.size(),
             mtime: meta.mtime(),
             mtime_nsec: meta.mtime_nsec(),
             ino: meta.ino(),
-        })
+        }
     }
 
     /// The file's size in bytes.

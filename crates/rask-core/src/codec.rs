@@ -376,6 +376,13 @@ pub trait BlockElement: Copy + Default + Send + Sync + 'static {
     fn le_bytes_mut(_xs: &mut [Self]) -> Option<&mut [u8]> {
         None
     }
+    /// `bytes`, little-endian elements, seen as elements in place: where
+    /// [`le_bytes_mut`](Self::le_bytes_mut) applies and `bytes` is aligned
+    /// for the type and a whole number of elements. `None` (the default)
+    /// otherwise.
+    fn le_slice(_bytes: &[u8]) -> Option<&[Self]> {
+        None
+    }
 }
 
 macro_rules! pod_block {
@@ -406,6 +413,13 @@ macro_rules! pod_block {
             }
             fn le_bytes_mut(xs: &mut [Self]) -> Option<&mut [u8]> {
                 cfg!(target_endian = "little").then(|| bytemuck::cast_slice_mut::<$t, u8>(xs))
+            }
+            fn le_slice(bytes: &[u8]) -> Option<&[Self]> {
+                if cfg!(target_endian = "little") {
+                    bytemuck::try_cast_slice(bytes).ok()
+                } else {
+                    None
+                }
             }
         }
     )*};

@@ -17,7 +17,7 @@
 
 use std::borrow::Cow;
 
-use ndarray::{ArrayD, ArrayViewD, Axis, IxDyn, Zip};
+use ndarray::{ArrayD, ArrayRef, ArrayViewD, Axis, IxDyn, Zip};
 use rask_core::TaskError;
 
 use super::Reducer;
@@ -36,7 +36,7 @@ fn reduced_shape(shape: &[usize], axes: &[usize]) -> Vec<usize> {
 /// `f` of every output position's run, when the reduced `axes` (sorted) are
 /// the trailing axes of a C-contiguous block; `None` otherwise.
 pub(super) fn over_runs<T, A>(
-    block: &ArrayD<T>,
+    block: &ArrayRef<T, IxDyn>,
     axes: &[usize],
     f: impl FnMut(&[T]) -> A,
 ) -> Option<ArrayD<A>> {
@@ -65,7 +65,7 @@ pub(super) fn over_runs<T, A>(
 /// Folds along the single axis `ax`: the accumulators start at `init` and
 /// take one sub-view of the block at a time.
 pub(super) fn along_axis<T: Copy, A: Clone>(
-    block: &ArrayD<T>,
+    block: &ArrayRef<T, IxDyn>,
     ax: usize,
     init: A,
     f: impl Fn(&mut A, T),
@@ -83,7 +83,7 @@ pub(super) fn along_axis<T: Copy, A: Clone>(
 /// Folds over any set of axes: iterates every element once, adding it to
 /// the accumulator of its output position.
 pub(super) fn fold_many<T: Copy, A: Clone>(
-    block: &ArrayD<T>,
+    block: &ArrayRef<T, IxDyn>,
     axes: &[usize],
     init: A,
     f: impl Fn(&A, T) -> A,
@@ -114,7 +114,7 @@ pub(super) fn fold_many<T: Copy, A: Clone>(
 /// Folds `block` along `axes` (sorted) with `f` from `init`, by the fastest
 /// kernel that fits.
 pub(super) fn fold_axes<T: Copy, A: Clone>(
-    block: &ArrayD<T>,
+    block: &ArrayRef<T, IxDyn>,
     axes: &[usize],
     init: A,
     f: impl Fn(&A, T) -> A,
@@ -150,7 +150,7 @@ impl<T: Accumulate> Reducer<T> for Sum {
     type Partial = ArrayD<T::Wide>;
     type Out = T::Acc;
     const NAMES: [&'static str; 4] = super::reducer_names!("sum", T);
-    fn chunk(&self, block: &ArrayD<T>, axes: &[usize], _: &BlockInfo) -> ArrayD<T::Wide> {
+    fn chunk(&self, block: &ArrayRef<T, IxDyn>, axes: &[usize], _: &BlockInfo) -> ArrayD<T::Wide> {
         let zero = <T::Wide as num_traits::Zero>::zero();
         if self.skip_nan {
             return fold_axes(block, axes, zero, |&a, x| {
@@ -199,7 +199,7 @@ impl<T: Accumulate> Reducer<T> for Prod {
     type Partial = ArrayD<T::Acc>;
     type Out = T::Acc;
     const NAMES: [&'static str; 4] = super::reducer_names!("prod", T);
-    fn chunk(&self, block: &ArrayD<T>, axes: &[usize], _: &BlockInfo) -> ArrayD<T::Acc> {
+    fn chunk(&self, block: &ArrayRef<T, IxDyn>, axes: &[usize], _: &BlockInfo) -> ArrayD<T::Acc> {
         let skip = self.skip_nan;
         fold_axes(
             block,
@@ -234,7 +234,7 @@ impl<T: Float> Reducer<T> for MeanReducer {
     type Partial = (f64, ArrayD<T::Wide>);
     type Out = T;
     const NAMES: [&'static str; 4] = super::reducer_names!("mean", T);
-    fn chunk(&self, block: &ArrayD<T>, axes: &[usize], info: &BlockInfo) -> Self::Partial {
+    fn chunk(&self, block: &ArrayRef<T, IxDyn>, axes: &[usize], info: &BlockInfo) -> Self::Partial {
         let count: usize = axes.iter().map(|&a| block.shape()[a]).product();
         (
             count as f64,
@@ -282,7 +282,7 @@ impl<T: Number> Reducer<T> for MinMax {
     type Partial = ArrayD<T>;
     type Out = T;
     const NAMES: [&'static str; 4] = super::reducer_names!("min-max", T);
-    fn chunk(&self, block: &ArrayD<T>, axes: &[usize], _: &BlockInfo) -> ArrayD<T> {
+    fn chunk(&self, block: &ArrayRef<T, IxDyn>, axes: &[usize], _: &BlockInfo) -> ArrayD<T> {
         // All-NaN lanes of nanmin/nanmax give NaN, as NumPy does (with a
         // warning there): start from NaN when skipping NaN.
         let init = if self.skip_nan {
@@ -383,7 +383,7 @@ impl MomentReducer {
     }
 
     /// Moments along the single axis `ax`, a sub-view at a time.
-    fn along<T: Float>(&self, block: &ArrayD<T>, ax: usize) -> Moments {
+    fn along<T: Float>(&self, block: &ArrayRef<T, IxDyn>, ax: usize) -> Moments {
         let skip = self.skip_nan;
         let (count, sum) = if skip {
             let counts = along_axis(block, ax, (0.0, 0.0), |(n, s), x: T| {
@@ -421,7 +421,7 @@ impl MomentReducer {
     }
 
     /// Moments over any axes: two element-at-a-time passes.
-    fn general<T: Float>(&self, block: &ArrayD<T>, axes: &[usize]) -> Moments {
+    fn general<T: Float>(&self, block: &ArrayRef<T, IxDyn>, axes: &[usize]) -> Moments {
         let skip = self.skip_nan;
         let sums = fold_many(block, axes, (0.0, 0.0), move |&(n, s), x: T| {
             if skip && x.is_nan() {
@@ -458,7 +458,7 @@ impl<T: Float> Reducer<T> for MomentReducer {
     type Partial = Moments;
     type Out = T;
     const NAMES: [&'static str; 4] = super::reducer_names!("moments", T);
-    fn chunk(&self, block: &ArrayD<T>, axes: &[usize], _: &BlockInfo) -> Moments {
+    fn chunk(&self, block: &ArrayRef<T, IxDyn>, axes: &[usize], _: &BlockInfo) -> Moments {
         if let Some(runs) = over_runs(block, axes, |run| self.run(run)) {
             return Moments {
                 count: runs.mapv(|(n, _, _)| n),
@@ -578,7 +578,7 @@ impl<T: Number> Reducer<T> for ArgReducer {
     type Partial = (ArrayD<T>, ArrayD<i64>);
     type Out = i64;
     const NAMES: [&'static str; 4] = super::reducer_names!("arg", T);
-    fn chunk(&self, block: &ArrayD<T>, axes: &[usize], info: &BlockInfo) -> Self::Partial {
+    fn chunk(&self, block: &ArrayRef<T, IxDyn>, axes: &[usize], info: &BlockInfo) -> Self::Partial {
         let shape = reduced_shape(block.shape(), axes);
         if self.flat {
             let xs: Cow<'_, [T]> = match block.as_slice() {
@@ -671,7 +671,7 @@ impl<T: Element> Reducer<T> for Truth {
     type Partial = ArrayD<bool>;
     type Out = bool;
     const NAMES: [&'static str; 4] = super::reducer_names!("truth", T);
-    fn chunk(&self, block: &ArrayD<T>, axes: &[usize], _: &BlockInfo) -> ArrayD<bool> {
+    fn chunk(&self, block: &ArrayRef<T, IxDyn>, axes: &[usize], _: &BlockInfo) -> ArrayD<bool> {
         let all = self.all;
         fold_axes(block, axes, all, move |&a, x| {
             if all {

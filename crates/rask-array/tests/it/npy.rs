@@ -196,6 +196,119 @@ proptest! {
     }
 }
 
+/// A square file in any layout, chunked into blocks bigger than a
+/// reduction's tile, so `(x + x.T).sum()` and `x.sum()` read the file a
+/// tile at a time inside their own tasks (in place where the elements are
+/// native, copied where not).
+fn tiled_case() -> impl Strategy<Value = (usize, usize, u64, Form)> {
+    (260usize..=420)
+        .prop_flat_map(|n| (Just(n), 182usize..=n))
+        .prop_flat_map(|(n, c)| {
+            (
+                Just(n),
+                Just(c),
+                any::<u64>(),
+                (
+                    any::<bool>(),
+                    any::<bool>(),
+                    1u8..=3,
+                    prop::sample::select(vec![16usize, 64]),
+                ),
+            )
+        })
+        .prop_map(|(n, c, seed, (big_endian, fortran, version, align))| {
+            (
+                n,
+                c,
+                seed,
+                Form {
+                    big_endian,
+                    fortran,
+                    version,
+                    align,
+                },
+            )
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(12))]
+
+    #[test]
+    fn tiles_read_from_the_file_equal_the_array((n, c, seed, form) in tiled_case()) {
+        let dir = TempDir::new("npy", "tiles");
+        let path = dir.path("x.npy");
+        let a = values::<i32>(&[n, n], seed);
+        std::fs::write(&path, reference_npy(&a, form)).unwrap();
+        let x = Array::<i32>::from_npy(&path, &[c, c]).unwrap();
+        let want: i64 = a.iter().map(|&v| v as i64).sum();
+        prop_assert_eq!((&x + &x.t()).sum().compute_scalar().unwrap(), 2 * want);
+        prop_assert_eq!(x.sum().compute_scalar().unwrap(), want);
+        // An elementwise tree over the file and its transpose, reduced
+        // along one axis.
+        let got = (&x * 3 - &x.t()).sum_axis(rask_array::ndarray::Axis(0)).compute().unwrap();
+        let want = (a.mapv(|v| 3 * v as i64) - a.t().mapv(|v| v as i64)).sum_axis(rask_array::ndarray::Axis(0));
+        prop_assert_eq!(got, want);
+        let t = values::<bool>(&[n, n], seed);
+        std::fs::write(&path, reference_npy(&t, form)).unwrap();
+        let xt = Array::<bool>::from_npy(&path, &[c, c]).unwrap();
+        let want = t.iter().filter(|&&v| v).count() as i64;
+        prop_assert_eq!(xt.sum().compute_scalar().unwrap(), want);
+    }
+}
+
+#[test]
+fn a_reduction_of_an_expression_over_a_file_reads_it_inside_its_tasks() {
+    use rask_core::{Collection, GraphBuilder, Plan, PlanOptions};
+    let dir = TempDir::new("npy", "inline");
+    let path = dir.path("x.npy");
+    Array::from_ndarray(values::<f64>(&[400, 400], 3), &[400, 400])
+        .unwrap()
+        .to_npy(&path)
+        .unwrap();
+    let x = Array::<f64>::from_npy(&path, &[200, 200]).unwrap();
+    let total = (&x + &x.t()).sum();
+    let mut b = GraphBuilder::new();
+    let mut keys = Vec::new();
+    total.add_to_graph(&mut b, &mut keys);
+    let plan = Plan::new(b, &keys, PlanOptions { fuse: true }).unwrap();
+    let reads = plan
+        .graph
+        .tasks()
+        .iter()
+        .filter(|t| t.key.prefix() == "from-npy")
+        .count();
+    assert_eq!(reads, 0, "no block of the file is stored");
+    let want = 2.0 * x.sum().compute_scalar().unwrap();
+    let got = total.compute_scalar().unwrap();
+    assert!((got - want).abs() <= 1e-9 * want.abs(), "{got} vs {want}");
+}
+
+#[test]
+fn a_file_rewritten_after_opening_fails_the_tiles_read_from_it() {
+    let dir = TempDir::new("npy", "bad");
+    let path = dir.path("tiles.npy");
+    let write = |seed| {
+        Array::from_ndarray(values::<f64>(&[400, 400], seed), &[400, 400])
+            .unwrap()
+            .to_npy_with(
+                &path,
+                &npy::NpyWriteOptions::new().overwrite(true),
+                &Scheduler::sync(),
+            )
+            .unwrap()
+    };
+    write(1);
+    let x = Array::<f64>::from_npy(&path, &[400, 400]).unwrap();
+    let total = (&x + &x.t()).sum();
+    assert!(total.compute_scalar().is_ok());
+    // Same shape, other values: a new file renamed over the old one.
+    write(2);
+    let e = err_text(total.compute_scalar());
+    assert!(e.contains(&path.display().to_string()), "{e}");
+    assert!(e.contains("changed since the array was opened"), "{e}");
+}
+
 #[test]
 fn reads_big_endian_f8_fixture() {
     // np.save of np.array([[1.5, -2.0, 0.25], [1e300, -0.0, 3.0]], dtype='>f8'),
