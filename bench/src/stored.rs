@@ -141,6 +141,21 @@ impl Workload {
 
     /// Computes (or writes) a built graph on `scheduler`.
     pub fn compute(&self, graph: &Graph, scheduler: &Scheduler) -> anyhow::Result<Output> {
+        let out = self.compute_graph(graph, scheduler)?;
+        // The memory figures of this compute (a diagnostic line).
+        if let Some(m) = rask::memory_stats() {
+            let mb = |b: u64| b as f64 / 1e6;
+            eprintln!(
+                "rask-bench: {}: peak results held {:.1} MB, peak private RSS {:.1} MB",
+                self.name,
+                mb(m.peak_managed),
+                mb(m.peak_rss)
+            );
+        }
+        Ok(out)
+    }
+
+    fn compute_graph(&self, graph: &Graph, scheduler: &Scheduler) -> anyhow::Result<Output> {
         Ok(match graph {
             Graph::Expr(e) => Output::Value(e.compute_with(scheduler)?),
             Graph::ExprF32(e) => Output::Value(e.compute_with(scheduler)?.mapv(f64::from)),

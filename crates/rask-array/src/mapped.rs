@@ -29,10 +29,18 @@
 #![allow(unsafe_code)]
 
 use std::fs::File;
-use std::sync::{Arc, LazyLock, Mutex, Weak};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock, Weak};
 
 use memmap2::Mmap;
-use ndarray::{ArrayViewD, IxDyn, ShapeBuilder};
+use ndarray::{ArrayD, ArrayViewD, IxDyn, ShapeBuilder};
+use rask_core::{TaskError, Value};
+use serde::{Deserialize, Serialize};
+
+use crate::array::{Region, block_value, region_shape};
+use crate::chunks::{Chunks, fmt_shape};
+use crate::element::Element;
+use crate::npy::for_each_run;
+use crate::store::check_place;
 
 use crate::store::FileStamp;
 
@@ -164,14 +172,221 @@ impl<T: rask_core::codec::BlockElement> MappedRegion<T> {
 
 /// The elements of a value a region kernel made: a block (`ArrayD`) or a
 /// region of a mapped file seen in place ([`MappedRegion`]).
-pub(crate) fn region_view<T: crate::element::Element>(
-    v: &rask_core::Value,
+pub(crate) fn region_view<T: Element>(
+    v: &Value,
     position: usize,
-) -> Result<ArrayViewD<'_, T>, rask_core::TaskError> {
+) -> Result<ArrayViewD<'_, T>, TaskError> {
     if let Some(m) = v.downcast_ref::<MappedRegion<T>>() {
-        return m.view().ok_or_else(|| {
-            rask_core::TaskError::failed("a region of a mapped file lies outside the file")
-        });
+        return m
+            .view()
+            .ok_or_else(|| TaskError::failed("a region of a mapped file lies outside the file"));
     }
-    Ok(v.get::<ndarray::ArrayD<T>>(position)?.view())
+    Ok(v.get::<ArrayD<T>>(position)?.view())
+}
+
+/// Where the elements of an array stored whole in a file are: a `.npy`
+/// file's data or a raw binary file.
+pub(crate) struct Elements<'a> {
+    /// Where the first element starts.
+    pub data_offset: u64,
+    /// The array's shape.
+    pub shape: &'a [usize],
+    /// First axis fastest, else last.
+    pub fortran_order: bool,
+    /// Big-endian elements, else little-endian.
+    pub big_endian: bool,
+}
+
+/// The elements at `start` of shape `shape` (in the array's axes) of the
+/// mapped file, as a region kernel's value: seen in place where the
+/// elements are native (not byte-swapped, not `bool`) and aligned in the
+/// map, else copied out run by run.
+pub(crate) fn tile<T: Element>(
+    map: &Arc<Mapped>,
+    at: &Elements<'_>,
+    start: &[usize],
+    shape: &[usize],
+) -> Result<Value, String> {
+    check_place(at.shape, start, shape)?;
+    Ok(match in_place::<T>(map, at, start, shape) {
+        Some(region) => Value::new(region),
+        None => block_value(copied::<T>(map.bytes(), at, start, shape)?),
+    })
+}
+
+/// The region in place, where it can be seen so.
+fn in_place<T: Element>(
+    map: &Arc<Mapped>,
+    at: &Elements<'_>,
+    start: &[usize],
+    shape: &[usize],
+) -> Option<MappedRegion<T>> {
+    if at.big_endian || T::DTYPE == "bool" {
+        return None;
+    }
+    // Element strides of the array's axes in the file.
+    let n = at.shape.len();
+    let mut strides = vec![1usize; n];
+    if at.fortran_order {
+        for a in 1..n {
+            strides[a] = strides[a - 1] * at.shape[a - 1];
+        }
+    } else {
+        for a in (0..n.saturating_sub(1)).rev() {
+            strides[a] = strides[a + 1] * at.shape[a + 1];
+        }
+    }
+    let first: usize = start.iter().zip(&strides).map(|(s, st)| s * st).sum();
+    let offset = usize::try_from(at.data_offset).ok()? + first * size_of::<T>();
+    MappedRegion::new(map.clone(), offset, shape.to_vec(), strides)
+}
+
+/// The region copied out of `bytes` (the whole file), run by run.
+fn copied<T: Element>(
+    bytes: &[u8],
+    at: &Elements<'_>,
+    start: &[usize],
+    shape: &[usize],
+) -> Result<ArrayD<T>, String> {
+    let item = size_of::<T>();
+    let len: usize = shape.iter().product();
+    let data = usize::try_from(at.data_offset)
+        .ok()
+        .and_then(|o| bytes.get(o..))
+        .unwrap_or_default();
+    let native = !at.big_endian && cfg!(target_endian = "little") && T::DTYPE != "bool";
+    // A Fortran-order file is a C-order file of the reversed shape.
+    let stored = |v: &[usize]| -> Vec<usize> {
+        if at.fortran_order {
+            v.iter().rev().copied().collect()
+        } else {
+            v.to_vec()
+        }
+    };
+    let mut out = vec![T::default(); len];
+    let mut pos = 0usize;
+    for_each_run::<String>(
+        &stored(at.shape),
+        &stored(start),
+        &stored(shape),
+        |off, run| {
+            let (from, n) = (off as usize * item, run as usize);
+            let src = data.get(from..from + n * item).ok_or_else(|| {
+                format!(
+                    "the file holds {} bytes of data, fewer than its layout says: it is truncated",
+                    data.len()
+                )
+            })?;
+            let dest = out
+                .get_mut(pos..pos + n)
+                .ok_or("the runs read exceed the region")?;
+            if native {
+                T::read_le(src, dest)?;
+            } else {
+                for (d, b) in dest.iter_mut().zip(src.chunks_exact(item)) {
+                    *d = T::from_npy_bytes(b, at.big_endian);
+                }
+            }
+            pos += n;
+            Ok(())
+        },
+    )?;
+    if pos != len {
+        return Err(format!("read {pos} of the region's {len} elements"));
+    }
+    let region = if at.fortran_order {
+        ArrayD::from_shape_vec(IxDyn(shape).f(), out).map(|a| a.as_standard_layout().into_owned())
+    } else {
+        ArrayD::from_shape_vec(IxDyn(shape), out)
+    };
+    region.map_err(|e| e.to_string())
+}
+
+/// The part of a file read layer's region kernel that every format shares:
+/// where a region of a block lies in the array, and the file's map, made
+/// by the first tile read and shared by the layer's tasks.
+#[derive(Serialize, Deserialize)]
+pub(crate) struct Tiles {
+    /// The blocks' lengths along every axis.
+    chunks: Vec<Vec<usize>>,
+    #[serde(skip)]
+    map: OnceLock<Arc<Mapped>>,
+}
+
+impl Tiles {
+    /// The tiles of blocks split as `chunks`.
+    pub(crate) fn new(chunks: &Chunks) -> Self {
+        Tiles {
+            chunks: (0..chunks.ndim())
+                .map(|a| chunks.axis(a).to_vec())
+                .collect(),
+            map: OnceLock::new(),
+        }
+    }
+
+    /// Region `region` of block `idx` of the array whose elements lie in
+    /// the file at `path` (version `stamp`) as `at` says: a whole block
+    /// from `whole(start, shape)` (the format's block read), a smaller
+    /// region from the map ([`tile`]). Errors name the block, the region
+    /// and `what` (the file, as the format calls it).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn read<T: Element>(
+        &self,
+        path: &str,
+        stamp: &FileStamp,
+        at: &Elements<'_>,
+        idx: &[usize],
+        region: &Region,
+        what: &str,
+        whole: impl FnOnce(&[usize], &[usize]) -> Result<ArrayD<T>, String>,
+    ) -> Result<Value, TaskError> {
+        let mut block_start = Vec::with_capacity(idx.len());
+        let mut block_shape = Vec::with_capacity(idx.len());
+        for (a, &i) in idx.iter().enumerate() {
+            match self
+                .chunks
+                .get(a)
+                .and_then(|l| Some((l.get(..i)?, l.get(i)?)))
+            {
+                Some((before, &n)) => {
+                    block_start.push(before.iter().sum::<usize>());
+                    block_shape.push(n);
+                }
+                None => break,
+            }
+        }
+        if block_shape.len() != self.chunks.len() || region.len() != self.chunks.len() {
+            return Err(TaskError::failed(format!(
+                "block {idx:?} or region {region:?} does not fit the chunks of {what}"
+            )));
+        }
+        let start: Vec<usize> = block_start
+            .iter()
+            .zip(region)
+            .map(|(s, r)| s + r.start)
+            .collect();
+        let shape = region_shape(region);
+        let read = if shape == block_shape {
+            whole(&start, &shape).map(block_value)
+        } else {
+            self.map(path, stamp)
+                .and_then(|m| tile::<T>(m, at, &start, &shape))
+        };
+        read.map_err(|e| {
+            TaskError::failed(format!(
+                "reading block {idx:?} (elements from {start:?}, shape {}) of {what}: {e}",
+                fmt_shape(&shape)
+            ))
+        })
+    }
+
+    /// The file's map, checked to be of version `stamp`.
+    fn map(&self, path: &str, stamp: &FileStamp) -> Result<&Arc<Mapped>, String> {
+        if let Some(m) = self.map.get() {
+            check(path, stamp)?;
+            return Ok(m);
+        }
+        let m = map(path, stamp)?;
+        Ok(self.map.get_or_init(|| m))
+    }
 }

@@ -45,14 +45,14 @@ use std::io::Read;
 use std::marker::PhantomData;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
 
 use ndarray::{ArrayD, IxDyn, ShapeBuilder};
 use rask_core::{Collection, Error, Executor, Kernel, Result, TaskError, Value};
 use serde::{Deserialize, Serialize};
 
-use crate::array::{Array, Region, block_value, region_shape};
+use crate::array::{Array, Region};
 use crate::chunks::{Chunks, IntoChunks, fmt_shape};
 use crate::element::Element;
 use crate::kernels::{elem_name, register_elements};
@@ -400,6 +400,16 @@ struct FileLayout {
 }
 
 impl FileLayout {
+    /// Where the elements are in the file.
+    fn elements(&self) -> mapped::Elements<'_> {
+        mapped::Elements {
+            data_offset: self.data_offset,
+            shape: &self.shape,
+            fortran_order: self.fortran_order,
+            big_endian: self.big_endian,
+        }
+    }
+
     /// The shape as stored in C order: the array's shape, reversed for a
     /// Fortran-order file.
     fn stored_shape(&self) -> Vec<usize> {
@@ -446,25 +456,8 @@ impl FileLayout {
 #[serde(bound = "")]
 struct NpyRegion<T> {
     layout: FileLayout,
-    /// The blocks' lengths along every axis.
-    chunks: Vec<Vec<usize>>,
-    /// The file's map, once a tile was read: shared by every task of the
-    /// layer while the graph lives.
-    #[serde(skip)]
-    map: OnceLock<Arc<mapped::Mapped>>,
+    tiles: mapped::Tiles,
     _t: PhantomData<T>,
-}
-
-impl<T> NpyRegion<T> {
-    /// The file's map, checked to be of the version the layer reads.
-    fn map(&self) -> std::result::Result<&Arc<mapped::Mapped>, String> {
-        if let Some(m) = self.map.get() {
-            mapped::check(&self.layout.path, &self.layout.stamp)?;
-            return Ok(m);
-        }
-        let m = mapped::map(&self.layout.path, &self.layout.stamp)?;
-        Ok(self.map.get_or_init(|| m))
-    }
 }
 
 impl<T: Element> RegionKernel for NpyRegion<T> {
@@ -476,46 +469,16 @@ impl<T: Element> RegionKernel for NpyRegion<T> {
         region: &Region,
         _: Option<&[usize]>,
     ) -> std::result::Result<Value, TaskError> {
-        let place = || -> Option<(Vec<usize>, Vec<usize>)> {
-            let mut start = Vec::with_capacity(idx.len());
-            let mut shape = Vec::with_capacity(idx.len());
-            for (a, &i) in idx.iter().enumerate() {
-                let lens = self.chunks.get(a)?;
-                start.push(lens.get(..i)?.iter().sum::<usize>());
-                shape.push(*lens.get(i)?);
-            }
-            (region.len() == idx.len()).then_some((start, shape))
-        };
-        let Some((block_start, block_shape)) = place() else {
-            return Err(TaskError::failed(format!(
-                "block {idx:?} or region {region:?} does not fit the chunks of {}",
-                self.layout.path
-            )));
-        };
-        let start: Vec<usize> = block_start
-            .iter()
-            .zip(region)
-            .map(|(s, r)| s + r.start)
-            .collect();
-        let shape = region_shape(region);
-        let read = if shape == block_shape {
-            read_block::<T>(&self.layout, &start, &shape).map(block_value)
-        } else {
-            self.map()
-                .and_then(|m| match in_place::<T>(&self.layout, m, &start, &shape) {
-                    Some(region) => Ok(Value::new(region)),
-                    None => {
-                        read_mapped::<T>(&self.layout, m.bytes(), &start, &shape).map(block_value)
-                    }
-                })
-        };
-        read.map_err(|e| {
-            TaskError::failed(format!(
-                "reading block {idx:?} (elements from {start:?}, shape {}) of {}: {e}",
-                fmt_shape(&shape),
-                self.layout.path
-            ))
-        })
+        let l = &self.layout;
+        self.tiles.read(
+            &l.path,
+            &l.stamp,
+            &l.elements(),
+            idx,
+            region,
+            &l.path,
+            |start, shape| read_block::<T>(l, start, shape),
+        )
     }
 }
 
@@ -722,99 +685,6 @@ fn read_block<T: Element>(
     block.map_err(|e| e.to_string())
 }
 
-/// The elements at `start` of shape `shape` (in the array's axes) of the
-/// mapped file, in place: where the file's elements are native (not
-/// byte-swapped, not `bool`) and aligned in the map.
-fn in_place<T: Element>(
-    layout: &FileLayout,
-    map: &Arc<mapped::Mapped>,
-    start: &[usize],
-    shape: &[usize],
-) -> Option<mapped::MappedRegion<T>> {
-    if layout.big_endian || T::DTYPE == "bool" || check_place(&layout.shape, start, shape).is_err()
-    {
-        return None;
-    }
-    // Element strides of the array's axes in the file.
-    let n = layout.shape.len();
-    let mut strides = vec![1usize; n];
-    if layout.fortran_order {
-        for a in 1..n {
-            strides[a] = strides[a - 1] * layout.shape[a - 1];
-        }
-    } else {
-        for a in (0..n.saturating_sub(1)).rev() {
-            strides[a] = strides[a + 1] * layout.shape[a + 1];
-        }
-    }
-    let first: usize = start.iter().zip(&strides).map(|(s, st)| s * st).sum();
-    let offset = usize::try_from(layout.data_offset).ok()? + first * size_of::<T>();
-    mapped::MappedRegion::new(map.clone(), offset, shape.to_vec(), strides)
-}
-
-/// The elements at `start` of shape `shape` (in the array's axes), copied
-/// out of `bytes`, the whole file (mapped), run by run.
-fn read_mapped<T: Element>(
-    layout: &FileLayout,
-    bytes: &[u8],
-    start: &[usize],
-    shape: &[usize],
-) -> std::result::Result<ArrayD<T>, String> {
-    check_place(&layout.shape, start, shape)?;
-    let item = size_of::<T>();
-    let len: usize = shape.iter().product();
-    let data = usize::try_from(layout.data_offset)
-        .ok()
-        .and_then(|o| bytes.get(o..))
-        .unwrap_or_default();
-    let native = !layout.big_endian && cfg!(target_endian = "little") && T::DTYPE != "bool";
-    let (stored_start, stored_shape): (Vec<usize>, Vec<usize>) = if layout.fortran_order {
-        (
-            start.iter().rev().copied().collect(),
-            shape.iter().rev().copied().collect(),
-        )
-    } else {
-        (start.to_vec(), shape.to_vec())
-    };
-    let mut out = vec![T::default(); len];
-    let mut pos = 0usize;
-    for_each_run::<String>(
-        &layout.stored_shape(),
-        &stored_start,
-        &stored_shape,
-        |off, run| {
-            let (at, n) = (off as usize * item, run as usize);
-            let src = data.get(at..at + n * item).ok_or_else(|| {
-                format!(
-                    "the file holds {} bytes of data, fewer than its header says: it is truncated",
-                    data.len()
-                )
-            })?;
-            let dest = out
-                .get_mut(pos..pos + n)
-                .ok_or("the runs read exceed the region")?;
-            if native {
-                T::read_le(src, dest)?;
-            } else {
-                for (d, b) in dest.iter_mut().zip(src.chunks_exact(item)) {
-                    *d = T::from_npy_bytes(b, layout.big_endian);
-                }
-            }
-            pos += n;
-            Ok(())
-        },
-    )?;
-    if pos != len {
-        return Err(format!("read {pos} of the region's {len} elements"));
-    }
-    let region = if layout.fortran_order {
-        ArrayD::from_shape_vec(IxDyn(shape).f(), out).map(|a| a.as_standard_layout().into_owned())
-    } else {
-        ArrayD::from_shape_vec(IxDyn(shape), out)
-    };
-    region.map_err(|e| e.to_string())
-}
-
 /// Writes `block`, which starts at `start`, into the C-order data of an
 /// array of shape `array_shape` that begins at `data_offset` in `file`.
 fn write_block<T: Element>(
@@ -977,17 +847,14 @@ impl<T: Element> Array<T> {
         };
         // Region-capable: a consumer that wants part of a block (a tile of
         // a reduction) reads it from the file itself.
-        let lens = (0..chunks.ndim())
-            .map(|a| chunks.axis(a).to_vec())
-            .collect();
+        let tiles = mapped::Tiles::new(&chunks);
         Ok(Array::region_layer(
             "from-npy",
             chunks,
             Vec::new(),
             RegionRef::new(NpyRegion::<T> {
                 layout,
-                chunks: lens,
-                map: OnceLock::new(),
+                tiles,
                 _t: PhantomData,
             }),
             Arc::new(|_: &[usize]| Vec::new()),

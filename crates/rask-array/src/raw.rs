@@ -6,31 +6,36 @@
 //!
 //! Opening checks only that the file is long enough for the layout; each
 //! block task opens the file again and reads just the bytes of its block
-//! by range (`pread`), one read per contiguous run, nearby runs together —
-//! the access pattern of a memory map without `unsafe` or a mapping that
-//! outlives the task. The page cache keeps repeated reads as cheap as a
-//! mapping would.
+//! by range (`pread`), one read per contiguous run, nearby runs together.
+//! The layer is region-capable (`RawRegion`), as `.npy` reads are: a
+//! consumer that reduces a block tile by tile reads each tile from the
+//! file inside its own task, seen in place in the file's shared memory map
+//! where the elements need no swapping (see `crate::mapped`), so the block
+//! is never stored.
 //!
-//! Block reads are registered kernels (`ReadRawBlock`) whose parameters
-//! hold the absolute path and the layout, so a graph can run in another
-//! process on the same filesystem; a layer's name is derived from the
-//! layout, the file's stamp (size, modification time, inode) and the
-//! chunks. The byte-range reader here, `read_region`, is shared with
-//! the FITS reader.
+//! Block reads are registered region kernels (`RawRegion`) whose
+//! parameters hold the absolute path and the layout, so a graph can run in
+//! another process on the same filesystem; a layer's name is derived from
+//! the layout, the file's stamp (size, modification time, inode) and the
+//! chunks. The byte-range reader here, `read_region`, is shared with the
+//! FITS reader.
 
 use std::fs::File;
 use std::marker::PhantomData;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::Arc;
 
 use ndarray::{ArrayD, IxDyn, ShapeBuilder};
-use rask_core::{Error, Kernel, Op, Result, TaskError, Value};
+use rask_core::{Error, Result, TaskError, Value};
 use serde::{Deserialize, Serialize};
 
-use crate::array::{Array, BlockTask, block_value};
+use crate::array::{Array, Region};
 use crate::chunks::{Chunks, IntoChunks, fmt_shape};
 use crate::element::Element;
-use crate::kernels::{elem_name, register_elements};
+use crate::kernels::elem_name;
+use crate::mapped;
+use crate::region::{RegionKernel, RegionRef, register_region_for};
 use crate::store::{FileStamp, check_place, file_path};
 
 /// Runs closer than this in the file are read with one read.
@@ -168,39 +173,53 @@ struct RawFile {
     layout: RawLayout,
 }
 
-/// Reads one block of a raw binary file.
+impl RawFile {
+    /// Where the elements are in the file.
+    fn elements(&self) -> mapped::Elements<'_> {
+        mapped::Elements {
+            data_offset: self.layout.offset,
+            shape: &self.layout.shape,
+            fortran_order: self.layout.fortran_order,
+            big_endian: self.layout.big_endian,
+        }
+    }
+}
+
+/// Any region of any block of a raw binary file: the layer's region
+/// kernel. A whole block is read by range (`pread`); a smaller region (a
+/// tile a consumer reduces) is seen in the file's memory map, or copied
+/// out of it where the elements need swapping (see [`crate::mapped`]).
 #[derive(Serialize, Deserialize)]
 #[serde(bound = "")]
-struct ReadRawBlock<T> {
+struct RawRegion<T> {
     file: RawFile,
-    /// The block's index, for errors.
-    index: Vec<usize>,
-    start: Vec<usize>,
-    shape: Vec<usize>,
+    tiles: mapped::Tiles,
     _t: PhantomData<T>,
 }
 
-impl<T: Element> Kernel for ReadRawBlock<T> {
-    const NAME: &'static str = elem_name!("rask.array.from_raw", T);
-    fn run(&self, _: &[Value]) -> std::result::Result<Value, TaskError> {
-        read_raw_block::<T>(&self.file, &self.start, &self.shape)
-            .map(block_value)
-            .map_err(|e| {
-                TaskError::failed(format!(
-                    "reading block {:?} (elements from {:?}, shape {}) of the raw file {}: {e}",
-                    self.index,
-                    self.start,
-                    fmt_shape(&self.shape),
-                    self.file.path
-                ))
-            })
-    }
-    fn label(&self) -> std::borrow::Cow<'static, str> {
-        "from-raw".into()
+impl<T: Element> RegionKernel for RawRegion<T> {
+    const NAME: &'static str = elem_name!("rask.array.from_raw.region", T);
+    fn eval(
+        &self,
+        _: &[Value],
+        idx: &[usize],
+        region: &Region,
+        _: Option<&[usize]>,
+    ) -> std::result::Result<Value, TaskError> {
+        let f = &self.file;
+        self.tiles.read(
+            &f.path,
+            &f.stamp,
+            &f.elements(),
+            idx,
+            region,
+            &format!("the raw file {}", f.path),
+            |start, shape| read_raw_block::<T>(f, start, shape),
+        )
     }
 }
 
-register_elements!(ReadRawBlock);
+register_region_for!(elements: RawRegion);
 
 /// Reads the block at `start` of shape `shape` (in the array's axes).
 fn read_raw_block<T: Element>(
@@ -343,22 +362,21 @@ impl<T: Element> Array<T> {
             stamp,
             layout: layout.clone(),
         };
-        let c = chunks.clone();
-        Ok(Array::kernel_layer(
+        // Region-capable, as `from_npy`: a consumer reducing tiles of a
+        // block reads them from the file inside its own task.
+        let tiles = mapped::Tiles::new(&chunks);
+        Ok(Array::region_layer(
             "from-raw",
-            &file.clone(),
             chunks,
             Vec::new(),
-            move |idx| BlockTask {
-                op: Op::kernel_blockwise(ReadRawBlock::<T> {
-                    file: file.clone(),
-                    index: idx.to_vec(),
-                    start: c.block_start(idx),
-                    shape: c.block_shape(idx),
-                    _t: PhantomData,
-                }),
-                deps: Vec::new(),
-            },
+            RegionRef::new(RawRegion::<T> {
+                file,
+                tiles,
+                _t: PhantomData,
+            }),
+            Arc::new(|_: &[usize]| Vec::new()),
+            0,
+            1,
         ))
     }
 }

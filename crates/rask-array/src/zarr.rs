@@ -532,14 +532,21 @@ fn write_block<T: Element>(
     let elems = block
         .as_slice()
         .expect("a standard-layout block is contiguous");
-    let mut bytes = Vec::with_capacity(std::mem::size_of_val(elems));
-    T::extend_le(elems, &mut bytes);
-    // zarrs takes the elements in the machine's byte order.
-    if cfg!(target_endian = "big") {
-        for e in bytes.chunks_exact_mut(size_of::<T>()) {
-            e.reverse();
+    // zarrs takes the elements in the machine's byte order: on a
+    // little-endian machine, numbers are handed over in place.
+    let bytes: std::borrow::Cow<'_, [u8]> = match T::le_bytes(elems) {
+        Some(b) if T::DTYPE != "bool" => std::borrow::Cow::Borrowed(b),
+        _ => {
+            let mut bytes = Vec::with_capacity(std::mem::size_of_val(elems));
+            T::extend_le(elems, &mut bytes);
+            if cfg!(target_endian = "big") {
+                for e in bytes.chunks_exact_mut(size_of::<T>()) {
+                    e.reverse();
+                }
+            }
+            std::borrow::Cow::Owned(bytes)
         }
-    }
+    };
     store
         .store_array_subset_opt(
             &subset(start, block.shape())?,

@@ -383,6 +383,12 @@ pub trait BlockElement: Copy + Default + Send + Sync + 'static {
     fn le_slice(_bytes: &[u8]) -> Option<&[Self]> {
         None
     }
+    /// The elements' memory as their little-endian bytes, in place: where
+    /// [`le_bytes_mut`](Self::le_bytes_mut) applies. `None` (the default)
+    /// otherwise.
+    fn le_bytes(_xs: &[Self]) -> Option<&[u8]> {
+        None
+    }
 }
 
 macro_rules! pod_block {
@@ -413,6 +419,9 @@ macro_rules! pod_block {
             }
             fn le_bytes_mut(xs: &mut [Self]) -> Option<&mut [u8]> {
                 cfg!(target_endian = "little").then(|| bytemuck::cast_slice_mut::<$t, u8>(xs))
+            }
+            fn le_bytes(xs: &[Self]) -> Option<&[u8]> {
+                cfg!(target_endian = "little").then(|| bytemuck::cast_slice::<$t, u8>(xs))
             }
             fn le_slice(bytes: &[u8]) -> Option<&[Self]> {
                 if cfg!(target_endian = "little") {

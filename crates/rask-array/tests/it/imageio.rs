@@ -514,6 +514,53 @@ fn raw_files_read_by_range_in_any_layout() {
     assert!(msg.contains("x.bin"), "{msg}");
 }
 
+#[test]
+fn raw_files_reduced_tile_by_tile_read_each_tile_from_the_file() {
+    // Blocks of 300 x 300 (more than a reduction's tile): `(x + x.T).sum()`
+    // and `x.sum()` read tiles of the file inside their own tasks, in place
+    // (little-endian, after a header of 8 bytes) or copied (big-endian,
+    // Fortran order).
+    let dir = TempDir::new("imageio", "raw-tiles");
+    let n = 450;
+    let a = ArrayD::from_shape_fn(IxDyn(&[n, n]), |i| {
+        (i[0] * 7 + i[1] * 3) as i32 % 1001 - 500
+    });
+    let want: i64 = a.iter().map(|&v| v as i64).sum();
+    let mut le = vec![0u8; 8];
+    a.iter()
+        .for_each(|v| le.extend_from_slice(&v.to_le_bytes()));
+    std::fs::write(dir.path("le.bin"), &le).unwrap();
+    let mut be = Vec::new();
+    a.t()
+        .iter()
+        .for_each(|v| be.extend_from_slice(&v.to_be_bytes()));
+    std::fs::write(dir.path("be.bin"), &be).unwrap();
+    let x = Array::<i32>::from_raw(dir.path("le.bin"), &[n, n], &[300, 300], 8).unwrap();
+    let layout = RawLayout::new(&[n, n]).big_endian(true).fortran_order(true);
+    let y = Array::<i32>::from_raw_with(dir.path("be.bin"), &layout, &[300, 300]).unwrap();
+    for z in [&x, &y] {
+        assert_eq!((z + &z.t()).sum().compute_scalar().unwrap(), 2 * want);
+        assert_eq!(z.sum().compute_scalar().unwrap(), want);
+        assert_eq!(
+            (z - &x.t())
+                .sum_axis(rask_array::ndarray::Axis(1))
+                .compute()
+                .unwrap(),
+            (&a - &a.t())
+                .mapv(i64::from)
+                .sum_axis(rask_array::ndarray::Axis(1))
+        );
+    }
+    // A file rewritten after opening fails the tiles read from it, named.
+    std::fs::write(dir.path("le.bin"), &le[..le.len() - 4]).unwrap();
+    let msg = err_text((&x + &x.t()).sum().compute_scalar());
+    // (A tile's read says the file changed; a whole block's, that it shrank.)
+    assert!(
+        msg.contains("le.bin") && (msg.contains("changed") || msg.contains("shrank")),
+        "{msg}"
+    );
+}
+
 const RAW_ORACLE: &str = r#"
 import sys
 import numpy as np
