@@ -294,12 +294,22 @@ fn copied<T: Element>(
     if pos != len {
         return Err(format!("read {pos} of the region's {len} elements"));
     }
-    let region = if at.fortran_order {
-        ArrayD::from_shape_vec(IxDyn(shape).f(), out).map(|a| a.as_standard_layout().into_owned())
+    c_order(shape, at.fortran_order, out)
+}
+
+/// The elements `elems` of a region of `shape`, read in the file's order
+/// (first axis fastest when `fortran_order`), as a C-order array.
+pub(crate) fn c_order<T: Clone>(
+    shape: &[usize],
+    fortran_order: bool,
+    elems: Vec<T>,
+) -> Result<ArrayD<T>, String> {
+    let a = if fortran_order {
+        ArrayD::from_shape_vec(IxDyn(shape).f(), elems).map(|a| a.as_standard_layout().into_owned())
     } else {
-        ArrayD::from_shape_vec(IxDyn(shape), out)
+        ArrayD::from_shape_vec(IxDyn(shape), elems)
     };
-    region.map_err(|e| e.to_string())
+    a.map_err(|e| e.to_string())
 }
 
 /// The part of a file read layer's region kernel that every format shares:

@@ -48,7 +48,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ndarray::{ArrayD, IxDyn, ShapeBuilder};
+use ndarray::ArrayD;
 use rask_core::{Collection, Error, Executor, Kernel, Result, TaskError, Value};
 use serde::{Deserialize, Serialize};
 
@@ -677,12 +677,7 @@ fn read_block<T: Element>(
             return Err(format!("read {pos} of the block's {len} elements"));
         }
     }
-    let block = if layout.fortran_order {
-        ArrayD::from_shape_vec(IxDyn(shape).f(), out).map(|a| a.as_standard_layout().into_owned())
-    } else {
-        ArrayD::from_shape_vec(IxDyn(shape), out)
-    };
-    block.map_err(|e| e.to_string())
+    mapped::c_order(shape, layout.fortran_order, out)
 }
 
 /// Writes `block`, which starts at `start`, into the C-order data of an

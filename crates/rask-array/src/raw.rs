@@ -26,7 +26,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
 
-use ndarray::{ArrayD, IxDyn, ShapeBuilder};
+use ndarray::ArrayD;
 use rask_core::{Error, Result, TaskError, Value};
 use serde::{Deserialize, Serialize};
 
@@ -263,12 +263,7 @@ fn read_raw_block<T: Element>(
             .map(|b| T::from_npy_bytes(b, layout.big_endian))
             .collect();
     }
-    let block = if layout.fortran_order {
-        ArrayD::from_shape_vec(IxDyn(shape).f(), elems).map(|a| a.as_standard_layout().into_owned())
-    } else {
-        ArrayD::from_shape_vec(IxDyn(shape), elems)
-    };
-    block.map_err(|e| e.to_string())
+    mapped::c_order(shape, layout.fortran_order, elems)
 }
 
 fn bad_file(path: &Path, msg: impl std::fmt::Display) -> Error {

@@ -284,20 +284,24 @@ fn a_reduction_of_an_expression_over_a_file_reads_it_inside_its_tasks() {
     assert!((got - want).abs() <= 1e-9 * want.abs(), "{got} vs {want}");
 }
 
+/// Writes `a` as one block to the `.npy` file at `path`, replacing it.
+fn overwrite(path: &std::path::Path, a: ArrayD<f64>) {
+    let shape = a.shape().to_vec();
+    Array::from_ndarray(a, &shape[..])
+        .unwrap()
+        .to_npy_with(
+            path,
+            &npy::NpyWriteOptions::new().overwrite(true),
+            &Scheduler::sync(),
+        )
+        .unwrap()
+}
+
 #[test]
 fn a_file_rewritten_after_opening_fails_the_tiles_read_from_it() {
     let dir = TempDir::new("npy", "bad");
     let path = dir.path("tiles.npy");
-    let write = |seed| {
-        Array::from_ndarray(values::<f64>(&[400, 400], seed), &[400, 400])
-            .unwrap()
-            .to_npy_with(
-                &path,
-                &npy::NpyWriteOptions::new().overwrite(true),
-                &Scheduler::sync(),
-            )
-            .unwrap()
-    };
+    let write = |seed| overwrite(&path, values::<f64>(&[400, 400], seed));
     write(1);
     let x = Array::<f64>::from_npy(&path, &[400, 400]).unwrap();
     let total = (&x + &x.t()).sum();
@@ -702,16 +706,7 @@ fn npy_reads_are_portable_with_names_that_follow_the_file() {
 fn a_file_rewritten_with_another_shape_fails_the_blocks_read_from_it() {
     let dir = TempDir::new("npy", "bad");
     let path = dir.path("changes.npy");
-    let write = |shape: &[usize]| {
-        Array::from_ndarray(values::<f64>(shape, 1), shape)
-            .unwrap()
-            .to_npy_with(
-                &path,
-                &npy::NpyWriteOptions::new().overwrite(true),
-                &Scheduler::sync(),
-            )
-            .unwrap()
-    };
+    let write = |shape: &[usize]| overwrite(&path, values::<f64>(shape, 1));
     write(&[4, 4]);
     let x = Array::<f64>::from_npy(&path, &[2, 4]).unwrap();
     write(&[16]);
