@@ -1026,6 +1026,7 @@ fn npy_block_writer<T: Element>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ndarray::IxDyn;
 
     /// The write graph of `to_npy`, built as it builds it, is portable:
     /// decoded as another process would, it writes the file.
