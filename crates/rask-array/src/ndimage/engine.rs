@@ -153,13 +153,13 @@ pub(crate) fn filter_block<T: Number>(
             let orders = vec![0; ndim];
             gaussian(block, halos, mode, sigma, *truncate, &orders)
         }
-        Spec::Uniform { size } => separable(block, halos, mode, size, |_, s| {
+        Spec::Uniform { size } => separable(block, halos, mode, size, &|_, s| {
             (s > 1).then_some(Line::Uniform(s))
         }),
-        Spec::Minimum { size } => separable(block, halos, mode, size, |_, s| {
+        Spec::Minimum { size } => separable(block, halos, mode, size, &|_, s| {
             (s > 1).then_some(Line::Min(s))
         }),
-        Spec::Maximum { size } => separable(block, halos, mode, size, |_, s| {
+        Spec::Maximum { size } => separable(block, halos, mode, size, &|_, s| {
             (s > 1).then_some(Line::Max(s))
         }),
         Spec::Median { size } => median(block, halos, mode, size),
@@ -247,6 +247,39 @@ fn crop<T: Clone>(x: ArrayD<T>, halos: &[Halo], core: &[usize]) -> ArrayD<T> {
     cut.to_owned()
 }
 
+/// When axis 0 has no pass (`passes(0)` is false) and no halo but a later
+/// axis has a pass — a stack of images filtered image by image — `f` of
+/// each slice along axis 0, stacked into the result. The passes'
+/// intermediates are then one slice's (an image, cache-sized), not the
+/// whole block's. `None` where that does not apply.
+fn slice_by_slice<T: Number>(
+    block: ArrayViewD<'_, T>,
+    halos: &[Halo],
+    passes: impl Fn(usize) -> bool,
+    f: impl Fn(ArrayViewD<'_, T>) -> ArrayD<T>,
+) -> Option<ArrayD<T>> {
+    let n = block.len_of(Axis(0));
+    if block.ndim() < 2
+        || n < 2
+        || passes(0)
+        || halos.first() != Some(&Halo::default())
+        || !(1..block.ndim()).any(&passes)
+    {
+        return None;
+    }
+    let mut out: Option<ArrayD<T>> = None;
+    for i in 0..n {
+        let one = f(block.index_axis(Axis(0), i));
+        let out = out.get_or_insert_with(|| {
+            let mut shape = vec![n];
+            shape.extend_from_slice(one.shape());
+            ArrayD::from_elem(IxDyn(&shape), T::default())
+        });
+        out.index_axis_mut(Axis(0), i).assign(&one);
+    }
+    out
+}
+
 /// scipy's `gaussian_filter` with derivative `orders` per axis: one
 /// correlation pass per axis whose sigma is above scipy's epsilon.
 fn gaussian<T: Number>(
@@ -257,6 +290,19 @@ fn gaussian<T: Number>(
     truncate: f64,
     orders: &[u8],
 ) -> ArrayD<T> {
+    let passes = |a: usize| sigma.get(a).is_some_and(|&s| s > SIGMA_EPS);
+    if let Some(out) = slice_by_slice(block.view(), halos, passes, |slice| {
+        gaussian(
+            slice,
+            &halos[1..],
+            mode,
+            &sigma[1..],
+            truncate,
+            &orders[1..],
+        )
+    }) {
+        return out;
+    }
     let mut x: Option<ArrayD<T>> = None;
     let mut h = halos.to_vec();
     for (a, &s) in sigma.iter().enumerate() {
@@ -388,8 +434,16 @@ fn separable<T: Number>(
     halos: &[Halo],
     mode: Mode,
     size: &[usize],
-    line_for: impl Fn(usize, usize) -> Option<Line>,
+    line_for: &dyn Fn(usize, usize) -> Option<Line>,
 ) -> ArrayD<T> {
+    let passes = |a: usize| size.get(a).is_some_and(|&s| line_for(a, s).is_some());
+    if let Some(out) = slice_by_slice(block.view(), halos, passes, |slice| {
+        separable(slice, &halos[1..], mode, &size[1..], &|a, s| {
+            line_for(a + 1, s)
+        })
+    }) {
+        return out;
+    }
     let mut x: Option<ArrayD<T>> = None;
     for (a, &s) in size.iter().enumerate() {
         let Some(line) = line_for(a, s) else { continue };

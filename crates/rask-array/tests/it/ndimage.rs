@@ -209,6 +209,10 @@ fn scipy_agrees_on_every_filter_and_mode() {
                 Filter::Sobel(1),
                 Filter::Laplace,
                 Filter::GradientMagnitude(vec![1.0, 0.0, 1.5]),
+                // Nothing along axis 0: filtered image by image.
+                Filter::Uniform(vec![1, 3, 4]),
+                Filter::Minimum(vec![1, 2, 3]),
+                Filter::GradientMagnitude(vec![0.0, 1.0, 1.5]),
             ]
         } else {
             vec![
