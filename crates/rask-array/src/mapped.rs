@@ -4,15 +4,17 @@
 //! A consumer that evaluates a stored file's block region by region (a
 //! reduction of `x + x.T`, tile by tile) would make one `pread` per row of
 //! every tile: hundreds of system calls per tile. Through a map, a tile is
-//! copied out of the page cache by the CPU, row by row, with no call at
-//! all; the page cache is the same one `pread` reads.
+//! seen where it lies in the page cache (the same cache `pread` reads),
+//! with no call and no copy: a [`MappedRegion`] value that consumers view
+//! through [`region_view`]. Elements that need swapping (big-endian,
+//! `bool`) are copied out of the map run by run instead.
 //!
 //! A map lives as long as someone holds it: the region kernel of a read
-//! layer keeps the map it first used, so every task of a computation
-//! shares one map and a page one task faulted in stays mapped for the
-//! next; when the array (and every graph made from it) is dropped, the
-//! file is unmapped. Layers that read
-//! the same version of a file share its map while any of them holds it.
+//! layer ([`Tiles`]) keeps the map it first used, so every task of a
+//! computation shares one map and a page one task faulted in stays mapped
+//! for the next; when the array (and every graph made from it) is
+//! dropped, the file is unmapped. Layers that read the same version of a
+//! file share its map while any of them holds it.
 //! Mapped pages are the page cache's, clean and shared: they count in the
 //! process's RSS while mapped but not in its private memory, which is what
 //! rask's memory manager watches, and the kernel can drop them under
@@ -40,9 +42,7 @@ use crate::array::{Region, block_value, region_shape};
 use crate::chunks::{Chunks, fmt_shape};
 use crate::element::Element;
 use crate::npy::for_each_run;
-use crate::store::check_place;
-
-use crate::store::FileStamp;
+use crate::store::{FileStamp, check_place};
 
 /// A file mapped read-only, at the version `stamp`.
 pub(crate) struct Mapped {
@@ -254,7 +254,6 @@ fn copied<T: Element>(
         .ok()
         .and_then(|o| bytes.get(o..))
         .unwrap_or_default();
-    let native = !at.big_endian && cfg!(target_endian = "little") && T::DTYPE != "bool";
     // A Fortran-order file is a C-order file of the reversed shape.
     let stored = |v: &[usize]| -> Vec<usize> {
         if at.fortran_order {
@@ -280,13 +279,7 @@ fn copied<T: Element>(
             let dest = out
                 .get_mut(pos..pos + n)
                 .ok_or("the runs read exceed the region")?;
-            if native {
-                T::read_le(src, dest)?;
-            } else {
-                for (d, b) in dest.iter_mut().zip(src.chunks_exact(item)) {
-                    *d = T::from_npy_bytes(b, at.big_endian);
-                }
-            }
+            decode_run(src, dest, at.big_endian)?;
             pos += n;
             Ok(())
         },
@@ -295,6 +288,23 @@ fn copied<T: Element>(
         return Err(format!("read {pos} of the region's {len} elements"));
     }
     c_order(shape, at.fortran_order, out)
+}
+
+/// Decodes `src`, the file's bytes of `dest.len()` elements in its byte
+/// order, into `dest`: copied as they are where they are the machine's
+/// (little-endian numbers), else element by element.
+pub(crate) fn decode_run<T: Element>(
+    src: &[u8],
+    dest: &mut [T],
+    big_endian: bool,
+) -> Result<(), String> {
+    if !big_endian && cfg!(target_endian = "little") && T::DTYPE != "bool" {
+        return T::read_le(src, dest);
+    }
+    for (d, b) in dest.iter_mut().zip(src.chunks_exact(size_of::<T>())) {
+        *d = T::from_npy_bytes(b, big_endian);
+    }
+    Ok(())
 }
 
 /// The elements `elems` of a region of `shape`, read in the file's order

@@ -645,13 +645,8 @@ fn read_block<T: Element>(
             for &(off, n) in group.iter() {
                 let bytes = &buf[(off - first) as usize..(off - first + n) as usize];
                 let dest = out.get_mut(pos..pos + elems(n)).ok_or_else(too_long)?;
-                if native {
-                    T::read_le(bytes, dest).map_err(std::io::Error::other)?;
-                } else {
-                    for (d, b) in dest.iter_mut().zip(bytes.chunks_exact(item as usize)) {
-                        *d = T::from_npy_bytes(b, layout.big_endian);
-                    }
-                }
+                mapped::decode_run(bytes, dest, layout.big_endian)
+                    .map_err(std::io::Error::other)?;
                 pos += elems(n);
             }
             group.clear();

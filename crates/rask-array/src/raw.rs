@@ -258,10 +258,8 @@ fn read_raw_block<T: Element>(
             &rev(shape),
         )
         .map_err(|e| e.to_string())?;
-        elems = bytes
-            .chunks_exact(item)
-            .map(|b| T::from_npy_bytes(b, layout.big_endian))
-            .collect();
+        elems = vec![T::default(); bytes.len() / item];
+        mapped::decode_run(&bytes, &mut elems, layout.big_endian)?;
     }
     mapped::c_order(shape, layout.fortran_order, elems)
 }

@@ -509,17 +509,10 @@ fn read_block<T: Element>(
             .retrieve_array_subset_opt(&subset(start, shape)?, &codec_options())
             .map_err(|e| e.to_string())?;
         let raw = bytes.into_fixed().map_err(|e| e.to_string())?;
-        // zarrs decodes to the machine's byte order: on a little-endian
-        // machine that is one copy of the bytes.
-        if cfg!(target_endian = "little") && T::DTYPE != "bool" {
-            let mut out = vec![T::default(); raw.len() / size_of::<T>()];
-            T::read_le(&raw, &mut out)?;
-            out
-        } else {
-            raw.chunks_exact(size_of::<T>())
-                .map(|b| T::from_npy_bytes(b, cfg!(target_endian = "big")))
-                .collect()
-        }
+        // zarrs decodes to the machine's byte order.
+        let mut out = vec![T::default(); raw.len() / size_of::<T>()];
+        crate::mapped::decode_run(&raw, &mut out, cfg!(target_endian = "big"))?;
+        out
     };
     ArrayD::from_shape_vec(IxDyn(shape), elems).map_err(|e| e.to_string())
 }
@@ -527,16 +520,15 @@ fn read_block<T: Element>(
 /// Reads the block at `start` of shape `shape` by decoding straight into
 /// its own memory, where the elements' bytes are the machine's (numbers on
 /// a little-endian machine): one buffer and one copy fewer than decoding
-/// to bytes first. `None` where that does not apply.
+/// to bytes first. `None` where that does not apply (zarrs decodes to the
+/// machine's byte order, which `le_bytes_mut` gives only where that is
+/// little-endian).
 #[allow(unsafe_code)]
 fn read_block_in_place<T: Element>(
     store: &Store,
     start: &[usize],
     shape: &[usize],
 ) -> std::result::Result<Option<ArrayD<T>>, String> {
-    if T::DTYPE == "bool" || cfg!(target_endian = "big") {
-        return Ok(None);
-    }
     let len: usize = shape.iter().product();
     let mut out = vec![T::default(); len];
     let Some(bytes) = T::le_bytes_mut(&mut out) else {
@@ -583,8 +575,8 @@ fn write_block<T: Element>(
     // zarrs takes the elements in the machine's byte order: on a
     // little-endian machine, numbers are handed over in place.
     let bytes: std::borrow::Cow<'_, [u8]> = match T::le_bytes(elems) {
-        Some(b) if T::DTYPE != "bool" => std::borrow::Cow::Borrowed(b),
-        _ => {
+        Some(b) => std::borrow::Cow::Borrowed(b),
+        None => {
             let mut bytes = Vec::with_capacity(std::mem::size_of_val(elems));
             T::extend_le(elems, &mut bytes);
             if cfg!(target_endian = "big") {
