@@ -54,9 +54,17 @@ pub use rask_core::{
 
 /// With the `mimalloc` feature, mimalloc is the program's global allocator
 /// (see the feature's description in `Cargo.toml`).
-#[cfg(feature = "mimalloc")]
+#[cfg(all(feature = "mimalloc", not(target_os = "linux")))]
 #[global_allocator]
 static GLOBAL_ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// On Linux, mimalloc with large blocks mapped one by one and a bounded
+/// cache of freed ones (see the module).
+#[cfg(all(feature = "mimalloc", target_os = "linux"))]
+mod big_blocks;
+#[cfg(all(feature = "mimalloc", target_os = "linux"))]
+#[global_allocator]
+static GLOBAL_ALLOCATOR: big_blocks::Allocator = big_blocks::Allocator;
 
 /// mimalloc's settings for block-sized work, applied before `main`.
 #[cfg(all(feature = "mimalloc", target_os = "linux"))]
@@ -75,6 +83,7 @@ mod allocator_settings {
     /// Hands every page mimalloc holds free back to the system: the hook
     /// rask calls after a compute that held a lot of memory.
     fn collect() {
+        super::big_blocks::release();
         // SAFETY: `mi_collect` only frees memory mimalloc holds unused; it
         // is thread-safe.
         unsafe { libmimalloc_sys::mi_collect(true) }
@@ -93,7 +102,13 @@ mod allocator_settings {
     /// freed pages go back to the system at once; otherwise after
     /// [`PURGE_DELAY_MS`], for reuse.
     fn pressure(short: bool) {
+        super::big_blocks::pressure(short);
         set_purge_delay(if short { 0 } else { PURGE_DELAY_MS });
+    }
+
+    /// [`pressure`] for a user who chose mimalloc's purge delay.
+    fn pressure_blocks_only(short: bool) {
+        super::big_blocks::pressure(short);
     }
 
     extern "C" fn apply() {
@@ -102,6 +117,8 @@ mod allocator_settings {
         if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
             set_purge_delay(PURGE_DELAY_MS);
             rask_memory::set_pressure_hook(pressure);
+        } else {
+            rask_memory::set_pressure_hook(pressure_blocks_only);
         }
     }
 
