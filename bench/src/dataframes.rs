@@ -140,9 +140,12 @@ pub fn run(
     if let Some(m) = rask::memory_stats() {
         let mb = |b: u64| b as f64 / 1e6;
         eprintln!(
-            "rask-bench: {name}: last run: peak results held {:.1} MB, peak private RSS {:.1} MB",
+            "rask-bench: {name}: last run: peak results held {:.1} MB, peak private RSS {:.1} MB, \
+             {} results spilled, {} read back",
             mb(m.peak_managed),
-            mb(m.peak_rss)
+            mb(m.peak_rss),
+            m.spills,
+            m.reads
         );
     }
     // Counted outside the timed runs (for df-set-index, the sorted frame:

@@ -82,8 +82,13 @@ struct Pool {
 
 static POOL: Mutex<Pool> = Mutex::new(Pool::new());
 
-/// Whether freed large blocks are pooled (off under memory pressure).
+/// Whether freed large blocks are pooled freely; under memory pressure
+/// the pool holds at most [`PRESSED_CAP`] bytes.
 static KEEP: AtomicBool = AtomicBool::new(true);
+
+/// Bytes the pool may hold under memory pressure: enough for the next few
+/// blocks to come warm, while the rest of what is freed goes back.
+pub(crate) const PRESSED_CAP: usize = 64 << 20;
 
 fn lock() -> std::sync::MutexGuard<'static, Pool> {
     POOL.lock().unwrap_or_else(|p| p.into_inner())
@@ -137,6 +142,15 @@ impl Pool {
         }
     }
 
+    /// What the pool may hold now.
+    fn cap(&self) -> usize {
+        if KEEP.load(Ordering::Relaxed) {
+            CAP
+        } else {
+            PRESSED_CAP
+        }
+    }
+
     fn remove(&mut self, i: usize) -> (usize, usize) {
         let slot = self.slots[i];
         self.slots.copy_within(i + 1..self.len, i);
@@ -150,7 +164,7 @@ impl Pool {
     /// more to come.
     fn trim(&mut self, extra: usize, out: &mut Unmap) {
         while self.len > 0
-            && (self.live + self.bytes + extra > self.peak || self.bytes + extra > CAP)
+            && (self.live + self.bytes + extra > self.peak || self.bytes + extra > self.cap())
         {
             out.push(self.remove(0));
         }
@@ -174,7 +188,7 @@ impl Pool {
         {
             len += self.remove(i).1;
         }
-        if len > CAP {
+        if len > self.cap() {
             out.push((addr, len));
             return true;
         }
@@ -217,17 +231,18 @@ impl Pool {
     }
 
     /// A block of `len` bytes is freed: pooled (true) or to be unmapped.
-    fn free(&mut self, addr: usize, len: usize, keep: bool, out: &mut Unmap) -> bool {
+    fn free(&mut self, addr: usize, len: usize, out: &mut Unmap) -> bool {
         self.live -= len.min(self.live);
-        keep && self.put(addr, len, out)
+        self.put(addr, len, out)
     }
 
-    /// Empties the pool into `out` and resets the high-water mark.
-    fn release(&mut self, out: &mut Unmap) {
-        while self.len > 0 {
+    /// Shrinks the pool to `keep` bytes (oldest blocks first) into `out`
+    /// and lowers the high-water mark to what is left.
+    fn release(&mut self, keep: usize, out: &mut Unmap) {
+        while self.len > 0 && self.bytes > keep {
             out.push(self.remove(0));
         }
-        self.peak = self.live;
+        self.peak = self.live + self.bytes;
     }
 }
 
@@ -280,16 +295,22 @@ unsafe fn remap(addr: usize, have: usize, len: usize) -> *mut u8 {
     }
 }
 
-/// Empties the pool (rask's release hook): every pooled block goes back to
-/// the system.
+/// rask's release hook: every pooled block goes back to the system, or,
+/// under memory pressure, all but [`PRESSED_CAP`] bytes (released every
+/// few milliseconds then, the pool would otherwise never be reused).
 pub(crate) fn release() {
+    let keep = if KEEP.load(Ordering::Acquire) {
+        0
+    } else {
+        PRESSED_CAP
+    };
     let mut out = Unmap::new();
-    lock().release(&mut out);
+    lock().release(keep, &mut out);
     out.run();
 }
 
-/// Under memory pressure freed large blocks go back at once and the pool
-/// is emptied; otherwise they are pooled.
+/// Under memory pressure the pool shrinks to [`PRESSED_CAP`] bytes and
+/// holds no more until the pressure ends.
 pub(crate) fn pressure(short: bool) {
     KEEP.store(!short, Ordering::Release);
     if short {
@@ -328,7 +349,7 @@ fn alloc_big(len: usize) -> (*mut u8, bool) {
 /// `addr` is a large block of `len` bytes that nothing refers to.
 unsafe fn free_big(addr: usize, len: usize) {
     let mut out = Unmap::new();
-    let pooled = lock().free(addr, len, KEEP.load(Ordering::Acquire), &mut out);
+    let pooled = lock().free(addr, len, &mut out);
     if !pooled {
         out.push((addr, len));
     }
@@ -449,9 +470,9 @@ mod tests {
             assert_eq!(p.take(len, &mut out), None);
         }
         assert_eq!((p.live, p.peak), (27 * MB, 27 * MB));
-        assert!(p.free(100, 10 * MB, true, &mut out));
-        assert!(p.free(200, 8 * MB, true, &mut out));
-        assert!(p.free(300, 9 * MB, true, &mut out));
+        assert!(p.free(100, 10 * MB, &mut out));
+        assert!(p.free(200, 8 * MB, &mut out));
+        assert!(p.free(300, 9 * MB, &mut out));
         assert_eq!((p.live, p.bytes), (0, 27 * MB));
         // The smallest that fits: 8 for 8; 4 of the 9 is split off and
         // its 5 pooled.
@@ -465,15 +486,18 @@ mod tests {
         assert_eq!((p.live, p.bytes, p.peak), (24 * MB, 0, 27 * MB));
         // A rest under MIN_BIG is unmapped, not pooled.
         let mut out = Unmap::new();
-        assert!(p.free(500, 3 * MB, true, &mut out));
+        assert!(p.free(500, 3 * MB, &mut out));
         assert_eq!(p.take(3 * MB - PAGE, &mut out), Some((500, 3 * MB - PAGE)));
         assert_eq!(ranges(&out), vec![(500 + 3 * MB - PAGE, PAGE)]);
-        // Not kept under pressure; released pools go, and the mark resets.
+        // Released pools go (down to what is asked
+        // to stay), and the mark comes down to in use plus pooled.
         let mut out = Unmap::new();
-        assert!(!p.free(600, 2 * MB, false, &mut out));
-        assert!(p.free(500, 3 * MB - PAGE, true, &mut out));
-        p.release(&mut out);
+        assert!(p.free(500, 3 * MB - PAGE, &mut out));
+        assert!(p.free(700, 2 * MB, &mut out));
+        p.release(2 * MB, &mut out);
         assert_eq!(ranges(&out), vec![(500, 3 * MB - PAGE)]);
+        assert_eq!((p.bytes, p.peak), (2 * MB, p.live + 2 * MB));
+        p.release(0, &mut out);
         assert_eq!((p.bytes, p.peak), (0, p.live));
     }
 
@@ -483,14 +507,14 @@ mod tests {
         let mut out = Unmap::new();
         let base = 1 << 40;
         assert_eq!(p.take(12 * MB, &mut out), None);
-        assert!(p.free(base, 12 * MB, true, &mut out));
+        assert!(p.free(base, 12 * MB, &mut out));
         // Split into 2 + 3 + 7 (the 7 stays pooled after the second take).
         assert_eq!(p.take(2 * MB, &mut out), Some((base, 2 * MB)));
         assert_eq!(p.take(3 * MB, &mut out), Some((base + 2 * MB, 3 * MB)));
         assert_eq!(&p.slots[..p.len], &[(base + 5 * MB, 7 * MB)]);
         // Freed in any order, the pieces become one block again.
-        assert!(p.free(base, 2 * MB, true, &mut out));
-        assert!(p.free(base + 2 * MB, 3 * MB, true, &mut out));
+        assert!(p.free(base, 2 * MB, &mut out));
+        assert!(p.free(base + 2 * MB, 3 * MB, &mut out));
         assert_eq!(&p.slots[..p.len], &[(base, 12 * MB)]);
         assert_eq!((p.live, p.bytes, out.len), (0, 12 * MB, 0));
     }
@@ -502,14 +526,14 @@ mod tests {
         /// use (the model maps fresh ranges from a counter).
         #[test]
         fn pool_never_overlaps_and_stays_under_the_mark(
-            ops in proptest::collection::vec((0usize..3, 1usize..40, proptest::bool::ANY), 1..200)
+            ops in proptest::collection::vec((0usize..3, 1usize..40), 1..200)
         ) {
             let mut p = Pool::new();
             let mut next = 1usize << 40;
             let mut used: Vec<(usize, usize)> = Vec::new();
             let mut mapped = 0usize;
             let mut peak = 0usize;
-            for (op, pages, keep) in ops {
+            for (op, pages) in ops {
                 let mut out = Unmap::new();
                 if op < 2 || used.is_empty() {
                     let len = pages * MB / 4;
@@ -525,7 +549,7 @@ mod tests {
                     used.push(block);
                 } else {
                     let (a, len) = used.swap_remove(pages % used.len());
-                    if !p.free(a, len, keep, &mut out) {
+                    if !p.free(a, len, &mut out) {
                         out.push((a, len));
                     }
                 }
