@@ -28,8 +28,46 @@ pub struct Part(pub PlFrame);
 
 impl SizeOf for Part {
     fn heap_bytes(&self) -> usize {
-        self.0.estimated_size()
+        frame_bytes(&self.0)
     }
+}
+
+/// The memory of a frame, for the memory manager: Polars'
+/// `estimated_size`, with string and binary columns counted as Polars
+/// stores them. `estimated_size` counts only their bytes of text, but
+/// each row also has a 16-byte view, which holds a string of up to 12
+/// bytes inline (so a column of 7-byte strings takes 16 bytes a row, not
+/// 7). Longer strings count their bytes once more (the buffers may be
+/// shared with other slices; their visible bytes are this frame's share).
+pub(crate) fn frame_bytes(df: &PlFrame) -> usize {
+    use polars::prelude::DataType;
+    // (views of 16 bytes plus the bytes of strings too long to inline,
+    // the bytes `estimated_size` counted) over a column's chunks.
+    macro_rules! views {
+        ($ca:expr) => {
+            $ca.downcast_iter()
+                .fold((0usize, 0usize), |(real, counted), a| {
+                    let long: usize = a
+                        .views()
+                        .iter()
+                        .map(|v| v.length as usize)
+                        .filter(|&l| l > 12)
+                        .sum();
+                    (real + a.len() * 16 + long, counted + a.total_bytes_len())
+                })
+        };
+    }
+    let mut size = df.estimated_size();
+    for c in df.columns() {
+        let Some(s) = c.as_series() else { continue };
+        let (real, counted) = match s.dtype() {
+            DataType::String => s.str().map_or((0, 0), |ca| views!(ca)),
+            DataType::Binary => s.binary().map_or((0, 0), |ca| views!(ca)),
+            _ => (0, 0),
+        };
+        size = (size + real).saturating_sub(counted);
+    }
+    size
 }
 
 rask_core::register_type!(Part, Vec<Part>);
@@ -102,4 +140,29 @@ pub(crate) fn concat(frames: impl IntoIterator<Item = PlFrame>) -> Result<PlFram
         out.vstack_mut_owned(f)?;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use polars::prelude::*;
+
+    use super::frame_bytes;
+
+    #[test]
+    fn frames_count_string_views_as_polars_stores_them() {
+        let n = 1000;
+        let df = df!(
+            "i" => vec![1i64; n],
+            "short" => vec!["PK-0851"; n],
+            "long" => vec!["a string of 24 bytes...."; n],
+        )
+        .unwrap();
+        // i64: 8 a row; short strings: a 16-byte view each (inline);
+        // long ones: a view and their 24 bytes.
+        assert_eq!(frame_bytes(&df), n * 8 + n * 16 + n * (16 + 24));
+        // Polars' own estimate counts the text only.
+        assert_eq!(df.estimated_size(), n * 8 + n * 7 + n * 24);
+        // A slice counts its own rows.
+        assert_eq!(frame_bytes(&df.slice(0, 10)), 10 * (8 + 16 + 40));
+    }
 }

@@ -42,7 +42,7 @@ impl Pieces {
 
 impl SizeOf for Pieces {
     fn heap_bytes(&self) -> usize {
-        self.0.iter().map(PlFrame::estimated_size).sum()
+        self.0.iter().map(crate::kernels::frame_bytes).sum()
     }
 }
 
