@@ -105,14 +105,14 @@ fn is_big(layout: &Layout) -> bool {
 /// Ranges to unmap once the pool's lock is let go: the allocator must not
 /// allocate (or make system calls) while holding it.
 struct Unmap {
-    ranges: [(usize, usize); SLOTS + 2],
+    ranges: [(usize, usize); SLOTS + 1],
     len: usize,
 }
 
 impl Unmap {
     fn new() -> Self {
         Unmap {
-            ranges: [(0, 0); SLOTS + 2],
+            ranges: [(0, 0); SLOTS + 1],
             len: 0,
         }
     }
@@ -171,9 +171,9 @@ impl Pool {
     }
 
     /// Pools a block, merged with pooled blocks right before and after it
-    /// (the pieces of an earlier split): false when it cannot be pooled
-    /// (the caller unmaps it).
-    fn put(&mut self, mut addr: usize, mut len: usize, out: &mut Unmap) -> bool {
+    /// (the pieces of an earlier split); a merged block over the cap goes
+    /// to `out` whole.
+    fn put(&mut self, mut addr: usize, mut len: usize, out: &mut Unmap) {
         if let Some(i) = self.slots[..self.len]
             .iter()
             .position(|&(a, l)| a + l == addr)
@@ -190,7 +190,7 @@ impl Pool {
         }
         if len > self.cap() {
             out.push((addr, len));
-            return true;
+            return;
         }
         if self.len == SLOTS {
             out.push(self.remove(0));
@@ -199,7 +199,6 @@ impl Pool {
         self.slots[self.len] = (addr, len);
         self.len += 1;
         self.bytes += len;
-        true
     }
 
     /// A block for a request of `len` bytes, now counted in use: the
@@ -218,7 +217,9 @@ impl Pool {
         if let Some(i) = fits {
             let (addr, have) = self.remove(i);
             let rest = (addr + len, have - len);
-            if rest.1 > 0 && !(rest.1 >= MIN_BIG && self.put(rest.0, rest.1, out)) {
+            if rest.1 >= MIN_BIG {
+                self.put(rest.0, rest.1, out);
+            } else if rest.1 > 0 {
                 out.push(rest);
             }
             return Some((addr, len));
@@ -230,10 +231,11 @@ impl Pool {
         Some((addr, have))
     }
 
-    /// A block of `len` bytes is freed: pooled (true) or to be unmapped.
-    fn free(&mut self, addr: usize, len: usize, out: &mut Unmap) -> bool {
+    /// A block of `len` bytes is freed: pooled (or, over the cap, put in
+    /// `out`).
+    fn free(&mut self, addr: usize, len: usize, out: &mut Unmap) {
         self.live -= len.min(self.live);
-        self.put(addr, len, out)
+        self.put(addr, len, out);
     }
 
     /// Shrinks the pool to `keep` bytes (oldest blocks first) into `out`
@@ -349,10 +351,7 @@ fn alloc_big(len: usize) -> (*mut u8, bool) {
 /// `addr` is a large block of `len` bytes that nothing refers to.
 unsafe fn free_big(addr: usize, len: usize) {
     let mut out = Unmap::new();
-    let pooled = lock().free(addr, len, &mut out);
-    if !pooled {
-        out.push((addr, len));
-    }
+    lock().free(addr, len, &mut out);
     out.run();
 }
 
@@ -470,9 +469,9 @@ mod tests {
             assert_eq!(p.take(len, &mut out), None);
         }
         assert_eq!((p.live, p.peak), (27 * MB, 27 * MB));
-        assert!(p.free(100, 10 * MB, &mut out));
-        assert!(p.free(200, 8 * MB, &mut out));
-        assert!(p.free(300, 9 * MB, &mut out));
+        p.free(100, 10 * MB, &mut out);
+        p.free(200, 8 * MB, &mut out);
+        p.free(300, 9 * MB, &mut out);
         assert_eq!((p.live, p.bytes), (0, 27 * MB));
         // The smallest that fits: 8 for 8; 4 of the 9 is split off and
         // its 5 pooled.
@@ -486,14 +485,14 @@ mod tests {
         assert_eq!((p.live, p.bytes, p.peak), (24 * MB, 0, 27 * MB));
         // A rest under MIN_BIG is unmapped, not pooled.
         let mut out = Unmap::new();
-        assert!(p.free(500, 3 * MB, &mut out));
+        p.free(500, 3 * MB, &mut out);
         assert_eq!(p.take(3 * MB - PAGE, &mut out), Some((500, 3 * MB - PAGE)));
         assert_eq!(ranges(&out), vec![(500 + 3 * MB - PAGE, PAGE)]);
         // Released pools go (down to what is asked
         // to stay), and the mark comes down to in use plus pooled.
         let mut out = Unmap::new();
-        assert!(p.free(500, 3 * MB - PAGE, &mut out));
-        assert!(p.free(700, 2 * MB, &mut out));
+        p.free(500, 3 * MB - PAGE, &mut out);
+        p.free(700, 2 * MB, &mut out);
         p.release(2 * MB, &mut out);
         assert_eq!(ranges(&out), vec![(500, 3 * MB - PAGE)]);
         assert_eq!((p.bytes, p.peak), (2 * MB, p.live + 2 * MB));
@@ -507,14 +506,14 @@ mod tests {
         let mut out = Unmap::new();
         let base = 1 << 40;
         assert_eq!(p.take(12 * MB, &mut out), None);
-        assert!(p.free(base, 12 * MB, &mut out));
+        p.free(base, 12 * MB, &mut out);
         // Split into 2 + 3 + 7 (the 7 stays pooled after the second take).
         assert_eq!(p.take(2 * MB, &mut out), Some((base, 2 * MB)));
         assert_eq!(p.take(3 * MB, &mut out), Some((base + 2 * MB, 3 * MB)));
         assert_eq!(&p.slots[..p.len], &[(base + 5 * MB, 7 * MB)]);
         // Freed in any order, the pieces become one block again.
-        assert!(p.free(base, 2 * MB, &mut out));
-        assert!(p.free(base + 2 * MB, 3 * MB, &mut out));
+        p.free(base, 2 * MB, &mut out);
+        p.free(base + 2 * MB, 3 * MB, &mut out);
         assert_eq!(&p.slots[..p.len], &[(base, 12 * MB)]);
         assert_eq!((p.live, p.bytes, out.len), (0, 12 * MB, 0));
     }
@@ -549,9 +548,7 @@ mod tests {
                     used.push(block);
                 } else {
                     let (a, len) = used.swap_remove(pages % used.len());
-                    if !p.free(a, len, &mut out) {
-                        out.push((a, len));
-                    }
+                    p.free(a, len, &mut out);
                 }
                 for &(_, l) in &out.ranges[..out.len] {
                     mapped -= l;
