@@ -15,6 +15,9 @@
 //!   `i8`–`i64`, `u8`–`u64`, `f32`, `f64`): a header (dtype code, number of
 //!   axes, shape) followed by the elements' raw little-endian bytes — one
 //!   copy, no per-element encoding;
+//! * types with an encoding of their own ([`ValueCodec`], registered with
+//!   [`register_codec!`](crate::register_codec)), such as dataframe
+//!   partitions written as Arrow IPC straight into the output;
 //! * **everything else** with serde through postcard.
 //!
 //! Common types are registered here (numbers, strings, vectors and tuples of
@@ -150,6 +153,18 @@ impl TypeEntry {
         }
     }
 
+    /// A type with its own encoding ([`ValueCodec`]).
+    pub const fn custom<T: ValueCodec>() -> Self {
+        TypeEntry {
+            type_id: TypeId::of::<T>,
+            tag: std::any::type_name::<T>,
+            size: size_of_any::<T>,
+            codec: Some((encode_custom::<T>, decode_custom::<T>)),
+            exact_size: true,
+            collect: Some(collect_values::<T>),
+        }
+    }
+
     /// A local-only type that reports its real size.
     pub const fn sized<T: SizeOf + Any>() -> Self {
         TypeEntry {
@@ -223,6 +238,15 @@ fn collect_values<T: Clone + Any + Send + Sync>(
 macro_rules! register_type {
     ($($t:ty),+ $(,)?) => {$(
         $crate::inventory::submit! { $crate::codec::TypeEntry::serde::<$t>() }
+    )+};
+}
+
+/// Registers types with an encoding of their own ([`ValueCodec`]), so
+/// their values can cross process boundaries and report real sizes.
+#[macro_export]
+macro_rules! register_codec {
+    ($($t:ty),+ $(,)?) => {$(
+        $crate::inventory::submit! { $crate::codec::TypeEntry::custom::<$t>() }
     )+};
 }
 
@@ -330,18 +354,105 @@ fn serialized_size<T: Serialize + Any>(v: &dyn Any) -> usize {
         .map_or(inline, |n| n.max(inline))
 }
 
+/// Appends postcard's bytes to a `Vec` (no intermediate buffer).
+struct AppendTo<'a>(&'a mut Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for AppendTo<'_> {
+    type Output = ();
+    fn try_push(&mut self, b: u8) -> postcard::Result<()> {
+        self.0.push(b);
+        Ok(())
+    }
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
+}
+
 fn encode_serde<T: Serialize + Any>(v: &dyn Any, out: &mut Vec<u8>) -> Result<(), CodecError> {
     let tag = std::any::type_name::<T>();
     let t = v.downcast_ref::<T>().ok_or_else(|| CodecError::Encode {
         tag: tag.into(),
         reason: "the value is of another type".into(),
     })?;
-    let bytes = postcard::to_allocvec(t).map_err(|e| CodecError::Encode {
+    let start = out.len();
+    postcard::serialize_with_flavor(t, AppendTo(out)).map_err(|e| {
+        out.truncate(start);
+        CodecError::Encode {
+            tag: tag.into(),
+            reason: e.to_string(),
+        }
+    })
+}
+
+/// A type with an encoding of its own, for values whose serde form would
+/// cost extra copies (a large buffer serialized into a byte string, then
+/// copied again). Register it with
+/// [`register_codec!`](crate::register_codec).
+///
+/// ```
+/// use rask_core::{SizeOf, Value, codec::ValueCodec};
+///
+/// #[derive(Clone)]
+/// struct Samples(Vec<u16>);
+/// impl SizeOf for Samples {
+///     fn heap_bytes(&self) -> usize { self.0.heap_bytes() }
+/// }
+/// impl ValueCodec for Samples {
+///     fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), String> {
+///         out.reserve(2 * self.0.len());
+///         self.0.iter().for_each(|x| out.extend_from_slice(&x.to_le_bytes()));
+///         Ok(())
+///     }
+///     fn decode_from(bytes: &[u8]) -> Result<Self, String> {
+///         if bytes.len() % 2 != 0 {
+///             return Err(format!("{} bytes is not a whole number of samples", bytes.len()));
+///         }
+///         Ok(Samples(bytes.chunks_exact(2).map(|b| u16::from_le_bytes([b[0], b[1]])).collect()))
+///     }
+/// }
+/// rask_core::register_codec!(Samples);
+///
+/// let e = Value::new(Samples(vec![1, 2, 3])).encode().unwrap();
+/// assert_eq!(e.bytes, [1, 0, 2, 0, 3, 0]);
+/// let back = Value::decode(&e.tag, &e.bytes).unwrap();
+/// assert_eq!(back.downcast_ref::<Samples>().unwrap().0, [1, 2, 3]);
+/// assert!(Value::decode(&e.tag, &e.bytes[..3]).is_err());
+/// ```
+pub trait ValueCodec: SizeOf + Clone + Any + Send + Sync + Sized {
+    /// Appends the value's bytes to `out`; on an error, the reason.
+    fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), String>;
+    /// The value `bytes` encode (exactly those bytes); on an error, why
+    /// they do not decode.
+    fn decode_from(bytes: &[u8]) -> Result<Self, String>;
+}
+
+fn encode_custom<T: ValueCodec>(v: &dyn Any, out: &mut Vec<u8>) -> Result<(), CodecError> {
+    let tag = std::any::type_name::<T>();
+    let t = v.downcast_ref::<T>().ok_or_else(|| CodecError::Encode {
         tag: tag.into(),
-        reason: e.to_string(),
+        reason: "the value is of another type".into(),
     })?;
-    out.extend_from_slice(&bytes);
-    Ok(())
+    let start = out.len();
+    t.encode_into(out).map_err(|reason| {
+        out.truncate(start);
+        CodecError::Encode {
+            tag: tag.into(),
+            reason,
+        }
+    })
+}
+
+fn decode_custom<T: ValueCodec>(bytes: &[u8]) -> Result<Value, CodecError> {
+    T::decode_from(bytes)
+        .map(Value::new)
+        .map_err(|reason| CodecError::Malformed {
+            tag: std::any::type_name::<T>().into(),
+            reason,
+        })
 }
 
 fn decode_serde<T: DeserializeOwned + Any + Send + Sync>(

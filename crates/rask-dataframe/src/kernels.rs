@@ -70,7 +70,62 @@ pub(crate) fn frame_bytes(df: &PlFrame) -> usize {
     size
 }
 
-rask_core::register_type!(Part, Vec<Part>);
+rask_core::register_type!(Vec<Part>);
+rask_core::register_codec!(Part);
+
+/// A partition travels as its number of rows, then one Arrow IPC stream
+/// (Polars' own), written straight into the output: its serde form would
+/// write the stream into a buffer of its own and copy it again, and
+/// spilling a partition would then touch three times its size in fresh
+/// memory. The row count catches a stream cut at a batch boundary, which
+/// Polars' reader takes for a shorter frame.
+impl rask_core::codec::ValueCodec for Part {
+    fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), String> {
+        write_ipc(&self.0, out)
+    }
+
+    fn decode_from(bytes: &[u8]) -> Result<Self, String> {
+        read_ipc(bytes).map(Part)
+    }
+}
+
+/// Appends `df` to `out` as its height (8 bytes, little-endian) and an
+/// Arrow IPC stream, reserving about its size first (buffers are padded to
+/// 64 bytes, and the schema comes first).
+pub(crate) fn write_ipc(df: &PlFrame, out: &mut Vec<u8>) -> Result<(), String> {
+    let buffers: usize = df.columns().iter().map(|c| c.n_chunks()).sum::<usize>() * 3;
+    out.reserve(8 + frame_bytes(df) + 128 * buffers + (16 << 10));
+    out.extend_from_slice(&(df.height() as u64).to_le_bytes());
+    df.clone()
+        .serialize_into_writer(out)
+        .map_err(|e| e.to_string())
+}
+
+/// The frame `bytes` hold, all of them, as [`write_ipc`] wrote it.
+pub(crate) fn read_ipc(bytes: &[u8]) -> Result<PlFrame, String> {
+    let Some((height, stream)) = bytes.split_first_chunk::<8>() else {
+        return Err("the frame is cut short".into());
+    };
+    let height = u64::from_le_bytes(*height);
+    // A whole stream ends with the end-of-stream marker: the continuation
+    // word, then a message of length 0.
+    if !stream.ends_with(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]) {
+        return Err("the frame's Arrow IPC stream is cut short".into());
+    }
+    let mut cursor = std::io::Cursor::new(stream);
+    let df = PlFrame::deserialize_from_reader(&mut cursor).map_err(|e| e.to_string())?;
+    let rest = stream.len() as u64 - cursor.position();
+    if rest > 0 {
+        return Err(format!("{rest} bytes after the frame's Arrow IPC stream"));
+    }
+    if df.height() as u64 != height {
+        return Err(format!(
+            "the frame is cut short: {} of its {height} rows are there",
+            df.height()
+        ));
+    }
+    Ok(df)
+}
 
 impl Part {
     /// Wraps a frame as a task value.

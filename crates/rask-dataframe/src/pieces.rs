@@ -14,10 +14,10 @@
 use std::sync::Arc;
 
 use polars::prelude::DataFrame as PlFrame;
+use rask_core::codec::ValueCodec;
 use rask_core::{SizeOf, TaskError};
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::kernels::Part;
+use crate::kernels::{read_ipc, write_ipc};
 
 /// The output of a split: one frame per output partition. Cheap to clone.
 #[derive(Clone)]
@@ -46,17 +46,51 @@ impl SizeOf for Pieces {
     }
 }
 
-impl Serialize for Pieces {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(|f| Part(f.clone())))
+/// The pieces travel as their count, then each piece's length and Arrow
+/// IPC stream (see [`Part`]'s codec), written straight into the output.
+impl ValueCodec for Pieces {
+    fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), String> {
+        out.extend_from_slice(&(self.0.len() as u64).to_le_bytes());
+        for f in self.0.iter() {
+            let at = out.len();
+            out.extend_from_slice(&0u64.to_le_bytes());
+            write_ipc(f, out)?;
+            let len = (out.len() - at - 8) as u64;
+            out[at..at + 8].copy_from_slice(&len.to_le_bytes());
+        }
+        Ok(())
+    }
+
+    fn decode_from(bytes: &[u8]) -> Result<Self, String> {
+        let mut rest = bytes;
+        let mut take = |n: usize| -> Result<&[u8], String> {
+            if rest.len() < n {
+                return Err("the pieces are cut short".into());
+            }
+            let (head, tail) = rest.split_at(n);
+            rest = tail;
+            Ok(head)
+        };
+        let word = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
+        let count = word(take(8)?);
+        // Each piece takes at least its 8-byte length.
+        if count > (bytes.len() / 8) as u64 {
+            return Err(format!(
+                "{count} pieces cannot fit in {} bytes",
+                bytes.len()
+            ));
+        }
+        let frames = (0..count)
+            .map(|_| {
+                let len = usize::try_from(word(take(8)?)).map_err(|e| e.to_string())?;
+                read_ipc(take(len)?)
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        if !rest.is_empty() {
+            return Err(format!("{} bytes after the last piece", rest.len()));
+        }
+        Ok(Pieces::new(frames))
     }
 }
 
-impl<'de> Deserialize<'de> for Pieces {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let frames = Vec::<Part>::deserialize(d)?;
-        Ok(Pieces::new(frames.into_iter().map(|p| p.0).collect()))
-    }
-}
-
-rask_core::register_type!(Pieces);
+rask_core::register_codec!(Pieces);

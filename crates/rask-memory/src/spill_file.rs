@@ -1,53 +1,60 @@
 //! One spilled value on disk: a small header, then the value's codec bytes
-//! (LZ4-compressed when that makes them smaller).
+//! in blocks of up to 1 MiB, each LZ4-compressed when that makes it
+//! smaller.
 //!
 //! Layout, integers little-endian:
 //!
 //! ```text
-//! magic     8 bytes  "RASKSPL1"
-//! method    1 byte   0 = raw, 1 = lz4 block
+//! magic     8 bytes  "RASKSPL2"
 //! tag_len   2 bytes  then tag_len bytes of the codec tag (UTF-8)
 //! raw_len   8 bytes  length of the codec bytes
-//! body_len  8 bytes  length of the body that follows
-//! checksum  8 bytes  of the body (see `checksum`)
-//! body
+//! checksum  8 bytes  of the tag and raw_len
+//! blocks    ceil(raw_len / 1 MiB) of them, each:
+//!   method      1 byte   0 = stored, 1 = lz4 block
+//!   raw_n       4 bytes  codec bytes in the block (1 MiB, the last fewer)
+//!   stored_n    4 bytes  bytes that follow
+//!   checksum    8 bytes  of those bytes (see `checksum`)
+//!   stored_n bytes
 //! ```
 //!
-//! The checksum catches a damaged file that would still decode (a flipped
+//! Blocks let a spill be written and read back with no buffer of the
+//! value's size besides the codec bytes themselves: a block is compressed
+//! into (or read into) one reused 1 MiB buffer and decompressed straight
+//! into place. Spilling under memory pressure must not need much memory of
+//! its own — fresh memory is faulted in page by page, and a value's size
+//! in compressed copies at each spill and read cost more than the LZ4 work.
+//!
+//! The checksums catch a damaged file that would still decode (a flipped
 //! bit in the middle of an f64 block decodes to a wrong number): reading a
 //! spill file either gives back the value that was written or an error.
 
-use std::io::Write as _;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use rask_config::SpillCompression;
 use rask_core::Value;
 use rask_core::codec::EncodedValue;
 
-const MAGIC: &[u8; 8] = b"RASKSPL1";
-const RAW: u8 = 0;
+const MAGIC: &[u8; 8] = b"RASKSPL2";
+const STORED: u8 = 0;
 const LZ4: u8 = 1;
+/// Codec bytes per block.
+const BLOCK: usize = 1 << 20;
+/// Bytes of a block's header.
+const BLOCK_HEADER: usize = 1 + 4 + 4 + 8;
 
-/// Writes `encoded` to a new file at `path`; returns the file's length.
-/// A partly written file is removed.
+/// Writes `encoded` to a new file at `path` (which must not exist),
+/// compressing blocks with LZ4 when `compression` asks for it and the
+/// bytes compress; returns the file's length. A failed write removes the
+/// file.
 pub(crate) fn write(
     path: &Path,
     encoded: &EncodedValue,
     compression: SpillCompression,
 ) -> std::io::Result<u64> {
-    let compressed = match compression {
-        SpillCompression::Lz4 if encoded.bytes.len() >= 64 && worth_compressing(&encoded.bytes) => {
-            let c = lz4_flex::block::compress(&encoded.bytes);
-            // Incompressible values (random floats) are stored raw: reading
-            // them back then costs no decompression.
-            (c.len() < encoded.bytes.len() - encoded.bytes.len() / 16).then_some(c)
-        }
-        _ => None,
-    };
-    let (method, body) = match &compressed {
-        Some(c) => (LZ4, c.as_slice()),
-        None => (RAW, encoded.bytes.as_slice()),
-    };
+    let raw = encoded.bytes.as_slice();
+    let compress =
+        matches!(compression, SpillCompression::Lz4) && raw.len() >= 64 && worth_compressing(raw);
     let tag = encoded.tag.as_bytes();
     let tag_len = u16::try_from(tag.len()).map_err(|_| {
         std::io::Error::new(
@@ -58,41 +65,61 @@ pub(crate) fn write(
             ),
         )
     })?;
-    let mut header = Vec::with_capacity(8 + 1 + 2 + tag.len() + 24);
+    let mut header = Vec::with_capacity(8 + 2 + tag.len() + 16);
     header.extend_from_slice(MAGIC);
-    header.push(method);
     header.extend_from_slice(&tag_len.to_le_bytes());
     header.extend_from_slice(tag);
-    header.extend_from_slice(&(encoded.bytes.len() as u64).to_le_bytes());
-    header.extend_from_slice(&(body.len() as u64).to_le_bytes());
-    header.extend_from_slice(&checksum(body).to_le_bytes());
+    header.extend_from_slice(&(raw.len() as u64).to_le_bytes());
+    header.extend_from_slice(&checksum(&header[8..]).to_le_bytes());
+    let mut scratch = if compress {
+        vec![0u8; lz4_flex::block::get_maximum_output_size(BLOCK.min(raw.len()))]
+    } else {
+        Vec::new()
+    };
     let written = (|| {
         let mut file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(path)?;
         file.write_all(&header)?;
-        file.write_all(body)?;
-        // No fsync: a spill file lives only as long as this process, and
-        // the page cache is what makes spilling fast.
-        file.flush()
-    })();
-    match written {
-        Ok(()) => Ok((header.len() + body.len()) as u64),
-        Err(e) => {
-            let _ = std::fs::remove_file(path);
-            Err(e)
+        let mut len = header.len() as u64;
+        for block in raw.chunks(BLOCK) {
+            let packed = if compress {
+                let n = lz4_flex::block::compress_into(block, &mut scratch)
+                    .map_err(std::io::Error::other)?;
+                (n < block.len() - block.len() / 16).then(|| &scratch[..n])
+            } else {
+                None
+            };
+            let (method, body) = match packed {
+                Some(p) => (LZ4, p),
+                None => (STORED, block),
+            };
+            let mut h = [0u8; BLOCK_HEADER];
+            h[0] = method;
+            h[1..5].copy_from_slice(&(block.len() as u32).to_le_bytes());
+            h[5..9].copy_from_slice(&(body.len() as u32).to_le_bytes());
+            h[9..].copy_from_slice(&checksum(body).to_le_bytes());
+            file.write_all(&h)?;
+            file.write_all(body)?;
+            len += (BLOCK_HEADER + body.len()) as u64;
         }
+        file.flush()?;
+        Ok(len)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(path);
     }
+    written
 }
 
-/// Bytes of a large value tried before compressing all of it.
+/// How many bytes of the middle of a value are compressed to decide
+/// whether the whole is worth compressing.
 const SAMPLE: usize = 16 << 10;
 
-/// Whether compressing `bytes` looks worth it: for a large value, a sample
-/// from its middle must shrink by a tenth. Most floating-point data does
-/// not compress, and trying costs as much as the write (Dask's
-/// `maybe_compress` samples the same way).
+/// Whether LZ4 is likely to shrink `bytes` by a tenth: small values are
+/// tried; for large ones a sample from the middle decides, so incompressible
+/// data (noise, already compressed bytes) is not compressed in vain.
 fn worth_compressing(bytes: &[u8]) -> bool {
     if bytes.len() < 4 * SAMPLE {
         return true;
@@ -102,81 +129,121 @@ fn worth_compressing(bytes: &[u8]) -> bool {
     lz4_flex::block::compress(sample).len() < SAMPLE - SAMPLE / 10
 }
 
-/// Why a spill file could not be read.
+/// Why a spill file could not be read back.
 pub(crate) enum ReadError {
+    /// The file could not be opened or read.
     Io(std::io::Error),
+    /// The file is not what was written (cut short, damaged).
     Corrupt(String),
 }
 
-/// Reads the value in the spill file at `path`.
+impl From<std::io::Error> for ReadError {
+    fn from(e: std::io::Error) -> Self {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            ReadError::Corrupt("the file is cut short".into())
+        } else {
+            ReadError::Io(e)
+        }
+    }
+}
+
+/// The value spilled to `path`.
 pub(crate) fn read(path: &Path) -> Result<Value, ReadError> {
-    let bytes = std::fs::read(path).map_err(ReadError::Io)?;
-    parse(&bytes).map_err(ReadError::Corrupt)
+    let mut file = std::fs::File::open(path).map_err(ReadError::Io)?;
+    let len = file.metadata().map_err(ReadError::Io)?.len();
+    read_from(&mut file, len)
 }
 
+/// The value of a spill file's bytes (tests read damaged copies).
+#[cfg(test)]
 fn parse(bytes: &[u8]) -> Result<Value, String> {
-    let mut r = Reader(bytes);
-    if r.take(8)? != MAGIC {
-        return Err("it does not start with rask's spill header".into());
+    match read_from(&mut &bytes[..], bytes.len() as u64) {
+        Ok(v) => Ok(v),
+        Err(ReadError::Corrupt(reason)) => Err(reason),
+        Err(ReadError::Io(e)) => Err(e.to_string()),
     }
-    let method = r.take(1)?[0];
-    let tag_len = u16::from_le_bytes(r.array()?) as usize;
-    let tag = std::str::from_utf8(r.take(tag_len)?)
-        .map_err(|_| "the type tag is not UTF-8".to_owned())?;
-    let raw_len = u64::from_le_bytes(r.array()?);
-    let body_len = u64::from_le_bytes(r.array()?);
-    let sum = u64::from_le_bytes(r.array()?);
-    let body = r.0;
-    if body.len() as u64 != body_len {
-        return Err(format!(
-            "{body_len} bytes of data were written, {} are there",
-            body.len()
-        ));
+}
+
+/// Reads a spill file of `len` bytes from `r`.
+fn read_from(r: &mut impl Read, len: u64) -> Result<Value, ReadError> {
+    let corrupt = |reason: &str| ReadError::Corrupt(reason.to_owned());
+    let mut head = [0u8; 10];
+    r.read_exact(&mut head)?;
+    if &head[..8] != MAGIC {
+        return Err(corrupt("it does not start with rask's spill header"));
     }
-    if checksum(body) != sum {
-        return Err("its checksum does not match".into());
-    }
-    let raw_len = usize::try_from(raw_len).map_err(|_| "too large for memory".to_owned())?;
-    let decompressed;
-    let raw = match method {
-        RAW => body,
-        LZ4 => {
-            decompressed = lz4_flex::block::decompress(body, raw_len)
-                .map_err(|e| format!("LZ4 data does not decompress: {e}"))?;
-            decompressed.as_slice()
-        }
-        m => return Err(format!("unknown compression method {m}")),
+    let tag_len = u16::from_le_bytes([head[8], head[9]]) as usize;
+    let mut rest = vec![0u8; tag_len + 16];
+    r.read_exact(&mut rest)?;
+    let word = |b: &[u8]| {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        u64::from_le_bytes(a)
     };
-    if raw.len() != raw_len {
-        return Err(format!(
-            "{raw_len} bytes were encoded, {} came back",
-            raw.len()
-        ));
+    let mut summed = head[8..].to_vec();
+    summed.extend_from_slice(&rest[..tag_len + 8]);
+    if checksum(&summed) != word(&rest[tag_len + 8..]) {
+        return Err(corrupt("its header's checksum does not match"));
     }
-    Value::decode(tag, raw).map_err(|e| e.to_string())
-}
-
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        if self.0.len() < n {
-            return Err("the file is cut short".into());
+    let tag =
+        std::str::from_utf8(&rest[..tag_len]).map_err(|_| corrupt("the type tag is not UTF-8"))?;
+    let raw_len = word(&rest[tag_len..tag_len + 8]);
+    // LZ4 expands at most 255-fold: a larger length is damage, not a
+    // reason to allocate.
+    if raw_len > len.saturating_mul(255) {
+        return Err(ReadError::Corrupt(format!(
+            "it claims {raw_len} bytes of data in a file of {len} bytes"
+        )));
+    }
+    let raw_len = usize::try_from(raw_len).map_err(|_| corrupt("too large for memory"))?;
+    let mut raw = vec![0u8; raw_len];
+    let mut scratch = Vec::new();
+    for block in raw.chunks_mut(BLOCK) {
+        let mut h = [0u8; BLOCK_HEADER];
+        r.read_exact(&mut h)?;
+        let raw_n = u32::from_le_bytes([h[1], h[2], h[3], h[4]]) as usize;
+        let stored_n = u32::from_le_bytes([h[5], h[6], h[7], h[8]]) as usize;
+        let sum = word(&h[9..]);
+        if raw_n != block.len() || stored_n > lz4_flex::block::get_maximum_output_size(BLOCK) {
+            return Err(corrupt("a block's lengths are not those written"));
         }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Ok(head)
+        match h[0] {
+            STORED if stored_n == raw_n => {
+                r.read_exact(block)?;
+                if checksum(block) != sum {
+                    return Err(corrupt("its checksum does not match"));
+                }
+            }
+            LZ4 => {
+                scratch.resize(stored_n, 0);
+                r.read_exact(&mut scratch)?;
+                if checksum(&scratch) != sum {
+                    return Err(corrupt("its checksum does not match"));
+                }
+                let n = lz4_flex::block::decompress_into(&scratch, block).map_err(|e| {
+                    ReadError::Corrupt(format!("LZ4 data does not decompress: {e}"))
+                })?;
+                if n != raw_n {
+                    return Err(ReadError::Corrupt(format!(
+                        "a block of {raw_n} bytes decompressed to {n}"
+                    )));
+                }
+            }
+            m => {
+                return Err(ReadError::Corrupt(format!(
+                    "unknown block method {m} or a stored block of the wrong length"
+                )));
+            }
+        }
     }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
-        let mut a = [0u8; N];
-        a.copy_from_slice(self.take(N)?);
-        Ok(a)
+    if r.read(&mut [0u8; 1])? != 0 {
+        return Err(corrupt("bytes follow the last block"));
     }
+    Value::decode(tag, &raw).map_err(|e| ReadError::Corrupt(e.to_string()))
 }
 
-/// A fast 64-bit checksum (multiply-rotate over 8-byte words, several
-/// gigabytes per second): it catches damage, not forgery.
+/// A fast hash of `bytes` (not cryptographic: it finds damage, not
+/// tampering).
 fn checksum(bytes: &[u8]) -> u64 {
     const K: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut h = (bytes.len() as u64).wrapping_mul(K);
@@ -247,6 +314,50 @@ mod tests {
         let len = write(&d.join("v"), &e, SpillCompression::Lz4).unwrap();
         assert!(len > 1 << 20);
         assert_eq!(read(&d.join("v")).ok().unwrap().encode().unwrap(), e);
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn values_of_many_blocks_round_trip_with_blocks_stored_and_compressed() {
+        // 3.5 MiB: noise (a stored block), then a pattern (compressed
+        // blocks; the middle, where the sample is taken, is in it).
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let bytes: Vec<u8> = (0..(7 << 19))
+            .map(|i| {
+                if i >= 1 << 20 {
+                    return (i % 7) as u8;
+                }
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        let d = dir("blocks");
+        let e = Value::new(bytes).encode().unwrap();
+        for c in [SpillCompression::Lz4, SpillCompression::None] {
+            let path = d.join(format!("{c}"));
+            let len = write(&path, &e, c).unwrap();
+            assert_eq!(std::fs::metadata(&path).unwrap().len(), len);
+            let file = std::fs::read(&path).unwrap();
+            assert_eq!(parse(&file).ok().unwrap().encode().unwrap(), e);
+            assert_eq!(read(&path).ok().unwrap().encode().unwrap(), e);
+            if c == SpillCompression::Lz4 {
+                // The pattern shrank, the noise did not grow.
+                assert!(len < e.bytes.len() as u64 - (1 << 20), "{len} bytes");
+            }
+            // Cut at every block boundary and inside the last block.
+            let mut at = 8 + 2 + e.tag.len() + 16;
+            while at < file.len() {
+                assert!(parse(&file[..at]).is_err(), "{c}: cut at {at}");
+                let n = u32::from_le_bytes(file[at + 5..at + 9].try_into().unwrap()) as usize;
+                at += BLOCK_HEADER + n;
+            }
+            assert!(parse(&file[..file.len() - 1]).is_err());
+            let mut longer = file.clone();
+            longer.push(0);
+            assert!(parse(&longer).is_err());
+        }
         std::fs::remove_dir_all(&d).unwrap();
     }
 

@@ -85,5 +85,14 @@ fn partitions_travel_as_bytes() {
     let enc = v.encode().unwrap();
     let back = rask_core::Value::decode(&enc.tag, &enc.bytes).unwrap();
     assert_frames_eq(&back.downcast_ref::<dd::Part>().unwrap().0, &pl);
-    assert!(rask_core::Value::decode(&enc.tag, &enc.bytes[..enc.bytes.len() / 2]).is_err());
+    // Cut anywhere, or with bytes after it, the stream is an error.
+    for cut in 0..enc.bytes.len() {
+        assert!(
+            rask_core::Value::decode(&enc.tag, &enc.bytes[..cut]).is_err(),
+            "cut at {cut}"
+        );
+    }
+    let mut longer = enc.bytes.clone();
+    longer.extend_from_slice(&[0; 8]);
+    assert!(rask_core::Value::decode(&enc.tag, &longer).is_err());
 }
