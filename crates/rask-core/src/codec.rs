@@ -40,6 +40,7 @@
 //! ```
 
 use std::any::{Any, TypeId};
+use std::io::{Read, Write};
 use std::sync::LazyLock;
 
 use ndarray::{ArrayD, IxDyn};
@@ -104,6 +105,8 @@ type SizeFn = fn(&dyn Any) -> usize;
 type EncodeFn = fn(&dyn Any, &mut Vec<u8>) -> Result<(), CodecError>;
 type DecodeFn = fn(&[u8]) -> Result<Value, CodecError>;
 type CollectFn = fn(&[Value]) -> Result<Value, crate::TaskError>;
+type WriteFn = fn(&dyn Any, &mut dyn Write) -> Result<(), CodecError>;
+type ReadFn = fn(&mut dyn Read, usize) -> Result<Value, CodecError>;
 
 /// One registered value type: its tag, size function and codec.
 ///
@@ -115,6 +118,10 @@ pub struct TypeEntry {
     tag: fn() -> &'static str,
     size: SizeFn,
     codec: Option<(EncodeFn, DecodeFn)>,
+    /// Streaming forms of the codec (same bytes), where the type has them:
+    /// a value written to a file without its bytes in memory first, and
+    /// read back without them.
+    stream: Option<(WriteFn, ReadFn)>,
     /// Whether `size` is a [`SizeOf`] (preferred over an estimate when a
     /// type is registered twice).
     exact_size: bool,
@@ -134,6 +141,7 @@ impl TypeEntry {
             tag: std::any::type_name::<T>,
             size: size_of_any::<T>,
             codec: Some((encode_serde::<T>, decode_serde::<T>)),
+            stream: None,
             exact_size: true,
             collect: Some(collect_values::<T>),
         }
@@ -148,6 +156,7 @@ impl TypeEntry {
             tag: std::any::type_name::<T>,
             size: serialized_size::<T>,
             codec: Some((encode_serde::<T>, decode_serde::<T>)),
+            stream: None,
             exact_size: false,
             collect: Some(collect_values::<T>),
         }
@@ -160,6 +169,7 @@ impl TypeEntry {
             tag: std::any::type_name::<T>,
             size: size_of_any::<T>,
             codec: Some((encode_custom::<T>, decode_custom::<T>)),
+            stream: Some((write_custom::<T>, read_custom::<T>)),
             exact_size: true,
             collect: Some(collect_values::<T>),
         }
@@ -172,6 +182,7 @@ impl TypeEntry {
             tag: std::any::type_name::<T>,
             size: size_of_any::<T>,
             codec: None,
+            stream: None,
             exact_size: true,
             collect: None,
         }
@@ -184,6 +195,7 @@ impl TypeEntry {
             tag: std::any::type_name::<ArrayD<T>>,
             size: size_of_any::<ArrayD<T>>,
             codec: Some((encode_block::<T>, decode_block::<T>)),
+            stream: Some((write_block::<T>, read_block::<T>)),
             exact_size: true,
             collect: Some(collect_values::<ArrayD<T>>),
         }
@@ -314,6 +326,61 @@ pub(crate) fn encode(value: &dyn Any, type_name: &'static str) -> Result<Encoded
     })
 }
 
+/// Writes the bytes [`encode`] would make to `w` (streaming where the type
+/// can), returning the type's tag. A failed write is an `Encode` error
+/// whose reason is the I/O error's text; a caller that needs the I/O error
+/// itself keeps it in its writer.
+pub(crate) fn encode_to(
+    value: &dyn Any,
+    type_name: &'static str,
+    w: &mut dyn Write,
+) -> Result<&'static str, CodecError> {
+    let entry = entry_of(value.type_id()).ok_or(CodecError::NoCodec { type_name })?;
+    let (enc, _) = entry.codec.ok_or(CodecError::NoCodec { type_name })?;
+    match entry.stream {
+        Some((write, _)) => write(value, w)?,
+        None => {
+            let mut bytes = Vec::new();
+            enc(value, &mut bytes)?;
+            w.write_all(&bytes).map_err(|e| io_error(entry.tag(), &e))?;
+        }
+    }
+    Ok(entry.tag())
+}
+
+/// Reads a value of the type tagged `tag` from exactly `len` bytes of `r`
+/// (made by [`encode_to`] or [`encode`]), streaming where the type can.
+pub(crate) fn decode_from_reader(
+    tag: &str,
+    r: &mut dyn Read,
+    len: usize,
+) -> Result<Value, CodecError> {
+    let entry = entry_for_tag(tag).ok_or_else(|| CodecError::UnknownTag {
+        tag: tag.to_string(),
+    })?;
+    let (_, dec) = entry.codec.ok_or_else(|| CodecError::UnknownTag {
+        tag: tag.to_string(),
+    })?;
+    match entry.stream {
+        Some((_, read)) => read(r, len),
+        None => {
+            let mut bytes = vec![0u8; len];
+            r.read_exact(&mut bytes).map_err(|e| CodecError::Malformed {
+                tag: tag.to_string(),
+                reason: e.to_string(),
+            })?;
+            dec(&bytes)
+        }
+    }
+}
+
+fn io_error(tag: &str, e: &std::io::Error) -> CodecError {
+    CodecError::Encode {
+        tag: tag.into(),
+        reason: format!("writing failed: {e}"),
+    }
+}
+
 pub(crate) fn decode(tag: &str, bytes: &[u8]) -> Result<Value, CodecError> {
     let entry = entry_for_tag(tag).ok_or_else(|| CodecError::UnknownTag {
         tag: tag.to_string(),
@@ -428,6 +495,25 @@ pub trait ValueCodec: SizeOf + Clone + Any + Send + Sync + Sized {
     /// The value `bytes` encode (exactly those bytes); on an error, why
     /// they do not decode.
     fn decode_from(bytes: &[u8]) -> Result<Self, String>;
+
+    /// Writes the bytes of [`encode_into`](Self::encode_into) to `w`. The
+    /// default encodes into memory first; a type whose bytes can be made
+    /// piece by piece writes them as it goes, so spilling it needs no copy
+    /// of its size.
+    fn encode_to(&self, w: &mut dyn Write) -> std::io::Result<()> {
+        let mut out = Vec::new();
+        self.encode_into(&mut out).map_err(std::io::Error::other)?;
+        w.write_all(&out)
+    }
+
+    /// Reads a value from exactly `len` bytes of `r`, as
+    /// [`decode_from`](Self::decode_from) would from those bytes. The
+    /// default reads them into memory first.
+    fn decode_from_reader(r: &mut dyn Read, len: usize) -> Result<Self, String> {
+        let mut bytes = vec![0u8; len];
+        r.read_exact(&mut bytes).map_err(|e| e.to_string())?;
+        Self::decode_from(&bytes)
+    }
 }
 
 fn encode_custom<T: ValueCodec>(v: &dyn Any, out: &mut Vec<u8>) -> Result<(), CodecError> {
@@ -444,6 +530,27 @@ fn encode_custom<T: ValueCodec>(v: &dyn Any, out: &mut Vec<u8>) -> Result<(), Co
             reason,
         }
     })
+}
+
+fn write_custom<T: ValueCodec>(v: &dyn Any, w: &mut dyn Write) -> Result<(), CodecError> {
+    let tag = std::any::type_name::<T>();
+    let t = v.downcast_ref::<T>().ok_or_else(|| CodecError::Encode {
+        tag: tag.into(),
+        reason: "the value is of another type".into(),
+    })?;
+    t.encode_to(w).map_err(|e| CodecError::Encode {
+        tag: tag.into(),
+        reason: e.to_string(),
+    })
+}
+
+fn read_custom<T: ValueCodec>(r: &mut dyn Read, len: usize) -> Result<Value, CodecError> {
+    T::decode_from_reader(r, len)
+        .map(Value::new)
+        .map_err(|reason| CodecError::Malformed {
+            tag: std::any::type_name::<T>().into(),
+            reason,
+        })
 }
 
 fn decode_custom<T: ValueCodec>(bytes: &[u8]) -> Result<Value, CodecError> {
@@ -640,6 +747,117 @@ fn encode_block<T: BlockElement>(v: &dyn Any, out: &mut Vec<u8>) -> Result<(), C
         }
     }
     Ok(())
+}
+
+/// [`encode_block`] to a writer: the header, then the elements straight
+/// from the block's memory where it is contiguous (else in pieces).
+fn write_block<T: BlockElement>(v: &dyn Any, w: &mut dyn Write) -> Result<(), CodecError> {
+    let tag = std::any::type_name::<ArrayD<T>>();
+    let a = v
+        .downcast_ref::<ArrayD<T>>()
+        .ok_or_else(|| CodecError::Encode {
+            tag: tag.into(),
+            reason: "the value is of another type".into(),
+        })?;
+    if a.ndim() > u8::MAX as usize {
+        return Err(CodecError::Encode {
+            tag: tag.into(),
+            reason: format!("{} axes; blocks have at most 255", a.ndim()),
+        });
+    }
+    let mut header = Vec::with_capacity(4 + 8 * a.ndim());
+    header.extend_from_slice(BLOCK_MAGIC);
+    header.push(T::BLOCK_CODE);
+    header.push(a.ndim() as u8);
+    for &n in a.shape() {
+        header.extend_from_slice(&(n as u64).to_le_bytes());
+    }
+    let io = |e: std::io::Error| io_error(tag, &e);
+    w.write_all(&header).map_err(io)?;
+    if let Some(bytes) = a.as_slice().and_then(T::le_bytes) {
+        return w.write_all(bytes).map_err(io);
+    }
+    // Not contiguous, or not little-endian in memory: 64 Ki elements at a
+    // time.
+    let mut buf = Vec::new();
+    let mut xs = Vec::with_capacity(1 << 16);
+    let mut it = a.iter().copied().peekable();
+    while it.peek().is_some() {
+        xs.clear();
+        xs.extend(it.by_ref().take(1 << 16));
+        buf.clear();
+        T::extend_le(&xs, &mut buf);
+        w.write_all(&buf).map_err(io)?;
+    }
+    Ok(())
+}
+
+/// [`decode_block`] from exactly `len` bytes of a reader: the elements are
+/// read straight into the new block's memory where they can be.
+fn read_block<T: BlockElement>(r: &mut dyn Read, len: usize) -> Result<Value, CodecError> {
+    let malformed = |reason: String| CodecError::Malformed {
+        tag: std::any::type_name::<ArrayD<T>>().into(),
+        reason,
+    };
+    let read = |r: &mut dyn Read, buf: &mut [u8]| {
+        r.read_exact(buf)
+            .map_err(|e| malformed(format!("reading the block: {e}")))
+    };
+    let mut head = [0u8; 4];
+    if len < 4 {
+        return Err(malformed("missing block header".into()));
+    }
+    read(r, &mut head)?;
+    if &head[..2] != BLOCK_MAGIC {
+        return Err(malformed("missing block header".into()));
+    }
+    if head[2] != T::BLOCK_CODE {
+        return Err(malformed(format!(
+            "element code {} where {} was expected",
+            head[2],
+            T::BLOCK_CODE
+        )));
+    }
+    let ndim = head[3] as usize;
+    if len < 4 + 8 * ndim {
+        return Err(malformed(format!(
+            "the header promises {ndim} axes but is cut short"
+        )));
+    }
+    let mut dims = vec![0u8; 8 * ndim];
+    read(r, &mut dims)?;
+    let mut shape = Vec::with_capacity(ndim);
+    let mut n: usize = 1;
+    for c in dims.chunks_exact(8) {
+        let mut raw = [0u8; 8];
+        raw.copy_from_slice(c);
+        let d = usize::try_from(u64::from_le_bytes(raw))
+            .map_err(|_| malformed("an axis length does not fit in memory".into()))?;
+        n = n
+            .checked_mul(d)
+            .ok_or_else(|| malformed("the shape's size overflows".into()))?;
+        shape.push(d);
+    }
+    let data = len - 4 - 8 * ndim;
+    if n.checked_mul(T::SIZE) != Some(data) {
+        return Err(malformed(format!(
+            "shape {shape:?} needs {} bytes of elements, found {data}",
+            n.saturating_mul(T::SIZE)
+        )));
+    }
+    let mut xs = vec![T::default(); n];
+    if let Some(bytes) = T::le_bytes_mut(&mut xs) {
+        read(r, bytes)?;
+    } else {
+        let mut buf = vec![0u8; (1 << 16) * T::SIZE];
+        for part in xs.chunks_mut(1 << 16) {
+            let b = &mut buf[..part.len() * T::SIZE];
+            read(r, b)?;
+            T::read_le(b, part).map_err(malformed)?;
+        }
+    }
+    let a = ArrayD::from_shape_vec(IxDyn(&shape), xs).map_err(|e| malformed(e.to_string()))?;
+    Ok(Value::new(a))
 }
 
 fn decode_block<T: BlockElement>(bytes: &[u8]) -> Result<Value, CodecError> {

@@ -159,6 +159,61 @@ impl Value {
         crate::codec::encode(self.0.as_any(), self.type_name())
     }
 
+    /// The tag [`Value::encode`] would give the value; `None` when its type
+    /// has no codec.
+    ///
+    /// ```
+    /// assert!(rask_core::Value::new(1.5f64).codec_tag().is_some());
+    /// ```
+    pub fn codec_tag(&self) -> Option<&'static str> {
+        crate::codec::entry_of(self.value_type_id())
+            .filter(|e| e.has_codec())
+            .map(crate::codec::TypeEntry::tag)
+    }
+
+    /// Writes the bytes of [`Value::encode`] to `w` and returns the type's
+    /// tag. Blocks and types with a streaming [`ValueCodec`] write them as
+    /// they go, so a spill file is written without a copy of the value in
+    /// memory; other types are encoded into memory first.
+    ///
+    /// [`ValueCodec`]: crate::codec::ValueCodec
+    ///
+    /// ```
+    /// use rask_core::Value;
+    /// let v = Value::new(ndarray::ArrayD::<f32>::zeros(ndarray::IxDyn(&[2, 3])));
+    /// let mut bytes = Vec::new();
+    /// let tag = v.encode_to(&mut bytes).unwrap();
+    /// assert_eq!(bytes, v.encode().unwrap().bytes);
+    /// let back = Value::decode_from_reader(tag, &mut bytes.as_slice(), bytes.len()).unwrap();
+    /// assert_eq!(back.encode().unwrap().bytes, bytes);
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Value::encode`]; a failed write is an `Encode` error carrying
+    /// the I/O error's text.
+    pub fn encode_to(
+        &self,
+        w: &mut dyn std::io::Write,
+    ) -> Result<&'static str, crate::codec::CodecError> {
+        crate::codec::encode_to(self.0.as_any(), self.type_name(), w)
+    }
+
+    /// Reads a value tagged `tag` from exactly `len` bytes of `r`, as
+    /// [`Value::decode`] would from those bytes (see [`Value::encode_to`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`Value::decode`]; a read that fails or ends early is a
+    /// `Malformed` error.
+    pub fn decode_from_reader(
+        tag: &str,
+        r: &mut dyn std::io::Read,
+        len: usize,
+    ) -> Result<Value, crate::codec::CodecError> {
+        crate::codec::decode_from_reader(tag, r, len)
+    }
+
     /// Decodes bytes made by [`Value::encode`] (in this or another process
     /// of the same build). Never panics: bytes that do not decode give an
     /// error.

@@ -73,58 +73,107 @@ pub(crate) fn frame_bytes(df: &PlFrame) -> usize {
 rask_core::register_type!(Vec<Part>);
 rask_core::register_codec!(Part);
 
-/// A partition travels as its number of rows, then one Arrow IPC stream
-/// (Polars' own), written straight into the output: its serde form would
-/// write the stream into a buffer of its own and copy it again, and
-/// spilling a partition would then touch three times its size in fresh
-/// memory. The row count catches a stream cut at a batch boundary, which
-/// Polars' reader takes for a shorter frame.
+/// A partition travels as its number of rows, then Arrow IPC streams
+/// (Polars' own, see [`write_ipc`]), written straight into the output or
+/// the spill file: its
+/// serde form would write the stream into a buffer of its own and copy it
+/// again, and spilling a partition would then touch three times its size
+/// in fresh memory. The row count catches a stream cut at a batch
+/// boundary, which Polars' reader takes for a shorter frame.
 impl rask_core::codec::ValueCodec for Part {
     fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), String> {
-        write_ipc(&self.0, out)
+        out.reserve(8 + frame_bytes(&self.0) + 128 * buffers(&self.0) + (16 << 10));
+        write_ipc(&self.0, out).map_err(|e| e.to_string())
+    }
+
+    fn encode_to(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        write_ipc(&self.0, w)
     }
 
     fn decode_from(bytes: &[u8]) -> Result<Self, String> {
-        read_ipc(bytes).map(Part)
+        let mut cursor = std::io::Cursor::new(bytes);
+        let df = read_ipc(&mut cursor)?;
+        let rest = bytes.len() as u64 - cursor.position();
+        if rest > 0 {
+            return Err(format!("{rest} bytes after the frame"));
+        }
+        Ok(Part(df))
     }
 }
 
-/// Appends `df` to `out` as its height (8 bytes, little-endian) and an
-/// Arrow IPC stream, reserving about its size first (buffers are padded to
-/// 64 bytes, and the schema comes first).
-pub(crate) fn write_ipc(df: &PlFrame, out: &mut Vec<u8>) -> Result<(), String> {
-    let buffers: usize = df.columns().iter().map(|c| c.n_chunks()).sum::<usize>() * 3;
-    out.reserve(8 + frame_bytes(df) + 128 * buffers + (16 << 10));
-    out.extend_from_slice(&(df.height() as u64).to_le_bytes());
-    df.clone()
-        .serialize_into_writer(out)
-        .map_err(|e| e.to_string())
+/// Buffers of `df`'s arrays, about (each is padded to 64 bytes in IPC).
+pub(crate) fn buffers(df: &PlFrame) -> usize {
+    df.columns().iter().map(|c| c.n_chunks()).sum::<usize>() * 3
 }
 
-/// The frame `bytes` hold, all of them, as [`write_ipc`] wrote it.
-pub(crate) fn read_ipc(bytes: &[u8]) -> Result<PlFrame, String> {
-    let Some((height, stream)) = bytes.split_first_chunk::<8>() else {
+/// Bytes of codec output per Arrow IPC stream of a frame, about.
+const STREAM_BYTES: usize = 1 << 20;
+
+/// Writes `df` as its height (8 bytes, little-endian), then its rows as
+/// Arrow IPC streams of about [`STREAM_BYTES`] each (one stream for an
+/// empty frame). Polars' writer encodes each record batch into a buffer of
+/// its own before writing it: small batches keep that buffer small and
+/// reused, where one batch of a whole partition would be a fresh buffer
+/// of its size at every spill.
+pub(crate) fn write_ipc(df: &PlFrame, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+    let height = df.height();
+    w.write_all(&(height as u64).to_le_bytes())?;
+    let per_row = frame_bytes(df) / height.max(1) + 1;
+    let rows = (STREAM_BYTES / per_row).max(1024);
+    let mut at = 0;
+    loop {
+        let n = rows.min(height - at);
+        df.slice(at as i64, n)
+            .serialize_into_writer(w)
+            .map_err(std::io::Error::other)?;
+        at += n;
+        if at >= height {
+            return Ok(());
+        }
+    }
+}
+
+/// Reads a frame [`write_ipc`] wrote at the cursor's position, leaving the
+/// cursor after it. The frame has a chunk per stream.
+pub(crate) fn read_ipc(cursor: &mut std::io::Cursor<&[u8]>) -> Result<PlFrame, String> {
+    let at = cursor.position() as usize;
+    let bytes = *cursor.get_ref();
+    let Some((height, _)) = bytes.get(at..).and_then(|b| b.split_first_chunk::<8>()) else {
         return Err("the frame is cut short".into());
     };
     let height = u64::from_le_bytes(*height);
-    // A whole stream ends with the end-of-stream marker: the continuation
-    // word, then a message of length 0.
-    if !stream.ends_with(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]) {
-        return Err("the frame's Arrow IPC stream is cut short".into());
+    cursor.set_position(at as u64 + 8);
+    let mut df: Option<PlFrame> = None;
+    let mut rows = 0u64;
+    loop {
+        let part = PlFrame::deserialize_from_reader(cursor).map_err(|e| e.to_string())?;
+        // A whole stream ends with the end-of-stream marker: the
+        // continuation word, then a message of length 0.
+        let end = cursor.position() as usize;
+        if !bytes
+            .get(..end)
+            .is_some_and(|b| b.ends_with(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]))
+        {
+            return Err("the frame's Arrow IPC stream is cut short".into());
+        }
+        rows += part.height() as u64;
+        if part.height() == 0 && height > 0 {
+            return Err("an empty Arrow IPC stream in a frame of rows".into());
+        }
+        match &mut df {
+            None => df = Some(part),
+            Some(df) => {
+                df.vstack_mut_owned(part).map_err(|e| e.to_string())?;
+            }
+        }
+        if rows >= height {
+            break;
+        }
     }
-    let mut cursor = std::io::Cursor::new(stream);
-    let df = PlFrame::deserialize_from_reader(&mut cursor).map_err(|e| e.to_string())?;
-    let rest = stream.len() as u64 - cursor.position();
-    if rest > 0 {
-        return Err(format!("{rest} bytes after the frame's Arrow IPC stream"));
+    if rows != height {
+        return Err(format!("the frame has {rows} rows where {height} were written"));
     }
-    if df.height() as u64 != height {
-        return Err(format!(
-            "the frame is cut short: {} of its {height} rows are there",
-            df.height()
-        ));
-    }
-    Ok(df)
+    df.ok_or_else(|| "no Arrow IPC stream".to_string())
 }
 
 impl Part {
@@ -201,7 +250,39 @@ pub(crate) fn concat(frames: impl IntoIterator<Item = PlFrame>) -> Result<PlFram
 mod tests {
     use polars::prelude::*;
 
-    use super::frame_bytes;
+    use super::{Part, frame_bytes};
+    use rask_core::codec::ValueCodec;
+
+    #[test]
+    fn large_frames_travel_as_several_streams_and_come_back_whole() {
+        let n = 150_000;
+        let df = df!(
+            "i" => (0..n as i64).collect::<Vec<_>>(),
+            "s" => (0..n).map(|i| format!("kind-{}", i % 977)).collect::<Vec<_>>(),
+            "f" => (0..n).map(|i| (i % 5 != 0).then_some(i as f64 * 0.5)).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        for frame in [df.clone(), df.slice(1000, 0), df.slice(7, 70_001)] {
+            let mut bytes = Vec::new();
+            Part(frame.clone()).encode_into(&mut bytes).unwrap();
+            let mut streamed = Vec::new();
+            Part(frame.clone()).encode_to(&mut streamed).unwrap();
+            assert_eq!(bytes, streamed);
+            let back = Part::decode_from(&bytes).unwrap().0;
+            assert!(back.equals_missing(&frame));
+            assert_eq!(back.schema(), frame.schema());
+            // Cut anywhere (at stream boundaries too), the frame is an error.
+            for k in 1..60 {
+                let cut = bytes.len() * k / 60;
+                assert!(Part::decode_from(&bytes[..cut]).is_err(), "cut at {cut}");
+            }
+        }
+        // 150,000 rows of about 40 bytes: several streams.
+        let mut bytes = Vec::new();
+        Part(df).encode_into(&mut bytes).unwrap();
+        let streams = bytes.windows(8).filter(|w| *w == [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]).count();
+        assert!(streams >= 3, "{streams} streams");
+    }
 
     #[test]
     fn frames_count_string_views_as_polars_stores_them() {

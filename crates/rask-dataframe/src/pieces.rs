@@ -17,7 +17,7 @@ use polars::prelude::DataFrame as PlFrame;
 use rask_core::codec::ValueCodec;
 use rask_core::{SizeOf, TaskError};
 
-use crate::kernels::{read_ipc, write_ipc};
+use crate::kernels::{buffers, frame_bytes, read_ipc, write_ipc};
 
 /// The output of a split: one frame per output partition. Cheap to clone.
 #[derive(Clone)]
@@ -46,48 +46,38 @@ impl SizeOf for Pieces {
     }
 }
 
-/// The pieces travel as their count, then each piece's length and Arrow
-/// IPC stream (see [`Part`]'s codec), written straight into the output.
+/// The pieces travel as their count, then each piece as a partition does
+/// (see [`Part`](crate::Part)'s codec), written straight into the output
+/// or the spill file.
 impl ValueCodec for Pieces {
     fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), String> {
-        out.extend_from_slice(&(self.0.len() as u64).to_le_bytes());
-        for f in self.0.iter() {
-            let at = out.len();
-            out.extend_from_slice(&0u64.to_le_bytes());
-            write_ipc(f, out)?;
-            let len = (out.len() - at - 8) as u64;
-            out[at..at + 8].copy_from_slice(&len.to_le_bytes());
-        }
-        Ok(())
+        let size: usize = self.0.iter().map(|f| frame_bytes(f) + 128 * buffers(f)).sum();
+        out.reserve(8 + size + self.0.len() * (16 << 10));
+        self.encode_to(out).map_err(|e| e.to_string())
+    }
+
+    fn encode_to(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        w.write_all(&(self.0.len() as u64).to_le_bytes())?;
+        self.0.iter().try_for_each(|f| write_ipc(f, w))
     }
 
     fn decode_from(bytes: &[u8]) -> Result<Self, String> {
-        let mut rest = bytes;
-        let mut take = |n: usize| -> Result<&[u8], String> {
-            if rest.len() < n {
-                return Err("the pieces are cut short".into());
-            }
-            let (head, tail) = rest.split_at(n);
-            rest = tail;
-            Ok(head)
+        let Some((count, _)) = bytes.split_first_chunk::<8>() else {
+            return Err("the pieces are cut short".into());
         };
-        let word = |b: &[u8]| u64::from_le_bytes(b.try_into().expect("8 bytes"));
-        let count = word(take(8)?);
-        // Each piece takes at least its 8-byte length.
+        let count = u64::from_le_bytes(*count);
+        // Each piece takes at least its 8-byte height.
         if count > (bytes.len() / 8) as u64 {
-            return Err(format!(
-                "{count} pieces cannot fit in {} bytes",
-                bytes.len()
-            ));
+            return Err(format!("{count} pieces cannot fit in {} bytes", bytes.len()));
         }
+        let mut cursor = std::io::Cursor::new(bytes);
+        cursor.set_position(8);
         let frames = (0..count)
-            .map(|_| {
-                let len = usize::try_from(word(take(8)?)).map_err(|e| e.to_string())?;
-                read_ipc(take(len)?)
-            })
+            .map(|_| read_ipc(&mut cursor))
             .collect::<Result<Vec<_>, String>>()?;
-        if !rest.is_empty() {
-            return Err(format!("{} bytes after the last piece", rest.len()));
+        let rest = bytes.len() as u64 - cursor.position();
+        if rest > 0 {
+            return Err(format!("{rest} bytes after the last piece"));
         }
         Ok(Pieces::new(frames))
     }

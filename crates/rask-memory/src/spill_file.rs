@@ -8,7 +8,7 @@
 //! magic     8 bytes  "RASKSPL2"
 //! tag_len   2 bytes  then tag_len bytes of the codec tag (UTF-8)
 //! raw_len   8 bytes  length of the codec bytes
-//! checksum  8 bytes  of the tag and raw_len
+//! checksum  8 bytes  of tag_len, the tag and raw_len
 //! blocks    ceil(raw_len / 1 MiB) of them, each:
 //!   method      1 byte   0 = stored, 1 = lz4 block
 //!   raw_n       4 bytes  codec bytes in the block (1 MiB, the last fewer)
@@ -17,23 +17,26 @@
 //!   stored_n bytes
 //! ```
 //!
-//! Blocks let a spill be written and read back with no buffer of the
-//! value's size besides the codec bytes themselves: a block is compressed
-//! into (or read into) one reused 1 MiB buffer and decompressed straight
-//! into place. Spilling under memory pressure must not need much memory of
-//! its own — fresh memory is faulted in page by page, and a value's size
-//! in compressed copies at each spill and read cost more than the LZ4 work.
+//! The value is streamed through the blocks ([`Value::encode_to`],
+//! [`Value::decode_from_reader`]): an n-d block or a dataframe partition
+//! is written from its own memory and read back into its new memory, with
+//! nothing of the value's size in between — a block at a time is
+//! compressed into, or decompressed from, a reused 1 MiB buffer. Spilling
+//! happens when memory is short, so it must not need much of its own: each
+//! fresh buffer of a value's size is faulted in page by page, which cost
+//! more than the LZ4 work. `raw_len` and the header's checksum are written
+//! last, over the placeholder the header starts with.
 //!
 //! The checksums catch a damaged file that would still decode (a flipped
 //! bit in the middle of an f64 block decodes to a wrong number): reading a
 //! spill file either gives back the value that was written or an error.
 
 use std::io::{Read, Write};
+use std::os::unix::fs::FileExt as _;
 use std::path::Path;
 
 use rask_config::SpillCompression;
 use rask_core::Value;
-use rask_core::codec::EncodedValue;
 
 const MAGIC: &[u8; 8] = b"RASKSPL2";
 const STORED: u8 = 0;
@@ -43,69 +46,53 @@ const BLOCK: usize = 1 << 20;
 /// Bytes of a block's header.
 const BLOCK_HEADER: usize = 1 + 4 + 4 + 8;
 
-/// Writes `encoded` to a new file at `path` (which must not exist),
-/// compressing blocks with LZ4 when `compression` asks for it and the
-/// bytes compress; returns the file's length. A failed write removes the
-/// file.
+/// Writes `value` to a new file at `path` (which must not exist),
+/// compressing blocks with LZ4 when `compression` asks for it and they
+/// compress; returns the file's length. A failed write removes the file.
+///
+/// # Errors
+///
+/// [`WriteError::Io`] for a failed write (a full disk),
+/// [`WriteError::Codec`] when the value cannot be encoded (no codec, or a
+/// serde error).
 pub(crate) fn write(
     path: &Path,
-    encoded: &EncodedValue,
+    value: &Value,
     compression: SpillCompression,
-) -> std::io::Result<u64> {
-    let raw = encoded.bytes.as_slice();
-    let compress =
-        matches!(compression, SpillCompression::Lz4) && raw.len() >= 64 && worth_compressing(raw);
-    let tag = encoded.tag.as_bytes();
-    let tag_len = u16::try_from(tag.len()).map_err(|_| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!(
-                "the type tag `{}` is too long for a spill file",
-                encoded.tag
-            ),
-        )
-    })?;
-    let mut header = Vec::with_capacity(8 + 2 + tag.len() + 16);
-    header.extend_from_slice(MAGIC);
-    header.extend_from_slice(&tag_len.to_le_bytes());
-    header.extend_from_slice(tag);
-    header.extend_from_slice(&(raw.len() as u64).to_le_bytes());
-    header.extend_from_slice(&checksum(&header[8..]).to_le_bytes());
-    let mut scratch = if compress {
-        vec![0u8; lz4_flex::block::get_maximum_output_size(BLOCK.min(raw.len()))]
-    } else {
-        Vec::new()
-    };
+) -> Result<u64, WriteError> {
     let written = (|| {
-        let mut file = std::fs::OpenOptions::new()
+        let file = std::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(path)?;
-        file.write_all(&header)?;
-        let mut len = header.len() as u64;
-        for block in raw.chunks(BLOCK) {
-            let packed = if compress {
-                let n = lz4_flex::block::compress_into(block, &mut scratch)
-                    .map_err(std::io::Error::other)?;
-                (n < block.len() - block.len() / 16).then(|| &scratch[..n])
-            } else {
-                None
-            };
-            let (method, body) = match packed {
-                Some(p) => (LZ4, p),
-                None => (STORED, block),
-            };
-            let mut h = [0u8; BLOCK_HEADER];
-            h[0] = method;
-            h[1..5].copy_from_slice(&(block.len() as u32).to_le_bytes());
-            h[5..9].copy_from_slice(&(body.len() as u32).to_le_bytes());
-            h[9..].copy_from_slice(&checksum(body).to_le_bytes());
-            file.write_all(&h)?;
-            file.write_all(body)?;
-            len += (BLOCK_HEADER + body.len()) as u64;
+        let tag = value.codec_tag().ok_or(WriteError::Codec)?;
+        let tag_len = u16::try_from(tag.len()).map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("the type tag `{tag}` is too long for a spill file"),
+            )
+        })?;
+        let mut header = Vec::with_capacity(8 + 2 + tag.len() + 16);
+        header.extend_from_slice(MAGIC);
+        header.extend_from_slice(&tag_len.to_le_bytes());
+        header.extend_from_slice(tag.as_bytes());
+        // raw_len and the checksum, written when known.
+        header.extend_from_slice(&[0; 16]);
+        let mut w = Blocks::new(file, matches!(compression, SpillCompression::Lz4));
+        w.file.write_all(&header)?;
+        w.len = header.len() as u64;
+        let encoded = value.encode_to(&mut w);
+        if let Some(e) = w.failed.take() {
+            return Err(WriteError::Io(e));
         }
-        file.flush()?;
-        Ok(len)
+        encoded.map_err(|_| WriteError::Codec)?;
+        w.flush_block()?;
+        let at = header.len() - 16;
+        header[at..at + 8].copy_from_slice(&w.raw_len.to_le_bytes());
+        let sum = checksum(&header[8..at + 8]);
+        header[at + 8..].copy_from_slice(&sum.to_le_bytes());
+        w.file.write_all_at(&header[at..], at as u64)?;
+        Ok(w.len)
     })();
     if written.is_err() {
         let _ = std::fs::remove_file(path);
@@ -113,16 +100,143 @@ pub(crate) fn write(
     written
 }
 
-/// How many bytes of the middle of a value are compressed to decide
-/// whether the whole is worth compressing.
+/// Why a value could not be spilled.
+#[derive(Debug)]
+pub(crate) enum WriteError {
+    /// Writing the file failed.
+    Io(std::io::Error),
+    /// The value could not be encoded: it stays in memory.
+    Codec,
+}
+
+impl From<std::io::Error> for WriteError {
+    fn from(e: std::io::Error) -> Self {
+        WriteError::Io(e)
+    }
+}
+
+/// A writer that cuts what it is given into blocks and writes each to the
+/// file, compressed when that pays. An I/O error is kept (`failed`) and
+/// ends the writing; the encoder sees a plain error.
+struct Blocks {
+    file: std::fs::File,
+    /// Bytes of the block being filled.
+    buf: Vec<u8>,
+    /// Where a block is compressed.
+    scratch: Vec<u8>,
+    compress: bool,
+    raw_len: u64,
+    /// Bytes written to the file.
+    len: u64,
+    failed: Option<std::io::Error>,
+}
+
+impl Blocks {
+    fn new(file: std::fs::File, compress: bool) -> Blocks {
+        Blocks {
+            file,
+            buf: Vec::new(),
+            scratch: Vec::new(),
+            compress,
+            raw_len: 0,
+            len: 0,
+            failed: None,
+        }
+    }
+
+    /// Writes one block of codec bytes.
+    fn block(&mut self, block: &[u8]) -> std::io::Result<()> {
+        let packed = if self.compress && worth_compressing(block) {
+            self.scratch
+                .resize(lz4_flex::block::get_maximum_output_size(block.len()), 0);
+            let n = lz4_flex::block::compress_into(block, &mut self.scratch)
+                .map_err(std::io::Error::other)?;
+            (n < block.len() - block.len() / 16).then(|| &self.scratch[..n])
+        } else {
+            None
+        };
+        let (method, body) = match packed {
+            Some(p) => (LZ4, p),
+            None => (STORED, block),
+        };
+        let mut h = [0u8; BLOCK_HEADER];
+        h[0] = method;
+        h[1..5].copy_from_slice(&(block.len() as u32).to_le_bytes());
+        h[5..9].copy_from_slice(&(body.len() as u32).to_le_bytes());
+        h[9..].copy_from_slice(&checksum(body).to_le_bytes());
+        self.file.write_all(&h)?;
+        self.file.write_all(body)?;
+        self.len += (BLOCK_HEADER + body.len()) as u64;
+        self.raw_len += block.len() as u64;
+        Ok(())
+    }
+
+    /// Writes the block being filled, if any.
+    fn flush_block(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let buf = std::mem::take(&mut self.buf);
+        let r = self.block(&buf);
+        self.buf = buf;
+        self.buf.clear();
+        r
+    }
+
+    fn write_all_blocks(&mut self, mut data: &[u8]) -> std::io::Result<()> {
+        while !data.is_empty() {
+            if self.buf.is_empty() && data.len() >= BLOCK {
+                // Whole blocks straight from the caller's memory.
+                let (block, rest) = data.split_at(BLOCK);
+                self.block(block)?;
+                data = rest;
+                continue;
+            }
+            if self.buf.capacity() < BLOCK {
+                self.buf.reserve_exact(BLOCK - self.buf.len());
+            }
+            let n = (BLOCK - self.buf.len()).min(data.len());
+            self.buf.extend_from_slice(&data[..n]);
+            data = &data[n..];
+            if self.buf.len() == BLOCK {
+                self.flush_block()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Write for Blocks {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if self.failed.is_some() {
+            return Err(std::io::Error::other("an earlier write failed"));
+        }
+        match self.write_all_blocks(data) {
+            Ok(()) => Ok(data.len()),
+            Err(e) => {
+                let text = e.to_string();
+                self.failed = Some(e);
+                Err(std::io::Error::other(text))
+            }
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// How many bytes of a block are compressed to decide whether the whole
+/// is worth compressing.
 const SAMPLE: usize = 16 << 10;
 
-/// Whether LZ4 is likely to shrink `bytes` by a tenth: small values are
-/// tried; for large ones a sample from the middle decides, so incompressible
-/// data (noise, already compressed bytes) is not compressed in vain.
+/// Whether LZ4 is likely to shrink `bytes` by a tenth: small blocks are
+/// tried; for larger ones a sample from the middle decides, so
+/// incompressible data (noise, already compressed bytes) is not compressed
+/// in vain.
 fn worth_compressing(bytes: &[u8]) -> bool {
     if bytes.len() < 4 * SAMPLE {
-        return true;
+        return bytes.len() >= 64;
     }
     let start = bytes.len() / 2 - SAMPLE / 2;
     let sample = &bytes[start..start + SAMPLE];
@@ -135,16 +249,6 @@ pub(crate) enum ReadError {
     Io(std::io::Error),
     /// The file is not what was written (cut short, damaged).
     Corrupt(String),
-}
-
-impl From<std::io::Error> for ReadError {
-    fn from(e: std::io::Error) -> Self {
-        if e.kind() == std::io::ErrorKind::UnexpectedEof {
-            ReadError::Corrupt("the file is cut short".into())
-        } else {
-            ReadError::Io(e)
-        }
-    }
 }
 
 /// The value spilled to `path`.
@@ -164,82 +268,176 @@ fn parse(bytes: &[u8]) -> Result<Value, String> {
     }
 }
 
+fn corrupt(reason: impl Into<String>) -> ReadError {
+    ReadError::Corrupt(reason.into())
+}
+
+/// A read error: the file cut short is damage, the rest I/O.
+fn io(e: std::io::Error) -> ReadError {
+    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+        corrupt("the file is cut short")
+    } else {
+        ReadError::Io(e)
+    }
+}
+
+fn word(b: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[..8]);
+    u64::from_le_bytes(a)
+}
+
 /// Reads a spill file of `len` bytes from `r`.
-fn read_from(r: &mut impl Read, len: u64) -> Result<Value, ReadError> {
-    let corrupt = |reason: &str| ReadError::Corrupt(reason.to_owned());
+fn read_from(r: &mut dyn Read, len: u64) -> Result<Value, ReadError> {
     let mut head = [0u8; 10];
-    r.read_exact(&mut head)?;
+    r.read_exact(&mut head).map_err(io)?;
     if &head[..8] != MAGIC {
         return Err(corrupt("it does not start with rask's spill header"));
     }
     let tag_len = u16::from_le_bytes([head[8], head[9]]) as usize;
     let mut rest = vec![0u8; tag_len + 16];
-    r.read_exact(&mut rest)?;
-    let word = |b: &[u8]| {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(b);
-        u64::from_le_bytes(a)
-    };
+    r.read_exact(&mut rest).map_err(io)?;
     let mut summed = head[8..].to_vec();
     summed.extend_from_slice(&rest[..tag_len + 8]);
     if checksum(&summed) != word(&rest[tag_len + 8..]) {
         return Err(corrupt("its header's checksum does not match"));
     }
-    let tag =
-        std::str::from_utf8(&rest[..tag_len]).map_err(|_| corrupt("the type tag is not UTF-8"))?;
-    let raw_len = word(&rest[tag_len..tag_len + 8]);
+    let tag = std::str::from_utf8(&rest[..tag_len])
+        .map_err(|_| corrupt("the type tag is not UTF-8"))?;
+    let raw_len = word(&rest[tag_len..]);
     // LZ4 expands at most 255-fold: a larger length is damage, not a
     // reason to allocate.
     if raw_len > len.saturating_mul(255) {
-        return Err(ReadError::Corrupt(format!(
+        return Err(corrupt(format!(
             "it claims {raw_len} bytes of data in a file of {len} bytes"
         )));
     }
     let raw_len = usize::try_from(raw_len).map_err(|_| corrupt("too large for memory"))?;
-    let mut raw = vec![0u8; raw_len];
-    let mut scratch = Vec::new();
-    for block in raw.chunks_mut(BLOCK) {
+    let mut blocks = Unblocks {
+        r,
+        left: raw_len,
+        buf: Vec::new(),
+        at: 0,
+        scratch: Vec::new(),
+        failed: None,
+    };
+    let value = Value::decode_from_reader(tag, &mut blocks, raw_len);
+    if let Some(e) = blocks.failed.take() {
+        return Err(e);
+    }
+    let value = value.map_err(|e| corrupt(e.to_string()))?;
+    if blocks.left > 0 || blocks.at < blocks.buf.len() {
+        return Err(corrupt("the value ended before its bytes did"));
+    }
+    if blocks.r.read(&mut [0u8; 1]).map_err(io)? != 0 {
+        return Err(corrupt("bytes follow the last block"));
+    }
+    Ok(value)
+}
+
+/// A reader of the codec bytes in a file's blocks, each checked and
+/// decompressed as it is reached. A failure is kept (`failed`); the
+/// decoder sees a plain error.
+struct Unblocks<'a> {
+    r: &'a mut dyn Read,
+    /// Codec bytes in blocks not read yet.
+    left: usize,
+    /// The current block's codec bytes, and how many were handed out.
+    buf: Vec<u8>,
+    at: usize,
+    scratch: Vec<u8>,
+    failed: Option<ReadError>,
+}
+
+impl Unblocks<'_> {
+    /// Reads the next block's header; its method, raw and stored length.
+    fn header(&mut self) -> Result<(u8, usize, u64), ReadError> {
         let mut h = [0u8; BLOCK_HEADER];
-        r.read_exact(&mut h)?;
+        self.r.read_exact(&mut h).map_err(io)?;
         let raw_n = u32::from_le_bytes([h[1], h[2], h[3], h[4]]) as usize;
         let stored_n = u32::from_le_bytes([h[5], h[6], h[7], h[8]]) as usize;
-        let sum = word(&h[9..]);
-        if raw_n != block.len() || stored_n > lz4_flex::block::get_maximum_output_size(BLOCK) {
-            return Err(corrupt("a block's lengths are not those written"));
+        let expected = self.left.min(BLOCK);
+        let ok = match h[0] {
+            STORED => stored_n == raw_n,
+            LZ4 => stored_n <= lz4_flex::block::get_maximum_output_size(BLOCK),
+            _ => false,
+        };
+        if raw_n != expected || !ok {
+            return Err(corrupt(
+                "a block's header is not one that was written (method or lengths)",
+            ));
         }
-        match h[0] {
-            STORED if stored_n == raw_n => {
-                r.read_exact(block)?;
-                if checksum(block) != sum {
-                    return Err(corrupt("its checksum does not match"));
-                }
+        self.scratch.resize(stored_n, 0);
+        Ok((h[0], raw_n, word(&h[9..])))
+    }
+
+    /// Reads the next block into `out` (exactly its length).
+    fn block_into(&mut self, method: u8, sum: u64, out: &mut [u8]) -> Result<(), ReadError> {
+        if method == STORED {
+            self.r.read_exact(out).map_err(io)?;
+            if checksum(out) != sum {
+                return Err(corrupt("a block's checksum does not match"));
             }
-            LZ4 => {
-                scratch.resize(stored_n, 0);
-                r.read_exact(&mut scratch)?;
-                if checksum(&scratch) != sum {
-                    return Err(corrupt("its checksum does not match"));
-                }
-                let n = lz4_flex::block::decompress_into(&scratch, block).map_err(|e| {
-                    ReadError::Corrupt(format!("LZ4 data does not decompress: {e}"))
-                })?;
-                if n != raw_n {
-                    return Err(ReadError::Corrupt(format!(
-                        "a block of {raw_n} bytes decompressed to {n}"
-                    )));
-                }
+        } else {
+            self.r.read_exact(&mut self.scratch).map_err(io)?;
+            if checksum(&self.scratch) != sum {
+                return Err(corrupt("a block's checksum does not match"));
             }
-            m => {
-                return Err(ReadError::Corrupt(format!(
-                    "unknown block method {m} or a stored block of the wrong length"
+            let n = lz4_flex::block::decompress_into(&self.scratch, out)
+                .map_err(|e| corrupt(format!("LZ4 data does not decompress: {e}")))?;
+            if n != out.len() {
+                return Err(corrupt(format!(
+                    "a block of {} bytes decompressed to {n}",
+                    out.len()
                 )));
             }
         }
+        self.left -= out.len();
+        Ok(())
     }
-    if r.read(&mut [0u8; 1])? != 0 {
-        return Err(corrupt("bytes follow the last block"));
+
+    fn read_some(&mut self, out: &mut [u8]) -> Result<usize, ReadError> {
+        if self.at == self.buf.len() {
+            if self.left == 0 || out.is_empty() {
+                return Ok(0);
+            }
+            let (method, raw_n, sum) = self.header()?;
+            if out.len() >= raw_n {
+                // A whole block straight into the caller's memory.
+                self.block_into(method, sum, &mut out[..raw_n])?;
+                return Ok(raw_n);
+            }
+            let mut buf = std::mem::take(&mut self.buf);
+            buf.resize(raw_n, 0);
+            let r = self.block_into(method, sum, &mut buf);
+            self.buf = buf;
+            self.at = 0;
+            if let Err(e) = r {
+                self.buf.clear();
+                return Err(e);
+            }
+        }
+        let n = (self.buf.len() - self.at).min(out.len());
+        out[..n].copy_from_slice(&self.buf[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
     }
-    Value::decode(tag, &raw).map_err(|e| ReadError::Corrupt(e.to_string()))
+}
+
+impl Read for Unblocks<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.failed.is_some() {
+            return Err(std::io::Error::other("an earlier read failed"));
+        }
+        self.read_some(out).map_err(|e| {
+            let text = match &e {
+                ReadError::Io(e) => e.to_string(),
+                ReadError::Corrupt(s) => s.clone(),
+            };
+            self.failed = Some(e);
+            std::io::Error::other(text)
+        })
+    }
 }
 
 /// A fast hash of `bytes` (not cryptographic: it finds damage, not
@@ -285,7 +483,7 @@ mod tests {
             for c in [SpillCompression::Lz4, SpillCompression::None] {
                 let path = d.join(format!("{i}-{c}"));
                 let e = v.encode().unwrap();
-                let len = write(&path, &e, c).unwrap();
+                let len = write(&path, v, c).unwrap();
                 assert_eq!(std::fs::metadata(&path).unwrap().len(), len);
                 let back = read(&path).ok().unwrap();
                 assert_eq!(back.encode().unwrap(), e);
@@ -310,8 +508,9 @@ mod tests {
         assert!(!worth_compressing(&noise));
         assert!(worth_compressing(&vec![0u8; 1 << 20]));
         let d = dir("noise");
-        let e = Value::new(noise).encode().unwrap();
-        let len = write(&d.join("v"), &e, SpillCompression::Lz4).unwrap();
+        let v = Value::new(noise);
+        let e = v.encode().unwrap();
+        let len = write(&d.join("v"), &v, SpillCompression::Lz4).unwrap();
         assert!(len > 1 << 20);
         assert_eq!(read(&d.join("v")).ok().unwrap().encode().unwrap(), e);
         std::fs::remove_dir_all(&d).unwrap();
@@ -334,10 +533,11 @@ mod tests {
             })
             .collect();
         let d = dir("blocks");
-        let e = Value::new(bytes).encode().unwrap();
+        let v = Value::new(bytes);
+        let e = v.encode().unwrap();
         for c in [SpillCompression::Lz4, SpillCompression::None] {
             let path = d.join(format!("{c}"));
-            let len = write(&path, &e, c).unwrap();
+            let len = write(&path, &v, c).unwrap();
             assert_eq!(std::fs::metadata(&path).unwrap().len(), len);
             let file = std::fs::read(&path).unwrap();
             assert_eq!(parse(&file).ok().unwrap().encode().unwrap(), e);
@@ -362,11 +562,48 @@ mod tests {
     }
 
     #[test]
+    fn blocks_stream_from_and_into_their_memory_in_any_layout() {
+        use ndarray::{ArrayD, IxDyn};
+        let d = dir("arrays");
+        let a = ArrayD::from_shape_fn(IxDyn(&[300, 700, 3]), |i| {
+            (i[0] * 7 + i[1] * 3 + i[2]) as f64 * 0.25
+        });
+        // Not contiguous in standard order: written element by element.
+        let t = a.clone().reversed_axes();
+        assert!(t.as_slice().is_none());
+        let empty = ArrayD::<f64>::zeros(IxDyn(&[0, 4]));
+        for (i, x) in [a, t, empty].into_iter().enumerate() {
+            let v = Value::new(x.clone());
+            for c in [SpillCompression::Lz4, SpillCompression::None] {
+                let path = d.join(format!("{i}-{c}"));
+                write(&path, &v, c).unwrap();
+                let back = read(&path).ok().unwrap();
+                assert_eq!(back.downcast_ref::<ArrayD<f64>>(), Some(&x), "{i} {c}");
+                let file = std::fs::read(&path).unwrap();
+                for cut in [file.len() / 3, file.len() - 1] {
+                    assert!(parse(&file[..cut]).is_err(), "{i} {c}: cut at {cut}");
+                }
+            }
+        }
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_value_without_a_codec_is_not_written() {
+        struct Local;
+        let d = dir("no-codec");
+        let path = d.join("v");
+        let r = write(&path, &Value::new(Local), SpillCompression::Lz4);
+        assert!(matches!(r, Err(WriteError::Codec)));
+        assert!(!path.exists());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
     fn every_damage_is_an_error() {
         let d = dir("damage");
         let path = d.join("v");
-        let e = Value::new(vec![1.5f64; 100]).encode().unwrap();
-        write(&path, &e, SpillCompression::None).unwrap();
+        write(&path, &Value::new(vec![1.5f64; 100]), SpillCompression::None).unwrap();
         let good = std::fs::read(&path).unwrap();
         for cut in 0..good.len() {
             assert!(parse(&good[..cut]).is_err(), "cut at {cut}");

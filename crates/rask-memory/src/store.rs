@@ -737,21 +737,20 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
         if on_disk.saturating_add(nbytes) > self.options.max_spill {
             return Ok(0);
         }
-        // A codec that fails (a serde error) leaves the value in memory.
-        let Ok(encoded) = value.encode() else {
-            return Ok(0);
-        };
         let id = self.next_file.fetch_add(1, Ordering::Relaxed);
         let path = dir.join(format!("{id}.spill"));
-        let len =
-            spill_file::write(&path, &encoded, self.options.compression).map_err(|source| {
-                SpillError::Write {
+        let len = match spill_file::write(&path, &value, self.options.compression) {
+            Ok(len) => len,
+            // A codec that fails (a serde error) leaves the value in memory.
+            Err(spill_file::WriteError::Codec) => return Ok(0),
+            Err(spill_file::WriteError::Io(source)) => {
+                return Err(SpillError::Write {
                     key: key.clone(),
-                    path: path.clone(),
+                    path,
                     source,
-                }
-            })?;
-        drop(encoded);
+                });
+            }
+        };
         self.spilled_disk.fetch_add(len, Ordering::Relaxed);
         let file = Box::new(SpillFile { path, len, id });
         let mut map = lock(self.shard(key));
