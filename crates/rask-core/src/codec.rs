@@ -365,10 +365,11 @@ pub(crate) fn decode_from_reader(
         Some((_, read)) => read(r, len),
         None => {
             let mut bytes = vec![0u8; len];
-            r.read_exact(&mut bytes).map_err(|e| CodecError::Malformed {
-                tag: tag.to_string(),
-                reason: e.to_string(),
-            })?;
+            r.read_exact(&mut bytes)
+                .map_err(|e| CodecError::Malformed {
+                    tag: tag.to_string(),
+                    reason: e.to_string(),
+                })?;
             dec(&bytes)
         }
     }

@@ -171,7 +171,9 @@ pub(crate) fn read_ipc(cursor: &mut std::io::Cursor<&[u8]>) -> Result<PlFrame, S
         }
     }
     if rows != height {
-        return Err(format!("the frame has {rows} rows where {height} were written"));
+        return Err(format!(
+            "the frame has {rows} rows where {height} were written"
+        ));
     }
     df.ok_or_else(|| "no Arrow IPC stream".to_string())
 }
@@ -280,7 +282,10 @@ mod tests {
         // 150,000 rows of about 40 bytes: several streams.
         let mut bytes = Vec::new();
         Part(df).encode_into(&mut bytes).unwrap();
-        let streams = bytes.windows(8).filter(|w| *w == [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]).count();
+        let streams = bytes
+            .windows(8)
+            .filter(|w| *w == [0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0])
+            .count();
         assert!(streams >= 3, "{streams} streams");
     }
 

@@ -51,7 +51,11 @@ impl SizeOf for Pieces {
 /// or the spill file.
 impl ValueCodec for Pieces {
     fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), String> {
-        let size: usize = self.0.iter().map(|f| frame_bytes(f) + 128 * buffers(f)).sum();
+        let size: usize = self
+            .0
+            .iter()
+            .map(|f| frame_bytes(f) + 128 * buffers(f))
+            .sum();
         out.reserve(8 + size + self.0.len() * (16 << 10));
         self.encode_to(out).map_err(|e| e.to_string())
     }
@@ -68,7 +72,10 @@ impl ValueCodec for Pieces {
         let count = u64::from_le_bytes(*count);
         // Each piece takes at least its 8-byte height.
         if count > (bytes.len() / 8) as u64 {
-            return Err(format!("{count} pieces cannot fit in {} bytes", bytes.len()));
+            return Err(format!(
+                "{count} pieces cannot fit in {} bytes",
+                bytes.len()
+            ));
         }
         let mut cursor = std::io::Cursor::new(bytes);
         cursor.set_position(8);

@@ -302,8 +302,8 @@ fn read_from(r: &mut dyn Read, len: u64) -> Result<Value, ReadError> {
     if checksum(&summed) != word(&rest[tag_len + 8..]) {
         return Err(corrupt("its header's checksum does not match"));
     }
-    let tag = std::str::from_utf8(&rest[..tag_len])
-        .map_err(|_| corrupt("the type tag is not UTF-8"))?;
+    let tag =
+        std::str::from_utf8(&rest[..tag_len]).map_err(|_| corrupt("the type tag is not UTF-8"))?;
     let raw_len = word(&rest[tag_len..]);
     // LZ4 expands at most 255-fold: a larger length is damage, not a
     // reason to allocate.
@@ -603,7 +603,12 @@ mod tests {
     fn every_damage_is_an_error() {
         let d = dir("damage");
         let path = d.join("v");
-        write(&path, &Value::new(vec![1.5f64; 100]), SpillCompression::None).unwrap();
+        write(
+            &path,
+            &Value::new(vec![1.5f64; 100]),
+            SpillCompression::None,
+        )
+        .unwrap();
         let good = std::fs::read(&path).unwrap();
         for cut in 0..good.len() {
             assert!(parse(&good[..cut]).is_err(), "cut at {cut}");

@@ -58,6 +58,7 @@ use std::hash::{BuildHasher, Hash};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
 
 use rask_config::SpillCompression;
 use rask_core::Value;
@@ -153,7 +154,19 @@ struct SpillFile {
     len: u64,
     /// Unique in the store: tells a file from a later one of the same key.
     id: u64,
+    /// When the value was last asked for since it was read back from this
+    /// file (`None` while it is on disk).
+    read_at: Option<Instant>,
 }
+
+/// How long a value read back from disk is kept from being spilled again
+/// by [`SpillStore::spill_if_needed`] after each use. Spilling it again
+/// costs no write (its file is kept), but reading it once more costs a
+/// whole read: a shuffle's split output, read back by the first of the
+/// tasks that each take one piece of it, would otherwise go back to disk
+/// between every two of them and be read again for each (ten reads of a
+/// whole partition for ten pieces, measured).
+const READ_BACK_GRACE: Duration = Duration::from_millis(100);
 
 enum Slot {
     Memory {
@@ -247,6 +260,8 @@ pub struct SpillStore<K> {
     dir: OnceLock<PathBuf>,
     next_file: AtomicU64,
     options: SpillOptions,
+    /// [`READ_BACK_GRACE`] (tests set their own).
+    grace: Duration,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -291,6 +306,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
             dir: OnceLock::new(),
             next_file: AtomicU64::new(0),
             options,
+            grace: READ_BACK_GRACE,
         }
     }
 
@@ -433,8 +449,13 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
                 let mut map = lock(shard);
                 match map.get_mut(key) {
                     None => return Ok(None),
-                    Some(Slot::Memory { value, used, .. }) => {
+                    Some(Slot::Memory {
+                        value, used, file, ..
+                    }) => {
                         *used = self.tick();
+                        if let Some(f) = file {
+                            f.read_at = Some(Instant::now());
+                        }
                         return Ok(Some(value.clone()));
                     }
                     Some(Slot::Disk { file, nbytes }) => (file.path.clone(), file.id, *nbytes),
@@ -469,7 +490,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
                 }
             };
             let used = self.tick();
-            let Slot::Disk { file, .. } = std::mem::replace(
+            let Slot::Disk { mut file, .. } = std::mem::replace(
                 slot,
                 Slot::Memory {
                     value: value.clone(),
@@ -482,6 +503,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
             };
             // The file stays until the value leaves the store: spilling it
             // again is then free.
+            file.read_at = Some(Instant::now());
             if let Slot::Memory { file: kept, .. } = slot {
                 *kept = Some(file);
             }
@@ -582,7 +604,11 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
     }
 
     /// Spills when managed bytes are above the goal; returns the bytes
-    /// freed. Cheap when they are not (two atomic loads).
+    /// freed. Cheap when they are not (two atomic loads). Unlike
+    /// [`SpillStore::spill_to`], leaves in memory a value read back from
+    /// disk that was used in the last 100 ms: its next users are likely
+    /// about to run (the tasks that each take a piece of a shuffle's
+    /// split), and spilling it again would make each read it once more.
     ///
     /// # Errors
     ///
@@ -593,7 +619,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
         if self.managed_fast() <= goal {
             return Ok(0);
         }
-        self.spill_to(goal)
+        self.spill_down_to(goal, true)
     }
 
     /// Spills least recently used values until managed bytes are a little
@@ -613,6 +639,18 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
     /// cannot be written (a full disk says so), and
     /// [`SpillError::Directory`] when the spill directory cannot be made.
     pub fn spill_to(&self, goal: u64) -> Result<u64, SpillError<K>> {
+        self.spill_down_to(goal, false)
+    }
+
+    /// Whether the value read back from `file` was used within the grace
+    /// period ([`READ_BACK_GRACE`]).
+    fn in_grace(&self, file: &SpillFile) -> bool {
+        file.read_at.is_some_and(|t| t.elapsed() < self.grace)
+    }
+
+    /// [`SpillStore::spill_to`]; with `grace`, values read back from disk
+    /// and used in the last [`READ_BACK_GRACE`] are left in memory.
+    fn spill_down_to(&self, goal: u64, grace: bool) -> Result<u64, SpillError<K>> {
         let mut freed = 0;
         let mut claimed: Vec<(K, Value, u64)> = Vec::new();
         let dir = {
@@ -633,8 +671,11 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
                         value,
                         used,
                         nbytes,
-                        ..
-                    } if *nbytes >= MIN_SPILL && value.handle_count() == 1 => {
+                        file,
+                    } if *nbytes >= MIN_SPILL
+                        && value.handle_count() == 1
+                        && !(grace && file.as_ref().is_some_and(|f| self.in_grace(f))) =>
+                    {
                         Some((*used, k.clone()))
                     }
                     _ => None,
@@ -752,7 +793,12 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
             }
         };
         self.spilled_disk.fetch_add(len, Ordering::Relaxed);
-        let file = Box::new(SpillFile { path, len, id });
+        let file = Box::new(SpillFile {
+            path,
+            len,
+            id,
+            read_at: None,
+        });
         let mut map = lock(self.shard(key));
         let swapped = match map.get_mut(key) {
             Some(slot @ Slot::Memory { .. }) if memory_is(slot, &value) => {

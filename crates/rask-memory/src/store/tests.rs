@@ -328,3 +328,35 @@ fn a_full_disk_says_so_naming_the_key_and_the_file() {
     assert!(matches!(error, rask_core::Error::Spill { .. }));
     assert!(error.to_string().contains("disk is full"), "{error}");
 }
+
+#[test]
+fn a_value_read_back_stays_while_it_is_in_use_then_goes_again_for_free() {
+    let tmp = TempDir::new("grace");
+    let mut store = tmp.store::<u32>();
+    // Long enough that this test's steps fit in it on a busy machine.
+    store.grace = Duration::from_secs(600);
+    store.insert(0, block(0.0));
+    store.insert(1, block(1.0));
+    store.set_goal(0);
+    store.spill_if_needed().unwrap();
+    assert_eq!(store.stats().spills, 2);
+    // Read back for one user, then asked for again by the next ones: the
+    // automatic spill leaves it in memory meanwhile.
+    assert_eq!(read(&store.get(&0).unwrap().unwrap()), 0.0);
+    store.spill_if_needed().unwrap();
+    assert_eq!(store.is_spilled(&0), Some(false));
+    assert_eq!(read(&store.get(&0).unwrap().unwrap()), 0.0);
+    assert_eq!(store.stats().reads, 1);
+    // An explicit spill takes it (its file was kept: no write).
+    store.spill_to(0).unwrap();
+    assert_eq!(store.is_spilled(&0), Some(true));
+    assert_eq!(store.stats().spills, 3);
+    assert_eq!(tmp.files(), 2);
+    // Once unused for the grace period, the automatic spill takes it too.
+    store.get(&0).unwrap();
+    store.grace = Duration::ZERO;
+    store.spill_if_needed().unwrap();
+    assert_eq!(store.is_spilled(&0), Some(true));
+    assert_eq!(store.stats().reads, 2);
+    assert_eq!(tmp.files(), 2);
+}
