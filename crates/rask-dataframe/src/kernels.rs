@@ -41,33 +41,37 @@ impl SizeOf for Part {
 /// shared with other slices; their visible bytes are this frame's share).
 pub(crate) fn frame_bytes(df: &PlFrame) -> usize {
     use polars::prelude::DataType;
-    // (views of 16 bytes plus the bytes of strings too long to inline,
-    // the bytes `estimated_size` counted) over a column's chunks.
+    // Views of 16 bytes, the bytes of strings too long to inline and the
+    // validity bits, over a column's chunks: one pass over the views
+    // (`estimated_size` would walk them once more for the text's length).
     macro_rules! views {
-        ($ca:expr) => {
-            $ca.downcast_iter()
-                .fold((0usize, 0usize), |(real, counted), a| {
-                    let long: usize = a
-                        .views()
-                        .iter()
-                        .map(|v| v.length as usize)
-                        .filter(|&l| l > 12)
-                        .sum();
-                    (real + a.len() * 16 + long, counted + a.total_bytes_len())
-                })
-        };
+        ($ca:expr) => {{
+            let long: usize = $ca
+                .downcast_iter()
+                .flat_map(|a| a.views().iter())
+                .map(|v| v.length as usize)
+                .filter(|&l| l > 12)
+                .sum();
+            let nulls = if $ca.null_count() > 0 {
+                $ca.len().div_ceil(8)
+            } else {
+                0
+            };
+            $ca.len() * 16 + long + nulls
+        }};
     }
-    let mut size = df.estimated_size();
-    for c in df.columns() {
-        let Some(s) = c.as_series() else { continue };
-        let (real, counted) = match s.dtype() {
-            DataType::String => s.str().map_or((0, 0), |ca| views!(ca)),
-            DataType::Binary => s.binary().map_or((0, 0), |ca| views!(ca)),
-            _ => (0, 0),
-        };
-        size = (size + real).saturating_sub(counted);
-    }
-    size
+    df.columns()
+        .iter()
+        .map(|c| {
+            // As `estimated_size`: a scalar column counts as materialized.
+            let s = c.as_materialized_series();
+            match s.dtype() {
+                DataType::String => s.str().map_or(0, |ca| views!(ca)),
+                DataType::Binary => s.binary().map_or(0, |ca| views!(ca)),
+                _ => s.estimated_size(),
+            }
+        })
+        .sum()
 }
 
 rask_core::register_type!(Vec<Part>);
