@@ -719,38 +719,15 @@ complex_block!(f32 => 12, f64 => 13);
 /// length as a little-endian u64.
 const BLOCK_MAGIC: &[u8; 2] = b"RB";
 
+/// A block's bytes ([`write_block`] into memory, reserved first).
 fn encode_block<T: BlockElement>(v: &dyn Any, out: &mut Vec<u8>) -> Result<(), CodecError> {
-    let tag = std::any::type_name::<ArrayD<T>>();
-    let a = v
-        .downcast_ref::<ArrayD<T>>()
-        .ok_or_else(|| CodecError::Encode {
-            tag: tag.into(),
-            reason: "the value is of another type".into(),
-        })?;
-    if a.ndim() > u8::MAX as usize {
-        return Err(CodecError::Encode {
-            tag: tag.into(),
-            reason: format!("{} axes; blocks have at most 255", a.ndim()),
-        });
+    if let Some(a) = v.downcast_ref::<ArrayD<T>>() {
+        out.reserve(4 + 8 * a.ndim() + a.len() * T::SIZE);
     }
-    out.reserve(4 + 8 * a.ndim() + a.len() * T::SIZE);
-    out.extend_from_slice(BLOCK_MAGIC);
-    out.push(T::BLOCK_CODE);
-    out.push(a.ndim() as u8);
-    for &n in a.shape() {
-        out.extend_from_slice(&(n as u64).to_le_bytes());
-    }
-    match a.as_slice() {
-        Some(xs) => T::extend_le(xs, out),
-        None => {
-            let xs: Vec<T> = a.iter().copied().collect();
-            T::extend_le(&xs, out);
-        }
-    }
-    Ok(())
+    write_block::<T>(v, out)
 }
 
-/// [`encode_block`] to a writer: the header, then the elements straight
+/// A block to a writer: the header, then the elements straight
 /// from the block's memory where it is contiguous (else in pieces).
 fn write_block<T: BlockElement>(v: &dyn Any, w: &mut dyn Write) -> Result<(), CodecError> {
     let tag = std::any::type_name::<ArrayD<T>>();
