@@ -355,12 +355,7 @@ pub(crate) fn decode_from_reader(
     r: &mut dyn Read,
     len: usize,
 ) -> Result<Value, CodecError> {
-    let entry = entry_for_tag(tag).ok_or_else(|| CodecError::UnknownTag {
-        tag: tag.to_string(),
-    })?;
-    let (_, dec) = entry.codec.ok_or_else(|| CodecError::UnknownTag {
-        tag: tag.to_string(),
-    })?;
+    let (entry, dec) = decoder(tag)?;
     match entry.stream {
         Some((_, read)) => read(r, len),
         None => {
@@ -382,14 +377,18 @@ fn io_error(tag: &str, e: &std::io::Error) -> CodecError {
     }
 }
 
+/// The entry and decoder of the type tagged `tag`.
+fn decoder(tag: &str) -> Result<(&'static TypeEntry, DecodeFn), CodecError> {
+    let unknown = || CodecError::UnknownTag {
+        tag: tag.to_string(),
+    };
+    let entry = entry_for_tag(tag).ok_or_else(unknown)?;
+    let (_, dec) = entry.codec.ok_or_else(unknown)?;
+    Ok((entry, dec))
+}
+
 pub(crate) fn decode(tag: &str, bytes: &[u8]) -> Result<Value, CodecError> {
-    let entry = entry_for_tag(tag).ok_or_else(|| CodecError::UnknownTag {
-        tag: tag.to_string(),
-    })?;
-    let (_, dec) = entry.codec.ok_or_else(|| CodecError::UnknownTag {
-        tag: tag.to_string(),
-    })?;
-    dec(bytes)
+    decoder(tag)?.1(bytes)
 }
 
 fn size_of_any<T: SizeOf + Any>(v: &dyn Any) -> usize {
@@ -770,7 +769,7 @@ fn write_block<T: BlockElement>(v: &dyn Any, w: &mut dyn Write) -> Result<(), Co
     Ok(())
 }
 
-/// [`decode_block`] from exactly `len` bytes of a reader: the elements are
+/// A block from exactly `len` bytes of a reader: the elements are
 /// read straight into the new block's memory where they can be.
 fn read_block<T: BlockElement>(r: &mut dyn Read, len: usize) -> Result<Value, CodecError> {
     let malformed = |reason: String| CodecError::Malformed {
@@ -838,54 +837,9 @@ fn read_block<T: BlockElement>(r: &mut dyn Read, len: usize) -> Result<Value, Co
     Ok(Value::new(a))
 }
 
+/// A block from its bytes ([`read_block`] from memory).
 fn decode_block<T: BlockElement>(bytes: &[u8]) -> Result<Value, CodecError> {
-    let malformed = |reason: String| CodecError::Malformed {
-        tag: std::any::type_name::<ArrayD<T>>().into(),
-        reason,
-    };
-    if bytes.len() < 4 || &bytes[..2] != BLOCK_MAGIC {
-        return Err(malformed("missing block header".into()));
-    }
-    if bytes[2] != T::BLOCK_CODE {
-        return Err(malformed(format!(
-            "element code {} where {} was expected",
-            bytes[2],
-            T::BLOCK_CODE
-        )));
-    }
-    let ndim = bytes[3] as usize;
-    let body = &bytes[4..];
-    if body.len() < 8 * ndim {
-        return Err(malformed(format!(
-            "the header promises {ndim} axes but is cut short"
-        )));
-    }
-    let mut shape = Vec::with_capacity(ndim);
-    let mut len: usize = 1;
-    for c in body[..8 * ndim].chunks_exact(8) {
-        let mut raw = [0u8; 8];
-        raw.copy_from_slice(c);
-        let n = usize::try_from(u64::from_le_bytes(raw))
-            .map_err(|_| malformed("an axis length does not fit in memory".into()))?;
-        len = len
-            .checked_mul(n)
-            .ok_or_else(|| malformed("the shape's size overflows".into()))?;
-        shape.push(n);
-    }
-    let data = &body[8 * ndim..];
-    let expected = len
-        .checked_mul(T::SIZE)
-        .ok_or_else(|| malformed("the shape's size overflows".into()))?;
-    if data.len() != expected {
-        return Err(malformed(format!(
-            "shape {shape:?} needs {expected} bytes of elements, found {}",
-            data.len()
-        )));
-    }
-    let mut xs = vec![T::default(); len];
-    T::read_le(data, &mut xs).map_err(malformed)?;
-    let a = ArrayD::from_shape_vec(IxDyn(&shape), xs).map_err(|e| malformed(e.to_string()))?;
-    Ok(Value::new(a))
+    read_block::<T>(&mut &bytes[..], bytes.len())
 }
 
 macro_rules! builtin_types {
