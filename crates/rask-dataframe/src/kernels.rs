@@ -283,6 +283,12 @@ mod tests {
                 assert!(Part::decode_from(&bytes[..cut]).is_err(), "cut at {cut}");
             }
         }
+        // A frame of rows but no columns keeps its height.
+        let mut bytes = Vec::new();
+        Part(DataFrame::empty_with_height(5))
+            .encode_into(&mut bytes)
+            .unwrap();
+        assert_eq!(Part::decode_from(&bytes).unwrap().0.height(), 5);
         // 150,000 rows of about 40 bytes: several streams.
         let mut bytes = Vec::new();
         Part(df).encode_into(&mut bytes).unwrap();
