@@ -48,8 +48,8 @@
 //! * [`Error`] — what goes wrong, with the key of the task that failed.
 
 pub use rask_core::{
-    Annotations, Collection, Error, Key, Result, SizeOf, TaskError, Value, register_size,
-    register_type,
+    Annotations, Collection, Error, Key, Result, SizeOf, TaskError, Value, register_codec,
+    register_size, register_type,
 };
 
 /// With the `mimalloc` feature, mimalloc is the program's global allocator
