@@ -421,6 +421,14 @@ fn serialized_size<T: Serialize + Any>(v: &dyn Any) -> usize {
         .map_or(inline, |n| n.max(inline))
 }
 
+/// `v` as a `T`, or the encoding error of a value of another type.
+fn downcast<T: Any>(v: &dyn Any) -> Result<&T, CodecError> {
+    v.downcast_ref::<T>().ok_or_else(|| CodecError::Encode {
+        tag: std::any::type_name::<T>().into(),
+        reason: "the value is of another type".into(),
+    })
+}
+
 /// Appends postcard's bytes to a `Vec` (no intermediate buffer).
 struct AppendTo<'a>(&'a mut Vec<u8>);
 
@@ -441,10 +449,7 @@ impl postcard::ser_flavors::Flavor for AppendTo<'_> {
 
 fn encode_serde<T: Serialize + Any>(v: &dyn Any, out: &mut Vec<u8>) -> Result<(), CodecError> {
     let tag = std::any::type_name::<T>();
-    let t = v.downcast_ref::<T>().ok_or_else(|| CodecError::Encode {
-        tag: tag.into(),
-        reason: "the value is of another type".into(),
-    })?;
+    let t = downcast::<T>(v)?;
     let start = out.len();
     postcard::serialize_with_flavor(t, AppendTo(out)).map_err(|e| {
         out.truncate(start);
@@ -518,10 +523,7 @@ pub trait ValueCodec: SizeOf + Clone + Any + Send + Sync + Sized {
 
 fn encode_custom<T: ValueCodec>(v: &dyn Any, out: &mut Vec<u8>) -> Result<(), CodecError> {
     let tag = std::any::type_name::<T>();
-    let t = v.downcast_ref::<T>().ok_or_else(|| CodecError::Encode {
-        tag: tag.into(),
-        reason: "the value is of another type".into(),
-    })?;
+    let t = downcast::<T>(v)?;
     let start = out.len();
     t.encode_into(out).map_err(|reason| {
         out.truncate(start);
@@ -534,10 +536,7 @@ fn encode_custom<T: ValueCodec>(v: &dyn Any, out: &mut Vec<u8>) -> Result<(), Co
 
 fn write_custom<T: ValueCodec>(v: &dyn Any, w: &mut dyn Write) -> Result<(), CodecError> {
     let tag = std::any::type_name::<T>();
-    let t = v.downcast_ref::<T>().ok_or_else(|| CodecError::Encode {
-        tag: tag.into(),
-        reason: "the value is of another type".into(),
-    })?;
+    let t = downcast::<T>(v)?;
     t.encode_to(w).map_err(|e| CodecError::Encode {
         tag: tag.into(),
         reason: e.to_string(),
@@ -726,16 +725,15 @@ fn encode_block<T: BlockElement>(v: &dyn Any, out: &mut Vec<u8>) -> Result<(), C
     write_block::<T>(v, out)
 }
 
+/// Elements a block is converted in at a time where its memory cannot be
+/// read or written as its bytes (not contiguous, or not little-endian).
+const ELEMENT_RUN: usize = 1 << 16;
+
 /// A block to a writer: the header, then the elements straight
 /// from the block's memory where it is contiguous (else in pieces).
 fn write_block<T: BlockElement>(v: &dyn Any, w: &mut dyn Write) -> Result<(), CodecError> {
     let tag = std::any::type_name::<ArrayD<T>>();
-    let a = v
-        .downcast_ref::<ArrayD<T>>()
-        .ok_or_else(|| CodecError::Encode {
-            tag: tag.into(),
-            reason: "the value is of another type".into(),
-        })?;
+    let a = downcast::<ArrayD<T>>(v)?;
     if a.ndim() > u8::MAX as usize {
         return Err(CodecError::Encode {
             tag: tag.into(),
@@ -754,14 +752,13 @@ fn write_block<T: BlockElement>(v: &dyn Any, w: &mut dyn Write) -> Result<(), Co
     if let Some(bytes) = a.as_slice().and_then(T::le_bytes) {
         return w.write_all(bytes).map_err(io);
     }
-    // Not contiguous, or not little-endian in memory: 64 Ki elements at a
-    // time.
+    // Not contiguous, or not little-endian in memory: a run at a time.
     let mut buf = Vec::new();
-    let mut xs = Vec::with_capacity(1 << 16);
+    let mut xs = Vec::with_capacity(ELEMENT_RUN);
     let mut it = a.iter().copied().peekable();
     while it.peek().is_some() {
         xs.clear();
-        xs.extend(it.by_ref().take(1 << 16));
+        xs.extend(it.by_ref().take(ELEMENT_RUN));
         buf.clear();
         T::extend_le(&xs, &mut buf);
         w.write_all(&buf).map_err(io)?;
@@ -826,8 +823,8 @@ fn read_block<T: BlockElement>(r: &mut dyn Read, len: usize) -> Result<Value, Co
     if let Some(bytes) = T::le_bytes_mut(&mut xs) {
         read(r, bytes)?;
     } else {
-        let mut buf = vec![0u8; (1 << 16) * T::SIZE];
-        for part in xs.chunks_mut(1 << 16) {
+        let mut buf = vec![0u8; ELEMENT_RUN * T::SIZE];
+        for part in xs.chunks_mut(ELEMENT_RUN) {
             let b = &mut buf[..part.len() * T::SIZE];
             read(r, b)?;
             T::read_le(b, part).map_err(malformed)?;

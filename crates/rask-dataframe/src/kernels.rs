@@ -86,7 +86,7 @@ rask_core::register_codec!(Part);
 /// boundary, which Polars' reader takes for a shorter frame.
 impl rask_core::codec::ValueCodec for Part {
     fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), String> {
-        out.reserve(8 + frame_bytes(&self.0) + 128 * buffers(&self.0) + (16 << 10));
+        out.reserve(ipc_size_hint(&self.0));
         write_ipc(&self.0, out).map_err(|e| e.to_string())
     }
 
@@ -105,13 +105,25 @@ impl rask_core::codec::ValueCodec for Part {
     }
 }
 
-/// Buffers of `df`'s arrays, about (each is padded to 64 bytes in IPC).
-pub(crate) fn buffers(df: &PlFrame) -> usize {
-    df.columns().iter().map(|c| c.n_chunks()).sum::<usize>() * 3
-}
-
 /// Bytes of codec output per Arrow IPC stream of a frame, about.
 const STREAM_BYTES: usize = 1 << 20;
+
+/// Bytes a row of `df` takes, about, from its first rows (at most 1,024):
+/// enough to cut a frame into streams and to reserve room for its bytes,
+/// without walking every string of a large frame once more per spill.
+fn row_bytes(df: &PlFrame) -> usize {
+    let n = df.height().min(1024);
+    frame_bytes(&df.slice(0, n)) / n.max(1) + 1
+}
+
+/// About the bytes [`write_ipc`] writes for `df`: its rows, plus each
+/// stream's schema and each buffer's padding (generous: a reservation
+/// short of it would copy the output once more).
+pub(crate) fn ipc_size_hint(df: &PlFrame) -> usize {
+    let rows = df.height() * row_bytes(df);
+    let streams = rows / STREAM_BYTES + 1;
+    8 + rows + rows / 8 + streams * (4 << 10) * df.width().max(1)
+}
 
 /// Writes `df` as its height (8 bytes, little-endian), then its rows as
 /// Arrow IPC streams of about [`STREAM_BYTES`] each (one stream for an
@@ -122,8 +134,7 @@ const STREAM_BYTES: usize = 1 << 20;
 pub(crate) fn write_ipc(df: &PlFrame, w: &mut dyn std::io::Write) -> std::io::Result<()> {
     let height = df.height();
     w.write_all(&(height as u64).to_le_bytes())?;
-    let per_row = frame_bytes(df) / height.max(1) + 1;
-    let rows = (STREAM_BYTES / per_row).max(1024);
+    let rows = (STREAM_BYTES / row_bytes(df)).max(1024);
     let mut at = 0;
     loop {
         let n = rows.min(height - at);

@@ -17,7 +17,7 @@ use polars::prelude::DataFrame as PlFrame;
 use rask_core::codec::ValueCodec;
 use rask_core::{SizeOf, TaskError};
 
-use crate::kernels::{buffers, frame_bytes, read_ipc, write_ipc};
+use crate::kernels::{frame_bytes, ipc_size_hint, read_ipc, write_ipc};
 
 /// The output of a split: one frame per output partition. Cheap to clone.
 #[derive(Clone)]
@@ -42,7 +42,7 @@ impl Pieces {
 
 impl SizeOf for Pieces {
     fn heap_bytes(&self) -> usize {
-        self.0.iter().map(crate::kernels::frame_bytes).sum()
+        self.0.iter().map(frame_bytes).sum()
     }
 }
 
@@ -51,12 +51,7 @@ impl SizeOf for Pieces {
 /// or the spill file.
 impl ValueCodec for Pieces {
     fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), String> {
-        let size: usize = self
-            .0
-            .iter()
-            .map(|f| frame_bytes(f) + 128 * buffers(f))
-            .sum();
-        out.reserve(8 + size + self.0.len() * (16 << 10));
+        out.reserve(8 + self.0.iter().map(ipc_size_hint).sum::<usize>());
         self.encode_to(out).map_err(|e| e.to_string())
     }
 
