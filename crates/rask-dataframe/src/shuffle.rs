@@ -58,7 +58,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::frame::{DataFrame, Fuse, Layer, Source, layer_name, part_key};
-use crate::kernels::{Part, concat, failed, part_arg, polars_pool};
+use crate::kernels::{Part, concat, failed, part_arg, polars_pool, views_in_one_chunk};
 use crate::pieces::Pieces;
 use crate::steps::{SerExpr, Step, run_steps};
 
@@ -561,7 +561,7 @@ pub(crate) fn split_by(df: &PlFrame, targets: &[u32], n: usize) -> PolarsResult<
                     }
                     IdxCa::from_vec("".into(), o)
                 });
-                c.take(order)
+                views_in_one_chunk(c).take(order)
             }
         })
         .collect::<PolarsResult<Vec<Column>>>()?;
@@ -578,6 +578,9 @@ fn scatter(s: &Series, dest: &[IdxSize]) -> Option<Series> {
         return None;
     }
     let physical = s.to_physical_repr();
+    if !physical.dtype().is_primitive_numeric() {
+        return None;
+    }
     let physical = physical.rechunk();
     macro_rules! scattered {
         ($t:ty) => {{
@@ -799,5 +802,33 @@ mod tests {
             rows += a.height();
         }
         assert_eq!(rows, 5);
+    }
+
+    #[test]
+    fn split_by_moves_every_row_of_multi_chunk_columns_to_its_target() {
+        // Strings inline and too long to inline, nulls, and numbers, each
+        // in three chunks (as a Parquet read or a spill read-back gives).
+        let chunk = |at: i64| {
+            df!(
+                "s" => [Some(format!("short-{at}")), None, Some(format!("a string longer than twelve bytes {at}"))],
+                "i" => [at, at + 1, at + 2],
+                "b" => [true, false, true],
+            )
+            .unwrap()
+        };
+        let df = super::concat([chunk(0), chunk(3), chunk(6)]).unwrap();
+        assert_eq!(df.column("s").unwrap().n_chunks(), 3);
+        let targets = [2u32, 0, 1, 0, 2, 2, 1, 0, 0];
+        let pieces = split_by(&df, &targets, 3).unwrap();
+        for (j, piece) in pieces.iter().enumerate() {
+            let rows: Vec<IdxSize> = (0..targets.len() as IdxSize)
+                .filter(|&r| targets[r as usize] == j as u32)
+                .collect();
+            let want = df.take(&IdxCa::from_vec("".into(), rows)).unwrap();
+            assert!(
+                piece.equals_missing(&want),
+                "piece {j}: {piece} against {want}"
+            );
+        }
     }
 }
