@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::frame::{DataFrame, fmt_schema, layer_name};
 use crate::groupby::GroupBy;
-use crate::kernels::{Part, part_arg, polars_pool};
+use crate::kernels::{Part, part_arg, polars_pool, strings_in_one_chunk};
 use crate::map::{call_remote, check_schema, guarded};
 use crate::shuffle::{ShuffleOptions, hash_dtype, hash_shuffle, key_dtypes, plain_column};
 use crate::steps::SerSchema;
@@ -201,8 +201,10 @@ fn apply_groups(
     let user = |g: PlFrame| -> Result<PlFrame, PolarsError> {
         f(g).map_err(|e| polars_err!(ComputeError: "the function failed on a group: {e}"))
     };
-    df.group_by(keys)
-        .and_then(|g| g.apply_sliced(None, user, Some(schema)))
+    // Each group gathers its rows: from string columns of one chunk (a
+    // shuffled partition has a chunk per piece).
+    strings_in_one_chunk(&df)
+        .and_then(|df| df.group_by(keys)?.apply_sliced(None, user, Some(schema)))
         .map_err(|e| TaskError::failed(format!("{OP}: {e}")))
 }
 

@@ -38,7 +38,7 @@ use polars::prelude::{
 use rask_core::{Error, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::kernels::views_in_one_chunk;
+use crate::kernels::strings_in_one_chunk;
 
 /// The path segment value of a null key (Hive's, pyarrow's and Polars').
 pub(crate) const NULL_VALUE: &str = "__HIVE_DEFAULT_PARTITION__";
@@ -172,7 +172,7 @@ pub(crate) fn split(df: &PlFrame, keys: &[String]) -> PolarsResult<Vec<(PathBuf,
         .collect::<PolarsResult<_>>()?;
     let rest = df.drop_many(keys.iter().map(String::as_str));
     // Each group gathers its rows: from string columns of one chunk.
-    let rest = PlFrame::new(rest.height(), rest.apply_columns(views_in_one_chunk))?;
+    let rest = strings_in_one_chunk(&rest)?;
     let gb = df.group_by_stable(keys.iter().map(String::as_str))?;
     let mut out = Vec::new();
     for group in gb.get_groups().iter() {

@@ -269,6 +269,12 @@ pub(crate) fn views_in_one_chunk(c: &Column) -> Column {
     }
 }
 
+/// `df` with its string and binary columns in one chunk each (see
+/// [`views_in_one_chunk`]), for gathers of its rows.
+pub(crate) fn strings_in_one_chunk(df: &PlFrame) -> Result<PlFrame, PolarsError> {
+    PlFrame::new(df.height(), df.apply_columns(views_in_one_chunk))
+}
+
 /// Stacks frames of one schema vertically, in order.
 pub(crate) fn concat(frames: impl IntoIterator<Item = PlFrame>) -> Result<PlFrame, PolarsError> {
     let mut it = frames.into_iter();
