@@ -76,6 +76,10 @@ def _rask_cmd(ctx: Context, workload: str, scheduler: str | None, repeat: int) -
     return [str(ctx.rask_bin), workload, "--scheduler", str(scheduler), "--repeat", str(repeat)]
 
 
+def _polars_rs_cmd(ctx: Context, workload: str, scheduler: str | None, repeat: int) -> list[str]:
+    return [str(ctx.rask_bin), workload, "--engine", "polars-rs", "--repeat", str(repeat)]
+
+
 def _script_cmd(script: str) -> Callable[[Context, str, str | None, int], list[str]]:
     def cmd(ctx: Context, workload: str, scheduler: str | None, repeat: int) -> list[str]:
         argv = [ctx.python, str(BENCH_DIR / script), workload]
@@ -97,6 +101,12 @@ ENGINES: dict[str, Engine] = {
     # no scheduler (its own thread pool), compared with the dask threads row.
     "polars": Engine("polars", _script_cmd("polars_bench.py"), schedulers=(None,),
                      baseline_scheduler="threads"),
+    # The Polars crate rask is built with, running a TPC-H query as one lazy
+    # query in rask-bench (`--engine polars-rs`, the same query text as rask's):
+    # rask's overhead over its own engine, apart from the Python package's
+    # newer engine.
+    "polars-rs": Engine("polars-rs", _polars_rs_cmd, schedulers=(None,),
+                        baseline_scheduler="threads"),
     # DuckDB for TPC-H (bench/duckdb_bench.py): the reference answers come from it.
     "duckdb": Engine("duckdb", _script_cmd("duckdb_bench.py"), schedulers=(None,),
                      baseline_scheduler="threads"),
@@ -218,7 +228,7 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in [
     *[Workload(name, ("rask", "dask", "polars"), schedulers=("threads",), description=desc)
       for name, desc in DF_WORKLOADS.items()],
     # TPC-H at SF1 on tpchgen-cli's data (bench/tpch.py), made once into the cache.
-    *[Workload(name, ("rask", "dask", "polars", "duckdb"), schedulers=("threads",),
+    *[Workload(name, ("rask", "dask", "polars", "polars-rs", "duckdb"), schedulers=("threads",),
                description=desc)
       for name, desc in TPCH_WORKLOADS.items()],
 ]}
@@ -238,7 +248,7 @@ GROUPS: dict[str, list[str]] = {
                     "cluster-array-sum-transpose", "scheduler-1m"],
     # Dataframes: rask, dask.dataframe and Polars on the same telemetry files.
     "df": list(DF_WORKLOADS),
-    # TPC-H queries at SF1: rask, dask.dataframe, Polars and DuckDB.
+    # TPC-H queries at SF1: rask, dask.dataframe, Polars (Python and the crate) and DuckDB.
     "tpch": list(TPCH_WORKLOADS),
 }
 
@@ -1066,7 +1076,7 @@ def main(argv: list[str] | None = None) -> int:
                 plan.append((wname, eng, sched))
     if not plan:
         p.error("nothing to run: no workload supports the selected engines/schedulers")
-    if any(e.name == "rask" for _, e, _ in plan) and not ctx.rask_bin.is_file():
+    if any(e.name in ("rask", "polars-rs") for _, e, _ in plan) and not ctx.rask_bin.is_file():
         print(f"bench: warning: rask binary {ctx.rask_bin} not found "
               f"(build it with `cargo build --release -p rask-bench` or pass --rask-bin)", file=sys.stderr)
 

@@ -14,7 +14,9 @@
 //! ([`distributed`]).
 //!
 //! The dataframe workloads (`df-*`, [`dataframes`]; `tpch-*`, [`tpch`])
-//! need the `dataframe` feature (Polars).
+//! need the `dataframe` feature (Polars). `rask-bench tpch-… --engine
+//! polars-rs [--repeat N]` runs a TPC-H query as one lazy query of the
+//! Polars crate rask is built with, without rask.
 //!
 //! `rask-bench bandwidth [--mib M] [--threads T] [--repeat N]` measures the
 //! memory bandwidth instead ([`bandwidth`]).
@@ -36,6 +38,7 @@ use std::time::Instant;
 use anyhow::{Context, bail, ensure};
 
 const USAGE: &str = "usage: rask-bench WORKLOAD [--scheduler threads|sync|distributed] [--repeat N]\n       \
+                     rask-bench tpch-… --engine polars-rs [--repeat N]\n       \
                      rask-bench bandwidth [--mib M] [--threads T] [--repeat N]";
 
 /// Best build and compute seconds over the repeats.
@@ -90,10 +93,12 @@ fn main() -> anyhow::Result<()> {
     }
     let mut workload = None;
     let mut scheduler = "threads".to_string();
+    let mut engine = "rask".to_string();
     let mut repeat = 3usize;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--scheduler" => scheduler = args.next().context("--scheduler needs a value")?,
+            "--engine" => engine = args.next().context("--engine needs a value")?,
             "--repeat" => {
                 repeat = args
                     .next()
@@ -107,6 +112,29 @@ fn main() -> anyhow::Result<()> {
     }
     let workload = workload.context(USAGE)?;
     let repeat = repeat.max(1);
+    match engine.as_str() {
+        "rask" => {}
+        "polars-rs" => {
+            #[cfg(feature = "dataframe")]
+            {
+                ensure!(
+                    tpch::NAMES.contains(&workload.as_str()),
+                    "--engine polars-rs runs the TPC-H workloads ({})",
+                    tpch::NAMES.join(", ")
+                );
+                let t = tpch::run_polars(&workload, repeat)?;
+                let line = serde_json::json!({
+                    "workload": workload, "engine": "polars-rs", "scheduler": null, "tasks": 0,
+                    "build_s": t.build_s, "compute_s": t.compute_s, "repeat": repeat,
+                });
+                println!("{line}");
+                return Ok(());
+            }
+            #[cfg(not(feature = "dataframe"))]
+            bail!("--engine polars-rs needs rask-bench built with its `dataframe` feature");
+        }
+        other => bail!("unknown engine {other:?}: use rask or polars-rs"),
+    }
     if distributed::NAMES.contains(&workload.as_str()) {
         ensure!(
             scheduler == "distributed",

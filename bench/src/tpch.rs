@@ -3,13 +3,17 @@
 //! decimals as doubles, tables split into files of at most 1,000,000 rows)
 //! in `$RASK_BENCH_CACHE/tpch-sf1`; answers checked against DuckDB's
 //! (`reference.json` there). The same queries run in Dask, Polars and
-//! DuckDB (`bench/tpch.py`).
+//! DuckDB (`bench/tpch.py`), and, with `--engine polars-rs`, as one lazy
+//! query of the Polars crate rask runs its partitions with (the same
+//! query text as rask's, through [`Plan`]): rask's own overhead over
+//! its engine, apart from the Python package's newer engine.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail, ensure};
 use rask::dataframe::polars::prelude::{
-    self as pl, DataType, Expr, JoinArgs, JoinType, SortMultipleOptions, col, len, lit,
+    self as pl, DataType, Engine, Expr, JoinArgs, JoinType, LazyFrame, PlRefPath,
+    SortMultipleOptions, col, len, lit,
 };
 use rask::dataframe::{self as dd, DataFrame};
 
@@ -25,17 +29,76 @@ fn day(days: i32) -> Expr {
     lit(days).cast(DataType::Date)
 }
 
-fn table(dir: &Path, name: &str) -> anyhow::Result<DataFrame> {
-    Ok(dd::read_parquet(format!(
-        "{}/{name}/*.parquet",
-        dir.display()
-    ))?)
+/// The operations the queries use, on a rask dataframe or on a Polars
+/// lazy frame, so that both engines run the same query text.
+trait Plan: Sized {
+    /// A table of the data set: all of its Parquet files.
+    fn table(dir: &Path, name: &str) -> anyhow::Result<Self>;
+    fn filter(&self, e: Expr) -> Self;
+    fn select<const N: usize>(&self, e: [Expr; N]) -> Self;
+    fn with_columns<const N: usize>(&self, e: [Expr; N]) -> Self;
+    fn join<const N: usize>(&self, other: &Self, l: [Expr; N], r: [Expr; N], a: JoinArgs) -> Self;
+    fn group_by_agg<const N: usize, const M: usize>(&self, k: [Expr; N], a: [Expr; M]) -> Self;
+    fn with_column(&self, e: Expr) -> Self {
+        self.with_columns([e])
+    }
 }
 
-/// The query's dataframe (lazy) and how its computed result becomes the
+fn files(dir: &Path, name: &str) -> String {
+    format!("{}/{name}/*.parquet", dir.display())
+}
+
+impl Plan for DataFrame {
+    fn table(dir: &Path, name: &str) -> anyhow::Result<Self> {
+        Ok(dd::read_parquet(files(dir, name))?)
+    }
+    fn filter(&self, e: Expr) -> Self {
+        DataFrame::filter(self, e)
+    }
+    fn select<const N: usize>(&self, e: [Expr; N]) -> Self {
+        DataFrame::select(self, e)
+    }
+    fn with_columns<const N: usize>(&self, e: [Expr; N]) -> Self {
+        DataFrame::with_columns(self, e)
+    }
+    fn join<const N: usize>(&self, other: &Self, l: [Expr; N], r: [Expr; N], a: JoinArgs) -> Self {
+        DataFrame::join(self, other, l, r, a)
+    }
+    fn group_by_agg<const N: usize, const M: usize>(&self, k: [Expr; N], a: [Expr; M]) -> Self {
+        self.group_by(k).agg(a)
+    }
+}
+
+impl Plan for LazyFrame {
+    fn table(dir: &Path, name: &str) -> anyhow::Result<Self> {
+        let path = files(dir, name);
+        Ok(LazyFrame::scan_parquet(
+            PlRefPath::new(path.as_str()),
+            Default::default(),
+        )?)
+    }
+    fn filter(&self, e: Expr) -> Self {
+        self.clone().filter(e)
+    }
+    fn select<const N: usize>(&self, e: [Expr; N]) -> Self {
+        self.clone().select(e)
+    }
+    fn with_columns<const N: usize>(&self, e: [Expr; N]) -> Self {
+        self.clone().with_columns(e)
+    }
+    fn join<const N: usize>(&self, other: &Self, l: [Expr; N], r: [Expr; N], a: JoinArgs) -> Self {
+        self.clone().join(other.clone(), l, r, a)
+    }
+    fn group_by_agg<const N: usize, const M: usize>(&self, k: [Expr; N], a: [Expr; M]) -> Self {
+        self.clone().group_by(k).agg(a)
+    }
+}
+
+/// The query's dataframe (lazy); [`finish`] makes its computed result the
 /// answer (the query's final order and limit, on the small result).
-fn query(name: &str, dir: &Path) -> anyhow::Result<DataFrame> {
-    let li = table(dir, "lineitem")?;
+fn query<F: Plan>(name: &str, dir: &Path) -> anyhow::Result<F> {
+    let table = |t: &str| F::table(dir, t);
+    let li = table("lineitem")?;
     let one = || lit(1.0);
     let disc_price = || col("l_extendedprice") * (one() - col("l_discount"));
     Ok(match name {
@@ -46,22 +109,24 @@ fn query(name: &str, dir: &Path) -> anyhow::Result<DataFrame> {
                 disc_price().alias("disc_price"),
                 (disc_price() * (one() + col("l_tax"))).alias("charge"),
             ])
-            .group_by([col("l_returnflag"), col("l_linestatus")])
-            .agg([
-                col("l_quantity").sum().alias("sum_qty"),
-                col("l_extendedprice").sum().alias("sum_base_price"),
-                col("disc_price").sum().alias("sum_disc_price"),
-                col("charge").sum().alias("sum_charge"),
-                col("l_quantity").mean().alias("avg_qty"),
-                col("l_extendedprice").mean().alias("avg_price"),
-                col("l_discount").mean().alias("avg_disc"),
-                len().alias("count_order"),
-            ]),
+            .group_by_agg(
+                [col("l_returnflag"), col("l_linestatus")],
+                [
+                    col("l_quantity").sum().alias("sum_qty"),
+                    col("l_extendedprice").sum().alias("sum_base_price"),
+                    col("disc_price").sum().alias("sum_disc_price"),
+                    col("charge").sum().alias("sum_charge"),
+                    col("l_quantity").mean().alias("avg_qty"),
+                    col("l_extendedprice").mean().alias("avg_price"),
+                    col("l_discount").mean().alias("avg_disc"),
+                    len().alias("count_order"),
+                ],
+            ),
         "tpch-q3" => {
-            let customers = table(dir, "customer")?
+            let customers = table("customer")?
                 .filter(col("c_mktsegment").eq(lit("BUILDING")))
                 .select([col("c_custkey")]);
-            let orders = table(dir, "orders")?
+            let orders = table("orders")?
                 .filter(col("o_orderdate").lt(day(9204)))
                 .select([
                     col("o_orderkey"),
@@ -79,21 +144,23 @@ fn query(name: &str, dir: &Path) -> anyhow::Result<DataFrame> {
             lines
                 .join(&orders, [col("l_orderkey")], [col("o_orderkey")], inner())
                 .with_column(disc_price().alias("rev"))
-                .group_by([col("l_orderkey"), col("o_orderdate"), col("o_shippriority")])
-                .agg([col("rev").sum().alias("revenue")])
+                .group_by_agg(
+                    [col("l_orderkey"), col("o_orderdate"), col("o_shippriority")],
+                    [col("rev").sum().alias("revenue")],
+                )
         }
         "tpch-q5" => {
             let inner = || JoinArgs::new(JoinType::Inner);
-            let nations = table(dir, "region")?
+            let nations = table("region")?
                 .filter(col("r_name").eq(lit("ASIA")))
                 .join(
-                    &table(dir, "nation")?,
+                    &table("nation")?,
                     [col("r_regionkey")],
                     [col("n_regionkey")],
                     inner(),
                 )
                 .select([col("n_nationkey"), col("n_name")]);
-            let suppliers = table(dir, "supplier")?
+            let suppliers = table("supplier")?
                 .select([col("s_suppkey"), col("s_nationkey")])
                 .join(
                     &nations,
@@ -101,8 +168,8 @@ fn query(name: &str, dir: &Path) -> anyhow::Result<DataFrame> {
                     [col("n_nationkey")],
                     inner(),
                 );
-            let customers = table(dir, "customer")?.select([col("c_custkey"), col("c_nationkey")]);
-            let orders = table(dir, "orders")?
+            let customers = table("customer")?.select([col("c_custkey"), col("c_nationkey")]);
+            let orders = table("orders")?
                 .filter(
                     col("o_orderdate")
                         .gt_eq(day(8766))
@@ -120,12 +187,11 @@ fn query(name: &str, dir: &Path) -> anyhow::Result<DataFrame> {
             .join(&orders, [col("l_orderkey")], [col("o_orderkey")], inner())
             .filter(col("c_nationkey").eq(col("s_nationkey")))
             .with_column(disc_price().alias("rev"))
-            .group_by([col("n_name")])
-            .agg([col("rev").sum().alias("revenue")])
+            .group_by_agg([col("n_name")], [col("rev").sum().alias("revenue")])
         }
         "tpch-q10" => {
             let inner = || JoinArgs::new(JoinType::Inner);
-            let orders = table(dir, "orders")?
+            let orders = table("orders")?
                 .filter(
                     col("o_orderdate")
                         .gt_eq(day(8674))
@@ -137,17 +203,16 @@ fn query(name: &str, dir: &Path) -> anyhow::Result<DataFrame> {
                 .select([col("l_orderkey"), col("l_extendedprice"), col("l_discount")])
                 .join(&orders, [col("l_orderkey")], [col("o_orderkey")], inner())
                 .with_column(disc_price().alias("rev"))
-                .group_by([col("o_custkey")])
-                .agg([col("rev").sum().alias("revenue")]);
+                .group_by_agg([col("o_custkey")], [col("rev").sum().alias("revenue")]);
             per_customer
                 .join(
-                    &table(dir, "customer")?,
+                    &table("customer")?,
                     [col("o_custkey")],
                     [col("c_custkey")],
                     inner(),
                 )
                 .join(
-                    &table(dir, "nation")?.select([col("n_nationkey"), col("n_name")]),
+                    &table("nation")?.select([col("n_nationkey"), col("n_name")]),
                     [col("c_nationkey")],
                     [col("n_nationkey")],
                     inner(),
@@ -166,13 +231,15 @@ fn query(name: &str, dir: &Path) -> anyhow::Result<DataFrame> {
         "tpch-q18" => {
             let inner = || JoinArgs::new(JoinType::Inner);
             let big = li
-                .group_by([col("l_orderkey")])
-                .agg([col("l_quantity").sum().alias("sum_qty")])
+                .group_by_agg(
+                    [col("l_orderkey")],
+                    [col("l_quantity").sum().alias("sum_qty")],
+                )
                 .filter(col("sum_qty").gt(lit(300.0)));
-            table(dir, "orders")?
+            table("orders")?
                 .join(&big, [col("o_orderkey")], [col("l_orderkey")], inner())
                 .join(
-                    &table(dir, "customer")?.select([col("c_custkey"), col("c_name")]),
+                    &table("customer")?.select([col("c_custkey"), col("c_name")]),
                     [col("o_custkey")],
                     [col("c_custkey")],
                     inner(),
@@ -246,13 +313,9 @@ fn data_dir() -> anyhow::Result<PathBuf> {
     Ok(PathBuf::from(cache).join("tpch-sf1"))
 }
 
-/// Runs one query `repeat` times; returns the tasks as built and run, and
-/// the best times.
-pub fn run(
-    name: &str,
-    sched: &rask::Scheduler,
-    repeat: usize,
-) -> anyhow::Result<(pipeline::Sizes, Timing)> {
+/// DuckDB's answer to query `name` (from `reference.json`) and the data's
+/// directory.
+fn reference(name: &str) -> anyhow::Result<(PathBuf, Vec<serde_json::Value>)> {
     let dir = data_dir()?;
     let path = dir.join("reference.json");
     let text = std::fs::read_to_string(&path).with_context(|| {
@@ -266,13 +329,41 @@ pub fn run(
         .as_array()
         .with_context(|| format!("{} lacks {name}", path.display()))?
         .clone();
+    Ok((dir, want))
+}
+
+/// Runs one query `repeat` times; returns the tasks as built and run, and
+/// the best times.
+pub fn run(
+    name: &str,
+    sched: &rask::Scheduler,
+    repeat: usize,
+) -> anyhow::Result<(pipeline::Sizes, Timing)> {
+    let (dir, want) = reference(name)?;
     let timing = measure(
         repeat,
-        || query(name, &dir),
+        || query::<DataFrame>(name, &dir),
         |q| Ok(finish(name, q.compute_with(sched)?)?),
         |got| check(got, &want).with_context(|| format!("{name}: wrong result")),
     )?;
-    Ok((pipeline::sizes(&query(name, &dir)?)?, timing))
+    Ok((pipeline::sizes(&query::<DataFrame>(name, &dir)?)?, timing))
+}
+
+/// Runs one query `repeat` times as a single lazy query of the Polars
+/// crate rask is built with (its streaming engine, on all of Polars'
+/// threads); returns the best times.
+pub fn run_polars(name: &str, repeat: usize) -> anyhow::Result<Timing> {
+    let (dir, want) = reference(name)?;
+    measure(
+        repeat,
+        || query::<LazyFrame>(name, &dir),
+        |q| {
+            // One query, one sink: a single frame.
+            let out = q.clone().collect_with_engine(Engine::Streaming)?;
+            Ok(finish(name, out.unwrap_single())?)
+        },
+        |got| check(got, &want).with_context(|| format!("{name}: wrong result")),
+    )
 }
 
 /// Compares the answer with DuckDB's rows (dates as days since 1970,
