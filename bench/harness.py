@@ -101,8 +101,9 @@ ENGINES: dict[str, Engine] = {
     # no scheduler (its own thread pool), compared with the dask threads row.
     "polars": Engine("polars", _script_cmd("polars_bench.py"), schedulers=(None,),
                      baseline_scheduler="threads"),
-    # The Polars crate rask is built with, running a TPC-H query as one lazy
-    # query in rask-bench (`--engine polars-rs`, the same query text as rask's):
+    # The Polars crate rask is built with, running a TPC-H query or a df
+    # group-by as one lazy query in rask-bench (`--engine polars-rs`, the same
+    # query text as rask's, bench/src/plan.rs):
     # rask's overhead over its own engine, apart from the Python package's
     # newer engine.
     "polars-rs": Engine("polars-rs", _polars_rs_cmd, schedulers=(None,),
@@ -225,7 +226,11 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in [
     # Dataframes on the synthetic telemetry (bench/df_workloads.py), generated
     # once into the cache; rask-bench needs its `dataframe` feature (bench/run
     # turns it on when one of these is asked for).
-    *[Workload(name, ("rask", "dask", "polars"), schedulers=("threads",), description=desc)
+    # The group-bys also run as one query of the Polars crate (`polars-rs`).
+    *[Workload(name, ("rask", "dask", "polars")
+               + (("polars-rs",) if name in ("df-groupby-low", "df-groupby-high",
+                                            "df-join-groupby") else ()),
+               schedulers=("threads",), description=desc)
       for name, desc in DF_WORKLOADS.items()],
     # TPC-H at SF1 on tpchgen-cli's data (bench/tpch.py), made once into the cache.
     *[Workload(name, ("rask", "dask", "polars", "polars-rs", "duckdb"), schedulers=("threads",),

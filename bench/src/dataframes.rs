@@ -11,9 +11,12 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail, ensure};
-use rask::dataframe::polars::prelude::{self as pl, DataType, JoinArgs, JoinType, col, len};
+use rask::dataframe::polars::prelude::{
+    self as pl, DataType, JoinArgs, JoinType, LazyFrame, col, len,
+};
 use rask::dataframe::{self as dd, DataFrame};
 
+use crate::plan::{Plan, collect};
 use crate::{Timing, measure, pipeline};
 
 /// Names of the dataframe workloads.
@@ -45,44 +48,65 @@ fn input() -> anyhow::Result<(PathBuf, serde_json::Value)> {
 }
 
 /// Reads the telemetry's Parquet files.
-fn parquet(dir: &Path) -> anyhow::Result<DataFrame> {
-    Ok(dd::read_parquet(format!(
-        "{}/parquet/*.parquet",
-        dir.display()
-    ))?)
+fn parquet<F: Plan>(dir: &Path) -> anyhow::Result<F> {
+    F::parquet(&format!("{}/parquet/*.parquet", dir.display()))
 }
 
-/// The dataframe a workload computes (for `df-csv-to-parquet`, the one it
-/// writes; for `df-set-index`, the one before the index is set).
-fn frame(name: &str, dir: &Path) -> anyhow::Result<DataFrame> {
+/// The workloads that also run as one Polars query (`--engine polars-rs`):
+/// those that are a query (not a write, and not `set_index`, which Polars
+/// does not have).
+pub const QUERIES: &[&str] = &["df-groupby-low", "df-groupby-high", "df-join-groupby"];
+
+/// The query of one of [`QUERIES`].
+fn query<F: Plan>(name: &str, dir: &Path) -> anyhow::Result<F> {
     let v = || col("value");
     Ok(match name {
-        "df-csv-to-parquet" => dd::read_csv(format!("{}/csv/*.csv", dir.display()))?,
-        "df-groupby-low" => parquet(dir)?.group_by([col("part_kind")]).agg([
-            v().mean().alias("mean"),
-            v().std(1).alias("std"),
-            v().count().alias("count"),
-        ]),
-        "df-groupby-high" => parquet(dir)?.group_by([col("device_id")]).agg([
-            v().mean().alias("mean"),
-            v().max().alias("max"),
-            v().count().alias("count"),
-        ]),
+        "df-groupby-low" => parquet::<F>(dir)?.group_by_agg(
+            [col("part_kind")],
+            [
+                v().mean().alias("mean"),
+                v().std(1).alias("std"),
+                v().count().alias("count"),
+            ],
+        ),
+        "df-groupby-high" => parquet::<F>(dir)?.group_by_agg(
+            [col("device_id")],
+            [
+                v().mean().alias("mean"),
+                v().max().alias("max"),
+                v().count().alias("count"),
+            ],
+        ),
         "df-join-groupby" => {
-            let devices = dd::read_parquet(format!("{}/devices.parquet", dir.display()))?;
-            parquet(dir)?
+            let devices = F::parquet(&format!("{}/devices.parquet", dir.display()))?;
+            parquet::<F>(dir)?
                 .join(
                     &devices,
                     [col("device_id")],
                     [col("device_id")],
                     JoinArgs::new(JoinType::Inner),
                 )
-                .group_by([col("firmware"), col("supplier")])
-                .agg([v().mean().alias("mean"), v().count().alias("count")])
+                .group_by_agg(
+                    [col("firmware"), col("supplier")],
+                    [v().mean().alias("mean"), v().count().alias("count")],
+                )
         }
-        "df-set-index" => parquet(dir)?,
-        other => bail!("unknown dataframe workload {other:?}"),
+        other => bail!(
+            "{other:?} is not one of the query workloads ({})",
+            QUERIES.join(", ")
+        ),
     })
+}
+
+/// The dataframe a workload computes (for `df-csv-to-parquet`, the one it
+/// writes; for `df-set-index`, the one before the index is set).
+fn frame(name: &str, dir: &Path) -> anyhow::Result<DataFrame> {
+    match name {
+        "df-csv-to-parquet" => Ok(dd::read_csv(format!("{}/csv/*.csv", dir.display()))?),
+        "df-set-index" => parquet(dir),
+        q if QUERIES.contains(&q) => query(q, dir),
+        other => bail!("unknown dataframe workload {other:?}"),
+    }
 }
 
 /// Where `df-csv-to-parquet` writes (emptied before every run).
@@ -157,6 +181,22 @@ pub fn run(
         pipeline::sizes(&df)?
     };
     Ok((sizes, timing))
+}
+
+/// Runs one of [`QUERIES`] `repeat` times as a single lazy query of the
+/// Polars crate rask is built with; returns the best times.
+pub fn run_polars(name: &str, repeat: usize) -> anyhow::Result<Timing> {
+    let (dir, reference) = input()?;
+    let out = out_dir(&dir);
+    measure(
+        repeat,
+        || query::<LazyFrame>(name, &dir),
+        collect,
+        |got| {
+            check(name, Some(got), &out, &reference)
+                .with_context(|| format!("{name}: wrong result"))
+        },
+    )
 }
 
 /// Column `name` of `df` as f64 values (null: NaN).

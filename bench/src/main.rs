@@ -15,8 +15,9 @@
 //!
 //! The dataframe workloads (`df-*`, [`dataframes`]; `tpch-*`, [`tpch`])
 //! need the `dataframe` feature (Polars). `rask-bench tpch-… --engine
-//! polars-rs [--repeat N]` runs a TPC-H query as one lazy query of the
-//! Polars crate rask is built with, without rask.
+//! polars-rs [--repeat N]` runs a TPC-H query (or a `df-*` group-by) as
+//! one lazy query of the Polars crate rask is built with, without rask
+//! ([`plan`]).
 //!
 //! `rask-bench bandwidth [--mib M] [--threads T] [--repeat N]` measures the
 //! memory bandwidth instead ([`bandwidth`]).
@@ -28,6 +29,8 @@ mod dataframes;
 mod delayed;
 mod distributed;
 mod pipeline;
+#[cfg(feature = "dataframe")]
+mod plan;
 mod rechunk;
 mod stored;
 #[cfg(feature = "dataframe")]
@@ -117,12 +120,17 @@ fn main() -> anyhow::Result<()> {
         "polars-rs" => {
             #[cfg(feature = "dataframe")]
             {
-                ensure!(
-                    tpch::NAMES.contains(&workload.as_str()),
-                    "--engine polars-rs runs the TPC-H workloads ({})",
-                    tpch::NAMES.join(", ")
-                );
-                let t = tpch::run_polars(&workload, repeat)?;
+                let t = if tpch::NAMES.contains(&workload.as_str()) {
+                    tpch::run_polars(&workload, repeat)?
+                } else if dataframes::QUERIES.contains(&workload.as_str()) {
+                    dataframes::run_polars(&workload, repeat)?
+                } else {
+                    bail!(
+                        "--engine polars-rs runs the TPC-H workloads ({}) and {}",
+                        tpch::NAMES.join(", "),
+                        dataframes::QUERIES.join(", ")
+                    );
+                };
                 let line = serde_json::json!({
                     "workload": workload, "engine": "polars-rs", "scheduler": null, "tasks": 0,
                     "build_s": t.build_s, "compute_s": t.compute_s, "repeat": repeat,

@@ -11,12 +11,12 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail, ensure};
+use rask::dataframe::DataFrame;
 use rask::dataframe::polars::prelude::{
-    self as pl, DataType, Engine, Expr, JoinArgs, JoinType, LazyFrame, PlRefPath,
-    SortMultipleOptions, col, len, lit,
+    self as pl, DataType, Expr, JoinArgs, JoinType, LazyFrame, SortMultipleOptions, col, len, lit,
 };
-use rask::dataframe::{self as dd, DataFrame};
 
+use crate::plan::{Plan, collect};
 use crate::{Timing, measure, pipeline};
 
 /// Names of the TPC-H workloads.
@@ -29,75 +29,10 @@ fn day(days: i32) -> Expr {
     lit(days).cast(DataType::Date)
 }
 
-/// The operations the queries use, on a rask dataframe or on a Polars
-/// lazy frame, so that both engines run the same query text.
-trait Plan: Sized {
-    /// A table of the data set: all of its Parquet files.
-    fn table(dir: &Path, name: &str) -> anyhow::Result<Self>;
-    fn filter(&self, e: Expr) -> Self;
-    fn select<const N: usize>(&self, e: [Expr; N]) -> Self;
-    fn with_columns<const N: usize>(&self, e: [Expr; N]) -> Self;
-    fn join<const N: usize>(&self, other: &Self, l: [Expr; N], r: [Expr; N], a: JoinArgs) -> Self;
-    fn group_by_agg<const N: usize, const M: usize>(&self, k: [Expr; N], a: [Expr; M]) -> Self;
-    fn with_column(&self, e: Expr) -> Self {
-        self.with_columns([e])
-    }
-}
-
-fn files(dir: &Path, name: &str) -> String {
-    format!("{}/{name}/*.parquet", dir.display())
-}
-
-impl Plan for DataFrame {
-    fn table(dir: &Path, name: &str) -> anyhow::Result<Self> {
-        Ok(dd::read_parquet(files(dir, name))?)
-    }
-    fn filter(&self, e: Expr) -> Self {
-        DataFrame::filter(self, e)
-    }
-    fn select<const N: usize>(&self, e: [Expr; N]) -> Self {
-        DataFrame::select(self, e)
-    }
-    fn with_columns<const N: usize>(&self, e: [Expr; N]) -> Self {
-        DataFrame::with_columns(self, e)
-    }
-    fn join<const N: usize>(&self, other: &Self, l: [Expr; N], r: [Expr; N], a: JoinArgs) -> Self {
-        DataFrame::join(self, other, l, r, a)
-    }
-    fn group_by_agg<const N: usize, const M: usize>(&self, k: [Expr; N], a: [Expr; M]) -> Self {
-        self.group_by(k).agg(a)
-    }
-}
-
-impl Plan for LazyFrame {
-    fn table(dir: &Path, name: &str) -> anyhow::Result<Self> {
-        let path = files(dir, name);
-        Ok(LazyFrame::scan_parquet(
-            PlRefPath::new(path.as_str()),
-            Default::default(),
-        )?)
-    }
-    fn filter(&self, e: Expr) -> Self {
-        self.clone().filter(e)
-    }
-    fn select<const N: usize>(&self, e: [Expr; N]) -> Self {
-        self.clone().select(e)
-    }
-    fn with_columns<const N: usize>(&self, e: [Expr; N]) -> Self {
-        self.clone().with_columns(e)
-    }
-    fn join<const N: usize>(&self, other: &Self, l: [Expr; N], r: [Expr; N], a: JoinArgs) -> Self {
-        self.clone().join(other.clone(), l, r, a)
-    }
-    fn group_by_agg<const N: usize, const M: usize>(&self, k: [Expr; N], a: [Expr; M]) -> Self {
-        self.clone().group_by(k).agg(a)
-    }
-}
-
 /// The query's dataframe (lazy); [`finish`] makes its computed result the
 /// answer (the query's final order and limit, on the small result).
 fn query<F: Plan>(name: &str, dir: &Path) -> anyhow::Result<F> {
-    let table = |t: &str| F::table(dir, t);
+    let table = |t: &str| F::parquet(&format!("{}/{t}/*.parquet", dir.display()));
     let li = table("lineitem")?;
     let one = || lit(1.0);
     let disc_price = || col("l_extendedprice") * (one() - col("l_discount"));
@@ -357,11 +292,7 @@ pub fn run_polars(name: &str, repeat: usize) -> anyhow::Result<Timing> {
     measure(
         repeat,
         || query::<LazyFrame>(name, &dir),
-        |q| {
-            // One query, one sink: a single frame.
-            let out = q.clone().collect_with_engine(Engine::Streaming)?;
-            Ok(finish(name, out.unwrap_single())?)
-        },
+        |q| Ok(finish(name, collect(q)?)?),
         |got| check(got, &want).with_context(|| format!("{name}: wrong result")),
     )
 }
