@@ -80,12 +80,14 @@ rask_core::register_type!(Vec<Part>);
 rask_core::register_codec!(Part);
 
 /// A partition travels as its number of rows, then Arrow IPC streams
-/// (Polars' own, see [`write_ipc`]), written straight into the output or
-/// the spill file: its
-/// serde form would write the stream into a buffer of its own and copy it
-/// again, and spilling a partition would then touch three times its size
-/// in fresh memory. The row count catches a stream cut at a batch
-/// boundary, which Polars' reader takes for a shorter frame.
+/// (Polars' own, see [`write_ipc`]), each after its length, written
+/// straight into the output or the spill file: its serde form would write
+/// the stream into a buffer of its own and copy it again, and spilling a
+/// partition would then touch three times its size in fresh memory. Read
+/// back, the streams come one at a time through one buffer of a stream's
+/// size ([`read_ipc`]), not the whole value at once. The row count catches
+/// a stream cut at a batch boundary, which Polars' reader takes for a
+/// shorter frame.
 impl rask_core::codec::ValueCodec for Part {
     fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), String> {
         out.reserve(ipc_size_hint(&self.0));
@@ -97,11 +99,14 @@ impl rask_core::codec::ValueCodec for Part {
     }
 
     fn decode_from(bytes: &[u8]) -> Result<Self, String> {
-        let mut cursor = std::io::Cursor::new(bytes);
-        let df = read_ipc(&mut cursor)?;
-        let rest = bytes.len() as u64 - cursor.position();
-        if rest > 0 {
-            return Err(format!("{rest} bytes after the frame"));
+        Self::decode_from_reader(&mut &bytes[..], bytes.len())
+    }
+
+    fn decode_from_reader(r: &mut dyn std::io::Read, len: usize) -> Result<Self, String> {
+        let mut left = len as u64;
+        let df = read_ipc(r, &mut left, &mut Vec::new())?;
+        if left > 0 {
+            return Err(format!("{left} bytes after the frame"));
         }
         Ok(Part(df))
     }
@@ -119,30 +124,36 @@ fn row_bytes(df: &PlFrame) -> usize {
 }
 
 /// About the bytes [`write_ipc`] writes for `df`: its rows, plus each
-/// stream's schema and each buffer's padding (generous: a reservation
-/// short of it would copy the output once more).
+/// stream's length, schema and each buffer's padding (generous: a
+/// reservation short of it would copy the output once more).
 pub(crate) fn ipc_size_hint(df: &PlFrame) -> usize {
     let rows = df.height() * row_bytes(df);
     let streams = rows / STREAM_BYTES + 1;
-    8 + rows + rows / 8 + streams * (4 << 10) * df.width().max(1)
+    8 + rows + rows / 8 + streams * (8 + (4 << 10) * df.width().max(1))
 }
 
 /// Writes `df` as its height (8 bytes, little-endian), then its rows as
 /// Arrow IPC streams of about [`STREAM_BYTES`] each (one stream for an
-/// empty frame). Polars' writer encodes each record batch into a buffer of
-/// its own before writing it: small batches keep that buffer small and
-/// reused, where one batch of a whole partition would be a fresh buffer
-/// of its size at every spill.
+/// empty frame), each after its length in bytes (8, little-endian), so
+/// that a reader can take one stream at a time. Each stream is encoded
+/// into one buffer reused for all of them (Polars' writer encodes each
+/// record batch into a buffer of its own anyway: small batches keep that
+/// buffer small and reused, where one batch of a whole partition would be
+/// a fresh buffer of its size at every spill).
 pub(crate) fn write_ipc(df: &PlFrame, w: &mut dyn std::io::Write) -> std::io::Result<()> {
     let height = df.height();
     w.write_all(&(height as u64).to_le_bytes())?;
     let rows = (STREAM_BYTES / row_bytes(df)).max(1024);
+    let mut stream = Vec::new();
     let mut at = 0;
     loop {
         let n = rows.min(height - at);
+        stream.clear();
         df.slice(at as i64, n)
-            .serialize_into_writer(w)
+            .serialize_into_writer(&mut stream)
             .map_err(std::io::Error::other)?;
+        w.write_all(&(stream.len() as u64).to_le_bytes())?;
+        w.write_all(&stream)?;
         at += n;
         if at >= height {
             return Ok(());
@@ -150,27 +161,44 @@ pub(crate) fn write_ipc(df: &PlFrame, w: &mut dyn std::io::Write) -> std::io::Re
     }
 }
 
-/// Reads a frame [`write_ipc`] wrote at the cursor's position, leaving the
-/// cursor after it. The frame has a chunk per stream.
-pub(crate) fn read_ipc(cursor: &mut std::io::Cursor<&[u8]>) -> Result<PlFrame, String> {
-    let at = cursor.position() as usize;
-    let bytes = *cursor.get_ref();
-    let Some((height, _)) = bytes.get(at..).and_then(|b| b.split_first_chunk::<8>()) else {
-        return Err("the frame is cut short".into());
-    };
-    let height = u64::from_le_bytes(*height);
-    cursor.set_position(at as u64 + 8);
+/// Reads 8 bytes (a little-endian `u64`) of at most `left` more.
+fn read_word(r: &mut dyn std::io::Read, left: &mut u64, what: &str) -> Result<u64, String> {
+    let mut word = [0u8; 8];
+    if *left < 8 || r.read_exact(&mut word).is_err() {
+        return Err(format!("the frame is cut short in its {what}"));
+    }
+    *left -= 8;
+    Ok(u64::from_le_bytes(word))
+}
+
+/// Reads a frame [`write_ipc`] wrote, from at most `left` more bytes of
+/// `r` (less what it reads), one stream at a time through `stream` (a
+/// buffer of one stream's size, reused). The frame has a chunk per stream.
+pub(crate) fn read_ipc(
+    r: &mut dyn std::io::Read,
+    left: &mut u64,
+    stream: &mut Vec<u8>,
+) -> Result<PlFrame, String> {
+    let height = read_word(r, left, "row count")?;
     let mut df: Option<PlFrame> = None;
     let mut rows = 0u64;
     loop {
-        let part = PlFrame::deserialize_from_reader(cursor).map_err(|e| e.to_string())?;
-        // A whole stream ends with the end-of-stream marker: the
-        // continuation word, then a message of length 0.
-        let end = cursor.position() as usize;
-        if !bytes
-            .get(..end)
-            .is_some_and(|b| b.ends_with(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]))
-        {
+        let n = read_word(r, left, "stream length")?;
+        if n > *left {
+            return Err(format!(
+                "an Arrow IPC stream of {n} bytes where {left} are left"
+            ));
+        }
+        stream.clear();
+        stream.resize(n as usize, 0);
+        r.read_exact(stream)
+            .map_err(|e| format!("the frame's Arrow IPC stream cannot be read: {e}"))?;
+        *left -= n;
+        let mut cursor = std::io::Cursor::new(&stream[..]);
+        let part = PlFrame::deserialize_from_reader(&mut cursor).map_err(|e| e.to_string())?;
+        // A whole stream ends with the end-of-stream marker (the
+        // continuation word, then a message of length 0) and its length.
+        if cursor.position() != n || !stream.ends_with(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]) {
             return Err("the frame's Arrow IPC stream is cut short".into());
         }
         rows += part.height() as u64;
@@ -294,6 +322,18 @@ mod tests {
     use super::{Part, frame_bytes};
     use rask_core::codec::ValueCodec;
 
+    /// A reader of at most 7 bytes per call.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            let n = out.len().min(7).min(self.0.len());
+            out[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
     #[test]
     fn large_frames_travel_as_several_streams_and_come_back_whole() {
         let n = 150_000;
@@ -312,6 +352,16 @@ mod tests {
             let back = Part::decode_from(&bytes).unwrap().0;
             assert!(back.equals_missing(&frame));
             assert_eq!(back.schema(), frame.schema());
+            // Streamed back from a reader that hands out a few bytes at a
+            // time, as from a spill file; a byte more is an error.
+            let mut reader = Trickle(&bytes[..]);
+            let back = Part::decode_from_reader(&mut reader, bytes.len())
+                .unwrap()
+                .0;
+            assert!(back.equals_missing(&frame));
+            let mut longer = bytes.clone();
+            longer.push(0);
+            assert!(Part::decode_from(&longer).is_err());
             // Cut anywhere (at stream boundaries too), the frame is an error.
             for k in 1..60 {
                 let cut = bytes.len() * k / 60;

@@ -61,25 +61,26 @@ impl ValueCodec for Pieces {
     }
 
     fn decode_from(bytes: &[u8]) -> Result<Self, String> {
-        let Some((count, _)) = bytes.split_first_chunk::<8>() else {
+        Self::decode_from_reader(&mut &bytes[..], bytes.len())
+    }
+
+    fn decode_from_reader(r: &mut dyn std::io::Read, len: usize) -> Result<Self, String> {
+        let mut count = [0u8; 8];
+        if len < 8 || r.read_exact(&mut count).is_err() {
             return Err("the pieces are cut short".into());
-        };
-        let count = u64::from_le_bytes(*count);
-        // Each piece takes at least its 8-byte height.
-        if count > (bytes.len() / 8) as u64 {
-            return Err(format!(
-                "{count} pieces cannot fit in {} bytes",
-                bytes.len()
-            ));
         }
-        let mut cursor = std::io::Cursor::new(bytes);
-        cursor.set_position(8);
+        let count = u64::from_le_bytes(count);
+        let mut left = len as u64 - 8;
+        // Each piece takes at least its 8-byte height.
+        if count > left / 8 {
+            return Err(format!("{count} pieces cannot fit in {len} bytes"));
+        }
+        let mut stream = Vec::new();
         let frames = (0..count)
-            .map(|_| read_ipc(&mut cursor))
+            .map(|_| read_ipc(r, &mut left, &mut stream))
             .collect::<Result<Vec<_>, String>>()?;
-        let rest = bytes.len() as u64 - cursor.position();
-        if rest > 0 {
-            return Err(format!("{rest} bytes after the last piece"));
+        if left > 0 {
+            return Err(format!("{left} bytes after the last piece"));
         }
         Ok(Pieces::new(frames))
     }
