@@ -52,6 +52,11 @@ struct Timing {
 
 /// Builds, computes and checks a workload `repeat` times, rebuilding the
 /// graph every time; only `build` and `compute` are timed.
+///
+/// With `RASK_BENCH_REPORT=PATH`, the last compute is profiled: its task
+/// stream goes to PATH as rask's HTML report, and the time per key prefix
+/// to stderr (the profiler's callbacks cost a little; compare timings
+/// without it).
 fn measure<G, O>(
     repeat: usize,
     mut build: impl FnMut() -> anyhow::Result<G>,
@@ -65,9 +70,16 @@ fn measure<G, O>(
     for r in 0..repeat {
         let t0 = Instant::now();
         let graph = build()?;
+        let report = std::env::var_os("RASK_BENCH_REPORT").filter(|_| r + 1 == repeat);
+        let profiling = report
+            .as_ref()
+            .map(|_| rask::diagnostics::Profiler::start());
         let t1 = Instant::now();
         let out = compute(&graph)?;
         let t2 = Instant::now();
+        if let (Some(path), Some(guard)) = (report, profiling) {
+            profile_report(&path, &guard.finish())?;
+        }
         check(&out)?;
         drop((graph, out));
         let (b, c) = ((t1 - t0).as_secs_f64(), (t2 - t1).as_secs_f64());
@@ -79,6 +91,31 @@ fn measure<G, O>(
         best.compute_s = best.compute_s.min(c);
     }
     Ok(best)
+}
+
+/// Writes `profiler`'s HTML report to `path` and prints its time per key
+/// prefix (see [`measure`]).
+fn profile_report(
+    path: &std::ffi::OsStr,
+    profiler: &rask::diagnostics::Profiler,
+) -> anyhow::Result<()> {
+    rask::diagnostics::report(path, profiler, None)
+        .with_context(|| format!("writing the report {}", path.to_string_lossy()))?;
+    eprintln!(
+        "rask-bench: report of the last compute: {}",
+        path.to_string_lossy()
+    );
+    for p in profiler.by_prefix() {
+        eprintln!(
+            "rask-bench:   {:>4} × {:<40} total {:8.1} ms, mean {:7.2} ms, {:>12} B",
+            p.count,
+            p.prefix,
+            p.total.as_secs_f64() * 1e3,
+            p.mean.as_secs_f64() * 1e3,
+            p.nbytes
+        );
+    }
+    Ok(())
 }
 
 fn main() -> anyhow::Result<()> {
