@@ -226,7 +226,8 @@ WORKLOADS: dict[str, Workload] = {w.name: w for w in [
     # Dataframes on the synthetic telemetry (bench/df_workloads.py), generated
     # once into the cache; rask-bench needs its `dataframe` feature (bench/run
     # turns it on when one of these is asked for).
-    # The group-bys also run as one query of the Polars crate (`polars-rs`).
+    # The group-bys also run as one query of the Polars crate (`polars-rs`;
+    # the names are `QUERIES` in bench/src/dataframes.rs).
     *[Workload(name, ("rask", "dask", "polars")
                + (("polars-rs",) if name in ("df-groupby-low", "df-groupby-high",
                                             "df-join-groupby") else ()),

@@ -41,7 +41,7 @@ use std::time::Instant;
 use anyhow::{Context, bail, ensure};
 
 const USAGE: &str = "usage: rask-bench WORKLOAD [--scheduler threads|sync|distributed] [--repeat N]\n       \
-                     rask-bench tpch-… --engine polars-rs [--repeat N]\n       \
+                     rask-bench tpch-…|df-groupby-…|df-join-groupby --engine polars-rs [--repeat N]\n       \
                      rask-bench bandwidth [--mib M] [--threads T] [--repeat N]";
 
 /// Best build and compute seconds over the repeats.
@@ -67,10 +67,11 @@ fn measure<G, O>(
         build_s: f64::INFINITY,
         compute_s: f64::INFINITY,
     };
+    let report_to = std::env::var_os("RASK_BENCH_REPORT");
     for r in 0..repeat {
         let t0 = Instant::now();
         let graph = build()?;
-        let report = std::env::var_os("RASK_BENCH_REPORT").filter(|_| r + 1 == repeat);
+        let report = report_to.as_ref().filter(|_| r + 1 == repeat);
         let profiling = report
             .as_ref()
             .map(|_| rask::diagnostics::Profiler::start());
@@ -78,7 +79,7 @@ fn measure<G, O>(
         let out = compute(&graph)?;
         let t2 = Instant::now();
         if let (Some(path), Some(guard)) = (report, profiling) {
-            profile_report(&path, &guard.finish())?;
+            profile_report(path, &guard.finish())?;
         }
         check(&out)?;
         drop((graph, out));

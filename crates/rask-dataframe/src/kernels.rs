@@ -161,11 +161,15 @@ pub(crate) fn write_ipc(df: &PlFrame, w: &mut dyn std::io::Write) -> std::io::Re
     }
 }
 
-/// Reads 8 bytes (a little-endian `u64`) of at most `left` more.
-fn read_word(r: &mut dyn std::io::Read, left: &mut u64, what: &str) -> Result<u64, String> {
+/// Reads 8 bytes (a little-endian `u64`, `what`) of at most `left` more.
+pub(crate) fn read_word(
+    r: &mut dyn std::io::Read,
+    left: &mut u64,
+    what: &str,
+) -> Result<u64, String> {
     let mut word = [0u8; 8];
     if *left < 8 || r.read_exact(&mut word).is_err() {
-        return Err(format!("the frame is cut short in its {what}"));
+        return Err(format!("cut short in {what}"));
     }
     *left -= 8;
     Ok(u64::from_le_bytes(word))
@@ -179,11 +183,11 @@ pub(crate) fn read_ipc(
     left: &mut u64,
     stream: &mut Vec<u8>,
 ) -> Result<PlFrame, String> {
-    let height = read_word(r, left, "row count")?;
+    let height = read_word(r, left, "a frame's row count")?;
     let mut df: Option<PlFrame> = None;
     let mut rows = 0u64;
     loop {
-        let n = read_word(r, left, "stream length")?;
+        let n = read_word(r, left, "a frame's stream length")?;
         if n > *left {
             return Err(format!(
                 "an Arrow IPC stream of {n} bytes where {left} are left"

@@ -17,7 +17,7 @@ use polars::prelude::DataFrame as PlFrame;
 use rask_core::codec::ValueCodec;
 use rask_core::{SizeOf, TaskError};
 
-use crate::kernels::{frame_bytes, ipc_size_hint, read_ipc, write_ipc};
+use crate::kernels::{frame_bytes, ipc_size_hint, read_ipc, read_word, write_ipc};
 
 /// The output of a split: one frame per output partition. Cheap to clone.
 #[derive(Clone)]
@@ -65,12 +65,8 @@ impl ValueCodec for Pieces {
     }
 
     fn decode_from_reader(r: &mut dyn std::io::Read, len: usize) -> Result<Self, String> {
-        let mut count = [0u8; 8];
-        if len < 8 || r.read_exact(&mut count).is_err() {
-            return Err("the pieces are cut short".into());
-        }
-        let count = u64::from_le_bytes(count);
-        let mut left = len as u64 - 8;
+        let mut left = len as u64;
+        let count = read_word(r, &mut left, "the count of pieces")?;
         // Each piece takes at least its 8-byte height.
         if count > left / 8 {
             return Err(format!("{count} pieces cannot fit in {len} bytes"));
