@@ -247,37 +247,101 @@ fn crop<T: Clone>(x: ArrayD<T>, halos: &[Halo], core: &[usize]) -> ArrayD<T> {
     cut.to_owned()
 }
 
-/// When axis 0 has no pass (`passes(0)` is false) and no halo but a later
-/// axis has a pass — a stack of images filtered image by image — `f` of
-/// each slice along axis 0, stacked into the result. The passes'
-/// intermediates are then one slice's (an image, cache-sized), not the
-/// whole block's. `None` where that does not apply.
-fn slice_by_slice<T: Number>(
+/// `lines` (an axis and its pass, in order) over `block`, whose halos
+/// are `halos`: each pass crops its axis to the core; axes without a pass
+/// keep their halos.
+///
+/// Leading axes with no pass and no halo (a stack of images filtered image
+/// by image) are run slice by slice, so the passes' intermediates are one
+/// slice's (an image: cache-sized), not the whole block's, and are reused
+/// from slice to slice; every slice's last pass writes straight into its
+/// place in the result.
+fn run_lines<T: Number>(
     block: ArrayViewD<'_, T>,
     halos: &[Halo],
-    passes: impl Fn(usize) -> bool,
-    f: impl Fn(ArrayViewD<'_, T>) -> ArrayD<T>,
-) -> Option<ArrayD<T>> {
-    let n = block.len_of(Axis(0));
-    if block.ndim() < 2
-        || n < 2
-        || passes(0)
-        || halos.first() != Some(&Halo::default())
-        || !(1..block.ndim()).any(&passes)
-    {
-        return None;
+    mode: Mode,
+    lines: &[(usize, Line)],
+) -> ArrayD<T> {
+    if lines.is_empty() {
+        return block.to_owned();
     }
-    let mut out: Option<ArrayD<T>> = None;
-    for i in 0..n {
-        let one = f(block.index_axis(Axis(0), i));
-        let out = out.get_or_insert_with(|| {
-            let mut shape = vec![n];
-            shape.extend_from_slice(one.shape());
-            ArrayD::from_elem(IxDyn(&shape), T::default())
-        });
-        out.index_axis_mut(Axis(0), i).assign(&one);
+    let shape = block.shape().to_vec();
+    let out_shape: Vec<usize> = (0..shape.len())
+        .map(|a| {
+            if lines.iter().any(|(axis, _)| *axis == a) {
+                shape[a] - halos[a].front - halos[a].back
+            } else {
+                shape[a]
+            }
+        })
+        .collect();
+    let mut out = vec![T::default(); out_shape.iter().product()];
+    // The leading axes that are neither filtered nor halo'd.
+    let lead = (0..shape.len())
+        .take_while(|&a| halos[a] == Halo::default() && lines.iter().all(|(axis, _)| *axis != a))
+        .count();
+    let slices: usize = shape[..lead].iter().product();
+    let mut scratch = [Vec::new(), Vec::new()];
+    if lead > 0 && slices > 1 && !out.is_empty() {
+        let block = block.as_standard_layout();
+        let mut inner_shape = vec![slices];
+        inner_shape.extend_from_slice(&shape[lead..]);
+        let stack = block
+            .view()
+            .into_shape_with_order(IxDyn(&inner_shape))
+            .expect("a standard-layout block takes any shape of its length");
+        let lines: Vec<(usize, Line)> = lines.iter().map(|(a, l)| (a - lead, l.clone())).collect();
+        let per = out.len() / slices;
+        for (i, place) in out.chunks_exact_mut(per).enumerate() {
+            chain_into(
+                stack.index_axis(Axis(0), i),
+                &halos[lead..],
+                mode,
+                &lines,
+                place,
+                &mut scratch,
+            );
+        }
+    } else {
+        chain_into(block, halos, mode, lines, &mut out, &mut scratch);
     }
-    out
+    ArrayD::from_shape_vec(IxDyn(&out_shape), out).expect("the output has its shape's length")
+}
+
+/// `lines` in order over `x` (halos `halos`), the last pass writing into
+/// `out`, the others into the two `scratch` buffers in turn.
+fn chain_into<T: Number>(
+    x: ArrayViewD<'_, T>,
+    halos: &[Halo],
+    mode: Mode,
+    lines: &[(usize, Line)],
+    out: &mut [T],
+    scratch: &mut [Vec<T>; 2],
+) {
+    let mut shape = x.shape().to_vec();
+    let [s0, s1] = scratch;
+    let (mut from, mut to) = (s0, s1);
+    for (i, (a, line)) in lines.iter().enumerate() {
+        let (a, h) = (*a, halos[*a]);
+        let mut next = shape.clone();
+        next[a] -= h.front + h.back;
+        let len: usize = next.iter().product();
+        let last = i + 1 == lines.len();
+        if !last {
+            to.clear();
+            to.resize(len, T::default());
+        }
+        let dest: &mut [T] = if last { &mut *out } else { &mut to[..] };
+        if i == 0 {
+            pass_into(x.view(), a, h, mode, line, dest);
+        } else {
+            let prev = ArrayViewD::from_shape(IxDyn(&shape), &from[..])
+                .expect("the previous pass's output has its shape's length");
+            pass_into(prev, a, h, mode, line, dest);
+        }
+        shape = next;
+        std::mem::swap(&mut from, &mut to);
+    }
 }
 
 /// scipy's `gaussian_filter` with derivative `orders` per axis: one
@@ -290,35 +354,16 @@ fn gaussian<T: Number>(
     truncate: f64,
     orders: &[u8],
 ) -> ArrayD<T> {
-    let passes = |a: usize| sigma.get(a).is_some_and(|&s| s > SIGMA_EPS);
-    if let Some(out) = slice_by_slice(block.view(), halos, passes, |slice| {
-        gaussian(
-            slice,
-            &halos[1..],
-            mode,
-            &sigma[1..],
-            truncate,
-            &orders[1..],
-        )
-    }) {
-        return out;
-    }
-    let mut x: Option<ArrayD<T>> = None;
-    let mut h = halos.to_vec();
-    for (a, &s) in sigma.iter().enumerate() {
-        if s <= SIGMA_EPS {
-            continue;
-        }
-        let w = gaussian_weights(s, gaussian_radius(s, truncate), orders[a]);
-        let line = correlate(&w);
-        let next = match &x {
-            None => pass(block.view(), a, h[a], mode, &line),
-            Some(prev) => pass(prev.view(), a, h[a], mode, &line),
-        };
-        h[a] = Halo::default();
-        x = Some(next);
-    }
-    x.unwrap_or_else(|| block.to_owned())
+    let lines: Vec<(usize, Line)> = sigma
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| **s > SIGMA_EPS)
+        .map(|(a, &s)| {
+            let w = gaussian_weights(s, gaussian_radius(s, truncate), orders[a]);
+            (a, correlate(&w))
+        })
+        .collect();
+    run_lines(block, halos, mode, &lines)
 }
 
 /// NumPy's pairwise sum of a contiguous `f64` slice (`np.sum`), so that
@@ -436,24 +481,12 @@ fn separable<T: Number>(
     size: &[usize],
     line_for: &dyn Fn(usize, usize) -> Option<Line>,
 ) -> ArrayD<T> {
-    let passes = |a: usize| size.get(a).is_some_and(|&s| line_for(a, s).is_some());
-    if let Some(out) = slice_by_slice(block.view(), halos, passes, |slice| {
-        separable(slice, &halos[1..], mode, &size[1..], &|a, s| {
-            line_for(a + 1, s)
-        })
-    }) {
-        return out;
-    }
-    let mut x: Option<ArrayD<T>> = None;
-    for (a, &s) in size.iter().enumerate() {
-        let Some(line) = line_for(a, s) else { continue };
-        let next = match &x {
-            None => pass(block.view(), a, halos[a], mode, &line),
-            Some(prev) => pass(prev.view(), a, halos[a], mode, &line),
-        };
-        x = Some(next);
-    }
-    x.unwrap_or_else(|| block.to_owned())
+    let lines: Vec<(usize, Line)> = size
+        .iter()
+        .enumerate()
+        .filter_map(|(a, &s)| line_for(a, s).map(|l| (a, l)))
+        .collect();
+    run_lines(block, halos, mode, &lines)
 }
 
 /// Lines gathered side by side in one tile along the last axis, for the
@@ -465,9 +498,12 @@ const COLUMNS_PER_TILE: usize = 128;
 /// The most elements of a tile's buffer (8 MB of `f64`): fewer lines or
 /// columns per tile for very long windows.
 const TILE_BUDGET: usize = 1 << 20;
-/// Output elements computed together, term after term (about 16 kB of
-/// `f64`, so they stay in the L1 cache).
+/// Output elements of a minimum or maximum computed together, term after
+/// term (about 16 kB of `f64`, so they stay in the L1 cache).
 const SEGMENT: usize = 2048;
+/// Outputs of a correlation summed together in registers (four AVX2
+/// registers of `f64`).
+const LANES: usize = 16;
 
 /// `line` along `axis` of `x`, whose halo there is `halo`: the result has
 /// the core's length along `axis` and `x`'s along the others.
@@ -478,16 +514,36 @@ fn pass<T: Number>(
     mode: Mode,
     line: &Line,
 ) -> ArrayD<T> {
+    let mut out_shape = x.shape().to_vec();
+    out_shape[axis] -= halo.front + halo.back;
+    let mut out = vec![T::default(); out_shape.iter().product()];
+    pass_into(x, axis, halo, mode, line, &mut out);
+    ArrayD::from_shape_vec(IxDyn(&out_shape), out).expect("the output has its shape's length")
+}
+
+/// [`pass`] into `out`, which has the result's length (in standard
+/// layout).
+fn pass_into<T: Number>(
+    x: ArrayViewD<'_, T>,
+    axis: usize,
+    halo: Halo,
+    mode: Mode,
+    line: &Line,
+    out: &mut [T],
+) {
     let shape = x.shape().to_vec();
     let n = shape[axis];
     let core = n - halo.front - halo.back;
     let outer: usize = shape[..axis].iter().product();
     let inner: usize = shape[axis + 1..].iter().product();
-    let mut out_shape = shape.clone();
-    out_shape[axis] = core;
     let out_len = outer * core * inner;
+    debug_assert_eq!(
+        out.len(),
+        out_len,
+        "a pass's output has the result's length"
+    );
     if out_len == 0 {
-        return ArrayD::from_elem(IxDyn(&out_shape), T::default());
+        return;
     }
     let x = x.as_standard_layout();
     let data = x.as_slice().expect("a standard-layout array is contiguous");
@@ -509,7 +565,6 @@ fn pass<T: Number>(
             1
         },
     };
-    let mut out = vec![T::default(); out_len];
     // Compiled for AVX2 as well, picked at run time (without FMA
     // contraction, so the sums stay scipy's bit for bit).
     let arch = pulp::Arch::new();
@@ -521,7 +576,7 @@ fn pass<T: Number>(
                 || {
                     run_tiles(
                         data,
-                        &mut out,
+                        out,
                         &src,
                         shape,
                         |v: T| v.to_f64(),
@@ -540,7 +595,7 @@ fn pass<T: Number>(
                 || {
                     run_tiles(
                         data,
-                        &mut out,
+                        out,
                         &src,
                         shape,
                         |v: T| v,
@@ -552,7 +607,6 @@ fn pass<T: Number>(
             );
         }
     }
-    ArrayD::from_shape_vec(IxDyn(&out_shape), out).expect("the output has its shape's length")
 }
 
 /// A pass's array seen as `[outer, n, inner]` (output `[outer, core,
@@ -590,6 +644,7 @@ fn run_tiles<T: Copy, B: Copy + Default>(
         lines,
     } = shape;
     let ext = src.len();
+    let run = contiguous_run(src);
     if inner == 1 {
         // Along the last axis: `lines` lines side by side (each a
         // contiguous row when 1).
@@ -601,7 +656,16 @@ fn run_tiles<T: Copy, B: Copy + Default>(
             let tw = tw_max.min(outer - o0);
             if tw == 1 {
                 let line = &data[o0 * n..(o0 + 1) * n];
-                for (v, s) in e.iter_mut().zip(src) {
+                // The edges element by element, the run in between as one
+                // contiguous conversion (which vectorises).
+                let (lo, hi, p) = run;
+                for (v, s) in e[..lo].iter_mut().zip(&src[..lo]) {
+                    *v = s.map_or(cval, |p| load(line[p]));
+                }
+                for (v, &d) in e[lo..hi].iter_mut().zip(&line[p..p + (hi - lo)]) {
+                    *v = load(d);
+                }
+                for (v, s) in e[hi..ext].iter_mut().zip(&src[hi..]) {
                     *v = s.map_or(cval, |p| load(line[p]));
                 }
                 compute(&e[..ext], 1, &mut res[..core]);
@@ -664,6 +728,29 @@ fn run_tiles<T: Copy, B: Copy + Default>(
     }
 }
 
+/// The longest run `lo..hi` of extended positions that read consecutive
+/// input positions (`src[q] = Some(p + q - lo)`), and its first input
+/// position `p`: the whole line but its edges, in every mode.
+fn contiguous_run(src: &[Option<usize>]) -> (usize, usize, usize) {
+    let mut best = (0, 0, 0);
+    let mut q = 0;
+    while q < src.len() {
+        let Some(p) = src[q] else {
+            q += 1;
+            continue;
+        };
+        let lo = q;
+        while q + 1 < src.len() && src[q + 1] == Some(p + (q + 1 - lo)) {
+            q += 1;
+        }
+        q += 1;
+        if q - lo > best.1 - best.0 {
+            best = (lo, q, p);
+        }
+    }
+    best
+}
+
 /// Calls `f(i0, rows)` for segments of the outputs `[core, tw]`: outputs
 /// `i0 .. i0 + rows`, about [`SEGMENT`] elements at a time.
 #[inline(always)]
@@ -678,52 +765,30 @@ fn segments(core: usize, tw: usize, mut f: impl FnMut(usize, usize)) {
 }
 
 /// A correlation or uniform filter over the extended rows `e` (`[core +
-/// len - 1, tw]`) into `res` (`[core, tw]`), term by term as scipy: each
-/// output gets the same operations in the same order as in scipy's C
-/// loop, but a segment of outputs takes each term together (the rows of
-/// outputs `i0..i0 + rows` shifted by `q` are one contiguous slice of `e`).
+/// len - 1, tw]`) into `res` (`[core, tw]`), as scipy computes each output:
+/// the same operations in the same order as in scipy's C loop.
+///
+/// A correlation is output-major: seen flat, output `k` is the sum over
+/// terms `q` of `w[q] · e[k + q·tw]`, so [`LANES`] neighbouring outputs
+/// take each term from one contiguous run of `e` and add it up in
+/// registers, storing each output once, where summing term after term
+/// over a segment of outputs read and wrote every output once per term.
 #[inline(always)]
 fn compute_f64(line: &Line, e: &[f64], tw: usize, core: usize, res: &mut [f64]) {
     match line {
         Line::Correlate { weights, symmetry } => {
-            let s = weights.len();
-            let h = s / 2;
-            segments(core, tw, |i0, rows| {
-                let span = rows * tw;
-                let acc = &mut res[i0 * tw..][..span];
-                let at = |q: usize| &e[(i0 + q) * tw..][..span];
-                match symmetry {
-                    Symmetry::Even | Symmetry::Odd => {
-                        let wc = weights[h];
-                        for (a, &c) in acc.iter_mut().zip(at(h)) {
-                            *a = c * wc;
-                        }
-                        for (j, &w) in weights.iter().enumerate().take(h) {
-                            let (l, r) = (at(j), at(s - 1 - j));
-                            if *symmetry == Symmetry::Even {
-                                for ((a, &x), &y) in acc.iter_mut().zip(l).zip(r) {
-                                    *a += (x + y) * w;
-                                }
-                            } else {
-                                for ((a, &x), &y) in acc.iter_mut().zip(l).zip(r) {
-                                    *a += (x - y) * w;
-                                }
-                            }
-                        }
-                    }
-                    Symmetry::None => {
-                        let w0 = weights[0];
-                        for (a, &x) in acc.iter_mut().zip(at(0)) {
-                            *a = x * w0;
-                        }
-                        for (j, &w) in weights.iter().enumerate().skip(1) {
-                            for (a, &x) in acc.iter_mut().zip(at(j)) {
-                                *a += x * w;
-                            }
-                        }
-                    }
-                }
-            });
+            let len = core * tw;
+            let res = &mut res[..len];
+            let full = len - len % LANES;
+            for (k, out) in (0..full)
+                .step_by(LANES)
+                .zip(res[..full].chunks_exact_mut(LANES))
+            {
+                out.copy_from_slice(&correlate_at::<LANES>(weights, *symmetry, e, tw, k));
+            }
+            for (k, out) in (full..len).zip(&mut res[full..]) {
+                *out = correlate_at::<1>(weights, *symmetry, e, tw, k)[0];
+            }
         }
         Line::Uniform(s) => {
             let row = |q: usize| &e[q * tw..(q + 1) * tw];
@@ -752,6 +817,61 @@ fn compute_f64(line: &Line, e: &[f64], tw: usize, core: usize, res: &mut [f64]) 
         }
         Line::Min(_) | Line::Max(_) => unreachable!("min and max run on the element type"),
     }
+}
+
+/// Outputs `k .. k + N` of a correlation over the flat extended rows `e`
+/// whose terms lie `stride` apart (see [`compute_f64`]), each summed in
+/// scipy's order: the centre term first, then the pairs from the outside
+/// in, for a kernel that is symmetric or antisymmetric; else term by term.
+#[inline(always)]
+fn correlate_at<const N: usize>(
+    weights: &[f64],
+    symmetry: Symmetry,
+    e: &[f64],
+    stride: usize,
+    k: usize,
+) -> [f64; N] {
+    let s = weights.len();
+    let at = |q: usize| -> &[f64; N] {
+        e[k + q * stride..][..N]
+            .try_into()
+            .expect("a run of N elements")
+    };
+    let mut acc = [0.0; N];
+    match symmetry {
+        Symmetry::Even | Symmetry::Odd => {
+            let h = s / 2;
+            let (c, wc) = (at(h), weights[h]);
+            for l in 0..N {
+                acc[l] = c[l] * wc;
+            }
+            for (j, &w) in weights.iter().enumerate().take(h) {
+                let (x, y) = (at(j), at(s - 1 - j));
+                if symmetry == Symmetry::Even {
+                    for l in 0..N {
+                        acc[l] += (x[l] + y[l]) * w;
+                    }
+                } else {
+                    for l in 0..N {
+                        acc[l] += (x[l] - y[l]) * w;
+                    }
+                }
+            }
+        }
+        Symmetry::None => {
+            let x = at(0);
+            for l in 0..N {
+                acc[l] = x[l] * weights[0];
+            }
+            for (q, &w) in weights.iter().enumerate().skip(1) {
+                let x = at(q);
+                for l in 0..N {
+                    acc[l] += x[l] * w;
+                }
+            }
+        }
+    }
+    acc
 }
 
 /// The minimum (or maximum) over windows of `s` rows.
@@ -939,6 +1059,67 @@ mod tests {
         let d = gaussian_weights(2.0, 8, 1);
         // Correlation weights of a derivative: positive ahead of the centre.
         assert!(d[16] > 0.0 && d[0] < 0.0 && d[8] == 0.0);
+    }
+
+    #[test]
+    fn stacks_are_filtered_slice_by_slice_into_place() {
+        // Two leading axes with neither a pass nor a halo (run as 6 slices,
+        // the passes' buffers reused), halos on the others, three passes
+        // per slice (so the scratch buffers take turns), and lengths that
+        // are no multiple of the correlation's lanes.
+        let shape = [2, 3, 9, 11, 7];
+        let x = ArrayD::from_shape_fn(IxDyn(&shape), |i| {
+            ((i[0] * 31 + i[1] * 17 + i[2] * 7 + i[3] * 3 + i[4]) % 23) as f64 * 0.37
+        });
+        let halos = [
+            Halo::default(),
+            Halo::default(),
+            Halo { front: 2, back: 1 },
+            Halo { front: 0, back: 3 },
+            Halo { front: 1, back: 1 },
+        ];
+        let specs = [
+            Spec::Gaussian {
+                sigma: vec![0.0, 0.0, 1.0, 1.5, 0.7],
+                truncate: 4.0,
+            },
+            Spec::Uniform {
+                size: vec![1, 1, 3, 4, 2],
+            },
+            Spec::Maximum {
+                size: vec![1, 1, 2, 3, 3],
+            },
+        ];
+        for spec in &specs {
+            for mode in [Mode::Reflect, Mode::Constant(0.5), Mode::Wrap] {
+                let got = filter_block(spec, mode, x.view(), &halos).unwrap();
+                assert_eq!(got.shape(), [2, 3, 6, 8, 5]);
+                for i in 0..2 {
+                    for j in 0..3 {
+                        let image = x.slice(ndarray::s![i, j, .., .., ..]).into_dyn();
+                        let one = match spec {
+                            Spec::Gaussian { sigma, truncate } => Spec::Gaussian {
+                                sigma: sigma[2..].to_vec(),
+                                truncate: *truncate,
+                            },
+                            Spec::Uniform { size } => Spec::Uniform {
+                                size: size[2..].to_vec(),
+                            },
+                            Spec::Maximum { size } => Spec::Maximum {
+                                size: size[2..].to_vec(),
+                            },
+                            _ => unreachable!(),
+                        };
+                        let want = filter_block(&one, mode, image, &halos[2..]).unwrap();
+                        assert_eq!(
+                            got.slice(ndarray::s![i, j, .., .., ..]).into_dyn(),
+                            want,
+                            "{spec:?} in mode {mode:?}, slice ({i}, {j})"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
