@@ -657,7 +657,7 @@ fn run(o: &Options) -> rask::Result<bool> {
             m.limit >> 20,
             m.peak_managed >> 20,
             m.peak_rss >> 20,
-            m.spilled_disk >> 20,
+            m.spilled_total >> 20,
             m.spills,
             m.reads
         );

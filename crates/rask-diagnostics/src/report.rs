@@ -406,11 +406,12 @@ fn memory_manager(out: &mut String, stats: Option<rask_local::MemoryStats>) {
     let _ = writeln!(
         out,
         "<p>Memory manager (last compute): limit {}, peak RSS {}, peak held by results {}, \
-         {} results spilled to disk, {} read back; unmanaged memory at the end {}.</p>",
+         {} results ({}) spilled to disk, {} read back; unmanaged memory at the end {}.</p>",
         fmt_bytes(m.limit as f64),
         fmt_bytes(m.peak_rss as f64),
         fmt_bytes(m.peak_managed as f64),
         m.spills,
+        fmt_bytes(m.spilled_total as f64),
         m.reads,
         fmt_bytes(m.unmanaged as f64),
     );

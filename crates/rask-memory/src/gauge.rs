@@ -64,6 +64,8 @@ pub struct MemoryStats {
     pub spilled_count: usize,
     /// Results written to disk so far.
     pub spills: u64,
+    /// Bytes (in memory) of the results written to disk so far.
+    pub spilled_total: u64,
     /// Results read back from disk so far.
     pub reads: u64,
     /// Whether new root tasks are held back.
@@ -262,6 +264,7 @@ impl MemoryGauge {
             spilled_disk: s.spilled_disk,
             spilled_count: s.spilled_count,
             spills: s.spills,
+            spilled_total: s.spilled_total,
             reads: s.reads,
             paused: self.paused(),
         }

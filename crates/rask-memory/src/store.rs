@@ -144,6 +144,9 @@ pub struct StoreStats {
     /// Values moved to disk since the store was made (written, or dropped
     /// from memory with their file kept).
     pub spills: u64,
+    /// Bytes (in memory, as [`Value::nbytes`]) of the values moved to disk
+    /// since the store was made, counted at every move.
+    pub spilled_total: u64,
     /// Values read back since the store was made.
     pub reads: u64,
 }
@@ -243,6 +246,7 @@ pub struct SpillStore<K> {
     spilled_disk: AtomicU64,
     spilled_count: AtomicUsize,
     spills: AtomicU64,
+    spilled_total: AtomicU64,
     reads: AtomicU64,
     clock: Padded<AtomicU64>,
     /// Managed bytes above which [`SpillStore::over_pause`] says so.
@@ -295,6 +299,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
             spilled_disk: AtomicU64::new(0),
             spilled_count: AtomicUsize::new(0),
             spills: AtomicU64::new(0),
+            spilled_total: AtomicU64::new(0),
             reads: AtomicU64::new(0),
             clock: Padded(AtomicU64::new(0)),
             pause_at: AtomicU64::new(u64::MAX),
@@ -594,6 +599,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
             spilled_disk: self.spilled_disk.load(Ordering::Relaxed),
             spilled_count: self.spilled_count.load(Ordering::Relaxed),
             spills: self.spills.load(Ordering::Relaxed),
+            spilled_total: self.spilled_total.load(Ordering::Relaxed),
             reads: self.reads.load(Ordering::Relaxed),
         }
     }
@@ -828,6 +834,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
         self.spilled.fetch_add(nbytes, Ordering::Relaxed);
         self.spilled_count.fetch_add(1, Ordering::Relaxed);
         self.spills.fetch_add(1, Ordering::Relaxed);
+        self.spilled_total.fetch_add(nbytes, Ordering::Relaxed);
     }
 
     /// The spill directory, made on first use (under the spiller lock).

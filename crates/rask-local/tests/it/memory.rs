@@ -87,6 +87,14 @@ fn rechunk_child() {
     let peak = sampler.stop();
     let hwm = status_bytes("VmHWM").unwrap_or(0);
     let stats = rask_local::memory_stats().expect("a compute with a limit ran");
+    // Every spilled value is 1 KiB or more, and the total outlives the
+    // compute (its files are gone).
+    assert!(
+        stats.spilled_total >= stats.spills * 1024,
+        "{} bytes spilled in {} values",
+        stats.spilled_total,
+        stats.spills
+    );
     println!(
         "RESULT diff={diff} before={before} peak={peak} hwm={hwm} secs={secs:.2} limit={} spills={} reads={} \
          peak_managed={} peak_rss={}",

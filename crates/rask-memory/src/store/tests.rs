@@ -147,6 +147,8 @@ fn read_back_equals_the_original_and_stays_in_memory() {
             store.stats(),
             StoreStats {
                 spills: 4,
+                // Both values, spilled twice.
+                spilled_total: 2 * (2 * 24 + 160_000),
                 reads: 3,
                 ..StoreStats::default()
             }
