@@ -18,11 +18,12 @@
 //!
 //! A pass gathers a *tile* — the extended lines of up to 128 neighbouring
 //! columns (along an outer axis) or one line (along the last axis) — into
-//! a row-major `f64` buffer, then adds the filter's terms one at a time to
-//! a segment of about 2048 outputs: each term is one contiguous slice of
-//! the buffer, so the loops vectorise (compiled for AVX2 too, chosen at
-//! run time, never contracted to FMA). Every output still gets scipy's
-//! operations in scipy's order. The running mean of the uniform filter
+//! a row-major `f64` buffer. A correlation then sums 16 neighbouring
+//! outputs at a time in registers: each term of those outputs is one
+//! contiguous run of the buffer, so the loops vectorise (compiled for AVX2
+//! too, chosen at run time, never contracted to FMA), and every output
+//! still gets scipy's operations in scipy's order. Minimum and maximum
+//! take each term over a segment of about 2048 outputs. The running mean of the uniform filter
 //! runs along the line, so along the last axis it takes 32 lines side by
 //! side instead.
 //!
@@ -164,31 +165,28 @@ pub(crate) fn filter_block<T: Number>(
         }),
         Spec::Median { size } => median(block, halos, mode, size),
         Spec::Sobel { axis } => {
-            let mut x = pass(
-                block,
-                *axis,
-                halos[*axis],
-                mode,
-                &correlate(&[-1.0, 0.0, 1.0]),
-            );
-            let mut h = halos.to_vec();
-            h[*axis] = Halo::default();
-            for a in (0..ndim).filter(|a| a != axis) {
-                x = pass(x.view(), a, h[a], mode, &correlate(&[1.0, 2.0, 1.0]));
-                h[a] = Halo::default();
-            }
-            x
+            // The derivative along `axis` first, then smoothing along the
+            // others, as scipy's `sobel`.
+            let lines: Vec<(usize, Line)> = std::iter::once((*axis, correlate(&[-1.0, 0.0, 1.0])))
+                .chain(
+                    (0..ndim)
+                        .filter(|a| a != axis)
+                        .map(|a| (a, correlate(&[1.0, 2.0, 1.0]))),
+                )
+                .collect();
+            run_lines(block, halos, mode, &lines)
         }
         Spec::Laplace => {
             let mut total: Option<ArrayD<T>> = None;
             for a in 0..ndim {
-                let line = correlate(&[1.0, -2.0, 1.0]);
-                let d2 = pass(
+                // The other axes' halos are cropped off first.
+                let mut only = vec![Halo::default(); ndim];
+                only[a] = halos[a];
+                let d2 = run_lines(
                     crop_except(block.view(), halos, a),
-                    a,
-                    halos[a],
+                    &only,
                     mode,
-                    &line,
+                    &[(a, correlate(&[1.0, -2.0, 1.0]))],
                 );
                 total = Some(match total {
                     None => d2,
@@ -505,24 +503,9 @@ const SEGMENT: usize = 2048;
 /// registers of `f64`).
 const LANES: usize = 16;
 
-/// `line` along `axis` of `x`, whose halo there is `halo`: the result has
-/// the core's length along `axis` and `x`'s along the others.
-fn pass<T: Number>(
-    x: ArrayViewD<'_, T>,
-    axis: usize,
-    halo: Halo,
-    mode: Mode,
-    line: &Line,
-) -> ArrayD<T> {
-    let mut out_shape = x.shape().to_vec();
-    out_shape[axis] -= halo.front + halo.back;
-    let mut out = vec![T::default(); out_shape.iter().product()];
-    pass_into(x, axis, halo, mode, line, &mut out);
-    ArrayD::from_shape_vec(IxDyn(&out_shape), out).expect("the output has its shape's length")
-}
-
-/// [`pass`] into `out`, which has the result's length (in standard
-/// layout).
+/// `line` along `axis` of `x`, whose halo there is `halo`, into `out`
+/// (standard layout), which has the core's length along `axis` and `x`'s
+/// along the others.
 fn pass_into<T: Number>(
     x: ArrayViewD<'_, T>,
     axis: usize,
@@ -644,8 +627,8 @@ fn run_tiles<T: Copy, B: Copy + Default>(
         lines,
     } = shape;
     let ext = src.len();
-    let run = contiguous_run(src);
     if inner == 1 {
+        let run = contiguous_run(src);
         // Along the last axis: `lines` lines side by side (each a
         // contiguous row when 1).
         let tw_max = lines.min(outer).min(TILE_BUDGET / ext).max(1);
