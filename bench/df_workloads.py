@@ -30,9 +30,10 @@ The workloads (the same in ``bench/src/dataframes.rs``):
 * ``df-join-groupby`` — Parquet joined (inner) with the device table on
   ``device_id``, group by ``firmware, supplier``: mean and count of
   ``value``; checked per group;
-* ``df-set-index`` — Parquet sorted by ``ts`` (Dask and rask:
-  ``set_index("ts")``, a range shuffle; Polars: ``sort("ts")``); checked:
-  rows, first and last ``ts``, and that the partitions are in order.
+* ``df-set-index`` — Parquet by ``ts``, each file a disjoint range (Dask and
+  rask: ``set_index("ts")``, which finds the ranges in order and sorts each
+  partition without a shuffle; Polars: ``sort("ts")``); checked: rows, first
+  and last ``ts``, and that the partitions are in order.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ DF_WORKLOADS: dict[str, str] = {
     "df-groupby-high": "Parquet telemetry, group by device_id (100,000 groups): mean, max, count",
     "df-join-groupby": "Parquet telemetry inner-joined with the device table (100,000 rows), "
                        "group by firmware, supplier: mean, count",
-    "df-set-index": "Parquet telemetry sorted by ts (set_index: a range shuffle; Polars: sort)",
+    "df-set-index": "Parquet telemetry by ts ranges (set_index of presorted partitions; Polars: sort)",
 }
 
 DF_ROWS = 10_000_000

@@ -275,12 +275,14 @@ impl DataFrame {
             }
             _ => None,
         };
-        // Filters and limits keep rows and columns as they are.
-        let partitioning = self
-            .inner
-            .partitioning
-            .clone()
-            .filter(|_| matches!(steps.last(), Some(Step::Filter(_) | Step::Head(_))));
+        // Filters, limits and sorts keep rows in their partitions and
+        // columns as they are.
+        let partitioning = self.inner.partitioning.clone().filter(|_| {
+            matches!(
+                steps.last(),
+                Some(Step::Filter(_) | Step::Head(_) | Step::Sort(_))
+            )
+        });
         let ranges = match steps.last() {
             Some(step) if error.is_none() => crate::ranges::after_step(&self.inner.ranges, step),
             _ => Vec::new(),

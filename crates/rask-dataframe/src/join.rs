@@ -919,6 +919,7 @@ fn order_free(steps: &[Step]) -> bool {
         Step::Select(e) | Step::WithColumns(e) => e.iter().all(free),
         Step::Filter(e) => free(e),
         Step::GroupBy(k, a) => k.iter().chain(a).all(free),
+        Step::Sort(spec) => spec.by.iter().all(free),
         Step::Head(_) => false,
     })
 }

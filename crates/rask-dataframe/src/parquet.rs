@@ -513,7 +513,7 @@ impl Reader for ParquetSource {
     fn prune(&self, steps: &[Step], predicate: &Expr) -> Option<Arc<dyn Reader>> {
         let hive = self.hive.as_ref()?;
         let keeps_hive_columns = steps.iter().all(|s| match s {
-            Step::Filter(_) | Step::Head(_) => true,
+            Step::Filter(_) | Step::Head(_) | Step::Sort(_) => true,
             Step::WithColumns(e) => e.iter().all(|e| {
                 hive::output_name(&e.0).is_some_and(|n| !hive.columns.iter().any(|c| c.name == n))
             }),

@@ -52,14 +52,14 @@ pub(crate) fn ranged_dtype(dt: &DataType) -> bool {
 }
 
 /// The ranges that still hold after `step` runs on every partition
-/// (`ranges` held before it). Filters and heads keep rows where they were,
-/// so every range holds; a `select` keeps the ranges of the columns it
+/// (`ranges` held before it). Filters, heads and sorts keep rows in their
+/// partitions, so every range holds; a `select` keeps the ranges of the columns it
 /// passes through (renamed by an alias); `with_columns` drops the ranges
 /// of the columns it replaces; a group-by keeps none.
 pub(crate) fn after_step(ranges: &[KeyRanges], step: &Step) -> Vec<KeyRanges> {
     let find = |name: &str| ranges.iter().find(|r| r.column == name);
     match step {
-        Step::Filter(_) | Step::Head(_) => ranges.to_vec(),
+        Step::Filter(_) | Step::Head(_) | Step::Sort(_) => ranges.to_vec(),
         Step::GroupBy(..) => Vec::new(),
         Step::Select(exprs) => exprs
             .iter()

@@ -622,10 +622,13 @@ pub(crate) struct SortSpec {
 
 impl SortSpec {
     pub(crate) fn run(&self, df: PlFrame) -> PolarsResult<PlFrame> {
+        self.apply(df.lazy()).collect()
+    }
+
+    /// Appends the sort to a lazy plan.
+    pub(crate) fn apply(&self, lf: polars::prelude::LazyFrame) -> polars::prelude::LazyFrame {
         let by: Vec<Expr> = self.by.iter().map(|e| e.0.clone()).collect();
-        df.lazy()
-            .sort_by_exprs(by, self.options.0.clone())
-            .collect()
+        lf.sort_by_exprs(by, self.options.0.clone())
     }
 }
 

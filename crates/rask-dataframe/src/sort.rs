@@ -21,8 +21,8 @@
 use std::sync::Arc;
 
 use polars::prelude::{
-    DataFrame as PlFrame, DataType, Expr, IdxCa, IdxSize, IntoLazy, NamedFrom, Series,
-    SortMultipleOptions, col,
+    ChunkCompareIneq, DataFrame as PlFrame, DataType, Expr, IdxCa, IdxSize, IntoLazy, NamedFrom,
+    Series, SortMultipleOptions, col,
 };
 use rask_core::{Error, GraphBuilder, Op, Result, TaskError, Value};
 use serde::{Deserialize, Serialize};
@@ -32,7 +32,7 @@ use crate::frame::{
 };
 use crate::kernels::{Part, failed, part_arg, polars_pool};
 use crate::shuffle::{Partitioner, PlBytes, ShuffleOptions, SortSpec, plain_column, shuffle};
-use crate::steps::SerExpr;
+use crate::steps::{SerExpr, Step};
 
 impl DataFrame {
     /// Sorts the rows by `by` (Polars expressions, usually columns),
@@ -123,13 +123,48 @@ impl DataFrame {
             && !descending
             && plain_column(&first).is_some()
             && (key_dtype.is_primitive_numeric() || key_dtype.is_temporal());
-        let (bounds, range) = if n_out <= 1 && !may_divide {
-            (
+        let sampled = if n_out <= 1 && !may_divide {
+            None
+        } else {
+            let per_part = (4 * n_out).clamp(16, 1024) as u32;
+            Some(sample_layer(self, &first, per_part).compute()?)
+        };
+        // Partitions that already hold disjoint, increasing ranges of the
+        // first key need no shuffle, only a sort each (as in Dask).
+        let ordered_key =
+            key_dtype.is_integer() || key_dtype.is_temporal() || key_dtype.is_string();
+        if let Some(sampled) = &sampled
+            && ordered_key
+            && !descending
+            && n_out == self.npartitions()
+            && let Some((lo, hi)) = presorted(sampled, n_out)?
+        {
+            let spec = SortSpec {
+                by: by.iter().cloned().map(SerExpr).collect(),
+                options: PlBytes(
+                    options
+                        .clone()
+                        .with_multithreaded(options.multithreaded && n_out == 1),
+                ),
+            };
+            let out = self.with_step("sort", Step::Sort(spec));
+            let divisions = match plain_column(&first) {
+                Some(column) if may_divide => as_f64(&lo).zip(as_f64(&hi)).map(|(lo, hi)| {
+                    let mut bounds = lo;
+                    bounds.extend(hi.last());
+                    Divisions { column, bounds }
+                }),
+                _ => None,
+            };
+            let partitioning = out.inner.partitioning.clone();
+            return Ok(out.with_meta(divisions, partitioning));
+        }
+        let (bounds, range) = match &sampled {
+            None => (
                 Series::new_empty(first_name(&first).into(), &key_dtype),
                 None,
-            )
-        } else {
-            boundaries(self, &first, n_out)?
+            ),
+            Some(sampled) => boundaries(sampled, n_out)?,
         };
         let n = bounds.len() + 1;
         // Each output partition is sorted in its own task, in parallel with
@@ -209,11 +244,58 @@ fn as_f64(s: &Series) -> Option<Vec<f64>> {
     f.iter().collect()
 }
 
-/// The range boundaries of `n` partitions for the key `first`, from a
-/// sample, and the sample's (min, max) as `f64` when the key is a number.
-fn boundaries(df: &DataFrame, first: &Expr, n: usize) -> Result<(Series, Option<(f64, f64)>)> {
-    let per_part = (4 * n).clamp(16, 1024) as u32;
-    let sampled = sample_layer(df, first, per_part).compute()?;
+/// The first key's minimum and maximum in every partition, when the
+/// partitions hold disjoint ranges in increasing order (each maximum below
+/// the next minimum) and no key is null; `None` when a partition is empty
+/// or all null, a key is null, or the ranges overlap or are out of order.
+/// From the sample ([`sample_layer`]), which holds every partition's
+/// minimum and maximum.
+fn presorted(sampled: &PlFrame, n: usize) -> Result<Option<(Series, Series)>> {
+    let per = sampled
+        .clone()
+        .lazy()
+        .group_by([col("p")])
+        .agg([
+            col("key").min().alias("lo"),
+            col("key").max().alias("hi"),
+            col("nulls").max().alias("nulls"),
+        ])
+        .sort(["p"], Default::default())
+        .collect()
+        .map_err(|e| polars_error("sort: sampling", e))?;
+    if per.height() != n {
+        return Ok(None);
+    }
+    let column = |name: &str| {
+        per.column(name)
+            .map(|c| c.as_materialized_series().clone())
+            .map_err(|e| polars_error("sort: sampling", e))
+    };
+    let (lo, hi, nulls) = (column("lo")?, column("hi")?, column("nulls")?);
+    let any_null = nulls
+        .u64()
+        .map_err(|e| polars_error("sort: sampling", e))?
+        .iter()
+        .any(|c| c != Some(0));
+    if any_null || lo.null_count() > 0 || hi.null_count() > 0 {
+        return Ok(None);
+    }
+    if n > 1 {
+        let below = hi
+            .slice(0, n - 1)
+            .lt(&lo.slice(1, n - 1))
+            .map_err(|e| polars_error("sort: sampling", e))?;
+        if !below.all() {
+            return Ok(None);
+        }
+    }
+    Ok(Some((lo, hi)))
+}
+
+/// The range boundaries of `n` partitions from the sample of the first key
+/// ([`sample_layer`]), and the sample's (min, max) as `f64` when the key is
+/// a number.
+fn boundaries(sampled: &PlFrame, n: usize) -> Result<(Series, Option<(f64, f64)>)> {
     let sampled = sampled
         .sort(["key"], Default::default())
         .map_err(|e| polars_error("sort: sampling", e))?;
@@ -264,24 +346,30 @@ fn boundaries(df: &DataFrame, first: &Expr, n: usize) -> Result<(Series, Option<
 
 /// One sample task per partition of `df`: up to `count` evenly spaced
 /// values of the sorted, non-null `key`, each weighted by the rows it
-/// stands for, and the key's minimum and maximum (weight 0). Only the key
-/// is read (a reader is asked for its columns alone).
+/// stands for, and the key's minimum and maximum (weight 0); beside each,
+/// the partition's number (`p`) and its count of null keys (`nulls`).
+/// Only the key is read (a reader is asked for its columns alone).
 fn sample_layer(df: &DataFrame, key: &Expr, count: u32) -> DataFrame {
     let keys = df.select([key.clone().alias("key")]);
-    let kernel = Arc::new(Sample { count });
     let name = layer_name("sort-sample", &count, &[keys.name()]);
     let schema = {
         let mut s = (**keys.schema()).clone();
         s.insert("w".into(), DataType::Float64);
+        s.insert("p".into(), DataType::UInt32);
+        s.insert("nulls".into(), DataType::UInt64);
         Arc::new(s)
     };
     let (keys2, name2) = (keys.clone(), name.clone());
     let add = Box::new(move |b: &mut GraphBuilder| {
         let parts = keys2.add_parts(b, 0..keys2.npartitions());
         for (i, p) in parts.into_iter().enumerate() {
+            let kernel = Sample {
+                count,
+                part: i as u32,
+            };
             b.insert(
                 part_key(&name2, i),
-                Op::from_kernel(kernel.clone(), false),
+                Op::from_kernel(Arc::new(kernel), false),
                 [p],
             );
         }
@@ -312,6 +400,8 @@ const SAMPLE_SORT_MAX: usize = 1 << 14;
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Sample {
     count: u32,
+    /// The partition's number.
+    part: u32,
 }
 
 impl rask_core::Kernel for Sample {
@@ -319,7 +409,9 @@ impl rask_core::Kernel for Sample {
     fn run(&self, args: &[Value]) -> std::result::Result<Value, TaskError> {
         let df = part_arg(args, 0)?.clone();
         let out = polars_pool(|| {
-            let key = df.column("key")?.as_materialized_series().drop_nulls();
+            let all = df.column("key")?.as_materialized_series();
+            let key = all.drop_nulls();
+            let nulls = (all.len() - key.len()) as u64;
             let m = key.len();
             let (sorted, extremes) = if m <= SAMPLE_SORT_MAX {
                 (key.sort(Default::default())?, None)
@@ -354,11 +446,14 @@ impl rask_core::Kernel for Sample {
                 picked.append(&hi)?;
                 weights.extend([0.0, 0.0]);
             }
+            let rows = picked.len();
             PlFrame::new(
-                picked.len(),
+                rows,
                 vec![
                     picked.with_name("key".into()).into(),
                     Series::new("w".into(), weights).into(),
+                    Series::new("p".into(), vec![self.part; rows]).into(),
+                    Series::new("nulls".into(), vec![nulls; rows]).into(),
                 ],
             )
         })

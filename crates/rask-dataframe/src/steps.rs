@@ -33,6 +33,9 @@ pub(crate) enum Step {
     Head(u64),
     /// Group by keys and aggregate (a stage of a tree reduction).
     GroupBy(Vec<SerExpr>, Vec<SerExpr>),
+    /// Sort the partition's rows (a sort whose partitions already hold
+    /// disjoint, ordered key ranges; see `sort`).
+    Sort(crate::shuffle::SortSpec),
 }
 
 impl Step {
@@ -48,6 +51,7 @@ impl Step {
             Step::GroupBy(keys, aggs) => lf
                 .group_by(keys.iter().map(|e| e.0.clone()).collect::<Vec<_>>())
                 .agg(aggs.iter().map(|e| e.0.clone()).collect::<Vec<_>>()),
+            Step::Sort(spec) => spec.apply(lf),
         }
     }
 }
@@ -89,6 +93,14 @@ pub(crate) fn needed_columns(input: &Schema, steps: &[Step]) -> Option<Vec<PlSma
         }
         Some(out)
     };
+    let widen =
+        |needed: Option<BTreeSet<PlSmallStr>>, r: Option<BTreeSet<PlSmallStr>>| match (needed, r) {
+            (Some(mut n), Some(r)) => {
+                n.extend(r);
+                Some(n)
+            }
+            _ => None,
+        };
     for step in steps.iter().rev() {
         match step {
             Step::Select(exprs) => needed = roots(exprs),
@@ -99,16 +111,10 @@ pub(crate) fn needed_columns(input: &Schema, steps: &[Step]) -> Option<Vec<PlSma
                     k
                 });
             }
-            Step::Filter(e) => {
-                let r = roots(std::slice::from_ref(e));
-                needed = match (needed, r) {
-                    (Some(mut n), Some(r)) => {
-                        n.extend(r);
-                        Some(n)
-                    }
-                    _ => None,
-                };
-            }
+            // Rows are dropped or reordered: what the step reads is needed
+            // besides what comes after it.
+            Step::Filter(e) => needed = widen(needed, roots(std::slice::from_ref(e))),
+            Step::Sort(spec) => needed = widen(needed, roots(&spec.by)),
             Step::WithColumns(exprs) => {
                 let Some(mut n) = needed else { continue };
                 for e in exprs {

@@ -301,6 +301,165 @@ fn set_index_of_large_partitions_samples_a_subset() {
     assert_frames_eq(&sorted(&all, &["t", "i"]), &sorted(&want, &["t", "i"]));
 }
 
+/// Partitions `0..n` of 100 rows each: partition `i` holds `t` in
+/// `100·i .. 100·i + 99`, shuffled, beside a string and a row number.
+fn ranged_parts(n: usize, seed: u64) -> Vec<DataFrame> {
+    let mut r = crate::support::Rng::new(seed);
+    (0..n)
+        .map(|i| {
+            let mut t: Vec<i64> = (0..100).map(|j| (100 * i + j) as i64).collect();
+            for j in (1..t.len()).rev() {
+                t.swap(j, r.below(j as u64 + 1) as usize);
+            }
+            let s: Vec<String> = t.iter().map(|t| format!("s{}", t % 7)).collect();
+            let row: Vec<i64> = (0..100).map(|j| (100 * i + j) as i64).collect();
+            df!("t" => t, "s" => s, "row" => row).unwrap()
+        })
+        .collect()
+}
+
+/// Tasks in the graph of `f`.
+fn tasks(f: &dd::DataFrame) -> usize {
+    rask_core::compute::plan(f).unwrap().graph.len()
+}
+
+#[test]
+fn presorted_partitions_are_sorted_in_place_without_a_shuffle() {
+    let parts = ranged_parts(6, 3);
+    let whole = concat_frames(&parts);
+    let d = dd::from_partitions(parts.clone()).unwrap();
+    let s = d.set_index("t").unwrap();
+    // As in Dask: the minima and the last maximum are the divisions.
+    let div = s.divisions().unwrap();
+    assert_eq!(div.column, "t");
+    assert_eq!(div.bounds, [0.0, 100.0, 200.0, 300.0, 400.0, 500.0, 599.0]);
+    // One task per partition (the sort runs where the partition is made),
+    // not a split, pieces and gathers.
+    assert_eq!(tasks(&s), 6, "{}", s.name());
+    let got = s.compute_partitions().unwrap();
+    for (i, p) in got.iter().enumerate() {
+        let want = parts[i].sort(["t"], Default::default()).unwrap();
+        assert_frames_eq(p, &want);
+    }
+    assert_frames_eq(
+        &s.compute().unwrap(),
+        &whole.sort(["t"], Default::default()).unwrap(),
+    );
+    // Later keys sort within the partitions too; a string key as well.
+    let two = d
+        .sort_with([col("s"), col("t")], stable(), &ShuffleOptions::default())
+        .unwrap();
+    let want = whole.sort(["s", "t"], Default::default()).unwrap();
+    assert_frames_eq(&two.compute().unwrap(), &want);
+    let by_t_s = d.sort([col("t"), col("s")]).unwrap();
+    assert_eq!(tasks(&by_t_s), 6);
+    assert_frames_eq(
+        &by_t_s.compute().unwrap(),
+        &whole.sort(["t", "s"], Default::default()).unwrap(),
+    );
+    // Steps before and after fuse into the same tasks.
+    let f = d
+        .filter(col("t").gt(lit(50)))
+        .set_index("t")
+        .unwrap()
+        .head(3)
+        .unwrap();
+    assert_eq!(
+        f.column("t").unwrap().i64().unwrap().to_vec(),
+        [Some(51), Some(52), Some(53)]
+    );
+}
+
+#[test]
+fn partitions_not_in_order_are_shuffled() {
+    let parts = ranged_parts(5, 4);
+    let whole = concat_frames(&parts);
+    let want = whole.sort(["t"], Default::default()).unwrap();
+    let check = |parts: Vec<DataFrame>, why: &str| {
+        let all = concat_frames(&parts);
+        let d = dd::from_partitions(parts).unwrap();
+        let s = d.set_index("t").unwrap();
+        assert!(tasks(&s) > 10, "{why}: {} tasks", tasks(&s));
+        let got = s.compute().unwrap();
+        let want = all
+            .sort(
+                ["t"],
+                SortMultipleOptions::default().with_maintain_order(true),
+            )
+            .unwrap();
+        assert!(
+            got.column("t")
+                .unwrap()
+                .equals_missing(want.column("t").unwrap()),
+            "{why}"
+        );
+        assert_frames_eq(&sorted(&got, &["t", "row"]), &sorted(&want, &["t", "row"]));
+    };
+    // Ranges out of order.
+    let mut swapped = parts.clone();
+    swapped.swap(1, 3);
+    check(swapped, "out of order");
+    // A range touching the next (a key in two partitions).
+    let mut touching = parts.clone();
+    touching[2] = touching[2]
+        .clone()
+        .lazy()
+        .with_column(
+            when(col("row").eq(lit(200)))
+                .then(lit(300i64))
+                .otherwise(col("t"))
+                .alias("t"),
+        )
+        .collect()
+        .unwrap();
+    check(touching, "touching");
+    // A null key.
+    let mut nulls = parts.clone();
+    nulls[4] = nulls[4]
+        .clone()
+        .lazy()
+        .with_column(
+            when(col("row").eq(lit(450)))
+                .then(lit(NULL).cast(DataType::Int64))
+                .otherwise(col("t"))
+                .alias("t"),
+        )
+        .collect()
+        .unwrap();
+    check(nulls, "a null");
+    // An empty partition.
+    let mut empty = parts.clone();
+    empty.insert(2, parts[0].head(Some(0)));
+    check(empty, "an empty partition");
+    // Descending, and a float key, take the shuffle too.
+    let d = dd::from_partitions(parts.clone()).unwrap();
+    let desc = SortMultipleOptions::default().with_order_descending(true);
+    let s = d
+        .sort_with([col("t")], desc.clone(), &ShuffleOptions::default())
+        .unwrap();
+    assert!(tasks(&s) > 10);
+    assert_frames_eq(&s.compute().unwrap(), &whole.sort(["t"], desc).unwrap());
+    let f = d.with_column(col("t").cast(DataType::Float64).alias("x"));
+    let s = f.sort([col("x")]).unwrap();
+    assert!(tasks(&s) > 10);
+    assert!(
+        s.compute()
+            .unwrap()
+            .column("t")
+            .unwrap()
+            .equals(want.column("t").unwrap())
+    );
+}
+
+/// The partitions one after another.
+fn concat_frames(parts: &[DataFrame]) -> DataFrame {
+    let mut all = parts[0].clone();
+    for p in &parts[1..] {
+        all.vstack_mut(p).unwrap();
+    }
+    all
+}
+
 #[test]
 fn sorts_of_empty_and_one_valued_frames() {
     let pl = data(50, 3).head(Some(0));
@@ -411,6 +570,10 @@ fn shuffle_join_and_sort_graphs_are_portable() {
         d.join(&small, [col("g")], [col("g")], inner.clone()),
         d.join(&d, [col("g")], [col("g")], JoinArgs::new(JoinType::Full)),
         d.sort([col("w")]).unwrap(),
+        dd::from_partitions(ranged_parts(3, 1))
+            .unwrap()
+            .sort([col("t"), col("s")])
+            .unwrap(),
         d.repartition(7),
         d.repartition(2),
     ];
