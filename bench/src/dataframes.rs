@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail, ensure};
 use rask::dataframe::polars::prelude::{
-    self as pl, DataType, JoinArgs, JoinType, LazyFrame, col, len,
+    self as pl, DataType, JoinArgs, JoinType, LazyFrame, PolarsResult, col, df,
 };
 use rask::dataframe::{self as dd, DataFrame};
 
@@ -140,15 +140,13 @@ pub fn run(
                     df.to_parquet_with(&out, sched)?;
                     None
                 }
-                // Per partition: rows, first and last ts (the partitions are
-                // sorted, so min and max).
+                // Per partition: rows, first and last ts, by a function
+                // rask cannot see into (as Dask's `map_partitions` lambda),
+                // so every column is read and sorted in both engines; an
+                // expression needing `ts` alone would read only `ts`.
                 "df-set-index" => Some(
                     df.set_index("ts")?
-                        .select([
-                            len().alias("n"),
-                            col("ts").min().alias("lo"),
-                            col("ts").max().alias("hi"),
-                        ])
+                        .map_partitions(first_and_last_ts, None)
                         .compute_with(sched)?,
                 ),
                 _ => Some(df.compute_with(sched)?),
@@ -206,6 +204,19 @@ fn floats(df: &pl::DataFrame, name: &str) -> anyhow::Result<Vec<f64>> {
         .cast(&DataType::Float64)
         .with_context(|| format!("column {name}"))?;
     Ok(c.f64()?.iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+}
+
+/// A sorted partition's rows and its first and last `ts` (null when it
+/// is empty).
+fn first_and_last_ts(p: pl::DataFrame) -> PolarsResult<pl::DataFrame> {
+    let ts = p.column("ts")?.cast(&DataType::Float64)?;
+    let ts = ts.f64()?;
+    let n = ts.len();
+    let (lo, hi) = match n {
+        0 => (None, None),
+        _ => (ts.get(0), ts.get(n - 1)),
+    };
+    df!("n" => [n as u64], "lo" => [lo], "hi" => [hi])
 }
 
 /// Column `name` of `df` as strings.
