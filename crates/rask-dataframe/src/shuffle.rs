@@ -254,6 +254,7 @@ pub(crate) fn hash_shuffle(
         n,
         None,
         options,
+        None,
     );
     let columns: Option<Vec<String>> = keys.iter().map(plain_column).collect();
     let partitioning = columns.map(|columns| HashPartitioning {
@@ -274,6 +275,13 @@ pub(crate) fn plain_column(e: &Expr) -> Option<String> {
 
 /// A dataframe of `n_out` partitions: `input`'s rows placed by `by`, each
 /// output partition then sorted by `sort` if given.
+///
+/// `reach`, when known, lists for every input partition the output
+/// partitions its rows can go to (in increasing order): a gather then
+/// depends only on the inputs that reach it, so outputs can be made, and
+/// their pieces released, before every split has run. Each split checks
+/// that its rows keep to its reach, and fails, naming the partition, if
+/// the input changed since the reach was found.
 pub(crate) fn shuffle(
     input: &DataFrame,
     what: &str,
@@ -281,11 +289,16 @@ pub(crate) fn shuffle(
     n_out: usize,
     sort: Option<SortSpec>,
     options: &ShuffleOptions,
+    reach: Option<Vec<Vec<u32>>>,
 ) -> DataFrame {
     if input.error().is_some() {
         return input.clone();
     }
-    let name = layer_name(what, &(&by, &sort, options.piece_tasks), &[input.name()]);
+    let name = layer_name(
+        what,
+        &(&by, &sort, options.piece_tasks, &reach),
+        &[input.name()],
+    );
     let plan = Arc::new(ShufflePlan {
         name: name.clone(),
         input: input.clone(),
@@ -293,6 +306,7 @@ pub(crate) fn shuffle(
         n_out,
         sort,
         piece_tasks: options.piece_tasks,
+        reach,
     });
     DataFrame::from_source(
         Source::Layer(plan.layer(name, Vec::new(), input.schema().clone())),
@@ -311,9 +325,20 @@ struct ShufflePlan {
     n_out: usize,
     sort: Option<SortSpec>,
     piece_tasks: bool,
+    /// Per input partition, the output partitions its rows can go to;
+    /// `None`: every one.
+    reach: Option<Vec<Vec<u32>>>,
 }
 
 impl ShufflePlan {
+    /// Whether input `i`'s rows can go to output `j`.
+    fn reaches(&self, i: usize, j: u32) -> bool {
+        match &self.reach {
+            None => true,
+            Some(r) => r.get(i).is_none_or(|outs| outs.binary_search(&j).is_ok()),
+        }
+    }
+
     /// The layer `name` of the shuffle's gathers, each running `steps` on
     /// its partition (giving `schema`).
     fn layer(self: &Arc<Self>, name: Arc<str>, steps: Vec<Step>, schema: SchemaRef) -> Arc<Layer> {
@@ -326,8 +351,9 @@ impl ShufflePlan {
             let parts = input.add_parts(b, 0..input.npartitions());
             let split_name = format!("{base}-split");
             let piece_name = format!("{base}-piece");
-            let split = Arc::new(Split {
+            let shared = Arc::new(Split {
                 by: plan.by.clone(),
+                reach: None,
             });
             let splits: Vec<_> = parts
                 .into_iter()
@@ -335,7 +361,14 @@ impl ShufflePlan {
                 .map(|(i, p)| {
                     let k = part_key(&split_name, i);
                     if !b.contains(&k) {
-                        b.insert(k.clone(), Op::from_kernel(split.clone(), false), [p]);
+                        let split = match &plan.reach {
+                            Some(r) => Arc::new(Split {
+                                by: plan.by.clone(),
+                                reach: Some((i as u32, r.get(i).cloned().unwrap_or_default())),
+                            }),
+                            None => shared.clone(),
+                        };
+                        b.insert(k.clone(), Op::from_kernel(split, false), [p]);
                     }
                     k
                 })
@@ -346,10 +379,15 @@ impl ShufflePlan {
                     sort: plan.sort.clone(),
                     steps: steps.clone(),
                 };
+                // An output no input reaches still reads one split (its
+                // empty piece gives the partition its columns).
+                let none_reach = !(0..splits.len()).any(|i| plan.reaches(i, j as u32));
+                let reaching = splits
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| plan.reaches(*i, j as u32) || (none_reach && *i == 0));
                 let inputs: Vec<_> = if plan.piece_tasks {
-                    splits
-                        .iter()
-                        .enumerate()
+                    reaching
                         .map(|(i, split)| {
                             let k = Key::with_index(piece_name.as_str(), &[i as u32, j as u32]);
                             if !b.contains(&k) {
@@ -360,7 +398,7 @@ impl ShufflePlan {
                         })
                         .collect()
                 } else {
-                    splits.clone()
+                    reaching.map(|(_, split)| split.clone()).collect()
                 };
                 b.insert(part_key(&name2, j), Op::kernel(gather), inputs);
             }
@@ -451,23 +489,33 @@ impl Partitioner {
             } => {
                 let k = eval(vec![key.0.clone()])?;
                 let s = k.columns()[0].as_materialized_series();
-                let bounds = &bounds.0;
-                let m = bounds.len() as u32;
-                let mut t = bounds_below(s, bounds)?;
-                let nulls = s.is_null();
-                for (t, null) in t.iter_mut().zip(nulls.iter()) {
-                    if null == Some(true) {
-                        *t = if *nulls_last { m } else { 0 };
-                    } else if *descending {
-                        *t = m - *t;
-                    }
-                }
-                // Nulls go at the end or start of the whole order, so with
-                // `descending` only the non-null rows were flipped.
-                Ok(t)
+                range_targets(s, &bounds.0, *descending, *nulls_last)
             }
         }
     }
+}
+
+/// The output partition of every value of the key `s` in a range shuffle
+/// (see [`Partitioner::Range`]).
+pub(crate) fn range_targets(
+    s: &Series,
+    bounds: &Series,
+    descending: bool,
+    nulls_last: bool,
+) -> PolarsResult<Vec<u32>> {
+    let m = bounds.len() as u32;
+    let mut t = bounds_below(s, bounds)?;
+    let nulls = s.is_null();
+    for (t, null) in t.iter_mut().zip(nulls.iter()) {
+        if null == Some(true) {
+            *t = if nulls_last { m } else { 0 };
+        } else if descending {
+            *t = m - *t;
+        }
+    }
+    // Nulls go at the end or start of the whole order, so with
+    // `descending` only the non-null rows were flipped.
+    Ok(t)
 }
 
 /// For every value of `s`, how many of the sorted `bounds` are at most it
@@ -637,6 +685,9 @@ impl SortSpec {
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Split {
     by: Partitioner,
+    /// The input partition's number and the outputs its rows may go to,
+    /// when the shuffle's gathers read only the splits that reach them.
+    reach: Option<(u32, Vec<u32>)>,
 }
 
 impl rask_core::Kernel for Split {
@@ -646,6 +697,16 @@ impl rask_core::Kernel for Split {
         let n = self.by.npartitions();
         let pieces = polars_pool(|| {
             let targets = self.by.targets(df)?;
+            if let Some((input, outs)) = &self.reach
+                && let Some(&t) = targets.iter().find(|t| outs.binary_search(t).is_err())
+            {
+                return Err(polars_err!(
+                    ComputeError: "partition {input} has a row for output partition {t}, outside \
+                    the key range sampled from it before the shuffle ({outs:?}): the input \
+                    changed between the sample and the shuffle; make it deterministic, or \
+                    compute it first (persist)"
+                ));
+            }
             split_by(df, &targets, n)
         })
         .map_err(failed)?;
@@ -775,6 +836,7 @@ mod tests {
                 keys: vec![SerExpr(col("k"))],
                 n: 2,
             },
+            reach: None,
         };
         let bytes = postcard::to_allocvec(&split).unwrap();
         let split: Split = postcard::from_bytes(&bytes).unwrap();

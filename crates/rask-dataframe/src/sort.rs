@@ -31,7 +31,9 @@ use crate::frame::{
     DataFrame, Divisions, Layer, Source, fmt_schema, layer_name, part_key, polars_error,
 };
 use crate::kernels::{Part, failed, part_arg, polars_pool};
-use crate::shuffle::{Partitioner, PlBytes, ShuffleOptions, SortSpec, plain_column, shuffle};
+use crate::shuffle::{
+    Partitioner, PlBytes, ShuffleOptions, SortSpec, plain_column, range_targets, shuffle,
+};
 use crate::steps::{SerExpr, Step};
 
 impl DataFrame {
@@ -133,11 +135,14 @@ impl DataFrame {
         // first key need no shuffle, only a sort each (as in Dask).
         let ordered_key =
             key_dtype.is_integer() || key_dtype.is_temporal() || key_dtype.is_string();
-        if let Some(sampled) = &sampled
-            && ordered_key
+        let stats = match &sampled {
+            Some(sampled) if ordered_key => Some(partition_stats(sampled, self.npartitions())?),
+            _ => None,
+        };
+        if let Some(stats) = &stats
             && !descending
             && n_out == self.npartitions()
-            && let Some((lo, hi)) = presorted(sampled, n_out)?
+            && let Some((lo, hi)) = presorted(stats)?
         {
             let spec = SortSpec {
                 by: by.iter().cloned().map(SerExpr).collect(),
@@ -183,7 +188,23 @@ impl DataFrame {
             descending,
             nulls_last,
         };
-        let out = shuffle(self, "sort", partitioner, n, Some(spec), shuffle_options);
+        // With every partition's key range known, each output reads only
+        // the partitions whose range reaches it (nearly sorted data, such
+        // as files in time order whose rows are not, shuffles between
+        // neighbours).
+        let reach = match &stats {
+            Some(stats) => reach(stats, &bounds, descending, nulls_last)?,
+            None => None,
+        };
+        let out = shuffle(
+            self,
+            "sort",
+            partitioner,
+            n,
+            Some(spec),
+            shuffle_options,
+            reach,
+        );
         let divisions = match (plain_column(&first), range) {
             (Some(column), Some((lo, hi))) if may_divide => as_f64(&bounds).map(|inner| {
                 let mut b = vec![lo];
@@ -244,13 +265,22 @@ fn as_f64(s: &Series) -> Option<Vec<f64>> {
     f.iter().collect()
 }
 
-/// The first key's minimum and maximum in every partition, when the
-/// partitions hold disjoint ranges in increasing order (each maximum below
-/// the next minimum) and no key is null; `None` when a partition is empty
-/// or all null, a key is null, or the ranges overlap or are out of order.
-/// From the sample ([`sample_layer`]), which holds every partition's
-/// minimum and maximum.
-fn presorted(sampled: &PlFrame, n: usize) -> Result<Option<(Series, Series)>> {
+/// What the sample says of every partition's first key.
+struct PartitionStats {
+    /// The smallest key of each partition; null where the partition has
+    /// no key that is not null (it is empty, or all null).
+    lo: Series,
+    /// The largest key of each partition, null likewise.
+    hi: Series,
+    /// The null keys of each partition (0 where `lo` is null: unknown).
+    nulls: Vec<u64>,
+}
+
+/// Every partition's key range and null count, from the sample
+/// ([`sample_layer`]), which holds each partition's exact minimum and
+/// maximum.
+fn partition_stats(sampled: &PlFrame, n: usize) -> Result<PartitionStats> {
+    let err = |e| polars_error("sort: sampling", e);
     let per = sampled
         .clone()
         .lazy()
@@ -260,24 +290,44 @@ fn presorted(sampled: &PlFrame, n: usize) -> Result<Option<(Series, Series)>> {
             col("key").max().alias("hi"),
             col("nulls").max().alias("nulls"),
         ])
-        .sort(["p"], Default::default())
         .collect()
-        .map_err(|e| polars_error("sort: sampling", e))?;
-    if per.height() != n {
-        return Ok(None);
+        .map_err(err)?;
+    // Row of `per` for each partition (none where it has no sample).
+    let mut row: Vec<Option<IdxSize>> = vec![None; n];
+    let ps = per
+        .column("p")
+        .and_then(|c| c.u32().cloned())
+        .map_err(err)?;
+    for (r, p) in ps.iter().enumerate() {
+        if let Some(slot) = p.and_then(|p| row.get_mut(p as usize)) {
+            *slot = Some(r as IdxSize);
+        }
     }
-    let column = |name: &str| {
+    let idx: IdxCa = row.iter().copied().collect();
+    let column = |name: &str| -> Result<Series> {
         per.column(name)
-            .map(|c| c.as_materialized_series().clone())
-            .map_err(|e| polars_error("sort: sampling", e))
+            .and_then(|c| c.as_materialized_series().take(&idx))
+            .map_err(err)
     };
-    let (lo, hi, nulls) = (column("lo")?, column("hi")?, column("nulls")?);
-    let any_null = nulls
+    let (lo, hi) = (column("lo")?, column("hi")?);
+    let nulls = column("nulls")?;
+    let nulls = nulls
         .u64()
-        .map_err(|e| polars_error("sort: sampling", e))?
+        .map_err(err)?
         .iter()
-        .any(|c| c != Some(0));
-    if any_null || lo.null_count() > 0 || hi.null_count() > 0 {
+        .map(|c| c.unwrap_or(0))
+        .collect();
+    Ok(PartitionStats { lo, hi, nulls })
+}
+
+/// Every partition's minimum and maximum of the first key, when the
+/// partitions hold disjoint ranges in increasing order (each maximum below
+/// the next minimum) and no key is null; `None` when a partition is empty
+/// or all null, a key is null, or the ranges overlap or are out of order.
+fn presorted(stats: &PartitionStats) -> Result<Option<(Series, Series)>> {
+    let (lo, hi) = (&stats.lo, &stats.hi);
+    let n = lo.len();
+    if stats.nulls.iter().any(|&c| c > 0) || lo.null_count() > 0 || hi.null_count() > 0 {
         return Ok(None);
     }
     if n > 1 {
@@ -289,7 +339,41 @@ fn presorted(sampled: &PlFrame, n: usize) -> Result<Option<(Series, Series)>> {
             return Ok(None);
         }
     }
-    Ok(Some((lo, hi)))
+    Ok(Some((lo.clone(), hi.clone())))
+}
+
+/// For every partition, the outputs of a range shuffle by `bounds` its
+/// rows can go to: those between its minimum's and its maximum's, and the
+/// nulls' when it has null keys; every output for a partition with no key
+/// range (empty, or all null). `None` when every partition reaches every
+/// output.
+fn reach(
+    stats: &PartitionStats,
+    bounds: &Series,
+    descending: bool,
+    nulls_last: bool,
+) -> Result<Option<Vec<Vec<u32>>>> {
+    let err = |e| polars_error("sort: sampling", e);
+    let outputs = bounds.len() as u32 + 1;
+    let targets = |s: &Series| range_targets(s, bounds, descending, nulls_last).map_err(err);
+    let (from, to) = (targets(&stats.lo)?, targets(&stats.hi)?);
+    let null_target = if nulls_last { outputs - 1 } else { 0 };
+    let reach: Vec<Vec<u32>> = (0..stats.lo.len())
+        .map(|p| {
+            if stats.lo.get(p).map_or(true, |v| v.is_null()) {
+                return (0..outputs).collect();
+            }
+            let (a, b) = (from[p].min(to[p]), from[p].max(to[p]));
+            let mut outs: Vec<u32> = (a..=b).collect();
+            if stats.nulls[p] > 0 && !outs.contains(&null_target) {
+                outs.push(null_target);
+                outs.sort_unstable();
+            }
+            outs
+        })
+        .collect();
+    let full = reach.iter().all(|r| r.len() == outputs as usize);
+    Ok((!full).then_some(reach))
 }
 
 /// The range boundaries of `n` partitions from the sample of the first key

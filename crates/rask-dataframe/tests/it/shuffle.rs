@@ -451,6 +451,96 @@ fn partitions_not_in_order_are_shuffled() {
     );
 }
 
+#[test]
+fn nearly_sorted_partitions_shuffle_between_neighbours() {
+    // Each range split in two partitions: the halves overlap each other
+    // but no other range, so each output reads the splits of one range or
+    // two, not all twelve.
+    let halves: Vec<DataFrame> = ranged_parts(6, 5)
+        .into_iter()
+        .flat_map(|p| [p.slice(0, 50), p.slice(50, 50)])
+        .collect();
+    let whole = concat_frames(&halves);
+    let d = dd::from_partitions(halves).unwrap();
+    let s = d.set_index("t").unwrap();
+    let plan = rask_core::compute::plan(&s).unwrap();
+    let gathers: Vec<usize> = plan
+        .graph
+        .tasks()
+        .iter()
+        .filter(|t| t.key.to_string().contains("sort") && !t.key.to_string().contains("piece"))
+        .filter(|t| !t.key.to_string().contains("split"))
+        .map(|t| t.deps.len())
+        .collect();
+    assert_eq!(gathers.len(), s.npartitions());
+    assert!(
+        gathers.iter().all(|&n| n <= 4),
+        "inputs per output: {gathers:?}"
+    );
+    let stable = SortMultipleOptions::default().with_maintain_order(true);
+    let want = whole.sort(["t"], stable.clone()).unwrap();
+    let got = s.compute().unwrap();
+    assert!(got.column("t").unwrap().equals(want.column("t").unwrap()));
+    assert_frames_eq(&sorted(&got, &["t", "row"]), &sorted(&want, &["t", "row"]));
+    // A stable sort by a second key stays stable, descending too.
+    for desc in [false, true] {
+        let o = stable.clone().with_order_descending(desc);
+        let got = d
+            .sort_with([col("s")], o.clone(), &ShuffleOptions::default())
+            .unwrap()
+            .compute()
+            .unwrap();
+        assert_frames_eq(&got, &whole.sort(["s"], o.clone()).unwrap());
+        let got = d
+            .sort_with([col("t")], o.clone(), &ShuffleOptions::default())
+            .unwrap()
+            .compute()
+            .unwrap();
+        assert_frames_eq(&got, &whole.sort(["t"], o).unwrap());
+    }
+}
+
+#[test]
+fn an_input_that_changes_after_its_sample_is_an_error_not_lost_rows() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    // Partition 0 gives keys 0..100 when sampled, then 0..99 and 500.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let first = rask_delayed::delayed(move || {
+        let mut t: Vec<i64> = (0..100).collect();
+        if c.fetch_add(1, Ordering::SeqCst) > 0 {
+            t[99] = 500;
+        }
+        df!("t" => t).unwrap()
+    });
+    let rest: Vec<_> = (1..4i64)
+        .map(|i| {
+            rask_delayed::delayed(move || {
+                let t: Vec<i64> = (0..100).map(|j| 100 * i + (j * 37) % 100).collect();
+                df!("t" => t).unwrap()
+            })
+        })
+        .collect();
+    let mut parts = vec![first];
+    parts.extend(rest);
+    // Partitions 0 and 1 overlap (so there is a shuffle) by a row of 1.
+    let schema = Schema::from_iter([Field::new("t".into(), DataType::Int64)]);
+    let d = dd::from_delayed(&parts, Some(schema)).unwrap().with_column(
+        when(col("t").eq(lit(150)))
+            .then(lit(50i64))
+            .otherwise(col("t"))
+            .alias("t"),
+    );
+    let s = d.set_index("t").unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "sampled once");
+    let e = s.compute().unwrap_err().to_string();
+    assert!(
+        e.contains("changed between the sample and the shuffle"),
+        "{e}"
+    );
+}
+
 /// The partitions one after another.
 fn concat_frames(parts: &[DataFrame]) -> DataFrame {
     let mut all = parts[0].clone();
