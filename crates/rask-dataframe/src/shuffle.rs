@@ -17,6 +17,9 @@
 //! takes one piece out of a split's output, so each piece is a result of
 //! its own (see below). Since pieces are stacked in input order, rows with
 //! equal keys keep their relative order (a stable sort stays stable).
+//! A range shuffle that knows which outputs each input can reach (from the
+//! sort's sample of every partition's key range) gives each gather only
+//! the splits that reach it.
 //!
 //! **Hashing.** Rows are placed by Polars' own row hash
 //! (`Column::vec_hash`, combined over the key columns) with a fixed seed,

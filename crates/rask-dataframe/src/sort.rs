@@ -13,6 +13,12 @@
 //!    by all the keys with Polars. Rows with equal first keys land in the
 //!    same partition, so the partitions in order are the sorted frame.
 //!
+//! The sample also gives every partition's exact key range. Partitions
+//! whose ranges are already disjoint and in order skip step 3: each is
+//! sorted where it is made (as Dask's `set_index` of presorted data).
+//! Otherwise each output of the shuffle reads only the partitions whose
+//! range reaches it.
+//!
 //! Nulls of the first key go to the first partition (the last with
 //! `nulls_last`). A sort by one plain numeric or temporal column, ascending,
 //! records the partitions' [`Divisions`] (the sample's minimum, the
