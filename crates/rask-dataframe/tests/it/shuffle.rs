@@ -401,31 +401,11 @@ fn partitions_not_in_order_are_shuffled() {
     check(swapped, "out of order");
     // A range touching the next (a key in two partitions).
     let mut touching = parts.clone();
-    touching[2] = touching[2]
-        .clone()
-        .lazy()
-        .with_column(
-            when(col("row").eq(lit(200)))
-                .then(lit(300i64))
-                .otherwise(col("t"))
-                .alias("t"),
-        )
-        .collect()
-        .unwrap();
+    touching[2] = with_t_at(&touching[2], 200, lit(300i64));
     check(touching, "touching");
     // A null key.
     let mut nulls = parts.clone();
-    nulls[4] = nulls[4]
-        .clone()
-        .lazy()
-        .with_column(
-            when(col("row").eq(lit(450)))
-                .then(lit(NULL).cast(DataType::Int64))
-                .otherwise(col("t"))
-                .alias("t"),
-        )
-        .collect()
-        .unwrap();
+    nulls[4] = with_t_at(&nulls[4], 450, lit(NULL).cast(DataType::Int64));
     check(nulls, "a null");
     // An empty partition.
     let mut empty = parts.clone();
@@ -539,6 +519,20 @@ fn an_input_that_changes_after_its_sample_is_an_error_not_lost_rows() {
         e.contains("changed between the sample and the shuffle"),
         "{e}"
     );
+}
+
+/// `part` with `t` set to `value` in the row whose `row` is `row`.
+fn with_t_at(part: &DataFrame, row: i64, value: Expr) -> DataFrame {
+    part.clone()
+        .lazy()
+        .with_column(
+            when(col("row").eq(lit(row)))
+                .then(value)
+                .otherwise(col("t"))
+                .alias("t"),
+        )
+        .collect()
+        .unwrap()
 }
 
 /// The partitions one after another.
