@@ -137,8 +137,9 @@ impl DataFrame {
             let per_part = (4 * n_out).clamp(16, 1024) as u32;
             Some(sample_layer(self, &first, per_part).compute()?)
         };
-        // Partitions that already hold disjoint, increasing ranges of the
-        // first key need no shuffle, only a sort each (as in Dask).
+        // Partitions that already hold disjoint ranges of the first key,
+        // in the sort's order, need no shuffle, only a sort each (as in
+        // Dask).
         let ordered_key =
             key_dtype.is_integer() || key_dtype.is_temporal() || key_dtype.is_string();
         let stats = match &sampled {
@@ -146,9 +147,8 @@ impl DataFrame {
             _ => None,
         };
         if let Some(stats) = &stats
-            && !descending
             && n_out == self.npartitions()
-            && let Some((lo, hi)) = presorted(stats)?
+            && let Some((lo, hi)) = presorted(stats, descending)?
         {
             let spec = SortSpec {
                 by: by.iter().cloned().map(SerExpr).collect(),
@@ -327,21 +327,24 @@ fn partition_stats(sampled: &PlFrame, n: usize) -> Result<PartitionStats> {
 }
 
 /// Every partition's minimum and maximum of the first key, when the
-/// partitions hold disjoint ranges in increasing order (each maximum below
-/// the next minimum) and no key is null; `None` when a partition is empty
-/// or all null, a key is null, or the ranges overlap or are out of order.
-fn presorted(stats: &PartitionStats) -> Result<Option<(Series, Series)>> {
+/// partitions hold disjoint ranges in the sort's order (each maximum below
+/// the next minimum; with `descending`, each minimum above the next
+/// maximum) and no key is null; `None` when a partition is empty or all
+/// null, a key is null, or the ranges overlap or are out of order.
+fn presorted(stats: &PartitionStats, descending: bool) -> Result<Option<(Series, Series)>> {
     let (lo, hi) = (&stats.lo, &stats.hi);
     let n = lo.len();
     if stats.nulls.iter().any(|&c| c > 0) || lo.null_count() > 0 || hi.null_count() > 0 {
         return Ok(None);
     }
     if n > 1 {
-        let below = hi
-            .slice(0, n - 1)
-            .lt(&lo.slice(1, n - 1))
-            .map_err(|e| polars_error("sort: sampling", e))?;
-        if !below.all() {
+        let apart = if descending {
+            lo.slice(0, n - 1).gt(&hi.slice(1, n - 1))
+        } else {
+            hi.slice(0, n - 1).lt(&lo.slice(1, n - 1))
+        }
+        .map_err(|e| polars_error("sort: sampling", e))?;
+        if !apart.all() {
             return Ok(None);
         }
     }

@@ -357,6 +357,17 @@ fn presorted_partitions_are_sorted_in_place_without_a_shuffle() {
         &by_t_s.compute().unwrap(),
         &whole.sort(["t", "s"], Default::default()).unwrap(),
     );
+    // Partitions in decreasing order, sorted descending: no shuffle
+    // either (and no divisions, which rask records for ascending sorts).
+    let reversed: Vec<DataFrame> = parts.iter().rev().cloned().collect();
+    let desc = SortMultipleOptions::default().with_order_descending(true);
+    let r = dd::from_partitions(reversed)
+        .unwrap()
+        .sort_with([col("t")], desc.clone(), &ShuffleOptions::default())
+        .unwrap();
+    assert_eq!(tasks(&r), 6);
+    assert!(r.divisions().is_none());
+    assert_frames_eq(&r.compute().unwrap(), &whole.sort(["t"], desc).unwrap());
     // Steps before and after fuse into the same tasks.
     let f = d
         .filter(col("t").gt(lit(50)))
@@ -411,7 +422,8 @@ fn partitions_not_in_order_are_shuffled() {
     let mut empty = parts.clone();
     empty.insert(2, parts[0].head(Some(0)));
     check(empty, "an empty partition");
-    // Descending, and a float key, take the shuffle too.
+    // Descending over increasing partitions, and a float key, take the
+    // shuffle too.
     let d = dd::from_partitions(parts.clone()).unwrap();
     let desc = SortMultipleOptions::default().with_order_descending(true);
     let s = d
