@@ -595,21 +595,21 @@ pub(crate) fn binary<A: Element, B: Element, C: Element>(
 /// the next seven output rows use the rest of them, and both operands are
 /// read in runs of up to 2 KiB, which the hardware prefetchers follow.
 /// The regions a reduction evaluates (at most 32 Ki elements, see
-/// `reduction::tile_shape`) are one tile. Measured on
-/// `array-npy-sum-transpose` (`bench/README.md`, 2026-12-02): 64-element
-/// tiles 0.74–0.86 s, 128 0.73–0.79 s, 256 0.57–0.65 s.
+/// `reduction::tile_shape`) fit in one tile, so they are zipped whole.
+/// Measured on `array-npy-sum-transpose` (`bench/README.md`, 2026-12-02):
+/// 64-element tiles 0.74–0.86 s, 128 0.73–0.79 s, 256 or whole regions
+/// 0.54–0.65 s.
 const TILE: usize = 256;
 
-/// Whether `x` and `y` are 2-d and contiguous along different axes (a
-/// block and a transposed block, as in `x + x.T`), and not so thin that
-/// there is nothing to tile.
+/// Whether `x` and `y` are 2-d, contiguous along different axes (a block
+/// and a transposed block, as in `x + x.T`), and larger than one tile.
 fn crossed<A, B>(x: &ndarray::ArrayViewD<'_, A>, y: &ndarray::ArrayViewD<'_, B>) -> bool {
     fn contiguous_axis(shape: &[usize], strides: &[isize]) -> Option<usize> {
         (0..shape.len())
             .rev()
             .find(|&a| shape[a] > 1 && strides[a].unsigned_abs() == 1)
     }
-    if x.ndim() != 2 || x.shape().iter().any(|&n| n < 16) {
+    if x.ndim() != 2 || x.shape().iter().all(|&n| n <= TILE) {
         return false;
     }
     matches!(
@@ -1661,9 +1661,9 @@ mod tests {
 
     #[test]
     fn tiles_of_a_block_and_a_transposed_one_cover_every_element() {
-        // One tile, tiles with ragged edges on both axes, and more tiles
-        // along one axis than the other.
-        for (rows, cols) in [(20, 17), (300, 513), (700, 260), (257, 1000)] {
+        // Tiles with ragged edges on both axes, more tiles along one axis
+        // than the other, and a thin block one tile high.
+        for (rows, cols) in [(300, 513), (700, 260), (257, 1000), (8, 600)] {
             let x = ndarray::Array2::from_shape_fn((rows, cols), |(i, j)| (i * 1000 + j) as f64);
             let t = ndarray::Array2::from_shape_fn((cols, rows), |(j, i)| (j * 7 + i * 3) as f64);
             let (xv, yv) = (x.view().into_dyn(), t.t().into_dyn());
@@ -1674,10 +1674,10 @@ mod tests {
                 .map_collect(|&p, &q| p - 2.0 * q);
             assert_eq!(got, want, "{rows} × {cols}");
         }
-        // Too thin to tile, or laid out alike: the plain path.
-        let thin = ndarray::Array2::<f64>::zeros((8, 500));
-        let thin_t = ndarray::Array2::<f64>::zeros((500, 8));
-        assert!(!crossed(&thin.view().into_dyn(), &thin_t.t().into_dyn()));
+        // One tile's worth, or laid out alike: the plain path.
+        let small = ndarray::Array2::<f64>::zeros((125, 250));
+        let small_t = ndarray::Array2::<f64>::zeros((250, 125));
+        assert!(!crossed(&small.view().into_dyn(), &small_t.t().into_dyn()));
         let a = ndarray::Array2::<f64>::zeros((300, 300));
         assert!(!crossed(&a.view().into_dyn(), &a.view().into_dyn()));
     }

@@ -364,10 +364,10 @@ impl ShufflePlan {
                 .map(|(i, p)| {
                     let k = part_key(&split_name, i);
                     if !b.contains(&k) {
-                        let split = match &plan.reach {
-                            Some(r) => Arc::new(Split {
+                        let split = match plan.reach.as_ref().and_then(|r| r.get(i)) {
+                            Some(outs) => Arc::new(Split {
                                 by: plan.by.clone(),
-                                reach: Some((i as u32, r.get(i).cloned().unwrap_or_default())),
+                                reach: Some((i as u32, outs.clone())),
                             }),
                             None => shared.clone(),
                         };
@@ -701,7 +701,7 @@ impl rask_core::Kernel for Split {
         let pieces = polars_pool(|| {
             let targets = self.by.targets(df)?;
             if let Some((input, outs)) = &self.reach
-                && let Some(&t) = targets.iter().find(|t| outs.binary_search(t).is_err())
+                && let Some(t) = first_outside(&targets, outs, n)
             {
                 return Err(polars_err!(
                     ComputeError: "partition {input} has a row for output partition {t}, outside \
@@ -715,6 +715,20 @@ impl rask_core::Kernel for Split {
         .map_err(failed)?;
         Ok(Value::sized(Pieces::new(pieces)))
     }
+}
+
+/// The first of `targets` (outputs below `n`) that is not in `outs`.
+fn first_outside(targets: &[u32], outs: &[u32], n: usize) -> Option<u32> {
+    let mut allowed = vec![false; n];
+    for &o in outs {
+        if let Some(a) = allowed.get_mut(o as usize) {
+            *a = true;
+        }
+    }
+    targets
+        .iter()
+        .copied()
+        .find(|&t| !allowed.get(t as usize).copied().unwrap_or(false))
 }
 
 /// Stacks piece `index` of every split in its arguments, in order, and
