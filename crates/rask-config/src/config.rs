@@ -86,7 +86,7 @@ pub const KEYS: &[KeyDoc] = &[
         key: "memory.target",
         env: "RASK_MEMORY_TARGET",
         default: "0.6",
-        doc: "Fraction of memory-limit that held results may use; above it the least recently used ones are spilled to disk.",
+        doc: "Fraction of memory-limit that held results may use; above it the ones needed last are spilled to disk.",
     },
     KeyDoc {
         key: "memory.spill",
@@ -216,7 +216,7 @@ pub struct Config {
     /// smaller of physical RAM and the cgroup limit, found at run time.
     pub memory_limit: Option<ByteSize>,
     /// `memory.target`, `RASK_MEMORY_TARGET`: fraction of the limit that
-    /// held results may use before the least recently used are spilled
+    /// held results may use before those needed last are spilled
     /// (default 0.6).
     pub memory_target: f64,
     /// `memory.spill`, `RASK_MEMORY_SPILL`: fraction of the limit for the

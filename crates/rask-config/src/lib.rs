@@ -20,7 +20,7 @@
 //! memory-limit = "auto"      # or a size such as "16 GiB"
 //!
 //! [memory]                   # fractions of memory-limit
-//! target = 0.6               # spill least recently used values above this
+//! target = 0.6               # spill the values needed last above this
 //! spill = 0.7                # ... or when the whole process is above this
 //! pause = 0.8                # start no new root tasks above this
 //! terminate = 0.95           # (workers) restart above this

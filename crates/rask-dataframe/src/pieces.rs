@@ -5,7 +5,7 @@
 //! like any result with a codec, can be spilled by it. Shuffles do not
 //! spill on their own: by default each piece is taken out by a task of its
 //! own (see [`crate::ShuffleOptions::piece_tasks`]) and becomes an ordinary
-//! result, which the scheduler's store spills least recently used first
+//! result, which the scheduler's store spills (those needed last first)
 //! and reads back when its gather runs — so a shuffle larger than memory
 //! is bounded by the same limit, gauge and spill directory as everything
 //! else (the `memory-limit` setting). Sent to another process, a

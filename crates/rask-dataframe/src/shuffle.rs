@@ -35,7 +35,7 @@
 //! than memory must put pieces on disk. The scheduler's memory manager
 //! (`rask-memory`'s spill store, the same in the threads scheduler and on
 //! a worker) does it: pieces are ordinary results, counted by their sizes
-//! and spilled least recently used first once results pass the store's
+//! and spilled, those needed last first, once results pass the store's
 //! goal (a fraction of `memory-limit`), then read back when their gather
 //! runs. That is why each piece is its own result by default: the store
 //! spills and reads whole values, and a gather reading a spilled split's

@@ -28,8 +28,10 @@
 //! * **Memory**: results live in a [`SpillStore`] (sharded maps, one lock
 //!   each, held only to put, clone or take a handle). With a memory limit
 //!   (`memory-limit`, by default a fraction of RAM), a finished task that
-//!   takes the store over its goal spills the least recently used results
-//!   that no running task holds; a monitor thread samples RSS every 100 ms
+//!   takes the store over its goal spills the results that no running task
+//!   holds, those read last first: each result carries the priority of
+//!   the first of its readers that has not run (updated as they run), and
+//!   the highest goes first, least recently used among equals; a monitor thread samples RSS every 100 ms
 //!   and lowers the goal by the unmanaged memory it sees (see
 //!   `rask_memory::MemoryGauge`). Spilled results are read back when a
 //!   dependent runs. Spill files are removed when the run ends.
@@ -63,7 +65,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 use rask_core::{Callback, CancelToken, Dependents, Error, Executor, Plan, Result, TaskId, Value};
-use rask_memory::{MemoryGauge, MemoryPolicy, SpillError, SpillStore};
+use rask_memory::{MemoryGauge, MemoryPolicy, NEXT_USE_UNKNOWN, SpillError, SpillStore};
 
 use crate::sync::{drop_guarded, drop_quietly, guard_callback, panic_message, with_run_callbacks};
 
@@ -204,7 +206,7 @@ struct Run<'a> {
     plan: &'a Plan,
     callbacks: &'a [&'a dyn Callback],
     dependents: &'a Dependents,
-    /// Unfinished dependencies per task.
+    /// Unfinished dependencies per task; [`FINISHED`] once it has run.
     waiting: Vec<AtomicU32>,
     /// Dependents per task that have not run yet.
     refs: Vec<AtomicU32>,
@@ -231,6 +233,16 @@ struct Run<'a> {
     /// Checked before every task; sleepers wake now and then to look.
     cancel: Option<&'a CancelToken>,
 }
+
+/// `waiting` of a task that has run: its count reached zero before it
+/// started, and nothing counts it down again.
+const FINISHED: u32 = u32::MAX;
+
+/// Dependents above which the next use of a result is not followed as its
+/// readers run: it keeps the priority of its first reader, which marks it
+/// as needed soon (a value read by many is rarely worth spilling), and
+/// each update would scan all of them.
+const NEXT_USE_SCAN_LIMIT: usize = 64;
 
 /// How often a sleeping worker looks at a cancel token.
 const CANCEL_POLL: std::time::Duration = std::time::Duration::from_millis(20);
@@ -578,8 +590,16 @@ impl Run<'_> {
                 return Err(e);
             }
         };
+        // Spilling needs to know when each held value is next read; without
+        // a memory limit nothing is spilled, and nothing is followed.
+        let managed = self.gauge.is_some();
         if self.keep[t.index()] || self.refs[t.index()].load(Ordering::Relaxed) > 0 {
-            let old = self.store.insert(t.0, value);
+            let next = if managed {
+                self.next_use(t)
+            } else {
+                NEXT_USE_UNKNOWN
+            };
+            let old = self.store.insert_with_next_use(t.0, value, next);
             debug_assert!(old.is_none(), "a task runs once");
             self.store
                 .spill_if_needed()
@@ -587,11 +607,19 @@ impl Run<'_> {
         } else {
             drop_guarded(plan, Some(t), value)?;
         }
+        self.waiting[t.index()].store(FINISHED, Ordering::Release);
+        let mine = plan.priority[t.index()];
         for d in &task.deps {
-            if self.refs[d.index()].fetch_sub(1, Ordering::AcqRel) == 1 && !self.keep[d.index()] {
+            let left = self.refs[d.index()].fetch_sub(1, Ordering::AcqRel) - 1;
+            if left == 0 && !self.keep[d.index()] {
                 // Taken under the lock, dropped after it is released.
                 let released = self.store.remove(&d.0);
                 drop_guarded(plan, Some(*d), released)?;
+            } else if managed && self.dependents.of(*d).len() <= NEXT_USE_SCAN_LIMIT {
+                // This task was the value's next use: the next is the
+                // first of its readers that has not run.
+                self.store
+                    .update_next_use(&d.0, |next| (next == mine).then(|| self.next_use(*d)));
             }
         }
         newly_ready.clear();
@@ -607,6 +635,21 @@ impl Run<'_> {
             self.wake_all();
         }
         Ok(())
+    }
+
+    /// When the result of `t` is next read: the lowest priority among its
+    /// dependents that have not run, or [`NEXT_USE_UNKNOWN`] for none (an
+    /// output, read when the run ends). The store spills the value read
+    /// last first (see `rask_memory::SpillStore::set_next_use`).
+    fn next_use(&self, t: TaskId) -> u32 {
+        let prio = &self.plan.priority;
+        self.dependents
+            .of(t)
+            .iter()
+            .filter(|u| self.waiting[u.index()].load(Ordering::Acquire) != FINISHED)
+            .map(|u| prio[u.index()])
+            .min()
+            .unwrap_or(NEXT_USE_UNKNOWN)
     }
 
     fn push_ready(&self, w: usize, tasks: &[TaskId]) {

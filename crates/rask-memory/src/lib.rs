@@ -5,7 +5,8 @@
 //! worker (`rask-worker`):
 //!
 //! * [`SpillStore`] — results by key, counted with [`Value::nbytes`]; above
-//!   its *goal* the least recently used values that nothing else holds are
+//!   its *goal* the values needed last (least recently used among equals)
+//!   that nothing else holds are
 //!   written to disk through their codecs ([`rask_core::codec`]), optionally
 //!   LZ4-compressed, and read back transparently by [`SpillStore::get`].
 //!   Spill files live in a directory of their own that is removed when the
@@ -60,4 +61,4 @@ pub use process::{
     memory_pressure, private_rss_bytes, release_free_memory, release_point, rss_bytes, rss_of,
     set_memory_pressure, set_pressure_hook, set_release_hook,
 };
-pub use store::{Held, SpillOptions, SpillStore, StoreStats};
+pub use store::{Held, NEXT_USE_UNKNOWN, SpillOptions, SpillStore, StoreStats};

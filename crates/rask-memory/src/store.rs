@@ -1,5 +1,6 @@
-//! [`SpillStore`]: results by key, spilled to disk least recently used
-//! first when they hold more memory than the store's goal.
+//! [`SpillStore`]: results by key, spilled to disk (those needed last
+//! first, else least recently used first) when they hold more memory than
+//! the store's goal.
 //!
 //! # Design
 //!
@@ -14,11 +15,15 @@
 //!   goal (at most 64 KiB) — large values and spills at once — so tiny
 //!   values cost no shared write, and the goal check after an insert is
 //!   two loads. Spilled and file bytes are atomics.
-//! * **Recency.** Every insert and read takes a tick (a per-thread count
-//!   on top of a store clock moved once per 64 uses, so no shared write
-//!   per use); a slot remembers the tick of its last insert or read.
-//!   Spilling sorts the candidates by it, so the least recently used go
-//!   first.
+//! * **Which values go first.** A slot may carry when its value is next
+//!   needed ([`SpillStore::set_next_use`]: for the threads scheduler, the
+//!   priority of the first dependent that has not run yet). Spilling
+//!   takes the value needed last first — Belady's rule, which keeps what
+//!   the next tasks read — and, among values with the same next use (or
+//!   none known, as on a worker), the least recently used. Every insert
+//!   and read takes a recency tick (a per-thread count on top of a store
+//!   clock moved once per 64 uses, so no shared write per use); a slot
+//!   remembers the tick of its last insert or read.
 //! * **What may be spilled.** A value in memory whose type has a codec and
 //!   of which the store holds the only handle ([`Value::handle_count`] is
 //!   1). A running task holds handles to its arguments, a data server to
@@ -39,7 +44,7 @@
 //!   write), which stops a value that is read, evicted and read again from
 //!   being written each time.
 //! * **Spillers claim, then write.** Choosing is serialized by a short
-//!   lock: a thread over the goal claims the least recently used values
+//!   lock: a thread over the goal claims the first values in that order
 //!   that cover the excess not already being written by others (a claim
 //!   is a second handle, which keeps other spillers off the value), then
 //!   writes them outside the lock. Producers therefore write their own
@@ -54,6 +59,7 @@
 //! memory and kept. Nor are values under 1 KiB, whose file would cost more
 //! than the memory it frees.
 
+use std::cmp::Reverse;
 use std::hash::{BuildHasher, Hash};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -66,6 +72,11 @@ use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use crate::error::SpillError;
 use crate::spill_file;
+
+/// The next use of a value whose next use is not known: later than any
+/// known one, so such values are spilled first, least recently used
+/// first among them.
+pub const NEXT_USE_UNKNOWN: u32 = u32::MAX;
 
 /// Most bytes a shard's managed figure may drift from the store's total.
 const MAX_UNFLUSHED: u64 = 64 << 10;
@@ -176,6 +187,8 @@ enum Slot {
         value: Value,
         nbytes: u64,
         used: u64,
+        /// When the value is next needed (see [`SpillStore::set_next_use`]).
+        next: u32,
         /// The file of a value read back from disk, kept so that spilling
         /// it again costs no write (boxed: most values never have one, and
         /// a small slot keeps the maps small).
@@ -184,6 +197,7 @@ enum Slot {
     Disk {
         file: Box<SpillFile>,
         nbytes: u64,
+        next: u32,
     },
 }
 
@@ -323,7 +337,14 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
 
     /// Keeps `value` under `key` (in memory), returning what was there.
     /// Does not spill: call [`SpillStore::spill_if_needed`] after it.
+    /// When it is next needed is not known ([`NEXT_USE_UNKNOWN`]).
     pub fn insert(&self, key: K, value: Value) -> Option<Held> {
+        self.insert_with_next_use(key, value, NEXT_USE_UNKNOWN)
+    }
+
+    /// [`SpillStore::insert`] of a value that is next needed at `next`
+    /// (see [`SpillStore::set_next_use`]).
+    pub fn insert_with_next_use(&self, key: K, value: Value, next: u32) -> Option<Held> {
         let nbytes = value.nbytes() as u64;
         let used = self.tick();
         let mut g = lock(self.shard(&key));
@@ -334,6 +355,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
                 value,
                 nbytes,
                 used,
+                next,
                 file: None,
             },
         );
@@ -396,7 +418,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
                 }
                 Held::Memory(value)
             }
-            Slot::Disk { file, nbytes } => {
+            Slot::Disk { file, nbytes, .. } => {
                 self.spilled.fetch_sub(nbytes, Ordering::Relaxed);
                 self.spilled_count.fetch_sub(1, Ordering::Relaxed);
                 self.delete(*file);
@@ -443,6 +465,27 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
     /// The value of `key`, read back from disk if it was spilled (it then
     /// stays in memory); `Ok(None)` if it is not held.
     ///
+    /// Records that the value of `key` is next needed at `next` (in the
+    /// caller's units: the threads scheduler passes the priority of the
+    /// first task that reads it and has not run yet; [`NEXT_USE_UNKNOWN`]
+    /// for none). Over the goal, the value needed last is spilled first.
+    /// No effect when `key` is not held.
+    pub fn set_next_use(&self, key: &K, next: u32) {
+        self.update_next_use(key, |_| Some(next));
+    }
+
+    /// Changes the next use of the value of `key` to what `f` returns for
+    /// the current one (`None`: unchanged), under the lock of its shard.
+    /// No effect when `key` is not held.
+    pub fn update_next_use(&self, key: &K, f: impl FnOnce(u32) -> Option<u32>) {
+        let mut map = lock(self.shard(key));
+        if let Some(Slot::Memory { next, .. } | Slot::Disk { next, .. }) = map.get_mut(key)
+            && let Some(n) = f(*next)
+        {
+            *next = n;
+        }
+    }
+
     /// # Errors
     ///
     /// [`SpillError::Read`] or [`SpillError::Corrupt`] naming the key and
@@ -450,7 +493,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
     pub fn get(&self, key: &K) -> Result<Option<Value>, SpillError<K>> {
         let shard = self.shard(key);
         loop {
-            let (path, id, nbytes) = {
+            let (path, id, nbytes, next) = {
                 let mut map = lock(shard);
                 match map.get_mut(key) {
                     None => return Ok(None),
@@ -463,7 +506,9 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
                         }
                         return Ok(Some(value.clone()));
                     }
-                    Some(Slot::Disk { file, nbytes }) => (file.path.clone(), file.id, *nbytes),
+                    Some(Slot::Disk { file, nbytes, next }) => {
+                        (file.path.clone(), file.id, *nbytes, *next)
+                    }
                 }
             };
             let read = spill_file::read(&path);
@@ -501,6 +546,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
                     value: value.clone(),
                     nbytes,
                     used,
+                    next,
                     file: None,
                 },
             ) else {
@@ -628,13 +674,14 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
         self.spill_down_to(goal, true)
     }
 
-    /// Spills least recently used values until managed bytes are a little
+    /// Spills values, those needed last first (then least recently used
+    /// first), until managed bytes are a little
     /// under `goal` (1/16 below, so the next insert does not spill again
     /// at once) or nothing more can be spilled; returns the bytes freed.
     ///
     /// Choosing what to spill is done by one thread at a time, writing by
     /// each spiller for itself: a thread over the goal claims (under a
-    /// short lock) the least recently used values that cover the excess
+    /// short lock) the first values in that order that cover the excess
     /// not already being written by others, then writes them. So threads
     /// that produce results also write their share — producers cannot
     /// outrun the disk — and spills run in parallel.
@@ -669,7 +716,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
                 return Ok(0);
             }
             let mut need = managed - (goal - goal / 16);
-            let mut candidates: Vec<(u64, K)> = Vec::new();
+            let mut candidates: Vec<((Reverse<u32>, u64), K)> = Vec::new();
             for shard in self.shards.iter() {
                 let map = lock(&shard.0);
                 candidates.extend(map.iter().filter_map(|(k, s)| match s {
@@ -677,12 +724,13 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
                         value,
                         used,
                         nbytes,
+                        next,
                         file,
                     } if *nbytes >= MIN_SPILL
                         && value.handle_count() == 1
                         && !(grace && file.as_ref().is_some_and(|f| self.in_grace(f))) =>
                     {
-                        Some((*used, k.clone()))
+                        Some(((Reverse(*next), *used), k.clone()))
                     }
                     _ => None,
                 }));
@@ -750,12 +798,20 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
                 value,
                 nbytes,
                 file,
+                next,
                 ..
             }) if value.handle_count() == 1 && *nbytes >= MIN_SPILL => {
-                let nbytes = *nbytes;
+                let (nbytes, next) = (*nbytes, *next);
                 if let Some(f) = file.take() {
                     // Read back earlier and its file kept: nothing to write.
-                    let old = map.insert(key.clone(), Slot::Disk { file: f, nbytes });
+                    let old = map.insert(
+                        key.clone(),
+                        Slot::Disk {
+                            file: f,
+                            nbytes,
+                            next,
+                        },
+                    );
                     self.account(&mut map, -(nbytes as i64), true);
                     drop(map);
                     self.moved_to_disk(nbytes);
@@ -808,7 +864,11 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
         let mut map = lock(self.shard(key));
         let swapped = match map.get_mut(key) {
             Some(slot @ Slot::Memory { .. }) if memory_is(slot, &value) => {
-                Ok(std::mem::replace(slot, Slot::Disk { file, nbytes }))
+                let next = match slot {
+                    Slot::Memory { next, .. } => *next,
+                    Slot::Disk { next, .. } => *next,
+                };
+                Ok(std::mem::replace(slot, Slot::Disk { file, nbytes, next }))
             }
             _ => Err(file),
         };

@@ -76,6 +76,44 @@ fn least_recently_used_values_spill_first() {
 }
 
 #[test]
+fn values_needed_last_spill_first_then_the_least_recently_used() {
+    let tmp = TempDir::new("next-use");
+    let store = tmp.store::<u32>();
+    // Inserted in order 0..6; next needed at 50, 10, 40, 20, and two whose
+    // next use is not known (an output), which go first, the older first.
+    for (k, next) in [(0, 50), (1, 10), (2, 40), (3, 20)] {
+        store.insert_with_next_use(k, block(k as f64), next);
+    }
+    store.insert(4, block(4.0));
+    store.insert(5, block(5.0));
+    // 4 is used again: 5 is now the least recently used of the two.
+    store.get(&4).unwrap();
+    let one = store.nbytes_of(&0).unwrap();
+    // Each spill goes down to 1/16 under the goal: the goals below are
+    // half a value over a whole number of values, so each spills one.
+    let spilled_at = |goal: u64| {
+        store.set_goal(goal);
+        store.spill_if_needed().unwrap();
+        (0..6)
+            .filter(|k| store.is_spilled(k) == Some(true))
+            .collect::<Vec<u32>>()
+    };
+    assert_eq!(spilled_at(one * 11 / 2), vec![5]);
+    assert_eq!(spilled_at(one * 9 / 2), vec![4, 5]);
+    assert_eq!(spilled_at(one * 7 / 2), vec![0, 4, 5]);
+    // A reader of 1 ran: 1 is next needed at 60, after everything else.
+    store.update_next_use(&1, |next| (next == 10).then_some(60));
+    store.update_next_use(&3, |next| (next == 10).then_some(70));
+    assert_eq!(spilled_at(one * 5 / 2), vec![0, 1, 4, 5]);
+    // 0 read back (next use 50) stays for a grace period after its read;
+    // the next farthest (2, at 40) goes instead.
+    store.get(&0).unwrap();
+    assert_eq!(spilled_at(one * 5 / 2), vec![1, 2, 4, 5]);
+    store.set_next_use(&3, 100);
+    assert_eq!(spilled_at(one * 3 / 2), vec![1, 2, 3, 4, 5]);
+}
+
+#[test]
 fn values_with_other_handles_are_not_spilled() {
     let tmp = TempDir::new("pinned");
     let store = tmp.store::<u32>();
