@@ -195,6 +195,21 @@ impl Executor for ThreadsExecutor {
     }
 }
 
+/// When the result of `t` is next read: the lowest priority among its
+/// dependents that have not run (`waiting` is [`FINISHED`] for those that
+/// have), or [`NEXT_USE_UNKNOWN`] for none (an output, read when the run
+/// ends). The store spills the value read last first (see
+/// `rask_memory::SpillStore::set_next_use`).
+fn next_use(dependents: &Dependents, waiting: &[AtomicU32], priority: &[u32], t: TaskId) -> u32 {
+    dependents
+        .of(t)
+        .iter()
+        .filter(|u| waiting[u.index()].load(Ordering::Acquire) != FINISHED)
+        .map(|u| priority[u.index()])
+        .min()
+        .unwrap_or(NEXT_USE_UNKNOWN)
+}
+
 /// Keeps each worker's queue on its own cache lines.
 #[repr(align(128))]
 struct Padded<T>(T);
@@ -637,19 +652,9 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// When the result of `t` is next read: the lowest priority among its
-    /// dependents that have not run, or [`NEXT_USE_UNKNOWN`] for none (an
-    /// output, read when the run ends). The store spills the value read
-    /// last first (see `rask_memory::SpillStore::set_next_use`).
+    /// When the result of `t` is next read (see [`next_use`]).
     fn next_use(&self, t: TaskId) -> u32 {
-        let prio = &self.plan.priority;
-        self.dependents
-            .of(t)
-            .iter()
-            .filter(|u| self.waiting[u.index()].load(Ordering::Acquire) != FINISHED)
-            .map(|u| prio[u.index()])
-            .min()
-            .unwrap_or(NEXT_USE_UNKNOWN)
+        next_use(self.dependents, &self.waiting, &self.plan.priority, t)
     }
 
     fn push_ready(&self, w: usize, tasks: &[TaskId]) {
@@ -772,5 +777,48 @@ impl Run<'_> {
         }
         self.failed.store(true, Ordering::SeqCst);
         self.wake_all();
+    }
+}
+
+#[cfg(test)]
+mod next_use_tests {
+    use super::*;
+    use rask_core::{GraphBuilder, Key, Op};
+
+    #[test]
+    fn the_next_use_is_the_first_reader_that_has_not_run() {
+        // x is read by a, b and c; a and c also by the output `out`.
+        let mut g = GraphBuilder::new();
+        let lit = || Op::value(Value::new(0u8));
+        g.insert(Key::new("x"), lit(), vec![]);
+        for r in ["a", "b", "c"] {
+            g.insert(Key::new(r), lit(), vec![Key::new("x")]);
+        }
+        g.insert(Key::new("out"), lit(), vec![Key::new("a"), Key::new("c")]);
+        let graph = g.build().unwrap();
+        let id = |k: &str| graph.id_of(&Key::new(k)).unwrap();
+        let (x, a, b, c, out) = (id("x"), id("a"), id("b"), id("c"), id("out"));
+        let mut priority = vec![0; graph.len()];
+        for (t, p) in [(x, 0), (b, 1), (c, 5), (a, 7), (out, 9)] {
+            priority[t.index()] = p;
+        }
+        let waiting: Vec<AtomicU32> = graph
+            .tasks()
+            .iter()
+            .map(|t| AtomicU32::new(t.deps.len() as u32))
+            .collect();
+        let deps = graph.dependents();
+        let next = |t| next_use(deps, &waiting, &priority, t);
+        assert_eq!(next(x), 1, "b, at 1, reads x first");
+        waiting[b.index()].store(FINISHED, Ordering::Release);
+        assert_eq!(next(x), 5, "then c");
+        // Readers that are running or waiting still count; only finished
+        // ones are passed over, in whatever order they finish.
+        waiting[a.index()].store(FINISHED, Ordering::Release);
+        assert_eq!(next(x), 5);
+        waiting[c.index()].store(FINISHED, Ordering::Release);
+        assert_eq!(next(x), NEXT_USE_UNKNOWN, "every reader ran");
+        assert_eq!(next(out), NEXT_USE_UNKNOWN, "an output has no reader");
+        assert_eq!(next(a), 9);
     }
 }
