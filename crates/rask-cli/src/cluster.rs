@@ -97,9 +97,12 @@ pub struct WorkerArgs {
     /// Threads running tasks (default: one per core).
     #[arg(long)]
     nthreads: Option<usize>,
-    /// Memory limit, like "4 GiB" (default: none).
-    #[arg(long)]
-    memory_limit: Option<String>,
+    /// Memory limit, like "4 GiB"; "none" (or 0) for none; "auto" (the
+    /// default): this worker's share of the machine, 80% of the smaller of
+    /// RAM and the cgroup limit times min(1, nthreads / cores), as Dask's
+    /// `dask worker`.
+    #[arg(long, default_value = "auto")]
+    memory_limit: String,
     /// The worker's name (default: host-pid).
     #[arg(long)]
     name: Option<String>,
@@ -138,12 +141,19 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         }
         opts.nthreads = n;
     }
-    if let Some(m) = args.memory_limit {
-        let size: rask::config::ByteSize = m
-            .parse()
-            .map_err(|e| anyhow::anyhow!("--memory-limit {m:?}: {e}"))?;
-        opts.memory_limit = size.0;
-    }
+    opts.memory_limit = match args.memory_limit.trim() {
+        "auto" => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            rask_worker::auto_memory_limit(opts.nthreads as f64 / cores as f64)
+        }
+        "none" | "0" => 0,
+        m => {
+            let size: rask::config::ByteSize = m.parse().map_err(|e| {
+                anyhow::anyhow!("--memory-limit {m:?}: {e}; give a size such as 4GiB, auto or none")
+            })?;
+            size.0
+        }
+    };
     opts.name = args.name;
     opts.listen = args.listen;
     opts.contact_address = args.contact_address;

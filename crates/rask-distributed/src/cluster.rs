@@ -90,7 +90,8 @@ pub struct LocalClusterBuilder {
     port: u16,
     token: Option<String>,
     tls: Option<Option<rask_protocol::TlsFiles>>,
-    memory_limit: u64,
+    /// `None`: the default (see [`LocalClusterBuilder::memory_limit`]).
+    memory_limit: Option<u64>,
     start_timeout: Duration,
 }
 
@@ -162,9 +163,18 @@ impl LocalClusterBuilder {
         self
     }
 
-    /// Memory limit of each worker in bytes (0: none).
+    /// Memory limit of each worker in bytes (0: none). By default, as in
+    /// Dask's `LocalCluster`, worker processes share the machine's `auto`
+    /// limit (80% of the smaller of RAM and the cgroup limit) equally:
+    /// each gets its 1 / `workers` part ([`rask_worker::auto_memory_limit`]),
+    /// so together they stay under what the machine has, each spilling and
+    /// pausing on its own share, and each supervisor restarting its worker
+    /// above `memory.terminate` of it. Workers that are threads of this
+    /// process have no limit by default: they would all measure the one
+    /// process's memory. [`LocalCluster::memory_limit`] tells the limit in
+    /// force.
     pub fn memory_limit(mut self, bytes: u64) -> Self {
-        self.memory_limit = bytes;
+        self.memory_limit = Some(bytes);
         self
     }
 
@@ -205,13 +215,19 @@ impl LocalClusterBuilder {
         let processes = self
             .processes
             .unwrap_or(self.worker_binary.is_some() || INIT_CALLED.load(Ordering::Relaxed));
+        let mut settings = self.clone();
+        settings.memory_limit = Some(match self.memory_limit {
+            Some(bytes) => bytes,
+            None if processes => rask_worker::auto_memory_limit(1.0 / self.workers.max(1) as f64),
+            None => 0,
+        });
         let mut cluster = LocalCluster {
             server: Some(server),
             workers: Vec::new(),
             address: address.clone(),
             token: token.clone(),
             tls,
-            settings: self.clone(),
+            settings,
             processes,
             next_name: 0,
         };
@@ -261,7 +277,7 @@ impl LocalCluster {
             port: 0,
             token: None,
             tls: None,
-            memory_limit: 0,
+            memory_limit: None,
             start_timeout: Duration::from_secs(30),
         }
     }
@@ -269,6 +285,13 @@ impl LocalCluster {
     /// The scheduler's address.
     pub fn address(&self) -> &str {
         &self.address
+    }
+
+    /// Each worker's memory limit in bytes (0: none): the one given to
+    /// the builder, else the default (see
+    /// [`LocalClusterBuilder::memory_limit`]).
+    pub fn memory_limit(&self) -> u64 {
+        self.settings.memory_limit.unwrap_or(0)
     }
 
     /// Whether the workers are processes (else threads of this process).
@@ -387,7 +410,7 @@ impl LocalCluster {
                 .env(rask_worker::supervisor::SUPERVISE_ENV, "1")
                 .env("RASK_WORKER_NTHREADS", s.threads_per_worker.to_string())
                 .env("RASK_WORKER_NAME", &name)
-                .env("RASK_WORKER_MEMORY_LIMIT", s.memory_limit.to_string())
+                .env("RASK_WORKER_MEMORY_LIMIT", self.memory_limit().to_string())
                 .env("RASK_TOKEN", &self.token)
                 .stdin(Stdio::null())
                 .spawn()
@@ -402,7 +425,7 @@ impl LocalCluster {
             let handle = rask_worker::Worker::start(WorkerOptions {
                 name: Some(name),
                 nthreads: s.threads_per_worker,
-                memory_limit: s.memory_limit,
+                memory_limit: self.memory_limit(),
                 token: self.token.clone(),
                 tls: self.tls.clone(),
                 listen: format!(

@@ -20,6 +20,7 @@ pub use client::{Client, ClientOptions, ClusterInfo, Submitter};
 pub use cluster::{LocalCluster, LocalClusterBuilder, WORKER_ENV, init};
 pub use future::{AsCompleted, Future, as_completed};
 pub use rask_protocol::{TlsFiles, WorkerInfo};
+pub use rask_worker::auto_memory_limit;
 
 /// The TLS files the configuration names (`tls.ca-file`, `tls.cert`,
 /// `tls.key`): all three or none.

@@ -92,6 +92,44 @@ fn thread_cluster(workers: usize) -> LocalCluster {
 }
 
 #[test]
+fn worker_processes_share_the_machines_memory_by_default_as_in_dask() {
+    // Two worker processes: each gets half of the `auto` limit, and says so
+    // to the scheduler.
+    let cluster = process_cluster(2);
+    let share = rask::distributed::auto_memory_limit(0.5);
+    assert_eq!(cluster.memory_limit(), share);
+    let limits: Vec<u64> = cluster
+        .client()
+        .unwrap()
+        .workers_info()
+        .unwrap()
+        .iter()
+        .map(|w| w.memory_limit)
+        .collect();
+    assert_eq!(limits, vec![share; 2]);
+    if share > 0 {
+        let whole = rask::distributed::auto_memory_limit(1.0);
+        assert!(
+            share.abs_diff(whole / 2) <= 1,
+            "{share} is not half of {whole}"
+        );
+    }
+    // Given, it is used as it is; 0 is none.
+    let given = LocalCluster::builder()
+        .workers(1)
+        .threads_per_worker(1)
+        .memory_limit(0)
+        .worker_command(std::env::current_exe().unwrap(), worker_args())
+        .build()
+        .unwrap();
+    assert_eq!(given.memory_limit(), 0);
+    let info = given.client().unwrap().workers_info().unwrap();
+    assert_eq!(info[0].memory_limit, 0);
+    // Threads of this process would all measure the one process: none.
+    assert_eq!(thread_cluster(2).memory_limit(), 0);
+}
+
+#[test]
 fn futures_submit_map_gather_scatter_and_as_completed() {
     let cluster = process_cluster(2);
     assert!(cluster.uses_processes());
