@@ -631,10 +631,12 @@ impl Run<'_> {
                 let released = self.store.remove(&d.0);
                 drop_guarded(plan, Some(*d), released)?;
             } else if managed && self.dependents.of(*d).len() <= NEXT_USE_SCAN_LIMIT {
-                // This task was the value's next use: the next is the
-                // first of its readers that has not run.
+                // This task was the value's next use, or one before it
+                // (a reader that finished while the next use was being
+                // worked out, unseen): the next is the first of its
+                // readers that has not run. A later next use stays.
                 self.store
-                    .update_next_use(&d.0, |next| (next == mine).then(|| self.next_use(*d)));
+                    .update_next_use(&d.0, |next| (next <= mine).then(|| self.next_use(*d)));
             }
         }
         newly_ready.clear();
