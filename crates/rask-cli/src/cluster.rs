@@ -123,25 +123,6 @@ pub struct WorkerArgs {
     no_nanny: bool,
 }
 
-/// `--memory-limit` of a worker running `nthreads` threads, in bytes (0:
-/// none): `auto` is its share of the machine as in Dask, min(1, threads /
-/// cores) of the `auto` limit (see `rask_worker::auto_memory_limit`).
-fn memory_limit_arg(arg: &str, nthreads: usize) -> anyhow::Result<u64> {
-    Ok(match arg.trim() {
-        "auto" => {
-            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-            rask_worker::auto_memory_limit(nthreads as f64 / cores as f64)
-        }
-        "none" | "0" => 0,
-        m => {
-            let size: rask::config::ByteSize = m.parse().map_err(|e| {
-                anyhow::anyhow!("--memory-limit {m:?}: {e}; give a size such as 4GiB, auto or none")
-            })?;
-            size.0
-        }
-    })
-}
-
 /// Runs a worker until the scheduler closes it.
 pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let config = rask::config::try_get()?;
@@ -160,7 +141,8 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         }
         opts.nthreads = n;
     }
-    opts.memory_limit = memory_limit_arg(&args.memory_limit, opts.nthreads)?;
+    opts.memory_limit = rask_worker::parse_memory_limit(&args.memory_limit, opts.nthreads)
+        .map_err(|e| anyhow::anyhow!("--memory-limit {:?}: {e}", args.memory_limit))?;
     opts.name = args.name;
     opts.listen = args.listen;
     opts.contact_address = args.contact_address;
@@ -190,32 +172,4 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     s.terminate = rask_worker::terminate_fraction()?;
     rask_worker::supervisor::supervise(s)?;
     Ok(ExitCode::SUCCESS)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::memory_limit_arg;
-
-    #[test]
-    fn a_workers_memory_limit_is_auto_none_or_a_size() {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        assert_eq!(
-            memory_limit_arg("auto", cores).unwrap(),
-            rask_worker::auto_memory_limit(1.0)
-        );
-        // More threads than cores: still the whole machine's share, no more.
-        assert_eq!(
-            memory_limit_arg("auto", 4 * cores).unwrap(),
-            rask_worker::auto_memory_limit(1.0)
-        );
-        assert!(memory_limit_arg("auto", 1).unwrap() <= memory_limit_arg("auto", cores).unwrap());
-        assert_eq!(memory_limit_arg("none", 1).unwrap(), 0);
-        assert_eq!(memory_limit_arg(" 0 ", 1).unwrap(), 0);
-        assert_eq!(memory_limit_arg("4GiB", 1).unwrap(), 4 << 30);
-        let err = memory_limit_arg("lots", 1).unwrap_err().to_string();
-        assert!(
-            err.contains("--memory-limit \"lots\"") && err.contains("auto or none"),
-            "{err}"
-        );
-    }
 }

@@ -31,8 +31,9 @@
 //!   takes the store over its goal spills the results that no running task
 //!   holds, those read last first: each result carries the priority of
 //!   the first of its readers that has not run (updated as they run), and
-//!   the highest goes first, least recently used among equals; a monitor thread samples RSS every 100 ms
-//!   and lowers the goal by the unmanaged memory it sees (see
+//!   the highest goes first, least recently used among equals; a monitor
+//!   thread samples RSS every 100 ms and lowers the goal by the unmanaged
+//!   memory it sees (see
 //!   `rask_memory::MemoryGauge`). Spilled results are read back when a
 //!   dependent runs. Spill files are removed when the run ends.
 //! * **Pause**: above the pause threshold (results held plus the last

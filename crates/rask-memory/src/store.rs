@@ -864,10 +864,8 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
         let mut map = lock(self.shard(key));
         let swapped = match map.get_mut(key) {
             Some(slot @ Slot::Memory { .. }) if memory_is(slot, &value) => {
-                let next = match slot {
-                    Slot::Memory { next, .. } => *next,
-                    Slot::Disk { next, .. } => *next,
-                };
+                let (Slot::Memory { next, .. } | Slot::Disk { next, .. }) = slot;
+                let next = *next;
                 Ok(std::mem::replace(slot, Slot::Disk { file, nbytes, next }))
             }
             _ => Err(file),

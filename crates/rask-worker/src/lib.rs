@@ -46,7 +46,7 @@ mod store;
 pub mod supervisor;
 
 pub use error::{Result, WorkerError};
-pub use options::WorkerOptions;
+pub use options::{WorkerOptions, auto_memory_limit, parse_memory_limit};
 pub use runtime::{Worker, WorkerHandle};
 
 /// Runs a worker until the scheduler closes it (blocking); for the
@@ -112,23 +112,6 @@ pub fn run_from_env() -> Option<Result<()>> {
         s.terminate = terminate_fraction()?;
         supervisor::supervise(s)
     }))
-}
-
-/// The `auto` memory limit of a worker given `share` of this machine (a
-/// fraction, at most 1): that share of the limit a compute here would get
-/// by default (80% of the smaller of RAM and the cgroup limit, see
-/// [`rask_memory::detected_limit`]); 0 (no limit) where neither can be
-/// read. Dask's rule: a `LocalCluster` of `n` worker processes gives each
-/// `1 / n`, a `rask worker` of `t` threads on a machine of `c` cores
-/// `min(1, t / c)`.
-///
-/// ```
-/// let half = rask_worker::auto_memory_limit(0.5);
-/// assert!(half <= rask_worker::auto_memory_limit(1.0));
-/// ```
-pub fn auto_memory_limit(share: f64) -> u64 {
-    let share = share.clamp(0.0, 1.0);
-    rask_memory::detected_limit().map_or(0, |l| (l as f64 * share) as u64)
 }
 
 /// `memory.terminate` from the configuration: the fraction of a worker's

@@ -4,6 +4,53 @@ use std::time::Duration;
 
 use crate::error::{Result, WorkerError};
 
+/// The `auto` memory limit of a worker given `share` of this machine (a
+/// fraction, at most 1): that share of the limit a compute here would get
+/// by default (80% of the smaller of RAM and the cgroup limit, see
+/// [`rask_memory::detected_limit`]); 0 (no limit) where neither can be
+/// read. Dask's rule: a `LocalCluster` of `n` worker processes gives each
+/// `1 / n`, a `rask worker` of `t` threads on a machine of `c` cores
+/// `min(1, t / c)`.
+///
+/// ```
+/// let half = rask_worker::auto_memory_limit(0.5);
+/// assert!(half <= rask_worker::auto_memory_limit(1.0));
+/// ```
+pub fn auto_memory_limit(share: f64) -> u64 {
+    let share = share.clamp(0.0, 1.0);
+    rask_memory::detected_limit().map_or(0, |l| (l as f64 * share) as u64)
+}
+
+/// A worker's memory limit in bytes (0: none) from its text form, for a
+/// worker running `nthreads` threads: `auto`, its share of the machine
+/// (min(1, threads / cores), see [`auto_memory_limit`]); `none` or `0`;
+/// or a size such as `4GiB`. The `--memory-limit` of `rask worker` and
+/// `RASK_WORKER_MEMORY_LIMIT` are read with it.
+///
+/// ```
+/// use rask_worker::parse_memory_limit;
+/// assert_eq!(parse_memory_limit("4GiB", 1), Ok(4 << 30));
+/// assert_eq!(parse_memory_limit("none", 1), Ok(0));
+/// assert!(parse_memory_limit("lots", 1).unwrap_err().contains("auto or none"));
+/// ```
+///
+/// # Errors
+///
+/// A message saying what the text is not and which forms are accepted.
+pub fn parse_memory_limit(text: &str, nthreads: usize) -> std::result::Result<u64, String> {
+    match text.trim() {
+        "auto" => {
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            Ok(auto_memory_limit(nthreads as f64 / cores as f64))
+        }
+        "none" | "0" => Ok(0),
+        m => m
+            .parse::<rask_config::ByteSize>()
+            .map(|s| s.as_u64())
+            .map_err(|e| format!("{e}; give a size such as 4GiB, auto or none")),
+    }
+}
+
 /// How a worker runs.
 ///
 /// Make one with [`WorkerOptions::new`] and override fields:
@@ -104,13 +151,8 @@ impl WorkerOptions {
                 })?;
             }
             if let Some(m) = get("RASK_WORKER_MEMORY_LIMIT") {
-                opts.memory_limit = match m.trim() {
-                    "none" | "0" => 0,
-                    m => m
-                        .parse::<rask_config::ByteSize>()
-                        .map_err(|e| invalid("RASK_WORKER_MEMORY_LIMIT", e.to_string()))?
-                        .as_u64(),
-                };
+                opts.memory_limit = parse_memory_limit(m, opts.nthreads)
+                    .map_err(|e| invalid("RASK_WORKER_MEMORY_LIMIT", e))?;
             }
             opts.name = get("RASK_WORKER_NAME").map(str::to_string);
             if let Some(l) = get("RASK_WORKER_LISTEN") {
@@ -231,6 +273,28 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("RASK_WORKER_MEMORY_LIMIT"), "{err}");
+    }
+
+    #[test]
+    fn a_memory_limit_is_auto_none_or_a_size() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let whole = auto_memory_limit(1.0);
+        assert_eq!(parse_memory_limit("auto", cores), Ok(whole));
+        // More threads than cores: the whole machine's share, no more.
+        assert_eq!(parse_memory_limit("auto", 4 * cores), Ok(whole));
+        assert!(parse_memory_limit("auto", 1).unwrap() <= whole);
+        assert_eq!(parse_memory_limit(" 0 ", 1), Ok(0));
+        assert_eq!(parse_memory_limit("none", 1), Ok(0));
+        assert_eq!(parse_memory_limit("2 GiB", 1), Ok(2 << 30));
+        // The environment takes the same forms.
+        let opts = WorkerOptions::from_vars([
+            ("RASK_WORKER_SCHEDULER", "x:1"),
+            ("RASK_WORKER_NTHREADS", "1"),
+            ("RASK_WORKER_MEMORY_LIMIT", "auto"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(opts.memory_limit, auto_memory_limit(1.0 / cores as f64));
     }
 
     #[test]
