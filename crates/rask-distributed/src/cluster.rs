@@ -290,6 +290,13 @@ impl LocalCluster {
     /// Each worker's memory limit in bytes (0: none): the one given to
     /// the builder, else the default (see
     /// [`LocalClusterBuilder::memory_limit`]).
+    ///
+    /// ```no_run
+    /// use rask_distributed::LocalCluster;
+    /// let cluster = LocalCluster::builder().workers(2).memory_limit(2 << 30).build()?;
+    /// assert_eq!(cluster.memory_limit(), 2 << 30);
+    /// # Ok::<(), rask_core::Error>(())
+    /// ```
     pub fn memory_limit(&self) -> u64 {
         self.settings.memory_limit.unwrap_or(0)
     }

@@ -344,6 +344,20 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
 
     /// [`SpillStore::insert`] of a value that is next needed at `next`
     /// (see [`SpillStore::set_next_use`]).
+    ///
+    /// ```
+    /// use rask_core::Value;
+    /// use rask_memory::{SpillOptions, SpillStore};
+    ///
+    /// let store = SpillStore::<u32>::new(SpillOptions::default());
+    /// store.insert_with_next_use(1, Value::new(vec![1.0f64; 1000]), 5);
+    /// store.insert_with_next_use(2, Value::new(vec![2.0f64; 1000]), 9);
+    /// // 2 is the newer, but needed later: it goes to disk first.
+    /// store.set_goal(10_000);
+    /// store.spill_if_needed().unwrap();
+    /// assert_eq!(store.is_spilled(&2), Some(true));
+    /// assert_eq!(store.is_spilled(&1), Some(false));
+    /// ```
     pub fn insert_with_next_use(&self, key: K, value: Value, next: u32) -> Option<Held> {
         let nbytes = value.nbytes() as u64;
         let used = self.tick();
