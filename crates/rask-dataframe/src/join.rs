@@ -40,6 +40,12 @@
 //! stored result, and Polars plans the scan (its columns and filters) and
 //! the join together.
 //!
+//! Such a task also filters its left side to the keys its right frames
+//! hold, where left rows without a match are dropped (inner, semi and
+//! right joins on one integer or temporal key): Polars pushes the filter
+//! into the scan, so rows that cannot match are never gathered or probed
+//! ([`crate::key_filter`]).
+//!
 //! Steps that follow a join on its partitions (a filter, a select, the
 //! chunk aggregation of a group-by) run in the join's tasks, in one Polars
 //! plan, and narrow what the sides read ([`JoinPlan::narrowed`]). A join
@@ -454,7 +460,29 @@ impl JoinPlan {
             keep: None,
             left: None,
             rights: 1,
+            key_filter: self.key_filter(),
         }
+    }
+
+    /// The key columns of a runtime key filter, where one applies: an
+    /// inner, semi or right join (left rows without a match are dropped)
+    /// on one plain column per side, of one integer or temporal type,
+    /// where nulls do not match.
+    fn key_filter(&self) -> Option<(String, String)> {
+        let ([l], [r]) = (self.left_on.as_slice(), self.right_on.as_slice()) else {
+            return None;
+        };
+        let (l, r) = (plain_column(l)?, plain_column(r)?);
+        let drops_unmatched_left = matches!(
+            self.args.how,
+            JoinType::Inner | JoinType::Semi | JoinType::Right
+        );
+        let dtype = self.left.dtype(&l)?;
+        (drops_unmatched_left
+            && !self.args.nulls_equal
+            && self.right.dtype(&r) == Some(dtype)
+            && crate::key_filter::filterable(dtype))
+        .then_some((l, r))
     }
 
     /// Adds what the tasks of the join of `l` and `r` read (`stack`
@@ -764,6 +792,11 @@ pub(crate) struct JoinParts {
     left: Option<Box<LeftPlan>>,
     /// How many right frames follow the left side's arguments.
     rights: usize,
+    /// The left and right key columns of a runtime key filter
+    /// ([`crate::key_filter`]): set where the join drops left rows without
+    /// a match and its single keys are integers or dates of one type.
+    #[serde(default)]
+    key_filter: Option<(String, String)>,
 }
 
 /// A right key column and the bounds its values must lie within.
@@ -830,10 +863,20 @@ impl JoinParts {
         if self.rights == 0 || *next + self.rights > args.len() {
             return Err(TaskError::failed("a join task without its right side"));
         }
-        let right = (*next..*next + self.rights)
-            .map(|i| part_arg(args, i).map(|r| r.clone().lazy()))
+        let frames = (*next..*next + self.rights)
+            .map(|i| part_arg(args, i).cloned())
             .collect::<Result<Vec<_>, _>>()?;
         *next += self.rights;
+        // A left side made in this plan is filtered to the right side's
+        // keys, which Polars pushes into its scan.
+        let l = match (&self.key_filter, &self.left) {
+            (Some((lk, rk)), Some(_)) => match crate::key_filter::filter(lk, rk, &frames) {
+                Some(keep) => l.filter(keep),
+                None => l,
+            },
+            _ => l,
+        };
+        let right: Vec<LazyFrame> = frames.into_iter().map(|f| f.lazy()).collect();
         let mut r = match right.len() {
             1 => right.into_iter().next().expect("one frame"),
             // One chunk: Polars gathers joined rows from several chunks
@@ -954,6 +997,62 @@ mod tests {
 
     fn ser(e: impl IntoIterator<Item = Expr>) -> Vec<SerExpr> {
         e.into_iter().map(SerExpr).collect()
+    }
+
+    #[test]
+    fn key_filters_apply_where_unmatched_left_rows_are_dropped() {
+        let l = crate::from_polars(
+            polars::prelude::df!("a" => [1i64], "d" => [1i32], "s" => ["x"], "b" => [1i64])
+                .unwrap(),
+            1,
+        )
+        .unwrap();
+        let r = l.clone();
+        let filter = |lk: &[&str], rk: &[&str], args: JoinArgs| {
+            JoinPlan {
+                left: l.clone(),
+                right: r.clone(),
+                left_on: lk.iter().map(|c| col(*c)).collect(),
+                right_on: rk.iter().map(|c| col(*c)).collect(),
+                args,
+                inputs: Inputs::BroadcastRight,
+                schema: Default::default(),
+            }
+            .key_filter()
+        };
+        let how = |h: JoinType| JoinArgs::new(h);
+        for h in [JoinType::Inner, JoinType::Semi, JoinType::Right] {
+            assert_eq!(
+                filter(&["a"], &["b"], how(h)),
+                Some(("a".into(), "b".into()))
+            );
+        }
+        // Joins that keep unmatched left rows.
+        for h in [JoinType::Left, JoinType::Anti, JoinType::Full] {
+            assert_eq!(filter(&["a"], &["b"], how(h)), None);
+        }
+        // Keys of two types, strings, several keys, expressions, null keys
+        // that match.
+        assert_eq!(filter(&["a"], &["d"], how(JoinType::Inner)), None);
+        assert_eq!(filter(&["s"], &["s"], how(JoinType::Inner)), None);
+        assert_eq!(filter(&["a", "d"], &["b", "d"], how(JoinType::Inner)), None);
+        let expr = JoinPlan {
+            left: l.clone(),
+            right: r.clone(),
+            left_on: vec![col("a") + lit(1)],
+            right_on: vec![col("b")],
+            args: how(JoinType::Inner),
+            inputs: Inputs::BroadcastRight,
+            schema: Default::default(),
+        };
+        assert_eq!(expr.key_filter(), None);
+        let mut nulls = how(JoinType::Inner);
+        nulls.nulls_equal = true;
+        assert_eq!(filter(&["a"], &["b"], nulls), None);
+        assert_eq!(
+            filter(&["d"], &["d"], how(JoinType::Inner)),
+            Some(("d".into(), "d".into()))
+        );
     }
 
     #[test]

@@ -67,6 +67,7 @@ mod groupby;
 mod hive;
 mod join;
 pub mod kernels;
+mod key_filter;
 mod map;
 mod ops;
 mod parquet;
