@@ -71,6 +71,7 @@ use polars_core::utils::try_get_supertype;
 use rask_core::{GraphBuilder, Key, Op, TaskError, Value};
 use serde::{Deserialize, Serialize};
 
+use crate::eager::{Eager, MIN_ROWS_PER_KEY};
 use crate::frame::{ConcatApply, DataFrame, Fuse, Layer, Source, fmt_schema, layer_name, part_key};
 use crate::kernels::{Part, failed, part_arg, polars_pool};
 use crate::parquet::ReadParquetPart;
@@ -449,8 +450,9 @@ impl JoinPlan {
         }
     }
 
-    /// The kernel of this join's tasks, running `steps` after the join.
-    fn kernel(&self, steps: &[Step]) -> JoinParts {
+    /// The kernel of this join's tasks, running `steps` (giving `schema`)
+    /// after the join.
+    fn kernel(&self, steps: &[Step], schema: &SchemaRef) -> JoinParts {
         JoinParts {
             left_on: self.left_on.iter().cloned().map(SerExpr).collect(),
             right_on: self.right_on.iter().cloned().map(SerExpr).collect(),
@@ -461,7 +463,31 @@ impl JoinPlan {
             left: None,
             rights: 1,
             key_filter: self.key_filter(),
+            eager: self.eager(steps, schema),
         }
+    }
+
+    /// The eager aggregation of `steps` (giving `schema`) after this join,
+    /// where one applies: one plain key per side, and no check that the
+    /// left keys are unique (the first stage makes them so).
+    fn eager(&self, steps: &[Step], schema: &SchemaRef) -> Option<Eager> {
+        let ([l], [r]) = (self.left_on.as_slice(), self.right_on.as_slice()) else {
+            return None;
+        };
+        let (l, r) = (plain_column(l)?, plain_column(r)?);
+        if matches!(
+            self.args.validation,
+            JoinValidation::OneToMany | JoinValidation::OneToOne
+        ) {
+            return None;
+        }
+        Eager::plan(
+            &self.args.how,
+            (self.left.schema(), &l),
+            (self.right.schema(), &r),
+            steps,
+            schema,
+        )
     }
 
     /// The key columns of a runtime key filter, where one applies: an
@@ -597,7 +623,7 @@ impl JoinPlan {
         steps: &[Step],
         schema: SchemaRef,
     ) -> Arc<Layer> {
-        let kernel = self.kernel(steps);
+        let kernel = self.kernel(steps, &schema);
         let stack = self.plain_name(l, r, shape);
         let name = name.unwrap_or_else(|| stack.clone());
         let n = match shape {
@@ -678,7 +704,7 @@ impl JoinPlan {
         if matches!(shape, Shape::BroadcastLeft) {
             return None;
         }
-        let kernel = plan.kernel(steps);
+        let kernel = plan.kernel(steps, schema);
         let stack = plan.plain_name(&l, &r, shape);
         let left = l.part_plans(true);
         Some(Box::new(move |b: &mut GraphBuilder| {
@@ -797,6 +823,10 @@ pub(crate) struct JoinParts {
     /// a match and its single keys are integers or dates of one type.
     #[serde(default)]
     key_filter: Option<(String, String)>,
+    /// The steps as an eager aggregation ([`crate::eager`]), where they
+    /// can be; used when the left partition has enough rows per right row.
+    #[serde(default)]
+    eager: Option<Eager>,
 }
 
 /// A right key column and the bounds its values must lie within.
@@ -850,15 +880,19 @@ impl JoinParts {
     /// The lazy plan of this join and its steps, reading its frames from
     /// `args[*next..]` (and moving `next` past them).
     fn plan(&self, args: &[Value], next: &mut usize) -> Result<LazyFrame, TaskError> {
-        let l = match self.left.as_deref() {
+        // The left side, and its rows where known before it is made.
+        let (l, left_rows) = match self.left.as_deref() {
             None => {
                 *next += 1;
-                part_arg(args, *next - 1)?.clone().lazy()
+                let f = part_arg(args, *next - 1)?;
+                (f.clone().lazy(), Some(f.height()))
             }
-            Some(LeftPlan::Scan(s)) => s
-                .plan()
-                .map_err(|e| TaskError::failed(format!("{}: {e}", s.path())))?,
-            Some(LeftPlan::Join(j)) => j.plan(args, next)?,
+            Some(LeftPlan::Scan(s)) => (
+                s.plan()
+                    .map_err(|e| TaskError::failed(format!("{}: {e}", s.path())))?,
+                Some(s.rows()),
+            ),
+            Some(LeftPlan::Join(j)) => (j.plan(args, next)?, None),
         };
         if self.rights == 0 || *next + self.rights > args.len() {
             return Err(TaskError::failed("a join task without its right side"));
@@ -874,6 +908,14 @@ impl JoinParts {
                 Some(keep) => l.filter(keep),
                 None => l,
             },
+            _ => l,
+        };
+        let right_rows: usize = frames.iter().map(|f| f.height()).sum();
+        let eager = self.eager.as_ref().filter(|_| {
+            left_rows.is_some_and(|n| n >= right_rows.saturating_mul(MIN_ROWS_PER_KEY))
+        });
+        let l = match (eager, self.left_on.first().and_then(|k| plain_column(&k.0))) {
+            (Some(e), Some(k)) => e.first_stage(l, &k),
             _ => l,
         };
         let right: Vec<LazyFrame> = frames.into_iter().map(|f| f.lazy()).collect();
@@ -904,7 +946,10 @@ impl JoinParts {
             on(&self.right_on),
             self.args.0.clone(),
         );
-        Ok(apply_all(&self.steps, joined))
+        Ok(match eager {
+            Some(e) => e.second_stage(joined),
+            None => apply_all(&self.steps, joined),
+        })
     }
 }
 

@@ -60,6 +60,7 @@ mod csv;
 mod csv_rows;
 mod csv_write;
 mod delayed;
+mod eager;
 mod files;
 mod frame;
 mod group_apply;

@@ -640,6 +640,11 @@ impl ReadParquetPart {
         }
     }
 
+    /// The rows of the partition's range, before its steps.
+    pub(crate) fn rows(&self) -> usize {
+        self.len
+    }
+
     /// The file this reads.
     pub(crate) fn path(&self) -> &str {
         &self.path

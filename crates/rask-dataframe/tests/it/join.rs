@@ -705,3 +705,80 @@ fn temporal_columns_of_partitions_in_many_chunks_join() {
         let _ = check(&left, &right, &lpl, &rpl, &[key], how, broadcast.clone());
     }
 }
+
+/// A device-like right table keyed by `g`: duplicate keys, a null key, keys
+/// the left side lacks, and attributes the left side does not have.
+fn attributes() -> DataFrame {
+    df!(
+        "g" => [Some(-3i64), Some(-2), Some(-2), Some(0), Some(1), Some(2), Some(3), None, Some(9)],
+        "site" => ["north", "south", "east", "north", "south", "north", "east", "west", "west"],
+        "grade" => [1i64, 2, 2, 1, 3, 1, 2, 3, 1],
+    )
+    .unwrap()
+}
+
+#[test]
+fn group_bys_of_right_columns_after_a_join_equal_polars() {
+    // Inner and left joins grouped by right columns (and the left key)
+    // aggregate the left side before joining where partitions have enough
+    // rows per right row (crate::eager): results equal Polars' row-level
+    // join either way, whichever path each partition takes.
+    let dir = crate::support::temp_dir("join-eager");
+    let lpl = data(600, 41);
+    let rpl = attributes();
+    dd::from_partitions(random_parts(&lpl, 5, 7))
+        .unwrap()
+        .to_parquet(dir.join("left"))
+        .unwrap();
+    let scanned = dd::read_parquet(format!("{}/left/*.parquet", dir.display())).unwrap();
+    let in_memory = dd::from_partitions(random_parts(&lpl, 4, 8)).unwrap();
+    let right = dd::from_polars(rpl.clone(), 1).unwrap();
+    let aggs = || {
+        [
+            col("v").sum().alias("s"),
+            col("v").mean().alias("m"),
+            col("v").count().alias("c"),
+            len().alias("n"),
+            col("w").min().alias("lo"),
+            col("v").max().alias("hi"),
+        ]
+    };
+    let keysets: [Vec<Expr>; 3] = [
+        vec![col("site")],
+        vec![col("site"), col("grade")],
+        vec![col("g"), col("site")],
+    ];
+    for how in [JoinType::Inner, JoinType::Left] {
+        for keys in &keysets {
+            for (what, left) in [("scanned", &scanned), ("in memory", &in_memory)] {
+                let on = [col("g")];
+                let args = JoinArgs::new(how.clone());
+                let mut plain: Vec<Expr> = aggs().to_vec();
+                // A variance does not combine as a sum: the plain path.
+                let with_var: Vec<Expr> = plain
+                    .iter()
+                    .cloned()
+                    .chain([col("v").var(1).alias("var")])
+                    .collect();
+                for aggs in [std::mem::take(&mut plain), with_var] {
+                    let got = left
+                        .join(&right, on.clone(), on.clone(), args.clone())
+                        .group_by(keys)
+                        .agg(&aggs)
+                        .compute()
+                        .unwrap_or_else(|e| panic!("{how:?} {keys:?} {what}: {e}"));
+                    let want = lpl
+                        .clone()
+                        .lazy()
+                        .join(rpl.clone().lazy(), on.clone(), on.clone(), args.clone())
+                        .group_by(keys)
+                        .agg(&aggs)
+                        .collect()
+                        .unwrap();
+                    assert_eq!(got.schema(), want.schema(), "{how:?} {keys:?} {what}");
+                    assert_frames_eq(&all_sorted(&got), &all_sorted(&want));
+                }
+            }
+        }
+    }
+}

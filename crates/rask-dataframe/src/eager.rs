@@ -1,0 +1,224 @@
+//! Eager aggregation: a group-by after a join that groups by the right
+//! side's columns and aggregates the left side's runs in two stages, the
+//! first before the join.
+//!
+//! `L.join(R, K = RK).group_by(G).agg(A)`, where every key in `G` is a
+//! column of `R` (or the join key `K`) and every aggregation in `A` reads
+//! only `L`'s columns, equals
+//!
+//! ```text
+//! L.group_by(K).agg(A')          -- one row per key: partial aggregates
+//!  .join(R, K = RK)
+//!  .group_by(G).agg(combine(A'))  -- sums of sums, mins of mins
+//! ```
+//!
+//! for inner and left joins and aggregations that combine (sums, counts,
+//! lengths, minima, maxima; so means, whose chunk parts are a sum and a
+//! count): each left row meets the same right rows either way, and a
+//! partial aggregate stands for its rows wherever they meet. The join then
+//! probes and gathers one row per key instead of one per left row, and the
+//! final group-by sees as many rows. Telemetry joined to its device table
+//! and grouped by the devices' attributes has about a hundred readings per
+//! device: the join and the group-by by strings shrink a hundredfold, for
+//! one group-by by an integer key.
+//!
+//! A join task uses it where its left partition holds at least
+//! [`MIN_ROWS_PER_KEY`] rows per right row, known before the task runs
+//! its plan (a Parquet partition's row count, or a frame in memory); with
+//! about one left row per key the first stage would only add a group-by.
+
+use std::sync::Arc;
+
+use polars::prelude::{AggExpr, DataType, Expr, JoinType, PlSmallStr, Schema, col};
+use serde::{Deserialize, Serialize};
+
+use crate::steps::{SerExpr, Step, root_names};
+
+/// Left rows per right row from which a join task aggregates first.
+pub(crate) const MIN_ROWS_PER_KEY: usize = 2;
+
+/// The two stages of an eager aggregation (see the module docs).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Eager {
+    /// The step's aggregations, run on the left side grouped by its key.
+    first: Vec<SerExpr>,
+    /// The step's group keys.
+    keys: Vec<SerExpr>,
+    /// The first stage's columns combined, grouped by the keys, cast to
+    /// the types the step gives.
+    then: Vec<SerExpr>,
+}
+
+impl Eager {
+    /// The eager form of a join of a left side (`left` schema, key
+    /// `left_key`) with a right side (`right`, key `right_key`) followed
+    /// by `steps` (giving `out`), where it applies: the steps are one
+    /// group-by whose keys are right columns absent from the left side (or
+    /// the left key) and whose aggregations combine and read left columns
+    /// only.
+    pub(crate) fn plan(
+        how: &JoinType,
+        (left, left_key): (&Schema, &str),
+        (right, right_key): (&Schema, &str),
+        steps: &[Step],
+        out: &Schema,
+    ) -> Option<Eager> {
+        if !matches!(how, JoinType::Inner | JoinType::Left) {
+            return None;
+        }
+        let [Step::GroupBy(keys, aggs)] = steps else {
+            return None;
+        };
+        let key_ok = |k: &SerExpr| match &k.0 {
+            Expr::Column(c) => {
+                c.as_str() == left_key
+                    || (right.contains(c) && !left.contains(c) && c.as_str() != right_key)
+            }
+            _ => false,
+        };
+        if !keys.iter().all(key_ok) {
+            return None;
+        }
+        let mut then = Vec::with_capacity(aggs.len());
+        for a in aggs {
+            let Expr::Alias(inner, name) = &a.0 else {
+                return None;
+            };
+            // The partial columns must not meet a right column's name.
+            if right.contains(name) || left.contains(name) {
+                return None;
+            }
+            let reads_left = |x: &Expr| {
+                root_names(x).is_some_and(|names| names.iter().all(|n| left.contains(n)))
+            };
+            let c = || col(name.clone());
+            let combined = match &**inner {
+                Expr::Len => c().sum(),
+                Expr::Agg(AggExpr::Sum(x)) | Expr::Agg(AggExpr::Count { input: x, .. })
+                    if reads_left(x) =>
+                {
+                    c().sum()
+                }
+                // NaNs propagate, or not, in both stages alike.
+                Expr::Agg(AggExpr::Min {
+                    input: x,
+                    propagate_nans,
+                }) if reads_left(x) => Expr::Agg(AggExpr::Min {
+                    input: Arc::new(c()),
+                    propagate_nans: *propagate_nans,
+                }),
+                Expr::Agg(AggExpr::Max {
+                    input: x,
+                    propagate_nans,
+                }) if reads_left(x) => Expr::Agg(AggExpr::Max {
+                    input: Arc::new(c()),
+                    propagate_nans: *propagate_nans,
+                }),
+                _ => return None,
+            };
+            let dtype: &DataType = out.get(name)?;
+            then.push(SerExpr(combined.cast(dtype.clone()).alias(name.clone())));
+        }
+        Some(Eager {
+            first: aggs.clone(),
+            keys: keys.clone(),
+            then,
+        })
+    }
+
+    /// The left side aggregated by its key `left_key`.
+    pub(crate) fn first_stage(
+        &self,
+        left: polars::prelude::LazyFrame,
+        left_key: &str,
+    ) -> polars::prelude::LazyFrame {
+        let aggs: Vec<Expr> = self.first.iter().map(|e| e.0.clone()).collect();
+        left.group_by([col(PlSmallStr::from(left_key))]).agg(aggs)
+    }
+
+    /// The joined partial aggregates combined by the step's keys.
+    pub(crate) fn second_stage(
+        &self,
+        joined: polars::prelude::LazyFrame,
+    ) -> polars::prelude::LazyFrame {
+        let keys: Vec<Expr> = self.keys.iter().map(|e| e.0.clone()).collect();
+        let then: Vec<Expr> = self.then.iter().map(|e| e.0.clone()).collect();
+        joined.group_by(keys).agg(then)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use polars::prelude::{Field, len, lit};
+
+    use super::*;
+
+    fn schema(cols: &[(&str, DataType)]) -> Schema {
+        Schema::from_iter(
+            cols.iter()
+                .map(|(n, t)| Field::new(PlSmallStr::from(*n), t.clone())),
+        )
+    }
+
+    fn group_by(keys: Vec<Expr>, aggs: Vec<Expr>) -> Vec<Step> {
+        let ser = |v: Vec<Expr>| v.into_iter().map(SerExpr).collect();
+        vec![Step::GroupBy(ser(keys), ser(aggs))]
+    }
+
+    #[test]
+    fn applies_to_right_keys_and_combinable_aggregations_of_left_columns() {
+        let left = schema(&[("id", DataType::Int64), ("v", DataType::Float64)]);
+        let right = schema(&[("id", DataType::Int64), ("site", DataType::String)]);
+        let out = schema(&[
+            ("site", DataType::String),
+            ("s", DataType::Float64),
+            ("n", DataType::UInt32),
+            ("lo", DataType::Float64),
+        ]);
+        let plan = |how: JoinType, keys: Vec<Expr>, aggs: Vec<Expr>| {
+            Eager::plan(
+                &how,
+                (&left, "id"),
+                (&right, "id"),
+                &group_by(keys, aggs),
+                &out,
+            )
+        };
+        let ok = || {
+            vec![
+                col("v").sum().alias("s"),
+                len().alias("n"),
+                col("v").min().alias("lo"),
+            ]
+        };
+        let e = plan(JoinType::Inner, vec![col("site")], ok()).unwrap();
+        assert_eq!(e.then.len(), 3);
+        assert!(plan(JoinType::Left, vec![col("site")], ok()).is_some());
+        assert!(plan(JoinType::Inner, vec![col("id"), col("site")], ok()).is_some());
+        // A right join keeps unmatched right rows, which `len` would count.
+        assert!(plan(JoinType::Right, vec![col("site")], ok()).is_none());
+        assert!(plan(JoinType::Full, vec![col("site")], ok()).is_none());
+        // Keys from the left side (other than the join key) vary within a
+        // key's rows.
+        assert!(plan(JoinType::Inner, vec![col("v")], ok()).is_none());
+        assert!(plan(JoinType::Inner, vec![col("site") + lit("x")], ok()).is_none());
+        // Aggregations of right columns, ones that do not combine, and
+        // unnamed ones.
+        let right_agg = vec![col("site").count().alias("s")];
+        assert!(plan(JoinType::Inner, vec![col("site")], right_agg).is_none());
+        let first = vec![col("v").first().alias("s")];
+        assert!(plan(JoinType::Inner, vec![col("site")], first).is_none());
+        assert!(plan(JoinType::Inner, vec![col("site")], vec![col("v").sum()]).is_none());
+        // More than a group-by.
+        let mut steps = group_by(vec![col("site")], ok());
+        steps.insert(0, Step::Filter(SerExpr(col("v").gt(lit(0.0)))));
+        let e = Eager::plan(
+            &JoinType::Inner,
+            (&left, "id"),
+            (&right, "id"),
+            &steps,
+            &out,
+        );
+        assert!(e.is_none());
+    }
+}
