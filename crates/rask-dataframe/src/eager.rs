@@ -22,17 +22,23 @@
 //! device: the join and the group-by by strings shrink a hundredfold, for
 //! one group-by by an integer key.
 //!
+//! Filters and derived columns between the join and the group-by that read
+//! only left columns run on the left side, before the first stage (TPC-H's
+//! Q10 derives its revenue from two line-item columns, then sums it per
+//! customer, a column of its orders).
+//!
 //! A join task uses it where its left partition holds at least
 //! [`MIN_ROWS_PER_KEY`] rows per right row, known before the task runs
 //! its plan (a Parquet partition's row count, or a frame in memory); with
 //! about one left row per key the first stage would only add a group-by.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use polars::prelude::{AggExpr, DataType, Expr, JoinType, PlSmallStr, Schema, col};
 use serde::{Deserialize, Serialize};
 
-use crate::steps::{SerExpr, Step, root_names};
+use crate::steps::{SerExpr, Step, apply_all, root_names};
 
 /// Left rows per right row from which a join task aggregates first.
 pub(crate) const MIN_ROWS_PER_KEY: usize = 2;
@@ -40,6 +46,9 @@ pub(crate) const MIN_ROWS_PER_KEY: usize = 2;
 /// The two stages of an eager aggregation (see the module docs).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Eager {
+    /// Filters and derived columns of left columns before the group-by:
+    /// run on the left side first.
+    pre: Vec<Step>,
     /// The step's aggregations, run on the left side grouped by its key.
     first: Vec<SerExpr>,
     /// The step's group keys.
@@ -66,13 +75,41 @@ impl Eager {
         if !matches!(how, JoinType::Inner | JoinType::Left) {
             return None;
         }
-        let [Step::GroupBy(keys, aggs)] = steps else {
+        let (Step::GroupBy(keys, aggs), pre) = steps.split_last()? else {
             return None;
         };
+        // The left side's columns, and those the steps before the group-by
+        // add from them.
+        let mut names: BTreeSet<PlSmallStr> = left.iter_names().cloned().collect();
+        let reads_left = |names: &BTreeSet<PlSmallStr>, x: &Expr| {
+            root_names(x).is_some_and(|used| used.iter().all(|n| names.contains(n)))
+        };
+        for step in pre {
+            match step {
+                Step::Filter(e) if reads_left(&names, &e.0) => {}
+                Step::WithColumns(es) => {
+                    let mut added = Vec::with_capacity(es.len());
+                    for e in es {
+                        let name = match &e.0 {
+                            Expr::Alias(_, n) | Expr::Column(n) => n.clone(),
+                            _ => return None,
+                        };
+                        // A right column of that name would be replaced.
+                        if !reads_left(&names, &e.0) || right.contains(&name) {
+                            return None;
+                        }
+                        added.push(name);
+                    }
+                    names.extend(added);
+                }
+                _ => return None,
+            }
+        }
+        let left_has = |c: &PlSmallStr| names.contains(c);
         let key_ok = |k: &SerExpr| match &k.0 {
             Expr::Column(c) => {
                 c.as_str() == left_key
-                    || (right.contains(c) && !left.contains(c) && c.as_str() != right_key)
+                    || (right.contains(c) && !left_has(c) && c.as_str() != right_key)
             }
             _ => false,
         };
@@ -85,12 +122,10 @@ impl Eager {
                 return None;
             };
             // The partial columns must not meet a right column's name.
-            if right.contains(name) || left.contains(name) {
+            if right.contains(name) || left_has(name) {
                 return None;
             }
-            let reads_left = |x: &Expr| {
-                root_names(x).is_some_and(|names| names.iter().all(|n| left.contains(n)))
-            };
+            let reads_left = |x: &Expr| reads_left(&names, x);
             let c = || col(name.clone());
             let combined = match &**inner {
                 Expr::Len => c().sum(),
@@ -120,6 +155,7 @@ impl Eager {
             then.push(SerExpr(combined.cast(dtype.clone()).alias(name.clone())));
         }
         Some(Eager {
+            pre: pre.to_vec(),
             first: aggs.clone(),
             keys: keys.clone(),
             then,
@@ -133,7 +169,9 @@ impl Eager {
         left_key: &str,
     ) -> polars::prelude::LazyFrame {
         let aggs: Vec<Expr> = self.first.iter().map(|e| e.0.clone()).collect();
-        left.group_by([col(PlSmallStr::from(left_key))]).agg(aggs)
+        apply_all(&self.pre, left)
+            .group_by([col(PlSmallStr::from(left_key))])
+            .agg(aggs)
     }
 
     /// The joined partial aggregates combined by the step's keys.
@@ -209,16 +247,25 @@ mod tests {
         let first = vec![col("v").first().alias("s")];
         assert!(plan(JoinType::Inner, vec![col("site")], first).is_none());
         assert!(plan(JoinType::Inner, vec![col("site")], vec![col("v").sum()]).is_none());
-        // More than a group-by.
-        let mut steps = group_by(vec![col("site")], ok());
-        steps.insert(0, Step::Filter(SerExpr(col("v").gt(lit(0.0)))));
-        let e = Eager::plan(
-            &JoinType::Inner,
-            (&left, "id"),
-            (&right, "id"),
-            &steps,
-            &out,
-        );
-        assert!(e.is_none());
+        // Filters and derived columns of left columns come first; of right
+        // columns, or replacing one, they do not.
+        let with = |pre: Step| {
+            let mut steps = group_by(vec![col("site")], ok());
+            steps.insert(0, pre);
+            Eager::plan(
+                &JoinType::Inner,
+                (&left, "id"),
+                (&right, "id"),
+                &steps,
+                &out,
+            )
+        };
+        assert!(with(Step::Filter(SerExpr(col("v").gt(lit(0.0))))).is_some());
+        let derived = SerExpr((col("v") * lit(2.0)).alias("v2"));
+        assert!(with(Step::WithColumns(vec![derived])).is_some());
+        assert!(with(Step::Filter(SerExpr(col("site").eq(lit("x"))))).is_none());
+        let replaced = SerExpr(col("v").alias("site"));
+        assert!(with(Step::WithColumns(vec![replaced])).is_none());
+        assert!(with(Step::Head(3)).is_none());
     }
 }

@@ -782,3 +782,40 @@ fn group_bys_of_right_columns_after_a_join_equal_polars() {
         }
     }
 }
+
+#[test]
+fn left_filters_and_derived_columns_before_such_a_group_by_equal_polars() {
+    let dir = crate::support::temp_dir("join-eager-steps");
+    let lpl = data(500, 43);
+    let rpl = attributes();
+    dd::from_partitions(random_parts(&lpl, 3, 9))
+        .unwrap()
+        .to_parquet(dir.join("left"))
+        .unwrap();
+    let left = dd::read_parquet(format!("{}/left/*.parquet", dir.display())).unwrap();
+    let right = dd::from_polars(rpl.clone(), 1).unwrap();
+    let on = [col("g")];
+    for how in [JoinType::Inner, JoinType::Left] {
+        let args = JoinArgs::new(how.clone());
+        let aggs = [col("v2").sum().alias("s"), len().alias("n")];
+        let got = left
+            .join(&right, on.clone(), on.clone(), args.clone())
+            .filter(col("w").gt(lit(0)))
+            .with_columns([(col("v") * lit(2.0)).alias("v2")])
+            .group_by([col("site")])
+            .agg(aggs.clone())
+            .compute()
+            .unwrap();
+        let want = lpl
+            .clone()
+            .lazy()
+            .join(rpl.clone().lazy(), on.clone(), on.clone(), args)
+            .filter(col("w").gt(lit(0)))
+            .with_columns([(col("v") * lit(2.0)).alias("v2")])
+            .group_by([col("site")])
+            .agg(aggs)
+            .collect()
+            .unwrap();
+        assert_frames_eq(&all_sorted(&got), &all_sorted(&want));
+    }
+}
