@@ -69,5 +69,37 @@ fn remote_partition_functions_and_categoricals_on_a_cluster() {
     let remote = sorted(client.compute(&q).unwrap().result().unwrap());
     assert!(remote.equals_missing(&want), "{remote}\n{want}");
     assert_eq!(remote.column("k").unwrap().dtype(), d.dtype("k").unwrap());
+
+    // A join whose group-by runs as an eager aggregation (its kernel's
+    // stages travel to the workers with it).
+    let grades = df!(
+        "w" => (0..10i64).collect::<Vec<_>>(),
+        "grade" => (0..10).map(|i| ["a", "b", "c"][i % 3]).collect::<Vec<_>>(),
+    )
+    .unwrap();
+    let by_grade = |left: LazyFrame, right: LazyFrame| {
+        left.join(
+            right,
+            [col("w")],
+            [col("w")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .group_by([col("grade")])
+        .agg([col("w").sum().alias("s"), len().alias("n")])
+    };
+    let j = dd::from_polars(data(), 4)
+        .unwrap()
+        .join(
+            &dd::from_polars(grades.clone(), 1).unwrap(),
+            [col("w")],
+            [col("w")],
+            JoinArgs::new(JoinType::Inner),
+        )
+        .group_by([col("grade")])
+        .agg([col("w").sum().alias("s"), len().alias("n")]);
+    let by = |df: DataFrame| df.sort(["grade"], Default::default()).unwrap();
+    let want = by(by_grade(data().lazy(), grades.lazy()).collect().unwrap());
+    let remote = by(client.compute(&j).unwrap().result().unwrap());
+    assert!(remote.equals_missing(&want), "{remote}\n{want}");
     client.close().unwrap();
 }
