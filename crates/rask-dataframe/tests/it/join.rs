@@ -717,20 +717,33 @@ fn attributes() -> DataFrame {
     .unwrap()
 }
 
+/// `df` cut into `n` random partitions, written as Parquet files in a new
+/// directory named after `name` (removed when the first value is dropped),
+/// and read back.
+fn parquet_parts(
+    name: &str,
+    df: &DataFrame,
+    n: usize,
+    seed: u64,
+) -> (crate::support::TempDir, dd::DataFrame) {
+    let dir = crate::support::temp_dir(name);
+    dd::from_partitions(random_parts(df, n, seed))
+        .unwrap()
+        .to_parquet(dir.join("left"))
+        .unwrap();
+    let read = dd::read_parquet(format!("{}/left/*.parquet", dir.display())).unwrap();
+    (dir, read)
+}
+
 #[test]
 fn group_bys_of_right_columns_after_a_join_equal_polars() {
     // Inner and left joins grouped by right columns (and the left key)
     // aggregate the left side before joining where partitions have enough
     // rows per right row (crate::eager): results equal Polars' row-level
     // join either way, whichever path each partition takes.
-    let dir = crate::support::temp_dir("join-eager");
     let lpl = data(600, 41);
     let rpl = attributes();
-    dd::from_partitions(random_parts(&lpl, 5, 7))
-        .unwrap()
-        .to_parquet(dir.join("left"))
-        .unwrap();
-    let scanned = dd::read_parquet(format!("{}/left/*.parquet", dir.display())).unwrap();
+    let (_dir, scanned) = parquet_parts("join-eager", &lpl, 5, 7);
     let in_memory = dd::from_partitions(random_parts(&lpl, 4, 8)).unwrap();
     let right = dd::from_polars(rpl.clone(), 1).unwrap();
     let aggs = || {
@@ -785,14 +798,9 @@ fn group_bys_of_right_columns_after_a_join_equal_polars() {
 
 #[test]
 fn left_filters_and_derived_columns_before_such_a_group_by_equal_polars() {
-    let dir = crate::support::temp_dir("join-eager-steps");
     let lpl = data(500, 43);
     let rpl = attributes();
-    dd::from_partitions(random_parts(&lpl, 3, 9))
-        .unwrap()
-        .to_parquet(dir.join("left"))
-        .unwrap();
-    let left = dd::read_parquet(format!("{}/left/*.parquet", dir.display())).unwrap();
+    let (_dir, left) = parquet_parts("join-eager-steps", &lpl, 3, 9);
     let right = dd::from_polars(rpl.clone(), 1).unwrap();
     let on = [col("g")];
     for how in [JoinType::Inner, JoinType::Left] {
