@@ -3,7 +3,7 @@
 //! first before the join.
 //!
 //! `L.join(R, K = RK).group_by(G).agg(A)`, where every key in `G` is a
-//! column of `R` (or the join key `K`) and every aggregation in `A` reads
+//! column of `R` (or one of the join keys `K`) and every aggregation in `A` reads
 //! only `L`'s columns, equals
 //!
 //! ```text
@@ -46,6 +46,8 @@ pub(crate) const MIN_ROWS_PER_KEY: usize = 2;
 /// The two stages of an eager aggregation (see the module docs).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Eager {
+    /// The left side's join keys, which the first stage groups by.
+    by: Vec<String>,
     /// Filters and derived columns of left columns before the group-by:
     /// run on the left side first.
     pre: Vec<Step>,
@@ -59,16 +61,16 @@ pub(crate) struct Eager {
 }
 
 impl Eager {
-    /// The eager form of a join of a left side (`left` schema, key
-    /// `left_key`) with a right side (`right`, key `right_key`) followed
+    /// The eager form of a join of a left side (`left` schema, keys
+    /// `left_keys`) with a right side (`right`, keys `right_keys`) followed
     /// by `steps` (giving `out`), where it applies: the steps are one
     /// group-by whose keys are right columns absent from the left side (or
     /// the left key) and whose aggregations combine and read left columns
     /// only.
     pub(crate) fn plan(
         how: &JoinType,
-        (left, left_key): (&Schema, &str),
-        (right, right_key): (&Schema, &str),
+        (left, left_keys): (&Schema, &[String]),
+        (right, right_keys): (&Schema, &[String]),
         steps: &[Step],
         out: &Schema,
     ) -> Option<Eager> {
@@ -108,8 +110,10 @@ impl Eager {
         let left_has = |c: &PlSmallStr| names.contains(c);
         let key_ok = |k: &SerExpr| match &k.0 {
             Expr::Column(c) => {
-                c.as_str() == left_key
-                    || (right.contains(c) && !left_has(c) && c.as_str() != right_key)
+                left_keys.iter().any(|k| k == c.as_str())
+                    || (right.contains(c)
+                        && !left_has(c)
+                        && !right_keys.iter().any(|k| k == c.as_str()))
             }
             _ => false,
         };
@@ -155,6 +159,7 @@ impl Eager {
             then.push(SerExpr(combined.cast(dtype.clone()).alias(name.clone())));
         }
         Some(Eager {
+            by: left_keys.to_vec(),
             pre: pre.to_vec(),
             first: aggs.clone(),
             keys: keys.clone(),
@@ -162,15 +167,14 @@ impl Eager {
         })
     }
 
-    /// The left side aggregated by its key `left_key`.
+    /// The left side aggregated by its join keys.
     pub(crate) fn first_stage(
         &self,
         left: polars::prelude::LazyFrame,
-        left_key: &str,
     ) -> polars::prelude::LazyFrame {
         let aggs: Vec<Expr> = self.first.iter().map(|e| e.0.clone()).collect();
         apply_all(&self.pre, left)
-            .group_by([col(PlSmallStr::from(left_key))])
+            .group_by(self.by.iter().map(|k| col(k.as_str())).collect::<Vec<_>>())
             .agg(aggs)
     }
 
@@ -216,8 +220,8 @@ mod tests {
         let plan = |how: JoinType, keys: Vec<Expr>, aggs: Vec<Expr>| {
             Eager::plan(
                 &how,
-                (&left, "id"),
-                (&right, "id"),
+                (&left, &["id".to_string()]),
+                (&right, &["id".to_string()]),
                 &group_by(keys, aggs),
                 &out,
             )
@@ -254,8 +258,8 @@ mod tests {
             steps.insert(0, pre);
             Eager::plan(
                 &JoinType::Inner,
-                (&left, "id"),
-                (&right, "id"),
+                (&left, &["id".to_string()]),
+                (&right, &["id".to_string()]),
                 &steps,
                 &out,
             )

@@ -468,13 +468,11 @@ impl JoinPlan {
     }
 
     /// The eager aggregation of `steps` (giving `schema`) after this join,
-    /// where one applies: one plain key per side, and no check that the
-    /// left keys are unique (the first stage makes them so).
+    /// where one applies: plain key columns, and no check that the left
+    /// keys are unique (the first stage makes them so).
     fn eager(&self, steps: &[Step], schema: &SchemaRef) -> Option<Eager> {
-        let ([l], [r]) = (self.left_on.as_slice(), self.right_on.as_slice()) else {
-            return None;
-        };
-        let (l, r) = (plain_column(l)?, plain_column(r)?);
+        let plain = |on: &[Expr]| on.iter().map(plain_column).collect::<Option<Vec<_>>>();
+        let (l, r) = (plain(&self.left_on)?, plain(&self.right_on)?);
         if matches!(
             self.args.validation,
             JoinValidation::OneToMany | JoinValidation::OneToOne
@@ -914,9 +912,9 @@ impl JoinParts {
         let eager = self.eager.as_ref().filter(|_| {
             left_rows.is_some_and(|n| n >= right_rows.saturating_mul(MIN_ROWS_PER_KEY))
         });
-        let l = match (eager, self.left_on.first().and_then(|k| plain_column(&k.0))) {
-            (Some(e), Some(k)) => e.first_stage(l, &k),
-            _ => l,
+        let l = match eager {
+            Some(e) => e.first_stage(l),
+            None => l,
         };
         let right: Vec<LazyFrame> = frames.into_iter().map(|f| f.lazy()).collect();
         let mut r = match right.len() {

@@ -827,3 +827,42 @@ fn left_filters_and_derived_columns_before_such_a_group_by_equal_polars() {
         assert_frames_eq(&all_sorted(&got), &all_sorted(&want));
     }
 }
+
+#[test]
+fn group_bys_of_right_columns_after_a_join_on_two_keys_equal_polars() {
+    let lpl = data(500, 44);
+    let rpl = df!(
+        "k" => [Some("alpha"), Some("beta"), Some("beta"), Some("gamma"), None, Some("eps")],
+        "g" => [Some(0i64), Some(1), Some(1), Some(-3), Some(2), None],
+        "site" => ["north", "south", "east", "north", "west", "west"],
+    )
+    .unwrap();
+    let (_dir, left) = parquet_parts("join-eager-two-keys", &lpl, 3, 10);
+    let right = dd::from_polars(rpl.clone(), 1).unwrap();
+    let on = [col("k"), col("g")];
+    let aggs = [
+        col("v").sum().alias("s"),
+        col("w").max().alias("hi"),
+        len().alias("n"),
+    ];
+    for how in [JoinType::Inner, JoinType::Left] {
+        for keys in [vec![col("site")], vec![col("k"), col("site")]] {
+            let args = JoinArgs::new(how.clone());
+            let got = left
+                .join(&right, on.clone(), on.clone(), args.clone())
+                .group_by(&keys)
+                .agg(aggs.clone())
+                .compute()
+                .unwrap();
+            let want = lpl
+                .clone()
+                .lazy()
+                .join(rpl.clone().lazy(), on.clone(), on.clone(), args)
+                .group_by(&keys)
+                .agg(aggs.clone())
+                .collect()
+                .unwrap();
+            assert_frames_eq(&all_sorted(&got), &all_sorted(&want));
+        }
+    }
+}
