@@ -42,9 +42,9 @@
 //!
 //! Such a task also filters its left side to the keys its right frames
 //! hold, where left rows without a match are dropped (inner, semi and
-//! right joins on one integer or temporal key): Polars pushes the filter
-//! into the scan, so rows that cannot match are never gathered or probed
-//! ([`crate::key_filter`]).
+//! right joins on one integer, temporal or categorical key): Polars
+//! pushes the filter into the scan, so rows that cannot match are never
+//! gathered or probed ([`crate::key_filter`]).
 //!
 //! Steps that follow a join on its partitions (a filter, a select, the
 //! chunk aggregation of a group-by) run in the join's tasks, in one Polars
@@ -490,8 +490,8 @@ impl JoinPlan {
 
     /// The key columns of a runtime key filter, where one applies: an
     /// inner, semi or right join (left rows without a match are dropped)
-    /// on one plain column per side, of one integer or temporal type,
-    /// where nulls do not match.
+    /// on one plain column per side, of one integer, temporal or
+    /// categorical type, where nulls do not match.
     fn key_filter(&self) -> Option<(String, String)> {
         let ([l], [r]) = (self.left_on.as_slice(), self.right_on.as_slice()) else {
             return None;

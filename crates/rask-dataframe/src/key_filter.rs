@@ -13,8 +13,9 @@
 //!
 //! The filter holds the right side's keys as a bitmap over their range
 //! (a bit per value, so a probe is one load) when that range spans at most
-//! 2^27 values (16 MiB of bits), and as a hash set otherwise. Only single integer or temporal keys of
-//! the same type on both sides are filtered, and only without
+//! 2^27 values (16 MiB of bits), and as a hash set otherwise. Only single
+//! integer, temporal or categorical keys of the same type on both sides
+//! are filtered (a categorical by its codes), and only without
 //! `nulls_equal` (a null key never matches, so it is filtered out too).
 
 use std::sync::Arc;
@@ -35,9 +36,18 @@ const MAX_KEYS: usize = 4 << 20;
 /// wider one is hashed.
 const MAX_BITS: u64 = 1 << 27;
 
-/// Whether a key column of this type can be filtered.
+/// Whether a key column of this type can be filtered: integers, dates and
+/// datetimes by value, categoricals by their codes (two columns of one
+/// categorical type share one mapping of strings to codes).
 pub(crate) fn filterable(dtype: &DataType) -> bool {
-    dtype.is_integer() || matches!(dtype, DataType::Date | DataType::Datetime(..))
+    dtype.is_integer()
+        || matches!(
+            dtype,
+            DataType::Date
+                | DataType::Datetime(..)
+                | DataType::Categorical(..)
+                | DataType::Enum(..)
+        )
 }
 
 /// The set of a right side's key values.
@@ -125,7 +135,8 @@ impl KeySet {
     }
 }
 
-/// The values of an integer or temporal column as `i64`s, one to one:
+/// The values of an integer, temporal or categorical column (its codes) as
+/// `i64`s, one to one:
 /// `u64`s by their bits (a cast would make those above `i64::MAX` null),
 /// the rest by a cast, which is exact for them.
 fn as_i64(c: &Column) -> PolarsResult<Int64Chunked> {

@@ -866,3 +866,42 @@ fn group_bys_of_right_columns_after_a_join_on_two_keys_equal_polars() {
         }
     }
 }
+
+#[test]
+fn categorical_keys_of_a_scanned_left_side_are_filtered_like_polars() {
+    // The right side's codes filter the left side (crate::key_filter).
+    let cat = DataType::from_categories(Categories::global());
+    let lpl = data(400, 45);
+    let rpl = df!("k" => [Some("beta"), Some("eps"), None], "rank" => [1i64, 2, 3]).unwrap();
+    let (_dir, left) = parquet_parts("join-categorical-filter", &lpl, 3, 11);
+    let left = left.with_columns([col("k").cast(cat.clone())]);
+    let right = dd::from_polars(rpl.clone(), 1)
+        .unwrap()
+        .with_columns([col("k").cast(cat.clone())]);
+    let as_cat = |df: DataFrame| {
+        df.lazy()
+            .with_columns([col("k").cast(cat.clone())])
+            .collect()
+            .unwrap()
+    };
+    let strs = |df: DataFrame| {
+        df.lazy()
+            .with_columns([col("k").cast(DataType::String)])
+            .collect()
+            .unwrap()
+    };
+    for how in [JoinType::Inner, JoinType::Semi, JoinType::Right] {
+        let args = JoinArgs::new(how.clone());
+        let got = left
+            .join(&right, [col("k")], [col("k")], args.clone())
+            .compute()
+            .unwrap();
+        let want = as_cat(lpl.clone())
+            .lazy()
+            .join(as_cat(rpl.clone()).lazy(), [col("k")], [col("k")], args)
+            .collect()
+            .unwrap();
+        assert!(got.height() > 0);
+        assert_frames_eq(&all_sorted(&strs(got)), &all_sorted(&strs(want)));
+    }
+}
