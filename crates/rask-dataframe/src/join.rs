@@ -502,7 +502,14 @@ impl JoinPlan {
             JoinType::Inner | JoinType::Semi | JoinType::Right
         );
         let dtype = self.left.dtype(&l)?;
+        // A check that the left keys are unique must see the rows the
+        // filter would drop.
+        let checks_left = matches!(
+            self.args.validation,
+            JoinValidation::OneToMany | JoinValidation::OneToOne
+        );
         (drops_unmatched_left
+            && !checks_left
             && !self.args.nulls_equal
             && self.right.dtype(&r) == Some(dtype)
             && crate::key_filter::filterable(dtype))
@@ -1092,6 +1099,10 @@ mod tests {
         let mut nulls = how(JoinType::Inner);
         nulls.nulls_equal = true;
         assert_eq!(filter(&["a"], &["b"], nulls), None);
+        // A check of the left keys' uniqueness sees every left row.
+        let mut unique = how(JoinType::Inner);
+        unique.validation = JoinValidation::OneToMany;
+        assert_eq!(filter(&["a"], &["b"], unique), None);
         assert_eq!(
             filter(&["d"], &["d"], how(JoinType::Inner)),
             Some(("d".into(), "d".into()))
