@@ -3,8 +3,8 @@
 //! first before the join.
 //!
 //! `L.join(R, K = RK).group_by(G).agg(A)`, where every key in `G` is a
-//! column of `R` (or one of the join keys `K`) and every aggregation in `A` reads
-//! only `L`'s columns, equals
+//! column of `R` (or one of the join keys `K`) and every aggregation in
+//! `A` reads only `L`'s columns, equals
 //!
 //! ```text
 //! L.group_by(K).agg(A')          -- one row per key: partial aggregates
@@ -65,8 +65,9 @@ impl Eager {
     /// `left_keys`) with a right side (`right`, keys `right_keys`) followed
     /// by `steps` (giving `out`), where it applies: the steps are one
     /// group-by whose keys are right columns absent from the left side (or
-    /// the left key) and whose aggregations combine and read left columns
-    /// only.
+    /// left join keys) and whose aggregations combine and read left columns
+    /// only, after filters and derived columns of left columns that do not
+    /// replace a join key.
     pub(crate) fn plan(
         how: &JoinType,
         (left, left_keys): (&Schema, &[String]),
@@ -86,6 +87,23 @@ impl Eager {
         let reads_left = |names: &BTreeSet<PlSmallStr>, x: &Expr| {
             root_names(x).is_some_and(|used| used.iter().all(|n| names.contains(n)))
         };
+        // What an aggregation aggregates: row by row from left columns
+        // (an aggregation inside it would see the first stage's groups,
+        // and one without columns a value per group, not per row).
+        let per_row = |names: &BTreeSet<PlSmallStr>, x: &Expr| {
+            reads_left(names, x)
+                && root_names(x).is_some_and(|used| !used.is_empty())
+                && x.into_iter().all(|node| {
+                    matches!(
+                        node,
+                        Expr::Column(_)
+                            | Expr::Literal(_)
+                            | Expr::Cast { .. }
+                            | Expr::BinaryExpr { .. }
+                            | Expr::Ternary { .. }
+                    )
+                })
+        };
         for step in pre {
             match step {
                 Step::Filter(e) if reads_left(&names, &e.0) => {}
@@ -96,8 +114,12 @@ impl Eager {
                             Expr::Alias(_, n) | Expr::Column(n) => n.clone(),
                             _ => return None,
                         };
-                        // A right column of that name would be replaced.
-                        if !reads_left(&names, &e.0) || right.contains(&name) {
+                        // A right column of that name would be replaced, and
+                        // a join key changed before the join instead of after.
+                        if !reads_left(&names, &e.0)
+                            || right.contains(&name)
+                            || left_keys.iter().any(|k| k == name.as_str())
+                        {
                             return None;
                         }
                         added.push(name);
@@ -129,7 +151,7 @@ impl Eager {
             if right.contains(name) || left_has(name) {
                 return None;
             }
-            let reads_left = |x: &Expr| reads_left(&names, x);
+            let reads_left = |x: &Expr| per_row(&names, x);
             let c = || col(name.clone());
             let combined = match &**inner {
                 Expr::Len => c().sum(),
@@ -251,6 +273,13 @@ mod tests {
         let first = vec![col("v").first().alias("s")];
         assert!(plan(JoinType::Inner, vec![col("site")], first).is_none());
         assert!(plan(JoinType::Inner, vec![col("site")], vec![col("v").sum()]).is_none());
+        // Aggregations over something other than rows of left columns.
+        let nested = vec![(col("v") - col("v").mean()).sum().alias("s")];
+        assert!(plan(JoinType::Inner, vec![col("site")], nested).is_none());
+        let constant = vec![lit(1).sum().alias("s")];
+        assert!(plan(JoinType::Inner, vec![col("site")], constant).is_none());
+        let derived = vec![(col("v") * lit(2.0)).sum().alias("s")];
+        assert!(plan(JoinType::Inner, vec![col("site")], derived).is_some());
         // Filters and derived columns of left columns come first; of right
         // columns, or replacing one, they do not.
         let with = |pre: Step| {
@@ -271,5 +300,7 @@ mod tests {
         let replaced = SerExpr(col("v").alias("site"));
         assert!(with(Step::WithColumns(vec![replaced])).is_none());
         assert!(with(Step::Head(3)).is_none());
+        let rekeyed = SerExpr((col("id") * lit(2)).alias("id"));
+        assert!(with(Step::WithColumns(vec![rekeyed])).is_none());
     }
 }
