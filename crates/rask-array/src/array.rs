@@ -99,6 +99,23 @@ pub(crate) struct Slab {
     /// work repeated when the layer is evaluated inline by several
     /// consumers, kept small so shared subtrees cannot blow up.
     pub cost: usize,
+    /// The layers an elementwise evaluation reads region by region, each
+    /// with whether it is read transposed (2-d only; empty for a leaf):
+    /// see [`Slab::mirrored`].
+    pub reads: Vec<(Arc<str>, bool)>,
+}
+
+impl Slab {
+    /// Whether region `r` of block `(i, j)` and region `rᵀ` of block
+    /// `(j, i)` read the same data: the layer reads some 2-d array both as
+    /// it is and transposed, as `x + x.T` or `2 * x - x.T` do. A reduction
+    /// of the whole layer then makes the two blocks in one task, tile after
+    /// mirrored tile, so each tile of `x` comes from memory once, not twice.
+    pub fn mirrored(&self) -> bool {
+        self.reads
+            .iter()
+            .any(|(n, t)| !t && self.reads.iter().any(|(m, u)| *u && m == n))
+    }
 }
 
 /// The shape of a region.

@@ -262,6 +262,10 @@ struct OperandPlan {
     spec: OperandSpec,
     /// For an inline operand: the keys its region evaluation reads.
     deps: Option<Arc<DepsFn>>,
+    /// The 2-d layers the operand reads, each with whether it is read
+    /// transposed ([`Slab::reads`](crate::array::Slab)); empty when
+    /// broadcast.
+    reads: Vec<(Arc<str>, bool)>,
 }
 
 impl OperandPlan {
@@ -440,26 +444,36 @@ fn plan_operands(
         };
         let off = ndim - n.shape.len();
         // Broadcast axes read block 0 of the operand.
-        let broadcast = (0..n.shape.len())
+        let broadcast: Vec<bool> = (0..n.shape.len())
             .map(|a| n.shape[a] == 1 && out_shape[a + off] != 1)
             .collect();
-        let (inline, deps) = match &src.slab {
+        let flip = perm.is_some();
+        let plain = ndim == 2 && off == 0 && !broadcast.contains(&true);
+        let leaf = || vec![(src.name.clone(), flip)];
+        let (inline, deps, reads) = match &src.slab {
             Some(slab) if cost + slab.cost <= INLINE_COST => {
                 cost += slab.cost;
                 inputs.extend(slab.inputs.iter().cloned());
+                let reads = if slab.reads.is_empty() {
+                    leaf()
+                } else {
+                    slab.reads.iter().map(|(n, t)| (n.clone(), t ^ flip)).collect()
+                };
                 (
                     Some((slab.ndeps, slab.expr.clone())),
                     Some(slab.deps.clone()),
+                    reads,
                 )
             }
             _ => {
                 cost += 1;
                 inputs.push(Input::Array(src.clone()));
-                (None, None)
+                (None, None, leaf())
             }
         };
         plans.push(OperandPlan {
             name: src.name.clone(),
+            reads: if plain { reads } else { Vec::new() },
             spec: OperandSpec {
                 off,
                 broadcast,
@@ -482,6 +496,12 @@ fn layer_of<U: Element>(
     expr: RegionRef,
 ) -> Array<U> {
     let ndeps = plans.iter().map(|p| p.spec.ndeps()).sum();
+    let mut reads: Vec<(Arc<str>, bool)> = Vec::new();
+    for r in plans.iter().flat_map(|p| &p.reads) {
+        if !reads.contains(r) {
+            reads.push(r.clone());
+        }
+    }
     let deps_of = Arc::new(move |idx: &[usize]| -> Vec<Key> {
         let mut out = Vec::with_capacity(ndeps);
         for plan in &plans {
@@ -489,7 +509,11 @@ fn layer_of<U: Element>(
         }
         out
     });
-    Array::region_layer(prefix, chunks, inputs, expr, deps_of, ndeps, cost)
+    let mut out = Array::region_layer(prefix, chunks, inputs, expr, deps_of, ndeps, cost);
+    if let Some(slab) = Arc::get_mut(&mut out.node).and_then(|n| n.slab.as_mut()) {
+        slab.reads = reads;
+    }
+    out
 }
 
 /// An elementwise layer over operands already split like `chunks` (apart

@@ -63,6 +63,10 @@ pub(crate) trait Reducer<T: Element>:
     /// The result block (reduced axes still of length 1), or why there is
     /// none (`nanargmin` of an all-NaN lane).
     fn finish(&self, part: &Self::Partial) -> Result<ArrayD<Self::Out>, TaskError>;
+    /// Whether `combine` gives the same result (up to floating-point
+    /// rounding) whatever the order of its partials, so blocks may be
+    /// reduced in another order than C order (see [`mirrored_pairs`]).
+    const ORDER_FREE: bool = false;
 }
 
 /// Registry names of a reducer's four kernels for element type `T`.
@@ -114,17 +118,37 @@ pub(crate) struct ChunkRegions<T, R> {
     axes: Vec<usize>,
     info: BlockInfo,
     source: RegionRef,
+    /// The mirrored block `(j, i)` of a 2-d block `(i, j)`, reduced in the
+    /// same task (see [`mirrored_pairs`]); it reads the second half of the
+    /// task's arguments.
+    mirror: Option<BlockInfo>,
     _t: PhantomData<T>,
 }
 
 impl<T: Element, R: Reducer<T>> Kernel for ChunkRegions<T, R> {
     const NAME: &'static str = R::NAMES[1];
     fn run(&self, args: &[Value]) -> Result<Value, TaskError> {
-        Ok(Value::new(reduce_slabs(
+        let Some(mirror) = &self.mirror else {
+            return Ok(Value::new(reduce_slabs(
+                &self.r,
+                &self.axes,
+                &self.info,
+                |region| self.source.eval(args, &self.info.index, region, None),
+            )?));
+        };
+        if args.len() % 2 != 0 {
+            return Err(TaskError::failed(format!(
+                "a mirrored pair of blocks reads two equal halves of arguments, not {}",
+                args.len()
+            )));
+        }
+        let (a, b) = args.split_at(args.len() / 2);
+        Ok(Value::new(reduce_mirrored(
             &self.r,
             &self.axes,
-            &self.info,
-            |region| self.source.eval(args, &self.info.index, region, None),
+            (&self.info, mirror),
+            |region| self.source.eval(a, &self.info.index, region, None),
+            |region| self.source.eval(b, &mirror.index, region, None),
         )?))
     }
     fn is_portable(&self) -> bool {
@@ -296,6 +320,74 @@ fn reduce_slabs<T: Element, R: Reducer<T>>(
     }
 }
 
+/// Reduces the mirrored blocks `(i, j)` and `(j, i)` of a 2-d layer
+/// together: tile `t` of the first, then tile `tᵀ` of the second, which
+/// reads the same data (see [`Slab::mirrored`](crate::array::Slab)) while it
+/// is still in the cache. The partials are combined in that order, which
+/// only an order-free reducer allows.
+fn reduce_mirrored<T: Element, R: Reducer<T>>(
+    r: &R,
+    axes: &[usize],
+    (info, mirror): (&BlockInfo, &BlockInfo),
+    slab: impl Fn(&Region) -> Result<Value, TaskError>,
+    mirror_slab: impl Fn(&Region) -> Result<Value, TaskError>,
+) -> Result<R::Partial, TaskError> {
+    let shape = &info.shape;
+    let flipped = |v: &[usize]| -> Vec<usize> { v.iter().rev().copied().collect() };
+    if shape.len() != 2 || mirror.shape != flipped(shape) || shape.contains(&0) {
+        // Not a mirrored pair: each block on its own.
+        let first = reduce_slabs(r, axes, info, slab)?;
+        let second = reduce_slabs(r, axes, mirror, mirror_slab)?;
+        return Ok(r.combine(vec![&first, &second]));
+    }
+    let tile = tile_shape(shape, axes);
+    let mut parts = Vec::with_capacity(2 * shape[0].div_ceil(tile[0]) * shape[1].div_ceil(tile[1]));
+    let mut reduce = |which: &BlockInfo, region: &Region, v: Value| -> Result<(), TaskError> {
+        let block = crate::mapped::region_view::<T>(&v, 0)?;
+        let mut sinfo = which.clone();
+        for (a, rg) in region.iter().enumerate() {
+            sinfo.start[a] += rg.start;
+            sinfo.shape[a] = rg.end - rg.start;
+        }
+        parts.push(r.chunk(&block, axes, &sinfo));
+        Ok(())
+    };
+    for r0 in (0..shape[0]).step_by(tile[0]) {
+        for r1 in (0..shape[1]).step_by(tile[1]) {
+            let region = [r0..(r0 + tile[0]).min(shape[0]), r1..(r1 + tile[1]).min(shape[1])];
+            reduce(info, &region, slab(&region)?)?;
+            let mirrored = [region[1].clone(), region[0].clone()];
+            reduce(mirror, &mirrored, mirror_slab(&mirrored)?)?;
+        }
+    }
+    Ok(r.combine(parts.iter().collect()))
+}
+
+/// The pairs of blocks a full reduction of a mirrored 2-d layer (`x + x.T`)
+/// makes in one task each: `(i, j)` with `(j, i)` for `i < j`, and each
+/// diagonal block alone, so every block of `x` is read once, not twice.
+/// `None` unless the layer is mirrored, the reduction covers both axes with
+/// an order-free reducer, and both axes are split alike into more than one
+/// block, none empty.
+fn mirrored_pairs<T: Element, R: Reducer<T>>(
+    x: &Array<T>,
+    axes: &[usize],
+) -> Option<Vec<(usize, usize)>> {
+    let slab = x.node.slab.as_ref()?;
+    let c = x.chunks().as_slices();
+    let ok = slab.mirrored()
+        && R::ORDER_FREE
+        && axes == [0, 1]
+        && c.len() == 2
+        && c[0] == c[1]
+        && c[0].len() > 1
+        && !c[0].contains(&0);
+    ok.then(|| {
+        let n = c[0].len();
+        (0..n).flat_map(|i| (i..n).map(move |j| (i, j))).collect()
+    })
+}
+
 /// Checks and sorts the axes of a reduction.
 pub(crate) fn check_axes(
     name: &str,
@@ -353,14 +445,49 @@ impl<T: Element> Array<T> {
         for &a in &axes {
             part_chunks[a] = vec![1; part_chunks[a].len()];
         }
+        let pairs = mirrored_pairs::<T, R>(self, &axes);
+        if let Some(p) = &pairs {
+            // One partial per pair of blocks, in a column.
+            part_chunks = vec![vec![1; p.len()], vec![1]];
+        }
         let part = Chunks::from_vec(part_chunks.clone());
         let params = (&reducer, &axes);
         let c = chunks.clone();
         // An elementwise input with axis 0 reduced is evaluated slab by slab
         // inside the chunk task: its block is never stored (the slabs'
         // partials merge like any others, since axis 0 is reduced).
+        let mirrored = self.node.slab.as_ref().zip(pairs);
         let mut level: Array<R::Out> =
             match self.node.slab.as_ref().filter(|_| axes.first() == Some(&0)) {
+                Some(slab) if mirrored.is_some() => {
+                    let (deps, source) = (slab.deps.clone(), slab.expr.clone());
+                    let pairs = mirrored.map(|(_, p)| p).unwrap_or_default();
+                    let (r, axes_c) = (reducer.clone(), axes.clone());
+                    let make = move |idx: &[usize]| {
+                        let (i, j) = pairs[idx[0]];
+                        let mut d = deps(&[i, j]);
+                        if i != j {
+                            d.extend(deps(&[j, i]));
+                        }
+                        BlockTask {
+                            op: Op::kernel_blockwise(ChunkRegions::<T, R> {
+                                r: r.clone(),
+                                axes: axes_c.clone(),
+                                info: BlockInfo::new(&c, &[i, j]),
+                                source: source.clone(),
+                                mirror: (i != j).then(|| BlockInfo::new(&c, &[j, i])),
+                                _t: PhantomData,
+                            }),
+                            deps: d,
+                        }
+                    };
+                    let params = (params, &slab.expr, "mirrored pairs");
+                    if slab.expr.is_portable() {
+                        Array::kernel_layer(name, &params, part, slab.inputs.clone(), make)
+                    } else {
+                        Array::layer(name, part, slab.inputs.clone(), make)
+                    }
+                }
                 Some(slab) => {
                     let (deps, source) = (slab.deps.clone(), slab.expr.clone());
                     let (r, axes_c) = (reducer.clone(), axes.clone());
@@ -370,6 +497,7 @@ impl<T: Element> Array<T> {
                             axes: axes_c.clone(),
                             info: BlockInfo::new(&c, idx),
                             source: source.clone(),
+                            mirror: None,
                             _t: PhantomData,
                         }),
                         deps: deps(idx),

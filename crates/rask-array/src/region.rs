@@ -300,6 +300,7 @@ impl<T: crate::element::Element> crate::array::Array<T> {
                 ndeps,
                 expr,
                 cost,
+                reads: Vec::new(),
             });
         }
         out

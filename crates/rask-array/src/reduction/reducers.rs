@@ -147,6 +147,7 @@ pub(super) struct Sum {
 }
 
 impl<T: Accumulate> Reducer<T> for Sum {
+    const ORDER_FREE: bool = true;
     type Partial = ArrayD<T::Wide>;
     type Out = T::Acc;
     const NAMES: [&'static str; 4] = super::reducer_names!("sum", T);
@@ -196,6 +197,7 @@ pub(super) struct Prod {
 }
 
 impl<T: Accumulate> Reducer<T> for Prod {
+    const ORDER_FREE: bool = true;
     type Partial = ArrayD<T::Acc>;
     type Out = T::Acc;
     const NAMES: [&'static str; 4] = super::reducer_names!("prod", T);
@@ -231,6 +233,7 @@ impl<T: Accumulate> Reducer<T> for Prod {
 pub(super) struct MeanReducer;
 
 impl<T: Float> Reducer<T> for MeanReducer {
+    const ORDER_FREE: bool = true;
     type Partial = (f64, ArrayD<T::Wide>);
     type Out = T;
     const NAMES: [&'static str; 4] = super::reducer_names!("mean", T);
@@ -279,6 +282,7 @@ impl MinMax {
 }
 
 impl<T: Number> Reducer<T> for MinMax {
+    const ORDER_FREE: bool = true;
     type Partial = ArrayD<T>;
     type Out = T;
     const NAMES: [&'static str; 4] = super::reducer_names!("min-max", T);
@@ -455,6 +459,7 @@ impl MomentReducer {
 }
 
 impl<T: Float> Reducer<T> for MomentReducer {
+    const ORDER_FREE: bool = true;
     type Partial = Moments;
     type Out = T;
     const NAMES: [&'static str; 4] = super::reducer_names!("moments", T);
@@ -668,6 +673,7 @@ pub(super) struct Truth {
 }
 
 impl<T: Element> Reducer<T> for Truth {
+    const ORDER_FREE: bool = true;
     type Partial = ArrayD<bool>;
     type Out = bool;
     const NAMES: [&'static str; 4] = super::reducer_names!("truth", T);

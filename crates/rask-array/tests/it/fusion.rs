@@ -364,3 +364,76 @@ mod inline_trees {
         }
     }
 }
+
+mod mirrored_pairs {
+    use proptest::prelude::*;
+    use rask_array::Array;
+    use rask_array::ndarray::{ArrayD, Axis};
+
+    use crate::support::{assert_close, data};
+
+    /// Tasks of the plan whose key starts with `prefix`, unfused.
+    fn tasks<T: rask_array::Element>(a: &Array<T>, prefix: &str) -> usize {
+        let mut b = rask_core::GraphBuilder::new();
+        let mut keys = Vec::new();
+        rask_core::Collection::add_to_graph(a, &mut b, &mut keys);
+        let plan = rask_core::Plan::new(b, &keys, rask_core::PlanOptions { fuse: false }).unwrap();
+        super::count_prefix(&plan, prefix)
+    }
+
+    #[test]
+    fn a_full_reduction_of_x_plus_x_t_reduces_blocks_i_j_and_j_i_together() {
+        let _config = crate::support::config_unchanged();
+        let x = Array::from_ndarray(data(&[9, 9], 1), &[2, 2]).unwrap();
+        // 5 x 5 blocks: 15 pairs (10 off the diagonal, 5 on it) and the
+        // finishing task, where 25 blocks would make 26.
+        assert_eq!(tasks(&(&x + &x.t()).sum(), "sum"), 16);
+        assert_eq!(tasks(&((&x * 2.0 - &x.t()) + 1.0).mean(), "mean"), 16);
+        // Not mirrored, split unlike along the two axes, reduced along one
+        // axis, or an order-bound reducer: a task per block.
+        let y = Array::from_ndarray(data(&[9, 9], 2), &[2, 2]).unwrap();
+        assert_eq!(tasks(&(&x + &y).sum(), "sum"), 26);
+        let z = Array::from_ndarray(data(&[9, 9], 1), &[2, 3]).unwrap();
+        assert_eq!(tasks(&(&z + &z.t().rechunk(&[2, 3]).unwrap()).sum(), "sum"), 16);
+        // (25 block tasks and a finishing task per column of blocks)
+        assert_eq!(tasks(&(&x + &x.t()).sum_axis(Axis(0)), "sum"), 30);
+        assert_eq!(tasks(&(&x + &x.t()).argmax(), "argmax"), 26);
+    }
+
+    /// A square side large enough that blocks span several reduction
+    /// tiles, one block size for both axes (the last block shorter), a seed.
+    fn case() -> impl Strategy<Value = (usize, usize, u64)> {
+        (2usize..400).prop_flat_map(|n| (Just(n), 1.max(n / 4)..=n, any::<u64>()))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+        /// Full reductions of mirrored expressions equal ndarray's over the
+        /// whole array, with every order-free reducer.
+        #[test]
+        fn mirrored_reductions_equal_the_whole_array((n, c, seed) in case()) {
+            let nd = data(&[n, n], seed);
+            let x = Array::from_ndarray(nd.clone(), &[c, c]).unwrap();
+            let t = nd.t().to_owned();
+            let e = (&x * 2.0 - &x.t()) + 0.25;
+            let want: ArrayD<f64> = (&nd * 2.0 - &t) + 0.25;
+            let scalar = |v: f64| ArrayD::from_elem(vec![], v);
+            let close = |got: f64, w: f64| assert_close(&scalar(got), &scalar(w), 1e-9);
+            close(e.sum().compute_scalar().unwrap(), want.sum());
+            close(e.mean().compute_scalar().unwrap(), want.mean().unwrap());
+            close(e.var(1.0).compute_scalar().unwrap(), want.var(1.0));
+            close(e.std(0.0).compute_scalar().unwrap(), want.std(0.0));
+            let lo = want.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = want.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            close(e.min().compute_scalar().unwrap(), lo);
+            close(e.max().compute_scalar().unwrap(), hi);
+            close(e.nanmax().compute_scalar().unwrap(), hi);
+            let p = (&x + &x.t()) * 1e-3 + 1.0;
+            let pw: ArrayD<f64> = (&nd + &t) * 1e-3 + 1.0;
+            close(p.prod().compute_scalar().unwrap(), pw.product());
+            prop_assert_eq!(e.gt(hi - 1e-12).any().compute_scalar().unwrap(), true);
+            prop_assert_eq!(e.gt(lo).all().compute_scalar().unwrap(), n == 1);
+        }
+    }
+}
