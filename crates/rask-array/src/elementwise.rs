@@ -457,7 +457,10 @@ fn plan_operands(
                 let reads = if slab.reads.is_empty() {
                     leaf()
                 } else {
-                    slab.reads.iter().map(|(n, t)| (n.clone(), t ^ flip)).collect()
+                    slab.reads
+                        .iter()
+                        .map(|(n, t)| (n.clone(), t ^ flip))
+                        .collect()
                 };
                 (
                     Some((slab.ndeps, slab.expr.clone())),

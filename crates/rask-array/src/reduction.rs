@@ -136,7 +136,7 @@ impl<T: Element, R: Reducer<T>> Kernel for ChunkRegions<T, R> {
                 |region| self.source.eval(args, &self.info.index, region, None),
             )?));
         };
-        if args.len() % 2 != 0 {
+        if !args.len().is_multiple_of(2) {
             return Err(TaskError::failed(format!(
                 "a mirrored pair of blocks reads two equal halves of arguments, not {}",
                 args.len()
@@ -293,14 +293,7 @@ fn reduce_slabs<T: Element, R: Reducer<T>>(
                 lo..(lo + tile[a]).min(shape[a])
             })
             .collect();
-        let v = slab(&region)?;
-        let block = crate::mapped::region_view::<T>(&v, 0)?;
-        let mut sinfo = info.clone();
-        for (a, rg) in region.iter().enumerate() {
-            sinfo.start[a] += rg.start;
-            sinfo.shape[a] = rg.end - rg.start;
-        }
-        parts.push(r.chunk(&block, axes, &sinfo));
+        parts.push(tile_partial(r, axes, info, &region, slab(&region)?)?);
         // Next tile, C order.
         let mut a = shape.len();
         loop {
@@ -318,6 +311,24 @@ fn reduce_slabs<T: Element, R: Reducer<T>>(
             pos[a] = 0;
         }
     }
+}
+
+/// The partial of `region` of the block `info` describes, whose elements
+/// are `v`.
+fn tile_partial<T: Element, R: Reducer<T>>(
+    r: &R,
+    axes: &[usize],
+    info: &BlockInfo,
+    region: &Region,
+    v: Value,
+) -> Result<R::Partial, TaskError> {
+    let block = crate::mapped::region_view::<T>(&v, 0)?;
+    let mut sinfo = info.clone();
+    for (a, rg) in region.iter().enumerate() {
+        sinfo.start[a] += rg.start;
+        sinfo.shape[a] = rg.end - rg.start;
+    }
+    Ok(r.chunk(&block, axes, &sinfo))
 }
 
 /// Reduces the mirrored blocks `(i, j)` and `(j, i)` of a 2-d layer
@@ -342,22 +353,21 @@ fn reduce_mirrored<T: Element, R: Reducer<T>>(
     }
     let tile = tile_shape(shape, axes);
     let mut parts = Vec::with_capacity(2 * shape[0].div_ceil(tile[0]) * shape[1].div_ceil(tile[1]));
-    let mut reduce = |which: &BlockInfo, region: &Region, v: Value| -> Result<(), TaskError> {
-        let block = crate::mapped::region_view::<T>(&v, 0)?;
-        let mut sinfo = which.clone();
-        for (a, rg) in region.iter().enumerate() {
-            sinfo.start[a] += rg.start;
-            sinfo.shape[a] = rg.end - rg.start;
-        }
-        parts.push(r.chunk(&block, axes, &sinfo));
-        Ok(())
-    };
     for r0 in (0..shape[0]).step_by(tile[0]) {
         for r1 in (0..shape[1]).step_by(tile[1]) {
-            let region = [r0..(r0 + tile[0]).min(shape[0]), r1..(r1 + tile[1]).min(shape[1])];
-            reduce(info, &region, slab(&region)?)?;
+            let region = [
+                r0..(r0 + tile[0]).min(shape[0]),
+                r1..(r1 + tile[1]).min(shape[1]),
+            ];
+            parts.push(tile_partial(r, axes, info, &region, slab(&region)?)?);
             let mirrored = [region[1].clone(), region[0].clone()];
-            reduce(mirror, &mirrored, mirror_slab(&mirrored)?)?;
+            parts.push(tile_partial(
+                r,
+                axes,
+                mirror,
+                &mirrored,
+                mirror_slab(&mirrored)?,
+            )?);
         }
     }
     Ok(r.combine(parts.iter().collect()))

@@ -394,7 +394,10 @@ mod mirrored_pairs {
         let y = Array::from_ndarray(data(&[9, 9], 2), &[2, 2]).unwrap();
         assert_eq!(tasks(&(&x + &y).sum(), "sum"), 26);
         let z = Array::from_ndarray(data(&[9, 9], 1), &[2, 3]).unwrap();
-        assert_eq!(tasks(&(&z + &z.t().rechunk(&[2, 3]).unwrap()).sum(), "sum"), 16);
+        assert_eq!(
+            tasks(&(&z + &z.t().rechunk(&[2, 3]).unwrap()).sum(), "sum"),
+            16
+        );
         // (25 block tasks and a finishing task per column of blocks)
         assert_eq!(tasks(&(&x + &x.t()).sum_axis(Axis(0)), "sum"), 30);
         assert_eq!(tasks(&(&x + &x.t()).argmax(), "argmax"), 26);

@@ -796,6 +796,11 @@ fn group_bys_of_right_columns_after_a_join_equal_polars() {
     }
 }
 
+/// Polars' lazy join of `lpl` and `rpl` on the same keys `on`.
+fn polars_join(lpl: &DataFrame, rpl: &DataFrame, on: &[Expr], args: JoinArgs) -> LazyFrame {
+    lpl.clone().lazy().join(rpl.clone().lazy(), on, on, args)
+}
+
 #[test]
 fn left_filters_and_derived_columns_before_such_a_group_by_equal_polars() {
     let lpl = data(500, 43);
@@ -814,10 +819,7 @@ fn left_filters_and_derived_columns_before_such_a_group_by_equal_polars() {
             .agg(aggs.clone())
             .compute()
             .unwrap();
-        let want = lpl
-            .clone()
-            .lazy()
-            .join(rpl.clone().lazy(), on.clone(), on.clone(), args)
+        let want = polars_join(&lpl, &rpl, &on, args)
             .filter(col("w").gt(lit(0)))
             .with_columns([(col("v") * lit(2.0)).alias("v2")])
             .group_by([col("site")])
@@ -854,10 +856,7 @@ fn group_bys_of_right_columns_after_a_join_on_two_keys_equal_polars() {
                 .agg(aggs.clone())
                 .compute()
                 .unwrap();
-            let want = lpl
-                .clone()
-                .lazy()
-                .join(rpl.clone().lazy(), on.clone(), on.clone(), args)
+            let want = polars_join(&lpl, &rpl, &on, args)
                 .group_by(&keys)
                 .agg(aggs.clone())
                 .collect()
