@@ -466,12 +466,11 @@ impl<T: Element> Array<T> {
         // An elementwise input with axis 0 reduced is evaluated slab by slab
         // inside the chunk task: its block is never stored (the slabs'
         // partials merge like any others, since axis 0 is reduced).
-        let mirrored = self.node.slab.as_ref().zip(pairs);
         let mut level: Array<R::Out> =
             match self.node.slab.as_ref().filter(|_| axes.first() == Some(&0)) {
-                Some(slab) if mirrored.is_some() => {
+                Some(slab) if pairs.is_some() => {
                     let (deps, source) = (slab.deps.clone(), slab.expr.clone());
-                    let pairs = mirrored.map(|(_, p)| p).unwrap_or_default();
+                    let pairs = pairs.unwrap_or_default();
                     let (r, axes_c) = (reducer.clone(), axes.clone());
                     let make = move |idx: &[usize]| {
                         let (i, j) = pairs[idx[0]];
