@@ -33,7 +33,6 @@
 //! about one left row per key the first stage would only add a group-by.
 
 use std::collections::BTreeSet;
-use std::sync::Arc;
 
 use polars::prelude::{AggExpr, DataType, Expr, JoinType, PlSmallStr, Schema, col};
 use serde::{Deserialize, Serialize};
@@ -161,20 +160,11 @@ impl Eager {
                     c().sum()
                 }
                 // NaNs propagate, or not, in both stages alike.
-                Expr::Agg(AggExpr::Min {
-                    input: x,
-                    propagate_nans,
-                }) if reads_left(x) => Expr::Agg(AggExpr::Min {
-                    input: Arc::new(c()),
-                    propagate_nans: *propagate_nans,
-                }),
-                Expr::Agg(AggExpr::Max {
-                    input: x,
-                    propagate_nans,
-                }) if reads_left(x) => Expr::Agg(AggExpr::Max {
-                    input: Arc::new(c()),
-                    propagate_nans: *propagate_nans,
-                }),
+                Expr::Agg(AggExpr::Min { input: x, .. } | AggExpr::Max { input: x, .. })
+                    if reads_left(x) =>
+                {
+                    crate::groupby::extreme_of(inner, c())?
+                }
                 _ => return None,
             };
             let dtype: &DataType = out.get(name)?;

@@ -22,7 +22,10 @@
 //!
 //! Variance and standard deviation combine per-partition counts, means and
 //! sums of squared deviations with Chan's parallel formula, which stays
-//! accurate where sums of squares would cancel.
+//! accurate where sums of squares would cancel. A `mean(x)` beside a
+//! variance of `x` is pooled from the variance's counts and means instead
+//! of a sum of its own ([`decompose_all`]), so `mean`, `std` and `count`
+//! of one column take three chunk aggregations, as on one frame.
 //!
 //! **Split out.** With `n` output partitions ([`GroupBy::split_out`]), the
 //! chunk results are hash-shuffled by their keys into `n` partitions (see
@@ -170,15 +173,14 @@ impl GroupBy {
         let mut chunk = Vec::new();
         let mut combine = Vec::new();
         let mut finish: Vec<Expr> = key_names.iter().map(|k| col(k.clone())).collect();
-        for (i, (agg, (name, dtype))) in aggs.iter().zip(oracle.iter().skip(nkeys)).enumerate() {
-            match decompose(agg, i) {
-                Ok(parts) => {
-                    chunk.extend(parts.chunk);
-                    combine.extend(parts.combine);
-                    finish.push(parts.finish.cast(dtype.clone()).alias(name.clone()));
-                }
-                Err(msg) => return df.with_error(format!("group_by/agg: {msg}")),
-            }
+        let parts = match decompose_all(aggs) {
+            Ok(p) => p,
+            Err(msg) => return df.with_error(format!("group_by/agg: {msg}")),
+        };
+        for (parts, (name, dtype)) in parts.into_iter().zip(oracle.iter().skip(nkeys)) {
+            chunk.extend(parts.chunk);
+            combine.extend(parts.combine);
+            finish.push(parts.finish.cast(dtype.clone()).alias(name.clone()));
         }
         share_parts(&mut chunk, &mut combine, &mut finish, df.schema());
         let key_cols: Vec<Expr> = key_names.iter().map(|k| col(k.clone())).collect();
@@ -277,7 +279,7 @@ pub(crate) fn groups_bound(key_types: &[DataType]) -> Option<u64> {
 /// `combine` and `finish`, reads the first's. A sum or count of `x` cast
 /// to `Float64` is the sum or count of `x` when `x` already is one (a
 /// count also when `x` is numeric: the cast makes no nulls).
-fn share_parts(
+pub(crate) fn share_parts(
     chunk: &mut Vec<Expr>,
     combine: &mut Vec<Expr>,
     finish: &mut [Expr],
@@ -353,6 +355,91 @@ fn share_parts(
     }
 }
 
+/// The parts of every aggregation of `aggs`, in order (see [`decompose`]).
+///
+/// Where `aggs` also take the variance or standard deviation of the input
+/// of a `mean`, that mean is pooled from the count and mean the variance
+/// computes per chunk anyway (as the variance's own mean is), so that
+/// [`share_parts`] leaves one reduction fewer per chunk than a sum would.
+pub(crate) fn decompose_all(aggs: &[Expr]) -> Result<Vec<Parts>, String> {
+    let moments: Vec<&Expr> = aggs
+        .iter()
+        .filter_map(|a| match unalias(a) {
+            Expr::Agg(AggExpr::Var(x, _)) | Expr::Agg(AggExpr::Std(x, _)) => Some(&**x),
+            _ => None,
+        })
+        .collect();
+    aggs.iter()
+        .enumerate()
+        .map(|(i, a)| match unalias(a) {
+            Expr::Agg(AggExpr::Mean(x)) if moments.contains(&&**x) => Ok(pooled_mean(x, i)),
+            _ => decompose(a, i),
+        })
+        .collect()
+}
+
+/// `e` without its aliases.
+fn unalias(mut e: &Expr) -> &Expr {
+    while let Expr::Alias(inner, _) = e {
+        e = inner;
+    }
+    e
+}
+
+/// The chunk parts of a variance of `x` (aggregation `i`): the count and
+/// mean of `x` as `Float64`, named `__rask_{i}_count` and `__rask_{i}_mean`.
+fn moment_chunks(x: &Expr, i: usize) -> (Expr, Expr) {
+    let x = x.clone().cast(DataType::Float64);
+    (
+        x.clone().count().alias(part_name(i, "count")),
+        x.mean().fill_null(lit(0.0)).alias(part_name(i, "mean")),
+    )
+}
+
+/// The mean of chunk means `m` weighted by their counts `c` (0 where
+/// every count is 0).
+fn pooled(c: &PlSmallStr, m: &PlSmallStr) -> Expr {
+    ((col(c.clone()) * col(m.clone())).sum() / col(c.clone()).sum().cast(DataType::Float64))
+        .fill_nan(lit(0.0))
+}
+
+/// `mean(x)` (aggregation `i`) pooled from the partials of a variance.
+fn pooled_mean(x: &Expr, i: usize) -> Parts {
+    let (c, m) = (part_name(i, "count"), part_name(i, "mean"));
+    let (count, mean) = moment_chunks(x, i);
+    Parts {
+        chunk: vec![count, mean],
+        combine: vec![
+            col(c.clone()).sum().alias(c.clone()),
+            pooled(&c, &m).alias(m.clone()),
+        ],
+        finish: when(col(c).eq(lit(0))).then(lit(NULL)).otherwise(col(m)),
+    }
+}
+
+/// `agg`'s minimum or maximum, with its NaN rule (`nan_min`/`nan_max`
+/// propagate NaNs, `min`/`max` skip them), taken again over `input`: the
+/// combine of partial extremes. `None` when `agg` is neither.
+pub(crate) fn extreme_of(agg: &Expr, input: Expr) -> Option<Expr> {
+    let input = std::sync::Arc::new(input);
+    match agg {
+        Expr::Agg(AggExpr::Min { propagate_nans, .. }) => Some(Expr::Agg(AggExpr::Min {
+            input,
+            propagate_nans: *propagate_nans,
+        })),
+        Expr::Agg(AggExpr::Max { propagate_nans, .. }) => Some(Expr::Agg(AggExpr::Max {
+            input,
+            propagate_nans: *propagate_nans,
+        })),
+        _ => None,
+    }
+}
+
+/// The name of partial column `part` of aggregation `i`.
+fn part_name(i: usize, part: &str) -> PlSmallStr {
+    PlSmallStr::from(format!("__rask_{i}_{part}"))
+}
+
 /// The three parts of one aggregation (see the module docs).
 pub(crate) struct Parts {
     pub chunk: Vec<Expr>,
@@ -362,12 +449,9 @@ pub(crate) struct Parts {
 
 /// Splits aggregation number `i` into its chunk, combine and finish parts,
 /// or says why it cannot be.
-pub(crate) fn decompose(agg: &Expr, i: usize) -> Result<Parts, String> {
-    let mut e = agg;
-    while let Expr::Alias(inner, _) = e {
-        e = inner;
-    }
-    let n = |part: &str| PlSmallStr::from(format!("__rask_{i}_{part}"));
+fn decompose(agg: &Expr, i: usize) -> Result<Parts, String> {
+    let e = unalias(agg);
+    let n = |part: &str| part_name(i, part);
     let resum = |c: &PlSmallStr| col(c.clone()).sum().alias(c.clone());
     let same = |chunk: Expr| {
         let c = n("v");
@@ -399,19 +483,12 @@ pub(crate) fn decompose(agg: &Expr, i: usize) -> Result<Parts, String> {
                 finish: col(c),
             }
         }
-        Expr::Agg(AggExpr::Min { .. }) => {
+        Expr::Agg(AggExpr::Min { .. }) | Expr::Agg(AggExpr::Max { .. }) => {
             let c = n("v");
+            let again = extreme_of(e, col(c.clone())).expect("a min or max");
             Parts {
                 chunk: vec![e.clone().alias(c.clone())],
-                combine: vec![col(c.clone()).min().alias(c.clone())],
-                finish: col(c),
-            }
-        }
-        Expr::Agg(AggExpr::Max { .. }) => {
-            let c = n("v");
-            Parts {
-                chunk: vec![e.clone().alias(c.clone())],
-                combine: vec![col(c.clone()).max().alias(c.clone())],
+                combine: vec![again.alias(c.clone())],
                 finish: col(c),
             }
         }
@@ -432,11 +509,10 @@ pub(crate) fn decompose(agg: &Expr, i: usize) -> Result<Parts, String> {
         Expr::Agg(AggExpr::Var(x, ddof)) | Expr::Agg(AggExpr::Std(x, ddof)) => {
             let std = matches!(e, Expr::Agg(AggExpr::Std(..)));
             let (c, m, m2) = (n("count"), n("mean"), n("m2"));
+            let (count, mean) = moment_chunks(x, i);
             let x = (**x).clone().cast(DataType::Float64);
             let total = col(c.clone()).sum();
-            let pooled_mean = ((col(c.clone()) * col(m.clone())).sum()
-                / total.clone().cast(DataType::Float64))
-            .fill_nan(lit(0.0));
+            let pooled_mean = pooled(&c, &m);
             let dev = col(m.clone()) - pooled_mean.clone();
             let ddof = *ddof as i64;
             let var = when(col(c.clone()).gt(lit(ddof)))
@@ -444,8 +520,8 @@ pub(crate) fn decompose(agg: &Expr, i: usize) -> Result<Parts, String> {
                 .otherwise(lit(NULL));
             Parts {
                 chunk: vec![
-                    x.clone().count().alias(c.clone()),
-                    x.clone().mean().fill_null(lit(0.0)).alias(m.clone()),
+                    count,
+                    mean,
                     (x.clone().var(0).fill_null(lit(0.0)) * x.count().cast(DataType::Float64))
                         .alias(m2.clone()),
                 ],
@@ -490,44 +566,109 @@ mod tests {
             col("v").var(0),
             len(),
         ];
-        let (mut chunk, mut combine, mut finish) = (Vec::new(), Vec::new(), Vec::new());
-        for (i, a) in aggs.iter().enumerate() {
-            let p = decompose(a, i).unwrap();
-            chunk.extend(p.chunk);
-            combine.extend(p.combine);
-            finish.push(p.finish);
-        }
-        assert_eq!(chunk.len(), 14);
-        share_parts(&mut chunk, &mut combine, &mut finish, &schema);
-        let names = |v: &[Expr]| -> Vec<String> {
-            v.iter()
-                .map(|e| match e {
-                    Expr::Alias(_, n) => n.to_string(),
-                    other => panic!("unnamed {other:?}"),
-                })
-                .collect()
-        };
-        // sum(v) serves mean(v); mean(v)'s count serves count(v) and the
-        // variances' counts; var(0) shares std's mean and squared
+        let (chunk, combine, finish) = shared(&aggs, &schema);
+        assert_eq!(chunk.len(), 8);
+        // mean(v) is pooled from the count and mean its variances take;
+        // that count serves count(v) too, and var(0) shares std's squared
         // deviations; sum(w) is an integer sum, mean(w)'s a float one.
         assert_eq!(
             names(&chunk),
             [
                 "__rask_0_v",
                 "__rask_1_count",
+                "__rask_1_mean",
                 "__rask_3_v",
                 "__rask_4_sum",
                 "__rask_4_count",
-                "__rask_5_mean",
                 "__rask_5_m2",
                 "__rask_7_v"
             ]
         );
         assert_eq!(names(&combine), names(&chunk));
-        // Every column a combine or finish part reads is one that is made.
-        for e in combine.iter().chain(&finish) {
+        reads_only_made_columns(&chunk, &combine, &finish);
+    }
+
+    #[test]
+    fn a_mean_beside_a_standard_deviation_adds_no_chunk_aggregation() {
+        let schema = Schema::from_iter([Field::new("v".into(), DataType::Int32)]);
+        let v = || col("v");
+        let aggs = [
+            v().mean().alias("mean"),
+            v().std(1).alias("std"),
+            v().count().alias("n"),
+        ];
+        let (chunk, combine, finish) = shared(&aggs, &schema);
+        // The variance's count, mean and squared deviations; nothing else.
+        assert_eq!(
+            names(&chunk),
+            ["__rask_0_count", "__rask_0_mean", "__rask_1_m2"]
+        );
+        reads_only_made_columns(&chunk, &combine, &finish);
+        // Without the standard deviation, the mean is a sum and a count.
+        let (chunk, ..) = shared(&aggs[..1], &schema);
+        assert_eq!(names(&chunk), ["__rask_0_sum", "__rask_0_count"]);
+    }
+
+    #[test]
+    fn partial_extremes_are_combined_with_their_nan_rule() {
+        for propagate_nans in [false, true] {
+            let v = std::sync::Arc::new(col("v"));
+            let aggs = [
+                Expr::Agg(AggExpr::Min {
+                    input: v.clone(),
+                    propagate_nans,
+                }),
+                Expr::Agg(AggExpr::Max {
+                    input: v,
+                    propagate_nans,
+                }),
+            ];
+            for (i, a) in aggs.iter().enumerate() {
+                let p = decompose(a, i).unwrap();
+                let Expr::Alias(combine, _) = &p.combine[0] else {
+                    panic!("an unnamed combine: {:?}", p.combine[0]);
+                };
+                let want = Expr::Agg(match a {
+                    Expr::Agg(AggExpr::Min { .. }) => AggExpr::Min {
+                        input: std::sync::Arc::new(col(part_name(i, "v"))),
+                        propagate_nans,
+                    },
+                    _ => AggExpr::Max {
+                        input: std::sync::Arc::new(col(part_name(i, "v"))),
+                        propagate_nans,
+                    },
+                });
+                assert_eq!(**combine, want);
+            }
+        }
+    }
+
+    /// The chunk, combine and finish parts of `aggs` after sharing.
+    fn shared(aggs: &[Expr], schema: &Schema) -> (Vec<Expr>, Vec<Expr>, Vec<Expr>) {
+        let (mut chunk, mut combine, mut finish) = (Vec::new(), Vec::new(), Vec::new());
+        for p in decompose_all(aggs).unwrap() {
+            chunk.extend(p.chunk);
+            combine.extend(p.combine);
+            finish.push(p.finish);
+        }
+        share_parts(&mut chunk, &mut combine, &mut finish, schema);
+        (chunk, combine, finish)
+    }
+
+    fn names(v: &[Expr]) -> Vec<String> {
+        v.iter()
+            .map(|e| match e {
+                Expr::Alias(_, n) => n.to_string(),
+                other => panic!("unnamed {other:?}"),
+            })
+            .collect()
+    }
+
+    /// Every column a combine or finish part reads is one that is made.
+    fn reads_only_made_columns(chunk: &[Expr], combine: &[Expr], finish: &[Expr]) {
+        for e in combine.iter().chain(finish) {
             for n in crate::steps::root_names(e).unwrap() {
-                assert!(names(&chunk).contains(&n.to_string()), "{n} in {e:?}");
+                assert!(names(chunk).contains(&n.to_string()), "{n} in {e:?}");
             }
         }
     }

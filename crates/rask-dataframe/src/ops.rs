@@ -29,7 +29,7 @@ use rask_core::{Error, Executor, Result};
 
 use crate::categorical::{distinct_list, flatten};
 use crate::frame::{DataFrame, fmt_schema, polars_error};
-use crate::groupby::decompose;
+use crate::groupby::{decompose_all, share_parts};
 use crate::steps::{SerExpr, Step, output_schema};
 
 fn ser(v: &[Expr]) -> Vec<SerExpr> {
@@ -75,16 +75,16 @@ impl DataFrame {
             }
         };
         let (mut chunk, mut combine, mut finish) = (Vec::new(), Vec::new(), Vec::new());
-        for (i, (agg, (name, dtype))) in aggs.iter().zip(oracle.iter()).enumerate() {
-            match decompose(agg, i) {
-                Ok(parts) => {
-                    chunk.extend(parts.chunk);
-                    combine.extend(parts.combine);
-                    finish.push(parts.finish.cast(dtype.clone()).alias(name.clone()));
-                }
-                Err(msg) => return self.with_error(format!("agg: {msg}")),
-            }
+        let parts = match decompose_all(aggs) {
+            Ok(p) => p,
+            Err(msg) => return self.with_error(format!("agg: {msg}")),
+        };
+        for (parts, (name, dtype)) in parts.into_iter().zip(oracle.iter()) {
+            chunk.extend(parts.chunk);
+            combine.extend(parts.combine);
+            finish.push(parts.finish.cast(dtype.clone()).alias(name.clone()));
         }
+        share_parts(&mut chunk, &mut combine, &mut finish, self.schema());
         let partial = self.with_step("agg", Step::Select(ser(&chunk)));
         crate::tree::reduce(
             &partial,

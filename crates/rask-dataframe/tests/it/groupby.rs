@@ -16,6 +16,9 @@ fn aggs() -> Vec<Expr> {
         col("w").sum(),
         col("v").std(1).alias("std"),
         col("v").var(0).alias("var0"),
+        // An integer mean beside its variance: pooled from the variance's
+        // partials.
+        col("w").var(1).alias("wvar"),
         len().alias("rows"),
         col("v").first().alias("first"),
         col("w").last().alias("last"),

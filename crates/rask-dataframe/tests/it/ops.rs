@@ -47,6 +47,8 @@ fn reductions_equal_polars() {
         let aggs = [
             col("v").std(1).alias("s"),
             col("w").var(0).alias("var"),
+            col("w").mean().alias("wmean"),
+            col("v").mean().alias("vmean"),
             col("v").first().alias("f"),
             len().alias("n"),
         ];
