@@ -77,10 +77,31 @@ fn regular_axis(len: usize, size: usize) -> Vec<usize> {
     v
 }
 
+/// An error unless `shape`'s element count fits an index (`isize`).
+fn check_elements(shape: &[usize]) -> Result<()> {
+    let elements = shape
+        .iter()
+        .try_fold(1usize, |acc, &n| acc.checked_mul(n))
+        .filter(|&n| n <= isize::MAX as usize);
+    match elements {
+        Some(_) => Ok(()),
+        None => Err(Error::invalid(
+            "shape",
+            format!(
+                "the shape {} has more elements than an index can count ({}); use a smaller \
+                 shape",
+                fmt_shape(shape),
+                isize::MAX
+            ),
+        )),
+    }
+}
+
 impl Chunks {
     /// Explicit block sizes per axis; each axis must sum to its length in
     /// `shape` and have no empty block (unless the axis is empty).
     pub fn new(per_axis: Vec<Vec<usize>>, shape: &[usize]) -> Result<Self> {
+        check_elements(shape)?;
         if per_axis.len() != shape.len() {
             return Err(Error::invalid(
                 "chunks",
@@ -150,7 +171,30 @@ impl Chunks {
                 ),
             ));
         }
+        check_elements(shape)?;
         let auto = auto_sizes(shape, specs, itemsize, target_bytes);
+        // Blocks per axis, before any list of them is made.
+        let blocks = specs
+            .iter()
+            .zip(shape)
+            .enumerate()
+            .map(|(ax, (spec, &len))| match spec {
+                ChunkSpec::Whole => 1,
+                ChunkSpec::Auto => len.div_ceil(auto[ax].max(1)).max(1),
+                ChunkSpec::Size(s) => len.div_ceil((*s).max(1)).max(1),
+                ChunkSpec::Sizes(v) => v.len(),
+            })
+            .try_fold(1usize, |acc, n| acc.checked_mul(n));
+        if blocks.is_none_or(|b| b > MAX_BLOCKS) {
+            return Err(Error::invalid(
+                "chunks",
+                format!(
+                    "chunks {specs:?} cut the shape {} into more than {MAX_BLOCKS} blocks; use \
+                     larger blocks",
+                    fmt_shape(shape)
+                ),
+            ));
+        }
         let mut per_axis = Vec::with_capacity(shape.len());
         for (ax, (spec, &len)) in specs.iter().zip(shape).enumerate() {
             per_axis.push(match spec {
@@ -178,6 +222,10 @@ impl Chunks {
     }
 
     /// Block sizes along `axis`.
+    ///
+    /// # Panics
+    ///
+    /// When `axis` is not below [`Chunks::ndim`], as slice indexing does.
     pub fn axis(&self, axis: usize) -> &[usize] {
         &self.0[axis]
     }
@@ -204,6 +252,10 @@ impl Chunks {
 
     /// Starting offsets of the blocks along `axis`, plus the axis length at
     /// the end.
+    ///
+    /// # Panics
+    ///
+    /// When `axis` is not below [`Chunks::ndim`].
     pub fn offsets(&self, axis: usize) -> Vec<usize> {
         let mut v = Vec::with_capacity(self.0[axis].len() + 1);
         let mut acc = 0;
@@ -216,6 +268,10 @@ impl Chunks {
     }
 
     /// Shape of the block at `index`.
+    ///
+    /// # Panics
+    ///
+    /// When `index` names a block these chunks lack.
     pub fn block_shape(&self, index: &[usize]) -> Vec<usize> {
         index
             .iter()
@@ -225,6 +281,10 @@ impl Chunks {
     }
 
     /// Where the block at `index` starts in the array.
+    ///
+    /// # Panics
+    ///
+    /// When `index` names a block these chunks lack.
     pub fn block_start(&self, index: &[usize]) -> Vec<usize> {
         index
             .iter()
@@ -247,6 +307,10 @@ impl Chunks {
     }
 }
 
+/// The most blocks one array may have (2^28: its graph alone would
+/// take hundreds of gigabytes).
+pub const MAX_BLOCKS: usize = 1 << 28;
+
 /// Block sizes for `Auto` axes: square-ish blocks near `target_bytes`.
 fn auto_sizes(
     shape: &[usize],
@@ -264,7 +328,7 @@ fn auto_sizes(
             ChunkSpec::Size(n) => (*n).min(len).max(1) as u64,
             ChunkSpec::Sizes(v) => v.iter().copied().max().unwrap_or(1).max(1) as u64,
         })
-        .product();
+        .fold(1u64, u64::saturating_mul);
     let mut budget = (target_bytes / itemsize.max(1) as u64 / fixed).max(1) as f64;
     let mut autos: Vec<usize> = (0..shape.len())
         .filter(|&a| specs[a] == ChunkSpec::Auto)

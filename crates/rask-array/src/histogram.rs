@@ -107,6 +107,10 @@ impl Binning {
     }
 }
 
+/// The most bins [`histogram`] counts into (2^28: the counts are one
+/// block of 2 GiB).
+pub const MAX_BINS: usize = 1 << 28;
+
 /// Counts of `x`'s elements in `bins` equal-width bins over `range`, and the
 /// `bins + 1` edges (NumPy's `np.histogram(x, bins, range)`).
 ///
@@ -114,7 +118,8 @@ impl Binning {
 ///
 /// # Errors
 ///
-/// When `bins` is 0 or the range is not finite with `lo < hi`.
+/// When `bins` is 0 or above [`MAX_BINS`], or the range is not finite
+/// with `lo < hi` or is wider than a float holds.
 ///
 /// ```
 /// # use rask_local as _;
@@ -136,10 +141,25 @@ pub fn histogram<T: Number>(
             "bins must be at least 1".to_string(),
         ));
     }
+    if bins > MAX_BINS {
+        return Err(Error::invalid(
+            "histogram",
+            format!("{bins} bins: the most is {MAX_BINS} (the counts are one block)"),
+        ));
+    }
     if !(lo.is_finite() && hi.is_finite() && lo < hi) {
         return Err(Error::invalid(
             "histogram",
             format!("range ({lo}, {hi}) must be finite with low < high"),
+        ));
+    }
+    if !(hi - lo).is_finite() {
+        return Err(Error::invalid(
+            "histogram",
+            format!(
+                "range ({lo}, {hi}) is wider than a float can hold; {bins} bins of it would not \
+                 have finite widths (NumPy: \"Too many bins for data range\")"
+            ),
         ));
     }
     // NumPy's edges: linspace(lo, hi, bins + 1).

@@ -124,7 +124,7 @@ pub use creation::BlockInfo;
 pub use element::ComplexElement;
 pub use element::{Accumulate, CastFrom, Element, Float, Number};
 pub use elementwise::{Operand, where_};
-pub use histogram::{histogram, histogram_edges};
+pub use histogram::{MAX_BINS, histogram, histogram_edges};
 pub use num_complex::{self, Complex};
 pub use overlap::{Boundary, IntoBoundaries};
 pub use slicing::{NewAxis, SliceElem, SliceRange};

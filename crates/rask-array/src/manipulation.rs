@@ -259,8 +259,9 @@ impl<T: Element> Array<T> {
         if let Some(e) = self.error() {
             return Array::invalid(e);
         }
-        let size: usize = shape.iter().product();
-        if size != self.len() {
+        let size = shape.iter().try_fold(1usize, |acc, &n| acc.checked_mul(n));
+        if size != Some(self.len()) {
+            let size = size.map_or("more than fit in an index".into(), |n| n.to_string());
             return Array::invalid(format!(
                 "reshape: cannot reshape an array of shape {} ({} elements) into shape {} ({size} elements); the shapes must hold the same number of elements",
                 fmt_shape(self.shape()),
@@ -268,6 +269,7 @@ impl<T: Element> Array<T> {
                 fmt_shape(shape)
             ));
         }
+        let size = self.len();
         if shape == self.shape() {
             return self.clone();
         }

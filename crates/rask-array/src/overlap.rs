@@ -445,7 +445,7 @@ impl<T: Element> Array<T> {
             for (i, &c) in sizes.iter().enumerate() {
                 let front = if i == 0 && none { 0 } else { d };
                 let back = if i + 1 == n && none { 0 } else { d };
-                if front + back >= c && (front + back > 0) {
+                if front.saturating_add(back) >= c && (front > 0 || back > 0) {
                     return Array::invalid(format!(
                         "trim_internal: block {i} along axis {a} has {c} elements, too few to remove halos of depth {d} from it (array of shape {} with chunks {}); trim only what overlap added",
                         fmt_shape(self.shape()),

@@ -278,6 +278,12 @@ fn normalize(start: Option<isize>, stop: Option<isize>, step: isize, len: usize)
     (start, count as usize)
 }
 
+/// `x / a` rounded up, for `x >= 0` and `a > 0`, without overflow for
+/// any `a`.
+fn ceil_div(x: isize, a: isize) -> isize {
+    x / a + isize::from(x % a != 0)
+}
+
 /// The selected positions `start + k * step`, per input block: for every
 /// output block along the axis, the input block and the ndarray slice of it.
 fn range_pieces(
@@ -317,7 +323,7 @@ fn range_pieces(
             let k0 = if start >= o {
                 0
             } else {
-                (o - start + a - 1) / a
+                ceil_div(o - start, a)
             };
             if e - 1 < start {
                 continue;
@@ -328,7 +334,7 @@ fn range_pieces(
             let k0 = if start < e {
                 0
             } else {
-                (start - (e - 1) + a - 1) / a
+                ceil_div(start - (e - 1), a)
             };
             if start < o {
                 continue;
@@ -436,7 +442,10 @@ fn plan(shape: &[usize], chunks: &Chunks, elems: &[SliceElem]) -> Result<SlicePl
             }
             SliceElem::Full | SliceElem::Range { .. } => {
                 let (start, stop, step) = match *elem {
-                    SliceElem::Range { start, stop, step } => (start, stop, step),
+                    // A step of `isize::MIN` selects what `-isize::MAX`
+                    // does (one element: no axis is that long) and has no
+                    // magnitude of its own.
+                    SliceElem::Range { start, stop, step } => (start, stop, step.max(-isize::MAX)),
                     _ => (None, None, 1),
                 };
                 let (first, count) = normalize(start, stop, step, shape[ax]);

@@ -180,7 +180,12 @@ fn page_kind(d: &mut TiffDecoder) -> std::result::Result<PageKind, String> {
         .find_tag_unsigned(Tag::PlanarConfiguration)
         .map_err(|e| e.to_string())?
         .unwrap_or(1);
-    let (b, f) = (bits[0], format[0]);
+    let (Some(&b), Some(&f)) = (bits.first(), format.first()) else {
+        return Err(format!(
+            "its BitsPerSample ({bits:?}) or SampleFormat ({format:?}) tag is empty; the file is \
+             damaged"
+        ));
+    };
     if bits.iter().any(|&x| x != b) || format.iter().any(|&x| x != f) {
         return Err(format!(
             "its samples differ in type (bits {bits:?}, formats {format:?}); rask reads images whose \

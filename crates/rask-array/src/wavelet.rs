@@ -237,17 +237,37 @@ pub fn idwt<T: Float>(
     kernel::idwt_layer(a, d, &w.rec_lo(), &w.rec_hi(), axis, mode)
 }
 
+/// The deepest multilevel transform [`wavedec`] and [`wavedec2`] take.
+/// Every level at least halves the length of a signal longer than twice
+/// the filter, so past 64 levels (far past [`dwt_max_level`] of any
+/// length) each level only adds boundary coefficients.
+pub const MAX_LEVEL: usize = 64;
+
+/// `level` checked against [`MAX_LEVEL`].
+fn check_level(what: &str, level: usize) -> Result<()> {
+    if level > MAX_LEVEL {
+        return Err(Error::invalid(
+            "wavelet level",
+            format!(
+                "{what} to level {level}: the most is {MAX_LEVEL} (`dwt_max_level` gives the \
+                 deepest level without boundary effects)"
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The multilevel transform along `axis`: `[cA_n, cD_n, ..., cD_1]`, the
 /// approximation at `level` then the details from the coarsest to the
 /// finest (PyWavelets' `pywt.wavedec(x, wavelet, mode, level, axis)`).
 /// Levels beyond [`dwt_max_level`] are computed as PyWavelets does (it
-/// warns of boundary effects). The axis may be chunked (see the module
-/// docs).
+/// warns of boundary effects), up to [`MAX_LEVEL`]. The axis may be
+/// chunked (see the module docs).
 ///
 /// # Errors
 ///
-/// An unknown wavelet, an axis the array lacks, or an axis too short for
-/// the mode.
+/// An unknown wavelet, an axis the array lacks, an axis too short for
+/// the mode, or a level above [`MAX_LEVEL`].
 ///
 /// ```
 /// # use rask_local as _;
@@ -271,6 +291,7 @@ pub fn wavedec<T: Float>(
 ) -> Result<Vec<Array<T>>> {
     let w = Wavelet::new(wavelet)?;
     check_axis("wavedec", x, axis, Some(mode))?;
+    check_level("wavedec", level)?;
     let mut a = x.clone();
     let mut details = Vec::with_capacity(level);
     for _ in 0..level {
@@ -353,6 +374,7 @@ pub fn wavedec2<T: Float>(
 ) -> Result<Coeffs2<T>> {
     let w = Wavelet::new(wavelet)?;
     check_axes("wavedec2", x, axes, Some(mode))?;
+    check_level("wavedec2", level)?;
     let (lo, hi) = (w.dec_lo(), w.dec_hi());
     let mut a = x.clone();
     let mut details = Vec::with_capacity(level);
@@ -411,7 +433,19 @@ pub fn waverec2<T: Float>(
 /// `a` cut to `d`'s length along `axis` when it is one longer (the other
 /// transformed axis is cut by the IDWT itself).
 fn trim_to<T: Float>(a: &Array<T>, d: &Array<T>, axis: usize) -> Result<Array<T>> {
-    let (na, nd) = (a.try_shape()?[axis], d.try_shape()?[axis]);
+    let (sa, sd) = (a.try_shape()?, d.try_shape()?);
+    if sa.len() != sd.len() {
+        return Err(Error::invalid(
+            "wavelet coefficients",
+            format!(
+                "an approximation of shape {} with details of shape {}: they must have as many \
+                 axes",
+                fmt_shape(sa),
+                fmt_shape(sd)
+            ),
+        ));
+    }
+    let (na, nd) = (sa[axis], sd[axis]);
     if na == nd + 1 {
         let mut elems = vec![crate::slicing::full(); a.ndim()];
         elems[axis] = crate::slicing::range(0, nd as isize);

@@ -257,6 +257,21 @@ fn shape_of(path: &Path, store: &Store) -> Result<Vec<usize>> {
 fn native_chunks(path: &Path, store: &Store) -> Result<Chunks> {
     let shape = shape_of(path, store)?;
     let grid = store.chunk_grid_shape().to_vec();
+    let blocks = grid
+        .iter()
+        .zip(&shape)
+        .map(|(&g, &len)| if len == 0 { 1 } else { g })
+        .try_fold(1u64, |acc, g| acc.checked_mul(g));
+    if blocks.is_none_or(|b| b > crate::chunks::MAX_BLOCKS as u64) {
+        return Err(bad_store(
+            path,
+            format!(
+                "its chunk grid {grid:?} has more than {} chunks; rechunk the store into \
+                 larger chunks",
+                crate::chunks::MAX_BLOCKS
+            ),
+        ));
+    }
     let mut per_axis = Vec::with_capacity(shape.len());
     for (axis, &len) in shape.iter().enumerate() {
         if len == 0 {

@@ -278,6 +278,30 @@ fn bad_chunk_requests_are_rejected_naming_the_shape() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("(4,)"), "{err}");
+    // More elements than an index counts, whatever the chunks.
+    let huge = [1usize << 16; 4];
+    for chunks in [
+        vec![ChunkSpec::Whole; 4],
+        vec![ChunkSpec::Auto; 4],
+        vec![ChunkSpec::Size(1 << 10); 4],
+    ] {
+        let err = Array::<u8>::zeros(&huge, chunks).unwrap_err().to_string();
+        assert!(
+            err.contains("(65536, 65536, 65536, 65536)") && err.contains("more elements"),
+            "{err}"
+        );
+    }
+    // Lazy arrays may be huge, but not cut into more blocks than a graph
+    // can hold.
+    let lazy = Array::<f64>::zeros(&[1 << 40], &[1 << 20]).unwrap();
+    assert_eq!(lazy.chunks().numblocks(), vec![1 << 20]);
+    let err = Array::<f64>::zeros(&[1 << 40], &[1])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("blocks") && err.contains("(1099511627776,)"),
+        "{err}"
+    );
 }
 
 #[test]

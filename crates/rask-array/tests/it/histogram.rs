@@ -89,7 +89,13 @@ fn values_on_edges_nan_and_integers() {
 #[test]
 fn bad_bins_and_ranges_are_errors() {
     let x = Array::<f64>::ones(&[4], &[2]).unwrap();
-    for (bins, range) in [(0, (0.0, 1.0)), (3, (1.0, 1.0)), (3, (0.0, f64::INFINITY))] {
+    for (bins, range) in [
+        (0, (0.0, 1.0)),
+        (3, (1.0, 1.0)),
+        (3, (0.0, f64::INFINITY)),
+        (3, (-f64::MAX, f64::MAX)),
+        (usize::MAX, (0.0, 1.0)),
+    ] {
         let err = histogram(&x, bins, range).unwrap_err().to_string();
         assert!(err.contains("histogram"), "{err}");
     }

@@ -254,6 +254,8 @@ fn bad_shapes_and_axes_are_named() {
         err.contains("(3, 1, 4)") && err.contains("(5, 2)") && err.contains("12 elements"),
         "{err}"
     );
+    let err = x.reshape(&[usize::MAX, 2]).unwrap_err().to_string();
+    assert!(err.contains("more than fit in an index"), "{err}");
     let err = x.squeeze_axes(&[0]).compute().unwrap_err().to_string();
     assert!(err.contains("axis 0") && err.contains("length 3"), "{err}");
     let err = x.squeeze_axes(&[3]).compute().unwrap_err().to_string();

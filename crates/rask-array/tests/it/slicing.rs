@@ -174,6 +174,20 @@ fn slicing_keeps_blocks_apart() {
 }
 
 #[test]
+fn the_most_extreme_steps_select_one_element_as_in_numpy() {
+    let nd = data(&[10, 6], 3);
+    let x = Array::from_ndarray(nd.clone(), &[4, 4]).unwrap();
+    // x[::-2**63] and x[:, ::2**63 - 1]: the last row, the first column.
+    let y = x.slice(&[range_step(None, None, isize::MIN)]).unwrap();
+    assert_eq!(y.shape(), &[1, 6]);
+    assert_eq!(y.compute().unwrap(), reference(&nd, &s![9..10, ..]));
+    let z = x
+        .slice(&[full_(), range_step(None, None, isize::MAX)])
+        .unwrap();
+    assert_eq!(z.compute().unwrap(), reference(&nd, &s![.., 0..1]));
+}
+
+#[test]
 fn whole_slices_return_the_array() {
     let x = Array::<f64>::ones(&[4, 5], &[2, 2]).unwrap();
     assert_eq!(x.slice(&[]).unwrap().name(), x.name());

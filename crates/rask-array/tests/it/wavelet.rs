@@ -359,6 +359,38 @@ fn bad_input_is_a_clear_error() {
     // An invalid input array carries its error here.
     let bad = &x + &Array::<f64>::ones(&[3], &[3]).unwrap();
     assert!(wavelet::wavedec(&bad, "haar", 1, Axis(0), Mode::Symmetric).is_err());
+    // Levels past any use are refused before anything is planned.
+    for level in [wavelet::MAX_LEVEL + 1, usize::MAX] {
+        let e = err_text(wavelet::wavedec(
+            &x,
+            "haar",
+            level,
+            Axis(0),
+            Mode::Symmetric,
+        ));
+        assert!(e.contains(&format!("level {level}")), "{e}");
+        let e = err_text(wavelet::wavedec2(
+            &x,
+            "haar",
+            level,
+            [Axis(0), Axis(1)],
+            Mode::Symmetric,
+        ));
+        assert!(e.contains("the most is 64"), "{e}");
+    }
+    // Coefficients whose approximation lacks the details' axes.
+    let c = wavelet::wavedec2(&x, "haar", 1, [Axis(1), Axis(0)], Mode::Symmetric).unwrap();
+    let flat = wavelet::Coeffs2 {
+        approx: Array::<f64>::ones(&[5], &[5]).unwrap(),
+        details: c.details,
+    };
+    let e = err_text(wavelet::waverec2(
+        &flat,
+        "haar",
+        [Axis(1), Axis(0)],
+        Mode::Symmetric,
+    ));
+    assert!(e.contains("as many axes") && e.contains("(5,)"), "{e}");
 }
 
 #[test]
