@@ -343,6 +343,16 @@ impl ReadCsvBlock {
         let mut f = File::open(&self.path)?;
         let meta = f.metadata()?;
         let size = meta.len();
+        if self.start > 0 && self.start >= size {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!(
+                    "the file has {size} bytes, but this block starts at byte {}: it was cut \
+                     short after the dataframe was planned; read it again",
+                    self.start
+                ),
+            ));
+        }
         let syntax = self.syntax();
         let states = file_states(&self.path, &meta, self.blocksize, syntax);
         // Where the first owned row starts.

@@ -81,7 +81,7 @@ impl KeySet {
                 bits: Vec::new(),
             });
         };
-        let span = max.abs_diff(min) + 1;
+        let span = max.abs_diff(min).saturating_add(1);
         if span <= MAX_BITS {
             let mut bits = vec![0u64; span.div_ceil(64) as usize];
             for v in values {
@@ -190,6 +190,10 @@ mod tests {
         assert!(spread.contains(1 << 40) && spread.contains(-(1 << 40)));
         let empty = set(&[None]);
         assert!(!empty.contains(0));
+        // The widest span of all (its length does not fit a u64).
+        let widest = set(&[Some(i64::MIN), Some(i64::MAX)]);
+        assert!(matches!(widest, KeySet::Hashed(_)));
+        assert!(widest.contains(i64::MIN) && widest.contains(i64::MAX) && !widest.contains(0));
     }
 
     #[test]

@@ -107,19 +107,35 @@ use frame::{Layer, Source, part_key};
 /// assert_eq!(d.compute().unwrap().height(), 3);
 /// ```
 pub fn from_polars(df: PlFrame, npartitions: usize) -> Result<DataFrame> {
-    if npartitions == 0 {
-        return Err(Error::invalid(
-            "npartitions",
-            "a dataframe needs at least one partition; pass 1 or more",
-        ));
+    if let Some(msg) = bad_npartitions(npartitions) {
+        return Err(Error::invalid("npartitions", msg));
     }
     let rows = df.height();
-    let bounds: Vec<usize> = (0..=npartitions).map(|i| i * rows / npartitions).collect();
+    let bounds: Vec<usize> = (0..=npartitions)
+        .map(|i| (i as u128 * rows as u128 / npartitions as u128) as usize)
+        .collect();
     let parts: Vec<PlFrame> = bounds
         .windows(2)
         .map(|w| df.slice(w[0] as i64, w[1] - w[0]))
         .collect();
     from_partitions(parts)
+}
+
+/// The most partitions [`from_polars`] and [`DataFrame::repartition`]
+/// make (2^24: a graph of more would not fit in memory).
+pub const MAX_PARTITIONS: usize = 1 << 24;
+
+/// Why `n` partitions cannot be asked for, if they cannot.
+pub(crate) fn bad_npartitions(n: usize) -> Option<String> {
+    if n == 0 {
+        Some("a dataframe needs at least one partition; pass 1 or more".into())
+    } else if n > MAX_PARTITIONS {
+        Some(format!(
+            "{n} partitions: the most is {MAX_PARTITIONS}; ask for fewer, larger partitions"
+        ))
+    } else {
+        None
+    }
 }
 
 /// A dataframe whose partitions are `parts`, in order. Every partition must

@@ -160,14 +160,8 @@ pub(crate) fn guarded(
     f: impl FnOnce() -> Result<PlFrame, BoxError> + Send,
 ) -> Result<PlFrame, BoxError> {
     let run = std::panic::AssertUnwindSafe(|| polars_pool(f));
-    std::panic::catch_unwind(run).unwrap_or_else(|p| {
-        let msg = p
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| p.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "a panic".to_string());
-        Err(format!("panicked: {msg}").into())
-    })
+    std::panic::catch_unwind(run)
+        .unwrap_or_else(|p| Err(format!("panicked: {}", crate::steps::panic_message(&*p)).into()))
 }
 
 fn meta_error(what: &str, e: &BoxError) -> String {

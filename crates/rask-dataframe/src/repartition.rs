@@ -35,10 +35,8 @@ impl DataFrame {
         if self.error().is_some() {
             return self.clone();
         }
-        if npartitions == 0 {
-            return self.with_error(
-                "repartition: a dataframe needs at least one partition; pass 1 or more".into(),
-            );
+        if let Some(msg) = crate::bad_npartitions(npartitions) {
+            return self.with_error(format!("repartition: {msg}"));
         }
         let m = self.npartitions();
         if npartitions == m {

@@ -242,6 +242,9 @@ pub(crate) fn hash_shuffle(
     options: &ShuffleOptions,
 ) -> DataFrame {
     let n = n.max(1);
+    if let Some(msg) = crate::bad_npartitions(n) {
+        return df.with_error(format!("shuffle: {msg}"));
+    }
     let cast: Vec<SerExpr> = keys
         .iter()
         .zip(dtypes)
@@ -296,6 +299,9 @@ pub(crate) fn shuffle(
 ) -> DataFrame {
     if input.error().is_some() {
         return input.clone();
+    }
+    if let Some(msg) = crate::bad_npartitions(n_out) {
+        return input.with_error(format!("{what}: {msg}"));
     }
     let name = layer_name(
         what,

@@ -16,7 +16,8 @@ use std::collections::BTreeSet;
 
 use polars::polars_utils::pl_serialize;
 use polars::prelude::{
-    DataFrame as PlFrame, Expr, IntoLazy, LazyFrame, PlSmallStr, PolarsError, Schema, SchemaRef,
+    DataFrame as PlFrame, Expr, IdxSize, IntoLazy, LazyFrame, PlSmallStr, PolarsError, Schema,
+    SchemaRef,
 };
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -47,7 +48,9 @@ impl Step {
             Step::WithColumns(e) => {
                 lf.with_columns(e.iter().map(|e| e.0.clone()).collect::<Vec<_>>())
             }
-            Step::Head(n) => lf.limit(*n as _),
+            // A partition holds at most `IdxSize::MAX` rows, so a larger
+            // `n` keeps them all.
+            Step::Head(n) => lf.limit(IdxSize::try_from(*n).unwrap_or(IdxSize::MAX)),
             Step::GroupBy(keys, aggs) => lf
                 .group_by(keys.iter().map(|e| e.0.clone()).collect::<Vec<_>>())
                 .agg(aggs.iter().map(|e| e.0.clone()).collect::<Vec<_>>()),
@@ -74,9 +77,31 @@ pub(crate) fn run_steps(steps: &[Step], df: PlFrame) -> Result<PlFrame, PolarsEr
 
 /// The schema the steps give from `input`, found on an empty frame: checks
 /// column names and types without reading data.
+/// A panic inside Polars (an expression it cannot plan) is an error here,
+/// in the caller's thread, not a panic out of the public API.
 pub(crate) fn output_schema(input: &Schema, steps: &[Step]) -> Result<SchemaRef, PolarsError> {
-    let mut lf = apply_all(steps, PlFrame::empty_with_schema(input).lazy());
-    lf.collect_schema()
+    let plan = std::panic::AssertUnwindSafe(|| {
+        let mut lf = apply_all(steps, PlFrame::empty_with_schema(input).lazy());
+        lf.collect_schema()
+    });
+    std::panic::catch_unwind(plan).unwrap_or_else(|p| {
+        Err(PolarsError::ComputeError(
+            format!(
+                "Polars panicked while planning these steps: {}",
+                panic_message(&*p)
+            )
+            .into(),
+        ))
+    })
+}
+
+/// The message a panic was raised with.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
 }
 
 /// The columns of the input that the steps read, or `None` for all of them

@@ -129,3 +129,28 @@ fn a_ragged_row_is_named_by_file_and_line() {
         .to_string();
     assert!(e.contains("r.csv, line 4") && e.contains("5,6,7"), "{e}");
 }
+
+#[test]
+fn a_file_cut_short_after_planning_is_an_error_naming_it() {
+    let dir = temp_dir("csv-cut");
+    let f = dir.join("a.csv");
+    write_csv(&data(200, 4), &f);
+    let d = ReadCsv::new(f.to_str().unwrap())
+        .blocksize(256)
+        .finish()
+        .unwrap();
+    assert!(d.npartitions() > 2);
+    // The file loses its second half after the blocks were planned.
+    let len = std::fs::metadata(&f).unwrap().len();
+    std::fs::File::options()
+        .write(true)
+        .open(&f)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let e = d.compute().unwrap_err().to_string();
+    assert!(
+        e.contains("a.csv") && e.contains("cut short") && !e.contains("panicked"),
+        "{e}"
+    );
+}

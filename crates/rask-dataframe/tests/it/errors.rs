@@ -73,6 +73,18 @@ fn non_parquet_and_truncated_files_are_named() {
 #[test]
 fn zero_partitions_is_refused() {
     assert!(dd::from_polars(data(3, 1), 0).is_err());
+    // So are more partitions than a graph can hold, with their count.
+    for n in [dd::MAX_PARTITIONS + 1, usize::MAX] {
+        let e = dd::from_polars(data(3, 1), n).unwrap_err().to_string();
+        assert!(e.contains(&n.to_string()) && e.contains("fewer"), "{e}");
+        let e = dd::from_polars(data(3, 1), 2)
+            .unwrap()
+            .repartition(n)
+            .compute()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("repartition") && e.contains("fewer"), "{e}");
+    }
     assert!(dd::from_partitions(vec![]).is_err());
     let a = df!("a" => [1i64]).unwrap();
     let b = df!("a" => [1.5f64]).unwrap();

@@ -52,6 +52,9 @@ fn from_polars_splits_evenly_and_head_reads_few_partitions() {
     assert!(sizes.iter().all(|&s| s == 10 || s == 11), "{sizes:?}");
     assert_frames_eq(&d.head(25).unwrap(), &pl.head(Some(25)));
     assert_frames_eq(&d.head(1000).unwrap(), &pl);
+    // More rows than a partition can index: all of them, not none.
+    assert_frames_eq(&d.head(1 << 32).unwrap(), &pl);
+    assert_frames_eq(&d.head(usize::MAX).unwrap(), &pl);
     assert_eq!(d.len().unwrap(), 103);
 }
 
