@@ -60,10 +60,30 @@ pub(crate) const MIN_BIG: usize = 4 << 20;
 pub(crate) const CAP: usize = 1 << 30;
 /// Blocks the pool may hold.
 pub(crate) const SLOTS: usize = 128;
-/// The page size large blocks are rounded to (4 KiB on Linux's x86-64 and
-/// common aarch64 kernels; a larger page only makes the rounding finer
-/// than the page, which `mmap` rounds up again).
+/// The page size large blocks are rounded to and split at. Only kernels
+/// with this page size (Linux on x86-64 and most aarch64) pool: on one with
+/// 16 or 64 KiB pages a split would fall inside a page, and unmapping one
+/// piece would unmap the start of its neighbour, so there every block is
+/// mimalloc's ([`pools`]).
 const PAGE: usize = 4096;
+
+/// Whether this kernel's page size is [`PAGE`] (read once: 1 yes, 2 no).
+static PAGE_OK: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Whether large blocks are mapped and pooled here (see [`PAGE`]).
+fn pools() -> bool {
+    match PAGE_OK.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => {
+            // SAFETY: `sysconf` only reads a value; it does not allocate.
+            let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+            let ok = page == PAGE as libc::c_long;
+            PAGE_OK.store(if ok { 1 } else { 2 }, Ordering::Relaxed);
+            ok
+        }
+    }
+}
 
 /// The program's global allocator with the `mimalloc` feature on Linux.
 pub struct Allocator;
@@ -99,7 +119,7 @@ fn round_up(size: usize) -> usize {
 }
 
 fn is_big(layout: &Layout) -> bool {
-    layout.size() >= MIN_BIG && layout.align() <= PAGE
+    layout.size() >= MIN_BIG && layout.align() <= PAGE && pools()
 }
 
 /// Ranges to unmap once the pool's lock is let go: the allocator must not
@@ -458,6 +478,15 @@ mod tests {
 
     fn ranges(out: &Unmap) -> Vec<(usize, usize)> {
         out.ranges[..out.len].to_vec()
+    }
+
+    #[test]
+    fn only_kernels_with_4_kib_pages_pool() {
+        // SAFETY: reads a value.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        let big = Layout::from_size_align(MIN_BIG, 8).unwrap();
+        assert_eq!(is_big(&big), page == 4096);
+        assert!(!is_big(&Layout::from_size_align(MIN_BIG - 1, 8).unwrap()));
     }
 
     #[test]
