@@ -137,6 +137,22 @@ impl ReadCsv {
 
     /// Lists the files, infers the schema and plans the blocks.
     pub fn finish(self) -> Result<DataFrame> {
+        let ends_rows = |b: u8| b == b'\n' || b == b'\r';
+        if ends_rows(self.separator)
+            || self.quote.is_some_and(ends_rows)
+            || self.quote == Some(self.separator)
+        {
+            return Err(rask_core::Error::invalid(
+                "csv options",
+                format!(
+                    "{}: the separator {:?} and quote {:?} must differ, and neither may end \
+                     rows (a newline or carriage return)",
+                    self.pattern,
+                    char::from(self.separator),
+                    self.quote.map(char::from)
+                ),
+            ));
+        }
         let paths = files::expand("csv pattern", &self.pattern)?;
         let schema = self.infer_schema(&paths[0])?;
         let mut blocks = Vec::new();
@@ -211,18 +227,20 @@ impl ReadCsv {
             )
         };
         let infer = |bytes: &[u8]| {
-            CsvReadOptions::default()
-                .with_has_header(self.has_header)
-                .with_infer_schema_length(None)
-                .with_n_threads(Some(1))
-                .with_raise_if_empty(false)
-                .with_parse_options(
-                    CsvParseOptions::default()
-                        .with_separator(self.separator)
-                        .with_quote_char(self.quote),
-                )
-                .into_reader_with_file_handle(std::io::Cursor::new(bytes))
-                .finish()
+            crate::steps::planned(|| {
+                CsvReadOptions::default()
+                    .with_has_header(self.has_header)
+                    .with_infer_schema_length(None)
+                    .with_n_threads(Some(1))
+                    .with_raise_if_empty(false)
+                    .with_parse_options(
+                        CsvParseOptions::default()
+                            .with_separator(self.separator)
+                            .with_quote_char(self.quote),
+                    )
+                    .into_reader_with_file_handle(std::io::Cursor::new(bytes))
+                    .finish()
+            })
         };
         let df =
             infer(&buf).map_err(

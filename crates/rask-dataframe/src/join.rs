@@ -791,15 +791,17 @@ fn join_schema(
     right_on: &[Expr],
     args: &JoinArgs,
 ) -> Result<SchemaRef, PolarsError> {
-    PlFrame::empty_with_schema(left.schema())
-        .lazy()
-        .join(
-            PlFrame::empty_with_schema(right.schema()).lazy(),
-            left_on,
-            right_on,
-            args.clone(),
-        )
-        .collect_schema()
+    crate::steps::planned(|| {
+        PlFrame::empty_with_schema(left.schema())
+            .lazy()
+            .join(
+                PlFrame::empty_with_schema(right.schema()).lazy(),
+                left_on,
+                right_on,
+                args.clone(),
+            )
+            .collect_schema()
+    })
 }
 
 /// Joins a left frame with right frames, then runs steps, in one Polars

@@ -222,15 +222,19 @@ pub(crate) fn key_dtypes(
     if let Some(e) = df.error() {
         return Err(e.to_string());
     }
-    let mut lf = PlFrame::empty_with_schema(df.schema()).lazy().select(keys);
-    lf.collect_schema()
-        .map(|s| s.iter_values().cloned().collect())
-        .map_err(|e| {
-            format!(
-                "{what}: {e}; the dataframe's schema is {}",
-                crate::frame::fmt_schema(df.schema())
-            )
-        })
+    crate::steps::planned(|| {
+        PlFrame::empty_with_schema(df.schema())
+            .lazy()
+            .select(keys)
+            .collect_schema()
+    })
+    .map(|s| s.iter_values().cloned().collect())
+    .map_err(|e| {
+        format!(
+            "{what}: {e}; the dataframe's schema is {}",
+            crate::frame::fmt_schema(df.schema())
+        )
+    })
 }
 
 /// `df` hash-partitioned by `keys` cast to `dtypes` into `n` partitions.

@@ -98,30 +98,29 @@ impl DataFrame {
             ));
         }
         // Checks names and types on an empty frame.
-        let mut probe = PlFrame::empty_with_schema(self.schema())
-            .lazy()
-            .sort_by_exprs(by.clone(), options.clone());
-        let key_dtype = probe
-            .collect_schema()
-            .and_then(|_| {
-                PlFrame::empty_with_schema(self.schema())
-                    .lazy()
-                    .select([first.clone()])
-                    .collect_schema()
-            })
-            .map_err(|e| {
-                Error::invalid(
-                    "sort",
-                    format!(
-                        "{e}; the dataframe's schema is {}",
-                        fmt_schema(self.schema())
-                    ),
-                )
-            })?
-            .iter_values()
-            .next()
-            .cloned()
-            .unwrap_or(DataType::Null);
+        let key_dtype = crate::steps::planned(|| {
+            PlFrame::empty_with_schema(self.schema())
+                .lazy()
+                .sort_by_exprs(by.clone(), options.clone())
+                .collect_schema()?;
+            PlFrame::empty_with_schema(self.schema())
+                .lazy()
+                .select([first.clone()])
+                .collect_schema()
+        })
+        .map_err(|e| {
+            Error::invalid(
+                "sort",
+                format!(
+                    "{e}; the dataframe's schema is {}",
+                    fmt_schema(self.schema())
+                ),
+            )
+        })?
+        .iter_values()
+        .next()
+        .cloned()
+        .unwrap_or(DataType::Null);
         let descending = options.descending.first().copied().unwrap_or(false);
         let nulls_last = options.nulls_last.first().copied().unwrap_or(false);
         let n_out = shuffle_options

@@ -76,21 +76,19 @@ pub(crate) fn run_steps(steps: &[Step], df: PlFrame) -> Result<PlFrame, PolarsEr
 }
 
 /// The schema the steps give from `input`, found on an empty frame: checks
-/// column names and types without reading data.
-/// A panic inside Polars (an expression it cannot plan) is an error here,
-/// in the caller's thread, not a panic out of the public API.
+/// column names and types without reading data ([`planned`]).
 pub(crate) fn output_schema(input: &Schema, steps: &[Step]) -> Result<SchemaRef, PolarsError> {
-    let plan = std::panic::AssertUnwindSafe(|| {
-        let mut lf = apply_all(steps, PlFrame::empty_with_schema(input).lazy());
-        lf.collect_schema()
-    });
-    std::panic::catch_unwind(plan).unwrap_or_else(|p| {
+    planned(|| apply_all(steps, PlFrame::empty_with_schema(input).lazy()).collect_schema())
+}
+
+/// `plan()`, a Polars call made while planning in the caller's thread
+/// (schemas found on empty frames), with a panic inside Polars (an
+/// expression it cannot plan) turned into an error: no panic leaves the
+/// public API.
+pub(crate) fn planned<R>(plan: impl FnOnce() -> Result<R, PolarsError>) -> Result<R, PolarsError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(plan)).unwrap_or_else(|p| {
         Err(PolarsError::ComputeError(
-            format!(
-                "Polars panicked while planning these steps: {}",
-                panic_message(&*p)
-            )
-            .into(),
+            format!("Polars panicked while planning: {}", panic_message(&*p)).into(),
         ))
     })
 }

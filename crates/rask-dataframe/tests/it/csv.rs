@@ -154,3 +154,23 @@ fn a_file_cut_short_after_planning_is_an_error_naming_it() {
         "{e}"
     );
 }
+
+#[test]
+fn separators_and_quotes_that_cannot_split_rows_are_refused() {
+    let dir = temp_dir("csv-options");
+    let f = dir.join("a.csv");
+    write_csv(&data(5, 1), &f);
+    let path = f.to_str().unwrap();
+    for (sep, quote) in [(b'"', Some(b'"')), (b'\n', Some(b'"')), (b',', Some(b'\r'))] {
+        let e = ReadCsv::new(path)
+            .separator(sep)
+            .quote_char(quote)
+            .finish()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("a.csv") && e.contains("must differ"), "{e}");
+    }
+    // No quote character at all is fine.
+    let d = ReadCsv::new(path).quote_char(None).finish().unwrap();
+    assert_eq!(d.compute().unwrap().height(), 5);
+}
