@@ -938,8 +938,25 @@ impl ClientInner {
     /// Sends a request the scheduler answers, and waits for the answer.
     fn ask(&self, msg: ClientToScheduler) -> Result<SchedulerToClient> {
         let (tx, rx) = oneshot::channel();
-        self.shared.lock().replies.push_back(tx);
-        self.send(msg, Vec::new())?;
+        {
+            // Replies come in the order the requests were sent, so the
+            // slot is queued and the request handed to the writer under one
+            // lock: a request of another thread cannot get in between and
+            // take this one's reply. The channel is unbounded, so sending
+            // under the lock never waits.
+            let mut st = self.shared.lock();
+            if let Some(reason) = &st.closed {
+                return Err(cluster_error(&self.address, reason.clone()));
+            }
+            st.replies.push_back(tx);
+            if self.tx.send(Outgoing::Message(msg, Vec::new())).is_err() {
+                st.replies.pop_back();
+                return Err(cluster_error(
+                    &self.address,
+                    "the connection to the scheduler is closed",
+                ));
+            }
+        }
         let runtime = self
             .runtime
             .as_ref()
@@ -1332,5 +1349,96 @@ impl Executor for Client {
         self.workers_info()
             .ok()
             .map(|ws| ws.iter().map(|w| w.nthreads as usize).sum::<usize>().max(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rask_protocol::{ListenOptions, Listener};
+
+    /// A stand-in scheduler on a loopback socket: it accepts one client and
+    /// answers each message with what `answer` makes of it (nothing for
+    /// `None`), in the order the messages came.
+    struct FakeScheduler {
+        address: String,
+        /// Keeps the fake scheduler's task running.
+        _runtime: tokio::runtime::Runtime,
+    }
+
+    impl FakeScheduler {
+        fn start(
+            answer: impl Fn(ClientToScheduler) -> Option<SchedulerToClient> + Send + 'static,
+        ) -> FakeScheduler {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap();
+            let listener = runtime
+                .block_on(Listener::bind(
+                    "tcp://127.0.0.1:0",
+                    ListenOptions::default(),
+                ))
+                .unwrap();
+            let address = listener.address();
+            runtime.spawn(async move {
+                let (mut conn, _) = listener.accept().await?.handshake().await?;
+                while let Some(m) = conn.recv::<ClientToScheduler>().await? {
+                    if let Some(reply) = answer(m.msg) {
+                        conn.send(&reply, &[]).await?;
+                    }
+                }
+                Ok::<(), rask_protocol::ProtocolError>(())
+            });
+            FakeScheduler {
+                address,
+                _runtime: runtime,
+            }
+        }
+
+        fn client(&self) -> Client {
+            Client::connect_with(
+                &self.address,
+                ClientOptions {
+                    token: String::new(),
+                    connect_timeout: Duration::from_secs(10),
+                    name: "test".into(),
+                    tls: None,
+                    submit_part: SUBMIT_PART,
+                },
+            )
+            .unwrap()
+        }
+    }
+
+    /// Regression: the reply slot was queued under the lock and the request
+    /// sent after it was released, so two threads asking at once could get
+    /// each other's answers.
+    #[test]
+    fn concurrent_requests_get_their_own_replies() {
+        let scheduler = FakeScheduler::start(|m| match m {
+            ClientToScheduler::WhoHas { keys } => Some(SchedulerToClient::WhoHas {
+                entries: keys.into_iter().map(|k| (k, Vec::new())).collect(),
+            }),
+            _ => None,
+        });
+        let client = scheduler.client();
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let client = client.clone();
+                std::thread::spawn(move || {
+                    for i in 0..2_000 {
+                        let key = Key::new(format!("thread{t}-request{i}"));
+                        let entries = client.inner.who_has(std::slice::from_ref(&key)).unwrap();
+                        let got: Vec<&Key> = entries.iter().map(|(k, _)| k).collect();
+                        assert_eq!(got, vec![&key], "thread {t} got another request's reply");
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
     }
 }
