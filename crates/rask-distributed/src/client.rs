@@ -66,6 +66,11 @@ pub struct ClientOptions {
     /// the cluster starts on the first part while the client encodes the
     /// rest.
     pub submit_part: usize,
+    /// Limit on one fetch of results from a worker, reply included
+    /// (default 300 s, as workers allow each other): a worker that stops
+    /// answering makes `gather` and `result` fail with an error naming it
+    /// instead of waiting forever.
+    pub fetch_timeout: Duration,
 }
 
 impl ClientOptions {
@@ -78,6 +83,7 @@ impl ClientOptions {
             name: format!("client-{}", std::process::id()),
             tls: crate::tls_from_config(&config)?,
             submit_part: SUBMIT_PART,
+            fetch_timeout: FETCH_TIMEOUT,
         })
     }
 }
@@ -131,7 +137,11 @@ pub(crate) struct ClientInner {
     shared: Arc<Shared>,
     tx: mpsc::UnboundedSender<Outgoing>,
     peer_options: ConnectOptions,
-    peers: tokio::sync::Mutex<FxHashMap<String, Connection>>,
+    /// Idle connections to workers, by address. A fetch takes its
+    /// connection out and puts it back once answered, so the lock is never
+    /// held over the network.
+    peers: Mutex<FxHashMap<String, Connection>>,
+    fetch_timeout: Duration,
     runtime: Option<tokio::runtime::Runtime>,
     closed_by_user: AtomicBool,
     submit_part: usize,
@@ -223,7 +233,8 @@ impl Client {
                 shared,
                 tx,
                 peer_options,
-                peers: tokio::sync::Mutex::new(FxHashMap::default()),
+                peers: Mutex::new(FxHashMap::default()),
+                fetch_timeout: options.fetch_timeout,
                 runtime: Some(runtime),
                 closed_by_user: AtomicBool::new(false),
                 submit_part: options.submit_part.max(1),
@@ -883,24 +894,46 @@ impl ClientInner {
         let request = PeerRequest::GetData {
             keys: keys.iter().map(WireKey::from).collect(),
         };
-        let reply = runtime.block_on(async {
-            let mut peers = self.peers.lock().await;
-            if !peers.contains_key(worker) {
-                let c = rask_protocol::connect(worker, &self.peer_options).await?;
-                peers.insert(worker.to_string(), c);
+        let pooled = self
+            .peers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(worker);
+        let exchange = async {
+            let mut conn = match pooled {
+                Some(c) => c,
+                None => rask_protocol::connect(worker, &self.peer_options).await?,
+            };
+            conn.send(&request, &[]).await?;
+            let reply = conn.recv::<PeerReply>().await?;
+            Ok::<_, rask_protocol::ProtocolError>((conn, reply))
+        };
+        // A connection that failed or timed out is dropped, not put back:
+        // it may be in the middle of a message.
+        let limited = async { tokio::time::timeout(self.fetch_timeout, exchange).await };
+        let reply = match runtime.block_on(limited) {
+            Ok(Ok((conn, reply))) => {
+                if reply.is_some() {
+                    self.peers
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(worker.to_string(), conn);
+                }
+                reply
             }
-            let conn = peers.get_mut(worker).expect("just inserted");
-            let r = async {
-                conn.send(&request, &[]).await?;
-                conn.recv::<PeerReply>().await
+            Ok(Err(e)) => return Err(cluster_error(worker, e.to_string())),
+            Err(_) => {
+                return Err(cluster_error(
+                    worker,
+                    format!(
+                        "the worker did not answer a fetch of {} within {:?}; \
+                         it may be stalled or overloaded (ClientOptions::fetch_timeout sets the limit)",
+                        keys.first().map(Key::to_string).unwrap_or_default(),
+                        self.fetch_timeout
+                    ),
+                ));
             }
-            .await;
-            if r.is_err() {
-                peers.remove(worker);
-            }
-            r
-        });
-        let reply = reply.map_err(|e| cluster_error(worker, e.to_string()))?;
+        };
         match reply {
             Some(m) => match m.msg {
                 PeerReply::Data { values, missing } => {
@@ -1097,6 +1130,10 @@ impl ClientInner {
 /// Tasks per message when a big plan is sent in parts (the default of
 /// [`ClientOptions::submit_part`]).
 const SUBMIT_PART: usize = 50_000;
+
+/// Limit on one fetch from a worker (the default of
+/// [`ClientOptions::fetch_timeout`]): the same as workers allow each other.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(300);
 
 impl Drop for ClientInner {
     fn drop(&mut self) {
@@ -1406,6 +1443,7 @@ mod tests {
                     name: "test".into(),
                     tls: None,
                     submit_part: SUBMIT_PART,
+                    fetch_timeout: Duration::from_secs(2),
                 },
             )
             .unwrap()
@@ -1440,5 +1478,86 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
+    }
+
+    /// A stand-in worker: it accepts peers and answers every fetch with
+    /// "missing", or, `stalled`, never answers (a worker under SIGSTOP).
+    fn fake_worker(runtime: &tokio::runtime::Runtime, stalled: bool) -> String {
+        let listener = runtime
+            .block_on(Listener::bind(
+                "tcp://127.0.0.1:0",
+                ListenOptions::default(),
+            ))
+            .unwrap();
+        let address = listener.address();
+        runtime.spawn(async move {
+            loop {
+                let Ok(incoming) = listener.accept().await else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    let (mut conn, _) = incoming.handshake().await?;
+                    while let Some(m) = conn.recv::<PeerRequest>().await? {
+                        if stalled {
+                            continue;
+                        }
+                        let PeerRequest::GetData { keys } = m.msg;
+                        let reply = PeerReply::Data {
+                            values: Vec::new(),
+                            missing: keys,
+                        };
+                        conn.send(&reply, &[]).await?;
+                    }
+                    Ok::<(), rask_protocol::ProtocolError>(())
+                });
+            }
+        });
+        address
+    }
+
+    /// Regression: a fetch waited for the worker's reply without a limit,
+    /// holding the lock on every worker connection, so a stalled worker
+    /// hung `gather` and every other fetch of the process.
+    #[test]
+    fn a_stalled_worker_fails_its_fetch_in_time_and_holds_up_no_other() {
+        let scheduler = FakeScheduler::start(|_| None);
+        let client = scheduler.client();
+        let stalled = fake_worker(&scheduler._runtime, true);
+        let healthy = fake_worker(&scheduler._runtime, false);
+        let key = Key::new("big-result");
+        // Each fetch runs on its own thread, so a hung one fails the test
+        // instead of hanging it.
+        let fetch_on_thread = |worker: &str| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            let client = client.clone();
+            let key = key.clone();
+            let worker = worker.to_string();
+            std::thread::spawn(move || {
+                let _ = tx.send(client.inner.fetch(&worker, std::slice::from_ref(&key)));
+            });
+            rx
+        };
+        let started = Instant::now();
+        let done_rx = fetch_on_thread(&stalled);
+        // The stalled fetch is under way; one from another worker goes
+        // through meanwhile.
+        std::thread::sleep(Duration::from_millis(300));
+        let (got, missing) = fetch_on_thread(&healthy)
+            .recv_timeout(Duration::from_secs(1))
+            .expect("the fetch from a healthy worker does not wait for the stalled one")
+            .unwrap();
+        assert!(got.is_empty());
+        assert_eq!(missing, vec![key.clone()]);
+        // The stalled one fails after the limit, naming the worker.
+        let err = done_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the fetch from a stalled worker returns")
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(&stalled), "{text}");
+        assert!(text.contains("did not answer"), "{text}");
+        assert!(started.elapsed() >= Duration::from_secs(2), "{text}");
+        // The healthy worker's connection was kept for the next fetch.
+        assert!(client.inner.peers.lock().unwrap().contains_key(&healthy));
     }
 }
