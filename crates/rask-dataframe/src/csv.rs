@@ -31,7 +31,7 @@ use polars::prelude::{
 use rask_core::{Op, Result, TaskError, Value};
 use serde::{Deserialize, Serialize};
 
-use crate::csv_rows::{Syntax, file_states, next_row_start, read_at, row_start_from};
+use crate::csv_rows::{Syntax, file_states, next_row_start, read_at};
 use crate::files;
 use crate::frame::{DataFrame, Reader, Source};
 use crate::kernels::{Part, polars_pool};
@@ -390,8 +390,7 @@ impl ReadCsvBlock {
                 bom
             }
         } else {
-            let inside = states.inside_at(&mut f, self.start)?;
-            row_start_from(&mut f, self.start, inside, syntax, size)?
+            states.row_start(&mut f, self.start)?
         };
         if begin >= self.end {
             return Ok((begin, Vec::new()));
@@ -399,8 +398,7 @@ impl ReadCsvBlock {
         let end = if self.end >= size {
             size
         } else {
-            let inside = states.inside_at(&mut f, self.end)?;
-            row_start_from(&mut f, self.end, inside, syntax, size)?
+            states.row_start(&mut f, self.end)?
         };
         let mut buf = vec![0u8; (end - begin) as usize];
         f.seek(SeekFrom::Start(begin))?;

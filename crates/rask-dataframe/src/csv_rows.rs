@@ -14,6 +14,12 @@
 //! therefore costs one extra counting pass over its bytes, spread over its
 //! blocks' tasks. Two neighbouring blocks compute their shared boundary
 //! from the same state, so every row is read by exactly one block.
+//!
+//! The search for the first row start after a boundary stops at the next
+//! boundary and takes that one's answer from there; answers are kept per
+//! file, so a quote left open to the end (a stray `"` inside a field, which
+//! Polars reads the same way and then fails on) costs one pass over the
+//! file in all, not one per block.
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -51,40 +57,31 @@ impl Syntax {
     }
 }
 
-/// The first row start at or after `pos`: `pos` itself when the byte before
-/// it is a newline outside quotes, else the position after the first newline
-/// outside quotes from `pos` on (or `size`). `inside` says whether `pos` is
-/// inside quotes.
-pub(crate) fn row_start_from(
+/// The position after the first newline outside quotes at or after `pos`
+/// (or `size`); `inside` says whether `pos` is inside quotes.
+pub(crate) fn next_row_start(
     f: &mut File,
     pos: u64,
     inside: bool,
     syntax: Syntax,
     size: u64,
 ) -> std::io::Result<u64> {
-    if pos == 0 {
-        return Ok(0);
-    }
-    let mut before = [0u8; 1];
-    read_at(f, pos - 1, &mut before)?;
-    if before[0] == b'\n' && !inside {
-        return Ok(pos);
-    }
-    next_row_start(f, pos, inside, syntax, size)
+    Ok(newline_before(f, pos, inside, syntax, size)?.unwrap_or(size))
 }
 
-/// The position after the first newline outside quotes at or after `pos`
-/// (or `size`); `inside` says whether `pos` is inside quotes.
-pub(crate) fn next_row_start(
+/// The position after the first newline outside quotes in `pos..limit`, if
+/// there is one; `inside` says whether `pos` is inside quotes.
+fn newline_before(
     f: &mut File,
     mut pos: u64,
     mut inside: bool,
     syntax: Syntax,
-    size: u64,
-) -> std::io::Result<u64> {
+    limit: u64,
+) -> std::io::Result<Option<u64>> {
     let mut buf = vec![0u8; 64 << 10];
-    while pos < size {
-        let n = read_at(f, pos, &mut buf)?;
+    while pos < limit {
+        let want = buf.len().min((limit - pos) as usize);
+        let n = read_at(f, pos, &mut buf[..want])?;
         if n == 0 {
             break;
         }
@@ -92,12 +89,12 @@ pub(crate) fn next_row_start(
             if Some(b) == syntax.quote {
                 inside = !inside;
             } else if b == b'\n' && !inside {
-                return Ok(pos + i as u64 + 1);
+                return Ok(Some(pos + i as u64 + 1));
             }
         }
         pos += n as u64;
     }
-    Ok(size)
+    Ok(None)
 }
 
 /// Reads up to `buf.len()` bytes at `pos`; the number read.
@@ -119,6 +116,8 @@ pub(crate) struct FileStates {
     size: u64,
     syntax: Syntax,
     blocks: Vec<OnceLock<bool>>,
+    /// Per block boundary, the first row start at or after it.
+    starts: Vec<OnceLock<u64>>,
 }
 
 impl FileStates {
@@ -130,6 +129,48 @@ impl FileStates {
             inside ^= self.odd(f, k)?;
         }
         Ok(inside)
+    }
+
+    /// The first row start at or after `boundary`, a multiple of the block
+    /// size (the file's size when no row starts there or later).
+    ///
+    /// The scan from a boundary stops at the next one: when no row starts
+    /// between them, the answer is the next boundary's. Answers are kept,
+    /// so a quote left open to the end of the file (a stray `"` in a
+    /// field) costs one pass over the file in all, not one per block.
+    pub(crate) fn row_start(&self, f: &mut File, boundary: u64) -> std::io::Result<u64> {
+        let first = (boundary / self.blocksize) as usize;
+        let mut k = first;
+        let answer = loop {
+            let b = k as u64 * self.blocksize;
+            if b == 0 {
+                break 0;
+            }
+            if b >= self.size {
+                break self.size;
+            }
+            if let Some(&s) = self.starts[k].get() {
+                break s;
+            }
+            let inside = self.inside_at(f, b)?;
+            let mut before = [0u8; 1];
+            read_at(f, b - 1, &mut before)?;
+            if before[0] == b'\n' && !inside {
+                break b;
+            }
+            let limit = (b + self.blocksize).min(self.size);
+            if let Some(s) = newline_before(f, b, inside, self.syntax, limit)? {
+                break s;
+            }
+            k += 1;
+        };
+        for slot in &self.starts[first..k.min(self.starts.len())] {
+            let _ = slot.set(answer);
+        }
+        if let Some(slot) = self.starts.get(k) {
+            let _ = slot.set(answer);
+        }
+        Ok(answer)
     }
 
     fn odd(&self, f: &mut File, k: usize) -> std::io::Result<bool> {
@@ -181,6 +222,9 @@ pub(crate) fn file_states(
                 blocks: (0..meta.len().div_ceil(blocksize))
                     .map(|_| OnceLock::new())
                     .collect(),
+                starts: (0..meta.len().div_ceil(blocksize))
+                    .map(|_| OnceLock::new())
+                    .collect(),
             })
         })
         .clone()
@@ -210,17 +254,55 @@ mod tests {
         let meta = std::fs::metadata(&path).unwrap();
         let size = meta.len();
         for bs in 1..=size {
-            let states = file_states(path.to_str().unwrap(), &meta, bs, CSV);
             let mut f = File::open(&path).unwrap();
-            let mut b = bs;
-            while b < size {
-                let inside = states.inside_at(&mut f, b).unwrap();
-                let got = row_start_from(&mut f, b, inside, CSV, size).unwrap();
-                let want = starts.iter().copied().find(|&s| s >= b).unwrap_or(size);
-                assert_eq!(got, want, "block size {bs}, boundary {b}");
-                b += bs;
+            let boundaries: Vec<u64> = (1..).map(|k| k * bs).take_while(|&b| b < size).collect();
+            // Asked from the first boundary on, from the last back, and
+            // again (kept answers): the same answers.
+            let fresh = || FileStates {
+                blocksize: bs,
+                size,
+                syntax: CSV,
+                blocks: (0..size.div_ceil(bs)).map(|_| OnceLock::new()).collect(),
+                starts: (0..size.div_ceil(bs)).map(|_| OnceLock::new()).collect(),
+            };
+            let (up, down) = (fresh(), fresh());
+            for (states, order) in [
+                (&up, boundaries.clone()),
+                (&down, boundaries.iter().rev().copied().collect()),
+                (&up, boundaries.clone()),
+            ] {
+                for b in order {
+                    let want = starts.iter().copied().find(|&s| s >= b).unwrap_or(size);
+                    let got = states.row_start(&mut f, b).unwrap();
+                    assert_eq!(got, want, "block size {bs}, boundary {b}");
+                }
             }
         }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_quote_left_open_ends_every_later_block_at_the_end_of_the_file() {
+        let dir = std::env::temp_dir().join(format!("rask-csv-open-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("a.csv");
+        let mut text = b"id,name\n1,12\" pipe\n".to_vec();
+        for i in 2..200 {
+            text.extend_from_slice(format!("{i},item\n").as_bytes());
+        }
+        std::fs::write(&path, &text).unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        let states = file_states(path.to_str().unwrap(), &meta, 16, CSV);
+        let mut f = File::open(&path).unwrap();
+        for b in (32..meta.len()).step_by(16) {
+            assert_eq!(states.row_start(&mut f, b).unwrap(), meta.len(), "{b}");
+        }
+        // Every later boundary's answer was kept on the way.
+        assert!(
+            states.starts[2..]
+                .iter()
+                .all(|s| s.get() == Some(&meta.len()))
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
