@@ -18,7 +18,10 @@
 //! buffers, never copied into the header.
 //!
 //! Every length is checked against the receiver's `max_frame` *before*
-//! anything is allocated ([`ProtocolError::FrameTooLarge`]); a header that
+//! anything is allocated ([`ProtocolError::FrameTooLarge`]), and a frame's
+//! buffer then grows with the bytes that arrive rather than being allocated
+//! at the announced length, so a peer that announces a big frame and sends
+//! little costs little memory; a header that
 //! is too short, announces more than [`MAX_BULK_FRAMES`] bulk frames, or does
 //! not decode is [`ProtocolError::Malformed`]. A sender checks its own
 //! `max_frame` as well, before writing anything, so a refused send leaves the
@@ -96,6 +99,8 @@ pub const MAX_BULK_FRAMES: u32 = 1 << 24;
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 const BUFFER: usize = 64 * 1024;
+/// The first allocation for an incoming frame; it doubles as bytes arrive.
+const FIRST_CHUNK: usize = 1 << 20;
 
 /// Result of this crate's operations.
 pub type Result<T, E = ProtocolError> = std::result::Result<T, E>;
@@ -1132,9 +1137,7 @@ impl ConnReader {
             )));
         }
         let mut header = std::mem::take(&mut self.scratch);
-        header.clear();
-        header.resize(len as usize, 0);
-        self.read_exact(&mut header).await?;
+        self.read_frame(len, &mut header).await?;
         let decoded = self.decode_header::<M>(&header);
         // Keep a modest buffer around for the next header.
         if header.capacity() <= BUFFER {
@@ -1147,17 +1150,8 @@ impl ConnReader {
             self.read_exact(&mut len).await?;
             let len = u64::from_le_bytes(len);
             self.check_len(len, limit)?;
-            let mut frame = Vec::with_capacity(len as usize);
-            let got = (&mut self.inner)
-                .take(len)
-                .read_to_end(&mut frame)
-                .await
-                .map_err(|e| self.io(e))?;
-            if (got as u64) < len {
-                return Err(ProtocolError::Closed {
-                    address: self.peer.to_string(),
-                });
-            }
+            let mut frame = Vec::new();
+            self.read_frame(len, &mut frame).await?;
             bulk.push(Bytes::from(frame));
         }
         Ok(Some(Message { msg, bulk }))
@@ -1221,6 +1215,38 @@ impl ConnReader {
             filled += n;
         }
         Ok(Some(u64::from_le_bytes(buf)))
+    }
+
+    /// Reads a frame's `len` bytes into `buf` (emptied first).
+    ///
+    /// The length comes from the peer, so the buffer grows with the bytes
+    /// that actually arrive — by doubling from [`FIRST_CHUNK`], never past
+    /// `len` — rather than being allocated whole up front: a peer that
+    /// announces a gigabyte and sends nothing costs a chunk, not the
+    /// gigabyte. Growth by doubling keeps the copies amortized, and the
+    /// final capacity is exactly `len`.
+    async fn read_frame(&mut self, len: u64, buf: &mut Vec<u8>) -> Result<()> {
+        // `len` was checked against `max_frame`, a `usize`.
+        let len = len as usize;
+        buf.clear();
+        while buf.len() < len {
+            if buf.len() == buf.capacity() {
+                let target = len.min(buf.capacity().saturating_mul(2).max(FIRST_CHUNK));
+                buf.reserve_exact(target - buf.len());
+            }
+            let room = (buf.capacity().min(len) - buf.len()) as u64;
+            let n = (&mut self.inner)
+                .take(room)
+                .read_buf(buf)
+                .await
+                .map_err(|e| self.io(e))?;
+            if n == 0 {
+                return Err(ProtocolError::Closed {
+                    address: self.peer.to_string(),
+                });
+            }
+        }
+        Ok(())
     }
 
     async fn read_exact(&mut self, buf: &mut [u8]) -> Result<()> {
