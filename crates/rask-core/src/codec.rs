@@ -90,6 +90,18 @@ pub enum CodecError {
         /// What went wrong.
         reason: String,
     },
+    /// The type's encoder or decoder panicked (a bug in its `Serialize`,
+    /// `Deserialize` or [`ValueCodec`]): caught and returned, as a task's
+    /// panic is.
+    #[error("the {during} of a `{tag}` value panicked: {message}")]
+    Panicked {
+        /// The type.
+        tag: String,
+        /// `"encoding"` or `"decoding"`.
+        during: &'static str,
+        /// The panic's message and where it happened.
+        message: String,
+    },
 }
 
 /// A value as bytes, with the tag of its type.
@@ -319,7 +331,7 @@ pub(crate) fn encode(value: &dyn Any, type_name: &'static str) -> Result<Encoded
     let entry = entry_of(value.type_id()).ok_or(CodecError::NoCodec { type_name })?;
     let (enc, _) = entry.codec.ok_or(CodecError::NoCodec { type_name })?;
     let mut bytes = Vec::new();
-    enc(value, &mut bytes)?;
+    guard(entry.tag(), "encoding", || enc(value, &mut bytes))?;
     Ok(EncodedValue {
         tag: entry.tag().to_string(),
         bytes,
@@ -337,14 +349,14 @@ pub(crate) fn encode_to(
 ) -> Result<&'static str, CodecError> {
     let entry = entry_of(value.type_id()).ok_or(CodecError::NoCodec { type_name })?;
     let (enc, _) = entry.codec.ok_or(CodecError::NoCodec { type_name })?;
-    match entry.stream {
-        Some((write, _)) => write(value, w)?,
+    guard(entry.tag(), "encoding", || match entry.stream {
+        Some((write, _)) => write(value, w),
         None => {
             let mut bytes = Vec::new();
             enc(value, &mut bytes)?;
-            w.write_all(&bytes).map_err(|e| io_error(entry.tag(), &e))?;
+            w.write_all(&bytes).map_err(|e| io_error(entry.tag(), &e))
         }
-    }
+    })?;
     Ok(entry.tag())
 }
 
@@ -357,7 +369,7 @@ pub(crate) fn decode_from_reader(
 ) -> Result<Value, CodecError> {
     let (entry, dec) = decoder(tag)?;
     match entry.stream {
-        Some((_, read)) => read(r, len),
+        Some((_, read)) => guard(tag, "decoding", || read(r, len)),
         None => {
             let mut bytes = vec![0u8; len];
             r.read_exact(&mut bytes)
@@ -365,9 +377,27 @@ pub(crate) fn decode_from_reader(
                     tag: tag.to_string(),
                     reason: e.to_string(),
                 })?;
-            dec(&bytes)
+            guard(tag, "decoding", || dec(&bytes))
         }
     }
+}
+
+/// Runs a type's encoder or decoder (user code), turning a panic into
+/// [`CodecError::Panicked`]: a value that cannot be encoded is an error
+/// for whoever encodes it (a spill keeps the value in memory), never a
+/// panic on a thread that runs no task.
+fn guard<R>(
+    tag: &str,
+    during: &'static str,
+    f: impl FnOnce() -> Result<R, CodecError>,
+) -> Result<R, CodecError> {
+    crate::panics::catch_message(f).unwrap_or_else(|message| {
+        Err(CodecError::Panicked {
+            tag: tag.to_string(),
+            during,
+            message,
+        })
+    })
 }
 
 fn io_error(tag: &str, e: &std::io::Error) -> CodecError {
@@ -388,7 +418,8 @@ fn decoder(tag: &str) -> Result<(&'static TypeEntry, DecodeFn), CodecError> {
 }
 
 pub(crate) fn decode(tag: &str, bytes: &[u8]) -> Result<Value, CodecError> {
-    decoder(tag)?.1(bytes)
+    let dec = decoder(tag)?.1;
+    guard(tag, "decoding", || dec(bytes))
 }
 
 fn size_of_any<T: SizeOf + Any>(v: &dyn Any) -> usize {
@@ -920,5 +951,56 @@ mod tests {
             Value::decode("no::such::Type", &e.bytes),
             Err(CodecError::UnknownTag { .. })
         ));
+    }
+
+    /// A type whose `Serialize` and `Deserialize` panic.
+    #[derive(Clone)]
+    struct Explosive;
+    impl serde::Serialize for Explosive {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            panic!("Explosive cannot be serialized")
+        }
+    }
+    impl<'de> serde::Deserialize<'de> for Explosive {
+        fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+            panic!("Explosive cannot be deserialized")
+        }
+    }
+    impl SizeOf for Explosive {
+        fn heap_bytes(&self) -> usize {
+            0
+        }
+    }
+    crate::register_type!(Explosive);
+
+    #[test]
+    fn a_panicking_encoder_or_decoder_is_an_error_naming_the_type() {
+        let v = Value::new(Explosive);
+        let tag = v.codec_tag().unwrap();
+        let err = v.encode().unwrap_err();
+        assert!(
+            matches!(&err, CodecError::Panicked { during: "encoding", message, .. }
+                if message.contains("cannot be serialized")),
+            "{err}"
+        );
+        assert!(err.to_string().contains("Explosive"), "{err}");
+        assert!(matches!(
+            v.encode_to(&mut Vec::new()),
+            Err(CodecError::Panicked {
+                during: "encoding",
+                ..
+            })
+        ));
+        for back in [
+            Value::decode(tag, &[0]),
+            Value::decode_from_reader(tag, &mut &[0u8][..], 1),
+        ] {
+            let err = back.unwrap_err();
+            assert!(
+                matches!(&err, CodecError::Panicked { during: "decoding", message, .. }
+                    if message.contains("cannot be deserialized")),
+                "{err}"
+            );
+        }
     }
 }

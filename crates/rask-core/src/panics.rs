@@ -46,22 +46,28 @@ fn install_hook() {
 /// Runs a task body, turning a panic into [`TaskError::Panicked`] with its
 /// message and location.
 pub(crate) fn catch<R>(f: impl FnOnce() -> Result<R, TaskError>) -> Result<R, TaskError> {
+    catch_message(f).unwrap_or_else(|msg| Err(TaskError::Panicked(msg)))
+}
+
+/// Runs user code that is not a task body (a type's encoder or decoder),
+/// turning a panic into its message and location, as [`catch`] does: the
+/// caller returns it as an error, so rask's hook keeps it off stderr.
+pub(crate) fn catch_message<R>(f: impl FnOnce() -> R) -> Result<R, String> {
     install_hook();
     DEPTH.with(|d| d.set(d.get() + 1));
     let result = catch_unwind(AssertUnwindSafe(f));
     DEPTH.with(|d| d.set(d.get() - 1));
-    match result {
-        Ok(r) => r,
-        Err(payload) => {
-            let at = LOCATION.with(|slot| slot.borrow_mut().take());
-            Err(match (TaskError::from_panic(payload), at) {
-                (TaskError::Panicked(msg), Some(at)) => {
-                    TaskError::Panicked(format!("{msg} (at {at})"))
-                }
-                (e, _) => e,
-            })
+    result.map_err(|payload| {
+        let at = LOCATION.with(|slot| slot.borrow_mut().take());
+        let msg = match TaskError::from_panic(payload) {
+            TaskError::Panicked(msg) => msg,
+            other => other.to_string(),
+        };
+        match at {
+            Some(at) => format!("{msg} (at {at})"),
+            None => msg,
         }
-    }
+    })
 }
 
 #[cfg(test)]

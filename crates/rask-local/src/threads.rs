@@ -348,7 +348,7 @@ fn execute(
                 let run = &run;
                 std::thread::Builder::new()
                     .name("rask-memory".into())
-                    .spawn_scoped(s, move || run.monitor())
+                    .spawn_scoped(s, move || run.guarded_monitor())
                     .ok()
             });
             let mut workers = Vec::with_capacity(threads.saturating_sub(1));
@@ -378,6 +378,7 @@ fn execute(
             }
         });
     }
+    run.warn_unspillable();
     let stats = run.gauge.as_ref().map(|g| g.stats(&run.store));
     let Run { store, error, .. } = run;
     if let Some(e) = into_inner(error) {
@@ -744,6 +745,31 @@ impl Run<'_> {
         idle >= self.queues.len()
     }
 
+    /// [`Run::monitor`], with a panic (of code it calls that rask does not
+    /// guard itself) failing the run: a panic on a scoped thread would
+    /// otherwise come out of `compute`.
+    fn guarded_monitor(&self) {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| self.monitor())) {
+            self.fail(Error::Scheduler(format!(
+                "the memory monitor thread panicked: {}",
+                panic_message(payload)
+            )));
+        }
+    }
+
+    /// Says which results stay in memory because their type's encoder
+    /// failed or panicked when they were spilled (Dask logs a value it
+    /// cannot pickle and keeps it). Each is said once: the store does not
+    /// try it again.
+    fn warn_unspillable(&self) {
+        for (id, error) in self.store.take_encode_failures() {
+            eprintln!(
+                "rask: the result of `{}` stays in memory, it cannot be spilled: {error}",
+                self.plan.graph.task(TaskId(id)).key
+            );
+        }
+    }
+
     /// The memory monitor: samples every [`SAMPLE_INTERVAL`] until the
     /// workers are done, wakes paused workers when the pause ends, and
     /// publishes the figures.
@@ -761,6 +787,7 @@ impl Run<'_> {
                 }
                 Err(e) => self.fail(spill_error(self.plan, e)),
             }
+            self.warn_unspillable();
             crate::memory::publish(gauge.stats(&self.store));
             std::thread::park_timeout(SAMPLE_INTERVAL);
         }

@@ -44,6 +44,16 @@ pub enum SpillError<K> {
         /// What is wrong.
         reason: String,
     },
+    /// The spill file is whole, but the value's type's decoder panicked
+    /// reading it back (a bug in its `Deserialize` or codec).
+    Decode {
+        /// The value's key.
+        key: K,
+        /// The spill file.
+        path: PathBuf,
+        /// The decoder's panic.
+        error: rask_core::codec::CodecError,
+    },
 }
 
 impl<K> SpillError<K> {
@@ -66,6 +76,11 @@ impl<K> SpillError<K> {
                 path,
                 reason,
             },
+            SpillError::Decode { key, path, error } => SpillError::Decode {
+                key: f(key),
+                path,
+                error,
+            },
         }
     }
 
@@ -75,7 +90,8 @@ impl<K> SpillError<K> {
             SpillError::Directory { .. } => None,
             SpillError::Write { key, .. }
             | SpillError::Read { key, .. }
-            | SpillError::Corrupt { key, .. } => Some(key),
+            | SpillError::Corrupt { key, .. }
+            | SpillError::Decode { key, .. } => Some(key),
         }
     }
 }
@@ -88,7 +104,8 @@ impl<K: fmt::Display> SpillError<K> {
             SpillError::Directory { path, .. } => ("(spill directory)".to_owned(), path),
             SpillError::Write { key, path, .. }
             | SpillError::Read { key, path, .. }
-            | SpillError::Corrupt { key, path, .. } => (key.to_string(), path),
+            | SpillError::Corrupt { key, path, .. }
+            | SpillError::Decode { key, path, .. } => (key.to_string(), path),
         };
         rask_core::Error::Spill { key, path, message }
     }
@@ -115,6 +132,10 @@ impl<K: fmt::Display> SpillError<K> {
                 "the spill file is damaged ({reason}); the disk or another program \
                  changed it, so the value is lost"
             ),
+            SpillError::Decode { error, .. } => format!(
+                "the value cannot be read back: {error}; fix the type's `Deserialize` \
+                 or codec (it must decode what it encoded)"
+            ),
         }
     }
 }
@@ -134,7 +155,8 @@ impl<K: fmt::Display> fmt::Display for SpillError<K> {
             }
             SpillError::Write { key, path, .. }
             | SpillError::Read { key, path, .. }
-            | SpillError::Corrupt { key, path, .. } => {
+            | SpillError::Corrupt { key, path, .. }
+            | SpillError::Decode { key, path, .. } => {
                 write!(
                     f,
                     "spill of {key} at {}: {}",
@@ -152,6 +174,7 @@ impl<K: fmt::Display + fmt::Debug> std::error::Error for SpillError<K> {
             SpillError::Directory { source, .. }
             | SpillError::Write { source, .. }
             | SpillError::Read { source, .. } => Some(source),
+            SpillError::Decode { error, .. } => Some(error),
             SpillError::Corrupt { .. } => None,
         }
     }

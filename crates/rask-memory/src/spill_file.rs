@@ -53,8 +53,8 @@ const BLOCK_HEADER: usize = 1 + 4 + 4 + 8;
 /// # Errors
 ///
 /// [`WriteError::Io`] for a failed write (a full disk),
-/// [`WriteError::Codec`] when the value cannot be encoded (no codec, or a
-/// serde error).
+/// [`WriteError::Codec`] when the value cannot be encoded (no codec, a
+/// serde error, or a panic in its encoder, caught by `encode_to`).
 pub(crate) fn write(
     path: &Path,
     value: &Value,
@@ -65,7 +65,11 @@ pub(crate) fn write(
             .write(true)
             .create_new(true)
             .open(path)?;
-        let tag = value.codec_tag().ok_or(WriteError::Codec)?;
+        let tag = value.codec_tag().ok_or_else(|| {
+            WriteError::Codec(rask_core::codec::CodecError::NoCodec {
+                type_name: value.type_name(),
+            })
+        })?;
         let tag_len = u16::try_from(tag.len()).map_err(|_| {
             std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
@@ -85,7 +89,7 @@ pub(crate) fn write(
         if let Some(e) = w.failed.take() {
             return Err(WriteError::Io(e));
         }
-        encoded.map_err(|_| WriteError::Codec)?;
+        encoded.map_err(WriteError::Codec)?;
         w.flush_block()?;
         let at = header.len() - 16;
         header[at..at + 8].copy_from_slice(&w.raw_len.to_le_bytes());
@@ -106,7 +110,7 @@ pub(crate) enum WriteError {
     /// Writing the file failed.
     Io(std::io::Error),
     /// The value could not be encoded: it stays in memory.
-    Codec,
+    Codec(rask_core::codec::CodecError),
 }
 
 impl From<std::io::Error> for WriteError {
@@ -249,6 +253,8 @@ pub(crate) enum ReadError {
     Io(std::io::Error),
     /// The file is not what was written (cut short, damaged).
     Corrupt(String),
+    /// The file is whole but the type's decoder panicked on it.
+    Decode(rask_core::codec::CodecError),
 }
 
 /// The value spilled to `path`.
@@ -265,6 +271,7 @@ fn parse(bytes: &[u8]) -> Result<Value, String> {
         Ok(v) => Ok(v),
         Err(ReadError::Corrupt(reason)) => Err(reason),
         Err(ReadError::Io(e)) => Err(e.to_string()),
+        Err(ReadError::Decode(e)) => Err(e.to_string()),
     }
 }
 
@@ -325,7 +332,11 @@ fn read_from(r: &mut dyn Read, len: u64) -> Result<Value, ReadError> {
     if let Some(e) = blocks.failed.take() {
         return Err(e);
     }
-    let value = value.map_err(|e| corrupt(e.to_string()))?;
+    let value = value.map_err(|e| match e {
+        // Every block's checksum matched: the decoder is at fault.
+        rask_core::codec::CodecError::Panicked { .. } => ReadError::Decode(e),
+        e => corrupt(e.to_string()),
+    })?;
     if blocks.left > 0 || blocks.at < blocks.buf.len() {
         return Err(corrupt("the value ended before its bytes did"));
     }
@@ -433,6 +444,7 @@ impl Read for Unblocks<'_> {
             let text = match &e {
                 ReadError::Io(e) => e.to_string(),
                 ReadError::Corrupt(s) => s.clone(),
+                ReadError::Decode(e) => e.to_string(),
             };
             self.failed = Some(e);
             std::io::Error::other(text)
@@ -585,7 +597,7 @@ mod tests {
         let d = dir("no-codec");
         let path = d.join("v");
         let r = write(&path, &Value::new(Local), SpillCompression::Lz4);
-        assert!(matches!(r, Err(WriteError::Codec)));
+        assert!(matches!(r, Err(WriteError::Codec(_))));
         assert!(!path.exists());
         std::fs::remove_dir_all(&d).unwrap();
     }

@@ -57,7 +57,12 @@
 //!
 //! Values without a codec are never spilled: they are counted in managed
 //! memory and kept. Nor are values under 1 KiB, whose file would cost more
-//! than the memory it frees.
+//! than the memory it frees, nor a value whose encoder failed or panicked
+//! once (the panic is caught by the codec layer, the partial file removed):
+//! as Dask keeps a value it cannot pickle, it stays in memory, is not tried
+//! again, and the caller hears of it through
+//! [`SpillStore::take_encode_failures`]. A decoder that panics reading a
+//! value back is a [`SpillError::Decode`] naming the key.
 
 use std::cmp::Reverse;
 use std::hash::{BuildHasher, Hash};
@@ -68,6 +73,7 @@ use std::time::{Duration, Instant};
 
 use rask_config::SpillCompression;
 use rask_core::Value;
+use rask_core::codec::CodecError;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use crate::error::SpillError;
@@ -93,6 +99,9 @@ thread_local! {
 /// Values smaller than this are never spilled: a file per value would cost
 /// more than the memory it frees.
 const MIN_SPILL: u64 = 1024;
+
+/// Most encode failures a store keeps until they are taken.
+const MAX_ENCODE_FAILURES: usize = 64;
 
 /// Locks of a [`SpillStore`].
 const SHARDS: usize = 64;
@@ -193,6 +202,9 @@ enum Slot {
         /// it again costs no write (boxed: most values never have one, and
         /// a small slot keeps the maps small).
         file: Option<Box<SpillFile>>,
+        /// Its encoder failed (an error or a panic) when it was spilled:
+        /// it stays in memory and is not tried again.
+        unspillable: bool,
     },
     Disk {
         file: Box<SpillFile>,
@@ -280,6 +292,11 @@ pub struct SpillStore<K> {
     options: SpillOptions,
     /// [`READ_BACK_GRACE`] (tests set their own).
     grace: Duration,
+    /// Values whose encoder failed, not yet taken
+    /// ([`SpillStore::take_encode_failures`]).
+    encode_failures: Mutex<Vec<(K, CodecError)>>,
+    /// Whether `encode_failures` may hold any.
+    has_encode_failures: std::sync::atomic::AtomicBool,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -326,6 +343,8 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
             next_file: AtomicU64::new(0),
             options,
             grace: READ_BACK_GRACE,
+            encode_failures: Mutex::new(Vec::new()),
+            has_encode_failures: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -371,6 +390,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
                 used,
                 next,
                 file: None,
+                unspillable: false,
             },
         );
         if let Some(Slot::Memory { nbytes, .. }) = &old {
@@ -552,6 +572,13 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
                         reason,
                     });
                 }
+                Err(spill_file::ReadError::Decode(error)) => {
+                    return Err(SpillError::Decode {
+                        key: key.clone(),
+                        path,
+                        error,
+                    });
+                }
             };
             let used = self.tick();
             let Slot::Disk { mut file, .. } = std::mem::replace(
@@ -562,6 +589,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
                     used,
                     next,
                     file: None,
+                    unspillable: false,
                 },
             ) else {
                 unreachable!("the slot was checked to be on disk above");
@@ -740,6 +768,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
                         nbytes,
                         next,
                         file,
+                        unspillable: false,
                     } if *nbytes >= MIN_SPILL
                         && value.handle_count() == 1
                         && !(grace && file.as_ref().is_some_and(|f| self.in_grace(f))) =>
@@ -813,6 +842,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
                 nbytes,
                 file,
                 next,
+                unspillable: false,
                 ..
             }) if value.handle_count() == 1 && *nbytes >= MIN_SPILL => {
                 let (nbytes, next) = (*nbytes, *next);
@@ -858,8 +888,12 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
         let path = dir.join(format!("{id}.spill"));
         let len = match spill_file::write(&path, &value, self.options.compression) {
             Ok(len) => len,
-            // A codec that fails (a serde error) leaves the value in memory.
-            Err(spill_file::WriteError::Codec) => return Ok(0),
+            // A codec that fails (a serde error, a panic) leaves the value
+            // in memory for good, as Dask keeps a value it cannot pickle.
+            Err(spill_file::WriteError::Codec(error)) => {
+                self.unspillable(key, &value, error);
+                return Ok(0);
+            }
             Err(spill_file::WriteError::Io(source)) => {
                 return Err(SpillError::Write {
                     key: key.clone(),
@@ -900,6 +934,47 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
                 Ok(0)
             }
         }
+    }
+
+    /// Marks the value of `key` (if the slot still holds `value`) as one
+    /// that is not spilled again, and keeps `error` for
+    /// [`SpillStore::take_encode_failures`].
+    fn unspillable(&self, key: &K, value: &Value, error: CodecError) {
+        let mut map = lock(self.shard(key));
+        if let Some(Slot::Memory {
+            value: v,
+            unspillable,
+            ..
+        }) = map.get_mut(key)
+            && v.ptr_eq(value)
+        {
+            *unspillable = true;
+        }
+        drop(map);
+        let mut failures = lock(&self.encode_failures);
+        if failures.len() < MAX_ENCODE_FAILURES {
+            failures.push((key.clone(), error));
+        }
+        self.has_encode_failures.store(true, Ordering::Release);
+    }
+
+    /// The values that could not be spilled since the last call, with why:
+    /// their type's encoder failed or panicked. They stay in memory and are
+    /// not tried again; the caller says so (naming the key), as Dask logs
+    /// a value it cannot pickle. At most 64 are kept between calls. One
+    /// atomic load when there are none.
+    ///
+    /// ```
+    /// use rask_memory::{SpillOptions, SpillStore};
+    ///
+    /// let store = SpillStore::<u32>::new(SpillOptions::default());
+    /// assert!(store.take_encode_failures().is_empty());
+    /// ```
+    pub fn take_encode_failures(&self) -> Vec<(K, CodecError)> {
+        if !self.has_encode_failures.swap(false, Ordering::Acquire) {
+            return Vec::new();
+        }
+        std::mem::take(&mut *lock(&self.encode_failures))
     }
 
     fn moved_to_disk(&self, nbytes: u64) {

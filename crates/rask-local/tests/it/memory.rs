@@ -296,3 +296,115 @@ fn an_unusable_spill_directory_fails_the_compute_by_name() {
     assert!(message.contains("memory.spill-directory"), "{message}");
     let _ = std::fs::remove_dir_all(&parent);
 }
+
+/// 2 MiB whose encoder writes part of its bytes, then panics.
+#[derive(Clone)]
+struct Unspillable(Vec<f64>);
+
+impl rask_core::SizeOf for Unspillable {
+    fn heap_bytes(&self) -> usize {
+        rask_core::SizeOf::heap_bytes(&self.0)
+    }
+}
+
+impl rask_core::codec::ValueCodec for Unspillable {
+    fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), String> {
+        out.extend_from_slice(&[0; 4096]);
+        panic!("Unspillable refuses to be encoded")
+    }
+    fn encode_to(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        w.write_all(&[0; 4096])?;
+        panic!("Unspillable refuses to be encoded")
+    }
+    fn decode_from(_: &[u8]) -> Result<Self, String> {
+        Err("never encoded".into())
+    }
+}
+
+rask_core::register_codec!(Unspillable);
+
+/// The child of [`a_value_whose_encoder_panics_stays_in_memory`].
+#[test]
+fn panicking_encoder_child() {
+    if !is_child("memory::panicking_encoder_child") {
+        return;
+    }
+    let mut b = GraphBuilder::new();
+    let n = 12;
+    for i in 0..n {
+        b.insert(
+            Key::new(format!("unspillable-{i}")),
+            Op::call("unspillable", move |_: &[Value]| {
+                Ok::<_, TaskError>(Value::sized(Unspillable(vec![i as f64; 1 << 18])))
+            }),
+            vec![],
+        );
+    }
+    let deps: Vec<Key> = (0..n)
+        .map(|i| Key::new(format!("unspillable-{i}")))
+        .collect();
+    b.insert(
+        Key::new("total"),
+        Op::call("total", |xs: &[Value]| {
+            let mut s = 0.0;
+            for (i, x) in xs.iter().enumerate() {
+                s += x.get::<Unspillable>(i)?.0.iter().sum::<f64>();
+            }
+            Ok::<_, TaskError>(Value::new(s))
+        }),
+        deps,
+    );
+    let plan = unfused_plan(b, &[Key::new("total")]);
+    // Several computes: the memory monitor samples (and spills) too.
+    for _ in 0..3 {
+        let out = rask_local::ThreadsExecutor::new(2)
+            .unwrap()
+            .execute(&plan, &[]);
+        match out {
+            Ok(v) => println!("RESULT total={}", v[0].downcast_ref::<f64>().unwrap()),
+            Err(e) => println!("MESSAGE {e}"),
+        }
+    }
+}
+
+/// A value whose encoder panics when memory is short is kept in memory, as
+/// Dask keeps a value it cannot pickle: the compute finishes with the
+/// right answer, stderr names the key, no panic comes out of `compute`
+/// and no partial spill file is left.
+#[test]
+fn a_value_whose_encoder_panics_stays_in_memory() {
+    if in_any_child() {
+        return;
+    }
+    let parent = spill_parent("panicking-encoder");
+    let test = "memory::panicking_encoder_child";
+    let child = CHILDREN.spawn(
+        test,
+        &[
+            ("RASK_MEMORY_LIMIT", "4 MiB".into()),
+            ("RASK_PROGRESS", "off".into()),
+            ("RASK_MEMORY_SPILL_DIRECTORY", parent.display().to_string()),
+            // With a backtrace asked for, rask prints the panics it catches
+            // (and their backtraces would fill the pipe read at the end).
+            ("RUST_BACKTRACE", "0".into()),
+        ],
+    );
+    let (status, out, err) = rask_memory::testing::wait(child, test, Duration::from_secs(120));
+    assert!(status.success(), "{status}:\n{out}\n{err}");
+    assert!(!out.contains("MESSAGE"), "{out}");
+    // 12 × 2^18 values of i, for i in 0..12.
+    let total = (0..12).sum::<usize>() as f64 * (1 << 18) as f64;
+    assert_eq!(
+        out.lines().filter(|l| l.contains("RESULT")).count(),
+        3,
+        "{out}\n{err}"
+    );
+    assert_eq!(result_field(&out, "total"), total, "{out}");
+    assert!(
+        err.contains("unspillable-") && err.contains("Unspillable refuses to be encoded"),
+        "{err}"
+    );
+    assert!(!err.contains("thread '"), "no panic is printed:\n{err}");
+    assert_eq!(files_under(&parent), 0, "no spill file is left");
+    let _ = std::fs::remove_dir_all(&parent);
+}

@@ -400,3 +400,101 @@ fn a_value_read_back_stays_while_it_is_in_use_then_goes_again_for_free() {
     assert_eq!(store.stats().reads, 2);
     assert_eq!(tmp.files(), 2);
 }
+
+/// 8 kB whose encoder writes part of its bytes, then panics; counts its
+/// calls.
+#[derive(Clone)]
+struct PanicsWhenEncoded(Vec<u8>);
+
+static ENCODE_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+impl rask_core::SizeOf for PanicsWhenEncoded {
+    fn heap_bytes(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl rask_core::codec::ValueCodec for PanicsWhenEncoded {
+    fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), String> {
+        out.extend_from_slice(&self.0[..100]);
+        ENCODE_CALLS.fetch_add(1, Ordering::Relaxed);
+        panic!("the encoder of PanicsWhenEncoded panics")
+    }
+    fn encode_to(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        w.write_all(&self.0[..100])?;
+        ENCODE_CALLS.fetch_add(1, Ordering::Relaxed);
+        panic!("the encoder of PanicsWhenEncoded panics")
+    }
+    fn decode_from(bytes: &[u8]) -> Result<Self, String> {
+        Ok(PanicsWhenEncoded(bytes.to_vec()))
+    }
+}
+
+/// 8 kB that encodes, but whose decoder panics.
+#[derive(Clone)]
+struct PanicsWhenDecoded(Vec<u8>);
+
+impl rask_core::SizeOf for PanicsWhenDecoded {
+    fn heap_bytes(&self) -> usize {
+        self.0.len()
+    }
+}
+
+impl rask_core::codec::ValueCodec for PanicsWhenDecoded {
+    fn encode_into(&self, out: &mut Vec<u8>) -> Result<(), String> {
+        out.extend_from_slice(&self.0);
+        Ok(())
+    }
+    fn decode_from(_: &[u8]) -> Result<Self, String> {
+        panic!("the decoder of PanicsWhenDecoded panics")
+    }
+}
+
+rask_core::register_codec!(PanicsWhenEncoded, PanicsWhenDecoded);
+
+#[test]
+fn a_panicking_encoder_keeps_the_value_in_memory_and_leaves_no_file() {
+    let tmp = TempDir::new("encoder-panics");
+    let store = tmp.store::<String>();
+    let key = "explode-9c1e".to_string();
+    store.insert(key.clone(), Value::sized(PanicsWhenEncoded(vec![7; 8000])));
+    store.insert("ok".into(), block(1.0));
+    // The panic is caught: the other value is spilled, this one stays.
+    store.spill_to(0).unwrap();
+    assert_eq!(store.is_spilled(&key), Some(false));
+    assert_eq!(store.is_spilled(&"ok".to_string()), Some(true));
+    assert_eq!(tmp.files(), 1, "no partial file is left");
+    let calls = ENCODE_CALLS.load(Ordering::Relaxed);
+    let failures = store.take_encode_failures();
+    assert_eq!(failures.len(), 1);
+    assert_eq!(failures[0].0, key);
+    let why = failures[0].1.to_string();
+    assert!(why.contains("encoder of PanicsWhenEncoded panics"), "{why}");
+    assert!(store.take_encode_failures().is_empty());
+    // Not tried again.
+    store.spill_to(0).unwrap();
+    assert_eq!(ENCODE_CALLS.load(Ordering::Relaxed), calls);
+    assert!(store.take_encode_failures().is_empty());
+    // Nothing counted as being written.
+    assert_eq!(store.in_flight.load(Ordering::Relaxed), 0);
+    let v = store.get(&key).unwrap().unwrap();
+    assert_eq!(v.downcast_ref::<PanicsWhenEncoded>().unwrap().0[0], 7);
+}
+
+#[test]
+fn a_panicking_decoder_is_an_error_naming_the_key() {
+    let tmp = TempDir::new("decoder-panics");
+    let store = tmp.store::<String>();
+    let key = "implode-77".to_string();
+    store.insert(key.clone(), Value::sized(PanicsWhenDecoded(vec![3; 8000])));
+    store.spill_to(0).unwrap();
+    assert_eq!(store.is_spilled(&key), Some(true));
+    let err = store.get(&key).unwrap_err();
+    assert!(matches!(err, SpillError::Decode { .. }), "{err}");
+    let message = err.to_string();
+    assert!(message.contains(&key), "{message}");
+    assert!(
+        message.contains("decoder of PanicsWhenDecoded panics"),
+        "{message}"
+    );
+}
