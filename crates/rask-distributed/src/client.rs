@@ -1560,4 +1560,47 @@ mod tests {
         // The healthy worker's connection was kept for the next fetch.
         assert!(client.inner.peers.lock().unwrap().contains_key(&healthy));
     }
+
+    /// Regression: a scattered value its worker could not decode was
+    /// dropped there and stayed processing on the scheduler, so `result`
+    /// never returned. Now the key errs, naming itself and the type tag.
+    #[test]
+    fn a_scattered_value_no_worker_can_decode_fails_its_future() {
+        let cluster = crate::LocalCluster::builder()
+            .workers(1)
+            .threads_per_worker(1)
+            .processes(false)
+            .build()
+            .unwrap();
+        let client = cluster.client().unwrap();
+        // Sent by hand: the client's own scatter only sends types it can
+        // encode, which a worker of the same build can decode.
+        let key = Key::new("scatter-alien");
+        let handle = client.inner.track(&key);
+        client
+            .inner
+            .send(
+                ClientToScheduler::Scatter {
+                    values: vec![(
+                        WireKey::from(&key),
+                        BulkRef {
+                            frame: 0,
+                            tag: "type-from-another-build".into(),
+                        },
+                    )],
+                    broadcast: false,
+                },
+                vec![Bytes::from_static(b"opaque")],
+            )
+            .unwrap();
+        let err = client
+            .inner
+            .values(std::slice::from_ref(&key), Some(Duration::from_secs(20)))
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("scatter-alien"), "{text}");
+        assert!(text.contains("`type-from-another-build`"), "{text}");
+        assert!(!text.contains("timed out"), "{text}");
+        drop(handle);
+    }
 }

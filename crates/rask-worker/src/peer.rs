@@ -15,9 +15,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use rask_core::codec::CodecError;
 use rask_core::{Key, Value};
 use rask_protocol::{
-    BulkRef, ConnectOptions, Connection, Incoming, Listener, PeerReply, PeerRequest, Role, WireKey,
+    BulkRef, ConnectOptions, Connection, Failure, FailureKind, Incoming, Listener, PeerReply,
+    PeerRequest, Role, WireKey,
 };
 use rustc_hash::FxHashMap;
 use tokio::task::JoinSet;
@@ -150,19 +152,77 @@ pub(crate) fn decode_values(
         .into_iter()
         .filter_map(|(wk, r)| {
             let key = Key::from(&wk);
-            let Some(bytes) = bulk.get(r.frame as usize) else {
-                tracing::warn!(%key, from, frame = r.frame, "a value refers to a bulk frame that was not sent");
-                return None;
-            };
-            match Value::decode(&r.tag, bytes) {
+            match decode_value(&r, bulk) {
                 Ok(v) => Some((key, v)),
                 Err(e) => {
-                    tracing::warn!(%key, from, "a value does not decode: {e}");
+                    tracing::warn!(%key, from, "{e}");
                     None
                 }
             }
         })
         .collect()
+}
+
+/// Decodes values sent to be kept here (scattered by a client, handed over
+/// by a retiring peer). A value that does not decode cannot be kept, and
+/// nothing else will ever hold it, so it becomes a failure of its key for
+/// the scheduler to report, naming the key and the value's type tag.
+pub(crate) fn decode_stored(
+    values: Vec<(WireKey, BulkRef)>,
+    bulk: &[Bytes],
+) -> (Vec<(WireKey, Value)>, Vec<Failure>) {
+    let mut decoded = Vec::with_capacity(values.len());
+    let mut failed = Vec::new();
+    for (wk, r) in values {
+        let key = Key::from(&wk);
+        match decode_value(&r, bulk) {
+            Ok(v) => decoded.push((wk, v)),
+            Err(e) => failed.push(Failure {
+                key: wk,
+                op: "scatter".into(),
+                kind: match e {
+                    DecodeError::Codec(CodecError::UnknownTag { .. }) => FailureKind::Missing,
+                    _ => FailureKind::Task,
+                },
+                message: format!(
+                    "the value stored as {key} (type tag `{}`) cannot be kept on this worker: {e}",
+                    r.tag
+                ),
+                worker: None,
+            }),
+        }
+    }
+    (decoded, failed)
+}
+
+/// Why a received value could not be decoded.
+#[derive(Debug)]
+pub(crate) enum DecodeError {
+    /// The value names a bulk frame the message did not carry.
+    NoFrame(u32),
+    /// The bytes did not decode.
+    Codec(CodecError),
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecodeError::NoFrame(frame) => {
+                write!(
+                    f,
+                    "the value refers to bulk frame {frame}, which was not sent"
+                )
+            }
+            DecodeError::Codec(e) => write!(f, "the value does not decode: {e}"),
+        }
+    }
+}
+
+fn decode_value(r: &BulkRef, bulk: &[Bytes]) -> Result<Value, DecodeError> {
+    let bytes = bulk
+        .get(r.frame as usize)
+        .ok_or(DecodeError::NoFrame(r.frame))?;
+    Value::decode(&r.tag, bytes).map_err(DecodeError::Codec)
 }
 
 /// Runs the data server on `listener` until dropped.

@@ -503,12 +503,22 @@ impl Core {
                 SchedulerToWorker::Compute(ct) => state.on_compute(ct),
                 SchedulerToWorker::Free { keys } => state.on_free(&keys),
                 SchedulerToWorker::Steal { key } => state.on_steal(key),
-                SchedulerToWorker::Store { values } => state.on_store(
-                    crate::peer::decode_values(&self.scheduler, values, &m.bulk)
+                SchedulerToWorker::Store { values } => {
+                    // A value that does not decode fails its key: nothing
+                    // else holds it, so the scheduler would wait forever.
+                    let (values, failed) = crate::peer::decode_stored(values, &m.bulk);
+                    let mut out: Vec<Action> = failed
                         .into_iter()
-                        .map(|(k, v)| ((&k).into(), v))
-                        .collect(),
-                ),
+                        .map(|f| {
+                            tracing::warn!(worker = %name, "{}", f.message);
+                            Action::Send(WorkerToScheduler::TaskErred(f), Vec::new())
+                        })
+                        .collect();
+                    if !values.is_empty() {
+                        out.extend(state.on_store(values));
+                    }
+                    out
+                }
                 SchedulerToWorker::Acquire { keys } => state.on_acquire(keys),
                 SchedulerToWorker::Retire => {
                     tracing::info!(worker = %name, "retiring");

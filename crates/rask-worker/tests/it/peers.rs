@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 use rask_core::{Op, Value};
-use rask_protocol::{BulkRef, SchedulerToWorker, WorkerToScheduler};
+use rask_protocol::{BulkRef, FailureKind, SchedulerToWorker, WorkerToScheduler};
 
 use crate::harness::{Scheduler, finished_value, located, task, wk};
 use crate::kernels::{Inc, MakeOpaque};
@@ -161,5 +161,53 @@ fn a_value_without_codec_stays_here_and_is_listed_missing() {
     let (values, missing) = sched.get_data(w.address(), &["o"]);
     assert!(values.is_empty());
     assert_eq!(missing, vec![wk("o")]);
+    w.kill();
+}
+
+/// Regression: a stored value the worker could not decode was logged and
+/// dropped, so the scheduler kept it processing (and the worker busy)
+/// forever; now its key fails, naming the key and the type tag.
+#[test]
+fn a_stored_value_that_does_not_decode_fails_its_key() {
+    let sched = Scheduler::new();
+    let (w, mut link, _) = sched.worker(sched.options(1));
+    let good = Value::new(5u64).encode().unwrap();
+    link.send_with(
+        SchedulerToWorker::Store {
+            values: vec![
+                (
+                    wk("bad"),
+                    BulkRef {
+                        frame: 0,
+                        tag: "no-such-type".into(),
+                    },
+                ),
+                (
+                    wk("good"),
+                    BulkRef {
+                        frame: 1,
+                        tag: good.tag.clone(),
+                    },
+                ),
+            ],
+        },
+        vec![Bytes::from_static(b"xyz"), Bytes::from(good.bytes)],
+    );
+    match link.recv() {
+        WorkerToScheduler::TaskErred(f) => {
+            assert_eq!(f.key, wk("bad"));
+            assert_eq!(f.kind, FailureKind::Missing);
+            assert!(f.message.contains("bad"), "{}", f.message);
+            assert!(f.message.contains("`no-such-type`"), "{}", f.message);
+        }
+        other => panic!("expected TaskErred, got {other:?}"),
+    }
+    match link.recv() {
+        WorkerToScheduler::AddKeys { keys } => {
+            let names: Vec<_> = keys.into_iter().map(|(k, _, _)| k).collect();
+            assert_eq!(names, vec![wk("good")]);
+        }
+        other => panic!("expected AddKeys, got {other:?}"),
+    }
     w.kill();
 }
