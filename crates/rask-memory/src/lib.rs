@@ -47,6 +47,7 @@ mod error;
 mod gauge;
 mod limit;
 mod process;
+mod spill_dir;
 mod spill_file;
 mod store;
 

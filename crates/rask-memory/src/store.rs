@@ -52,8 +52,10 @@
 //!   several threads spill in parallel.
 //! * **Files** go to a directory of their own (`rask-spill-PID-N` under
 //!   [`SpillOptions::directory`]), made at the first spill and removed with
-//!   everything in it when the store is dropped. Directories left by
-//!   processes that no longer run are removed when a store makes its own.
+//!   everything in it when the store is dropped. The store holds a lock on
+//!   a file in it for its lifetime; directories whose lock nobody holds
+//!   (left by processes that died) are removed when a store makes its own
+//!   (see `spill_dir`).
 //!
 //! Values without a codec are never spilled: they are counted in managed
 //! memory and kept. Nor are values under 1 KiB, whose file would cost more
@@ -77,6 +79,7 @@ use rask_core::codec::CodecError;
 use rustc_hash::{FxBuildHasher, FxHashMap};
 
 use crate::error::SpillError;
+use crate::spill_dir::{self, SpillDir};
 use crate::spill_file;
 
 /// The next use of a value whose next use is not known: later than any
@@ -287,7 +290,7 @@ pub struct SpillStore<K> {
     over_pause: std::sync::atomic::AtomicBool,
     goal: AtomicU64,
     spiller: Mutex<()>,
-    dir: OnceLock<PathBuf>,
+    dir: OnceLock<SpillDir>,
     next_file: AtomicU64,
     options: SpillOptions,
     /// [`READ_BACK_GRACE`] (tests set their own).
@@ -694,7 +697,7 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
 
     /// The spill directory, once the first value was spilled.
     pub fn directory(&self) -> Option<&Path> {
-        self.dir.get().map(PathBuf::as_path)
+        self.dir.get().map(SpillDir::path)
     }
 
     /// Spills when managed bytes are above the goal; returns the bytes
@@ -987,18 +990,18 @@ impl<K: Hash + Eq + Clone> SpillStore<K> {
     /// The spill directory, made on first use (under the spiller lock).
     fn dir(&self) -> Result<&Path, SpillError<K>> {
         if let Some(d) = self.dir.get() {
-            return Ok(d);
+            return Ok(d.path());
         }
         let parent = self
             .options
             .directory
             .clone()
             .unwrap_or_else(std::env::temp_dir);
-        let made = make_spill_dir(&parent).map_err(|source| SpillError::Directory {
+        let made = spill_dir::make(&parent).map_err(|source| SpillError::Directory {
             path: parent,
             source,
         })?;
-        Ok(self.dir.get_or_init(|| made))
+        Ok(self.dir.get_or_init(|| made).path())
     }
 }
 
@@ -1015,53 +1018,11 @@ fn memory_is(slot: &Slot, value: &Value) -> bool {
     matches!(slot, Slot::Memory { value: v, .. } if v.ptr_eq(value) && v.handle_count() == 2)
 }
 
-static STORE_SEQ: AtomicU64 = AtomicU64::new(0);
-
-/// Makes `parent/rask-spill-PID-N`, after removing directories of that
-/// form left by processes that no longer run.
-fn make_spill_dir(parent: &Path) -> std::io::Result<PathBuf> {
-    std::fs::create_dir_all(parent)?;
-    remove_stale(parent);
-    let pid = std::process::id();
-    loop {
-        let n = STORE_SEQ.fetch_add(1, Ordering::Relaxed);
-        let dir = parent.join(format!("rask-spill-{pid}-{n}"));
-        match std::fs::create_dir(&dir) {
-            Ok(()) => return Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// Removes `rask-spill-PID-N` directories of dead processes (Linux: a
-/// process runs while `/proc/PID` exists).
-fn remove_stale(parent: &Path) {
-    let proc = Path::new("/proc/self");
-    if !proc.exists() {
-        return;
-    }
-    let Ok(entries) = std::fs::read_dir(parent) else {
-        return;
-    };
-    for e in entries.flatten() {
-        let name = e.file_name();
-        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix("rask-spill-")) else {
-            continue;
-        };
-        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
-            continue;
-        };
-        if pid != std::process::id() && !Path::new("/proc").join(pid.to_string()).exists() {
-            let _ = std::fs::remove_dir_all(e.path());
-        }
-    }
-}
-
 impl<K> Drop for SpillStore<K> {
     fn drop(&mut self) {
         if let Some(dir) = self.dir.get() {
-            let _ = std::fs::remove_dir_all(dir);
+            // Its lock is released after (when `dir` is dropped).
+            let _ = std::fs::remove_dir_all(dir.path());
         }
     }
 }

@@ -24,6 +24,7 @@ impl TempDir {
     }
 }
 
+/// Spill files under `p` (not the directories' lock files).
 fn walk(p: &Path) -> usize {
     std::fs::read_dir(p).map_or(0, |es| {
         es.flatten()
@@ -31,7 +32,7 @@ fn walk(p: &Path) -> usize {
                 if e.path().is_dir() {
                     walk(&e.path())
                 } else {
-                    1
+                    usize::from(e.path().extension().is_some_and(|x| x == "spill"))
                 }
             })
             .sum()
@@ -258,23 +259,26 @@ fn files_are_gone_after_remove_and_drop() {
 }
 
 #[test]
-fn directories_of_dead_processes_are_removed() {
+fn directories_of_dead_stores_are_removed_and_live_ones_kept() {
     let tmp = TempDir::new("stale");
-    if !Path::new("/proc/self").exists() {
-        eprintln!("skipped: no /proc to tell which processes run");
-        return;
-    }
-    // Pid 0 is never a user process.
+    // A dead store's directory: its lock file, locked by nobody.
     let stale = tmp.0.join("rask-spill-0-3");
     std::fs::create_dir_all(&stale).unwrap();
     std::fs::write(stale.join("1.spill"), b"x").unwrap();
+    std::fs::write(stale.join(".lock"), b"").unwrap();
     let other = tmp.0.join("not-rask");
     std::fs::create_dir_all(&other).unwrap();
-    let store = tmp.store::<u32>();
-    store.insert(0, block(0.0));
-    store.spill_to(0).unwrap();
+    let first = tmp.store::<u32>();
+    first.insert(0, block(0.0));
+    first.spill_to(0).unwrap();
     assert!(!stale.exists());
     assert!(other.exists());
+    // A live store's directory stays, whatever its name says.
+    let second = tmp.store::<u32>();
+    second.insert(0, block(0.0));
+    second.spill_to(0).unwrap();
+    assert!(first.directory().unwrap().exists());
+    assert_eq!(read(&first.get(&0).unwrap().unwrap()), 0.0);
 }
 
 #[test]
