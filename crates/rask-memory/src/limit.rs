@@ -70,7 +70,10 @@ impl MemoryPolicy {
     ///
     /// # Errors
     ///
-    /// [`Error::InvalidArgument`](rask_core::Error::InvalidArgument) when
+    /// [`Error::InvalidArgument`](rask_core::Error::InvalidArgument) naming
+    /// the setting when a fraction is not a number above 0 and at most 1
+    /// (the text forms are checked when read, but a [`Config`] built in
+    /// code and given to `rask_config::set` is checked only here), or when
     /// the fractions are not in the order target ≤ spill ≤ pause ≤
     /// terminate.
     pub fn from_config(config: &Config) -> rask_core::Result<MemoryPolicy> {
@@ -84,6 +87,17 @@ impl MemoryPolicy {
             ("memory.pause", config.memory_pause),
             ("memory.terminate", config.memory_terminate),
         ];
+        for (name, x) in fractions {
+            if !(x.is_finite() && x > 0.0 && x <= 1.0) {
+                return Err(rask_core::Error::invalid(
+                    name,
+                    format!(
+                        "{name} = {x} is not a fraction of the memory limit; it must be above \
+                         0 and at most 1, such as 0.6"
+                    ),
+                ));
+            }
+        }
         for w in fractions.windows(2) {
             if w[0].1 > w[1].1 {
                 return Err(rask_core::Error::invalid(
@@ -230,6 +244,45 @@ mod tests {
         assert!(
             err.contains("memory.target") && err.contains("memory.spill"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn thresholds_must_be_fractions_above_0_and_at_most_1() {
+        type Field = fn(&mut Config) -> &mut f64;
+        let fields: [(&str, Field); 4] = [
+            ("memory.target", |c| &mut c.memory_target),
+            ("memory.spill", |c| &mut c.memory_spill),
+            ("memory.pause", |c| &mut c.memory_pause),
+            ("memory.terminate", |c| &mut c.memory_terminate),
+        ];
+        for (name, field) in fields {
+            for bad in [f64::NAN, 0.0, -0.5, 5.0, f64::INFINITY] {
+                let mut config = Config {
+                    memory_limit: Some(rask_config::ByteSize(1 << 30)),
+                    ..Config::default()
+                };
+                *field(&mut config) = bad;
+                let err = MemoryPolicy::from_config(&config).unwrap_err().to_string();
+                assert!(
+                    err.contains(name) && err.contains("at most 1"),
+                    "{name} = {bad}: {err}"
+                );
+            }
+        }
+        // 1.0 everywhere is allowed (nothing spilled or paused before the
+        // limit).
+        let config = Config {
+            memory_target: 1.0,
+            memory_spill: 1.0,
+            memory_pause: 1.0,
+            memory_terminate: 1.0,
+            memory_limit: Some(rask_config::ByteSize(1 << 30)),
+            ..Config::default()
+        };
+        assert_eq!(
+            MemoryPolicy::from_config(&config).unwrap().pause_bytes(),
+            1 << 30
         );
     }
 

@@ -408,3 +408,42 @@ fn a_value_whose_encoder_panics_stays_in_memory() {
     assert_eq!(files_under(&parent), 0, "no spill file is left");
     let _ = std::fs::remove_dir_all(&parent);
 }
+
+/// The child of [`a_threshold_set_in_code_out_of_range_fails_the_compute`].
+#[test]
+fn bad_threshold_child() {
+    if !is_child("memory::bad_threshold_child") {
+        return;
+    }
+    let _guard = rask_config::set(rask_config::Config {
+        memory_limit: Some(rask_config::ByteSize(1 << 30)),
+        memory_target: f64::NAN,
+        ..rask_config::Config::default()
+    });
+    let mut b = GraphBuilder::new();
+    b.insert(Key::new("x"), Op::value(Value::new(1u8)), vec![]);
+    let plan = unfused_plan(b, &[Key::new("x")]);
+    match rask_local::ThreadsExecutor::new(2)
+        .unwrap()
+        .execute(&plan, &[])
+    {
+        Ok(_) => println!("RESULT failed=0"),
+        Err(e) => {
+            println!("RESULT failed=1");
+            println!("MESSAGE {e}");
+        }
+    }
+}
+
+/// `rask_config::set` takes a `Config` built in code, unchecked: a memory
+/// threshold that is not a fraction (NaN here; 0 would spill everything)
+/// fails the compute with an error naming the setting.
+#[test]
+fn a_threshold_set_in_code_out_of_range_fails_the_compute() {
+    if in_any_child() {
+        return;
+    }
+    let out = run_child("memory::bad_threshold_child", &[]);
+    assert_eq!(result_field(&out, "failed"), 1.0, "{out}");
+    assert!(out.contains("memory.target = NaN"), "{out}");
+}
