@@ -802,6 +802,7 @@ impl ClientInner {
         timeout: Option<Duration>,
         cancel: Option<&CancelToken>,
     ) -> Result<Vec<Value>> {
+        let deadline = timeout.map(|t| Instant::now() + t);
         self.wait_inner(keys, timeout, true, cancel)?;
         let mut out: Vec<Option<Value>> = vec![None; keys.len()];
         let mut remote: FxHashMap<String, Vec<usize>> = FxHashMap::default();
@@ -829,7 +830,7 @@ impl ClientInner {
         }
         for (worker, idx) in remote {
             let wanted: Vec<Key> = idx.iter().map(|&i| keys[i].clone()).collect();
-            let got = self.fetch_anywhere(&worker, &wanted)?;
+            let got = self.fetch_anywhere(&worker, &wanted, deadline)?;
             for (i, v) in idx.into_iter().zip(got) {
                 out[i] = Some(v);
             }
@@ -842,38 +843,78 @@ impl ClientInner {
 
     /// Fetches from `worker` (when known), asking the scheduler where the
     /// keys are for those it does not have.
-    fn fetch_anywhere(&self, worker: &str, keys: &[Key]) -> Result<Vec<Value>> {
+    ///
+    /// A worker that cannot be reached (it died, or stopped answering) is
+    /// not asked again; the scheduler is asked who holds its keys now. A
+    /// key nobody holds is being recomputed (the client still wants it, so
+    /// the scheduler runs it again), so it is asked for again, less and
+    /// less often, until it is back, it fails for good (the scheduler
+    /// reports it erred: a lost scattered value, say), or `deadline`
+    /// (default: the fetch timeout from now) passes.
+    fn fetch_anywhere(
+        &self,
+        worker: &str,
+        keys: &[Key],
+        deadline: Option<Instant>,
+    ) -> Result<Vec<Value>> {
+        let deadline = deadline.unwrap_or_else(|| Instant::now() + self.fetch_timeout);
         let mut found: FxHashMap<Key, Value> = FxHashMap::default();
         let mut missing: Vec<Key> = keys.to_vec();
+        let mut unreachable: Vec<String> = Vec::new();
+        let mut last_error: Option<Error> = None;
         if !worker.is_empty() {
-            let (got, miss) = self.fetch(worker, &missing)?;
-            found.extend(got);
-            missing = miss;
+            match self.fetch(worker, &missing) {
+                Ok((got, miss)) => {
+                    found.extend(got);
+                    missing = miss;
+                }
+                Err(e) => {
+                    unreachable.push(worker.to_string());
+                    last_error = Some(e);
+                }
+            }
         }
-        if !missing.is_empty() {
-            let who = self.who_has(&missing)?;
+        let mut pause = Duration::from_millis(20);
+        while !missing.is_empty() {
+            self.check_not_failed(&missing)?;
             let mut by_worker: FxHashMap<String, Vec<Key>> = FxHashMap::default();
-            for (k, addrs) in who {
-                match addrs.into_iter().find(|a| a != worker) {
+            let mut unheld = Vec::new();
+            for (k, addrs) in self.who_has(&missing)? {
+                match addrs.into_iter().find(|a| !unreachable.contains(a)) {
                     Some(a) => by_worker.entry(a).or_default().push(k),
-                    None => {
-                        return Err(cluster_error(
-                            &self.address,
-                            format!("no worker holds {k} any more; compute it again"),
-                        ));
-                    }
+                    None => unheld.push(k),
                 }
             }
             for (w, ks) in by_worker {
-                let (got, miss) = self.fetch(&w, &ks)?;
-                if let Some(k) = miss.first() {
-                    return Err(cluster_error(
-                        &w,
-                        format!("the worker no longer holds {k}; compute it again"),
-                    ));
+                match self.fetch(&w, &ks) {
+                    Ok((got, miss)) => {
+                        found.extend(got);
+                        unheld.extend(miss);
+                    }
+                    Err(e) => {
+                        unreachable.push(w);
+                        unheld.extend(ks);
+                        last_error = Some(e);
+                    }
                 }
-                found.extend(got);
             }
+            missing = unheld;
+            let Some(k) = missing.first() else { break };
+            let now = Instant::now();
+            if now >= deadline {
+                let why = last_error
+                    .map(|e| format!(" (last error: {e})"))
+                    .unwrap_or_default();
+                return Err(cluster_error(
+                    &self.address,
+                    format!(
+                        "no reachable worker held {k}, and it was not computed again in time{why}; \
+                         compute it again"
+                    ),
+                ));
+            }
+            std::thread::sleep(pause.min(deadline - now));
+            pause = (pause * 2).min(Duration::from_secs(1));
         }
         keys.iter()
             .map(|k| {
@@ -882,6 +923,23 @@ impl ClientInner {
                 })
             })
             .collect()
+    }
+
+    /// The error of the first of `keys` that failed (the scheduler reported
+    /// it erred), or of a connection to the scheduler that is gone.
+    fn check_not_failed(&self, keys: &[Key]) -> Result<()> {
+        let st = self.shared.lock();
+        if let Some(reason) = &st.closed {
+            return Err(cluster_error(&self.address, reason.clone()));
+        }
+        for k in keys {
+            match st.keys.get(k).map(|e| &e.status) {
+                Some(Status::Failed(f)) => return Err(failure_error(f)),
+                Some(Status::Refused(m)) => return Err(cluster_error(&self.address, m.clone())),
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// Asks one worker for `keys`: the values it had, and the keys it had
@@ -1602,5 +1660,85 @@ mod tests {
         assert!(text.contains("`type-from-another-build`"), "{text}");
         assert!(!text.contains("timed out"), "{text}");
         drop(handle);
+    }
+
+    /// Regression: a result over the inline limit, held by one worker that
+    /// then died, made `gather` fail with a connection error; now the
+    /// client asks the scheduler again and waits while it is recomputed.
+    #[test]
+    fn a_big_result_whose_worker_died_is_fetched_once_recomputed() {
+        use rask_core::{GraphBuilder, PlanOptions};
+        use rask_scheduler::server::ServerOptions;
+        use rask_worker::{Worker, WorkerOptions};
+
+        let server = rask_scheduler::server::start(ServerOptions {
+            listen: "tcp://127.0.0.1:0".into(),
+            ..ServerOptions::default()
+        })
+        .unwrap();
+        let address = server.address().to_string();
+        let worker = || {
+            Worker::start(WorkerOptions {
+                nthreads: 1,
+                listen: "tcp://127.0.0.1:0".into(),
+                ..WorkerOptions::new(address.clone())
+            })
+            .unwrap()
+        };
+        let first = worker();
+        let client = Client::connect_with(
+            &address,
+            ClientOptions {
+                token: String::new(),
+                connect_timeout: Duration::from_secs(10),
+                name: "test".into(),
+                tls: None,
+                submit_part: SUBMIT_PART,
+                fetch_timeout: Duration::from_secs(10),
+            },
+        )
+        .unwrap();
+        // Over the scheduler's inline limit (64 KiB): it stays on the
+        // worker that computed it, the only one there is.
+        let key = Key::new("big");
+        let mut b = GraphBuilder::new();
+        b.insert(
+            key.clone(),
+            Op::value(Value::new(vec![7u8; 200_000])),
+            vec![],
+        );
+        let plan = Plan::new(b, std::slice::from_ref(&key), PlanOptions::default()).unwrap();
+        let handles = client.inner.submit_plan(&plan).unwrap();
+        let keys = [key.clone()];
+        client
+            .inner
+            .wait_keys(&keys, Some(Duration::from_secs(20)))
+            .unwrap();
+        match &client.inner.shared.lock().keys[&key].status {
+            Status::Memory {
+                inline: None,
+                who_has,
+                ..
+            } => assert_eq!(who_has, &vec![first.address().to_string()]),
+            _ => panic!("{key} is not held on the first worker alone"),
+        }
+        let second = worker();
+        let started = Instant::now();
+        while client.workers_info().unwrap().len() < 2 {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "no second worker"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        first.kill();
+        let v = client
+            .inner
+            .values(&keys, Some(Duration::from_secs(30)))
+            .unwrap();
+        assert_eq!(v[0].downcast_ref::<Vec<u8>>().unwrap(), &vec![7u8; 200_000]);
+        drop(handles);
+        second.kill();
+        server.close();
     }
 }
