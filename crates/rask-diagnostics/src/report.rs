@@ -20,7 +20,9 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rask_core::{Error, Result};
@@ -38,6 +40,10 @@ const CHART: f64 = 160.0;
 
 /// Writes the report of `profiler` (and of `resources`, if given) to `path`.
 ///
+/// The file is written whole or not at all: into a temporary file beside
+/// it, then renamed over `path`, so a reader (a browser refreshing it)
+/// never sees half a report and a failed write leaves the old one.
+///
 /// ```
 /// use rask_diagnostics::{Profiler, report};
 /// let profiler = Profiler::new(); // nothing recorded: an empty report
@@ -52,10 +58,43 @@ pub fn report(
     resources: Option<&ResourceProfiler>,
 ) -> Result<()> {
     let path = path.as_ref();
-    std::fs::write(path, report_html(profiler, resources)).map_err(|source| Error::Io {
+    write_whole(path, report_html(profiler, resources).as_bytes()).map_err(|source| Error::Io {
         path: path.to_path_buf(),
         source,
     })
+}
+
+static TEMP_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// Writes `bytes` to a new temporary file in `path`'s directory, then
+/// renames it to `path`; the temporary file is removed on any failure.
+fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path.file_name().ok_or_else(|| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "the path names no file (it ends in `..` or is a root)",
+        )
+    })?;
+    let mut temp_name = std::ffi::OsString::from(".");
+    temp_name.push(name);
+    temp_name.push(format!(
+        ".{}-{}.tmp",
+        std::process::id(),
+        TEMP_SEQ.fetch_add(1, Ordering::Relaxed)
+    ));
+    let temp = path.with_file_name(temp_name);
+    let mut file = std::fs::File::create_new(&temp)?;
+    let written = file
+        .write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| {
+            drop(file);
+            std::fs::rename(&temp, path)
+        });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written
 }
 
 /// The report as a string of HTML; see [`report`].

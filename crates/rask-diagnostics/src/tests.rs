@@ -363,3 +363,58 @@ fn charts_fill_the_window_width() {
         svgs
     );
 }
+
+/// The entries of `dir`, by name.
+fn entries(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|es| {
+            es.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[test]
+fn the_report_is_written_whole_or_not_at_all() {
+    let dir = std::env::temp_dir().join(format!("rask-report-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let profiler = Profiler::new();
+
+    // A directory that does not exist: an error naming the path, nothing
+    // made.
+    let missing = dir.join("no-such-dir").join("profile.html");
+    let err = crate::report(&missing, &profiler, None).unwrap_err();
+    assert!(
+        err.to_string().contains(&missing.display().to_string()),
+        "{err}"
+    );
+    assert!(!dir.exists());
+
+    // A successful write leaves exactly the file, and replaces an old one.
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("profile.html");
+    std::fs::write(&path, "old").unwrap();
+    // A reader of the old file (a browser loading it) keeps reading the
+    // old file: the new one is not written into it.
+    let mut reader = std::fs::File::open(&path).unwrap();
+    crate::report(&path, &profiler, None).unwrap();
+    let mut seen = String::new();
+    std::io::Read::read_to_string(&mut reader, &mut seen).unwrap();
+    assert_eq!(seen, "old", "the report was written in place");
+    assert!(
+        std::fs::read_to_string(&path).unwrap().contains("</html>"),
+        "the report replaced the old file"
+    );
+    assert_eq!(entries(&dir), ["profile.html"]);
+
+    // A path that is a directory: an error, and no temporary file left.
+    let taken = dir.join("taken");
+    std::fs::create_dir_all(&taken).unwrap();
+    let err = crate::report(&taken, &profiler, None).unwrap_err();
+    assert!(err.to_string().contains("taken"), "{err}");
+    assert_eq!(entries(&dir), ["profile.html", "taken"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
