@@ -24,8 +24,15 @@ use crate::value::Value;
 
 /// Keeps the tasks reachable from `outputs`; returns the smaller graph and the
 /// outputs' ids in it. Relative order of the kept tasks is preserved.
+///
+/// # Panics
+///
+/// When an id in `outputs` is not one of `graph`'s (out of range): ids come
+/// from the graph itself ([`Graph::ids_of`]), so this is a programmer
+/// error, as indexing is. The message names the id and the graph's size.
 pub fn cull(graph: Graph, outputs: &[TaskId]) -> (Graph, Vec<TaskId>) {
     let n = graph.len();
+    check_ids(outputs, n);
     let mut keep = vec![false; n];
     let mut stack: Vec<TaskId> = outputs.to_vec();
     while let Some(t) = stack.pop() {
@@ -67,6 +74,16 @@ pub fn cull(graph: Graph, outputs: &[TaskId]) -> (Graph, Vec<TaskId>) {
     (Graph::from_tasks_unchecked(tasks), outputs)
 }
 
+/// Panics naming the first id in `ids` that is not below `n`.
+fn check_ids(ids: &[TaskId], n: usize) {
+    if let Some(t) = ids.iter().find(|t| t.index() >= n) {
+        panic!(
+            "output {t:?} is not a task of this graph, which has {n} tasks; take ids from \
+             this graph's `ids_of`"
+        );
+    }
+}
+
 /// Fuses tasks into their only dependent; returns the new graph and the
 /// outputs' ids in it.
 ///
@@ -78,8 +95,13 @@ pub fn cull(graph: Graph, outputs: &[TaskId]) -> (Graph, Vec<TaskId>) {
 ///
 /// The fused task keeps `b`'s key and runs a [`Program`] of the absorbed
 /// tasks in post-order; its dependencies are the tree's external inputs.
+///
+/// # Panics
+///
+/// As [`cull`], when an id in `outputs` is not one of `graph`'s.
 pub fn fuse(graph: Graph, outputs: &[TaskId]) -> (Graph, Vec<TaskId>) {
     let n = graph.len();
+    check_ids(outputs, n);
     let absorbed = absorbed_tasks(&graph, outputs);
     if !absorbed.iter().any(|&a| a) {
         return (graph, outputs.to_vec());
@@ -308,6 +330,25 @@ mod tests {
         assert_eq!(g.len(), 2);
         assert_eq!(g.task(outs[0]).key, Key::new("b"));
         assert!(g.id_of(&Key::new("unused")).is_none());
+    }
+
+    #[test]
+    #[should_panic(expected = "output TaskId(7) is not a task of this graph, which has 2 tasks")]
+    fn cull_of_an_id_from_elsewhere_panics_naming_it() {
+        let mut b = GraphBuilder::new();
+        b.insert("a".into(), Op::value(Value::new(1i64)), vec![]);
+        b.insert("b".into(), inc(), vec!["a".into()]);
+        let g = b.build().unwrap();
+        let _ = cull(g, &[TaskId(0), TaskId(7)]);
+    }
+
+    #[test]
+    #[should_panic(expected = "output TaskId(2) is not a task of this graph, which has 2 tasks")]
+    fn fuse_of_an_id_from_elsewhere_panics_naming_it() {
+        let mut b = GraphBuilder::new();
+        b.insert("a".into(), Op::value(Value::new(1i64)), vec![]);
+        b.insert("b".into(), inc(), vec!["a".into()]);
+        let _ = fuse(b.build().unwrap(), &[TaskId(2)]);
     }
 
     fn add() -> Op {

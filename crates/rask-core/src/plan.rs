@@ -54,6 +54,12 @@ impl Plan {
     }
 
     /// Runs the pipeline on a built graph.
+    ///
+    /// # Panics
+    ///
+    /// When an id in `outputs` is not one of `graph`'s (see
+    /// [`optimize::cull`]); [`Plan::new`] resolves keys instead, with an
+    /// error for a missing one.
     pub fn from_graph(graph: Graph, outputs: &[TaskId], options: PlanOptions) -> Plan {
         // The passes and the executors address tasks by id: the key index
         // is not needed any more (`Graph::id_of` makes it again on demand).
