@@ -1470,12 +1470,7 @@ mod tests {
                 .enable_all()
                 .build()
                 .unwrap();
-            let listener = runtime
-                .block_on(Listener::bind(
-                    "tcp://127.0.0.1:0",
-                    ListenOptions::default(),
-                ))
-                .unwrap();
+            let listener = listen(&runtime);
             let address = listener.address();
             runtime.spawn(async move {
                 let (mut conn, _) = listener.accept().await?.handshake().await?;
@@ -1538,15 +1533,20 @@ mod tests {
         }
     }
 
-    /// A stand-in worker: it accepts peers and answers every fetch with
-    /// "missing", or, `stalled`, never answers (a worker under SIGSTOP).
-    fn fake_worker(runtime: &tokio::runtime::Runtime, stalled: bool) -> String {
-        let listener = runtime
+    /// A listener on a free loopback port, on `runtime`.
+    fn listen(runtime: &tokio::runtime::Runtime) -> Listener {
+        runtime
             .block_on(Listener::bind(
                 "tcp://127.0.0.1:0",
                 ListenOptions::default(),
             ))
-            .unwrap();
+            .unwrap()
+    }
+
+    /// A stand-in worker: it accepts peers and answers every fetch with
+    /// "missing", or, `stalled`, never answers (a worker under SIGSTOP).
+    fn fake_worker(runtime: &tokio::runtime::Runtime, stalled: bool) -> String {
+        let listener = listen(runtime);
         let address = listener.address();
         runtime.spawn(async move {
             loop {
