@@ -147,12 +147,23 @@ impl Store {
             return (false, false);
         };
         let was = g.paused();
-        match g.sample(&self.values) {
+        let sampled = g.sample(&self.values);
+        self.warn_unspillable();
+        match sampled {
             Ok(now) => (was, now),
             Err(e) => {
                 tracing::error!("{e}");
                 (was, g.paused())
             }
+        }
+    }
+
+    /// Names, once each, the values a sample could not spill (their type's
+    /// encoder failed or panicked): they stay in memory, as Dask keeps a
+    /// value it cannot pickle.
+    fn warn_unspillable(&self) {
+        for (key, error) in self.values.take_encode_failures() {
+            tracing::warn!("the value of `{key}` stays in memory: it cannot be spilled: {error}");
         }
     }
 
@@ -162,7 +173,9 @@ impl Store {
     pub(crate) fn sample_if_due(&self) -> Option<(bool, bool)> {
         let g = self.gauge.as_ref()?;
         let was = g.paused();
-        match g.sample_if_due(&self.values, INLINE_SAMPLE_INTERVAL) {
+        let sampled = g.sample_if_due(&self.values, INLINE_SAMPLE_INTERVAL);
+        self.warn_unspillable();
+        match sampled {
             Ok(now) => now.map(|now| (was, now)),
             Err(e) => {
                 tracing::error!("{e}");
