@@ -681,7 +681,11 @@ impl ClientInner {
         };
         if gone {
             st.keys.remove(key);
-            drop(st);
+            // Queued before the lock is let go: a submission of the same
+            // key by another thread makes its entry after this, so its
+            // message is queued after this release too. Queued after the
+            // lock, the release could follow the new want and cancel it,
+            // leaving the new future pending for ever.
             let _ = self.tx.send(Outgoing::Release(key.clone()));
         }
     }
@@ -1331,9 +1335,18 @@ async fn read_loop(mut reader: rask_protocol::ConnReader, shared: Arc<Shared>, a
             } => {
                 let key = Key::from(&key);
                 if let Some(e) = st.keys.get_mut(&key) {
+                    // A key asked for again is reported again, maybe without
+                    // the inline bytes the first report brought: same key,
+                    // same value, so they are kept.
+                    let inline = inline
+                        .and_then(|r| m.bulk.get(r.frame as usize).cloned())
+                        .or_else(|| match &mut e.status {
+                            Status::Memory { inline, .. } => inline.take(),
+                            _ => None,
+                        });
                     e.status = Status::Memory {
                         tag,
-                        inline: inline.and_then(|r| m.bulk.get(r.frame as usize).cloned()),
+                        inline,
                         who_has,
                     };
                 }

@@ -47,7 +47,8 @@
 //! - Each client is told the outcome of each key it wants once:
 //!   `InMemory` or `Erred`. A result lost and recomputed is not reported
 //!   again; a result lost for good (scattered data) is reported `Erred`
-//!   even after `InMemory`.
+//!   even after `InMemory`. A client that asks again for a key it already
+//!   wants (`UpdateGraph` or `Want`) is told again.
 //! - A worker that answers a task with `TaskErred` or `MissingData` has
 //!   dropped it. `Free` of a task a worker still has queued cancels it; a
 //!   result that arrives for a task nobody needs is answered with `Free`.

@@ -550,9 +550,19 @@ impl Scheduler {
     }
 
     /// `client` wants `t`: report it now if it is done, run it if released.
+    ///
+    /// A client asking again for a key it already wants is told again: its
+    /// ask means it holds a future that may not have heard (one made after
+    /// the client dropped and forgot an earlier one for the same key).
     pub(crate) fn add_want(&mut self, client: ClientId, t: TaskId, comm: &mut dyn Comm) {
         let task = &mut self.tasks[t as usize];
-        if task.wanted_by.iter().any(|w| w.client == client) {
+        if let Some(want) = task.wanted_by.iter_mut().find(|w| w.client == client) {
+            want.told = false;
+            match task.state {
+                TaskState::Memory => self.report_memory(t, None, comm),
+                TaskState::Erred => self.report_erred(t, comm),
+                _ => {}
+            }
             return;
         }
         task.wanted_by.push(Want {
