@@ -1362,7 +1362,25 @@ async fn read_loop(mut reader: rask_protocol::ConnReader, shared: Arc<Shared>, a
                     let _ = tx.send(reply);
                 }
             }
-            SchedulerToClient::Error { message } => {
+            SchedulerToClient::Error {
+                message,
+                keys: Some(keys),
+            } => {
+                // Only the futures of the refused request fail.
+                for k in &keys {
+                    if let Some(e) = st.keys.get_mut(&Key::from(k))
+                        && matches!(e.status, Status::Pending)
+                    {
+                        e.status = Status::Refused(message.clone());
+                    }
+                }
+            }
+            SchedulerToClient::Error {
+                message,
+                keys: None,
+            } => {
+                // Not tied to keys: fail every waiting future rather than
+                // leave one waiting for ever.
                 for e in st.keys.values_mut() {
                     if matches!(e.status, Status::Pending) {
                         e.status = Status::Refused(message.clone());
@@ -1543,6 +1561,92 @@ mod tests {
             .collect();
         for t in threads {
             t.join().unwrap();
+        }
+    }
+
+    /// Regression: one `Error` from the scheduler (a submission that
+    /// named a released key, a scatter with no workers) failed every
+    /// pending future of the client; now only those of the refused request.
+    #[test]
+    fn a_refused_submission_fails_only_its_own_futures() {
+        let scheduler = FakeScheduler::start(|m| match m {
+            ClientToScheduler::UpdateGraph { tasks, .. } if tasks[0].key.name == "refused" => {
+                Some(SchedulerToClient::Error {
+                    message: "refused: it depends on a released key".into(),
+                    keys: Some(vec![tasks[0].key.clone()]),
+                })
+            }
+            // Asked after the refusal: the other one is done.
+            ClientToScheduler::Want { keys } => Some(SchedulerToClient::InMemory {
+                key: keys[0].clone(),
+                nbytes: 8,
+                tag: "u64".into(),
+                inline: None,
+                who_has: vec![],
+            }),
+            _ => None,
+        });
+        let client = scheduler.client();
+        let submit = |name: &str| {
+            let key = Key::new(name);
+            let handle = client.inner.track(&key);
+            let task = SubmittedTask {
+                key: WireKey::from(&key),
+                op: Vec::new(),
+                deps: Vec::new(),
+                order: 0,
+                annotations: None,
+            };
+            client.inner.update_graph(vec![task], vec![0]).unwrap();
+            (key, handle)
+        };
+        let (fine, _fine_handle) = submit("fine");
+        let (refused, _refused_handle) = submit("refused");
+        let limit = Some(Duration::from_secs(10));
+        let err = client
+            .inner
+            .wait_keys(std::slice::from_ref(&refused), limit)
+            .unwrap_err();
+        assert!(err.to_string().contains("released key"), "{err}");
+        client
+            .inner
+            .send(
+                ClientToScheduler::Want {
+                    keys: vec![WireKey::from(&fine)],
+                },
+                Vec::new(),
+            )
+            .unwrap();
+        client
+            .inner
+            .wait_keys(std::slice::from_ref(&fine), limit)
+            .expect("the other submission is not failed by the refusal");
+    }
+
+    /// An error the scheduler cannot tie to keys still fails every waiting
+    /// future, so that none waits for ever.
+    #[test]
+    fn an_error_without_keys_fails_every_waiting_future() {
+        let scheduler = FakeScheduler::start(|m| match m {
+            ClientToScheduler::Want { .. } => Some(SchedulerToClient::Error {
+                message: "something went wrong".into(),
+                keys: None,
+            }),
+            _ => None,
+        });
+        let client = scheduler.client();
+        let keys = [Key::new("a"), Key::new("b")];
+        let _handles: Vec<_> = keys.iter().map(|k| client.inner.track(k)).collect();
+        client
+            .inner
+            .send(ClientToScheduler::Want { keys: vec![] }, Vec::new())
+            .unwrap();
+        for k in &keys {
+            let err = client
+                .inner
+                .wait_keys(std::slice::from_ref(k), Some(Duration::from_secs(10)))
+                .unwrap_err();
+            assert!(err.to_string().contains("something went wrong"), "{err}");
         }
     }
 

@@ -26,8 +26,8 @@ use serde::{Deserialize, Serialize};
 ///
 /// History: 2 added [`WorkerToScheduler::MemoryRestart`] and
 /// [`FailureKind::Memory`] (a worker's supervisor restarting it above its
-/// memory limit).
-pub const PROTOCOL_VERSION: u32 = 2;
+/// memory limit); 3 added the keys of [`SchedulerToClient::Error`].
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// What the connecting side is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -250,6 +250,11 @@ pub enum SchedulerToClient {
     Error {
         /// What went wrong, meant for people.
         message: String,
+        /// The keys whose futures the refusal fails (those the request
+        /// wanted); other futures of the client are not concerned. `None`:
+        /// the error cannot be tied to keys, and the client fails every
+        /// future still waiting, so that none waits for ever.
+        keys: Option<Vec<WireKey>>,
     },
     /// The scheduler is shutting down.
     Closing {

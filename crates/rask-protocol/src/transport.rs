@@ -1524,7 +1524,7 @@ mod tests {
             f.starts_with(&format!("rask {} / rustc ", env!("CARGO_PKG_VERSION"))),
             "{f}"
         );
-        assert!(f.ends_with(" / protocol 2 / wire 1"), "{f}");
+        assert!(f.ends_with(" / protocol 3 / wire 1"), "{f}");
     }
 
     #[test]

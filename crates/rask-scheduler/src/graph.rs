@@ -12,11 +12,11 @@
 use std::sync::Arc;
 
 use rask_core::Key;
-use rask_protocol::{DepRef, SubmittedTask};
+use rask_protocol::{DepRef, SubmittedTask, WireKey};
 
 use crate::ClientId;
 use crate::Comm;
-use crate::scheduler::{Scheduler, fmt_key};
+use crate::scheduler::{Refused, Scheduler, fmt_key};
 use crate::task::{Restrictions, TaskId};
 
 impl Scheduler {
@@ -27,7 +27,7 @@ impl Scheduler {
         wanted: Vec<u32>,
         inline_results: bool,
         comm: &mut dyn Comm,
-    ) -> Result<(), String> {
+    ) -> Result<(), Refused> {
         let n = tasks.len();
         // Keys, sharing one name allocation between consecutive tasks of the
         // same name (blocks of one array, calls of one map).
@@ -53,6 +53,25 @@ impl Scheduler {
                 index: Vec::new(),
             };
         }
+        // A refused submission fails the futures of the keys it wants, but
+        // not those this client already waits for from an earlier one: they
+        // still resolve.
+        let refuse = |message: String| Refused {
+            message,
+            keys: wanted
+                .iter()
+                .filter_map(|&w| keys.get(w as usize))
+                .filter(|k| {
+                    !self.keys.get(k, &self.tasks).is_some_and(|t| {
+                        self.tasks[t as usize]
+                            .wanted_by
+                            .iter()
+                            .any(|w| w.client == client)
+                    })
+                })
+                .map(WireKey::from)
+                .collect(),
+        };
         // Check positions, known keys and wants.
         let mut existing: Vec<Option<TaskId>> = Vec::with_capacity(n);
         for (i, st) in tasks.iter().enumerate() {
@@ -60,38 +79,38 @@ impl Scheduler {
             for d in &st.deps {
                 match d {
                     DepRef::Local(j) if *j as usize >= n => {
-                        return Err(format!(
+                        return Err(refuse(format!(
                             "task {} (position {i}) depends on position {j}, but the submission has only {n} tasks; the graph was not added",
                             keys[i]
-                        ));
+                        )));
                     }
                     DepRef::Local(j) if *j as usize == i && existing[i].is_none() => {
-                        return Err(format!(
+                        return Err(refuse(format!(
                             "task {} depends on itself (a dependency cycle); the graph was not added",
                             keys[i]
-                        ));
+                        )));
                     }
                     DepRef::Known(k) if self.lookup(k).is_none() => {
-                        return Err(format!(
+                        return Err(refuse(format!(
                             "task {} depends on {}, which the scheduler does not hold (released or never computed); keep a future for it or submit it with the graph",
                             keys[i],
                             fmt_key(k)
-                        ));
+                        )));
                     }
                     _ => {}
                 }
             }
         }
         if let Some(w) = wanted.iter().find(|&&w| w as usize >= n) {
-            return Err(format!(
+            return Err(refuse(format!(
                 "the submission wants position {w}, but has only {n} tasks; the graph was not added"
-            ));
+            )));
         }
         let order = topological_order(&tasks, &existing).map_err(|i| {
-            format!(
+            refuse(format!(
                 "the submission has a dependency cycle through task {}; the graph was not added",
                 keys[i]
-            )
+            ))
         })?;
 
         // Add the new tasks, inputs first.

@@ -262,9 +262,9 @@ impl Scheduler {
                 wanted,
                 inline_results,
             } => {
-                if let Err(message) = self.update_graph(client, tasks, wanted, inline_results, comm)
+                if let Err(refused) = self.update_graph(client, tasks, wanted, inline_results, comm)
                 {
-                    comm.to_client(client, SchedulerToClient::Error { message }, Vec::new());
+                    refused.send(client, comm);
                 }
             }
             ClientToScheduler::Want { keys } => {
@@ -272,15 +272,19 @@ impl Scheduler {
                 for k in &keys {
                     match self.lookup(k) {
                         Some(t) => self.add_want(client, t, comm),
-                        None => unknown.push(fmt_key(k)),
+                        None => unknown.push(k.clone()),
                     }
                 }
                 if !unknown.is_empty() {
                     let message = format!(
                         "the scheduler does not hold {}; it was released or never submitted, submit it again",
-                        unknown.join(", ")
+                        unknown.iter().map(fmt_key).collect::<Vec<_>>().join(", ")
                     );
-                    comm.to_client(client, SchedulerToClient::Error { message }, Vec::new());
+                    Refused {
+                        message,
+                        keys: unknown,
+                    }
+                    .send(client, comm);
                 }
             }
             ClientToScheduler::Release { keys } => {
@@ -298,8 +302,8 @@ impl Scheduler {
                 }
             }
             ClientToScheduler::Scatter { values, broadcast } => {
-                if let Err(message) = self.scatter(client, values, broadcast, bulk, comm) {
-                    comm.to_client(client, SchedulerToClient::Error { message }, Vec::new());
+                if let Err(refused) = self.scatter(client, values, broadcast, bulk, comm) {
+                    refused.send(client, comm);
                 }
             }
             ClientToScheduler::WhoHas { keys } => {
@@ -396,21 +400,26 @@ impl Scheduler {
         broadcast: bool,
         bulk: Vec<Bytes>,
         comm: &mut dyn Comm,
-    ) -> Result<(), String> {
+    ) -> Result<(), Refused> {
+        // A refused scatter fails the futures of all its values.
+        let refuse = |message: String| Refused {
+            message,
+            keys: values.iter().map(|(k, _)| k.clone()).collect(),
+        };
         if self.running.is_empty() {
-            return Err(
+            return Err(refuse(
                 "cannot scatter: no workers are connected; start a worker (`rask worker ADDRESS`) and try again"
                     .into(),
-            );
+            ));
         }
         for (k, r) in &values {
             if r.frame as usize >= bulk.len() {
-                return Err(format!(
+                return Err(refuse(format!(
                     "scatter of {} names frame {}, but the message carries {} frames",
                     fmt_key(k),
                     r.frame,
                     bulk.len()
-                ));
+                )));
             }
         }
         self.generation += 1;
@@ -488,6 +497,23 @@ impl Scheduler {
 }
 
 /// A wire key as people read it.
+/// A client's request refused: why, and the keys whose futures that fails.
+pub(crate) struct Refused {
+    pub(crate) message: String,
+    pub(crate) keys: Vec<WireKey>,
+}
+
+impl Refused {
+    /// Tells `client`.
+    fn send(self, client: ClientId, comm: &mut dyn Comm) {
+        let msg = SchedulerToClient::Error {
+            message: self.message,
+            keys: Some(self.keys),
+        };
+        comm.to_client(client, msg, Vec::new());
+    }
+}
+
 pub(crate) fn fmt_key(k: &WireKey) -> String {
     Key::from(k).to_string()
 }

@@ -7,7 +7,7 @@ use crate::harness::*;
 fn error_of(h: &mut H) -> String {
     let msgs = h.client_msgs();
     match &msgs[..] {
-        [SchedulerToClient::Error { message }] => message.clone(),
+        [SchedulerToClient::Error { message, .. }] => message.clone(),
         other => panic!("expected one error, got {other:?}"),
     }
 }
@@ -82,4 +82,34 @@ fn unwanted_tasks_are_not_run() {
     h.submit(vec![task("a", &[]), task("unused", &[0])], &[0]);
     assert_eq!(h.computes(), vec![(1, "a".to_string())]);
     assert_eq!(h.s.task_state(&key("unused")), None);
+}
+
+/// Regression: a refusal did not say which keys it concerned, so the client
+/// failed every pending future. It names the keys the submission wanted,
+/// less those the client already waits for from an earlier submission.
+#[test]
+fn a_refusal_names_the_keys_it_fails() {
+    let mut h = H::new();
+    h.worker(1, 1);
+    h.submit(vec![task("earlier", &[])], &[0]);
+    h.take();
+    let mut t = task("f", &[]);
+    t.deps = vec![DepRef::Known(key("ghost"))];
+    h.submit(
+        vec![
+            task("earlier", &[]),
+            task("unwanted", &[]),
+            t,
+            task("g", &[]),
+        ],
+        &[0, 2, 3],
+    );
+    let msgs = h.client_msgs();
+    let [SchedulerToClient::Error { keys, .. }] = &msgs[..] else {
+        panic!("expected one error, got {msgs:?}");
+    };
+    assert_eq!(keys, &Some(vec![key("f"), key("g")]));
+    // The earlier submission is untouched.
+    h.finish(1, "earlier", 8);
+    assert_eq!(in_memory(&h.client_msgs()), ["earlier"]);
 }

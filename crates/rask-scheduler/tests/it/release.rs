@@ -214,12 +214,16 @@ fn release_of_a_queued_task_cancels_it() {
 #[test]
 fn want_of_an_unknown_key_is_an_error_naming_it() {
     let mut h = H::new();
+    h.worker(1, 1);
+    h.submit(vec![task("real", &[])], &[0]);
+    h.take();
     h.client_says(ClientToScheduler::Want {
-        keys: vec![key("ghost")],
+        keys: vec![key("real"), key("ghost")],
     });
     let msgs = h.client_msgs();
     assert!(
-        matches!(&msgs[..], [SchedulerToClient::Error { message }] if message.contains("ghost")),
+        matches!(&msgs[..], [SchedulerToClient::Error { message, keys: Some(keys) }]
+            if message.contains("ghost") && !message.contains("real") && keys == &[key("ghost")]),
         "{msgs:?}"
     );
 }

@@ -115,10 +115,12 @@ fn broadcast_and_lost_scattered_data() {
 #[test]
 fn scatter_without_workers_is_an_error() {
     let mut h = H::new();
-    scatter(&mut h, &["x"], false);
+    scatter(&mut h, &["x", "y"], false);
     let msgs = h.client_msgs();
     assert!(
-        matches!(&msgs[0], SchedulerToClient::Error { message } if message.contains("no workers"))
+        matches!(&msgs[0], SchedulerToClient::Error { message, keys: Some(keys) }
+            if message.contains("no workers") && keys == &[key("x"), key("y")]),
+        "{msgs:?}"
     );
 }
 
