@@ -29,7 +29,9 @@ pub fn scheduler(
         handshake_timeout: config.connect_timeout,
         ..Default::default()
     })?;
-    let address = server.address().to_string();
+    // Bound to every interface (the default): others reach it by this
+    // machine's address, which is what the scheduler file must hold.
+    let address = contact_address(&server.address().to_string());
     writeln!(out, "rask scheduler listening at {address}")?;
     out.flush()?;
     if let Some(path) = scheduler_file {
@@ -43,13 +45,61 @@ pub fn scheduler(
     Ok(ExitCode::SUCCESS)
 }
 
+/// The address other machines reach a server bound at `bound` by: an
+/// unspecified host (`0.0.0.0`, `::`) becomes this machine's address on its
+/// default route, else its host name when that names a non-loopback
+/// address (HPC nodes without a default route), else it stays as it is.
+fn contact_address(bound: &str) -> String {
+    use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+    let (scheme, rest) = bound.split_once("://").unwrap_or(("tcp", bound));
+    let Some(addr) = rest.to_socket_addrs().ok().and_then(|mut a| a.next()) else {
+        return bound.to_string();
+    };
+    if !addr.ip().is_unspecified() {
+        return bound.to_string();
+    }
+    // Connecting a UDP socket sends nothing; it only picks the route.
+    let (any, public): (SocketAddr, SocketAddr) = if addr.is_ipv4() {
+        (([0, 0, 0, 0], 0).into(), ([8, 8, 8, 8], 53).into())
+    } else {
+        let public = std::net::Ipv6Addr::new(0x2001, 0x4860, 0x4860, 0, 0, 0, 0, 0x8888);
+        (
+            (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
+            (public, 53).into(),
+        )
+    };
+    let routed = UdpSocket::bind(any)
+        .and_then(|s| s.connect(public).and_then(|()| s.local_addr()))
+        .ok()
+        .map(|a| a.ip())
+        .filter(|ip| !ip.is_unspecified() && !ip.is_loopback());
+    if let Some(ip) = routed {
+        return format!("{scheme}://{}", SocketAddr::new(ip, addr.port()));
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let reachable = !host.is_empty()
+        && (host.as_str(), addr.port())
+            .to_socket_addrs()
+            .is_ok_and(|mut a| a.any(|a| !a.ip().is_loopback()));
+    if reachable {
+        return format!("{scheme}://{host}:{}", addr.port());
+    }
+    bound.to_string()
+}
+
 /// Writes `{"address": "..."}` by a temporary name and renames it, so a
-/// reader never sees half a file.
+/// reader never sees half a file; the temporary file is removed when
+/// either step fails.
 fn write_scheduler_file(path: &Path, address: &str) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
     let text = serde_json::json!({ "address": address }).to_string();
-    std::fs::write(&tmp, text + "\n")?;
-    std::fs::rename(&tmp, path)
+    let written = std::fs::write(&tmp, text + "\n").and_then(|()| std::fs::rename(&tmp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// Reads the address from a scheduler file, waiting up to `wait` for it.
@@ -126,9 +176,15 @@ pub struct WorkerArgs {
 /// Runs a worker until the scheduler closes it.
 pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     let config = rask::config::try_get()?;
+    if !(args.scheduler_wait >= 0.0 && args.scheduler_wait.is_finite()) {
+        bail!("--scheduler-wait must be a number of seconds, at least 0");
+    }
     let address = match (args.address, &args.scheduler_file) {
         (Some(a), None) => a,
-        (None, Some(path)) => read_scheduler_file(path, Duration::from_secs(60))?,
+        // The file is waited for as long as the scheduler is.
+        (None, Some(path)) => {
+            read_scheduler_file(path, Duration::from_secs_f64(args.scheduler_wait))?
+        }
         (Some(_), Some(_)) => bail!("give the scheduler's address or --scheduler-file, not both"),
         (None, None) => bail!(
             "which scheduler? give its address (rask worker tcp://HOST:8786) or --scheduler-file"
@@ -152,9 +208,6 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         opts.listen = opts.listen.replacen("tcp://", "tls://", 1);
     }
     opts.connect_timeout = config.connect_timeout;
-    if !(args.scheduler_wait >= 0.0 && args.scheduler_wait.is_finite()) {
-        bail!("--scheduler-wait must be a number of seconds, at least 0");
-    }
     opts.scheduler_wait = Duration::from_secs_f64(args.scheduler_wait);
     opts.supervised =
         std::env::var_os(rask_worker::supervisor::SUPERVISED_ENV).is_some_and(|v| v == "1");
@@ -166,8 +219,15 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
     // worker (which then runs in-process, listening to the supervisor).
     let program = std::env::current_exe().context("cannot find this program to start a worker")?;
     let mut s = rask_worker::supervisor::SupervisorOptions::new(program);
+    // `--no-nanny` right after `worker`: after a `--` it would be read
+    // as the scheduler's address.
     s.args = std::env::args_os().skip(1).collect();
-    s.args.push("--no-nanny".into());
+    let at = s
+        .args
+        .iter()
+        .position(|a| a == "worker")
+        .map_or(0, |i| i + 1);
+    s.args.insert(at, "--no-nanny".into());
     s.memory_limit = opts.memory_limit;
     s.terminate = rask_worker::terminate_fraction()?;
     rask_worker::supervisor::supervise(s)?;

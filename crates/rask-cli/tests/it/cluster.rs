@@ -169,6 +169,97 @@ fn a_worker_without_a_scheduler_says_which_address_failed() {
     assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
 }
 
+#[test]
+fn a_scheduler_on_every_interface_writes_an_address_others_can_reach() {
+    let dir = TempDir::new("cluster-contact");
+    let file = dir.path().join("scheduler.json");
+    let file_arg = file.display().to_string();
+    // The default host (every interface), as on an HPC node.
+    let _scheduler = Proc(
+        rask_cmd(&[])
+            .args(["scheduler", "--port", "0", "--scheduler-file", &file_arg])
+            .spawn()
+            .unwrap(),
+    );
+    let address = wait_for_file(&file);
+    assert!(
+        !address.contains("0.0.0.0") && !address.contains("[::]"),
+        "the scheduler file holds an address other machines cannot use: {address}"
+    );
+    // A supervised worker whose address comes after `--` (the supervisor
+    // passes `--no-nanny` on to it, before the `--`).
+    let _worker = Proc(
+        rask_cmd(&[])
+            .args(["worker", "--nthreads", "1", "--", &address])
+            .spawn()
+            .unwrap(),
+    );
+    let client = Client::connect(&address).unwrap();
+    wait_for_workers(&client, 1);
+    let y = rask::array::random::uniform(&[200, 100], &[50, 50], 5).unwrap();
+    assert_eq!(
+        client.compute(&y.sum()).unwrap().result().unwrap(),
+        y.sum().compute().unwrap()
+    );
+}
+
+#[test]
+fn a_worker_waits_for_its_scheduler_file_as_long_as_it_is_told() {
+    let dir = TempDir::new("cluster-wait");
+    let file = dir.path().join("never.json");
+    let file_arg = file.display().to_string();
+    let start = Instant::now();
+    let out = rask_cmd(&[])
+        .args(["worker", "--scheduler-file", &file_arg])
+        .args(["--scheduler-wait", "0.5"])
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "waited {:?}",
+        start.elapsed()
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("never.json"), "{err}");
+    // A bad wait is refused before any waiting.
+    let start = Instant::now();
+    let out = rask_cmd(&[])
+        .args(["worker", "--scheduler-file", &file_arg])
+        .args(["--scheduler-wait=-1"])
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(start.elapsed() < Duration::from_secs(30));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--scheduler-wait"), "{err}");
+}
+
+#[test]
+fn a_scheduler_file_that_cannot_be_placed_leaves_no_temporary_file() {
+    let dir = TempDir::new("cluster-file");
+    // The scheduler file's path is a directory: the rename fails.
+    let target = dir.path().join("taken");
+    std::fs::create_dir(&target).unwrap();
+    std::fs::write(target.join("x"), b"x").unwrap();
+    let out = rask_cmd(&[])
+        .args(["scheduler", "--host", "127.0.0.1", "--port", "0"])
+        .args(["--scheduler-file", &target.display().to_string()])
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("taken"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, vec!["taken".to_string()]);
+}
+
 /// Network namespaces, a bridge and veth links, removed on drop.
 struct Netns {
     names: Vec<String>,
