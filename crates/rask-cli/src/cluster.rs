@@ -31,7 +31,7 @@ pub fn scheduler(
     })?;
     // Bound to every interface (the default): others reach it by this
     // machine's address, which is what the scheduler file must hold.
-    let address = contact_address(&server.address().to_string());
+    let address = contact_address(server.address());
     writeln!(out, "rask scheduler listening at {address}")?;
     out.flush()?;
     if let Some(path) = scheduler_file {
