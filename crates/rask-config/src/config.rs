@@ -300,12 +300,7 @@ impl Config {
     /// [`ConfigError::UnknownKey`] for a key rask does not know, and
     /// [`ConfigError::Invalid`] for a bad value in the file or a variable.
     pub fn from_env_and_file() -> Result<Config> {
-        let vars = std::env::vars_os().filter_map(|(name, value): (OsString, OsString)| {
-            let name = name.into_string().ok()?;
-            name.starts_with("RASK_")
-                .then(|| (name, value.to_string_lossy().into_owned()))
-        });
-        load(vars.collect(), Path::new("rask.toml"))
+        load(text_vars(std::env::vars_os())?, Path::new("rask.toml"))
     }
 
     /// Reads a config file over the defaults.
@@ -706,6 +701,32 @@ fn set_key(config: &mut Config, key: &str, value: &str) -> Result<(), String> {
 
 /// [`Config::from_env_and_file`] with the environment given as `vars` and
 /// the file used when `RASK_CONFIG` is not set given as `default_file`.
+/// The `RASK_*` variables of `vars` as text; a value that is not UTF-8 is
+/// an error naming its variable (read lossily, a path would silently name
+/// another file).
+fn text_vars(
+    vars: impl IntoIterator<Item = (OsString, OsString)>,
+) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for (name, value) in vars {
+        let Some(name) = name.to_str().filter(|n| n.starts_with("RASK_")) else {
+            continue;
+        };
+        match value.into_string() {
+            Ok(v) => out.push((name.to_owned(), v)),
+            Err(v) => {
+                return Err(invalid(
+                    name,
+                    &v.to_string_lossy(),
+                    &format!("environment variable {name}"),
+                    "text (UTF-8); its value holds other bytes".to_owned(),
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn load(vars: Vec<(String, String)>, default_file: &Path) -> Result<Config> {
     let named = vars
         .iter()
@@ -726,7 +747,35 @@ fn load(vars: Vec<(String, String)>, default_file: &Path) -> Result<Config> {
         None => Config::default(),
     };
     config.apply_env(vars)?;
+    check_memory_order(&config)?;
     Ok(config)
+}
+
+/// The memory thresholds must grow in the order target, spill, pause,
+/// terminate (each is checked alone when read; this checks them together,
+/// so `rask config` refuses what a worker would).
+fn check_memory_order(config: &Config) -> Result<()> {
+    let order = [
+        ("memory.target", config.memory_target),
+        ("memory.spill", config.memory_spill),
+        ("memory.pause", config.memory_pause),
+        ("memory.terminate", config.memory_terminate),
+    ];
+    for w in order.windows(2) {
+        let ((lower, a), (key, b)) = (w[0], w[1]);
+        if a > b {
+            return Err(invalid(
+                key,
+                &b.to_string(),
+                "the memory thresholds together",
+                format!(
+                    "at least {lower} ({a}): the thresholds grow in the order target, spill, \
+                     pause, terminate"
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -761,6 +810,42 @@ mod tests {
         let config = load(vec![var("RASK_NUM_WORKERS", "5")], &file.0).unwrap();
         assert_eq!(config.scheduler, SchedulerKind::Sync);
         assert_eq!(config.num_workers, Some(5));
+    }
+
+    #[test]
+    fn variables_that_are_not_text_are_named_or_skipped() {
+        use std::os::unix::ffi::OsStringExt;
+        let os = |b: &[u8]| OsString::from_vec(b.to_vec());
+        let vars = text_vars([
+            (os(b"OTHER"), os(b"\xff")),
+            (os(b"RASK_NUM_WORKERS"), os(b"3")),
+        ])
+        .unwrap();
+        assert_eq!(vars, vec![var("RASK_NUM_WORKERS", "3")]);
+        let err = text_vars([(os(b"RASK_CONFIG"), os(b"/tmp/\xff.toml"))]).unwrap_err();
+        assert!(
+            matches!(err, ConfigError::Invalid { ref key, .. } if key == "RASK_CONFIG"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("UTF-8"), "{err}");
+    }
+
+    #[test]
+    fn memory_thresholds_out_of_order_are_refused() {
+        let missing = std::env::temp_dir().join("rask-config-no-such-file.toml");
+        let err = load(
+            vec![
+                var("RASK_MEMORY_TARGET", "0.9"),
+                var("RASK_MEMORY_SPILL", "0.5"),
+            ],
+            &missing,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("memory.spill") && err.contains("memory.target (0.9)"),
+            "{err}"
+        );
     }
 
     #[test]

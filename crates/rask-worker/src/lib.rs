@@ -90,7 +90,15 @@ pub fn run(opts: WorkerOptions) -> Result<()> {
 /// }
 /// ```
 pub fn run_from_env() -> Option<Result<()>> {
-    let vars: Vec<(String, String)> = std::env::vars().collect();
+    let (vars, not_unicode) = rask_vars(std::env::vars_os());
+    if vars.iter().any(|(k, _)| k == "RASK_WORKER_SCHEDULER")
+        && let Some(name) = not_unicode
+    {
+        return Some(Err(WorkerError::InvalidOption {
+            what: name,
+            message: "its value is not valid UTF-8; set it to text".into(),
+        }));
+    }
     let get = |name: &str| {
         vars.iter()
             .find(|(k, _)| k == name)
@@ -140,4 +148,47 @@ pub(crate) fn rss_bytes() -> u64 {
                 .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
         })
         .map_or(0, |kb| kb * 1024)
+}
+
+/// The `RASK_*` variables of `vars` (the only ones a worker reads), and
+/// the name of one whose value is not UTF-8, if any. Other variables may
+/// hold any bytes: reading them all as text (`std::env::vars`) panics on
+/// the first that is not.
+fn rask_vars(
+    vars: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+) -> (Vec<(String, String)>, Option<String>) {
+    let mut out = Vec::new();
+    let mut not_unicode = None;
+    for (k, v) in vars {
+        let Some(k) = k.to_str().filter(|k| k.starts_with("RASK_")) else {
+            continue;
+        };
+        match v.into_string() {
+            Ok(v) => out.push((k.to_string(), v)),
+            Err(_) => not_unicode = Some(k.to_string()),
+        }
+    }
+    (out, not_unicode)
+}
+
+#[cfg(test)]
+mod env_tests {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+
+    #[test]
+    fn variables_that_are_not_text_are_skipped_or_named() {
+        let bytes = |b: &[u8]| OsString::from_vec(b.to_vec());
+        let (vars, bad) = super::rask_vars([
+            (bytes(b"OTHER"), bytes(b"\xff\xfe")),
+            (bytes(b"\xffKEY"), bytes(b"x")),
+            (bytes(b"RASK_WORKER_SCHEDULER"), bytes(b"tcp://h:1")),
+            (bytes(b"RASK_WORKER_NAME"), bytes(b"\xff")),
+        ]);
+        assert_eq!(
+            vars,
+            vec![("RASK_WORKER_SCHEDULER".to_string(), "tcp://h:1".to_string())]
+        );
+        assert_eq!(bad.as_deref(), Some("RASK_WORKER_NAME"));
+    }
 }
