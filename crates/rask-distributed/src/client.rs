@@ -193,7 +193,20 @@ impl Client {
     }
 
     /// Connects with explicit options.
+    ///
+    /// The client is blocking: it runs its own runtime and its calls wait.
+    /// Made inside an async runtime (in an `async fn` on tokio), it would
+    /// block that runtime's thread, so this returns an error there: make and
+    /// use it on a blocking thread (`tokio::task::spawn_blocking`).
     pub fn connect_with(address: &str, options: ClientOptions) -> Result<Client> {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            return Err(cluster_error(
+                address,
+                "the blocking client cannot be made inside an async runtime (it would block the \
+                 runtime's thread); make and use it on a blocking thread \
+                 (tokio::task::spawn_blocking)",
+            ));
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("rask-client")
@@ -1206,7 +1219,28 @@ impl Drop for ClientInner {
         }
         if let Some(rt) = self.runtime.take() {
             // Give the writer a moment to send the goodbye, then stop.
-            rt.shutdown_timeout(Duration::from_millis(200));
+            let stop =
+                |rt: tokio::runtime::Runtime| rt.shutdown_timeout(Duration::from_millis(200));
+            if tokio::runtime::Handle::try_current().is_err() {
+                stop(rt);
+            } else {
+                // Dropped in async code, where waiting would panic (and
+                // stall the thread): it stops on a thread of its own.
+                let (tx, rx) = std::sync::mpsc::channel::<tokio::runtime::Runtime>();
+                let spawned = std::thread::Builder::new()
+                    .name("rask-client-stop".into())
+                    .spawn(move || {
+                        if let Ok(rt) = rx.recv() {
+                            stop(rt);
+                        }
+                    });
+                match spawned {
+                    Ok(_) => {
+                        let _ = tx.send(rt);
+                    }
+                    Err(_) => rt.shutdown_background(),
+                }
+            }
         }
     }
 }
@@ -1648,6 +1682,65 @@ mod tests {
                 .unwrap_err();
             assert!(err.to_string().contains("something went wrong"), "{err}");
         }
+    }
+
+    fn test_options() -> ClientOptions {
+        ClientOptions {
+            token: String::new(),
+            connect_timeout: Duration::from_secs(10),
+            name: "test".into(),
+            tls: None,
+            submit_part: SUBMIT_PART,
+            fetch_timeout: Duration::from_secs(2),
+        }
+    }
+
+    /// Regression: made inside an async runtime, the blocking client
+    /// panicked ("Cannot start a runtime from within a runtime"); now it
+    /// says what to do instead.
+    #[test]
+    fn a_client_made_in_async_code_is_an_error_not_a_panic() {
+        let scheduler = FakeScheduler::start(|_| None);
+        let address = scheduler.address.clone();
+        let outer = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let err = outer
+            .block_on(async { Client::connect_with(&address, test_options()) })
+            .unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("inside an async runtime"), "{text}");
+        assert!(text.contains("spawn_blocking"), "{text}");
+    }
+
+    /// Regression: a client dropped in async code panicked (its runtime
+    /// stopped with a wait, which tokio forbids there); now it stops on a
+    /// thread of its own and its connection closes.
+    #[test]
+    fn a_client_dropped_in_async_code_stops_without_panic() {
+        // A note per message; the sender drops when the fake scheduler's
+        // connection ends.
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let tx = Mutex::new(tx);
+        let scheduler = FakeScheduler::start(move |_| {
+            let _ = tx.lock().unwrap().send(());
+            None
+        });
+        let client = Client::connect_with(&scheduler.address, test_options()).unwrap();
+        let outer = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        outer.block_on(async move { drop(client) });
+        let started = Instant::now();
+        while rx.recv_timeout(Duration::from_secs(10)).is_ok() {
+            assert!(started.elapsed() < Duration::from_secs(10), "no end");
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the client's connection closes"
+        );
     }
 
     /// A listener on a free loopback port, on `runtime`.

@@ -96,7 +96,8 @@ impl ServerHandle {
     }
 
     /// Tells every client and worker that the scheduler is closing, then
-    /// stops.
+    /// stops. Called (or the handle dropped) inside an async runtime, it
+    /// returns at once and the server stops on a thread of its own.
     pub fn close(mut self) {
         self.shutdown("the scheduler was closed");
     }
@@ -108,13 +109,37 @@ impl ServerHandle {
         let _ = self.tx.send(Input::Shutdown(reason.to_string()));
         // Let the writers deliver the goodbyes (a second at most).
         let writers = self.writers.clone();
-        rt.block_on(async {
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
-            while writers.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
-                tokio::time::sleep(Duration::from_millis(5)).await;
+        let stop = move |rt: tokio::runtime::Runtime| {
+            rt.block_on(async {
+                let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+                while writers.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline
+                {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            });
+            rt.shutdown_timeout(Duration::from_millis(100));
+        };
+        if tokio::runtime::Handle::try_current().is_err() {
+            return stop(rt);
+        }
+        // Closed or dropped in async code, where waiting panics (and would
+        // stall the thread): the goodbyes go out from a thread of its own.
+        // The runtime goes over once the thread runs, so that it is never
+        // dropped here.
+        let (tx, rx) = std::sync::mpsc::channel::<tokio::runtime::Runtime>();
+        let spawned = std::thread::Builder::new()
+            .name("rask-scheduler-stop".into())
+            .spawn(move || {
+                if let Ok(rt) = rx.recv() {
+                    stop(rt);
+                }
+            });
+        match spawned {
+            Ok(_) => {
+                let _ = tx.send(rt);
             }
-        });
-        rt.shutdown_timeout(Duration::from_millis(100));
+            Err(_) => rt.shutdown_background(),
+        }
     }
 
     /// Blocks until the process gets SIGINT or SIGTERM, then closes.
@@ -407,4 +432,46 @@ async fn write_loop<M: Serialize>(mut writer: ConnWriter, mut rx: mpsc::Unbounde
         }
     }
     let _ = writer.flush().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rask_protocol::ConnectOptions;
+
+    /// Regression: dropping the handle inside async code panicked with
+    /// "Cannot start a runtime from within a runtime" (its shutdown waited
+    /// with `block_on`). Now it stops on its own thread and still tells its
+    /// clients it is closing.
+    #[test]
+    fn a_server_dropped_in_async_code_stops_and_says_goodbye() {
+        let server = start(ServerOptions {
+            listen: "tcp://127.0.0.1:0".into(),
+            ..ServerOptions::default()
+        })
+        .unwrap();
+        let address = server.address().to_string();
+        let outer = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let goodbye = outer.block_on(async move {
+            let options = ConnectOptions {
+                role: Role::Client,
+                ..ConnectOptions::default()
+            };
+            let mut conn = rask_protocol::connect(&address, &options).await.unwrap();
+            drop(server);
+            tokio::time::timeout(Duration::from_secs(10), conn.recv::<SchedulerToClient>()).await
+        });
+        let msg = goodbye
+            .expect("the goodbye comes in time")
+            .unwrap()
+            .expect("a message before the connection closes");
+        assert!(
+            matches!(msg.msg, SchedulerToClient::Closing { .. }),
+            "{:?}",
+            msg.msg
+        );
+    }
 }
