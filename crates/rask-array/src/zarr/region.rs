@@ -25,9 +25,7 @@ use std::path::Path;
 
 use rask_core::{Collection, Executor, Result};
 
-use super::{
-    Store, bad_store, forget_opened, metadata_options, native_chunks, open_as, zarr_block_writer,
-};
+use super::{Store, bad_store, forget_opened, metadata_options, open_as, zarr_block_writer};
 use crate::array::Array;
 use crate::chunks::{Chunks, fmt_shape};
 use crate::element::Element;
@@ -235,46 +233,46 @@ fn set_shape(path: &Path, store: &mut Store, shape: Vec<u64>) -> Result<()> {
 }
 
 /// Checks that blocks `chunks` placed at `start` in the store meet only on
-/// the store's chunk boundaries, so that no stored chunk has two writers.
+/// the store's chunk boundaries, so that no stored chunk has two writers
+/// (zarrs writes part of a chunk by reading, changing and writing it
+/// whole, without a lock). The boundaries are asked of the store's own
+/// chunk grid — regular or not, continued past the end for an append,
+/// and with its chunk length along an empty axis — one block boundary at
+/// a time.
 fn check_aligned(path: &Path, store: &Store, chunks: &Chunks, start: &[usize]) -> Result<()> {
-    let grid = native_chunks(path, store)?;
+    let grid = store.chunk_grid();
     for (axis, &origin) in start.iter().enumerate() {
-        // The stored chunks' boundaries along this axis, continued past
-        // the array's end (for an append) in steps of the first chunk's
-        // length, as a regular grid goes on.
-        let lens = grid.axis(axis);
-        let first = lens.first().copied().unwrap_or(1).max(1);
-        let mut bounds = vec![0usize];
-        for &len in lens {
-            if len < first {
-                break; // the last chunk, clipped to the array
-            }
-            bounds.push(bounds[bounds.len() - 1] + len);
-        }
-        let end = origin + chunks.shape()[axis];
-        while bounds[bounds.len() - 1] < end {
-            bounds.push(bounds[bounds.len() - 1] + first);
-        }
         let sizes = chunks.axis(axis);
         let mut at = origin;
         for &len in &sizes[..sizes.len().saturating_sub(1)] {
             at += len;
-            if bounds.binary_search(&at).is_err() {
-                let i = bounds.partition_point(|&b| b <= at);
-                let (lo, hi) = (bounds[i - 1], bounds.get(i).copied().unwrap_or(at));
-                return Err(bad_store(
-                    path,
-                    format!(
-                        "cannot write the array's blocks (along axis {axis}: {sizes:?}) from \
-                         element {origin} of axis {axis}: two blocks meet at element {at}, inside \
-                         the stored chunk of elements {lo}..{hi}, so both would write that chunk, \
-                         which needs a lock; rechunk so that blocks meet on multiples of the \
-                         store's chunk length {first} along axis {axis} (counting from the store's \
-                         start, so the first block from {origin} ends at {})",
-                        (origin / first + 1) * first
-                    ),
-                ));
+            let mut pos = vec![0u64; start.len()];
+            pos[axis] = at as u64;
+            // How far into its stored chunk element `at` lies.
+            let into = grid
+                .chunk_element_indices(&pos)
+                .ok()
+                .flatten()
+                .map(|e| e[axis]);
+            if into == Some(0) {
+                continue;
             }
+            let place = match into {
+                Some(k) => format!(
+                    "inside the stored chunk that starts at element {}",
+                    at as u64 - k
+                ),
+                None => "where the store's chunk grid has no chunk".to_string(),
+            };
+            return Err(bad_store(
+                path,
+                format!(
+                    "cannot write the array's blocks (along axis {axis}: {sizes:?}) from element \
+                     {origin} of axis {axis}: two blocks meet at element {at}, {place}, so both \
+                     would write that chunk, which needs a lock; rechunk so that blocks meet on \
+                     the store's chunk boundaries along axis {axis}"
+                ),
+            ));
         }
     }
     Ok(())

@@ -696,6 +696,56 @@ fn zarr_region_writes_land_where_numpy_would_put_them() {
     );
 }
 
+/// A Zarr v3 array of f32 with `shape` and the chunk grid `grid` (its JSON),
+/// written by hand as other tools write them.
+fn hand_made_zarr(path: &std::path::Path, shape: &str, grid: &str) {
+    std::fs::create_dir_all(path).unwrap();
+    let meta = format!(
+        r#"{{"zarr_format":3,"node_type":"array","shape":{shape},"data_type":"float32",
+        "chunk_grid":{grid},
+        "chunk_key_encoding":{{"name":"default","configuration":{{"separator":"/"}}}},
+        "fill_value":0.0,"codecs":[{{"name":"bytes","configuration":{{"endian":"little"}}}}]}}"#
+    );
+    std::fs::write(path.join("zarr.json"), meta).unwrap();
+}
+
+#[test]
+fn region_writes_follow_the_stores_own_chunk_grid() {
+    let dir = TempDir::new("imageio", "grid");
+    // Started empty along time with chunks of 10 (as zarr-python makes an
+    // array to append to): blocks of 3 would share the first chunk.
+    let path = dir.path("empty");
+    hand_made_zarr(
+        &path,
+        "[0, 4]",
+        r#"{"name":"regular","configuration":{"chunk_shape":[10,4]}}"#,
+    );
+    let (_, x) = sample(&[6, 4], &[3, 4]);
+    let msg = err_text(x.append_to_zarr(&path, rask_array::ndarray::Axis(0)));
+    assert!(msg.contains("element 3") && msg.contains("lock"), "{msg}");
+    assert_eq!(Array::<f32>::from_zarr(&path).unwrap().shape(), &[0, 4]);
+    // Blocks meeting at 10 only: written, every row.
+    let (a, y) = sample(&[12, 4], &[10, 4]);
+    y.append_to_zarr(&path, rask_array::ndarray::Axis(0))
+        .unwrap();
+    assert_eq!(Array::<f32>::from_zarr(&path).unwrap().compute().unwrap(), a);
+    // A rectangular grid (chunks 10, 5, 10): blocks meeting at 20, inside
+    // the chunk of 15..25, are refused; at 10 and 15 they are not.
+    let path = dir.path("rect");
+    hand_made_zarr(
+        &path,
+        "[25, 4]",
+        r#"{"name":"rectangular","configuration":{"chunk_shape":[[10,5,10],4]}}"#,
+    );
+    let (_, bad) = sample(&[25, 4], &[10, 4]);
+    let msg = err_text(bad.to_zarr_region(&path, &[0, 0]));
+    assert!(msg.contains("element 20") && msg.contains("starts at element 15"), "{msg}");
+    let blocks = Chunks::new(vec![vec![10, 5, 10], vec![4]], &[25, 4]).unwrap();
+    let (b, good) = sample(&[25, 4], blocks);
+    good.to_zarr_region(&path, &[0, 0]).unwrap();
+    assert_eq!(Array::<f32>::from_zarr(&path).unwrap().compute().unwrap(), b);
+}
+
 #[test]
 fn zarr_append_grows_the_array_and_undoes_a_failed_write() {
     let dir = TempDir::new("imageio", "append");
