@@ -208,6 +208,17 @@ fn walk<R>(
 
 /// The image described by `header`, HDU `hdu`.
 fn image_of(header: &Header, hdu: usize) -> std::result::Result<FitsImage, String> {
+    // The standard fixes these for images; another GCOUNT would make the
+    // data size (checked against the file's length) differ from the image's.
+    let (pcount, gcount) = (header.int("PCOUNT")?, header.int("GCOUNT")?);
+    if pcount.unwrap_or(0) != 0 || gcount.unwrap_or(1) != 1 {
+        return Err(format!(
+            "HDU {hdu} is an image with PCOUNT {} and GCOUNT {}; FITS requires 0 and 1 for \
+             images",
+            pcount.unwrap_or(0),
+            gcount.unwrap_or(1)
+        ));
+    }
     let mut shape = header
         .axes()?
         .into_iter()
@@ -330,7 +341,9 @@ fn read_fits_block<T: Element>(
         Vec::new()
     } else {
         let file = File::open(&fits.path).map_err(|e| e.to_string())?;
-        let need = image.data_offset + nbytes(&image.shape, image.item()).unwrap_or(u64::MAX);
+        let need = nbytes(&image.shape, image.item())
+            .and_then(|n| n.checked_add(image.data_offset))
+            .unwrap_or(u64::MAX);
         let has = file.metadata().map_err(|e| e.to_string())?.len();
         if has < need {
             return Err(format!(

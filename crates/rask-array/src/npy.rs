@@ -804,6 +804,7 @@ impl<T: Element> Array<T> {
             .shape
             .iter()
             .try_fold(size_of::<T>() as u64, |acc, &n| acc.checked_mul(n as u64))
+            .filter(|n| n.checked_add(header.data_offset).is_some())
             .ok_or_else(|| {
                 bad_file(
                     path,

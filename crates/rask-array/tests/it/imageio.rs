@@ -331,6 +331,29 @@ fn fits_files_written_here_read_and_fail_naming_the_file() {
         msg.contains("cut.fits") && msg.contains("truncated"),
         "{msg}"
     );
+    // An image whose GCOUNT of 0 would claim no data: refused at open,
+    // naming the file, not read past its end.
+    let mut header = String::new();
+    for card in [
+        "SIMPLE  =                    T",
+        "BITPIX  =                  -64",
+        "NAXIS   =                    2",
+        "NAXIS1  =                 1000",
+        "NAXIS2  =                 1000",
+        "GCOUNT  =                    0",
+        "END",
+    ] {
+        header.push_str(&format!("{card:<80}"));
+    }
+    let mut no_data = header.into_bytes();
+    no_data.resize(2880, b' ');
+    let groups = dir.path("groups.fits");
+    std::fs::write(&groups, &no_data).unwrap();
+    let msg = err_text(Array::<f64>::from_fits(&groups, &[100, 100]));
+    assert!(
+        msg.contains("groups.fits") && msg.contains("GCOUNT 0"),
+        "{msg}"
+    );
     // Truncated after opening: the block read fails naming the file.
     std::fs::write(&cut, &bytes).unwrap();
     let y = Array::<i32>::from_fits(&cut, &[1, 4, 5]).unwrap();
@@ -728,7 +751,10 @@ fn region_writes_follow_the_stores_own_chunk_grid() {
     let (a, y) = sample(&[12, 4], &[10, 4]);
     y.append_to_zarr(&path, rask_array::ndarray::Axis(0))
         .unwrap();
-    assert_eq!(Array::<f32>::from_zarr(&path).unwrap().compute().unwrap(), a);
+    assert_eq!(
+        Array::<f32>::from_zarr(&path).unwrap().compute().unwrap(),
+        a
+    );
     // A rectangular grid (chunks 10, 5, 10): blocks meeting at 20, inside
     // the chunk of 15..25, are refused; at 10 and 15 they are not.
     let path = dir.path("rect");
@@ -739,11 +765,17 @@ fn region_writes_follow_the_stores_own_chunk_grid() {
     );
     let (_, bad) = sample(&[25, 4], &[10, 4]);
     let msg = err_text(bad.to_zarr_region(&path, &[0, 0]));
-    assert!(msg.contains("element 20") && msg.contains("starts at element 15"), "{msg}");
+    assert!(
+        msg.contains("element 20") && msg.contains("starts at element 15"),
+        "{msg}"
+    );
     let blocks = Chunks::new(vec![vec![10, 5, 10], vec![4]], &[25, 4]).unwrap();
     let (b, good) = sample(&[25, 4], blocks);
     good.to_zarr_region(&path, &[0, 0]).unwrap();
-    assert_eq!(Array::<f32>::from_zarr(&path).unwrap().compute().unwrap(), b);
+    assert_eq!(
+        Array::<f32>::from_zarr(&path).unwrap().compute().unwrap(),
+        b
+    );
 }
 
 #[test]

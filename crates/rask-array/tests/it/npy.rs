@@ -429,6 +429,14 @@ fn not_an_npy_file_is_an_error_naming_the_path() {
         e.contains(&path.display().to_string()) && e.contains("header"),
         "{e}"
     );
+    // A shape whose bytes, with the header's, pass 2^64.
+    let mut file = b"\x93NUMPY\x01\x00\x76\x00".to_vec();
+    file.extend(b"{'descr': '<f8', 'fortran_order': False, 'shape': (2305843009213693950,), }");
+    file.resize(127, b' ');
+    file.push(b'\n');
+    std::fs::write(&path, &file).unwrap();
+    let e = err_text(Array::<f64>::from_npy(&path, &[2]));
+    assert!(e.contains("too large"), "{e}");
     // An unknown version.
     std::fs::write(&path, b"\x93NUMPY\x09\x00\x00\x00").unwrap();
     let e = err_text(Array::<f64>::from_npy(&path, &[2]));
