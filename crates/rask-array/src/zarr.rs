@@ -544,8 +544,22 @@ fn read_block_in_place<T: Element>(
     start: &[usize],
     shape: &[usize],
 ) -> std::result::Result<Option<ArrayD<T>>, String> {
-    let len: usize = shape.iter().product();
-    let mut out = vec![T::default(); len];
+    // The block's size comes from the store's metadata: asked of the
+    // allocator, not assumed, so a chunk larger than memory is an error.
+    let len = shape
+        .iter()
+        .try_fold(1usize, |acc, &n| acc.checked_mul(n))
+        .ok_or_else(|| format!("a block of shape {} has too many elements", fmt_shape(shape)))?;
+    let mut out: Vec<T> = Vec::new();
+    out.try_reserve_exact(len).map_err(|e| {
+        format!(
+            "cannot hold a block of shape {} ({} bytes) in memory ({e}); read the store with \
+             smaller blocks (from_zarr_with_chunks) than its chunks",
+            fmt_shape(shape),
+            len.saturating_mul(size_of::<T>())
+        )
+    })?;
+    out.resize(len, T::default());
     let Some(bytes) = T::le_bytes_mut(&mut out) else {
         return Ok(None);
     };

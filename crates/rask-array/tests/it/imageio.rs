@@ -733,6 +733,22 @@ fn hand_made_zarr(path: &std::path::Path, shape: &str, grid: &str) {
 }
 
 #[test]
+fn a_stored_chunk_larger_than_memory_is_an_error_not_an_abort() {
+    let dir = TempDir::new("imageio", "huge-chunk");
+    let path = dir.path("huge");
+    // A few hundred bytes of metadata declaring one chunk of 2^62 bytes
+    // (no chunk files: the fill value stands for them).
+    hand_made_zarr(
+        &path,
+        "[1073741824, 1073741824]",
+        r#"{"name":"regular","configuration":{"chunk_shape":[1073741824,1073741824]}}"#,
+    );
+    let x = Array::<f32>::from_zarr(&path).unwrap();
+    let msg = err_text(x.compute());
+    assert!(msg.contains("cannot hold a block") && msg.contains("smaller blocks"), "{msg}");
+}
+
+#[test]
 fn region_writes_follow_the_stores_own_chunk_grid() {
     let dir = TempDir::new("imageio", "grid");
     // Started empty along time with chunks of 10 (as zarr-python makes an
