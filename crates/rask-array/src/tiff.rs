@@ -145,6 +145,13 @@ impl std::fmt::Display for PageKind {
 
 type TiffDecoder = Decoder<BufReader<File>>;
 
+/// How many times its stored bytes a TIFF image may decode to: deflate's
+/// limit is about 1032 to 1, LZW's and PackBits' lower.
+const MAX_PACKING: u64 = 4096;
+
+/// Images up to this size are decoded whatever their file's size.
+const MIN_UNCHECKED_IMAGE_BYTES: u64 = 256 << 20;
+
 /// Opens a decoder on the file at `path` that may decode images of
 /// `image_bytes` (0 when only headers are read).
 fn open_decoder(path: &Path, image_bytes: usize) -> std::result::Result<TiffDecoder, String> {
@@ -345,6 +352,23 @@ fn read_pages<T: Element>(
         _ => 8,
     };
     let image_bytes = page.shape.iter().product::<usize>().saturating_mul(item);
+    // The header's size is checked against the file's before the decoder
+    // allocates it: no compression TIFF uses packs more than about a
+    // thousand to one, so a 300-byte file claiming an 80 GB image is
+    // corrupt, not compressed.
+    let file_len = std::fs::metadata(&source.path)
+        .map_err(|e| format!("cannot read it: {e}"))?
+        .len();
+    let most = file_len
+        .saturating_mul(MAX_PACKING)
+        .max(MIN_UNCHECKED_IMAGE_BYTES);
+    if image_bytes as u64 > most {
+        return Err(format!(
+            "its {} image of {image_bytes} bytes cannot come from a file of {file_len} bytes (at \
+             most {MAX_PACKING} to 1); the file is corrupt",
+            fmt_shape(&page.shape)
+        ));
+    }
     let mut d = open_decoder(Path::new(&source.path), image_bytes)?;
     if source.first_page > 0 {
         d.seek_to_image(source.first_page)
@@ -406,9 +430,11 @@ fn read_pages<T: Element>(
         if out.is_empty() && values.len() == want {
             // The block's first image: keep the decoder's buffer.
             *out = *values;
-            out.reserve_exact(total.saturating_sub(want));
+            out.try_reserve_exact(total.saturating_sub(want))
+                .map_err(|e| format!("cannot hold the block's images in memory: {e}"))?;
         } else {
-            out.reserve_exact(total.saturating_sub(out.len()));
+            out.try_reserve_exact(total.saturating_sub(out.len()))
+                .map_err(|e| format!("cannot hold the block's images in memory: {e}"))?;
             out.extend_from_slice(&values[..want]);
         }
     }

@@ -549,7 +549,12 @@ fn read_block_in_place<T: Element>(
     let len = shape
         .iter()
         .try_fold(1usize, |acc, &n| acc.checked_mul(n))
-        .ok_or_else(|| format!("a block of shape {} has too many elements", fmt_shape(shape)))?;
+        .ok_or_else(|| {
+            format!(
+                "a block of shape {} has too many elements",
+                fmt_shape(shape)
+            )
+        })?;
     let mut out: Vec<T> = Vec::new();
     out.try_reserve_exact(len).map_err(|e| {
         format!(

@@ -302,6 +302,51 @@ fn tifffile_files_read_as_tifffile_reads_them() {
     assert!(msg.contains("f1.tif"), "{msg}");
 }
 
+#[test]
+fn a_tiny_tiff_claiming_a_huge_image_is_an_error_not_an_abort() {
+    let dir = TempDir::new("imageio", "tiff-huge");
+    let path = dir.path("liar.tif");
+    // A little-endian TIFF of one 200000 x 200000 16-bit image (80 GB)
+    // whose one strip holds 2 bytes.
+    let entry = |tag: u16, kind: u16, value: u32| {
+        let mut e = tag.to_le_bytes().to_vec();
+        e.extend(kind.to_le_bytes());
+        e.extend(1u32.to_le_bytes());
+        e.extend(value.to_le_bytes());
+        e
+    };
+    let (short, long) = (3u16, 4u16);
+    let entries = [
+        entry(256, long, 200_000),
+        entry(257, long, 200_000),
+        entry(258, short, 16),
+        entry(259, short, 1),
+        entry(262, short, 1),
+        entry(273, long, 8 + 2 + 9 * 12 + 4),
+        entry(277, short, 1),
+        entry(278, long, 200_000),
+        entry(279, long, 2),
+    ];
+    let mut bytes = b"II*\0".to_vec();
+    bytes.extend(8u32.to_le_bytes());
+    bytes.extend((entries.len() as u16).to_le_bytes());
+    for e in &entries {
+        bytes.extend(e);
+    }
+    bytes.extend(0u32.to_le_bytes());
+    bytes.extend([0u8, 0]);
+    std::fs::write(&path, &bytes).unwrap();
+    // Opening reads headers only; the block's read refuses the size.
+    let x: Array<u16> = array::from_tiff(&path).unwrap();
+    assert_eq!(x.shape(), &[200_000, 200_000]);
+    let corner = [
+        rask_array::slicing::range(0, 1),
+        rask_array::slicing::range(0, 1),
+    ];
+    let msg = err_text(x.slice(&corner).unwrap().compute());
+    assert!(msg.contains("liar.tif") && msg.contains("corrupt"), "{msg}");
+}
+
 // ---------------------------------------------------------------- FITS
 
 #[test]
@@ -745,7 +790,10 @@ fn a_stored_chunk_larger_than_memory_is_an_error_not_an_abort() {
     );
     let x = Array::<f32>::from_zarr(&path).unwrap();
     let msg = err_text(x.compute());
-    assert!(msg.contains("cannot hold a block") && msg.contains("smaller blocks"), "{msg}");
+    assert!(
+        msg.contains("cannot hold a block") && msg.contains("smaller blocks"),
+        "{msg}"
+    );
 }
 
 #[test]
