@@ -143,6 +143,8 @@ pub(crate) struct ClientInner {
     peers: Mutex<FxHashMap<String, Connection>>,
     fetch_timeout: Duration,
     runtime: Option<tokio::runtime::Runtime>,
+    /// The writer task: the drop waits for it to send the goodbye.
+    writer: Option<tokio::task::JoinHandle<()>>,
     closed_by_user: AtomicBool,
     submit_part: usize,
 }
@@ -234,7 +236,7 @@ impl Client {
         });
         let (tx, rx) = mpsc::unbounded_channel();
         let (reader, writer) = conn.into_split();
-        runtime.spawn(write_loop(writer, rx, shared.clone(), address.clone()));
+        let writer = runtime.spawn(write_loop(writer, rx, shared.clone(), address.clone()));
         runtime.spawn(read_loop(reader, shared.clone(), address.clone()));
         let peer_options = ConnectOptions {
             role: Role::Peer,
@@ -249,6 +251,7 @@ impl Client {
                 peers: Mutex::new(FxHashMap::default()),
                 fetch_timeout: options.fetch_timeout,
                 runtime: Some(runtime),
+                writer: Some(writer),
                 closed_by_user: AtomicBool::new(false),
                 submit_part: options.submit_part.max(1),
             }),
@@ -1210,6 +1213,9 @@ const SUBMIT_PART: usize = 50_000;
 /// [`ClientOptions::fetch_timeout`]): the same as workers allow each other.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// How long a dropped client waits for its goodbye to be written.
+const GOODBYE_WAIT: Duration = Duration::from_secs(2);
+
 impl Drop for ClientInner {
     fn drop(&mut self) {
         if !self.closed_by_user.load(Ordering::Relaxed) {
@@ -1218,9 +1224,18 @@ impl Drop for ClientInner {
                 .send(Outgoing::Message(ClientToScheduler::Close, Vec::new()));
         }
         if let Some(rt) = self.runtime.take() {
-            // Give the writer a moment to send the goodbye, then stop.
-            let stop =
-                |rt: tokio::runtime::Runtime| rt.shutdown_timeout(Duration::from_millis(200));
+            // Stopping the runtime cancels its tasks wherever they are, so
+            // first the writer is given a bounded time to write and flush
+            // the goodbye (it returns once it has, or once the connection
+            // fails).
+            let writer = self.writer.take();
+            let stop = move |rt: tokio::runtime::Runtime| {
+                if let Some(writer) = writer {
+                    // The timer is made inside the runtime, which it needs.
+                    let _ = rt.block_on(async { tokio::time::timeout(GOODBYE_WAIT, writer).await });
+                }
+                rt.shutdown_timeout(Duration::from_millis(200));
+            };
             if tokio::runtime::Handle::try_current().is_err() {
                 stop(rt);
             } else {
@@ -1741,6 +1756,37 @@ mod tests {
             started.elapsed() < Duration::from_secs(10),
             "the client's connection closes"
         );
+    }
+
+    /// Regression: the client's drop queued `Close` and stopped its runtime
+    /// at once, which cancels the writer task wherever it is, so the goodbye
+    /// was lost about one time in three; now the drop waits (bounded) for
+    /// the writer to flush it.
+    #[test]
+    fn a_dropped_client_always_says_goodbye() {
+        for attempt in 0..20 {
+            // Every message the fake scheduler receives; the sender drops
+            // when its connection ends.
+            let (tx, rx) = std::sync::mpsc::channel::<ClientToScheduler>();
+            let tx = Mutex::new(tx);
+            let scheduler = FakeScheduler::start(move |m| {
+                let _ = tx.lock().unwrap().send(m);
+                None
+            });
+            drop(scheduler.client());
+            let mut got = Vec::new();
+            loop {
+                match rx.recv_timeout(Duration::from_secs(10)) {
+                    Ok(m) => got.push(m),
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                    Err(e) => panic!("attempt {attempt}: the connection does not end: {e}"),
+                }
+            }
+            assert!(
+                matches!(got.last(), Some(ClientToScheduler::Close)),
+                "attempt {attempt}: the scheduler got {got:?}, no Close last"
+            );
+        }
     }
 
     /// A listener on a free loopback port, on `runtime`.
