@@ -137,7 +137,8 @@ impl<T: Element> Array<T> {
     /// of axes, differs in shape along another axis than `axis`, or two of
     /// the array's blocks would write into one stored chunk once placed
     /// after the store's end (rechunk so that the blocks meet on the
-    /// store's chunk boundaries). A failed compute puts the old shape back.
+    /// store's chunk boundaries). A failed compute erases the chunks it
+    /// wrote past the old end and puts the old shape back.
     pub fn append_to_zarr_with(
         &self,
         path: impl AsRef<Path>,
@@ -182,15 +183,32 @@ impl<T: Element> Array<T> {
             forget_opened(&text);
         }
         let written = self.write_into(path, &start, scheduler);
-        if written.is_err() {
-            // Readers see the array as it was; chunks written past the old
-            // end lie outside it.
-            let _ = set_shape(path, &mut store, old);
+        if let Err(e) = written {
+            // The chunks wholly past the old end go, and the old shape
+            // comes back: readers (and a later resize by another tool)
+            // see the array as it was.
+            let erased = erase_past(&store, axis, shape[axis]);
+            let restored = set_shape(path, &mut store, old);
             if let Ok(text) = file_path(path) {
                 forget_opened(&text);
             }
+            let undone: Vec<String> = [erased.err(), restored.err().map(|r| r.to_string())]
+                .into_iter()
+                .flatten()
+                .collect();
+            if !undone.is_empty() {
+                return Err(bad_store(
+                    path,
+                    format!(
+                        "the append failed ({e}), and undoing it failed too: {}; the store may \
+                         hold the new length or chunks past its old end",
+                        undone.join("; ")
+                    ),
+                ));
+            }
+            return Err(e);
         }
-        written
+        Ok(())
     }
 
     /// Writes the blocks into the store at `path` at offset `start`: the
@@ -220,6 +238,34 @@ impl<T: Element> Array<T> {
             },
         )
     }
+}
+
+/// Erases the stored chunks that lie wholly at or past element `from` of
+/// `axis` (the old end of an append that failed).
+fn erase_past(store: &Store, axis: usize, from: usize) -> std::result::Result<(), String> {
+    let grid = store.chunk_grid_shape().to_vec();
+    let mut pos = vec![0u64; grid.len()];
+    pos[axis] = from as u64;
+    let chunk_grid = store.chunk_grid();
+    let first = match (
+        chunk_grid.chunk_indices(&pos),
+        chunk_grid.chunk_element_indices(&pos),
+    ) {
+        (Ok(Some(c)), Ok(Some(e))) => c[axis] + u64::from(e[axis] != 0),
+        _ => return Ok(()), // no chunk starts there: nothing was written past it
+    };
+    if first >= grid[axis] {
+        return Ok(());
+    }
+    let mut start = vec![0u64; grid.len()];
+    start[axis] = first;
+    let mut shape = grid.clone();
+    shape[axis] = grid[axis] - first;
+    let chunks = zarrs::array::ArraySubset::new_with_start_shape(start, shape)
+        .map_err(|e| format!("cannot name the chunks to erase: {e}"))?;
+    store
+        .erase_chunks(&chunks)
+        .map_err(|e| format!("cannot erase the chunks past element {from} of axis {axis}: {e}"))
 }
 
 /// Sets the store's shape and writes its metadata.

@@ -902,6 +902,47 @@ fn zarr_append_grows_the_array_and_undoes_a_failed_write() {
     assert_eq!(back.compute().unwrap(), want);
 }
 
+#[test]
+fn a_failed_append_leaves_no_chunk_past_the_old_end() {
+    let dir = TempDir::new("imageio", "append-undo");
+    let path = dir.path("z");
+    Array::<f32>::ones(&[2, 3], &[2, 3])
+        .unwrap()
+        .to_zarr(&path)
+        .unwrap();
+    // Three blocks of two rows of ones (not the fill value, so stored),
+    // the second made with a wrong shape: in order (one thread), the
+    // first block is written as a new chunk, then the second fails.
+    let rows = Array::<f32>::from_fn(&[6, 3], &[2, 3], |info| {
+        let rows = if info.index[0] == 1 { 1 } else { 2 };
+        ArrayD::from_elem(IxDyn(&[rows, 3]), 1.0)
+    })
+    .unwrap();
+    let sync = Scheduler::sync();
+    assert!(
+        rows.append_to_zarr_with(&path, rask_array::ndarray::Axis(0), &sync)
+            .is_err()
+    );
+    assert_eq!(Array::<f32>::from_zarr(&path).unwrap().shape(), &[2, 3]);
+    let mut chunk_files = Vec::new();
+    let mut stack = vec![path.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.file_name().unwrap() != "zarr.json" {
+                chunk_files.push(p.strip_prefix(&path).unwrap().display().to_string());
+            }
+        }
+    }
+    assert_eq!(
+        chunk_files,
+        vec!["c/0/0".to_string()],
+        "chunks left: {chunk_files:?}"
+    );
+}
+
 /// zarr-python reads rask's compressed stores with their attributes.
 const ZARR_ORACLE: &str = r#"
 import json, sys
