@@ -192,7 +192,10 @@ impl Scheduler {
                 self.steals.remove(&t);
                 self.unassign(t);
                 let task = &mut self.tasks[t as usize];
-                if task.retries_left > 0 {
+                // Scattered data is never recomputed: its record may still
+                // hold the op and retries of an earlier submission of the
+                // key, but the client's value replaced them.
+                if task.retries_left > 0 && !task.scattered {
                     task.retries_left -= 1;
                     self.set_state(t, TaskState::Waiting);
                     self.recount(t);

@@ -206,3 +206,42 @@ fn retiring_worker_gives_back_its_queue() {
     assert_eq!(moved.len(), 3);
     assert!(moved.iter().all(|(w, _)| *w == 2));
 }
+
+/// Regression: a key first submitted with retries, released, then
+/// scattered kept its `retries_left`, so a store the worker could not
+/// decode was "retried" by recomputing the old op in place of the value the
+/// client scattered (and a scattered key is never recomputed elsewhere).
+/// Now the scatter errs at once.
+#[test]
+fn a_scattered_key_that_had_retries_errs_at_once_when_its_store_fails() {
+    let mut h = H::new();
+    h.worker(1, 1);
+    let mut a = task("a", &[]);
+    a.annotations = Some(rask_core::Annotations::default().retries(2));
+    h.submit(vec![a, task("b", &[0])], &[1]);
+    h.take();
+    h.finish(1, "a", 8);
+    h.finish(1, "b", 8);
+    // a's result is freed, its record kept as b's lineage.
+    assert_eq!(h.s.task_state(&key("a")), Some(TaskState::Released));
+    h.take();
+    scatter(&mut h, &["a"], false);
+    assert_eq!(h.s.task_state(&key("a")), Some(TaskState::Processing));
+    h.take();
+    h.worker_says(
+        1,
+        WorkerToScheduler::TaskErred(Failure {
+            key: key("a"),
+            op: "scatter".into(),
+            kind: FailureKind::Task,
+            message: "the value does not decode".into(),
+            worker: None,
+        }),
+    );
+    assert_eq!(h.computes(), vec![], "scattered data is not recomputed");
+    let e = erred(&h.client_msgs());
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert_eq!(e[0].key, key("a"));
+    assert!(e[0].message.contains("does not decode"), "{}", e[0].message);
+    assert_eq!(h.s.task_state(&key("a")), Some(TaskState::Erred));
+}
