@@ -214,9 +214,17 @@ impl Scheduler {
                 for (k, addrs) in &missing {
                     let Some(d) = self.lookup(k) else { continue };
                     for a in addrs {
-                        if let Some(&hw) = self.by_address.get(a)
-                            && self.remove_replica(d, hw)
-                        {
+                        let Some(&hw) = self.by_address.get(a) else {
+                            continue;
+                        };
+                        // The holder is no longer counted: if it still has
+                        // the value (it was only unreachable), it is told to
+                        // drop it, or it would keep it uncounted. A holder
+                        // that leaves meanwhile gets nothing (`drain`).
+                        if self.tasks[d as usize].who_has.contains(&hw) {
+                            self.frees.entry(hw).or_default().push(k.clone());
+                        }
+                        if self.remove_replica(d, hw) {
                             lost.push(d);
                         }
                     }

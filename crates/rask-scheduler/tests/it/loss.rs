@@ -216,6 +216,54 @@ fn missing_data_corrects_who_has_and_recomputes() {
     assert_eq!(again, ["a"]);
 }
 
+/// Regression: a holder a worker could not fetch from was dropped from
+/// who-has but never told, so it kept the value (uncounted) until it
+/// exited. Now it is sent a `Free` for the key.
+#[test]
+fn missing_data_frees_the_key_on_the_holder_it_drops() {
+    let mut h = H::new();
+    h.worker(1, 1);
+    h.submit(vec![task("a", &[])], &[0]);
+    h.take();
+    h.finish(1, "a", 8);
+    // A second replica of a, on worker 2.
+    h.worker(2, 1);
+    h.worker_says(
+        2,
+        WorkerToScheduler::AddKeys {
+            keys: vec![(key("a"), 8, "u64".into())],
+        },
+    );
+    h.take();
+    let reader = SubmittedTask {
+        key: key("b"),
+        op: vec![],
+        deps: vec![DepRef::Known(key("a"))],
+        order: 0,
+        annotations: None,
+    };
+    h.submit(vec![reader], &[0]);
+    let c = h.computes();
+    let wb = c[0].0;
+    let holder = 3 - wb;
+    h.take();
+    // b's worker could not fetch a from the other holder.
+    h.worker_says(
+        wb,
+        WorkerToScheduler::MissingData {
+            key: key("b"),
+            missing: vec![(key("a"), vec![address(holder)])],
+        },
+    );
+    assert_eq!(h.s.who_has(&key("a")), [address(wb)]);
+    assert!(
+        h.frees().contains(&(holder, "a".to_string())),
+        "the dropped holder is told to free a"
+    );
+    // b runs again where a still is; nothing is recomputed.
+    assert_eq!(h.computes(), vec![(wb, "b".to_string())]);
+}
+
 #[test]
 fn killed_worker_limit_is_configurable() {
     let mut h = H::with(SchedulerConfig {
