@@ -154,12 +154,33 @@ impl ReadCsv {
             ));
         }
         let paths = files::expand("csv pattern", &self.pattern)?;
+        let sizes = paths
+            .iter()
+            .map(|path| {
+                std::fs::metadata(path)
+                    .map(|m| m.len())
+                    .map_err(|e| files::io(path.clone(), e))
+            })
+            .collect::<Result<Vec<u64>>>()?;
+        let count: u64 = sizes
+            .iter()
+            .map(|&n| n.div_ceil(self.blocksize).max(1))
+            .sum();
+        if count > crate::MAX_PARTITIONS as u64 {
+            return Err(rask_core::Error::invalid(
+                "csv blocksize",
+                format!(
+                    "{}: blocks of {} bytes cut the files into {count} partitions, more than {}; \
+                     use a larger blocksize (it is in bytes)",
+                    self.pattern,
+                    self.blocksize,
+                    crate::MAX_PARTITIONS
+                ),
+            ));
+        }
         let schema = self.infer_schema(&paths[0])?;
         let mut blocks = Vec::new();
-        for (file, path) in paths.iter().enumerate() {
-            let size = std::fs::metadata(path)
-                .map_err(|e| files::io(path.clone(), e))?
-                .len();
+        for (file, &size) in sizes.iter().enumerate() {
             let mut start = 0;
             loop {
                 let end = (start + self.blocksize).min(size);

@@ -174,3 +174,21 @@ fn separators_and_quotes_that_cannot_split_rows_are_refused() {
     let d = ReadCsv::new(path).quote_char(None).finish().unwrap();
     assert_eq!(d.compute().unwrap().height(), 5);
 }
+
+#[test]
+fn a_blocksize_that_makes_too_many_partitions_is_refused_before_any_read() {
+    let dir = temp_dir("csv-tiny-blocks");
+    let f = dir.join("big.csv");
+    // 32 MiB that take no disk (a sparse file); blocks of 1 byte would be
+    // 2^25 partitions.
+    std::fs::File::create(&f).unwrap().set_len(1 << 25).unwrap();
+    let e = ReadCsv::new(f.to_str().unwrap())
+        .blocksize(1)
+        .finish()
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("big.csv") && e.contains("larger blocksize"),
+        "{e}"
+    );
+}
