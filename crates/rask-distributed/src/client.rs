@@ -1236,26 +1236,8 @@ impl Drop for ClientInner {
                 }
                 rt.shutdown_timeout(Duration::from_millis(200));
             };
-            if tokio::runtime::Handle::try_current().is_err() {
-                stop(rt);
-            } else {
-                // Dropped in async code, where waiting would panic (and
-                // stall the thread): it stops on a thread of its own.
-                let (tx, rx) = std::sync::mpsc::channel::<tokio::runtime::Runtime>();
-                let spawned = std::thread::Builder::new()
-                    .name("rask-client-stop".into())
-                    .spawn(move || {
-                        if let Ok(rt) = rx.recv() {
-                            stop(rt);
-                        }
-                    });
-                match spawned {
-                    Ok(_) => {
-                        let _ = tx.send(rt);
-                    }
-                    Err(_) => rt.shutdown_background(),
-                }
-            }
+            // In async code, on a thread of its own.
+            rask_protocol::stop_runtime(rt, "rask-client-stop", stop);
         }
     }
 }

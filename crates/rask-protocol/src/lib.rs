@@ -24,3 +24,38 @@ pub use transport::{
     ConnReader, ConnWriter, ConnectOptions, Connection, Incoming, ListenOptions, Listener, Message,
     ProtocolError, build_fingerprint, connect,
 };
+
+/// Runs `stop` on `rt` (a runtime being shut down, which blocks): here
+/// when the caller is not inside an async runtime, else on a thread of its
+/// own named `thread`, since waiting there would panic (and stall the
+/// caller's thread). The runtime is handed to that thread only once it
+/// runs, so it is never dropped in async code; when no thread can be
+/// started, it shuts down in the background.
+///
+/// ```
+/// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// rask_protocol::stop_runtime(rt, "doc-stop", |rt| rt.shutdown_background());
+/// ```
+pub fn stop_runtime(
+    rt: tokio::runtime::Runtime,
+    thread: &str,
+    stop: impl FnOnce(tokio::runtime::Runtime) + Send + 'static,
+) {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return stop(rt);
+    }
+    let (tx, rx) = std::sync::mpsc::channel::<tokio::runtime::Runtime>();
+    let spawned = std::thread::Builder::new()
+        .name(thread.into())
+        .spawn(move || {
+            if let Ok(rt) = rx.recv() {
+                stop(rt);
+            }
+        });
+    match spawned {
+        Ok(_) => {
+            let _ = tx.send(rt);
+        }
+        Err(_) => rt.shutdown_background(),
+    }
+}

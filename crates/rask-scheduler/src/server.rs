@@ -119,27 +119,9 @@ impl ServerHandle {
             });
             rt.shutdown_timeout(Duration::from_millis(100));
         };
-        if tokio::runtime::Handle::try_current().is_err() {
-            return stop(rt);
-        }
-        // Closed or dropped in async code, where waiting panics (and would
-        // stall the thread): the goodbyes go out from a thread of its own.
-        // The runtime goes over once the thread runs, so that it is never
-        // dropped here.
-        let (tx, rx) = std::sync::mpsc::channel::<tokio::runtime::Runtime>();
-        let spawned = std::thread::Builder::new()
-            .name("rask-scheduler-stop".into())
-            .spawn(move || {
-                if let Ok(rt) = rx.recv() {
-                    stop(rt);
-                }
-            });
-        match spawned {
-            Ok(_) => {
-                let _ = tx.send(rt);
-            }
-            Err(_) => rt.shutdown_background(),
-        }
+        // Closed or dropped in async code, the goodbyes go out from a
+        // thread of its own.
+        rask_protocol::stop_runtime(rt, "rask-scheduler-stop", stop);
     }
 
     /// Blocks until the process gets SIGINT or SIGTERM, then closes.
