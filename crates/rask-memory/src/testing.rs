@@ -5,7 +5,6 @@
 //! whose limit the kernel enforces (going over is an OOM kill, i.e. a
 //! failure the parent sees).
 
-use std::io::Read as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
@@ -59,7 +58,24 @@ impl Children {
 
 /// Waits for `child` (the child of `test`), killing it and panicking past
 /// `timeout`; returns its status, standard output and standard error.
+///
+/// Both outputs are read while the child runs (a thread each), so a child
+/// that writes more than a pipe holds (64 KiB) goes on rather than
+/// blocking on a full pipe until the timeout.
 pub fn wait(mut child: Child, test: &str, timeout: Duration) -> (ExitStatus, String, String) {
+    fn drain(pipe: Option<impl std::io::Read + Send + 'static>) -> std::thread::JoinHandle<String> {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            if let Some(mut p) = pipe {
+                let mut bytes = Vec::new();
+                let _ = p.read_to_end(&mut bytes);
+                text = String::from_utf8_lossy(&bytes).into_owned();
+            }
+            text
+        })
+    }
+    let out = drain(child.stdout.take());
+    let err = drain(child.stderr.take());
     let start = Instant::now();
     let status = loop {
         if let Some(status) = child.try_wait().expect("waiting for the child") {
@@ -67,18 +83,13 @@ pub fn wait(mut child: Child, test: &str, timeout: Duration) -> (ExitStatus, Str
         }
         if start.elapsed() > timeout {
             let _ = child.kill();
+            let _ = child.wait();
             panic!("{test}: the child process runs past {timeout:?}; it hangs");
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let mut out = String::new();
-    let mut err = String::new();
-    if let Some(mut o) = child.stdout.take() {
-        let _ = o.read_to_string(&mut out);
-    }
-    if let Some(mut e) = child.stderr.take() {
-        let _ = e.read_to_string(&mut err);
-    }
+    let out = out.join().unwrap_or_default();
+    let err = err.join().unwrap_or_default();
     (status, out, err)
 }
 
@@ -217,5 +228,27 @@ impl PeakSampler {
     pub fn stop(self) -> u64 {
         self.stop.store(true, Ordering::Relaxed);
         self.thread.join().expect("the sampler does not panic")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_child_writing_more_than_a_pipe_holds_is_waited_for_whole() {
+        let child = Command::new("sh")
+            .args([
+                "-c",
+                "head -c 300000 /dev/zero | tr '\\0' x; head -c 100000 /dev/zero >&2",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (status, out, err) = wait(child, "big-output", Duration::from_secs(60));
+        assert!(status.success());
+        assert_eq!(out.len(), 300_000);
+        assert_eq!(err.len(), 100_000);
     }
 }
