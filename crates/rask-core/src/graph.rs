@@ -879,6 +879,11 @@ impl Graph {
     }
 
     /// One task.
+    ///
+    /// # Panics
+    ///
+    /// When `id` is not one of this graph's tasks (an id from another
+    /// graph), as slice indexing does; [`Graph::tasks`] gives the range.
     #[inline]
     pub fn task(&self, id: TaskId) -> &Task {
         &self.tasks[id.index()]
