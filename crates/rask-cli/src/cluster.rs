@@ -17,6 +17,20 @@ pub fn scheduler(
     let config = rask::config::try_get()?;
     let tls = rask::distributed::tls_from_config(&config)?;
     let scheme = if tls.is_some() { "tls" } else { "tcp" };
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if !loopback && tls.is_none() && config.token.is_empty() {
+        // As Dask's scheduler, it serves anyone who reaches the port; say
+        // so once, with the remedy.
+        eprintln!(
+            "rask scheduler: warning: listening on {host} with no token and no TLS: anyone who \
+             can reach this port can run rask's built-in operations (which read and write \
+             files) on its workers; set a token (RASK_TOKEN, the same for every worker and \
+             client) or TLS (`rask certs`), or listen on 127.0.0.1"
+        );
+    }
     let listen = if host.contains(':') {
         format!("{scheme}://[{host}]:{port}")
     } else {

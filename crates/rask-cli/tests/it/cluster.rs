@@ -175,13 +175,22 @@ fn a_scheduler_on_every_interface_writes_an_address_others_can_reach() {
     let file = dir.path().join("scheduler.json");
     let file_arg = file.display().to_string();
     // The default host (every interface), as on an HPC node.
-    let _scheduler = Proc(
+    let mut scheduler = Proc(
         rask_cmd(&[])
             .args(["scheduler", "--port", "0", "--scheduler-file", &file_arg])
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap(),
     );
     let address = wait_for_file(&file);
+    // Open to every interface without a token: it says so.
+    let mut warning = String::new();
+    let mut stderr = std::io::BufReader::new(scheduler.0.stderr.take().unwrap());
+    std::io::BufRead::read_line(&mut stderr, &mut warning).unwrap();
+    assert!(
+        warning.contains("no token") && warning.contains("RASK_TOKEN"),
+        "{warning}"
+    );
     assert!(
         !address.contains("0.0.0.0") && !address.contains("[::]"),
         "the scheduler file holds an address other machines cannot use: {address}"
