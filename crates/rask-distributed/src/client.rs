@@ -1550,18 +1550,7 @@ mod tests {
         }
 
         fn client(&self) -> Client {
-            Client::connect_with(
-                &self.address,
-                ClientOptions {
-                    token: String::new(),
-                    connect_timeout: Duration::from_secs(10),
-                    name: "test".into(),
-                    tls: None,
-                    submit_part: SUBMIT_PART,
-                    fetch_timeout: Duration::from_secs(2),
-                },
-            )
-            .unwrap()
+            Client::connect_with(&self.address, test_options()).unwrap()
         }
     }
 
