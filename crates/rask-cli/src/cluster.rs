@@ -64,7 +64,7 @@ pub fn scheduler(
 /// default route, else its host name when that names a non-loopback
 /// address (HPC nodes without a default route), else it stays as it is.
 fn contact_address(bound: &str) -> String {
-    use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+    use std::net::{SocketAddr, ToSocketAddrs};
     let (scheme, rest) = bound.split_once("://").unwrap_or(("tcp", bound));
     let Some(addr) = rest.to_socket_addrs().ok().and_then(|mut a| a.next()) else {
         return bound.to_string();
@@ -72,20 +72,17 @@ fn contact_address(bound: &str) -> String {
     if !addr.ip().is_unspecified() {
         return bound.to_string();
     }
-    // Connecting a UDP socket sends nothing; it only picks the route.
-    let (any, public): (SocketAddr, SocketAddr) = if addr.is_ipv4() {
-        (([0, 0, 0, 0], 0).into(), ([8, 8, 8, 8], 53).into())
+    // Any public address picks the default route (nothing is sent).
+    let public: SocketAddr = if addr.is_ipv4() {
+        ([8, 8, 8, 8], 53).into()
     } else {
-        let public = std::net::Ipv6Addr::new(0x2001, 0x4860, 0x4860, 0, 0, 0, 0, 0x8888);
         (
-            (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
-            (public, 53).into(),
+            std::net::Ipv6Addr::new(0x2001, 0x4860, 0x4860, 0, 0, 0, 0, 0x8888),
+            53,
         )
+            .into()
     };
-    let routed = UdpSocket::bind(any)
-        .and_then(|s| s.connect(public).and_then(|()| s.local_addr()))
-        .ok()
-        .map(|a| a.ip())
+    let routed = rask_protocol::local_ip_toward(public)
         .filter(|ip| !ip.is_unspecified() && !ip.is_loopback());
     if let Some(ip) = routed {
         return format!("{scheme}://{}", SocketAddr::new(ip, addr.port()));

@@ -164,10 +164,9 @@ impl FileStates {
             }
             k += 1;
         };
-        for slot in &self.starts[first..k.min(self.starts.len())] {
-            let _ = slot.set(answer);
-        }
-        if let Some(slot) = self.starts.get(k) {
+        // Every boundary from the first asked to the one answered shares
+        // the answer.
+        for slot in self.starts.iter().take(k + 1).skip(first) {
             let _ = slot.set(answer);
         }
         Ok(answer)

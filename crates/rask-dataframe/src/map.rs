@@ -161,7 +161,7 @@ pub(crate) fn guarded(
 ) -> Result<PlFrame, BoxError> {
     let run = std::panic::AssertUnwindSafe(|| polars_pool(f));
     std::panic::catch_unwind(run)
-        .unwrap_or_else(|p| Err(format!("panicked: {}", crate::steps::panic_message(&*p)).into()))
+        .unwrap_or_else(|p| Err(format!("panicked: {}", crate::steps::panic_message(p)).into()))
 }
 
 fn meta_error(what: &str, e: &BoxError) -> String {

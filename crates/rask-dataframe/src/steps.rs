@@ -88,18 +88,17 @@ pub(crate) fn output_schema(input: &Schema, steps: &[Step]) -> Result<SchemaRef,
 pub(crate) fn planned<R>(plan: impl FnOnce() -> Result<R, PolarsError>) -> Result<R, PolarsError> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(plan)).unwrap_or_else(|p| {
         Err(PolarsError::ComputeError(
-            format!("Polars panicked while planning: {}", panic_message(&*p)).into(),
+            format!("Polars panicked while planning: {}", panic_message(p)).into(),
         ))
     })
 }
 
-/// The message a panic was raised with.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic without a message".to_string())
+/// The message a panic was raised with (as a task's panic reports it).
+pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    match rask_core::TaskError::from_panic(payload) {
+        rask_core::TaskError::Panicked(message) => message,
+        other => other.to_string(),
+    }
 }
 
 /// The columns of the input that the steps read, or `None` for all of them

@@ -1916,12 +1916,8 @@ mod tests {
         let client = Client::connect_with(
             &address,
             ClientOptions {
-                token: String::new(),
-                connect_timeout: Duration::from_secs(10),
-                name: "test".into(),
-                tls: None,
-                submit_part: SUBMIT_PART,
                 fetch_timeout: Duration::from_secs(10),
+                ..test_options()
             },
         )
         .unwrap();

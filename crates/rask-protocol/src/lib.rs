@@ -59,3 +59,22 @@ pub fn stop_runtime(
         Err(_) => rt.shutdown_background(),
     }
 }
+
+/// This machine's address on its route to `peer` (the interface packets to
+/// `peer` would leave by), or `None` when there is no route. Connecting a
+/// UDP socket sends nothing; it only picks the route.
+///
+/// ```
+/// let me = rask_protocol::local_ip_toward("127.0.0.1:9".parse().unwrap());
+/// assert!(me.is_some_and(|ip| ip.is_loopback()));
+/// ```
+pub fn local_ip_toward(peer: std::net::SocketAddr) -> Option<std::net::IpAddr> {
+    let any: std::net::SocketAddr = if peer.is_ipv4() {
+        ([0, 0, 0, 0], 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let probe = std::net::UdpSocket::bind(any).ok()?;
+    probe.connect(peer).ok()?;
+    probe.local_addr().ok().map(|a| a.ip())
+}

@@ -19,7 +19,7 @@
 //! or a handle aborted on exit), so nothing outlives the worker except task
 //! threads finishing the run they are in.
 
-use std::net::{SocketAddr, ToSocketAddrs, UdpSocket};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -659,17 +659,7 @@ fn advertised(bound: &str, scheduler: &str) -> String {
     if !bound_addr.ip().is_unspecified() {
         return bound.to_string();
     }
-    let ip = socket_addr(scheduler).and_then(|s| {
-        let any: SocketAddr = if s.is_ipv4() {
-            ([0, 0, 0, 0], 0).into()
-        } else {
-            (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
-        };
-        // Connecting a UDP socket sends nothing; it only picks the route.
-        let probe = UdpSocket::bind(any).ok()?;
-        probe.connect(s).ok()?;
-        probe.local_addr().ok().map(|a| a.ip())
-    });
+    let ip = socket_addr(scheduler).and_then(rask_protocol::local_ip_toward);
     let scheme = bound.split_once("://").map_or("tcp", |(s, _)| s);
     match ip {
         Some(ip) => format!("{scheme}://{}", SocketAddr::new(ip, bound_addr.port())),
