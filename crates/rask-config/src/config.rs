@@ -74,7 +74,7 @@ pub const KEYS: &[KeyDoc] = &[
         key: "memory-limit",
         env: "RASK_MEMORY_LIMIT",
         default: "auto",
-        doc: "Memory budget of this process (a worker's: --memory-limit); auto is 80% of the smaller of physical RAM and the cgroup's memory.max (none is the same as auto).",
+        doc: "Memory budget of this process (a worker's: --memory-limit); auto is 80% of the smaller of physical RAM and the cgroup's memory.max; none (or 0) for no limit: nothing is spilled and tasks never pause.",
     },
     KeyDoc {
         key: "token",
@@ -211,9 +211,11 @@ pub struct Config {
     /// `array.split-every`, `RASK_ARRAY_SPLIT_EVERY`: fan-in of tree
     /// reductions, at least 2 (default 4).
     pub split_every: usize,
-    /// `memory-limit`, `RASK_MEMORY_LIMIT`: memory budget of the process;
-    /// `None` (written `auto` or `none`, the default) means 80% of the
-    /// smaller of physical RAM and the cgroup limit, found at run time.
+    /// `memory-limit`, `RASK_MEMORY_LIMIT`: memory budget of the process.
+    /// `None` (written `auto`, the default) means 80% of the smaller of
+    /// physical RAM and the cgroup limit, found at run time; `Some(0)`
+    /// (written `none` or `0`, as a worker's `--memory-limit`) means no
+    /// limit: no result is spilled and no task waits for memory.
     pub memory_limit: Option<ByteSize>,
     /// `memory.target`, `RASK_MEMORY_TARGET`: fraction of the limit that
     /// held results may use before those needed last are spilled
@@ -450,6 +452,9 @@ impl Config {
     /// ```
     pub fn block_memory_share(&self) -> Option<u64> {
         let limit = self.memory_limit?.as_u64();
+        if limit == 0 {
+            return None;
+        }
         Some((limit / 16 / self.worker_threads().max(1) as u64).max(1))
     }
 
@@ -509,9 +514,11 @@ impl Config {
                 .map_or_else(|| quoted("auto".into()), |n| n.to_string()),
             "progress" => quoted(self.progress.to_string()),
             "progress-delay" => quoted(format_duration(self.progress_delay)),
-            "memory-limit" => self
-                .memory_limit
-                .map_or_else(|| quoted("auto".into()), size),
+            "memory-limit" => match self.memory_limit {
+                None => quoted("auto".into()),
+                Some(ByteSize(0)) => quoted("none".into()),
+                Some(b) => size(b),
+            },
             "memory.target" => fraction_text(self.memory_target),
             "memory.spill" => fraction_text(self.memory_spill),
             "memory.pause" => fraction_text(self.memory_pause),
@@ -655,8 +662,9 @@ fn set_key(config: &mut Config, key: &str, value: &str) -> Result<(), String> {
         "progress-delay" => config.progress_delay = duration::parse(value)?,
         "memory-limit" => {
             config.memory_limit = match lower.as_str() {
-                "auto" | "none" => None,
-                _ => Some(nonzero_size(", or \"auto\"")?),
+                "auto" => None,
+                "none" | "0" => Some(ByteSize(0)),
+                _ => Some(nonzero_size(", \"auto\", or \"none\" for no limit")?),
             };
         }
         "memory.target" => config.memory_target = parse_fraction(value)?,

@@ -62,8 +62,19 @@ fn file_accepts_natural_spellings() {
     .unwrap();
     assert_eq!(config.progress, ProgressMode::On);
     assert_eq!(config.num_workers, None);
-    assert_eq!(config.memory_limit, None);
     assert_eq!(config.array_chunk_size, ByteSize(1 << 20));
+    // "none" is no limit, as a worker's --memory-limit reads it; "auto"
+    // (the default) is found at run time.
+    assert_eq!(config.memory_limit, Some(ByteSize(0)));
+    assert_eq!(config.block_memory_share(), None);
+    for (text, want) in [
+        ("\"0\"", Some(ByteSize(0))),
+        ("0", Some(ByteSize(0))),
+        ("\"auto\"", None),
+    ] {
+        let config = parse(&format!("memory-limit = {text}\n")).unwrap();
+        assert_eq!(config.memory_limit, want, "{text}");
+    }
 }
 
 /// Asserts that `text` is rejected with an `Invalid` error for `key` and

@@ -66,6 +66,10 @@ fn round_trips_non_default_values() {
             memory_limit: Some(ByteSize(3 << 30)),
             ..Config::default()
         },
+        Config {
+            memory_limit: Some(ByteSize(0)),
+            ..Config::default()
+        },
     ] {
         let text = config.to_toml();
         assert_eq!(parse(&text).unwrap(), config, "{text}");
