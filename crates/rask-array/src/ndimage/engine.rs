@@ -325,7 +325,9 @@ fn chain_into<T: Number>(
         next[a] -= h.front + h.back;
         let len: usize = next.iter().product();
         let last = i + 1 == lines.len();
-        if !last {
+        // Every pass writes each element of its output, so a buffer of
+        // the right length is reused as it is (not zeroed again per slice).
+        if !last && to.len() != len {
             to.clear();
             to.resize(len, T::default());
         }
