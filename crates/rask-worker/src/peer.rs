@@ -4,7 +4,11 @@
 //! A fetch asks one peer for a batch of keys with one
 //! [`PeerRequest::GetData`] and gets one [`PeerReply::Data`] with the values
 //! as bulk frames. Connections are kept per peer after use (a few each) and
-//! reused; a kept connection that turns out to be dead is replaced once.
+//! reused; a kept connection that turns out to be dead is replaced once. A
+//! value that arrives but does not decode here (its type is not registered
+//! in this build, or its bytes are bad) is not missing — the peer has it —
+//! so it is reported apart, as [`Undecodable`], for the tasks that need it
+//! to fail (as Dask's `gather_dep` does on a deserialization error).
 //!
 //! The data server accepts `Role::Peer` connections, each served by a task
 //! of its own: values are looked up in the store, encoded on request, and
@@ -39,8 +43,14 @@ pub(crate) const BUSY_BACKOFF: Duration = Duration::from_millis(50);
 
 /// What came of a fetch.
 pub(crate) enum FetchResult {
-    /// The values the peer had (the rest it lacked).
-    Data(Vec<(Key, Value)>),
+    /// The peer answered: the values it had that decode here, and those
+    /// that arrived but do not (the keys in neither it lacked).
+    Data {
+        /// Decoded values.
+        found: Vec<(Key, Value)>,
+        /// Values that arrived but do not decode here.
+        undecodable: Vec<Undecodable>,
+    },
     /// The peer was too busy; ask again.
     Busy,
     /// The peer could not be reached or answered nonsense.
@@ -130,37 +140,64 @@ impl Peers {
         let total: u64 = bulk.iter().map(|b| b.len() as u64).sum();
         let peer_name = peer.to_string();
         let decode = move || decode_values(&peer_name, values, &bulk);
-        let found = if total > BLOCKING_BYTES {
+        let (found, undecodable) = if total > BLOCKING_BYTES {
             tokio::task::spawn_blocking(decode)
                 .await
                 .map_err(|e| format!("decoding values from {peer} failed: {e}"))?
         } else {
             decode()
         };
-        Ok(FetchResult::Data(found))
+        Ok(FetchResult::Data { found, undecodable })
     }
 }
 
-/// Decodes the values of a reply; a value that does not decode is left out
-/// (so it counts as missing) and logged.
+/// A value a peer sent that does not decode here.
+#[derive(Debug)]
+pub(crate) struct Undecodable {
+    /// The value's key.
+    pub(crate) key: Key,
+    /// The type tag the peer sent it with.
+    pub(crate) tag: String,
+    /// Why it does not decode.
+    pub(crate) error: DecodeError,
+}
+
+impl Undecodable {
+    /// How a task that needed the value fails: [`FailureKind::Missing`]
+    /// when its type is not in this build, [`FailureKind::Task`] when the
+    /// bytes are bad.
+    pub(crate) fn kind(&self) -> FailureKind {
+        match self.error {
+            DecodeError::Codec(CodecError::UnknownTag { .. }) => FailureKind::Missing,
+            _ => FailureKind::Task,
+        }
+    }
+}
+
+/// Decodes the values of a reply from `from`: those that decode, and those
+/// that do not (logged).
 pub(crate) fn decode_values(
     from: &str,
     values: Vec<(WireKey, BulkRef)>,
     bulk: &[Bytes],
-) -> Vec<(Key, Value)> {
-    values
-        .into_iter()
-        .filter_map(|(wk, r)| {
-            let key = Key::from(&wk);
-            match decode_value(&r, bulk) {
-                Ok(v) => Some((key, v)),
-                Err(e) => {
-                    tracing::warn!(%key, from, "{e}");
-                    None
-                }
+) -> (Vec<(Key, Value)>, Vec<Undecodable>) {
+    let mut found = Vec::with_capacity(values.len());
+    let mut undecodable = Vec::new();
+    for (wk, r) in values {
+        let key = Key::from(&wk);
+        match decode_value(&r, bulk) {
+            Ok(v) => found.push((key, v)),
+            Err(error) => {
+                tracing::warn!(%key, from, tag = r.tag, "a fetched value does not decode: {error}");
+                undecodable.push(Undecodable {
+                    key,
+                    tag: r.tag,
+                    error,
+                });
             }
-        })
-        .collect()
+        }
+    }
+    (found, undecodable)
 }
 
 /// Decodes values sent to be kept here (scattered by a client, handed over

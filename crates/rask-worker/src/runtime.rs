@@ -538,7 +538,9 @@ impl Core {
             Event::Scheduler(Err(e)) => return ControlFlow::Break(Err(self.lost(e.to_string()))),
             Event::Done(done) => done.into_iter().flat_map(|d| state.on_done(d)).collect(),
             Event::Fetched { peer, keys, result } => match result {
-                FetchResult::Data(found) => state.on_fetched(&peer, &keys, found),
+                FetchResult::Data { found, undecodable } => {
+                    state.on_fetched(&peer, &keys, found, undecodable)
+                }
                 FetchResult::Busy => state.on_peer_busy(&peer, &keys),
                 FetchResult::Failed(message) => {
                     tracing::warn!(worker = %name, %peer, "fetch failed: {message}");

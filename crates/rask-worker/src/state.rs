@@ -31,6 +31,15 @@
 //! or cannot be reached is crossed off for that input; when every holder is
 //! crossed off, each task that needed the input is dropped with
 //! `MissingData`, and the scheduler reschedules it.
+//!
+//! A value that arrives but does not decode here is not missing: the holder
+//! has it, and a recomputed copy would not decode either (the workers run
+//! different builds). Reporting it missing would make the scheduler free it,
+//! recompute it and send the task back, without end when the task can only
+//! run here. So, as in Dask, each task that needed it errs (`TaskErred`,
+//! naming the input, the peer and the type tag); the scheduler retries or
+//! fails it like any task error. An `Acquire` of such a value is reported
+//! `MissingData`, as before: that is what lets a retiring holder go.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -46,6 +55,7 @@ use rask_protocol::{
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::execute::{Done, ExecTask, Outcome};
+use crate::peer::Undecodable;
 use crate::store::{Entry, Store};
 
 /// Requests in flight to one peer, at most.
@@ -397,12 +407,15 @@ impl WorkerState {
         out
     }
 
-    /// A peer answered a fetch: `found` values and `missing` keys.
+    /// A peer answered a fetch of `requested`: `found` values, values that
+    /// arrived but do not decode here (`undecodable`: the tasks that need
+    /// them fail), and the rest it lacked.
     pub(crate) fn on_fetched(
         &mut self,
         peer: &str,
         requested: &[Key],
         found: Vec<(Key, Value)>,
+        undecodable: Vec<Undecodable>,
     ) -> Vec<Action> {
         self.request_done(peer);
         let mut added = Vec::new();
@@ -425,6 +438,12 @@ impl WorkerState {
                 WorkerToScheduler::AddKeys { keys: added },
                 Vec::new(),
             ));
+        }
+        for bad in undecodable {
+            if asked.contains(&bad.key) {
+                got.insert(bad.key.clone());
+                self.cannot_decode(peer, bad, &mut out);
+            }
         }
         for key in requested.iter().filter(|k| !got.contains(*k)) {
             self.cross_off(key, peer, &mut out);
@@ -650,6 +669,42 @@ impl WorkerState {
                 },
                 Vec::new(),
             ));
+        }
+    }
+
+    /// A value arrived from `peer` but does not decode here (module docs):
+    /// each task that needed it is dropped and errs, naming the input, the
+    /// peer and the cause; an `Acquire` of it is reported `MissingData`.
+    fn cannot_decode(&mut self, peer: &str, bad: Undecodable, out: &mut Vec<Action>) {
+        let Some(w) = self.wants.remove(&bad.key) else {
+            return; // nobody needs it any more
+        };
+        // A request for it still in flight elsewhere is answered into the
+        // void: the key is no longer wanted.
+        let kind = bad.kind();
+        let message = format!(
+            "input {} (type tag `{}`) was fetched from {peer} but cannot be used on worker {}: \
+             {}; the workers run different builds: start every worker from the same binary, \
+             with the same kernels and value types registered",
+            bad.key, bad.tag, self.name, bad.error
+        );
+        if w.acquire {
+            // Nothing else lets the scheduler stop waiting for this copy.
+            out.push(Action::Send(
+                WorkerToScheduler::MissingData {
+                    key: w.wire.clone(),
+                    missing: vec![(w.wire.clone(), vec![peer.to_string()])],
+                },
+                Vec::new(),
+            ));
+        }
+        for t in w.tasks {
+            let Some(task) = self.tasks.get(&t) else {
+                continue;
+            };
+            let wire = task.wire.clone();
+            self.drop_task(&t);
+            out.push(self.erred(wire, String::new(), kind.clone(), message.clone()));
         }
     }
 

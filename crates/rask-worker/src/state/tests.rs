@@ -1,6 +1,8 @@
 //! The state machine, driven by hand: no sockets, no threads.
 
 use super::*;
+use crate::peer::DecodeError;
+use rask_core::codec::CodecError;
 use rask_core::{Op, wire};
 
 fn wk(name: &str) -> WireKey {
@@ -188,6 +190,7 @@ fn inputs_are_fetched_in_one_request_per_peer() {
             (Key::new("x"), Value::new(1u64)),
             (Key::new("y"), Value::new(2u64)),
         ],
+        vec![],
     );
     assert!(matches!(sent(&out)[..], [WorkerToScheduler::AddKeys { keys }] if keys.len() == 2));
     assert_eq!(executed(&out), ["u"]);
@@ -195,6 +198,7 @@ fn inputs_are_fetched_in_one_request_per_peer() {
         "tcp://b:1",
         &[Key::new("z")],
         vec![(Key::new("z"), Value::new(3u64))],
+        vec![],
     );
     assert_eq!(executed(&out), ["t"]);
 }
@@ -208,7 +212,7 @@ fn a_missing_input_is_tried_at_every_holder_then_reported() {
         0,
     ));
     let first = fetches(&out)[0].0.clone();
-    let out = w.on_fetched(&first, &[Key::new("x")], vec![]);
+    let out = w.on_fetched(&first, &[Key::new("x")], vec![], vec![]);
     let second = fetches(&out)[0].0.clone();
     assert_ne!(first, second);
     let out = w.on_fetch_failed(&second, &[Key::new("x")]);
@@ -217,6 +221,121 @@ fn a_missing_input_is_tried_at_every_holder_then_reported() {
             assert_eq!(key, &wk("t"));
             assert_eq!(missing[0].0, wk("x"));
             assert_eq!(missing[0].1.len(), 2);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(w.task_count(), 0);
+}
+
+/// A value of `name` that arrived with type tag `tag`, unknown here.
+fn unknown_type(name: &str, tag: &str) -> Undecodable {
+    Undecodable {
+        key: Key::new(name),
+        tag: tag.into(),
+        error: DecodeError::Codec(CodecError::UnknownTag { tag: tag.into() }),
+    }
+}
+
+fn erred_tasks(actions: &[Action]) -> Vec<&Failure> {
+    sent(actions)
+        .into_iter()
+        .filter_map(|m| match m {
+            WorkerToScheduler::TaskErred(f) => Some(f),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Regression: an input that arrived but did not decode here was treated as
+/// missing; the scheduler then freed it on its holder, recomputed it and
+/// sent the task back, for the same failure, without end when the task
+/// could only run here. Now the tasks that need it err at once, naming the
+/// input, the peer and the type tag; other holders are not asked.
+#[test]
+fn an_input_that_arrives_but_does_not_decode_fails_its_tasks() {
+    let mut w = worker(1);
+    let holders = ["tcp://a:1", "tcp://b:1"];
+    let mut out = w.on_compute(compute("t1", vec![dep("x", &holders, 8)], 0));
+    out.extend(w.on_compute(compute(
+        "t2",
+        vec![dep("x", &holders, 8), dep("y", &["tcp://c:1"], 8)],
+        1,
+    )));
+    out.extend(w.on_compute(compute("t3", vec![dep("y", &["tcp://c:1"], 8)], 2)));
+    let asked = fetches(&out);
+    let (peer, keys) = asked
+        .iter()
+        .find(|(_, keys)| keys.contains(&"x".to_string()))
+        .expect("x is fetched");
+    let requested: Vec<Key> = keys.iter().map(|k| Key::new(k.as_str())).collect();
+    let out = w.on_fetched(
+        peer,
+        &requested,
+        vec![],
+        vec![unknown_type("x", "other-build")],
+    );
+    assert!(fetches(&out).is_empty(), "x is not asked of another holder");
+    let failed = erred_tasks(&out);
+    let mut keys: Vec<_> = failed.iter().map(|f| f.key.name.clone()).collect();
+    keys.sort();
+    assert_eq!(keys, ["t1", "t2"]);
+    for f in failed {
+        assert_eq!(f.kind, FailureKind::Missing);
+        assert_eq!(f.worker.as_deref(), Some("w"));
+        for part in ["input x", peer.as_str(), "`other-build`", "same binary"] {
+            assert!(f.message.contains(part), "no {part:?} in {}", f.message);
+        }
+    }
+    assert!(
+        !sent(&out)
+            .iter()
+            .any(|m| matches!(m, WorkerToScheduler::MissingData { .. })),
+        "nothing is reported missing"
+    );
+    // t3 still gets y and runs; t2 no longer waits for it.
+    let out = w.on_fetched(
+        "tcp://c:1",
+        &[Key::new("y")],
+        vec![(Key::new("y"), Value::new(2u64))],
+        vec![],
+    );
+    assert_eq!(executed(&out), ["t3"]);
+    assert_eq!(w.task_count(), 1);
+}
+
+#[test]
+fn an_undecodable_reply_fails_tasks_as_task_errors_and_acquires_as_missing() {
+    let mut w = worker(1);
+    w.on_compute(compute("t", vec![dep("x", &["tcp://a:1"], 8)], 0));
+    // Bad bytes (here: a frame the reply did not carry) are a task error.
+    let bad = Undecodable {
+        key: Key::new("x"),
+        tag: "u64".into(),
+        error: DecodeError::NoFrame(7),
+    };
+    let out = w.on_fetched("tcp://a:1", &[Key::new("x")], vec![], vec![bad]);
+    match &erred_tasks(&out)[..] {
+        [f] => {
+            assert_eq!(f.key, wk("t"));
+            assert_eq!(f.kind, FailureKind::Task);
+            assert!(f.message.contains("bulk frame 7"), "{}", f.message);
+        }
+        other => panic!("{other:?}"),
+    }
+    // An acquired value that does not decode cannot be kept here: reported
+    // missing, so that its retiring holder is not waited for forever.
+    let out = w.on_acquire(vec![dep("k", &["tcp://a:1"], 8)]);
+    assert_eq!(fetches(&out).len(), 1);
+    let out = w.on_fetched(
+        "tcp://a:1",
+        &[Key::new("k")],
+        vec![],
+        vec![unknown_type("k", "z")],
+    );
+    match &sent(&out)[..] {
+        [WorkerToScheduler::MissingData { key, missing }] => {
+            assert_eq!(key, &wk("k"));
+            assert_eq!(missing, &vec![(wk("k"), vec!["tcp://a:1".to_string()])]);
         }
         other => panic!("{other:?}"),
     }
@@ -265,6 +384,7 @@ fn requests_per_peer_are_limited_and_batches_bounded_in_bytes() {
         "tcp://a:1",
         &[Key::new("x0")],
         vec![(Key::new("x0"), Value::new(0u8))],
+        vec![],
     );
     assert_eq!(fetches(&out).len(), 1);
 }
@@ -289,6 +409,7 @@ fn steal_releases_only_tasks_that_have_not_started() {
         "tcp://a:1",
         &[Key::new("x")],
         vec![(Key::new("x"), Value::new(1u8))],
+        vec![],
     );
     assert!(sent(&out).is_empty());
     assert_eq!(w.metrics().managed_bytes, 8);
@@ -335,6 +456,7 @@ fn acquire_fetches_and_announces() {
         "tcp://a:1",
         &[Key::new("there")],
         vec![(Key::new("there"), Value::new(1u64))],
+        vec![],
     );
     assert!(
         matches!(sent(&out)[..], [WorkerToScheduler::AddKeys { keys }] if keys[0].0 == wk("there"))

@@ -3,7 +3,10 @@
 
 use bytes::Bytes;
 use rask_core::{Op, Value};
-use rask_protocol::{BulkRef, FailureKind, SchedulerToWorker, WorkerToScheduler};
+use rask_protocol::{
+    BulkRef, FailureKind, ListenOptions, Listener, PeerReply, PeerRequest, SchedulerToWorker,
+    WorkerToScheduler,
+};
 
 use crate::harness::{Scheduler, finished_value, located, task, wk};
 use crate::kernels::{Inc, MakeOpaque};
@@ -208,6 +211,99 @@ fn a_stored_value_that_does_not_decode_fails_its_key() {
             assert_eq!(names, vec![wk("good")]);
         }
         other => panic!("expected AddKeys, got {other:?}"),
+    }
+    w.kill();
+}
+
+/// A data server played by the test: answers every `GetData` with `x` as a
+/// value of type tag `no-such-type` (no build has it), and every other key
+/// as missing.
+fn fake_peer_with_unknown_type(sched: &Scheduler) -> String {
+    let listener = sched
+        .rt
+        .block_on(Listener::bind(
+            "tcp://127.0.0.1:0",
+            ListenOptions {
+                name: "fake-peer".into(),
+                ..ListenOptions::default()
+            },
+        ))
+        .unwrap();
+    let address = listener.address();
+    sched.rt.spawn(async move {
+        let mut conns = tokio::task::JoinSet::new();
+        while let Ok(incoming) = listener.accept().await {
+            let Ok((mut conn, _)) = incoming.handshake().await else {
+                continue;
+            };
+            conns.spawn(async move {
+                while let Ok(Some(m)) = conn.recv::<PeerRequest>().await {
+                    let PeerRequest::GetData { keys } = m.msg;
+                    let (values, missing): (Vec<_>, Vec<_>) =
+                        keys.into_iter().partition(|k| *k == wk("x"));
+                    let values = values
+                        .into_iter()
+                        .map(|k| {
+                            let r = BulkRef {
+                                frame: 0,
+                                tag: "no-such-type".into(),
+                            };
+                            (k, r)
+                        })
+                        .collect();
+                    let reply = PeerReply::Data { values, missing };
+                    if conn
+                        .send(&reply, &[Bytes::from_static(b"xyz")])
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    address
+}
+
+/// Regression: an input that arrived from a peer but did not decode here
+/// (a type this build does not register) was dropped and reported as
+/// `MissingData`, so the scheduler freed the holder's copy, recomputed it,
+/// and sent the task back for the same failure, with no end when the task
+/// could only run here. Now the task that needed it errs, naming the input,
+/// the peer and the type tag, and saying what to do.
+#[test]
+fn an_input_that_does_not_decode_fails_the_task_that_needs_it() {
+    let sched = Scheduler::new();
+    let peer = fake_peer_with_unknown_type(&sched);
+    let (w, mut link, _) = sched.worker(sched.options(1));
+    link.send(SchedulerToWorker::Compute(task(
+        "z",
+        Op::kernel(Inc),
+        vec![located("x", 8, &[&peer])],
+    )));
+    match link.recv() {
+        WorkerToScheduler::TaskErred(f) => {
+            assert_eq!(f.key, wk("z"));
+            assert_eq!(f.kind, FailureKind::Missing);
+            for part in ["x", peer.as_str(), "`no-such-type`", "same binary"] {
+                assert!(f.message.contains(part), "no {part:?} in {}", f.message);
+            }
+        }
+        other => panic!("expected TaskErred, got {other:?}"),
+    }
+    // A key the peer does not have is still missing, as before.
+    link.send(SchedulerToWorker::Compute(task(
+        "z2",
+        Op::kernel(Inc),
+        vec![located("gone", 8, &[&peer])],
+    )));
+    match link.recv() {
+        WorkerToScheduler::MissingData { key, missing } => {
+            assert_eq!(key, wk("z2"));
+            assert_eq!(missing, vec![(wk("gone"), vec![peer.clone()])]);
+        }
+        other => panic!("expected MissingData, got {other:?}"),
     }
     w.kill();
 }
