@@ -55,7 +55,9 @@
 //! when groups are few (the partials it moves are then small), so guessing
 //! high is cheap; set `split_out` explicitly when you know better.
 
-use polars::prelude::{AggExpr, DataType, DataTypeExpr, Expr, NULL, PlSmallStr, col, lit, when};
+use polars::prelude::{
+    AggExpr, DataType, DataTypeExpr, Expr, NULL, PlSmallStr, col, len, lit, when,
+};
 
 use crate::frame::DataFrame;
 use crate::shuffle::{HashPartitioning, ShuffleOptions, hash_dtype, hash_shuffle, plain_column};
@@ -397,10 +399,13 @@ fn moment_chunks(x: &Expr, i: usize) -> (Expr, Expr) {
 }
 
 /// The mean of chunk means `m` weighted by their counts `c` (0 where
-/// every count is 0).
+/// every count is 0). A NaN among the values makes its chunk's mean NaN,
+/// and the pooled mean too, as Polars' mean of all of them is.
 fn pooled(c: &PlSmallStr, m: &PlSmallStr) -> Expr {
-    ((col(c.clone()) * col(m.clone())).sum() / col(c.clone()).sum().cast(DataType::Float64))
-        .fill_nan(lit(0.0))
+    let total = col(c.clone()).sum();
+    when(total.clone().eq(lit(0)))
+        .then(lit(0.0))
+        .otherwise((col(c.clone()) * col(m.clone())).sum() / total.cast(DataType::Float64))
 }
 
 /// `mean(x)` (aggregation `i`) pooled from the partials of a variance.
@@ -466,20 +471,21 @@ fn decompose(agg: &Expr, i: usize) -> Result<Parts, String> {
             same(e.clone())
         }
         // Partial results are stacked in partition order at every level,
-        // so the first of the firsts is the first.
-        Expr::Agg(AggExpr::First(_)) => {
-            let c = n("v");
+        // so the first of the firsts is the first — of the partials that
+        // saw rows: an empty partition's first is a null that is not a
+        // value (a whole-frame `agg` after a filter has them), while a
+        // null first value is.
+        Expr::Agg(AggExpr::First(_)) | Expr::Agg(AggExpr::Last(_)) => {
+            let (c, rows) = (n("v"), n("rows"));
+            let seen = col(c.clone()).filter(col(rows.clone()).gt(lit(0)));
+            let again = if matches!(e, Expr::Agg(AggExpr::First(_))) {
+                seen.first()
+            } else {
+                seen.last()
+            };
             Parts {
-                chunk: vec![e.clone().alias(c.clone())],
-                combine: vec![col(c.clone()).first().alias(c.clone())],
-                finish: col(c),
-            }
-        }
-        Expr::Agg(AggExpr::Last(_)) => {
-            let c = n("v");
-            Parts {
-                chunk: vec![e.clone().alias(c.clone())],
-                combine: vec![col(c.clone()).last().alias(c.clone())],
+                chunk: vec![e.clone().alias(c.clone()), len().alias(rows.clone())],
+                combine: vec![again.alias(c.clone()), resum(&rows)],
                 finish: col(c),
             }
         }

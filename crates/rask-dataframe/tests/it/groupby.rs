@@ -364,3 +364,82 @@ fn sorted_keys_in_disjoint_partitions_equal_polars() {
         assert_frames_eq(&sorted(&got, &["key"]), &sorted(&want, &["key"]));
     }
 }
+
+#[test]
+fn a_nan_makes_a_mean_pooled_beside_a_variance_nan() {
+    // `mean` beside `std` is pooled from the variance's partials, whose
+    // weighting once turned a NaN mean into 0.
+    let pl = df!(
+        "k" => ["a", "a", "b", "b", "b"],
+        "v" => [f64::NAN, 1.0, 2.0, 3.0, 4.0]
+    )
+    .unwrap();
+    let aggs = [col("v").mean().alias("m"), col("v").std(1).alias("s")];
+    for n in [1, 2, 5] {
+        let d = dd::from_polars(pl.clone(), n).unwrap();
+        let got = d.group_by([col("k")]).agg(&aggs).compute().unwrap();
+        let want = pl
+            .clone()
+            .lazy()
+            .group_by([col("k")])
+            .agg(&aggs)
+            .collect()
+            .unwrap();
+        assert_frames_eq(&sorted(&got, &["k"]), &sorted(&want, &["k"]));
+        let got = d.agg(&aggs).compute().unwrap();
+        assert!(
+            got.column("m")
+                .unwrap()
+                .f64()
+                .unwrap()
+                .get(0)
+                .unwrap()
+                .is_nan()
+        );
+    }
+}
+
+#[test]
+fn first_and_last_skip_partitions_left_empty() {
+    // A whole-frame first/last after a filter that empties a partition: its
+    // partial is a null that is not a value. A null first value still is.
+    let pl = df!(
+        "w" => [1i64, 2, 60, 70, 3, 80, 4],
+        "x" => [Some(1i64), Some(2), None, Some(7), Some(3), Some(8), Some(4)]
+    )
+    .unwrap();
+    let aggs = [
+        col("w").first().alias("wf"),
+        col("w").last().alias("wl"),
+        col("x").first().alias("xf"),
+    ];
+    let q = |lf: LazyFrame| lf.filter(col("w").gt(lit(50))).select(aggs.clone());
+    let want = q(pl.clone().lazy()).collect().unwrap();
+    for parts in [vec![2, 3, 2], vec![2, 2, 1, 2], vec![7]] {
+        let mut at = 0;
+        let frames = parts
+            .iter()
+            .map(|&n| {
+                at += n;
+                pl.slice((at - n) as i64, n)
+            })
+            .collect();
+        let d = dd::from_partitions(frames).unwrap();
+        let got = d.filter(col("w").gt(lit(50))).agg(&aggs).compute().unwrap();
+        assert_frames_eq(&got, &want);
+    }
+    // Every partition empty: nulls, as Polars gives for no rows.
+    let d = dd::from_polars(pl.clone(), 3).unwrap();
+    let none = d
+        .filter(col("w").gt(lit(100)))
+        .agg(&aggs)
+        .compute()
+        .unwrap();
+    let want = pl
+        .lazy()
+        .filter(col("w").gt(lit(100)))
+        .select(aggs.clone())
+        .collect()
+        .unwrap();
+    assert_frames_eq(&none, &want);
+}
