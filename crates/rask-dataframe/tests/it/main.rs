@@ -7,6 +7,7 @@ use rask_local as _;
 mod categorical;
 mod csv;
 mod delayed;
+mod differential;
 mod errors;
 mod frame;
 mod group_apply;

@@ -1,0 +1,396 @@
+//! Differential tests: random data (nulls, NaNs, signed zeros, few and many
+//! distinct keys), random partitionings (empty partitions included) and a
+//! random pipeline — a filter or a derived column, then one of the
+//! operations below — computed by rask and by Polars on the concatenated
+//! data. Results are equal, up to row order where the operation does not
+//! define it. `RASK_DIFFERENTIAL_CASES` sets the number of cases (default
+//! 24).
+
+use proptest::prelude::*;
+use rask_dataframe::polars::prelude::*;
+use rask_dataframe::{self as dd, JoinStrategy};
+
+use crate::support::{Rng, assert_frames_eq, random_parts, sorted};
+
+/// `rows` rows: `k` (string, 5 values and null), `g` (int key with
+/// `groups` values and null), `v` (float: nulls, NaNs, ±0.0), `w` (int).
+fn data(rows: usize, groups: u64, seed: u64) -> DataFrame {
+    let mut r = Rng::new(seed);
+    let kinds = ["alpha", "beta", "gamma", "delta", "eps"];
+    let k: Vec<Option<&str>> = (0..rows)
+        .map(|_| {
+            let i = r.below(6) as usize;
+            (i < 5).then(|| kinds[i])
+        })
+        .collect();
+    let g: Vec<Option<i64>> = (0..rows)
+        .map(|_| (r.below(10) != 0).then(|| r.below(groups) as i64 - 2))
+        .collect();
+    let v: Vec<Option<f64>> = (0..rows)
+        .map(|_| match r.below(40) {
+            0 => None,
+            1 => Some(f64::NAN),
+            2 => Some(-0.0),
+            3 => Some(0.0),
+            _ => Some(r.below(1000) as f64 / 7.0 - 50.0),
+        })
+        .collect();
+    let w: Vec<i64> = (0..rows).map(|_| r.below(100) as i64 - 20).collect();
+    df!("k" => k, "g" => g, "v" => v, "w" => w).unwrap()
+}
+
+/// A small right side keyed by `g`: some keys twice, some missing, a null.
+fn right(seed: u64, groups: u64) -> DataFrame {
+    let mut r = Rng::new(seed);
+    let n = 1 + r.below(groups + 4) as usize;
+    let g: Vec<Option<i64>> = (0..n)
+        .map(|_| (r.below(12) != 0).then(|| r.below(groups + 3) as i64 - 3))
+        .collect();
+    let x: Vec<i64> = (0..n).map(|_| r.below(50) as i64).collect();
+    df!("g" => g, "x" => x).unwrap()
+}
+
+/// What runs before the operation.
+#[derive(Clone, Debug)]
+enum Pre {
+    Nothing,
+    /// `filter(w > t)`.
+    Filter(i64),
+    /// `with_columns(d = v * 2 + w)`.
+    Derive,
+}
+
+impl Pre {
+    fn polars(&self, lf: LazyFrame) -> LazyFrame {
+        match self {
+            Pre::Nothing => lf,
+            Pre::Filter(t) => lf.filter(col("w").gt(lit(*t))),
+            Pre::Derive => lf.with_columns([(col("v") * lit(2.0) + col("w")).alias("d")]),
+        }
+    }
+    fn rask(&self, d: &dd::DataFrame) -> dd::DataFrame {
+        match self {
+            Pre::Nothing => d.clone(),
+            Pre::Filter(t) => d.filter(col("w").gt(lit(*t))),
+            Pre::Derive => d.with_columns([(col("v") * lit(2.0) + col("w")).alias("d")]),
+        }
+    }
+}
+
+/// The aggregations a case picks from (each aliased by its position).
+fn aggregation(i: usize) -> Expr {
+    let e = match i % 14 {
+        0 => col("v").sum(),
+        1 => col("v").mean(),
+        2 => col("v").count(),
+        3 => col("v").min(),
+        4 => col("v").max(),
+        5 => col("w").sum(),
+        6 => col("w").mean(),
+        7 => col("w").min(),
+        8 => col("w").max(),
+        9 => col("v").std(1),
+        10 => col("w").var(0),
+        11 => len(),
+        12 => col("w").first(),
+        _ => col("v").last(),
+    };
+    e.alias(format!("a{i}"))
+}
+
+#[derive(Clone, Debug)]
+enum Op {
+    GroupBy {
+        keys: Vec<&'static str>,
+        aggs: Vec<usize>,
+        split_out: Option<usize>,
+        split_every: usize,
+        categorical: bool,
+    },
+    Agg(Vec<usize>),
+    Join {
+        how: usize,
+        right_parts: usize,
+        right_seed: u64,
+        broadcast: Option<bool>,
+    },
+    Sort {
+        by: Vec<&'static str>,
+        head: usize,
+    },
+    DropDuplicates(Option<Vec<&'static str>>),
+    NUnique(Vec<&'static str>),
+    ValueCounts(&'static str),
+    Len,
+}
+
+fn keys() -> impl Strategy<Value = Vec<&'static str>> {
+    prop_oneof![
+        Just(vec!["k"]),
+        Just(vec!["g"]),
+        Just(vec!["k", "g"]),
+        Just(vec!["g", "k"]),
+    ]
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    // Distinct aggregations: each names its own column.
+    let aggs = proptest::collection::btree_set(0usize..14, 1..5)
+        .prop_map(|s| s.into_iter().collect::<Vec<_>>());
+    prop_oneof![
+        (
+            keys(),
+            aggs.clone(),
+            prop_oneof![Just(None), Just(Some(1)), Just(Some(3))],
+            2usize..5,
+            any::<bool>()
+        )
+            .prop_map(|(keys, aggs, split_out, split_every, categorical)| {
+                Op::GroupBy {
+                    keys,
+                    aggs,
+                    split_out,
+                    split_every,
+                    categorical,
+                }
+            }),
+        aggs.prop_map(Op::Agg),
+        (
+            0usize..6,
+            1usize..4,
+            any::<u64>(),
+            prop_oneof![Just(None), Just(Some(true)), Just(Some(false))]
+        )
+            .prop_map(|(how, right_parts, right_seed, broadcast)| Op::Join {
+                how,
+                right_parts,
+                right_seed,
+                broadcast,
+            }),
+        (
+            prop_oneof![
+                Just(vec!["g"]),
+                Just(vec!["v"]),
+                Just(vec!["k", "v"]),
+                Just(vec!["w", "g"]),
+            ],
+            0usize..12
+        )
+            .prop_map(|(by, head)| Op::Sort { by, head }),
+        prop_oneof![
+            Just(None),
+            Just(Some(vec!["k"])),
+            Just(Some(vec!["g", "k"]))
+        ]
+        .prop_map(Op::DropDuplicates),
+        prop_oneof![Just(vec!["k"]), Just(vec!["g", "v"])].prop_map(Op::NUnique),
+        prop_oneof![Just("k"), Just("g")].prop_map(Op::ValueCounts),
+        Just(Op::Len),
+    ]
+}
+
+fn join_type(how: usize) -> JoinType {
+    match how {
+        0 => JoinType::Inner,
+        1 => JoinType::Left,
+        2 => JoinType::Right,
+        3 => JoinType::Full,
+        4 => JoinType::Semi,
+        _ => JoinType::Anti,
+    }
+}
+
+/// Every column's name, for sorting frames whose row order is not defined.
+fn all_columns(df: &DataFrame) -> Vec<String> {
+    df.get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+}
+
+fn sorted_all(df: &DataFrame) -> DataFrame {
+    let cols = all_columns(df);
+    let refs: Vec<&str> = cols.iter().map(String::as_str).collect();
+    sorted(df, &refs)
+}
+
+/// Runs `op` after `pre` on `d` (rask) and on `pl` (Polars) and compares.
+fn check(pl: &DataFrame, d: &dd::DataFrame, pre: &Pre, op: &Op, groups: u64) {
+    let lf = pre.polars(pl.clone().lazy());
+    let rd = pre.rask(d);
+    match op {
+        Op::GroupBy {
+            keys,
+            aggs,
+            split_out,
+            split_every,
+            categorical,
+        } => {
+            let (rd, lf) = if *categorical && keys.contains(&"k") {
+                let c = rd.cast_categorical(["k"]).unwrap();
+                let dtype = c.dtype("k").unwrap().clone();
+                (c, lf.with_column(col("k").cast(dtype)))
+            } else {
+                (rd, lf)
+            };
+            let kx: Vec<Expr> = keys.iter().map(|k| col(*k)).collect();
+            let ax: Vec<Expr> = aggs.iter().map(|&i| aggregation(i)).collect();
+            let mut gb = rd.group_by(&kx).split_every(*split_every);
+            if let Some(n) = split_out {
+                gb = gb.split_out(*n);
+            }
+            let got = gb.agg(&ax).compute().unwrap();
+            let want = lf.group_by(&kx).agg(&ax).collect().unwrap();
+            let got = got.cast_to_string_if_categorical();
+            let want = want.cast_to_string_if_categorical();
+            assert_frames_eq(&sorted(&got, keys), &sorted(&want, keys));
+        }
+        Op::Agg(aggs) => {
+            // first/last of a whole frame are defined by row order, which
+            // a filter keeps: all are comparable.
+            let ax: Vec<Expr> = aggs.iter().map(|&i| aggregation(i)).collect();
+            let got = rd.agg(&ax).compute().unwrap();
+            let want = lf.select(&ax).collect().unwrap();
+            assert_frames_eq(&got, &want);
+        }
+        Op::Join {
+            how,
+            right_parts,
+            right_seed,
+            broadcast,
+        } => {
+            let r = right(*right_seed, groups);
+            let rdd = dd::from_partitions(random_parts(&r, *right_parts, *right_seed ^ 7)).unwrap();
+            let args = JoinArgs::new(join_type(*how));
+            let strategy = match broadcast {
+                None => JoinStrategy::Auto,
+                Some(true) => JoinStrategy::Broadcast,
+                Some(false) => JoinStrategy::Shuffle(Default::default()),
+            };
+            let joined = rd.join_with(&rdd, [col("g")], [col("g")], args.clone(), strategy);
+            if let Some(e) = joined.error() {
+                // A broadcast the join type does not allow is refused with
+                // a reason; nothing else is.
+                assert!(
+                    *broadcast == Some(true) && e.contains("cannot broadcast"),
+                    "{e}"
+                );
+                return;
+            }
+            let got = joined.compute().unwrap();
+            let want = lf
+                .join(r.lazy(), [col("g")], [col("g")], args)
+                .collect()
+                .unwrap();
+            assert_frames_eq(&sorted_all(&got), &sorted_all(&want));
+        }
+        Op::Sort { by, head } => {
+            let bx: Vec<Expr> = by.iter().map(|c| col(*c)).collect();
+            let sorted_d = rd.sort(&bx).unwrap();
+            let want = lf
+                .sort_by_exprs(&bx, SortMultipleOptions::default())
+                .collect()
+                .unwrap();
+            let got = sorted_d.compute().unwrap();
+            // The keys come in Polars' order (nulls first, NaN last); rows
+            // of equal keys in any order.
+            let key_cols = |f: &DataFrame| f.select(by.iter().copied()).unwrap();
+            assert_frames_eq(&key_cols(&got), &key_cols(&want));
+            assert_frames_eq(&sorted_all(&got), &sorted_all(&want));
+            let first = sorted_d.head(*head).unwrap();
+            assert_frames_eq(&key_cols(&first), &key_cols(&want.head(Some(*head))));
+        }
+        Op::DropDuplicates(subset) => {
+            let got = rd.drop_duplicates(subset.as_deref()).compute().unwrap();
+            let want = lf
+                .unique_stable(
+                    subset.as_ref().map(|s| cols(s.iter().copied())),
+                    UniqueKeepStrategy::First,
+                )
+                .collect()
+                .unwrap();
+            assert_frames_eq(&sorted_all(&got), &sorted_all(&want));
+        }
+        Op::NUnique(columns) => {
+            let got = rd.nunique(columns.iter().copied()).compute().unwrap();
+            let want = lf
+                .select(
+                    columns
+                        .iter()
+                        .map(|c| col(*c).n_unique())
+                        .collect::<Vec<_>>(),
+                )
+                .collect()
+                .unwrap();
+            assert_frames_eq(&got, &want);
+        }
+        Op::ValueCounts(c) => {
+            let got = rd.value_counts(c).compute().unwrap();
+            let want = lf
+                .group_by([col(*c)])
+                .agg([len().alias("count")])
+                .collect()
+                .unwrap();
+            assert_frames_eq(&sorted(&got, &[c]), &sorted(&want, &[c]));
+        }
+        Op::Len => {
+            let want = lf.collect().unwrap().height();
+            assert_eq!(rd.len().unwrap(), want);
+        }
+    }
+}
+
+/// Categorical key columns as strings, so the two sides' frames compare by
+/// value whatever mapping each one holds.
+trait AsStrings {
+    fn cast_to_string_if_categorical(self) -> DataFrame;
+}
+
+impl AsStrings for DataFrame {
+    fn cast_to_string_if_categorical(self) -> DataFrame {
+        let columns: Vec<Column> = self
+            .columns()
+            .iter()
+            .map(|c| match c.dtype() {
+                DataType::Categorical(..) | DataType::Enum(..) => {
+                    c.cast(&DataType::String).unwrap()
+                }
+                _ => c.clone(),
+            })
+            .collect();
+        DataFrame::new(self.height(), columns).unwrap()
+    }
+}
+
+fn cases() -> u32 {
+    std::env::var("RASK_DIFFERENTIAL_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(24)
+}
+
+fn pre() -> impl Strategy<Value = Pre> {
+    prop_oneof![
+        Just(Pre::Nothing),
+        (-30i64..90).prop_map(Pre::Filter),
+        Just(Pre::Derive),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_pipelines_equal_polars(
+        rows in 0usize..400,
+        groups in prop_oneof![Just(3u64), Just(40), Just(1000)],
+        seed in any::<u64>(),
+        parts in 1usize..9,
+        pre in pre(),
+        op in op(),
+    ) {
+        let pl = data(rows, groups, seed);
+        let d = dd::from_partitions(random_parts(&pl, parts, seed.rotate_left(17))).unwrap();
+        check(&pl, &d, &pre, &op, groups);
+    }
+}
