@@ -152,7 +152,10 @@ pub struct WorkerArgs {
     /// The scheduler's address (tcp://HOST:PORT); or use --scheduler-file.
     address: Option<String>,
     /// Read the scheduler's address from this file (written by
-    /// `rask scheduler --scheduler-file`), waiting for it to appear.
+    /// `rask scheduler --scheduler-file`), waiting for it to appear. While
+    /// no scheduler answers there, the file is read again before each
+    /// attempt: one left by a killed scheduler is followed once a new
+    /// scheduler rewrites it.
     #[arg(long)]
     scheduler_file: Option<PathBuf>,
     /// Threads running tasks (default: one per core).
@@ -202,6 +205,11 @@ pub fn worker(args: WorkerArgs) -> anyhow::Result<ExitCode> {
         ),
     };
     let mut opts = rask_worker::WorkerOptions::new(address);
+    // Read again while the scheduler does not answer: it may be a file a
+    // killed scheduler left, which the new one is about to rewrite. Under
+    // a supervisor, each worker process it starts reads the file itself
+    // (the same arguments), so a restarted worker finds a moved scheduler.
+    opts.scheduler_file = args.scheduler_file;
     if let Some(n) = args.nthreads {
         if n == 0 {
             bail!("--nthreads must be at least 1");

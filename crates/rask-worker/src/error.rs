@@ -18,6 +18,25 @@ pub enum WorkerError {
         /// What went wrong.
         message: String,
     },
+    /// The scheduler file names an address where no scheduler answered
+    /// within the wait: most likely one left behind by a scheduler that was
+    /// killed.
+    #[error(
+        "the scheduler file {} names {address}, where no scheduler answers ({message}); a \
+         scheduler that was killed leaves its file behind: start the scheduler (it rewrites {}) \
+         or remove {}",
+        path.display(),
+        path.display(),
+        path.display()
+    )]
+    NoSchedulerAtFileAddress {
+        /// The scheduler file.
+        path: std::path::PathBuf,
+        /// The address it held when the wait ended.
+        address: String,
+        /// The last attempt's error.
+        message: String,
+    },
     /// The data server could not listen on its address.
     #[error(
         "cannot listen for peers on {address}: {message}; choose another address or port \

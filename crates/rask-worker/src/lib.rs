@@ -41,6 +41,7 @@ mod execute;
 mod options;
 mod peer;
 mod runtime;
+mod scheduler_file;
 mod state;
 mod store;
 pub mod supervisor;

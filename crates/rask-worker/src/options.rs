@@ -1,5 +1,6 @@
 //! How a worker is configured.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::error::{Result, WorkerError};
@@ -93,9 +94,19 @@ pub struct WorkerOptions {
     /// Limit on connecting and on the handshake, to the scheduler and to
     /// peers (default 5 s).
     pub connect_timeout: Duration,
-    /// How long to keep trying a scheduler that refuses connections (it may
-    /// not be listening yet); default 0: fail at once.
+    /// How long to keep trying a scheduler that refuses connections or does
+    /// not answer (it may not be listening yet); default 0: fail at once.
     pub scheduler_wait: Duration,
+    /// The scheduler file `scheduler` was read from (written by
+    /// `rask scheduler --scheduler-file`), if any; default `None`. While
+    /// the worker waits for its scheduler (`scheduler_wait`) it reads the
+    /// file again before each new attempt and connects to the address
+    /// there when it changed: a killed scheduler leaves its file behind,
+    /// and a worker started with a new scheduler may read the old address
+    /// before the new scheduler rewrites it. A file that is missing or half
+    /// written meanwhile is ignored. When the wait ends without a
+    /// scheduler, the error names the file.
+    pub scheduler_file: Option<PathBuf>,
     /// TLS files: the scheduler, peers and clients are then reached over
     /// `tls://`, and the data server listens with TLS.
     pub tls: Option<rask_protocol::TlsFiles>,
@@ -123,6 +134,7 @@ impl WorkerOptions {
             heartbeat: Duration::from_secs(1),
             connect_timeout: Duration::from_secs(5),
             scheduler_wait: Duration::ZERO,
+            scheduler_file: None,
             tls: None,
             supervised: false,
         }

@@ -3,7 +3,9 @@
 //! drives the [`WorkerState`] with what happens.
 //!
 //! Start-up: bind the data server (an error names the address), connect to
-//! the scheduler as [`Role::Worker`], work out the address to advertise,
+//! the scheduler as [`Role::Worker`] (waiting up to `scheduler_wait` for
+//! one to answer, following a rewritten scheduler file meanwhile: see
+//! `scheduler_file`), work out the address to advertise,
 //! send `Register`; only then does [`Worker::start`] return. From there one
 //! loop takes events in order — scheduler messages (read by a task of their
 //! own, since reads are not cancel-safe), finished runs from the task
@@ -92,8 +94,10 @@ impl Worker {
     /// [`WorkerError::InvalidOption`], [`WorkerError::Bind`] when the data
     /// server cannot listen on `opts.listen`, [`WorkerError::Connect`] when
     /// the scheduler cannot be reached or refuses the worker (within
-    /// `opts.connect_timeout`), [`WorkerError::Start`] when threads cannot
-    /// be made.
+    /// `opts.connect_timeout`), [`WorkerError::NoSchedulerAtFileAddress`]
+    /// when `opts.scheduler_file` is set and nothing answered at the
+    /// address it holds within `opts.scheduler_wait`, [`WorkerError::Start`]
+    /// when threads cannot be made.
     pub fn start(opts: WorkerOptions) -> Result<WorkerHandle> {
         start(opts, false)
     }
@@ -269,9 +273,13 @@ async fn run_worker(
     } else {
         None
     };
-    let started = start_up(&opts, &name).await;
-    let (listener, writer, reader, address) = started?;
-    let scheduler = opts.scheduler.clone();
+    let Started {
+        listener,
+        writer,
+        reader,
+        address,
+        scheduler,
+    } = start_up(&opts, &name).await?;
     let lost = |message: String| WorkerError::SchedulerLost {
         address: scheduler.clone(),
         message,
@@ -356,7 +364,7 @@ async fn run_worker(
         &opts.resources,
         Arc::clone(&store),
     );
-    tracing::info!(worker = %name, %address, scheduler = %opts.scheduler, "worker registered");
+    tracing::info!(worker = %name, %address, %scheduler, "worker registered");
     let _ = ready.send(address);
 
     let mut core = Core {
@@ -367,7 +375,7 @@ async fn run_worker(
         events_tx,
         writer,
         name,
-        scheduler: opts.scheduler.clone(),
+        scheduler,
         retire_sent: false,
         restarting: false,
     };
@@ -594,7 +602,19 @@ impl Core {
     }
 }
 
-type Started = (Listener, ConnWriter, rask_protocol::ConnReader, String);
+/// A worker ready to register: its data server, its connection to the
+/// scheduler, the address it advertises, and the scheduler's address (the
+/// one it connected to, which may come from a rewritten scheduler file).
+struct Started {
+    listener: Listener,
+    writer: ConnWriter,
+    reader: rask_protocol::ConnReader,
+    address: String,
+    scheduler: String,
+}
+
+/// How long a worker waiting for its scheduler pauses between attempts.
+const RETRY_PAUSE: Duration = Duration::from_millis(200);
 
 /// Binds the data server, connects to the scheduler, and works out the
 /// address to advertise.
@@ -624,31 +644,89 @@ async fn start_up(opts: &WorkerOptions, name: &str) -> Result<Started> {
         ..ConnectOptions::default()
     };
     // A scheduler that is not listening yet (started at the same time, as
-    // batch jobs are) is tried again until `scheduler_wait` has passed; a
-    // refusal is final.
+    // batch jobs are) or does not answer is tried again until
+    // `scheduler_wait` has passed; a refusal is final. Before each new
+    // attempt the scheduler file, if any, is read again: it may have
+    // named a killed scheduler and been rewritten by a new one since.
     let wait_until = std::time::Instant::now() + opts.scheduler_wait;
+    let mut scheduler = opts.scheduler.clone();
     let conn = loop {
-        match rask_protocol::connect(&opts.scheduler, &connect).await {
+        let e = match rask_protocol::connect(&scheduler, &connect).await {
             Ok(c) => break c,
-            Err(rask_protocol::ProtocolError::Connect { .. })
-                if std::time::Instant::now() < wait_until =>
-            {
-                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-            }
-            Err(e) => {
-                return Err(WorkerError::Connect {
-                    address: opts.scheduler.clone(),
-                    message: e.to_string(),
-                });
+            Err(e) => e,
+        };
+        let unreachable = not_reachable(&e);
+        let waiting = unreachable && std::time::Instant::now() < wait_until;
+        if waiting {
+            tokio::time::sleep(RETRY_PAUSE).await;
+        }
+        // Read even when the wait is over: a file rewritten at the last
+        // moment still gets its one attempt.
+        if unreachable && let Some(file) = &opts.scheduler_file {
+            let (path, current) = (file.clone(), scheduler.clone());
+            let changed = tokio::task::spawn_blocking(move || {
+                crate::scheduler_file::changed_address(&path, &current)
+            })
+            .await
+            .ok()
+            .flatten();
+            if let Some(new) = changed {
+                tracing::info!(
+                    file = %file.display(),
+                    old = %scheduler,
+                    new = %new,
+                    "the scheduler file names a new address; connecting there"
+                );
+                scheduler = new;
+                continue;
             }
         }
+        if waiting {
+            continue;
+        }
+        return Err(match &opts.scheduler_file {
+            Some(path) if unreachable => WorkerError::NoSchedulerAtFileAddress {
+                path: path.clone(),
+                address: scheduler,
+                // The cause alone: the error says the rest.
+                message: match e {
+                    ProtocolError::Connect { source, .. } => source.to_string(),
+                    ProtocolError::Timeout { after, .. } => format!("no answer within {after:?}"),
+                    e => e.to_string(),
+                },
+            },
+            _ => WorkerError::Connect {
+                address: scheduler,
+                message: e.to_string(),
+            },
+        });
     };
     let address = match &opts.contact_address {
         Some(a) => a.clone(),
         None => advertised(&listener.address(), conn.peer()),
     };
     let (reader, writer) = conn.into_split();
-    Ok((listener, writer, reader, address))
+    Ok(Started {
+        listener,
+        writer,
+        reader,
+        address,
+        scheduler,
+    })
+}
+
+/// Whether `e` says that nothing answers at the address (nothing listens,
+/// or the host does not answer in time), as opposed to a peer that
+/// answered and refused: only the former is worth waiting out.
+fn not_reachable(e: &ProtocolError) -> bool {
+    matches!(
+        e,
+        ProtocolError::Connect { .. }
+            | ProtocolError::Timeout {
+                what: "connect",
+                ..
+            }
+    )
 }
 
 /// The data server's address as peers should use it: an unspecified host

@@ -169,6 +169,84 @@ fn a_worker_without_a_scheduler_says_which_address_failed() {
     assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
 }
 
+/// A port that was free a moment ago: nobody listens there.
+fn dead_address() -> String {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("tcp://{}", free.local_addr().unwrap())
+}
+
+#[test]
+fn a_worker_follows_a_scheduler_file_left_by_a_killed_scheduler_to_the_new_one() {
+    let dir = TempDir::new("cluster-stale");
+    let file = dir.path().join("scheduler.json");
+    let file_arg = file.display().to_string();
+    // What a scheduler killed with SIGKILL leaves behind.
+    let dead = dead_address();
+    std::fs::write(&file, format!("{{\"address\": \"{dead}\"}}\n")).unwrap();
+    // A supervised worker (the default): its worker process reads the file.
+    let worker = Proc(
+        rask_cmd(&[])
+            .args(["worker", "--scheduler-file", &file_arg, "--nthreads", "1"])
+            .args(["--scheduler-wait", "20"])
+            .spawn()
+            .unwrap(),
+    );
+    // Time to read the stale file first, as in a batch job that starts
+    // both at once (the test passes either way; this makes it the case
+    // that matters).
+    std::thread::sleep(Duration::from_millis(500));
+    let scheduler = Proc(
+        rask_cmd(&[])
+            .args(["scheduler", "--host", "127.0.0.1", "--port", "0"])
+            .args(["--scheduler-file", &file_arg])
+            .spawn()
+            .unwrap(),
+    );
+    let start = Instant::now();
+    let address = loop {
+        let address = wait_for_file(&file);
+        if address != dead {
+            break address;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the scheduler did not rewrite {file_arg}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let client = Client::connect(&address).unwrap();
+    wait_for_workers(&client, 1);
+    // The worker first, so that it does not report its scheduler lost.
+    drop(worker);
+    drop(scheduler);
+}
+
+#[test]
+fn a_scheduler_file_naming_no_scheduler_is_an_error_saying_what_to_do() {
+    let dir = TempDir::new("cluster-dead");
+    let file = dir.path().join("scheduler.json");
+    let file_arg = file.display().to_string();
+    let dead = dead_address();
+    std::fs::write(&file, format!("{{\"address\": \"{dead}\"}}\n")).unwrap();
+    for nanny in [true, false] {
+        let mut cmd = rask_cmd(&[]);
+        cmd.args(["worker", "--scheduler-file", &file_arg])
+            .args(["--scheduler-wait", "0.5"]);
+        if !nanny {
+            cmd.arg("--no-nanny");
+        }
+        let out = cmd.stderr(Stdio::piped()).output().unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("the scheduler file {file_arg} names {dead}")),
+            "{err}"
+        );
+        assert!(err.contains("start the scheduler"), "{err}");
+        assert!(err.contains(&format!("or remove {file_arg}")), "{err}");
+    }
+}
+
 #[test]
 fn a_scheduler_on_every_interface_writes_an_address_others_can_reach() {
     let dir = TempDir::new("cluster-contact");

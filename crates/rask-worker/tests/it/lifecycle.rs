@@ -85,6 +85,94 @@ fn an_unreachable_scheduler_is_an_error_naming_it() {
     assert!(err.to_string().contains(&address), "{err}");
 }
 
+/// A port that was free a moment ago: nobody listens there.
+fn dead_address() -> String {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    format!("tcp://{}", free.local_addr().unwrap())
+}
+
+/// A directory of the test's own, removed on drop.
+struct TempDir(std::path::PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let path =
+            std::env::temp_dir().join(format!("rask-worker-it-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Writes a scheduler file as `rask scheduler` does: by a temporary name,
+/// then a rename.
+fn write_scheduler_file(path: &std::path::Path, address: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, format!("{{\"address\": \"{address}\"}}\n")).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+#[test]
+fn a_stale_scheduler_file_is_followed_to_the_scheduler_that_rewrites_it() {
+    let dir = TempDir::new("follow");
+    let file = dir.0.join("scheduler.json");
+    // Left behind by a killed scheduler, and read by the worker.
+    let dead = dead_address();
+    write_scheduler_file(&file, &dead);
+    let opts = WorkerOptions {
+        nthreads: 1,
+        listen: "tcp://127.0.0.1:0".into(),
+        scheduler_wait: Duration::from_secs(20),
+        scheduler_file: Some(file.clone()),
+        ..WorkerOptions::new(dead)
+    };
+    let starting = std::thread::spawn(move || Worker::start(opts));
+    // The new scheduler comes up and rewrites the file.
+    let sched = Scheduler::new();
+    let accepted = sched.accept();
+    write_scheduler_file(&file, &sched.address);
+    let worker = starting
+        .join()
+        .unwrap()
+        .expect("the worker follows the file to the new scheduler");
+    let mut link = sched.link(accepted);
+    assert!(
+        matches!(link.recv(), WorkerToScheduler::Register { .. }),
+        "the worker registers with the new scheduler"
+    );
+    worker.kill();
+}
+
+#[test]
+fn a_scheduler_file_naming_no_scheduler_is_an_error_naming_the_file() {
+    let dir = TempDir::new("stale");
+    let file = dir.0.join("scheduler.json");
+    let dead = dead_address();
+    write_scheduler_file(&file, &dead);
+    let err = Worker::start(WorkerOptions {
+        nthreads: 1,
+        listen: "tcp://127.0.0.1:0".into(),
+        scheduler_wait: Duration::from_millis(300),
+        scheduler_file: Some(file.clone()),
+        ..WorkerOptions::new(dead.clone())
+    })
+    .unwrap_err();
+    assert!(
+        matches!(err, WorkerError::NoSchedulerAtFileAddress { .. }),
+        "{err:?}"
+    );
+    let text = err.to_string();
+    assert!(text.contains(&file.display().to_string()), "{text}");
+    assert!(text.contains(&dead), "{text}");
+    assert!(text.contains("remove"), "{text}");
+}
+
 /// Run in a child process by `a_process_started_as_a_worker_retires_on_sigterm`.
 #[test]
 fn worker_process_child() {
