@@ -805,7 +805,20 @@ fn shared_keys(steps: &[Step], frames: &[PlFrame]) -> Option<(PlSmallStr, Vec<i6
         },
         _ => false,
     };
-    if !aggs.iter().all(identity) {
+    // A first/last combine takes the partials of inputs that saw rows
+    // (`groupby::decompose`); a group's partial always has rows, so it
+    // too gives a lone row back.
+    let seen_first_or_last = |e: &SerExpr| match &e.0 {
+        Expr::Alias(inner, name) => match &**inner {
+            Expr::Agg(AggExpr::First(x) | AggExpr::Last(x)) => matches!(
+                &**x,
+                Expr::Filter { input, .. } if matches!(&**input, Expr::Column(c) if c == name)
+            ),
+            _ => false,
+        },
+        _ => false,
+    };
+    if !aggs.iter().all(|e| identity(e) || seen_first_or_last(e)) {
         return None;
     }
     // The key ranges, as i64 (integer and temporal keys only, no nulls).
@@ -995,6 +1008,15 @@ mod tests {
         let renamed = Step::GroupBy(ser(vec![col("k")]), ser(vec![col("s").sum().alias("t")]));
         assert!(shared_keys(&[renamed], &[a.clone(), b.clone()]).is_none());
         let two = Step::GroupBy(ser(vec![col("k"), col("f")]), ser(vec![resum("s")]));
-        assert!(shared_keys(&[two], &[a, b]).is_none());
+        assert!(shared_keys(&[two], &[a.clone(), b.clone()]).is_none());
+        // A first of the partials that saw rows (`s` counts them) is one.
+        let seen = Step::GroupBy(
+            ser(vec![col("k")]),
+            ser(vec![
+                resum("s"),
+                col("f").filter(col("s").gt(lit(0))).first().alias("f"),
+            ]),
+        );
+        assert_eq!(shared_keys(&[seen], &[a, b]).map(|(_, s)| s), Some(vec![]));
     }
 }
