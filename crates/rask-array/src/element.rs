@@ -300,9 +300,16 @@ macro_rules! float_element {
                 }
             }
             fn wrapping_rem(self, other: Self) -> Self {
-                // NumPy's `%` (np.remainder): the result takes the divisor's sign.
+                // NumPy's `%` (np.remainder, through `npy_divmod`): the
+                // result takes the divisor's sign, a zero too.
                 let r = self % other;
-                if r != 0.0 && ((r < 0.0) != (other < 0.0)) { r + other } else { r }
+                if r == 0.0 {
+                    (0.0 as $t).copysign(other)
+                } else if (r < 0.0) != (other < 0.0) {
+                    r + other
+                } else {
+                    r
+                }
             }
             fn wrapping_neg(self) -> Self {
                 -self

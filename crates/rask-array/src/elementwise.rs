@@ -1447,10 +1447,9 @@ impl<T: Number> ElemFn for NumUnary<T> {
         match self.0 {
             NumFn::Neg => unary(ops, T::wrapping_neg),
             NumFn::Abs => unary(ops, T::wrapping_abs),
-            NumFn::Clip(min, max) => unary(ops, move |v: T| {
-                let v = if v < min { min } else { v };
-                if v > max { max } else { v }
-            }),
+            // NumPy's `minimum(maximum(x, min), max)`: a NaN bound or
+            // element gives NaN, and `max` wins when `min > max`.
+            NumFn::Clip(min, max) => unary(ops, move |v: T| minimum(maximum(v, min), max)),
             NumFn::Right(op, s) => match op {
                 BinOp::Add => unary(ops, move |a: T| a.wrapping_add(s)),
                 BinOp::Sub => unary(ops, move |a: T| a.wrapping_sub(s)),

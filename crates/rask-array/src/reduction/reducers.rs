@@ -491,8 +491,16 @@ impl<T: Float> Reducer<T> for MomentReducer {
                         return;
                     }
                     let delta = mb - *ma;
-                    *ma += delta * nb / n;
                     *m2a += m2b + delta * delta * *na * nb / n;
+                    // An infinite mean (an infinity among the values) has
+                    // no finite distance to the other: weigh the two
+                    // means instead, so inf with finite values stays inf
+                    // and inf with -inf is NaN, as NumPy's sum over n.
+                    *ma = if delta.is_finite() {
+                        *ma + delta * nb / n
+                    } else {
+                        (*na * *ma + nb * mb) / n
+                    };
                     *na = n;
                 });
         }

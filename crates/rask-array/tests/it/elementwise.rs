@@ -400,3 +400,25 @@ fn zero_size_and_scalar_operands() {
     assert_eq!(got, ArrayD::from_elem(IxDyn(&[2, 3]), 2.0));
     assert_eq!((&s + &s).compute_scalar().unwrap(), 4.0);
 }
+
+#[test]
+fn clip_and_remainder_follow_numpy_at_the_edges() {
+    let x = Array::from_ndarray(
+        ArrayD::from_shape_vec(IxDyn(&[6]), vec![-4.0, 4.0, -3.0, 1.5, f64::NAN, 7.0]).unwrap(),
+        &[4],
+    )
+    .unwrap();
+    // np.clip is minimum(maximum(x, lo), hi): a NaN bound gives NaN, and
+    // hi wins when lo > hi.
+    let c = x.clip(f64::NAN, 2.0).compute().unwrap();
+    assert!(c.iter().all(|v| v.is_nan()), "{c}");
+    let c = x.clip(5.0, 2.0).compute().unwrap();
+    assert!(c.iter().take(4).all(|&v| v == 2.0), "{c}");
+    assert!(c[4].is_nan() && c[5] == 2.0, "{c}");
+    // np.remainder: a zero remainder takes the divisor's sign.
+    let r = (&x % 2.0).compute().unwrap();
+    assert!(r[0] == 0.0 && r[0].is_sign_positive(), "{r}");
+    let r = (&x % -2.0).compute().unwrap();
+    assert!(r[1] == 0.0 && r[1].is_sign_negative(), "{r}");
+    assert_eq!((r[2], r[3]), (-1.0, -0.5));
+}

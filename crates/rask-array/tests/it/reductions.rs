@@ -446,3 +446,37 @@ fn variance_with_ddof_at_least_the_count_is_inf_or_nan_like_numpy() {
     let got = x.var_axis(Axis(1), 2.0).compute().unwrap();
     assert!(got[[0]].is_infinite() && got[[1]].is_nan(), "{got}");
 }
+
+#[test]
+fn an_infinity_in_one_chunk_makes_the_mean_infinite() {
+    // Chunk means are merged by their difference, which is not finite
+    // when one mean is an infinity: NumPy's mean is then inf (or NaN for
+    // inf with -inf), never NaN from inf - inf.
+    let x = Array::from_ndarray(
+        ArrayD::from_shape_vec(
+            IxDyn(&[6]),
+            vec![f64::INFINITY, 1.0, 3.0, f64::NAN, 2.0, 5.0],
+        )
+        .unwrap(),
+        &[2],
+    )
+    .unwrap();
+    assert_eq!(x.nanmean().compute_scalar().unwrap(), f64::INFINITY);
+    let y = Array::from_ndarray(
+        ArrayD::from_shape_vec(
+            IxDyn(&[2, 3]),
+            vec![1.0, 2.0, f64::NEG_INFINITY, 4.0, 5.0, 6.0],
+        )
+        .unwrap(),
+        &[1, 3],
+    )
+    .unwrap();
+    let m = y.nanmean_axis(Axis(0)).compute().unwrap();
+    assert_eq!(m.as_slice().unwrap(), &[2.5, 3.5, f64::NEG_INFINITY]);
+    let both = Array::from_ndarray(
+        ArrayD::from_shape_vec(IxDyn(&[2]), vec![f64::INFINITY, f64::NEG_INFINITY]).unwrap(),
+        &[1],
+    )
+    .unwrap();
+    assert!(both.nanmean().compute_scalar().unwrap().is_nan());
+}
