@@ -4,6 +4,7 @@
 mod blockwise;
 mod creation;
 mod cumulative;
+mod differential;
 mod elementwise;
 mod fft;
 mod fusion;

@@ -1,0 +1,380 @@
+//! Differential tests against NumPy: random shapes (empty axes included),
+//! random chunkings, data with NaNs, infinities and signed zeros, and a
+//! random operation per case — reductions along an axis (NaN-aware ones
+//! too), arg-reductions, cumulative sums, order statistics, elementwise
+//! binary operations, slicing, `take`, transposes, reshapes,
+//! concatenation and `where`. rask's results (or its errors) are written
+//! as `.npy` files and one Python process checks them all with NumPy: the
+//! same values (NaN where NumPy has NaN, the same sign of zero), the same
+//! kind of result type, and an error exactly where NumPy raises.
+//! `RASK_DIFFERENTIAL_CASES` sets the number of cases (default 150).
+
+use rask_array::ndarray::{ArrayD, Axis, IxDyn};
+use rask_array::{Array, SliceElem};
+
+use crate::support::{TempDir, no_oracle, python_with, run_oracle};
+
+/// SplitMix64.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+    fn value(&mut self) -> f64 {
+        match self.below(30) {
+            0 => f64::NAN,
+            1 => f64::INFINITY,
+            2 => f64::NEG_INFINITY,
+            3 => -0.0,
+            4 => 0.0,
+            _ => (self.below(2001) as f64 - 1000.0) / 8.0,
+        }
+    }
+}
+
+/// A case's data: `shape`, values, and chunk sizes.
+fn random_array(r: &mut Rng, shape: &[usize], special: bool) -> Array<f64> {
+    let n: usize = shape.iter().product();
+    let values: Vec<f64> = (0..n)
+        .map(|_| {
+            if special {
+                r.value()
+            } else {
+                (r.below(2001) as f64 - 1000.0) / 8.0
+            }
+        })
+        .collect();
+    let a = ArrayD::from_shape_vec(IxDyn(shape), values).unwrap();
+    let chunks: Vec<usize> = shape.iter().map(|&s| 1 + r.below(s.max(1))).collect();
+    Array::from_ndarray(a, chunks.as_slice()).unwrap()
+}
+
+/// What a case computed.
+enum Got {
+    F(rask_core::Result<ArrayD<f64>>),
+    I(rask_core::Result<ArrayD<i64>>),
+    B(rask_core::Result<ArrayD<bool>>),
+}
+
+/// One random case: the spec line NumPy runs (`x`, `y` are the inputs)
+/// and rask's result.
+fn case(r: &mut Rng) -> (String, Array<f64>, Array<f64>, Got) {
+    let ndim = 1 + r.below(3);
+    let shape: Vec<usize> = (0..ndim)
+        .map(|_| if r.below(8) == 0 { 0 } else { 1 + r.below(6) })
+        .collect();
+    let x = random_array(r, &shape, true);
+    let special = r.below(2) == 0;
+    let y = random_array(r, &shape, special);
+    let a = r.below(ndim);
+    let ddof = r.below(2) as f64;
+    let q = [0.0, 0.25, 0.5, 0.9, 1.0][r.below(5)];
+    let f = |res: rask_core::Result<Array<f64>>| Got::F(res.and_then(|a| a.compute()));
+    let fa = |a: Array<f64>| Got::F(a.compute());
+    let (spec, got) = match r.below(38) {
+        0 => (format!("np.sum(x, axis={a})"), fa(x.sum_axis(Axis(a)))),
+        1 => (format!("np.mean(x, axis={a})"), fa(x.mean_axis(Axis(a)))),
+        2 => (
+            format!("np.var(x, axis={a}, ddof={ddof})"),
+            fa(x.var_axis(Axis(a), ddof)),
+        ),
+        3 => (
+            format!("np.std(x, axis={a}, ddof={ddof})"),
+            fa(x.std_axis(Axis(a), ddof)),
+        ),
+        4 => (
+            format!("np.nanmean(x, axis={a})"),
+            fa(x.nanmean_axis(Axis(a))),
+        ),
+        5 => (
+            format!("np.nanvar(x, axis={a}, ddof={ddof})"),
+            fa(x.nanvar_axes(&[a], ddof, false)),
+        ),
+        6 => (
+            format!("np.nanstd(x, axis={a}, ddof={ddof})"),
+            fa(x.nanstd_axes(&[a], ddof, false)),
+        ),
+        7 => (format!("np.min(x, axis={a})"), fa(x.min_axis(Axis(a)))),
+        8 => (format!("np.max(x, axis={a})"), fa(x.max_axis(Axis(a)))),
+        9 => (
+            format!("np.nanmin(x, axis={a})"),
+            fa(x.nanmin_axis(Axis(a))),
+        ),
+        10 => (
+            format!("np.nanmax(x, axis={a})"),
+            fa(x.nanmax_axis(Axis(a))),
+        ),
+        11 => (
+            format!("np.argmin(x, axis={a})"),
+            Got::I(x.argmin_axis(Axis(a)).compute()),
+        ),
+        12 => (
+            format!("np.argmax(x, axis={a})"),
+            Got::I(x.argmax_axis(Axis(a)).compute()),
+        ),
+        13 => (format!("np.cumsum(x, axis={a})"), fa(x.cumsum(Axis(a)))),
+        14 => (
+            format!("np.cumprod(x / 100, axis={a})"),
+            fa((&x / 100.0).cumprod(Axis(a))),
+        ),
+        15 => (
+            format!("np.nancumsum(x, axis={a})"),
+            fa(x.nancumsum(Axis(a))),
+        ),
+        16 => (format!("np.median(x, axis={a})"), f(x.median_axis(Axis(a)))),
+        17 => (
+            format!("np.nanmedian(x, axis={a})"),
+            f(x.nanmedian_axis(Axis(a))),
+        ),
+        // NumPy's quantile of an empty lane raises IndexError, its median
+        // gives NaN; rask gives NaN for both.
+        18 if shape[a] > 0 => (
+            format!("np.quantile(x, {q:?}, axis={a})"),
+            f(x.quantile_axis(q, Axis(a))),
+        ),
+        19 if shape[a] > 0 => (
+            format!("np.nanquantile(x, {q:?}, axis={a})"),
+            f(x.nanquantile_axis(q, Axis(a))),
+        ),
+        20 => (
+            format!("np.nansum(x, axis={a})"),
+            fa(x.nansum_axis(Axis(a))),
+        ),
+        21 => ("np.maximum(x, y)".into(), fa(x.maximum(&y))),
+        22 => ("np.minimum(x, y)".into(), fa(x.minimum(&y))),
+        23 => ("np.floor_divide(x, y)".into(), fa(x.floor_divide(&y))),
+        24 => ("np.remainder(x, y)".into(), fa(&x % &y)),
+        25 => ("np.hypot(x, y)".into(), fa(x.hypot(&y))),
+        26 => ("np.arctan2(x, y)".into(), fa(x.arctan2(&y))),
+        27 => ("x / y".into(), fa(&x / &y)),
+        28 => {
+            let (lo, hi) = (r.value(), r.value());
+            let (lo, hi) = if lo <= hi { (lo, hi) } else { (hi, lo) };
+            (
+                format!("np.clip(x, {}, {})", py_float(lo), py_float(hi)),
+                fa(x.clip(lo, hi)),
+            )
+        }
+        29 => {
+            let n = shape[a] as isize;
+            let pick = |r: &mut Rng| match r.below(3) {
+                0 => None,
+                _ => Some(r.below(2 * n as usize + 3) as isize - n - 1),
+            };
+            let (start, stop) = (pick(r), pick(r));
+            let step = [1isize, 2, 3, -1, -2][r.below(5)];
+            let mut elems = vec![rask_array::slicing::full(); ndim];
+            elems[a] = SliceElem::Range { start, stop, step };
+            let py = |v: Option<isize>| v.map_or(String::new(), |v| v.to_string());
+            let index: Vec<String> = (0..ndim)
+                .map(|i| {
+                    if i == a {
+                        format!("{}:{}:{step}", py(start), py(stop))
+                    } else {
+                        ":".into()
+                    }
+                })
+                .collect();
+            (format!("x[{}]", index.join(",")), f(x.slice(&elems)))
+        }
+        30 => {
+            let n = shape[a];
+            let k = r.below(4);
+            // Out-of-range indices into an array with no elements are an
+            // error in rask; NumPy checks none when there is nothing to take.
+            let empty = shape.contains(&0);
+            let idx: Vec<isize> = match (n, empty) {
+                (0, true) => Vec::new(),
+                (_, true) => (0..k).map(|_| r.below(n) as isize).collect(),
+                _ => (0..k)
+                    .map(|_| r.below(2 * n + 2) as isize - n as isize - 1)
+                    .collect(),
+            };
+            (
+                format!("np.take(x, {idx:?}, axis={a})"),
+                f(x.take(&idx, Axis(a))),
+            )
+        }
+        31 => {
+            let mut perm: Vec<usize> = (0..ndim).collect();
+            for i in (1..ndim).rev() {
+                perm.swap(i, r.below(i + 1));
+            }
+            (
+                format!("np.transpose(x, {perm:?})"),
+                fa(x.permute_axes(&perm)),
+            )
+        }
+        32 => {
+            let n: usize = shape.iter().product();
+            let to = if n == 0 {
+                vec![0, 3]
+            } else {
+                let d = (1..=n).filter(|d| n % d == 0).collect::<Vec<_>>();
+                let first = d[r.below(d.len())];
+                vec![first, n / first]
+            };
+            (format!("np.reshape(x, {to:?})"), f(x.reshape(&to)))
+        }
+        33 => (
+            format!("np.concatenate([x, y], axis={a})"),
+            f(rask_array::concatenate(Axis(a), &[&x, &y])),
+        ),
+        34 => (
+            "np.where(x > y, x, y)".into(),
+            fa(rask_array::where_(&x.gt(&y), &x, &y)),
+        ),
+        35 => (
+            format!("np.any(x > 0, axis={a})"),
+            Got::B(x.gt(0.0).any_axes(&[a], false).compute()),
+        ),
+        36 => (
+            format!("np.prod(x / 100, axis={a})"),
+            fa((&x / 100.0).prod_axis(Axis(a))),
+        ),
+        _ => {
+            // Another chunking of the same data.
+            let chunks: Vec<usize> = shape.iter().map(|&s| 1 + r.below(s.max(1))).collect();
+            ("x".into(), f(x.rechunk(chunks.as_slice())))
+        }
+    };
+    (spec, x, y, got)
+}
+
+/// `v` as Python reads it.
+fn py_float(v: f64) -> String {
+    if v.is_nan() {
+        "np.nan".into()
+    } else if v.is_infinite() {
+        if v > 0.0 {
+            "np.inf".into()
+        } else {
+            "-np.inf".into()
+        }
+    } else {
+        format!("{v:?}")
+    }
+}
+
+/// Writes a computed result as `.npy`.
+fn save<T: rask_array::Element>(a: ArrayD<T>, path: &std::path::Path) {
+    let one: Vec<usize> = a.shape().iter().map(|&n| n.max(1)).collect();
+    Array::from_ndarray(a, one.as_slice())
+        .unwrap()
+        .to_npy(path)
+        .unwrap();
+}
+
+const ORACLE: &str = r#"
+import sys, warnings, numpy as np
+d = sys.argv[1]
+warnings.simplefilter("ignore")
+bad = 0
+n = 0
+for line in open(f"{d}/spec.txt"):
+    i, kind, expr = line.rstrip("\n").split(" ", 2)
+    x = np.load(f"{d}/x{i}.npy"); y = np.load(f"{d}/y{i}.npy")
+    n += 1
+    try:
+        with np.errstate(all="ignore"):
+            want = np.asarray(eval(expr))
+    except Exception as e:
+        if kind != "err":
+            print(f"MISMATCH {i} {expr}: NumPy raises {type(e).__name__}: {e}, rask gave a result")
+            bad += 1
+        continue
+    if kind == "err":
+        err = open(f"{d}/r{i}.txt").read()
+        print(f"MISMATCH {i} {expr}: rask erred ({err}), NumPy gives {want!r}")
+        bad += 1
+        continue
+    got = np.load(f"{d}/r{i}.npy")
+    if got.shape != want.shape:
+        print(f"MISMATCH {i} {expr}: shape {got.shape} != {want.shape}")
+        bad += 1
+        continue
+    if got.dtype.kind != want.dtype.kind:
+        print(f"MISMATCH {i} {expr}: dtype {got.dtype} != {want.dtype}")
+        bad += 1
+        continue
+    if want.dtype.kind == "f":
+        w = want.astype(np.float64)
+        same = np.isclose(got, w, rtol=1e-9, atol=1e-12, equal_nan=True)
+        # The sign of a zero is NumPy's rule for elementwise operations;
+        # its medians and reductions differ by implementation.
+        # (np.maximum's SIMD loops give either zero of a tie.)
+        if not expr.startswith(("np.median", "np.nanmedian", "np.quantile", "np.nanquantile",
+                                "np.nan", "np.mean", "np.sum", "np.prod", "np.var", "np.std",
+                                "np.cum", "np.min", "np.max", "np.clip")):
+            zeros = (got == 0) & (w == 0)
+            same &= ~zeros | (np.signbit(got) == np.signbit(w))
+        inf = np.isinf(w)
+        same &= ~inf | (got == w)
+        ok = bool(same.all())
+    else:
+        ok = bool((got == want).all())
+    if not ok:
+        where = np.argwhere(~same if want.dtype.kind == "f" else got != want)[:3]
+        at = [tuple(int(v) for v in p) for p in where]
+        print(f"MISMATCH {i} {expr}: shape {x.shape}, at {at}: rask {[got[p] for p in at]}, numpy {[want[p] for p in at]}")
+        bad += 1
+print(f"CHECKED {n} {bad}")
+"#;
+
+#[test]
+#[cfg_attr(
+    not(rask_oracle_numpy),
+    ignore = "no Python with NumPy was found when rask-array was built: set RASK_PYTHON (or run bench/run) and test again"
+)]
+fn random_operations_equal_numpy() {
+    let Some(python) = python_with("numpy") else {
+        return no_oracle("NumPy");
+    };
+    let cases: usize = std::env::var("RASK_DIFFERENTIAL_CASES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(150);
+    let seed: u64 = std::env::var("RASK_DIFFERENTIAL_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20261202);
+    let dir = TempDir::new("array", "differential");
+    let mut r = Rng(seed);
+    let mut spec = String::new();
+    for i in 0..cases {
+        let (expr, x, y, got) = case(&mut r);
+        x.to_npy(dir.0.join(format!("x{i}.npy"))).unwrap();
+        y.to_npy(dir.0.join(format!("y{i}.npy"))).unwrap();
+        let out = dir.0.join(format!("r{i}.npy"));
+        let written = match got {
+            Got::F(res) => res.map(|a| save(a, &out)),
+            Got::I(res) => res.map(|a| save(a, &out)),
+            Got::B(res) => res.map(|a| save(a, &out)),
+        };
+        let kind = match written {
+            Ok(()) => "ok",
+            Err(e) => {
+                std::fs::write(dir.0.join(format!("r{i}.txt")), e.to_string()).unwrap();
+                "err"
+            }
+        };
+        spec.push_str(&format!("{i} {kind} {expr}\n"));
+    }
+    std::fs::write(dir.0.join("spec.txt"), spec).unwrap();
+    let lines = run_oracle(&python, ORACLE, &dir.0, &[]);
+    let text: Vec<String> = lines.iter().map(|l| l.join(" ")).collect();
+    let last = text.last().cloned().unwrap_or_default();
+    assert!(
+        last == format!("CHECKED {cases} 0"),
+        "rask and NumPy differ (seed {seed}):\n{}",
+        text.join("\n")
+    );
+}
