@@ -3,7 +3,8 @@
 //! random operation per case — reductions along an axis (NaN-aware ones
 //! too), arg-reductions, cumulative sums, order statistics, elementwise
 //! binary operations, slicing, `take`, transposes, reshapes,
-//! concatenation and `where`. rask's results (or its errors) are written
+//! concatenation and `where`, and on integers NumPy's result types,
+//! wrap-around and division by zero. rask's results (or its errors) are written
 //! as `.npy` files and one Python process checks them all with NumPy: the
 //! same values (NaN where NumPy has NaN, the same sign of zero), the same
 //! kind of result type, and an error exactly where NumPy raises.
@@ -57,16 +58,30 @@ fn random_array(r: &mut Rng, shape: &[usize], special: bool) -> Array<f64> {
     Array::from_ndarray(a, chunks.as_slice()).unwrap()
 }
 
-/// What a case computed.
-enum Got {
-    F(rask_core::Result<ArrayD<f64>>),
-    I(rask_core::Result<ArrayD<i64>>),
-    B(rask_core::Result<ArrayD<bool>>),
+/// What a case computed: its result, ready to be written, or rask's error.
+type Got = rask_core::Result<Box<dyn FnOnce(&std::path::Path)>>;
+
+/// `res` as a [`Got`].
+fn got<T: rask_array::Element>(res: rask_core::Result<ArrayD<T>>) -> Got {
+    res.map(|a| {
+        Box::new(move |path: &std::path::Path| save(a, path)) as Box<dyn FnOnce(&std::path::Path)>
+    })
+}
+
+/// An input, ready to be written.
+type Input = Box<dyn Fn(&std::path::Path)>;
+
+fn input<T: rask_array::Element>(x: &Array<T>) -> Input {
+    let x = x.clone();
+    Box::new(move |path| x.to_npy(path).unwrap())
 }
 
 /// One random case: the spec line NumPy runs (`x`, `y` are the inputs)
 /// and rask's result.
-fn case(r: &mut Rng) -> (String, Array<f64>, Array<f64>, Got) {
+fn case(r: &mut Rng) -> (String, Input, Input, Got) {
+    if r.below(4) == 0 {
+        return int_case(r);
+    }
     let ndim = 1 + r.below(3);
     let shape: Vec<usize> = (0..ndim)
         .map(|_| if r.below(8) == 0 { 0 } else { 1 + r.below(6) })
@@ -77,9 +92,9 @@ fn case(r: &mut Rng) -> (String, Array<f64>, Array<f64>, Got) {
     let a = r.below(ndim);
     let ddof = r.below(2) as f64;
     let q = [0.0, 0.25, 0.5, 0.9, 1.0][r.below(5)];
-    let f = |res: rask_core::Result<Array<f64>>| Got::F(res.and_then(|a| a.compute()));
-    let fa = |a: Array<f64>| Got::F(a.compute());
-    let (spec, got) = match r.below(38) {
+    let f = |res: rask_core::Result<Array<f64>>| got(res.and_then(|a| a.compute()));
+    let fa = |a: Array<f64>| got(a.compute());
+    let (spec, result) = match r.below(38) {
         0 => (format!("np.sum(x, axis={a})"), fa(x.sum_axis(Axis(a)))),
         1 => (format!("np.mean(x, axis={a})"), fa(x.mean_axis(Axis(a)))),
         2 => (
@@ -114,11 +129,11 @@ fn case(r: &mut Rng) -> (String, Array<f64>, Array<f64>, Got) {
         ),
         11 => (
             format!("np.argmin(x, axis={a})"),
-            Got::I(x.argmin_axis(Axis(a)).compute()),
+            got(x.argmin_axis(Axis(a)).compute()),
         ),
         12 => (
             format!("np.argmax(x, axis={a})"),
-            Got::I(x.argmax_axis(Axis(a)).compute()),
+            got(x.argmax_axis(Axis(a)).compute()),
         ),
         13 => (format!("np.cumsum(x, axis={a})"), fa(x.cumsum(Axis(a)))),
         14 => (
@@ -234,7 +249,7 @@ fn case(r: &mut Rng) -> (String, Array<f64>, Array<f64>, Got) {
         ),
         35 => (
             format!("np.any(x > 0, axis={a})"),
-            Got::B(x.gt(0.0).any_axes(&[a], false).compute()),
+            got(x.gt(0.0).any_axes(&[a], false).compute()),
         ),
         36 => (
             format!("np.prod(x / 100, axis={a})"),
@@ -246,7 +261,136 @@ fn case(r: &mut Rng) -> (String, Array<f64>, Array<f64>, Got) {
             ("x".into(), f(x.rechunk(chunks.as_slice())))
         }
     };
-    (spec, x, y, got)
+    (spec, input(&x), input(&y), result)
+}
+
+/// Integer data of type `T` (from `lo` to `hi`), zeros included.
+fn int_array<T: rask_array::Element + TryFrom<i64>>(
+    r: &mut Rng,
+    shape: &[usize],
+    lo: i64,
+    hi: i64,
+) -> Array<T>
+where
+    <T as TryFrom<i64>>::Error: std::fmt::Debug,
+{
+    let n: usize = shape.iter().product();
+    let values: Vec<T> = (0..n)
+        .map(|_| {
+            let v = if r.below(6) == 0 {
+                0
+            } else {
+                lo + r.below((hi - lo + 1) as usize) as i64
+            };
+            T::try_from(v).unwrap()
+        })
+        .collect();
+    let a = ArrayD::from_shape_vec(IxDyn(shape), values).unwrap();
+    let chunks: Vec<usize> = shape.iter().map(|&s| 1 + r.below(s.max(1))).collect();
+    Array::from_ndarray(a, chunks.as_slice()).unwrap()
+}
+
+/// A case on integers: NumPy's result types (small integers sum to 64
+/// bits, means are floats), wrap-around, division by zero.
+fn int_case(r: &mut Rng) -> (String, Input, Input, Got) {
+    let ndim = 1 + r.below(3);
+    let shape: Vec<usize> = (0..ndim)
+        .map(|_| if r.below(8) == 0 { 0 } else { 1 + r.below(6) })
+        .collect();
+    let a = r.below(ndim);
+    let ddof = r.below(2) as f64;
+    let (x, y) = (
+        int_array::<i32>(r, &shape, -1000, 1000),
+        int_array::<i32>(r, &shape, -9, 9),
+    );
+    let (b, c) = (
+        int_array::<i8>(r, &shape, -128, 127),
+        int_array::<u8>(r, &shape, 0, 255),
+    );
+    let which = r.below(16);
+    let (spec, result, inputs): (String, Got, (Input, Input)) = match which {
+        0 => (
+            "np.floor_divide(x, y)".into(),
+            got(x.floor_divide(&y).compute()),
+            (input(&x), input(&y)),
+        ),
+        1 => (
+            "np.remainder(x, y)".into(),
+            got((&x % &y).compute()),
+            (input(&x), input(&y)),
+        ),
+        2 => (
+            "x / y".into(),
+            got((&x / &y).compute()),
+            (input(&x), input(&y)),
+        ),
+        3 => (
+            format!("np.sum(x, axis={a})"),
+            got(b.sum_axis(Axis(a)).compute()),
+            (input(&b), input(&c)),
+        ),
+        4 => (
+            format!("np.sum(y, axis={a})"),
+            got(c.sum_axis(Axis(a)).compute()),
+            (input(&b), input(&c)),
+        ),
+        5 => (
+            format!("np.cumsum(y, axis={a})"),
+            got(c.cumsum(Axis(a)).compute()),
+            (input(&b), input(&c)),
+        ),
+        6 => (
+            format!("np.prod(x, axis={a})"),
+            got(b.prod_axis(Axis(a)).compute()),
+            (input(&b), input(&c)),
+        ),
+        7 => (
+            format!("np.cumprod(x, axis={a})"),
+            got(b.cumprod(Axis(a)).compute()),
+            (input(&b), input(&c)),
+        ),
+        8 => (
+            format!("np.mean(x, axis={a})"),
+            got(x.mean_axis(Axis(a)).compute()),
+            (input(&x), input(&y)),
+        ),
+        9 => (
+            format!("np.var(x, axis={a}, ddof={ddof})"),
+            got(x.var_axis(Axis(a), ddof).compute()),
+            (input(&x), input(&y)),
+        ),
+        10 => (
+            format!("np.argmax(x, axis={a})"),
+            got(b.argmax_axis(Axis(a)).compute()),
+            (input(&b), input(&c)),
+        ),
+        11 => (
+            format!("np.median(x, axis={a})"),
+            got(x.median_axis(Axis(a)).and_then(|m| m.compute())),
+            (input(&x), input(&y)),
+        ),
+        12 => (
+            "np.abs(x)".into(),
+            got(b.abs().compute()),
+            (input(&b), input(&c)),
+        ),
+        13 => (
+            "x - y".into(),
+            got((&c - &c.clip(7, 200)).compute()),
+            (input(&c), input(&c.clip(7, 200))),
+        ),
+        14 => (
+            format!("np.max(x, axis={a})"),
+            got(x.max_axis(Axis(a)).compute()),
+            (input(&x), input(&y)),
+        ),
+        _ => (
+            "np.clip(x, -5, 500)".into(),
+            got(x.clip(-5, 500).compute()),
+            (input(&x), input(&y)),
+        ),
+    };
+    (spec, inputs.0, inputs.1, result)
 }
 
 /// `v` as Python reads it.
@@ -320,7 +464,7 @@ for line in open(f"{d}/spec.txt"):
         same &= ~inf | (got == w)
         ok = bool(same.all())
     else:
-        ok = bool((got == want).all())
+        ok = bool((got == want).all()) and got.dtype == want.dtype
     if not ok:
         where = np.argwhere(~same if want.dtype.kind == "f" else got != want)[:3]
         at = [tuple(int(v) for v in p) for p in where]
@@ -350,15 +494,11 @@ fn random_operations_equal_numpy() {
     let mut r = Rng(seed);
     let mut spec = String::new();
     for i in 0..cases {
-        let (expr, x, y, got) = case(&mut r);
-        x.to_npy(dir.0.join(format!("x{i}.npy"))).unwrap();
-        y.to_npy(dir.0.join(format!("y{i}.npy"))).unwrap();
+        let (expr, x, y, result) = case(&mut r);
+        x(&dir.0.join(format!("x{i}.npy")));
+        y(&dir.0.join(format!("y{i}.npy")));
         let out = dir.0.join(format!("r{i}.npy"));
-        let written = match got {
-            Got::F(res) => res.map(|a| save(a, &out)),
-            Got::I(res) => res.map(|a| save(a, &out)),
-            Got::B(res) => res.map(|a| save(a, &out)),
-        };
+        let written = result.map(|write| write(&out));
         let kind = match written {
             Ok(()) => "ok",
             Err(e) => {
