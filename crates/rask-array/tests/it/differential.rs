@@ -233,7 +233,7 @@ fn case(r: &mut Rng) -> (String, Input, Input, Got) {
             let to = if n == 0 {
                 vec![0, 3]
             } else {
-                let d = (1..=n).filter(|d| n % d == 0).collect::<Vec<_>>();
+                let d = (1..=n).filter(|d| n.is_multiple_of(*d)).collect::<Vec<_>>();
                 let first = d[r.below(d.len())];
                 vec![first, n / first]
             };
