@@ -574,3 +574,75 @@ proptest! {
         check(&pl, &d, &pre, &op, groups);
     }
 }
+
+/// A text field from characters that CSV must quote: separators, quotes,
+/// newlines (`\n` and `\r\n`), spaces, non-ASCII, and empty strings.
+fn csv_text() -> impl Strategy<Value = Option<String>> {
+    let piece = prop_oneof![
+        Just("a"),
+        Just("bc"),
+        Just(","),
+        Just("\""),
+        Just("\n"),
+        Just("\r\n"),
+        Just(" "),
+        Just("é"),
+        Just("1"),
+    ];
+    prop_oneof![
+        1 => Just(None),
+        6 => proptest::collection::vec(piece, 0..6).prop_map(|p| Some(p.concat())),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: cases(), ..ProptestConfig::default() })]
+
+    /// CSV files written by Polars (fields with separators, quotes and
+    /// newlines), cut into blocks of any size: rask reads the rows Polars
+    /// reads from the whole files, in order, each once.
+    #[test]
+    fn csv_blocks_of_any_size_equal_polars(
+        files in proptest::collection::vec(
+            proptest::collection::vec((csv_text(), -50i64..50, csv_text()), 0..25),
+            1..4,
+        ),
+        blocksize in prop_oneof![1u64..40, 40u64..400],
+    ) {
+        let dir = crate::support::temp_dir(&format!("differential-csv-{}", rand_name()));
+        let mut want: Option<DataFrame> = None;
+        for (i, rows) in files.iter().enumerate() {
+            let s: Vec<Option<&str>> = rows.iter().map(|r| r.0.as_deref()).collect();
+            let n: Vec<i64> = rows.iter().map(|r| r.1).collect();
+            let t: Vec<Option<&str>> = rows.iter().map(|r| r.2.as_deref()).collect();
+            let mut df = df!("s" => s, "n" => n, "t" => t).unwrap();
+            let path = dir.join(format!("f{i}.csv"));
+            let mut f = std::fs::File::create(&path).unwrap();
+            CsvWriter::new(&mut f).finish(&mut df).unwrap();
+            // The oracle: Polars reading the whole file.
+            let back = CsvReadOptions::default()
+                .with_has_header(true)
+                .with_schema(Some(std::sync::Arc::new(df.schema().as_ref().clone())))
+                .try_into_reader_with_file_path(Some(path.clone()))
+                .unwrap()
+                .finish()
+                .unwrap();
+            match &mut want {
+                None => want = Some(back),
+                Some(w) => {
+                    w.vstack_mut(&back).unwrap();
+                }
+            }
+        }
+        let got = dd::ReadCsv::new(format!("{}/*.csv", dir.display()))
+            .blocksize(blocksize)
+            .dtype("s", DataType::String)
+            .dtype("n", DataType::Int64)
+            .dtype("t", DataType::String)
+            .finish()
+            .unwrap()
+            .compute()
+            .unwrap();
+        assert_frames_eq(&got, &want.unwrap());
+    }
+}
