@@ -126,6 +126,10 @@ enum Op {
     Sort {
         by: Vec<&'static str>,
         head: usize,
+        /// Per key: descending; then nulls last, and the partition count.
+        descending: Vec<bool>,
+        nulls_last: bool,
+        npartitions: Option<usize>,
     },
     DropDuplicates(Option<Vec<&'static str>>),
     NUnique(Vec<&'static str>),
@@ -205,9 +209,21 @@ fn op() -> impl Strategy<Value = Op> {
                 Just(vec!["k", "v"]),
                 Just(vec!["w", "g"]),
             ],
-            0usize..12
+            0usize..12,
+            proptest::collection::vec(any::<bool>(), 2),
+            any::<bool>(),
+            prop_oneof![Just(None), (1usize..7).prop_map(Some)]
         )
-            .prop_map(|(by, head)| Op::Sort { by, head }),
+            .prop_map(|(by, head, descending, nulls_last, npartitions)| {
+                let descending = descending[..by.len()].to_vec();
+                Op::Sort {
+                    by,
+                    head,
+                    descending,
+                    nulls_last,
+                    npartitions,
+                }
+            }),
         prop_oneof![
             Just(None),
             Just(Some(vec!["k"])),
@@ -336,13 +352,23 @@ fn check(pl: &DataFrame, d: &dd::DataFrame, pre: &Pre, op: &Op, groups: u64) {
                 .unwrap();
             assert_frames_eq(&sorted_all(&got), &sorted_all(&want));
         }
-        Op::Sort { by, head } => {
+        Op::Sort {
+            by,
+            head,
+            descending,
+            nulls_last,
+            npartitions,
+        } => {
             let bx: Vec<Expr> = by.iter().map(|c| col(*c)).collect();
-            let sorted_d = rd.sort(&bx).unwrap();
-            let want = lf
-                .sort_by_exprs(&bx, SortMultipleOptions::default())
-                .collect()
-                .unwrap();
+            let options = SortMultipleOptions::default()
+                .with_order_descending_multi(descending.clone())
+                .with_nulls_last(*nulls_last);
+            let shuffle = match npartitions {
+                Some(n) => dd::ShuffleOptions::default().npartitions(*n),
+                None => dd::ShuffleOptions::default(),
+            };
+            let sorted_d = rd.sort_with(&bx, options.clone(), &shuffle).unwrap();
+            let want = lf.sort_by_exprs(&bx, options).collect().unwrap();
             let got = sorted_d.compute().unwrap();
             // The keys come in Polars' order (nulls first, NaN last); rows
             // of equal keys in any order.
