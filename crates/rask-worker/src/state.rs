@@ -648,13 +648,7 @@ impl WorkerState {
         }
         tracing::debug!(worker = %self.name, key = %key, holders = ?tried, "no holder delivered an input");
         if w.acquire {
-            out.push(Action::Send(
-                WorkerToScheduler::MissingData {
-                    key: w.wire.clone(),
-                    missing: vec![(w.wire.clone(), tried.clone())],
-                },
-                Vec::new(),
-            ));
+            out.push(missing_data(w.wire.clone(), &w.wire, tried.clone()));
         }
         for t in w.tasks {
             let Some(task) = self.tasks.get(&t) else {
@@ -662,13 +656,7 @@ impl WorkerState {
             };
             let wire = task.wire.clone();
             self.drop_task(&t);
-            out.push(Action::Send(
-                WorkerToScheduler::MissingData {
-                    key: wire,
-                    missing: vec![(w.wire.clone(), tried.clone())],
-                },
-                Vec::new(),
-            ));
+            out.push(missing_data(wire, &w.wire, tried.clone()));
         }
     }
 
@@ -690,12 +678,10 @@ impl WorkerState {
         );
         if w.acquire {
             // Nothing else lets the scheduler stop waiting for this copy.
-            out.push(Action::Send(
-                WorkerToScheduler::MissingData {
-                    key: w.wire.clone(),
-                    missing: vec![(w.wire.clone(), vec![peer.to_string()])],
-                },
-                Vec::new(),
+            out.push(missing_data(
+                w.wire.clone(),
+                &w.wire,
+                vec![peer.to_string()],
             ));
         }
         for t in w.tasks {
@@ -876,6 +862,18 @@ const AHEAD_MAX: usize = 64;
 
 /// Whether a planned request (peer, keys, bytes) can take a value of
 /// `nbytes` more.
+/// Tells the scheduler that `key` cannot run (or be acquired) here: its
+/// input `input` was not found at the holders `tried`.
+fn missing_data(key: WireKey, input: &WireKey, tried: Vec<String>) -> Action {
+    Action::Send(
+        WorkerToScheduler::MissingData {
+            key,
+            missing: vec![(input.clone(), tried)],
+        },
+        Vec::new(),
+    )
+}
+
 fn has_room(batch: &(String, Vec<Key>, u64), nbytes: u64) -> bool {
     batch.1.len() < FETCH_BATCH_KEYS && batch.2 + nbytes <= FETCH_BATCH_BYTES
 }

@@ -16,13 +16,7 @@ use crate::support::{Rng, assert_frames_eq, random_parts, sorted};
 /// `groups` values and null), `v` (float: nulls, NaNs, ±0.0), `w` (int).
 fn data(rows: usize, groups: u64, seed: u64) -> DataFrame {
     let mut r = Rng::new(seed);
-    let kinds = ["alpha", "beta", "gamma", "delta", "eps"];
-    let k: Vec<Option<&str>> = (0..rows)
-        .map(|_| {
-            let i = r.below(6) as usize;
-            (i < 5).then(|| kinds[i])
-        })
-        .collect();
+    let k = crate::support::kinds(&mut r, rows);
     let g: Vec<Option<i64>> = (0..rows)
         .map(|_| (r.below(10) != 0).then(|| r.below(groups) as i64 - 2))
         .collect();

@@ -25,13 +25,7 @@ impl Rng {
 /// null), `v` (float, some null), `w` (int).
 pub fn data(rows: usize, seed: u64) -> DataFrame {
     let mut r = Rng::new(seed);
-    let kinds = ["alpha", "beta", "gamma", "delta", "eps"];
-    let k: Vec<Option<&str>> = (0..rows)
-        .map(|_| {
-            let i = r.below(6) as usize;
-            (i < 5).then(|| kinds[i])
-        })
-        .collect();
+    let k = kinds(&mut r, rows);
     let g: Vec<Option<i64>> = (0..rows)
         .map(|_| {
             let x = r.below(8) as i64;
@@ -46,6 +40,17 @@ pub fn data(rows: usize, seed: u64) -> DataFrame {
         .collect();
     let w: Vec<i64> = (0..rows).map(|_| r.below(100) as i64 - 20).collect();
     df!("k" => k, "g" => g, "v" => v, "w" => w).unwrap()
+}
+
+/// `rows` of five kind names, a sixth of them null.
+pub fn kinds(r: &mut Rng, rows: usize) -> Vec<Option<&'static str>> {
+    const KINDS: [&str; 5] = ["alpha", "beta", "gamma", "delta", "eps"];
+    (0..rows)
+        .map(|_| {
+            let i = r.below(6) as usize;
+            (i < 5).then(|| KINDS[i])
+        })
+        .collect()
 }
 
 /// `df` cut into `n` partitions at random places (some empty).
