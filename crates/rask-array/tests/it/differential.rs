@@ -3,8 +3,9 @@
 //! random operation per case — reductions along an axis (NaN-aware ones
 //! too), arg-reductions, cumulative sums, order statistics, elementwise
 //! binary operations, slicing, `take`, transposes, reshapes,
-//! concatenation and `where`, and on integers NumPy's result types,
-//! wrap-around and division by zero. rask's results (or its errors) are written
+//! concatenation and `where`; on integers NumPy's result types,
+//! wrap-around and division by zero; `numpy.fft`; and, where PyWavelets is
+//! installed, multi-level `wavedec` along an axis of any chunking. rask's results (or its errors) are written
 //! as `.npy` files and one Python process checks them all with NumPy: the
 //! same values (NaN where NumPy has NaN, the same sign of zero), the same
 //! kind of result type, and an error exactly where NumPy raises.
@@ -78,10 +79,11 @@ fn input<T: rask_array::Element>(x: &Array<T>) -> Input {
 
 /// One random case: the spec line NumPy runs (`x`, `y` are the inputs)
 /// and rask's result.
-fn case(r: &mut Rng) -> (String, Input, Input, Got) {
-    match r.below(6) {
+fn case(r: &mut Rng, wavelets: bool) -> (String, Input, Input, Got) {
+    match r.below(7) {
         0 => return int_case(r),
         1 => return fft_case(r),
+        2 if wavelets => return wavelet_case(r),
         _ => {}
     }
     let ndim = 1 + r.below(3);
@@ -470,6 +472,43 @@ fn fft_case(r: &mut Rng) -> (String, Input, Input, Got) {
     (spec, input(&x), input(&y), result)
 }
 
+/// A case of PyWavelets' `wavedec` along an axis of any chunking (rask
+/// gives neighbouring blocks the halos the filter needs), its
+/// coefficients concatenated along that axis.
+fn wavelet_case(r: &mut Rng) -> (String, Input, Input, Got) {
+    use rask_array::wavelet;
+    let ndim = 1 + r.below(2);
+    let a = r.below(ndim);
+    let mut shape: Vec<usize> = (0..ndim).map(|_| 1 + r.below(4)).collect();
+    shape[a] = 2 + r.below(60);
+    let x = random_array(r, &shape, false);
+    let (name, len) = [
+        ("haar", 2),
+        ("db2", 4),
+        ("db4", 8),
+        ("sym4", 8),
+        ("coif1", 6),
+    ][r.below(5)];
+    let (mode, py_mode) = match r.below(2) {
+        0 => (wavelet::Mode::Symmetric, "symmetric"),
+        _ => (wavelet::Mode::Periodization, "periodization"),
+    };
+    let level = wavelet::dwt_max_level(shape[a], len).max(1);
+    let level = 1 + r.below(level);
+    let result = wavelet::wavedec(&x, name, level, Axis(a), mode).and_then(|c| {
+        let refs: Vec<&Array<f64>> = c.iter().collect();
+        rask_array::concatenate(Axis(a), &refs)?.compute()
+    });
+    (
+        format!(
+            "np.concatenate(pywt.wavedec(x, {name:?}, mode={py_mode:?}, level={level}, axis={a}), axis={a})"
+        ),
+        input(&x),
+        input(&x),
+        got(result),
+    )
+}
+
 /// `v` as Python reads it.
 fn py_float(v: f64) -> String {
     if v.is_nan() {
@@ -496,6 +535,10 @@ fn save<T: rask_array::Element>(a: ArrayD<T>, path: &std::path::Path) {
 
 const ORACLE: &str = r#"
 import sys, warnings, numpy as np
+try:
+    import pywt
+except ImportError:
+    pass
 d = sys.argv[1]
 warnings.simplefilter("ignore")
 bad = 0
@@ -573,11 +616,13 @@ fn random_operations_equal_numpy() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(20261202);
+    // Wavelet cases where PyWavelets is there too (CI installs it).
+    let wavelets = python_with("pywt, numpy").is_some_and(|p| p == python);
     let dir = TempDir::new("array", "differential");
     let mut r = Rng(seed);
     let mut spec = String::new();
     for i in 0..cases {
-        let (expr, x, y, result) = case(&mut r);
+        let (expr, x, y, result) = case(&mut r, wavelets);
         x(&dir.0.join(format!("x{i}.npy")));
         y(&dir.0.join(format!("y{i}.npy")));
         let out = dir.0.join(format!("r{i}.npy"));
