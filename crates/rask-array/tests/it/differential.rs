@@ -2,13 +2,13 @@
 //! random chunkings, data with NaNs, infinities and signed zeros, and a
 //! random operation per case — reductions along an axis (NaN-aware ones
 //! too), arg-reductions, cumulative sums, order statistics, elementwise
-//! binary operations, slicing, `take`, transposes, reshapes,
-//! concatenation and `where`; on integers NumPy's result types,
-//! wrap-around and division by zero; `numpy.fft`; and, where PyWavelets is
-//! installed, multi-level `wavedec` along an axis of any chunking. rask's results (or its errors) are written
-//! as `.npy` files and one Python process checks them all with NumPy: the
-//! same values (NaN where NumPy has NaN, the same sign of zero), the same
-//! kind of result type, and an error exactly where NumPy raises.
+//! binary operations, slicing, `take`, transposes, reshapes, concatenation
+//! and `where`; on integers NumPy's result types, wrap-around and division
+//! by zero; `numpy.fft`; and, where PyWavelets is installed, multi-level
+//! `wavedec` along an axis of any chunking. rask's results (or its errors)
+//! are written as `.npy` files and one Python process checks them all with
+//! NumPy: the same values (NaN where NumPy has NaN, the same sign of zero),
+//! the same kind of result type, and an error exactly where NumPy raises.
 //! `RASK_DIFFERENTIAL_CASES` sets the number of cases (default 150).
 
 use rask_array::ndarray::{ArrayD, Axis, IxDyn};
