@@ -5,11 +5,12 @@
 //! binary operations, slicing, `take`, transposes, reshapes, concatenation
 //! and `where`; on integers NumPy's result types, wrap-around and division
 //! by zero; `numpy.fft`; and, where PyWavelets is installed, multi-level
-//! `wavedec` along an axis of any chunking. rask's results (or its errors)
-//! are written as `.npy` files and one Python process checks them all with
-//! NumPy: the same values (NaN where NumPy has NaN, the same sign of zero),
-//! the same kind of result type, and an error exactly where NumPy raises.
-//! `RASK_DIFFERENTIAL_CASES` sets the number of cases (default 150).
+//! `wavedec` along an axis of any chunking, and `scipy.ndimage` filters.
+//! rask's results (or its errors) are written as `.npy` files and one Python
+//! process checks them all with NumPy: the same values (NaN where NumPy has
+//! NaN, the same sign of zero), the same kind of result type, and an error
+//! exactly where NumPy raises. `RASK_DIFFERENTIAL_CASES` sets the number of
+//! cases (default 150).
 
 use rask_array::ndarray::{ArrayD, Axis, IxDyn};
 use rask_array::{Array, SliceElem};
@@ -79,11 +80,12 @@ fn input<T: rask_array::Element>(x: &Array<T>) -> Input {
 
 /// One random case: the spec line NumPy runs (`x`, `y` are the inputs)
 /// and rask's result.
-fn case(r: &mut Rng, wavelets: bool) -> (String, Input, Input, Got) {
-    match r.below(7) {
+fn case(r: &mut Rng, wavelets: bool, scipy: bool) -> (String, Input, Input, Got) {
+    match r.below(8) {
         0 => return int_case(r),
         1 => return fft_case(r),
         2 if wavelets => return wavelet_case(r),
+        3 if scipy => return filter_case(r),
         _ => {}
     }
     let ndim = 1 + r.below(3);
@@ -509,6 +511,63 @@ fn wavelet_case(r: &mut Rng) -> (String, Input, Input, Got) {
     )
 }
 
+/// A case of `scipy.ndimage`: a filter with a random size or sigma per
+/// axis and a boundary mode, over random chunks (halos may be deeper than
+/// a block: rask rechunks), finite data.
+fn filter_case(r: &mut Rng) -> (String, Input, Input, Got) {
+    use rask_array::ndimage::{self, Mode};
+    let ndim = 1 + r.below(3);
+    let shape: Vec<usize> = (0..ndim).map(|_| 1 + r.below(9)).collect();
+    let x = random_array(r, &shape, false);
+    let (mode, py_mode) = match r.below(5) {
+        0 => (Mode::Reflect, "mode='reflect'".to_string()),
+        1 => (Mode::Mirror, "mode='mirror'".to_string()),
+        2 => (Mode::Nearest, "mode='nearest'".to_string()),
+        3 => (Mode::Wrap, "mode='wrap'".to_string()),
+        _ => {
+            let c = (r.below(9) as f64 - 4.0) / 2.0;
+            (Mode::Constant(c), format!("mode='constant', cval={c:?}"))
+        }
+    };
+    let sigma: Vec<f64> = (0..ndim)
+        .map(|_| [0.0, 0.5, 1.0, 1.7][r.below(4)])
+        .collect();
+    let size: Vec<usize> = (0..ndim).map(|_| 1 + r.below(4)).collect();
+    let a = r.below(ndim);
+    let c = |res: rask_core::Result<Array<f64>>| got(res.and_then(|f| f.compute()));
+    let (spec, result) = match r.below(7) {
+        0 => (
+            format!("scipy.ndimage.gaussian_filter(x, {sigma:?}, {py_mode})"),
+            c(ndimage::gaussian_filter(&x, &sigma, mode)),
+        ),
+        1 => (
+            format!("scipy.ndimage.uniform_filter(x, {size:?}, {py_mode})"),
+            c(ndimage::uniform_filter(&x, &size, mode)),
+        ),
+        2 => (
+            format!("scipy.ndimage.median_filter(x, {size:?}, {py_mode})"),
+            c(ndimage::median_filter(&x, &size, mode)),
+        ),
+        3 => (
+            format!("scipy.ndimage.minimum_filter(x, {size:?}, {py_mode})"),
+            c(ndimage::minimum_filter(&x, &size, mode)),
+        ),
+        4 => (
+            format!("scipy.ndimage.maximum_filter(x, {size:?}, {py_mode})"),
+            c(ndimage::maximum_filter(&x, &size, mode)),
+        ),
+        5 => (
+            format!("scipy.ndimage.sobel(x, {a}, {py_mode})"),
+            c(ndimage::sobel(&x, a, mode)),
+        ),
+        _ => (
+            format!("scipy.ndimage.laplace(x, {py_mode})"),
+            c(ndimage::laplace(&x, mode)),
+        ),
+    };
+    (spec, input(&x), input(&x), result)
+}
+
 /// `v` as Python reads it.
 fn py_float(v: f64) -> String {
     if v.is_nan() {
@@ -537,6 +596,10 @@ const ORACLE: &str = r#"
 import sys, warnings, numpy as np
 try:
     import pywt
+except ImportError:
+    pass
+try:
+    import scipy.ndimage
 except ImportError:
     pass
 d = sys.argv[1]
@@ -618,11 +681,12 @@ fn random_operations_equal_numpy() {
         .unwrap_or(20261202);
     // Wavelet cases where PyWavelets is there too (CI installs it).
     let wavelets = python_with("pywt, numpy").is_some_and(|p| p == python);
+    let scipy = python_with("scipy.ndimage, numpy").is_some_and(|p| p == python);
     let dir = TempDir::new("array", "differential");
     let mut r = Rng(seed);
     let mut spec = String::new();
     for i in 0..cases {
-        let (expr, x, y, result) = case(&mut r, wavelets);
+        let (expr, x, y, result) = case(&mut r, wavelets, scipy);
         x(&dir.0.join(format!("x{i}.npy")));
         y(&dir.0.join(format!("y{i}.npy")));
         let out = dir.0.join(format!("r{i}.npy"));
