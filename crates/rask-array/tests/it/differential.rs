@@ -38,26 +38,46 @@ impl Rng {
             2 => f64::NEG_INFINITY,
             3 => -0.0,
             4 => 0.0,
-            _ => (self.below(2001) as f64 - 1000.0) / 8.0,
+            _ => self.plain(),
         }
     }
+    /// A finite value, a multiple of 1/8 in [-125, 125].
+    fn plain(&mut self) -> f64 {
+        (self.below(2001) as f64 - 1000.0) / 8.0
+    }
+    /// `1..=3` axes of `1..=max` elements, one in `empty_one_in` of them
+    /// empty.
+    fn shape(&mut self, empty_one_in: usize, max: usize) -> Vec<usize> {
+        let ndim = 1 + self.below(3);
+        (0..ndim)
+            .map(|_| {
+                if self.below(empty_one_in) == 0 {
+                    0
+                } else {
+                    1 + self.below(max)
+                }
+            })
+            .collect()
+    }
+    /// Random chunk sizes for `shape`.
+    fn chunks(&mut self, shape: &[usize]) -> Vec<usize> {
+        shape.iter().map(|&s| 1 + self.below(s.max(1))).collect()
+    }
+}
+
+/// `values` in `shape`, cut into random chunks.
+fn chunked<T: rask_array::Element>(r: &mut Rng, shape: &[usize], values: Vec<T>) -> Array<T> {
+    let a = ArrayD::from_shape_vec(IxDyn(shape), values).unwrap();
+    Array::from_ndarray(a, r.chunks(shape).as_slice()).unwrap()
 }
 
 /// A case's data: `shape`, values, and chunk sizes.
 fn random_array(r: &mut Rng, shape: &[usize], special: bool) -> Array<f64> {
     let n: usize = shape.iter().product();
     let values: Vec<f64> = (0..n)
-        .map(|_| {
-            if special {
-                r.value()
-            } else {
-                (r.below(2001) as f64 - 1000.0) / 8.0
-            }
-        })
+        .map(|_| if special { r.value() } else { r.plain() })
         .collect();
-    let a = ArrayD::from_shape_vec(IxDyn(shape), values).unwrap();
-    let chunks: Vec<usize> = shape.iter().map(|&s| 1 + r.below(s.max(1))).collect();
-    Array::from_ndarray(a, chunks.as_slice()).unwrap()
+    chunked(r, shape, values)
 }
 
 /// What a case computed: its result, ready to be written, or rask's error.
@@ -88,10 +108,8 @@ fn case(r: &mut Rng, wavelets: bool, scipy: bool) -> (String, Input, Input, Got)
         3 if scipy => return filter_case(r),
         _ => {}
     }
-    let ndim = 1 + r.below(3);
-    let shape: Vec<usize> = (0..ndim)
-        .map(|_| if r.below(8) == 0 { 0 } else { 1 + r.below(6) })
-        .collect();
+    let shape = r.shape(8, 6);
+    let ndim = shape.len();
     let x = random_array(r, &shape, true);
     let special = r.below(2) == 0;
     let y = random_array(r, &shape, special);
@@ -263,7 +281,7 @@ fn case(r: &mut Rng, wavelets: bool, scipy: bool) -> (String, Input, Input, Got)
         ),
         _ => {
             // Another chunking of the same data.
-            let chunks: Vec<usize> = shape.iter().map(|&s| 1 + r.below(s.max(1))).collect();
+            let chunks = r.chunks(&shape);
             ("x".into(), f(x.rechunk(chunks.as_slice())))
         }
     };
@@ -291,18 +309,14 @@ where
             T::try_from(v).unwrap()
         })
         .collect();
-    let a = ArrayD::from_shape_vec(IxDyn(shape), values).unwrap();
-    let chunks: Vec<usize> = shape.iter().map(|&s| 1 + r.below(s.max(1))).collect();
-    Array::from_ndarray(a, chunks.as_slice()).unwrap()
+    chunked(r, shape, values)
 }
 
 /// A case on integers: NumPy's result types (small integers sum to 64
 /// bits, means are floats), wrap-around, division by zero.
 fn int_case(r: &mut Rng) -> (String, Input, Input, Got) {
-    let ndim = 1 + r.below(3);
-    let shape: Vec<usize> = (0..ndim)
-        .map(|_| if r.below(8) == 0 { 0 } else { 1 + r.below(6) })
-        .collect();
+    let shape = r.shape(8, 6);
+    let ndim = shape.len();
     let a = r.below(ndim);
     let ddof = r.below(2) as f64;
     let (x, y) = (
@@ -404,24 +418,13 @@ fn int_case(r: &mut Rng) -> (String, Input, Input, Got) {
 /// frequencies; finite data, empty axes included.
 fn fft_case(r: &mut Rng) -> (String, Input, Input, Got) {
     use rask_array::fft;
-    let ndim = 1 + r.below(3);
-    let shape: Vec<usize> = (0..ndim)
-        .map(|_| if r.below(10) == 0 { 0 } else { 1 + r.below(7) })
-        .collect();
+    let shape = r.shape(10, 7);
+    let ndim = shape.len();
     let a = r.below(ndim);
     let x = random_array(r, &shape, false);
     // Axis `a` whole, the others chunked at random.
-    let chunks: Vec<usize> = shape
-        .iter()
-        .enumerate()
-        .map(|(i, &s)| {
-            if i == a {
-                s.max(1)
-            } else {
-                1 + r.below(s.max(1))
-            }
-        })
-        .collect();
+    let mut chunks = r.chunks(&shape);
+    chunks[a] = shape[a].max(1);
     let x = x.rechunk(chunks.as_slice()).unwrap();
     let whole: Vec<usize> = shape.iter().map(|&s| s.max(1)).collect();
     let y = x.rechunk(whole.as_slice()).unwrap();
