@@ -443,6 +443,16 @@ mod tests {
                 ..ConnectOptions::default()
             };
             let mut conn = rask_protocol::connect(&address, &options).await.unwrap();
+            // One round trip first: the handshake finishing on this side does
+            // not mean the server has registered the client yet, and a
+            // client it never registered gets no goodbye.
+            conn.send(&ClientToScheduler::Info, &[]).await.unwrap();
+            let info = conn.recv::<SchedulerToClient>().await.unwrap().unwrap();
+            assert!(
+                matches!(info.msg, SchedulerToClient::Info { .. }),
+                "{:?}",
+                info.msg
+            );
             drop(server);
             tokio::time::timeout(Duration::from_secs(10), conn.recv::<SchedulerToClient>()).await
         });
