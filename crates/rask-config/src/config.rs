@@ -110,7 +110,7 @@ pub const KEYS: &[KeyDoc] = &[
         key: "memory.spill-directory",
         env: "RASK_MEMORY_SPILL_DIRECTORY",
         default: "",
-        doc: "Directory for spill files (each compute or worker uses a subdirectory it removes at the end); empty for the system's temporary directory.",
+        doc: "Directory for spill files (each compute or worker uses a subdirectory it removes at the end); empty for the system's temporary directory. In a config file, relative to the file's directory.",
     },
     KeyDoc {
         key: "memory.max-spill",
@@ -164,7 +164,7 @@ pub const KEYS: &[KeyDoc] = &[
         key: "tls.key",
         env: "RASK_TLS_KEY",
         default: "",
-        doc: "The private key (PEM) of tls.cert.",
+        doc: "The private key (PEM) of tls.cert. In a config file, the tls.* paths are relative to the file's directory.",
     },
 ];
 
@@ -325,7 +325,10 @@ impl Config {
     }
 
     /// Reads the TOML text `s` over the defaults; `origin` is the file it
-    /// came from, for error messages.
+    /// came from, for error messages. Relative paths in it
+    /// (`memory.spill-directory`, `tls.*`) are taken relative to `origin`'s
+    /// directory; those of environment variables stay relative to the
+    /// working directory.
     ///
     /// ```
     /// use rask_config::{ByteSize, Config, SchedulerKind};
@@ -370,6 +373,25 @@ impl Config {
                     ));
                 }
                 _ => config.set_toml(name, value, &from, origin)?,
+            }
+        }
+        // A relative path in a file is relative to the file's directory (as
+        // in Cargo's config), so every process that reads the file (a
+        // scheduler, workers started elsewhere) finds the same files,
+        // whatever its working directory.
+        if let Some(dir) = origin.parent().filter(|d| !d.as_os_str().is_empty()) {
+            for path in [
+                &mut config.spill_directory,
+                &mut config.tls_ca_file,
+                &mut config.tls_cert,
+                &mut config.tls_key,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if path.is_relative() {
+                    *path = dir.join(&*path);
+                }
             }
         }
         Ok(config)
@@ -810,6 +832,31 @@ mod tests {
 
     fn var(name: &str, value: &str) -> (String, String) {
         (name.to_owned(), value.to_owned())
+    }
+
+    #[test]
+    fn relative_paths_in_a_file_are_relative_to_its_directory() {
+        let toml = "[memory]\nspill-directory = \"spill\"\n[tls]\nca-file = \"certs/ca.pem\"\n\
+                    cert = \"/etc/rask/node.pem\"\n";
+        let c = Config::from_toml_str(toml, Path::new("/shared/job/rask.toml")).unwrap();
+        assert_eq!(c.spill_directory, Some(PathBuf::from("/shared/job/spill")));
+        assert_eq!(
+            c.tls_ca_file,
+            Some(PathBuf::from("/shared/job/certs/ca.pem"))
+        );
+        assert_eq!(
+            c.tls_cert,
+            Some(PathBuf::from("/etc/rask/node.pem")),
+            "absolute: kept"
+        );
+        assert_eq!(c.tls_key, None);
+        // A file in the working directory: nothing to join.
+        let c = Config::from_toml_str(toml, Path::new("rask.toml")).unwrap();
+        assert_eq!(c.spill_directory, Some(PathBuf::from("spill")));
+        // The environment's paths stay relative to the working directory.
+        let mut c = Config::from_toml_str(toml, Path::new("/shared/job/rask.toml")).unwrap();
+        c.apply_env(vec![var("RASK_TLS_KEY", "node.key")]).unwrap();
+        assert_eq!(c.tls_key, Some(PathBuf::from("node.key")));
     }
 
     #[test]
