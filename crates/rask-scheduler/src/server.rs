@@ -6,7 +6,10 @@
 //! channel; each connection's writer task writes everything queued before
 //! one flush, so a burst of messages costs one system call. Handshakes run
 //! in their own tasks, so a slow or hostile peer never blocks the accept
-//! loop or the scheduler.
+//! loop or the scheduler. A peer that stops reading does not grow the
+//! scheduler's memory without end: once more than
+//! [`ServerOptions::send_queue_limit`] bytes wait for it, its connection is
+//! dropped as if it had disconnected.
 //!
 //! ```no_run
 //! use rask_scheduler::server::{ServerOptions, start};
@@ -16,7 +19,7 @@
 //! ```
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -26,7 +29,7 @@ use rask_protocol::{
 };
 use rustc_hash::FxHashMap;
 use serde::Serialize;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::{ClientId, Comm, Event, Scheduler, SchedulerConfig, Stats, WorkerId};
 
@@ -45,6 +48,12 @@ pub struct ServerOptions {
     pub handshake_timeout: Duration,
     /// TLS files; the listen address must then be `tls://`.
     pub tls: Option<rask_protocol::TlsFiles>,
+    /// The most bytes (bulk data plus an estimate per message) queued for
+    /// one client or worker that is not reading them. Past it the peer is
+    /// dropped as if it had disconnected: a client's work is released, a
+    /// worker's tasks go to other workers. 1 GiB by default; one message
+    /// larger than the limit (a big scatter) still goes out whole.
+    pub send_queue_limit: u64,
 }
 
 impl Default for ServerOptions {
@@ -56,21 +65,75 @@ impl Default for ServerOptions {
             tick: Duration::from_millis(100),
             handshake_timeout: Duration::from_secs(5),
             tls: None,
+            send_queue_limit: 1 << 30,
         }
     }
 }
 
 enum Input {
     Event(Event),
-    ClientWriter(ClientId, mpsc::UnboundedSender<Out<SchedulerToClient>>),
-    WorkerWriter(WorkerId, mpsc::UnboundedSender<Out<SchedulerToWorker>>),
+    ClientWriter(ClientId, Outbox<SchedulerToClient>),
+    WorkerWriter(WorkerId, Outbox<SchedulerToWorker>),
     Stats(oneshot::Sender<Stats>),
     Shutdown(String),
 }
 
 enum Out<M> {
-    Message(M, Vec<Bytes>),
+    /// A message, its bulk frames, and the bytes it counts in the queue.
+    Message(M, Vec<Bytes>, u64),
     Close,
+}
+
+/// What a queued message counts beyond its bulk frames (an estimate of its
+/// encoded size; scheduler messages without bulk are small).
+const MESSAGE_BYTES: u64 = 64;
+
+/// A connection's outgoing queue, as the state machine holds it.
+struct Outbox<M> {
+    tx: mpsc::UnboundedSender<Out<M>>,
+    /// Bytes queued and not yet handed to the connection (the writer
+    /// subtracts what it has written).
+    queued: Arc<AtomicU64>,
+    /// Set to drop the connection: its reader and writer stop.
+    kill: watch::Sender<bool>,
+}
+
+impl<M> Outbox<M> {
+    /// A new queue, and what its connection's writer and reader take.
+    fn new() -> (Self, mpsc::UnboundedReceiver<Out<M>>, watch::Receiver<bool>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (kill, killed) = watch::channel(false);
+        let queued = Arc::new(AtomicU64::new(0));
+        (Outbox { tx, queued, kill }, rx, killed)
+    }
+
+    /// Queues a message, unless more than `limit` bytes already wait: then
+    /// the connection is told to stop and `false` returned.
+    fn push(&self, msg: M, bulk: Vec<Bytes>, limit: u64) -> bool {
+        if self.queued.load(Ordering::Relaxed) > limit {
+            let _ = self.kill.send(true);
+            return false;
+        }
+        let size = MESSAGE_BYTES + bulk.iter().map(|b| b.len() as u64).sum::<u64>();
+        self.queued.fetch_add(size, Ordering::Relaxed);
+        let _ = self.tx.send(Out::Message(msg, bulk, size));
+        true
+    }
+
+    /// Queues a last message and the close after it, whatever is queued.
+    fn goodbye(&self, msg: M) {
+        let _ = self.tx.send(Out::Message(msg, Vec::new(), 0));
+        let _ = self.tx.send(Out::Close);
+    }
+}
+
+/// Completes once `kill` is set; never when its sender is dropped (the
+/// state machine forgot the connection or stopped: what is queued still
+/// goes out).
+async fn killed(mut kill: watch::Receiver<bool>) {
+    if kill.wait_for(|k| *k).await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// A running scheduler server; dropping it shuts the server down.
@@ -183,6 +246,7 @@ pub fn start(options: ServerOptions) -> Result<ServerHandle, ProtocolError> {
         Scheduler::new(options.config.clone()),
         rx,
         options.tick,
+        options.send_queue_limit,
     ));
     let writers = Arc::new(AtomicUsize::new(0));
     runtime.spawn(accept_loop(listener, tx.clone(), writers.clone()));
@@ -195,28 +259,44 @@ pub fn start(options: ServerOptions) -> Result<ServerHandle, ProtocolError> {
 }
 
 /// The [`Comm`] of the server: per-connection queues.
-#[derive(Default)]
 struct Queues {
-    clients: FxHashMap<ClientId, mpsc::UnboundedSender<Out<SchedulerToClient>>>,
-    workers: FxHashMap<WorkerId, mpsc::UnboundedSender<Out<SchedulerToWorker>>>,
+    clients: FxHashMap<ClientId, Outbox<SchedulerToClient>>,
+    workers: FxHashMap<WorkerId, Outbox<SchedulerToWorker>>,
+    /// [`ServerOptions::send_queue_limit`].
+    limit: u64,
 }
 
 impl Comm for Queues {
     fn to_client(&mut self, c: ClientId, msg: SchedulerToClient, bulk: Vec<Bytes>) {
-        if let Some(q) = self.clients.get(&c) {
-            let _ = q.send(Out::Message(msg, bulk));
+        if let Some(q) = self.clients.get(&c)
+            && !q.push(msg, bulk, self.limit)
+        {
+            // Its reader stops and reports the client gone.
+            tracing::warn!(
+                "client {} does not read: more than {} bytes wait for it; dropping its connection",
+                c.0,
+                self.limit
+            );
+            self.clients.remove(&c);
         }
     }
 
     fn to_worker(&mut self, w: WorkerId, msg: SchedulerToWorker, bulk: Vec<Bytes>) {
-        if let Some(q) = self.workers.get(&w) {
-            let _ = q.send(Out::Message(msg, bulk));
+        if let Some(q) = self.workers.get(&w)
+            && !q.push(msg, bulk, self.limit)
+        {
+            tracing::warn!(
+                "worker {} does not read: more than {} bytes wait for it; dropping its connection",
+                w.0,
+                self.limit
+            );
+            self.workers.remove(&w);
         }
     }
 
     fn close_worker(&mut self, w: WorkerId, _reason: &str) {
         if let Some(q) = self.workers.remove(&w) {
-            let _ = q.send(Out::Close);
+            let _ = q.tx.send(Out::Close);
         }
     }
 }
@@ -225,9 +305,14 @@ async fn core_loop(
     mut scheduler: Scheduler,
     mut rx: mpsc::UnboundedReceiver<Input>,
     tick: Duration,
+    limit: u64,
 ) {
     let start = Instant::now();
-    let mut queues = Queues::default();
+    let mut queues = Queues {
+        clients: FxHashMap::default(),
+        workers: FxHashMap::default(),
+        limit,
+    };
     let mut ticker = tokio::time::interval(tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -264,22 +349,14 @@ async fn core_loop(
                 }
                 Input::Shutdown(reason) => {
                     for q in queues.clients.values() {
-                        let _ = q.send(Out::Message(
-                            SchedulerToClient::Closing {
-                                reason: reason.clone(),
-                            },
-                            Vec::new(),
-                        ));
-                        let _ = q.send(Out::Close);
+                        q.goodbye(SchedulerToClient::Closing {
+                            reason: reason.clone(),
+                        });
                     }
                     for q in queues.workers.values() {
-                        let _ = q.send(Out::Message(
-                            SchedulerToWorker::Close {
-                                reason: reason.clone(),
-                            },
-                            Vec::new(),
-                        ));
-                        let _ = q.send(Out::Close);
+                        q.goodbye(SchedulerToWorker::Close {
+                            reason: reason.clone(),
+                        });
                     }
                     return;
                 }
@@ -322,15 +399,25 @@ async fn accept_loop(
             match hello.role {
                 Role::Client => {
                     let client = ClientId(id);
-                    let (qtx, qrx) = mpsc::unbounded_channel();
-                    let _ = tx.send(Input::ClientWriter(client, qtx));
+                    let (outbox, qrx, kill) = Outbox::new();
+                    let queued = outbox.queued.clone();
+                    let _ = tx.send(Input::ClientWriter(client, outbox));
                     let _ = tx.send(Input::Event(Event::ClientConnected {
                         client,
                         name: hello.name,
                     }));
-                    tokio::spawn(counted(writers.clone(), write_loop(writer, qrx)));
+                    tokio::spawn(counted(
+                        writers.clone(),
+                        write_loop(writer, qrx, queued, kill.clone()),
+                    ));
+                    let stop = killed(kill);
+                    tokio::pin!(stop);
                     loop {
-                        match reader.recv::<ClientToScheduler>().await {
+                        let next = tokio::select! {
+                            m = reader.recv::<ClientToScheduler>() => m,
+                            () = &mut stop => break,
+                        };
+                        match next {
                             Ok(Some(m)) => {
                                 let _ = tx.send(Input::Event(Event::Client {
                                     client,
@@ -349,15 +436,25 @@ async fn accept_loop(
                 }
                 Role::Worker => {
                     let worker = WorkerId(id);
-                    let (qtx, qrx) = mpsc::unbounded_channel();
-                    let _ = tx.send(Input::WorkerWriter(worker, qtx));
+                    let (outbox, qrx, kill) = Outbox::new();
+                    let queued = outbox.queued.clone();
+                    let _ = tx.send(Input::WorkerWriter(worker, outbox));
                     let _ = tx.send(Input::Event(Event::WorkerConnected {
                         worker,
                         peer_address: peer.clone(),
                     }));
-                    tokio::spawn(counted(writers.clone(), write_loop(writer, qrx)));
+                    tokio::spawn(counted(
+                        writers.clone(),
+                        write_loop(writer, qrx, queued, kill.clone()),
+                    ));
+                    let stop = killed(kill);
+                    tokio::pin!(stop);
                     loop {
-                        match reader.recv::<WorkerToScheduler>().await {
+                        let next = tokio::select! {
+                            m = reader.recv::<WorkerToScheduler>() => m,
+                            () = &mut stop => break,
+                        };
+                        match next {
                             Ok(Some(m)) => {
                                 let _ = tx.send(Input::Event(Event::Worker {
                                     worker,
@@ -391,13 +488,34 @@ async fn counted(writers: Arc<AtomicUsize>, writer: impl std::future::Future<Out
     writers.fetch_sub(1, Ordering::AcqRel);
 }
 
-async fn write_loop<M: Serialize>(mut writer: ConnWriter, mut rx: mpsc::UnboundedReceiver<Out<M>>) {
+/// Writes what is queued for one connection until the queue closes, the
+/// connection fails, or the connection is killed (then the writer is
+/// dropped mid-write: the peer was not reading anyway).
+async fn write_loop<M: Serialize>(
+    writer: ConnWriter,
+    rx: mpsc::UnboundedReceiver<Out<M>>,
+    queued: Arc<AtomicU64>,
+    kill: watch::Receiver<bool>,
+) {
+    tokio::select! {
+        () = drain(writer, rx, queued) => {}
+        () = killed(kill) => {}
+    }
+}
+
+async fn drain<M: Serialize>(
+    mut writer: ConnWriter,
+    mut rx: mpsc::UnboundedReceiver<Out<M>>,
+    queued: Arc<AtomicU64>,
+) {
     while let Some(first) = rx.recv().await {
         let mut item = Some(first);
         while let Some(out) = item.take() {
             match out {
-                Out::Message(m, b) => {
-                    if writer.feed(&m, &b).await.is_err() {
+                Out::Message(m, b, size) => {
+                    let sent = writer.feed(&m, &b).await;
+                    queued.fetch_sub(size, Ordering::Relaxed);
+                    if sent.is_err() {
                         return;
                     }
                 }
@@ -420,6 +538,59 @@ async fn write_loop<M: Serialize>(mut writer: ConnWriter, mut rx: mpsc::Unbounde
 mod tests {
     use super::*;
     use rask_protocol::ConnectOptions;
+
+    /// A client that keeps asking and never reads the answers is dropped
+    /// once more than `send_queue_limit` bytes wait for it, instead of
+    /// growing the scheduler's memory: its connection is closed and the
+    /// scheduler forgets it.
+    #[test]
+    fn a_client_that_does_not_read_is_dropped() {
+        let server = start(ServerOptions {
+            listen: "tcp://127.0.0.1:0".into(),
+            send_queue_limit: 1 << 20,
+            ..ServerOptions::default()
+        })
+        .unwrap();
+        let address = server.address().to_string();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let refused = rt.block_on(async move {
+            let options = ConnectOptions {
+                role: Role::Client,
+                ..ConnectOptions::default()
+            };
+            let mut conn = rask_protocol::connect(&address, &options).await.unwrap();
+            let deadline = Instant::now() + Duration::from_secs(60);
+            // The answers fill the socket buffers (a few MB), then the
+            // scheduler's queue; the scheduler then closes the connection
+            // and a write fails.
+            while Instant::now() < deadline {
+                for _ in 0..1000 {
+                    if conn.feed(&ClientToScheduler::Info, &[]).await.is_err() {
+                        return true;
+                    }
+                }
+                if conn.flush().await.is_err() {
+                    return true;
+                }
+            }
+            false
+        });
+        assert!(
+            refused,
+            "the scheduler kept a client that did not read for 60 s"
+        );
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while server.stats().map(|s| s.clients) != Some(0) {
+            assert!(
+                Instant::now() < deadline,
+                "the scheduler still counts the client"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 
     /// Regression: dropping the handle inside async code panicked with
     /// "Cannot start a runtime from within a runtime" (its shutdown waited
