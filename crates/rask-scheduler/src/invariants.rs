@@ -59,6 +59,9 @@ impl Scheduler {
                     task.waiters
                 ));
             }
+            if task.scattered && !task.deps.is_empty() {
+                return Err(format!("{k} is scattered data but keeps inputs"));
+            }
             if task.state == TaskState::Waiting {
                 let n = task
                     .deps

@@ -451,6 +451,9 @@ impl Scheduler {
             };
             let t = match self.keys.get(&key, &self.tasks) {
                 Some(t) => {
+                    // A record kept as lineage becomes data: its old op and
+                    // inputs go, so they are neither rerun nor held for it.
+                    self.drop_lineage(t);
                     self.tasks[t as usize].scattered = true;
                     t
                 }
@@ -493,6 +496,26 @@ impl Scheduler {
             comm.to_worker(w, SchedulerToWorker::Store { values }, frames);
         }
         Ok(())
+    }
+}
+
+impl Scheduler {
+    /// Forgets how the released record `t` was made (op, inputs), so it
+    /// can hold scattered data: its inputs stop counting it as a dependent
+    /// and are released or forgotten if nothing else needs them.
+    fn drop_lineage(&mut self, t: TaskId) {
+        let task = &mut self.tasks[t as usize];
+        debug_assert!(
+            !task.state.is_active(),
+            "only a released record is scattered over"
+        );
+        task.op = Box::default();
+        task.args = None;
+        let deps = std::mem::take(&mut task.deps);
+        for &d in deps.iter() {
+            self.tasks[d as usize].dependents.remove(t);
+            self.checks.push(d);
+        }
     }
 }
 

@@ -245,3 +245,34 @@ fn a_scattered_key_that_had_retries_errs_at_once_when_its_store_fails() {
     assert!(e[0].message.contains("does not decode"), "{}", e[0].message);
     assert_eq!(h.s.task_state(&key("a")), Some(TaskState::Erred));
 }
+
+/// Regression: a value scattered under a key whose record was kept as
+/// lineage (released, with inputs) kept the record's inputs: the scattered
+/// value counted as their active dependent, so an input the client released
+/// stayed in memory for as long as the scattered value did.
+#[test]
+fn a_key_scattered_over_its_lineage_no_longer_holds_its_inputs() {
+    let mut h = H::new();
+    let mut sim = Sim::default();
+    sim.add(&mut h, 1, 1);
+    // x <- y <- z; the client wants x and z, so y's record stays as z's
+    // lineage after its result is freed.
+    h.submit(
+        vec![task("x", &[]), task("y", &[0]), task("z", &[1])],
+        &[0, 2],
+    );
+    sim.run_all(&mut h);
+    assert_eq!(h.s.task_state(&key("y")), Some(TaskState::Released));
+    scatter(&mut h, &["y"], false);
+    sim.run_all(&mut h);
+    assert_eq!(h.s.task_state(&key("y")), Some(TaskState::Memory));
+    h.client_says(ClientToScheduler::Release {
+        keys: vec![key("x")],
+    });
+    sim.run_all(&mut h);
+    assert_eq!(
+        h.s.task_state(&key("x")),
+        None,
+        "x was released by the client and nothing computes from it"
+    );
+}
