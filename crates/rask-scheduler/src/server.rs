@@ -537,18 +537,14 @@ async fn drain<M: Serialize>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rask_protocol::ConnectOptions;
+    use rask_protocol::{ConnectOptions, Connection};
 
-    /// A client that keeps asking and never reads the answers is dropped
-    /// once more than `send_queue_limit` bytes wait for it, instead of
-    /// growing the scheduler's memory: its connection is closed and the
-    /// scheduler forgets it.
-    #[test]
-    fn a_client_that_does_not_read_is_dropped() {
+    /// A server on a free loopback port, its address, and a runtime for
+    /// the test's client.
+    fn loopback(options: ServerOptions) -> (ServerHandle, String, tokio::runtime::Runtime) {
         let server = start(ServerOptions {
             listen: "tcp://127.0.0.1:0".into(),
-            send_queue_limit: 1 << 20,
-            ..ServerOptions::default()
+            ..options
         })
         .unwrap();
         let address = server.address().to_string();
@@ -556,12 +552,29 @@ mod tests {
             .enable_all()
             .build()
             .unwrap();
+        (server, address, rt)
+    }
+
+    async fn connect_client(address: &str) -> Connection {
+        let options = ConnectOptions {
+            role: Role::Client,
+            ..ConnectOptions::default()
+        };
+        rask_protocol::connect(address, &options).await.unwrap()
+    }
+
+    /// A client that keeps asking and never reads the answers is dropped
+    /// once more than `send_queue_limit` bytes wait for it, instead of
+    /// growing the scheduler's memory: its connection is closed and the
+    /// scheduler forgets it.
+    #[test]
+    fn a_client_that_does_not_read_is_dropped() {
+        let (server, address, rt) = loopback(ServerOptions {
+            send_queue_limit: 1 << 20,
+            ..ServerOptions::default()
+        });
         let refused = rt.block_on(async move {
-            let options = ConnectOptions {
-                role: Role::Client,
-                ..ConnectOptions::default()
-            };
-            let mut conn = rask_protocol::connect(&address, &options).await.unwrap();
+            let mut conn = connect_client(&address).await;
             let deadline = Instant::now() + Duration::from_secs(60);
             // The answers fill the socket buffers (a few MB), then the
             // scheduler's queue; the scheduler then closes the connection
@@ -598,22 +611,9 @@ mod tests {
     /// clients it is closing.
     #[test]
     fn a_server_dropped_in_async_code_stops_and_says_goodbye() {
-        let server = start(ServerOptions {
-            listen: "tcp://127.0.0.1:0".into(),
-            ..ServerOptions::default()
-        })
-        .unwrap();
-        let address = server.address().to_string();
-        let outer = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let (server, address, outer) = loopback(ServerOptions::default());
         let goodbye = outer.block_on(async move {
-            let options = ConnectOptions {
-                role: Role::Client,
-                ..ConnectOptions::default()
-            };
-            let mut conn = rask_protocol::connect(&address, &options).await.unwrap();
+            let mut conn = connect_client(&address).await;
             // One round trip first: the handshake finishing on this side does
             // not mean the server has registered the client yet, and a
             // client it never registered gets no goodbye.
