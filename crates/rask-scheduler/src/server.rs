@@ -266,32 +266,32 @@ struct Queues {
     limit: u64,
 }
 
+/// Queues `msg` for peer `id` of `queues`; a peer with more than `limit`
+/// bytes waiting is dropped instead (its reader stops and reports it gone).
+fn queue_or_drop<K: Copy + Eq + std::hash::Hash + std::fmt::Debug, M>(
+    queues: &mut FxHashMap<K, Outbox<M>>,
+    id: K,
+    msg: M,
+    bulk: Vec<Bytes>,
+    limit: u64,
+) {
+    if let Some(q) = queues.get(&id)
+        && !q.push(msg, bulk, limit)
+    {
+        tracing::warn!(
+            "{id:?} does not read: more than {limit} bytes wait for it; dropping its connection"
+        );
+        queues.remove(&id);
+    }
+}
+
 impl Comm for Queues {
     fn to_client(&mut self, c: ClientId, msg: SchedulerToClient, bulk: Vec<Bytes>) {
-        if let Some(q) = self.clients.get(&c)
-            && !q.push(msg, bulk, self.limit)
-        {
-            // Its reader stops and reports the client gone.
-            tracing::warn!(
-                "client {} does not read: more than {} bytes wait for it; dropping its connection",
-                c.0,
-                self.limit
-            );
-            self.clients.remove(&c);
-        }
+        queue_or_drop(&mut self.clients, c, msg, bulk, self.limit);
     }
 
     fn to_worker(&mut self, w: WorkerId, msg: SchedulerToWorker, bulk: Vec<Bytes>) {
-        if let Some(q) = self.workers.get(&w)
-            && !q.push(msg, bulk, self.limit)
-        {
-            tracing::warn!(
-                "worker {} does not read: more than {} bytes wait for it; dropping its connection",
-                w.0,
-                self.limit
-            );
-            self.workers.remove(&w);
-        }
+        queue_or_drop(&mut self.workers, w, msg, bulk, self.limit);
     }
 
     fn close_worker(&mut self, w: WorkerId, _reason: &str) {
