@@ -8,7 +8,8 @@
 //! in their own tasks, so a slow or hostile peer never blocks the accept
 //! loop or the scheduler. A peer that stops reading does not grow the
 //! scheduler's memory without end: once more than
-//! [`ServerOptions::send_queue_limit`] bytes wait for it, its connection is
+//! [`ServerOptions::send_queue_limit`] bytes wait for it and it has taken
+//! nothing for [`ServerOptions::send_queue_stall`], its connection is
 //! dropped as if it had disconnected.
 //!
 //! ```no_run
@@ -48,12 +49,19 @@ pub struct ServerOptions {
     pub handshake_timeout: Duration,
     /// TLS files; the listen address must then be `tls://`.
     pub tls: Option<rask_protocol::TlsFiles>,
-    /// The most bytes (bulk data plus an estimate per message) queued for
-    /// one client or worker that is not reading them. Past it the peer is
-    /// dropped as if it had disconnected: a client's work is released, a
-    /// worker's tasks go to other workers. 1 GiB by default; one message
-    /// larger than the limit (a big scatter) still goes out whole.
+    /// The most bytes (bulk data plus an estimate per message) that may
+    /// wait for one client or worker that is not reading. When more wait
+    /// and the peer has taken nothing for [`ServerOptions::send_queue_stall`],
+    /// it is dropped as if it had disconnected: a client's work is
+    /// released, a worker's tasks go to other workers. 1 GiB by default.
+    /// The message being written does not count, so one message larger
+    /// than the limit (a big scatter) still goes out whole.
     pub send_queue_limit: u64,
+    /// How long a peer with more than [`ServerOptions::send_queue_limit`]
+    /// waiting may take nothing before it is dropped (30 s by default), so
+    /// a slow link busy with a large message is not mistaken for a peer
+    /// that stopped reading.
+    pub send_queue_stall: Duration,
 }
 
 impl Default for ServerOptions {
@@ -66,6 +74,7 @@ impl Default for ServerOptions {
             handshake_timeout: Duration::from_secs(5),
             tls: None,
             send_queue_limit: 1 << 30,
+            send_queue_stall: Duration::from_secs(30),
         }
     }
 }
@@ -88,14 +97,65 @@ enum Out<M> {
 /// encoded size; scheduler messages without bulk are small).
 const MESSAGE_BYTES: u64 = 64;
 
+/// What waits for one connection: the state machine adds, the writer
+/// takes.
+struct Backlog {
+    /// Bytes queued behind the message being written.
+    queued: AtomicU64,
+    /// When (milliseconds after `epoch`) the wait began: the queue last
+    /// went from empty to not, or the writer last took a message.
+    since: AtomicU64,
+    epoch: Instant,
+}
+
+impl Backlog {
+    fn new() -> Backlog {
+        Backlog {
+            queued: AtomicU64::new(0),
+            since: AtomicU64::new(0),
+            epoch: Instant::now(),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    /// Counts `size` more bytes at time `now`, unless more than `limit`
+    /// bytes wait and the peer has taken nothing for `stall` milliseconds:
+    /// then `false`, and nothing is counted.
+    fn admit(&self, size: u64, now: u64, limit: u64, stall: u64) -> bool {
+        let queued = self.queued.load(Ordering::Relaxed);
+        if queued == 0 {
+            self.since.store(now, Ordering::Relaxed);
+        } else if queued > limit && now.saturating_sub(self.since.load(Ordering::Relaxed)) >= stall
+        {
+            return false;
+        }
+        self.queued.fetch_add(size, Ordering::Relaxed);
+        true
+    }
+
+    /// The writer took a message of `size` bytes at time `now`.
+    fn taken(&self, size: u64, now: u64) {
+        self.queued.fetch_sub(size, Ordering::Relaxed);
+        self.since.store(now, Ordering::Relaxed);
+    }
+}
+
 /// A connection's outgoing queue, as the state machine holds it.
 struct Outbox<M> {
     tx: mpsc::UnboundedSender<Out<M>>,
-    /// Bytes queued and not yet handed to the connection (the writer
-    /// subtracts what it has written).
-    queued: Arc<AtomicU64>,
+    backlog: Arc<Backlog>,
     /// Set to drop the connection: its reader and writer stop.
     kill: watch::Sender<bool>,
+}
+
+/// When a connection's peer counts as not reading (the server's options).
+#[derive(Clone, Copy)]
+struct SendLimits {
+    bytes: u64,
+    stall_ms: u64,
 }
 
 impl<M> Outbox<M> {
@@ -103,19 +163,20 @@ impl<M> Outbox<M> {
     fn new() -> (Self, mpsc::UnboundedReceiver<Out<M>>, watch::Receiver<bool>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let (kill, killed) = watch::channel(false);
-        let queued = Arc::new(AtomicU64::new(0));
-        (Outbox { tx, queued, kill }, rx, killed)
+        let backlog = Arc::new(Backlog::new());
+        (Outbox { tx, backlog, kill }, rx, killed)
     }
 
-    /// Queues a message, unless more than `limit` bytes already wait: then
-    /// the connection is told to stop and `false` returned.
-    fn push(&self, msg: M, bulk: Vec<Bytes>, limit: u64) -> bool {
-        if self.queued.load(Ordering::Relaxed) > limit {
+    /// Queues a message, unless the peer has stopped reading (see
+    /// [`Backlog::admit`]): then the connection is told to stop and `false`
+    /// returned.
+    fn push(&self, msg: M, bulk: Vec<Bytes>, limits: SendLimits) -> bool {
+        let size = MESSAGE_BYTES + bulk.iter().map(|b| b.len() as u64).sum::<u64>();
+        let now = self.backlog.now();
+        if !self.backlog.admit(size, now, limits.bytes, limits.stall_ms) {
             let _ = self.kill.send(true);
             return false;
         }
-        let size = MESSAGE_BYTES + bulk.iter().map(|b| b.len() as u64).sum::<u64>();
-        self.queued.fetch_add(size, Ordering::Relaxed);
         let _ = self.tx.send(Out::Message(msg, bulk, size));
         true
     }
@@ -246,7 +307,10 @@ pub fn start(options: ServerOptions) -> Result<ServerHandle, ProtocolError> {
         Scheduler::new(options.config.clone()),
         rx,
         options.tick,
-        options.send_queue_limit,
+        SendLimits {
+            bytes: options.send_queue_limit,
+            stall_ms: options.send_queue_stall.as_millis() as u64,
+        },
     ));
     let writers = Arc::new(AtomicUsize::new(0));
     runtime.spawn(accept_loop(listener, tx.clone(), writers.clone()));
@@ -262,24 +326,26 @@ pub fn start(options: ServerOptions) -> Result<ServerHandle, ProtocolError> {
 struct Queues {
     clients: FxHashMap<ClientId, Outbox<SchedulerToClient>>,
     workers: FxHashMap<WorkerId, Outbox<SchedulerToWorker>>,
-    /// [`ServerOptions::send_queue_limit`].
-    limit: u64,
+    limits: SendLimits,
 }
 
-/// Queues `msg` for peer `id` of `queues`; a peer with more than `limit`
-/// bytes waiting is dropped instead (its reader stops and reports it gone).
+/// Queues `msg` for peer `id` of `queues`; a peer that has stopped reading
+/// is dropped instead (its reader stops and reports it gone).
 fn queue_or_drop<K: Copy + Eq + std::hash::Hash + std::fmt::Debug, M>(
     queues: &mut FxHashMap<K, Outbox<M>>,
     id: K,
     msg: M,
     bulk: Vec<Bytes>,
-    limit: u64,
+    limits: SendLimits,
 ) {
     if let Some(q) = queues.get(&id)
-        && !q.push(msg, bulk, limit)
+        && !q.push(msg, bulk, limits)
     {
         tracing::warn!(
-            "{id:?} does not read: more than {limit} bytes wait for it; dropping its connection"
+            "{id:?} does not read: more than {} bytes wait for it and it took nothing for {} ms; \
+             dropping its connection",
+            limits.bytes,
+            limits.stall_ms
         );
         queues.remove(&id);
     }
@@ -287,11 +353,11 @@ fn queue_or_drop<K: Copy + Eq + std::hash::Hash + std::fmt::Debug, M>(
 
 impl Comm for Queues {
     fn to_client(&mut self, c: ClientId, msg: SchedulerToClient, bulk: Vec<Bytes>) {
-        queue_or_drop(&mut self.clients, c, msg, bulk, self.limit);
+        queue_or_drop(&mut self.clients, c, msg, bulk, self.limits);
     }
 
     fn to_worker(&mut self, w: WorkerId, msg: SchedulerToWorker, bulk: Vec<Bytes>) {
-        queue_or_drop(&mut self.workers, w, msg, bulk, self.limit);
+        queue_or_drop(&mut self.workers, w, msg, bulk, self.limits);
     }
 
     fn close_worker(&mut self, w: WorkerId, _reason: &str) {
@@ -305,13 +371,13 @@ async fn core_loop(
     mut scheduler: Scheduler,
     mut rx: mpsc::UnboundedReceiver<Input>,
     tick: Duration,
-    limit: u64,
+    limits: SendLimits,
 ) {
     let start = Instant::now();
     let mut queues = Queues {
         clients: FxHashMap::default(),
         workers: FxHashMap::default(),
-        limit,
+        limits,
     };
     let mut ticker = tokio::time::interval(tick);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -400,7 +466,7 @@ async fn accept_loop(
                 Role::Client => {
                     let client = ClientId(id);
                     let (outbox, qrx, kill) = Outbox::new();
-                    let queued = outbox.queued.clone();
+                    let backlog = outbox.backlog.clone();
                     let _ = tx.send(Input::ClientWriter(client, outbox));
                     let _ = tx.send(Input::Event(Event::ClientConnected {
                         client,
@@ -408,7 +474,7 @@ async fn accept_loop(
                     }));
                     tokio::spawn(counted(
                         writers.clone(),
-                        write_loop(writer, qrx, queued, kill.clone()),
+                        write_loop(writer, qrx, backlog, kill.clone()),
                     ));
                     let stop = killed(kill);
                     tokio::pin!(stop);
@@ -437,7 +503,7 @@ async fn accept_loop(
                 Role::Worker => {
                     let worker = WorkerId(id);
                     let (outbox, qrx, kill) = Outbox::new();
-                    let queued = outbox.queued.clone();
+                    let backlog = outbox.backlog.clone();
                     let _ = tx.send(Input::WorkerWriter(worker, outbox));
                     let _ = tx.send(Input::Event(Event::WorkerConnected {
                         worker,
@@ -445,7 +511,7 @@ async fn accept_loop(
                     }));
                     tokio::spawn(counted(
                         writers.clone(),
-                        write_loop(writer, qrx, queued, kill.clone()),
+                        write_loop(writer, qrx, backlog, kill.clone()),
                     ));
                     let stop = killed(kill);
                     tokio::pin!(stop);
@@ -494,11 +560,11 @@ async fn counted(writers: Arc<AtomicUsize>, writer: impl std::future::Future<Out
 async fn write_loop<M: Serialize>(
     writer: ConnWriter,
     rx: mpsc::UnboundedReceiver<Out<M>>,
-    queued: Arc<AtomicU64>,
+    backlog: Arc<Backlog>,
     kill: watch::Receiver<bool>,
 ) {
     tokio::select! {
-        () = drain(writer, rx, queued) => {}
+        () = drain(writer, rx, backlog) => {}
         () = killed(kill) => {}
     }
 }
@@ -506,16 +572,17 @@ async fn write_loop<M: Serialize>(
 async fn drain<M: Serialize>(
     mut writer: ConnWriter,
     mut rx: mpsc::UnboundedReceiver<Out<M>>,
-    queued: Arc<AtomicU64>,
+    backlog: Arc<Backlog>,
 ) {
     while let Some(first) = rx.recv().await {
         let mut item = Some(first);
         while let Some(out) = item.take() {
             match out {
                 Out::Message(m, b, size) => {
-                    let sent = writer.feed(&m, &b).await;
-                    queued.fetch_sub(size, Ordering::Relaxed);
-                    if sent.is_err() {
+                    // Taken off the queue: the message being written does
+                    // not count against the limit.
+                    backlog.taken(size, backlog.now());
+                    if writer.feed(&m, &b).await.is_err() {
                         return;
                     }
                 }
@@ -571,6 +638,7 @@ mod tests {
     fn a_client_that_does_not_read_is_dropped() {
         let (server, address, rt) = loopback(ServerOptions {
             send_queue_limit: 1 << 20,
+            send_queue_stall: Duration::from_millis(200),
             ..ServerOptions::default()
         });
         let refused = rt.block_on(async move {
@@ -603,6 +671,35 @@ mod tests {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// A backlog over the limit drops the peer only once it has taken
+    /// nothing for the stall time: a peer busy with a large message, or a
+    /// burst queued at once, is not mistaken for one that stopped reading.
+    #[test]
+    fn a_backlog_over_the_limit_drops_only_a_stalled_peer() {
+        let (limit, stall) = (100, 30_000);
+        let b = Backlog::new();
+        // A message larger than the limit into an empty queue.
+        assert!(b.admit(1_000, 0, limit, stall));
+        // More behind it at once: over the limit, but nothing was due yet.
+        assert!(b.admit(10, 0, limit, stall));
+        assert!(b.admit(10, 29_999, limit, stall));
+        // Nothing taken for the stall time with more than the limit waiting.
+        assert!(!b.admit(10, 30_000, limit, stall));
+        // The writer takes the big message: 20 bytes wait, under the limit.
+        b.taken(1_000, 31_000);
+        assert!(b.admit(10, 90_000, limit, stall));
+        // Over the limit again: the wait counts from the last message the
+        // peer took.
+        b.taken(0, 95_000);
+        assert!(b.admit(200, 100_000, limit, stall));
+        assert!(b.admit(10, 124_999, limit, stall));
+        assert!(!b.admit(10, 125_000, limit, stall));
+        // An emptied queue starts a new wait.
+        b.taken(b.queued.load(Ordering::Relaxed), 130_000);
+        assert!(b.admit(1_000, 500_000, limit, stall));
+        assert!(b.admit(10, 529_999, limit, stall));
     }
 
     /// Regression: dropping the handle inside async code panicked with
