@@ -99,47 +99,63 @@ const MESSAGE_BYTES: u64 = 64;
 
 /// What waits for one connection: the state machine adds, the writer
 /// takes.
+#[derive(Default)]
 struct Backlog {
     /// Bytes queued behind the message being written.
     queued: AtomicU64,
-    /// When (milliseconds after `epoch`) the wait began: the queue last
-    /// went from empty to not, or the writer last took a message.
-    since: AtomicU64,
-    epoch: Instant,
+    /// Messages the writer has taken.
+    taken: AtomicU64,
 }
 
 impl Backlog {
-    fn new() -> Backlog {
-        Backlog {
-            queued: AtomicU64::new(0),
-            since: AtomicU64::new(0),
-            epoch: Instant::now(),
-        }
+    /// The writer took a message of `size` bytes off the queue (the
+    /// message being written does not count against the limit).
+    fn take(&self, size: u64) {
+        self.queued.fetch_sub(size, Ordering::Relaxed);
+        self.taken.fetch_add(1, Ordering::Relaxed);
     }
+}
 
-    fn now(&self) -> u64 {
-        self.epoch.elapsed().as_millis() as u64
-    }
+/// When a connection's peer counts as not reading (the server's options).
+#[derive(Clone, Copy)]
+struct SendLimits {
+    bytes: u64,
+    stall: Duration,
+}
 
-    /// Counts `size` more bytes at time `now`, unless more than `limit`
-    /// bytes wait and the peer has taken nothing for `stall` milliseconds:
-    /// then `false`, and nothing is counted.
-    fn admit(&self, size: u64, now: u64, limit: u64, stall: u64) -> bool {
-        let queued = self.queued.load(Ordering::Relaxed);
-        if queued == 0 {
-            self.since.store(now, Ordering::Relaxed);
-        } else if queued > limit && now.saturating_sub(self.since.load(Ordering::Relaxed)) >= stall
-        {
+/// The state machine's watch over one backlog. The clock is read only
+/// while more than the limit waits, so the usual message costs two atomic
+/// operations.
+#[derive(Default)]
+struct Stall {
+    /// While over the limit: the writer's count of taken messages when the
+    /// backlog was first seen over it with that count, and when.
+    seen: Option<(u64, Instant)>,
+}
+
+impl Stall {
+    /// Whether the peer counts as not reading: more than `limits.bytes`
+    /// wait (`queued`) and it has taken nothing (`taken` unchanged) for
+    /// `limits.stall`. A burst queued at once, or a large message on a slow
+    /// link, is over the limit for a while without being a stalled peer.
+    fn stalled(
+        &mut self,
+        queued: u64,
+        taken: u64,
+        now: impl FnOnce() -> Instant,
+        limits: SendLimits,
+    ) -> bool {
+        if queued <= limits.bytes {
+            self.seen = None;
             return false;
         }
-        self.queued.fetch_add(size, Ordering::Relaxed);
-        true
-    }
-
-    /// The writer took a message of `size` bytes at time `now`.
-    fn taken(&self, size: u64, now: u64) {
-        self.queued.fetch_sub(size, Ordering::Relaxed);
-        self.since.store(now, Ordering::Relaxed);
+        match self.seen {
+            Some((t, since)) if t == taken => now().duration_since(since) >= limits.stall,
+            _ => {
+                self.seen = Some((taken, now()));
+                false
+            }
+        }
     }
 }
 
@@ -147,15 +163,9 @@ impl Backlog {
 struct Outbox<M> {
     tx: mpsc::UnboundedSender<Out<M>>,
     backlog: Arc<Backlog>,
+    stall: Stall,
     /// Set to drop the connection: its reader and writer stop.
     kill: watch::Sender<bool>,
-}
-
-/// When a connection's peer counts as not reading (the server's options).
-#[derive(Clone, Copy)]
-struct SendLimits {
-    bytes: u64,
-    stall_ms: u64,
 }
 
 impl<M> Outbox<M> {
@@ -163,20 +173,27 @@ impl<M> Outbox<M> {
     fn new() -> (Self, mpsc::UnboundedReceiver<Out<M>>, watch::Receiver<bool>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let (kill, killed) = watch::channel(false);
-        let backlog = Arc::new(Backlog::new());
-        (Outbox { tx, backlog, kill }, rx, killed)
+        let outbox = Outbox {
+            tx,
+            backlog: Arc::default(),
+            stall: Stall::default(),
+            kill,
+        };
+        (outbox, rx, killed)
     }
 
     /// Queues a message, unless the peer has stopped reading (see
-    /// [`Backlog::admit`]): then the connection is told to stop and `false`
+    /// [`Stall::stalled`]): then the connection is told to stop and `false`
     /// returned.
-    fn push(&self, msg: M, bulk: Vec<Bytes>, limits: SendLimits) -> bool {
-        let size = MESSAGE_BYTES + bulk.iter().map(|b| b.len() as u64).sum::<u64>();
-        let now = self.backlog.now();
-        if !self.backlog.admit(size, now, limits.bytes, limits.stall_ms) {
+    fn push(&mut self, msg: M, bulk: Vec<Bytes>, limits: SendLimits) -> bool {
+        let queued = self.backlog.queued.load(Ordering::Relaxed);
+        let taken = self.backlog.taken.load(Ordering::Relaxed);
+        if self.stall.stalled(queued, taken, Instant::now, limits) {
             let _ = self.kill.send(true);
             return false;
         }
+        let size = MESSAGE_BYTES + bulk.iter().map(|b| b.len() as u64).sum::<u64>();
+        self.backlog.queued.fetch_add(size, Ordering::Relaxed);
         let _ = self.tx.send(Out::Message(msg, bulk, size));
         true
     }
@@ -309,7 +326,7 @@ pub fn start(options: ServerOptions) -> Result<ServerHandle, ProtocolError> {
         options.tick,
         SendLimits {
             bytes: options.send_queue_limit,
-            stall_ms: options.send_queue_stall.as_millis() as u64,
+            stall: options.send_queue_stall,
         },
     ));
     let writers = Arc::new(AtomicUsize::new(0));
@@ -338,14 +355,14 @@ fn queue_or_drop<K: Copy + Eq + std::hash::Hash + std::fmt::Debug, M>(
     bulk: Vec<Bytes>,
     limits: SendLimits,
 ) {
-    if let Some(q) = queues.get(&id)
+    if let Some(q) = queues.get_mut(&id)
         && !q.push(msg, bulk, limits)
     {
         tracing::warn!(
-            "{id:?} does not read: more than {} bytes wait for it and it took nothing for {} ms; \
+            "{id:?} does not read: more than {} bytes wait for it and it took nothing for {:?}; \
              dropping its connection",
             limits.bytes,
-            limits.stall_ms
+            limits.stall
         );
         queues.remove(&id);
     }
@@ -579,9 +596,7 @@ async fn drain<M: Serialize>(
         while let Some(out) = item.take() {
             match out {
                 Out::Message(m, b, size) => {
-                    // Taken off the queue: the message being written does
-                    // not count against the limit.
-                    backlog.taken(size, backlog.now());
+                    backlog.take(size);
                     if writer.feed(&m, &b).await.is_err() {
                         return;
                     }
@@ -678,28 +693,29 @@ mod tests {
     /// burst queued at once, is not mistaken for one that stopped reading.
     #[test]
     fn a_backlog_over_the_limit_drops_only_a_stalled_peer() {
-        let (limit, stall) = (100, 30_000);
-        let b = Backlog::new();
-        // A message larger than the limit into an empty queue.
-        assert!(b.admit(1_000, 0, limit, stall));
-        // More behind it at once: over the limit, but nothing was due yet.
-        assert!(b.admit(10, 0, limit, stall));
-        assert!(b.admit(10, 29_999, limit, stall));
-        // Nothing taken for the stall time with more than the limit waiting.
-        assert!(!b.admit(10, 30_000, limit, stall));
-        // The writer takes the big message: 20 bytes wait, under the limit.
-        b.taken(1_000, 31_000);
-        assert!(b.admit(10, 90_000, limit, stall));
-        // Over the limit again: the wait counts from the last message the
-        // peer took.
-        b.taken(0, 95_000);
-        assert!(b.admit(200, 100_000, limit, stall));
-        assert!(b.admit(10, 124_999, limit, stall));
-        assert!(!b.admit(10, 125_000, limit, stall));
-        // An emptied queue starts a new wait.
-        b.taken(b.queued.load(Ordering::Relaxed), 130_000);
-        assert!(b.admit(1_000, 500_000, limit, stall));
-        assert!(b.admit(10, 529_999, limit, stall));
+        let limits = SendLimits {
+            bytes: 100,
+            stall: Duration::from_secs(30),
+        };
+        let t0 = Instant::now();
+        let at = |s: u64| move || t0 + Duration::from_secs(s);
+        let mut w = Stall::default();
+        // At the limit: never stalled, whatever the time.
+        assert!(!w.stalled(100, 0, at(0), limits));
+        // Over it: the wait starts when it is first seen.
+        assert!(!w.stalled(1_000, 0, at(10), limits));
+        assert!(!w.stalled(1_010, 0, at(39), limits));
+        // Nothing taken for the stall time.
+        assert!(w.stalled(1_020, 0, at(40), limits));
+        // The writer takes a message: the wait starts again.
+        assert!(!w.stalled(1_020, 1, at(41), limits));
+        assert!(!w.stalled(1_020, 1, at(70), limits));
+        assert!(w.stalled(1_020, 1, at(71), limits));
+        // Back under the limit, then over it again later: a new wait.
+        assert!(!w.stalled(50, 5, at(80), limits));
+        assert!(!w.stalled(500, 5, at(200), limits));
+        assert!(!w.stalled(500, 5, at(229), limits));
+        assert!(w.stalled(500, 5, at(230), limits));
     }
 
     /// Regression: dropping the handle inside async code panicked with
