@@ -25,11 +25,12 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use rask_protocol::{
-    ClientToScheduler, ConnWriter, ListenOptions, Listener, ProtocolError, Role, SchedulerToClient,
-    SchedulerToWorker, WorkerToScheduler,
+    ClientToScheduler, ConnReader, ConnWriter, ListenOptions, Listener, Message, ProtocolError,
+    Role, SchedulerToClient, SchedulerToWorker, WorkerToScheduler,
 };
 use rustc_hash::FxHashMap;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::{ClientId, Comm, Event, Scheduler, SchedulerConfig, Stats, WorkerId};
@@ -482,76 +483,50 @@ async fn accept_loop(
             match hello.role {
                 Role::Client => {
                     let client = ClientId(id);
-                    let (outbox, qrx, kill) = Outbox::new();
-                    let backlog = outbox.backlog.clone();
+                    let (outbox, kill) = open(writer, &writers);
                     let _ = tx.send(Input::ClientWriter(client, outbox));
                     let _ = tx.send(Input::Event(Event::ClientConnected {
                         client,
                         name: hello.name,
                     }));
-                    tokio::spawn(counted(
-                        writers.clone(),
-                        write_loop(writer, qrx, backlog, kill.clone()),
-                    ));
-                    let stop = killed(kill);
-                    tokio::pin!(stop);
-                    loop {
-                        let next = tokio::select! {
-                            m = reader.recv::<ClientToScheduler>() => m,
-                            () = &mut stop => break,
-                        };
-                        match next {
-                            Ok(Some(m)) => {
-                                let _ = tx.send(Input::Event(Event::Client {
-                                    client,
-                                    msg: m.msg,
-                                    bulk: m.bulk,
-                                }));
-                            }
-                            Ok(None) => break,
-                            Err(e) => {
-                                tracing::warn!("client {peer}: {e}");
-                                break;
-                            }
-                        }
-                    }
+                    read_loop(
+                        &mut reader,
+                        kill,
+                        &peer,
+                        "client",
+                        |m: Message<ClientToScheduler>| {
+                            let _ = tx.send(Input::Event(Event::Client {
+                                client,
+                                msg: m.msg,
+                                bulk: m.bulk,
+                            }));
+                        },
+                    )
+                    .await;
                     let _ = tx.send(Input::Event(Event::ClientGone { client }));
                 }
                 Role::Worker => {
                     let worker = WorkerId(id);
-                    let (outbox, qrx, kill) = Outbox::new();
-                    let backlog = outbox.backlog.clone();
+                    let (outbox, kill) = open(writer, &writers);
                     let _ = tx.send(Input::WorkerWriter(worker, outbox));
                     let _ = tx.send(Input::Event(Event::WorkerConnected {
                         worker,
                         peer_address: peer.clone(),
                     }));
-                    tokio::spawn(counted(
-                        writers.clone(),
-                        write_loop(writer, qrx, backlog, kill.clone()),
-                    ));
-                    let stop = killed(kill);
-                    tokio::pin!(stop);
-                    loop {
-                        let next = tokio::select! {
-                            m = reader.recv::<WorkerToScheduler>() => m,
-                            () = &mut stop => break,
-                        };
-                        match next {
-                            Ok(Some(m)) => {
-                                let _ = tx.send(Input::Event(Event::Worker {
-                                    worker,
-                                    msg: m.msg,
-                                    bulk: m.bulk,
-                                }));
-                            }
-                            Ok(None) => break,
-                            Err(e) => {
-                                tracing::warn!("worker {peer}: {e}");
-                                break;
-                            }
-                        }
-                    }
+                    read_loop(
+                        &mut reader,
+                        kill,
+                        &peer,
+                        "worker",
+                        |m: Message<WorkerToScheduler>| {
+                            let _ = tx.send(Input::Event(Event::Worker {
+                                worker,
+                                msg: m.msg,
+                                bulk: m.bulk,
+                            }));
+                        },
+                    )
+                    .await;
                     let _ = tx.send(Input::Event(Event::WorkerGone { worker }));
                 }
                 Role::Peer => {
@@ -561,6 +536,47 @@ async fn accept_loop(
                 }
             }
         });
+    }
+}
+
+/// A connection's outgoing side: its queue, with its writer running
+/// (counted in `writers`), and the flag that stops its reader.
+fn open<M: Serialize + Send + Sync + 'static>(
+    writer: ConnWriter,
+    writers: &Arc<AtomicUsize>,
+) -> (Outbox<M>, watch::Receiver<bool>) {
+    let (outbox, rx, kill) = Outbox::new();
+    tokio::spawn(counted(
+        writers.clone(),
+        write_loop(writer, rx, outbox.backlog.clone(), kill.clone()),
+    ));
+    (outbox, kill)
+}
+
+/// Hands a peer's messages to `deliver` until the peer closes, the
+/// connection fails, or the state machine kills it.
+async fn read_loop<M: DeserializeOwned>(
+    reader: &mut ConnReader,
+    kill: watch::Receiver<bool>,
+    peer: &str,
+    role: &str,
+    mut deliver: impl FnMut(Message<M>),
+) {
+    let stop = killed(kill);
+    tokio::pin!(stop);
+    loop {
+        let next = tokio::select! {
+            m = reader.recv::<M>() => m,
+            () = &mut stop => return,
+        };
+        match next {
+            Ok(Some(m)) => deliver(m),
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!("{role} {peer}: {e}");
+                return;
+            }
+        }
     }
 }
 
